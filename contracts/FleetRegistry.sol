@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IFleetRegistry} from "./interfaces/IFleetRegistry.sol";
+import {DeviceRecord, DeviceStanding} from "./interfaces/UpdateRegistryTypes.sol";
+import {DeviceRecords} from "./libraries/DeviceRecords.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IUpdateRegistry} from "./interfaces/IUpdateRegistry.sol";
+
+/// @title Device identities (CAP-11.3-d) and tracker-module keys (CAP-11.2-d).
+/// @dev A device enrolled alone costs one slot (its record's leaf hash); a batch costs one slot
+/// whatever its size (the Merkle root of its leaves). Suspension is by device id and applies to
+/// both. A contract of its own beside the UpdateRegistry (whose roles it uses) to keep each under
+/// the EIP-170 code size limit.
+contract FleetRegistry is IFleetRegistry {
+    bytes32 private constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
+    bytes32 private constant TRACKER_ROLE = keccak256("TRACKER_ROLE");
+
+    IUpdateRegistry private immutable _registry;
+
+    struct Batch {
+        bytes32 root;
+        uint32 count;
+    }
+
+    struct TrackerModule {
+        address signer;
+        bool retired;
+        bytes32 parent;
+    }
+
+    uint64 private _batchCount;
+    mapping(bytes32 deviceId => bytes32 leaf) private _singleDevices;
+    mapping(uint64 batchId => Batch) private _batches;
+    mapping(bytes32 deviceId => bool) private _suspended;
+    mapping(bytes32 moduleId => TrackerModule) private _trackerModules;
+
+    constructor(IUpdateRegistry registry) {
+        if (address(registry) == address(0)) revert FleetRegistryZeroAddress();
+        _registry = registry;
+    }
+
+    function _hasRole(bytes32 role, address account) private view returns (bool) {
+        return IAccessControl(address(_registry)).hasRole(role, account);
+    }
+
+    modifier onlyRole(bytes32 role) {
+        if (!_hasRole(role, msg.sender)) revert FleetRegistryUnauthorized(msg.sender, role);
+        _;
+    }
+
+    // ---------------------------------------------------------------- devices
+
+    /// @inheritdoc IFleetRegistry
+    function enrolDevice(DeviceRecord calldata record) external onlyRole(ADMINISTRATOR_ROLE) {
+        if (record.id == bytes32(0)) revert FleetRegistryZeroDeviceId();
+        if (!DeviceRecords.isCompressedPublicKey(record.publicKey)) revert FleetRegistryInvalidPublicKey();
+        if (record.hardwareClass == 0 || record.hardwareClass > _registry.hardwareClassCount()) {
+            revert FleetRegistryUnknownHardwareClass(record.hardwareClass);
+        }
+        if (_singleDevices[record.id] != bytes32(0)) revert FleetRegistryDeviceAlreadyEnrolled(record.id);
+        _singleDevices[record.id] = DeviceRecords.leaf(record);
+        emit DeviceEnrolled(record.id, record.hardwareClass, record.network, record.region, record.publicKey);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function enrolDeviceBatch(bytes32 root, uint32 count, string calldata recordsLink)
+        external
+        onlyRole(ADMINISTRATOR_ROLE)
+        returns (uint64 batchId)
+    {
+        if (root == bytes32(0) || count == 0) revert FleetRegistryEmptyBatch();
+        batchId = ++_batchCount;
+        _batches[batchId] = Batch({root: root, count: count});
+        emit DeviceBatchEnrolled(batchId, root, count, recordsLink);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function suspendDevice(bytes32 deviceId, string calldata reason) external onlyRole(ADMINISTRATOR_ROLE) {
+        if (deviceId == bytes32(0)) revert FleetRegistryZeroDeviceId();
+        if (_suspended[deviceId]) revert FleetRegistryDeviceAlreadySuspended(deviceId);
+        _suspended[deviceId] = true;
+        emit DeviceSuspended(deviceId, msg.sender, reason);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function reinstateDevice(bytes32 deviceId) external onlyRole(ADMINISTRATOR_ROLE) {
+        if (!_suspended[deviceId]) revert FleetRegistryDeviceNotSuspended(deviceId);
+        delete _suspended[deviceId];
+        emit DeviceReinstated(deviceId, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- tracker modules
+
+    /// @inheritdoc IFleetRegistry
+    function registerTrackerModule(bytes32 moduleId, address signer, bytes calldata publicKey, bytes32 parent)
+        external
+        onlyRole(TRACKER_ROLE)
+    {
+        if (moduleId == bytes32(0)) revert FleetRegistryZeroModuleId();
+        if (_trackerModules[moduleId].signer != address(0)) revert FleetRegistryTrackerModuleExists(moduleId);
+        if (signer == address(0)) revert FleetRegistryZeroAddress();
+        if (!DeviceRecords.isCompressedPublicKey(publicKey)) revert FleetRegistryInvalidPublicKey();
+        if (parent != bytes32(0)) _requireActiveModule(parent);
+        _trackerModules[moduleId] = TrackerModule({signer: signer, retired: false, parent: parent});
+        emit TrackerModuleRegistered(moduleId, signer, parent, publicKey);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function retireTrackerModule(bytes32 moduleId) external {
+        // Trackers retire keys in the normal course; administrators too, when a module is lost.
+        if (!_hasRole(TRACKER_ROLE, msg.sender) && !_hasRole(ADMINISTRATOR_ROLE, msg.sender)) {
+            revert FleetRegistryUnauthorized(msg.sender, TRACKER_ROLE);
+        }
+        _requireActiveModule(moduleId);
+        _trackerModules[moduleId].retired = true;
+        emit TrackerModuleRetired(moduleId, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IFleetRegistry
+    function updateRegistry() external view returns (address) {
+        return address(_registry);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function deviceStanding(DeviceRecord calldata record, uint64 batchId, bytes32[] calldata proof)
+        external
+        view
+        returns (DeviceStanding)
+    {
+        bytes32 leaf = DeviceRecords.leaf(record);
+        bool enrolled = batchId == 0
+            ? _singleDevices[record.id] == leaf
+            : MerkleProof.verifyCalldata(proof, _batches[batchId].root, leaf);
+        if (!enrolled) return DeviceStanding.Unknown;
+        return _suspended[record.id] ? DeviceStanding.Suspended : DeviceStanding.Active;
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function isDeviceSuspended(bytes32 deviceId) external view returns (bool) {
+        return _suspended[deviceId];
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function deviceBatch(uint64 batchId) external view returns (bytes32 root, uint32 count) {
+        Batch memory b = _batches[batchId];
+        if (b.root == bytes32(0)) revert FleetRegistryUnknownBatch(batchId);
+        return (b.root, b.count);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function trackerModule(bytes32 moduleId) external view returns (address signer, bytes32 parent) {
+        TrackerModule memory m = _requireActiveModule(moduleId);
+        return (m.signer, m.parent);
+    }
+
+    function _requireActiveModule(bytes32 moduleId) private view returns (TrackerModule memory m) {
+        m = _trackerModules[moduleId];
+        if (m.signer == address(0) || m.retired) revert FleetRegistryUnknownTrackerModule(moduleId);
+    }
+}

@@ -1,0 +1,59 @@
+import { HardhatUserConfig, subtask } from "hardhat/config";
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import "@nomicfoundation/hardhat-toolbox";
+
+// The one solc version this project compiles with. It must equal the version of the npm
+// `solc` package (package.json pins both): the machines that build this project have no
+// internet, so Hardhat's compiler download is replaced by the solc-js build from node_modules.
+const SOLC_VERSION = "0.8.28";
+
+subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const solc = require("solc") as { version(): string };
+  const npmVersion = solc.version().split("+")[0];
+  if (args.solcVersion !== npmVersion) {
+    throw new Error(
+      `hardhat.config.ts asks for solc ${args.solcVersion} but the npm package "solc" is ${npmVersion}. ` +
+        `Compiling offline works only with the npm build: pin "solc": "${args.solcVersion}" in package.json ` +
+        `(npm install --save-exact solc@${args.solcVersion}) or set SOLC_VERSION to ${npmVersion}.`,
+    );
+  }
+  return {
+    compilerPath: require.resolve("solc/soljson.js"),
+    isSolcJs: true,
+    version: args.solcVersion,
+    longVersion: solc.version().replace(/\.Emscripten\.clang$/, ""),
+  };
+});
+
+const config: HardhatUserConfig = {
+  solidity: {
+    version: SOLC_VERSION,
+    settings: {
+      // OpenZeppelin 5.5+ uses mcopy; Hardhat 2 would default to "paris" for this solc.
+      evmVersion: "cancun",
+      optimizer: { enabled: true, runs: 200 },
+    },
+  },
+  networks: {
+    hardhat: {
+      hardfork: "cancun",
+    },
+    localhost: {
+      url: process.env.OTA_RPC_URL ?? "http://127.0.0.1:8545",
+    },
+  },
+  mocha: {
+    timeout: 120_000,
+  },
+  gasReporter: {
+    enabled: process.env.REPORT_GAS === "1",
+    offline: true,
+  },
+  typechain: {
+    outDir: "typechain-types",
+    target: "ethers-v6",
+  },
+};
+
+export default config;
