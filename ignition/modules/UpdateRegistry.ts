@@ -1,0 +1,14 @@
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+
+/**
+ * Deploys the UpdateRegistry and the FleetRegistry that uses its roles.
+ * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
+ * `adminTransferDelay` (seconds, default 2 days) is how long a default-admin transfer waits.
+ */
+export default buildModule("UpdateRegistry", (m) => {
+  const admin = m.getParameter("admin", m.getAccount(0));
+  const adminTransferDelay = m.getParameter("adminTransferDelay", 2 * 24 * 60 * 60);
+  const updateRegistry = m.contract("UpdateRegistry", [adminTransferDelay, admin]);
+  const fleetRegistry = m.contract("FleetRegistry", [updateRegistry]);
+  return { updateRegistry, fleetRegistry };
+});
