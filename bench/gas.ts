@@ -1,0 +1,136 @@
+/**
+ * Gas of every state-changing registry operation, on the in-process Hardhat network, beside a
+ * plain baseline that keeps every Table II-1 field in contract storage (measured in the same run).
+ *
+ *   npm run bench:gas            a table
+ *   npm run bench:gas -- --json  a JSON object keyed by operation name
+ */
+import hre from "hardhat";
+import { Wallet, keccak256, toUtf8Bytes, ContractTransactionResponse } from "ethers";
+import { componentId, ReleaseRecord } from "../agent/core/release";
+import { encodeVersion, parseRange } from "../agent/core/version";
+import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
+import { buildDeviceBatch, DeviceRecord } from "../agent/crypto/deviceTree";
+import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry } from "../typechain-types";
+
+const TARGET_PUBLISH_2HW_2DEPS = 150_000;
+
+async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> {
+  const receipt = await (await tx).wait();
+  return Number(receipt!.gasUsed);
+}
+
+function device(i: number): DeviceRecord {
+  const wallet = new Wallet(keccak256(toUtf8Bytes(`bench device ${i}`)));
+  return {
+    id: keccak256(toUtf8Bytes(`device-${i}`)),
+    publicKey: wallet.signingKey.compressedPublicKey,
+    hardwareClass: 1,
+    network: hre.ethers.encodeBytes32String("plant-a"),
+    region: hre.ethers.encodeBytes32String("eu-west"),
+  };
+}
+
+async function main() {
+  const json = process.argv.includes("--json");
+  await hre.run("compile", { quiet: true });
+  const { ethers } = hre;
+  const [admin, author, auditor, tracker, spare] = await ethers.getSigners();
+  const signer = new Wallet(keccak256(toUtf8Bytes("bench signer")));
+  const registry = (await ethers.deployContract("UpdateRegistry", [86400, admin.address])) as unknown as UpdateRegistry;
+  const fleet = (await ethers.deployContract("FleetRegistry", [await registry.getAddress()])) as unknown as FleetRegistry;
+  const baseline = (await ethers.deployContract("AllInStorageRegistry")) as unknown as AllInStorageRegistry;
+  const domain = registryDomain((await ethers.provider.getNetwork()).chainId, await registry.getAddress());
+  const gas: Record<string, number> = {};
+
+  gas.registerProvider = await gasOf(registry.registerProvider("Acme Devices"));
+  await registry.registerProvider("Globex");
+  gas.addProviderSigner = await gasOf(registry.addProviderSigner(1, signer.address));
+  await registry.addProviderSigner(1, spare.address);
+  gas.removeProviderSigner = await gasOf(registry.removeProviderSigner(1, spare.address));
+  gas.registerAuthor = await gasOf(registry.registerAuthor(author.address, 1));
+  await registry.registerAuthor(spare.address, 2);
+  gas.removeAuthor = await gasOf(registry.removeAuthor(spare.address));
+  gas.registerHardwareClass = await gasOf(registry.registerHardwareClass("acme-board-rev-a"));
+  await registry.registerHardwareClass("acme-board-rev-b");
+  gas.registerComponent = await gasOf(registry.registerComponent("acme.sensor-fw", 1));
+  for (const c of ["acme.bootloader", "acme.radio-fw"]) await registry.registerComponent(c, 1);
+  gas.grantRole = await gasOf(registry.grantRole(keccak256(toUtf8Bytes("AUDITOR_ROLE")), auditor.address));
+  await registry.grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), tracker.address);
+  await registry.grantRole(keccak256(toUtf8Bytes("AUDITOR_ROLE")), spare.address);
+  gas.revokeRole = await gasOf(registry.revokeRole(keccak256(toUtf8Bytes("AUDITOR_ROLE")), spare.address));
+
+  const record = (name: string, version: string, hardware: number[], deps: [string, string][]): ReleaseRecord => ({
+    provider: 1,
+    component: componentId(name),
+    version: encodeVersion(version),
+    fileHash: keccak256(toUtf8Bytes(`${name} ${version} plaintext`)),
+    fileLink: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+    fileName: `${name}-${version}.bin`,
+    fileSize: 1_048_576n,
+    merkleRoot: keccak256(toUtf8Bytes(`${name} ${version} chunks`)),
+    hardware,
+    dependencies: deps
+      .map(([c, range]) => {
+        const { min, max } = parseRange(range);
+        return { component: componentId(c), minVersion: min, maxVersion: max };
+      })
+      .sort((a, b) => (BigInt(a.component) < BigInt(b.component) ? -1 : 1)),
+  });
+  const publish = async (r: ReleaseRecord) => {
+    const witnesses = await Promise.all(r.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+    const signature = await signRelease(signer, domain, r);
+    return gasOf(registry.connect(author).publishRelease(r, signer.address, signature, witnesses));
+  };
+
+  gas["publishRelease (first of component, 1 hw, 0 deps)"] = await publish(record("acme.bootloader", "1.0.0", [1], []));
+  await publish(record("acme.radio-fw", "3.0.0", [1, 2], []));
+  const deps: [string, string][] = [["acme.bootloader", "^1.0.0"], ["acme.radio-fw", ">=3.0.0 <4.0.0"]];
+  gas["publishRelease (first of component, 2 hw, 2 deps)"] = await publish(record("acme.sensor-fw", "2.0.0", [1, 2], deps));
+  gas["publishRelease (2 hw, 2 deps)"] = await publish(record("acme.sensor-fw", "2.0.1", [1, 2], deps));
+  gas["publishRelease (later release, 1 hw, 0 deps)"] = await publish(record("acme.bootloader", "1.0.1", [1], []));
+
+  const ids = await Promise.all([0, 1].map((i) => registry.releaseAt(componentId("acme.bootloader"), i)));
+  gas.flagVulnerable = await gasOf(registry.connect(auditor).flagVulnerable(ids[0], "CVE-2026-0001"));
+  gas.revokeRelease = await gasOf(registry.connect(auditor).revokeRelease(ids[0], "malicious image"));
+  gas.barProvider = await gasOf(registry.connect(auditor).barProvider(2, "malicious image"));
+  gas.unbarProvider = await gasOf(registry.unbarProvider(2));
+
+  gas.enrolDevice = await gasOf(fleet.enrolDevice(device(0)));
+  for (const n of [10, 1000]) {
+    const batch = buildDeviceBatch(Array.from({ length: n }, (_, i) => device(i + 1)));
+    gas[`enrolDeviceBatch (${n} devices)`] = await gasOf(fleet.enrolDeviceBatch(batch.root, n, "bafkreibatchrecords"));
+  }
+  gas.suspendDevice = await gasOf(fleet.suspendDevice(device(0).id, "stolen"));
+  gas.reinstateDevice = await gasOf(fleet.reinstateDevice(device(0).id));
+  const moduleKey = new Wallet(keccak256(toUtf8Bytes("tracker module")));
+  gas.registerTrackerModule = await gasOf(
+    fleet.connect(tracker).registerTrackerModule(keccak256(toUtf8Bytes("server")), moduleKey.address, moduleKey.signingKey.compressedPublicKey, ethers.ZeroHash),
+  );
+  gas.retireTrackerModule = await gasOf(fleet.connect(tracker).retireTrackerModule(keccak256(toUtf8Bytes("server"))));
+
+  await baseline.setProviderName(1, "Acme Devices");
+  gas["baseline: all-in-storage publish (2 hw, 2 deps)"] = await gasOf(baseline.publish(record("acme.sensor-fw", "2.0.0", [1, 2], deps)));
+
+  const ours = gas["publishRelease (2 hw, 2 deps)"];
+  const base = gas["baseline: all-in-storage publish (2 hw, 2 deps)"];
+  const summary = {
+    "publishRelease (2 hw, 2 deps) / baseline": Number((ours / base).toFixed(3)),
+    "enrolDeviceBatch gas per device (1000)": Math.round(gas["enrolDeviceBatch (1000 devices)"] / 1000),
+    [`publish target (<= ${TARGET_PUBLISH_2HW_2DEPS})`]: ours <= TARGET_PUBLISH_2HW_2DEPS && gas["publishRelease (first of component, 2 hw, 2 deps)"] <= TARGET_PUBLISH_2HW_2DEPS ? "met" : "MISSED",
+  };
+  if (json) {
+    console.log(JSON.stringify({ gas, summary }, null, 2));
+  } else {
+    const width = Math.max(...Object.keys(gas).map((k) => k.length), ...Object.keys(summary).map((k) => k.length));
+    console.log(`${"operation".padEnd(width)}  gas`);
+    for (const [k, v] of Object.entries(gas)) console.log(`${k.padEnd(width)}  ${v.toLocaleString("en-US")}`);
+    console.log("");
+    for (const [k, v] of Object.entries(summary)) console.log(`${k.padEnd(width)}  ${v}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
