@@ -1,0 +1,66 @@
+import { keccak256, solidityPackedKeccak256, getBytes, concat } from "ethers";
+import { MerkleTree } from "merkletreejs";
+
+/**
+ * The Merkle root of Table II-1: a tree over the stored artifact's fixed-size chunks.
+ *
+ *   leaf(i)  = keccak256(keccak256(uint32 i || chunk_i))   index-bound, hashed twice
+ *   node     = keccak256(left || right)                     children in position order
+ *
+ * Hashing leaves twice means no leaf preimage is ever two 32-byte hashes, so a leaf cannot be
+ * passed off as an inner node; binding the index stops a chunk from being proved at another
+ * position. Pairs are not sorted: a proof carries the position, so the order of chunks is part
+ * of what the root commits to. An odd node is promoted to the next level unchanged.
+ */
+
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+
+export function chunkLeaf(index: number, chunk: Uint8Array): string {
+  return keccak256(solidityPackedKeccak256(["uint32", "bytes"], [index, chunk]));
+}
+
+/** Splits `data` into chunks of `chunkSize` bytes (the last may be shorter; empty data has none). */
+export function splitChunks(data: Uint8Array, chunkSize = DEFAULT_CHUNK_SIZE): Uint8Array[] {
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < data.length; offset += chunkSize) chunks.push(data.subarray(offset, offset + chunkSize));
+  return chunks;
+}
+
+export class ChunkMerkleTree {
+  private readonly tree: MerkleTree;
+  readonly leaves: string[];
+
+  constructor(leaves: string[]) {
+    if (leaves.length === 0) throw new RangeError("a chunk Merkle tree needs at least one chunk");
+    this.leaves = leaves;
+    this.tree = new MerkleTree(leaves.map((l) => Buffer.from(getBytes(l))), hashBuffer, { sortPairs: false });
+  }
+
+  static fromChunks(chunks: Uint8Array[]): ChunkMerkleTree {
+    return new ChunkMerkleTree(chunks.map((c, i) => chunkLeaf(i, c)));
+  }
+
+  get root(): string {
+    return this.tree.getHexRoot();
+  }
+
+  /** The sibling hashes from chunk `index` up to the root, with their side. */
+  proof(index: number): { position: "left" | "right"; hash: string }[] {
+    return this.tree.getProof(Buffer.from(getBytes(this.leaves[index])), index).map((p) => ({
+      position: p.position,
+      hash: "0x" + p.data.toString("hex"),
+    }));
+  }
+}
+
+/** Whether `chunk` is chunk `index` of the artifact whose root is `root`, given its proof. */
+export function verifyChunk(root: string, index: number, chunk: Uint8Array, proof: { position: "left" | "right"; hash: string }[]): boolean {
+  let node = chunkLeaf(index, chunk);
+  for (const step of proof) node = step.position === "left" ? keccak256(concat([step.hash, node])) : keccak256(concat([node, step.hash]));
+  return node.toLowerCase() === root.toLowerCase();
+}
+
+function hashBuffer(data: Buffer): Buffer {
+  return Buffer.from(getBytes(keccak256(data)));
+}
