@@ -1,0 +1,77 @@
+import type { Log, TypedDataDomain } from "ethers";
+import type { UpdateRegistry } from "../../typechain-types";
+import type { ReleaseRecord } from "../core/release";
+import { OtaError } from "../core/errors";
+import { computeReleaseId } from "../crypto/releaseSignature";
+
+/** A release as the ledger holds it: every Table II-1 block-data field, from one event. */
+export interface LedgerRelease {
+  id: string;
+  providerName: string;
+  releasedAt: number; // unix seconds, the block's time
+  record: ReleaseRecord;
+  signer: string;
+  signature: string;
+  blockNumber: number;
+  blockHash: string;
+  transactionHash: string;
+  logIndex: number;
+}
+
+/** The event data does not hash to the release id it claims: the RPC answer is not to be trusted. */
+export class ReleaseEventMismatchError extends OtaError {}
+
+/** Rebuilds a release from its ReleasePublished log and checks the data against the id. */
+export function decodeReleasePublished(registry: UpdateRegistry, domain: TypedDataDomain, log: Log): LedgerRelease {
+  const parsed = registry.interface.parseLog({ topics: [...log.topics], data: log.data });
+  if (!parsed || parsed.name !== "ReleasePublished") {
+    throw new OtaError("NOT_RELEASE_EVENT", `log ${log.transactionHash}:${log.index} is not a ReleasePublished event`);
+  }
+  const r = parsed.args.release;
+  const record: ReleaseRecord = {
+    provider: Number(r.provider),
+    component: r.component,
+    version: r.version,
+    fileHash: r.fileHash,
+    fileLink: r.fileLink,
+    fileName: r.fileName,
+    fileSize: r.fileSize,
+    merkleRoot: r.merkleRoot,
+    hardware: r.hardware.map(Number),
+    dependencies: r.dependencies.map((d: { component: string; minVersion: bigint; maxVersion: bigint }) => ({
+      component: d.component,
+      minVersion: d.minVersion,
+      maxVersion: d.maxVersion,
+    })),
+  };
+  const id: string = parsed.args.releaseId;
+  const recomputed = computeReleaseId(domain, record);
+  if (recomputed !== id) {
+    throw new ReleaseEventMismatchError("RELEASE_EVENT_MISMATCH", `event data of release ${id} hashes to ${recomputed}`, {
+      details: { transactionHash: log.transactionHash, logIndex: log.index },
+    });
+  }
+  return {
+    id,
+    providerName: parsed.args.providerName,
+    releasedAt: Number(parsed.args.releasedAt),
+    record,
+    signer: parsed.args.signer,
+    signature: parsed.args.signature,
+    blockNumber: log.blockNumber,
+    blockHash: log.blockHash,
+    transactionHash: log.transactionHash,
+    logIndex: log.index,
+  };
+}
+
+/** Every release published between two blocks, in ledger order. */
+export async function fetchReleases(
+  registry: UpdateRegistry,
+  domain: TypedDataDomain,
+  fromBlock: number,
+  toBlock: number | "latest" = "latest",
+): Promise<LedgerRelease[]> {
+  const logs = await registry.queryFilter(registry.filters.ReleasePublished(), fromBlock, toBlock);
+  return logs.map((log) => decodeReleasePublished(registry, domain, log));
+}
