@@ -5,6 +5,7 @@ import { ZeroHash, keccak256, toUtf8Bytes, Wallet } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { encodeVersion } from "../../agent/core/version";
 import { ReleaseRecord } from "../../agent/core/release";
+import { decodeRevert } from "../../agent/chain/revertReason";
 import { signRelease, computeReleaseId } from "../../agent/crypto/releaseSignature";
 import {
   catalogFixture,
@@ -92,11 +93,8 @@ async function outcome(f: Fixture, call: () => Promise<{ wait(): Promise<unknown
     await (await call()).wait();
     return null;
   } catch (err) {
-    const data = (err as { data?: string }).data;
-    for (const iface of [f.registry.interface, f.fleet.interface]) {
-      const parsed = data ? iface.parseError(data) : null;
-      if (parsed) return parsed.name;
-    }
+    const parsed = decodeRevert(err, [f.registry.interface, f.fleet.interface]);
+    if (parsed) return parsed.name;
     throw err;
   }
 }
