@@ -55,3 +55,25 @@ export async function readDeployment(file: string): Promise<Deployment> {
   }
   return raw as Deployment;
 }
+
+/**
+ * The first block in which `address` has code: where event streams over the contract start.
+ * A binary search over eth_getCode, so it works on any node that serves historical state
+ * (archive or recent enough); deployment tools do not all report the receipt.
+ */
+export async function findDeploymentBlock(
+  provider: { getCode(address: string, blockTag?: number): Promise<string>; getBlockNumber(): Promise<number> },
+  address: string,
+): Promise<number> {
+  let high = await provider.getBlockNumber();
+  if ((await provider.getCode(address, high)) === "0x") {
+    throw new InputError("NO_CONTRACT", `no contract at ${address} on this chain: check the address and the network`);
+  }
+  let low = 0;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if ((await provider.getCode(address, mid)) === "0x") low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}

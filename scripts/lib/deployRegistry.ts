@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import UpdateRegistryModule from "../../ignition/modules/UpdateRegistry";
-import { Deployment, deploymentPath, writeDeployment } from "../../agent/chain/deployment";
+import { Deployment, deploymentPath, writeDeployment, findDeploymentBlock } from "../../agent/chain/deployment";
 
 /** The chain id of Hardhat's development chains, whose state dies with the node. */
 const DEV_CHAIN_ID = 31337;
@@ -24,8 +24,7 @@ export async function deployRegistry(
     parameters: { UpdateRegistry: parameters as Record<string, never> },
     displayUi,
   });
-  const receipt = await updateRegistry.deploymentTransaction()?.wait();
-  const deployedAtBlock = receipt?.blockNumber ?? (await hre.ethers.provider.getBlockNumber());
+  const deployedAtBlock = await findDeploymentBlock(hre.ethers.provider, await updateRegistry.getAddress());
   const deployment: Deployment = {
     network: hre.network.name,
     chainId,
