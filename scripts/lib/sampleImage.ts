@@ -32,7 +32,7 @@ export function sampleImage(label: string, size: number): SampleImage {
 }
 
 /** CIDv1, codec raw (0x55), multihash sha2-256 (0x12, 32 bytes), multibase base32 ("b"). */
-function rawCidV1(sha256Digest: Buffer): string {
+export function rawCidV1(sha256Digest: Buffer): string {
   return "b" + base32(Buffer.concat([Buffer.from([0x01, 0x55, 0x12, 0x20]), sha256Digest]));
 }
 
