@@ -45,6 +45,7 @@ const config: HardhatUserConfig = {
   },
   mocha: {
     timeout: 120_000,
+    reporter: "./test/helpers/summaryReporter.js",
   },
   gasReporter: {
     enabled: process.env.REPORT_GAS === "1",

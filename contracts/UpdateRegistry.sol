@@ -12,9 +12,12 @@ import {Releases} from "./registry/Releases.sol";
 /// vulnerable, revoked), and holds the providers, hardware classes and components. Devices and
 /// tracker modules are in the FleetRegistry, which takes its roles from here.
 contract UpdateRegistry is IUpdateRegistry, Releases {
+    /// @notice EIP-712 domain name of release signatures.
     string public constant EIP712_NAME = "OTA Ledger UpdateRegistry";
+    /// @notice EIP-712 domain version of release signatures.
     string public constant EIP712_VERSION = "1";
 
+    /// @notice Deploys the registry with `initialAdmin` as default admin and administrator.
     /// @param adminTransferDelay Seconds a default-admin transfer must wait before it is accepted.
     /// @param initialAdmin The default admin, also made an administrator.
     constructor(uint48 adminTransferDelay, address initialAdmin)

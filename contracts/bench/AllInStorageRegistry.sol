@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Release, Dependency} from "../interfaces/UpdateRegistryTypes.sol";
 
+/// @title All-in-storage baseline
 /// @notice Benchmark baseline only (bench/gas.ts): the plain design that keeps every Table II-1
 /// field of a release in contract storage, with no checks, to compare UpdateRegistry's gas with.
 contract AllInStorageRegistry {
@@ -24,12 +25,15 @@ contract AllInStorageRegistry {
     mapping(bytes32 releaseId => StoredRelease) private _releases;
     mapping(uint32 providerId => string) private _providerNames;
 
+    /// @notice A release was stored.
     event Published(bytes32 indexed releaseId);
 
+    /// @notice Sets the provider name copied into each release.
     function setProviderName(uint32 providerId, string calldata name) external {
         _providerNames[providerId] = name;
     }
 
+    /// @notice Stores every field of `release`.
     function publish(Release calldata release) external returns (bytes32 id) {
         id = keccak256(abi.encode(release.component, release.version));
         StoredRelease storage s = _releases[id];

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 /// @title Catalog of the update registry: providers, their signers and authors, hardware classes
 /// and components.
+/// @notice Part of the IUpdateRegistry interface.
 interface ICatalog {
     // ---------------------------------------------------------------- errors
 

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Release, ReleaseState, ReleaseStatus, InstallCheck, InstalledComponent} from "./UpdateRegistryTypes.sol";
 
 /// @title Releases: publishing Table II-1 records, their status and the views agents use.
+/// @notice Part of the IUpdateRegistry interface.
 interface IReleaseRegistry {
     // ---------------------------------------------------------------- errors
 

@@ -40,7 +40,9 @@ struct Dependency {
 
 /// @notice The author-signed part of a Table II-1 record. The release time is the block's and the
 /// provider name is the registered one; both are added by the registry.
-/// @dev `hardware` is strictly ascending; `dependencies` strictly ascending by component.
+/// @dev `hardware` is strictly ascending; `dependencies` strictly ascending by component. Field
+/// order follows Table II-1 and the EIP-712 type, not slot packing: it is never stored whole.
+// solhint-disable-next-line gas-struct-packing
 struct Release {
     uint32 provider;
     bytes32 component;

@@ -7,6 +7,8 @@ import {Release, Dependency} from "../interfaces/UpdateRegistryTypes.sol";
 /// @notice The author signs this structure; the registry's domain-separated digest of it is the
 /// release id. agent/crypto builds the same typed data with ethers.
 library ReleaseHashing {
+    // Type strings are hashed at compile time; their length costs nothing at run time.
+    // solhint-disable gas-small-strings
     bytes32 internal constant DEPENDENCY_TYPEHASH =
         keccak256("Dependency(bytes32 component,uint64 minVersion,uint64 maxVersion)");
 
@@ -15,6 +17,7 @@ library ReleaseHashing {
         "string fileName,uint64 fileSize,bytes32 merkleRoot,uint16[] hardware,Dependency[] dependencies)"
         "Dependency(bytes32 component,uint64 minVersion,uint64 maxVersion)"
     );
+    // solhint-enable gas-small-strings
 
     /// @notice The EIP-712 `hashStruct` of `release`.
     function structHash(Release calldata release) internal pure returns (bytes32) {

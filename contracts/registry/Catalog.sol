@@ -5,7 +5,9 @@ import {ICatalog} from "../interfaces/ICatalog.sol";
 import {RegistryAccess} from "./RegistryAccess.sol";
 
 /// @title Providers, signers, authors, hardware classes and components.
+/// @notice The catalog every release refers to.
 abstract contract Catalog is ICatalog, RegistryAccess {
+    /// @notice Longest provider, hardware class or component name in bytes.
     uint256 public constant MAX_NAME_LENGTH = 64;
 
     struct StoredProvider {

@@ -6,13 +6,18 @@ import {AccessControlDefaultAdminRules} from
 import {IUpdateRegistry} from "../interfaces/IUpdateRegistry.sol";
 
 /// @title Roles of the update registry.
+/// @notice Administrator, author, auditor and tracker roles under a two-step default admin.
 /// @dev The default admin (one account; transfer is two-step with a delay, per OpenZeppelin's
 /// AccessControlDefaultAdminRules) administers ADMINISTRATOR_ROLE; administrators administer the
 /// other three roles.
 abstract contract RegistryAccess is AccessControlDefaultAdminRules {
+    /// @notice Runs the registry: catalog, authors, devices; grants the other roles.
     bytes32 public constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
+    /// @notice Publishes releases for the provider it belongs to.
     bytes32 public constant AUTHOR_ROLE = keccak256("AUTHOR_ROLE");
+    /// @notice Revokes and flags releases, bars providers.
     bytes32 public constant AUDITOR_ROLE = keccak256("AUDITOR_ROLE");
+    /// @notice Registers and retires tracker-module keys.
     bytes32 public constant TRACKER_ROLE = keccak256("TRACKER_ROLE");
 
     constructor(uint48 adminTransferDelay, address initialAdmin)

@@ -17,19 +17,25 @@ import {ReleaseHashing} from "../libraries/ReleaseHashing.sol";
 import {Catalog} from "./Catalog.sol";
 
 /// @title Publishing releases (Table II-1), their status, and the views agents and policies use.
+/// @notice Checks version order, hardware and dependencies on publish (REQ-10d-i, APP-II-2).
 /// @dev Storage per release is one packed slot plus one slot in the component's release list
 /// (docs/adr/0001-release-storage.md); every other field is in the ReleasePublished event and
 /// committed to by the release id, the EIP-712 digest of the signed record.
 abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
+    /// @notice Most hardware classes one release may list.
     uint256 public constant MAX_HARDWARE = 32;
+    /// @notice Most dependencies one release may list.
     uint256 public constant MAX_DEPENDENCIES = 16;
+    /// @notice Longest file link (IPFS CID) in bytes.
     uint256 public constant MAX_FILE_LINK_LENGTH = 128;
+    /// @notice Longest file name in bytes.
     uint256 public constant MAX_FILE_NAME_LENGTH = 255;
 
     /// @dev How many hardware class ids fit in the release slot; more spill into _extraHardware.
     uint256 private constant INLINE_HARDWARE = 6;
 
     /// @dev One slot (248 bits).
+    // solhint-disable-next-line gas-struct-packing
     struct StoredRelease {
         uint64 version;
         uint40 publishedAt;
