@@ -9,6 +9,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IUpdateRegistry} from "./interfaces/IUpdateRegistry.sol";
 
 /// @title Device identities (CAP-11.3-d) and tracker-module keys (CAP-11.2-d).
+/// @notice Enrols devices singly or in Merkle batches, suspends them, and registers tracker modules.
 /// @dev A device enrolled alone costs one slot (its record's leaf hash); a batch costs one slot
 /// whatever its size (the Merkle root of its leaves). Suspension is by device id and applies to
 /// both. A contract of its own beside the UpdateRegistry (whose roles it uses) to keep each under
@@ -17,7 +18,7 @@ contract FleetRegistry is IFleetRegistry {
     bytes32 private constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
     bytes32 private constant TRACKER_ROLE = keccak256("TRACKER_ROLE");
 
-    IUpdateRegistry private immutable _registry;
+    IUpdateRegistry private immutable _REGISTRY;
 
     struct Batch {
         bytes32 root;
@@ -38,11 +39,11 @@ contract FleetRegistry is IFleetRegistry {
 
     constructor(IUpdateRegistry registry) {
         if (address(registry) == address(0)) revert FleetRegistryZeroAddress();
-        _registry = registry;
+        _REGISTRY = registry;
     }
 
     function _hasRole(bytes32 role, address account) private view returns (bool) {
-        return IAccessControl(address(_registry)).hasRole(role, account);
+        return IAccessControl(address(_REGISTRY)).hasRole(role, account);
     }
 
     modifier onlyRole(bytes32 role) {
@@ -56,7 +57,7 @@ contract FleetRegistry is IFleetRegistry {
     function enrolDevice(DeviceRecord calldata record) external onlyRole(ADMINISTRATOR_ROLE) {
         if (record.id == bytes32(0)) revert FleetRegistryZeroDeviceId();
         if (!DeviceRecords.isCompressedPublicKey(record.publicKey)) revert FleetRegistryInvalidPublicKey();
-        if (record.hardwareClass == 0 || record.hardwareClass > _registry.hardwareClassCount()) {
+        if (record.hardwareClass == 0 || record.hardwareClass > _REGISTRY.hardwareClassCount()) {
             revert FleetRegistryUnknownHardwareClass(record.hardwareClass);
         }
         if (_singleDevices[record.id] != bytes32(0)) revert FleetRegistryDeviceAlreadyEnrolled(record.id);
@@ -122,7 +123,7 @@ contract FleetRegistry is IFleetRegistry {
 
     /// @inheritdoc IFleetRegistry
     function updateRegistry() external view returns (address) {
-        return address(_registry);
+        return address(_REGISTRY);
     }
 
     /// @inheritdoc IFleetRegistry
@@ -131,6 +132,9 @@ contract FleetRegistry is IFleetRegistry {
         view
         returns (DeviceStanding)
     {
+        // The zero id is never a device: enrolDevice refuses it and suspendDevice cannot suspend it,
+        // so a batch (whose records are not checked on-chain) must not vouch for it either.
+        if (record.id == bytes32(0)) return DeviceStanding.Unknown;
         bytes32 leaf = DeviceRecords.leaf(record);
         bool enrolled = batchId == 0
             ? _singleDevices[record.id] == leaf

@@ -59,7 +59,15 @@ export function encodeVersion(text: string): bigint {
     }
     pre = (BigInt(CHANNELS.indexOf(match[4] as (typeof CHANNELS)[number])) << 14n) | BigInt(n);
   }
-  return (BigInt(major) << 48n) | (BigInt(minor) << 32n) | (BigInt(patch) << 16n) | pre;
+  const encoded = (BigInt(major) << 48n) | (BigInt(minor) << 32n) | (BigInt(patch) << 16n) | pre;
+  if (encoded === 0n) {
+    throw new VersionFormatError(
+      "VERSION_RESERVED",
+      `"${text}" encodes to 0, which the registry reserves for "no version": use 0.0.0-alpha.1 or later`,
+      { details: { input: text } },
+    );
+  }
+  return encoded;
 }
 
 /** Splits an encoded version; throws VersionFormatError for a malformed encoding. */
@@ -140,7 +148,10 @@ export function parseRange(text: string): VersionRange {
     }
   } else if (/^\d/.test(input)) {
     const exact = encodeVersion(input);
-    range = { min: exact, max: exact + 1n };
+    if (exact === VERSION_MAX) fail("the highest version cannot be the lower end of a half-open range; use \">=65535.65535.65535\"");
+    // The next encodable value after `exact`; after rc.16383 the next valid one is the final release.
+    const next = (exact & 0xffffn) === 0xbfffn ? exact | FINAL : exact + 1n;
+    range = { min: exact, max: next };
   } else {
     return fail("unknown operator");
   }
@@ -161,7 +172,10 @@ export function inRange(version: bigint, range: VersionRange): boolean {
   return version >= range.min && version < range.max;
 }
 
+/** The lowest version (alpha.0) of major.minor.patch, carrying overflow into the next field. */
 function lowestOf([major, minor, patch]: [number, number, number]): bigint {
-  if (major > MAX_PART || minor > MAX_PART || patch > MAX_PART) return VERSION_MAX;
+  if (patch > MAX_PART) [minor, patch] = [minor + 1, 0];
+  if (minor > MAX_PART) [major, minor] = [major + 1, 0];
+  if (major > MAX_PART) return VERSION_MAX; // nothing above: the range is open
   return (BigInt(major) << 48n) | (BigInt(minor) << 32n) | (BigInt(patch) << 16n);
 }

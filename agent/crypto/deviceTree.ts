@@ -1,4 +1,4 @@
-import { AbiCoder, keccak256, getBytes } from "ethers";
+import { AbiCoder, keccak256, getBytes, isHexString, SigningKey, ZeroHash } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import { InputError } from "../core/errors";
 
@@ -38,7 +38,8 @@ export interface DeviceBatch {
 export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
   if (records.length === 0) throw new InputError("DEVICE_BATCH_EMPTY", "a device batch needs at least one record");
   const seen = new Set<string>();
-  for (const r of records) {
+  for (const [i, r] of records.entries()) {
+    checkDeviceRecord(r, i);
     const id = r.id.toLowerCase();
     if (seen.has(id)) {
       throw new InputError("DEVICE_BATCH_DUPLICATE", `device ${r.id} appears twice in the batch; give each device one record`);
@@ -55,4 +56,29 @@ export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
 
 function keccak256Buffer(data: Buffer): Buffer {
   return Buffer.from(getBytes(keccak256(data)));
+}
+
+/**
+ * The checks enrolDevice makes on-chain, for records of a batch (which the chain cannot check):
+ * a non-zero 32-byte id, a compressed secp256k1 key on the curve, a hardware class id in 1..65535,
+ * and 32-byte network and region labels.
+ */
+export function checkDeviceRecord(record: DeviceRecord, index = 0): void {
+  const fail = (what: string): never => {
+    throw new InputError("DEVICE_RECORD_INVALID", `device record ${index} (${record.id}): ${what}`, { details: { index } });
+  };
+  if (!isHexString(record.id, 32) || record.id === ZeroHash) fail("id must be a non-zero 32-byte hex value");
+  if (!isHexString(record.publicKey, 33) || !/^0x0[23]/i.test(record.publicKey)) {
+    fail("public key must be a 33-byte compressed secp256k1 key (0x02... or 0x03...)");
+  }
+  try {
+    SigningKey.computePublicKey(record.publicKey, true);
+  } catch {
+    fail("public key is not a point on secp256k1");
+  }
+  if (!Number.isInteger(record.hardwareClass) || record.hardwareClass < 1 || record.hardwareClass > 0xffff) {
+    fail("hardware class must be a registered class id in 1..65535");
+  }
+  if (!isHexString(record.network, 32)) fail("network must be a 32-byte label (ethers.encodeBytes32String)");
+  if (!isHexString(record.region, 32)) fail("region must be a 32-byte label (ethers.encodeBytes32String)");
 }

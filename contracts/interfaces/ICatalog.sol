@@ -27,6 +27,8 @@ interface ICatalog {
     error UpdateRegistrySignerNotAuthorized(uint32 provider, address signer);
     /// @notice The account is already an author (of `provider`).
     error UpdateRegistryAuthorAlreadyRegistered(address account, uint32 provider);
+    /// @notice The author role is granted only with a provider: use {registerAuthor}.
+    error UpdateRegistryAuthorNeedsProvider(address account);
     /// @notice The account is not an author of `provider`.
     error UpdateRegistryNotAuthorOfProvider(address account, uint32 provider);
     /// @notice A hardware class with this name is already registered.

@@ -49,7 +49,7 @@ interface IFleetRegistry {
     );
     /// @notice A batch of `count` devices was enrolled as the Merkle root of their records; the
     /// records themselves are at `recordsLink` (e.g. an IPFS CID), each provable against `root`.
-    event DeviceBatchEnrolled(uint64 indexed batchId, bytes32 root, uint32 count, string recordsLink);
+    event DeviceBatchEnrolled(uint64 indexed batchId, bytes32 root, uint32 count, string recordsLink); // solhint-disable-line gas-indexed-events
     /// @notice A device was suspended: it is no longer served or offered updates.
     event DeviceSuspended(bytes32 indexed deviceId, address indexed by, string reason);
     /// @notice A suspended device was reinstated.

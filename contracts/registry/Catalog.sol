@@ -107,6 +107,17 @@ abstract contract Catalog is ICatalog, RegistryAccess {
         _revokeRole(AUTHOR_ROLE, account);
     }
 
+    /// @notice Grants `role` to `account`, except the author role (see {registerAuthor}).
+    /// @dev An author always belongs to a provider, so the author role is granted only through
+    /// registerAuthor; every other role goes through AccessControl as usual.
+    function grantRole(bytes32 role, address account) public virtual override {
+        if (role == AUTHOR_ROLE) {
+            _checkRole(getRoleAdmin(role)); // an unauthorised caller hears that first
+            revert UpdateRegistryAuthorNeedsProvider(account);
+        }
+        super.grantRole(role, account);
+    }
+
     /// @dev Losing the author role, however it happens (removeAuthor, revokeRole, renounceRole),
     /// also ends the provider membership, so the two never disagree.
     function _revokeRole(bytes32 role, address account) internal virtual override returns (bool revoked) {
