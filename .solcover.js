@@ -1,0 +1,4 @@
+// solidity-coverage: bench and test-only contracts are not part of the product.
+module.exports = {
+  skipFiles: ["bench/", "mocks/"],
+};
