@@ -97,7 +97,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       expect(await registry.releaseId(record)).to.equal(id);
     });
 
-    it("accepts a signature from a contract signer (ERC-1271), e.g. a provider's multisig", async function () {
+    it("accepts a signature from a contract signer (ERC-1271), e.g. a provider's multisig (REQ-10d-ii)", async function () {
       const { registry, admin, acmeAuthor, domain } = await loadFixture(catalogFixture);
       const owner = new Wallet(keccak256(toUtf8Bytes("multisig owner")));
       const wallet = await ethers.deployContract("ERC1271SignerMock", [owner.address]);
@@ -123,7 +123,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, 9, false)).to.equal(id);
     });
 
-    it("orders versions by their encoding: pre-releases come before the final release (REQ-10d-i)", async function () {
+    it("orders versions by their encoding: pre-releases come before the final release (REQ-10d-i, CAP-11.3-e)", async function () {
       const { registry, acmeAuthor, domain } = await loadFixture(catalogFixture);
       for (const v of ["1.0.0-alpha.1", "1.0.0-beta.0", "1.0.0-rc.2", "1.0.0", "1.0.1"]) {
         await publish(registry, acmeAuthor, makeRelease({ version: V(v) }), ACME_SIGNER, domain);
@@ -264,11 +264,11 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
         },
       },
       {
-        name: "a signer that is not one of the provider's keys",
+        name: "a signer that is not one of the provider's keys (REQ-10d-ii)",
         run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0") }), { signer: GLOBEX_SIGNER }), error: "UpdateRegistrySignerNotAuthorized", args: [1, GLOBEX_SIGNER.address] }),
       },
       {
-        name: "a signature over different fields (an altered record)",
+        name: "a signature over different fields: an altered record (CAP-11.4-a)",
         run: async (f) => {
           const signed = makeRelease({ version: V("2.0.0") });
           const signature = await signRelease(ACME_SIGNER, f.domain, signed);
@@ -277,7 +277,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
         },
       },
       {
-        name: "a signature made for another registry (cross-deployment replay)",
+        name: "a signature made for another registry: cross-deployment replay (CAP-11.4-a)",
         run: async (f) => {
           const record = makeRelease({ version: V("2.0.0") });
           const otherDomain = { ...f.domain, verifyingContract: ethers.Wallet.createRandom().address };

@@ -35,7 +35,7 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
     expect(state.version).to.equal(got.record.version);
   });
 
-  it("rejects event data altered in transit (a lying RPC node)", async function () {
+  it("rejects event data altered in transit: a lying RPC node (CAP-11.4-a)", async function () {
     const { registry, domain } = await loadFixture(publishedFixture);
     const [log] = await registry.queryFilter(registry.filters.ReleasePublished(), 0);
     const parsed = registry.interface.parseLog(log)!;
