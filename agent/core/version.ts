@@ -148,7 +148,7 @@ export function parseRange(text: string): VersionRange {
     }
   } else if (/^\d/.test(input)) {
     const exact = encodeVersion(input);
-    if (exact === VERSION_MAX) fail("the highest version cannot be the lower end of a half-open range; use \">=65535.65535.65535\"");
+    if (exact === VERSION_MAX) fail("65535.65535.65535 is the highest encodable version and a range's upper bound is exclusive, so no range can hold it");
     // The next encodable value after `exact`; after rc.16383 the next valid one is the final release.
     const next = (exact & 0xffffn) === 0xbfffn ? exact | FINAL : exact + 1n;
     range = { min: exact, max: next };
