@@ -20,14 +20,19 @@ contract FleetRegistry is IFleetRegistry {
 
     IUpdateRegistry private immutable _REGISTRY;
 
+    /// @notice How many tracker modules deep a hierarchy may go (server = 1).
+    uint256 public constant MAX_TRACKER_DEPTH = 8;
+
     struct Batch {
         bytes32 root;
         uint32 count;
+        bool revoked;
     }
 
     struct TrackerModule {
         address signer;
         bool retired;
+        uint8 depth; // 1 for a server module
         bytes32 parent;
     }
 
@@ -35,6 +40,7 @@ contract FleetRegistry is IFleetRegistry {
     mapping(bytes32 deviceId => bytes32 leaf) private _singleDevices;
     mapping(uint64 batchId => Batch) private _batches;
     mapping(bytes32 deviceId => bool) private _suspended;
+    mapping(bytes32 leaf => bool) private _revokedLeaves;
     mapping(bytes32 moduleId => TrackerModule) private _trackerModules;
 
     constructor(IUpdateRegistry registry) {
@@ -60,7 +66,9 @@ contract FleetRegistry is IFleetRegistry {
         if (record.hardwareClass == 0 || record.hardwareClass > _REGISTRY.hardwareClassCount()) {
             revert FleetRegistryUnknownHardwareClass(record.hardwareClass);
         }
-        if (_singleDevices[record.id] != bytes32(0)) revert FleetRegistryDeviceAlreadyEnrolled(record.id);
+        bytes32 current = _singleDevices[record.id];
+        // A revoked record can be replaced: that is how a device's key is rotated.
+        if (current != bytes32(0) && !_revokedLeaves[current]) revert FleetRegistryDeviceAlreadyEnrolled(record.id);
         _singleDevices[record.id] = DeviceRecords.leaf(record);
         emit DeviceEnrolled(record.id, record.hardwareClass, record.network, record.region, record.publicKey);
     }
@@ -73,8 +81,31 @@ contract FleetRegistry is IFleetRegistry {
     {
         if (root == bytes32(0) || count == 0) revert FleetRegistryEmptyBatch();
         batchId = ++_batchCount;
-        _batches[batchId] = Batch({root: root, count: count});
+        _batches[batchId] = Batch({root: root, count: count, revoked: false});
         emit DeviceBatchEnrolled(batchId, root, count, recordsLink);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function revokeDeviceRecord(
+        DeviceRecord calldata record,
+        uint64 batchId,
+        bytes32[] calldata proof,
+        string calldata reason
+    ) external onlyRole(ADMINISTRATOR_ROLE) {
+        bytes32 leaf = DeviceRecords.leaf(record);
+        if (!_isEnrolled(record.id, leaf, batchId, proof)) revert FleetRegistryDeviceRecordNotEnrolled(record.id);
+        if (_revokedLeaves[leaf]) revert FleetRegistryDeviceRecordAlreadyRevoked(record.id, leaf);
+        _revokedLeaves[leaf] = true;
+        emit DeviceRecordRevoked(record.id, leaf, msg.sender, reason);
+    }
+
+    /// @inheritdoc IFleetRegistry
+    function revokeDeviceBatch(uint64 batchId, string calldata reason) external onlyRole(ADMINISTRATOR_ROLE) {
+        Batch storage b = _batches[batchId];
+        if (b.root == bytes32(0)) revert FleetRegistryUnknownBatch(batchId);
+        if (b.revoked) revert FleetRegistryBatchAlreadyRevoked(batchId);
+        b.revoked = true;
+        emit DeviceBatchRevoked(batchId, msg.sender, reason);
     }
 
     /// @inheritdoc IFleetRegistry
@@ -103,8 +134,12 @@ contract FleetRegistry is IFleetRegistry {
         if (_trackerModules[moduleId].signer != address(0)) revert FleetRegistryTrackerModuleExists(moduleId);
         if (signer == address(0)) revert FleetRegistryZeroAddress();
         if (!DeviceRecords.isCompressedPublicKey(publicKey)) revert FleetRegistryInvalidPublicKey();
-        if (parent != bytes32(0)) _requireActiveModule(parent);
-        _trackerModules[moduleId] = TrackerModule({signer: signer, retired: false, parent: parent});
+        uint8 depth = 1;
+        if (parent != bytes32(0)) {
+            depth = _requireActiveModule(parent).depth + 1;
+            if (depth > MAX_TRACKER_DEPTH) revert FleetRegistryTrackerHierarchyTooDeep(parent, MAX_TRACKER_DEPTH);
+        }
+        _trackerModules[moduleId] = TrackerModule({signer: signer, retired: false, depth: depth, parent: parent});
         emit TrackerModuleRegistered(moduleId, signer, parent, publicKey);
     }
 
@@ -132,14 +167,9 @@ contract FleetRegistry is IFleetRegistry {
         view
         returns (DeviceStanding)
     {
-        // The zero id is never a device: enrolDevice refuses it and suspendDevice cannot suspend it,
-        // so a batch (whose records are not checked on-chain) must not vouch for it either.
-        if (record.id == bytes32(0)) return DeviceStanding.Unknown;
         bytes32 leaf = DeviceRecords.leaf(record);
-        bool enrolled = batchId == 0
-            ? _singleDevices[record.id] == leaf
-            : MerkleProof.verifyCalldata(proof, _batches[batchId].root, leaf);
-        if (!enrolled) return DeviceStanding.Unknown;
+        if (!_isEnrolled(record.id, leaf, batchId, proof)) return DeviceStanding.Unknown;
+        if (_revokedLeaves[leaf] || (batchId != 0 && _batches[batchId].revoked)) return DeviceStanding.Revoked;
         return _suspended[record.id] ? DeviceStanding.Suspended : DeviceStanding.Active;
     }
 
@@ -149,10 +179,10 @@ contract FleetRegistry is IFleetRegistry {
     }
 
     /// @inheritdoc IFleetRegistry
-    function deviceBatch(uint64 batchId) external view returns (bytes32 root, uint32 count) {
+    function deviceBatch(uint64 batchId) external view returns (bytes32 root, uint32 count, bool revoked) {
         Batch memory b = _batches[batchId];
         if (b.root == bytes32(0)) revert FleetRegistryUnknownBatch(batchId);
-        return (b.root, b.count);
+        return (b.root, b.count, b.revoked);
     }
 
     /// @inheritdoc IFleetRegistry
@@ -161,8 +191,29 @@ contract FleetRegistry is IFleetRegistry {
         return (m.signer, m.parent);
     }
 
+    /// @dev The module and every module above it must be registered and not retired. Bounded by
+    /// MAX_TRACKER_DEPTH.
     function _requireActiveModule(bytes32 moduleId) private view returns (TrackerModule memory m) {
         m = _trackerModules[moduleId];
         if (m.signer == address(0) || m.retired) revert FleetRegistryUnknownTrackerModule(moduleId);
+        bytes32 above = m.parent;
+        while (above != bytes32(0)) {
+            TrackerModule memory a = _trackerModules[above];
+            if (a.retired) revert FleetRegistryUnknownTrackerModule(moduleId);
+            above = a.parent;
+        }
+    }
+
+    function _isEnrolled(bytes32 deviceId, bytes32 leaf, uint64 batchId, bytes32[] calldata proof)
+        private
+        view
+        returns (bool)
+    {
+        // The zero id is never a device: enrolDevice refuses it and suspendDevice cannot suspend
+        // it, so a batch (whose records are not checked on-chain) must not vouch for it either.
+        if (deviceId == bytes32(0)) return false;
+        return batchId == 0
+            ? _singleDevices[deviceId] == leaf
+            : MerkleProof.verifyCalldata(proof, _batches[batchId].root, leaf);
     }
 }

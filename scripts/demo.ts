@@ -14,7 +14,8 @@ import { deployRegistry } from "./lib/deployRegistry";
 import { sampleImage } from "./lib/sampleImage";
 import { componentId, ReleaseRecord } from "../agent/core/release";
 import { encodeVersion, formatVersion, formatRange, parseRange } from "../agent/core/version";
-import { registryDomain, signRelease, recoverReleaseSigner } from "../agent/crypto/releaseSignature";
+import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
+import { verifyLedgerRelease } from "../agent/chain/verifyLedgerRelease";
 import { fetchReleases } from "../agent/chain/releaseEvents";
 import { decodeRevert } from "../agent/chain/revertReason";
 import type { UpdateRegistry } from "../typechain-types";
@@ -132,13 +133,13 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   await refuse("downgrade acme.sensor-fw to 1.9.0 (REQ-10d-i)", release("acme.sensor-fw", "1.9.0", 1024, [1], []));
   await refuse("acme.sensor-fw 3.0.0 needing acme.bootloader ^2.0.0, never released (APP-II-2)", release("acme.sensor-fw", "3.0.0", 1024, [1], [["acme.bootloader", "^2.0.0"]]));
 
-  console.log("\nwhat the ledger holds (Table II-1, rebuilt from ReleasePublished events and checked)");
+  console.log("\nwhat the ledger holds (Table II-1, rebuilt from ReleasePublished events, checked against storage and signatures)");
   const names = new Map<string, string>();
   for (const n of ["acme.bootloader", "acme.sensor-fw"]) names.set(componentId(n), n);
   const hardwareName = async (id: number) => registry.hardwareClass(id);
   for (const r of await fetchReleases(registry, domain, deployment.deployedAtBlock)) {
-    const state = await registry.releaseState(r.id);
-    const signerOk = recoverReleaseSigner(domain, r.record, r.signature) === r.signer && (await registry.isProviderSigner(r.record.provider, r.signer));
+    // Against storage, the provider's registered keys and the signing key pinned here.
+    const status = await verifyLedgerRelease({ registry, domain }, r, { pinnedSigners: [releaseKey.address] });
     const hardware = await Promise.all(r.record.hardware.map(hardwareName));
     const deps = r.record.dependencies.map((d) => `${names.get(d.component)} ${formatRange({ min: d.minVersion, max: d.maxVersion })}`);
     console.log(`\n  release ${r.id}`);
@@ -154,8 +155,8 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
     row("supported hardware", hardware.join(", "));
     row("dependencies", deps.length ? deps.join("; ") : "none");
     row("Merkle root", r.record.merkleRoot);
-    row("author signature", `${r.signer} ${signerOk ? "(valid, a registered signer of the provider)" : "(INVALID)"}`);
-    row("status", STATUS[Number(state.status)]);
+    row("author signature", `${r.signer} (valid, a registered and pinned signing key of the provider)`);
+    row("status", STATUS[Number(status)]);
   }
 
   console.log("\nwhat a device may install (checkInstallable, from the ledger)");

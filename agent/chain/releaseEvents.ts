@@ -21,8 +21,17 @@ export interface LedgerRelease {
 /** The event data does not hash to the release id it claims: the RPC answer is not to be trusted. */
 export class ReleaseEventMismatchError extends OtaError {}
 
-/** Rebuilds a release from its ReleasePublished log and checks the data against the id. */
+/**
+ * Rebuilds a release from its ReleasePublished log and checks that it comes from the registry and
+ * that its data hashes to the release id. That catches corruption and mixed-up logs, not a node
+ * that fabricates a whole event: for that, {verifyLedgerRelease} checks the record against the
+ * registry's storage and the author's signature against the provider's keys.
+ */
 export function decodeReleasePublished(registry: UpdateRegistry, domain: TypedDataDomain, log: Log): LedgerRelease {
+  const registryAddress = String(registry.target).toLowerCase();
+  if (log.address.toLowerCase() !== registryAddress) {
+    throw new ReleaseEventMismatchError("NOT_FROM_REGISTRY", `log ${log.transactionHash}:${log.index} was emitted by ${log.address}, not the registry ${registry.target}`);
+  }
   const parsed = registry.interface.parseLog({ topics: [...log.topics], data: log.data });
   if (!parsed || parsed.name !== "ReleasePublished") {
     throw new OtaError("NOT_RELEASE_EVENT", `log ${log.transactionHash}:${log.index} is not a ReleasePublished event`);

@@ -30,6 +30,14 @@ interface IFleetRegistry {
     error FleetRegistryDeviceAlreadySuspended(bytes32 deviceId);
     /// @notice The device is not suspended.
     error FleetRegistryDeviceNotSuspended(bytes32 deviceId);
+    /// @notice The device record (its leaf) is already revoked.
+    error FleetRegistryDeviceRecordAlreadyRevoked(bytes32 deviceId, bytes32 leaf);
+    /// @notice The device record is not enrolled on its own; prove a batch record with its batch id.
+    error FleetRegistryDeviceRecordNotEnrolled(bytes32 deviceId);
+    /// @notice The batch is already revoked.
+    error FleetRegistryBatchAlreadyRevoked(uint64 batchId);
+    /// @notice Registering under `parent` would make the tracker hierarchy deeper than `maxDepth`.
+    error FleetRegistryTrackerHierarchyTooDeep(bytes32 parent, uint256 maxDepth);
     /// @notice A tracker module id must be non-zero.
     error FleetRegistryZeroModuleId();
     /// @notice The tracker module id is taken (ids are never reused, even after retirement).
@@ -50,6 +58,11 @@ interface IFleetRegistry {
     /// @notice A batch of `count` devices was enrolled as the Merkle root of their records; the
     /// records themselves are at `recordsLink` (e.g. an IPFS CID), each provable against `root`.
     event DeviceBatchEnrolled(uint64 indexed batchId, bytes32 root, uint32 count, string recordsLink); // solhint-disable-line gas-indexed-events
+    /// @notice A device record was withdrawn (e.g. its key leaked); the device may be enrolled again
+    /// with a new record.
+    event DeviceRecordRevoked(bytes32 indexed deviceId, bytes32 leaf, address indexed by, string reason);
+    /// @notice Every record of a batch was withdrawn.
+    event DeviceBatchRevoked(uint64 indexed batchId, address indexed by, string reason);
     /// @notice A device was suspended: it is no longer served or offered updates.
     event DeviceSuspended(bytes32 indexed deviceId, address indexed by, string reason);
     /// @notice A suspended device was reinstated.
@@ -73,6 +86,23 @@ interface IFleetRegistry {
     /// Emits a {DeviceBatchEnrolled} event.
     function enrolDeviceBatch(bytes32 root, uint32 count, string calldata recordsLink) external returns (uint64 batchId);
 
+    /// @notice Withdraws one device record, proved as in {deviceStanding}: it reports
+    /// {DeviceStanding.Revoked} from now on. A device enrolled on its own may then be enrolled again
+    /// with a new key (key rotation after a leak).
+    /// @dev Requirements: caller is an administrator; the record is enrolled (singly, or in the batch
+    /// with the proof) and not already revoked. Emits a {DeviceRecordRevoked} event.
+    function revokeDeviceRecord(
+        DeviceRecord calldata record,
+        uint64 batchId,
+        bytes32[] calldata proof,
+        string calldata reason
+    ) external;
+
+    /// @notice Withdraws every record of a batch.
+    /// @dev Requirements: caller is an administrator; batch known and not revoked.
+    /// Emits a {DeviceBatchRevoked} event.
+    function revokeDeviceBatch(uint64 batchId, string calldata reason) external;
+
     /// @notice Suspends a device (enrolled singly or in a batch).
     /// @dev Requirements: caller is an administrator; device id non-zero, not suspended.
     /// Emits a {DeviceSuspended} event.
@@ -85,7 +115,8 @@ interface IFleetRegistry {
 
     /// @notice Registers a tracker module's key, under `parent` (zero for a server module).
     /// @dev Requirements: caller has the tracker role; id non-zero and never used; signer non-zero;
-    /// key a compressed secp256k1 key; parent zero or an active module.
+    /// key a compressed secp256k1 key; parent zero or an active module whose ancestors are all
+    /// active; the new module no deeper than MAX_TRACKER_DEPTH.
     /// Emits a {TrackerModuleRegistered} event.
     function registerTrackerModule(bytes32 moduleId, address signer, bytes calldata publicKey, bytes32 parent)
         external;
@@ -110,9 +141,10 @@ interface IFleetRegistry {
     /// @notice Whether the device id is suspended.
     function isDeviceSuspended(bytes32 deviceId) external view returns (bool);
 
-    /// @notice The Merkle root and size of a device batch. Reverts for an unknown batch.
-    function deviceBatch(uint64 batchId) external view returns (bytes32 root, uint32 count);
+    /// @notice The Merkle root, size and revocation of a device batch. Reverts for an unknown batch.
+    function deviceBatch(uint64 batchId) external view returns (bytes32 root, uint32 count, bool revoked);
 
-    /// @notice The active tracker module's signer and parent. Reverts if unknown or retired.
+    /// @notice The active tracker module's signer and parent. Reverts if it, or any module above it,
+    /// is unknown or retired: retiring a module withdraws trust from everything below it.
     function trackerModule(bytes32 moduleId) external view returns (address signer, bytes32 parent);
 }

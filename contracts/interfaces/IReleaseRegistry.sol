@@ -51,6 +51,9 @@ interface IReleaseRegistry {
     error UpdateRegistryDependencyNotSatisfied(
         uint256 index, bytes32 component, uint64 minVersion, uint64 maxVersion, bytes32 witness
     );
+    /// @notice Dependency `index` is on a component whose provider is barred (CAP-11.3-c): its
+    /// releases no longer vouch for new ones.
+    error UpdateRegistryDependencyProviderBarred(uint256 index, bytes32 component, uint32 provider);
     /// @notice The signature is not a valid signature of `signer` over the release.
     error UpdateRegistryInvalidSignature(address signer);
     /// @notice No release has this id.

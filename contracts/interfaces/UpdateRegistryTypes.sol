@@ -24,11 +24,13 @@ enum InstallCheck {
     DependencyVersionOutOfRange
 }
 
-/// @notice Standing of a device identity on the ledger.
+/// @notice Standing of a device identity on the ledger. `Revoked`: the record was enrolled but
+/// has been withdrawn (a leaked key, a retired batch); the device may hold a newer record.
 enum DeviceStanding {
     Unknown,
     Active,
-    Suspended
+    Suspended,
+    Revoked
 }
 
 /// @notice A software dependency: `component` at a version in [minVersion, maxVersion).

@@ -29,6 +29,15 @@ abstract contract RegistryAccess is AccessControlDefaultAdminRules {
         _grantRole(ADMINISTRATOR_ROLE, initialAdmin);
     }
 
+    /// @dev The operational administrator role moves with the default admin: a handover (often made
+    /// because the old key is at risk) leaves the old account with no power at all.
+    function _acceptDefaultAdminTransfer() internal virtual override {
+        address previous = defaultAdmin();
+        super._acceptDefaultAdminTransfer();
+        _revokeRole(ADMINISTRATOR_ROLE, previous);
+        _grantRole(ADMINISTRATOR_ROLE, defaultAdmin());
+    }
+
     /// @dev Reverts unless the caller has `roleA` or `roleB`.
     modifier onlyEitherRole(bytes32 roleA, bytes32 roleB) {
         if (!hasRole(roleA, _msgSender()) && !hasRole(roleB, _msgSender())) {

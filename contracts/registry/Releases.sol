@@ -158,10 +158,13 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             if (dep.minVersion >= dep.maxVersion) {
                 revert UpdateRegistryInvalidDependencyRange(i, dep.minVersion, dep.maxVersion);
             }
-            uint32 depIndex = _requireComponent(dep.component).index;
+            StoredComponent memory depComponent = _requireComponent(dep.component);
+            if (_isProviderBarred(depComponent.provider)) {
+                revert UpdateRegistryDependencyProviderBarred(i, dep.component, depComponent.provider);
+            }
             StoredRelease memory witness = _releases[witnesses[i]];
             if (
-                witness.componentIndex != depIndex || !_isUnrevoked(witness.status)
+                witness.componentIndex != depComponent.index || !_isUnrevoked(witness.status)
                     || !SemVer.inRange(witness.version, dep.minVersion, dep.maxVersion)
             ) {
                 revert UpdateRegistryDependencyNotSatisfied(

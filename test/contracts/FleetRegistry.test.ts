@@ -343,7 +343,7 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.connect(admin).enrolDeviceBatch(root, 5, RECORDS_LINK))
         .to.emit(fleet, "DeviceBatchEnrolled")
         .withArgs(1, root, 5, RECORDS_LINK);
-      expect(await fleet.deviceBatch(1)).to.deep.equal([root, 5n]);
+      expect(await fleet.deviceBatch(1)).to.deep.equal([root, 5n, false]);
       expect(await batchStandings(fleet, records, 1, proofs)).to.deep.equal(records.map(() => STANDING.Active));
       // A batch device is not enrolled singly.
       expect(await fleet.deviceStanding(records[0], 0, [])).to.equal(STANDING.Unknown);
@@ -355,7 +355,7 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.connect(admin).enrolDeviceBatch(tree.root, 1000, RECORDS_LINK))
         .to.emit(fleet, "DeviceBatchEnrolled")
         .withArgs(1, tree.root, 1000, RECORDS_LINK);
-      expect(await fleet.deviceBatch(1)).to.deep.equal([tree.root, 1000n]);
+      expect(await fleet.deviceBatch(1)).to.deep.equal([tree.root, 1000n, false]);
       const standings = await batchStandings(fleet, records, 1, tree.proofs);
       expect(standings.filter((s) => s === STANDING.Active)).to.have.length(1000);
     });
@@ -384,9 +384,9 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.connect(admin).enrolDeviceBatch(three.root, 8, RECORDS_LINK))
         .to.emit(fleet, "DeviceBatchEnrolled")
         .withArgs(3, three.root, 8, RECORDS_LINK);
-      expect(await fleet.deviceBatch(1)).to.deep.equal([BATCH_ONE_TREE.root, 5n]);
-      expect(await fleet.deviceBatch(2)).to.deep.equal([two.root, 3n]);
-      expect(await fleet.deviceBatch(3)).to.deep.equal([three.root, 8n]);
+      expect(await fleet.deviceBatch(1)).to.deep.equal([BATCH_ONE_TREE.root, 5n, false]);
+      expect(await fleet.deviceBatch(2)).to.deep.equal([two.root, 3n, false]);
+      expect(await fleet.deviceBatch(3)).to.deep.equal([three.root, 8n, false]);
     });
 
     it("enrols a batch of one device: its root is its leaf and its proof is empty", async function () {

@@ -139,6 +139,7 @@ class Publish extends Step {
     if (m.authorOf.get(sender.address) !== owner) expected = "UpdateRegistryPublisherNotAuthor";
     else if (m.barred.has(owner)) expected = "UpdateRegistryProviderBarred";
     else if (version <= m.latest.get(component)!) expected = "UpdateRegistryVersionNotIncreasing";
+    else if (deps.some((d) => m.barred.has(OWNER[d.component]))) expected = "UpdateRegistryDependencyProviderBarred";
     else if (modelWitness.some((w) => w === undefined)) expected = "UpdateRegistryDependencyNotSatisfied";
     else if (!this.rightSigner) expected = "UpdateRegistrySignerNotAuthorized";
     expect(witnesses).to.deep.equal(modelWitness.map((w) => w?.id ?? ZeroHash), "the model and the chain disagree on dependency witnesses");

@@ -264,6 +264,15 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
         },
       },
       {
+        name: "a dependency on a barred provider's component: its releases no longer vouch for new ones (CAP-11.3-c)",
+        run: async (f) => {
+          await f.registry.connect(f.auditor).barProvider(1, "malicious image");
+          const d = dependsOn(COMPONENTS.bootloader, "^1.0.0");
+          const record = makeRelease({ provider: 2, component: COMPONENTS.globexApp, dependencies: [d] });
+          return { call: () => sendSigned(f, record, { sender: f.globexAuthor, signer: GLOBEX_SIGNER, witnesses: [f.bootloader.id] }), error: "UpdateRegistryDependencyProviderBarred", args: [0, COMPONENTS.bootloader, 1] };
+        },
+      },
+      {
         name: "a signer that is not one of the provider's keys (REQ-10d-ii)",
         run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0") }), { signer: GLOBEX_SIGNER }), error: "UpdateRegistrySignerNotAuthorized", args: [1, GLOBEX_SIGNER.address] }),
       },

@@ -44,7 +44,7 @@ describe("npm start (the README's main command)", function () {
     expect(output).to.match(/downgrade acme\.sensor-fw to 1\.9\.0 \(REQ-10d-i\): UpdateRegistryVersionNotIncreasing/);
     expect(output).to.match(/\(APP-II-2\): UpdateRegistryDependencyNotSatisfied/);
     expect(output).to.include("dependencies          acme.bootloader >=1.0.0 <2.0.0");
-    expect(output.match(/\(valid, a registered signer of the provider\)/g)).to.have.length(3);
+    expect(output.match(/\(valid, a registered and pinned signing key of the provider\)/g)).to.have.length(3);
     expect(output).to.include("rev-b device with bootloader 1.0.0 -> sensor-fw 2.1.0: installable");
     expect(await portIsFree(port), "the chain must be stopped").to.equal(true);
   });

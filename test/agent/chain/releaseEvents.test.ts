@@ -1,7 +1,10 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { decodeReleasePublished, fetchReleases, ReleaseEventMismatchError } from "../../../agent/chain/releaseEvents";
+import { keccak256, toUtf8Bytes, Wallet } from "ethers";
+import { decodeReleasePublished, fetchReleases, ReleaseEventMismatchError, LedgerRelease } from "../../../agent/chain/releaseEvents";
+import { verifyLedgerRelease, ReleaseVerificationError } from "../../../agent/chain/verifyLedgerRelease";
+import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
 import { recoverReleaseSigner } from "../../../agent/crypto/releaseSignature";
 import { encodeVersion } from "../../../agent/core/version";
 import { catalogFixture, makeRelease, publish, dependsOn, ACME_SIGNER, COMPONENTS } from "../../helpers/registryFixture";
@@ -51,5 +54,68 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
     ]);
     const forged = Object.assign(Object.create(Object.getPrototypeOf(log)), log, { data, topics });
     expect(() => decodeReleasePublished(registry, domain, forged)).to.throw(ReleaseEventMismatchError, /hashes to/);
+  });
+
+  it("refuses a log emitted by another contract than the registry", async function () {
+    const { registry, domain } = await loadFixture(publishedFixture);
+    const [log] = await registry.queryFilter(registry.filters.ReleasePublished(), 0);
+    const foreign = Object.assign(Object.create(Object.getPrototypeOf(log)), log, { address: Wallet.createRandom().address });
+    expect(() => decodeReleasePublished(registry, domain, foreign)).to.throw(ReleaseEventMismatchError, /not the registry/);
+  });
+
+  describe("verifyLedgerRelease: an event checked against storage and the author's keys (REQ-10d-ii, CAP-11.4-a)", function () {
+    it("accepts a published release and returns its status", async function () {
+      const { registry, domain, auditor, fw } = await loadFixture(publishedFixture);
+      const [, release] = await fetchReleases(registry, domain, 0);
+      expect(await verifyLedgerRelease({ registry, domain }, release)).to.equal(1n);
+      expect(await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: [ACME_SIGNER.address] })).to.equal(1n);
+      await registry.connect(auditor).revokeRelease(fw.id, "malicious");
+      expect(await verifyLedgerRelease({ registry, domain }, release)).to.equal(3n);
+    });
+
+    it("catches a whole event fabricated by a lying node: self-consistent id, but unknown to the registry", async function () {
+      const { registry, domain } = await loadFixture(publishedFixture);
+      const [, genuine] = await fetchReleases(registry, domain, 0);
+      const record = { ...genuine.record, fileLink: "bafkreiattackerattackerattackerattackerattackerattacker" };
+      const forged: LedgerRelease = { ...genuine, record, id: computeReleaseId(domain, record), signature: "0x1234" };
+      await expect(verifyLedgerRelease({ registry, domain }, forged)).to.be.rejectedWith(ReleaseVerificationError, /does not know this release/);
+    });
+
+    const tamper: [string, (r: LedgerRelease) => LedgerRelease, RegExp][] = [
+      ["a release time the registry did not record", (r) => ({ ...r, releasedAt: r.releasedAt + 1 }), /disagrees with the registry/],
+      ["a signer the provider never registered", (r) => ({ ...r, signer: Wallet.createRandom().address }), /not a signing key/],
+      ["a signature that is not the signer's", (r) => ({ ...r, signature: r.signature.slice(0, -4) + (r.signature.endsWith("1b") ? "1c" : "1b") }), /signature/],
+    ];
+    for (const [name, spoil, message] of tamper) {
+      it(`refuses ${name}`, async function () {
+        const { registry, domain } = await loadFixture(publishedFixture);
+        const [, release] = await fetchReleases(registry, domain, 0);
+        await expect(verifyLedgerRelease({ registry, domain }, spoil(release))).to.be.rejectedWith(ReleaseVerificationError, message);
+      });
+    }
+
+    it("refuses a registered signer that is not pinned on the device", async function () {
+      const { registry, domain } = await loadFixture(publishedFixture);
+      const [release] = await fetchReleases(registry, domain, 0);
+      await expect(verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: [Wallet.createRandom().address] }))
+        .to.be.rejectedWith(ReleaseVerificationError, /not among the pinned/);
+    });
+
+    it("checks a contract signer's signature by asking the contract (ERC-1271)", async function () {
+      const f = await loadFixture(catalogFixture);
+      const owner = new Wallet(keccak256(toUtf8Bytes("multisig owner")));
+      const wallet = await ethers.deployContract("ERC1271SignerMock", [owner.address]);
+      const signerAddress = await wallet.getAddress();
+      await f.registry.connect(f.admin).addProviderSigner(1, signerAddress);
+      const record = makeRelease();
+      const signature = await signRelease(owner, f.domain, record);
+      await (await f.registry.connect(f.acmeAuthor).publishRelease(record, signerAddress, signature, [])).wait();
+      const [release] = await fetchReleases(f.registry, f.domain, 0);
+      expect(release.signer).to.equal(signerAddress);
+      expect(await verifyLedgerRelease({ registry: f.registry, domain: f.domain }, release)).to.equal(1n);
+      const other = await signRelease(new Wallet(keccak256(toUtf8Bytes("not the owner"))), f.domain, record);
+      await expect(verifyLedgerRelease({ registry: f.registry, domain: f.domain }, { ...release, signature: other }))
+        .to.be.rejectedWith(ReleaseVerificationError, /does not vouch/);
+    });
   });
 });

@@ -1,0 +1,80 @@
+import { Contract, Interface, TypedDataDomain, TypedDataEncoder } from "ethers";
+import type { UpdateRegistry } from "../../typechain-types";
+import { OtaError } from "../core/errors";
+import { RELEASE_TYPES, recoverReleaseSigner } from "../crypto/releaseSignature";
+import type { LedgerRelease } from "./releaseEvents";
+
+/** A release that does not check out against the ledger or its author's keys. */
+export class ReleaseVerificationError extends OtaError {}
+
+const ERC1271 = new Interface(["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"]);
+const ERC1271_MAGIC = "0x1626ba7e";
+
+export interface VerifyOptions {
+  /**
+   * Signing keys of the provider pinned outside the chain (e.g. in the device's trust store). When
+   * given, the signer must be one of them as well as a registered signer: a node that lies about
+   * state cannot then make a forged record pass.
+   */
+  pinnedSigners?: string[];
+}
+
+/**
+ * Checks a release rebuilt from its event against what the registry holds and against its
+ * author's signature (REQ-10d-ii, CAP-11.4-a):
+ *  - the registry knows the id, and its stored component, provider, version and time match;
+ *  - the signer is one of the provider's registered keys (and, if given, a pinned one);
+ *  - the signature is valid: recovered for a key, asked of the contract for an ERC-1271 signer.
+ * Returns the release status (1 active, 2 vulnerable, 3 revoked) on success.
+ */
+export async function verifyLedgerRelease(
+  deps: { registry: UpdateRegistry; domain: TypedDataDomain },
+  release: LedgerRelease,
+  options: VerifyOptions = {},
+): Promise<bigint> {
+  const { registry, domain } = deps;
+  const fail = (code: string, message: string): never => {
+    throw new ReleaseVerificationError(code, `release ${release.id}: ${message}`, { details: { releaseId: release.id } });
+  };
+  const status = await registry.releaseStatus(release.id);
+  if (status === 0n) fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
+  const state = await registry.releaseState(release.id);
+  if (
+    state.component !== release.record.component ||
+    Number(state.provider) !== release.record.provider ||
+    state.version !== release.record.version ||
+    Number(state.publishedAt) !== release.releasedAt ||
+    state.hardware.map(Number).join() !== release.record.hardware.join()
+  ) {
+    fail("RELEASE_STATE_MISMATCH", "the event disagrees with the registry's stored state");
+  }
+  if (!(await registry.isProviderSigner(release.record.provider, release.signer))) {
+    fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);
+  }
+  if (options.pinnedSigners && !options.pinnedSigners.some((s) => s.toLowerCase() === release.signer.toLowerCase())) {
+    fail("SIGNER_NOT_PINNED", `${release.signer} is not among the pinned signing keys`);
+  }
+  const provider = registry.runner?.provider;
+  if (!provider) fail("NO_PROVIDER", "the registry client has no provider to check the signer with");
+  const code = await provider!.getCode(release.signer);
+  if (code === "0x") {
+    let recovered = "";
+    try {
+      recovered = recoverReleaseSigner(domain, release.record, release.signature);
+    } catch {
+      fail("SIGNATURE_INVALID", "the signature is malformed");
+    }
+    if (recovered.toLowerCase() !== release.signer.toLowerCase()) fail("SIGNATURE_INVALID", `the signature is not ${release.signer}'s`);
+  } else {
+    const digest = TypedDataEncoder.hash(domain, RELEASE_TYPES, release.record);
+    const wallet = new Contract(release.signer, ERC1271, provider);
+    let answer = "";
+    try {
+      answer = await wallet.isValidSignature(digest, release.signature);
+    } catch {
+      fail("SIGNATURE_INVALID", `the contract signer ${release.signer} did not answer isValidSignature`);
+    }
+    if (answer !== ERC1271_MAGIC) fail("SIGNATURE_INVALID", `the contract signer ${release.signer} does not vouch for the signature`);
+  }
+  return status;
+}
