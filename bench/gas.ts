@@ -97,10 +97,13 @@ async function main() {
   gas.unbarProvider = await gasOf(registry.unbarProvider(2));
 
   gas.enrolDevice = await gasOf(fleet.enrolDevice(device(0)));
+  let lastBatch = buildDeviceBatch([device(1)]);
   for (const n of [10, 1000]) {
-    const batch = buildDeviceBatch(Array.from({ length: n }, (_, i) => device(i + 1)));
-    gas[`enrolDeviceBatch (${n} devices)`] = await gasOf(fleet.enrolDeviceBatch(batch.root, n, "bafkreibatchrecords"));
+    lastBatch = buildDeviceBatch(Array.from({ length: n }, (_, i) => device(i + 1)));
+    gas[`enrolDeviceBatch (${n} devices)`] = await gasOf(fleet.enrolDeviceBatch(lastBatch.root, n, "bafkreibatchrecords"));
   }
+  gas["revokeDeviceRecord (batch of 1000)"] = await gasOf(fleet.revokeDeviceRecord(device(1), 2, lastBatch.proofs[0], "key leaked"));
+  gas.revokeDeviceBatch = await gasOf(fleet.revokeDeviceBatch(1, "compromised line"));
   gas.suspendDevice = await gasOf(fleet.suspendDevice(device(0).id, "stolen"));
   gas.reinstateDevice = await gasOf(fleet.reinstateDevice(device(0).id));
   const moduleKey = new Wallet(keccak256(toUtf8Bytes("tracker module")));
