@@ -6,6 +6,7 @@ import { MerkleTree } from "merkletreejs";
 import { DeviceRecord, buildDeviceBatch, deviceLeaf } from "../../agent/crypto/deviceTree";
 import { ADMIN_DELAY, ROLES, catalogFixture } from "../helpers/registryFixture";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import { itRejectsWithoutChange } from "../helpers/itRejects";
 
 // ---------------------------------------------------------------- deterministic test data
 
@@ -166,15 +167,7 @@ interface Case {
 
 /** One test per case: the exact custom error with its exact arguments, and no state change. */
 function itRejects(cases: Case[]) {
-  for (const c of cases) {
-    it(`rejects ${c.name}`, async function () {
-      const f = await loadFixture(fleetFixture);
-      const { call, error, args, probe } = await c.run(f);
-      const before = await fleetSnapshot(f, probe);
-      await expect(call()).to.be.revertedWithCustomError(f.fleet, error).withArgs(...args);
-      expect(await fleetSnapshot(f, probe)).to.deep.equal(before);
-    });
-  }
+  itRejectsWithoutChange(cases, { fixture: fleetFixture, contract: (f) => f.fleet, snapshot: fleetSnapshot });
 }
 
 /** Gas spent executing a transaction: gasUsed less the intrinsic 21000 and calldata charge. */

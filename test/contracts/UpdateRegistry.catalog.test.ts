@@ -12,6 +12,7 @@ import {
   COMPONENTS,
 } from "../helpers/registryFixture";
 import type { UpdateRegistry } from "../../typechain-types";
+import { itRejectsWithoutChange, RejectionCase as SharedRejectionCase } from "../helpers/itRejects";
 
 type Fixture = Awaited<ReturnType<typeof catalogFixture>>;
 
@@ -54,23 +55,11 @@ async function catalogState(f: Fixture) {
   return { providerCount, hardwareCount, providers, hardware, components, signerFlags, authors, roles };
 }
 
-interface RejectionCase {
-  name: string;
-  /** Prepares the state (if needed) and returns the call to make and the exact error it must raise. */
-  run: (f: Fixture) => Promise<{ call: () => Promise<unknown>; error: string; args: unknown[] }>;
-}
+type RejectionCase = SharedRejectionCase<Fixture>;
 
 /** One test per case: the call reverts with exactly that error and arguments, and changes nothing. */
 function itRejects(cases: RejectionCase[], fixture: () => Promise<Fixture> = catalogFixture) {
-  for (const c of cases) {
-    it(`rejects ${c.name}`, async function () {
-      const f = await loadFixture(fixture);
-      const { call, error, args } = await c.run(f);
-      const before = await catalogState(f);
-      await expect(call()).to.be.revertedWithCustomError(f.registry, error).withArgs(...args);
-      expect(await catalogState(f)).to.deep.equal(before);
-    });
-  }
+  itRejectsWithoutChange(cases, { fixture, contract: (f) => f.registry, snapshot: catalogState });
 }
 
 describe("UpdateRegistry: catalog of providers, signers, authors, hardware and components", function () {

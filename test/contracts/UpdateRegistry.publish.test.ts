@@ -15,6 +15,7 @@ import {
   GLOBEX_SIGNER,
   COMPONENTS,
 } from "../helpers/registryFixture";
+import { itRejectsWithoutChange, RejectionCase } from "../helpers/itRejects";
 
 const V = encodeVersion;
 
@@ -136,11 +137,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
 
   describe("rejections: each with its own error and no state change", function () {
     type Fixture = Awaited<ReturnType<typeof withBootloaderFixture>>;
-    interface Case {
-      name: string;
-      // Returns the call to make and the expected error with its arguments.
-      run: (f: Fixture) => Promise<{ call: () => Promise<unknown>; error: string; args?: unknown[] }>;
-    }
+    type Case = RejectionCase<Fixture>;
 
     const sendSigned = async (f: Fixture, record = makeRelease(), opts: { sender?: Fixture["acmeAuthor"]; signer?: Wallet; witnesses?: string[] } = {}) => {
       const signer = opts.signer ?? ACME_SIGNER;
@@ -303,17 +300,11 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       },
     ];
 
-    for (const c of cases) {
-      it(`rejects ${c.name}`, async function () {
-        const f = await loadFixture(withBootloaderFixture);
-        const { call, error, args } = await c.run(f);
-        const before = await registrySnapshot(f.registry);
-        const assertion = expect(call()).to.be.revertedWithCustomError(f.registry, error);
-        if (args) await assertion.withArgs(...args);
-        else await assertion;
-        expect(await registrySnapshot(f.registry)).to.deep.equal(before);
-      });
-    }
+    itRejectsWithoutChange(cases, {
+      fixture: withBootloaderFixture,
+      contract: (f) => f.registry,
+      snapshot: (f) => registrySnapshot(f.registry),
+    });
 
     it("rejects a replay of an already published record (same id, version no longer increasing)", async function () {
       const f = await loadFixture(withBootloaderFixture);

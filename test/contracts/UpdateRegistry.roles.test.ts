@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { ZeroAddress, id as hashOf } from "ethers";
 import { deployRegistryFixture, ADMIN_DELAY, ROLES } from "../helpers/registryFixture";
+import { itRejectsWithoutChange, RejectionCase } from "../helpers/itRejects";
 
 type Fixture = Awaited<ReturnType<typeof deployRegistryFixture>>;
 
@@ -88,10 +89,7 @@ describe("UpdateRegistry: roles and the default-admin transfer", function () {
     });
 
     describe("rejections: each with its own error and no change to any role", function () {
-      interface Case {
-        name: string;
-        run: (f: Fixture) => Promise<{ call: () => Promise<unknown>; error: string; args: unknown[] }>;
-      }
+      type Case = RejectionCase<Fixture>;
       const cases: Case[] = [
         {
           name: "an outsider granting the auditor role",
@@ -162,15 +160,7 @@ describe("UpdateRegistry: roles and the default-admin transfer", function () {
         },
       ];
 
-      for (const c of cases) {
-        it(`rejects ${c.name}`, async function () {
-          const f = await loadFixture(deployRegistryFixture);
-          const { call, error, args } = await c.run(f);
-          const before = await roleState(f);
-          await expect(call()).to.be.revertedWithCustomError(f.registry, error).withArgs(...args);
-          expect(await roleState(f)).to.deep.equal(before);
-        });
-      }
+      itRejectsWithoutChange(cases, { fixture: deployRegistryFixture, contract: (f) => f.registry, snapshot: roleState });
     });
   });
 
