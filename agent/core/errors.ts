@@ -23,3 +23,12 @@ export class VersionFormatError extends InputError {}
 
 /** A release record that breaks a rule the registry would also enforce. */
 export class ReleaseRecordError extends InputError {}
+
+/** Something a party must not trust: bytes, a record or a key that failed a check. */
+export class VerificationError extends OtaError {}
+
+/** An artifact whose layout is not the one this format defines (bad header, wrong sizes). */
+export class ArtifactFormatError extends VerificationError {}
+
+/** A chunk or wrapped key whose authentication tag does not verify: altered, moved or not ours. */
+export class AuthenticationError extends VerificationError {}
