@@ -132,6 +132,45 @@ export async function* encryptArtifact(
 }
 
 /**
+ * Splits an artifact stream (cut anyhow in transit) into its stored chunks: the header, then each
+ * sealed chunk, sized from the header. These are the leaves of the Table II-1 Merkle root, so a
+ * device can check each against its proof as it arrives. Memory: one chunk. Fails on a short
+ * stream or on bytes after the last chunk.
+ */
+export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
+  let buffer = Buffer.alloc(0);
+  let h: ArtifactHeader | undefined;
+  let index = 0;
+  let total = 0;
+  const sealedSize = (i: number): number => {
+    const remaining = h!.plaintextSize - BigInt(i) * BigInt(h!.chunkSize);
+    return Number(remaining < BigInt(h!.chunkSize) ? remaining : BigInt(h!.chunkSize)) + TAG_SIZE;
+  };
+  for await (const piece of artifact) {
+    if (piece.length === 0) continue;
+    if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
+    buffer = buffer.length === 0 ? Buffer.from(piece) : Buffer.concat([buffer, piece]);
+    if (!h) {
+      if (buffer.length < HEADER_SIZE) continue;
+      const header = Buffer.from(buffer.subarray(0, HEADER_SIZE));
+      h = decodeHeader(header);
+      total = chunkCount(h.plaintextSize, h.chunkSize);
+      buffer = buffer.subarray(HEADER_SIZE);
+      yield header;
+    }
+    while (index < total && buffer.length >= sealedSize(index)) {
+      const size = sealedSize(index);
+      yield Buffer.from(buffer.subarray(0, size));
+      buffer = buffer.subarray(size);
+      index += 1;
+    }
+    if (index === total && buffer.length > 0) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
+  }
+  if (!h) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", "the artifact ends inside its header");
+  if (index < total) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", `the artifact ends after ${index} of ${total} chunks`);
+}
+
+/**
  * Decrypts an artifact stream (split anyhow), yielding plaintext one chunk at a time after that
  * chunk's tag has verified (memory: one chunk). Stops with an error at the first altered, moved,
  * missing or extra byte; nothing unverified is ever yielded.
@@ -141,52 +180,30 @@ export async function* decryptArtifact(
   artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): AsyncGenerator<Buffer> {
   checkKey(key);
-  let buffer = Buffer.alloc(0);
   let header: Buffer | undefined;
   let h: ArtifactHeader | undefined;
   let index = 0;
   let total = 0;
-  let done = false;
-  const open = (sealed: Buffer): Buffer => {
-    const last = index === total - 1;
-    const decipher = createDecipheriv("aes-256-gcm", key, nonce(h!.noncePrefix, index, last));
-    decipher.setAAD(header!);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+  for await (const stored of splitStoredChunks(artifact)) {
+    if (!header) {
+      header = stored;
+      h = decodeHeader(header);
+      total = chunkCount(h.plaintextSize, h.chunkSize);
+      continue;
+    }
+    const decipher = createDecipheriv("aes-256-gcm", key, nonce(h!.noncePrefix, index, index === total - 1));
+    decipher.setAAD(header);
+    decipher.setAuthTag(stored.subarray(stored.length - TAG_SIZE));
+    let plain: Buffer;
     try {
-      const out = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE)), decipher.final()]);
-      index += 1;
-      if (last) done = true;
-      return out;
+      plain = Buffer.concat([decipher.update(stored.subarray(0, stored.length - TAG_SIZE)), decipher.final()]);
     } catch (cause) {
       throw new AuthenticationError("CHUNK_AUTHENTICATION", `chunk ${index} does not authenticate: altered, moved, or not encrypted with this key`, {
         details: { chunk: index },
         cause,
       });
     }
-  };
-  const sealedSize = (i: number): number => {
-    const plainBefore = BigInt(i) * BigInt(h!.chunkSize);
-    const remaining = h!.plaintextSize - plainBefore;
-    return Number(remaining < BigInt(h!.chunkSize) ? remaining : BigInt(h!.chunkSize)) + TAG_SIZE;
-  };
-  for await (const piece of artifact) {
-    if (piece.length === 0) continue;
-    if (done) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
-    buffer = buffer.length === 0 ? Buffer.from(piece) : Buffer.concat([buffer, piece]);
-    if (!h) {
-      if (buffer.length < HEADER_SIZE) continue;
-      header = Buffer.from(buffer.subarray(0, HEADER_SIZE));
-      h = decodeHeader(header);
-      total = chunkCount(h.plaintextSize, h.chunkSize);
-      buffer = buffer.subarray(HEADER_SIZE);
-    }
-    while (!done && buffer.length >= sealedSize(index)) {
-      const size = sealedSize(index);
-      yield open(buffer.subarray(0, size));
-      buffer = buffer.subarray(size);
-    }
-    if (done && buffer.length > 0) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
+    index += 1;
+    yield plain;
   }
-  if (!h) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", "the artifact ends inside its header");
-  if (!done) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", `the artifact ends after ${index} of ${total} chunks`);
 }

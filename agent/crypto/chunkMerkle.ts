@@ -1,22 +1,28 @@
-import { keccak256, solidityPackedKeccak256, getBytes, concat } from "ethers";
+import { createHash } from "node:crypto";
+import { getBytes } from "ethers";
 import { MerkleTree } from "merkletreejs";
 
 /**
  * The Merkle root of Table II-1: a tree over the stored artifact's fixed-size chunks.
  *
- *   leaf(i)  = keccak256(keccak256(uint32 i || chunk_i))   index-bound, hashed twice
- *   node     = keccak256(left || right)                     children in position order
+ *   leaf(i)  = sha256(sha256(uint32 i || chunk_i))   index-bound, hashed twice
+ *   node     = sha256(left || right)                  children in position order
  *
  * Hashing leaves twice means no leaf preimage is ever two 32-byte hashes, so a leaf cannot be
  * passed off as an inner node; binding the index stops a chunk from being proved at another
  * position. Pairs are not sorted: a proof carries the position, so the order of chunks is part
  * of what the root commits to. An odd node is promoted to the next level unchanged.
+ * SHA-256 rather than keccak256: these proofs are checked by devices, never on-chain, and SHA-256
+ * runs natively (and in hardware on many MCUs) at image-hashing speed.
  */
 
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 export function chunkLeaf(index: number, chunk: Uint8Array): string {
-  return keccak256(solidityPackedKeccak256(["uint32", "bytes"], [index, chunk]));
+  const position = Buffer.alloc(4);
+  position.writeUInt32BE(index);
+  const inner = createHash("sha256").update(position).update(chunk).digest();
+  return "0x" + createHash("sha256").update(inner).digest("hex");
 }
 
 /** Splits `data` into chunks of `chunkSize` bytes (the last may be shorter; empty data has none). */
@@ -57,10 +63,14 @@ export class ChunkMerkleTree {
 /** Whether `chunk` is chunk `index` of the artifact whose root is `root`, given its proof. */
 export function verifyChunk(root: string, index: number, chunk: Uint8Array, proof: { position: "left" | "right"; hash: string }[]): boolean {
   let node = chunkLeaf(index, chunk);
-  for (const step of proof) node = step.position === "left" ? keccak256(concat([step.hash, node])) : keccak256(concat([node, step.hash]));
+  for (const step of proof) node = step.position === "left" ? sha256Hex(step.hash, node) : sha256Hex(node, step.hash);
   return node.toLowerCase() === root.toLowerCase();
 }
 
 function hashBuffer(data: Buffer): Buffer {
-  return Buffer.from(getBytes(keccak256(data)));
+  return createHash("sha256").update(data).digest();
+}
+
+function sha256Hex(left: string, right: string): string {
+  return "0x" + createHash("sha256").update(getBytes(left)).update(getBytes(right)).digest("hex");
 }

@@ -6,10 +6,12 @@ import {
   chunkCount,
   decryptArtifact,
   encryptArtifact,
+  splitStoredChunks,
   newContentKey,
   HEADER_SIZE,
   TAG_SIZE,
 } from "../../../agent/crypto/artifactCipher";
+import { ChunkMerkleTree, verifyChunk } from "../../../agent/crypto/chunkMerkle";
 import { ArtifactFormatError, AuthenticationError, InputError, VerificationError } from "../../../agent/core/errors";
 
 const CHUNK = 1000;
@@ -87,6 +89,20 @@ describe("agent/crypto/artifactCipher: images encrypted by their author in authe
       const out: number[] = [];
       for await (const piece of decryptArtifact(key, [artifact])) out.push(piece.length);
       expect(out).to.deep.equal([CHUNK, CHUNK, CHUNK, CHUNK, 123]);
+    });
+
+    it("splits the stored artifact into the chunks the Merkle root is built over, however it arrives", async function () {
+      const sealedPieces: Buffer[] = [];
+      for await (const sealed of encryptArtifact(key, [plain], { plaintextSize: BigInt(plain.length), chunkSize: CHUNK })) sealedPieces.push(sealed);
+      const authorTree = ChunkMerkleTree.fromChunks(sealedPieces);
+      const a = Buffer.concat(sealedPieces);
+      const stored: Buffer[] = [];
+      for await (const c of splitStoredChunks(split(a, [3, 500, 1500, 2600, 4000]))) stored.push(c);
+      expect(stored.map((c) => c.length)).to.deep.equal([HEADER_SIZE, ...chunkOffsets(plain.length).map(([s, e]) => e - s)]);
+      // Each stored chunk verifies against the author's root with its proof, as a device checks a download.
+      stored.forEach((c, i) => expect(verifyChunk(authorTree.root, i, c, authorTree.proof(i)), `chunk ${i}`).to.equal(true));
+      await expect(collect(splitStoredChunks([a.subarray(0, a.length - 1)]))).to.be.rejectedWith(ArtifactFormatError, /ends after/);
+      await expect(collect(splitStoredChunks([a, Buffer.from([1])]))).to.be.rejectedWith(ArtifactFormatError, /follow the last chunk/);
     });
 
     it("makes a fresh 32-byte content key per release", function () {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { keccak256, concat, randomBytes } from "ethers";
+import { createHash } from "node:crypto";
+import { concat, getBytes, randomBytes } from "ethers";
 import { ChunkMerkleTree, chunkLeaf, splitChunks, verifyChunk } from "../../../agent/crypto/chunkMerkle";
 
 describe("chunk Merkle tree (Table II-1 Merkle root)", function () {
@@ -13,9 +14,9 @@ describe("chunk Merkle tree (Table II-1 Merkle root)", function () {
     expect(() => splitChunks(data, 0)).to.throw(RangeError, /chunk size/);
   });
 
-  it("matches a root computed by hand (leaves hashed twice, children in position order)", function () {
+  it("matches a root computed by hand (SHA-256, leaves index-bound and hashed twice, children in position order)", function () {
     const l = chunks.map((c, i) => chunkLeaf(i, c));
-    const h = (a: string, b: string) => keccak256(concat([a, b]));
+    const h = (a: string, b: string) => "0x" + createHash("sha256").update(getBytes(concat([a, b]))).digest("hex");
     // Six leaves: three pairs, then the odd node is promoted.
     const level1 = [h(l[0], l[1]), h(l[2], l[3]), h(l[4], l[5])];
     const root = h(h(level1[0], level1[1]), level1[2]);
