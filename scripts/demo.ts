@@ -87,8 +87,8 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   await send('component "acme.bootloader"', registry.connect(admin).registerComponent("acme.bootloader", 1));
   await send('component "acme.sensor-fw"', registry.connect(admin).registerComponent("acme.sensor-fw", 1));
 
-  const release = (name: string, version: string, size: number, hardware: number[], deps: [string, string][]): ReleaseRecord => {
-    const image = sampleImage(`${name}@${version}`, size);
+  const release = async (name: string, version: string, size: number, hardware: number[], deps: [string, string][]): Promise<ReleaseRecord> => {
+    const image = await sampleImage(`${name}@${version}`, size);
     return {
       provider: 1,
       component: componentId(name),
@@ -113,9 +113,9 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   };
 
   console.log("\nauthor publishes signed releases");
-  await publish("acme.bootloader 1.0.0 for rev-a and rev-b", release("acme.bootloader", "1.0.0", 200 * 1024, [1, 2], []));
-  await publish("acme.sensor-fw 2.0.0, needs acme.bootloader ^1.0.0", release("acme.sensor-fw", "2.0.0", 600 * 1024, [1, 2], [["acme.bootloader", "^1.0.0"]]));
-  await publish("acme.sensor-fw 2.1.0, rev-b only", release("acme.sensor-fw", "2.1.0", 610 * 1024, [2], [["acme.bootloader", "^1.0.0"]]));
+  await publish("acme.bootloader 1.0.0 for rev-a and rev-b", await release("acme.bootloader", "1.0.0", 200 * 1024, [1, 2], []));
+  await publish("acme.sensor-fw 2.0.0, needs acme.bootloader ^1.0.0", await release("acme.sensor-fw", "2.0.0", 600 * 1024, [1, 2], [["acme.bootloader", "^1.0.0"]]));
+  await publish("acme.sensor-fw 2.1.0, rev-b only", await release("acme.sensor-fw", "2.1.0", 610 * 1024, [2], [["acme.bootloader", "^1.0.0"]]));
 
   console.log("\nthe registry refuses what X.1368 forbids");
   const refuse = async (label: string, record: ReleaseRecord) => {
@@ -130,8 +130,8 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
       console.log(`  ✗ ${label}: ${parsed.name}`);
     }
   };
-  await refuse("downgrade acme.sensor-fw to 1.9.0 (REQ-10d-i)", release("acme.sensor-fw", "1.9.0", 1024, [1], []));
-  await refuse("acme.sensor-fw 3.0.0 needing acme.bootloader ^2.0.0, never released (APP-II-2)", release("acme.sensor-fw", "3.0.0", 1024, [1], [["acme.bootloader", "^2.0.0"]]));
+  await refuse("downgrade acme.sensor-fw to 1.9.0 (REQ-10d-i)", await release("acme.sensor-fw", "1.9.0", 1024, [1], []));
+  await refuse("acme.sensor-fw 3.0.0 needing acme.bootloader ^2.0.0, never released (APP-II-2)", await release("acme.sensor-fw", "3.0.0", 1024, [1], [["acme.bootloader", "^2.0.0"]]));
 
   console.log("\nwhat the ledger holds (Table II-1, rebuilt from ReleasePublished events, checked against storage and signatures)");
   const names = new Map<string, string>();

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { createHash } from "node:crypto";
-import { rawCidV1 } from "../../scripts/lib/sampleImage";
+import { rawCidV1 } from "../helpers/rawCid";
 
 const ROOT = path.join(__dirname, "..", "..");
 
