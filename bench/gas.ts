@@ -7,8 +7,8 @@
  */
 import hre from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes, ContractTransactionResponse } from "ethers";
-import { componentId, ReleaseRecord } from "../agent/core/release";
-import { encodeVersion, parseRange } from "../agent/core/version";
+import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../agent/core/release";
+import { encodeVersion } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { buildDeviceBatch, DeviceRecord } from "../agent/crypto/deviceTree";
 import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry } from "../typechain-types";
@@ -60,7 +60,8 @@ async function main() {
   await registry.grantRole(keccak256(toUtf8Bytes("AUDITOR_ROLE")), spare.address);
   gas.revokeRole = await gasOf(registry.revokeRole(keccak256(toUtf8Bytes("AUDITOR_ROLE")), spare.address));
 
-  const record = (name: string, version: string, hardware: number[], deps: [string, string][]): ReleaseRecord => ({
+  const record = (name: string, version: string, hardware: number[], deps: [string, string][]): ReleaseRecord =>
+    normalizeRelease({
     provider: 1,
     component: componentId(name),
     version: encodeVersion(version),
@@ -70,12 +71,7 @@ async function main() {
     fileSize: 1_048_576n,
     merkleRoot: keccak256(toUtf8Bytes(`${name} ${version} chunks`)),
     hardware,
-    dependencies: deps
-      .map(([c, range]) => {
-        const { min, max } = parseRange(range);
-        return { component: componentId(c), minVersion: min, maxVersion: max };
-      })
-      .sort((a, b) => (BigInt(a.component) < BigInt(b.component) ? -1 : 1)),
+    dependencies: deps.map(([c, range]) => dependsOn(componentId(c), range)),
   });
   const publish = async (r: ReleaseRecord) => {
     const witnesses = await Promise.all(r.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));

@@ -12,8 +12,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { startLocalChain } from "./lib/localChain";
 import { deployRegistry } from "./lib/deployRegistry";
 import { sampleImage } from "./lib/sampleImage";
-import { componentId, ReleaseRecord } from "../agent/core/release";
-import { encodeVersion, formatVersion, formatRange, parseRange } from "../agent/core/version";
+import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../agent/core/release";
+import { encodeVersion, formatVersion, formatRange } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { verifyLedgerRelease } from "../agent/chain/verifyLedgerRelease";
 import { fetchReleases } from "../agent/chain/releaseEvents";
@@ -89,21 +89,18 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
 
   const release = async (name: string, version: string, size: number, hardware: number[], deps: [string, string][]): Promise<ReleaseRecord> => {
     const image = await sampleImage(`${name}@${version}`, size);
-    return {
+    return normalizeRelease({
       provider: 1,
       component: componentId(name),
       version: encodeVersion(version),
-      fileHash: image.sha256,
-      fileLink: image.cid,
+      fileHash: image.fileHash,
+      fileLink: image.fileLink,
       fileName: `${name}-${version}.bin`,
       fileSize: BigInt(image.bytes.length),
       merkleRoot: image.merkleRoot,
       hardware,
-      dependencies: deps.map(([c, range]) => {
-        const r = parseRange(range);
-        return { component: componentId(c), minVersion: r.min, maxVersion: r.max };
-      }),
-    };
+      dependencies: deps.map(([c, range]) => dependsOn(componentId(c), range)),
+    });
   };
   const publish = async (label: string, record: ReleaseRecord) => {
     const witnesses = await Promise.all(record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));

@@ -1,7 +1,7 @@
 import type { Log, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "../../typechain-types";
 import type { ReleaseRecord } from "../core/release";
-import { OtaError } from "../core/errors";
+import { OtaError, VerificationError } from "../core/errors";
 import { computeReleaseId } from "../crypto/releaseSignature";
 
 /** A release as the ledger holds it: every Table II-1 block-data field, from one event. */
@@ -19,7 +19,7 @@ export interface LedgerRelease {
 }
 
 /** The event data does not hash to the release id it claims: the RPC answer is not to be trusted. */
-export class ReleaseEventMismatchError extends OtaError {}
+export class ReleaseEventMismatchError extends VerificationError {}
 
 /**
  * Rebuilds a release from its ReleasePublished log and checks that it comes from the registry and

@@ -1,11 +1,12 @@
-import { Contract, Interface, TypedDataDomain, TypedDataEncoder } from "ethers";
+import { Contract, Interface, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "../../typechain-types";
-import { OtaError } from "../core/errors";
-import { RELEASE_TYPES, recoverReleaseSigner } from "../crypto/releaseSignature";
+import { VerificationError } from "../core/errors";
+import { computeReleaseId, recoverReleaseSigner } from "../crypto/releaseSignature";
 import type { LedgerRelease } from "./releaseEvents";
+import { decodeRevert } from "./revertReason";
 
 /** A release that does not check out against the ledger or its author's keys. */
-export class ReleaseVerificationError extends OtaError {}
+export class ReleaseVerificationError extends VerificationError {}
 
 const ERC1271 = new Interface(["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"]);
 const ERC1271_MAGIC = "0x1626ba7e";
@@ -22,7 +23,8 @@ export interface VerifyOptions {
 /**
  * Checks a release rebuilt from its event against what the registry holds and against its
  * author's signature (REQ-10d-ii, CAP-11.4-a):
- *  - the registry knows the id, and its stored component, provider, version and time match;
+ *  - the registry knows the id, and its stored component, provider (and its name), version, time
+ *    and hardware match;
  *  - the signer is one of the provider's registered keys (and, if given, a pinned one);
  *  - the signature is valid: recovered for a key, asked of the contract for an ERC-1271 signer.
  * Returns the release status (1 active, 2 vulnerable, 3 revoked) on success.
@@ -36,12 +38,18 @@ export async function verifyLedgerRelease(
   const fail = (code: string, message: string): never => {
     throw new ReleaseVerificationError(code, `release ${release.id}: ${message}`, { details: { releaseId: release.id } });
   };
-  const status = await registry.releaseStatus(release.id);
-  if (status === 0n) fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
-  const state = await registry.releaseState(release.id);
+  const state = await registry.releaseState(release.id).catch((err: unknown) => {
+    if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownRelease") {
+      return fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
+    }
+    throw err;
+  });
+  // typechain leaves out provider(uint32): its name clashes with ethers' Contract.provider.
+  const [providerName] = await registry.getFunction("provider")(release.record.provider);
   if (
     state.component !== release.record.component ||
     Number(state.provider) !== release.record.provider ||
+    providerName !== release.providerName ||
     state.version !== release.record.version ||
     Number(state.publishedAt) !== release.releasedAt ||
     state.hardware.map(Number).join() !== release.record.hardware.join()
@@ -66,7 +74,7 @@ export async function verifyLedgerRelease(
     }
     if (recovered.toLowerCase() !== release.signer.toLowerCase()) fail("SIGNATURE_INVALID", `the signature is not ${release.signer}'s`);
   } else {
-    const digest = TypedDataEncoder.hash(domain, RELEASE_TYPES, release.record);
+    const digest = computeReleaseId(domain, release.record);
     const wallet = new Contract(release.signer, ERC1271, provider);
     let answer = "";
     try {
@@ -76,5 +84,5 @@ export async function verifyLedgerRelease(
     }
     if (answer !== ERC1271_MAGIC) fail("SIGNATURE_INVALID", `the contract signer ${release.signer} does not vouch for the signature`);
   }
-  return status;
+  return state.status;
 }

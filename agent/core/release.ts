@@ -1,6 +1,6 @@
 import { keccak256, toUtf8Bytes, isHexString } from "ethers";
 import { ReleaseRecordError } from "./errors";
-import { isValidVersion } from "./version";
+import { isValidVersion, parseRange } from "./version";
 
 /** A software dependency as recorded: `component` at a version in [minVersion, maxVersion). */
 export interface Dependency {
@@ -37,6 +37,12 @@ export const RELEASE_LIMITS = {
 /** The id of a component: keccak256 of its UTF-8 name, as the registry computes it. */
 export function componentId(name: string): string {
   return keccak256(toUtf8Bytes(name));
+}
+
+/** A dependency on the component `component` (its id) in an npm-like `range` ("^1.2.0", ...). */
+export function dependsOn(component: string, range: string): Dependency {
+  const { min, max } = parseRange(range);
+  return { component, minVersion: min, maxVersion: max };
 }
 
 /**

@@ -95,8 +95,8 @@ export async function* encryptArtifact(
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
     throw new InputError("CHUNK_SIZE", `chunk size must be 1..${MAX_CHUNK_SIZE} bytes, got ${chunkSize}`);
   }
-  const header = encodeHeader({ chunkSize, plaintextSize, noncePrefix: randomBytes(7) });
-  const { noncePrefix } = decodeHeader(header);
+  const noncePrefix = randomBytes(7);
+  const header = encodeHeader({ chunkSize, plaintextSize, noncePrefix });
   yield header;
   const total = chunkCount(plaintextSize, chunkSize);
   let index = 0;

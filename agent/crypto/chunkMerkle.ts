@@ -3,7 +3,8 @@ import { getBytes } from "ethers";
 import { MerkleTree } from "merkletreejs";
 
 /**
- * The Merkle root of Table II-1: a tree over the stored artifact's fixed-size chunks.
+ * The Merkle root of Table II-1: a tree over the stored artifact's chunks (its header, then each
+ * sealed chunk: artifactCipher.splitStoredChunks).
  *
  *   leaf(i)  = sha256(sha256(uint32 i || chunk_i))   index-bound, hashed twice
  *   node     = sha256(left || right)                  children in position order
@@ -16,21 +17,11 @@ import { MerkleTree } from "merkletreejs";
  * runs natively (and in hardware on many MCUs) at image-hashing speed.
  */
 
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-
 export function chunkLeaf(index: number, chunk: Uint8Array): string {
   const position = Buffer.alloc(4);
   position.writeUInt32BE(index);
   const inner = createHash("sha256").update(position).update(chunk).digest();
   return "0x" + createHash("sha256").update(inner).digest("hex");
-}
-
-/** Splits `data` into chunks of `chunkSize` bytes (the last may be shorter; empty data has none). */
-export function splitChunks(data: Uint8Array, chunkSize = DEFAULT_CHUNK_SIZE): Uint8Array[] {
-  if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
-  const chunks: Uint8Array[] = [];
-  for (let offset = 0; offset < data.length; offset += chunkSize) chunks.push(data.subarray(offset, offset + chunkSize));
-  return chunks;
 }
 
 export class ChunkMerkleTree {

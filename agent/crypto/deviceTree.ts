@@ -50,7 +50,7 @@ export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
   const tree = new MerkleTree(leaves, keccak256Buffer, { sortPairs: true });
   return {
     root: tree.getHexRoot(),
-    proofs: leaves.map((leaf) => tree.getHexProof(leaf)),
+    proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
   };
 }
 

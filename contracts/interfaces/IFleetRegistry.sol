@@ -32,7 +32,8 @@ interface IFleetRegistry {
     error FleetRegistryDeviceNotSuspended(bytes32 deviceId);
     /// @notice The device record (its leaf) is already revoked.
     error FleetRegistryDeviceRecordAlreadyRevoked(bytes32 deviceId, bytes32 leaf);
-    /// @notice The device record is not enrolled on its own; prove a batch record with its batch id.
+    /// @notice The record is not enrolled as given: not the device's single record (batch 0), or
+    /// not proved by the proof in that batch.
     error FleetRegistryDeviceRecordNotEnrolled(bytes32 deviceId);
     /// @notice The batch is already revoked.
     error FleetRegistryBatchAlreadyRevoked(uint64 batchId);

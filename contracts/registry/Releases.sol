@@ -19,7 +19,7 @@ import {Catalog} from "./Catalog.sol";
 /// @title Publishing releases (Table II-1), their status, and the views agents and policies use.
 /// @notice Checks version order, hardware and dependencies on publish (REQ-10d-i, APP-II-2).
 /// @dev Storage per release is one packed slot plus one slot in the component's release list
-/// (docs/adr/0001-release-storage.md); every other field is in the ReleasePublished event and
+/// (docs/adr/0001-release-storage-and-ids.md); every other field is in the ReleasePublished event and
 /// committed to by the release id, the EIP-712 digest of the signed record.
 abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
     /// @notice Most hardware classes one release may list.

@@ -1,17 +1,14 @@
 import { createHash } from "node:crypto";
-import { ChunkMerkleTree, splitChunks, DEFAULT_CHUNK_SIZE } from "../../agent/crypto/chunkMerkle";
-import { computeCid } from "../../agent/storage/cid";
+import { newContentKey } from "../../agent/crypto/artifactCipher";
+import { packageArtifact, PackagedArtifact } from "../../agent/author/packageArtifact";
 
 /**
- * Deterministic sample images for the demo, with their real SHA-256, chunk Merkle root and IPFS
- * CID (agent/storage/cid.ts). Until the author's tool (issue 3) encrypts and uploads images, the
- * demo records the plaintext sample's own CID and root.
+ * Deterministic sample images for the demo, packaged as an author would: encrypted under a fresh
+ * content key, with the plaintext's SHA-256 and the stored artifact's chunk Merkle root and CID.
+ * The artifact is not uploaded anywhere until the content stores of issue 3 exist.
  */
-export interface SampleImage {
+export interface SampleImage extends PackagedArtifact {
   bytes: Uint8Array;
-  sha256: string;
-  merkleRoot: string;
-  cid: string;
 }
 
 export async function sampleImage(label: string, size: number): Promise<SampleImage> {
@@ -21,11 +18,5 @@ export async function sampleImage(label: string, size: number): Promise<SampleIm
     bytes.set(block.subarray(0, Math.min(block.length, size - offset)), offset);
     offset += block.length;
   }
-  const digest = createHash("sha256").update(bytes).digest();
-  return {
-    bytes,
-    sha256: "0x" + digest.toString("hex"),
-    merkleRoot: ChunkMerkleTree.fromChunks(splitChunks(bytes, DEFAULT_CHUNK_SIZE)).root,
-    cid: await computeCid([bytes]),
-  };
+  return { bytes, ...(await packageArtifact(newContentKey(), [bytes], { plaintextSize: BigInt(size) })) };
 }

@@ -59,7 +59,7 @@ function alteredRecords(record: DeviceRecord): Array<[string, DeviceRecord]> {
     ["public key (another device's key)", { ...record, publicKey: compressedKey(seededWallet(`other key for ${record.id}`)) }],
     ["public key (the other prefix, same x)", { ...record, publicKey: flippedPrefix }],
     ["hardware class", { ...record, hardwareClass: (record.hardwareClass % 3) + 1 }],
-    ["network", { ...record, network: label("sigfox") }],
+    ["network (APP-II-4: a device belongs to one network of the ledger)", { ...record, network: label("sigfox") }],
     ["region", { ...record, region: label("mars-base") }],
   ];
 }

@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, keccak256, toUtf8Bytes, ZeroHash } from "ethers";
 import { encodeVersion } from "../../agent/core/version";
+import { normalizeRelease } from "../../agent/core/release";
 import { computeReleaseId, signRelease } from "../../agent/crypto/releaseSignature";
 import {
   catalogFixture,
@@ -43,14 +44,14 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
   describe("a valid release", function () {
     it("records every Table II-1 field: stored state plus a ReleasePublished event that carries the rest (APP-II-1)", async function () {
       const { registry, acmeAuthor, domain, bootloader, radio } = await loadFixture(withBootloaderFixture);
-      const record = makeRelease({
-        component: COMPONENTS.sensorFw,
-        version: V("2.4.1"),
-        hardware: [1, 2],
-        dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0"), dependsOn(COMPONENTS.radioFw, ">=3.0.0 <4.0.0")].sort(
-          (a, b) => (BigInt(a.component) < BigInt(b.component) ? -1 : 1),
-        ),
-      });
+      const record = normalizeRelease(
+        makeRelease({
+          component: COMPONENTS.sensorFw,
+          version: V("2.4.1"),
+          hardware: [1, 2],
+          dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0"), dependsOn(COMPONENTS.radioFw, ">=3.0.0 <4.0.0")],
+        }),
+      );
       const signature = await signRelease(ACME_SIGNER, domain, record);
       const witnesses = await findWitnesses(registry, record);
       expect(witnesses).to.have.members([bootloader.id, radio.id]);

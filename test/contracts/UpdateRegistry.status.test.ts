@@ -152,7 +152,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
   });
 
   describe("views", function () {
-    it("latestRelease: the newest not revoked, skipping vulnerable ones unless asked", async function () {
+    it("latestRelease: the newest not revoked, skipping vulnerable ones unless asked, so an outdated install shows (REQ-10b-i)", async function () {
       const { registry, auditor, boot110, boot120 } = await loadFixture(releasesFixture);
       expect(await registry.latestRelease(COMPONENTS.bootloader, false)).to.equal(boot120.id);
       await registry.connect(auditor).flagVulnerable(boot120.id, "CVE-1");
@@ -163,7 +163,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
       expect(await registry.latestRelease(COMPONENTS.globexApp, true)).to.equal(ZeroHash);
     });
 
-    it("latestReleaseForHardware: the newest release that supports the device's hardware", async function () {
+    it("latestReleaseForHardware: the newest release that supports the device's hardware (REQ-10b-i, APP-II-2)", async function () {
       const { registry, auditor, boot100, boot110, boot120 } = await loadFixture(releasesFixture);
       expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, 1, false)).to.equal(boot110.id);
       expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, 2, false)).to.equal(boot120.id);

@@ -1,7 +1,7 @@
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes, TypedDataDomain } from "ethers";
-import { componentId, ReleaseRecord, Dependency } from "../../agent/core/release";
-import { encodeVersion, parseRange } from "../../agent/core/version";
+import { componentId, ReleaseRecord, dependsOn } from "../../agent/core/release";
+import { encodeVersion } from "../../agent/core/version";
 import { registryDomain, signRelease, computeReleaseId } from "../../agent/crypto/releaseSignature";
 import type { UpdateRegistry, FleetRegistry } from "../../typechain-types";
 
@@ -81,11 +81,7 @@ export function makeRelease(overrides: Partial<ReleaseRecord> = {}): ReleaseReco
   };
 }
 
-/** A dependency on `component` in the npm-like `range`. */
-export function dependsOn(component: string, range: string): Dependency {
-  const { min, max } = parseRange(range);
-  return { component, minVersion: min, maxVersion: max };
-}
+export { dependsOn };
 
 export interface Published {
   id: string;

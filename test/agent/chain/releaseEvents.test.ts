@@ -83,6 +83,7 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
 
     const tamper: [string, (r: LedgerRelease) => LedgerRelease, RegExp][] = [
       ["a release time the registry did not record", (r) => ({ ...r, releasedAt: r.releasedAt + 1 }), /disagrees with the registry/],
+      ["a provider name the registry did not register", (r) => ({ ...r, providerName: "Evil Corp" }), /disagrees with the registry/],
       ["a signer the provider never registered", (r) => ({ ...r, signer: Wallet.createRandom().address }), /not a signing key/],
       ["a signature that is not the signer's", (r) => ({ ...r, signature: r.signature.slice(0, -4) + (r.signature.endsWith("1b") ? "1c" : "1b") }), /signature/],
     ];

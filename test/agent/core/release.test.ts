@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { keccak256, toUtf8Bytes, ZeroHash } from "ethers";
-import { componentId, normalizeRelease, ReleaseRecord } from "../../../agent/core/release";
+import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../../../agent/core/release";
 import { ReleaseRecordError } from "../../../agent/core/errors";
-import { encodeVersion, parseRange } from "../../../agent/core/version";
+import { encodeVersion } from "../../../agent/core/version";
 
 const base = (): ReleaseRecord => ({
   provider: 1,
@@ -17,10 +17,7 @@ const base = (): ReleaseRecord => ({
   dependencies: [],
 });
 
-const dep = (name: string, range: string) => {
-  const r = parseRange(range);
-  return { component: componentId(name), minVersion: r.min, maxVersion: r.max };
-};
+const dep = (name: string, range: string) => dependsOn(componentId(name), range);
 
 describe("agent/core/release: records checked before a transaction is paid for", function () {
   it("component ids are keccak256 of the name, as the registry computes them", function () {

@@ -9,7 +9,7 @@ const pub = (w: Wallet) => getBytes(w.signingKey.compressedPublicKey);
 const priv = (w: Wallet) => getBytes(w.privateKey);
 const context = (release: string, deviceId: string) => getBytes(concat([keccak256(toUtf8Bytes(release)), keccak256(toUtf8Bytes(deviceId))]));
 
-describe("agent/crypto/keyWrap: a content key wrapped for one device (ECIES secp256k1; REQ-10f-ii, CAP-11.4-b, CAP-11.4-c)", function () {
+describe("agent/crypto/keyWrap: a content key wrapped for one device (ECIES secp256k1; REQ-10f-ii, REQ-10f-iii, CAP-11.4-b, CAP-11.4-c)", function () {
   const key = newContentKey();
   const a = device("a");
   const b = device("b");
