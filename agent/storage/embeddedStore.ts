@@ -1,0 +1,145 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { importer } from "ipfs-unixfs-importer";
+import { importOptions } from "./cid";
+import { ContentStore, ContentStoreError, StoreCallOptions, ByteRange } from "./contentStore";
+import { importEsm } from "./esm";
+
+// The few Helia shapes used here. The packages are ESM-only with "exports" maps that this
+// CommonJS build (moduleResolution node) cannot read types from, so they are declared locally.
+interface Cid {
+  toString(): string;
+}
+interface Blockstore {
+  put(cid: Cid, bytes: Uint8Array, options?: StoreCallOptions): Promise<Cid>;
+  get(cid: Cid, options?: StoreCallOptions): AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  has(cid: Cid, options?: StoreCallOptions): Promise<boolean>;
+}
+interface Helia {
+  blockstore: Blockstore;
+  pins: {
+    add(cid: Cid, options?: StoreCallOptions): AsyncIterable<unknown>;
+    rm(cid: Cid, options?: StoreCallOptions): AsyncIterable<unknown>;
+    isPinned(cid: Cid, options?: StoreCallOptions): Promise<boolean>;
+  };
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+interface UnixFs {
+  cat(cid: Cid, options?: StoreCallOptions & ByteRange): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The embedded default store: a Helia node in this process, light flavour (no libp2p: it makes
+ * no network calls, opens no port), its blocks and pins persisted on disk under `directory`
+ * (blockstore-fs, datastore-fs), so what was accepted survives a restart.
+ */
+export class EmbeddedStore implements ContentStore {
+  readonly kind = "embedded";
+  private closed = false;
+
+  private constructor(
+    private readonly helia: Helia,
+    private readonly fs: UnixFs,
+    private readonly parseCid: (cid: string) => Cid,
+    readonly directory: string,
+  ) {}
+
+  static async open({ directory }: { directory: string }): Promise<EmbeddedStore> {
+    const { createHeliaLight } = await importEsm<{ createHeliaLight(init: object): Helia | Promise<Helia> }>("helia");
+    const { unixfs } = await importEsm<{ unixfs(helia: Helia): UnixFs }>("@helia/unixfs");
+    const { FsBlockstore } = await importEsm<{ FsBlockstore: new (dir: string) => object }>("blockstore-fs");
+    const { FsDatastore } = await importEsm<{ FsDatastore: new (dir: string) => object }>("datastore-fs");
+    const { CID } = await importEsm<{ CID: { parse(s: string): Cid } }>("multiformats/cid");
+    const blocks = path.join(directory, "blocks");
+    const data = path.join(directory, "datastore");
+    try {
+      await mkdir(blocks, { recursive: true });
+      await mkdir(data, { recursive: true });
+    } catch (cause) {
+      throw new ContentStoreError("STORE_DIRECTORY", `cannot create the store directory ${directory}: choose a writable storage.path`, { cause });
+    }
+    const helia = await createHeliaLight({ blockstore: new FsBlockstore(blocks), datastore: new FsDatastore(data) });
+    await helia.start();
+    return new EmbeddedStore(helia, unixfs(helia), CID.parse, directory);
+  }
+
+  async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions = {}): Promise<string> {
+    this.open();
+    // The project's importer and settings write straight into Helia's blockstore, so the CID
+    // is computeCid's by construction.
+    const blockstore = { put: (cid: Cid, bytes: Uint8Array) => this.helia.blockstore.put(cid, bytes, options) };
+    let root: string | undefined;
+    for await (const entry of importer([{ content }], blockstore as never, { ...importOptions(), signal: options.signal })) {
+      root = entry.cid.toString();
+    }
+    if (!root) throw new ContentStoreError("STORE_ADD", "the importer produced no CID");
+    return root;
+  }
+
+  async *cat(cid: string, options: StoreCallOptions & ByteRange = {}): AsyncIterable<Uint8Array> {
+    this.open();
+    const parsed = this.cid(cid);
+    await this.requireLocal(parsed, cid, options);
+    yield* this.fs.cat(parsed, { signal: options.signal, offset: options.offset, length: options.length });
+  }
+
+  async getBlock(cid: string, options: StoreCallOptions = {}): Promise<Uint8Array> {
+    this.open();
+    const parsed = this.cid(cid);
+    await this.requireLocal(parsed, cid, options);
+    const parts: Uint8Array[] = [];
+    for await (const part of this.helia.blockstore.get(parsed, options)) parts.push(part);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  async has(cid: string, options: StoreCallOptions = {}): Promise<boolean> {
+    this.open();
+    return this.helia.blockstore.has(this.cid(cid), options);
+  }
+
+  async pin(cid: string, options: StoreCallOptions = {}): Promise<void> {
+    this.open();
+    const parsed = this.cid(cid);
+    if (await this.helia.pins.isPinned(parsed, options)) return;
+    await this.requireLocal(parsed, cid, options);
+    for await (const _ of this.helia.pins.add(parsed, options)); // eslint-disable-line @typescript-eslint/no-unused-vars
+  }
+
+  async unpin(cid: string, options: StoreCallOptions = {}): Promise<void> {
+    this.open();
+    const parsed = this.cid(cid);
+    if (!(await this.helia.pins.isPinned(parsed, options))) return;
+    for await (const _ of this.helia.pins.rm(parsed, options)); // eslint-disable-line @typescript-eslint/no-unused-vars
+  }
+
+  async isPinned(cid: string, options: StoreCallOptions = {}): Promise<boolean> {
+    this.open();
+    return this.helia.pins.isPinned(this.cid(cid), options);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.helia.stop();
+  }
+
+  private open(): void {
+    if (this.closed) throw new ContentStoreError("STORE_CLOSED", "the embedded store is closed");
+  }
+
+  private cid(cid: string): Cid {
+    try {
+      return this.parseCid(cid);
+    } catch (cause) {
+      throw new ContentStoreError("STORE_BAD_CID", `"${cid}" is not a CID`, { cause });
+    }
+  }
+
+  // A light node has no network to fetch from: a missing block is an answer, not a wait.
+  private async requireLocal(parsed: Cid, cid: string, options: StoreCallOptions): Promise<void> {
+    if (!(await this.helia.blockstore.has(parsed, options))) {
+      throw new ContentStoreError("STORE_NOT_FOUND", `the store does not hold ${cid}`);
+    }
+  }
+}

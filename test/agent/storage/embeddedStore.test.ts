@@ -1,0 +1,120 @@
+import { expect } from "chai";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { computeCid } from "../../../agent/storage/cid";
+import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
+import { importEsm } from "../../../agent/storage/esm";
+import { rawCidV1 } from "../../helpers/rawCid";
+
+const MiB = 1024 * 1024;
+
+function pattern(size: number, seed = 1): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + seed * 7 + (i >> 10)) & 0xff;
+  return b;
+}
+
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const p of stream) parts.push(Buffer.from(p));
+  return Buffer.concat(parts);
+}
+
+describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let store: EmbeddedStore;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ota-embedded-"));
+    store = await EmbeddedStore.open({ directory: dir });
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const size of [0, 1, MiB, 3 * MiB + 5]) {
+    it(`adds ${size} bytes under the CID the author computes locally`, async () => {
+      const data = pattern(size);
+      const cid = await store.add([data]);
+      expect(cid).to.equal(await computeCid([data]));
+      expect(await collect(store.cat(cid))).to.deep.equal(data);
+    });
+  }
+
+  it("yields the CID Helia's own unixfs gives with its defaults (an independent importer call)", async () => {
+    const data = pattern(2 * MiB + 17, 3);
+    const { unixfs } = await importEsm<{ unixfs(h: unknown): { addBytes(b: Uint8Array): Promise<{ toString(): string }> } }>("@helia/unixfs");
+    const helia = (store as unknown as { helia: unknown }).helia;
+    const viaHelia = (await unixfs(helia).addBytes(data)).toString();
+    expect(await store.add([data])).to.equal(viaHelia);
+  });
+
+  it("serves byte ranges inside and across 1 MiB blocks", async () => {
+    const data = pattern(3 * MiB + 5, 2);
+    const cid = await store.add([data]);
+    for (const [offset, length] of [
+      [0, 10],
+      [MiB - 3, 7],
+      [2 * MiB + 100, 4096],
+      [3 * MiB, 5],
+    ]) {
+      expect(await collect(store.cat(cid, { offset, length }))).to.deep.equal(data.subarray(offset, offset + length));
+    }
+    expect(await collect(store.cat(cid, { offset: 3 * MiB + 1 }))).to.deep.equal(data.subarray(3 * MiB + 1));
+  });
+
+  it("returns raw blocks whose hash is their CID", async () => {
+    const data = pattern(1000, 4);
+    const cid = await store.add([data]);
+    const block = await store.getBlock(cid);
+    expect(cid).to.equal(rawCidV1(createHash("sha256").update(block).digest()));
+    expect(Buffer.from(block)).to.deep.equal(data);
+  });
+
+  it("pins and unpins idempotently, and keeps content and pins across a restart", async () => {
+    const data = pattern(MiB + 1, 5);
+    const cid = await store.add([data]);
+    expect(await store.isPinned(cid)).to.equal(false);
+    await store.pin(cid);
+    await store.pin(cid);
+    expect(await store.isPinned(cid)).to.equal(true);
+    await store.close();
+    store = await EmbeddedStore.open({ directory: dir });
+    expect(await store.isPinned(cid)).to.equal(true);
+    expect(await store.has(cid)).to.equal(true);
+    expect(await collect(store.cat(cid))).to.deep.equal(data);
+    await store.unpin(cid);
+    await store.unpin(cid);
+    expect(await store.isPinned(cid)).to.equal(false);
+  });
+
+  it("answers at once for content it does not hold, and rejects what is not a CID", async () => {
+    const missing = await computeCid([pattern(10, 9)]);
+    expect(await store.has(missing)).to.equal(false);
+    const started = Date.now();
+    await expectCode(collect(store.cat(missing)), "STORE_NOT_FOUND");
+    await expectCode(store.getBlock(missing), "STORE_NOT_FOUND");
+    await expectCode(store.pin(missing), "STORE_NOT_FOUND");
+    expect(Date.now() - started).to.be.below(2000);
+    await expectCode(store.has("not-a-cid"), "STORE_BAD_CID");
+  });
+
+  it("refuses calls after close", async () => {
+    await store.close();
+    await expectCode(store.has(await computeCid([Buffer.from("x")])), "STORE_CLOSED");
+  });
+});
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    expect((err as { code?: string }).code, String(err)).to.equal(code);
+    return;
+  }
+  expect.fail(`expected an error with code ${code}`);
+}
