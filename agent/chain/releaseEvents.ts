@@ -84,3 +84,14 @@ export async function fetchReleases(
   const logs = await registry.queryFilter(registry.filters.ReleasePublished(), fromBlock, toBlock);
   return logs.map((log) => decodeReleasePublished(registry, domain, log));
 }
+
+/** The release with this id, from its ReleasePublished log, or undefined if none was emitted. */
+export async function fetchRelease(
+  registry: UpdateRegistry,
+  domain: TypedDataDomain,
+  releaseId: string,
+  fromBlock = 0,
+): Promise<LedgerRelease | undefined> {
+  const logs = await registry.queryFilter(registry.filters.ReleasePublished(releaseId), fromBlock, "latest");
+  return logs.length === 0 ? undefined : decodeReleasePublished(registry, domain, logs[0]);
+}

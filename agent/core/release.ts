@@ -26,6 +26,12 @@ export interface ReleaseRecord {
   dependencies: Dependency[]; // strictly ascending by component id
 }
 
+/** A component installed on a device, as the registry's installable check takes it. */
+export interface InstalledVersion {
+  component: string; // bytes32 component id
+  version: bigint; // encoded version
+}
+
 /** Registry limits (contracts/registry/Releases.sol). */
 export const RELEASE_LIMITS = {
   maxHardware: 32,

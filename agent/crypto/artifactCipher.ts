@@ -142,10 +142,7 @@ export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | I
   let h: ArtifactHeader | undefined;
   let index = 0;
   let total = 0;
-  const sealedSize = (i: number): number => {
-    const remaining = h!.plaintextSize - BigInt(i) * BigInt(h!.chunkSize);
-    return Number(remaining < BigInt(h!.chunkSize) ? remaining : BigInt(h!.chunkSize)) + TAG_SIZE;
-  };
+  const sealedSize = (i: number): number => storedChunkSpan(h!, i + 1).size;
   for await (const piece of artifact) {
     if (piece.length === 0) continue;
     if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
@@ -206,4 +203,16 @@ export async function* decryptArtifact(
     index += 1;
     yield plain;
   }
+}
+
+/**
+ * Where stored chunk `j` lies in the artifact (j = 0 is the header, j >= 1 the sealed chunk j - 1),
+ * from the header alone: what a resuming download needs to ask for and to cut the stream.
+ */
+export function storedChunkSpan(h: ArtifactHeader, j: number): { offset: number; size: number } {
+  if (j === 0) return { offset: 0, size: HEADER_SIZE };
+  const i = j - 1;
+  const remaining = h.plaintextSize - BigInt(i) * BigInt(h.chunkSize);
+  const plain = Number(remaining < BigInt(h.chunkSize) ? remaining : BigInt(h.chunkSize));
+  return { offset: HEADER_SIZE + i * (h.chunkSize + TAG_SIZE), size: plain + TAG_SIZE };
 }

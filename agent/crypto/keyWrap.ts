@@ -74,3 +74,11 @@ export function unwrapContentKey(wrapped: Uint8Array, recipientPrivateKey: Uint8
     throw new AuthenticationError("WRAPPED_KEY_AUTHENTICATION", "this wrapped key is not for this device key, release or device id", { cause });
   }
 }
+
+/** The context a release's content key is wrapped under for one device: release id || device id. */
+export function keyWrapContext(releaseId: string, deviceId: string): Buffer {
+  const r = Buffer.from(releaseId.replace(/^0x/, ""), "hex");
+  const d = Buffer.from(deviceId.replace(/^0x/, ""), "hex");
+  if (r.length !== 32 || d.length !== 32) throw new InputError("KEY_WRAP_CONTEXT", "release and device ids are 32 bytes each");
+  return Buffer.concat([r, d]);
+}

@@ -70,7 +70,7 @@ export class EmbeddedStore implements ContentStore {
     // is computeCid's by construction.
     const blockstore = { put: (cid: Cid, bytes: Uint8Array) => this.helia.blockstore.put(cid, bytes, options) };
     let root: string | undefined;
-    for await (const entry of importer([{ content }], blockstore as never, { ...importOptions(), signal: options.signal })) {
+    for await (const entry of importer([{ content }], blockstore as never, importOptions())) {
       root = entry.cid.toString();
     }
     if (!root) throw new ContentStoreError("STORE_ADD", "the importer produced no CID");

@@ -1,0 +1,38 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { isHexString } from "ethers";
+import { InputError } from "../core/errors";
+import { writeFileAtomic } from "../io/atomicFile";
+
+/**
+ * The author's store of content keys, one file per release (mode 0600), written atomically
+ * before the release is published: a key lost after publication would leave a release no device
+ * can ever be granted. Keys never leave this store except wrapped for a device.
+ */
+export class ContentKeyStore {
+  constructor(readonly directory: string) {}
+
+  private file(releaseId: string): string {
+    if (!isHexString(releaseId, 32)) throw new InputError("RELEASE_ID", `"${releaseId}" is not a release id (0x + 64 hex digits)`);
+    return path.join(this.directory, `${releaseId.toLowerCase()}.key`);
+  }
+
+  async save(releaseId: string, key: Uint8Array): Promise<void> {
+    await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
+    const file = this.file(releaseId);
+    await writeFileAtomic(file, Buffer.from(key).toString("hex") + "\n");
+    await fs.chmod(file, 0o600);
+  }
+
+  async load(releaseId: string): Promise<Buffer> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.file(releaseId), "utf8");
+    } catch {
+      throw new InputError("CONTENT_KEY_MISSING", `no content key for release ${releaseId} in ${this.directory}: grant from the machine (keystoreDir) that published it`);
+    }
+    const key = Buffer.from(text.trim(), "hex");
+    if (key.length !== 32) throw new InputError("CONTENT_KEY_CORRUPT", `the content key file of release ${releaseId} is not 32 bytes of hex`);
+    return key;
+  }
+}

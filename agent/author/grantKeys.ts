@@ -1,0 +1,90 @@
+import type { TypedDataDomain } from "ethers";
+import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import { InputError } from "../core/errors";
+import type { DeviceCredential } from "../crypto/deviceCredential";
+import { keyWrapContext, wrapContentKey } from "../crypto/keyWrap";
+import { signAccountRequest } from "../crypto/requestSignature";
+import { fetchRelease } from "../chain/releaseEvents";
+import type { ContentKeyStore } from "./contentKeyStore";
+import { refusalOf, ServerRefusedError } from "./uploadArtifact";
+
+export interface GrantResult {
+  releaseId: string;
+  granted: string[];
+  skipped: { deviceId: string; reason: string }[];
+}
+
+/**
+ * Grants a release's content key to devices: wraps it for each device's enrolled public key
+ * (ECIES, bound to the release and device ids) and hands the wrapped keys to the firmware server
+ * in a request signed by the author. The server never sees the key in the clear (CAP-11.4-c).
+ *
+ * Devices are those enrolled singly on the ledger (from DeviceEnrolled events) plus any given as
+ * credentials (batch-enrolled devices, whose records the ledger holds only as a Merkle root).
+ * Named devices must be active and of a supported hardware class, or the grant fails before
+ * anything is sent; with `allEligible`, the others are skipped and listed with the reason.
+ */
+export async function grantKeys(
+  deps: { registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; author: { address: string; signMessage(m: string): Promise<string> }; keys: ContentKeyStore; serverUrl: string; fromBlock?: number },
+  releaseId: string,
+  selection: { deviceIds?: string[]; allEligible?: boolean; credentials?: DeviceCredential[] },
+): Promise<GrantResult> {
+  const { registry, fleet } = deps;
+  const release = await fetchRelease(registry, deps.domain, releaseId, deps.fromBlock ?? 0);
+  if (!release) throw new InputError("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}: check the id printed by \`release publish\``);
+  if (Number(await registry.releaseStatus(releaseId)) === 3) throw new InputError("RELEASE_REVOKED", `release ${releaseId} is revoked: grant a newer release`);
+  const contentKey = await deps.keys.load(releaseId);
+
+  const known = new Map<string, DeviceCredential>();
+  for (const log of await fleet.queryFilter(fleet.filters.DeviceEnrolled(), deps.fromBlock ?? 0, "latest")) {
+    const a = log.args;
+    known.set(a.deviceId.toLowerCase(), {
+      record: { id: a.deviceId, publicKey: a.publicKey, hardwareClass: Number(a.hardwareClass), network: a.network, region: a.region },
+      batchId: 0,
+      proof: [],
+    });
+  }
+  for (const c of selection.credentials ?? []) known.set(c.record.id.toLowerCase(), c);
+
+  const explicit = !selection.allEligible;
+  let targets: DeviceCredential[];
+  if (explicit) {
+    const ids = selection.deviceIds ?? [];
+    if (ids.length === 0) throw new InputError("DEVICES_MISSING", "name devices with --device <id>, or --device all-eligible");
+    targets = ids.map((id) => {
+      const c = known.get(id.toLowerCase());
+      if (!c) throw new InputError("DEVICE_UNKNOWN", `device ${id} is not enrolled singly on the ledger: enrol it, or pass its batch credential with --devices-file`);
+      return c;
+    });
+  } else {
+    targets = [...known.values()];
+  }
+
+  const result: GrantResult = { releaseId, granted: [], skipped: [] };
+  const wrapped: { deviceId: string; wrappedKey: string }[] = [];
+  for (const c of targets) {
+    const standing = Number(await fleet.deviceStanding(c.record, c.batchId, c.proof));
+    const reason =
+      standing !== 1 ? `device is ${["not enrolled with this record", "active", "suspended", "withdrawn"][standing]}` : !release.record.hardware.includes(c.record.hardwareClass) ? `hardware class ${c.record.hardwareClass} is not supported by the release` : undefined;
+    if (reason) {
+      if (explicit) throw new InputError("DEVICE_NOT_ELIGIBLE", `device ${c.record.id}: ${reason}`);
+      result.skipped.push({ deviceId: c.record.id, reason });
+      continue;
+    }
+    wrapped.push({ deviceId: c.record.id, wrappedKey: "0x" + wrapContentKey(contentKey, Buffer.from(c.record.publicKey.slice(2), "hex"), keyWrapContext(releaseId, c.record.id)).toString("hex") });
+    result.granted.push(c.record.id);
+  }
+  if (wrapped.length === 0) return result;
+
+  const pathname = `/v1/releases/${releaseId.toLowerCase()}/keys`;
+  const body = JSON.stringify({ keys: wrapped });
+  const headers = await signAccountRequest(deps.author, { method: "PUT", path: pathname, body });
+  let res: Response;
+  try {
+    res = await fetch(new URL(pathname, deps.serverUrl), { method: "PUT", headers: { ...headers, "content-type": "application/json" }, body });
+  } catch (cause) {
+    throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${deps.serverUrl}: start it or fix serverUrl`, 0, { cause: String(cause) });
+  }
+  if (!res.ok) throw await refusalOf(res, `granting keys of release ${releaseId}`);
+  return result;
+}

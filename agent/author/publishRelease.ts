@@ -1,0 +1,149 @@
+import { createReadStream, promises as fs } from "node:fs";
+import path from "node:path";
+import type { Signer, TypedDataDomain } from "ethers";
+import type { UpdateRegistry } from "../../typechain-types";
+import { InputError } from "../core/errors";
+import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../core/release";
+import { encodeVersion, formatVersion } from "../core/version";
+import { newContentKey } from "../crypto/artifactCipher";
+import { computeReleaseId, signRelease } from "../crypto/releaseSignature";
+import { decodeRevert } from "../chain/revertReason";
+import { packageArtifact } from "./packageArtifact";
+import type { ContentKeyStore } from "./contentKeyStore";
+
+export interface ReleaseRequest {
+  component: string; // component name
+  version: string; // semantic version
+  file: string; // path of the plaintext image
+  hardware: string[]; // hardware class names or ids
+  depends: string[]; // "<component> <range>", e.g. "acme.bootloader >=1.0.0 <2.0.0"
+  fileName?: string; // defaults to the file's base name
+}
+
+export interface PreparedRelease {
+  record: ReleaseRecord;
+  releaseId: string;
+  signature: string;
+  signer: string;
+  witnesses: string[];
+  artifactFile: string;
+  contentKey: Buffer;
+}
+
+export type Progress = (stage: "package", done: bigint, total: bigint) => void;
+
+/**
+ * The author's tool, up to the transaction (REQ-10f-i): checks the request against the ledger
+ * (component owned by the author's provider, version above the latest, hardware registered,
+ * dependencies satisfiable), then in one pass hashes, encrypts with a fresh content key and
+ * computes the chunk Merkle root and the CID, writing the artifact to `artifactFile`; signs the
+ * record (EIP-712) and checks that the registry would accept it (a static call).
+ */
+export async function prepareRelease(
+  deps: { registry: UpdateRegistry; domain: TypedDataDomain; sender: Signer; releaseSigner: Signer },
+  req: ReleaseRequest,
+  artifactDir: string,
+  progress?: Progress,
+): Promise<PreparedRelease> {
+  const { registry, domain, sender, releaseSigner } = deps;
+  const component = componentId(req.component);
+  const version = encodeVersion(req.version);
+  const senderAddress = await sender.getAddress();
+  const providerId = Number(await registry.authorProvider(senderAddress));
+  if (providerId === 0) throw new InputError("NOT_AN_AUTHOR", `${senderAddress} is not an author of any provider: ask an administrator to run \`ota-ledger provider author add ${senderAddress} --provider <id>\``);
+  const [, owner, latest] = await registry.component(component).catch((err: unknown) => {
+    if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownComponent") {
+      throw new InputError("UNKNOWN_COMPONENT", `component "${req.component}" is not registered: run \`ota-ledger component register ${req.component} --provider ${providerId}\``);
+    }
+    throw err;
+  });
+  if (Number(owner) !== providerId) throw new InputError("NOT_OWNER", `component "${req.component}" belongs to provider ${owner}, not to ${senderAddress}'s provider ${providerId}`);
+  if (latest !== 0n && version <= latest) {
+    throw new InputError("VERSION_NOT_GREATER", `version ${req.version} is not greater than the latest published ${formatVersion(latest)} of ${req.component}: choose a higher version (REQ-10d-i)`);
+  }
+  const hardware = await resolveHardware(registry, req.hardware);
+  const dependencies = req.depends.map(parseDependency);
+  for (const [i, d] of dependencies.entries()) {
+    const witness = await registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion);
+    if (BigInt(witness) === 0n) throw new InputError("DEPENDENCY_UNSATISFIED", `no published, unrevoked release satisfies "${req.depends[i]}": publish it first or widen the range`);
+  }
+
+  let stat;
+  try {
+    stat = await fs.stat(req.file);
+  } catch {
+    throw new InputError("FILE_MISSING", `cannot read the image ${req.file}: check --file`);
+  }
+  if (!stat.isFile() || stat.size === 0) throw new InputError("FILE_EMPTY", `${req.file} is not a non-empty file`);
+  const plaintextSize = BigInt(stat.size);
+  const contentKey = newContentKey();
+  await fs.mkdir(artifactDir, { recursive: true });
+  const artifactFile = path.join(artifactDir, `${req.component}-${req.version}.otae`);
+  const out = await fs.open(artifactFile, "w", 0o644);
+  let hashed = 0n;
+  let packaged;
+  try {
+    const image = (async function* () {
+      for await (const piece of createReadStream(req.file, { highWaterMark: 1024 * 1024 })) {
+        hashed += BigInt(piece.length);
+        progress?.("package", hashed, plaintextSize);
+        yield piece as Buffer;
+      }
+    })();
+    packaged = await packageArtifact(contentKey, image, { plaintextSize, sink: async (chunk) => void (await out.write(chunk)) });
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  const record = normalizeRelease({
+    provider: providerId,
+    component,
+    version,
+    fileHash: packaged.fileHash,
+    fileLink: packaged.fileLink,
+    fileName: req.fileName ?? path.basename(req.file),
+    fileSize: plaintextSize,
+    merkleRoot: packaged.merkleRoot,
+    hardware,
+    dependencies,
+  });
+  const witnesses = await Promise.all(record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+  const signer = await releaseSigner.getAddress();
+  const signature = await signRelease(releaseSigner, domain, record);
+  // The registry's verdict before anything is paid for: a refusal here is a decoded custom error.
+  await registry.connect(sender).publishRelease.staticCall(record, signer, signature, witnesses);
+  return { record, releaseId: computeReleaseId(domain, record), signature, signer, witnesses, artifactFile, contentKey };
+}
+
+/** Saves the content key, then sends the publishing transaction. Returns the gas used. */
+export async function publishPrepared(
+  deps: { registry: UpdateRegistry; sender: Signer; keys: ContentKeyStore },
+  p: PreparedRelease,
+): Promise<{ gasUsed: bigint; transactionHash: string; blockNumber: number }> {
+  await deps.keys.save(p.releaseId, p.contentKey);
+  const tx = await deps.registry.connect(deps.sender).publishRelease(p.record, p.signer, p.signature, p.witnesses);
+  const receipt = await tx.wait();
+  if (!receipt || receipt.status !== 1) throw new InputError("PUBLISH_FAILED", `the publishing transaction ${tx.hash} failed`);
+  return { gasUsed: receipt.gasUsed, transactionHash: tx.hash, blockNumber: receipt.blockNumber };
+}
+
+/** "<component> <range>" as given to --depends: "acme.bootloader >=1.0.0 <2.0.0" or "acme.bootloader ^1.0.0". */
+export function parseDependency(text: string) {
+  const m = /^\s*(\S+)\s+(.+?)\s*$/.exec(text);
+  if (!m) throw new InputError("DEPENDENCY_FORMAT", `--depends "${text}" must be "<component> <range>", e.g. "acme.bootloader >=1.0.0 <2.0.0"`);
+  return dependsOn(componentId(m[1]), m[2]);
+}
+
+async function resolveHardware(registry: UpdateRegistry, given: string[]): Promise<number[]> {
+  if (given.length === 0) throw new InputError("HARDWARE_MISSING", "name at least one hardware class with --hardware");
+  const count = Number(await registry.hardwareClassCount());
+  const byName = new Map<string, number>();
+  for (let id = 1; id <= count; id++) byName.set(await registry.hardwareClass(id), id);
+  return given.map((h) => {
+    const asId = /^\d+$/.test(h) ? Number(h) : byName.get(h);
+    if (asId === undefined || asId < 1 || asId > count) {
+      throw new InputError("UNKNOWN_HARDWARE", `hardware class "${h}" is not registered (known: ${[...byName.keys()].join(", ") || "none"}): register it with \`ota-ledger hardware register ${h}\``);
+    }
+    return asId;
+  });
+}

@@ -1,0 +1,60 @@
+import { createReadStream, promises as fs } from "node:fs";
+import { Readable } from "node:stream";
+import { OtaError } from "../core/errors";
+
+/** The firmware server refused or could not take a request; `code` is the server's refusal code. */
+export class ServerRefusedError extends OtaError {
+  constructor(code: string, message: string, readonly status: number, details: Record<string, unknown> = {}) {
+    super(code, message, { details });
+  }
+}
+
+/** Turns a non-2xx answer of the firmware server into an error carrying its refusal code. */
+export async function refusalOf(res: Response, what: string): Promise<ServerRefusedError> {
+  let body: { error?: { code?: string; message?: string; hint?: string } } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    /* not JSON */
+  }
+  const code = body.error?.code ?? `HTTP_${res.status}`;
+  const hint = body.error?.hint ? ` (${body.error.hint})` : "";
+  return new ServerRefusedError(code, `${what}: the firmware server answered ${res.status} ${code}: ${body.error?.message ?? res.statusText}${hint}`, res.status);
+}
+
+/**
+ * Submits an artifact to the firmware server (CAP-11.3-a), streaming it from disk. The server
+ * checks it against the release's ledger record and pins it if it matches.
+ */
+export async function uploadArtifact(
+  serverUrl: string,
+  releaseId: string,
+  artifactFile: string,
+  progress?: (done: bigint, total: bigint) => void,
+): Promise<{ cid: string; status: number }> {
+  const total = BigInt((await fs.stat(artifactFile)).size);
+  let sent = 0n;
+  const body = Readable.from(
+    (async function* () {
+      for await (const piece of createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })) {
+        sent += BigInt(piece.length);
+        progress?.(sent, total);
+        yield piece as Buffer;
+      }
+    })(),
+  );
+  let res: Response;
+  try {
+    res = await fetch(new URL(`/v1/releases/${releaseId}/artifact`, serverUrl), {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "content-length": total.toString() },
+      body: Readable.toWeb(body) as unknown as RequestInit["body"],
+      duplex: "half",
+    } as RequestInit);
+  } catch (cause) {
+    throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${serverUrl}: start it (\`ota-ledger server start\`) or fix serverUrl`, 0, { cause: String(cause) });
+  }
+  if (!res.ok) throw await refusalOf(res, `submitting release ${releaseId}`);
+  const answer = (await res.json()) as { cid: string };
+  return { cid: answer.cid, status: res.status };
+}

@@ -1,0 +1,248 @@
+import Fastify, { FastifyInstance, FastifyRequest } from "fastify";
+import { Readable } from "node:stream";
+import { id as roleId, isHexString } from "ethers";
+import { WRAPPED_KEY_SIZE } from "../crypto/keyWrap";
+import { ContentStoreError, type ContentStore } from "../storage/contentStore";
+import { carStream } from "../storage/dagBlocks";
+import { checkEntitlement, decodeInstalled } from "./entitlement";
+import type { LedgerGate } from "./ledgerGate";
+import { Refusal, REFUSALS } from "./refusals";
+import { RequestAuthenticator } from "./requestAuth";
+import { RevocationFollower } from "./revocationFollower";
+import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
+import { screenSubmission } from "./submission";
+import { parseRange } from "./byteRange";
+
+export interface FirmwareServerOptions {
+  gate: LedgerGate;
+  store: ContentStore;
+  db: ServerDatabase;
+  host?: string; // 127.0.0.1 unless told otherwise
+  port?: number; // 0 picks a free port
+  authWindowMs?: number;
+  pollMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface RunningFirmwareServer {
+  url: string;
+  app: FastifyInstance;
+  follower: RevocationFollower;
+  close(): Promise<void>;
+}
+
+const LOG_READER_ROLES = ["ADMINISTRATOR_ROLE", "AUDITOR_ROLE", "TRACKER_ROLE"].map((name) => roleId(name));
+
+/**
+ * The firmware server (X.1368 11.3): screens submissions against the ledger and pins what it
+ * accepts, serves artifacts only to entitled devices (plain bytes with Range, or the IPFS
+ * trustless-gateway formats), serves each device its wrapped key, logs every download and follows
+ * revocations. It is untrusted for integrity: devices check every byte against the ledger record.
+ */
+export async function startFirmwareServer(o: FirmwareServerOptions): Promise<RunningFirmwareServer> {
+  const { gate, store, db } = o;
+  const now = o.now ?? Date.now;
+  const auth = new RequestAuthenticator(o.authWindowMs, now);
+  const follower = new RevocationFollower(gate, db, store, o.pollMs, (err) => o.log?.(`ledger follower: ${(err as Error).message}`));
+  await follower.start();
+
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // Submissions stream through the screening into the store; JSON bodies are kept raw because
+  // their bytes are signed.
+  app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, _req, reply) => {
+    let refusal: Refusal;
+    if (err instanceof Refusal) refusal = err;
+    else if (err instanceof ContentStoreError) refusal = new Refusal("STORE_UNAVAILABLE", err.message, { reason: err.code });
+    else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) refusal = new Refusal("BAD_REQUEST", (err as Error).message);
+    else {
+      o.log?.(`internal error: ${(err as Error).stack ?? err}`);
+      return reply.code(500).send({ error: { code: "INTERNAL", message: "internal server error" } });
+    }
+    return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message, hint: refusal.hint, details: refusal.details } });
+  });
+
+  const releaseId = (req: FastifyRequest): string => {
+    const id = (req.params as { releaseId: string }).releaseId;
+    if (!isHexString(id, 32)) throw new Refusal("BAD_REQUEST", "a release id is 32 bytes of hex (0x + 64 hex digits)");
+    return id.toLowerCase();
+  };
+  const device = (req: FastifyRequest) => {
+    const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers });
+    return { credential, installed: decodeInstalled(context) };
+  };
+  const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
+    Readable.from(
+      (async function* () {
+        let bytes = 0;
+        let done = false;
+        try {
+          for await (const piece of stream) {
+            bytes += piece.length;
+            yield piece;
+          }
+          done = true;
+        } finally {
+          db.logDownload({ ...entry, at: now(), bytes, complete: done && finalByte });
+        }
+      })(),
+    );
+
+  app.get("/v1/health", async () => ({ ok: true, store: store.kind, registry: String(gate.registry.target), head: await gate.blockNumber() }));
+
+  app.get("/v1/errors", async () => Object.fromEntries(Object.entries(REFUSALS).map(([code, [status, hint]]) => [code, { status, hint }])));
+
+  app.get("/v1/releases", async () =>
+    db.artifacts().map((a) => ({ releaseId: a.releaseId, cid: a.cid, artifactSize: a.artifactSize.toString(), state: a.state, acceptedAt: a.acceptedAt })),
+  );
+
+  // CAP-11.3-a: anyone may submit; only bytes that match the ledger record are kept.
+  app.post("/v1/releases/:releaseId/artifact", async (req, reply) => {
+    const id = releaseId(req);
+    if (!(req.body instanceof Readable)) throw new Refusal("BAD_REQUEST", "send the artifact as application/octet-stream");
+    const release = await gate.release(id);
+    const existing = db.artifact(id);
+    if (existing?.state === "serving") {
+      req.body.resume();
+      return reply.code(200).send({ releaseId: id, cid: existing.cid, accepted: true, already: true });
+    }
+    const status = await gate.releaseStatus(id);
+    if (status === "revoked") throw new Refusal("RELEASE_REVOKED", `release ${id} is revoked on the ledger`);
+    if (await gate.providerBarred(release.record.provider)) throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
+    try {
+      const { artifact, blockCids } = await screenSubmission(store, release, req.body);
+      await store.pin(artifact.cid);
+      db.saveArtifact({ ...artifact, acceptedAt: now() }, blockCids);
+      return reply.code(201).send({ releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true });
+    } finally {
+      req.body.resume(); // drain what a refused submission left unread, so the reply is delivered
+    }
+  });
+
+  // Wrapped keys come from an author of the release's provider, in a signed request.
+  app.put("/v1/releases/:releaseId/keys", async (req, reply) => {
+    const id = releaseId(req);
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw });
+    const release = await gate.release(id);
+    if ((await gate.authorProvider(account)) !== release.record.provider) {
+      throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}`);
+    }
+    const keys = parseKeys(raw);
+    db.saveWrappedKeys(id, account, keys, now());
+    return reply.code(200).send({ releaseId: id, granted: keys.length });
+  });
+
+  app.get("/v1/releases/:releaseId/manifest", async (req) => {
+    const id = releaseId(req);
+    const { credential, installed } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "manifest", rangeStart: null, rangeEnd: null, bytes: 0, complete: true });
+    return { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), chunkSize: artifact.chunkSize, leaves: artifact.leaves };
+  });
+
+  app.get("/v1/releases/:releaseId/key", async (req) => {
+    const id = releaseId(req);
+    const { credential, installed } = device(req);
+    const { wrappedKey } = await checkEntitlement(gate, db, credential, installed, id);
+    db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "key", rangeStart: null, rangeEnd: null, bytes: wrappedKey.length, complete: true });
+    return { releaseId: id, deviceId: credential.record.id, wrappedKey: "0x" + wrappedKey.toString("hex") };
+  });
+
+  // CAP-11.3-b: plain bytes, resumable with a Range header.
+  app.get("/v1/releases/:releaseId/artifact", async (req, reply) => {
+    const id = releaseId(req);
+    const { credential, installed } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    const size = Number(artifact.artifactSize);
+    const range = parseRange(req.headers.range, size);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? size - 1;
+    // No content-length: the stream is chunked, and a device bounds it by the ledger record anyway.
+    reply.header("accept-ranges", "bytes").header("content-type", "application/octet-stream");
+    reply.header("x-ota-cid", artifact.cid).header("x-ota-merkle-root", artifact.merkleRoot);
+    if (range) reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`);
+    const stream = store.cat(artifact.cid, { offset: start, length: end - start + 1 });
+    return reply.send(logged({ deviceId: credential.record.id, releaseId: id, kind: "artifact", rangeStart: start, rangeEnd: end }, stream, end === size - 1));
+  });
+
+  // CAP-11.3-b: the IPFS trustless-gateway formats (a raw block, or a CAR of the whole DAG).
+  app.get("/ipfs/:cid", async (req, reply) => {
+    const cid = (req.params as { cid: string }).cid;
+    const format = gatewayFormat(req);
+    const { credential, installed } = device(req);
+    const candidates = db.releasesOfBlock(cid);
+    if (candidates.length === 0) throw new Refusal("BLOCK_UNKNOWN", `this server serves no release containing ${cid}`);
+    let lastRefusal: unknown;
+    for (const id of candidates) {
+      try {
+        await checkEntitlement(gate, db, credential, installed, id);
+      } catch (err) {
+        lastRefusal = err;
+        continue;
+      }
+      reply.header("x-content-type-options", "nosniff").header("cache-control", "private, no-store");
+      if (format === "raw") {
+        const block = await store.getBlock(cid);
+        db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "block", rangeStart: null, rangeEnd: null, bytes: block.length, complete: false });
+        return reply.header("content-type", "application/vnd.ipld.raw").send(Buffer.from(block));
+      }
+      reply.header("content-type", "application/vnd.ipld.car; version=1");
+      return reply.send(logged({ deviceId: credential.record.id, releaseId: id, kind: "car", rangeStart: null, rangeEnd: null }, carStream(store, cid), true));
+    }
+    throw lastRefusal;
+  });
+
+  // CAP-11.3-f: the download log, for administrators, auditors and trackers.
+  app.get("/v1/downloads", async (req) => {
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers });
+    if (!(await gate.hasAnyRole(account, LOG_READER_ROLES))) throw new Refusal("NOT_AUTHORIZED", `${account} holds no administrator, auditor or tracker role`);
+    const q = req.query as Record<string, string | undefined>;
+    const since = q.since === undefined ? undefined : Number(q.since);
+    const limit = q.limit === undefined ? undefined : Number(q.limit);
+    if ((since !== undefined && !Number.isSafeInteger(since)) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
+      throw new Refusal("BAD_REQUEST", "since is ms since the epoch and limit a positive integer");
+    }
+    return { downloads: db.downloads({ deviceId: q.device, releaseId: q.release, since, limit }) };
+  });
+
+  const address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  return {
+    url: address,
+    app,
+    follower,
+    async close() {
+      await follower.stop();
+      await app.close();
+    },
+  };
+}
+
+function gatewayFormat(req: FastifyRequest): "raw" | "car" {
+  const format = (req.query as { format?: string }).format;
+  const accept = req.headers.accept ?? "";
+  if (format === "raw" || (!format && accept.includes("application/vnd.ipld.raw"))) return "raw";
+  if (format === "car" || (!format && accept.includes("application/vnd.ipld.car"))) return "car";
+  throw new Refusal("FORMAT_NOT_ACCEPTABLE", "this gateway serves only verifiable responses: raw blocks or CARs");
+}
+
+function parseKeys(raw: Buffer): { deviceId: string; wrappedKey: Buffer }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new Refusal("BAD_REQUEST", "send the keys as JSON: {\"keys\": [{\"deviceId\": \"0x...\", \"wrappedKey\": \"0x...\"}]}");
+  }
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10_000) throw new Refusal("BAD_REQUEST", "keys must be a list of 1..10000 entries");
+  return keys.map((k: { deviceId?: unknown; wrappedKey?: unknown }, i) => {
+    if (!isHexString(k?.deviceId, 32)) throw new Refusal("KEYS_MALFORMED", `key ${i}: deviceId must be 32 bytes of hex`);
+    if (!isHexString(k.wrappedKey, WRAPPED_KEY_SIZE) || !(k.wrappedKey as string).startsWith("0x01")) {
+      throw new Refusal("KEYS_MALFORMED", `key ${i}: wrappedKey must be the ${WRAPPED_KEY_SIZE}-byte key wrap (0x01...)`);
+    }
+    return { deviceId: (k.deviceId as string).toLowerCase(), wrappedKey: Buffer.from((k.wrappedKey as string).slice(2), "hex") };
+  });
+}

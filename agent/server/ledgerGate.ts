@@ -1,0 +1,94 @@
+import type { TypedDataDomain } from "ethers";
+import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { InstalledVersion } from "../core/release";
+import type { DeviceCredential } from "../crypto/deviceCredential";
+import { fetchRelease, LedgerRelease } from "../chain/releaseEvents";
+import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
+import { VerificationError } from "../core/errors";
+import { Refusal } from "./refusals";
+
+export const RELEASE_STATUS = ["none", "active", "vulnerable", "revoked"] as const;
+export const DEVICE_STANDING = ["unknown", "active", "suspended", "revoked"] as const;
+
+/**
+ * What the firmware server asks of the ledger. Release records are immutable once published, so a
+ * verified record is kept in memory; everything that can change (status, bars, device standing,
+ * the installable check) is read live on every request, so a revocation or suspension takes
+ * effect at once.
+ */
+export class LedgerGate {
+  private readonly verified = new Map<string, LedgerRelease>();
+
+  constructor(
+    readonly registry: UpdateRegistry,
+    readonly fleet: FleetRegistry,
+    readonly domain: TypedDataDomain,
+    private readonly fromBlock = 0,
+  ) {}
+
+  /** The release, checked against storage and its author's signature; refuses if unknown or forged. */
+  async release(releaseId: string): Promise<LedgerRelease> {
+    const key = releaseId.toLowerCase();
+    const cached = this.verified.get(key);
+    if (cached) return cached;
+    const release = await this.ledger(() => fetchRelease(this.registry, this.domain, releaseId, this.fromBlock));
+    if (!release) throw new Refusal("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}`);
+    try {
+      await verifyLedgerRelease({ registry: this.registry, domain: this.domain }, release);
+    } catch (err) {
+      if (err instanceof VerificationError) throw new Refusal("RELEASE_NOT_VERIFIED", err.message, { reason: err.code });
+      throw err;
+    }
+    this.verified.set(key, release);
+    return release;
+  }
+
+  async releaseStatus(releaseId: string): Promise<(typeof RELEASE_STATUS)[number]> {
+    return RELEASE_STATUS[Number(await this.ledger(() => this.registry.releaseStatus(releaseId)))];
+  }
+
+  async providerBarred(providerId: number): Promise<boolean> {
+    const [, barred] = await this.ledger(() => this.registry.getFunction("provider")(providerId));
+    return barred as boolean;
+  }
+
+  async deviceStanding(c: DeviceCredential): Promise<(typeof DEVICE_STANDING)[number]> {
+    return DEVICE_STANDING[Number(await this.ledger(() => this.fleet.deviceStanding(c.record, c.batchId, c.proof)))];
+  }
+
+  /** The registry's InstallCheck code for this release on this device (0 = installable). */
+  async installCheck(release: LedgerRelease, hardwareClass: number, installed: InstalledVersion[]): Promise<number> {
+    return Number(await this.ledger(() => this.registry.checkInstallable(release.record, hardwareClass, installed)));
+  }
+
+  async authorProvider(account: string): Promise<number> {
+    return Number(await this.ledger(() => this.registry.authorProvider(account)));
+  }
+
+  async hasAnyRole(account: string, roles: string[]): Promise<boolean> {
+    for (const role of roles) {
+      if (await this.ledger(() => this.registry.hasRole(role, account))) return true;
+    }
+    return false;
+  }
+
+  async blockNumber(): Promise<number> {
+    return this.ledger(() => this.registry.runner!.provider!.getBlockNumber());
+  }
+
+  // An RPC failure is the ledger being unavailable (503), never a refusal of the device.
+  private async ledger<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof Refusal || err instanceof VerificationError) throw err;
+      if (isRpcFailure(err)) throw new Refusal("LEDGER_UNAVAILABLE", `the ledger did not answer: ${(err as Error).message.split("\n")[0]}`);
+      throw err;
+    }
+  }
+}
+
+function isRpcFailure(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "NETWORK_ERROR" || code === "SERVER_ERROR" || code === "TIMEOUT" || code === "ECONNREFUSED" || code === "UNKNOWN_ERROR";
+}

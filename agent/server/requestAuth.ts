@@ -1,0 +1,104 @@
+import { isAddress, isHexString } from "ethers";
+import { InputError } from "../core/errors";
+import { DeviceCredential, decodeDeviceCredential } from "../crypto/deviceCredential";
+import { HEADER, recoverAccount, recoverDeviceKey, SignedRequestFields } from "../crypto/requestSignature";
+import { Refusal } from "./refusals";
+
+type Headers = Record<string, string | string[] | undefined>;
+
+export interface RequestToCheck {
+  method: string;
+  path: string; // path with query, as received
+  headers: Headers;
+  body?: Uint8Array | string;
+}
+
+/**
+ * Checks signed requests (agent/crypto/requestSignature.ts) and refuses replays: a timestamp more
+ * than `windowMs` away from the server's clock, or older than the server's start, is stale; a
+ * nonce is remembered for the window, so within it a request is accepted once. Nonces seen before
+ * a restart are forgotten, which is why requests signed before the start are refused.
+ */
+export class RequestAuthenticator {
+  private readonly seen = new Map<string, number>(); // identity|nonce -> expiry
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly windowMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.startedAt = now();
+  }
+
+  /** The device's credential, once the signature by its enrolled key is checked and the request is fresh. */
+  device(req: RequestToCheck): { credential: DeviceCredential; context: string | undefined } {
+    const encoded = header(req.headers, HEADER.device);
+    if (!encoded) throw new Refusal("AUTH_MISSING", "the request carries no device credential (x-ota-device)");
+    let credential: DeviceCredential;
+    try {
+      credential = decodeDeviceCredential(encoded);
+    } catch (err) {
+      throw new Refusal("AUTH_MALFORMED", err instanceof InputError ? err.message : "malformed device credential");
+    }
+    const { fields, signature } = this.fields(req, credential.record.id);
+    let key: string;
+    try {
+      key = recoverDeviceKey(fields, signature);
+    } catch {
+      throw new Refusal("AUTH_SIGNATURE", "the device signature is malformed");
+    }
+    if (key.toLowerCase() !== credential.record.publicKey.toLowerCase()) {
+      throw new Refusal("AUTH_SIGNATURE", "the request is not signed by the key in the device record");
+    }
+    this.consume(fields);
+    return { credential, context: fields.context };
+  }
+
+  /** The Ethereum account that signed the request, once checked and fresh. */
+  account(req: RequestToCheck): string {
+    const claimed = header(req.headers, HEADER.account);
+    if (!claimed) throw new Refusal("AUTH_MISSING", "the request carries no account (x-ota-account)");
+    if (!isAddress(claimed)) throw new Refusal("AUTH_MALFORMED", "x-ota-account is not an address");
+    const { fields, signature } = this.fields(req, claimed);
+    let signer: string;
+    try {
+      signer = recoverAccount(fields, signature);
+    } catch {
+      throw new Refusal("AUTH_SIGNATURE", "the account signature is malformed");
+    }
+    if (signer.toLowerCase() !== claimed.toLowerCase()) throw new Refusal("AUTH_SIGNATURE", `the request is not signed by ${claimed}`);
+    this.consume(fields);
+    return signer;
+  }
+
+  private fields(req: RequestToCheck, identity: string): { fields: SignedRequestFields; signature: string } {
+    const timestamp = Number(header(req.headers, HEADER.timestamp));
+    const nonce = header(req.headers, HEADER.nonce) ?? "";
+    const signature = header(req.headers, HEADER.signature) ?? "";
+    if (!signature) throw new Refusal("AUTH_MISSING", "the request carries no signature (x-ota-signature)");
+    if (!Number.isSafeInteger(timestamp)) throw new Refusal("AUTH_MALFORMED", "x-ota-timestamp must be milliseconds since the epoch");
+    if (!/^[0-9a-f]{32}$/.test(nonce)) throw new Refusal("AUTH_MALFORMED", "x-ota-nonce must be 16 random bytes in lower-case hex");
+    if (!isHexString(signature, 65)) throw new Refusal("AUTH_MALFORMED", "x-ota-signature must be a 65-byte hex signature");
+    const now = this.now();
+    if (Math.abs(now - timestamp) > this.windowMs || timestamp < this.startedAt - 1000) {
+      throw new Refusal("AUTH_STALE", `the request was signed at ${timestamp}, outside the accepted window around ${now}`);
+    }
+    return {
+      fields: { method: req.method, path: req.path, identity, timestamp, nonce, body: req.body, context: header(req.headers, HEADER.context) },
+      signature,
+    };
+  }
+
+  private consume(fields: SignedRequestFields): void {
+    const now = this.now();
+    if (this.seen.size > 10_000) for (const [k, expiry] of this.seen) if (expiry < now) this.seen.delete(k);
+    const key = `${fields.identity.toLowerCase()}|${fields.nonce}`;
+    if (this.seen.has(key)) throw new Refusal("AUTH_REPLAY", "this request was already received");
+    this.seen.set(key, fields.timestamp + this.windowMs);
+  }
+}
+
+function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,209 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+/**
+ * The firmware server's durable state, in SQLite (WAL, synchronous FULL: a reply is only sent
+ * after what it reports is on disk): the artifacts it accepted, which blocks belong to which
+ * release (to check entitlement for a trustless-gateway block request), the wrapped keys it
+ * serves, and the download log (CAP-11.3-f).
+ */
+
+export type ArtifactState = "serving" | "withdrawn";
+
+export interface AcceptedArtifact {
+  releaseId: string;
+  cid: string;
+  merkleRoot: string;
+  artifactSize: bigint;
+  chunkSize: number;
+  leaves: string[]; // chunk Merkle leaves, header first
+  providerId: number;
+  acceptedAt: number;
+  state: ArtifactState;
+  withdrawnReason: string | null;
+}
+
+export interface DownloadEntry {
+  id: number;
+  at: number; // ms since the epoch
+  deviceId: string;
+  releaseId: string;
+  kind: "artifact" | "block" | "car" | "key" | "manifest";
+  rangeStart: number | null;
+  rangeEnd: number | null; // inclusive
+  bytes: number;
+  complete: boolean; // the response carried the artifact's last byte
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE artifacts (
+     release_id TEXT PRIMARY KEY, cid TEXT NOT NULL, merkle_root TEXT NOT NULL, artifact_size TEXT NOT NULL,
+     chunk_size INTEGER NOT NULL, leaves BLOB NOT NULL, provider_id INTEGER NOT NULL, accepted_at INTEGER NOT NULL,
+     state TEXT NOT NULL, withdrawn_reason TEXT);
+   CREATE TABLE blocks (cid TEXT NOT NULL, release_id TEXT NOT NULL, PRIMARY KEY (cid, release_id));
+   CREATE TABLE wrapped_keys (
+     release_id TEXT NOT NULL, device_id TEXT NOT NULL, wrapped_key BLOB NOT NULL, granted_by TEXT NOT NULL,
+     granted_at INTEGER NOT NULL, PRIMARY KEY (release_id, device_id));
+   CREATE TABLE downloads (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, device_id TEXT NOT NULL, release_id TEXT NOT NULL,
+     kind TEXT NOT NULL, range_start INTEGER, range_end INTEGER, bytes INTEGER NOT NULL, complete INTEGER NOT NULL);
+   CREATE INDEX downloads_by_device ON downloads (device_id, at);
+   CREATE INDEX downloads_by_release ON downloads (release_id, at);`,
+];
+
+export class ServerDatabase {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("foreign_keys = ON");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma("user_version", { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`the server database is at schema ${current}, newer than this server (${MIGRATIONS.length}): upgrade the server`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  saveArtifact(a: Omit<AcceptedArtifact, "state" | "withdrawnReason">, blockCids: string[]): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO artifacts (release_id, cid, merkle_root, artifact_size, chunk_size, leaves, provider_id, accepted_at, state)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'serving')
+           ON CONFLICT (release_id) DO UPDATE SET state = 'serving', accepted_at = excluded.accepted_at`,
+        )
+        .run(a.releaseId, a.cid, a.merkleRoot, a.artifactSize.toString(), a.chunkSize, Buffer.concat(a.leaves.map((l) => Buffer.from(l.slice(2), "hex"))), a.providerId, a.acceptedAt);
+      const insert = this.db.prepare(`INSERT OR IGNORE INTO blocks (cid, release_id) VALUES (?, ?)`);
+      for (const cid of blockCids) insert.run(cid, a.releaseId);
+    })();
+  }
+
+  artifact(releaseId: string): AcceptedArtifact | undefined {
+    const row = this.db.prepare(`SELECT * FROM artifacts WHERE release_id = ?`).get(releaseId.toLowerCase()) as ArtifactRow | undefined;
+    return row && toArtifact(row);
+  }
+
+  artifacts(state?: ArtifactState): AcceptedArtifact[] {
+    const rows = (state
+      ? this.db.prepare(`SELECT * FROM artifacts WHERE state = ? ORDER BY accepted_at`).all(state)
+      : this.db.prepare(`SELECT * FROM artifacts ORDER BY accepted_at`).all()) as ArtifactRow[];
+    return rows.map(toArtifact);
+  }
+
+  withdrawArtifact(releaseId: string, reason: string): void {
+    this.db.prepare(`UPDATE artifacts SET state = 'withdrawn', withdrawn_reason = ? WHERE release_id = ?`).run(reason, releaseId.toLowerCase());
+  }
+
+  /** Releases whose DAG holds this block (usually one). */
+  releasesOfBlock(cid: string): string[] {
+    return (this.db.prepare(`SELECT release_id FROM blocks WHERE cid = ?`).all(cid) as { release_id: string }[]).map((r) => r.release_id);
+  }
+
+  /** Whether another serving artifact shares this CID (then it must stay pinned). */
+  cidStillServed(cid: string, except: string): boolean {
+    return !!this.db.prepare(`SELECT 1 FROM artifacts WHERE cid = ? AND state = 'serving' AND release_id <> ?`).get(cid, except.toLowerCase());
+  }
+
+  saveWrappedKeys(releaseId: string, grantedBy: string, keys: { deviceId: string; wrappedKey: Uint8Array }[], at: number): void {
+    const upsert = this.db.prepare(
+      `INSERT INTO wrapped_keys (release_id, device_id, wrapped_key, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (release_id, device_id) DO UPDATE SET wrapped_key = excluded.wrapped_key, granted_by = excluded.granted_by, granted_at = excluded.granted_at`,
+    );
+    this.db.transaction(() => {
+      for (const k of keys) upsert.run(releaseId.toLowerCase(), k.deviceId.toLowerCase(), Buffer.from(k.wrappedKey), grantedBy, at);
+    })();
+  }
+
+  wrappedKey(releaseId: string, deviceId: string): Buffer | undefined {
+    const row = this.db.prepare(`SELECT wrapped_key FROM wrapped_keys WHERE release_id = ? AND device_id = ?`).get(releaseId.toLowerCase(), deviceId.toLowerCase()) as
+      | { wrapped_key: Buffer }
+      | undefined;
+    return row?.wrapped_key;
+  }
+
+  logDownload(e: Omit<DownloadEntry, "id">): void {
+    this.db
+      .prepare(`INSERT INTO downloads (at, device_id, release_id, kind, range_start, range_end, bytes, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(e.at, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind, e.rangeStart, e.rangeEnd, e.bytes, e.complete ? 1 : 0);
+  }
+
+  downloads(filter: { deviceId?: string; releaseId?: string; since?: number; limit?: number } = {}): DownloadEntry[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.deviceId) (where.push("device_id = ?"), args.push(filter.deviceId.toLowerCase()));
+    if (filter.releaseId) (where.push("release_id = ?"), args.push(filter.releaseId.toLowerCase()));
+    if (filter.since !== undefined) (where.push("at >= ?"), args.push(filter.since));
+    const sql = `SELECT * FROM downloads ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id LIMIT ?`;
+    args.push(Math.min(filter.limit ?? 1000, 10_000));
+    return (this.db.prepare(sql).all(...args) as DownloadRow[]).map((r) => ({
+      id: r.id,
+      at: r.at,
+      deviceId: r.device_id,
+      releaseId: r.release_id,
+      kind: r.kind as DownloadEntry["kind"],
+      rangeStart: r.range_start,
+      rangeEnd: r.range_end,
+      bytes: r.bytes,
+      complete: r.complete === 1,
+    }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface ArtifactRow {
+  release_id: string;
+  cid: string;
+  merkle_root: string;
+  artifact_size: string;
+  chunk_size: number;
+  leaves: Buffer;
+  provider_id: number;
+  accepted_at: number;
+  state: ArtifactState;
+  withdrawn_reason: string | null;
+}
+
+interface DownloadRow {
+  id: number;
+  at: number;
+  device_id: string;
+  release_id: string;
+  kind: string;
+  range_start: number | null;
+  range_end: number | null;
+  bytes: number;
+  complete: number;
+}
+
+function toArtifact(r: ArtifactRow): AcceptedArtifact {
+  const leaves: string[] = [];
+  for (let i = 0; i < r.leaves.length; i += 32) leaves.push("0x" + r.leaves.subarray(i, i + 32).toString("hex"));
+  return {
+    releaseId: r.release_id,
+    cid: r.cid,
+    merkleRoot: r.merkle_root,
+    artifactSize: BigInt(r.artifact_size),
+    chunkSize: r.chunk_size,
+    leaves,
+    providerId: r.provider_id,
+    acceptedAt: r.accepted_at,
+    state: r.state,
+    withdrawnReason: r.withdrawn_reason,
+  };
+}

@@ -1,0 +1,79 @@
+import { ArtifactFormatError, VerificationError } from "../core/errors";
+import { artifactSize, decodeHeader, splitStoredChunks } from "../crypto/artifactCipher";
+import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
+import type { LedgerRelease } from "../chain/releaseEvents";
+import type { ContentStore } from "../storage/contentStore";
+import { dagBlocks } from "../storage/dagBlocks";
+import { Refusal } from "./refusals";
+import type { AcceptedArtifact } from "./serverDatabase";
+
+/**
+ * Screens a submitted artifact against its ledger record (CAP-11.3-a) while it streams into the
+ * store: the header's plaintext size must be the record's file size, the stream must stop at the
+ * size that implies, and the chunk Merkle root and the CID must be the record's. Nothing is pinned
+ * or recorded unless every check passes; the caller pins and saves what this returns.
+ */
+export async function screenSubmission(
+  store: ContentStore,
+  release: LedgerRelease,
+  body: AsyncIterable<Uint8Array>,
+): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; blockCids: string[] }> {
+  const record = release.record;
+  let expectedSize: bigint | undefined;
+  let chunkSize = 0;
+  let received = 0n;
+  // Before the header is read the bound is the largest artifact any chunk size could give.
+  const bound = () => expectedSize ?? artifactSize(record.fileSize, 1);
+  async function* limited() {
+    for await (const piece of body) {
+      received += BigInt(piece.length);
+      if (received > bound()) throw new Refusal("SUBMISSION_SIZE_MISMATCH", `the artifact is longer than the ${bound()} bytes the ledger record implies`);
+      yield piece;
+    }
+  }
+  const leaves: string[] = [];
+  async function* chunks() {
+    for await (const chunk of splitStoredChunks(limited())) {
+      if (leaves.length === 0) {
+        const header = decodeHeader(chunk);
+        if (header.plaintextSize !== record.fileSize) {
+          throw new Refusal("SUBMISSION_SIZE_MISMATCH", `the artifact holds ${header.plaintextSize} plaintext bytes; the ledger records ${record.fileSize}`);
+        }
+        chunkSize = header.chunkSize;
+        expectedSize = artifactSize(record.fileSize, header.chunkSize);
+      }
+      leaves.push(chunkLeaf(leaves.length, chunk));
+      yield chunk;
+    }
+  }
+  let cid: string;
+  try {
+    cid = await store.add(chunks());
+  } catch (err) {
+    if (err instanceof Refusal) throw err;
+    if (err instanceof ArtifactFormatError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });
+    if (err instanceof VerificationError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });
+    throw err;
+  }
+  const merkleRoot = new ChunkMerkleTree(leaves).root;
+  if (merkleRoot.toLowerCase() !== record.merkleRoot.toLowerCase()) {
+    throw new Refusal("SUBMISSION_MERKLE_MISMATCH", `the artifact's chunk Merkle root is ${merkleRoot}; the ledger records ${record.merkleRoot}`);
+  }
+  if (cid !== record.fileLink) {
+    throw new Refusal("SUBMISSION_CID_MISMATCH", `the artifact's CID is ${cid}; the ledger's file link is ${record.fileLink}`);
+  }
+  const blockCids: string[] = [];
+  for await (const block of dagBlocks(store, cid)) blockCids.push(block.cid);
+  return {
+    artifact: {
+      releaseId: release.id.toLowerCase(),
+      cid,
+      merkleRoot: merkleRoot.toLowerCase(),
+      artifactSize: received,
+      chunkSize,
+      leaves,
+      providerId: record.provider,
+    },
+    blockCids,
+  };
+}

@@ -1,0 +1,91 @@
+import { ethers } from "hardhat";
+import { Wallet, keccak256, toUtf8Bytes, encodeBytes32String } from "ethers";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { catalogFixture, ACME_SIGNER, GLOBEX_SIGNER } from "./registryFixture";
+import { FaultyStore } from "./faultyStore";
+import { EmbeddedStore } from "../../agent/storage/embeddedStore";
+import { ServerDatabase } from "../../agent/server/serverDatabase";
+import { LedgerGate } from "../../agent/server/ledgerGate";
+import { startFirmwareServer, RunningFirmwareServer } from "../../agent/server/firmwareServer";
+import { ContentKeyStore } from "../../agent/author/contentKeyStore";
+import { prepareRelease, publishPrepared, ReleaseRequest } from "../../agent/author/publishRelease";
+import { uploadArtifact } from "../../agent/author/uploadArtifact";
+import { grantKeys } from "../../agent/author/grantKeys";
+import type { DeviceIdentity } from "../../agent/consumer/downloadRelease";
+import type { DeviceRecord } from "../../agent/crypto/deviceTree";
+import { fetchRelease } from "../../agent/chain/releaseEvents";
+
+/** A device with its own key, enrolled (or not) on the fleet registry. */
+export function makeDevice(label: string, hardwareClass: number): DeviceIdentity {
+  const key = new Wallet(keccak256(toUtf8Bytes(`device key ${label}`)));
+  const record: DeviceRecord = {
+    id: keccak256(toUtf8Bytes(label)),
+    publicKey: key.signingKey.compressedPublicKey,
+    hardwareClass,
+    network: encodeBytes32String("factory-floor"),
+    region: encodeBytes32String("eu-west"),
+  };
+  return { privateKey: key.privateKey, credential: { record, batchId: 0, proof: [] } };
+}
+
+/** An image of `size` bytes whose content depends on `seed`. */
+export function writeImage(dir: string, name: string, size: number, seed: number): string {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 131 + seed * 17 + (i >> 12)) & 0xff;
+  const file = path.join(dir, name);
+  writeFileSync(file, b);
+  return file;
+}
+
+/**
+ * A registry with providers, hardware and components (catalogFixture), devices enrolled on the
+ * fleet registry, and a running firmware server over a real embedded store wrapped in a
+ * FaultyStore (to play a compromised store), on 127.0.0.1.
+ */
+export async function serverFixture() {
+  const base = await catalogFixture();
+  const { registry, fleet, admin } = base;
+  const dir = mkdtempSync(path.join(tmpdir(), "ota-server-"));
+  const devices = {
+    a: makeDevice("device-a", 1),
+    b: makeDevice("device-b", 1),
+    gateway: makeDevice("gateway-1", 3), // hardware no acme release supports
+    suspended: makeDevice("device-suspended", 1),
+    stranger: makeDevice("device-never-enrolled", 1),
+  };
+  for (const d of [devices.a, devices.b, devices.gateway, devices.suspended]) await fleet.connect(admin).enrolDevice(d.credential.record);
+  await fleet.connect(admin).suspendDevice(devices.suspended.credential.record.id, "stolen");
+
+  const store = new FaultyStore(await EmbeddedStore.open({ directory: path.join(dir, "ipfs") }));
+  const db = new ServerDatabase(path.join(dir, "server.db"));
+  const gate = new LedgerGate(registry, fleet, base.domain);
+  const server: RunningFirmwareServer = await startFirmwareServer({ gate, store, db, pollMs: 100 });
+  const keys = new ContentKeyStore(path.join(dir, "keys"));
+
+  /** Packages, publishes, submits and grants a release as its author would. */
+  async function release(req: ReleaseRequest, opts: { author?: typeof base.acmeAuthor; signer?: Wallet; grant?: DeviceIdentity[]; upload?: boolean } = {}) {
+    const author = opts.author ?? base.acmeAuthor;
+    const signer = opts.signer ?? (author === base.globexAuthor ? GLOBEX_SIGNER : ACME_SIGNER);
+    const prepared = await prepareRelease({ registry, domain: base.domain, sender: author, releaseSigner: signer }, req, path.join(dir, "artifacts"));
+    await publishPrepared({ registry, sender: author, keys }, prepared);
+    if (opts.upload !== false) await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
+    if (opts.grant?.length) {
+      await grantKeys({ registry, fleet, domain: base.domain, author, keys, serverUrl: server.url }, prepared.releaseId, {
+        deviceIds: opts.grant.map((d) => d.credential.record.id),
+      });
+    }
+    const ledger = (await fetchRelease(registry, base.domain, prepared.releaseId))!;
+    return { ...prepared, ledger };
+  }
+
+  async function close() {
+    await server.close();
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers };
+}
