@@ -47,7 +47,9 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   const follower = new RevocationFollower(gate, db, store, o.pollMs, (err) => o.log?.(`ledger follower: ${(err as Error).message}`));
   await follower.start();
 
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // On close, drop open connections: a device that stopped reading mid-artifact must not hold a
+  // shutdown for the keep-alive timeout.
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
   // Submissions stream through the screening into the store; JSON bodies are kept raw because
   // their bytes are signed.
   app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));

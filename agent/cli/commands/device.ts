@@ -1,0 +1,185 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { decodeBytes32String, hexlify } from "ethers";
+import type { CliContext } from "../context";
+import { InputError } from "../../core/errors";
+import { buildDeviceBatch, checkDeviceRecord, type DeviceRecord } from "../../crypto/deviceTree";
+import { listHardwareClasses } from "../hardwareClasses";
+import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProofsFile } from "../deviceFiles";
+import { parseIdOrLabel, parseReason } from "../parse";
+import { confirm, describeTx, findEvent } from "../transactions";
+
+const STANDING = ["unknown", "active", "suspended", "revoked"];
+
+interface EnrolOptions {
+  id?: string;
+  publicKey?: string;
+  hardware?: string;
+  network?: string;
+  region?: string;
+  batch?: string;
+  recordsLink: string;
+}
+
+/** Devices (CAP-11.3-d): enrolment singly or in Merkle batches, suspension, standing. */
+export function register(program: Command, ctx: CliContext): void {
+  const device = program.command("device").description("device identities on the ledger");
+
+  device
+    .command("enrol")
+    .description("enrol one device (--id ... --region) or a batch from a JSON file (--batch)")
+    .option("--id <id>", "device id: 0x + 64 hex digits, or a label hashed with keccak256")
+    .option("--public-key <hex>", "33-byte compressed secp256k1 key")
+    .option("--hardware <class>", "hardware class id or registered name")
+    .option("--network <label>", "network label (up to 31 bytes)")
+    .option("--region <label>", "region or group label (up to 31 bytes)")
+    .option("--batch <file>", "JSON array of {id, publicKey, hardware, network, region}; writes <file>.proofs.json")
+    .option("--records-link <link>", "with --batch: where the records are published (e.g. an IPFS CID)", "")
+    .action(async (options: EnrolOptions) => (options.batch ? enrolBatch(ctx, options.batch, options) : enrolOne(ctx, options)));
+
+  device
+    .command("suspend <id>")
+    .description("suspend a device: it is no longer served or offered updates")
+    .requiredOption("--reason <text>", "why, recorded on the ledger")
+    .action(async (idText: string, options: { reason: string }) => {
+      const id = parseIdOrLabel(idText, "device id");
+      const reason = parseReason(options.reason);
+      const { fleet } = await ctx.connect();
+      const { tx } = await confirm(fleet.suspendDevice(id, reason));
+      ctx.output({ device: id, suspended: true, reason, tx }, `device ${id} is suspended: ${reason}\n${describeTx(tx)}`);
+    });
+
+  device
+    .command("reinstate <id>")
+    .description("reinstate a suspended device")
+    .action(async (idText: string) => {
+      const id = parseIdOrLabel(idText, "device id");
+      const { fleet } = await ctx.connect();
+      const { tx } = await confirm(fleet.reinstateDevice(id));
+      ctx.output({ device: id, suspended: false, tx }, `device ${id} is reinstated\n${describeTx(tx)}`);
+    });
+
+  device
+    .command("status <id>")
+    .description("a device's standing (singly enrolled, or in a batch with --proofs) and suspension")
+    .option("--proofs <file>", "the proofs file of the device's batch")
+    .action(async (idText: string, options: { proofs?: string }) =>
+      showStatus(ctx, parseIdOrLabel(idText, "device id"), options.proofs),
+    );
+}
+
+async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
+  const missing = (["id", "publicKey", "hardware", "network", "region"] as const).filter((k) => o[k] === undefined);
+  if (missing.length > 0) {
+    const flags = missing.map(flagName).join(", ");
+    throw new InputError("INVALID_INPUT", `device enrol needs ${flags} (or --batch <file> for many devices)`);
+  }
+  const input = { id: o.id!, publicKey: o.publicKey!, hardware: o.hardware!, network: o.network!, region: o.region! };
+  toDeviceRecord(input, null, flagName); // every field but hardware is checked before connecting
+  const { registry, fleet } = await ctx.connect();
+  const record = toDeviceRecord(input, await listHardwareClasses(registry), flagName);
+  checkDeviceRecord(record);
+  const { tx } = await confirm(fleet.enrolDevice(record));
+  ctx.output(
+    { device: record, tx },
+    `enrolled device ${record.id}\n  hardware class ${record.hardwareClass}, network ${label(record.network)}, region ${label(record.region)}\n${describeTx(tx)}`,
+  );
+}
+
+async function enrolBatch(ctx: CliContext, file: string, o: EnrolOptions): Promise<void> {
+  const single = (["id", "publicKey", "hardware", "network", "region"] as const).filter((k) => o[k] !== undefined);
+  if (single.length > 0)
+    throw new InputError(
+      "INVALID_INPUT",
+      "use either --batch <file> or the single-device options (--id, --public-key, ...), not both",
+    );
+  const batchFile = path.resolve(ctx.io.cwd, file);
+  const inputs = await readBatchFile(batchFile);
+  const { registry, fleet, chainId } = await ctx.connect();
+  const hardware = await listHardwareClasses(registry);
+  const records = inputs.map((r, i) => toDeviceRecord(r, hardware, (field) => `${file} record ${i} ${field}`));
+  const batch = buildDeviceBatch(records);
+  const { receipt, tx } = await confirm(fleet.enrolDeviceBatch(batch.root, records.length, o.recordsLink));
+  const batchId = Number(findEvent(receipt, fleet, "DeviceBatchEnrolled").args.batchId);
+  const proofsFile = proofsPathFor(batchFile);
+  await writeProofsFile(proofsFile, {
+    chainId: chainId.toString(),
+    fleet: String(fleet.target),
+    batchId,
+    root: batch.root,
+    recordsLink: o.recordsLink,
+    devices: records.map((r, i) => ({ ...r, proof: batch.proofs[i] })),
+  });
+  ctx.output(
+    { batch: { id: batchId, root: batch.root, count: records.length, recordsLink: o.recordsLink, proofsFile }, tx },
+    `enrolled batch ${batchId} of ${records.length} devices, root ${batch.root}\n  proofs written to ${proofsFile}\n${describeTx(tx)}`,
+  );
+}
+
+async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Promise<void> {
+  const config = await ctx.config();
+  const proofs = proofsPath ? await readProofsFile(path.resolve(ctx.io.cwd, proofsPath)) : undefined;
+  const inBatch = proofs?.devices.find((d) => d.id.toLowerCase() === id);
+  if (proofs && !inBatch)
+    throw new InputError("INVALID_INPUT", `device ${id} is not in ${proofsPath}: check the id or the proofs file`);
+  const { fleet } = await ctx.connectReadOnly();
+  if (proofs && proofs.fleet.toLowerCase() !== String(fleet.target).toLowerCase()) {
+    throw new InputError(
+      "INVALID_INPUT",
+      `${proofsPath} is for the fleet registry ${proofs.fleet}, not the configured ${fleet.target}: check the network`,
+    );
+  }
+  const suspended = await fleet.isDeviceSuspended(id);
+  let record: DeviceRecord | undefined = inBatch;
+  let enrolment: "single" | "batch" | "none" = inBatch ? "batch" : "none";
+  if (!record) {
+    // Only a record's hash is stored: find the record in its latest DeviceEnrolled event.
+    const events = await fleet.queryFilter(fleet.filters.DeviceEnrolled(id), config.sources.deployedAtBlock ?? 0);
+    const last = events.at(-1);
+    if (last) {
+      const { hardwareClass, network, region, publicKey } = last.args;
+      record = { id, publicKey: hexlify(publicKey), hardwareClass: Number(hardwareClass), network, region };
+      enrolment = "single";
+    }
+  }
+  const standing = record
+    ? STANDING[Number(await fleet.deviceStanding(record, inBatch ? proofs!.batchId : 0, inBatch?.proof ?? []))]
+    : "unknown";
+  const shown = record && {
+    publicKey: record.publicKey,
+    hardwareClass: record.hardwareClass,
+    network: record.network,
+    region: record.region,
+  };
+  const result = {
+    device: { id, standing, suspended, enrolment, batchId: inBatch ? proofs!.batchId : null, record: shown ?? null },
+  };
+  const how =
+    enrolment === "none"
+      ? "not enrolled singly (for a batch device give --proofs <file>)"
+      : enrolment === "batch"
+        ? `in batch ${proofs!.batchId}`
+        : "enrolled singly";
+  const lines = [`device ${id}`, `  standing   ${standing} (${how})`, `  suspended  ${suspended ? "yes" : "no"}`];
+  if (record)
+    lines.push(
+      `  hardware   class ${record.hardwareClass}`,
+      `  network    ${label(record.network)}`,
+      `  region     ${label(record.region)}`,
+    );
+  ctx.output(result, lines.join("\n"));
+}
+
+/** The command-line flag of a record field, for messages. */
+function flagName(field: string): string {
+  return field === "publicKey" ? "--public-key" : `--${field}`;
+}
+
+/** A bytes32 label as text when it is one, else its hex. */
+function label(value: string): string {
+  try {
+    return decodeBytes32String(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,100 @@
+import { JsonRpcProvider, Network, Wallet, getAddress } from "ethers";
+import { OtaError } from "../core/errors";
+import { ConfigError, requireContracts, requirePrivateKey, type OtaConfig } from "./config";
+import { UpdateRegistry__factory, FleetRegistry__factory, type UpdateRegistry, type FleetRegistry } from "../../typechain-types";
+
+/** The ledger as a command sees it: contracts bound to the signer (or read-only to the provider). */
+export interface Connection {
+  provider: JsonRpcProvider;
+  signer: Wallet;
+  registry: UpdateRegistry;
+  fleet: FleetRegistry;
+  chainId: bigint;
+  network: string;
+}
+export type ReadOnlyConnection = Omit<Connection, "signer">;
+
+/** The RPC does not answer: a failure of the operation, not of the configuration's form. */
+export class RpcUnreachableError extends OtaError {}
+
+const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens the chain the configuration names and checks it before any command uses it: the RPC
+ * answers, serves the configured chain id, and has code at the registry and fleet addresses
+ * (a restarted development chain forgets its contracts), and the fleet uses that registry.
+ */
+export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> {
+  const addresses = requireContracts(config);
+  const chainId = await probeChainId(config.rpcUrl);
+  if (config.chainId !== undefined && BigInt(config.chainId) !== chainId) {
+    throw new ConfigError(
+      "WRONG_CHAIN_ID",
+      `wrong chain id: the RPC at ${config.rpcUrl} is chain ${chainId}, the config says ${config.chainId}; fix chainId or rpcUrl`,
+      { details: { rpcUrl: config.rpcUrl, rpcChainId: Number(chainId), configChainId: config.chainId } },
+    );
+  }
+  // A static network: ethers would otherwise retry network detection forever on a dead RPC.
+  const provider = new JsonRpcProvider(config.rpcUrl, Network.from(chainId), { staticNetwork: true, pollingInterval: 1000 });
+  try {
+    for (const [field, address] of [
+      ["registry", addresses.registry],
+      ["fleet", addresses.fleet],
+    ] as const) {
+      if ((await provider.getCode(address)) === "0x") {
+        throw new ConfigError(
+          "NO_CONTRACT",
+          `no contract at the ${field} address ${address} on chain ${chainId} (${config.rpcUrl}): the chain may have been ` +
+            `restarted since it was deployed; run \`npm run deploy:local\` or fix ${field} (OTA_${field.toUpperCase()})`,
+        );
+      }
+    }
+    const registry = UpdateRegistry__factory.connect(addresses.registry, provider);
+    const fleet = FleetRegistry__factory.connect(addresses.fleet, provider);
+    const fleetsRegistry = getAddress(await fleet.updateRegistry());
+    if (fleetsRegistry !== addresses.registry) {
+      throw new ConfigError(
+        "CONTRACT_MISMATCH",
+        `the fleet ${addresses.fleet} belongs to the registry ${fleetsRegistry}, not the configured ${addresses.registry}: set both from one deployment`,
+      );
+    }
+    return { provider, registry, fleet, chainId, network: config.network };
+  } catch (err) {
+    provider.destroy();
+    throw err;
+  }
+}
+
+/** The read-only connection with the configured key's wallet, its contracts bound to it. */
+export function withSigner(config: OtaConfig, chain: ReadOnlyConnection): Connection {
+  const signer = new Wallet(requirePrivateKey(config), chain.provider);
+  return { ...chain, signer, registry: chain.registry.connect(signer), fleet: chain.fleet.connect(signer) };
+}
+
+/** eth_chainId over plain fetch, with a timeout and an error that says what to check. */
+async function probeChainId(rpcUrl: string): Promise<bigint> {
+  const fail = (why: string, cause?: unknown): never => {
+    throw new RpcUnreachableError(
+      "RPC_UNREACHABLE",
+      `the RPC at ${rpcUrl} does not answer (${why}): start the chain (npm run chain) or fix rpcUrl (OTA_RPC_URL or --rpc)`,
+      { cause, details: { rpcUrl } },
+    );
+  };
+  let body: { result?: unknown };
+  try {
+    const response = await fetch(rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    if (!response.ok) return fail(`HTTP ${response.status}`);
+    body = (await response.json()) as { result?: unknown };
+  } catch (cause) {
+    // fetch wraps the socket error: its code (ECONNREFUSED, ENOTFOUND) says most.
+    const inner = (cause as { cause?: { code?: string; message?: string } }).cause;
+    return fail(inner?.code ?? inner?.message ?? (cause as Error).message, cause);
+  }
+  if (typeof body.result !== "string" || !/^0x[0-9a-f]+$/i.test(body.result)) return fail("not a JSON-RPC answer to eth_chainId");
+  return BigInt(body.result);
+}

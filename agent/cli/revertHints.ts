@@ -1,0 +1,106 @@
+import { ZeroHash, id, type Interface } from "ethers";
+import { UpdateRegistry__factory, FleetRegistry__factory } from "../../typechain-types";
+
+/** The contract interfaces whose custom errors the CLI decodes (add policy contracts here). */
+export const REVERT_INTERFACES: Interface[] = [
+  UpdateRegistry__factory.createInterface(),
+  FleetRegistry__factory.createInterface(),
+];
+
+/** Role ids as the registry defines them (keccak256 of the name; the default admin is zero). */
+const ROLE_NAMES: Record<string, string> = {
+  [ZeroHash]: "default admin",
+  [id("ADMINISTRATOR_ROLE")]: "administrator",
+  [id("AUTHOR_ROLE")]: "author",
+  [id("AUDITOR_ROLE")]: "auditor",
+  [id("TRACKER_ROLE")]: "tracker",
+};
+const role = (value: unknown) => ROLE_NAMES[String(value)] ?? String(value);
+
+/** What a revert means for the person at the keyboard, and what to do about it. */
+export interface RevertExplanation {
+  why: string;
+  hint?: string;
+}
+type Explain = (args: Record<string, unknown>) => RevertExplanation;
+
+const wrongKey = (account: unknown, roles: string) => ({
+  why: `the account ${account} is not ${roles}`,
+  hint: "send with a key that holds the role (OTA_PRIVATE_KEY), or have an administrator grant it",
+});
+
+/**
+ * Explanations of the custom errors administrators meet; an error not listed is still named
+ * with its arguments. Keyed by error name; arguments by their ABI names.
+ */
+export const REVERT_EXPLANATIONS: Record<string, Explain> = {
+  AccessControlUnauthorizedAccount: (a) => wrongKey(a.account, `${article(role(a.neededRole))}`),
+  UpdateRegistryUnauthorized: (a) => wrongKey(a.account, `${article(role(a.roleA))} or ${article(role(a.roleB))}`),
+  FleetRegistryUnauthorized: (a) => wrongKey(a.account, article(role(a.role))),
+  UpdateRegistryEmptyName: () => ({ why: "the name is empty", hint: "give a name of 1 to 64 bytes" }),
+  UpdateRegistryNameTooLong: (a) => ({
+    why: `the name is ${a.length} bytes, above the limit of ${a.maxLength}`,
+    hint: "use a shorter name",
+  }),
+  UpdateRegistryProviderNameTaken: (a) => ({
+    why: `a provider named "${a.name}" is already registered`,
+    hint: "choose another name",
+  }),
+  UpdateRegistryUnknownProvider: (a) => ({
+    why: `no provider has id ${a.provider}`,
+    hint: "check the id (ota-ledger provider show <id>) or register the provider first (ota-ledger provider register <name>)",
+  }),
+  UpdateRegistryProviderBarred: (a) => ({
+    why: `provider ${a.provider} is barred`,
+    hint: "an administrator can lift the bar: ota-ledger provider unbar <id>",
+  }),
+  UpdateRegistryProviderNotBarred: (a) => ({ why: `provider ${a.provider} is not barred, so there is no bar to lift` }),
+  UpdateRegistryZeroAddress: () => ({ why: "the zero address was given where an account is needed" }),
+  UpdateRegistrySignerAlreadyAdded: (a) => ({ why: `${a.signer} already signs for provider ${a.provider}` }),
+  UpdateRegistrySignerNotAuthorized: (a) => ({ why: `${a.signer} is not a signer of provider ${a.provider}` }),
+  UpdateRegistryAuthorAlreadyRegistered: (a) => ({
+    why: `${a.account} is already an author of provider ${a.provider}`,
+    hint: "an account authors for one provider: remove it first to move it (ota-ledger provider author remove <address>)",
+  }),
+  UpdateRegistryAuthorNeedsProvider: (a) => ({
+    why: `${a.account} can become an author only with a provider`,
+    hint: "use ota-ledger provider author add <address> --provider <id>",
+  }),
+  UpdateRegistryNotAuthorOfProvider: (a) => ({
+    why: `${a.account} is not an author${Number(a.provider) === 0 ? "" : ` of provider ${a.provider}`}`,
+  }),
+  UpdateRegistryHardwareClassNameTaken: (a) => ({
+    why: `a hardware class named "${a.name}" is already registered`,
+    hint: "see ota-ledger hardware list",
+  }),
+  UpdateRegistryUnknownHardwareClass: (a) => ({
+    why: `no hardware class has id ${a.hardwareClass}`,
+    hint: "see ota-ledger hardware list",
+  }),
+  UpdateRegistryHardwareClassLimitReached: (a) => ({ why: `all ${a.limit} hardware class ids are in use` }),
+  UpdateRegistryComponentExists: (a) => ({
+    why: `the component ${a.component} is already registered`,
+    hint: "see ota-ledger component show <name>",
+  }),
+  UpdateRegistryUnknownComponent: (a) => ({
+    why: `no component has id ${a.component}`,
+    hint: "check the name (the id is keccak256 of it) or register it: ota-ledger component register <name> --provider <id>",
+  }),
+  FleetRegistryUnknownHardwareClass: (a) => ({
+    why: `no hardware class has id ${a.hardwareClass}`,
+    hint: "see ota-ledger hardware list",
+  }),
+  FleetRegistryZeroDeviceId: () => ({ why: "the device id is zero" }),
+  FleetRegistryInvalidPublicKey: () => ({ why: "the public key is not a 33-byte compressed secp256k1 key" }),
+  FleetRegistryDeviceAlreadyEnrolled: (a) => ({
+    why: `device ${a.deviceId} is already enrolled`,
+    hint: "to give it a new key, revoke its record first",
+  }),
+  FleetRegistryEmptyBatch: () => ({ why: "the batch is empty" }),
+  FleetRegistryDeviceAlreadySuspended: (a) => ({ why: `device ${a.deviceId} is already suspended` }),
+  FleetRegistryDeviceNotSuspended: (a) => ({ why: `device ${a.deviceId} is not suspended, so there is nothing to reinstate` }),
+};
+
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? `an ${word}` : `a ${word}`;
+}

@@ -1,0 +1,35 @@
+import type { BaseContract, ContractTransactionResponse, LogDescription, TransactionReceipt } from "ethers";
+import { OtaError } from "../core/errors";
+
+/** What a command reports about the transaction it sent. */
+export interface TxSummary {
+  hash: string;
+  block: number;
+  gasUsed: number;
+}
+
+/** Waits for the transaction's receipt (one confirmation) and summarises it. */
+export async function confirm(
+  sent: Promise<ContractTransactionResponse>,
+): Promise<{ receipt: TransactionReceipt; tx: TxSummary }> {
+  const response = await sent;
+  const receipt = await response.wait();
+  if (!receipt) throw new OtaError("TX_DROPPED", `transaction ${response.hash} was dropped before it was mined: send it again`);
+  return { receipt, tx: { hash: receipt.hash, block: receipt.blockNumber, gasUsed: Number(receipt.gasUsed) } };
+}
+
+/** The human line for a transaction. */
+export function describeTx(tx: TxSummary): string {
+  return `tx ${tx.hash} in block ${tx.block}, gas used ${tx.gasUsed}`;
+}
+
+/** The first `name` event `contract` emitted in the receipt; throws if there is none. */
+export function findEvent(receipt: TransactionReceipt, contract: BaseContract, name: string): LogDescription {
+  const address = String(contract.target).toLowerCase();
+  for (const log of receipt.logs) {
+    if (log.address.toLowerCase() !== address) continue;
+    const parsed = contract.interface.parseLog(log);
+    if (parsed?.name === name) return parsed;
+  }
+  throw new OtaError("EVENT_MISSING", `transaction ${receipt.hash} has no ${name} event: is the address the right contract?`);
+}

@@ -1,0 +1,99 @@
+import { promises as fs } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet } from "ethers";
+import { startLocalChain, type LocalChain } from "../../../scripts/lib/localChain";
+import { deploymentPath, writeDeployment, type Deployment } from "../../../agent/chain/deployment";
+import { main } from "../../../agent/cli/main";
+import {
+  UpdateRegistry__factory,
+  FleetRegistry__factory,
+  type UpdateRegistry,
+  type FleetRegistry,
+} from "../../../typechain-types";
+
+/** Hardhat node's default accounts (the well-known development mnemonic). */
+const MNEMONIC = "test test test test test test test test test test test junk";
+const account = (i: number) => HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`);
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (for --json runs). */
+  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/**
+ * A real Hardhat JSON-RPC node on a free 127.0.0.1 port with the registries deployed by account 0
+ * (the administrator), a scratch working folder holding deployments/localhost.json, and `run`,
+ * which calls the CLI's `main` in-process with that folder as cwd and OTA_* settings as env
+ * (never the test process's own environment).
+ */
+export async function startCliChain() {
+  const chain: LocalChain = await startLocalChain({ port: await freePort() });
+  const provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
+  const admin = new Wallet(account(0).privateKey, provider);
+  const outsider = new Wallet(account(1).privateKey, provider);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "ota-cli-"));
+  try {
+    // ethers reuses an identical request's answer for 250 ms, so back-to-back sends need their nonces counted.
+    const deployer = new NonceManager(admin);
+    const registry = (await (
+      await new UpdateRegistry__factory(deployer).deploy(3 * 24 * 3600, admin.address)
+    ).waitForDeployment()) as UpdateRegistry;
+    const fleet = (await (
+      await new FleetRegistry__factory(deployer).deploy(await registry.getAddress())
+    ).waitForDeployment()) as FleetRegistry;
+    const deployment: Deployment = {
+      network: "localhost",
+      chainId: 31337,
+      updateRegistry: await registry.getAddress(),
+      fleetRegistry: await fleet.getAddress(),
+      deployedAtBlock: 1,
+    };
+    await writeDeployment(deploymentPath(dir, "localhost"), deployment);
+    const baseEnv = { OTA_RPC_URL: chain.url, OTA_PRIVATE_KEY: admin.privateKey };
+
+    const run = async (args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> => {
+      let stdout = "";
+      let stderr = "";
+      const merged = Object.fromEntries(Object.entries({ ...baseEnv, ...env }).filter(([, v]) => v !== undefined));
+      const code = await main(args, {
+        stdout: (s) => (stdout += s),
+        stderr: (s) => (stderr += s),
+        env: merged,
+        cwd: dir,
+        isTTY: false,
+      });
+      return { code, stdout, stderr, json: () => JSON.parse(stdout) };
+    };
+    /** The chain's block number, asked afresh (not from ethers' short-lived answer cache). */
+    const blockNumber = async () => Number(await provider.send("eth_blockNumber", []));
+    const stop = async () => {
+      provider.destroy();
+      await chain.stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    };
+    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, deployment, dir, run, stop };
+  } catch (err) {
+    provider.destroy();
+    await chain.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export type CliChain = Awaited<ReturnType<typeof startCliChain>>;
+
+/** A TCP port nothing listens on (at the time of asking). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.once("error", reject);
+  });
+}

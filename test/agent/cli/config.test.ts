@@ -1,0 +1,210 @@
+import { expect } from "chai";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Wallet } from "ethers";
+import { loadConfig, redactConfig, requireContracts, requirePrivateKey, type ConfigInputs } from "../../../agent/cli/config";
+import { deploymentPath, writeDeployment } from "../../../agent/chain/deployment";
+
+const KEY = "0x" + "ab".repeat(32);
+const REGISTRY = Wallet.createRandom().address;
+const FLEET = Wallet.createRandom().address;
+
+/** Loads a configuration from a scratch folder; `file` is written there as ota-ledger.json. */
+async function load(
+  dir: string,
+  { file, env = {}, ...rest }: { file?: unknown; env?: NodeJS.ProcessEnv } & Partial<ConfigInputs> = {},
+) {
+  if (file !== undefined)
+    await fs.writeFile(path.join(dir, "ota-ledger.json"), typeof file === "string" ? file : JSON.stringify(file));
+  return loadConfig({ cwd: dir, env, ...rest });
+}
+
+async function loadError(dir: string, options: Parameters<typeof load>[1]): Promise<Error & { code: string }> {
+  try {
+    await load(dir, options);
+  } catch (err) {
+    return err as Error & { code: string };
+  }
+  throw new Error("expected loadConfig to fail");
+}
+
+describe("ota-ledger configuration (agent/cli/config)", function () {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "ota-config-"));
+  });
+  afterEach(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it("uses safe local defaults when there is no file, no environment and no deployment", async () => {
+    const config = await load(dir);
+    expect(config).to.deep.include({
+      network: "localhost",
+      rpcUrl: "http://127.0.0.1:8545",
+      serverUrl: "http://127.0.0.1:8600",
+      chainId: undefined,
+      registry: undefined,
+    });
+    expect(config.keystoreDir).to.equal(path.join(dir, ".ota-ledger", "keys"));
+    expect(config.storage).to.deep.equal({ kind: "embedded", path: path.join(dir, ".ota-ledger", "ipfs") });
+    expect(config.server).to.deep.equal({ host: "127.0.0.1", port: 8600, dataDir: path.join(dir, ".ota-ledger", "server") });
+    expect(config.sources).to.deep.equal({ configFile: null, deploymentFile: deploymentPath(dir, "localhost") });
+  });
+
+  it("takes chainId and the contract addresses from deployments/<network>.json", async () => {
+    await writeDeployment(deploymentPath(dir, "testnet"), {
+      network: "testnet",
+      chainId: 7,
+      updateRegistry: REGISTRY,
+      fleetRegistry: FLEET,
+      deployedAtBlock: 42,
+    });
+    const config = await load(dir, { env: { OTA_NETWORK: "testnet" } });
+    expect(config).to.deep.include({ network: "testnet", chainId: 7, registry: REGISTRY, fleet: FLEET });
+    expect(config.sources.deployedAtBlock).to.equal(42);
+  });
+
+  it("overlays the environment on the file, and --rpc on both", async () => {
+    const file = { rpcUrl: "http://10.0.0.1:8545", chainId: 5, registry: REGISTRY, fleet: FLEET, server: { port: 9000 } };
+    const config = await load(dir, {
+      file,
+      env: { OTA_CHAIN_ID: "6", OTA_SERVER_PORT: "9100", OTA_FLEET: REGISTRY.toLowerCase() },
+    });
+    expect(config).to.deep.include({ rpcUrl: "http://10.0.0.1:8545", chainId: 6, registry: REGISTRY, fleet: REGISTRY });
+    expect(config.server.port).to.equal(9100);
+    expect((await load(dir, { rpcUrl: "http://127.0.0.1:9999" })).rpcUrl).to.equal("http://127.0.0.1:9999");
+  });
+
+  it("resolves the file's relative paths against its folder, the environment's against cwd", async () => {
+    const sub = path.join(dir, "etc");
+    await fs.mkdir(sub);
+    await fs.writeFile(path.join(sub, "key"), KEY + "\n");
+    await fs.writeFile(
+      path.join(sub, "ota.json"),
+      JSON.stringify({ keyFile: "key", keystoreDir: "keys", storage: { kind: "embedded", path: "ipfs" } }),
+    );
+    const config = await load(dir, { configPath: "etc/ota.json", env: { OTA_SERVER_DATA: "data" } });
+    expect(config.privateKey).to.equal(KEY);
+    expect(config.keystoreDir).to.equal(path.join(sub, "keys"));
+    expect(config.storage).to.deep.equal({ kind: "embedded", path: path.join(sub, "ipfs") });
+    expect(config.server.dataDir).to.equal(path.join(dir, "data"));
+    expect(config.sources.configFile).to.equal(path.join(sub, "ota.json"));
+  });
+
+  it("reads a Kubo store from the environment with the default timeout", async () => {
+    const config = await load(dir, { env: { OTA_IPFS_URL: "http://127.0.0.1:5001" } });
+    expect(config.storage).to.deep.equal({ kind: "kubo", url: "http://127.0.0.1:5001", timeoutMs: 30_000 });
+  });
+
+  const failures: { name: string; options: Parameters<typeof load>[1]; code: string; message: RegExp }[] = [
+    {
+      name: "a malformed registry address in the file",
+      options: { file: { registry: "0x1234" } },
+      code: "CONFIG_INVALID",
+      message: /ota-ledger\.json: registry must be the UpdateRegistry contract's address \(0x followed by 40 hex digits\)$/,
+    },
+    {
+      name: "a malformed address in the environment, naming the variable",
+      options: { env: { OTA_FLEET: "fleet" } },
+      code: "CONFIG_INVALID",
+      message: /^OTA_FLEET must be the FleetRegistry contract's address/,
+    },
+    {
+      name: "a misspelt field",
+      options: { file: { rpcURL: "http://x" } },
+      code: "CONFIG_INVALID",
+      message: /ota-ledger\.json: unknown field "rpcURL": remove it or fix its spelling/,
+    },
+    {
+      name: "a file that is not JSON",
+      options: { file: "{ nope" },
+      code: "CONFIG_INVALID",
+      message: /ota-ledger\.json is not valid JSON .*: fix the file/,
+    },
+    {
+      name: "a --config file that does not exist",
+      options: { configPath: "missing.json" },
+      code: "CONFIG_MISSING",
+      message: /no config file at .*missing\.json \(given with --config\)/,
+    },
+    {
+      name: "a non-numeric chain id",
+      options: { env: { OTA_CHAIN_ID: "mainnet" } },
+      code: "CONFIG_INVALID",
+      message: /^OTA_CHAIN_ID must be a chain id \(a positive integer\)$/,
+    },
+    {
+      name: "an rpcUrl that is not http(s)",
+      options: { file: { rpcUrl: "ws://127.0.0.1:8545" } },
+      code: "CONFIG_INVALID",
+      message: /ota-ledger\.json: rpcUrl must be an http\(s\) URL such as "http:\/\/127\.0\.0\.1:8545"/,
+    },
+    {
+      name: "a bad --rpc",
+      options: { rpcUrl: "localhost:8545" },
+      code: "CONFIG_INVALID",
+      message: /^--rpc "localhost:8545" must be an http\(s\) URL/,
+    },
+    {
+      name: "Kubo storage without a URL",
+      options: { env: { OTA_STORAGE: "kubo" } },
+      code: "CONFIG_INVALID",
+      message: /storage\.url is missing for Kubo storage: set OTA_IPFS_URL/,
+    },
+    {
+      name: "an unknown storage kind",
+      options: { file: { storage: { kind: "s3" } } },
+      code: "CONFIG_INVALID",
+      message: /ota-ledger\.json: storage\.kind must be/,
+    },
+    {
+      name: "a key file that does not exist",
+      options: { env: { OTA_KEY_FILE: "nokey" } },
+      code: "KEY_FILE_UNREADABLE",
+      message: /the key file .*nokey \(OTA_KEY_FILE\) cannot be read \(ENOENT\): fix the path/,
+    },
+  ];
+  for (const f of failures) {
+    it(`refuses ${f.name}, naming the field and the fix`, async () => {
+      const err = await loadError(dir, f.options);
+      expect(err.code).to.equal(f.code);
+      expect(err.message).to.match(f.message);
+    });
+  }
+
+  it("refuses a malformed private key without repeating it", async () => {
+    const secret = "0x" + "cd".repeat(31);
+    const fromEnv = await loadError(dir, { env: { OTA_PRIVATE_KEY: secret } });
+    expect(fromEnv.message).to.equal("OTA_PRIVATE_KEY must be a private key: 0x followed by 64 hex digits");
+    await fs.writeFile(path.join(dir, "key"), secret);
+    const fromFile = await loadError(dir, { file: { keyFile: "key" } });
+    expect(fromFile.message).to.match(
+      /the key file .*key \(keyFile in .*\) must hold one private key: 0x followed by 64 hex digits/,
+    );
+    expect(fromFile.message + JSON.stringify(fromFile)).not.to.include(secret.slice(2));
+  });
+
+  it("asks for a key only when one is needed, and says where to set it", async () => {
+    const config = await load(dir);
+    expect(() => requirePrivateKey(config)).to.throw(
+      "privateKey is missing: set OTA_PRIVATE_KEY or OTA_KEY_FILE, or privateKey or keyFile in ota-ledger.json",
+    );
+  });
+
+  it("asks for a deployment when no address is set and no deployment file exists", async () => {
+    const config = await load(dir);
+    expect(() => requireContracts(config)).to.throw(
+      /registry and fleet addresses are not set and there is no deployment file at .*deployments\/localhost\.json: run `npm run deploy:local`.* or set OTA_REGISTRY and OTA_FLEET/,
+    );
+  });
+
+  it("never shows the private key when the configuration is printed", async () => {
+    const config = await load(dir, { env: { OTA_PRIVATE_KEY: KEY } });
+    const shown = JSON.stringify(redactConfig(config, new Wallet(KEY).address));
+    expect(shown).not.to.include(KEY.slice(2));
+    expect(shown).to.include(new Wallet(KEY).address);
+  });
+});
