@@ -1,6 +1,6 @@
 import { createReadStream, promises as fs } from "node:fs";
 import { Readable } from "node:stream";
-import { OtaError } from "../core/errors";
+import { InputError, OtaError } from "../core/errors";
 
 /** The firmware server refused or could not take a request; `code` is the server's refusal code. */
 export class ServerRefusedError extends OtaError {
@@ -32,7 +32,12 @@ export async function uploadArtifact(
   artifactFile: string,
   progress?: (done: bigint, total: bigint) => void,
 ): Promise<{ cid: string; status: number }> {
-  const total = BigInt((await fs.stat(artifactFile)).size);
+  const total = await fs.stat(artifactFile).then(
+    (s) => BigInt(s.size),
+    () => {
+      throw new InputError("ARTIFACT_MISSING", `cannot read the artifact ${artifactFile}: give the file \`release publish\` wrote`);
+    },
+  );
   let sent = 0n;
   const body = Readable.from(
     (async function* () {

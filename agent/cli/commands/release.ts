@@ -1,0 +1,168 @@
+import type { Command } from "commander";
+import path from "node:path";
+import { Wallet } from "ethers";
+import type { CliContext } from "../context";
+import { InputError } from "../../core/errors";
+import { formatVersion } from "../../core/version";
+import { registryDomain } from "../../crypto/releaseSignature";
+import type { DeviceCredential } from "../../crypto/deviceCredential";
+import { ContentKeyStore } from "../../author/contentKeyStore";
+import { prepareRelease, publishPrepared } from "../../author/publishRelease";
+import { uploadArtifact } from "../../author/uploadArtifact";
+import { grantKeys } from "../../author/grantKeys";
+import { readProofsFile } from "../deviceFiles";
+import { parseIdOrLabel } from "../parse";
+import { progressBar } from "../progress";
+import { promises as fs } from "node:fs";
+
+interface PublishOptions {
+  component: string;
+  version: string;
+  file: string;
+  hardware: string;
+  depends: string[];
+  fileName?: string;
+  signerKeyFile?: string;
+  out?: string;
+  dryRun?: boolean;
+}
+
+/** The author's commands: publish a release, grant its key to devices. */
+export function register(program: Command, ctx: CliContext): void {
+  const release = program.command("release").description("publish releases and grant their keys to devices");
+
+  release
+    .command("publish")
+    .description("hash, encrypt, compute the chunk Merkle root, sign, publish on the ledger and submit to the firmware server")
+    .requiredOption("--component <name>", "the component (registered to your provider)")
+    .requiredOption("--version <semver>", "the new version, greater than the latest published")
+    .requiredOption("--file <path>", "the plaintext image")
+    .requiredOption("--hardware <a,b>", "supported hardware classes, by name or id, comma-separated")
+    .option("--depends <dependency>", 'a dependency, "<component> <range>" (repeat for several)', collect, [])
+    .option("--file-name <name>", "the file name recorded on the ledger (default: the file's base name)")
+    .option("--signer-key-file <path>", "the provider's release-signing key, if not the account key")
+    .option("--out <dir>", "where to write the encrypted artifact (default: beside the keystore, artifacts/)")
+    .option("--dry-run", "do everything but submit and publish")
+    .action(async (o: PublishOptions) => {
+      const config = await ctx.config();
+      const { registry, signer, chainId } = await ctx.connect();
+      const releaseSigner = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
+      const domain = registryDomain(chainId, String(registry.target));
+      const bar = progressBar(ctx.io, !ctx.json);
+      const keys = new ContentKeyStore(config.keystoreDir);
+      const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
+      const hardware = o.hardware.split(",").map((h) => h.trim()).filter(Boolean);
+      const prepared = await prepareRelease(
+        { registry, domain, sender: signer, releaseSigner },
+        { component: o.component, version: o.version, file: o.file, hardware, depends: o.depends, fileName: o.fileName },
+        artifactDir,
+        (_stage, done, total) => bar.update("encrypting", done, total),
+      );
+      bar.end();
+      const r = prepared.record;
+      const summary = {
+        releaseId: prepared.releaseId,
+        component: o.component,
+        version: formatVersion(r.version),
+        cid: r.fileLink,
+        merkleRoot: r.merkleRoot,
+        fileHash: r.fileHash,
+        fileSize: r.fileSize,
+        hardware: r.hardware,
+        artifactFile: prepared.artifactFile,
+        signer: prepared.signer,
+      };
+      if (o.dryRun) {
+        ctx.output({ dryRun: true, release: summary }, [`dry run: release ${summary.releaseId} would be accepted by the registry`, ...describe(summary)].join("\n"));
+        return;
+      }
+      const tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
+      let upload: { cid: string; status: number };
+      try {
+        upload = await uploadArtifact(config.serverUrl, prepared.releaseId, prepared.artifactFile, (done, total) => bar.update("uploading", done, total));
+      } catch (err) {
+        // The release is on the ledger; only the submission is to be done again.
+        throw new InputError("SUBMISSION_FAILED", `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``);
+      } finally {
+        bar.end();
+      }
+      ctx.output(
+        { release: summary, tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) }, upload },
+        [`published release ${summary.releaseId}`, ...describe(summary), `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`, `  submitted to ${config.serverUrl}`].join("\n"),
+      );
+    });
+
+  release
+    .command("submit <release>")
+    .description("submit a published release's artifact to the firmware server (again)")
+    .requiredOption("--artifact <path>", "the encrypted artifact written by `release publish`")
+    .action(async (releaseId: string, o: { artifact: string }) => {
+      const config = await ctx.config();
+      const bar = progressBar(ctx.io, !ctx.json);
+      try {
+        const upload = await uploadArtifact(config.serverUrl, releaseId, o.artifact, (done, total) => bar.update("uploading", done, total));
+        bar.end();
+        ctx.output({ releaseId, ...upload }, `submitted release ${releaseId} to ${config.serverUrl} (CID ${upload.cid})`);
+      } finally {
+        bar.end();
+      }
+    });
+
+  release
+    .command("grant <release>")
+    .description("wrap the release's content key for devices and hand the wrapped keys to the firmware server")
+    .requiredOption("--device <id>", "a device id or label, or all-eligible (repeat for several)", collect, [])
+    .option("--devices-file <proofs.json>", "credentials of batch-enrolled devices (written by `device enrol --batch`)")
+    .action(async (releaseId: string, o: { device: string[]; devicesFile?: string }) => {
+      const config = await ctx.config();
+      const { registry, fleet, signer, chainId } = await ctx.connect();
+      const allEligible = o.device.includes("all-eligible");
+      const deviceIds = allEligible ? [] : o.device.map((d) => parseIdOrLabel(d, "--device"));
+      let credentials: DeviceCredential[] = [];
+      if (o.devicesFile) {
+        const proofs = await readProofsFile(o.devicesFile);
+        credentials = proofs.devices.map(({ proof, ...record }) => ({ record, batchId: proofs.batchId, proof }));
+      }
+      const result = await grantKeys(
+        { registry, fleet, domain: registryDomain(chainId, String(registry.target)), author: signer, keys: new ContentKeyStore(config.keystoreDir), serverUrl: config.serverUrl, fromBlock: config.sources.deployedAtBlock },
+        releaseId,
+        { deviceIds, allEligible, credentials },
+      );
+      ctx.output(
+        result,
+        [
+          `granted release ${releaseId} to ${result.granted.length} device(s)`,
+          ...result.granted.map((d) => `  + ${d}`),
+          ...result.skipped.map((s) => `  - ${s.deviceId}: ${s.reason}`),
+        ].join("\n"),
+      );
+    });
+}
+
+function describe(s: { component: string; version: string; cid: string; merkleRoot: string; fileHash: string; fileSize: bigint; artifactFile: string }): string[] {
+  return [
+    `  component    ${s.component} ${s.version}`,
+    `  CID          ${s.cid}`,
+    `  Merkle root  ${s.merkleRoot}`,
+    `  file hash    ${s.fileHash} (${s.fileSize} bytes)`,
+    `  artifact     ${s.artifactFile}`,
+  ];
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readKey(file: string): Promise<Wallet> {
+  let text: string;
+  try {
+    text = (await fs.readFile(file, "utf8")).trim();
+  } catch {
+    throw new InputError("SIGNER_KEY_FILE", `cannot read --signer-key-file ${file}`);
+  }
+  try {
+    return new Wallet(text);
+  } catch {
+    throw new InputError("SIGNER_KEY_FILE", `--signer-key-file ${file} does not hold a private key (0x + 64 hex digits)`);
+  }
+}
