@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { encryptArtifact, DEFAULT_CIPHER_CHUNK_SIZE } from "../crypto/artifactCipher";
-import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
-import { computeCid } from "../storage/cid";
+import { ChunkMerkleTree } from "../crypto/chunkMerkle";
+import { chunkHashingFor } from "./chunkHashingWorker";
 
 /** The Table II-1 fields the author's packaging yields for one image. */
 export interface PackagedArtifact {
@@ -15,7 +15,9 @@ export interface PackagedArtifact {
  * Packages an image in one streaming pass (REQ-10f-i): hashes the plaintext, encrypts it with the
  * release's content key, builds the chunk Merkle root over the stored chunks and computes the
  * artifact's CID. Each stored chunk is also handed to `sink` (an upload, a file), if given.
- * Memory: one chunk plus one 32-byte leaf per chunk.
+ * For large images the leaves and the CID are computed on a worker thread, beside the plaintext
+ * hash and the encryption here (chunkHashingWorker.ts). Memory: a bounded queue of chunks plus one 32-byte leaf
+ * per chunk.
  */
 export async function packageArtifact(
   contentKey: Uint8Array,
@@ -27,7 +29,7 @@ export async function packageArtifact(
   }: { plaintextSize: bigint; chunkSize?: number; sink?: (storedChunk: Buffer) => Promise<void> | void },
 ): Promise<PackagedArtifact> {
   const plainHash = createHash("sha256");
-  const leaves: string[] = [];
+  const hasher = chunkHashingFor(plaintextSize);
   let artifactSize = 0n;
   async function* hashed() {
     for await (const piece of image) {
@@ -35,19 +37,21 @@ export async function packageArtifact(
       yield piece;
     }
   }
-  async function* stored() {
+  try {
     for await (const chunk of encryptArtifact(contentKey, hashed(), { plaintextSize, chunkSize })) {
-      leaves.push(chunkLeaf(leaves.length, chunk));
       artifactSize += BigInt(chunk.length);
+      await hasher.push(chunk);
       if (sink) await sink(chunk);
-      yield chunk;
     }
+  } catch (err) {
+    await hasher.abort();
+    throw err;
   }
-  const fileLink = await computeCid(stored());
+  const { leaves, cid } = await hasher.finish();
   return {
     fileHash: "0x" + plainHash.digest("hex"),
     merkleRoot: new ChunkMerkleTree(leaves).root,
-    fileLink,
+    fileLink: cid,
     artifactSize,
   };
 }

@@ -107,7 +107,9 @@ export async function* encryptArtifact(
     const last = index === total - 1;
     const cipher = createCipheriv("aes-256-gcm", key, nonce(noncePrefix, index, last));
     cipher.setAAD(header);
-    const out = Buffer.concat([cipher.update(chunk), cipher.final(), cipher.getAuthTag()]);
+    const body = cipher.update(chunk);
+    cipher.final(); // GCM yields nothing more; the tag follows the body
+    const out = Buffer.concat([body, cipher.getAuthTag()]);
     index += 1;
     return out;
   };
@@ -121,7 +123,7 @@ export async function* encryptArtifact(
       pendingBytes += take;
       data = data.subarray(take);
       if (pendingBytes === chunkSize && index < total - 1) {
-        yield seal(Buffer.concat(pending));
+        yield seal(pending.length === 1 ? pending[0] : Buffer.concat(pending));
         pending = [];
         pendingBytes = 0;
       }
@@ -157,7 +159,7 @@ export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | I
     }
     while (index < total && buffer.length >= sealedSize(index)) {
       const size = sealedSize(index);
-      yield Buffer.from(buffer.subarray(0, size));
+      yield buffer.subarray(0, size); // a view: `buffer` is never written to in place
       buffer = buffer.subarray(size);
       index += 1;
     }
@@ -193,7 +195,8 @@ export async function* decryptArtifact(
     decipher.setAuthTag(stored.subarray(stored.length - TAG_SIZE));
     let plain: Buffer;
     try {
-      plain = Buffer.concat([decipher.update(stored.subarray(0, stored.length - TAG_SIZE)), decipher.final()]);
+      plain = decipher.update(stored.subarray(0, stored.length - TAG_SIZE));
+      decipher.final(); // checks the tag; GCM yields no more bytes
     } catch (cause) {
       throw new AuthenticationError("CHUNK_AUTHENTICATION", `chunk ${index} does not authenticate: altered, moved, or not encrypted with this key`, {
         details: { chunk: index },

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { getBytes } from "ethers";
 import { MerkleTree } from "merkletreejs";
+import { chunkLeaf } from "./chunkLeaf";
 
 /**
  * The Merkle root of Table II-1: a tree over the stored artifact's chunks (its header, then each
@@ -17,12 +18,7 @@ import { MerkleTree } from "merkletreejs";
  * runs natively (and in hardware on many MCUs) at image-hashing speed.
  */
 
-export function chunkLeaf(index: number, chunk: Uint8Array): string {
-  const position = Buffer.alloc(4);
-  position.writeUInt32BE(index);
-  const inner = createHash("sha256").update(position).update(chunk).digest();
-  return "0x" + createHash("sha256").update(inner).digest("hex");
-}
+export { chunkLeaf };
 
 export class ChunkMerkleTree {
   private readonly tree: MerkleTree;

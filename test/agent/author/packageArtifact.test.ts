@@ -4,6 +4,8 @@ import { packageArtifact } from "../../../agent/author/packageArtifact";
 import { artifactSize, decryptArtifact, newContentKey, splitStoredChunks } from "../../../agent/crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../../../agent/crypto/chunkMerkle";
 import { computeCid } from "../../../agent/storage/cid";
+import { ChunkHashPipeline } from "../../../agent/author/chunkHashing";
+import { WorkerChunkHashing } from "../../../agent/author/chunkHashingWorker";
 
 describe("agent/author/packageArtifact: one pass from image to Table II-1 fields (REQ-10f-i)", function () {
   it("yields the plaintext hash, and the root, CID and size of exactly the bytes it stored", async function () {
@@ -33,5 +35,21 @@ describe("agent/author/packageArtifact: one pass from image to Table II-1 fields
 
   it("refuses an image whose length differs from the declared size", async function () {
     await expect(packageArtifact(newContentKey(), [randomBytes(10)], { plaintextSize: 11n })).to.be.rejectedWith(/not the declared 11/);
+  });
+
+  it("computes the same leaves and CID on a worker thread as on this one, for multi-block artifacts", async function () {
+    this.timeout(30_000);
+    const chunks = Array.from({ length: 9 }, (_, i) => randomBytes(300 * 1024 + i)); // > 2 MiB: several 1 MiB blocks
+    const inline = new ChunkHashPipeline();
+    const worker = new WorkerChunkHashing(2); // a small window, so the producer must wait for the worker
+    for (const c of chunks) {
+      await inline.push(c);
+      await worker.push(c);
+    }
+    const a = await inline.finish();
+    const b = await worker.finish();
+    expect(b).to.deep.equal(a);
+    expect(a.cid).to.equal(await computeCid([Buffer.concat(chunks)]));
+    expect(a.leaves).to.deep.equal(chunks.map((c, i) => chunkLeaf(i, c)));
   });
 });
