@@ -4,21 +4,24 @@
  * Starts a local Hardhat chain on 127.0.0.1, deploys the registries, registers a sample provider
  * (with a release-signing key apart from the account that sends transactions), hardware classes
  * and components, publishes a bootloader and a sensor firmware that depends on it, shows that a
- * downgrade is refused, prints what the ledger holds, and keeps the chain up until Ctrl-C.
+ * downgrade is refused, prints what the ledger holds; then runs the firmware server on the embedded
+ * IPFS store, submits the artifacts, grants a device its keys and lets it fetch, verify and
+ * decrypt one (scripts/lib/demoFirmwareServer.ts). Keeps both up until Ctrl-C.
  * `npm start -- --once` exits after printing.
  */
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { startLocalChain } from "./lib/localChain";
 import { deployRegistry } from "./lib/deployRegistry";
-import { sampleImage } from "./lib/sampleImage";
+import { sampleImage, SampleImage } from "./lib/sampleImage";
+import { demoFirmwareServer } from "./lib/demoFirmwareServer";
 import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../agent/core/release";
 import { encodeVersion, formatVersion, formatRange } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { verifyLedgerRelease } from "../agent/chain/verifyLedgerRelease";
 import { fetchReleases } from "../agent/chain/releaseEvents";
 import { decodeRevert } from "../agent/chain/revertReason";
-import type { UpdateRegistry } from "../typechain-types";
+import type { FleetRegistry, UpdateRegistry } from "../typechain-types";
 
 const STATUS = ["none", "active", "vulnerable", "revoked"];
 const INSTALL_CHECK = [
@@ -44,19 +47,23 @@ async function main() {
     throw new Error(`npm start runs its own chain on 127.0.0.1; OTA_RPC_URL points at ${url.host}. Unset it or use 127.0.0.1`);
   }
   const chain = await startLocalChain({ port: Number(url.port || 8545) });
+  let server: { close(): Promise<void> } | undefined;
   const stopped = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   try {
     console.log(`chain        ${chain.url} (Hardhat, chain id 31337)`);
-    await runStory(hre);
+    const story = await runStory(hre);
+    const fleet = (await hre.ethers.getContractAt("FleetRegistry", story.deployment.fleetRegistry)) as unknown as FleetRegistry;
+    server = await demoFirmwareServer({ ...story, fleet });
     if (!once) {
-      console.log("\nThe chain stays up for agents and wallets at " + chain.url + ". Ctrl-C stops it.");
+      console.log("\nThe chain (" + chain.url + ") and the firmware server stay up for agents and wallets. Ctrl-C stops them.");
       await stopped;
       console.log("\nstopping the chain");
     }
   } finally {
+    await server?.close();
     await chain.stop();
   }
 }
@@ -87,8 +94,10 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   await send('component "acme.bootloader"', registry.connect(admin).registerComponent("acme.bootloader", 1));
   await send('component "acme.sensor-fw"', registry.connect(admin).registerComponent("acme.sensor-fw", 1));
 
+  const images = new Map<string, SampleImage>();
   const release = async (name: string, version: string, size: number, hardware: number[], deps: [string, string][]): Promise<ReleaseRecord> => {
     const image = await sampleImage(`${name}@${version}`, size);
+    images.set(image.fileLink, image);
     return normalizeRelease({
       provider: 1,
       component: componentId(name),
@@ -168,6 +177,7 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   for (const [label, record, hw, installed] of cases) {
     console.log(`  ${label}: ${INSTALL_CHECK[Number(await registry.checkInstallable(record, hw, installed))]}`);
   }
+  return { registry, domain, deployment, images, admin, author };
 }
 
 main().then(

@@ -5,10 +5,12 @@ import { packageArtifact, PackagedArtifact } from "../../agent/author/packageArt
 /**
  * Deterministic sample images for the demo, packaged as an author would: encrypted under a fresh
  * content key, with the plaintext's SHA-256 and the stored artifact's chunk Merkle root and CID.
- * The artifact is not uploaded anywhere until the content stores of issue 3 exist.
+ * The stored artifact and its content key are kept, to be submitted and granted.
  */
 export interface SampleImage extends PackagedArtifact {
   bytes: Uint8Array;
+  artifact: Buffer;
+  contentKey: Buffer;
 }
 
 export async function sampleImage(label: string, size: number): Promise<SampleImage> {
@@ -18,5 +20,8 @@ export async function sampleImage(label: string, size: number): Promise<SampleIm
     bytes.set(block.subarray(0, Math.min(block.length, size - offset)), offset);
     offset += block.length;
   }
-  return { bytes, ...(await packageArtifact(newContentKey(), [bytes], { plaintextSize: BigInt(size) })) };
+  const contentKey = newContentKey();
+  const stored: Buffer[] = [];
+  const packaged = await packageArtifact(contentKey, [bytes], { plaintextSize: BigInt(size), sink: (c) => void stored.push(c) });
+  return { bytes, artifact: Buffer.concat(stored), contentKey, ...packaged };
 }

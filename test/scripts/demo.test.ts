@@ -36,7 +36,7 @@ describe("npm start (the README's main command)", function () {
   this.timeout(180_000);
   const port = 18545 + (process.pid % 1000);
 
-  it("starts a chain on 127.0.0.1, deploys, publishes dependent releases, prints the ledger, and stops the chain", async function () {
+  it("starts a chain on 127.0.0.1, deploys, publishes dependent releases, prints the ledger, serves a device through the firmware server, and stops both", async function () {
     const { code, output } = await run(["--once"], { OTA_RPC_URL: `http://127.0.0.1:${port}` });
     expect(code, output).to.equal(0);
     expect(output).to.include(`chain        http://127.0.0.1:${port}`);
@@ -46,6 +46,9 @@ describe("npm start (the README's main command)", function () {
     expect(output).to.include("dependencies          acme.bootloader >=1.0.0 <2.0.0");
     expect(output.match(/\(valid, a registered and pinned signing key of the provider\)/g)).to.have.length(3);
     expect(output).to.include("rev-b device with bootloader 1.0.0 -> sensor-fw 2.1.0: installable");
+    expect(output.match(/submitted: CID, size and Merkle root match the ledger \(CAP-11\.3-a\)/g)).to.have.length(3);
+    expect(output).to.match(/rev-b-0001 fetched acme\.bootloader-1\.0\.0\.bin: every chunk matched .* = ledger/);
+    expect(output).to.include("an unenrolled device asks for it: DEVICE_NOT_ENROLLED (PROC-4)");
     expect(await portIsFree(port), "the chain must be stopped").to.equal(true);
   });
 
