@@ -66,7 +66,7 @@ describe("ota-ledger release (author's CLI)", function () {
     expect(db.artifacts()).to.have.length(0);
   });
 
-  it("REQ-10f-i CAP-11.3-a: publish, grant, and a device fetches, decrypts and checks the ledger's hash", async () => {
+  it("PROC-1 REQ-10f-i CAP-11.3-a: the author publishes and submits, grants, and a device fetches, decrypts and checks the ledger's hash", async () => {
     const r = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
     expect(r.code, r.stderr + r.stdout).to.equal(0);
     const out = r.json();

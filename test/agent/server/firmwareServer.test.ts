@@ -289,3 +289,11 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     });
   });
 });
+
+describe("docs/server.md", () => {
+  it("PROC-4: documents every refusal code the server can answer with", async () => {
+    const { REFUSALS } = await import("../../../agent/server/refusals");
+    const doc = readFileSync(path.join(__dirname, "..", "..", "..", "docs", "server.md"), "utf8");
+    for (const [code, [status]] of Object.entries(REFUSALS)) expect(doc, code).to.include(`| \`${code}\` | ${status} |`);
+  });
+});
