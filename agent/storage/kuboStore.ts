@@ -39,6 +39,7 @@ export class KuboStore implements ContentStore {
   static async open({ url, timeoutMs = 30_000, hasTimeoutMs = 2_000 }: KuboStoreOptions): Promise<KuboStore> {
     const kubo = await importEsm<KuboModule>("kubo-rpc-client");
     try {
+      // The client's own `timeout` is not applied by kubo-rpc-client 7.1.0; each call sets its own deadline.
       const store = new KuboStore(kubo.create({ url, timeout: timeoutMs }), kubo.CID, url, timeoutMs, hasTimeoutMs);
       await store.request("version", undefined, {}, (o) => store.client.version(o));
       return store;
@@ -54,7 +55,12 @@ export class KuboStore implements ContentStore {
   async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions = {}): Promise<string> {
     this.assertOpen();
     const deadline = new Deadline(this.timeoutMs, options.signal);
-    const blockstore = { put: async (cid: CID, block: Uint8Array) => (await this.putBlock(cid, block, deadline), cid) };
+    const blockstore = {
+      put: async (cid: CID, block: Uint8Array) => {
+        await this.putBlock(cid, block, deadline);
+        return cid;
+      },
+    };
     // One block in flight at a time: memory stays near one chunk whatever the file size.
     const settings = { ...importOptions(), fileImportConcurrency: 1, blockWriteConcurrency: 1 };
     let root: string | undefined;
