@@ -6,6 +6,7 @@ import path from "node:path";
 import { catalogFixture, ACME_SIGNER, GLOBEX_SIGNER } from "./registryFixture";
 import { FaultyStore } from "./faultyStore";
 import { EmbeddedStore } from "../../agent/storage/embeddedStore";
+import type { ContentStore } from "../../agent/storage/contentStore";
 import { ServerDatabase } from "../../agent/server/serverDatabase";
 import { LedgerGate } from "../../agent/server/ledgerGate";
 import { startFirmwareServer, RunningFirmwareServer } from "../../agent/server/firmwareServer";
@@ -41,10 +42,10 @@ export function writeImage(dir: string, name: string, size: number, seed: number
 
 /**
  * A registry with providers, hardware and components (catalogFixture), devices enrolled on the
- * fleet registry, and a running firmware server over a real embedded store wrapped in a
- * FaultyStore (to play a compromised store), on 127.0.0.1.
+ * fleet registry, and a running firmware server over a real store (embedded unless told
+ * otherwise) wrapped in a FaultyStore (to play a compromised store), on 127.0.0.1.
  */
-export async function serverFixture() {
+export async function serverFixture(openStore: (dir: string) => Promise<ContentStore> = (dir) => EmbeddedStore.open({ directory: path.join(dir, "ipfs") })) {
   const base = await catalogFixture();
   const { registry, fleet, admin } = base;
   const dir = mkdtempSync(path.join(tmpdir(), "ota-server-"));
@@ -58,7 +59,7 @@ export async function serverFixture() {
   for (const d of [devices.a, devices.b, devices.gateway, devices.suspended]) await fleet.connect(admin).enrolDevice(d.credential.record);
   await fleet.connect(admin).suspendDevice(devices.suspended.credential.record.id, "stolen");
 
-  const store = new FaultyStore(await EmbeddedStore.open({ directory: path.join(dir, "ipfs") }));
+  const store = new FaultyStore(await openStore(dir));
   const db = new ServerDatabase(path.join(dir, "server.db"));
   const gate = new LedgerGate(registry, fleet, base.domain);
   const server: RunningFirmwareServer = await startFirmwareServer({ gate, store, db, pollMs: 100 });
