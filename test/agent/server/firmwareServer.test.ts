@@ -10,6 +10,7 @@ import { signAccountRequest, signDeviceRequest } from "../../../agent/crypto/req
 import { encodeInstalled } from "../../../agent/server/entitlement";
 import { importEsm } from "../../../agent/storage/esm";
 import { rawCidV1 } from "../../helpers/rawCid";
+import { expectCode } from "../../helpers/expectCode";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 
@@ -35,16 +36,6 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     downloadArtifact({ serverUrl: f.server.url, device, installed: [], release: { id: release.releaseId, record: release.record }, artifactFile });
   const expectedSize = () => Number(artifactSize(boot.record.fileSize, decodeHeader(readFileSync(boot.artifactFile).subarray(0, 24)).chunkSize));
 
-  async function rejects(p: Promise<unknown>, code: string): Promise<void> {
-    try {
-      await p;
-    } catch (err) {
-      expect((err as { code?: string }).code, String(err)).to.equal(code);
-      return;
-    }
-    expect.fail(`expected ${code}`);
-  }
-
   /** A device request with the signature headers, sent as is. */
   async function deviceGet(device: DeviceIdentity, pathname: string, tweak: (h: Record<string, string>) => Record<string, string> = (h) => h) {
     const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { method: "GET", path: pathname, context: encodeInstalled([]) });
@@ -68,7 +59,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const header = decodeHeader(readFileSync(boot.artifactFile).subarray(0, 24));
       const cut = storedChunkSpan(header, 2).offset + 1000; // the connection drops inside chunk 2
       f.store.fault = { kind: "truncate", keep: cut };
-      await rejects(download(f.devices.a, artifactFile), "ARTIFACT_TRUNCATED");
+      await expectCode(download(f.devices.a, artifactFile), "ARTIFACT_TRUNCATED");
       expect(statSync(artifactFile).size).to.equal(storedChunkSpan(header, 2).offset); // only verified chunks kept
       f.store.fault = { kind: "none" };
       const { resumedFrom } = await download(f.devices.a, artifactFile);
@@ -113,7 +104,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
         f.store.fault = fault();
         const { artifactFile, imageFile } = files();
         const started = Date.now();
-        await rejects(download(f.devices.a, artifactFile), code);
+        await expectCode(download(f.devices.a, artifactFile), code);
         expect(Date.now() - started).to.be.below(30_000);
         const kept = existsSync(artifactFile) ? readFileSync(artifactFile) : Buffer.alloc(0);
         expect(kept.length).to.be.at.most(expectedSize());
@@ -126,7 +117,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const image = writeImage(f.dir, "radio.bin", 300 * 1024, 7);
       const other = await f.release({ component: "acme.radio-fw", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] });
       f.store.fault = { kind: "substitute", cid: other.record.fileLink };
-      await rejects(download(f.devices.a, files().artifactFile), "CHUNK_MISMATCH");
+      await expectCode(download(f.devices.a, files().artifactFile), "CHUNK_MISMATCH");
     });
   });
 
@@ -179,7 +170,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     it("CAP-11.4-c: a wrapped key taken by another device does not unwrap", async () => {
       const { artifactFile, imageFile } = files();
       const { wrappedKey } = await download(f.devices.a, artifactFile);
-      await rejects(
+      await expectCode(
         decryptDownloaded({ device: f.devices.b, release: { id: boot.releaseId, record: boot.record }, artifactFile, imageFile, wrappedKey }),
         "WRAPPED_KEY_AUTHENTICATION",
       );
@@ -285,7 +276,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       await f.server.follower.poll();
       expect(f.db.artifact(r.releaseId)!.state).to.equal("withdrawn");
       expect(await f.store.isPinned(r.record.fileLink)).to.equal(false);
-      await rejects(download(f.devices.a, files().artifactFile, r), "RELEASE_REVOKED");
+      await expectCode(download(f.devices.a, files().artifactFile, r), "RELEASE_REVOKED");
     });
   });
 });

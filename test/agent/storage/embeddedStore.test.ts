@@ -7,6 +7,7 @@ import { computeCid } from "../../../agent/storage/cid";
 import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
 import { importEsm } from "../../../agent/storage/esm";
 import { rawCidV1 } from "../../helpers/rawCid";
+import { expectCode } from "../../helpers/expectCode";
 
 const MiB = 1024 * 1024;
 
@@ -108,13 +109,3 @@ describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
     await expectCode(store.has(await computeCid([Buffer.from("x")])), "STORE_CLOSED");
   });
 });
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    expect((err as { code?: string }).code, String(err)).to.equal(code);
-    return;
-  }
-  expect.fail(`expected an error with code ${code}`);
-}
