@@ -140,24 +140,36 @@ function checkHeader(bytes: Uint8Array, record: ReleaseRecord, leafCount: number
   return h;
 }
 
+/** How much of a previous, interrupted download is on disk and still verifies (read one chunk at a time). */
 async function readVerifiedPrefix(file: string, leaves: string[]): Promise<{ chunks: number; bytes: number; header?: ArtifactHeader }> {
-  let data: Buffer;
+  let handle;
   try {
-    data = await fs.readFile(file);
+    handle = await fs.open(file, "r");
   } catch {
     return { chunks: 0, bytes: 0 };
   }
-  if (data.length < 24 || chunkLeaf(0, data.subarray(0, 24)).toLowerCase() !== leaves[0].toLowerCase()) return { chunks: 0, bytes: 0 };
-  const header = decodeHeader(data.subarray(0, 24));
-  let j = 1;
-  let bytes = 24;
-  while (j < leaves.length) {
-    const { size } = storedChunkSpan(header, j);
-    if (bytes + size > data.length || chunkLeaf(j, data.subarray(bytes, bytes + size)).toLowerCase() !== leaves[j].toLowerCase()) break;
-    bytes += size;
-    j++;
+  try {
+    const read = async (offset: number, size: number): Promise<Buffer | undefined> => {
+      const b = Buffer.alloc(size);
+      const { bytesRead } = await handle.read(b, 0, size, offset);
+      return bytesRead === size ? b : undefined;
+    };
+    const headerBytes = await read(0, HEADER_SIZE);
+    if (!headerBytes || chunkLeaf(0, headerBytes).toLowerCase() !== leaves[0].toLowerCase()) return { chunks: 0, bytes: 0 };
+    const header = decodeHeader(headerBytes);
+    let j = 1;
+    let bytes = HEADER_SIZE;
+    while (j < leaves.length) {
+      const { size } = storedChunkSpan(header, j);
+      const chunk = await read(bytes, size);
+      if (!chunk || chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) break;
+      bytes += size;
+      j++;
+    }
+    return { chunks: j, bytes, header };
+  } finally {
+    await handle.close();
   }
-  return { chunks: j, bytes, header };
 }
 
 async function signedGet(o: DownloadOptions, path: string, what: string, extra: Record<string, string> = {}): Promise<Response> {
