@@ -42,6 +42,10 @@ describe("ota-ledger release (author's CLI)", function () {
       ["component", "register", "acme.bootloader", "--provider", "1"],
       ["component", "register", "acme.sensor-fw", "--provider", "1"],
       ["device", "enrol", "--id", "cli-device-1", "--public-key", key.signingKey.compressedPublicKey, "--hardware", "acme-board-rev-a", "--network", "factory", "--region", "eu"],
+      ["hardware", "register", "acme-board-rev-b"],
+      ["device", "enrol", "--id", "cli-device-rev-b", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-b", "--network", "factory", "--region", "eu"],
+      ["device", "enrol", "--id", "cli-device-stolen", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-a", "--network", "factory", "--region", "eu"],
+      ["device", "suspend", "cli-device-stolen", "--reason", "reported stolen"],
     ]) {
       const r = await c.run(args, env);
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
@@ -107,6 +111,17 @@ describe("ota-ledger release (author's CLI)", function () {
       expect(await c.blockNumber()).to.equal(before);
     });
   }
+
+  it("grant --device all-eligible takes every active device the release supports and lists the others with the reason", async () => {
+    const releaseId = db.artifacts()[0].releaseId;
+    const r = await c.run(["release", "grant", releaseId, "--device", "all-eligible", "--json"], env);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const out = r.json();
+    expect(out.granted).to.deep.equal([device.credential.record.id]);
+    const reasons = Object.fromEntries(out.skipped.map((x: { deviceId: string; reason: string }) => [x.deviceId, x.reason]));
+    expect(reasons[keccak256(toUtf8Bytes("cli-device-rev-b"))]).to.match(/hardware class 2 is not supported/);
+    expect(reasons[keccak256(toUtf8Bytes("cli-device-stolen"))]).to.match(/suspended/);
+  });
 
   it("grant refuses a device that is not enrolled, naming it", async () => {
     const releaseId = db.artifacts()[0].releaseId;
