@@ -8,6 +8,8 @@ import { fetchRelease } from "../chain/releaseEvents";
 import type { ContentKeyStore } from "./contentKeyStore";
 import { refusalOf, ServerRefusedError } from "./uploadArtifact";
 
+const GRANT_BATCH = 1000;
+
 export interface GrantResult {
   releaseId: string;
   granted: string[];
@@ -76,15 +78,18 @@ export async function grantKeys(
   }
   if (wrapped.length === 0) return result;
 
+  // Batches of 1,000 keys (~290 KB of JSON) keep each request well under the server's body limit.
   const pathname = `/v1/releases/${releaseId.toLowerCase()}/keys`;
-  const body = JSON.stringify({ keys: wrapped });
-  const headers = await signAccountRequest(deps.author, { method: "PUT", path: pathname, body });
-  let res: Response;
-  try {
-    res = await fetch(new URL(pathname, deps.serverUrl), { method: "PUT", headers: { ...headers, "content-type": "application/json" }, body });
-  } catch (cause) {
-    throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${deps.serverUrl}: start it or fix serverUrl`, 0, { cause: String(cause) });
+  for (let i = 0; i < wrapped.length; i += GRANT_BATCH) {
+    const body = JSON.stringify({ keys: wrapped.slice(i, i + GRANT_BATCH) });
+    const headers = await signAccountRequest(deps.author, { audience: deps.serverUrl, method: "PUT", path: pathname, body });
+    let res: Response;
+    try {
+      res = await fetch(new URL(pathname, deps.serverUrl), { method: "PUT", headers: { ...headers, "content-type": "application/json" }, body });
+    } catch (cause) {
+      throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${deps.serverUrl}: start it or fix serverUrl`, 0, { cause: String(cause) });
+    }
+    if (!res.ok) throw await refusalOf(res, `granting keys of release ${releaseId} (${i} of ${wrapped.length} already granted; granting again is harmless)`);
   }
-  if (!res.ok) throw await refusalOf(res, `granting keys of release ${releaseId}`);
   return result;
 }

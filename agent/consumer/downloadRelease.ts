@@ -1,14 +1,16 @@
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
-import { VerificationError } from "../core/errors";
+import { OtaError, VerificationError } from "../core/errors";
 import type { InstalledVersion, ReleaseRecord } from "../core/release";
-import { chunkCount, decryptArtifact, decodeHeader, storedChunkSpan, ArtifactHeader, artifactSize, HEADER_SIZE } from "../crypto/artifactCipher";
+import { chunkCount, decryptArtifact, decodeHeader, storedChunkSpan, ArtifactHeader, artifactSize, HEADER_SIZE, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
 import { encodeInstalled } from "../server/entitlement";
 import { refusalOf, ServerRefusedError } from "../author/uploadArtifact";
+
+const DEFAULT_IDLE_MS = 30_000;
 
 /** Bytes from the server that do not match the ledger record: the download is refused. */
 export class DownloadVerificationError extends VerificationError {}
@@ -24,7 +26,7 @@ export interface DownloadOptions {
   installed: InstalledVersion[];
   release: { id: string; record: ReleaseRecord }; // from the ledger, never from the server
   artifactFile: string; // verified stored chunks are appended here; a resume starts from it
-  timeoutMs?: number;
+  timeoutMs?: number; // longest silence from the server (ms)
 }
 
 /**
@@ -34,8 +36,20 @@ export interface DownloadOptions {
  * download resumes from the last verified chunk with a Range request. Returns the wrapped key.
  */
 export async function downloadArtifact(o: DownloadOptions): Promise<{ wrappedKey: Buffer; header: ArtifactHeader; resumedFrom: number }> {
+  const idle = new IdleTimeout(o.timeoutMs ?? DEFAULT_IDLE_MS);
+  try {
+    return await fetchVerified(o, idle);
+  } finally {
+    idle.clear();
+  }
+}
+
+async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ wrappedKey: Buffer; header: ArtifactHeader; resumedFrom: number }> {
   const { record } = o.release;
-  const manifest = (await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/manifest`, "fetching the manifest").then((r) => r.json())) as {
+  // The leaf list is 32 bytes per chunk; the smallest chunk a server accepts bounds its size.
+  const maxLeaves = chunkCount(record.fileSize, MIN_SERVED_CHUNK_SIZE) + 1;
+  const manifestPath = `/v1/releases/${o.release.id.toLowerCase()}/manifest`;
+  const manifest = (await boundedJson(await signedGet(o, manifestPath, "fetching the manifest", idle), 1024 + maxLeaves * 70, idle, "fetching the manifest")) as {
     leaves: string[];
   };
   if (!Array.isArray(manifest.leaves) || manifest.leaves.length < 2 || manifest.leaves.length > 2 ** 32) {
@@ -49,19 +63,19 @@ export async function downloadArtifact(o: DownloadOptions): Promise<{ wrappedKey
   // What is already on disk and verified (a previous, interrupted download).
   let have = await readVerifiedPrefix(o.artifactFile, leaves);
   const resumedFrom = have.chunks;
-  let header = have.header;
+  let header = have.header && checkHeader(have.header, record, leaves.length);
   const out = await fs.open(o.artifactFile, "a");
   try {
     await out.truncate(have.bytes);
     while (!header || have.chunks < leaves.length) {
       const offset = have.bytes;
-      const res = await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/artifact`, "fetching the artifact", offset > 0 ? { range: `bytes=${offset}-` } : {});
+      const res = await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/artifact`, "fetching the artifact", idle, offset > 0 ? { range: `bytes=${offset}-` } : {});
       if (offset > 0 && res.status !== 206) throw new DownloadVerificationError("RANGE_IGNORED", "the server ignored the resume range");
       let buffer = Buffer.alloc(0);
       const reader = res.body!.getReader();
       try {
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await readIdle(reader, idle, "fetching the artifact");
           if (done) break;
           buffer = buffer.length ? Buffer.concat([buffer, value]) : Buffer.from(value);
           for (;;) {
@@ -76,14 +90,14 @@ export async function downloadArtifact(o: DownloadOptions): Promise<{ wrappedKey
             if (chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) {
               throw new DownloadVerificationError("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, { details: { chunk: j } });
             }
-            if (j === 0) header = checkHeader(chunk, record, leaves.length);
+            if (j === 0) header = checkHeader(decodeHeader(chunk), record, leaves.length);
             await out.write(chunk);
             have = { ...have, chunks: j + 1, bytes: have.bytes + size };
             buffer = Buffer.from(buffer.subarray(size));
           }
           if (header && have.chunks >= leaves.length) {
             // Complete: anything more from the server is refused, and never written.
-            if (buffer.length > 0 || !(await reader.read()).done) {
+            if (buffer.length > 0 || !(await readIdle(reader, idle, "fetching the artifact")).done) {
               throw new DownloadVerificationError("ARTIFACT_TOO_LONG", `the server sent bytes past the ${have.bytes}-byte artifact; stopped there`);
             }
             break;
@@ -100,7 +114,8 @@ export async function downloadArtifact(o: DownloadOptions): Promise<{ wrappedKey
   } finally {
     await out.close();
   }
-  const keyAnswer = (await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/key`, "fetching the wrapped key").then((r) => r.json())) as { wrappedKey: string };
+  const keyPath = `/v1/releases/${o.release.id.toLowerCase()}/key`;
+  const keyAnswer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as { wrappedKey: string };
   return { wrappedKey: Buffer.from(String(keyAnswer.wrappedKey).replace(/^0x/, ""), "hex"), header: header!, resumedFrom };
 }
 
@@ -133,8 +148,7 @@ export async function decryptDownloaded(
   return { fileHash, size };
 }
 
-function checkHeader(bytes: Uint8Array, record: ReleaseRecord, leafCount: number): ArtifactHeader {
-  const h = decodeHeader(bytes);
+function checkHeader(h: ArtifactHeader, record: ReleaseRecord, leafCount: number): ArtifactHeader {
   if (h.plaintextSize !== record.fileSize) throw new DownloadVerificationError("ARTIFACT_SIZE_MISMATCH", `the artifact declares ${h.plaintextSize} bytes; the ledger records ${record.fileSize}`);
   if (chunkCount(h.plaintextSize, h.chunkSize) + 1 !== leafCount) throw new DownloadVerificationError("MANIFEST_INVALID", "the chunk count does not match the artifact header");
   return h;
@@ -172,19 +186,83 @@ async function readVerifiedPrefix(file: string, leaves: string[]): Promise<{ chu
   }
 }
 
-async function signedGet(o: DownloadOptions, path: string, what: string, extra: Record<string, string> = {}): Promise<Response> {
+/**
+ * A deadline on silence, not on the whole transfer: it is pushed back each time bytes arrive, so a
+ * slow link that keeps delivering completes, and a stalled one is cut.
+ */
+class IdleTimeout {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly ms: number) {
+    this.touch();
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  get fired(): boolean {
+    return this.controller.signal.aborted;
+  }
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(), this.ms);
+    this.timer.unref();
+  }
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The server stopped sending for longer than the timeout, or could not be reached. */
+export class DownloadStalledError extends OtaError {}
+
+async function signedGet(o: DownloadOptions, path: string, what: string, idle: IdleTimeout, extra: Record<string, string> = {}): Promise<Response> {
   const headers = signDeviceRequest(o.device.privateKey, o.device.credential.record.id, encodeDeviceCredential(o.device.credential), {
+    audience: o.serverUrl,
     method: "GET",
     path,
     context: encodeInstalled(o.installed),
   });
   let res: Response;
   try {
-    res = await fetch(new URL(path, o.serverUrl), { headers: { ...headers, ...extra }, signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
+    res = await fetch(new URL(path, o.serverUrl), { headers: { ...headers, ...extra }, signal: idle.signal });
   } catch (cause) {
+    if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: ${o.serverUrl} did not answer within ${o.timeoutMs ?? DEFAULT_IDLE_MS} ms`);
     throw new ServerRefusedError("SERVER_UNREACHABLE", `${what}: no answer from ${o.serverUrl}`, 0, { cause: String(cause) });
   }
   if (!res.ok) throw await refusalOf(res, what);
   return res;
 }
 
+/** A JSON answer of at most `maxBytes` (a lying server cannot make the device buffer more). */
+async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, what: string): Promise<unknown> {
+  const reader = res.body!.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await readIdle(reader, idle, what);
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) throw new DownloadVerificationError("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes`);
+      parts.push(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString("utf8"));
+  } catch {
+    throw new DownloadVerificationError("ANSWER_MALFORMED", `${what}: the answer is not JSON`);
+  }
+}
+
+async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: IdleTimeout, what: string) {
+  try {
+    const r = await reader.read();
+    idle.touch();
+    return r;
+  } catch (cause) {
+    if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: no bytes for longer than the timeout; the next attempt resumes from the last verified chunk`, { cause });
+    throw new DownloadStalledError("DOWNLOAD_INTERRUPTED", `${what}: the connection broke; the next attempt resumes from the last verified chunk`, { cause });
+  }
+}

@@ -23,6 +23,11 @@ export const ARTIFACT_FORMAT = 1;
 export const HEADER_SIZE = 24;
 export const TAG_SIZE = 16;
 export const DEFAULT_CIPHER_CHUNK_SIZE = 256 * 1024;
+/**
+ * The smallest chunk size a firmware server accepts and a device expects: below it, the list of
+ * chunk leaves (32 bytes per chunk) grows out of proportion to the image. Tests may go lower.
+ */
+export const MIN_SERVED_CHUNK_SIZE = 4096;
 const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 const MAX_CHUNKS = 2 ** 32;
 

@@ -7,7 +7,8 @@ import { SigningKey, hashMessage, recoverAddress } from "ethers";
  *  - a device, with its secp256k1 device key (the public key enrolled on the ledger);
  *  - an account (an author, an administrator), with its Ethereum key (EIP-191 personal message).
  *
- * The signed message binds the method, the path with its query, the signer's identity, a
+ * The signed message binds the server it is meant for (its origin, so that one server cannot
+ * replay a request to another), the method, the path with its query, the signer's identity, a
  * millisecond timestamp, a random nonce and the SHA-256 of the body, plus any extra context
  * (e.g. the device's installed components). The server refuses stale timestamps and nonces it
  * has seen (requestReplayGuard.ts).
@@ -25,6 +26,7 @@ export const HEADER = {
 } as const;
 
 export interface SignedRequestFields {
+  audience: string; // the server's origin, e.g. "http://127.0.0.1:8600"
   method: string;
   path: string; // path and query, as sent
   identity: string; // device id (bytes32 hex) or account address
@@ -38,7 +40,7 @@ export function requestMessage(f: SignedRequestFields): string {
   const bodyHash = createHash("sha256")
     .update(f.body === undefined ? new Uint8Array() : typeof f.body === "string" ? Buffer.from(f.body) : f.body)
     .digest("hex");
-  return [REQUEST_SIGNATURE_DOMAIN, f.method.toUpperCase(), f.path, f.identity.toLowerCase(), String(f.timestamp), f.nonce, bodyHash, f.context ?? ""].join("\n");
+  return [REQUEST_SIGNATURE_DOMAIN, new URL(f.audience).origin, f.method.toUpperCase(), f.path, f.identity.toLowerCase(), String(f.timestamp), f.nonce, bodyHash, f.context ?? ""].join("\n");
 }
 
 function digest(message: string): Uint8Array {
@@ -54,7 +56,7 @@ export function signDeviceRequest(
   devicePrivateKey: string,
   deviceId: string,
   credential: string,
-  req: { method: string; path: string; body?: Uint8Array | string; context?: string; now?: number },
+  req: { audience: string; method: string; path: string; body?: Uint8Array | string; context?: string; now?: number },
 ): Record<string, string> {
   const fields: SignedRequestFields = { ...req, identity: deviceId, timestamp: req.now ?? Date.now(), nonce: freshNonce() };
   const signature = new SigningKey(devicePrivateKey).sign(digest(requestMessage(fields))).serialized;
@@ -75,7 +77,7 @@ export function recoverDeviceKey(fields: SignedRequestFields, signature: string)
 /** Headers for a request signed by an Ethereum account (EIP-191). */
 export async function signAccountRequest(
   wallet: { address: string; signMessage(m: string): Promise<string> },
-  req: { method: string; path: string; body?: Uint8Array | string; context?: string; now?: number },
+  req: { audience: string; method: string; path: string; body?: Uint8Array | string; context?: string; now?: number },
 ): Promise<Record<string, string>> {
   const fields: SignedRequestFields = { ...req, identity: wallet.address, timestamp: req.now ?? Date.now(), nonce: freshNonce() };
   const signature = await wallet.signMessage(requestMessage(fields));

@@ -56,7 +56,9 @@ export function decodeInstalled(context: string | undefined): InstalledVersion[]
   return parsed.map((e: { component?: unknown; version?: unknown }, i) => {
     if (!isHexString(e?.component, 32)) throw new Refusal("BAD_REQUEST", `installed component ${i} needs a 32-byte component id`);
     if (typeof e.version !== "string" || !/^\d{1,20}$/.test(e.version)) throw new Refusal("BAD_REQUEST", `installed component ${i} needs its encoded version as a decimal string`);
-    return { component: e.component as string, version: BigInt(e.version) };
+    const version = BigInt(e.version);
+    if (version >= 2n ** 64n) throw new Refusal("BAD_REQUEST", `installed component ${i}: a version is a uint64`);
+    return { component: e.component as string, version };
   });
 }
 

@@ -23,6 +23,10 @@ export interface FirmwareServerOptions {
   pollMs?: number;
   now?: () => number;
   log?: (line: string) => void;
+  /** The origin devices and accounts sign for (default: the listening URL's). */
+  publicOrigin?: string;
+  /** A connection idle this long is closed (ms). */
+  idleTimeoutMs?: number;
 }
 
 export interface RunningFirmwareServer {
@@ -49,7 +53,14 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   // On close, drop open connections: a device that stopped reading mid-artifact must not hold a
   // shutdown for the keep-alive timeout.
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
+  // No implicit HEAD routes: Fastify would drain the artifact stream for them and log a download.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    exposeHeadRoutes: false,
+    connectionTimeout: o.idleTimeoutMs ?? 60_000,
+  });
   // Submissions stream through the screening into the store; JSON bodies are kept raw because
   // their bytes are signed.
   app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
@@ -59,21 +70,27 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     let refusal: Refusal;
     if (err instanceof Refusal) refusal = err;
     else if (err instanceof ContentStoreError) refusal = new Refusal("STORE_UNAVAILABLE", err.message, { reason: err.code });
+    else if ((err as { statusCode?: number }).statusCode === 413) refusal = new Refusal("BODY_TOO_LARGE", (err as Error).message);
+    else if ((err as { statusCode?: number }).statusCode === 415) refusal = new Refusal("UNSUPPORTED_MEDIA_TYPE", (err as Error).message);
     else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) refusal = new Refusal("BAD_REQUEST", (err as Error).message);
     else {
       o.log?.(`internal error: ${(err as Error).stack ?? err}`);
       return reply.code(500).send({ error: { code: "INTERNAL", message: "internal server error" } });
     }
+    if (refusal.code === "LEDGER_UNAVAILABLE" || refusal.code === "STORE_UNAVAILABLE") o.log?.(`${refusal.code}: ${refusal.message}`);
+    if (refusal.code === "RANGE_NOT_SATISFIABLE" && typeof refusal.details.size === "number") reply.header("content-range", `bytes */${refusal.details.size}`);
     return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message, hint: refusal.hint, details: refusal.details } });
   });
 
+  let listening = "";
+  const origin = () => listening;
   const releaseId = (req: FastifyRequest): string => {
     const id = (req.params as { releaseId: string }).releaseId;
     if (!isHexString(id, 32)) throw new Refusal("BAD_REQUEST", "a release id is 32 bytes of hex (0x + 64 hex digits)");
     return id.toLowerCase();
   };
   const device = (req: FastifyRequest) => {
-    const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers });
+    const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
     return { credential, installed: decodeInstalled(context) };
   };
   const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
@@ -101,34 +118,47 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     db.artifacts().map((a) => ({ releaseId: a.releaseId, cid: a.cid, artifactSize: a.artifactSize.toString(), state: a.state, acceptedAt: a.acceptedAt })),
   );
 
-  // CAP-11.3-a: anyone may submit; only bytes that match the ledger record are kept.
+  // CAP-11.3-a: anyone may submit; only bytes that match the ledger record are kept. One
+  // submission at a time, so that the blocks of a refused one can be deleted safely.
+  let submissions: Promise<unknown> = Promise.resolve();
   app.post("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
     if (!(req.body instanceof Readable)) throw new Refusal("BAD_REQUEST", "send the artifact as application/octet-stream");
-    const release = await gate.release(id);
-    const existing = db.artifact(id);
-    if (existing?.state === "serving") {
-      req.body.resume();
-      return reply.code(200).send({ releaseId: id, cid: existing.cid, accepted: true, already: true });
-    }
-    const status = await gate.releaseStatus(id);
-    if (status === "revoked") throw new Refusal("RELEASE_REVOKED", `release ${id} is revoked on the ledger`);
-    if (await gate.providerBarred(release.record.provider)) throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
-    try {
-      const { artifact, blockCids } = await screenSubmission(store, release, req.body);
-      await store.pin(artifact.cid);
-      db.saveArtifact({ ...artifact, acceptedAt: now() }, blockCids);
-      return reply.code(201).send({ releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true });
-    } finally {
-      req.body.resume(); // drain what a refused submission left unread, so the reply is delivered
-    }
+    const body = req.body;
+    // A refusal closes the connection: what the client still sends is not read.
+    reply.header("connection", "close");
+    const turn = submissions.then(async () => {
+      const release = await gate.release(id);
+      const existing = db.artifact(id);
+      if (existing?.state === "serving") return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true } };
+      const admissible = async () => {
+        if ((await gate.releaseStatus(id)) === "revoked") throw new Refusal("RELEASE_REVOKED", `release ${id} is revoked on the ledger`);
+        if (await gate.providerBarred(release.record.provider)) throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
+      };
+      await admissible();
+      const written: string[] = [];
+      try {
+        const { artifact, blockCids } = await screenSubmission(store, release, body, written);
+        await admissible(); // again: the ledger may have moved while the bytes streamed in
+        await store.pin(artifact.cid);
+        db.saveArtifact({ ...artifact, acceptedAt: now() }, blockCids);
+        reply.header("connection", "keep-alive");
+        return { code: 201, answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true } };
+      } catch (err) {
+        await store.deleteBlocks(written.filter((c) => db.releasesOfBlock(c).length === 0)).catch((e) => o.log?.(`cleaning a refused submission: ${(e as Error).message}`));
+        throw err;
+      }
+    });
+    submissions = turn.catch(() => {});
+    const { code, answer } = await turn;
+    return reply.code(code).send(answer);
   });
 
   // Wrapped keys come from an author of the release's provider, in a signed request.
-  app.put("/v1/releases/:releaseId/keys", async (req, reply) => {
+  app.put("/v1/releases/:releaseId/keys", { bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {
     const id = releaseId(req);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw });
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const release = await gate.release(id);
     if ((await gate.authorProvider(account)) !== release.record.provider) {
       throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}`);
@@ -171,6 +201,15 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     return reply.send(logged({ deviceId: credential.record.id, releaseId: id, kind: "artifact", rangeStart: start, rangeEnd: end }, stream, end === size - 1));
   });
 
+  // The artifact's size and ranges, with the same checks, without reading or logging anything.
+  app.head("/v1/releases/:releaseId/artifact", async (req, reply) => {
+    const id = releaseId(req);
+    const { credential, installed } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    reply.header("accept-ranges", "bytes").header("content-type", "application/octet-stream").header("content-length", artifact.artifactSize.toString());
+    return reply.header("x-ota-cid", artifact.cid).header("x-ota-merkle-root", artifact.merkleRoot).send();
+  });
+
   // CAP-11.3-b: the IPFS trustless-gateway formats (a raw block, or a CAR of the whole DAG).
   app.get("/ipfs/:cid", async (req, reply) => {
     const cid = (req.params as { cid: string }).cid;
@@ -200,18 +239,20 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   // CAP-11.3-f: the download log, for administrators, auditors and trackers.
   app.get("/v1/downloads", async (req) => {
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers });
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
     if (!(await gate.hasAnyRole(account, LOG_READER_ROLES))) throw new Refusal("NOT_AUTHORIZED", `${account} holds no administrator, auditor or tracker role`);
-    const q = req.query as Record<string, string | undefined>;
+    const q = req.query as Record<string, unknown>;
+    for (const [k, v] of Object.entries(q)) if (typeof v !== "string") throw new Refusal("BAD_REQUEST", `give ${k} once`);
     const since = q.since === undefined ? undefined : Number(q.since);
     const limit = q.limit === undefined ? undefined : Number(q.limit);
     if ((since !== undefined && !Number.isSafeInteger(since)) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
       throw new Refusal("BAD_REQUEST", "since is ms since the epoch and limit a positive integer");
     }
-    return { downloads: db.downloads({ deviceId: q.device, releaseId: q.release, since, limit }) };
+    return { downloads: db.downloads({ deviceId: q.device as string | undefined, releaseId: q.release as string | undefined, since, limit }) };
   });
 
   const address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  listening = new URL(o.publicOrigin ?? address).origin;
   return {
     url: address,
     app,

@@ -31,6 +31,8 @@ export class LedgerGate {
     const key = releaseId.toLowerCase();
     const cached = this.verified.get(key);
     if (cached) return cached;
+    // A storage read first: an unknown id is answered without scanning the logs.
+    if ((await this.releaseStatus(releaseId)) === "none") throw new Refusal("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}`);
     const release = await this.ledger(() => fetchRelease(this.registry, this.domain, releaseId, this.fromBlock));
     if (!release) throw new Refusal("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}`);
     try {
@@ -82,7 +84,8 @@ export class LedgerGate {
       return await call();
     } catch (err) {
       if (err instanceof Refusal || err instanceof VerificationError) throw err;
-      if (isRpcFailure(err)) throw new Refusal("LEDGER_UNAVAILABLE", `the ledger did not answer: ${(err as Error).message.split("\n")[0]}`);
+      // The RPC error names the endpoint (often with an API key in its URL): never send it on.
+      if (isRpcFailure(err)) throw new Refusal("LEDGER_UNAVAILABLE", "the ledger did not answer");
       throw err;
     }
   }

@@ -7,6 +7,7 @@ import { Refusal } from "./refusals";
 type Headers = Record<string, string | string[] | undefined>;
 
 export interface RequestToCheck {
+  audience: string; // this server's origin
   method: string;
   path: string; // path with query, as received
   headers: Headers;
@@ -16,16 +17,20 @@ export interface RequestToCheck {
 /**
  * Checks signed requests (agent/crypto/requestSignature.ts) and refuses replays: a timestamp more
  * than `windowMs` away from the server's clock, or older than the server's start, is stale; a
- * nonce is remembered for the window, so within it a request is accepted once. Nonces seen before
- * a restart are forgotten, which is why requests signed before the start are refused.
+ * nonce is remembered while its timestamp is fresh, so a request is accepted once. Nonces seen
+ * before a restart are forgotten, which is why requests signed before the start are refused.
+ * Nonces are kept in buckets of `windowMs` by timestamp, so expiry drops whole buckets; past
+ * `maxNonces` the server answers SERVER_BUSY rather than grow.
  */
 export class RequestAuthenticator {
-  private readonly seen = new Map<string, number>(); // identity|nonce -> expiry
+  private readonly buckets = new Map<number, Set<string>>(); // floor(timestamp / window) -> identity|nonce
+  private size = 0;
   private readonly startedAt: number;
 
   constructor(
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
+    private readonly maxNonces = 500_000,
   ) {
     this.startedAt = now();
   }
@@ -80,21 +85,34 @@ export class RequestAuthenticator {
     if (!/^[0-9a-f]{32}$/.test(nonce)) throw new Refusal("AUTH_MALFORMED", "x-ota-nonce must be 16 random bytes in lower-case hex");
     if (!isHexString(signature, 65)) throw new Refusal("AUTH_MALFORMED", "x-ota-signature must be a 65-byte hex signature");
     const now = this.now();
-    if (Math.abs(now - timestamp) > this.windowMs || timestamp < this.startedAt - 1000) {
+    if (Math.abs(now - timestamp) > this.windowMs || timestamp < this.startedAt) {
       throw new Refusal("AUTH_STALE", `the request was signed at ${timestamp}, outside the accepted window around ${now}`);
     }
     return {
-      fields: { method: req.method, path: req.path, identity, timestamp, nonce, body: req.body, context: header(req.headers, HEADER.context) },
+      fields: { audience: req.audience, method: req.method, path: req.path, identity, timestamp, nonce, body: req.body, context: header(req.headers, HEADER.context) },
       signature,
     };
   }
 
   private consume(fields: SignedRequestFields): void {
-    const now = this.now();
-    if (this.seen.size > 10_000) for (const [k, expiry] of this.seen) if (expiry < now) this.seen.delete(k);
+    const current = Math.floor(this.now() / this.windowMs);
+    for (const [bucket, nonces] of this.buckets) {
+      if (bucket < current - 2) {
+        this.size -= nonces.size;
+        this.buckets.delete(bucket);
+      }
+    }
     const key = `${fields.identity.toLowerCase()}|${fields.nonce}`;
-    if (this.seen.has(key)) throw new Refusal("AUTH_REPLAY", "this request was already received");
-    this.seen.set(key, fields.timestamp + this.windowMs);
+    const bucket = Math.floor(fields.timestamp / this.windowMs);
+    // A fresh timestamp lies within one window of now, so its nonce can only sit in these buckets.
+    for (const b of [bucket - 1, bucket, bucket + 1]) {
+      if (this.buckets.get(b)?.has(key)) throw new Refusal("AUTH_REPLAY", "this request was already received");
+    }
+    if (this.size >= this.maxNonces) throw new Refusal("SERVER_BUSY", "too many signed requests in the replay window");
+    let set = this.buckets.get(bucket);
+    if (!set) this.buckets.set(bucket, (set = new Set()));
+    set.add(key);
+    this.size += 1;
   }
 }
 

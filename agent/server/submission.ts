@@ -1,5 +1,5 @@
 import { ArtifactFormatError, VerificationError } from "../core/errors";
-import { artifactSize, decodeHeader, splitStoredChunks } from "../crypto/artifactCipher";
+import { artifactSize, decodeHeader, splitStoredChunks, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import type { LedgerRelease } from "../chain/releaseEvents";
 import type { ContentStore } from "../storage/contentStore";
@@ -17,6 +17,7 @@ export async function screenSubmission(
   store: ContentStore,
   release: LedgerRelease,
   body: AsyncIterable<Uint8Array>,
+  written: string[] = [], // receives the CID of every block stored, so that a refusal can delete them
 ): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; blockCids: string[] }> {
   const record = release.record;
   let expectedSize: bigint | undefined;
@@ -36,6 +37,10 @@ export async function screenSubmission(
     for await (const chunk of splitStoredChunks(limited())) {
       if (leaves.length === 0) {
         const header = decodeHeader(chunk);
+        // Tiny chunks would cost one leaf (~120 bytes of memory) per few bytes: refuse at once.
+        if (header.chunkSize < MIN_SERVED_CHUNK_SIZE) {
+          throw new Refusal("SUBMISSION_FORMAT", `the artifact's chunk size is ${header.chunkSize} bytes; this server takes ${MIN_SERVED_CHUNK_SIZE} or more`);
+        }
         if (header.plaintextSize !== record.fileSize) {
           throw new Refusal("SUBMISSION_SIZE_MISMATCH", `the artifact holds ${header.plaintextSize} plaintext bytes; the ledger records ${record.fileSize}`);
         }
@@ -48,7 +53,7 @@ export async function screenSubmission(
   }
   let cid: string;
   try {
-    cid = await store.add(chunks());
+    cid = await store.add(chunks(), { onBlock: (c) => written.push(c) });
   } catch (err) {
     if (err instanceof Refusal) throw err;
     if (err instanceof ArtifactFormatError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });

@@ -13,8 +13,14 @@ export interface ContentStore {
   /** "embedded" or "kubo": for logs and health answers. */
   readonly kind: string;
 
-  /** Imports a byte stream and returns the CID of its UnixFS DAG. Does not pin. */
-  add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: StoreCallOptions): Promise<string>;
+  /**
+   * Imports a byte stream and returns the CID of its UnixFS DAG. Does not pin. `onBlock` hears
+   * the CID of each block written, so that a caller who refuses the content can delete them.
+   */
+  add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: StoreCallOptions & { onBlock?: (cid: string) => void }): Promise<string>;
+
+  /** Deletes these blocks (pinned ones are kept). Idempotent: a block not held is no error. */
+  deleteBlocks(cids: string[], options?: StoreCallOptions): Promise<void>;
 
   /** Streams the file's bytes, or `length` bytes from `offset` (to the end when `length` is omitted). */
   cat(cid: string, options?: StoreCallOptions & ByteRange): AsyncIterable<Uint8Array>;

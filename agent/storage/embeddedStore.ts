@@ -14,6 +14,7 @@ interface Blockstore {
   put(cid: Cid, bytes: Uint8Array, options?: StoreCallOptions): Promise<Cid>;
   get(cid: Cid, options?: StoreCallOptions): AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   has(cid: Cid, options?: StoreCallOptions): Promise<boolean>;
+  delete(cid: Cid, options?: StoreCallOptions): Promise<void>;
 }
 interface Helia {
   blockstore: Blockstore;
@@ -64,11 +65,17 @@ export class EmbeddedStore implements ContentStore {
     return new EmbeddedStore(helia, unixfs(helia), CID.parse, directory);
   }
 
-  async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions = {}): Promise<string> {
+  async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions & { onBlock?: (cid: string) => void } = {}): Promise<string> {
     this.open();
     // The project's importer and settings write straight into Helia's blockstore, so the CID
     // is computeCid's by construction.
-    const blockstore = { put: (cid: Cid, bytes: Uint8Array) => this.helia.blockstore.put(cid, bytes, options) };
+    const blockstore = {
+      put: async (cid: Cid, bytes: Uint8Array) => {
+        const stored = await this.helia.blockstore.put(cid, bytes, { signal: options.signal });
+        options.onBlock?.(cid.toString());
+        return stored;
+      },
+    };
     let root: string | undefined;
     for await (const entry of importer([{ content }], blockstore as never, importOptions())) {
       root = entry.cid.toString();
@@ -111,6 +118,15 @@ export class EmbeddedStore implements ContentStore {
     const parsed = this.cid(cid);
     if (!(await this.helia.pins.isPinned(parsed, options))) return;
     for await (const _ of this.helia.pins.rm(parsed, options)); // eslint-disable-line @typescript-eslint/no-unused-vars
+  }
+
+  async deleteBlocks(cids: string[], options: StoreCallOptions = {}): Promise<void> {
+    this.open();
+    for (const cid of cids) {
+      const parsed = this.cid(cid);
+      if (await this.helia.pins.isPinned(parsed, options)) continue;
+      if (await this.helia.blockstore.has(parsed, options)) await this.helia.blockstore.delete(parsed, options);
+    }
   }
 
   async isPinned(cid: string, options: StoreCallOptions = {}): Promise<boolean> {

@@ -52,12 +52,13 @@ export class KuboStore implements ContentStore {
     }
   }
 
-  async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions = {}): Promise<string> {
+  async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions & { onBlock?: (cid: string) => void } = {}): Promise<string> {
     this.assertOpen();
     const deadline = new Deadline(this.timeoutMs, options.signal);
     const blockstore = {
       put: async (cid: CID, block: Uint8Array) => {
         await this.putBlock(cid, block, deadline);
+        options.onBlock?.(cid.toString());
         return cid;
       },
     };
@@ -126,6 +127,15 @@ export class KuboStore implements ContentStore {
       if (err instanceof ContentStoreError && err.code === "STORE_FAILED" && !(await this.isPinned(cid, options))) return;
       throw err;
     }
+  }
+
+  async deleteBlocks(cids: string[], options: StoreCallOptions = {}): Promise<void> {
+    if (cids.length === 0) return;
+    const parsed = cids.map((c) => this.parse(c));
+    // block/rm refuses pinned blocks and, with force, ignores missing ones.
+    await this.request("block/rm", undefined, options, async (o) => {
+      for await (const result of this.client.block.rm(parsed, { ...o, force: true })) void result;
+    });
   }
 
   async isPinned(cid: string, options: StoreCallOptions = {}): Promise<boolean> {

@@ -45,8 +45,11 @@ export class FaultyStore implements ContentStore {
     yield served.subarray(start, Math.min(end, served.length));
   }
 
-  add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: StoreCallOptions) {
+  add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: StoreCallOptions & { onBlock?: (cid: string) => void }) {
     return this.inner.add(content, options);
+  }
+  deleteBlocks(cids: string[], options?: StoreCallOptions) {
+    return this.inner.deleteBlocks(cids, options);
   }
   getBlock(cid: string, options?: StoreCallOptions) {
     return this.inner.getBlock(cid, options);

@@ -38,7 +38,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
 
   /** A device request with the signature headers, sent as is. */
   async function deviceGet(device: DeviceIdentity, pathname: string, tweak: (h: Record<string, string>) => Record<string, string> = (h) => h) {
-    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { method: "GET", path: pathname, context: encodeInstalled([]) });
+    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { audience: f.server.url, method: "GET", path: pathname, context: encodeInstalled([]) });
     return fetch(new URL(pathname, f.server.url), { headers: tweak(headers) });
   }
   const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -70,14 +70,14 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     it("CAP-11.3-f: logs each download durably and answers queries from administrators only", async () => {
       const admin = f.admin;
       const pathname = `/v1/downloads?device=${f.devices.a.credential.record.id}`;
-      const headers = await signAccountRequest(admin, { method: "GET", path: pathname });
+      const headers = await signAccountRequest(admin, { audience: f.server.url, method: "GET", path: pathname });
       const res = await fetch(new URL(pathname, f.server.url), { headers });
       expect(res.status).to.equal(200);
       const { downloads } = (await res.json()) as { downloads: { kind: string; complete: boolean; releaseId: string }[] };
       expect(downloads.some((d) => d.kind === "artifact" && d.complete && d.releaseId === boot.releaseId.toLowerCase())).to.equal(true);
       expect(downloads.some((d) => d.kind === "key")).to.equal(true);
 
-      const outsiderHeaders = await signAccountRequest(f.outsider, { method: "GET", path: pathname });
+      const outsiderHeaders = await signAccountRequest(f.outsider, { audience: f.server.url, method: "GET", path: pathname });
       const refused = await fetch(new URL(pathname, f.server.url), { headers: outsiderHeaders });
       expect(refused.status).to.equal(403);
       expect(await errorCode(refused)).to.equal("NOT_AUTHORIZED");
@@ -131,7 +131,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     });
 
     it("a replayed request: 401 AUTH_REPLAY", async () => {
-      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { method: "GET", path: manifestPath(), context: encodeInstalled([]) });
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath(), context: encodeInstalled([]) });
       const first = await fetch(new URL(manifestPath(), f.server.url), { headers });
       expect(first.status).to.equal(200);
       const again = await fetch(new URL(manifestPath(), f.server.url), { headers });
@@ -140,10 +140,10 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     });
 
     it("a request signed long ago, or for another path: AUTH_STALE, AUTH_SIGNATURE", async () => {
-      const old = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { method: "GET", path: manifestPath(), context: encodeInstalled([]), now: Date.now() - 10 * 60_000 });
+      const old = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath(), context: encodeInstalled([]), now: Date.now() - 10 * 60_000 });
       expect(await errorCode(await fetch(new URL(manifestPath(), f.server.url), { headers: old }))).to.equal("AUTH_STALE");
       const elsewhere = `/v1/releases/${boot.releaseId.toLowerCase()}/key`;
-      expect(await errorCode(await deviceGet(f.devices.a, manifestPath(), (h) => h).then(() => fetch(new URL(elsewhere, f.server.url), { headers: signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { method: "GET", path: manifestPath() }) })))).to.equal("AUTH_SIGNATURE");
+      expect(await errorCode(await deviceGet(f.devices.a, manifestPath(), (h) => h).then(() => fetch(new URL(elsewhere, f.server.url), { headers: signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath() }) })))).to.equal("AUTH_SIGNATURE");
     });
 
     it("a device claiming another's record: AUTH_SIGNATURE", async () => {
@@ -181,7 +181,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const pathname = `/v1/releases/${boot.releaseId.toLowerCase()}/keys`;
       const body = JSON.stringify({ keys: [{ deviceId: f.devices.b.credential.record.id, wrappedKey: "0x01" + "00".repeat(93) }] });
       const put = async (signer: typeof f.admin, b: string) =>
-        fetch(new URL(pathname, f.server.url), { method: "PUT", headers: { ...(await signAccountRequest(signer, { method: "PUT", path: pathname, body: b })), "content-type": "application/json" }, body: b });
+        fetch(new URL(pathname, f.server.url), { method: "PUT", headers: { ...(await signAccountRequest(signer, { audience: f.server.url, method: "PUT", path: pathname, body: b })), "content-type": "application/json" }, body: b });
       expect(await errorCode(await put(f.globexAuthor, body))).to.equal("NOT_AUTHORIZED");
       expect(await errorCode(await put(f.acmeAuthor, JSON.stringify({ keys: [{ deviceId: f.devices.b.credential.record.id, wrappedKey: "0x02" }] })))).to.equal("KEYS_MALFORMED");
       expect(f.db.wrappedKey(boot.releaseId, f.devices.b.credential.record.id)).to.equal(undefined);
