@@ -12,9 +12,8 @@ export const REFUSALS = {
   SERVER_BUSY: [503, "too many requests in flight; retry later"],
   AUTH_MISSING: [401, "sign the request (x-ota-device or x-ota-account, x-ota-timestamp, x-ota-nonce, x-ota-signature)"],
   AUTH_MALFORMED: [400, "the authentication headers cannot be parsed"],
-  AUTH_SIGNATURE: [401, "the signature is not by the enrolled device key or the named account"],
+  AUTH_SIGNATURE: [401, "the signature is not by the enrolled device key or the named account, or was made for another server's origin"],
   AUTH_STALE: [401, "the timestamp is outside the accepted window or older than the server's start: sign again with a correct clock"],
-  AUTH_AUDIENCE: [401, "the request was signed for another server: sign it for this server's origin"],
   AUTH_REPLAY: [401, "this nonce was already used: sign every request afresh"],
   NOT_AUTHORIZED: [403, "the signing account does not hold the role this action needs on the ledger"],
   // the device

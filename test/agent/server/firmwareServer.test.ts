@@ -146,6 +146,11 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       expect(await errorCode(await deviceGet(f.devices.a, manifestPath(), (h) => h).then(() => fetch(new URL(elsewhere, f.server.url), { headers: signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath() }) })))).to.equal("AUTH_SIGNATURE");
     });
 
+    it("a request signed for another server is refused here: AUTH_SIGNATURE", async () => {
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: "http://127.0.0.1:1", method: "GET", path: manifestPath(), context: encodeInstalled([]) });
+      expect(await errorCode(await fetch(new URL(manifestPath(), f.server.url), { headers }))).to.equal("AUTH_SIGNATURE");
+    });
+
     it("a device claiming another's record: AUTH_SIGNATURE", async () => {
       const impostor: DeviceIdentity = { privateKey: f.devices.b.privateKey, credential: f.devices.a.credential };
       const res = await deviceGet(impostor, manifestPath());

@@ -93,6 +93,18 @@ describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
     expect(await store.isPinned(cid)).to.equal(false);
   });
 
+  it("reports each block it writes, and deletes the unpinned ones it is asked to (a refused submission)", async () => {
+    const written: string[] = [];
+    const cid = await store.add([pattern(2 * MiB + 5, 6)], { onBlock: (c) => written.push(c) });
+    expect(written).to.include(cid);
+    expect(written).to.have.length(4); // three raw leaves and the root
+    const pinned = await store.add([pattern(300, 7)]);
+    await store.pin(pinned);
+    await store.deleteBlocks([...written, pinned, await computeCid([pattern(10, 8)])]);
+    for (const c of written) expect(await store.has(c), c).to.equal(false);
+    expect(await store.has(pinned)).to.equal(true);
+  });
+
   it("answers at once for content it does not hold, and rejects what is not a CID", async () => {
     const missing = await computeCid([pattern(10, 9)]);
     expect(await store.has(missing)).to.equal(false);

@@ -141,6 +141,19 @@ describe("agent/storage/kuboStore: artifacts on a real IPFS node over the Kubo R
       expect(await store.has(cid)).to.equal(true); // unpinning does not delete
     });
 
+    it("reports each block it writes, and deletes the unpinned ones it is asked to (a refused submission)", async function () {
+      const written: string[] = [];
+      const cid = await store.add([bytes(2 * MiB + 5, 29)], { onBlock: (c) => written.push(c) });
+      expect(written).to.include(cid);
+      expect(written).to.have.length(4); // three raw leaves and the root
+      const pinned = await store.add([bytes(300, 31)]);
+      await store.pin(pinned);
+      await store.deleteBlocks([...written, pinned, await computeCid([bytes(10, 37)])]);
+      for (const c of written) expect(await store.has(c), c).to.equal(false);
+      expect(await store.has(pinned)).to.equal(true);
+      await store.unpin(pinned);
+    });
+
     it("unpins a CID that was never pinned, or never added, without error", async function () {
       await store.unpin(await store.add([bytes(10, 19)]));
       await store.unpin(await computeCid([bytes(10, 23)]));
