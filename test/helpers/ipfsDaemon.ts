@@ -26,7 +26,7 @@ export interface IpfsDaemon {
  */
 export async function startIpfsDaemon({ readyTimeoutMs = 60_000 } = {}): Promise<IpfsDaemon> {
   if (!existsSync(CLI)) {
-    throw new Error(`the js-ipfs test daemon is not installed in ${DAEMON_DIR}: run \`npm ci --prefix tools/ipfs-daemon\``);
+    throw new Error(`the js-ipfs test daemon is not installed in ${DAEMON_DIR}: run \`npm ci --prefix tools/ipfs-daemon\` (npm test does it)`);
   }
   const dir = await mkdtemp(path.join(tmpdir(), "ota-ipfs-"));
   const [apiPort, gatewayPort] = [await freePort(), await freePort()];
