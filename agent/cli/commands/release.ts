@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import path from "node:path";
 import { Wallet } from "ethers";
 import type { CliContext } from "../context";
-import { InputError } from "../../core/errors";
+import { InputError, OtaError } from "../../core/errors";
 import { formatVersion } from "../../core/version";
 import { registryDomain } from "../../crypto/releaseSignature";
 import type { DeviceCredential } from "../../crypto/deviceCredential";
@@ -82,7 +82,7 @@ export function register(program: Command, ctx: CliContext): void {
         upload = await uploadArtifact(config.serverUrl, prepared.releaseId, prepared.artifactFile, (done, total) => bar.update("uploading", done, total));
       } catch (err) {
         // The release is on the ledger; only the submission is to be done again.
-        throw new InputError("SUBMISSION_FAILED", `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``);
+        throw new OtaError("SUBMISSION_FAILED", `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``);
       } finally {
         bar.end();
       }

@@ -129,4 +129,17 @@ describe("ota-ledger release (author's CLI)", function () {
     expect(r.code).to.equal(2);
     expect(r.json().error.code).to.equal("DEVICE_UNKNOWN");
   });
+
+  it("a submission that fails after publishing says so (exit 1), and `release submit` completes it", async () => {
+    const down = { OTA_SERVER_URL: "http://127.0.0.1:9" }; // nothing listens there
+    const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "5.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], down);
+    expect(r.code).to.equal(1);
+    const error = r.json().error;
+    expect(error.code).to.equal("SUBMISSION_FAILED");
+    const [, releaseId, artifact] = /release (0x[0-9a-f]{64}) is published.*--artifact (\S+)`/.exec(error.message)!;
+    expect(Number(await c.registry.connect(c.provider).releaseStatus(releaseId))).to.equal(1); // on the ledger
+    const again = await c.run(["release", "submit", releaseId, "--artifact", artifact, "--json"], env);
+    expect(again.code, again.stderr + again.stdout).to.equal(0);
+    expect(db.artifact(releaseId)?.state).to.equal("serving");
+  });
 });
