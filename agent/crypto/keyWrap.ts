@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, createECDH, hkdfSync, randomBytes } from "node:crypto";
 import { AuthenticationError, InputError } from "../core/errors";
+import { ECIES_OVERHEAD, eciesOpen, eciesSeal } from "./ecies";
 
 /**
  * Per-recipient wrapping of a release's content key (ECIES on secp256k1): the author (or its tool)
@@ -13,65 +13,27 @@ import { AuthenticationError, InputError } from "../core/errors";
  *              release on one device only.
  */
 
-const VERSION = 0x01;
-export const WRAPPED_KEY_SIZE = 1 + 33 + 12 + 32 + 16;
-const INFO = Buffer.from("OTA Ledger key wrap v1", "ascii");
-
-function compressed(publicKey: Uint8Array): Buffer {
-  const key = Buffer.from(publicKey);
-  if (key.length !== 33 || (key[0] !== 2 && key[0] !== 3)) {
-    throw new InputError("PUBLIC_KEY", "a recipient key must be a 33-byte compressed secp256k1 public key");
-  }
-  return key;
-}
-
-function wrapKey(shared: Buffer, ephemeralPub: Buffer, recipientPub: Buffer): Buffer {
-  return Buffer.from(hkdfSync("sha256", shared, Buffer.concat([ephemeralPub, recipientPub]), INFO, 32));
-}
+export const WRAPPED_KEY_SIZE = ECIES_OVERHEAD + 32;
+const INFO = "OTA Ledger key wrap v1";
 
 /** Wraps `contentKey` for the holder of `recipientPublicKey`, bound to `context`. */
 export function wrapContentKey(contentKey: Uint8Array, recipientPublicKey: Uint8Array, context: Uint8Array): Buffer {
   if (contentKey.length !== 32) throw new InputError("CONTENT_KEY", `a content key is 32 bytes, got ${contentKey.length}`);
-  const recipient = compressed(recipientPublicKey);
-  const ecdh = createECDH("secp256k1");
-  ecdh.generateKeys();
-  const ephemeralPub = ecdh.getPublicKey(undefined, "compressed");
-  let shared: Buffer;
-  try {
-    shared = ecdh.computeSecret(recipient);
-  } catch (cause) {
-    throw new InputError("PUBLIC_KEY", "the recipient key is not a point on secp256k1", { cause });
-  }
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", wrapKey(shared, ephemeralPub, recipient), iv);
-  cipher.setAAD(Buffer.from(context));
-  const sealed = Buffer.concat([cipher.update(contentKey), cipher.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), ephemeralPub, iv, sealed, cipher.getAuthTag()]);
+  return eciesSeal(contentKey, recipientPublicKey, context, INFO);
 }
 
 /** Unwraps a content key with the recipient's 32-byte private key; fails unless it was wrapped for this key and context. */
 export function unwrapContentKey(wrapped: Uint8Array, recipientPrivateKey: Uint8Array, context: Uint8Array): Buffer {
-  const w = Buffer.from(wrapped);
-  if (w.length !== WRAPPED_KEY_SIZE || w[0] !== VERSION) {
+  if (wrapped.length !== WRAPPED_KEY_SIZE || wrapped[0] !== 0x01) {
     throw new AuthenticationError("WRAPPED_KEY_FORMAT", `a wrapped key is ${WRAPPED_KEY_SIZE} bytes starting with 0x01`);
   }
-  const ecdh = createECDH("secp256k1");
-  ecdh.setPrivateKey(Buffer.from(recipientPrivateKey));
-  const recipientPub = ecdh.getPublicKey(undefined, "compressed");
-  const ephemeralPub = w.subarray(1, 34);
-  let shared: Buffer;
   try {
-    shared = ecdh.computeSecret(ephemeralPub);
-  } catch (cause) {
-    throw new AuthenticationError("WRAPPED_KEY_FORMAT", "the wrapped key's ephemeral key is not a point on secp256k1", { cause });
-  }
-  const decipher = createDecipheriv("aes-256-gcm", wrapKey(shared, ephemeralPub, recipientPub), w.subarray(34, 46));
-  decipher.setAAD(Buffer.from(context));
-  decipher.setAuthTag(w.subarray(78));
-  try {
-    return Buffer.concat([decipher.update(w.subarray(46, 78)), decipher.final()]);
-  } catch (cause) {
-    throw new AuthenticationError("WRAPPED_KEY_AUTHENTICATION", "this wrapped key is not for this device key, release or device id", { cause });
+    return eciesOpen(wrapped, recipientPrivateKey, context, INFO, "WRAPPED_KEY");
+  } catch (err) {
+    if (err instanceof AuthenticationError && err.code === "WRAPPED_KEY_AUTHENTICATION") {
+      throw new AuthenticationError("WRAPPED_KEY_AUTHENTICATION", "this wrapped key is not for this device key, release or device id", { cause: err });
+    }
+    throw err;
   }
 }
 

@@ -1,0 +1,57 @@
+import { isHexString } from "ethers";
+import type { FleetRegistry } from "../../typechain-types";
+import { AuthenticationError, InputError } from "../core/errors";
+import { openMessage, type Envelope } from "../crypto/sealedMessage";
+import { decodeRevert } from "../chain/revertReason";
+
+/** What an upstream tracker module tells a device (DEP-8.2.2): take this release of this component. */
+export interface UpdateNotice {
+  releaseId: string;
+  component: string;
+  reason: string; // e.g. "new-release", "outdated", "vulnerable-installed", "revoked-installed"
+}
+
+export const NOTICE_KIND = "update-notice";
+
+/** A notice that must not be acted on: unregistered or unexpected sender, bad signature, stale or replayed. */
+export class UpstreamNoticeRejected extends AuthenticationError {}
+
+/**
+ * Opens and checks a sealed update notice (CAP-11.2-d): it is for this device; it comes from the
+ * device's configured upstream module; that module is registered and active on the ledger (with
+ * every module above it) and its registered signer signed the notice; it is fresh, and newer than
+ * the last notice taken from that module (no replay). Returns the notice and its issue time, which
+ * the caller persists as the new `lastIssuedAt`.
+ */
+export async function verifyUpdateNotice(
+  fleet: FleetRegistry,
+  envelope: Envelope,
+  device: { id: string; privateKey: string },
+  expect: { upstream: string; lastIssuedAt: number; maxAgeMs: number; now: number },
+): Promise<{ notice: UpdateNotice; issuedAt: number }> {
+  const { message, signedBy } = openMessage<UpdateNotice>(envelope, device.privateKey, device.id);
+  if (message.kind !== NOTICE_KIND) throw new UpstreamNoticeRejected("NOTICE_KIND", `a ${message.kind} message is not an update notice`);
+  if (message.from.toLowerCase() !== expect.upstream.toLowerCase()) {
+    throw new UpstreamNoticeRejected("UPSTREAM_UNEXPECTED", `the notice comes from module ${message.from}, not this device's upstream ${expect.upstream}`);
+  }
+  let signer: string;
+  try {
+    [signer] = await fleet.trackerModule(message.from);
+  } catch (err) {
+    const parsed = decodeRevert(err, [fleet.interface]);
+    if (parsed?.name === "FleetRegistryUnknownTrackerModule") {
+      throw new UpstreamNoticeRejected("UPSTREAM_NOT_REGISTERED", `module ${message.from} (or one above it) is not registered or was retired on the ledger`);
+    }
+    throw err;
+  }
+  if (signedBy.account.toLowerCase() !== signer.toLowerCase()) {
+    throw new UpstreamNoticeRejected("UPSTREAM_SIGNATURE", `the notice is not signed by module ${message.from}'s registered key ${signer}`);
+  }
+  if (Math.abs(expect.now - message.issuedAt) > expect.maxAgeMs) throw new UpstreamNoticeRejected("NOTICE_STALE", `the notice was issued at ${message.issuedAt}, too far from ${expect.now}`);
+  if (message.issuedAt <= expect.lastIssuedAt) throw new UpstreamNoticeRejected("NOTICE_REPLAYED", "the notice is not newer than the last one taken from this module");
+  const n = message.body;
+  if (!n || !isHexString(n.releaseId, 32) || !isHexString(n.component, 32) || typeof n.reason !== "string") {
+    throw new InputError("NOTICE_MALFORMED", "an update notice names a release id, a component id and a reason");
+  }
+  return { notice: n, issuedAt: message.issuedAt };
+}

@@ -1,0 +1,37 @@
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import { openMessage, sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
+import { expectCode } from "../../helpers/expectCode";
+
+const device = Wallet.createRandom();
+const upstream = Wallet.createRandom();
+const deviceId = "0x" + "11".repeat(32);
+const moduleId = "0x" + "22".repeat(32);
+
+const open = async (e: Envelope, key: string, me: string) => openMessage(e, key, me);
+
+describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-11.2-d)", () => {
+  it("a device's report opens for its module and names the device key that signed it", async () => {
+    const e = await sealMessage({ kind: "status-report", from: deviceId, to: moduleId, issuedAt: 1, body: { counter: 7 } }, { kind: "device", privateKey: device.privateKey }, upstream.signingKey.compressedPublicKey);
+    const { message, signedBy } = await open(e, upstream.privateKey, moduleId);
+    expect(message.body).to.deep.equal({ counter: 7 });
+    expect(signedBy.deviceKey).to.equal(device.signingKey.compressedPublicKey);
+    expect(JSON.stringify(e)).not.to.include("counter"); // the body travels sealed
+  });
+
+  it("a upstream's notice opens for its device and names the account that signed it", async () => {
+    const e = await sealMessage({ kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 2, body: { x: 1 } }, { kind: "account", signMessage: (m) => upstream.signMessage(m) }, device.signingKey.compressedPublicKey);
+    const { signedBy } = await open(e, device.privateKey, deviceId);
+    expect(signedBy.account).to.equal(upstream.address);
+  });
+
+  it("refuses an envelope for someone else, altered bytes, swapped headers, or another recipient's key", async () => {
+    const e = await sealMessage({ kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 3, body: {} }, { kind: "account", signMessage: (m) => upstream.signMessage(m) }, device.signingKey.compressedPublicKey);
+    await expectCode(open(e, device.privateKey, moduleId), "MESSAGE_NOT_FOR_ME");
+    const flipped = { ...e, sealed: e.sealed.slice(0, -2) + (e.sealed.endsWith("00") ? "01" : "00") };
+    await expectCode(open(flipped, device.privateKey, deviceId), "MESSAGE_AUTHENTICATION");
+    await expectCode(open({ ...e, kind: "status-report" }, device.privateKey, deviceId), "MESSAGE_AUTHENTICATION");
+    await expectCode(open(e, Wallet.createRandom().privateKey, deviceId), "MESSAGE_AUTHENTICATION");
+    await expectCode(open({ v: 2 } as unknown as Envelope, device.privateKey, deviceId), "MESSAGE_MALFORMED");
+  });
+});
