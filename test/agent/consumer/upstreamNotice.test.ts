@@ -19,7 +19,7 @@ async function fixture() {
   return base;
 }
 
-const seal = (signer: Wallet, from = moduleId, issuedAt = Date.now(), body: object = notice, kind = NOTICE_KIND) =>
+const seal = (signer: { signMessage(m: string): Promise<string> }, from = moduleId, issuedAt = Date.now(), body: object = notice, kind = NOTICE_KIND) =>
   sealMessage({ kind, from, to: deviceId, issuedAt, body }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, deviceKey.signingKey.compressedPublicKey);
 
 describe("agent/consumer/upstreamNotice: a client module acting on its upstream (DEP-8.2.2, CAP-11.2-d)", () => {
