@@ -27,6 +27,7 @@ export interface DownloadOptions {
   release: { id: string; record: ReleaseRecord }; // from the ledger, never from the server
   artifactFile: string; // verified stored chunks are appended here; a resume starts from it
   timeoutMs?: number; // longest silence from the server (ms)
+  onChunk?: (index: number) => void; // each stored chunk verified, in order (the prefix kept from before included)
 }
 
 /**
@@ -64,6 +65,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
   let have = await readVerifiedPrefix(o.artifactFile, leaves);
   const resumedFrom = have.chunks;
   let header = have.header && checkHeader(have.header, record, leaves.length);
+  for (let j = 0; j < have.chunks; j++) o.onChunk?.(j);
   const out = await fs.open(o.artifactFile, "a");
   try {
     await out.truncate(have.bytes);
@@ -92,6 +94,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
             }
             if (j === 0) header = checkHeader(decodeHeader(chunk), record, leaves.length);
             await out.write(chunk);
+            o.onChunk?.(j);
             have = { ...have, chunks: j + 1, bytes: have.bytes + size };
             buffer = Buffer.from(buffer.subarray(size));
           }

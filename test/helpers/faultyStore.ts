@@ -7,7 +7,8 @@ export type Fault =
   | { kind: "append"; bytes: number } // adds bytes after the end
   | { kind: "swap"; a: { offset: number; size: number }; b: { offset: number; size: number } } // swaps two equal-size spans
   | { kind: "substitute"; cid: string } // serves another artifact
-  | { kind: "endless" }; // never stops sending
+  | { kind: "endless" } // never stops sending
+  | { kind: "trickle"; pieceBytes: number; delayMs: number }; // slow retrieval: a few bytes now and then
 
 /**
  * A content store that lies when asked for bytes (cat), as a compromised store or server
@@ -26,6 +27,15 @@ export class FaultyStore implements ContentStore {
     const f = this.fault;
     const start = options.offset ?? 0;
     if (f.kind === "substitute") return yield* this.inner.cat(f.cid, options);
+    if (f.kind === "trickle") {
+      for await (const piece of this.inner.cat(cid, options)) {
+        for (let o = 0; o < piece.length; o += f.pieceBytes) {
+          await new Promise((r) => setTimeout(r, f.delayMs));
+          yield piece.subarray(o, o + f.pieceBytes);
+        }
+      }
+      return;
+    }
     if (f.kind === "endless") {
       yield* this.inner.cat(cid, options);
       for (let i = 0; i < 100_000; i++) yield Buffer.alloc(64 * 1024, 0x5a); // 6.4 GB: "without end" for a test

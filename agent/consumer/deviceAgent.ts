@@ -1,0 +1,293 @@
+import { promises as fs } from "node:fs";
+import { createReadStream } from "node:fs";
+import path from "node:path";
+import type { Provider, TypedDataDomain } from "ethers";
+import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import { OtaError, VerificationError } from "../core/errors";
+import type { DevicePolicy } from "../core/devicePolicy";
+import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
+import { ContentRejected, DownloadRejected, LedgerRecordRejected, reportCodeOf } from "../core/updateErrors";
+import { decryptArtifact } from "../crypto/artifactCipher";
+import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
+import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
+import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
+import { writeFileAtomic } from "../io/atomicFile";
+import { downloadArtifact, type DeviceIdentity } from "./downloadRelease";
+import type { LedgerEvent } from "./ledgerWatcher";
+import { SlotStore } from "./slots/slotStore";
+import type { HealthCheck } from "./slots/healthCheck";
+import { sendStatusReport, type StatusReport } from "./statusReport";
+import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
+import type { Envelope } from "../crypto/sealedMessage";
+
+export interface DeviceAgentOptions {
+  dataDir: string; // slots/, downloads/, update-state.json
+  device: DeviceIdentity;
+  serverUrl: string;
+  chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
+  components: string[]; // component ids this device runs
+  policy: DevicePolicy;
+  healthCheck: HealthCheck;
+  trialAttempts?: number;
+  tracker?: { moduleId: string; publicKey: string; url: string };
+  upstream?: string; // the tracker module whose notices this device takes (client-module mode)
+  pinnedSigners?: string[];
+  download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
+  clock?: () => number; // ms
+  log?: (line: string) => void;
+  /** Test hook: called between phases (e.g. to revoke a release after the download). */
+  onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
+}
+
+export interface UpdateOutcome {
+  releaseId: string;
+  outcome: "confirmed" | "rolled-back" | "rejected" | "declined";
+  code: string;
+}
+
+/**
+ * The firmware consumer (X.1368 11.1): decides whether to take a release, verifies it in a fixed
+ * order (agent/core/updateCheck: the ledger record, then the download chunk by chunk, then the
+ * content), and only then writes the inactive slot, boots it on trial and confirms or rolls back.
+ * Nothing touches the active slot before every check has passed. Every outcome is reported.
+ */
+export class DeviceAgent {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly declined = new Map<string, string>();
+  private readonly needs = new Map<string, { releaseId: string; component: string; reason: string }>();
+  private headTimestamp = 0;
+
+  private constructor(
+    private readonly o: DeviceAgentOptions,
+    readonly slots: SlotStore,
+  ) {}
+
+  /** Opens the slots, finishes what a restart interrupted (pending trials) and reports it (CAP-11.1-a-i). */
+  static async open(o: DeviceAgentOptions): Promise<DeviceAgent> {
+    const slots = await SlotStore.open(path.join(o.dataDir, "slots"), { clock: o.clock });
+    const agent = new DeviceAgent(o, slots);
+    const recovery = await slots.recover();
+    for (const c of recovery.components) {
+      if (c.action === "boot-trial") {
+        const outcome = await slots.bootTrial(c.component, o.healthCheck);
+        o.log?.(`trial of ${outcome.releaseId} after restart: ${outcome.outcome} (${outcome.code})`);
+      }
+    }
+    await agent.report().catch((err) => o.log?.(`report: ${(err as Error).message}`));
+    return agent;
+  }
+
+  private now(): number {
+    return (this.o.clock ?? Date.now)();
+  }
+
+  /** The newest ledger time this device has seen (unix s), from the watcher or a fresh read. */
+  noteHead(timestamp: number): void {
+    this.headTimestamp = Math.max(this.headTimestamp, timestamp);
+  }
+
+  /** Ledger events (in-device tracker mode): a new release of a component this device runs is considered. */
+  async onLedgerEvents(events: LedgerEvent[]): Promise<UpdateOutcome[]> {
+    const out: UpdateOutcome[] = [];
+    for (const e of events) {
+      if (e.kind === "published" && this.runs(e.component)) out.push(await this.considerRelease(e.releaseId, "new-release"));
+    }
+    return out;
+  }
+
+  /**
+   * An update notice from the upstream tracker module (client-module mode, DEP-8.2.2): acted on
+   * only if it verifies against the ledger (CAP-11.2-d); a refused notice changes nothing.
+   */
+  async onNotice(envelope: Envelope): Promise<UpdateOutcome> {
+    if (!this.o.upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
+    const { notice, issuedAt } = await verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
+      upstream: this.o.upstream,
+      lastIssuedAt: this.lastNoticeAt,
+      maxAgeMs: 10 * 60_000,
+      now: this.now(),
+    });
+    this.lastNoticeAt = issuedAt;
+    return this.considerRelease(notice.releaseId, notice.reason);
+  }
+
+  private lastNoticeAt = 0;
+
+  private runs(component: string): boolean {
+    return this.o.components.some((c) => c.toLowerCase() === component.toLowerCase());
+  }
+
+  /** Considers one release end to end; one update at a time. */
+  considerRelease(releaseId: string, reason: string): Promise<UpdateOutcome> {
+    const run = this.queue.catch(() => {}).then(() => this.update(releaseId.toLowerCase(), reason));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async update(releaseId: string, reason: string): Promise<UpdateOutcome> {
+    const { registry, domain, fromBlock } = this.o.chain;
+    const release = await fetchRelease(registry, domain, releaseId, fromBlock);
+    if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
+    let state = startUpdate(release);
+    const step = async (event: Parameters<typeof transition>[1]) => {
+      state = transition(state, event);
+      await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n");
+      await this.o.onPhase?.(state.phase, releaseId);
+    };
+    try {
+      await this.checkOnLedger(release);
+      await step({ type: "checked" });
+      this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
+
+      const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
+      await fs.mkdir(path.dirname(artifactFile), { recursive: true });
+      await step({ type: "download-started" });
+      const { wrappedKey } = await this.download(release, artifactFile, (index) => {
+        // A resumed attempt re-announces the chunks kept from before; only new ones move the state.
+        if (state.lastVerifiedChunk === null || index > state.lastVerifiedChunk) state = transition(state, { type: "chunk-verified", index });
+      });
+      await step({ type: "download-complete" });
+
+      // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
+      if ((await this.releaseStatus(releaseId)) === "revoked") throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
+
+      let key: Buffer;
+      try {
+        key = unwrapContentKey(wrappedKey, Buffer.from(this.o.device.privateKey.replace(/^0x/, ""), "hex"), keyWrapContext(releaseId, this.o.device.credential.record.id));
+      } catch (cause) {
+        throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key", { cause });
+      }
+      const image = { releaseId, version: release.record.version.toString(), fileHash: release.record.fileHash.toLowerCase(), size: Number(release.record.fileSize) };
+      // Decrypted chunk by chunk straight into the inactive slot, which checks the SHA-256
+      // against the ledger's file hash before recording it; the active slot is not touched.
+      await this.slots.writeInactive(release.record.component.toLowerCase(), image, decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })));
+      await step({ type: "decrypted", fileHash: image.fileHash });
+      await step({ type: "installed" });
+      await fs.rm(artifactFile, { force: true });
+
+      await this.slots.beginTrial(release.record.component.toLowerCase(), this.o.trialAttempts ?? 3);
+      await step({ type: "trial-started" });
+      const trial = await this.slots.bootTrial(release.record.component.toLowerCase(), this.o.healthCheck);
+      await step(trial.outcome === "confirmed" ? { type: "health-passed" } : { type: "health-failed", code: trial.code });
+      this.needs.delete(releaseId);
+      return this.finish(releaseId, trial.outcome, trial.code);
+    } catch (err) {
+      const code = reportCodeOf(err);
+      if (err instanceof OtaError && err.name === "UpdateDeclined") {
+        this.declined.set(releaseId, code);
+        return this.finish(releaseId, "declined", code);
+      }
+      if (!(err instanceof VerificationError) && !(err instanceof OtaError)) this.o.log?.(`update ${releaseId}: ${(err as Error).stack}`);
+      this.needs.delete(releaseId);
+      return this.finish(releaseId, "rejected", code);
+    }
+  }
+
+  /** The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v). */
+  private async checkOnLedger(release: LedgerRelease): Promise<void> {
+    const { registry, domain, provider } = this.o.chain;
+    let signatureValid = true;
+    try {
+      await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: this.o.pinnedSigners });
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      signatureValid = false;
+    }
+    const [, barred] = (await registry.getFunction("provider")(release.record.provider)) as [string, boolean];
+    const head = await provider.getBlock("latest");
+    if (head) this.noteHead(head.timestamp);
+    const boot = this.slots.snapshot();
+    const installedStatus: Record<string, ReleaseStatus> = {};
+    for (const [component, c] of Object.entries(boot.components)) {
+      const image = c.slots[c.active];
+      if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
+    }
+    const result = checkCandidate({
+      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid },
+      ledger: { headTimestamp: this.headTimestamp },
+      device: {
+        hardwareClass: this.o.device.credential.record.hardwareClass,
+        installed: this.slots.installed(),
+        floors: Object.fromEntries(Object.entries(boot.components).map(([k, c]) => [k, BigInt(c.floor)])),
+        failedReleases: Object.keys(boot.failedReleases),
+        installedStatus,
+      },
+      policy: this.o.policy,
+      now: Math.floor(this.now() / 1000),
+    });
+    if (!result.ok) throw result.error;
+  }
+
+  private async releaseStatus(releaseId: string): Promise<ReleaseStatus> {
+    const s = Number(await this.o.chain.registry.releaseStatus(releaseId));
+    return (["revoked", "active", "vulnerable", "revoked"] as const)[s];
+  }
+
+  /** The verified download, retried with backoff; each retry resumes from the last verified chunk. */
+  private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
+    const attempts = this.o.download?.attempts ?? 3;
+    for (let i = 1; ; i++) {
+      try {
+        return await downloadArtifact({
+          serverUrl: this.o.serverUrl,
+          device: this.o.device,
+          installed: this.slots.installed(),
+          release,
+          artifactFile,
+          timeoutMs: this.o.download?.timeoutMs,
+          onChunk,
+        });
+      } catch (err) {
+        const code = reportCodeOf(err);
+        const transient = code === "DOWNLOAD_STALLED" || code === "DOWNLOAD_INTERRUPTED" || code === "SERVER_UNREACHABLE" || code === "LEDGER_UNAVAILABLE" || code === "STORE_UNAVAILABLE";
+        if (!transient || i >= attempts) {
+          if (err instanceof VerificationError && !(err instanceof DownloadRejected)) {
+            await fs.rm(artifactFile, { force: true }); // bytes that failed verification are not kept
+          }
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1)));
+      }
+    }
+  }
+
+  private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
+    this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
+    if (outcome === "rejected") this.lastRejection = { releaseId, code, at: this.now() };
+    await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
+    return { releaseId, outcome, code };
+  }
+
+  private lastRejection: { releaseId: string; code: string; at: number } | undefined;
+
+  /** The status report (PROC-5, CAP-11.1-a-i/iv/vi). */
+  async statusReport(): Promise<StatusReport> {
+    const boot = this.slots.snapshot();
+    const last = boot.lastResult;
+    const rejection = this.lastRejection && (!last || this.lastRejection.at > last.at) ? this.lastRejection : undefined;
+    return {
+      deviceId: this.o.device.credential.record.id,
+      counter: await this.slots.nextCounter(),
+      installed: Object.entries(boot.components).flatMap(([component, c]) => {
+        const image = c.slots[c.active];
+        return image ? [{ component, version: image.version, releaseId: image.releaseId, slot: c.active }] : [];
+      }),
+      lastResult: rejection
+        ? { releaseId: rejection.releaseId, component: "", outcome: "rejected", code: rejection.code, at: rejection.at }
+        : last && { releaseId: last.releaseId, component: last.component, outcome: last.outcome, code: last.code, at: last.at },
+      needs: [...this.needs.values()],
+      declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
+      safeMode: boot.safeMode !== undefined,
+    };
+  }
+
+  /** Sends the status report to the tracker, if one is configured; marks the last result reported. */
+  async report(): Promise<StatusReport> {
+    const report = await this.statusReport();
+    if (this.o.tracker) {
+      await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
+      await this.slots.markReported();
+    }
+    return report;
+  }
+}

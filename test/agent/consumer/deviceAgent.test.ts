@@ -1,0 +1,177 @@
+import { expect } from "chai";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { ethers } from "hardhat";
+import { Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { serverFixture, writeImage, makeDevice } from "../../helpers/serverFixture";
+import { ACME_SIGNER } from "../../helpers/registryFixture";
+import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
+import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
+import { componentId } from "../../../agent/core/release";
+import { sealMessage } from "../../../agent/crypto/sealedMessage";
+import { NOTICE_KIND } from "../../../agent/consumer/upstreamNotice";
+import { prepareRelease, publishPrepared } from "../../../agent/author/publishRelease";
+import { uploadArtifact } from "../../../agent/author/uploadArtifact";
+import { grantKeys } from "../../../agent/author/grantKeys";
+import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
+import { expectCode } from "../../helpers/expectCode";
+
+type Fixture = Awaited<ReturnType<typeof serverFixture>>;
+const BOOT = componentId("acme.bootloader");
+const SENSOR = componentId("acme.sensor-fw");
+
+describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", function () {
+  this.timeout(120_000);
+  let f: Fixture;
+  let healthy = true;
+  let n = 0;
+
+  before(async () => (f = await serverFixture()));
+  after(async () => f?.close());
+  afterEach(() => {
+    f.store.fault = { kind: "none" };
+    healthy = true;
+  });
+
+  async function agentFor(device: DeviceIdentity, extra: Partial<DeviceAgentOptions> = {}) {
+    n += 1;
+    return DeviceAgent.open({
+      dataDir: path.join(f.dir, `device-${n}`),
+      device,
+      serverUrl: f.server.url,
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+      components: [BOOT, SENSOR],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => healthy,
+      download: { timeoutMs: 2000, attempts: 2, backoffMs: 50 },
+      ...extra,
+    });
+  }
+  let imageSeed = 100;
+  const release = (component: string, version: string, grant: DeviceIdentity[], extra: { hardware?: string[]; depends?: string[] } = {}) =>
+    f.release({ component, version, file: writeImage(f.dir, `${component}-${version}.bin`, 150 * 1024 + imageSeed, imageSeed++), hardware: extra.hardware ?? ["acme-board-rev-a"], depends: extra.depends ?? [] }, { grant });
+  const boot = (a: DeviceAgent, component = BOOT) => {
+    const c = a.slots.snapshot().components[component];
+    return c && { active: c.active, image: c.slots[c.active], floor: c.floor };
+  };
+  const activeBytes = (a: DeviceAgent, component = BOOT) => {
+    const c = a.slots.snapshot().components[component];
+    return readFileSync(path.join(a.slots.slotDir(component, c.active), "image.bin"));
+  };
+
+  let agent: DeviceAgent;
+  let v1: Awaited<ReturnType<typeof release>>;
+
+  it("PROC-3 REQ-10c CAP-11.1-a-iii: takes a release end to end: ledger checks, verified download, decryption into the inactive slot, trial boot, confirmation", async () => {
+    v1 = await release("acme.bootloader", "1.0.0", [f.devices.a]);
+    agent = await agentFor(f.devices.a);
+    expect(await agent.considerRelease(v1.releaseId, "new-release")).to.deep.equal({ releaseId: v1.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    const b = boot(agent)!;
+    expect(b.image!.releaseId).to.equal(v1.releaseId.toLowerCase());
+    expect(b.floor).to.equal(v1.record.version.toString());
+    expect("0x" + createHash("sha256").update(activeBytes(agent)).digest("hex")).to.equal(v1.record.fileHash);
+    const report = await agent.statusReport();
+    expect(report.installed).to.deep.include({ component: BOOT, version: v1.record.version.toString(), releaseId: v1.releaseId.toLowerCase(), slot: b.active });
+    expect(report.lastResult).to.include({ outcome: "confirmed", code: "OK" });
+  });
+
+  it("CAP-11.1-b: rolls back a release whose trial boot fails its health check, and does not retry it blindly", async () => {
+    const v2 = await release("acme.bootloader", "1.1.0", [f.devices.a]);
+    const before = boot(agent);
+    healthy = false;
+    expect(await agent.considerRelease(v2.releaseId, "new-release")).to.include({ outcome: "rolled-back", code: "HEALTH_CHECK_FAILED" });
+    expect(boot(agent)).to.deep.equal(before);
+    healthy = true;
+    expect(await agent.considerRelease(v2.releaseId, "new-release")).to.include({ outcome: "declined", code: "PREVIOUSLY_FAILED" });
+    expect(boot(agent)).to.deep.equal(before);
+  });
+
+  describe("attacks: each refused with its code, the active slot and the anti-rollback floor unmoved", () => {
+    const unmoved = async (run: () => Promise<{ code: string }>, code: string, a = () => agent) => {
+      const before = boot(a());
+      const bytes = activeBytes(a());
+      const out = await run();
+      expect(out.code).to.equal(code);
+      expect(boot(a())).to.deep.equal(before);
+      expect(activeBytes(a())).to.deep.equal(bytes);
+    };
+
+    it("REQ-10d-i: a downgrade, also after a restart with old ledger data replayed", async () => {
+      await unmoved(() => agent.considerRelease(v1.releaseId, "replayed"), "NOT_NEWER_THAN_INSTALLED");
+      const restarted = await DeviceAgent.open({ ...(agent as unknown as { o: DeviceAgentOptions }).o });
+      await unmoved(() => restarted.considerRelease(v1.releaseId, "replayed after restart"), "NOT_NEWER_THAN_INSTALLED", () => restarted);
+    });
+
+    it("CAP-11.4-a: mix-and-match (the record of release N with the artifact of N-1)", async () => {
+      const v3 = await release("acme.bootloader", "1.2.0", [f.devices.a]);
+      f.store.fault = { kind: "substitute", cid: v1.record.fileLink };
+      await unmoved(() => agent.considerRelease(v3.releaseId, "new-release"), "CHUNK_MISMATCH");
+    });
+
+    it("endless data: stopped at the recorded size", async () => {
+      const v4 = await release("acme.bootloader", "1.3.0", [f.devices.a]);
+      f.store.fault = { kind: "endless" };
+      await unmoved(() => agent.considerRelease(v4.releaseId, "new-release"), "ARTIFACT_TOO_LONG");
+    });
+
+    it("slow retrieval: a server that trickles bytes times out", async () => {
+      const v5 = await release("acme.bootloader", "1.4.0", [f.devices.a]);
+      f.store.fault = { kind: "trickle", pieceBytes: 16, delayMs: 2500 };
+      await unmoved(() => agent.considerRelease(v5.releaseId, "new-release"), "DOWNLOAD_STALLED");
+    });
+
+    it("APP-II-1: an arbitrary image (the decrypted bytes are not the ledger's file hash)", async () => {
+      // An author key signs a record whose file hash is not its image's: the content check catches it.
+      const image = writeImage(f.dir, "arbitrary.bin", 90 * 1024, 77);
+      const prepared = await prepareRelease({ registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER }, { component: "acme.bootloader", version: "1.5.0", file: image, hardware: ["1"], depends: [] }, path.join(f.dir, "arb"));
+      const record = { ...prepared.record, fileHash: keccak256(toUtf8Bytes("some other image")) };
+      const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
+      await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
+      await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
+      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, forged.releaseId, { deviceIds: [f.devices.a.credential.record.id] });
+      await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "SLOT_HASH_MISMATCH");
+    });
+
+    it("CAP-11.3-c: a release revoked after its download, before its install, is not installed", async () => {
+      const v6 = await release("acme.bootloader", "1.6.0", [f.devices.a]);
+      const a = await agentFor(f.devices.a, {
+        onPhase: async (phase, id) => {
+          if (phase === "downloaded" && id === v6.releaseId.toLowerCase()) await f.registry.connect(f.auditor).revokeRelease(v6.releaseId, "found a backdoor");
+        },
+      });
+      await a.considerRelease(v1.releaseId, "first install");
+      await unmoved(() => a.considerRelease(v6.releaseId, "new-release"), "RELEASE_REVOKED", () => a);
+    });
+
+    it("wrong hardware, and an unmet dependency", async () => {
+      const gateway = makeDevice("gateway-agent", 3);
+      await f.fleet.connect(f.admin).enrolDevice(gateway.credential.record);
+      const g = await agentFor(gateway);
+      expect((await g.considerRelease(v1.releaseId, "new-release")).code).to.equal("HARDWARE_NOT_SUPPORTED");
+      const sensor = await release("acme.sensor-fw", "1.0.0", [f.devices.b], { depends: ["acme.bootloader ^1.0.0"] });
+      const b = await agentFor(f.devices.b);
+      expect((await b.considerRelease(sensor.releaseId, "new-release")).code).to.equal("DEPENDENCY_NOT_INSTALLED");
+      expect(b.slots.snapshot().components[SENSOR]?.slots.a ?? null).to.equal(null);
+    });
+
+    it("a stale ledger view is reported as stale, never as up to date", async () => {
+      const v7 = await release("acme.bootloader", "1.7.0", [f.devices.a]);
+      const late = await agentFor(f.devices.a, { policy: { maxLedgerAgeSeconds: 60 }, clock: () => Date.now() + 3 * 3600_000 });
+      expect((await late.considerRelease(v7.releaseId, "new-release")).code).to.equal("LEDGER_STALE");
+    });
+
+    it("CAP-11.2-d: a notice from an unregistered upstream is refused and starts nothing", async () => {
+      const moduleKey = Wallet.createRandom();
+      const upstream = keccak256(toUtf8Bytes("agent test module"));
+      const a = await agentFor(f.devices.a, { upstream });
+      const envelope = await sealMessage(
+        { kind: NOTICE_KIND, from: upstream, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: { releaseId: v1.releaseId, component: BOOT, reason: "new-release" } },
+        { kind: "account", signMessage: (m) => moduleKey.signMessage(m) },
+        f.devices.a.credential.record.publicKey,
+      );
+      await expectCode(a.onNotice(envelope), "UPSTREAM_NOT_REGISTERED");
+      expect(a.slots.snapshot().components[BOOT]).to.equal(undefined);
+    });
+  });
+});
