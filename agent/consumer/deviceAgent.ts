@@ -7,12 +7,16 @@ import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import { ContentRejected, DownloadRejected, LedgerRecordRejected, reportCodeOf } from "../core/updateErrors";
-import { decryptArtifact } from "../crypto/artifactCipher";
+import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
+import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
+import { ArtifactFormatError } from "../core/errors";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { writeFileAtomic } from "../io/atomicFile";
-import { downloadArtifact, type DeviceIdentity } from "./downloadRelease";
+import { downloadArtifact, fetchWrappedKey, type DeviceIdentity } from "./downloadRelease";
+import { BootStateCorruptError } from "./slots/slotErrors";
+import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
 import { SlotStore } from "./slots/slotStore";
 import type { HealthCheck } from "./slots/healthCheck";
@@ -62,9 +66,22 @@ export class DeviceAgent {
     readonly slots: SlotStore,
   ) {}
 
-  /** Opens the slots, finishes what a restart interrupted (pending trials) and reports it (CAP-11.1-a-i). */
+  /**
+   * Opens the slots, finishes what a restart interrupted (pending trials) and reports it
+   * (CAP-11.1-a-i). A corrupt boot state puts the device in safe mode (CAP-11.1-b): it keeps
+   * running, reports, refuses automatic updates and takes only a manual install.
+   */
   static async open(o: DeviceAgentOptions): Promise<DeviceAgent> {
-    const slots = await SlotStore.open(path.join(o.dataDir, "slots"), { clock: o.clock });
+    const root = path.join(o.dataDir, "slots");
+    let slots: SlotStore;
+    try {
+      slots = await SlotStore.open(root, { clock: o.clock });
+    } catch (err) {
+      if (!(err instanceof BootStateCorruptError)) throw err;
+      o.log?.(`${err.message}: entering safe mode`);
+      await resetToSafeMode(root, { clock: o.clock });
+      slots = await SlotStore.open(root, { clock: o.clock });
+    }
     const agent = new DeviceAgent(o, slots);
     const recovery = await slots.recover();
     for (const c of recovery.components) {
@@ -117,14 +134,33 @@ export class DeviceAgent {
     return this.o.components.some((c) => c.toLowerCase() === component.toLowerCase());
   }
 
-  /** Considers one release end to end; one update at a time. */
+  get safeMode(): boolean {
+    return this.slots.snapshot().safeMode !== undefined;
+  }
+
+  /** Considers one release end to end; one update at a time. Refused in safe mode. */
   considerRelease(releaseId: string, reason: string): Promise<UpdateOutcome> {
-    const run = this.queue.catch(() => {}).then(() => this.update(releaseId.toLowerCase(), reason));
+    const run = this.queue.catch(() => {}).then(() => (this.safeMode ? this.finish(releaseId.toLowerCase(), "rejected", "SAFE_MODE") : this.update(releaseId.toLowerCase(), reason)));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async update(releaseId: string, reason: string): Promise<UpdateOutcome> {
+  /**
+   * A person installs a release by hand (CAP-11.1-b), from an artifact file or URL, with the same
+   * verification as any update: the ledger checks, every chunk against the ledger's Merkle root,
+   * the size bound, the content key, the plaintext hash. In safe mode this is the way out: the
+   * person's act ends safe mode first, with the anti-rollback floors they give (from the tracker).
+   */
+  manualInstall(releaseId: string, source: { file: string } | { url: string }, floors: Record<string, bigint> = {}): Promise<UpdateOutcome> {
+    const run = this.queue.catch(() => {}).then(async () => {
+      if (this.safeMode) await this.slots.leaveSafeMode(floors);
+      return this.update(releaseId.toLowerCase(), "manual", source);
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
     const release = await fetchRelease(registry, domain, releaseId, fromBlock);
     if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
@@ -142,10 +178,11 @@ export class DeviceAgent {
       const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
       await fs.mkdir(path.dirname(artifactFile), { recursive: true });
       await step({ type: "download-started" });
-      const { wrappedKey } = await this.download(release, artifactFile, (index) => {
+      const onChunk = (index: number) => {
         // A resumed attempt re-announces the chunks kept from before; only new ones move the state.
         if (state.lastVerifiedChunk === null || index > state.lastVerifiedChunk) state = transition(state, { type: "chunk-verified", index });
-      });
+      };
+      const { wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk));
       await step({ type: "download-complete" });
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
@@ -223,6 +260,39 @@ export class DeviceAgent {
     return (["revoked", "active", "vulnerable", "revoked"] as const)[s];
   }
 
+  /**
+   * A manual source: the bytes are copied in (bounded by the size the ledger implies) and checked
+   * chunk by chunk against the ledger's root exactly as a download is; the wrapped key comes from
+   * the firmware server.
+   */
+  private async takeManual(release: LedgerRelease, source: { file: string } | { url: string }, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
+    const limit = Number(artifactSize(release.record.fileSize, MIN_SERVED_CHUNK_SIZE));
+    const input: AsyncIterable<Uint8Array> = "file" in source ? createReadStream(source.file) : await fetchBody(source.url);
+    const leaves: string[] = [];
+    const out = await fs.open(artifactFile, "w");
+    let total = 0;
+    try {
+      for await (const chunk of splitStoredChunks(input)) {
+        total += chunk.length;
+        if (total > limit) throw new DownloadRejected("ARTIFACT_TOO_LONG", `the manual artifact is longer than the ledger record allows`);
+        leaves.push(chunkLeaf(leaves.length, chunk));
+        await out.write(chunk);
+      }
+      await out.sync();
+    } catch (err) {
+      if (err instanceof ArtifactFormatError) throw new DownloadRejected("ARTIFACT_FORMAT", err.message, { cause: err });
+      throw err;
+    } finally {
+      await out.close();
+    }
+    if (leaves.length === 0 || new ChunkMerkleTree(leaves).root.toLowerCase() !== release.record.merkleRoot.toLowerCase()) {
+      await fs.rm(artifactFile, { force: true });
+      throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
+    }
+    leaves.forEach((_, i) => onChunk(i));
+    return { wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }) };
+  }
+
   /** The verified download, retried with backoff; each retry resumes from the last verified chunk. */
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
@@ -290,4 +360,15 @@ export class DeviceAgent {
     }
     return report;
   }
+}
+
+async function fetchBody(url: string): Promise<AsyncIterable<Uint8Array>> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  } catch (cause) {
+    throw new DownloadRejected("ARTIFACT_TRUNCATED", `cannot fetch ${url}`, { cause });
+  }
+  if (!res.ok || !res.body) throw new DownloadRejected("ARTIFACT_TRUNCATED", `${url} answered ${res.status}`);
+  return res.body as unknown as AsyncIterable<Uint8Array>;
 }

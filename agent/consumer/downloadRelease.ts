@@ -117,9 +117,23 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
   } finally {
     await out.close();
   }
+  return { wrappedKey: await wrappedKeyOf(o, idle), header: header!, resumedFrom };
+}
+
+/** The device's wrapped content key for the release, from the firmware server. */
+export async function fetchWrappedKey(o: DownloadOptions): Promise<Buffer> {
+  const idle = new IdleTimeout(o.timeoutMs ?? DEFAULT_IDLE_MS);
+  try {
+    return await wrappedKeyOf(o, idle);
+  } finally {
+    idle.clear();
+  }
+}
+
+async function wrappedKeyOf(o: DownloadOptions, idle: IdleTimeout): Promise<Buffer> {
   const keyPath = `/v1/releases/${o.release.id.toLowerCase()}/key`;
-  const keyAnswer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as { wrappedKey: string };
-  return { wrappedKey: Buffer.from(String(keyAnswer.wrappedKey).replace(/^0x/, ""), "hex"), header: header!, resumedFrom };
+  const answer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as { wrappedKey: string };
+  return Buffer.from(String(answer.wrappedKey).replace(/^0x/, ""), "hex");
 }
 
 /**

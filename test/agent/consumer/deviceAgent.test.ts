@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
@@ -172,6 +172,33 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       );
       await expectCode(a.onNotice(envelope), "UPSTREAM_NOT_REGISTERED");
       expect(a.slots.snapshot().components[BOOT]).to.equal(undefined);
+    });
+  });
+
+  describe("CAP-11.1-b: safe mode", () => {
+    it("a corrupt boot state starts safe mode: the device runs and reports, refuses automatic updates, and takes a manual install only after full verification", async () => {
+      const sm = makeDevice("safe-mode-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(sm.credential.record);
+      const r = await release("acme.radio-fw", "2.0.0", [sm]);
+      const dir = path.join(f.dir, "safe-mode-device");
+      const options = { dataDir: dir, device: sm, serverUrl: f.server.url, chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 }, components: [componentId("acme.radio-fw")], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true };
+      await (await DeviceAgent.open(options)).slots.nextCounter();
+      writeFileSync(path.join(dir, "slots", "boot-state.json"), "{ torn");
+
+      const a = await DeviceAgent.open(options);
+      expect(a.safeMode).to.equal(true);
+      expect((await a.statusReport()).safeMode).to.equal(true);
+      expect((await a.considerRelease(r.releaseId, "new-release")).code).to.equal("SAFE_MODE");
+
+      const tampered = path.join(f.dir, "tampered.otae");
+      const bytes = readFileSync(r.artifactFile);
+      bytes[bytes.length - 100] ^= 1;
+      writeFileSync(tampered, bytes);
+      expect((await a.manualInstall(r.releaseId, { file: tampered })).code).to.equal("CHUNK_MISMATCH");
+      expect(a.slots.snapshot().components[componentId("acme.radio-fw")]?.slots.a ?? null).to.equal(null);
+
+      expect(await a.manualInstall(r.releaseId, { file: r.artifactFile })).to.include({ outcome: "confirmed", code: "OK" });
+      expect(a.safeMode).to.equal(false);
     });
   });
 });
