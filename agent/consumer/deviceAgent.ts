@@ -43,6 +43,19 @@ export interface DeviceAgentOptions {
   onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
 }
 
+/** Refusals that time or another party can lift: the release is tried again later. */
+const RETRY_LATER = new Set([
+  "KEY_NOT_GRANTED",
+  "ARTIFACT_NOT_AVAILABLE",
+  "DOWNLOAD_STALLED",
+  "DOWNLOAD_INTERRUPTED",
+  "SERVER_UNREACHABLE",
+  "LEDGER_UNAVAILABLE",
+  "STORE_UNAVAILABLE",
+  "DEFERRED_TO_WINDOW",
+  "LEDGER_STALE",
+]);
+
 export interface UpdateOutcome {
   releaseId: string;
   outcome: "confirmed" | "rolled-back" | "rejected" | "declined";
@@ -105,10 +118,12 @@ export class DeviceAgent {
 
   /** Ledger events (in-device tracker mode): a new release of a component this device runs is considered. */
   async onLedgerEvents(events: LedgerEvent[]): Promise<UpdateOutcome[]> {
+    // Only the newest release of each component in a batch: a device that was away does not walk
+    // through every version in between.
+    const newest = new Map<string, string>();
+    for (const e of events) if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), e.releaseId);
     const out: UpdateOutcome[] = [];
-    for (const e of events) {
-      if (e.kind === "published" && this.runs(e.component)) out.push(await this.considerRelease(e.releaseId, "new-release"));
-    }
+    for (const releaseId of newest.values()) out.push(await this.considerRelease(releaseId, "new-release"));
     return out;
   }
 
@@ -129,6 +144,14 @@ export class DeviceAgent {
   }
 
   private lastNoticeAt = 0;
+  private readonly pending = new Set<string>();
+
+  /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
+  async retryPending(): Promise<UpdateOutcome[]> {
+    const out: UpdateOutcome[] = [];
+    for (const releaseId of [...this.pending]) out.push(await this.considerRelease(releaseId, "retry"));
+    return out;
+  }
 
   private runs(component: string): boolean {
     return this.o.components.some((c) => c.toLowerCase() === component.toLowerCase());
@@ -323,6 +346,8 @@ export class DeviceAgent {
 
   private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
+    if (RETRY_LATER.has(code)) this.pending.add(releaseId);
+    else this.pending.delete(releaseId);
     if (outcome === "rejected") this.lastRejection = { releaseId, code, at: this.now() };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };

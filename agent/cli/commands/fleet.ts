@@ -1,0 +1,94 @@
+import type { Command } from "commander";
+import path from "node:path";
+import { NonceManager, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import type { CliContext } from "../context";
+import { InputError } from "../../core/errors";
+import { componentId } from "../../core/release";
+import { formatVersion } from "../../core/version";
+import { registryDomain } from "../../crypto/releaseSignature";
+import { loadDeviceConfig } from "../../consumer/deviceConfig";
+import { DeviceRunner } from "../../consumer/deviceRunner";
+import type { DeviceAgentOptions } from "../../consumer/deviceAgent";
+import { listHardwareClasses, resolveHardwareClass } from "../hardwareClasses";
+import { confirm } from "../transactions";
+
+/** Running devices: one real device agent (`device run`), or a simulated fleet (`fleet simulate`). */
+export function register(program: Command, ctx: CliContext): void {
+  const device = program.commands.find((c) => c.name() === "device") ?? program.command("device");
+  device
+    .command("run")
+    .description("run this device's agent: follow the ledger, verify, install into A/B slots, report (Ctrl-C stops)")
+    .requiredOption("--device-config <file>", "the device's identity and choices (device.json, see docs/device.md)")
+    .option("--once", "consider what the ledger holds now, then exit")
+    .action(async (o: { deviceConfig: string; once?: boolean }) => {
+      const config = await ctx.config();
+      const d = await loadDeviceConfig(o.deviceConfig);
+      const { provider, registry, fleet, chainId } = await ctx.connectReadOnly();
+      const chain = { provider, registry, fleet, domain: registryDomain(chainId, String(registry.target)), fromBlock: config.sources.deployedAtBlock ?? 0 };
+      const runner = await DeviceRunner.start(
+        chain,
+        [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
+        { stateDir: d.dataDir, log: (l) => ctx.io.stderr(l + "\n") },
+      );
+      await finish(ctx, runner, o.once);
+    });
+
+  const fleetCmd = program.command("fleet").description("simulated fleets for demos, tests and benchmarks");
+  fleetCmd
+    .command("simulate")
+    .description("run N device agents on this machine, each with its own key, hardware class, slots and state")
+    .requiredOption("--devices <n>", "how many devices")
+    .requiredOption("--hardware <a,b>", "hardware classes (names or ids), given to devices in turn")
+    .requiredOption("--components <a,b>", "component names every device runs")
+    .option("--data-dir <dir>", "where the devices keep their slots", "./.ota-ledger/fleet")
+    .option("--enrol", "enrol the devices on the ledger first (needs an administrator key)")
+    .option("--seed <text>", "derives the devices' keys, so a run can be repeated", "ota-ledger fleet")
+    .option("--once", "consider what the ledger holds now, print the fleet, then exit")
+    .action(async (o: { devices: string; hardware: string; components: string; dataDir: string; enrol?: boolean; seed: string; once?: boolean }) => {
+      const n = Number(o.devices);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InputError("DEVICES", "--devices must be a whole number from 1 to 10000");
+      const config = await ctx.config();
+      const { provider, registry, fleet, chainId } = await ctx.connectReadOnly();
+      const known = await listHardwareClasses(registry);
+      const hardware = o.hardware.split(",").map((x) => x.trim()).filter(Boolean).map((h) => resolveHardwareClass(h, known, "--hardware"));
+      if (hardware.length === 0) throw new InputError("HARDWARE", "--hardware names at least one hardware class");
+      const components = o.components.split(",").map((c) => componentId(c.trim()));
+      const devices: Omit<DeviceAgentOptions, "chain">[] = [];
+      const records = [];
+      for (let i = 0; i < n; i++) {
+        const key = new Wallet(keccak256(toUtf8Bytes(`${o.seed}:${i}`)));
+        const record = { id: keccak256(toUtf8Bytes(`${o.seed}:device:${i}`)), publicKey: key.signingKey.compressedPublicKey, hardwareClass: hardware[i % hardware.length], network: encodeBytes32String("simulated"), region: encodeBytes32String("sim") };
+        records.push(record);
+        devices.push({ dataDir: path.resolve(ctx.io.cwd, o.dataDir, `device-${i}`), device: { privateKey: key.privateKey, credential: { record, batchId: 0, proof: [] } }, serverUrl: config.serverUrl, components, policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true });
+      }
+      if (o.enrol) {
+        const { fleet: writable, signer } = await ctx.connect();
+        // Several transactions in a row: count nonces here (ethers caches an identical nonce answer briefly).
+        const sender = writable.connect(new NonceManager(signer));
+        for (const r of records) if (Number(await fleet.deviceStanding(r, 0, [])) === 0) await confirm(sender.enrolDevice(r));
+      }
+      const chain = { provider, registry, fleet, domain: registryDomain(chainId, String(registry.target)), fromBlock: config.sources.deployedAtBlock ?? 0 };
+      const runner = await DeviceRunner.start(chain, devices, { stateDir: path.resolve(ctx.io.cwd, o.dataDir), log: () => {} });
+      await finish(ctx, runner, o.once);
+    });
+}
+
+async function finish(ctx: CliContext, runner: DeviceRunner, once?: boolean): Promise<void> {
+  if (!once) {
+    ctx.io.stderr(`running ${runner.agents.length} device agent(s); Ctrl-C stops\n`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+  } else {
+    await Promise.all(runner.agents.map((a) => a.retryPending()));
+  }
+  await runner.stop();
+  const reports = await Promise.all(runner.agents.map((a) => a.statusReport()));
+  ctx.output(
+    { devices: reports },
+    reports
+      .map((r) => `${r.deviceId.slice(0, 10)}…  ${r.installed.map((i) => `${i.component.slice(0, 10)}… ${formatVersion(BigInt(i.version))} (slot ${i.slot})`).join(", ") || "nothing installed"}${r.lastResult ? `  last: ${r.lastResult.outcome} ${r.lastResult.code}` : ""}${r.safeMode ? "  SAFE MODE" : ""}`)
+      .join("\n"),
+  );
+}

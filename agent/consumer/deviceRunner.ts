@@ -1,0 +1,54 @@
+import path from "node:path";
+import type { Provider, TypedDataDomain } from "ethers";
+import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
+import { LedgerWatcher } from "./ledgerWatcher";
+
+/**
+ * Runs device agents in in-device tracker mode (DEP-8.2.1): one ledger watcher, whose events go to
+ * every agent, and a timer that retries what could not be done yet (a key not granted, a server
+ * down). One agent is a device; several are a simulated fleet on one machine, each with its own
+ * key, hardware class, slots and state.
+ */
+export class DeviceRunner {
+  private timer: NodeJS.Timeout | undefined;
+  private constructor(
+    readonly agents: DeviceAgent[],
+    readonly watcher: LedgerWatcher,
+  ) {}
+
+  static async start(
+    chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number },
+    devices: Omit<DeviceAgentOptions, "chain">[],
+    o: { stateDir: string; pollMs?: number; retryMs?: number; log?: (line: string) => void },
+  ): Promise<DeviceRunner> {
+    const agents: DeviceAgent[] = [];
+    for (const d of devices) agents.push(await DeviceAgent.open({ ...d, chain }));
+    const watcher = new LedgerWatcher(
+      chain.provider,
+      chain.registry,
+      path.join(o.stateDir, "ledger-checkpoint.json"),
+      async (events) => {
+        for (const a of agents) a.noteHead(watcher.head.timestamp);
+        await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
+      },
+      { fromBlock: chain.fromBlock, pollMs: o.pollMs ?? 4000, onError: (err) => o.log?.(`ledger: ${(err as Error).message}`) },
+    );
+    const runner = new DeviceRunner(agents, watcher);
+    await watcher.start();
+    const retry = () => {
+      runner.timer = setTimeout(async () => {
+        await Promise.all(agents.map((a) => a.retryPending().catch(() => []))).catch(() => {});
+        retry();
+      }, o.retryMs ?? 10_000);
+      runner.timer.unref();
+    };
+    retry();
+    return runner;
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.watcher.stop();
+  }
+}
