@@ -22,6 +22,7 @@ import { SlotStore } from "./slots/slotStore";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport, type StatusReport } from "./statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
+import { answerImageQuery } from "./imageQuery";
 import type { Envelope } from "../crypto/sealedMessage";
 
 export interface DeviceAgentOptions {
@@ -374,6 +375,14 @@ export class DeviceAgent {
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
       safeMode: boot.safeMode !== undefined,
     };
+  }
+
+  /** Answers a sealed image query, only from a registered tracker module (CAP-11.1-a-ii). */
+  answerQuery(query: Envelope): Promise<Envelope> {
+    return answerImageQuery(this.o.chain.fleet, query, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, () => this.statusReport(), {
+      now: this.now(),
+      fromBlock: this.o.chain.fromBlock,
+    });
   }
 
   /** Sends the status report to the tracker, if one is configured; marks the last result reported. */

@@ -9,7 +9,9 @@ import { ACME_SIGNER } from "../../helpers/registryFixture";
 import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
 import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
 import { componentId } from "../../../agent/core/release";
-import { sealMessage } from "../../../agent/crypto/sealedMessage";
+import { openMessage, sealMessage } from "../../../agent/crypto/sealedMessage";
+import { QUERY_KIND } from "../../../agent/consumer/imageQuery";
+import http from "node:http";
 import { NOTICE_KIND } from "../../../agent/consumer/upstreamNotice";
 import { prepareRelease, publishPrepared } from "../../../agent/author/publishRelease";
 import { uploadArtifact } from "../../../agent/author/uploadArtifact";
@@ -199,6 +201,56 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
 
       expect(await a.manualInstall(r.releaseId, { file: r.artifactFile })).to.include({ outcome: "confirmed", code: "OK" });
       expect(a.safeMode).to.equal(false);
+    });
+  });
+
+  describe("reporting (PROC-5, CAP-11.1-a-i, CAP-11.1-a-ii, CAP-11.1-a-iv)", () => {
+    const moduleKey = new Wallet(keccak256(toUtf8Bytes("agent test tracker module")));
+    const moduleId = keccak256(toUtf8Bytes("agent test tracker"));
+    let receiver: http.Server;
+    let url: string;
+    const received: { counter: number; deviceKey: string; body: { lastResult: { code: string } | null; needs: unknown[] } }[] = [];
+
+    before(async () => {
+      await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ethers.ZeroHash);
+      // A stand-in for the tracker's report endpoint (issue 5): it opens each report with the module's key.
+      receiver = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (d) => (body += d));
+        req.on("end", () => {
+          const { message, signedBy } = openMessage<{ counter: number; lastResult: { code: string } | null; needs: unknown[] }>(JSON.parse(body), moduleKey.privateKey, moduleId);
+          received.push({ counter: message.body.counter, deviceKey: signedBy.deviceKey, body: message.body });
+          res.writeHead(202).end();
+        });
+      });
+      await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+      url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    });
+    after(() => new Promise<void>((r) => receiver.close(() => r())));
+
+    it("PROC-5 CAP-11.1-a-i: sends signed, sealed reports whose counter only rises, across a restart too", async () => {
+      const dev = makeDevice("reporting-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const r = await release("acme.radio-fw", "3.0.0", [dev]);
+      const tracker = { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url };
+      const a = await agentFor(dev, { tracker, components: [componentId("acme.radio-fw")] });
+      await a.considerRelease(r.releaseId, "new-release");
+      const again = await DeviceAgent.open({ ...(a as unknown as { o: DeviceAgentOptions }).o });
+      await again.report();
+      const mine = received.filter((x) => x.deviceKey === dev.credential.record.publicKey);
+      expect(mine.length).to.be.at.least(3);
+      for (let i = 1; i < mine.length; i++) expect(mine[i].counter).to.be.above(mine[i - 1].counter);
+      expect(mine.some((m) => m.body.lastResult?.code === "OK")).to.equal(true);
+    });
+
+    it("CAP-11.1-a-ii: answers a query about its image only to a registered tracker module, sealed to it", async () => {
+      const query = (signer: Wallet, from: string) =>
+        sealMessage({ kind: QUERY_KIND, from, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: {} }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, f.devices.a.credential.record.publicKey);
+      const answer = await agent.answerQuery(await query(moduleKey, moduleId));
+      const { message } = openMessage<{ installed: { component: string }[] }>(answer, moduleKey.privateKey, moduleId);
+      expect(message.body.installed.map((i) => i.component)).to.include(BOOT);
+      await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, keccak256(toUtf8Bytes("nobody")))), "QUERY_NOT_REGISTERED");
+      await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, moduleId)), "QUERY_SIGNATURE");
     });
   });
 });
