@@ -73,13 +73,13 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
       const offset = have.bytes;
       const res = await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/artifact`, "fetching the artifact", idle, offset > 0 ? { range: `bytes=${offset}-` } : {});
       if (offset > 0 && res.status !== 206) throw new DownloadVerificationError("RANGE_IGNORED", "the server ignored the resume range");
-      let buffer = Buffer.alloc(0);
+      const buffer = new ByteQueue();
       const reader = res.body!.getReader();
       try {
         for (;;) {
           const { done, value } = await readIdle(reader, idle, "fetching the artifact");
           if (done) break;
-          buffer = buffer.length ? Buffer.concat([buffer, value]) : Buffer.from(value);
+          buffer.push(value);
           for (;;) {
             const j = have.chunks;
             if (header && j >= leaves.length) {
@@ -88,7 +88,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
             }
             const size = header ? storedChunkSpan(header, j).size : HEADER_SIZE;
             if (buffer.length < size) break;
-            const chunk = buffer.subarray(0, size);
+            const chunk = buffer.take(size);
             if (chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) {
               throw new DownloadVerificationError("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, { details: { chunk: j } });
             }
@@ -96,7 +96,6 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
             await out.write(chunk);
             o.onChunk?.(j);
             have = { ...have, chunks: j + 1, bytes: have.bytes + size };
-            buffer = Buffer.from(buffer.subarray(size));
           }
           if (header && have.chunks >= leaves.length) {
             // Complete: anything more from the server is refused, and never written.
@@ -281,5 +280,35 @@ async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: I
   } catch (cause) {
     if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: no bytes for longer than the timeout; the next attempt resumes from the last verified chunk`, { cause });
     throw new DownloadStalledError("DOWNLOAD_INTERRUPTED", `${what}: the connection broke; the next attempt resumes from the last verified chunk`, { cause });
+  }
+}
+
+/**
+ * Network pieces queued until a whole stored chunk is there: each chunk is joined once, instead
+ * of the pending bytes being copied again with every piece that arrives.
+ */
+class ByteQueue {
+  private parts: Uint8Array[] = [];
+  length = 0;
+
+  push(piece: Uint8Array): void {
+    this.parts.push(piece);
+    this.length += piece.length;
+  }
+
+  /** The next `size` bytes (size <= length). */
+  take(size: number): Buffer {
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const head = this.parts[0];
+      const n = Math.min(head.length, size - filled);
+      out.set(head.subarray(0, n), filled);
+      filled += n;
+      if (n === head.length) this.parts.shift();
+      else this.parts[0] = head.subarray(n);
+    }
+    this.length -= size;
+    return out;
   }
 }
