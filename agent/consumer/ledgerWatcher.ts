@@ -29,7 +29,8 @@ export class LedgerWatcher {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastHead = { number: -1, timestamp: 0 };
-  private readonly onBlock = () => void this.poll().catch(this.onError);
+  // The pushed block number is used as is: ethers may answer "latest" from a cache for a while.
+  private readonly onBlock = (blockNumber: number) => void this.poll(blockNumber).catch(this.onError);
 
   constructor(
     private readonly provider: Provider,
@@ -62,8 +63,8 @@ export class LedgerWatcher {
   }
 
   /** Reads every event from the checkpoint to the head and hands them over. Polls never overlap. */
-  poll(): Promise<void> {
-    const next = this.running.catch(() => {}).then(() => this.pollOnce());
+  poll(headHint?: number): Promise<void> {
+    const next = this.running.catch(() => {}).then(() => this.pollOnce(headHint));
     this.running = next.catch(() => {});
     return next;
   }
@@ -78,8 +79,9 @@ export class LedgerWatcher {
     this.timer.unref();
   }
 
-  private async pollOnce(): Promise<void> {
-    const headBlock = await this.provider.getBlock("latest");
+  private async pollOnce(headHint?: number): Promise<void> {
+    const latest = await this.provider.getBlock("latest");
+    const headBlock = headHint !== undefined && (!latest || headHint > latest.number) ? await this.provider.getBlock(headHint) : latest;
     if (!headBlock) return;
     this.lastHead = { number: headBlock.number, timestamp: headBlock.timestamp };
     let from = await this.resumeFrom();
