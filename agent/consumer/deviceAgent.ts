@@ -6,7 +6,7 @@ import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
-import { ContentRejected, DownloadRejected, LedgerRecordRejected, reportCodeOf } from "../core/updateErrors";
+import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf } from "../core/updateErrors";
 import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { ArtifactFormatError } from "../core/errors";
@@ -234,7 +234,7 @@ export class DeviceAgent {
       return this.finish(releaseId, trial.outcome, trial.code);
     } catch (err) {
       const code = reportCodeOf(err);
-      if (err instanceof OtaError && err.name === "UpdateDeclined") {
+      if (err instanceof UpdateDeclined) {
         this.declined.set(releaseId, code);
         return this.finish(releaseId, "declined", code);
       }
