@@ -58,6 +58,11 @@ const MIGRATIONS = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, counter INTEGER NOT NULL, received_at INTEGER NOT NULL,
      body TEXT NOT NULL);
    CREATE INDEX reports_by_device ON reports (device_id, id);`,
+  // The ledger events the mirror applied, so that a reorganisation can be undone exactly.
+  `CREATE TABLE ledger_events (
+     block_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block_number INTEGER NOT NULL, kind TEXT NOT NULL,
+     subject TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (block_hash, log_index));
+   CREATE INDEX ledger_events_by_subject ON ledger_events (subject, block_number, log_index);`,
 ];
 
 export class FleetDatabase {
@@ -88,6 +93,14 @@ export class FleetDatabase {
       .run(d.id.toLowerCase(), d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing);
   }
 
+  deleteDevice(deviceId: string): void {
+    const id = deviceId.toLowerCase();
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM installed WHERE device_id = ?`).run(id);
+      this.db.prepare(`DELETE FROM devices WHERE id = ?`).run(id);
+    })();
+  }
+
   setStanding(deviceId: string, standing: DeviceRow["standing"]): void {
     this.db.prepare(`UPDATE devices SET standing = ? WHERE id = ?`).run(standing, deviceId.toLowerCase());
   }
@@ -114,6 +127,10 @@ export class FleetDatabase {
   dropReleasesOfBlocks(blockHashes: string[]): void {
     const del = this.db.prepare(`DELETE FROM releases WHERE block_hash = ?`);
     this.db.transaction(() => blockHashes.forEach((h) => del.run(h)))();
+  }
+
+  deleteRelease(id: string): void {
+    this.db.prepare(`DELETE FROM releases WHERE id = ?`).run(id.toLowerCase());
   }
 
   releases(): ReleaseRow[] {

@@ -1,0 +1,117 @@
+import { Interface, type LogDescription } from "ethers";
+import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
+import type { BlockRef } from "../chain/eventStreamStore";
+import type { FleetDatabase } from "./fleetDatabase";
+import { FleetRegistry__factory, UpdateRegistry__factory } from "../../typechain-types";
+
+type Subject = { kind: "release" | "device"; id: string };
+
+/**
+ * Keeps the fleet database's mirror of the ledger (releases and their status, devices and their
+ * standing) in step with the event stream. Every applied event is kept in `ledger_events` keyed
+ * by block hash and log index: applying is idempotent (the stream may deliver a batch again after
+ * a crash), and a reorganisation is undone by dropping the events of the removed blocks and
+ * rebuilding each affected release or device from the events that remain.
+ */
+export class LedgerMirror implements StreamHandler {
+  private readonly registry = new Interface(UpdateRegistry__factory.abi);
+  private readonly fleet = new Interface(FleetRegistry__factory.abi);
+
+  constructor(
+    private readonly db: FleetDatabase,
+    private readonly addresses: { registry: string; fleet: string },
+  ) {}
+
+  apply(batch: StreamBatch): void {
+    const insert = this.db.db.prepare(`INSERT OR IGNORE INTO ledger_events (block_hash, log_index, block_number, kind, subject, payload) VALUES (?, ?, ?, ?, ?, ?)`);
+    this.db.db.transaction(() => {
+      for (const block of batch.blocks) {
+        for (const log of block.logs) {
+          const parsed = this.parse(log);
+          if (!parsed) continue;
+          const { subject, payload } = parsed;
+          // Only the first delivery changes anything.
+          if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
+            this.rebuild(subject);
+          }
+        }
+      }
+    })();
+  }
+
+  revert(_fromBlock: number, blocks: BlockRef[]): void {
+    this.db.db.transaction(() => {
+      const touched = new Set<string>();
+      for (const b of blocks) {
+        for (const row of this.db.db.prepare(`SELECT subject FROM ledger_events WHERE block_hash = ?`).all(b.hash) as { subject: string }[]) touched.add(row.subject);
+        this.db.db.prepare(`DELETE FROM ledger_events WHERE block_hash = ?`).run(b.hash);
+      }
+      for (const s of touched) {
+        const [kind, id] = s.split(":");
+        this.rebuild({ kind: kind as Subject["kind"], id });
+      }
+    })();
+  }
+
+  /** Recomputes one release or device from its remaining events, in chain order. */
+  private rebuild(subject: Subject): void {
+    const events = this.db.db
+      .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
+      .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
+    if (subject.kind === "release") {
+      const published = events.find((e) => e.kind === "published");
+      if (!published) return this.db.deleteRelease(subject.id);
+      const p = JSON.parse(published.payload);
+      const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
+      const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
+      this.db.upsertRelease({ id: subject.id, component: p.component, provider: p.provider, version: BigInt(p.version), hardware: p.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex });
+      return;
+    }
+    const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
+    if (!enrolled) return this.db.deleteDevice(subject.id);
+    const d = JSON.parse(enrolled.payload);
+    let standing: "active" | "suspended" | "revoked" = "active";
+    for (const e of events) {
+      if (e.kind === "enrolled") standing = "active";
+      if (e.kind === "suspended") standing = "suspended";
+      if (e.kind === "reinstated" && standing === "suspended") standing = "active";
+      if (e.kind === "record-revoked") standing = "revoked";
+    }
+    this.db.upsertDevice({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
+  }
+
+  private parse(log: StreamLog): { kind: string; subject: Subject; payload: object } | undefined {
+    const address = log.address.toLowerCase();
+    let p: LogDescription | null = null;
+    if (address === this.addresses.registry.toLowerCase()) p = this.registry.parseLog(log);
+    else if (address === this.addresses.fleet.toLowerCase()) p = this.fleet.parseLog(log);
+    if (!p) return undefined;
+    const a = p.args;
+    switch (p.name) {
+      case "ReleasePublished":
+        return {
+          kind: "published",
+          subject: { kind: "release", id: String(a.releaseId).toLowerCase() },
+          payload: { component: a.component, provider: Number(a.provider), version: a.version.toString(), hardware: a.release.hardware.map(Number) },
+        };
+      case "ReleaseRevoked":
+        return { kind: "revoked", subject: { kind: "release", id: String(a.releaseId).toLowerCase() }, payload: {} };
+      case "ReleaseFlaggedVulnerable":
+        return { kind: "vulnerable", subject: { kind: "release", id: String(a.releaseId).toLowerCase() }, payload: {} };
+      case "DeviceEnrolled":
+        return {
+          kind: "enrolled",
+          subject: { kind: "device", id: String(a.deviceId).toLowerCase() },
+          payload: { publicKey: a.publicKey, hardwareClass: Number(a.hardwareClass), network: a.network, region: a.region },
+        };
+      case "DeviceSuspended":
+        return { kind: "suspended", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: {} };
+      case "DeviceReinstated":
+        return { kind: "reinstated", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: {} };
+      case "DeviceRecordRevoked":
+        return { kind: "record-revoked", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: {} };
+      default:
+        return undefined;
+    }
+  }
+}

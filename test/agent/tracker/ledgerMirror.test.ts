@@ -1,0 +1,86 @@
+import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { startCliChain, type CliChain } from "../cli/cliHarness";
+import { ChainEventStream } from "../../../agent/chain/eventStream";
+import { MemoryStreamStore } from "../../../agent/chain/eventStreamStore";
+import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { LedgerMirror } from "../../../agent/tracker/ledgerMirror";
+import { registryDomain, signRelease, computeReleaseId } from "../../../agent/crypto/releaseSignature";
+import { componentId, normalizeRelease } from "../../../agent/core/release";
+import { encodeVersion } from "../../../agent/core/version";
+
+describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reorganisations included (REQ-10b-i, REQ-10b-ii)", function () {
+  this.timeout(120_000);
+  let c: CliChain;
+  let dir: string;
+  let db: FleetDatabase;
+  let nonce = 0;
+  const send = async (tx: (o: { nonce: number }) => Promise<{ wait(): Promise<unknown> }>) => (await tx({ nonce: nonce++ })).wait();
+
+  before(async () => {
+    c = await startCliChain();
+    dir = mkdtempSync(path.join(tmpdir(), "ota-mirror-"));
+    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    nonce = Number(await c.provider.send("eth_getTransactionCount", [c.admin.address, "pending"]));
+    const r = c.registry.connect(c.admin);
+    await send((o) => r.registerProvider("Acme", o));
+    await send((o) => r.addProviderSigner(1, c.admin.address, o));
+    await send((o) => r.registerAuthor(c.admin.address, 1, o));
+    await send((o) => r.registerHardwareClass("rev-a", o));
+    await send((o) => r.registerComponent("acme.bootloader", 1, o));
+  });
+  after(async () => {
+    db?.close();
+    await c?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function publish(version: string) {
+    const domain = registryDomain(31337, String(c.registry.target));
+    const record = normalizeRelease({ provider: 1, component: componentId("acme.bootloader"), version: encodeVersion(version), fileHash: keccak256(toUtf8Bytes(version)), fileLink: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", fileName: "b.bin", fileSize: 10n, merkleRoot: keccak256(toUtf8Bytes("root " + version)), hardware: [1], dependencies: [] });
+    const signature = await signRelease(c.admin, domain, record);
+    await send((o) => c.registry.connect(c.admin).publishRelease(record, c.admin.address, signature, [], o));
+    return computeReleaseId(domain, record).toLowerCase();
+  }
+
+  it("mirrors releases, flags, revocations and devices, and undoes what a reorganisation removed", async () => {
+    const stream = new ChainEventStream(
+      { provider: c.provider, store: new MemoryStreamStore(), handler: new LedgerMirror(db, { registry: String(c.registry.target), fleet: String(c.fleet.target) }) },
+      { filters: [{ address: [String(c.registry.target), String(c.fleet.target)] }], fromBlock: 0 },
+    );
+    const v1 = await publish("1.0.0");
+    const key = Wallet.createRandom();
+    const device = { id: keccak256(toUtf8Bytes("mirror device")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("n"), region: encodeBytes32String("r") };
+    await send((o) => c.fleet.connect(c.admin).enrolDevice(device, o));
+    await stream.pollOnce();
+    expect(db.releases().map((r) => [r.id, r.status])).to.deep.equal([[v1, "active"]]);
+    expect(db.device(device.id)).to.include({ standing: "active", hardwareClass: 1 });
+
+    // A branch that flags v1, publishes v2 and suspends the device; then it is reorganised away.
+    const snapshot = await c.provider.send("evm_snapshot", []);
+    const nonceBefore = nonce;
+    await send((o) => c.registry.connect(c.admin).flagVulnerable(v1, "CVE-1", o));
+    const v2 = await publish("2.0.0");
+    await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
+    await stream.pollOnce();
+    expect(db.releases().map((r) => [r.id, r.status]).sort()).to.deep.equal([[v1, "vulnerable"], [v2, "active"]].sort());
+    expect(db.device(device.id)!.standing).to.equal("suspended");
+
+    await c.provider.send("evm_revert", [snapshot]);
+    nonce = nonceBefore;
+    const v3 = await publish("3.0.0"); // the new branch
+    await c.provider.send("evm_mine", []);
+    await c.provider.send("evm_mine", []);
+    await c.provider.send("evm_mine", []);
+    await stream.pollOnce();
+    expect(db.releases().map((r) => [r.id, r.status]).sort()).to.deep.equal([[v1, "active"], [v3, "active"]].sort());
+    expect(db.device(device.id)!.standing).to.equal("active");
+
+    // The same batch delivered twice (a crash before the checkpoint) changes nothing.
+    await stream.pollOnce();
+    expect(db.releases()).to.have.length(2);
+  });
+});
