@@ -22,19 +22,11 @@ import { verifyLedgerRelease } from "../agent/chain/verifyLedgerRelease";
 import { fetchReleases } from "../agent/chain/releaseEvents";
 import { decodeRevert } from "../agent/chain/revertReason";
 import type { FleetRegistry, UpdateRegistry } from "../typechain-types";
+import { INSTALL_CHECK, RELEASE_STATUS, ledgerName } from "../agent/core/ledgerCodes";
 
-const STATUS = ["none", "active", "vulnerable", "revoked"];
-const INSTALL_CHECK = [
-  "installable",
-  "unknown release",
-  "revoked",
-  "vulnerable",
-  "provider barred",
-  "hardware not supported",
-  "not newer than installed",
-  "dependency not installed",
-  "dependency version out of range",
-];
+/** "DEPENDENCY_NOT_INSTALLED" -> "dependency not installed" */
+const humanCode = (code: string) => code.toLowerCase().replace(/_/g, " ");
+
 
 async function main() {
   const once = process.argv.includes("--once");
@@ -162,7 +154,7 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
     row("dependencies", deps.length ? deps.join("; ") : "none");
     row("Merkle root", r.record.merkleRoot);
     row("author signature", `${r.signer} (valid, a registered and pinned signing key of the provider)`);
-    row("status", STATUS[Number(status)]);
+    row("status", ledgerName(RELEASE_STATUS, status));
   }
 
   console.log("\nwhat a device may install (checkInstallable, from the ledger)");
@@ -175,7 +167,7 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
     ["rev-b device with bootloader 1.0.0 -> sensor-fw 2.1.0", fw21.record, 2, [boot("1.0.0")]],
   ];
   for (const [label, record, hw, installed] of cases) {
-    console.log(`  ${label}: ${INSTALL_CHECK[Number(await registry.checkInstallable(record, hw, installed))]}`);
+    console.log(`  ${label}: ${humanCode(ledgerName(INSTALL_CHECK, await registry.checkInstallable(record, hw, installed)))}`);
   }
   return { registry, domain, deployment, images, admin, author };
 }

@@ -1,6 +1,7 @@
 import type { TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { InputError } from "../core/errors";
+import { DEVICE_STANDING, RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, wrapContentKey } from "../crypto/keyWrap";
 import { signAccountRequest } from "../crypto/requestSignature";
@@ -34,7 +35,7 @@ export async function grantKeys(
   const { registry, fleet } = deps;
   const release = await fetchRelease(registry, deps.domain, releaseId, deps.fromBlock ?? 0);
   if (!release) throw new InputError("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}: check the id printed by \`release publish\``);
-  if (Number(await registry.releaseStatus(releaseId)) === 3) throw new InputError("RELEASE_REVOKED", `release ${releaseId} is revoked: grant a newer release`);
+  if (ledgerName(RELEASE_STATUS, await registry.releaseStatus(releaseId)) === "revoked") throw new InputError("RELEASE_REVOKED", `release ${releaseId} is revoked: grant a newer release`);
   const contentKey = await deps.keys.load(releaseId);
 
   const known = new Map<string, DeviceCredential>();
@@ -65,9 +66,9 @@ export async function grantKeys(
   const result: GrantResult = { releaseId, granted: [], skipped: [] };
   const wrapped: { deviceId: string; wrappedKey: string }[] = [];
   for (const c of targets) {
-    const standing = Number(await fleet.deviceStanding(c.record, c.batchId, c.proof));
+    const standing = ledgerName(DEVICE_STANDING, await fleet.deviceStanding(c.record, c.batchId, c.proof));
     const reason =
-      standing !== 1 ? `device is ${["not enrolled with this record", "active", "suspended", "withdrawn"][standing]}` : !release.record.hardware.includes(c.record.hardwareClass) ? `hardware class ${c.record.hardwareClass} is not supported by the release` : undefined;
+      standing !== "active" ? `device is ${standing === "unknown" ? "not enrolled with this record" : standing === "revoked" ? "withdrawn" : standing}` : !release.record.hardware.includes(c.record.hardwareClass) ? `hardware class ${c.record.hardwareClass} is not supported by the release` : undefined;
     if (reason) {
       if (explicit) throw new InputError("DEVICE_NOT_ELIGIBLE", `device ${c.record.id}: ${reason}`);
       result.skipped.push({ deviceId: c.record.id, reason });

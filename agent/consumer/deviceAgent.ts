@@ -5,6 +5,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
+import { INSTALL_CHECK, RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf } from "../core/updateErrors";
 import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
@@ -263,12 +264,14 @@ export class DeviceAgent {
       const image = c.slots[c.active];
       if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
     }
+    const installed = this.slots.installed();
+    const verdict = ledgerName(INSTALL_CHECK, await registry.checkInstallable(release.record, this.o.device.credential.record.hardwareClass, installed));
     const result = checkCandidate({
-      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid },
+      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid, ledgerVerdict: verdict },
       ledger: { headTimestamp: this.headTimestamp },
       device: {
         hardwareClass: this.o.device.credential.record.hardwareClass,
-        installed: this.slots.installed(),
+        installed,
         floors: Object.fromEntries(Object.entries(boot.components).map(([k, c]) => [k, BigInt(c.floor)])),
         failedReleases: Object.keys(boot.failedReleases),
         installedStatus,
@@ -280,8 +283,8 @@ export class DeviceAgent {
   }
 
   private async releaseStatus(releaseId: string): Promise<ReleaseStatus> {
-    const s = Number(await this.o.chain.registry.releaseStatus(releaseId));
-    return (["revoked", "active", "vulnerable", "revoked"] as const)[s];
+    const s = ledgerName(RELEASE_STATUS, await this.o.chain.registry.releaseStatus(releaseId));
+    return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted
   }
 
   /**

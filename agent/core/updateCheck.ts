@@ -1,3 +1,4 @@
+import type { InstallCheckCode } from "./ledgerCodes";
 import type { InstalledVersion, ReleaseRecord } from "./release";
 import { formatRange, formatVersion, inRange } from "./version";
 import { DevicePolicy, isInWindow, nextWindowStart } from "./devicePolicy";
@@ -14,7 +15,15 @@ export type ReleaseStatus = "active" | "vulnerable" | "revoked";
 
 /** Everything the device decides on, read beforehand: this file does no I/O. */
 export interface CandidateInput {
-  release: { id: string; record: ReleaseRecord; status: ReleaseStatus; providerBarred: boolean; signatureValid: boolean };
+  release: {
+    id: string;
+    record: ReleaseRecord;
+    status: ReleaseStatus;
+    providerBarred: boolean;
+    signatureValid: boolean;
+    /** The registry's own checkInstallable verdict for this device, where policy contracts act. */
+    ledgerVerdict?: InstallCheckCode;
+  };
   ledger: { headTimestamp: number }; // unix s of the newest block the device saw
   device: {
     hardwareClass: number;
@@ -44,6 +53,8 @@ export type CandidateResult = { ok: true } | { ok: false; error: CandidateReject
  *   9. each dependency installed       DEPENDENCY_NOT_INSTALLED         (APP-II-2)
  *      and in [min, max)               DEPENDENCY_OUT_OF_RANGE
  *  10. not failed here before          PREVIOUSLY_FAILED
+ *  10b. the registry's checkInstallable  LEDGER_NOT_INSTALLABLE (what the device does not model itself,
+ *      such as an administrator's policy contract, is decided on the ledger, not re-implemented here)
  *  11. policy: pin, security-only, window   VERSION_PINNED, NOT_A_SECURITY_FIX, DEFERRED_TO_WINDOW (CAP-11.1-a-vi)
  * Trust failures come before fit, and fit before the device's preferences, so a report names the
  * most serious reason. Releases.sol `checkInstallable` applies rules 2, 4, 6, 8, 9 and 3 (last, there).
@@ -119,6 +130,10 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
   }
   if (device.failedReleases.some((id) => sameId(id, release.id))) {
     return no(UpdateDeclined, "PREVIOUSLY_FAILED", "this release already failed on this device; it is not retried");
+  }
+  const verdict = release.ledgerVerdict;
+  if (verdict !== undefined && verdict !== "INSTALLABLE" && !(verdict === "RELEASE_VULNERABLE" && policy.allowVulnerable)) {
+    return no(LedgerRecordRejected, "LEDGER_NOT_INSTALLABLE", `the registry's installable check answers ${verdict} for this device`, { verdict });
   }
 
   const pin = lookup(policy.pins, component);

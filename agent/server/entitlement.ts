@@ -3,7 +3,7 @@ import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import type { LedgerRelease } from "../chain/releaseEvents";
 import type { LedgerGate } from "./ledgerGate";
-import { INSTALL_CHECK_REFUSALS, Refusal } from "./refusals";
+import { Refusal } from "./refusals";
 import type { AcceptedArtifact, ServerDatabase } from "./serverDatabase";
 
 /**
@@ -34,9 +34,8 @@ export async function checkEntitlement(
 
   const release = await gate.release(releaseId);
   const check = await gate.installCheck(release, credential.record.hardwareClass, installed);
-  const refusal = INSTALL_CHECK_REFUSALS[check];
-  if (refusal === undefined) throw new Refusal("RELEASE_NOT_VERIFIED", `the ledger answered an unknown installable code ${check}`);
-  if (refusal) throw new Refusal(refusal, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check });
+  // The InstallCheck names are refusal codes (refusals.ts), so the ledger's verdict is the answer.
+  if (check !== "INSTALLABLE") throw new Refusal(check, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check });
 
   const wrappedKey = db.wrappedKey(releaseId, credential.record.id);
   if (!wrappedKey) throw new Refusal("KEY_NOT_GRANTED", `no content key of release ${releaseId} was granted to device ${credential.record.id}`);

@@ -6,9 +6,8 @@ import { fetchRelease, LedgerRelease } from "../chain/releaseEvents";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { VerificationError } from "../core/errors";
 import { Refusal } from "./refusals";
+import { DEVICE_STANDING, INSTALL_CHECK, RELEASE_STATUS, ledgerName, type DeviceStandingName, type InstallCheckCode, type ReleaseStatusName } from "../core/ledgerCodes";
 
-export const RELEASE_STATUS = ["none", "active", "vulnerable", "revoked"] as const;
-export const DEVICE_STANDING = ["unknown", "active", "suspended", "revoked"] as const;
 
 /**
  * What the firmware server asks of the ledger. Release records are immutable once published, so a
@@ -45,8 +44,8 @@ export class LedgerGate {
     return release;
   }
 
-  async releaseStatus(releaseId: string): Promise<(typeof RELEASE_STATUS)[number]> {
-    return RELEASE_STATUS[Number(await this.ledger(() => this.registry.releaseStatus(releaseId)))];
+  async releaseStatus(releaseId: string): Promise<ReleaseStatusName> {
+    return ledgerName(RELEASE_STATUS, await this.ledger(() => this.registry.releaseStatus(releaseId)));
   }
 
   async providerBarred(providerId: number): Promise<boolean> {
@@ -54,13 +53,13 @@ export class LedgerGate {
     return barred as boolean;
   }
 
-  async deviceStanding(c: DeviceCredential): Promise<(typeof DEVICE_STANDING)[number]> {
-    return DEVICE_STANDING[Number(await this.ledger(() => this.fleet.deviceStanding(c.record, c.batchId, c.proof)))];
+  async deviceStanding(c: DeviceCredential): Promise<DeviceStandingName> {
+    return ledgerName(DEVICE_STANDING, await this.ledger(() => this.fleet.deviceStanding(c.record, c.batchId, c.proof)));
   }
 
-  /** The registry's InstallCheck code for this release on this device (0 = installable). */
-  async installCheck(release: LedgerRelease, hardwareClass: number, installed: InstalledVersion[]): Promise<number> {
-    return Number(await this.ledger(() => this.registry.checkInstallable(release.record, hardwareClass, installed)));
+  /** The registry's installable check for this release on this device. */
+  async installCheck(release: LedgerRelease, hardwareClass: number, installed: InstalledVersion[]): Promise<InstallCheckCode> {
+    return ledgerName(INSTALL_CHECK, await this.ledger(() => this.registry.checkInstallable(release.record, hardwareClass, installed)));
   }
 
   async authorProvider(account: string): Promise<number> {

@@ -59,15 +59,3 @@ export class Refusal extends OtaError {
   }
 }
 
-/** The ledger's InstallCheck enum (UpdateRegistryTypes.sol), in order, as refusal codes. */
-export const INSTALL_CHECK_REFUSALS: (RefusalCode | null)[] = [
-  null, // Installable
-  "RELEASE_UNKNOWN",
-  "RELEASE_REVOKED",
-  "RELEASE_VULNERABLE",
-  "PROVIDER_BARRED",
-  "HARDWARE_NOT_SUPPORTED",
-  "NOT_NEWER_THAN_INSTALLED",
-  "DEPENDENCY_NOT_INSTALLED",
-  "DEPENDENCY_VERSION_OUT_OF_RANGE",
-];

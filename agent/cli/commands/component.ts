@@ -3,10 +3,10 @@ import { ZeroHash } from "ethers";
 import type { CliContext } from "../context";
 import { componentId } from "../../core/release";
 import { formatVersion } from "../../core/version";
+import { RELEASE_STATUS, ledgerName } from "../../core/ledgerCodes";
 import { parseId, parseName } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 
-const RELEASE_STATUS = ["none", "active", "vulnerable", "revoked"];
 
 /** Components: the named pieces of software a provider releases versions of. */
 export function register(program: Command, ctx: CliContext): void {
@@ -62,7 +62,7 @@ async function describeRelease(ctx: CliContext, releaseId: string) {
   return {
     id: releaseId,
     version: formatVersion(state.version),
-    status: RELEASE_STATUS[Number(state.status)],
+    status: ledgerName(RELEASE_STATUS, state.status),
     publishedAt: new Date(Number(state.publishedAt) * 1000).toISOString(),
   };
 }

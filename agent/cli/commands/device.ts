@@ -3,13 +3,13 @@ import type { Command } from "commander";
 import { decodeBytes32String, hexlify } from "ethers";
 import type { CliContext } from "../context";
 import { InputError } from "../../core/errors";
+import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
 import { buildDeviceBatch, checkDeviceRecord, type DeviceRecord } from "../../crypto/deviceTree";
 import { listHardwareClasses } from "../hardwareClasses";
 import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProofsFile } from "../deviceFiles";
 import { parseIdOrLabel, parseReason } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 
-const STANDING = ["unknown", "active", "suspended", "revoked"];
 
 interface EnrolOptions {
   id?: string;
@@ -143,7 +143,7 @@ async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Pro
     }
   }
   const standing = record
-    ? STANDING[Number(await fleet.deviceStanding(record, inBatch ? proofs!.batchId : 0, inBatch?.proof ?? []))]
+    ? ledgerName(DEVICE_STANDING, await fleet.deviceStanding(record, inBatch ? proofs!.batchId : 0, inBatch?.proof ?? []))
     : "unknown";
   const shown = record && {
     publicKey: record.publicKey,

@@ -177,6 +177,13 @@ const CHECKS: { name: string; touches: string; mutate: (c: CandidateInput) => vo
     code: "PREVIOUSLY_FAILED",
   },
   {
+    name: "the registry's own installable check refusing it (a policy contract's rule, decided on the ledger)",
+    touches: "ledgerVerdict",
+    mutate: (c) => void (c.release.ledgerVerdict = "HARDWARE_NOT_SUPPORTED"),
+    cls: LedgerRecordRejected,
+    code: "LEDGER_NOT_INSTALLABLE",
+  },
+  {
     name: "a version other than the pinned one (CAP-11.1-a-vi)",
     touches: "pins",
     mutate: (c) => void (c.policy = { ...c.policy, pins: { [FW]: V("1.9.0").toString() } }),
@@ -298,6 +305,14 @@ describe("agent/core/updateCheck: the device's verification decisions", function
   });
 
   describe("checkCandidate: the device's policy (CAP-11.1-a-vi)", function () {
+    it("a vulnerable verdict from the registry does not overrule a policy that allows vulnerable releases", function () {
+      const c = candidate();
+      c.release.status = "vulnerable";
+      c.release.ledgerVerdict = "RELEASE_VULNERABLE";
+      c.policy = { ...c.policy, allowVulnerable: true };
+      expect(checkCandidate(c).ok).to.equal(true);
+    });
+
     it("takes a vulnerable release only when the policy allows it, and a revoked one never", function () {
       const c = candidate();
       c.release.status = "vulnerable";
