@@ -45,18 +45,11 @@ export interface DeviceAgentOptions {
   onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
 }
 
-/** Refusals that time or another party can lift: the release is tried again later. */
-const RETRY_LATER = new Set([
-  "KEY_NOT_GRANTED",
-  "ARTIFACT_NOT_AVAILABLE",
-  "DOWNLOAD_STALLED",
-  "DOWNLOAD_INTERRUPTED",
-  "SERVER_UNREACHABLE",
-  "LEDGER_UNAVAILABLE",
-  "STORE_UNAVAILABLE",
-  "DEFERRED_TO_WINDOW",
-  "LEDGER_STALE",
-]);
+/** Failures of the connection to the server or the ledger: the download is retried at once, with backoff. */
+const TRANSIENT = new Set(["DOWNLOAD_STALLED", "DOWNLOAD_INTERRUPTED", "SERVER_UNREACHABLE", "LEDGER_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+
+/** Refusals that time or another party can lift: the release stays needed and is tried again later. */
+const RETRY_LATER = new Set([...TRANSIENT, "KEY_NOT_GRANTED", "ARTIFACT_NOT_AVAILABLE", "DEFERRED_TO_WINDOW", "LEDGER_STALE"]);
 
 export interface UpdateOutcome {
   releaseId: string;
@@ -240,7 +233,7 @@ export class DeviceAgent {
         return this.finish(releaseId, "declined", code);
       }
       if (!(err instanceof VerificationError) && !(err instanceof OtaError)) this.o.log?.(`update ${releaseId}: ${(err as Error).stack}`);
-      this.needs.delete(releaseId);
+      if (!RETRY_LATER.has(code)) this.needs.delete(releaseId); // still needed: the tracker hears so (CAP-11.1-a-iv)
       return this.finish(releaseId, "rejected", code);
     }
   }
@@ -336,8 +329,7 @@ export class DeviceAgent {
         });
       } catch (err) {
         const code = reportCodeOf(err);
-        const transient = code === "DOWNLOAD_STALLED" || code === "DOWNLOAD_INTERRUPTED" || code === "SERVER_UNREACHABLE" || code === "LEDGER_UNAVAILABLE" || code === "STORE_UNAVAILABLE";
-        if (!transient || i >= attempts) {
+        if (!TRANSIENT.has(code) || i >= attempts) {
           if (err instanceof VerificationError && !(err instanceof DownloadRejected)) {
             await fs.rm(artifactFile, { force: true }); // bytes that failed verification are not kept
           }

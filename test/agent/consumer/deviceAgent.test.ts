@@ -243,6 +243,23 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       expect(mine.some((m) => m.body.lastResult?.code === "OK")).to.equal(true);
     });
 
+    it("CAP-11.1-a-iv: tells its tracker of an update it needs but cannot take yet, takes it once it can, then no longer lists it", async () => {
+      const dev = makeDevice("needy-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const r = await release("acme.radio-fw", "5.0.0", []); // no key granted yet
+      const a = await agentFor(dev, { components: [componentId("acme.radio-fw")] });
+      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "rejected", code: "KEY_NOT_GRANTED" });
+      expect((await a.statusReport()).needs).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), component: r.record.component, reason: "new-release" }]);
+      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, { deviceIds: [dev.credential.record.id] });
+      expect(await a.retryPending()).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
+      expect((await a.statusReport()).needs).to.deep.equal([]);
+    });
+
+    it("CAP-11.1-a-vi: reports the updates it declined, with the reason", async () => {
+      const report = await agent.statusReport();
+      expect(report.declined).to.deep.include({ releaseId: (await f.registry.releaseAt(BOOT, 1)).toLowerCase(), code: "PREVIOUSLY_FAILED" });
+    });
+
     it("CAP-11.1-a-ii: answers a query about its image only to a registered tracker module, sealed to it", async () => {
       const query = (signer: Wallet, from: string) =>
         sealMessage({ kind: QUERY_KIND, from, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: {} }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, f.devices.a.credential.record.publicKey);
