@@ -1,6 +1,6 @@
 import type { FleetRegistry } from "../../typechain-types";
 import { openMessage, sealMessage, type Envelope } from "../crypto/sealedMessage";
-import { decodeRevert } from "../chain/revertReason";
+import { verifyModuleSender } from "./moduleSender";
 import { AuthenticationError } from "../core/errors";
 
 export const QUERY_KIND = "image-query";
@@ -21,18 +21,9 @@ export async function answerImageQuery<T>(
   answer: () => Promise<T>,
   o: { now: number; maxAgeMs?: number; fromBlock?: number },
 ): Promise<Envelope> {
-  const { message, signedBy } = openMessage<unknown>(query, device.privateKey, device.id);
+  const { message, signedBy } = openMessage<unknown>(query, device.privateKey, device.id, "account");
   if (message.kind !== QUERY_KIND) throw new ImageQueryRefused("QUERY_KIND", `a ${message.kind} message is not an image query`);
-  let signer: string;
-  try {
-    [signer] = await fleet.trackerModule(message.from);
-  } catch (err) {
-    if (decodeRevert(err, [fleet.interface])?.name === "FleetRegistryUnknownTrackerModule") {
-      throw new ImageQueryRefused("QUERY_NOT_REGISTERED", `${message.from} is not a registered tracker module: no answer`);
-    }
-    throw err;
-  }
-  if (signedBy.account.toLowerCase() !== signer.toLowerCase()) throw new ImageQueryRefused("QUERY_SIGNATURE", `the query is not signed by module ${message.from}'s registered key`);
+  await verifyModuleSender(fleet, message.from, signedBy, (code, text) => new ImageQueryRefused(`QUERY_${code}`, text));
   if (Math.abs(o.now - message.issuedAt) > (o.maxAgeMs ?? 60_000)) throw new ImageQueryRefused("QUERY_STALE", "the query is too old or from the future");
   const registered = await fleet.queryFilter(fleet.filters.TrackerModuleRegistered(message.from), o.fromBlock ?? 0, "latest");
   if (registered.length === 0) throw new ImageQueryRefused("QUERY_NOT_REGISTERED", `no registration of module ${message.from} was found`);

@@ -2,7 +2,7 @@ import { isHexString } from "ethers";
 import type { FleetRegistry } from "../../typechain-types";
 import { AuthenticationError, InputError } from "../core/errors";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
-import { decodeRevert } from "../chain/revertReason";
+import { verifyModuleSender } from "./moduleSender";
 
 /** What an upstream tracker module tells a device (DEP-8.2.2): take this release of this component. */
 export interface UpdateNotice {
@@ -29,24 +29,12 @@ export async function verifyUpdateNotice(
   device: { id: string; privateKey: string },
   expect: { upstream: string; lastIssuedAt: number; maxAgeMs: number; now: number },
 ): Promise<{ notice: UpdateNotice; issuedAt: number }> {
-  const { message, signedBy } = openMessage<UpdateNotice>(envelope, device.privateKey, device.id);
+  const { message, signedBy } = openMessage<UpdateNotice>(envelope, device.privateKey, device.id, "account");
   if (message.kind !== NOTICE_KIND) throw new UpstreamNoticeRejected("NOTICE_KIND", `a ${message.kind} message is not an update notice`);
   if (message.from.toLowerCase() !== expect.upstream.toLowerCase()) {
     throw new UpstreamNoticeRejected("UPSTREAM_UNEXPECTED", `the notice comes from module ${message.from}, not this device's upstream ${expect.upstream}`);
   }
-  let signer: string;
-  try {
-    [signer] = await fleet.trackerModule(message.from);
-  } catch (err) {
-    const parsed = decodeRevert(err, [fleet.interface]);
-    if (parsed?.name === "FleetRegistryUnknownTrackerModule") {
-      throw new UpstreamNoticeRejected("UPSTREAM_NOT_REGISTERED", `module ${message.from} (or one above it) is not registered or was retired on the ledger`);
-    }
-    throw err;
-  }
-  if (signedBy.account.toLowerCase() !== signer.toLowerCase()) {
-    throw new UpstreamNoticeRejected("UPSTREAM_SIGNATURE", `the notice is not signed by module ${message.from}'s registered key ${signer}`);
-  }
+  await verifyModuleSender(fleet, message.from, signedBy, (code, text) => new UpstreamNoticeRejected(`UPSTREAM_${code}`, text));
   if (Math.abs(expect.now - message.issuedAt) > expect.maxAgeMs) throw new UpstreamNoticeRejected("NOTICE_STALE", `the notice was issued at ${message.issuedAt}, too far from ${expect.now}`);
   if (message.issuedAt <= expect.lastIssuedAt) throw new UpstreamNoticeRejected("NOTICE_REPLAYED", "the notice is not newer than the last one taken from this module");
   const n = message.body;

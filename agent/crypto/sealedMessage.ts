@@ -60,14 +60,16 @@ export async function sealMessage<T>(
 
 /**
  * Opens an envelope addressed to `me` with the recipient's private key and returns the message and
- * who signed it: `{ deviceKey }` (compressed public key) or `{ account }` (address), for the caller
- * to compare with what the ledger holds for `from`.
+ * who signed it, as the kind of signer expected from the sender: a device's compressed public key
+ * or an account's address, for the caller to compare with what the ledger holds for `from`. One
+ * signature recovery per message (report intake is a hot path).
  */
 export function openMessage<T>(
   envelope: Envelope,
   recipientPrivateKey: string,
   me: string,
-): { message: OpenedMessage<T>; signedBy: { deviceKey: string; account: string } } {
+  signerKind: MessageSigner["kind"],
+): { message: OpenedMessage<T>; signedBy: string } {
   if (!envelope || envelope.v !== 1 || typeof envelope.sealed !== "string" || typeof envelope.kind !== "string" || typeof envelope.from !== "string" || typeof envelope.to !== "string") {
     throw new InputError("MESSAGE_MALFORMED", "not a sealed message envelope (v, kind, from, to, sealed)");
   }
@@ -83,14 +85,15 @@ export function openMessage<T>(
     throw new AuthenticationError("MESSAGE_MALFORMED", "the sealed message disagrees with its envelope");
   }
   const d = digest(inner);
-  let deviceKey = "";
-  let account = "";
+  let signedBy: string;
   try {
-    deviceKey = SigningKey.computePublicKey(SigningKey.recoverPublicKey(d, inner.signature), true);
-    account = recoverAddress(hashMessage("0x" + d.toString("hex")), inner.signature);
+    signedBy =
+      signerKind === "device"
+        ? SigningKey.computePublicKey(SigningKey.recoverPublicKey(d, inner.signature), true)
+        : recoverAddress(hashMessage("0x" + d.toString("hex")), inner.signature);
   } catch {
     throw new AuthenticationError("MESSAGE_SIGNATURE", "the message signature is malformed");
   }
   const { signature: _, ...message } = inner; // eslint-disable-line @typescript-eslint/no-unused-vars
-  return { message, signedBy: { deviceKey, account } };
+  return { message, signedBy };
 }

@@ -14,12 +14,12 @@ export class ReportRefused extends AuthenticationError {}
  * (no replay). The report and what the device runs are stored in one transaction.
  */
 export function takeSealedReport(db: FleetDatabase, envelope: Envelope, module: { id: string; privateKey: string }, now: number): StatusReport {
-  const { message, signedBy } = openMessage<StatusReport>(envelope, module.privateKey, module.id);
+  const { message, signedBy } = openMessage<StatusReport>(envelope, module.privateKey, module.id, "device");
   if (message.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${message.kind} message is not a status report`);
   const device = db.device(message.from);
   if (!device) throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from} is not enrolled in this fleet`);
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
-  if (signedBy.deviceKey.toLowerCase() !== device.publicKey.toLowerCase()) throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
+  if (signedBy.toLowerCase() !== device.publicKey.toLowerCase()) throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
   const report = message.body;
   if (!report || report.deviceId?.toLowerCase() !== message.from.toLowerCase() || !Number.isSafeInteger(report.counter) || !Array.isArray(report.installed)) {
     throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components");

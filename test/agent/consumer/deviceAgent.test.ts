@@ -218,8 +218,8 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         let body = "";
         req.on("data", (d) => (body += d));
         req.on("end", () => {
-          const { message, signedBy } = openMessage<{ counter: number; lastResult: { code: string } | null; needs: unknown[] }>(JSON.parse(body), moduleKey.privateKey, moduleId);
-          received.push({ counter: message.body.counter, deviceKey: signedBy.deviceKey, body: message.body });
+          const { message, signedBy } = openMessage<{ counter: number; lastResult: { code: string } | null; needs: unknown[] }>(JSON.parse(body), moduleKey.privateKey, moduleId, "device");
+          received.push({ counter: message.body.counter, deviceKey: signedBy, body: message.body });
           res.writeHead(202).end();
         });
       });
@@ -264,7 +264,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const query = (signer: Wallet, from: string) =>
         sealMessage({ kind: QUERY_KIND, from, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: {} }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, f.devices.a.credential.record.publicKey);
       const answer = await agent.answerQuery(await query(moduleKey, moduleId));
-      const { message } = openMessage<{ installed: { component: string }[] }>(answer, moduleKey.privateKey, moduleId);
+      const { message } = openMessage<{ installed: { component: string }[] }>(answer, moduleKey.privateKey, moduleId, "device");
       expect(message.body.installed.map((i) => i.component)).to.include(BOOT);
       await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, keccak256(toUtf8Bytes("nobody")))), "QUERY_NOT_REGISTERED");
       await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, moduleId)), "QUERY_SIGNATURE");

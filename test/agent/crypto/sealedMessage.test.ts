@@ -8,21 +8,21 @@ const upstream = Wallet.createRandom();
 const deviceId = "0x" + "11".repeat(32);
 const moduleId = "0x" + "22".repeat(32);
 
-const open = async (e: Envelope, key: string, me: string) => openMessage(e, key, me);
+const open = async (e: Envelope, key: string, me: string, kind: "device" | "account" = "account") => openMessage(e, key, me, kind);
 
 describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-11.2-d)", () => {
   it("a device's report opens for its module and names the device key that signed it", async () => {
     const e = await sealMessage({ kind: "status-report", from: deviceId, to: moduleId, issuedAt: 1, body: { counter: 7 } }, { kind: "device", privateKey: device.privateKey }, upstream.signingKey.compressedPublicKey);
-    const { message, signedBy } = await open(e, upstream.privateKey, moduleId);
+    const { message, signedBy } = await open(e, upstream.privateKey, moduleId, "device");
     expect(message.body).to.deep.equal({ counter: 7 });
-    expect(signedBy.deviceKey).to.equal(device.signingKey.compressedPublicKey);
+    expect(signedBy).to.equal(device.signingKey.compressedPublicKey);
     expect(JSON.stringify(e)).not.to.include("counter"); // the body travels sealed
   });
 
   it("a upstream's notice opens for its device and names the account that signed it", async () => {
     const e = await sealMessage({ kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 2, body: { x: 1 } }, { kind: "account", signMessage: (m) => upstream.signMessage(m) }, device.signingKey.compressedPublicKey);
     const { signedBy } = await open(e, device.privateKey, deviceId);
-    expect(signedBy.account).to.equal(upstream.address);
+    expect(signedBy).to.equal(upstream.address);
   });
 
   it("refuses an envelope for someone else, altered bytes, swapped headers, or another recipient's key", async () => {
