@@ -7,7 +7,8 @@ import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { INSTALL_CHECK, RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
-import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf } from "../core/updateErrors";
+import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf, type LedgerRecordCode } from "../core/updateErrors";
+import { SlotImageMismatchError } from "./slots/slotErrors";
 import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { ArtifactFormatError } from "../core/errors";
@@ -183,6 +184,7 @@ export class DeviceAgent {
     const release = await fetchRelease(registry, domain, releaseId, fromBlock);
     if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
     let state = startUpdate(release);
+    const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
     const step = async (event: Parameters<typeof transition>[1]) => {
       state = transition(state, event);
       await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n");
@@ -193,7 +195,6 @@ export class DeviceAgent {
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
-      const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
       await fs.mkdir(path.dirname(artifactFile), { recursive: true });
       await step({ type: "download-started" });
       const onChunk = (index: number) => {
@@ -213,10 +214,15 @@ export class DeviceAgent {
         throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key", { cause });
       }
       const image = { releaseId, version: release.record.version.toString(), fileHash: release.record.fileHash.toLowerCase(), size: Number(release.record.fileSize) };
-      // Decrypted chunk by chunk straight into the inactive slot, which checks the SHA-256
-      // against the ledger's file hash before recording it; the active slot is not touched.
-      await this.slots.writeInactive(release.record.component.toLowerCase(), image, decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })));
-      await step({ type: "decrypted", fileHash: image.fileHash });
+      // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
+      // records the image only if it is the ledger's file hash; the active slot is not touched.
+      try {
+        await this.slots.writeInactive(release.record.component.toLowerCase(), image, decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })));
+      } catch (err) {
+        if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
+        throw err;
+      }
+      await step({ type: "decrypted", fileHash: image.fileHash }); // the hash writeInactive just verified
       await step({ type: "installed" });
       await fs.rm(artifactFile, { force: true });
 
@@ -233,7 +239,10 @@ export class DeviceAgent {
         return this.finish(releaseId, "declined", code);
       }
       if (!(err instanceof VerificationError) && !(err instanceof OtaError)) this.o.log?.(`update ${releaseId}: ${(err as Error).stack}`);
-      if (!RETRY_LATER.has(code)) this.needs.delete(releaseId); // still needed: the tracker hears so (CAP-11.1-a-iv)
+      if (!RETRY_LATER.has(code)) {
+        this.needs.delete(releaseId); // a retryable one is still needed: the tracker hears so (CAP-11.1-a-iv)
+        await fs.rm(artifactFile, { force: true }); // and keeps its verified prefix to resume from
+      }
       return this.finish(releaseId, "rejected", code);
     }
   }
@@ -242,11 +251,13 @@ export class DeviceAgent {
   private async checkOnLedger(release: LedgerRelease): Promise<void> {
     const { registry, domain, provider } = this.o.chain;
     let signatureValid = true;
+    let verificationCode: string | undefined;
     try {
       await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: this.o.pinnedSigners });
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       signatureValid = false;
+      verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
     const [, barred] = (await registry.getFunction("provider")(release.record.provider)) as [string, boolean];
     const head = await provider.getBlock("latest");
@@ -260,7 +271,7 @@ export class DeviceAgent {
     const installed = this.slots.installed();
     const verdict = ledgerName(INSTALL_CHECK, await registry.checkInstallable(release.record, this.o.device.credential.record.hardwareClass, installed));
     const result = checkCandidate({
-      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid, ledgerVerdict: verdict },
+      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid, verificationCode: verificationCode as LedgerRecordCode | undefined, ledgerVerdict: verdict },
       ledger: { headTimestamp: this.headTimestamp },
       device: {
         hardwareClass: this.o.device.credential.record.hardwareClass,
@@ -329,12 +340,7 @@ export class DeviceAgent {
         });
       } catch (err) {
         const code = reportCodeOf(err);
-        if (!TRANSIENT.has(code) || i >= attempts) {
-          if (err instanceof VerificationError && !(err instanceof DownloadRejected)) {
-            await fs.rm(artifactFile, { force: true }); // bytes that failed verification are not kept
-          }
-          throw err;
-        }
+        if (!TRANSIENT.has(code) || i >= attempts) throw err;
         await new Promise((r) => setTimeout(r, (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1)));
       }
     }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
-import { OtaError, VerificationError } from "../core/errors";
+import { OtaError } from "../core/errors";
+import { ContentRejected, DownloadRejected } from "../core/updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "../core/release";
 import { chunkCount, decryptArtifact, decodeHeader, storedChunkSpan, ArtifactHeader, artifactSize, HEADER_SIZE, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
@@ -12,8 +13,6 @@ import { refusalOf, ServerRefusedError } from "../author/uploadArtifact";
 
 const DEFAULT_IDLE_MS = 30_000;
 
-/** Bytes from the server that do not match the ledger record: the download is refused. */
-export class DownloadVerificationError extends VerificationError {}
 
 export interface DeviceIdentity {
   privateKey: string;
@@ -54,10 +53,10 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
     leaves: string[];
   };
   if (!Array.isArray(manifest.leaves) || manifest.leaves.length < 2 || manifest.leaves.length > 2 ** 32) {
-    throw new DownloadVerificationError("MANIFEST_INVALID", "the server's chunk list is malformed");
+    throw new DownloadRejected("MANIFEST_INVALID", "the server's chunk list is malformed");
   }
   if (new ChunkMerkleTree(manifest.leaves).root.toLowerCase() !== record.merkleRoot.toLowerCase()) {
-    throw new DownloadVerificationError("MANIFEST_ROOT_MISMATCH", "the server's chunk list does not hash to the ledger's Merkle root");
+    throw new DownloadRejected("MANIFEST_ROOT_MISMATCH", "the server's chunk list does not hash to the ledger's Merkle root");
   }
   const leaves = manifest.leaves;
 
@@ -72,7 +71,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
     while (!header || have.chunks < leaves.length) {
       const offset = have.bytes;
       const res = await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/artifact`, "fetching the artifact", idle, offset > 0 ? { range: `bytes=${offset}-` } : {});
-      if (offset > 0 && res.status !== 206) throw new DownloadVerificationError("RANGE_IGNORED", "the server ignored the resume range");
+      if (offset > 0 && res.status !== 206) throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
       const buffer = new ByteQueue();
       const reader = res.body!.getReader();
       try {
@@ -83,14 +82,14 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
           for (;;) {
             const j = have.chunks;
             if (header && j >= leaves.length) {
-              if (buffer.length > 0) throw new DownloadVerificationError("ARTIFACT_TOO_LONG", `the server sent bytes past the ${artifactSize(record.fileSize, header.chunkSize)}-byte artifact; stopped there`);
+              if (buffer.length > 0) throw new DownloadRejected("ARTIFACT_TOO_LONG", `the server sent bytes past the ${artifactSize(record.fileSize, header.chunkSize)}-byte artifact; stopped there`);
               break;
             }
             const size = header ? storedChunkSpan(header, j).size : HEADER_SIZE;
             if (buffer.length < size) break;
             const chunk = buffer.take(size);
             if (chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) {
-              throw new DownloadVerificationError("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, { details: { chunk: j } });
+              throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, { details: { chunk: j } });
             }
             if (j === 0) header = checkHeader(decodeHeader(chunk), record, leaves.length);
             await out.write(chunk);
@@ -100,7 +99,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
           if (header && have.chunks >= leaves.length) {
             // Complete: anything more from the server is refused, and never written.
             if (buffer.length > 0 || !(await readIdle(reader, idle, "fetching the artifact")).done) {
-              throw new DownloadVerificationError("ARTIFACT_TOO_LONG", `the server sent bytes past the ${have.bytes}-byte artifact; stopped there`);
+              throw new DownloadRejected("ARTIFACT_TOO_LONG", `the server sent bytes past the ${have.bytes}-byte artifact; stopped there`);
             }
             break;
           }
@@ -109,7 +108,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
         await reader.cancel().catch(() => {});
       }
       if (!header || have.chunks < leaves.length) {
-        if (have.bytes === offset) throw new DownloadVerificationError("ARTIFACT_TRUNCATED", `the server's artifact ended after ${have.chunks} of ${leaves.length} chunks`);
+        if (have.bytes === offset) throw new DownloadRejected("ARTIFACT_TRUNCATED", `the server's artifact ended after ${have.chunks} of ${leaves.length} chunks`);
       }
     }
     await out.sync();
@@ -159,14 +158,14 @@ export async function decryptDownloaded(
   const fileHash = "0x" + hash.digest("hex");
   if (fileHash !== o.release.record.fileHash.toLowerCase() || size !== o.release.record.fileSize) {
     await fs.rm(o.imageFile, { force: true });
-    throw new DownloadVerificationError("FILE_HASH_MISMATCH", `the decrypted image hashes to ${fileHash}; the ledger records ${o.release.record.fileHash}`);
+    throw new ContentRejected("FILE_HASH_MISMATCH", `the decrypted image hashes to ${fileHash}; the ledger records ${o.release.record.fileHash}`);
   }
   return { fileHash, size };
 }
 
 function checkHeader(h: ArtifactHeader, record: ReleaseRecord, leafCount: number): ArtifactHeader {
-  if (h.plaintextSize !== record.fileSize) throw new DownloadVerificationError("ARTIFACT_SIZE_MISMATCH", `the artifact declares ${h.plaintextSize} bytes; the ledger records ${record.fileSize}`);
-  if (chunkCount(h.plaintextSize, h.chunkSize) + 1 !== leafCount) throw new DownloadVerificationError("MANIFEST_INVALID", "the chunk count does not match the artifact header");
+  if (h.plaintextSize !== record.fileSize) throw new DownloadRejected("ARTIFACT_SIZE_MISMATCH", `the artifact declares ${h.plaintextSize} bytes; the ledger records ${record.fileSize}`);
+  if (chunkCount(h.plaintextSize, h.chunkSize) + 1 !== leafCount) throw new DownloadRejected("MANIFEST_INVALID", "the chunk count does not match the artifact header");
   return h;
 }
 
@@ -259,7 +258,7 @@ async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, w
       const { done, value } = await readIdle(reader, idle, what);
       if (done) break;
       total += value.length;
-      if (total > maxBytes) throw new DownloadVerificationError("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes`);
+      if (total > maxBytes) throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes`);
       parts.push(value);
     }
   } finally {
@@ -268,7 +267,7 @@ async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, w
   try {
     return JSON.parse(Buffer.concat(parts).toString("utf8"));
   } catch {
-    throw new DownloadVerificationError("ANSWER_MALFORMED", `${what}: the answer is not JSON`);
+    throw new DownloadRejected("ANSWER_MALFORMED", `${what}: the answer is not JSON`);
   }
 }
 

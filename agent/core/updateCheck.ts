@@ -1,4 +1,5 @@
 import type { InstallCheckCode } from "./ledgerCodes";
+import type { LedgerRecordCode } from "./updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "./release";
 import { formatRange, formatVersion, inRange } from "./version";
 import { DevicePolicy, isInWindow, nextWindowStart } from "./devicePolicy";
@@ -21,6 +22,8 @@ export interface CandidateInput {
     status: ReleaseStatus;
     providerBarred: boolean;
     signatureValid: boolean;
+    /** Why the record or its signer failed verification (SIGNER_NOT_REGISTERED ...), if known. */
+    verificationCode?: LedgerRecordCode;
     /** The registry's own checkInstallable verdict for this device, where policy contracts act. */
     ledgerVerdict?: InstallCheckCode;
   };
@@ -87,8 +90,10 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
   }
   if (release.providerBarred)
     return no(LedgerRecordRejected, "PROVIDER_BARRED", `provider ${provider} is barred on the ledger`, { provider });
-  if (!release.signatureValid)
-    return no(LedgerRecordRejected, "SIGNATURE_INVALID", "the author's signature over the release record does not verify");
+  if (!release.signatureValid) {
+    const code = release.verificationCode ?? "SIGNATURE_INVALID";
+    return no(LedgerRecordRejected, code, `the release record or its author's signature does not verify (${code})`);
+  }
 
   const current = installedVersion(device.installed, component);
   if (current !== undefined && version <= current) {

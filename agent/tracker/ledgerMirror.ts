@@ -70,13 +70,17 @@ export class LedgerMirror implements StreamHandler {
     const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
     if (!enrolled) return this.db.deleteDevice(subject.id);
     const d = JSON.parse(enrolled.payload);
-    let standing: "active" | "suspended" | "revoked" = "active";
+    // As FleetRegistry.deviceStanding: a withdrawn record outranks a suspension, and suspension
+    // belongs to the device id (it outlives re-enrolment, and may come before it).
+    let suspended = false;
+    let revoked = false;
     for (const e of events) {
-      if (e.kind === "enrolled") standing = "active";
-      if (e.kind === "suspended") standing = "suspended";
-      if (e.kind === "reinstated" && standing === "suspended") standing = "active";
-      if (e.kind === "record-revoked") standing = "revoked";
+      if (e.kind === "enrolled") revoked = false; // a new record
+      if (e.kind === "record-revoked") revoked = true;
+      if (e.kind === "suspended") suspended = true;
+      if (e.kind === "reinstated") suspended = false;
     }
+    const standing = revoked ? "revoked" : suspended ? "suspended" : "active";
     this.db.upsertDevice({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
   }
 

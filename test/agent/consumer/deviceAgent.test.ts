@@ -132,7 +132,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
       await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
       await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, forged.releaseId, { deviceIds: [f.devices.a.credential.record.id] });
-      await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "SLOT_HASH_MISMATCH");
+      await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "FILE_HASH_MISMATCH");
     });
 
     it("CAP-11.3-c: a release revoked after its download, before its install, is not installed", async () => {
@@ -161,6 +161,14 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const v7 = await release("acme.bootloader", "1.7.0", [f.devices.a]);
       const late = await agentFor(f.devices.a, { policy: { maxLedgerAgeSeconds: 60 }, clock: () => Date.now() + 3 * 3600_000 });
       expect((await late.considerRelease(v7.releaseId, "new-release")).code).to.equal("LEDGER_STALE");
+    });
+
+    it("REQ-10d-ii: a release signed by a key this device does not pin is refused, naming why", async () => {
+      const v8 = await release("acme.bootloader", "1.8.0", [f.devices.a]);
+      const pinned = await agentFor(f.devices.a, { pinnedSigners: [Wallet.createRandom().address] });
+      await pinned.considerRelease(v1.releaseId, "first install").catch(() => undefined);
+      await unmoved(() => pinned.considerRelease(v8.releaseId, "new-release"), "SIGNER_NOT_PINNED", () => agent);
+      expect(boot(pinned)).to.equal(undefined); // nothing was installed on the pinning device either
     });
 
     it("CAP-11.2-d: a notice from an unregistered upstream is refused and starts nothing", async () => {

@@ -305,6 +305,13 @@ describe("agent/core/updateCheck: the device's verification decisions", function
   });
 
   describe("checkCandidate: the device's policy (CAP-11.1-a-vi)", function () {
+    it("REQ-10d-ii: names what failed when the record or its signer does not verify", function () {
+      const c = candidate();
+      c.release.signatureValid = false;
+      c.release.verificationCode = "SIGNER_NOT_PINNED";
+      expectRejected(c, LedgerRecordRejected, "SIGNER_NOT_PINNED");
+    });
+
     it("a vulnerable verdict from the registry does not overrule a policy that allows vulnerable releases", function () {
       const c = candidate();
       c.release.status = "vulnerable";

@@ -82,5 +82,18 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     // The same batch delivered twice (a crash before the checkpoint) changes nothing.
     await stream.pollOnce();
     expect(db.releases()).to.have.length(2);
+
+    // Standing as the fleet registry computes it: a suspension outlives a withdrawn record and a
+    // re-enrolment with a new key; a withdrawn record outranks a suspension.
+    const standingOnChain = async (r: typeof device) => ["unknown", "active", "suspended", "revoked"][Number(await c.fleet.deviceStanding(r, 0, []))];
+    await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
+    await send((o) => c.fleet.connect(c.admin).revokeDeviceRecord(device, 0, [], "key leaked", o));
+    await stream.pollOnce();
+    expect(db.device(device.id)!.standing).to.equal("revoked").and.to.equal(await standingOnChain(device));
+    const rekeyed = { ...device, publicKey: Wallet.createRandom().signingKey.compressedPublicKey };
+    await send((o) => c.fleet.connect(c.admin).enrolDevice(rekeyed, o));
+    await stream.pollOnce();
+    expect(db.device(device.id)!.standing).to.equal("suspended").and.to.equal(await standingOnChain(rekeyed));
+    expect(db.device(device.id)!.publicKey).to.equal(rekeyed.publicKey.toLowerCase());
   });
 });
