@@ -18,18 +18,24 @@ export class ChunkHashPipeline implements ChunkHashing {
   private wakeConsumer: (() => void) | undefined;
   private wakeProducer: (() => void) | undefined;
   private readonly cid: Promise<string>;
+  private ended = false; // the importer stopped: a producer waiting for room must not wait forever
+  private failure: unknown;
 
   constructor(
     private readonly onTaken: (count: number) => void = () => {},
     private readonly maxQueued = 16,
   ) {
     this.cid = computeCid(this.chunks());
-    this.cid.catch(() => {}).finally(() => this.wakeProducer?.());
+    this.cid.then(
+      () => (this.ended = true),
+      (err) => ((this.ended = true), (this.failure = err)),
+    ).finally(() => this.wakeProducer?.());
   }
 
   /** Queues a chunk; the CID computation has failed if this throws at finish. */
   async push(chunk: Uint8Array): Promise<void> {
-    while (this.queue.length >= this.maxQueued) await new Promise<void>((resolve) => (this.wakeProducer = resolve));
+    while (this.queue.length >= this.maxQueued && !this.ended) await new Promise<void>((resolve) => (this.wakeProducer = resolve));
+    if (this.ended) throw this.failure ?? new Error("the CID computation ended before the last chunk");
     this.queue.push(chunk);
     this.wakeConsumer?.();
   }

@@ -41,11 +41,18 @@ export class WorkerChunkHashing implements ChunkHashing {
       this.worker.on("error", reject);
       this.worker.on("exit", (code) => reject(new Error(`the chunk hashing worker stopped (exit ${code})`)));
     });
-    this.result.catch(() => {}).finally(() => this.waiting?.());
+    this.result.then(
+      () => (this.ended = true),
+      (err) => ((this.ended = true), (this.failure = err)),
+    ).finally(() => this.waiting?.());
   }
 
+  private ended = false; // the worker answered or died: a producer waiting for room must not wait forever
+  private failure: unknown;
+
   async push(chunk: Uint8Array): Promise<void> {
-    while (this.sent - this.acked >= this.maxInFlight) await new Promise<void>((resolve) => (this.waiting = resolve));
+    while (this.sent - this.acked >= this.maxInFlight && !this.ended) await new Promise<void>((resolve) => (this.waiting = resolve));
+    if (this.ended) throw this.failure ?? new Error("the chunk hashing worker ended before the last chunk");
     const copy = new Uint8Array(chunk).buffer;
     this.worker.postMessage({ chunk: copy }, [copy]);
     this.sent += 1;

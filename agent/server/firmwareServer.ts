@@ -138,10 +138,10 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
       await admissible();
       const written: string[] = [];
       try {
-        const { artifact, blockCids } = await screenSubmission(store, release, body, written);
+        const { artifact, leaves } = await screenSubmission(store, release, body, written);
         await admissible(); // again: the ledger may have moved while the bytes streamed in
         await store.pin(artifact.cid);
-        db.saveArtifact({ ...artifact, acceptedAt: now() }, blockCids);
+        db.saveArtifact({ ...artifact, acceptedAt: now() }, leaves, [...new Set(written)]);
         reply.header("connection", "keep-alive");
         return { code: 201, answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true } };
       } catch (err) {
@@ -173,7 +173,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const { credential, installed } = device(req);
     const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
     db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "manifest", rangeStart: null, rangeEnd: null, bytes: 0, complete: true });
-    return { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), chunkSize: artifact.chunkSize, leaves: artifact.leaves };
+    return { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), chunkSize: artifact.chunkSize, leaves: db.artifactLeaves(id) };
   });
 
   app.get("/v1/releases/:releaseId/key", async (req) => {
@@ -251,7 +251,14 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     return { downloads: db.downloads({ deviceId: q.device as string | undefined, releaseId: q.release as string | undefined, since, limit }) };
   });
 
-  const address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  let address: string;
+  try {
+    address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  } catch (err) {
+    await follower.stop(); // e.g. the port is taken: leave nothing running
+    await app.close();
+    throw err;
+  }
   listening = new URL(o.publicOrigin ?? address).origin;
   return {
     url: address,

@@ -17,7 +17,6 @@ export interface AcceptedArtifact {
   merkleRoot: string;
   artifactSize: bigint;
   chunkSize: number;
-  leaves: string[]; // chunk Merkle leaves, header first
   providerId: number;
   acceptedAt: number;
   state: ArtifactState;
@@ -77,7 +76,8 @@ export class ServerDatabase {
     }
   }
 
-  saveArtifact(a: Omit<AcceptedArtifact, "state" | "withdrawnReason">, blockCids: string[]): void {
+  /** `leaves`: the chunk Merkle leaves, header first (served in the manifest only). */
+  saveArtifact(a: Omit<AcceptedArtifact, "state" | "withdrawnReason">, leaves: string[], blockCids: string[]): void {
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -85,21 +85,30 @@ export class ServerDatabase {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'serving')
            ON CONFLICT (release_id) DO UPDATE SET state = 'serving', accepted_at = excluded.accepted_at`,
         )
-        .run(a.releaseId, a.cid, a.merkleRoot, a.artifactSize.toString(), a.chunkSize, Buffer.concat(a.leaves.map((l) => Buffer.from(l.slice(2), "hex"))), a.providerId, a.acceptedAt);
+        .run(a.releaseId, a.cid, a.merkleRoot, a.artifactSize.toString(), a.chunkSize, Buffer.concat(leaves.map((l) => Buffer.from(l.slice(2), "hex"))), a.providerId, a.acceptedAt);
       const insert = this.db.prepare(`INSERT OR IGNORE INTO blocks (cid, release_id) VALUES (?, ?)`);
       for (const cid of blockCids) insert.run(cid, a.releaseId);
     })();
   }
 
+  // Every device request reads the artifact row: the leaves (32 bytes per chunk) are left out of it.
   artifact(releaseId: string): AcceptedArtifact | undefined {
-    const row = this.db.prepare(`SELECT * FROM artifacts WHERE release_id = ?`).get(releaseId.toLowerCase()) as ArtifactRow | undefined;
+    const row = this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts WHERE release_id = ?`).get(releaseId.toLowerCase()) as ArtifactRow | undefined;
     return row && toArtifact(row);
+  }
+
+  /** The chunk Merkle leaves of an accepted artifact, header first. */
+  artifactLeaves(releaseId: string): string[] {
+    const row = this.db.prepare(`SELECT leaves FROM artifacts WHERE release_id = ?`).get(releaseId.toLowerCase()) as { leaves: Buffer } | undefined;
+    const leaves: string[] = [];
+    for (let i = 0; row && i < row.leaves.length; i += 32) leaves.push("0x" + row.leaves.subarray(i, i + 32).toString("hex"));
+    return leaves;
   }
 
   artifacts(state?: ArtifactState): AcceptedArtifact[] {
     const rows = (state
-      ? this.db.prepare(`SELECT * FROM artifacts WHERE state = ? ORDER BY accepted_at`).all(state)
-      : this.db.prepare(`SELECT * FROM artifacts ORDER BY accepted_at`).all()) as ArtifactRow[];
+      ? this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts WHERE state = ? ORDER BY accepted_at`).all(state)
+      : this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts ORDER BY accepted_at`).all()) as ArtifactRow[];
     return rows.map(toArtifact);
   }
 
@@ -172,7 +181,6 @@ interface ArtifactRow {
   merkle_root: string;
   artifact_size: string;
   chunk_size: number;
-  leaves: Buffer;
   provider_id: number;
   accepted_at: number;
   state: ArtifactState;
@@ -191,16 +199,15 @@ interface DownloadRow {
   complete: number;
 }
 
+const ARTIFACT_COLUMNS = "release_id, cid, merkle_root, artifact_size, chunk_size, provider_id, accepted_at, state, withdrawn_reason";
+
 function toArtifact(r: ArtifactRow): AcceptedArtifact {
-  const leaves: string[] = [];
-  for (let i = 0; i < r.leaves.length; i += 32) leaves.push("0x" + r.leaves.subarray(i, i + 32).toString("hex"));
   return {
     releaseId: r.release_id,
     cid: r.cid,
     merkleRoot: r.merkle_root,
     artifactSize: BigInt(r.artifact_size),
     chunkSize: r.chunk_size,
-    leaves,
     providerId: r.provider_id,
     acceptedAt: r.accepted_at,
     state: r.state,

@@ -1,9 +1,8 @@
-import { ArtifactFormatError, VerificationError } from "../core/errors";
+import { VerificationError } from "../core/errors";
 import { artifactSize, decodeHeader, splitStoredChunks, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import type { LedgerRelease } from "../chain/releaseEvents";
 import type { ContentStore } from "../storage/contentStore";
-import { dagBlocks } from "../storage/dagBlocks";
 import { Refusal } from "./refusals";
 import type { AcceptedArtifact } from "./serverDatabase";
 
@@ -17,8 +16,8 @@ export async function screenSubmission(
   store: ContentStore,
   release: LedgerRelease,
   body: AsyncIterable<Uint8Array>,
-  written: string[] = [], // receives the CID of every block stored, so that a refusal can delete them
-): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; blockCids: string[] }> {
+  written: string[] = [], // receives the CID of every block stored: the DAG's block index, or what a refusal deletes
+): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; leaves: string[] }> {
   const record = release.record;
   let expectedSize: bigint | undefined;
   let chunkSize = 0;
@@ -56,7 +55,6 @@ export async function screenSubmission(
     cid = await store.add(chunks(), { onBlock: (c) => written.push(c) });
   } catch (err) {
     if (err instanceof Refusal) throw err;
-    if (err instanceof ArtifactFormatError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });
     if (err instanceof VerificationError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });
     throw err;
   }
@@ -67,18 +65,8 @@ export async function screenSubmission(
   if (cid !== record.fileLink) {
     throw new Refusal("SUBMISSION_CID_MISMATCH", `the artifact's CID is ${cid}; the ledger's file link is ${record.fileLink}`);
   }
-  const blockCids: string[] = [];
-  for await (const block of dagBlocks(store, cid)) blockCids.push(block.cid);
   return {
-    artifact: {
-      releaseId: release.id.toLowerCase(),
-      cid,
-      merkleRoot: merkleRoot.toLowerCase(),
-      artifactSize: received,
-      chunkSize,
-      leaves,
-      providerId: record.provider,
-    },
-    blockCids,
+    artifact: { releaseId: release.id.toLowerCase(), cid, merkleRoot: merkleRoot.toLowerCase(), artifactSize: received, chunkSize, providerId: record.provider },
+    leaves,
   };
 }

@@ -94,7 +94,7 @@ interface UnixFsModule {
  * at the end of the range. Faster than the generic exporter for the layouts this project writes
  * (raw leaves under dag-pb nodes), and it needs only `getBlock`.
  */
-export async function* catFromBlocks(store: ContentStore, root: string, range: { offset?: number; length?: number } = {}, options: StoreCallOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* catFromBlocks(store: Pick<ContentStore, "getBlock">, root: string, range: { offset?: number; length?: number } = {}, options: StoreCallOptions = {}): AsyncGenerator<Uint8Array> {
   const { CID } = await importEsm<Multiformats>("multiformats/cid");
   const dagPb = await importEsm<DagPb>("@ipld/dag-pb");
   const { UnixFS } = await importEsm<UnixFsModule>("ipfs-unixfs");

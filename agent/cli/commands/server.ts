@@ -19,7 +19,14 @@ export function register(program: Command, ctx: CliContext): void {
       const store = await openContentStore(config.storage);
       const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
       const gate = new LedgerGate(registry, fleet, registryDomain(chainId, String(registry.target)), config.sources.deployedAtBlock ?? 0);
-      const running = await startFirmwareServer({ gate, store, db, host: config.server.host, port: config.server.port, log: (l) => ctx.io.stderr(l + "\n") });
+      let running;
+      try {
+        running = await startFirmwareServer({ gate, store, db, host: config.server.host, port: config.server.port, log: (l) => ctx.io.stderr(l + "\n") });
+      } catch (err) {
+        await store.close();
+        db.close();
+        throw err;
+      }
       ctx.output({ url: running.url, store: store.kind }, `firmware server on ${running.url} (store: ${store.kind}); Ctrl-C stops it`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

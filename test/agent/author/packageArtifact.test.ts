@@ -52,4 +52,17 @@ describe("agent/author/packageArtifact: one pass from image to Table II-1 fields
     expect(a.cid).to.equal(await computeCid([Buffer.concat(chunks)]));
     expect(a.leaves).to.deep.equal(chunks.map((c, i) => chunkLeaf(i, c)));
   });
+
+  it("fails instead of hanging when the hashing worker dies with its queue full", async function () {
+    this.timeout(30_000);
+    const worker = new WorkerChunkHashing(2);
+    await worker.abort(); // the worker is gone; the producer keeps pushing
+    let error: unknown;
+    try {
+      for (let i = 0; i < 10; i++) await worker.push(randomBytes(1024));
+    } catch (err) {
+      error = err;
+    }
+    expect(String(error)).to.match(/worker/);
+  });
 });
