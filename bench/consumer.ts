@@ -14,14 +14,12 @@
  */
 import { ethers } from "hardhat";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../typechain-types";
 import { registryDomain } from "../agent/crypto/releaseSignature";
-import { DEFAULT_CIPHER_CHUNK_SIZE } from "../agent/crypto/artifactCipher";
 import { EmbeddedStore } from "../agent/storage/embeddedStore";
 import { ServerDatabase } from "../agent/server/serverDatabase";
 import { LedgerGate } from "../agent/server/ledgerGate";
@@ -32,22 +30,14 @@ import { uploadArtifact } from "../agent/author/uploadArtifact";
 import { grantKeys } from "../agent/author/grantKeys";
 import { DeviceAgent } from "../agent/consumer/deviceAgent";
 import { componentId } from "../agent/core/release";
+import { opensslMBps, peakRssMiB } from "./lib/measure";
 
 const MiB = 1024 * 1024;
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const peakRssMiB = () => Math.round((process.resourceUsage().maxRSS * 1024) / MiB);
 
-function opensslMBps(algorithm: string): number | null {
-  try {
-    const out = execFileSync("openssl", ["speed", "-evp", algorithm, "-seconds", "2", "-bytes", String(DEFAULT_CIPHER_CHUNK_SIZE)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-    return (Number(out.trim().split("\n").pop()!.trim().split(/\s+/).pop()!.replace(/k$/, "")) * 1000) / MiB;
-  } catch {
-    return null;
-  }
-}
 
 async function main() {
   const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";

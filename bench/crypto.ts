@@ -11,13 +11,13 @@
  * The image is generated and consumed as a stream, so peak memory should not grow with its size.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import { createReadStream, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { decryptArtifact, splitStoredChunks, newContentKey, DEFAULT_CIPHER_CHUNK_SIZE } from "../agent/crypto/artifactCipher";
 import { packageArtifact } from "../agent/author/packageArtifact";
 import { ChunkMerkleTree, chunkLeaf } from "../agent/crypto/chunkMerkle";
+import { opensslMBps, peakRssMiB } from "./lib/measure";
 
 const MiB = 1024 * 1024;
 
@@ -35,22 +35,7 @@ function* image(size: number): Generator<Buffer> {
   }
 }
 
-/** Peak resident memory of this process so far, in MiB. */
-const peakRssMiB = () => Math.round((process.resourceUsage().maxRSS * 1024) / MiB);
 
-function opensslMBps(algorithm: string): number | null {
-  try {
-    const out = execFileSync("openssl", ["speed", "-evp", algorithm, "-seconds", "2", "-bytes", String(DEFAULT_CIPHER_CHUNK_SIZE)], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    const line = out.trim().split("\n").pop()!;
-    const kBps = Number(line.trim().split(/\s+/).pop()!.replace(/k$/, ""));
-    return (kBps * 1000) / MiB;
-  } catch {
-    return null;
-  }
-}
 
 async function main() {
   const json = process.argv.includes("--json");

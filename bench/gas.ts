@@ -12,6 +12,7 @@ import { encodeVersion } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { buildDeviceBatch, DeviceRecord } from "../agent/crypto/deviceTree";
 import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry } from "../typechain-types";
+import { findWitnesses } from "../agent/chain/witnesses";
 
 const TARGET_PUBLISH_2HW_2DEPS = 150_000;
 
@@ -74,7 +75,7 @@ async function main() {
     dependencies: deps.map(([c, range]) => dependsOn(componentId(c), range)),
   });
   const publish = async (r: ReleaseRecord) => {
-    const witnesses = await Promise.all(r.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+    const witnesses = await findWitnesses(registry, r.dependencies);
     const signature = await signRelease(signer, domain, r);
     return gasOf(registry.connect(author).publishRelease(r, signer.address, signature, witnesses));
   };

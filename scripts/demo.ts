@@ -23,6 +23,7 @@ import { fetchReleases } from "../agent/chain/releaseEvents";
 import { decodeRevert } from "../agent/chain/revertReason";
 import type { FleetRegistry, UpdateRegistry } from "../typechain-types";
 import { INSTALL_CHECK, RELEASE_STATUS, ledgerName } from "../agent/core/ledgerCodes";
+import { findWitnesses } from "../agent/chain/witnesses";
 
 /** "DEPENDENCY_NOT_INSTALLED" -> "dependency not installed" */
 const humanCode = (code: string) => code.toLowerCase().replace(/_/g, " ");
@@ -104,7 +105,7 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
     });
   };
   const publish = async (label: string, record: ReleaseRecord) => {
-    const witnesses = await Promise.all(record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+    const witnesses = await findWitnesses(registry, record.dependencies);
     const signature = await signRelease(releaseKey, domain, record);
     const receipt = await (await registry.connect(author).publishRelease(record, releaseKey.address, signature, witnesses)).wait();
     console.log(`  ✓ ${label} (gas ${receipt!.gasUsed})`);
@@ -118,7 +119,7 @@ async function runStory(hre: HardhatRuntimeEnvironment) {
   console.log("\nthe registry refuses what X.1368 forbids");
   const refuse = async (label: string, record: ReleaseRecord) => {
     const signature = await signRelease(releaseKey, domain, record);
-    const witnesses = await Promise.all(record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+    const witnesses = await findWitnesses(registry, record.dependencies);
     try {
       await registry.connect(author).publishRelease.staticCall(record, releaseKey.address, signature, witnesses);
       throw new Error(`${label} was accepted; the registry should have refused it`);

@@ -7,7 +7,7 @@ import { keyWrapContext, wrapContentKey } from "../crypto/keyWrap";
 import { signAccountRequest } from "../crypto/requestSignature";
 import { fetchRelease } from "../chain/releaseEvents";
 import type { ContentKeyStore } from "./contentKeyStore";
-import { refusalOf, ServerRefusedError } from "./uploadArtifact";
+import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 
 const GRANT_BATCH = 1000;
 

@@ -8,6 +8,8 @@ import { encodeVersion, formatVersion } from "../core/version";
 import { newContentKey } from "../crypto/artifactCipher";
 import { computeReleaseId, signRelease } from "../crypto/releaseSignature";
 import { decodeRevert } from "../chain/revertReason";
+import { findWitnesses } from "../chain/witnesses";
+import { listHardwareClasses, resolveHardwareClass } from "../chain/hardwareClasses";
 import { packageArtifact } from "./packageArtifact";
 import type { ContentKeyStore } from "./contentKeyStore";
 
@@ -63,9 +65,11 @@ export async function prepareRelease(
   }
   const hardware = await resolveHardware(registry, req.hardware);
   const dependencies = req.depends.map(parseDependency);
-  for (const [i, d] of dependencies.entries()) {
-    const witness = await registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion);
+  // Asked once, before the image is packaged; kept by component for the record's sorted order.
+  const witnessOf = new Map<string, string>();
+  for (const [i, witness] of (await findWitnesses(registry, dependencies)).entries()) {
     if (BigInt(witness) === 0n) throw new InputError("DEPENDENCY_UNSATISFIED", `no published, unrevoked release satisfies "${req.depends[i]}": publish it first or widen the range`);
+    witnessOf.set(dependencies[i].component.toLowerCase(), witness);
   }
 
   let stat;
@@ -107,7 +111,7 @@ export async function prepareRelease(
     hardware,
     dependencies,
   });
-  const witnesses = await Promise.all(record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)));
+  const witnesses = record.dependencies.map((d) => witnessOf.get(d.component.toLowerCase())!);
   const signer = await releaseSigner.getAddress();
   const signature = await signRelease(releaseSigner, domain, record);
   // The registry's verdict before anything is paid for: a refusal here is a decoded custom error.
@@ -136,14 +140,6 @@ export function parseDependency(text: string) {
 
 async function resolveHardware(registry: UpdateRegistry, given: string[]): Promise<number[]> {
   if (given.length === 0) throw new InputError("HARDWARE_MISSING", "name at least one hardware class with --hardware");
-  const count = Number(await registry.hardwareClassCount());
-  const byName = new Map<string, number>();
-  for (let id = 1; id <= count; id++) byName.set(await registry.hardwareClass(id), id);
-  return given.map((h) => {
-    const asId = /^\d+$/.test(h) ? Number(h) : byName.get(h);
-    if (asId === undefined || asId < 1 || asId > count) {
-      throw new InputError("UNKNOWN_HARDWARE", `hardware class "${h}" is not registered (known: ${[...byName.keys()].join(", ") || "none"}): register it with \`ota-ledger hardware register ${h}\``);
-    }
-    return asId;
-  });
+  const known = await listHardwareClasses(registry);
+  return given.map((h) => resolveHardwareClass(h, known, "--hardware"));
 }

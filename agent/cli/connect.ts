@@ -1,4 +1,5 @@
-import { JsonRpcProvider, Network, Wallet, getAddress } from "ethers";
+import { JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
+import { registryDomain } from "../crypto/releaseSignature";
 import { OtaError } from "../core/errors";
 import { ConfigError, requireContracts, requirePrivateKey, type OtaConfig } from "./config";
 import { UpdateRegistry__factory, FleetRegistry__factory, type UpdateRegistry, type FleetRegistry } from "../../typechain-types";
@@ -11,6 +12,8 @@ export interface Connection {
   fleet: FleetRegistry;
   chainId: bigint;
   network: string;
+  domain: TypedDataDomain; // the registry's EIP-712 domain: release ids and signatures
+  fromBlock: number; // the deployment block, where log scans start
 }
 export type ReadOnlyConnection = Omit<Connection, "signer">;
 
@@ -58,7 +61,8 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
         `the fleet ${addresses.fleet} belongs to the registry ${fleetsRegistry}, not the configured ${addresses.registry}: set both from one deployment`,
       );
     }
-    return { provider, registry, fleet, chainId, network: config.network };
+    const domain = registryDomain(chainId, addresses.registry);
+    return { provider, registry, fleet, chainId, network: config.network, domain, fromBlock: config.sources.deployedAtBlock ?? 0 };
   } catch (err) {
     provider.destroy();
     throw err;

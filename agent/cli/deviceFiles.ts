@@ -4,7 +4,7 @@ import { z } from "zod";
 import { InputError } from "../core/errors";
 import { writeFileAtomic } from "../io/atomicFile";
 import type { DeviceRecord } from "../crypto/deviceTree";
-import { resolveHardwareClass, type HardwareClass } from "./hardwareClasses";
+import { resolveHardwareClass, type HardwareClass } from "../chain/hardwareClasses";
 import { parseIdOrLabel, parseLabel, parsePublicKey } from "./parse";
 
 /**

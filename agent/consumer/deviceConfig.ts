@@ -65,7 +65,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     credential,
     components: c.components.map((n) => (/^0x[0-9a-fA-F]{64}$/.test(n) ? n.toLowerCase() : componentId(n))),
     dataDir: path.resolve(base, c.dataDir),
-    policy: parseDevicePolicy(c.policy ?? { maxLedgerAgeSeconds: 3600 }),
+    policy: parseDevicePolicy(c.policy ?? {}),
     healthCheck: c.healthCheck === "pass" ? async () => true : commandHealthCheck(c.healthCheck.command, c.healthCheck.timeoutMs ?? 30_000),
     tracker: c.tracker,
   };

@@ -8,8 +8,8 @@ import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
-import { encodeInstalled } from "../server/entitlement";
-import { refusalOf, ServerRefusedError } from "../author/uploadArtifact";
+import { encodeInstalled } from "../core/installedContext";
+import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 
 const DEFAULT_IDLE_MS = 30_000;
 

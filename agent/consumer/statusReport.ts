@@ -1,18 +1,7 @@
 import { sealMessage, type Envelope } from "../crypto/sealedMessage";
 import { OtaError } from "../core/errors";
+import { REPORT_KIND, type StatusReport } from "../core/statusReport";
 
-/** PROC-5 / CAP-11.1-a-i, -iv: what a device tells its tracker. */
-export interface StatusReport {
-  deviceId: string;
-  counter: number; // monotonic per device, persisted: a replayed report is older than the last one
-  installed: { component: string; version: string; releaseId: string; slot: "a" | "b" }[];
-  lastResult: null | { releaseId: string; component: string; outcome: string; code: string; at: number };
-  needs: { releaseId: string; component: string; reason: string }[]; // updates it learned of and needs (CAP-11.1-a-iv)
-  declined: { releaseId: string; code: string }[]; // updates it declined by its own policy (CAP-11.1-a-vi): reported, not silent
-  safeMode: boolean;
-}
-
-export const REPORT_KIND = "status-report";
 
 /** The tracker did not take a report. */
 export class ReportDeliveryError extends OtaError {}

@@ -1,5 +1,6 @@
-import { isHexString } from "ethers";
 import type { InstalledVersion } from "../core/release";
+import { InputError } from "../core/errors";
+import { decodeInstalled } from "../core/installedContext";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import type { LedgerRelease } from "../chain/releaseEvents";
 import type { LedgerGate } from "./ledgerGate";
@@ -42,25 +43,12 @@ export async function checkEntitlement(
   return { release, artifact, wrappedKey };
 }
 
-/** The device's installed components, sent (and signed) as the request context: base64url JSON [{component, version}]. */
-export function decodeInstalled(context: string | undefined): InstalledVersion[] {
-  if (!context) return [];
-  let parsed: unknown;
+/** The device's installed components from its signed request context; malformed is a 400. */
+export function installedOf(context: string | undefined): InstalledVersion[] {
   try {
-    parsed = JSON.parse(Buffer.from(context, "base64url").toString("utf8"));
-  } catch {
-    throw new Refusal("BAD_REQUEST", "x-ota-context must be base64url JSON of the installed components");
+    return decodeInstalled(context);
+  } catch (err) {
+    if (err instanceof InputError) throw new Refusal("BAD_REQUEST", err.message);
+    throw err;
   }
-  if (!Array.isArray(parsed) || parsed.length > 64) throw new Refusal("BAD_REQUEST", "installed components must be a list of at most 64 entries");
-  return parsed.map((e: { component?: unknown; version?: unknown }, i) => {
-    if (!isHexString(e?.component, 32)) throw new Refusal("BAD_REQUEST", `installed component ${i} needs a 32-byte component id`);
-    if (typeof e.version !== "string" || !/^\d{1,20}$/.test(e.version)) throw new Refusal("BAD_REQUEST", `installed component ${i} needs its encoded version as a decimal string`);
-    const version = BigInt(e.version);
-    if (version >= 2n ** 64n) throw new Refusal("BAD_REQUEST", `installed component ${i}: a version is a uint64`);
-    return { component: e.component as string, version };
-  });
-}
-
-export function encodeInstalled(installed: InstalledVersion[]): string {
-  return Buffer.from(JSON.stringify(installed.map((i) => ({ component: i.component, version: i.version.toString() })))).toString("base64url");
 }

@@ -4,7 +4,7 @@ import { id as roleId, isHexString } from "ethers";
 import { WRAPPED_KEY_SIZE } from "../crypto/keyWrap";
 import { ContentStoreError, type ContentStore } from "../storage/contentStore";
 import { carStream } from "../storage/dagBlocks";
-import { checkEntitlement, decodeInstalled } from "./entitlement";
+import { checkEntitlement, installedOf } from "./entitlement";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal, REFUSALS } from "./refusals";
 import { RequestAuthenticator } from "./requestAuth";
@@ -91,7 +91,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   };
   const device = (req: FastifyRequest) => {
     const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
-    return { credential, installed: decodeInstalled(context) };
+    return { credential, installed: installedOf(context) };
   };
   const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
     Readable.from(

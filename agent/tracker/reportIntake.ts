@@ -1,7 +1,6 @@
 import { AuthenticationError, InputError } from "../core/errors";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
-import type { StatusReport } from "../consumer/statusReport";
-import { REPORT_KIND } from "../consumer/statusReport";
+import { REPORT_KIND, type StatusReport } from "../core/statusReport";
 import type { FleetDatabase } from "./fleetDatabase";
 
 /** A report the tracker does not take: unknown or inactive device, wrong key, replay. */

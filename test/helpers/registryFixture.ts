@@ -4,6 +4,7 @@ import { componentId, ReleaseRecord, dependsOn } from "../../agent/core/release"
 import { encodeVersion } from "../../agent/core/version";
 import { registryDomain, signRelease, computeReleaseId } from "../../agent/crypto/releaseSignature";
 import type { UpdateRegistry, FleetRegistry } from "../../typechain-types";
+import { findWitnesses as findWitnessesOf } from "../../agent/chain/witnesses";
 
 /** Seconds a default-admin transfer waits in tests. */
 export const ADMIN_DELAY = 3 * 24 * 60 * 60;
@@ -105,9 +106,7 @@ export async function publish(
 
 /** The newest unrevoked release satisfying each dependency (zero where none). */
 export async function findWitnesses(registry: UpdateRegistry, record: ReleaseRecord): Promise<string[]> {
-  return Promise.all(
-    record.dependencies.map((d) => registry.findSatisfyingRelease(d.component, d.minVersion, d.maxVersion)),
-  );
+  return findWitnessesOf(registry, record.dependencies);
 }
 
 /** What a rejected call must leave untouched: every component's counters and the catalog sizes. */

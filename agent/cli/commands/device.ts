@@ -5,7 +5,7 @@ import type { CliContext } from "../context";
 import { InputError } from "../../core/errors";
 import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
 import { buildDeviceBatch, checkDeviceRecord, type DeviceRecord } from "../../crypto/deviceTree";
-import { listHardwareClasses } from "../hardwareClasses";
+import { listHardwareClasses } from "../../chain/hardwareClasses";
 import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProofsFile } from "../deviceFiles";
 import { parseIdOrLabel, parseReason } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";

@@ -4,12 +4,12 @@ import { NonceManager, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } fro
 import type { CliContext } from "../context";
 import { InputError } from "../../core/errors";
 import { componentId } from "../../core/release";
+import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
 import { formatVersion } from "../../core/version";
-import { registryDomain } from "../../crypto/releaseSignature";
 import { loadDeviceConfig } from "../../consumer/deviceConfig";
 import { DeviceRunner } from "../../consumer/deviceRunner";
 import type { DeviceAgentOptions } from "../../consumer/deviceAgent";
-import { listHardwareClasses, resolveHardwareClass } from "../hardwareClasses";
+import { listHardwareClasses, resolveHardwareClass } from "../../chain/hardwareClasses";
 import { confirm } from "../transactions";
 
 /** Running devices: one real device agent (`device run`), or a simulated fleet (`fleet simulate`). */
@@ -23,8 +23,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (o: { deviceConfig: string; once?: boolean }) => {
       const config = await ctx.config();
       const d = await loadDeviceConfig(o.deviceConfig);
-      const { provider, registry, fleet, chainId } = await ctx.connectReadOnly();
-      const chain = { provider, registry, fleet, domain: registryDomain(chainId, String(registry.target)), fromBlock: config.sources.deployedAtBlock ?? 0 };
+      const chain = await ctx.connectReadOnly();
       const runner = await DeviceRunner.start(
         chain,
         [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
@@ -48,7 +47,8 @@ export function register(program: Command, ctx: CliContext): void {
       const n = Number(o.devices);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InputError("DEVICES", "--devices must be a whole number from 1 to 10000");
       const config = await ctx.config();
-      const { provider, registry, fleet, chainId } = await ctx.connectReadOnly();
+      const chain = await ctx.connectReadOnly();
+      const { registry, fleet } = chain;
       const known = await listHardwareClasses(registry);
       const hardware = o.hardware.split(",").map((x) => x.trim()).filter(Boolean).map((h) => resolveHardwareClass(h, known, "--hardware"));
       if (hardware.length === 0) throw new InputError("HARDWARE", "--hardware names at least one hardware class");
@@ -65,9 +65,8 @@ export function register(program: Command, ctx: CliContext): void {
         const { fleet: writable, signer } = await ctx.connect();
         // Several transactions in a row: count nonces here (ethers caches an identical nonce answer briefly).
         const sender = writable.connect(new NonceManager(signer));
-        for (const r of records) if (Number(await fleet.deviceStanding(r, 0, [])) === 0) await confirm(sender.enrolDevice(r));
+        for (const r of records) if (ledgerName(DEVICE_STANDING, await fleet.deviceStanding(r, 0, [])) === "unknown") await confirm(sender.enrolDevice(r));
       }
-      const chain = { provider, registry, fleet, domain: registryDomain(chainId, String(registry.target)), fromBlock: config.sources.deployedAtBlock ?? 0 };
       const runner = await DeviceRunner.start(chain, devices, { stateDir: path.resolve(ctx.io.cwd, o.dataDir), log: () => {} });
       await finish(ctx, runner, o.once);
     });

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context";
-import { listHardwareClasses } from "../hardwareClasses";
+import { listHardwareClasses } from "../../chain/hardwareClasses";
 import { parseName } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 

@@ -4,7 +4,6 @@ import { Wallet } from "ethers";
 import type { CliContext } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { formatVersion } from "../../core/version";
-import { registryDomain } from "../../crypto/releaseSignature";
 import type { DeviceCredential } from "../../crypto/deviceCredential";
 import { ContentKeyStore } from "../../author/contentKeyStore";
 import { prepareRelease, publishPrepared } from "../../author/publishRelease";
@@ -45,9 +44,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--dry-run", "do everything but submit and publish")
     .action(async (o: PublishOptions) => {
       const config = await ctx.config();
-      const { registry, signer, chainId } = await ctx.connect();
+      const { registry, signer, domain } = await ctx.connect();
       const releaseSigner = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
-      const domain = registryDomain(chainId, String(registry.target));
       const bar = progressBar(ctx.io, !ctx.json);
       const keys = new ContentKeyStore(config.keystoreDir);
       const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
@@ -115,7 +113,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--devices-file <proofs.json>", "credentials of batch-enrolled devices (written by `device enrol --batch`)")
     .action(async (releaseId: string, o: { device: string[]; devicesFile?: string }) => {
       const config = await ctx.config();
-      const { registry, fleet, signer, chainId } = await ctx.connect();
+      const { registry, fleet, signer, domain, fromBlock } = await ctx.connect();
       const allEligible = o.device.includes("all-eligible");
       const deviceIds = allEligible ? [] : o.device.map((d) => parseIdOrLabel(d, "--device"));
       let credentials: DeviceCredential[] = [];
@@ -124,7 +122,7 @@ export function register(program: Command, ctx: CliContext): void {
         credentials = proofs.devices.map(({ proof, ...record }) => ({ record, batchId: proofs.batchId, proof }));
       }
       const result = await grantKeys(
-        { registry, fleet, domain: registryDomain(chainId, String(registry.target)), author: signer, keys: new ContentKeyStore(config.keystoreDir), serverUrl: config.serverUrl, fromBlock: config.sources.deployedAtBlock },
+        { registry, fleet, domain, author: signer, keys: new ContentKeyStore(config.keystoreDir), serverUrl: config.serverUrl, fromBlock },
         releaseId,
         { deviceIds, allEligible, credentials },
       );

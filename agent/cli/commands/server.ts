@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import path from "node:path";
 import type { CliContext } from "../context";
-import { registryDomain } from "../../crypto/releaseSignature";
 import { LedgerGate } from "../../server/ledgerGate";
 import { ServerDatabase } from "../../server/serverDatabase";
 import { startFirmwareServer } from "../../server/firmwareServer";
@@ -15,10 +14,10 @@ export function register(program: Command, ctx: CliContext): void {
     .description("serve artifacts to entitled devices (127.0.0.1 unless server.host says otherwise)")
     .action(async () => {
       const config = await ctx.config();
-      const { registry, fleet, chainId } = await ctx.connectReadOnly();
+      const { registry, fleet, domain, fromBlock } = await ctx.connectReadOnly();
       const store = await openContentStore(config.storage);
       const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
-      const gate = new LedgerGate(registry, fleet, registryDomain(chainId, String(registry.target)), config.sources.deployedAtBlock ?? 0);
+      const gate = new LedgerGate(registry, fleet, domain, fromBlock);
       let running;
       try {
         running = await startFirmwareServer({ gate, store, db, host: config.server.host, port: config.server.port, log: (l) => ctx.io.stderr(l + "\n") });

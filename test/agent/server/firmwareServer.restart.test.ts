@@ -4,7 +4,7 @@ import { serverFixture, writeImage } from "../../helpers/serverFixture";
 import { downloadArtifact } from "../../../agent/consumer/downloadRelease";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
-import { encodeInstalled } from "../../../agent/server/entitlement";
+import { encodeInstalled } from "../../../agent/core/installedContext";
 import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
 import { ServerDatabase } from "../../../agent/server/serverDatabase";
 import { startFirmwareServer, RunningFirmwareServer } from "../../../agent/server/firmwareServer";

@@ -9,7 +9,7 @@ import { downloadArtifact, DeviceIdentity } from "../../../agent/consumer/downlo
 import { encodeHeader } from "../../../agent/crypto/artifactCipher";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { signAccountRequest, signDeviceRequest } from "../../../agent/crypto/requestSignature";
-import { encodeInstalled } from "../../../agent/server/entitlement";
+import { encodeInstalled } from "../../../agent/core/installedContext";
 import { computeCid } from "../../../agent/storage/cid";
 import type { ContentStore } from "../../../agent/storage/contentStore";
 

@@ -7,7 +7,7 @@ import { downloadArtifact, decryptDownloaded, DeviceIdentity } from "../../../ag
 import { artifactSize, storedChunkSpan, decodeHeader } from "../../../agent/crypto/artifactCipher";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { signAccountRequest, signDeviceRequest } from "../../../agent/crypto/requestSignature";
-import { encodeInstalled } from "../../../agent/server/entitlement";
+import { encodeInstalled } from "../../../agent/core/installedContext";
 import { importEsm } from "../../../agent/storage/esm";
 import { rawCidV1 } from "../../helpers/rawCid";
 import { expectCode } from "../../helpers/expectCode";

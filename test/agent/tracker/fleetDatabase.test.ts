@@ -6,7 +6,7 @@ import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
 import { takeSealedReport } from "../../../agent/tracker/reportIntake";
 import { sealMessage } from "../../../agent/crypto/sealedMessage";
-import { REPORT_KIND, type StatusReport } from "../../../agent/consumer/statusReport";
+import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { expectCode } from "../../helpers/expectCode";
 
 const device = new Wallet(keccak256(toUtf8Bytes("fleet db device")));
