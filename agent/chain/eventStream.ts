@@ -1,4 +1,7 @@
-import type { JsonRpcProvider } from "ethers";
+/** What the stream needs of a provider: raw JSON-RPC (no answer cache in between). */
+export interface RpcSender {
+  send(method: string, params: unknown[]): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
 import { OtaError } from "../core/errors";
 import type { BlockRef, StreamState, StreamStore, WindowBlock } from "./eventStreamStore";
 
@@ -105,7 +108,7 @@ export class ChainEventStream {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly deps: { provider: JsonRpcProvider; store: StreamStore; handler: StreamHandler },
+    private readonly deps: { provider: RpcSender; store: StreamStore; handler: StreamHandler },
     private readonly options: ChainEventStreamOptions,
   ) {
     this.o = {

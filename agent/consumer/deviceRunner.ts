@@ -3,6 +3,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
+import type { RpcSender } from "../chain/eventStream";
 
 /**
  * Runs device agents in in-device tracker mode (DEP-8.2.1): one ledger watcher, whose events go to
@@ -18,7 +19,7 @@ export class DeviceRunner {
   ) {}
 
   static async start(
-    chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number },
+    chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number },
     devices: Omit<DeviceAgentOptions, "chain">[],
     o: { stateDir: string; pollMs?: number; retryMs?: number; log?: (line: string) => void },
   ): Promise<DeviceRunner> {

@@ -1,7 +1,7 @@
-import { promises as fs } from "node:fs";
 import type { Provider } from "ethers";
 import type { UpdateRegistry } from "../../typechain-types";
-import { writeFileAtomic } from "../io/atomicFile";
+import { ChainEventStream, type RpcSender, type StreamBatch } from "../chain/eventStream";
+import { FileStreamStore } from "../chain/eventStreamStore";
 
 /** What the device cares about on the ledger, in chain order. */
 export type LedgerEvent =
@@ -10,38 +10,33 @@ export type LedgerEvent =
   | { kind: "vulnerable"; releaseId: string; component: string; block: number }
   | { kind: "barred"; provider: number; block: number };
 
-interface Checkpoint {
-  block: number;
-  hash: string;
-}
+const EVENTS = ["ReleasePublished", "ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred"] as const;
 
 /**
- * The in-device tracker (DEP-8.2.1): follows the registry's events itself. New blocks arrive by
- * subscription when the provider pushes them (a WebSocket endpoint), and by polling every
- * `pollMs` in any case, so a dropped subscription only slows it down. Logs are read from the
- * persisted checkpoint in ranges of at most `maxRange` blocks; the checkpoint moves only after
- * the handler has taken the events, so a crash replays them (the handler is idempotent) and never
- * skips any. If the checkpointed block is no longer on the chain (a reorganisation), it steps back
- * `reorgDepth` blocks. The full reorg-aware stream is the tracker's (issue 5).
+ * The in-device tracker (DEP-8.2.1): the registry's events the device acts on, read through the
+ * project's ledger event stream (agent/chain/eventStream: bounded ranges, a persisted checkpoint,
+ * exactly once per block hash and log index, reorganisations detected). New blocks arrive by
+ * subscription when the endpoint pushes them (a WebSocket), and by polling every `pollMs` in any
+ * case. A reorganisation cannot uninstall anything: the events of the new branch are simply
+ * handed over like any others.
  */
 export class LedgerWatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly stream: ChainEventStream;
   private lastHead = { number: -1, timestamp: 0 };
-  // The pushed block number is used as is: ethers may answer "latest" from a cache for a while.
-  private readonly onBlock = (blockNumber: number) => void this.poll(blockNumber).catch(this.onError);
+  private readonly onBlock = () => void this.poll().catch(this.o.onError ?? (() => {}));
 
   constructor(
-    private readonly provider: Provider,
+    private readonly provider: Provider & RpcSender,
     private readonly registry: UpdateRegistry,
-    private readonly checkpointFile: string,
+    checkpointFile: string,
     private readonly handle: (events: LedgerEvent[]) => Promise<void>,
     private readonly o: { fromBlock: number; pollMs?: number; maxRange?: number; reorgDepth?: number; onError?: (err: unknown) => void },
-  ) {}
-
-  private get onError() {
-    return this.o.onError ?? (() => {});
+  ) {
+    const topics = EVENTS.map((name) => registry.interface.getEvent(name)!.topicHash);
+    this.stream = new ChainEventStream(
+      { provider, store: new FileStreamStore(checkpointFile), handler: { apply: (batch) => this.handle(this.decode(batch)), revert: () => {} } },
+      { filters: [{ address: String(registry.target), topics: [topics] }], fromBlock: o.fromBlock, maxRange: o.maxRange, window: o.reorgDepth, pollMs: o.pollMs ?? 4000, onError: (err) => o.onError?.(err) },
+    );
   }
 
   /** The newest block seen: its number and time (unix s), for the staleness check. */
@@ -52,86 +47,34 @@ export class LedgerWatcher {
   async start(): Promise<void> {
     await this.poll();
     await this.provider.on("block", this.onBlock).catch(() => {}); // pushed when the endpoint can
-    this.schedule();
+    this.stream.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
     await this.provider.off("block", this.onBlock).catch(() => {});
-    await this.running.catch(() => {});
+    await this.stream.stop();
   }
 
-  /** Reads every event from the checkpoint to the head and hands them over. Polls never overlap. */
-  poll(headHint?: number): Promise<void> {
-    const next = this.running.catch(() => {}).then(() => this.pollOnce(headHint));
-    this.running = next.catch(() => {});
-    return next;
+  /** Reads every event from the checkpoint to the head and hands them over. */
+  async poll(): Promise<void> {
+    await this.stream.pollOnce();
+    const head = await this.provider.send("eth_getBlockByNumber", ["latest", false]); // not ethers' cached "latest"
+    if (head) this.lastHead = { number: Number(head.number), timestamp: Number(head.timestamp) };
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.poll()
-        .catch(this.onError)
-        .finally(() => this.schedule());
-    }, this.o.pollMs ?? 4000);
-    this.timer.unref();
-  }
-
-  private async pollOnce(headHint?: number): Promise<void> {
-    const latest = await this.provider.getBlock("latest");
-    const headBlock = headHint !== undefined && (!latest || headHint > latest.number) ? await this.provider.getBlock(headHint) : latest;
-    if (!headBlock) return;
-    this.lastHead = { number: headBlock.number, timestamp: headBlock.timestamp };
-    let from = await this.resumeFrom();
-    const maxRange = this.o.maxRange ?? 2000;
-    while (from <= headBlock.number) {
-      const to = Math.min(headBlock.number, from + maxRange - 1);
-      const events = await this.read(from, to);
-      await this.handle(events);
-      const block = await this.provider.getBlock(to);
-      await this.saveCheckpoint({ block: to, hash: block!.hash! });
-      from = to + 1;
+  private decode(batch: StreamBatch): LedgerEvent[] {
+    const out: LedgerEvent[] = [];
+    for (const block of batch.blocks) {
+      for (const log of block.logs) {
+        const p = this.registry.interface.parseLog(log);
+        if (!p) continue;
+        const at = block.number;
+        if (p.name === "ReleasePublished") out.push({ kind: "published", releaseId: p.args.releaseId, component: p.args.component, block: at });
+        else if (p.name === "ReleaseRevoked") out.push({ kind: "revoked", releaseId: p.args.releaseId, component: p.args.component, block: at });
+        else if (p.name === "ReleaseFlaggedVulnerable") out.push({ kind: "vulnerable", releaseId: p.args.releaseId, component: p.args.component, block: at });
+        else if (p.name === "ProviderBarred") out.push({ kind: "barred", provider: Number(p.args.provider), block: at });
+      }
     }
-  }
-
-  private async resumeFrom(): Promise<number> {
-    const cp = await this.loadCheckpoint();
-    if (!cp) return this.o.fromBlock;
-    const onChain = await this.provider.getBlock(cp.block);
-    if (onChain?.hash === cp.hash) return cp.block + 1;
-    return Math.max(this.o.fromBlock, cp.block - (this.o.reorgDepth ?? 12));
-  }
-
-  private async read(from: number, to: number): Promise<LedgerEvent[]> {
-    const r = this.registry;
-    const [published, revoked, flagged, barred] = await Promise.all([
-      r.queryFilter(r.filters.ReleasePublished(), from, to),
-      r.queryFilter(r.filters.ReleaseRevoked(), from, to),
-      r.queryFilter(r.filters.ReleaseFlaggedVulnerable(), from, to),
-      r.queryFilter(r.filters.ProviderBarred(), from, to),
-    ]);
-    const tagged = [
-      ...published.map((l) => ({ l, e: { kind: "published" as const, releaseId: l.args.releaseId, component: l.args.component, block: l.blockNumber } })),
-      ...revoked.map((l) => ({ l, e: { kind: "revoked" as const, releaseId: l.args.releaseId, component: l.args.component, block: l.blockNumber } })),
-      ...flagged.map((l) => ({ l, e: { kind: "vulnerable" as const, releaseId: l.args.releaseId, component: l.args.component, block: l.blockNumber } })),
-      ...barred.map((l) => ({ l, e: { kind: "barred" as const, provider: Number(l.args.provider), block: l.blockNumber } })),
-    ];
-    tagged.sort((a, b) => a.l.blockNumber - b.l.blockNumber || a.l.index - b.l.index);
-    return tagged.map((t) => t.e);
-  }
-
-  private async loadCheckpoint(): Promise<Checkpoint | undefined> {
-    try {
-      const cp = JSON.parse(await fs.readFile(this.checkpointFile, "utf8")) as Checkpoint;
-      return Number.isSafeInteger(cp.block) && typeof cp.hash === "string" ? cp : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async saveCheckpoint(cp: Checkpoint): Promise<void> {
-    await writeFileAtomic(this.checkpointFile, JSON.stringify(cp) + "\n");
+    return out;
   }
 }

@@ -3,6 +3,7 @@ import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import { fetchRelease, LedgerRelease } from "../chain/releaseEvents";
+import type { RpcSender } from "../chain/eventStream";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { VerificationError } from "../core/errors";
 import { Refusal } from "./refusals";
@@ -71,6 +72,13 @@ export class LedgerGate {
       if (await this.ledger(() => this.registry.hasRole(role, account))) return true;
     }
     return false;
+  }
+
+  /** Raw JSON-RPC to the registry's node, for the ledger event stream. */
+  get rpc(): RpcSender {
+    const provider = this.registry.runner?.provider as unknown as Partial<RpcSender> | undefined;
+    if (typeof provider?.send !== "function") throw new Error("the registry client's provider cannot send JSON-RPC requests: connect it to a JSON-RPC provider");
+    return provider as RpcSender;
   }
 
   async blockNumber(): Promise<number> {

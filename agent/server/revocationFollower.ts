@@ -1,19 +1,19 @@
 import type { LedgerGate } from "./ledgerGate";
 import type { ServerDatabase } from "./serverDatabase";
 import type { ContentStore } from "../storage/contentStore";
+import { ChainEventStream, type StreamBatch } from "../chain/eventStream";
+import { MemoryStreamStore } from "../chain/eventStreamStore";
 
 /**
  * Follows the ledger for the firmware server (CAP-11.3-c): when a release is revoked the server
  * stops serving it and unpins its artifact. At start it reconciles every served artifact with the
- * ledger (catching revocations made while it was down), then polls for ReleaseRevoked events.
- * Serving does not depend on this loop: every request re-reads the release's status.
- * (Bars need no follower: each submission and each request asks the ledger.)
+ * ledger (catching revocations made while it was down), then reads ReleaseRevoked events through
+ * the ledger event stream from the head it started at. Serving does not depend on this loop:
+ * every request re-reads the release's status. A revocation later reorganised away leaves the
+ * artifact withdrawn: the safe side. (Bars need no follower: each submission and request asks.)
  */
 export class RevocationFollower {
-  private timer: NodeJS.Timeout | undefined;
-  private nextBlock = 0;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private stream: ChainEventStream | undefined;
 
   constructor(
     private readonly gate: LedgerGate,
@@ -24,43 +24,34 @@ export class RevocationFollower {
   ) {}
 
   async start(): Promise<void> {
-    this.nextBlock = (await this.gate.blockNumber()) + 1;
+    const from = (await this.gate.blockNumber()) + 1;
     for (const a of this.db.artifacts("serving")) {
       if ((await this.gate.releaseStatus(a.releaseId)) === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
     }
-    this.schedule();
+    const registry = this.gate.registry;
+    this.stream = new ChainEventStream(
+      { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => {} } },
+      { filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }], fromBlock: from, pollMs: this.pollMs, onError: this.onError },
+    );
+    this.stream.start();
   }
 
   /** One poll: withdraws every served release revoked since the last one. Polls never overlap. */
   poll(): Promise<void> {
-    const next = this.running.catch(() => {}).then(() => this.pollOnce());
-    this.running = next.catch(() => {});
-    return next;
-  }
-
-  private async pollOnce(): Promise<void> {
-    const head = await this.gate.blockNumber();
-    if (head < this.nextBlock) return;
-    const registry = this.gate.registry;
-    const logs = await registry.queryFilter(registry.filters.ReleaseRevoked(), this.nextBlock, head);
-    for (const log of logs) await this.withdraw(log.args.releaseId, `revoked on the ledger: ${log.args.reason}`);
-    this.nextBlock = head + 1;
+    return this.stream!.pollOnce();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.stream?.stop();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.poll()
-        .catch(this.onError) // a dropped RPC connection is retried at the next poll
-        .finally(() => this.schedule());
-    }, this.pollMs);
-    this.timer.unref();
+  private async apply(batch: StreamBatch): Promise<void> {
+    for (const block of batch.blocks) {
+      for (const log of block.logs) {
+        const parsed = this.gate.registry.interface.parseLog(log);
+        if (parsed) await this.withdraw(parsed.args.releaseId, `revoked on the ledger: ${parsed.args.reason}`);
+      }
+    }
   }
 
   private async withdraw(releaseId: string, reason: string): Promise<void> {
