@@ -6,6 +6,8 @@ import type { DeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, wrapContentKey } from "../crypto/keyWrap";
 import { signAccountRequest } from "../crypto/requestSignature";
 import { fetchRelease } from "../chain/releaseEvents";
+import { queryLogs } from "../chain/queryLogs";
+import type { EventLog } from "ethers";
 import type { ContentKeyStore } from "./contentKeyStore";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 
@@ -39,7 +41,7 @@ export async function grantKeys(
   const contentKey = await deps.keys.load(releaseId);
 
   const known = new Map<string, DeviceCredential>();
-  for (const log of await fleet.queryFilter(fleet.filters.DeviceEnrolled(), deps.fromBlock ?? 0, "latest")) {
+  for (const log of (await queryLogs(fleet, fleet.filters.DeviceEnrolled(), deps.fromBlock ?? 0)) as EventLog[]) {
     const a = log.args;
     known.set(a.deviceId.toLowerCase(), {
       record: { id: a.deviceId, publicKey: a.publicKey, hardwareClass: Number(a.hardwareClass), network: a.network, region: a.region },

@@ -3,6 +3,7 @@ import type { UpdateRegistry } from "../../typechain-types";
 import type { ReleaseRecord } from "../core/release";
 import { OtaError, VerificationError } from "../core/errors";
 import { computeReleaseId } from "../crypto/releaseSignature";
+import { queryLogs } from "./queryLogs";
 
 /** A release as the ledger holds it: every Table II-1 block-data field, from one event. */
 export interface LedgerRelease {
@@ -81,7 +82,7 @@ export async function fetchReleases(
   fromBlock: number,
   toBlock: number | "latest" = "latest",
 ): Promise<LedgerRelease[]> {
-  const logs = await registry.queryFilter(registry.filters.ReleasePublished(), fromBlock, toBlock);
+  const logs = await queryLogs(registry, registry.filters.ReleasePublished(), fromBlock, toBlock === "latest" ? undefined : toBlock);
   return logs.map((log) => decodeReleasePublished(registry, domain, log));
 }
 
@@ -92,6 +93,6 @@ export async function fetchRelease(
   releaseId: string,
   fromBlock = 0,
 ): Promise<LedgerRelease | undefined> {
-  const logs = await registry.queryFilter(registry.filters.ReleasePublished(releaseId), fromBlock, "latest");
+  const logs = await queryLogs(registry, registry.filters.ReleasePublished(releaseId), fromBlock);
   return logs.length === 0 ? undefined : decodeReleasePublished(registry, domain, logs[0]);
 }

@@ -9,6 +9,8 @@ import { listHardwareClasses } from "../../chain/hardwareClasses";
 import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProofsFile } from "../deviceFiles";
 import { parseIdOrLabel, parseReason } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
+import { queryLogs } from "../../chain/queryLogs";
+import type { EventLog } from "ethers";
 
 
 interface EnrolOptions {
@@ -134,8 +136,8 @@ async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Pro
   let enrolment: "single" | "batch" | "none" = inBatch ? "batch" : "none";
   if (!record) {
     // Only a record's hash is stored: find the record in its latest DeviceEnrolled event.
-    const events = await fleet.queryFilter(fleet.filters.DeviceEnrolled(id), config.sources.deployedAtBlock ?? 0);
-    const last = events.at(-1);
+    const events = await queryLogs(fleet, fleet.filters.DeviceEnrolled(id), config.sources.deployedAtBlock ?? 0);
+    const last = events.at(-1) as EventLog | undefined;
     if (last) {
       const { hardwareClass, network, region, publicKey } = last.args;
       record = { id, publicKey: hexlify(publicKey), hardwareClass: Number(hardwareClass), network, region };
