@@ -7,8 +7,20 @@ import { isRangeTooLarge } from "./eventStream";
  * no block is skipped. In chain order. For one-off scans; followers use the ledger event stream.
  */
 export async function queryLogs(contract: BaseContract, filter: ContractEventName, fromBlock: number, toBlock?: number): Promise<(EventLog | Log)[]> {
-  const to = toBlock ?? (await contract.runner!.provider!.getBlockNumber());
-  return splitWhenRefused((from, upto) => contract.queryFilter(filter, from, upto), fromBlock, to);
+  const query = (from: number, upto: number | "latest") => contract.queryFilter(filter, from, upto);
+  if (toBlock !== undefined) return splitWhenRefused(query, fromBlock, toBlock);
+  // Up to "latest" as the node sees it now: a block number from ethers may be a cached, older one.
+  try {
+    return await query(fromBlock, "latest");
+  } catch (err) {
+    if (!isRangeTooLarge(err)) throw err;
+    return splitWhenRefused(query, fromBlock, await headNumber(contract));
+  }
+}
+
+async function headNumber(contract: BaseContract): Promise<number> {
+  const provider = contract.runner!.provider! as unknown as { send?: (m: string, p: unknown[]) => Promise<string>; getBlockNumber(): Promise<number> };
+  return provider.send ? Number(await provider.send("eth_blockNumber", [])) : provider.getBlockNumber();
 }
 
 /** Runs `query` over [from, to], halving a range the node refuses, until single blocks. */
