@@ -38,7 +38,7 @@ export interface DeviceAgentOptions {
   healthCheck: HealthCheck;
   trialAttempts?: number;
   tracker?: { moduleId: string; publicKey: string; url: string };
-  upstream?: string; // the tracker module whose notices this device takes (client-module mode)
+  upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
   clock?: () => number; // ms
@@ -129,9 +129,10 @@ export class DeviceAgent {
    * only if it verifies against the ledger (CAP-11.2-d); a refused notice changes nothing.
    */
   async onNotice(envelope: Envelope): Promise<UpdateOutcome> {
-    if (!this.o.upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
+    const upstream = this.o.upstream ?? this.o.tracker?.moduleId;
+    if (!upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
     const { notice, issuedAt } = await verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
-      upstream: this.o.upstream,
+      upstream,
       lastIssuedAt: this.lastNoticeAt,
       maxAgeMs: 10 * 60_000,
       now: this.now(),
@@ -387,14 +388,43 @@ export class DeviceAgent {
     });
   }
 
-  /** Sends the status report to the tracker, if one is configured; marks the last result reported. */
+  /**
+   * Sends the status report to the tracker, if one is configured; marks the last result reported.
+   * The notices in the answer are taken in order after whatever update runs now (not awaited
+   * here: a report is also sent at the end of an update); `settled()` waits for them.
+   */
   async report(): Promise<StatusReport> {
     const report = await this.statusReport();
     if (this.o.tracker) {
-      await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
+      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
       await this.slots.markReported();
+      if (notices.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(notices));
     }
     return report;
+  }
+
+  private inbox: Promise<void> = Promise.resolve();
+
+  get reportsToTracker(): boolean {
+    return this.o.tracker !== undefined;
+  }
+
+  private async takeNotices(notices: Envelope[]): Promise<void> {
+    for (const n of notices) {
+      await this.onNotice(n).then(
+        (r) => this.o.log?.(`notice: release ${r.releaseId} ${r.outcome} (${r.code})`),
+        (err) => this.o.log?.(`notice refused: ${(err as Error).message}`),
+      );
+    }
+  }
+
+  /** Resolves once every notice received so far has been acted on. */
+  async settled(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.inbox;
+      await seen;
+    } while (seen !== this.inbox);
   }
 }
 

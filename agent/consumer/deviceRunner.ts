@@ -9,10 +9,12 @@ import type { RpcSender } from "../chain/eventStream";
  * Runs device agents in in-device tracker mode (DEP-8.2.1): one ledger watcher, whose events go to
  * every agent, and a timer that retries what could not be done yet (a key not granted, a server
  * down). One agent is a device; several are a simulated fleet on one machine, each with its own
- * key, hardware class, slots and state.
+ * key, hardware class, slots and state. Devices with a tracker send it their status report at
+ * start and every `heartbeatMs`; the notices in its answers are acted on (client-module mode).
  */
 export class DeviceRunner {
   private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private constructor(
     readonly agents: DeviceAgent[],
     readonly watcher: LedgerWatcher,
@@ -21,7 +23,7 @@ export class DeviceRunner {
   static async start(
     chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number },
     devices: Omit<DeviceAgentOptions, "chain">[],
-    o: { stateDir: string; pollMs?: number; retryMs?: number; log?: (line: string) => void },
+    o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; log?: (line: string) => void },
   ): Promise<DeviceRunner> {
     const agents: DeviceAgent[] = [];
     for (const d of devices) agents.push(await DeviceAgent.open({ ...d, chain }));
@@ -45,11 +47,22 @@ export class DeviceRunner {
       runner.timer.unref();
     };
     retry();
+    // Client-module mode: the status report is the heartbeat, and its answer brings the notices.
+    const reporting = agents.filter((a) => a.reportsToTracker);
+    if (reporting.length > 0) {
+      const beat = async () => {
+        for (const a of reporting) await a.report().catch((err) => o.log?.(`report: ${(err as Error).message}`));
+      };
+      await beat();
+      runner.heartbeat = setInterval(() => void beat(), o.heartbeatMs ?? 60_000);
+      runner.heartbeat.unref();
+    }
     return runner;
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
     await this.watcher.stop();
   }
 }

@@ -1,8 +1,6 @@
 import type { FleetRegistry } from "../../typechain-types";
 import { openMessage, sealMessage, type Envelope } from "../crypto/sealedMessage";
-import { verifyModuleSender } from "./moduleSender";
-import { queryLogs } from "../chain/queryLogs";
-import type { EventLog } from "ethers";
+import { moduleEncryptionKey, verifyModuleSender } from "../chain/trackerModules";
 import { AuthenticationError } from "../core/errors";
 
 export const QUERY_KIND = "image-query";
@@ -27,8 +25,7 @@ export async function answerImageQuery<T>(
   if (message.kind !== QUERY_KIND) throw new ImageQueryRefused("QUERY_KIND", `a ${message.kind} message is not an image query`);
   await verifyModuleSender(fleet, message.from, signedBy, (code, text) => new ImageQueryRefused(`QUERY_${code}`, text));
   if (Math.abs(o.now - message.issuedAt) > (o.maxAgeMs ?? 60_000)) throw new ImageQueryRefused("QUERY_STALE", "the query is too old or from the future");
-  const registered = (await queryLogs(fleet, fleet.filters.TrackerModuleRegistered(message.from), o.fromBlock ?? 0)) as EventLog[];
-  if (registered.length === 0) throw new ImageQueryRefused("QUERY_NOT_REGISTERED", `no registration of module ${message.from} was found`);
-  const publicKey = registered[registered.length - 1].args.publicKey;
+  const publicKey = await moduleEncryptionKey(fleet, message.from, o.fromBlock ?? 0);
+  if (!publicKey) throw new ImageQueryRefused("QUERY_NOT_REGISTERED", `no registration of module ${message.from} was found`);
   return sealMessage({ kind: ANSWER_KIND, from: device.id, to: message.from, issuedAt: o.now, body: await answer() }, { kind: "device", privateKey: device.privateKey }, publicKey);
 }

@@ -8,14 +8,16 @@ export class ReportDeliveryError extends OtaError {}
 
 /**
  * Seals a report to the tracker module's public key, signed with the device key, and posts it to
- * the tracker's `/v1/reports`. The transport is plain HTTP: the seal carries the security.
+ * the tracker's `/v1/reports`. The transport is plain HTTP: the seal carries the security. The
+ * answer carries the module's sealed update notices for this device (ADR 0004), which the caller
+ * verifies before acting on any.
  */
 export async function sendStatusReport(
   report: StatusReport,
   device: { privateKey: string },
   tracker: { moduleId: string; publicKey: string; url: string; timeoutMs?: number },
   now = Date.now(),
-): Promise<Envelope> {
+): Promise<{ envelope: Envelope; notices: Envelope[] }> {
   const envelope = await sealMessage(
     { kind: REPORT_KIND, from: report.deviceId, to: tracker.moduleId, issuedAt: now, body: report },
     { kind: "device", privateKey: device.privateKey },
@@ -32,6 +34,10 @@ export async function sendStatusReport(
   } catch (cause) {
     throw new ReportDeliveryError("TRACKER_UNREACHABLE", `no tracker answers at ${tracker.url}; the report is kept and sent again`, { cause });
   }
-  if (!res.ok) throw new ReportDeliveryError("TRACKER_REFUSED", `the tracker at ${tracker.url} answered ${res.status} to the report`);
-  return envelope;
+  if (!res.ok) {
+    const why = await res.json().then((b) => (b as { error?: { code?: string; message?: string } }).error, () => undefined);
+    throw new ReportDeliveryError("TRACKER_REFUSED", `the tracker at ${tracker.url} answered ${res.status} to the report${why ? `: ${why.code} ${why.message}` : ""}`);
+  }
+  const answer = (await res.json().catch(() => ({}))) as { notices?: unknown };
+  return { envelope, notices: Array.isArray(answer.notices) ? (answer.notices as Envelope[]) : [] };
 }

@@ -2,16 +2,8 @@ import { isHexString } from "ethers";
 import type { FleetRegistry } from "../../typechain-types";
 import { AuthenticationError, InputError } from "../core/errors";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
-import { verifyModuleSender } from "./moduleSender";
-
-/** What an upstream tracker module tells a device (DEP-8.2.2): take this release of this component. */
-export interface UpdateNotice {
-  releaseId: string;
-  component: string;
-  reason: string; // e.g. "new-release", "outdated", "vulnerable-installed", "revoked-installed"
-}
-
-export const NOTICE_KIND = "update-notice";
+import { verifyModuleSender } from "../chain/trackerModules";
+import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
 
 /** A notice that must not be acted on: unregistered or unexpected sender, bad signature, stale or replayed. */
 export class UpstreamNoticeRejected extends AuthenticationError {}

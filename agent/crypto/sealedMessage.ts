@@ -61,15 +61,15 @@ export async function sealMessage<T>(
 /**
  * Opens an envelope addressed to `me` with the recipient's private key and returns the message and
  * who signed it, as the kind of signer expected from the sender: a device's compressed public key
- * or an account's address, for the caller to compare with what the ledger holds for `from`. One
- * signature recovery per message (report intake is a hot path).
+ * or an account's address, for the caller to compare with what the ledger holds for `from`, and
+ * the signature itself (to forward). One signature recovery per message (report intake is a hot path).
  */
 export function openMessage<T>(
   envelope: Envelope,
   recipientPrivateKey: string,
   me: string,
   signerKind: MessageSigner["kind"],
-): { message: OpenedMessage<T>; signedBy: string } {
+): { message: OpenedMessage<T>; signedBy: string; signature: string } {
   if (!envelope || envelope.v !== 1 || typeof envelope.sealed !== "string" || typeof envelope.kind !== "string" || typeof envelope.from !== "string" || typeof envelope.to !== "string") {
     throw new InputError("MESSAGE_MALFORMED", "not a sealed message envelope (v, kind, from, to, sealed)");
   }
@@ -84,16 +84,22 @@ export function openMessage<T>(
   if (inner.kind !== envelope.kind || inner.from !== envelope.from || inner.to !== envelope.to || !Number.isSafeInteger(inner.issuedAt)) {
     throw new AuthenticationError("MESSAGE_MALFORMED", "the sealed message disagrees with its envelope");
   }
-  const d = digest(inner);
-  let signedBy: string;
+  const { signature, ...message } = inner;
+  return { message, signedBy: recoverMessageSigner(message, signature, signerKind), signature };
+}
+
+/**
+ * Who signed an opened message: a device's compressed public key or an account's address. Used
+ * again by a module above the recipient, to which the recipient forwards the message as signed
+ * (a status report keeps its device's signature end to end).
+ */
+export function recoverMessageSigner(message: OpenedMessage<unknown>, signature: string, signerKind: MessageSigner["kind"]): string {
+  const d = digest(message);
   try {
-    signedBy =
-      signerKind === "device"
-        ? SigningKey.computePublicKey(SigningKey.recoverPublicKey(d, inner.signature), true)
-        : recoverAddress(hashMessage("0x" + d.toString("hex")), inner.signature);
+    return signerKind === "device"
+      ? SigningKey.computePublicKey(SigningKey.recoverPublicKey(d, signature), true)
+      : recoverAddress(hashMessage("0x" + d.toString("hex")), signature);
   } catch {
     throw new AuthenticationError("MESSAGE_SIGNATURE", "the message signature is malformed");
   }
-  const { signature: _, ...message } = inner; // eslint-disable-line @typescript-eslint/no-unused-vars
-  return { message, signedBy };
 }

@@ -6,8 +6,8 @@ import { ContentStoreError, type ContentStore } from "../storage/contentStore";
 import { carStream } from "../storage/dagBlocks";
 import { checkEntitlement, installedOf } from "./entitlement";
 import type { LedgerGate } from "./ledgerGate";
-import { Refusal, REFUSALS } from "./refusals";
-import { RequestAuthenticator } from "./requestAuth";
+import { Refusal, REFUSALS, type RefusalCode } from "./refusals";
+import { RequestAuthenticator, RequestRefused } from "../io/requestAuth";
 import { RevocationFollower } from "./revocationFollower";
 import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
 import { screenSubmission } from "./submission";
@@ -69,6 +69,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   app.setErrorHandler((err, _req, reply) => {
     let refusal: Refusal;
     if (err instanceof Refusal) refusal = err;
+    else if (err instanceof RequestRefused) refusal = new Refusal(err.code as RefusalCode, err.message);
     else if (err instanceof ContentStoreError) refusal = new Refusal("STORE_UNAVAILABLE", err.message, { reason: err.code });
     else if ((err as { statusCode?: number }).statusCode === 413) refusal = new Refusal("BODY_TOO_LARGE", (err as Error).message);
     else if ((err as { statusCode?: number }).statusCode === 415) refusal = new Refusal("UNSUPPORTED_MEDIA_TYPE", (err as Error).message);

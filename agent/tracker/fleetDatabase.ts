@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import type { ReleaseRecord } from "../core/release";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -20,6 +21,10 @@ export interface DeviceRow {
   lastCounter: number; // highest report counter taken
   lastOutcome: string | null;
   lastCode: string | null;
+  configId: number | null; // null until the device's first report: what it runs is unknown
+  failedRelease: string | null; // the release whose install failed last (not offered again)
+  declined: string[]; // releases the device declined by its own policy (CAP-11.1-a-vi)
+  upstream: string | null; // the module its last report came through (this module's id: direct)
 }
 
 export interface ReleaseRow {
@@ -31,6 +36,8 @@ export interface ReleaseRow {
   status: "active" | "vulnerable" | "revoked";
   blockHash: string;
   logIndex: number;
+  record: ReleaseRecord;
+  publishedAt: number; // block number
 }
 
 export interface InstalledRow {
@@ -39,6 +46,23 @@ export interface InstalledRow {
   version: bigint;
   releaseId: string;
 }
+
+/** A configuration: devices alike for the resolver (ADR 0004). */
+export interface ConfigRow {
+  id: number;
+  hardwareClass: number;
+  installed: { component: string; version: bigint; releaseId: string }[];
+  failedRelease: string | null;
+}
+
+/** What a report changes in the fleet database. */
+export interface ReportBody {
+  installed: { component: string; version: string; releaseId: string }[];
+  lastResult: { releaseId?: string; outcome: string; code: string } | null;
+  declined?: { releaseId: string }[];
+}
+
+export const FAILED_OUTCOMES = ["rolled-back", "rejected", "failed"] as const;
 
 const MIGRATIONS = [
   `CREATE TABLE devices (
@@ -63,6 +87,37 @@ const MIGRATIONS = [
      block_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block_number INTEGER NOT NULL, kind TEXT NOT NULL,
      subject TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (block_hash, log_index));
    CREATE INDEX ledger_events_by_subject ON ledger_events (subject, block_number, log_index);`,
+  // Configurations (ADR 0004): devices with the same hardware, installed versions and last failed
+  // release share one plan. The full release record (dependencies) and barred providers feed the
+  // resolver. Decisions of administrators, notices delivered, rollouts, adoption samples and the
+  // modules below this one.
+  `CREATE TABLE configs (
+     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, hardware_class INTEGER NOT NULL, installed TEXT NOT NULL,
+     failed_release TEXT);
+   ALTER TABLE devices ADD COLUMN config_id INTEGER;
+   ALTER TABLE devices ADD COLUMN failed_release TEXT;
+   ALTER TABLE devices ADD COLUMN declined TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE devices ADD COLUMN upstream TEXT;
+   CREATE INDEX devices_by_config ON devices (config_id);
+   CREATE INDEX devices_by_network ON devices (network);
+   ALTER TABLE releases ADD COLUMN record TEXT NOT NULL DEFAULT '{}';
+   ALTER TABLE releases ADD COLUMN published_at INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE providers (id INTEGER PRIMARY KEY, barred INTEGER NOT NULL);
+   CREATE TABLE decisions (
+     device_id TEXT NOT NULL, release_id TEXT NOT NULL, component TEXT NOT NULL, reason TEXT NOT NULL, origin TEXT NOT NULL,
+     decided_at INTEGER NOT NULL, PRIMARY KEY (device_id, release_id));
+   CREATE INDEX decisions_by_release ON decisions (release_id);
+   CREATE TABLE deliveries (
+     device_id TEXT NOT NULL, release_id TEXT NOT NULL, reason TEXT NOT NULL, origin TEXT NOT NULL, via TEXT NOT NULL,
+     delivered_at INTEGER NOT NULL, PRIMARY KEY (device_id, release_id));
+   CREATE INDEX deliveries_by_release ON deliveries (release_id);
+   CREATE TABLE rollouts (release_id TEXT PRIMARY KEY, origin TEXT NOT NULL, started_at INTEGER NOT NULL);
+   CREATE TABLE adoption (release_id TEXT NOT NULL, at INTEGER NOT NULL, installed INTEGER NOT NULL, PRIMARY KEY (release_id, at));
+   CREATE TABLE modules (
+     id TEXT PRIMARY KEY, networks TEXT NOT NULL, last_seen INTEGER NOT NULL, last_counter INTEGER NOT NULL DEFAULT 0,
+     devices INTEGER NOT NULL DEFAULT 0, unreachable_devices INTEGER NOT NULL DEFAULT 0, children TEXT NOT NULL DEFAULT '[]');
+   CREATE INDEX devices_by_upstream ON devices (upstream);
+   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);`,
 ];
 
 export class FleetDatabase {
@@ -83,22 +138,35 @@ export class FleetDatabase {
     }
   }
 
-  upsertDevice(d: Omit<DeviceRow, "lastSeen" | "lastCounter" | "lastOutcome" | "lastCode">): void {
-    this.db
-      .prepare(
-        `INSERT INTO devices (id, public_key, hardware_class, network, region, standing) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, hardware_class = excluded.hardware_class,
-           network = excluded.network, region = excluded.region, standing = excluded.standing`,
-      )
-      .run(d.id.toLowerCase(), d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing);
+  /** Runs `fn` in one transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ------------------------------------------------------------------ devices
+
+  upsertDevice(d: Pick<DeviceRow, "id" | "publicKey" | "hardwareClass" | "network" | "region" | "standing">): void {
+    const id = d.id.toLowerCase();
+    this.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO devices (id, public_key, hardware_class, network, region, standing) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, hardware_class = excluded.hardware_class,
+             network = excluded.network, region = excluded.region, standing = excluded.standing`,
+        )
+        .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing);
+      // A re-enrolment may change the hardware class: the configuration follows.
+      const row = this.device(id)!;
+      if (row.configId !== null) this.db.prepare(`UPDATE devices SET config_id = ? WHERE id = ?`).run(this.configOf(row.hardwareClass, this.installed(id), row.failedRelease), id);
+    });
   }
 
   deleteDevice(deviceId: string): void {
     const id = deviceId.toLowerCase();
-    this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM installed WHERE device_id = ?`).run(id);
+    this.transaction(() => {
+      for (const t of ["installed", "decisions", "deliveries"]) this.db.prepare(`DELETE FROM ${t} WHERE device_id = ?`).run(id);
       this.db.prepare(`DELETE FROM devices WHERE id = ?`).run(id);
-    })();
+    });
   }
 
   setStanding(deviceId: string, standing: DeviceRow["standing"]): void {
@@ -110,13 +178,21 @@ export class FleetDatabase {
     return r && toDevice(r);
   }
 
+  /** A contact that is not a report (e.g. reachability from a module below): moves last seen only forward. */
+  noteSeen(deviceId: string, at: number): void {
+    this.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)`).run(at, deviceId.toLowerCase(), at);
+  }
+
+  // ------------------------------------------------------------------ releases
+
   upsertRelease(r: ReleaseRow): void {
     this.db
       .prepare(
-        `INSERT INTO releases (id, component, provider, version, hardware, status, block_hash, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, block_hash = excluded.block_hash, log_index = excluded.log_index`,
+        `INSERT INTO releases (id, component, provider, version, hardware, status, block_hash, log_index, record, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, block_hash = excluded.block_hash, log_index = excluded.log_index,
+           record = excluded.record, published_at = excluded.published_at`,
       )
-      .run(r.id.toLowerCase(), r.component.toLowerCase(), r.provider, r.version.toString(), JSON.stringify(r.hardware), r.status, r.blockHash, r.logIndex);
+      .run(r.id.toLowerCase(), r.component.toLowerCase(), r.provider, r.version.toString(), JSON.stringify(r.hardware), r.status, r.blockHash, r.logIndex, encodeRecord(r.record), r.publishedAt);
   }
 
   setReleaseStatus(id: string, status: ReleaseRow["status"]): void {
@@ -126,7 +202,7 @@ export class FleetDatabase {
   /** Drops releases published in blocks a reorganisation removed. */
   dropReleasesOfBlocks(blockHashes: string[]): void {
     const del = this.db.prepare(`DELETE FROM releases WHERE block_hash = ?`);
-    this.db.transaction(() => blockHashes.forEach((h) => del.run(h)))();
+    this.transaction(() => blockHashes.forEach((h) => del.run(h)));
   }
 
   deleteRelease(id: string): void {
@@ -134,28 +210,94 @@ export class FleetDatabase {
   }
 
   releases(): ReleaseRow[] {
-    return (this.db.prepare(`SELECT * FROM releases`).all() as ReleaseDb[]).map(toRelease);
+    return (this.db.prepare(`SELECT * FROM releases ORDER BY published_at, log_index`).all() as ReleaseDb[]).map(toRelease);
   }
 
+  release(id: string): ReleaseRow | undefined {
+    const r = this.db.prepare(`SELECT * FROM releases WHERE id = ?`).get(id.toLowerCase()) as ReleaseDb | undefined;
+    return r && toRelease(r);
+  }
+
+  setProviderBarred(provider: number, barred: boolean): void {
+    this.db.prepare(`INSERT INTO providers (id, barred) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET barred = excluded.barred`).run(provider, barred ? 1 : 0);
+  }
+
+  barredProviders(): Set<number> {
+    return new Set((this.db.prepare(`SELECT id FROM providers WHERE barred = 1`).pluck().all() as number[]));
+  }
+
+  // ------------------------------------------------------------------ reports and configurations
+
   /**
-   * Takes one verified report: stores it and what the device now runs, and moves its counter, in
-   * one transaction. Returns false (and stores nothing) for a counter not above the last one: a
-   * replay or a report overtaken by a newer one.
+   * Takes one verified report: stores it, what the device now runs and its configuration, and
+   * moves its counter, in one transaction. Returns false (and stores nothing) for a counter not
+   * above the last one: a replay or a report overtaken by a newer one.
    */
-  takeReport(deviceId: string, counter: number, receivedAt: number, body: { installed: { component: string; version: string; releaseId: string }[]; lastResult: { outcome: string; code: string } | null }): boolean {
+  takeReport(deviceId: string, counter: number, receivedAt: number, body: ReportBody, via: string | null = null): boolean {
     const id = deviceId.toLowerCase();
-    return this.db.transaction(() => {
-      const row = this.db.prepare(`SELECT last_counter FROM devices WHERE id = ?`).get(id) as { last_counter: number } | undefined;
+    return this.transaction(() => {
+      const row = this.db.prepare(`SELECT last_counter, hardware_class, failed_release FROM devices WHERE id = ?`).get(id) as
+        | { last_counter: number; hardware_class: number; failed_release: string | null }
+        | undefined;
       if (!row || counter <= row.last_counter) return false;
       this.db.prepare(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
       this.db.prepare(`DELETE FROM installed WHERE device_id = ?`).run(id);
       const ins = this.db.prepare(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
-      for (const i of body.installed) ins.run(id, i.component.toLowerCase(), i.version, i.releaseId.toLowerCase());
+      const installed = body.installed.map((i) => ({ component: i.component.toLowerCase(), version: BigInt(i.version), releaseId: i.releaseId.toLowerCase() }));
+      for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
+      const outcome = body.lastResult?.outcome ?? null;
+      const failedRelease =
+        outcome !== null && (FAILED_OUTCOMES as readonly string[]).includes(outcome) && body.lastResult?.releaseId ? body.lastResult.releaseId.toLowerCase() : row.failed_release;
+      const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
       this.db
-        .prepare(`UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ? WHERE id = ?`)
-        .run(counter, receivedAt, body.lastResult?.outcome ?? null, body.lastResult?.code ?? null, id);
+        .prepare(
+          `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ? WHERE id = ?`,
+        )
+        .run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, this.configOf(row.hardware_class, installed, failedRelease), id);
       return true;
-    })();
+    });
+  }
+
+  /** The id of the configuration (created if new) of a device with this hardware, these components and this failed release. */
+  configOf(hardwareClass: number, installed: { component: string; version: bigint; releaseId: string }[], failedRelease: string | null): number {
+    const sorted = [...installed].sort((a, b) => (a.component < b.component ? -1 : a.component > b.component ? 1 : 0));
+    const key = `${hardwareClass}|${sorted.map((i) => `${i.component}:${i.version}:${i.releaseId}`).join(",")}|${failedRelease ?? ""}`;
+    const found = this.db.prepare(`SELECT id FROM configs WHERE key = ?`).pluck().get(key) as number | undefined;
+    if (found !== undefined) return found;
+    const installedJson = JSON.stringify(sorted.map((i) => ({ component: i.component, version: i.version.toString(), releaseId: i.releaseId })));
+    return Number(this.db.prepare(`INSERT INTO configs (key, hardware_class, installed, failed_release) VALUES (?, ?, ?, ?)`).run(key, hardwareClass, installedJson, failedRelease).lastInsertRowid);
+  }
+
+  /** Every configuration some device is in. */
+  configs(): ConfigRow[] {
+    return (this.db.prepare(`SELECT * FROM configs WHERE id IN (SELECT DISTINCT config_id FROM devices WHERE config_id IS NOT NULL)`).all() as ConfigDb[]).map(toConfig);
+  }
+
+  config(id: number): ConfigRow | undefined {
+    const r = this.db.prepare(`SELECT * FROM configs WHERE id = ?`).get(id) as ConfigDb | undefined;
+    return r && toConfig(r);
+  }
+
+  /** How many active devices each configuration has. */
+  devicesPerConfig(): Map<number, number> {
+    const rows = this.db.prepare(`SELECT config_id, COUNT(*) FROM devices WHERE config_id IS NOT NULL AND standing = 'active' GROUP BY config_id`).raw().all() as [number, number][];
+    return new Map(rows);
+  }
+
+  /** The ids of the active devices in these configurations, read in index order (a million rows stream). */
+  *activeDevicesIn(configIds: Iterable<number>): Generator<string> {
+    const stmt = this.db.prepare(`SELECT id FROM devices WHERE config_id = ? AND standing = 'active'`).pluck();
+    for (const c of configIds) yield* stmt.iterate(c) as IterableIterator<string>;
+  }
+
+  reports(deviceId: string, limit = 50): { counter: number; receivedAt: number; body: unknown }[] {
+    return (
+      this.db.prepare(`SELECT counter, received_at AS receivedAt, body FROM reports WHERE device_id = ? ORDER BY id DESC LIMIT ?`).all(deviceId.toLowerCase(), limit) as {
+        counter: number;
+        receivedAt: number;
+        body: string;
+      }[]
+    ).map((r) => ({ ...r, body: JSON.parse(r.body) }));
   }
 
   installed(deviceId: string): InstalledRow[] {
@@ -171,12 +313,131 @@ export class FleetDatabase {
 
   /** Devices whose last update failed (CAP-11.2-b). */
   failed(): DeviceRow[] {
-    return (this.db.prepare(`SELECT * FROM devices WHERE last_outcome IN ('rolled-back', 'rejected', 'failed')`).all() as DeviceDb[]).map(toDevice);
+    return (this.db.prepare(`SELECT * FROM devices WHERE last_outcome IN (${FAILED_OUTCOMES.map((o) => `'${o}'`).join(", ")})`).all() as DeviceDb[]).map(toDevice);
   }
 
   /** Devices not heard from since `before` (ms) (CAP-11.2-a liveness). */
   unreachable(before: number): DeviceRow[] {
     return (this.db.prepare(`SELECT * FROM devices WHERE standing = 'active' AND (last_seen IS NULL OR last_seen < ?)`).all(before) as DeviceDb[]).map(toDevice);
+  }
+
+  // ------------------------------------------------------------------ decisions, deliveries, rollouts
+
+  /** Records an administrator's decision for one device (PROC-2); a later decision for the same release replaces it. */
+  decide(d: { deviceId: string; releaseId: string; component: string; reason: string; origin: string; at: number }): void {
+    this.db
+      .prepare(
+        `INSERT INTO decisions (device_id, release_id, component, reason, origin, decided_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device_id, release_id) DO UPDATE SET reason = excluded.reason, origin = excluded.origin, decided_at = excluded.decided_at`,
+      )
+      .run(d.deviceId.toLowerCase(), d.releaseId.toLowerCase(), d.component.toLowerCase(), d.reason, d.origin, d.at);
+  }
+
+  decisionsFor(deviceId: string): { releaseId: string; component: string; reason: string; origin: string; decidedAt: number }[] {
+    return this.db
+      .prepare(`SELECT release_id AS releaseId, component, reason, origin, decided_at AS decidedAt FROM decisions WHERE device_id = ? ORDER BY decided_at`)
+      .all(deviceId.toLowerCase()) as { releaseId: string; component: string; reason: string; origin: string; decidedAt: number }[];
+  }
+
+  /** When a notice of this release was last handed out for this device, if ever. */
+  deliveredAt(deviceId: string, releaseId: string): number | undefined {
+    return this.db.prepare(`SELECT delivered_at FROM deliveries WHERE device_id = ? AND release_id = ?`).pluck().get(deviceId.toLowerCase(), releaseId.toLowerCase()) as number | undefined;
+  }
+
+  noteDelivered(d: { deviceId: string; releaseId: string; reason: string; origin: string; via: string; at: number }): void {
+    this.db
+      .prepare(
+        `INSERT INTO deliveries (device_id, release_id, reason, origin, via, delivered_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device_id, release_id) DO UPDATE SET reason = excluded.reason, origin = excluded.origin, via = excluded.via, delivered_at = excluded.delivered_at`,
+      )
+      .run(d.deviceId.toLowerCase(), d.releaseId.toLowerCase(), d.reason, d.origin, d.via, d.at);
+  }
+
+  deliveries(deviceId: string): { releaseId: string; reason: string; origin: string; via: string; deliveredAt: number }[] {
+    return this.db
+      .prepare(`SELECT release_id AS releaseId, reason, origin, via, delivered_at AS deliveredAt FROM deliveries WHERE device_id = ? ORDER BY delivered_at`)
+      .all(deviceId.toLowerCase()) as { releaseId: string; reason: string; origin: string; via: string; deliveredAt: number }[];
+  }
+
+  /** Starts following a release's rollout (first decision wins the origin). */
+  startRollout(releaseId: string, origin: string, at: number): void {
+    this.db.prepare(`INSERT OR IGNORE INTO rollouts (release_id, origin, started_at) VALUES (?, ?, ?)`).run(releaseId.toLowerCase(), origin, at);
+  }
+
+  rollouts(): { releaseId: string; origin: string; startedAt: number }[] {
+    return this.db.prepare(`SELECT release_id AS releaseId, origin, started_at AS startedAt FROM rollouts ORDER BY started_at`).all() as { releaseId: string; origin: string; startedAt: number }[];
+  }
+
+  /** Per release: devices that were sent a notice, and devices whose last failed install was it. */
+  rolloutCounts(): Map<string, { notified: number; failed: number; requested: number }> {
+    const out = new Map<string, { notified: number; failed: number; requested: number }>();
+    const get = (id: string) => out.get(id) ?? out.set(id, { notified: 0, failed: 0, requested: 0 }).get(id)!;
+    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM deliveries GROUP BY release_id`).raw().all() as [string, number][]) get(id).notified = n;
+    for (const [id, n] of this.db.prepare(`SELECT failed_release, COUNT(*) FROM devices WHERE failed_release IS NOT NULL GROUP BY failed_release`).raw().all() as [string, number][]) get(id).failed = n;
+    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM decisions GROUP BY release_id`).raw().all() as [string, number][]) get(id).requested = n;
+    return out;
+  }
+
+  // ------------------------------------------------------------------ adoption
+
+  /** Records how many devices run each release now (one point per release and time). */
+  sampleAdoption(at: number, installedByRelease: Map<string, number>): void {
+    const ins = this.db.prepare(`INSERT OR REPLACE INTO adoption (release_id, at, installed) VALUES (?, ?, ?)`);
+    this.transaction(() => {
+      for (const [release, n] of installedByRelease) ins.run(release, at, n);
+    });
+  }
+
+  adoption(releaseId: string, limit = 500): { t: number; installed: number }[] {
+    return (
+      this.db.prepare(`SELECT at AS t, installed FROM adoption WHERE release_id = ? ORDER BY at DESC LIMIT ?`).all(releaseId.toLowerCase(), limit) as { t: number; installed: number }[]
+    ).reverse();
+  }
+
+  // ------------------------------------------------------------------ reports to forward upstream
+
+  /** Keeps a report (as its device signed it) until the module above has taken it. */
+  queueForUpstream(body: unknown): void {
+    this.db.prepare(`INSERT INTO outbox (body) VALUES (?)`).run(JSON.stringify(body));
+  }
+
+  outbox(limit: number): { id: number; body: unknown }[] {
+    return (this.db.prepare(`SELECT id, body FROM outbox ORDER BY id LIMIT ?`).all(limit) as { id: number; body: string }[]).map((r) => ({ id: r.id, body: JSON.parse(r.body) }));
+  }
+
+  /** Drops what the module above took (ids up to and including `lastId`). */
+  dropOutbox(lastId: number): void {
+    this.db.prepare(`DELETE FROM outbox WHERE id <= ?`).run(lastId);
+  }
+
+  // ------------------------------------------------------------------ modules below this one
+
+  /** Takes a child module's status; false (nothing stored) if its counter is not above the last one. */
+  takeModuleStatus(m: { id: string; networks: string[]; counter: number; at: number; devices: number; unreachableDevices: number; children: unknown[] }): boolean {
+    const id = m.id.toLowerCase();
+    const last = this.db.prepare(`SELECT last_counter FROM modules WHERE id = ?`).pluck().get(id) as number | undefined;
+    if (last !== undefined && m.counter <= last) return false;
+    this.db
+      .prepare(
+        `INSERT INTO modules (id, networks, last_seen, last_counter, devices, unreachable_devices, children) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET networks = excluded.networks, last_seen = excluded.last_seen, last_counter = excluded.last_counter,
+           devices = excluded.devices, unreachable_devices = excluded.unreachable_devices, children = excluded.children`,
+      )
+      .run(id, JSON.stringify(m.networks), m.at, m.counter, m.devices, m.unreachableDevices, JSON.stringify(m.children));
+    return true;
+  }
+
+  modules(): { id: string; networks: string[]; lastSeen: number; devices: number; unreachableDevices: number; children: unknown[] }[] {
+    return (
+      this.db.prepare(`SELECT * FROM modules ORDER BY id`).all() as {
+        id: string;
+        networks: string;
+        last_seen: number;
+        devices: number;
+        unreachable_devices: number;
+        children: string;
+      }[]
+    ).map((m) => ({ id: m.id, networks: JSON.parse(m.networks), lastSeen: m.last_seen, devices: m.devices, unreachableDevices: m.unreachable_devices, children: JSON.parse(m.children) }));
   }
 
   close(): void {
@@ -195,6 +456,10 @@ interface DeviceDb {
   last_counter: number;
   last_outcome: string | null;
   last_code: string | null;
+  config_id: number | null;
+  failed_release: string | null;
+  declined: string;
+  upstream: string | null;
 }
 interface ReleaseDb {
   id: string;
@@ -205,6 +470,8 @@ interface ReleaseDb {
   status: ReleaseRow["status"];
   block_hash: string;
   log_index: number;
+  record: string;
+  published_at: number;
 }
 interface InstalledDb {
   device_id: string;
@@ -212,8 +479,14 @@ interface InstalledDb {
   version: string;
   release_id: string;
 }
+interface ConfigDb {
+  id: number;
+  hardware_class: number;
+  installed: string;
+  failed_release: string | null;
+}
 
-const toDevice = (r: DeviceDb): DeviceRow => ({
+export const toDevice = (r: DeviceDb): DeviceRow => ({
   id: r.id,
   publicKey: r.public_key,
   hardwareClass: r.hardware_class,
@@ -224,7 +497,12 @@ const toDevice = (r: DeviceDb): DeviceRow => ({
   lastCounter: r.last_counter,
   lastOutcome: r.last_outcome,
   lastCode: r.last_code,
+  configId: r.config_id,
+  failedRelease: r.failed_release,
+  declined: JSON.parse(r.declined),
+  upstream: r.upstream,
 });
+export type { DeviceDb };
 const toRelease = (r: ReleaseDb): ReleaseRow => ({
   id: r.id,
   component: r.component,
@@ -234,5 +512,28 @@ const toRelease = (r: ReleaseDb): ReleaseRow => ({
   status: r.status,
   blockHash: r.block_hash,
   logIndex: r.log_index,
+  record: decodeRecord(r.record),
+  publishedAt: r.published_at,
 });
 const toInstalled = (r: InstalledDb): InstalledRow => ({ deviceId: r.device_id, component: r.component, version: BigInt(r.version), releaseId: r.release_id });
+const toConfig = (r: ConfigDb): ConfigRow => ({
+  id: r.id,
+  hardwareClass: r.hardware_class,
+  installed: (JSON.parse(r.installed) as { component: string; version: string; releaseId: string }[]).map((i) => ({ ...i, version: BigInt(i.version) })),
+  failedRelease: r.failed_release,
+});
+
+/** A release record as JSON (bigints as decimal strings). */
+function encodeRecord(r: ReleaseRecord): string {
+  return JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+}
+function decodeRecord(text: string): ReleaseRecord {
+  const r = JSON.parse(text);
+  return {
+    ...r,
+    version: BigInt(r.version ?? 0),
+    fileSize: BigInt(r.fileSize ?? 0),
+    hardware: r.hardware ?? [],
+    dependencies: (r.dependencies ?? []).map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })),
+  };
+}

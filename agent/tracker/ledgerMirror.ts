@@ -1,28 +1,38 @@
-import { Interface, type LogDescription } from "ethers";
+import { Interface, type Log, type LogDescription, type TypedDataDomain } from "ethers";
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
-import { FleetRegistry__factory, UpdateRegistry__factory } from "../../typechain-types";
+import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../../typechain-types";
+import { decodeReleasePublished } from "../chain/releaseEvents";
 
-type Subject = { kind: "release" | "device"; id: string };
+type Subject = { kind: "release" | "device" | "provider"; id: string };
 
 /**
  * Keeps the fleet database's mirror of the ledger (releases and their status, devices and their
  * standing) in step with the event stream. Every applied event is kept in `ledger_events` keyed
  * by block hash and log index: applying is idempotent (the stream may deliver a batch again after
  * a crash), and a reorganisation is undone by dropping the events of the removed blocks and
- * rebuilding each affected release or device from the events that remain.
+ * rebuilding each affected release, device or provider from the events that remain. A release is
+ * taken only if its event data hashes to its id (the EIP-712 digest), so a garbled log is refused.
+ * `onChange` runs after each transaction that changed something (the tracker re-plans then).
  */
 export class LedgerMirror implements StreamHandler {
   private readonly registry = new Interface(UpdateRegistry__factory.abi);
   private readonly fleet = new Interface(FleetRegistry__factory.abi);
 
+  private readonly registryView: UpdateRegistry;
+
   constructor(
     private readonly db: FleetDatabase,
-    private readonly addresses: { registry: string; fleet: string },
-  ) {}
+    private readonly addresses: { registry: string; fleet: string; domain: TypedDataDomain },
+    private readonly onChange: (changed: { releases: boolean; devices: boolean }) => void = () => {},
+  ) {
+    // decodeReleasePublished reads only the address and the interface.
+    this.registryView = { target: addresses.registry, interface: this.registry } as unknown as UpdateRegistry;
+  }
 
   apply(batch: StreamBatch): void {
+    const changed = { releases: false, devices: false };
     const insert = this.db.db.prepare(`INSERT OR IGNORE INTO ledger_events (block_hash, log_index, block_number, kind, subject, payload) VALUES (?, ?, ?, ?, ?, ?)`);
     this.db.db.transaction(() => {
       for (const block of batch.blocks) {
@@ -33,10 +43,13 @@ export class LedgerMirror implements StreamHandler {
           // Only the first delivery changes anything.
           if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
             this.rebuild(subject);
+            if (subject.kind === "device") changed.devices = true;
+            else changed.releases = true;
           }
         }
       }
     })();
+    if (changed.releases || changed.devices) this.onChange(changed);
   }
 
   revert(_fromBlock: number, blocks: BlockRef[]): void {
@@ -50,6 +63,7 @@ export class LedgerMirror implements StreamHandler {
         const [kind, id] = s.split(":");
         this.rebuild({ kind: kind as Subject["kind"], id });
       }
+      if (touched.size > 0) this.onChange({ releases: [...touched].some((t) => !t.startsWith("device:")), devices: [...touched].some((t) => t.startsWith("device:")) });
     })();
   }
 
@@ -58,13 +72,19 @@ export class LedgerMirror implements StreamHandler {
     const events = this.db.db
       .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
       .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
+    if (subject.kind === "provider") {
+      const last = events.at(-1);
+      this.db.setProviderBarred(Number(subject.id), last?.kind === "barred");
+      return;
+    }
     if (subject.kind === "release") {
       const published = events.find((e) => e.kind === "published");
       if (!published) return this.db.deleteRelease(subject.id);
       const p = JSON.parse(published.payload);
       const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
       const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
-      this.db.upsertRelease({ id: subject.id, component: p.component, provider: p.provider, version: BigInt(p.version), hardware: p.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex });
+      const record = { ...p.record, version: BigInt(p.record.version), fileSize: BigInt(p.record.fileSize), dependencies: p.record.dependencies.map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })) };
+      this.db.upsertRelease({ id: subject.id, component: record.component, provider: record.provider, version: record.version, hardware: record.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex, record, publishedAt: p.blockNumber });
       return;
     }
     const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
@@ -92,12 +112,18 @@ export class LedgerMirror implements StreamHandler {
     if (!p) return undefined;
     const a = p.args;
     switch (p.name) {
-      case "ReleasePublished":
+      case "ReleasePublished": {
+        const { record } = decodeReleasePublished(this.registryView, this.addresses.domain, { ...log, index: log.logIndex, topics: [...log.topics] } as unknown as Log);
         return {
           kind: "published",
           subject: { kind: "release", id: String(a.releaseId).toLowerCase() },
-          payload: { component: a.component, provider: Number(a.provider), version: a.version.toString(), hardware: a.release.hardware.map(Number) },
+          payload: { blockNumber: log.blockNumber, record: JSON.parse(JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) },
         };
+      }
+      case "ProviderBarred":
+        return { kind: "barred", subject: { kind: "provider", id: String(Number(a.provider)) }, payload: {} };
+      case "ProviderUnbarred":
+        return { kind: "unbarred", subject: { kind: "provider", id: String(Number(a.provider)) }, payload: {} };
       case "ReleaseRevoked":
         return { kind: "revoked", subject: { kind: "release", id: String(a.releaseId).toLowerCase() }, payload: {} };
       case "ReleaseFlaggedVulnerable":

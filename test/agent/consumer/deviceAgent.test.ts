@@ -12,7 +12,7 @@ import { componentId } from "../../../agent/core/release";
 import { openMessage, sealMessage } from "../../../agent/crypto/sealedMessage";
 import { QUERY_KIND } from "../../../agent/consumer/imageQuery";
 import http from "node:http";
-import { NOTICE_KIND } from "../../../agent/consumer/upstreamNotice";
+import { NOTICE_KIND } from "../../../agent/core/updateNotice";
 import { prepareRelease, publishPrepared } from "../../../agent/author/publishRelease";
 import { uploadArtifact } from "../../../agent/author/uploadArtifact";
 import { grantKeys } from "../../../agent/author/grantKeys";

@@ -4,7 +4,8 @@ import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { catalogFixture } from "../../helpers/registryFixture";
 import { sealMessage } from "../../../agent/crypto/sealedMessage";
-import { NOTICE_KIND, verifyUpdateNotice } from "../../../agent/consumer/upstreamNotice";
+import { verifyUpdateNotice } from "../../../agent/consumer/upstreamNotice";
+import { NOTICE_KIND } from "../../../agent/core/updateNotice";
 import { expectCode } from "../../helpers/expectCode";
 
 const deviceKey = new Wallet(keccak256(toUtf8Bytes("notice test device")));

@@ -51,7 +51,8 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
   });
 
   it("CAP-11.2-a CAP-11.2-b: lists devices running flagged releases, failed ones and unreachable ones, and survives a reopen", async () => {
-    db.upsertRelease({ id: releaseId, component, provider: 1, version: 4294967296n, hardware: [1], status: "active", blockHash: "0xaa", logIndex: 0 });
+    const record = { provider: 1, component, version: 4294967296n, fileHash: "0x" + "01".repeat(32), fileLink: "bafy", fileName: "f.bin", fileSize: 10n, merkleRoot: "0x" + "02".repeat(32), hardware: [1], dependencies: [] };
+    db.upsertRelease({ id: releaseId, component, provider: 1, version: 4294967296n, hardware: [1], status: "active", blockHash: "0xaa", logIndex: 0, record, publishedAt: 3 });
     takeSealedReport(db, await seal(report(1, "HEALTH_CHECK_FAILED")), { id: moduleId, privateKey: tracker.privateKey }, 10);
     db.setReleaseStatus(releaseId, "vulnerable");
     expect(db.runningFlagged()).to.deep.equal([{ deviceId: deviceId.toLowerCase(), releaseId, status: "vulnerable" }]);
@@ -59,7 +60,8 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     expect(db.unreachable(11).map((d) => d.id)).to.deep.equal([deviceId.toLowerCase()]);
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));
-    expect(db.releases()[0]).to.include({ status: "vulnerable" });
+    expect(db.releases()[0]).to.include({ status: "vulnerable", publishedAt: 3 });
+    expect(db.releases()[0].record).to.deep.equal(record);
     db.dropReleasesOfBlocks(["0xaa"]);
     expect(db.releases()).to.have.length(0);
   });

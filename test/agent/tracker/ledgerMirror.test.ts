@@ -48,7 +48,7 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
 
   it("mirrors releases, flags, revocations and devices, and undoes what a reorganisation removed", async () => {
     const stream = new ChainEventStream(
-      { provider: c.provider, store: new MemoryStreamStore(), handler: new LedgerMirror(db, { registry: String(c.registry.target), fleet: String(c.fleet.target) }) },
+      { provider: c.provider, store: new MemoryStreamStore(), handler: new LedgerMirror(db, { registry: String(c.registry.target), fleet: String(c.fleet.target), domain: registryDomain(31337, String(c.registry.target)) }) },
       { filters: [{ address: [String(c.registry.target), String(c.fleet.target)] }], fromBlock: 0 },
     );
     const v1 = await publish("1.0.0");

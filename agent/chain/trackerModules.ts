@@ -1,6 +1,8 @@
 import type { FleetRegistry } from "../../typechain-types";
 import { AuthenticationError } from "../core/errors";
-import { decodeRevert } from "../chain/revertReason";
+import { decodeRevert } from "./revertReason";
+import { queryLogs } from "./queryLogs";
+import type { EventLog } from "ethers";
 
 /**
  * Whether a message from tracker module `moduleId` was signed by the key the ledger registers for
@@ -24,4 +26,24 @@ export async function verifyModuleSender<E extends AuthenticationError>(
   }
   if (signedBy.toLowerCase() !== signer.toLowerCase()) throw make("SIGNATURE", `the message is not signed by module ${moduleId}'s registered key ${signer}`);
   return signer;
+}
+
+/** A module's registered signer and parent (ZeroHash for a server module); undefined if it, or one above it, is unknown or retired. */
+export async function trackerModuleOf(fleet: FleetRegistry, moduleId: string): Promise<{ signer: string; parent: string } | undefined> {
+  try {
+    const [signer, parent] = await fleet.trackerModule(moduleId);
+    return { signer, parent };
+  } catch (err) {
+    if (decodeRevert(err, [fleet.interface])?.name === "FleetRegistryUnknownTrackerModule") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The public key a module registered for messages sealed to it (its latest registration), or
+ * undefined. The registry keeps only its hash of it in storage terms: the key is in the event.
+ */
+export async function moduleEncryptionKey(fleet: FleetRegistry, moduleId: string, fromBlock: number): Promise<string | undefined> {
+  const registered = (await queryLogs(fleet, fleet.filters.TrackerModuleRegistered(moduleId), fromBlock)) as EventLog[];
+  return registered.at(-1)?.args.publicKey;
 }

@@ -1,8 +1,10 @@
 import { isAddress, isHexString } from "ethers";
-import { InputError } from "../core/errors";
 import { DeviceCredential, decodeDeviceCredential } from "../crypto/deviceCredential";
 import { HEADER, recoverAccount, recoverDeviceKey, SignedRequestFields } from "../crypto/requestSignature";
-import { Refusal } from "./refusals";
+import { AuthenticationError, InputError } from "../core/errors";
+
+/** A signed request that is refused; its code (AUTH_MISSING, AUTH_MALFORMED, AUTH_SIGNATURE, AUTH_STALE, AUTH_REPLAY, SERVER_BUSY) names why. */
+export class RequestRefused extends AuthenticationError {}
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -38,22 +40,22 @@ export class RequestAuthenticator {
   /** The device's credential, once the signature by its enrolled key is checked and the request is fresh. */
   device(req: RequestToCheck): { credential: DeviceCredential; context: string | undefined } {
     const encoded = header(req.headers, HEADER.device);
-    if (!encoded) throw new Refusal("AUTH_MISSING", "the request carries no device credential (x-ota-device)");
+    if (!encoded) throw new RequestRefused("AUTH_MISSING", "the request carries no device credential (x-ota-device)");
     let credential: DeviceCredential;
     try {
       credential = decodeDeviceCredential(encoded);
     } catch (err) {
-      throw new Refusal("AUTH_MALFORMED", err instanceof InputError ? err.message : "malformed device credential");
+      throw new RequestRefused("AUTH_MALFORMED", err instanceof InputError ? err.message : "malformed device credential");
     }
     const { fields, signature } = this.fields(req, credential.record.id);
     let key: string;
     try {
       key = recoverDeviceKey(fields, signature);
     } catch {
-      throw new Refusal("AUTH_SIGNATURE", "the device signature is malformed");
+      throw new RequestRefused("AUTH_SIGNATURE", "the device signature is malformed");
     }
     if (key.toLowerCase() !== credential.record.publicKey.toLowerCase()) {
-      throw new Refusal("AUTH_SIGNATURE", "the request is not signed by the key in the device record");
+      throw new RequestRefused("AUTH_SIGNATURE", "the request is not signed by the key in the device record");
     }
     this.consume(fields);
     return { credential, context: fields.context };
@@ -62,16 +64,16 @@ export class RequestAuthenticator {
   /** The Ethereum account that signed the request, once checked and fresh. */
   account(req: RequestToCheck): string {
     const claimed = header(req.headers, HEADER.account);
-    if (!claimed) throw new Refusal("AUTH_MISSING", "the request carries no account (x-ota-account)");
-    if (!isAddress(claimed)) throw new Refusal("AUTH_MALFORMED", "x-ota-account is not an address");
+    if (!claimed) throw new RequestRefused("AUTH_MISSING", "the request carries no account (x-ota-account)");
+    if (!isAddress(claimed)) throw new RequestRefused("AUTH_MALFORMED", "x-ota-account is not an address");
     const { fields, signature } = this.fields(req, claimed);
     let signer: string;
     try {
       signer = recoverAccount(fields, signature);
     } catch {
-      throw new Refusal("AUTH_SIGNATURE", "the account signature is malformed");
+      throw new RequestRefused("AUTH_SIGNATURE", "the account signature is malformed");
     }
-    if (signer.toLowerCase() !== claimed.toLowerCase()) throw new Refusal("AUTH_SIGNATURE", `the request is not signed by ${claimed}`);
+    if (signer.toLowerCase() !== claimed.toLowerCase()) throw new RequestRefused("AUTH_SIGNATURE", `the request is not signed by ${claimed}`);
     this.consume(fields);
     return signer;
   }
@@ -80,13 +82,13 @@ export class RequestAuthenticator {
     const timestamp = Number(header(req.headers, HEADER.timestamp));
     const nonce = header(req.headers, HEADER.nonce) ?? "";
     const signature = header(req.headers, HEADER.signature) ?? "";
-    if (!signature) throw new Refusal("AUTH_MISSING", "the request carries no signature (x-ota-signature)");
-    if (!Number.isSafeInteger(timestamp)) throw new Refusal("AUTH_MALFORMED", "x-ota-timestamp must be milliseconds since the epoch");
-    if (!/^[0-9a-f]{32}$/.test(nonce)) throw new Refusal("AUTH_MALFORMED", "x-ota-nonce must be 16 random bytes in lower-case hex");
-    if (!isHexString(signature, 65)) throw new Refusal("AUTH_MALFORMED", "x-ota-signature must be a 65-byte hex signature");
+    if (!signature) throw new RequestRefused("AUTH_MISSING", "the request carries no signature (x-ota-signature)");
+    if (!Number.isSafeInteger(timestamp)) throw new RequestRefused("AUTH_MALFORMED", "x-ota-timestamp must be milliseconds since the epoch");
+    if (!/^[0-9a-f]{32}$/.test(nonce)) throw new RequestRefused("AUTH_MALFORMED", "x-ota-nonce must be 16 random bytes in lower-case hex");
+    if (!isHexString(signature, 65)) throw new RequestRefused("AUTH_MALFORMED", "x-ota-signature must be a 65-byte hex signature");
     const now = this.now();
     if (Math.abs(now - timestamp) > this.windowMs || timestamp < this.startedAt) {
-      throw new Refusal("AUTH_STALE", `the request was signed at ${timestamp}, outside the accepted window around ${now}`);
+      throw new RequestRefused("AUTH_STALE", `the request was signed at ${timestamp}, outside the accepted window around ${now}`);
     }
     return {
       fields: { audience: req.audience, method: req.method, path: req.path, identity, timestamp, nonce, body: req.body, context: header(req.headers, HEADER.context) },
@@ -106,9 +108,9 @@ export class RequestAuthenticator {
     const bucket = Math.floor(fields.timestamp / this.windowMs);
     // A fresh timestamp lies within one window of now, so its nonce can only sit in these buckets.
     for (const b of [bucket - 1, bucket, bucket + 1]) {
-      if (this.buckets.get(b)?.has(key)) throw new Refusal("AUTH_REPLAY", "this request was already received");
+      if (this.buckets.get(b)?.has(key)) throw new RequestRefused("AUTH_REPLAY", "this request was already received");
     }
-    if (this.size >= this.maxNonces) throw new Refusal("SERVER_BUSY", "too many signed requests in the replay window");
+    if (this.size >= this.maxNonces) throw new RequestRefused("SERVER_BUSY", "too many signed requests in the replay window");
     let set = this.buckets.get(bucket);
     if (!set) this.buckets.set(bucket, (set = new Set()));
     set.add(key);

@@ -1,0 +1,270 @@
+import { decodeBytes32String, encodeBytes32String, isHexString } from "ethers";
+import { InputError } from "../core/errors";
+import { formatVersion } from "../core/version";
+import { FAILED_OUTCOMES, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
+import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
+
+/** The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say). */
+export const DEVICE_STATUSES = ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+export interface DeviceView {
+  id: string;
+  hardwareClass: number;
+  network: string;
+  region: string;
+  standing: DeviceRow["standing"];
+  statuses: DeviceStatus[];
+  installed: { component: string; version: string; releaseId: string }[];
+  lastSeen: number | null;
+  lastOutcome: string | null;
+  lastCode: string | null;
+  upstream: string | null;
+}
+
+export interface DeviceQuery {
+  status?: DeviceStatus;
+  network?: string; // label or bytes32
+  region?: string; // label or bytes32
+  hardware?: number;
+  q?: string; // device id prefix
+  limit?: number;
+  offset?: number;
+}
+
+const FAILED_SQL = `last_outcome IN (${FAILED_OUTCOMES.map((o) => `'${o}'`).join(", ")})`;
+
+/** A bytes32 label as text when it is one (network, region), else the hex. */
+export function labelOf(bytes32: string): string {
+  try {
+    return decodeBytes32String(bytes32);
+  } catch {
+    return bytes32;
+  }
+}
+
+/** A label or a bytes32 as the ledger stores it (lower-case hex). */
+export function labelToBytes32(label: string, field: string): string {
+  if (isHexString(label, 32)) return label.toLowerCase();
+  try {
+    return encodeBytes32String(label).toLowerCase();
+  } catch {
+    throw new InputError("BAD_REQUEST", `${field} must be a label of at most 31 bytes or a bytes32 hex`);
+  }
+}
+
+/**
+ * The read side of the tracker (CAP-11.2-a, CAP-11.2-b): a device's statuses follow from its
+ * configuration's plan (outdated, vulnerable), its last update (failed) and its last contact
+ * (unreachable), as ADR 0004 defines them. Counts are taken with one grouped scan of the devices.
+ */
+export class FleetViews {
+  constructor(
+    private readonly db: FleetDatabase,
+    private readonly planner: FleetPlanner,
+    private readonly livenessMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  statusesOf(d: { configId: number | null; standing: string; failed: boolean; unreachable: boolean }, plan: ConfigPlan | undefined): DeviceStatus[] {
+    if (d.standing !== "active") return ["suspended"];
+    const out: DeviceStatus[] = [];
+    if (plan?.outdated) out.push("outdated");
+    if (plan?.vulnerable) out.push("vulnerable");
+    if (d.failed) out.push("failed");
+    if (d.unreachable) out.push("unreachable");
+    // A device that never reported runs something unknown: it is not up to date.
+    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !d.failed) out.unshift("up-to-date");
+    return out;
+  }
+
+  summary(): {
+    generatedAt: number;
+    livenessMs: number;
+    total: number;
+    counts: Record<"upToDate" | "outdated" | "vulnerable" | "failed" | "unreachable" | "suspended", number>;
+    byNetwork: { network: string; total: number; upToDate: number; outdated: number; vulnerable: number; failed: number; unreachable: number }[];
+  } {
+    const now = this.now();
+    const plans = this.planner.planAll();
+    const rows = this.db.db
+      .prepare(
+        `SELECT config_id, network, standing, ${FAILED_SQL} AS failed, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
+         FROM devices GROUP BY 1, 2, 3, 4, 5`,
+      )
+      .raw()
+      .all(now - this.livenessMs) as [number | null, string, string, number, number, number][];
+    const zero = () => ({ upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0, suspended: 0 });
+    const counts = zero();
+    const networks = new Map<string, ReturnType<typeof zero> & { total: number }>();
+    let total = 0;
+    for (const [configId, network, standing, failed, unreachable, n] of rows) {
+      total += n;
+      const net = networks.get(network) ?? networks.set(network, { ...zero(), total: 0 }).get(network)!;
+      net.total += n;
+      for (const s of this.statusesOf({ configId, standing, failed: !!failed, unreachable: !!unreachable }, configId === null ? undefined : plans.get(configId))) {
+        const k = s === "up-to-date" ? "upToDate" : s;
+        counts[k] += n;
+        net[k] += n;
+      }
+    }
+    return {
+      generatedAt: now,
+      livenessMs: this.livenessMs,
+      total,
+      counts,
+      byNetwork: [...networks].map(([network, c]) => ({ network: labelOf(network), total: c.total, upToDate: c.upToDate, outdated: c.outdated, vulnerable: c.vulnerable, failed: c.failed, unreachable: c.unreachable })),
+    };
+  }
+
+  /** One page of devices matching the query, and how many match in all. */
+  devices(q: DeviceQuery): { total: number; devices: DeviceView[] } {
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 1000);
+    const offset = Math.max(q.offset ?? 0, 0);
+    const plans = this.planner.planAll();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const configsWhere = (pick: (p: ConfigPlan) => boolean) => {
+      where.push(`config_id IN (SELECT value FROM json_each(?))`);
+      args.push(JSON.stringify([...plans].filter(([, p]) => pick(p)).map(([id]) => id)));
+    };
+    const before = this.now() - this.livenessMs;
+    if (q.status !== undefined && q.status !== "suspended") where.push(`standing = 'active'`);
+    switch (q.status) {
+      case undefined:
+        break;
+      case "outdated":
+        configsWhere((p) => p.outdated);
+        break;
+      case "vulnerable":
+        configsWhere((p) => p.vulnerable);
+        break;
+      case "failed":
+        where.push(FAILED_SQL);
+        break;
+      case "unreachable":
+        where.push(`(last_seen IS NULL OR last_seen < ?)`);
+        args.push(before);
+        break;
+      case "up-to-date":
+        configsWhere((p) => !p.outdated && !p.vulnerable);
+        where.push(`NOT ${FAILED_SQL.replace("last_outcome", "coalesce(last_outcome, '')")}`);
+        break;
+      case "suspended":
+        where.push(`standing <> 'active'`);
+        break;
+      default:
+        throw new InputError("BAD_REQUEST", `status must be one of ${DEVICE_STATUSES.join(", ")}`);
+    }
+    if (q.network !== undefined) {
+      where.push(`network = ?`);
+      args.push(labelToBytes32(q.network, "network"));
+    }
+    if (q.region !== undefined) {
+      where.push(`region = ?`);
+      args.push(labelToBytes32(q.region, "region"));
+    }
+    if (q.hardware !== undefined) {
+      where.push(`hardware_class = ?`);
+      args.push(q.hardware);
+    }
+    if (q.q) {
+      if (!/^(0x)?[0-9a-fA-F]{1,64}$/.test(q.q)) throw new InputError("BAD_REQUEST", "q is a device id prefix in hex");
+      where.push(`id >= ? AND id < ?`); // a prefix range, so the primary key index serves it
+      const prefix = (q.q.startsWith("0x") ? q.q : "0x" + q.q).toLowerCase();
+      args.push(prefix, prefix + "g");
+    }
+    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = this.db.db.prepare(`SELECT COUNT(*) FROM devices ${clause}`).pluck().get(...args) as number;
+    const rows = this.db.db.prepare(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, limit, offset) as DeviceDb[];
+    return { total, devices: rows.map((r) => this.view(toDevice(r), plans.get(r.config_id ?? -1), before)) };
+  }
+
+  view(d: DeviceRow, plan: ConfigPlan | undefined, before = this.now() - this.livenessMs): DeviceView {
+    const failed = d.lastOutcome !== null && (FAILED_OUTCOMES as readonly string[]).includes(d.lastOutcome);
+    return {
+      id: d.id,
+      hardwareClass: d.hardwareClass,
+      network: labelOf(d.network),
+      region: labelOf(d.region),
+      standing: d.standing,
+      statuses: this.statusesOf({ configId: d.configId, standing: d.standing, failed, unreachable: d.lastSeen === null || d.lastSeen < before }, plan),
+      installed: this.db.installed(d.id).map((i) => ({ component: i.component, version: formatVersion(i.version), releaseId: i.releaseId })),
+      lastSeen: d.lastSeen,
+      lastOutcome: d.lastOutcome,
+      lastCode: d.lastCode,
+      upstream: d.upstream,
+    };
+  }
+
+  /** A device with its plan, decisions, notices delivered and report history; undefined if unknown. */
+  device(id: string) {
+    const d = this.db.device(id);
+    if (!d) return undefined;
+    const config = d.configId === null ? undefined : this.db.config(d.configId);
+    const plan = config && this.planner.planOf(config);
+    return {
+      device: this.view(d, plan),
+      plan: plan
+        ? { steps: plan.plan.steps.map((s) => ({ ...s, version: formatVersion(s.version) })), unchanged: plan.plan.unchanged }
+        : { steps: [], unchanged: [] },
+      reports: this.db.reports(d.id),
+      decisions: this.db.decisionsFor(d.id),
+      deliveries: this.db.deliveries(d.id),
+    };
+  }
+
+  /** The mirrored releases with how many devices run each, were notified of it, or failed it. */
+  releases() {
+    const installed = this.installedByRelease();
+    const counts = this.db.rolloutCounts();
+    return this.db.releases().map((r) => ({
+      id: r.id,
+      component: r.component,
+      version: formatVersion(r.version),
+      status: r.status,
+      hardware: r.hardware,
+      provider: r.provider,
+      publishedBlock: r.publishedAt,
+      installed: installed.get(r.id) ?? 0,
+      notified: counts.get(r.id)?.notified ?? 0,
+      failed: counts.get(r.id)?.failed ?? 0,
+    }));
+  }
+
+  /** Devices running each release, from the configurations (no scan of the installed table). */
+  installedByRelease(): Map<string, number> {
+    const perConfig = this.db.devicesPerConfig();
+    const out = new Map<string, number>();
+    for (const config of this.db.configs()) {
+      const n = perConfig.get(config.id) ?? 0;
+      for (const i of config.installed) out.set(i.releaseId, (out.get(i.releaseId) ?? 0) + n);
+    }
+    return out;
+  }
+
+  /** Rollout progress per release: decided (plans and requests), notified, installed, failed, pending. */
+  rollouts() {
+    const installed = this.installedByRelease();
+    const counts = this.db.rolloutCounts();
+    const perConfig = this.db.devicesPerConfig();
+    const planned = new Map<string, number>();
+    for (const [configId, { plan }] of this.planner.planAll()) {
+      for (const s of plan.steps) planned.set(s.releaseId, (planned.get(s.releaseId) ?? 0) + (perConfig.get(configId) ?? 0));
+    }
+    return this.db.rollouts().flatMap((r) => {
+      const release = this.db.release(r.releaseId);
+      if (!release) return [];
+      const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, requested: 0 };
+      const done = installed.get(r.releaseId) ?? 0;
+      const pending = (planned.get(r.releaseId) ?? 0) + Math.max(c.requested - done, 0);
+      return [{ releaseId: r.releaseId, component: release.component, version: formatVersion(release.version), origin: r.origin, startedAt: r.startedAt, decided: done + c.failed + pending, notified: c.notified, installed: done, failed: c.failed, pending }];
+    });
+  }
+
+  /** The modules below this one and whether each is reachable (CAP-11.2-m). */
+  modules() {
+    const before = this.now() - this.livenessMs;
+    return this.db.modules().map((m) => ({ ...m, networks: m.networks.map(labelOf), reachable: m.lastSeen >= before }));
+  }
+}

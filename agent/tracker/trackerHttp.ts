@@ -1,0 +1,181 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { timingSafeEqual, createHash } from "node:crypto";
+import { AuthenticationError, InputError, OtaError } from "../core/errors";
+import { RequestAuthenticator, RequestRefused } from "../io/requestAuth";
+import type { Envelope } from "../crypto/sealedMessage";
+import { DEVICE_STATUSES, type DeviceStatus } from "./fleetViews";
+import { TRACKER_OPENAPI } from "./openapi";
+import type { TrackerModule } from "./trackerModule";
+import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
+
+export interface TrackerHttpOptions {
+  host?: string; // 127.0.0.1 unless told otherwise
+  port?: number; // 0 picks a free port
+  /** If set, read endpoints and the dashboard's data need `Authorization: Bearer <token>`. */
+  apiToken?: string;
+  /** The origin administrators sign update requests for (default: the listening URL's). */
+  publicOrigin?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningTrackerHttp {
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+const DASHBOARD_DIR = path.join(__dirname, "dashboard");
+const DASHBOARD_TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
+
+/** Codes answered with something other than their family's status. */
+const STATUS_OF_CODE: Record<string, number> = {
+  REPORT_REPLAYED: 409,
+  MESSAGE_REPLAYED: 409,
+  AUTH_REPLAY: 409,
+  REPORT_DEVICE_NOT_ACTIVE: 403,
+  MODULE_NOT_CHILD: 403,
+  MESSAGE_NOT_FOR_ME: 400,
+  MESSAGE_MALFORMED: 400,
+  REPORT_MALFORMED: 400,
+  DEVICE_UNKNOWN: 404,
+  RELEASE_UNKNOWN: 404,
+  LEDGER_UNAVAILABLE: 503,
+  SERVER_BUSY: 503,
+};
+
+/**
+ * The tracker's HTTP API (ADR 0004, OpenAPI at /openapi.json) and its dashboard. Devices and
+ * modules below post sealed messages (their seal and signature authenticate them); readers may
+ * need a bearer token; administrators sign their update requests.
+ */
+export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOptions = {}): Promise<RunningTrackerHttp> {
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, forceCloseConnections: true, exposeHeadRoutes: false, connectionTimeout: 60_000 });
+  const auth = new RequestAuthenticator();
+  let url = "";
+  const origin = () => o.publicOrigin ?? url;
+  // Raw JSON bodies: an update request's bytes are signed.
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof UpdateRequestRefused) return reply.code(err.status).send(errorBody(err.code, err.message));
+    if (err instanceof OtaError) {
+      const status = STATUS_OF_CODE[err.code] ?? (err instanceof RequestRefused || err instanceof AuthenticationError ? 401 : err instanceof InputError ? 400 : 500);
+      if (status >= 500) o.log?.(`${err.code}: ${err.message}`);
+      return reply.code(status).send(errorBody(err.code, err.message));
+    }
+    const statusCode = (err as { statusCode?: number }).statusCode;
+    if (statusCode && statusCode < 500) return reply.code(statusCode).send(errorBody("BAD_REQUEST", (err as Error).message));
+    o.log?.(`internal error: ${(err as Error).stack ?? err}`);
+    return reply.code(500).send(errorBody("INTERNAL", "internal error"));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody("NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}: see /openapi.json`)));
+
+  const reader = (req: FastifyRequest) => {
+    if (!o.apiToken) return;
+    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    if (!sameSecret(given, o.apiToken)) throw new AuthenticationError("UNAUTHORIZED", "this tracker's read API needs `Authorization: Bearer <tracker.apiToken>`");
+  };
+  const json = (body: unknown): unknown => {
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new InputError("BAD_REQUEST", "the body must be JSON (content-type: application/json)");
+    try {
+      return JSON.parse(body.toString("utf8"));
+    } catch {
+      throw new InputError("BAD_REQUEST", "the body is not valid JSON");
+    }
+  };
+
+  app.get("/v1/health", async () => ({
+    status: "ok",
+    module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id ?? null, publicKey: tracker.publicKey },
+    ledger: { block: tracker.stream.position?.block ?? null },
+    devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get(),
+    upstream: tracker.options.parent ? tracker.upstreamState : null,
+  }));
+
+  app.post("/v1/reports", async (req) => tracker.takeReport(json(req.body) as Envelope).then((r) => ({ accepted: true, ...r })));
+  app.post("/v1/downstream", async (req) => tracker.takeDownstream(json(req.body) as Envelope));
+
+  app.get("/v1/fleet/summary", async (req) => {
+    reader(req);
+    return tracker.views.summary();
+  });
+  app.get("/v1/fleet/devices", async (req) => {
+    reader(req);
+    const q = req.query as Record<string, string | undefined>;
+    if (q.status !== undefined && !(DEVICE_STATUSES as readonly string[]).includes(q.status)) throw new InputError("BAD_REQUEST", `status must be one of ${DEVICE_STATUSES.join(", ")}`);
+    return tracker.views.devices({
+      status: q.status as DeviceStatus | undefined,
+      network: q.network || undefined,
+      region: q.region || undefined,
+      hardware: intParam(q.hardware, "hardware"),
+      q: q.q || undefined,
+      limit: intParam(q.limit, "limit"),
+      offset: intParam(q.offset, "offset"),
+    });
+  });
+  app.get("/v1/fleet/devices/:id", async (req) => {
+    reader(req);
+    const found = tracker.views.device((req.params as { id: string }).id);
+    if (!found) throw new OtaError("DEVICE_UNKNOWN", "no such device in this tracker's fleet");
+    return found;
+  });
+  app.get("/v1/releases", async (req) => {
+    reader(req);
+    return { releases: tracker.views.releases() };
+  });
+  app.get("/v1/releases/:id/adoption", async (req) => {
+    reader(req);
+    const id = (req.params as { id: string }).id.toLowerCase();
+    if (!tracker.db.release(id)) throw new OtaError("RELEASE_UNKNOWN", `release ${id} is not in this tracker's mirror of the ledger`);
+    return { releaseId: id, points: tracker.db.adoption(id) };
+  });
+  app.get("/v1/rollouts", async (req) => {
+    reader(req);
+    return { rollouts: tracker.views.rollouts() };
+  });
+  app.get("/v1/modules", async (req) => {
+    reader(req);
+    return { modules: tracker.views.modules() };
+  });
+
+  app.post("/v1/update-requests", async (req, reply) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const { registry, domain, fromBlock } = tracker.options.chain;
+    const result = await handleUpdateRequest({ registry, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
+    o.log?.(`update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused`);
+    return reply.send(result);
+  });
+
+  app.get("/openapi.json", async () => TRACKER_OPENAPI);
+  app.get("/", async (_req, reply) => sendDashboardFile(reply, "index.html"));
+  app.get("/dashboard/:file", async (req, reply) => sendDashboardFile(reply, (req.params as { file: string }).file));
+
+  url = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  return { url, app, close: () => app.close() };
+}
+
+async function sendDashboardFile(reply: FastifyReply, file: string) {
+  const type = DASHBOARD_TYPES[path.extname(file)];
+  if (!/^[a-z0-9._-]+$/i.test(file) || !type) return reply.code(404).send(errorBody("NOT_FOUND", "no such dashboard file"));
+  const body = await readFile(path.join(DASHBOARD_DIR, file)).catch(() => undefined);
+  if (!body) return reply.code(404).send(errorBody("NOT_FOUND", "no such dashboard file"));
+  return reply.header("content-type", type).header("cache-control", "no-cache").header("content-security-policy", "default-src 'self'; style-src 'self'; img-src 'self' data:").send(body);
+}
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+function intParam(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d{1,9}$/.test(v)) throw new InputError("BAD_REQUEST", `${name} must be a whole number`);
+  return Number(v);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const h = (x: string) => createHash("sha256").update(x).digest();
+  return timingSafeEqual(h(a), h(b));
+}

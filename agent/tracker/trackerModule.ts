@@ -1,0 +1,402 @@
+import path from "node:path";
+import { Wallet, ZeroHash, type Provider, type TypedDataDomain } from "ethers";
+import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import { ChainEventStream, type RpcSender } from "../chain/eventStream";
+import { FileStreamStore } from "../chain/eventStreamStore";
+import { moduleEncryptionKey, trackerModuleOf } from "../chain/trackerModules";
+import { AuthenticationError, InputError, OtaError } from "../core/errors";
+import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
+import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../crypto/sealedMessage";
+import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
+import { FleetPlanner } from "./fleetPlanner";
+import { FleetViews } from "./fleetViews";
+import { LedgerMirror } from "./ledgerMirror";
+import { takeForwardedReport, takeSealedReport, type SignedReport } from "./reportIntake";
+
+export const DOWNSTREAM_KIND = "downstream-status";
+export const DECISIONS_KIND = "update-decisions";
+
+/** What a module tells the module above it (DEP-8.2.3, CAP-11.2-m). */
+export interface DownstreamStatus {
+  counter: number; // rises with every message: a replay is refused
+  networks: string[]; // bytes32 network labels this module serves
+  reports: SignedReport[]; // device reports as their devices signed them
+  devices: number; // devices that reached the hierarchy through this module
+  unreachableDevices: number;
+  children: { id: string; lastSeen: number; reachable: boolean; devices: number; unreachableDevices: number }[];
+}
+
+/** What a module tells the module below it: start these updates. */
+export interface UpdateDecisions {
+  decisions: (UpdateNotice & { deviceId: string; origin: string })[];
+}
+
+/** A message from a module that is not this module's child or parent on the ledger, or is stale or replayed. */
+export class ModuleMessageRefused extends AuthenticationError {}
+
+export interface TrackerModuleOptions {
+  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
+  /** This module's id on the ledger and its key: the registered signer and the key messages are sealed to. */
+  module: { id: string; privateKey: string };
+  /** The module above (an intermediate module); absent for the server module, which decides. */
+  parent?: { id: string; url: string };
+  /** The device networks (bytes32) this module serves; reported upstream (APP-II-4). */
+  networks?: string[];
+  dataDir: string;
+  livenessMs?: number; // no contact for this long: unreachable (default 15 min)
+  renoticeMs?: number; // a notice not acted on is handed out again after this long (default 1 h)
+  adoptionSampleMs?: number; // default 60 s
+  upstreamMs?: number; // how often an intermediate module posts upstream (default 30 s)
+  pollMs?: number; // ledger polling (default 2 s)
+  confirmations?: number;
+  maxMessageAgeMs?: number; // module messages older than this are refused (default 10 min)
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+/**
+ * One status tracker module (X.1368 clause 8.2): the server module (no parent) decides which
+ * update each device needs; an intermediate module relays reports up and decisions down; both
+ * follow the ledger themselves, take sealed reports from their devices and hand out sealed
+ * notices in the answer (ADR 0004: downstream posts, upstream answers).
+ */
+export class TrackerModule {
+  readonly db: FleetDatabase;
+  readonly planner: FleetPlanner;
+  readonly views: FleetViews;
+  readonly wallet: Wallet;
+  readonly id: string;
+  readonly stream: ChainEventStream;
+  private readonly now: () => number;
+  private readonly o: Required<Pick<TrackerModuleOptions, "livenessMs" | "renoticeMs" | "adoptionSampleMs" | "upstreamMs" | "maxMessageAgeMs">>;
+  private lastIssuedAt = 0;
+  private lastParentIssuedAt = 0;
+  private readonly keys = new Map<string, string>(); // module id -> registered public key
+  private timers: NodeJS.Timeout[] = [];
+  private upstreamRun: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** The last decision round after a ledger change: for logs and the benchmark. */
+  lastDecision: { at: number; ms: number; releases: { releaseId: string; configs: number; devices: number }[] } | undefined;
+  upstreamState: { lastOk: number | null; lastError: string | null } = { lastOk: null, lastError: null };
+
+  constructor(readonly options: TrackerModuleOptions) {
+    this.now = options.now ?? Date.now;
+    this.o = {
+      livenessMs: options.livenessMs ?? 15 * 60_000,
+      renoticeMs: options.renoticeMs ?? 60 * 60_000,
+      adoptionSampleMs: options.adoptionSampleMs ?? 60_000,
+      upstreamMs: options.upstreamMs ?? 30_000,
+      maxMessageAgeMs: options.maxMessageAgeMs ?? 10 * 60_000,
+    };
+    this.id = options.module.id.toLowerCase();
+    this.wallet = new Wallet(options.module.privateKey);
+    this.db = new FleetDatabase(path.join(options.dataDir, "fleet.db"));
+    this.planner = new FleetPlanner(this.db);
+    this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
+    const { registry, fleet, domain } = options.chain;
+    const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
+      if (changed.releases) this.catalogueChanged();
+    });
+    this.stream = new ChainEventStream(
+      { provider: options.chain.provider, store: new FileStreamStore(path.join(options.dataDir, "ledger-checkpoint.json")), handler: mirror },
+      {
+        filters: [{ address: [String(registry.target), String(fleet.target)] }],
+        fromBlock: options.chain.fromBlock,
+        confirmations: options.confirmations ?? 0,
+        pollMs: options.pollMs ?? 2000,
+        onError: (err, retry) => this.log(`ledger: ${(err as Error).message} (retry in ${retry.retryInMs} ms)`),
+      },
+    );
+  }
+
+  get role(): "server" | "intermediate" {
+    return this.options.parent ? "intermediate" : "server";
+  }
+
+  /** Signs this module's messages with its registered signer (EIP-191). */
+  private get signer(): MessageSigner {
+    return { kind: "account", signMessage: (m: string) => this.wallet.signMessage(m) };
+  }
+
+  get publicKey(): string {
+    return this.wallet.signingKey.compressedPublicKey;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** Checks this module's registration, catches up with the ledger, then follows it and runs its timers. */
+  async start(): Promise<void> {
+    const registered = await trackerModuleOf(this.options.chain.fleet, this.id);
+    if (!registered) throw new InputError("MODULE_NOT_REGISTERED", `tracker module ${this.id} is not registered (or was retired) on the ledger: register it with \`ota-ledger tracker register\``);
+    if (registered.signer.toLowerCase() !== this.wallet.address.toLowerCase()) {
+      throw new InputError("MODULE_KEY_MISMATCH", `tracker module ${this.id} is registered with signer ${registered.signer}, not this key's ${this.wallet.address}`);
+    }
+    const expectedParent = this.options.parent?.id.toLowerCase() ?? ZeroHash;
+    if (registered.parent.toLowerCase() !== expectedParent) {
+      throw new InputError("MODULE_PARENT_MISMATCH", `tracker module ${this.id} is registered under ${registered.parent}, not the configured parent ${expectedParent}`);
+    }
+    await this.stream.pollOnce();
+    this.stream.start();
+    this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
+    if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.forEach(clearInterval);
+    this.timers = [];
+    await this.stream.stop();
+    await this.upstreamRun.catch(() => {});
+    this.db.close();
+  }
+
+  private every(ms: number, fn: () => unknown): void {
+    const t = setInterval(() => {
+      if (!this.stopped) Promise.resolve(fn()).catch((err) => this.log(`${(err as Error).message}`));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /**
+   * The mirrored catalogue changed: every plan is made again, once per configuration, and the
+   * releases some devices must now move to get a rollout (CAP-11.2-c, CAP-11.3-g). A module below
+   * the server does not decide: it starts what its parent decided.
+   */
+  catalogueChanged(): void {
+    this.planner.catalogueChanged();
+    if (this.role !== "server") return;
+    const started = performance.now();
+    const perConfig = this.db.devicesPerConfig();
+    const byRelease = new Map<string, { configs: number; devices: number }>();
+    for (const [configId, { plan }] of this.planner.planAll()) {
+      for (const s of plan.steps) {
+        const r = byRelease.get(s.releaseId) ?? byRelease.set(s.releaseId, { configs: 0, devices: 0 }).get(s.releaseId)!;
+        r.configs += 1;
+        r.devices += perConfig.get(configId) ?? 0;
+      }
+    }
+    const at = this.now();
+    for (const [releaseId, r] of byRelease) if (r.devices > 0) this.db.startRollout(releaseId, "ledger", at);
+    const releases = [...byRelease].map(([releaseId, r]) => ({ releaseId, ...r }));
+    this.lastDecision = { at, ms: performance.now() - started, releases };
+    for (const r of releases) this.log(`decided: release ${r.releaseId} for ${r.devices} device(s) in ${r.configs} configuration(s)`);
+  }
+
+  /** One point of adoption per release: how many devices run it now. */
+  sampleAdoption(): void {
+    this.db.sampleAdoption(this.now(), this.views.installedByRelease());
+  }
+
+  // ---------------------------------------------------------------- devices
+
+  /**
+   * A device's sealed status report (PROC-5): taken once, and answered with the sealed notices of
+   * what the device should install next (CAP-11.2-c, CAP-11.3-g), signed by this module.
+   */
+  async takeReport(envelope: Envelope): Promise<{ counter: number; notices: Envelope[] }> {
+    const signed = takeSealedReport(this.db, envelope, { id: this.id, privateKey: this.options.module.privateKey }, this.now());
+    if (this.options.parent) this.db.queueForUpstream(signed);
+    this.startRolloutsOf(signed.message.from);
+    const device = this.db.device(signed.message.from)!;
+    const notices: Envelope[] = [];
+    for (const step of this.pendingFor(device)) {
+      const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason };
+      notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
+      this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
+    }
+    return { counter: signed.message.body.counter, notices };
+  }
+
+  /** A new configuration may need releases no rollout follows yet. */
+  private startRolloutsOf(deviceId: string): void {
+    if (this.role !== "server") return;
+    const d = this.db.device(deviceId);
+    const config = d?.configId == null ? undefined : this.db.config(d.configId);
+    if (!config) return;
+    for (const s of this.planner.planOf(config).plan.steps) this.db.startRollout(s.releaseId, "ledger", this.now());
+  }
+
+  /**
+   * What this device should be told to install now: its configuration's plan (server module) and
+   * the decisions recorded for it (an administrator's request, or the parent's decisions), less
+   * what it runs, declined, failed, or was told of within `renoticeMs`. Dependencies come first.
+   */
+  pendingFor(device: DeviceRow): { releaseId: string; component: string; reason: string; origin: string }[] {
+    if (device.standing !== "active") return [];
+    const out = new Map<string, { releaseId: string; component: string; reason: string; origin: string }>();
+    if (this.role === "server" && device.configId !== null) {
+      const config = this.db.config(device.configId);
+      if (config) for (const s of this.planner.planOf(config).plan.steps) out.set(s.releaseId, { releaseId: s.releaseId, component: s.component, reason: s.reason, origin: "ledger" });
+    }
+    const installed = new Map(this.db.installed(device.id).map((i) => [i.component, i]));
+    for (const d of this.db.decisionsFor(device.id)) {
+      if (out.has(d.releaseId)) continue;
+      const have = installed.get(d.component);
+      const release = this.db.release(d.releaseId);
+      if (have && (have.releaseId === d.releaseId || (release && have.version >= release.version))) continue; // done
+      out.set(d.releaseId, { releaseId: d.releaseId, component: d.component, reason: d.reason, origin: d.origin });
+    }
+    const since = this.now() - this.o.renoticeMs;
+    return [...out.values()].filter(
+      (s) => !device.declined.includes(s.releaseId) && device.failedRelease !== s.releaseId && !((this.db.deliveredAt(device.id, s.releaseId) ?? -Infinity) > since),
+    );
+  }
+
+  /** Strictly rising issue times, so that a device takes each of several notices of one answer. */
+  private issuedAt(): number {
+    this.lastIssuedAt = Math.max(this.now(), this.lastIssuedAt + 1);
+    return this.lastIssuedAt;
+  }
+
+  // ---------------------------------------------------------------- modules below
+
+  /**
+   * A child module's sealed status (DEP-8.2.3): it must be registered on the ledger with this
+   * module as its parent and signed by its registered signer; fresh and newer than the last. Each
+   * forwarded report is checked against its device's own signature. The answer carries the
+   * decisions for the devices that reach the hierarchy through that child.
+   */
+  async takeDownstream(envelope: Envelope): Promise<{ accepted: boolean; taken: number; refused: { deviceId: string; code: string }[]; decisions: Envelope | null }> {
+    const { message, signedBy } = openMessage<DownstreamStatus>(envelope, this.options.module.privateKey, this.id, "account");
+    if (message.kind !== DOWNSTREAM_KIND) throw new ModuleMessageRefused("MESSAGE_KIND", `a ${message.kind} message is not a downstream status`);
+    const child = message.from.toLowerCase();
+    const registered = await trackerModuleOf(this.options.chain.fleet, child);
+    if (!registered) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `module ${child} (or one above it) is not registered or was retired on the ledger`);
+    if (registered.parent.toLowerCase() !== this.id) throw new ModuleMessageRefused("MODULE_NOT_CHILD", `module ${child} is registered under ${registered.parent}, not this module`);
+    if (registered.signer.toLowerCase() !== signedBy.toLowerCase()) throw new ModuleMessageRefused("MODULE_SIGNATURE", `the message is not signed by module ${child}'s registered key`);
+    this.checkFresh(message.issuedAt);
+    const s = message.body;
+    if (!s || !Number.isSafeInteger(s.counter) || !Array.isArray(s.reports) || !Array.isArray(s.networks) || !Array.isArray(s.children)) {
+      throw new InputError("BAD_REQUEST", "a downstream status has a counter, networks, reports and children");
+    }
+    if (!this.db.takeModuleStatus({ id: child, networks: s.networks, counter: s.counter, at: this.now(), devices: Number(s.devices) || 0, unreachableDevices: Number(s.unreachableDevices) || 0, children: s.children })) {
+      throw new ModuleMessageRefused("MESSAGE_REPLAYED", `status ${s.counter} of module ${child} is not newer than the last one taken`);
+    }
+    let taken = 0;
+    const refused: { deviceId: string; code: string }[] = [];
+    for (const r of s.reports) {
+      try {
+        if (!(await this.routesThrough(String(r?.message?.to ?? ""), child))) throw new ModuleMessageRefused("REPORT_NOT_FOR_MODULE", "the report was not sealed for that module or one below it");
+        takeForwardedReport(this.db, r, child, this.now());
+        if (this.options.parent) this.db.queueForUpstream(r);
+        this.startRolloutsOf(r.message.from);
+        taken++;
+      } catch (err) {
+        if (!(err instanceof OtaError)) throw err;
+        refused.push({ deviceId: String(r?.message?.from ?? ""), code: err.code }); // one bad report does not block the others
+      }
+    }
+    return { accepted: true, taken, refused, decisions: await this.decisionsFor(child) };
+  }
+
+  /** Whether `moduleId` is `via` or below it on the ledger. */
+  private async routesThrough(moduleId: string, via: string): Promise<boolean> {
+    let id = moduleId.toLowerCase();
+    for (let depth = 0; depth < 9; depth++) {
+      if (id === via) return true;
+      const m = await trackerModuleOf(this.options.chain.fleet, id);
+      if (!m || m.parent === ZeroHash) return false;
+      id = m.parent.toLowerCase();
+    }
+    return false;
+  }
+
+  /** The decisions for the devices reached through `child`, sealed to its registered key (null if none). */
+  private async decisionsFor(child: string): Promise<Envelope | null> {
+    const ids = this.db.db.prepare(`SELECT id FROM devices WHERE upstream = ? AND standing = 'active'`).pluck().all(child) as string[];
+    const decisions: UpdateDecisions["decisions"] = [];
+    const at = this.now();
+    for (const id of ids) {
+      const device = this.db.device(id)!;
+      for (const step of this.pendingFor(device)) {
+        decisions.push({ deviceId: id, ...step });
+        this.db.noteDelivered({ deviceId: id, ...step, via: child, at });
+      }
+      if (decisions.length >= 5000) break; // the rest in the next exchange
+    }
+    if (decisions.length === 0) return null;
+    const key = await this.moduleKey(child);
+    return sealMessage({ kind: DECISIONS_KIND, from: this.id, to: child, issuedAt: this.issuedAt(), body: { decisions } }, this.signer, key);
+  }
+
+  private async moduleKey(moduleId: string): Promise<string> {
+    const cached = this.keys.get(moduleId);
+    if (cached) return cached;
+    const key = await moduleEncryptionKey(this.options.chain.fleet, moduleId, this.options.chain.fromBlock);
+    if (!key) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `no registration of module ${moduleId} was found on the ledger`);
+    this.keys.set(moduleId, key);
+    return key;
+  }
+
+  private checkFresh(issuedAt: number): void {
+    if (Math.abs(this.now() - issuedAt) > this.o.maxMessageAgeMs) throw new ModuleMessageRefused("MESSAGE_STALE", `the message was issued at ${issuedAt}, too far from ${this.now()}`);
+  }
+
+  // ---------------------------------------------------------------- the module above
+
+  /** One exchange with the parent: forwards reports and reachability, takes the decisions. Exchanges never overlap. */
+  syncUpstream(): Promise<void> {
+    const run = this.upstreamRun.catch(() => {}).then(() => this.exchange());
+    this.upstreamRun = run.catch(() => {});
+    return run;
+  }
+
+  private async exchange(): Promise<void> {
+    const parent = this.options.parent!;
+    const batch = this.db.outbox(1000);
+    const before = this.now() - this.o.livenessMs;
+    const [devices, unreachableDevices] = this.db.db
+      .prepare(`SELECT COUNT(*), COALESCE(SUM(last_seen IS NULL OR last_seen < ?), 0) FROM devices WHERE upstream IS NOT NULL AND standing = 'active'`)
+      .raw()
+      .get(before) as [number, number];
+    const status: DownstreamStatus = {
+      counter: this.issuedAt(),
+      networks: this.options.networks ?? [],
+      reports: batch.map((b) => b.body as SignedReport),
+      devices,
+      unreachableDevices,
+      children: this.views.modules().map((m) => ({ id: m.id, lastSeen: m.lastSeen, reachable: m.reachable, devices: m.devices, unreachableDevices: m.unreachableDevices })),
+    };
+    const envelope = await sealMessage({ kind: DOWNSTREAM_KIND, from: this.id, to: parent.id, issuedAt: status.counter, body: status }, this.signer, await this.moduleKey(parent.id.toLowerCase()));
+    let answer: { decisions: Envelope | null };
+    try {
+      const res = await fetch(new URL("/v1/downstream", parent.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelope), signal: AbortSignal.timeout(30_000) });
+      if (!res.ok) throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${await res.text()}`);
+      answer = (await res.json()) as { decisions: Envelope | null };
+    } catch (err) {
+      this.upstreamState.lastError = (err as Error).message;
+      throw err instanceof OtaError ? err : new OtaError("UPSTREAM_UNREACHABLE", `the parent module at ${parent.url} is unreachable; reports are kept and sent again`, { cause: err });
+    }
+    if (batch.length > 0) this.db.dropOutbox(batch[batch.length - 1].id);
+    this.upstreamState = { lastOk: this.now(), lastError: null };
+    if (answer.decisions) await this.takeDecisions(answer.decisions);
+  }
+
+  /** The parent's decisions: checked (the parent's registered signer on the ledger, fresh, newer), then recorded to start. */
+  async takeDecisions(envelope: Envelope): Promise<number> {
+    const parent = this.options.parent;
+    if (!parent) throw new ModuleMessageRefused("NO_PARENT", "the server module takes no decisions from above");
+    const { message, signedBy } = openMessage<UpdateDecisions>(envelope, this.options.module.privateKey, this.id, "account");
+    if (message.kind !== DECISIONS_KIND) throw new ModuleMessageRefused("MESSAGE_KIND", `a ${message.kind} message is not a list of decisions`);
+    if (message.from.toLowerCase() !== parent.id.toLowerCase()) throw new ModuleMessageRefused("MODULE_NOT_PARENT", `decisions come from ${message.from}, not this module's parent`);
+    const registered = await trackerModuleOf(this.options.chain.fleet, parent.id);
+    if (!registered) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `the parent module ${parent.id} is not registered or was retired on the ledger`);
+    if (registered.signer.toLowerCase() !== signedBy.toLowerCase()) throw new ModuleMessageRefused("MODULE_SIGNATURE", "the decisions are not signed by the parent's registered key");
+    this.checkFresh(message.issuedAt);
+    if (message.issuedAt <= this.lastParentIssuedAt) throw new ModuleMessageRefused("MESSAGE_REPLAYED", "the decisions are not newer than the last ones taken");
+    this.lastParentIssuedAt = message.issuedAt;
+    const at = this.now();
+    let n = 0;
+    this.db.transaction(() => {
+      for (const d of Array.isArray(message.body?.decisions) ? message.body.decisions : []) {
+        if (!this.db.device(String(d.deviceId))) continue; // not enrolled as far as this module's ledger view goes
+        this.db.decide({ deviceId: d.deviceId, releaseId: d.releaseId, component: d.component, reason: d.reason, origin: `upstream:${String(d.origin)}`, at });
+        n++;
+      }
+    });
+    return n;
+  }
+}

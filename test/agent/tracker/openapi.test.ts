@@ -1,0 +1,372 @@
+import { expect } from "chai";
+import Ajv2020 from "ajv/dist/2020";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import {
+  HTTP_METHODS,
+  TRACKER_ERRORS,
+  TRACKER_OPENAPI,
+  documentedRoutes,
+  type OperationObject,
+  type ParameterObject,
+  type SchemaObject,
+} from "../../../agent/tracker/openapi";
+import { HEADER } from "../../../agent/crypto/requestSignature";
+
+const doc = TRACKER_OPENAPI;
+
+/** Every operation with its path and method. */
+function operations(): { path: string; method: string; op: OperationObject }[] {
+  const out: { path: string; method: string; op: OperationObject }[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const method of HTTP_METHODS) {
+      const op = item[method];
+      if (op) out.push({ path, method, op });
+    }
+  }
+  return out;
+}
+
+/** Every value under `node` with the JSON pointer that reaches it. */
+function* walk(node: unknown, pointer = "#"): Generator<{ pointer: string; value: unknown }> {
+  yield { pointer, value: node };
+  if (node && typeof node === "object") {
+    for (const [k, v] of Object.entries(node)) yield* walk(v, `${pointer}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`);
+  }
+}
+
+function resolvePointer(pointer: string): unknown {
+  if (!pointer.startsWith("#/")) return undefined;
+  let node: unknown = doc;
+  for (const raw of pointer.slice(2).split("/")) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (!node || typeof node !== "object" || !Object.prototype.hasOwnProperty.call(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+/** The JSON Schemas of the document, compiled with Ajv's 2020-12 dialect (OpenAPI 3.1's default), strictly. */
+function schemaCompiler() {
+  const ajv = new Ajv2020({ strict: true, strictTypes: false, allErrors: true });
+  // The component schemas under one id, their refs pointing there.
+  const rebase = (s: unknown): unknown => JSON.parse(JSON.stringify(s).replace(/"#\/components\/schemas\//g, '"urn:ota-ledger:tracker#/$defs/'));
+  ajv.addSchema({ $id: "urn:ota-ledger:tracker", $defs: rebase(doc.components.schemas) as Record<string, unknown> });
+  return {
+    component: (name: string) => ajv.compile({ $ref: `urn:ota-ledger:tracker#/$defs/${name}` }),
+    inline: (schema: SchemaObject) => ajv.compile(rebase(schema) as object),
+  };
+}
+
+const errorCodesOf = (op: OperationObject, status: string): string[] => {
+  const schema = op.responses[status]?.content?.["application/json"]?.schema;
+  return (schema?.properties?.error?.properties?.code?.enum as string[] | undefined) ?? [];
+};
+
+// The error codes and their HTTP status as the tracker's brief gives them.
+const BRIEF_CODES = [
+  "REPORT_KIND",
+  "REPORT_UNKNOWN_DEVICE",
+  "REPORT_DEVICE_NOT_ACTIVE",
+  "REPORT_SIGNATURE",
+  "REPORT_REPLAYED",
+  "REPORT_MALFORMED",
+  "MESSAGE_MALFORMED",
+  "MESSAGE_NOT_FOR_ME",
+  "MESSAGE_SIGNATURE",
+  "MODULE_NOT_CHILD",
+  "MODULE_NOT_REGISTERED",
+  "MODULE_SIGNATURE",
+  "MESSAGE_STALE",
+  "UNAUTHORIZED",
+  "REQUEST_AUTH",
+  "NOT_ADMINISTRATOR",
+  "RELEASE_UNKNOWN",
+  "RELEASE_NOT_ACTIVE",
+  "PROVIDER_BARRED",
+  "IMAGE_LOCATION_MISMATCH",
+  "NO_DEVICES",
+  "DEVICE_UNKNOWN",
+  "LEDGER_UNAVAILABLE",
+  "BAD_REQUEST",
+];
+
+const BYTES32_A = "0x" + "ab".repeat(32);
+
+describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR 0004)", () => {
+  it("is a valid OpenAPI 3.1 document by the official schema (@seriousme/openapi-schema-validator, offline)", async () => {
+    const validator = new Validator();
+    const result = await validator.validate(doc as unknown as Record<string, unknown>);
+    expect(result.errors, JSON.stringify(result.errors, null, 2)).to.equal(undefined);
+    expect(result.valid).to.equal(true);
+    expect(validator.version).to.equal("3.1");
+    expect(doc.openapi).to.equal("3.1.0");
+  });
+
+  it("is plain JSON: what /openapi.json serves is the document itself", () => {
+    expect(JSON.parse(JSON.stringify(doc))).to.deep.equal(doc);
+  });
+
+  it("every $ref is a local pointer that resolves, and every component schema is used", () => {
+    const refs = [...walk(doc)].filter((n) => n.pointer.endsWith("/$ref")).map((n) => ({ at: n.pointer, ref: n.value as string }));
+    expect(refs.length).to.be.greaterThan(20);
+    for (const { at, ref } of refs) {
+      expect(ref, at).to.be.a("string").and.match(/^#\/components\/schemas\/[A-Za-z0-9]+$/);
+      expect(resolvePointer(ref), `${at}: ${ref}`).to.be.an("object");
+    }
+    // A schema is used when it is reachable from the paths, following refs.
+    const used = new Set<string>();
+    const queue = [...walk(doc.paths)].filter((n) => n.pointer.endsWith("/$ref")).map((n) => n.value as string);
+    while (queue.length > 0) {
+      const ref = queue.pop()!;
+      if (used.has(ref)) continue;
+      used.add(ref);
+      for (const n of walk(resolvePointer(ref))) if (n.pointer.endsWith("/$ref")) queue.push(n.value as string);
+    }
+    const unused = Object.keys(doc.components.schemas).filter((name) => !used.has(`#/components/schemas/${name}`));
+    expect(unused, "component schemas no operation reaches").to.deep.equal([]);
+  });
+
+  it("has the component schemas the ADR names, each a valid JSON Schema 2020-12 whose examples it accepts", () => {
+    for (const name of [
+      "Envelope",
+      "Error",
+      "DeviceView",
+      "Summary",
+      "DeviceDetail",
+      "Release",
+      "AdoptionPoints",
+      "Rollout",
+      "Module",
+      "UpdateRequest",
+      "UpdateRequestResult",
+      "Health",
+      "ReportAccepted",
+      "DownstreamAccepted",
+    ]) {
+      expect(doc.components.schemas, name).to.have.property(name);
+    }
+    const compiler = schemaCompiler();
+    let examples = 0;
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      const validate = compiler.component(name);
+      for (const example of schema.examples ?? []) {
+        expect(validate(example), `${name} example: ${JSON.stringify(validate.errors)}`).to.equal(true);
+        examples++;
+      }
+    }
+    expect(examples).to.be.greaterThan(5);
+    // Every schema in the paths (parameters, bodies, responses) compiles too.
+    for (const { path, method, op } of operations()) {
+      for (const p of op.parameters ?? []) compiler.inline(p.schema);
+      for (const m of Object.values(op.requestBody?.content ?? {})) compiler.inline(m.schema);
+      for (const [status, r] of Object.entries(op.responses)) {
+        for (const [type, m] of Object.entries(r.content ?? {})) expect(() => compiler.inline(m.schema), `${method} ${path} ${status} ${type}`).not.to.throw();
+      }
+    }
+  });
+
+  it("the schemas say what the ADR's answers are: a few answers accepted, wrong ones refused", () => {
+    const c = schemaCompiler();
+    const deviceView = {
+      id: BYTES32_A,
+      hardwareClass: 1,
+      network: "n",
+      region: "r",
+      standing: "active",
+      statuses: ["up-to-date"],
+      installed: [],
+      lastSeen: null,
+      lastOutcome: null,
+      lastCode: null,
+      upstream: null,
+    };
+    expect(c.component("DeviceView")(deviceView)).to.equal(true);
+    expect(c.component("DeviceView")({ ...deviceView, statuses: ["sleeping"] })).to.equal(false);
+    expect(c.component("DeviceView")({ ...deviceView, id: "device-1" })).to.equal(false);
+    const { lastSeen: _, ...withoutLastSeen } = deviceView; // eslint-disable-line @typescript-eslint/no-unused-vars
+    expect(c.component("DeviceView")(withoutLastSeen)).to.equal(false);
+
+    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 1, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(true);
+    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 2, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(false);
+    expect(c.component("DownstreamAccepted")({ accepted: true, decisions: null })).to.equal(true);
+    expect(c.component("DownstreamAccepted")({ accepted: true, decisions: { v: 1, kind: "k", from: BYTES32_A, to: BYTES32_A, sealed: "0x00" } })).to.equal(true);
+    expect(c.component("DownstreamAccepted")({ accepted: true })).to.equal(false);
+
+    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A })).to.equal(true);
+    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, devices: [BYTES32_A], filter: { network: "n", region: "r", hardware: [1, 2] }, imageLocation: "ipfs://bafy" })).to.equal(true);
+    expect(c.component("UpdateRequest")({ devices: [BYTES32_A] })).to.equal(false);
+    expect(c.component("UpdateRequest")({ releaseId: "0x12" })).to.equal(false);
+    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, filter: { hardware: ["x"] } })).to.equal(false);
+
+    expect(c.component("Health")({ status: "ok", module: { id: BYTES32_A, role: "server", parent: null }, ledger: { block: 12 }, devices: 3 })).to.equal(true);
+    expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 0, counts: { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0 }, byNetwork: [] })).to.equal(
+      false, // suspended is part of the fleet counts
+    );
+  });
+
+  it("every operation has a unique operationId, a summary, a description and a 2xx answer with a schema", () => {
+    const ids = new Set<string>();
+    for (const { path, method, op } of operations()) {
+      const at = `${method.toUpperCase()} ${path}`;
+      expect(op.operationId, at).to.match(/^[a-z][A-Za-z0-9]+$/);
+      expect(ids.has(op.operationId), `${at}: operationId ${op.operationId} used twice`).to.equal(false);
+      ids.add(op.operationId);
+      expect(op.summary, at).to.be.a("string").that.is.not.empty;
+      expect(op.description.length, at).to.be.greaterThan(40);
+      const success = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status));
+      expect(success, at).to.not.be.empty;
+      for (const [status, r] of success) {
+        const media = Object.entries(r.content ?? {});
+        expect(media, `${at} ${status}`).to.not.be.empty;
+        for (const [type, m] of media) expect(m.schema, `${at} ${status} ${type}`).to.be.an("object").that.is.not.empty;
+      }
+      // Every refusal is {"error": {code, message}}.
+      for (const [status, r] of Object.entries(op.responses)) {
+        if (/^2/.test(status)) continue;
+        expect(status, at).to.match(/^[45]\d\d$/);
+        const schema = r.content?.["application/json"]?.schema;
+        expect(JSON.stringify(schema), `${at} ${status}`).to.include('"$ref":"#/components/schemas/Error"');
+      }
+    }
+    expect(ids.size).to.equal(documentedRoutes().length);
+  });
+
+  it("every parameter in a path template is a declared, required path parameter, and no other path parameter is declared", () => {
+    for (const { path, method, op } of operations()) {
+      const at = `${method.toUpperCase()} ${path}`;
+      const inTemplate = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
+      const declared: ParameterObject[] = (op.parameters ?? []).filter((p) => p.in === "path");
+      expect(declared.map((p) => p.name).sort(), at).to.deep.equal(inTemplate);
+      for (const p of declared) expect(p.required, `${at} {${p.name}}`).to.equal(true);
+      const keys = (op.parameters ?? []).map((p) => `${p.in}:${p.name.toLowerCase()}`);
+      expect(new Set(keys).size, `${at}: a parameter declared twice`).to.equal(keys.length);
+      for (const p of op.parameters ?? []) expect(p.description, `${at} ${p.name}`).to.be.a("string").that.is.not.empty;
+    }
+  });
+
+  it("documentedRoutes() lists every operation of the paths object in Fastify form, and covers the ADR's table", () => {
+    const routes = documentedRoutes();
+    const fromPaths = operations().map(({ path, method }) => `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ":$1")}`);
+    const listed = routes.map((r) => `${r.method} ${r.path}`);
+    expect(listed.slice().sort()).to.deep.equal(fromPaths.slice().sort());
+    expect(new Set(listed).size).to.equal(listed.length);
+    for (const r of routes) {
+      expect(r.method).to.equal(r.method.toUpperCase());
+      expect(r.path).to.match(/^\//);
+      expect(r.path).not.to.match(/[{}]/);
+    }
+    expect(listed.slice().sort()).to.deep.equal(
+      [
+        "GET /v1/health",
+        "POST /v1/reports",
+        "POST /v1/downstream",
+        "GET /v1/fleet/summary",
+        "GET /v1/fleet/devices",
+        "GET /v1/fleet/devices/:id",
+        "GET /v1/releases",
+        "GET /v1/releases/:id/adoption",
+        "GET /v1/rollouts",
+        "GET /v1/modules",
+        "POST /v1/update-requests",
+        "GET /openapi.json",
+        "GET /",
+        "GET /dashboard/:file",
+      ].sort(),
+    );
+    // A fresh list each call: a caller may sort or change it.
+    routes.pop();
+    expect(documentedRoutes()).to.have.length(listed.length);
+  });
+
+  it("documents every error code of the brief, with the status it has", () => {
+    expect(Object.keys(TRACKER_ERRORS).sort()).to.deep.equal(BRIEF_CODES.slice().sort());
+    const documented = new Map<string, Set<string>>(); // code -> "METHOD path status"
+    for (const { path, method, op } of operations()) {
+      for (const status of Object.keys(op.responses)) {
+        for (const code of errorCodesOf(op, status)) {
+          expect(TRACKER_ERRORS, code).to.have.property(code);
+          documented.set(code, (documented.get(code) ?? new Set()).add(`${method.toUpperCase()} ${path} ${status}`));
+          expect(op.responses[status].description, `${method} ${path} ${status}`).to.include(`\`${code}\``);
+        }
+      }
+    }
+    expect([...documented.keys()].sort()).to.deep.equal(BRIEF_CODES.slice().sort());
+    const statuses = (code: string) => new Set([...documented.get(code)!].map((s) => s.split(" ").at(-1)));
+    expect([...statuses("REPORT_REPLAYED")]).to.deep.equal(["409"]);
+    expect([...statuses("UNAUTHORIZED")]).to.deep.equal(["401"]);
+    expect([...statuses("REQUEST_AUTH")]).to.deep.equal(["401"]);
+    expect([...statuses("NOT_ADMINISTRATOR")]).to.deep.equal(["403"]);
+    expect([...statuses("DEVICE_UNKNOWN")]).to.deep.equal(["404"]);
+    expect([...statuses("LEDGER_UNAVAILABLE")]).to.deep.equal(["503"]);
+    expect([...statuses("BAD_REQUEST")]).to.deep.equal(["400"]);
+    expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400"]));
+    for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"]) expect(documented.get(code)).to.deep.equal(new Set([`POST /v1/update-requests 400`]));
+    for (const code of BRIEF_CODES.filter((c) => c.startsWith("REPORT_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/reports ")), code).to.equal(true);
+    for (const code of BRIEF_CODES.filter((c) => c.startsWith("MODULE_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/downstream ")), code).to.equal(true);
+
+    // The per-status schema takes the codes listed there and no other.
+    const c = schemaCompiler();
+    const adoption404 = c.inline(doc.paths["/v1/releases/{id}/adoption"].get!.responses["404"].content!["application/json"].schema);
+    expect(adoption404({ error: { code: "RELEASE_UNKNOWN", message: "m" } })).to.equal(true);
+    expect(adoption404({ error: { code: "DEVICE_UNKNOWN", message: "m" } })).to.equal(false);
+    expect(adoption404({ error: { code: "RELEASE_UNKNOWN" } })).to.equal(false);
+  });
+
+  it("read endpoints take the optional bearer token; devices, modules and administrators authenticate by seal or signature instead", () => {
+    const scheme = doc.components.securitySchemes.bearerAuth;
+    expect(scheme).to.include({ type: "http", scheme: "bearer" });
+    expect(scheme.description).to.include("tracker.apiToken");
+    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests"]);
+    for (const { path, method, op } of operations()) {
+      const at = `${method.toUpperCase()} ${path}`;
+      for (const requirement of op.security) for (const name of Object.keys(requirement)) expect(doc.components.securitySchemes, at).to.have.property(name);
+      if (open.has(at)) {
+        expect(op.security, at).to.deep.equal([]);
+        expect(errorCodesOf(op, "401"), at).not.to.include("UNAUTHORIZED");
+      } else {
+        expect(op.security, at).to.deep.equal([{ bearerAuth: [] }]);
+        expect(errorCodesOf(op, "401"), at).to.include("UNAUTHORIZED");
+      }
+    }
+  });
+
+  it("an update request carries the signed-request headers of agent/crypto/requestSignature.ts, and a JSON body", () => {
+    const op = doc.paths["/v1/update-requests"].post!;
+    const headers = (op.parameters ?? []).filter((p) => p.in === "header");
+    const required = headers.filter((p) => p.required).map((p) => p.name);
+    expect(required.sort()).to.deep.equal([HEADER.account, HEADER.timestamp, HEADER.nonce, HEADER.signature].sort());
+    expect(headers.find((p) => p.name === HEADER.context)?.required).to.equal(false);
+    expect(headers.map((p) => p.name)).not.to.include(HEADER.device); // administrators sign with their account
+    expect(op.requestBody?.required).to.equal(true);
+    expect(op.requestBody?.content["application/json"].schema).to.deep.equal({ $ref: "#/components/schemas/UpdateRequest" });
+    // Sealed messages are posted as envelopes.
+    for (const path of ["/v1/reports", "/v1/downstream"]) {
+      expect(doc.paths[path].post!.requestBody?.content["application/json"].schema, path).to.deep.equal({ $ref: "#/components/schemas/Envelope" });
+    }
+  });
+
+  it("each operation names its X.1368 clauses, in its description too", () => {
+    const clauses = (key: string) => {
+      const [method, path] = key.split(" ");
+      return (doc.paths[path] as Record<string, OperationObject>)[method.toLowerCase()]["x-x1368"] ?? [];
+    };
+    expect(clauses("POST /v1/reports")).to.include.members(["PROC-5", "CAP-11.1-a-i"]);
+    expect(clauses("POST /v1/downstream")).to.include.members(["DEP-8.2.2", "DEP-8.2.3", "CAP-11.2-m"]);
+    expect(clauses("POST /v1/update-requests")).to.include.members(["PROC-2"]);
+    for (const list of ["GET /v1/fleet/summary", "GET /v1/fleet/devices", "GET /v1/fleet/devices/{id}", "GET /v1/releases"]) expect(clauses(list), list).to.include.members(["CAP-11.2-a", "CAP-11.2-b"]);
+    for (const decisions of ["GET /v1/fleet/devices/{id}", "GET /v1/rollouts"]) expect(clauses(decisions), decisions).to.include.members(["CAP-11.2-c", "CAP-11.3-g"]);
+    for (const { path, method, op } of operations()) {
+      for (const clause of op["x-x1368"] ?? []) expect(op.description, `${method} ${path}`).to.include(clause);
+    }
+  });
+
+  it("the dashboard is an HTML page and its files are scripts and style sheets", () => {
+    expect(Object.keys(doc.paths["/"].get!.responses["200"].content!)).to.deep.equal(["text/html"]);
+    const files = doc.paths["/dashboard/{file}"].get!;
+    expect(Object.keys(files.responses["200"].content!).sort()).to.deep.equal(["text/css", "text/javascript"]);
+    const name = new RegExp(files.parameters![0].schema.pattern!);
+    expect(name.test("dashboard.js")).to.equal(true);
+    expect(name.test("..")).to.equal(false);
+    expect(name.test("../fleet.db")).to.equal(false);
+  });
+});
