@@ -339,9 +339,11 @@ export class FleetDatabase {
       .all(deviceId.toLowerCase()) as { releaseId: string; component: string; reason: string; origin: string; decidedAt: number }[];
   }
 
-  /** When a notice of this release was last handed out for this device, if ever. */
-  deliveredAt(deviceId: string, releaseId: string): number | undefined {
-    return this.db.prepare(`SELECT delivered_at FROM deliveries WHERE device_id = ? AND release_id = ?`).pluck().get(deviceId.toLowerCase(), releaseId.toLowerCase()) as number | undefined;
+  /** When, and with what reason, a notice of this release was last handed out for this device, if ever. */
+  lastDelivery(deviceId: string, releaseId: string): { at: number; reason: string } | undefined {
+    return this.db.prepare(`SELECT delivered_at AS at, reason FROM deliveries WHERE device_id = ? AND release_id = ?`).get(deviceId.toLowerCase(), releaseId.toLowerCase()) as
+      | { at: number; reason: string }
+      | undefined;
   }
 
   noteDelivered(d: { deviceId: string; releaseId: string; reason: string; origin: string; via: string; at: number }): void {

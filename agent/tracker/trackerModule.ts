@@ -222,7 +222,8 @@ export class TrackerModule {
   /**
    * What this device should be told to install now: its configuration's plan (server module) and
    * the decisions recorded for it (an administrator's request, or the parent's decisions), less
-   * what it runs, declined, failed, or was told of within `renoticeMs`. Dependencies come first.
+   * what it runs, declined or failed, and what it was told of within `renoticeMs` for the same
+   * reason. Dependencies come first.
    */
   pendingFor(device: DeviceRow): { releaseId: string; component: string; reason: string; origin: string }[] {
     if (device.standing !== "active") return [];
@@ -239,10 +240,14 @@ export class TrackerModule {
       if (have && (have.releaseId === d.releaseId || (release && have.version >= release.version))) continue; // done
       out.set(d.releaseId, { releaseId: d.releaseId, component: d.component, reason: d.reason, origin: d.origin });
     }
+    // A notice already handed out is repeated after renoticeMs, or at once if its reason changed
+    // (the release it runs was flagged meanwhile).
     const since = this.now() - this.o.renoticeMs;
-    return [...out.values()].filter(
-      (s) => !device.declined.includes(s.releaseId) && device.failedRelease !== s.releaseId && !((this.db.deliveredAt(device.id, s.releaseId) ?? -Infinity) > since),
-    );
+    const recent = (s: { releaseId: string; reason: string }) => {
+      const last = this.db.lastDelivery(device.id, s.releaseId);
+      return last !== undefined && last.at > since && last.reason === s.reason;
+    };
+    return [...out.values()].filter((s) => !device.declined.includes(s.releaseId) && device.failedRelease !== s.releaseId && !recent(s));
   }
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */

@@ -55,7 +55,7 @@
     if (props.title != null) node.setAttribute("title", String(props.title));
     for (const [k, v] of Object.entries(props.data || {})) node.dataset[k] = String(v);
     for (const [k, v] of Object.entries(props.attrs || {})) node.setAttribute(k, String(v));
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child == null) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -196,8 +196,8 @@
 
   function loadHealth() {
     return load("health", "/v1/health", (health) => {
-      setText("module-id", health.module.id);
-      byTestId("module-id").title = health.module.parent ? `parent module ${health.module.parent}` : "top of the module hierarchy";
+      setText("module-id", shortHex(health.module.id));
+      byTestId("module-id").title = `${health.module.id}${health.module.parent ? `, below module ${health.module.parent}` : ", top of the module hierarchy"}`;
       setText("module-role", health.module.role);
       setText("ledger-block", health.ledger.block);
     });
@@ -351,7 +351,7 @@
       fact("standing", device.standing),
       fact("hardware class", device.hardwareClass),
       fact("network / region", `${device.network} / ${device.region}`),
-      fact("upstream", device.upstream ?? "—"),
+      fact("upstream", device.upstream ? h("span", { class: "mono", title: device.upstream }, shortHex(device.upstream)) : "—"),
       fact("last outcome", device.lastOutcome ? `${device.lastOutcome}${device.lastCode ? ` (${device.lastCode})` : ""}` : "—"),
       fact("last seen", h("span", { title: absoluteTime(device.lastSeen) }, relativeTime(device.lastSeen))),
     );
@@ -409,11 +409,15 @@
     return Math.max(1, step);
   }
 
+  /** A time label as precise as the chart's span needs, so that the ticks differ. */
   function formatTick(ms, span) {
     const d = new Date(ms);
-    const pad = (n) => String(n).padStart(2, "0");
-    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}${span < 3600_000 ? `:${pad(d.getSeconds())}` : ""}`;
-    return span < 86_400_000 ? time : `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+    const pad = (n, width = 2) => String(n).padStart(width, "0");
+    const minutes = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (span < 10_000) return `${minutes}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+    if (span < 3600_000) return `${minutes}:${pad(d.getSeconds())}`;
+    if (span < 86_400_000) return minutes;
+    return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${minutes}`;
   }
 
   /** Scales from data to pixels. A single point (or a flat series) still gets a usable range. */
@@ -527,8 +531,11 @@
 
   /** The next refresh starts once this one ended, so that slow answers never pile up. */
   async function refreshForever() {
-    await refreshAll();
-    setTimeout(refreshForever, REFRESH_MS);
+    try {
+      await refreshAll();
+    } finally {
+      setTimeout(refreshForever, REFRESH_MS); // a bug in one redraw must not stop the page for good
+    }
   }
 
   function wire() {
