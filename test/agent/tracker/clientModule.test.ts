@@ -1,0 +1,85 @@
+import { expect } from "chai";
+import path from "node:path";
+import { ethers } from "hardhat";
+import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
+import { serverFixture, writeImage } from "../../helpers/serverFixture";
+import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
+import { componentId } from "../../../agent/core/release";
+import { TrackerModule } from "../../../agent/tracker/trackerModule";
+import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
+
+const BOOT = componentId("acme.bootloader");
+
+describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5)", function () {
+  this.timeout(180_000);
+  let f: Awaited<ReturnType<typeof serverFixture>>;
+  let tracker: TrackerModule;
+  let http: RunningTrackerHttp;
+  let healthy = true;
+  const moduleKey = new Wallet(keccak256(toUtf8Bytes("client-mode tracker key")));
+  const moduleId = keccak256(toUtf8Bytes("client-mode tracker"));
+
+  before(async () => {
+    f = await serverFixture();
+    await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
+    tracker = new TrackerModule({
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+      module: { id: moduleId, privateKey: moduleKey.privateKey },
+      dataDir: path.join(f.dir, "tracker"),
+      pollMs: 100,
+    });
+    await tracker.start();
+    http = await startTrackerHttp(tracker);
+  });
+  after(async () => {
+    await http?.close();
+    await tracker?.stop();
+    await f?.close();
+  });
+
+  let seed = 1;
+  const release = (version: string) =>
+    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `boot-${version}.bin`, 100 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
+
+  it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; a failed install is listed as failed", async () => {
+    const v1 = await release("1.0.0");
+    const agent = await DeviceAgent.open({
+      dataDir: path.join(f.dir, "device-a"),
+      device: f.devices.a,
+      serverUrl: f.server.url,
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+      components: [BOOT],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => healthy,
+      tracker: { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url: http.url },
+    });
+    expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed"); // reports at the end
+    await agent.settled();
+    const id = f.devices.a.credential.record.id;
+    expect(tracker.views.device(id)!.device).to.deep.include({ statuses: ["up-to-date"], lastOutcome: "confirmed" });
+
+    const v2 = await release("1.1.0");
+    await tracker.stream.pollOnce();
+    expect(tracker.views.device(id)!.device.statuses).to.deep.equal(["outdated"]);
+    await agent.report(); // the heartbeat: its answer carries the notice
+    await agent.settled();
+    expect(agent.slots.snapshot().components[BOOT.toLowerCase()] ?? agent.slots.snapshot().components[BOOT]).to.satisfy((c: { active: "a" | "b"; slots: Record<string, { releaseId: string }> }) => c.slots[c.active].releaseId === v2.releaseId.toLowerCase());
+    expect(tracker.views.device(id)!.device).to.deep.include({ statuses: ["up-to-date"], lastOutcome: "confirmed" });
+    expect(tracker.views.rollouts().find((r) => r.releaseId === v2.releaseId.toLowerCase())).to.include({ installed: 1, pending: 0, notified: 1 });
+
+    healthy = false;
+    const v3 = await release("1.2.0");
+    await tracker.stream.pollOnce();
+    await agent.report();
+    await agent.settled();
+    const after = tracker.views.device(id)!;
+    expect(after.device.statuses).to.include("failed");
+    expect(after.device).to.include({ lastOutcome: "rolled-back" });
+    expect(after.plan.unchanged).to.deep.include({ component: BOOT.toLowerCase(), code: "PREVIOUSLY_FAILED" });
+    // The failed release is not offered again: the next heartbeat brings no notice.
+    const before = tracker.db.lastDelivery(id, v3.releaseId)!.at;
+    await agent.report();
+    await agent.settled();
+    expect(tracker.db.lastDelivery(id, v3.releaseId)!.at).to.equal(before);
+  });
+});
