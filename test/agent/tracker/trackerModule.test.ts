@@ -221,7 +221,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       expect(byId.get(plant2.id.toLowerCase())!.networks).to.deep.equal(["plant-2"]);
     });
 
-    it("DEP-8.2.3: the server refuses a status from a module that is not its child, a replay, and a forwarded report altered on the way", async () => {
+    it("DEP-8.2.3 CAP-11.2-m-b: the server refuses a status from a module that is not its child, a replay, and a forwarded report altered on the way", async () => {
       const stranger = await t.registerModule("not a child"); // a second server module
       const status = (from: { id: string; privateKey: string }, counter: number, reports: unknown[] = []) =>
         sealMessage(
