@@ -245,11 +245,12 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const q = req.query as Record<string, unknown>;
     for (const [k, v] of Object.entries(q)) if (typeof v !== "string") throw new Refusal("BAD_REQUEST", `give ${k} once`);
     const since = q.since === undefined ? undefined : Number(q.since);
+    const after = q.after === undefined ? undefined : Number(q.after);
     const limit = q.limit === undefined ? undefined : Number(q.limit);
-    if ((since !== undefined && !Number.isSafeInteger(since)) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
-      throw new Refusal("BAD_REQUEST", "since is ms since the epoch and limit a positive integer");
+    if ((since !== undefined && !Number.isSafeInteger(since)) || (after !== undefined && !Number.isSafeInteger(after)) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
+      throw new Refusal("BAD_REQUEST", "since is ms since the epoch, after an entry id (to page on) and limit a positive integer");
     }
-    return { downloads: db.downloads({ deviceId: q.device as string | undefined, releaseId: q.release as string | undefined, since, limit }) };
+    return { downloads: db.downloads({ deviceId: q.device as string | undefined, releaseId: q.release as string | undefined, since, after, limit }) };
   });
 
   let address: string;

@@ -149,12 +149,13 @@ export class ServerDatabase {
       .run(e.at, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind, e.rangeStart, e.rangeEnd, e.bytes, e.complete ? 1 : 0);
   }
 
-  downloads(filter: { deviceId?: string; releaseId?: string; since?: number; limit?: number } = {}): DownloadEntry[] {
+  downloads(filter: { deviceId?: string; releaseId?: string; since?: number; after?: number; limit?: number } = {}): DownloadEntry[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.deviceId) (where.push("device_id = ?"), args.push(filter.deviceId.toLowerCase()));
     if (filter.releaseId) (where.push("release_id = ?"), args.push(filter.releaseId.toLowerCase()));
     if (filter.since !== undefined) (where.push("at >= ?"), args.push(filter.since));
+    if (filter.after !== undefined) (where.push("id > ?"), args.push(filter.after));
     const sql = `SELECT * FROM downloads ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id LIMIT ?`;
     args.push(Math.min(filter.limit ?? 1000, 10_000));
     return (this.db.prepare(sql).all(...args) as DownloadRow[]).map((r) => ({
