@@ -117,7 +117,11 @@ const MIGRATIONS = [
      id TEXT PRIMARY KEY, networks TEXT NOT NULL, last_seen INTEGER NOT NULL, last_counter INTEGER NOT NULL DEFAULT 0,
      devices INTEGER NOT NULL DEFAULT 0, unreachable_devices INTEGER NOT NULL DEFAULT 0, children TEXT NOT NULL DEFAULT '[]');
    CREATE INDEX devices_by_upstream ON devices (upstream);
-   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);`,
+   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+   CREATE TABLE downloads (
+     server TEXT NOT NULL, id INTEGER NOT NULL, device_id TEXT NOT NULL, release_id TEXT NOT NULL, kind TEXT NOT NULL,
+     at INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (server, id));
+   CREATE INDEX downloads_by_device ON downloads (device_id, at);`,
 ];
 
 export class FleetDatabase {
@@ -410,6 +414,41 @@ export class FleetDatabase {
   /** Drops what the module above took (ids up to and including `lastId`). */
   dropOutbox(lastId: number): void {
     this.db.prepare(`DELETE FROM outbox WHERE id <= ?`).run(lastId);
+  }
+
+  // ------------------------------------------------------------------ the firmware servers' download logs
+
+  /** The last download-log entry taken from a firmware server (0 before the first). */
+  downloadCursor(server: string): number {
+    return (this.db.prepare(`SELECT MAX(id) FROM downloads WHERE server = ?`).pluck().get(server) as number | null) ?? 0;
+  }
+
+  /**
+   * Takes entries of a firmware server's download log: each is a contact with its device
+   * (CAP-11.2-b-i: liveness from the communication log). Entries already taken change nothing.
+   */
+  takeDownloads(server: string, entries: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[]): number {
+    const ins = this.db.prepare(`INSERT OR IGNORE INTO downloads (server, id, device_id, release_id, kind, at, complete) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    let n = 0;
+    this.transaction(() => {
+      for (const e of entries) {
+        if (ins.run(server, e.id, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind, e.at, e.complete ? 1 : 0).changes === 0) continue;
+        this.noteSeen(e.deviceId, e.at);
+        n++;
+      }
+    });
+    return n;
+  }
+
+  downloadsOf(deviceId: string, limit = 20): { releaseId: string; kind: string; at: number; complete: boolean }[] {
+    return (
+      this.db.prepare(`SELECT release_id AS releaseId, kind, at, complete FROM downloads WHERE device_id = ? ORDER BY at DESC LIMIT ?`).all(deviceId.toLowerCase(), limit) as {
+        releaseId: string;
+        kind: string;
+        at: number;
+        complete: number;
+      }[]
+    ).map((d) => ({ ...d, complete: d.complete === 1 }));
   }
 
   // ------------------------------------------------------------------ modules below this one

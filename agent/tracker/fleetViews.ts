@@ -211,6 +211,7 @@ export class FleetViews {
       reports: this.db.reports(d.id),
       decisions: this.db.decisionsFor(d.id),
       deliveries: this.db.deliveries(d.id),
+      downloads: this.db.downloadsOf(d.id),
     };
   }
 

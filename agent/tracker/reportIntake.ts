@@ -22,6 +22,39 @@ export function takeSealedReport(db: FleetDatabase, envelope: Envelope, module: 
   return { message, signature };
 }
 
+/** One report's outcome in a batch: taken (as signed, to forward) or refused with the error a single intake would throw. */
+export type BatchedReport = { ok: true; report: SignedReport } | { ok: false; error: Error };
+
+/**
+ * Takes several sealed reports with one durable commit (one WAL fsync for the batch instead of one
+ * per report): each report is opened and passes exactly the checks of {@link takeSealedReport},
+ * and one that is refused (or fails) leaves the others and the database as they were. Reports of
+ * the same device are taken in array order. Returns when the batch is committed: a caller answers
+ * the devices only then, so a report acknowledged is a report stored.
+ */
+export function takeSealedReports(db: FleetDatabase, envelopes: readonly Envelope[], module: { id: string; privateKey: string }, now: number): BatchedReport[] {
+  // The cryptography first, outside the transaction, so the write lock is held only for the writes.
+  const opened = envelopes.map((envelope) => {
+    try {
+      return openMessage<StatusReport>(envelope, module.privateKey, module.id, "device");
+    } catch (error) {
+      return error as Error;
+    }
+  });
+  return db.transaction(() =>
+    opened.map((o): BatchedReport => {
+      if (o instanceof Error) return { ok: false, error: o };
+      try {
+        // Each report in its own savepoint: a refusal or failure undoes only its own writes.
+        db.transaction(() => acceptReport(db, o.message, o.signedBy, now, module.id));
+        return { ok: true, report: { message: o.message, signature: o.signature } };
+      } catch (error) {
+        return { ok: false, error: error as Error };
+      }
+    }),
+  );
+}
+
 /**
  * Takes a report a module below forwarded: the device's own signature is checked, so the module in
  * between cannot alter it (ADR 0004); it must have been addressed to that module.

@@ -12,6 +12,7 @@ import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
 import { LedgerMirror } from "./ledgerMirror";
 import { takeForwardedReport, takeSealedReport, type SignedReport } from "./reportIntake";
+import { pullDownloadLog } from "./downloadLog";
 
 export const DOWNSTREAM_KIND = "downstream-status";
 export const DECISIONS_KIND = "update-decisions";
@@ -40,6 +41,9 @@ export interface TrackerModuleOptions {
   module: { id: string; privateKey: string };
   /** The module above (an intermediate module); absent for the server module, which decides. */
   parent?: { id: string; url: string };
+  /** Firmware servers whose download logs count as contact with devices (CAP-11.2-b-i). */
+  firmwareServers?: string[];
+  downloadLogMs?: number; // how often they are read (default 60 s)
   /** The device networks (bytes32) this module serves; reported upstream (APP-II-4). */
   networks?: string[];
   dataDir: string;
@@ -141,6 +145,7 @@ export class TrackerModule {
     this.stream.start();
     this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
     if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
+    if (this.options.firmwareServers?.length) this.every(this.options.downloadLogMs ?? 60_000, () => this.pullDownloadLogs());
   }
 
   async stop(): Promise<void> {
@@ -188,6 +193,13 @@ export class TrackerModule {
   /** One point of adoption per release: how many devices run it now. */
   sampleAdoption(): void {
     this.db.sampleAdoption(this.now(), this.views.installedByRelease());
+  }
+
+  /** Reads every configured firmware server's download log from where it stopped. */
+  async pullDownloadLogs(): Promise<number> {
+    let n = 0;
+    for (const url of this.options.firmwareServers ?? []) n += await pullDownloadLog(this.db, url, this.wallet);
+    return n;
   }
 
   // ---------------------------------------------------------------- devices

@@ -10,7 +10,7 @@ import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracke
 
 const BOOT = componentId("acme.bootloader");
 
-describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5)", function () {
+describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5, CAP-11.3-g)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
   let tracker: TrackerModule;
@@ -22,11 +22,14 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
   before(async () => {
     f = await serverFixture();
     await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
+    await f.registry.connect(f.admin).grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), moduleKey.address); // to read the download log
     tracker = new TrackerModule({
       chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
       module: { id: moduleId, privateKey: moduleKey.privateKey },
       dataDir: path.join(f.dir, "tracker"),
       pollMs: 100,
+      firmwareServers: [f.server.url],
+      downloadLogMs: 3_600_000, // read on demand below
     });
     await tracker.start();
     http = await startTrackerHttp(tracker);
@@ -66,6 +69,11 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     expect(agent.slots.snapshot().components[BOOT.toLowerCase()] ?? agent.slots.snapshot().components[BOOT]).to.satisfy((c: { active: "a" | "b"; slots: Record<string, { releaseId: string }> }) => c.slots[c.active].releaseId === v2.releaseId.toLowerCase());
     expect(tracker.views.device(id)!.device).to.deep.include({ statuses: ["up-to-date"], lastOutcome: "confirmed" });
     expect(tracker.views.rollouts().find((r) => r.releaseId === v2.releaseId.toLowerCase())).to.include({ installed: 1, pending: 0, notified: 1 });
+    // CAP-11.2-b-i: the firmware server's download log is contact too, and shows what the device fetched.
+    expect(await tracker.pullDownloadLogs()).to.be.greaterThan(0);
+    expect(await tracker.pullDownloadLogs()).to.equal(0); // taken once
+    const fetched = tracker.views.device(id)!.downloads;
+    expect(fetched.some((d) => d.releaseId === v2.releaseId.toLowerCase() && d.kind === "artifact" && d.complete)).to.equal(true);
 
     healthy = false;
     const v3 = await release("1.2.0");
@@ -81,5 +89,13 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     await agent.report();
     await agent.settled();
     expect(tracker.db.lastDelivery(id, v3.releaseId)!.at).to.equal(before);
+  });
+
+  it("CAP-11.2-b-i: a firmware server does not hand its download log to a key without TRACKER_ROLE", async () => {
+    const { pullDownloadLog } = await import("../../../agent/tracker/downloadLog");
+    await pullDownloadLog(tracker.db, f.server.url, new Wallet(Wallet.createRandom().privateKey)).then(
+      () => expect.fail("read without the role"),
+      (err) => expect(err.code).to.equal("DOWNLOAD_LOG_REFUSED"),
+    );
   });
 });
