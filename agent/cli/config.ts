@@ -1,9 +1,10 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { getAddress } from "ethers";
+import { Wallet, getAddress } from "ethers";
 import { InputError } from "../core/errors";
 import { deploymentPath, readDeployment } from "../chain/deployment";
 import { describeIssues, envLayerSchema, fileLayerSchema, rawEnvLayer, type EnvLayer, type FileLayer } from "./configSchema";
+import { parseIdOrLabel, parseLabel } from "./parse";
 
 /** A configuration that cannot be used; the message names the field and how to fix it. */
 export class ConfigError extends InputError {}
@@ -29,8 +30,37 @@ export interface OtaConfig {
   keystoreDir: string;
   storage: { kind: "embedded"; path: string } | { kind: "kubo"; url: string; timeoutMs: number };
   server: { host: string; port: number; dataDir: string };
+  tracker: TrackerConfig;
   /** Where the values came from, for messages: the config file (if any) and the deployment file looked at. */
   sources: { configFile: string | null; deploymentFile: string; deployedAtBlock?: number };
+}
+
+/** The status tracker (ADR 0004): the module `tracker start` runs, and where `fleet status` reaches one. */
+export interface TrackerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Where the fleet commands reach the tracker: tracker.url, else http://<host>:<port> (127.0.0.1 for a wildcard host). */
+  url: string;
+  /** The origin administrators sign update requests for (default: the listening URL's). */
+  publicUrl?: string;
+  /** The module's id on the ledger (bytes32); `moduleLabel` is the label it was hashed from, if any. */
+  moduleId?: string;
+  moduleLabel?: string;
+  /** The module's own key (0x + 64 hex digits), not the administrator's. Never print it: see redactConfig. */
+  privateKey?: string;
+  /** The module above this one (an intermediate module); absent for the server module. */
+  parent?: { id: string; url: string };
+  /** The device networks this module serves (bytes32), reported upstream. */
+  networks: string[];
+  /** The bearer token of the read API and dashboard. A secret: see redactConfig. */
+  apiToken?: string;
+  livenessMs?: number;
+  renoticeMs?: number;
+  upstreamMs?: number;
+  adoptionSampleMs?: number;
+  pollMs?: number;
+  confirmations?: number;
 }
 
 export interface ConfigInputs {
@@ -75,6 +105,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
         ? fromCwd(envLayer.OTA_SERVER_DATA)
         : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
     },
+    tracker: await resolveTracker(envLayer, file, fromFile, fromCwd, configFile),
     sources: { configFile, deploymentFile },
   };
   await fillFromDeployment(config);
@@ -91,6 +122,27 @@ export function requirePrivateKey(config: OtaConfig): string {
   );
 }
 
+/** This tracker module's id and key, or an error saying where to set the one missing. */
+export function requireTrackerModule(config: OtaConfig): { id: string; privateKey: string } {
+  const where = config.sources.configFile ?? DEFAULT_CONFIG_FILE;
+  const { moduleId, privateKey } = config.tracker;
+  if (!moduleId) {
+    throw new ConfigError(
+      "TRACKER_MODULE_MISSING",
+      `tracker.moduleId is missing: set OTA_TRACKER_MODULE, or tracker.moduleId in ${where} ` +
+        `(0x followed by 64 hex digits, or a label such as "tracker-eu-1")`,
+    );
+  }
+  if (!privateKey) {
+    throw new ConfigError(
+      "TRACKER_KEY_MISSING",
+      `the tracker module's key is missing: set OTA_TRACKER_KEY_FILE (or OTA_TRACKER_PRIVATE_KEY), or tracker.keyFile ` +
+        `(or tracker.privateKey) in ${where}; it is the module's own key, not the administrator's (make one with \`ota-ledger tracker keygen <file>\`)`,
+    );
+  }
+  return { id: moduleId, privateKey };
+}
+
 /** The registry and fleet addresses, or an error saying how to get them. */
 export function requireContracts(config: OtaConfig): { registry: string; fleet: string } {
   if (config.registry && config.fleet) return { registry: config.registry, fleet: config.fleet };
@@ -104,8 +156,15 @@ export function requireContracts(config: OtaConfig): { registry: string; fleet: 
 
 /** The configuration with the private key replaced by the account it controls: safe to print. */
 export function redactConfig(config: OtaConfig, account?: string): Record<string, unknown> {
-  const { privateKey, ...rest } = config;
-  return { ...rest, privateKey: privateKey === undefined ? null : "(set, hidden)", account: account ?? null };
+  const { privateKey, tracker, ...rest } = config;
+  const { privateKey: moduleKey, apiToken, ...trackerRest } = tracker;
+  const hidden = (secret: string | undefined) => (secret === undefined ? null : "(set, hidden)");
+  return {
+    ...rest,
+    tracker: { ...trackerRest, privateKey: hidden(moduleKey), signer: moduleKey ? new Wallet(moduleKey).address : null, apiToken: hidden(apiToken) },
+    privateKey: hidden(privateKey),
+    account: account ?? null,
+  };
 }
 
 async function findConfigFile(cwd: string, configPath: string | undefined): Promise<string | null> {
@@ -156,6 +215,73 @@ async function resolvePrivateKey(
   if (file.privateKey) return file.privateKey;
   if (file.keyFile) return readKeyFile(fromFile(file.keyFile)!, `keyFile in ${configFile}`);
   return undefined;
+}
+
+/**
+ * The tracker section: file, overlaid by OTA_TRACKER_*. The module key comes, in order, from
+ * OTA_TRACKER_PRIVATE_KEY, OTA_TRACKER_KEY_FILE, tracker.privateKey, tracker.keyFile.
+ */
+async function resolveTracker(
+  env: EnvLayer,
+  file: FileLayer,
+  fromFile: (p: string | undefined) => string | undefined,
+  fromCwd: (p: string) => string,
+  configFile: string | null,
+): Promise<TrackerConfig> {
+  const t = file.tracker ?? {};
+  const inFile = configFile ? ` in ${configFile}` : "";
+  const host = env.OTA_TRACKER_HOST ?? t.host ?? "127.0.0.1";
+  const port = env.OTA_TRACKER_PORT ?? t.port ?? 8700;
+  const moduleText = env.OTA_TRACKER_MODULE ?? t.moduleId;
+  const moduleId = moduleText === undefined ? undefined : parseIdOrLabel(moduleText, "tracker.moduleId");
+  let privateKey: string | undefined;
+  if (env.OTA_TRACKER_PRIVATE_KEY) privateKey = env.OTA_TRACKER_PRIVATE_KEY;
+  else if (env.OTA_TRACKER_KEY_FILE) privateKey = await readKeyFile(fromCwd(env.OTA_TRACKER_KEY_FILE), "OTA_TRACKER_KEY_FILE");
+  else if (t.privateKey) privateKey = t.privateKey;
+  else if (t.keyFile) privateKey = await readKeyFile(fromFile(t.keyFile)!, `tracker.keyFile${inFile}`);
+
+  const parentId = env.OTA_TRACKER_PARENT_ID ?? t.parent?.id;
+  const parentUrl = env.OTA_TRACKER_PARENT_URL ?? t.parent?.url;
+  let parent: TrackerConfig["parent"];
+  if (parentId !== undefined || parentUrl !== undefined) {
+    if (parentId === undefined || parentUrl === undefined) {
+      const [missing, variable] = parentId === undefined ? ["id", "OTA_TRACKER_PARENT_ID"] : ["url", "OTA_TRACKER_PARENT_URL"];
+      throw new ConfigError(
+        "CONFIG_INVALID",
+        `tracker.parent.${missing} is missing: an intermediate module needs both the parent's id and its url; set ${variable}` +
+          ` or tracker.parent.${missing}${inFile}, or drop the parent for a server module`,
+      );
+    }
+    parent = { id: parseIdOrLabel(parentId, "tracker.parent.id"), url: parentUrl };
+    if (parent.id === moduleId) {
+      throw new ConfigError("CONFIG_INVALID", `tracker.parent.id is this module's own id ${moduleId}: give the id of the module above it`);
+    }
+  }
+  return {
+    host,
+    port,
+    dataDir: env.OTA_TRACKER_DATA ? fromCwd(env.OTA_TRACKER_DATA) : (fromFile(t.dataDir) ?? fromCwd("./.ota-ledger/tracker")),
+    url: env.OTA_TRACKER_URL ?? t.url ?? localUrl(host, port),
+    publicUrl: t.publicUrl,
+    moduleId,
+    moduleLabel: moduleText !== undefined && moduleId !== moduleText.trim().toLowerCase() ? moduleText.trim() : undefined,
+    privateKey,
+    parent,
+    networks: (t.networks ?? []).map((n) => parseLabel(n, "tracker.networks")),
+    apiToken: env.OTA_TRACKER_TOKEN ?? t.apiToken,
+    livenessMs: t.livenessMs,
+    renoticeMs: t.renoticeMs,
+    upstreamMs: t.upstreamMs,
+    adoptionSampleMs: t.adoptionSampleMs,
+    pollMs: t.pollMs,
+    confirmations: t.confirmations,
+  };
+}
+
+/** The URL a client on this machine reaches a service listening on host:port by. */
+function localUrl(host: string, port: number): string {
+  const h = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}`;
 }
 
 async function readKeyFile(keyFile: string, setBy: string): Promise<string> {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isAddress } from "ethers";
+import { isAddress, toUtf8Bytes } from "ethers";
 
 /**
  * The two layers a configuration is read from, each checked with zod before anything uses it:
@@ -36,6 +36,25 @@ const networkName = z
   .regex(/^[A-Za-z0-9_.-]+$/, {
     error: "must be a network name of letters, digits, '.', '_' or '-' (it names deployments/<network>.json)",
   });
+/** A tracker module id: 0x + 64 hex digits (not zero), or a label hashed with keccak256 (as device ids are). */
+const MODULE_ID_FORM = 'must be a module id: 0x followed by 64 hex digits (not zero), or a label such as "tracker-eu-1" (hashed with keccak256)';
+const moduleId = z
+  .string({ error: MODULE_ID_FORM })
+  .trim()
+  .refine((v) => v !== "" && (!/^0x[0-9a-fA-F]*$/.test(v) || (/^0x[0-9a-fA-F]{64}$/.test(v) && BigInt(v) !== 0n)), { error: MODULE_ID_FORM });
+/** A device network as the ledger labels it: up to 31 bytes of UTF-8, or its bytes32 hex. */
+const NETWORK_FORM = 'must be a network label of at most 31 bytes such as "plant-1", or 0x followed by 64 hex digits';
+const networkLabel = z
+  .string({ error: NETWORK_FORM })
+  .trim()
+  .refine((v) => /^0x[0-9a-fA-F]{64}$/.test(v) || (v !== "" && !/^0x[0-9a-fA-F]*$/.test(v) && toUtf8Bytes(v).length <= 31), { error: NETWORK_FORM });
+/** Deliberately no echo of the value in any message: it is a secret. */
+const TOKEN_FORM = "must be a token of 16 to 256 characters without spaces (e.g. the output of `openssl rand -hex 32`)";
+const apiToken = z
+  .string({ error: TOKEN_FORM })
+  .regex(/^\S{16,256}$/, { error: TOKEN_FORM });
+const host = z.string({ error: "must be a host name or IP address" }).min(1, { error: "must be a host name or IP address" });
+const milliseconds = positiveInt("a time in milliseconds");
 const storageKind = z.enum(["embedded", "kubo"], { error: 'must be "embedded" or "kubo"' });
 
 /** ota-ledger.json: every field optional; unknown fields are refused (they are usually typos). */
@@ -70,6 +89,35 @@ export const fileLayerSchema = z.strictObject({
       dataDir: path.optional(),
     })
     .optional(),
+  tracker: z
+    .strictObject({
+      host: host.optional(),
+      port: port.optional(),
+      dataDir: path.optional(),
+      /** Where `fleet status` and `fleet list` reach the tracker (default: http://<host>:<port>). */
+      url: httpUrl("http://127.0.0.1:8700").optional(),
+      /** The origin administrators sign update requests for, when the tracker sits behind a proxy. */
+      publicUrl: httpUrl("https://tracker.example.com").optional(),
+      moduleId: moduleId.optional(),
+      privateKey: privateKey.optional(),
+      keyFile: path.optional(),
+      parent: z
+        .strictObject({ id: moduleId.optional(), url: httpUrl("http://10.0.0.1:8700").optional() })
+        .optional(),
+      networks: z.array(networkLabel, { error: 'must be a list of network labels such as ["plant-1"]' }).optional(),
+      apiToken: apiToken.optional(),
+      livenessMs: milliseconds.optional(),
+      renoticeMs: milliseconds.optional(),
+      upstreamMs: milliseconds.optional(),
+      adoptionSampleMs: milliseconds.optional(),
+      pollMs: milliseconds.optional(),
+      confirmations: z
+        .number({ error: "must be a number of blocks (a whole number from 0)" })
+        .int({ error: "must be a number of blocks (a whole number from 0)" })
+        .min(0, { error: "must be a number of blocks (a whole number from 0)" })
+        .optional(),
+    })
+    .optional(),
 });
 export type FileLayer = z.infer<typeof fileLayerSchema>;
 
@@ -89,10 +137,20 @@ export const envLayerSchema = z.object({
   OTA_SERVER_HOST: z.string().optional(),
   OTA_SERVER_PORT: port.optional(),
   OTA_SERVER_DATA: path.optional(),
+  OTA_TRACKER_HOST: host.optional(),
+  OTA_TRACKER_PORT: port.optional(),
+  OTA_TRACKER_DATA: path.optional(),
+  OTA_TRACKER_URL: httpUrl("http://127.0.0.1:8700").optional(),
+  OTA_TRACKER_MODULE: moduleId.optional(),
+  OTA_TRACKER_PRIVATE_KEY: privateKey.optional(),
+  OTA_TRACKER_KEY_FILE: path.optional(),
+  OTA_TRACKER_PARENT_ID: moduleId.optional(),
+  OTA_TRACKER_PARENT_URL: httpUrl("http://10.0.0.1:8700").optional(),
+  OTA_TRACKER_TOKEN: apiToken.optional(),
 });
 export type EnvLayer = z.infer<typeof envLayerSchema>;
 
-const NUMERIC_ENV = new Set(["OTA_CHAIN_ID", "OTA_SERVER_PORT"]);
+const NUMERIC_ENV = new Set(["OTA_CHAIN_ID", "OTA_SERVER_PORT", "OTA_TRACKER_PORT"]);
 
 /** The OTA_* variables of `env` as typed values (numbers parsed; "" dropped), before checking. */
 export function rawEnvLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import type { CliIo } from "./io";
+import { untilSignalled, type CliIo } from "./io";
 import { loadConfig, type OtaConfig } from "./config";
 import { openChain, withSigner, type Connection, type ReadOnlyConnection } from "./connect";
 
@@ -46,6 +46,11 @@ export class CliContext {
   async connectReadOnly(): Promise<ReadOnlyConnection> {
     this.#chain ??= this.config().then(openChain);
     return this.#chain;
+  }
+
+  /** Resolves when a long-running command should stop: SIGINT or SIGTERM, or the test's own signal (CliIo.untilStopped). */
+  untilStopped(): Promise<void> {
+    return (this.io.untilStopped ?? untilSignalled)();
   }
 
   /** Prints `result` as one JSON document with --json, else the human text. */

@@ -9,6 +9,24 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   cwd: string;
   isTTY: boolean;
+  /**
+   * Resolves when a long-running command (`server start`, `tracker start`, `device run`) should
+   * stop. The process's is SIGINT or SIGTERM; tests pass their own. Unset: the process's signals.
+   */
+  untilStopped?: () => Promise<void>;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; the listeners are removed then (a second Ctrl-C ends the process as usual). */
+export function untilSignalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
 }
 
 export function processIo(): CliIo {
@@ -18,5 +36,6 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stdout.isTTY),
+    untilStopped: untilSignalled,
   };
 }

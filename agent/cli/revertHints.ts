@@ -36,7 +36,13 @@ const wrongKey = (account: unknown, roles: string) => ({
 export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   AccessControlUnauthorizedAccount: (a) => wrongKey(a.account, `${article(role(a.neededRole))}`),
   UpdateRegistryUnauthorized: (a) => wrongKey(a.account, `${article(role(a.roleA))} or ${article(role(a.roleB))}`),
-  FleetRegistryUnauthorized: (a) => wrongKey(a.account, article(role(a.role))),
+  FleetRegistryUnauthorized: (a) =>
+    role(a.role) === "tracker"
+      ? {
+          why: `the account ${a.account} does not hold TRACKER_ROLE`,
+          hint: `an administrator grants it with \`ota-ledger tracker grant ${a.account}\`, or send with a key that holds it (OTA_PRIVATE_KEY)`,
+        }
+      : wrongKey(a.account, article(role(a.role))),
   UpdateRegistryEmptyName: () => ({ why: "the name is empty", hint: "give a name of 1 to 64 bytes" }),
   UpdateRegistryNameTooLong: (a) => ({
     why: `the name is ${a.length} bytes, above the limit of ${a.maxLength}`,
@@ -99,6 +105,19 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   FleetRegistryEmptyBatch: () => ({ why: "the batch is empty" }),
   FleetRegistryDeviceAlreadySuspended: (a) => ({ why: `device ${a.deviceId} is already suspended` }),
   FleetRegistryDeviceNotSuspended: (a) => ({ why: `device ${a.deviceId} is not suspended, so there is nothing to reinstate` }),
+  FleetRegistryZeroModuleId: () => ({ why: "the tracker module id is zero", hint: "set tracker.moduleId to a label or a non-zero bytes32" }),
+  FleetRegistryTrackerModuleExists: (a) => ({
+    why: `tracker module ${a.moduleId} is already registered (ids are never reused, not even after retirement)`,
+    hint: "choose another tracker.moduleId (OTA_TRACKER_MODULE)",
+  }),
+  FleetRegistryUnknownTrackerModule: (a) => ({
+    why: `tracker module ${a.moduleId} is not registered, or it or a module above it was retired`,
+    hint: "register the parent module first (ota-ledger tracker register on its machine), or fix tracker.parent.id / --parent",
+  }),
+  FleetRegistryTrackerHierarchyTooDeep: (a) => ({
+    why: `a module under ${a.parent} would be more than ${a.maxDepth} modules deep`,
+    hint: "attach the module to a module higher up",
+  }),
 };
 
 function article(word: string): string {

@@ -323,7 +323,15 @@ export class TrackerModule {
 
   /** The decisions for the devices reached through `child`, sealed to its registered key (null if none). */
   private async decisionsFor(child: string): Promise<Envelope | null> {
-    const ids = this.db.db.prepare(`SELECT id FROM devices WHERE upstream = ? AND standing = 'active'`).pluck().all(child) as string[];
+    // Only devices with something to do: in a configuration whose plan has steps, or with a decision.
+    const withSteps = this.role === "server" ? [...this.planner.planAll()].filter(([, p]) => p.outdated).map(([id]) => id) : [];
+    const ids = this.db.db
+      .prepare(
+        `SELECT id FROM devices WHERE upstream = ? AND standing = 'active'
+           AND (config_id IN (SELECT value FROM json_each(?)) OR id IN (SELECT device_id FROM decisions))`,
+      )
+      .pluck()
+      .all(child, JSON.stringify(withSteps)) as string[];
     const decisions: UpdateDecisions["decisions"] = [];
     const at = this.now();
     for (const id of ids) {

@@ -32,7 +32,9 @@ export function register(program: Command, ctx: CliContext): void {
       await finish(ctx, runner, o.once);
     });
 
-  const fleetCmd = program.command("fleet").description("simulated fleets for demos, tests and benchmarks");
+  const fleetCmd = (program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet")).description(
+    "the fleet: its status from the tracker (status, list, outdated, vulnerable), and simulated fleets for demos, tests and benchmarks",
+  );
   fleetCmd
     .command("simulate")
     .description("run N device agents on this machine, each with its own key, hardware class, slots and state")
@@ -75,10 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
 async function finish(ctx: CliContext, runner: DeviceRunner, once?: boolean): Promise<void> {
   if (!once) {
     ctx.io.stderr(`running ${runner.agents.length} device agent(s); Ctrl-C stops\n`);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    await ctx.untilStopped();
   } else {
     await Promise.all(runner.agents.map((a) => a.retryPending()));
   }

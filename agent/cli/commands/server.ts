@@ -27,10 +27,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err;
       }
       ctx.output({ url: running.url, store: store.kind }, `firmware server on ${running.url} (store: ${store.kind}); Ctrl-C stops it`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      await ctx.untilStopped();
       await running.close();
       await store.close();
       db.close();
