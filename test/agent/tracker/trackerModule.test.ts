@@ -144,6 +144,20 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       expect(running.tracker.views.rollouts().find((r) => r.releaseId === fw.id)).to.include({ origin: `request:${res.body.requestId}` });
     });
 
+    it("PROC-2: with the ledger unreachable, a request is answered LEDGER_UNAVAILABLE and decides nothing", async () => {
+      const { JsonRpcProvider } = await import("ethers");
+      const { handleUpdateRequest } = await import("../../../agent/tracker/updateRequests");
+      const dead = new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true, batchMaxCount: 1 });
+      try {
+        await handleUpdateRequest({ registry: t.c.registry.connect(dead), domain: t.domain, fromBlock: 0, db: running.tracker.db, now: Date.now }, t.c.admin.address, { releaseId: fw.id, devices: [devices.a1.record.id] }).then(
+          () => expect.fail("decided without the ledger"),
+          (err) => expect(err.code).to.equal("LEDGER_UNAVAILABLE"),
+        );
+      } finally {
+        dead.destroy();
+      }
+    });
+
     it("PROC-2: takes a filter over the fleet (network)", async () => {
       const res = await request({ releaseId: fw.id, filter: { network: "plant-2" } });
       expect(res.status).to.equal(200);
