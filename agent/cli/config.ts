@@ -156,11 +156,12 @@ export function requireContracts(config: OtaConfig): { registry: string; fleet: 
 
 /** The configuration with the private key replaced by the account it controls: safe to print. */
 export function redactConfig(config: OtaConfig, account?: string): Record<string, unknown> {
-  const { privateKey, tracker, ...rest } = config;
-  const { privateKey: moduleKey, apiToken, ...trackerRest } = tracker;
+  const { privateKey, ...rest } = config;
+  const { privateKey: moduleKey, apiToken, ...trackerRest } = config.tracker;
   const hidden = (secret: string | undefined) => (secret === undefined ? null : "(set, hidden)");
   return {
     ...rest,
+    // The module's key and the API token are secrets too; the module's signer is shown instead.
     tracker: { ...trackerRest, privateKey: hidden(moduleKey), signer: moduleKey ? new Wallet(moduleKey).address : null, apiToken: hidden(apiToken) },
     privateKey: hidden(privateKey),
     account: account ?? null,

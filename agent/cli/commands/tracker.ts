@@ -1,0 +1,352 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { Wallet, ZeroHash, id as roleId } from "ethers";
+import type { CliContext } from "../context";
+import { InputError, OtaError } from "../../core/errors";
+import { trackerModuleOf } from "../../chain/trackerModules";
+import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
+import { TrackerModule } from "../../tracker/trackerModule";
+import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
+import { requireTrackerModule, type OtaConfig } from "../config";
+import { fileLayerSchema } from "../configSchema";
+import { parseAddress, parseId, parseIdOrLabel, parseLabel } from "../parse";
+import { formatTable, shortHex } from "../table";
+import { trackerGet } from "../trackerClient";
+import { confirm, describeTx } from "../transactions";
+
+const TRACKER_ROLE = roleId("TRACKER_ROLE");
+
+/**
+ * The status tracker (X.1368 clause 8.2, ADR 0004): its module key, its registration on the
+ * ledger and running it (`tracker ...`), and reading the fleet's status from it (`fleet status`,
+ * `fleet list`, `fleet outdated`, `fleet vulnerable`).
+ */
+export function register(program: Command, ctx: CliContext): void {
+  const tracker = program.command("tracker").description("the status tracker: its module key, its registration on the ledger, running it");
+
+  tracker
+    .command("keygen <file>")
+    .description("make a new tracker-module key in <file> (mode 0600; never overwrites); prints its signer and public key")
+    .action(async (file: string) => {
+      const keyFile = path.resolve(ctx.io.cwd, file);
+      const wallet = Wallet.createRandom();
+      await fs.mkdir(path.dirname(keyFile), { recursive: true });
+      try {
+        await fs.writeFile(keyFile, wallet.privateKey + "\n", { flag: "wx", mode: 0o600 });
+      } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code;
+        if (code === "EEXIST") throw new InputError("KEY_FILE_EXISTS", `${keyFile} exists: a key is never overwritten; give another file or remove it yourself`);
+        throw new OtaError("KEY_FILE_UNWRITABLE", `${keyFile} cannot be written (${code ?? (cause as Error).message}): fix the path`, { cause });
+      }
+      const publicKey = wallet.signingKey.compressedPublicKey;
+      ctx.output(
+        { keyFile, signer: wallet.address, publicKey },
+        `tracker-module key written to ${keyFile}\n  signer      ${wallet.address}\n  public key  ${publicKey}\n` +
+          `set tracker.keyFile (or OTA_TRACKER_KEY_FILE) to it, then run \`ota-ledger tracker register\``,
+      );
+    });
+
+  tracker
+    .command("grant <address>")
+    .description("grant TRACKER_ROLE (registering tracker modules) to an account; needs an administrator key")
+    .action(async (text: string) => {
+      const account = parseAddress(text, "account");
+      const { registry } = await ctx.connect();
+      if (await registry.hasRole(TRACKER_ROLE, account)) {
+        ctx.output({ account, role: "TRACKER_ROLE", granted: false, alreadyHeld: true }, `${account} already holds TRACKER_ROLE: nothing sent`);
+        return;
+      }
+      const { tx } = await confirm(registry.grantRole(TRACKER_ROLE, account));
+      ctx.output({ account, role: "TRACKER_ROLE", granted: true, alreadyHeld: false, tx }, `${account} now holds TRACKER_ROLE\n${describeTx(tx)}`);
+    });
+
+  tracker
+    .command("register")
+    .description("register this tracker module (tracker.moduleId and its key) on the ledger; needs a key with TRACKER_ROLE")
+    .option("--parent <id>", "the module above this one (an intermediate module); overrides tracker.parent.id")
+    .option("--no-parent", "register a server module, whatever tracker.parent says")
+    .action(async (o: { parent?: string | boolean }) => registerModule(ctx, o.parent));
+
+  tracker
+    .command("start")
+    .description("run this tracker module: follow the ledger, take device reports, serve the API and dashboard (Ctrl-C stops)")
+    .action(async () => startModule(ctx));
+
+  const fleet = program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet");
+  fleet
+    .command("status")
+    .description("the fleet's status from the tracker: how many devices are up to date, outdated, vulnerable, ... per network")
+    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
+    .action(async (o: { tracker?: string }) => showStatus(ctx, o.tracker));
+
+  const listOptions = (cmd: Command) =>
+    cmd
+      .option("--network <label>", "only devices of this network")
+      .option("--region <label>", "only devices of this region")
+      .option("--hardware <id>", "only devices of this hardware class id")
+      .option("--limit <n>", "devices per page (1 to 1000)", "50")
+      .option("--offset <n>", "skip this many devices first", "0")
+      .option("--all", "every matching device, fetched page by page")
+      .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)");
+  listOptions(
+    fleet
+      .command("list")
+      .description("devices known to the tracker, optionally of one status")
+      .option("--status <status>", `one of ${DEVICE_STATUSES.join(", ")}`),
+  ).action(async (o: ListOptions) => listDevices(ctx, o));
+  listOptions(fleet.command("outdated").description("devices with an update to install (fleet list --status outdated)")).action(
+    async (o: ListOptions) => listDevices(ctx, { ...o, status: "outdated" }),
+  );
+  listOptions(fleet.command("vulnerable").description("devices running a release flagged vulnerable or revoked (fleet list --status vulnerable)")).action(
+    async (o: ListOptions) => listDevices(ctx, { ...o, status: "vulnerable" }),
+  );
+}
+
+// ---------------------------------------------------------------- tracker register
+
+async function registerModule(ctx: CliContext, parentOption: string | boolean | undefined): Promise<void> {
+  const config = await ctx.config();
+  const self = requireTrackerModule(config);
+  const parent =
+    parentOption === false ? ZeroHash : typeof parentOption === "string" ? parseIdOrLabel(parentOption, "--parent") : (config.tracker.parent?.id ?? ZeroHash);
+  if (parent === self.id) throw new InputError("INVALID_INPUT", `--parent: ${parent} is this module's own id: give the id of the module above it`);
+  const wallet = new Wallet(self.privateKey);
+  const publicKey = wallet.signingKey.compressedPublicKey;
+  const { registry, fleet, signer } = await ctx.connect();
+  if (wallet.address === signer.address) {
+    ctx.io.stderr("warning: the tracker module's key is the administrator's key: give the module a key of its own (ota-ledger tracker keygen <file>)\n");
+  }
+  const shown = { id: self.id, label: config.tracker.moduleLabel ?? null, signer: wallet.address, publicKey, parent: parent === ZeroHash ? null : parent, role: parent === ZeroHash ? "server" : "intermediate" };
+  const where = parent === ZeroHash ? "a server module" : `an intermediate module under ${parent}`;
+
+  const existing = await trackerModuleOf(fleet, self.id);
+  if (existing) {
+    if (existing.signer.toLowerCase() === wallet.address.toLowerCase() && existing.parent.toLowerCase() === parent) {
+      ctx.output({ module: shown, alreadyRegistered: true, tx: null }, `tracker module ${self.id} is already registered with this key as ${where}: nothing sent`);
+      return;
+    }
+    throw new OtaError(
+      "MODULE_EXISTS",
+      `tracker module ${self.id} is already registered with signer ${existing.signer} and parent ${existing.parent}, not this key's ${wallet.address} and ${parent}`,
+      { details: { hint: "module ids are never reused: choose another tracker.moduleId (OTA_TRACKER_MODULE), or use that module's key" } },
+    );
+  }
+  if (!(await registry.hasRole(TRACKER_ROLE, signer.address))) {
+    throw new OtaError("TRACKER_ROLE_MISSING", `the account ${signer.address} does not hold TRACKER_ROLE, which registering a tracker module needs`, {
+      details: {
+        account: signer.address,
+        role: "TRACKER_ROLE",
+        hint: `an administrator grants it with \`ota-ledger tracker grant ${signer.address}\`, or send with a key that holds it (OTA_PRIVATE_KEY or OTA_KEY_FILE)`,
+      },
+    });
+  }
+  const { tx } = await confirm(fleet.registerTrackerModule(self.id, wallet.address, publicKey, parent));
+  ctx.output(
+    { module: shown, alreadyRegistered: false, tx },
+    [
+      `registered tracker module ${self.id}${shown.label ? ` ("${shown.label}")` : ""} as ${where}`,
+      `  signer      ${wallet.address}`,
+      `  public key  ${publicKey}`,
+      describeTx(tx),
+    ].join("\n"),
+  );
+}
+
+// ---------------------------------------------------------------- tracker start
+
+async function startModule(ctx: CliContext): Promise<void> {
+  const config = await ctx.config();
+  const self = requireTrackerModule(config);
+  const t = config.tracker;
+  const chain = await ctx.connectReadOnly();
+  const log = (line: string) => ctx.io.stderr(`${line}\n`);
+  const tracker = new TrackerModule({
+    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, domain: chain.domain, fromBlock: chain.fromBlock },
+    module: self,
+    parent: t.parent,
+    networks: t.networks,
+    dataDir: t.dataDir,
+    livenessMs: t.livenessMs,
+    renoticeMs: t.renoticeMs,
+    upstreamMs: t.upstreamMs,
+    adoptionSampleMs: t.adoptionSampleMs,
+    pollMs: t.pollMs,
+    confirmations: t.confirmations,
+    log,
+  });
+  let http: RunningTrackerHttp;
+  try {
+    await tracker.start();
+    http = await listen(tracker, t, log);
+  } catch (err) {
+    await tracker.stop();
+    throw err;
+  }
+  if (!t.apiToken && !isLoopback(t.host)) {
+    log(`warning: the read API and dashboard on ${t.host}:${t.port} are open to anyone who reaches them: set tracker.apiToken (OTA_TRACKER_TOKEN)`);
+  }
+  const base = http.url.replace(/\/+$/, "");
+  const shown = {
+    url: http.url,
+    dashboard: `${base}/`,
+    api: `${base}/v1`,
+    openapi: `${base}/openapi.json`,
+    module: { id: tracker.id, role: tracker.role, signer: tracker.wallet.address, parent: t.parent ?? null },
+    dataDir: t.dataDir,
+    apiToken: t.apiToken ? "required" : "none",
+  };
+  ctx.output(
+    shown,
+    [
+      `tracker module ${tracker.id} (${tracker.role}${t.parent ? ` under ${t.parent.id} at ${t.parent.url}` : ""}) on ${http.url}`,
+      `  dashboard  ${shown.dashboard}`,
+      `  API        ${shown.api}${t.apiToken ? " (bearer token: tracker.apiToken)" : ""}`,
+      `  OpenAPI    ${shown.openapi}`,
+      `  data       ${t.dataDir}`,
+      "Ctrl-C stops it",
+    ].join("\n"),
+  );
+  await ctx.untilStopped();
+  log("tracker: stopping");
+  await http.close();
+  await tracker.stop();
+  log("tracker: stopped");
+}
+
+async function listen(tracker: TrackerModule, t: OtaConfig["tracker"], log: (line: string) => void): Promise<RunningTrackerHttp> {
+  try {
+    return await startTrackerHttp(tracker, { host: t.host, port: t.port, apiToken: t.apiToken, publicOrigin: t.publicUrl && new URL(t.publicUrl).origin, log });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      throw new OtaError(
+        "TRACKER_LISTEN_FAILED",
+        `the tracker cannot listen on ${t.host}:${t.port} (${code}): stop what uses that port, or set tracker.port / tracker.host (OTA_TRACKER_PORT, OTA_TRACKER_HOST)`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+// ---------------------------------------------------------------- fleet status, fleet list
+
+type Summary = ReturnType<FleetViews["summary"]>;
+interface Health {
+  module: { id: string; role: string; parent: string | null };
+  ledger: { block: number | null };
+}
+
+/** The tracker's URL (--tracker, else tracker.url) and the configured bearer token. */
+async function trackerTarget(ctx: CliContext, option: string | undefined): Promise<{ url: string; token?: string }> {
+  if (option !== undefined && !fileLayerSchema.shape.tracker.unwrap().shape.url.safeParse(option).success) {
+    throw new InputError("INVALID_INPUT", `--tracker "${option}" must be an http(s) URL such as "http://127.0.0.1:8700"`);
+  }
+  const config = await ctx.config();
+  return { url: option ?? config.tracker.url, token: config.tracker.apiToken };
+}
+
+async function showStatus(ctx: CliContext, option: string | undefined): Promise<void> {
+  const { url, token } = await trackerTarget(ctx, option);
+  const summary = await trackerGet<Summary>(url, "/v1/fleet/summary", token);
+  const health = await trackerGet<Health>(url, "/v1/health", token);
+  const c = summary.counts;
+  const counts: [string, number][] = [
+    ["up to date", c.upToDate],
+    ["outdated", c.outdated],
+    ["vulnerable", c.vulnerable],
+    ["failed", c.failed],
+    ["unreachable", c.unreachable],
+    ["suspended", c.suspended],
+  ];
+  const human = [
+    `tracker ${url}: module ${health.module.id} (${health.module.role}), ledger block ${health.ledger.block ?? "(none yet)"}`,
+    `${summary.total} device(s); unreachable means no report for ${describeMs(summary.livenessMs)}; a device may be in several lists`,
+    "",
+    formatTable(["status", "devices"], counts.map(([k, n]) => [k, String(n)]), new Set([1])),
+  ];
+  if (summary.byNetwork.length > 0) {
+    human.push(
+      "",
+      formatTable(
+        ["network", "total", "up to date", "outdated", "vulnerable", "failed", "unreachable"],
+        summary.byNetwork.map((n) => [n.network, n.total, n.upToDate, n.outdated, n.vulnerable, n.failed, n.unreachable].map(String)),
+        new Set([1, 2, 3, 4, 5, 6]),
+      ),
+    );
+  }
+  ctx.output({ tracker: url, module: health.module, ledger: health.ledger, summary }, human.join("\n"));
+}
+
+interface ListOptions {
+  status?: string;
+  network?: string;
+  region?: string;
+  hardware?: string;
+  limit: string;
+  offset: string;
+  all?: boolean;
+  tracker?: string;
+}
+
+async function listDevices(ctx: CliContext, o: ListOptions): Promise<void> {
+  if (o.status !== undefined && !(DEVICE_STATUSES as readonly string[]).includes(o.status)) {
+    throw new InputError("INVALID_INPUT", `--status: "${o.status}" is not a status: give one of ${DEVICE_STATUSES.join(", ")}`);
+  }
+  const limit = parseId(o.limit, "--limit", 1000);
+  const offset = o.offset.trim() === "0" ? 0 : parseId(o.offset, "--offset", 999_999_999);
+  const query = new URLSearchParams();
+  if (o.status) query.set("status", o.status);
+  if (o.network !== undefined) query.set("network", parseLabel(o.network, "--network"));
+  if (o.region !== undefined) query.set("region", parseLabel(o.region, "--region"));
+  if (o.hardware !== undefined) query.set("hardware", String(parseId(o.hardware, "--hardware", 0xffff)));
+  const { url, token } = await trackerTarget(ctx, o.tracker);
+
+  const devices: DeviceView[] = [];
+  let total = 0;
+  for (let at = offset; ; ) {
+    query.set("limit", String(limit));
+    query.set("offset", String(at));
+    const page = await trackerGet<{ total: number; devices: DeviceView[] }>(url, `/v1/fleet/devices?${query}`, token);
+    total = page.total;
+    devices.push(...page.devices);
+    at += page.devices.length;
+    if (!o.all || page.devices.length === 0 || at >= total) break;
+  }
+
+  const status = (o.status ?? "any") as DeviceStatus | "any";
+  const rows = devices.map((d) => [
+    d.id,
+    String(d.hardwareClass),
+    d.network,
+    d.region,
+    d.statuses.join(",") || "-",
+    d.installed.map((i) => `${shortHex(i.component)} ${i.version}`).join(", ") || "(no report)",
+    d.lastSeen === null ? "never" : new Date(d.lastSeen).toISOString().replace(/\.\d+Z$/, "Z"),
+  ]);
+  const human = [
+    devices.length === 0
+      ? `no ${status === "any" ? "" : `${status} `}devices${offset > 0 ? ` from offset ${offset}` : ""} (${total} match)`
+      : formatTable(["device", "hw", "network", "region", "statuses", "installed", "last seen"], rows, new Set([1])),
+  ];
+  if (devices.length > 0) {
+    const shownAll = offset === 0 && devices.length >= total;
+    human.push(
+      shownAll
+        ? `${total} ${status === "any" ? "" : `${status} `}device(s)`
+        : `devices ${offset + 1} to ${offset + devices.length} of ${total}${o.all ? "" : `: --all for every one, or --offset ${offset + devices.length} for the next page`}`,
+    );
+  }
+  ctx.output({ tracker: url, status: o.status ?? null, total, offset, devices }, human.join("\n"));
+}
+
+function describeMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}

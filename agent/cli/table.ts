@@ -1,0 +1,18 @@
+/**
+ * A plain-text table: a header row, then one row per entry, columns padded to their widest cell
+ * and separated by two spaces. Columns named in `right` are right-aligned (counts).
+ */
+export function formatTable(headers: string[], rows: string[][], right: ReadonlySet<number> = new Set()): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+/** A long 0x identifier, shortened to its first 10 characters (enough to tell ids apart by eye). */
+export function shortHex(hex: string): string {
+  return hex.length > 12 ? `${hex.slice(0, 10)}…` : hex;
+}
