@@ -23,6 +23,7 @@ import type { LedgerEvent } from "./ledgerWatcher";
 import { SlotStore } from "./slots/slotStore";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
+import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
@@ -47,11 +48,8 @@ export interface DeviceAgentOptions {
   onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
 }
 
-/** Failures of the connection to the server or the ledger: the download is retried at once, with backoff. */
-const TRANSIENT = new Set(["DOWNLOAD_STALLED", "DOWNLOAD_INTERRUPTED", "SERVER_UNREACHABLE", "LEDGER_UNAVAILABLE", "STORE_UNAVAILABLE"]);
-
-/** Refusals that time or another party can lift: the release stays needed and is tried again later. */
-const RETRY_LATER = new Set([...TRANSIENT, "KEY_NOT_GRANTED", "ARTIFACT_NOT_AVAILABLE", "DEFERRED_TO_WINDOW", "LEDGER_STALE"]);
+const TRANSIENT = TRANSIENT_CODES;
+const RETRY_LATER = RETRY_LATER_CODES;
 
 export interface UpdateOutcome {
   releaseId: string;

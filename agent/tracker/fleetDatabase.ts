@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { ReleaseRecord } from "../core/release";
+import { isFailedResult, RETRY_LATER_CODES } from "../core/updateOutcome";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -62,7 +63,8 @@ export interface ReportBody {
   declined?: { releaseId: string }[];
 }
 
-export const FAILED_OUTCOMES = ["rolled-back", "rejected", "failed"] as const;
+/** SQL over a devices row: its last update failed (agent/core/updateOutcome isFailedResult). */
+export const FAILED_SQL = `(coalesce(last_outcome, '') IN ('rolled-back', 'failed') OR (coalesce(last_outcome, '') = 'rejected' AND coalesce(last_code, '') NOT IN (${[...RETRY_LATER_CODES].map((c) => `'${c}'`).join(", ")})))`;
 
 const MIGRATIONS = [
   `CREATE TABLE devices (
@@ -122,6 +124,26 @@ const MIGRATIONS = [
      server TEXT NOT NULL, id INTEGER NOT NULL, device_id TEXT NOT NULL, release_id TEXT NOT NULL, kind TEXT NOT NULL,
      at INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (server, id));
    CREATE INDEX downloads_by_device ON downloads (device_id, at);`,
+  // Decisions at fleet scale (issue 5): how many devices (and active ones) each configuration
+  // holds, kept by triggers on every write to devices, so that a new release does not count a
+  // million rows; and the active devices of a configuration readable from an index alone.
+  `CREATE TABLE config_devices (config_id INTEGER PRIMARY KEY, devices INTEGER NOT NULL, active INTEGER NOT NULL);
+   INSERT INTO config_devices (config_id, devices, active)
+     SELECT config_id, COUNT(*), SUM(standing = 'active') FROM devices WHERE config_id IS NOT NULL GROUP BY config_id;
+   CREATE TRIGGER devices_counted_insert AFTER INSERT ON devices WHEN NEW.config_id IS NOT NULL BEGIN
+     INSERT INTO config_devices (config_id, devices, active) VALUES (NEW.config_id, 1, NEW.standing = 'active')
+       ON CONFLICT (config_id) DO UPDATE SET devices = devices + 1, active = active + excluded.active;
+   END;
+   CREATE TRIGGER devices_counted_delete AFTER DELETE ON devices WHEN OLD.config_id IS NOT NULL BEGIN
+     UPDATE config_devices SET devices = devices - 1, active = active - (OLD.standing = 'active') WHERE config_id = OLD.config_id;
+   END;
+   CREATE TRIGGER devices_counted_update AFTER UPDATE OF config_id, standing ON devices
+     WHEN OLD.config_id IS NOT NEW.config_id OR OLD.standing IS NOT NEW.standing BEGIN
+     UPDATE config_devices SET devices = devices - 1, active = active - (OLD.standing = 'active') WHERE config_id = OLD.config_id;
+     INSERT INTO config_devices (config_id, devices, active) SELECT NEW.config_id, 1, NEW.standing = 'active' WHERE NEW.config_id IS NOT NULL
+       ON CONFLICT (config_id) DO UPDATE SET devices = devices + 1, active = active + excluded.active;
+   END;
+   CREATE INDEX devices_active_by_config ON devices (config_id, id) WHERE standing = 'active';`,
 ];
 
 export class FleetDatabase {
@@ -140,6 +162,15 @@ export class FleetDatabase {
         this.db.pragma(`user_version = ${v + 1}`);
       })();
     }
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A statement prepared once per connection (the hot paths: report intake, decisions). */
+  private sql(text: string): Database.Statement {
+    let s = this.statements.get(text);
+    if (!s) this.statements.set(text, (s = this.db.prepare(text)));
+    return s;
   }
 
   /** Runs `fn` in one transaction (nested calls join the outer one). */
@@ -178,7 +209,7 @@ export class FleetDatabase {
   }
 
   device(id: string): DeviceRow | undefined {
-    const r = this.db.prepare(`SELECT * FROM devices WHERE id = ?`).get(id.toLowerCase()) as DeviceDb | undefined;
+    const r = this.sql(`SELECT * FROM devices WHERE id = ?`).get(id.toLowerCase()) as DeviceDb | undefined;
     return r && toDevice(r);
   }
 
@@ -240,23 +271,20 @@ export class FleetDatabase {
   takeReport(deviceId: string, counter: number, receivedAt: number, body: ReportBody, via: string | null = null): boolean {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
-      const row = this.db.prepare(`SELECT last_counter, hardware_class, failed_release FROM devices WHERE id = ?`).get(id) as
+      const row = this.sql(`SELECT last_counter, hardware_class, failed_release FROM devices WHERE id = ?`).get(id) as
         | { last_counter: number; hardware_class: number; failed_release: string | null }
         | undefined;
       if (!row || counter <= row.last_counter) return false;
-      this.db.prepare(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
-      this.db.prepare(`DELETE FROM installed WHERE device_id = ?`).run(id);
-      const ins = this.db.prepare(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
+      this.sql(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
+      this.sql(`DELETE FROM installed WHERE device_id = ?`).run(id);
+      const ins = this.sql(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
       const installed = body.installed.map((i) => ({ component: i.component.toLowerCase(), version: BigInt(i.version), releaseId: i.releaseId.toLowerCase() }));
       for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       const outcome = body.lastResult?.outcome ?? null;
       const failedRelease =
-        outcome !== null && (FAILED_OUTCOMES as readonly string[]).includes(outcome) && body.lastResult?.releaseId ? body.lastResult.releaseId.toLowerCase() : row.failed_release;
+        isFailedResult(outcome, body.lastResult?.code) && body.lastResult?.releaseId ? body.lastResult.releaseId.toLowerCase() : row.failed_release;
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
-      this.db
-        .prepare(
-          `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ? WHERE id = ?`,
-        )
+      this.sql(`UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ? WHERE id = ?`)
         .run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, this.configOf(row.hardware_class, installed, failedRelease), id);
       return true;
     });
@@ -266,15 +294,15 @@ export class FleetDatabase {
   configOf(hardwareClass: number, installed: { component: string; version: bigint; releaseId: string }[], failedRelease: string | null): number {
     const sorted = [...installed].sort((a, b) => (a.component < b.component ? -1 : a.component > b.component ? 1 : 0));
     const key = `${hardwareClass}|${sorted.map((i) => `${i.component}:${i.version}:${i.releaseId}`).join(",")}|${failedRelease ?? ""}`;
-    const found = this.db.prepare(`SELECT id FROM configs WHERE key = ?`).pluck().get(key) as number | undefined;
+    const found = this.sql(`SELECT id FROM configs WHERE key = ?`).pluck().get(key) as number | undefined;
     if (found !== undefined) return found;
     const installedJson = JSON.stringify(sorted.map((i) => ({ component: i.component, version: i.version.toString(), releaseId: i.releaseId })));
-    return Number(this.db.prepare(`INSERT INTO configs (key, hardware_class, installed, failed_release) VALUES (?, ?, ?, ?)`).run(key, hardwareClass, installedJson, failedRelease).lastInsertRowid);
+    return Number(this.sql(`INSERT INTO configs (key, hardware_class, installed, failed_release) VALUES (?, ?, ?, ?)`).run(key, hardwareClass, installedJson, failedRelease).lastInsertRowid);
   }
 
   /** Every configuration some device is in. */
   configs(): ConfigRow[] {
-    return (this.db.prepare(`SELECT * FROM configs WHERE id IN (SELECT DISTINCT config_id FROM devices WHERE config_id IS NOT NULL)`).all() as ConfigDb[]).map(toConfig);
+    return (this.sql(`SELECT * FROM configs WHERE id IN (SELECT config_id FROM config_devices WHERE devices > 0)`).all() as ConfigDb[]).map(toConfig);
   }
 
   config(id: number): ConfigRow | undefined {
@@ -284,13 +312,14 @@ export class FleetDatabase {
 
   /** How many active devices each configuration has. */
   devicesPerConfig(): Map<number, number> {
-    const rows = this.db.prepare(`SELECT config_id, COUNT(*) FROM devices WHERE config_id IS NOT NULL AND standing = 'active' GROUP BY config_id`).raw().all() as [number, number][];
+    const rows = this.sql(`SELECT config_id, active FROM config_devices WHERE active > 0`).raw().all() as [number, number][];
     return new Map(rows);
   }
 
   /** The ids of the active devices in these configurations, read in index order (a million rows stream). */
   *activeDevicesIn(configIds: Iterable<number>): Generator<string> {
-    const stmt = this.db.prepare(`SELECT id FROM devices WHERE config_id = ? AND standing = 'active'`).pluck();
+    // Its own statement: a generator left open keeps its statement busy. The partial index holds the ids.
+    const stmt = this.db.prepare(`SELECT id FROM devices INDEXED BY devices_active_by_config WHERE config_id = ? AND standing = 'active'`).pluck();
     for (const c of configIds) yield* stmt.iterate(c) as IterableIterator<string>;
   }
 
@@ -317,7 +346,7 @@ export class FleetDatabase {
 
   /** Devices whose last update failed (CAP-11.2-b). */
   failed(): DeviceRow[] {
-    return (this.db.prepare(`SELECT * FROM devices WHERE last_outcome IN (${FAILED_OUTCOMES.map((o) => `'${o}'`).join(", ")})`).all() as DeviceDb[]).map(toDevice);
+    return (this.db.prepare(`SELECT * FROM devices WHERE ${FAILED_SQL}`).all() as DeviceDb[]).map(toDevice);
   }
 
   /** Devices not heard from since `before` (ms) (CAP-11.2-a liveness). */

@@ -1,7 +1,8 @@
 import { decodeBytes32String, encodeBytes32String, isHexString } from "ethers";
 import { InputError } from "../core/errors";
 import { formatVersion } from "../core/version";
-import { FAILED_OUTCOMES, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
+import { FAILED_SQL, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
+import { isFailedResult } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
 
 /** The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say). */
@@ -32,7 +33,6 @@ export interface DeviceQuery {
   offset?: number;
 }
 
-const FAILED_SQL = `last_outcome IN (${FAILED_OUTCOMES.map((o) => `'${o}'`).join(", ")})`;
 
 /** A bytes32 label as text when it is one (network, region), else the hex. */
 export function labelOf(bytes32: string): string {
@@ -148,7 +148,7 @@ export class FleetViews {
         break;
       case "up-to-date":
         configsWhere((p) => !p.outdated && !p.vulnerable);
-        where.push(`NOT ${FAILED_SQL.replace("last_outcome", "coalesce(last_outcome, '')")}`);
+        where.push(`NOT ${FAILED_SQL}`);
         break;
       case "suspended":
         where.push(`standing <> 'active'`);
@@ -181,7 +181,7 @@ export class FleetViews {
   }
 
   view(d: DeviceRow, plan: ConfigPlan | undefined, before = this.now() - this.livenessMs): DeviceView {
-    const failed = d.lastOutcome !== null && (FAILED_OUTCOMES as readonly string[]).includes(d.lastOutcome);
+    const failed = isFailedResult(d.lastOutcome, d.lastCode);
     return {
       id: d.id,
       hardwareClass: d.hardwareClass,

@@ -337,4 +337,27 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       }
     }
   });
+
+  it("DEP-8.2.2: fleet simulate --report-to makes the simulated devices client modules of the tracker: they report at start and are listed", async () => {
+    const run = await startTracker();
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const sim = await t.c.run(["fleet", "simulate", "--devices", "2", "--hardware", "rev-a", "--components", "acme.bootloader", "--enrol", "--network", "plant-3", "--report-to", url, "--seed", "cli report-to", "--once", "--json"]);
+      expect(sim.code, sim.stderr).to.equal(0);
+      const listed = await t.c.run(["fleet", "list", "--network", "plant-3", "--json"], { OTA_TRACKER_URL: url });
+      expect(listed.code, listed.stderr).to.equal(0);
+      const devices = listed.json().devices as { statuses: string[]; lastSeen: number | null; upstream: string }[];
+      expect(devices).to.have.length(2);
+      for (const d of devices) {
+        expect(d.lastSeen).to.be.a("number");
+        expect(d.statuses).to.deep.equal(["up-to-date"]);
+        expect(d.upstream).to.equal(labelId(moduleLabel).toLowerCase());
+      }
+      const wrong = await t.c.run(["fleet", "simulate", "--devices", "1", "--hardware", "rev-a", "--components", "acme.bootloader", "--report-to", "http://127.0.0.1:9", "--once"]);
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stderr).to.include("TRACKER_UNREACHABLE");
+    } finally {
+      await run.stop();
+    }
+  });
 });
