@@ -97,34 +97,51 @@ export interface OpenApiDocument {
 
 /**
  * Every code the tracker answers with, and what an integrator should make of it. The HTTP status
- * of a code is given per operation below (RELEASE_UNKNOWN is 404 on a read, 400 in an update
- * request).
+ * of a code is given per operation below, as agent/tracker/trackerHttp.ts's error handler gives it
+ * (RELEASE_UNKNOWN is 404 on a read, 400 in an update request; BAD_REQUEST is 400, or 413/415 when
+ * the body is too large or not of a type the tracker reads).
  */
 export const TRACKER_ERRORS = {
-  BAD_REQUEST: "the request is malformed (body not JSON, a parameter out of range or not of its form); the message says which part",
+  BAD_REQUEST:
+    "the request is malformed (body not JSON, a parameter out of range or not of its form, a path that is not valid percent-encoding); the message says which part. With 413 the body is over 16 MiB; with 414 a path parameter is over 100 characters; with 415 the body is of a content type the tracker has no parser for (send application/json)",
   UNAUTHORIZED: "the bearer token is missing or wrong: send `Authorization: Bearer <tracker.apiToken>` (required only when the tracker is configured with tracker.apiToken)",
+  NOT_FOUND: "no such dashboard file (the answer to any path or method the API does not have is also 404 NOT_FOUND)",
+  INTERNAL: "an unexpected failure in the tracker (e.g. the ledger node failed a call that is not retried as LEDGER_UNAVAILABLE); the tracker logs it",
   MESSAGE_MALFORMED: "the body is not a sealed message envelope {v: 1, kind, from, to, sealed}, or what it seals is not JSON or disagrees with the envelope",
   MESSAGE_NOT_FOR_ME: "the envelope is addressed (`to`) to another tracker module: seal the message to this module's id and public key",
+  MESSAGE_FORMAT: "the sealed bytes are not an ECIES value (0x01, an ephemeral secp256k1 point, nonce, ciphertext, tag) or are too short",
+  MESSAGE_AUTHENTICATION: "the sealed value does not open with this module's key for this envelope (kind, from, to): sealed to another key, or altered",
   MESSAGE_SIGNATURE: "the signature inside the sealed message is malformed and names no signer",
+  MESSAGE_KIND: 'the sealed message from a module is not a "downstream-status"',
+  MESSAGE_STALE: "the message's issuedAt is outside this module's freshness window: seal a fresh message with a correct clock",
+  MESSAGE_REPLAYED: "the module's status counter is not above the last one taken from that module: a replay or an old message",
   REPORT_KIND: `the sealed message is not a status report (kind "${REPORT_KIND}")`,
   REPORT_UNKNOWN_DEVICE: "the sending device is not enrolled in this module's fleet (as mirrored from the ledger)",
   REPORT_DEVICE_NOT_ACTIVE: "the device is suspended or withdrawn on the ledger; its reports are not taken",
   REPORT_SIGNATURE: "the report is not signed by the device's enrolled key",
-  REPORT_MALFORMED: "the report does not name its device (the envelope's `from`), a counter and the installed components",
+  REPORT_MALFORMED: "the report does not name its device (the envelope's `from`), a counter above 0, the installed components and lastResult (null or {outcome})",
   REPORT_REPLAYED: "the report's counter is not above the last one taken from this device: a replay, or a report overtaken by a newer one; send a new report with a higher counter",
   MODULE_NOT_REGISTERED: "the sending module is not a registered, unretired tracker module on the ledger",
   MODULE_NOT_CHILD: "the sending module is registered, but its parent on the ledger is not this module",
   MODULE_SIGNATURE: "the message is not signed by the sending module's registered signer",
-  MESSAGE_STALE: "the message's issuedAt is outside this module's freshness window: seal a fresh message with a correct clock",
-  REQUEST_AUTH: `the signed-request headers are missing, malformed, stale, replayed or not valid for this tracker's origin: sign the request afresh (${HEADER.account}, ${HEADER.timestamp}, ${HEADER.nonce}, ${HEADER.signature})`,
+  AUTH_MISSING: `the signed-request headers are missing (${HEADER.account}, ${HEADER.signature})`,
+  AUTH_MALFORMED: `a signed-request header is not of its form: ${HEADER.account} an address, ${HEADER.timestamp} milliseconds, ${HEADER.nonce} 32 lower-case hex digits, ${HEADER.signature} a 65-byte hex signature`,
+  AUTH_SIGNATURE: "the signature is malformed, or is not by the account named, over this request for this tracker's origin",
+  AUTH_STALE: "the request was signed more than a minute away from the tracker's clock, or before the tracker started: sign it afresh",
+  AUTH_REPLAY: "this signed request (account and nonce) was already received: sign every request with a fresh nonce",
+  SERVER_BUSY: "the tracker holds too many signed requests' nonces in its replay window; retry later",
   NOT_ADMINISTRATOR: "the signing account does not hold the registry's ADMINISTRATOR_ROLE for this tracker",
-  RELEASE_UNKNOWN: "the ledger (as mirrored by this module) has no release with this id",
+  RELEASE_UNKNOWN: "the ledger (as mirrored by this module for a read, as the registry answers for an update request) has no release with this id",
+  RELEASE_NOT_VERIFIED: "the release's event does not check out against the registry's stored state and its author's signature (agent/chain/verifyLedgerRelease.ts)",
   RELEASE_NOT_ACTIVE: "the release is revoked or flagged vulnerable on the ledger; only active releases can be requested",
   PROVIDER_BARRED: "the release's provider is barred on the ledger",
   IMAGE_LOCATION_MISMATCH: "imageLocation is not the file link the ledger records for the release; omit it or give the recorded link",
   NO_DEVICES: "the request selects no device: name devices or give a filter that matches some",
   DEVICE_UNKNOWN: "this module's fleet database has no device with this id",
   LEDGER_UNAVAILABLE: "the ledger did not answer; retry later",
+  NOT_FROM_REGISTRY: "the ledger node answered with a release event that the registry did not emit: the node is not to be trusted",
+  NOT_RELEASE_EVENT: "the ledger node answered with a log that is not a ReleasePublished event: the node is not to be trusted",
+  RELEASE_EVENT_MISMATCH: "the ledger node's release event does not hash to the release id it claims: the node is not to be trusted",
 } as const;
 
 export type TrackerErrorCode = keyof typeof TRACKER_ERRORS;
@@ -141,16 +158,24 @@ const STATUS_TEXT: Record<number, string> = {
   403: "Not authorised",
   404: "Unknown",
   409: "Replayed",
-  503: "Ledger unavailable",
+  413: "Body too large",
+  414: "Path parameter too long",
+  415: "Unsupported content type",
+  500: "Internal error",
+  503: "Unavailable: the ledger did not answer, or the tracker is busy",
 };
 
 /**
  * Error responses from [code, status] pairs: one response per status, its description listing
  * each code with its meaning, its schema the Error shape with `code` limited to those codes.
+ * Every operation can also fail unexpectedly: 500 INTERNAL is added to each.
  */
 function errors(...entries: [TrackerErrorCode, number][]): Record<string, ResponseObject> {
   const byStatus = new Map<number, TrackerErrorCode[]>();
-  for (const [code, status] of entries) byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  for (const [code, status] of [...entries, ["INTERNAL", 500] as [TrackerErrorCode, number]]) {
+    const codes = byStatus.get(status) ?? [];
+    if (!codes.includes(code)) byStatus.set(status, [...codes, code]);
+  }
   const out: Record<string, ResponseObject> = {};
   for (const [status, codes] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     out[String(status)] = {
@@ -176,6 +201,25 @@ const count = (description: string): SchemaObject => ({ type: "integer", minimum
 const id = (description: string): SchemaObject => ({ allOf: [ref("Bytes32")], description });
 
 const readerErrors = (...more: [TrackerErrorCode, number][]) => errors(...more, ["UNAUTHORIZED", 401]);
+/** What Fastify refuses before a POST handler runs: a body over the limit, or of a type it has no parser for. */
+const BODY_ERRORS: [TrackerErrorCode, number][] = [
+  ["BAD_REQUEST", 400],
+  ["BAD_REQUEST", 413],
+  ["BAD_REQUEST", 415],
+];
+/** What Fastify refuses before a handler with a path parameter runs: a path that is not valid percent-encoding, a parameter over 100 characters. */
+const PATH_ERRORS: [TrackerErrorCode, number][] = [
+  ["BAD_REQUEST", 400],
+  ["BAD_REQUEST", 414],
+];
+/** What opening a sealed message (agent/crypto/sealedMessage.ts, agent/crypto/ecies.ts) can refuse. */
+const SEALED_MESSAGE_ERRORS: [TrackerErrorCode, number][] = [
+  ["MESSAGE_MALFORMED", 400],
+  ["MESSAGE_NOT_FOR_ME", 400],
+  ["MESSAGE_FORMAT", 401],
+  ["MESSAGE_AUTHENTICATION", 401],
+  ["MESSAGE_SIGNATURE", 401],
+];
 
 const idParameter = (description: string): ParameterObject => ({ name: "id", in: "path", required: true, description, schema: ref("Bytes32") });
 
@@ -185,22 +229,22 @@ const SIGNED_REQUEST_HEADERS: ParameterObject[] = [
     name: HEADER.account,
     in: "header",
     required: true,
-    description: "The administrator's Ethereum address, the identity that signed the request.",
+    description: "The administrator's Ethereum address, the identity that signed the request (AUTH_MISSING without it, AUTH_MALFORMED if it is not an address).",
     schema: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
   },
   {
     name: HEADER.timestamp,
     in: "header",
     required: true,
-    description: "When the request was signed, in milliseconds since the epoch; refused when outside the tracker's window (REQUEST_AUTH).",
+    description: "When the request was signed, in milliseconds since the epoch; refused (AUTH_STALE) when more than a minute away from the tracker's clock or earlier than the tracker's start.",
     schema: { type: "string", pattern: "^[0-9]+$" },
   },
   {
     name: HEADER.nonce,
     in: "header",
     required: true,
-    description: "16 random bytes as 32 hex digits, fresh for every request; a nonce seen before is refused (REQUEST_AUTH).",
-    schema: { type: "string", pattern: "^[0-9a-fA-F]{32}$" },
+    description: "16 random bytes as 32 lower-case hex digits, fresh for every request; a request whose account and nonce were seen before is refused (409 AUTH_REPLAY).",
+    schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
   },
   {
     name: HEADER.signature,
@@ -238,7 +282,7 @@ const schemas: Record<string, SchemaObject> = {
     type: "string",
     enum: ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"],
     description:
-      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: its last update failed, rolled back or was rejected; unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown); suspended: suspended or withdrawn on the ledger, and then its only status.",
+      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: its last update failed or was rolled back, or the device rejected the release for a reason that does not pass by itself (not a retry-later code such as KEY_NOT_GRANTED or DEFERRED_TO_WINDOW: agent/core/updateOutcome.ts); unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown); suspended: suspended or withdrawn on the ledger, and then its only status.",
   },
   Error: {
     type: "object",
@@ -263,7 +307,7 @@ const schemas: Record<string, SchemaObject> = {
       "A sealed message (agent/crypto/sealedMessage.ts): signed by the sender (a device with its enrolled key, a tracker module with its registered signer), then sealed with ECIES to the recipient's public key. Only `v`, `kind`, `from` and `to` are in the clear, for routing; the recipient checks that the sealed copy agrees with them.",
     properties: {
       v: { const: 1, description: "Envelope format version." },
-      kind: { type: "string", minLength: 1, description: `What the sealed message is: "${REPORT_KIND}", "update-notice", "downstream-status", or the decisions a module sends below.` },
+      kind: { type: "string", minLength: 1, description: `What the sealed message is: "${REPORT_KIND}", "update-notice", "downstream-status" or "update-decisions".` },
       from: id("The sender: a device id or a tracker-module id."),
       to: id("The recipient: a tracker-module id or a device id."),
       sealed: { type: "string", pattern: "^0x([0-9a-fA-F]{2})+$", description: "The ECIES ciphertext, hex." },
@@ -281,11 +325,12 @@ const schemas: Record<string, SchemaObject> = {
   },
   StatusReport: {
     type: "object",
-    required: ["deviceId", "counter", "installed"],
-    description: "What a device tells its tracker (PROC-5, CAP-11.1-a), as agent/core/statusReport.ts defines it.",
+    required: ["deviceId", "counter", "installed", "lastResult"],
+    description:
+      "What a device tells its tracker (PROC-5, CAP-11.1-a), as agent/core/statusReport.ts defines it, stored as the device sent it. The tracker checks deviceId, counter, installed, lastResult (null or with an outcome) and declined; the other fields are kept as sent.",
     properties: {
-      deviceId: ref("Bytes32"),
-      counter: { type: "integer", minimum: 0, description: "Rises with every report the device sends." },
+      deviceId: { allOf: [ref("Bytes32")], description: "The device, as the envelope's `from` (in the device's own case)." },
+      counter: { type: "integer", minimum: 1, description: "Rises with every report the device sends." },
       installed: {
         type: "array",
         items: {
@@ -293,20 +338,35 @@ const schemas: Record<string, SchemaObject> = {
           required: ["component", "version", "releaseId"],
           properties: {
             component: ref("Bytes32"),
-            version: { type: "string", description: "The encoded version as a decimal integer." },
+            version: { type: "string", pattern: "^[0-9]{1,20}$", description: "The encoded version as a decimal integer." },
             releaseId: ref("Bytes32"),
-            slot: { type: "string", enum: ["a", "b"] },
+            slot: { type: "string", description: 'The A/B slot it runs from ("a" or "b"), as the device sent it.' },
           },
         },
       },
       lastResult: {
         type: ["object", "null"],
-        description: "The outcome of the previous update (CAP-11.1-a-i).",
-        properties: { releaseId: ref("Bytes32"), component: ref("Bytes32"), outcome: { type: "string" }, code: { type: "string" }, at: ms("When.") },
+        required: ["outcome"],
+        description: "The outcome of the previous update (CAP-11.1-a-i); null if none.",
+        properties: {
+          releaseId: ref("Bytes32"),
+          component: ref("Bytes32"),
+          outcome: { type: "string", description: "e.g. confirmed, rolled-back, rejected, failed." },
+          code: { type: "string" },
+          at: ms("When."),
+        },
       },
-      needs: { type: "array", items: { type: "object", properties: { releaseId: ref("Bytes32"), component: ref("Bytes32"), reason: { type: "string" } } } },
-      declined: { type: "array", items: { type: "object", properties: { releaseId: ref("Bytes32"), code: { type: "string" } } } },
-      safeMode: { type: "boolean" },
+      needs: {
+        type: "array",
+        description: "Updates it learned of and needs (CAP-11.1-a-iv), as the device sent them.",
+        items: { type: "object", properties: { releaseId: ref("Bytes32"), component: ref("Bytes32"), reason: { type: "string" } } },
+      },
+      declined: {
+        type: "array",
+        description: "Updates it declined by its own policy (CAP-11.1-a-vi).",
+        items: { type: "object", required: ["releaseId"], properties: { releaseId: ref("Bytes32"), code: { type: "string" } } },
+      },
+      safeMode: { type: "boolean", description: "Whether it runs in safe mode, as the device sent it." },
     },
   },
   DeviceView: {
@@ -316,12 +376,12 @@ const schemas: Record<string, SchemaObject> = {
     properties: {
       id: id("The device id."),
       hardwareClass: { type: "integer", minimum: 0, description: "The hardware class it is enrolled with." },
-      network: { type: "string", description: "The network label it is enrolled with, decoded." },
-      region: { type: "string", description: "The region label it is enrolled with, decoded." },
+      network: { type: "string", description: "The network label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
+      region: { type: "string", description: "The region label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
       standing: { type: "string", enum: ["active", "suspended", "revoked"], description: "Its standing on the ledger (revoked: the enrolment was withdrawn)." },
       statuses: { type: "array", uniqueItems: true, items: ref("DeviceStatus"), description: "Every status that applies (a device can be vulnerable and unreachable at once)." },
       installed: { type: "array", items: ref("InstalledComponent"), description: "What it runs, as of its last report." },
-      lastSeen: msOrNull("Its last contact (a report, or a module below vouching for it); null if never."),
+      lastSeen: msOrNull("Its last contact (a report, a download from a firmware server, or a module below vouching for it); null if never."),
       lastOutcome: { type: ["string", "null"], description: "The outcome of its last update, e.g. confirmed, rolled-back, rejected; null if none reported." },
       lastCode: { type: ["string", "null"], description: "The code that came with that outcome." },
       upstream: {
@@ -350,17 +410,33 @@ const schemas: Record<string, SchemaObject> = {
     required: ["total", "devices"],
     properties: {
       total: count("How many devices match the filters (before limit and offset)."),
-      devices: { type: "array", items: ref("DeviceView"), description: "The page asked for." },
+      devices: { type: "array", items: ref("DeviceView"), description: "The page asked for, in id order." },
     },
   },
   StatusCounts: {
     type: "object",
-    required: ["upToDate", "outdated", "vulnerable", "failed", "unreachable"],
+    required: ["upToDate", "outdated", "vulnerable", "failed", "unreachable", "suspended"],
+    description: "Device counts by status for the whole fleet. A device may count under several statuses.",
     properties: {
       upToDate: count("Devices up to date."),
       outdated: count("Devices whose plan has steps."),
       vulnerable: count("Devices running a release flagged vulnerable or revoked."),
-      failed: count("Devices whose last update failed, rolled back or was rejected."),
+      failed: count("Devices whose last update failed (see DeviceStatus)."),
+      unreachable: count("Devices not heard from within the liveness window."),
+      suspended: count("Devices suspended or withdrawn on the ledger."),
+    },
+  },
+  NetworkCounts: {
+    type: "object",
+    required: ["network", "total", "upToDate", "outdated", "vulnerable", "failed", "unreachable"],
+    description: "Device counts by status in one network (suspended devices count in `total` only).",
+    properties: {
+      network: { type: "string", description: "The network label (the bytes32 hex when it is not a label)." },
+      total: count("Devices in that network."),
+      upToDate: count("Devices up to date."),
+      outdated: count("Devices whose plan has steps."),
+      vulnerable: count("Devices running a release flagged vulnerable or revoked."),
+      failed: count("Devices whose last update failed (see DeviceStatus)."),
       unreachable: count("Devices not heard from within the liveness window."),
     },
   },
@@ -372,19 +448,8 @@ const schemas: Record<string, SchemaObject> = {
       generatedAt: ms("When the summary was computed."),
       livenessMs: count("The liveness window: a device not heard from for this long is unreachable."),
       total: count("Devices in this module's fleet."),
-      counts: {
-        allOf: [ref("StatusCounts")],
-        required: ["suspended"],
-        properties: { suspended: count("Devices suspended or withdrawn on the ledger.") },
-      },
-      byNetwork: {
-        type: "array",
-        items: {
-          allOf: [ref("StatusCounts")],
-          required: ["network", "total"],
-          properties: { network: { type: "string", description: "The network label." }, total: count("Devices in that network.") },
-        },
-      },
+      counts: ref("StatusCounts"),
+      byNetwork: { type: "array", items: ref("NetworkCounts") },
     },
     examples: [
       {
@@ -408,14 +473,15 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeviceDetail: {
     type: "object",
-    required: ["device", "plan", "reports", "decisions"],
-    description: "One device: its view, the resolver's plan for its configuration, its latest reports and the decisions taken for it.",
+    required: ["device", "plan", "reports", "decisions", "deliveries", "downloads"],
+    description: "One device: its view, the resolver's plan for its configuration, its latest reports, the decisions recorded for it, the notices handed out and what it fetched from the firmware servers.",
     properties: {
       device: ref("DeviceView"),
       plan: {
         type: "object",
         required: ["steps", "unchanged"],
-        description: "The install plan of the device's configuration (CAP-11.2-c): steps in order, dependencies first, and why the other managed components get none.",
+        description:
+          "The install plan of the device's configuration (CAP-11.2-c): steps in order, dependencies first, and why the other managed components get none. Empty until the device's first report.",
         properties: {
           steps: { type: "array", items: ref("PlanStep") },
           unchanged: {
@@ -437,41 +503,55 @@ const schemas: Record<string, SchemaObject> = {
       },
       reports: {
         type: "array",
-        description: "Its latest reports, newest first, as the device sent them.",
+        description: "Its latest reports (at most 50), newest first, as the device sent them.",
         items: {
           type: "object",
           required: ["counter", "receivedAt", "body"],
-          properties: { counter: { type: "integer", minimum: 0 }, receivedAt: ms("When this module took it."), body: ref("StatusReport") },
+          properties: { counter: { type: "integer", minimum: 1 }, receivedAt: ms("When this module took it."), body: ref("StatusReport") },
         },
       },
       decisions: {
         type: "array",
-        description: "Updates decided for it (CAP-11.2-c, CAP-11.3-g) and how far each went.",
+        description:
+          "Updates decided for it by name (CAP-11.3-g), oldest first: an administrator's update request, or the module above's decisions. The server module's own plan is in `plan`, not here; how far each went is in `deliveries` and the device's `installed`.",
         items: {
           type: "object",
-          required: ["releaseId", "component", "reason", "origin", "state", "decidedAt"],
+          required: ["releaseId", "component", "reason", "origin", "decidedAt"],
           properties: {
             releaseId: ref("Bytes32"),
             component: ref("Bytes32"),
-            reason: { type: "string", description: "Why it was decided (a plan step's reason, or an administrator's request)." },
-            origin: { type: "string", description: "Who decided: this module's resolver, an administrator's update request, or the module above." },
-            state: { type: "string", description: "How far it went: decided, a notice delivered, installed or failed." },
+            reason: { type: "string", description: 'Why it was decided: "requested" for an administrator\'s request, or the reason the module above gave (a plan step\'s reason).' },
+            origin: { type: "string", description: 'Who decided: "request:<requestId>" for an administrator\'s update request, "upstream:<origin>" for the module above.' },
             decidedAt: ms("When it was decided."),
           },
         },
       },
       deliveries: {
         type: "array",
-        description: "The notices handed out for it: which release, why, decided by whom, through which module, and when.",
+        description: "The notices handed out for it, one per release (the latest), oldest first: which release, why, decided by whom, through which module, and when.",
         items: {
           type: "object",
           required: ["releaseId", "reason", "origin", "via", "deliveredAt"],
           properties: {
             releaseId: ref("Bytes32"),
-            reason: { type: "string" },
-            origin: { type: "string" },
-            via: { type: "string", description: "The module the notice went through (this module's id: to the device directly)." },
+            reason: { type: "string", description: "The plan step's reason, or the decision's." },
+            origin: { type: "string", description: '"ledger" for this module\'s plan, or the decision\'s origin.' },
+            via: { type: "string", description: "The module the notice went through: \"direct\" when handed to the device in the answer to its report, else the child module's id." },
             deliveredAt: ms("When the notice was handed out."),
+          },
+        },
+      },
+      downloads: {
+        type: "array",
+        description: "What it fetched from the firmware servers whose download logs this module reads (CAP-11.2-b-i), newest first, at most 20.",
+        items: {
+          type: "object",
+          required: ["releaseId", "kind", "at", "complete"],
+          properties: {
+            releaseId: ref("Bytes32"),
+            kind: { type: "string", description: "What was fetched, as the firmware server logs it: artifact, block, car, key or manifest." },
+            at: ms("When."),
+            complete: { type: "boolean", description: "Whether the answer carried the artifact's last byte." },
           },
         },
       },
@@ -479,7 +559,7 @@ const schemas: Record<string, SchemaObject> = {
   },
   Release: {
     type: "object",
-    required: ["id", "component", "version", "status", "hardware", "installed", "notified", "failed"],
+    required: ["id", "component", "version", "status", "hardware", "provider", "publishedBlock", "installed", "notified", "failed"],
     description: "A release as mirrored from the ledger, with what this module's fleet did with it.",
     properties: {
       id: id("The release id."),
@@ -487,16 +567,18 @@ const schemas: Record<string, SchemaObject> = {
       version: ref("Version"),
       status: { type: "string", enum: ["active", "vulnerable", "revoked"], description: "Its status on the ledger." },
       hardware: { type: "array", items: { type: "integer", minimum: 0 }, description: "The hardware classes it supports." },
+      provider: { type: "integer", minimum: 0, description: "The id of its provider on the ledger." },
+      publishedBlock: { type: "integer", minimum: 0, description: "The ledger block it was published in." },
       installed: count("Devices running it."),
       notified: count("Devices that were handed a notice for it."),
       failed: count("Devices whose last failed install was this release."),
     },
   },
-  ReleaseList: { type: "object", required: ["releases"], properties: { releases: { type: "array", items: ref("Release") } } },
+  ReleaseList: { type: "object", required: ["releases"], properties: { releases: { type: "array", items: ref("Release"), description: "In ledger order." } } },
   AdoptionPoints: {
     type: "object",
     required: ["releaseId", "points"],
-    description: "The adoption curve of a release: how many devices ran it over time, oldest point first.",
+    description: "The adoption curve of a release: how many devices ran it over time, oldest point first (the latest 500).",
     properties: {
       releaseId: ref("Bytes32"),
       points: {
@@ -514,48 +596,64 @@ const schemas: Record<string, SchemaObject> = {
       releaseId: ref("Bytes32"),
       component: ref("Bytes32"),
       version: ref("Version"),
-      origin: { type: "string", description: "What started it: this module's resolver after a ledger change, an administrator's update request, or the module above." },
+      origin: { type: "string", description: 'What started it: "ledger" for this module\'s resolver after a ledger change, "request:<requestId>" for an administrator\'s update request.' },
       startedAt: ms("When the first decision was taken."),
-      decided: count("Devices the release was decided for."),
-      notified: count("Of those, devices handed a notice."),
+      decided: count("Devices the release was decided for (installed + failed + pending)."),
+      notified: count("Devices handed a notice for it."),
       installed: count("Devices running the release."),
       failed: count("Devices whose install of it failed."),
-      pending: count("Decided devices that have neither installed it nor failed."),
+      pending: count("Devices whose plan has it, and decided devices that do not run it yet."),
     },
   },
-  RolloutList: { type: "object", required: ["rollouts"], properties: { rollouts: { type: "array", items: ref("Rollout") } } },
-  Module: {
+  RolloutList: { type: "object", required: ["rollouts"], properties: { rollouts: { type: "array", items: ref("Rollout"), description: "Oldest first." } } },
+  ChildModule: {
     type: "object",
-    required: ["id", "role", "networks", "lastSeen", "reachable", "devices", "unreachableDevices"],
-    description: "A tracker module below this one, as its downstream status posts describe it (DEP-8.2.3).",
+    required: ["id", "lastSeen", "reachable", "devices", "unreachableDevices"],
+    description: "A module below a child module, as the child reported it (not checked by this module).",
     properties: {
-      id: id("The module id (as registered on the ledger)."),
-      role: { type: "string", enum: ["server", "intermediate"], description: "Its place in the hierarchy (a module below this one is an intermediate)." },
-      networks: { type: "array", items: { type: "string" }, description: "The networks it serves." },
-      lastSeen: msOrNull("Its last downstream status post."),
-      reachable: { type: "boolean", description: "Whether it posted within the liveness window." },
+      id: id("The module id."),
+      lastSeen: ms("Its last downstream status post to the child."),
+      reachable: { type: "boolean", description: "Whether the child holds it reachable." },
       devices: count("Devices it reported for."),
       unreachableDevices: count("Of those, devices it cannot reach."),
     },
   },
-  ModuleList: { type: "object", required: ["modules"], properties: { modules: { type: "array", items: ref("Module") } } },
+  Module: {
+    type: "object",
+    required: ["id", "networks", "lastSeen", "reachable", "devices", "unreachableDevices", "children"],
+    description: "A tracker module below this one, as its latest downstream status describes it (DEP-8.2.3). Counts, networks and children are as the module reported them.",
+    properties: {
+      id: id("The module id (as registered on the ledger)."),
+      networks: { type: "array", items: { type: "string" }, description: "The networks it serves, decoded to labels." },
+      lastSeen: ms("Its last downstream status post taken."),
+      reachable: { type: "boolean", description: "Whether it posted within the liveness window." },
+      devices: count("Devices that reach the hierarchy through it."),
+      unreachableDevices: count("Of those, devices it has not heard from within its liveness window."),
+      children: { type: "array", items: ref("ChildModule"), description: "The modules below it, as it reported them." },
+    },
+  },
+  ModuleList: { type: "object", required: ["modules"], properties: { modules: { type: "array", items: ref("Module"), description: "In id order." } } },
   UpdateRequest: {
     type: "object",
     required: ["releaseId"],
-    description: "An administrator's request to roll a release out (PROC-2): which release and which devices.",
+    anyOf: [
+      { required: ["devices"], properties: { devices: {} } },
+      { required: ["filter"], properties: { filter: {} } },
+    ],
+    description: "An administrator's request to roll a release out (PROC-2): which release and which devices (`devices`, or `filter`; one of them is required, and `devices` wins when both are given).",
     properties: {
       releaseId: id("The release to install; it must be on the ledger and active, from a provider that is not barred."),
-      devices: { type: "array", minItems: 1, items: ref("Bytes32"), description: "Device ids to update." },
+      devices: { type: "array", maxItems: 100000, items: ref("Bytes32"), description: "Device ids to update." },
       filter: {
         type: "object",
-        description: "Selects devices from this module's fleet; each field given narrows the selection.",
+        description: "Selects devices from this module's fleet; each field given narrows the selection ({} is the whole fleet, at most 100000 devices).",
         properties: {
-          network: { type: "string", description: "Only devices of this network label." },
-          region: { type: "string", description: "Only devices of this region label." },
-          hardware: { type: "array", minItems: 1, items: { type: "integer", minimum: 0 }, description: "Only devices of one of these hardware classes." },
+          network: { type: "string", description: "Only devices of this network: its label (at most 31 bytes) or its bytes32 hex." },
+          region: { type: "string", description: "Only devices of this region: its label (at most 31 bytes) or its bytes32 hex." },
+          hardware: { type: "array", items: { type: "integer", minimum: 0, maximum: 65535 }, description: "Only devices of one of these hardware classes (an empty list does not narrow)." },
         },
       },
-      imageLocation: { type: "string", minLength: 1, description: "Where the image is to be fetched; if given, it must be the file link the ledger records for the release (IMAGE_LOCATION_MISMATCH otherwise)." },
+      imageLocation: { type: "string", description: "Where the image is to be fetched; if given, it must be the file link the ledger records for the release (IMAGE_LOCATION_MISMATCH otherwise)." },
     },
     examples: [{ releaseId: "0x" + "02".repeat(32), filter: { network: "plant-north", hardware: [3] } }],
   },
@@ -564,7 +662,7 @@ const schemas: Record<string, SchemaObject> = {
     required: ["requestId", "releaseId", "decided", "refused"],
     description: "What an update request decided. Devices refused individually are listed; the others now have a decision and get their notice at their next contact.",
     properties: {
-      requestId: { type: "string", minLength: 1, description: "This request's id, as recorded with its decisions." },
+      requestId: { type: "string", pattern: "^0x[0-9a-f]{32}$", description: "This request's id (16 random bytes), recorded as the origin `request:<requestId>` of its decisions." },
       releaseId: ref("Bytes32"),
       decided: count("Devices the release was decided for."),
       refused: {
@@ -577,56 +675,83 @@ const schemas: Record<string, SchemaObject> = {
             code: {
               type: "string",
               description:
-                "Why this device was left out: DEVICE_UNKNOWN for a device this module does not know, or the code of the check it failed (its standing on the ledger, its hardware class, the registry's checkInstallable answer).",
+                "Why this device was left out: DEVICE_UNKNOWN for a device this module does not know, DEVICE_NOT_ACTIVE for a suspended or withdrawn one, else the registry's checkInstallable answer for its configuration (e.g. HARDWARE_NOT_SUPPORTED, DEPENDENCY_VERSION_OUT_OF_RANGE).",
             },
             message: { type: "string" },
           },
         },
       },
     },
-    examples: [{ requestId: "7", releaseId: "0x" + "02".repeat(32), decided: 118, refused: [{ deviceId: "0x" + "ab".repeat(32), code: "DEVICE_UNKNOWN", message: "not in this fleet" }] }],
+    examples: [{ requestId: "0x" + "5a".repeat(16), releaseId: "0x" + "02".repeat(32), decided: 118, refused: [{ deviceId: "0x" + "ab".repeat(32), code: "DEVICE_UNKNOWN", message: "not in this fleet" }] }],
   },
   Health: {
     type: "object",
-    required: ["status", "module", "ledger", "devices"],
+    required: ["status", "module", "ledger", "devices", "upstream"],
     properties: {
-      status: { type: "string", description: "The module's state, \"ok\" when it serves." },
+      status: { const: "ok", description: "The module serves." },
       module: {
         type: "object",
-        required: ["id", "role", "parent"],
+        required: ["id", "role", "parent", "publicKey"],
         properties: {
           id: id("This module's id."),
           role: { type: "string", enum: ["server", "intermediate"], description: "server: the top of the hierarchy; intermediate: it posts to a parent." },
-          parent: { anyOf: [ref("Bytes32"), { type: "null" }], description: "The parent module's id; null for a server module." },
+          parent: { anyOf: [ref("Bytes32"), { type: "null" }], description: "The parent module's id, as configured; null for a server module." },
+          publicKey: {
+            type: "string",
+            pattern: "^0x0[23][0-9a-f]{64}$",
+            description: "This module's compressed secp256k1 public key: devices and child modules seal their messages to it (it is also on the ledger, in the module's registration).",
+          },
         },
       },
-      ledger: { type: "object", required: ["block"], properties: { block: { type: "integer", minimum: 0, description: "The last ledger block this module's mirror has applied." } } },
+      ledger: {
+        type: "object",
+        required: ["block"],
+        properties: { block: { type: ["integer", "null"], minimum: 0, description: "The last ledger block this module's mirror has applied; null before the first." } },
+      },
       devices: count("Devices in this module's fleet."),
+      upstream: {
+        type: ["object", "null"],
+        required: ["lastOk", "lastError"],
+        description: "An intermediate module's exchanges with its parent; null for a server module.",
+        properties: {
+          lastOk: msOrNull("The last exchange with the parent that succeeded; null if none yet."),
+          lastError: { type: ["string", "null"], description: "Why the last exchange failed; null once one succeeds." },
+        },
+      },
     },
+    examples: [
+      {
+        status: "ok",
+        module: { id: "0x" + "cd".repeat(32), role: "server", parent: null, publicKey: "0x02" + "ef".repeat(32) },
+        ledger: { block: 1204 },
+        devices: 1200,
+        upstream: null,
+      },
+    ],
   },
   ReportAccepted: {
     type: "object",
     required: ["accepted", "counter", "notices"],
     properties: {
       accepted: { const: true },
-      counter: { type: "integer", minimum: 0, description: "The counter of the report taken." },
-      notices: { type: "array", items: ref("Envelope"), description: "Update notices for the device (kind \"update-notice\"), signed by this module and sealed to the device; empty when none is due." },
+      counter: { type: "integer", minimum: 1, description: "The counter of the report taken." },
+      notices: { type: "array", items: ref("Envelope"), description: 'Update notices for the device (kind "update-notice"), signed by this module and sealed to the device; empty when none is due.' },
     },
   },
   DownstreamAccepted: {
     type: "object",
-    required: ["accepted", "decisions"],
+    required: ["accepted", "taken", "refused", "decisions"],
     properties: {
       accepted: { const: true },
       taken: count("How many of the forwarded device reports were taken."),
       refused: {
         type: "array",
-        description: "The forwarded reports that were not taken, with the code of the check each failed (e.g. REPORT_SIGNATURE, REPORT_REPLAYED); one bad report does not block the others.",
+        description: "The forwarded reports that were not taken, with the code of the check each failed (e.g. REPORT_SIGNATURE, REPORT_REPLAYED, REPORT_NOT_FOR_MODULE); one bad report does not block the others.",
         items: { type: "object", required: ["deviceId", "code"], properties: { deviceId: { type: "string", description: "The device the report claims to come from." }, code: { type: "string" } } },
       },
       decisions: {
         anyOf: [ref("Envelope"), { type: "null" }],
-        description: "The decisions for the child module's devices, signed by this module and sealed to the child; null when there are none.",
+        description: 'The decisions for the child module\'s devices (kind "update-decisions"), signed by this module and sealed to the child; null when there are none.',
       },
     },
   },
@@ -639,10 +764,11 @@ const paths: Record<string, PathItemObject> = {
     get: {
       operationId: "getHealth",
       summary: "Module health",
-      description: "Whether this tracker module serves, which module it is (id, role, parent), how far its ledger mirror has read and how many devices it follows. Needs no token: meant for load balancers and supervisors.",
+      description:
+        "Whether this tracker module serves, which module it is (id, role, parent, and the public key devices and child modules seal their messages to), how far its ledger mirror has read, how many devices it follows and, for an intermediate module, how its exchanges with its parent go. Needs no token: meant for load balancers and supervisors.",
       tags: ["health"],
       security: ANYONE,
-      responses: ok("The module's health.", "Health"),
+      responses: { ...ok("The module's health.", "Health"), ...errors() },
     },
   },
   "/v1/reports": {
@@ -663,14 +789,12 @@ const paths: Record<string, PathItemObject> = {
       responses: {
         ...ok("The report was taken; here are the device's notices.", "ReportAccepted"),
         ...errors(
-          ["BAD_REQUEST", 400],
-          ["MESSAGE_MALFORMED", 400],
-          ["MESSAGE_NOT_FOR_ME", 400],
-          ["REPORT_KIND", 400],
+          ...BODY_ERRORS,
+          ...SEALED_MESSAGE_ERRORS,
           ["REPORT_MALFORMED", 400],
-          ["MESSAGE_SIGNATURE", 401],
+          ["REPORT_KIND", 401],
+          ["REPORT_UNKNOWN_DEVICE", 401],
           ["REPORT_SIGNATURE", 401],
-          ["REPORT_UNKNOWN_DEVICE", 403],
           ["REPORT_DEVICE_NOT_ACTIVE", 403],
           ["REPORT_REPLAYED", 409],
         ),
@@ -693,15 +817,14 @@ const paths: Record<string, PathItemObject> = {
       responses: {
         ...ok("The status was taken; here are the decisions for the child's devices.", "DownstreamAccepted"),
         ...errors(
-          ["BAD_REQUEST", 400],
-          ["MESSAGE_MALFORMED", 400],
-          ["MESSAGE_NOT_FOR_ME", 400],
-          ["MESSAGE_SIGNATURE", 401],
+          ...BODY_ERRORS,
+          ...SEALED_MESSAGE_ERRORS,
+          ["MESSAGE_KIND", 401],
+          ["MODULE_NOT_REGISTERED", 401],
           ["MODULE_SIGNATURE", 401],
           ["MESSAGE_STALE", 401],
-          ["MODULE_NOT_REGISTERED", 403],
           ["MODULE_NOT_CHILD", 403],
-          ["LEDGER_UNAVAILABLE", 503],
+          ["MESSAGE_REPLAYED", 409],
         ),
       },
     },
@@ -744,12 +867,12 @@ const paths: Record<string, PathItemObject> = {
       operationId: "getDevice",
       summary: "One device: view, plan, reports and decisions",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.2-c, CAP-11.3-g. Everything this module knows of one device: what it runs and its statuses, the install plan the resolver made for its configuration (which update it needs, dependencies first, and why other components get none), its latest reports, and the updates decided for it with how far each went.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.2-c, CAP-11.3-g. Everything this module knows of one device: what it runs and its statuses, the install plan the resolver made for its configuration (which update it needs, dependencies first, and why other components get none), its latest reports, the updates decided for it by name, the notices handed out for it, and what it fetched from the firmware servers. Any id that is not a device of this fleet is 404 DEVICE_UNKNOWN.",
       tags: ["fleet"],
       "x-x1368": ["CAP-11.2-a", "CAP-11.2-b", "CAP-11.2-c", "CAP-11.3-g"],
       security: READER,
-      parameters: [idParameter("The device id.")],
-      responses: { ...ok("The device.", "DeviceDetail"), ...readerErrors(["BAD_REQUEST", 400], ["DEVICE_UNKNOWN", 404]) },
+      parameters: [idParameter("The device id (any case).")],
+      responses: { ...ok("The device.", "DeviceDetail"), ...readerErrors(...PATH_ERRORS, ["DEVICE_UNKNOWN", 404]) },
     },
   },
   "/v1/releases": {
@@ -772,8 +895,8 @@ const paths: Record<string, PathItemObject> = {
       tags: ["fleet"],
       "x-x1368": ["CAP-11.2-a"],
       security: READER,
-      parameters: [idParameter("The release id.")],
-      responses: { ...ok("The adoption curve.", "AdoptionPoints"), ...readerErrors(["BAD_REQUEST", 400], ["RELEASE_UNKNOWN", 404]) },
+      parameters: [idParameter("The release id (any case); any id that is not in this module's mirror of the ledger is 404 RELEASE_UNKNOWN.")],
+      responses: { ...ok("The adoption curve.", "AdoptionPoints"), ...readerErrors(...PATH_ERRORS, ["RELEASE_UNKNOWN", 404]) },
     },
   },
   "/v1/rollouts": {
@@ -793,7 +916,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "listModules",
       summary: "The tracker modules below this one",
       description:
-        "X.1368 DEP-8.2.3, CAP-11.2-a, CAP-11.2-b. The child modules that post their downstream status here: the networks each serves, when it last posted, whether it is reachable, and how many devices it has and cannot reach.",
+        "X.1368 DEP-8.2.3, CAP-11.2-a, CAP-11.2-b. The child modules that post their downstream status here: the networks each serves, when it last posted, whether it is reachable, how many devices reach the hierarchy through it and how many of those it cannot reach, and the modules below it.",
       tags: ["fleet"],
       "x-x1368": ["DEP-8.2.3", "CAP-11.2-a", "CAP-11.2-b"],
       security: READER,
@@ -817,15 +940,24 @@ const paths: Record<string, PathItemObject> = {
       responses: {
         ...ok("The request was taken: decisions made and devices refused.", "UpdateRequestResult"),
         ...errors(
-          ["BAD_REQUEST", 400],
+          ...BODY_ERRORS,
           ["RELEASE_UNKNOWN", 400],
+          ["RELEASE_NOT_VERIFIED", 400],
           ["RELEASE_NOT_ACTIVE", 400],
           ["PROVIDER_BARRED", 400],
           ["IMAGE_LOCATION_MISMATCH", 400],
           ["NO_DEVICES", 400],
-          ["REQUEST_AUTH", 401],
+          ["AUTH_MISSING", 401],
+          ["AUTH_MALFORMED", 401],
+          ["AUTH_SIGNATURE", 401],
+          ["AUTH_STALE", 401],
           ["NOT_ADMINISTRATOR", 403],
+          ["AUTH_REPLAY", 409],
+          ["NOT_FROM_REGISTRY", 500],
+          ["NOT_RELEASE_EVENT", 500],
+          ["RELEASE_EVENT_MISMATCH", 500],
           ["LEDGER_UNAVAILABLE", 503],
+          ["SERVER_BUSY", 503],
         ),
       },
     },
@@ -837,12 +969,18 @@ const paths: Record<string, PathItemObject> = {
       description: "The OpenAPI 3.1 document of the tracker's HTTP API (v1).",
       tags: ["health"],
       security: ANYONE,
-      responses: { "200": { description: "The OpenAPI document.", content: json({
+      responses: {
+        "200": {
+          description: "The OpenAPI document.",
+          content: json({
             type: "object",
-            required: ["openapi", "info", "paths"],
+            required: ["openapi", "info", "tags", "paths", "components"],
             description: "An OpenAPI 3.1 document.",
-            properties: { openapi: { const: "3.1.0" }, info: { type: "object" }, paths: { type: "object" } },
-          }) } },
+            properties: { openapi: { const: "3.1.0" }, info: { type: "object" }, tags: { type: "array" }, paths: { type: "object" }, components: { type: "object" } },
+          }),
+        },
+        ...errors(),
+      },
     },
   },
   "/": {
@@ -850,25 +988,24 @@ const paths: Record<string, PathItemObject> = {
       operationId: "getDashboard",
       summary: "The fleet dashboard",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b. The fleet dashboard page: device counts, the device list with its filters and detail, adoption curves, rollouts and the modules below. It loads its script and style sheet from /dashboard/ and its data from the read endpoints above; everything comes from the tracker, so it works on an offline network.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b. The fleet dashboard page: device counts, the device list with its filters and detail, adoption curves, rollouts and the modules below. It loads its script and style sheet from /dashboard/ and its data from the read endpoints above; everything comes from the tracker, so it works on an offline network. The page and its files need no token; the page sends the read token given in its address (`/#token=<tracker.apiToken>`) with its data requests.",
       tags: ["dashboard"],
       "x-x1368": ["CAP-11.2-a", "CAP-11.2-b"],
-      security: READER,
-      responses: { "200": { description: "The page.", content: { "text/html": { schema: { type: "string" } } } }, ...readerErrors() },
+      security: ANYONE,
+      responses: { "200": { description: "The page.", content: { "text/html": { schema: { type: "string" } } } }, ...errors(["NOT_FOUND", 404]) },
     },
   },
   "/dashboard/{file}": {
     get: {
       operationId: "getDashboardFile",
       summary: "A file of the dashboard",
-      description: "The dashboard's script and style sheet (e.g. dashboard.js, dashboard.css), served from the tracker itself.",
+      description: "The dashboard's page, script and style sheet (index.html, dashboard.js, dashboard.css), served from the tracker itself; only .html, .js and .css files of the dashboard's folder are served.",
       tags: ["dashboard"],
-      security: READER,
+      security: ANYONE,
       parameters: [{ name: "file", in: "path", required: true, description: "The file name, without any directory.", schema: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" } }],
       responses: {
-        "200": { description: "The file.", content: { "text/javascript": { schema: { type: "string" } }, "text/css": { schema: { type: "string" } } } },
-        ...readerErrors(),
-        "404": { description: "The dashboard has no file of this name.", content: json(ref("Error")) },
+        "200": { description: "The file.", content: { "text/html": { schema: { type: "string" } }, "text/javascript": { schema: { type: "string" } }, "text/css": { schema: { type: "string" } } } },
+        ...errors(...PATH_ERRORS, ["NOT_FOUND", 404]),
       },
     },
   },
@@ -889,9 +1026,9 @@ export const TRACKER_OPENAPI: OpenApiDocument = {
       "",
       "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds;",
       "- administrators post signed requests (POST /v1/update-requests), checked against the ledger's roles;",
-      "- readers (dashboards, operators, monitoring) use the read endpoints with a bearer token, required only when the tracker is configured with `tracker.apiToken`.",
+      "- readers (dashboards, operators, monitoring) use the read endpoints (/v1/fleet/*, /v1/releases*, /v1/rollouts, /v1/modules) with a bearer token, required only when the tracker is configured with `tracker.apiToken`; /v1/health, /openapi.json and the dashboard's page and files are open.",
       "",
-      'Every refusal is `{"error": {"code", "message"}}` with 400 (malformed), 401/403 (authentication or authorisation), 404 (unknown), 409 (replay) or 503 (ledger unavailable). Ids (devices, releases, components, modules) are 32 bytes of hex, given in lower case; times are milliseconds since the epoch; versions are major.minor.patch.',
+      'Every refusal is `{"error": {"code", "message"}}` with 400 (malformed), 401/403 (authentication or authorisation), 404 (unknown), 409 (replay), 413/415 (body too large, or not JSON), 500 (internal error, code INTERNAL unless said otherwise) or 503 (ledger unavailable, busy); each operation lists its codes per status. A path or method the API does not have is 404 NOT_FOUND. Ids (devices, releases, components, modules) are 32 bytes of hex, given in lower case; times are milliseconds since the epoch; versions are major.minor.patch.',
     ].join("\n"),
     license: { name: "Apache-2.0", identifier: "Apache-2.0" },
   },

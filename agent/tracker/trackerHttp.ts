@@ -51,7 +51,16 @@ const STATUS_OF_CODE: Record<string, number> = {
  * need a bearer token; administrators sign their update requests.
  */
 export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOptions = {}): Promise<RunningTrackerHttp> {
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, forceCloseConnections: true, exposeHeadRoutes: false, connectionTimeout: 60_000 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024 * 1024,
+    forceCloseConnections: true,
+    exposeHeadRoutes: false,
+    connectionTimeout: 60_000,
+    // A path Fastify cannot route (bad percent-encoding: 400; a parameter over 100 characters: 414)
+    // is refused in the API's error shape too, not Fastify's own.
+    frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(err.statusCode ?? 400).send(errorBody("BAD_REQUEST", err.message)),
+  });
   const auth = new RequestAuthenticator();
   let url = "";
   const origin = () => o.publicOrigin ?? url;

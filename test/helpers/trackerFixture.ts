@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { FastifyInstance } from "fastify";
 import { Wallet, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import { startCliChain } from "../agent/cli/cliHarness";
 import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "../../agent/core/release";
@@ -142,6 +143,9 @@ export interface SeededTracker {
   devices: { id: string; statuses: string[]; network: string }[];
   releases: { id: string; version: string }[];
   tracker: TrackerModule;
+  /** The tracker's Fastify app (its routes), and the registry's administrator (update requests). */
+  app: FastifyInstance;
+  admin: Wallet;
 }
 
 /**
@@ -196,6 +200,8 @@ export async function startSeededTracker(o: { apiToken?: string } = {}): Promise
   return {
     url: http.url,
     tracker,
+    app: http.app,
+    admin: t.c.admin,
     close: async () => {
       await started.stop();
       await t.c.stop();

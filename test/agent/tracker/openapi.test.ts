@@ -62,32 +62,48 @@ const errorCodesOf = (op: OperationObject, status: string): string[] => {
   return (schema?.properties?.error?.properties?.code?.enum as string[] | undefined) ?? [];
 };
 
-// The error codes and their HTTP status as the tracker's brief gives them.
+// Every error code the tracker's code can answer with (trackerHttp.ts, trackerModule.ts, reportIntake.ts,
+// updateRequests.ts, requestAuth.ts, sealedMessage.ts, ecies.ts, releaseEvents.ts).
 const BRIEF_CODES = [
+  "BAD_REQUEST",
+  "UNAUTHORIZED",
+  "NOT_FOUND",
+  "INTERNAL",
+  "MESSAGE_MALFORMED",
+  "MESSAGE_NOT_FOR_ME",
+  "MESSAGE_FORMAT",
+  "MESSAGE_AUTHENTICATION",
+  "MESSAGE_SIGNATURE",
+  "MESSAGE_KIND",
+  "MESSAGE_STALE",
+  "MESSAGE_REPLAYED",
   "REPORT_KIND",
   "REPORT_UNKNOWN_DEVICE",
   "REPORT_DEVICE_NOT_ACTIVE",
   "REPORT_SIGNATURE",
-  "REPORT_REPLAYED",
   "REPORT_MALFORMED",
-  "MESSAGE_MALFORMED",
-  "MESSAGE_NOT_FOR_ME",
-  "MESSAGE_SIGNATURE",
-  "MODULE_NOT_CHILD",
+  "REPORT_REPLAYED",
   "MODULE_NOT_REGISTERED",
+  "MODULE_NOT_CHILD",
   "MODULE_SIGNATURE",
-  "MESSAGE_STALE",
-  "UNAUTHORIZED",
-  "REQUEST_AUTH",
+  "AUTH_MISSING",
+  "AUTH_MALFORMED",
+  "AUTH_SIGNATURE",
+  "AUTH_STALE",
+  "AUTH_REPLAY",
+  "SERVER_BUSY",
   "NOT_ADMINISTRATOR",
   "RELEASE_UNKNOWN",
+  "RELEASE_NOT_VERIFIED",
   "RELEASE_NOT_ACTIVE",
   "PROVIDER_BARRED",
   "IMAGE_LOCATION_MISMATCH",
   "NO_DEVICES",
   "DEVICE_UNKNOWN",
   "LEDGER_UNAVAILABLE",
-  "BAD_REQUEST",
+  "NOT_FROM_REGISTRY",
+  "NOT_RELEASE_EVENT",
+  "RELEASE_EVENT_MISMATCH",
 ];
 
 const BYTES32_A = "0x" + "ab".repeat(32);
@@ -188,17 +204,24 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
 
     expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 1, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(true);
     expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 2, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(false);
-    expect(c.component("DownstreamAccepted")({ accepted: true, decisions: null })).to.equal(true);
-    expect(c.component("DownstreamAccepted")({ accepted: true, decisions: { v: 1, kind: "k", from: BYTES32_A, to: BYTES32_A, sealed: "0x00" } })).to.equal(true);
+    expect(c.component("DownstreamAccepted")({ accepted: true, taken: 0, refused: [], decisions: null })).to.equal(true);
+    expect(c.component("DownstreamAccepted")({ accepted: true, taken: 1, refused: [{ deviceId: BYTES32_A, code: "REPORT_REPLAYED" }], decisions: { v: 1, kind: "k", from: BYTES32_A, to: BYTES32_A, sealed: "0x00" } })).to.equal(
+      true,
+    );
+    expect(c.component("DownstreamAccepted")({ accepted: true, decisions: null })).to.equal(false);
     expect(c.component("DownstreamAccepted")({ accepted: true })).to.equal(false);
 
-    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A })).to.equal(true);
+    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A })).to.equal(false); // devices or a filter
+    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, filter: {} })).to.equal(true);
     expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, devices: [BYTES32_A], filter: { network: "n", region: "r", hardware: [1, 2] }, imageLocation: "ipfs://bafy" })).to.equal(true);
     expect(c.component("UpdateRequest")({ devices: [BYTES32_A] })).to.equal(false);
     expect(c.component("UpdateRequest")({ releaseId: "0x12" })).to.equal(false);
     expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, filter: { hardware: ["x"] } })).to.equal(false);
 
-    expect(c.component("Health")({ status: "ok", module: { id: BYTES32_A, role: "server", parent: null }, ledger: { block: 12 }, devices: 3 })).to.equal(true);
+    const health = { status: "ok", module: { id: BYTES32_A, role: "server", parent: null, publicKey: "0x02" + "ab".repeat(32) }, ledger: { block: 12 }, devices: 3, upstream: null };
+    expect(c.component("Health")(health)).to.equal(true);
+    expect(c.component("Health")({ ...health, ledger: { block: null }, upstream: { lastOk: null, lastError: "unreachable" } })).to.equal(true);
+    expect(c.component("Health")({ ...health, module: { id: BYTES32_A, role: "server", parent: null } })).to.equal(false);
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 0, counts: { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0 }, byNetwork: [] })).to.equal(
       false, // suspended is part of the fleet counts
     );
@@ -294,11 +317,16 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const statuses = (code: string) => new Set([...documented.get(code)!].map((s) => s.split(" ").at(-1)));
     expect([...statuses("REPORT_REPLAYED")]).to.deep.equal(["409"]);
     expect([...statuses("UNAUTHORIZED")]).to.deep.equal(["401"]);
-    expect([...statuses("REQUEST_AUTH")]).to.deep.equal(["401"]);
+    for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(new Set(["POST /v1/update-requests 401"]));
+    expect(documented.get("AUTH_REPLAY")).to.deep.equal(new Set(["POST /v1/update-requests 409"]));
+    expect(documented.get("SERVER_BUSY")).to.deep.equal(new Set(["POST /v1/update-requests 503"]));
+    expect(documented.get("MESSAGE_REPLAYED")).to.deep.equal(new Set(["POST /v1/downstream 409"]));
+    expect([...statuses("INTERNAL")]).to.deep.equal(["500"]);
+    expect(documented.get("INTERNAL")!.size, "every operation can fail unexpectedly").to.equal(documentedRoutes().length);
     expect([...statuses("NOT_ADMINISTRATOR")]).to.deep.equal(["403"]);
     expect([...statuses("DEVICE_UNKNOWN")]).to.deep.equal(["404"]);
     expect([...statuses("LEDGER_UNAVAILABLE")]).to.deep.equal(["503"]);
-    expect([...statuses("BAD_REQUEST")]).to.deep.equal(["400"]);
+    expect([...statuses("BAD_REQUEST")].sort()).to.deep.equal(["400", "413", "414", "415"]);
     expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400"]));
     for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"]) expect(documented.get(code)).to.deep.equal(new Set([`POST /v1/update-requests 400`]));
     for (const code of BRIEF_CODES.filter((c) => c.startsWith("REPORT_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/reports ")), code).to.equal(true);
@@ -316,7 +344,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const scheme = doc.components.securitySchemes.bearerAuth;
     expect(scheme).to.include({ type: "http", scheme: "bearer" });
     expect(scheme.description).to.include("tracker.apiToken");
-    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests"]);
+    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests", "GET /", "GET /dashboard/{file}"]);
     for (const { path, method, op } of operations()) {
       const at = `${method.toUpperCase()} ${path}`;
       for (const requirement of op.security) for (const name of Object.keys(requirement)) expect(doc.components.securitySchemes, at).to.have.property(name);
@@ -360,10 +388,10 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     }
   });
 
-  it("the dashboard is an HTML page and its files are scripts and style sheets", () => {
+  it("the dashboard is an HTML page and its files are the page, scripts and style sheets", () => {
     expect(Object.keys(doc.paths["/"].get!.responses["200"].content!)).to.deep.equal(["text/html"]);
     const files = doc.paths["/dashboard/{file}"].get!;
-    expect(Object.keys(files.responses["200"].content!).sort()).to.deep.equal(["text/css", "text/javascript"]);
+    expect(Object.keys(files.responses["200"].content!).sort()).to.deep.equal(["text/css", "text/html", "text/javascript"]);
     const name = new RegExp(files.parameters![0].schema.pattern!);
     expect(name.test("dashboard.js")).to.equal(true);
     expect(name.test("..")).to.equal(false);
