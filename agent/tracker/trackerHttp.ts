@@ -97,7 +97,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
 
   app.get("/v1/health", async () => ({
     status: "ok",
-    module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id ?? null, publicKey: tracker.publicKey },
+    module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id.toLowerCase() ?? null, publicKey: tracker.publicKey },
     ledger: { block: tracker.stream.position?.block ?? null },
     devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get(),
     upstream: tracker.options.parent ? tracker.upstreamState : null,

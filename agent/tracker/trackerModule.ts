@@ -3,7 +3,8 @@ import { Wallet, ZeroHash, type Provider, type TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
-import { moduleEncryptionKey, trackerModuleOf } from "../chain/trackerModules";
+import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
+import { callLedger } from "../chain/ledgerCall";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
 import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../crypto/sealedMessage";
@@ -34,6 +35,25 @@ export interface UpdateDecisions {
 
 /** A message from a module that is not this module's child or parent on the ledger, or is stale or replayed. */
 export class ModuleMessageRefused extends AuthenticationError {}
+
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const trackerModuleOf = (fleet: FleetRegistry, id: string) => callLedger(() => trackerModuleOnLedger(fleet, id));
+
+/** A child's status as it must be: anything else is refused before it is stored. */
+function isDownstreamStatus(s: DownstreamStatus): boolean {
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  return (
+    !!s &&
+    Number.isSafeInteger(s.counter) &&
+    Array.isArray(s.reports) &&
+    Array.isArray(s.networks) &&
+    s.networks.every((n) => typeof n === "string" && BYTES32.test(n)) &&
+    count(s.devices) &&
+    count(s.unreachableDevices) &&
+    Array.isArray(s.children) &&
+    s.children.every((c) => !!c && typeof c.id === "string" && BYTES32.test(c.id) && count(c.lastSeen) && typeof c.reachable === "boolean" && count(c.devices) && count(c.unreachableDevices))
+  );
+}
 
 export interface TrackerModuleOptions {
   chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
@@ -279,6 +299,7 @@ export class TrackerModule {
   async takeDownstream(envelope: Envelope): Promise<{ accepted: boolean; taken: number; refused: { deviceId: string; code: string }[]; decisions: Envelope | null }> {
     const { message, signedBy } = openMessage<DownstreamStatus>(envelope, this.options.module.privateKey, this.id, "account");
     if (message.kind !== DOWNSTREAM_KIND) throw new ModuleMessageRefused("MESSAGE_KIND", `a ${message.kind} message is not a downstream status`);
+    if (!BYTES32.test(message.from)) throw new InputError("MESSAGE_MALFORMED", "a downstream status comes from a module id (0x + 64 hex digits)");
     const child = message.from.toLowerCase();
     const registered = await trackerModuleOf(this.options.chain.fleet, child);
     if (!registered) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `module ${child} (or one above it) is not registered or was retired on the ledger`);
@@ -286,23 +307,25 @@ export class TrackerModule {
     if (registered.signer.toLowerCase() !== signedBy.toLowerCase()) throw new ModuleMessageRefused("MODULE_SIGNATURE", `the message is not signed by module ${child}'s registered key`);
     this.checkFresh(message.issuedAt);
     const s = message.body;
-    if (!s || !Number.isSafeInteger(s.counter) || !Array.isArray(s.reports) || !Array.isArray(s.networks) || !Array.isArray(s.children)) {
-      throw new InputError("BAD_REQUEST", "a downstream status has a counter, networks, reports and children");
+    if (!isDownstreamStatus(s)) {
+      throw new InputError("BAD_REQUEST", "a downstream status has a counter, networks (bytes32), reports, device counts and children {id, lastSeen, reachable, devices, unreachableDevices}");
     }
-    if (!this.db.takeModuleStatus({ id: child, networks: s.networks, counter: s.counter, at: this.now(), devices: Number(s.devices) || 0, unreachableDevices: Number(s.unreachableDevices) || 0, children: s.children })) {
+    const children = s.children.map((c) => ({ id: c.id.toLowerCase(), lastSeen: c.lastSeen, reachable: c.reachable, devices: c.devices, unreachableDevices: c.unreachableDevices }));
+    if (!this.db.takeModuleStatus({ id: child, networks: s.networks.map((n) => n.toLowerCase()), counter: s.counter, at: this.now(), devices: s.devices, unreachableDevices: s.unreachableDevices, children })) {
       throw new ModuleMessageRefused("MESSAGE_REPLAYED", `status ${s.counter} of module ${child} is not newer than the last one taken`);
     }
     let taken = 0;
     const refused: { deviceId: string; code: string }[] = [];
     for (const r of s.reports) {
       try {
-        if (!(await this.routesThrough(String(r?.message?.to ?? ""), child))) throw new ModuleMessageRefused("REPORT_NOT_FOR_MODULE", "the report was not sealed for that module or one below it");
+        const to = String(r?.message?.to ?? "");
+        if (!BYTES32.test(to) || !(await this.routesThrough(to, child))) throw new ModuleMessageRefused("REPORT_NOT_FOR_MODULE", "the report was not sealed for that module or one below it");
         takeForwardedReport(this.db, r, child, this.now());
         if (this.options.parent) this.db.queueForUpstream(r);
         this.startRolloutsOf(r.message.from);
         taken++;
       } catch (err) {
-        if (!(err instanceof OtaError)) throw err;
+        if (!(err instanceof OtaError) || err.code === "LEDGER_UNAVAILABLE") throw err;
         refused.push({ deviceId: String(r?.message?.from ?? ""), code: err.code }); // one bad report does not block the others
       }
     }

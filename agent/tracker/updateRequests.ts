@@ -2,6 +2,7 @@ import { id as roleId, isHexString, type TypedDataDomain } from "ethers";
 import { randomBytes } from "node:crypto";
 import type { UpdateRegistry } from "../../typechain-types";
 import { fetchRelease } from "../chain/releaseEvents";
+import { callLedger as ledger } from "../chain/ledgerCall";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { InputError, OtaError } from "../core/errors";
 import { INSTALL_CHECK, ledgerName } from "../core/ledgerCodes";
@@ -152,16 +153,4 @@ function selectDevices(db: FleetDatabase, r: UpdateRequest): string[] {
   const ids = db.db.prepare(`SELECT id FROM devices ${clause} ORDER BY id LIMIT ?`).pluck().all(...args, MAX_DEVICES + 1) as string[];
   if (ids.length > MAX_DEVICES) throw new InputError("BAD_REQUEST", `the filter matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
   return ids;
-}
-
-/** A failed ledger call is LEDGER_UNAVAILABLE (503): the request may be sent again. */
-async function ledger<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof OtaError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === "CALL_EXCEPTION") throw err; // a revert is an answer, not an outage
-    throw new OtaError("LEDGER_UNAVAILABLE", `the ledger did not answer: ${(err as Error).message}`, { cause: err });
-  }
 }

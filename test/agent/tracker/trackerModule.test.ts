@@ -258,9 +258,20 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const sealed = await report(c1, [{ component: BOOTLOADER, release: boot12 }], null, plant1);
       const opened = openMessage<{ installed: unknown[] }>(sealed, plant1.privateKey, plant1.id, "device");
       const altered = { message: { ...opened.message, body: { ...opened.message.body, installed: [] } }, signature: opened.signature };
-      const res = await post(await status(plant1, Date.now() + 2, [altered]));
+      const misrouted = { ...altered, message: { ...altered.message, to: "not a module id" } };
+      const res = await post(await status(plant1, Date.now() + 2, [altered, misrouted]));
       expect(res.body).to.include({ taken: 0 });
-      expect(res.body.refused).to.deep.equal([{ deviceId: c1.record.id, code: "REPORT_SIGNATURE" }]);
+      expect(res.body.refused).to.deep.equal([
+        { deviceId: c1.record.id, code: "REPORT_SIGNATURE" },
+        { deviceId: c1.record.id, code: "REPORT_NOT_FOR_MODULE" },
+      ]);
+      // Malformed statuses are refused before anything is stored: a sender that is not a module id, bad counts.
+      const raw = (from: string, body: object) =>
+        sealMessage({ kind: DOWNSTREAM_KIND, from, to: server.id, issuedAt: Date.now(), body }, { kind: "account", signMessage: (m) => new Wallet(plant1.privateKey).signMessage(m) }, server.publicKey);
+      const noId = await post(await raw("plant-1", { counter: Date.now() + 3, networks: [], reports: [], devices: 0, unreachableDevices: 0, children: [] }));
+      expect([noId.status, noId.body.error.code]).to.deep.equal([400, "MESSAGE_MALFORMED"]);
+      const badCounts = await post(await raw(plant1.id, { counter: Date.now() + 4, networks: ["plant-1"], reports: [], devices: -1, unreachableDevices: "x", children: [{}] }));
+      expect([badCounts.status, badCounts.body.error.code]).to.deep.equal([400, "BAD_REQUEST"]);
     });
   });
 
