@@ -375,6 +375,7 @@ export class DeviceAgent {
       needs: [...this.needs.values()],
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
       safeMode: boot.safeMode !== undefined,
+      ...(this.o.device.credential.batchId !== 0 ? { credential: this.o.device.credential } : {}),
     };
   }
 

@@ -9,6 +9,11 @@ export interface StatusReport {
   needs: { releaseId: string; component: string; reason: string }[]; // updates it learned of and needs (CAP-11.1-a-iv)
   declined: { releaseId: string; code: string }[]; // updates it declined by its own policy (CAP-11.1-a-vi): reported, not silent
   safeMode: boolean;
+  /**
+   * A device enrolled in a Merkle batch sends its record and proof, so that a tracker that has
+   * only the batch root from the ledger can take it (the report is signed by the record's key).
+   */
+  credential?: { record: { id: string; publicKey: string; hardwareClass: number; network: string; region: string }; batchId: number; proof: string[] };
 }
 
 export const REPORT_KIND = "status-report";

@@ -1,4 +1,4 @@
-import { AbiCoder, keccak256, getBytes, isHexString, SigningKey, ZeroHash } from "ethers";
+import { AbiCoder, concat, keccak256, getBytes, isHexString, SigningKey, ZeroHash } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import { InputError } from "../core/errors";
 
@@ -52,6 +52,20 @@ export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
     root: tree.getHexRoot(),
     proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
   };
+}
+
+/**
+ * Whether `proof` shows `record` in the batch with this root, as OpenZeppelin's MerkleProof (sorted
+ * pairs) checks it on-chain in FleetRegistry.deviceStanding.
+ */
+export function verifyDeviceProof(record: DeviceRecord, proof: string[], root: string): boolean {
+  if (!Array.isArray(proof) || proof.length > 64 || !proof.every((p) => isHexString(p, 32))) return false;
+  let hash = deviceLeaf(record).toLowerCase();
+  for (const sibling of proof) {
+    const [a, b] = [hash, sibling.toLowerCase()].sort();
+    hash = keccak256(concat([a, b])).toLowerCase();
+  }
+  return hash === root.toLowerCase();
 }
 
 function keccak256Buffer(data: Buffer): Buffer {

@@ -26,6 +26,8 @@ export interface DeviceRow {
   failedRelease: string | null; // the release whose install failed last (not offered again)
   declined: string[]; // releases the device declined by its own policy (CAP-11.1-a-vi)
   upstream: string | null; // the module its last report came through (this module's id: direct)
+  batchId: number | null; // enrolled in a Merkle batch: introduced by its first report's credential
+  leaf: string | null; // its batch leaf
 }
 
 export interface ReleaseRow {
@@ -123,7 +125,11 @@ const MIGRATIONS = [
    CREATE TABLE downloads (
      server TEXT NOT NULL, id INTEGER NOT NULL, device_id TEXT NOT NULL, release_id TEXT NOT NULL, kind TEXT NOT NULL,
      at INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (server, id));
-   CREATE INDEX downloads_by_device ON downloads (device_id, at);`,
+   CREATE INDEX downloads_by_device ON downloads (device_id, at);
+   ALTER TABLE devices ADD COLUMN batch_id INTEGER;
+   ALTER TABLE devices ADD COLUMN leaf TEXT;
+   CREATE INDEX devices_by_batch ON devices (batch_id);
+   CREATE TABLE batches (id INTEGER PRIMARY KEY, root TEXT NOT NULL, revoked INTEGER NOT NULL);`,
   // Decisions at fleet scale (issue 5): how many devices (and active ones) each configuration
   // holds, kept by triggers on every write to devices, so that a new release does not count a
   // million rows; and the active devices of a configuration readable from an index alone.
@@ -180,16 +186,16 @@ export class FleetDatabase {
 
   // ------------------------------------------------------------------ devices
 
-  upsertDevice(d: Pick<DeviceRow, "id" | "publicKey" | "hardwareClass" | "network" | "region" | "standing">): void {
+  upsertDevice(d: Pick<DeviceRow, "id" | "publicKey" | "hardwareClass" | "network" | "region" | "standing"> & { batchId?: number | null; leaf?: string | null }): void {
     const id = d.id.toLowerCase();
     this.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO devices (id, public_key, hardware_class, network, region, standing) VALUES (?, ?, ?, ?, ?, ?)
+          `INSERT INTO devices (id, public_key, hardware_class, network, region, standing, batch_id, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, hardware_class = excluded.hardware_class,
-             network = excluded.network, region = excluded.region, standing = excluded.standing`,
+             network = excluded.network, region = excluded.region, standing = excluded.standing, batch_id = excluded.batch_id, leaf = excluded.leaf`,
         )
-        .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing);
+        .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing, d.batchId ?? null, d.leaf?.toLowerCase() ?? null);
       // A re-enrolment may change the hardware class: the configuration follows.
       const row = this.device(id)!;
       if (row.configId !== null) this.db.prepare(`UPDATE devices SET config_id = ? WHERE id = ?`).run(this.configOf(row.hardwareClass, this.installed(id), row.failedRelease), id);
@@ -211,6 +217,24 @@ export class FleetDatabase {
   device(id: string): DeviceRow | undefined {
     const r = this.sql(`SELECT * FROM devices WHERE id = ?`).get(id.toLowerCase()) as DeviceDb | undefined;
     return r && toDevice(r);
+  }
+
+  /** A device batch as the ledger holds it (root, revoked). */
+  upsertBatch(id: number, root: string, revoked: boolean): void {
+    this.db.prepare(`INSERT INTO batches (id, root, revoked) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET root = excluded.root, revoked = excluded.revoked`).run(id, root.toLowerCase(), revoked ? 1 : 0);
+  }
+
+  deleteBatch(id: number): void {
+    this.db.prepare(`DELETE FROM batches WHERE id = ?`).run(id);
+  }
+
+  batch(id: number): { root: string; revoked: boolean } | undefined {
+    const r = this.db.prepare(`SELECT root, revoked FROM batches WHERE id = ?`).get(id) as { root: string; revoked: number } | undefined;
+    return r && { root: r.root, revoked: r.revoked === 1 };
+  }
+
+  devicesOfBatch(id: number): string[] {
+    return this.db.prepare(`SELECT id FROM devices WHERE batch_id = ?`).pluck().all(id) as string[];
   }
 
   /** A contact that is not a report (e.g. reachability from a module below): moves last seen only forward. */
@@ -271,21 +295,26 @@ export class FleetDatabase {
   takeReport(deviceId: string, counter: number, receivedAt: number, body: ReportBody, via: string | null = null): boolean {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
-      const row = this.sql(`SELECT last_counter, hardware_class, failed_release FROM devices WHERE id = ?`).get(id) as
-        | { last_counter: number; hardware_class: number; failed_release: string | null }
+      const row = this.sql(`SELECT last_counter, hardware_class, failed_release, config_id FROM devices WHERE id = ?`).get(id) as
+        | { last_counter: number; hardware_class: number; failed_release: string | null; config_id: number | null }
         | undefined;
       if (!row || counter <= row.last_counter) return false;
       this.sql(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
-      this.sql(`DELETE FROM installed WHERE device_id = ?`).run(id);
-      const ins = this.sql(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
       const installed = body.installed.map((i) => ({ component: i.component.toLowerCase(), version: BigInt(i.version), releaseId: i.releaseId.toLowerCase() }));
-      for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       const outcome = body.lastResult?.outcome ?? null;
       const failedRelease =
         isFailedResult(outcome, body.lastResult?.code) && body.lastResult?.releaseId ? body.lastResult.releaseId.toLowerCase() : row.failed_release;
+      const configId = this.configOf(row.hardware_class, installed, failedRelease);
+      // The configuration's key is the installed components: the same configuration, nothing to rewrite
+      // (most reports are heartbeats of devices that run what they ran).
+      if (configId !== row.config_id) {
+        this.sql(`DELETE FROM installed WHERE device_id = ?`).run(id);
+        const ins = this.sql(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
+        for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
+      }
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
       this.sql(`UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ? WHERE id = ?`)
-        .run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, this.configOf(row.hardware_class, installed, failedRelease), id);
+        .run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, id);
       return true;
     });
   }
@@ -530,6 +559,8 @@ interface DeviceDb {
   failed_release: string | null;
   declined: string;
   upstream: string | null;
+  batch_id: number | null;
+  leaf: string | null;
 }
 interface ReleaseDb {
   id: string;
@@ -571,6 +602,8 @@ export const toDevice = (r: DeviceDb): DeviceRow => ({
   failedRelease: r.failed_release,
   declined: JSON.parse(r.declined),
   upstream: r.upstream,
+  batchId: r.batch_id,
+  leaf: r.leaf,
 });
 export type { DeviceDb };
 const toRelease = (r: ReleaseDb): ReleaseRow => ({

@@ -4,8 +4,9 @@ import type { BlockRef } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
 import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../../typechain-types";
 import { decodeReleasePublished } from "../chain/releaseEvents";
+import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
 
-type Subject = { kind: "release" | "device" | "provider"; id: string };
+type Subject = { kind: "release" | "device" | "provider" | "batch"; id: string };
 
 /**
  * Keeps the fleet database's mirror of the ledger (releases and their status, devices and their
@@ -43,7 +44,7 @@ export class LedgerMirror implements StreamHandler {
           // Only the first delivery changes anything.
           if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
             this.rebuild(subject);
-            if (subject.kind === "device") changed.devices = true;
+            if (subject.kind === "device" || subject.kind === "batch") changed.devices = true;
             else changed.releases = true;
           }
         }
@@ -63,45 +64,12 @@ export class LedgerMirror implements StreamHandler {
         const [kind, id] = s.split(":");
         this.rebuild({ kind: kind as Subject["kind"], id });
       }
-      if (touched.size > 0) this.onChange({ releases: [...touched].some((t) => !t.startsWith("device:")), devices: [...touched].some((t) => t.startsWith("device:")) });
+      if (touched.size > 0) this.onChange({ releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:")), devices: [...touched].some((t) => t.startsWith("device:") || t.startsWith("batch:")) });
     })();
   }
 
-  /** Recomputes one release or device from its remaining events, in chain order. */
   private rebuild(subject: Subject): void {
-    const events = this.db.db
-      .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
-      .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
-    if (subject.kind === "provider") {
-      const last = events.at(-1);
-      this.db.setProviderBarred(Number(subject.id), last?.kind === "barred");
-      return;
-    }
-    if (subject.kind === "release") {
-      const published = events.find((e) => e.kind === "published");
-      if (!published) return this.db.deleteRelease(subject.id);
-      const p = JSON.parse(published.payload);
-      const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
-      const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
-      const record = { ...p.record, version: BigInt(p.record.version), fileSize: BigInt(p.record.fileSize), dependencies: p.record.dependencies.map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })) };
-      this.db.upsertRelease({ id: subject.id, component: record.component, provider: record.provider, version: record.version, hardware: record.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex, record, publishedAt: p.blockNumber });
-      return;
-    }
-    const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
-    if (!enrolled) return this.db.deleteDevice(subject.id);
-    const d = JSON.parse(enrolled.payload);
-    // As FleetRegistry.deviceStanding: a withdrawn record outranks a suspension, and suspension
-    // belongs to the device id (it outlives re-enrolment, and may come before it).
-    let suspended = false;
-    let revoked = false;
-    for (const e of events) {
-      if (e.kind === "enrolled") revoked = false; // a new record
-      if (e.kind === "record-revoked") revoked = true;
-      if (e.kind === "suspended") suspended = true;
-      if (e.kind === "reinstated") suspended = false;
-    }
-    const standing = revoked ? "revoked" : suspended ? "suspended" : "active";
-    this.db.upsertDevice({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
+    rebuildSubject(this.db, subject);
   }
 
   private parse(log: StreamLog): { kind: string; subject: Subject; payload: object } | undefined {
@@ -139,9 +107,83 @@ export class LedgerMirror implements StreamHandler {
       case "DeviceReinstated":
         return { kind: "reinstated", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: {} };
       case "DeviceRecordRevoked":
-        return { kind: "record-revoked", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: {} };
+        return { kind: "record-revoked", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: { leaf: String(a.leaf).toLowerCase() } };
+      case "DeviceBatchEnrolled":
+        return { kind: "batch-enrolled", subject: { kind: "batch", id: String(Number(a.batchId)) }, payload: { root: String(a.root).toLowerCase(), count: Number(a.count), recordsLink: a.recordsLink } };
+      case "DeviceBatchRevoked":
+        return { kind: "batch-revoked", subject: { kind: "batch", id: String(Number(a.batchId)) }, payload: {} };
       default:
         return undefined;
     }
   }
+}
+
+/** Recomputes one release, provider, batch or device from its remaining events, in chain order. */
+function rebuildSubject(db: FleetDatabase, subject: Subject): void {
+  const events = db.db
+    .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
+    .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
+  if (subject.kind === "provider") {
+    const last = events.at(-1);
+    db.setProviderBarred(Number(subject.id), last?.kind === "barred");
+    return;
+  }
+  if (subject.kind === "release") {
+    const published = events.find((e) => e.kind === "published");
+    if (!published) return db.deleteRelease(subject.id);
+    const p = JSON.parse(published.payload);
+    const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
+    const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
+    const record = { ...p.record, version: BigInt(p.record.version), fileSize: BigInt(p.record.fileSize), dependencies: p.record.dependencies.map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })) };
+    db.upsertRelease({ id: subject.id, component: record.component, provider: record.provider, version: record.version, hardware: record.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex, record, publishedAt: p.blockNumber });
+    return;
+  }
+  if (subject.kind === "batch") {
+    const enrolled = events.find((e) => e.kind === "batch-enrolled");
+    const id = Number(subject.id);
+    const members = db.devicesOfBatch(id);
+    if (!enrolled) db.deleteBatch(id);
+    else db.upsertBatch(id, JSON.parse(enrolled.payload).root, events.some((e) => e.kind === "batch-revoked"));
+    for (const d of members) rebuildSubject(db, { kind: "device", id: d });
+    return;
+  }
+  const row = db.device(subject.id);
+  const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
+  // A device of a Merkle batch has no event of its own: its record came with its first report.
+  const batch = !enrolled && row?.batchId != null ? db.batch(row.batchId) : undefined;
+  if (!enrolled && !batch) return db.deleteDevice(subject.id);
+  // As FleetRegistry.deviceStanding: a withdrawn record outranks a suspension, and suspension
+  // belongs to the device id (it outlives re-enrolment, and may come before it).
+  let suspended = false;
+  let revoked = false;
+  for (const e of events) {
+    if (e.kind === "enrolled") revoked = false; // a new record
+    if (e.kind === "record-revoked") revoked = enrolled ? true : JSON.parse(e.payload).leaf?.toLowerCase() === row!.leaf;
+    if (e.kind === "suspended") suspended = true;
+    if (e.kind === "reinstated") suspended = false;
+  }
+  if (batch?.revoked) revoked = true;
+  const standing = revoked ? "revoked" : suspended ? "suspended" : "active";
+  if (enrolled) {
+    const d = JSON.parse(enrolled.payload);
+    db.upsertDevice({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
+  } else {
+    db.setStanding(subject.id, standing);
+  }
+}
+
+/**
+ * Takes a device enrolled in a Merkle batch when it first presents its record and proof (the
+ * ledger holds only the batch root): the proof must lead to the root of a batch the mirror
+ * holds, as FleetRegistry.deviceStanding checks it; its standing then follows the ledger's
+ * suspensions and withdrawals like any device's. Returns false if the proof does not hold.
+ */
+export function introduceBatchDevice(db: FleetDatabase, record: DeviceRecord, batchId: number, proof: string[]): boolean {
+  const batch = Number.isSafeInteger(batchId) && batchId > 0 ? db.batch(batchId) : undefined;
+  if (!batch || !verifyDeviceProof(record, proof, batch.root)) return false;
+  db.transaction(() => {
+    db.upsertDevice({ id: record.id, publicKey: record.publicKey, hardwareClass: record.hardwareClass, network: record.network, region: record.region, standing: "active", batchId, leaf: deviceLeaf(record) });
+    rebuildSubject(db, { kind: "device", id: record.id.toLowerCase() });
+  });
+  return true;
 }

@@ -12,7 +12,7 @@ import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
 import { LedgerMirror } from "./ledgerMirror";
-import { takeForwardedReport, takeSealedReport, type SignedReport } from "./reportIntake";
+import { ReportIntake, takeForwardedReport, type SignedReport } from "./reportIntake";
 import { pullDownloadLog } from "./downloadLog";
 
 export const DOWNSTREAM_KIND = "downstream-status";
@@ -59,6 +59,8 @@ export interface TrackerModuleOptions {
   chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
   /** This module's id on the ledger and its key: the registered signer and the key messages are sealed to. */
   module: { id: string; privateKey: string };
+  /** Threads that open device reports under load (default: one per core; 0: none). */
+  intakeWorkers?: number;
   /** The module above (an intermediate module); absent for the server module, which decides. */
   parent?: { id: string; url: string };
   /** Firmware servers whose download logs count as contact with devices (CAP-11.2-b-i). */
@@ -88,6 +90,8 @@ export class TrackerModule {
   readonly db: FleetDatabase;
   readonly planner: FleetPlanner;
   readonly views: FleetViews;
+  /** Device reports: opened on worker threads under load, stored several per commit (issue 5). */
+  readonly intake: ReportIntake;
   readonly wallet: Wallet;
   readonly id: string;
   readonly stream: ChainEventStream;
@@ -117,6 +121,7 @@ export class TrackerModule {
     this.db = new FleetDatabase(path.join(options.dataDir, "fleet.db"));
     this.planner = new FleetPlanner(this.db);
     this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
+    this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, { workers: options.intakeWorkers });
     const { registry, fleet, domain } = options.chain;
     const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
       if (changed.releases) this.catalogueChanged();
@@ -174,6 +179,7 @@ export class TrackerModule {
     this.timers = [];
     await this.stream.stop();
     await this.upstreamRun.catch(() => {});
+    await this.intake.close();
     this.db.close();
   }
 
@@ -229,7 +235,7 @@ export class TrackerModule {
    * what the device should install next (CAP-11.2-c, CAP-11.3-g), signed by this module.
    */
   async takeReport(envelope: Envelope): Promise<{ counter: number; notices: Envelope[] }> {
-    const signed = takeSealedReport(this.db, envelope, { id: this.id, privateKey: this.options.module.privateKey }, this.now());
+    const signed = await this.intake.take(envelope);
     if (this.options.parent) this.db.queueForUpstream(signed);
     this.startRolloutsOf(signed.message.from);
     const device = this.db.device(signed.message.from)!;

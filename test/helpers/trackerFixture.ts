@@ -114,6 +114,7 @@ export async function sealedReport(
   installed: { component: string; release: { id: string; version: string } }[],
   lastResult: StatusReport["lastResult"] = null,
   counter?: number,
+  credential?: StatusReport["credential"],
 ): Promise<Envelope> {
   const n = counter ?? (counters.get(d.record.id) ?? 0) + 1;
   counters.set(d.record.id, Math.max(n, counters.get(d.record.id) ?? 0));
@@ -125,6 +126,7 @@ export async function sealedReport(
     needs: [],
     declined: [],
     safeMode: false,
+    ...(credential ? { credential } : {}),
   };
   return sealMessage({ kind: REPORT_KIND, from: d.record.id, to: module.id, issuedAt: Date.now(), body: report }, { kind: "device", privateKey: d.key.privateKey }, module.publicKey);
 }
