@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createECDH, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { AuthenticationError, InputError } from "../core/errors";
+import { generateKeyPair, publicKeyOf, sharedSecret } from "./secp256k1";
 
 /**
  * ECIES on secp256k1 with AES-256-GCM, for anything sealed to one recipient's public key
@@ -29,12 +30,11 @@ function derive(shared: Buffer, ephemeralPub: Buffer, recipientPub: Buffer, info
 
 export function eciesSeal(plaintext: Uint8Array, recipientPublicKey: Uint8Array, context: Uint8Array, info: string): Buffer {
   const recipient = compressedKey(recipientPublicKey);
-  const ecdh = createECDH("secp256k1");
-  ecdh.generateKeys();
-  const ephemeralPub = ecdh.getPublicKey(undefined, "compressed");
+  const ephemeral = generateKeyPair();
+  const ephemeralPub = ephemeral.publicKey;
   let shared: Buffer;
   try {
-    shared = ecdh.computeSecret(recipient);
+    shared = sharedSecret(ephemeral.privateKey, recipient);
   } catch (cause) {
     throw new InputError("PUBLIC_KEY", "the recipient key is not a point on secp256k1", { cause });
   }
@@ -49,13 +49,12 @@ export function eciesSeal(plaintext: Uint8Array, recipientPublicKey: Uint8Array,
 export function eciesOpen(sealed: Uint8Array, recipientPrivateKey: Uint8Array, context: Uint8Array, info: string, code = "SEALED"): Buffer {
   const s = Buffer.from(sealed);
   if (s.length < ECIES_OVERHEAD || s[0] !== VERSION) throw new AuthenticationError(`${code}_FORMAT`, `a sealed value starts with 0x01 and is at least ${ECIES_OVERHEAD} bytes`);
-  const ecdh = createECDH("secp256k1");
-  ecdh.setPrivateKey(Buffer.from(recipientPrivateKey));
-  const recipientPub = ecdh.getPublicKey(undefined, "compressed");
+  const privateKey = Buffer.from(recipientPrivateKey);
+  const recipientPub = publicKeyOf(privateKey);
   const ephemeralPub = s.subarray(1, 34);
   let shared: Buffer;
   try {
-    shared = ecdh.computeSecret(ephemeralPub);
+    shared = sharedSecret(privateKey, ephemeralPub);
   } catch (cause) {
     throw new AuthenticationError(`${code}_FORMAT`, "the sealed value's ephemeral key is not a point on secp256k1", { cause });
   }

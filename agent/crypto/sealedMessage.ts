@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { SigningKey, hashMessage, recoverAddress } from "ethers";
 import { AuthenticationError, InputError } from "../core/errors";
 import { eciesOpen, eciesSeal } from "./ecies";
+import { recoverCompressedKey } from "./secp256k1";
 
 /**
  * Messages between tracker modules and devices (update notices, status reports, image queries):
@@ -96,9 +97,7 @@ export function openMessage<T>(
 export function recoverMessageSigner(message: OpenedMessage<unknown>, signature: string, signerKind: MessageSigner["kind"]): string {
   const d = digest(message);
   try {
-    return signerKind === "device"
-      ? SigningKey.computePublicKey(SigningKey.recoverPublicKey(d, signature), true)
-      : recoverAddress(hashMessage("0x" + d.toString("hex")), signature);
+    return signerKind === "device" ? recoverCompressedKey(d, signature) : recoverAddress(hashMessage("0x" + d.toString("hex")), signature);
   } catch {
     throw new AuthenticationError("MESSAGE_SIGNATURE", "the message signature is malformed");
   }
