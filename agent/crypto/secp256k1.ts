@@ -35,3 +35,9 @@ export function recoverCompressedKey(digest: Uint8Array, signature: string): str
   const compact = Buffer.concat([Buffer.from(sig.r.slice(2), "hex"), Buffer.from(sig.s.slice(2), "hex")]);
   return "0x" + Buffer.from(native.ecdsaRecover(compact, sig.yParity, digest, true)).toString("hex");
 }
+
+/** An ECDSA signature (RFC 6979 nonce, low s) over a 32-byte digest, serialized as ethers does: r | s | v (27 or 28). */
+export function signDigest(privateKey: Uint8Array, digest: Uint8Array): string {
+  const { signature, recid } = native.ecdsaSign(digest, privateKey);
+  return "0x" + Buffer.from(signature).toString("hex") + (27 + recid).toString(16);
+}

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Wallet, ZeroHash, type Provider, type TypedDataDomain } from "ethers";
+import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
@@ -8,6 +8,7 @@ import { callLedger } from "../chain/ledgerCall";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
 import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../crypto/sealedMessage";
+import { signDigest } from "../crypto/secp256k1";
 import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
@@ -144,7 +145,9 @@ export class TrackerModule {
 
   /** Signs this module's messages with its registered signer (EIP-191). */
   private get signer(): MessageSigner {
-    return { kind: "account", signMessage: (m: string) => this.wallet.signMessage(m) };
+    // EIP-191 as Wallet.signMessage, with the native curve code: a notice is sealed per device.
+    const key = getBytes(this.wallet.privateKey);
+    return { kind: "account", signMessage: async (m: string) => signDigest(key, getBytes(hashMessage(m))) };
   }
 
   get publicKey(): string {
