@@ -249,12 +249,12 @@ function fromReply(r: OpenedReply): Opened | Error {
 }
 
 /**
- * Takes a report a module below forwarded: the device's own signature is checked, so the module in
- * between cannot alter it (ADR 0004); it must have been addressed to that module.
+ * Takes a report a module below forwarded: the device's own signature is checked, so the modules in
+ * between cannot alter it (ADR 0004). The caller checks, on the ledger, that the report was sealed
+ * for the forwarding module `via` or a module below it (TrackerModule.routesThrough).
  */
 export function takeForwardedReport(db: FleetDatabase, r: SignedReport, via: string, now: number): StatusReport {
   if (!r?.message || typeof r.signature !== "string") throw new InputError("REPORT_MALFORMED", "a forwarded report is {message, signature}");
-  if (String(r.message.to).toLowerCase() !== via.toLowerCase()) throw new ReportRefused("REPORT_NOT_FOR_MODULE", `the report was sealed for ${r.message.to}, not the forwarding module ${via}`);
   return acceptReport(db, r.message, recoverMessageSigner(r.message, r.signature, "device"), now, via);
 }
 

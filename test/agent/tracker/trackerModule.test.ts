@@ -225,6 +225,28 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       );
     });
 
+    it("DEP-8.2.3 REQ-10e-ii: modules cascade: a report two levels down reaches the server, and its decision comes back down both levels", async () => {
+      const line = await t.registerModule("plant-1 line 4", plant1.id);
+      const c3 = testDevice("module c3", 1, "plant-1");
+      await t.enrol([c3]);
+      await running.tracker.stream.pollOnce();
+      await mid1.tracker.stream.pollOnce();
+      const sub = await startTracker(t, line, { parent: { id: plant1.id, url: mid1.http.url }, networks: [encodeBytes32String("plant-1")], upstreamMs: 3_600_000 });
+      try {
+        expect((await postReport(sub.http.url, await report(c3, [{ component: BOOTLOADER, release: boot11 }], null, line))).status).to.equal(200);
+        await sub.tracker.syncUpstream(); // line 4 -> plant-1
+        await mid1.tracker.syncUpstream(); // plant-1 -> server (the device's own signature checked there)
+        expect(running.tracker.db.device(c3.record.id)).to.include({ upstream: plant1.id.toLowerCase(), lastCounter: 1 });
+        expect(running.tracker.views.modules().find((m) => m.id === plant1.id.toLowerCase())!.children).to.deep.include({ id: line.id.toLowerCase(), lastSeen: mid1.tracker.db.modules()[0].lastSeen, reachable: true, devices: 1, unreachableDevices: 0 });
+        await mid1.tracker.syncUpstream(); // the server's decision for c3 comes down to plant-1
+        await sub.tracker.syncUpstream(); // and on to line 4
+        const answer = await postReport(sub.http.url, await report(c3, [{ component: BOOTLOADER, release: boot11 }], null, line));
+        expect(await openNotices(t, c3, line.id, answer.body.notices!)).to.deep.equal([{ releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" }]);
+      } finally {
+        await sub.stop();
+      }
+    });
+
     it("APP-II-4 CAP-11.2-m-a: each network's intermediate reports its reachability; the server lists both", async () => {
       await postReport(mid2.http.url, await report(c2, [{ component: BOOTLOADER, release: boot11 }], null, plant2));
       await mid2.tracker.syncUpstream();
