@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IUpdateRegistry} from "./interfaces/IUpdateRegistry.sol";
+import {IUpdatePolicies} from "./interfaces/IUpdatePolicies.sol";
+import {DeviceContext, IUpdatePolicy} from "./interfaces/IUpdatePolicy.sol";
+import {InstallCheck, Release} from "./interfaces/UpdateRegistryTypes.sol";
+
+/// @title Update policies attached to components and releases (X.1368 App. II, APP-II-3).
+/// @notice Beside the UpdateRegistry (whose roles and installable check it uses), so that
+/// policies can change without touching the registry and each contract stays under EIP-170.
+contract UpdatePolicies is IUpdatePolicies {
+    bytes32 private constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
+
+    /// @notice The reason a policy that reverted or ran out of gas answers: the check fails closed.
+    uint256 public constant POLICY_FAILED = type(uint256).max;
+    /// @notice Gas a policy may use for one check.
+    uint256 public constant POLICY_GAS = 500_000;
+
+    IUpdateRegistry private immutable _REGISTRY;
+    mapping(bytes32 target => IUpdatePolicy) private _policies;
+
+    constructor(IUpdateRegistry registry) {
+        _REGISTRY = registry;
+    }
+
+    modifier onlyAdministrator() {
+        if (!IAccessControl(address(_REGISTRY)).hasRole(ADMINISTRATOR_ROLE, msg.sender)) revert UpdatePoliciesUnauthorized(msg.sender);
+        _;
+    }
+
+    /// @notice The registry these policies apply to.
+    function updateRegistry() external view returns (address) {
+        return address(_REGISTRY);
+    }
+
+    /// @inheritdoc IUpdatePolicies
+    function attachPolicy(bytes32 target, IUpdatePolicy policy) external onlyAdministrator {
+        if (address(policy).code.length == 0) revert UpdatePoliciesNotAContract(address(policy));
+        _policies[target] = policy;
+        emit PolicyAttached(target, address(policy), msg.sender);
+    }
+
+    /// @inheritdoc IUpdatePolicies
+    function detachPolicy(bytes32 target) external onlyAdministrator {
+        IUpdatePolicy policy = _policies[target];
+        if (address(policy) == address(0)) revert UpdatePoliciesNothingAttached(target);
+        delete _policies[target];
+        emit PolicyDetached(target, address(policy), msg.sender);
+    }
+
+    /// @inheritdoc IUpdatePolicies
+    function policyFor(bytes32 releaseId, bytes32 component) public view returns (address) {
+        IUpdatePolicy own = _policies[releaseId];
+        return address(own) != address(0) ? address(own) : address(_policies[component]);
+    }
+
+    /// @inheritdoc IUpdatePolicies
+    function checkUpdate(Release calldata release, DeviceContext calldata device, bytes calldata evidence)
+        external
+        view
+        returns (InstallCheck verdict, address policy, uint256 reason)
+    {
+        verdict = _REGISTRY.checkInstallable(release, device.hardwareClass, device.installed);
+        if (verdict != InstallCheck.Installable && verdict != InstallCheck.ReleaseVulnerable) return (verdict, address(0), 0);
+        bytes32 id = _REGISTRY.releaseId(release);
+        policy = policyFor(id, release.component);
+        if (policy == address(0)) return (verdict, address(0), 0);
+        try IUpdatePolicy(policy).check{gas: POLICY_GAS}(id, release.component, release.version, device, evidence) returns (uint256 r) {
+            reason = r;
+        } catch {
+            reason = POLICY_FAILED;
+        }
+    }
+}
