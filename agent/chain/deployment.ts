@@ -10,6 +10,8 @@ export interface Deployment {
   chainId: number;
   updateRegistry: string;
   fleetRegistry: string;
+  /** Where administrators attach update policies (deployments made before issue 6 have none). */
+  updatePolicies?: string;
   /** The block the registry was deployed in: event streams start here. */
   deployedAtBlock: number;
 }
@@ -48,6 +50,13 @@ export async function readDeployment(file: string): Promise<Deployment> {
       raw[key] = getAddress(String(raw[key]));
     } catch {
       problems.push(key);
+    }
+  }
+  if (raw.updatePolicies !== undefined) {
+    try {
+      raw.updatePolicies = getAddress(String(raw.updatePolicies));
+    } catch {
+      problems.push("updatePolicies");
     }
   }
   if (problems.length > 0) {

@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 /**
- * Deploys the UpdateRegistry and the FleetRegistry that uses its roles.
+ * Deploys the UpdateRegistry, and beside it the FleetRegistry and UpdatePolicies that use its roles.
  * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
  * `adminTransferDelay` (seconds, default 2 days) is how long a default-admin transfer waits.
  */
@@ -10,5 +10,6 @@ export default buildModule("UpdateRegistry", (m) => {
   const adminTransferDelay = m.getParameter("adminTransferDelay", 2 * 24 * 60 * 60);
   const updateRegistry = m.contract("UpdateRegistry", [adminTransferDelay, admin]);
   const fleetRegistry = m.contract("FleetRegistry", [updateRegistry]);
-  return { updateRegistry, fleetRegistry };
+  const updatePolicies = m.contract("UpdatePolicies", [updateRegistry]);
+  return { updateRegistry, fleetRegistry, updatePolicies };
 });

@@ -20,7 +20,7 @@ export async function deployRegistry(
     // A fresh development node forgets earlier deployments; so must Ignition's journal.
     await fs.rm(path.join(hre.config.paths.ignition, "deployments", `chain-${DEV_CHAIN_ID}`), { recursive: true, force: true });
   }
-  const { updateRegistry, fleetRegistry } = await hre.ignition.deploy(UpdateRegistryModule, {
+  const { updateRegistry, fleetRegistry, updatePolicies } = await hre.ignition.deploy(UpdateRegistryModule, {
     parameters: { UpdateRegistry: parameters as Record<string, never> },
     displayUi,
   });
@@ -30,6 +30,7 @@ export async function deployRegistry(
     chainId,
     updateRegistry: await updateRegistry.getAddress(),
     fleetRegistry: await fleetRegistry.getAddress(),
+    updatePolicies: await updatePolicies.getAddress(),
     deployedAtBlock,
   };
   const file = deploymentPath(hre.config.paths.root, hre.network.name);

@@ -39,6 +39,8 @@ describe("agent/chain/deployment: where agents find the registry", function () {
     await expect(readDeployment(file)).to.be.rejectedWith(InputError, /not valid JSON/);
     await fs.writeFile(file, JSON.stringify({ ...sample, fleetRegistry: "0x1234", chainId: "x" }));
     await expect(readDeployment(file)).to.be.rejectedWith(InputError, /chainId, fleetRegistry/);
+    await fs.writeFile(file, JSON.stringify({ ...sample, updatePolicies: "0xnot" }));
+    await expect(readDeployment(file)).to.be.rejectedWith(InputError, /updatePolicies/);
   });
 
   it("finds the block a contract was deployed in, and refuses an address with no code", async function () {
@@ -50,7 +52,7 @@ describe("agent/chain/deployment: where agents find the registry", function () {
     await expect(findDeploymentBlock(ethers.provider, ethers.Wallet.createRandom().address)).to.be.rejectedWith(InputError, /no contract/);
   });
 
-  it("deploys both registries with the Ignition module, wired together, and writes the file", async function () {
+  it("deploys the registries and the update policies with the Ignition module, wired together, and writes the file", async function () {
     const root = hre.config.paths.root;
     hre.config.paths.root = dir;
     try {
@@ -59,6 +61,8 @@ describe("agent/chain/deployment: where agents find the registry", function () {
       expect(await readDeployment(file)).to.deep.equal(deployment);
       const fleet = await ethers.getContractAt("FleetRegistry", deployment.fleetRegistry);
       expect(await fleet.updateRegistry()).to.equal(deployment.updateRegistry);
+      const policies = await ethers.getContractAt("UpdatePolicies", deployment.updatePolicies!);
+      expect(await policies.updateRegistry()).to.equal(deployment.updateRegistry);
       const registry = await ethers.getContractAt("UpdateRegistry", deployment.updateRegistry);
       const [admin] = await ethers.getSigners();
       expect(await registry.defaultAdmin()).to.equal(admin.address);
