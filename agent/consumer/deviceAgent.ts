@@ -2,10 +2,10 @@ import { promises as fs } from "node:fs";
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
-import { INSTALL_CHECK, RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
+import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf, type LedgerRecordCode } from "../core/updateErrors";
 import { SlotImageMismatchError } from "./slots/slotErrors";
@@ -24,6 +24,7 @@ import { SlotStore } from "./slots/slotStore";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
 import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
+import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
@@ -33,7 +34,7 @@ export interface DeviceAgentOptions {
   dataDir: string; // slots/, downloads/, update-state.json
   device: DeviceIdentity;
   serverUrl: string;
-  chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
+  chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
   components: string[]; // component ids this device runs
   policy: DevicePolicy;
   healthCheck: HealthCheck;
@@ -269,9 +270,18 @@ export class DeviceAgent {
       if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
     }
     const installed = this.slots.installed();
-    const verdict = ledgerName(INSTALL_CHECK, await registry.checkInstallable(release.record, this.o.device.credential.record.hardwareClass, installed));
+    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed);
     const result = checkCandidate({
-      release: { id: release.id, record: release.record, status: await this.releaseStatus(release.id), providerBarred: barred, signatureValid, verificationCode: verificationCode as LedgerRecordCode | undefined, ledgerVerdict: verdict },
+      release: {
+        id: release.id,
+        record: release.record,
+        status: await this.releaseStatus(release.id),
+        providerBarred: barred,
+        signatureValid,
+        verificationCode: verificationCode as LedgerRecordCode | undefined,
+        ledgerVerdict: onLedger.verdict,
+        policy: onLedger.policy ? { address: onLedger.policy, reason: onLedger.reason } : undefined,
+      },
       ledger: { headTimestamp: this.headTimestamp },
       device: {
         hardwareClass: this.o.device.credential.record.hardwareClass,

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
 import type { RpcSender } from "../chain/eventStream";
@@ -21,7 +21,7 @@ export class DeviceRunner {
   ) {}
 
   static async start(
-    chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number },
+    chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number },
     devices: Omit<DeviceAgentOptions, "chain">[],
     o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; log?: (line: string) => void },
   ): Promise<DeviceRunner> {

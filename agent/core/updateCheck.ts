@@ -24,8 +24,10 @@ export interface CandidateInput {
     signatureValid: boolean;
     /** Why the record or its signer failed verification (SIGNER_NOT_REGISTERED ...), if known. */
     verificationCode?: LedgerRecordCode;
-    /** The registry's own checkInstallable verdict for this device, where policy contracts act. */
+    /** The registry's own checkInstallable verdict for this device. */
     ledgerVerdict?: InstallCheckCode;
+    /** The attached update policy's answer for this device (0: allowed), and which policy. */
+    policy?: { address: string; reason: bigint };
   };
   ledger: { headTimestamp: number }; // unix s of the newest block the device saw
   device: {
@@ -56,8 +58,9 @@ export type CandidateResult = { ok: true } | { ok: false; error: CandidateReject
  *   9. each dependency installed       DEPENDENCY_NOT_INSTALLED         (APP-II-2)
  *      and in [min, max)               DEPENDENCY_OUT_OF_RANGE
  *  10. not failed here before          PREVIOUSLY_FAILED
- *  10b. the registry's checkInstallable  LEDGER_NOT_INSTALLABLE (what the device does not model itself,
- *      such as an administrator's policy contract, is decided on the ledger, not re-implemented here)
+ *  10b. the registry's checkInstallable  LEDGER_NOT_INSTALLABLE (what the device does not model itself
+ *      is decided on the ledger, not re-implemented here)
+ *  10c. the administrators' update policy  POLICY_REFUSED (APP-II-3, CAP-11.3-h: asked on the ledger)
  *  11. policy: pin, security-only, window   VERSION_PINNED, NOT_A_SECURITY_FIX, DEFERRED_TO_WINDOW (CAP-11.1-a-vi)
  * Trust failures come before fit, and fit before the device's preferences, so a report names the
  * most serious reason. Releases.sol `checkInstallable` applies rules 2, 4, 6, 8, 9 and 3 (last, there).
@@ -139,6 +142,12 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
   const verdict = release.ledgerVerdict;
   if (verdict !== undefined && verdict !== "INSTALLABLE" && !(verdict === "RELEASE_VULNERABLE" && policy.allowVulnerable)) {
     return no(LedgerRecordRejected, "LEDGER_NOT_INSTALLABLE", `the registry's installable check answers ${verdict} for this device`, { verdict });
+  }
+  if (release.policy && release.policy.reason !== 0n) {
+    return no(LedgerRecordRejected, "POLICY_REFUSED", `the update policy ${release.policy.address} refuses this device now (reason ${release.policy.reason})`, {
+      policy: release.policy.address,
+      reason: release.policy.reason.toString(),
+    });
   }
 
   const pin = lookup(policy.pins, component);

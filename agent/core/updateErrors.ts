@@ -17,6 +17,7 @@ export const LEDGER_RECORD_CODES = [
   "DEPENDENCY_NOT_INSTALLED",
   "DEPENDENCY_OUT_OF_RANGE",
   "LEDGER_NOT_INSTALLABLE",
+  "POLICY_REFUSED", // the update policy an administrator attached refuses the device now (APP-II-3)
   // what verifyLedgerRelease found wrong with the record or its signer
   "RELEASE_NOT_ON_LEDGER",
   "RELEASE_STATE_MISMATCH",

@@ -7,7 +7,8 @@
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set(["DOWNLOAD_STALLED", "DOWNLOAD_INTERRUPTED", "SERVER_UNREACHABLE", "LEDGER_UNAVAILABLE", "STORE_UNAVAILABLE"]);
 
 /** Refusals that time or another party can lift: the release stays needed and is tried again later. */
-export const RETRY_LATER_CODES: ReadonlySet<string> = new Set([...TRANSIENT_CODES, "KEY_NOT_GRANTED", "ARTIFACT_NOT_AVAILABLE", "DEFERRED_TO_WINDOW", "LEDGER_STALE"]);
+// A policy refusal is most often "not yet" (a wave not open, outside a window, not approved yet).
+export const RETRY_LATER_CODES: ReadonlySet<string> = new Set([...TRANSIENT_CODES, "KEY_NOT_GRANTED", "ARTIFACT_NOT_AVAILABLE", "DEFERRED_TO_WINDOW", "LEDGER_STALE", "POLICY_REFUSED"]);
 
 /**
  * Whether a reported result is a failed update (CAP-11.2-b-ii): the image failed or was rolled

@@ -13,8 +13,9 @@ import type { AcceptedArtifact, ServerDatabase } from "./serverDatabase";
  *  1. the device's record is enrolled on the ledger and neither suspended nor withdrawn;
  *  2. the server holds the artifact and has not withdrawn it (revocation, CAP-11.3-c);
  *  3. the ledger's installable check for the device's hardware class and installed components
- *     passes (release active, provider not barred, hardware, version order, dependencies; where
- *     an administrator's policy will also act) — the server keeps no rules of its own;
+ *     passes (release active, provider not barred, hardware, version order, dependencies), then
+ *     the update policy an administrator attached (UpdatePolicies) — the server keeps no rules of
+ *     its own;
  *  4. a content key was granted to the device for this release.
  */
 export async function checkEntitlement(
@@ -34,9 +35,12 @@ export async function checkEntitlement(
   if (artifact.state === "withdrawn") throw new Refusal("RELEASE_REVOKED", `release ${releaseId} was withdrawn: ${artifact.withdrawnReason ?? "revoked"}`);
 
   const release = await gate.release(releaseId);
-  const check = await gate.installCheck(release, credential.record.hardwareClass, installed);
+  const check = await gate.updateCheck(release, credential.record, installed);
   // The InstallCheck names are refusal codes (refusals.ts), so the ledger's verdict is the answer.
-  if (check !== "INSTALLABLE") throw new Refusal(check, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check });
+  if (check.verdict !== "INSTALLABLE") throw new Refusal(check.verdict, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check.verdict });
+  if (check.reason !== 0n) {
+    throw new Refusal("POLICY_REFUSED", `the update policy ${check.policy} refuses release ${releaseId} for device ${credential.record.id} now (reason ${check.reason})`, { policy: check.policy, reason: check.reason.toString() });
+  }
 
   const wrappedKey = db.wrappedKey(releaseId, credential.record.id);
   if (!wrappedKey) throw new Refusal("KEY_NOT_GRANTED", `no content key of release ${releaseId} was granted to device ${credential.record.id}`);

@@ -1,5 +1,7 @@
 import type { TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { DeviceRecord } from "../crypto/deviceTree";
+import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
 import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import { fetchRelease, LedgerRelease } from "../chain/releaseEvents";
@@ -7,7 +9,7 @@ import type { RpcSender } from "../chain/eventStream";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { VerificationError } from "../core/errors";
 import { Refusal } from "./refusals";
-import { DEVICE_STANDING, INSTALL_CHECK, RELEASE_STATUS, ledgerName, type DeviceStandingName, type InstallCheckCode, type ReleaseStatusName } from "../core/ledgerCodes";
+import { DEVICE_STANDING, RELEASE_STATUS, ledgerName, type DeviceStandingName, type ReleaseStatusName } from "../core/ledgerCodes";
 
 
 /**
@@ -24,6 +26,8 @@ export class LedgerGate {
     readonly fleet: FleetRegistry,
     readonly domain: TypedDataDomain,
     private readonly fromBlock = 0,
+    /** Where administrators attach update policies; without it, the registry's check alone. */
+    readonly policies?: UpdatePolicies,
   ) {}
 
   /** The release, checked against storage and its author's signature; refuses if unknown or forged. */
@@ -58,9 +62,9 @@ export class LedgerGate {
     return ledgerName(DEVICE_STANDING, await this.ledger(() => this.fleet.deviceStanding(c.record, c.batchId, c.proof)));
   }
 
-  /** The registry's installable check for this release on this device. */
-  async installCheck(release: LedgerRelease, hardwareClass: number, installed: InstalledVersion[]): Promise<InstallCheckCode> {
-    return ledgerName(INSTALL_CHECK, await this.ledger(() => this.registry.checkInstallable(release.record, hardwareClass, installed)));
+  /** The registry's installable check for this release on this device, then the attached update policy's (APP-II-3, CAP-11.3-h). */
+  async updateCheck(release: LedgerRelease, device: DeviceRecord, installed: InstalledVersion[], evidence = "0x"): Promise<LedgerUpdateVerdict> {
+    return this.ledger(() => checkUpdateOnLedger({ registry: this.registry, policies: this.policies }, release.record, device, installed, evidence));
   }
 
   async authorProvider(account: string): Promise<number> {

@@ -32,6 +32,7 @@ export const REFUSALS = {
   NOT_NEWER_THAN_INSTALLED: [403, "the device already runs this version or a newer one"],
   DEPENDENCY_NOT_INSTALLED: [403, "a dependency of the release is not installed on the device"],
   DEPENDENCY_VERSION_OUT_OF_RANGE: [403, "an installed dependency is outside the release's required range"],
+  POLICY_REFUSED: [403, "the update policy an administrator attached refuses the device now (details: policy, reason)"],
   KEY_NOT_GRANTED: [403, "no content key was granted to this device for this release"],
   RANGE_NOT_SATISFIABLE: [416, "the range is outside the artifact, or names several ranges"],
   FORMAT_NOT_ACCEPTABLE: [406, "ask for application/vnd.ipld.raw or application/vnd.ipld.car (or ?format=raw|car)"],

@@ -152,8 +152,8 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.post("/v1/update-requests", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const { registry, domain, fromBlock } = tracker.options.chain;
-    const result = await handleUpdateRequest({ registry, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
+    const { registry, policies, domain, fromBlock } = tracker.options.chain;
+    const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
     o.log?.(`update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused`);
     return reply.send(result);
   });

@@ -1,10 +1,11 @@
 import path from "node:path";
 import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
 import { callLedger } from "../chain/ledgerCall";
+import { allowsUpdate, checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
 import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../crypto/sealedMessage";
@@ -57,7 +58,7 @@ function isDownstreamStatus(s: DownstreamStatus): boolean {
 }
 
 export interface TrackerModuleOptions {
-  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; fromBlock: number };
+  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
   /** This module's id on the ledger and its key: the registered signer and the key messages are sealed to. */
   module: { id: string; privateKey: string };
   /** Threads that open device reports under load (default: one per core; 0: none). */
@@ -243,7 +244,7 @@ export class TrackerModule {
     this.startRolloutsOf(signed.message.from);
     const device = this.db.device(signed.message.from)!;
     const notices: Envelope[] = [];
-    for (const step of this.pendingFor(device)) {
+    for (const step of await this.allowedNow(device, this.pendingFor(device))) {
       const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
@@ -289,6 +290,24 @@ export class TrackerModule {
       return last !== undefined && last.at > since && last.reason === s.reason;
     };
     return [...out.values()].filter((s) => !device.declined.includes(s.releaseId) && device.failedRelease !== s.releaseId && !recent(s));
+  }
+
+  /**
+   * The steps the administrators' update policies allow for this device now (APP-II-3): asked on
+   * the ledger (UpdatePolicies.checkUpdate), never decided here. A step a policy refuses is not
+   * handed out, and is asked again at the device's next report.
+   */
+  private async allowedNow<T extends { releaseId: string }>(device: DeviceRow, steps: T[]): Promise<T[]> {
+    if (!this.options.chain.policies || steps.length === 0) return steps;
+    const installed = this.db.installed(device.id).map((i) => ({ component: i.component, version: i.version }));
+    const out: T[] = [];
+    for (const step of steps) {
+      const release = this.db.release(step.releaseId);
+      if (!release) continue;
+      const v = await callLedger(() => checkUpdateOnLedger(this.options.chain, release.record, device, installed));
+      if (allowsUpdate(v)) out.push(step);
+    }
+    return out;
   }
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */
@@ -368,7 +387,7 @@ export class TrackerModule {
     const at = this.now();
     for (const id of ids) {
       const device = this.db.device(id)!;
-      for (const step of this.pendingFor(device)) {
+      for (const step of await this.allowedNow(device, this.pendingFor(device))) {
         decisions.push({ deviceId: id, ...step });
         this.db.noteDelivered({ deviceId: id, ...step, via: child, at });
       }

@@ -1,11 +1,11 @@
 import { id as roleId, isHexString, type TypedDataDomain } from "ethers";
 import { randomBytes } from "node:crypto";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
 import { fetchRelease } from "../chain/releaseEvents";
 import { callLedger as ledger } from "../chain/ledgerCall";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { InputError, OtaError } from "../core/errors";
-import { INSTALL_CHECK, ledgerName } from "../core/ledgerCodes";
 import type { FleetDatabase } from "./fleetDatabase";
 import { labelToBytes32 } from "./fleetViews";
 
@@ -55,7 +55,7 @@ const MAX_DEVICES = 100_000;
  * are listed with the registry's reason.
  */
 export async function handleUpdateRequest(
-  deps: { registry: UpdateRegistry; domain: TypedDataDomain; fromBlock: number; db: FleetDatabase; now: () => number },
+  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number; db: FleetDatabase; now: () => number },
   account: string,
   input: unknown,
 ): Promise<UpdateRequestResult> {
@@ -80,7 +80,7 @@ export async function handleUpdateRequest(
   if (targets.length === 0) throw new UpdateRequestRefused("NO_DEVICES", "no device matches the request", 400);
   const refused: UpdateRequestResult["refused"] = [];
   const accepted: string[] = [];
-  const verdicts = new Map<number | string, string>(); // configuration (or "unknown:hw") -> registry verdict
+  const verdicts = new Map<number | string, LedgerUpdateVerdict>(); // configuration (or device) -> the ledger's answer
   for (const id of targets) {
     const device = db.device(id);
     if (!device) {
@@ -91,16 +91,19 @@ export async function handleUpdateRequest(
       refused.push({ deviceId: id, code: "DEVICE_NOT_ACTIVE", message: `the device is ${device.standing}` });
       continue;
     }
-    const key = device.configId ?? `unknown:${device.hardwareClass}`;
-    let verdict = verdicts.get(key);
-    if (verdict === undefined) {
+    // Without policies the answer depends on the configuration only; a policy may look at the device itself.
+    const key = deps.policies ? id : (device.configId ?? `unknown:${device.hardwareClass}`);
+    let v = verdicts.get(key);
+    if (v === undefined) {
       const installed = db.installed(id).map((i) => ({ component: i.component, version: i.version }));
-      verdict = ledgerName(INSTALL_CHECK, await ledger(() => registry.checkInstallable(release.record, device.hardwareClass, installed)));
-      verdicts.set(key, verdict);
+      v = await ledger(() => checkUpdateOnLedger({ registry, policies: deps.policies }, release.record, device, installed));
+      verdicts.set(key, v);
     }
+    const verdict = v.verdict;
     if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${req.releaseId}`, 400);
-    if (verdict === "INSTALLABLE") accepted.push(id);
-    else refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
+    if (verdict !== "INSTALLABLE") refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
+    else if (v.reason !== 0n) refused.push({ deviceId: id, code: "POLICY_REFUSED", message: `the update policy ${v.policy} refuses this device now (reason ${v.reason})` });
+    else accepted.push(id);
   }
   const requestId = "0x" + randomBytes(16).toString("hex");
   const at = deps.now();

@@ -14,10 +14,10 @@ export function register(program: Command, ctx: CliContext): void {
     .description("serve artifacts to entitled devices (127.0.0.1 unless server.host says otherwise)")
     .action(async () => {
       const config = await ctx.config();
-      const { registry, fleet, domain, fromBlock } = await ctx.connectReadOnly();
+      const { registry, fleet, domain, fromBlock, policies } = await ctx.connectReadOnly();
       const store = await openContentStore(config.storage);
       const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
-      const gate = new LedgerGate(registry, fleet, domain, fromBlock);
+      const gate = new LedgerGate(registry, fleet, domain, fromBlock, policies);
       let running;
       try {
         running = await startFirmwareServer({ gate, store, db, host: config.server.host, port: config.server.port, log: (l) => ctx.io.stderr(l + "\n") });

@@ -162,7 +162,7 @@ async function startModule(ctx: CliContext): Promise<void> {
   const chain = await ctx.connectReadOnly();
   const log = (line: string) => ctx.io.stderr(`${line}\n`);
   const tracker = new TrackerModule({
-    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, domain: chain.domain, fromBlock: chain.fromBlock },
+    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, domain: chain.domain, fromBlock: chain.fromBlock },
     module: self,
     parent: t.parent,
     networks: t.networks,
