@@ -67,10 +67,11 @@ contract UpdatePolicies is IUpdatePolicies {
         bytes32 id = _REGISTRY.releaseId(release);
         policy = policyFor(id, release.component);
         if (policy == address(0)) return (verdict, address(0), 0);
-        try IUpdatePolicy(policy).check{gas: POLICY_GAS}(id, release.component, release.version, device, evidence) returns (uint256 r) {
-            reason = r;
-        } catch {
-            reason = POLICY_FAILED;
-        }
+        // A low-level call rather than try/catch: try/catch does not catch an answer that fails to
+        // decode (no return data, a wrong length), which would revert the whole check.
+        (bool ok, bytes memory answer) = policy.staticcall{gas: POLICY_GAS}(
+            abi.encodeCall(IUpdatePolicy.check, (id, release.component, release.version, device, evidence))
+        );
+        reason = ok && answer.length == 32 ? abi.decode(answer, (uint256)) : POLICY_FAILED;
     }
 }
