@@ -72,6 +72,9 @@ contract UpdatePolicies is IUpdatePolicies {
         (bool ok, bytes memory answer) = policy.staticcall{gas: POLICY_GAS}(
             abi.encodeCall(IUpdatePolicy.check, (id, release.component, release.version, device, evidence))
         );
+        // A caller that left the policy less than its gas must not read a refusal into it: with
+        // under 1/63 of the cap left after the call, the policy may have been starved (EIP-150).
+        if (!ok && gasleft() < POLICY_GAS / 63) revert UpdatePoliciesOutOfGas();
         reason = ok && answer.length == 32 ? abi.decode(answer, (uint256)) : POLICY_FAILED;
     }
 }

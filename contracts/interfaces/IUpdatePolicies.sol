@@ -12,6 +12,9 @@ interface IUpdatePolicies {
     error UpdatePoliciesUnauthorized(address account);
     /// @notice A policy address with no code.
     error UpdatePoliciesNotAContract(address policy);
+    /// @notice The call to the policy may have failed for want of gas the caller did not give:
+    /// call checkUpdate with more gas (at least 64/63 of POLICY_GAS beyond the registry's check).
+    error UpdatePoliciesOutOfGas();
     /// @notice Nothing is attached to `target`.
     error UpdatePoliciesNothingAttached(bytes32 target);
 

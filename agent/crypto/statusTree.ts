@@ -1,0 +1,164 @@
+import { AbiCoder, concat, keccak256, getBytes, isHexString, ZeroHash } from "ethers";
+import { MerkleTree } from "merkletreejs";
+import { InputError } from "../core/errors";
+
+/**
+ * Device status records as Merkle leaves, matching contracts/StatusAnchors.sol (verifyStatus):
+ *   leaf = keccak256(keccak256(abi.encode(deviceId, releaseId, version, outcome, reportCounter, reportedAt)))
+ * The double hash keeps a leaf from being read as an inner node. Pairs are sorted before hashing
+ * (merkletreejs sortPairs; OpenZeppelin MerkleProof on-chain), as for device batches
+ * (deviceTree.ts).
+ */
+
+/** Outcome codes of a status record (uint8 on-chain). */
+export const STATUS_OUTCOME = {
+  /** The device has reported no update result yet. */
+  none: 0,
+  /** The release is installed and confirmed: the device runs it. */
+  installed: 1,
+  /** The release was offered and the device has not reported its result yet. */
+  pending: 2,
+  /** The image failed to install. */
+  failed: 3,
+  /** The image was installed, then rolled back. */
+  rolledBack: 4,
+  /** The device refused the release for a reason that will not pass by itself. */
+  rejected: 5,
+} as const;
+
+export type StatusOutcome = (typeof STATUS_OUTCOME)[keyof typeof STATUS_OUTCOME];
+
+const OUTCOME_CODES: ReadonlySet<number> = new Set(Object.values(STATUS_OUTCOME));
+const FAILED_OUTCOMES: ReadonlySet<number> = new Set([STATUS_OUTCOME.failed, STATUS_OUTCOME.rolledBack, STATUS_OUTCOME.rejected]);
+
+const UINT64_MAX = (1n << 64n) - 1n;
+const UINT40_MAX = (1n << 40n) - 1n;
+const UINT32_MAX = 0xffffffff;
+
+/** A device's state as its tracker took it from the device's last report. */
+export interface StatusRecord {
+  deviceId: string; // bytes32, non-zero
+  /** The release the last result is about (the one the device runs when installed); ZeroHash for none. */
+  releaseId: string;
+  version: bigint; // uint64, the release's encoded version (0 for none)
+  outcome: StatusOutcome; // uint8
+  reportCounter: bigint; // uint64, the counter of the report the record comes from
+  reportedAt: number; // uint40, unix seconds the tracker took the report
+}
+
+/** Per-release counts as StatusAnchors.anchor takes them. */
+export interface ReleaseCounts {
+  releaseId: string;
+  installed: number;
+  failed: number;
+  pending: number;
+}
+
+const coder = AbiCoder.defaultAbiCoder();
+
+export function statusLeaf(record: StatusRecord): string {
+  const inner = keccak256(
+    coder.encode(
+      ["bytes32", "bytes32", "uint64", "uint8", "uint64", "uint40"],
+      [record.deviceId, record.releaseId, record.version, record.outcome, record.reportCounter, record.reportedAt],
+    ),
+  );
+  return keccak256(inner);
+}
+
+export interface StatusTree {
+  /** The root StatusAnchors.anchor takes. */
+  root: string;
+  /** How many devices the tree covers (one record each). */
+  deviceCount: number;
+  /** The counts per release, ascending by release id, as StatusAnchors.anchor takes them. */
+  counts: ReleaseCounts[];
+  /** The proof for each record, in the order given. */
+  proofs: string[][];
+}
+
+/**
+ * Builds the status tree of a fleet: one record per device. Counts each release's devices by
+ * outcome: installed; failed (failed, rolled back, rejected); pending.
+ */
+export function buildStatusTree(records: StatusRecord[]): StatusTree {
+  if (records.length === 0) throw new InputError("STATUS_TREE_EMPTY", "a status anchor needs at least one device record");
+  if (records.length > UINT32_MAX) throw new InputError("STATUS_TREE_TOO_LARGE", `a status anchor covers at most ${UINT32_MAX} devices`);
+  const seen = new Set<string>();
+  for (const [i, r] of records.entries()) {
+    checkStatusRecord(r, i);
+    const id = r.deviceId.toLowerCase();
+    if (seen.has(id)) {
+      throw new InputError("STATUS_TREE_DUPLICATE", `device ${r.deviceId} appears twice; give each device its latest record only`, { details: { index: i } });
+    }
+    seen.add(id);
+  }
+  const leaves = records.map((r) => Buffer.from(getBytes(statusLeaf(r))));
+  const tree = new MerkleTree(leaves, keccak256Buffer, { sortPairs: true });
+  return {
+    root: tree.getHexRoot(),
+    deviceCount: records.length,
+    counts: releaseCounts(records),
+    proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
+  };
+}
+
+/** The counts per release of these records, ascending by release id; records about no release are left out. */
+export function releaseCounts(records: StatusRecord[]): ReleaseCounts[] {
+  const byRelease = new Map<string, ReleaseCounts>();
+  for (const r of records) {
+    if (r.releaseId === ZeroHash || r.outcome === STATUS_OUTCOME.none) continue;
+    const id = r.releaseId.toLowerCase();
+    let c = byRelease.get(id);
+    if (!c) {
+      c = { releaseId: id, installed: 0, failed: 0, pending: 0 };
+      byRelease.set(id, c);
+    }
+    if (r.outcome === STATUS_OUTCOME.installed) c.installed += 1;
+    else if (r.outcome === STATUS_OUTCOME.pending) c.pending += 1;
+    else if (FAILED_OUTCOMES.has(r.outcome)) c.failed += 1;
+  }
+  return [...byRelease.values()].sort((a, b) => (BigInt(a.releaseId) < BigInt(b.releaseId) ? -1 : 1));
+}
+
+/**
+ * Whether `proof` shows `record` in the status tree with this root, as StatusAnchors.verifyStatus
+ * checks it on-chain.
+ */
+export function verifyStatusProof(record: StatusRecord, proof: string[], root: string): boolean {
+  if (!Array.isArray(proof) || proof.length > 64 || !proof.every((p) => isHexString(p, 32))) return false;
+  let hash = statusLeaf(record).toLowerCase();
+  for (const sibling of proof) {
+    const [a, b] = [hash, sibling.toLowerCase()].sort();
+    hash = keccak256(concat([a, b])).toLowerCase();
+  }
+  return hash === root.toLowerCase();
+}
+
+function keccak256Buffer(data: Buffer): Buffer {
+  return Buffer.from(getBytes(keccak256(data)));
+}
+
+/**
+ * The checks a record must pass to be anchored: a non-zero 32-byte device id, a 32-byte release
+ * id (zero only with outcome none), a known outcome code, and each number within its on-chain
+ * width. Records are not checked on-chain: a record that fails here could never be proven.
+ */
+export function checkStatusRecord(record: StatusRecord, index = 0): void {
+  const fail = (what: string): never => {
+    throw new InputError("STATUS_RECORD_INVALID", `status record ${index} (${record.deviceId}): ${what}`, { details: { index } });
+  };
+  if (!isHexString(record.deviceId, 32) || record.deviceId === ZeroHash) fail("device id must be a non-zero 32-byte hex value");
+  if (!isHexString(record.releaseId, 32)) fail("release id must be a 32-byte hex value (ZeroHash when the device has reported none)");
+  if (!OUTCOME_CODES.has(record.outcome)) fail(`outcome must be one of the codes of STATUS_OUTCOME, not ${String(record.outcome)}`);
+  if ((record.releaseId === ZeroHash) !== (record.outcome === STATUS_OUTCOME.none)) {
+    fail("a record names a release exactly when it has an outcome (outcome none with ZeroHash)");
+  }
+  if (typeof record.version !== "bigint" || record.version < 0n || record.version > UINT64_MAX) fail("version must be a uint64 bigint");
+  if (typeof record.reportCounter !== "bigint" || record.reportCounter < 0n || record.reportCounter > UINT64_MAX) {
+    fail("report counter must be a uint64 bigint");
+  }
+  if (!Number.isInteger(record.reportedAt) || record.reportedAt < 0 || BigInt(record.reportedAt) > UINT40_MAX) {
+    fail("reported-at must be unix seconds (uint40)");
+  }
+}
