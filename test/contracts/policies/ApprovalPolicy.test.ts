@@ -43,7 +43,7 @@ function ask(policy: ApprovalPolicy, releaseId: string): Promise<bigint> {
   return policy.check(releaseId, ethers.ZeroHash, 0, DEVICE, "0x");
 }
 
-describe("ApprovalPolicy (M of N approvers)", function () {
+describe("ApprovalPolicy (M of N approvers, APP-II-3)", function () {
   describe("deployment", function () {
     it("starts with its approvers and M, and says so in events", async function () {
       const { policy, a, b, c, d, admin } = await loadFixture(approvalFixture);

@@ -78,7 +78,7 @@ function ask(policy: AllOfPolicy | AnyOfPolicy, evidence: Uint8Array | string = 
   return policy.check(RELEASE, COMPONENTS.bootloader, 1, DEVICE, evidence, { gasLimit });
 }
 
-describe("Composed policies (all-of, any-of)", function () {
+describe("Composed policies (all-of, any-of, APP-II-3)", function () {
   describe("AllOfPolicy", function () {
     it("allows when every member allows", async function () {
       const { allow } = await loadFixture(membersFixture);

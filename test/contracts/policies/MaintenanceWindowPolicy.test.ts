@@ -51,7 +51,7 @@ async function askAt(policy: MaintenanceWindowPolicy, timestamp: number): Promis
   return policy.check(ZeroHash, ZeroHash, 0, DEVICE, "0x");
 }
 
-describe("MaintenanceWindowPolicy (a custom rule)", function () {
+describe("MaintenanceWindowPolicy (a custom rule, APP-II-3)", function () {
   it("the test week starts on a Monday", function () {
     expect(new Date(at("mon", "00:00") * 1000).getUTCDay()).to.equal(1);
   });

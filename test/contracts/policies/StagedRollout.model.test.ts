@@ -157,7 +157,7 @@ const wavesArb = fc.array(
   { minLength: 1, maxLength: 3 },
 );
 
-describe("StagedRollout: model-based property test", function () {
+describe("StagedRollout: model-based property test (APP-II-3)", function () {
   it("agrees with the model after every step of random rollouts", async function () {
     await fc.assert(
       fc.asyncProperty(

@@ -110,7 +110,7 @@ async function rolloutSnapshot(f: F) {
 
 // ---------------------------------------------------------------- tests
 
-describe("StagedRollout", function () {
+describe("StagedRollout (APP-II-3)", function () {
   it("publishes its reason codes as stable, distinct constants", async function () {
     const { rollout } = await loadFixture(deployFixture);
     const onChain = {
