@@ -1,5 +1,5 @@
-import { AbiCoder, concat, getBytes, isHexString, keccak256, ZeroHash } from "ethers";
-import { MerkleTree } from "merkletreejs";
+import { AbiCoder, isHexString, keccak256, ZeroHash } from "ethers";
+import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
 import { InputError } from "../core/errors";
 
 /**
@@ -41,13 +41,8 @@ export function buildCohort(deviceIds: string[]): Cohort {
     if (seen.has(key)) throw new InputError("COHORT_DUPLICATE", `device ${id} appears twice in the cohort; list each device once`);
     seen.add(key);
   }
-  const leaves = deviceIds.map((id) => Buffer.from(getBytes(cohortLeaf(id))));
-  const tree = new MerkleTree(leaves, keccak256Buffer, { sortPairs: true });
-  return {
-    root: tree.getHexRoot(),
-    deviceIds: [...deviceIds],
-    proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
-  };
+  const { root, proofs } = buildSortedTree(deviceIds.map(cohortLeaf));
+  return { root, deviceIds: [...deviceIds], proofs };
 }
 
 /** The proof that `deviceId` is in `cohort`. */
@@ -63,13 +58,7 @@ export function cohortProof(cohort: Cohort, deviceId: string): string[] {
  */
 export function verifyCohortProof(deviceId: string, proof: string[], root: string): boolean {
   if (!isHexString(deviceId, 32)) return false;
-  if (!Array.isArray(proof) || proof.length > MAX_COHORT_PROOF_LENGTH || !proof.every((p) => isHexString(p, 32))) return false;
-  let hash = cohortLeaf(deviceId).toLowerCase();
-  for (const sibling of proof) {
-    const [a, b] = [hash, sibling.toLowerCase()].sort();
-    hash = keccak256(concat([a, b])).toLowerCase();
-  }
-  return hash === root.toLowerCase();
+  return verifySortedProof(cohortLeaf(deviceId), proof, root, MAX_COHORT_PROOF_LENGTH);
 }
 
 /** The evidence a device brings to StagedRollout.check: abi.encode(uint256 waveIndex, bytes32[] proof). */
@@ -82,8 +71,4 @@ export function encodeRolloutEvidence(waveIndex: number | bigint, proof: string[
     throw new InputError("COHORT_PROOF_INVALID", `a cohort proof is at most ${MAX_COHORT_PROOF_LENGTH} 32-byte hex values`);
   }
   return coder.encode(["uint256", "bytes32[]"], [waveIndex, proof]);
-}
-
-function keccak256Buffer(data: Buffer): Buffer {
-  return Buffer.from(getBytes(keccak256(data)));
 }

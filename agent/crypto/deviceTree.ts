@@ -1,5 +1,5 @@
-import { AbiCoder, concat, keccak256, getBytes, isHexString, SigningKey, ZeroHash } from "ethers";
-import { MerkleTree } from "merkletreejs";
+import { AbiCoder, keccak256, isHexString, SigningKey, ZeroHash } from "ethers";
+import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
 import { InputError } from "../core/errors";
 
 /**
@@ -46,12 +46,7 @@ export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
     }
     seen.add(id);
   }
-  const leaves = records.map((r) => Buffer.from(getBytes(deviceLeaf(r))));
-  const tree = new MerkleTree(leaves, keccak256Buffer, { sortPairs: true });
-  return {
-    root: tree.getHexRoot(),
-    proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
-  };
+  return buildSortedTree(records.map(deviceLeaf));
 }
 
 /**
@@ -59,17 +54,7 @@ export function buildDeviceBatch(records: DeviceRecord[]): DeviceBatch {
  * pairs) checks it on-chain in FleetRegistry.deviceStanding.
  */
 export function verifyDeviceProof(record: DeviceRecord, proof: string[], root: string): boolean {
-  if (!Array.isArray(proof) || proof.length > 64 || !proof.every((p) => isHexString(p, 32))) return false;
-  let hash = deviceLeaf(record).toLowerCase();
-  for (const sibling of proof) {
-    const [a, b] = [hash, sibling.toLowerCase()].sort();
-    hash = keccak256(concat([a, b])).toLowerCase();
-  }
-  return hash === root.toLowerCase();
-}
-
-function keccak256Buffer(data: Buffer): Buffer {
-  return Buffer.from(getBytes(keccak256(data)));
+  return verifySortedProof(deviceLeaf(record), proof, root);
 }
 
 /**

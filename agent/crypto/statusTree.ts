@@ -1,5 +1,5 @@
-import { AbiCoder, concat, keccak256, getBytes, isHexString, ZeroHash } from "ethers";
-import { MerkleTree } from "merkletreejs";
+import { AbiCoder, keccak256, isHexString, ZeroHash } from "ethers";
+import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
 import { InputError } from "../core/errors";
 
 /**
@@ -93,14 +93,8 @@ export function buildStatusTree(records: StatusRecord[]): StatusTree {
     }
     seen.add(id);
   }
-  const leaves = records.map((r) => Buffer.from(getBytes(statusLeaf(r))));
-  const tree = new MerkleTree(leaves, keccak256Buffer, { sortPairs: true });
-  return {
-    root: tree.getHexRoot(),
-    deviceCount: records.length,
-    counts: releaseCounts(records),
-    proofs: leaves.map((leaf, i) => tree.getHexProof(leaf, i)),
-  };
+  const { root, proofs } = buildSortedTree(records.map(statusLeaf));
+  return { root, deviceCount: records.length, counts: releaseCounts(records), proofs };
 }
 
 /** The counts per release of these records, ascending by release id; records about no release are left out. */
@@ -126,17 +120,7 @@ export function releaseCounts(records: StatusRecord[]): ReleaseCounts[] {
  * checks it on-chain.
  */
 export function verifyStatusProof(record: StatusRecord, proof: string[], root: string): boolean {
-  if (!Array.isArray(proof) || proof.length > 64 || !proof.every((p) => isHexString(p, 32))) return false;
-  let hash = statusLeaf(record).toLowerCase();
-  for (const sibling of proof) {
-    const [a, b] = [hash, sibling.toLowerCase()].sort();
-    hash = keccak256(concat([a, b])).toLowerCase();
-  }
-  return hash === root.toLowerCase();
-}
-
-function keccak256Buffer(data: Buffer): Buffer {
-  return Buffer.from(getBytes(keccak256(data)));
+  return verifySortedProof(statusLeaf(record), proof, root);
 }
 
 /**
