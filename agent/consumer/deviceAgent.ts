@@ -137,10 +137,13 @@ export class DeviceAgent {
       now: this.now(),
     });
     this.lastNoticeAt = issuedAt;
+    if (notice.evidence) this.evidence.set(notice.releaseId.toLowerCase(), notice.evidence);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
 
   private lastNoticeAt = 0;
+  /** Evidence for a release's update policy, as the upstream handed it out (e.g. a cohort proof). */
+  private readonly evidence = new Map<string, string>();
   private readonly pending = new Set<string>();
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
@@ -270,7 +273,7 @@ export class DeviceAgent {
       if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
     }
     const installed = this.slots.installed();
-    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed);
+    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed, this.evidence.get(release.id.toLowerCase()));
     const result = checkCandidate({
       release: {
         id: release.id,
@@ -331,7 +334,9 @@ export class DeviceAgent {
       throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
     }
     leaves.forEach((_, i) => onChunk(i));
-    return { wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }) };
+    return {
+      wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), evidence: this.evidence.get(release.id.toLowerCase()), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }),
+    };
   }
 
   /** The verified download, retried with backoff; each retry resumes from the last verified chunk. */
@@ -343,6 +348,7 @@ export class DeviceAgent {
           serverUrl: this.o.serverUrl,
           device: this.o.device,
           installed: this.slots.installed(),
+          evidence: this.evidence.get(release.id.toLowerCase()),
           release,
           artifactFile,
           timeoutMs: this.o.download?.timeoutMs,

@@ -23,6 +23,7 @@ export interface DownloadOptions {
   serverUrl: string;
   device: DeviceIdentity;
   installed: InstalledVersion[];
+  evidence?: string; // for the release's update policy (e.g. a cohort proof), sent in the signed context
   release: { id: string; record: ReleaseRecord }; // from the ledger, never from the server
   artifactFile: string; // verified stored chunks are appended here; a resume starts from it
   timeoutMs?: number; // longest silence from the server (ms)
@@ -235,7 +236,7 @@ async function signedGet(o: DownloadOptions, path: string, what: string, idle: I
     audience: o.serverUrl,
     method: "GET",
     path,
-    context: encodeInstalled(o.installed),
+    context: encodeInstalled(o.installed, o.evidence),
   });
   let res: Response;
   try {

@@ -4,6 +4,7 @@ import { AuthenticationError, InputError } from "../core/errors";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
 import { verifyModuleSender } from "../chain/trackerModules";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
+import { isEvidence } from "../core/installedContext";
 
 /** A notice that must not be acted on: unregistered or unexpected sender, bad signature, stale or replayed. */
 export class UpstreamNoticeRejected extends AuthenticationError {}
@@ -30,8 +31,8 @@ export async function verifyUpdateNotice(
   if (Math.abs(expect.now - message.issuedAt) > expect.maxAgeMs) throw new UpstreamNoticeRejected("NOTICE_STALE", `the notice was issued at ${message.issuedAt}, too far from ${expect.now}`);
   if (message.issuedAt <= expect.lastIssuedAt) throw new UpstreamNoticeRejected("NOTICE_REPLAYED", "the notice is not newer than the last one taken from this module");
   const n = message.body;
-  if (!n || !isHexString(n.releaseId, 32) || !isHexString(n.component, 32) || typeof n.reason !== "string") {
-    throw new InputError("NOTICE_MALFORMED", "an update notice names a release id, a component id and a reason");
+  if (!n || !isHexString(n.releaseId, 32) || !isHexString(n.component, 32) || typeof n.reason !== "string" || (n.evidence !== undefined && !isEvidence(n.evidence))) {
+    throw new InputError("NOTICE_MALFORMED", "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex)");
   }
   return { notice: n, issuedAt: message.issuedAt };
 }

@@ -5,6 +5,8 @@ export interface UpdateNotice {
   releaseId: string;
   component: string;
   reason: string; // e.g. "new-release", "outdated", "vulnerable-installed", "revoked-installed", "dependency", "requested"
+  /** What the device brings to the release's update policy, e.g. its rollout cohort proof (hex). */
+  evidence?: string;
 }
 
 export const NOTICE_KIND = "update-notice";

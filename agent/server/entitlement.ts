@@ -1,6 +1,6 @@
 import type { InstalledVersion } from "../core/release";
 import { InputError } from "../core/errors";
-import { decodeInstalled } from "../core/installedContext";
+import { decodeEvidence, decodeInstalled } from "../core/installedContext";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import type { LedgerRelease } from "../chain/releaseEvents";
 import type { LedgerGate } from "./ledgerGate";
@@ -24,6 +24,7 @@ export async function checkEntitlement(
   credential: DeviceCredential,
   installed: InstalledVersion[],
   releaseId: string,
+  evidence = "0x",
 ): Promise<{ release: LedgerRelease; artifact: AcceptedArtifact; wrappedKey: Buffer }> {
   const standing = await gate.deviceStanding(credential);
   if (standing === "unknown") throw new Refusal("DEVICE_NOT_ENROLLED", `device ${credential.record.id} is not enrolled with this record`);
@@ -35,7 +36,7 @@ export async function checkEntitlement(
   if (artifact.state === "withdrawn") throw new Refusal("RELEASE_REVOKED", `release ${releaseId} was withdrawn: ${artifact.withdrawnReason ?? "revoked"}`);
 
   const release = await gate.release(releaseId);
-  const check = await gate.updateCheck(release, credential.record, installed);
+  const check = await gate.updateCheck(release, credential.record, installed, evidence);
   // The InstallCheck names are refusal codes (refusals.ts), so the ledger's verdict is the answer.
   if (check.verdict !== "INSTALLABLE") throw new Refusal(check.verdict, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check.verdict });
   if (check.reason !== 0n) {
@@ -47,10 +48,10 @@ export async function checkEntitlement(
   return { release, artifact, wrappedKey };
 }
 
-/** The device's installed components from its signed request context; malformed is a 400. */
-export function installedOf(context: string | undefined): InstalledVersion[] {
+/** The device's installed components and policy evidence from its signed request context; malformed is a 400. */
+export function contextOf(context: string | undefined): { installed: InstalledVersion[]; evidence: string } {
   try {
-    return decodeInstalled(context);
+    return { installed: decodeInstalled(context), evidence: decodeEvidence(context) };
   } catch (err) {
     if (err instanceof InputError) throw new Refusal("BAD_REQUEST", err.message);
     throw err;

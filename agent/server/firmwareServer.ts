@@ -4,7 +4,7 @@ import { id as roleId, isHexString } from "ethers";
 import { WRAPPED_KEY_SIZE } from "../crypto/keyWrap";
 import { ContentStoreError, type ContentStore } from "../storage/contentStore";
 import { carStream } from "../storage/dagBlocks";
-import { checkEntitlement, installedOf } from "./entitlement";
+import { checkEntitlement, contextOf } from "./entitlement";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal, REFUSALS, type RefusalCode } from "./refusals";
 import { RequestAuthenticator, RequestRefused } from "../io/requestAuth";
@@ -92,7 +92,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   };
   const device = (req: FastifyRequest) => {
     const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
-    return { credential, installed: installedOf(context) };
+    return { credential, ...contextOf(context) };
   };
   const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
     Readable.from(
@@ -171,16 +171,16 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   app.get("/v1/releases/:releaseId/manifest", async (req) => {
     const id = releaseId(req);
-    const { credential, installed } = device(req);
-    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    const { credential, installed, evidence } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "manifest", rangeStart: null, rangeEnd: null, bytes: 0, complete: true });
     return { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), chunkSize: artifact.chunkSize, leaves: db.artifactLeaves(id) };
   });
 
   app.get("/v1/releases/:releaseId/key", async (req) => {
     const id = releaseId(req);
-    const { credential, installed } = device(req);
-    const { wrappedKey } = await checkEntitlement(gate, db, credential, installed, id);
+    const { credential, installed, evidence } = device(req);
+    const { wrappedKey } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "key", rangeStart: null, rangeEnd: null, bytes: wrappedKey.length, complete: true });
     return { releaseId: id, deviceId: credential.record.id, wrappedKey: "0x" + wrappedKey.toString("hex") };
   });
@@ -188,8 +188,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   // CAP-11.3-b: plain bytes, resumable with a Range header.
   app.get("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
-    const { credential, installed } = device(req);
-    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    const { credential, installed, evidence } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     const size = Number(artifact.artifactSize);
     const range = parseRange(req.headers.range, size);
     const start = range?.start ?? 0;
@@ -205,8 +205,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   // The artifact's size and ranges, with the same checks, without reading or logging anything.
   app.head("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
-    const { credential, installed } = device(req);
-    const { artifact } = await checkEntitlement(gate, db, credential, installed, id);
+    const { credential, installed, evidence } = device(req);
+    const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     reply.header("accept-ranges", "bytes").header("content-type", "application/octet-stream").header("content-length", artifact.artifactSize.toString());
     return reply.header("x-ota-cid", artifact.cid).header("x-ota-merkle-root", artifact.merkleRoot).send();
   });
@@ -215,13 +215,13 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   app.get("/ipfs/:cid", async (req, reply) => {
     const cid = (req.params as { cid: string }).cid;
     const format = gatewayFormat(req);
-    const { credential, installed } = device(req);
+    const { credential, installed, evidence } = device(req);
     const candidates = db.releasesOfBlock(cid);
     if (candidates.length === 0) throw new Refusal("BLOCK_UNKNOWN", `this server serves no release containing ${cid}`);
     let lastRefusal: unknown;
     for (const id of candidates) {
       try {
-        await checkEntitlement(gate, db, credential, installed, id);
+        await checkEntitlement(gate, db, credential, installed, id, evidence);
       } catch (err) {
         lastRefusal = err;
         continue;

@@ -150,6 +150,8 @@ const MIGRATIONS = [
        ON CONFLICT (config_id) DO UPDATE SET devices = devices + 1, active = active + excluded.active;
    END;
    CREATE INDEX devices_active_by_config ON devices (config_id, id) WHERE standing = 'active';`,
+  // Evidence for update policies, per release and device (e.g. rollout cohort proofs), handed out with notices.
+  `CREATE TABLE policy_evidence (release_id TEXT NOT NULL, device_id TEXT NOT NULL, evidence TEXT NOT NULL, PRIMARY KEY (release_id, device_id));`,
 ];
 
 export class FleetDatabase {
@@ -456,6 +458,21 @@ export class FleetDatabase {
     return (
       this.db.prepare(`SELECT at AS t, installed FROM adoption WHERE release_id = ? ORDER BY at DESC LIMIT ?`).all(releaseId.toLowerCase(), limit) as { t: number; installed: number }[]
     ).reverse();
+  }
+
+  // ------------------------------------------------------------------ evidence for update policies
+
+  /** Replaces the evidence of a release for these devices (one transaction). */
+  setEvidence(releaseId: string, entries: { deviceId: string; evidence: string }[]): void {
+    const ins = this.db.prepare(`INSERT OR REPLACE INTO policy_evidence (release_id, device_id, evidence) VALUES (?, ?, ?)`);
+    this.transaction(() => {
+      for (const e of entries) ins.run(releaseId.toLowerCase(), e.deviceId.toLowerCase(), e.evidence);
+    });
+  }
+
+  /** The evidence this device brings to the release's policy, if the tracker holds some. */
+  evidenceFor(releaseId: string, deviceId: string): string | undefined {
+    return this.db.prepare(`SELECT evidence FROM policy_evidence WHERE release_id = ? AND device_id = ?`).pluck().get(releaseId.toLowerCase(), deviceId.toLowerCase()) as string | undefined;
   }
 
   // ------------------------------------------------------------------ reports to forward upstream

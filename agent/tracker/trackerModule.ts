@@ -1,6 +1,6 @@
 import path from "node:path";
 import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import { StagedRollout__factory, type FleetRegistry, type UpdatePolicies, type UpdateRegistry } from "../../typechain-types";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
@@ -10,6 +10,8 @@ import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
 import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../crypto/sealedMessage";
 import { signDigest } from "../crypto/secp256k1";
+import { buildCohort, encodeRolloutEvidence } from "../crypto/cohortTree";
+import { isEvidence } from "../core/installedContext";
 import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
@@ -245,7 +247,7 @@ export class TrackerModule {
     const device = this.db.device(signed.message.from)!;
     const notices: Envelope[] = [];
     for (const step of await this.allowedNow(device, this.pendingFor(device))) {
-      const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason };
+      const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason, ...(step.evidence ? { evidence: step.evidence } : {}) };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
     }
@@ -297,17 +299,48 @@ export class TrackerModule {
    * the ledger (UpdatePolicies.checkUpdate), never decided here. A step a policy refuses is not
    * handed out, and is asked again at the device's next report.
    */
-  private async allowedNow<T extends { releaseId: string }>(device: DeviceRow, steps: T[]): Promise<T[]> {
-    if (!this.options.chain.policies || steps.length === 0) return steps;
+  private async allowedNow<T extends { releaseId: string }>(device: DeviceRow, steps: T[]): Promise<(T & { evidence?: string })[]> {
+    const withEvidence: (T & { evidence?: string })[] = steps.map((s) => {
+      const evidence = this.db.evidenceFor(s.releaseId, device.id);
+      return evidence ? { ...s, evidence } : s;
+    });
+    if (!this.options.chain.policies || steps.length === 0) return withEvidence;
     const installed = this.db.installed(device.id).map((i) => ({ component: i.component, version: i.version }));
-    const out: T[] = [];
-    for (const step of steps) {
+    const out: (T & { evidence?: string })[] = [];
+    for (const step of withEvidence) {
       const release = this.db.release(step.releaseId);
       if (!release) continue;
-      const v = await callLedger(() => checkUpdateOnLedger(this.options.chain, release.record, device, installed));
+      const v = await callLedger(() => checkUpdateOnLedger(this.options.chain, release.record, device, installed, step.evidence));
       if (allowsUpdate(v)) out.push(step);
     }
     return out;
+  }
+
+  /**
+   * The cohorts of a staged rollout (device ids per wave, as the administrator built them): each
+   * device's evidence (wave index and Merkle proof, agent/crypto/cohortTree) is kept, checked by
+   * the ledger with every notice and handed to the device with it. When the release's policy is
+   * a StagedRollout, each cohort's root must be the root it holds on the ledger.
+   */
+  async setRolloutCohorts(releaseId: string, waves: string[][]): Promise<{ devices: number; roots: string[] }> {
+    const cohorts = waves.map((ids) => buildCohort(ids));
+    const policies = this.options.chain.policies;
+    const release = this.db.release(releaseId);
+    if (policies && release) {
+      const policy = await callLedger(() => policies.policyFor(releaseId, release.component));
+      const onLedger = await callLedger(() => StagedRollout__factory.connect(policy, this.options.chain.provider).rolloutWaves(releaseId)).catch(() => undefined);
+      if (onLedger) {
+        cohorts.forEach((c, i) => {
+          if (onLedger[i]?.cohortRoot.toLowerCase() !== c.root.toLowerCase()) {
+            throw new InputError("ROLLOUT_ROOT_MISMATCH", `wave ${i}'s cohort has root ${c.root}, the rollout on the ledger has ${onLedger[i]?.cohortRoot ?? "no such wave"}`);
+          }
+        });
+      }
+    }
+    const entries = new Map<string, string>();
+    cohorts.forEach((c, wave) => c.deviceIds.forEach((id, k) => entries.has(id.toLowerCase()) || entries.set(id.toLowerCase(), encodeRolloutEvidence(wave, c.proofs[k]))));
+    this.db.setEvidence(releaseId, [...entries].map(([deviceId, evidence]) => ({ deviceId, evidence })));
+    return { devices: entries.size, roots: cohorts.map((c) => c.root) };
   }
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */
@@ -470,6 +503,7 @@ export class TrackerModule {
       for (const d of Array.isArray(message.body?.decisions) ? message.body.decisions : []) {
         if (!this.db.device(String(d.deviceId))) continue; // not enrolled as far as this module's ledger view goes
         this.db.decide({ deviceId: d.deviceId, releaseId: d.releaseId, component: d.component, reason: d.reason, origin: `upstream:${String(d.origin)}`, at });
+        if (isEvidence(d.evidence)) this.db.setEvidence(d.releaseId, [{ deviceId: d.deviceId, evidence: d.evidence }]);
         n++;
       }
     });

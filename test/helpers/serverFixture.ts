@@ -17,6 +17,7 @@ import { grantKeys } from "../../agent/author/grantKeys";
 import type { DeviceIdentity } from "../../agent/consumer/downloadRelease";
 import type { DeviceRecord } from "../../agent/crypto/deviceTree";
 import { fetchRelease } from "../../agent/chain/releaseEvents";
+import type { UpdatePolicies } from "../../typechain-types";
 
 /** A device with its own key, enrolled (or not) on the fleet registry. */
 export function makeDevice(label: string, hardwareClass: number): DeviceIdentity {
@@ -45,7 +46,10 @@ export function writeImage(dir: string, name: string, size: number, seed: number
  * fleet registry, and a running firmware server over a real store (embedded unless told
  * otherwise) wrapped in a FaultyStore (to play a compromised store), on 127.0.0.1.
  */
-export async function serverFixture(openStore: (dir: string) => Promise<ContentStore> = (dir) => EmbeddedStore.open({ directory: path.join(dir, "ipfs") })) {
+export async function serverFixture(
+  openStore: (dir: string) => Promise<ContentStore> = (dir) => EmbeddedStore.open({ directory: path.join(dir, "ipfs") }),
+  o: { withPolicies?: boolean } = {},
+) {
   const base = await catalogFixture();
   const { registry, fleet, admin } = base;
   const dir = mkdtempSync(path.join(tmpdir(), "ota-server-"));
@@ -61,7 +65,9 @@ export async function serverFixture(openStore: (dir: string) => Promise<ContentS
 
   const store = new FaultyStore(await openStore(dir));
   const db = new ServerDatabase(path.join(dir, "server.db"));
-  const gate = new LedgerGate(registry, fleet, base.domain);
+  // UpdatePolicies beside the registry, as deployed: the server then asks the attached policies too.
+  const policies = o.withPolicies ? ((await ethers.deployContract("UpdatePolicies", [await registry.getAddress()])) as unknown as UpdatePolicies) : undefined;
+  const gate = new LedgerGate(registry, fleet, base.domain, 0, policies);
   const server: RunningFirmwareServer = await startFirmwareServer({ gate, store, db, pollMs: 100 });
   const keys = new ContentKeyStore(path.join(dir, "keys"));
 
@@ -88,5 +94,5 @@ export async function serverFixture(openStore: (dir: string) => Promise<ContentS
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers };
+  return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers, policies };
 }

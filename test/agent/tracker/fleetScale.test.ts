@@ -80,8 +80,8 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
     for (let n = 0; n < 5; n++) db.upsertDevice({ id: id(n), publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: n === 4 ? "suspended" : "active" });
     for (let n = 0; n < 5; n++) db.takeReport(id(n), 1, 10, body(n % 3));
     const expected = counted();
-    // Back to schema 3: no counts, no triggers, no partial index.
-    db.db.exec(`DROP TRIGGER devices_counted_insert; DROP TRIGGER devices_counted_delete; DROP TRIGGER devices_counted_update; DROP INDEX devices_active_by_config; DROP TABLE config_devices;`);
+    // Back to schema 3: no counts, no triggers, no partial index (and nothing of the later migrations).
+    db.db.exec(`DROP TRIGGER devices_counted_insert; DROP TRIGGER devices_counted_delete; DROP TRIGGER devices_counted_update; DROP INDEX devices_active_by_config; DROP TABLE config_devices; DROP TABLE policy_evidence;`);
     db.db.pragma("user_version = 3");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));

@@ -1,0 +1,117 @@
+import { expect } from "chai";
+import path from "node:path";
+import { ethers } from "hardhat";
+import { takeSnapshot, time, type SnapshotRestorer } from "@nomicfoundation/hardhat-network-helpers";
+import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
+import { serverFixture, writeImage } from "../../helpers/serverFixture";
+import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
+import { componentId } from "../../../agent/core/release";
+import { buildCohort } from "../../../agent/crypto/cohortTree";
+import { TrackerModule } from "../../../agent/tracker/trackerModule";
+import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
+import type { StagedRollout } from "../../../typechain-types";
+
+const BOOT = componentId("acme.bootloader");
+const DAY = 24 * 3600;
+
+describe("a staged rollout end to end: the ledger's policy, the tracker's notices with cohort proofs, the server and the devices (APP-II-3)", function () {
+  this.timeout(180_000);
+  let f: Awaited<ReturnType<typeof serverFixture>>;
+  let tracker: TrackerModule;
+  let http: RunningTrackerHttp;
+  const moduleKey = new Wallet(keccak256(toUtf8Bytes("rollout tracker key")));
+  const moduleId = keccak256(toUtf8Bytes("rollout tracker"));
+
+  // The test moves the chain's clock a day ahead: it gives the chain back as it found it.
+  let snapshot: SnapshotRestorer;
+  before(async () => {
+    snapshot = await takeSnapshot();
+    f = await serverFixture(undefined, { withPolicies: true });
+    await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
+    tracker = new TrackerModule({
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
+      module: { id: moduleId, privateKey: moduleKey.privateKey },
+      dataDir: path.join(f.dir, "tracker"),
+      pollMs: 100,
+    });
+    await tracker.start();
+    http = await startTrackerHttp(tracker);
+  });
+  after(async () => {
+    await http?.close();
+    await tracker?.stop();
+    await f?.close();
+    await snapshot?.restore();
+  });
+
+  let seed = 40;
+  const release = (version: string) =>
+    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `rollout-${version}.bin`, 90 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a, f.devices.b] });
+  const agentFor = (d: typeof f.devices.a, name: string) =>
+    DeviceAgent.open({
+      dataDir: path.join(f.dir, name),
+      device: d,
+      serverUrl: f.server.url,
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
+      components: [BOOT],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => true,
+      tracker: { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url: http.url },
+    });
+  const running = (a: DeviceAgent) => {
+    const c = a.slots.snapshot().components[BOOT.toLowerCase()] ?? a.slots.snapshot().components[BOOT];
+    return c.slots[c.active]!.releaseId;
+  };
+
+  let a: DeviceAgent;
+
+  it("a rollout in two waves reaches only the devices of the open wave; the second wave follows when it opens", async () => {
+    const v1 = await release("1.0.0");
+    a = await agentFor(f.devices.a, "wave-1-device");
+    const b = await agentFor(f.devices.b, "wave-2-device");
+    for (const agent of [a, b]) expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed");
+
+    // The administrator attaches a staged rollout to the component and schedules 1.1.0 in two waves.
+    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+    await f.policies!.connect(f.admin).attachPolicy(BOOT, await rollout.getAddress());
+    const v2 = await release("1.1.0");
+    const waves = [[f.devices.a.credential.record.id], [f.devices.b.credential.record.id]];
+    const now = await time.latest();
+    await rollout.connect(f.admin).createRollout(v2.releaseId, waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })), 5);
+    await tracker.stream.pollOnce();
+    expect(await tracker.setRolloutCohorts(v2.releaseId, waves)).to.deep.include({ devices: 2 });
+    await expect(tracker.setRolloutCohorts(v2.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(/ROLLOUT_ROOT_MISMATCH|root/);
+
+    // Wave 1 is open: a is told, with its proof, and the server serves it.
+    await a.report();
+    await a.settled();
+    expect(running(a)).to.equal(v2.releaseId.toLowerCase());
+    // Wave 2 is not: b gets no notice, and its own check refuses the release (the ledger's policy).
+    await b.report();
+    await b.settled();
+    expect(running(b)).to.equal(v1.releaseId.toLowerCase());
+    expect(await b.considerRelease(v2.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" });
+
+    // A day later wave 2 opens: b's next heartbeat brings the notice.
+    await time.increase(DAY);
+    await b.report();
+    await b.settled();
+    expect(running(b)).to.equal(v2.releaseId.toLowerCase());
+  });
+
+  it("a halted rollout stops the rest: failures posted by a tracker reach the threshold", async () => {
+    const c = a; // the wave-1 device, on 1.1.0
+    const v3 = await release("1.2.0");
+    const rollout = (await ethers.getContractAt("StagedRollout", await f.policies!.policyFor(v3.releaseId, BOOT))) as unknown as StagedRollout;
+    const now = await time.latest();
+    await rollout.connect(f.admin).createRollout(v3.releaseId, [{ cohortRoot: buildCohort([f.devices.a.credential.record.id]).root, startsAt: now }], 2);
+    await tracker.stream.pollOnce();
+    await tracker.setRolloutCohorts(v3.releaseId, [[f.devices.a.credential.record.id]]);
+    await f.registry.connect(f.admin).grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), f.tracker.address);
+    await rollout.connect(f.tracker).reportFailures(v3.releaseId, 2);
+    await c.report();
+    await c.settled();
+    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v3.releaseId)).to.equal(undefined); // no notice while halted
+    expect(await c.considerRelease(v3.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" });
+  });
+});
