@@ -9,12 +9,16 @@ import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
-import type { StagedRollout } from "../../../typechain-types";
+import type { LocationPolicy, StagedRollout } from "../../../typechain-types";
+import { encodeBytes32String } from "ethers";
+import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
+import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
+import { encodeInstalled } from "../../../agent/core/installedContext";
 
 const BOOT = componentId("acme.bootloader");
 const DAY = 24 * 3600;
 
-describe("a staged rollout end to end: the ledger's policy, the tracker's notices with cohort proofs, the server and the devices (APP-II-3)", function () {
+describe("update policies end to end: the ledger's policy, the tracker's notices with cohort proofs, the server and the devices (APP-II-3, CAP-11.3-h)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
   let tracker: TrackerModule;
@@ -113,5 +117,27 @@ describe("a staged rollout end to end: the ledger's policy, the tracker's notice
     await c.settled();
     expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v3.releaseId)).to.equal(undefined); // no notice while halted
     expect(await c.considerRelease(v3.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" });
+  });
+
+  it("CAP-11.3-h: a device outside the allowed region is never served the image, nor told of it", async () => {
+    const v4 = await release("1.3.0");
+    const location = (await ethers.deployContract("LocationPolicy", [await f.registry.getAddress()])) as unknown as LocationPolicy;
+    // Only devices of region "us-east" may take 1.3.0; the fixture's devices are in "eu-west".
+    await location.connect(f.admin).setRule(v4.releaseId, { allowedRegions: [encodeBytes32String("us-east")], deniedRegions: [], allowedNetworks: [], deniedNetworks: [] });
+    await f.policies!.connect(f.admin).attachPolicy(v4.releaseId, await location.getAddress()); // the release's own policy replaces the component's
+    await tracker.stream.pollOnce();
+    await a.report();
+    await a.settled();
+    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v4.releaseId)).to.equal(undefined); // not told
+    expect(await a.considerRelease(v4.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" }); // refuses it itself
+    // And asked directly, the firmware server refuses to serve it (its own check of the ledger's policy).
+    for (const what of ["manifest", "artifact", "key"]) {
+      const pathname = `/v1/releases/${v4.releaseId.toLowerCase()}/${what}`;
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: pathname, context: encodeInstalled(a.slots.installed()) });
+      const res = await fetch(new URL(pathname, f.server.url), { headers });
+      const body = (await res.json()) as { error: { code: string; details?: { reason?: string } } };
+      expect([res.status, body.error.code], what).to.deep.equal([403, "POLICY_REFUSED"]);
+    }
+    expect(f.db.downloads({ releaseId: v4.releaseId })).to.deep.equal([]); // nothing was served
   });
 });
