@@ -18,6 +18,8 @@ import type { DeviceIdentity } from "../../agent/consumer/downloadRelease";
 import type { DeviceRecord } from "../../agent/crypto/deviceTree";
 import { fetchRelease } from "../../agent/chain/releaseEvents";
 import type { UpdatePolicies } from "../../typechain-types";
+import { TrackerModule, type TrackerModuleOptions } from "../../agent/tracker/trackerModule";
+import { startTrackerHttp } from "../../agent/tracker/trackerHttp";
 
 /** A device with its own key, enrolled (or not) on the fleet registry. */
 export function makeDevice(label: string, hardwareClass: number): DeviceIdentity {
@@ -95,4 +97,35 @@ export async function serverFixture(
   }
 
   return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers, policies };
+}
+
+/**
+ * A registered server tracker module following the fixture's in-process chain, with its HTTP API
+ * on 127.0.0.1 (client-module tests: devices report to it and take its notices).
+ */
+export async function trackerBeside(f: Awaited<ReturnType<typeof serverFixture>>, label: string, extra: Partial<TrackerModuleOptions> = {}) {
+  const key = new Wallet(keccak256(toUtf8Bytes(`${label} key`)));
+  const id = keccak256(toUtf8Bytes(label));
+  await f.fleet.connect(f.tracker).registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, ethers.ZeroHash);
+  const tracker = new TrackerModule({
+    chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
+    module: { id, privateKey: key.privateKey },
+    dataDir: path.join(f.dir, `tracker-${id.slice(2, 10)}`),
+    pollMs: 100,
+    ...extra,
+  });
+  await tracker.start();
+  const http = await startTrackerHttp(tracker);
+  return {
+    tracker,
+    http,
+    key,
+    id,
+    /** What a device's configuration names as its tracker. */
+    deviceTracker: { moduleId: id, publicKey: key.signingKey.compressedPublicKey, url: http.url },
+    async stop() {
+      await http.close();
+      await tracker.stop();
+    },
+  };
 }

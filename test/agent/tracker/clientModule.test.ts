@@ -1,42 +1,29 @@
 import { expect } from "chai";
 import path from "node:path";
 import { ethers } from "hardhat";
-import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
-import { serverFixture, writeImage } from "../../helpers/serverFixture";
+import { Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
-import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
 
 const BOOT = componentId("acme.bootloader");
 
 describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5, CAP-11.3-g)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
+  let t: Awaited<ReturnType<typeof trackerBeside>>;
   let tracker: TrackerModule;
-  let http: RunningTrackerHttp;
   let healthy = true;
-  const moduleKey = new Wallet(keccak256(toUtf8Bytes("client-mode tracker key")));
-  const moduleId = keccak256(toUtf8Bytes("client-mode tracker"));
 
   before(async () => {
     f = await serverFixture();
-    await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
-    await f.registry.connect(f.admin).grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), moduleKey.address); // to read the download log
-    tracker = new TrackerModule({
-      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
-      module: { id: moduleId, privateKey: moduleKey.privateKey },
-      dataDir: path.join(f.dir, "tracker"),
-      pollMs: 100,
-      firmwareServers: [f.server.url],
-      downloadLogMs: 3_600_000, // read on demand below
-    });
-    await tracker.start();
-    http = await startTrackerHttp(tracker);
+    t = await trackerBeside(f, "client-mode tracker", { firmwareServers: [f.server.url], downloadLogMs: 3_600_000 }); // the log is read on demand below
+    tracker = t.tracker;
+    await f.registry.connect(f.admin).grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), t.key.address); // to read the download log
   });
   after(async () => {
-    await http?.close();
-    await tracker?.stop();
+    await t?.stop();
     await f?.close();
   });
 
@@ -54,7 +41,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
       components: [BOOT],
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => healthy,
-      tracker: { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url: http.url },
+      tracker: t.deviceTracker,
     });
     expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed"); // reports at the end
     await agent.settled();

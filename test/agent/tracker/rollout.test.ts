@@ -2,13 +2,12 @@ import { expect } from "chai";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { takeSnapshot, time, type SnapshotRestorer } from "@nomicfoundation/hardhat-network-helpers";
-import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
-import { serverFixture, writeImage } from "../../helpers/serverFixture";
+import { keccak256, toUtf8Bytes } from "ethers";
+import { serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
-import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
 import type { LocationPolicy, StagedRollout } from "../../../typechain-types";
 import { encodeBytes32String } from "ethers";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
@@ -21,29 +20,19 @@ const DAY = 24 * 3600;
 describe("update policies end to end: the ledger's policy, the tracker's notices with cohort proofs, the server and the devices (APP-II-3, CAP-11.3-h)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
+  let t: Awaited<ReturnType<typeof trackerBeside>>;
   let tracker: TrackerModule;
-  let http: RunningTrackerHttp;
-  const moduleKey = new Wallet(keccak256(toUtf8Bytes("rollout tracker key")));
-  const moduleId = keccak256(toUtf8Bytes("rollout tracker"));
 
   // The test moves the chain's clock a day ahead: it gives the chain back as it found it.
   let snapshot: SnapshotRestorer;
   before(async () => {
     snapshot = await takeSnapshot();
     f = await serverFixture(undefined, { withPolicies: true });
-    await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
-    tracker = new TrackerModule({
-      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
-      module: { id: moduleId, privateKey: moduleKey.privateKey },
-      dataDir: path.join(f.dir, "tracker"),
-      pollMs: 100,
-    });
-    await tracker.start();
-    http = await startTrackerHttp(tracker);
+    t = await trackerBeside(f, "rollout tracker");
+    tracker = t.tracker;
   });
   after(async () => {
-    await http?.close();
-    await tracker?.stop();
+    await t?.stop();
     await f?.close();
     await snapshot?.restore();
   });
@@ -60,7 +49,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
       components: [BOOT],
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => true,
-      tracker: { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url: http.url },
+      tracker: t.deviceTracker,
     });
   const running = (a: DeviceAgent) => {
     const c = a.slots.snapshot().components[BOOT.toLowerCase()] ?? a.slots.snapshot().components[BOOT];
