@@ -2,6 +2,7 @@ import type { TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
 import type { DeviceRecord } from "../crypto/deviceTree";
 import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
+import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import { fetchRelease, LedgerRelease } from "../chain/releaseEvents";
@@ -92,17 +93,10 @@ export class LedgerGate {
   // An RPC failure is the ledger being unavailable (503), never a refusal of the device.
   private async ledger<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await call();
+      return await callLedger(call);
     } catch (err) {
-      if (err instanceof Refusal || err instanceof VerificationError) throw err;
-      // The RPC error names the endpoint (often with an API key in its URL): never send it on.
-      if (isRpcFailure(err)) throw new Refusal("LEDGER_UNAVAILABLE", "the ledger did not answer");
+      if (err instanceof LedgerUnavailable) throw new Refusal("LEDGER_UNAVAILABLE", err.message);
       throw err;
     }
   }
-}
-
-function isRpcFailure(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === "NETWORK_ERROR" || code === "SERVER_ERROR" || code === "TIMEOUT" || code === "ECONNREFUSED" || code === "UNKNOWN_ERROR";
 }

@@ -4,7 +4,7 @@ import { StagedRollout__factory, type FleetRegistry, type UpdatePolicies, type U
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
-import { callLedger } from "../chain/ledgerCall";
+import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { allowsUpdate, checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
@@ -216,7 +216,7 @@ export class TrackerModule {
       }
     }
     const at = this.now();
-    for (const [releaseId, r] of byRelease) if (r.devices > 0) this.db.startRollout(releaseId, "ledger", at);
+    for (const [releaseId, r] of byRelease) if (r.devices > 0) this.follow(releaseId, at);
     const releases = [...byRelease].map(([releaseId, r]) => ({ releaseId, ...r }));
     this.lastDecision = { at, ms: performance.now() - started, releases };
     for (const r of releases) this.log(`decided: release ${r.releaseId} for ${r.devices} device(s) in ${r.configs} configuration(s)`);
@@ -260,7 +260,18 @@ export class TrackerModule {
     const d = this.db.device(deviceId);
     const config = d?.configId == null ? undefined : this.db.config(d.configId);
     if (!config) return;
-    for (const s of this.planner.planOf(config).plan.steps) this.db.startRollout(s.releaseId, "ledger", this.now());
+    for (const s of this.planner.planOf(config).plan.steps) this.follow(s.releaseId, this.now());
+  }
+
+  /** Releases with a rollout row, so that a report (the hot path) writes one only for a new release. */
+  private followed: Set<string> | undefined;
+
+  private follow(releaseId: string, at: number): void {
+    this.followed ??= new Set(this.db.rollouts().map((r) => r.releaseId));
+    const id = releaseId.toLowerCase();
+    if (this.followed.has(id)) return;
+    this.db.startRollout(id, "ledger", at);
+    this.followed.add(id);
   }
 
   /**
@@ -328,7 +339,11 @@ export class TrackerModule {
     const release = this.db.release(releaseId);
     if (policies && release) {
       const policy = await callLedger(() => policies.policyFor(releaseId, release.component));
-      const onLedger = await callLedger(() => StagedRollout__factory.connect(policy, this.options.chain.provider).rolloutWaves(releaseId)).catch(() => undefined);
+      // Only a StagedRollout answers rolloutWaves; another policy (a composer, say) is not checked here. An outage is not skipped.
+      const onLedger = await callLedger(() => StagedRollout__factory.connect(policy, this.options.chain.provider).rolloutWaves(releaseId)).catch((err) => {
+        if (err instanceof LedgerUnavailable) throw err;
+        return undefined;
+      });
       if (onLedger) {
         cohorts.forEach((c, i) => {
           if (onLedger[i]?.cohortRoot.toLowerCase() !== c.root.toLowerCase()) {

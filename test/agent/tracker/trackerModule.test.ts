@@ -247,7 +247,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       }
     });
 
-    it("APP-II-4 CAP-11.2-m-a: each network's intermediate reports its reachability; the server lists both", async () => {
+    it("APP-II-4 CAP-11.2-m-a CAP-11.2-m-c: each network's intermediate reports its reachability; the server lists both", async () => {
       await postReport(mid2.http.url, await report(c2, [{ component: BOOTLOADER, release: boot11 }], null, plant2));
       await mid2.tracker.syncUpstream();
       const modules = running.tracker.views.modules();
