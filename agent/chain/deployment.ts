@@ -12,6 +12,8 @@ export interface Deployment {
   fleetRegistry: string;
   /** Where administrators attach update policies (deployments made before issue 6 have none). */
   updatePolicies?: string;
+  /** Where trackers anchor the fleet's status (deployments made before issue 6 have none). */
+  statusAnchors?: string;
   /** The block the registry was deployed in: event streams start here. */
   deployedAtBlock: number;
 }
@@ -52,11 +54,12 @@ export async function readDeployment(file: string): Promise<Deployment> {
       problems.push(key);
     }
   }
-  if (raw.updatePolicies !== undefined) {
+  for (const key of ["updatePolicies", "statusAnchors"] as const) {
+    if (raw[key] === undefined) continue;
     try {
-      raw.updatePolicies = getAddress(String(raw.updatePolicies));
+      raw[key] = getAddress(String(raw[key]));
     } catch {
-      problems.push("updatePolicies");
+      problems.push(key);
     }
   }
   if (problems.length > 0) {

@@ -26,6 +26,8 @@ export interface OtaConfig {
   fleet?: string;
   /** UpdatePolicies, where administrators attach update policies (optional: without it, the registry's check alone). */
   policies?: string;
+  /** StatusAnchors, where trackers anchor the fleet's status (optional). */
+  anchors?: string;
   /** 0x + 64 hex digits, from privateKey or keyFile. Never print it: see redactConfig. */
   privateKey?: string;
   serverUrl: string;
@@ -95,6 +97,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
     registry: checksummed(envLayer.OTA_REGISTRY ?? file.registry),
     fleet: checksummed(envLayer.OTA_FLEET ?? file.fleet),
     policies: checksummed(envLayer.OTA_POLICIES ?? file.policies),
+    anchors: checksummed(envLayer.OTA_ANCHORS ?? file.anchors),
     privateKey: await resolvePrivateKey(envLayer, file, fromFile, fromCwd, configFile),
     serverUrl: envLayer.OTA_SERVER_URL ?? file.serverUrl ?? "http://127.0.0.1:8600",
     keystoreDir: envLayer.OTA_KEYSTORE
@@ -336,14 +339,17 @@ function resolveStorage(
 
 /** Fills chainId, registry and fleet left unset from deployments/<network>.json, if it exists. */
 async function fillFromDeployment(config: OtaConfig): Promise<void> {
-  if (config.chainId !== undefined && config.registry && config.fleet && config.policies) return;
+  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors) return;
   if (!(await exists(config.sources.deploymentFile))) return;
   const deployment = await readDeployment(config.sources.deploymentFile);
   config.chainId ??= deployment.chainId;
   config.registry ??= deployment.updateRegistry;
   config.fleet ??= deployment.fleetRegistry;
   // The deployment's policies go with the deployment's registry only.
-  if (config.registry === deployment.updateRegistry) config.policies ??= deployment.updatePolicies;
+  if (config.registry === deployment.updateRegistry) {
+    config.policies ??= deployment.updatePolicies;
+    config.anchors ??= deployment.statusAnchors;
+  }
   // Event scans may start at the deployment block only if this is the deployed registry.
   if (config.registry === deployment.updateRegistry) config.sources.deployedAtBlock = deployment.deployedAtBlock;
 }

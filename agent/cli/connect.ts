@@ -2,7 +2,16 @@ import { JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } fr
 import { registryDomain } from "../crypto/releaseSignature";
 import { OtaError } from "../core/errors";
 import { ConfigError, requireContracts, requirePrivateKey, type OtaConfig } from "./config";
-import { UpdateRegistry__factory, FleetRegistry__factory, UpdatePolicies__factory, type UpdateRegistry, type FleetRegistry, type UpdatePolicies } from "../../typechain-types";
+import {
+  UpdateRegistry__factory,
+  FleetRegistry__factory,
+  UpdatePolicies__factory,
+  StatusAnchors__factory,
+  type UpdateRegistry,
+  type FleetRegistry,
+  type UpdatePolicies,
+  type StatusAnchors,
+} from "../../typechain-types";
 
 /** The ledger as a command sees it: contracts bound to the signer (or read-only to the provider). */
 export interface Connection {
@@ -11,6 +20,7 @@ export interface Connection {
   registry: UpdateRegistry;
   fleet: FleetRegistry;
   policies?: UpdatePolicies; // where administrators attach update policies, when deployed
+  anchors?: StatusAnchors; // where trackers anchor the fleet's status, when deployed
   chainId: bigint;
   network: string;
   domain: TypedDataDomain; // the registry's EIP-712 domain: release ids and signatures
@@ -62,19 +72,23 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
         `the fleet ${addresses.fleet} belongs to the registry ${fleetsRegistry}, not the configured ${addresses.registry}: set both from one deployment`,
       );
     }
-    let policies: UpdatePolicies | undefined;
-    if (config.policies) {
-      if ((await provider.getCode(config.policies)) === "0x") {
-        throw new ConfigError("NO_CONTRACT", `no contract at the policies address ${config.policies} on chain ${chainId}: redeploy, or fix policies (OTA_POLICIES)`);
+    // The optional contracts beside the registry: each must be there and use the configured registry.
+    const beside = async <T extends { updateRegistry(): Promise<string> }>(address: string | undefined, field: string, env: string, bind: (a: string) => T): Promise<T | undefined> => {
+      if (!address) return undefined;
+      if ((await provider.getCode(address)) === "0x") {
+        throw new ConfigError("NO_CONTRACT", `no contract at the ${field} address ${address} on chain ${chainId}: redeploy, or fix ${field} (${env})`);
       }
-      policies = UpdatePolicies__factory.connect(config.policies, provider);
-      const policiesRegistry = getAddress(await policies.updateRegistry());
-      if (policiesRegistry !== addresses.registry) {
-        throw new ConfigError("CONTRACT_MISMATCH", `the policies contract ${config.policies} belongs to the registry ${policiesRegistry}, not the configured ${addresses.registry}: set both from one deployment`);
+      const contract = bind(address);
+      const itsRegistry = getAddress(await contract.updateRegistry());
+      if (itsRegistry !== addresses.registry) {
+        throw new ConfigError("CONTRACT_MISMATCH", `the ${field} contract ${address} belongs to the registry ${itsRegistry}, not the configured ${addresses.registry}: set both from one deployment`);
       }
-    }
+      return contract;
+    };
+    const policies = await beside(config.policies, "policies", "OTA_POLICIES", (a) => UpdatePolicies__factory.connect(a, provider));
+    const anchors = await beside(config.anchors, "anchors", "OTA_ANCHORS", (a) => StatusAnchors__factory.connect(a, provider));
     const domain = registryDomain(chainId, addresses.registry);
-    return { provider, registry, fleet, policies, chainId, network: config.network, domain, fromBlock: config.sources.deployedAtBlock ?? 0 };
+    return { provider, registry, fleet, policies, anchors, chainId, network: config.network, domain, fromBlock: config.sources.deployedAtBlock ?? 0 };
   } catch (err) {
     provider.destroy();
     throw err;
@@ -84,7 +98,7 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
 /** The read-only connection with the configured key's wallet, its contracts bound to it. */
 export function withSigner(config: OtaConfig, chain: ReadOnlyConnection): Connection {
   const signer = new Wallet(requirePrivateKey(config), chain.provider);
-  return { ...chain, signer, registry: chain.registry.connect(signer), fleet: chain.fleet.connect(signer), policies: chain.policies?.connect(signer) };
+  return { ...chain, signer, registry: chain.registry.connect(signer), fleet: chain.fleet.connect(signer), policies: chain.policies?.connect(signer), anchors: chain.anchors?.connect(signer) };
 }
 
 /** eth_chainId over plain fetch, with a timeout and an error that says what to check. */

@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 /**
- * Deploys the UpdateRegistry, and beside it the FleetRegistry and UpdatePolicies that use its roles.
+ * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies and StatusAnchors that use its roles.
  * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
  * `adminTransferDelay` (seconds, default 2 days) is how long a default-admin transfer waits.
  */
@@ -11,5 +11,6 @@ export default buildModule("UpdateRegistry", (m) => {
   const updateRegistry = m.contract("UpdateRegistry", [adminTransferDelay, admin]);
   const fleetRegistry = m.contract("FleetRegistry", [updateRegistry]);
   const updatePolicies = m.contract("UpdatePolicies", [updateRegistry]);
-  return { updateRegistry, fleetRegistry, updatePolicies };
+  const statusAnchors = m.contract("StatusAnchors", [updateRegistry]);
+  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors };
 });

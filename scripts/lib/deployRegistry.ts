@@ -20,7 +20,7 @@ export async function deployRegistry(
     // A fresh development node forgets earlier deployments; so must Ignition's journal.
     await fs.rm(path.join(hre.config.paths.ignition, "deployments", `chain-${DEV_CHAIN_ID}`), { recursive: true, force: true });
   }
-  const { updateRegistry, fleetRegistry, updatePolicies } = await hre.ignition.deploy(UpdateRegistryModule, {
+  const { updateRegistry, fleetRegistry, updatePolicies, statusAnchors } = await hre.ignition.deploy(UpdateRegistryModule, {
     parameters: { UpdateRegistry: parameters as Record<string, never> },
     displayUi,
   });
@@ -31,6 +31,7 @@ export async function deployRegistry(
     updateRegistry: await updateRegistry.getAddress(),
     fleetRegistry: await fleetRegistry.getAddress(),
     updatePolicies: await updatePolicies.getAddress(),
+    statusAnchors: await statusAnchors.getAddress(),
     deployedAtBlock,
   };
   const file = deploymentPath(hre.config.paths.root, hre.network.name);

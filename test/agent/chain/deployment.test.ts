@@ -41,6 +41,8 @@ describe("agent/chain/deployment: where agents find the registry", function () {
     await expect(readDeployment(file)).to.be.rejectedWith(InputError, /chainId, fleetRegistry/);
     await fs.writeFile(file, JSON.stringify({ ...sample, updatePolicies: "0xnot" }));
     await expect(readDeployment(file)).to.be.rejectedWith(InputError, /updatePolicies/);
+    await fs.writeFile(file, JSON.stringify({ ...sample, statusAnchors: 42 }));
+    await expect(readDeployment(file)).to.be.rejectedWith(InputError, /statusAnchors/);
   });
 
   it("finds the block a contract was deployed in, and refuses an address with no code", async function () {
@@ -63,6 +65,8 @@ describe("agent/chain/deployment: where agents find the registry", function () {
       expect(await fleet.updateRegistry()).to.equal(deployment.updateRegistry);
       const policies = await ethers.getContractAt("UpdatePolicies", deployment.updatePolicies!);
       expect(await policies.updateRegistry()).to.equal(deployment.updateRegistry);
+      const anchors = await ethers.getContractAt("StatusAnchors", deployment.statusAnchors!);
+      expect(await anchors.updateRegistry()).to.equal(deployment.updateRegistry);
       const registry = await ethers.getContractAt("UpdateRegistry", deployment.updateRegistry);
       const [admin] = await ethers.getSigners();
       expect(await registry.defaultAdmin()).to.equal(admin.address);
