@@ -64,6 +64,10 @@ export interface TrackerConfig {
   upstreamMs?: number;
   adoptionSampleMs?: number;
   pollMs?: number;
+  /** How often the server module anchors the fleet's status (ms; 0: never; default 1 h). */
+  anchorMs?: number;
+  /** How often, at most, the server module posts failure totals to staged rollouts (ms; default 30 s). */
+  failureReportMs?: number;
   confirmations?: number;
 }
 
@@ -281,6 +285,8 @@ async function resolveTracker(
     upstreamMs: t.upstreamMs,
     adoptionSampleMs: t.adoptionSampleMs,
     pollMs: t.pollMs,
+    anchorMs: t.anchorMs,
+    failureReportMs: t.failureReportMs,
     confirmations: t.confirmations,
   };
 }

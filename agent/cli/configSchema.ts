@@ -113,6 +113,14 @@ export const fileLayerSchema = z.strictObject({
       upstreamMs: milliseconds.optional(),
       adoptionSampleMs: milliseconds.optional(),
       pollMs: milliseconds.optional(),
+      /** How often a server module anchors the fleet's status on StatusAnchors; 0 never (default 1 h). */
+      anchorMs: z
+        .number({ error: "must be a time in milliseconds (a whole number from 0; 0 turns anchoring off)" })
+        .int({ error: "must be a time in milliseconds (a whole number from 0; 0 turns anchoring off)" })
+        .min(0, { error: "must be a time in milliseconds (a whole number from 0; 0 turns anchoring off)" })
+        .optional(),
+      /** How often, at most, a server module posts failure totals to staged rollouts (default 30 s). */
+      failureReportMs: milliseconds.optional(),
       confirmations: z
         .number({ error: "must be a number of blocks (a whole number from 0)" })
         .int({ error: "must be a number of blocks (a whole number from 0)" })

@@ -66,7 +66,12 @@ export interface ReportBody {
 }
 
 /** SQL over a devices row: its last update failed (agent/core/updateOutcome isFailedResult). */
-export const FAILED_SQL = `(coalesce(last_outcome, '') IN ('rolled-back', 'failed') OR (coalesce(last_outcome, '') = 'rejected' AND coalesce(last_code, '') NOT IN (${[...RETRY_LATER_CODES].map((c) => `'${c}'`).join(", ")})))`;
+export const FAILED_SQL = failedResultSql("last_outcome", "last_code");
+
+/** SQL: the result with this outcome and code is a failed update (agent/core/updateOutcome isFailedResult). */
+function failedResultSql(outcome: string, code: string): string {
+  return `(coalesce(${outcome}, '') IN ('rolled-back', 'failed') OR (coalesce(${outcome}, '') = 'rejected' AND coalesce(${code}, '') NOT IN (${[...RETRY_LATER_CODES].map((c) => `'${c}'`).join(", ")})))`;
+}
 
 const MIGRATIONS = [
   `CREATE TABLE devices (
@@ -152,6 +157,31 @@ const MIGRATIONS = [
    CREATE INDEX devices_active_by_config ON devices (config_id, id) WHERE standing = 'active';`,
   // Evidence for update policies, per release and device (e.g. rollout cohort proofs), handed out with notices.
   `CREATE TABLE policy_evidence (release_id TEXT NOT NULL, device_id TEXT NOT NULL, evidence TEXT NOT NULL, PRIMARY KEY (release_id, device_id));`,
+  // The tracker's duties on the ledger (issue 6). The release and time of each device's last report
+  // (its status record); every device that ever failed a release (the failure totals a staged
+  // rollout is told, which only rise); the status anchors made and their records, packed (proofs
+  // are served from them).
+  `ALTER TABLE devices ADD COLUMN last_release TEXT;
+   ALTER TABLE devices ADD COLUMN last_report_at INTEGER;
+   UPDATE devices SET
+     last_release = (SELECT lower(json_extract(body, '$.lastResult.releaseId')) FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1),
+     last_report_at = (SELECT received_at FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1)
+     WHERE last_counter > 0;
+   CREATE INDEX devices_reported ON devices (id) WHERE last_counter > 0;
+   CREATE TABLE release_failures (release_id TEXT NOT NULL, device_id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (release_id, device_id)) WITHOUT ROWID;
+   INSERT OR IGNORE INTO release_failures (release_id, device_id, at)
+     SELECT lower(json_extract(body, '$.lastResult.releaseId')), device_id, MIN(received_at) FROM reports
+     WHERE json_extract(body, '$.lastResult.releaseId') IS NOT NULL
+       AND ${failedResultSql("json_extract(body, '$.lastResult.outcome')", "json_extract(body, '$.lastResult.code')")}
+     GROUP BY 1, 2;
+   CREATE TABLE status_anchors (
+     id INTEGER PRIMARY KEY, anchor_index INTEGER UNIQUE, root TEXT NOT NULL, tx_hash TEXT, block INTEGER, anchored_at INTEGER NOT NULL,
+     device_count INTEGER NOT NULL, counts TEXT NOT NULL, account TEXT NOT NULL, contract TEXT NOT NULL, fingerprint TEXT NOT NULL,
+     chunk_roots BLOB NOT NULL, chunk_size INTEGER NOT NULL, records_kept INTEGER NOT NULL DEFAULT 1);
+   CREATE TABLE status_anchor_records (
+     anchor_id INTEGER NOT NULL, position INTEGER NOT NULL, device_id BLOB NOT NULL, record BLOB NOT NULL,
+     PRIMARY KEY (anchor_id, position)) WITHOUT ROWID;
+   CREATE INDEX status_anchor_records_by_device ON status_anchor_records (anchor_id, device_id);`,
 ];
 
 export class FleetDatabase {
@@ -315,8 +345,12 @@ export class FleetDatabase {
         for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       }
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
-      this.sql(`UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ? WHERE id = ?`)
-        .run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, id);
+      const lastRelease = typeof body.lastResult?.releaseId === "string" ? body.lastResult.releaseId.toLowerCase() : null;
+      this.sql(
+        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ? WHERE id = ?`,
+      ).run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, lastRelease, receivedAt, id);
+      // Every device that ever failed a release counts in its failure total (which only rises).
+      if (lastRelease && isFailedResult(outcome, body.lastResult?.code)) this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
     });
   }
@@ -442,6 +476,11 @@ export class FleetDatabase {
     for (const [id, n] of this.db.prepare(`SELECT failed_release, COUNT(*) FROM devices WHERE failed_release IS NOT NULL GROUP BY failed_release`).raw().all() as [string, number][]) get(id).failed = n;
     for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM decisions GROUP BY release_id`).raw().all() as [string, number][]) get(id).requested = n;
     return out;
+  }
+
+  /** Per release: how many devices ever reported a failed update of it (agent/core/updateOutcome), for the staged rollouts' failure totals. */
+  failureTotals(): Map<string, number> {
+    return new Map(this.db.prepare(`SELECT release_id, COUNT(*) FROM release_failures GROUP BY release_id`).raw().all() as [string, number][]);
   }
 
   // ------------------------------------------------------------------ adoption

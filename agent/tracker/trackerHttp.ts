@@ -9,6 +9,7 @@ import { DEVICE_STATUSES, type DeviceStatus } from "./fleetViews";
 import { TRACKER_OPENAPI } from "./openapi";
 import type { TrackerModule } from "./trackerModule";
 import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
+import { isReleaseId, parseCohortsRequest, requireAdministrator } from "./rolloutCohorts";
 
 export interface TrackerHttpOptions {
   host?: string; // 127.0.0.1 unless told otherwise
@@ -41,6 +42,10 @@ const STATUS_OF_CODE: Record<string, number> = {
   REPORT_MALFORMED: 400,
   DEVICE_UNKNOWN: 404,
   RELEASE_UNKNOWN: 404,
+  ANCHOR_UNKNOWN: 404,
+  ANCHOR_RECORDS_PRUNED: 404,
+  DEVICE_NOT_IN_ANCHOR: 404,
+  ROLLOUT_ROOT_MISMATCH: 409,
   LEDGER_UNAVAILABLE: 503,
   SERVER_BUSY: 503,
 };
@@ -156,6 +161,35 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
     o.log?.(`update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused`);
     return reply.send(result);
+  });
+
+  app.get("/v1/anchors", async (req) => {
+    reader(req);
+    const q = req.query as Record<string, string | undefined>;
+    const limit = Math.min(intParam(q.limit, "limit") ?? 50, 1000);
+    if (limit < 1) throw new InputError("BAD_REQUEST", "limit must be at least 1");
+    if (!tracker.anchoring) return { total: 0, anchors: [] };
+    return tracker.anchoring.list(limit, intParam(q.offset, "offset") ?? 0);
+  });
+  app.get("/v1/anchors/:index/devices/:deviceId", async (req) => {
+    reader(req);
+    const p = req.params as { index: string; deviceId: string };
+    const index = intParam(p.index, "the anchor index")!;
+    if (!tracker.anchoring) throw new OtaError("ANCHOR_UNKNOWN", `this tracker made no anchor ${index}`);
+    return tracker.anchoring.proof(index, p.deviceId.toLowerCase());
+  });
+
+  app.post("/v1/rollouts/:releaseId/cohorts", async (req, reply) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const releaseId = (req.params as { releaseId: string }).releaseId.toLowerCase();
+    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
+    const body = parseCohortsRequest(json(raw));
+    await requireAdministrator(tracker.options.chain.registry, account);
+    if (!tracker.db.release(releaseId)) throw new OtaError("RELEASE_UNKNOWN", `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`);
+    const result = await tracker.setRolloutCohorts(releaseId, body.waves);
+    o.log?.(`rollout cohorts of release ${releaseId} by ${account}: ${result.devices} device(s) in ${result.roots.length} wave(s)`);
+    return reply.send({ releaseId, devices: result.devices, roots: result.roots });
   });
 
   app.get("/openapi.json", async () => TRACKER_OPENAPI);

@@ -1,6 +1,6 @@
 import path from "node:path";
-import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type TypedDataDomain } from "ethers";
-import { StagedRollout__factory, type FleetRegistry, type UpdatePolicies, type UpdateRegistry } from "../../typechain-types";
+import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
+import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../../typechain-types";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
@@ -18,6 +18,9 @@ import { FleetViews } from "./fleetViews";
 import { LedgerMirror } from "./ledgerMirror";
 import { ReportIntake, takeForwardedReport, type SignedReport } from "./reportIntake";
 import { pullDownloadLog } from "./downloadLog";
+import { FailureReporter, type FailurePost } from "./failureReports";
+import { LedgerAccount } from "./ledgerAccount";
+import { StatusAnchoring, type AnchorResult } from "./statusAnchoring";
 
 export const DOWNSTREAM_KIND = "downstream-status";
 export const DECISIONS_KIND = "update-decisions";
@@ -60,7 +63,16 @@ function isDownstreamStatus(s: DownstreamStatus): boolean {
 }
 
 export interface TrackerModuleOptions {
-  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
+  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; anchors?: StatusAnchors; domain: TypedDataDomain; fromBlock: number };
+  /**
+   * The account the server module sends its ledger duties with (issue 6): failure totals to staged
+   * rollouts and status anchors. It needs the registry's TRACKER_ROLE and gas. Without it nothing
+   * is sent (logged once).
+   */
+  ledgerAccount?: Signer;
+  failureReportMs?: number; // how often failure totals are posted, at most (default 30 s)
+  anchorMs?: number; // how often the fleet's status is anchored (default 1 h; 0: never)
+  anchorRecordsKept?: number; // the anchors whose records are kept to serve proofs (default 168)
   /** This module's id on the ledger and its key: the registered signer and the key messages are sealed to. */
   module: { id: string; privateKey: string };
   /** Threads that open device reports under load (default: one per core; 0: none). */
@@ -110,6 +122,11 @@ export class TrackerModule {
   /** The last decision round after a ledger change: for logs and the benchmark. */
   lastDecision: { at: number; ms: number; releases: { releaseId: string; configs: number; devices: number }[] } | undefined;
   upstreamState: { lastOk: number | null; lastError: string | null } = { lastOk: null, lastError: null };
+  /** The ledger duties of a server module (issue 6), when it has a ledger account (and StatusAnchors, for anchoring). */
+  readonly ledgerAccount: LedgerAccount | undefined;
+  readonly anchoring: StatusAnchoring | undefined;
+  private readonly failures: FailureReporter | undefined;
+  private readonly duties = new Map<string, Promise<unknown>>();
 
   constructor(readonly options: TrackerModuleOptions) {
     this.now = options.now ?? Date.now;
@@ -127,6 +144,11 @@ export class TrackerModule {
     this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
     this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, { workers: options.intakeWorkers });
     const { registry, fleet, domain } = options.chain;
+    if (options.ledgerAccount && !options.parent) {
+      const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry));
+      if (options.chain.policies) this.failures = new FailureReporter({ db: this.db, provider: options.chain.provider, policies: options.chain.policies, account, log: (l) => this.log(l) });
+      if (options.chain.anchors) this.anchoring = new StatusAnchoring({ db: this.db, anchors: options.chain.anchors, account, now: this.now }, { keepRecords: options.anchorRecordsKept });
+    }
     const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
       if (changed.releases) this.catalogueChanged();
     });
@@ -177,12 +199,64 @@ export class TrackerModule {
     this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
     if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
     if (this.options.firmwareServers?.length) this.every(this.options.downloadLogMs ?? 60_000, () => this.pullDownloadLogs());
+    this.startLedgerDuties();
+  }
+
+  /** The server module's duties on the ledger (issue 6): failure totals to staged rollouts, status anchors. */
+  private startLedgerDuties(): void {
+    if (this.role !== "server") return;
+    if (!this.ledgerAccount) {
+      this.log("ledger duties: no ledger account (ledgerAccount): failure totals and status anchors are not posted on the ledger");
+      return;
+    }
+    if (this.failures) this.every(this.options.failureReportMs ?? 30_000, () => this.reportFailures());
+    else this.log("ledger duties: no UpdatePolicies contract: failure totals are not posted");
+    const anchorMs = this.options.anchorMs ?? 60 * 60_000;
+    if (this.anchoring && anchorMs > 0) this.every(anchorMs, () => this.anchorStatus());
+    else if (!this.anchoring) this.log("ledger duties: no StatusAnchors contract: the fleet's status is not anchored");
+  }
+
+  /** One duty at a time per kind: a round still running is joined, not doubled; stop() waits for them. */
+  private duty<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const running = this.duties.get(name);
+    if (running) return running as Promise<T>;
+    const p = run().finally(() => this.duties.delete(name));
+    this.duties.set(name, p);
+    return p;
+  }
+
+  /**
+   * Posts each staged rollout's failure total that rose (issue 6, APP-II-3): the devices that failed
+   * the release, from the fleet database. Errors are logged; the next round tries again.
+   */
+  reportFailures(): Promise<FailurePost[]> {
+    const failures = this.failures;
+    if (!failures) return Promise.resolve([]);
+    return this.duty("failures", () => failures.run());
+  }
+
+  /**
+   * Anchors the fleet's status on StatusAnchors now (issue 6, CAP-11.2-a/b): every reported
+   * device's status record, the device count and the counts per release; or says why not
+   * (nothing changed since the last anchor, or no device has reported yet).
+   */
+  anchorStatus(): Promise<AnchorResult> {
+    const anchoring = this.anchoring;
+    if (!anchoring) {
+      return Promise.reject(new InputError("ANCHORING_OFF", "this module anchors nothing: it needs a ledger account (ledgerAccount) and the StatusAnchors contract (chain.anchors), and must be the server module"));
+    }
+    return this.duty("anchor", async () => {
+      const result = await anchoring.anchor();
+      if (result.anchored) this.log(`status anchored: anchor ${result.anchor.index} of ${result.anchor.deviceCount} device(s), root ${result.anchor.root}, tx ${result.anchor.txHash}`);
+      return result;
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
     this.timers = [];
+    await Promise.allSettled([...this.duties.values()]);
     await this.stream.stop();
     await this.upstreamRun.catch(() => {});
     await this.intake.close();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
-import { Wallet, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroHash, encodeBytes32String, keccak256, parseEther, toUtf8Bytes, type BaseContract } from "ethers";
 import { startCliChain } from "../agent/cli/cliHarness";
 import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "../../agent/core/release";
 import { encodeVersion } from "../../agent/core/version";
@@ -73,7 +73,20 @@ export async function trackerChain() {
     await send((o) => f.registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, parent, o));
     return { id, privateKey: key.privateKey, publicKey: key.signingKey.compressedPublicKey };
   };
-  return { c, registry: r, fleet: f, send, domain, fromBlock, publish, enrol, registerModule };
+  /** Deploys a contract from the administrator's account, its nonce counted with the other sends. */
+  const deploy = async <C extends BaseContract>(make: (o: { nonce: number }) => Promise<C>): Promise<C> => {
+    const contract = await make({ nonce: nonce++ });
+    await contract.waitForDeployment();
+    return contract;
+  };
+  /** A fresh account with gas, and TRACKER_ROLE unless told otherwise: a tracker's ledger account. */
+  const ledgerAccount = async (o: { trackerRole?: boolean } = {}) => {
+    const account = Wallet.createRandom().connect(c.provider);
+    await send((n) => c.admin.sendTransaction({ to: account.address, value: parseEther("10"), ...n }));
+    if (o.trackerRole !== false) await send((n) => r.grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), account.address, n));
+    return account;
+  };
+  return { c, registry: r, fleet: f, send, deploy, ledgerAccount, domain, fromBlock, publish, enrol, registerModule };
 }
 export type TrackerChain = Awaited<ReturnType<typeof trackerChain>>;
 

@@ -161,8 +161,13 @@ async function startModule(ctx: CliContext): Promise<void> {
   const t = config.tracker;
   const chain = await ctx.connectReadOnly();
   const log = (line: string) => ctx.io.stderr(`${line}\n`);
+  // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
+  const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
   const tracker = new TrackerModule({
-    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, domain: chain.domain, fromBlock: chain.fromBlock },
+    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, anchors: chain.anchors, domain: chain.domain, fromBlock: chain.fromBlock },
+    ledgerAccount,
+    anchorMs: t.anchorMs,
+    failureReportMs: t.failureReportMs,
     module: self,
     parent: t.parent,
     networks: t.networks,
@@ -195,6 +200,7 @@ async function startModule(ctx: CliContext): Promise<void> {
     module: { id: tracker.id, role: tracker.role, signer: tracker.wallet.address, parent: t.parent ?? null },
     dataDir: t.dataDir,
     apiToken: t.apiToken ? "required" : "none",
+    ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
   };
   ctx.output(
     shown,
@@ -204,6 +210,7 @@ async function startModule(ctx: CliContext): Promise<void> {
       `  API        ${shown.api}${t.apiToken ? " (bearer token: tracker.apiToken)" : ""}`,
       `  OpenAPI    ${shown.openapi}`,
       `  data       ${t.dataDir}`,
+      `  ledger     ${describeLedgerDuties(shown.ledgerDuties)}`,
       "Ctrl-C stops it",
     ].join("\n"),
   );
@@ -212,6 +219,27 @@ async function startModule(ctx: CliContext): Promise<void> {
   await http.close();
   await tracker.stop();
   log("tracker: stopped");
+}
+
+/** What the module posts on the ledger, and with which account (issue 6). */
+function ledgerDutiesOf(tracker: TrackerModule, t: OtaConfig["tracker"], account: string | null) {
+  const on = tracker.role === "server" && account !== null;
+  return {
+    account: on ? account : null,
+    failureTotals: on && tracker.options.chain.policies !== undefined,
+    anchoring: on && tracker.anchoring !== undefined && (t.anchorMs ?? 3_600_000) > 0,
+    anchorMs: t.anchorMs ?? 3_600_000,
+    failureReportMs: t.failureReportMs ?? 30_000,
+  };
+}
+
+function describeLedgerDuties(d: ReturnType<typeof ledgerDutiesOf>): string {
+  if (!d.account) return "nothing posted (the server module posts with the configured account key: privateKey / OTA_PRIVATE_KEY)";
+  const parts = [
+    d.failureTotals ? `failure totals every ${describeMs(d.failureReportMs)}` : "no failure totals (no policies contract)",
+    d.anchoring ? `status anchors every ${describeMs(d.anchorMs)}` : "no status anchors (no anchors contract, or tracker.anchorMs 0)",
+  ];
+  return `${parts.join(", ")}, sent by ${d.account} (needs TRACKER_ROLE)`;
 }
 
 async function listen(tracker: TrackerModule, t: OtaConfig["tracker"], log: (line: string) => void): Promise<RunningTrackerHttp> {

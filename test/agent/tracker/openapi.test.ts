@@ -65,6 +65,11 @@ const errorCodesOf = (op: OperationObject, status: string): string[] => {
 // Every error code the tracker's code can answer with (trackerHttp.ts, trackerModule.ts, reportIntake.ts,
 // updateRequests.ts, requestAuth.ts, sealedMessage.ts, ecies.ts, releaseEvents.ts).
 const BRIEF_CODES = [
+  // issue 6: status anchors and rollout cohorts
+  "ANCHOR_UNKNOWN",
+  "ANCHOR_RECORDS_PRUNED",
+  "DEVICE_NOT_IN_ANCHOR",
+  "ROLLOUT_ROOT_MISMATCH",
   "BAD_REQUEST",
   "UNAUTHORIZED",
   "NOT_FOUND",
@@ -292,6 +297,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
         "GET /v1/rollouts",
         "GET /v1/modules",
         "POST /v1/update-requests",
+        "GET /v1/anchors",
+        "GET /v1/anchors/:index/devices/:deviceId",
+        "POST /v1/rollouts/:releaseId/cohorts",
         "GET /openapi.json",
         "GET /",
         "GET /dashboard/:file",
@@ -318,9 +326,13 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const statuses = (code: string) => new Set([...documented.get(code)!].map((s) => s.split(" ").at(-1)));
     expect([...statuses("REPORT_REPLAYED")]).to.deep.equal(["409"]);
     expect([...statuses("UNAUTHORIZED")]).to.deep.equal(["401"]);
-    for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(new Set(["POST /v1/update-requests 401"]));
-    expect(documented.get("AUTH_REPLAY")).to.deep.equal(new Set(["POST /v1/update-requests 409"]));
-    expect(documented.get("SERVER_BUSY")).to.deep.equal(new Set(["POST /v1/update-requests 503"]));
+    // Administrators' signed requests: update requests and rollout cohorts.
+    const signed = (status: number) => new Set([`POST /v1/update-requests ${status}`, `POST /v1/rollouts/{releaseId}/cohorts ${status}`]);
+    for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(signed(401));
+    expect(documented.get("AUTH_REPLAY")).to.deep.equal(signed(409));
+    expect(documented.get("SERVER_BUSY")).to.deep.equal(signed(503));
+    expect(documented.get("ROLLOUT_ROOT_MISMATCH")).to.deep.equal(new Set(["POST /v1/rollouts/{releaseId}/cohorts 409"]));
+    for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"]) expect(documented.get(code), code).to.deep.equal(new Set(["GET /v1/anchors/{index}/devices/{deviceId} 404"]));
     expect(documented.get("MESSAGE_REPLAYED")).to.deep.equal(new Set(["POST /v1/downstream 409"]));
     expect([...statuses("INTERNAL")]).to.deep.equal(["500"]);
     expect(documented.get("INTERNAL")!.size, "every operation can fail unexpectedly").to.equal(documentedRoutes().length);
@@ -328,7 +340,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect([...statuses("DEVICE_UNKNOWN")]).to.deep.equal(["404"]);
     expect([...statuses("LEDGER_UNAVAILABLE")]).to.deep.equal(["503"]);
     expect([...statuses("BAD_REQUEST")].sort()).to.deep.equal(["400", "413", "414", "415"]);
-    expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400"]));
+    expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400", "POST /v1/rollouts/{releaseId}/cohorts 404"]));
     for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"]) expect(documented.get(code)).to.deep.equal(new Set([`POST /v1/update-requests 400`]));
     for (const code of BRIEF_CODES.filter((c) => c.startsWith("REPORT_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/reports ")), code).to.equal(true);
     for (const code of BRIEF_CODES.filter((c) => c.startsWith("MODULE_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/downstream ")), code).to.equal(true);
@@ -345,7 +357,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const scheme = doc.components.securitySchemes.bearerAuth;
     expect(scheme).to.include({ type: "http", scheme: "bearer" });
     expect(scheme.description).to.include("tracker.apiToken");
-    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests", "GET /", "GET /dashboard/{file}"]);
+    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests", "POST /v1/rollouts/{releaseId}/cohorts", "GET /", "GET /dashboard/{file}"]);
     for (const { path, method, op } of operations()) {
       const at = `${method.toUpperCase()} ${path}`;
       for (const requirement of op.security) for (const name of Object.keys(requirement)) expect(doc.components.securitySchemes, at).to.have.property(name);

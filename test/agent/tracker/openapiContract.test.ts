@@ -345,6 +345,36 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     conforms("POST", path, vulnerable, "RELEASE_NOT_ACTIVE");
   });
 
+  it("GET /v1/anchors and /v1/anchors/{index}/devices/{deviceId} answer as documented, and refuse as documented", async () => {
+    conforms("GET", "/v1/anchors", await get("/v1/anchors"));
+    conforms("GET", "/v1/anchors", await get("/v1/anchors?limit=0"), "BAD_REQUEST");
+    conforms("GET", "/v1/anchors", await get("/v1/anchors", guarded.url), "UNAUTHORIZED");
+    conforms("GET", "/v1/anchors/{index}/devices/{deviceId}", await get(`/v1/anchors/0/devices/${s.devices[0].id}`), "ANCHOR_UNKNOWN");
+    conforms("GET", "/v1/anchors/{index}/devices/{deviceId}", await get(`/v1/anchors/x/devices/${s.devices[0].id}`), "BAD_REQUEST");
+    conforms("GET", "/v1/anchors/{index}/devices/{deviceId}", await get(`/v1/anchors/0/devices/${ZERO}`, guarded.url), "UNAUTHORIZED");
+  });
+
+  it("POST /v1/rollouts/{releaseId}/cohorts answers an administrator as documented, and refuses as documented", async () => {
+    const release = s.releases[2].id;
+    const path = `/v1/rollouts/${release}/cohorts`;
+    const cohorts = async (body: unknown, signer: Wallet, at = path) => {
+      const text = typeof body === "string" ? body : JSON.stringify(body);
+      const headers = await signAccountRequest(signer, { audience: s.url, method: "POST", path: at, body: text });
+      return { headers, text, answer: await call("POST", at, { body: text, headers: { ...headers, "content-type": "application/json" } }) };
+    };
+    const waves = [[s.devices[0].id], [s.devices[1].id, s.devices[2].id]];
+    const first = await cohorts({ waves }, s.admin);
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", first.answer);
+    expect(first.answer.body).to.deep.include({ releaseId: release, devices: 3 });
+    const replay = await call("POST", path, { body: first.text, headers: { ...first.headers, "content-type": "application/json" } });
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", replay, "AUTH_REPLAY");
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", await postJson(path, { waves }), "AUTH_MISSING");
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves }, new Wallet(Wallet.createRandom().privateKey))).answer, "NOT_ADMINISTRATOR");
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves: [] }, s.admin)).answer, "BAD_REQUEST");
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts("{not json", s.admin)).answer, "BAD_REQUEST");
+    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves }, s.admin, `/v1/rollouts/0x${"77".repeat(32)}/cohorts`)).answer, "RELEASE_UNKNOWN");
+  });
+
   it("every documented operation was held against a real answer", () => {
     const operations = documentedRoutes().map((r) => `${r.method} ${r.path.replace(/:([^/]+)/g, "{$1}")}`);
     expect(operations.filter((o) => !exercised.has(o))).to.deep.equal([]);

@@ -1,0 +1,225 @@
+import type { StatusAnchors } from "../../typechain-types";
+import { OtaError } from "../core/errors";
+import { releaseCounts, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
+import type { FleetDatabase } from "./fleetDatabase";
+import type { LedgerAccount } from "./ledgerAccount";
+import { CHUNK_SIZE, layersOf, packNodes, packRecord, proofIn, rootOf, statusLeafBuffer, statusRecordOf, unpackNodes, unpackRecord, type ReportedDevice } from "./statusRecords";
+
+/** An anchor this tracker made, as the API lists it. */
+export interface AnchorSummary {
+  index: number; // StatusAnchors' anchor index
+  root: string;
+  txHash: string;
+  block: number;
+  anchoredAt: number; // ms, when the tracker recorded it
+  deviceCount: number;
+  counts: ReleaseCounts[];
+  account: string; // the tracker's ledger account that sent it
+  contract: string; // the StatusAnchors contract
+}
+
+/** A device's record in an anchor and its proof, as StatusAnchors.verifyStatus takes them. */
+export interface AnchorProof {
+  anchorIndex: number;
+  root: string;
+  contract: string;
+  record: { deviceId: string; releaseId: string; version: string; outcome: number; reportCounter: string; reportedAt: number };
+  proof: string[];
+}
+
+/** The result of one anchoring round: an anchor made, or why none was. */
+export type AnchorResult = { anchored: true; anchor: AnchorSummary } | { anchored: false; reason: "unchanged" | "no-devices" };
+
+interface AnchorDb {
+  id: number;
+  anchor_index: number;
+  root: string;
+  tx_hash: string;
+  block: number;
+  anchored_at: number;
+  device_count: number;
+  counts: string;
+  account: string;
+  contract: string;
+  fingerprint: string;
+  chunk_roots: Buffer;
+  chunk_size: number;
+  records_kept: number;
+}
+
+const hex = (b: Buffer) => "0x" + b.toString("hex");
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Status anchoring (issue 6): the Merkle root of every reported device's status record
+ * (agent/crypto/statusTree, from the device's last report), with the device count and the counts
+ * per release, anchored on StatusAnchors by the tracker's ledger account; the records are kept in
+ * the fleet database, packed, so that a device's proof can be served later. Devices are read a
+ * chunk at a time and the tree is built chunk by chunk (agent/tracker/statusRecords): memory does
+ * not grow with the fleet. Nothing is anchored when nothing changed since the last anchor.
+ */
+export class StatusAnchoring {
+  private readonly keepRecords: number;
+  private readonly chunkSize: number;
+
+  /** `keepRecords`: the anchors whose records are kept for proofs (default 168: a week of hourly anchors). `chunkSize`: a power of two (tests). */
+  constructor(
+    private readonly deps: { db: FleetDatabase; anchors: StatusAnchors; account: LedgerAccount; now: () => number },
+    o: { keepRecords?: number; chunkSize?: number } = {},
+  ) {
+    this.keepRecords = o.keepRecords ?? 168;
+    this.chunkSize = o.chunkSize ?? CHUNK_SIZE;
+    if (!Number.isInteger(Math.log2(this.chunkSize))) throw new RangeError("the chunk size is a power of two");
+    // A crash between building and recording leaves an anchor without an index: it was never made (or is lost).
+    this.deps.db.transaction(() => {
+      this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id IN (SELECT id FROM status_anchors WHERE anchor_index IS NULL)`).run();
+      this.db.prepare(`DELETE FROM status_anchors WHERE anchor_index IS NULL`).run();
+    });
+  }
+
+  private get db() {
+    return this.deps.db.db;
+  }
+
+  /** Builds the status tree of the fleet, anchors it and records it; or says why not. */
+  async anchor(): Promise<AnchorResult> {
+    const fingerprint = this.fingerprint();
+    const last = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as AnchorDb | undefined;
+    if (last?.fingerprint === fingerprint) return { anchored: false, reason: "unchanged" };
+    const contract = String(this.deps.anchors.target).toLowerCase();
+    const account = (await this.deps.account.getAddress()).toLowerCase();
+    const anchorId = Number(
+      this.db
+        .prepare(`INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?)`)
+        .run(this.deps.now(), account, contract, fingerprint, this.chunkSize).lastInsertRowid,
+    );
+    const forget = () =>
+      this.deps.db.transaction(() => {
+        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(anchorId);
+        this.db.prepare(`DELETE FROM status_anchors WHERE id = ?`).run(anchorId);
+      });
+    try {
+      const built = await this.build(anchorId);
+      if (built.deviceCount === 0) {
+        forget();
+        return { anchored: false, reason: "no-devices" };
+      }
+      if (last && last.root === built.root) {
+        forget();
+        return { anchored: false, reason: "unchanged" };
+      }
+      this.db.prepare(`UPDATE status_anchors SET root = ?, device_count = ?, counts = ?, chunk_roots = ? WHERE id = ?`).run(built.root, built.deviceCount, JSON.stringify(built.counts), built.chunkRoots, anchorId);
+      const anchors = this.deps.anchors;
+      const receipt = await this.deps.account.send(`anchoring the status of ${built.deviceCount} device(s)`, (s) => anchors.connect(s).anchor(built.root, built.deviceCount, built.counts));
+      const event = receipt.logs
+        .filter((l) => l.address.toLowerCase() === contract)
+        .map((l) => anchors.interface.parseLog(l))
+        .find((e) => e?.name === "StatusAnchored");
+      if (!event) throw new OtaError("ANCHOR_EVENT_MISSING", `the anchor transaction ${receipt.hash} emitted no StatusAnchored event`);
+      this.db.prepare(`UPDATE status_anchors SET anchor_index = ?, tx_hash = ?, block = ?, anchored_at = ? WHERE id = ?`).run(Number(event.args.anchorIndex), receipt.hash, receipt.blockNumber, this.deps.now(), anchorId);
+      this.prune();
+      return { anchored: true, anchor: toSummary(this.db.prepare(`SELECT * FROM status_anchors WHERE id = ?`).get(anchorId) as AnchorDb) };
+    } catch (err) {
+      forget();
+      throw err;
+    }
+  }
+
+  /** What the records depend on: the reports taken, the devices that reported, the mirrored releases (their versions). */
+  private fingerprint(): string {
+    const [reports, devices, releases] = this.db
+      .prepare(`SELECT (SELECT COALESCE(MAX(id), 0) FROM reports), (SELECT COUNT(*) FROM devices WHERE last_counter > 0), (SELECT COUNT(*) FROM releases)`)
+      .raw()
+      .get() as [number, number, number];
+    return `${reports}|${devices}|${releases}`;
+  }
+
+  /** Reads the reported devices a chunk at a time (in id order), stores their packed records and hashes each chunk. */
+  private async build(anchorId: number): Promise<{ root: string; deviceCount: number; counts: ReleaseCounts[]; chunkRoots: Buffer }> {
+    const page = this.db.prepare(
+      `SELECT d.id, d.last_counter AS lastCounter, d.last_report_at AS lastReportAt, d.last_outcome AS lastOutcome, d.last_code AS lastCode,
+              d.last_release AS lastRelease, r.version AS releaseVersion
+         FROM devices d LEFT JOIN releases r ON r.id = d.last_release
+        WHERE d.last_counter > 0 AND d.id > ? ORDER BY d.id LIMIT ?`,
+    );
+    const insert = this.db.prepare(`INSERT INTO status_anchor_records (anchor_id, position, device_id, record) VALUES (?, ?, ?, ?)`);
+    const counts = new Map<string, ReleaseCounts>();
+    const chunkRoots: Buffer[] = [];
+    let after = "";
+    let position = 0;
+    for (;;) {
+      const rows = page.all(after, this.chunkSize) as ReportedDevice[];
+      if (rows.length === 0) break;
+      const records = rows.map(statusRecordOf);
+      this.deps.db.transaction(() => {
+        for (const r of records) insert.run(anchorId, position++, Buffer.from(r.deviceId.slice(2), "hex"), packRecord(r));
+      });
+      for (const c of releaseCounts(records)) {
+        const sum = counts.get(c.releaseId) ?? counts.set(c.releaseId, { releaseId: c.releaseId, installed: 0, failed: 0, pending: 0 }).get(c.releaseId)!;
+        sum.installed += c.installed;
+        sum.failed += c.failed;
+        sum.pending += c.pending;
+      }
+      chunkRoots.push(rootOf(records.map(statusLeafBuffer)));
+      after = rows[rows.length - 1].id;
+      if (rows.length < this.chunkSize) break;
+      await yieldToLoop(); // reports keep flowing while a large fleet is anchored
+    }
+    const sorted = [...counts.values()].sort((a, b) => (BigInt(a.releaseId) < BigInt(b.releaseId) ? -1 : 1));
+    return { root: position === 0 ? "" : hex(rootOf(chunkRoots)), deviceCount: position, counts: sorted, chunkRoots: packNodes(chunkRoots) };
+  }
+
+  /** Drops the records of all but the newest `keepRecords` anchors (their rows stay; their proofs can no longer be served). */
+  private prune(): void {
+    const old = this.db.prepare(`SELECT id FROM status_anchors WHERE anchor_index IS NOT NULL AND records_kept = 1 ORDER BY id DESC LIMIT -1 OFFSET ?`).pluck().all(this.keepRecords) as number[];
+    this.deps.db.transaction(() => {
+      for (const id of old) {
+        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(id);
+        this.db.prepare(`UPDATE status_anchors SET records_kept = 0 WHERE id = ?`).run(id);
+      }
+    });
+  }
+
+  /** The anchors this tracker made, newest first. */
+  list(limit = 50, offset = 0): { total: number; anchors: AnchorSummary[] } {
+    const total = this.db.prepare(`SELECT COUNT(*) FROM status_anchors WHERE anchor_index IS NOT NULL`).pluck().get() as number;
+    const rows = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY anchor_index DESC LIMIT ? OFFSET ?`).all(limit, offset) as AnchorDb[];
+    return { total, anchors: rows.map(toSummary) };
+  }
+
+  /** A device's record in anchor `index` and its proof; refused with ANCHOR_UNKNOWN, ANCHOR_RECORDS_PRUNED or DEVICE_NOT_IN_ANCHOR. */
+  proof(index: number, deviceId: string): AnchorProof {
+    const a = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index = ?`).get(index) as AnchorDb | undefined;
+    if (!a) throw new OtaError("ANCHOR_UNKNOWN", `this tracker made no anchor ${index}`);
+    if (!a.records_kept) throw new OtaError("ANCHOR_RECORDS_PRUNED", `the records of anchor ${index} are no longer kept (only the newest anchors' are): ask about a newer anchor`);
+    const id = /^0x[0-9a-fA-F]{64}$/.test(deviceId) ? Buffer.from(deviceId.slice(2), "hex") : undefined;
+    const at = id && (this.db.prepare(`SELECT position FROM status_anchor_records WHERE anchor_id = ? AND device_id = ?`).pluck().get(a.id, id) as number | undefined);
+    if (at === undefined || at === null || !id) throw new OtaError("DEVICE_NOT_IN_ANCHOR", `device ${deviceId} is not among the ${a.device_count} device(s) of anchor ${index}`);
+    const first = Math.floor(at / a.chunk_size) * a.chunk_size;
+    const chunk = this.db
+      .prepare(`SELECT device_id, record FROM status_anchor_records WHERE anchor_id = ? AND position >= ? AND position < ? ORDER BY position`)
+      .all(a.id, first, first + a.chunk_size) as { device_id: Buffer; record: Buffer }[];
+    const records: StatusRecord[] = chunk.map((r) => unpackRecord(r.device_id, r.record));
+    const proof = [...proofIn(layersOf(records.map(statusLeafBuffer)), at - first), ...proofIn(layersOf(unpackNodes(a.chunk_roots)), first / a.chunk_size)];
+    const r = records[at - first];
+    return {
+      anchorIndex: index,
+      root: a.root,
+      contract: a.contract,
+      record: { deviceId: r.deviceId, releaseId: r.releaseId, version: r.version.toString(), outcome: r.outcome, reportCounter: r.reportCounter.toString(), reportedAt: r.reportedAt },
+      proof: proof.map(hex),
+    };
+  }
+}
+
+const toSummary = (a: AnchorDb): AnchorSummary => ({
+  index: a.anchor_index,
+  root: a.root,
+  txHash: a.tx_hash,
+  block: a.block,
+  anchoredAt: a.anchored_at,
+  deviceCount: a.device_count,
+  counts: JSON.parse(a.counts),
+  account: a.account,
+  contract: a.contract,
+});

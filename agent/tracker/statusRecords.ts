@@ -1,0 +1,145 @@
+import { ZeroHash, getBytes, keccak256 } from "ethers";
+import { isFailedResult } from "../core/updateOutcome";
+import { STATUS_OUTCOME, type StatusOutcome, type StatusRecord } from "../crypto/statusTree";
+
+/**
+ * Status records at fleet scale (issue 6, status anchoring): the outcome code of a device's last
+ * report, records packed in 54 bytes for the fleet database, and the status tree of
+ * agent/crypto/statusTree.ts built chunk by chunk over buffers, so that a million devices are
+ * anchored and proven without holding the tree. Pure: values in, values out.
+ *
+ * The tree is the one buildSortedTree makes (merkletreejs, sorted pairs, an odd node carried up
+ * unchanged, leaves in the order given). Its nodes `CHUNK_LEVELS` levels above the leaves are the
+ * roots of aligned chunks of 2^CHUNK_LEVELS leaves, so a proof is the proof inside one chunk
+ * (rebuilt from that chunk's records) followed by the proof of the chunk's root among the chunk
+ * roots (kept with the anchor).
+ */
+
+/** Leaves per chunk: 1024 (a proof needs one chunk's records and the anchor's chunk roots). */
+export const CHUNK_SIZE = 1024;
+
+/**
+ * The outcome code of a device's last reported result (agent/crypto/statusTree STATUS_OUTCOME):
+ * confirmed is installed; failed and rolled back are themselves; a rejection that does not pass by
+ * itself (agent/core/updateOutcome) and a release declined by the device's own policy are rejected;
+ * a rejection that passes by itself (a key not granted yet, a wave not open) is pending; no result,
+ * or one the tracker does not know, is none.
+ */
+export function statusOutcomeOf(outcome: string | null, code: string | null): StatusOutcome {
+  switch (outcome) {
+    case "confirmed":
+      return STATUS_OUTCOME.installed;
+    case "failed":
+      return STATUS_OUTCOME.failed;
+    case "rolled-back":
+      return STATUS_OUTCOME.rolledBack;
+    case "rejected":
+      return isFailedResult(outcome, code) ? STATUS_OUTCOME.rejected : STATUS_OUTCOME.pending;
+    case "declined":
+      return STATUS_OUTCOME.rejected;
+    default:
+      return STATUS_OUTCOME.none;
+  }
+}
+
+/** A device row as the anchoring reads it: its last report, and the version of the release that report is about. */
+export interface ReportedDevice {
+  id: string;
+  lastCounter: number;
+  lastReportAt: number | null; // ms
+  lastOutcome: string | null;
+  lastCode: string | null;
+  lastRelease: string | null;
+  releaseVersion: string | null; // decimal, from the ledger mirror
+}
+
+/** The status record of a device from its last report (checkStatusRecord's rules hold for it). */
+export function statusRecordOf(d: ReportedDevice): StatusRecord {
+  const outcome = d.lastRelease ? statusOutcomeOf(d.lastOutcome, d.lastCode) : STATUS_OUTCOME.none;
+  const none = outcome === STATUS_OUTCOME.none;
+  return {
+    deviceId: d.id.toLowerCase(),
+    releaseId: none ? ZeroHash : d.lastRelease!.toLowerCase(),
+    version: none ? 0n : BigInt(d.releaseVersion ?? 0),
+    outcome,
+    reportCounter: BigInt(d.lastCounter),
+    reportedAt: Math.floor((d.lastReportAt ?? 0) / 1000),
+  };
+}
+
+// ---------------------------------------------------------------------------- packed records
+
+/** A record without its device id, packed: release id (32), version (8), outcome (1), counter (8), reported-at (5). */
+export function packRecord(r: StatusRecord): Buffer {
+  const b = Buffer.alloc(54);
+  Buffer.from(getBytes(r.releaseId)).copy(b, 0);
+  b.writeBigUInt64BE(r.version, 32);
+  b.writeUInt8(r.outcome, 40);
+  b.writeBigUInt64BE(r.reportCounter, 41);
+  b.writeUIntBE(r.reportedAt, 49, 5);
+  return b;
+}
+
+export function unpackRecord(deviceId: Buffer, b: Buffer): StatusRecord {
+  return {
+    deviceId: "0x" + deviceId.toString("hex"),
+    releaseId: "0x" + b.subarray(0, 32).toString("hex"),
+    version: b.readBigUInt64BE(32),
+    outcome: b.readUInt8(40) as StatusOutcome,
+    reportCounter: b.readBigUInt64BE(41),
+    reportedAt: b.readUIntBE(49, 5),
+  };
+}
+
+// ---------------------------------------------------------------------------- the tree over buffers
+
+const keccak = (data: Uint8Array): Buffer => Buffer.from(keccak256(data).slice(2), "hex");
+
+/** statusLeaf (agent/crypto/statusTree) over buffers: the abi encoding of six static words, hashed twice. */
+export function statusLeafBuffer(r: StatusRecord): Buffer {
+  const w = Buffer.alloc(192);
+  Buffer.from(getBytes(r.deviceId)).copy(w, 0);
+  Buffer.from(getBytes(r.releaseId)).copy(w, 32);
+  w.writeBigUInt64BE(r.version, 88);
+  w.writeUInt8(r.outcome, 127);
+  w.writeBigUInt64BE(r.reportCounter, 152);
+  w.writeUIntBE(r.reportedAt, 187, 5);
+  return keccak(keccak(w));
+}
+
+function hashPair(a: Buffer, b: Buffer): Buffer {
+  return Buffer.compare(a, b) <= 0 ? keccak(Buffer.concat([a, b])) : keccak(Buffer.concat([b, a]));
+}
+
+/** Every layer of the tree of these nodes, the nodes first and the root last (an odd node is carried up). */
+export function layersOf(nodes: Buffer[]): Buffer[][] {
+  if (nodes.length === 0) throw new RangeError("a tree needs at least one node");
+  const layers = [nodes];
+  while (layers[layers.length - 1].length > 1) {
+    const below = layers[layers.length - 1];
+    const up: Buffer[] = [];
+    for (let i = 0; i < below.length; i += 2) up.push(i + 1 < below.length ? hashPair(below[i], below[i + 1]) : below[i]);
+    layers.push(up);
+  }
+  return layers;
+}
+
+/** The proof of node `index` of the bottom layer: its siblings, bottom up (none where it was carried). */
+export function proofIn(layers: Buffer[][], index: number): Buffer[] {
+  const proof: Buffer[] = [];
+  for (let l = 0, i = index; l < layers.length - 1; l++, i >>= 1) {
+    const sibling = i ^ 1;
+    if (sibling < layers[l].length) proof.push(layers[l][sibling]);
+  }
+  return proof;
+}
+
+export const rootOf = (nodes: Buffer[]): Buffer => layersOf(nodes).at(-1)![0];
+
+/** Chunk roots packed in one buffer (32 bytes each), as the fleet database keeps them. */
+export const packNodes = (nodes: Buffer[]): Buffer => Buffer.concat(nodes);
+export function unpackNodes(b: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += 32) out.push(b.subarray(i, i + 32));
+  return out;
+}
