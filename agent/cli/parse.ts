@@ -80,3 +80,84 @@ export function parseReason(text: string | undefined, what = "--reason"): string
   if (reason === "") fail(what, 'the reason is empty: say why, e.g. --reason "key leaked"');
   return reason;
 }
+
+/** A 32-byte id that is a hash (a release id): 0x + 64 hex digits, non-zero; never a label. */
+export function parseBytes32(text: string, what: string): string {
+  const value = text.trim();
+  if (!BYTES32.test(value)) fail(what, `"${text}" is not an id: give 0x followed by 64 hex digits`, text);
+  if (BigInt(value) === 0n) fail(what, "the id is zero: give a non-zero id", text);
+  return value.toLowerCase();
+}
+
+/** A whole number from `min` to `max` (thresholds, counts). */
+export function parseCount(text: string, what: string, min = 1, max = 0xffffffff): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(what, `"${text}" is not a whole number from ${min} to ${max}`, text);
+  }
+  return value;
+}
+
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+export const EVERY_DAY = 0x7f;
+
+/** A UTC time window "HH:MM-HH:MM" as minutes after midnight; it may wrap midnight (22:00-02:00), and equal bounds mean the whole day. */
+export function parseWindow(text: string, what = "--window"): { startMinute: number; endMinute: number } {
+  const m = /^(\d{2}):(\d{2})-(\d{2}):(\d{2})$/.exec(text.trim());
+  const minute = (h: string, mm: string) => (Number(h) < 24 && Number(mm) < 60 ? Number(h) * 60 + Number(mm) : NaN);
+  const bounds = m ? [minute(m[1], m[2]), minute(m[3], m[4])] : [NaN, NaN];
+  if (bounds.some(Number.isNaN)) fail(what, `"${text}" is not a window: give HH:MM-HH:MM in UTC (00:00 to 23:59), e.g. 22:00-02:00`, text);
+  return { startMinute: bounds[0], endMinute: bounds[1] };
+}
+
+/** Weekdays as a mask (bit 0 = Monday): "all", or names and ranges such as "mon-fri,sun". */
+export function parseWeekdays(text: string, what = "--days"): number {
+  const value = text.trim().toLowerCase();
+  if (value === "all") return EVERY_DAY;
+  const day = (name: string) => {
+    const i = WEEKDAYS.indexOf(name.trim() as (typeof WEEKDAYS)[number]);
+    if (i < 0) fail(what, `"${name.trim()}" is not a day: give ${WEEKDAYS.join(",")} (or ranges such as mon-fri), or all`, text);
+    return i;
+  };
+  let mask = 0;
+  for (const part of value.split(",")) {
+    if (part.trim() === "") fail(what, `"${text}" has an empty day: give e.g. mon,wed,fri or all`, text);
+    const [from, to] = part.split("-");
+    if (to === undefined) mask |= 1 << day(from);
+    else for (let i = day(from), end = day(to); ; i = (i + 1) % 7) {
+      mask |= 1 << i;
+      if (i === end) break;
+    }
+  }
+  return mask;
+}
+
+/** The weekday mask as names, e.g. "mon,tue" or "all". */
+export function formatWeekdays(mask: number): string {
+  if ((mask & EVERY_DAY) === EVERY_DAY) return "all";
+  return WEEKDAYS.filter((_, i) => (mask >> i) & 1).join(",");
+}
+
+/** Minutes after midnight as HH:MM. */
+export function formatMinute(minute: number): string {
+  return `${String(Math.floor(minute / 60)).padStart(2, "0")}:${String(minute % 60).padStart(2, "0")}`;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/**
+ * A point in time as Unix seconds: an ISO-8601 time with its offset (2026-12-01T08:00Z; a bare
+ * date is midnight UTC), `now`, or `+<n>(s|m|h|d)` after `now` (the caller's idea of now, in seconds).
+ */
+export function parseStartTime(text: string, now: number, what: string): number {
+  const value = text.trim();
+  if (value === "now") return now;
+  const relative = /^\+(\d+)([smhd])$/.exec(value);
+  if (relative) return now + Number(relative[1]) * UNIT_SECONDS[relative[2]];
+  const ms = ISO_TIME.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) fail(what, `"${text}" is not a time: give an ISO-8601 time with its offset (2026-12-01T08:00Z), now, or +<n>s|m|h|d`, text);
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 0 || seconds >= 2 ** 40) fail(what, `"${text}" is outside the times the ledger holds (1970 to year 36812)`, text);
+  return seconds;
+}

@@ -1,9 +1,30 @@
-import { OtaError } from "../core/errors";
+import { OtaError, InputError } from "../core/errors";
+import { signAccountRequest } from "../crypto/requestSignature";
+import type { OtaConfig } from "./config";
+import { fileLayerSchema } from "./configSchema";
 
 /** The tracker does not answer, or answers with an error: the operation failed (exit 1). */
 export class TrackerRequestError extends OtaError {}
 
 const TIMEOUT_MS = 30_000;
+
+/** The tracker a command talks to: its URL (--tracker, else tracker.url), bearer token and signing audience. */
+export interface TrackerTarget {
+  url: string;
+  token?: string;
+  /** The origin signed requests are signed for: tracker.publicUrl's when set, else the URL's. */
+  audience: string;
+}
+
+/** The tracker of `--tracker <url>` (checked), else of the configuration. */
+export function trackerTargetOf(config: OtaConfig, option: string | undefined): TrackerTarget {
+  if (option !== undefined && !fileLayerSchema.shape.tracker.unwrap().shape.url.safeParse(option).success) {
+    throw new InputError("INVALID_INPUT", `--tracker "${option}" must be an http(s) URL such as "http://127.0.0.1:8700"`);
+  }
+  const url = option ?? config.tracker.url;
+  const audience = new URL(config.tracker.publicUrl ?? url).origin;
+  return { url, token: config.tracker.apiToken, audience };
+}
 
 /**
  * GET one document of a status tracker's read API (ADR 0004), with the bearer token when one is
@@ -11,11 +32,38 @@ const TIMEOUT_MS = 30_000;
  * tracker.url when it does not answer, set tracker.apiToken when it asks for a token.
  */
 export async function trackerGet<T>(base: string, pathAndQuery: string, token?: string): Promise<T> {
+  return trackerRequest<T>(base, pathAndQuery, { token });
+}
+
+/**
+ * POST a JSON body to a tracker route that takes requests signed by an account (an
+ * administrator's: `POST /v1/update-requests`, `POST /v1/rollouts/:id/cohorts`), signed for the
+ * tracker's origin (`target.audience`) with the account's key.
+ */
+export async function trackerPostSigned<T>(
+  signer: { address: string; signMessage(m: string): Promise<string> },
+  target: TrackerTarget,
+  path: string,
+  body: unknown,
+): Promise<T> {
+  const text = JSON.stringify(body);
+  const headers = await signAccountRequest(signer, { audience: target.audience, method: "POST", path, body: text });
+  return trackerRequest<T>(target.url, path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: text, signed: true });
+}
+
+/** One request to a tracker, its answer checked to be a JSON document; the errors of both routes in one place. */
+async function trackerRequest<T>(
+  base: string,
+  pathAndQuery: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; token?: string; signed?: boolean },
+): Promise<T> {
   const url = base.replace(/\/+$/, "") + pathAndQuery;
   let response: Response;
   try {
     response = await fetch(url, {
-      headers: { accept: "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      method: o.method ?? "GET",
+      headers: { accept: "application/json", ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers },
+      body: o.body,
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (cause) {
@@ -35,10 +83,11 @@ export async function trackerGet<T>(base: string, pathAndQuery: string, token?: 
   } catch {
     body = undefined;
   }
-  if (response.status === 401) {
+  // A signed request's 401 is about its signature (AUTH_*), reported with the tracker's code below.
+  if (response.status === 401 && !o.signed) {
     throw new TrackerRequestError(
       "TRACKER_UNAUTHORIZED",
-      token
+      o.token
         ? `the tracker at ${base} refused the API token: set tracker.apiToken (OTA_TRACKER_TOKEN) to the token the tracker runs with`
         : `the tracker at ${base} needs an API token: set tracker.apiToken (OTA_TRACKER_TOKEN) to the token the tracker runs with`,
       { details: { url: base, status: 401 } },

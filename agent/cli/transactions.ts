@@ -33,3 +33,15 @@ export function findEvent(receipt: TransactionReceipt, contract: BaseContract, n
   }
   throw new OtaError("EVENT_MISSING", `transaction ${receipt.hash} has no ${name} event: is the address the right contract?`);
 }
+
+/** Waits for a contract deployment (one confirmation) and summarises it with the new address. */
+export async function confirmDeployment(
+  deploying: Promise<BaseContract>,
+): Promise<{ address: string; receipt: TransactionReceipt; tx: TxSummary }> {
+  const contract = await deploying;
+  const sent = contract.deploymentTransaction();
+  if (!sent) throw new OtaError("TX_DROPPED", "the deployment has no transaction: send it again");
+  const { receipt, tx } = await confirm(Promise.resolve(sent));
+  if (!receipt.contractAddress) throw new OtaError("TX_DROPPED", `transaction ${receipt.hash} created no contract: send it again`);
+  return { address: receipt.contractAddress, receipt, tx };
+}

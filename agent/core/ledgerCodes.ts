@@ -25,6 +25,10 @@ export const INSTALL_CHECK = [
 ] as const;
 export type InstallCheckCode = (typeof INSTALL_CHECK)[number];
 
+/** StagedRollout.RolloutState (contracts/policies/StagedRollout.sol) */
+export const ROLLOUT_STATE = ["none", "scheduled", "open", "paused", "halted", "aborted"] as const;
+export type RolloutStateName = (typeof ROLLOUT_STATE)[number];
+
 /** The name of an enum index a view returned; an index this code does not know is a mismatch with the contract. */
 export function ledgerName<T extends readonly string[]>(names: T, index: bigint | number): T[number] {
   const name = names[Number(index)];

@@ -10,7 +10,10 @@ import { prepareRelease, publishPrepared } from "../../author/publishRelease";
 import { uploadArtifact } from "../../author/uploadArtifact";
 import { grantKeys } from "../../author/grantKeys";
 import { readProofsFile } from "../deviceFiles";
-import { parseIdOrLabel } from "../parse";
+import { parseAddress, parseBytes32, parseIdOrLabel } from "../parse";
+import { policyOfRelease } from "../policyLookup";
+import { confirm, describeTx } from "../transactions";
+import { ApprovalPolicy__factory } from "../../../typechain-types";
 import { progressBar } from "../progress";
 import { promises as fs } from "node:fs";
 
@@ -26,7 +29,7 @@ interface PublishOptions {
   dryRun?: boolean;
 }
 
-/** The author's commands: publish a release, grant its key to devices. */
+/** The author's commands: publish a release, grant its key to devices; the approvers' commands (ApprovalPolicy). */
 export function register(program: Command, ctx: CliContext): void {
   const release = program.command("release").description("publish releases and grant their keys to devices");
 
@@ -132,6 +135,54 @@ export function register(program: Command, ctx: CliContext): void {
           `granted release ${releaseId} to ${result.granted.length} device(s)`,
           ...result.granted.map((d) => `  + ${d}`),
           ...result.skipped.map((s) => `  - ${s.deviceId}: ${s.reason}`),
+        ].join("\n"),
+      );
+    });
+  release
+    .command("approve <releaseId>")
+    .description("approve a release as an approver of its ApprovalPolicy (or withdraw the approval)")
+    .option("--policy <address>", "the ApprovalPolicy (default: the one in the policy attached to the release)")
+    .option("--withdraw", "withdraw your approval instead")
+    .action(async (releaseText: string, o: { policy?: string; withdraw?: boolean }) => {
+      const releaseId = parseBytes32(releaseText, "release id");
+      const policyOption = o.policy === undefined ? undefined : parseAddress(o.policy, "--policy");
+      const conn = await ctx.connect();
+      const address = await policyOfRelease(conn, releaseId, "approval", policyOption);
+      const policy = ApprovalPolicy__factory.connect(address, conn.signer);
+      const me = conn.signer.address;
+      if (!(await policy.isApprover(me))) {
+        throw new OtaError("NOT_AN_APPROVER", `the account ${me} is not an approver of the approval policy ${address}: send with an approver's key, or have an administrator add it`, {
+          details: { account: me, policy: address },
+        });
+      }
+      const approved = await policy.hasApproved(releaseId, me);
+      if (!o.withdraw && approved) throw new OtaError("ALREADY_APPROVED", `${me} has already approved release ${releaseId}: nothing sent (--withdraw withdraws it)`, { details: { account: me, releaseId } });
+      if (o.withdraw && !approved) throw new OtaError("NOT_APPROVED", `${me} has not approved release ${releaseId}: there is no approval to withdraw`, { details: { account: me, releaseId } });
+      const { tx } = await confirm(o.withdraw ? policy.revokeApproval(releaseId) : policy.approve(releaseId));
+      const [approvals, threshold] = await Promise.all([policy.approvalCount(releaseId), policy.threshold()]);
+      ctx.output(
+        { releaseId, policy: address, approver: me, approved: !o.withdraw, approvals: Number(approvals), threshold: Number(threshold), tx },
+        `${me} ${o.withdraw ? "withdrew the approval of" : "approved"} release ${releaseId}: ${approvals} of ${threshold} approvals needed\n${describeTx(tx)}`,
+      );
+    });
+
+  release
+    .command("approvals <releaseId>")
+    .description("a release's approvals in its ApprovalPolicy: how many, how many needed, and who")
+    .option("--policy <address>", "the ApprovalPolicy (default: the one in the policy attached to the release)")
+    .action(async (releaseText: string, o: { policy?: string }) => {
+      const releaseId = parseBytes32(releaseText, "release id");
+      const policyOption = o.policy === undefined ? undefined : parseAddress(o.policy, "--policy");
+      const conn = await ctx.connectReadOnly();
+      const address = await policyOfRelease(conn, releaseId, "approval", policyOption);
+      const policy = ApprovalPolicy__factory.connect(address, conn.provider);
+      const [approvals, threshold, approvers] = await Promise.all([policy.approvalCount(releaseId), policy.threshold(), policy.approvers()]);
+      const who = await Promise.all(approvers.map(async (a) => ({ approver: a, approved: await policy.hasApproved(releaseId, a) })));
+      ctx.output(
+        { releaseId, policy: address, approvals: Number(approvals), threshold: Number(threshold), approved: approvals >= threshold, approvers: who },
+        [
+          `release ${releaseId}: ${approvals} of ${threshold} approvals needed (${approvals >= threshold ? "approved" : "not yet approved"}), policy ${address}`,
+          ...who.map((w) => `  ${w.approved ? "+" : "-"} ${w.approver}`),
         ].join("\n"),
       );
     });

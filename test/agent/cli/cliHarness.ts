@@ -2,16 +2,21 @@ import { promises as fs } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { startLocalChain, type LocalChain } from "../../../scripts/lib/localChain";
 import { deploymentPath, writeDeployment, type Deployment } from "../../../agent/chain/deployment";
 import { main } from "../../../agent/cli/main";
 import {
   UpdateRegistry__factory,
   FleetRegistry__factory,
+  UpdatePolicies__factory,
   type UpdateRegistry,
   type FleetRegistry,
+  type UpdatePolicies,
 } from "../../../typechain-types";
+import { componentId, normalizeRelease } from "../../../agent/core/release";
+import { encodeVersion } from "../../../agent/core/version";
+import { computeReleaseId, registryDomain, signRelease } from "../../../agent/crypto/releaseSignature";
 
 /** Hardhat node's default accounts (the well-known development mnemonic). */
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -31,7 +36,7 @@ export interface CliResult {
  * which calls the CLI's `main` in-process with that folder as cwd and OTA_* settings as env
  * (never the test process's own environment).
  */
-export async function startCliChain() {
+export async function startCliChain(options: { policies?: boolean } = {}) {
   const chain: LocalChain = await startLocalChain({ port: await freePort() });
   const provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
   const admin = new Wallet(account(0).privateKey, provider);
@@ -46,11 +51,16 @@ export async function startCliChain() {
     const fleet = (await (
       await new FleetRegistry__factory(deployer).deploy(await registry.getAddress())
     ).waitForDeployment()) as FleetRegistry;
+    // With `policies`, an UpdatePolicies beside the registry, recorded in the deployment file.
+    const policies = options.policies
+      ? ((await (await new UpdatePolicies__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as UpdatePolicies)
+      : undefined;
     const deployment: Deployment = {
       network: "localhost",
       chainId: 31337,
       updateRegistry: await registry.getAddress(),
       fleetRegistry: await fleet.getAddress(),
+      ...(policies ? { updatePolicies: await policies.getAddress() } : {}),
       deployedAtBlock: 1,
     };
     await writeDeployment(deploymentPath(dir, "localhost"), deployment);
@@ -76,7 +86,7 @@ export async function startCliChain() {
       await chain.stop();
       await fs.rm(dir, { recursive: true, force: true });
     };
-    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, deployment, dir, run, stop };
+    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, policies, deployment, dir, run, stop };
   } catch (err) {
     provider.destroy();
     await chain.stop();
@@ -97,3 +107,50 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
   });
 }
+
+/**
+ * A chain with UpdatePolicies deployed, a provider (1) whose author and signer is the
+ * administrator, a hardware class and the component acme.bootloader; `publish` puts a release of
+ * it on the ledger directly (no firmware server) and returns its id; `send` sends the
+ * administrator's transactions with counted nonces.
+ */
+export async function policyChain() {
+  const c = await startCliChain({ policies: true });
+  try {
+    // ethers answers an identical request from a short cache, so nonces are counted here; the
+    // count is asked afresh each time too (provider.send skips the cache), as the CLI sends from the same account.
+    let nonce = 0;
+    const send = async (tx: (o: { nonce: number }) => Promise<{ wait(): Promise<unknown> }>) => {
+      nonce = Math.max(nonce, Number(await c.provider.send("eth_getTransactionCount", [c.admin.address, "pending"])));
+      return (await tx({ nonce: nonce++ })).wait();
+    };
+    const r = c.registry.connect(c.admin);
+    await send((o) => r.registerProvider("Acme", o));
+    await send((o) => r.addProviderSigner(1, c.admin.address, o));
+    await send((o) => r.registerAuthor(c.admin.address, 1, o));
+    await send((o) => r.registerHardwareClass("rev-a", o));
+    await send((o) => r.registerComponent("acme.bootloader", 1, o));
+    const domain = registryDomain(31337, String(c.registry.target));
+    const publish = async (version: string): Promise<string> => {
+      const record = normalizeRelease({
+        provider: 1,
+        component: componentId("acme.bootloader"),
+        version: encodeVersion(version),
+        fileHash: keccak256(toUtf8Bytes(`acme.bootloader ${version}`)),
+        fileLink: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+        fileName: "image.bin",
+        fileSize: 10n,
+        merkleRoot: keccak256(toUtf8Bytes(`root ${version}`)),
+        hardware: [1],
+        dependencies: [],
+      });
+      await send(async (o) => r.publishRelease(record, c.admin.address, await signRelease(c.admin, domain, record), [], o));
+      return computeReleaseId(domain, record).toLowerCase();
+    };
+    return { ...c, policies: c.policies!, send, publish, component: componentId("acme.bootloader") };
+  } catch (err) {
+    await c.stop();
+    throw err;
+  }
+}
+export type PolicyChain = Awaited<ReturnType<typeof policyChain>>;

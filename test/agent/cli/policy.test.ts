@@ -1,0 +1,257 @@
+import { expect } from "chai";
+import { ZeroAddress, encodeBytes32String } from "ethers";
+import { policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
+import { formatWeekdays, parseWeekdays, parseWindow } from "../../../agent/cli/parse";
+import {
+  AllOfPolicy__factory,
+  ApprovalPolicy__factory,
+  LocationPolicy__factory,
+  MaintenanceWindowPolicy__factory,
+} from "../../../typechain-types";
+
+describe("ota-ledger policy (administrators' update policies)", function () {
+  this.timeout(120_000);
+  let c: PolicyChain;
+  let releaseId: string;
+
+  before(async () => {
+    c = await policyChain();
+    releaseId = await c.publish("1.0.0");
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  /** Runs with --json and checks the refusal: exit code, error code, message; and that nothing was mined. */
+  const refuses = async (args: string[], exit: number, code: string, message: RegExp, env: Record<string, string> = {}) => {
+    const before = await c.blockNumber();
+    const r = await c.run([...args, "--json"], env);
+    expect(r.code, r.stdout + r.stderr).to.equal(exit);
+    expect(r.json().error.code).to.equal(code);
+    expect(r.json().error.message).to.match(message);
+    expect(await c.blockNumber(), "nothing is sent").to.equal(before);
+  };
+  const deploy = async (...args: string[]): Promise<string> => {
+    const r = await c.run(["policy", "deploy", ...args, "--json"]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    return r.json().policy.address;
+  };
+
+  describe("policy deploy", () => {
+    it("deploys each shipped kind with the configured account and prints its address, kind and transaction", async () => {
+      const r = await c.run(["policy", "deploy", "staged-rollout", "--json"]);
+      expect(r.code, r.stderr).to.equal(0);
+      const out = r.json();
+      expect(out.policy.kind).to.equal("staged-rollout");
+      expect(out.tx.gasUsed).to.be.above(0);
+      expect(await c.provider.getCode(out.policy.address)).to.not.equal("0x");
+      const human = await c.run(["policy", "deploy", "location"]);
+      expect(human.code, human.stderr).to.equal(0);
+      expect(human.stdout).to.match(/^deployed a location policy at 0x[0-9a-fA-F]{40}\n/);
+      expect(human.stdout).to.include("ota-ledger policy attach");
+    });
+
+    it("deploys an approval policy with its approvers and M", async () => {
+      const address = await deploy("approval", "--approver", c.admin.address, "--approver", c.outsider.address, "--threshold", "2");
+      const p = ApprovalPolicy__factory.connect(address, c.provider);
+      expect(await p.threshold()).to.equal(2n);
+      expect([...(await p.approvers())].sort()).to.deep.equal([c.admin.address, c.outsider.address].sort());
+    });
+
+    it("deploys a maintenance window that wraps midnight on chosen days", async () => {
+      const address = await deploy("maintenance-window", "--window", "22:00-02:30", "--days", "mon-fri,sun");
+      const [start, end, days] = await MaintenanceWindowPolicy__factory.connect(address, c.provider).window();
+      expect([Number(start), Number(end), Number(days)]).to.deep.equal([22 * 60, 2 * 60 + 30, 0b1011111]);
+    });
+
+    it("deploys an all-of composer of member policies", async () => {
+      const a = await deploy("staged-rollout");
+      const b = await deploy("location");
+      const all = await deploy("all-of", "--member", a, "--member", b);
+      expect(await AllOfPolicy__factory.connect(all, c.provider).members()).to.deep.equal([a, b]);
+    });
+
+    it("refuses bad input before deploying anything", async () => {
+      await refuses(["policy", "deploy", "rollout"], 2, "INVALID_INPUT", /"rollout" is not a kind .*staged-rollout, location, approval, maintenance-window, all-of, any-of/);
+      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--approver", c.admin.address.toLowerCase(), "--threshold", "1"], 2, "INVALID_INPUT", /given twice/);
+      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--threshold", "0"], 2, "INVALID_INPUT", /--threshold: "0" is not a whole number from 1 to 1/);
+      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--threshold", "2"], 2, "INVALID_INPUT", /from 1 to 1/);
+      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address], 2, "INVALID_INPUT", /--threshold: missing/);
+      await refuses(["policy", "deploy", "maintenance-window", "--window", "24:00-02:00"], 2, "INVALID_INPUT", /--window: "24:00-02:00" is not a window/);
+      await refuses(["policy", "deploy", "maintenance-window", "--window", "22:00-02:00", "--days", "mon,funday"], 2, "INVALID_INPUT", /"funday" is not a day/);
+      await refuses(["policy", "deploy", "staged-rollout", "--threshold", "2"], 2, "INVALID_INPUT", /--threshold does not apply to a staged-rollout policy/);
+      await refuses(["policy", "deploy", "any-of"], 2, "INVALID_INPUT", /a composer takes 1 to 8 member policies/);
+      await refuses(["policy", "deploy", "any-of", "--member", c.outsider.address], 2, "NOT_A_POLICY", /there is no contract at/);
+      await refuses(["policy", "deploy", "any-of", "--member", String(c.registry.target)], 2, "NOT_A_POLICY", /does not answer IUpdatePolicy.check/);
+    });
+  });
+
+  describe("policy attach, detach and show (APP-II-3)", () => {
+    it("APP-II-3: attaches a policy to a component; the release inherits it, and show says what it is", async () => {
+      const rollout = await deploy("staged-rollout");
+      const r = await c.run(["policy", "attach", rollout, "--component", "acme.bootloader", "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.json()).to.deep.include({ policy: { address: rollout, kind: "staged-rollout" }, replaced: null });
+      expect(r.json().target).to.deep.equal({ type: "component", id: c.component, name: "acme.bootloader", component: c.component });
+      expect(await c.policies.policyFor(releaseId, c.component)).to.equal(rollout);
+
+      const shown = await c.run(["policy", "show", "--release", releaseId, "--json"]);
+      expect(shown.code, shown.stderr).to.equal(0);
+      expect(shown.json().policy).to.deep.include({ address: rollout, kind: "staged-rollout", attachedTo: "component" });
+      expect(shown.json().policy.settings).to.deep.include({ rollout: "none", waves: 0 });
+      const human = await c.run(["policy", "show", "--component", c.component]);
+      expect(human.stdout).to.include(`policy  ${rollout} (staged rollout)`);
+    });
+
+    it("APP-II-3: a release's own policy replaces its component's; show lists a composer's members recursively", async () => {
+      const rollout = await deploy("staged-rollout");
+      const window = await deploy("maintenance-window", "--window", "00:00-00:00");
+      const inner = await deploy("any-of", "--member", rollout, "--member", window);
+      const location = await deploy("location");
+      const outer = await deploy("all-of", "--member", inner, "--member", location);
+      const r = await c.run(["policy", "attach", outer, "--release", releaseId, "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(await c.policies.policyFor(releaseId, c.component)).to.equal(outer);
+
+      const shown = (await c.run(["policy", "show", "--release", releaseId, "--json"])).json().policy;
+      expect(shown).to.deep.include({ address: outer, kind: "all-of", attachedTo: "release" });
+      expect(shown.members.map((m: { kind: string }) => m.kind)).to.deep.equal(["any-of", "location"]);
+      expect(shown.members[0].members.map((m: { address: string; kind: string }) => [m.address, m.kind])).to.deep.equal([
+        [rollout, "staged-rollout"],
+        [window, "maintenance-window"],
+      ]);
+      expect(shown.members[0].members[1].settings).to.deep.equal({ window: "00:00-00:00", days: "all" });
+      expect(shown.members[1].settings).to.deep.equal({ rule: null });
+
+      const detached = await c.run(["policy", "detach", "--release", releaseId, "--json"]);
+      expect(detached.code, detached.stderr).to.equal(0);
+      expect(detached.json().detached).to.equal(outer);
+      expect(await c.policies.policyFor(releaseId, c.component)).to.not.equal(outer);
+      await refuses(["policy", "detach", "--release", releaseId], 1, "NOTHING_ATTACHED", /has no policy of its own attached/);
+    });
+
+    it("refuses what is not an update policy, an unknown target, a wrong target form, and a non-administrator", async () => {
+      const rollout = await deploy("staged-rollout");
+      const before = await c.policies.policyFor(releaseId, c.component);
+      await refuses(["policy", "attach", c.outsider.address, "--component", "acme.bootloader"], 2, "NOT_A_POLICY", /there is no contract at/);
+      await refuses(["policy", "attach", String(c.registry.target), "--component", "acme.bootloader"], 2, "NOT_A_POLICY", /does not answer IUpdatePolicy.check/);
+      await refuses(["policy", "attach", rollout, "--component", "acme.nothing"], 2, "UNKNOWN_COMPONENT", /no component "acme.nothing"/);
+      await refuses(["policy", "attach", rollout, "--release", "0x" + "11".repeat(32)], 2, "UNKNOWN_RELEASE", /no release 0x1111.* is published/);
+      await refuses(["policy", "attach", rollout, "--release", "acme-1.0"], 2, "INVALID_INPUT", /--release: "acme-1.0" is not an id/);
+      await refuses(["policy", "attach", rollout], 2, "INVALID_INPUT", /give exactly one target/);
+      await refuses(["policy", "attach", rollout, "--component", "acme.bootloader", "--release", releaseId], 2, "INVALID_INPUT", /give exactly one target/);
+      await refuses(["policy", "attach", rollout, "--component", "acme.bootloader"], 1, "NOT_ADMINISTRATOR", new RegExp(`${c.outsider.address} is not an administrator`), {
+        OTA_PRIVATE_KEY: c.outsider.privateKey,
+      });
+      await refuses(["policy", "detach", "--component", "acme.bootloader"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, { OTA_PRIVATE_KEY: c.outsider.privateKey });
+      expect(await c.policies.policyFor(releaseId, c.component), "the attachment did not move").to.equal(before);
+    });
+  });
+
+  describe("policy location (CAP-11.3-h)", () => {
+    let location: string;
+    before(async () => {
+      location = await deploy("location");
+    });
+
+    it("CAP-11.3-h: sets a component's allowed and denied regions and networks, and clears them", async () => {
+      const r = await c.run([
+        "policy", "location", "set", location, "--component", "acme.bootloader",
+        "--allow-region", "eu-west", "--allow-region", "eu-north", "--deny-network", "guest", "--json",
+      ]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.json().rule).to.deep.equal({ allowedRegions: ["eu-west", "eu-north"], deniedRegions: [], allowedNetworks: [], deniedNetworks: ["guest"] });
+      const [exists, rule] = await LocationPolicy__factory.connect(location, c.provider).rule(c.component);
+      expect(exists).to.equal(true);
+      expect(rule.allowedRegions).to.deep.equal([encodeBytes32String("eu-west"), encodeBytes32String("eu-north")]);
+      expect(rule.deniedNetworks).to.deep.equal([encodeBytes32String("guest")]);
+
+      const cleared = await c.run(["policy", "location", "clear", location, "--component", "acme.bootloader", "--json"]);
+      expect(cleared.code, cleared.stderr).to.equal(0);
+      expect((await LocationPolicy__factory.connect(location, c.provider).rule(c.component))[0]).to.equal(false);
+      await refuses(["policy", "location", "clear", location, "--component", "acme.bootloader"], 1, "NO_RULE", /has no rule in the location policy/);
+    });
+
+    it("CAP-11.3-h: a release's own rule shows as the one deciding for it", async () => {
+      await c.run(["policy", "location", "set", location, "--release", releaseId, "--deny-region", "us-east"]);
+      await c.run(["policy", "attach", location, "--release", releaseId]);
+      const shown = (await c.run(["policy", "show", "--release", releaseId, "--json"])).json().policy;
+      expect(shown.settings).to.deep.equal({ ruleOf: "release", rule: { allowedRegions: [], deniedRegions: ["us-east"], allowedNetworks: [], deniedNetworks: [] } });
+      await c.run(["policy", "detach", "--release", releaseId]);
+    });
+
+    it("refuses a label both allowed and denied, a policy of the wrong kind, and a non-administrator", async () => {
+      await refuses(["policy", "location", "set", location, "--component", "acme.bootloader", "--allow-network", "lab", "--deny-network", "lab"], 2, "INVALID_INPUT", /network "lab" is both allowed and denied/);
+      const rollout = await deploy("staged-rollout");
+      await refuses(["policy", "location", "set", rollout, "--component", "acme.bootloader", "--deny-region", "x"], 2, "POLICY_WRONG_KIND", /is a staged rollout, not a location policy/);
+      await refuses(["policy", "location", "set", location, "--component", "acme.bootloader", "--deny-region", "x"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, {
+        OTA_PRIVATE_KEY: c.outsider.privateKey,
+      });
+    });
+  });
+
+  describe("policy window set", () => {
+    it("replaces the window, keeping the days when only --window is given", async () => {
+      const address = await deploy("maintenance-window", "--window", "01:00-03:00", "--days", "sat,sun");
+      const r = await c.run(["policy", "window", "set", address, "--window", "23:30-00:30", "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.json()).to.deep.include({ policy: address, window: "23:30-00:30", days: "sat,sun" });
+      const [start, end, days] = await MaintenanceWindowPolicy__factory.connect(address, c.provider).window();
+      expect([Number(start), Number(end), Number(days)]).to.deep.equal([23 * 60 + 30, 30, 0b1100000]);
+      await refuses(["policy", "window", "set", address], 2, "INVALID_INPUT", /give --window HH:MM-HH:MM, --days, or both/);
+      await refuses(["policy", "window", "set", await deploy("location"), "--days", "all"], 2, "POLICY_WRONG_KIND", /is a location policy, not a maintenance window/);
+    });
+  });
+
+  describe("without an UpdatePolicies contract", () => {
+    let bare: CliChain;
+    before(async () => {
+      bare = await startCliChain();
+    });
+    after(async () => {
+      await bare?.stop();
+    });
+
+    it("says how to configure one", async () => {
+      for (const args of [
+        ["policy", "attach", ZeroAddress.replace(/0$/, "1"), "--component", "acme.bootloader"],
+        ["policy", "show", "--component", "acme.bootloader"],
+      ]) {
+        const r = await bare.run([...args, "--json"]);
+        expect(r.code, r.stdout).to.equal(2);
+        expect(r.json().error.code).to.equal("NO_POLICIES");
+        expect(r.json().error.message).to.match(/npm run deploy:local.*OTA_POLICIES/);
+      }
+    });
+  });
+
+  describe("window and day parsing (no chain)", () => {
+    for (const [text, startMinute, endMinute] of [
+      ["08:00-17:30", 480, 1050],
+      ["22:00-02:00", 1320, 120],
+      ["00:00-00:00", 0, 0],
+      ["23:59-00:00", 1439, 0],
+    ] as const) {
+      it(`reads ${text} as minutes ${startMinute}-${endMinute}`, () => expect(parseWindow(text)).to.deep.equal({ startMinute, endMinute }));
+    }
+    for (const bad of ["8:00-17:00", "24:00-01:00", "10:60-11:00", "10:00", "10:00-11:00-12:00", ""]) {
+      it(`refuses the window "${bad}"`, () => expect(() => parseWindow(bad)).to.throw(/--window: .*is not a window/));
+    }
+    for (const [text, mask] of [
+      ["all", 0x7f],
+      ["mon", 0b1],
+      ["mon-fri", 0b11111],
+      ["sat,sun", 0b1100000],
+      ["fri-mon", 0b1110001],
+      ["Tue, thu", 0b1010],
+    ] as const) {
+      it(`reads the days "${text}" as the mask ${mask.toString(2)}`, () => expect(parseWeekdays(text)).to.equal(mask));
+    }
+    it("refuses an unknown day or an empty one, and writes masks back as names", () => {
+      expect(() => parseWeekdays("mon,,tue")).to.throw(/has an empty day/);
+      expect(() => parseWeekdays("weekend")).to.throw(/"weekend" is not a day/);
+      expect(formatWeekdays(0x7f)).to.equal("all");
+      expect(formatWeekdays(0b1100000)).to.equal("sat,sun");
+    });
+  });
+});
