@@ -39,7 +39,7 @@ export interface DeviceAgentOptions {
   policy: DevicePolicy;
   healthCheck: HealthCheck;
   trialAttempts?: number;
-  tracker?: { moduleId: string; publicKey: string; url: string };
+  tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number }; // heartbeatMs: how often DeviceRunner reports
   upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
@@ -422,6 +422,11 @@ export class DeviceAgent {
 
   get reportsToTracker(): boolean {
     return this.o.tracker !== undefined;
+  }
+
+  /** How often this device asks to report to its tracker (device.json tracker.heartbeatMs), if it says. */
+  get heartbeatMs(): number | undefined {
+    return this.o.tracker?.heartbeatMs;
   }
 
   private async takeNotices(notices: Envelope[]): Promise<void> {

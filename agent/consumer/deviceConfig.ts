@@ -14,7 +14,7 @@ import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
  *   { "privateKey" | "keyFile", "credential": { record, batchId, proof }, "components": ["acme.bootloader"],
  *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, ... },
  *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",
- *     "tracker"?: { "moduleId", "publicKey", "url" } }
+ *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? } }
  */
 const schema = z.strictObject({
   privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be 0x followed by 64 hex digits" }).optional(),
@@ -24,7 +24,8 @@ const schema = z.strictObject({
   dataDir: z.string().min(1),
   policy: z.unknown().optional(),
   healthCheck: z.union([z.literal("pass"), z.strictObject({ command: z.array(z.string()).min(1), timeoutMs: z.number().int().positive().optional() })]),
-  tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string() }).optional(),
+  // heartbeatMs: how often the device reports to its tracker (default 60 s, see DeviceRunner).
+  tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string(), heartbeatMs: z.number().int().min(100).optional() }).optional(),
 });
 
 export interface DeviceConfig {
@@ -34,7 +35,7 @@ export interface DeviceConfig {
   dataDir: string;
   policy: DevicePolicy;
   healthCheck: HealthCheck;
-  tracker?: { moduleId: string; publicKey: string; url: string };
+  tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number };
 }
 
 export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {

@@ -54,7 +54,9 @@ export class DeviceRunner {
         for (const a of reporting) await a.report().catch((err) => o.log?.(`report: ${(err as Error).message}`));
       };
       await beat();
-      runner.heartbeat = setInterval(() => void beat(), o.heartbeatMs ?? 60_000);
+      // The runner's own setting, else the shortest a device asks for (device.json tracker.heartbeatMs), else 60 s.
+      const asked = reporting.map((a) => a.heartbeatMs).filter((ms): ms is number => ms !== undefined);
+      runner.heartbeat = setInterval(() => void beat(), o.heartbeatMs ?? (asked.length > 0 ? Math.min(...asked) : 60_000));
       runner.heartbeat.unref();
     }
     return runner;

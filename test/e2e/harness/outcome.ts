@@ -1,0 +1,52 @@
+import { expect } from "chai";
+import type { CliProcess } from "./cliProcess";
+import type { World } from "./world";
+import type { DeviceHandle } from "./device";
+import type { Published } from "./author";
+
+/**
+ * The outcome a device agent logged for a release ("release <id>: <outcome> (<code>)", the line
+ * `device run` prints when it finishes considering one), waited for and then checked exactly: a
+ * different outcome fails at once with the device's output, not after a timeout.
+ */
+export async function deviceOutcome(world: World, device: CliProcess, releaseId: string, o: { from?: number; timeoutMs?: number } = {}): Promise<{ outcome: string; code: string }> {
+  const re = new RegExp(`release ${releaseId.toLowerCase()}: ([a-z-]+) \\(([A-Z_]+)\\)`);
+  const line = await device.waitForLine(re, { from: o.from, timeoutMs: o.timeoutMs ?? 30_000, context: world.context });
+  const [, outcome, code] = re.exec(line)!;
+  return { outcome, code };
+}
+
+export async function expectOutcome(world: World, device: CliProcess, releaseId: string, expected: { outcome: string; code: string }, o: { from?: number; timeoutMs?: number } = {}): Promise<void> {
+  const got = await deviceOutcome(world, device, releaseId, o);
+  expect(got, `device outcome for ${releaseId}\n${device.output()}`).to.deep.equal(expected);
+}
+
+/**
+ * What must not move when an update is refused: the same release active in the same slot, its
+ * bytes those the author built, the anti-rollback floor, no trial under way, no partial download
+ * of the refused release left behind.
+ */
+export async function expectUntouched(d: DeviceHandle, component: string, running: Published, refused?: Published): Promise<void> {
+  const active = await d.active(component);
+  expect(active, `${d.label} runs nothing`).to.not.equal(undefined);
+  expect(active!.releaseId).to.equal(running.releaseId);
+  expect(active!.bytes.equals(running.image), "the active slot holds the running image byte for byte").to.equal(true);
+  expect(active!.floor).to.equal(running.record.version.toString());
+  expect(active!.trial).to.equal(null);
+  if (refused) {
+    const boot = (await d.boot())!;
+    const c = boot.components[running.record.component.toLowerCase()];
+    const images = [c.slots.a, c.slots.b].filter(Boolean).map((s) => s!.releaseId);
+    expect(images, "no slot records the refused release").to.not.include(refused.releaseId);
+    expect(await d.partialDownload(refused.releaseId), "no partial download of the refused release is kept").to.equal(0);
+  }
+}
+
+/** The release confirmed and running, its bytes the author's, the floor raised to it. */
+export async function expectRunning(d: DeviceHandle, component: string, r: Published): Promise<void> {
+  const active = await d.active(component);
+  expect(active?.releaseId, `${d.label} runs ${r.version}`).to.equal(r.releaseId);
+  expect(active!.bytes.equals(r.image), "the active slot holds the new image byte for byte").to.equal(true);
+  expect(active!.floor).to.equal(r.record.version.toString());
+  expect(active!.trial).to.equal(null);
+}
