@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { ReleaseRecord } from "../core/release";
-import { isFailedResult, RETRY_LATER_CODES } from "../core/updateOutcome";
+import { isFailedResult, NOT_APPLICABLE_CODES, RETRY_LATER_CODES } from "../core/updateOutcome";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -70,7 +70,7 @@ export const FAILED_SQL = failedResultSql("last_outcome", "last_code");
 
 /** SQL: the result with this outcome and code is a failed update (agent/core/updateOutcome isFailedResult). */
 function failedResultSql(outcome: string, code: string): string {
-  return `(coalesce(${outcome}, '') IN ('rolled-back', 'failed') OR (coalesce(${outcome}, '') = 'rejected' AND coalesce(${code}, '') NOT IN (${[...RETRY_LATER_CODES].map((c) => `'${c}'`).join(", ")})))`;
+  return `(coalesce(${outcome}, '') IN ('rolled-back', 'failed') OR (coalesce(${outcome}, '') = 'rejected' AND coalesce(${code}, '') NOT IN (${[...RETRY_LATER_CODES, ...NOT_APPLICABLE_CODES].map((c) => `'${c}'`).join(", ")})))`;
 }
 
 const MIGRATIONS = [
