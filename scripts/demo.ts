@@ -87,7 +87,11 @@ async function main(): Promise<boolean> {
       trackers: { "plant-1": { key: ledger.modules.server, url: services.hq.http.url }, "plant-2": { key: ledger.modules.gateway, url: services.gateway.http.url } },
       pinnedSigners: [ledger.actors.releaseKey.address],
     });
-    stops.push(() => runner.stop());
+    // Stopped, then settled: an update or report under way finishes before the folder goes.
+    stops.push(async () => {
+      await runner.stop();
+      await Promise.all(runner.agents.map((a) => a.settled()));
+    });
     log.note(`✓ ${devices.length} device agents run (A/B slots, self-test health check), each reporting to its network's tracker module`);
 
     await playStory({ ledger, chain: agents, services, devices, runner, tampered, dir, waveGapSeconds: 30 }, log);
@@ -104,7 +108,7 @@ async function main(): Promise<boolean> {
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await chain.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }
 

@@ -1,10 +1,27 @@
 import { ZeroHash, id, type Interface } from "ethers";
-import { UpdateRegistry__factory, FleetRegistry__factory } from "../../typechain-types";
+import {
+  UpdateRegistry__factory,
+  FleetRegistry__factory,
+  UpdatePolicies__factory,
+  StagedRollout__factory,
+  ApprovalPolicy__factory,
+  LocationPolicy__factory,
+  MaintenanceWindowPolicy__factory,
+  AllOfPolicy__factory,
+  StatusAnchors__factory,
+} from "../../typechain-types";
 
-/** The contract interfaces whose custom errors the CLI decodes (add policy contracts here). */
+/** The contract interfaces whose custom errors the CLI decodes: the registries, the policies and the anchors. */
 export const REVERT_INTERFACES: Interface[] = [
   UpdateRegistry__factory.createInterface(),
   FleetRegistry__factory.createInterface(),
+  UpdatePolicies__factory.createInterface(),
+  StagedRollout__factory.createInterface(),
+  ApprovalPolicy__factory.createInterface(),
+  LocationPolicy__factory.createInterface(),
+  MaintenanceWindowPolicy__factory.createInterface(),
+  AllOfPolicy__factory.createInterface(), // AnyOfPolicy shares ComposedPolicy's errors
+  StatusAnchors__factory.createInterface(),
 ];
 
 /** Role ids as the registry defines them (keccak256 of the name; the default admin is zero). */

@@ -10,6 +10,8 @@ import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "..
 import { encodeVersion } from "../../agent/core/version";
 import { computeReleaseId, signRelease } from "../../agent/crypto/releaseSignature";
 import { findWitnesses } from "../../agent/chain/witnesses";
+import type { DeviceCredential } from "../../agent/crypto/deviceCredential";
+import type { ContractTransactionReceipt } from "ethers";
 import { HARDWARE, type DemoLedger } from "./ledgerSetup";
 
 /** The first bytes of an image whose self-test passes on the board (see simulatedFleet's selfTest). */
@@ -28,10 +30,23 @@ export interface SampleRelease {
  * packages (encrypts, hashes, chunk Merkle root, CID), signs with the provider's release key,
  * publishes on the ledger, submits the artifact to the firmware server (checked there against the
  * record) and grants the content key to every eligible enrolled device.
+ *
+ * For other users (bench/e2e.ts; the demo leaves them unset): `credentials` adds batch-enrolled
+ * devices to the grant (the ledger holds only their batch's root), and `onPublished` hears the
+ * publish transaction's receipt the moment it comes back, before the upload and the grant.
  */
 export async function publishSample(
   l: DemoLedger,
-  o: { component: string; version: string; size: number; hardware: number[]; depends?: [string, string][]; selfTestPasses?: boolean },
+  o: {
+    component: string;
+    version: string;
+    size: number;
+    hardware: number[];
+    depends?: [string, string][];
+    selfTestPasses?: boolean;
+    credentials?: DeviceCredential[];
+    onPublished?: (receipt: ContractTransactionReceipt) => void;
+  },
   where: { dir: string; serverUrl: string },
 ): Promise<SampleRelease> {
   const label = `${o.component} ${o.version}`;
@@ -55,6 +70,7 @@ export async function publishSample(
   const signature = await signRelease(releaseKey, l.domain, record);
   const witnesses = await findWitnesses(l.registry, record.dependencies);
   const receipt = await (await l.registry.connect(author).publishRelease(record, releaseKey.address, signature, witnesses)).wait();
+  o.onPublished?.(receipt!);
   const id = computeReleaseId(l.domain, record).toLowerCase();
 
   const artifactFile = path.join(where.dir, `${record.fileName}.otae`);
@@ -62,7 +78,7 @@ export async function publishSample(
   const keys = new ContentKeyStore(path.join(where.dir, "author-keys"));
   await keys.save(id, contentKey);
   await uploadArtifact(where.serverUrl, id, artifactFile);
-  await grantKeys({ registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock }, id, { allEligible: true });
+  await grantKeys({ registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock }, id, { allEligible: true, credentials: o.credentials });
   return { id, label, record, gasUsed: receipt!.gasUsed };
 }
 

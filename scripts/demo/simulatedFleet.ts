@@ -3,6 +3,8 @@ import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes, type JsonRpcProvider, type Signer, type TypedDataDomain } from "ethers";
 import { DeviceRunner } from "../../agent/consumer/deviceRunner";
 import type { DeviceAgentOptions } from "../../agent/consumer/deviceAgent";
+import type { DeviceCredential } from "../../agent/crypto/deviceCredential";
+import type { UpdatePhase } from "../../agent/core/updateCheck";
 import { loadBootState } from "../../agent/consumer/slots/bootState";
 import { IMAGE_FILE } from "../../agent/consumer/slots/slotImageFile";
 import type { HealthCheck } from "../../agent/consumer/slots/healthCheck";
@@ -61,7 +63,8 @@ function deviceKey(d: DemoDevice): Wallet {
   return new Wallet(keccak256(toUtf8Bytes(`OTA Ledger demo device key ${d.name}`)));
 }
 
-function deviceRecord(d: DemoDevice) {
+/** The device's record as the administrator enrols it (singly, or as a leaf of a batch). */
+export function deviceRecord(d: DemoDevice) {
   return {
     id: d.id,
     publicKey: deviceKey(d).signingKey.compressedPublicKey,
@@ -83,6 +86,12 @@ export async function enrolFleet(fleet: FleetRegistry, admin: Signer, devices: D
  * Starts every device agent (one runner, one ledger watcher), each reporting to its network's
  * tracker module and taking the notices in the answers; `serverUrlOf` says where each device
  * fetches images (the demo sends one device to a compromised mirror).
+ *
+ * Options for other users of the fleet (bench/e2e.ts); the demo leaves them at their defaults:
+ * `credentialOf` gives a batch-enrolled device its record and proof (default: enrolled singly),
+ * `heartbeatMs` how often devices report (default 2 s), `retryMs` how often they retry what
+ * could not be done yet (default 2 s), `onPhase` hears each device's update
+ * phases (e.g. "confirmed") as they are reached.
  */
 export async function startFleet(o: {
   chain: { provider: JsonRpcProvider; registry: UpdateRegistry; fleet: FleetRegistry; policies: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
@@ -91,12 +100,16 @@ export async function startFleet(o: {
   serverUrlOf: (d: DemoDevice) => string;
   trackers: { "plant-1": { key: TrackerModuleKey; url: string }; "plant-2": { key: TrackerModuleKey; url: string } };
   pinnedSigners: string[];
+  credentialOf?: (d: DemoDevice) => DeviceCredential;
+  heartbeatMs?: number;
+  retryMs?: number;
+  onPhase?: (d: DemoDevice, phase: UpdatePhase, releaseId: string) => void;
 }): Promise<DeviceRunner> {
   const options: Omit<DeviceAgentOptions, "chain">[] = o.devices.map((d) => {
     const t = o.trackers[d.network];
     return {
       dataDir: d.dataDir,
-      device: { privateKey: deviceKey(d).privateKey, credential: { record: deviceRecord(d), batchId: 0, proof: [] } },
+      device: { privateKey: deviceKey(d).privateKey, credential: o.credentialOf?.(d) ?? { record: deviceRecord(d), batchId: 0, proof: [] } },
       serverUrl: o.serverUrlOf(d),
       components: [componentId(BOOTLOADER), componentId(FIRMWARE)],
       // The demo chain makes a block a second, so a device's view of the ledger is never older than that.
@@ -106,9 +119,10 @@ export async function startFleet(o: {
       pinnedSigners: o.pinnedSigners,
       download: { timeoutMs: 10_000, attempts: 2, backoffMs: 200 },
       log: (line: string) => void d.log.push(line),
+      ...(o.onPhase ? { onPhase: (phase: UpdatePhase, releaseId: string) => o.onPhase!(d, phase, releaseId) } : {}),
     };
   });
-  return DeviceRunner.start(o.chain, options, { stateDir: o.stateDir, pollMs: 1000, retryMs: 2000, heartbeatMs: 2000, log: () => {} });
+  return DeviceRunner.start(o.chain, options, { stateDir: o.stateDir, pollMs: 1000, retryMs: o.retryMs ?? 2000, heartbeatMs: o.heartbeatMs ?? 2000, log: () => {} });
 }
 
 /** What every device runs now, from its boot state on disk. */

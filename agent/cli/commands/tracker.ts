@@ -9,10 +9,9 @@ import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } 
 import { TrackerModule } from "../../tracker/trackerModule";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { requireTrackerModule, type OtaConfig } from "../config";
-import { fileLayerSchema } from "../configSchema";
 import { parseAddress, parseId, parseIdOrLabel, parseLabel } from "../parse";
 import { formatTable, shortHex } from "../table";
-import { trackerGet } from "../trackerClient";
+import { trackerGet, trackerTargetOf } from "../trackerClient";
 import { confirm, describeTx } from "../transactions";
 
 const TRACKER_ROLE = roleId("TRACKER_ROLE");
@@ -272,11 +271,7 @@ interface Health {
 
 /** The tracker's URL (--tracker, else tracker.url) and the configured bearer token. */
 async function trackerTarget(ctx: CliContext, option: string | undefined): Promise<{ url: string; token?: string }> {
-  if (option !== undefined && !fileLayerSchema.shape.tracker.unwrap().shape.url.safeParse(option).success) {
-    throw new InputError("INVALID_INPUT", `--tracker "${option}" must be an http(s) URL such as "http://127.0.0.1:8700"`);
-  }
-  const config = await ctx.config();
-  return { url: option ?? config.tracker.url, token: config.tracker.apiToken };
+  return trackerTargetOf(await ctx.config(), option);
 }
 
 async function showStatus(ctx: CliContext, option: string | undefined): Promise<void> {
