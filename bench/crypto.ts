@@ -5,8 +5,8 @@
  *   device: chunk leaves and root re-derived + decryption + SHA-256 of the plaintext
  *
  *   npm run bench:crypto                  256 MiB image
- *   npm run bench:crypto -- --size 64     another size in MiB
- *   npm run bench:crypto -- --json
+ *   npm run bench:crypto -- --size 64     another size in MiB (or BENCH_SIZE_MIB=64)
+ *   npm run bench:crypto -- --json        (or BENCH_JSON=1)
  *
  * The image is generated and consumed as a stream, so peak memory should not grow with its size.
  */
@@ -38,8 +38,8 @@ function* image(size: number): Generator<Buffer> {
 
 
 async function main() {
-  const json = process.argv.includes("--json");
-  const size = arg("--size", 256) * MiB;
+  const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";
+  const size = arg("--size", Number(process.env.BENCH_SIZE_MIB ?? 256)) * MiB;
   const key = newContentKey();
 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "ota-bench-"));

@@ -3,7 +3,7 @@
  * plain baseline that keeps every Table II-1 field in contract storage (measured in the same run).
  *
  *   npm run bench:gas            a table
- *   npm run bench:gas -- --json  a JSON object keyed by operation name
+ *   npm run bench:gas -- --json  a JSON object keyed by operation name (or BENCH_JSON=1)
  */
 import hre from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes, ContractTransactionResponse } from "ethers";
@@ -51,7 +51,7 @@ function deviceStatus(i: number, releases: string[]): StatusRecord {
 }
 
 async function main() {
-  const json = process.argv.includes("--json");
+  const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";
   await hre.run("compile", { quiet: true });
   const { ethers } = hre;
   const [admin, author, auditor, tracker, spare] = await ethers.getSigners();

@@ -25,6 +25,7 @@ import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
 import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
+import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
@@ -185,7 +186,11 @@ export class DeviceAgent {
 
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
-    const release = await fetchRelease(registry, domain, releaseId, fromBlock);
+    const release = await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
+      if (err instanceof LedgerUnavailable) return err;
+      throw err;
+    });
+    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "rejected", release.code); // tried again once the ledger answers
     if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
     let state = startUpdate(release);
     const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
@@ -195,7 +200,7 @@ export class DeviceAgent {
       await this.o.onPhase?.(state.phase, releaseId);
     };
     try {
-      await this.checkOnLedger(release);
+      await callLedger(() => this.checkOnLedger(release));
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
@@ -300,7 +305,8 @@ export class DeviceAgent {
   }
 
   private async releaseStatus(releaseId: string): Promise<ReleaseStatus> {
-    const s = ledgerName(RELEASE_STATUS, await this.o.chain.registry.releaseStatus(releaseId));
+    // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
+    const s = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId)));
     return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted
   }
 
@@ -366,12 +372,19 @@ export class DeviceAgent {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
     if (RETRY_LATER.has(code)) this.pending.add(releaseId);
     else this.pending.delete(releaseId);
-    if (outcome === "rejected") this.lastRejection = { releaseId, code, at: this.now() };
+    // The release it already runs, offered again (its ledger event replayed after a restart, a
+    // notice that crossed the confirmation): refused, but not news that replaces the last result.
+    if (outcome === "rejected" && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId))) this.lastRejection = { releaseId, code, at: this.now() };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };
   }
 
   private lastRejection: { releaseId: string; code: string; at: number } | undefined;
+
+  /** Whether `releaseId` is the active image of one of this device's components. */
+  private isRunning(releaseId: string): boolean {
+    return Object.values(this.slots.snapshot().components).some((c) => c.slots[c.active]?.releaseId.toLowerCase() === releaseId.toLowerCase());
+  }
 
   /** The status report (PROC-5, CAP-11.1-a-i/iv/vi). */
   async statusReport(): Promise<StatusReport> {

@@ -46,22 +46,26 @@ describe("e2e: ledger records a device must refuse", function () {
     expect(world.firmwareProxy.requests(new RegExp(other.releaseId)), "nothing of it was fetched").to.deep.equal([]);
   });
 
-  it("APP-II-2: refuses a release whose dependency it does not meet (DEPENDENCY_OUT_OF_RANGE), then takes it once the dependency is installed", async () => {
+  it("APP-II-2: refuses a release whose dependency it does not meet (DEPENDENCY_OUT_OF_RANGE), keeps it as needed, and takes it once the dependency is installed", async () => {
     // sensor-fw 2.0.0 needs bootloader 2.x, which exists (for rev-b only) but this rev-a device does not run.
     await world.author.ship(world.serverUrl, BOOT, "2.0.0", [], { hardware: ["rev-b"] });
     const needs2 = await world.author.ship(world.serverUrl, SENSOR, "2.0.0", [d.id], { depends: [`${BOOT} >=2.0.0 <3.0.0`] });
     await expectOutcome(world, device, needs2.releaseId, { outcome: "rejected", code: "DEPENDENCY_OUT_OF_RANGE" });
     await expectUntouched(d, SENSOR, sensor, needs2);
     await expectUntouched(d, BOOT, boot);
-    // The dependency arrives for rev-a, then the next sensor release: both are taken, in order.
+    // The dependency arrives for rev-a: the device takes it, then the sensor release it kept as
+    // needed (a refusal another release lifts, retried on the device's own timer), in that order.
+    const from = device.lines.length;
     const boot21 = await world.author.ship(world.serverUrl, BOOT, "2.1.0", [d.id]);
-    await expectOutcome(world, device, boot21.releaseId, { outcome: "confirmed", code: "OK" });
-    const sensor21 = await world.author.ship(world.serverUrl, SENSOR, "2.1.0", [d.id], { depends: [`${BOOT} >=2.0.0 <3.0.0`] });
-    await expectOutcome(world, device, sensor21.releaseId, { outcome: "confirmed", code: "OK" });
+    await expectOutcome(world, device, boot21.releaseId, { outcome: "confirmed", code: "OK" }, { from });
+    const taken = device.lines.findIndex((l, i) => i >= from && l.includes(`release ${boot21.releaseId}: confirmed`));
+    await device.waitForLine(new RegExp(`release ${needs2.releaseId}: confirmed \\(OK\\)`), { from: taken, timeoutMs: 40_000, context: world.context });
+    // Until then, every try was refused for the dependency only.
+    for (const t of device.lines.slice(from).filter((l) => l.includes(`release ${needs2.releaseId}: rejected`))) expect(t).to.match(/\(DEPENDENCY_OUT_OF_RANGE\)$/);
     await expectRunning(d, BOOT, boot21);
-    await expectRunning(d, SENSOR, sensor21);
+    await expectRunning(d, SENSOR, needs2);
     boot = boot21;
-    sensor = sensor21;
+    sensor = needs2;
   });
 
   it("CAP-11.3-c REQ-10d-ii: a release revoked between the download and the install is not installed (RELEASE_REVOKED), nothing written to a slot", async () => {

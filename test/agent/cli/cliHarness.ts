@@ -1,3 +1,4 @@
+import { expect } from "chai";
 import { promises as fs } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -147,7 +148,17 @@ export async function policyChain() {
       await send(async (o) => r.publishRelease(record, c.admin.address, await signRelease(c.admin, domain, record), [], o));
       return computeReleaseId(domain, record).toLowerCase();
     };
-    return { ...c, policies: c.policies!, send, publish, component: componentId("acme.bootloader") };
+    /** Runs with --json and checks the refusal: exit code, error code, message; and that nothing was mined. Returns the error. */
+    const refuses = async (args: string[], exit: number, code: string, message: RegExp, env: Record<string, string> = {}) => {
+      const before = await c.blockNumber();
+      const r = await c.run([...args, "--json"], env);
+      expect(r.code, r.stdout + r.stderr).to.equal(exit);
+      expect(r.json().error.code).to.equal(code);
+      expect(r.json().error.message).to.match(message);
+      expect(await c.blockNumber(), "nothing is sent").to.equal(before);
+      return r.json().error as { code: string; message: string; details: Record<string, unknown> };
+    };
+    return { ...c, policies: c.policies!, send, publish, refuses, component: componentId("acme.bootloader") };
   } catch (err) {
     await c.stop();
     throw err;

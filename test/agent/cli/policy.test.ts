@@ -22,15 +22,7 @@ describe("ota-ledger policy (administrators' update policies)", function () {
     await c?.stop();
   });
 
-  /** Runs with --json and checks the refusal: exit code, error code, message; and that nothing was mined. */
-  const refuses = async (args: string[], exit: number, code: string, message: RegExp, env: Record<string, string> = {}) => {
-    const before = await c.blockNumber();
-    const r = await c.run([...args, "--json"], env);
-    expect(r.code, r.stdout + r.stderr).to.equal(exit);
-    expect(r.json().error.code).to.equal(code);
-    expect(r.json().error.message).to.match(message);
-    expect(await c.blockNumber(), "nothing is sent").to.equal(before);
-  };
+  const refuses = (...args: Parameters<PolicyChain["refuses"]>) => c.refuses(...args);
   const deploy = async (...args: string[]): Promise<string> => {
     const r = await c.run(["policy", "deploy", ...args, "--json"]);
     expect(r.code, r.stdout + r.stderr).to.equal(0);

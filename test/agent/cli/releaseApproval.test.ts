@@ -25,14 +25,7 @@ describe("ota-ledger release approve / approvals (ApprovalPolicy, APP-II-3)", fu
     await c?.stop();
   });
 
-  const refuses = async (args: string[], exit: number, code: string, message: RegExp, env: Record<string, string> = {}) => {
-    const before = await c.blockNumber();
-    const r = await c.run([...args, "--json"], env);
-    expect(r.code, r.stdout + r.stderr).to.equal(exit);
-    expect(r.json().error.code).to.equal(code);
-    expect(r.json().error.message).to.match(message);
-    expect(await c.blockNumber(), "nothing is sent").to.equal(before);
-  };
+  const refuses = (...args: Parameters<PolicyChain["refuses"]>) => c.refuses(...args);
 
   it("APP-II-3: approvers approve a release until M of N have; approvals lists who", async () => {
     const policy = ApprovalPolicy__factory.connect(approval, c.provider);

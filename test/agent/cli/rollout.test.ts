@@ -56,15 +56,7 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     await c?.stop();
   });
 
-  const refuses = async (args: string[], exit: number, code: string, message: RegExp, env: Record<string, string> = {}) => {
-    const before = await c.blockNumber();
-    const r = await c.run([...args, "--json"], env);
-    expect(r.code, r.stdout + r.stderr).to.equal(exit);
-    expect(r.json().error.code).to.equal(code);
-    expect(r.json().error.message).to.match(message);
-    expect(await c.blockNumber(), "nothing is sent").to.equal(before);
-    return r.json().error;
-  };
+  const refuses = (...args: Parameters<PolicyChain["refuses"]>) => c.refuses(...args);
   const wave0 = buildCohort([label("dev-1"), label("dev-2")]);
   const wave1 = buildCohort([label("dev-3"), label("dev-4")]);
 

@@ -78,10 +78,10 @@ export class CliProcess {
     return `--- ${this.name} (pid ${this.child.pid}, ${this.running ? "running" : `exited ${JSON.stringify(this.exited)}`}), last ${last} lines:\n${this.lines.slice(-last).join("\n")}`;
   }
 
-  /** Waits for a line of output matching `pattern`, counting from line `from` of what was kept. */
-  async waitForLine(pattern: RegExp, o: WaitOptions & { from?: number } = {}): Promise<string> {
+  /** Waits for a line of output matching `pattern` (and `accept`, if given), counting from line `from` of what was kept. */
+  async waitForLine(pattern: RegExp, o: WaitOptions & { from?: number; accept?: (line: string) => boolean } = {}): Promise<string> {
     return waitFor(`${this.name} to print ${pattern}`, () => {
-      const found = this.lines.slice(o.from ?? 0).find((l) => pattern.test(l));
+      const found = this.lines.slice(o.from ?? 0).find((l) => pattern.test(l) && (o.accept?.(l) ?? true));
       if (found) return found;
       if (!this.running) throw new Error(`${this.name} exited: ${JSON.stringify(this.exited)}`);
       return undefined;

@@ -97,9 +97,9 @@ export class World {
     return p;
   }
 
-  /** `ota-ledger server start`, waited for until it listens. */
-  async startServer(): Promise<CliProcess> {
-    const p = this.spawn("firmware server", ["server", "start"]);
+  /** `ota-ledger server start`, waited for until it listens; `directRpc`: it reaches the node itself, not through the RPC proxy. */
+  async startServer(o: { directRpc?: boolean } = {}): Promise<CliProcess> {
+    const p = this.spawn("firmware server", ["server", "start"], o.directRpc ? { OTA_RPC_URL: this.ledger.url } : {});
     await p.waitForLine(/firmware server on http/, { timeoutMs: 60_000 });
     this.serverProcess = p;
     return p;

@@ -1,0 +1,378 @@
+/**
+ * The whole system at fleet scale (issue 7), on this machine: a local chain, the firmware server on
+ * the embedded IPFS store, the status tracker's server module, and N simulated devices in this
+ * process (one DeviceRunner: one ledger watcher, N agents with their own keys, slots and state),
+ * built from the same parts as `npm start` (scripts/demo). The devices are enrolled in one Merkle
+ * batch (FleetRegistry.enrolDeviceBatch) and carry their record and proof. Then an author publishes
+ * a release for every hardware class, submits the artifact to the server and grants the key to
+ * every device, as `release publish` and `release grant` do; the devices learn of it from the
+ * ledger, verify, download, decrypt into their inactive slot, boot it on trial and confirm.
+ *
+ * Measured, per device: the time from the publish transaction's inclusion to the device's
+ * confirmed install. Inclusion is the moment this process first saw the block holding the
+ * transaction (eth_blockNumber polled every 25 ms on its own connection, or the publish receipt
+ * if it came back first; the chain mines a block a second, as in the demo); confirmation is the agent's "confirmed" phase (the trial boot passed and
+ * the boot state was written). Printed: p50, p99, max, the time the whole fleet had converged (the
+ * last device confirmed, and the tracker holding every device's report of it), and the peak
+ * resident memory and open file handles of this process (the chain node runs in its own process:
+ * its peak is printed apart).
+ *
+ *   npm run bench:e2e                          1,000 devices, a 256 KiB image
+ *   npm run bench:e2e -- --devices 100         another fleet size (or BENCH_E2E_DEVICES=100)
+ *   npm run bench:e2e -- --image-kib 1024      another image size (or BENCH_E2E_IMAGE_KIB)
+ *   npm run bench:e2e -- --json                one JSON document (or BENCH_JSON=1)
+ *   --retry-ms n (2,000)       how often a device retries what could not be done yet (e.g. its key
+ *                              not granted yet), as in the demo (DeviceRunner's own default is 10,000)
+ *   --heartbeat-ms n (30,000)  how often each device reports to the tracker (and after every outcome)
+ *   --timeout-s n (900)        give up (exit status 1) when the fleet has not converged by then
+ *
+ * Everything listens on 127.0.0.1 (the chain on a free port); everything is stopped and the
+ * temporary folder removed at the end, on an error, and on Ctrl-C. Like `npm start`, the run
+ * writes deployments/localhost.json and clears ignition/deployments/chain-31337 (both ignored by
+ * git): do not run it beside `npm start` or a deployment to `npm run chain`.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { JsonRpcPayload, JsonRpcProvider } from "ethers";
+import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
+import { setUpLedger, BOOTLOADER } from "../scripts/demo/ledgerSetup";
+import { agentChain, startServices } from "../scripts/demo/services";
+import { deviceRecord, planFleet, startFleet, type DemoDevice } from "../scripts/demo/simulatedFleet";
+import { publishSample } from "../scripts/demo/sampleRelease";
+import { StoryLog } from "../scripts/demo/storyLog";
+import { buildDeviceBatch } from "../agent/crypto/deviceTree";
+import type { DeviceCredential } from "../agent/crypto/deviceCredential";
+import { peakRssMiB } from "./lib/measure";
+
+const argv = process.argv.slice(2);
+const flag = (name: string, env: string, fallback: number): number => {
+  const i = argv.indexOf(name);
+  const text = i >= 0 ? argv[i + 1] : process.env[env];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${i >= 0 ? name : env}="${text}" is not a whole number of at least 1`);
+  return value;
+};
+const json = argv.includes("--json") || process.env.BENCH_JSON === "1";
+const DEVICES = flag("--devices", "BENCH_E2E_DEVICES", 1000);
+const IMAGE_KIB = flag("--image-kib", "BENCH_E2E_IMAGE_KIB", 256);
+const HEARTBEAT_MS = flag("--heartbeat-ms", "BENCH_E2E_HEARTBEAT_MS", 30_000);
+const RETRY_MS = flag("--retry-ms", "BENCH_E2E_RETRY_MS", 2000);
+const TIMEOUT_S = flag("--timeout-s", "BENCH_E2E_TIMEOUT_S", 900);
+
+const log = (line: string) => {
+  if (!json) process.stderr.write(line + "\n");
+};
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const seconds = (ms: number) => Math.round(ms) / 1000;
+/** The nearest-rank percentile of sorted values. */
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The first wall-clock moment (performance.now) each block number was seen over RPC. */
+function watchBlocks(url: string, everyMs = 25) {
+  const firstSeen = new Map<number, number>();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_blockNumber", params: [] }) });
+        const n = Number(((await res.json()) as { result: string }).result);
+        const now = performance.now();
+        for (let b = Math.max(0, n - 5); b <= n; b++) if (!firstSeen.has(b)) firstSeen.set(b, now);
+      } catch {
+        // the chain is stopping; the loop ends with it
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    seen: (block: number) => firstSeen.get(block),
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/**
+ * Counts the JSON-RPC calls sent through a provider (the agents', the server's and the tracker's
+ * connection), by method, and the HTTP requests that carried them (ethers batches up to 100).
+ */
+function countCalls(provider: JsonRpcProvider) {
+  let byMethod: Record<string, number> = {};
+  let requests = 0;
+  const send = provider._send.bind(provider);
+  provider._send = async (payload: JsonRpcPayload | JsonRpcPayload[]) => {
+    requests++;
+    for (const p of Array.isArray(payload) ? payload : [payload]) byMethod[p.method] = (byMethod[p.method] ?? 0) + 1;
+    return send(payload);
+  };
+  return {
+    reset() {
+      const out = { total: Object.values(byMethod).reduce((a, b) => a + b, 0), byMethod, requests };
+      byMethod = {};
+      requests = 0;
+      return out;
+    },
+  };
+}
+
+/** Open file handles and resident memory of this process, sampled while the fleet works. */
+function sampleProcess(everyMs = 250) {
+  let peakFds = 0;
+  let peakRss = 0;
+  const take = async () => {
+    peakFds = Math.max(peakFds, (await readdir("/proc/self/fd").catch(() => [])).length);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  };
+  const timer = setInterval(() => void take(), everyMs);
+  return {
+    take,
+    stop: () => clearInterval(timer),
+    get peakFds() {
+      return peakFds;
+    },
+    get peakRssMiB() {
+      return Math.round(peakRss / 1024 / 1024);
+    },
+  };
+}
+
+/** The peak resident memory (VmHWM) of this process's child running Hardhat's node, in MiB. */
+async function chainPeakRssMiB(): Promise<number | null> {
+  try {
+    const children = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+    const line = children.split("\n").find((l) => l.includes("hardhat") && l.includes(" node "));
+    if (!line) return null;
+    const status = await readFile(`/proc/${line.trim().split(/\s+/)[0]}/status`, "utf8");
+    const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kib) ? Math.round(kib / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const port = await freePort();
+  process.env.OTA_RPC_URL = `http://127.0.0.1:${port}`;
+  process.env.HARDHAT_NETWORK = "localhost";
+  const hre: HardhatRuntimeEnvironment = (await import("hardhat")).default;
+  await hre.run("compile", { quiet: true });
+
+  const stops: (() => Promise<unknown> | unknown)[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const stop of stops.reverse()) await Promise.resolve().then(stop).catch(() => {});
+    })());
+  const interrupted = () => {
+    process.stderr.write("\nbench:e2e interrupted: stopping everything\n");
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
+
+  try {
+    const t0 = performance.now();
+    const dir = await mkdtemp(path.join(os.tmpdir(), "ota-bench-e2e-"));
+    // Removed last, when nothing can write there any more (an agent's update in flight when the
+    // runner stops may still write a file or two), with retries for that race.
+    stops.push(async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    });
+    const chain: LocalChain = await startLocalChain({ port });
+    stops.push(() => chain.stop());
+    await hre.ethers.provider.send("evm_setIntervalMining", [1000]);
+    log(`chain ${chain.url}, ${DEVICES} devices, a ${IMAGE_KIB} KiB image, work in ${dir}`);
+
+    const ledger = await setUpLedger(hre, new StoryLog(() => {}));
+    const agents = agentChain(ledger, chain.url);
+    const rpc = countCalls(agents.provider);
+    stops.push(() => agents.provider.destroy());
+    const services = await startServices(ledger, agents, { dir, serverPort: 0, trackerPort: 0 });
+    stops.push(() => services.close());
+    const hq = services.hq;
+    const setupMs = performance.now() - t0;
+    log(`ledger set up, firmware server ${services.serverUrl}, tracker ${hq.http.url} (${seconds(setupMs)} s)`);
+
+    // Enrolment: one Merkle batch; each device carries its record and proof.
+    let t = performance.now();
+    const devices = planFleet({ perNetwork: { "plant-1": DEVICES, "plant-2": 0 } }, path.join(dir, "fleet"));
+    const records = devices.map(deviceRecord);
+    const batch = buildDeviceBatch(records);
+    const enrolReceipt = await (await ledger.fleet.connect(ledger.actors.admin).enrolDeviceBatch(batch.root, devices.length, "bench:e2e")).wait();
+    const enrolled = enrolReceipt!.logs.map((l) => ledger.fleet.interface.parseLog(l)).find((p) => p?.name === "DeviceBatchEnrolled");
+    if (!enrolled) throw new Error("the batch enrolment emitted no DeviceBatchEnrolled event");
+    const batchId = Number(enrolled.args.batchId);
+    const credentials = new Map<DemoDevice, DeviceCredential>(devices.map((d, i) => [d, { record: records[i], batchId, proof: batch.proofs[i] }]));
+    const enrolMs = performance.now() - t;
+    log(`${devices.length} devices enrolled in batch ${batchId} (${enrolReceipt!.gasUsed} gas, ${seconds(enrolMs)} s)`);
+    // The tracker takes a batch device's first report once it has mirrored the batch's root.
+    const mirrorDeadline = performance.now() + 60_000;
+    while (!hq.tracker.db.batch(batchId)) {
+      if (performance.now() > mirrorDeadline) throw new Error(`the tracker did not mirror batch ${batchId} within 60 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // The fleet: each device introduces itself to the tracker with its proof as it starts.
+    const sampler = sampleProcess();
+    stops.push(() => sampler.stop());
+    const confirmedAt = new Map<DemoDevice, number>();
+    let releaseId = "";
+    let allConfirmed: () => void = () => {};
+    const converged = new Promise<void>((resolve) => (allConfirmed = resolve));
+    t = performance.now();
+    const runner = await startFleet({
+      chain: agents,
+      devices,
+      stateDir: path.join(dir, "fleet"),
+      serverUrlOf: () => services.serverUrl,
+      trackers: { "plant-1": { key: ledger.modules.server, url: hq.http.url }, "plant-2": { key: ledger.modules.server, url: hq.http.url } },
+      pinnedSigners: [ledger.actors.releaseKey.address],
+      credentialOf: (d) => credentials.get(d)!,
+      heartbeatMs: HEARTBEAT_MS,
+      retryMs: RETRY_MS,
+      onPhase: (d, phase, id) => {
+        if (phase !== "confirmed" || id !== releaseId || confirmedAt.has(d)) return;
+        confirmedAt.set(d, performance.now());
+        if (confirmedAt.size === devices.length) allConfirmed();
+      },
+    });
+    stops.push(() => runner.stop());
+    const fleetStartMs = performance.now() - t;
+    const introduced = hq.tracker.db.db.prepare(`SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL`).pluck().get() as number;
+    await sampler.take();
+    const idle = { rssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024), fds: (await readdir("/proc/self/fd")).length };
+    log(`${runner.agents.length} device agents started in ${seconds(fleetStartMs)} s; the tracker knows ${introduced} of them; RSS ${idle.rssMiB} MiB, ${idle.fds} open files`);
+
+    // The release: published, submitted, granted to every device (timed from the block that holds it).
+    rpc.reset();
+    const blocks = watchBlocks(chain.url);
+    stops.push(() => blocks.stop());
+    let published: { block: number; receiptAt: number; timestamp: number } | undefined;
+    t = performance.now();
+    const release = await publishSample(
+      ledger,
+      {
+        component: BOOTLOADER,
+        version: "1.0.0",
+        size: IMAGE_KIB * 1024,
+        hardware: [1, 2, 3],
+        credentials: [...credentials.values()],
+        onPublished: (receipt) => {
+          published = { block: receipt.blockNumber, receiptAt: performance.now(), timestamp: 0 };
+          const event = receipt.logs.map((l) => ledger.registry.interface.parseLog(l)).find((p) => p?.name === "ReleasePublished");
+          releaseId = String(event?.args.releaseId ?? "").toLowerCase();
+        },
+      },
+      { dir, serverUrl: services.serverUrl },
+    );
+    const grantedAt = performance.now();
+    if (!published || releaseId !== release.id) throw new Error("the publish receipt was not heard, or named another release");
+    // The earlier of the block first seen and the receipt back (the receipt can win the race).
+    const includedAt = Math.min(blocks.seen(published.block) ?? Infinity, published.receiptAt);
+    log(`release ${release.label} (${release.id.slice(0, 10)}…) in block ${published.block}; artifact submitted and ${devices.length} keys granted ${seconds(grantedAt - includedAt)} s after the block`);
+
+    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), TIMEOUT_S * 1000).unref());
+    const progress = setInterval(() => log(`  ${confirmedAt.size} of ${devices.length} confirmed after ${seconds(performance.now() - includedAt)} s`), 5000);
+    const ended = await Promise.race([converged.then(() => "converged" as const), timeout]);
+    clearInterval(progress);
+    const convergedAt = performance.now();
+
+    // The tracker's view: every device's report of the release held (reports follow each outcome).
+    const onTracker = hq.tracker.db.db.prepare(`SELECT COUNT(DISTINCT device_id) FROM installed WHERE lower(release_id) = ?`).pluck();
+    let trackerAt: number | null = null;
+    const trackerDeadline = performance.now() + 60_000;
+    while (ended === "converged" && performance.now() < trackerDeadline) {
+      if ((onTracker.get(release.id.toLowerCase()) as number) >= devices.length) {
+        trackerAt = performance.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await sampler.take();
+    sampler.stop();
+    const block = await hre.ethers.provider.getBlock(published.block);
+    published.timestamp = block?.timestamp ?? 0;
+
+    // Refusals on the way (e.g. the key not granted yet when a device first asked), from the agents' logs.
+    const refusals: Record<string, number> = {};
+    for (const d of devices) {
+      for (const l of d.log) {
+        const m = /^release (0x[0-9a-f]+): rejected \(([A-Z_]+)\)/.exec(l);
+        if (m && m[1] === release.id) refusals[m[2]] = (refusals[m[2]] ?? 0) + 1;
+      }
+    }
+    const calls = rpc.reset();
+    const latencies = [...confirmedAt.values()].map((at) => at - includedAt).sort((a, b) => a - b);
+    const chainPeak = await chainPeakRssMiB();
+    const figures = {
+      devices: devices.length,
+      imageKiB: IMAGE_KIB,
+      "device retry ms": RETRY_MS,
+      "device heartbeat ms": HEARTBEAT_MS,
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map(round1) },
+      "setup: chain, ledger, server, tracker s (not measured)": seconds(setupMs),
+      "batch enrolment s": seconds(enrolMs),
+      "batch enrolment gas": Number(enrolReceipt!.gasUsed),
+      "fleet start (agents opened, first reports) s": seconds(fleetStartMs),
+      "devices known to the tracker before the release": introduced,
+      "publish receipt came back after the block was seen ms": Math.round(published.receiptAt - includedAt),
+      "artifact submitted + keys granted, after the block s": seconds(grantedAt - includedAt),
+      outcome: ended,
+      confirmed: latencies.length,
+      "release -> device confirmed p50 s": latencies.length ? seconds(percentile(latencies, 50)) : null,
+      "release -> device confirmed p99 s": latencies.length ? seconds(percentile(latencies, 99)) : null,
+      "release -> device confirmed max s": latencies.length ? seconds(latencies[latencies.length - 1]) : null,
+      "release -> device confirmed min s": latencies.length ? seconds(latencies[0]) : null,
+      "whole fleet converged (last device confirmed) s": ended === "converged" ? seconds(convergedAt - includedAt) : null,
+      "whole fleet converged on the tracker (every report held) s": trackerAt === null ? null : seconds(trackerAt - includedAt),
+      "refusals on the way (retried)": refusals,
+      "JSON-RPC calls by the agents, server and tracker, release to convergence": calls.total,
+      "JSON-RPC calls by method": calls.byMethod,
+      "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
+      "block timestamp of the release (unix s)": published.timestamp,
+      "peak RSS MiB (this process: server, tracker, devices)": peakRssMiB(),
+      "RSS MiB with the fleet idle, before the release": idle.rssMiB,
+      "open files with the fleet idle": idle.fds,
+      "open files, peak (sampled every 250 ms)": sampler.peakFds,
+      "peak RSS MiB of the chain node (its own process)": chainPeak,
+      "soft limit on open files": Number(execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim()) || null,
+    };
+    if (json) console.log(JSON.stringify(figures, null, 2));
+    else {
+      console.log(`\nend to end, ${devices.length} devices, ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`);
+      for (const [k, v] of Object.entries(figures)) {
+        if (k === "devices" || k === "machine") continue;
+        console.log(`${k.padEnd(64)} ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`);
+      }
+    }
+    if (ended !== "converged") process.exitCode = 1;
+  } finally {
+    await stopAll();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    console.error(`bench:e2e failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);
