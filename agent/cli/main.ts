@@ -10,7 +10,7 @@ export { processIo } from "./io";
  * The command groups, each agent/cli/commands/<name>.ts exporting
  * `register(program: Command, ctx: CliContext): void`. Adding a group is adding its name here.
  */
-export const COMMAND_GROUPS = ["config", "provider", "hardware", "component", "device", "release", "server", "fleet", "tracker", "policy", "rollout"];
+export const COMMAND_GROUPS = ["config", "provider", "hardware", "component", "device", "release", "releaseStatus", "server", "fleet", "tracker", "policy", "rollout", "role"];
 
 /**
  * Runs one ota-ledger command line and returns its exit code: 0 ok, 1 the operation failed,
