@@ -14,7 +14,8 @@ import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
  *   { "privateKey" | "keyFile", "credential": { record, batchId, proof }, "components": ["acme.bootloader"],
  *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, ... },
  *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",
- *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? } }
+ *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
+ *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
  */
 const schema = z.strictObject({
   privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be 0x followed by 64 hex digits" }).optional(),
@@ -26,6 +27,7 @@ const schema = z.strictObject({
   healthCheck: z.union([z.literal("pass"), z.strictObject({ command: z.array(z.string()).min(1), timeoutMs: z.number().int().positive().optional() })]),
   // heartbeatMs: how often the device reports to its tracker (default 60 s, see DeviceRunner).
   tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string(), heartbeatMs: z.number().int().min(100).optional() }).optional(),
+  followLedger: z.boolean().optional(),
 });
 
 export interface DeviceConfig {
@@ -36,6 +38,8 @@ export interface DeviceConfig {
   policy: DevicePolicy;
   healthCheck: HealthCheck;
   tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number };
+  /** false: the device keeps only a client module (DEP-8.1-b) and learns of releases from its tracker. */
+  followLedger: boolean;
 }
 
 export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
@@ -51,6 +55,9 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     throw new InputError("DEVICE_CONFIG", `${file}: ${issue.path.join(".") || "(top)"} ${issue.message}`);
   }
   const c = parsed.data;
+  if (c.followLedger === false && !c.tracker) {
+    throw new InputError("DEVICE_CONFIG", `${file}: followLedger is false but no tracker is given: a device that does not follow the ledger learns of releases only from its tracker`);
+  }
   const base = path.dirname(path.resolve(file));
   let privateKey = c.privateKey;
   if (!privateKey && c.keyFile) privateKey = (await fs.readFile(path.resolve(base, c.keyFile), "utf8")).trim();
@@ -69,5 +76,6 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     policy: parseDevicePolicy(c.policy ?? {}),
     healthCheck: c.healthCheck === "pass" ? async () => true : commandHealthCheck(c.healthCheck.command, c.healthCheck.timeoutMs ?? 30_000),
     tracker: c.tracker,
+    followLedger: c.followLedger ?? true,
   };
 }

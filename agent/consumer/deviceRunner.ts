@@ -3,6 +3,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
+import { InputError } from "../core/errors";
 import type { RpcSender } from "../chain/eventStream";
 
 /**
@@ -17,28 +18,37 @@ export class DeviceRunner {
   private heartbeat: NodeJS.Timeout | undefined;
   private constructor(
     readonly agents: DeviceAgent[],
-    readonly watcher: LedgerWatcher,
+    /** Undefined for devices that keep only a client module (DEP-8.1-b): they learn of releases from their upstream. */
+    readonly watcher: LedgerWatcher | undefined,
   ) {}
 
   static async start(
     chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number },
     devices: Omit<DeviceAgentOptions, "chain">[],
-    o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; log?: (line: string) => void },
+    o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; followLedger?: boolean; log?: (line: string) => void },
   ): Promise<DeviceRunner> {
+    if (o.followLedger === false && devices.some((d) => !d.tracker)) {
+      throw new InputError(
+        "NO_UPSTREAM",
+        "a device that does not follow the ledger learns of releases only from its tracker: give each device a tracker, or follow the ledger",
+      );
+    }
     const agents: DeviceAgent[] = [];
     for (const d of devices) agents.push(await DeviceAgent.open({ ...d, chain }));
-    const watcher = new LedgerWatcher(
+    // A constrained device (DEP-8.1-b) keeps only the client module: no event scan; it still reads
+    // the release's record from the ledger when its upstream tells it of one (CAP-11.4-c).
+    const watcher = o.followLedger === false ? undefined : new LedgerWatcher(
       chain.provider,
       chain.registry,
       path.join(o.stateDir, "ledger-checkpoint.json"),
       async (events) => {
-        for (const a of agents) a.noteHead(watcher.head.timestamp);
+        for (const a of agents) a.noteHead(watcher!.head.timestamp);
         await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
       },
       { fromBlock: chain.fromBlock, pollMs: o.pollMs ?? 4000, onError: (err) => o.log?.(`ledger: ${(err as Error).message}`) },
     );
     const runner = new DeviceRunner(agents, watcher);
-    await watcher.start();
+    await watcher?.start();
     const retry = () => {
       runner.timer = setTimeout(async () => {
         await Promise.all(agents.map((a) => a.retryPending().catch(() => []))).catch(() => {});
@@ -65,6 +75,6 @@ export class DeviceRunner {
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     clearInterval(this.heartbeat);
-    await this.watcher.stop();
+    await this.watcher?.stop();
   }
 }

@@ -31,7 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
       const runner = await DeviceRunner.start(
         chain,
         [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
-        { stateDir: d.dataDir, log: (l) => ctx.io.stderr(l + "\n") },
+        { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
       );
       await finish(ctx, runner, o.once);
     });

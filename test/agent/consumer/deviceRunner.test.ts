@@ -1,0 +1,81 @@
+import { expect } from "chai";
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { ethers } from "hardhat";
+import { serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
+import { DeviceRunner } from "../../../agent/consumer/deviceRunner";
+import { loadDeviceConfig } from "../../../agent/consumer/deviceConfig";
+import { componentId } from "../../../agent/core/release";
+import { expectCode } from "../../helpers/expectCode";
+
+const BOOT = componentId("acme.bootloader");
+
+/**
+ * The device's runner in its two deployments: an in-device tracker that follows the ledger
+ * (DEP-8.1-a, DEP-8.2.1), or, on a constrained device, only a client module that learns of
+ * releases from its upstream server module (DEP-8.1-b, DEP-8.2.2).
+ */
+describe("agent/consumer/deviceRunner: in-device tracker or client module only (DEP-8.1-a, DEP-8.1-b)", function () {
+  this.timeout(180_000);
+  let f: Awaited<ReturnType<typeof serverFixture>>;
+  let t: Awaited<ReturnType<typeof trackerBeside>>;
+  const chain = () => ({ provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 });
+
+  before(async () => {
+    f = await serverFixture();
+    t = await trackerBeside(f, "runner tracker");
+  });
+  after(async () => {
+    await t?.stop();
+    await f?.close();
+  });
+
+  it("DEP-8.1-b: a device with only a client module scans no ledger events, is told of a release by its tracker, and installs it", async () => {
+    const dataDir = path.join(f.dir, "client-only");
+    const runner = await DeviceRunner.start(
+      chain(),
+      [{ dataDir, device: f.devices.a, serverUrl: f.server.url, components: [BOOT], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true, tracker: t.deviceTracker }],
+      { stateDir: dataDir, followLedger: false, heartbeatMs: 200 },
+    );
+    try {
+      expect(runner.watcher).to.equal(undefined);
+      const [agent] = runner.agents;
+      const publish = (version: string, seed: number) =>
+        f.release(
+          { component: "acme.bootloader", version, file: writeImage(f.dir, `runner-${version}.bin`, 64 * 1024, seed), hardware: ["acme-board-rev-a"], depends: [] },
+          { grant: [f.devices.a] },
+        );
+      // The tracker plans for what a device runs: its first image is installed as at the factory.
+      const v1 = await publish("1.0.0", 7);
+      expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed");
+      const v2 = await publish("1.1.0", 8);
+      await t.tracker.stream.pollOnce(); // the server module follows the ledger, not the device
+      const active = () => {
+        const c = agent.slots.snapshot().components[BOOT.toLowerCase()];
+        return c?.slots[c.active]?.releaseId;
+      };
+      const deadline = Date.now() + 60_000;
+      while (active() !== v2.releaseId.toLowerCase() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(active(), "installed from its upstream's notice").to.equal(v2.releaseId.toLowerCase());
+      expect(existsSync(path.join(dataDir, "ledger-checkpoint.json")), "no ledger event scan").to.equal(false);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it("refuses a device that neither follows the ledger nor has a tracker, in the runner and in device.json", async () => {
+    const dataDir = path.join(f.dir, "nowhere");
+    await expectCode(
+      DeviceRunner.start(chain(), [{ dataDir, device: f.devices.b, serverUrl: f.server.url, components: [BOOT], policy: { maxLedgerAgeSeconds: 3600 }, healthCheck: async () => true }], {
+        stateDir: dataDir,
+        followLedger: false,
+      }),
+      "NO_UPSTREAM",
+    );
+    const file = path.join(f.dir, "device-nowhere.json");
+    await fs.writeFile(file, JSON.stringify({ privateKey: "0x" + "11".repeat(32), credential: {}, components: ["acme.bootloader"], dataDir: "d", healthCheck: "pass", followLedger: false }));
+    const err = await loadDeviceConfig(file).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err?.code).to.equal("DEVICE_CONFIG");
+    expect(err?.message).to.match(/followLedger is false but no tracker is given/);
+  });
+});
