@@ -21,6 +21,7 @@ import { BootStateCorruptError } from "./slots/slotErrors";
 import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
 import { SlotStore } from "./slots/slotStore";
+import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
 import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
@@ -32,7 +33,7 @@ import { answerImageQuery } from "./imageQuery";
 import type { Envelope } from "../crypto/sealedMessage";
 
 export interface DeviceAgentOptions {
-  dataDir: string; // slots/, downloads/, update-state.json
+  dataDir: string; // slots/, downloads/, update-state.json, agent-state.json
   device: DeviceIdentity;
   serverUrl: string;
   chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
@@ -74,6 +75,8 @@ export class DeviceAgent {
   private constructor(
     private readonly o: DeviceAgentOptions,
     readonly slots: SlotStore,
+    /** Retries, the last notice's issue time and policy evidence, kept across restarts. */
+    private readonly memory: AgentMemory,
   ) {}
 
   /**
@@ -92,7 +95,8 @@ export class DeviceAgent {
       await resetToSafeMode(root, { clock: o.clock });
       slots = await SlotStore.open(root, { clock: o.clock });
     }
-    const agent = new DeviceAgent(o, slots);
+    const memory = await AgentMemory.open(path.join(o.dataDir, "agent-state.json"), o.log);
+    const agent = new DeviceAgent(o, slots, memory);
     const recovery = await slots.recover();
     for (const c of recovery.components) {
       if (c.action === "boot-trial") {
@@ -133,24 +137,19 @@ export class DeviceAgent {
     if (!upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
     const { notice, issuedAt } = await verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
       upstream,
-      lastIssuedAt: this.lastNoticeAt,
+      lastIssuedAt: this.memory.lastNoticeAt,
       maxAgeMs: 10 * 60_000,
       now: this.now(),
     });
-    this.lastNoticeAt = issuedAt;
-    if (notice.evidence) this.evidence.set(notice.releaseId.toLowerCase(), notice.evidence);
+    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
 
-  private lastNoticeAt = 0;
-  /** Evidence for a release's update policy, as the upstream handed it out (e.g. a cohort proof). */
-  private readonly evidence = new Map<string, string>();
-  private readonly pending = new Set<string>();
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
   async retryPending(): Promise<UpdateOutcome[]> {
     const out: UpdateOutcome[] = [];
-    for (const releaseId of [...this.pending]) out.push(await this.considerRelease(releaseId, "retry"));
+    for (const releaseId of [...this.memory.pending]) out.push(await this.considerRelease(releaseId, "retry"));
     return out;
   }
 
@@ -278,7 +277,7 @@ export class DeviceAgent {
       if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
     }
     const installed = this.slots.installed();
-    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed, this.evidence.get(release.id.toLowerCase()));
+    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed, this.memory.evidence.get(release.id.toLowerCase()));
     const result = checkCandidate({
       release: {
         id: release.id,
@@ -341,7 +340,7 @@ export class DeviceAgent {
     }
     leaves.forEach((_, i) => onChunk(i));
     return {
-      wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), evidence: this.evidence.get(release.id.toLowerCase()), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }),
+      wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), evidence: this.memory.evidence.get(release.id.toLowerCase()), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }),
     };
   }
 
@@ -354,7 +353,7 @@ export class DeviceAgent {
           serverUrl: this.o.serverUrl,
           device: this.o.device,
           installed: this.slots.installed(),
-          evidence: this.evidence.get(release.id.toLowerCase()),
+          evidence: this.memory.evidence.get(release.id.toLowerCase()),
           release,
           artifactFile,
           timeoutMs: this.o.download?.timeoutMs,
@@ -370,8 +369,7 @@ export class DeviceAgent {
 
   private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
-    if (RETRY_LATER.has(code)) this.pending.add(releaseId);
-    else this.pending.delete(releaseId);
+    await this.memory.setPending(releaseId, RETRY_LATER.has(code));
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.
     if (outcome === "rejected" && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId))) this.lastRejection = { releaseId, code, at: this.now() };

@@ -263,6 +263,35 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       expect((await a.statusReport()).needs).to.deep.equal([]);
     });
 
+    it("REQ-10c-ii: a release to try again is remembered across a restart (a power cut before the key was granted)", async () => {
+      const dev = makeDevice("restarted-needy-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const r = await release("acme.radio-fw", "6.0.0", []);
+      const a = await agentFor(dev, { components: [componentId("acme.radio-fw")] });
+      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ code: "KEY_NOT_GRANTED" });
+      // The ledger watcher's checkpoint is past the release's event: only the agent's memory brings it back.
+      const again = await DeviceAgent.open({ ...(a as unknown as { o: DeviceAgentOptions }).o });
+      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, { deviceIds: [dev.credential.record.id] });
+      expect(await again.retryPending()).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
+      expect(await again.retryPending(), "nothing left to retry").to.deep.equal([]);
+    });
+
+    it("CAP-11.2-m-b: a notice taken before a restart cannot be replayed after it", async () => {
+      const dev = makeDevice("replayed-notice-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const r = await release("acme.radio-fw", "7.0.0", []);
+      const tracker = { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url };
+      const a = await agentFor(dev, { tracker, components: [componentId("acme.radio-fw")] });
+      const envelope = await sealMessage(
+        { kind: NOTICE_KIND, from: moduleId, to: dev.credential.record.id, issuedAt: Date.now(), body: { releaseId: r.releaseId, component: componentId("acme.radio-fw"), reason: "new-release" } },
+        { kind: "account", signMessage: (m) => moduleKey.signMessage(m) },
+        dev.credential.record.publicKey,
+      );
+      expect(await a.onNotice(envelope)).to.include({ code: "KEY_NOT_GRANTED" });
+      const again = await DeviceAgent.open({ ...(a as unknown as { o: DeviceAgentOptions }).o });
+      await expectCode(again.onNotice(envelope), "NOTICE_REPLAYED");
+    });
+
     it("CAP-11.1-a-vi: reports the updates it declined, with the reason", async () => {
       const report = await agent.statusReport();
       expect(report.declined).to.deep.include({ releaseId: (await f.registry.releaseAt(BOOT, 1)).toLowerCase(), code: "PREVIOUSLY_FAILED" });

@@ -1,0 +1,90 @@
+import { promises as fs } from "node:fs";
+import { writeFileAtomic } from "../io/atomicFile";
+
+/** At most this many releases' policy evidence is kept (the newest); a device needs few at a time. */
+const MAX_EVIDENCE = 64;
+
+interface Stored {
+  version: 1;
+  pending: string[];
+  lastNoticeAt: number;
+  evidence: Record<string, string>;
+}
+
+/**
+ * What a device agent must remember across a restart besides its slots (agent-state.json):
+ * - the releases it will try again (a key not yet granted, a dependency not yet installed, the
+ *   server or the ledger down): the ledger watcher's checkpoint has moved past their events, so a
+ *   power cut would otherwise forget them until the next release;
+ * - the issue time of the last notice taken from its upstream, so that a captured notice cannot
+ *   be replayed after a restart (CAP-11.2-m-b);
+ * - the policy evidence (e.g. a cohort proof) its upstream handed out for a release.
+ * A missing file is a fresh device; an unreadable one is logged and started afresh, as the ledger
+ * and the tracker hold the truth and only the retries and the replay floor are lost.
+ */
+export class AgentMemory {
+  private constructor(
+    private readonly file: string,
+    readonly pending: Set<string>,
+    private lastNotice: number,
+    readonly evidence: Map<string, string>,
+  ) {}
+
+  static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
+    let text: string;
+    try {
+      text = await fs.readFile(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map());
+      throw err;
+    }
+    try {
+      const s = JSON.parse(text) as Stored;
+      if (s.version !== 1 || !Array.isArray(s.pending) || typeof s.lastNoticeAt !== "number" || typeof s.evidence !== "object" || s.evidence === null) {
+        throw new Error("not an agent-state file of version 1");
+      }
+      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)])));
+    } catch (err) {
+      log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
+      return new AgentMemory(file, new Set(), 0, new Map());
+    }
+  }
+
+  get lastNoticeAt(): number {
+    return this.lastNotice;
+  }
+
+  /** Takes a notice's issue time and its evidence, and writes them before the notice is acted on. */
+  async noteNotice(issuedAt: number, releaseId: string, evidence?: string): Promise<void> {
+    this.lastNotice = issuedAt;
+    if (evidence) {
+      this.evidence.delete(releaseId);
+      this.evidence.set(releaseId, evidence);
+      for (const old of this.evidence.keys()) {
+        if (this.evidence.size <= MAX_EVIDENCE) break;
+        this.evidence.delete(old);
+      }
+    }
+    await this.save();
+  }
+
+  /** Marks a release to try again later, or not; writes only on a change. */
+  async setPending(releaseId: string, retry: boolean): Promise<void> {
+    if (retry === this.pending.has(releaseId)) return;
+    if (retry) this.pending.add(releaseId);
+    else this.pending.delete(releaseId);
+    await this.save();
+  }
+
+  private writing: Promise<void> = Promise.resolve();
+
+  /** Writes the current state; writes run one after another, each with what is current when it starts. */
+  private save(): Promise<void> {
+    const write = this.writing.catch(() => {}).then(() => {
+      const stored: Stored = { version: 1, pending: [...this.pending], lastNoticeAt: this.lastNotice, evidence: Object.fromEntries(this.evidence) };
+      return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
+    });
+    this.writing = write;
+    return write;
+  }
+}
