@@ -33,7 +33,8 @@ export interface OtaConfig {
   serverUrl: string;
   keystoreDir: string;
   storage: { kind: "embedded"; path: string } | { kind: "kubo"; url: string; timeoutMs: number };
-  server: { host: string; port: number; dataDir: string };
+  /** publicUrl: the URL devices use behind a reverse proxy (they sign for its origin); default the listening URL. */
+  server: { host: string; port: number; dataDir: string; publicUrl?: string };
   tracker: TrackerConfig;
   /** Where the values came from, for messages: the config file (if any) and the deployment file looked at. */
   sources: { configFile: string | null; deploymentFile: string; deployedAtBlock?: number };
@@ -114,6 +115,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
       dataDir: envLayer.OTA_SERVER_DATA
         ? fromCwd(envLayer.OTA_SERVER_DATA)
         : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
+      ...optional("publicUrl", envLayer.OTA_SERVER_PUBLIC_URL ?? file.server?.publicUrl),
     },
     tracker: await resolveTracker(envLayer, file, fromFile, fromCwd, configFile),
     sources: { configFile, deploymentFile },
@@ -369,4 +371,9 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** `{ [key]: value }`, or nothing when the value is not set (so that unset settings do not show as keys). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -89,6 +89,8 @@ export const fileLayerSchema = z.strictObject({
       host: z.string().min(1, { error: "must be a host name or IP address" }).optional(),
       port: port.optional(),
       dataDir: path.optional(),
+      // The origin devices reach the server at behind a reverse proxy (they sign requests for it).
+      publicUrl: httpUrl("https://firmware.example.com").optional(),
     })
     .optional(),
   tracker: z
@@ -149,6 +151,7 @@ export const envLayerSchema = z.object({
   OTA_SERVER_HOST: z.string().optional(),
   OTA_SERVER_PORT: port.optional(),
   OTA_SERVER_DATA: path.optional(),
+  OTA_SERVER_PUBLIC_URL: httpUrl("https://firmware.example.com").optional(),
   OTA_TRACKER_HOST: host.optional(),
   OTA_TRACKER_PORT: port.optional(),
   OTA_TRACKER_DATA: path.optional(),

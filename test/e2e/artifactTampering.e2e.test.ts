@@ -5,7 +5,7 @@ import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
 import type { ArtifactFault } from "./harness/firmwareProxy";
-import { expectOutcome, expectRunning, expectUntouched } from "./harness/outcome";
+import { expectOutcome, expectRunning, expectUntouched, shipInstalled } from "./harness/outcome";
 import { decodeHeader, storedChunkSpan, HEADER_SIZE } from "../../agent/crypto/artifactCipher";
 
 const BOOT = "acme.bootloader";
@@ -31,8 +31,7 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     [d] = await Promise.all([world.device("tamper-1"), world.startServer()]);
     d.writeConfig({ components: [BOOT] });
     device = await world.startDevice(d);
-    running = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, running.releaseId, { outcome: "confirmed", code: "OK" });
+    running = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
   });
   after(async () => {
     await world?.stop();
@@ -49,8 +48,7 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     await expectOutcome(world, device, bad.releaseId, { outcome: "rejected", code });
     await expectUntouched(d, BOOT, running, bad);
     world.firmwareProxy.clearFaults();
-    const good = await world.author.ship(world.serverUrl, BOOT, next(), [d.id]);
-    await expectOutcome(world, device, good.releaseId, { outcome: "confirmed", code: "OK" });
+    const good = await shipInstalled(world, device, BOOT, next(), [d.id]);
     await expectRunning(d, BOOT, good);
     running = good;
     return bad;

@@ -5,7 +5,7 @@ import { World } from "./harness/world";
 import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
-import { expectOutcome, expectRunning, expectUntouched } from "./harness/outcome";
+import { expectOutcome, expectRunning, expectUntouched, shipInstalled } from "./harness/outcome";
 
 const BOOT = "acme.bootloader";
 
@@ -52,8 +52,7 @@ describe("e2e: a device killed in each install phase", function () {
     writeFileSync(script, HEALTH_SCRIPT);
     d.writeConfig({ components: [BOOT], tracker: world.deviceTracker({ heartbeatMs: 300 }), healthCheck: { command: [process.execPath, script, healthDir], timeoutMs: 60_000 } });
     device = await world.startDevice(d);
-    running = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, running.releaseId, { outcome: "confirmed", code: "OK" });
+    running = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
   });
   after(async () => {
     rmSync(path.join(healthDir, "hold"), { force: true }); // a check left running by a killed device ends
@@ -173,8 +172,7 @@ describe("e2e: a device killed in each install phase", function () {
     });
     // The fault cleared, the next release installs.
     rmSync(path.join(healthDir, "fail"));
-    const good = await world.author.ship(world.serverUrl, BOOT, next(), [d.id]);
-    await expectOutcome(world, device, good.releaseId, { outcome: "confirmed", code: "OK" });
+    const good = await shipInstalled(world, device, BOOT, next(), [d.id]);
     await expectRunning(d, BOOT, good);
     running = good;
     await trackerSeesConfirmed(good);

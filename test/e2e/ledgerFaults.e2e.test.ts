@@ -3,7 +3,7 @@ import { World } from "./harness/world";
 import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
-import { expectOutcome, expectRunning, expectUntouched } from "./harness/outcome";
+import { expectOutcome, expectRunning, expectUntouched, shipInstalled } from "./harness/outcome";
 
 const BOOT = "acme.bootloader";
 
@@ -30,8 +30,7 @@ describe("e2e: the ledger unreachable, then back; the chain reorganised", functi
     await Promise.all([world.startServer({ directRpc: true }), world.startTracker()]);
     d.writeConfig({ components: [BOOT], tracker: world.deviceTracker({ heartbeatMs: 300 }) });
     device = await world.startDevice(d);
-    running = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, running.releaseId, { outcome: "confirmed", code: "OK" });
+    running = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
   });
   after(async () => {
     await world?.stop();

@@ -3,7 +3,7 @@ import { World } from "./harness/world";
 import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
-import { expectOutcome, expectRunning, expectUntouched } from "./harness/outcome";
+import { expectOutcome, expectRunning, expectUntouched, shipInstalled } from "./harness/outcome";
 
 const BOOT = "acme.bootloader";
 const SENSOR = "acme.sensor-fw";
@@ -28,10 +28,8 @@ describe("e2e: ledger records a device must refuse", function () {
     [d] = await Promise.all([world.device("records-1", 1), world.startServer()]);
     d.writeConfig({ components: [BOOT, SENSOR] });
     device = await world.startDevice(d);
-    boot = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, boot.releaseId, { outcome: "confirmed", code: "OK" });
-    sensor = await world.author.ship(world.serverUrl, SENSOR, "1.0.0", [d.id], { depends: [`${BOOT} >=1.0.0 <2.0.0`] });
-    await expectOutcome(world, device, sensor.releaseId, { outcome: "confirmed", code: "OK" });
+    boot = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
+    sensor = await shipInstalled(world, device, SENSOR, "1.0.0", [d.id], { depends: [`${BOOT} >=1.0.0 <2.0.0`] });
   });
   after(async () => {
     await world?.stop();

@@ -3,7 +3,7 @@ import { World } from "./harness/world";
 import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
-import { deviceOutcome, expectOutcome, expectRunning, expectUntouched } from "./harness/outcome";
+import { deviceOutcome, expectRunning, expectUntouched, shipInstalled } from "./harness/outcome";
 
 const BOOT = "acme.bootloader";
 
@@ -24,8 +24,7 @@ describe("e2e: the firmware server down while devices poll", function () {
     [d] = await Promise.all([world.device("server-down-1"), world.startServer()]);
     d.writeConfig({ components: [BOOT] });
     device = await world.startDevice(d);
-    running = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, running.releaseId, { outcome: "confirmed", code: "OK" });
+    running = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
   });
   after(async () => {
     await world?.stop();

@@ -5,7 +5,7 @@ import type { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
 import { TrackerProxy } from "./harness/trackerProxy";
-import { expectOutcome, expectRunning } from "./harness/outcome";
+import { expectOutcome, expectRunning, shipInstalled } from "./harness/outcome";
 import { sealMessage, type Envelope } from "../../agent/crypto/sealedMessage";
 import { NOTICE_KIND, type UpdateNotice } from "../../agent/core/updateNotice";
 import { componentId } from "../../agent/core/release";
@@ -41,10 +41,8 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     proxy = await TrackerProxy.start(world.trackerModule.url);
     d.writeConfig({ components: [BOOT], tracker: world.deviceTracker({ url: proxy.url, heartbeatMs: 300 }) });
     device = await world.startDevice(d);
-    v100 = await world.author.ship(world.serverUrl, BOOT, "1.0.0", [d.id]);
-    await expectOutcome(world, device, v100.releaseId, { outcome: "confirmed", code: "OK" });
-    running = await world.author.ship(world.serverUrl, BOOT, "1.1.0", [d.id]);
-    await expectOutcome(world, device, running.releaseId, { outcome: "confirmed", code: "OK" });
+    v100 = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
+    running = await shipInstalled(world, device, BOOT, "1.1.0", [d.id]);
   });
   after(async () => {
     await proxy?.close();

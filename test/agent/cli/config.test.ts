@@ -78,6 +78,15 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect((await load(dir, { rpcUrl: "http://127.0.0.1:9999" })).rpcUrl).to.equal("http://127.0.0.1:9999");
   });
 
+  it("takes the firmware server's public URL (behind a reverse proxy) from the file or OTA_SERVER_PUBLIC_URL, and refuses one that is not http(s)", async () => {
+    const file = { server: { publicUrl: "https://firmware.example.com" } };
+    expect((await load(dir, { file })).server.publicUrl).to.equal("https://firmware.example.com");
+    expect((await load(dir, { file, env: { OTA_SERVER_PUBLIC_URL: "https://fw.example.org" } })).server.publicUrl).to.equal("https://fw.example.org");
+    const err = await loadError(dir, { file: { server: { publicUrl: "ftp://firmware.example.com" } } });
+    expect(err.code).to.equal("CONFIG_INVALID");
+    expect(err.message).to.match(/server\.publicUrl.*must be an http\(s\) URL/);
+  });
+
   it("resolves the file's relative paths against its folder, the environment's against cwd", async () => {
     const sub = path.join(dir, "etc");
     await fs.mkdir(sub);

@@ -1,6 +1,6 @@
 import http from "node:http";
+import { LocalListener, readAll } from "./localListener";
 import { randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { HEADER, signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { decodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 
@@ -48,26 +48,17 @@ export class FirmwareProxy {
   private readonly remaining = new Map<string, number>();
   private readonly holds: Hold[] = [];
   private readonly deviceKeys = new Map<string, string>();
-  private readonly sockets = new Set<import("node:net").Socket>();
-  private constructor(
-    private readonly server: http.Server,
-    private readonly upstream: URL,
-  ) {}
+  private listener!: LocalListener;
+  private constructor(private readonly upstream: URL) {}
 
   static async start(upstreamUrl: string): Promise<FirmwareProxy> {
-    let proxy: FirmwareProxy | undefined = undefined;
-    const server = http.createServer((req, res) => void proxy!.handle(req, res).catch(() => res.destroy()));
-    proxy = new FirmwareProxy(server, new URL(upstreamUrl));
-    server.on("connection", (s) => {
-      proxy!.sockets.add(s);
-      s.on("close", () => proxy!.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const proxy = new FirmwareProxy(new URL(upstreamUrl));
+    proxy.listener = await LocalListener.start((req, res) => proxy.handle(req, res));
     return proxy;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.listener.url;
   }
 
   /** Lets the proxy re-sign this device's requests (see the class comment). */
@@ -125,8 +116,7 @@ export class FirmwareProxy {
   async close(): Promise<void> {
     for (const h of [...this.holds]) for (const w of h.waiters.splice(0)) w();
     this.holds.length = 0;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.listener.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -212,14 +202,6 @@ interface Hold {
   waiters: (() => void)[];
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    stream.on("data", (d: Buffer) => parts.push(d));
-    stream.on("end", () => resolve(Buffer.concat(parts)));
-    stream.on("error", reject);
-  });
-}
 
 /** Where the upstream's body starts in the artifact: 0, or the start of its Content-Range. */
 function startOf(res: http.IncomingMessage): number {

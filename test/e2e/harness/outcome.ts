@@ -29,6 +29,13 @@ export async function expectOutcome(world: World, device: CliProcess, releaseId:
   expect(got, `device outcome for ${releaseId}\n${device.output()}`).to.deep.equal(expected);
 }
 
+/** Ships a release to these devices (publish, submit, grant) and waits until `device` has installed it. */
+export async function shipInstalled(world: World, device: CliProcess, component: string, version: string, deviceIds: string[], o: Parameters<World["author"]["ship"]>[4] = {}): Promise<Published> {
+  const published = await world.author.ship(world.serverUrl, component, version, deviceIds, o);
+  await expectOutcome(world, device, published.releaseId, { outcome: "confirmed", code: "OK" });
+  return published;
+}
+
 /**
  * What must not move when an update is refused: the same release active in the same slot, its
  * bytes those the author built, the anti-rollback floor, no trial under way, no partial download

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { LocalListener, readAll } from "./localListener";
 import type { Envelope } from "../../../agent/crypto/sealedMessage";
 
 /** One status report the proxy relayed: the sealed envelope as the device posted it, and the tracker's answer. */
@@ -21,27 +21,18 @@ export class TrackerProxy {
   /** Notices added to the next report answer with status 200, then forgotten. */
   private readonly toInject: Envelope[] = [];
   private readonly injected: (() => void)[] = [];
-  private readonly sockets = new Set<Socket>();
+  private listener!: LocalListener;
 
-  private constructor(
-    private readonly server: http.Server,
-    private readonly upstream: URL,
-  ) {}
+  private constructor(private readonly upstream: URL) {}
 
   static async start(upstreamUrl: string): Promise<TrackerProxy> {
-    let proxy: TrackerProxy | undefined = undefined;
-    const server = http.createServer((req, res) => void proxy!.handle(req, res).catch(() => res.destroy()));
-    proxy = new TrackerProxy(server, new URL(upstreamUrl));
-    server.on("connection", (s) => {
-      proxy!.sockets.add(s);
-      s.on("close", () => proxy!.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const proxy = new TrackerProxy(new URL(upstreamUrl));
+    proxy.listener = await LocalListener.start((req, res) => proxy.handle(req, res));
     return proxy;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.listener.url;
   }
 
   /** Adds `notices` to the next accepted report's answer; resolves once the device received them. */
@@ -51,8 +42,7 @@ export class TrackerProxy {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.listener.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -91,11 +81,3 @@ export class TrackerProxy {
   }
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    stream.on("data", (d: Buffer) => parts.push(d));
-    stream.on("end", () => resolve(Buffer.concat(parts)));
-    stream.on("error", reject);
-  });
-}
