@@ -419,7 +419,17 @@ export class DeviceAgent {
    * The notices in the answer are taken in order after whatever update runs now (not awaited
    * here: a report is also sent at the end of an update); `settled()` waits for them.
    */
-  async report(): Promise<StatusReport> {
+  report(): Promise<StatusReport> {
+    // One at a time: each report takes the next counter, and one overtaken by the next on the way
+    // would be refused by the tracker as a replay (the heartbeat and an update's end often meet).
+    const run = this.reporting.catch(() => {}).then(() => this.sendReport());
+    this.reporting = run;
+    return run;
+  }
+
+  private reporting: Promise<unknown> = Promise.resolve();
+
+  private async sendReport(): Promise<StatusReport> {
     const report = await this.statusReport();
     if (this.o.tracker) {
       const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());

@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
@@ -76,6 +78,47 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     await agent.report();
     await agent.settled();
     expect(tracker.db.lastDelivery(id, v3.releaseId)!.at).to.equal(before);
+  });
+
+  it("CAP-11.2-m-a: reports sent at once (a heartbeat meeting an update's end) go one at a time, so none is overtaken and refused as a replay", async () => {
+    // Between the device and the tracker, a link that holds the second request (the first of those
+    // sent at once; the first is the report at start) back for a while.
+    const upstream = new URL(t.deviceTracker.url);
+    let seen = 0;
+    const slowLink = http.createServer((req, res) => {
+      const delay = ++seen === 2 ? 300 : 0;
+      const body: Buffer[] = [];
+      req.on("data", (d: Buffer) => body.push(d));
+      req.on("end", () =>
+        setTimeout(() => {
+          const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          });
+          out.on("error", () => res.destroy());
+          out.end(Buffer.concat(body));
+        }, delay),
+      );
+    });
+    await new Promise<void>((resolve) => slowLink.listen(0, "127.0.0.1", resolve));
+    try {
+      const agent = await DeviceAgent.open({
+        dataDir: path.join(f.dir, "device-b-reports"),
+        device: f.devices.b,
+        serverUrl: f.server.url,
+        chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+        components: [BOOT],
+        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+        healthCheck: async () => true,
+        tracker: { ...t.deviceTracker, url: `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}` },
+      });
+      const sent = await Promise.all(Array.from({ length: 4 }, () => agent.report()));
+      const counters = sent.map((r) => r.counter);
+      expect(counters, "sent in counter order").to.deep.equal([...counters].sort((a, b) => a - b));
+      expect(new Set(counters).size).to.equal(4);
+    } finally {
+      await new Promise<void>((resolve) => slowLink.close(() => resolve()));
+    }
   });
 
   it("CAP-11.2-b-i: a firmware server does not hand its download log to a key without TRACKER_ROLE", async () => {
