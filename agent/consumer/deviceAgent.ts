@@ -135,12 +135,13 @@ export class DeviceAgent {
   async onNotice(envelope: Envelope): Promise<UpdateOutcome> {
     const upstream = this.o.upstream ?? this.o.tracker?.moduleId;
     if (!upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
-    const { notice, issuedAt } = await verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
+    // The sender is checked on the ledger: an outage is LEDGER_UNAVAILABLE, and the notice is kept to take later.
+    const { notice, issuedAt } = await callLedger(() => verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
       upstream,
       lastIssuedAt: this.memory.lastNoticeAt,
       maxAgeMs: 10 * 60_000,
       now: this.now(),
-    });
+    }));
     await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
@@ -148,6 +149,9 @@ export class DeviceAgent {
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
   async retryPending(): Promise<UpdateOutcome[]> {
+    // Notices that came while the ledger was down are taken first (a stale one is then refused).
+    const deferred = this.deferredNotices.splice(0);
+    if (deferred.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(deferred));
     const out: UpdateOutcome[] = [];
     for (const releaseId of [...this.memory.pending]) out.push(await this.considerRelease(releaseId, "retry"));
     return out;
@@ -454,10 +458,19 @@ export class DeviceAgent {
     for (const n of notices) {
       await this.onNotice(n).then(
         (r) => this.o.log?.(`notice: release ${r.releaseId} ${r.outcome} (${r.code})`),
-        (err) => this.o.log?.(`notice refused: ${(err as Error).message}`),
+        (err) => {
+          if (err instanceof LedgerUnavailable) {
+            // Bounded: over a long outage only the newest are kept (the tracker notices again anyway).
+            if (this.deferredNotices.push(n) > 16) this.deferredNotices.shift();
+            this.o.log?.("notice kept for later: the ledger did not answer when its sender was checked");
+          } else this.o.log?.(`notice refused: ${(err as Error).message}`);
+        },
       );
     }
   }
+
+  /** Notices whose sender could not be checked on the ledger (an outage); taken again by retryPending. */
+  private readonly deferredNotices: Envelope[] = [];
 
   /** Resolves once every notice received so far has been acted on. */
   async settled(): Promise<void> {

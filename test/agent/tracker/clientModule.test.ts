@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
+import { serverFixture, trackerBeside, writeImage, makeDevice } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
@@ -30,8 +30,8 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
   });
 
   let seed = 1;
-  const release = (version: string) =>
-    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `boot-${version}.bin`, 100 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
+  const release = (version: string, grant = [f.devices.a]) =>
+    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `boot-${version}.bin`, 100 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant });
 
   it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; a failed install is listed as failed", async () => {
     const v1 = await release("1.0.0");
@@ -119,6 +119,53 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     } finally {
       await new Promise<void>((resolve) => slowLink.close(() => resolve()));
     }
+  });
+
+  it("DEP-8.2.2 REQ-10c-ii: a notice that comes while the ledger does not answer is kept, and taken once it does", async () => {
+    const dev = makeDevice("outage-device", 1);
+    await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+    // The device's view of the fleet registry, where it checks the notice's sender: cut at will.
+    let down = false;
+    const fleet = new Proxy(f.fleet, {
+      get(target, prop) {
+        if (down && prop === "trackerModule") {
+          return async () => {
+            throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" });
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const lines: string[] = [];
+    const agent = await DeviceAgent.open({
+      dataDir: path.join(f.dir, "outage-device"),
+      device: dev,
+      serverUrl: f.server.url,
+      chain: { provider: ethers.provider, registry: f.registry, fleet, domain: f.domain, fromBlock: 0 },
+      components: [BOOT],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => true,
+      tracker: t.deviceTracker,
+      log: (l) => lines.push(l),
+    });
+    const active = () => {
+      const c = agent.slots.snapshot().components[BOOT.toLowerCase()];
+      return c?.slots[c.active]?.releaseId;
+    };
+    const v2 = await release("2.0.0", [dev]);
+    expect((await agent.considerRelease(v2.releaseId, "new-release")).outcome).to.equal("confirmed");
+    const v21 = await release("2.1.0", [dev]);
+    await tracker.stream.pollOnce();
+    down = true;
+    await agent.report();
+    await agent.settled();
+    expect(lines.join("\n")).to.include("notice kept for later");
+    expect(active(), "nothing taken while the sender cannot be checked").to.equal(v2.releaseId.toLowerCase());
+    down = false;
+    await agent.retryPending();
+    await agent.settled();
+    expect(active(), "the kept notice is taken once the ledger answers").to.equal(v21.releaseId.toLowerCase());
   });
 
   it("CAP-11.2-b-i: a firmware server does not hand its download log to a key without TRACKER_ROLE", async () => {
