@@ -1,11 +1,9 @@
-import { ZeroAddress, type Provider } from "ethers";
-import { ComposedPolicy__factory, StagedRollout__factory, type UpdatePolicies } from "../../typechain-types";
+import type { Provider } from "ethers";
+import { StagedRollout__factory, type UpdatePolicies } from "../../typechain-types";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
+import { StagedRolloutFinder } from "../chain/stagedRollouts";
 import type { FleetDatabase } from "./fleetDatabase";
 import type { LedgerAccount } from "./ledgerAccount";
-
-/** How deep composers (AllOfPolicy, AnyOfPolicy) are searched for a staged rollout. */
-export const MAX_POLICY_DEPTH = 4;
 
 /** StagedRollout.RolloutState: only Scheduled, Open and Paused rollouts are told of failures. */
 const LIVE_STATES: ReadonlySet<bigint> = new Set([1n, 2n, 3n]);
@@ -28,12 +26,14 @@ export interface FailurePost {
  * from the fleet database each time, so a post that fails loses nothing: it is made at the next run.
  */
 export class FailureReporter {
-  /** Policy address -> its members (a composer) or null (anything else): members are fixed at construction. */
-  private readonly kinds = new Map<string, string[] | null>();
   /** `${rollout}|${release}` -> the highest total the rollout is known to hold. */
   private readonly held = new Map<string, number>();
 
-  constructor(private readonly deps: { db: FleetDatabase; provider: Provider; policies: UpdatePolicies; account: LedgerAccount; log: (line: string) => void }) {}
+  private readonly rollouts: StagedRolloutFinder;
+
+  constructor(private readonly deps: { db: FleetDatabase; provider: Provider; policies: UpdatePolicies; account: LedgerAccount; log: (line: string) => void }) {
+    this.rollouts = new StagedRolloutFinder(deps.provider);
+  }
 
   /** One round: posts every total that rose. A failure for one release is logged and does not stop the others; an outage ends the round. */
   async run(): Promise<FailurePost[]> {
@@ -43,7 +43,7 @@ export class FailureReporter {
       if (!release) continue; // not (or no longer) on the ledger as this module follows it
       try {
         const policy = await callLedger(() => this.deps.policies.policyFor(releaseId, release.component));
-        for (const rollout of await this.stagedRolloutsIn(policy, 0)) {
+        for (const rollout of await this.rollouts.in(policy)) {
           const post = await this.post(rollout, releaseId, Math.min(total, 0xffffffff));
           if (post) posts.push(post);
         }
@@ -73,42 +73,5 @@ export class FailureReporter {
     const halted = receipt.logs.some((l) => l.address.toLowerCase() === rollout.toLowerCase() && staged.interface.parseLog(l)?.name === "RolloutHalted");
     this.deps.log(`failure totals: release ${releaseId}: ${total} failed device(s) posted to the staged rollout ${rollout} (was ${previous})${halted ? "; the rollout halted" : ""}`);
     return { releaseId, rollout, total, previous, txHash: receipt.hash, halted };
-  }
-
-  /** The staged rollouts in a policy: itself, or among a composer's members (recursively, at most MAX_POLICY_DEPTH deep). */
-  private async stagedRolloutsIn(policy: string, depth: number): Promise<string[]> {
-    if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
-    let members = this.kinds.get(policy);
-    if (members === undefined) {
-      members = await callLedger(() => ComposedPolicy__factory.connect(policy, this.deps.provider).members()).then(
-        (m) => [...m],
-        (err) => {
-          if (err instanceof LedgerUnavailable) throw err;
-          return null; // not a composer
-        },
-      );
-      this.kinds.set(policy, members);
-    }
-    if (members === null) return (await this.isStagedRollout(policy)) ? [policy] : [];
-    const out = new Set<string>();
-    for (const m of members) for (const r of await this.stagedRolloutsIn(m, depth + 1)) out.add(r);
-    return [...out];
-  }
-
-  private readonly staged = new Map<string, boolean>();
-
-  private async isStagedRollout(policy: string): Promise<boolean> {
-    let is = this.staged.get(policy);
-    if (is === undefined) {
-      is = await callLedger(() => StagedRollout__factory.connect(policy, this.deps.provider).MAX_WAVES()).then(
-        () => true,
-        (err) => {
-          if (err instanceof LedgerUnavailable) throw err;
-          return false;
-        },
-      );
-      this.staged.set(policy, is);
-    }
-    return is;
   }
 }

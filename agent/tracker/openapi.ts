@@ -1093,7 +1093,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "postRolloutCohorts",
       summary: "An administrator gives a staged rollout's cohorts",
       description: [
-        "X.1368 APP-II-3. The device ids of each wave of a release's staged rollout. Signed by an administrator exactly as POST /v1/update-requests (headers below, for this tracker's origin and this path; ADMINISTRATOR_ROLE on the registry). When the release's policy is a StagedRollout, each wave's cohort root must be the root it holds on the ledger (409 ROLLOUT_ROOT_MISMATCH names the wave).",
+        "X.1368 APP-II-3. The device ids of each wave of a release's staged rollout. Signed by an administrator exactly as POST /v1/update-requests (headers below, for this tracker's origin and this path; ADMINISTRATOR_ROLE on the registry). When the release's policy is a StagedRollout or a composer holding one, each wave's cohort root must be the root each such rollout holds on the ledger (409 ROLLOUT_ROOT_MISMATCH names the wave).",
         "",
         "The tracker keeps each device's evidence (its wave and Merkle proof), asks the ledger with it before every notice and hands it out with the notice. A later request for the same release replaces the evidence of the devices it names.",
       ].join("\n"),

@@ -4,7 +4,8 @@ import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type Up
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
-import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
+import { callLedger } from "../chain/ledgerCall";
+import { StagedRolloutFinder } from "../chain/stagedRollouts";
 import { allowsUpdate, checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { NOTICE_KIND, type UpdateNotice } from "../core/updateNotice";
@@ -126,6 +127,8 @@ export class TrackerModule {
   readonly ledgerAccount: LedgerAccount | undefined;
   readonly anchoring: StatusAnchoring | undefined;
   private readonly failures: FailureReporter | undefined;
+  /** The staged rollouts in a release's policy, whose cohort roots the cohorts sent here must match. */
+  private readonly stagedRollouts: StagedRolloutFinder;
   private readonly duties = new Map<string, Promise<unknown>>();
 
   constructor(readonly options: TrackerModuleOptions) {
@@ -144,6 +147,7 @@ export class TrackerModule {
     this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
     this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, { workers: options.intakeWorkers });
     const { registry, fleet, domain } = options.chain;
+    this.stagedRollouts = new StagedRolloutFinder(options.chain.provider);
     if (options.ledgerAccount && !options.parent) {
       const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry));
       if (options.chain.policies) this.failures = new FailureReporter({ db: this.db, provider: options.chain.provider, policies: options.chain.policies, account, log: (l) => this.log(l) });
@@ -413,15 +417,12 @@ export class TrackerModule {
     const release = this.db.release(releaseId);
     if (policies && release) {
       const policy = await callLedger(() => policies.policyFor(releaseId, release.component));
-      // Only a StagedRollout answers rolloutWaves; another policy (a composer, say) is not checked here. An outage is not skipped.
-      const onLedger = await callLedger(() => StagedRollout__factory.connect(policy, this.options.chain.provider).rolloutWaves(releaseId)).catch((err) => {
-        if (err instanceof LedgerUnavailable) throw err;
-        return undefined;
-      });
-      if (onLedger) {
+      // Each staged rollout in the release's policy (itself, or inside composers) must hold these roots. An outage is not skipped.
+      for (const rollout of await this.stagedRollouts.in(policy)) {
+        const onLedger = await callLedger(() => StagedRollout__factory.connect(rollout, this.options.chain.provider).rolloutWaves(releaseId));
         cohorts.forEach((c, i) => {
           if (onLedger[i]?.cohortRoot.toLowerCase() !== c.root.toLowerCase()) {
-            throw new InputError("ROLLOUT_ROOT_MISMATCH", `wave ${i}'s cohort has root ${c.root}, the rollout on the ledger has ${onLedger[i]?.cohortRoot ?? "no such wave"}`);
+            throw new InputError("ROLLOUT_ROOT_MISMATCH", `wave ${i}'s cohort has root ${c.root}, the rollout ${rollout} on the ledger has ${onLedger[i]?.cohortRoot ?? "no such wave"}`);
           }
         });
       }

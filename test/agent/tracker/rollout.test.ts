@@ -129,4 +129,18 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     }
     expect(f.db.downloads({ releaseId: v4.releaseId })).to.deep.equal([]); // nothing was served
   });
+
+  it("APP-II-3: cohorts for a staged rollout inside an all-of composer are checked against its roots too", async () => {
+    const v5 = await release("1.4.0");
+    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+    const location = await ethers.deployContract("LocationPolicy", [await f.registry.getAddress()]);
+    const allOf = await ethers.deployContract("AllOfPolicy", [[await location.getAddress(), await rollout.getAddress()]]);
+    await f.policies!.connect(f.admin).attachPolicy(v5.releaseId, await allOf.getAddress());
+    const waves = [[f.devices.a.credential.record.id], [f.devices.b.credential.record.id]];
+    const now = await time.latest();
+    await rollout.connect(f.admin).createRollout(v5.releaseId, waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })), 5);
+    await tracker.stream.pollOnce();
+    await expect(tracker.setRolloutCohorts(v5.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(new RegExp(`wave 0's cohort has root .*the rollout ${await rollout.getAddress()} on the ledger has`));
+    expect(await tracker.setRolloutCohorts(v5.releaseId, waves)).to.deep.include({ devices: 2 });
+  });
 });

@@ -1,0 +1,51 @@
+import { ZeroAddress, type Provider } from "ethers";
+import { ComposedPolicy__factory, StagedRollout__factory } from "../../typechain-types";
+import { callLedger, LedgerUnavailable } from "./ledgerCall";
+
+/** How deep composers (AllOfPolicy, AnyOfPolicy) are searched for a staged rollout. */
+export const MAX_POLICY_DEPTH = 4;
+
+/**
+ * Finds the StagedRollout contracts in a policy: the policy itself, or among a composer's members,
+ * recursively (at most MAX_POLICY_DEPTH deep). What a policy is never changes (a composer's
+ * members are fixed at construction), so answers are cached. An outage (LEDGER_UNAVAILABLE) is
+ * thrown, never taken for "not a rollout".
+ */
+export class StagedRolloutFinder {
+  /** Policy address -> its members (a composer) or null (anything else). */
+  private readonly members = new Map<string, string[] | null>();
+  private readonly staged = new Map<string, boolean>();
+
+  constructor(private readonly provider: Provider) {}
+
+  async in(policy: string, depth = 0): Promise<string[]> {
+    if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
+    let members = this.members.get(policy);
+    if (members === undefined) {
+      const answered = await this.answer(() => ComposedPolicy__factory.connect(policy, this.provider).members());
+      members = answered === undefined ? null : [...answered];
+      this.members.set(policy, members);
+    }
+    if (members === null) return (await this.isStagedRollout(policy)) ? [policy] : [];
+    const out = new Set<string>();
+    for (const m of members) for (const r of await this.in(m, depth + 1)) out.add(r);
+    return [...out];
+  }
+
+  private async isStagedRollout(policy: string): Promise<boolean> {
+    let is = this.staged.get(policy);
+    if (is === undefined) {
+      is = (await this.answer(() => StagedRollout__factory.connect(policy, this.provider).MAX_WAVES())) !== undefined;
+      this.staged.set(policy, is);
+    }
+    return is;
+  }
+
+  /** The call's answer, or undefined when the contract does not answer it (a revert, no such function). */
+  private answer<T>(call: () => Promise<T>): Promise<T | undefined> {
+    return callLedger(call).catch((err) => {
+      if (err instanceof LedgerUnavailable) throw err;
+      return undefined;
+    });
+  }
+}
