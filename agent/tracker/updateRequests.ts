@@ -91,12 +91,14 @@ export async function handleUpdateRequest(
       refused.push({ deviceId: id, code: "DEVICE_NOT_ACTIVE", message: `the device is ${device.standing}` });
       continue;
     }
-    // Without policies the answer depends on the configuration only; a policy may look at the device itself.
+    // Without policies the answer depends on the configuration only; a policy may look at the device
+    // itself, and at the evidence the tracker keeps for it (a staged rollout's cohort proof).
     const key = deps.policies ? id : (device.configId ?? `unknown:${device.hardwareClass}`);
     let v = verdicts.get(key);
     if (v === undefined) {
       const installed = db.installed(id).map((i) => ({ component: i.component, version: i.version }));
-      v = await ledger(() => checkUpdateOnLedger({ registry, policies: deps.policies }, release.record, device, installed));
+      const evidence = deps.policies ? db.evidenceFor(release.id, id) : undefined;
+      v = await ledger(() => checkUpdateOnLedger({ registry, policies: deps.policies }, release.record, device, installed, evidence));
       verdicts.set(key, v);
     }
     const verdict = v.verdict;

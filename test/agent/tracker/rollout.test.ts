@@ -8,6 +8,7 @@ import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
+import { handleUpdateRequest } from "../../../agent/tracker/updateRequests";
 import type { LocationPolicy, StagedRollout } from "../../../typechain-types";
 import { encodeBytes32String } from "ethers";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
@@ -142,5 +143,12 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await tracker.stream.pollOnce();
     await expect(tracker.setRolloutCohorts(v5.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(new RegExp(`wave 0's cohort has root .*the rollout ${await rollout.getAddress()} on the ledger has`));
     expect(await tracker.setRolloutCohorts(v5.releaseId, waves)).to.deep.include({ devices: 2 });
+    // PROC-2: an administrator's update request is checked with each device's cohort proof: the open wave's device is decided.
+    const requested = await handleUpdateRequest({ registry: f.registry, policies: f.policies, domain: f.domain, fromBlock: 0, db: tracker.db, now: Date.now }, f.admin.address, {
+      releaseId: v5.releaseId,
+      devices: waves.flat(),
+    });
+    expect(requested.decided).to.equal(1);
+    expect(requested.refused.map((r) => [r.deviceId, r.code])).to.deep.equal([[f.devices.b.credential.record.id.toLowerCase(), "POLICY_REFUSED"]]);
   });
 });
