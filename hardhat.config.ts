@@ -1,6 +1,8 @@
-import { HardhatUserConfig, subtask } from "hardhat/config";
+import { HardhatUserConfig, extendEnvironment, subtask } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import { HardhatPluginError } from "hardhat/plugins";
 import "@nomicfoundation/hardhat-toolbox";
+import { EXTERNAL_NETWORK, externalNetworkFromEnv } from "./scripts/lib/externalNetwork";
 
 // The one solc version this project compiles with. It must equal the version of the npm
 // `solc` package (package.json pins both): the machines that build this project have no
@@ -26,6 +28,18 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   };
 });
 
+const external = externalNetworkFromEnv(process.env);
+
+// Only a task run with --network external needs these settings; the others never see them.
+extendEnvironment((hre) => {
+  if (hre.network.name !== EXTERNAL_NETWORK || external.problems.length === 0) return;
+  throw new HardhatPluginError(
+    "ota-ledger",
+    `the "${EXTERNAL_NETWORK}" network is not configured:\n  - ${external.problems.join("\n  - ")}\n` +
+      "See docs/guides/administrator.md.",
+  );
+});
+
 const config: HardhatUserConfig = {
   solidity: {
     version: SOLC_VERSION,
@@ -41,6 +55,12 @@ const config: HardhatUserConfig = {
     },
     localhost: {
       url: process.env.OTA_RPC_URL ?? "http://127.0.0.1:8545",
+    },
+    // Any EVM JSON-RPC endpoint: OTA_DEPLOY_RPC_URL, OTA_DEPLOY_CHAIN_ID, OTA_DEPLOY_KEY(_FILE).
+    [EXTERNAL_NETWORK]: {
+      url: external.url,
+      ...(external.chainId !== undefined ? { chainId: external.chainId } : {}),
+      accounts: external.accounts,
     },
   },
   mocha: {

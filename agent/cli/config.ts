@@ -1,3 +1,4 @@
+import { shownEndpoint } from "../chain/rpcEndpoint";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { Wallet, getAddress } from "ethers";
@@ -162,7 +163,7 @@ export function requireContracts(config: OtaConfig): { registry: string; fleet: 
   throw new ConfigError(
     "DEPLOYMENT_MISSING",
     `${missing} address${missing.includes(" and ") ? "es are" : " is"} not set and there is no deployment file at ` +
-      `${config.sources.deploymentFile}: run \`npm run deploy:local\` (it writes that file) or set OTA_REGISTRY and OTA_FLEET`,
+      `${config.sources.deploymentFile}: run \`npm run deploy:local\` (the local chain) or \`npm run deploy\` (another network; it writes deployments/external.json) or set OTA_REGISTRY and OTA_FLEET`,
   );
 }
 
@@ -173,6 +174,7 @@ export function redactConfig(config: OtaConfig, account?: string): Record<string
   const hidden = (secret: string | undefined) => (secret === undefined ? null : "(set, hidden)");
   return {
     ...rest,
+    rpcUrl: shownEndpoint(config.rpcUrl), // a path often holds the provider's API key
     // The module's key and the API token are secrets too; the module's signer is shown instead.
     tracker: { ...trackerRest, privateKey: hidden(moduleKey), signer: moduleKey ? new Wallet(moduleKey).address : null, apiToken: hidden(apiToken) },
     privateKey: hidden(privateKey),

@@ -1,5 +1,6 @@
 import { JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
 import { registryDomain } from "../crypto/releaseSignature";
+import { shownEndpoint } from "../chain/rpcEndpoint";
 import { OtaError } from "../core/errors";
 import { ConfigError, requireContracts, requirePrivateKey, type OtaConfig } from "./config";
 import {
@@ -44,8 +45,8 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
   if (config.chainId !== undefined && BigInt(config.chainId) !== chainId) {
     throw new ConfigError(
       "WRONG_CHAIN_ID",
-      `wrong chain id: the RPC at ${config.rpcUrl} is chain ${chainId}, the config says ${config.chainId}; fix chainId or rpcUrl`,
-      { details: { rpcUrl: config.rpcUrl, rpcChainId: Number(chainId), configChainId: config.chainId } },
+      `wrong chain id: the RPC at ${shownEndpoint(config.rpcUrl)} is chain ${chainId}, the config says ${config.chainId}; fix chainId or rpcUrl`,
+      { details: { rpcUrl: shownEndpoint(config.rpcUrl), rpcChainId: Number(chainId), configChainId: config.chainId } },
     );
   }
   // A static network: ethers would otherwise retry network detection forever on a dead RPC.
@@ -58,8 +59,8 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
       if ((await provider.getCode(address)) === "0x") {
         throw new ConfigError(
           "NO_CONTRACT",
-          `no contract at the ${field} address ${address} on chain ${chainId} (${config.rpcUrl}): the chain may have been ` +
-            `restarted since it was deployed; run \`npm run deploy:local\` or fix ${field} (OTA_${field.toUpperCase()})`,
+          `no contract at the ${field} address ${address} on chain ${chainId} (${shownEndpoint(config.rpcUrl)}): the chain may have been ` +
+            `restarted since it was deployed; deploy again (\`npm run deploy:local\`, or \`npm run deploy\` for another network) or fix ${field} (OTA_${field.toUpperCase()})`,
         );
       }
     }
@@ -106,8 +107,8 @@ async function probeChainId(rpcUrl: string): Promise<bigint> {
   const fail = (why: string, cause?: unknown): never => {
     throw new RpcUnreachableError(
       "RPC_UNREACHABLE",
-      `the RPC at ${rpcUrl} does not answer (${why}): start the chain (npm run chain) or fix rpcUrl (OTA_RPC_URL or --rpc)`,
-      { cause, details: { rpcUrl } },
+      `the RPC at ${shownEndpoint(rpcUrl)} does not answer (${why}): start the chain (npm run chain) or fix rpcUrl (OTA_RPC_URL or --rpc)`,
+      { cause, details: { rpcUrl: shownEndpoint(rpcUrl) } },
     );
   };
   let body: { result?: unknown };

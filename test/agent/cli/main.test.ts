@@ -93,7 +93,7 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
       const r = await c.run(["hardware", "list"], { OTA_REGISTRY: Wallet.createRandom().address });
       expect(r.code).to.equal(2);
       expect(r.stderr).to.match(
-        /^error \[NO_CONTRACT\]: no contract at the registry address 0x[0-9a-fA-F]{40} on chain 31337 .*run `npm run deploy:local` or fix registry/,
+        /^error \[NO_CONTRACT\]: no contract at the registry address 0x[0-9a-fA-F]{40} on chain 31337 .*deploy again \(`npm run deploy:local`, or `npm run deploy` for another network\) or fix registry/,
       );
     });
 
@@ -104,6 +104,17 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
       expect(r.stderr).to.equal(
         `error [RPC_UNREACHABLE]: the RPC at ${url} does not answer (ECONNREFUSED): start the chain (npm run chain) or fix rpcUrl (OTA_RPC_URL or --rpc)\n`,
       );
+    });
+
+    it("never shows an RPC URL's path, where providers put the API key, in errors or in config show", async () => {
+      const origin = `http://127.0.0.1:${await freePort()}`;
+      const r = await c.run(["hardware", "list", "--rpc", `${origin}/v2/secret-api-key`]);
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.include(`the RPC at ${origin}/… does not answer`);
+      expect(r.stderr).to.not.include("secret-api-key");
+      const shown = await c.run(["config", "show", "--json", "--rpc", `${origin}/v2/secret-api-key`]);
+      expect(shown.stdout).to.not.include("secret-api-key");
+      expect(shown.json().config.rpcUrl).to.equal(`${origin}/…`);
     });
   });
 
