@@ -51,6 +51,9 @@ const MIGRATIONS = [
    CREATE INDEX downloads_by_release ON downloads (release_id, at);`,
 ];
 
+/** The schema this code writes (the database's user_version once migrated): backups check it. */
+export const SERVER_SCHEMA = MIGRATIONS.length;
+
 export class ServerDatabase {
   private readonly db: Database.Database;
 

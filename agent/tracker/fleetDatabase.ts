@@ -184,6 +184,9 @@ const MIGRATIONS = [
    CREATE INDEX status_anchor_records_by_device ON status_anchor_records (anchor_id, device_id);`,
 ];
 
+/** The schema this code writes (the database's user_version once migrated): backups check it. */
+export const FLEET_SCHEMA = MIGRATIONS.length;
+
 export class FleetDatabase {
   readonly db: Database.Database;
 

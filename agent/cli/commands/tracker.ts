@@ -6,6 +6,7 @@ import type { CliContext } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
 import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
+import { backupTracker, restoreTracker } from "../../tracker/backup";
 import { TrackerModule } from "../../tracker/trackerModule";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { requireTrackerModule, type OtaConfig } from "../config";
@@ -22,7 +23,7 @@ const TRACKER_ROLE = roleId("TRACKER_ROLE");
  * `fleet list`, `fleet outdated`, `fleet vulnerable`).
  */
 export function register(program: Command, ctx: CliContext): void {
-  const tracker = program.command("tracker").description("the status tracker: its module key, its registration on the ledger, running it");
+  const tracker = program.command("tracker").description("the status tracker: its module key, its registration on the ledger, running it, backing it up");
 
   tracker
     .command("keygen <file>")
@@ -71,6 +72,18 @@ export function register(program: Command, ctx: CliContext): void {
     .command("start")
     .description("run this tracker module: follow the ledger, take device reports, serve the API and dashboard (Ctrl-C stops)")
     .action(async () => startModule(ctx));
+
+  tracker
+    .command("backup <file>")
+    .description("copy this module's fleet database and ledger checkpoint into one new file, the tracker running or not (never overwrites without --force)")
+    .option("--force", "replace <file> if it exists")
+    .action(async (file: string, o: { force?: boolean }) => backupModule(ctx, file, o.force === true));
+
+  tracker
+    .command("restore <file>")
+    .description("put a backup made by `tracker backup` back into tracker.dataDir; stop the tracker first")
+    .option("--force", "replace the database there (it is kept beside as fleet.db.replaced-<time>)")
+    .action(async (file: string, o: { force?: boolean }) => restoreModule(ctx, file, o.force === true));
 
   const fleet = program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet");
   fleet
@@ -259,6 +272,43 @@ async function listen(tracker: TrackerModule, t: OtaConfig["tracker"], log: (lin
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+// ---------------------------------------------------------------- tracker backup, tracker restore
+
+async function backupModule(ctx: CliContext, file: string, force: boolean): Promise<void> {
+  const config = await ctx.config();
+  const r = await backupTracker({ dataDir: config.tracker.dataDir, file: path.resolve(ctx.io.cwd, file), force, moduleId: config.tracker.moduleId });
+  ctx.output(
+    r,
+    [
+      `tracker backup written to ${r.file} (${formatBytes(r.bytes)})`,
+      `  from        ${config.tracker.dataDir}`,
+      `  ledger      ${r.checkpoint ? `block ${r.checkpoint.block}` : "no checkpoint yet (a restore reads the ledger from the deployment block)"}${r.trimmedBlocks ? ` (events of ${r.trimmedBlocks} later block(s) left to be read again)` : ""}`,
+      `  devices     ${r.devices}, reports ${r.reports}`,
+      "keep the module's key file (tracker.keyFile) and ota-ledger.json with it; restore with `ota-ledger tracker restore <file>` while the tracker is stopped",
+    ].join("\n"),
+  );
+}
+
+async function restoreModule(ctx: CliContext, file: string, force: boolean): Promise<void> {
+  const config = await ctx.config();
+  const r = await restoreTracker({ dataDir: config.tracker.dataDir, file: path.resolve(ctx.io.cwd, file), force, moduleId: config.tracker.moduleId });
+  const lines = [
+    `tracker restored into ${r.dataDir} from ${r.file}${r.takenAt ? ` (taken ${new Date(r.takenAt).toISOString()})` : ""}`,
+    `  devices     ${r.devices}`,
+    `  ledger      ${r.checkpoint ? `resumes after block ${r.checkpoint.block}` : "no checkpoint: read again from the deployment block"}`,
+  ];
+  if (r.replaced.database) lines.push(`  replaced    ${r.replaced.database}${r.replaced.checkpoint ? `, ${r.replaced.checkpoint}` : ""} (kept: delete them once the tracker runs)`);
+  lines.push("start it with `ota-ledger tracker start`: it catches up with the ledger first; devices' reports since the backup come back as they report");
+  ctx.output(r, lines.join("\n"));
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
 }
 
 // ---------------------------------------------------------------- fleet status, fleet list

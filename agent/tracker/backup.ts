@@ -1,0 +1,269 @@
+import Database from "better-sqlite3";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { FileStreamStore, type StreamState } from "../chain/eventStreamStore";
+import { writeFileAtomic } from "../io/atomicFile";
+import {
+  BackupError,
+  BackupInputError,
+  assertNotInUse,
+  checkDatabase,
+  fileStamp,
+  installDatabase,
+  makeFolder,
+  moveIntoPlace,
+  requireFile,
+  schemaOf,
+  snapshotDatabase,
+  statOf,
+  tempBeside,
+} from "../io/sqliteBackup";
+import { FLEET_SCHEMA, FleetDatabase } from "./fleetDatabase";
+import { LedgerMirror } from "./ledgerMirror";
+
+/**
+ * Backing up a tracker module and putting a backup back (docs/guides/operations.md).
+ *
+ * A module's state is `<dataDir>/fleet.db` (SQLite, WAL) and `<dataDir>/ledger-checkpoint.json`
+ * (where its ledger stream stands). The two must agree: the checkpoint must never be ahead of the
+ * database, or the events in between would never be applied. A backup therefore reads the
+ * checkpoint first, then copies the database online (agent/io/sqliteBackup); the copy may hold
+ * ledger events of a few blocks past the checkpoint (applied, their checkpoint not yet saved), and
+ * those are undone in the copy exactly as a reorganisation undoes them (LedgerMirror.revert), so
+ * that copy and checkpoint describe the same block. The checkpoint travels inside the backup file,
+ * in a table `ota_backup` the restore removes. The backup is one SQLite file.
+ */
+
+export const DATABASE_FILE = "fleet.db";
+export const CHECKPOINT_FILE = "ledger-checkpoint.json";
+const BACKUP_KIND = "ota-ledger tracker backup";
+
+export interface TrackerBackupResult {
+  file: string;
+  takenAt: number;
+  bytes: number;
+  schema: number;
+  moduleId: string | null;
+  /** The ledger block the backup stands at (its checkpoint), or null before the first one. */
+  checkpoint: { block: number; hash: string | null } | null;
+  /** Blocks whose events were applied after the checkpoint was saved, undone in the copy. */
+  trimmedBlocks: number;
+  devices: number;
+  reports: number;
+}
+
+export interface TrackerRestoreResult {
+  file: string;
+  dataDir: string;
+  takenAt: number | null;
+  schema: number;
+  checkpoint: { block: number; hash: string | null } | null;
+  devices: number;
+  /** The database and checkpoint that were there before, kept beside (or null). */
+  replaced: { database: string | null; checkpoint: string | null };
+}
+
+/** Backs up the module whose data folder is `dataDir` into the new file `file` (replaced only with `force`), the module running or not. */
+export async function backupTracker(o: { dataDir: string; file: string; force?: boolean; moduleId?: string; now?: () => number }): Promise<TrackerBackupResult> {
+  const now = o.now ?? Date.now;
+  const source = path.join(o.dataDir, DATABASE_FILE);
+  const file = path.resolve(o.file);
+  if ((await statOf(source)) !== "file") {
+    throw new BackupInputError("BACKUP_SOURCE_MISSING", `${source} does not exist: tracker.dataDir (OTA_TRACKER_DATA) must name the folder of the tracker to back up`);
+  }
+  await checkTarget(file, source, o.force === true);
+  await makeFolder(path.dirname(file), "backup");
+
+  // The checkpoint first: the database copied after it is at least as far along.
+  const checkpoint = await new FileStreamStore(path.join(o.dataDir, CHECKPOINT_FILE)).load();
+  const temp = tempBeside(file);
+  let result: Omit<TrackerBackupResult, "file" | "bytes">;
+  try {
+    await snapshotDatabase(source, temp);
+    const schema = schemaOf(temp);
+    if (schema > FLEET_SCHEMA) {
+      throw new BackupError(
+        "BACKUP_SCHEMA_NEWER",
+        `the tracker's database is at schema ${schema}, newer than this ota-ledger knows (${FLEET_SCHEMA}): take the backup with the ota-ledger version the tracker runs`,
+      );
+    }
+    // A database of an older tracker (the new version installed, the old one still running) is
+    // kept as it is, not migrated: without the trim it is as the tracker leaves it after a crash
+    // between applying events and saving its checkpoint, which it recovers from (events apply once).
+    let trimmedBlocks = 0;
+    if (schema === FLEET_SCHEMA) {
+      const fleet = new FleetDatabase(temp);
+      try {
+        trimmedBlocks = trimToCheckpoint(fleet, checkpoint);
+      } finally {
+        fleet.close();
+      }
+    }
+    const takenAt = now();
+    const db = new Database(temp);
+    try {
+      db.exec(`CREATE TABLE ota_backup (kind TEXT NOT NULL, taken_at INTEGER NOT NULL, source TEXT NOT NULL, module_id TEXT, checkpoint TEXT)`);
+      db.prepare(`INSERT INTO ota_backup (kind, taken_at, source, module_id, checkpoint) VALUES (?, ?, ?, ?, ?)`).run(
+        BACKUP_KIND,
+        takenAt,
+        path.resolve(o.dataDir),
+        o.moduleId?.toLowerCase() ?? null,
+        checkpoint ? JSON.stringify(checkpoint) : null,
+      );
+      db.pragma("journal_mode = DELETE");
+      result = {
+        takenAt,
+        schema,
+        moduleId: o.moduleId?.toLowerCase() ?? null,
+        checkpoint: checkpoint ? { block: checkpoint.block, hash: checkpoint.hash } : null,
+        trimmedBlocks,
+        ...countsOf(db),
+      };
+    } finally {
+      db.close();
+    }
+    await moveIntoPlace(temp, file, o.force === true);
+  } catch (err) {
+    await fs.rm(temp, { force: true });
+    throw err;
+  }
+  return { file, bytes: (await fs.stat(file)).size, ...result };
+}
+
+/**
+ * Puts the backup `file` back as the module's state in `dataDir`: the tracker must be stopped.
+ * A database already there is refused unless `force`, and then kept beside as
+ * `fleet.db.replaced-<time>`. Also takes a plain copy of fleet.db (e.g. `sqlite3 .backup`): it has
+ * no checkpoint, so the module then reads the ledger again from the deployment block (applying an
+ * event twice changes nothing).
+ */
+export async function restoreTracker(o: { dataDir: string; file: string; force?: boolean; moduleId?: string; now?: () => number }): Promise<TrackerRestoreResult> {
+  const now = o.now ?? Date.now;
+  const file = path.resolve(o.file);
+  await requireFile(file, "tracker backup (made by `ota-ledger tracker backup`)");
+  const check = checkDatabase(file);
+  if (check !== "ok") throw new BackupInputError("BACKUP_INVALID", `${file} is not a sound SQLite database (${check}): give a file made by \`ota-ledger tracker backup\``);
+  const meta = readMeta(file);
+  const schema = schemaOf(file);
+  if (schema > FLEET_SCHEMA) {
+    throw new BackupInputError("BACKUP_SCHEMA_NEWER", `${file} is at schema ${schema}, newer than this tracker's ${FLEET_SCHEMA}: restore it with the ota-ledger version that took it, or a newer one`);
+  }
+  if (meta.moduleId && o.moduleId && meta.moduleId !== o.moduleId.toLowerCase()) {
+    throw new BackupInputError(
+      "BACKUP_OTHER_MODULE",
+      `${file} is a backup of tracker module ${meta.moduleId}, not of the configured ${o.moduleId.toLowerCase()}: restore it with that module's configuration (tracker.moduleId)`,
+    );
+  }
+
+  const dataDir = path.resolve(o.dataDir);
+  const target = path.join(dataDir, DATABASE_FILE);
+  const checkpointFile = path.join(dataDir, CHECKPOINT_FILE);
+  await makeFolder(dataDir, "tracker's data");
+  const existing = await statOf(target);
+  if (existing !== undefined) {
+    if (existing !== "file") throw new BackupInputError("RESTORE_TARGET_INVALID", `${target} is not a file: move it aside yourself`);
+    if (!o.force) {
+      throw new BackupInputError("RESTORE_TARGET_EXISTS", `${target} exists: restoring replaces the tracker's database; stop the tracker and give --force (the database there is kept as ${DATABASE_FILE}.replaced-<time>)`);
+    }
+    assertNotInUse(target, "tracker");
+  }
+
+  // The copy is prepared in the data folder, then moved into place.
+  const prepared = tempBeside(target, "restoring");
+  try {
+    await fs.copyFile(file, prepared);
+    const db = new Database(prepared);
+    try {
+      db.exec("DROP TABLE IF EXISTS ota_backup");
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    await fs.rm(prepared, { force: true });
+    throw new BackupError("RESTORE_FAILED", `${file} cannot be copied into ${dataDir} (${(err as Error).message})`, { cause: err });
+  }
+  // Never a checkpoint ahead of the database: the old one goes first, the backup's comes last.
+  let replacedCheckpoint: string | null = null;
+  if ((await statOf(checkpointFile)) !== undefined) {
+    replacedCheckpoint = `${checkpointFile}.replaced-${fileStamp(now())}`;
+    await fs.rename(checkpointFile, replacedCheckpoint);
+  }
+  const replaced = await installDatabase(prepared, target, now());
+  if (meta.checkpoint) await writeFileAtomic(checkpointFile, JSON.stringify(meta.checkpoint) + "\n");
+  const db = new Database(target, { readonly: true });
+  let devices: number;
+  try {
+    devices = countsOf(db).devices;
+  } finally {
+    db.close();
+  }
+  return {
+    file,
+    dataDir,
+    takenAt: meta.takenAt,
+    schema,
+    checkpoint: meta.checkpoint ? { block: meta.checkpoint.block, hash: meta.checkpoint.hash } : null,
+    devices,
+    replaced: { database: replaced, checkpoint: replacedCheckpoint },
+  };
+}
+
+/** The target must be new, or a file to replace with --force, and never the live database. */
+async function checkTarget(file: string, source: string, force: boolean): Promise<void> {
+  const live = [source, `${source}-wal`, `${source}-shm`].map((p) => path.resolve(p));
+  const real = await fs.realpath(file).catch(() => file);
+  if (live.includes(file) || live.includes(real)) {
+    throw new BackupInputError("BACKUP_PATH_INVALID", `${file} is the tracker's own database: give a file outside ${path.dirname(source)}`);
+  }
+  const kind = await statOf(file);
+  if (kind === undefined) return;
+  if (kind !== "file") throw new BackupInputError("BACKUP_PATH_INVALID", `${file} is a folder: give the name of the backup file to write`);
+  if (!force) throw new BackupInputError("BACKUP_EXISTS", `${file} exists: a backup is never overwritten; give another file, or --force to replace it`);
+}
+
+/** Undoes, in the copy, the ledger events of blocks past the checkpoint (none before the first checkpoint). */
+function trimToCheckpoint(fleet: FleetDatabase, checkpoint: StreamState | undefined): number {
+  const after = checkpoint?.block ?? -1;
+  const blocks = (
+    fleet.db.prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number > ? ORDER BY block_number`).all(after) as {
+      number: number;
+      hash: string;
+    }[]
+  );
+  if (blocks.length === 0) return 0;
+  // Only revert() is used: it reads no address.
+  const mirror = new LedgerMirror(fleet, { registry: "0x0000000000000000000000000000000000000000", fleet: "0x0000000000000000000000000000000000000000", domain: {} });
+  mirror.revert(after + 1, blocks);
+  return new Set(blocks.map((b) => b.number)).size;
+}
+
+function countsOf(db: Database.Database): { devices: number; reports: number } {
+  const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  return { devices: n(`SELECT COUNT(*) AS n FROM devices`), reports: n(`SELECT COUNT(*) AS n FROM reports`) };
+}
+
+/** The backup's own record (absent in a plain copy of fleet.db), and a check that it is a fleet database at all. */
+function readMeta(file: string): { takenAt: number | null; moduleId: string | null; checkpoint: StreamState | null } {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const has = (table: string) => !!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table);
+    if (!has("devices") || !has("ledger_events")) {
+      throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker's fleet database: give a file made by \`ota-ledger tracker backup\``);
+    }
+    if (!has("ota_backup")) return { takenAt: null, moduleId: null, checkpoint: null };
+    const row = db.prepare(`SELECT kind, taken_at, module_id, checkpoint FROM ota_backup LIMIT 1`).get() as
+      | { kind: string; taken_at: number; module_id: string | null; checkpoint: string | null }
+      | undefined;
+    if (!row || row.kind !== BACKUP_KIND) throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker backup: give a file made by \`ota-ledger tracker backup\``);
+    let checkpoint: StreamState | null = null;
+    if (row.checkpoint) {
+      checkpoint = JSON.parse(row.checkpoint) as StreamState;
+      if (!Number.isSafeInteger(checkpoint.block) || !Array.isArray(checkpoint.window)) {
+        throw new BackupInputError("BACKUP_INVALID", `${file} holds a ledger checkpoint that cannot be read`);
+      }
+    }
+    return { takenAt: row.taken_at, moduleId: row.module_id, checkpoint };
+  } finally {
+    db.close();
+  }
+}
