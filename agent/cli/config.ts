@@ -70,6 +70,9 @@ export interface TrackerConfig {
   anchorMs?: number;
   /** How often, at most, the server module posts failure totals to staged rollouts (ms; default 30 s). */
   failureReportMs?: number;
+  /** Firmware servers whose download logs the module reads; how often (ms; default 60 s). */
+  firmwareServers: string[];
+  downloadLogMs?: number;
   confirmations?: number;
 }
 
@@ -291,6 +294,8 @@ async function resolveTracker(
     pollMs: t.pollMs,
     anchorMs: t.anchorMs,
     failureReportMs: t.failureReportMs,
+    firmwareServers: t.firmwareServers ?? [],
+    downloadLogMs: t.downloadLogMs,
     confirmations: t.confirmations,
   };
 }

@@ -123,6 +123,10 @@ export const fileLayerSchema = z.strictObject({
         .optional(),
       /** How often, at most, a server module posts failure totals to staged rollouts (default 30 s). */
       failureReportMs: milliseconds.optional(),
+      /** Firmware servers whose download logs the module reads (liveness, what each device fetched); its key needs TRACKER_ROLE. */
+      firmwareServers: z.array(httpUrl("http://127.0.0.1:8600"), { error: 'must be a list of firmware server URLs such as ["http://127.0.0.1:8600"]' }).optional(),
+      /** How often those logs are read (default 60 s). */
+      downloadLogMs: milliseconds.optional(),
       confirmations: z
         .number({ error: "must be a number of blocks (a whole number from 0)" })
         .int({ error: "must be a number of blocks (a whole number from 0)" })

@@ -180,6 +180,8 @@ async function startModule(ctx: CliContext): Promise<void> {
     ledgerAccount,
     anchorMs: t.anchorMs,
     failureReportMs: t.failureReportMs,
+    firmwareServers: t.firmwareServers,
+    downloadLogMs: t.downloadLogMs,
     module: self,
     parent: t.parent,
     networks: t.networks,
@@ -213,6 +215,7 @@ async function startModule(ctx: CliContext): Promise<void> {
     dataDir: t.dataDir,
     apiToken: t.apiToken ? "required" : "none",
     ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
+    downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs ?? 60_000 },
   };
   ctx.output(
     shown,
@@ -223,6 +226,7 @@ async function startModule(ctx: CliContext): Promise<void> {
       `  OpenAPI    ${shown.openapi}`,
       `  data       ${t.dataDir}`,
       `  ledger     ${describeLedgerDuties(shown.ledgerDuties)}`,
+      `  downloads  ${t.firmwareServers.length === 0 ? "no firmware server's log read (tracker.firmwareServers)" : `the logs of ${t.firmwareServers.join(", ")} every ${describeMs(shown.downloadLogs.everyMs)} (the module's key needs TRACKER_ROLE)`}`,
       "Ctrl-C stops it",
     ].join("\n"),
   );

@@ -87,6 +87,15 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect(err.message).to.match(/server\.publicUrl.*must be an http\(s\) URL/);
   });
 
+  it("takes the firmware servers whose download logs the tracker reads (CAP-11.2-b), and refuses a list that is not of http(s) URLs", async () => {
+    expect((await load(dir)).tracker.firmwareServers).to.deep.equal([]);
+    const config = await load(dir, { file: { tracker: { firmwareServers: ["http://10.0.0.5:8600", "https://fw.example.com"], downloadLogMs: 30000 } } });
+    expect(config.tracker).to.deep.include({ firmwareServers: ["http://10.0.0.5:8600", "https://fw.example.com"], downloadLogMs: 30000 });
+    const err = await loadError(dir, { file: { tracker: { firmwareServers: ["fw.example.com"] } } });
+    expect(err.code).to.equal("CONFIG_INVALID");
+    expect(err.message).to.match(/tracker\.firmwareServers/);
+  });
+
   it("resolves the file's relative paths against its folder, the environment's against cwd", async () => {
     const sub = path.join(dir, "etc");
     await fs.mkdir(sub);

@@ -273,6 +273,7 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       moduleLabel,
       parent: { id: labelId("upstream"), url: "http://10.0.0.1:8700" },
       networks: [],
+      firmwareServers: [],
       privateKey: "(set, hidden)",
       signer: new Wallet(moduleKey).address,
       apiToken: "(set, hidden)",
