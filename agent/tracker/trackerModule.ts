@@ -4,7 +4,7 @@ import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type Up
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
-import { callLedger } from "../chain/ledgerCall";
+import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { StagedRolloutFinder } from "../chain/stagedRollouts";
 import { allowsUpdate, checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
@@ -324,7 +324,14 @@ export class TrackerModule {
     this.startRolloutsOf(signed.message.from);
     const device = this.db.device(signed.message.from)!;
     const notices: Envelope[] = [];
-    for (const step of await this.allowedNow(device, this.pendingFor(device))) {
+    // The report is kept whatever the ledger does; with the policies not answering, nothing is
+    // handed out this time, and the device's next report asks again.
+    const allowed = await this.allowedNow(device, this.pendingFor(device)).catch((err: unknown) => {
+      if (!(err instanceof LedgerUnavailable)) throw err;
+      this.log(`report of ${device.id}: taken; no notices while the ledger does not answer (asked again at its next report)`);
+      return [];
+    });
+    for (const step of allowed) {
       const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason, ...(step.evidence ? { evidence: step.evidence } : {}) };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });

@@ -9,7 +9,7 @@ import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
 import { handleUpdateRequest } from "../../../agent/tracker/updateRequests";
-import type { LocationPolicy, StagedRollout } from "../../../typechain-types";
+import type { LocationPolicy, StagedRollout, UpdatePolicies } from "../../../typechain-types";
 import { encodeBytes32String } from "ethers";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
@@ -150,5 +150,27 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     });
     expect(requested.decided).to.equal(1);
     expect(requested.refused.map((r) => [r.deviceId, r.code])).to.deep.equal([[f.devices.b.credential.record.id.toLowerCase(), "POLICY_REFUSED"]]);
+
+    // The policies not answering (an RPC outage): the device's report is still taken, no notice is
+    // handed out unchecked, and its next report brings the notice.
+    const chain = tracker.options.chain as { policies?: UpdatePolicies };
+    const real = chain.policies!;
+    chain.policies = new Proxy(real, {
+      get(target, prop) {
+        if (prop === "checkUpdate") return async () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" }));
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    try {
+      await a.report(); // would throw on a 503
+      await a.settled();
+    } finally {
+      chain.policies = real;
+    }
+    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v5.releaseId)).to.equal(undefined);
+    await a.report();
+    await a.settled();
+    expect(running(a)).to.equal(v5.releaseId.toLowerCase());
   });
 });
