@@ -36,8 +36,8 @@ export type Progress = (stage: "package", done: bigint, total: bigint) => void;
 
 /**
  * The author's tool, up to the transaction (REQ-10f-i): checks the request against the ledger
- * (component owned by the author's provider, version above the latest, hardware registered,
- * dependencies satisfiable), then in one pass hashes, encrypts with a fresh content key and
+ * (component owned by the author's provider, provider not barred, the release signer registered
+ * for it, version above the latest, hardware registered, dependencies satisfiable), then in one pass hashes, encrypts with a fresh content key and
  * computes the chunk Merkle root and the CID, writing the artifact to `artifactFile`; signs the
  * record (EIP-712) and checks that the registry would accept it (a static call).
  */
@@ -60,6 +60,16 @@ export async function prepareRelease(
     throw err;
   });
   if (Number(owner) !== providerId) throw new InputError("NOT_OWNER", `component "${req.component}" belongs to provider ${owner}, not to ${senderAddress}'s provider ${providerId}`);
+  // Asked before the image is packaged, so that a bar or a wrong key costs no encryption pass.
+  const [, barred] = (await registry.getFunction("provider")(providerId)) as [string, boolean];
+  if (barred) throw new InputError("PROVIDER_BARRED", `provider ${providerId} is barred on the ledger: nothing can be published for it until an administrator lifts the bar (\`ota-ledger provider unbar ${providerId}\`)`);
+  const signerAddress = await releaseSigner.getAddress();
+  if (!(await registry.isProviderSigner(providerId, signerAddress))) {
+    throw new InputError(
+      "SIGNER_NOT_REGISTERED",
+      `${signerAddress} is not a release-signing key of provider ${providerId}: sign with the provider's key (--signer-key-file), or ask an administrator to run \`ota-ledger provider signer add ${providerId} ${signerAddress}\``,
+    );
+  }
   if (latest !== 0n && version <= latest) {
     throw new InputError("VERSION_NOT_GREATER", `version ${req.version} is not greater than the latest published ${formatVersion(latest)} of ${req.component}: choose a higher version (REQ-10d-i)`);
   }
@@ -112,11 +122,19 @@ export async function prepareRelease(
     dependencies,
   });
   const witnesses = record.dependencies.map((d) => witnessOf.get(d.component.toLowerCase())!);
-  const signer = await releaseSigner.getAddress();
   const signature = await signRelease(releaseSigner, domain, record);
   // The registry's verdict before anything is paid for: a refusal here is a decoded custom error.
-  await registry.connect(sender).publishRelease.staticCall(record, signer, signature, witnesses);
-  return { record, releaseId: computeReleaseId(domain, record), signature, signer, witnesses, artifactFile, contentKey };
+  await registry
+    .connect(sender)
+    .publishRelease.staticCall(record, signerAddress, signature, witnesses)
+    .catch((err: unknown) => {
+      // With our own key the signature always recovers: this is a contract signer (ERC-1271) saying no.
+      if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryInvalidSignature") {
+        throw new InputError("SIGNATURE_REFUSED", `the contract signer ${signerAddress} does not vouch for this signature (ERC-1271 isValidSignature): sign with a key the contract accepts (--signer-key-file)`);
+      }
+      throw err;
+    });
+  return { record, releaseId: computeReleaseId(domain, record), signature, signer: signerAddress, witnesses, artifactFile, contentKey };
 }
 
 /** Saves the content key, then sends the publishing transaction. Returns the gas used. */

@@ -1,8 +1,10 @@
-import { promises as fs } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
+import { SigningKey } from "ethers";
 import { z } from "zod";
 import { InputError } from "../core/errors";
 import { componentId } from "../core/release";
+import { encodeVersion } from "../core/version";
 import { parseDevicePolicy, type DevicePolicy } from "../core/devicePolicy";
 import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceCredential";
 import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
@@ -12,8 +14,8 @@ import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
  * firmware server and the tracker come from the usual ota-ledger configuration.
  *
  *   { "privateKey" | "keyFile", "credential": { record, batchId, proof }, "components": ["acme.bootloader"],
- *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, ... },
- *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",
+ *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, "pins": { "acme.bootloader": "1.2.0" }, ... },
+ *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",   (run in this file's folder)
  *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
  *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
  */
@@ -60,7 +62,14 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
   }
   const base = path.dirname(path.resolve(file));
   let privateKey = c.privateKey;
-  if (!privateKey && c.keyFile) privateKey = (await fs.readFile(path.resolve(base, c.keyFile), "utf8")).trim();
+  if (!privateKey && c.keyFile) {
+    const keyFile = path.resolve(base, c.keyFile);
+    try {
+      privateKey = (await fs.readFile(keyFile, "utf8")).trim();
+    } catch (cause) {
+      throw new InputError("DEVICE_CONFIG", `${file}: keyFile ${keyFile} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): fix the path (relative to ${base})`, { cause });
+    }
+  }
   if (!privateKey || !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) throw new InputError("DEVICE_CONFIG", `${file}: give the device key as privateKey or keyFile (0x + 64 hex digits)`);
   let credential: DeviceCredential;
   try {
@@ -68,14 +77,61 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
   } catch (err) {
     throw new InputError("DEVICE_CONFIG", `${file}: credential: ${(err as Error).message}`);
   }
+  // The server and the tracker check signatures against the enrolled key: a mismatch would make every request fail.
+  const ownKey = new SigningKey(privateKey).compressedPublicKey;
+  if (ownKey.toLowerCase() !== credential.record.publicKey.toLowerCase()) {
+    throw new InputError("DEVICE_CONFIG", `${file}: the device key's public key is ${ownKey}, but credential.record.publicKey is ${credential.record.publicKey}: use the key the device was enrolled with`);
+  }
   return {
     privateKey,
     credential,
     components: c.components.map((n) => (/^0x[0-9a-fA-F]{64}$/.test(n) ? n.toLowerCase() : componentId(n))),
     dataDir: path.resolve(base, c.dataDir),
-    policy: parseDevicePolicy(c.policy ?? {}),
-    healthCheck: c.healthCheck === "pass" ? async () => true : commandHealthCheck(c.healthCheck.command, c.healthCheck.timeoutMs ?? 30_000),
+    policy: parseDevicePolicy(withPinsEncoded(file, c.policy ?? {})),
+    healthCheck: c.healthCheck === "pass" ? async () => true : await healthCheckOf(file, base, c.healthCheck),
     tracker: c.tracker,
     followLedger: c.followLedger ?? true,
   };
+}
+
+/**
+ * The health-check command runs in device.json's folder, so that "./selftest.sh" means the script
+ * beside the file. A command given as a path must be an executable file; a bare name (sh) is
+ * looked up in PATH when it runs.
+ */
+async function healthCheckOf(file: string, base: string, h: { command: string[]; timeoutMs?: number }): Promise<HealthCheck> {
+  const program = h.command[0];
+  if (program.includes("/")) {
+    const resolved = path.resolve(base, program);
+    try {
+      await fs.access(resolved, fsConstants.X_OK);
+    } catch {
+      throw new InputError("DEVICE_CONFIG", `${file}: healthCheck.command[0] ${resolved} is not an executable file (relative paths start from ${base}): fix the path or chmod +x it`);
+    }
+  }
+  return commandHealthCheck(h.command, h.timeoutMs ?? 30_000, { cwd: base });
+}
+
+/**
+ * policy.pins as a person writes them, {"acme.bootloader": "1.2.0"}, turned into what the device
+ * policy holds: component ids and encoded versions. Ids and encoded versions pass unchanged.
+ */
+function withPinsEncoded(file: string, policy: unknown): unknown {
+  if (typeof policy !== "object" || policy === null || Array.isArray(policy)) return policy;
+  const pins = (policy as { pins?: unknown }).pins;
+  if (typeof pins !== "object" || pins === null || Array.isArray(pins)) return policy;
+  const encoded: Record<string, unknown> = {};
+  for (const [component, version] of Object.entries(pins)) {
+    const id = /^0x[0-9a-fA-F]{64}$/.test(component) ? component : componentId(component);
+    let value = version;
+    if (typeof version === "string" && version.includes(".")) {
+      try {
+        value = encodeVersion(version).toString();
+      } catch (err) {
+        throw new InputError("DEVICE_CONFIG", `${file}: policy.pins.${component}: ${(err as Error).message}`);
+      }
+    }
+    encoded[id] = value;
+  }
+  return { ...policy, pins: encoded };
 }

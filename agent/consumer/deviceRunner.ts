@@ -67,7 +67,9 @@ export class DeviceRunner {
       // The runner's own setting, else the shortest a device asks for (device.json tracker.heartbeatMs), else 60 s.
       const asked = reporting.map((a) => a.heartbeatMs).filter((ms): ms is number => ms !== undefined);
       runner.heartbeat = setInterval(() => void beat(), o.heartbeatMs ?? (asked.length > 0 ? Math.min(...asked) : 60_000));
-      runner.heartbeat.unref();
+      // Without a ledger watcher the heartbeat is the runner's only clock: it must keep the process
+      // alive (`device run` with followLedger false), until stop().
+      if (watcher) runner.heartbeat.unref();
     }
     return runner;
   }

@@ -8,6 +8,7 @@ import type { DeviceCredential } from "../../crypto/deviceCredential";
 import { ContentKeyStore } from "../../author/contentKeyStore";
 import { prepareRelease, publishPrepared } from "../../author/publishRelease";
 import { uploadArtifact } from "../../author/uploadArtifact";
+import { ContractSigner } from "../../author/contractSigner";
 import { grantKeys } from "../../author/grantKeys";
 import { readProofsFile } from "../deviceFiles";
 import { parseAddress, parseBytes32, parseIdOrLabel } from "../parse";
@@ -25,6 +26,7 @@ interface PublishOptions {
   depends: string[];
   fileName?: string;
   signerKeyFile?: string;
+  signer?: string;
   out?: string;
   dryRun?: boolean;
 }
@@ -43,12 +45,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--depends <dependency>", 'a dependency, "<component> <range>" (repeat for several)', collect, [])
     .option("--file-name <name>", "the file name recorded on the ledger (default: the file's base name)")
     .option("--signer-key-file <path>", "the provider's release-signing key, if not the account key")
+    .option("--signer <address>", "the provider's registered ERC-1271 contract signer that vouches for that key's signature (default: the key's own address)")
     .option("--out <dir>", "where to write the encrypted artifact (default: beside the keystore, artifacts/)")
     .option("--dry-run", "do everything but submit and publish")
     .action(async (o: PublishOptions) => {
       const config = await ctx.config();
       const { registry, signer, domain } = await ctx.connect();
-      const releaseSigner = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
+      const signingKey = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
+      const releaseSigner = o.signer !== undefined ? new ContractSigner(parseAddress(o.signer, "--signer"), signingKey) : signingKey;
       const bar = progressBar(ctx.io, !ctx.json);
       const keys = new ContentKeyStore(config.keystoreDir);
       const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
@@ -103,7 +107,12 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         const upload = await uploadArtifact(config.serverUrl, releaseId, o.artifact, (done, total) => bar.update("uploading", done, total));
         bar.end();
-        ctx.output({ releaseId, ...upload }, `submitted release ${releaseId} to ${config.serverUrl} (CID ${upload.cid})`);
+        // 200: the server already serves this release; it did not look at the bytes sent this time.
+        const text =
+          upload.status === 200
+            ? `the firmware server at ${config.serverUrl} already holds release ${releaseId} (CID ${upload.cid}): nothing to submit`
+            : `submitted release ${releaseId} to ${config.serverUrl} (CID ${upload.cid})`;
+        ctx.output({ releaseId, ...upload, alreadyHeld: upload.status === 200 }, text);
       } finally {
         bar.end();
       }

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import { startCliChain, type CliChain } from "./cliHarness";
@@ -9,6 +9,8 @@ import { LedgerGate } from "../../../agent/server/ledgerGate";
 import { startFirmwareServer, RunningFirmwareServer } from "../../../agent/server/firmwareServer";
 import { registryDomain } from "../../../agent/crypto/releaseSignature";
 import { fetchRelease } from "../../../agent/chain/releaseEvents";
+import { verifyLedgerRelease } from "../../../agent/chain/verifyLedgerRelease";
+import { ERC1271SignerMock__factory } from "../../../typechain-types";
 import { downloadArtifact, decryptDownloaded, DeviceIdentity } from "../../../agent/consumer/downloadRelease";
 
 describe("ota-ledger release (author's CLI)", function () {
@@ -112,6 +114,58 @@ describe("ota-ledger release (author's CLI)", function () {
     });
   }
 
+  it("refuses a release-signing key its provider has not registered with SIGNER_NOT_REGISTERED, before packaging the image", async () => {
+    const keyFile = path.join(c.dir, "unregistered-signer.key");
+    const stranger = Wallet.createRandom();
+    writeFileSync(keyFile, stranger.privateKey + "\n");
+    const before = await c.blockNumber();
+    const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "9.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--signer-key-file", keyFile, "--json"], env);
+    expect(r.code, r.stdout + r.stderr).to.equal(2);
+    expect(r.json().error.code).to.equal("SIGNER_NOT_REGISTERED");
+    expect(r.json().error.message).to.include(`ota-ledger provider signer add 1 ${stranger.address}`);
+    expect(existsSync(path.join(c.dir, ".ota-ledger", "artifacts", "acme.sensor-fw-9.0.0.otae")), "no artifact written").to.equal(false);
+    expect(await c.blockNumber()).to.equal(before);
+  });
+
+  it("CAP-11.3-c: refuses to publish for a barred provider with PROVIDER_BARRED, before packaging the image", async () => {
+    expect((await c.run(["provider", "bar", "1", "--reason", "under review"], env)).code).to.equal(0);
+    try {
+      const before = await c.blockNumber();
+      const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "9.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
+      expect(r.code, r.stdout + r.stderr).to.equal(2);
+      expect(r.json().error.code).to.equal("PROVIDER_BARRED");
+      expect(r.json().error.message).to.include("ota-ledger provider unbar 1");
+      expect(existsSync(path.join(c.dir, ".ota-ledger", "artifacts", "acme.sensor-fw-9.0.0.otae")), "no artifact written").to.equal(false);
+      expect(await c.blockNumber()).to.equal(before);
+    } finally {
+      expect((await c.run(["provider", "unbar", "1"], env)).code).to.equal(0);
+    }
+  });
+
+  it("REQ-10d-ii: publishes with an ERC-1271 contract signer (--signer), whose owner key signs; refuses a key the contract does not vouch for", async () => {
+    const owner = Wallet.createRandom();
+    const contract = await (await new ERC1271SignerMock__factory(c.admin).deploy(owner.address)).waitForDeployment();
+    const address = await contract.getAddress();
+    expect((await c.run(["provider", "signer", "add", "1", address], env)).code).to.equal(0);
+    const ownerKey = path.join(c.dir, "contract-owner.key");
+    writeFileSync(ownerKey, owner.privateKey + "\n");
+    const strangerKey = path.join(c.dir, "contract-stranger.key");
+    writeFileSync(strangerKey, Wallet.createRandom().privateKey + "\n");
+    const args = ["release", "publish", "--component", "acme.sensor-fw", "--version", "4.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--signer", address, "--json"];
+
+    const refused = await c.run([...args, "--signer-key-file", strangerKey], env);
+    expect(refused.code, refused.stdout + refused.stderr).to.equal(2);
+    expect(refused.json().error.code).to.equal("SIGNATURE_REFUSED");
+    expect(refused.json().error.message).to.include(`the contract signer ${address} does not vouch for this signature`);
+
+    const r = await c.run([...args, "--signer-key-file", ownerKey], env);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.json().release.signer).to.equal(address);
+    const ledger = (await fetchRelease(c.registry.connect(c.provider), registryDomain(31337, String(c.registry.target)), r.json().release.releaseId))!;
+    expect(ledger.signer).to.equal(address);
+    await verifyLedgerRelease({ registry: c.registry.connect(c.provider), domain: registryDomain(31337, String(c.registry.target)) }, ledger); // as a device checks it: the contract is asked
+  });
+
   it("grant --device all-eligible takes every active device the release supports and lists the others with the reason", async () => {
     const releaseId = db.artifacts()[0].releaseId;
     const r = await c.run(["release", "grant", releaseId, "--device", "all-eligible", "--json"], env);
@@ -141,5 +195,10 @@ describe("ota-ledger release (author's CLI)", function () {
     const again = await c.run(["release", "submit", releaseId, "--artifact", artifact, "--json"], env);
     expect(again.code, again.stderr + again.stdout).to.equal(0);
     expect(db.artifact(releaseId)?.state).to.equal("serving");
+    expect(again.json()).to.include({ status: 201, alreadyHeld: false });
+    // Once the server holds it, submitting again (whatever the file) says so instead of "submitted".
+    const third = await c.run(["release", "submit", releaseId, "--artifact", artifact], env);
+    expect(third.code, third.stderr + third.stdout).to.equal(0);
+    expect(third.stdout).to.include(`already holds release ${releaseId}`);
   });
 });

@@ -1,0 +1,148 @@
+import { expect } from "chai";
+import { promises as fs, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { Wallet } from "ethers";
+import { startCliChain, type CliChain } from "./cliHarness";
+import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
+import { ServerDatabase } from "../../../agent/server/serverDatabase";
+import { LedgerGate } from "../../../agent/server/ledgerGate";
+import { startFirmwareServer, type RunningFirmwareServer } from "../../../agent/server/firmwareServer";
+import { registryDomain } from "../../../agent/crypto/releaseSignature";
+import { loadBootState } from "../../../agent/consumer/slots/bootState";
+import { componentId } from "../../../agent/core/release";
+import { encodeVersion } from "../../../agent/core/version";
+
+const BOOT = componentId("acme.bootloader").toLowerCase();
+
+/**
+ * The device integrator's commands beside `device run`: a key for a new device, and installing a
+ * release by hand (CAP-11.1-b), the way out of safe mode and of a release that failed its trial.
+ */
+describe("ota-ledger device keygen and device install (CAP-11.1-b)", function () {
+  this.timeout(180_000);
+  let c: CliChain;
+  let store: EmbeddedStore;
+  let db: ServerDatabase;
+  let server: RunningFirmwareServer;
+  let env: Record<string, string>;
+  let deviceDir: string;
+  let config: string;
+  const published: Record<string, { releaseId: string; artifactFile: string }> = {};
+
+  before(async () => {
+    c = await startCliChain();
+    store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
+    db = new ServerDatabase(path.join(c.dir, "server.db"));
+    server = await startFirmwareServer({ gate: new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), registryDomain(31337, String(c.registry.target))), store, db, pollMs: 200 });
+    env = { OTA_SERVER_URL: server.url };
+    const admin = c.admin.address;
+    for (const args of [
+      ["provider", "register", "Acme Devices"],
+      ["provider", "signer", "add", "1", admin],
+      ["provider", "author", "add", admin, "--provider", "1"],
+      ["hardware", "register", "acme-board-rev-a"],
+      ["component", "register", "acme.bootloader", "--provider", "1"],
+    ]) {
+      const r = await c.run(args, env);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
+    }
+    deviceDir = path.join(c.dir, "device");
+    config = path.join(deviceDir, "device.json");
+  });
+  after(async () => {
+    await server?.close();
+    await store?.close();
+    db?.close();
+    await c?.stop();
+  });
+
+  async function publish(version: string): Promise<void> {
+    const image = path.join(c.dir, `bootloader-${version}.bin`);
+    writeFileSync(image, Buffer.alloc(70 * 1024 + version.length, version.charCodeAt(2)));
+    const r = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", version, "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    published[version] = { releaseId: r.json().release.releaseId, artifactFile: r.json().release.artifactFile };
+    const g = await c.run(["release", "grant", published[version].releaseId, "--device", "rev-a-0001"], env);
+    expect(g.code, g.stderr + g.stdout).to.equal(0);
+  }
+  const boot = async () => {
+    const loaded = await loadBootState(path.join(deviceDir, "data", "slots"));
+    if ("corrupt" in loaded) throw new Error(loaded.corrupt);
+    return loaded.state;
+  };
+
+  it("device keygen writes a new key (mode 0600) and prints the public key to enrol; it never overwrites a key", async () => {
+    const r = await c.run(["device", "keygen", "device/device.key", "--json"]);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const { keyFile, publicKey } = r.json();
+    expect(keyFile).to.equal(path.join(deviceDir, "device.key"));
+    expect(statSync(keyFile).mode & 0o777).to.equal(0o600);
+    expect(new Wallet((await fs.readFile(keyFile, "utf8")).trim()).signingKey.compressedPublicKey).to.equal(publicKey);
+    const again = await c.run(["device", "keygen", "device/device.key", "--json"]);
+    expect(again.code).to.equal(2);
+    expect(again.json().error.code).to.equal("KEY_FILE_EXISTS");
+
+    const enrol = await c.run(["device", "enrol", "--id", "rev-a-0001", "--public-key", publicKey, "--hardware", "acme-board-rev-a", "--network", "plant-1", "--region", "eu-west", "--json"]);
+    expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
+    // The health check passes unless a file named "fail" lies beside device.json.
+    await fs.writeFile(path.join(deviceDir, "selftest.sh"), "#!/bin/sh\ntest ! -e fail\n", { mode: 0o755 });
+    await fs.writeFile(
+      config,
+      JSON.stringify({ keyFile: "device.key", credential: { record: enrol.json().device, batchId: 0, proof: [] }, components: ["acme.bootloader"], dataDir: "./data", policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: { command: ["./selftest.sh"], timeoutMs: 10_000 } }),
+    );
+  });
+
+  it("CAP-11.1-b: a device in safe mode takes a release by hand from its artifact file, with the floors given, and leaves safe mode", async () => {
+    await publish("1.0.0");
+    // A garbled boot state: the agent keeps it aside and starts in safe mode.
+    await fs.mkdir(path.join(deviceDir, "data", "slots", BOOT, "a"), { recursive: true });
+    await fs.writeFile(path.join(deviceDir, "data", "slots", "boot-state.json"), "{ torn");
+    const refused = await c.run(["device", "run", "--device-config", config, "--once", "--json"], env);
+    expect(refused.code, refused.stderr + refused.stdout).to.equal(0);
+    expect(refused.json().devices[0]).to.include({ safeMode: true });
+
+    const r = await c.run(["device", "install", "--device-config", config, "--release", published["1.0.0"].releaseId, "--artifact", published["1.0.0"].artifactFile, "--floor", "acme.bootloader=0.9.0", "--json"], env);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    expect(r.json()).to.deep.include({ outcome: "confirmed", code: "OK", leftSafeMode: true, safeMode: false });
+    const state = await boot();
+    expect(state.safeMode).to.equal(undefined);
+    expect(state.components[BOOT].slots[state.components[BOOT].active]?.releaseId).to.equal(published["1.0.0"].releaseId.toLowerCase());
+    expect(state.components[BOOT].floor).to.equal(encodeVersion("1.0.0").toString());
+  });
+
+  it("refuses --floor outside safe mode, and an artifact that is not the release's, changing nothing", async () => {
+    await publish("1.1.0");
+    const before = await boot();
+    const floor = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--floor", "acme.bootloader=1.0.0", "--json"], env);
+    expect(floor.code).to.equal(2);
+    expect(floor.json().error.message).to.match(/--floor applies only in safe mode/);
+    const wrong = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.0.0"].artifactFile, "--json"], env);
+    expect(wrong.code).to.equal(1);
+    expect(wrong.json().error.code).to.equal("CHUNK_MISMATCH");
+    const { counter: _c, ...after } = await boot(); // the report counter rises; nothing else moved
+    const { counter: _b, ...unchanged } = before;
+    expect(after).to.deep.equal(unchanged);
+  });
+
+  it("CAP-11.1-a-iii: a release that failed its trial boot is taken again only with --retry-failed (here from the firmware server)", async () => {
+    await fs.writeFile(path.join(deviceDir, "fail"), "");
+    const failed = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"], env);
+    expect(failed.code).to.equal(1);
+    expect(failed.json().error).to.deep.include({ code: "HEALTH_CHECK_FAILED" });
+    expect(failed.json().error.details).to.include({ outcome: "rolled-back" });
+    await fs.rm(path.join(deviceDir, "fail"));
+
+    const declined = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"], env);
+    expect(declined.code).to.equal(1);
+    expect(declined.json().error.code).to.equal("PREVIOUSLY_FAILED");
+    expect(declined.json().error.message).to.match(/--retry-failed/);
+
+    // Without --artifact the release is downloaded from the firmware server, as an automatic update is.
+    const retried = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--retry-failed", "--json"], env);
+    expect(retried.code, retried.stderr + retried.stdout).to.equal(0);
+    expect(retried.json()).to.include({ outcome: "confirmed" });
+    const state = await boot();
+    expect(state.components[BOOT].floor).to.equal(encodeVersion("1.1.0").toString());
+    expect(state.failedReleases).to.deep.equal({});
+  });
+});

@@ -1,0 +1,72 @@
+import { expect } from "chai";
+import { promises as fs, realpathSync } from "node:fs";
+import path from "node:path";
+import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { loadDeviceConfig } from "../../../agent/consumer/deviceConfig";
+import { componentId } from "../../../agent/core/release";
+import { encodeVersion } from "../../../agent/core/version";
+import { makeImage, useTempRoot } from "./slots/slotFixture";
+
+/** device.json as `ota-ledger device run` reads it (docs/device.md, docs/guides/device-integrator.md). */
+describe("agent/consumer/deviceConfig: device.json", function () {
+  const tmp = useTempRoot("ota-device-config-");
+  const key = new Wallet(keccak256(toUtf8Bytes("device config test key")));
+  const record = { id: keccak256(toUtf8Bytes("rev-a-0001")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("plant-1"), region: encodeBytes32String("eu-west") };
+
+  /** Writes <dir>/device/device.json (and the key beside it) with `extra` merged in; returns its path. */
+  async function write(extra: Record<string, unknown> = {}): Promise<string> {
+    const dir = path.join(tmp.dir, "device");
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
+    const file = path.join(dir, "device.json");
+    await fs.writeFile(file, JSON.stringify({ keyFile: "device.key", credential: { record, batchId: 0, proof: [] }, components: ["acme.bootloader"], dataDir: "./data", healthCheck: "pass", ...extra }));
+    return file;
+  }
+  const refusal = (file: string) => loadDeviceConfig(file).then(() => undefined, (e: Error & { code?: string }) => e);
+
+  it("runs the health-check command in device.json's folder, so ./selftest.sh is the script beside it", async () => {
+    const file = await write({ healthCheck: { command: ["./selftest.sh", "arg"], timeoutMs: 10_000 } });
+    const dir = path.dirname(file);
+    // The script writes where it ran and what it was given, then passes.
+    await fs.writeFile(path.join(dir, "selftest.sh"), '#!/bin/sh\npwd > ran-in.txt\necho "$1 $OTA_IMAGE" >> ran-in.txt\nexit 0\n', { mode: 0o755 });
+    const config = await loadDeviceConfig(file);
+    const slotDir = path.join(tmp.dir, "slot");
+    expect(process.cwd()).to.not.equal(dir); // the agent runs elsewhere
+    expect(await config.healthCheck(slotDir, makeImage("1.0.0", 16).image)).to.equal(true);
+    const [ranIn, given] = (await fs.readFile(path.join(dir, "ran-in.txt"), "utf8")).trim().split("\n");
+    expect(realpathSync(ranIn)).to.equal(realpathSync(dir));
+    expect(given).to.equal(`arg ${path.join(slotDir, "image.bin")}`);
+  });
+
+  it("refuses a health-check command path that is not an executable file, naming where it looked", async () => {
+    const missing = await refusal(await write({ healthCheck: { command: ["./no-such-check.sh"] } }));
+    expect(missing?.code).to.equal("DEVICE_CONFIG");
+    expect(missing?.message).to.include(`healthCheck.command[0] ${path.join(tmp.dir, "device", "no-such-check.sh")} is not an executable file`);
+    const file = await write({ healthCheck: { command: ["./not-executable.sh"] } });
+    await fs.writeFile(path.join(path.dirname(file), "not-executable.sh"), "#!/bin/sh\nexit 0\n", { mode: 0o644 });
+    expect((await refusal(file))?.message).to.match(/not-executable\.sh is not an executable file/);
+    // A bare name is looked up in PATH when the check runs.
+    expect((await loadDeviceConfig(await write({ healthCheck: { command: ["sh", "-c", "exit 0"] } }))).healthCheck).to.be.a("function");
+  });
+
+  it("CAP-11.1-a-vi: takes pins by component name and version, as well as by id and encoded version", async () => {
+    const config = await loadDeviceConfig(await write({ policy: { pins: { "acme.bootloader": "1.2.0", [componentId("acme.sensor-fw")]: encodeVersion("2.0.0-rc.1").toString() } } }));
+    expect(config.policy.pins).to.deep.equal({
+      [componentId("acme.bootloader").toLowerCase()]: encodeVersion("1.2.0").toString(),
+      [componentId("acme.sensor-fw").toLowerCase()]: encodeVersion("2.0.0-rc.1").toString(),
+    });
+    const bad = await refusal(await write({ policy: { pins: { "acme.bootloader": "1.2" } } }));
+    expect(bad?.code).to.equal("DEVICE_CONFIG");
+    expect(bad?.message).to.match(/policy\.pins\.acme\.bootloader: "1\.2" is not a version/);
+  });
+
+  it("refuses a key file it cannot read, and a key that is not the enrolled one, before anything runs", async () => {
+    const noKey = await refusal(await write({ keyFile: "missing.key" }));
+    expect(noKey?.code).to.equal("DEVICE_CONFIG");
+    expect(noKey?.message).to.match(/keyFile .*missing\.key cannot be read \(ENOENT\)/);
+    const other = Wallet.createRandom();
+    const wrong = await refusal(await write({ keyFile: undefined, privateKey: other.privateKey }));
+    expect(wrong?.code).to.equal("DEVICE_CONFIG");
+    expect(wrong?.message).to.include(`the device key's public key is ${other.signingKey.compressedPublicKey}, but credential.record.publicKey is ${record.publicKey}`);
+  });
+});
