@@ -16,3 +16,11 @@ export function formatTable(headers: string[], rows: string[][], right: Readonly
 export function shortHex(hex: string): string {
   return hex.length > 12 ? `${hex.slice(0, 10)}…` : hex;
 }
+
+/** A size in bytes as people read it: 512 bytes, 3.4 KiB, 12.0 MiB, 1.5 GiB. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}

@@ -191,3 +191,21 @@ export async function installDatabase(prepared: string, target: string, now: num
   await syncPath(path.dirname(target));
   return replaced;
 }
+
+/**
+ * Where a restore puts a database: the data folder made if needed; an existing database there is
+ * replaced only with `force`, and never while `service` has it open.
+ */
+export async function restoreTarget(dataDir: string, databaseFile: string, service: string, force: boolean): Promise<string> {
+  const target = path.join(dataDir, databaseFile);
+  await makeFolder(dataDir, `${service}'s data`);
+  const existing = await statOf(target);
+  if (existing !== undefined) {
+    if (existing !== "file") throw new BackupInputError("RESTORE_TARGET_INVALID", `${target} is not a file: move it aside yourself`);
+    if (!force) {
+      throw new BackupInputError("RESTORE_TARGET_EXISTS", `${target} exists: restoring replaces the ${service}'s database; stop the ${service} and give --force (the database there is kept as ${databaseFile}.replaced-<time>)`);
+    }
+    assertNotInUse(target, service);
+  }
+  return target;
+}

@@ -12,7 +12,7 @@ import { SERVER_SCHEMA } from "./serverDatabase";
 import {
   BackupError,
   BackupInputError,
-  assertNotInUse,
+  restoreTarget,
   checkDatabase,
   installDatabase,
   makeFolder,
@@ -180,16 +180,7 @@ export async function restoreServer(o: { dataDir: string; storage: StoreConfig; 
   }
 
   const dataDir = path.resolve(o.dataDir);
-  const target = path.join(dataDir, DATABASE_FILE);
-  await makeFolder(dataDir, "server's data");
-  const existing = await statOf(target);
-  if (existing !== undefined) {
-    if (existing !== "file") throw new BackupInputError("RESTORE_TARGET_INVALID", `${target} is not a file: move it aside yourself`);
-    if (!o.force) {
-      throw new BackupInputError("RESTORE_TARGET_EXISTS", `${target} exists: restoring replaces the server's database; stop the server and give --force (the database there is kept as ${DATABASE_FILE}.replaced-<time>)`);
-    }
-    assertNotInUse(target, "firmware server");
-  }
+  const target = await restoreTarget(dataDir, DATABASE_FILE, "firmware server", o.force === true);
 
   // The store first: the database is put in place only once what it serves is there.
   const restored: ServerRestoreResult["restored"] = [];

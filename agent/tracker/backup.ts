@@ -6,7 +6,7 @@ import { writeFileAtomic } from "../io/atomicFile";
 import {
   BackupError,
   BackupInputError,
-  assertNotInUse,
+  restoreTarget,
   checkDatabase,
   fileStamp,
   installDatabase,
@@ -156,17 +156,8 @@ export async function restoreTracker(o: { dataDir: string; file: string; force?:
   }
 
   const dataDir = path.resolve(o.dataDir);
-  const target = path.join(dataDir, DATABASE_FILE);
+  const target = await restoreTarget(dataDir, DATABASE_FILE, "tracker", o.force === true);
   const checkpointFile = path.join(dataDir, CHECKPOINT_FILE);
-  await makeFolder(dataDir, "tracker's data");
-  const existing = await statOf(target);
-  if (existing !== undefined) {
-    if (existing !== "file") throw new BackupInputError("RESTORE_TARGET_INVALID", `${target} is not a file: move it aside yourself`);
-    if (!o.force) {
-      throw new BackupInputError("RESTORE_TARGET_EXISTS", `${target} exists: restoring replaces the tracker's database; stop the tracker and give --force (the database there is kept as ${DATABASE_FILE}.replaced-<time>)`);
-    }
-    assertNotInUse(target, "tracker");
-  }
 
   // The copy is prepared in the data folder, then moved into place.
   const prepared = tempBeside(target, "restoring");

@@ -1,8 +1,8 @@
 import path from "node:path";
 import type { Command } from "commander";
-import { promises as fs } from "node:fs";
-import { Wallet, decodeBytes32String, hexlify } from "ethers";
+import { decodeBytes32String, hexlify } from "ethers";
 import type { CliContext } from "../context";
+import { writeNewKeyFile } from "../newKeyFile";
 import { InputError, OtaError } from "../../core/errors";
 import { componentId } from "../../core/release";
 import { encodeVersion, formatVersion } from "../../core/version";
@@ -70,16 +70,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command("keygen <file>")
     .description("make a new device key in <file> (mode 0600; never overwrites); prints the public key to enrol")
     .action(async (file: string) => {
-      const keyFile = path.resolve(ctx.io.cwd, file);
-      const wallet = Wallet.createRandom();
-      await fs.mkdir(path.dirname(keyFile), { recursive: true });
-      try {
-        await fs.writeFile(keyFile, wallet.privateKey + "\n", { flag: "wx", mode: 0o600 });
-      } catch (cause) {
-        const code = (cause as NodeJS.ErrnoException).code;
-        if (code === "EEXIST") throw new InputError("KEY_FILE_EXISTS", `${keyFile} exists: a key is never overwritten; give another file or remove it yourself`);
-        throw new OtaError("KEY_FILE_UNWRITABLE", `${keyFile} cannot be written (${code ?? (cause as Error).message}): fix the path`, { cause });
-      }
+      const { keyFile, wallet } = await writeNewKeyFile(ctx.io.cwd, file);
       const publicKey = wallet.signingKey.compressedPublicKey;
       ctx.output(
         { keyFile, publicKey },

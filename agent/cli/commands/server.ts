@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import path from "node:path";
 import type { CliContext } from "../context";
+import { formatBytes } from "../table";
 import { LedgerGate } from "../../server/ledgerGate";
 import { ServerDatabase } from "../../server/serverDatabase";
 import { startFirmwareServer } from "../../server/firmwareServer";
@@ -92,11 +93,4 @@ export function register(program: Command, ctx: CliContext): void {
       lines.push("start it with `ota-ledger server start`; keys granted and artifacts submitted since the backup must be granted (`release grant`) and submitted (`release submit`) again");
       ctx.output(r, lines.join("\n"));
     });
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
-  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }

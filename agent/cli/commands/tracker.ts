@@ -1,8 +1,8 @@
-import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { Wallet, ZeroHash, id as roleId } from "ethers";
 import type { CliContext } from "../context";
+import { writeNewKeyFile } from "../newKeyFile";
 import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
 import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
@@ -11,7 +11,7 @@ import { TrackerModule } from "../../tracker/trackerModule";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { requireTrackerModule, type OtaConfig } from "../config";
 import { parseAddress, parseId, parseIdOrLabel, parseLabel } from "../parse";
-import { formatTable, shortHex } from "../table";
+import { formatTable, shortHex, formatBytes } from "../table";
 import { trackerGet, trackerTargetOf } from "../trackerClient";
 import { confirm, describeTx } from "../transactions";
 
@@ -29,16 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command("keygen <file>")
     .description("make a new tracker-module key in <file> (mode 0600; never overwrites); prints its signer and public key")
     .action(async (file: string) => {
-      const keyFile = path.resolve(ctx.io.cwd, file);
-      const wallet = Wallet.createRandom();
-      await fs.mkdir(path.dirname(keyFile), { recursive: true });
-      try {
-        await fs.writeFile(keyFile, wallet.privateKey + "\n", { flag: "wx", mode: 0o600 });
-      } catch (cause) {
-        const code = (cause as NodeJS.ErrnoException).code;
-        if (code === "EEXIST") throw new InputError("KEY_FILE_EXISTS", `${keyFile} exists: a key is never overwritten; give another file or remove it yourself`);
-        throw new OtaError("KEY_FILE_UNWRITABLE", `${keyFile} cannot be written (${code ?? (cause as Error).message}): fix the path`, { cause });
-      }
+      const { keyFile, wallet } = await writeNewKeyFile(ctx.io.cwd, file);
       const publicKey = wallet.signingKey.compressedPublicKey;
       ctx.output(
         { keyFile, signer: wallet.address, publicKey },
@@ -306,13 +297,6 @@ async function restoreModule(ctx: CliContext, file: string, force: boolean): Pro
   if (r.replaced.database) lines.push(`  replaced    ${r.replaced.database}${r.replaced.checkpoint ? `, ${r.replaced.checkpoint}` : ""} (kept: delete them once the tracker runs)`);
   lines.push("start it with `ota-ledger tracker start`: it catches up with the ledger first; devices' reports since the backup come back as they report");
   ctx.output(r, lines.join("\n"));
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
-  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }
 
 // ---------------------------------------------------------------- fleet status, fleet list
