@@ -81,6 +81,10 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   UpdateRegistryZeroAddress: () => ({ why: "the zero address was given where an account is needed" }),
   UpdateRegistrySignerAlreadyAdded: (a) => ({ why: `${a.signer} already signs for provider ${a.provider}` }),
   UpdateRegistrySignerNotAuthorized: (a) => ({ why: `${a.signer} is not a signer of provider ${a.provider}` }),
+  UpdateRegistryInvalidSignature: (a) => ({
+    why: `the release record's signature is not ${a.signer}'s (an EOA's signature over another record, or a contract signer that does not vouch for it)`,
+    hint: "sign the exact record with the provider's registered signing key (release publish does), or for an ERC-1271 signer give --signer <contract> and check that it accepts the key",
+  }),
   UpdateRegistryAuthorAlreadyRegistered: (a) => ({
     why: `${a.account} is already an author of provider ${a.provider}`,
     hint: "an account authors for one provider: remove it first to move it (ota-ledger provider author remove <address>)",

@@ -19,7 +19,7 @@ export class SlotStateError extends OtaError {}
 
 export class BootStateCorruptError extends OtaError {
   constructor(reason: string) {
-    super("BOOT_STATE_CORRUPT", `the boot state is corrupt (${reason}): enter safe mode with resetToSafeMode`, { details: { reason } });
+    super("BOOT_STATE_CORRUPT", `the boot state is corrupt (${reason})`, { details: { reason } });
   }
 }
 
