@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { decodeBytes32String, hexlify } from "ethers";
 import type { CliContext } from "../context";
 import { writeNewKeyFile } from "../newKeyFile";
+import { lockFolder } from "../../io/pidLock";
 import { InputError, OtaError } from "../../core/errors";
 import { componentId } from "../../core/release";
 import { encodeVersion, formatVersion } from "../../core/version";
@@ -97,36 +98,12 @@ export function register(program: Command, ctx: CliContext): void {
       const d = await loadDeviceConfig(path.resolve(ctx.io.cwd, o.deviceConfig));
       const chain = await ctx.connectReadOnly();
       const log = (l: string) => ctx.io.stderr(l + "\n");
-      // No tracker here: the install sends no report and takes no notice; `device run` reports the result when it starts.
-      const agent = await DeviceAgent.open({ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, chain, components: d.components, policy: d.policy, healthCheck: d.healthCheck, log });
-      const safeMode = agent.safeMode;
-      if (o.floor.length > 0 && !safeMode) throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
-      if (o.retryFailed) await agent.slots.clearFailure(releaseId);
-      let outcome;
-      if (source) outcome = await agent.manualInstall(releaseId, source, floors);
-      else {
-        // From the firmware server, as an automatic update downloads it; safe mode ends first, as in manualInstall.
-        if (safeMode) await agent.slots.leaveSafeMode(floors);
-        outcome = await agent.considerRelease(releaseId, "manual");
+      const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
+      try {
+        await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log);
+      } finally {
+        await lock.release();
       }
-      const report = await agent.statusReport();
-      const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed };
-      if (outcome.outcome !== "confirmed") {
-        const hint =
-          outcome.code === "PREVIOUSLY_FAILED"
-            ? ": it failed its trial boot on this device before; fix the cause, then run again with --retry-failed"
-            : outcome.outcome === "rolled-back"
-              ? ": the trial boot failed and the device runs its previous image"
-              : "";
-        throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
-      }
-      ctx.output(
-        result,
-        [
-          `installed release ${releaseId} by hand${safeMode ? " and left safe mode" : ""}`,
-          ...report.installed.map((i) => `  ${i.component}  ${formatVersion(BigInt(i.version))} (slot ${i.slot})`),
-        ].join("\n"),
-      );
     });
 
   device
@@ -264,4 +241,48 @@ function parseFloor(text: string): [string, bigint] {
   if (!m) throw new InputError("INVALID_INPUT", `--floor "${text}" must be <component>=<version>, e.g. acme.bootloader=1.1.0`);
   const component = /^0x[0-9a-fA-F]{64}$/.test(m[1]) ? m[1].toLowerCase() : componentId(m[1]).toLowerCase();
   return [component, encodeVersion(m[2])];
+}
+
+/** `device install`'s work, on a data folder it holds: by hand, with every check of an automatic update. */
+async function installByHand(
+  ctx: CliContext,
+  o: { retryFailed?: boolean; floor: string[] },
+  d: Awaited<ReturnType<typeof loadDeviceConfig>>,
+  serverUrl: string,
+  chain: Awaited<ReturnType<CliContext["connectReadOnly"]>>,
+  releaseId: string,
+  source: { file: string } | { url: string } | undefined,
+  floors: Record<string, bigint>,
+  log: (line: string) => void,
+): Promise<void> {
+  // No tracker here: the install sends no report and takes no notice; `device run` reports the result when it starts.
+  const agent = await DeviceAgent.open({ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl, chain, components: d.components, policy: d.policy, healthCheck: d.healthCheck, log });
+  const safeMode = agent.safeMode;
+  if (o.floor.length > 0 && !safeMode) throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
+  if (o.retryFailed) await agent.slots.clearFailure(releaseId);
+  let outcome;
+  if (source) outcome = await agent.manualInstall(releaseId, source, floors);
+  else {
+    // From the firmware server, as an automatic update downloads it; safe mode ends first, as in manualInstall.
+    if (safeMode) await agent.slots.leaveSafeMode(floors);
+    outcome = await agent.considerRelease(releaseId, "manual");
+  }
+  const report = await agent.statusReport();
+  const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed };
+  if (outcome.outcome !== "confirmed") {
+    const hint =
+      outcome.code === "PREVIOUSLY_FAILED"
+        ? ": it failed its trial boot on this device before; fix the cause, then run again with --retry-failed"
+        : outcome.outcome === "rolled-back"
+          ? ": the trial boot failed and the device runs its previous image"
+          : "";
+    throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
+  }
+  ctx.output(
+    result,
+    [
+      `installed release ${releaseId} by hand${safeMode ? " and left safe mode" : ""}`,
+      ...report.installed.map((i) => `  ${i.component}  ${formatVersion(BigInt(i.version))} (slot ${i.slot})`),
+    ].join("\n"),
+  );
 }

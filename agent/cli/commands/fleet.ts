@@ -15,6 +15,7 @@ import { parseLabel } from "../parse";
 import { trackerGet } from "../trackerClient";
 import { moduleEncryptionKey } from "../../chain/trackerModules";
 import type { FleetRegistry } from "../../../typechain-types";
+import { lockFolder } from "../../io/pidLock";
 
 /** Running devices: one real device agent (`device run`), or a simulated fleet (`fleet simulate`). */
 export function register(program: Command, ctx: CliContext): void {
@@ -28,12 +29,18 @@ export function register(program: Command, ctx: CliContext): void {
       const config = await ctx.config();
       const d = await loadDeviceConfig(o.deviceConfig);
       const chain = await ctx.connectReadOnly();
-      const runner = await DeviceRunner.start(
-        chain,
-        [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
-        { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
-      );
-      await finish(ctx, runner, o.once);
+      // One agent per data folder: two would write the same slots (`device install` takes it too).
+      const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
+      try {
+        const runner = await DeviceRunner.start(
+          chain,
+          [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
+          { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
+        );
+        await finish(ctx, runner, o.once);
+      } finally {
+        await lock.release();
+      }
     });
 
   const fleetCmd = (program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet")).description(

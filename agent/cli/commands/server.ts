@@ -7,6 +7,7 @@ import { ServerDatabase } from "../../server/serverDatabase";
 import { startFirmwareServer } from "../../server/firmwareServer";
 import { openContentStore } from "../../storage/openStore";
 import { backupServer, restoreServer } from "../../server/backup";
+import { lockFolder } from "../../io/pidLock";
 
 /** The firmware server (X.1368 11.3), run until Ctrl-C. */
 export function register(program: Command, ctx: CliContext): void {
@@ -17,38 +18,13 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async () => {
       const config = await ctx.config();
       const { registry, fleet, domain, fromBlock, policies } = await ctx.connectReadOnly();
-      const store = await openContentStore(config.storage);
-      const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
-      const gate = new LedgerGate(registry, fleet, domain, fromBlock, policies);
-      let running;
+      // One server per data folder: two would write one download log and pin into one store.
+      const lock = await lockFolder(config.server.dataDir, "a firmware server");
       try {
-        running = await startFirmwareServer({
-          gate,
-          store,
-          db,
-          host: config.server.host,
-          port: config.server.port,
-          // Behind a reverse proxy devices sign their requests for the public origin, not the listening one.
-          ...(config.server.publicUrl ? { publicOrigin: new URL(config.server.publicUrl).origin } : {}),
-          log: (l) => ctx.io.stderr(l + "\n"),
-        });
-      } catch (err) {
-        await store.close();
-        db.close();
-        throw err;
+        await serve(ctx, config, { registry, fleet, domain, fromBlock, policies });
+      } finally {
+        await lock.release();
       }
-      const origin = config.server.publicUrl ? new URL(config.server.publicUrl).origin : undefined;
-      ctx.output(
-        { url: running.url, store: store.kind, ...(origin ? { publicOrigin: origin } : {}) },
-        `firmware server on ${running.url}${origin ? `, answering requests signed for ${origin}` : ""} (store: ${store.kind}); Ctrl-C stops it`,
-      );
-      if (!origin && !["127.0.0.1", "localhost", "::1"].includes(config.server.host)) {
-        ctx.io.stderr(`warning: devices sign their requests for ${running.url}; if they reach this server by another name or through a proxy, set server.publicUrl (OTA_SERVER_PUBLIC_URL) to the URL they use\n`);
-      }
-      await ctx.untilStopped();
-      await running.close();
-      await store.close();
-      db.close();
     });
 
   server
@@ -93,4 +69,44 @@ export function register(program: Command, ctx: CliContext): void {
       lines.push("start it with `ota-ledger server start`; keys granted and artifacts submitted since the backup must be granted (`release grant`) and submitted (`release submit`) again");
       ctx.output(r, lines.join("\n"));
     });
+}
+
+/** `server start`'s work, on a data folder it holds, until stopped. */
+async function serve(
+  ctx: CliContext,
+  config: Awaited<ReturnType<CliContext["config"]>>,
+  { registry, fleet, domain, fromBlock, policies }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies">,
+): Promise<void> {
+  const store = await openContentStore(config.storage);
+  const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
+  const gate = new LedgerGate(registry, fleet, domain, fromBlock, policies);
+  let running;
+  try {
+    running = await startFirmwareServer({
+      gate,
+      store,
+      db,
+      host: config.server.host,
+      port: config.server.port,
+      // Behind a reverse proxy devices sign their requests for the public origin, not the listening one.
+      ...(config.server.publicUrl ? { publicOrigin: new URL(config.server.publicUrl).origin } : {}),
+      log: (l) => ctx.io.stderr(l + "\n"),
+    });
+  } catch (err) {
+    await store.close();
+    db.close();
+    throw err;
+  }
+  const origin = config.server.publicUrl ? new URL(config.server.publicUrl).origin : undefined;
+  ctx.output(
+    { url: running.url, store: store.kind, ...(origin ? { publicOrigin: origin } : {}) },
+    `firmware server on ${running.url}${origin ? `, answering requests signed for ${origin}` : ""} (store: ${store.kind}); Ctrl-C stops it`,
+  );
+  if (!origin && !["127.0.0.1", "localhost", "::1"].includes(config.server.host)) {
+    ctx.io.stderr(`warning: devices sign their requests for ${running.url}; if they reach this server by another name or through a proxy, set server.publicUrl (OTA_SERVER_PUBLIC_URL) to the URL they use\n`);
+  }
+  await ctx.untilStopped();
+  await running.close();
+  await store.close();
+  db.close();
 }

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { promises as fs, statSync, writeFileSync } from "node:fs";
+import { promises as fs, statSync, writeFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Wallet } from "ethers";
 import { startCliChain, type CliChain } from "./cliHarness";
@@ -144,5 +145,20 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
     const state = await boot();
     expect(state.components[BOOT].floor).to.equal(encodeVersion("1.1.0").toString());
     expect(state.failedReleases).to.deep.equal({});
+  });
+
+  it("refuses to install while another agent holds the device's data folder (device run), changing nothing", async () => {
+    const before = await boot();
+    const lockFile = path.join(deviceDir, "data", ".lock");
+    writeFileSync(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), since: "now" })); // as a running `device run` leaves it
+    try {
+      const r = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--json"], env);
+      expect(r.code).to.equal(1);
+      expect(r.json().error.code).to.equal("ALREADY_RUNNING");
+      expect(r.json().error.message).to.match(/in use by a device agent \(device run or device install\) in process \d+/);
+      expect(await boot()).to.deep.equal(before);
+    } finally {
+      rmSync(lockFile, { force: true });
+    }
   });
 });
