@@ -1,4 +1,4 @@
-import { JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
+import { FetchRequest, JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
 import { registryDomain } from "../crypto/releaseSignature";
 import { shownEndpoint } from "../chain/rpcEndpoint";
 import { OtaError } from "../core/errors";
@@ -33,6 +33,8 @@ export type ReadOnlyConnection = Omit<Connection, "signer">;
 export class RpcUnreachableError extends OtaError {}
 
 const PROBE_TIMEOUT_MS = 10_000;
+/** How long one JSON-RPC request may take before it counts as the ledger not answering. */
+const RPC_TIMEOUT_MS = 60_000;
 
 /**
  * Opens the chain the configuration names and checks it before any command uses it: the RPC
@@ -49,8 +51,12 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
       { details: { rpcUrl: shownEndpoint(config.rpcUrl), rpcChainId: Number(chainId), configChainId: config.chainId } },
     );
   }
-  // A static network: ethers would otherwise retry network detection forever on a dead RPC.
-  const provider = new JsonRpcProvider(config.rpcUrl, Network.from(chainId), { staticNetwork: true, pollingInterval: 1000 });
+  // A static network: ethers would otherwise retry network detection forever on a dead RPC. A
+  // request timeout well under ethers' 5 minutes: a hung endpoint is then an outage the agents
+  // retry (LEDGER_UNAVAILABLE), not a command or a device request that hangs.
+  const request = new FetchRequest(config.rpcUrl);
+  request.timeout = RPC_TIMEOUT_MS;
+  const provider = new JsonRpcProvider(request, Network.from(chainId), { staticNetwork: true, pollingInterval: 1000 });
   try {
     for (const [field, address] of [
       ["registry", addresses.registry],
