@@ -28,6 +28,7 @@ export interface DeviceRow {
   upstream: string | null; // the module its last report came through (this module's id: direct)
   batchId: number | null; // enrolled in a Merkle batch: introduced by its first report's credential
   leaf: string | null; // its batch leaf
+  safeMode: boolean; // its latest report says it runs in safe mode (CAP-11.1-b): it waits for a person
 }
 
 export interface ReleaseRow {
@@ -63,6 +64,7 @@ export interface ReportBody {
   installed: { component: string; version: string; releaseId: string }[];
   lastResult: { releaseId?: string; outcome: string; code: string } | null;
   declined?: { releaseId: string }[];
+  safeMode?: boolean; // the device runs in safe mode (CAP-11.1-b); absent: not
 }
 
 /** SQL over a devices row: its last update failed (agent/core/updateOutcome isFailedResult). */
@@ -182,6 +184,14 @@ const MIGRATIONS = [
      anchor_id INTEGER NOT NULL, position INTEGER NOT NULL, device_id BLOB NOT NULL, record BLOB NOT NULL,
      PRIMARY KEY (anchor_id, position)) WITHOUT ROWID;
    CREATE INDEX status_anchor_records_by_device ON status_anchor_records (anchor_id, device_id);`,
+  // Safe mode (CAP-11.1-b, CAP-11.2-a): whether each device's latest report says it runs in safe
+  // mode, taken from that report for the devices that already reported; the devices in safe mode
+  // readable from an index alone (few against the fleet).
+  `ALTER TABLE devices ADD COLUMN safe_mode INTEGER NOT NULL DEFAULT 0;
+   UPDATE devices SET safe_mode = 1
+     WHERE last_counter > 0
+       AND (SELECT json_extract(body, '$.safeMode') FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1) = 1;
+   CREATE INDEX devices_in_safe_mode ON devices (id) WHERE safe_mode = 1;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -350,8 +360,8 @@ export class FleetDatabase {
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
       const lastRelease = typeof body.lastResult?.releaseId === "string" ? body.lastResult.releaseId.toLowerCase() : null;
       this.sql(
-        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ? WHERE id = ?`,
-      ).run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, lastRelease, receivedAt, id);
+        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
+      ).run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, lastRelease, receivedAt, body.safeMode === true ? 1 : 0, id);
       // Every device that ever failed a release counts in its failure total (which only rises).
       if (lastRelease && isFailedResult(outcome, body.lastResult?.code)) this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
@@ -620,6 +630,7 @@ interface DeviceDb {
   upstream: string | null;
   batch_id: number | null;
   leaf: string | null;
+  safe_mode: number;
 }
 interface ReleaseDb {
   id: string;
@@ -663,6 +674,7 @@ export const toDevice = (r: DeviceDb): DeviceRow => ({
   upstream: r.upstream,
   batchId: r.batch_id,
   leaf: r.leaf,
+  safeMode: r.safe_mode === 1,
 });
 export type { DeviceDb };
 const toRelease = (r: ReleaseDb): ReleaseRow => ({

@@ -5,9 +5,25 @@ import { FAILED_SQL, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase
 import { isFailedResult } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
 
-/** The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say). */
-export const DEVICE_STATUSES = ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"] as const;
+/**
+ * The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say).
+ * safe-mode: its latest report says it runs in safe mode (CAP-11.1-b): it refuses automatic
+ * updates and waits for a person to install by hand, so it is never up to date.
+ */
+export const DEVICE_STATUSES = ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+/** The summary's count key of each status. */
+const COUNT_KEY = {
+  "up-to-date": "upToDate",
+  outdated: "outdated",
+  vulnerable: "vulnerable",
+  failed: "failed",
+  "safe-mode": "safeMode",
+  unreachable: "unreachable",
+  suspended: "suspended",
+} as const satisfies Record<DeviceStatus, string>;
+type CountKey = (typeof COUNT_KEY)[DeviceStatus];
 
 export interface DeviceView {
   id: string;
@@ -21,6 +37,7 @@ export interface DeviceView {
   lastOutcome: string | null;
   lastCode: string | null;
   upstream: string | null;
+  safeMode: boolean; // its latest report says it runs in safe mode (CAP-11.1-b)
 }
 
 export interface DeviceQuery {
@@ -55,8 +72,9 @@ export function labelToBytes32(label: string, field: string): string {
 
 /**
  * The read side of the tracker (CAP-11.2-a, CAP-11.2-b): a device's statuses follow from its
- * configuration's plan (outdated, vulnerable), its last update (failed) and its last contact
- * (unreachable), as ADR 0004 defines them. Counts are taken with one grouped scan of the devices.
+ * configuration's plan (outdated, vulnerable), its last update (failed), its latest report's safe
+ * mode (safe-mode, CAP-11.1-b) and its last contact (unreachable), as ADR 0004 and docs/tracker.md
+ * define them. Counts are taken with one grouped scan of the devices.
  */
 export class FleetViews {
   constructor(
@@ -66,15 +84,17 @@ export class FleetViews {
     private readonly now: () => number,
   ) {}
 
-  statusesOf(d: { configId: number | null; standing: string; failed: boolean; unreachable: boolean }, plan: ConfigPlan | undefined): DeviceStatus[] {
+  statusesOf(d: { configId: number | null; standing: string; failed: boolean; safeMode: boolean; unreachable: boolean }, plan: ConfigPlan | undefined): DeviceStatus[] {
     if (d.standing !== "active") return ["suspended"];
     const out: DeviceStatus[] = [];
     if (plan?.outdated) out.push("outdated");
     if (plan?.vulnerable) out.push("vulnerable");
     if (d.failed) out.push("failed");
+    if (d.safeMode) out.push("safe-mode");
     if (d.unreachable) out.push("unreachable");
-    // A device that never reported runs something unknown: it is not up to date.
-    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !d.failed) out.unshift("up-to-date");
+    // A device that never reported runs something unknown: it is not up to date. Nor is one in safe
+    // mode: it lists nothing installed because nothing it runs is known, and it waits for a person.
+    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !d.failed && !d.safeMode) out.unshift("up-to-date");
     return out;
   }
 
@@ -82,30 +102,29 @@ export class FleetViews {
     generatedAt: number;
     livenessMs: number;
     total: number;
-    counts: Record<"upToDate" | "outdated" | "vulnerable" | "failed" | "unreachable" | "suspended", number>;
-    byNetwork: { network: string; total: number; upToDate: number; outdated: number; vulnerable: number; failed: number; unreachable: number }[];
+    counts: Record<CountKey, number>;
+    byNetwork: { network: string; total: number; upToDate: number; outdated: number; vulnerable: number; failed: number; safeMode: number; unreachable: number }[];
   } {
     const now = this.now();
     const plans = this.planner.planAll();
     const rows = this.db.db
       .prepare(
-        `SELECT config_id, network, standing, ${FAILED_SQL} AS failed, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
-         FROM devices GROUP BY 1, 2, 3, 4, 5`,
+        `SELECT config_id, network, standing, ${FAILED_SQL} AS failed, safe_mode, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
+         FROM devices GROUP BY 1, 2, 3, 4, 5, 6`,
       )
       .raw()
-      .all(now - this.livenessMs) as [number | null, string, string, number, number, number][];
-    const zero = () => ({ upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0, suspended: 0 });
+      .all(now - this.livenessMs) as [number | null, string, string, number, number, number, number][];
+    const zero = (): Record<CountKey, number> => ({ upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 0, unreachable: 0, suspended: 0 });
     const counts = zero();
-    const networks = new Map<string, ReturnType<typeof zero> & { total: number }>();
+    const networks = new Map<string, Record<CountKey, number> & { total: number }>();
     let total = 0;
-    for (const [configId, network, standing, failed, unreachable, n] of rows) {
+    for (const [configId, network, standing, failed, safeMode, unreachable, n] of rows) {
       total += n;
       const net = networks.get(network) ?? networks.set(network, { ...zero(), total: 0 }).get(network)!;
       net.total += n;
-      for (const s of this.statusesOf({ configId, standing, failed: !!failed, unreachable: !!unreachable }, configId === null ? undefined : plans.get(configId))) {
-        const k = s === "up-to-date" ? "upToDate" : s;
-        counts[k] += n;
-        net[k] += n;
+      for (const s of this.statusesOf({ configId, standing, failed: !!failed, safeMode: !!safeMode, unreachable: !!unreachable }, configId === null ? undefined : plans.get(configId))) {
+        counts[COUNT_KEY[s]] += n;
+        net[COUNT_KEY[s]] += n;
       }
     }
     return {
@@ -113,7 +132,16 @@ export class FleetViews {
       livenessMs: this.livenessMs,
       total,
       counts,
-      byNetwork: [...networks].map(([network, c]) => ({ network: labelOf(network), total: c.total, upToDate: c.upToDate, outdated: c.outdated, vulnerable: c.vulnerable, failed: c.failed, unreachable: c.unreachable })),
+      byNetwork: [...networks].map(([network, c]) => ({
+        network: labelOf(network),
+        total: c.total,
+        upToDate: c.upToDate,
+        outdated: c.outdated,
+        vulnerable: c.vulnerable,
+        failed: c.failed,
+        safeMode: c.safeMode,
+        unreachable: c.unreachable,
+      })),
     };
   }
 
@@ -146,9 +174,12 @@ export class FleetViews {
         where.push(`(last_seen IS NULL OR last_seen < ?)`);
         args.push(before);
         break;
+      case "safe-mode":
+        where.push(`safe_mode = 1`); // the partial index devices_in_safe_mode serves it
+        break;
       case "up-to-date":
         configsWhere((p) => !p.outdated && !p.vulnerable);
-        where.push(`NOT ${FAILED_SQL}`);
+        where.push(`NOT ${FAILED_SQL}`, `safe_mode = 0`);
         break;
       case "suspended":
         where.push(`standing <> 'active'`);
@@ -188,12 +219,13 @@ export class FleetViews {
       network: labelOf(d.network),
       region: labelOf(d.region),
       standing: d.standing,
-      statuses: this.statusesOf({ configId: d.configId, standing: d.standing, failed, unreachable: d.lastSeen === null || d.lastSeen < before }, plan),
+      statuses: this.statusesOf({ configId: d.configId, standing: d.standing, failed, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before }, plan),
       installed: this.db.installed(d.id).map((i) => ({ component: i.component, version: formatVersion(i.version), releaseId: i.releaseId })),
       lastSeen: d.lastSeen,
       lastOutcome: d.lastOutcome,
       lastCode: d.lastCode,
       upstream: d.upstream,
+      safeMode: d.safeMode,
     };
   }
 

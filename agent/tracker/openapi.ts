@@ -285,9 +285,9 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeviceStatus: {
     type: "string",
-    enum: ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"],
+    enum: ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"],
     description:
-      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: its last update failed or was rolled back, or the device rejected the release for a reason that does not pass by itself (not a retry-later code such as KEY_NOT_GRANTED or DEFERRED_TO_WINDOW: agent/core/updateOutcome.ts); unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown); suspended: suspended or withdrawn on the ledger, and then its only status.",
+      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: its last update failed or was rolled back, or the device rejected the release for a reason that does not pass by itself (not a retry-later code such as KEY_NOT_GRANTED or DEFERRED_TO_WINDOW: agent/core/updateOutcome.ts); safe-mode: its latest report says it runs in safe mode (X.1368 CAP-11.1-b: its boot state was corrupt, it lists nothing installed, refuses automatic updates and waits for a person to install a release by hand, `ota-ledger device install`); unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown; nor is a device in safe mode); suspended: suspended or withdrawn on the ledger, and then its only status.",
   },
   Error: {
     type: "object",
@@ -332,7 +332,7 @@ const schemas: Record<string, SchemaObject> = {
     type: "object",
     required: ["deviceId", "counter", "installed", "lastResult"],
     description:
-      "What a device tells its tracker (PROC-5, CAP-11.1-a), as agent/core/statusReport.ts defines it, stored as the device sent it. The tracker checks deviceId, counter, installed, lastResult (null or with an outcome) and declined; the other fields are kept as sent.",
+      "What a device tells its tracker (PROC-5, CAP-11.1-a), as agent/core/statusReport.ts defines it, stored as the device sent it. The tracker checks deviceId, counter, installed, lastResult (null or with an outcome), declined and safeMode (a boolean when given); the other fields are kept as sent.",
     properties: {
       deviceId: { allOf: [ref("Bytes32")], description: "The device, as the envelope's `from` (in the device's own case)." },
       counter: { type: "integer", minimum: 1, description: "Rises with every report the device sends." },
@@ -371,12 +371,12 @@ const schemas: Record<string, SchemaObject> = {
         description: "Updates it declined by its own policy (CAP-11.1-a-vi).",
         items: { type: "object", required: ["releaseId"], properties: { releaseId: ref("Bytes32"), code: { type: "string" } } },
       },
-      safeMode: { type: "boolean", description: "Whether it runs in safe mode, as the device sent it." },
+      safeMode: { type: "boolean", description: "Whether it runs in safe mode (CAP-11.1-b), as the device sent it: the device is then listed with the status safe-mode." },
     },
   },
   DeviceView: {
     type: "object",
-    required: ["id", "hardwareClass", "network", "region", "standing", "statuses", "installed", "lastSeen", "lastOutcome", "lastCode", "upstream"],
+    required: ["id", "hardwareClass", "network", "region", "standing", "statuses", "installed", "lastSeen", "lastOutcome", "lastCode", "upstream", "safeMode"],
     description: "One device as this module sees it: its ledger enrolment, what it last reported, and its statuses.",
     properties: {
       id: id("The device id."),
@@ -393,6 +393,11 @@ const schemas: Record<string, SchemaObject> = {
         anyOf: [ref("Bytes32"), { type: "null" }],
         description: "The tracker module its last report came through: this module's id when it reports directly, a child module's id otherwise; null before its first report.",
       },
+      safeMode: {
+        type: "boolean",
+        description:
+          "Whether its latest report says it runs in safe mode (CAP-11.1-b): it then has the status safe-mode, lists nothing installed, and needs a person to install a release by hand; false before its first report.",
+      },
     },
     examples: [
       {
@@ -407,6 +412,21 @@ const schemas: Record<string, SchemaObject> = {
         lastOutcome: "confirmed",
         lastCode: "OK",
         upstream: "0x" + "cd".repeat(32),
+        safeMode: false,
+      },
+      {
+        id: "0x" + "ef".repeat(32),
+        hardwareClass: 3,
+        network: "plant-north",
+        region: "eu-west",
+        standing: "active",
+        statuses: ["safe-mode"],
+        installed: [],
+        lastSeen: 1767225600000,
+        lastOutcome: null,
+        lastCode: null,
+        upstream: "0x" + "cd".repeat(32),
+        safeMode: true,
       },
     ],
   },
@@ -420,20 +440,21 @@ const schemas: Record<string, SchemaObject> = {
   },
   StatusCounts: {
     type: "object",
-    required: ["upToDate", "outdated", "vulnerable", "failed", "unreachable", "suspended"],
+    required: ["upToDate", "outdated", "vulnerable", "failed", "safeMode", "unreachable", "suspended"],
     description: "Device counts by status for the whole fleet. A device may count under several statuses.",
     properties: {
       upToDate: count("Devices up to date."),
       outdated: count("Devices whose plan has steps."),
       vulnerable: count("Devices running a release flagged vulnerable or revoked."),
       failed: count("Devices whose last update failed (see DeviceStatus)."),
+      safeMode: count("Devices whose latest report says they run in safe mode (CAP-11.1-b): each waits for a person to install by hand."),
       unreachable: count("Devices not heard from within the liveness window."),
       suspended: count("Devices suspended or withdrawn on the ledger."),
     },
   },
   NetworkCounts: {
     type: "object",
-    required: ["network", "total", "upToDate", "outdated", "vulnerable", "failed", "unreachable"],
+    required: ["network", "total", "upToDate", "outdated", "vulnerable", "failed", "safeMode", "unreachable"],
     description: "Device counts by status in one network (suspended devices count in `total` only).",
     properties: {
       network: { type: "string", description: "The network label (the bytes32 hex when it is not a label)." },
@@ -442,6 +463,7 @@ const schemas: Record<string, SchemaObject> = {
       outdated: count("Devices whose plan has steps."),
       vulnerable: count("Devices running a release flagged vulnerable or revoked."),
       failed: count("Devices whose last update failed (see DeviceStatus)."),
+      safeMode: count("Devices whose latest report says they run in safe mode (CAP-11.1-b)."),
       unreachable: count("Devices not heard from within the liveness window."),
     },
   },
@@ -461,8 +483,8 @@ const schemas: Record<string, SchemaObject> = {
         generatedAt: 1767225600000,
         livenessMs: 3600000,
         total: 1200,
-        counts: { upToDate: 1100, outdated: 80, vulnerable: 5, failed: 3, unreachable: 40, suspended: 2 },
-        byNetwork: [{ network: "plant-north", total: 1200, upToDate: 1100, outdated: 80, vulnerable: 5, failed: 3, unreachable: 40 }],
+        counts: { upToDate: 1099, outdated: 80, vulnerable: 5, failed: 3, safeMode: 1, unreachable: 40, suspended: 2 },
+        byNetwork: [{ network: "plant-north", total: 1200, upToDate: 1099, outdated: 80, vulnerable: 5, failed: 3, safeMode: 1, unreachable: 40 }],
       },
     ],
   },
@@ -925,9 +947,9 @@ const paths: Record<string, PathItemObject> = {
       operationId: "getFleetSummary",
       summary: "Device counts by status",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b. How many devices of this module's fleet are up to date, outdated, vulnerable, failed, unreachable or suspended, for the whole fleet and per network. A device can count under several statuses.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.1-b. How many devices of this module's fleet are up to date, outdated, vulnerable, failed, in safe mode (waiting for a person to install by hand), unreachable or suspended, for the whole fleet and per network. A device can count under several statuses.",
       tags: ["fleet"],
-      "x-x1368": ["CAP-11.2-a", "CAP-11.2-b"],
+      "x-x1368": ["CAP-11.2-a", "CAP-11.2-b", "CAP-11.1-b"],
       security: READER,
       responses: { ...ok("The summary.", "Summary"), ...readerErrors() },
     },
@@ -937,9 +959,9 @@ const paths: Record<string, PathItemObject> = {
       operationId: "listDevices",
       summary: "Devices, by status, network, region and hardware",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b. The lists of devices by status (e.g. all vulnerable devices, all unreachable devices of a network), one page at a time. Filters combine: a device is listed when it matches every one given.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.1-b. The lists of devices by status (e.g. all vulnerable devices, all unreachable devices of a network, all devices in safe mode that need a person), one page at a time. Filters combine: a device is listed when it matches every one given.",
       tags: ["fleet"],
-      "x-x1368": ["CAP-11.2-a", "CAP-11.2-b"],
+      "x-x1368": ["CAP-11.2-a", "CAP-11.2-b", "CAP-11.1-b"],
       security: READER,
       parameters: [
         { name: "status", in: "query", required: false, description: "Only devices with this status.", schema: ref("DeviceStatus") },

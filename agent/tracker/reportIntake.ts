@@ -271,7 +271,7 @@ function acceptReport(db: FleetDatabase, message: OpenedMessage<StatusReport>, s
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
   if (signedBy.toLowerCase() !== device.publicKey.toLowerCase()) throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
   const report = message.body;
-  if (!isReport(report, message.from)) throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components");
+  if (!isReport(report, message.from)) throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
   if (!db.takeReport(message.from, report.counter, now, report, via)) throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
   return report;
 }
@@ -310,6 +310,8 @@ function isReport(r: StatusReport, from: string): boolean {
         typeof r.lastResult.outcome === "string" &&
         typeof r.lastResult.code === "string" &&
         (r.lastResult.releaseId === undefined || r.lastResult.releaseId === "" || hex32(r.lastResult.releaseId)))) &&
-    (r.declined === undefined || (Array.isArray(r.declined) && r.declined.every((d) => hex32(d?.releaseId))))
+    (r.declined === undefined || (Array.isArray(r.declined) && r.declined.every((d) => hex32(d?.releaseId)))) &&
+    // Safe mode (CAP-11.1-b) is a status the tracker lists: a boolean, or absent (not in safe mode).
+    (r.safeMode === undefined || typeof r.safeMode === "boolean")
   );
 }

@@ -322,6 +322,7 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     ["outdated", c.outdated],
     ["vulnerable", c.vulnerable],
     ["failed", c.failed],
+    ["safe mode", c.safeMode],
     ["unreachable", c.unreachable],
     ["suspended", c.suspended],
   ];
@@ -335,11 +336,15 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     human.push(
       "",
       formatTable(
-        ["network", "total", "up to date", "outdated", "vulnerable", "failed", "unreachable"],
-        summary.byNetwork.map((n) => [n.network, n.total, n.upToDate, n.outdated, n.vulnerable, n.failed, n.unreachable].map(String)),
-        new Set([1, 2, 3, 4, 5, 6]),
+        ["network", "total", "up to date", "outdated", "vulnerable", "failed", "safe mode", "unreachable"],
+        summary.byNetwork.map((n) => [n.network, n.total, n.upToDate, n.outdated, n.vulnerable, n.failed, n.safeMode, n.unreachable].map(String)),
+        new Set([1, 2, 3, 4, 5, 6, 7]),
       ),
     );
+  }
+  if (c.safeMode > 0) {
+    // CAP-11.1-b: these devices take no automatic update; they wait for a person.
+    human.push("", `${c.safeMode} device(s) in safe mode need a person to install a release by hand (\`ota-ledger device install\`): \`ota-ledger fleet list --status safe-mode\``);
   }
   ctx.output({ tracker: url, module: health.module, ledger: health.ledger, summary }, human.join("\n"));
 }
@@ -387,7 +392,7 @@ async function listDevices(ctx: CliContext, o: ListOptions): Promise<void> {
     d.network,
     d.region,
     d.statuses.join(",") || "-",
-    d.installed.map((i) => `${shortHex(i.component)} ${i.version}`).join(", ") || "(no report)",
+    d.installed.map((i) => `${shortHex(i.component)} ${i.version}`).join(", ") || (d.safeMode ? "(safe mode: unknown)" : "(no report)"),
     d.lastSeen === null ? "never" : new Date(d.lastSeen).toISOString().replace(/\.\d+Z$/, "Z"),
   ]);
   const human = [

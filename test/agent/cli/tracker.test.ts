@@ -6,6 +6,9 @@ import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { main } from "../../../agent/cli/main";
 import { freePort, type CliResult } from "./cliHarness";
 import { BOOTLOADER, postReport, sealedReport, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
+import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
+import { encodeVersion } from "../../../agent/core/version";
+import { sealMessage } from "../../../agent/crypto/sealedMessage";
 
 const TOKEN = "cli-test-token-0123456789abcdef";
 const labelId = (label: string) => keccak256(toUtf8Bytes(label));
@@ -149,7 +152,7 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       expect(s.tracker).to.equal(url);
       expect(s.module).to.deep.include({ id: labelId(moduleLabel), role: "server" });
       expect(s.summary.total).to.equal(3);
-      expect(s.summary.counts).to.deep.equal({ upToDate: 1, outdated: 1, vulnerable: 1, failed: 0, unreachable: 1, suspended: 0 });
+      expect(s.summary.counts).to.deep.equal({ upToDate: 1, outdated: 1, vulnerable: 1, failed: 0, safeMode: 0, unreachable: 1, suspended: 0 });
       const byNetwork = Object.fromEntries(s.summary.byNetwork.map((n: { network: string }) => [n.network, n]));
       expect(byNetwork["plant-1"]).to.deep.include({ total: 2, outdated: 1, vulnerable: 1, unreachable: 1, upToDate: 0 });
       expect(byNetwork["plant-2"]).to.deep.include({ total: 1, upToDate: 1, outdated: 0 });
@@ -158,8 +161,9 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       expect(table.code, table.stderr).to.equal(0);
       expect(table.stdout).to.match(/^status\s+devices\n/m);
       expect(table.stdout).to.match(/^outdated\s+1$/m);
-      expect(table.stdout).to.match(/^network\s+total\s+up to date\s+outdated\s+vulnerable\s+failed\s+unreachable$/m);
-      expect(table.stdout).to.match(/^plant-1\s+2\s+0\s+1\s+1\s+0\s+1$/m);
+      expect(table.stdout).to.match(/^network\s+total\s+up to date\s+outdated\s+vulnerable\s+failed\s+safe mode\s+unreachable$/m);
+      expect(table.stdout).to.match(/^plant-1\s+2\s+0\s+1\s+1\s+0\s+0\s+1$/m);
+      expect(table.stdout).not.to.include("need a person"); // no device in safe mode
 
       const outdated = await t.c.run(["fleet", "outdated", "--json"], withToken);
       expect(outdated.code, outdated.stderr + outdated.stdout).to.equal(0);
@@ -209,6 +213,64 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       `error [TRACKER_UNREACHABLE]: the tracker at http://127.0.0.1:${port} does not answer (ECONNREFUSED): ` +
         "start it (`ota-ledger tracker start`) or fix tracker.url (OTA_TRACKER_URL or --tracker)\n",
     );
+  });
+
+  it("CAP-11.1-b CAP-11.2-a: fleet status counts the devices in safe mode and says they need a person; fleet list --status safe-mode lists them until a report out of safe mode", async () => {
+    // D is enrolled through the CLI (id "cli D") with a key of its own; it then reports in safe mode.
+    const devD = testDevice("cli D", 2, "plant-2");
+    const id = labelId("cli D").toLowerCase();
+    const enrol = await t.c.run(["device", "enrol", "--id", "cli D", "--public-key", devD.record.publicKey, "--hardware", "rev-b", "--network", "plant-2", "--region", "eu-west"]);
+    expect(enrol.code, enrol.stderr).to.equal(0);
+    const run = await startTracker();
+    try {
+      expect(run.ended(), run.result().stderr + run.result().stdout).to.equal(undefined);
+      const url = `http://127.0.0.1:${port}`;
+      const pub = { id: labelId(moduleLabel), publicKey: new Wallet(moduleKey).signingKey.compressedPublicKey };
+      const report = (counter: number, safeMode: boolean, installed: StatusReport["installed"]) => {
+        const body: StatusReport = { deviceId: id, counter, installed, lastResult: null, needs: [], declined: [], safeMode };
+        return sealMessage({ kind: REPORT_KIND, from: id, to: pub.id, issuedAt: Date.now(), body }, { kind: "device", privateKey: devD.key.privateKey }, pub.publicKey);
+      };
+      const taken = await postReport(url, await report(1, true, []));
+      expect(taken.status, JSON.stringify(taken.body)).to.equal(200);
+
+      const status = await t.c.run(["fleet", "status", "--json"], env);
+      expect(status.code, status.stderr + status.stdout).to.equal(0);
+      const summary = status.json().summary;
+      expect(summary.total).to.equal(4);
+      expect(summary.counts).to.deep.include({ safeMode: 1, upToDate: 1 }); // B only: D in safe mode is not up to date
+      expect(summary.byNetwork.find((n: { network: string }) => n.network === "plant-2")).to.deep.include({ total: 2, upToDate: 1, safeMode: 1 });
+      const table = await t.c.run(["fleet", "status"], env);
+      expect(table.code, table.stderr).to.equal(0);
+      expect(table.stdout).to.match(/^safe mode\s+1$/m);
+      expect(table.stdout).to.match(/^network\s+total\s+up to date\s+outdated\s+vulnerable\s+failed\s+safe mode\s+unreachable$/m);
+      expect(table.stdout).to.match(/^plant-2\s+2\s+1\s+0\s+0\s+0\s+1\s+0$/m);
+      expect(table.stdout).to.include("1 device(s) in safe mode need a person to install a release by hand (`ota-ledger device install`): `ota-ledger fleet list --status safe-mode`");
+
+      const listed = await t.c.run(["fleet", "list", "--status", "safe-mode", "--json"], env);
+      expect(listed.code, listed.stderr + listed.stdout).to.equal(0);
+      expect(listed.json()).to.deep.include({ status: "safe-mode", total: 1 });
+      expect(listed.json().devices[0]).to.deep.include({ id, statuses: ["safe-mode"], safeMode: true, installed: [], network: "plant-2" });
+      const human = await t.c.run(["fleet", "list", "--status", "safe-mode"], env);
+      expect(human.code, human.stderr).to.equal(0);
+      expect(human.stdout).to.include(id);
+      expect(human.stdout).to.include("(safe mode: unknown)");
+      expect(human.stdout).to.include("1 safe-mode device(s)");
+      const upToDate = await t.c.run(["fleet", "list", "--status", "up-to-date", "--json"], env);
+      expect(upToDate.json().devices.map((d: { id: string }) => d.id)).not.to.include(id);
+
+      // A person installed a release by hand: the next report is out of safe mode.
+      const installed = [{ component: BOOTLOADER, version: encodeVersion(boot11.version).toString(), releaseId: boot11.id, slot: "a" as const }];
+      expect((await postReport(url, await report(2, false, installed))).status).to.equal(200);
+      const after = await t.c.run(["fleet", "list", "--status", "safe-mode"], env);
+      expect(after.code, after.stderr).to.equal(0);
+      expect(after.stdout).to.include("no safe-mode devices (0 match)");
+      const again = await t.c.run(["fleet", "status"], env);
+      expect(again.stdout).to.match(/^safe mode\s+0$/m);
+      expect(again.stdout).not.to.include("need a person");
+    } finally {
+      const stopped = await run.stop();
+      expect(stopped.code, stopped.stderr).to.equal(0);
+    }
   });
 
   it("fleet commands refuse bad options before asking the tracker", async () => {

@@ -3,12 +3,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchBrowser, openPage } from "../../helpers/browser";
-import { startSeededTracker, type SeededTracker } from "../../helpers/trackerFixture";
+import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
+import { sealMessage } from "../../../agent/crypto/sealedMessage";
+import { postReport, startSeededTracker, testDevice, type SeededTracker } from "../../helpers/trackerFixture";
 
 // The answers of the tracker's read API (docs/adr/0004-tracker.md), as far as these tests read them.
 interface Summary {
   total: number;
-  counts: Record<"upToDate" | "outdated" | "vulnerable" | "failed" | "unreachable" | "suspended", number>;
+  counts: Record<"upToDate" | "outdated" | "vulnerable" | "failed" | "safeMode" | "unreachable" | "suspended", number>;
 }
 interface Health {
   module: { id: string; role: string };
@@ -32,6 +34,7 @@ const CARD_KEYS = [
   ["outdated", "outdated"],
   ["vulnerable", "vulnerable"],
   ["failed", "failed"],
+  ["safe-mode", "safeMode"],
   ["unreachable", "unreachable"],
   ["suspended", "suspended"],
 ] as const;
@@ -41,6 +44,24 @@ async function read<T>(tracker: SeededTracker, urlPath: string, token?: string):
   const res = await fetch(`${tracker.url}${urlPath}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   expect(res.status, `GET ${urlPath}`).to.equal(200);
   return (await res.json()) as T;
+}
+
+/**
+ * Adds to the seeded fleet a device in safe mode (CAP-11.1-b): enrolled on the ledger, then its
+ * report (nothing installed, safeMode true) taken by the tracker.
+ */
+async function addSafeModeDevice(tracker: SeededTracker): Promise<string> {
+  const d = testDevice("seeded safe-1", 1, "plant-2");
+  await (await tracker.tracker.options.chain.fleet.connect(tracker.admin).enrolDevice(d.record)).wait();
+  await tracker.tracker.stream.pollOnce();
+  const health = (await (await fetch(`${tracker.url}/v1/health`)).json()) as { module: { id: string; publicKey: string } };
+  const body: StatusReport = { deviceId: d.record.id, counter: 1, installed: [], lastResult: null, needs: [], declined: [], safeMode: true };
+  const sealed = await sealMessage({ kind: REPORT_KIND, from: d.record.id, to: health.module.id, issuedAt: Date.now(), body }, { kind: "device", privateKey: d.key.privateKey }, health.module.publicKey);
+  const res = await postReport(tracker.url, sealed);
+  expect(res.status, JSON.stringify(res.body)).to.equal(200);
+  const id = d.record.id.toLowerCase();
+  tracker.devices.push({ id, statuses: ["safe-mode"], network: "plant-2" });
+  return id;
 }
 
 /** Opens the dashboard and waits for its first complete refresh. */
@@ -55,6 +76,12 @@ async function openDashboard(browser: Browser, url: string) {
 
 function text(page: Page, testid: string): Promise<string> {
   return page.locator(`[data-testid="${testid}"]`).first().innerText();
+}
+
+/** A computed style property of the first element matching `selector`. */
+function computed(page: Page, selector: string, property: "borderLeftColor" | "backgroundColor"): Promise<string> {
+  type Styled = { getComputedStyle(el: unknown): Record<string, string> };
+  return page.locator(selector).first().evaluate((el, p) => (globalThis as unknown as Styled).getComputedStyle(el)[p], property);
 }
 
 function rowIds(page: Page): Promise<string[]> {
@@ -74,9 +101,11 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
   let page: Page;
   let pageErrors: string[];
   let requests: { url: string }[];
+  let safeModeId: string;
 
   before(async () => {
     tracker = await startSeededTracker();
+    safeModeId = await addSafeModeDevice(tracker);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -110,6 +139,31 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
     expect(summary.counts.outdated).to.equal(tracker.devices.filter((d) => d.statuses.includes("outdated")).length).and.to.be.above(0);
     expect(await page.locator("main").innerText()).not.to.match(/\bnull\b|\bundefined\b|NaN|\[object/);
     expect(requests.map((r) => r.url).filter((u) => !u.startsWith(`${tracker.url}/`))).to.deep.equal([]);
+    await expectCleanPage();
+  });
+
+  it("CAP-11.1-b CAP-11.2-a: a card counts the devices in safe mode, which need a person; filtering by it lists them with their badge and detail", async () => {
+    const summary = await read<Summary>(tracker, "/v1/fleet/summary");
+    expect(summary.counts.safeMode).to.equal(1);
+    const card = page.locator('[data-testid="count-safe-mode"]');
+    expect(await card.innerText()).to.equal("1");
+    const cardBox = page.locator(".card.status-safe-mode");
+    expect(await cardBox.innerText()).to.match(/safe mode/i).and.to.match(/person/i);
+    // Its own colour, not the grey of the unreachable card (and of a badge without a colour of its own).
+    const grey = await computed(page, ".card.status-unreachable", "borderLeftColor");
+    expect(await computed(page, ".card.status-safe-mode", "borderLeftColor")).not.to.equal(grey);
+
+    await page.selectOption('[data-testid="filter-status"]', "safe-mode");
+    await page.waitForSelector('[data-testid="device-table"][data-query*="status=safe-mode"]');
+    expect(await rowIds(page)).to.deep.equal([safeModeId]);
+    const badge = page.locator(`${ROW}[data-device-id="${safeModeId}"] .badge.status-safe-mode`);
+    expect(await badge.innerText()).to.equal("safe-mode");
+    expect(await computed(page, `${ROW}[data-device-id="${safeModeId}"] .badge.status-safe-mode`, "backgroundColor")).not.to.equal(grey);
+
+    await page.click(`${ROW}[data-device-id="${safeModeId}"]`);
+    await page.waitForSelector(`[data-testid="device-detail"][data-loaded="true"][data-device-id="${safeModeId}"]`);
+    expect(await text(page, "detail-safe-mode")).to.match(/person/);
+    expect(await text(page, "detail-installed-empty")).to.match(/safe mode/);
     await expectCleanPage();
   });
 

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
-import { takeSealedReport } from "../../../agent/tracker/reportIntake";
-import { sealMessage } from "../../../agent/crypto/sealedMessage";
+import { FLEET_SCHEMA, FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { takeForwardedReport, takeSealedReport } from "../../../agent/tracker/reportIntake";
+import { openMessage, sealMessage } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { expectCode } from "../../helpers/expectCode";
 
@@ -64,5 +64,48 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     expect(db.releases()[0].record).to.deep.equal(record);
     db.dropReleasesOfBlocks(["0xaa"]);
     expect(db.releases()).to.have.length(0);
+  });
+
+  it("CAP-11.1-b CAP-11.2-a: keeps the safe mode of each device's latest report, also of a report relayed by a module below", async () => {
+    const take = async (r: StatusReport, at: number) => takeSealedReport(db, await seal(r), { id: moduleId, privateKey: tracker.privateKey }, at);
+    await take({ ...report(20), installed: [], lastResult: null, safeMode: true }, 100);
+    expect(db.device(deviceId)!.safeMode).to.equal(true);
+    await take(report(21), 200);
+    expect(db.device(deviceId)!.safeMode).to.equal(false);
+    expect(db.takeReport(deviceId, 21, 250, { installed: [], lastResult: null, safeMode: true }), "a replay changes nothing").to.equal(false);
+    expect(db.device(deviceId)!.safeMode).to.equal(false);
+    // A report without the field (an older device) is not in safe mode; one with anything but a boolean is refused.
+    const older: Partial<StatusReport> = report(22);
+    delete older.safeMode;
+    await take(older as StatusReport, 300);
+    expect(db.device(deviceId)!.safeMode).to.equal(false);
+    await expectCode(take({ ...report(23), safeMode: "yes" as never }, 400), "REPORT_MALFORMED");
+    // Relayed: the report as the device signed it, forwarded by a module below (DEP-8.2.3).
+    const child = keccak256(toUtf8Bytes("child module")).toLowerCase();
+    const opened = openMessage<StatusReport>(await seal({ ...report(24), installed: [], lastResult: null, safeMode: true }), tracker.privateKey, moduleId, "device");
+    takeForwardedReport(db, { message: opened.message, signature: opened.signature }, child, 500);
+    expect(db.device(deviceId)).to.include({ safeMode: true, upstream: child, lastCounter: 24 });
+  });
+
+  it("CAP-11.1-b: a database from before safe mode was kept (schema 6) takes each device's flag from its latest report when opened", async () => {
+    const other = { id: keccak256(toUtf8Bytes("fleet-db-2")).toLowerCase(), silent: keccak256(toUtf8Bytes("fleet-db-3")).toLowerCase() };
+    for (const id of [other.id, other.silent]) db.upsertDevice({ id, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    const body = (safeMode: boolean) => ({ installed: [], lastResult: null, safeMode });
+    db.takeReport(deviceId, 1, 10, body(false));
+    db.takeReport(deviceId, 2, 11, body(true)); // in safe mode now
+    db.takeReport(other.id, 1, 10, body(true));
+    db.takeReport(other.id, 2, 11, body(false)); // was in safe mode, no longer
+    // Back to schema 6: no flag, no index.
+    db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);
+    db.db.pragma("user_version = 6");
+    db.close();
+    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    expect(db.db.pragma("user_version", { simple: true })).to.equal(FLEET_SCHEMA);
+    expect([deviceId, other.id, other.silent].map((id) => db.device(id)!.safeMode)).to.deep.equal([true, false, false]);
+    expect(db.db.prepare(`SELECT id FROM devices WHERE safe_mode = 1`).pluck().all()).to.deep.equal([deviceId.toLowerCase()]);
+    expect(db.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'devices_in_safe_mode'`).pluck().get()).to.equal("devices_in_safe_mode");
+    // And the next report moves it as usual.
+    db.takeReport(deviceId, 3, 12, body(false));
+    expect(db.device(deviceId)!.safeMode).to.equal(false);
   });
 });

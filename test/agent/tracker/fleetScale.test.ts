@@ -84,6 +84,7 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
     db.db.exec(`DROP TRIGGER devices_counted_insert; DROP TRIGGER devices_counted_delete; DROP TRIGGER devices_counted_update; DROP INDEX devices_active_by_config; DROP TABLE config_devices; DROP TABLE policy_evidence;`);
     db.db.exec(`DROP INDEX devices_reported; ALTER TABLE devices DROP COLUMN last_release; ALTER TABLE devices DROP COLUMN last_report_at;
       DROP TABLE release_failures; DROP TABLE status_anchors; DROP TABLE status_anchor_records;`);
+    db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);
     db.db.pragma("user_version = 3");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));

@@ -11,6 +11,7 @@ import {
   type SchemaObject,
 } from "../../../agent/tracker/openapi";
 import { HEADER } from "../../../agent/crypto/requestSignature";
+import { DEVICE_STATUSES } from "../../../agent/tracker/fleetViews";
 
 const doc = TRACKER_OPENAPI;
 
@@ -201,6 +202,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       lastOutcome: null,
       lastCode: null,
       upstream: null,
+      safeMode: false,
     };
     expect(c.component("DeviceView")(deviceView)).to.equal(true);
     expect(c.component("DeviceView")({ ...deviceView, statuses: ["sleeping"] })).to.equal(false);
@@ -231,6 +233,33 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 0, counts: { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0 }, byNetwork: [] })).to.equal(
       false, // suspended is part of the fleet counts
     );
+  });
+
+  it("CAP-11.1-b CAP-11.2-a: the statuses are the tracker's, safe-mode among them; counts and device views carry it", () => {
+    const c = schemaCompiler();
+    expect(doc.components.schemas.DeviceStatus.enum).to.deep.equal([...DEVICE_STATUSES]);
+    expect(doc.components.schemas.DeviceStatus.enum).to.include("safe-mode");
+    expect(doc.components.schemas.DeviceStatus.description).to.include("safe-mode:").and.include("CAP-11.1-b");
+    const status = (path: string) => doc.paths[path].get!.parameters!.find((p) => p.name === "status")!.schema;
+    expect(status("/v1/fleet/devices")).to.deep.equal({ $ref: "#/components/schemas/DeviceStatus" });
+    // The device view: safeMode is required, a boolean.
+    const inSafeMode = { id: BYTES32_A, hardwareClass: 1, network: "n", region: "r", standing: "active", statuses: ["safe-mode"], installed: [], lastSeen: 1, lastOutcome: null, lastCode: null, upstream: BYTES32_A, safeMode: true };
+    expect(c.component("DeviceView")(inSafeMode)).to.equal(true);
+    expect(c.component("DeviceView")({ ...inSafeMode, statuses: ["safe-mode", "unreachable"] })).to.equal(true);
+    const { safeMode: _, ...withoutSafeMode } = inSafeMode; // eslint-disable-line @typescript-eslint/no-unused-vars
+    expect(c.component("DeviceView")(withoutSafeMode)).to.equal(false);
+    expect(c.component("DeviceView")({ ...inSafeMode, safeMode: "yes" })).to.equal(false);
+    expect(doc.components.schemas.DeviceView.examples!.some((e) => (e as { statuses: string[] }).statuses.includes("safe-mode"))).to.equal(true);
+    // The counts: safeMode overall and per network, required.
+    const counts = { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0, suspended: 0 };
+    const network = { network: "n", total: 1, upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0 };
+    expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts, byNetwork: [network] })).to.equal(true);
+    const { safeMode: _c, ...countsWithout } = counts; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { safeMode: _n, ...networkWithout } = network; // eslint-disable-line @typescript-eslint/no-unused-vars
+    expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts: countsWithout, byNetwork: [network] })).to.equal(false);
+    expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts, byNetwork: [networkWithout] })).to.equal(false);
+    expect((doc.components.schemas.Summary.examples![0] as { counts: Record<string, number> }).counts.safeMode).to.be.a("number");
+    for (const op of ["/v1/fleet/summary", "/v1/fleet/devices"]) expect(doc.paths[op].get!["x-x1368"], op).to.include("CAP-11.1-b");
   });
 
   it("every operation has a unique operationId, a summary, a description and a 2xx answer with a schema", () => {

@@ -143,6 +143,13 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     guarded = await startTrackerHttp(s.tracker, { apiToken: TOKEN });
     const health = await get("/v1/health");
     me = { id: health.body.module.id, publicKey: health.body.module.publicKey };
+    // Beside the fixture's fleet, a device in safe mode (CAP-11.1-b): enrolled, then its report says so.
+    const safe = testDevice("seeded safe-1", 1, "plant-2");
+    await (await s.tracker.options.chain.fleet.connect(s.admin).enrolDevice(safe.record)).wait();
+    await s.tracker.stream.pollOnce();
+    const taken = await postReport(s.url, await report(safe, { counter: 1, safeMode: true }));
+    expect(taken.status, JSON.stringify(taken.body)).to.equal(200);
+    s.devices.push({ id: safe.record.id.toLowerCase(), statuses: ["safe-mode"], network: "plant-2" });
   });
   after(async () => {
     await guarded?.close();
@@ -191,7 +198,7 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     const all = await get("/v1/fleet/devices");
     conforms("GET", "/v1/fleet/devices", all);
     expect(all.body.total).to.equal(s.devices.length);
-    for (const status of ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"]) {
+    for (const status of ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"]) {
       const res = await get(`/v1/fleet/devices?status=${status}`);
       conforms("GET", "/v1/fleet/devices", res);
       expect(res.body.total, status).to.be.greaterThan(0);

@@ -18,12 +18,20 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
     expect(status).to.equal(200);
     const count = (st: string) => s.devices.filter((d) => d.statuses.includes(st)).length;
     expect(body.total).to.equal(s.devices.length);
-    expect(body.counts).to.deep.equal({ upToDate: count("up-to-date"), outdated: count("outdated"), vulnerable: count("vulnerable"), failed: count("failed"), unreachable: count("unreachable"), suspended: count("suspended") });
+    expect(body.counts).to.deep.equal({
+      upToDate: count("up-to-date"),
+      outdated: count("outdated"),
+      vulnerable: count("vulnerable"),
+      failed: count("failed"),
+      safeMode: count("safe-mode"),
+      unreachable: count("unreachable"),
+      suspended: count("suspended"),
+    });
     const plant1 = body.byNetwork.find((n: { network: string }) => n.network === "plant-1");
     expect(plant1.total).to.equal(s.devices.filter((d) => d.network === "plant-1").length);
   });
 
-  for (const st of ["up-to-date", "outdated", "vulnerable", "failed", "unreachable", "suspended"]) {
+  for (const st of ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"]) {
     it(`CAP-11.2-a CAP-11.2-b: lists the ${st} devices, each with its unique id`, async () => {
       const { status, body } = await get(`/v1/fleet/devices?status=${st}`);
       expect(status).to.equal(200);

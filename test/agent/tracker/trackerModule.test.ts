@@ -3,6 +3,8 @@ import { Wallet, encodeBytes32String } from "ethers";
 import { verifyUpdateNotice } from "../../../agent/consumer/upstreamNotice";
 import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
+import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
+import { encodeVersion } from "../../../agent/core/version";
 import { DOWNSTREAM_KIND } from "../../../agent/tracker/trackerModule";
 import { dependsOn } from "../../../agent/core/release";
 import {
@@ -255,6 +257,33 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       expect(byId.get(plant1.id.toLowerCase())).to.include({ reachable: true });
       expect(byId.get(plant2.id.toLowerCase())).to.include({ reachable: true, devices: 1, unreachableDevices: 0 });
       expect(byId.get(plant2.id.toLowerCase())!.networks).to.deep.equal(["plant-2"]);
+    });
+
+    it("CAP-11.1-b CAP-11.2-a DEP-8.2.3: a device's safe mode, reported to an intermediate, is relayed to the server and listed safe-mode at both; its next report out of safe mode clears it", async () => {
+      const c4 = testDevice("module c4 safe mode", 1, "plant-1");
+      await t.enrol([c4]);
+      await running.tracker.stream.pollOnce();
+      await mid1.tracker.stream.pollOnce();
+      // The report a device in safe mode sends (agent/core/statusReport.ts): nothing installed, safeMode true.
+      const sealed = (counter: number, safeMode: boolean, installed: { component: string; version: string; releaseId: string; slot: "a" }[]) =>
+        sealMessage(
+          { kind: REPORT_KIND, from: c4.record.id, to: plant1.id, issuedAt: Date.now(), body: { deviceId: c4.record.id, counter, installed, lastResult: null, needs: [], declined: [], safeMode } satisfies StatusReport },
+          { kind: "device", privateKey: c4.key.privateKey },
+          plant1.publicKey,
+        );
+      expect((await postReport(mid1.http.url, await sealed(1, true, []))).status).to.equal(200);
+      expect(mid1.tracker.views.device(c4.record.id)!.device).to.deep.include({ statuses: ["safe-mode"], safeMode: true });
+      await mid1.tracker.syncUpstream();
+      const atServer = running.tracker.views.device(c4.record.id)!.device;
+      expect(atServer).to.deep.include({ statuses: ["safe-mode"], safeMode: true, upstream: plant1.id.toLowerCase() });
+      expect(running.tracker.views.devices({ status: "safe-mode" }).devices.map((d) => d.id)).to.deep.equal([c4.record.id.toLowerCase()]);
+      expect(running.tracker.views.summary().byNetwork.find((n) => n.network === "plant-1")).to.include({ safeMode: 1 });
+      // A person installed the newest release by hand: the next report, relayed, is out of safe mode.
+      const newest = [{ component: BOOTLOADER, version: encodeVersion(boot12.version).toString(), releaseId: boot12.id, slot: "a" as const }];
+      expect((await postReport(mid1.http.url, await sealed(2, false, newest))).status).to.equal(200);
+      await mid1.tracker.syncUpstream();
+      expect(running.tracker.views.device(c4.record.id)!.device).to.deep.include({ statuses: ["up-to-date"], safeMode: false });
+      expect(running.tracker.views.devices({ status: "safe-mode" }).total).to.equal(0);
     });
 
     it("DEP-8.2.3 CAP-11.2-m-b: the server refuses a status from a module that is not its child, a replay, and a forwarded report altered on the way", async () => {
