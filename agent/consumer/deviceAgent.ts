@@ -149,6 +149,7 @@ export class DeviceAgent {
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
   async retryPending(): Promise<UpdateOutcome[]> {
+    if (this.safeMode) return []; // nothing is taken automatically until a person installs (CAP-11.1-b)
     // Notices that came while the ledger was down are taken first (a stale one is then refused).
     const deferred = this.deferredNotices.splice(0);
     if (deferred.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(deferred));

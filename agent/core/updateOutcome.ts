@@ -18,6 +18,8 @@ export const RETRY_LATER_CODES: ReadonlySet<string> = new Set([
   "POLICY_REFUSED",
   "DEPENDENCY_NOT_INSTALLED",
   "DEPENDENCY_OUT_OF_RANGE",
+  // A device in safe mode waits for a person (CAP-11.1-b); once out of it, the release is taken as any other.
+  "SAFE_MODE",
 ]);
 
 /**

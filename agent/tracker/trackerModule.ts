@@ -366,7 +366,8 @@ export class TrackerModule {
    * reason. Dependencies come first.
    */
   pendingFor(device: DeviceRow): { releaseId: string; component: string; reason: string; origin: string }[] {
-    if (device.standing !== "active") return [];
+    // A device in safe mode takes nothing automatically (CAP-11.1-b): it is listed for a person instead.
+    if (device.standing !== "active" || device.safeMode) return [];
     const out = new Map<string, { releaseId: string; component: string; reason: string; origin: string }>();
     if (this.role === "server" && device.configId !== null) {
       const config = this.db.config(device.configId);

@@ -19,6 +19,8 @@ describe("what counts as a failed update (CAP-11.2-b-ii)", function () {
     ["rejected", "HARDWARE_NOT_SUPPORTED", false],
     ["rejected", "NOT_NEWER_THAN_INSTALLED", false],
     ["rejected", "BELOW_ANTI_ROLLBACK_FLOOR", false],
+    // A device in safe mode waits for a person: not a failed update of the release it was told of.
+    ["rejected", "SAFE_MODE", false],
     [null, null, false],
   ];
 

@@ -93,6 +93,10 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       await agent.settled();
       expect(views.device(id)!.device.statuses).to.include("safe-mode");
 
+      // An administrator's decision for it is held back: nothing is sent to a device in safe mode.
+      t.tracker.db.decide({ deviceId: id, releaseId: v1.releaseId, component: v1.ledger.record.component, reason: "requested", origin: "request:test", at: Date.now() });
+      expect(t.tracker.pendingFor(t.tracker.db.device(id)!)).to.deep.equal([]);
+
       // A person installs the release by hand (full verification), which ends safe mode; the report that follows clears the status.
       expect(await agent.manualInstall(v1.releaseId, { file: v1.artifactFile })).to.include({ outcome: "confirmed", code: "OK" });
       expect(agent.safeMode).to.equal(false);
