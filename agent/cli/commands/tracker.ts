@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { Wallet, ZeroHash, id as roleId } from "ethers";
 import type { CliContext } from "../context";
 import { writeNewKeyFile } from "../newKeyFile";
+import { lockFolder } from "../../io/pidLock";
 import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
 import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
@@ -163,69 +164,75 @@ async function startModule(ctx: CliContext): Promise<void> {
   const self = requireTrackerModule(config);
   const t = config.tracker;
   const chain = await ctx.connectReadOnly();
-  const log = (line: string) => ctx.io.stderr(`${line}\n`);
-  // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
-  const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
-  const tracker = new TrackerModule({
-    chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, anchors: chain.anchors, domain: chain.domain, fromBlock: chain.fromBlock },
-    ledgerAccount,
-    anchorMs: t.anchorMs,
-    failureReportMs: t.failureReportMs,
-    firmwareServers: t.firmwareServers,
-    downloadLogMs: t.downloadLogMs,
-    module: self,
-    parent: t.parent,
-    networks: t.networks,
-    dataDir: t.dataDir,
-    livenessMs: t.livenessMs,
-    renoticeMs: t.renoticeMs,
-    upstreamMs: t.upstreamMs,
-    adoptionSampleMs: t.adoptionSampleMs,
-    pollMs: t.pollMs,
-    confirmations: t.confirmations,
-    log,
-  });
-  let http: RunningTrackerHttp;
+  // One module per data folder: two would write one fleet database and one checkpoint.
+  const lock = await lockFolder(t.dataDir, "a tracker module");
   try {
-    await tracker.start();
-    http = await listen(tracker, t, log);
-  } catch (err) {
+    const log = (line: string) => ctx.io.stderr(`${line}\n`);
+    // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
+    const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
+    const tracker = new TrackerModule({
+      chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, anchors: chain.anchors, domain: chain.domain, fromBlock: chain.fromBlock },
+      ledgerAccount,
+      anchorMs: t.anchorMs,
+      failureReportMs: t.failureReportMs,
+      firmwareServers: t.firmwareServers,
+      downloadLogMs: t.downloadLogMs,
+      module: self,
+      parent: t.parent,
+      networks: t.networks,
+      dataDir: t.dataDir,
+      livenessMs: t.livenessMs,
+      renoticeMs: t.renoticeMs,
+      upstreamMs: t.upstreamMs,
+      adoptionSampleMs: t.adoptionSampleMs,
+      pollMs: t.pollMs,
+      confirmations: t.confirmations,
+      log,
+    });
+    let http: RunningTrackerHttp;
+    try {
+      await tracker.start();
+      http = await listen(tracker, t, log);
+    } catch (err) {
+      await tracker.stop();
+      throw err;
+    }
+    if (!t.apiToken && !isLoopback(t.host)) {
+      log(`warning: the read API and dashboard on ${t.host}:${t.port} are open to anyone who reaches them: set tracker.apiToken (OTA_TRACKER_TOKEN)`);
+    }
+    const base = http.url.replace(/\/+$/, "");
+    const shown = {
+      url: http.url,
+      dashboard: `${base}/`,
+      api: `${base}/v1`,
+      openapi: `${base}/openapi.json`,
+      module: { id: tracker.id, role: tracker.role, signer: tracker.wallet.address, parent: t.parent ?? null },
+      dataDir: t.dataDir,
+      apiToken: t.apiToken ? "required" : "none",
+      ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
+      downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs ?? 60_000 },
+    };
+    ctx.output(
+      shown,
+      [
+        `tracker module ${tracker.id} (${tracker.role}${t.parent ? ` under ${t.parent.id} at ${t.parent.url}` : ""}) on ${http.url}`,
+        `  dashboard  ${shown.dashboard}`,
+        `  API        ${shown.api}${t.apiToken ? " (bearer token: tracker.apiToken)" : ""}`,
+        `  OpenAPI    ${shown.openapi}`,
+        `  data       ${t.dataDir}`,
+        `  ledger     ${describeLedgerDuties(shown.ledgerDuties)}`,
+        `  downloads  ${t.firmwareServers.length === 0 ? "no firmware server's log read (tracker.firmwareServers)" : `the logs of ${t.firmwareServers.join(", ")} every ${describeMs(shown.downloadLogs.everyMs)} (the module's key needs TRACKER_ROLE)`}`,
+        "Ctrl-C stops it",
+      ].join("\n"),
+    );
+    await ctx.untilStopped();
+    log("tracker: stopping");
+    await http.close();
     await tracker.stop();
-    throw err;
+    log("tracker: stopped");
+  } finally {
+    await lock.release();
   }
-  if (!t.apiToken && !isLoopback(t.host)) {
-    log(`warning: the read API and dashboard on ${t.host}:${t.port} are open to anyone who reaches them: set tracker.apiToken (OTA_TRACKER_TOKEN)`);
-  }
-  const base = http.url.replace(/\/+$/, "");
-  const shown = {
-    url: http.url,
-    dashboard: `${base}/`,
-    api: `${base}/v1`,
-    openapi: `${base}/openapi.json`,
-    module: { id: tracker.id, role: tracker.role, signer: tracker.wallet.address, parent: t.parent ?? null },
-    dataDir: t.dataDir,
-    apiToken: t.apiToken ? "required" : "none",
-    ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
-    downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs ?? 60_000 },
-  };
-  ctx.output(
-    shown,
-    [
-      `tracker module ${tracker.id} (${tracker.role}${t.parent ? ` under ${t.parent.id} at ${t.parent.url}` : ""}) on ${http.url}`,
-      `  dashboard  ${shown.dashboard}`,
-      `  API        ${shown.api}${t.apiToken ? " (bearer token: tracker.apiToken)" : ""}`,
-      `  OpenAPI    ${shown.openapi}`,
-      `  data       ${t.dataDir}`,
-      `  ledger     ${describeLedgerDuties(shown.ledgerDuties)}`,
-      `  downloads  ${t.firmwareServers.length === 0 ? "no firmware server's log read (tracker.firmwareServers)" : `the logs of ${t.firmwareServers.join(", ")} every ${describeMs(shown.downloadLogs.everyMs)} (the module's key needs TRACKER_ROLE)`}`,
-      "Ctrl-C stops it",
-    ].join("\n"),
-  );
-  await ctx.untilStopped();
-  log("tracker: stopping");
-  await http.close();
-  await tracker.stop();
-  log("tracker: stopped");
 }
 
 /** What the module posts on the ledger, and with which account (issue 6). */

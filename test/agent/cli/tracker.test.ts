@@ -202,6 +202,13 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       const badToken = await t.c.run(["fleet", "outdated"], { ...env, OTA_TRACKER_TOKEN: "x".repeat(20) });
       expect(badToken.code).to.equal(1);
       expect(badToken.stderr).to.include("refused the API token: set tracker.apiToken (OTA_TRACKER_TOKEN)");
+
+      // A second module on the same data folder (another port) is refused before it touches the database.
+      const second = await startTracker({ OTA_TRACKER_TOKEN: TOKEN, OTA_TRACKER_PORT: String(await freePort()) });
+      const refused = await second.stop();
+      expect(refused.code).to.equal(1);
+      expect(refused.json().error.code).to.equal("ALREADY_RUNNING");
+      expect(refused.json().error.message).to.match(/is in use by a tracker module in process \d+/);
     } finally {
       const stopped = await run.stop();
       expect(stopped.code, stopped.stderr).to.equal(0);
