@@ -16,6 +16,10 @@ import {
   type UpdatePolicies,
 } from "../../../typechain-types";
 import { componentId, normalizeRelease } from "../../../agent/core/release";
+import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
+import { ServerDatabase } from "../../../agent/server/serverDatabase";
+import { LedgerGate } from "../../../agent/server/ledgerGate";
+import { startFirmwareServer } from "../../../agent/server/firmwareServer";
 import { encodeVersion } from "../../../agent/core/version";
 import { computeReleaseId, registryDomain, signRelease } from "../../../agent/crypto/releaseSignature";
 
@@ -165,3 +169,30 @@ export async function policyChain() {
   }
 }
 export type PolicyChain = Awaited<ReturnType<typeof policyChain>>;
+
+/**
+ * A CLI chain with a firmware server beside it (in-process, on an embedded store in the chain's
+ * folder); `setup` runs CLI command lines that must succeed, with OTA_SERVER_URL set to it.
+ */
+export async function cliChainWithServer() {
+  const c = await startCliChain();
+  const store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
+  const db = new ServerDatabase(path.join(c.dir, "server.db"));
+  const gate = new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), registryDomain(31337, String(c.registry.target)));
+  const server = await startFirmwareServer({ gate, store, db, pollMs: 200 });
+  const env: Record<string, string> = { OTA_SERVER_URL: server.url };
+  const setup = async (lines: string[][]) => {
+    for (const args of lines) {
+      const r = await c.run(args, env);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
+    }
+  };
+  const stop = async () => {
+    await server.close();
+    await store.close();
+    db.close();
+    await c.stop();
+  };
+  return { c, store, db, server, env, setup, stop };
+}
+export type CliChainWithServer = Awaited<ReturnType<typeof cliChainWithServer>>;

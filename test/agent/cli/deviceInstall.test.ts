@@ -3,12 +3,7 @@ import { promises as fs, statSync, writeFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Wallet } from "ethers";
-import { startCliChain, type CliChain } from "./cliHarness";
-import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
-import { ServerDatabase } from "../../../agent/server/serverDatabase";
-import { LedgerGate } from "../../../agent/server/ledgerGate";
-import { startFirmwareServer, type RunningFirmwareServer } from "../../../agent/server/firmwareServer";
-import { registryDomain } from "../../../agent/crypto/releaseSignature";
+import { cliChainWithServer, type CliChain, type CliChainWithServer } from "./cliHarness";
 import { loadBootState } from "../../../agent/consumer/slots/bootState";
 import { componentId } from "../../../agent/core/release";
 import { encodeVersion } from "../../../agent/core/version";
@@ -22,39 +17,28 @@ const BOOT = componentId("acme.bootloader").toLowerCase();
 describe("ota-ledger device keygen and device install (CAP-11.1-b)", function () {
   this.timeout(180_000);
   let c: CliChain;
-  let store: EmbeddedStore;
-  let db: ServerDatabase;
-  let server: RunningFirmwareServer;
   let env: Record<string, string>;
+  let setup: CliChainWithServer["setup"];
+  let stop: CliChainWithServer["stop"] | undefined;
   let deviceDir: string;
   let config: string;
   const published: Record<string, { releaseId: string; artifactFile: string }> = {};
 
   before(async () => {
-    c = await startCliChain();
-    store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
-    db = new ServerDatabase(path.join(c.dir, "server.db"));
-    server = await startFirmwareServer({ gate: new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), registryDomain(31337, String(c.registry.target))), store, db, pollMs: 200 });
-    env = { OTA_SERVER_URL: server.url };
+    ({ c, env, setup, stop } = await cliChainWithServer());
     const admin = c.admin.address;
-    for (const args of [
+    await setup([
       ["provider", "register", "Acme Devices"],
       ["provider", "signer", "add", "1", admin],
       ["provider", "author", "add", admin, "--provider", "1"],
       ["hardware", "register", "acme-board-rev-a"],
       ["component", "register", "acme.bootloader", "--provider", "1"],
-    ]) {
-      const r = await c.run(args, env);
-      expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
-    }
+    ]);
     deviceDir = path.join(c.dir, "device");
     config = path.join(deviceDir, "device.json");
   });
   after(async () => {
-    await server?.close();
-    await store?.close();
-    db?.close();
-    await c?.stop();
+    await stop?.();
   });
 
   async function publish(version: string): Promise<void> {

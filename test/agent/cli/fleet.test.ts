@@ -1,45 +1,29 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { startCliChain, type CliChain } from "./cliHarness";
-import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
-import { ServerDatabase } from "../../../agent/server/serverDatabase";
-import { LedgerGate } from "../../../agent/server/ledgerGate";
-import { startFirmwareServer, RunningFirmwareServer } from "../../../agent/server/firmwareServer";
-import { registryDomain } from "../../../agent/crypto/releaseSignature";
+import { cliChainWithServer, type CliChain, type CliChainWithServer } from "./cliHarness";
 
 describe("ota-ledger fleet simulate and device run (simulated devices on one machine)", function () {
   this.timeout(180_000);
   let c: CliChain;
-  let store: EmbeddedStore;
-  let db: ServerDatabase;
-  let server: RunningFirmwareServer;
   let env: Record<string, string>;
+  let setup: CliChainWithServer["setup"];
+  let stop: CliChainWithServer["stop"] | undefined;
 
   before(async () => {
-    c = await startCliChain();
-    store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
-    db = new ServerDatabase(path.join(c.dir, "server.db"));
-    server = await startFirmwareServer({ gate: new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), registryDomain(31337, String(c.registry.target))), store, db, pollMs: 200 });
-    env = { OTA_SERVER_URL: server.url };
+    ({ c, env, setup, stop } = await cliChainWithServer());
     const admin = c.admin.address;
-    for (const args of [
+    await setup([
       ["provider", "register", "Acme Devices"],
       ["provider", "signer", "add", "1", admin],
       ["provider", "author", "add", admin, "--provider", "1"],
       ["hardware", "register", "rev-a"],
       ["hardware", "register", "rev-b"],
       ["component", "register", "acme.bootloader", "--provider", "1"],
-    ]) {
-      const r = await c.run(args, env);
-      expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
-    }
+    ]);
   });
   after(async () => {
-    await server?.close();
-    await store?.close();
-    db?.close();
-    await c?.stop();
+    await stop?.();
   });
 
   it("PROC-3 PROC-5: enrols N devices, and each installs the release it is granted, in its own slots", async () => {

@@ -2,11 +2,9 @@ import { expect } from "chai";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
-import { startCliChain, type CliChain } from "./cliHarness";
-import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
+import { cliChainWithServer, type CliChain, type CliChainWithServer } from "./cliHarness";
 import { ServerDatabase } from "../../../agent/server/serverDatabase";
-import { LedgerGate } from "../../../agent/server/ledgerGate";
-import { startFirmwareServer, RunningFirmwareServer } from "../../../agent/server/firmwareServer";
+import type { RunningFirmwareServer } from "../../../agent/server/firmwareServer";
 import { registryDomain } from "../../../agent/crypto/releaseSignature";
 import { fetchRelease } from "../../../agent/chain/releaseEvents";
 import { verifyLedgerRelease } from "../../../agent/chain/verifyLedgerRelease";
@@ -16,27 +14,23 @@ import { downloadArtifact, decryptDownloaded, DeviceIdentity } from "../../../ag
 describe("ota-ledger release (author's CLI)", function () {
   this.timeout(120_000);
   let c: CliChain;
-  let store: EmbeddedStore;
   let db: ServerDatabase;
   let server: RunningFirmwareServer;
   let env: Record<string, string>;
+  let setup: CliChainWithServer["setup"];
+  let stop: CliChainWithServer["stop"] | undefined;
   let device: DeviceIdentity;
   let image: string;
 
   before(async () => {
-    c = await startCliChain();
-    store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
-    db = new ServerDatabase(path.join(c.dir, "server.db"));
-    const domain = registryDomain(31337, String(c.registry.target));
-    server = await startFirmwareServer({ gate: new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), domain), store, db, pollMs: 200 });
-    env = { OTA_SERVER_URL: server.url };
+    ({ c, db, server, env, setup, stop } = await cliChainWithServer());
     const key = new Wallet(keccak256(toUtf8Bytes("cli device key")));
     device = {
       privateKey: key.privateKey,
       credential: { record: { id: keccak256(toUtf8Bytes("cli-device-1")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("factory"), region: encodeBytes32String("eu") }, batchId: 0, proof: [] },
     };
     const admin = c.admin.address;
-    for (const args of [
+    await setup([
       ["provider", "register", "Acme Devices"],
       ["provider", "signer", "add", "1", admin],
       ["provider", "author", "add", admin, "--provider", "1"],
@@ -48,18 +42,12 @@ describe("ota-ledger release (author's CLI)", function () {
       ["device", "enrol", "--id", "cli-device-rev-b", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-b", "--network", "factory", "--region", "eu"],
       ["device", "enrol", "--id", "cli-device-stolen", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-a", "--network", "factory", "--region", "eu"],
       ["device", "suspend", "cli-device-stolen", "--reason", "reported stolen"],
-    ]) {
-      const r = await c.run(args, env);
-      expect(r.code, `${args.join(" ")}: ${r.stderr}`).to.equal(0);
-    }
+    ]);
     image = path.join(c.dir, "bootloader-1.0.0.bin");
     writeFileSync(image, Buffer.alloc(300 * 1024 + 7, 0x42));
   });
   after(async () => {
-    await server?.close();
-    await store?.close();
-    db?.close();
-    await c?.stop();
+    await stop?.();
   });
 
   it("--dry-run checks everything and sends nothing", async () => {
