@@ -121,11 +121,27 @@ export class DeviceAgent {
   async onLedgerEvents(events: LedgerEvent[]): Promise<UpdateOutcome[]> {
     // Only the newest release of each component in a batch: a device that was away does not walk
     // through every version in between.
-    const newest = new Map<string, string>();
-    for (const e of events) if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), e.releaseId);
+    const newest = new Map<string, { releaseId: string; reason: string }>();
+    for (const e of events) if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), { releaseId: e.releaseId, reason: "new-release" });
+    // What this device runs flagged or revoked: the newest good release for its hardware is worth
+    // a look again, also one declined earlier (a device taking security fixes only takes it now).
+    for (const e of events) {
+      if ((e.kind !== "vulnerable" && e.kind !== "revoked") || !this.isRunning(e.releaseId)) continue;
+      const fix = await this.newestGoodRelease(e.component);
+      if (fix && !this.isRunning(fix)) newest.set(e.component.toLowerCase(), { releaseId: fix, reason: `${e.kind}-installed` });
+    }
     const out: UpdateOutcome[] = [];
-    for (const releaseId of newest.values()) out.push(await this.considerRelease(releaseId, "new-release"));
+    for (const { releaseId, reason } of newest.values()) out.push(await this.considerRelease(releaseId, reason));
     return out;
+  }
+
+  /** The newest release of a component for this device's hardware that is neither vulnerable nor revoked, if any (an outage: none now). */
+  private async newestGoodRelease(component: string): Promise<string | undefined> {
+    const id = await callLedger(() => this.o.chain.registry.latestReleaseForHardware(component, this.o.device.credential.record.hardwareClass, false)).catch((err: unknown) => {
+      if (err instanceof LedgerUnavailable) return undefined;
+      throw err;
+    });
+    return id === undefined || BigInt(id) === 0n ? undefined : id.toLowerCase();
   }
 
   /**

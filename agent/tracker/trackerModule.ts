@@ -388,7 +388,10 @@ export class TrackerModule {
       const last = this.db.lastDelivery(device.id, s.releaseId);
       return last !== undefined && last.at > since && last.reason === s.reason;
     };
-    return [...out.values()].filter((s) => !device.declined.includes(s.releaseId) && device.failedRelease !== s.releaseId && !recent(s));
+    // A release the device declined is offered again once what it runs is flagged or revoked (a
+    // device that takes security fixes only takes it then); the renotice interval still applies.
+    const fixesInstalled = (s: { reason: string }) => s.reason === "vulnerable-installed" || s.reason === "revoked-installed";
+    return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s)) && device.failedRelease !== s.releaseId && !recent(s));
   }
 
   /**

@@ -306,5 +306,26 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, keccak256(toUtf8Bytes("nobody")))), "QUERY_NOT_REGISTERED");
       await expectCode(agent.answerQuery(await query(Wallet.createRandom() as unknown as Wallet, moduleId)), "QUERY_SIGNATURE");
     });
+
+    it("CAP-11.3-g CAP-11.1-a-vi: a device taking security fixes only declines a newer release, then takes it once what it runs is flagged vulnerable (its own ledger events)", async () => {
+      const dev = makeDevice("security-only-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const radio = componentId("acme.radio-fw");
+      const v8 = await release("acme.radio-fw", "8.0.0", [dev]);
+      const first = await agentFor(dev, { components: [radio] });
+      expect((await first.considerRelease(v8.releaseId, "new-release")).outcome).to.equal("confirmed");
+      // The same device, now taking security fixes only.
+      const a = await DeviceAgent.open({ ...(first as unknown as { o: DeviceAgentOptions }).o, policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600, securityOnly: true } });
+      const v81 = await release("acme.radio-fw", "8.1.0", [dev]);
+      expect(await a.onLedgerEvents([{ kind: "published", releaseId: v81.releaseId, component: radio, block: 0 }])).to.deep.equal([
+        { releaseId: v81.releaseId.toLowerCase(), outcome: "declined", code: "NOT_A_SECURITY_FIX" },
+      ]);
+      await (await f.registry.connect(f.admin).flagVulnerable(v8.releaseId, "CVE-2026-8")).wait();
+      expect(await a.onLedgerEvents([{ kind: "vulnerable", releaseId: v8.releaseId, component: radio, block: 0 }])).to.deep.equal([
+        { releaseId: v81.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" },
+      ]);
+      // A flag on a release it does not run changes nothing.
+      expect(await a.onLedgerEvents([{ kind: "vulnerable", releaseId: v8.releaseId, component: radio, block: 0 }])).to.deep.equal([]);
+    });
   });
 });

@@ -168,6 +168,45 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     expect(active(), "the kept notice is taken once the ledger answers").to.equal(v21.releaseId.toLowerCase());
   });
 
+  it("CAP-11.3-g CAP-11.1-a-vi: a release a security-only device declined is offered again once what it runs is flagged vulnerable, and taken", async () => {
+    const dev = makeDevice("security-only-client", 1);
+    await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+    const options = {
+      dataDir: path.join(f.dir, "security-only-client"),
+      device: dev,
+      serverUrl: f.server.url,
+      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+      components: [BOOT],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => true,
+      tracker: t.deviceTracker,
+    };
+    const v3 = await release("3.0.0", [dev]);
+    const first = await DeviceAgent.open(options);
+    expect((await first.considerRelease(v3.releaseId, "new-release")).outcome).to.equal("confirmed");
+    const agent = await DeviceAgent.open({ ...options, policy: { ...options.policy, securityOnly: true } });
+    const active = () => {
+      const c = agent.slots.snapshot().components[BOOT.toLowerCase()];
+      return c?.slots[c.active]?.releaseId;
+    };
+    const v31 = await release("3.1.0", [dev]);
+    await tracker.stream.pollOnce();
+    await agent.report(); // told of 3.1.0 as an outdated step: declined
+    await agent.settled();
+    expect((await agent.statusReport()).declined).to.deep.include({ releaseId: v31.releaseId.toLowerCase(), code: "NOT_A_SECURITY_FIX" });
+    expect(active()).to.equal(v3.releaseId.toLowerCase());
+    await agent.report(); // reports the decline: not offered again while nothing changes
+    await agent.settled();
+    expect(active()).to.equal(v3.releaseId.toLowerCase());
+
+    await (await f.registry.connect(f.admin).flagVulnerable(v3.releaseId, "CVE-2026-3")).wait();
+    await tracker.stream.pollOnce();
+    await agent.report(); // now a fix for what it runs: offered again, and taken
+    await agent.settled();
+    expect(active()).to.equal(v31.releaseId.toLowerCase());
+    expect(tracker.views.device(dev.credential.record.id)!.device.statuses).to.deep.equal(["up-to-date"]);
+  });
+
   it("CAP-11.2-b-i: a firmware server does not hand its download log to a key without TRACKER_ROLE", async () => {
     const { pullDownloadLog } = await import("../../../agent/tracker/downloadLog");
     await pullDownloadLog(tracker.db, f.server.url, new Wallet(Wallet.createRandom().privateKey)).then(
