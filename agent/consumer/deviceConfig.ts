@@ -3,7 +3,7 @@ import path from "node:path";
 import { SigningKey } from "ethers";
 import { z } from "zod";
 import { InputError } from "../core/errors";
-import { componentId } from "../core/release";
+import { componentIdOf } from "../core/release";
 import { encodeVersion } from "../core/version";
 import { parseDevicePolicy, type DevicePolicy } from "../core/devicePolicy";
 import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceCredential";
@@ -85,7 +85,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
   return {
     privateKey,
     credential,
-    components: c.components.map((n) => (/^0x[0-9a-fA-F]{64}$/.test(n) ? n.toLowerCase() : componentId(n))),
+    components: c.components.map(componentIdOf),
     dataDir: path.resolve(base, c.dataDir),
     policy: parseDevicePolicy(withPinsEncoded(file, c.policy ?? {})),
     healthCheck: c.healthCheck === "pass" ? async () => true : await healthCheckOf(file, base, c.healthCheck),
@@ -122,7 +122,7 @@ function withPinsEncoded(file: string, policy: unknown): unknown {
   if (typeof pins !== "object" || pins === null || Array.isArray(pins)) return policy;
   const encoded: Record<string, unknown> = {};
   for (const [component, version] of Object.entries(pins)) {
-    const id = /^0x[0-9a-fA-F]{64}$/.test(component) ? component : componentId(component);
+    const id = componentIdOf(component);
     let value = version;
     if (typeof version === "string" && version.includes(".")) {
       try {

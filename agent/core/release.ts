@@ -45,6 +45,11 @@ export function componentId(name: string): string {
   return keccak256(toUtf8Bytes(name));
 }
 
+/** A component named by its id (0x + 64 hex digits, kept, lower-cased) or by its name (hashed as componentId). */
+export function componentIdOf(nameOrId: string): string {
+  return /^0x[0-9a-fA-F]{64}$/.test(nameOrId) ? nameOrId.toLowerCase() : componentId(nameOrId);
+}
+
 /** A dependency on the component `component` (its id) in an npm-like `range` ("^1.2.0", ...). */
 export function dependsOn(component: string, range: string): Dependency {
   const { min, max } = parseRange(range);

@@ -5,7 +5,7 @@ import type { CliContext } from "../context";
 import { writeNewKeyFile } from "../newKeyFile";
 import { lockFolder } from "../../io/pidLock";
 import { InputError, OtaError } from "../../core/errors";
-import { componentId } from "../../core/release";
+import { componentIdOf } from "../../core/release";
 import { encodeVersion, formatVersion } from "../../core/version";
 import { loadDeviceConfig } from "../../consumer/deviceConfig";
 import { DeviceAgent } from "../../consumer/deviceAgent";
@@ -239,7 +239,7 @@ function collect(value: string, previous: string[]): string[] {
 function parseFloor(text: string): [string, bigint] {
   const m = /^\s*([^=\s]+)\s*=\s*(\S+)\s*$/.exec(text);
   if (!m) throw new InputError("INVALID_INPUT", `--floor "${text}" must be <component>=<version>, e.g. acme.bootloader=1.1.0`);
-  const component = /^0x[0-9a-fA-F]{64}$/.test(m[1]) ? m[1].toLowerCase() : componentId(m[1]).toLowerCase();
+  const component = componentIdOf(m[1]).toLowerCase();
   return [component, encodeVersion(m[2])];
 }
 

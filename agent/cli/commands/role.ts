@@ -29,18 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
   role
     .command("grant <role> <address>")
     .description(`give an account a role (${Object.keys(ROLES).join(", ")}); nothing is sent if it holds it already`)
-    .action(async (roleText: string, addressText: string) => {
-      const { role: hash, name } = parseRole(roleText);
-      const account = parseAddress(addressText, "account");
-      const { registry, signer } = await ctx.connect();
-      if (await registry.hasRole(hash, account)) {
-        ctx.output({ account, role: name, granted: false, alreadyHeld: true }, `${account} already holds ${name}: nothing sent`);
-        return;
-      }
-      await requireRoleAdmin(registry, roleText as RoleName, signer.address);
-      const { tx } = await confirm(registry.grantRole(hash, account));
-      ctx.output({ account, role: name, granted: true, alreadyHeld: false, tx }, `${account} now holds ${name}\n${describeTx(tx)}`);
-    });
+    .action(async (roleText: string, addressText: string) => grantRoleTo(ctx, roleText, addressText));
 
   role
     .command("revoke <role> <address>")
@@ -156,6 +145,20 @@ export function register(program: Command, ctx: CliContext): void {
       const { tx } = await confirm(registry.cancelDefaultAdminTransfer());
       ctx.output({ cancelled: true, was: pending, tx }, `the handover to ${pending} is cancelled\n${describeTx(tx)}`);
     });
+}
+
+/** Grants a role (`role grant`, and `tracker grant` for TRACKER_ROLE): refused before sending unless the sender may; nothing sent if held. */
+export async function grantRoleTo(ctx: CliContext, roleText: string, addressText: string): Promise<void> {
+  const { role: hash, name } = parseRole(roleText);
+  const account = parseAddress(addressText, "account");
+  const { registry, signer } = await ctx.connect();
+  if (await registry.hasRole(hash, account)) {
+    ctx.output({ account, role: name, granted: false, alreadyHeld: true }, `${account} already holds ${name}: nothing sent`);
+    return;
+  }
+  await requireRoleAdmin(registry, roleText as RoleName, signer.address);
+  const { tx } = await confirm(registry.grantRole(hash, account));
+  ctx.output({ account, role: name, granted: true, alreadyHeld: false, tx }, `${account} now holds ${name}\n${describeTx(tx)}`);
 }
 
 function parseRole(text: string): (typeof ROLES)[RoleName] {

@@ -4,6 +4,7 @@ import { Wallet, ZeroHash, id as roleId } from "ethers";
 import type { CliContext } from "../context";
 import { writeNewKeyFile } from "../newKeyFile";
 import { lockFolder } from "../../io/pidLock";
+import { grantRoleTo } from "./role";
 import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
 import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
@@ -11,7 +12,7 @@ import { backupTracker, restoreTracker } from "../../tracker/backup";
 import { TrackerModule } from "../../tracker/trackerModule";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { requireTrackerModule, type OtaConfig } from "../config";
-import { parseAddress, parseId, parseIdOrLabel, parseLabel } from "../parse";
+import { parseId, parseIdOrLabel, parseLabel } from "../parse";
 import { formatTable, shortHex, formatBytes } from "../table";
 import { trackerGet, trackerTargetOf } from "../trackerClient";
 import { confirm, describeTx } from "../transactions";
@@ -42,16 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
   tracker
     .command("grant <address>")
     .description("grant TRACKER_ROLE (registering tracker modules) to an account; needs an administrator key")
-    .action(async (text: string) => {
-      const account = parseAddress(text, "account");
-      const { registry } = await ctx.connect();
-      if (await registry.hasRole(TRACKER_ROLE, account)) {
-        ctx.output({ account, role: "TRACKER_ROLE", granted: false, alreadyHeld: true }, `${account} already holds TRACKER_ROLE: nothing sent`);
-        return;
-      }
-      const { tx } = await confirm(registry.grantRole(TRACKER_ROLE, account));
-      ctx.output({ account, role: "TRACKER_ROLE", granted: true, alreadyHeld: false, tx }, `${account} now holds TRACKER_ROLE\n${describeTx(tx)}`);
-    });
+    .action(async (text: string) => grantRoleTo(ctx, "tracker", text));
 
   tracker
     .command("register")
