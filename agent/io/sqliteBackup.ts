@@ -209,3 +209,19 @@ export async function restoreTarget(dataDir: string, databaseFile: string, servi
   }
   return target;
 }
+
+/**
+ * Copies a live database with SQLite's online backup into `copy` and returns the copy's schema,
+ * refusing one newer than `known` (a backup taken with an older ota-ledger than the service runs).
+ */
+export async function snapshotKnownSchema(source: string, copy: string, known: number, service: string): Promise<number> {
+  await snapshotDatabase(source, copy);
+  const schema = schemaOf(copy);
+  if (schema > known) {
+    throw new BackupError(
+      "BACKUP_SCHEMA_NEWER",
+      `the ${service}'s database is at schema ${schema}, newer than this ota-ledger knows (${known}): take the backup with the ota-ledger version the ${service} runs`,
+    );
+  }
+  return schema;
+}

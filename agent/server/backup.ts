@@ -17,7 +17,7 @@ import {
   installDatabase,
   makeFolder,
   schemaOf,
-  snapshotDatabase,
+  snapshotKnownSchema,
   statOf,
   syncPath,
   tempBeside,
@@ -107,14 +107,7 @@ export async function backupServer(o: {
   let reader: (ArtifactReader & { close(): Promise<void> }) | undefined;
   try {
     const copy = path.join(temp, DATABASE_FILE);
-    await snapshotDatabase(source, copy);
-    const schema = schemaOf(copy);
-    if (schema > SERVER_SCHEMA) {
-      throw new BackupError(
-        "BACKUP_SCHEMA_NEWER",
-        `the server's database is at schema ${schema}, newer than this ota-ledger knows (${SERVER_SCHEMA}): take the backup with the ota-ledger version the server runs`,
-      );
-    }
+    const schema = await snapshotKnownSchema(source, copy, SERVER_SCHEMA, "server");
     const facts = readFacts(copy);
     const artifacts: BackedUpArtifact[] = [];
     if (o.artifacts !== false && facts.serving.length > 0) {

@@ -14,7 +14,7 @@ import {
   moveIntoPlace,
   requireFile,
   schemaOf,
-  snapshotDatabase,
+  snapshotKnownSchema,
   statOf,
   tempBeside,
 } from "../io/sqliteBackup";
@@ -79,14 +79,7 @@ export async function backupTracker(o: { dataDir: string; file: string; force?: 
   const temp = tempBeside(file);
   let result: Omit<TrackerBackupResult, "file" | "bytes">;
   try {
-    await snapshotDatabase(source, temp);
-    const schema = schemaOf(temp);
-    if (schema > FLEET_SCHEMA) {
-      throw new BackupError(
-        "BACKUP_SCHEMA_NEWER",
-        `the tracker's database is at schema ${schema}, newer than this ota-ledger knows (${FLEET_SCHEMA}): take the backup with the ota-ledger version the tracker runs`,
-      );
-    }
+    const schema = await snapshotKnownSchema(source, temp, FLEET_SCHEMA, "tracker");
     // A database of an older tracker (the new version installed, the old one still running) is
     // kept as it is, not migrated: without the trim it is as the tracker leaves it after a crash
     // between applying events and saving its checkpoint, which it recovers from (events apply once).
