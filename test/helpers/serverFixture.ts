@@ -15,8 +15,10 @@ import { prepareRelease, publishPrepared, ReleaseRequest } from "../../agent/aut
 import { uploadArtifact } from "../../agent/author/uploadArtifact";
 import { grantKeys } from "../../agent/author/grantKeys";
 import type { DeviceIdentity } from "../../agent/consumer/downloadRelease";
+import type { DeviceAgentOptions } from "../../agent/consumer/deviceAgent";
 import type { DeviceRecord } from "../../agent/crypto/deviceTree";
 import { fetchRelease } from "../../agent/chain/releaseEvents";
+import { componentId } from "../../agent/core/release";
 import type { UpdatePolicies } from "../../typechain-types";
 import { TrackerModule, type TrackerModuleOptions } from "../../agent/tracker/trackerModule";
 import { startTrackerHttp } from "../../agent/tracker/trackerHttp";
@@ -97,6 +99,23 @@ export async function serverFixture(
   }
 
   return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers, policies };
+}
+
+/**
+ * A device agent's options on the fixture's chain (its policies too, when deployed): the
+ * bootloader, a ledger age no test reaches, a health check that passes, in `<f.dir>/<name>`.
+ */
+export function deviceAgentOptions(f: Awaited<ReturnType<typeof serverFixture>>, device: DeviceIdentity, name: string, extra: Partial<DeviceAgentOptions> = {}): DeviceAgentOptions {
+  return {
+    dataDir: path.join(f.dir, name),
+    device,
+    serverUrl: f.server.url,
+    chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
+    components: [componentId("acme.bootloader")],
+    policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+    healthCheck: async () => true,
+    ...extra,
+  };
 }
 
 /**

@@ -63,6 +63,35 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     }
   });
 
+  it("DEP-8.1-a: one in-device tracker (one ledger watcher, one checkpoint) serves every component the device's consumer runs", async () => {
+    const dataDir = path.join(f.dir, "in-device");
+    const sensor = componentId("acme.sensor-fw");
+    const runner = await DeviceRunner.start(
+      chain(),
+      [{ dataDir, device: f.devices.b, serverUrl: f.server.url, components: [BOOT, sensor], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true }],
+      { stateDir: dataDir, pollMs: 100 },
+    );
+    try {
+      expect(runner.watcher).to.not.equal(undefined);
+      const [agent] = runner.agents;
+      const boot = await f.release({ component: "acme.bootloader", version: "5.0.0", file: writeImage(f.dir, "runner-boot-5.bin", 64 * 1024, 21), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.b] });
+      const fw = await f.release({ component: "acme.sensor-fw", version: "5.0.0", file: writeImage(f.dir, "runner-sensor-5.bin", 64 * 1024, 22), hardware: ["acme-board-rev-a"], depends: ["acme.bootloader ^5.0.0"] }, { grant: [f.devices.b] });
+      const active = (component: string) => {
+        const c = agent.slots.snapshot().components[component.toLowerCase()];
+        return c?.slots[c.active]?.releaseId;
+      };
+      const deadline = Date.now() + 60_000;
+      while ((active(BOOT) !== boot.releaseId.toLowerCase() || active(sensor) !== fw.releaseId.toLowerCase()) && Date.now() < deadline) {
+        await runner.agents[0].retryPending(); // the sensor firmware waits for its bootloader
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect([active(BOOT), active(sensor)], "both learned of from the ledger by the one watcher").to.deep.equal([boot.releaseId.toLowerCase(), fw.releaseId.toLowerCase()]);
+      expect(existsSync(path.join(dataDir, "ledger-checkpoint.json")), "the in-device tracker's checkpoint").to.equal(true);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("refuses a device that neither follows the ledger nor has a tracker, in the runner and in device.json", async () => {
     const dataDir = path.join(f.dir, "nowhere");
     await expectCode(

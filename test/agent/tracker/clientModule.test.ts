@@ -1,10 +1,9 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { serverFixture, trackerBeside, writeImage, makeDevice } from "../../helpers/serverFixture";
+import { serverFixture, trackerBeside, writeImage, makeDevice, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
@@ -35,16 +34,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
 
   it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; a failed install is listed as failed", async () => {
     const v1 = await release("1.0.0");
-    const agent = await DeviceAgent.open({
-      dataDir: path.join(f.dir, "device-a"),
-      device: f.devices.a,
-      serverUrl: f.server.url,
-      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
-      components: [BOOT],
-      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-      healthCheck: async () => healthy,
-      tracker: t.deviceTracker,
-    });
+    const agent = await DeviceAgent.open(deviceAgentOptions(f, f.devices.a, "device-a", { healthCheck: async () => healthy, tracker: t.deviceTracker }));
     expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed"); // reports at the end
     await agent.settled();
     const id = f.devices.a.credential.record.id;
@@ -102,16 +92,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     });
     await new Promise<void>((resolve) => slowLink.listen(0, "127.0.0.1", resolve));
     try {
-      const agent = await DeviceAgent.open({
-        dataDir: path.join(f.dir, "device-b-reports"),
-        device: f.devices.b,
-        serverUrl: f.server.url,
-        chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
-        components: [BOOT],
-        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-        healthCheck: async () => true,
-        tracker: { ...t.deviceTracker, url: `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}` },
-      });
+      const agent = await DeviceAgent.open(deviceAgentOptions(f, f.devices.b, "device-b-reports", { tracker: { ...t.deviceTracker, url: `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}` } }));
       const sent = await Promise.all(Array.from({ length: 4 }, () => agent.report()));
       const counters = sent.map((r) => r.counter);
       expect(counters, "sent in counter order").to.deep.equal([...counters].sort((a, b) => a - b));
@@ -138,17 +119,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
       },
     });
     const lines: string[] = [];
-    const agent = await DeviceAgent.open({
-      dataDir: path.join(f.dir, "outage-device"),
-      device: dev,
-      serverUrl: f.server.url,
-      chain: { provider: ethers.provider, registry: f.registry, fleet, domain: f.domain, fromBlock: 0 },
-      components: [BOOT],
-      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-      healthCheck: async () => true,
-      tracker: t.deviceTracker,
-      log: (l) => lines.push(l),
-    });
+    const agent = await DeviceAgent.open(deviceAgentOptions(f, dev, "outage-device", { chain: { provider: ethers.provider, registry: f.registry, fleet, domain: f.domain, fromBlock: 0 }, tracker: t.deviceTracker, log: (l) => lines.push(l) }));
     const active = () => {
       const c = agent.slots.snapshot().components[BOOT.toLowerCase()];
       return c?.slots[c.active]?.releaseId;
@@ -171,16 +142,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
   it("CAP-11.3-g CAP-11.1-a-vi: a release a security-only device declined is offered again once what it runs is flagged vulnerable, and taken", async () => {
     const dev = makeDevice("security-only-client", 1);
     await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
-    const options = {
-      dataDir: path.join(f.dir, "security-only-client"),
-      device: dev,
-      serverUrl: f.server.url,
-      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
-      components: [BOOT],
-      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-      healthCheck: async () => true,
-      tracker: t.deviceTracker,
-    };
+    const options = deviceAgentOptions(f, dev, "security-only-client", { tracker: t.deviceTracker });
     const v3 = await release("3.0.0", [dev]);
     const first = await DeviceAgent.open(options);
     expect((await first.considerRelease(v3.releaseId, "new-release")).outcome).to.equal("confirmed");

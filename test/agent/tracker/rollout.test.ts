@@ -1,9 +1,8 @@
 import { expect } from "chai";
-import path from "node:path";
 import { ethers } from "hardhat";
 import { takeSnapshot, time, type SnapshotRestorer } from "@nomicfoundation/hardhat-network-helpers";
 import { keccak256, toUtf8Bytes } from "ethers";
-import { serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
+import { serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
@@ -42,16 +41,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
   const release = (version: string) =>
     f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `rollout-${version}.bin`, 90 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a, f.devices.b] });
   const agentFor = (d: typeof f.devices.a, name: string) =>
-    DeviceAgent.open({
-      dataDir: path.join(f.dir, name),
-      device: d,
-      serverUrl: f.server.url,
-      chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, policies: f.policies, domain: f.domain, fromBlock: 0 },
-      components: [BOOT],
-      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-      healthCheck: async () => true,
-      tracker: t.deviceTracker,
-    });
+    DeviceAgent.open(deviceAgentOptions(f, d, name, { tracker: t.deviceTracker }));
   const running = (a: DeviceAgent) => {
     const c = a.slots.snapshot().components[BOOT.toLowerCase()] ?? a.slots.snapshot().components[BOOT];
     return c.slots[c.active]!.releaseId;

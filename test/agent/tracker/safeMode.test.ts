@@ -2,18 +2,15 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ethers } from "hardhat";
 import { ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
-import { makeDevice, serverFixture, trackerBeside, writeImage } from "../../helpers/serverFixture";
+import { makeDevice, serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
-import { componentId } from "../../../agent/core/release";
 import { FleetDatabase, type ReportBody } from "../../../agent/tracker/fleetDatabase";
 import { FleetPlanner } from "../../../agent/tracker/fleetPlanner";
 import { FleetViews } from "../../../agent/tracker/fleetViews";
 import { statusRecordOf } from "../../../agent/tracker/statusRecords";
 import { STATUS_OUTCOME } from "../../../agent/crypto/statusTree";
 
-const BOOT = componentId("acme.bootloader");
 
 describe("agent/tracker: devices in safe mode are listed safe-mode, never up to date (CAP-11.1-b, CAP-11.2-a)", function () {
   this.timeout(180_000);
@@ -37,16 +34,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
       const v1 = await f.release({ component: "acme.bootloader", version: "1.0.0", file: writeImage(f.dir, "safe-boot-1.0.0.bin", 90 * 1024 + 7, 7), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [dev] });
       await t.tracker.stream.pollOnce(); // the tracker knows the device and the release
-      const options: DeviceAgentOptions = {
-        dataDir: path.join(f.dir, "safe-mode-device"),
-        device: dev,
-        serverUrl: f.server.url,
-        chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
-        components: [BOOT],
-        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
-        healthCheck: async () => true,
-        tracker: t.deviceTracker,
-      };
+      const options: DeviceAgentOptions = deviceAgentOptions(f, dev, "safe-mode-device", { tracker: t.deviceTracker });
       const views = t.tracker.views;
       const listed = (status: "safe-mode" | "up-to-date") => views.devices({ status, limit: 1000 }).devices.map((d) => d.id);
 
