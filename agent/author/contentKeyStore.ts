@@ -5,9 +5,11 @@ import { InputError } from "../core/errors";
 import { writeFileAtomic } from "../io/atomicFile";
 
 /**
- * The author's store of content keys, one file per release (mode 0600), written atomically
- * before the release is published: a key lost after publication would leave a release no device
- * can ever be granted. Keys never leave this store except wrapped for a device.
+ * The author's store of content keys, one file per release, written atomically before the release
+ * is published: a key lost after publication would leave a release no device can ever be granted.
+ * Each file is 0600 from the moment it is created, so no one else can read a key at any time
+ * (CAP-11.4-b, REQ-10f-ii); a folder the store makes is 0700. Keys never leave this store except
+ * wrapped for a device.
  */
 export class ContentKeyStore {
   constructor(readonly directory: string) {}
@@ -20,8 +22,7 @@ export class ContentKeyStore {
   async save(releaseId: string, key: Uint8Array): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
     const file = this.file(releaseId);
-    await writeFileAtomic(file, Buffer.from(key).toString("hex") + "\n");
-    await fs.chmod(file, 0o600);
+    await writeFileAtomic(file, Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
   }
 
   async load(releaseId: string): Promise<Buffer> {

@@ -1,22 +1,38 @@
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
+
+export interface AtomicWriteOptions {
+  /**
+   * The file's permission bits, given to the temporary file when it is created (the process's
+   * umask may only narrow them), so the content is never readable more widely, not even for a
+   * moment. 0o600 for secrets. Default 0o644.
+   */
+  mode?: number;
+}
+
+/** How many fresh temporary names to try before giving up; each is 128 random bits. */
+const TEMP_NAME_ATTEMPTS = 3;
 
 /**
  * Writes a file so that after a crash it holds either the old or the new content, never a mix:
- * write a temporary file beside it, fsync it, rename it over the target, fsync the directory.
+ * create a temporary file beside it under an unpredictable name, exclusively (O_CREAT|O_EXCL, so
+ * nothing already there, a planted file or link, is ever opened) and with its final mode, write
+ * and fsync it, rename it over the target, fsync the directory. On any error the temporary file
+ * is removed. A target already there takes the new file's mode, not its old one.
  */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Uint8Array, { mode = 0o644 }: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(target);
   await fs.mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now()}.tmp`);
-  const handle = await fs.open(temp, "w", 0o644);
+  const { temp, handle } = await createTemp(dir, path.basename(target), mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(temp, target);
   } catch (err) {
     await fs.rm(temp, { force: true });
@@ -27,5 +43,16 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await dirHandle.sync();
   } finally {
     await dirHandle.close();
+  }
+}
+
+async function createTemp(dir: string, name: string, mode: number): Promise<{ temp: string; handle: FileHandle }> {
+  for (let attempt = 1; ; attempt++) {
+    const temp = path.join(dir, `.${name}.${randomBytes(16).toString("hex")}.tmp`);
+    try {
+      return { temp, handle: await fs.open(temp, "wx", mode) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt === TEMP_NAME_ATTEMPTS) throw err;
+    }
   }
 }
