@@ -1,12 +1,26 @@
 #!/usr/bin/env node
-// Launcher of the ota-ledger CLI: runs the TypeScript sources through ts-node (types are checked
-// by `npm run typecheck`, not here, so start-up stays quick).
+// Launcher of the ota-ledger CLI. Installed from the package, it runs the compiled JavaScript in
+// dist/ (no TypeScript tooling needed). In a checkout, where the TypeScript sources sit beside it,
+// it runs them through ts-node so an edit takes effect without a build (types are checked by
+// `npm run typecheck`, not here, so start-up stays quick).
 "use strict";
+const { existsSync } = require("node:fs");
 const path = require("node:path");
 
 const root = path.join(__dirname, "..");
-require("ts-node").register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });
-const { main } = require(path.join(root, "agent", "cli", "main"));
+const source = path.join(root, "agent", "cli", "main.ts");
+let entry;
+if (existsSync(source)) {
+  if (!existsSync(path.join(root, "typechain-types", "index.ts"))) {
+    process.stderr.write("error [NOT_BUILT]: the contracts' typed clients are missing in this checkout: run `npm ci` (or `npx hardhat compile`) first\n");
+    process.exit(2);
+  }
+  require("ts-node").register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });
+  entry = path.join(root, "agent", "cli", "main");
+} else {
+  entry = path.join(root, "dist", "agent", "cli", "main.js");
+}
+const { main } = require(entry);
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,5 +1,5 @@
 import type { TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdateRegistry } from "../chain/contracts";
 import { InputError } from "../core/errors";
 import { mapLimit } from "../core/mapLimit";
 import { DEVICE_STANDING, RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";

@@ -1,7 +1,7 @@
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Signer, TypedDataDomain } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "../chain/contracts";
 import { InputError } from "../core/errors";
 import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../core/release";
 import { encodeVersion, formatVersion } from "../core/version";

@@ -1,5 +1,5 @@
 import { InputError } from "../core/errors";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "./contracts";
 
 export interface HardwareClass {
   id: number;

@@ -1,5 +1,5 @@
 import type { Log, TypedDataDomain } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "./contracts";
 import type { ReleaseRecord } from "../core/release";
 import { OtaError, VerificationError } from "../core/errors";
 import { computeReleaseId } from "../crypto/releaseSignature";

@@ -1,5 +1,5 @@
 import { ZeroAddress, type Provider } from "ethers";
-import { ComposedPolicy__factory, StagedRollout__factory } from "../../typechain-types";
+import { ComposedPolicy__factory, StagedRollout__factory } from "./contracts";
 import { callLedger, LedgerUnavailable } from "./ledgerCall";
 
 /** How deep composers (AllOfPolicy, AnyOfPolicy) are searched for a staged rollout. */

@@ -1,4 +1,4 @@
-import type { FleetRegistry } from "../../typechain-types";
+import type { FleetRegistry } from "./contracts";
 import { AuthenticationError } from "../core/errors";
 import { decodeRevert } from "./revertReason";
 import { queryLogs } from "./queryLogs";

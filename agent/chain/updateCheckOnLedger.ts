@@ -1,4 +1,4 @@
-import type { UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { UpdatePolicies, UpdateRegistry } from "./contracts";
 import { INSTALL_CHECK, ledgerName, type InstallCheckCode } from "../core/ledgerCodes";
 import type { InstalledVersion, ReleaseRecord } from "../core/release";
 

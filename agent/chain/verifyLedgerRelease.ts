@@ -1,5 +1,5 @@
 import { Contract, Interface, TypedDataDomain } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "./contracts";
 import { VerificationError } from "../core/errors";
 import { computeReleaseId, recoverReleaseSigner } from "../crypto/releaseSignature";
 import type { LedgerRelease } from "./releaseEvents";

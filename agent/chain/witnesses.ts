@@ -1,4 +1,4 @@
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "./contracts";
 import type { Dependency } from "../core/release";
 
 /**

@@ -12,7 +12,7 @@ import {
   type FleetRegistry,
   type UpdatePolicies,
   type StatusAnchors,
-} from "../../typechain-types";
+} from "../chain/contracts";
 
 /** The ledger as a command sees it: contracts bound to the signer (or read-only to the provider). */
 export interface Connection {

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { CliContext, type GlobalOptions } from "./context";
 import { EXIT, describeError, printError } from "./reportError";
@@ -39,6 +41,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 function buildProgram(io: CliIo): Command {
   return new Command("ota-ledger")
     .description("OTA Ledger: the X.1368 firmware-update registry on an EVM ledger")
+    .version(packageVersion(), "-V, --version", "print the version of ota-ledger")
     .option("--config <path>", "configuration file (default: ./ota-ledger.json if it exists)")
     .option("--json", "machine-readable output: one JSON document on stdout")
     .option("--rpc <url>", "JSON-RPC endpoint of the chain (overrides rpcUrl / OTA_RPC_URL)")
@@ -62,4 +65,17 @@ function loadGroup(name: string): CommandGroup {
     throw new Error(`agent/cli/commands/${name}.ts must export register(program, ctx)`);
   }
   return group as CommandGroup;
+}
+
+/** This package's version: package.json sits above agent/ in a checkout and above dist/ when installed. */
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "ota-ledger" && pkg.version) return pkg.version;
+    } catch {
+      // not here: look one folder up
+    }
+    if (path.dirname(dir) === dir) return "unknown";
+  }
 }

@@ -13,7 +13,7 @@ import {
   StagedRollout__factory,
   type UpdatePolicies,
   type UpdateRegistry,
-} from "../../typechain-types";
+} from "../chain/contracts";
 
 /**
  * Finding and recognising the update policies behind components and releases (ADR 0005): which

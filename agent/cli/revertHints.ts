@@ -9,7 +9,7 @@ import {
   MaintenanceWindowPolicy__factory,
   AllOfPolicy__factory,
   StatusAnchors__factory,
-} from "../../typechain-types";
+} from "../chain/contracts";
 
 /** The contract interfaces whose custom errors the CLI decodes: the registries, the policies and the anchors. */
 export const REVERT_INTERFACES: Interface[] = [

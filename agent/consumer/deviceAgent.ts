@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";

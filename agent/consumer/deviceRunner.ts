@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
 import { InputError } from "../core/errors";

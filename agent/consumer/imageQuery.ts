@@ -1,4 +1,4 @@
-import type { FleetRegistry } from "../../typechain-types";
+import type { FleetRegistry } from "../chain/contracts";
 import { openMessage, sealMessage, type Envelope } from "../crypto/sealedMessage";
 import { moduleEncryptionKey, verifyModuleSender } from "../chain/trackerModules";
 import { AuthenticationError } from "../core/errors";

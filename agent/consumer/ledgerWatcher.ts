@@ -1,5 +1,5 @@
 import type { Provider } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender, type StreamBatch } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 

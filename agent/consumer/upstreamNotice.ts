@@ -1,5 +1,5 @@
 import { isHexString } from "ethers";
-import type { FleetRegistry } from "../../typechain-types";
+import type { FleetRegistry } from "../chain/contracts";
 import { AuthenticationError, InputError } from "../core/errors";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
 import { verifyModuleSender } from "../chain/trackerModules";

@@ -1,5 +1,5 @@
 import type { TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import type { DeviceRecord } from "../crypto/deviceTree";
 import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";

@@ -1,5 +1,5 @@
 import type { Provider } from "ethers";
-import { StagedRollout__factory, type UpdatePolicies } from "../../typechain-types";
+import { StagedRollout__factory, type UpdatePolicies } from "../chain/contracts";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { StagedRolloutFinder } from "../chain/stagedRollouts";
 import type { FleetDatabase } from "./fleetDatabase";

@@ -1,5 +1,5 @@
 import { NonceManager, id as roleId, type ContractTransactionReceipt, type ContractTransactionResponse, type Signer } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "../chain/contracts";
 import { OtaError } from "../core/errors";
 import { callLedger, isLedgerOutage, LedgerUnavailable } from "../chain/ledgerCall";
 

@@ -2,7 +2,7 @@ import { Interface, type Log, type LogDescription, type TypedDataDomain } from "
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
-import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../../typechain-types";
+import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
 import { decodeReleasePublished } from "../chain/releaseEvents";
 import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
 

@@ -1,5 +1,5 @@
 import { id as roleId, isHexString } from "ethers";
-import type { UpdateRegistry } from "../../typechain-types";
+import type { UpdateRegistry } from "../chain/contracts";
 import { callLedger } from "../chain/ledgerCall";
 import { InputError } from "../core/errors";
 import { UpdateRequestRefused } from "./updateRequests";

@@ -1,4 +1,4 @@
-import type { StatusAnchors } from "../../typechain-types";
+import type { StatusAnchors } from "../chain/contracts";
 import { OtaError } from "../core/errors";
 import { releaseCounts, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
 import type { FleetDatabase } from "./fleetDatabase";

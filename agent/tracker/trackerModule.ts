@@ -1,6 +1,6 @@
 import path from "node:path";
 import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
-import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../../typechain-types";
+import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";

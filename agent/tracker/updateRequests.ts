@@ -1,6 +1,6 @@
 import { id as roleId, isHexString, type TypedDataDomain } from "ethers";
 import { randomBytes } from "node:crypto";
-import type { UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+import type { UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
 import { fetchRelease } from "../chain/releaseEvents";
 import { callLedger as ledger } from "../chain/ledgerCall";

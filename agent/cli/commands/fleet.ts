@@ -14,7 +14,7 @@ import { confirm } from "../transactions";
 import { parseLabel } from "../parse";
 import { trackerGet } from "../trackerClient";
 import { moduleEncryptionKey } from "../../chain/trackerModules";
-import type { FleetRegistry } from "../../../typechain-types";
+import type { FleetRegistry } from "../../chain/contracts";
 import { lockFolder } from "../../io/pidLock";
 
 /** Running devices: one real device agent (`device run`), or a simulated fleet (`fleet simulate`). */

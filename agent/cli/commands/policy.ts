@@ -9,7 +9,7 @@ import {
   LocationPolicy__factory,
   MaintenanceWindowPolicy__factory,
   StagedRollout__factory,
-} from "../../../typechain-types";
+} from "../../chain/contracts";
 import {
   DEPLOYABLE_KINDS,
   KIND_NAMES,

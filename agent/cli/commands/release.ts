@@ -14,7 +14,7 @@ import { readProofsFile } from "../deviceFiles";
 import { parseAddress, parseBytes32, parseIdOrLabel } from "../parse";
 import { policyOfRelease } from "../policyLookup";
 import { confirm, describeTx } from "../transactions";
-import { ApprovalPolicy__factory } from "../../../typechain-types";
+import { ApprovalPolicy__factory } from "../../chain/contracts";
 import { progressBar } from "../progress";
 import { promises as fs } from "node:fs";
 

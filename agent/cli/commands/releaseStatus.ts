@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { UpdateRegistry } from "../../../typechain-types";
+import type { UpdateRegistry } from "../../chain/contracts";
 import type { CliContext } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { componentId } from "../../core/release";

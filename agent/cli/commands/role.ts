@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ZeroAddress, id as keccakText } from "ethers";
-import type { UpdateRegistry } from "../../../typechain-types";
+import type { UpdateRegistry } from "../../chain/contracts";
 import type { CliContext } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { parseAddress } from "../parse";

@@ -3,7 +3,7 @@ import type { Provider } from "ethers";
 import type { CliContext, Connection, ReadOnlyConnection } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { buildCohort, type Cohort } from "../../crypto/cohortTree";
-import { StagedRollout__factory, type StagedRollout } from "../../../typechain-types";
+import { StagedRollout__factory, type StagedRollout } from "../../chain/contracts";
 import { readDevicesFile, parseWaveOption } from "../cohortFiles";
 import { ROLLOUT_STATES, policyOfRelease, requireAdministrator } from "../policyLookup";
 import { parseAddress, parseBytes32, parseCount, parseStartTime } from "../parse";
