@@ -41,7 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--hardware <class>", "hardware class id or registered name")
     .option("--network <label>", "network label (up to 31 bytes)")
     .option("--region <label>", "region or group label (up to 31 bytes)")
-    .option("--batch <file>", "JSON array of {id, publicKey, hardware, network, region}; writes <file>.proofs.json")
+    .option("--batch <file>", "JSON array of {id, publicKey, hardware, network, region}; writes the proofs beside it (devices.json: devices.proofs.json)")
     .option("--records-link <link>", "with --batch: where the records are published (e.g. an IPFS CID)", "")
     .action(async (options: EnrolOptions) => (options.batch ? enrolBatch(ctx, options.batch, options) : enrolOne(ctx, options)));
 
