@@ -8,7 +8,10 @@
  *
  * Optional, on any network: OTA_DEPLOY_ADMIN, OTA_DEPLOY_ADMIN_DELAY, OTA_DEPLOY_PARAMETERS,
  * OTA_DEPLOY_ID, OTA_DEPLOYMENT_FILE, OTA_DEPLOY_CONFIRMATIONS (docs/guides/administrator.md).
- * Exit codes: 0 deployed, 1 the deployment failed, 2 the settings are wrong (nothing was sent).
+ * Exit codes: 0 deployed; 2 a malformed optional setting, the wrong chain id or an unfunded account
+ * (nothing was sent); 1 anything else: a required OTA_DEPLOY_* variable missing or malformed
+ * (Hardhat stops before this script runs), an unreachable endpoint, changed parameters, a failed
+ * deployment.
  */
 import path from "node:path";
 import hre from "hardhat";

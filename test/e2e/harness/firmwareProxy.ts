@@ -31,10 +31,11 @@ export interface ProxyLogEntry {
  * connection, hand out another release's manifest or key, or hold an answer until released.
  *
  * Devices sign each request for the server's origin (docs/server.md: a captured request cannot be
- * replayed to another server), and `ota-ledger server start` has no setting for the origin it
- * answers to behind a proxy. So the proxy re-signs each device request for the real server's
- * origin with that device's key (the harness made the keys): the server sees the device's own
- * request, the device sees the server's answer as the proxy passes it on.
+ * replayed to another server). A proxy an operator runs would set the server's `server.publicUrl`
+ * to its own origin; this one stands for a hostile mirror the server knows nothing of, so it
+ * re-signs each device request for the real server's origin with that device's key (the harness
+ * made the keys): the server sees the device's own request, the device sees the server's answer
+ * as the proxy passes it on.
  */
 export class FirmwareProxy {
   readonly log: ProxyLogEntry[] = [];
