@@ -1,6 +1,7 @@
 // npm run build's second half (the contracts are compiled and typechain generated before it):
 // compiles the agents, the CLI and the contracts' typed clients to dist/ with tsc, and copies the
-// files they read at run time beside them. A clean dist/ every time, so nothing stale ships.
+// files they read at run time beside them; then bundles the device agent into dist/device/
+// (scripts/buildDevice.js). A clean dist/ every time, so nothing stale ships.
 "use strict";
 const { cpSync, rmSync, existsSync } = require("node:fs");
 const { execFileSync } = require("node:child_process");
@@ -20,3 +21,8 @@ execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", pat
 const ASSETS = [["agent/tracker/dashboard", "agent/tracker/dashboard"]];
 for (const [from, to] of ASSETS) cpSync(path.join(root, from), path.join(dist, to), { recursive: true });
 console.log(`built ${path.relative(process.cwd(), dist) || "dist"}/`);
+
+require("./buildDevice").buildDevice().catch((err) => {
+  console.error(err.message ?? err);
+  process.exit(1);
+});

@@ -1,4 +1,5 @@
-import { z } from "zod";
+// A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
+import * as z from "zod";
 import { isAddress, toUtf8Bytes } from "ethers";
 
 /**

@@ -1,7 +1,8 @@
 import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { SigningKey } from "ethers";
-import { z } from "zod";
+// A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
+import * as z from "zod";
 import { InputError } from "../core/errors";
 import { componentIdOf } from "../core/release";
 import { encodeVersion } from "../core/version";

@@ -2,18 +2,12 @@ import path from "node:path";
 import type { Command } from "commander";
 import { decodeBytes32String, hexlify } from "ethers";
 import type { CliContext } from "../context";
-import { writeNewKeyFile } from "../newKeyFile";
-import { lockFolder } from "../../io/pidLock";
-import { InputError, OtaError } from "../../core/errors";
-import { componentIdOf } from "../../core/release";
-import { encodeVersion, formatVersion } from "../../core/version";
-import { loadDeviceConfig } from "../../consumer/deviceConfig";
-import { DeviceAgent } from "../../consumer/deviceAgent";
+import { InputError } from "../../core/errors";
 import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
 import { buildDeviceBatch, checkDeviceRecord, type DeviceRecord } from "../../crypto/deviceTree";
 import { listHardwareClasses } from "../../chain/hardwareClasses";
 import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProofsFile } from "../deviceFiles";
-import { parseBytes32, parseIdOrLabel, parseReason } from "../parse";
+import { parseIdOrLabel, parseReason } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 import { queryLogs } from "../../chain/queryLogs";
 import type { EventLog } from "ethers";
@@ -31,7 +25,8 @@ interface EnrolOptions {
 
 /** Devices (CAP-11.3-d): enrolment singly or in Merkle batches, suspension, standing. */
 export function register(program: Command, ctx: CliContext): void {
-  const device = program.command("device").description("device identities on the ledger");
+  // device run, install and keygen are the device's own commands: commands/deviceAgent.ts.
+  const device = (program.commands.find((c) => c.name() === "device") ?? program.command("device")).description("device identities on the ledger");
 
   device
     .command("enrol")
@@ -65,45 +60,6 @@ export function register(program: Command, ctx: CliContext): void {
       const { fleet } = await ctx.connect();
       const { tx } = await confirm(fleet.reinstateDevice(id));
       ctx.output({ device: id, suspended: false, tx }, `device ${id} is reinstated\n${describeTx(tx)}`);
-    });
-
-  device
-    .command("keygen <file>")
-    .description("make a new device key in <file> (mode 0600; never overwrites); prints the public key to enrol")
-    .action(async (file: string) => {
-      const { keyFile, wallet } = await writeNewKeyFile(ctx.io.cwd, file);
-      const publicKey = wallet.signingKey.compressedPublicKey;
-      ctx.output(
-        { keyFile, publicKey },
-        `device key written to ${keyFile}\n  public key  ${publicKey}\n` +
-          `enrol it: ota-ledger device enrol --id <id> --public-key ${publicKey} --hardware <class> --network <label> --region <label>`,
-      );
-    });
-
-  device
-    .command("install")
-    .description("install a release by hand (CAP-11.1-b), with every check of an automatic update: the way out of safe mode and of a failed trial. Stop `device run` first")
-    .requiredOption("--device-config <file>", "the device's identity and choices (device.json)")
-    .requiredOption("--release <id>", "the release id (0x + 64 hex digits)")
-    .option("--artifact <file>", "the encrypted artifact, as `release publish` wrote it (default: download it from the firmware server)")
-    .option("--url <url>", "where to fetch the encrypted artifact instead (e.g. an IPFS gateway)")
-    .option("--floor <component=version>", "in safe mode: a component's anti-rollback floor to restore, e.g. acme.bootloader=1.1.0 (repeat)", collect, [])
-    .option("--retry-failed", "take a release that failed its trial boot on this device before (clears that failure first)")
-    .action(async (o: { deviceConfig: string; release: string; artifact?: string; url?: string; floor: string[]; retryFailed?: boolean }) => {
-      const releaseId = parseBytes32(o.release, "--release");
-      if (o.artifact !== undefined && o.url !== undefined) throw new InputError("INVALID_INPUT", "give the artifact with --artifact <file> or --url <url>, not both");
-      const source = o.artifact !== undefined ? { file: path.resolve(ctx.io.cwd, o.artifact) } : o.url !== undefined ? { url: o.url } : undefined;
-      const floors = Object.fromEntries(o.floor.map(parseFloor));
-      const config = await ctx.config();
-      const d = await loadDeviceConfig(path.resolve(ctx.io.cwd, o.deviceConfig));
-      const chain = await ctx.connectReadOnly();
-      const log = (l: string) => ctx.io.stderr(l + "\n");
-      const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
-      try {
-        await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log);
-      } finally {
-        await lock.release();
-      }
     });
 
   device
@@ -229,60 +185,4 @@ function label(value: string): string {
   } catch {
     return value;
   }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-/** --floor acme.bootloader=1.1.0 (a component name or id, and a version) as [component id, encoded version]. */
-function parseFloor(text: string): [string, bigint] {
-  const m = /^\s*([^=\s]+)\s*=\s*(\S+)\s*$/.exec(text);
-  if (!m) throw new InputError("INVALID_INPUT", `--floor "${text}" must be <component>=<version>, e.g. acme.bootloader=1.1.0`);
-  const component = componentIdOf(m[1]).toLowerCase();
-  return [component, encodeVersion(m[2])];
-}
-
-/** `device install`'s work, on a data folder it holds: by hand, with every check of an automatic update. */
-async function installByHand(
-  ctx: CliContext,
-  o: { retryFailed?: boolean; floor: string[] },
-  d: Awaited<ReturnType<typeof loadDeviceConfig>>,
-  serverUrl: string,
-  chain: Awaited<ReturnType<CliContext["connectReadOnly"]>>,
-  releaseId: string,
-  source: { file: string } | { url: string } | undefined,
-  floors: Record<string, bigint>,
-  log: (line: string) => void,
-): Promise<void> {
-  // No tracker here: the install sends no report and takes no notice; `device run` reports the result when it starts.
-  const agent = await DeviceAgent.open({ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl, chain, components: d.components, policy: d.policy, healthCheck: d.healthCheck, log });
-  const safeMode = agent.safeMode;
-  if (o.floor.length > 0 && !safeMode) throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
-  if (o.retryFailed) await agent.slots.clearFailure(releaseId);
-  let outcome;
-  if (source) outcome = await agent.manualInstall(releaseId, source, floors);
-  else {
-    // From the firmware server, as an automatic update downloads it; safe mode ends first, as in manualInstall.
-    if (safeMode) await agent.slots.leaveSafeMode(floors);
-    outcome = await agent.considerRelease(releaseId, "manual");
-  }
-  const report = await agent.statusReport();
-  const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed };
-  if (outcome.outcome !== "confirmed") {
-    const hint =
-      outcome.code === "PREVIOUSLY_FAILED"
-        ? ": it failed its trial boot on this device before; fix the cause, then run again with --retry-failed"
-        : outcome.outcome === "rolled-back"
-          ? ": the trial boot failed and the device runs its previous image"
-          : "";
-    throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
-  }
-  ctx.output(
-    result,
-    [
-      `installed release ${releaseId} by hand${safeMode ? " and left safe mode" : ""}`,
-      ...report.installed.map((i) => `  ${i.component}  ${formatVersion(BigInt(i.version))} (slot ${i.slot})`),
-    ].join("\n"),
-  );
 }

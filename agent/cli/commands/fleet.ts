@@ -5,44 +5,18 @@ import type { CliContext } from "../context";
 import { InputError } from "../../core/errors";
 import { componentId } from "../../core/release";
 import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
-import { formatVersion } from "../../core/version";
-import { loadDeviceConfig } from "../../consumer/deviceConfig";
 import { DeviceRunner } from "../../consumer/deviceRunner";
 import type { DeviceAgentOptions } from "../../consumer/deviceAgent";
 import { listHardwareClasses, resolveHardwareClass } from "../../chain/hardwareClasses";
 import { confirm } from "../transactions";
+import { finishDeviceRun } from "../finishDeviceRun";
 import { parseLabel } from "../parse";
 import { trackerGet } from "../trackerClient";
 import { moduleEncryptionKey } from "../../chain/trackerModules";
 import type { FleetRegistry } from "../../chain/contracts";
-import { lockFolder } from "../../io/pidLock";
 
-/** Running devices: one real device agent (`device run`), or a simulated fleet (`fleet simulate`). */
+/** A simulated fleet (`fleet simulate`); one real device agent is `device run` (commands/deviceAgent.ts). */
 export function register(program: Command, ctx: CliContext): void {
-  const device = program.commands.find((c) => c.name() === "device") ?? program.command("device");
-  device
-    .command("run")
-    .description("run this device's agent: follow the ledger, verify, install into A/B slots, report (Ctrl-C stops)")
-    .requiredOption("--device-config <file>", "the device's identity and choices (device.json, see docs/device.md)")
-    .option("--once", "consider what the ledger holds now, then exit")
-    .action(async (o: { deviceConfig: string; once?: boolean }) => {
-      const config = await ctx.config();
-      const d = await loadDeviceConfig(o.deviceConfig);
-      const chain = await ctx.connectReadOnly();
-      // One agent per data folder: two would write the same slots (`device install` takes it too).
-      const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
-      try {
-        const runner = await DeviceRunner.start(
-          chain,
-          [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
-          { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
-        );
-        await finish(ctx, runner, o.once);
-      } finally {
-        await lock.release();
-      }
-    });
-
   const fleetCmd = (program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet")).description(
     "the fleet: its status from the tracker (status, list, outdated, vulnerable), and simulated fleets for demos, tests and benchmarks",
   );
@@ -88,25 +62,8 @@ export function register(program: Command, ctx: CliContext): void {
         for (const r of records) if (ledgerName(DEVICE_STANDING, await fleet.deviceStanding(r, 0, [])) === "unknown") await confirm(sender.enrolDevice(r));
       }
       const runner = await DeviceRunner.start(chain, devices, { stateDir: path.resolve(ctx.io.cwd, o.dataDir), heartbeatMs, log: () => {} });
-      await finish(ctx, runner, o.once);
+      await finishDeviceRun(ctx, runner, o.once);
     });
-}
-
-async function finish(ctx: CliContext, runner: DeviceRunner, once?: boolean): Promise<void> {
-  if (!once) {
-    ctx.io.stderr(`running ${runner.agents.length} device agent(s); Ctrl-C stops\n`);
-    await ctx.untilStopped();
-  } else {
-    await Promise.all(runner.agents.map((a) => a.retryPending()));
-  }
-  await runner.stop();
-  const reports = await Promise.all(runner.agents.map((a) => a.statusReport()));
-  ctx.output(
-    { devices: reports },
-    reports
-      .map((r) => `${r.deviceId.slice(0, 10)}…  ${r.installed.map((i) => `${i.component.slice(0, 10)}… ${formatVersion(BigInt(i.version))} (slot ${i.slot})`).join(", ") || "nothing installed"}${r.lastResult ? `  last: ${r.lastResult.outcome} ${r.lastResult.code}` : ""}${r.safeMode ? "  SAFE MODE" : ""}`)
-      .join("\n"),
-  );
 }
 
 /**

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+// A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
+import * as z from "zod";
 import { isValidVersion } from "../../core/version";
 import { writeFileAtomic } from "../../io/atomicFile";
 import { SlotInputError } from "./slotErrors";
