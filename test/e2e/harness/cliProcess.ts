@@ -21,7 +21,9 @@ process.once("exit", () => {
 /**
  * `node bin/ota-ledger.js <args>` in its own process group, as an operator starts it, with the
  * working folder and OTA_* settings given (never the test run's own OTA_* variables). Its stdout
- * and stderr are kept (the last lines) for assertions and failure messages.
+ * and stderr are kept (the last lines) for assertions and failure messages. `command` runs
+ * another program instead (a shipped agent: the device bundle, an installed ota-ledger), and
+ * `unsetEnv` drops variables of the test run that would help it (NODE_PATH, ts-node's).
  */
 export class CliProcess {
   readonly lines: string[] = [];
@@ -32,12 +34,14 @@ export class CliProcess {
   constructor(
     readonly name: string,
     readonly args: string[],
-    o: { cwd: string; env?: Record<string, string | undefined> },
+    o: { cwd: string; env?: Record<string, string | undefined>; command?: string[]; unsetEnv?: string[] },
   ) {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("OTA_") && k !== "HARDHAT_NETWORK") env[k] = v;
+    for (const k of o.unsetEnv ?? []) delete env[k];
     for (const [k, v] of Object.entries(o.env ?? {})) if (v !== undefined) env[k] = v;
-    this.child = spawn(process.execPath, [LAUNCHER, ...args], { cwd: o.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const [program, ...before] = o.command ?? [process.execPath, LAUNCHER];
+    this.child = spawn(program, [...before, ...args], { cwd: o.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const take = (stream: string) => {
       let rest = "";
       return (chunk: Buffer) => {
