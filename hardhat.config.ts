@@ -65,6 +65,8 @@ const config: HardhatUserConfig = {
   },
   mocha: {
     timeout: 120_000,
+    // Used by --parallel only (npm run test:unit): one worker per core of the 2-core machines.
+    jobs: 2,
     reporter: "./test/helpers/summaryReporter.js",
   },
   gasReporter: {

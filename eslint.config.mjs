@@ -1,0 +1,30 @@
+// ESLint for the TypeScript sources: typescript-eslint's recommended rules, warnings treated as
+// errors in CI (`npm run lint:ts` passes --max-warnings 0). Formatting is Prettier's job.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  {
+    ignores: ["node_modules/", "artifacts/", "cache/", "typechain-types/", "dist/", "coverage/", "tools/ipfs-daemon/", "ignition/deployments/"],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "module",
+      globals: {
+        // Node.js
+        process: "readonly", Buffer: "readonly", __dirname: "readonly", __filename: "readonly", require: "readonly", module: "writable",
+        console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly",
+        setImmediate: "readonly", clearImmediate: "readonly", queueMicrotask: "readonly", structuredClone: "readonly",
+        AbortController: "readonly", AbortSignal: "readonly", URL: "readonly", URLSearchParams: "readonly", TextEncoder: "readonly", TextDecoder: "readonly",
+        fetch: "readonly", Response: "readonly", Request: "readonly", Headers: "readonly", performance: "readonly", globalThis: "readonly",
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: "error" },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+    },
+  },
+);
