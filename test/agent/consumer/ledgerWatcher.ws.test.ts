@@ -35,8 +35,8 @@ describe("agent/consumer/ledgerWatcher over a WebSocket endpoint (DEP-8.2.1)", f
       await (await admin.barProvider(1, "pushed over ws", { nonce: nonce + 1 })).wait();
       while (!seen.some((e) => e.kind === "barred") && Date.now() - start < 20_000) await new Promise((r) => setTimeout(r, 100));
       await watcher.stop();
+      // Seen within the loop's 20 s: the poll alone would have waited 10 minutes.
       expect(seen.some((e) => e.kind === "barred")).to.equal(true);
-      expect(Date.now() - start).to.be.below(20_000); // the poll would have waited 10 minutes
     } finally {
       await ws.destroy();
     }

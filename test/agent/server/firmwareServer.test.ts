@@ -103,9 +103,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       it(`the store ${label}: ${code}, and nothing unverified is kept`, async () => {
         f.store.fault = fault();
         const { artifactFile, imageFile } = files();
-        const started = Date.now();
         await expectCode(download(f.devices.a, artifactFile), code);
-        expect(Date.now() - started).to.be.below(30_000);
         const kept = existsSync(artifactFile) ? readFileSync(artifactFile) : Buffer.alloc(0);
         expect(kept.length).to.be.at.most(expectedSize());
         expect(kept).to.deep.equal(readFileSync(boot.artifactFile).subarray(0, kept.length)); // a verified prefix only

@@ -105,14 +105,15 @@ describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
     expect(await store.has(pinned)).to.equal(true);
   });
 
-  it("answers at once for content it does not hold, and rejects what is not a CID", async () => {
+  it("answers STORE_NOT_FOUND for content it does not hold (it never waits for a network), and rejects what is not a CID", async function () {
+    // A hang guard, not a speed check: the light node has no network to wait on, so a lookup
+    // that waited would be a regression (how fast it answers is bench material).
+    this.timeout(20_000);
     const missing = await computeCid([pattern(10, 9)]);
     expect(await store.has(missing)).to.equal(false);
-    const started = Date.now();
     await expectCode(collect(store.cat(missing)), "STORE_NOT_FOUND");
     await expectCode(store.getBlock(missing), "STORE_NOT_FOUND");
     await expectCode(store.pin(missing), "STORE_NOT_FOUND");
-    expect(Date.now() - started).to.be.below(2000);
     await expectCode(store.has("not-a-cid"), "STORE_BAD_CID");
   });
 
