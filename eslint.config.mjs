@@ -27,4 +27,20 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
     },
   },
+  {
+    // The launcher, npm's helper scripts and the test reporter are plain CommonJS for node.
+    files: ["**/*.js"],
+    languageOptions: { sourceType: "commonjs" },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
+    // chai's property assertions (`.to.be.empty`, `.properAddress`) are expressions by design.
+    files: ["test/**/*.ts"],
+    rules: { "@typescript-eslint/no-unused-expressions": "off" },
+  },
+  {
+    // The fleet dashboard runs in the browser.
+    files: ["agent/tracker/dashboard/**/*.js"],
+    languageOptions: { sourceType: "script", globals: { document: "readonly", window: "readonly", location: "readonly", Node: "readonly", history: "readonly" } },
+  },
 );

@@ -97,6 +97,7 @@ async function checkEndpoint(): Promise<number> {
     throw new Error(
       `cannot reach the JSON-RPC endpoint at ${where} (${why}): check ${urlSetting}` +
         (hre.network.name === "localhost" ? " or start the node (npm run chain)" : ""),
+      { cause: err },
     );
   }
   if (typeof answer.result !== "string") {

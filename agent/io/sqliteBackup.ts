@@ -28,7 +28,7 @@ export async function snapshotDatabase(source: string, copy: string): Promise<{ 
     throw new BackupError("BACKUP_SOURCE_UNREADABLE", `${source} cannot be opened as a SQLite database (${(cause as Error).message})`, { cause });
   }
   let journalMode: string;
-  let pages = 0;
+  let pages: number;
   try {
     journalMode = String(src.pragma("journal_mode", { simple: true }));
     // All remaining pages in one step: one read transaction, so one committed state, however

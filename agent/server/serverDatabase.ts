@@ -155,10 +155,14 @@ export class ServerDatabase {
   downloads(filter: { deviceId?: string; releaseId?: string; since?: number; after?: number; limit?: number } = {}): DownloadEntry[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.deviceId) (where.push("device_id = ?"), args.push(filter.deviceId.toLowerCase()));
-    if (filter.releaseId) (where.push("release_id = ?"), args.push(filter.releaseId.toLowerCase()));
-    if (filter.since !== undefined) (where.push("at >= ?"), args.push(filter.since));
-    if (filter.after !== undefined) (where.push("id > ?"), args.push(filter.after));
+    const and = (condition: string, value: string | number) => {
+      where.push(condition);
+      args.push(value);
+    };
+    if (filter.deviceId) and("device_id = ?", filter.deviceId.toLowerCase());
+    if (filter.releaseId) and("release_id = ?", filter.releaseId.toLowerCase());
+    if (filter.since !== undefined) and("at >= ?", filter.since);
+    if (filter.after !== undefined) and("id > ?", filter.after);
     const sql = `SELECT * FROM downloads ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id LIMIT ?`;
     args.push(Math.min(filter.limit ?? 1000, 10_000));
     return (this.db.prepare(sql).all(...args) as DownloadRow[]).map((r) => ({

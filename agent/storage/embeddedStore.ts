@@ -119,14 +119,14 @@ export class EmbeddedStore implements ContentStore {
     const parsed = this.cid(cid);
     if (await this.helia.pins.isPinned(parsed, options)) return;
     await this.requireLocal(parsed, cid, options);
-    for await (const _ of this.helia.pins.add(parsed, options)); // eslint-disable-line @typescript-eslint/no-unused-vars
+    for await (const _ of this.helia.pins.add(parsed, options)); // drains the generator: pinning happens as it is read
   }
 
   async unpin(cid: string, options: StoreCallOptions = {}): Promise<void> {
     this.open();
     const parsed = this.cid(cid);
     if (!(await this.helia.pins.isPinned(parsed, options))) return;
-    for await (const _ of this.helia.pins.rm(parsed, options)); // eslint-disable-line @typescript-eslint/no-unused-vars
+    for await (const _ of this.helia.pins.rm(parsed, options)); // drains the generator: unpinning happens as it is read
   }
 
   async deleteBlocks(cids: string[], options: StoreCallOptions = {}): Promise<void> {

@@ -4,7 +4,6 @@
  * (pointing at src/ files they do not ship) that `require` picks; a real dynamic import takes the
  * working "import" export instead.
  */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
 const dynamicImport = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<unknown>;
 
 export async function importEsm<T>(specifier: string): Promise<T> {

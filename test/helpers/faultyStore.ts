@@ -43,7 +43,10 @@ export class FaultyStore implements ContentStore {
     }
     const whole = Buffer.concat(await collect(this.inner.cat(cid)));
     let served = whole;
-    if (f.kind === "flip") (served = Buffer.from(whole)), (served[f.at] ^= 0x01);
+    if (f.kind === "flip") {
+      served = Buffer.from(whole);
+      served[f.at] ^= 0x01;
+    }
     if (f.kind === "truncate") served = whole.subarray(0, f.keep);
     if (f.kind === "append") served = Buffer.concat([whole, Buffer.alloc(f.bytes, 0xee)]);
     if (f.kind === "swap") {

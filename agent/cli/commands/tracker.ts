@@ -373,7 +373,7 @@ async function listDevices(ctx: CliContext, o: ListOptions): Promise<void> {
   const { url, token } = await trackerTarget(ctx, o.tracker);
 
   const devices: DeviceView[] = [];
-  let total = 0;
+  let total: number;
   for (let at = offset; ; ) {
     query.set("limit", String(limit));
     query.set("offset", String(at));

@@ -149,7 +149,7 @@
     try {
       res = await fetch(path, { headers, cache: "no-store" });
     } catch (e) {
-      throw new Error(`the tracker cannot be reached (${e.message})`);
+      throw new Error(`the tracker cannot be reached (${e.message})`, { cause: e });
     }
     const body = await res.json().catch(() => null);
     if (!res.ok) {

@@ -82,7 +82,7 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     expect(status.json()).to.deep.include({ state: "open", failures: 0, failureThreshold: 3, paused: false, aborted: false, openWaves: 1 });
     expect(status.json().waves.map((w: { open: boolean }) => w.open)).to.deep.equal([true, false]);
     const human = await c.run(["rollout", "status", releases[0]]);
-    expect(human.stdout).to.match(/: open\n  failures  0 of 3 .*\n  waves     1 of 2 open/);
+    expect(human.stdout).to.match(/: open\n {2}failures {2}0 of 3 .*\n {2}waves {5}1 of 2 open/);
   });
 
   it("refuses bad waves, an unknown release, a second rollout and a non-administrator before sending", async () => {

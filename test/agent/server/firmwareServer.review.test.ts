@@ -188,7 +188,7 @@ describe("agent/server firmware server: adversarial review", function () {
       const otherContext = encodeInstalled([{ component: "0x" + "11".repeat(32), version: 1n }]);
       expect(await errorCode(await get(manifest, { ...signed, "x-ota-context": otherContext }))).to.equal("AUTH_SIGNATURE");
       // a context header dropped after signing
-      const { ["x-ota-context"]: _dropped, ...withoutContext } = signDevice(f.devices.a, "GET", manifest); // eslint-disable-line @typescript-eslint/no-unused-vars
+      const { ["x-ota-context"]: _dropped, ...withoutContext } = signDevice(f.devices.a, "GET", manifest);
       expect(await errorCode(await get(manifest, withoutContext))).to.equal("AUTH_SIGNATURE");
 
       // header names in upper case are the same headers

@@ -207,7 +207,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(c.component("DeviceView")(deviceView)).to.equal(true);
     expect(c.component("DeviceView")({ ...deviceView, statuses: ["sleeping"] })).to.equal(false);
     expect(c.component("DeviceView")({ ...deviceView, id: "device-1" })).to.equal(false);
-    const { lastSeen: _, ...withoutLastSeen } = deviceView; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { lastSeen: _, ...withoutLastSeen } = deviceView;
     expect(c.component("DeviceView")(withoutLastSeen)).to.equal(false);
 
     expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 1, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(true);
@@ -246,7 +246,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const inSafeMode = { id: BYTES32_A, hardwareClass: 1, network: "n", region: "r", standing: "active", statuses: ["safe-mode"], installed: [], lastSeen: 1, lastOutcome: null, lastCode: null, upstream: BYTES32_A, safeMode: true };
     expect(c.component("DeviceView")(inSafeMode)).to.equal(true);
     expect(c.component("DeviceView")({ ...inSafeMode, statuses: ["safe-mode", "unreachable"] })).to.equal(true);
-    const { safeMode: _, ...withoutSafeMode } = inSafeMode; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { safeMode: _, ...withoutSafeMode } = inSafeMode;
     expect(c.component("DeviceView")(withoutSafeMode)).to.equal(false);
     expect(c.component("DeviceView")({ ...inSafeMode, safeMode: "yes" })).to.equal(false);
     expect(doc.components.schemas.DeviceView.examples!.some((e) => (e as { statuses: string[] }).statuses.includes("safe-mode"))).to.equal(true);
@@ -254,8 +254,8 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const counts = { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0, suspended: 0 };
     const network = { network: "n", total: 1, upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0 };
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts, byNetwork: [network] })).to.equal(true);
-    const { safeMode: _c, ...countsWithout } = counts; // eslint-disable-line @typescript-eslint/no-unused-vars
-    const { safeMode: _n, ...networkWithout } = network; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { safeMode: _c, ...countsWithout } = counts;
+    const { safeMode: _n, ...networkWithout } = network;
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts: countsWithout, byNetwork: [network] })).to.equal(false);
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts, byNetwork: [networkWithout] })).to.equal(false);
     expect((doc.components.schemas.Summary.examples![0] as { counts: Record<string, number> }).counts.safeMode).to.be.a("number");

@@ -105,7 +105,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
     const labels = ["ok", "safe", "safe-silent", "safe-failed", "safe-suspended", "left-safe-mode"] as const;
     let dir: string;
     let db: FleetDatabase;
-    let now = 1_000_000;
+    const now = 1_000_000;
     let views: FleetViews;
 
     before(() => {

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import type { Ledger } from "./ledger";
 import { ContentKeyStore } from "../../../agent/author/contentKeyStore";
 import { prepareRelease, publishPrepared, type PreparedRelease } from "../../../agent/author/publishRelease";
@@ -37,7 +37,7 @@ export class Author {
   async publish(component: string, version: string, o: { hardware?: string[]; depends?: string[]; size?: number; seed?: number } = {}): Promise<Published> {
     const image = Author.image(o.size ?? 600 * 1024, o.seed ?? hashSeed(`${component} ${version}`));
     const file = path.join(this.dir, "author-images", `${component}-${version}.bin`);
-    require("node:fs").mkdirSync(path.dirname(file), { recursive: true });
+    mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, image);
     const { registry, sender, admin, domain } = this.ledger;
     const prepared = await prepareRelease(

@@ -18,7 +18,7 @@ export class WaitTimeout extends Error {}
  */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, o: WaitOptions = {}): Promise<T> {
   const deadline = Date.now() + (o.timeoutMs ?? 20_000);
-  let last: unknown = "(nothing yet)";
+  let last: unknown;
   for (;;) {
     try {
       const value = await probe();
