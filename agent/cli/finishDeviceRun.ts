@@ -18,7 +18,10 @@ export async function finishDeviceRun(ctx: CliContext, runner: DeviceRunner, onc
   ctx.output(
     { devices: reports },
     reports
-      .map((r) => `${r.deviceId.slice(0, 10)}…  ${r.installed.map((i) => `${i.component.slice(0, 10)}… ${formatVersion(BigInt(i.version))} (slot ${i.slot})`).join(", ") || "nothing installed"}${r.lastResult ? `  last: ${r.lastResult.outcome} ${r.lastResult.code}` : ""}${r.safeMode ? "  SAFE MODE" : ""}`)
+      .map(
+        (r) =>
+          `${r.deviceId.slice(0, 10)}…  ${r.installed.map((i) => `${i.component.slice(0, 10)}… ${formatVersion(BigInt(i.version))} (slot ${i.slot})`).join(", ") || "nothing installed"}${r.lastResult ? `  last: ${r.lastResult.outcome} ${r.lastResult.code}` : ""}${r.safeMode ? "  SAFE MODE" : ""}`,
+      )
       .join("\n"),
   );
 }

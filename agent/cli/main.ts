@@ -9,7 +9,22 @@ export { processIo } from "./io";
  * `register(program: Command, ctx: CliContext): void`. Adding a group is adding its name here.
  * deviceAgent (device run, install, keygen) is also the whole of the device's own CLI (deviceMain.ts).
  */
-export const COMMAND_GROUPS = ["config", "provider", "hardware", "component", "device", "deviceAgent", "release", "releaseStatus", "server", "fleet", "tracker", "policy", "rollout", "role"];
+export const COMMAND_GROUPS = [
+  "config",
+  "provider",
+  "hardware",
+  "component",
+  "device",
+  "deviceAgent",
+  "release",
+  "releaseStatus",
+  "server",
+  "fleet",
+  "tracker",
+  "policy",
+  "rollout",
+  "role",
+];
 
 /**
  * Runs one ota-ledger command line and returns its exit code: 0 ok, 1 the operation failed,

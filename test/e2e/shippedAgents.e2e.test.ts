@@ -50,7 +50,13 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
     devices.bundle = await world.device("shipped-bundle", 1);
     devices.installed = await world.device("shipped-install", 1);
     for (const d of Object.values(devices)) d.writeConfig({ components: [COMPONENT] });
-    release = await world.author.ship(world.serverUrl, COMPONENT, "1.0.0", Object.values(devices).map((d) => d.id), { size: 300 * 1024 });
+    release = await world.author.ship(
+      world.serverUrl,
+      COMPONENT,
+      "1.0.0",
+      Object.values(devices).map((d) => d.id),
+      { size: 300 * 1024 },
+    );
   });
 
   after(async () => {
@@ -72,13 +78,21 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
     });
 
     it("REQ-10e: holds only what a device runs (the consumer, the chain reader, crypto, the device commands), as one file with no native part", () => {
-      expect(readdirSync(folder).sort()).to.deep.equal(["THIRD_PARTY_LICENSES.txt", "ota-device.js", "package.json"]);
+      expect(readdirSync(folder).sort()).to.deep.equal(["THIRD_PARTY_LICENSES.txt", "ota-device", "ota-device.js", "package.json"]);
       expect(JSON.parse(readFileSync(path.join(folder, "package.json"), "utf8"))).to.include({ name: "ota-ledger-device", type: "commonjs" });
-      for (const part of ["agent/consumer/deviceAgent.ts", "agent/consumer/ledgerWatcher.ts", "agent/chain/eventStream.ts", "agent/crypto/keyWrap.ts", "agent/cli/commands/deviceAgent.ts"]) {
+      for (const part of [
+        "agent/consumer/deviceAgent.ts",
+        "agent/consumer/ledgerWatcher.ts",
+        "agent/chain/eventStream.ts",
+        "agent/crypto/keyWrap.ts",
+        "agent/cli/commands/deviceAgent.ts",
+      ]) {
         expect(inputs, part).to.include(part);
       }
       const never = inputs.filter((i) =>
-        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!deviceAgent)/.test(i),
+        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!deviceAgent)/.test(
+          i,
+        ),
       );
       expect(never, "what a device never runs").to.deep.equal([]);
     });
@@ -87,12 +101,19 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
       for (let dir = folder; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
         expect(existsSync(path.join(dir, "node_modules")), `${dir}/node_modules: the bundle must need nothing beside it`).to.equal(false);
       }
+      const packageVersion = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
       const version = await run(process.execPath, [path.join(folder, "ota-device.js"), "--version"], { cwd: folder });
-      expect(version.stdout.trim()).to.equal(JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
+      expect(version.stdout.trim()).to.equal(packageVersion);
+      // The launcher a service runs (node with the bundle's memory setting) starts the same program.
+      const launched = await run(path.join(folder, "ota-device"), ["--version"], { cwd: tmpdir() });
+      expect(launched.stdout.trim()).to.equal(packageVersion);
 
       const r = await deviceRunOnce("bundled device agent", [process.execPath, path.join(folder, "ota-device.js")], devices.bundle);
       expect(r.exit.code, r.output).to.equal(0);
-      expect(r.lines.some((l) => l.includes(`release ${release.releaseId}: confirmed (OK)`)), r.output).to.equal(true);
+      expect(
+        r.lines.some((l) => l.includes(`release ${release.releaseId}: confirmed (OK)`)),
+        r.output,
+      ).to.equal(true);
       const active = await devices.bundle.active(COMPONENT);
       expect(active?.releaseId, r.output).to.equal(release.releaseId);
       expect(active!.bytes.equals(release.image), "the active slot holds the image byte for byte").to.equal(true);
@@ -114,7 +135,11 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
       const tarball = readdirSync(packDir).find((f) => f.endsWith(".tgz"));
       expect(tarball, `npm pack wrote no tarball in ${packDir}`).to.be.a("string");
       prefix = tempDir("ota-install-");
-      await run("npm", ["install", "-g", "--prefix", prefix, "--allow-scripts=better-sqlite3", path.join(packDir, tarball!)], { cwd: prefix, env, maxBuffer: 64 * 1024 * 1024 });
+      await run("npm", ["install", "-g", "--prefix", prefix, "--allow-scripts=better-sqlite3", path.join(packDir, tarball!)], {
+        cwd: prefix,
+        env,
+        maxBuffer: 64 * 1024 * 1024,
+      });
       installed = path.join(prefix, "lib", "node_modules", "ota-ledger");
     });
 
@@ -132,7 +157,10 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
     it("DEP-8.1-a DEP-8.2.1 PROC-4 PROC-5 CAP-11.1-a-v: its `ota-ledger device run --once` takes the release too; the slot holds the exact image", async () => {
       const r = await deviceRunOnce("installed device agent", [path.join(prefix, "bin", "ota-ledger")], devices.installed);
       expect(r.exit.code, r.output).to.equal(0);
-      expect(r.lines.some((l) => l.includes(`release ${release.releaseId}: confirmed (OK)`)), r.output).to.equal(true);
+      expect(
+        r.lines.some((l) => l.includes(`release ${release.releaseId}: confirmed (OK)`)),
+        r.output,
+      ).to.equal(true);
       const active = await devices.installed.active(COMPONENT);
       expect(active?.releaseId, r.output).to.equal(release.releaseId);
       expect(active!.bytes.equals(release.image), "the active slot holds the image byte for byte").to.equal(true);

@@ -19,7 +19,9 @@ import { DeviceRunner } from "../../consumer/deviceRunner";
  * (commands/device.ts): keep its imports to what a device needs.
  */
 export function register(program: Command, ctx: CliContext): void {
-  const device = program.commands.find((c) => c.name() === "device") ?? program.command("device").description("this device's agent, installs by hand and key");
+  const device =
+    program.commands.find((c) => c.name() === "device") ??
+    program.command("device").description("this device: run its agent, install a release by hand, make its key");
 
   device
     .command("keygen <file>")
@@ -36,7 +38,9 @@ export function register(program: Command, ctx: CliContext): void {
 
   device
     .command("install")
-    .description("install a release by hand (CAP-11.1-b), with every check of an automatic update: the way out of safe mode and of a failed trial. Stop `device run` first")
+    .description(
+      "install a release by hand (CAP-11.1-b), with every check of an automatic update: the way out of safe mode and of a failed trial. Stop `device run` first",
+    )
     .requiredOption("--device-config <file>", "the device's identity and choices (device.json)")
     .requiredOption("--release <id>", "the release id (0x + 64 hex digits)")
     .option("--artifact <file>", "the encrypted artifact, as `release publish` wrote it (default: download it from the firmware server)")
@@ -45,7 +49,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--retry-failed", "take a release that failed its trial boot on this device before (clears that failure first)")
     .action(async (o: { deviceConfig: string; release: string; artifact?: string; url?: string; floor: string[]; retryFailed?: boolean }) => {
       const releaseId = parseBytes32(o.release, "--release");
-      if (o.artifact !== undefined && o.url !== undefined) throw new InputError("INVALID_INPUT", "give the artifact with --artifact <file> or --url <url>, not both");
+      if (o.artifact !== undefined && o.url !== undefined)
+        throw new InputError("INVALID_INPUT", "give the artifact with --artifact <file> or --url <url>, not both");
       const source = o.artifact !== undefined ? { file: path.resolve(ctx.io.cwd, o.artifact) } : o.url !== undefined ? { url: o.url } : undefined;
       const floors = Object.fromEntries(o.floor.map(parseFloor));
       const config = await ctx.config();
@@ -74,7 +79,18 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         const runner = await DeviceRunner.start(
           chain,
-          [{ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl: config.serverUrl, components: d.components, policy: d.policy, healthCheck: d.healthCheck, tracker: d.tracker, log: (l) => ctx.io.stderr(l + "\n") }],
+          [
+            {
+              dataDir: d.dataDir,
+              device: { privateKey: d.privateKey, credential: d.credential },
+              serverUrl: config.serverUrl,
+              components: d.components,
+              policy: d.policy,
+              healthCheck: d.healthCheck,
+              tracker: d.tracker,
+              log: (l) => ctx.io.stderr(l + "\n"),
+            },
+          ],
           { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
         );
         await finishDeviceRun(ctx, runner, o.once);
@@ -109,9 +125,19 @@ async function installByHand(
   log: (line: string) => void,
 ): Promise<void> {
   // No tracker here: the install sends no report and takes no notice; `device run` reports the result when it starts.
-  const agent = await DeviceAgent.open({ dataDir: d.dataDir, device: { privateKey: d.privateKey, credential: d.credential }, serverUrl, chain, components: d.components, policy: d.policy, healthCheck: d.healthCheck, log });
+  const agent = await DeviceAgent.open({
+    dataDir: d.dataDir,
+    device: { privateKey: d.privateKey, credential: d.credential },
+    serverUrl,
+    chain,
+    components: d.components,
+    policy: d.policy,
+    healthCheck: d.healthCheck,
+    log,
+  });
   const safeMode = agent.safeMode;
-  if (o.floor.length > 0 && !safeMode) throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
+  if (o.floor.length > 0 && !safeMode)
+    throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
   if (o.retryFailed) await agent.slots.clearFailure(releaseId);
   let outcome;
   if (source) outcome = await agent.manualInstall(releaseId, source, floors);

@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { createECDH, randomBytes } from "node:crypto";
 import { SigningKey, Wallet, getBytes, hashMessage } from "ethers";
-import { curve, javascriptCurve, nativeSecp256k1, publicKeyOf, recoverCompressedKey, sharedSecret, signDigest, type Curve } from "../../../agent/crypto/secp256k1";
+import {
+  curve,
+  javascriptCurve,
+  nativeSecp256k1,
+  publicKeyOf,
+  recoverCompressedKey,
+  sharedSecret,
+  signDigest,
+  type Curve,
+} from "../../../agent/crypto/secp256k1";
 
 /** OpenSSL drops a private key's leading zero bytes; the curve code takes exactly 32. */
 const key32 = (ecdh: ReturnType<typeof createECDH>) => Buffer.concat([Buffer.alloc(32 - ecdh.getPrivateKey().length), ecdh.getPrivateKey()]);
@@ -66,7 +75,11 @@ describe("agent/crypto/secp256k1: the curve code agrees with OpenSSL and ethers"
       expect(recoverCompressedKey(digest, w.signingKey.sign(digest).serialized)).to.equal(w.signingKey.compressedPublicKey);
       const other = createECDH("secp256k1");
       other.generateKeys();
-      expect(sharedSecret(getBytes(w.privateKey), other.getPublicKey(null, "compressed")).equals(javascriptCurve.sharedSecret(getBytes(w.privateKey), other.getPublicKey()))).to.equal(true);
+      expect(
+        sharedSecret(getBytes(w.privateKey), other.getPublicKey(null, "compressed")).equals(
+          javascriptCurve.sharedSecret(getBytes(w.privateKey), other.getPublicKey()),
+        ),
+      ).to.equal(true);
       expect(publicKeyOf(getBytes(w.privateKey)).toString("hex")).to.equal(w.signingKey.compressedPublicKey.slice(2));
     }
   });
