@@ -35,8 +35,7 @@ extendEnvironment((hre) => {
   if (hre.network.name !== EXTERNAL_NETWORK || external.problems.length === 0) return;
   throw new HardhatPluginError(
     "ota-ledger",
-    `the "${EXTERNAL_NETWORK}" network is not configured:\n  - ${external.problems.join("\n  - ")}\n` +
-      "See docs/guides/administrator.md.",
+    `the "${EXTERNAL_NETWORK}" network is not configured:\n  - ${external.problems.join("\n  - ")}\n` + "See docs/guides/administrator.md.",
   );
 });
 

@@ -23,8 +23,15 @@ const argv = process.argv.slice(2);
 const json = argv.includes("--json") || process.env.BENCH_JSON === "1";
 const quick = argv.includes("--quick");
 const onlyAt = argv.indexOf("--only");
-const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? "").split(",").map((s) => s.trim()).filter(Boolean) : [...BENCHES];
-for (const name of only) if (!(BENCHES as readonly string[]).includes(name)) throw new Error(`--only: no benchmark "${name}"; choose from ${BENCHES.join(", ")}`);
+const only =
+  onlyAt >= 0
+    ? (argv[onlyAt + 1] ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [...BENCHES];
+for (const name of only)
+  if (!(BENCHES as readonly string[]).includes(name)) throw new Error(`--only: no benchmark "${name}"; choose from ${BENCHES.join(", ")}`);
 
 const QUICK: Record<string, string> = { BENCH_SIZE_MIB: "64", BENCH_DEVICES: "20000", BENCH_E2E_DEVICES: "100", BENCH_DEVICE_RUNS: "3" };
 
@@ -41,7 +48,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 /** Runs `npm run --silent bench:<name>`; in JSON mode its standard output is captured and parsed. */
 function run(name: Bench): Promise<{ ok: boolean; seconds: number; figures?: unknown; error?: string }> {
   const started = performance.now();
-  const env = { ...process.env, ...(quick ? Object.fromEntries(Object.entries(QUICK).filter(([k]) => process.env[k] === undefined)) : {}), ...(json ? { BENCH_JSON: "1" } : {}) };
+  const env = {
+    ...process.env,
+    ...(quick ? Object.fromEntries(Object.entries(QUICK).filter(([k]) => process.env[k] === undefined)) : {}),
+    ...(json ? { BENCH_JSON: "1" } : {}),
+  };
   return new Promise((resolve) => {
     const child = spawn("npm", ["run", "--silent", `bench:${name}`], { env, stdio: ["ignore", json ? "pipe" : "inherit", "inherit"] });
     running = child;
@@ -86,7 +97,13 @@ async function main(): Promise<void> {
     else console.log(result.ok ? `\n(bench:${name} took ${result.seconds} s)` : `\nbench:${name} FAILED: ${result.error}`);
   }
   if (json) {
-    const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / 1024 / 1024), node: process.version, loadavgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+    const machine = {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      memoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+      node: process.version,
+      loadavgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    };
     console.log(JSON.stringify({ date: new Date().toISOString(), machine, quick, benches, failed, interrupted }, null, 2));
   } else if (failed.length > 0) console.log(`\nfailed: ${failed.join(", ")}`);
   process.exitCode = failed.length > 0 || interrupted ? 1 : 0;

@@ -38,7 +38,6 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 
-
 async function main() {
   const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";
   const size = arg("--size", Number(process.env.BENCH_SIZE_MIB ?? 256)) * MiB;
@@ -53,7 +52,13 @@ async function main() {
   await (await registry.registerHardwareClass("bench-board")).wait();
   await (await registry.registerComponent("bench.firmware", 1)).wait();
   const deviceKey = Wallet.createRandom();
-  const record = { id: keccak256(toUtf8Bytes("bench device")), publicKey: deviceKey.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("bench"), region: encodeBytes32String("bench") };
+  const record = {
+    id: keccak256(toUtf8Bytes("bench device")),
+    publicKey: deviceKey.signingKey.compressedPublicKey,
+    hardwareClass: 1,
+    network: encodeBytes32String("bench"),
+    region: encodeBytes32String("bench"),
+  };
   await (await fleet.enrolDevice(record)).wait();
 
   const store = await EmbeddedStore.open({ directory: path.join(dir, "ipfs") });
@@ -67,7 +72,11 @@ async function main() {
     for (let o = 0; o < size; o += MiB) await handle.write(block, 0, Math.min(MiB, size - o));
     await handle.close();
     const keys = new ContentKeyStore(path.join(dir, "keys"));
-    const prepared = await prepareRelease({ registry, domain, sender: author, releaseSigner: author }, { component: "bench.firmware", version: "1.0.0", file: image, hardware: ["1"], depends: [] }, dir);
+    const prepared = await prepareRelease(
+      { registry, domain, sender: author, releaseSigner: author },
+      { component: "bench.firmware", version: "1.0.0", file: image, hardware: ["1"], depends: [] },
+      dir,
+    );
     await publishPrepared({ registry, sender: author, keys }, prepared);
     await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
     await grantKeys({ registry, fleet, domain, author, keys, serverUrl: server.url }, prepared.releaseId, { deviceIds: [record.id] });

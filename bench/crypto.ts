@@ -35,8 +35,6 @@ function* image(size: number): Generator<Buffer> {
   }
 }
 
-
-
 async function main() {
   const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";
   const size = arg("--size", Number(process.env.BENCH_SIZE_MIB ?? 256)) * MiB;

@@ -90,7 +90,11 @@ function watchBlocks(url: string, everyMs = 25) {
   const loop = (async () => {
     while (!stopped) {
       try {
-        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_blockNumber", params: [] }) });
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_blockNumber", params: [] }),
+        });
         const n = Number(((await res.json()) as { result: string }).result);
         const now = performance.now();
         for (let b = Math.max(0, n - 5); b <= n; b++) if (!firstSeen.has(b)) firstSeen.set(b, now);
@@ -178,7 +182,10 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stopAll = () =>
     (stopping ??= (async () => {
-      for (const stop of stops.reverse()) await Promise.resolve().then(stop).catch(() => {});
+      for (const stop of stops.reverse())
+        await Promise.resolve()
+          .then(stop)
+          .catch(() => {});
     })());
   const interrupted = () => {
     process.stderr.write("\nbench:e2e interrupted: stopping everything\n");
@@ -259,7 +266,9 @@ async function main(): Promise<void> {
     const introduced = hq.tracker.db.db.prepare(`SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL`).pluck().get() as number;
     await sampler.take();
     const idle = { rssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024), fds: (await readdir("/proc/self/fd")).length };
-    log(`${runner.agents.length} device agents started in ${seconds(fleetStartMs)} s; the tracker knows ${introduced} of them; RSS ${idle.rssMiB} MiB, ${idle.fds} open files`);
+    log(
+      `${runner.agents.length} device agents started in ${seconds(fleetStartMs)} s; the tracker knows ${introduced} of them; RSS ${idle.rssMiB} MiB, ${idle.fds} open files`,
+    );
 
     // The release: published, submitted, granted to every device (timed from the block that holds it).
     rpc.reset();
@@ -287,7 +296,9 @@ async function main(): Promise<void> {
     if (!published || releaseId !== release.id) throw new Error("the publish receipt was not heard, or named another release");
     // The earlier of the block first seen and the receipt back (the receipt can win the race).
     const includedAt = Math.min(blocks.seen(published.block) ?? Infinity, published.receiptAt);
-    log(`release ${release.label} (${release.id.slice(0, 10)}…) in block ${published.block}; artifact submitted and ${devices.length} keys granted ${seconds(grantedAt - includedAt)} s after the block`);
+    log(
+      `release ${release.label} (${release.id.slice(0, 10)}…) in block ${published.block}; artifact submitted and ${devices.length} keys granted ${seconds(grantedAt - includedAt)} s after the block`,
+    );
 
     const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), TIMEOUT_S * 1000).unref());
     const progress = setInterval(() => log(`  ${confirmedAt.size} of ${devices.length} confirmed after ${seconds(performance.now() - includedAt)} s`), 5000);

@@ -130,7 +130,9 @@ interface Published {
 }
 
 function releaseRecord(spec: ComponentSpec, i: number, hardware = spec.hardware): ReleaseRecord {
-  const dependencies: Dependency[] = spec.depends ? [{ component: componentId(spec.depends.name), minVersion: encodeVersion(versionText(spec.depends.from)), maxVersion: encodeVersion("2.0.0") }] : [];
+  const dependencies: Dependency[] = spec.depends
+    ? [{ component: componentId(spec.depends.name), minVersion: encodeVersion(versionText(spec.depends.from)), maxVersion: encodeVersion("2.0.0") }]
+    : [];
   return normalizeRelease({
     provider: 1,
     component: componentId(spec.name),
@@ -180,7 +182,18 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
       for (let i = 0; i < spec.versions; i++) {
         const record = releaseRecord(spec, i);
         const id = computeReleaseId(domain, record).toLowerCase();
-        db.upsertRelease({ id, component: record.component, provider: 1, version: record.version, hardware: record.hardware, status: "active", blockHash: sha(`block ${block}`), logIndex: 0, record, publishedAt: block++ });
+        db.upsertRelease({
+          id,
+          component: record.component,
+          provider: 1,
+          version: record.version,
+          hardware: record.hardware,
+          status: "active",
+          blockHash: sha(`block ${block}`),
+          logIndex: 0,
+          record,
+          publishedAt: block++,
+        });
         list.push({ id, record });
       }
       catalogue.set(spec.name, list);
@@ -197,7 +210,9 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
     for (const spec of shape.components) {
       if (!spec.hardware.includes(hw)) continue;
       const next: Combo["installed"][] = [];
-      for (const s of sets) for (const p of catalogue.get(spec.name)!) next.push([...s, { component: p.record.component.toLowerCase(), version: p.record.version, releaseId: p.id }]);
+      for (const s of sets)
+        for (const p of catalogue.get(spec.name)!)
+          next.push([...s, { component: p.record.component.toLowerCase(), version: p.record.version, releaseId: p.id }]);
       sets = next;
     }
     for (const installed of sets) combos.push({ hw, installed, failed: null, id: 0 });
@@ -265,7 +280,21 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
         const r = rnd();
         const standing = r < 0.005 && !reporter ? "suspended" : "active";
         const lastSeen = now - Math.floor(rnd() * (r < 0.03 ? 6 * 3_600_000 : 900_000)); // ~3% unreachable
-        insDevice.run(ids[i], publicKey, c.hw, NETWORKS[i % 2], REGIONS[Math.floor(rnd() * REGIONS.length)], standing, lastSeen, 10, c.failed ? "rolled-back" : "confirmed", c.failed ? "HEALTH_CHECK_FAILED" : "OK", c.id, c.failed, MODULE_ID);
+        insDevice.run(
+          ids[i],
+          publicKey,
+          c.hw,
+          NETWORKS[i % 2],
+          REGIONS[Math.floor(rnd() * REGIONS.length)],
+          standing,
+          lastSeen,
+          10,
+          c.failed ? "rolled-back" : "confirmed",
+          c.failed ? "HEALTH_CHECK_FAILED" : "OK",
+          c.id,
+          c.failed,
+          MODULE_ID,
+        );
         for (const x of c.installed) insInstalled.run(ids[i], x.component, x.version.toString(), x.releaseId);
       }
     });
@@ -315,7 +344,15 @@ async function publishedBatch(record: ReleaseRecord, blockNumber: number): Promi
     batch: {
       fromBlock: blockNumber,
       toBlock: blockNumber,
-      blocks: [{ number: blockNumber, hash, logs: [{ address: REGISTRY, topics, data, blockNumber, blockHash: hash, transactionHash: sha(`tx ${blockNumber}`), transactionIndex: 0, logIndex: 0 }] }],
+      blocks: [
+        {
+          number: blockNumber,
+          hash,
+          logs: [
+            { address: REGISTRY, topics, data, blockNumber, blockHash: hash, transactionHash: sha(`tx ${blockNumber}`), transactionIndex: 0, logIndex: 0 },
+          ],
+        },
+      ],
       checkpoint: { block: blockNumber, hash, window: [{ number: blockNumber, hash, logs: [0] }] },
     },
   };
@@ -367,7 +404,10 @@ async function decisionRounds(fleet: Fleet): Promise<{ rounds: Round[]; breakdow
     if (p.needs) {
       // The kernel needs the newest bootloader: a dependency step for most devices.
       const boot = specs.get(p.needs)!;
-      record = normalizeRelease({ ...record, dependencies: [{ component: componentId(p.needs), minVersion: encodeVersion(versionText(boot.versions - 1)), maxVersion: encodeVersion("2.0.0") }] });
+      record = normalizeRelease({
+        ...record,
+        dependencies: [{ component: componentId(p.needs), minVersion: encodeVersion(versionText(boot.versions - 1)), maxVersion: encodeVersion("2.0.0") }],
+      });
     }
     const { id, batch } = await publishedBatch(record, 10_000 + k);
     releaseId = id;
@@ -382,8 +422,19 @@ async function decisionRounds(fleet: Fleet): Promise<{ rounds: Round[]; breakdow
     for (const _id of fleet.db.activeDevicesIn(d.configs)) materialised++;
     const materialiseMs = ms(t1);
     if (materialised !== d.devices) throw new Error(`the decided set counts ${d.devices} devices but ${materialised} were read`);
-    rounds.push({ release: `${p.name}@${versionText(i)}`, hardware: p.hardware, decideMs, applyMs: applyEnd - t0, configs: d.configs.length, devices: d.devices, materialiseMs, materialised });
-    log(`  ${p.name}@${versionText(i)} hw ${p.hardware.join(",")}: decided in ${round1(decideMs)} ms (mirror ${round1(applyEnd - t0)} ms): ${d.configs.length} configurations, ${d.devices} devices; ids read in ${round1(materialiseMs)} ms`);
+    rounds.push({
+      release: `${p.name}@${versionText(i)}`,
+      hardware: p.hardware,
+      decideMs,
+      applyMs: applyEnd - t0,
+      configs: d.configs.length,
+      devices: d.devices,
+      materialiseMs,
+      materialised,
+    });
+    log(
+      `  ${p.name}@${versionText(i)} hw ${p.hardware.join(",")}: decided in ${round1(decideMs)} ms (mirror ${round1(applyEnd - t0)} ms): ${d.configs.length} configurations, ${d.devices} devices; ids read in ${round1(materialiseMs)} ms`,
+    );
   }
   // Where the time goes, each piece alone (outside the measured rounds).
   const breakdown: Record<string, number> = {};
@@ -420,7 +471,13 @@ async function sealReports(fleet: Fleet): Promise<Envelope[]> {
       lastResult = { releaseId: newest.id, component: appComponent, outcome: "confirmed", code: "OK", at: Date.now() };
     }
     const body: StatusReport = { deviceId: d.id, counter: 11, installed, lastResult, needs: [], declined: [], safeMode: false };
-    out.push(await sealMessage({ kind: REPORT_KIND, from: d.id, to: MODULE_ID, issuedAt: Date.now(), body }, { kind: "device", privateKey: d.privateKey }, moduleKey.signingKey.compressedPublicKey));
+    out.push(
+      await sealMessage(
+        { kind: REPORT_KIND, from: d.id, to: MODULE_ID, issuedAt: Date.now(), body },
+        { kind: "device", privateKey: d.privateKey },
+        moduleKey.signingKey.compressedPublicKey,
+      ),
+    );
   }
   return out;
 }
@@ -480,7 +537,7 @@ async function intakeConcurrent(fleet: Fleet, envelopes: Envelope[], inFlight: n
   await Promise.all(Array.from({ length: inFlight }, device));
   const seconds = ms(t) / 1000;
   await intake.close();
-  const n = workers ?? (os.availableParallelism?.() ?? os.cpus().length);
+  const n = workers ?? os.availableParallelism?.() ?? os.cpus().length;
   return { reports: rest.length, seconds: round1(seconds), perSecond: Math.round(rest.length / seconds), refused, workers: n };
 }
 
@@ -489,7 +546,14 @@ function intakeBreakdown(fleet: Fleet, envelopes: Envelope[]): Record<string, nu
   const key = Buffer.from(moduleKey.privateKey.slice(2), "hex");
   let t = performance.now();
   // The ECIES layer alone, with the context and info sealedMessage.ts uses (v1|kind|from|to).
-  for (const e of envelopes) eciesOpen(Buffer.from(e.sealed.slice(2), "hex"), key, Buffer.from(`v1|${e.kind}|${e.from.toLowerCase()}|${e.to.toLowerCase()}`), "OTA Ledger sealed message v1", "MESSAGE");
+  for (const e of envelopes)
+    eciesOpen(
+      Buffer.from(e.sealed.slice(2), "hex"),
+      key,
+      Buffer.from(`v1|${e.kind}|${e.from.toLowerCase()}|${e.to.toLowerCase()}`),
+      "OTA Ledger sealed message v1",
+      "MESSAGE",
+    );
   const ecies = (ms(t) * 1000) / envelopes.length;
   t = performance.now();
   for (const e of envelopes) openMessage(e, moduleKey.privateKey, MODULE_ID, "device");

@@ -22,7 +22,9 @@ const ASSETS = [["agent/tracker/dashboard", "agent/tracker/dashboard"]];
 for (const [from, to] of ASSETS) cpSync(path.join(root, from), path.join(dist, to), { recursive: true });
 console.log(`built ${path.relative(process.cwd(), dist) || "dist"}/`);
 
-require("./buildDevice").buildDevice().catch((err) => {
-  console.error(err.message ?? err);
-  process.exit(1);
-});
+require("./buildDevice")
+  .buildDevice()
+  .catch((err) => {
+    console.error(err.message ?? err);
+    process.exit(1);
+  });

@@ -77,14 +77,19 @@ async function main(): Promise<boolean> {
       stops.push(() => writeFile(file, devices.map((d) => [`# ${d.name} ${d.id}`, ...d.log].join("\n")).join("\n\n") + "\n"));
     }
     await enrolFleet(ledger.fleet, ledger.actors.admin, devices);
-    log.note(`✓ administrator enrols ${devices.length} devices: ${FLEET.perNetwork["plant-1"]} on plant-1, ${FLEET.perNetwork["plant-2"]} on plant-2, hardware rev-a, rev-b, rev-c in turn`);
+    log.note(
+      `✓ administrator enrols ${devices.length} devices: ${FLEET.perNetwork["plant-1"]} on plant-1, ${FLEET.perNetwork["plant-2"]} on plant-2, hardware rev-a, rev-b, rev-c in turn`,
+    );
     const tampered = devices[0];
     const runner = await startFleet({
       chain: agents,
       devices,
       stateDir: path.join(dir, "fleet"),
       serverUrlOf: (d) => (d === tampered ? services.mirror.url : services.serverUrl),
-      trackers: { "plant-1": { key: ledger.modules.server, url: services.hq.http.url }, "plant-2": { key: ledger.modules.gateway, url: services.gateway.http.url } },
+      trackers: {
+        "plant-1": { key: ledger.modules.server, url: services.hq.http.url },
+        "plant-2": { key: ledger.modules.gateway, url: services.gateway.http.url },
+      },
       pinnedSigners: [ledger.actors.releaseKey.address],
     });
     // Stopped, then settled: an update or report under way finishes before the folder goes.

@@ -56,7 +56,11 @@ for (const name of Object.keys(SUITES)) {
 }
 let lines = [];
 try {
-  lines = readFileSync(totalsFile, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  lines = readFileSync(totalsFile, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 } catch {
   // no suite got as far as its reporter: the status says it failed
 }

@@ -26,10 +26,12 @@ export class ChunkHashPipeline implements ChunkHashing {
     private readonly maxQueued = 16,
   ) {
     this.cid = computeCid(this.chunks());
-    this.cid.then(
-      () => (this.ended = true),
-      (err) => ((this.ended = true), (this.failure = err)),
-    ).finally(() => this.wakeProducer?.());
+    this.cid
+      .then(
+        () => (this.ended = true),
+        (err) => ((this.ended = true), (this.failure = err)),
+      )
+      .finally(() => this.wakeProducer?.());
   }
 
   /** Queues a chunk; the CID computation has failed if this throws at finish. */

@@ -41,10 +41,12 @@ export class WorkerChunkHashing implements ChunkHashing {
       this.worker.on("error", reject);
       this.worker.on("exit", (code) => reject(new Error(`the chunk hashing worker stopped (exit ${code})`)));
     });
-    this.result.then(
-      () => (this.ended = true),
-      (err) => ((this.ended = true), (this.failure = err)),
-    ).finally(() => this.waiting?.());
+    this.result
+      .then(
+        () => (this.ended = true),
+        (err) => ((this.ended = true), (this.failure = err)),
+      )
+      .finally(() => this.waiting?.());
   }
 
   private ended = false; // the worker answered or died: a producer waiting for room must not wait forever

@@ -30,7 +30,10 @@ export class ContentKeyStore {
     try {
       text = await fs.readFile(this.file(releaseId), "utf8");
     } catch {
-      throw new InputError("CONTENT_KEY_MISSING", `no content key for release ${releaseId} in ${this.directory}: grant from the machine (keystoreDir) that published it`);
+      throw new InputError(
+        "CONTENT_KEY_MISSING",
+        `no content key for release ${releaseId} in ${this.directory}: grant from the machine (keystoreDir) that published it`,
+      );
     }
     const key = Buffer.from(text.trim(), "hex");
     if (key.length !== 32) throw new InputError("CONTENT_KEY_CORRUPT", `the content key file of release ${releaseId} is not 32 bytes of hex`);

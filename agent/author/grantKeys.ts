@@ -31,14 +31,23 @@ export interface GrantResult {
  * anything is sent; with `allEligible`, the others are skipped and listed with the reason.
  */
 export async function grantKeys(
-  deps: { registry: UpdateRegistry; fleet: FleetRegistry; domain: TypedDataDomain; author: { address: string; signMessage(m: string): Promise<string> }; keys: ContentKeyStore; serverUrl: string; fromBlock?: number },
+  deps: {
+    registry: UpdateRegistry;
+    fleet: FleetRegistry;
+    domain: TypedDataDomain;
+    author: { address: string; signMessage(m: string): Promise<string> };
+    keys: ContentKeyStore;
+    serverUrl: string;
+    fromBlock?: number;
+  },
   releaseId: string,
   selection: { deviceIds?: string[]; allEligible?: boolean; credentials?: DeviceCredential[] },
 ): Promise<GrantResult> {
   const { registry, fleet } = deps;
   const release = await fetchRelease(registry, deps.domain, releaseId, deps.fromBlock ?? 0);
   if (!release) throw new InputError("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}: check the id printed by \`release publish\``);
-  if (ledgerName(RELEASE_STATUS, await registry.releaseStatus(releaseId)) === "revoked") throw new InputError("RELEASE_REVOKED", `release ${releaseId} is revoked: grant a newer release`);
+  if (ledgerName(RELEASE_STATUS, await registry.releaseStatus(releaseId)) === "revoked")
+    throw new InputError("RELEASE_REVOKED", `release ${releaseId} is revoked: grant a newer release`);
   const contentKey = await deps.keys.load(releaseId);
 
   const known = new Map<string, DeviceCredential>();
@@ -59,7 +68,8 @@ export async function grantKeys(
     if (ids.length === 0) throw new InputError("DEVICES_MISSING", "name devices with --device <id>, or --device all-eligible");
     targets = ids.map((id) => {
       const c = known.get(id.toLowerCase());
-      if (!c) throw new InputError("DEVICE_UNKNOWN", `device ${id} is not enrolled singly on the ledger: enrol it, or pass its batch credential with --devices-file`);
+      if (!c)
+        throw new InputError("DEVICE_UNKNOWN", `device ${id} is not enrolled singly on the ledger: enrol it, or pass its batch credential with --devices-file`);
       return c;
     });
   } else {
@@ -73,13 +83,20 @@ export async function grantKeys(
   for (const [k, c] of targets.entries()) {
     const standing = standings[k];
     const reason =
-      standing !== "active" ? `device is ${standing === "unknown" ? "not enrolled with this record" : standing === "revoked" ? "withdrawn" : standing}` : !release.record.hardware.includes(c.record.hardwareClass) ? `hardware class ${c.record.hardwareClass} is not supported by the release` : undefined;
+      standing !== "active"
+        ? `device is ${standing === "unknown" ? "not enrolled with this record" : standing === "revoked" ? "withdrawn" : standing}`
+        : !release.record.hardware.includes(c.record.hardwareClass)
+          ? `hardware class ${c.record.hardwareClass} is not supported by the release`
+          : undefined;
     if (reason) {
       if (explicit) throw new InputError("DEVICE_NOT_ELIGIBLE", `device ${c.record.id}: ${reason}`);
       result.skipped.push({ deviceId: c.record.id, reason });
       continue;
     }
-    wrapped.push({ deviceId: c.record.id, wrappedKey: "0x" + wrapContentKey(contentKey, Buffer.from(c.record.publicKey.slice(2), "hex"), keyWrapContext(releaseId, c.record.id)).toString("hex") });
+    wrapped.push({
+      deviceId: c.record.id,
+      wrappedKey: "0x" + wrapContentKey(contentKey, Buffer.from(c.record.publicKey.slice(2), "hex"), keyWrapContext(releaseId, c.record.id)).toString("hex"),
+    });
     result.granted.push(c.record.id);
   }
   if (wrapped.length === 0) return result;
@@ -93,7 +110,9 @@ export async function grantKeys(
     try {
       res = await fetch(new URL(pathname, deps.serverUrl), { method: "PUT", headers: { ...headers, "content-type": "application/json" }, body });
     } catch (cause) {
-      throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${deps.serverUrl}: start it or fix serverUrl`, 0, { cause: String(cause) });
+      throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${deps.serverUrl}: start it or fix serverUrl`, 0, {
+        cause: String(cause),
+      });
     }
     if (!res.ok) throw await refusalOf(res, `granting keys of release ${releaseId} (${i} of ${wrapped.length} already granted; granting again is harmless)`);
   }

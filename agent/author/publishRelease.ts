@@ -52,17 +52,29 @@ export async function prepareRelease(
   const version = encodeVersion(req.version);
   const senderAddress = await sender.getAddress();
   const providerId = Number(await registry.authorProvider(senderAddress));
-  if (providerId === 0) throw new InputError("NOT_AN_AUTHOR", `${senderAddress} is not an author of any provider: ask an administrator to run \`ota-ledger provider author add ${senderAddress} --provider <id>\``);
+  if (providerId === 0)
+    throw new InputError(
+      "NOT_AN_AUTHOR",
+      `${senderAddress} is not an author of any provider: ask an administrator to run \`ota-ledger provider author add ${senderAddress} --provider <id>\``,
+    );
   const [, owner, latest] = await registry.component(component).catch((err: unknown) => {
     if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownComponent") {
-      throw new InputError("UNKNOWN_COMPONENT", `component "${req.component}" is not registered: run \`ota-ledger component register ${req.component} --provider ${providerId}\``);
+      throw new InputError(
+        "UNKNOWN_COMPONENT",
+        `component "${req.component}" is not registered: run \`ota-ledger component register ${req.component} --provider ${providerId}\``,
+      );
     }
     throw err;
   });
-  if (Number(owner) !== providerId) throw new InputError("NOT_OWNER", `component "${req.component}" belongs to provider ${owner}, not to ${senderAddress}'s provider ${providerId}`);
+  if (Number(owner) !== providerId)
+    throw new InputError("NOT_OWNER", `component "${req.component}" belongs to provider ${owner}, not to ${senderAddress}'s provider ${providerId}`);
   // Asked before the image is packaged, so that a bar or a wrong key costs no encryption pass.
   const [, barred] = (await registry.getFunction("provider")(providerId)) as [string, boolean];
-  if (barred) throw new InputError("PROVIDER_BARRED", `provider ${providerId} is barred on the ledger: nothing can be published for it until an administrator lifts the bar (\`ota-ledger provider unbar ${providerId}\`)`);
+  if (barred)
+    throw new InputError(
+      "PROVIDER_BARRED",
+      `provider ${providerId} is barred on the ledger: nothing can be published for it until an administrator lifts the bar (\`ota-ledger provider unbar ${providerId}\`)`,
+    );
   const signerAddress = await releaseSigner.getAddress();
   if (!(await registry.isProviderSigner(providerId, signerAddress))) {
     throw new InputError(
@@ -71,14 +83,18 @@ export async function prepareRelease(
     );
   }
   if (latest !== 0n && version <= latest) {
-    throw new InputError("VERSION_NOT_GREATER", `version ${req.version} is not greater than the latest published ${formatVersion(latest)} of ${req.component}: choose a higher version (REQ-10d-i)`);
+    throw new InputError(
+      "VERSION_NOT_GREATER",
+      `version ${req.version} is not greater than the latest published ${formatVersion(latest)} of ${req.component}: choose a higher version (REQ-10d-i)`,
+    );
   }
   const hardware = await resolveHardware(registry, req.hardware);
   const dependencies = req.depends.map(parseDependency);
   // Asked once, before the image is packaged; kept by component for the record's sorted order.
   const witnessOf = new Map<string, string>();
   for (const [i, witness] of (await findWitnesses(registry, dependencies)).entries()) {
-    if (BigInt(witness) === 0n) throw new InputError("DEPENDENCY_UNSATISFIED", `no published, unrevoked release satisfies "${req.depends[i]}": publish it first or widen the range`);
+    if (BigInt(witness) === 0n)
+      throw new InputError("DEPENDENCY_UNSATISFIED", `no published, unrevoked release satisfies "${req.depends[i]}": publish it first or widen the range`);
     witnessOf.set(dependencies[i].component.toLowerCase(), witness);
   }
 
@@ -130,7 +146,10 @@ export async function prepareRelease(
     .catch((err: unknown) => {
       // With our own key the signature always recovers: this is a contract signer (ERC-1271) saying no.
       if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryInvalidSignature") {
-        throw new InputError("SIGNATURE_REFUSED", `the contract signer ${signerAddress} does not vouch for this signature (ERC-1271 isValidSignature): sign with a key the contract accepts (--signer-key-file)`);
+        throw new InputError(
+          "SIGNATURE_REFUSED",
+          `the contract signer ${signerAddress} does not vouch for this signature (ERC-1271 isValidSignature): sign with a key the contract accepts (--signer-key-file)`,
+        );
       }
       throw err;
     });

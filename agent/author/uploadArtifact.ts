@@ -38,7 +38,12 @@ export async function uploadArtifact(
       duplex: "half",
     } as RequestInit);
   } catch (cause) {
-    throw new ServerRefusedError("SERVER_UNREACHABLE", `no firmware server answers at ${serverUrl}: start it (\`ota-ledger server start\`) or fix serverUrl`, 0, { cause: String(cause) });
+    throw new ServerRefusedError(
+      "SERVER_UNREACHABLE",
+      `no firmware server answers at ${serverUrl}: start it (\`ota-ledger server start\`) or fix serverUrl`,
+      0,
+      { cause: String(cause) },
+    );
   }
   if (!res.ok) throw await refusalOf(res, `submitting release ${releaseId}`);
   const answer = (await res.json()) as { cid: string };

@@ -33,9 +33,13 @@ export async function readDeployment(file: string): Promise<Deployment> {
   try {
     text = await fs.readFile(file, "utf8");
   } catch (cause) {
-    throw new InputError("DEPLOYMENT_MISSING", `no deployment file at ${file}: deploy first (npm run deploy:local for the local chain, npm run deploy for another network)`, {
-      cause,
-    });
+    throw new InputError(
+      "DEPLOYMENT_MISSING",
+      `no deployment file at ${file}: deploy first (npm run deploy:local for the local chain, npm run deploy for another network)`,
+      {
+        cause,
+      },
+    );
   }
   let raw: Partial<Deployment>;
   try {

@@ -246,9 +246,13 @@ export class ChainEventStream {
     // The window reaching back to fromBlock means that everything we delivered was dropped.
     if (!fork && s.window[0]?.number === this.o.fromBlock) fork = { number: this.o.fromBlock - 1, hash: null };
     if (!fork) {
-      throw new ReorgTooDeepError("REORG_TOO_DEEP", `the chain forked below block ${s.window[0]?.number ?? s.block}, beyond the ${this.o.window}-block window`, {
-        details: { block: s.block, hash: s.hash },
-      });
+      throw new ReorgTooDeepError(
+        "REORG_TOO_DEEP",
+        `the chain forked below block ${s.window[0]?.number ?? s.block}, beyond the ${this.o.window}-block window`,
+        {
+          details: { block: s.block, hash: s.hash },
+        },
+      );
     }
     const dropped = s.window.filter((b) => b.number > fork!.number).map((b) => ({ number: b.number, hash: b.hash }));
     await this.deps.handler.revert(fork.number + 1, dropped);
@@ -272,7 +276,9 @@ export class ChainEventStream {
 
   private async getLogs(from: number, to: number): Promise<StreamLog[]> {
     const answers = await Promise.all(
-      this.o.filters.map((f) => this.deps.provider.send("eth_getLogs", [{ address: f.address, topics: f.topics ?? [], fromBlock: hex(from), toBlock: hex(to) }])),
+      this.o.filters.map((f) =>
+        this.deps.provider.send("eth_getLogs", [{ address: f.address, topics: f.topics ?? [], fromBlock: hex(from), toBlock: hex(to) }]),
+      ),
     );
     const byKey = new Map<string, StreamLog>(); // a log may match several filters
     // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -21,8 +21,7 @@ export function resolveHardwareClass(text: string | number, known: HardwareClass
   const value = String(text).trim();
   const found = /^\d+$/.test(value) ? known.find((h) => h.id === Number(value)) : known.find((h) => h.name === value);
   if (found) return found.id;
-  const registered =
-    known.length === 0 ? "none is registered yet" : `registered: ${known.map((h) => `${h.name} (${h.id})`).join(", ")}`;
+  const registered = known.length === 0 ? "none is registered yet" : `registered: ${known.map((h) => `${h.name} (${h.id})`).join(", ")}`;
   throw new InputError(
     "UNKNOWN_HARDWARE",
     `${what}: "${value}" is not a registered hardware class (${registered}): register it with \`ota-ledger hardware register <name>\` or give a registered name or id`,

@@ -31,7 +31,10 @@ export class ReleaseEventMismatchError extends VerificationError {}
 export function decodeReleasePublished(registry: UpdateRegistry, domain: TypedDataDomain, log: Log): LedgerRelease {
   const registryAddress = String(registry.target).toLowerCase();
   if (log.address.toLowerCase() !== registryAddress) {
-    throw new ReleaseEventMismatchError("NOT_FROM_REGISTRY", `log ${log.transactionHash}:${log.index} was emitted by ${log.address}, not the registry ${registry.target}`);
+    throw new ReleaseEventMismatchError(
+      "NOT_FROM_REGISTRY",
+      `log ${log.transactionHash}:${log.index} was emitted by ${log.address}, not the registry ${registry.target}`,
+    );
   }
   const parsed = registry.interface.parseLog({ topics: [...log.topics], data: log.data });
   if (!parsed || parsed.name !== "ReleasePublished") {
@@ -87,12 +90,7 @@ export async function fetchReleases(
 }
 
 /** The release with this id, from its ReleasePublished log, or undefined if none was emitted. */
-export async function fetchRelease(
-  registry: UpdateRegistry,
-  domain: TypedDataDomain,
-  releaseId: string,
-  fromBlock = 0,
-): Promise<LedgerRelease | undefined> {
+export async function fetchRelease(registry: UpdateRegistry, domain: TypedDataDomain, releaseId: string, fromBlock = 0): Promise<LedgerRelease | undefined> {
   const logs = await queryLogs(registry, registry.filters.ReleasePublished(releaseId), fromBlock);
   return logs.length === 0 ? undefined : decodeReleasePublished(registry, domain, logs[0]);
 }

@@ -17,7 +17,11 @@ export function parseDevicesList(text: string, file: string): string[] {
     try {
       raw = JSON.parse(text);
     } catch (cause) {
-      throw new InputError("DEVICES_FILE_INVALID", `devices file ${file} starts with [ but is not JSON (${(cause as Error).message}): give a JSON array of device ids or labels, or one per line`, { cause });
+      throw new InputError(
+        "DEVICES_FILE_INVALID",
+        `devices file ${file} starts with [ but is not JSON (${(cause as Error).message}): give a JSON array of device ids or labels, or one per line`,
+        { cause },
+      );
     }
     if (!Array.isArray(raw) || !raw.every((v) => typeof v === "string")) {
       throw new InputError("DEVICES_FILE_INVALID", `devices file ${file} must be a JSON array of strings (device ids or labels)`);
@@ -29,12 +33,16 @@ export function parseDevicesList(text: string, file: string): string[] {
       if (value !== "") entries.push({ value, where: `${file} line ${i + 1}` });
     });
   }
-  if (entries.length === 0) throw new InputError("DEVICES_FILE_EMPTY", `devices file ${file} lists no device: give one device id or label per line`, { details: { file } });
+  if (entries.length === 0)
+    throw new InputError("DEVICES_FILE_EMPTY", `devices file ${file} lists no device: give one device id or label per line`, { details: { file } });
   const seen = new Map<string, string>();
   return entries.map(({ value, where }) => {
     const id = parseIdOrLabel(value, where);
     const first = seen.get(id);
-    if (first) throw new InputError("DEVICES_FILE_DUPLICATE", `${where}: device ${value} is already listed at ${first}: list each device of a wave once`, { details: { file, deviceId: id } });
+    if (first)
+      throw new InputError("DEVICES_FILE_DUPLICATE", `${where}: device ${value} is already listed at ${first}: list each device of a wave once`, {
+        details: { file, deviceId: id },
+      });
     seen.set(id, where);
     return id;
   });
@@ -47,7 +55,10 @@ export async function readDevicesFile(cwd: string, file: string): Promise<string
     text = await fs.readFile(path.resolve(cwd, file), "utf8");
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    throw new InputError("DEVICES_FILE_UNREADABLE", `devices file ${file} cannot be read (${code ?? (cause as Error).message}): check the path`, { cause, details: { file } });
+    throw new InputError("DEVICES_FILE_UNREADABLE", `devices file ${file} cannot be read (${code ?? (cause as Error).message}): check the path`, {
+      cause,
+      details: { file },
+    });
   }
   return parseDevicesList(text, file);
 }
@@ -58,6 +69,7 @@ export function parseWaveOption(text: string): { file: string; start?: string } 
   const file = at < 0 ? text : text.slice(0, at);
   const start = at < 0 ? undefined : text.slice(at + 1);
   if (file.trim() === "") throw new InputError("INVALID_INPUT", `--wave "${text}": the devices file is missing: give <devices-file>[@<start>]`);
-  if (start !== undefined && start.trim() === "") throw new InputError("INVALID_INPUT", `--wave "${text}": the start after @ is empty: give an ISO-8601 time, now, or +<n>s|m|h|d`);
+  if (start !== undefined && start.trim() === "")
+    throw new InputError("INVALID_INPUT", `--wave "${text}": the start after @ is empty: give an ISO-8601 time, now, or +<n>s|m|h|d`);
   return { file, start };
 }

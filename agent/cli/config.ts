@@ -109,16 +109,12 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
     anchors: checksummed(envLayer.OTA_ANCHORS ?? file.anchors),
     privateKey: await resolvePrivateKey(envLayer, file, fromFile, fromCwd, configFile),
     serverUrl: envLayer.OTA_SERVER_URL ?? file.serverUrl ?? "http://127.0.0.1:8600",
-    keystoreDir: envLayer.OTA_KEYSTORE
-      ? fromCwd(envLayer.OTA_KEYSTORE)
-      : (fromFile(file.keystoreDir) ?? fromCwd("./.ota-ledger/keys")),
+    keystoreDir: envLayer.OTA_KEYSTORE ? fromCwd(envLayer.OTA_KEYSTORE) : (fromFile(file.keystoreDir) ?? fromCwd("./.ota-ledger/keys")),
     storage: resolveStorage(envLayer, file, fromFile, fromCwd, configFile),
     server: {
       host: envLayer.OTA_SERVER_HOST ?? file.server?.host ?? "127.0.0.1",
       port: envLayer.OTA_SERVER_PORT ?? file.server?.port ?? 8600,
-      dataDir: envLayer.OTA_SERVER_DATA
-        ? fromCwd(envLayer.OTA_SERVER_DATA)
-        : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
+      dataDir: envLayer.OTA_SERVER_DATA ? fromCwd(envLayer.OTA_SERVER_DATA) : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
       ...optional("publicUrl", envLayer.OTA_SERVER_PUBLIC_URL ?? file.server?.publicUrl),
     },
     tracker: await resolveTracker(envLayer, file, fromFile, fromCwd, configFile),
@@ -132,10 +128,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
 export function requirePrivateKey(config: OtaConfig): string {
   if (config.privateKey) return config.privateKey;
   const where = config.sources.configFile ?? DEFAULT_CONFIG_FILE;
-  throw new ConfigError(
-    "PRIVATE_KEY_MISSING",
-    `privateKey is missing: set OTA_PRIVATE_KEY or OTA_KEY_FILE, or privateKey or keyFile in ${where}`,
-  );
+  throw new ConfigError("PRIVATE_KEY_MISSING", `privateKey is missing: set OTA_PRIVATE_KEY or OTA_KEY_FILE, or privateKey or keyFile in ${where}`);
 }
 
 /** This tracker module's id and key, or an error saying where to set the one missing. */
@@ -189,10 +182,7 @@ async function findConfigFile(cwd: string, configPath: string | undefined): Prom
   if (configPath !== undefined) {
     const file = path.resolve(cwd, configPath);
     if (!(await exists(file))) {
-      throw new ConfigError(
-        "CONFIG_MISSING",
-        `no config file at ${file} (given with --config): check the path, or leave --config out`,
-      );
+      throw new ConfigError("CONFIG_MISSING", `no config file at ${file} (given with --config): check the path, or leave --config out`);
     }
     return file;
   }
@@ -311,18 +301,13 @@ async function readKeyFile(keyFile: string, setBy: string): Promise<string> {
   try {
     text = await fs.readFile(keyFile, "utf8");
   } catch (cause) {
-    throw new ConfigError(
-      "KEY_FILE_UNREADABLE",
-      `the key file ${keyFile} (${setBy}) cannot be read (${(cause as NodeJS.ErrnoException).code}): fix the path`,
-      { cause },
-    );
+    throw new ConfigError("KEY_FILE_UNREADABLE", `the key file ${keyFile} (${setBy}) cannot be read (${(cause as NodeJS.ErrnoException).code}): fix the path`, {
+      cause,
+    });
   }
   const key = text.trim();
   if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
-    throw new ConfigError(
-      "KEY_FILE_INVALID",
-      `the key file ${keyFile} (${setBy}) must hold one private key: 0x followed by 64 hex digits`,
-    );
+    throw new ConfigError("KEY_FILE_INVALID", `the key file ${keyFile} (${setBy}) must hold one private key: 0x followed by 64 hex digits`);
   }
   return key;
 }
@@ -344,10 +329,7 @@ function resolveStorage(
   const url = env.OTA_IPFS_URL ?? (fileStorage?.kind === "kubo" ? fileStorage.url : undefined);
   if (url === undefined) {
     const inFile = configFile ? ` or storage.url in ${configFile}` : "";
-    throw new ConfigError(
-      "CONFIG_INVALID",
-      `storage.url is missing for Kubo storage: set OTA_IPFS_URL${inFile} (e.g. http://127.0.0.1:5001)`,
-    );
+    throw new ConfigError("CONFIG_INVALID", `storage.url is missing for Kubo storage: set OTA_IPFS_URL${inFile} (e.g. http://127.0.0.1:5001)`);
   }
   return { kind, url, timeoutMs: (fileStorage?.kind === "kubo" ? fileStorage.timeoutMs : undefined) ?? 30_000 };
 }

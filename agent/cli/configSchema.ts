@@ -32,11 +32,9 @@ const port = z
 const privateKey = z
   .string({ error: "must be a private key: 0x followed by 64 hex digits" })
   .regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be a private key: 0x followed by 64 hex digits" });
-const networkName = z
-  .string({ error: 'must be a network name such as "localhost"' })
-  .regex(/^[A-Za-z0-9_.-]+$/, {
-    error: "must be a network name of letters, digits, '.', '_' or '-' (it names deployments/<network>.json)",
-  });
+const networkName = z.string({ error: 'must be a network name such as "localhost"' }).regex(/^[A-Za-z0-9_.-]+$/, {
+  error: "must be a network name of letters, digits, '.', '_' or '-' (it names deployments/<network>.json)",
+});
 /** A tracker module id: 0x + 64 hex digits (not zero), or a label hashed with keccak256 (as device ids are). */
 const MODULE_ID_FORM = 'must be a module id: 0x followed by 64 hex digits (not zero), or a label such as "tracker-eu-1" (hashed with keccak256)';
 const moduleId = z
@@ -51,9 +49,7 @@ const networkLabel = z
   .refine((v) => /^0x[0-9a-fA-F]{64}$/.test(v) || (v !== "" && !/^0x[0-9a-fA-F]*$/.test(v) && toUtf8Bytes(v).length <= 31), { error: NETWORK_FORM });
 /** Deliberately no echo of the value in any message: it is a secret. */
 const TOKEN_FORM = "must be a token of 16 to 256 characters without spaces (e.g. the output of `openssl rand -hex 32`)";
-const apiToken = z
-  .string({ error: TOKEN_FORM })
-  .regex(/^\S{16,256}$/, { error: TOKEN_FORM });
+const apiToken = z.string({ error: TOKEN_FORM }).regex(/^\S{16,256}$/, { error: TOKEN_FORM });
 const host = z.string({ error: "must be a host name or IP address" }).min(1, { error: "must be a host name or IP address" });
 const milliseconds = positiveInt("a time in milliseconds");
 const storageKind = z.enum(["embedded", "kubo"], { error: 'must be "embedded" or "kubo"' });
@@ -106,9 +102,7 @@ export const fileLayerSchema = z.strictObject({
       moduleId: moduleId.optional(),
       privateKey: privateKey.optional(),
       keyFile: path.optional(),
-      parent: z
-        .strictObject({ id: moduleId.optional(), url: httpUrl("http://10.0.0.1:8700").optional() })
-        .optional(),
+      parent: z.strictObject({ id: moduleId.optional(), url: httpUrl("http://10.0.0.1:8700").optional() }).optional(),
       networks: z.array(networkLabel, { error: 'must be a list of network labels such as ["plant-1"]' }).optional(),
       apiToken: apiToken.optional(),
       livenessMs: milliseconds.optional(),
@@ -125,7 +119,9 @@ export const fileLayerSchema = z.strictObject({
       /** How often, at most, a server module posts failure totals to staged rollouts (default 30 s). */
       failureReportMs: milliseconds.optional(),
       /** Firmware servers whose download logs the module reads (liveness, what each device fetched); its key needs TRACKER_ROLE. */
-      firmwareServers: z.array(httpUrl("http://127.0.0.1:8600"), { error: 'must be a list of firmware server URLs such as ["http://127.0.0.1:8600"]' }).optional(),
+      firmwareServers: z
+        .array(httpUrl("http://127.0.0.1:8600"), { error: 'must be a list of firmware server URLs such as ["http://127.0.0.1:8600"]' })
+        .optional(),
       /** How often those logs are read (default 60 s). */
       downloadLogMs: milliseconds.optional(),
       confirmations: z

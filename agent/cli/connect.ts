@@ -80,7 +80,12 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
       );
     }
     // The optional contracts beside the registry: each must be there and use the configured registry.
-    const beside = async <T extends { updateRegistry(): Promise<string> }>(address: string | undefined, field: string, env: string, bind: (a: string) => T): Promise<T | undefined> => {
+    const beside = async <T extends { updateRegistry(): Promise<string> }>(
+      address: string | undefined,
+      field: string,
+      env: string,
+      bind: (a: string) => T,
+    ): Promise<T | undefined> => {
       if (!address) return undefined;
       if ((await provider.getCode(address)) === "0x") {
         throw new ConfigError("NO_CONTRACT", `no contract at the ${field} address ${address} on chain ${chainId}: redeploy, or fix ${field} (${env})`);
@@ -88,7 +93,10 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
       const contract = bind(address);
       const itsRegistry = getAddress(await contract.updateRegistry());
       if (itsRegistry !== addresses.registry) {
-        throw new ConfigError("CONTRACT_MISMATCH", `the ${field} contract ${address} belongs to the registry ${itsRegistry}, not the configured ${addresses.registry}: set both from one deployment`);
+        throw new ConfigError(
+          "CONTRACT_MISMATCH",
+          `the ${field} contract ${address} belongs to the registry ${itsRegistry}, not the configured ${addresses.registry}: set both from one deployment`,
+        );
       }
       return contract;
     };
@@ -105,7 +113,14 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
 /** The read-only connection with the configured key's wallet, its contracts bound to it. */
 export function withSigner(config: OtaConfig, chain: ReadOnlyConnection): Connection {
   const signer = new Wallet(requirePrivateKey(config), chain.provider);
-  return { ...chain, signer, registry: chain.registry.connect(signer), fleet: chain.fleet.connect(signer), policies: chain.policies?.connect(signer), anchors: chain.anchors?.connect(signer) };
+  return {
+    ...chain,
+    signer,
+    registry: chain.registry.connect(signer),
+    fleet: chain.fleet.connect(signer),
+    policies: chain.policies?.connect(signer),
+    anchors: chain.anchors?.connect(signer),
+  };
 }
 
 /** eth_chainId over plain fetch, with a timeout and an error that says what to check. */

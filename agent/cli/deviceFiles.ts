@@ -30,20 +30,14 @@ export async function readBatchFile(file: string): Promise<InputRecord[]> {
     raw = JSON.parse(await fs.readFile(file, "utf8"));
   } catch (cause) {
     const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
-    throw new InputError(
-      "BATCH_FILE_INVALID",
-      `--batch ${file} cannot be read as JSON (${why}): give a JSON array of device records`,
-      { cause },
-    );
+    throw new InputError("BATCH_FILE_INVALID", `--batch ${file} cannot be read as JSON (${why}): give a JSON array of device records`, { cause });
   }
   const parsed = z.array(inputRecordSchema).min(1).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => (i.path.length > 0 ? `record ${i.path.join(".")}: ` : "") + i.message);
-    throw new InputError(
-      "BATCH_FILE_INVALID",
-      `--batch ${file}: ${problems.join("; ")}; each record is {"id","publicKey","hardware","network","region"}`,
-      { details: { problems } },
-    );
+    throw new InputError("BATCH_FILE_INVALID", `--batch ${file}: ${problems.join("; ")}; each record is {"id","publicKey","hardware","network","region"}`, {
+      details: { problems },
+    });
   }
   return parsed.data;
 }
@@ -53,11 +47,7 @@ export async function readBatchFile(file: string): Promise<InputRecord[]> {
  * registered ones (`hardware` null: every other field checked, hardware left at 0, to refuse bad
  * input before connecting). `name` says how to call a field in messages.
  */
-export function toDeviceRecord(
-  input: InputRecord,
-  hardware: HardwareClass[] | null,
-  name: (field: keyof InputRecord) => string,
-): DeviceRecord {
+export function toDeviceRecord(input: InputRecord, hardware: HardwareClass[] | null, name: (field: keyof InputRecord) => string): DeviceRecord {
   return {
     id: parseIdOrLabel(input.id, name("id")),
     publicKey: parsePublicKey(input.publicKey, name("publicKey")),
@@ -93,10 +83,6 @@ export async function readProofsFile(file: string): Promise<ProofsFile> {
     if (!Number.isInteger(proofs.batchId) || !Array.isArray(proofs.devices)) throw new Error("no batchId or devices");
     return proofs;
   } catch (cause) {
-    throw new InputError(
-      "PROOFS_FILE_INVALID",
-      `--proofs ${file} is not a proofs file written by \`ota-ledger device enrol --batch\``,
-      { cause },
-    );
+    throw new InputError("PROOFS_FILE_INVALID", `--proofs ${file} is not a proofs file written by \`ota-ledger device enrol --batch\``, { cause });
   }
 }

@@ -46,8 +46,7 @@ export function parseIdOrLabel(text: string, what: string): string {
     if (BigInt(value) === 0n) fail(what, "the id is zero: give a non-zero id or a label", text);
     return value.toLowerCase();
   }
-  if (/^0x[0-9a-fA-F]*$/.test(value))
-    fail(what, `"${text}" looks like hex but is not 32 bytes: give 0x + 64 hex digits, or a label`, text);
+  if (/^0x[0-9a-fA-F]*$/.test(value)) fail(what, `"${text}" looks like hex but is not 32 bytes: give 0x + 64 hex digits, or a label`, text);
   if (value === "") fail(what, "it is empty: give 0x + 64 hex digits, or a label (hashed with keccak256)");
   return keccak256(toUtf8Bytes(value));
 }
@@ -124,10 +123,11 @@ export function parseWeekdays(text: string, what = "--days"): number {
     if (part.trim() === "") fail(what, `"${text}" has an empty day: give e.g. mon,wed,fri or all`, text);
     const [from, to] = part.split("-");
     if (to === undefined) mask |= 1 << day(from);
-    else for (let i = day(from), end = day(to); ; i = (i + 1) % 7) {
-      mask |= 1 << i;
-      if (i === end) break;
-    }
+    else
+      for (let i = day(from), end = day(to); ; i = (i + 1) % 7) {
+        mask |= 1 << i;
+        if (i === end) break;
+      }
   }
   return mask;
 }

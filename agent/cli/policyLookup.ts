@@ -225,9 +225,13 @@ export async function requireKind(provider: Provider, address: string, kind: Pol
   const info = await identifyPolicy(provider, address);
   if (info.kind !== kind) {
     const given = (await provider.getCode(address)) === "0x" ? "no contract" : aKind(info.kind);
-    throw new InputError("POLICY_WRONG_KIND", `${what}: ${address} is ${given}, not ${aKind(kind)}: give the address of ${aKind(kind)} (ota-ledger policy show shows what is attached)`, {
-      details: { address, kind: info.kind, expected: kind },
-    });
+    throw new InputError(
+      "POLICY_WRONG_KIND",
+      `${what}: ${address} is ${given}, not ${aKind(kind)}: give the address of ${aKind(kind)} (ota-ledger policy show shows what is attached)`,
+      {
+        details: { address, kind: info.kind, expected: kind },
+      },
+    );
   }
   return info;
 }
@@ -264,9 +268,13 @@ export async function policyOfRelease(
     );
   }
   if (found.length > 1) {
-    throw new InputError("SEVERAL_POLICIES", `the policy deciding for release ${releaseId} contains ${found.length} ${KIND_NAMES[kind]}s (${found.join(", ")}): choose one with --policy <address>`, {
-      details: { releaseId, candidates: found },
-    });
+    throw new InputError(
+      "SEVERAL_POLICIES",
+      `the policy deciding for release ${releaseId} contains ${found.length} ${KIND_NAMES[kind]}s (${found.join(", ")}): choose one with --policy <address>`,
+      {
+        details: { releaseId, candidates: found },
+      },
+    );
   }
   return found[0];
 }

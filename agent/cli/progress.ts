@@ -17,7 +17,9 @@ export function progressBar(io: CliIo, enabled: boolean): { update(label: string
       const ratio = total === 0n ? 1 : Number((done * 1000n) / total) / 1000;
       const width = 30;
       const filled = Math.round(ratio * width);
-      io.stderr(`\r${label.padEnd(10)} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${mib(done)}/${mib(total)} MiB`);
+      io.stderr(
+        `\r${label.padEnd(10)} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${mib(done)}/${mib(total)} MiB`,
+      );
       drawn = true;
     },
     end() {

@@ -23,8 +23,7 @@ export function describeError(err: unknown): Report {
     return {
       code: "USAGE",
       // "(outputHelp)" means commander printed the help because a subcommand is missing.
-      message:
-        err.code === "commander.help" ? "a subcommand is missing (see the list above)" : err.message.replace(/^error: /, ""),
+      message: err.code === "commander.help" ? "a subcommand is missing (see the list above)" : err.message.replace(/^error: /, ""),
       hint: "see ota-ledger --help, or ota-ledger <command> --help",
       details: { commander: err.code },
       exitCode: EXIT.usage,

@@ -9,9 +9,7 @@ export interface TxSummary {
 }
 
 /** Waits for the transaction's receipt (one confirmation) and summarises it. */
-export async function confirm(
-  sent: Promise<ContractTransactionResponse>,
-): Promise<{ receipt: TransactionReceipt; tx: TxSummary }> {
+export async function confirm(sent: Promise<ContractTransactionResponse>): Promise<{ receipt: TransactionReceipt; tx: TxSummary }> {
   const response = await sent;
   const receipt = await response.wait();
   if (!receipt) throw new OtaError("TX_DROPPED", `transaction ${response.hash} was dropped before it was mined: send it again`);
@@ -35,9 +33,7 @@ export function findEvent(receipt: TransactionReceipt, contract: BaseContract, n
 }
 
 /** Waits for a contract deployment (one confirmation) and summarises it with the new address. */
-export async function confirmDeployment(
-  deploying: Promise<BaseContract>,
-): Promise<{ address: string; receipt: TransactionReceipt; tx: TxSummary }> {
+export async function confirmDeployment(deploying: Promise<BaseContract>): Promise<{ address: string; receipt: TransactionReceipt; tx: TxSummary }> {
   const contract = await deploying;
   const sent = contract.deploymentTransaction();
   if (!sent) throw new OtaError("TX_DROPPED", "the deployment has no transaction: send it again");

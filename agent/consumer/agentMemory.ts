@@ -80,10 +80,12 @@ export class AgentMemory {
 
   /** Writes the current state; writes run one after another, each with what is current when it starts. */
   private save(): Promise<void> {
-    const write = this.writing.catch(() => {}).then(() => {
-      const stored: Stored = { version: 1, pending: [...this.pending], lastNoticeAt: this.lastNotice, evidence: Object.fromEntries(this.evidence) };
-      return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
-    });
+    const write = this.writing
+      .catch(() => {})
+      .then(() => {
+        const stored: Stored = { version: 1, pending: [...this.pending], lastNoticeAt: this.lastNotice, evidence: Object.fromEntries(this.evidence) };
+        return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
+      });
     this.writing = write;
     return write;
   }

@@ -122,7 +122,8 @@ export class DeviceAgent {
     // Only the newest release of each component in a batch: a device that was away does not walk
     // through every version in between.
     const newest = new Map<string, { releaseId: string; reason: string }>();
-    for (const e of events) if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), { releaseId: e.releaseId, reason: "new-release" });
+    for (const e of events)
+      if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), { releaseId: e.releaseId, reason: "new-release" });
     // What this device runs flagged or revoked: the newest good release for its hardware is worth
     // a look again, also one declined earlier (a device taking security fixes only takes it now).
     for (const e of events) {
@@ -137,10 +138,12 @@ export class DeviceAgent {
 
   /** The newest release of a component for this device's hardware that is neither vulnerable nor revoked, if any (an outage: none now). */
   private async newestGoodRelease(component: string): Promise<string | undefined> {
-    const id = await callLedger(() => this.o.chain.registry.latestReleaseForHardware(component, this.o.device.credential.record.hardwareClass, false)).catch((err: unknown) => {
-      if (err instanceof LedgerUnavailable) return undefined;
-      throw err;
-    });
+    const id = await callLedger(() => this.o.chain.registry.latestReleaseForHardware(component, this.o.device.credential.record.hardwareClass, false)).catch(
+      (err: unknown) => {
+        if (err instanceof LedgerUnavailable) return undefined;
+        throw err;
+      },
+    );
     return id === undefined || BigInt(id) === 0n ? undefined : id.toLowerCase();
   }
 
@@ -152,16 +155,22 @@ export class DeviceAgent {
     const upstream = this.o.upstream ?? this.o.tracker?.moduleId;
     if (!upstream) throw new UpstreamNoticeRejected("NO_UPSTREAM", "this device has no upstream tracker module configured");
     // The sender is checked on the ledger: an outage is LEDGER_UNAVAILABLE, and the notice is kept to take later.
-    const { notice, issuedAt } = await callLedger(() => verifyUpdateNotice(this.o.chain.fleet, envelope, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, {
-      upstream,
-      lastIssuedAt: this.memory.lastNoticeAt,
-      maxAgeMs: 10 * 60_000,
-      now: this.now(),
-    }));
+    const { notice, issuedAt } = await callLedger(() =>
+      verifyUpdateNotice(
+        this.o.chain.fleet,
+        envelope,
+        { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey },
+        {
+          upstream,
+          lastIssuedAt: this.memory.lastNoticeAt,
+          maxAgeMs: 10 * 60_000,
+          now: this.now(),
+        },
+      ),
+    );
     await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
-
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
   async retryPending(): Promise<UpdateOutcome[]> {
@@ -184,7 +193,9 @@ export class DeviceAgent {
 
   /** Considers one release end to end; one update at a time. Refused in safe mode. */
   considerRelease(releaseId: string, reason: string): Promise<UpdateOutcome> {
-    const run = this.queue.catch(() => {}).then(() => (this.safeMode ? this.finish(releaseId.toLowerCase(), "rejected", "SAFE_MODE") : this.update(releaseId.toLowerCase(), reason)));
+    const run = this.queue
+      .catch(() => {})
+      .then(() => (this.safeMode ? this.finish(releaseId.toLowerCase(), "rejected", "SAFE_MODE") : this.update(releaseId.toLowerCase(), reason)));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -196,10 +207,12 @@ export class DeviceAgent {
    * person's act ends safe mode first, with the anti-rollback floors they give (from the tracker).
    */
   manualInstall(releaseId: string, source: { file: string } | { url: string }, floors: Record<string, bigint> = {}): Promise<UpdateOutcome> {
-    const run = this.queue.catch(() => {}).then(async () => {
-      if (this.safeMode) await this.slots.leaveSafeMode(floors);
-      return this.update(releaseId.toLowerCase(), "manual", source);
-    });
+    const run = this.queue
+      .catch(() => {})
+      .then(async () => {
+        if (this.safeMode) await this.slots.leaveSafeMode(floors);
+        return this.update(releaseId.toLowerCase(), "manual", source);
+      });
     this.queue = run.catch(() => {});
     return run;
   }
@@ -234,19 +247,33 @@ export class DeviceAgent {
       await step({ type: "download-complete" });
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
-      if ((await this.releaseStatus(releaseId)) === "revoked") throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
+      if ((await this.releaseStatus(releaseId)) === "revoked")
+        throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
 
       let key: Buffer;
       try {
-        key = unwrapContentKey(wrappedKey, Buffer.from(this.o.device.privateKey.replace(/^0x/, ""), "hex"), keyWrapContext(releaseId, this.o.device.credential.record.id));
+        key = unwrapContentKey(
+          wrappedKey,
+          Buffer.from(this.o.device.privateKey.replace(/^0x/, ""), "hex"),
+          keyWrapContext(releaseId, this.o.device.credential.record.id),
+        );
       } catch (cause) {
         throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key", { cause });
       }
-      const image = { releaseId, version: release.record.version.toString(), fileHash: release.record.fileHash.toLowerCase(), size: Number(release.record.fileSize) };
+      const image = {
+        releaseId,
+        version: release.record.version.toString(),
+        fileHash: release.record.fileHash.toLowerCase(),
+        size: Number(release.record.fileSize),
+      };
       // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
       // records the image only if it is the ledger's file hash; the active slot is not touched.
       try {
-        await this.slots.writeInactive(release.record.component.toLowerCase(), image, decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })));
+        await this.slots.writeInactive(
+          release.record.component.toLowerCase(),
+          image,
+          decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })),
+        );
       } catch (err) {
         if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
         throw err;
@@ -298,7 +325,13 @@ export class DeviceAgent {
       if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
     }
     const installed = this.slots.installed();
-    const onLedger = await checkUpdateOnLedger(this.o.chain, release.record, this.o.device.credential.record, installed, this.memory.evidence.get(release.id.toLowerCase()));
+    const onLedger = await checkUpdateOnLedger(
+      this.o.chain,
+      release.record,
+      this.o.device.credential.record,
+      installed,
+      this.memory.evidence.get(release.id.toLowerCase()),
+    );
     const result = checkCandidate({
       release: {
         id: release.id,
@@ -335,7 +368,12 @@ export class DeviceAgent {
    * chunk by chunk against the ledger's root exactly as a download is; the wrapped key comes from
    * the firmware server.
    */
-  private async takeManual(release: LedgerRelease, source: { file: string } | { url: string }, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
+  private async takeManual(
+    release: LedgerRelease,
+    source: { file: string } | { url: string },
+    artifactFile: string,
+    onChunk: (index: number) => void,
+  ): Promise<{ wrappedKey: Buffer }> {
     const limit = Number(artifactSize(release.record.fileSize, MIN_SERVED_CHUNK_SIZE));
     const input: AsyncIterable<Uint8Array> = "file" in source ? createReadStream(source.file) : await fetchBody(source.url);
     const leaves: string[] = [];
@@ -361,7 +399,15 @@ export class DeviceAgent {
     }
     leaves.forEach((_, i) => onChunk(i));
     return {
-      wrappedKey: await fetchWrappedKey({ serverUrl: this.o.serverUrl, device: this.o.device, installed: this.slots.installed(), evidence: this.memory.evidence.get(release.id.toLowerCase()), release, artifactFile, timeoutMs: this.o.download?.timeoutMs }),
+      wrappedKey: await fetchWrappedKey({
+        serverUrl: this.o.serverUrl,
+        device: this.o.device,
+        installed: this.slots.installed(),
+        evidence: this.memory.evidence.get(release.id.toLowerCase()),
+        release,
+        artifactFile,
+        timeoutMs: this.o.download?.timeoutMs,
+      }),
     };
   }
 
@@ -429,10 +475,16 @@ export class DeviceAgent {
 
   /** Answers a sealed image query, only from a registered tracker module (CAP-11.1-a-ii). */
   answerQuery(query: Envelope): Promise<Envelope> {
-    return answerImageQuery(this.o.chain.fleet, query, { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey }, () => this.statusReport(), {
-      now: this.now(),
-      fromBlock: this.o.chain.fromBlock,
-    });
+    return answerImageQuery(
+      this.o.chain.fleet,
+      query,
+      { id: this.o.device.credential.record.id, privateKey: this.o.device.privateKey },
+      () => this.statusReport(),
+      {
+        now: this.now(),
+        fromBlock: this.o.chain.fromBlock,
+      },
+    );
   }
 
   /**

@@ -21,7 +21,10 @@ import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
  *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
  */
 const schema = z.strictObject({
-  privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be 0x followed by 64 hex digits" }).optional(),
+  privateKey: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be 0x followed by 64 hex digits" })
+    .optional(),
   keyFile: z.string().min(1).optional(),
   credential: z.unknown(),
   components: z.array(z.string().min(1), { error: "must list the component names this device runs" }).min(1),
@@ -59,7 +62,10 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
   }
   const c = parsed.data;
   if (c.followLedger === false && !c.tracker) {
-    throw new InputError("DEVICE_CONFIG", `${file}: followLedger is false but no tracker is given: a device that does not follow the ledger learns of releases only from its tracker`);
+    throw new InputError(
+      "DEVICE_CONFIG",
+      `${file}: followLedger is false but no tracker is given: a device that does not follow the ledger learns of releases only from its tracker`,
+    );
   }
   const base = path.dirname(path.resolve(file));
   let privateKey = c.privateKey;
@@ -68,10 +74,15 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     try {
       privateKey = (await fs.readFile(keyFile, "utf8")).trim();
     } catch (cause) {
-      throw new InputError("DEVICE_CONFIG", `${file}: keyFile ${keyFile} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): fix the path (relative to ${base})`, { cause });
+      throw new InputError(
+        "DEVICE_CONFIG",
+        `${file}: keyFile ${keyFile} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): fix the path (relative to ${base})`,
+        { cause },
+      );
     }
   }
-  if (!privateKey || !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) throw new InputError("DEVICE_CONFIG", `${file}: give the device key as privateKey or keyFile (0x + 64 hex digits)`);
+  if (!privateKey || !/^0x[0-9a-fA-F]{64}$/.test(privateKey))
+    throw new InputError("DEVICE_CONFIG", `${file}: give the device key as privateKey or keyFile (0x + 64 hex digits)`);
   let credential: DeviceCredential;
   try {
     credential = decodeDeviceCredential(Buffer.from(JSON.stringify(c.credential)).toString("base64url"));
@@ -81,7 +92,10 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
   // The server and the tracker check signatures against the enrolled key: a mismatch would make every request fail.
   const ownKey = new SigningKey(privateKey).compressedPublicKey;
   if (ownKey.toLowerCase() !== credential.record.publicKey.toLowerCase()) {
-    throw new InputError("DEVICE_CONFIG", `${file}: the device key's public key is ${ownKey}, but credential.record.publicKey is ${credential.record.publicKey}: use the key the device was enrolled with`);
+    throw new InputError(
+      "DEVICE_CONFIG",
+      `${file}: the device key's public key is ${ownKey}, but credential.record.publicKey is ${credential.record.publicKey}: use the key the device was enrolled with`,
+    );
   }
   return {
     privateKey,
@@ -107,7 +121,10 @@ async function healthCheckOf(file: string, base: string, h: { command: string[];
     try {
       await fs.access(resolved, fsConstants.X_OK);
     } catch {
-      throw new InputError("DEVICE_CONFIG", `${file}: healthCheck.command[0] ${resolved} is not an executable file (relative paths start from ${base}): fix the path or chmod +x it`);
+      throw new InputError(
+        "DEVICE_CONFIG",
+        `${file}: healthCheck.command[0] ${resolved} is not an executable file (relative paths start from ${base}): fix the path or chmod +x it`,
+      );
     }
   }
   return commandHealthCheck(h.command, h.timeoutMs ?? 30_000, { cwd: base });

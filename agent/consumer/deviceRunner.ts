@@ -23,7 +23,14 @@ export class DeviceRunner {
   ) {}
 
   static async start(
-    chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number },
+    chain: {
+      provider: Provider & RpcSender;
+      registry: UpdateRegistry;
+      fleet: FleetRegistry;
+      policies?: UpdatePolicies;
+      domain: TypedDataDomain;
+      fromBlock: number;
+    },
     devices: Omit<DeviceAgentOptions, "chain">[],
     o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; followLedger?: boolean; log?: (line: string) => void },
   ): Promise<DeviceRunner> {
@@ -37,16 +44,19 @@ export class DeviceRunner {
     for (const d of devices) agents.push(await DeviceAgent.open({ ...d, chain }));
     // A constrained device (DEP-8.1-b) keeps only the client module: no event scan; it still reads
     // the release's record from the ledger when its upstream tells it of one (CAP-11.4-c).
-    const watcher = o.followLedger === false ? undefined : new LedgerWatcher(
-      chain.provider,
-      chain.registry,
-      path.join(o.stateDir, "ledger-checkpoint.json"),
-      async (events) => {
-        for (const a of agents) a.noteHead(watcher!.head.timestamp);
-        await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
-      },
-      { fromBlock: chain.fromBlock, pollMs: o.pollMs ?? 4000, onError: (err) => o.log?.(`ledger: ${(err as Error).message}`) },
-    );
+    const watcher =
+      o.followLedger === false
+        ? undefined
+        : new LedgerWatcher(
+            chain.provider,
+            chain.registry,
+            path.join(o.stateDir, "ledger-checkpoint.json"),
+            async (events) => {
+              for (const a of agents) a.noteHead(watcher!.head.timestamp);
+              await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
+            },
+            { fromBlock: chain.fromBlock, pollMs: o.pollMs ?? 4000, onError: (err) => o.log?.(`ledger: ${(err as Error).message}`) },
+          );
     const runner = new DeviceRunner(agents, watcher);
     await watcher?.start();
     const retry = () => {

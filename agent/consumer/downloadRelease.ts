@@ -3,7 +3,16 @@ import { createReadStream, promises as fs } from "node:fs";
 import { OtaError } from "../core/errors";
 import { ContentRejected, DownloadRejected } from "../core/updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "../core/release";
-import { chunkCount, decryptArtifact, decodeHeader, storedChunkSpan, ArtifactHeader, artifactSize, HEADER_SIZE, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
+import {
+  chunkCount,
+  decryptArtifact,
+  decodeHeader,
+  storedChunkSpan,
+  ArtifactHeader,
+  artifactSize,
+  HEADER_SIZE,
+  MIN_SERVED_CHUNK_SIZE,
+} from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
@@ -12,7 +21,6 @@ import { encodeInstalled } from "../core/installedContext";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 
 const DEFAULT_IDLE_MS = 30_000;
-
 
 export interface DeviceIdentity {
   privateKey: string;
@@ -50,7 +58,12 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
   // The leaf list is 32 bytes per chunk; the smallest chunk a server accepts bounds its size.
   const maxLeaves = chunkCount(record.fileSize, MIN_SERVED_CHUNK_SIZE) + 1;
   const manifestPath = `/v1/releases/${o.release.id.toLowerCase()}/manifest`;
-  const manifest = (await boundedJson(await signedGet(o, manifestPath, "fetching the manifest", idle), 1024 + maxLeaves * 70, idle, "fetching the manifest")) as {
+  const manifest = (await boundedJson(
+    await signedGet(o, manifestPath, "fetching the manifest", idle),
+    1024 + maxLeaves * 70,
+    idle,
+    "fetching the manifest",
+  )) as {
     leaves: string[];
   };
   if (!Array.isArray(manifest.leaves) || manifest.leaves.length < 2 || manifest.leaves.length > 2 ** 32) {
@@ -71,7 +84,13 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
     await out.truncate(have.bytes);
     while (!header || have.chunks < leaves.length) {
       const offset = have.bytes;
-      const res = await signedGet(o, `/v1/releases/${o.release.id.toLowerCase()}/artifact`, "fetching the artifact", idle, offset > 0 ? { range: `bytes=${offset}-` } : {});
+      const res = await signedGet(
+        o,
+        `/v1/releases/${o.release.id.toLowerCase()}/artifact`,
+        "fetching the artifact",
+        idle,
+        offset > 0 ? { range: `bytes=${offset}-` } : {},
+      );
       if (offset > 0 && res.status !== 206) throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
       const buffer = new ByteQueue();
       const reader = res.body!.getReader();
@@ -83,14 +102,20 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
           for (;;) {
             const j = have.chunks;
             if (header && j >= leaves.length) {
-              if (buffer.length > 0) throw new DownloadRejected("ARTIFACT_TOO_LONG", `the server sent bytes past the ${artifactSize(record.fileSize, header.chunkSize)}-byte artifact; stopped there`);
+              if (buffer.length > 0)
+                throw new DownloadRejected(
+                  "ARTIFACT_TOO_LONG",
+                  `the server sent bytes past the ${artifactSize(record.fileSize, header.chunkSize)}-byte artifact; stopped there`,
+                );
               break;
             }
             const size = header ? storedChunkSpan(header, j).size : HEADER_SIZE;
             if (buffer.length < size) break;
             const chunk = buffer.take(size);
             if (chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) {
-              throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, { details: { chunk: j } });
+              throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, {
+                details: { chunk: j },
+              });
             }
             if (j === 0) header = checkHeader(decodeHeader(chunk), record, leaves.length);
             await out.write(chunk);
@@ -109,7 +134,8 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
         await reader.cancel().catch(() => {});
       }
       if (!header || have.chunks < leaves.length) {
-        if (have.bytes === offset) throw new DownloadRejected("ARTIFACT_TRUNCATED", `the server's artifact ended after ${have.chunks} of ${leaves.length} chunks`);
+        if (have.bytes === offset)
+          throw new DownloadRejected("ARTIFACT_TRUNCATED", `the server's artifact ended after ${have.chunks} of ${leaves.length} chunks`);
       }
     }
     await out.sync();
@@ -131,7 +157,9 @@ export async function fetchWrappedKey(o: DownloadOptions): Promise<Buffer> {
 
 async function wrappedKeyOf(o: DownloadOptions, idle: IdleTimeout): Promise<Buffer> {
   const keyPath = `/v1/releases/${o.release.id.toLowerCase()}/key`;
-  const answer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as { wrappedKey: string };
+  const answer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as {
+    wrappedKey: string;
+  };
   return Buffer.from(String(answer.wrappedKey).replace(/^0x/, ""), "hex");
 }
 
@@ -139,10 +167,18 @@ async function wrappedKeyOf(o: DownloadOptions, idle: IdleTimeout): Promise<Buff
  * Unwraps the device's content key and decrypts the verified artifact chunk by chunk; the
  * plaintext's SHA-256 must be the ledger's file hash. Writes the image to `imageFile`.
  */
-export async function decryptDownloaded(
-  o: { device: DeviceIdentity; release: { id: string; record: ReleaseRecord }; artifactFile: string; imageFile: string; wrappedKey: Uint8Array },
-): Promise<{ fileHash: string; size: bigint }> {
-  const key = unwrapContentKey(o.wrappedKey, Buffer.from(o.device.privateKey.replace(/^0x/, ""), "hex"), keyWrapContext(o.release.id, o.device.credential.record.id));
+export async function decryptDownloaded(o: {
+  device: DeviceIdentity;
+  release: { id: string; record: ReleaseRecord };
+  artifactFile: string;
+  imageFile: string;
+  wrappedKey: Uint8Array;
+}): Promise<{ fileHash: string; size: bigint }> {
+  const key = unwrapContentKey(
+    o.wrappedKey,
+    Buffer.from(o.device.privateKey.replace(/^0x/, ""), "hex"),
+    keyWrapContext(o.release.id, o.device.credential.record.id),
+  );
   const hash = createHash("sha256");
   let size = 0n;
   const out = await fs.open(o.imageFile, "w");
@@ -165,8 +201,10 @@ export async function decryptDownloaded(
 }
 
 function checkHeader(h: ArtifactHeader, record: ReleaseRecord, leafCount: number): ArtifactHeader {
-  if (h.plaintextSize !== record.fileSize) throw new DownloadRejected("ARTIFACT_SIZE_MISMATCH", `the artifact declares ${h.plaintextSize} bytes; the ledger records ${record.fileSize}`);
-  if (chunkCount(h.plaintextSize, h.chunkSize) + 1 !== leafCount) throw new DownloadRejected("MANIFEST_INVALID", "the chunk count does not match the artifact header");
+  if (h.plaintextSize !== record.fileSize)
+    throw new DownloadRejected("ARTIFACT_SIZE_MISMATCH", `the artifact declares ${h.plaintextSize} bytes; the ledger records ${record.fileSize}`);
+  if (chunkCount(h.plaintextSize, h.chunkSize) + 1 !== leafCount)
+    throw new DownloadRejected("MANIFEST_INVALID", "the chunk count does not match the artifact header");
   return h;
 }
 
@@ -278,7 +316,12 @@ async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: I
     idle.touch();
     return r;
   } catch (cause) {
-    if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: no bytes for longer than the timeout; the next attempt resumes from the last verified chunk`, { cause });
+    if (idle.fired)
+      throw new DownloadStalledError(
+        "DOWNLOAD_STALLED",
+        `${what}: no bytes for longer than the timeout; the next attempt resumes from the last verified chunk`,
+        { cause },
+      );
     throw new DownloadStalledError("DOWNLOAD_INTERRUPTED", `${what}: the connection broke; the next attempt resumes from the last verified chunk`, { cause });
   }
 }

@@ -27,5 +27,9 @@ export async function answerImageQuery<T>(
   if (Math.abs(o.now - message.issuedAt) > (o.maxAgeMs ?? 60_000)) throw new ImageQueryRefused("QUERY_STALE", "the query is too old or from the future");
   const publicKey = await moduleEncryptionKey(fleet, message.from, o.fromBlock ?? 0);
   if (!publicKey) throw new ImageQueryRefused("QUERY_NOT_REGISTERED", `no registration of module ${message.from} was found`);
-  return sealMessage({ kind: ANSWER_KIND, from: device.id, to: message.from, issuedAt: o.now, body: await answer() }, { kind: "device", privateKey: device.privateKey }, publicKey);
+  return sealMessage(
+    { kind: ANSWER_KIND, from: device.id, to: message.from, issuedAt: o.now, body: await answer() },
+    { kind: "device", privateKey: device.privateKey },
+    publicKey,
+  );
 }

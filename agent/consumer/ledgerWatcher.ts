@@ -35,7 +35,14 @@ export class LedgerWatcher {
     const topics = EVENTS.map((name) => registry.interface.getEvent(name)!.topicHash);
     this.stream = new ChainEventStream(
       { provider, store: new FileStreamStore(checkpointFile), handler: { apply: (batch) => this.handle(this.decode(batch)), revert: () => {} } },
-      { filters: [{ address: String(registry.target), topics: [topics] }], fromBlock: o.fromBlock, maxRange: o.maxRange, window: o.reorgDepth, pollMs: o.pollMs ?? 4000, onError: (err) => o.onError?.(err) },
+      {
+        filters: [{ address: String(registry.target), topics: [topics] }],
+        fromBlock: o.fromBlock,
+        maxRange: o.maxRange,
+        window: o.reorgDepth,
+        pollMs: o.pollMs ?? 4000,
+        onError: (err) => o.onError?.(err),
+      },
     );
   }
 

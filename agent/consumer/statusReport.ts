@@ -2,7 +2,6 @@ import { sealMessage, type Envelope } from "../crypto/sealedMessage";
 import { OtaError } from "../core/errors";
 import { REPORT_KIND, type StatusReport } from "../core/statusReport";
 
-
 /** The tracker did not take a report. */
 export class ReportDeliveryError extends OtaError {}
 
@@ -35,8 +34,14 @@ export async function sendStatusReport(
     throw new ReportDeliveryError("TRACKER_UNREACHABLE", `no tracker answers at ${tracker.url}; the report is kept and sent again`, { cause });
   }
   if (!res.ok) {
-    const why = await res.json().then((b) => (b as { error?: { code?: string; message?: string } }).error, () => undefined);
-    throw new ReportDeliveryError("TRACKER_REFUSED", `the tracker at ${tracker.url} answered ${res.status} to the report${why ? `: ${why.code} ${why.message}` : ""}`);
+    const why = await res.json().then(
+      (b) => (b as { error?: { code?: string; message?: string } }).error,
+      () => undefined,
+    );
+    throw new ReportDeliveryError(
+      "TRACKER_REFUSED",
+      `the tracker at ${tracker.url} answered ${res.status} to the report${why ? `: ${why.code} ${why.message}` : ""}`,
+    );
   }
   const answer = (await res.json().catch(() => ({}))) as { notices?: unknown };
   return { envelope, notices: Array.isArray(answer.notices) ? (answer.notices as Envelope[]) : [] };

@@ -28,10 +28,18 @@ export async function verifyUpdateNotice(
     throw new UpstreamNoticeRejected("UPSTREAM_UNEXPECTED", `the notice comes from module ${message.from}, not this device's upstream ${expect.upstream}`);
   }
   await verifyModuleSender(fleet, message.from, signedBy, (code, text) => new UpstreamNoticeRejected(`UPSTREAM_${code}`, text));
-  if (Math.abs(expect.now - message.issuedAt) > expect.maxAgeMs) throw new UpstreamNoticeRejected("NOTICE_STALE", `the notice was issued at ${message.issuedAt}, too far from ${expect.now}`);
-  if (message.issuedAt <= expect.lastIssuedAt) throw new UpstreamNoticeRejected("NOTICE_REPLAYED", "the notice is not newer than the last one taken from this module");
+  if (Math.abs(expect.now - message.issuedAt) > expect.maxAgeMs)
+    throw new UpstreamNoticeRejected("NOTICE_STALE", `the notice was issued at ${message.issuedAt}, too far from ${expect.now}`);
+  if (message.issuedAt <= expect.lastIssuedAt)
+    throw new UpstreamNoticeRejected("NOTICE_REPLAYED", "the notice is not newer than the last one taken from this module");
   const n = message.body;
-  if (!n || !isHexString(n.releaseId, 32) || !isHexString(n.component, 32) || typeof n.reason !== "string" || (n.evidence !== undefined && !isEvidence(n.evidence))) {
+  if (
+    !n ||
+    !isHexString(n.releaseId, 32) ||
+    !isHexString(n.component, 32) ||
+    typeof n.reason !== "string" ||
+    (n.evidence !== undefined && !isEvidence(n.evidence))
+  ) {
     throw new InputError("NOTICE_MALFORMED", "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex)");
   }
   return { notice: n, issuedAt: message.issuedAt };

@@ -76,8 +76,7 @@ function parseWindow(v: unknown): UpdateWindow {
   if (extra !== undefined) fail(`window.${extra}`, `unknown field; the window ${how}`);
   for (const k of ["startHourUtc", "endHourUtc"] as const) {
     const h = v[k];
-    if (typeof h !== "number" || !Number.isInteger(h) || h < 0 || h > 23)
-      fail(`window.${k}`, `must be a whole hour 0..23 (got ${JSON.stringify(h)})`);
+    if (typeof h !== "number" || !Number.isInteger(h) || h < 0 || h > 23) fail(`window.${k}`, `must be a whole hour 0..23 (got ${JSON.stringify(h)})`);
   }
   const window = { startHourUtc: v.startHourUtc as number, endHourUtc: v.endHourUtc as number };
   if (window.startHourUtc === window.endHourUtc) {
@@ -90,8 +89,7 @@ function parsePins(v: unknown): Record<string, string> {
   if (!isObject(v)) fail("pins", "must be an object of component id (0x + 64 hex digits) -> encoded version as a decimal string");
   const pins: Record<string, string> = {};
   for (const [component, version] of Object.entries(v)) {
-    if (!isHexString(component, 32))
-      fail(`pins.${component}`, "the key must be a component id: 0x and 64 hex digits (keccak256 of the component name)");
+    if (!isHexString(component, 32)) fail(`pins.${component}`, "the key must be a component id: 0x and 64 hex digits (keccak256 of the component name)");
     const example = `e.g. "${encodeVersion("1.2.3")}" for 1.2.3`;
     if (typeof version !== "string" || !/^[1-9]\d*$/.test(version) || !isValidVersion(BigInt(version))) {
       fail(`pins.${component}`, `must be an encoded version as a decimal string, ${example} (got ${JSON.stringify(version)})`);

@@ -275,7 +275,10 @@ function topological(chosen: Map<string, CatalogueRelease>): CatalogueRelease[] 
   }
   const order: CatalogueRelease[] = [];
   while (needs.size > 0) {
-    const ready = [...needs].filter(([, deps]) => deps.size === 0).map(([c]) => c).sort(cmp);
+    const ready = [...needs]
+      .filter(([, deps]) => deps.size === 0)
+      .map(([c]) => c)
+      .sort(cmp);
     if (ready.length === 0) {
       const cycle = [...needs.keys()].sort(cmp).map((c) => `${chosen.get(c)!.record.component}@${formatVersion(chosen.get(c)!.record.version)}`);
       throw new InstallPlanError("DEPENDENCY_CYCLE", `the chosen releases depend on each other, so none can be installed first: ${cycle.join(", ")}`, {

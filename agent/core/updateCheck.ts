@@ -3,14 +3,7 @@ import type { LedgerRecordCode } from "./updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "./release";
 import { formatRange, formatVersion, inRange } from "./version";
 import { DevicePolicy, isInWindow, nextWindowStart } from "./devicePolicy";
-import {
-  ContentRejected,
-  LedgerRecordRejected,
-  RollbackRefused,
-  StaleLedgerView,
-  UpdateDeclined,
-  UpdateTransitionError,
-} from "./updateErrors";
+import { ContentRejected, LedgerRecordRejected, RollbackRefused, StaleLedgerView, UpdateDeclined, UpdateTransitionError } from "./updateErrors";
 
 export type ReleaseStatus = "active" | "vulnerable" | "revoked";
 
@@ -80,19 +73,16 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
   const age = now - ledger.headTimestamp;
   const maxAge = policy.maxLedgerAgeSeconds;
   if (age > maxAge) {
-    return no(
-      StaleLedgerView,
-      "LEDGER_STALE",
-      `the newest ledger block seen is ${age} s old (limit ${maxAge} s): refresh the ledger view before deciding`,
-      { ageSeconds: age, maxLedgerAgeSeconds: maxAge },
-    );
+    return no(StaleLedgerView, "LEDGER_STALE", `the newest ledger block seen is ${age} s old (limit ${maxAge} s): refresh the ledger view before deciding`, {
+      ageSeconds: age,
+      maxLedgerAgeSeconds: maxAge,
+    });
   }
   if (release.status === "revoked") return no(LedgerRecordRejected, "RELEASE_REVOKED", "the release is revoked on the ledger");
   if (release.status === "vulnerable" && !policy.allowVulnerable) {
     return no(LedgerRecordRejected, "RELEASE_VULNERABLE", "the release is flagged vulnerable on the ledger");
   }
-  if (release.providerBarred)
-    return no(LedgerRecordRejected, "PROVIDER_BARRED", `provider ${provider} is barred on the ledger`, { provider });
+  if (release.providerBarred) return no(LedgerRecordRejected, "PROVIDER_BARRED", `provider ${provider} is barred on the ledger`, { provider });
   if (!release.signatureValid) {
     const code = release.verificationCode ?? "SIGNATURE_INVALID";
     return no(LedgerRecordRejected, code, `the release record or its author's signature does not verify (${code})`);
@@ -158,12 +148,9 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
   if (policy.securityOnly) {
     const status = lookup(device.installedStatus, component);
     if (status !== "vulnerable" && status !== "revoked") {
-      return no(
-        UpdateDeclined,
-        "NOT_A_SECURITY_FIX",
-        `security fixes only, and the installed release is ${status ?? "not known to be flagged"}`,
-        { installedStatus: status ?? null },
-      );
+      return no(UpdateDeclined, "NOT_A_SECURITY_FIX", `security fixes only, and the installed release is ${status ?? "not known to be flagged"}`, {
+        installedStatus: status ?? null,
+      });
     }
   }
   if (policy.window && !isInWindow(policy.window, now)) {
@@ -252,8 +239,7 @@ export function startUpdate(release: { id: string; record: Pick<ReleaseRecord, "
  */
 export function transition(state: UpdateState, event: UpdateEvent): UpdateState {
   if (!ALLOWED_FROM[event.type].includes(state.phase)) {
-    const why =
-      event.type === "installed" || event.type === "trial-started" ? ": nothing touches the active slot until every check has passed" : "";
+    const why = event.type === "installed" || event.type === "trial-started" ? ": nothing touches the active slot until every check has passed" : "";
     refuse(state, event, `"${event.type}" is not allowed in phase "${state.phase}" (only in ${ALLOWED_FROM[event.type].join(", ")})${why}`);
   }
   switch (event.type) {
@@ -271,11 +257,9 @@ export function transition(state: UpdateState, event: UpdateEvent): UpdateState 
       return { ...state, phase: "downloaded" };
     case "decrypted":
       if (event.fileHash.toLowerCase() !== state.expectedFileHash.toLowerCase()) {
-        throw new ContentRejected(
-          "FILE_HASH_MISMATCH",
-          `the decrypted image hashes to ${event.fileHash}; the ledger records ${state.expectedFileHash}`,
-          { details: { releaseId: state.releaseId } },
-        );
+        throw new ContentRejected("FILE_HASH_MISMATCH", `the decrypted image hashes to ${event.fileHash}; the ledger records ${state.expectedFileHash}`, {
+          details: { releaseId: state.releaseId },
+        });
       }
       return { ...state, phase: "decrypted", fileHash: event.fileHash };
     case "installed":

@@ -4,7 +4,13 @@
  */
 
 /** Failures of the connection to the server or the ledger: the device retries at once, with backoff. */
-export const TRANSIENT_CODES: ReadonlySet<string> = new Set(["DOWNLOAD_STALLED", "DOWNLOAD_INTERRUPTED", "SERVER_UNREACHABLE", "LEDGER_UNAVAILABLE", "STORE_UNAVAILABLE"]);
+export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  "DOWNLOAD_STALLED",
+  "DOWNLOAD_INTERRUPTED",
+  "SERVER_UNREACHABLE",
+  "LEDGER_UNAVAILABLE",
+  "STORE_UNAVAILABLE",
+]);
 
 /** Refusals that time or another party can lift: the release stays needed and is tried again later. */
 // A policy refusal is most often "not yet" (a wave not open, outside a window, not approved yet).

@@ -40,7 +40,11 @@ export function encodeVersion(text: string): bigint {
     );
   }
   const [major, minor, patch] = [match[1], match[2], match[3]].map(Number);
-  for (const [name, value] of [["major", major], ["minor", minor], ["patch", patch]] as const) {
+  for (const [name, value] of [
+    ["major", major],
+    ["minor", minor],
+    ["patch", patch],
+  ] as const) {
     if (value > MAX_PART) {
       throw new VersionFormatError("VERSION_RANGE", `${name} ${value} in "${text}" is above ${MAX_PART}`, {
         details: { input: text },
@@ -51,21 +55,15 @@ export function encodeVersion(text: string): bigint {
   if (match[4] !== undefined) {
     const n = Number(match[5]);
     if (n > MAX_PRE_NUMBER) {
-      throw new VersionFormatError(
-        "VERSION_RANGE",
-        `pre-release number ${n} in "${text}" is above ${MAX_PRE_NUMBER}`,
-        { details: { input: text } },
-      );
+      throw new VersionFormatError("VERSION_RANGE", `pre-release number ${n} in "${text}" is above ${MAX_PRE_NUMBER}`, { details: { input: text } });
     }
     pre = (BigInt(CHANNELS.indexOf(match[4] as (typeof CHANNELS)[number])) << 14n) | BigInt(n);
   }
   const encoded = (BigInt(major) << 48n) | (BigInt(minor) << 32n) | (BigInt(patch) << 16n) | pre;
   if (encoded === 0n) {
-    throw new VersionFormatError(
-      "VERSION_RESERVED",
-      `"${text}" encodes to 0, which the registry reserves for "no version": use 0.0.0-alpha.1 or later`,
-      { details: { input: text } },
-    );
+    throw new VersionFormatError("VERSION_RESERVED", `"${text}" encodes to 0, which the registry reserves for "no version": use 0.0.0-alpha.1 or later`, {
+      details: { input: text },
+    });
   }
   return encoded;
 }
@@ -119,11 +117,9 @@ export interface VersionRange {
 export function parseRange(text: string): VersionRange {
   const input = text.trim();
   const fail = (why: string): never => {
-    throw new VersionFormatError(
-      "RANGE_FORMAT",
-      `"${text}" is not a version range: ${why}. Use ">=1.2.0 <2.0.0", ">=1.2.0", "^1.2.0", "~1.2.0" or "1.2.0"`,
-      { details: { input: text } },
-    );
+    throw new VersionFormatError("RANGE_FORMAT", `"${text}" is not a version range: ${why}. Use ">=1.2.0 <2.0.0", ">=1.2.0", "^1.2.0", "~1.2.0" or "1.2.0"`, {
+      details: { input: text },
+    });
   };
   let range: VersionRange;
   if (input.startsWith("^") || input.startsWith("~")) {

@@ -69,7 +69,8 @@ export function decodeHeader(bytes: Uint8Array): ArtifactHeader {
   const format = b.readUInt8(4);
   if (format !== ARTIFACT_FORMAT) throw new ArtifactFormatError("ARTIFACT_FORMAT", `artifact format ${format} is not supported (expected ${ARTIFACT_FORMAT})`);
   const chunkSize = b.readUInt32BE(5);
-  if (chunkSize === 0 || chunkSize > MAX_CHUNK_SIZE) throw new ArtifactFormatError("ARTIFACT_CHUNK_SIZE", `chunk size ${chunkSize} is outside 1..${MAX_CHUNK_SIZE}`);
+  if (chunkSize === 0 || chunkSize > MAX_CHUNK_SIZE)
+    throw new ArtifactFormatError("ARTIFACT_CHUNK_SIZE", `chunk size ${chunkSize} is outside 1..${MAX_CHUNK_SIZE}`);
   const plaintextSize = b.readBigUInt64BE(9);
   if (chunkCount(plaintextSize, chunkSize) > MAX_CHUNKS) throw new ArtifactFormatError("ARTIFACT_SIZE", "too many chunks for the nonce space");
   return { chunkSize, plaintextSize, noncePrefix: Uint8Array.from(b.subarray(17, HEADER_SIZE)) };
@@ -179,10 +180,7 @@ export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | I
  * chunk's tag has verified (memory: one chunk). Stops with an error at the first altered, moved,
  * missing or extra byte; nothing unverified is ever yielded.
  */
-export async function* decryptArtifact(
-  key: Uint8Array,
-  artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-): AsyncGenerator<Buffer> {
+export async function* decryptArtifact(key: Uint8Array, artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
   checkKey(key);
   let header: Buffer | undefined;
   let h: ArtifactHeader | undefined;

@@ -27,7 +27,11 @@ export class ChunkMerkleTree {
   constructor(leaves: string[]) {
     if (leaves.length === 0) throw new RangeError("a chunk Merkle tree needs at least one chunk");
     this.leaves = leaves;
-    this.tree = new MerkleTree(leaves.map((l) => Buffer.from(getBytes(l))), hashBuffer, { sortPairs: false });
+    this.tree = new MerkleTree(
+      leaves.map((l) => Buffer.from(getBytes(l))),
+      hashBuffer,
+      { sortPairs: false },
+    );
   }
 
   static fromChunks(chunks: Uint8Array[]): ChunkMerkleTree {

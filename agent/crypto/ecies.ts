@@ -48,7 +48,8 @@ export function eciesSeal(plaintext: Uint8Array, recipientPublicKey: Uint8Array,
 /** Opens a sealed value with the recipient's private key; fails unless sealed to this key, context and info. */
 export function eciesOpen(sealed: Uint8Array, recipientPrivateKey: Uint8Array, context: Uint8Array, info: string, code = "SEALED"): Buffer {
   const s = Buffer.from(sealed);
-  if (s.length < ECIES_OVERHEAD || s[0] !== VERSION) throw new AuthenticationError(`${code}_FORMAT`, `a sealed value starts with 0x01 and is at least ${ECIES_OVERHEAD} bytes`);
+  if (s.length < ECIES_OVERHEAD || s[0] !== VERSION)
+    throw new AuthenticationError(`${code}_FORMAT`, `a sealed value starts with 0x01 and is at least ${ECIES_OVERHEAD} bytes`);
   const privateKey = Buffer.from(recipientPrivateKey);
   const recipientPub = publicKeyOf(privateKey);
   const ephemeralPub = s.subarray(1, 34);

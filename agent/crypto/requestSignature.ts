@@ -40,7 +40,17 @@ export function requestMessage(f: SignedRequestFields): string {
   const bodyHash = createHash("sha256")
     .update(f.body === undefined ? new Uint8Array() : typeof f.body === "string" ? Buffer.from(f.body) : f.body)
     .digest("hex");
-  return [REQUEST_SIGNATURE_DOMAIN, new URL(f.audience).origin, f.method.toUpperCase(), f.path, f.identity.toLowerCase(), String(f.timestamp), f.nonce, bodyHash, f.context ?? ""].join("\n");
+  return [
+    REQUEST_SIGNATURE_DOMAIN,
+    new URL(f.audience).origin,
+    f.method.toUpperCase(),
+    f.path,
+    f.identity.toLowerCase(),
+    String(f.timestamp),
+    f.nonce,
+    bodyHash,
+    f.context ?? "",
+  ].join("\n");
 }
 
 function digest(message: string): Uint8Array {

@@ -40,18 +40,16 @@ export type MessageSigner = { kind: "device"; privateKey: string } | { kind: "ac
 const INFO = "OTA Ledger sealed message v1";
 
 function digest(m: Omit<OpenedMessage<unknown>, never>): Buffer {
-  return createHash("sha256").update(JSON.stringify({ kind: m.kind, from: m.from, to: m.to, issuedAt: m.issuedAt, body: m.body })).digest();
+  return createHash("sha256")
+    .update(JSON.stringify({ kind: m.kind, from: m.from, to: m.to, issuedAt: m.issuedAt, body: m.body }))
+    .digest();
 }
 
 function aad(kind: string, from: string, to: string): Buffer {
   return Buffer.from(`v1|${kind}|${from.toLowerCase()}|${to.toLowerCase()}`);
 }
 
-export async function sealMessage<T>(
-  message: OpenedMessage<T>,
-  signer: MessageSigner,
-  recipientPublicKey: string,
-): Promise<Envelope> {
+export async function sealMessage<T>(message: OpenedMessage<T>, signer: MessageSigner, recipientPublicKey: string): Promise<Envelope> {
   const d = digest(message);
   const signature = signer.kind === "device" ? new SigningKey(signer.privateKey).sign(d).serialized : await signer.signMessage("0x" + d.toString("hex"));
   const inner = Buffer.from(JSON.stringify({ ...message, signature }));
@@ -71,11 +69,24 @@ export function openMessage<T>(
   me: string,
   signerKind: MessageSigner["kind"],
 ): { message: OpenedMessage<T>; signedBy: string; signature: string } {
-  if (!envelope || envelope.v !== 1 || typeof envelope.sealed !== "string" || typeof envelope.kind !== "string" || typeof envelope.from !== "string" || typeof envelope.to !== "string") {
+  if (
+    !envelope ||
+    envelope.v !== 1 ||
+    typeof envelope.sealed !== "string" ||
+    typeof envelope.kind !== "string" ||
+    typeof envelope.from !== "string" ||
+    typeof envelope.to !== "string"
+  ) {
     throw new InputError("MESSAGE_MALFORMED", "not a sealed message envelope (v, kind, from, to, sealed)");
   }
   if (envelope.to.toLowerCase() !== me.toLowerCase()) throw new AuthenticationError("MESSAGE_NOT_FOR_ME", `the message is for ${envelope.to}, not ${me}`);
-  const plain = eciesOpen(Buffer.from(envelope.sealed.replace(/^0x/, ""), "hex"), Buffer.from(recipientPrivateKey.replace(/^0x/, ""), "hex"), aad(envelope.kind, envelope.from, envelope.to), INFO, "MESSAGE");
+  const plain = eciesOpen(
+    Buffer.from(envelope.sealed.replace(/^0x/, ""), "hex"),
+    Buffer.from(recipientPrivateKey.replace(/^0x/, ""), "hex"),
+    aad(envelope.kind, envelope.from, envelope.to),
+    INFO,
+    "MESSAGE",
+  );
   let inner: OpenedMessage<T> & { signature: string };
   try {
     inner = JSON.parse(plain.toString("utf8"));

@@ -91,7 +91,16 @@ export class RequestAuthenticator {
       throw new RequestRefused("AUTH_STALE", `the request was signed at ${timestamp}, outside the accepted window around ${now}`);
     }
     return {
-      fields: { audience: req.audience, method: req.method, path: req.path, identity, timestamp, nonce, body: req.body, context: header(req.headers, HEADER.context) },
+      fields: {
+        audience: req.audience,
+        method: req.method,
+        path: req.path,
+        identity,
+        timestamp,
+        nonce,
+        body: req.body,
+        context: header(req.headers, HEADER.context),
+      },
       signature,
     };
   }

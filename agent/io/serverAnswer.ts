@@ -2,7 +2,12 @@ import { OtaError } from "../core/errors";
 
 /** The firmware server refused or could not take a request; `code` is the server's refusal code. */
 export class ServerRefusedError extends OtaError {
-  constructor(code: string, message: string, readonly status: number, details: Record<string, unknown> = {}) {
+  constructor(
+    code: string,
+    message: string,
+    readonly status: number,
+    details: Record<string, unknown> = {},
+  ) {
     super(code, message, { details });
   }
 }
@@ -20,5 +25,9 @@ export async function refusalOf(res: Response, what: string): Promise<ServerRefu
   }
   const code = body.error?.code ?? `HTTP_${res.status}`;
   const hint = body.error?.hint ? ` (${body.error.hint})` : "";
-  return new ServerRefusedError(code, `${what}: the firmware server answered ${res.status} ${code}: ${body.error?.message ?? res.statusText}${hint}`, res.status);
+  return new ServerRefusedError(
+    code,
+    `${what}: the firmware server answered ${res.status} ${code}: ${body.error?.message ?? res.statusText}${hint}`,
+    res.status,
+  );
 }

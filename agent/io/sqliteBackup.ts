@@ -128,8 +128,13 @@ export async function makeFolder(dir: string, what: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    if (code === "ENOTDIR" || code === "EEXIST") throw new BackupInputError("BACKUP_PATH_INVALID", `${dir} cannot be made a folder for the ${what}: a part of the path is a file`, { cause });
-    throw new BackupError("BACKUP_TARGET_UNWRITABLE", `the folder ${dir} for the ${what} cannot be made (${code ?? (cause as Error).message}): give a writable path`, { cause });
+    if (code === "ENOTDIR" || code === "EEXIST")
+      throw new BackupInputError("BACKUP_PATH_INVALID", `${dir} cannot be made a folder for the ${what}: a part of the path is a file`, { cause });
+    throw new BackupError(
+      "BACKUP_TARGET_UNWRITABLE",
+      `the folder ${dir} for the ${what} cannot be made (${code ?? (cause as Error).message}): give a writable path`,
+      { cause },
+    );
   }
 }
 
@@ -162,15 +167,21 @@ export async function moveIntoPlace(temp: string, target: string, replace: boole
     }
   } catch (cause) {
     await fs.rm(temp, { force: true });
-    if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new BackupInputError("BACKUP_EXISTS", `${target} appeared while the backup was taken: nothing was overwritten`, { cause });
-    throw new BackupError("BACKUP_TARGET_UNWRITABLE", `${target} cannot be written (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, { cause });
+    if ((cause as NodeJS.ErrnoException).code === "EEXIST")
+      throw new BackupInputError("BACKUP_EXISTS", `${target} appeared while the backup was taken: nothing was overwritten`, { cause });
+    throw new BackupError("BACKUP_TARGET_UNWRITABLE", `${target} cannot be written (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, {
+      cause,
+    });
   }
   await syncPath(path.dirname(target));
 }
 
 /** A stamp for file names: 2026-05-01T10-20-30Z. */
 export function fileStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+  return new Date(ms)
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/:/g, "-");
 }
 
 /**
@@ -203,7 +214,10 @@ export async function restoreTarget(dataDir: string, databaseFile: string, servi
   if (existing !== undefined) {
     if (existing !== "file") throw new BackupInputError("RESTORE_TARGET_INVALID", `${target} is not a file: move it aside yourself`);
     if (!force) {
-      throw new BackupInputError("RESTORE_TARGET_EXISTS", `${target} exists: restoring replaces the ${service}'s database; stop the ${service} and give --force (the database there is kept as ${databaseFile}.replaced-<time>)`);
+      throw new BackupInputError(
+        "RESTORE_TARGET_EXISTS",
+        `${target} exists: restoring replaces the ${service}'s database; stop the ${service} and give --force (the database there is kept as ${databaseFile}.replaced-<time>)`,
+      );
     }
     assertNotInUse(target, service);
   }

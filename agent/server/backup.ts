@@ -98,9 +98,16 @@ export async function backupServer(o: {
   const source = path.resolve(o.dataDir, DATABASE_FILE);
   const dir = path.resolve(o.dir);
   if ((await statOf(source)) !== "file") {
-    throw new BackupInputError("BACKUP_SOURCE_MISSING", `${source} does not exist: server.dataDir (OTA_SERVER_DATA) must name the folder of the firmware server to back up`);
+    throw new BackupInputError(
+      "BACKUP_SOURCE_MISSING",
+      `${source} does not exist: server.dataDir (OTA_SERVER_DATA) must name the folder of the firmware server to back up`,
+    );
   }
-  const replace = await checkTargetFolder(dir, [path.resolve(o.dataDir), ...(o.storage.kind === "embedded" ? [path.resolve(o.storage.path)] : [])], o.force === true);
+  const replace = await checkTargetFolder(
+    dir,
+    [path.resolve(o.dataDir), ...(o.storage.kind === "embedded" ? [path.resolve(o.storage.path)] : [])],
+    o.force === true,
+  );
   await makeFolder(path.dirname(dir), "backup");
   const temp = tempBeside(dir, "partial");
   await makeFolder(temp, "backup");
@@ -153,7 +160,14 @@ export async function backupServer(o: {
  * then the database is put in place; one there already is refused unless `force`, and then kept
  * beside as `server.db.replaced-<time>`.
  */
-export async function restoreServer(o: { dataDir: string; storage: StoreConfig; dir: string; force?: boolean; now?: () => number; log?: (line: string) => void }): Promise<ServerRestoreResult> {
+export async function restoreServer(o: {
+  dataDir: string;
+  storage: StoreConfig;
+  dir: string;
+  force?: boolean;
+  now?: () => number;
+  log?: (line: string) => void;
+}): Promise<ServerRestoreResult> {
   const now = o.now ?? Date.now;
   const dir = path.resolve(o.dir);
   const manifest = await readManifest(dir);
@@ -163,13 +177,20 @@ export async function restoreServer(o: { dataDir: string; storage: StoreConfig; 
   if (check !== "ok") throw new BackupInputError("BACKUP_INVALID", `${backupDb} is not a sound SQLite database (${check})`);
   const schema = schemaOf(backupDb);
   if (schema > SERVER_SCHEMA) {
-    throw new BackupInputError("BACKUP_SCHEMA_NEWER", `${backupDb} is at schema ${schema}, newer than this server's ${SERVER_SCHEMA}: restore it with the ota-ledger version that took it, or a newer one`);
+    throw new BackupInputError(
+      "BACKUP_SCHEMA_NEWER",
+      `${backupDb} is at schema ${schema}, newer than this server's ${SERVER_SCHEMA}: restore it with the ota-ledger version that took it, or a newer one`,
+    );
   }
   const serving = readFacts(backupDb).serving;
   const files = new Map(manifest.artifacts.filter((a) => a.file).map((a) => [a.releaseId, a]));
   for (const a of files.values()) {
-    const size = await fs.stat(path.join(dir, a.file!)).then((s) => s.size, () => -1);
-    if (String(size) !== a.size) throw new BackupInputError("BACKUP_INVALID", `${path.join(dir, a.file!)} is missing or not ${a.size} bytes: the backup is damaged`);
+    const size = await fs.stat(path.join(dir, a.file!)).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (String(size) !== a.size)
+      throw new BackupInputError("BACKUP_INVALID", `${path.join(dir, a.file!)} is missing or not ${a.size} bytes: the backup is damaged`);
   }
 
   const dataDir = path.resolve(o.dataDir);
@@ -184,7 +205,8 @@ export async function restoreServer(o: { dataDir: string; storage: StoreConfig; 
       const fromBackup = files.get(a.releaseId);
       if (fromBackup && fromBackup.cid === a.cid) {
         const cid = await store.add(createReadStream(path.join(dir, fromBackup.file!), { highWaterMark: 1024 * 1024 }));
-        if (cid !== a.cid) throw new BackupError("BACKUP_INVALID", `${fromBackup.file} imports as ${cid}, not the ${a.cid} the server accepted: the backup is damaged`);
+        if (cid !== a.cid)
+          throw new BackupError("BACKUP_INVALID", `${fromBackup.file} imports as ${cid}, not the ${a.cid} the server accepted: the backup is damaged`);
         await store.pin(cid);
         restored.push({ releaseId: a.releaseId, cid, from: "backup" });
         o.log?.(`restored artifact of release ${a.releaseId} (${cid}) into the ${store.kind} store`);
@@ -240,9 +262,17 @@ async function checkTargetFolder(dir: string, live: string[], force: boolean): P
   if (kind !== "directory") throw new BackupInputError("BACKUP_PATH_INVALID", `${dir} is a file: give the name of a folder for the backup`);
   const entries = await fs.readdir(dir);
   if (entries.length === 0) return true; // an empty folder is taken as is
-  if (!force) throw new BackupInputError("BACKUP_EXISTS", `${dir} is not empty: a backup is never overwritten; give another folder, or --force to replace a previous server backup`);
+  if (!force)
+    throw new BackupInputError(
+      "BACKUP_EXISTS",
+      `${dir} is not empty: a backup is never overwritten; give another folder, or --force to replace a previous server backup`,
+    );
   const manifest = await readManifest(dir).catch(() => undefined);
-  if (!manifest) throw new BackupInputError("BACKUP_PATH_INVALID", `${dir} holds files that are not a server backup: it is not replaced, even with --force; give another folder`);
+  if (!manifest)
+    throw new BackupInputError(
+      "BACKUP_PATH_INVALID",
+      `${dir} holds files that are not a server backup: it is not replaced, even with --force; give another folder`,
+    );
   return true;
 }
 
@@ -262,7 +292,11 @@ async function putFolderInPlace(temp: string, dir: string, replace: boolean): Pr
 
 async function readManifest(dir: string): Promise<ServerBackupManifest> {
   const kind = await statOf(dir);
-  if (kind !== "directory") throw new BackupInputError(kind === undefined ? "BACKUP_SOURCE_MISSING" : "BACKUP_INVALID", `${dir} ${kind === undefined ? "does not exist" : "is not a folder"}: give the folder \`ota-ledger server backup\` wrote`);
+  if (kind !== "directory")
+    throw new BackupInputError(
+      kind === undefined ? "BACKUP_SOURCE_MISSING" : "BACKUP_INVALID",
+      `${dir} ${kind === undefined ? "does not exist" : "is not a folder"}: give the folder \`ota-ledger server backup\` wrote`,
+    );
   let m: ServerBackupManifest;
   try {
     m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST), "utf8")) as ServerBackupManifest;
@@ -294,9 +328,11 @@ async function folderBytes(dir: string): Promise<number> {
 function readFacts(file: string) {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const serving = (db.prepare(`SELECT release_id AS releaseId, cid, artifact_size AS size FROM artifacts WHERE state = 'serving' ORDER BY accepted_at`).all() as BackedUpArtifact[]).map(
-      (a) => ({ releaseId: a.releaseId, cid: a.cid, size: String(a.size) }),
-    );
+    const serving = (
+      db
+        .prepare(`SELECT release_id AS releaseId, cid, artifact_size AS size FROM artifacts WHERE state = 'serving' ORDER BY accepted_at`)
+        .all() as BackedUpArtifact[]
+    ).map((a) => ({ releaseId: a.releaseId, cid: a.cid, size: String(a.size) }));
     const n = (sql: string) => (db.prepare(sql).get() as { n: number | null }).n;
     return {
       serving,
@@ -340,7 +376,9 @@ async function openArtifactReader(storage: StoreConfig): Promise<ArtifactReader 
   if ((await statOf(blocksDir)) !== "directory") {
     throw new BackupInputError("STORE_MISSING", `${blocksDir} does not exist: storage.path must name the embedded store of the server to back up`);
   }
-  const { FsBlockstore } = await importEsm<{ FsBlockstore: new (dir: string, init?: object) => { get(cid: unknown): AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Promise<Uint8Array> } }>("blockstore-fs");
+  const { FsBlockstore } = await importEsm<{
+    FsBlockstore: new (dir: string, init?: object) => { get(cid: unknown): AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Promise<Uint8Array> };
+  }>("blockstore-fs");
   const { CID } = await importEsm<{ CID: { parse(s: string): unknown } }>("multiformats/cid");
   const blocks = new FsBlockstore(blocksDir, { createIfMissing: false });
   return {
@@ -351,7 +389,8 @@ async function openArtifactReader(storage: StoreConfig): Promise<ArtifactReader 
         if (got instanceof Promise) parts.push(await got);
         else for await (const part of got) parts.push(part);
       } catch (cause) {
-        if ((cause as { name?: string }).name === "NotFoundError") throw new ContentStoreError("STORE_NOT_FOUND", `the embedded store does not hold ${cid}`, { cause });
+        if ((cause as { name?: string }).name === "NotFoundError")
+          throw new ContentStoreError("STORE_NOT_FOUND", `the embedded store does not hold ${cid}`, { cause });
         throw cause;
       }
       return parts.length === 1 ? parts[0] : Buffer.concat(parts);
@@ -376,13 +415,20 @@ async function exportArtifact(reader: ArtifactReader, a: { releaseId: string; ci
     cid = await computeCid(pieces());
   } catch (cause) {
     const why = cause instanceof ContentStoreError ? `${cause.code}: ${cause.message}` : (cause as Error).message;
-    throw new BackupError("BACKUP_ARTIFACT_UNREADABLE", `the artifact of release ${a.releaseId} (${a.cid}) cannot be read from the store (${why}): the store no longer holds what the server serves`, {
-      cause,
-    });
+    throw new BackupError(
+      "BACKUP_ARTIFACT_UNREADABLE",
+      `the artifact of release ${a.releaseId} (${a.cid}) cannot be read from the store (${why}): the store no longer holds what the server serves`,
+      {
+        cause,
+      },
+    );
   } finally {
     await out.close();
   }
   if (cid !== a.cid || String(written) !== a.size) {
-    throw new BackupError("BACKUP_ARTIFACT_MISMATCH", `the store's copy of release ${a.releaseId} is ${written} bytes with CID ${cid}, not the ${a.size} bytes of ${a.cid} the server accepted`);
+    throw new BackupError(
+      "BACKUP_ARTIFACT_MISMATCH",
+      `the store's copy of release ${a.releaseId} is ${written} bytes with CID ${cid}, not the ${a.size} bytes of ${a.cid} the server accepted`,
+    );
   }
 }

@@ -38,9 +38,16 @@ export async function checkEntitlement(
   const release = await gate.release(releaseId);
   const check = await gate.updateCheck(release, credential.record, installed, evidence);
   // The InstallCheck names are refusal codes (refusals.ts), so the ledger's verdict is the answer.
-  if (check.verdict !== "INSTALLABLE") throw new Refusal(check.verdict, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, { installCheck: check.verdict });
+  if (check.verdict !== "INSTALLABLE")
+    throw new Refusal(check.verdict, `the ledger's installable check refuses release ${releaseId} for device ${credential.record.id}`, {
+      installCheck: check.verdict,
+    });
   if (check.reason !== 0n) {
-    throw new Refusal("POLICY_REFUSED", `the update policy ${check.policy} refuses release ${releaseId} for device ${credential.record.id} now (reason ${check.reason})`, { policy: check.policy, reason: check.reason.toString() });
+    throw new Refusal(
+      "POLICY_REFUSED",
+      `the update policy ${check.policy} refuses release ${releaseId} for device ${credential.record.id} now (reason ${check.reason})`,
+      { policy: check.policy, reason: check.reason.toString() },
+    );
   }
 
   const wrappedKey = db.wrappedKey(releaseId, credential.record.id);

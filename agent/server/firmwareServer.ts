@@ -73,7 +73,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     else if (err instanceof ContentStoreError) refusal = new Refusal("STORE_UNAVAILABLE", err.message, { reason: err.code });
     else if ((err as { statusCode?: number }).statusCode === 413) refusal = new Refusal("BODY_TOO_LARGE", (err as Error).message);
     else if ((err as { statusCode?: number }).statusCode === 415) refusal = new Refusal("UNSUPPORTED_MEDIA_TYPE", (err as Error).message);
-    else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) refusal = new Refusal("BAD_REQUEST", (err as Error).message);
+    else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500)
+      refusal = new Refusal("BAD_REQUEST", (err as Error).message);
     else {
       o.log?.(`internal error: ${(err as Error).stack ?? err}`);
       return reply.code(500).send({ error: { code: "INTERNAL", message: "internal server error" } });
@@ -134,7 +135,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
       if (existing?.state === "serving") return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true } };
       const admissible = async () => {
         if ((await gate.releaseStatus(id)) === "revoked") throw new Refusal("RELEASE_REVOKED", `release ${id} is revoked on the ledger`);
-        if (await gate.providerBarred(release.record.provider)) throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
+        if (await gate.providerBarred(release.record.provider))
+          throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
       };
       await admissible();
       const written: string[] = [];
@@ -144,9 +146,14 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
         await store.pin(artifact.cid);
         db.saveArtifact({ ...artifact, acceptedAt: now() }, leaves, [...new Set(written)]);
         reply.header("connection", "keep-alive");
-        return { code: 201, answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true } };
+        return {
+          code: 201,
+          answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true },
+        };
       } catch (err) {
-        await store.deleteBlocks(written.filter((c) => db.releasesOfBlock(c).length === 0)).catch((e) => o.log?.(`cleaning a refused submission: ${(e as Error).message}`));
+        await store
+          .deleteBlocks(written.filter((c) => db.releasesOfBlock(c).length === 0))
+          .catch((e) => o.log?.(`cleaning a refused submission: ${(e as Error).message}`));
         throw err;
       }
     });
@@ -174,14 +181,30 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const { credential, installed, evidence } = device(req);
     const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "manifest", rangeStart: null, rangeEnd: null, bytes: 0, complete: true });
-    return { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), chunkSize: artifact.chunkSize, leaves: db.artifactLeaves(id) };
+    return {
+      releaseId: id,
+      cid: artifact.cid,
+      merkleRoot: artifact.merkleRoot,
+      artifactSize: artifact.artifactSize.toString(),
+      chunkSize: artifact.chunkSize,
+      leaves: db.artifactLeaves(id),
+    };
   });
 
   app.get("/v1/releases/:releaseId/key", async (req) => {
     const id = releaseId(req);
     const { credential, installed, evidence } = device(req);
     const { wrappedKey } = await checkEntitlement(gate, db, credential, installed, id, evidence);
-    db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "key", rangeStart: null, rangeEnd: null, bytes: wrappedKey.length, complete: true });
+    db.logDownload({
+      at: now(),
+      deviceId: credential.record.id,
+      releaseId: id,
+      kind: "key",
+      rangeStart: null,
+      rangeEnd: null,
+      bytes: wrappedKey.length,
+      complete: true,
+    });
     return { releaseId: id, deviceId: credential.record.id, wrappedKey: "0x" + wrappedKey.toString("hex") };
   });
 
@@ -229,7 +252,16 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
       reply.header("x-content-type-options", "nosniff").header("cache-control", "private, no-store");
       if (format === "raw") {
         const block = await store.getBlock(cid);
-        db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "block", rangeStart: null, rangeEnd: null, bytes: block.length, complete: false });
+        db.logDownload({
+          at: now(),
+          deviceId: credential.record.id,
+          releaseId: id,
+          kind: "block",
+          rangeStart: null,
+          rangeEnd: null,
+          bytes: block.length,
+          complete: false,
+        });
         return reply.header("content-type", "application/vnd.ipld.raw").send(Buffer.from(block));
       }
       reply.header("content-type", "application/vnd.ipld.car; version=1");
@@ -247,7 +279,11 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const since = q.since === undefined ? undefined : Number(q.since);
     const after = q.after === undefined ? undefined : Number(q.after);
     const limit = q.limit === undefined ? undefined : Number(q.limit);
-    if ((since !== undefined && !Number.isSafeInteger(since)) || (after !== undefined && !Number.isSafeInteger(after)) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
+    if (
+      (since !== undefined && !Number.isSafeInteger(since)) ||
+      (after !== undefined && !Number.isSafeInteger(after)) ||
+      (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))
+    ) {
       throw new Refusal("BAD_REQUEST", "since is ms since the epoch, after an entry id (to page on) and limit a positive integer");
     }
     return { downloads: db.downloads({ deviceId: q.device as string | undefined, releaseId: q.release as string | undefined, since, after, limit }) };
@@ -286,7 +322,7 @@ function parseKeys(raw: Buffer): { deviceId: string; wrappedKey: Buffer }[] {
   try {
     parsed = JSON.parse(raw.toString("utf8"));
   } catch {
-    throw new Refusal("BAD_REQUEST", "send the keys as JSON: {\"keys\": [{\"deviceId\": \"0x...\", \"wrappedKey\": \"0x...\"}]}");
+    throw new Refusal("BAD_REQUEST", 'send the keys as JSON: {"keys": [{"deviceId": "0x...", "wrappedKey": "0x..."}]}');
   }
   const keys = (parsed as { keys?: unknown }).keys;
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10_000) throw new Refusal("BAD_REQUEST", "keys must be a list of 1..10000 entries");

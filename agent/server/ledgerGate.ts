@@ -12,7 +12,6 @@ import { VerificationError } from "../core/errors";
 import { Refusal } from "./refusals";
 import { DEVICE_STANDING, RELEASE_STATUS, ledgerName, type DeviceStandingName, type ReleaseStatusName } from "../core/ledgerCodes";
 
-
 /**
  * What the firmware server asks of the ledger. Release records are immutable once published, so a
  * verified record is kept in memory; everything that can change (status, bars, device standing,
@@ -82,7 +81,8 @@ export class LedgerGate {
   /** Raw JSON-RPC to the registry's node, for the ledger event stream. */
   get rpc(): RpcSender {
     const provider = this.registry.runner?.provider as unknown as Partial<RpcSender> | undefined;
-    if (typeof provider?.send !== "function") throw new Error("the registry client's provider cannot send JSON-RPC requests: connect it to a JSON-RPC provider");
+    if (typeof provider?.send !== "function")
+      throw new Error("the registry client's provider cannot send JSON-RPC requests: connect it to a JSON-RPC provider");
     return provider as RpcSender;
   }
 

@@ -59,4 +59,3 @@ export class Refusal extends OtaError {
     return REFUSALS[this.code as RefusalCode][1];
   }
 }
-

@@ -31,7 +31,12 @@ export class RevocationFollower {
     const registry = this.gate.registry;
     this.stream = new ChainEventStream(
       { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => {} } },
-      { filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }], fromBlock: from, pollMs: this.pollMs, onError: this.onError },
+      {
+        filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }],
+        fromBlock: from,
+        pollMs: this.pollMs,
+        onError: this.onError,
+      },
     );
     this.stream.start();
   }

@@ -88,7 +88,16 @@ export class ServerDatabase {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'serving')
            ON CONFLICT (release_id) DO UPDATE SET state = 'serving', accepted_at = excluded.accepted_at`,
         )
-        .run(a.releaseId, a.cid, a.merkleRoot, a.artifactSize.toString(), a.chunkSize, Buffer.concat(leaves.map((l) => Buffer.from(l.slice(2), "hex"))), a.providerId, a.acceptedAt);
+        .run(
+          a.releaseId,
+          a.cid,
+          a.merkleRoot,
+          a.artifactSize.toString(),
+          a.chunkSize,
+          Buffer.concat(leaves.map((l) => Buffer.from(l.slice(2), "hex"))),
+          a.providerId,
+          a.acceptedAt,
+        );
       const insert = this.db.prepare(`INSERT OR IGNORE INTO blocks (cid, release_id) VALUES (?, ?)`);
       for (const cid of blockCids) insert.run(cid, a.releaseId);
     })();
@@ -109,9 +118,11 @@ export class ServerDatabase {
   }
 
   artifacts(state?: ArtifactState): AcceptedArtifact[] {
-    const rows = (state
-      ? this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts WHERE state = ? ORDER BY accepted_at`).all(state)
-      : this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts ORDER BY accepted_at`).all()) as ArtifactRow[];
+    const rows = (
+      state
+        ? this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts WHERE state = ? ORDER BY accepted_at`).all(state)
+        : this.db.prepare(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts ORDER BY accepted_at`).all()
+    ) as ArtifactRow[];
     return rows.map(toArtifact);
   }
 
@@ -140,9 +151,9 @@ export class ServerDatabase {
   }
 
   wrappedKey(releaseId: string, deviceId: string): Buffer | undefined {
-    const row = this.db.prepare(`SELECT wrapped_key FROM wrapped_keys WHERE release_id = ? AND device_id = ?`).get(releaseId.toLowerCase(), deviceId.toLowerCase()) as
-      | { wrapped_key: Buffer }
-      | undefined;
+    const row = this.db
+      .prepare(`SELECT wrapped_key FROM wrapped_keys WHERE release_id = ? AND device_id = ?`)
+      .get(releaseId.toLowerCase(), deviceId.toLowerCase()) as { wrapped_key: Buffer } | undefined;
     return row?.wrapped_key;
   }
 

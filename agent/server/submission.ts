@@ -66,7 +66,14 @@ export async function screenSubmission(
     throw new Refusal("SUBMISSION_CID_MISMATCH", `the artifact's CID is ${cid}; the ledger's file link is ${record.fileLink}`);
   }
   return {
-    artifact: { releaseId: release.id.toLowerCase(), cid, merkleRoot: merkleRoot.toLowerCase(), artifactSize: received, chunkSize, providerId: record.provider },
+    artifact: {
+      releaseId: release.id.toLowerCase(),
+      cid,
+      merkleRoot: merkleRoot.toLowerCase(),
+      artifactSize: received,
+      chunkSize,
+      providerId: record.provider,
+    },
     leaves,
   };
 }

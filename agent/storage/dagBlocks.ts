@@ -21,7 +21,11 @@ const RAW = 0x55;
  * Every block of a UnixFS DAG, depth-first from the root (the order the trustless gateway's CAR
  * responses use). Memory: one block plus the path of pending links.
  */
-export async function* dagBlocks(store: ContentStore, root: string, options: StoreCallOptions = {}): AsyncGenerator<{ cid: string; cidBytes: Uint8Array; bytes: Uint8Array }> {
+export async function* dagBlocks(
+  store: ContentStore,
+  root: string,
+  options: StoreCallOptions = {},
+): AsyncGenerator<{ cid: string; cidBytes: Uint8Array; bytes: Uint8Array }> {
   const { CID } = await importEsm<Multiformats>("multiformats/cid");
   const dagPb = await importEsm<DagPb>("@ipld/dag-pb");
   const pending: Cid[] = [CID.parse(root)];
@@ -58,11 +62,14 @@ function carHeader(rootCidBytes: Uint8Array): Uint8Array {
   const cidWithPrefix = Buffer.concat([Buffer.from([0x00]), rootCidBytes]); // tag 42 wraps 0x00 || CID
   const header = Buffer.concat([
     Buffer.from([0xa2]), // map(2)
-    Buffer.from([0x65]), Buffer.from("roots"),
+    Buffer.from([0x65]),
+    Buffer.from("roots"),
     Buffer.from([0x81]), // array(1)
     Buffer.from([0xd8, 0x2a]), // tag(42)
-    cborBytesHeader(cidWithPrefix.length), cidWithPrefix,
-    Buffer.from([0x67]), Buffer.from("version"),
+    cborBytesHeader(cidWithPrefix.length),
+    cidWithPrefix,
+    Buffer.from([0x67]),
+    Buffer.from("version"),
     Buffer.from([0x01]),
   ]);
   return Buffer.concat([varint(header.length), header]);
@@ -94,7 +101,12 @@ interface UnixFsModule {
  * at the end of the range. Faster than the generic exporter for the layouts this project writes
  * (raw leaves under dag-pb nodes), and it needs only `getBlock`.
  */
-export async function* catFromBlocks(store: Pick<ContentStore, "getBlock">, root: string, range: { offset?: number; length?: number } = {}, options: StoreCallOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* catFromBlocks(
+  store: Pick<ContentStore, "getBlock">,
+  root: string,
+  range: { offset?: number; length?: number } = {},
+  options: StoreCallOptions = {},
+): AsyncGenerator<Uint8Array> {
   const { CID } = await importEsm<Multiformats>("multiformats/cid");
   const dagPb = await importEsm<DagPb>("@ipld/dag-pb");
   const { UnixFS } = await importEsm<UnixFsModule>("ipfs-unixfs");

@@ -250,7 +250,10 @@ class Deadline {
   private readonly timer = new AbortController();
   private handle?: NodeJS.Timeout;
 
-  constructor(readonly ms: number, caller?: AbortSignal) {
+  constructor(
+    readonly ms: number,
+    caller?: AbortSignal,
+  ) {
     this.signal = caller ? AbortSignal.any([caller, this.timer.signal]) : this.timer.signal;
   }
 
@@ -269,7 +272,10 @@ class Deadline {
 }
 
 function checkRange({ offset, length }: ByteRange): ByteRange {
-  for (const [name, value] of [["offset", offset], ["length", length]] as const) {
+  for (const [name, value] of [
+    ["offset", offset],
+    ["length", length],
+  ] as const) {
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
       throw new ContentStoreError("STORE_BAD_RANGE", `${name} must be a whole number of bytes >= 0, not ${value}`);
     }

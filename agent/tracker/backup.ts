@@ -64,12 +64,21 @@ export interface TrackerRestoreResult {
 }
 
 /** Backs up the module whose data folder is `dataDir` into the new file `file` (replaced only with `force`), the module running or not. */
-export async function backupTracker(o: { dataDir: string; file: string; force?: boolean; moduleId?: string; now?: () => number }): Promise<TrackerBackupResult> {
+export async function backupTracker(o: {
+  dataDir: string;
+  file: string;
+  force?: boolean;
+  moduleId?: string;
+  now?: () => number;
+}): Promise<TrackerBackupResult> {
   const now = o.now ?? Date.now;
   const source = path.join(o.dataDir, DATABASE_FILE);
   const file = path.resolve(o.file);
   if ((await statOf(source)) !== "file") {
-    throw new BackupInputError("BACKUP_SOURCE_MISSING", `${source} does not exist: tracker.dataDir (OTA_TRACKER_DATA) must name the folder of the tracker to back up`);
+    throw new BackupInputError(
+      "BACKUP_SOURCE_MISSING",
+      `${source} does not exist: tracker.dataDir (OTA_TRACKER_DATA) must name the folder of the tracker to back up`,
+    );
   }
   await checkTarget(file, source, o.force === true);
   await makeFolder(path.dirname(file), "backup");
@@ -130,16 +139,26 @@ export async function backupTracker(o: { dataDir: string; file: string; force?: 
  * no checkpoint, so the module then reads the ledger again from the deployment block (applying an
  * event twice changes nothing).
  */
-export async function restoreTracker(o: { dataDir: string; file: string; force?: boolean; moduleId?: string; now?: () => number }): Promise<TrackerRestoreResult> {
+export async function restoreTracker(o: {
+  dataDir: string;
+  file: string;
+  force?: boolean;
+  moduleId?: string;
+  now?: () => number;
+}): Promise<TrackerRestoreResult> {
   const now = o.now ?? Date.now;
   const file = path.resolve(o.file);
   await requireFile(file, "tracker backup (made by `ota-ledger tracker backup`)");
   const check = checkDatabase(file);
-  if (check !== "ok") throw new BackupInputError("BACKUP_INVALID", `${file} is not a sound SQLite database (${check}): give a file made by \`ota-ledger tracker backup\``);
+  if (check !== "ok")
+    throw new BackupInputError("BACKUP_INVALID", `${file} is not a sound SQLite database (${check}): give a file made by \`ota-ledger tracker backup\``);
   const meta = readMeta(file);
   const schema = schemaOf(file);
   if (schema > FLEET_SCHEMA) {
-    throw new BackupInputError("BACKUP_SCHEMA_NEWER", `${file} is at schema ${schema}, newer than this tracker's ${FLEET_SCHEMA}: restore it with the ota-ledger version that took it, or a newer one`);
+    throw new BackupInputError(
+      "BACKUP_SCHEMA_NEWER",
+      `${file} is at schema ${schema}, newer than this tracker's ${FLEET_SCHEMA}: restore it with the ota-ledger version that took it, or a newer one`,
+    );
   }
   if (meta.moduleId && o.moduleId && meta.moduleId !== o.moduleId.toLowerCase()) {
     throw new BackupInputError(
@@ -208,15 +227,19 @@ async function checkTarget(file: string, source: string, force: boolean): Promis
 /** Undoes, in the copy, the ledger events of blocks past the checkpoint (none before the first checkpoint). */
 function trimToCheckpoint(fleet: FleetDatabase, checkpoint: StreamState | undefined): number {
   const after = checkpoint?.block ?? -1;
-  const blocks = (
-    fleet.db.prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number > ? ORDER BY block_number`).all(after) as {
-      number: number;
-      hash: string;
-    }[]
-  );
+  const blocks = fleet.db
+    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number > ? ORDER BY block_number`)
+    .all(after) as {
+    number: number;
+    hash: string;
+  }[];
   if (blocks.length === 0) return 0;
   // Only revert() is used: it reads no address.
-  const mirror = new LedgerMirror(fleet, { registry: "0x0000000000000000000000000000000000000000", fleet: "0x0000000000000000000000000000000000000000", domain: {} });
+  const mirror = new LedgerMirror(fleet, {
+    registry: "0x0000000000000000000000000000000000000000",
+    fleet: "0x0000000000000000000000000000000000000000",
+    domain: {},
+  });
   mirror.revert(after + 1, blocks);
   return new Set(blocks.map((b) => b.number)).size;
 }
@@ -236,9 +259,9 @@ function readMeta(file: string): { takenAt: number | null; moduleId: string | nu
     }
     if (!has("ota_backup")) return { takenAt: null, moduleId: null, checkpoint: null };
     const row = db.prepare(`SELECT kind, taken_at, module_id, checkpoint FROM ota_backup LIMIT 1`).get() as
-      | { kind: string; taken_at: number; module_id: string | null; checkpoint: string | null }
-      | undefined;
-    if (!row || row.kind !== BACKUP_KIND) throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker backup: give a file made by \`ota-ledger tracker backup\``);
+      { kind: string; taken_at: number; module_id: string | null; checkpoint: string | null } | undefined;
+    if (!row || row.kind !== BACKUP_KIND)
+      throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker backup: give a file made by \`ota-ledger tracker backup\``);
     let checkpoint: StreamState | null = null;
     if (row.checkpoint) {
       checkpoint = JSON.parse(row.checkpoint) as StreamState;

@@ -25,10 +25,18 @@ export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, sign
       throw new OtaError("FIRMWARE_SERVER_UNREACHABLE", `the firmware server at ${origin} does not answer; its download log is read again later`, { cause });
     }
     if (!res.ok) {
-      const why = await res.json().then((b) => (b as { error?: { code?: string; message?: string } }).error, () => undefined);
-      throw new OtaError("DOWNLOAD_LOG_REFUSED", `the firmware server at ${origin} answered ${res.status}${why ? ` ${why.code}: ${why.message}` : ""} (the module's signer ${signer.address} needs TRACKER_ROLE)`);
+      const why = await res.json().then(
+        (b) => (b as { error?: { code?: string; message?: string } }).error,
+        () => undefined,
+      );
+      throw new OtaError(
+        "DOWNLOAD_LOG_REFUSED",
+        `the firmware server at ${origin} answered ${res.status}${why ? ` ${why.code}: ${why.message}` : ""} (the module's signer ${signer.address} needs TRACKER_ROLE)`,
+      );
     }
-    const { downloads } = (await res.json()) as { downloads: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[] };
+    const { downloads } = (await res.json()) as {
+      downloads: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[];
+    };
     taken += db.takeDownloads(origin, downloads);
     if (downloads.length < PAGE) return taken;
   }

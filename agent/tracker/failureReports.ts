@@ -71,7 +71,9 @@ export class FailureReporter {
     );
     this.held.set(key, total);
     const halted = receipt.logs.some((l) => l.address.toLowerCase() === rollout.toLowerCase() && staged.interface.parseLog(l)?.name === "RolloutHalted");
-    this.deps.log(`failure totals: release ${releaseId}: ${total} failed device(s) posted to the staged rollout ${rollout} (was ${previous})${halted ? "; the rollout halted" : ""}`);
+    this.deps.log(
+      `failure totals: release ${releaseId}: ${total} failed device(s) posted to the staged rollout ${rollout} (was ${previous})${halted ? "; the rollout halted" : ""}`,
+    );
     return { releaseId, rollout, total, previous, txHash: receipt.hash, halted };
   }
 }

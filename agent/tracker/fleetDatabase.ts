@@ -206,7 +206,8 @@ export class FleetDatabase {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
     const current = this.db.pragma("user_version", { simple: true }) as number;
-    if (current > MIGRATIONS.length) throw new Error(`the fleet database is at schema ${current}, newer than this tracker (${MIGRATIONS.length}): upgrade the tracker`);
+    if (current > MIGRATIONS.length)
+      throw new Error(`the fleet database is at schema ${current}, newer than this tracker (${MIGRATIONS.length}): upgrade the tracker`);
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]);
@@ -231,7 +232,9 @@ export class FleetDatabase {
 
   // ------------------------------------------------------------------ devices
 
-  upsertDevice(d: Pick<DeviceRow, "id" | "publicKey" | "hardwareClass" | "network" | "region" | "standing"> & { batchId?: number | null; leaf?: string | null }): void {
+  upsertDevice(
+    d: Pick<DeviceRow, "id" | "publicKey" | "hardwareClass" | "network" | "region" | "standing"> & { batchId?: number | null; leaf?: string | null },
+  ): void {
     const id = d.id.toLowerCase();
     this.transaction(() => {
       this.db
@@ -243,7 +246,8 @@ export class FleetDatabase {
         .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing, d.batchId ?? null, d.leaf?.toLowerCase() ?? null);
       // A re-enrolment may change the hardware class: the configuration follows.
       const row = this.device(id)!;
-      if (row.configId !== null) this.db.prepare(`UPDATE devices SET config_id = ? WHERE id = ?`).run(this.configOf(row.hardwareClass, this.installed(id), row.failedRelease), id);
+      if (row.configId !== null)
+        this.db.prepare(`UPDATE devices SET config_id = ? WHERE id = ?`).run(this.configOf(row.hardwareClass, this.installed(id), row.failedRelease), id);
     });
   }
 
@@ -266,7 +270,9 @@ export class FleetDatabase {
 
   /** A device batch as the ledger holds it (root, revoked). */
   upsertBatch(id: number, root: string, revoked: boolean): void {
-    this.db.prepare(`INSERT INTO batches (id, root, revoked) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET root = excluded.root, revoked = excluded.revoked`).run(id, root.toLowerCase(), revoked ? 1 : 0);
+    this.db
+      .prepare(`INSERT INTO batches (id, root, revoked) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET root = excluded.root, revoked = excluded.revoked`)
+      .run(id, root.toLowerCase(), revoked ? 1 : 0);
   }
 
   deleteBatch(id: number): void {
@@ -296,7 +302,18 @@ export class FleetDatabase {
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, block_hash = excluded.block_hash, log_index = excluded.log_index,
            record = excluded.record, published_at = excluded.published_at`,
       )
-      .run(r.id.toLowerCase(), r.component.toLowerCase(), r.provider, r.version.toString(), JSON.stringify(r.hardware), r.status, r.blockHash, r.logIndex, encodeRecord(r.record), r.publishedAt);
+      .run(
+        r.id.toLowerCase(),
+        r.component.toLowerCase(),
+        r.provider,
+        r.version.toString(),
+        JSON.stringify(r.hardware),
+        r.status,
+        r.blockHash,
+        r.logIndex,
+        encodeRecord(r.record),
+        r.publishedAt,
+      );
   }
 
   setReleaseStatus(id: string, status: ReleaseRow["status"]): void {
@@ -327,7 +344,7 @@ export class FleetDatabase {
   }
 
   barredProviders(): Set<number> {
-    return new Set((this.db.prepare(`SELECT id FROM providers WHERE barred = 1`).pluck().all() as number[]));
+    return new Set(this.db.prepare(`SELECT id FROM providers WHERE barred = 1`).pluck().all() as number[]);
   }
 
   // ------------------------------------------------------------------ reports and configurations
@@ -341,8 +358,7 @@ export class FleetDatabase {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
       const row = this.sql(`SELECT last_counter, hardware_class, failed_release, config_id FROM devices WHERE id = ?`).get(id) as
-        | { last_counter: number; hardware_class: number; failed_release: string | null; config_id: number | null }
-        | undefined;
+        { last_counter: number; hardware_class: number; failed_release: string | null; config_id: number | null } | undefined;
       if (!row || counter <= row.last_counter) return false;
       this.sql(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
       const installed = body.installed.map((i) => ({ component: i.component.toLowerCase(), version: BigInt(i.version), releaseId: i.releaseId.toLowerCase() }));
@@ -361,9 +377,23 @@ export class FleetDatabase {
       const lastRelease = typeof body.lastResult?.releaseId === "string" ? body.lastResult.releaseId.toLowerCase() : null;
       this.sql(
         `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
-      ).run(counter, receivedAt, outcome, body.lastResult?.code ?? null, failedRelease, declined, via, configId, lastRelease, receivedAt, body.safeMode === true ? 1 : 0, id);
+      ).run(
+        counter,
+        receivedAt,
+        outcome,
+        body.lastResult?.code ?? null,
+        failedRelease,
+        declined,
+        via,
+        configId,
+        lastRelease,
+        receivedAt,
+        body.safeMode === true ? 1 : 0,
+        id,
+      );
       // Every device that ever failed a release counts in its failure total (which only rises).
-      if (lastRelease && isFailedResult(outcome, body.lastResult?.code)) this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
+      if (lastRelease && isFailedResult(outcome, body.lastResult?.code))
+        this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
     });
   }
@@ -375,7 +405,10 @@ export class FleetDatabase {
     const found = this.sql(`SELECT id FROM configs WHERE key = ?`).pluck().get(key) as number | undefined;
     if (found !== undefined) return found;
     const installedJson = JSON.stringify(sorted.map((i) => ({ component: i.component, version: i.version.toString(), releaseId: i.releaseId })));
-    return Number(this.sql(`INSERT INTO configs (key, hardware_class, installed, failed_release) VALUES (?, ?, ?, ?)`).run(key, hardwareClass, installedJson, failedRelease).lastInsertRowid);
+    return Number(
+      this.sql(`INSERT INTO configs (key, hardware_class, installed, failed_release) VALUES (?, ?, ?, ?)`).run(key, hardwareClass, installedJson, failedRelease)
+        .lastInsertRowid,
+    );
   }
 
   /** Every configuration some device is in. */
@@ -403,7 +436,9 @@ export class FleetDatabase {
 
   reports(deviceId: string, limit = 50): { counter: number; receivedAt: number; body: unknown }[] {
     return (
-      this.db.prepare(`SELECT counter, received_at AS receivedAt, body FROM reports WHERE device_id = ? ORDER BY id DESC LIMIT ?`).all(deviceId.toLowerCase(), limit) as {
+      this.db
+        .prepare(`SELECT counter, received_at AS receivedAt, body FROM reports WHERE device_id = ? ORDER BY id DESC LIMIT ?`)
+        .all(deviceId.toLowerCase(), limit) as {
         counter: number;
         receivedAt: number;
         body: string;
@@ -418,7 +453,9 @@ export class FleetDatabase {
   /** Devices running a release that is now vulnerable or revoked on the ledger (REQ-10b-ii, CAP-11.3-g). */
   runningFlagged(): { deviceId: string; releaseId: string; status: string }[] {
     return this.db
-      .prepare(`SELECT i.device_id AS deviceId, i.release_id AS releaseId, r.status AS status FROM installed i JOIN releases r ON r.id = i.release_id WHERE r.status <> 'active'`)
+      .prepare(
+        `SELECT i.device_id AS deviceId, i.release_id AS releaseId, r.status AS status FROM installed i JOIN releases r ON r.id = i.release_id WHERE r.status <> 'active'`,
+      )
       .all() as { deviceId: string; releaseId: string; status: string }[];
   }
 
@@ -429,7 +466,9 @@ export class FleetDatabase {
 
   /** Devices not heard from since `before` (ms) (CAP-11.2-a liveness). */
   unreachable(before: number): DeviceRow[] {
-    return (this.db.prepare(`SELECT * FROM devices WHERE standing = 'active' AND (last_seen IS NULL OR last_seen < ?)`).all(before) as DeviceDb[]).map(toDevice);
+    return (this.db.prepare(`SELECT * FROM devices WHERE standing = 'active' AND (last_seen IS NULL OR last_seen < ?)`).all(before) as DeviceDb[]).map(
+      toDevice,
+    );
   }
 
   // ------------------------------------------------------------------ decisions, deliveries, rollouts
@@ -452,9 +491,9 @@ export class FleetDatabase {
 
   /** When, and with what reason, a notice of this release was last handed out for this device, if ever. */
   lastDelivery(deviceId: string, releaseId: string): { at: number; reason: string } | undefined {
-    return this.db.prepare(`SELECT delivered_at AS at, reason FROM deliveries WHERE device_id = ? AND release_id = ?`).get(deviceId.toLowerCase(), releaseId.toLowerCase()) as
-      | { at: number; reason: string }
-      | undefined;
+    return this.db
+      .prepare(`SELECT delivered_at AS at, reason FROM deliveries WHERE device_id = ? AND release_id = ?`)
+      .get(deviceId.toLowerCase(), releaseId.toLowerCase()) as { at: number; reason: string } | undefined;
   }
 
   noteDelivered(d: { deviceId: string; releaseId: string; reason: string; origin: string; via: string; at: number }): void {
@@ -478,16 +517,26 @@ export class FleetDatabase {
   }
 
   rollouts(): { releaseId: string; origin: string; startedAt: number }[] {
-    return this.db.prepare(`SELECT release_id AS releaseId, origin, started_at AS startedAt FROM rollouts ORDER BY started_at`).all() as { releaseId: string; origin: string; startedAt: number }[];
+    return this.db.prepare(`SELECT release_id AS releaseId, origin, started_at AS startedAt FROM rollouts ORDER BY started_at`).all() as {
+      releaseId: string;
+      origin: string;
+      startedAt: number;
+    }[];
   }
 
   /** Per release: devices that were sent a notice, and devices whose last failed install was it. */
   rolloutCounts(): Map<string, { notified: number; failed: number; requested: number }> {
     const out = new Map<string, { notified: number; failed: number; requested: number }>();
     const get = (id: string) => out.get(id) ?? out.set(id, { notified: 0, failed: 0, requested: 0 }).get(id)!;
-    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM deliveries GROUP BY release_id`).raw().all() as [string, number][]) get(id).notified = n;
-    for (const [id, n] of this.db.prepare(`SELECT failed_release, COUNT(*) FROM devices WHERE failed_release IS NOT NULL GROUP BY failed_release`).raw().all() as [string, number][]) get(id).failed = n;
-    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM decisions GROUP BY release_id`).raw().all() as [string, number][]) get(id).requested = n;
+    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM deliveries GROUP BY release_id`).raw().all() as [string, number][])
+      get(id).notified = n;
+    for (const [id, n] of this.db
+      .prepare(`SELECT failed_release, COUNT(*) FROM devices WHERE failed_release IS NOT NULL GROUP BY failed_release`)
+      .raw()
+      .all() as [string, number][])
+      get(id).failed = n;
+    for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM decisions GROUP BY release_id`).raw().all() as [string, number][])
+      get(id).requested = n;
     return out;
   }
 
@@ -508,7 +557,10 @@ export class FleetDatabase {
 
   adoption(releaseId: string, limit = 500): { t: number; installed: number }[] {
     return (
-      this.db.prepare(`SELECT at AS t, installed FROM adoption WHERE release_id = ? ORDER BY at DESC LIMIT ?`).all(releaseId.toLowerCase(), limit) as { t: number; installed: number }[]
+      this.db.prepare(`SELECT at AS t, installed FROM adoption WHERE release_id = ? ORDER BY at DESC LIMIT ?`).all(releaseId.toLowerCase(), limit) as {
+        t: number;
+        installed: number;
+      }[]
     ).reverse();
   }
 
@@ -524,7 +576,10 @@ export class FleetDatabase {
 
   /** The evidence this device brings to the release's policy, if the tracker holds some. */
   evidenceFor(releaseId: string, deviceId: string): string | undefined {
-    return this.db.prepare(`SELECT evidence FROM policy_evidence WHERE release_id = ? AND device_id = ?`).pluck().get(releaseId.toLowerCase(), deviceId.toLowerCase()) as string | undefined;
+    return this.db
+      .prepare(`SELECT evidence FROM policy_evidence WHERE release_id = ? AND device_id = ?`)
+      .pluck()
+      .get(releaseId.toLowerCase(), deviceId.toLowerCase()) as string | undefined;
   }
 
   // ------------------------------------------------------------------ reports to forward upstream
@@ -535,7 +590,10 @@ export class FleetDatabase {
   }
 
   outbox(limit: number): { id: number; body: unknown }[] {
-    return (this.db.prepare(`SELECT id, body FROM outbox ORDER BY id LIMIT ?`).all(limit) as { id: number; body: string }[]).map((r) => ({ id: r.id, body: JSON.parse(r.body) }));
+    return (this.db.prepare(`SELECT id, body FROM outbox ORDER BY id LIMIT ?`).all(limit) as { id: number; body: string }[]).map((r) => ({
+      id: r.id,
+      body: JSON.parse(r.body),
+    }));
   }
 
   /** Drops what the module above took (ids up to and including `lastId`). */
@@ -569,7 +627,9 @@ export class FleetDatabase {
 
   downloadsOf(deviceId: string, limit = 20): { releaseId: string; kind: string; at: number; complete: boolean }[] {
     return (
-      this.db.prepare(`SELECT release_id AS releaseId, kind, at, complete FROM downloads WHERE device_id = ? ORDER BY at DESC LIMIT ?`).all(deviceId.toLowerCase(), limit) as {
+      this.db
+        .prepare(`SELECT release_id AS releaseId, kind, at, complete FROM downloads WHERE device_id = ? ORDER BY at DESC LIMIT ?`)
+        .all(deviceId.toLowerCase(), limit) as {
         releaseId: string;
         kind: string;
         at: number;
@@ -581,7 +641,15 @@ export class FleetDatabase {
   // ------------------------------------------------------------------ modules below this one
 
   /** Takes a child module's status; false (nothing stored) if its counter is not above the last one. */
-  takeModuleStatus(m: { id: string; networks: string[]; counter: number; at: number; devices: number; unreachableDevices: number; children: unknown[] }): boolean {
+  takeModuleStatus(m: {
+    id: string;
+    networks: string[];
+    counter: number;
+    at: number;
+    devices: number;
+    unreachableDevices: number;
+    children: unknown[];
+  }): boolean {
     const id = m.id.toLowerCase();
     const last = this.db.prepare(`SELECT last_counter FROM modules WHERE id = ?`).pluck().get(id) as number | undefined;
     if (last !== undefined && m.counter <= last) return false;
@@ -605,7 +673,14 @@ export class FleetDatabase {
         unreachable_devices: number;
         children: string;
       }[]
-    ).map((m) => ({ id: m.id, networks: JSON.parse(m.networks), lastSeen: m.last_seen, devices: m.devices, unreachableDevices: m.unreachable_devices, children: JSON.parse(m.children) }));
+    ).map((m) => ({
+      id: m.id,
+      networks: JSON.parse(m.networks),
+      lastSeen: m.last_seen,
+      devices: m.devices,
+      unreachableDevices: m.unreachable_devices,
+      children: JSON.parse(m.children),
+    }));
   }
 
   close(): void {
@@ -708,6 +783,10 @@ function decodeRecord(text: string): ReleaseRecord {
     version: BigInt(r.version ?? 0),
     fileSize: BigInt(r.fileSize ?? 0),
     hardware: r.hardware ?? [],
-    dependencies: (r.dependencies ?? []).map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })),
+    dependencies: (r.dependencies ?? []).map((d: { component: string; minVersion: string; maxVersion: string }) => ({
+      component: d.component,
+      minVersion: BigInt(d.minVersion),
+      maxVersion: BigInt(d.maxVersion),
+    })),
   };
 }

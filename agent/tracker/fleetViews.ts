@@ -50,7 +50,6 @@ export interface DeviceQuery {
   offset?: number;
 }
 
-
 /** A bytes32 label as text when it is one (network, region), else the hex. */
 export function labelOf(bytes32: string): string {
   try {
@@ -84,7 +83,10 @@ export class FleetViews {
     private readonly now: () => number,
   ) {}
 
-  statusesOf(d: { configId: number | null; standing: string; failed: boolean; safeMode: boolean; unreachable: boolean }, plan: ConfigPlan | undefined): DeviceStatus[] {
+  statusesOf(
+    d: { configId: number | null; standing: string; failed: boolean; safeMode: boolean; unreachable: boolean },
+    plan: ConfigPlan | undefined,
+  ): DeviceStatus[] {
     if (d.standing !== "active") return ["suspended"];
     const out: DeviceStatus[] = [];
     if (plan?.outdated) out.push("outdated");
@@ -103,7 +105,16 @@ export class FleetViews {
     livenessMs: number;
     total: number;
     counts: Record<CountKey, number>;
-    byNetwork: { network: string; total: number; upToDate: number; outdated: number; vulnerable: number; failed: number; safeMode: number; unreachable: number }[];
+    byNetwork: {
+      network: string;
+      total: number;
+      upToDate: number;
+      outdated: number;
+      vulnerable: number;
+      failed: number;
+      safeMode: number;
+      unreachable: number;
+    }[];
   } {
     const now = this.now();
     const plans = this.planner.planAll();
@@ -122,7 +133,10 @@ export class FleetViews {
       total += n;
       const net = networks.get(network) ?? networks.set(network, { ...zero(), total: 0 }).get(network)!;
       net.total += n;
-      for (const s of this.statusesOf({ configId, standing, failed: !!failed, safeMode: !!safeMode, unreachable: !!unreachable }, configId === null ? undefined : plans.get(configId))) {
+      for (const s of this.statusesOf(
+        { configId, standing, failed: !!failed, safeMode: !!safeMode, unreachable: !!unreachable },
+        configId === null ? undefined : plans.get(configId),
+      )) {
         counts[COUNT_KEY[s]] += n;
         net[COUNT_KEY[s]] += n;
       }
@@ -206,7 +220,10 @@ export class FleetViews {
       args.push(prefix, prefix + "g");
     }
     const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.db.db.prepare(`SELECT COUNT(*) FROM devices ${clause}`).pluck().get(...args) as number;
+    const total = this.db.db
+      .prepare(`SELECT COUNT(*) FROM devices ${clause}`)
+      .pluck()
+      .get(...args) as number;
     const rows = this.db.db.prepare(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, limit, offset) as DeviceDb[];
     return { total, devices: rows.map((r) => this.view(toDevice(r), plans.get(r.config_id ?? -1), before)) };
   }
@@ -219,7 +236,10 @@ export class FleetViews {
       network: labelOf(d.network),
       region: labelOf(d.region),
       standing: d.standing,
-      statuses: this.statusesOf({ configId: d.configId, standing: d.standing, failed, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before }, plan),
+      statuses: this.statusesOf(
+        { configId: d.configId, standing: d.standing, failed, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before },
+        plan,
+      ),
       installed: this.db.installed(d.id).map((i) => ({ component: i.component, version: formatVersion(i.version), releaseId: i.releaseId })),
       lastSeen: d.lastSeen,
       lastOutcome: d.lastOutcome,
@@ -291,7 +311,20 @@ export class FleetViews {
       const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, requested: 0 };
       const done = installed.get(r.releaseId) ?? 0;
       const pending = (planned.get(r.releaseId) ?? 0) + Math.max(c.requested - done, 0);
-      return [{ releaseId: r.releaseId, component: release.component, version: formatVersion(release.version), origin: r.origin, startedAt: r.startedAt, decided: done + c.failed + pending, notified: c.notified, installed: done, failed: c.failed, pending }];
+      return [
+        {
+          releaseId: r.releaseId,
+          component: release.component,
+          version: formatVersion(release.version),
+          origin: r.origin,
+          startedAt: r.startedAt,
+          decided: done + c.failed + pending,
+          notified: c.notified,
+          installed: done,
+          failed: c.failed,
+          pending,
+        },
+      ];
     });
   }
 

@@ -51,7 +51,8 @@ export class LedgerAccount {
       if (isLedgerOutage(err)) throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `${what}: the ledger did not answer`, { cause: err });
       const address = await this.getAddress();
       const code = (err as { code?: string }).code;
-      if (code === "INSUFFICIENT_FUNDS") throw new LedgerAccountRefused("LEDGER_ACCOUNT_NO_GAS", `${what}: the tracker's ledger account ${address} cannot pay for gas: fund it`, { cause: err });
+      if (code === "INSUFFICIENT_FUNDS")
+        throw new LedgerAccountRefused("LEDGER_ACCOUNT_NO_GAS", `${what}: the tracker's ledger account ${address} cannot pay for gas: fund it`, { cause: err });
       if (code === "CALL_EXCEPTION") {
         const holds = await callLedger(() => this.registry.hasRole(TRACKER_ROLE, address)).catch(() => undefined);
         if (holds === false) {
@@ -61,9 +62,13 @@ export class LedgerAccount {
             { cause: err },
           );
         }
-        throw new LedgerAccountRefused("LEDGER_REVERTED", `${what}: the ledger refused it (${(err as { shortMessage?: string }).shortMessage ?? "reverted"})`, { cause: err });
+        throw new LedgerAccountRefused("LEDGER_REVERTED", `${what}: the ledger refused it (${(err as { shortMessage?: string }).shortMessage ?? "reverted"})`, {
+          cause: err,
+        });
       }
-      throw new OtaError("LEDGER_SEND_FAILED", `${what}: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message.split("\n")[0]}`, { cause: err });
+      throw new OtaError("LEDGER_SEND_FAILED", `${what}: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message.split("\n")[0]}`, {
+        cause: err,
+      });
     }
   }
 }

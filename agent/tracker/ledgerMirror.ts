@@ -34,7 +34,9 @@ export class LedgerMirror implements StreamHandler {
 
   apply(batch: StreamBatch): void {
     const changed = { releases: false, devices: false };
-    const insert = this.db.db.prepare(`INSERT OR IGNORE INTO ledger_events (block_hash, log_index, block_number, kind, subject, payload) VALUES (?, ?, ?, ?, ?, ?)`);
+    const insert = this.db.db.prepare(
+      `INSERT OR IGNORE INTO ledger_events (block_hash, log_index, block_number, kind, subject, payload) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
     this.db.db.transaction(() => {
       for (const block of batch.blocks) {
         for (const log of block.logs) {
@@ -57,14 +59,19 @@ export class LedgerMirror implements StreamHandler {
     this.db.db.transaction(() => {
       const touched = new Set<string>();
       for (const b of blocks) {
-        for (const row of this.db.db.prepare(`SELECT subject FROM ledger_events WHERE block_hash = ?`).all(b.hash) as { subject: string }[]) touched.add(row.subject);
+        for (const row of this.db.db.prepare(`SELECT subject FROM ledger_events WHERE block_hash = ?`).all(b.hash) as { subject: string }[])
+          touched.add(row.subject);
         this.db.db.prepare(`DELETE FROM ledger_events WHERE block_hash = ?`).run(b.hash);
       }
       for (const s of touched) {
         const [kind, id] = s.split(":");
         this.rebuild({ kind: kind as Subject["kind"], id });
       }
-      if (touched.size > 0) this.onChange({ releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:")), devices: [...touched].some((t) => t.startsWith("device:") || t.startsWith("batch:")) });
+      if (touched.size > 0)
+        this.onChange({
+          releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:")),
+          devices: [...touched].some((t) => t.startsWith("device:") || t.startsWith("batch:")),
+        });
     })();
   }
 
@@ -81,7 +88,11 @@ export class LedgerMirror implements StreamHandler {
     const a = p.args;
     switch (p.name) {
       case "ReleasePublished": {
-        const { record } = decodeReleasePublished(this.registryView, this.addresses.domain, { ...log, index: log.logIndex, topics: [...log.topics] } as unknown as Log);
+        const { record } = decodeReleasePublished(this.registryView, this.addresses.domain, {
+          ...log,
+          index: log.logIndex,
+          topics: [...log.topics],
+        } as unknown as Log);
         return {
           kind: "published",
           subject: { kind: "release", id: String(a.releaseId).toLowerCase() },
@@ -109,7 +120,11 @@ export class LedgerMirror implements StreamHandler {
       case "DeviceRecordRevoked":
         return { kind: "record-revoked", subject: { kind: "device", id: String(a.deviceId).toLowerCase() }, payload: { leaf: String(a.leaf).toLowerCase() } };
       case "DeviceBatchEnrolled":
-        return { kind: "batch-enrolled", subject: { kind: "batch", id: String(Number(a.batchId)) }, payload: { root: String(a.root).toLowerCase(), count: Number(a.count), recordsLink: a.recordsLink } };
+        return {
+          kind: "batch-enrolled",
+          subject: { kind: "batch", id: String(Number(a.batchId)) },
+          payload: { root: String(a.root).toLowerCase(), count: Number(a.count), recordsLink: a.recordsLink },
+        };
       case "DeviceBatchRevoked":
         return { kind: "batch-revoked", subject: { kind: "batch", id: String(Number(a.batchId)) }, payload: {} };
       default:
@@ -134,8 +149,28 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
     const p = JSON.parse(published.payload);
     const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
     const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
-    const record = { ...p.record, version: BigInt(p.record.version), fileSize: BigInt(p.record.fileSize), dependencies: p.record.dependencies.map((d: { component: string; minVersion: string; maxVersion: string }) => ({ component: d.component, minVersion: BigInt(d.minVersion), maxVersion: BigInt(d.maxVersion) })) };
-    db.upsertRelease({ id: subject.id, component: record.component, provider: record.provider, version: record.version, hardware: record.hardware, status, blockHash: published.blockHash, logIndex: published.logIndex, record, publishedAt: p.blockNumber });
+    const record = {
+      ...p.record,
+      version: BigInt(p.record.version),
+      fileSize: BigInt(p.record.fileSize),
+      dependencies: p.record.dependencies.map((d: { component: string; minVersion: string; maxVersion: string }) => ({
+        component: d.component,
+        minVersion: BigInt(d.minVersion),
+        maxVersion: BigInt(d.maxVersion),
+      })),
+    };
+    db.upsertRelease({
+      id: subject.id,
+      component: record.component,
+      provider: record.provider,
+      version: record.version,
+      hardware: record.hardware,
+      status,
+      blockHash: published.blockHash,
+      logIndex: published.logIndex,
+      record,
+      publishedAt: p.blockNumber,
+    });
     return;
   }
   if (subject.kind === "batch") {
@@ -143,7 +178,12 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
     const id = Number(subject.id);
     const members = db.devicesOfBatch(id);
     if (!enrolled) db.deleteBatch(id);
-    else db.upsertBatch(id, JSON.parse(enrolled.payload).root, events.some((e) => e.kind === "batch-revoked"));
+    else
+      db.upsertBatch(
+        id,
+        JSON.parse(enrolled.payload).root,
+        events.some((e) => e.kind === "batch-revoked"),
+      );
     for (const d of members) rebuildSubject(db, { kind: "device", id: d });
     return;
   }
@@ -182,7 +222,16 @@ export function introduceBatchDevice(db: FleetDatabase, record: DeviceRecord, ba
   const batch = Number.isSafeInteger(batchId) && batchId > 0 ? db.batch(batchId) : undefined;
   if (!batch || !verifyDeviceProof(record, proof, batch.root)) return false;
   db.transaction(() => {
-    db.upsertDevice({ id: record.id, publicKey: record.publicKey, hardwareClass: record.hardwareClass, network: record.network, region: record.region, standing: "active", batchId, leaf: deviceLeaf(record) });
+    db.upsertDevice({
+      id: record.id,
+      publicKey: record.publicKey,
+      hardwareClass: record.hardwareClass,
+      network: record.network,
+      region: record.region,
+      standing: "active",
+      batchId,
+      leaf: deviceLeaf(record),
+    });
     rebuildSubject(db, { kind: "device", id: record.id.toLowerCase() });
   });
   return true;

@@ -104,7 +104,8 @@ export interface OpenApiDocument {
 export const TRACKER_ERRORS = {
   BAD_REQUEST:
     "the request is malformed (body not JSON, a parameter out of range or not of its form, a path that is not valid percent-encoding); the message says which part. With 413 the body is over 16 MiB; with 414 a path parameter is over 100 characters; with 415 the body is of a content type the tracker has no parser for (send application/json)",
-  UNAUTHORIZED: "the bearer token is missing or wrong: send `Authorization: Bearer <tracker.apiToken>` (required only when the tracker is configured with tracker.apiToken)",
+  UNAUTHORIZED:
+    "the bearer token is missing or wrong: send `Authorization: Bearer <tracker.apiToken>` (required only when the tracker is configured with tracker.apiToken)",
   NOT_FOUND: "no such dashboard file (the answer to any path or method the API does not have is also 404 NOT_FOUND)",
   INTERNAL: "an unexpected failure in the tracker (e.g. the ledger node failed a call that is not retried as LEDGER_UNAVAILABLE); the tracker logs it",
   MESSAGE_MALFORMED: "the body is not a sealed message envelope {v: 1, kind, from, to, sealed}, or what it seals is not JSON or disagrees with the envelope",
@@ -116,12 +117,15 @@ export const TRACKER_ERRORS = {
   MESSAGE_STALE: "the message's issuedAt is outside this module's freshness window: seal a fresh message with a correct clock",
   MESSAGE_REPLAYED: "the module's status counter is not above the last one taken from that module: a replay or an old message",
   REPORT_KIND: `the sealed message is not a status report (kind "${REPORT_KIND}")`,
-  REPORT_UNKNOWN_DEVICE: "the sending device is not enrolled in this module's fleet (as mirrored from the ledger), or, for a device of a Merkle batch, its proof does not lead to the root of a batch on the ledger",
+  REPORT_UNKNOWN_DEVICE:
+    "the sending device is not enrolled in this module's fleet (as mirrored from the ledger), or, for a device of a Merkle batch, its proof does not lead to the root of a batch on the ledger",
   REPORT_DEVICE_NOT_ACTIVE: "the device is suspended or withdrawn on the ledger; its reports are not taken",
   REPORT_SIGNATURE: "the report is not signed by the device's enrolled key",
   REPORT_CREDENTIAL: "the batch credential in the report is another device's record: a device of a Merkle batch sends its own record, batch id and proof",
-  REPORT_MALFORMED: "the report does not name its device (the envelope's `from`), a counter above 0, the installed components and lastResult (null or {outcome})",
-  REPORT_REPLAYED: "the report's counter is not above the last one taken from this device: a replay, or a report overtaken by a newer one; send a new report with a higher counter",
+  REPORT_MALFORMED:
+    "the report does not name its device (the envelope's `from`), a counter above 0, the installed components and lastResult (null or {outcome})",
+  REPORT_REPLAYED:
+    "the report's counter is not above the last one taken from this device: a replay, or a report overtaken by a newer one; send a new report with a higher counter",
   MODULE_NOT_REGISTERED: "the sending module is not a registered, unretired tracker module on the ledger",
   MODULE_NOT_CHILD: "the sending module is registered, but its parent on the ledger is not this module",
   MODULE_SIGNATURE: "the message is not signed by the sending module's registered signer",
@@ -132,17 +136,21 @@ export const TRACKER_ERRORS = {
   AUTH_REPLAY: "this signed request (account and nonce) was already received: sign every request with a fresh nonce",
   SERVER_BUSY: "the tracker holds too many signed requests' nonces in its replay window; retry later",
   NOT_ADMINISTRATOR: "the signing account does not hold the registry's ADMINISTRATOR_ROLE for this tracker",
-  RELEASE_UNKNOWN: "the ledger (as mirrored by this module for a read or for rollout cohorts, as the registry answers for an update request) has no release with this id",
-  RELEASE_NOT_VERIFIED: "the release's event does not check out against the registry's stored state and its author's signature (agent/chain/verifyLedgerRelease.ts)",
+  RELEASE_UNKNOWN:
+    "the ledger (as mirrored by this module for a read or for rollout cohorts, as the registry answers for an update request) has no release with this id",
+  RELEASE_NOT_VERIFIED:
+    "the release's event does not check out against the registry's stored state and its author's signature (agent/chain/verifyLedgerRelease.ts)",
   RELEASE_NOT_ACTIVE: "the release is revoked or flagged vulnerable on the ledger; only active releases can be requested",
   PROVIDER_BARRED: "the release's provider is barred on the ledger",
   IMAGE_LOCATION_MISMATCH: "imageLocation is not the file link the ledger records for the release; omit it or give the recorded link",
   NO_DEVICES: "the request selects no device: name devices or give a filter that matches some",
   DEVICE_UNKNOWN: "this module's fleet database has no device with this id",
   ANCHOR_UNKNOWN: "this tracker made no status anchor with this index (GET /v1/anchors lists the ones it made)",
-  ANCHOR_RECORDS_PRUNED: "the tracker no longer keeps the records of this anchor (it keeps the newest ones, tracker option anchorRecordsKept): ask about a newer anchor",
+  ANCHOR_RECORDS_PRUNED:
+    "the tracker no longer keeps the records of this anchor (it keeps the newest ones, tracker option anchorRecordsKept): ask about a newer anchor",
   DEVICE_NOT_IN_ANCHOR: "the device has no record in this anchor: it had not reported when the anchor was made, or is not of this tracker's fleet",
-  ROLLOUT_ROOT_MISMATCH: "a wave's cohort root is not the root the release's StagedRollout holds on the ledger for that wave (the message names the wave): send the waves exactly as the rollout was created, in its order",
+  ROLLOUT_ROOT_MISMATCH:
+    "a wave's cohort root is not the root the release's StagedRollout holds on the ledger for that wave (the message names the wave): send the waves exactly as the rollout was created, in its order",
   LEDGER_UNAVAILABLE: "the ledger did not answer; retry later",
   NOT_FROM_REGISTRY: "the ledger node answered with a release event that the registry did not emit: the node is not to be trusted",
   NOT_RELEASE_EVENT: "the ledger node answered with a log that is not a ReleasePublished event: the node is not to be trusted",
@@ -234,21 +242,24 @@ const SIGNED_REQUEST_HEADERS: ParameterObject[] = [
     name: HEADER.account,
     in: "header",
     required: true,
-    description: "The administrator's Ethereum address, the identity that signed the request (AUTH_MISSING without it, AUTH_MALFORMED if it is not an address).",
+    description:
+      "The administrator's Ethereum address, the identity that signed the request (AUTH_MISSING without it, AUTH_MALFORMED if it is not an address).",
     schema: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
   },
   {
     name: HEADER.timestamp,
     in: "header",
     required: true,
-    description: "When the request was signed, in milliseconds since the epoch; refused (AUTH_STALE) when more than a minute away from the tracker's clock or earlier than the tracker's start.",
+    description:
+      "When the request was signed, in milliseconds since the epoch; refused (AUTH_STALE) when more than a minute away from the tracker's clock or earlier than the tracker's start.",
     schema: { type: "string", pattern: "^[0-9]+$" },
   },
   {
     name: HEADER.nonce,
     in: "header",
     required: true,
-    description: "16 random bytes as 32 lower-case hex digits, fresh for every request; a request whose account and nonce were seen before is refused (409 AUTH_REPLAY).",
+    description:
+      "16 random bytes as 32 lower-case hex digits, fresh for every request; a request whose account and nonce were seen before is refused (409 AUTH_REPLAY).",
     schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
   },
   {
@@ -312,7 +323,11 @@ const schemas: Record<string, SchemaObject> = {
       "A sealed message (agent/crypto/sealedMessage.ts): signed by the sender (a device with its enrolled key, a tracker module with its registered signer), then sealed with ECIES to the recipient's public key. Only `v`, `kind`, `from` and `to` are in the clear, for routing; the recipient checks that the sealed copy agrees with them.",
     properties: {
       v: { const: 1, description: "Envelope format version." },
-      kind: { type: "string", minLength: 1, description: `What the sealed message is: "${REPORT_KIND}", "update-notice", "downstream-status" or "update-decisions".` },
+      kind: {
+        type: "string",
+        minLength: 1,
+        description: `What the sealed message is: "${REPORT_KIND}", "update-notice", "downstream-status" or "update-decisions".`,
+      },
       from: id("The sender: a device id or a tracker-module id."),
       to: id("The recipient: a tracker-module id or a device id."),
       sealed: { type: "string", pattern: "^0x([0-9a-fA-F]{2})+$", description: "The ECIES ciphertext, hex." },
@@ -371,7 +386,10 @@ const schemas: Record<string, SchemaObject> = {
         description: "Updates it declined by its own policy (CAP-11.1-a-vi).",
         items: { type: "object", required: ["releaseId"], properties: { releaseId: ref("Bytes32"), code: { type: "string" } } },
       },
-      safeMode: { type: "boolean", description: "Whether it runs in safe mode (CAP-11.1-b), as the device sent it: the device is then listed with the status safe-mode." },
+      safeMode: {
+        type: "boolean",
+        description: "Whether it runs in safe mode (CAP-11.1-b), as the device sent it: the device is then listed with the status safe-mode.",
+      },
     },
   },
   DeviceView: {
@@ -384,14 +402,20 @@ const schemas: Record<string, SchemaObject> = {
       network: { type: "string", description: "The network label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
       region: { type: "string", description: "The region label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
       standing: { type: "string", enum: ["active", "suspended", "revoked"], description: "Its standing on the ledger (revoked: the enrolment was withdrawn)." },
-      statuses: { type: "array", uniqueItems: true, items: ref("DeviceStatus"), description: "Every status that applies (a device can be vulnerable and unreachable at once)." },
+      statuses: {
+        type: "array",
+        uniqueItems: true,
+        items: ref("DeviceStatus"),
+        description: "Every status that applies (a device can be vulnerable and unreachable at once).",
+      },
       installed: { type: "array", items: ref("InstalledComponent"), description: "What it runs, as of its last report." },
       lastSeen: msOrNull("Its last contact (a report, a download from a firmware server, or a module below vouching for it); null if never."),
       lastOutcome: { type: ["string", "null"], description: "The outcome of its last update, e.g. confirmed, rolled-back, rejected; null if none reported." },
       lastCode: { type: ["string", "null"], description: "The code that came with that outcome." },
       upstream: {
         anyOf: [ref("Bytes32"), { type: "null" }],
-        description: "The tracker module its last report came through: this module's id when it reports directly, a child module's id otherwise; null before its first report.",
+        description:
+          "The tracker module its last report came through: this module's id when it reports directly, a child module's id otherwise; null before its first report.",
       },
       safeMode: {
         type: "boolean",
@@ -495,13 +519,18 @@ const schemas: Record<string, SchemaObject> = {
       component: id("The component to update."),
       releaseId: id("The release to install."),
       version: ref("Version"),
-      reason: { type: "string", enum: ["new-release", "outdated", "vulnerable-installed", "revoked-installed", "dependency"], description: "Why this step is planned." },
+      reason: {
+        type: "string",
+        enum: ["new-release", "outdated", "vulnerable-installed", "revoked-installed", "dependency"],
+        description: "Why this step is planned.",
+      },
     },
   },
   DeviceDetail: {
     type: "object",
     required: ["device", "plan", "reports", "decisions", "deliveries", "downloads"],
-    description: "One device: its view, the resolver's plan for its configuration, its latest reports, the decisions recorded for it, the notices handed out and what it fetched from the firmware servers.",
+    description:
+      "One device: its view, the resolver's plan for its configuration, its latest reports, the decisions recorded for it, the notices handed out and what it fetched from the firmware servers.",
     properties: {
       device: ref("DeviceView"),
       plan: {
@@ -520,7 +549,18 @@ const schemas: Record<string, SchemaObject> = {
                 component: id("The component."),
                 code: {
                   type: "string",
-                  enum: ["UP_TO_DATE", "NO_RELEASE", "NO_RELEASE_FOR_HARDWARE", "NO_TRUSTED_RELEASE", "PREVIOUSLY_FAILED", "PINNED", "NOT_A_SECURITY_FIX", "TARGET_NOT_AVAILABLE", "DEPENDENCY_UNSATISFIABLE", "SEARCH_LIMIT"],
+                  enum: [
+                    "UP_TO_DATE",
+                    "NO_RELEASE",
+                    "NO_RELEASE_FOR_HARDWARE",
+                    "NO_TRUSTED_RELEASE",
+                    "PREVIOUSLY_FAILED",
+                    "PINNED",
+                    "NOT_A_SECURITY_FIX",
+                    "TARGET_NOT_AVAILABLE",
+                    "DEPENDENCY_UNSATISFIABLE",
+                    "SEARCH_LIMIT",
+                  ],
                   description: "Why no step (agent/core/installPlan.ts UnchangedCode).",
                 },
               },
@@ -547,23 +587,33 @@ const schemas: Record<string, SchemaObject> = {
           properties: {
             releaseId: ref("Bytes32"),
             component: ref("Bytes32"),
-            reason: { type: "string", description: 'Why it was decided: "requested" for an administrator\'s request, or the reason the module above gave (a plan step\'s reason).' },
-            origin: { type: "string", description: 'Who decided: "request:<requestId>" for an administrator\'s update request, "upstream:<origin>" for the module above.' },
+            reason: {
+              type: "string",
+              description: "Why it was decided: \"requested\" for an administrator's request, or the reason the module above gave (a plan step's reason).",
+            },
+            origin: {
+              type: "string",
+              description: 'Who decided: "request:<requestId>" for an administrator\'s update request, "upstream:<origin>" for the module above.',
+            },
             decidedAt: ms("When it was decided."),
           },
         },
       },
       deliveries: {
         type: "array",
-        description: "The notices handed out for it, one per release (the latest), oldest first: which release, why, decided by whom, through which module, and when.",
+        description:
+          "The notices handed out for it, one per release (the latest), oldest first: which release, why, decided by whom, through which module, and when.",
         items: {
           type: "object",
           required: ["releaseId", "reason", "origin", "via", "deliveredAt"],
           properties: {
             releaseId: ref("Bytes32"),
             reason: { type: "string", description: "The plan step's reason, or the decision's." },
-            origin: { type: "string", description: '"ledger" for this module\'s plan, or the decision\'s origin.' },
-            via: { type: "string", description: "The module the notice went through: \"direct\" when handed to the device in the answer to its report, else the child module's id." },
+            origin: { type: "string", description: "\"ledger\" for this module's plan, or the decision's origin." },
+            via: {
+              type: "string",
+              description: 'The module the notice went through: "direct" when handed to the device in the answer to its report, else the child module\'s id.',
+            },
             deliveredAt: ms("When the notice was handed out."),
           },
         },
@@ -610,10 +660,22 @@ const schemas: Record<string, SchemaObject> = {
       releaseId: ref("Bytes32"),
       points: {
         type: "array",
-        items: { type: "object", required: ["t", "installed"], properties: { t: ms("The sample time."), installed: count("Devices running the release then.") } },
+        items: {
+          type: "object",
+          required: ["t", "installed"],
+          properties: { t: ms("The sample time."), installed: count("Devices running the release then.") },
+        },
       },
     },
-    examples: [{ releaseId: "0x" + "02".repeat(32), points: [{ t: 1767225600000, installed: 10 }, { t: 1767229200000, installed: 640 }] }],
+    examples: [
+      {
+        releaseId: "0x" + "02".repeat(32),
+        points: [
+          { t: 1767225600000, installed: 10 },
+          { t: 1767229200000, installed: 640 },
+        ],
+      },
+    ],
   },
   Rollout: {
     type: "object",
@@ -623,7 +685,11 @@ const schemas: Record<string, SchemaObject> = {
       releaseId: ref("Bytes32"),
       component: ref("Bytes32"),
       version: ref("Version"),
-      origin: { type: "string", description: 'What started it: "ledger" for this module\'s resolver after a ledger change, "request:<requestId>" for an administrator\'s update request.' },
+      origin: {
+        type: "string",
+        description:
+          'What started it: "ledger" for this module\'s resolver after a ledger change, "request:<requestId>" for an administrator\'s update request.',
+      },
       startedAt: ms("When the first decision was taken."),
       decided: count("Devices the release was decided for (installed + failed + pending)."),
       notified: count("Devices handed a notice for it."),
@@ -648,7 +714,8 @@ const schemas: Record<string, SchemaObject> = {
   Module: {
     type: "object",
     required: ["id", "networks", "lastSeen", "reachable", "devices", "unreachableDevices", "children"],
-    description: "A tracker module below this one, as its latest downstream status describes it (DEP-8.2.3). Counts, networks and children are as the module reported them.",
+    description:
+      "A tracker module below this one, as its latest downstream status describes it (DEP-8.2.3). Counts, networks and children are as the module reported them.",
     properties: {
       id: id("The module id (as registered on the ledger)."),
       networks: { type: "array", items: { type: "string" }, description: "The networks it serves, decoded to labels." },
@@ -667,7 +734,8 @@ const schemas: Record<string, SchemaObject> = {
       { required: ["devices"], properties: { devices: {} } },
       { required: ["filter"], properties: { filter: {} } },
     ],
-    description: "An administrator's request to roll a release out (PROC-2): which release and which devices (`devices`, or `filter`; one of them is required, and `devices` wins when both are given).",
+    description:
+      "An administrator's request to roll a release out (PROC-2): which release and which devices (`devices`, or `filter`; one of them is required, and `devices` wins when both are given).",
     properties: {
       releaseId: id("The release to install; it must be on the ledger and active, from a provider that is not barred."),
       devices: { type: "array", maxItems: 100000, items: ref("Bytes32"), description: "Device ids to update." },
@@ -677,10 +745,18 @@ const schemas: Record<string, SchemaObject> = {
         properties: {
           network: { type: "string", description: "Only devices of this network: its label (at most 31 bytes) or its bytes32 hex." },
           region: { type: "string", description: "Only devices of this region: its label (at most 31 bytes) or its bytes32 hex." },
-          hardware: { type: "array", items: { type: "integer", minimum: 0, maximum: 65535 }, description: "Only devices of one of these hardware classes (an empty list does not narrow)." },
+          hardware: {
+            type: "array",
+            items: { type: "integer", minimum: 0, maximum: 65535 },
+            description: "Only devices of one of these hardware classes (an empty list does not narrow).",
+          },
         },
       },
-      imageLocation: { type: "string", description: "Where the image is to be fetched; if given, it must be the file link the ledger records for the release (IMAGE_LOCATION_MISMATCH otherwise)." },
+      imageLocation: {
+        type: "string",
+        description:
+          "Where the image is to be fetched; if given, it must be the file link the ledger records for the release (IMAGE_LOCATION_MISMATCH otherwise).",
+      },
     },
     examples: [{ releaseId: "0x" + "02".repeat(32), filter: { network: "plant-north", hardware: [3] } }],
   },
@@ -728,7 +804,12 @@ const schemas: Record<string, SchemaObject> = {
       deviceId: id("The device."),
       releaseId: id("The release its last result is about; zero when it reported none."),
       version: { type: "string", pattern: "^[0-9]{1,20}$", description: "The release's encoded version (uint64), decimal; 0 with no release." },
-      outcome: { type: "integer", minimum: 0, maximum: 5, description: "0 none, 1 installed, 2 pending, 3 failed, 4 rolled back, 5 rejected (agent/crypto/statusTree.ts STATUS_OUTCOME)." },
+      outcome: {
+        type: "integer",
+        minimum: 0,
+        maximum: 5,
+        description: "0 none, 1 installed, 2 pending, 3 failed, 4 rolled back, 5 rejected (agent/crypto/statusTree.ts STATUS_OUTCOME).",
+      },
       reportCounter: { type: "string", pattern: "^[0-9]{1,20}$", description: "The counter of the report the record comes from (uint64), decimal." },
       reportedAt: { type: "integer", minimum: 0, description: "When the tracker took that report, unix seconds (uint40)." },
     },
@@ -748,7 +829,8 @@ const schemas: Record<string, SchemaObject> = {
   CohortsRequest: {
     type: "object",
     required: ["waves"],
-    description: "The device ids of each wave of a staged rollout, in the rollout's order, as the administrator built the cohorts (agent/crypto/cohortTree.ts buildCohort).",
+    description:
+      "The device ids of each wave of a staged rollout, in the rollout's order, as the administrator built the cohorts (agent/crypto/cohortTree.ts buildCohort).",
     properties: {
       waves: {
         type: "array",
@@ -772,9 +854,14 @@ const schemas: Record<string, SchemaObject> = {
   UpdateRequestResult: {
     type: "object",
     required: ["requestId", "releaseId", "decided", "refused"],
-    description: "What an update request decided. Devices refused individually are listed; the others now have a decision and get their notice at their next contact.",
+    description:
+      "What an update request decided. Devices refused individually are listed; the others now have a decision and get their notice at their next contact.",
     properties: {
-      requestId: { type: "string", pattern: "^0x[0-9a-f]{32}$", description: "This request's id (16 random bytes), recorded as the origin `request:<requestId>` of its decisions." },
+      requestId: {
+        type: "string",
+        pattern: "^0x[0-9a-f]{32}$",
+        description: "This request's id (16 random bytes), recorded as the origin `request:<requestId>` of its decisions.",
+      },
       releaseId: ref("Bytes32"),
       decided: count("Devices the release was decided for."),
       refused: {
@@ -794,7 +881,14 @@ const schemas: Record<string, SchemaObject> = {
         },
       },
     },
-    examples: [{ requestId: "0x" + "5a".repeat(16), releaseId: "0x" + "02".repeat(32), decided: 118, refused: [{ deviceId: "0x" + "ab".repeat(32), code: "DEVICE_UNKNOWN", message: "not in this fleet" }] }],
+    examples: [
+      {
+        requestId: "0x" + "5a".repeat(16),
+        releaseId: "0x" + "02".repeat(32),
+        decided: 118,
+        refused: [{ deviceId: "0x" + "ab".repeat(32), code: "DEVICE_UNKNOWN", message: "not in this fleet" }],
+      },
+    ],
   },
   Health: {
     type: "object",
@@ -811,14 +905,17 @@ const schemas: Record<string, SchemaObject> = {
           publicKey: {
             type: "string",
             pattern: "^0x0[23][0-9a-f]{64}$",
-            description: "This module's compressed secp256k1 public key: devices and child modules seal their messages to it (it is also on the ledger, in the module's registration).",
+            description:
+              "This module's compressed secp256k1 public key: devices and child modules seal their messages to it (it is also on the ledger, in the module's registration).",
           },
         },
       },
       ledger: {
         type: "object",
         required: ["block"],
-        properties: { block: { type: ["integer", "null"], minimum: 0, description: "The last ledger block this module's mirror has applied; null before the first." } },
+        properties: {
+          block: { type: ["integer", "null"], minimum: 0, description: "The last ledger block this module's mirror has applied; null before the first." },
+        },
       },
       devices: count("Devices in this module's fleet."),
       upstream: {
@@ -847,7 +944,11 @@ const schemas: Record<string, SchemaObject> = {
     properties: {
       accepted: { const: true },
       counter: { type: "integer", minimum: 1, description: "The counter of the report taken." },
-      notices: { type: "array", items: ref("Envelope"), description: 'Update notices for the device (kind "update-notice"), signed by this module and sealed to the device; empty when none is due.' },
+      notices: {
+        type: "array",
+        items: ref("Envelope"),
+        description: 'Update notices for the device (kind "update-notice"), signed by this module and sealed to the device; empty when none is due.',
+      },
     },
   },
   DownstreamAccepted: {
@@ -858,12 +959,18 @@ const schemas: Record<string, SchemaObject> = {
       taken: count("How many of the forwarded device reports were taken."),
       refused: {
         type: "array",
-        description: "The forwarded reports that were not taken, with the code of the check each failed (e.g. REPORT_SIGNATURE, REPORT_REPLAYED, REPORT_NOT_FOR_MODULE); one bad report does not block the others.",
-        items: { type: "object", required: ["deviceId", "code"], properties: { deviceId: { type: "string", description: "The device the report claims to come from." }, code: { type: "string" } } },
+        description:
+          "The forwarded reports that were not taken, with the code of the check each failed (e.g. REPORT_SIGNATURE, REPORT_REPLAYED, REPORT_NOT_FOR_MODULE); one bad report does not block the others.",
+        items: {
+          type: "object",
+          required: ["deviceId", "code"],
+          properties: { deviceId: { type: "string", description: "The device the report claims to come from." }, code: { type: "string" } },
+        },
       },
       decisions: {
         anyOf: [ref("Envelope"), { type: "null" }],
-        description: 'The decisions for the child module\'s devices (kind "update-decisions"), signed by this module and sealed to the child; null when there are none.',
+        description:
+          'The decisions for the child module\'s devices (kind "update-decisions"), signed by this module and sealed to the child; null when there are none.',
       },
     },
   },
@@ -965,12 +1072,42 @@ const paths: Record<string, PathItemObject> = {
       security: READER,
       parameters: [
         { name: "status", in: "query", required: false, description: "Only devices with this status.", schema: ref("DeviceStatus") },
-        { name: "network", in: "query", required: false, description: "Only devices of this network: its label (at most 31 bytes) or its bytes32 hex.", schema: { type: "string" } },
-        { name: "region", in: "query", required: false, description: "Only devices of this region: its label (at most 31 bytes) or its bytes32 hex.", schema: { type: "string" } },
+        {
+          name: "network",
+          in: "query",
+          required: false,
+          description: "Only devices of this network: its label (at most 31 bytes) or its bytes32 hex.",
+          schema: { type: "string" },
+        },
+        {
+          name: "region",
+          in: "query",
+          required: false,
+          description: "Only devices of this region: its label (at most 31 bytes) or its bytes32 hex.",
+          schema: { type: "string" },
+        },
         { name: "hardware", in: "query", required: false, description: "Only devices of this hardware class.", schema: { type: "integer", minimum: 0 } },
-        { name: "q", in: "query", required: false, description: "Only devices whose id starts with this hex (with or without 0x).", schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F]{1,64}$" } },
-        { name: "limit", in: "query", required: false, description: "The page size (at most 1000; more is taken as 1000).", schema: { type: "integer", minimum: 1, default: 50 } },
-        { name: "offset", in: "query", required: false, description: "How many matching devices to skip.", schema: { type: "integer", minimum: 0, default: 0 } },
+        {
+          name: "q",
+          in: "query",
+          required: false,
+          description: "Only devices whose id starts with this hex (with or without 0x).",
+          schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F]{1,64}$" },
+        },
+        {
+          name: "limit",
+          in: "query",
+          required: false,
+          description: "The page size (at most 1000; more is taken as 1000).",
+          schema: { type: "integer", minimum: 1, default: 50 },
+        },
+        {
+          name: "offset",
+          in: "query",
+          required: false,
+          description: "How many matching devices to skip.",
+          schema: { type: "integer", minimum: 0, default: 0 },
+        },
       ],
       responses: { ...ok("The matching devices.", "DeviceList"), ...readerErrors(["BAD_REQUEST", 400]) },
     },
@@ -1049,7 +1186,11 @@ const paths: Record<string, PathItemObject> = {
       "x-x1368": ["PROC-2", "CAP-11.3-g"],
       security: ANYONE,
       parameters: SIGNED_REQUEST_HEADERS,
-      requestBody: { description: "The release and the devices. The exact bytes sent are the ones signed.", required: true, content: json(ref("UpdateRequest")) },
+      requestBody: {
+        description: "The release and the devices. The exact bytes sent are the ones signed.",
+        required: true,
+        content: json(ref("UpdateRequest")),
+      },
       responses: {
         ...ok("The request was taken: decisions made and devices refused.", "UpdateRequestResult"),
         ...errors(
@@ -1085,7 +1226,13 @@ const paths: Record<string, PathItemObject> = {
       "x-x1368": ["CAP-11.2-a", "CAP-11.2-b"],
       security: READER,
       parameters: [
-        { name: "limit", in: "query", required: false, description: "The page size (at most 1000; more is taken as 1000).", schema: { type: "integer", minimum: 1, default: 50 } },
+        {
+          name: "limit",
+          in: "query",
+          required: false,
+          description: "The page size (at most 1000; more is taken as 1000).",
+          schema: { type: "integer", minimum: 1, default: 50 },
+        },
         { name: "offset", in: "query", required: false, description: "How many anchors to skip.", schema: { type: "integer", minimum: 0, default: 0 } },
       ],
       responses: { ...ok("The anchors.", "AnchorList"), ...readerErrors(["BAD_REQUEST", 400]) },
@@ -1122,7 +1269,10 @@ const paths: Record<string, PathItemObject> = {
       tags: ["administrators"],
       "x-x1368": ["APP-II-3"],
       security: ANYONE,
-      parameters: [{ name: "releaseId", in: "path", required: true, description: "The release (any case).", schema: ref("Bytes32") }, ...SIGNED_REQUEST_HEADERS],
+      parameters: [
+        { name: "releaseId", in: "path", required: true, description: "The release (any case).", schema: ref("Bytes32") },
+        ...SIGNED_REQUEST_HEADERS,
+      ],
       requestBody: { description: "The waves. The exact bytes sent are the ones signed.", required: true, content: json(ref("CohortsRequest")) },
       responses: {
         ...ok("The cohorts were kept.", "CohortsResult"),
@@ -1157,7 +1307,13 @@ const paths: Record<string, PathItemObject> = {
             type: "object",
             required: ["openapi", "info", "tags", "paths", "components"],
             description: "An OpenAPI 3.1 document.",
-            properties: { openapi: { const: "3.1.0" }, info: { type: "object" }, tags: { type: "array" }, paths: { type: "object" }, components: { type: "object" } },
+            properties: {
+              openapi: { const: "3.1.0" },
+              info: { type: "object" },
+              tags: { type: "array" },
+              paths: { type: "object" },
+              components: { type: "object" },
+            },
           }),
         },
         ...errors(),
@@ -1180,12 +1336,28 @@ const paths: Record<string, PathItemObject> = {
     get: {
       operationId: "getDashboardFile",
       summary: "A file of the dashboard",
-      description: "The dashboard's page, script and style sheet (index.html, dashboard.js, dashboard.css), served from the tracker itself; only .html, .js and .css files of the dashboard's folder are served.",
+      description:
+        "The dashboard's page, script and style sheet (index.html, dashboard.js, dashboard.css), served from the tracker itself; only .html, .js and .css files of the dashboard's folder are served.",
       tags: ["dashboard"],
       security: ANYONE,
-      parameters: [{ name: "file", in: "path", required: true, description: "The file name, without any directory.", schema: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" } }],
+      parameters: [
+        {
+          name: "file",
+          in: "path",
+          required: true,
+          description: "The file name, without any directory.",
+          schema: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" },
+        },
+      ],
       responses: {
-        "200": { description: "The file.", content: { "text/html": { schema: { type: "string" } }, "text/javascript": { schema: { type: "string" } }, "text/css": { schema: { type: "string" } } } },
+        "200": {
+          description: "The file.",
+          content: {
+            "text/html": { schema: { type: "string" } },
+            "text/javascript": { schema: { type: "string" } },
+            "text/css": { schema: { type: "string" } },
+          },
+        },
         ...errors(...PATH_ERRORS, ["NOT_FOUND", 404]),
       },
     },

@@ -39,7 +39,12 @@ export type BatchedReport = { ok: true; report: SignedReport } | { ok: false; er
  */
 export function takeSealedReports(db: FleetDatabase, envelopes: readonly Envelope[], module: { id: string; privateKey: string }, now: number): BatchedReport[] {
   // The cryptography first, outside the transaction, so the write lock is held only for the writes.
-  return commitOpened(db, envelopes.map((envelope) => openReport(envelope, module)), now, module.id);
+  return commitOpened(
+    db,
+    envelopes.map((envelope) => openReport(envelope, module)),
+    now,
+    module.id,
+  );
 }
 
 type Opened = { message: OpenedMessage<StatusReport>; signedBy: string; signature: string };
@@ -110,7 +115,7 @@ export class ReportIntake {
     private readonly now: () => number = Date.now,
     options: ReportIntakeOptions = {},
   ) {
-    this.workerCount = Math.max(0, Math.floor(options.workers ?? (os.availableParallelism?.() ?? os.cpus().length)));
+    this.workerCount = Math.max(0, Math.floor(options.workers ?? os.availableParallelism?.() ?? os.cpus().length));
     this.maxBatch = Math.max(1, options.maxBatch ?? 256);
   }
 
@@ -174,7 +179,10 @@ export class ReportIntake {
     const parts = online.map((w, i) => batch.slice(i * size, (i + 1) * size)).filter((p) => p.length > 0);
     const replies = await Promise.all(
       parts.map((part, i) =>
-        this.ask(online[i].worker, part.map((w) => w.envelope)).catch((error: Error) => part.map((): OpenedReply => ({ error: { name: "OtaError", code: "INTAKE_WORKER", message: error.message } }))),
+        this.ask(
+          online[i].worker,
+          part.map((w) => w.envelope),
+        ).catch((error: Error) => part.map((): OpenedReply => ({ error: { name: "OtaError", code: "INTAKE_WORKER", message: error.message } }))),
       ),
     );
     return { batch, opened: replies.flat().map(fromReply) };
@@ -269,10 +277,13 @@ function acceptReport(db: FleetDatabase, message: OpenedMessage<StatusReport>, s
   const device = db.device(message.from) ?? introduce(db, message);
   if (!device) throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from} is not enrolled in this fleet`);
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
-  if (signedBy.toLowerCase() !== device.publicKey.toLowerCase()) throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
+  if (signedBy.toLowerCase() !== device.publicKey.toLowerCase())
+    throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
   const report = message.body;
-  if (!isReport(report, message.from)) throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
-  if (!db.takeReport(message.from, report.counter, now, report, via)) throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
+  if (!isReport(report, message.from))
+    throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
+  if (!db.takeReport(message.from, report.counter, now, report, via))
+    throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
   return report;
 }
 
@@ -283,7 +294,8 @@ function acceptReport(db: FleetDatabase, message: OpenedMessage<StatusReport>, s
 function introduce(db: FleetDatabase, message: OpenedMessage<StatusReport>): DeviceRow | undefined {
   const c = message.body?.credential;
   if (!c || typeof c !== "object" || !c.record || !Array.isArray(c.proof)) return undefined;
-  if (String(c.record.id).toLowerCase() !== message.from.toLowerCase()) throw new ReportRefused("REPORT_CREDENTIAL", "the credential is another device's record");
+  if (String(c.record.id).toLowerCase() !== message.from.toLowerCase())
+    throw new ReportRefused("REPORT_CREDENTIAL", "the credential is another device's record");
   try {
     checkDeviceRecord(c.record);
   } catch (err) {

@@ -3,7 +3,19 @@ import { OtaError } from "../core/errors";
 import { releaseCounts, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
 import type { FleetDatabase } from "./fleetDatabase";
 import type { LedgerAccount } from "./ledgerAccount";
-import { CHUNK_SIZE, layersOf, packNodes, packRecord, proofIn, rootOf, statusLeafBuffer, statusRecordOf, unpackNodes, unpackRecord, type ReportedDevice } from "./statusRecords";
+import {
+  CHUNK_SIZE,
+  layersOf,
+  packNodes,
+  packRecord,
+  proofIn,
+  rootOf,
+  statusLeafBuffer,
+  statusRecordOf,
+  unpackNodes,
+  unpackRecord,
+  type ReportedDevice,
+} from "./statusRecords";
 
 /** An anchor this tracker made, as the API lists it. */
 export interface AnchorSummary {
@@ -90,7 +102,9 @@ export class StatusAnchoring {
     const account = (await this.deps.account.getAddress()).toLowerCase();
     const anchorId = Number(
       this.db
-        .prepare(`INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?)`)
+        .prepare(
+          `INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?)`,
+        )
         .run(this.deps.now(), account, contract, fingerprint, this.chunkSize).lastInsertRowid,
     );
     const forget = () =>
@@ -108,15 +122,21 @@ export class StatusAnchoring {
         forget();
         return { anchored: false, reason: "unchanged" };
       }
-      this.db.prepare(`UPDATE status_anchors SET root = ?, device_count = ?, counts = ?, chunk_roots = ? WHERE id = ?`).run(built.root, built.deviceCount, JSON.stringify(built.counts), built.chunkRoots, anchorId);
+      this.db
+        .prepare(`UPDATE status_anchors SET root = ?, device_count = ?, counts = ?, chunk_roots = ? WHERE id = ?`)
+        .run(built.root, built.deviceCount, JSON.stringify(built.counts), built.chunkRoots, anchorId);
       const anchors = this.deps.anchors;
-      const receipt = await this.deps.account.send(`anchoring the status of ${built.deviceCount} device(s)`, (s) => anchors.connect(s).anchor(built.root, built.deviceCount, built.counts));
+      const receipt = await this.deps.account.send(`anchoring the status of ${built.deviceCount} device(s)`, (s) =>
+        anchors.connect(s).anchor(built.root, built.deviceCount, built.counts),
+      );
       const event = receipt.logs
         .filter((l) => l.address.toLowerCase() === contract)
         .map((l) => anchors.interface.parseLog(l))
         .find((e) => e?.name === "StatusAnchored");
       if (!event) throw new OtaError("ANCHOR_EVENT_MISSING", `the anchor transaction ${receipt.hash} emitted no StatusAnchored event`);
-      this.db.prepare(`UPDATE status_anchors SET anchor_index = ?, tx_hash = ?, block = ?, anchored_at = ? WHERE id = ?`).run(Number(event.args.anchorIndex), receipt.hash, receipt.blockNumber, this.deps.now(), anchorId);
+      this.db
+        .prepare(`UPDATE status_anchors SET anchor_index = ?, tx_hash = ?, block = ?, anchored_at = ? WHERE id = ?`)
+        .run(Number(event.args.anchorIndex), receipt.hash, receipt.blockNumber, this.deps.now(), anchorId);
       this.prune();
       return { anchored: true, anchor: toSummary(this.db.prepare(`SELECT * FROM status_anchors WHERE id = ?`).get(anchorId) as AnchorDb) };
     } catch (err) {
@@ -171,7 +191,10 @@ export class StatusAnchoring {
 
   /** Drops the records of all but the newest `keepRecords` anchors (their rows stay; their proofs can no longer be served). */
   private prune(): void {
-    const old = this.db.prepare(`SELECT id FROM status_anchors WHERE anchor_index IS NOT NULL AND records_kept = 1 ORDER BY id DESC LIMIT -1 OFFSET ?`).pluck().all(this.keepRecords) as number[];
+    const old = this.db
+      .prepare(`SELECT id FROM status_anchors WHERE anchor_index IS NOT NULL AND records_kept = 1 ORDER BY id DESC LIMIT -1 OFFSET ?`)
+      .pluck()
+      .all(this.keepRecords) as number[];
     this.deps.db.transaction(() => {
       for (const id of old) {
         this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(id);
@@ -183,7 +206,9 @@ export class StatusAnchoring {
   /** The anchors this tracker made, newest first. */
   list(limit = 50, offset = 0): { total: number; anchors: AnchorSummary[] } {
     const total = this.db.prepare(`SELECT COUNT(*) FROM status_anchors WHERE anchor_index IS NOT NULL`).pluck().get() as number;
-    const rows = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY anchor_index DESC LIMIT ? OFFSET ?`).all(limit, offset) as AnchorDb[];
+    const rows = this.db
+      .prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY anchor_index DESC LIMIT ? OFFSET ?`)
+      .all(limit, offset) as AnchorDb[];
     return { total, anchors: rows.map(toSummary) };
   }
 
@@ -191,10 +216,13 @@ export class StatusAnchoring {
   proof(index: number, deviceId: string): AnchorProof {
     const a = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index = ?`).get(index) as AnchorDb | undefined;
     if (!a) throw new OtaError("ANCHOR_UNKNOWN", `this tracker made no anchor ${index}`);
-    if (!a.records_kept) throw new OtaError("ANCHOR_RECORDS_PRUNED", `the records of anchor ${index} are no longer kept (only the newest anchors' are): ask about a newer anchor`);
+    if (!a.records_kept)
+      throw new OtaError("ANCHOR_RECORDS_PRUNED", `the records of anchor ${index} are no longer kept (only the newest anchors' are): ask about a newer anchor`);
     const id = /^0x[0-9a-fA-F]{64}$/.test(deviceId) ? Buffer.from(deviceId.slice(2), "hex") : undefined;
-    const at = id && (this.db.prepare(`SELECT position FROM status_anchor_records WHERE anchor_id = ? AND device_id = ?`).pluck().get(a.id, id) as number | undefined);
-    if (at === undefined || at === null || !id) throw new OtaError("DEVICE_NOT_IN_ANCHOR", `device ${deviceId} is not among the ${a.device_count} device(s) of anchor ${index}`);
+    const at =
+      id && (this.db.prepare(`SELECT position FROM status_anchor_records WHERE anchor_id = ? AND device_id = ?`).pluck().get(a.id, id) as number | undefined);
+    if (at === undefined || at === null || !id)
+      throw new OtaError("DEVICE_NOT_IN_ANCHOR", `device ${deviceId} is not among the ${a.device_count} device(s) of anchor ${index}`);
     const first = Math.floor(at / a.chunk_size) * a.chunk_size;
     const chunk = this.db
       .prepare(`SELECT device_id, record FROM status_anchor_records WHERE anchor_id = ? AND position >= ? AND position < ? ORDER BY position`)
@@ -206,7 +234,14 @@ export class StatusAnchoring {
       anchorIndex: index,
       root: a.root,
       contract: a.contract,
-      record: { deviceId: r.deviceId, releaseId: r.releaseId, version: r.version.toString(), outcome: r.outcome, reportCounter: r.reportCounter.toString(), reportedAt: r.reportedAt },
+      record: {
+        deviceId: r.deviceId,
+        releaseId: r.releaseId,
+        version: r.version.toString(),
+        outcome: r.outcome,
+        reportCounter: r.reportCounter.toString(),
+        reportedAt: r.reportedAt,
+      },
       proof: proof.map(hex),
     };
   }

@@ -28,7 +28,11 @@ export interface RunningTrackerHttp {
 }
 
 const DASHBOARD_DIR = path.join(__dirname, "dashboard");
-const DASHBOARD_TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
+const DASHBOARD_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
 
 /** Codes answered with something other than their family's status. */
 const STATUS_OF_CODE: Record<string, number> = {
@@ -75,7 +79,8 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof UpdateRequestRefused) return reply.code(err.status).send(errorBody(err.code, err.message));
     if (err instanceof OtaError) {
-      const status = STATUS_OF_CODE[err.code] ?? (err instanceof RequestRefused || err instanceof AuthenticationError ? 401 : err instanceof InputError ? 400 : 500);
+      const status =
+        STATUS_OF_CODE[err.code] ?? (err instanceof RequestRefused || err instanceof AuthenticationError ? 401 : err instanceof InputError ? 400 : 500);
       if (status >= 500) o.log?.(`${err.code}: ${err.message}`);
       return reply.code(status).send(errorBody(err.code, err.message));
     }
@@ -89,7 +94,8 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   const reader = (req: FastifyRequest) => {
     if (!o.apiToken) return;
     const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    if (!sameSecret(given, o.apiToken)) throw new AuthenticationError("UNAUTHORIZED", "this tracker's read API needs `Authorization: Bearer <tracker.apiToken>`");
+    if (!sameSecret(given, o.apiToken))
+      throw new AuthenticationError("UNAUTHORIZED", "this tracker's read API needs `Authorization: Bearer <tracker.apiToken>`");
   };
   const json = (body: unknown): unknown => {
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InputError("BAD_REQUEST", "the body must be JSON (content-type: application/json)");
@@ -118,7 +124,8 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.get("/v1/fleet/devices", async (req) => {
     reader(req);
     const q = req.query as Record<string, string | undefined>;
-    if (q.status !== undefined && !(DEVICE_STATUSES as readonly string[]).includes(q.status)) throw new InputError("BAD_REQUEST", `status must be one of ${DEVICE_STATUSES.join(", ")}`);
+    if (q.status !== undefined && !(DEVICE_STATUSES as readonly string[]).includes(q.status))
+      throw new InputError("BAD_REQUEST", `status must be one of ${DEVICE_STATUSES.join(", ")}`);
     return tracker.views.devices({
       status: q.status as DeviceStatus | undefined,
       network: q.network || undefined,
@@ -186,7 +193,11 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
     const body = parseCohortsRequest(json(raw));
     await requireAdministrator(tracker.options.chain.registry, account);
-    if (!tracker.db.release(releaseId)) throw new OtaError("RELEASE_UNKNOWN", `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`);
+    if (!tracker.db.release(releaseId))
+      throw new OtaError(
+        "RELEASE_UNKNOWN",
+        `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
+      );
     const result = await tracker.setRolloutCohorts(releaseId, body.waves);
     o.log?.(`rollout cohorts of release ${releaseId} by ${account}: ${result.devices} device(s) in ${result.roots.length} wave(s)`);
     return reply.send({ releaseId, devices: result.devices, roots: result.roots });
@@ -205,7 +216,11 @@ async function sendDashboardFile(reply: FastifyReply, file: string) {
   if (!/^[a-z0-9._-]+$/i.test(file) || !type) return reply.code(404).send(errorBody("NOT_FOUND", "no such dashboard file"));
   const body = await readFile(path.join(DASHBOARD_DIR, file)).catch(() => undefined);
   if (!body) return reply.code(404).send(errorBody("NOT_FOUND", "no such dashboard file"));
-  return reply.header("content-type", type).header("cache-control", "no-cache").header("content-security-policy", "default-src 'self'; style-src 'self'; img-src 'self' data:").send(body);
+  return reply
+    .header("content-type", type)
+    .header("cache-control", "no-cache")
+    .header("content-security-policy", "default-src 'self'; style-src 'self'; img-src 'self' data:")
+    .send(body);
 }
 
 function errorBody(code: string, message: string) {

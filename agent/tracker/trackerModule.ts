@@ -59,12 +59,29 @@ function isDownstreamStatus(s: DownstreamStatus): boolean {
     count(s.devices) &&
     count(s.unreachableDevices) &&
     Array.isArray(s.children) &&
-    s.children.every((c) => !!c && typeof c.id === "string" && BYTES32.test(c.id) && count(c.lastSeen) && typeof c.reachable === "boolean" && count(c.devices) && count(c.unreachableDevices))
+    s.children.every(
+      (c) =>
+        !!c &&
+        typeof c.id === "string" &&
+        BYTES32.test(c.id) &&
+        count(c.lastSeen) &&
+        typeof c.reachable === "boolean" &&
+        count(c.devices) &&
+        count(c.unreachableDevices),
+    )
   );
 }
 
 export interface TrackerModuleOptions {
-  chain: { provider: Provider & RpcSender; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; anchors?: StatusAnchors; domain: TypedDataDomain; fromBlock: number };
+  chain: {
+    provider: Provider & RpcSender;
+    registry: UpdateRegistry;
+    fleet: FleetRegistry;
+    policies?: UpdatePolicies;
+    anchors?: StatusAnchors;
+    domain: TypedDataDomain;
+    fromBlock: number;
+  };
   /**
    * The account the server module sends its ledger duties with (issue 6): failure totals to staged
    * rollouts and status anchors. It needs the registry's TRACKER_ROLE and gas. Without it nothing
@@ -150,8 +167,19 @@ export class TrackerModule {
     this.stagedRollouts = new StagedRolloutFinder(options.chain.provider);
     if (options.ledgerAccount && !options.parent) {
       const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry));
-      if (options.chain.policies) this.failures = new FailureReporter({ db: this.db, provider: options.chain.provider, policies: options.chain.policies, account, log: (l) => this.log(l) });
-      if (options.chain.anchors) this.anchoring = new StatusAnchoring({ db: this.db, anchors: options.chain.anchors, account, now: this.now }, { keepRecords: options.anchorRecordsKept });
+      if (options.chain.policies)
+        this.failures = new FailureReporter({
+          db: this.db,
+          provider: options.chain.provider,
+          policies: options.chain.policies,
+          account,
+          log: (l) => this.log(l),
+        });
+      if (options.chain.anchors)
+        this.anchoring = new StatusAnchoring(
+          { db: this.db, anchors: options.chain.anchors, account, now: this.now },
+          { keepRecords: options.anchorRecordsKept },
+        );
     }
     const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
       if (changed.releases) this.catalogueChanged();
@@ -190,13 +218,23 @@ export class TrackerModule {
   /** Checks this module's registration, catches up with the ledger, then follows it and runs its timers. */
   async start(): Promise<void> {
     const registered = await trackerModuleOf(this.options.chain.fleet, this.id);
-    if (!registered) throw new InputError("MODULE_NOT_REGISTERED", `tracker module ${this.id} is not registered (or was retired) on the ledger: register it with \`ota-ledger tracker register\``);
+    if (!registered)
+      throw new InputError(
+        "MODULE_NOT_REGISTERED",
+        `tracker module ${this.id} is not registered (or was retired) on the ledger: register it with \`ota-ledger tracker register\``,
+      );
     if (registered.signer.toLowerCase() !== this.wallet.address.toLowerCase()) {
-      throw new InputError("MODULE_KEY_MISMATCH", `tracker module ${this.id} is registered with signer ${registered.signer}, not this key's ${this.wallet.address}`);
+      throw new InputError(
+        "MODULE_KEY_MISMATCH",
+        `tracker module ${this.id} is registered with signer ${registered.signer}, not this key's ${this.wallet.address}`,
+      );
     }
     const expectedParent = this.options.parent?.id.toLowerCase() ?? ZeroHash;
     if (registered.parent.toLowerCase() !== expectedParent) {
-      throw new InputError("MODULE_PARENT_MISMATCH", `tracker module ${this.id} is registered under ${registered.parent}, not the configured parent ${expectedParent}`);
+      throw new InputError(
+        "MODULE_PARENT_MISMATCH",
+        `tracker module ${this.id} is registered under ${registered.parent}, not the configured parent ${expectedParent}`,
+      );
     }
     await this.stream.pollOnce();
     this.stream.start();
@@ -247,11 +285,19 @@ export class TrackerModule {
   anchorStatus(): Promise<AnchorResult> {
     const anchoring = this.anchoring;
     if (!anchoring) {
-      return Promise.reject(new InputError("ANCHORING_OFF", "this module anchors nothing: it needs a ledger account (ledgerAccount) and the StatusAnchors contract (chain.anchors), and must be the server module"));
+      return Promise.reject(
+        new InputError(
+          "ANCHORING_OFF",
+          "this module anchors nothing: it needs a ledger account (ledgerAccount) and the StatusAnchors contract (chain.anchors), and must be the server module",
+        ),
+      );
     }
     return this.duty("anchor", async () => {
       const result = await anchoring.anchor();
-      if (result.anchored) this.log(`status anchored: anchor ${result.anchor.index} of ${result.anchor.deviceCount} device(s), root ${result.anchor.root}, tx ${result.anchor.txHash}`);
+      if (result.anchored)
+        this.log(
+          `status anchored: anchor ${result.anchor.index} of ${result.anchor.deviceCount} device(s), root ${result.anchor.root}, tx ${result.anchor.txHash}`,
+        );
       return result;
     });
   }
@@ -332,7 +378,12 @@ export class TrackerModule {
       return [];
     });
     for (const step of allowed) {
-      const body: UpdateNotice = { releaseId: step.releaseId, component: step.component, reason: step.reason, ...(step.evidence ? { evidence: step.evidence } : {}) };
+      const body: UpdateNotice = {
+        releaseId: step.releaseId,
+        component: step.component,
+        reason: step.reason,
+        ...(step.evidence ? { evidence: step.evidence } : {}),
+      };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
     }
@@ -371,7 +422,9 @@ export class TrackerModule {
     const out = new Map<string, { releaseId: string; component: string; reason: string; origin: string }>();
     if (this.role === "server" && device.configId !== null) {
       const config = this.db.config(device.configId);
-      if (config) for (const s of this.planner.planOf(config).plan.steps) out.set(s.releaseId, { releaseId: s.releaseId, component: s.component, reason: s.reason, origin: "ledger" });
+      if (config)
+        for (const s of this.planner.planOf(config).plan.steps)
+          out.set(s.releaseId, { releaseId: s.releaseId, component: s.component, reason: s.reason, origin: "ledger" });
     }
     const installed = new Map(this.db.installed(device.id).map((i) => [i.component, i]));
     for (const d of this.db.decisionsFor(device.id)) {
@@ -433,14 +486,22 @@ export class TrackerModule {
         const onLedger = await callLedger(() => StagedRollout__factory.connect(rollout, this.options.chain.provider).rolloutWaves(releaseId));
         cohorts.forEach((c, i) => {
           if (onLedger[i]?.cohortRoot.toLowerCase() !== c.root.toLowerCase()) {
-            throw new InputError("ROLLOUT_ROOT_MISMATCH", `wave ${i}'s cohort has root ${c.root}, the rollout ${rollout} on the ledger has ${onLedger[i]?.cohortRoot ?? "no such wave"}`);
+            throw new InputError(
+              "ROLLOUT_ROOT_MISMATCH",
+              `wave ${i}'s cohort has root ${c.root}, the rollout ${rollout} on the ledger has ${onLedger[i]?.cohortRoot ?? "no such wave"}`,
+            );
           }
         });
       }
     }
     const entries = new Map<string, string>();
-    cohorts.forEach((c, wave) => c.deviceIds.forEach((id, k) => entries.has(id.toLowerCase()) || entries.set(id.toLowerCase(), encodeRolloutEvidence(wave, c.proofs[k]))));
-    this.db.setEvidence(releaseId, [...entries].map(([deviceId, evidence]) => ({ deviceId, evidence })));
+    cohorts.forEach((c, wave) =>
+      c.deviceIds.forEach((id, k) => entries.has(id.toLowerCase()) || entries.set(id.toLowerCase(), encodeRolloutEvidence(wave, c.proofs[k]))),
+    );
+    this.db.setEvidence(
+      releaseId,
+      [...entries].map(([deviceId, evidence]) => ({ deviceId, evidence })),
+    );
     return { devices: entries.size, roots: cohorts.map((c) => c.root) };
   }
 
@@ -458,22 +519,46 @@ export class TrackerModule {
    * forwarded report is checked against its device's own signature. The answer carries the
    * decisions for the devices that reach the hierarchy through that child.
    */
-  async takeDownstream(envelope: Envelope): Promise<{ accepted: boolean; taken: number; refused: { deviceId: string; code: string }[]; decisions: Envelope | null }> {
+  async takeDownstream(
+    envelope: Envelope,
+  ): Promise<{ accepted: boolean; taken: number; refused: { deviceId: string; code: string }[]; decisions: Envelope | null }> {
     const { message, signedBy } = openMessage<DownstreamStatus>(envelope, this.options.module.privateKey, this.id, "account");
     if (message.kind !== DOWNSTREAM_KIND) throw new ModuleMessageRefused("MESSAGE_KIND", `a ${message.kind} message is not a downstream status`);
     if (!BYTES32.test(message.from)) throw new InputError("MESSAGE_MALFORMED", "a downstream status comes from a module id (0x + 64 hex digits)");
     const child = message.from.toLowerCase();
     const registered = await trackerModuleOf(this.options.chain.fleet, child);
-    if (!registered) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `module ${child} (or one above it) is not registered or was retired on the ledger`);
-    if (registered.parent.toLowerCase() !== this.id) throw new ModuleMessageRefused("MODULE_NOT_CHILD", `module ${child} is registered under ${registered.parent}, not this module`);
-    if (registered.signer.toLowerCase() !== signedBy.toLowerCase()) throw new ModuleMessageRefused("MODULE_SIGNATURE", `the message is not signed by module ${child}'s registered key`);
+    if (!registered)
+      throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `module ${child} (or one above it) is not registered or was retired on the ledger`);
+    if (registered.parent.toLowerCase() !== this.id)
+      throw new ModuleMessageRefused("MODULE_NOT_CHILD", `module ${child} is registered under ${registered.parent}, not this module`);
+    if (registered.signer.toLowerCase() !== signedBy.toLowerCase())
+      throw new ModuleMessageRefused("MODULE_SIGNATURE", `the message is not signed by module ${child}'s registered key`);
     this.checkFresh(message.issuedAt);
     const s = message.body;
     if (!isDownstreamStatus(s)) {
-      throw new InputError("BAD_REQUEST", "a downstream status has a counter, networks (bytes32), reports, device counts and children {id, lastSeen, reachable, devices, unreachableDevices}");
+      throw new InputError(
+        "BAD_REQUEST",
+        "a downstream status has a counter, networks (bytes32), reports, device counts and children {id, lastSeen, reachable, devices, unreachableDevices}",
+      );
     }
-    const children = s.children.map((c) => ({ id: c.id.toLowerCase(), lastSeen: c.lastSeen, reachable: c.reachable, devices: c.devices, unreachableDevices: c.unreachableDevices }));
-    if (!this.db.takeModuleStatus({ id: child, networks: s.networks.map((n) => n.toLowerCase()), counter: s.counter, at: this.now(), devices: s.devices, unreachableDevices: s.unreachableDevices, children })) {
+    const children = s.children.map((c) => ({
+      id: c.id.toLowerCase(),
+      lastSeen: c.lastSeen,
+      reachable: c.reachable,
+      devices: c.devices,
+      unreachableDevices: c.unreachableDevices,
+    }));
+    if (
+      !this.db.takeModuleStatus({
+        id: child,
+        networks: s.networks.map((n) => n.toLowerCase()),
+        counter: s.counter,
+        at: this.now(),
+        devices: s.devices,
+        unreachableDevices: s.unreachableDevices,
+        children,
+      })
+    ) {
       throw new ModuleMessageRefused("MESSAGE_REPLAYED", `status ${s.counter} of module ${child} is not newer than the last one taken`);
     }
     let taken = 0;
@@ -481,7 +566,8 @@ export class TrackerModule {
     for (const r of s.reports) {
       try {
         const to = String(r?.message?.to ?? "");
-        if (!BYTES32.test(to) || !(await this.routesThrough(to, child))) throw new ModuleMessageRefused("REPORT_NOT_FOR_MODULE", "the report was not sealed for that module or one below it");
+        if (!BYTES32.test(to) || !(await this.routesThrough(to, child)))
+          throw new ModuleMessageRefused("REPORT_NOT_FOR_MODULE", "the report was not sealed for that module or one below it");
         takeForwardedReport(this.db, r, child, this.now());
         if (this.options.parent) this.db.queueForUpstream(r);
         this.startRolloutsOf(r.message.from);
@@ -542,7 +628,8 @@ export class TrackerModule {
   }
 
   private checkFresh(issuedAt: number): void {
-    if (Math.abs(this.now() - issuedAt) > this.o.maxMessageAgeMs) throw new ModuleMessageRefused("MESSAGE_STALE", `the message was issued at ${issuedAt}, too far from ${this.now()}`);
+    if (Math.abs(this.now() - issuedAt) > this.o.maxMessageAgeMs)
+      throw new ModuleMessageRefused("MESSAGE_STALE", `the message was issued at ${issuedAt}, too far from ${this.now()}`);
   }
 
   // ---------------------------------------------------------------- the module above
@@ -568,17 +655,30 @@ export class TrackerModule {
       reports: batch.map((b) => b.body as SignedReport),
       devices,
       unreachableDevices,
-      children: this.views.modules().map((m) => ({ id: m.id, lastSeen: m.lastSeen, reachable: m.reachable, devices: m.devices, unreachableDevices: m.unreachableDevices })),
+      children: this.views
+        .modules()
+        .map((m) => ({ id: m.id, lastSeen: m.lastSeen, reachable: m.reachable, devices: m.devices, unreachableDevices: m.unreachableDevices })),
     };
-    const envelope = await sealMessage({ kind: DOWNSTREAM_KIND, from: this.id, to: parent.id, issuedAt: status.counter, body: status }, this.signer, await this.moduleKey(parent.id.toLowerCase()));
+    const envelope = await sealMessage(
+      { kind: DOWNSTREAM_KIND, from: this.id, to: parent.id, issuedAt: status.counter, body: status },
+      this.signer,
+      await this.moduleKey(parent.id.toLowerCase()),
+    );
     let answer: { decisions: Envelope | null };
     try {
-      const res = await fetch(new URL("/v1/downstream", parent.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelope), signal: AbortSignal.timeout(30_000) });
+      const res = await fetch(new URL("/v1/downstream", parent.url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(envelope),
+        signal: AbortSignal.timeout(30_000),
+      });
       if (!res.ok) throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${await res.text()}`);
       answer = (await res.json()) as { decisions: Envelope | null };
     } catch (err) {
       this.upstreamState.lastError = (err as Error).message;
-      throw err instanceof OtaError ? err : new OtaError("UPSTREAM_UNREACHABLE", `the parent module at ${parent.url} is unreachable; reports are kept and sent again`, { cause: err });
+      throw err instanceof OtaError
+        ? err
+        : new OtaError("UPSTREAM_UNREACHABLE", `the parent module at ${parent.url} is unreachable; reports are kept and sent again`, { cause: err });
     }
     if (batch.length > 0) this.db.dropOutbox(batch[batch.length - 1].id);
     this.upstreamState = { lastOk: this.now(), lastError: null };
@@ -591,10 +691,12 @@ export class TrackerModule {
     if (!parent) throw new ModuleMessageRefused("NO_PARENT", "the server module takes no decisions from above");
     const { message, signedBy } = openMessage<UpdateDecisions>(envelope, this.options.module.privateKey, this.id, "account");
     if (message.kind !== DECISIONS_KIND) throw new ModuleMessageRefused("MESSAGE_KIND", `a ${message.kind} message is not a list of decisions`);
-    if (message.from.toLowerCase() !== parent.id.toLowerCase()) throw new ModuleMessageRefused("MODULE_NOT_PARENT", `decisions come from ${message.from}, not this module's parent`);
+    if (message.from.toLowerCase() !== parent.id.toLowerCase())
+      throw new ModuleMessageRefused("MODULE_NOT_PARENT", `decisions come from ${message.from}, not this module's parent`);
     const registered = await trackerModuleOf(this.options.chain.fleet, parent.id);
     if (!registered) throw new ModuleMessageRefused("MODULE_NOT_REGISTERED", `the parent module ${parent.id} is not registered or was retired on the ledger`);
-    if (registered.signer.toLowerCase() !== signedBy.toLowerCase()) throw new ModuleMessageRefused("MODULE_SIGNATURE", "the decisions are not signed by the parent's registered key");
+    if (registered.signer.toLowerCase() !== signedBy.toLowerCase())
+      throw new ModuleMessageRefused("MODULE_SIGNATURE", "the decisions are not signed by the parent's registered key");
     this.checkFresh(message.issuedAt);
     if (message.issuedAt <= this.lastParentIssuedAt) throw new ModuleMessageRefused("MESSAGE_REPLAYED", "the decisions are not newer than the last ones taken");
     this.lastParentIssuedAt = message.issuedAt;

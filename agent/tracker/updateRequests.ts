@@ -73,7 +73,11 @@ export async function handleUpdateRequest(
     throw err;
   }
   if (req.imageLocation !== undefined && req.imageLocation !== release.record.fileLink) {
-    throw new UpdateRequestRefused("IMAGE_LOCATION_MISMATCH", `the image location ${req.imageLocation} is not release ${req.releaseId}'s recorded file link ${release.record.fileLink}`, 400);
+    throw new UpdateRequestRefused(
+      "IMAGE_LOCATION_MISMATCH",
+      `the image location ${req.imageLocation} is not release ${req.releaseId}'s recorded file link ${release.record.fileLink}`,
+      400,
+    );
   }
 
   const targets = selectDevices(db, req);
@@ -102,15 +106,19 @@ export async function handleUpdateRequest(
       verdicts.set(key, v);
     }
     const verdict = v.verdict;
-    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${req.releaseId}`, 400);
-    if (verdict !== "INSTALLABLE") refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
-    else if (v.reason !== 0n) refused.push({ deviceId: id, code: "POLICY_REFUSED", message: `the update policy ${v.policy} refuses this device now (reason ${v.reason})` });
+    if (RELEASE_VERDICTS[verdict])
+      throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${req.releaseId}`, 400);
+    if (verdict !== "INSTALLABLE")
+      refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
+    else if (v.reason !== 0n)
+      refused.push({ deviceId: id, code: "POLICY_REFUSED", message: `the update policy ${v.policy} refuses this device now (reason ${v.reason})` });
     else accepted.push(id);
   }
   const requestId = "0x" + randomBytes(16).toString("hex");
   const at = deps.now();
   db.transaction(() => {
-    for (const id of accepted) db.decide({ deviceId: id, releaseId: release.id, component: release.record.component, reason: "requested", origin: `request:${requestId}`, at });
+    for (const id of accepted)
+      db.decide({ deviceId: id, releaseId: release.id, component: release.record.component, reason: "requested", origin: `request:${requestId}`, at });
     if (accepted.length > 0) db.startRollout(release.id, `request:${requestId}`, at);
   });
   return { requestId, releaseId: release.id.toLowerCase(), decided: accepted.length, refused };
@@ -126,11 +134,13 @@ function parseRequest(input: unknown): UpdateRequest {
   if (r.devices !== undefined && (!Array.isArray(r.devices) || r.devices.length > MAX_DEVICES || !r.devices.every((d) => isHexString(d, 32)))) {
     fail(`devices must be a list of at most ${MAX_DEVICES} device ids (0x + 64 hex digits)`);
   }
-  if (r.devices === undefined && r.filter === undefined) fail("name the devices (devices) or a filter (filter: {network, region, hardware}); {} in filter means the whole fleet");
+  if (r.devices === undefined && r.filter === undefined)
+    fail("name the devices (devices) or a filter (filter: {network, region, hardware}); {} in filter means the whole fleet");
   if (r.filter !== undefined) {
     const f = r.filter;
     if (typeof f !== "object" || f === null) fail("filter is an object {network?, region?, hardware?}");
-    if (f.hardware !== undefined && (!Array.isArray(f.hardware) || !f.hardware.every((h) => Number.isInteger(h) && h >= 0 && h < 65536))) fail("filter.hardware is a list of hardware class ids");
+    if (f.hardware !== undefined && (!Array.isArray(f.hardware) || !f.hardware.every((h) => Number.isInteger(h) && h >= 0 && h < 65536)))
+      fail("filter.hardware is a list of hardware class ids");
     if (f.network !== undefined && typeof f.network !== "string") fail("filter.network is a network label");
     if (f.region !== undefined && typeof f.region !== "string") fail("filter.region is a region or group label");
   }
@@ -155,7 +165,11 @@ function selectDevices(db: FleetDatabase, r: UpdateRequest): string[] {
     args.push(JSON.stringify(r.filter.hardware));
   }
   const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-  const ids = db.db.prepare(`SELECT id FROM devices ${clause} ORDER BY id LIMIT ?`).pluck().all(...args, MAX_DEVICES + 1) as string[];
-  if (ids.length > MAX_DEVICES) throw new InputError("BAD_REQUEST", `the filter matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
+  const ids = db.db
+    .prepare(`SELECT id FROM devices ${clause} ORDER BY id LIMIT ?`)
+    .pluck()
+    .all(...args, MAX_DEVICES + 1) as string[];
+  if (ids.length > MAX_DEVICES)
+    throw new InputError("BAD_REQUEST", `the filter matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
   return ids;
 }

@@ -95,8 +95,14 @@ export async function setUpLedger(hre: HardhatRuntimeEnvironment, log: StoryLog)
   for (const [i, name] of HARDWARE.entries()) await send(`hardware class "${name}" (id ${i + 1})`, admin.registerHardwareClass(name));
   await send(`component "${BOOTLOADER}"`, admin.registerComponent(BOOTLOADER, 1));
   await send(`component "${FIRMWARE}"`, admin.registerComponent(FIRMWARE, 1));
-  await send(`auditor ${actors.auditor.address} (AUDITOR_ROLE: revokes and flags releases)`, admin.grantRole(await registry.AUDITOR_ROLE(), actors.auditor.address));
-  await send(`tracker operator ${actors.trackerOperator.address} (TRACKER_ROLE)`, admin.grantRole(await registry.TRACKER_ROLE(), actors.trackerOperator.address));
+  await send(
+    `auditor ${actors.auditor.address} (AUDITOR_ROLE: revokes and flags releases)`,
+    admin.grantRole(await registry.AUDITOR_ROLE(), actors.auditor.address),
+  );
+  await send(
+    `tracker operator ${actors.trackerOperator.address} (TRACKER_ROLE)`,
+    admin.grantRole(await registry.TRACKER_ROLE(), actors.trackerOperator.address),
+  );
 
   const moduleKey = (label: string): TrackerModuleKey => {
     const key = new Wallet(keccak256(toUtf8Bytes(`OTA Ledger demo: tracker module ${label}`)));
@@ -104,8 +110,14 @@ export async function setUpLedger(hre: HardhatRuntimeEnvironment, log: StoryLog)
   };
   const modules = { server: moduleKey("hq"), gateway: moduleKey("plant-2 gateway") };
   const operatorFleet = fleet.connect(actors.trackerOperator);
-  await send(`tracker server module "hq"`, operatorFleet.registerTrackerModule(modules.server.id, new Wallet(modules.server.privateKey).address, modules.server.publicKey, ZeroHash));
-  await send(`intermediate module "plant-2 gateway" under "hq" (APP-II-4)`, operatorFleet.registerTrackerModule(modules.gateway.id, new Wallet(modules.gateway.privateKey).address, modules.gateway.publicKey, modules.server.id));
+  await send(
+    `tracker server module "hq"`,
+    operatorFleet.registerTrackerModule(modules.server.id, new Wallet(modules.server.privateKey).address, modules.server.publicKey, ZeroHash),
+  );
+  await send(
+    `intermediate module "plant-2 gateway" under "hq" (APP-II-4)`,
+    operatorFleet.registerTrackerModule(modules.gateway.id, new Wallet(modules.gateway.privateKey).address, modules.gateway.publicKey, modules.server.id),
+  );
 
   const rollout = await new StagedRollout__factory(actors.admin).deploy(deployment.updateRegistry);
   await rollout.waitForDeployment();

@@ -78,7 +78,11 @@ export async function publishSample(
   const keys = new ContentKeyStore(path.join(where.dir, "author-keys"));
   await keys.save(id, contentKey);
   await uploadArtifact(where.serverUrl, id, artifactFile);
-  await grantKeys({ registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock }, id, { allEligible: true, credentials: o.credentials });
+  await grantKeys(
+    { registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock },
+    id,
+    { allEligible: true, credentials: o.credentials },
+  );
   return { id, label, record, gasUsed: receipt!.gasUsed };
 }
 

@@ -55,10 +55,23 @@ export async function startServices(l: DemoLedger, chain: AgentChain, o: { dir: 
     const gate = new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies);
     const server = await startFirmwareServer({ gate, store, db, port: o.serverPort, pollMs: 1000 });
     closers.push(() => server.close());
-    const mirror = await startCompromisedMirror({ store, db, gate: new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies) });
+    const mirror = await startCompromisedMirror({
+      store,
+      db,
+      gate: new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies),
+    });
     closers.push(() => mirror.close());
 
-    const common = { dataDir: "", pollMs: 1000, confirmations: 0, adoptionSampleMs: 2000, upstreamMs: 1000, livenessMs: 60_000, renoticeMs: 5000, intakeWorkers: 0 };
+    const common = {
+      dataDir: "",
+      pollMs: 1000,
+      confirmations: 0,
+      adoptionSampleMs: 2000,
+      upstreamMs: 1000,
+      livenessMs: 60_000,
+      renoticeMs: 5000,
+      intakeWorkers: 0,
+    };
     const hqTracker = new TrackerModule({
       ...common,
       chain,
@@ -86,7 +99,14 @@ export async function startServices(l: DemoLedger, chain: AgentChain, o: { dir: 
     const gatewayHttp = await startTrackerHttp(gatewayTracker, { port: 0 });
     closers.push(() => gatewayHttp.close());
 
-    return { serverUrl: server.url, storeDir, mirror, hq: { tracker: hqTracker, http: hqHttp }, gateway: { tracker: gatewayTracker, http: gatewayHttp }, close };
+    return {
+      serverUrl: server.url,
+      storeDir,
+      mirror,
+      hq: { tracker: hqTracker, http: hqHttp },
+      gateway: { tracker: gatewayTracker, http: gatewayHttp },
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

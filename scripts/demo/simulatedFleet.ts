@@ -53,7 +53,15 @@ export function planFleet(plan: FleetPlan, dataRoot: string): DemoDevice[] {
     for (let k = 0; k < plan.perNetwork[network]; k++) {
       const hardwareClass = (devices.length % HARDWARE.length) + 1;
       const name = `${network === "plant-1" ? "p1" : "p2"}-${HARDWARE[hardwareClass - 1].replace("acme-board-", "")}-${String(k + 1).padStart(2, "0")}`;
-      devices.push({ index: devices.length, name, id: keccak256(toUtf8Bytes(`OTA Ledger demo device ${name}`)), hardwareClass, network, dataDir: path.join(dataRoot, name), log: [] });
+      devices.push({
+        index: devices.length,
+        name,
+        id: keccak256(toUtf8Bytes(`OTA Ledger demo device ${name}`)),
+        hardwareClass,
+        network,
+        dataDir: path.join(dataRoot, name),
+        log: [],
+      });
     }
   }
   return devices;
@@ -122,7 +130,13 @@ export async function startFleet(o: {
       ...(o.onPhase ? { onPhase: (phase: UpdatePhase, releaseId: string) => o.onPhase!(d, phase, releaseId) } : {}),
     };
   });
-  return DeviceRunner.start(o.chain, options, { stateDir: o.stateDir, pollMs: 1000, retryMs: o.retryMs ?? 2000, heartbeatMs: o.heartbeatMs ?? 2000, log: () => {} });
+  return DeviceRunner.start(o.chain, options, {
+    stateDir: o.stateDir,
+    pollMs: 1000,
+    retryMs: o.retryMs ?? 2000,
+    heartbeatMs: o.heartbeatMs ?? 2000,
+    log: () => {},
+  });
 }
 
 /** What every device runs now, from its boot state on disk. */

@@ -47,9 +47,20 @@ async function stageRollout(c: StoryCast, log: StoryLog, release: SampleRelease,
   const starts = waves.map((_, i) => now + i * c.waveGapSeconds);
   const cohorts = waves.map((w) => buildCohort(w.map((d) => d.id)));
   const rollout = c.ledger.rollout.connect(c.ledger.actors.admin);
-  await (await rollout.createRollout(release.id, cohorts.map((co, i) => ({ cohortRoot: co.root, startsAt: starts[i] })), threshold)).wait();
-  await c.services.hq.tracker.setRolloutCohorts(release.id, waves.map((w) => w.map((d) => d.id)));
-  waves.forEach((w, i) => log.note(`wave ${i}: ${w.length} devices, cohort root ${cohorts[i].root.slice(0, 18)}…, opens ${i === 0 ? "now" : `in ${i * c.waveGapSeconds} s`}`));
+  await (
+    await rollout.createRollout(
+      release.id,
+      cohorts.map((co, i) => ({ cohortRoot: co.root, startsAt: starts[i] })),
+      threshold,
+    )
+  ).wait();
+  await c.services.hq.tracker.setRolloutCohorts(
+    release.id,
+    waves.map((w) => w.map((d) => d.id)),
+  );
+  waves.forEach((w, i) =>
+    log.note(`wave ${i}: ${w.length} devices, cohort root ${cohorts[i].root.slice(0, 18)}…, opens ${i === 0 ? "now" : `in ${i * c.waveGapSeconds} s`}`),
+  );
   log.note(`failure threshold ${threshold}: the rollout halts itself once the tracker has posted that many failures`);
   return starts;
 }
@@ -64,36 +75,77 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   log.begin("factory", "the fleet runs its factory firmware; then every firmware release goes out in waves");
   const factory = await publishSample(ledger, { component: FIRMWARE, version: "1.0.0", size: 128 * 1024, hardware: [1, 2, 3] }, where);
   log.note(`${factory.label}, the factory image: published (gas ${factory.gasUsed}), submitted, keys granted`);
-  let seen = await waitFor(() => fleetState(devices), (s) => countRunning(s, FIRMWARE, "1.0.0") === devices.length, CONVERGE_MS);
-  log.check("every device runs the factory firmware 1.0.0", `${devices.length} devices`, `${countRunning(seen.value, FIRMWARE, "1.0.0")} of ${devices.length}`, seen.met);
+  let seen = await waitFor(
+    () => fleetState(devices),
+    (s) => countRunning(s, FIRMWARE, "1.0.0") === devices.length,
+    CONVERGE_MS,
+  );
+  log.check(
+    "every device runs the factory firmware 1.0.0",
+    `${devices.length} devices`,
+    `${countRunning(seen.value, FIRMWARE, "1.0.0")} of ${devices.length}`,
+    seen.met,
+  );
   await (await ledger.policies.connect(ledger.actors.admin).attachPolicy(componentId(FIRMWARE), await ledger.rollout.getAddress())).wait();
   log.note(`administrator attaches the StagedRollout to "${FIRMWARE}": from now on its releases go out in waves (APP-II-3)`);
 
   log.begin("publish", "the author publishes a bootloader and a firmware that depends on it");
   const bootloader = await publishSample(ledger, { component: BOOTLOADER, version: "1.0.0", size: 96 * 1024, hardware: [1, 2, 3] }, where);
-  log.note(`${bootloader.label} for ${hardwareNames([1, 2, 3])}: signed, published (gas ${bootloader.gasUsed}), submitted to the firmware server, keys granted to every enrolled device`);
+  log.note(
+    `${bootloader.label} for ${hardwareNames([1, 2, 3])}: signed, published (gas ${bootloader.gasUsed}), submitted to the firmware server, keys granted to every enrolled device`,
+  );
   const refused = await refusedByRegistry(c, FIRMWARE, "3.0.0", [[BOOTLOADER, "^2.0.0"]]);
-  log.check("unmet dependency refused by the registry (APP-II-2)", "UpdateRegistryDependencyNotSatisfied", refused, refused === "UpdateRegistryDependencyNotSatisfied");
-  seen = await waitFor(() => fleetState(devices), (s) => s.filter((d) => d.running.get(boot) === "1.0.0").length === devices.length, CONVERGE_MS);
+  log.check(
+    "unmet dependency refused by the registry (APP-II-2)",
+    "UpdateRegistryDependencyNotSatisfied",
+    refused,
+    refused === "UpdateRegistryDependencyNotSatisfied",
+  );
+  seen = await waitFor(
+    () => fleetState(devices),
+    (s) => s.filter((d) => d.running.get(boot) === "1.0.0").length === devices.length,
+    CONVERGE_MS,
+  );
   const bootCount = countRunning(seen.value, BOOTLOADER, "1.0.0");
-  log.check("bootloader 1.0.0 reaches the whole fleet (no policy on it)", `${devices.length} devices`, `${bootCount} of ${devices.length} devices in ${(seen.ms / 1000).toFixed(1)} s`, bootCount === devices.length);
+  log.check(
+    "bootloader 1.0.0 reaches the whole fleet (no policy on it)",
+    `${devices.length} devices`,
+    `${bootCount} of ${devices.length} devices in ${(seen.ms / 1000).toFixed(1)} s`,
+    bootCount === devices.length,
+  );
 
   // ------------------------------------------------------------------ act 4
   log.begin("rollout", "sensor-fw 2.0.0 moves the fleet in two waves; one device's download is tampered with");
   c.services.mirror.tampering = true;
   log.note(`${c.tampered.name} fetches from a compromised mirror of the firmware server, which now flips one byte of every artifact it serves`);
-  const firmware = await publishSample(ledger, { component: FIRMWARE, version: "2.0.0", size: 160 * 1024, hardware: [1, 2, 3], depends: [[BOOTLOADER, "^1.0.0"]] }, where);
+  const firmware = await publishSample(
+    ledger,
+    { component: FIRMWARE, version: "2.0.0", size: 160 * 1024, hardware: [1, 2, 3], depends: [[BOOTLOADER, "^1.0.0"]] },
+    where,
+  );
   log.note(`${firmware.label}, needs ${BOOTLOADER} ^1.0.0: published (gas ${firmware.gasUsed}), submitted, keys granted`);
   const firstWave = [c.tampered, ...devices.filter((d) => d !== c.tampered && d.index % 5 === 1)];
   const secondWave = devices.filter((d) => !firstWave.includes(d));
   const starts = await stageRollout(c, log, firmware, [firstWave, secondWave], 5);
   const fw = componentId(FIRMWARE).toLowerCase();
-  const tamperRefusal = () => c.tampered.log.find((l) => l.includes(firmware.id) && /rejected \((CHUNK_MISMATCH|MANIFEST_ROOT_MISMATCH|CHUNK_AUTHENTICATION|FILE_HASH_MISMATCH)\)/.test(l));
+  const tamperRefusal = () =>
+    c.tampered.log.find(
+      (l) => l.includes(firmware.id) && /rejected \((CHUNK_MISMATCH|MANIFEST_ROOT_MISMATCH|CHUNK_AUTHENTICATION|FILE_HASH_MISMATCH)\)/.test(l),
+    );
   const tamperedRefused = () => tamperRefusal() !== undefined;
-  seen = await waitFor(() => fleetState(devices), (s) => s.filter((d) => d.running.get(fw) === "2.0.0").length >= firstWave.length - 1 && tamperedRefused(), CONVERGE_MS);
+  seen = await waitFor(
+    () => fleetState(devices),
+    (s) => s.filter((d) => d.running.get(fw) === "2.0.0").length >= firstWave.length - 1 && tamperedRefused(),
+    CONVERGE_MS,
+  );
   const inFirst = seen.value.filter((s) => firstWave.includes(s.device) && s.running.get(fw) === "2.0.0").length;
   const inSecondEarly = seen.value.filter((s) => secondWave.includes(s.device) && s.running.get(fw) !== "1.0.0").length;
-  log.check("wave 0 takes sensor-fw 2.0.0 (APP-II-3)", `${firstWave.length - 1} of ${firstWave.length} (all but the tampered device)`, `${inFirst} of ${firstWave.length} in ${(seen.ms / 1000).toFixed(1)} s`, inFirst === firstWave.length - 1);
+  log.check(
+    "wave 0 takes sensor-fw 2.0.0 (APP-II-3)",
+    `${firstWave.length - 1} of ${firstWave.length} (all but the tampered device)`,
+    `${inFirst} of ${firstWave.length} in ${(seen.ms / 1000).toFixed(1)} s`,
+    inFirst === firstWave.length - 1,
+  );
   const tamperedState = seen.value.find((s) => s.device === c.tampered)!;
   const refusal = tamperRefusal() ?? [...c.tampered.log].reverse().find((l) => l.includes(firmware.id)) ?? "(nothing logged)";
   log.check(
@@ -106,14 +158,28 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const beforeOpen = starts[1] - (await chainTime(c));
   seen = { value: await fleetState(devices), met: true, ms: 0 };
   const early = seen.value.filter((s) => secondWave.includes(s.device) && s.running.get(fw) !== "1.0.0").length;
-  log.check("wave 1 waits for its start time", `0 of ${secondWave.length} before it opens`, `${Math.max(early, inSecondEarly)} of ${secondWave.length}, ${Math.max(0, beforeOpen)} s before it opens`, early === 0 && inSecondEarly === 0);
+  log.check(
+    "wave 1 waits for its start time",
+    `0 of ${secondWave.length} before it opens`,
+    `${Math.max(early, inSecondEarly)} of ${secondWave.length}, ${Math.max(0, beforeOpen)} s before it opens`,
+    early === 0 && inSecondEarly === 0,
+  );
   if (beforeOpen > 0) {
     log.note(`waiting ${beforeOpen} s for wave 1 (watch the dashboard: ${services.hq.http.url})`);
     await sleep(beforeOpen * 1000);
   }
-  seen = await waitFor(() => fleetState(devices), (s) => s.filter((d) => secondWave.includes(d.device) && d.running.get(fw) === "2.0.0").length === secondWave.length, CONVERGE_MS);
+  seen = await waitFor(
+    () => fleetState(devices),
+    (s) => s.filter((d) => secondWave.includes(d.device) && d.running.get(fw) === "2.0.0").length === secondWave.length,
+    CONVERGE_MS,
+  );
   const inSecond = seen.value.filter((s) => secondWave.includes(s.device) && s.running.get(fw) === "2.0.0").length;
-  log.check("wave 1 takes sensor-fw 2.0.0 once it opens", `${secondWave.length} of ${secondWave.length}`, `${inSecond} of ${secondWave.length} in ${(seen.ms / 1000).toFixed(1)} s after opening`, inSecond === secondWave.length);
+  log.check(
+    "wave 1 takes sensor-fw 2.0.0 once it opens",
+    `${secondWave.length} of ${secondWave.length}`,
+    `${inSecond} of ${secondWave.length} in ${(seen.ms / 1000).toFixed(1)} s after opening`,
+    inSecond === secondWave.length,
+  );
   const summary = await waitFor(
     () => trackerGet<{ total: number; byNetwork: { network: string; total: number }[] }>(services, "/v1/fleet/summary"),
     (s) => s.total === devices.length && s.byNetwork.length === 2,
@@ -131,11 +197,20 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const revC = devices.filter((d) => d.hardwareClass === 3 && d !== c.tampered);
   const canaries = revC.slice(0, 4);
   const rest = revC.slice(4);
-  const bad = await publishSample(ledger, { component: FIRMWARE, version: "2.1.0", size: 160 * 1024, hardware: [3], depends: [[BOOTLOADER, "^1.0.0"]], selfTestPasses: false }, where);
+  const bad = await publishSample(
+    ledger,
+    { component: FIRMWARE, version: "2.1.0", size: 160 * 1024, hardware: [3], depends: [[BOOTLOADER, "^1.0.0"]], selfTestPasses: false },
+    where,
+  );
   log.note(`${bad.label} for rev-c only: published (gas ${bad.gasUsed}); its image fails the board's self-test`);
   const badStarts = await stageRollout(c, log, bad, [canaries, rest], 3);
-  const rolledBack = (states: Awaited<ReturnType<typeof fleetState>>) => states.filter((s) => canaries.includes(s.device) && s.lastResult?.releaseId.toLowerCase() === bad.id && s.lastResult.outcome === "rolled-back");
-  seen = await waitFor(() => fleetState(devices), (s) => rolledBack(s).length === canaries.length, CONVERGE_MS);
+  const rolledBack = (states: Awaited<ReturnType<typeof fleetState>>) =>
+    states.filter((s) => canaries.includes(s.device) && s.lastResult?.releaseId.toLowerCase() === bad.id && s.lastResult.outcome === "rolled-back");
+  seen = await waitFor(
+    () => fleetState(devices),
+    (s) => rolledBack(s).length === canaries.length,
+    CONVERGE_MS,
+  );
   const back = rolledBack(seen.value);
   log.check(
     "the canaries try 2.1.0, fail the health check and roll back (CAP-11.1-a-v)",
@@ -143,7 +218,11 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
     `${back.length} of ${canaries.length} rolled back; running ${[...new Set(seen.value.filter((s) => canaries.includes(s.device)).map((s) => s.running.get(fw)))].join(", ")}`,
     back.length === canaries.length && back.every((s) => s.running.get(fw) === "2.0.0"),
   );
-  const halted = await waitFor(() => c.ledger.rollout.rolloutStatus(bad.id), (st) => ledgerName(ROLLOUT_STATE, st.state) === "halted", 30_000);
+  const halted = await waitFor(
+    () => c.ledger.rollout.rolloutStatus(bad.id),
+    (st) => ledgerName(ROLLOUT_STATE, st.state) === "halted",
+    30_000,
+  );
   log.check(
     "the tracker posts the failures and the rollout halts itself on the ledger (APP-II-3)",
     "halted at 3 failures",
@@ -158,7 +237,12 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const after = await fleetState(devices);
   const tookBad = after.filter((s) => rest.includes(s.device) && s.running.get(fw) === "2.1.0").length;
   const triedBad = after.filter((s) => rest.includes(s.device) && s.lastResult?.releaseId.toLowerCase() === bad.id).length;
-  log.check("the halted rollout stops the second wave", `0 of ${rest.length} try 2.1.0`, `${tookBad + triedBad} of ${rest.length} tried it`, tookBad + triedBad === 0);
+  log.check(
+    "the halted rollout stops the second wave",
+    `0 of ${rest.length} try 2.1.0`,
+    `${tookBad + triedBad} of ${rest.length} tried it`,
+    tookBad + triedBad === 0,
+  );
 
   // ------------------------------------------------------------------ act 6
   log.begin("audit", "an auditor revokes 2.1.0 and flags bootloader 1.0.0 vulnerable; the tracker lists who is affected");
@@ -171,11 +255,21 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
     (v) => v.total === devices.length,
     30_000,
   );
-  log.check("the tracker lists every device running the flagged bootloader (CAP-11.2-b)", `${devices.length} vulnerable`, `${vulnerable.value.total} listed vulnerable`, vulnerable.met);
+  log.check(
+    "the tracker lists every device running the flagged bootloader (CAP-11.2-b)",
+    `${devices.length} vulnerable`,
+    `${vulnerable.value.total} listed vulnerable`,
+    vulnerable.met,
+  );
   const releases = await trackerGet<{ releases: { id: string; status: string }[] }>(services, "/v1/releases");
   const badView = releases.releases.find((r) => r.id.toLowerCase() === bad.id);
   const onBad = countRunning(await fleetState(devices), FIRMWARE, "2.1.0");
-  log.check("no device runs the revoked release", "revoked, 0 devices", `${badView?.status ?? "not listed"}, ${onBad} devices`, badView?.status === "revoked" && onBad === 0);
+  log.check(
+    "no device runs the revoked release",
+    "revoked, 0 devices",
+    `${badView?.status ?? "not listed"}, ${onBad} devices`,
+    badView?.status === "revoked" && onBad === 0,
+  );
 
   // ------------------------------------------------------------------ act 7
   log.begin("anchor", "the tracker anchors the fleet's state on the ledger; a device proves its own record");
@@ -189,7 +283,12 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const probe = devices[devices.length - 1];
   const proof = await trackerGet<AnchorProof>(services, `/v1/anchors/${anchored.index}/devices/${probe.id}`);
   const verified = await c.chain.anchors.verifyStatus(anchored.index, proof.record, proof.proof);
-  log.check(`${probe.name}'s status record verifies against the anchor on the ledger`, "verifyStatus true", `verifyStatus ${verified}, ${anchored.deviceCount} devices anchored`, verified && anchored.deviceCount === devices.length);
+  log.check(
+    `${probe.name}'s status record verifies against the anchor on the ledger`,
+    "verifyStatus true",
+    `verifyStatus ${verified}, ${anchored.deviceCount} devices anchored`,
+    verified && anchored.deviceCount === devices.length,
+  );
 }
 
 /** Asks the registry (a static call) whether it would take this release; returns the error it names. */

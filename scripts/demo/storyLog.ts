@@ -44,7 +44,11 @@ export class StoryLog {
     const header = ["", "act", "step", "observed"];
     const widths = header.map((h, i) => Math.min(i === 3 ? 70 : 40, Math.max(h.length, ...rows.map((r) => r[i].length))));
     const cut = (text: string, width: number) => (text.length > width ? text.slice(0, width - 1) + "…" : text.padEnd(width));
-    const line = (cells: string[]) => cells.map((c, i) => cut(c, widths[i])).join("  ").trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => cut(c, widths[i]))
+        .join("  ")
+        .trimEnd();
     const failed = this.steps.filter((s) => !s.ok);
     return [
       line(header),
@@ -53,7 +57,8 @@ export class StoryLog {
       "",
       failed.length === 0
         ? `all ${this.steps.length} steps behaved as expected`
-        : `${failed.length} of ${this.steps.length} steps did not behave as expected:\n` + failed.map((s) => `  ✗ ${s.act} / ${s.step}: expected ${s.expected}, observed ${s.observed}`).join("\n"),
+        : `${failed.length} of ${this.steps.length} steps did not behave as expected:\n` +
+          failed.map((s) => `  ✗ ${s.act} / ${s.step}: expected ${s.expected}, observed ${s.observed}`).join("\n"),
     ].join("\n");
   }
 }
@@ -62,7 +67,12 @@ export class StoryLog {
  * Polls `probe` until `done` holds or `timeoutMs` passes; returns the last value either way, so
  * that the caller reports what it saw rather than only that it waited in vain.
  */
-export async function waitFor<T>(probe: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs: number, everyMs = 500): Promise<{ value: T; met: boolean; ms: number }> {
+export async function waitFor<T>(
+  probe: () => Promise<T> | T,
+  done: (value: T) => boolean,
+  timeoutMs: number,
+  everyMs = 500,
+): Promise<{ value: T; met: boolean; ms: number }> {
   const start = Date.now();
   for (;;) {
     const value = await probe();

@@ -217,7 +217,10 @@ async function readRegistryParameters(file: string): Promise<{ parameters: Regis
   }
   const section = (raw as Record<string, unknown> | null)?.[REGISTRY_MODULE_ID];
   if (section === undefined) {
-    return { parameters: {}, problems: [`${where} has no "${REGISTRY_MODULE_ID}" section: write { ${REGISTRY_MODULE_ID}: { admin: "0x...", adminTransferDelay: 172800 } }`] };
+    return {
+      parameters: {},
+      problems: [`${where} has no "${REGISTRY_MODULE_ID}" section: write { ${REGISTRY_MODULE_ID}: { admin: "0x...", adminTransferDelay: 172800 } }`],
+    };
   }
   if (typeof section !== "object" || section === null || Array.isArray(section)) {
     return { parameters: {}, problems: [`${where}: "${REGISTRY_MODULE_ID}" must be an object such as { admin: "0x...", adminTransferDelay: 172800 }`] };
@@ -234,7 +237,9 @@ async function readRegistryParameters(file: string): Promise<{ parameters: Regis
       if (typeof checked === "number") parameters.adminTransferDelay = checked;
       else problems.push(checked.problem);
     } else {
-      problems.push(`${where}: unknown parameter "${REGISTRY_MODULE_ID}.${key}" (the module takes admin and adminTransferDelay): remove it or fix its spelling`);
+      problems.push(
+        `${where}: unknown parameter "${REGISTRY_MODULE_ID}.${key}" (the module takes admin and adminTransferDelay): remove it or fix its spelling`,
+      );
     }
   }
   return { parameters, problems };

@@ -40,7 +40,9 @@ export function externalNetworkFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd
   let chainId: number | undefined;
   const rawChainId = value("OTA_DEPLOY_CHAIN_ID");
   if (rawChainId === undefined) {
-    problems.push("OTA_DEPLOY_CHAIN_ID is not set: set it to the chain id the endpoint must serve (e.g. 11155111 for Sepolia); the deployment stops if the endpoint serves another");
+    problems.push(
+      "OTA_DEPLOY_CHAIN_ID is not set: set it to the chain id the endpoint must serve (e.g. 11155111 for Sepolia); the deployment stops if the endpoint serves another",
+    );
   } else if (!/^\d+$/.test(rawChainId) || !Number.isSafeInteger(Number(rawChainId)) || Number(rawChainId) === 0) {
     problems.push(`OTA_DEPLOY_CHAIN_ID must be a chain id (a positive integer), not "${rawChainId}"`);
   } else {

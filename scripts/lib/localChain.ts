@@ -15,8 +15,7 @@ export async function startLocalChain({ port = 8545, readyTimeoutMs = 60_000 } =
   const host = "127.0.0.1";
   if (await isListening(host, port)) {
     throw new Error(
-      `something already listens on ${host}:${port} (another chain?). Stop it, or choose another port ` +
-        `with OTA_RPC_URL=http://127.0.0.1:<port>`,
+      `something already listens on ${host}:${port} (another chain?). Stop it, or choose another port ` + `with OTA_RPC_URL=http://127.0.0.1:<port>`,
     );
   }
   const bootstrap = path.join(require.resolve("hardhat/package.json"), "..", "internal", "cli", "bootstrap.js");

@@ -45,9 +45,7 @@ describe("FleetRegistry: withdrawing device records and trusting tracker hierarc
       expect(await fleet.deviceStanding(rotated, 0, [])).to.equal(Standing.Active);
       // The leaked key stays withdrawn, and the device cannot be enrolled a third time while the new record stands.
       expect(await fleet.deviceStanding(single, 0, [])).to.equal(Standing.Unknown);
-      await expect(fleet.connect(admin).enrolDevice(single))
-        .to.be.revertedWithCustomError(fleet, "FleetRegistryDeviceAlreadyEnrolled")
-        .withArgs(single.id);
+      await expect(fleet.connect(admin).enrolDevice(single)).to.be.revertedWithCustomError(fleet, "FleetRegistryDeviceAlreadyEnrolled").withArgs(single.id);
     });
 
     it("revokes one record of a batch; the rest of the batch stays active; reinstating does not bring it back", async function () {
@@ -124,7 +122,9 @@ describe("FleetRegistry: withdrawing device records and trusting tracker hierarc
       const { fleet, tracker } = await chainOf(4);
       await fleet.connect(tracker).retireTrackerModule(moduleId(2));
       for (const n of [2, 3, 4]) {
-        await expect(fleet.trackerModule(moduleId(n))).to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownTrackerModule").withArgs(moduleId(n));
+        await expect(fleet.trackerModule(moduleId(n)))
+          .to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownTrackerModule")
+          .withArgs(moduleId(n));
       }
       expect((await fleet.trackerModule(moduleId(1)))[0]).to.equal(key(1).address);
       const k = key(9);

@@ -145,9 +145,7 @@ async function fleetSnapshot(f: Fixture, probe: Probe = {}) {
     modules: await Promise.all(modules.map((m) => outcome(fleet.trackerModule(m)))),
     // Whether each module id is still free to register (ids are never reused).
     moduleIdsFree: await Promise.all(
-      modules.map((m) =>
-        outcome(fleet.connect(tracker).registerTrackerModule.staticCall(m, probeKey.signer, probeKey.publicKey, ZeroHash)),
-      ),
+      modules.map((m) => outcome(fleet.connect(tracker).registerTrackerModule.staticCall(m, probeKey.signer, probeKey.publicKey, ZeroHash))),
     ),
     hardwareClasses: await registry.hardwareClassCount(),
   };
@@ -261,9 +259,7 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
     it("accepts a hardware class as soon as the update registry registers it", async function () {
       const { fleet, registry, admin } = await loadFixture(catalogFixture);
       const d = makeDevice("new board", { hardwareClass: 4 });
-      await expect(fleet.connect(admin).enrolDevice(d))
-        .to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownHardwareClass")
-        .withArgs(4);
+      await expect(fleet.connect(admin).enrolDevice(d)).to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownHardwareClass").withArgs(4);
       await registry.connect(admin).registerHardwareClass("acme-board-rev-c");
       await expect(fleet.connect(admin).enrolDevice(d)).to.emit(fleet, "DeviceEnrolled").withArgs(d.id, 4, d.network, d.region, d.publicKey);
     });
@@ -284,12 +280,32 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
         { name: "a zero device id", record: { ...DEVICE_C, id: ZeroHash }, error: "FleetRegistryZeroDeviceId", args: [] },
         { name: "an empty public key", record: withKey("0x"), error: "FleetRegistryInvalidPublicKey", args: [] },
         { name: "a 32-byte public key (prefix 0x02, one byte short)", record: withKey(key.slice(0, 32)), error: "FleetRegistryInvalidPublicKey", args: [] },
-        { name: "a 34-byte public key (prefix 0x02, one byte over)", record: withKey(Uint8Array.from([...key, 0])), error: "FleetRegistryInvalidPublicKey", args: [] },
+        {
+          name: "a 34-byte public key (prefix 0x02, one byte over)",
+          record: withKey(Uint8Array.from([...key, 0])),
+          error: "FleetRegistryInvalidPublicKey",
+          args: [],
+        },
         { name: "a 65-byte uncompressed public key (prefix 0x04)", record: withKey(uncompressed), error: "FleetRegistryInvalidPublicKey", args: [] },
-        { name: "a 33-byte public key with prefix 0x04", record: withKey(Uint8Array.from([4, ...key.slice(1)])), error: "FleetRegistryInvalidPublicKey", args: [] },
-        { name: "a 33-byte public key with prefix 0x00", record: withKey(Uint8Array.from([0, ...key.slice(1)])), error: "FleetRegistryInvalidPublicKey", args: [] },
+        {
+          name: "a 33-byte public key with prefix 0x04",
+          record: withKey(Uint8Array.from([4, ...key.slice(1)])),
+          error: "FleetRegistryInvalidPublicKey",
+          args: [],
+        },
+        {
+          name: "a 33-byte public key with prefix 0x00",
+          record: withKey(Uint8Array.from([0, ...key.slice(1)])),
+          error: "FleetRegistryInvalidPublicKey",
+          args: [],
+        },
         { name: "hardware class 0", record: { ...DEVICE_C, hardwareClass: 0 }, error: "FleetRegistryUnknownHardwareClass", args: [0] },
-        { name: "hardware class 4 (only 1..3 are registered)", record: { ...DEVICE_C, hardwareClass: 4 }, error: "FleetRegistryUnknownHardwareClass", args: [4] },
+        {
+          name: "hardware class 4 (only 1..3 are registered)",
+          record: { ...DEVICE_C, hardwareClass: 4 },
+          error: "FleetRegistryUnknownHardwareClass",
+          args: [4],
+        },
         { name: "hardware class 65535", record: { ...DEVICE_C, hardwareClass: 65535 }, error: "FleetRegistryUnknownHardwareClass", args: [65535] },
         { name: "a device already enrolled (the same record again)", record: DEVICE_A, error: "FleetRegistryDeviceAlreadyEnrolled", args: [DEVICE_A.id] },
         {
@@ -373,7 +389,9 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       const two = buildDeviceBatch(makeDevices("batch two device", 3));
       const three = buildDeviceBatch(makeDevices("batch three device", 8));
       expect(await fleet.connect(admin).enrolDeviceBatch.staticCall(two.root, 3, "")).to.equal(2n);
-      await expect(fleet.connect(admin).enrolDeviceBatch(two.root, 3, "")).to.emit(fleet, "DeviceBatchEnrolled").withArgs(2, two.root, 3, "");
+      await expect(fleet.connect(admin).enrolDeviceBatch(two.root, 3, ""))
+        .to.emit(fleet, "DeviceBatchEnrolled")
+        .withArgs(2, two.root, 3, "");
       await expect(fleet.connect(admin).enrolDeviceBatch(three.root, 8, RECORDS_LINK))
         .to.emit(fleet, "DeviceBatchEnrolled")
         .withArgs(3, three.root, 8, RECORDS_LINK);
@@ -475,9 +493,18 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
     describe("rejections: each with its own error and no state change", function () {
       const root = buildDeviceBatch(makeDevices("rejected batch", 3)).root;
       itRejects([
-        { name: "a zero Merkle root", run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(ZeroHash, 3, RECORDS_LINK), error: "FleetRegistryEmptyBatch", args: [] }) },
-        { name: "a count of zero", run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(root, 0, RECORDS_LINK), error: "FleetRegistryEmptyBatch", args: [] }) },
-        { name: "a zero root and a count of zero", run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(ZeroHash, 0, ""), error: "FleetRegistryEmptyBatch", args: [] }) },
+        {
+          name: "a zero Merkle root",
+          run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(ZeroHash, 3, RECORDS_LINK), error: "FleetRegistryEmptyBatch", args: [] }),
+        },
+        {
+          name: "a count of zero",
+          run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(root, 0, RECORDS_LINK), error: "FleetRegistryEmptyBatch", args: [] }),
+        },
+        {
+          name: "a zero root and a count of zero",
+          run: async (f) => ({ call: () => f.fleet.connect(f.admin).enrolDeviceBatch(ZeroHash, 0, ""), error: "FleetRegistryEmptyBatch", args: [] }),
+        },
         ...(["outsider", "tracker", "auditor", "acmeAuthor"] as const).map((who) => ({
           name: `a batch from the ${who}, who is not an administrator`,
           run: async (f: Fixture) => ({
@@ -542,21 +569,36 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
 
     describe("rejections: each with its own error and no state change", function () {
       const cases: Case[] = [
-        { name: "suspending the zero device id", run: async (f) => ({ call: () => f.fleet.connect(f.admin).suspendDevice(ZeroHash, "x"), error: "FleetRegistryZeroDeviceId", args: [] }) },
+        {
+          name: "suspending the zero device id",
+          run: async (f) => ({ call: () => f.fleet.connect(f.admin).suspendDevice(ZeroHash, "x"), error: "FleetRegistryZeroDeviceId", args: [] }),
+        },
         {
           name: "suspending a device that is already suspended",
-          run: async (f) => ({ call: () => f.fleet.connect(f.admin).suspendDevice(DEVICE_B.id, "again"), error: "FleetRegistryDeviceAlreadySuspended", args: [DEVICE_B.id] }),
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.admin).suspendDevice(DEVICE_B.id, "again"),
+            error: "FleetRegistryDeviceAlreadySuspended",
+            args: [DEVICE_B.id],
+          }),
         },
         {
           name: "suspending a batch device that is already suspended",
           run: async (f) => {
             await f.fleet.connect(f.admin).suspendDevice(BATCH_ONE[1].id, "lost");
-            return { call: () => f.fleet.connect(f.admin).suspendDevice(BATCH_ONE[1].id, "lost"), error: "FleetRegistryDeviceAlreadySuspended", args: [BATCH_ONE[1].id] };
+            return {
+              call: () => f.fleet.connect(f.admin).suspendDevice(BATCH_ONE[1].id, "lost"),
+              error: "FleetRegistryDeviceAlreadySuspended",
+              args: [BATCH_ONE[1].id],
+            };
           },
         },
         {
           name: "reinstating a device that is not suspended",
-          run: async (f) => ({ call: () => f.fleet.connect(f.admin).reinstateDevice(DEVICE_A.id), error: "FleetRegistryDeviceNotSuspended", args: [DEVICE_A.id] }),
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.admin).reinstateDevice(DEVICE_A.id),
+            error: "FleetRegistryDeviceNotSuspended",
+            args: [DEVICE_A.id],
+          }),
         },
         {
           name: "reinstating a device twice",
@@ -572,11 +614,19 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
         ...(["outsider", "tracker", "auditor"] as const).flatMap((who): Case[] => [
           {
             name: `a suspension by the ${who}, who is not an administrator`,
-            run: async (f) => ({ call: () => f.fleet.connect(f[who]).suspendDevice(DEVICE_A.id, "x"), error: "FleetRegistryUnauthorized", args: [f[who].address, ROLES.ADMINISTRATOR] }),
+            run: async (f) => ({
+              call: () => f.fleet.connect(f[who]).suspendDevice(DEVICE_A.id, "x"),
+              error: "FleetRegistryUnauthorized",
+              args: [f[who].address, ROLES.ADMINISTRATOR],
+            }),
           },
           {
             name: `a reinstatement by the ${who}, who is not an administrator`,
-            run: async (f) => ({ call: () => f.fleet.connect(f[who]).reinstateDevice(DEVICE_B.id), error: "FleetRegistryUnauthorized", args: [f[who].address, ROLES.ADMINISTRATOR] }),
+            run: async (f) => ({
+              call: () => f.fleet.connect(f[who]).reinstateDevice(DEVICE_B.id),
+              error: "FleetRegistryUnauthorized",
+              args: [f[who].address, ROLES.ADMINISTRATOR],
+            }),
           },
         ]),
       ];
@@ -646,32 +696,60 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
 
     describe("registration rejections: each with its own error and no state change", function () {
       const register = (f: Fixture, m: Partial<ModuleKey> & { parent?: string } = {}, sender: "tracker" | "admin" | "outsider" | "auditor" = "tracker") =>
-        f.fleet
-          .connect(f[sender])
-          .registerTrackerModule(m.id ?? FRESH.id, m.signer ?? FRESH.signer, m.publicKey ?? FRESH.publicKey, m.parent ?? ZeroHash);
+        f.fleet.connect(f[sender]).registerTrackerModule(m.id ?? FRESH.id, m.signer ?? FRESH.signer, m.publicKey ?? FRESH.publicKey, m.parent ?? ZeroHash);
       const key = getBytes(FRESH.publicKey);
       const unknownParent = keccak256(toUtf8Bytes("tracker module: nowhere"));
       const cases: Case[] = [
         { name: "a zero module id", run: async (f) => ({ call: () => register(f, { id: ZeroHash }), error: "FleetRegistryZeroModuleId", args: [] }) },
-        { name: "the id of an active module", run: async (f) => ({ call: () => register(f, { id: SERVER.id }), error: "FleetRegistryTrackerModuleExists", args: [SERVER.id] }) },
+        {
+          name: "the id of an active module",
+          run: async (f) => ({ call: () => register(f, { id: SERVER.id }), error: "FleetRegistryTrackerModuleExists", args: [SERVER.id] }),
+        },
         {
           name: "the id of a retired module (ids are never reused)",
-          run: async (f) => ({ call: () => register(f, { id: RETIRED.id, signer: RETIRED.signer, publicKey: RETIRED.publicKey }), error: "FleetRegistryTrackerModuleExists", args: [RETIRED.id] }),
+          run: async (f) => ({
+            call: () => register(f, { id: RETIRED.id, signer: RETIRED.signer, publicKey: RETIRED.publicKey }),
+            error: "FleetRegistryTrackerModuleExists",
+            args: [RETIRED.id],
+          }),
         },
-        { name: "a zero signer address", run: async (f) => ({ call: () => register(f, { signer: ZeroAddress }), error: "FleetRegistryZeroAddress", args: [] }) },
+        {
+          name: "a zero signer address",
+          run: async (f) => ({ call: () => register(f, { signer: ZeroAddress }), error: "FleetRegistryZeroAddress", args: [] }),
+        },
         { name: "an empty public key", run: async (f) => ({ call: () => register(f, { publicKey: "0x" }), error: "FleetRegistryInvalidPublicKey", args: [] }) },
-        { name: "a 32-byte public key", run: async (f) => ({ call: () => register(f, { publicKey: ethers.hexlify(key.slice(0, 32)) }), error: "FleetRegistryInvalidPublicKey", args: [] }) },
+        {
+          name: "a 32-byte public key",
+          run: async (f) => ({ call: () => register(f, { publicKey: ethers.hexlify(key.slice(0, 32)) }), error: "FleetRegistryInvalidPublicKey", args: [] }),
+        },
         {
           name: "a 65-byte uncompressed public key",
-          run: async (f) => ({ call: () => register(f, { publicKey: seededWallet("tracker module key: fresh").signingKey.publicKey }), error: "FleetRegistryInvalidPublicKey", args: [] }),
+          run: async (f) => ({
+            call: () => register(f, { publicKey: seededWallet("tracker module key: fresh").signingKey.publicKey }),
+            error: "FleetRegistryInvalidPublicKey",
+            args: [],
+          }),
         },
         {
           name: "a 33-byte public key with prefix 0x04",
-          run: async (f) => ({ call: () => register(f, { publicKey: ethers.hexlify(Uint8Array.from([4, ...key.slice(1)])) }), error: "FleetRegistryInvalidPublicKey", args: [] }),
+          run: async (f) => ({
+            call: () => register(f, { publicKey: ethers.hexlify(Uint8Array.from([4, ...key.slice(1)])) }),
+            error: "FleetRegistryInvalidPublicKey",
+            args: [],
+          }),
         },
-        { name: "an unknown parent", run: async (f) => ({ call: () => register(f, { parent: unknownParent }), error: "FleetRegistryUnknownTrackerModule", args: [unknownParent] }) },
-        { name: "a retired parent", run: async (f) => ({ call: () => register(f, { parent: RETIRED.id }), error: "FleetRegistryUnknownTrackerModule", args: [RETIRED.id] }) },
-        { name: "the module itself as its parent", run: async (f) => ({ call: () => register(f, { parent: FRESH.id }), error: "FleetRegistryUnknownTrackerModule", args: [FRESH.id] }) },
+        {
+          name: "an unknown parent",
+          run: async (f) => ({ call: () => register(f, { parent: unknownParent }), error: "FleetRegistryUnknownTrackerModule", args: [unknownParent] }),
+        },
+        {
+          name: "a retired parent",
+          run: async (f) => ({ call: () => register(f, { parent: RETIRED.id }), error: "FleetRegistryUnknownTrackerModule", args: [RETIRED.id] }),
+        },
+        {
+          name: "the module itself as its parent",
+          run: async (f) => ({ call: () => register(f, { parent: FRESH.id }), error: "FleetRegistryUnknownTrackerModule", args: [FRESH.id] }),
+        },
         {
           name: "a registration by the administrator, who lacks the tracker role",
           run: async (f) => ({ call: () => register(f, {}, "admin"), error: "FleetRegistryUnauthorized", args: [f.admin.address, ROLES.TRACKER] }),
@@ -691,20 +769,53 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
     describe("retirement rejections: each with its own error and no state change", function () {
       const unknown = keccak256(toUtf8Bytes("tracker module: never registered"));
       itRejects([
-        { name: "retiring an unknown module", run: async (f) => ({ call: () => f.fleet.connect(f.tracker).retireTrackerModule(unknown), error: "FleetRegistryUnknownTrackerModule", args: [unknown] }) },
-        { name: "retiring the zero module id", run: async (f) => ({ call: () => f.fleet.connect(f.tracker).retireTrackerModule(ZeroHash), error: "FleetRegistryUnknownTrackerModule", args: [ZeroHash] }) },
-        { name: "retiring a module twice", run: async (f) => ({ call: () => f.fleet.connect(f.admin).retireTrackerModule(RETIRED.id), error: "FleetRegistryUnknownTrackerModule", args: [RETIRED.id] }) },
+        {
+          name: "retiring an unknown module",
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.tracker).retireTrackerModule(unknown),
+            error: "FleetRegistryUnknownTrackerModule",
+            args: [unknown],
+          }),
+        },
+        {
+          name: "retiring the zero module id",
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.tracker).retireTrackerModule(ZeroHash),
+            error: "FleetRegistryUnknownTrackerModule",
+            args: [ZeroHash],
+          }),
+        },
+        {
+          name: "retiring a module twice",
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.admin).retireTrackerModule(RETIRED.id),
+            error: "FleetRegistryUnknownTrackerModule",
+            args: [RETIRED.id],
+          }),
+        },
         {
           name: "a retirement by the outsider",
-          run: async (f) => ({ call: () => f.fleet.connect(f.outsider).retireTrackerModule(SERVER.id), error: "FleetRegistryUnauthorized", args: [f.outsider.address, ROLES.TRACKER] }),
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.outsider).retireTrackerModule(SERVER.id),
+            error: "FleetRegistryUnauthorized",
+            args: [f.outsider.address, ROLES.TRACKER],
+          }),
         },
         {
           name: "a retirement by the auditor",
-          run: async (f) => ({ call: () => f.fleet.connect(f.auditor).retireTrackerModule(SERVER.id), error: "FleetRegistryUnauthorized", args: [f.auditor.address, ROLES.TRACKER] }),
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.auditor).retireTrackerModule(SERVER.id),
+            error: "FleetRegistryUnauthorized",
+            args: [f.auditor.address, ROLES.TRACKER],
+          }),
         },
         {
           name: "a retirement by an author",
-          run: async (f) => ({ call: () => f.fleet.connect(f.acmeAuthor).retireTrackerModule(SERVER.id), error: "FleetRegistryUnauthorized", args: [f.acmeAuthor.address, ROLES.TRACKER] }),
+          run: async (f) => ({
+            call: () => f.fleet.connect(f.acmeAuthor).retireTrackerModule(SERVER.id),
+            error: "FleetRegistryUnauthorized",
+            args: [f.acmeAuthor.address, ROLES.TRACKER],
+          }),
         },
       ]);
     });
@@ -721,7 +832,9 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.connect(outsider).enrolDevice(DEVICE_C))
         .to.emit(fleet, "DeviceEnrolled")
         .withArgs(DEVICE_C.id, DEVICE_C.hardwareClass, DEVICE_C.network, DEVICE_C.region, DEVICE_C.publicKey);
-      await expect(fleet.connect(outsider).suspendDevice(DEVICE_C.id, "test")).to.emit(fleet, "DeviceSuspended").withArgs(DEVICE_C.id, outsider.address, "test");
+      await expect(fleet.connect(outsider).suspendDevice(DEVICE_C.id, "test"))
+        .to.emit(fleet, "DeviceSuspended")
+        .withArgs(DEVICE_C.id, outsider.address, "test");
 
       await registry.connect(admin).revokeRole(ROLES.ADMINISTRATOR, outsider.address);
       await expect(fleet.connect(outsider).reinstateDevice(DEVICE_C.id))

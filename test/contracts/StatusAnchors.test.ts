@@ -9,7 +9,14 @@ import { itRejectsWithoutChange, RejectionCase } from "../helpers/itRejects";
 import type { StatusAnchors } from "../../typechain-types";
 
 const RELEASES = ["sensor-fw 2.0.0", "sensor-fw 2.0.1", "bootloader 1.1.0", "radio-fw 3.0.0"].map((r) => keccak256(toUtf8Bytes(`release ${r}`)));
-const OUTCOMES = [STATUS_OUTCOME.installed, STATUS_OUTCOME.installed, STATUS_OUTCOME.pending, STATUS_OUTCOME.failed, STATUS_OUTCOME.rolledBack, STATUS_OUTCOME.rejected];
+const OUTCOMES = [
+  STATUS_OUTCOME.installed,
+  STATUS_OUTCOME.installed,
+  STATUS_OUTCOME.pending,
+  STATUS_OUTCOME.failed,
+  STATUS_OUTCOME.rolledBack,
+  STATUS_OUTCOME.rejected,
+];
 const START = 1_767_225_600;
 
 /** The fleet's state at one moment: `count` devices spread over the releases and outcomes. */
@@ -25,7 +32,12 @@ function fleetState(moment: string, count: number): StatusRecord[] {
 }
 
 /** An anchor's fields by name, in the struct's order. */
-const fields = (a: { statusRoot: string; anchoredBy: string; deviceCount: bigint; anchoredAt: bigint }) => [a.statusRoot, a.anchoredBy, a.deviceCount, a.anchoredAt];
+const fields = (a: { statusRoot: string; anchoredBy: string; deviceCount: bigint; anchoredAt: bigint }) => [
+  a.statusRoot,
+  a.anchoredBy,
+  a.deviceCount,
+  a.anchoredAt,
+];
 
 /** Counts as the event gives them back. */
 const asTuples = (counts: ReleaseCounts[]) => counts.map((c) => [c.releaseId, BigInt(c.installed), BigInt(c.failed), BigInt(c.pending)]);
@@ -96,9 +108,13 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
 
     it("takes an anchor with no counts (no device has a result yet) and counts that cover every device", async function () {
       const { anchors, tracker } = await loadFixture(anchorsFixture);
-      await expect(anchors.connect(tracker).anchor(MONDAY.root, 20, [])).to.emit(anchors, "StatusAnchored").withArgs(0n, MONDAY.root, tracker.address, 20n, []);
+      await expect(anchors.connect(tracker).anchor(MONDAY.root, 20, []))
+        .to.emit(anchors, "StatusAnchored")
+        .withArgs(0n, MONDAY.root, tracker.address, 20n, []);
       const full = [{ releaseId: RELEASES[0], installed: 10, failed: 6, pending: 4 }];
-      await expect(anchors.connect(tracker).anchor(MONDAY.root, 20, full)).to.emit(anchors, "StatusAnchored").withArgs(1n, MONDAY.root, tracker.address, 20n, asTuples(full));
+      await expect(anchors.connect(tracker).anchor(MONDAY.root, 20, full))
+        .to.emit(anchors, "StatusAnchored")
+        .withArgs(1n, MONDAY.root, tracker.address, 20n, asTuples(full));
     });
 
     const ascending = [...RELEASES].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
@@ -114,14 +130,22 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
         name: `an anchor by ${who}`,
         run: async (f) => {
           const a = account(f);
-          return { call: () => f.anchors.connect(a).anchor(TUESDAY.root, TUESDAY.deviceCount, TUESDAY.counts), error: "StatusAnchorsUnauthorized", args: [a.address] };
+          return {
+            call: () => f.anchors.connect(a).anchor(TUESDAY.root, TUESDAY.deviceCount, TUESDAY.counts),
+            error: "StatusAnchorsUnauthorized",
+            args: [a.address],
+          };
         },
       })),
       {
         name: "an anchor by a tracker whose role was revoked",
         run: async (f) => {
           await f.registry.connect(f.admin).revokeRole(ROLES.TRACKER, f.tracker.address);
-          return { call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, TUESDAY.deviceCount, TUESDAY.counts), error: "StatusAnchorsUnauthorized", args: [f.tracker.address] };
+          return {
+            call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, TUESDAY.deviceCount, TUESDAY.counts),
+            error: "StatusAnchorsUnauthorized",
+            args: [f.tracker.address],
+          };
         },
       },
       {
@@ -134,7 +158,11 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
       },
       {
         name: "counts for the zero release id",
-        run: async (f) => ({ call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, 21, counts([ZeroHash, ...ascending])), error: "StatusAnchorsCountsNotAscending", args: [0n] }),
+        run: async (f) => ({
+          call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, 21, counts([ZeroHash, ...ascending])),
+          error: "StatusAnchorsCountsNotAscending",
+          args: [0n],
+        }),
       },
       {
         name: "counts for one release twice",
@@ -157,7 +185,11 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
         run: async (f) => {
           const over = counts(ascending);
           over[3] = { ...over[3], installed: 10, failed: 6, pending: 6 };
-          return { call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, 21, over), error: "StatusAnchorsCountsExceedDevices", args: [ascending[3], 22n, 21n] };
+          return {
+            call: () => f.anchors.connect(f.tracker).anchor(TUESDAY.root, 21, over),
+            error: "StatusAnchorsCountsExceedDevices",
+            args: [ascending[3], 22n, 21n],
+          };
         },
       },
       {
@@ -224,7 +256,9 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
     it("reverts for an anchor index not yet anchored", async function () {
       const { anchors } = await loadFixture(twoAnchors);
       await expect(anchors.anchorAt(2)).to.be.revertedWithCustomError(anchors, "StatusAnchorsUnknownAnchor").withArgs(2n);
-      await expect(anchors.verifyStatus(2, monday[0], MONDAY.proofs[0])).to.be.revertedWithCustomError(anchors, "StatusAnchorsUnknownAnchor").withArgs(2n);
+      await expect(anchors.verifyStatus(2, monday[0], MONDAY.proofs[0]))
+        .to.be.revertedWithCustomError(anchors, "StatusAnchorsUnknownAnchor")
+        .withArgs(2n);
       await expect(anchors.anchorAt(ethers.MaxUint256)).to.be.revertedWithCustomError(anchors, "StatusAnchorsUnknownAnchor").withArgs(ethers.MaxUint256);
     });
   });

@@ -49,10 +49,7 @@ const CONTEXT_TYPE = "tuple(bytes32 deviceId, uint16 hardwareClass, bytes32 netw
 
 /** What PolicyMockEcho answers, computed off-chain from what the test meant to send. */
 function echoReason(releaseId: string, record: ReleaseRecord, device: DeviceContextStruct, evidence: string): bigint {
-  const encoded = coder.encode(
-    ["bytes32", "bytes32", "uint64", CONTEXT_TYPE, "bytes"],
-    [releaseId, record.component, record.version, device, evidence],
-  );
+  const encoded = coder.encode(["bytes32", "bytes32", "uint64", CONTEXT_TYPE, "bytes"], [releaseId, record.component, record.version, device, evidence]);
   return (BigInt(keccak256(encoded)) % 1000n) + 1n;
 }
 
@@ -103,7 +100,11 @@ async function policiesSnapshot(f: F) {
   const { policies, boot100, boot110, sensor200 } = f;
   const releases = [boot100, boot110, sensor200];
   return Promise.all(
-    releases.flatMap((r) => [policies.policyFor(r.id, r.record.component), policies.policyFor(r.id, ZeroHash), policies.policyFor(ZeroHash, r.record.component)]),
+    releases.flatMap((r) => [
+      policies.policyFor(r.id, r.record.component),
+      policies.policyFor(r.id, ZeroHash),
+      policies.policyFor(ZeroHash, r.record.component),
+    ]),
   );
 }
 
@@ -148,9 +149,7 @@ describe("UpdatePolicies: policies administrators attach to components and relea
       const { policies, admin, mocks, boot110 } = await loadFixture(policiesFixture);
       await policies.connect(admin).attachPolicy(COMPONENTS.bootloader, mocks.deny);
       await policies.connect(admin).attachPolicy(boot110.id, mocks.allow);
-      await expect(policies.connect(admin).detachPolicy(boot110.id))
-        .to.emit(policies, "PolicyDetached")
-        .withArgs(boot110.id, mocks.allow, admin.address);
+      await expect(policies.connect(admin).detachPolicy(boot110.id)).to.emit(policies, "PolicyDetached").withArgs(boot110.id, mocks.allow, admin.address);
       expect(await policies.policyFor(boot110.id, COMPONENTS.bootloader)).to.equal(mocks.deny);
       expect(await policies.checkUpdate(boot110.record, ON_BOOT_100, "0x")).to.deep.equal([Check.Installable, mocks.deny, 7n]);
     });
@@ -195,7 +194,11 @@ describe("UpdatePolicies: policies administrators attach to components and relea
           run: async (f) => {
             await withAttached(f);
             const a = account(f);
-            return { call: () => f.policies.connect(a).attachPolicy(COMPONENTS.sensorFw, f.mocks.echo), error: "UpdatePoliciesUnauthorized", args: [a.address] };
+            return {
+              call: () => f.policies.connect(a).attachPolicy(COMPONENTS.sensorFw, f.mocks.echo),
+              error: "UpdatePoliciesUnauthorized",
+              args: [a.address],
+            };
           },
         },
         {
@@ -405,7 +408,11 @@ describe("UpdatePolicies: policies administrators attach to components and relea
       it("a policy within POLICY_GAS answers normally", async function () {
         const f = await loadFixture(policiesFixture);
         await f.policies.connect(f.admin).attachPolicy(COMPONENTS.bootloader, f.mocks.withinGas);
-        expect(await f.policies.checkUpdate(f.boot110.record, ON_BOOT_100, "0x", { gasLimit: 30_000_000 })).to.deep.equal([Check.Installable, f.mocks.withinGas, 0n]);
+        expect(await f.policies.checkUpdate(f.boot110.record, ON_BOOT_100, "0x", { gasLimit: 30_000_000 })).to.deep.equal([
+          Check.Installable,
+          f.mocks.withinGas,
+          0n,
+        ]);
       });
 
       it("a state-writing policy has written nothing", async function () {
@@ -444,7 +451,10 @@ describe("UpdatePolicies: policies administrators attach to components and relea
       it("a caller that leaves the policy short of gas is told so (UpdatePoliciesOutOfGas), not given a refusal", async function () {
         const f = await loadFixture(policiesFixture);
         await f.policies.connect(f.admin).attachPolicy(COMPONENTS.bootloader, f.mocks.overGas);
-        await expect(f.policies.checkUpdate(f.boot110.record, ON_BOOT_100, "0x", { gasLimit: 300_000 })).to.be.revertedWithCustomError(f.policies, "UpdatePoliciesOutOfGas");
+        await expect(f.policies.checkUpdate(f.boot110.record, ON_BOOT_100, "0x", { gasLimit: 300_000 })).to.be.revertedWithCustomError(
+          f.policies,
+          "UpdatePoliciesOutOfGas",
+        );
       });
     });
   });

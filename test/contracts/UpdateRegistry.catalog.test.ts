@@ -3,14 +3,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, ZeroAddress, keccak256, toBeHex, toUtf8Bytes } from "ethers";
 import { componentId } from "../../agent/core/release";
-import {
-  deployRegistryFixture,
-  catalogFixture,
-  ROLES,
-  ACME_SIGNER,
-  GLOBEX_SIGNER,
-  COMPONENTS,
-} from "../helpers/registryFixture";
+import { deployRegistryFixture, catalogFixture, ROLES, ACME_SIGNER, GLOBEX_SIGNER, COMPONENTS } from "../helpers/registryFixture";
 import type { UpdateRegistry } from "../../typechain-types";
 import { itRejectsWithoutChange, RejectionCase as SharedRejectionCase } from "../helpers/itRejects";
 
@@ -47,7 +40,14 @@ async function catalogState(f: Fixture) {
   const [providers, hardware, components, signerFlags, authors, roles] = await Promise.all([
     Promise.all(ids(providerCount).map((id) => providerView(registry, id).then((p) => p.map(String)))),
     Promise.all(ids(hardwareCount).map((id) => registry.hardwareClass(id))),
-    Promise.all(componentIds.map((c) => registry.component(c).then((v) => v.map(String), () => "unregistered"))),
+    Promise.all(
+      componentIds.map((c) =>
+        registry.component(c).then(
+          (v) => v.map(String),
+          () => "unregistered",
+        ),
+      ),
+    ),
     Promise.all(ids(providerCount + 1).flatMap((id) => signers.map((s) => registry.isProviderSigner(id, s)))),
     Promise.all(accounts.map((a) => registry.authorProvider(a).then(String))),
     Promise.all(Object.values(ROLES).flatMap((role) => accounts.map((a) => registry.hasRole(role, a)))),
@@ -81,22 +81,43 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
 
     it("accepts a name of exactly 64 bytes (the limit counts UTF-8 bytes, not characters)", async function () {
       const { registry, admin } = await loadFixture(catalogFixture);
-      await expect(registry.connect(admin).registerProvider(NAME_OF_64_BYTES))
-        .to.emit(registry, "ProviderRegistered")
-        .withArgs(3, NAME_OF_64_BYTES);
+      await expect(registry.connect(admin).registerProvider(NAME_OF_64_BYTES)).to.emit(registry, "ProviderRegistered").withArgs(3, NAME_OF_64_BYTES);
       expect((await providerView(registry, 3)).name).to.equal(NAME_OF_64_BYTES);
     });
 
     itRejects([
-      { name: "an empty provider name", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider(""), error: "UpdateRegistryEmptyName", args: [] }) },
-      { name: "a provider name over 64 bytes", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider(LONG_NAME), error: "UpdateRegistryNameTooLong", args: [65, 64] }) },
+      {
+        name: "an empty provider name",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider(""), error: "UpdateRegistryEmptyName", args: [] }),
+      },
+      {
+        name: "a provider name over 64 bytes",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider(LONG_NAME), error: "UpdateRegistryNameTooLong", args: [65, 64] }),
+      },
       {
         name: "a provider name of 33 two-byte characters (66 bytes)",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider("\u00e9".repeat(33)), error: "UpdateRegistryNameTooLong", args: [66, 64] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerProvider("\u00e9".repeat(33)),
+          error: "UpdateRegistryNameTooLong",
+          args: [66, 64],
+        }),
       },
-      { name: "a provider name already taken", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerProvider("Acme Devices"), error: "UpdateRegistryProviderNameTaken", args: ["Acme Devices"] }) },
-      { name: "a view of provider 0 (ids start at 1)", run: async (f) => ({ call: () => providerView(f.registry, 0), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "a view of provider N+1 (one past the last id)", run: async (f) => ({ call: () => providerView(f.registry, 3), error: "UpdateRegistryUnknownProvider", args: [3] }) },
+      {
+        name: "a provider name already taken",
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerProvider("Acme Devices"),
+          error: "UpdateRegistryProviderNameTaken",
+          args: ["Acme Devices"],
+        }),
+      },
+      {
+        name: "a view of provider 0 (ids start at 1)",
+        run: async (f) => ({ call: () => providerView(f.registry, 0), error: "UpdateRegistryUnknownProvider", args: [0] }),
+      },
+      {
+        name: "a view of provider N+1 (one past the last id)",
+        run: async (f) => ({ call: () => providerView(f.registry, 3), error: "UpdateRegistryUnknownProvider", args: [3] }),
+      },
     ]);
   });
 
@@ -104,9 +125,7 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
     it("adds a signing key to one provider only and emits ProviderSignerAdded", async function () {
       const { registry, admin } = await loadFixture(catalogFixture);
       expect(await registry.isProviderSigner(2, NEW_SIGNER.address)).to.equal(false);
-      await expect(registry.connect(admin).addProviderSigner(2, NEW_SIGNER.address))
-        .to.emit(registry, "ProviderSignerAdded")
-        .withArgs(2, NEW_SIGNER.address);
+      await expect(registry.connect(admin).addProviderSigner(2, NEW_SIGNER.address)).to.emit(registry, "ProviderSignerAdded").withArgs(2, NEW_SIGNER.address);
       expect(await registry.isProviderSigner(2, NEW_SIGNER.address)).to.equal(true);
       expect(await registry.isProviderSigner(1, NEW_SIGNER.address)).to.equal(false);
       // The provider's existing key is still there.
@@ -121,35 +140,66 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
       expect(await registry.isProviderSigner(1, ACME_SIGNER.address)).to.equal(false);
       expect(await registry.isProviderSigner(2, GLOBEX_SIGNER.address)).to.equal(true);
 
-      await expect(registry.connect(admin).addProviderSigner(1, ACME_SIGNER.address))
-        .to.emit(registry, "ProviderSignerAdded")
-        .withArgs(1, ACME_SIGNER.address);
+      await expect(registry.connect(admin).addProviderSigner(1, ACME_SIGNER.address)).to.emit(registry, "ProviderSignerAdded").withArgs(1, ACME_SIGNER.address);
       expect(await registry.isProviderSigner(1, ACME_SIGNER.address)).to.equal(true);
     });
 
     itRejects([
-      { name: "adding a signer to provider 0", run: async (f) => ({ call: () => f.registry.connect(f.admin).addProviderSigner(0, NEW_SIGNER.address), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "adding a signer to an unregistered provider", run: async (f) => ({ call: () => f.registry.connect(f.admin).addProviderSigner(3, NEW_SIGNER.address), error: "UpdateRegistryUnknownProvider", args: [3] }) },
-      { name: "adding the zero address as a signer", run: async (f) => ({ call: () => f.registry.connect(f.admin).addProviderSigner(1, ZeroAddress), error: "UpdateRegistryZeroAddress", args: [] }) },
+      {
+        name: "adding a signer to provider 0",
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).addProviderSigner(0, NEW_SIGNER.address),
+          error: "UpdateRegistryUnknownProvider",
+          args: [0],
+        }),
+      },
+      {
+        name: "adding a signer to an unregistered provider",
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).addProviderSigner(3, NEW_SIGNER.address),
+          error: "UpdateRegistryUnknownProvider",
+          args: [3],
+        }),
+      },
+      {
+        name: "adding the zero address as a signer",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).addProviderSigner(1, ZeroAddress), error: "UpdateRegistryZeroAddress", args: [] }),
+      },
       {
         name: "adding a signer the provider already has",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).addProviderSigner(1, ACME_SIGNER.address), error: "UpdateRegistrySignerAlreadyAdded", args: [1, ACME_SIGNER.address] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).addProviderSigner(1, ACME_SIGNER.address),
+          error: "UpdateRegistrySignerAlreadyAdded",
+          args: [1, ACME_SIGNER.address],
+        }),
       },
       {
         name: "removing a key that is not the provider's signer (another provider's key)",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).removeProviderSigner(1, GLOBEX_SIGNER.address), error: "UpdateRegistrySignerNotAuthorized", args: [1, GLOBEX_SIGNER.address] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).removeProviderSigner(1, GLOBEX_SIGNER.address),
+          error: "UpdateRegistrySignerNotAuthorized",
+          args: [1, GLOBEX_SIGNER.address],
+        }),
       },
       {
         name: "removing a signer a second time",
         run: async (f) => {
           await f.registry.connect(f.admin).removeProviderSigner(1, ACME_SIGNER.address);
-          return { call: () => f.registry.connect(f.admin).removeProviderSigner(1, ACME_SIGNER.address), error: "UpdateRegistrySignerNotAuthorized", args: [1, ACME_SIGNER.address] };
+          return {
+            call: () => f.registry.connect(f.admin).removeProviderSigner(1, ACME_SIGNER.address),
+            error: "UpdateRegistrySignerNotAuthorized",
+            args: [1, ACME_SIGNER.address],
+          };
         },
       },
       {
         // An unregistered provider has no signers, so the key is simply not one of its signers.
         name: "removing a signer of an unregistered provider",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).removeProviderSigner(3, ACME_SIGNER.address), error: "UpdateRegistrySignerNotAuthorized", args: [3, ACME_SIGNER.address] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).removeProviderSigner(3, ACME_SIGNER.address),
+          error: "UpdateRegistrySignerNotAuthorized",
+          args: [3, ACME_SIGNER.address],
+        }),
       },
     ]);
   });
@@ -179,15 +229,19 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
       await expect(registry.connect(admin).unbarProvider(1)).to.emit(registry, "ProviderUnbarred").withArgs(1, admin.address);
       expect(await providerView(registry, 1)).to.deep.equal(["Acme Devices", false]);
 
-      await expect(registry.connect(auditor).barProvider(1, "again"))
-        .to.emit(registry, "ProviderBarred")
-        .withArgs(1, auditor.address, "again");
+      await expect(registry.connect(auditor).barProvider(1, "again")).to.emit(registry, "ProviderBarred").withArgs(1, auditor.address, "again");
       expect((await providerView(registry, 1)).barred).to.equal(true);
     });
 
     itRejects([
-      { name: "barring provider 0", run: async (f) => ({ call: () => f.registry.connect(f.admin).barProvider(0, "r"), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "barring an unregistered provider", run: async (f) => ({ call: () => f.registry.connect(f.auditor).barProvider(3, "r"), error: "UpdateRegistryUnknownProvider", args: [3] }) },
+      {
+        name: "barring provider 0",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).barProvider(0, "r"), error: "UpdateRegistryUnknownProvider", args: [0] }),
+      },
+      {
+        name: "barring an unregistered provider",
+        run: async (f) => ({ call: () => f.registry.connect(f.auditor).barProvider(3, "r"), error: "UpdateRegistryUnknownProvider", args: [3] }),
+      },
       {
         name: "barring a provider that is already barred (CAP-11.3-c)",
         run: async (f) => {
@@ -195,9 +249,18 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
           return { call: () => f.registry.connect(f.auditor).barProvider(1, "second"), error: "UpdateRegistryProviderBarred", args: [1] };
         },
       },
-      { name: "lifting a bar from a provider that is not barred", run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(1), error: "UpdateRegistryProviderNotBarred", args: [1] }) },
-      { name: "lifting a bar from provider 0", run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(0), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "lifting a bar from an unregistered provider", run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(3), error: "UpdateRegistryUnknownProvider", args: [3] }) },
+      {
+        name: "lifting a bar from a provider that is not barred",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(1), error: "UpdateRegistryProviderNotBarred", args: [1] }),
+      },
+      {
+        name: "lifting a bar from provider 0",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(0), error: "UpdateRegistryUnknownProvider", args: [0] }),
+      },
+      {
+        name: "lifting a bar from an unregistered provider",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).unbarProvider(3), error: "UpdateRegistryUnknownProvider", args: [3] }),
+      },
     ]);
   });
 
@@ -237,9 +300,7 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
     it("lets a removed author be registered again, for another provider", async function () {
       const { registry, admin, acmeAuthor } = await loadFixture(catalogFixture);
       await registry.connect(admin).removeAuthor(acmeAuthor.address);
-      await expect(registry.connect(admin).registerAuthor(acmeAuthor.address, 2))
-        .to.emit(registry, "AuthorRegistered")
-        .withArgs(acmeAuthor.address, 2);
+      await expect(registry.connect(admin).registerAuthor(acmeAuthor.address, 2)).to.emit(registry, "AuthorRegistered").withArgs(acmeAuthor.address, 2);
       expect(await registry.authorProvider(acmeAuthor.address)).to.equal(2n);
       expect(await registry.hasRole(ROLES.AUTHOR, acmeAuthor.address)).to.equal(true);
     });
@@ -280,30 +341,67 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
     });
 
     itRejects([
-      { name: "an author of provider 0", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(f.outsider.address, 0), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "an author of an unregistered provider", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(f.outsider.address, 3), error: "UpdateRegistryUnknownProvider", args: [3] }) },
-      { name: "the zero address as an author", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(ZeroAddress, 1), error: "UpdateRegistryZeroAddress", args: [] }) },
+      {
+        name: "an author of provider 0",
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerAuthor(f.outsider.address, 0),
+          error: "UpdateRegistryUnknownProvider",
+          args: [0],
+        }),
+      },
+      {
+        name: "an author of an unregistered provider",
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerAuthor(f.outsider.address, 3),
+          error: "UpdateRegistryUnknownProvider",
+          args: [3],
+        }),
+      },
+      {
+        name: "the zero address as an author",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(ZeroAddress, 1), error: "UpdateRegistryZeroAddress", args: [] }),
+      },
       {
         name: "registering an author of a provider again",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(f.acmeAuthor.address, 1), error: "UpdateRegistryAuthorAlreadyRegistered", args: [f.acmeAuthor.address, 1] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerAuthor(f.acmeAuthor.address, 1),
+          error: "UpdateRegistryAuthorAlreadyRegistered",
+          args: [f.acmeAuthor.address, 1],
+        }),
       },
       {
         name: "registering an author of one provider for another (an account authors for one provider only)",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerAuthor(f.acmeAuthor.address, 2), error: "UpdateRegistryAuthorAlreadyRegistered", args: [f.acmeAuthor.address, 1] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerAuthor(f.acmeAuthor.address, 2),
+          error: "UpdateRegistryAuthorAlreadyRegistered",
+          args: [f.acmeAuthor.address, 1],
+        }),
       },
       {
         name: "removing an account that is not an author",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).removeAuthor(f.outsider.address), error: "UpdateRegistryNotAuthorOfProvider", args: [f.outsider.address, 0] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).removeAuthor(f.outsider.address),
+          error: "UpdateRegistryNotAuthorOfProvider",
+          args: [f.outsider.address, 0],
+        }),
       },
       {
         name: "removing an account that holds another role but is not an author",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).removeAuthor(f.auditor.address), error: "UpdateRegistryNotAuthorOfProvider", args: [f.auditor.address, 0] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).removeAuthor(f.auditor.address),
+          error: "UpdateRegistryNotAuthorOfProvider",
+          args: [f.auditor.address, 0],
+        }),
       },
       {
         name: "removing an author a second time",
         run: async (f) => {
           await f.registry.connect(f.admin).removeAuthor(f.acmeAuthor.address);
-          return { call: () => f.registry.connect(f.admin).removeAuthor(f.acmeAuthor.address), error: "UpdateRegistryNotAuthorOfProvider", args: [f.acmeAuthor.address, 0] };
+          return {
+            call: () => f.registry.connect(f.admin).removeAuthor(f.acmeAuthor.address),
+            error: "UpdateRegistryNotAuthorOfProvider",
+            args: [f.acmeAuthor.address, 0],
+          };
         },
       },
       {
@@ -316,7 +414,11 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
       },
       {
         name: "renounceRole(AUTHOR_ROLE) on behalf of another author",
-        run: async (f) => ({ call: () => f.registry.connect(f.globexAuthor).renounceRole(ROLES.AUTHOR, f.acmeAuthor.address), error: "AccessControlBadConfirmation", args: [] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.globexAuthor).renounceRole(ROLES.AUTHOR, f.acmeAuthor.address),
+          error: "AccessControlBadConfirmation",
+          args: [],
+        }),
       },
     ]);
   });
@@ -339,9 +441,7 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
 
     it("accepts a hardware class name of exactly 64 bytes", async function () {
       const { registry, admin } = await loadFixture(catalogFixture);
-      await expect(registry.connect(admin).registerHardwareClass(NAME_OF_64_BYTES))
-        .to.emit(registry, "HardwareClassRegistered")
-        .withArgs(4, NAME_OF_64_BYTES);
+      await expect(registry.connect(admin).registerHardwareClass(NAME_OF_64_BYTES)).to.emit(registry, "HardwareClassRegistered").withArgs(4, NAME_OF_64_BYTES);
       expect(await registry.hardwareClass(4)).to.equal(NAME_OF_64_BYTES);
     });
 
@@ -368,14 +468,30 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
     });
 
     itRejects([
-      { name: "an empty hardware class name", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerHardwareClass(""), error: "UpdateRegistryEmptyName", args: [] }) },
-      { name: "a hardware class name over 64 bytes", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerHardwareClass(LONG_NAME), error: "UpdateRegistryNameTooLong", args: [65, 64] }) },
+      {
+        name: "an empty hardware class name",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerHardwareClass(""), error: "UpdateRegistryEmptyName", args: [] }),
+      },
+      {
+        name: "a hardware class name over 64 bytes",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerHardwareClass(LONG_NAME), error: "UpdateRegistryNameTooLong", args: [65, 64] }),
+      },
       {
         name: "a hardware class name already taken",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerHardwareClass("acme-board-rev-a"), error: "UpdateRegistryHardwareClassNameTaken", args: ["acme-board-rev-a"] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerHardwareClass("acme-board-rev-a"),
+          error: "UpdateRegistryHardwareClassNameTaken",
+          args: ["acme-board-rev-a"],
+        }),
       },
-      { name: "a view of hardware class 0 (ids start at 1)", run: async (f) => ({ call: () => f.registry.hardwareClass(0), error: "UpdateRegistryUnknownHardwareClass", args: [0] }) },
-      { name: "a view of hardware class N+1 (one past the last id)", run: async (f) => ({ call: () => f.registry.hardwareClass(4), error: "UpdateRegistryUnknownHardwareClass", args: [4] }) },
+      {
+        name: "a view of hardware class 0 (ids start at 1)",
+        run: async (f) => ({ call: () => f.registry.hardwareClass(0), error: "UpdateRegistryUnknownHardwareClass", args: [0] }),
+      },
+      {
+        name: "a view of hardware class N+1 (one past the last id)",
+        run: async (f) => ({ call: () => f.registry.hardwareClass(4), error: "UpdateRegistryUnknownHardwareClass", args: [4] }),
+      },
     ]);
   });
 
@@ -385,9 +501,7 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
       const id = componentId(NEW_COMPONENT);
       expect(id).to.equal(keccak256(toUtf8Bytes(NEW_COMPONENT)));
       expect(await registry.connect(admin).registerComponent.staticCall(NEW_COMPONENT, 2)).to.equal(id);
-      await expect(registry.connect(admin).registerComponent(NEW_COMPONENT, 2))
-        .to.emit(registry, "ComponentRegistered")
-        .withArgs(id, 2, NEW_COMPONENT);
+      await expect(registry.connect(admin).registerComponent(NEW_COMPONENT, 2)).to.emit(registry, "ComponentRegistered").withArgs(id, 2, NEW_COMPONENT);
       expect(await registry.component(id)).to.deep.equal([NEW_COMPONENT, 2n, 0n, 0n]);
     });
 
@@ -398,21 +512,45 @@ describe("UpdateRegistry: catalog of providers, signers, authors, hardware and c
     });
 
     itRejects([
-      { name: "a component of provider 0", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(NEW_COMPONENT, 0), error: "UpdateRegistryUnknownProvider", args: [0] }) },
-      { name: "a component of an unregistered provider", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(NEW_COMPONENT, 3), error: "UpdateRegistryUnknownProvider", args: [3] }) },
+      {
+        name: "a component of provider 0",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(NEW_COMPONENT, 0), error: "UpdateRegistryUnknownProvider", args: [0] }),
+      },
+      {
+        name: "a component of an unregistered provider",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(NEW_COMPONENT, 3), error: "UpdateRegistryUnknownProvider", args: [3] }),
+      },
       {
         name: "a component name already registered",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent("acme.bootloader", 1), error: "UpdateRegistryComponentExists", args: [COMPONENTS.bootloader] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerComponent("acme.bootloader", 1),
+          error: "UpdateRegistryComponentExists",
+          args: [COMPONENTS.bootloader],
+        }),
       },
       {
         name: "a component name already registered by another provider",
-        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent("acme.bootloader", 2), error: "UpdateRegistryComponentExists", args: [COMPONENTS.bootloader] }),
+        run: async (f) => ({
+          call: () => f.registry.connect(f.admin).registerComponent("acme.bootloader", 2),
+          error: "UpdateRegistryComponentExists",
+          args: [COMPONENTS.bootloader],
+        }),
       },
-      { name: "an empty component name", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent("", 1), error: "UpdateRegistryEmptyName", args: [] }) },
-      { name: "a component name over 64 bytes", run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(LONG_NAME, 1), error: "UpdateRegistryNameTooLong", args: [65, 64] }) },
+      {
+        name: "an empty component name",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent("", 1), error: "UpdateRegistryEmptyName", args: [] }),
+      },
+      {
+        name: "a component name over 64 bytes",
+        run: async (f) => ({ call: () => f.registry.connect(f.admin).registerComponent(LONG_NAME, 1), error: "UpdateRegistryNameTooLong", args: [65, 64] }),
+      },
       {
         name: "a view of an unregistered component",
-        run: async (f) => ({ call: () => f.registry.component(componentId(NEW_COMPONENT)), error: "UpdateRegistryUnknownComponent", args: [componentId(NEW_COMPONENT)] }),
+        run: async (f) => ({
+          call: () => f.registry.component(componentId(NEW_COMPONENT)),
+          error: "UpdateRegistryUnknownComponent",
+          args: [componentId(NEW_COMPONENT)],
+        }),
       },
     ]);
   });

@@ -7,14 +7,7 @@ import { encodeVersion } from "../../agent/core/version";
 import { ReleaseRecord } from "../../agent/core/release";
 import { decodeRevert } from "../../agent/chain/revertReason";
 import { signRelease, computeReleaseId } from "../../agent/crypto/releaseSignature";
-import {
-  catalogFixture,
-  makeRelease,
-  ACME_SIGNER,
-  GLOBEX_SIGNER,
-  COMPONENTS,
-  ROLES,
-} from "../helpers/registryFixture";
+import { catalogFixture, makeRelease, ACME_SIGNER, GLOBEX_SIGNER, COMPONENTS, ROLES } from "../helpers/registryFixture";
 
 /**
  * Model-based test: random sequences of publish, revoke, flag, bar, unbar, enrol, suspend,
@@ -76,9 +69,7 @@ class Model {
   }
 
   satisfying(component: string, min: bigint, max: bigint): ModelRelease | undefined {
-    return [...this.releases]
-      .reverse()
-      .find((r) => r.component === component && r.status !== "Revoked" && r.version >= min && r.version < max);
+    return [...this.releases].reverse().find((r) => r.component === component && r.status !== "Revoked" && r.version >= min && r.version < max);
   }
 }
 
@@ -142,7 +133,10 @@ class Publish extends Step {
     else if (deps.some((d) => m.barred.has(OWNER[d.component]))) expected = "UpdateRegistryDependencyProviderBarred";
     else if (modelWitness.some((w) => w === undefined)) expected = "UpdateRegistryDependencyNotSatisfied";
     else if (!this.rightSigner) expected = "UpdateRegistrySignerNotAuthorized";
-    expect(witnesses).to.deep.equal(modelWitness.map((w) => w?.id ?? ZeroHash), "the model and the chain disagree on dependency witnesses");
+    expect(witnesses).to.deep.equal(
+      modelWitness.map((w) => w?.id ?? ZeroHash),
+      "the model and the chain disagree on dependency witnesses",
+    );
 
     const got = await outcome(f, () => f.registry.connect(sender).publishRelease(record, signer.address, signature, witnesses));
     expect(got).to.equal(expected, this.toString());
@@ -177,9 +171,7 @@ class SetStatus extends Step {
     else if (target.status === "Revoked") expected = "UpdateRegistryReleaseRevoked";
     else if (this.action === "flag" && target.status === "Vulnerable") expected = "UpdateRegistryReleaseAlreadyVulnerable";
     const got = await outcome(f, () =>
-      this.action === "revoke"
-        ? f.registry.connect(sender).revokeRelease(id, "model says so")
-        : f.registry.connect(sender).flagVulnerable(id, "CVE-MODEL"),
+      this.action === "revoke" ? f.registry.connect(sender).revokeRelease(id, "model says so") : f.registry.connect(sender).flagVulnerable(id, "CVE-MODEL"),
     );
     expect(got).to.equal(expected, this.toString());
     if (got === null) {
@@ -331,7 +323,12 @@ describe("UpdateRegistry: model-based property test (REQ-10d-i, CAP-11.3-c, CAP-
         .map(([s, c, v, hw, dep, ok]) => new Publish(s, c, v, hw, dep, ok)),
       // Senders 1 and 2 are the authors: weight publishing by them.
       fc
-        .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: VERSIONS.length - 1 }), fc.option(fc.record({ component: fc.integer({ min: 0, max: 3 }), range: fc.integer({ min: 0, max: RANGES.length - 1 }) })))
+        .tuple(
+          fc.integer({ min: 1, max: 2 }),
+          fc.integer({ min: 0, max: 3 }),
+          fc.integer({ min: 0, max: VERSIONS.length - 1 }),
+          fc.option(fc.record({ component: fc.integer({ min: 0, max: 3 }), range: fc.integer({ min: 0, max: RANGES.length - 1 }) })),
+        )
         .map(([s, c, v, dep]) => new Publish(s, c, v, [1], dep, true)),
       fc
         .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: VERSIONS.length - 1 }))
@@ -340,7 +337,13 @@ describe("UpdateRegistry: model-based property test (REQ-10d-i, CAP-11.3-c, CAP-
       fc.tuple(fc.boolean(), sender, fc.integer({ min: 1, max: 2 })).map(([lift, s, p]) => new Bar(lift, s, p)),
       fc.tuple(fc.constantFrom<"enrol" | "suspend">("enrol", "suspend"), sender, fc.integer({ min: 0, max: 4 })).map(([a, s, d]) => new Device(a, s, d)),
       fc
-        .tuple(fc.constantFrom<"grant" | "revoke" | "registerAuthor">("grant", "revoke", "registerAuthor"), sender, fc.integer({ min: 0, max: 2 }), sender, fc.integer({ min: 1, max: 2 }))
+        .tuple(
+          fc.constantFrom<"grant" | "revoke" | "registerAuthor">("grant", "revoke", "registerAuthor"),
+          sender,
+          fc.integer({ min: 0, max: 2 }),
+          sender,
+          fc.integer({ min: 1, max: 2 }),
+        )
         .map(([a, s, r, t, p]) => new Role(a, s, r, t, p)),
     ];
     await fc.assert(

@@ -70,7 +70,15 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
           block!.timestamp,
           "Acme Devices",
           (r: unknown) => {
-            const ev = r as { fileHash: string; fileLink: string; fileName: string; fileSize: bigint; merkleRoot: string; hardware: bigint[]; dependencies: unknown[] };
+            const ev = r as {
+              fileHash: string;
+              fileLink: string;
+              fileName: string;
+              fileSize: bigint;
+              merkleRoot: string;
+              hardware: bigint[];
+              dependencies: unknown[];
+            };
             return (
               ev.fileHash === record.fileHash &&
               ev.fileLink === record.fileLink &&
@@ -106,8 +114,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       await registry.connect(admin).addProviderSigner(1, await wallet.getAddress());
       const record = makeRelease();
       const signature = await signRelease(owner, domain, record);
-      await expect(registry.connect(acmeAuthor).publishRelease(record, await wallet.getAddress(), signature, []))
-        .to.emit(registry, "ReleasePublished");
+      await expect(registry.connect(acmeAuthor).publishRelease(record, await wallet.getAddress(), signature, [])).to.emit(registry, "ReleasePublished");
       // A signature the contract does not vouch for is refused.
       const other = makeRelease({ version: V("1.0.1") });
       const badSignature = await signRelease(ACME_SIGNER, domain, other);
@@ -150,15 +157,27 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
     const cases: Case[] = [
       {
         name: "an account that is not an author",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease(), { sender: f.outsider }), error: "UpdateRegistryPublisherNotAuthor", args: [f.outsider.address, 1] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease(), { sender: f.outsider }),
+          error: "UpdateRegistryPublisherNotAuthor",
+          args: [f.outsider.address, 1],
+        }),
       },
       {
         name: "an author of another provider (only a provider's authors publish its components)",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease(), { sender: f.globexAuthor }), error: "UpdateRegistryPublisherNotAuthor", args: [f.globexAuthor.address, 1] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease(), { sender: f.globexAuthor }),
+          error: "UpdateRegistryPublisherNotAuthor",
+          args: [f.globexAuthor.address, 1],
+        }),
       },
       {
         name: "a record that names another provider than the component's owner",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ provider: 2 })), error: "UpdateRegistryProviderMismatch", args: [COMPONENTS.bootloader, 1, 2] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ provider: 2 })),
+          error: "UpdateRegistryProviderMismatch",
+          args: [COMPONENTS.bootloader, 1, 2],
+        }),
       },
       {
         name: "an unknown component",
@@ -176,7 +195,11 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       },
       {
         name: "a malformed version encoding",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: (V("2.0.0") & ~0xffffn) | 0xc000n })), error: "UpdateRegistryInvalidVersion", args: [(V("2.0.0") & ~0xffffn) | 0xc000n] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: (V("2.0.0") & ~0xffffn) | 0xc000n })),
+          error: "UpdateRegistryInvalidVersion",
+          args: [(V("2.0.0") & ~0xffffn) | 0xc000n],
+        }),
       },
       {
         name: "version zero",
@@ -184,73 +207,198 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       },
       {
         name: "the same version again (REQ-10d-i)",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("1.0.0") })), error: "UpdateRegistryVersionNotIncreasing", args: [COMPONENTS.bootloader, V("1.0.0"), V("1.0.0")] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("1.0.0") })),
+          error: "UpdateRegistryVersionNotIncreasing",
+          args: [COMPONENTS.bootloader, V("1.0.0"), V("1.0.0")],
+        }),
       },
       {
         name: "a downgrade (REQ-10d-i)",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("0.9.9") })), error: "UpdateRegistryVersionNotIncreasing", args: [COMPONENTS.bootloader, V("1.0.0"), V("0.9.9")] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("0.9.9") })),
+          error: "UpdateRegistryVersionNotIncreasing",
+          args: [COMPONENTS.bootloader, V("1.0.0"), V("0.9.9")],
+        }),
       },
       {
         name: "a pre-release of the latest version (it sorts below it)",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("1.0.0-rc.9") })), error: "UpdateRegistryVersionNotIncreasing", args: [COMPONENTS.bootloader, V("1.0.0"), V("1.0.0-rc.9")] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("1.0.0-rc.9") })),
+          error: "UpdateRegistryVersionNotIncreasing",
+          args: [COMPONENTS.bootloader, V("1.0.0"), V("1.0.0-rc.9")],
+        }),
       },
-      { name: "a zero file hash", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileHash: ZeroHash })), error: "UpdateRegistryZeroFileHash", args: [] }) },
-      { name: "a zero Merkle root", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), merkleRoot: ZeroHash })), error: "UpdateRegistryZeroMerkleRoot", args: [] }) },
-      { name: "a zero file size", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileSize: 0n })), error: "UpdateRegistryZeroFileSize", args: [] }) },
-      { name: "an empty file link", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileLink: "" })), error: "UpdateRegistryEmptyFileLink", args: [] }) },
-      { name: "an empty file name", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileName: "" })), error: "UpdateRegistryEmptyFileName", args: [] }) },
-      { name: "a file link over 128 bytes", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileLink: "b".repeat(129) })), error: "UpdateRegistryFileLinkTooLong", args: [129, 128] }) },
-      { name: "a file name over 255 bytes", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileName: "f".repeat(256) })), error: "UpdateRegistryFileNameTooLong", args: [256, 255] }) },
-      { name: "no supported hardware", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [] })), error: "UpdateRegistryNoHardware", args: [] }) },
-      { name: "more than 32 hardware classes", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: Array.from({ length: 33 }, (_, i) => i + 1) })), error: "UpdateRegistryTooManyHardwareClasses", args: [33, 32] }) },
-      { name: "hardware not strictly ascending (a duplicate)", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [1, 1] })), error: "UpdateRegistryHardwareNotAscending", args: [1] }) },
-      { name: "an unregistered hardware class", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [1, 4] })), error: "UpdateRegistryUnknownHardwareClass", args: [4] }) },
-      { name: "hardware class 0", run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [0] })), error: "UpdateRegistryUnknownHardwareClass", args: [0] }) },
+      {
+        name: "a zero file hash",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileHash: ZeroHash })),
+          error: "UpdateRegistryZeroFileHash",
+          args: [],
+        }),
+      },
+      {
+        name: "a zero Merkle root",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), merkleRoot: ZeroHash })),
+          error: "UpdateRegistryZeroMerkleRoot",
+          args: [],
+        }),
+      },
+      {
+        name: "a zero file size",
+        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileSize: 0n })), error: "UpdateRegistryZeroFileSize", args: [] }),
+      },
+      {
+        name: "an empty file link",
+        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileLink: "" })), error: "UpdateRegistryEmptyFileLink", args: [] }),
+      },
+      {
+        name: "an empty file name",
+        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileName: "" })), error: "UpdateRegistryEmptyFileName", args: [] }),
+      },
+      {
+        name: "a file link over 128 bytes",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileLink: "b".repeat(129) })),
+          error: "UpdateRegistryFileLinkTooLong",
+          args: [129, 128],
+        }),
+      },
+      {
+        name: "a file name over 255 bytes",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileName: "f".repeat(256) })),
+          error: "UpdateRegistryFileNameTooLong",
+          args: [256, 255],
+        }),
+      },
+      {
+        name: "no supported hardware",
+        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [] })), error: "UpdateRegistryNoHardware", args: [] }),
+      },
+      {
+        name: "more than 32 hardware classes",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: Array.from({ length: 33 }, (_, i) => i + 1) })),
+          error: "UpdateRegistryTooManyHardwareClasses",
+          args: [33, 32],
+        }),
+      },
+      {
+        name: "hardware not strictly ascending (a duplicate)",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [1, 1] })),
+          error: "UpdateRegistryHardwareNotAscending",
+          args: [1],
+        }),
+      },
+      {
+        name: "an unregistered hardware class",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [1, 4] })),
+          error: "UpdateRegistryUnknownHardwareClass",
+          args: [4],
+        }),
+      },
+      {
+        name: "hardware class 0",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), hardware: [0] })),
+          error: "UpdateRegistryUnknownHardwareClass",
+          args: [0],
+        }),
+      },
       {
         name: "more than 16 dependencies",
         run: async (f) => {
           const deps = Array.from({ length: 17 }, (_, i) => ({ component: ethers.toBeHex(i + 1, 32), minVersion: 1n, maxVersion: 2n }));
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: deps }), { witnesses: deps.map(() => ZeroHash) }), error: "UpdateRegistryTooManyDependencies", args: [17, 16] };
+          return {
+            call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: deps }), { witnesses: deps.map(() => ZeroHash) }),
+            error: "UpdateRegistryTooManyDependencies",
+            args: [17, 16],
+          };
         },
       },
       {
         name: "a witness list of the wrong length",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0")] }), { witnesses: [] }), error: "UpdateRegistryWitnessCountMismatch", args: [1, 0] }),
+        run: async (f) => ({
+          call: () =>
+            sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0")] }), { witnesses: [] }),
+          error: "UpdateRegistryWitnessCountMismatch",
+          args: [1, 0],
+        }),
       },
       {
         name: "dependencies not ascending by component (a duplicate)",
         run: async (f) => {
           const d = dependsOn(COMPONENTS.bootloader, "^1.0.0");
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d, d] }), { witnesses: [f.bootloader.id, f.bootloader.id] }), error: "UpdateRegistryDependencyNotAscending", args: [1] };
+          return {
+            call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d, d] }), { witnesses: [f.bootloader.id, f.bootloader.id] }),
+            error: "UpdateRegistryDependencyNotAscending",
+            args: [1],
+          };
         },
       },
       {
         name: "a dependency on the component itself",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0")] }), { witnesses: [f.bootloader.id] }), error: "UpdateRegistrySelfDependency", args: [0] }),
+        run: async (f) => ({
+          call: () =>
+            sendSigned(f, makeRelease({ version: V("2.0.0"), dependencies: [dependsOn(COMPONENTS.bootloader, "^1.0.0")] }), { witnesses: [f.bootloader.id] }),
+          error: "UpdateRegistrySelfDependency",
+          args: [0],
+        }),
       },
       {
         name: "an empty dependency range",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [{ component: COMPONENTS.bootloader, minVersion: V("2.0.0"), maxVersion: V("2.0.0") }] }), { witnesses: [f.bootloader.id] }), error: "UpdateRegistryInvalidDependencyRange", args: [0, V("2.0.0"), V("2.0.0")] }),
+        run: async (f) => ({
+          call: () =>
+            sendSigned(
+              f,
+              makeRelease({
+                component: COMPONENTS.sensorFw,
+                dependencies: [{ component: COMPONENTS.bootloader, minVersion: V("2.0.0"), maxVersion: V("2.0.0") }],
+              }),
+              { witnesses: [f.bootloader.id] },
+            ),
+          error: "UpdateRegistryInvalidDependencyRange",
+          args: [0, V("2.0.0"), V("2.0.0")],
+        }),
       },
       {
         name: "a dependency on an unregistered component",
         run: async (f) => {
           const c = keccak256(toUtf8Bytes("nobody.lib"));
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [{ component: c, minVersion: 1n, maxVersion: 2n }] }), { witnesses: [ZeroHash] }), error: "UpdateRegistryUnknownComponent", args: [c] };
+          return {
+            call: () =>
+              sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [{ component: c, minVersion: 1n, maxVersion: 2n }] }), {
+                witnesses: [ZeroHash],
+              }),
+            error: "UpdateRegistryUnknownComponent",
+            args: [c],
+          };
         },
       },
       {
         name: "a dependency no release satisfies (APP-II-2)",
         run: async (f) => {
           const d = dependsOn(COMPONENTS.bootloader, "^2.0.0");
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.bootloader.id] }), error: "UpdateRegistryDependencyNotSatisfied", args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.bootloader.id] };
+          return {
+            call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.bootloader.id] }),
+            error: "UpdateRegistryDependencyNotSatisfied",
+            args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.bootloader.id],
+          };
         },
       },
       {
         name: "a witness that is a release of another component",
         run: async (f) => {
           const d = dependsOn(COMPONENTS.bootloader, ">=0.1.0");
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.radio.id] }), error: "UpdateRegistryDependencyNotSatisfied", args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.radio.id] };
+          return {
+            call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.radio.id] }),
+            error: "UpdateRegistryDependencyNotSatisfied",
+            args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.radio.id],
+          };
         },
       },
       {
@@ -258,7 +406,11 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
         run: async (f) => {
           await f.registry.connect(f.auditor).revokeRelease(f.bootloader.id, "backdoor found");
           const d = dependsOn(COMPONENTS.bootloader, "^1.0.0");
-          return { call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.bootloader.id] }), error: "UpdateRegistryDependencyNotSatisfied", args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.bootloader.id] };
+          return {
+            call: () => sendSigned(f, makeRelease({ component: COMPONENTS.sensorFw, dependencies: [d] }), { witnesses: [f.bootloader.id] }),
+            error: "UpdateRegistryDependencyNotSatisfied",
+            args: [0, COMPONENTS.bootloader, d.minVersion, d.maxVersion, f.bootloader.id],
+          };
         },
       },
       {
@@ -267,12 +419,20 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
           await f.registry.connect(f.auditor).barProvider(1, "malicious image");
           const d = dependsOn(COMPONENTS.bootloader, "^1.0.0");
           const record = makeRelease({ provider: 2, component: COMPONENTS.globexApp, dependencies: [d] });
-          return { call: () => sendSigned(f, record, { sender: f.globexAuthor, signer: GLOBEX_SIGNER, witnesses: [f.bootloader.id] }), error: "UpdateRegistryDependencyProviderBarred", args: [0, COMPONENTS.bootloader, 1] };
+          return {
+            call: () => sendSigned(f, record, { sender: f.globexAuthor, signer: GLOBEX_SIGNER, witnesses: [f.bootloader.id] }),
+            error: "UpdateRegistryDependencyProviderBarred",
+            args: [0, COMPONENTS.bootloader, 1],
+          };
         },
       },
       {
         name: "a signer that is not one of the provider's keys (REQ-10d-ii)",
-        run: async (f) => ({ call: () => sendSigned(f, makeRelease({ version: V("2.0.0") }), { signer: GLOBEX_SIGNER }), error: "UpdateRegistrySignerNotAuthorized", args: [1, GLOBEX_SIGNER.address] }),
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("2.0.0") }), { signer: GLOBEX_SIGNER }),
+          error: "UpdateRegistrySignerNotAuthorized",
+          args: [1, GLOBEX_SIGNER.address],
+        }),
       },
       {
         name: "a signature over different fields: an altered record (CAP-11.4-a)",
@@ -280,7 +440,11 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
           const signed = makeRelease({ version: V("2.0.0") });
           const signature = await signRelease(ACME_SIGNER, f.domain, signed);
           const altered = { ...signed, fileLink: "bafkreialteredlink" };
-          return { call: () => f.registry.connect(f.acmeAuthor).publishRelease(altered, ACME_SIGNER.address, signature, []), error: "UpdateRegistryInvalidSignature", args: [ACME_SIGNER.address] };
+          return {
+            call: () => f.registry.connect(f.acmeAuthor).publishRelease(altered, ACME_SIGNER.address, signature, []),
+            error: "UpdateRegistryInvalidSignature",
+            args: [ACME_SIGNER.address],
+          };
         },
       },
       {
@@ -289,14 +453,22 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
           const record = makeRelease({ version: V("2.0.0") });
           const otherDomain = { ...f.domain, verifyingContract: ethers.Wallet.createRandom().address };
           const signature = await signRelease(ACME_SIGNER, otherDomain, record);
-          return { call: () => f.registry.connect(f.acmeAuthor).publishRelease(record, ACME_SIGNER.address, signature, []), error: "UpdateRegistryInvalidSignature", args: [ACME_SIGNER.address] };
+          return {
+            call: () => f.registry.connect(f.acmeAuthor).publishRelease(record, ACME_SIGNER.address, signature, []),
+            error: "UpdateRegistryInvalidSignature",
+            args: [ACME_SIGNER.address],
+          };
         },
       },
       {
         name: "a signer whose key was removed",
         run: async (f) => {
           await f.registry.connect(f.admin).removeProviderSigner(1, ACME_SIGNER.address);
-          return { call: () => sendSigned(f, makeRelease({ version: V("2.0.0") })), error: "UpdateRegistrySignerNotAuthorized", args: [1, ACME_SIGNER.address] };
+          return {
+            call: () => sendSigned(f, makeRelease({ version: V("2.0.0") })),
+            error: "UpdateRegistrySignerNotAuthorized",
+            args: [1, ACME_SIGNER.address],
+          };
         },
       },
     ];
@@ -311,9 +483,7 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       const f = await loadFixture(withBootloaderFixture);
       const before = await registrySnapshot(f.registry);
       const witnesses = await findWitnesses(f.registry, f.bootloader.record);
-      await expect(
-        f.registry.connect(f.acmeAuthor).publishRelease(f.bootloader.record, ACME_SIGNER.address, f.bootloader.signature, witnesses),
-      )
+      await expect(f.registry.connect(f.acmeAuthor).publishRelease(f.bootloader.record, ACME_SIGNER.address, f.bootloader.signature, witnesses))
         .to.be.revertedWithCustomError(f.registry, "UpdateRegistryVersionNotIncreasing")
         .withArgs(COMPONENTS.bootloader, V("1.0.0"), V("1.0.0"));
       expect(await registrySnapshot(f.registry)).to.deep.equal(before);

@@ -93,70 +93,122 @@ describe("UpdateRegistry: roles and the default-admin transfer", function () {
       const cases: Case[] = [
         {
           name: "an outsider granting the auditor role",
-          run: async (f) => ({ call: () => f.registry.connect(f.outsider).grantRole(ROLES.AUDITOR, f.auditor.address), error: "AccessControlUnauthorizedAccount", args: [f.outsider.address, ROLES.ADMINISTRATOR] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.outsider).grantRole(ROLES.AUDITOR, f.auditor.address),
+            error: "AccessControlUnauthorizedAccount",
+            args: [f.outsider.address, ROLES.ADMINISTRATOR],
+          }),
         },
         {
           name: "an outsider granting the tracker role",
-          run: async (f) => ({ call: () => f.registry.connect(f.outsider).grantRole(ROLES.TRACKER, f.tracker.address), error: "AccessControlUnauthorizedAccount", args: [f.outsider.address, ROLES.ADMINISTRATOR] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.outsider).grantRole(ROLES.TRACKER, f.tracker.address),
+            error: "AccessControlUnauthorizedAccount",
+            args: [f.outsider.address, ROLES.ADMINISTRATOR],
+          }),
         },
         {
           name: "an outsider granting itself the author role (CAP-11.3-d)",
-          run: async (f) => ({ call: () => f.registry.connect(f.outsider).grantRole(ROLES.AUTHOR, f.outsider.address), error: "AccessControlUnauthorizedAccount", args: [f.outsider.address, ROLES.ADMINISTRATOR] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.outsider).grantRole(ROLES.AUTHOR, f.outsider.address),
+            error: "AccessControlUnauthorizedAccount",
+            args: [f.outsider.address, ROLES.ADMINISTRATOR],
+          }),
         },
         {
           name: "an auditor granting the auditor role (only administrators grant it)",
           run: async (f) => {
             await f.registry.connect(f.admin).grantRole(ROLES.AUDITOR, f.auditor.address);
-            return { call: () => f.registry.connect(f.auditor).grantRole(ROLES.AUDITOR, f.outsider.address), error: "AccessControlUnauthorizedAccount", args: [f.auditor.address, ROLES.ADMINISTRATOR] };
+            return {
+              call: () => f.registry.connect(f.auditor).grantRole(ROLES.AUDITOR, f.outsider.address),
+              error: "AccessControlUnauthorizedAccount",
+              args: [f.auditor.address, ROLES.ADMINISTRATOR],
+            };
           },
         },
         {
           name: "an outsider revoking the tracker role",
           run: async (f) => {
             await f.registry.connect(f.admin).grantRole(ROLES.TRACKER, f.tracker.address);
-            return { call: () => f.registry.connect(f.outsider).revokeRole(ROLES.TRACKER, f.tracker.address), error: "AccessControlUnauthorizedAccount", args: [f.outsider.address, ROLES.ADMINISTRATOR] };
+            return {
+              call: () => f.registry.connect(f.outsider).revokeRole(ROLES.TRACKER, f.tracker.address),
+              error: "AccessControlUnauthorizedAccount",
+              args: [f.outsider.address, ROLES.ADMINISTRATOR],
+            };
           },
         },
         {
           name: "an administrator who is not the default admin granting ADMINISTRATOR_ROLE",
           run: async (f) => {
             await f.registry.connect(f.admin).grantRole(ROLES.ADMINISTRATOR, f.newAdmin.address);
-            return { call: () => f.registry.connect(f.newAdmin).grantRole(ROLES.ADMINISTRATOR, f.outsider.address), error: "AccessControlUnauthorizedAccount", args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN] };
+            return {
+              call: () => f.registry.connect(f.newAdmin).grantRole(ROLES.ADMINISTRATOR, f.outsider.address),
+              error: "AccessControlUnauthorizedAccount",
+              args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN],
+            };
           },
         },
         {
           name: "an administrator who is not the default admin revoking the deployer's ADMINISTRATOR_ROLE",
           run: async (f) => {
             await f.registry.connect(f.admin).grantRole(ROLES.ADMINISTRATOR, f.newAdmin.address);
-            return { call: () => f.registry.connect(f.newAdmin).revokeRole(ROLES.ADMINISTRATOR, f.admin.address), error: "AccessControlUnauthorizedAccount", args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN] };
+            return {
+              call: () => f.registry.connect(f.newAdmin).revokeRole(ROLES.ADMINISTRATOR, f.admin.address),
+              error: "AccessControlUnauthorizedAccount",
+              args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN],
+            };
           },
         },
         {
           name: "granting DEFAULT_ADMIN_ROLE directly (it moves only by the two-step transfer)",
-          run: async (f) => ({ call: () => f.registry.connect(f.admin).grantRole(ROLES.DEFAULT_ADMIN, f.newAdmin.address), error: "AccessControlEnforcedDefaultAdminRules", args: [] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.admin).grantRole(ROLES.DEFAULT_ADMIN, f.newAdmin.address),
+            error: "AccessControlEnforcedDefaultAdminRules",
+            args: [],
+          }),
         },
         {
           name: "revoking DEFAULT_ADMIN_ROLE directly",
-          run: async (f) => ({ call: () => f.registry.connect(f.admin).revokeRole(ROLES.DEFAULT_ADMIN, f.admin.address), error: "AccessControlEnforcedDefaultAdminRules", args: [] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.admin).revokeRole(ROLES.DEFAULT_ADMIN, f.admin.address),
+            error: "AccessControlEnforcedDefaultAdminRules",
+            args: [],
+          }),
         },
         {
           name: "the default admin renouncing DEFAULT_ADMIN_ROLE without a scheduled, elapsed renouncement",
-          run: async (f) => ({ call: () => f.registry.connect(f.admin).renounceRole(ROLES.DEFAULT_ADMIN, f.admin.address), error: "AccessControlEnforcedDefaultAdminDelay", args: [0] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.admin).renounceRole(ROLES.DEFAULT_ADMIN, f.admin.address),
+            error: "AccessControlEnforcedDefaultAdminDelay",
+            args: [0],
+          }),
         },
         {
           name: "an administrator beginning a default-admin transfer (only the default admin may)",
           run: async (f) => {
             await f.registry.connect(f.admin).grantRole(ROLES.ADMINISTRATOR, f.newAdmin.address);
-            return { call: () => f.registry.connect(f.newAdmin).beginDefaultAdminTransfer(f.newAdmin.address), error: "AccessControlUnauthorizedAccount", args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN] };
+            return {
+              call: () => f.registry.connect(f.newAdmin).beginDefaultAdminTransfer(f.newAdmin.address),
+              error: "AccessControlUnauthorizedAccount",
+              args: [f.newAdmin.address, ROLES.DEFAULT_ADMIN],
+            };
           },
         },
         {
           name: "an outsider beginning a default-admin transfer to itself",
-          run: async (f) => ({ call: () => f.registry.connect(f.outsider).beginDefaultAdminTransfer(f.outsider.address), error: "AccessControlUnauthorizedAccount", args: [f.outsider.address, ROLES.DEFAULT_ADMIN] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.outsider).beginDefaultAdminTransfer(f.outsider.address),
+            error: "AccessControlUnauthorizedAccount",
+            args: [f.outsider.address, ROLES.DEFAULT_ADMIN],
+          }),
         },
         {
           name: "accepting a default-admin transfer that was never begun",
-          run: async (f) => ({ call: () => f.registry.connect(f.newAdmin).acceptDefaultAdminTransfer(), error: "AccessControlInvalidDefaultAdmin", args: [f.newAdmin.address] }),
+          run: async (f) => ({
+            call: () => f.registry.connect(f.newAdmin).acceptDefaultAdminTransfer(),
+            error: "AccessControlInvalidDefaultAdmin",
+            args: [f.newAdmin.address],
+          }),
         },
       ];
 

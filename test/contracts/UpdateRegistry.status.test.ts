@@ -2,15 +2,7 @@ import { expect } from "chai";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { encodeVersion } from "../../agent/core/version";
-import {
-  catalogFixture,
-  makeRelease,
-  publish,
-  dependsOn,
-  ACME_SIGNER,
-  COMPONENTS,
-  ROLES,
-} from "../helpers/registryFixture";
+import { catalogFixture, makeRelease, publish, dependsOn, ACME_SIGNER, COMPONENTS, ROLES } from "../helpers/registryFixture";
 
 const V = encodeVersion;
 
@@ -93,10 +85,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
       await expect(registry.connect(auditor).revokeRelease(unknown, "x"))
         .to.be.revertedWithCustomError(registry, "UpdateRegistryUnknownRelease")
         .withArgs(unknown);
-      await expect(registry.connect(auditor).revokeRelease(boot100.id, "")).to.be.revertedWithCustomError(
-        registry,
-        "UpdateRegistryEmptyReason",
-      );
+      await expect(registry.connect(auditor).revokeRelease(boot100.id, "")).to.be.revertedWithCustomError(registry, "UpdateRegistryEmptyReason");
       expect(await registry.releaseStatus(boot100.id)).to.equal(Status.Active);
     });
 
@@ -129,10 +118,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
       await expect(registry.connect(auditor).flagVulnerable(ZeroHash, "CVE-3"))
         .to.be.revertedWithCustomError(registry, "UpdateRegistryUnknownRelease")
         .withArgs(ZeroHash);
-      await expect(registry.connect(auditor).flagVulnerable(boot100.id, "")).to.be.revertedWithCustomError(
-        registry,
-        "UpdateRegistryEmptyReason",
-      );
+      await expect(registry.connect(auditor).flagVulnerable(boot100.id, "")).to.be.revertedWithCustomError(registry, "UpdateRegistryEmptyReason");
       await expect(registry.connect(outsider).flagVulnerable(boot100.id, "CVE-4"))
         .to.be.revertedWithCustomError(registry, "UpdateRegistryUnauthorized")
         .withArgs(outsider.address, ROLES.ADMINISTRATOR, ROLES.AUDITOR);
@@ -189,11 +175,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
 
     it("releaseAt lists a component's releases in publishing order and refuses an index past the end", async function () {
       const { registry, boot100, boot110, boot120 } = await loadFixture(releasesFixture);
-      expect(await Promise.all([0, 1, 2].map((i) => registry.releaseAt(COMPONENTS.bootloader, i)))).to.deep.equal([
-        boot100.id,
-        boot110.id,
-        boot120.id,
-      ]);
+      expect(await Promise.all([0, 1, 2].map((i) => registry.releaseAt(COMPONENTS.bootloader, i)))).to.deep.equal([boot100.id, boot110.id, boot120.id]);
       await expect(registry.releaseAt(COMPONENTS.bootloader, 3))
         .to.be.revertedWithCustomError(registry, "UpdateRegistryReleaseIndexOutOfRange")
         .withArgs(COMPONENTS.bootloader, 3, 3);
@@ -201,9 +183,7 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
 
     it("releaseState and releaseStatus of an unknown release", async function () {
       const { registry } = await loadFixture(releasesFixture);
-      await expect(registry.releaseState(ZeroHash))
-        .to.be.revertedWithCustomError(registry, "UpdateRegistryUnknownRelease")
-        .withArgs(ZeroHash);
+      await expect(registry.releaseState(ZeroHash)).to.be.revertedWithCustomError(registry, "UpdateRegistryUnknownRelease").withArgs(ZeroHash);
       expect(await registry.releaseStatus(ZeroHash)).to.equal(Status.None);
     });
 
@@ -227,19 +207,84 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
     const boot = (v: string) => ({ component: COMPONENTS.bootloader, version: V(v) });
     const sensor = (v: string) => ({ component: COMPONENTS.sensorFw, version: V(v) });
 
-    const cases: { name: string; setup?: (f: F) => Promise<unknown>; release: (f: F) => Parameters<F["registry"]["checkInstallable"]>[0]; hw: number; installed: { component: string; version: bigint }[]; expected: Check }[] = [
-      { name: "installable: hardware supported, dependency met, newer than installed", release: (f) => f.sensor200.record, hw: 1, installed: [boot("1.1.0"), sensor("1.9.0")], expected: Check.Installable },
-      { name: "installable as a first install of the component", release: (f) => f.sensor200.record, hw: 2, installed: [boot("1.0.0")], expected: Check.Installable },
-      { name: "unknown: a record that is not on the ledger (one field altered)", release: (f) => ({ ...f.sensor200.record, fileLink: "bafkreiforged" }), hw: 1, installed: [boot("1.1.0")], expected: Check.UnknownRelease },
-      { name: "revoked", setup: (f) => f.registry.connect(f.auditor).revokeRelease(f.sensor200.id, "malicious"), release: (f) => f.sensor200.record, hw: 1, installed: [boot("1.1.0")], expected: Check.ReleaseRevoked },
-      { name: "provider barred (REQ-10d-ii)", setup: (f) => f.registry.connect(f.auditor).barProvider(1, "malicious"), release: (f) => f.sensor200.record, hw: 1, installed: [boot("1.1.0")], expected: Check.ProviderBarred },
+    const cases: {
+      name: string;
+      setup?: (f: F) => Promise<unknown>;
+      release: (f: F) => Parameters<F["registry"]["checkInstallable"]>[0];
+      hw: number;
+      installed: { component: string; version: bigint }[];
+      expected: Check;
+    }[] = [
+      {
+        name: "installable: hardware supported, dependency met, newer than installed",
+        release: (f) => f.sensor200.record,
+        hw: 1,
+        installed: [boot("1.1.0"), sensor("1.9.0")],
+        expected: Check.Installable,
+      },
+      {
+        name: "installable as a first install of the component",
+        release: (f) => f.sensor200.record,
+        hw: 2,
+        installed: [boot("1.0.0")],
+        expected: Check.Installable,
+      },
+      {
+        name: "unknown: a record that is not on the ledger (one field altered)",
+        release: (f) => ({ ...f.sensor200.record, fileLink: "bafkreiforged" }),
+        hw: 1,
+        installed: [boot("1.1.0")],
+        expected: Check.UnknownRelease,
+      },
+      {
+        name: "revoked",
+        setup: (f) => f.registry.connect(f.auditor).revokeRelease(f.sensor200.id, "malicious"),
+        release: (f) => f.sensor200.record,
+        hw: 1,
+        installed: [boot("1.1.0")],
+        expected: Check.ReleaseRevoked,
+      },
+      {
+        name: "provider barred (REQ-10d-ii)",
+        setup: (f) => f.registry.connect(f.auditor).barProvider(1, "malicious"),
+        release: (f) => f.sensor200.record,
+        hw: 1,
+        installed: [boot("1.1.0")],
+        expected: Check.ProviderBarred,
+      },
       { name: "hardware not supported", release: (f) => f.boot110.record, hw: 2, installed: [], expected: Check.HardwareNotSupported },
-      { name: "not newer than installed (same version)", release: (f) => f.sensor200.record, hw: 1, installed: [boot("1.1.0"), sensor("2.0.0")], expected: Check.NotNewerThanInstalled },
-      { name: "not newer than installed (downgrade)", release: (f) => f.boot100.record, hw: 1, installed: [boot("1.1.0")], expected: Check.NotNewerThanInstalled },
+      {
+        name: "not newer than installed (same version)",
+        release: (f) => f.sensor200.record,
+        hw: 1,
+        installed: [boot("1.1.0"), sensor("2.0.0")],
+        expected: Check.NotNewerThanInstalled,
+      },
+      {
+        name: "not newer than installed (downgrade)",
+        release: (f) => f.boot100.record,
+        hw: 1,
+        installed: [boot("1.1.0")],
+        expected: Check.NotNewerThanInstalled,
+      },
       { name: "dependency not installed", release: (f) => f.sensor200.record, hw: 1, installed: [], expected: Check.DependencyNotInstalled },
       { name: "dependency out of range", release: (f) => f.sensor200.record, hw: 1, installed: [boot("0.9.0")], expected: Check.DependencyVersionOutOfRange },
-      { name: "vulnerable but otherwise installable (the device policy decides)", setup: (f) => f.registry.connect(f.auditor).flagVulnerable(f.sensor200.id, "CVE-1"), release: (f) => f.sensor200.record, hw: 1, installed: [boot("1.1.0")], expected: Check.ReleaseVulnerable },
-      { name: "vulnerable and on the wrong hardware: the hard failure wins", setup: (f) => f.registry.connect(f.auditor).flagVulnerable(f.boot110.id, "CVE-1"), release: (f) => f.boot110.record, hw: 2, installed: [], expected: Check.HardwareNotSupported },
+      {
+        name: "vulnerable but otherwise installable (the device policy decides)",
+        setup: (f) => f.registry.connect(f.auditor).flagVulnerable(f.sensor200.id, "CVE-1"),
+        release: (f) => f.sensor200.record,
+        hw: 1,
+        installed: [boot("1.1.0")],
+        expected: Check.ReleaseVulnerable,
+      },
+      {
+        name: "vulnerable and on the wrong hardware: the hard failure wins",
+        setup: (f) => f.registry.connect(f.auditor).flagVulnerable(f.boot110.id, "CVE-1"),
+        release: (f) => f.boot110.record,
+        hw: 2,
+        installed: [],
+        expected: Check.HardwareNotSupported,
+      },
     ];
 
     for (const c of cases) {

@@ -114,7 +114,8 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
       () =>
         void d.partialDownload(r.releaseId).then((n) => {
           seen.add(n);
-          if (!boundaries.has(n)) between.push(new Promise((resolve) => setTimeout(() => void d.partialDownload(r.releaseId).then((m) => resolve([n, m])), 100)));
+          if (!boundaries.has(n))
+            between.push(new Promise((resolve) => setTimeout(() => void d.partialDownload(r.releaseId).then((m) => resolve([n, m])), 100)));
         }),
       5,
     );
@@ -124,7 +125,8 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     } finally {
       clearInterval(sampler);
     }
-    for (const [n, m] of await Promise.all(between)) expect(boundaries, `a partial download of ${n} bytes (${m} bytes 100 ms later) is not a whole number of verified chunks being written`).to.include(m);
+    for (const [n, m] of await Promise.all(between))
+      expect(boundaries, `a partial download of ${n} bytes (${m} bytes 100 ms later) is not a whole number of verified chunks being written`).to.include(m);
     expect([...seen].filter((n) => n > 0).length, "the download was seen in progress").to.be.at.least(2);
     await expectRunning(d, BOOT, r);
     running = r;

@@ -50,7 +50,11 @@ describe("e2e: a device killed in each install phase", function () {
     mkdirSync(healthDir, { recursive: true });
     const script = path.join(healthDir, "check.js");
     writeFileSync(script, HEALTH_SCRIPT);
-    d.writeConfig({ components: [BOOT], tracker: world.deviceTracker({ heartbeatMs: 300 }), healthCheck: { command: [process.execPath, script, healthDir], timeoutMs: 60_000 } });
+    d.writeConfig({
+      components: [BOOT],
+      tracker: world.deviceTracker({ heartbeatMs: 300 }),
+      healthCheck: { command: [process.execPath, script, healthDir], timeoutMs: 60_000 },
+    });
     device = await world.startDevice(d);
     running = await shipInstalled(world, device, BOOT, "1.0.0", [d.id]);
   });
@@ -85,7 +89,11 @@ describe("e2e: a device killed in each install phase", function () {
     // A few heartbeats later, still so: nothing reported after the confirmation overrides it.
     await new Promise((r) => setTimeout(r, 1_000));
     const { device: v } = await world.trackerDevice(d.id);
-    expect({ outcome: v.lastOutcome, code: v.lastCode, statuses: v.statuses }, "the tracker's view of the device").to.deep.equal({ outcome: "confirmed", code: "OK", statuses: ["up-to-date"] });
+    expect({ outcome: v.lastOutcome, code: v.lastCode, statuses: v.statuses }, "the tracker's view of the device").to.deep.equal({
+      outcome: "confirmed",
+      code: "OK",
+      statuses: ["up-to-date"],
+    });
   }
 
   it("REQ-10c-ii CAP-11.1-a-v: killed during the download, it keeps only verified chunks, and after the restart resumes and installs", async () => {
@@ -133,7 +141,9 @@ describe("e2e: a device killed in each install phase", function () {
   async function killedInTrial(): Promise<Published> {
     writeFileSync(path.join(healthDir, "hold"), "");
     const r = await world.author.ship(world.serverUrl, BOOT, next(), [d.id]);
-    await world.waitFor("the trial boot to start", async () => ((await d.updateState())?.phase === "trial" && (await d.boot())?.components[r.record.component.toLowerCase()]?.trial ? true : undefined));
+    await world.waitFor("the trial boot to start", async () =>
+      (await d.updateState())?.phase === "trial" && (await d.boot())?.components[r.record.component.toLowerCase()]?.trial ? true : undefined,
+    );
     await killDevice();
     // On "flash": the old image still active and whole, the new one complete in the other slot, on trial.
     const boot = (await d.boot())!;

@@ -152,7 +152,9 @@ describe("e2e: against an external JSON-RPC endpoint and a Kubo node, by configu
       expect(run.output.toLowerCase(), "the deploying key is never printed").not.to.include(keys.deployer.privateKey.slice(2).toLowerCase());
     }
     expect(deployed.output).to.include(`deploying account ${keys.deployer.address}`);
-    expect(deployed.output).to.match(new RegExp(`on the ledger: default admin ${keys.admin.address}, administrator yes, admin transfer delay ${ADMIN_DELAY} s`));
+    expect(deployed.output).to.match(
+      new RegExp(`on the ledger: default admin ${keys.admin.address}, administrator yes, admin transfer delay ${ADMIN_DELAY} s`),
+    );
 
     // The deployment file the agents read, beside their ota-ledger.json.
     deployment = await readDeployment(path.join(dir, "deployments", "external.json"));
@@ -173,7 +175,15 @@ describe("e2e: against an external JSON-RPC endpoint and a Kubo node, by configu
 
     // The CLI finds everything from ota-ledger.json and the deployment file.
     const shown = (await ota(["config", "show", "--json"], as("admin"))).json().config;
-    expect(shown).to.include({ network: "external", rpcUrl: chain.url, chainId: CHAIN_ID, registry: deployment.updateRegistry, fleet: deployment.fleetRegistry, privateKey: "(set, hidden)", account: keys.admin.address });
+    expect(shown).to.include({
+      network: "external",
+      rpcUrl: chain.url,
+      chainId: CHAIN_ID,
+      registry: deployment.updateRegistry,
+      fleet: deployment.fleetRegistry,
+      privateKey: "(set, hidden)",
+      account: keys.admin.address,
+    });
     expect(shown.storage).to.deep.equal({ kind: "kubo", url: ipfs.apiUrl, timeoutMs: 30_000 });
 
     // The administrator's catalogue, the author and the tracker operator, with the CLI.
@@ -186,7 +196,10 @@ describe("e2e: against an external JSON-RPC endpoint and a Kubo node, by configu
     await ota(["tracker", "register"], as("operator"));
     device = new DeviceHandle("external-1", 1, path.join(dir, "devices"));
     const r = device.record;
-    await ota(["device", "enrol", "--id", r.id, "--public-key", r.publicKey, "--hardware", HARDWARE, "--network", "plant-1", "--region", "eu-west"], as("admin"));
+    await ota(
+      ["device", "enrol", "--id", r.id, "--public-key", r.publicKey, "--hardware", HARDWARE, "--network", "plant-1", "--region", "eu-west"],
+      as("admin"),
+    );
     expect(await fleet.deviceStanding(r, 0, [])).to.equal(1n); // Active
     catalogued = true;
   });
@@ -212,7 +225,9 @@ describe("e2e: against an external JSON-RPC endpoint and a Kubo node, by configu
     // PROC-1, CAP-11.3-a: the author publishes with the CLI, which submits to the server, which stores in Kubo.
     const imageFile = path.join(dir, "firmware-1.0.0.bin");
     writeFileSync(imageFile, image);
-    const published = (await ota(["release", "publish", "--component", COMPONENT, "--version", "1.0.0", "--file", imageFile, "--hardware", HARDWARE, "--json"], as("author"))).json();
+    const published = (
+      await ota(["release", "publish", "--component", COMPONENT, "--version", "1.0.0", "--file", imageFile, "--hardware", HARDWARE, "--json"], as("author"))
+    ).json();
     expect(published.upload.status).to.equal(201);
     release = { releaseId: published.release.releaseId.toLowerCase(), cid: published.release.cid, artifactFile: published.release.artifactFile };
     await ota(["release", "grant", release.releaseId, "--device", device.id], as("author"));
@@ -232,7 +247,9 @@ describe("e2e: against an external JSON-RPC endpoint and a Kubo node, by configu
     const listed = await waitFor(
       "the tracker to list the device up to date on 1.0.0",
       async () => {
-        const { devices } = (await ota(["fleet", "list", "--status", "up-to-date", "--json"])).json() as { devices: { id: string; installed: { version: string }[] }[] };
+        const { devices } = (await ota(["fleet", "list", "--status", "up-to-date", "--json"])).json() as {
+          devices: { id: string; installed: { version: string }[] }[];
+        };
         return devices.find((d) => d.id === device.id && d.installed.some((i) => i.version === "1.0.0"));
       },
       { timeoutMs: 30_000, context },

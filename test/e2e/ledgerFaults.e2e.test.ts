@@ -115,7 +115,10 @@ describe("e2e: the ledger unreachable, then back; the chain reorganised", functi
     await expectRunning(d, BOOT, replacement);
     const boot = (await d.boot())!;
     const c = boot.components[replacement.record.component.toLowerCase()];
-    expect([c.slots.a, c.slots.b].map((s) => s?.releaseId), "no slot records the reorganised release").to.not.include(gone.releaseId);
+    expect(
+      [c.slots.a, c.slots.b].map((s) => s?.releaseId),
+      "no slot records the reorganised release",
+    ).to.not.include(gone.releaseId);
     running = replacement;
     // The tracker dropped it too, and took the replacement.
     await world.waitFor("the tracker to drop the reorganised release", async () => {

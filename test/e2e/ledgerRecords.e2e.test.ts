@@ -59,7 +59,8 @@ describe("e2e: ledger records a device must refuse", function () {
     const taken = device.lines.findIndex((l, i) => i >= from && l.includes(`release ${boot21.releaseId}: confirmed`));
     await device.waitForLine(new RegExp(`release ${needs2.releaseId}: confirmed \\(OK\\)`), { from: taken, timeoutMs: 40_000, context: world.context });
     // Until then, every try was refused for the dependency only.
-    for (const t of device.lines.slice(from).filter((l) => l.includes(`release ${needs2.releaseId}: rejected`))) expect(t).to.match(/\(DEPENDENCY_OUT_OF_RANGE\)$/);
+    for (const t of device.lines.slice(from).filter((l) => l.includes(`release ${needs2.releaseId}: rejected`)))
+      expect(t).to.match(/\(DEPENDENCY_OUT_OF_RANGE\)$/);
     await expectRunning(d, BOOT, boot21);
     await expectRunning(d, SENSOR, needs2);
     boot = boot21;
@@ -98,6 +99,9 @@ describe("e2e: ledger records a device must refuse", function () {
     await expectUntouched(d, BOOT, boot, r);
     // The server refused the artifact itself once the bar was on the ledger.
     const statuses = world.firmwareProxy.requests(new RegExp(`/v1/releases/${r.releaseId}/(artifact|key)`)).map((e) => e.status);
-    expect(statuses.every((s) => s === 403), `the server's answers after the bar: ${statuses}`).to.equal(true);
+    expect(
+      statuses.every((s) => s === 403),
+      `the server's answers after the bar: ${statuses}`,
+    ).to.equal(true);
   });
 });

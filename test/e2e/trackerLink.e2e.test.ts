@@ -54,7 +54,11 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     const to = o.to ?? d;
     const signer = o.signer ?? world.trackerModule.key;
     const body: UpdateNotice = { releaseId: r.releaseId, component: componentId(r.component), reason: "requested" };
-    return sealMessage({ kind: NOTICE_KIND, from: o.from ?? world.trackerModule.id, to: to.id, issuedAt: o.issuedAt ?? Date.now(), body }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, to.record.publicKey);
+    return sealMessage(
+      { kind: NOTICE_KIND, from: o.from ?? world.trackerModule.id, to: to.id, issuedAt: o.issuedAt ?? Date.now(), body },
+      { kind: "account", signMessage: (m) => signer.signMessage(m) },
+      to.record.publicKey,
+    );
   }
 
   /**
@@ -96,7 +100,10 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     expect(lines.join("\n")).to.include(`release ${v100.releaseId}: rejected (NOT_NEWER_THAN_INSTALLED)`);
     // The same envelope again (a replayed record): refused as a replay, nothing considered.
     const again = await deliver(old, v100);
-    expect(again.find((l) => /notice refused:/.test(l)), again.join("\n")).to.match(/not newer than the last one/);
+    expect(
+      again.find((l) => /notice refused:/.test(l)),
+      again.join("\n"),
+    ).to.match(/not newer than the last one/);
     expect(again.join("\n")).to.not.include(`release ${v100.releaseId}:`);
     expect(fetched(v100), "nothing of the older release was fetched").to.equal(before);
     await expectRunning(d, BOOT, running);
@@ -108,8 +115,16 @@ describe("e2e: the tracker link, downgrades and replays", function () {
   });
 
   const forgeries: { name: string; make: () => Promise<Envelope>; refusal: RegExp }[] = [
-    { name: "signed by a key the ledger does not register for the module", make: () => notice(v100, { signer: Wallet.createRandom() as unknown as Wallet }), refusal: /not signed by module/ },
-    { name: "from a module that is not registered", make: () => notice(v100, { from: keccak256(toUtf8Bytes("e2e unregistered module")) }), refusal: /not this device's upstream|not registered/ },
+    {
+      name: "signed by a key the ledger does not register for the module",
+      make: () => notice(v100, { signer: Wallet.createRandom() as unknown as Wallet }),
+      refusal: /not signed by module/,
+    },
+    {
+      name: "from a module that is not registered",
+      make: () => notice(v100, { from: keccak256(toUtf8Bytes("e2e unregistered module")) }),
+      refusal: /not this device's upstream|not registered/,
+    },
     { name: "sealed for another device", make: () => notice(v100, { to: other }).then((e) => ({ ...e, to: d.id })), refusal: /./ },
     {
       name: "altered on the way (one byte of the sealed body)",
@@ -120,7 +135,10 @@ describe("e2e: the tracker link, downgrades and replays", function () {
   for (const f of forgeries) {
     it(`CAP-11.2-d CAP-11.2-m-b: refuses an upstream notice ${f.name}, and acts on nothing`, async () => {
       const lines = await deliver(await f.make(), v100);
-      expect(lines.find((l) => /notice refused:/.test(l)), lines.join("\n")).to.match(f.refusal);
+      expect(
+        lines.find((l) => /notice refused:/.test(l)),
+        lines.join("\n"),
+      ).to.match(f.refusal);
       expect(lines.join("\n")).to.not.include(`release ${v100.releaseId}:`);
       await expectRunning(d, BOOT, running);
     });
@@ -131,7 +149,10 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     const id = keccak256(toUtf8Bytes("e2e second module")).toLowerCase();
     await world.ledger.send(world.ledger.fleet.registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, ZeroHash));
     const lines = await deliver(await notice(v100, { signer: key, from: id }), v100);
-    expect(lines.find((l) => /notice refused:/.test(l)), lines.join("\n")).to.match(/not this device's upstream/);
+    expect(
+      lines.find((l) => /notice refused:/.test(l)),
+      lines.join("\n"),
+    ).to.match(/not this device's upstream/);
     // The genuine upstream is still heard (its notice checked, the older release refused on its merits).
     const genuine = await deliver(await notice(v100), v100);
     expect(genuine.join("\n")).to.include(`release ${v100.releaseId}: rejected (NOT_NEWER_THAN_INSTALLED)`);
@@ -141,18 +162,25 @@ describe("e2e: the tracker link, downgrades and replays", function () {
   it("CAP-11.2-m-a: a captured status report posted again is refused (REPORT_REPLAYED), and the tracker's record of the device does not move", async () => {
     const captured = await world.waitFor("an accepted report", () => proxy.reports.find((r) => r.status === 200 && r.answer?.counter !== undefined));
     await world.waitFor("a newer report", () => proxy.reports.some((r) => r.status === 200 && r.answer!.counter! > captured.answer!.counter!));
-    const post = (body: unknown) => fetch(new URL("/v1/reports", world.trackerModule.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(new URL("/v1/reports", world.trackerModule.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const res = await post(captured.envelope);
     expect(res.status).to.equal(409);
     expect(((await res.json()) as { error: { code: string } }).error.code).to.equal("REPORT_REPLAYED");
     // Altered: refused too, whatever byte was changed.
-    const altered = { ...captured.envelope, sealed: captured.envelope.sealed.slice(0, 90) + (captured.envelope.sealed[90] === "0" ? "1" : "0") + captured.envelope.sealed.slice(91) };
+    const altered = {
+      ...captured.envelope,
+      sealed: captured.envelope.sealed.slice(0, 90) + (captured.envelope.sealed[90] === "0" ? "1" : "0") + captured.envelope.sealed.slice(91),
+    };
     const res2 = await post(altered);
     expect(res2.status, await res2.text()).to.be.within(400, 499);
     const { reports } = (await world.trackerDevice(d.id)) as unknown as { reports: { counter: number }[] };
     const counters = reports.map((r) => r.counter);
     expect(new Set(counters).size, "every stored report has its own counter").to.equal(counters.length);
-    expect(counters.filter((c) => c === captured.answer!.counter), "the replayed report was stored once").to.have.length(1);
+    expect(
+      counters.filter((c) => c === captured.answer!.counter),
+      "the replayed report was stored once",
+    ).to.have.length(1);
     await expectRunning(d, BOOT, running);
   });
 
@@ -179,7 +207,10 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     const counters = (view as unknown as { reports: { counter: number }[] }).reports.map((x) => x.counter);
     expect(Math.min(...counters), "the restarted tracker kept its reports (and counters) from before the kill").to.be.at.most(lastBefore);
     const { releases } = await world.trackerGet<{ releases: { id: string }[] }>("/v1/releases");
-    expect(releases.map((x) => x.id.toLowerCase()), "the release published while it was down is in its mirror").to.include(r.releaseId);
+    expect(
+      releases.map((x) => x.id.toLowerCase()),
+      "the release published while it was down is in its mirror",
+    ).to.include(r.releaseId);
     running = r;
   });
 });

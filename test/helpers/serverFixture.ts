@@ -105,7 +105,12 @@ export async function serverFixture(
  * A device agent's options on the fixture's chain (its policies too, when deployed): the
  * bootloader, a ledger age no test reaches, a health check that passes, in `<f.dir>/<name>`.
  */
-export function deviceAgentOptions(f: Awaited<ReturnType<typeof serverFixture>>, device: DeviceIdentity, name: string, extra: Partial<DeviceAgentOptions> = {}): DeviceAgentOptions {
+export function deviceAgentOptions(
+  f: Awaited<ReturnType<typeof serverFixture>>,
+  device: DeviceIdentity,
+  name: string,
+  extra: Partial<DeviceAgentOptions> = {},
+): DeviceAgentOptions {
   return {
     dataDir: path.join(f.dir, name),
     device,

@@ -20,7 +20,13 @@ export function testDevice(label: string, hardwareClass: number, network: string
   const key = new Wallet(keccak256(toUtf8Bytes(`tracker device key ${label}`)));
   return {
     key,
-    record: { id: keccak256(toUtf8Bytes(`tracker device ${label}`)), publicKey: key.signingKey.compressedPublicKey, hardwareClass, network: encodeBytes32String(network), region: encodeBytes32String(region) },
+    record: {
+      id: keccak256(toUtf8Bytes(`tracker device ${label}`)),
+      publicKey: key.signingKey.compressedPublicKey,
+      hardwareClass,
+      network: encodeBytes32String(network),
+      region: encodeBytes32String(region),
+    },
   };
 }
 export type TestDevice = ReturnType<typeof testDevice>;
@@ -134,20 +140,32 @@ export async function sealedReport(
   const report: StatusReport = {
     deviceId: d.record.id,
     counter: n,
-    installed: installed.map((i) => ({ component: i.component, version: encodeVersion(i.release.version).toString(), releaseId: i.release.id, slot: "a" as const })),
+    installed: installed.map((i) => ({
+      component: i.component,
+      version: encodeVersion(i.release.version).toString(),
+      releaseId: i.release.id,
+      slot: "a" as const,
+    })),
     lastResult,
     needs: [],
     declined: [],
     safeMode: false,
     ...(credential ? { credential } : {}),
   };
-  return sealMessage({ kind: REPORT_KIND, from: d.record.id, to: module.id, issuedAt: Date.now(), body: report }, { kind: "device", privateKey: d.key.privateKey }, module.publicKey);
+  return sealMessage(
+    { kind: REPORT_KIND, from: d.record.id, to: module.id, issuedAt: Date.now(), body: report },
+    { kind: "device", privateKey: d.key.privateKey },
+    module.publicKey,
+  );
 }
 export function resetReportCounters(): void {
   counters = new Map();
 }
 
-export async function postReport(url: string, envelope: Envelope): Promise<{ status: number; body: { accepted?: boolean; notices?: Envelope[]; error?: { code: string } } }> {
+export async function postReport(
+  url: string,
+  envelope: Envelope,
+): Promise<{ status: number; body: { accepted?: boolean; notices?: Envelope[]; error?: { code: string } } }> {
   const res = await fetch(new URL("/v1/reports", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelope) });
   return { status: res.status, body: (await res.json()) as never };
 }
@@ -192,7 +210,10 @@ export async function startSeededTracker(o: { apiToken?: string } = {}): Promise
   const { tracker, http } = started;
   await tracker.stream.pollOnce();
   const pub = { id: module.id, publicKey: module.publicKey };
-  const installed = (boot: typeof boot1, withFw: boolean) => [{ component: BOOTLOADER, release: boot }, ...(withFw ? [{ component: FIRMWARE, release: fw2 }] : [])];
+  const installed = (boot: typeof boot1, withFw: boolean) => [
+    { component: BOOTLOADER, release: boot },
+    ...(withFw ? [{ component: FIRMWARE, release: fw2 }] : []),
+  ];
   // Three waves: everyone on 1.0.0; then some move to 1.1.0; then the last ones.
   const waves: Record<string, typeof boot1>[] = [
     { "ok-1": boot1, "ok-2": boot1, "old-1": boot1, "old-2": boot1, "old-3": boot1, "fail-1": boot1 },
@@ -202,7 +223,10 @@ export async function startSeededTracker(o: { apiToken?: string } = {}): Promise
   for (const wave of waves) {
     for (const [label, boot] of Object.entries(wave)) {
       const d = devices.find((x) => x.label === label)!;
-      const result = label === "fail-1" && boot === boot11 ? { releaseId: fw2.id, component: FIRMWARE, outcome: "rolled-back", code: "HEALTH_CHECK_FAILED", at: Date.now() } : null;
+      const result =
+        label === "fail-1" && boot === boot11
+          ? { releaseId: fw2.id, component: FIRMWARE, outcome: "rolled-back", code: "HEALTH_CHECK_FAILED", at: Date.now() }
+          : null;
       const res = await postReport(http.url, await sealedReport(d.d, pub, installed(boot, label === "ok-1" && boot === boot11), result));
       if (res.status !== 200) throw new Error(`seeding: report of ${label} answered ${res.status} ${JSON.stringify(res.body)}`);
     }

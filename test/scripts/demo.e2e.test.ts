@@ -38,7 +38,8 @@ describe("npm start (the README's main command)", function () {
     const { code, output } = await run(["--once"], { OTA_RPC_URL: `http://127.0.0.1:${port}`, OTA_SERVER_PORT: "0", OTA_TRACKER_PORT: "0" });
     expect(code, output).to.equal(0);
     expect(output).to.include(`a local chain at http://127.0.0.1:${port}`);
-    for (const act of ["ledger", "services", "factory", "publish", "rollout", "bad release", "audit", "anchor", "summary"]) expect(output, act).to.include(`== ${act}`);
+    for (const act of ["ledger", "services", "factory", "publish", "rollout", "bad release", "audit", "anchor", "summary"])
+      expect(output, act).to.include(`== ${act}`);
     expect(output).to.match(/all \d+ steps behaved as expected/);
     expect(output).not.to.include("✗");
     expect(output).to.match(/refuses its tampered download; nothing installed .*CHUNK_MISMATCH/);

@@ -41,7 +41,12 @@ describe("deploying to any EVM JSON-RPC endpoint (the `external` network of hard
     });
 
     it("takes a complete setting: URL, chain id and key (blank values count as unset)", () => {
-      const n = externalNetworkFromEnv({ OTA_DEPLOY_RPC_URL: " https://rpc.example.org/v2/abc ", OTA_DEPLOY_CHAIN_ID: "11155111", OTA_DEPLOY_KEY: KEY, OTA_DEPLOY_KEY_FILE: " " });
+      const n = externalNetworkFromEnv({
+        OTA_DEPLOY_RPC_URL: " https://rpc.example.org/v2/abc ",
+        OTA_DEPLOY_CHAIN_ID: "11155111",
+        OTA_DEPLOY_KEY: KEY,
+        OTA_DEPLOY_KEY_FILE: " ",
+      });
       expect(n).to.deep.equal({ url: "https://rpc.example.org/v2/abc", chainId: 11155111, accounts: [KEY], problems: [] });
     });
 
@@ -68,7 +73,10 @@ describe("deploying to any EVM JSON-RPC endpoint (the `external` network of hard
       for (const [env, expected] of cases) {
         const n = externalNetworkFromEnv(env, dir);
         const text = n.problems.join("\n");
-        expect(n.problems.some((p) => expected.test(p)), `${JSON.stringify(Object.keys(env))}: ${text}`).to.equal(true);
+        expect(
+          n.problems.some((p) => expected.test(p)),
+          `${JSON.stringify(Object.keys(env))}: ${text}`,
+        ).to.equal(true);
         expect(text).not.to.include(KEY.slice(2, -1));
         expect(n.accounts).to.deep.equal([]);
       }
@@ -85,7 +93,13 @@ describe("deploying to any EVM JSON-RPC endpoint (the `external` network of hard
 
     it("takes the admin (any case), the delay, the journal id, the file (relative to the working folder) and the confirmations", async () => {
       const s = await deploySettingsFromEnv(
-        { OTA_DEPLOY_ADMIN: ADMIN.toLowerCase(), OTA_DEPLOY_ADMIN_DELAY: "0", OTA_DEPLOY_ID: "prod-2", OTA_DEPLOYMENT_FILE: "ops/deployments/prod.json", OTA_DEPLOY_CONFIRMATIONS: "3" },
+        {
+          OTA_DEPLOY_ADMIN: ADMIN.toLowerCase(),
+          OTA_DEPLOY_ADMIN_DELAY: "0",
+          OTA_DEPLOY_ID: "prod-2",
+          OTA_DEPLOYMENT_FILE: "ops/deployments/prod.json",
+          OTA_DEPLOY_CONFIRMATIONS: "3",
+        },
         dir,
       );
       expect(s).to.deep.equal({
@@ -98,7 +112,10 @@ describe("deploying to any EVM JSON-RPC endpoint (the `external` network of hard
 
     it("reads an Ignition parameters file (JSON5, with comments), the environment winning over it", async () => {
       const file = path.join(dir, "registry.json5");
-      await fs.writeFile(file, `// the registry\n{ $global: { registry: "0x01" }, UpdateRegistry: { admin: "${ADMIN}", adminTransferDelay: 172800, }, Other: {} }\n`);
+      await fs.writeFile(
+        file,
+        `// the registry\n{ $global: { registry: "0x01" }, UpdateRegistry: { admin: "${ADMIN}", adminTransferDelay: 172800, }, Other: {} }\n`,
+      );
       expect(await deploySettingsFromEnv({ OTA_DEPLOY_PARAMETERS: "registry.json5" }, dir)).to.deep.equal({
         parameters: { admin: ADMIN, adminTransferDelay: 172800 },
         parametersFile: file,

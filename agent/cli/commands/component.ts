@@ -7,7 +7,6 @@ import { RELEASE_STATUS, ledgerName } from "../../core/ledgerCodes";
 import { parseId, parseName } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 
-
 /** Components: the named pieces of software a provider releases versions of. */
 export function register(program: Command, ctx: CliContext): void {
   const component = program.command("component").description("software components (e.g. acme.bootloader)");

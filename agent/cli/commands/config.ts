@@ -15,10 +15,7 @@ export function register(program: Command, ctx: CliContext): void {
       const account = config.privateKey ? new Wallet(config.privateKey).address : undefined;
       const shown = redactConfig(config, account);
       const human = Object.entries(shown)
-        .map(
-          ([key, value]) =>
-            `${key.padEnd(12)} ${typeof value === "object" && value !== null ? JSON.stringify(value) : String(value ?? "(not set)")}`,
-        )
+        .map(([key, value]) => `${key.padEnd(12)} ${typeof value === "object" && value !== null ? JSON.stringify(value) : String(value ?? "(not set)")}`)
         .join("\n");
       ctx.output({ config: shown }, human);
     });

@@ -12,7 +12,6 @@ import { confirm, describeTx, findEvent } from "../transactions";
 import { queryLogs } from "../../chain/queryLogs";
 import type { EventLog } from "ethers";
 
-
 interface EnrolOptions {
   id?: string;
   publicKey?: string;
@@ -66,9 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command("status <id>")
     .description("a device's standing (singly enrolled, or in a batch with --proofs) and suspension")
     .option("--proofs <file>", "the proofs file of the device's batch")
-    .action(async (idText: string, options: { proofs?: string }) =>
-      showStatus(ctx, parseIdOrLabel(idText, "device id"), options.proofs),
-    );
+    .action(async (idText: string, options: { proofs?: string }) => showStatus(ctx, parseIdOrLabel(idText, "device id"), options.proofs));
 }
 
 async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
@@ -91,11 +88,7 @@ async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
 
 async function enrolBatch(ctx: CliContext, file: string, o: EnrolOptions): Promise<void> {
   const single = (["id", "publicKey", "hardware", "network", "region"] as const).filter((k) => o[k] !== undefined);
-  if (single.length > 0)
-    throw new InputError(
-      "INVALID_INPUT",
-      "use either --batch <file> or the single-device options (--id, --public-key, ...), not both",
-    );
+  if (single.length > 0) throw new InputError("INVALID_INPUT", "use either --batch <file> or the single-device options (--id, --public-key, ...), not both");
   const batchFile = path.resolve(ctx.io.cwd, file);
   const inputs = await readBatchFile(batchFile);
   const { registry, fleet, chainId } = await ctx.connect();
@@ -123,14 +116,10 @@ async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Pro
   const config = await ctx.config();
   const proofs = proofsPath ? await readProofsFile(path.resolve(ctx.io.cwd, proofsPath)) : undefined;
   const inBatch = proofs?.devices.find((d) => d.id.toLowerCase() === id);
-  if (proofs && !inBatch)
-    throw new InputError("INVALID_INPUT", `device ${id} is not in ${proofsPath}: check the id or the proofs file`);
+  if (proofs && !inBatch) throw new InputError("INVALID_INPUT", `device ${id} is not in ${proofsPath}: check the id or the proofs file`);
   const { fleet } = await ctx.connectReadOnly();
   if (proofs && proofs.fleet.toLowerCase() !== String(fleet.target).toLowerCase()) {
-    throw new InputError(
-      "INVALID_INPUT",
-      `${proofsPath} is for the fleet registry ${proofs.fleet}, not the configured ${fleet.target}: check the network`,
-    );
+    throw new InputError("INVALID_INPUT", `${proofsPath} is for the fleet registry ${proofs.fleet}, not the configured ${fleet.target}: check the network`);
   }
   const suspended = await fleet.isDeviceSuspended(id);
   let record: DeviceRecord | undefined = inBatch;
@@ -145,9 +134,7 @@ async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Pro
       enrolment = "single";
     }
   }
-  const standing = record
-    ? ledgerName(DEVICE_STANDING, await fleet.deviceStanding(record, inBatch ? proofs!.batchId : 0, inBatch?.proof ?? []))
-    : "unknown";
+  const standing = record ? ledgerName(DEVICE_STANDING, await fleet.deviceStanding(record, inBatch ? proofs!.batchId : 0, inBatch?.proof ?? [])) : "unknown";
   const shown = record && {
     publicKey: record.publicKey,
     hardwareClass: record.hardwareClass,
@@ -164,12 +151,7 @@ async function showStatus(ctx: CliContext, id: string, proofsPath?: string): Pro
         ? `in batch ${proofs!.batchId}`
         : "enrolled singly";
   const lines = [`device ${id}`, `  standing   ${standing} (${how})`, `  suspended  ${suspended ? "yes" : "no"}`];
-  if (record)
-    lines.push(
-      `  hardware   class ${record.hardwareClass}`,
-      `  network    ${label(record.network)}`,
-      `  region     ${label(record.region)}`,
-    );
+  if (record) lines.push(`  hardware   class ${record.hardwareClass}`, `  network    ${label(record.network)}`, `  region     ${label(record.region)}`);
   ctx.output(result, lines.join("\n"));
 }
 

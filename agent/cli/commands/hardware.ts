@@ -25,10 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async () => {
       const { registry } = await ctx.connectReadOnly();
       const classes = await listHardwareClasses(registry);
-      const human =
-        classes.length === 0
-          ? "no hardware classes registered"
-          : classes.map((h) => `${String(h.id).padStart(5)}  ${h.name}`).join("\n");
+      const human = classes.length === 0 ? "no hardware classes registered" : classes.map((h) => `${String(h.id).padStart(5)}  ${h.name}`).join("\n");
       ctx.output({ hardwareClasses: classes }, human);
     });
 }

@@ -89,7 +89,9 @@ export function register(program: Command, ctx: CliContext): void {
     const { tx } = await confirm(policies.attachPolicy(target.id, address));
     ctx.output(
       { target, policy: { address, kind: info.kind }, replaced, tx },
-      [`attached ${address} (${KIND_NAMES[info.kind]}) to ${describeTarget(target)}`, ...(replaced ? [`  replaces ${replaced}`] : []), describeTx(tx)].join("\n"),
+      [`attached ${address} (${KIND_NAMES[info.kind]}) to ${describeTarget(target)}`, ...(replaced ? [`  replaces ${replaced}`] : []), describeTx(tx)].join(
+        "\n",
+      ),
     );
   });
 
@@ -101,9 +103,13 @@ export function register(program: Command, ctx: CliContext): void {
     await requireAdministrator(conn.registry, conn.signer.address);
     const attached = await attachedTo(policies, target.id);
     if (!attached) {
-      throw new OtaError("NOTHING_ATTACHED", `${describeTarget(target)} has no policy of its own attached: nothing to detach (ota-ledger policy show shows what decides)`, {
-        details: { target: target.id },
-      });
+      throw new OtaError(
+        "NOTHING_ATTACHED",
+        `${describeTarget(target)} has no policy of its own attached: nothing to detach (ota-ledger policy show shows what decides)`,
+        {
+          details: { target: target.id },
+        },
+      );
     }
     const { tx } = await confirm(policies.detachPolicy(target.id));
     ctx.output({ target, detached: attached, tx }, `detached ${attached} from ${describeTarget(target)}\n${describeTx(tx)}`);
@@ -123,7 +129,10 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const view = await describePolicy(conn.provider, await identifyPolicy(conn.provider, effective), target);
       const from = own ? target.type : "component";
-      ctx.output({ target, policy: { ...view, attachedTo: from } }, [`${describeTarget(target)}`, ...policyLines(view, "  ", from === target.type ? "" : " (its component's)")].join("\n"));
+      ctx.output(
+        { target, policy: { ...view, attachedTo: from } },
+        [`${describeTarget(target)}`, ...policyLines(view, "  ", from === target.type ? "" : " (its component's)")].join("\n"),
+      );
     },
   );
 
@@ -146,7 +155,10 @@ export function register(program: Command, ctx: CliContext): void {
     await requireAdministrator(conn.registry, conn.signer.address);
     const { tx } = await confirm(LocationPolicy__factory.connect(address, conn.signer).setRule(target.id, rule));
     const shown = showRule(rule);
-    ctx.output({ policy: address, target, rule: shown, tx }, [`location rule of ${describeTarget(target)} in ${address}`, ...ruleLines(shown, "  "), describeTx(tx)].join("\n"));
+    ctx.output(
+      { policy: address, target, rule: shown, tx },
+      [`location rule of ${describeTarget(target)} in ${address}`, ...ruleLines(shown, "  "), describeTx(tx)].join("\n"),
+    );
   });
   targetOptions(location.command("clear <policy>").description("remove the rule of a component or a release (a release falls back to its component's)")).action(
     async (policyText: string, o: TargetOptions) => {
@@ -158,7 +170,10 @@ export function register(program: Command, ctx: CliContext): void {
       await requireAdministrator(conn.registry, conn.signer.address);
       const located = LocationPolicy__factory.connect(address, conn.signer);
       const [exists] = await located.rule(target.id);
-      if (!exists) throw new OtaError("NO_RULE", `${describeTarget(target)} has no rule in the location policy ${address}: nothing to clear`, { details: { target: target.id } });
+      if (!exists)
+        throw new OtaError("NO_RULE", `${describeTarget(target)} has no rule in the location policy ${address}: nothing to clear`, {
+          details: { target: target.id },
+        });
       const { tx } = await confirm(located.clearRule(target.id));
       ctx.output({ policy: address, target, cleared: true, tx }, `cleared the location rule of ${describeTarget(target)} in ${address}\n${describeTx(tx)}`);
     },
@@ -180,7 +195,11 @@ export function register(program: Command, ctx: CliContext): void {
       await requireAdministrator(conn.registry, conn.signer.address);
       const policyContract = MaintenanceWindowPolicy__factory.connect(address, conn.signer);
       const [startMinute, endMinute, weekdays] = await policyContract.window();
-      const next = { startMinute: window?.startMinute ?? Number(startMinute), endMinute: window?.endMinute ?? Number(endMinute), weekdays: days ?? Number(weekdays) };
+      const next = {
+        startMinute: window?.startMinute ?? Number(startMinute),
+        endMinute: window?.endMinute ?? Number(endMinute),
+        weekdays: days ?? Number(weekdays),
+      };
       const { tx } = await confirm(policyContract.setWindow(next.startMinute, next.endMinute, next.weekdays));
       const shown = showWindow(next.startMinute, next.endMinute, next.weekdays);
       ctx.output({ policy: address, ...shown, tx }, `maintenance window of ${address}: ${shown.window} UTC on ${shown.days}\n${describeTx(tx)}`);
@@ -192,19 +211,32 @@ export function register(program: Command, ctx: CliContext): void {
 async function deployPolicy(ctx: CliContext, kindText: string, o: DeployOptions): Promise<void> {
   const kind = kindText.trim() as DeployableKind;
   if (!DEPLOYABLE_KINDS.includes(kind)) {
-    throw new InputError("INVALID_INPUT", `policy kind: "${kindText}" is not a kind this tool deploys: give one of ${DEPLOYABLE_KINDS.join(", ")}`, { details: { kinds: DEPLOYABLE_KINDS } });
+    throw new InputError("INVALID_INPUT", `policy kind: "${kindText}" is not a kind this tool deploys: give one of ${DEPLOYABLE_KINDS.join(", ")}`, {
+      details: { kinds: DEPLOYABLE_KINDS },
+    });
   }
   const given = (name: string, value: unknown) => (Array.isArray(value) ? value.length > 0 : value !== undefined) && name;
-  const wrong = [given("--approver", o.approver), given("--threshold", o.threshold), given("--window", o.window), given("--days", o.days), given("--member", o.member)]
+  const wrong = [
+    given("--approver", o.approver),
+    given("--threshold", o.threshold),
+    given("--window", o.window),
+    given("--days", o.days),
+    given("--member", o.member),
+  ]
     .filter((n): n is string => typeof n === "string")
     .filter((n) => !APPLIES[kind].includes(n));
-  if (wrong.length > 0) throw new InputError("INVALID_INPUT", `${wrong.join(", ")} ${wrong.length > 1 ? "do" : "does"} not apply to ${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind} policy${APPLIES[kind].length ? ` (it takes ${APPLIES[kind].join(", ")})` : " (it takes no options)"}`);
+  if (wrong.length > 0)
+    throw new InputError(
+      "INVALID_INPUT",
+      `${wrong.join(", ")} ${wrong.length > 1 ? "do" : "does"} not apply to ${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind} policy${APPLIES[kind].length ? ` (it takes ${APPLIES[kind].join(", ")})` : " (it takes no options)"}`,
+    );
 
   let deploy: (conn: Connection) => Promise<BaseContract>;
   let settings: Record<string, unknown> = {};
   if (kind === "approval") {
     const approvers = parseApprovers(o.approver);
-    if (o.threshold === undefined) throw new InputError("INVALID_INPUT", `--threshold: missing: give how many of the ${approvers.length} approvers a release needs`);
+    if (o.threshold === undefined)
+      throw new InputError("INVALID_INPUT", `--threshold: missing: give how many of the ${approvers.length} approvers a release needs`);
     const threshold = parseCount(o.threshold, "--threshold", 1, approvers.length);
     settings = { approvers, threshold };
     deploy = (c) => new ApprovalPolicy__factory(c.signer).deploy(c.registry.target, approvers, threshold);
@@ -231,7 +263,12 @@ async function deployPolicy(ctx: CliContext, kindText: string, o: DeployOptions)
   const { address, tx } = await confirmDeployment(deploy(conn));
   ctx.output(
     { policy: { address, kind, ...settings }, tx },
-    [`deployed ${aKind(kind)} at ${address}`, ...Object.entries(settings).map(([k, v]) => `  ${k.padEnd(10)}${Array.isArray(v) ? v.join(", ") : String(v)}`), describeTx(tx), `attach it with \`ota-ledger policy attach ${address} --component <name>\` (or --release <id>)`].join("\n"),
+    [
+      `deployed ${aKind(kind)} at ${address}`,
+      ...Object.entries(settings).map(([k, v]) => `  ${k.padEnd(10)}${Array.isArray(v) ? v.join(", ") : String(v)}`),
+      describeTx(tx),
+      `attach it with \`ota-ledger policy attach ${address} --component <name>\` (or --release <id>)`,
+    ].join("\n"),
   );
 }
 
@@ -246,15 +283,24 @@ const APPLIES: Record<DeployableKind, string[]> = {
 
 function parseApprovers(texts: string[]): string[] {
   if (texts.length === 0) throw new InputError("INVALID_INPUT", "--approver: missing: give at least one approver (repeat --approver for several)");
-  if (texts.length > MAX_APPROVERS) throw new InputError("INVALID_INPUT", `--approver: ${texts.length} approvers, above the policy's limit of ${MAX_APPROVERS}`);
-  return unique(texts.map((t) => parseAddress(t, "--approver")), "--approver", "approver");
+  if (texts.length > MAX_APPROVERS)
+    throw new InputError("INVALID_INPUT", `--approver: ${texts.length} approvers, above the policy's limit of ${MAX_APPROVERS}`);
+  return unique(
+    texts.map((t) => parseAddress(t, "--approver")),
+    "--approver",
+    "approver",
+  );
 }
 
 function parseMembers(texts: string[]): string[] {
   if (texts.length === 0 || texts.length > MAX_MEMBERS) {
     throw new InputError("INVALID_INPUT", `--member: ${texts.length} members: a composer takes 1 to ${MAX_MEMBERS} member policies (repeat --member)`);
   }
-  return unique(texts.map((t) => parseAddress(t, "--member")), "--member", "member");
+  return unique(
+    texts.map((t) => parseAddress(t, "--member")),
+    "--member",
+    "member",
+  );
 }
 
 function unique(values: string[], what: string, noun: string): string[] {
@@ -279,7 +325,11 @@ interface Rule {
 function parseLocationRule(o: LocationOptions): Rule {
   const list = (texts: string[], what: string) => {
     if (texts.length > MAX_LABELS) throw new InputError("INVALID_INPUT", `${what}: ${texts.length} labels, above the policy's limit of ${MAX_LABELS} per list`);
-    return unique(texts.map((t) => parseLabel(t, what)), what, "label");
+    return unique(
+      texts.map((t) => parseLabel(t, what)),
+      what,
+      "label",
+    );
   };
   const rule = {
     allowedRegions: list(o.allowRegion, "--allow-region"),
@@ -343,11 +393,25 @@ async function describePolicy(provider: Provider, info: PolicyInfo, target: Poli
     if (decides === ZeroHash) settings = { rule: null };
     else {
       const [, r] = await p.rule(decides);
-      settings = { ruleOf: decides === target.id ? target.type : "component", rule: showRule({ allowedRegions: [...r.allowedRegions], deniedRegions: [...r.deniedRegions], allowedNetworks: [...r.allowedNetworks], deniedNetworks: [...r.deniedNetworks] }) };
+      settings = {
+        ruleOf: decides === target.id ? target.type : "component",
+        rule: showRule({
+          allowedRegions: [...r.allowedRegions],
+          deniedRegions: [...r.deniedRegions],
+          allowedNetworks: [...r.allowedNetworks],
+          deniedNetworks: [...r.deniedNetworks],
+        }),
+      };
     }
   } else if (info.kind === "staged-rollout" && target.type === "release") {
     const s = await StagedRollout__factory.connect(a, provider).rolloutStatus(target.id);
-    settings = { rollout: ROLLOUT_STATES[Number(s.state)], waves: Number(s.waveCount), openWaves: Number(s.openWaves), failures: Number(s.failures), failureThreshold: Number(s.failureThreshold) };
+    settings = {
+      rollout: ROLLOUT_STATES[Number(s.state)],
+      waves: Number(s.waveCount),
+      openWaves: Number(s.openWaves),
+      failures: Number(s.failures),
+      failureThreshold: Number(s.failureThreshold),
+    };
   }
   return { address: a, kind: info.kind, ...(settings ? { settings } : {}), ...(members ? { members } : {}) };
 }
@@ -356,10 +420,14 @@ function policyLines(v: PolicyView, indent: string, note = ""): string[] {
   const lines = [`${indent}policy  ${v.address} (${KIND_NAMES[v.kind]})${note}`];
   const s = v.settings;
   const more = indent + "        ";
-  if (s && v.kind === "approval") lines.push(`${more}${s.approvals === undefined ? "" : `${s.approvals} of `}${s.threshold} approvals needed; approvers ${(s.approvers as string[]).join(", ")}`);
+  if (s && v.kind === "approval")
+    lines.push(
+      `${more}${s.approvals === undefined ? "" : `${s.approvals} of `}${s.threshold} approvals needed; approvers ${(s.approvers as string[]).join(", ")}`,
+    );
   if (s && v.kind === "maintenance-window") lines.push(`${more}${s.window} UTC on ${s.days}`);
   if (s && v.kind === "location") lines.push(...(s.rule ? ruleLines(s.rule as ReturnType<typeof showRule>, more) : [`${more}no rule: every device allowed`]));
-  if (s && v.kind === "staged-rollout") lines.push(`${more}rollout ${s.rollout}: ${s.openWaves} of ${s.waves} waves open, ${s.failures}/${s.failureThreshold} failures`);
+  if (s && v.kind === "staged-rollout")
+    lines.push(`${more}rollout ${s.rollout}: ${s.openWaves} of ${s.waves} waves open, ${s.failures}/${s.failureThreshold} failures`);
   for (const m of v.members ?? []) lines.push(...policyLines(m, more));
   return lines;
 }

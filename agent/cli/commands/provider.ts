@@ -42,10 +42,7 @@ export function register(program: Command, ctx: CliContext): void {
         const { registry } = await ctx.connect();
         const sent = action === "add" ? registry.addProviderSigner(id, address) : registry.removeProviderSigner(id, address);
         const { tx } = await confirm(sent);
-        ctx.output(
-          { provider: id, signer: address, action, tx },
-          `${address} ${verb} releases of provider ${id}\n${describeTx(tx)}`,
-        );
+        ctx.output({ provider: id, signer: address, action, tx }, `${address} ${verb} releases of provider ${id}\n${describeTx(tx)}`);
       });
   }
 
@@ -59,10 +56,7 @@ export function register(program: Command, ctx: CliContext): void {
       const id = parseId(options.provider, "--provider");
       const { registry } = await ctx.connect();
       const { tx } = await confirm(registry.registerAuthor(address, id));
-      ctx.output(
-        { author: address, provider: id, action: "add", tx },
-        `${address} is now an author of provider ${id}\n${describeTx(tx)}`,
-      );
+      ctx.output({ author: address, provider: id, action: "add", tx }, `${address} is now an author of provider ${id}\n${describeTx(tx)}`);
     });
   author
     .command("remove <address>")
@@ -72,10 +66,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { registry } = await ctx.connect();
       const { receipt, tx } = await confirm(registry.removeAuthor(address));
       const id = Number(findEvent(receipt, registry, "AuthorRemoved").args.provider);
-      ctx.output(
-        { author: address, provider: id, action: "remove", tx },
-        `${address} is no longer an author of provider ${id}\n${describeTx(tx)}`,
-      );
+      ctx.output({ author: address, provider: id, action: "remove", tx }, `${address} is no longer an author of provider ${id}\n${describeTx(tx)}`);
     });
 
   provider

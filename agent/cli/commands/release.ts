@@ -56,7 +56,10 @@ export function register(program: Command, ctx: CliContext): void {
       const bar = progressBar(ctx.io, !ctx.json);
       const keys = new ContentKeyStore(config.keystoreDir);
       const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
-      const hardware = o.hardware.split(",").map((h) => h.trim()).filter(Boolean);
+      const hardware = o.hardware
+        .split(",")
+        .map((h) => h.trim())
+        .filter(Boolean);
       const prepared = await prepareRelease(
         { registry, domain, sender: signer, releaseSigner },
         { component: o.component, version: o.version, file: o.file, hardware, depends: o.depends, fileName: o.fileName },
@@ -78,7 +81,10 @@ export function register(program: Command, ctx: CliContext): void {
         signer: prepared.signer,
       };
       if (o.dryRun) {
-        ctx.output({ dryRun: true, release: summary }, [`dry run: release ${summary.releaseId} would be accepted by the registry`, ...describe(summary)].join("\n"));
+        ctx.output(
+          { dryRun: true, release: summary },
+          [`dry run: release ${summary.releaseId} would be accepted by the registry`, ...describe(summary)].join("\n"),
+        );
         return;
       }
       const tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
@@ -87,13 +93,21 @@ export function register(program: Command, ctx: CliContext): void {
         upload = await uploadArtifact(config.serverUrl, prepared.releaseId, prepared.artifactFile, (done, total) => bar.update("uploading", done, total));
       } catch (err) {
         // The release is on the ledger; only the submission is to be done again.
-        throw new OtaError("SUBMISSION_FAILED", `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``);
+        throw new OtaError(
+          "SUBMISSION_FAILED",
+          `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``,
+        );
       } finally {
         bar.end();
       }
       ctx.output(
         { release: summary, tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) }, upload },
-        [`published release ${summary.releaseId}`, ...describe(summary), `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`, `  submitted to ${config.serverUrl}`].join("\n"),
+        [
+          `published release ${summary.releaseId}`,
+          ...describe(summary),
+          `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`,
+          `  submitted to ${config.serverUrl}`,
+        ].join("\n"),
       );
     });
 
@@ -160,13 +174,23 @@ export function register(program: Command, ctx: CliContext): void {
       const policy = ApprovalPolicy__factory.connect(address, conn.signer);
       const me = conn.signer.address;
       if (!(await policy.isApprover(me))) {
-        throw new OtaError("NOT_AN_APPROVER", `the account ${me} is not an approver of the approval policy ${address}: send with an approver's key, or have an administrator add it`, {
-          details: { account: me, policy: address },
-        });
+        throw new OtaError(
+          "NOT_AN_APPROVER",
+          `the account ${me} is not an approver of the approval policy ${address}: send with an approver's key, or have an administrator add it`,
+          {
+            details: { account: me, policy: address },
+          },
+        );
       }
       const approved = await policy.hasApproved(releaseId, me);
-      if (!o.withdraw && approved) throw new OtaError("ALREADY_APPROVED", `${me} has already approved release ${releaseId}: nothing sent (--withdraw withdraws it)`, { details: { account: me, releaseId } });
-      if (o.withdraw && !approved) throw new OtaError("NOT_APPROVED", `${me} has not approved release ${releaseId}: there is no approval to withdraw`, { details: { account: me, releaseId } });
+      if (!o.withdraw && approved)
+        throw new OtaError("ALREADY_APPROVED", `${me} has already approved release ${releaseId}: nothing sent (--withdraw withdraws it)`, {
+          details: { account: me, releaseId },
+        });
+      if (o.withdraw && !approved)
+        throw new OtaError("NOT_APPROVED", `${me} has not approved release ${releaseId}: there is no approval to withdraw`, {
+          details: { account: me, releaseId },
+        });
       const { tx } = await confirm(o.withdraw ? policy.revokeApproval(releaseId) : policy.approve(releaseId));
       const [approvals, threshold] = await Promise.all([policy.approvalCount(releaseId), policy.threshold()]);
       ctx.output(
@@ -197,7 +221,15 @@ export function register(program: Command, ctx: CliContext): void {
     });
 }
 
-function describe(s: { component: string; version: string; cid: string; merkleRoot: string; fileHash: string; fileSize: bigint; artifactFile: string }): string[] {
+function describe(s: {
+  component: string;
+  version: string;
+  cid: string;
+  merkleRoot: string;
+  fileHash: string;
+  fileSize: bigint;
+  artifactFile: string;
+}): string[] {
   return [
     `  component    ${s.component} ${s.version}`,
     `  CID          ${s.cid}`,

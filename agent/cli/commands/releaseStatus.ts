@@ -115,7 +115,10 @@ export function register(program: Command, ctx: CliContext): void {
       const human =
         releases.length === 0
           ? `component "${name}" has no releases yet`
-          : formatTable(["version", "status", "published at", "release id"], releases.map((r) => [r.version, r.status, r.publishedAt, r.id]));
+          : formatTable(
+              ["version", "status", "published at", "release id"],
+              releases.map((r) => [r.version, r.status, r.publishedAt, r.id]),
+            );
       ctx.output({ component: { id, name }, releases }, human);
     });
 

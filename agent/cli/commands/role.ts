@@ -22,9 +22,7 @@ const DEFAULT_ADMIN_ROLE = "0x" + "00".repeat(32);
 
 /** Administrators' commands on the registry's roles, and the two-step handover of the default admin. */
 export function register(program: Command, ctx: CliContext): void {
-  const role = program
-    .command("role")
-    .description("the registry's roles: administrator, auditor, tracker; the default admin and its two-step handover");
+  const role = program.command("role").description("the registry's roles: administrator, auditor, tracker; the default admin and its two-step handover");
 
   role
     .command("grant <role> <address>")
@@ -72,11 +70,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("the default admin, the handover delay and any handover under way")
     .action(async () => {
       const { registry } = await ctx.connectReadOnly();
-      const [current, delay, [pending, schedule]] = await Promise.all([
-        registry.defaultAdmin(),
-        registry.defaultAdminDelay(),
-        registry.pendingDefaultAdmin(),
-      ]);
+      const [current, delay, [pending, schedule]] = await Promise.all([registry.defaultAdmin(), registry.defaultAdminDelay(), registry.pendingDefaultAdmin()]);
       const handover = pending === ZeroAddress ? null : { to: pending, acceptableFrom: new Date(Number(schedule) * 1000).toISOString() };
       ctx.output(
         { defaultAdmin: current, delaySeconds: Number(delay), pending: handover },
@@ -176,13 +170,16 @@ function parseRole(text: string): (typeof ROLES)[RoleName] {
 async function requireRoleAdmin(registry: UpdateRegistry, role: RoleName, account: string): Promise<void> {
   const { role: hash, name, grantedBy } = ROLES[role.trim().toLowerCase() as RoleName];
   const adminRole = await registry.getRoleAdmin(hash);
-  const allowed = adminRole === DEFAULT_ADMIN_ROLE
-    ? (await registry.defaultAdmin()).toLowerCase() === account.toLowerCase()
-    : await registry.hasRole(adminRole, account);
+  const allowed =
+    adminRole === DEFAULT_ADMIN_ROLE ? (await registry.defaultAdmin()).toLowerCase() === account.toLowerCase() : await registry.hasRole(adminRole, account);
   if (!allowed) {
-    throw new OtaError("NOT_ROLE_ADMIN", `the account ${account} may not grant or revoke ${name}: only ${grantedBy} may; send with that key (OTA_PRIVATE_KEY or keyFile)`, {
-      details: { account, role: name },
-    });
+    throw new OtaError(
+      "NOT_ROLE_ADMIN",
+      `the account ${account} may not grant or revoke ${name}: only ${grantedBy} may; send with that key (OTA_PRIVATE_KEY or keyFile)`,
+      {
+        details: { account, role: name },
+      },
+    );
   }
 }
 

@@ -31,7 +31,12 @@ export function register(program: Command, ctx: CliContext): void {
   rollout
     .command("create <releaseId>")
     .description("create the release's rollout on the StagedRollout policy, then hand the cohorts to the tracker")
-    .requiredOption("--wave <devices-file[@start]>", "a wave: a file of device ids or labels, @ an ISO-8601 time, now (default) or +<n>s|m|h|d (repeat, in order)", collect, [])
+    .requiredOption(
+      "--wave <devices-file[@start]>",
+      "a wave: a file of device ids or labels, @ an ISO-8601 time, now (default) or +<n>s|m|h|d (repeat, in order)",
+      collect,
+      [],
+    )
     .option("--threshold <n>", "failed installs that halt the rollout", DEFAULT_THRESHOLD)
     .option("--policy <address>", "the StagedRollout (default: the one in the policy attached to the release)")
     .option("--tracker <url>", "the tracker to hand the cohorts to (overrides tracker.url / OTA_TRACKER_URL)")
@@ -53,17 +58,27 @@ export function register(program: Command, ctx: CliContext): void {
       const conn = await ctx.connect();
       const address = await policyOfRelease(conn, releaseId, "staged-rollout", policyOption);
       const onLedger = await StagedRollout__factory.connect(address, conn.provider).rolloutWaves(releaseId);
-      if (onLedger.length === 0) throw new OtaError("NO_ROLLOUT", `release ${releaseId} has no rollout on ${address}: create it first (ota-ledger rollout create)`);
+      if (onLedger.length === 0)
+        throw new OtaError("NO_ROLLOUT", `release ${releaseId} has no rollout on ${address}: create it first (ota-ledger rollout create)`);
       if (onLedger.length !== cohorts.length) {
-        throw new InputError("ROLLOUT_ROOT_MISMATCH", `${cohorts.length} wave(s) given, the rollout on the ledger has ${onLedger.length}: give the same devices files, in the same order`);
+        throw new InputError(
+          "ROLLOUT_ROOT_MISMATCH",
+          `${cohorts.length} wave(s) given, the rollout on the ledger has ${onLedger.length}: give the same devices files, in the same order`,
+        );
       }
       cohorts.forEach((c, i) => {
         if (onLedger[i].cohortRoot.toLowerCase() !== c.root) {
-          throw new InputError("ROLLOUT_ROOT_MISMATCH", `wave ${i}'s devices make the root ${c.root}, the rollout on the ledger has ${onLedger[i].cohortRoot}: give the devices file the rollout was created with`);
+          throw new InputError(
+            "ROLLOUT_ROOT_MISMATCH",
+            `wave ${i}'s devices make the root ${c.root}, the rollout on the ledger has ${onLedger[i].cohortRoot}: give the devices file the rollout was created with`,
+          );
         }
       });
       const sent = await sendCohorts(conn, target, releaseId, cohorts);
-      ctx.output({ releaseId, tracker: target.url, devices: sent.devices, roots: sent.roots }, `handed ${cohorts.length} cohort(s), ${sent.devices} device(s), of release ${releaseId} to the tracker at ${target.url}`);
+      ctx.output(
+        { releaseId, tracker: target.url, devices: sent.devices, roots: sent.roots },
+        `handed ${cohorts.length} cohort(s), ${sent.devices} device(s), of release ${releaseId} to the tracker at ${target.url}`,
+      );
     });
 
   for (const [action, done] of [
@@ -73,14 +88,24 @@ export function register(program: Command, ctx: CliContext): void {
   ] as const) {
     rollout
       .command(`${action} <releaseId>`)
-      .description(action === "pause" ? "pause the rollout: no device may take the release until resume" : action === "resume" ? "resume a paused rollout (not a halted one: raise its threshold)" : "abort the rollout, for good")
+      .description(
+        action === "pause"
+          ? "pause the rollout: no device may take the release until resume"
+          : action === "resume"
+            ? "resume a paused rollout (not a halted one: raise its threshold)"
+            : "abort the rollout, for good",
+      )
       .option("--policy <address>", "the StagedRollout (default: the one in the policy attached to the release)")
       .action(async (releaseText: string, o: { policy?: string }) => {
         const { conn, releaseId, rollout: r, address } = await openRollout(ctx, releaseText, o.policy);
         const status = await r.rolloutStatus(releaseId);
         requireLive(status, releaseId, address);
         if (action === "pause" && status.paused) throw new OtaError("ROLLOUT_ALREADY_PAUSED", `the rollout of ${releaseId} is already paused: nothing sent`);
-        if (action === "resume" && !status.paused) throw new OtaError("ROLLOUT_NOT_PAUSED", `the rollout of ${releaseId} is not paused (it is ${ROLLOUT_STATES[Number(status.state)]}): nothing to resume`);
+        if (action === "resume" && !status.paused)
+          throw new OtaError(
+            "ROLLOUT_NOT_PAUSED",
+            `the rollout of ${releaseId} is not paused (it is ${ROLLOUT_STATES[Number(status.state)]}): nothing to resume`,
+          );
         if (action === "resume" && status.failures >= status.failureThreshold) {
           throw new OtaError(
             "ROLLOUT_HALTED",
@@ -169,23 +194,43 @@ async function createRollout(ctx: CliContext, releaseText: string, o: CreateOpti
   const starts = waves.map((w, i) => (w.start === undefined ? now : parseStartTime(w.start, now, `--wave ${i} (${w.file}) start`)));
   starts.forEach((s, i) => {
     if (i > 0 && s < starts[i - 1]) {
-      throw new InputError("WAVES_OUT_OF_ORDER", `--wave ${i} (${waves[i].file}) starts at ${iso(s)}, before wave ${i - 1} (${iso(starts[i - 1])}): give the waves in the order they open`, {
-        details: { index: i, startsAt: s, previous: starts[i - 1] },
-      });
+      throw new InputError(
+        "WAVES_OUT_OF_ORDER",
+        `--wave ${i} (${waves[i].file}) starts at ${iso(s)}, before wave ${i - 1} (${iso(starts[i - 1])}): give the waves in the order they open`,
+        {
+          details: { index: i, startsAt: s, previous: starts[i - 1] },
+        },
+      );
     }
   });
   const address = await policyOfRelease(conn, releaseId, "staged-rollout", policyOption);
   const r = StagedRollout__factory.connect(address, conn.signer);
   if ((await r.rolloutStatus(releaseId)).state !== 0n) {
-    throw new OtaError("ROLLOUT_EXISTS", `release ${releaseId} already has a rollout on ${address} (one per release, even after an abort): see \`ota-ledger rollout status ${releaseId}\``, {
-      details: { releaseId, policy: address },
-    });
+    throw new OtaError(
+      "ROLLOUT_EXISTS",
+      `release ${releaseId} already has a rollout on ${address} (one per release, even after an abort): see \`ota-ledger rollout status ${releaseId}\``,
+      {
+        details: { releaseId, policy: address },
+      },
+    );
   }
   await requireAdministrator(conn.registry, conn.signer.address);
 
-  const { tx } = await confirm(r.createRollout(releaseId, cohorts.map((c, i) => ({ cohortRoot: c.root, startsAt: starts[i] })), threshold));
+  const { tx } = await confirm(
+    r.createRollout(
+      releaseId,
+      cohorts.map((c, i) => ({ cohortRoot: c.root, startsAt: starts[i] })),
+      threshold,
+    ),
+  );
   const shown = cohorts.map((c, index) => ({ index, devices: c.deviceIds.length, cohortRoot: c.root, startsAt: iso(starts[index]), file: waves[index].file }));
-  const retry = ["ota-ledger rollout cohorts", releaseId, ...waves.map((w) => `--wave ${quote(w.file)}`), ...(policyOption ? [`--policy ${policyOption}`] : []), ...(o.tracker ? [`--tracker ${o.tracker}`] : [])].join(" ");
+  const retry = [
+    "ota-ledger rollout cohorts",
+    releaseId,
+    ...waves.map((w) => `--wave ${quote(w.file)}`),
+    ...(policyOption ? [`--policy ${policyOption}`] : []),
+    ...(o.tracker ? [`--tracker ${o.tracker}`] : []),
+  ].join(" ");
   let handed: { tracker: string; devices: number } | null = null;
   if (target) {
     try {
@@ -204,7 +249,9 @@ async function createRollout(ctx: CliContext, releaseText: string, o: CreateOpti
       `created the rollout of ${releaseId} on ${address}: ${shown.length} wave(s), halts at ${threshold} failure(s)`,
       ...shown.map((w) => `  wave ${w.index}  ${String(w.devices).padStart(5)} device(s)  from ${w.startsAt}  root ${w.cohortRoot}`),
       describeTx(tx),
-      handed ? `cohorts handed to the tracker at ${handed.tracker} (${handed.devices} devices)` : `cohorts not handed to a tracker (--no-tracker): before devices need their proofs, run \`${retry} --tracker <url>\``,
+      handed
+        ? `cohorts handed to the tracker at ${handed.tracker} (${handed.devices} devices)`
+        : `cohorts not handed to a tracker (--no-tracker): before devices need their proofs, run \`${retry} --tracker <url>\``,
     ].join("\n"),
   );
 }
@@ -234,14 +281,22 @@ async function sendCohorts(
   const roots = cohorts.map((c) => c.root);
   const theirs = Array.isArray(answer.roots) ? answer.roots.map((x) => String(x).toLowerCase()) : [];
   if (theirs.length !== roots.length || theirs.some((x, i) => x !== roots[i])) {
-    throw new OtaError("TRACKER_ROOT_MISMATCH", `the tracker at ${target.url} built the roots ${theirs.join(", ") || "(none)"}, not ${roots.join(", ")}: it holds other cohorts than the rollout's`, {
-      details: { expected: roots, answered: theirs },
-    });
+    throw new OtaError(
+      "TRACKER_ROOT_MISMATCH",
+      `the tracker at ${target.url} built the roots ${theirs.join(", ") || "(none)"}, not ${roots.join(", ")}: it holds other cohorts than the rollout's`,
+      {
+        details: { expected: roots, answered: theirs },
+      },
+    );
   }
   return { devices: Number(answer.devices), roots };
 }
 
-async function openRollout(ctx: CliContext, releaseText: string, policyText: string | undefined): Promise<{ conn: Connection; releaseId: string; rollout: StagedRollout; address: string }> {
+async function openRollout(
+  ctx: CliContext,
+  releaseText: string,
+  policyText: string | undefined,
+): Promise<{ conn: Connection; releaseId: string; rollout: StagedRollout; address: string }> {
   const releaseId = parseBytes32(releaseText, "release id");
   const policyOption = policyText === undefined ? undefined : parseAddress(policyText, "--policy");
   const conn = await ctx.connect();
@@ -251,8 +306,13 @@ async function openRollout(ctx: CliContext, releaseText: string, policyText: str
 
 /** Refuses, before sending, an administrator action on a rollout that does not exist or was aborted. */
 function requireLive(status: { state: bigint; aborted: boolean }, releaseId: string, address: string): void {
-  if (status.state === 0n) throw new OtaError("NO_ROLLOUT", `release ${releaseId} has no rollout on ${address}: create it first (ota-ledger rollout create ${releaseId} --wave <devices-file>)`);
-  if (status.aborted) throw new OtaError("ROLLOUT_ABORTED", `the rollout of ${releaseId} was aborted: nothing more can be changed (publish a new release for a new rollout)`);
+  if (status.state === 0n)
+    throw new OtaError(
+      "NO_ROLLOUT",
+      `release ${releaseId} has no rollout on ${address}: create it first (ota-ledger rollout create ${releaseId} --wave <devices-file>)`,
+    );
+  if (status.aborted)
+    throw new OtaError("ROLLOUT_ABORTED", `the rollout of ${releaseId} was aborted: nothing more can be changed (publish a new release for a new rollout)`);
 }
 
 /** The chain's time: the latest block's timestamp, which the StagedRollout compares start times with. */

@@ -34,7 +34,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--no-artifacts", "leave the artifacts out (a Kubo node backed up on its own)")
     .action(async (dir: string, o: { force?: boolean; artifacts: boolean }) => {
       const config = await ctx.config();
-      const r = await backupServer({ dataDir: config.server.dataDir, storage: config.storage, dir: path.resolve(ctx.io.cwd, dir), force: o.force === true, artifacts: o.artifacts });
+      const r = await backupServer({
+        dataDir: config.server.dataDir,
+        storage: config.storage,
+        dir: path.resolve(ctx.io.cwd, dir),
+        force: o.force === true,
+        artifacts: o.artifacts,
+      });
       const kept = r.artifacts.filter((a) => a.file).length;
       ctx.output(
         r,
@@ -55,7 +61,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--force", "replace the database there (it is kept beside as server.db.replaced-<time>)")
     .action(async (dir: string, o: { force?: boolean }) => {
       const config = await ctx.config();
-      const r = await restoreServer({ dataDir: config.server.dataDir, storage: config.storage, dir: path.resolve(ctx.io.cwd, dir), force: o.force === true, log: (l) => ctx.io.stderr(l + "\n") });
+      const r = await restoreServer({
+        dataDir: config.server.dataDir,
+        storage: config.storage,
+        dir: path.resolve(ctx.io.cwd, dir),
+        force: o.force === true,
+        log: (l) => ctx.io.stderr(l + "\n"),
+      });
       const lines = [
         `server restored into ${r.dataDir} from ${r.dir} (taken ${new Date(r.takenAt).toISOString()})`,
         `  artifacts   ${r.restored.length} in the ${r.store} store (${r.restored.filter((a) => a.from === "backup").length} imported from the backup)`,
@@ -66,7 +78,9 @@ export function register(program: Command, ctx: CliContext): void {
         lines.push(`  missing     ${r.missing.length} artifact(s) neither in the backup nor in the store, taken out of the database: submit each again:`);
         for (const m of r.missing) lines.push(`              ota-ledger release submit ${m.releaseId} --artifact <its .otae file>`);
       }
-      lines.push("start it with `ota-ledger server start`; keys granted and artifacts submitted since the backup must be granted (`release grant`) and submitted (`release submit`) again");
+      lines.push(
+        "start it with `ota-ledger server start`; keys granted and artifacts submitted since the backup must be granted (`release grant`) and submitted (`release submit`) again",
+      );
       ctx.output(r, lines.join("\n"));
     });
 }
@@ -75,7 +89,13 @@ export function register(program: Command, ctx: CliContext): void {
 async function serve(
   ctx: CliContext,
   config: Awaited<ReturnType<CliContext["config"]>>,
-  { registry, fleet, domain, fromBlock, policies }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies">,
+  {
+    registry,
+    fleet,
+    domain,
+    fromBlock,
+    policies,
+  }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies">,
 ): Promise<void> {
   const store = await openContentStore(config.storage);
   const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
@@ -103,7 +123,9 @@ async function serve(
     `firmware server on ${running.url}${origin ? `, answering requests signed for ${origin}` : ""} (store: ${store.kind}); Ctrl-C stops it`,
   );
   if (!origin && !["127.0.0.1", "localhost", "::1"].includes(config.server.host)) {
-    ctx.io.stderr(`warning: devices sign their requests for ${running.url}; if they reach this server by another name or through a proxy, set server.publicUrl (OTA_SERVER_PUBLIC_URL) to the URL they use\n`);
+    ctx.io.stderr(
+      `warning: devices sign their requests for ${running.url}; if they reach this server by another name or through a proxy, set server.publicUrl (OTA_SERVER_PUBLIC_URL) to the URL they use\n`,
+    );
   }
   await ctx.untilStopped();
   await running.close();

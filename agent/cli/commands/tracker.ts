@@ -91,8 +91,8 @@ export function register(program: Command, ctx: CliContext): void {
       .description("devices known to the tracker, optionally of one status")
       .option("--status <status>", `one of ${DEVICE_STATUSES.join(", ")}`),
   ).action(async (o: ListOptions) => listDevices(ctx, o));
-  listOptions(fleet.command("outdated").description("devices with an update to install (fleet list --status outdated)")).action(
-    async (o: ListOptions) => listDevices(ctx, { ...o, status: "outdated" }),
+  listOptions(fleet.command("outdated").description("devices with an update to install (fleet list --status outdated)")).action(async (o: ListOptions) =>
+    listDevices(ctx, { ...o, status: "outdated" }),
   );
   listOptions(fleet.command("vulnerable").description("devices running a release flagged vulnerable or revoked (fleet list --status vulnerable)")).action(
     async (o: ListOptions) => listDevices(ctx, { ...o, status: "vulnerable" }),
@@ -113,13 +113,23 @@ async function registerModule(ctx: CliContext, parentOption: string | boolean | 
   if (wallet.address === signer.address) {
     ctx.io.stderr("warning: the tracker module's key is the administrator's key: give the module a key of its own (ota-ledger tracker keygen <file>)\n");
   }
-  const shown = { id: self.id, label: config.tracker.moduleLabel ?? null, signer: wallet.address, publicKey, parent: parent === ZeroHash ? null : parent, role: parent === ZeroHash ? "server" : "intermediate" };
+  const shown = {
+    id: self.id,
+    label: config.tracker.moduleLabel ?? null,
+    signer: wallet.address,
+    publicKey,
+    parent: parent === ZeroHash ? null : parent,
+    role: parent === ZeroHash ? "server" : "intermediate",
+  };
   const where = parent === ZeroHash ? "a server module" : `an intermediate module under ${parent}`;
 
   const existing = await trackerModuleOf(fleet, self.id);
   if (existing) {
     if (existing.signer.toLowerCase() === wallet.address.toLowerCase() && existing.parent.toLowerCase() === parent) {
-      ctx.output({ module: shown, alreadyRegistered: true, tx: null }, `tracker module ${self.id} is already registered with this key as ${where}: nothing sent`);
+      ctx.output(
+        { module: shown, alreadyRegistered: true, tx: null },
+        `tracker module ${self.id} is already registered with this key as ${where}: nothing sent`,
+      );
       return;
     }
     throw new OtaError(
@@ -163,7 +173,15 @@ async function startModule(ctx: CliContext): Promise<void> {
     // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
     const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
     const tracker = new TrackerModule({
-      chain: { provider: chain.provider, registry: chain.registry, fleet: chain.fleet, policies: chain.policies, anchors: chain.anchors, domain: chain.domain, fromBlock: chain.fromBlock },
+      chain: {
+        provider: chain.provider,
+        registry: chain.registry,
+        fleet: chain.fleet,
+        policies: chain.policies,
+        anchors: chain.anchors,
+        domain: chain.domain,
+        fromBlock: chain.fromBlock,
+      },
       ledgerAccount,
       anchorMs: t.anchorMs,
       failureReportMs: t.failureReportMs,
@@ -293,7 +311,8 @@ async function restoreModule(ctx: CliContext, file: string, force: boolean): Pro
     `  devices     ${r.devices}`,
     `  ledger      ${r.checkpoint ? `resumes after block ${r.checkpoint.block}` : "no checkpoint: read again from the deployment block"}`,
   ];
-  if (r.replaced.database) lines.push(`  replaced    ${r.replaced.database}${r.replaced.checkpoint ? `, ${r.replaced.checkpoint}` : ""} (kept: delete them once the tracker runs)`);
+  if (r.replaced.database)
+    lines.push(`  replaced    ${r.replaced.database}${r.replaced.checkpoint ? `, ${r.replaced.checkpoint}` : ""} (kept: delete them once the tracker runs)`);
   lines.push("start it with `ota-ledger tracker start`: it catches up with the ledger first; devices' reports since the backup come back as they report");
   ctx.output(r, lines.join("\n"));
 }
@@ -329,7 +348,11 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     `tracker ${url}: module ${health.module.id} (${health.module.role}), ledger block ${health.ledger.block ?? "(none yet)"}`,
     `${summary.total} device(s); unreachable means no report for ${describeMs(summary.livenessMs)}; a device may be in several lists`,
     "",
-    formatTable(["status", "devices"], counts.map(([k, n]) => [k, String(n)]), new Set([1])),
+    formatTable(
+      ["status", "devices"],
+      counts.map(([k, n]) => [k, String(n)]),
+      new Set([1]),
+    ),
   ];
   if (summary.byNetwork.length > 0) {
     human.push(
@@ -343,7 +366,10 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
   }
   if (c.safeMode > 0) {
     // CAP-11.1-b: these devices take no automatic update; they wait for a person.
-    human.push("", `${c.safeMode} device(s) in safe mode need a person to install a release by hand (\`ota-ledger device install\`): \`ota-ledger fleet list --status safe-mode\``);
+    human.push(
+      "",
+      `${c.safeMode} device(s) in safe mode need a person to install a release by hand (\`ota-ledger device install\`): \`ota-ledger fleet list --status safe-mode\``,
+    );
   }
   ctx.output({ tracker: url, module: health.module, ledger: health.ledger, summary }, human.join("\n"));
 }
@@ -374,7 +400,7 @@ async function listDevices(ctx: CliContext, o: ListOptions): Promise<void> {
 
   const devices: DeviceView[] = [];
   let total: number;
-  for (let at = offset; ; ) {
+  for (let at = offset; ;) {
     query.set("limit", String(limit));
     query.set("offset", String(at));
     const page = await trackerGet<{ total: number; devices: DeviceView[] }>(url, `/v1/fleet/devices?${query}`, token);

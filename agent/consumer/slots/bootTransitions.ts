@@ -25,12 +25,17 @@ export function withSlot(state: BootState, component: string, slot: SlotName, im
 /** Whether `image` may go into the inactive slot: no trial in the way, not failed before, newer (REQ-10d-i). */
 export function checkInstallable(state: BootState, component: string, image: SlotImage): void {
   const c = componentBoot(state, component);
-  if (c.trial) throw new SlotStateError("TRIAL_PENDING", `component ${component} has a trial pending in slot ${c.trial.slot}: boot, confirm or roll it back first`);
+  if (c.trial)
+    throw new SlotStateError("TRIAL_PENDING", `component ${component} has a trial pending in slot ${c.trial.slot}: boot, confirm or roll it back first`);
   const failed = state.failedReleases[image.releaseId];
   if (failed) {
-    throw new SlotStateError("RELEASE_FAILED_BEFORE", `release ${image.releaseId} failed a trial before (${failed.code}); clear the failure by hand to retry it`, {
-      details: { releaseId: image.releaseId, ...failed },
-    });
+    throw new SlotStateError(
+      "RELEASE_FAILED_BEFORE",
+      `release ${image.releaseId} failed a trial before (${failed.code}); clear the failure by hand to retry it`,
+      {
+        details: { releaseId: image.releaseId, ...failed },
+      },
+    );
   }
   const version = BigInt(image.version);
   if (version <= BigInt(c.floor)) {

@@ -117,13 +117,30 @@
   }
 
   function installedList(installed) {
-    return h("ul", { class: "plain" }, (installed || []).map((c) => h("li", { title: `${c.component} (release ${c.releaseId})` }, `${shortHex(c.component)} ${c.version}`)));
+    return h(
+      "ul",
+      { class: "plain" },
+      (installed || []).map((c) => h("li", { title: `${c.component} (release ${c.releaseId})` }, `${shortHex(c.component)} ${c.version}`)),
+    );
   }
 
   /** A small table, or a line saying it is empty. */
   function table(headers, rows, emptyText, testid) {
     if (rows.length === 0) return h("p", { class: "empty", testid: testid && `${testid}-empty` }, emptyText);
-    return h("table", { class: "compact", testid }, h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))), h("tbody", {}, rows));
+    return h(
+      "table",
+      { class: "compact", testid },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headers.map((x) => h("th", {}, x)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    );
   }
 
   function cells(values) {
@@ -252,7 +269,12 @@
   function deviceRow(device) {
     const row = h(
       "tr",
-      { testid: "device-row", class: device.id === state.openDeviceId ? "selected" : null, data: { deviceId: device.id, statuses: (device.statuses || []).join(" ") }, attrs: { tabindex: 0 } },
+      {
+        testid: "device-row",
+        class: device.id === state.openDeviceId ? "selected" : null,
+        data: { deviceId: device.id, statuses: (device.statuses || []).join(" ") },
+        attrs: { tabindex: 0 },
+      },
       h("td", { class: "mono", title: device.id, testid: "device-id" }, shortHex(device.id)),
       h("td", {}, device.hardwareClass),
       h("td", {}, device.network),
@@ -337,7 +359,12 @@
         "detail-installed",
       ),
       h("h3", {}, "Plan"),
-      table(["component", "version", "release", "reason"], plan.steps.map((st) => h("tr", { testid: "plan-step" }, cells([hexCell(st.component), st.version, hexCell(st.releaseId), st.reason]))), "no steps: nothing to install", "detail-plan"),
+      table(
+        ["component", "version", "release", "reason"],
+        plan.steps.map((st) => h("tr", { testid: "plan-step" }, cells([hexCell(st.component), st.version, hexCell(st.releaseId), st.reason]))),
+        "no steps: nothing to install",
+        "detail-plan",
+      ),
       unchangedList(plan.unchanged || []),
       h("h3", {}, "Decisions"),
       table(["release", "component", "reason", "origin", "state", "decided"], decisions.map(decisionRow), "no decisions", "detail-decisions"),
@@ -354,7 +381,9 @@
       { class: "facts" },
       fact("id", h("span", { class: "mono wrap" }, device.id), "detail-id"),
       fact("status", statusBadges(device), "detail-statuses"),
-      device.safeMode ? fact("safe mode", "yes: it refuses automatic updates; a person must install a release by hand (ota-ledger device install)", "detail-safe-mode") : null,
+      device.safeMode
+        ? fact("safe mode", "yes: it refuses automatic updates; a person must install a release by hand (ota-ledger device install)", "detail-safe-mode")
+        : null,
       fact("standing", device.standing),
       fact("hardware class", device.hardwareClass),
       fact("network / region", `${device.network} / ${device.region}`),
@@ -366,7 +395,12 @@
 
   function unchangedList(unchanged) {
     if (unchanged.length === 0) return null;
-    return h("p", { class: "note" }, "unchanged: ", unchanged.map((u, i) => [i ? ", " : "", h("span", { title: u.component }, `${shortHex(u.component)} ${u.code}`)]));
+    return h(
+      "p",
+      { class: "note" },
+      "unchanged: ",
+      unchanged.map((u, i) => [i ? ", " : "", h("span", { title: u.component }, `${shortHex(u.component)} ${u.code}`)]),
+    );
   }
 
   function decisionRow(d) {
@@ -390,7 +424,9 @@
     const select = byId("adoption-release");
     if (!releases.some((r) => r.id === state.releaseId)) state.releaseId = releases.length ? releases[0].id : null;
     select.replaceChildren(
-      ...releases.map((r) => h("option", { attrs: { value: r.id }, title: r.id }, `${shortHex(r.component)} ${r.version} (${r.status}): ${r.installed} installed`)),
+      ...releases.map((r) =>
+        h("option", { attrs: { value: r.id }, title: r.id }, `${shortHex(r.component)} ${r.version} (${r.status}): ${r.installed} installed`),
+      ),
     );
     select.value = state.releaseId ?? "";
     if (!state.releaseId) drawChart(byId("adoption-chart"), null, []);
@@ -437,7 +473,10 @@
     const yMax = Math.max(step, Math.ceil(Math.max(...points.map((p) => p.installed)) / step) * step);
     const { width, height, left, right, top, bottom } = CHART;
     return {
-      t0, t1, step, yMax,
+      t0,
+      t1,
+      step,
+      yMax,
       x: (t) => left + ((t - t0) / (t1 - t0)) * (width - left - right),
       y: (n) => height - bottom - (n / yMax) * (height - top - bottom),
     };
@@ -448,7 +487,13 @@
     svgEl.dataset.releaseId = releaseId ?? "";
     svgEl.dataset.points = String(points.length);
     if (points.length === 0) {
-      svgEl.replaceChildren(s("text", { x: CHART.width / 2, y: CHART.height / 2, "text-anchor": "middle", class: "chart-empty" }, releaseId ? "no device has installed this release yet" : "no releases on the ledger yet"));
+      svgEl.replaceChildren(
+        s(
+          "text",
+          { x: CHART.width / 2, y: CHART.height / 2, "text-anchor": "middle", class: "chart-empty" },
+          releaseId ? "no device has installed this release yet" : "no releases on the ledger yet",
+        ),
+      );
       return;
     }
     const sc = chartScales(points);
@@ -457,7 +502,13 @@
       yAxis(sc),
       xAxis(sc),
       s("path", { d, class: "chart-line", "data-testid": "adoption-line" }),
-      ...points.map((p) => s("circle", { cx: sc.x(p.t).toFixed(1), cy: sc.y(p.installed).toFixed(1), r: 3, class: "chart-point", "data-testid": "adoption-point" }, s("title", {}, `${absoluteTime(p.t)}: ${p.installed} installed`))),
+      ...points.map((p) =>
+        s(
+          "circle",
+          { cx: sc.x(p.t).toFixed(1), cy: sc.y(p.installed).toFixed(1), r: 3, class: "chart-point", "data-testid": "adoption-point" },
+          s("title", {}, `${absoluteTime(p.t)}: ${p.installed} installed`),
+        ),
+      ),
     );
   }
 
@@ -469,7 +520,12 @@
       ticks.push(s("text", { x: left - 6, y: sc.y(n) + 4, "text-anchor": "end", class: "chart-tick" }, n));
     }
     const labelY = top + (height - top - bottom) / 2;
-    return s("g", { "data-testid": "adoption-y-axis" }, ticks, s("text", { x: 14, y: labelY, transform: `rotate(-90 14 ${labelY})`, "text-anchor": "middle", class: "chart-label" }, "devices installed"));
+    return s(
+      "g",
+      { "data-testid": "adoption-y-axis" },
+      ticks,
+      s("text", { x: 14, y: labelY, transform: `rotate(-90 14 ${labelY})`, "text-anchor": "middle", class: "chart-label" }, "devices installed"),
+    );
   }
 
   function xAxis(sc) {
@@ -508,9 +564,29 @@
     return h(
       "li",
       { testid: "rollout-row", data: { releaseId: r.releaseId } },
-      h("div", { class: "rollout-title" }, h("span", { title: r.releaseId }, `${shortHex(r.component)} ${r.version}`), ` · ${r.origin} · started `, h("span", { title: absoluteTime(r.startedAt) }, relativeTime(r.startedAt))),
-      h("div", { class: "bar", attrs: { role: "img", "aria-label": `${r.installed} installed, ${r.failed} failed, ${r.pending} pending of ${r.decided}` } }, segment("installed", r.installed), segment("failed", r.failed), segment("pending", r.pending)),
-      h("div", { class: "numbers" }, number("installed", r.installed), number("failed", r.failed), number("pending", r.pending), number("notified", r.notified), number("decided", r.decided)),
+      h(
+        "div",
+        { class: "rollout-title" },
+        h("span", { title: r.releaseId }, `${shortHex(r.component)} ${r.version}`),
+        ` · ${r.origin} · started `,
+        h("span", { title: absoluteTime(r.startedAt) }, relativeTime(r.startedAt)),
+      ),
+      h(
+        "div",
+        { class: "bar", attrs: { role: "img", "aria-label": `${r.installed} installed, ${r.failed} failed, ${r.pending} pending of ${r.decided}` } },
+        segment("installed", r.installed),
+        segment("failed", r.failed),
+        segment("pending", r.pending),
+      ),
+      h(
+        "div",
+        { class: "numbers" },
+        number("installed", r.installed),
+        number("failed", r.failed),
+        number("pending", r.pending),
+        number("notified", r.notified),
+        number("decided", r.decided),
+      ),
     );
   }
 
@@ -520,7 +596,15 @@
         h(
           "tr",
           { testid: "module-row", data: { moduleId: m.id } },
-          cells([hexCell(m.id), m.role, (m.networks || []).join(", "), m.devices, m.unreachableDevices, h("td", {}, badge(m.reachable ? "reachable" : "unreachable", m.reachable ? "up-to-date" : "unreachable")), timeCell(m.lastSeen)]),
+          cells([
+            hexCell(m.id),
+            m.role,
+            (m.networks || []).join(", "),
+            m.devices,
+            m.unreachableDevices,
+            h("td", {}, badge(m.reachable ? "reachable" : "unreachable", m.reachable ? "up-to-date" : "unreachable")),
+            timeCell(m.lastSeen),
+          ]),
         ),
       );
       byId("module-rows").replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { class: "empty", attrs: { colspan: 7 } }, "no downstream modules"))]));

@@ -21,7 +21,9 @@ describe("agent/author/packageArtifact: one pass from image to Table II-1 fields
     });
     const artifact = Buffer.concat(stored);
     expect(p.fileHash).to.equal("0x" + createHash("sha256").update(image).digest("hex"));
-    expect(p.artifactSize).to.equal(BigInt(artifact.length)).and.to.equal(artifactSize(BigInt(image.length), 4096));
+    expect(p.artifactSize)
+      .to.equal(BigInt(artifact.length))
+      .and.to.equal(artifactSize(BigInt(image.length), 4096));
     expect(p.fileLink).to.equal(await computeCid([artifact]));
     // The root is over the stored chunks as a device splits them on arrival.
     const leaves: string[] = [];

@@ -4,7 +4,15 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { JsonRpcProvider, Network } from "ethers";
-import { ChainEventStream, ChainMovedError, isRangeTooLarge, ReorgTooDeepError, type ChainEventStreamOptions, type StreamBatch, type StreamHandler } from "../../../agent/chain/eventStream";
+import {
+  ChainEventStream,
+  ChainMovedError,
+  isRangeTooLarge,
+  ReorgTooDeepError,
+  type ChainEventStreamOptions,
+  type StreamBatch,
+  type StreamHandler,
+} from "../../../agent/chain/eventStream";
 import { FileStreamStore, MemoryStreamStore, type BlockRef, type StreamState, type StreamStore } from "../../../agent/chain/eventStreamStore";
 import { freePort, startCliChain, type CliChain } from "../cli/cliHarness";
 
@@ -12,7 +20,10 @@ import { freePort, startCliChain, type CliChain } from "../cli/cliHarness";
 class RecordingProvider extends JsonRpcProvider {
   ranges: Array<[number, number]> = [];
   refused = 0;
-  constructor(url: string, private readonly limit = Infinity) {
+  constructor(
+    url: string,
+    private readonly limit = Infinity,
+  ) {
     super(url, Network.from(31337), { staticNetwork: true });
   }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -64,7 +75,10 @@ async function tcpProxy(targetPort: number) {
     new Promise<void>((resolve, reject) => {
       server = net.createServer((client) => {
         const upstream = net.connect(targetPort, "127.0.0.1");
-        for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        for (const [a, b] of [
+          [client, upstream],
+          [upstream, client],
+        ]) {
           sockets.add(a);
           a.on("error", () => {});
           a.on("close", () => (sockets.delete(a), b.destroy()));
@@ -205,7 +219,9 @@ describe("agent/chain/eventStream: following the ledger reliably (issue 5, REQ-1
       const old: string[] = [];
       for (let i = 0; i < branch.dropped; i++) old.push(await emit("h"));
       await s.pollOnce();
-      const oldHashes = await Promise.all(old.map((_, i) => chain.provider.send("eth_getBlockByNumber", ["0x" + (forkBlock + 1 + i).toString(16), false]).then((b) => b.hash)));
+      const oldHashes = await Promise.all(
+        old.map((_, i) => chain.provider.send("eth_getBlockByNumber", ["0x" + (forkBlock + 1 + i).toString(16), false]).then((b) => b.hash)),
+      );
       expect(r.names()).to.deep.equal([kept, ...old]);
 
       await chain.provider.send("evm_revert", [snapshot]);
@@ -301,7 +317,10 @@ describe("agent/chain/eventStream: following the ledger reliably (issue 5, REQ-1
     const saved = await file.load();
     const b = await emit("h");
     let killed = false;
-    const dying: StreamStore = { load: () => file.load(), save: async (st: StreamState) => (killed ? file.save(st) : ((killed = true), Promise.reject(new Error("killed")))) };
+    const dying: StreamStore = {
+      load: () => file.load(),
+      save: async (st: StreamState) => (killed ? file.save(st) : ((killed = true), Promise.reject(new Error("killed")))),
+    };
     const crashing = await stream({ store: dying, handler: r.handler });
     await expect(crashing.pollOnce()).to.be.rejectedWith("killed");
     expect(await file.load()).to.deep.equal(saved); // the checkpoint did not move
@@ -321,7 +340,10 @@ describe("agent/chain/eventStream: following the ledger reliably (issue 5, REQ-1
     cleanups.push(() => provider.destroy());
     const r = recorder(chain);
     const retries: number[] = [];
-    const s = await stream({ provider, handler: r.handler }, { pollMs: 50, backoff: { initialMs: 20, maxMs: 160 }, onError: (_e, retry) => retries.push(retry.retryInMs) });
+    const s = await stream(
+      { provider, handler: r.handler },
+      { pollMs: 50, backoff: { initialMs: 20, maxMs: 160 }, onError: (_e, retry) => retries.push(retry.retryInMs) },
+    );
     s.start();
     const a = await emit("p");
     await until(() => r.deliveries.length === 1, "the first event");

@@ -44,13 +44,27 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
     const parsed = registry.interface.parseLog(log)!;
     const r = parsed.args.release;
     const forgedRelease = {
-      provider: r.provider, component: r.component, version: r.version, fileHash: r.fileHash,
-      fileLink: "bafkreiforgedlinkforgedlinkforgedlinkforgedlinkforgedlink", fileName: r.fileName, fileSize: r.fileSize,
-      merkleRoot: r.merkleRoot, hardware: [...r.hardware], dependencies: [...r.dependencies],
+      provider: r.provider,
+      component: r.component,
+      version: r.version,
+      fileHash: r.fileHash,
+      fileLink: "bafkreiforgedlinkforgedlinkforgedlinkforgedlinkforgedlink",
+      fileName: r.fileName,
+      fileSize: r.fileSize,
+      merkleRoot: r.merkleRoot,
+      hardware: [...r.hardware],
+      dependencies: [...r.dependencies],
     };
     const { data, topics } = registry.interface.encodeEventLog(registry.interface.getEvent("ReleasePublished"), [
-      parsed.args.releaseId, parsed.args.component, parsed.args.provider, parsed.args.version, parsed.args.releasedAt,
-      parsed.args.providerName, forgedRelease, parsed.args.signer, parsed.args.signature,
+      parsed.args.releaseId,
+      parsed.args.component,
+      parsed.args.provider,
+      parsed.args.version,
+      parsed.args.releasedAt,
+      parsed.args.providerName,
+      forgedRelease,
+      parsed.args.signer,
+      parsed.args.signature,
     ]);
     const forged = Object.assign(Object.create(Object.getPrototypeOf(log)), log, { data, topics });
     expect(() => decodeReleasePublished(registry, domain, forged)).to.throw(ReleaseEventMismatchError, /hashes to/);
@@ -85,7 +99,11 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
       ["a release time the registry did not record", (r) => ({ ...r, releasedAt: r.releasedAt + 1 }), /disagrees with the registry/],
       ["a provider name the registry did not register", (r) => ({ ...r, providerName: "Evil Corp" }), /disagrees with the registry/],
       ["a signer the provider never registered", (r) => ({ ...r, signer: Wallet.createRandom().address }), /not a signing key/],
-      ["a signature that is not the signer's", (r) => ({ ...r, signature: r.signature.slice(0, -4) + (r.signature.endsWith("1b") ? "1c" : "1b") }), /signature/],
+      [
+        "a signature that is not the signer's",
+        (r) => ({ ...r, signature: r.signature.slice(0, -4) + (r.signature.endsWith("1b") ? "1c" : "1b") }),
+        /signature/,
+      ],
     ];
     for (const [name, spoil, message] of tamper) {
       it(`refuses ${name}`, async function () {
@@ -98,8 +116,10 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
     it("refuses a registered signer that is not pinned on the device", async function () {
       const { registry, domain } = await loadFixture(publishedFixture);
       const [release] = await fetchReleases(registry, domain, 0);
-      await expect(verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: [Wallet.createRandom().address] }))
-        .to.be.rejectedWith(ReleaseVerificationError, /not among the pinned/);
+      await expect(verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: [Wallet.createRandom().address] })).to.be.rejectedWith(
+        ReleaseVerificationError,
+        /not among the pinned/,
+      );
     });
 
     it("checks a contract signer's signature by asking the contract (ERC-1271)", async function () {
@@ -115,8 +135,10 @@ describe("agent/chain/releaseEvents: a release rebuilt from its event alone (APP
       expect(release.signer).to.equal(signerAddress);
       expect(await verifyLedgerRelease({ registry: f.registry, domain: f.domain }, release)).to.equal(1n);
       const other = await signRelease(new Wallet(keccak256(toUtf8Bytes("not the owner"))), f.domain, record);
-      await expect(verifyLedgerRelease({ registry: f.registry, domain: f.domain }, { ...release, signature: other }))
-        .to.be.rejectedWith(ReleaseVerificationError, /does not vouch/);
+      await expect(verifyLedgerRelease({ registry: f.registry, domain: f.domain }, { ...release, signature: other })).to.be.rejectedWith(
+        ReleaseVerificationError,
+        /does not vouch/,
+      );
     });
   });
 });

@@ -70,7 +70,13 @@ describe("ota-ledger release show|list|revoke|flag and role (CAP-11.3-c, REQ-10b
   describe("revoke and flag", () => {
     it("CAP-11.3-d: refuses an account that is neither auditor nor administrator, before sending", async () => {
       const id = await c.publish("2.0.0");
-      const error = await c.refuses(["release", "revoke", id, "--reason", "malware"], 1, "NOT_AUDITOR", /neither AUDITOR_ROLE nor ADMINISTRATOR_ROLE.*role grant auditor/, asOutsider());
+      const error = await c.refuses(
+        ["release", "revoke", id, "--reason", "malware"],
+        1,
+        "NOT_AUDITOR",
+        /neither AUDITOR_ROLE nor ADMINISTRATOR_ROLE.*role grant auditor/,
+        asOutsider(),
+      );
       expect(error.details.account).to.equal(c.outsider.address);
       await c.refuses(["release", "flag", id, "--advisory", "CVE-2026-1"], 1, "NOT_AUDITOR", /may not flag/, asOutsider());
       expect(await c.registry.releaseStatus(id)).to.equal(1n);
@@ -123,7 +129,13 @@ describe("ota-ledger release show|list|revoke|flag and role (CAP-11.3-c, REQ-10b
     it("refuses an unknown role, the author role (made per provider) and a sender that may not grant it, before sending", async () => {
       await c.refuses(["role", "grant", "superuser", c.outsider.address], 2, "INVALID_INPUT", /not a role; choose one of administrator, auditor, tracker/);
       await c.refuses(["role", "grant", "author", c.outsider.address], 2, "INVALID_INPUT", /provider author add/);
-      await c.refuses(["role", "grant", "tracker", "0x00000000000000000000000000000000000000b2"], 1, "NOT_ROLE_ADMIN", /only an administrator may/, asOutsider());
+      await c.refuses(
+        ["role", "grant", "tracker", "0x00000000000000000000000000000000000000b2"],
+        1,
+        "NOT_ROLE_ADMIN",
+        /only an administrator may/,
+        asOutsider(),
+      );
       // The outsider is an auditor (granted above) but not the default admin, which alone grants administrators.
       await c.refuses(["role", "grant", "administrator", c.outsider.address], 1, "NOT_ROLE_ADMIN", /only the default admin may/, asOutsider());
     });

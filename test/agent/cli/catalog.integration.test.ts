@@ -68,9 +68,7 @@ describe("ota-ledger provider, hardware and component commands", function () {
 
   it("registers hardware classes and lists them", async () => {
     expect((await c.run(["hardware", "list"])).stdout).to.equal("no hardware classes registered\n");
-    expect((await c.run(["hardware", "register", "acme-board-rev-a"])).stdout).to.match(
-      /^registered hardware class 1 "acme-board-rev-a"\n/,
-    );
+    expect((await c.run(["hardware", "register", "acme-board-rev-a"])).stdout).to.match(/^registered hardware class 1 "acme-board-rev-a"\n/);
     expect((await c.run(["hardware", "register", "acme-board-rev-b", "--json"])).json().hardwareClass).to.deep.equal({
       id: 2,
       name: "acme-board-rev-b",
@@ -116,9 +114,7 @@ describe("ota-ledger provider, hardware and component commands", function () {
   it("explains an unknown component as the registry's refusal", async () => {
     const r = await c.run(["component", "show", "acme.nothing"]);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.match(
-      /^error \[UpdateRegistryUnknownComponent\]: the ledger refused: no component has id 0x[0-9a-f]{64}/,
-    );
+    expect(r.stderr).to.match(/^error \[UpdateRegistryUnknownComponent\]: the ledger refused: no component has id 0x[0-9a-f]{64}/);
     expect(r.stderr).to.include("hint: check the name");
   });
 });

@@ -50,12 +50,8 @@ export async function startCliChain(options: { policies?: boolean } = {}) {
   try {
     // ethers reuses an identical request's answer for 250 ms, so back-to-back sends need their nonces counted.
     const deployer = new NonceManager(admin);
-    const registry = (await (
-      await new UpdateRegistry__factory(deployer).deploy(3 * 24 * 3600, admin.address)
-    ).waitForDeployment()) as UpdateRegistry;
-    const fleet = (await (
-      await new FleetRegistry__factory(deployer).deploy(await registry.getAddress())
-    ).waitForDeployment()) as FleetRegistry;
+    const registry = (await (await new UpdateRegistry__factory(deployer).deploy(3 * 24 * 3600, admin.address)).waitForDeployment()) as UpdateRegistry;
+    const fleet = (await (await new FleetRegistry__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as FleetRegistry;
     // With `policies`, an UpdatePolicies beside the registry, recorded in the deployment file.
     const policies = options.policies
       ? ((await (await new UpdatePolicies__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as UpdatePolicies)

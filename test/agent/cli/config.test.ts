@@ -11,12 +11,8 @@ const REGISTRY = Wallet.createRandom().address;
 const FLEET = Wallet.createRandom().address;
 
 /** Loads a configuration from a scratch folder; `file` is written there as ota-ledger.json. */
-async function load(
-  dir: string,
-  { file, env = {}, ...rest }: { file?: unknown; env?: NodeJS.ProcessEnv } & Partial<ConfigInputs> = {},
-) {
-  if (file !== undefined)
-    await fs.writeFile(path.join(dir, "ota-ledger.json"), typeof file === "string" ? file : JSON.stringify(file));
+async function load(dir: string, { file, env = {}, ...rest }: { file?: unknown; env?: NodeJS.ProcessEnv } & Partial<ConfigInputs> = {}) {
+  if (file !== undefined) await fs.writeFile(path.join(dir, "ota-ledger.json"), typeof file === "string" ? file : JSON.stringify(file));
   return loadConfig({ cwd: dir, env, ...rest });
 }
 
@@ -100,10 +96,7 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     const sub = path.join(dir, "etc");
     await fs.mkdir(sub);
     await fs.writeFile(path.join(sub, "key"), KEY + "\n");
-    await fs.writeFile(
-      path.join(sub, "ota.json"),
-      JSON.stringify({ keyFile: "key", keystoreDir: "keys", storage: { kind: "embedded", path: "ipfs" } }),
-    );
+    await fs.writeFile(path.join(sub, "ota.json"), JSON.stringify({ keyFile: "key", keystoreDir: "keys", storage: { kind: "embedded", path: "ipfs" } }));
     const config = await load(dir, { configPath: "etc/ota.json", env: { OTA_SERVER_DATA: "data" } });
     expect(config.privateKey).to.equal(KEY);
     expect(config.keystoreDir).to.equal(path.join(sub, "keys"));
@@ -199,17 +192,13 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect(fromEnv.message).to.equal("OTA_PRIVATE_KEY must be a private key: 0x followed by 64 hex digits");
     await fs.writeFile(path.join(dir, "key"), secret);
     const fromFile = await loadError(dir, { file: { keyFile: "key" } });
-    expect(fromFile.message).to.match(
-      /the key file .*key \(keyFile in .*\) must hold one private key: 0x followed by 64 hex digits/,
-    );
+    expect(fromFile.message).to.match(/the key file .*key \(keyFile in .*\) must hold one private key: 0x followed by 64 hex digits/);
     expect(fromFile.message + JSON.stringify(fromFile)).not.to.include(secret.slice(2));
   });
 
   it("asks for a key only when one is needed, and says where to set it", async () => {
     const config = await load(dir);
-    expect(() => requirePrivateKey(config)).to.throw(
-      "privateKey is missing: set OTA_PRIVATE_KEY or OTA_KEY_FILE, or privateKey or keyFile in ota-ledger.json",
-    );
+    expect(() => requirePrivateKey(config)).to.throw("privateKey is missing: set OTA_PRIVATE_KEY or OTA_KEY_FILE, or privateKey or keyFile in ota-ledger.json");
   });
 
   it("asks for a deployment when no address is set and no deployment file exists", async () => {

@@ -42,9 +42,7 @@ describe("ota-ledger device commands", function () {
     ]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(
-      new RegExp(
-        `^enrolled device ${sensor}\\n  hardware class 2, network lab, region eu-west\\ntx 0x[0-9a-f]{64} in block \\d+, gas used \\d+\\n$`,
-      ),
+      new RegExp(`^enrolled device ${sensor}\\n  hardware class 2, network lab, region eu-west\\ntx 0x[0-9a-f]{64} in block \\d+, gas used \\d+\\n$`),
     );
   });
 
@@ -90,9 +88,7 @@ describe("ota-ledger device commands", function () {
       "eu-west",
     ]);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.include(
-      `error [FleetRegistryDeviceAlreadyEnrolled]: the ledger refused: device ${sensor} is already enrolled`,
-    );
+    expect(r.stderr).to.include(`error [FleetRegistryDeviceAlreadyEnrolled]: the ledger refused: device ${sensor} is already enrolled`);
   });
 
   it("enrols a batch from a JSON file, writes each device's proof beside it, and the proofs show standing", async () => {
@@ -119,9 +115,7 @@ describe("ota-ledger device commands", function () {
     expect(r.json().batch).to.deep.include({ id: 1, count: 3, proofsFile });
     const proofs = JSON.parse(await fs.readFile(proofsFile, "utf8"));
     expect(proofs).to.include({ batchId: 1, chainId: "31337", root: r.json().batch.root });
-    expect(proofs.devices.map((d: { id: string }) => d.id)).to.deep.equal(
-      ["gw-1", "gw-2", "gw-3"].map((l) => keccak256(toUtf8Bytes(l))),
-    );
+    expect(proofs.devices.map((d: { id: string }) => d.id)).to.deep.equal(["gw-1", "gw-2", "gw-3"].map((l) => keccak256(toUtf8Bytes(l))));
     expect(proofs.devices[1].hardwareClass).to.equal(2);
     expect((await c.fleet.deviceBatch(1)).count).to.equal(3n);
 
@@ -145,26 +139,10 @@ describe("ota-ledger device commands", function () {
 
   it("refuses malformed device input with a message that says how to fix it, sending nothing", async () => {
     const before = await c.blockNumber();
-    const base = [
-      "device",
-      "enrol",
-      "--id",
-      "d-9",
-      "--public-key",
-      deviceKey(),
-      "--hardware",
-      "1",
-      "--network",
-      "lab",
-      "--region",
-      "eu",
-    ];
+    const base = ["device", "enrol", "--id", "d-9", "--public-key", deviceKey(), "--hardware", "1", "--network", "lab", "--region", "eu"];
     const withValue = (flag: string, value: string) => base.map((a, i) => (base[i - 1] === flag ? value : a));
     const cases: [string[], RegExp][] = [
-      [
-        withValue("--public-key", "0x04" + "11".repeat(32)),
-        /--public-key: .* is not a compressed public key: give the 33-byte compressed secp256k1 key/,
-      ],
+      [withValue("--public-key", "0x04" + "11".repeat(32)), /--public-key: .* is not a compressed public key: give the 33-byte compressed secp256k1 key/],
       [withValue("--hardware", "rev-z"), /--hardware: "rev-z" is not a registered hardware class/],
       [withValue("--hardware", "7"), /--hardware: "7" is not a registered hardware class/],
       [withValue("--id", "0x1234"), /--id: "0x1234" looks like hex but is not 32 bytes/],

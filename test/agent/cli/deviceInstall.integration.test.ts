@@ -44,7 +44,10 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
   async function publish(version: string): Promise<void> {
     const image = path.join(c.dir, `bootloader-${version}.bin`);
     writeFileSync(image, Buffer.alloc(70 * 1024 + version.length, version.charCodeAt(2)));
-    const r = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", version, "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
+    const r = await c.run(
+      ["release", "publish", "--component", "acme.bootloader", "--version", version, "--file", image, "--hardware", "acme-board-rev-a", "--json"],
+      env,
+    );
     expect(r.code, r.stderr + r.stdout).to.equal(0);
     published[version] = { releaseId: r.json().release.releaseId, artifactFile: r.json().release.artifactFile };
     const g = await c.run(["release", "grant", published[version].releaseId, "--device", "rev-a-0001"], env);
@@ -67,13 +70,34 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
     expect(again.code).to.equal(2);
     expect(again.json().error.code).to.equal("KEY_FILE_EXISTS");
 
-    const enrol = await c.run(["device", "enrol", "--id", "rev-a-0001", "--public-key", publicKey, "--hardware", "acme-board-rev-a", "--network", "plant-1", "--region", "eu-west", "--json"]);
+    const enrol = await c.run([
+      "device",
+      "enrol",
+      "--id",
+      "rev-a-0001",
+      "--public-key",
+      publicKey,
+      "--hardware",
+      "acme-board-rev-a",
+      "--network",
+      "plant-1",
+      "--region",
+      "eu-west",
+      "--json",
+    ]);
     expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
     // The health check passes unless a file named "fail" lies beside device.json.
     await fs.writeFile(path.join(deviceDir, "selftest.sh"), "#!/bin/sh\ntest ! -e fail\n", { mode: 0o755 });
     await fs.writeFile(
       config,
-      JSON.stringify({ keyFile: "device.key", credential: { record: enrol.json().device, batchId: 0, proof: [] }, components: ["acme.bootloader"], dataDir: "./data", policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: { command: ["./selftest.sh"], timeoutMs: 10_000 } }),
+      JSON.stringify({
+        keyFile: "device.key",
+        credential: { record: enrol.json().device, batchId: 0, proof: [] },
+        components: ["acme.bootloader"],
+        dataDir: "./data",
+        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+        healthCheck: { command: ["./selftest.sh"], timeoutMs: 10_000 },
+      }),
     );
   });
 
@@ -86,7 +110,22 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
     expect(refused.code, refused.stderr + refused.stdout).to.equal(0);
     expect(refused.json().devices[0]).to.include({ safeMode: true });
 
-    const r = await c.run(["device", "install", "--device-config", config, "--release", published["1.0.0"].releaseId, "--artifact", published["1.0.0"].artifactFile, "--floor", "acme.bootloader=0.9.0", "--json"], env);
+    const r = await c.run(
+      [
+        "device",
+        "install",
+        "--device-config",
+        config,
+        "--release",
+        published["1.0.0"].releaseId,
+        "--artifact",
+        published["1.0.0"].artifactFile,
+        "--floor",
+        "acme.bootloader=0.9.0",
+        "--json",
+      ],
+      env,
+    );
     expect(r.code, r.stderr + r.stdout).to.equal(0);
     expect(r.json()).to.deep.include({ outcome: "confirmed", code: "OK", leftSafeMode: true, safeMode: false });
     const state = await boot();
@@ -98,10 +137,28 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
   it("refuses --floor outside safe mode, and an artifact that is not the release's, changing nothing", async () => {
     await publish("1.1.0");
     const before = await boot();
-    const floor = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--floor", "acme.bootloader=1.0.0", "--json"], env);
+    const floor = await c.run(
+      [
+        "device",
+        "install",
+        "--device-config",
+        config,
+        "--release",
+        published["1.1.0"].releaseId,
+        "--artifact",
+        published["1.1.0"].artifactFile,
+        "--floor",
+        "acme.bootloader=1.0.0",
+        "--json",
+      ],
+      env,
+    );
     expect(floor.code).to.equal(2);
     expect(floor.json().error.message).to.match(/--floor applies only in safe mode/);
-    const wrong = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.0.0"].artifactFile, "--json"], env);
+    const wrong = await c.run(
+      ["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.0.0"].artifactFile, "--json"],
+      env,
+    );
     expect(wrong.code).to.equal(1);
     expect(wrong.json().error.code).to.equal("CHUNK_MISMATCH");
     const { counter: _c, ...after } = await boot(); // the report counter rises; nothing else moved
@@ -111,13 +168,19 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
 
   it("CAP-11.1-a-iii: a release that failed its trial boot is taken again only with --retry-failed (here from the firmware server)", async () => {
     await fs.writeFile(path.join(deviceDir, "fail"), "");
-    const failed = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"], env);
+    const failed = await c.run(
+      ["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"],
+      env,
+    );
     expect(failed.code).to.equal(1);
     expect(failed.json().error).to.deep.include({ code: "HEALTH_CHECK_FAILED" });
     expect(failed.json().error.details).to.include({ outcome: "rolled-back" });
     await fs.rm(path.join(deviceDir, "fail"));
 
-    const declined = await c.run(["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"], env);
+    const declined = await c.run(
+      ["device", "install", "--device-config", config, "--release", published["1.1.0"].releaseId, "--artifact", published["1.1.0"].artifactFile, "--json"],
+      env,
+    );
     expect(declined.code).to.equal(1);
     expect(declined.json().error.code).to.equal("PREVIOUSLY_FAILED");
     expect(declined.json().error.message).to.match(/--retry-failed/);

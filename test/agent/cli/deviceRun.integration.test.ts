@@ -23,12 +23,27 @@ describe("ota-ledger device run (the process)", function () {
       file,
       JSON.stringify({
         privateKey: key.privateKey,
-        credential: { record: { id: keccak256(toUtf8Bytes("rev-a-0009")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("plant-1"), region: encodeBytes32String("eu") }, batchId: 0, proof: [] },
+        credential: {
+          record: {
+            id: keccak256(toUtf8Bytes("rev-a-0009")),
+            publicKey: key.signingKey.compressedPublicKey,
+            hardwareClass: 1,
+            network: encodeBytes32String("plant-1"),
+            region: encodeBytes32String("eu"),
+          },
+          batchId: 0,
+          proof: [],
+        },
         components: ["acme.bootloader"],
         dataDir: "./device-data",
         healthCheck: "pass",
         // Nothing listens there: every report fails and is logged, and the agent carries on.
-        tracker: { moduleId: keccak256(toUtf8Bytes("tracker-hq")), publicKey: tracker.signingKey.compressedPublicKey, url: "http://127.0.0.1:9", heartbeatMs: 300 },
+        tracker: {
+          moduleId: keccak256(toUtf8Bytes("tracker-hq")),
+          publicKey: tracker.signingKey.compressedPublicKey,
+          url: "http://127.0.0.1:9",
+          heartbeatMs: 300,
+        },
         followLedger: false,
       }),
     );
@@ -41,6 +56,9 @@ describe("ota-ledger device run (the process)", function () {
     expect(p.running, p.output()).to.equal(true);
     const exit = await p.stop();
     expect(exit.code, p.output()).to.equal(0);
-    expect(p.lines.some((l) => /^out: 0x[0-9a-f]{8}….*nothing installed/.test(l)), p.output()).to.equal(true);
+    expect(
+      p.lines.some((l) => /^out: 0x[0-9a-f]{8}….*nothing installed/.test(l)),
+      p.output(),
+    ).to.equal(true);
   });
 });

@@ -35,7 +35,10 @@ describe("ota-ledger fleet simulate and device run (simulated devices on one mac
 
     const image = path.join(c.dir, "boot.bin");
     writeFileSync(image, Buffer.alloc(64 * 1024, 7));
-    const pub = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "rev-a", "--json"], env);
+    const pub = await c.run(
+      ["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "rev-a", "--json"],
+      env,
+    );
     expect(pub.code, pub.stderr + pub.stdout).to.equal(0);
     const releaseId = pub.json().release.releaseId;
     const grant = await c.run(["release", "grant", releaseId, "--device", "all-eligible", "--json"], env);

@@ -20,8 +20,7 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
       const r = await c.run(["--help"]);
       expect(r.code).to.equal(0);
       expect(r.stdout).to.include("Usage: ota-ledger [options] [command]");
-      for (const group of ["provider", "hardware", "component", "device", "config"])
-        expect(r.stdout).to.match(new RegExp(`\\n  ${group} `));
+      for (const group of ["provider", "hardware", "component", "device", "config"]) expect(r.stdout).to.match(new RegExp(`\\n  ${group} `));
     });
 
     it("prints a group's help for `help <group>` (exit 0), and for a missing subcommand (exit 2)", async () => {
@@ -69,18 +68,14 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
     it("refuses an RPC that serves another chain than the configured one", async () => {
       const r = await c.run(["hardware", "list"], { OTA_CHAIN_ID: "1" });
       expect(r.code).to.equal(2);
-      expect(r.stderr).to.equal(
-        `error [WRONG_CHAIN_ID]: wrong chain id: the RPC at ${c.url} is chain 31337, the config says 1; fix chainId or rpcUrl\n`,
-      );
+      expect(r.stderr).to.equal(`error [WRONG_CHAIN_ID]: wrong chain id: the RPC at ${c.url} is chain 31337, the config says 1; fix chainId or rpcUrl\n`);
     });
 
     it("asks to deploy when there is no deployment file and no addresses", async () => {
       const r = await c.run(["hardware", "list", "--json"], { OTA_NETWORK: "staging" });
       expect(r.code).to.equal(2);
       expect(r.json().error.code).to.equal("DEPLOYMENT_MISSING");
-      expect(r.json().error.message).to.match(
-        /not set and there is no deployment file at .*deployments\/staging\.json: run `npm run deploy:local`/,
-      );
+      expect(r.json().error.message).to.match(/not set and there is no deployment file at .*deployments\/staging\.json: run `npm run deploy:local`/);
     });
 
     it("refuses a malformed address, naming the variable", async () => {
@@ -147,14 +142,8 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
     const cases: [string[], RegExp][] = [
       [["provider", "register", "  "], /provider name: the name is empty: give a name of 1 to 64 bytes/],
       [["hardware", "register", "x".repeat(65)], /hardware class name: the name is 65 bytes, above the limit of 64: shorten it/],
-      [
-        ["provider", "signer", "add", "1", "0x1234"],
-        /signer address: "0x1234" is not an address: give 0x followed by 40 hex digits/,
-      ],
-      [
-        ["provider", "author", "add", "0x0000000000000000000000000000000000000000", "--provider", "1"],
-        /author address: the zero address cannot hold a role/,
-      ],
+      [["provider", "signer", "add", "1", "0x1234"], /signer address: "0x1234" is not an address: give 0x followed by 40 hex digits/],
+      [["provider", "author", "add", "0x0000000000000000000000000000000000000000", "--provider", "1"], /author address: the zero address cannot hold a role/],
       [["provider", "bar", "one", "--reason", "x"], /provider id: "one" is not an id: give a whole number from 1 to 4294967295/],
       [["component", "register", "acme.app", "--provider", "0"], /--provider: "0" is not an id/],
     ];
@@ -191,12 +180,7 @@ describe("ota-ledger main: usage, configuration and ledger errors", function () 
   });
 });
 
-function runProgram(
-  bin: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-): Promise<{ code: number | null; output: string }> {
+function runProgram(bin: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";

@@ -2,12 +2,7 @@ import { expect } from "chai";
 import { ZeroAddress, encodeBytes32String } from "ethers";
 import { policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
 import { formatWeekdays, parseWeekdays, parseWindow } from "../../../agent/cli/parse";
-import {
-  AllOfPolicy__factory,
-  ApprovalPolicy__factory,
-  LocationPolicy__factory,
-  MaintenanceWindowPolicy__factory,
-} from "../../../typechain-types";
+import { AllOfPolicy__factory, ApprovalPolicy__factory, LocationPolicy__factory, MaintenanceWindowPolicy__factory } from "../../../typechain-types";
 
 describe("ota-ledger policy (administrators' update policies)", function () {
   this.timeout(120_000);
@@ -64,9 +59,24 @@ describe("ota-ledger policy (administrators' update policies)", function () {
     });
 
     it("refuses bad input before deploying anything", async () => {
-      await refuses(["policy", "deploy", "rollout"], 2, "INVALID_INPUT", /"rollout" is not a kind .*staged-rollout, location, approval, maintenance-window, all-of, any-of/);
-      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--approver", c.admin.address.toLowerCase(), "--threshold", "1"], 2, "INVALID_INPUT", /given twice/);
-      await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--threshold", "0"], 2, "INVALID_INPUT", /--threshold: "0" is not a whole number from 1 to 1/);
+      await refuses(
+        ["policy", "deploy", "rollout"],
+        2,
+        "INVALID_INPUT",
+        /"rollout" is not a kind .*staged-rollout, location, approval, maintenance-window, all-of, any-of/,
+      );
+      await refuses(
+        ["policy", "deploy", "approval", "--approver", c.admin.address, "--approver", c.admin.address.toLowerCase(), "--threshold", "1"],
+        2,
+        "INVALID_INPUT",
+        /given twice/,
+      );
+      await refuses(
+        ["policy", "deploy", "approval", "--approver", c.admin.address, "--threshold", "0"],
+        2,
+        "INVALID_INPUT",
+        /--threshold: "0" is not a whole number from 1 to 1/,
+      );
       await refuses(["policy", "deploy", "approval", "--approver", c.admin.address, "--threshold", "2"], 2, "INVALID_INPUT", /from 1 to 1/);
       await refuses(["policy", "deploy", "approval", "--approver", c.admin.address], 2, "INVALID_INPUT", /--threshold: missing/);
       await refuses(["policy", "deploy", "maintenance-window", "--window", "24:00-02:00"], 2, "INVALID_INPUT", /--window: "24:00-02:00" is not a window/);
@@ -126,16 +136,29 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       const rollout = await deploy("staged-rollout");
       const before = await c.policies.policyFor(releaseId, c.component);
       await refuses(["policy", "attach", c.outsider.address, "--component", "acme.bootloader"], 2, "NOT_A_POLICY", /there is no contract at/);
-      await refuses(["policy", "attach", String(c.registry.target), "--component", "acme.bootloader"], 2, "NOT_A_POLICY", /does not answer IUpdatePolicy.check/);
+      await refuses(
+        ["policy", "attach", String(c.registry.target), "--component", "acme.bootloader"],
+        2,
+        "NOT_A_POLICY",
+        /does not answer IUpdatePolicy.check/,
+      );
       await refuses(["policy", "attach", rollout, "--component", "acme.nothing"], 2, "UNKNOWN_COMPONENT", /no component "acme.nothing"/);
       await refuses(["policy", "attach", rollout, "--release", "0x" + "11".repeat(32)], 2, "UNKNOWN_RELEASE", /no release 0x1111.* is published/);
       await refuses(["policy", "attach", rollout, "--release", "acme-1.0"], 2, "INVALID_INPUT", /--release: "acme-1.0" is not an id/);
       await refuses(["policy", "attach", rollout], 2, "INVALID_INPUT", /give exactly one target/);
       await refuses(["policy", "attach", rollout, "--component", "acme.bootloader", "--release", releaseId], 2, "INVALID_INPUT", /give exactly one target/);
-      await refuses(["policy", "attach", rollout, "--component", "acme.bootloader"], 1, "NOT_ADMINISTRATOR", new RegExp(`${c.outsider.address} is not an administrator`), {
+      await refuses(
+        ["policy", "attach", rollout, "--component", "acme.bootloader"],
+        1,
+        "NOT_ADMINISTRATOR",
+        new RegExp(`${c.outsider.address} is not an administrator`),
+        {
+          OTA_PRIVATE_KEY: c.outsider.privateKey,
+        },
+      );
+      await refuses(["policy", "detach", "--component", "acme.bootloader"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, {
         OTA_PRIVATE_KEY: c.outsider.privateKey,
       });
-      await refuses(["policy", "detach", "--component", "acme.bootloader"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, { OTA_PRIVATE_KEY: c.outsider.privateKey });
       expect(await c.policies.policyFor(releaseId, c.component), "the attachment did not move").to.equal(before);
     });
   });
@@ -148,8 +171,19 @@ describe("ota-ledger policy (administrators' update policies)", function () {
 
     it("CAP-11.3-h: sets a component's allowed and denied regions and networks, and clears them", async () => {
       const r = await c.run([
-        "policy", "location", "set", location, "--component", "acme.bootloader",
-        "--allow-region", "eu-west", "--allow-region", "eu-north", "--deny-network", "guest", "--json",
+        "policy",
+        "location",
+        "set",
+        location,
+        "--component",
+        "acme.bootloader",
+        "--allow-region",
+        "eu-west",
+        "--allow-region",
+        "eu-north",
+        "--deny-network",
+        "guest",
+        "--json",
       ]);
       expect(r.code, r.stdout + r.stderr).to.equal(0);
       expect(r.json().rule).to.deep.equal({ allowedRegions: ["eu-west", "eu-north"], deniedRegions: [], allowedNetworks: [], deniedNetworks: ["guest"] });
@@ -168,17 +202,36 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       await c.run(["policy", "location", "set", location, "--release", releaseId, "--deny-region", "us-east"]);
       await c.run(["policy", "attach", location, "--release", releaseId]);
       const shown = (await c.run(["policy", "show", "--release", releaseId, "--json"])).json().policy;
-      expect(shown.settings).to.deep.equal({ ruleOf: "release", rule: { allowedRegions: [], deniedRegions: ["us-east"], allowedNetworks: [], deniedNetworks: [] } });
+      expect(shown.settings).to.deep.equal({
+        ruleOf: "release",
+        rule: { allowedRegions: [], deniedRegions: ["us-east"], allowedNetworks: [], deniedNetworks: [] },
+      });
       await c.run(["policy", "detach", "--release", releaseId]);
     });
 
     it("refuses a label both allowed and denied, a policy of the wrong kind, and a non-administrator", async () => {
-      await refuses(["policy", "location", "set", location, "--component", "acme.bootloader", "--allow-network", "lab", "--deny-network", "lab"], 2, "INVALID_INPUT", /network "lab" is both allowed and denied/);
+      await refuses(
+        ["policy", "location", "set", location, "--component", "acme.bootloader", "--allow-network", "lab", "--deny-network", "lab"],
+        2,
+        "INVALID_INPUT",
+        /network "lab" is both allowed and denied/,
+      );
       const rollout = await deploy("staged-rollout");
-      await refuses(["policy", "location", "set", rollout, "--component", "acme.bootloader", "--deny-region", "x"], 2, "POLICY_WRONG_KIND", /is a staged rollout, not a location policy/);
-      await refuses(["policy", "location", "set", location, "--component", "acme.bootloader", "--deny-region", "x"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, {
-        OTA_PRIVATE_KEY: c.outsider.privateKey,
-      });
+      await refuses(
+        ["policy", "location", "set", rollout, "--component", "acme.bootloader", "--deny-region", "x"],
+        2,
+        "POLICY_WRONG_KIND",
+        /is a staged rollout, not a location policy/,
+      );
+      await refuses(
+        ["policy", "location", "set", location, "--component", "acme.bootloader", "--deny-region", "x"],
+        1,
+        "NOT_ADMINISTRATOR",
+        /is not an administrator/,
+        {
+          OTA_PRIVATE_KEY: c.outsider.privateKey,
+        },
+      );
     });
   });
 
@@ -191,7 +244,12 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       const [start, end, days] = await MaintenanceWindowPolicy__factory.connect(address, c.provider).window();
       expect([Number(start), Number(end), Number(days)]).to.deep.equal([23 * 60 + 30, 30, 0b1100000]);
       await refuses(["policy", "window", "set", address], 2, "INVALID_INPUT", /give --window HH:MM-HH:MM, --days, or both/);
-      await refuses(["policy", "window", "set", await deploy("location"), "--days", "all"], 2, "POLICY_WRONG_KIND", /is a location policy, not a maintenance window/);
+      await refuses(
+        ["policy", "window", "set", await deploy("location"), "--days", "all"],
+        2,
+        "POLICY_WRONG_KIND",
+        /is a location policy, not a maintenance window/,
+      );
     });
   });
 

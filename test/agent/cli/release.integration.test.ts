@@ -27,7 +27,17 @@ describe("ota-ledger release (author's CLI)", function () {
     const key = new Wallet(keccak256(toUtf8Bytes("cli device key")));
     device = {
       privateKey: key.privateKey,
-      credential: { record: { id: keccak256(toUtf8Bytes("cli-device-1")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("factory"), region: encodeBytes32String("eu") }, batchId: 0, proof: [] },
+      credential: {
+        record: {
+          id: keccak256(toUtf8Bytes("cli-device-1")),
+          publicKey: key.signingKey.compressedPublicKey,
+          hardwareClass: 1,
+          network: encodeBytes32String("factory"),
+          region: encodeBytes32String("eu"),
+        },
+        batchId: 0,
+        proof: [],
+      },
     };
     const admin = c.admin.address;
     await setup([
@@ -37,10 +47,49 @@ describe("ota-ledger release (author's CLI)", function () {
       ["hardware", "register", "acme-board-rev-a"],
       ["component", "register", "acme.bootloader", "--provider", "1"],
       ["component", "register", "acme.sensor-fw", "--provider", "1"],
-      ["device", "enrol", "--id", "cli-device-1", "--public-key", key.signingKey.compressedPublicKey, "--hardware", "acme-board-rev-a", "--network", "factory", "--region", "eu"],
+      [
+        "device",
+        "enrol",
+        "--id",
+        "cli-device-1",
+        "--public-key",
+        key.signingKey.compressedPublicKey,
+        "--hardware",
+        "acme-board-rev-a",
+        "--network",
+        "factory",
+        "--region",
+        "eu",
+      ],
       ["hardware", "register", "acme-board-rev-b"],
-      ["device", "enrol", "--id", "cli-device-rev-b", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-b", "--network", "factory", "--region", "eu"],
-      ["device", "enrol", "--id", "cli-device-stolen", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "acme-board-rev-a", "--network", "factory", "--region", "eu"],
+      [
+        "device",
+        "enrol",
+        "--id",
+        "cli-device-rev-b",
+        "--public-key",
+        Wallet.createRandom().signingKey.compressedPublicKey,
+        "--hardware",
+        "acme-board-rev-b",
+        "--network",
+        "factory",
+        "--region",
+        "eu",
+      ],
+      [
+        "device",
+        "enrol",
+        "--id",
+        "cli-device-stolen",
+        "--public-key",
+        Wallet.createRandom().signingKey.compressedPublicKey,
+        "--hardware",
+        "acme-board-rev-a",
+        "--network",
+        "factory",
+        "--region",
+        "eu",
+      ],
       ["device", "suspend", "cli-device-stolen", "--reason", "reported stolen"],
     ]);
     image = path.join(c.dir, "bootloader-1.0.0.bin");
@@ -52,7 +101,10 @@ describe("ota-ledger release (author's CLI)", function () {
 
   it("--dry-run checks everything and sends nothing", async () => {
     const before = await c.blockNumber();
-    const r = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--dry-run", "--json"], env);
+    const r = await c.run(
+      ["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--dry-run", "--json"],
+      env,
+    );
     expect(r.code, r.stderr + r.stdout).to.equal(0);
     expect(r.json().dryRun).to.equal(true);
     expect(r.json().release.cid).to.match(/^baf/);
@@ -61,7 +113,10 @@ describe("ota-ledger release (author's CLI)", function () {
   });
 
   it("PROC-1 REQ-10f-i CAP-11.3-a: the author publishes and submits, grants, and a device fetches, decrypts and checks the ledger's hash", async () => {
-    const r = await c.run(["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
+    const r = await c.run(
+      ["release", "publish", "--component", "acme.bootloader", "--version", "1.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"],
+      env,
+    );
     expect(r.code, r.stderr + r.stdout).to.equal(0);
     const out = r.json();
     expect(out.tx.gasUsed).to.be.above(0);
@@ -86,7 +141,11 @@ describe("ota-ledger release (author's CLI)", function () {
     ["a version not greater than the latest", ["--component", "acme.bootloader", "--version", "1.0.0"], "VERSION_NOT_GREATER"],
     ["an unknown component", ["--component", "acme.nothing", "--version", "1.0.0"], "UNKNOWN_COMPONENT"],
     ["an unknown hardware class", ["--component", "acme.sensor-fw", "--version", "1.0.0", "--hardware", "rev-z"], "UNKNOWN_HARDWARE"],
-    ["a dependency nothing satisfies", ["--component", "acme.sensor-fw", "--version", "1.0.0", "--depends", "acme.bootloader ^2.0.0"], "DEPENDENCY_UNSATISFIED"],
+    [
+      "a dependency nothing satisfies",
+      ["--component", "acme.sensor-fw", "--version", "1.0.0", "--depends", "acme.bootloader ^2.0.0"],
+      "DEPENDENCY_UNSATISFIED",
+    ],
     ["a malformed dependency", ["--component", "acme.sensor-fw", "--version", "1.0.0", "--depends", "acme.bootloader"], "DEPENDENCY_FORMAT"],
     ["a missing file", ["--component", "acme.sensor-fw", "--version", "1.0.0", "--file", "/nonexistent/image.bin"], "FILE_MISSING"],
   ] as [string, string[], string][]) {
@@ -107,7 +166,24 @@ describe("ota-ledger release (author's CLI)", function () {
     const stranger = Wallet.createRandom();
     writeFileSync(keyFile, stranger.privateKey + "\n");
     const before = await c.blockNumber();
-    const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "9.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--signer-key-file", keyFile, "--json"], env);
+    const r = await c.run(
+      [
+        "release",
+        "publish",
+        "--component",
+        "acme.sensor-fw",
+        "--version",
+        "9.0.0",
+        "--file",
+        image,
+        "--hardware",
+        "acme-board-rev-a",
+        "--signer-key-file",
+        keyFile,
+        "--json",
+      ],
+      env,
+    );
     expect(r.code, r.stdout + r.stderr).to.equal(2);
     expect(r.json().error.code).to.equal("SIGNER_NOT_REGISTERED");
     expect(r.json().error.message).to.include(`ota-ledger provider signer add 1 ${stranger.address}`);
@@ -119,7 +195,10 @@ describe("ota-ledger release (author's CLI)", function () {
     expect((await c.run(["provider", "bar", "1", "--reason", "under review"], env)).code).to.equal(0);
     try {
       const before = await c.blockNumber();
-      const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "9.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], env);
+      const r = await c.run(
+        ["release", "publish", "--component", "acme.sensor-fw", "--version", "9.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"],
+        env,
+      );
       expect(r.code, r.stdout + r.stderr).to.equal(2);
       expect(r.json().error.code).to.equal("PROVIDER_BARRED");
       expect(r.json().error.message).to.include("ota-ledger provider unbar 1");
@@ -139,7 +218,21 @@ describe("ota-ledger release (author's CLI)", function () {
     writeFileSync(ownerKey, owner.privateKey + "\n");
     const strangerKey = path.join(c.dir, "contract-stranger.key");
     writeFileSync(strangerKey, Wallet.createRandom().privateKey + "\n");
-    const args = ["release", "publish", "--component", "acme.sensor-fw", "--version", "4.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--signer", address, "--json"];
+    const args = [
+      "release",
+      "publish",
+      "--component",
+      "acme.sensor-fw",
+      "--version",
+      "4.0.0",
+      "--file",
+      image,
+      "--hardware",
+      "acme-board-rev-a",
+      "--signer",
+      address,
+      "--json",
+    ];
 
     const refused = await c.run([...args, "--signer-key-file", strangerKey], env);
     expect(refused.code, refused.stdout + refused.stderr).to.equal(2);
@@ -174,7 +267,10 @@ describe("ota-ledger release (author's CLI)", function () {
 
   it("a submission that fails after publishing says so (exit 1), and `release submit` completes it", async () => {
     const down = { OTA_SERVER_URL: "http://127.0.0.1:9" }; // nothing listens there
-    const r = await c.run(["release", "publish", "--component", "acme.sensor-fw", "--version", "5.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"], down);
+    const r = await c.run(
+      ["release", "publish", "--component", "acme.sensor-fw", "--version", "5.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"],
+      down,
+    );
     expect(r.code).to.equal(1);
     const error = r.json().error;
     expect(error.code).to.equal("SUBMISSION_FAILED");

@@ -13,7 +13,18 @@ describe("ota-ledger release approve / approvals (ApprovalPolicy, APP-II-3)", fu
   before(async () => {
     c = await policyChain();
     releaseId = await c.publish("1.0.0");
-    const deployed = await c.run(["policy", "deploy", "approval", "--approver", c.admin.address, "--approver", c.outsider.address, "--threshold", "2", "--json"]);
+    const deployed = await c.run([
+      "policy",
+      "deploy",
+      "approval",
+      "--approver",
+      c.admin.address,
+      "--approver",
+      c.outsider.address,
+      "--threshold",
+      "2",
+      "--json",
+    ]);
     approval = deployed.json().policy.address;
     const rollout = (await c.run(["policy", "deploy", "staged-rollout", "--json"])).json().policy.address;
     // The approval policy inside a composer attached to the component: the commands find it there.
@@ -62,7 +73,13 @@ describe("ota-ledger release approve / approvals (ApprovalPolicy, APP-II-3)", fu
     await refuses(["release", "approve", releaseId], 1, "ALREADY_APPROVED", new RegExp(`${c.admin.address} has already approved release ${releaseId}`));
     await refuses(["release", "approve", releaseId, "--withdraw"], 1, "NOT_APPROVED", /has not approved .*: there is no approval to withdraw/, asOutsider);
     const stranger = Wallet.createRandom();
-    await refuses(["release", "approve", releaseId], 1, "NOT_AN_APPROVER", new RegExp(`${stranger.address} is not an approver of the approval policy ${approval}`), { OTA_PRIVATE_KEY: stranger.privateKey });
+    await refuses(
+      ["release", "approve", releaseId],
+      1,
+      "NOT_AN_APPROVER",
+      new RegExp(`${stranger.address} is not an approver of the approval policy ${approval}`),
+      { OTA_PRIVATE_KEY: stranger.privateKey },
+    );
     await refuses(["release", "approve", "0x" + "cd".repeat(32)], 2, "UNKNOWN_RELEASE", /no release 0xcdcd.* is published/);
     await refuses(["release", "approve", "latest"], 2, "INVALID_INPUT", /release id: "latest" is not an id/);
   });

@@ -37,7 +37,14 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     await c.send((o) => c.fleet.connect(c.admin).registerTrackerModule(moduleId, key.address, key.signingKey.compressedPublicKey, ZeroHash, o));
     trackerDir = mkdtempSync(path.join(tmpdir(), "ota-rollout-tracker-"));
     tracker = new TrackerModule({
-      chain: { provider: c.provider, registry: c.registry, fleet: c.fleet, policies: c.policies, domain: registryDomain(31337, String(c.registry.target)), fromBlock: 0 },
+      chain: {
+        provider: c.provider,
+        registry: c.registry,
+        fleet: c.fleet,
+        policies: c.policies,
+        domain: registryDomain(31337, String(c.registry.target)),
+        fromBlock: 0,
+      },
       module: { id: moduleId, privateKey: key.privateKey },
       dataDir: trackerDir,
       pollMs: 200,
@@ -61,7 +68,20 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
   const wave1 = buildCohort([label("dev-3"), label("dev-4")]);
 
   it("APP-II-3: creates a two-wave rollout on the release's StagedRollout and hands the cohorts to the tracker", async () => {
-    const r = await c.run(["rollout", "create", releases[0], "--wave", "wave0.txt@now", "--wave", "wave1.json@+1h", "--threshold", "3", "--tracker", http.url, "--json"]);
+    const r = await c.run([
+      "rollout",
+      "create",
+      releases[0],
+      "--wave",
+      "wave0.txt@now",
+      "--wave",
+      "wave1.json@+1h",
+      "--threshold",
+      "3",
+      "--tracker",
+      http.url,
+      "--json",
+    ]);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     const out = r.json();
     expect(out).to.deep.include({ releaseId: releases[0], policy: rollout, failureThreshold: 3, tracker: { tracker: http.url, devices: 4 } });
@@ -87,16 +107,48 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
 
   it("refuses bad waves, an unknown release, a second rollout and a non-administrator before sending", async () => {
     writeFileSync(path.join(c.dir, "wave-later.txt"), "dev-9\n");
-    await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt@+2h", "--wave", "wave1.json@+1h", "--no-tracker"], 2, "WAVES_OUT_OF_ORDER", /--wave 1 \(wave1.json\) starts at .*, before wave 0/);
+    await refuses(
+      ["rollout", "create", releases[1], "--wave", "wave0.txt@+2h", "--wave", "wave1.json@+1h", "--no-tracker"],
+      2,
+      "WAVES_OUT_OF_ORDER",
+      /--wave 1 \(wave1.json\) starts at .*, before wave 0/,
+    );
     await refuses(["rollout", "create", releases[1], "--wave", "empty.txt", "--no-tracker"], 2, "DEVICES_FILE_EMPTY", /devices file empty.txt lists no device/);
-    await refuses(["rollout", "create", releases[1], "--wave", "missing.txt", "--no-tracker"], 2, "DEVICES_FILE_UNREADABLE", /missing.txt cannot be read \(ENOENT\)/);
+    await refuses(
+      ["rollout", "create", releases[1], "--wave", "missing.txt", "--no-tracker"],
+      2,
+      "DEVICES_FILE_UNREADABLE",
+      /missing.txt cannot be read \(ENOENT\)/,
+    );
     await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt@tomorrow", "--no-tracker"], 2, "INVALID_INPUT", /"tomorrow" is not a time/);
-    await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt", "--threshold", "0", "--no-tracker"], 2, "INVALID_INPUT", /--threshold: "0" is not a whole number/);
-    await refuses(["rollout", "create", "0x" + "ab".repeat(32), "--wave", "wave0.txt", "--no-tracker"], 2, "UNKNOWN_RELEASE", /no release 0xabab.* is published/);
-    await refuses(["rollout", "create", releases[0], "--wave", "wave0.txt", "--no-tracker"], 1, "ROLLOUT_EXISTS", /already has a rollout on 0x[0-9a-fA-F]{40} \(one per release, even after an abort\)/);
-    await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt", "--no-tracker"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, { OTA_PRIVATE_KEY: c.outsider.privateKey });
+    await refuses(
+      ["rollout", "create", releases[1], "--wave", "wave0.txt", "--threshold", "0", "--no-tracker"],
+      2,
+      "INVALID_INPUT",
+      /--threshold: "0" is not a whole number/,
+    );
+    await refuses(
+      ["rollout", "create", "0x" + "ab".repeat(32), "--wave", "wave0.txt", "--no-tracker"],
+      2,
+      "UNKNOWN_RELEASE",
+      /no release 0xabab.* is published/,
+    );
+    await refuses(
+      ["rollout", "create", releases[0], "--wave", "wave0.txt", "--no-tracker"],
+      1,
+      "ROLLOUT_EXISTS",
+      /already has a rollout on 0x[0-9a-fA-F]{40} \(one per release, even after an abort\)/,
+    );
+    await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt", "--no-tracker"], 1, "NOT_ADMINISTRATOR", /is not an administrator/, {
+      OTA_PRIVATE_KEY: c.outsider.privateKey,
+    });
     const location = (await c.run(["policy", "deploy", "location", "--json"])).json().policy.address;
-    await refuses(["rollout", "create", releases[1], "--wave", "wave0.txt", "--policy", location, "--no-tracker"], 2, "POLICY_WRONG_KIND", /is a location policy, not a staged rollout/);
+    await refuses(
+      ["rollout", "create", releases[1], "--wave", "wave0.txt", "--policy", location, "--no-tracker"],
+      2,
+      "POLICY_WRONG_KIND",
+      /is a location policy, not a staged rollout/,
+    );
     expect((await StagedRollout__factory.connect(rollout, c.provider).rolloutStatus(releases[1])).state).to.equal(0n);
   });
 
@@ -130,7 +182,11 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     expect(r.code).to.equal(1);
     const error = r.json().error;
     expect(error.code).to.equal("COHORTS_NOT_SENT");
-    expect(error.message).to.match(new RegExp(`the rollout of ${releases[1]} IS on the ledger \\(tx 0x[0-9a-f]{64}\\), but its cohorts did not reach the tracker: the tracker at ${down} does not answer`));
+    expect(error.message).to.match(
+      new RegExp(
+        `the rollout of ${releases[1]} IS on the ledger \\(tx 0x[0-9a-f]{64}\\), but its cohorts did not reach the tracker: the tracker at ${down} does not answer`,
+      ),
+    );
     const retry = `ota-ledger rollout cohorts ${releases[1]} --wave wave0.txt --wave wave1.json --tracker ${down}`;
     expect(error.message).to.include(`Send them again with \`${retry}\``);
     expect((await StagedRollout__factory.connect(rollout, c.provider).rolloutStatus(releases[1])).state).to.equal(2n); // open: wave 0 started at once
@@ -144,11 +200,27 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
   });
 
   it("rollout cohorts refuses cohorts whose roots are not the ledger's, and the tracker refuses a non-administrator", async () => {
-    await refuses(["rollout", "cohorts", releases[1], "--wave", "wave1.json", "--wave", "wave0.txt", "--tracker", http.url], 2, "ROLLOUT_ROOT_MISMATCH", /wave 0's devices make the root/);
-    await refuses(["rollout", "cohorts", releases[1], "--wave", "wave0.txt", "--tracker", http.url], 2, "ROLLOUT_ROOT_MISMATCH", /1 wave\(s\) given, the rollout on the ledger has 2/);
-    const error = await refuses(["rollout", "cohorts", releases[1], "--wave", "wave0.txt", "--wave", "wave1.json", "--tracker", http.url], 1, "TRACKER_REFUSED", /answered 403 NOT_ADMINISTRATOR/, {
-      OTA_PRIVATE_KEY: c.outsider.privateKey,
-    });
+    await refuses(
+      ["rollout", "cohorts", releases[1], "--wave", "wave1.json", "--wave", "wave0.txt", "--tracker", http.url],
+      2,
+      "ROLLOUT_ROOT_MISMATCH",
+      /wave 0's devices make the root/,
+    );
+    await refuses(
+      ["rollout", "cohorts", releases[1], "--wave", "wave0.txt", "--tracker", http.url],
+      2,
+      "ROLLOUT_ROOT_MISMATCH",
+      /1 wave\(s\) given, the rollout on the ledger has 2/,
+    );
+    const error = await refuses(
+      ["rollout", "cohorts", releases[1], "--wave", "wave0.txt", "--wave", "wave1.json", "--tracker", http.url],
+      1,
+      "TRACKER_REFUSED",
+      /answered 403 NOT_ADMINISTRATOR/,
+      {
+        OTA_PRIVATE_KEY: c.outsider.privateKey,
+      },
+    );
     expect(error.details.trackerCode).to.equal("NOT_ADMINISTRATOR");
   });
 
@@ -163,7 +235,12 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     expect((await StagedRollout__factory.connect(own, c.provider).rolloutWaves(releases[2]))[0].cohortRoot).to.equal(wave0.root);
 
     expect((await c.run(["policy", "attach", window, "--release", releases[3]])).code).to.equal(0);
-    await refuses(["rollout", "create", releases[3], "--wave", "wave0.txt", "--no-tracker"], 1, "NO_SUCH_POLICY", /is not and does not contain a staged rollout: attach one, or give --policy/);
+    await refuses(
+      ["rollout", "create", releases[3], "--wave", "wave0.txt", "--no-tracker"],
+      1,
+      "NO_SUCH_POLICY",
+      /is not and does not contain a staged rollout: attach one, or give --policy/,
+    );
     await refuses(["rollout", "status", releases[3]], 1, "NO_SUCH_POLICY", /does not contain a staged rollout/);
     expect((await c.run(["policy", "detach", "--release", releases[3]])).code).to.equal(0);
     expect((await c.run(["policy", "detach", "--component", "acme.bootloader"])).code).to.equal(0);
@@ -199,7 +276,7 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
       expect(() => parseDevicesList("[]", "w.json")).to.throw(/lists no device/);
       expect(() => parseDevicesList("dev-1\ndev-1\n", "w.txt")).to.throw(/w.txt line 2: device dev-1 is already listed at w.txt line 1/);
       expect(() => parseDevicesList("0x1234\n", "w.txt")).to.throw(/w.txt line 1: "0x1234" looks like hex but is not 32 bytes/);
-      expect(() => parseDevicesList('[1, 2]', "w.json")).to.throw(/must be a JSON array of strings/);
+      expect(() => parseDevicesList("[1, 2]", "w.json")).to.throw(/must be a JSON array of strings/);
       expect(() => parseDevicesList('["a",', "w.json")).to.throw(/starts with \[ but is not JSON/);
     });
     it("splits <file>@<start> at the last @", () => {

@@ -49,7 +49,11 @@ describe("ota-ledger server start behind a reverse proxy (server.publicUrl, PROC
   /** A device's manifest request for an unknown release, signed for `audience`: the answer's code. */
   async function ask(url: string, audience: string): Promise<[number, string]> {
     const pathname = `/v1/releases/0x${"ab".repeat(32)}/manifest`;
-    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { audience, method: "GET", path: pathname });
+    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), {
+      audience,
+      method: "GET",
+      path: pathname,
+    });
     const res = await fetch(new URL(pathname, url), { headers });
     return [res.status, ((await res.json()) as { error: { code: string } }).error.code];
   }

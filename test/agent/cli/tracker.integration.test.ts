@@ -37,7 +37,18 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     await t.send((o) => t.registry.flagVulnerable(boot1.id, "CVE-2026-0002", o));
     // The fixture counts the administrator's nonces itself: from here on, only the CLI sends.
     const enrol = await t.c.run([
-      "device", "enrol", "--id", "cli C", "--public-key", devC.record.publicKey, "--hardware", "rev-a", "--network", "plant-1", "--region", "eu-west",
+      "device",
+      "enrol",
+      "--id",
+      "cli C",
+      "--public-key",
+      devC.record.publicKey,
+      "--hardware",
+      "rev-a",
+      "--network",
+      "plant-1",
+      "--region",
+      "eu-west",
     ]);
     expect(enrol.code, enrol.stderr).to.equal(0);
     keyFile = path.join(t.c.dir, "keys", "tracker.key");
@@ -140,7 +151,10 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       expect((await fetch(`${url}/openapi.json`)).status).to.equal(200);
 
       const pub = { id: labelId(moduleLabel), publicKey: new Wallet(moduleKey).signingKey.compressedPublicKey };
-      for (const [d, release] of [[devA, boot1], [devB, boot11]] as const) {
+      for (const [d, release] of [
+        [devA, boot1],
+        [devB, boot11],
+      ] as const) {
         const res = await postReport(url, await sealedReport(d, pub, [{ component: BOOTLOADER, release }]));
         expect(res.status, JSON.stringify(res.body)).to.equal(200);
       }
@@ -188,7 +202,11 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       const all = await t.c.run(["fleet", "list", "--limit", "1", "--all", "--json"], withToken);
       expect(all.code, all.stderr + all.stdout).to.equal(0);
       expect(all.json().total).to.equal(3);
-      expect(all.json().devices.map((d: { id: string }) => d.id)).to.have.members([devA.record.id.toLowerCase(), devB.record.id.toLowerCase(), labelId("cli C")]);
+      expect(all.json().devices.map((d: { id: string }) => d.id)).to.have.members([
+        devA.record.id.toLowerCase(),
+        devB.record.id.toLowerCase(),
+        labelId("cli C"),
+      ]);
       const page = await t.c.run(["fleet", "list", "--status", "unreachable", "--limit", "1"], withToken);
       expect(page.code, page.stderr).to.equal(0);
       expect(page.stdout).to.include(labelId("cli C"));
@@ -226,7 +244,20 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     // D is enrolled through the CLI (id "cli D") with a key of its own; it then reports in safe mode.
     const devD = testDevice("cli D", 2, "plant-2");
     const id = labelId("cli D").toLowerCase();
-    const enrol = await t.c.run(["device", "enrol", "--id", "cli D", "--public-key", devD.record.publicKey, "--hardware", "rev-b", "--network", "plant-2", "--region", "eu-west"]);
+    const enrol = await t.c.run([
+      "device",
+      "enrol",
+      "--id",
+      "cli D",
+      "--public-key",
+      devD.record.publicKey,
+      "--hardware",
+      "rev-b",
+      "--network",
+      "plant-2",
+      "--region",
+      "eu-west",
+    ]);
     expect(enrol.code, enrol.stderr).to.equal(0);
     const run = await startTracker();
     try {
@@ -235,7 +266,11 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       const pub = { id: labelId(moduleLabel), publicKey: new Wallet(moduleKey).signingKey.compressedPublicKey };
       const report = (counter: number, safeMode: boolean, installed: StatusReport["installed"]) => {
         const body: StatusReport = { deviceId: id, counter, installed, lastResult: null, needs: [], declined: [], safeMode };
-        return sealMessage({ kind: REPORT_KIND, from: id, to: pub.id, issuedAt: Date.now(), body }, { kind: "device", privateKey: devD.key.privateKey }, pub.publicKey);
+        return sealMessage(
+          { kind: REPORT_KIND, from: id, to: pub.id, issuedAt: Date.now(), body },
+          { kind: "device", privateKey: devD.key.privateKey },
+          pub.publicKey,
+        );
       };
       const taken = await postReport(url, await report(1, true, []));
       expect(taken.status, JSON.stringify(taken.body)).to.equal(200);
@@ -251,7 +286,9 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       expect(table.stdout).to.match(/^safe mode\s+1$/m);
       expect(table.stdout).to.match(/^network\s+total\s+up to date\s+outdated\s+vulnerable\s+failed\s+safe mode\s+unreachable$/m);
       expect(table.stdout).to.match(/^plant-2\s+2\s+1\s+0\s+0\s+0\s+1\s+0$/m);
-      expect(table.stdout).to.include("1 device(s) in safe mode need a person to install a release by hand (`ota-ledger device install`): `ota-ledger fleet list --status safe-mode`");
+      expect(table.stdout).to.include(
+        "1 device(s) in safe mode need a person to install a release by hand (`ota-ledger device install`): `ota-ledger fleet list --status safe-mode`",
+      );
 
       const listed = await t.c.run(["fleet", "list", "--status", "safe-mode", "--json"], env);
       expect(listed.code, listed.stderr + listed.stdout).to.equal(0);
@@ -303,11 +340,23 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     // Run one after the other: the file cases share one file.
     const cases: [() => Promise<CliResult>, string | RegExp][] = [
       [() => t.c.run(["config", "show"], { OTA_TRACKER_PORT: "70000" }), "OTA_TRACKER_PORT must be a TCP port (1..65535)"],
-      [() => t.c.run(["config", "show"], { OTA_TRACKER_MODULE: "0x1234" }), /^error \[CONFIG_INVALID\]: OTA_TRACKER_MODULE must be a module id: 0x followed by 64 hex digits \(not zero\), or a label/],
+      [
+        () => t.c.run(["config", "show"], { OTA_TRACKER_MODULE: "0x1234" }),
+        /^error \[CONFIG_INVALID\]: OTA_TRACKER_MODULE must be a module id: 0x followed by 64 hex digits \(not zero\), or a label/,
+      ],
       [() => t.c.run(["config", "show"], { OTA_TRACKER_PARENT_URL: "ftp://x" }), /^error \[CONFIG_INVALID\]: OTA_TRACKER_PARENT_URL must be an http\(s\) URL/],
-      [() => t.c.run(["config", "show"], { OTA_TRACKER_TOKEN: "short secret" }), /^error \[CONFIG_INVALID\]: OTA_TRACKER_TOKEN must be a token of 16 to 256 characters without spaces/],
-      [() => t.c.run(["config", "show"], { OTA_TRACKER_KEY_FILE: "nokey" }), /the key file .*nokey \(OTA_TRACKER_KEY_FILE\) cannot be read \(ENOENT\): fix the path/],
-      [() => t.c.run(["config", "show"], { OTA_TRACKER_PARENT_URL: "http://10.0.0.1:8700" }), /tracker\.parent\.id is missing: an intermediate module needs both .*set OTA_TRACKER_PARENT_ID/],
+      [
+        () => t.c.run(["config", "show"], { OTA_TRACKER_TOKEN: "short secret" }),
+        /^error \[CONFIG_INVALID\]: OTA_TRACKER_TOKEN must be a token of 16 to 256 characters without spaces/,
+      ],
+      [
+        () => t.c.run(["config", "show"], { OTA_TRACKER_KEY_FILE: "nokey" }),
+        /the key file .*nokey \(OTA_TRACKER_KEY_FILE\) cannot be read \(ENOENT\): fix the path/,
+      ],
+      [
+        () => t.c.run(["config", "show"], { OTA_TRACKER_PARENT_URL: "http://10.0.0.1:8700" }),
+        /tracker\.parent\.id is missing: an intermediate module needs both .*set OTA_TRACKER_PARENT_ID/,
+      ],
       [() => withFile({ prot: 8700 }), /unknown field "tracker\.prot": remove it or fix its spelling/],
       [() => withFile({ networks: ["x".repeat(40)] }), /tracker\.networks\.0 must be a network label of at most 31 bytes/],
       [() => withFile({ livenessMs: -5 }), /tracker\.livenessMs must be a time in milliseconds \(a positive integer\)/],
@@ -317,19 +366,28 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     for (const [run, message] of cases) {
       const r = await run();
       expect(r.code, String(message)).to.equal(2);
-      expect(r.stderr, String(message)).to.match(typeof message === "string" ? new RegExp(`^error \\[CONFIG_INVALID\\]: ${message.replace(/[().]/g, "\\$&")}`) : message);
+      expect(r.stderr, String(message)).to.match(
+        typeof message === "string" ? new RegExp(`^error \\[CONFIG_INVALID\\]: ${message.replace(/[().]/g, "\\$&")}`) : message,
+      );
       expect(r.stderr).not.to.include("short secret");
     }
     const noModule = await t.c.run(["tracker", "start"], { OTA_TRACKER_KEY_FILE: "keys/tracker.key" });
     expect(noModule.code).to.equal(2);
-    expect(noModule.stderr).to.match(/^error \[TRACKER_MODULE_MISSING\]: tracker\.moduleId is missing: set OTA_TRACKER_MODULE, or tracker\.moduleId in ota-ledger\.json/);
+    expect(noModule.stderr).to.match(
+      /^error \[TRACKER_MODULE_MISSING\]: tracker\.moduleId is missing: set OTA_TRACKER_MODULE, or tracker\.moduleId in ota-ledger\.json/,
+    );
     const noKey = await t.c.run(["tracker", "register"], { OTA_TRACKER_MODULE: moduleLabel });
     expect(noKey.code).to.equal(2);
     expect(noKey.stderr).to.match(/^error \[TRACKER_KEY_MISSING\]: the tracker module's key is missing: set OTA_TRACKER_KEY_FILE .*not the administrator's/);
   });
 
   it("config show shows the tracker section with the module key and the token hidden", async () => {
-    const r = await t.c.run(["config", "show", "--json"], { ...env, OTA_TRACKER_TOKEN: TOKEN, OTA_TRACKER_PARENT_ID: "upstream", OTA_TRACKER_PARENT_URL: "http://10.0.0.1:8700" });
+    const r = await t.c.run(["config", "show", "--json"], {
+      ...env,
+      OTA_TRACKER_TOKEN: TOKEN,
+      OTA_TRACKER_PARENT_ID: "upstream",
+      OTA_TRACKER_PARENT_URL: "http://10.0.0.1:8700",
+    });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).not.to.include(moduleKey.slice(2));
     expect(r.stdout).not.to.include(TOKEN);
@@ -371,7 +429,10 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     const [, parent] = await t.c.fleet.trackerModule(labelId("cli intermediate module"));
     expect(parent).to.equal(labelId(moduleLabel));
 
-    const unknownParent = await t.c.run(["tracker", "register", "--parent", "nobody"], { OTA_TRACKER_MODULE: "cli orphan", OTA_TRACKER_PRIVATE_KEY: Wallet.createRandom().privateKey });
+    const unknownParent = await t.c.run(["tracker", "register", "--parent", "nobody"], {
+      OTA_TRACKER_MODULE: "cli orphan",
+      OTA_TRACKER_PRIVATE_KEY: Wallet.createRandom().privateKey,
+    });
     expect(unknownParent.code).to.equal(1);
     expect(unknownParent.stderr).to.match(/^error \[FleetRegistryUnknownTrackerModule\]: the ledger refused: tracker module 0x[0-9a-f]{64} is not registered/);
     expect(unknownParent.stderr).to.include("hint: register the parent module first");
@@ -412,7 +473,25 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     const run = await startTracker();
     try {
       const url = `http://127.0.0.1:${port}`;
-      const sim = await t.c.run(["fleet", "simulate", "--devices", "2", "--hardware", "rev-a", "--components", "acme.bootloader", "--enrol", "--network", "plant-3", "--report-to", url, "--seed", "cli report-to", "--once", "--json"]);
+      const sim = await t.c.run([
+        "fleet",
+        "simulate",
+        "--devices",
+        "2",
+        "--hardware",
+        "rev-a",
+        "--components",
+        "acme.bootloader",
+        "--enrol",
+        "--network",
+        "plant-3",
+        "--report-to",
+        url,
+        "--seed",
+        "cli report-to",
+        "--once",
+        "--json",
+      ]);
       expect(sim.code, sim.stderr).to.equal(0);
       const listed = await t.c.run(["fleet", "list", "--network", "plant-3", "--json"], { OTA_TRACKER_URL: url });
       expect(listed.code, listed.stderr).to.equal(0);
@@ -423,7 +502,19 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
         expect(d.statuses).to.deep.equal(["up-to-date"]);
         expect(d.upstream).to.equal(labelId(moduleLabel).toLowerCase());
       }
-      const wrong = await t.c.run(["fleet", "simulate", "--devices", "1", "--hardware", "rev-a", "--components", "acme.bootloader", "--report-to", "http://127.0.0.1:9", "--once"]);
+      const wrong = await t.c.run([
+        "fleet",
+        "simulate",
+        "--devices",
+        "1",
+        "--hardware",
+        "rev-a",
+        "--components",
+        "acme.bootloader",
+        "--report-to",
+        "http://127.0.0.1:9",
+        "--once",
+      ]);
       expect(wrong.code).to.equal(1);
       expect(wrong.stderr).to.include("TRACKER_UNREACHABLE");
     } finally {

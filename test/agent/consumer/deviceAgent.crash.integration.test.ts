@@ -18,7 +18,10 @@ import { componentId } from "../../../agent/core/release";
 import { FaultyStore } from "../../helpers/faultyStore";
 import { loadBootState } from "../../../agent/consumer/slots/bootState";
 
-function runChild(settingsFile: string, env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function runChild(
+  settingsFile: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "agentCrashChild.ts")], {
       env: { ...process.env, OTA_AGENT_JSON: settingsFile, ...env },
@@ -68,7 +71,13 @@ describe("agent/consumer/deviceAgent killed mid-download (REQ-10c-ii)", function
     ])
       await (await tx()).wait();
     const deviceKey = Wallet.createRandom();
-    const record = { id: keccak256(toUtf8Bytes("crash device")), publicKey: deviceKey.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("n"), region: encodeBytes32String("r") };
+    const record = {
+      id: keccak256(toUtf8Bytes("crash device")),
+      publicKey: deviceKey.signingKey.compressedPublicKey,
+      hardwareClass: 1,
+      network: encodeBytes32String("n"),
+      region: encodeBytes32String("r"),
+    };
     await (await c.fleet.connect(c.admin).enrolDevice(record, { nonce: nonce++ })).wait();
 
     const image = path.join(dir, "image.bin");
@@ -76,20 +85,41 @@ describe("agent/consumer/deviceAgent killed mid-download (REQ-10c-ii)", function
     const domain = registryDomain(31337, String(c.registry.target));
     const keys = new ContentKeyStore(path.join(dir, "keys"));
     const registry = c.registry.connect(c.admin);
-    const prepared = await prepareRelease({ registry, domain, sender: c.admin, releaseSigner: c.admin }, { component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["rev-a"], depends: [] }, dir);
+    const prepared = await prepareRelease(
+      { registry, domain, sender: c.admin, releaseSigner: c.admin },
+      { component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["rev-a"], depends: [] },
+      dir,
+    );
     await publishPrepared({ registry, sender: c.admin, keys }, prepared);
     await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
-    await grantKeys({ registry, fleet: c.fleet.connect(c.admin), domain, author: c.admin, keys, serverUrl: server.url }, prepared.releaseId, { deviceIds: [record.id] });
+    await grantKeys({ registry, fleet: c.fleet.connect(c.admin), domain, author: c.admin, keys, serverUrl: server.url }, prepared.releaseId, {
+      deviceIds: [record.id],
+    });
 
     const settings = path.join(dir, "agent.json");
     const dataDir = path.join(dir, "device");
-    writeFileSync(settings, JSON.stringify({ rpcUrl: c.url, chainId: 31337, registry: String(c.registry.target), fleet: String(c.fleet.target), serverUrl: server.url, device: { privateKey: deviceKey.privateKey, credential: { record, batchId: 0, proof: [] } }, dataDir, component: componentId("acme.bootloader"), releaseId: prepared.releaseId }));
+    writeFileSync(
+      settings,
+      JSON.stringify({
+        rpcUrl: c.url,
+        chainId: 31337,
+        registry: String(c.registry.target),
+        fleet: String(c.fleet.target),
+        serverUrl: server.url,
+        device: { privateKey: deviceKey.privateKey, credential: { record, batchId: 0, proof: [] } },
+        dataDir,
+        component: componentId("acme.bootloader"),
+        releaseId: prepared.releaseId,
+      }),
+    );
 
     store.fault = { kind: "trickle", pieceBytes: 64 * 1024, delayMs: 5 }; // slow enough to be caught mid-way
     const killed = await runChild(settings, { OTA_KILL_AFTER_BYTES: String(1024 * 1024) });
     expect(killed.signal, killed.stderr).to.equal("SIGKILL");
     const partial = statSync(path.join(dataDir, "downloads", `${prepared.releaseId.toLowerCase()}.otae`)).size;
-    expect(partial).to.be.above(1024 * 1024).and.below(statSync(prepared.artifactFile).size);
+    expect(partial)
+      .to.be.above(1024 * 1024)
+      .and.below(statSync(prepared.artifactFile).size);
     const afterKill = await loadBootState(path.join(dataDir, "slots"));
     expect("state" in afterKill && afterKill.state.components[componentId("acme.bootloader")]).to.equal(undefined); // nothing installed
 

@@ -52,7 +52,16 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
   }
   let imageSeed = 100;
   const release = (component: string, version: string, grant: DeviceIdentity[], extra: { hardware?: string[]; depends?: string[] } = {}) =>
-    f.release({ component, version, file: writeImage(f.dir, `${component}-${version}.bin`, 150 * 1024 + imageSeed, imageSeed++), hardware: extra.hardware ?? ["acme-board-rev-a"], depends: extra.depends ?? [] }, { grant });
+    f.release(
+      {
+        component,
+        version,
+        file: writeImage(f.dir, `${component}-${version}.bin`, 150 * 1024 + imageSeed, imageSeed++),
+        hardware: extra.hardware ?? ["acme-board-rev-a"],
+        depends: extra.depends ?? [],
+      },
+      { grant },
+    );
   const boot = (a: DeviceAgent, component = BOOT) => {
     const c = a.slots.snapshot().components[component];
     return c && { active: c.active, image: c.slots[c.active], floor: c.floor };
@@ -102,7 +111,11 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
     it("REQ-10d-i: a downgrade, also after a restart with old ledger data replayed", async () => {
       await unmoved(() => agent.considerRelease(v1.releaseId, "replayed"), "NOT_NEWER_THAN_INSTALLED");
       const restarted = await DeviceAgent.open({ ...(agent as unknown as { o: DeviceAgentOptions }).o });
-      await unmoved(() => restarted.considerRelease(v1.releaseId, "replayed after restart"), "NOT_NEWER_THAN_INSTALLED", () => restarted);
+      await unmoved(
+        () => restarted.considerRelease(v1.releaseId, "replayed after restart"),
+        "NOT_NEWER_THAN_INSTALLED",
+        () => restarted,
+      );
     });
 
     it("CAP-11.4-a: mix-and-match (the record of release N with the artifact of N-1)", async () => {
@@ -126,12 +139,20 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
     it("APP-II-1: an arbitrary image (the decrypted bytes are not the ledger's file hash)", async () => {
       // An author key signs a record whose file hash is not its image's: the content check catches it.
       const image = writeImage(f.dir, "arbitrary.bin", 90 * 1024, 77);
-      const prepared = await prepareRelease({ registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER }, { component: "acme.bootloader", version: "1.5.0", file: image, hardware: ["1"], depends: [] }, path.join(f.dir, "arb"));
+      const prepared = await prepareRelease(
+        { registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER },
+        { component: "acme.bootloader", version: "1.5.0", file: image, hardware: ["1"], depends: [] },
+        path.join(f.dir, "arb"),
+      );
       const record = { ...prepared.record, fileHash: keccak256(toUtf8Bytes("some other image")) };
       const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
       await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
       await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
-      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, forged.releaseId, { deviceIds: [f.devices.a.credential.record.id] });
+      await grantKeys(
+        { registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url },
+        forged.releaseId,
+        { deviceIds: [f.devices.a.credential.record.id] },
+      );
       await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "FILE_HASH_MISMATCH");
     });
 
@@ -143,7 +164,11 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         },
       });
       await a.considerRelease(v1.releaseId, "first install");
-      await unmoved(() => a.considerRelease(v6.releaseId, "new-release"), "RELEASE_REVOKED", () => a);
+      await unmoved(
+        () => a.considerRelease(v6.releaseId, "new-release"),
+        "RELEASE_REVOKED",
+        () => a,
+      );
     });
 
     it("wrong hardware, and an unmet dependency", async () => {
@@ -167,7 +192,11 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const v8 = await release("acme.bootloader", "1.8.0", [f.devices.a]);
       const pinned = await agentFor(f.devices.a, { pinnedSigners: [Wallet.createRandom().address] });
       await pinned.considerRelease(v1.releaseId, "first install").catch(() => undefined);
-      await unmoved(() => pinned.considerRelease(v8.releaseId, "new-release"), "SIGNER_NOT_PINNED", () => agent);
+      await unmoved(
+        () => pinned.considerRelease(v8.releaseId, "new-release"),
+        "SIGNER_NOT_PINNED",
+        () => agent,
+      );
       expect(boot(pinned)).to.equal(undefined); // nothing was installed on the pinning device either
     });
 
@@ -176,7 +205,13 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const upstream = keccak256(toUtf8Bytes("agent test module"));
       const a = await agentFor(f.devices.a, { upstream });
       const envelope = await sealMessage(
-        { kind: NOTICE_KIND, from: upstream, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: { releaseId: v1.releaseId, component: BOOT, reason: "new-release" } },
+        {
+          kind: NOTICE_KIND,
+          from: upstream,
+          to: f.devices.a.credential.record.id,
+          issuedAt: Date.now(),
+          body: { releaseId: v1.releaseId, component: BOOT, reason: "new-release" },
+        },
         { kind: "account", signMessage: (m) => moduleKey.signMessage(m) },
         f.devices.a.credential.record.publicKey,
       );
@@ -191,7 +226,15 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await f.fleet.connect(f.admin).enrolDevice(sm.credential.record);
       const r = await release("acme.radio-fw", "2.0.0", [sm]);
       const dir = path.join(f.dir, "safe-mode-device");
-      const options = { dataDir: dir, device: sm, serverUrl: f.server.url, chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 }, components: [componentId("acme.radio-fw")], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true };
+      const options = {
+        dataDir: dir,
+        device: sm,
+        serverUrl: f.server.url,
+        chain: { provider: ethers.provider, registry: f.registry, fleet: f.fleet, domain: f.domain, fromBlock: 0 },
+        components: [componentId("acme.radio-fw")],
+        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+        healthCheck: async () => true,
+      };
       await (await DeviceAgent.open(options)).slots.nextCounter();
       writeFileSync(path.join(dir, "slots", "boot-state.json"), "{ torn");
 
@@ -226,7 +269,12 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         let body = "";
         req.on("data", (d) => (body += d));
         req.on("end", () => {
-          const { message, signedBy } = openMessage<{ counter: number; lastResult: { code: string } | null; needs: unknown[] }>(JSON.parse(body), moduleKey.privateKey, moduleId, "device");
+          const { message, signedBy } = openMessage<{ counter: number; lastResult: { code: string } | null; needs: unknown[] }>(
+            JSON.parse(body),
+            moduleKey.privateKey,
+            moduleId,
+            "device",
+          );
           received.push({ counter: message.body.counter, deviceKey: signedBy, body: message.body });
           res.writeHead(202).end();
         });
@@ -258,7 +306,9 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const a = await agentFor(dev, { components: [componentId("acme.radio-fw")] });
       expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "rejected", code: "KEY_NOT_GRANTED" });
       expect((await a.statusReport()).needs).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), component: r.record.component, reason: "new-release" }]);
-      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, { deviceIds: [dev.credential.record.id] });
+      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, {
+        deviceIds: [dev.credential.record.id],
+      });
       expect(await a.retryPending()).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
       expect((await a.statusReport()).needs).to.deep.equal([]);
     });
@@ -271,7 +321,9 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ code: "KEY_NOT_GRANTED" });
       // The ledger watcher's checkpoint is past the release's event: only the agent's memory brings it back.
       const again = await DeviceAgent.open({ ...(a as unknown as { o: DeviceAgentOptions }).o });
-      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, { deviceIds: [dev.credential.record.id] });
+      await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, {
+        deviceIds: [dev.credential.record.id],
+      });
       expect(await again.retryPending()).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
       expect(await again.retryPending(), "nothing left to retry").to.deep.equal([]);
     });
@@ -283,7 +335,13 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const tracker = { moduleId, publicKey: moduleKey.signingKey.compressedPublicKey, url };
       const a = await agentFor(dev, { tracker, components: [componentId("acme.radio-fw")] });
       const envelope = await sealMessage(
-        { kind: NOTICE_KIND, from: moduleId, to: dev.credential.record.id, issuedAt: Date.now(), body: { releaseId: r.releaseId, component: componentId("acme.radio-fw"), reason: "new-release" } },
+        {
+          kind: NOTICE_KIND,
+          from: moduleId,
+          to: dev.credential.record.id,
+          issuedAt: Date.now(),
+          body: { releaseId: r.releaseId, component: componentId("acme.radio-fw"), reason: "new-release" },
+        },
         { kind: "account", signMessage: (m) => moduleKey.signMessage(m) },
         dev.credential.record.publicKey,
       );
@@ -299,7 +357,11 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
 
     it("CAP-11.1-a-ii: answers a query about its image only to a registered tracker module, sealed to it", async () => {
       const query = (signer: Wallet, from: string) =>
-        sealMessage({ kind: QUERY_KIND, from, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: {} }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, f.devices.a.credential.record.publicKey);
+        sealMessage(
+          { kind: QUERY_KIND, from, to: f.devices.a.credential.record.id, issuedAt: Date.now(), body: {} },
+          { kind: "account", signMessage: (m) => signer.signMessage(m) },
+          f.devices.a.credential.record.publicKey,
+        );
       const answer = await agent.answerQuery(await query(moduleKey, moduleId));
       const { message } = openMessage<{ installed: { component: string }[] }>(answer, moduleKey.privateKey, moduleId, "device");
       expect(message.body.installed.map((i) => i.component)).to.include(BOOT);
@@ -315,7 +377,10 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const first = await agentFor(dev, { components: [radio] });
       expect((await first.considerRelease(v8.releaseId, "new-release")).outcome).to.equal("confirmed");
       // The same device, now taking security fixes only.
-      const a = await DeviceAgent.open({ ...(first as unknown as { o: DeviceAgentOptions }).o, policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600, securityOnly: true } });
+      const a = await DeviceAgent.open({
+        ...(first as unknown as { o: DeviceAgentOptions }).o,
+        policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600, securityOnly: true },
+      });
       const v81 = await release("acme.radio-fw", "8.1.0", [dev]);
       expect(await a.onLedgerEvents([{ kind: "published", releaseId: v81.releaseId, component: radio, block: 0 }])).to.deep.equal([
         { releaseId: v81.releaseId.toLowerCase(), outcome: "declined", code: "NOT_A_SECURITY_FIX" },

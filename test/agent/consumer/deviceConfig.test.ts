@@ -11,7 +11,13 @@ import { makeImage, useTempRoot } from "./slots/slotFixture";
 describe("agent/consumer/deviceConfig: device.json", function () {
   const tmp = useTempRoot("ota-device-config-");
   const key = new Wallet(keccak256(toUtf8Bytes("device config test key")));
-  const record = { id: keccak256(toUtf8Bytes("rev-a-0001")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("plant-1"), region: encodeBytes32String("eu-west") };
+  const record = {
+    id: keccak256(toUtf8Bytes("rev-a-0001")),
+    publicKey: key.signingKey.compressedPublicKey,
+    hardwareClass: 1,
+    network: encodeBytes32String("plant-1"),
+    region: encodeBytes32String("eu-west"),
+  };
 
   /** Writes <dir>/device/device.json (and the key beside it) with `extra` merged in; returns its path. */
   async function write(extra: Record<string, unknown> = {}): Promise<string> {
@@ -19,10 +25,24 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
     const file = path.join(dir, "device.json");
-    await fs.writeFile(file, JSON.stringify({ keyFile: "device.key", credential: { record, batchId: 0, proof: [] }, components: ["acme.bootloader"], dataDir: "./data", healthCheck: "pass", ...extra }));
+    await fs.writeFile(
+      file,
+      JSON.stringify({
+        keyFile: "device.key",
+        credential: { record, batchId: 0, proof: [] },
+        components: ["acme.bootloader"],
+        dataDir: "./data",
+        healthCheck: "pass",
+        ...extra,
+      }),
+    );
     return file;
   }
-  const refusal = (file: string) => loadDeviceConfig(file).then(() => undefined, (e: Error & { code?: string }) => e);
+  const refusal = (file: string) =>
+    loadDeviceConfig(file).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
 
   it("runs the health-check command in device.json's folder, so ./selftest.sh is the script beside it", async () => {
     const file = await write({ healthCheck: { command: ["./selftest.sh", "arg"], timeoutMs: 10_000 } });
@@ -50,7 +70,9 @@ describe("agent/consumer/deviceConfig: device.json", function () {
   });
 
   it("CAP-11.1-a-vi: takes pins by component name and version, as well as by id and encoded version", async () => {
-    const config = await loadDeviceConfig(await write({ policy: { pins: { "acme.bootloader": "1.2.0", [componentId("acme.sensor-fw")]: encodeVersion("2.0.0-rc.1").toString() } } }));
+    const config = await loadDeviceConfig(
+      await write({ policy: { pins: { "acme.bootloader": "1.2.0", [componentId("acme.sensor-fw")]: encodeVersion("2.0.0-rc.1").toString() } } }),
+    );
     expect(config.policy.pins).to.deep.equal({
       [componentId("acme.bootloader").toLowerCase()]: encodeVersion("1.2.0").toString(),
       [componentId("acme.sensor-fw").toLowerCase()]: encodeVersion("2.0.0-rc.1").toString(),
@@ -67,6 +89,8 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     const other = Wallet.createRandom();
     const wrong = await refusal(await write({ keyFile: undefined, privateKey: other.privateKey }));
     expect(wrong?.code).to.equal("DEVICE_CONFIG");
-    expect(wrong?.message).to.include(`the device key's public key is ${other.signingKey.compressedPublicKey}, but credential.record.publicKey is ${record.publicKey}`);
+    expect(wrong?.message).to.include(
+      `the device key's public key is ${other.signingKey.compressedPublicKey}, but credential.record.publicKey is ${record.publicKey}`,
+    );
   });
 });

@@ -34,7 +34,17 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     const dataDir = path.join(f.dir, "client-only");
     const runner = await DeviceRunner.start(
       chain(),
-      [{ dataDir, device: f.devices.a, serverUrl: f.server.url, components: [BOOT], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true, tracker: t.deviceTracker }],
+      [
+        {
+          dataDir,
+          device: f.devices.a,
+          serverUrl: f.server.url,
+          components: [BOOT],
+          policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+          healthCheck: async () => true,
+          tracker: t.deviceTracker,
+        },
+      ],
       { stateDir: dataDir, followLedger: false, heartbeatMs: 200 },
     );
     try {
@@ -42,7 +52,13 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
       const [agent] = runner.agents;
       const publish = (version: string, seed: number) =>
         f.release(
-          { component: "acme.bootloader", version, file: writeImage(f.dir, `runner-${version}.bin`, 64 * 1024, seed), hardware: ["acme-board-rev-a"], depends: [] },
+          {
+            component: "acme.bootloader",
+            version,
+            file: writeImage(f.dir, `runner-${version}.bin`, 64 * 1024, seed),
+            hardware: ["acme-board-rev-a"],
+            depends: [],
+          },
           { grant: [f.devices.a] },
         );
       // The tracker plans for what a device runs: its first image is installed as at the factory.
@@ -68,14 +84,41 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     const sensor = componentId("acme.sensor-fw");
     const runner = await DeviceRunner.start(
       chain(),
-      [{ dataDir, device: f.devices.b, serverUrl: f.server.url, components: [BOOT, sensor], policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 }, healthCheck: async () => true }],
+      [
+        {
+          dataDir,
+          device: f.devices.b,
+          serverUrl: f.server.url,
+          components: [BOOT, sensor],
+          policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+          healthCheck: async () => true,
+        },
+      ],
       { stateDir: dataDir, pollMs: 100 },
     );
     try {
       expect(runner.watcher).to.not.equal(undefined);
       const [agent] = runner.agents;
-      const boot = await f.release({ component: "acme.bootloader", version: "5.0.0", file: writeImage(f.dir, "runner-boot-5.bin", 64 * 1024, 21), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.b] });
-      const fw = await f.release({ component: "acme.sensor-fw", version: "5.0.0", file: writeImage(f.dir, "runner-sensor-5.bin", 64 * 1024, 22), hardware: ["acme-board-rev-a"], depends: ["acme.bootloader ^5.0.0"] }, { grant: [f.devices.b] });
+      const boot = await f.release(
+        {
+          component: "acme.bootloader",
+          version: "5.0.0",
+          file: writeImage(f.dir, "runner-boot-5.bin", 64 * 1024, 21),
+          hardware: ["acme-board-rev-a"],
+          depends: [],
+        },
+        { grant: [f.devices.b] },
+      );
+      const fw = await f.release(
+        {
+          component: "acme.sensor-fw",
+          version: "5.0.0",
+          file: writeImage(f.dir, "runner-sensor-5.bin", 64 * 1024, 22),
+          hardware: ["acme-board-rev-a"],
+          depends: ["acme.bootloader ^5.0.0"],
+        },
+        { grant: [f.devices.b] },
+      );
       const active = (component: string) => {
         const c = agent.slots.snapshot().components[component.toLowerCase()];
         return c?.slots[c.active]?.releaseId;
@@ -85,7 +128,10 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
         await runner.agents[0].retryPending(); // the sensor firmware waits for its bootloader
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect([active(BOOT), active(sensor)], "both learned of from the ledger by the one watcher").to.deep.equal([boot.releaseId.toLowerCase(), fw.releaseId.toLowerCase()]);
+      expect([active(BOOT), active(sensor)], "both learned of from the ledger by the one watcher").to.deep.equal([
+        boot.releaseId.toLowerCase(),
+        fw.releaseId.toLowerCase(),
+      ]);
       expect(existsSync(path.join(dataDir, "ledger-checkpoint.json")), "the in-device tracker's checkpoint").to.equal(true);
     } finally {
       await runner.stop();
@@ -95,15 +141,32 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
   it("refuses a device that neither follows the ledger nor has a tracker, in the runner and in device.json", async () => {
     const dataDir = path.join(f.dir, "nowhere");
     await expectCode(
-      DeviceRunner.start(chain(), [{ dataDir, device: f.devices.b, serverUrl: f.server.url, components: [BOOT], policy: { maxLedgerAgeSeconds: 3600 }, healthCheck: async () => true }], {
-        stateDir: dataDir,
-        followLedger: false,
-      }),
+      DeviceRunner.start(
+        chain(),
+        [{ dataDir, device: f.devices.b, serverUrl: f.server.url, components: [BOOT], policy: { maxLedgerAgeSeconds: 3600 }, healthCheck: async () => true }],
+        {
+          stateDir: dataDir,
+          followLedger: false,
+        },
+      ),
       "NO_UPSTREAM",
     );
     const file = path.join(f.dir, "device-nowhere.json");
-    await fs.writeFile(file, JSON.stringify({ privateKey: "0x" + "11".repeat(32), credential: {}, components: ["acme.bootloader"], dataDir: "d", healthCheck: "pass", followLedger: false }));
-    const err = await loadDeviceConfig(file).then(() => undefined, (e: Error & { code?: string }) => e);
+    await fs.writeFile(
+      file,
+      JSON.stringify({
+        privateKey: "0x" + "11".repeat(32),
+        credential: {},
+        components: ["acme.bootloader"],
+        dataDir: "d",
+        healthCheck: "pass",
+        followLedger: false,
+      }),
+    );
+    const err = await loadDeviceConfig(file).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
     expect(err?.code).to.equal("DEVICE_CONFIG");
     expect(err?.message).to.match(/followLedger is false but no tracker is given/);
   });

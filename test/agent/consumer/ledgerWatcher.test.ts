@@ -14,7 +14,11 @@ describe("agent/consumer/ledgerWatcher: the in-device tracker (DEP-8.2.1)", func
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const watch = (f: Awaited<ReturnType<typeof catalogFixture>>, seen: LedgerEvent[], fromBlock: number, maxRange = 2000) =>
-    new LedgerWatcher(ethers.provider, f.registry, path.join(dir, "checkpoint.json"), async (events) => void seen.push(...events), { fromBlock, pollMs: 60_000, maxRange });
+    new LedgerWatcher(ethers.provider, f.registry, path.join(dir, "checkpoint.json"), async (events) => void seen.push(...events), {
+      fromBlock,
+      pollMs: 60_000,
+      maxRange,
+    });
 
   it("DEP-8.2.1: sees releases, revocations and flags in order, in bounded ranges, and resumes after a restart without skipping or repeating", async () => {
     const f = await catalogFixture();

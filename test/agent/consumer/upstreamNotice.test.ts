@@ -21,7 +21,11 @@ async function fixture() {
 }
 
 const seal = (signer: { signMessage(m: string): Promise<string> }, from = moduleId, issuedAt = Date.now(), body: object = notice, kind = NOTICE_KIND) =>
-  sealMessage({ kind, from, to: deviceId, issuedAt, body }, { kind: "account", signMessage: (m) => signer.signMessage(m) }, deviceKey.signingKey.compressedPublicKey);
+  sealMessage(
+    { kind, from, to: deviceId, issuedAt, body },
+    { kind: "account", signMessage: (m) => signer.signMessage(m) },
+    deviceKey.signingKey.compressedPublicKey,
+  );
 
 describe("agent/consumer/upstreamNotice: a client module acting on its upstream (DEP-8.2.2, CAP-11.2-d)", () => {
   const expectFrom = (lastIssuedAt = 0) => ({ upstream: moduleId, lastIssuedAt, maxAgeMs: 60_000, now: Date.now() });
@@ -45,7 +49,10 @@ describe("agent/consumer/upstreamNotice: a client module acting on its upstream 
 
   it("refuses a notice from a module that is not this device's upstream, a stale one, and a replay", async () => {
     const { fleet } = await loadFixture(fixture);
-    await expectCode(verifyUpdateNotice(fleet, await seal(moduleKey), device, { ...expectFrom(), upstream: keccak256(toUtf8Bytes("other")) }), "UPSTREAM_UNEXPECTED");
+    await expectCode(
+      verifyUpdateNotice(fleet, await seal(moduleKey), device, { ...expectFrom(), upstream: keccak256(toUtf8Bytes("other")) }),
+      "UPSTREAM_UNEXPECTED",
+    );
     await expectCode(verifyUpdateNotice(fleet, await seal(moduleKey, moduleId, Date.now() - 3_600_000), device, expectFrom()), "NOTICE_STALE");
     const e = await seal(moduleKey);
     const { issuedAt } = await verifyUpdateNotice(fleet, e, device, expectFrom());

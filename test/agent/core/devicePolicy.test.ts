@@ -57,12 +57,7 @@ describe("agent/core/devicePolicy: the device's own choices (CAP-11.1-a-vi)", fu
     const bad: [string, unknown, string, RegExp][] = [
       ["not an object", [], "(root)", /must be a JSON object/],
       ["null", null, "(root)", /must be a JSON object/],
-      [
-        "an unknown (misspelt) field",
-        { securityonly: true },
-        "securityonly",
-        /unknown field "securityonly"; the fields are window, pins, securityOnly/,
-      ],
+      ["an unknown (misspelt) field", { securityonly: true }, "securityonly", /unknown field "securityonly"; the fields are window, pins, securityOnly/],
       ["a ledger age of 0", { maxLedgerAgeSeconds: 0 }, "maxLedgerAgeSeconds", /whole number of seconds above 0/],
       ["a fractional ledger age", { maxLedgerAgeSeconds: 1.5 }, "maxLedgerAgeSeconds", /whole number/],
       ["a ledger age as text", { maxLedgerAgeSeconds: "3600" }, "maxLedgerAgeSeconds", /leave it out for the default/],

@@ -5,14 +5,7 @@ import { componentId, Dependency, dependsOn } from "../../../agent/core/release"
 import { encodeVersion } from "../../../agent/core/version";
 import { checkCandidate, ReleaseStatus } from "../../../agent/core/updateCheck";
 import type { DevicePolicy } from "../../../agent/core/devicePolicy";
-import {
-  CatalogueRelease,
-  indexCatalogue,
-  InstallPlan,
-  InstallPlanError,
-  planInstall,
-  PlanInput,
-} from "../../../agent/core/installPlan";
+import { CatalogueRelease, indexCatalogue, InstallPlan, InstallPlanError, planInstall, PlanInput } from "../../../agent/core/installPlan";
 
 const V = encodeVersion;
 const FW = componentId("acme.sensor-fw");
@@ -75,9 +68,7 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
   it("plans nothing for a device that is up to date (REQ-10e-i)", function () {
     const p = plan([fw1, boot1, rel(FW, "0.9.0")], [has(fw1), has(boot1)], [FW, BOOT]);
     expect(p.steps).to.deep.equal([]);
-    expect(p.unchanged).to.deep.equal(
-      [FW, BOOT].sort().map((component) => ({ component, code: "UP_TO_DATE" })),
-    );
+    expect(p.unchanged).to.deep.equal([FW, BOOT].sort().map((component) => ({ component, code: "UP_TO_DATE" })));
   });
 
   it("picks the newest release that supports the device's hardware (APP-II-2)", function () {
@@ -97,9 +88,7 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
       rel(FW, "2.0.0"),
     ];
     expect(show(plan(releases, [has(fw1)], [FW]))).to.deep.equal(["fw@2.0.0 outdated"]);
-    expect(show(plan(releases, [has(fw1)], [FW], { policy: { ...POLICY, allowVulnerable: true } }))).to.deep.equal([
-      "fw@3.0.0 outdated",
-    ]);
+    expect(show(plan(releases, [has(fw1)], [FW], { policy: { ...POLICY, allowVulnerable: true } }))).to.deep.equal(["fw@3.0.0 outdated"]);
     const untrusted = plan(releases.slice(0, 4), [has(fw1)], [FW]);
     expect(untrusted).to.deep.equal({ steps: [], unchanged: [{ component: FW, code: "NO_TRUSTED_RELEASE" }] });
   });
@@ -177,11 +166,7 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
     expect(p).to.deep.equal({ steps: [], unchanged: [{ component: FW, code: "DEPENDENCY_UNSATISFIABLE" }] });
     // With an app release that accepts lib 2, app moves too, as a dependency of the plan.
     const more = [...releases, rel(APP, "1.1.0", { deps: [dependsOn(LIB, "^2.0.0")] })];
-    expect(show(plan(more, [has(lib1), has(app1), has(fw1)], [FW]))).to.have.members([
-      "lib@2.0.0 dependency",
-      "app@1.1.0 dependency",
-      "fw@2.0.0 outdated",
-    ]);
+    expect(show(plan(more, [has(lib1), has(app1), has(fw1)], [FW]))).to.have.members(["lib@2.0.0 dependency", "app@1.1.0 dependency", "fw@2.0.0 outdated"]);
   });
 
   it("honours a pin: the pinned version only, PINNED when it holds the component back (CAP-11.1-a-vi)", function () {
@@ -209,9 +194,7 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
     expect(show(plan([fw1, rel(FW, "1.5.0"), fw2], [has(fw1)], [FW], { failedReleases: [fw2.id.toUpperCase().replace("0X", "0x")] }))).to.deep.equal([
       "fw@1.5.0 outdated",
     ]);
-    expect(plan([fw1, fw2], [has(fw1)], [FW], { failedReleases: [fw2.id] }).unchanged).to.deep.equal([
-      { component: FW, code: "PREVIOUSLY_FAILED" },
-    ]);
+    expect(plan([fw1, fw2], [has(fw1)], [FW], { failedReleases: [fw2.id] }).unchanged).to.deep.equal([{ component: FW, code: "PREVIOUSLY_FAILED" }]);
   });
 
   it("installs a managed component that is not installed yet, and follows an administrator's target", function () {
@@ -219,9 +202,7 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
     const releases = [fw1, rel(FW, "1.5.0"), rel(FW, "2.0.0")];
     expect(show(plan(releases, [has(fw1)], [FW], { targets: { [FW]: V("1.5.0") } }))).to.deep.equal(["fw@1.5.0 outdated"]);
     expect(show(plan(releases, [has(fw1)], [FW], { targets: { [FW]: "latest" } }))).to.deep.equal(["fw@2.0.0 outdated"]);
-    expect(plan(releases, [has(fw1)], [FW], { targets: { [FW]: V("1.7.0") } }).unchanged).to.deep.equal([
-      { component: FW, code: "TARGET_NOT_AVAILABLE" },
-    ]);
+    expect(plan(releases, [has(fw1)], [FW], { targets: { [FW]: V("1.7.0") } }).unchanged).to.deep.equal([{ component: FW, code: "TARGET_NOT_AVAILABLE" }]);
   });
 
   it("refuses releases that depend on each other with DEPENDENCY_CYCLE", function () {
@@ -252,7 +233,10 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
     const version = fc.integer({ min: 1, max: 4 }).map((n) => `${n}.0.0`);
     const dep = fc.record({
       component: fc.constantFrom(...COMPONENTS),
-      range: fc.oneof(version.map((v) => `^${v}`), version.map((v) => `>=${v}`)),
+      range: fc.oneof(
+        version.map((v) => `^${v}`),
+        version.map((v) => `>=${v}`),
+      ),
     });
     const release = fc.record({
       component: fc.constantFrom(...COMPONENTS),
@@ -321,7 +305,13 @@ describe("installPlan: the tracker's resolver (CAP-11.2-c)", function () {
             const check = checkCandidate({
               release: { ...byId.get(step.releaseId)!, signatureValid: true },
               ledger: { headTimestamp: 1000 },
-              device: { hardwareClass: input.device.hardwareClass, installed: [...now.values()], floors: {}, failedReleases: input.device.failedReleases!, installedStatus },
+              device: {
+                hardwareClass: input.device.hardwareClass,
+                installed: [...now.values()],
+                floors: {},
+                failedReleases: input.device.failedReleases!,
+                installedStatus,
+              },
               policy: input.device.policy!,
               now: 1000,
             });

@@ -4,16 +4,7 @@ import { keccak256, toUtf8Bytes } from "ethers";
 import { OtaError, VerificationError } from "../../../agent/core/errors";
 import { componentId, dependsOn } from "../../../agent/core/release";
 import { encodeVersion } from "../../../agent/core/version";
-import {
-  ALLOWED_FROM,
-  CandidateInput,
-  checkCandidate,
-  startUpdate,
-  transition,
-  UpdateEvent,
-  UpdatePhase,
-  UpdateState,
-} from "../../../agent/core/updateCheck";
+import { ALLOWED_FROM, CandidateInput, checkCandidate, startUpdate, transition, UpdateEvent, UpdatePhase, UpdateState } from "../../../agent/core/updateCheck";
 import {
   ContentRejected,
   DownloadRejected,
@@ -395,16 +386,14 @@ describe("agent/core/updateCheck: the device's verification decisions", function
       expect(new Set(REPORT_CODES).size).to.equal(REPORT_CODES.length);
       expect(REPORT_CODES).to.include("UNKNOWN_ERROR");
       for (const check of CHECKS) expect(REPORT_CODES).to.include(check.code);
-      for (const code of ["CHUNK_MISMATCH", "FILE_HASH_MISMATCH", "KEY_UNWRAP_FAILED", "INVALID_TRANSITION"])
-        expect(REPORT_CODES).to.include(code);
+      for (const code of ["CHUNK_MISMATCH", "FILE_HASH_MISMATCH", "KEY_UNWRAP_FAILED", "INVALID_TRANSITION"]) expect(REPORT_CODES).to.include(code);
     });
 
     it("reportCodeOf gives an OtaError's code and UNKNOWN_ERROR for anything else", function () {
       expect(reportCodeOf(new DownloadRejected("CHUNK_MISMATCH", "chunk 3"))).to.equal("CHUNK_MISMATCH");
       expect(reportCodeOf(new ContentRejected("KEY_UNWRAP_FAILED", "not ours"))).to.equal("KEY_UNWRAP_FAILED");
       expect(reportCodeOf(new OtaError("STORE_UNREACHABLE", "down"))).to.equal("STORE_UNREACHABLE");
-      for (const other of [new Error("x"), "text", undefined, null, { code: "FAKE" }])
-        expect(reportCodeOf(other)).to.equal("UNKNOWN_ERROR");
+      for (const other of [new Error("x"), "text", undefined, null, { code: "FAKE" }]) expect(reportCodeOf(other)).to.equal("UNKNOWN_ERROR");
     });
   });
 });

@@ -59,7 +59,20 @@ describe("agent/core/version: versions as the registry encodes them (REQ-10d-i)"
       expect(V("65535.65535.65535-rc.16383")).to.equal(0xffff_ffff_ffff_bfffn);
     });
 
-    const texts = ["0.0.1", "0.1.0", "1.0.0", "1.2.3", "10.20.30", "65535.65535.65535", "1.2.3-alpha.0", "1.2.3-alpha.1", "1.2.3-beta.0", "1.2.3-rc.2", "0.0.0-alpha.1", "2.0.0-rc.16383"];
+    const texts = [
+      "0.0.1",
+      "0.1.0",
+      "1.0.0",
+      "1.2.3",
+      "10.20.30",
+      "65535.65535.65535",
+      "1.2.3-alpha.0",
+      "1.2.3-alpha.1",
+      "1.2.3-beta.0",
+      "1.2.3-rc.2",
+      "0.0.0-alpha.1",
+      "2.0.0-rc.16383",
+    ];
     for (const text of texts) {
       it(`round-trips "${text}" through encodeVersion and formatVersion`, function () {
         expect(formatVersion(V(text))).to.equal(text);
@@ -77,14 +90,42 @@ describe("agent/core/version: versions as the registry encodes them (REQ-10d-i)"
     });
 
     it("orders 1.2.3-alpha.1 < 1.2.3-beta.0 < 1.2.3-rc.2 < 1.2.3 < 1.2.4-alpha.0 (REQ-10d-i)", function () {
-      const ordered = ["1.2.2", "1.2.3-alpha.0", "1.2.3-alpha.1", "1.2.3-alpha.16383", "1.2.3-beta.0", "1.2.3-rc.2", "1.2.3", "1.2.4-alpha.0", "1.2.4", "1.3.0-alpha.0", "2.0.0"];
+      const ordered = [
+        "1.2.2",
+        "1.2.3-alpha.0",
+        "1.2.3-alpha.1",
+        "1.2.3-alpha.16383",
+        "1.2.3-beta.0",
+        "1.2.3-rc.2",
+        "1.2.3",
+        "1.2.4-alpha.0",
+        "1.2.4",
+        "1.3.0-alpha.0",
+        "2.0.0",
+      ];
       const encoded = ordered.map(V);
       for (let i = 1; i < encoded.length; i++) {
         expect(encoded[i] > encoded[i - 1], `${ordered[i - 1]} < ${ordered[i]}`).to.equal(true);
       }
     });
 
-    const formatErrors = ["1.2", "v1.2.3", "1.2.3+build", "1.2.3-rc.1+build.5", "01.2.3", "1.02.3", "1.2.03", "1.2.3-dev.1", "1.2.3-rc", "1.2.3-rc.01", "1.2.3-RC.1", "1.2.3.4", "-1.2.3", "1.2.x", ""];
+    const formatErrors = [
+      "1.2",
+      "v1.2.3",
+      "1.2.3+build",
+      "1.2.3-rc.1+build.5",
+      "01.2.3",
+      "1.02.3",
+      "1.2.03",
+      "1.2.3-dev.1",
+      "1.2.3-rc",
+      "1.2.3-rc.01",
+      "1.2.3-RC.1",
+      "1.2.3.4",
+      "-1.2.3",
+      "1.2.x",
+      "",
+    ];
     for (const input of formatErrors) {
       it(`rejects "${input}" with VERSION_FORMAT and a message giving the accepted form`, function () {
         expectVersionError(() => V(input), "VERSION_FORMAT", ACCEPTED_VERSION_FORM, { input });

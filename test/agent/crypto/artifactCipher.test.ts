@@ -194,8 +194,14 @@ describe("agent/crypto/artifactCipher: images encrypted by their author in authe
     });
 
     it("refuses to encrypt an image whose length differs from the declared size", async function () {
-      await expect(collect(encryptArtifact(key, [plain], { plaintextSize: BigInt(plain.length - 1), chunkSize: CHUNK }))).to.be.rejectedWith(InputError, /longer than the declared/);
-      await expect(collect(encryptArtifact(key, [plain], { plaintextSize: BigInt(plain.length + 1), chunkSize: CHUNK }))).to.be.rejectedWith(InputError, /not the declared/);
+      await expect(collect(encryptArtifact(key, [plain], { plaintextSize: BigInt(plain.length - 1), chunkSize: CHUNK }))).to.be.rejectedWith(
+        InputError,
+        /longer than the declared/,
+      );
+      await expect(collect(encryptArtifact(key, [plain], { plaintextSize: BigInt(plain.length + 1), chunkSize: CHUNK }))).to.be.rejectedWith(
+        InputError,
+        /not the declared/,
+      );
       await expect(collect(encryptArtifact(key, [plain], { plaintextSize: 1n, chunkSize: 0 }))).to.be.rejectedWith(InputError, /chunk size/);
     });
 
@@ -206,4 +212,3 @@ describe("agent/crypto/artifactCipher: images encrypted by their author in authe
     });
   });
 });
-

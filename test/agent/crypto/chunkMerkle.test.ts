@@ -10,7 +10,11 @@ describe("chunk Merkle tree (Table II-1 Merkle root)", function () {
 
   it("matches a root computed by hand (SHA-256, leaves index-bound and hashed twice, children in position order)", function () {
     const l = chunks.map((c, i) => chunkLeaf(i, c));
-    const h = (a: string, b: string) => "0x" + createHash("sha256").update(getBytes(concat([a, b]))).digest("hex");
+    const h = (a: string, b: string) =>
+      "0x" +
+      createHash("sha256")
+        .update(getBytes(concat([a, b])))
+        .digest("hex");
     // Six leaves: three pairs, then the odd node is promoted.
     const level1 = [h(l[0], l[1]), h(l[2], l[3]), h(l[4], l[5])];
     const root = h(h(level1[0], level1[1]), level1[2]);

@@ -3,14 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { AbiCoder, ZeroHash, concat, getBytes, keccak256, toUtf8Bytes } from "ethers";
 import { MerkleTree } from "merkletreejs";
-import {
-  MAX_COHORT_PROOF_LENGTH,
-  buildCohort,
-  cohortLeaf,
-  cohortProof,
-  encodeRolloutEvidence,
-  verifyCohortProof,
-} from "../../../agent/crypto/cohortTree";
+import { MAX_COHORT_PROOF_LENGTH, buildCohort, cohortLeaf, cohortProof, encodeRolloutEvidence, verifyCohortProof } from "../../../agent/crypto/cohortTree";
 import { InputError } from "../../../agent/core/errors";
 import { catalogFixture } from "../../helpers/registryFixture";
 import type { StagedRollout } from "../../../typechain-types";
@@ -89,8 +82,7 @@ describe("cohortTree", function () {
     it("every off-chain proof verifies on-chain, for cohorts of 1 to 13 devices", async function () {
       const { rollout, built } = await loadFixture(cohortsOnChainFixture);
       for (const c of built) {
-        for (const id of c.ids)
-          expect(await onChain(rollout, c.releaseId, id, cohortProof(c.cohort, id)), `${c.ids.length}`).to.equal(ALLOWED);
+        for (const id of c.ids) expect(await onChain(rollout, c.releaseId, id, cohortProof(c.cohort, id)), `${c.ids.length}`).to.equal(ALLOWED);
       }
     });
 
@@ -147,11 +139,7 @@ describe("cohortTree", function () {
     const bad: Array<[string, () => unknown, string]> = [
       ["a negative wave index", () => encodeRolloutEvidence(-1, []), "ROLLOUT_WAVE_INVALID"],
       ["a fractional wave index", () => encodeRolloutEvidence(1.5, []), "ROLLOUT_WAVE_INVALID"],
-      [
-        "a proof longer than the contract takes",
-        () => encodeRolloutEvidence(0, Array(MAX_COHORT_PROOF_LENGTH + 1).fill(ZeroHash)),
-        "COHORT_PROOF_INVALID",
-      ],
+      ["a proof longer than the contract takes", () => encodeRolloutEvidence(0, Array(MAX_COHORT_PROOF_LENGTH + 1).fill(ZeroHash)), "COHORT_PROOF_INVALID"],
       ["a sibling that is not 32 bytes", () => encodeRolloutEvidence(0, ["0x1234"]), "COHORT_PROOF_INVALID"],
     ];
     for (const [name, call, code] of bad) {

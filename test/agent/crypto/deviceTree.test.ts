@@ -47,13 +47,7 @@ describe("agent/crypto/deviceTree: device records as Merkle leaves (CAP-11.3-d)"
     it("is keccak256(keccak256(abi.encode(id, keccak256(publicKey), hardwareClass, network, region))), recomputed by hand", function () {
       const record = makeDevice("device 7", { hardwareClass: 258, network: label("nb-iot"), region: label("line-7") });
       // abi.encode of five static 32-byte words, laid out by hand.
-      const encoded = concat([
-        record.id,
-        keccak256(record.publicKey),
-        zeroPadValue(toBeHex(258), 32),
-        record.network,
-        record.region,
-      ]);
+      const encoded = concat([record.id, keccak256(record.publicKey), zeroPadValue(toBeHex(258), 32), record.network, record.region]);
       expect(getBytes(encoded)).to.have.length(160);
       const byHand = keccak256(keccak256(encoded));
       expect(deviceLeaf(record)).to.equal(byHand);

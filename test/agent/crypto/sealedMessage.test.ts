@@ -12,7 +12,11 @@ const open = async (e: Envelope, key: string, me: string, kind: "device" | "acco
 
 describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-11.2-d)", () => {
   it("a device's report opens for its module and names the device key that signed it", async () => {
-    const e = await sealMessage({ kind: "status-report", from: deviceId, to: moduleId, issuedAt: 1, body: { counter: 7 } }, { kind: "device", privateKey: device.privateKey }, upstream.signingKey.compressedPublicKey);
+    const e = await sealMessage(
+      { kind: "status-report", from: deviceId, to: moduleId, issuedAt: 1, body: { counter: 7 } },
+      { kind: "device", privateKey: device.privateKey },
+      upstream.signingKey.compressedPublicKey,
+    );
     const { message, signedBy } = await open(e, upstream.privateKey, moduleId, "device");
     expect(message.body).to.deep.equal({ counter: 7 });
     expect(signedBy).to.equal(device.signingKey.compressedPublicKey);
@@ -20,13 +24,21 @@ describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-
   });
 
   it("a upstream's notice opens for its device and names the account that signed it", async () => {
-    const e = await sealMessage({ kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 2, body: { x: 1 } }, { kind: "account", signMessage: (m) => upstream.signMessage(m) }, device.signingKey.compressedPublicKey);
+    const e = await sealMessage(
+      { kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 2, body: { x: 1 } },
+      { kind: "account", signMessage: (m) => upstream.signMessage(m) },
+      device.signingKey.compressedPublicKey,
+    );
     const { signedBy } = await open(e, device.privateKey, deviceId);
     expect(signedBy).to.equal(upstream.address);
   });
 
   it("refuses an envelope for someone else, altered bytes, swapped headers, or another recipient's key", async () => {
-    const e = await sealMessage({ kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 3, body: {} }, { kind: "account", signMessage: (m) => upstream.signMessage(m) }, device.signingKey.compressedPublicKey);
+    const e = await sealMessage(
+      { kind: "update-notice", from: moduleId, to: deviceId, issuedAt: 3, body: {} },
+      { kind: "account", signMessage: (m) => upstream.signMessage(m) },
+      device.signingKey.compressedPublicKey,
+    );
     await expectCode(open(e, device.privateKey, moduleId), "MESSAGE_NOT_FOR_ME");
     const flipped = { ...e, sealed: e.sealed.slice(0, -2) + (e.sealed.endsWith("00") ? "01" : "00") };
     await expectCode(open(flipped, device.privateKey, deviceId), "MESSAGE_AUTHENTICATION");

@@ -3,14 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { ZeroHash, concat, getBytes, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "ethers";
 import { MerkleTree } from "merkletreejs";
-import {
-  STATUS_OUTCOME,
-  StatusRecord,
-  buildStatusTree,
-  releaseCounts,
-  statusLeaf,
-  verifyStatusProof,
-} from "../../../agent/crypto/statusTree";
+import { STATUS_OUTCOME, StatusRecord, buildStatusTree, releaseCounts, statusLeaf, verifyStatusProof } from "../../../agent/crypto/statusTree";
 import { InputError } from "../../../agent/core/errors";
 import { encodeVersion } from "../../../agent/core/version";
 import { catalogFixture } from "../../helpers/registryFixture";
@@ -35,7 +28,12 @@ function makeStatus(seed: string, overrides: Partial<StatusRecord> = {}): Status
 /** `count` records spread over the releases and outcomes. */
 function makeStatuses(prefix: string, count: number): StatusRecord[] {
   return Array.from({ length: count }, (_, i) =>
-    makeStatus(`${prefix} ${i}`, { releaseId: RELEASES[i % 3], outcome: OUTCOMES[i % OUTCOMES.length], reportCounter: BigInt(i + 1), reportedAt: 1_767_225_600 + i }),
+    makeStatus(`${prefix} ${i}`, {
+      releaseId: RELEASES[i % 3],
+      outcome: OUTCOMES[i % OUTCOMES.length],
+      reportCounter: BigInt(i + 1),
+      reportedAt: 1_767_225_600 + i,
+    }),
   );
 }
 
@@ -128,7 +126,13 @@ describe("agent/crypto/statusTree: device status records as Merkle leaves (statu
         const { anchors, tree } = await anchorOf(records);
         const results = await Promise.all(records.map((r, i) => anchors.verifyStatus(0, r, tree.proofs[i])));
         expect(results).to.deep.equal(records.map(() => true));
-        expect(await anchors.verifyStatus(0, { ...records[0], outcome: STATUS_OUTCOME.installed === records[0].outcome ? STATUS_OUTCOME.failed : STATUS_OUTCOME.installed }, tree.proofs[0])).to.equal(false);
+        expect(
+          await anchors.verifyStatus(
+            0,
+            { ...records[0], outcome: STATUS_OUTCOME.installed === records[0].outcome ? STATUS_OUTCOME.failed : STATUS_OUTCOME.installed },
+            tree.proofs[0],
+          ),
+        ).to.equal(false);
         if (count > 1) expect(await anchors.verifyStatus(0, records[0], tree.proofs[1])).to.equal(false);
       });
     }
@@ -144,13 +148,17 @@ describe("agent/crypto/statusTree: device status records as Merkle leaves (statu
     });
 
     it("throws InputError STATUS_TREE_EMPTY for no records", function () {
-      expect(() => buildStatusTree([])).to.throw(InputError).with.property("code", "STATUS_TREE_EMPTY");
+      expect(() => buildStatusTree([]))
+        .to.throw(InputError)
+        .with.property("code", "STATUS_TREE_EMPTY");
     });
 
     it("throws InputError STATUS_TREE_DUPLICATE for a device given twice (a device has one state)", function () {
       const records = makeStatuses("dup", 3);
       const again = { ...records[0], reportCounter: 99n, deviceId: records[0].deviceId.toUpperCase().replace("0X", "0x") };
-      expect(() => buildStatusTree([...records, again])).to.throw(InputError).with.property("code", "STATUS_TREE_DUPLICATE");
+      expect(() => buildStatusTree([...records, again]))
+        .to.throw(InputError)
+        .with.property("code", "STATUS_TREE_DUPLICATE");
     });
 
     const invalid: [string, (r: StatusRecord) => StatusRecord, RegExp][] = [
@@ -169,7 +177,9 @@ describe("agent/crypto/statusTree: device status records as Merkle leaves (statu
       it(`throws InputError STATUS_RECORD_INVALID for ${name}, naming the record`, function () {
         const records = makeStatuses("invalid", 3);
         records[2] = spoil(records[2]);
-        expect(() => buildStatusTree(records)).to.throw(InputError, message).with.property("code", "STATUS_RECORD_INVALID");
+        expect(() => buildStatusTree(records))
+          .to.throw(InputError, message)
+          .with.property("code", "STATUS_RECORD_INVALID");
         expect(() => buildStatusTree(records)).to.throw(/status record 2/);
       });
     }

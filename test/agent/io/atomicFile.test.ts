@@ -127,7 +127,10 @@ describe("agent/io/atomicFile: writeFileAtomic", () => {
   it("leaves no temporary file when the rename fails (a folder stands at the target)", async () => {
     const target = path.join(dir, "taken");
     fs.mkdirSync(path.join(target, "inside"), { recursive: true });
-    const err = await writeFileAtomic(target, "data\n").then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    const err = await writeFileAtomic(target, "data\n").then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
     expect(err?.code).to.be.oneOf(["EISDIR", "ENOTEMPTY", "EEXIST", "EPERM"]);
     expect(readdirSync(dir)).to.deep.equal(["taken"]);
   });

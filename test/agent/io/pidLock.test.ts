@@ -15,7 +15,10 @@ describe("agent/io/pidLock: one process per data folder", () => {
     const folder = path.join(dir, "data");
     const lock = await lockFolder(folder, "a firmware server");
     expect(JSON.parse(readFileSync(lock.file, "utf8"))).to.include({ pid: process.pid, host: os.hostname() });
-    const err = await lockFolder(folder, "a firmware server").then(() => undefined, (e: Error & { code?: string }) => e);
+    const err = await lockFolder(folder, "a firmware server").then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
     expect(err?.code).to.equal("ALREADY_RUNNING");
     expect(err?.message).to.match(new RegExp(`in use by a firmware server in process ${process.pid} .*stop it first`));
     await lock.release();

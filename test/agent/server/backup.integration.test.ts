@@ -29,7 +29,11 @@ async function cli(args: string[], cwd: string, env: Record<string, string> = {}
 }
 
 /** A firmware server started on a data folder and an embedded store (as `server start` does). */
-async function startOn(f: Fixture, dataDir: string, storeDir: string): Promise<{ server: RunningFirmwareServer; db: ServerDatabase; store: EmbeddedStore; stop(): Promise<void> }> {
+async function startOn(
+  f: Fixture,
+  dataDir: string,
+  storeDir: string,
+): Promise<{ server: RunningFirmwareServer; db: ServerDatabase; store: EmbeddedStore; stop(): Promise<void> }> {
   const store = await EmbeddedStore.open({ directory: storeDir });
   const db = new ServerDatabase(path.join(dataDir, "server.db"));
   const server = await startFirmwareServer({ gate: f.gate, store, db, pollMs: 100 });
@@ -77,8 +81,20 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
   before(async () => {
     f = await serverFixture();
     out = mkdtempSync(path.join(tmpdir(), "ota-server-backups-"));
-    boot = await f.release({ component: "acme.bootloader", version: "1.0.0", file: writeImage(f.dir, "boot.bin", 2 * 1024 * 1024 + 4321, 7), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a, f.devices.b] });
-    radio = await f.release({ component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "radio.bin", 90 * 1024, 8), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
+    boot = await f.release(
+      {
+        component: "acme.bootloader",
+        version: "1.0.0",
+        file: writeImage(f.dir, "boot.bin", 2 * 1024 * 1024 + 4321, 7),
+        hardware: ["acme-board-rev-a"],
+        depends: [],
+      },
+      { grant: [f.devices.a, f.devices.b] },
+    );
+    radio = await f.release(
+      { component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "radio.bin", 90 * 1024, 8), hardware: ["acme-board-rev-a"], depends: [] },
+      { grant: [f.devices.a] },
+    );
     await download(f.server.url, f.devices.a, boot, "first.otae");
     backupDir = path.join(out, "server-backup");
   });
@@ -94,7 +110,9 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
     grow.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
       INSERT INTO downloads (at, device_id, release_id, kind, range_start, range_end, bytes, complete) SELECT i, '0x' || hex(randomblob(32)), '0x' || hex(randomblob(32)), 'block', NULL, NULL, 1048576, 0 FROM n`);
     grow.close();
-    const writer = await busyWriter(live, [`INSERT INTO downloads (at, device_id, release_id, kind, range_start, range_end, bytes, complete) VALUES ($n, '0x' || hex(randomblob(32)), '0x' || hex(randomblob(32)), 'block', NULL, NULL, 1048576, 0)`]);
+    const writer = await busyWriter(live, [
+      `INSERT INTO downloads (at, device_id, release_id, kind, range_start, range_end, bytes, complete) VALUES ($n, '0x' || hex(randomblob(32)), '0x' || hex(randomblob(32)), 'block', NULL, NULL, 1048576, 0)`,
+    ]);
     let downloading = true;
     let n = 0;
     const downloads = (async () => {
@@ -152,7 +170,10 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
     await expectCode(backupServer({ dataDir: f.dir, storage, dir: path.join(other, "precious.txt") }), "BACKUP_PATH_INVALID"); // a file
     await expectCode(backupServer({ dataDir: f.dir, storage, dir: path.join(other, "precious.txt", "b") }), "BACKUP_PATH_INVALID"); // through a file
     await expectCode(backupServer({ dataDir: path.join(out, "no-server"), storage, dir: path.join(out, "b2") }), "BACKUP_SOURCE_MISSING");
-    await expectCode(backupServer({ dataDir: f.dir, storage: { kind: "embedded", path: path.join(out, "no-store") }, dir: path.join(out, "b3") }), "STORE_MISSING");
+    await expectCode(
+      backupServer({ dataDir: f.dir, storage: { kind: "embedded", path: path.join(out, "no-store") }, dir: path.join(out, "b3") }),
+      "STORE_MISSING",
+    );
     expect(await fs.readdir(out), "a refused backup leaves nothing behind").to.not.include.members(["b2", "b3"]);
 
     await expectCode(restoreServer({ dataDir: path.join(out, "r"), storage, dir: path.join(out, "missing") }), "BACKUP_SOURCE_MISSING");
@@ -174,7 +195,9 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
 
   it("restore on a new machine, then start: the server serves every artifact again, logs downloads past any id read before, and knows only the keys of the backup", async () => {
     // After the backup: a key granted to b for radio. Lost with the restore.
-    await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, radio.releaseId, { deviceIds: [f.devices.b.credential.record.id] });
+    await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, radio.releaseId, {
+      deviceIds: [f.devices.b.credential.record.id],
+    });
     const fresh = path.join(out, "new-machine");
     await fs.mkdir(fresh);
     await fs.writeFile(path.join(fresh, "ota-ledger.json"), JSON.stringify({ storage: { kind: "embedded", path: "./ipfs" }, server: { dataDir: "./server" } }));
@@ -237,7 +260,10 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
     });
 
     it("backs up a running server's artifacts from the node, and a restore into the embedded store serves them", async () => {
-      const fw = await k.release({ component: "acme.sensor-fw", version: "1.0.0", file: writeImage(k.dir, "fw.bin", 1024 * 1024 + 99, 31), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [k.devices.a] });
+      const fw = await k.release(
+        { component: "acme.sensor-fw", version: "1.0.0", file: writeImage(k.dir, "fw.bin", 1024 * 1024 + 99, 31), hardware: ["acme-board-rev-a"], depends: [] },
+        { grant: [k.devices.a] },
+      );
       const dir = path.join(out, "kubo-backup");
       const b = await backupServer({ dataDir: k.dir, storage: { kind: "kubo", url: daemon.apiUrl, timeoutMs: 10_000 }, dir });
       expect(b.source.store).to.equal("kubo");
@@ -247,7 +273,13 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
       expect(r.restored.map((a) => a.from)).to.deep.equal(["backup"]);
       const s = await startOn(k, dataDir, path.join(dataDir, "ipfs"));
       try {
-        await downloadArtifact({ serverUrl: s.server.url, device: k.devices.a, installed: [], release: { id: fw.releaseId, record: fw.record }, artifactFile: path.join(out, "kubo-restored.otae") });
+        await downloadArtifact({
+          serverUrl: s.server.url,
+          device: k.devices.a,
+          installed: [],
+          release: { id: fw.releaseId, record: fw.record },
+          artifactFile: path.join(out, "kubo-restored.otae"),
+        });
         expect(readFileSync(path.join(out, "kubo-restored.otae"))).to.deep.equal(readFileSync(fw.artifactFile));
       } finally {
         await s.stop();

@@ -26,12 +26,29 @@ describe("agent/server firmware server: stopped and started again", function () 
 
   it("CAP-11.3-f CAP-11.3-c: keeps its artifacts, keys and download log, catches up with revocations made while down, and refuses requests signed before the restart", async () => {
     const image = writeImage(f.dir, "a.bin", 200 * 1024, 41);
-    const keep = await f.release({ component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
-    const doomed = await f.release({ component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "b.bin", 100 * 1024, 43), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
-    await downloadArtifact({ serverUrl: f.server.url, device: f.devices.a, installed: [], release: { id: keep.releaseId, record: keep.record }, artifactFile: path.join(f.dir, "before.otae") });
+    const keep = await f.release(
+      { component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] },
+      { grant: [f.devices.a] },
+    );
+    const doomed = await f.release(
+      { component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "b.bin", 100 * 1024, 43), hardware: ["acme-board-rev-a"], depends: [] },
+      { grant: [f.devices.a] },
+    );
+    await downloadArtifact({
+      serverUrl: f.server.url,
+      device: f.devices.a,
+      installed: [],
+      release: { id: keep.releaseId, record: keep.record },
+      artifactFile: path.join(f.dir, "before.otae"),
+    });
     const port = new URL(f.server.url).port;
     const manifestPath = `/v1/releases/${keep.releaseId.toLowerCase()}/manifest`;
-    const signedBefore = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath, context: encodeInstalled([]) });
+    const signedBefore = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+      audience: f.server.url,
+      method: "GET",
+      path: manifestPath,
+      context: encodeInstalled([]),
+    });
 
     // Down: the whole server, its database and its store. Meanwhile a release is revoked.
     await f.server.close();
@@ -52,7 +69,13 @@ describe("agent/server firmware server: stopped and started again", function () 
     expect(replay.status).to.equal(401);
     expect(((await replay.json()) as { error: { code: string } }).error.code).to.equal("AUTH_STALE");
 
-    const { wrappedKey } = await downloadArtifact({ serverUrl: server.url, device: f.devices.a, installed: [], release: { id: keep.releaseId, record: keep.record }, artifactFile: path.join(f.dir, "after.otae") });
+    const { wrappedKey } = await downloadArtifact({
+      serverUrl: server.url,
+      device: f.devices.a,
+      installed: [],
+      release: { id: keep.releaseId, record: keep.record },
+      artifactFile: path.join(f.dir, "after.otae"),
+    });
     expect(wrappedKey).to.have.length(94);
   });
 });

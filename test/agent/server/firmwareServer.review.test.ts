@@ -32,10 +32,19 @@ describe("agent/server firmware server: adversarial review", function () {
   before(async () => {
     f = await serverFixture();
     const hw = ["acme-board-rev-a"];
-    main = await f.release({ component: "acme.bootloader", version: "1.0.0", file: writeImage(f.dir, "boot.bin", 700 * 1024 + 3, 1), hardware: hw, depends: [] }, { grant: [f.devices.a] });
+    main = await f.release(
+      { component: "acme.bootloader", version: "1.0.0", file: writeImage(f.dir, "boot.bin", 700 * 1024 + 3, 1), hardware: hw, depends: [] },
+      { grant: [f.devices.a] },
+    );
     unsubmitted = [
-      await f.release({ component: "acme.sensor-fw", version: "1.0.0", file: writeImage(f.dir, "sensor.bin", 64 * 1024, 2), hardware: hw, depends: [] }, { upload: false }),
-      await f.release({ component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "radio.bin", 200 * 1024, 3), hardware: hw, depends: [] }, { upload: false }),
+      await f.release(
+        { component: "acme.sensor-fw", version: "1.0.0", file: writeImage(f.dir, "sensor.bin", 64 * 1024, 2), hardware: hw, depends: [] },
+        { upload: false },
+      ),
+      await f.release(
+        { component: "acme.radio-fw", version: "1.0.0", file: writeImage(f.dir, "radio.bin", 200 * 1024, 3), hardware: hw, depends: [] },
+        { upload: false },
+      ),
     ];
   });
   after(async () => f?.close());
@@ -43,7 +52,12 @@ describe("agent/server firmware server: adversarial review", function () {
   const idOf = (r: Release) => r.releaseId.toLowerCase();
   const artifactPath = () => `/v1/releases/${idOf(main)}/artifact`;
   const signDevice = (device: DeviceIdentity, method: string, pathname: string, installed = encodeInstalled([])) =>
-    signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { audience: f.server.url, method, path: pathname, context: installed });
+    signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), {
+      audience: f.server.url,
+      method,
+      path: pathname,
+      context: installed,
+    });
   const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
   const servedSize = () => Number(f.db.artifact(main.releaseId)!.artifactSize);
 
@@ -83,7 +97,11 @@ describe("agent/server firmware server: adversarial review", function () {
       const r = unsubmitted[1];
       const junk = Buffer.from(readFileSync(r.artifactFile));
       junk[junk.length - 1] ^= 1; // right header and size, wrong bytes: any stranger can send this
-      const res = await fetch(new URL(`/v1/releases/${idOf(r)}/artifact`, f.server.url), { method: "POST", headers: { "content-type": "application/octet-stream" }, body: junk });
+      const res = await fetch(new URL(`/v1/releases/${idOf(r)}/artifact`, f.server.url), {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: junk,
+      });
       expect(res.status).to.equal(422);
       expect(await errorCode(res)).to.equal("SUBMISSION_MERKLE_MISMATCH");
       expect(f.db.artifact(r.releaseId)).to.equal(undefined);
@@ -119,7 +137,10 @@ describe("agent/server firmware server: adversarial review", function () {
   describe("key grants", () => {
     it("a grant of 4,000 keys is accepted (grantKeys sends batches under the body limit)", async () => {
       const pathname = `/v1/releases/${idOf(main)}/keys`;
-      const keys = Array.from({ length: 4000 }, () => ({ deviceId: "0x" + randomBytes(32).toString("hex"), wrappedKey: "0x01" + randomBytes(93).toString("hex") }));
+      const keys = Array.from({ length: 4000 }, () => ({
+        deviceId: "0x" + randomBytes(32).toString("hex"),
+        wrappedKey: "0x01" + randomBytes(93).toString("hex"),
+      }));
       const body = JSON.stringify({ keys });
       const headers = await signAccountRequest(f.acmeAuthor, { audience: f.server.url, method: "PUT", path: pathname, body });
       const res = await fetch(new URL(pathname, f.server.url), { method: "PUT", headers: { ...headers, "content-type": "application/json" }, body });
@@ -260,9 +281,14 @@ describe("agent/server firmware server: adversarial review", function () {
         },
         async () => {
           // ~22 pieces x 40 ms: about 0.9 s for the whole artifact, with a 500 ms timeout
-          const got = await downloadArtifact({ serverUrl: f.server.url, device: f.devices.a, installed: [], release: { id: main.releaseId, record: main.record }, artifactFile, timeoutMs: 500 }).catch(
-            (err: Error) => err,
-          );
+          const got = await downloadArtifact({
+            serverUrl: f.server.url,
+            device: f.devices.a,
+            installed: [],
+            release: { id: main.releaseId, record: main.record },
+            artifactFile,
+            timeoutMs: 500,
+          }).catch((err: Error) => err);
           expect(got, String(got)).not.to.be.instanceOf(Error);
           expect(readFileSync(artifactFile)).to.deep.equal(readFileSync(main.artifactFile));
         },

@@ -23,7 +23,10 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
   before(async () => {
     f = await serverFixture();
     const image = writeImage(f.dir, "bootloader.bin", 700 * 1024 + 3, 1);
-    boot = await f.release({ component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
+    boot = await f.release(
+      { component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] },
+      { grant: [f.devices.a] },
+    );
   });
   after(async () => f?.close());
   afterEach(() => (f.store.fault = { kind: "none" }));
@@ -38,7 +41,12 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
 
   /** A device request with the signature headers, sent as is. */
   async function deviceGet(device: DeviceIdentity, pathname: string, tweak: (h: Record<string, string>) => Record<string, string> = (h) => h) {
-    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), { audience: f.server.url, method: "GET", path: pathname, context: encodeInstalled([]) });
+    const headers = signDeviceRequest(device.privateKey, device.credential.record.id, encodeDeviceCredential(device.credential), {
+      audience: f.server.url,
+      method: "GET",
+      path: pathname,
+      context: encodeInstalled([]),
+    });
     return fetch(new URL(pathname, f.server.url), { headers: tweak(headers) });
   }
   const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -48,7 +56,13 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const { artifactFile, imageFile } = files();
       const { wrappedKey } = await download(f.devices.a, artifactFile);
       expect(statSync(artifactFile).size).to.equal(expectedSize());
-      const { fileHash } = await decryptDownloaded({ device: f.devices.a, release: { id: boot.releaseId, record: boot.record }, artifactFile, imageFile, wrappedKey });
+      const { fileHash } = await decryptDownloaded({
+        device: f.devices.a,
+        release: { id: boot.releaseId, record: boot.record },
+        artifactFile,
+        imageFile,
+        wrappedKey,
+      });
       expect(fileHash).to.equal(boot.ledger.record.fileHash);
       expect(readFileSync(imageFile)).to.deep.equal(readFileSync(path.join(f.dir, "bootloader.bin")));
       expect(await f.store.isPinned(boot.record.fileLink)).to.equal(true);
@@ -129,7 +143,12 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     });
 
     it("a replayed request: 401 AUTH_REPLAY", async () => {
-      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath(), context: encodeInstalled([]) });
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+        audience: f.server.url,
+        method: "GET",
+        path: manifestPath(),
+        context: encodeInstalled([]),
+      });
       const first = await fetch(new URL(manifestPath(), f.server.url), { headers });
       expect(first.status).to.equal(200);
       const again = await fetch(new URL(manifestPath(), f.server.url), { headers });
@@ -138,14 +157,37 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     });
 
     it("a request signed long ago, or for another path: AUTH_STALE, AUTH_SIGNATURE", async () => {
-      const old = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath(), context: encodeInstalled([]), now: Date.now() - 10 * 60_000 });
+      const old = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+        audience: f.server.url,
+        method: "GET",
+        path: manifestPath(),
+        context: encodeInstalled([]),
+        now: Date.now() - 10 * 60_000,
+      });
       expect(await errorCode(await fetch(new URL(manifestPath(), f.server.url), { headers: old }))).to.equal("AUTH_STALE");
       const elsewhere = `/v1/releases/${boot.releaseId.toLowerCase()}/key`;
-      expect(await errorCode(await deviceGet(f.devices.a, manifestPath(), (h) => h).then(() => fetch(new URL(elsewhere, f.server.url), { headers: signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: manifestPath() }) })))).to.equal("AUTH_SIGNATURE");
+      expect(
+        await errorCode(
+          await deviceGet(f.devices.a, manifestPath(), (h) => h).then(() =>
+            fetch(new URL(elsewhere, f.server.url), {
+              headers: signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+                audience: f.server.url,
+                method: "GET",
+                path: manifestPath(),
+              }),
+            }),
+          ),
+        ),
+      ).to.equal("AUTH_SIGNATURE");
     });
 
     it("a request signed for another server is refused here: AUTH_SIGNATURE", async () => {
-      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: "http://127.0.0.1:1", method: "GET", path: manifestPath(), context: encodeInstalled([]) });
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+        audience: "http://127.0.0.1:1",
+        method: "GET",
+        path: manifestPath(),
+        context: encodeInstalled([]),
+      });
       expect(await errorCode(await fetch(new URL(manifestPath(), f.server.url), { headers }))).to.equal("AUTH_SIGNATURE");
     });
 
@@ -184,9 +226,18 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const pathname = `/v1/releases/${boot.releaseId.toLowerCase()}/keys`;
       const body = JSON.stringify({ keys: [{ deviceId: f.devices.b.credential.record.id, wrappedKey: "0x01" + "00".repeat(93) }] });
       const put = async (signer: typeof f.admin, b: string) =>
-        fetch(new URL(pathname, f.server.url), { method: "PUT", headers: { ...(await signAccountRequest(signer, { audience: f.server.url, method: "PUT", path: pathname, body: b })), "content-type": "application/json" }, body: b });
+        fetch(new URL(pathname, f.server.url), {
+          method: "PUT",
+          headers: {
+            ...(await signAccountRequest(signer, { audience: f.server.url, method: "PUT", path: pathname, body: b })),
+            "content-type": "application/json",
+          },
+          body: b,
+        });
       expect(await errorCode(await put(f.globexAuthor, body))).to.equal("NOT_AUTHORIZED");
-      expect(await errorCode(await put(f.acmeAuthor, JSON.stringify({ keys: [{ deviceId: f.devices.b.credential.record.id, wrappedKey: "0x02" }] })))).to.equal("KEYS_MALFORMED");
+      expect(await errorCode(await put(f.acmeAuthor, JSON.stringify({ keys: [{ deviceId: f.devices.b.credential.record.id, wrappedKey: "0x02" }] })))).to.equal(
+        "KEYS_MALFORMED",
+      );
       expect(f.db.wrappedKey(boot.releaseId, f.devices.b.credential.record.id)).to.equal(undefined);
     });
   });
@@ -198,7 +249,14 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       expect(raw.headers.get("content-type")).to.equal("application/vnd.ipld.raw");
       const car = await deviceGet(f.devices.a, `/ipfs/${boot.record.fileLink}?format=car`);
       expect(car.status).to.equal(200);
-      const { CarReader } = await importEsm<{ CarReader: { fromBytes(b: Uint8Array): Promise<{ getRoots(): Promise<{ toString(): string }[]>; blocks(): AsyncIterable<{ cid: { toString(): string; code: number }; bytes: Uint8Array }> }> } }>("@ipld/car");
+      const { CarReader } = await importEsm<{
+        CarReader: {
+          fromBytes(b: Uint8Array): Promise<{
+            getRoots(): Promise<{ toString(): string }[]>;
+            blocks(): AsyncIterable<{ cid: { toString(): string; code: number }; bytes: Uint8Array }>;
+          }>;
+        };
+      }>("@ipld/car");
       const reader = await CarReader.fromBytes(new Uint8Array(await car.arrayBuffer()));
       expect((await reader.getRoots()).map(String)).to.deep.equal([boot.record.fileLink]);
       let leaves = 0;
@@ -217,13 +275,19 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
     it("refuses a device without the right, and formats that cannot be verified", async () => {
       expect(await errorCode(await deviceGet(f.devices.b, `/ipfs/${boot.record.fileLink}?format=car`))).to.equal("KEY_NOT_GRANTED");
       expect((await deviceGet(f.devices.a, `/ipfs/${boot.record.fileLink}`)).status).to.equal(406);
-      expect(await errorCode(await deviceGet(f.devices.a, `/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy?format=raw`))).to.equal("BLOCK_UNKNOWN");
+      expect(await errorCode(await deviceGet(f.devices.a, `/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy?format=raw`))).to.equal(
+        "BLOCK_UNKNOWN",
+      );
     });
   });
 
   describe("CAP-11.3-a: submissions are screened against the ledger", () => {
     async function submit(releaseId: string, bytes: Uint8Array) {
-      const res = await fetch(new URL(`/v1/releases/${releaseId}/artifact`, f.server.url), { method: "POST", headers: { "content-type": "application/octet-stream" }, body: bytes });
+      const res = await fetch(new URL(`/v1/releases/${releaseId}/artifact`, f.server.url), {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: bytes,
+      });
       return { status: res.status, code: res.ok ? "OK" : await errorCode(res) };
     }
     async function unpublishedOnServer(prepared: { releaseId: string; record: { fileLink: string } }) {
@@ -251,7 +315,11 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const image = writeImage(f.dir, "radio2.bin", 100 * 1024, 11);
       const { prepareRelease, publishPrepared } = await import("../../../agent/author/publishRelease");
       const { ACME_SIGNER } = await import("../../helpers/registryFixture");
-      const prepared = await prepareRelease({ registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER }, { component: "acme.radio-fw", version: "1.1.0", file: image, hardware: ["1"], depends: [] }, path.join(f.dir, "artifacts2"));
+      const prepared = await prepareRelease(
+        { registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER },
+        { component: "acme.radio-fw", version: "1.1.0", file: image, hardware: ["1"], depends: [] },
+        path.join(f.dir, "artifacts2"),
+      );
       const { signRelease, computeReleaseId } = await import("../../../agent/crypto/releaseSignature");
       const record = { ...prepared.record, fileLink: boot.record.fileLink };
       const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
@@ -262,7 +330,10 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
 
     it("CAP-11.3-c: refuses submissions of a barred provider", async () => {
       const image = writeImage(f.dir, "globex.bin", 50 * 1024, 5);
-      const r = await f.release({ component: "globex.app", version: "1.0.0", file: image, hardware: ["globex-gateway"], depends: [] }, { author: f.globexAuthor, upload: false });
+      const r = await f.release(
+        { component: "globex.app", version: "1.0.0", file: image, hardware: ["globex-gateway"], depends: [] },
+        { author: f.globexAuthor, upload: false },
+      );
       await f.registry.connect(f.auditor).barProvider(2, "malware found");
       expect(await submit(r.releaseId, readFileSync(r.artifactFile))).to.deep.equal({ status: 403, code: "PROVIDER_BARRED" });
       await unpublishedOnServer(r);
@@ -272,7 +343,10 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
   describe("CAP-11.3-c: follows revocations on the ledger", () => {
     it("stops serving a revoked release and unpins it", async () => {
       const image = writeImage(f.dir, "sensor2.bin", 90 * 1024, 9);
-      const r = await f.release({ component: "acme.sensor-fw", version: "1.1.0", file: image, hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a] });
+      const r = await f.release(
+        { component: "acme.sensor-fw", version: "1.1.0", file: image, hardware: ["acme-board-rev-a"], depends: [] },
+        { grant: [f.devices.a] },
+      );
       await download(f.devices.a, files().artifactFile, r);
       expect(await f.store.isPinned(r.record.fileLink)).to.equal(true);
       await f.registry.connect(f.auditor).revokeRelease(r.releaseId, "signing key leaked");

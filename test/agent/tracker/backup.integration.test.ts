@@ -29,7 +29,9 @@ function checkConsistent(file: string): { devices: number; reports: number; chec
     expect(db.pragma("quick_check", { simple: true })).to.equal("ok");
     expect(db.pragma("journal_mode", { simple: true }), "one self-contained file").to.equal("delete");
     // A report and its device's counter are written in one transaction.
-    const torn = db.prepare(`SELECT d.id FROM devices d WHERE d.last_counter <> coalesce((SELECT MAX(counter) FROM reports r WHERE r.device_id = d.id), 0)`).all();
+    const torn = db
+      .prepare(`SELECT d.id FROM devices d WHERE d.last_counter <> coalesce((SELECT MAX(counter) FROM reports r WHERE r.device_id = d.id), 0)`)
+      .all();
     expect(torn, "devices whose counter is not their last report's").to.deep.equal([]);
     // Configuration counts are kept by triggers in the same transactions.
     const counted = db.prepare(`SELECT coalesce(SUM(devices), 0) AS n FROM config_devices`).get() as { n: number };
@@ -66,7 +68,13 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     const port = await freePort();
     const p = new CliProcess("tracker", ["tracker", "start"], {
       cwd: t.c.dir,
-      env: { OTA_RPC_URL: t.c.url, OTA_TRACKER_MODULE: module.id, OTA_TRACKER_PRIVATE_KEY: module.privateKey, OTA_TRACKER_DATA: dataDir, OTA_TRACKER_PORT: String(port) },
+      env: {
+        OTA_RPC_URL: t.c.url,
+        OTA_TRACKER_MODULE: module.id,
+        OTA_TRACKER_PRIVATE_KEY: module.privateKey,
+        OTA_TRACKER_DATA: dataDir,
+        OTA_TRACKER_PORT: String(port),
+      },
     });
     process_ = p;
     await p.waitForLine(/tracker module 0x[0-9a-f]+ .* on http/, { timeoutMs: 60_000 });
@@ -89,7 +97,9 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     liveDir = path.join(out, "live");
     // Some megabytes in the database (a table the tracker does not know), so that copying takes a while.
     const fleet = new FleetDatabase(path.join(liveDir, "fleet.db"));
-    fleet.db.exec(`CREATE TABLE padding (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO padding SELECT randomblob(2048) FROM n;`);
+    fleet.db.exec(
+      `CREATE TABLE padding (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO padding SELECT randomblob(2048) FROM n;`,
+    );
     fleet.close();
     await startProcess(liveDir);
   });
@@ -186,7 +196,9 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     await startProcess(restoredDir);
     const now = await get<Devices>("/v1/fleet/devices?limit=1000");
     expect(now.total).to.equal(devices.length + 1);
-    expect(now.devices.filter((d) => d.id !== late.record.id.toLowerCase()).map((d) => [d.id, d.installed.map((i) => i.releaseId)])).to.have.deep.members(listed);
+    expect(now.devices.filter((d) => d.id !== late.record.id.toLowerCase()).map((d) => [d.id, d.installed.map((i) => i.releaseId)])).to.have.deep.members(
+      listed,
+    );
     expect((await get<{ releases: { id: string }[] }>("/v1/releases")).releases.map((r) => r.id)).to.include(boot11.id);
     // Devices report again with higher counters; 1.1.0 is out, so the answer carries a notice.
     const res = await postReport(url, await report(devices[0]));
@@ -205,7 +217,11 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     // A tracker stopped between applying a batch and saving its checkpoint: its database is ahead.
     const dir = path.join(out, "restored");
     const boot12 = await t.publish(BOOTLOADER, "1.2.0", [1]);
-    const options = { chain: { provider: t.c.provider, registry: t.c.registry, fleet: t.c.fleet, domain: t.domain, fromBlock: t.fromBlock }, module, pollMs: 200 };
+    const options = {
+      chain: { provider: t.c.provider, registry: t.c.registry, fleet: t.c.fleet, domain: t.domain, fromBlock: t.fromBlock },
+      module,
+      pollMs: 200,
+    };
     const tracker = new TrackerModule({ ...options, dataDir: dir });
     await tracker.start();
     const block = (tracker.db.db.prepare(`SELECT block_number AS n FROM ledger_events WHERE subject = ?`).get(`release:${boot12.id}`) as { n: number }).n;
@@ -213,7 +229,10 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     const checkpointFile = path.join(dir, "ledger-checkpoint.json");
     const saved = JSON.parse(await fs.readFile(checkpointFile, "utf8"));
     const header = await t.c.provider.send("eth_getBlockByNumber", ["0x" + (block - 1).toString(16), false]);
-    await fs.writeFile(checkpointFile, JSON.stringify({ block: block - 1, hash: header.hash, window: saved.window.filter((b: { number: number }) => b.number < block) }));
+    await fs.writeFile(
+      checkpointFile,
+      JSON.stringify({ block: block - 1, hash: header.hash, window: saved.window.filter((b: { number: number }) => b.number < block) }),
+    );
 
     const file = path.join(out, "behind.backup");
     const r = await backupTracker({ dataDir: dir, file });

@@ -11,7 +11,8 @@ describe("agent/tracker: devices enrolled in Merkle batches introduce themselves
   const members = [testDevice("batch 1", 1, "plant-9"), testDevice("batch 2", 2, "plant-9"), testDevice("batch 3", 1, "plant-9")];
   const batch = buildDeviceBatch(members.map((m) => m.record));
   const credential = (i: number, proof = batch.proofs[i], batchId = 1) => ({ record: members[i].record, batchId, proof });
-  const report = (i: number, c = credential(i)) => sealedReport(members[i], { id: server.id, publicKey: server.publicKey }, [{ component: BOOTLOADER, release: boot }], null, undefined, c);
+  const report = (i: number, c = credential(i)) =>
+    sealedReport(members[i], { id: server.id, publicKey: server.publicKey }, [{ component: BOOTLOADER, release: boot }], null, undefined, c);
 
   before(async () => {
     t = await trackerChain();

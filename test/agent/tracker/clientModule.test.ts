@@ -30,7 +30,16 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
 
   let seed = 1;
   const release = (version: string, grant = [f.devices.a]) =>
-    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `boot-${version}.bin`, 100 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant });
+    f.release(
+      {
+        component: "acme.bootloader",
+        version,
+        file: writeImage(f.dir, `boot-${version}.bin`, 100 * 1024 + seed, seed++),
+        hardware: ["acme-board-rev-a"],
+        depends: [],
+      },
+      { grant },
+    );
 
   it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; a failed install is listed as failed", async () => {
     const v1 = await release("1.0.0");
@@ -45,7 +54,9 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     expect(tracker.views.device(id)!.device.statuses).to.deep.equal(["outdated"]);
     await agent.report(); // the heartbeat: its answer carries the notice
     await agent.settled();
-    expect(agent.slots.snapshot().components[BOOT.toLowerCase()] ?? agent.slots.snapshot().components[BOOT]).to.satisfy((c: { active: "a" | "b"; slots: Record<string, { releaseId: string }> }) => c.slots[c.active].releaseId === v2.releaseId.toLowerCase());
+    expect(agent.slots.snapshot().components[BOOT.toLowerCase()] ?? agent.slots.snapshot().components[BOOT]).to.satisfy(
+      (c: { active: "a" | "b"; slots: Record<string, { releaseId: string }> }) => c.slots[c.active].releaseId === v2.releaseId.toLowerCase(),
+    );
     expect(tracker.views.device(id)!.device).to.deep.include({ statuses: ["up-to-date"], lastOutcome: "confirmed" });
     expect(tracker.views.rollouts().find((r) => r.releaseId === v2.releaseId.toLowerCase())).to.include({ installed: 1, pending: 0, notified: 1 });
     // CAP-11.2-b-i: the firmware server's download log is contact too, and shows what the device fetched.
@@ -92,7 +103,11 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
     });
     await new Promise<void>((resolve) => slowLink.listen(0, "127.0.0.1", resolve));
     try {
-      const agent = await DeviceAgent.open(deviceAgentOptions(f, f.devices.b, "device-b-reports", { tracker: { ...t.deviceTracker, url: `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}` } }));
+      const agent = await DeviceAgent.open(
+        deviceAgentOptions(f, f.devices.b, "device-b-reports", {
+          tracker: { ...t.deviceTracker, url: `http://127.0.0.1:${(slowLink.address() as AddressInfo).port}` },
+        }),
+      );
       const sent = await Promise.all(Array.from({ length: 4 }, () => agent.report()));
       const counters = sent.map((r) => r.counter);
       expect(counters, "sent in counter order").to.deep.equal([...counters].sort((a, b) => a - b));
@@ -119,7 +134,13 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
       },
     });
     const lines: string[] = [];
-    const agent = await DeviceAgent.open(deviceAgentOptions(f, dev, "outage-device", { chain: { provider: ethers.provider, registry: f.registry, fleet, domain: f.domain, fromBlock: 0 }, tracker: t.deviceTracker, log: (l) => lines.push(l) }));
+    const agent = await DeviceAgent.open(
+      deviceAgentOptions(f, dev, "outage-device", {
+        chain: { provider: ethers.provider, registry: f.registry, fleet, domain: f.domain, fromBlock: 0 },
+        tracker: t.deviceTracker,
+        log: (l) => lines.push(l),
+      }),
+    );
     const active = () => {
       const c = agent.slots.snapshot().components[BOOT.toLowerCase()];
       return c?.slots[c.active]?.releaseId;

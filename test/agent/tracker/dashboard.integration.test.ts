@@ -56,7 +56,11 @@ async function addSafeModeDevice(tracker: SeededTracker): Promise<string> {
   await tracker.tracker.stream.pollOnce();
   const health = (await (await fetch(`${tracker.url}/v1/health`)).json()) as { module: { id: string; publicKey: string } };
   const body: StatusReport = { deviceId: d.record.id, counter: 1, installed: [], lastResult: null, needs: [], declined: [], safeMode: true };
-  const sealed = await sealMessage({ kind: REPORT_KIND, from: d.record.id, to: health.module.id, issuedAt: Date.now(), body }, { kind: "device", privateKey: d.key.privateKey }, health.module.publicKey);
+  const sealed = await sealMessage(
+    { kind: REPORT_KIND, from: d.record.id, to: health.module.id, issuedAt: Date.now(), body },
+    { kind: "device", privateKey: d.key.privateKey },
+    health.module.publicKey,
+  );
   const res = await postReport(tracker.url, sealed);
   expect(res.status, JSON.stringify(res.body)).to.equal(200);
   const id = d.record.id.toLowerCase();
@@ -81,7 +85,10 @@ function text(page: Page, testid: string): Promise<string> {
 /** A computed style property of the first element matching `selector`. */
 function computed(page: Page, selector: string, property: "borderLeftColor" | "backgroundColor"): Promise<string> {
   type Styled = { getComputedStyle(el: unknown): Record<string, string> };
-  return page.locator(selector).first().evaluate((el, p) => (globalThis as unknown as Styled).getComputedStyle(el)[p], property);
+  return page
+    .locator(selector)
+    .first()
+    .evaluate((el, p) => (globalThis as unknown as Styled).getComputedStyle(el)[p], property);
 }
 
 function rowIds(page: Page): Promise<string[]> {
@@ -136,7 +143,9 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
       expect(Number(await text(page, `count-${card}`)), card).to.equal(summary.counts[key]);
     }
     // The seeded fleet has devices in every status; the outdated card is the fixture's outdated devices.
-    expect(summary.counts.outdated).to.equal(tracker.devices.filter((d) => d.statuses.includes("outdated")).length).and.to.be.above(0);
+    expect(summary.counts.outdated)
+      .to.equal(tracker.devices.filter((d) => d.statuses.includes("outdated")).length)
+      .and.to.be.above(0);
     expect(await page.locator("main").innerText()).not.to.match(/\bnull\b|\bundefined\b|NaN|\[object/);
     expect(requests.map((r) => r.url).filter((u) => !u.startsWith(`${tracker.url}/`))).to.deep.equal([]);
     await expectCleanPage();
@@ -148,7 +157,9 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
     const card = page.locator('[data-testid="count-safe-mode"]');
     expect(await card.innerText()).to.equal("1");
     const cardBox = page.locator(".card.status-safe-mode");
-    expect(await cardBox.innerText()).to.match(/safe mode/i).and.to.match(/person/i);
+    expect(await cardBox.innerText())
+      .to.match(/safe mode/i)
+      .and.to.match(/person/i);
     // Its own colour, not the grey of the unreachable card (and of a badge without a colour of its own).
     const grey = await computed(page, ".card.status-unreachable", "borderLeftColor");
     expect(await computed(page, ".card.status-safe-mode", "borderLeftColor")).not.to.equal(grey);
@@ -177,7 +188,10 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
     const shown = await rowIds(page);
     expect(Number(await page.getAttribute('[data-testid="device-table"]', "data-total"))).to.equal(outdated.length);
     if (outdated.length <= 50) expect([...shown].sort()).to.deep.equal([...outdated].sort());
-    else expect(shown).to.have.length(50).and.to.satisfy((ids: string[]) => ids.every((id) => outdated.includes(id)));
+    else
+      expect(shown)
+        .to.have.length(50)
+        .and.to.satisfy((ids: string[]) => ids.every((id) => outdated.includes(id)));
     const badges = await page.locator(ROW).evaluateAll((rows) => rows.map((r) => r.getAttribute("data-statuses") as string));
     expect(badges.every((b) => b.split(" ").includes("outdated"))).to.equal(true);
     await expectCleanPage();
@@ -221,8 +235,14 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
 
     await page.waitForSelector(`body[data-refreshes="${refreshes + 1}"]`, { timeout: 15_000 });
     const since = requests.slice(asked).map((r) => r.url);
-    expect(since.some((u) => u.includes(`/v1/fleet/devices/${target.device.id}`)), "the detail was read again").to.equal(true);
-    expect(since.some((u) => u.includes(`status=${target.statuses[0]}`) && u.includes("q=")), "with the same filters").to.equal(true);
+    expect(
+      since.some((u) => u.includes(`/v1/fleet/devices/${target.device.id}`)),
+      "the detail was read again",
+    ).to.equal(true);
+    expect(
+      since.some((u) => u.includes(`status=${target.statuses[0]}`) && u.includes("q=")),
+      "with the same filters",
+    ).to.equal(true);
     expect(await page.inputValue('[data-testid="filter-status"]')).to.equal(target.statuses[0]);
     expect(await page.inputValue('[data-testid="search"]')).to.equal(target.device.id.slice(0, 12));
     expect(await page.getAttribute('[data-testid="device-detail"]', "data-device-id")).to.equal(target.device.id);

@@ -17,9 +17,22 @@ const component = keccak256(toUtf8Bytes("acme.bootloader"));
 const releaseId = "0x" + "12".repeat(32);
 
 function report(counter: number, code = "OK"): StatusReport {
-  return { deviceId, counter, installed: [{ component, version: "4294967296", releaseId, slot: "a" }], lastResult: { releaseId, component, outcome: "confirmed", code, at: 1 }, needs: [], declined: [], safeMode: false };
+  return {
+    deviceId,
+    counter,
+    installed: [{ component, version: "4294967296", releaseId, slot: "a" }],
+    lastResult: { releaseId, component, outcome: "confirmed", code, at: 1 },
+    needs: [],
+    declined: [],
+    safeMode: false,
+  };
 }
-const seal = (r: StatusReport, key = device) => sealMessage({ kind: REPORT_KIND, from: deviceId, to: moduleId, issuedAt: Date.now(), body: r }, { kind: "device", privateKey: key.privateKey }, tracker.signingKey.compressedPublicKey);
+const seal = (r: StatusReport, key = device) =>
+  sealMessage(
+    { kind: REPORT_KIND, from: deviceId, to: moduleId, issuedAt: Date.now(), body: r },
+    { kind: "device", privateKey: key.privateKey },
+    tracker.signingKey.compressedPublicKey,
+  );
 
 describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-a, CAP-11.2-b)", () => {
   let dir: string;
@@ -44,15 +57,44 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
   });
 
   it("refuses a report signed by another key, from an unknown or suspended device", async () => {
-    await expectCode((async () => takeSealedReport(db, await seal(report(6), Wallet.createRandom() as unknown as Wallet), { id: moduleId, privateKey: tracker.privateKey }, 1))(), "REPORT_SIGNATURE");
+    await expectCode(
+      (async () =>
+        takeSealedReport(db, await seal(report(6), Wallet.createRandom() as unknown as Wallet), { id: moduleId, privateKey: tracker.privateKey }, 1))(),
+      "REPORT_SIGNATURE",
+    );
     db.setStanding(deviceId, "suspended");
-    await expectCode((async () => takeSealedReport(db, await seal(report(7)), { id: moduleId, privateKey: tracker.privateKey }, 1))(), "REPORT_DEVICE_NOT_ACTIVE");
+    await expectCode(
+      (async () => takeSealedReport(db, await seal(report(7)), { id: moduleId, privateKey: tracker.privateKey }, 1))(),
+      "REPORT_DEVICE_NOT_ACTIVE",
+    );
     expect(db.installed(deviceId)).to.deep.equal([]);
   });
 
   it("CAP-11.2-a CAP-11.2-b: lists devices running flagged releases, failed ones and unreachable ones, and survives a reopen", async () => {
-    const record = { provider: 1, component, version: 4294967296n, fileHash: "0x" + "01".repeat(32), fileLink: "bafy", fileName: "f.bin", fileSize: 10n, merkleRoot: "0x" + "02".repeat(32), hardware: [1], dependencies: [] };
-    db.upsertRelease({ id: releaseId, component, provider: 1, version: 4294967296n, hardware: [1], status: "active", blockHash: "0xaa", logIndex: 0, record, publishedAt: 3 });
+    const record = {
+      provider: 1,
+      component,
+      version: 4294967296n,
+      fileHash: "0x" + "01".repeat(32),
+      fileLink: "bafy",
+      fileName: "f.bin",
+      fileSize: 10n,
+      merkleRoot: "0x" + "02".repeat(32),
+      hardware: [1],
+      dependencies: [],
+    };
+    db.upsertRelease({
+      id: releaseId,
+      component,
+      provider: 1,
+      version: 4294967296n,
+      hardware: [1],
+      status: "active",
+      blockHash: "0xaa",
+      logIndex: 0,
+      record,
+      publishedAt: 3,
+    });
     takeSealedReport(db, await seal(report(1, "HEALTH_CHECK_FAILED")), { id: moduleId, privateKey: tracker.privateKey }, 10);
     db.setReleaseStatus(releaseId, "vulnerable");
     expect(db.runningFlagged()).to.deep.equal([{ deviceId: deviceId.toLowerCase(), releaseId, status: "vulnerable" }]);
@@ -82,14 +124,20 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     await expectCode(take({ ...report(23), safeMode: "yes" as never }, 400), "REPORT_MALFORMED");
     // Relayed: the report as the device signed it, forwarded by a module below (DEP-8.2.3).
     const child = keccak256(toUtf8Bytes("child module")).toLowerCase();
-    const opened = openMessage<StatusReport>(await seal({ ...report(24), installed: [], lastResult: null, safeMode: true }), tracker.privateKey, moduleId, "device");
+    const opened = openMessage<StatusReport>(
+      await seal({ ...report(24), installed: [], lastResult: null, safeMode: true }),
+      tracker.privateKey,
+      moduleId,
+      "device",
+    );
     takeForwardedReport(db, { message: opened.message, signature: opened.signature }, child, 500);
     expect(db.device(deviceId)).to.include({ safeMode: true, upstream: child, lastCounter: 24 });
   });
 
   it("CAP-11.1-b: a database from before safe mode was kept (schema 6) takes each device's flag from its latest report when opened", async () => {
     const other = { id: keccak256(toUtf8Bytes("fleet-db-2")).toLowerCase(), silent: keccak256(toUtf8Bytes("fleet-db-3")).toLowerCase() };
-    for (const id of [other.id, other.silent]) db.upsertDevice({ id, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    for (const id of [other.id, other.silent])
+      db.upsertDevice({ id, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
     const body = (safeMode: boolean) => ({ installed: [], lastResult: null, safeMode });
     db.takeReport(deviceId, 1, 10, body(false));
     db.takeReport(deviceId, 2, 11, body(true)); // in safe mode now
@@ -103,7 +151,9 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     expect(db.db.pragma("user_version", { simple: true })).to.equal(FLEET_SCHEMA);
     expect([deviceId, other.id, other.silent].map((id) => db.device(id)!.safeMode)).to.deep.equal([true, false, false]);
     expect(db.db.prepare(`SELECT id FROM devices WHERE safe_mode = 1`).pluck().all()).to.deep.equal([deviceId.toLowerCase()]);
-    expect(db.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'devices_in_safe_mode'`).pluck().get()).to.equal("devices_in_safe_mode");
+    expect(db.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'devices_in_safe_mode'`).pluck().get()).to.equal(
+      "devices_in_safe_mode",
+    );
     // And the next report moves it as usual.
     db.takeReport(deviceId, 3, 12, body(false));
     expect(db.device(deviceId)!.safeMode).to.equal(false);

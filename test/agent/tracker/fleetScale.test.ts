@@ -24,22 +24,35 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
 
   /** What the counts must be: counted from the devices themselves. */
   const counted = () => {
-    const active = new Map(db.db.prepare(`SELECT config_id, COUNT(*) FROM devices WHERE config_id IS NOT NULL AND standing = 'active' GROUP BY config_id`).raw().all() as [number, number][]);
-    const all = (db.db.prepare(`SELECT DISTINCT config_id FROM devices WHERE config_id IS NOT NULL ORDER BY 1`).pluck().all() as number[]);
+    const active = new Map(
+      db.db.prepare(`SELECT config_id, COUNT(*) FROM devices WHERE config_id IS NOT NULL AND standing = 'active' GROUP BY config_id`).raw().all() as [
+        number,
+        number,
+      ][],
+    );
+    const all = db.db.prepare(`SELECT DISTINCT config_id FROM devices WHERE config_id IS NOT NULL ORDER BY 1`).pluck().all() as number[];
     return { active, all };
   };
   const expectConsistent = () => {
     const { active, all } = counted();
     expect(db.devicesPerConfig()).to.deep.equal(active);
-    expect(db.configs().map((c) => c.id).sort((a, b) => a - b)).to.deep.equal(all);
+    expect(
+      db
+        .configs()
+        .map((c) => c.id)
+        .sort((a, b) => a - b),
+    ).to.deep.equal(all);
     for (const configId of all) {
       const ids = [...db.activeDevicesIn([configId])].sort();
-      expect(ids).to.deep.equal((db.db.prepare(`SELECT id FROM devices WHERE config_id = ? AND standing = 'active' ORDER BY id`).pluck().all(configId) as string[]));
+      expect(ids).to.deep.equal(
+        db.db.prepare(`SELECT id FROM devices WHERE config_id = ? AND standing = 'active' ORDER BY id`).pluck().all(configId) as string[],
+      );
     }
   };
 
   it("devicesPerConfig, configs and activeDevicesIn follow reports, standing, re-enrolment and removal", () => {
-    for (let n = 0; n < 6; n++) db.upsertDevice({ id: id(n), publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    for (let n = 0; n < 6; n++)
+      db.upsertDevice({ id: id(n), publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: "active" });
     expect(db.devicesPerConfig()).to.deep.equal(new Map());
     expect(db.configs()).to.deep.equal([]);
     // Reports put devices into configurations and move them between them.
@@ -54,7 +67,10 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
     db.takeReport(id(1), 3, 12, body(7));
     expect(installedOf(1)).to.deep.equal([[component, 7n, release(7)]]);
     db.takeReport(id(1), 4, 13, { installed: [...body(7).installed, { component: release(99), version: "3", releaseId: release(3) }], lastResult: null });
-    expect(installedOf(1)).to.have.deep.members([[component, 7n, release(7)], [release(99), 3n, release(3)]]);
+    expect(installedOf(1)).to.have.deep.members([
+      [component, 7n, release(7)],
+      [release(99), 3n, release(3)],
+    ]);
     expect(db.config(db.device(id(1))!.configId!)!.installed).to.have.length(2);
     db.takeReport(id(1), 5, 14, body(7));
     expect(installedOf(1)).to.deep.equal([[component, 7n, release(7)]]);
@@ -77,11 +93,21 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
   });
 
   it("a database from before the counts gets them from its devices when opened", () => {
-    for (let n = 0; n < 5; n++) db.upsertDevice({ id: id(n), publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: n === 4 ? "suspended" : "active" });
+    for (let n = 0; n < 5; n++)
+      db.upsertDevice({
+        id: id(n),
+        publicKey: "0x02" + "11".repeat(32),
+        hardwareClass: 1,
+        network: "n",
+        region: "r",
+        standing: n === 4 ? "suspended" : "active",
+      });
     for (let n = 0; n < 5; n++) db.takeReport(id(n), 1, 10, body(n % 3));
     const expected = counted();
     // Back to schema 3: no counts, no triggers, no partial index (and nothing of the later migrations).
-    db.db.exec(`DROP TRIGGER devices_counted_insert; DROP TRIGGER devices_counted_delete; DROP TRIGGER devices_counted_update; DROP INDEX devices_active_by_config; DROP TABLE config_devices; DROP TABLE policy_evidence;`);
+    db.db.exec(
+      `DROP TRIGGER devices_counted_insert; DROP TRIGGER devices_counted_delete; DROP TRIGGER devices_counted_update; DROP INDEX devices_active_by_config; DROP TABLE config_devices; DROP TABLE policy_evidence;`,
+    );
     db.db.exec(`DROP INDEX devices_reported; ALTER TABLE devices DROP COLUMN last_release; ALTER TABLE devices DROP COLUMN last_report_at;
       DROP TABLE release_failures; DROP TABLE status_anchors; DROP TABLE status_anchor_records;`);
     db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);

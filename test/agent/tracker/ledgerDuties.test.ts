@@ -1,6 +1,15 @@
 import { expect } from "chai";
 import { keccak256, toUtf8Bytes, type Wallet } from "ethers";
-import { AllOfPolicy__factory, AnyOfPolicy__factory, StagedRollout__factory, StatusAnchors__factory, UpdatePolicies__factory, type StagedRollout, type StatusAnchors, type UpdatePolicies } from "../../../typechain-types";
+import {
+  AllOfPolicy__factory,
+  AnyOfPolicy__factory,
+  StagedRollout__factory,
+  StatusAnchors__factory,
+  UpdatePolicies__factory,
+  type StagedRollout,
+  type StatusAnchors,
+  type UpdatePolicies,
+} from "../../../typechain-types";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { STATUS_OUTCOME, verifyStatusProof, type StatusRecord } from "../../../agent/crypto/statusTree";
@@ -58,7 +67,13 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
   };
   const me = () => ({ id: server.id, publicKey: server.publicKey });
   const onBoot = (r: { id: string; version: string }) => [{ component: BOOTLOADER, release: r }];
-  const failed = (releaseId: string, outcome = "rolled-back", code = "HEALTH_CHECK_FAILED") => ({ releaseId, component: BOOTLOADER, outcome, code, at: Date.now() });
+  const failed = (releaseId: string, outcome = "rolled-back", code = "HEALTH_CHECK_FAILED") => ({
+    releaseId,
+    component: BOOTLOADER,
+    outcome,
+    code,
+    at: Date.now(),
+  });
   const stagedRollout = () => t.deploy((o) => new StagedRollout__factory(t.c.admin).deploy(String(t.c.registry.target), o));
   /** A release of the bootloader with a live rollout of one open wave of every device, halting at `threshold` failures. */
   const rolledOut = async (version: string, threshold: number, attach: (rollout: StagedRollout, releaseId: string) => Promise<unknown>) => {
@@ -147,7 +162,10 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     await t.send((o) => t.registry.grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), roleless.address, o));
     await pastEthersCache();
     const posted = await tracker.reportFailures();
-    expect(posted.map((p) => p.total), lines.join("\n")).to.deep.equal([1]);
+    expect(
+      posted.map((p) => p.total),
+      lines.join("\n"),
+    ).to.deep.equal([1]);
     expect(await failuresOf(rollout, release.id)).to.equal(1);
   });
 
@@ -156,7 +174,14 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
       const res = await fetch(new URL(p, url));
       return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
     };
-    const asRecord = (r: { deviceId: string; releaseId: string; version: string; outcome: number; reportCounter: string; reportedAt: number }): StatusRecord => ({
+    const asRecord = (r: {
+      deviceId: string;
+      releaseId: string;
+      version: string;
+      outcome: number;
+      reportCounter: string;
+      reportedAt: number;
+    }): StatusRecord => ({
       ...r,
       version: BigInt(r.version),
       reportCounter: BigInt(r.reportCounter),
@@ -166,7 +191,9 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     it("CAP-11.2-a/b: the fleet's status is anchored; a device's proof from the API verifies on the ledger and off it; a tampered record does not", async () => {
       const { tracker, http } = await start();
       const [a, b, c, , , f] = devices;
-      await tracker.takeReport(await sealedReport(a, me(), onBoot(boot1), { releaseId: boot1.id, component: BOOTLOADER, outcome: "confirmed", code: "OK", at: Date.now() }));
+      await tracker.takeReport(
+        await sealedReport(a, me(), onBoot(boot1), { releaseId: boot1.id, component: BOOTLOADER, outcome: "confirmed", code: "OK", at: Date.now() }),
+      );
       await tracker.takeReport(await sealedReport(b, me(), onBoot(boot1), failed(boot1.id)));
       await tracker.takeReport(await sealedReport(c, me(), onBoot(boot1), failed(boot1.id, "rejected", "KEY_NOT_GRANTED")));
       const before = await anchors.anchorCount();
@@ -180,7 +207,10 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
       expect((await anchors.anchorAt(anchor.index)).statusRoot).to.equal(anchor.root);
 
       // The counts are what the fleet database says of the reported devices.
-      const rows = tracker.db.db.prepare(`SELECT last_outcome, last_code FROM devices WHERE last_counter > 0 AND last_release = ?`).all(boot1.id) as { last_outcome: string; last_code: string }[];
+      const rows = tracker.db.db.prepare(`SELECT last_outcome, last_code FROM devices WHERE last_counter > 0 AND last_release = ?`).all(boot1.id) as {
+        last_outcome: string;
+        last_code: string;
+      }[];
       expect(rows.filter((r) => r.last_outcome === "confirmed")).to.have.length(anchor.counts[0].installed);
       expect(rows.filter((r) => r.last_outcome === "rolled-back")).to.have.length(anchor.counts[0].failed);
 

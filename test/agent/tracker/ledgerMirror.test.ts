@@ -40,7 +40,18 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
 
   async function publish(version: string) {
     const domain = registryDomain(31337, String(c.registry.target));
-    const record = normalizeRelease({ provider: 1, component: componentId("acme.bootloader"), version: encodeVersion(version), fileHash: keccak256(toUtf8Bytes(version)), fileLink: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", fileName: "b.bin", fileSize: 10n, merkleRoot: keccak256(toUtf8Bytes("root " + version)), hardware: [1], dependencies: [] });
+    const record = normalizeRelease({
+      provider: 1,
+      component: componentId("acme.bootloader"),
+      version: encodeVersion(version),
+      fileHash: keccak256(toUtf8Bytes(version)),
+      fileLink: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+      fileName: "b.bin",
+      fileSize: 10n,
+      merkleRoot: keccak256(toUtf8Bytes("root " + version)),
+      hardware: [1],
+      dependencies: [],
+    });
     const signature = await signRelease(c.admin, domain, record);
     await send((o) => c.registry.connect(c.admin).publishRelease(record, c.admin.address, signature, [], o));
     return computeReleaseId(domain, record).toLowerCase();
@@ -48,12 +59,26 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
 
   it("mirrors releases, flags, revocations and devices, and undoes what a reorganisation removed", async () => {
     const stream = new ChainEventStream(
-      { provider: c.provider, store: new MemoryStreamStore(), handler: new LedgerMirror(db, { registry: String(c.registry.target), fleet: String(c.fleet.target), domain: registryDomain(31337, String(c.registry.target)) }) },
+      {
+        provider: c.provider,
+        store: new MemoryStreamStore(),
+        handler: new LedgerMirror(db, {
+          registry: String(c.registry.target),
+          fleet: String(c.fleet.target),
+          domain: registryDomain(31337, String(c.registry.target)),
+        }),
+      },
       { filters: [{ address: [String(c.registry.target), String(c.fleet.target)] }], fromBlock: 0 },
     );
     const v1 = await publish("1.0.0");
     const key = Wallet.createRandom();
-    const device = { id: keccak256(toUtf8Bytes("mirror device")), publicKey: key.signingKey.compressedPublicKey, hardwareClass: 1, network: encodeBytes32String("n"), region: encodeBytes32String("r") };
+    const device = {
+      id: keccak256(toUtf8Bytes("mirror device")),
+      publicKey: key.signingKey.compressedPublicKey,
+      hardwareClass: 1,
+      network: encodeBytes32String("n"),
+      region: encodeBytes32String("r"),
+    };
     await send((o) => c.fleet.connect(c.admin).enrolDevice(device, o));
     await stream.pollOnce();
     expect(db.releases().map((r) => [r.id, r.status])).to.deep.equal([[v1, "active"]]);
@@ -66,7 +91,17 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     const v2 = await publish("2.0.0");
     await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
     await stream.pollOnce();
-    expect(db.releases().map((r) => [r.id, r.status]).sort()).to.deep.equal([[v1, "vulnerable"], [v2, "active"]].sort());
+    expect(
+      db
+        .releases()
+        .map((r) => [r.id, r.status])
+        .sort(),
+    ).to.deep.equal(
+      [
+        [v1, "vulnerable"],
+        [v2, "active"],
+      ].sort(),
+    );
     expect(db.device(device.id)!.standing).to.equal("suspended");
 
     await c.provider.send("evm_revert", [snapshot]);
@@ -76,7 +111,17 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await c.provider.send("evm_mine", []);
     await c.provider.send("evm_mine", []);
     await stream.pollOnce();
-    expect(db.releases().map((r) => [r.id, r.status]).sort()).to.deep.equal([[v1, "active"], [v3, "active"]].sort());
+    expect(
+      db
+        .releases()
+        .map((r) => [r.id, r.status])
+        .sort(),
+    ).to.deep.equal(
+      [
+        [v1, "active"],
+        [v3, "active"],
+      ].sort(),
+    );
     expect(db.device(device.id)!.standing).to.equal("active");
 
     // The same batch delivered twice (a crash before the checkpoint) changes nothing.
@@ -89,11 +134,15 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
     await send((o) => c.fleet.connect(c.admin).revokeDeviceRecord(device, 0, [], "key leaked", o));
     await stream.pollOnce();
-    expect(db.device(device.id)!.standing).to.equal("revoked").and.to.equal(await standingOnChain(device));
+    expect(db.device(device.id)!.standing)
+      .to.equal("revoked")
+      .and.to.equal(await standingOnChain(device));
     const rekeyed = { ...device, publicKey: Wallet.createRandom().signingKey.compressedPublicKey };
     await send((o) => c.fleet.connect(c.admin).enrolDevice(rekeyed, o));
     await stream.pollOnce();
-    expect(db.device(device.id)!.standing).to.equal("suspended").and.to.equal(await standingOnChain(rekeyed));
+    expect(db.device(device.id)!.standing)
+      .to.equal("suspended")
+      .and.to.equal(await standingOnChain(rekeyed));
     expect(db.device(device.id)!.publicKey).to.equal(rekeyed.publicKey.toLowerCase());
   });
 });

@@ -133,7 +133,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const refs = [...walk(doc)].filter((n) => n.pointer.endsWith("/$ref")).map((n) => ({ at: n.pointer, ref: n.value as string }));
     expect(refs.length).to.be.greaterThan(20);
     for (const { at, ref } of refs) {
-      expect(ref, at).to.be.a("string").and.match(/^#\/components\/schemas\/[A-Za-z0-9]+$/);
+      expect(ref, at)
+        .to.be.a("string")
+        .and.match(/^#\/components\/schemas\/[A-Za-z0-9]+$/);
       expect(resolvePointer(ref), `${at}: ${ref}`).to.be.an("object");
     }
     // A schema is used when it is reachable from the paths, following refs.
@@ -210,27 +212,65 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const { lastSeen: _, ...withoutLastSeen } = deviceView;
     expect(c.component("DeviceView")(withoutLastSeen)).to.equal(false);
 
-    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 1, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(true);
-    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [{ v: 2, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }] })).to.equal(false);
+    expect(
+      c.component("ReportAccepted")({
+        accepted: true,
+        counter: 7,
+        notices: [{ v: 1, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }],
+      }),
+    ).to.equal(true);
+    expect(
+      c.component("ReportAccepted")({
+        accepted: true,
+        counter: 7,
+        notices: [{ v: 2, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }],
+      }),
+    ).to.equal(false);
     expect(c.component("DownstreamAccepted")({ accepted: true, taken: 0, refused: [], decisions: null })).to.equal(true);
-    expect(c.component("DownstreamAccepted")({ accepted: true, taken: 1, refused: [{ deviceId: BYTES32_A, code: "REPORT_REPLAYED" }], decisions: { v: 1, kind: "k", from: BYTES32_A, to: BYTES32_A, sealed: "0x00" } })).to.equal(
-      true,
-    );
+    expect(
+      c.component("DownstreamAccepted")({
+        accepted: true,
+        taken: 1,
+        refused: [{ deviceId: BYTES32_A, code: "REPORT_REPLAYED" }],
+        decisions: { v: 1, kind: "k", from: BYTES32_A, to: BYTES32_A, sealed: "0x00" },
+      }),
+    ).to.equal(true);
     expect(c.component("DownstreamAccepted")({ accepted: true, decisions: null })).to.equal(false);
     expect(c.component("DownstreamAccepted")({ accepted: true })).to.equal(false);
 
     expect(c.component("UpdateRequest")({ releaseId: BYTES32_A })).to.equal(false); // devices or a filter
     expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, filter: {} })).to.equal(true);
-    expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, devices: [BYTES32_A], filter: { network: "n", region: "r", hardware: [1, 2] }, imageLocation: "ipfs://bafy" })).to.equal(true);
+    expect(
+      c.component("UpdateRequest")({
+        releaseId: BYTES32_A,
+        devices: [BYTES32_A],
+        filter: { network: "n", region: "r", hardware: [1, 2] },
+        imageLocation: "ipfs://bafy",
+      }),
+    ).to.equal(true);
     expect(c.component("UpdateRequest")({ devices: [BYTES32_A] })).to.equal(false);
     expect(c.component("UpdateRequest")({ releaseId: "0x12" })).to.equal(false);
     expect(c.component("UpdateRequest")({ releaseId: BYTES32_A, filter: { hardware: ["x"] } })).to.equal(false);
 
-    const health = { status: "ok", module: { id: BYTES32_A, role: "server", parent: null, publicKey: "0x02" + "ab".repeat(32) }, ledger: { block: 12 }, devices: 3, upstream: null };
+    const health = {
+      status: "ok",
+      module: { id: BYTES32_A, role: "server", parent: null, publicKey: "0x02" + "ab".repeat(32) },
+      ledger: { block: 12 },
+      devices: 3,
+      upstream: null,
+    };
     expect(c.component("Health")(health)).to.equal(true);
     expect(c.component("Health")({ ...health, ledger: { block: null }, upstream: { lastOk: null, lastError: "unreachable" } })).to.equal(true);
     expect(c.component("Health")({ ...health, module: { id: BYTES32_A, role: "server", parent: null } })).to.equal(false);
-    expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 0, counts: { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0 }, byNetwork: [] })).to.equal(
+    expect(
+      c.component("Summary")({
+        generatedAt: 1,
+        livenessMs: 1,
+        total: 0,
+        counts: { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, unreachable: 0 },
+        byNetwork: [],
+      }),
+    ).to.equal(
       false, // suspended is part of the fleet counts
     );
   });
@@ -243,7 +283,20 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const status = (path: string) => doc.paths[path].get!.parameters!.find((p) => p.name === "status")!.schema;
     expect(status("/v1/fleet/devices")).to.deep.equal({ $ref: "#/components/schemas/DeviceStatus" });
     // The device view: safeMode is required, a boolean.
-    const inSafeMode = { id: BYTES32_A, hardwareClass: 1, network: "n", region: "r", standing: "active", statuses: ["safe-mode"], installed: [], lastSeen: 1, lastOutcome: null, lastCode: null, upstream: BYTES32_A, safeMode: true };
+    const inSafeMode = {
+      id: BYTES32_A,
+      hardwareClass: 1,
+      network: "n",
+      region: "r",
+      standing: "active",
+      statuses: ["safe-mode"],
+      installed: [],
+      lastSeen: 1,
+      lastOutcome: null,
+      lastCode: null,
+      upstream: BYTES32_A,
+      safeMode: true,
+    };
     expect(c.component("DeviceView")(inSafeMode)).to.equal(true);
     expect(c.component("DeviceView")({ ...inSafeMode, statuses: ["safe-mode", "unreachable"] })).to.equal(true);
     const { safeMode: _, ...withoutSafeMode } = inSafeMode;
@@ -361,7 +414,8 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(documented.get("AUTH_REPLAY")).to.deep.equal(signed(409));
     expect(documented.get("SERVER_BUSY")).to.deep.equal(signed(503));
     expect(documented.get("ROLLOUT_ROOT_MISMATCH")).to.deep.equal(new Set(["POST /v1/rollouts/{releaseId}/cohorts 409"]));
-    for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"]) expect(documented.get(code), code).to.deep.equal(new Set(["GET /v1/anchors/{index}/devices/{deviceId} 404"]));
+    for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"])
+      expect(documented.get(code), code).to.deep.equal(new Set(["GET /v1/anchors/{index}/devices/{deviceId} 404"]));
     expect(documented.get("MESSAGE_REPLAYED")).to.deep.equal(new Set(["POST /v1/downstream 409"]));
     expect([...statuses("INTERNAL")]).to.deep.equal(["500"]);
     expect(documented.get("INTERNAL")!.size, "every operation can fail unexpectedly").to.equal(documentedRoutes().length);
@@ -369,10 +423,21 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect([...statuses("DEVICE_UNKNOWN")]).to.deep.equal(["404"]);
     expect([...statuses("LEDGER_UNAVAILABLE")]).to.deep.equal(["503"]);
     expect([...statuses("BAD_REQUEST")].sort()).to.deep.equal(["400", "413", "414", "415"]);
-    expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400", "POST /v1/rollouts/{releaseId}/cohorts 404"]));
-    for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"]) expect(documented.get(code)).to.deep.equal(new Set([`POST /v1/update-requests 400`]));
-    for (const code of BRIEF_CODES.filter((c) => c.startsWith("REPORT_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/reports ")), code).to.equal(true);
-    for (const code of BRIEF_CODES.filter((c) => c.startsWith("MODULE_"))) expect([...documented.get(code)!].every((s) => s.startsWith("POST /v1/downstream ")), code).to.equal(true);
+    expect(documented.get("RELEASE_UNKNOWN")).to.deep.equal(
+      new Set(["GET /v1/releases/{id}/adoption 404", "POST /v1/update-requests 400", "POST /v1/rollouts/{releaseId}/cohorts 404"]),
+    );
+    for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"])
+      expect(documented.get(code)).to.deep.equal(new Set([`POST /v1/update-requests 400`]));
+    for (const code of BRIEF_CODES.filter((c) => c.startsWith("REPORT_")))
+      expect(
+        [...documented.get(code)!].every((s) => s.startsWith("POST /v1/reports ")),
+        code,
+      ).to.equal(true);
+    for (const code of BRIEF_CODES.filter((c) => c.startsWith("MODULE_")))
+      expect(
+        [...documented.get(code)!].every((s) => s.startsWith("POST /v1/downstream ")),
+        code,
+      ).to.equal(true);
 
     // The per-status schema takes the codes listed there and no other.
     const c = schemaCompiler();
@@ -386,7 +451,16 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const scheme = doc.components.securitySchemes.bearerAuth;
     expect(scheme).to.include({ type: "http", scheme: "bearer" });
     expect(scheme.description).to.include("tracker.apiToken");
-    const open = new Set(["GET /v1/health", "GET /openapi.json", "POST /v1/reports", "POST /v1/downstream", "POST /v1/update-requests", "POST /v1/rollouts/{releaseId}/cohorts", "GET /", "GET /dashboard/{file}"]);
+    const open = new Set([
+      "GET /v1/health",
+      "GET /openapi.json",
+      "POST /v1/reports",
+      "POST /v1/downstream",
+      "POST /v1/update-requests",
+      "POST /v1/rollouts/{releaseId}/cohorts",
+      "GET /",
+      "GET /dashboard/{file}",
+    ]);
     for (const { path, method, op } of operations()) {
       const at = `${method.toUpperCase()} ${path}`;
       for (const requirement of op.security) for (const name of Object.keys(requirement)) expect(doc.components.securitySchemes, at).to.have.property(name);
@@ -423,8 +497,10 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(clauses("POST /v1/reports")).to.include.members(["PROC-5", "CAP-11.1-a-i"]);
     expect(clauses("POST /v1/downstream")).to.include.members(["DEP-8.2.2", "DEP-8.2.3", "CAP-11.2-m"]);
     expect(clauses("POST /v1/update-requests")).to.include.members(["PROC-2"]);
-    for (const list of ["GET /v1/fleet/summary", "GET /v1/fleet/devices", "GET /v1/fleet/devices/{id}", "GET /v1/releases"]) expect(clauses(list), list).to.include.members(["CAP-11.2-a", "CAP-11.2-b"]);
-    for (const decisions of ["GET /v1/fleet/devices/{id}", "GET /v1/rollouts"]) expect(clauses(decisions), decisions).to.include.members(["CAP-11.2-c", "CAP-11.3-g"]);
+    for (const list of ["GET /v1/fleet/summary", "GET /v1/fleet/devices", "GET /v1/fleet/devices/{id}", "GET /v1/releases"])
+      expect(clauses(list), list).to.include.members(["CAP-11.2-a", "CAP-11.2-b"]);
+    for (const decisions of ["GET /v1/fleet/devices/{id}", "GET /v1/rollouts"])
+      expect(clauses(decisions), decisions).to.include.members(["CAP-11.2-c", "CAP-11.3-g"]);
     for (const { path, method, op } of operations()) {
       for (const clause of op["x-x1368"] ?? []) expect(op.description, `${method} ${path}`).to.include(clause);
     }

@@ -40,7 +40,10 @@ function closed(schema: Json): Json {
 }
 
 const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, allErrors: true });
-ajv.addSchema({ $id: "urn:ota-ledger:tracker", $defs: Object.fromEntries(Object.entries(rebase(doc.components.schemas)).map(([name, schema]) => [name, closed(schema)])) });
+ajv.addSchema({
+  $id: "urn:ota-ledger:tracker",
+  $defs: Object.fromEntries(Object.entries(rebase(doc.components.schemas)).map(([name, schema]) => [name, closed(schema)])),
+});
 const compiled = new Map<string, ValidateFunction>();
 
 function operation(method: string, path: string): OperationObject {
@@ -114,19 +117,30 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     return { status: res.status, type, body: type.startsWith("application/json") ? JSON.parse(text) : text };
   };
   const get = (p: string, base?: string, headers?: Record<string, string>) => call("GET", p, { base, headers });
-  const postJson = (p: string, body: unknown) => call("POST", p, { body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const postJson = (p: string, body: unknown) =>
+    call("POST", p, { body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } });
 
   /** The first seeded device whose statuses are exactly, or include, this one. */
-  const seeded = (status: string) => s.devices.find((d) => d.statuses.length === 1 && d.statuses[0] === status) ?? s.devices.find((d) => d.statuses.includes(status))!;
+  const seeded = (status: string) =>
+    s.devices.find((d) => d.statuses.length === 1 && d.statuses[0] === status) ?? s.devices.find((d) => d.statuses.includes(status))!;
   // Devices of the seeded fleet (their keys follow from their labels, as the fixture makes them).
   const device = (label: string, hw: number, network: string) => {
     const d = testDevice(`seeded ${label}`, hw, network);
-    expect(s.devices.map((x) => x.id), `fixture device ${label}`).to.include(d.record.id.toLowerCase());
+    expect(
+      s.devices.map((x) => x.id),
+      `fixture device ${label}`,
+    ).to.include(d.record.id.toLowerCase());
     return d;
   };
   const report = (d: ReturnType<typeof testDevice>, body: Partial<StatusReport> & { counter: number }, signer = d, kind = REPORT_KIND): Promise<Envelope> =>
     sealMessage(
-      { kind, from: d.record.id, to: me.id, issuedAt: Date.now(), body: { deviceId: d.record.id, installed: [], lastResult: null, needs: [], declined: [], safeMode: false, ...body } },
+      {
+        kind,
+        from: d.record.id,
+        to: me.id,
+        issuedAt: Date.now(),
+        body: { deviceId: d.record.id, installed: [], lastResult: null, needs: [], declined: [], safeMode: false, ...body },
+      },
       { kind: "device", privateKey: signer.key.privateKey },
       me.publicKey,
     );
@@ -173,7 +187,10 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
   });
 
   it("POST /v1/update-requests: an administrator's request is answered 200, as documented", async () => {
-    const { answer } = await updateRequest({ releaseId: s.releases[1].id, devices: [seeded("outdated").id, seeded("unreachable").id, seeded("suspended").id, "0x" + "99".repeat(32)] }, s.admin);
+    const { answer } = await updateRequest(
+      { releaseId: s.releases[1].id, devices: [seeded("outdated").id, seeded("unreachable").id, seeded("suspended").id, "0x" + "99".repeat(32)] },
+      s.admin,
+    );
     conforms("POST", "/v1/update-requests", answer);
     expect(answer.status).to.equal(200);
     expect(answer.body.refused.map((r: { code: string }) => r.code)).to.include.members(["DEVICE_NOT_ACTIVE", "DEVICE_UNKNOWN"]);
@@ -203,7 +220,14 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
       conforms("GET", "/v1/fleet/devices", res);
       expect(res.body.total, status).to.be.greaterThan(0);
     }
-    for (const q of ["network=plant-1", "region=eu-west", "hardware=2", `q=${s.devices[0].id.slice(0, 8)}`, "limit=2&offset=3", "status=outdated&network=plant-2&hardware=2"]) {
+    for (const q of [
+      "network=plant-1",
+      "region=eu-west",
+      "hardware=2",
+      `q=${s.devices[0].id.slice(0, 8)}`,
+      "limit=2&offset=3",
+      "status=outdated&network=plant-2&hardware=2",
+    ]) {
       const res = await get(`/v1/fleet/devices?${q}`);
       conforms("GET", "/v1/fleet/devices", res);
       expect(res.body.devices, q).to.not.be.empty;
@@ -227,7 +251,12 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
   });
 
   it("GET / and /dashboard/{file} answer with a documented media type", async () => {
-    for (const [path, file] of [["/", "/"], ["/dashboard/{file}", "/dashboard/index.html"], ["/dashboard/{file}", "/dashboard/dashboard.js"], ["/dashboard/{file}", "/dashboard/dashboard.css"]]) {
+    for (const [path, file] of [
+      ["/", "/"],
+      ["/dashboard/{file}", "/dashboard/index.html"],
+      ["/dashboard/{file}", "/dashboard/dashboard.js"],
+      ["/dashboard/{file}", "/dashboard/dashboard.css"],
+    ]) {
       const res = await get(file);
       expect(res.status, file).to.equal(200);
       const types = Object.keys(operation("GET", path).responses["200"].content!);
@@ -274,7 +303,11 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
       conforms("GET", "/v1/fleet/devices", res, "BAD_REQUEST");
     }
     // Not an operation: any other path or method is 404 NOT_FOUND in the Error shape.
-    for (const [method, p] of [["GET", "/v1/nothing"], ["POST", "/v1/fleet/summary"], ["DELETE", "/v1/releases"]]) {
+    for (const [method, p] of [
+      ["GET", "/v1/nothing"],
+      ["POST", "/v1/fleet/summary"],
+      ["DELETE", "/v1/releases"],
+    ]) {
       const res = await call(method, p);
       expect([res.status, res.body.error?.code], `${method} ${p}`).to.deep.equal([404, "NOT_FOUND"]);
       expect(ajv.validate({ $ref: "urn:ota-ledger:tracker#/$defs/Error" }, res.body), ajv.errorsText()).to.equal(true);
@@ -304,7 +337,10 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     conforms("POST", path, await postJson(path, await report(ok1, { counter: 0 })), "REPORT_MALFORMED");
     conforms("POST", path, await postJson(path, await report(ok1, { counter: 1_000_004, lastResult: undefined as never })), "REPORT_MALFORMED");
     // A replayed report: taken once, refused the second time.
-    const once = await sealedReport(ok1, me, [{ component: BOOTLOADER, release: s.releases[1] }, { component: FIRMWARE, release: s.releases[2] }]);
+    const once = await sealedReport(ok1, me, [
+      { component: BOOTLOADER, release: s.releases[1] },
+      { component: FIRMWARE, release: s.releases[2] },
+    ]);
     conforms("POST", path, await postJson(path, once));
     const replay = await postJson(path, once);
     expect(replay.status).to.equal(409);
@@ -314,12 +350,18 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
   it("POST /v1/downstream refuses what is not a registered child's fresh status, as documented", async () => {
     const path = "/v1/downstream";
     const someone = Wallet.createRandom();
-    const seal = (kind: string, from: string, body: unknown) => sealMessage({ kind, from, to: me.id, issuedAt: Date.now(), body }, { kind: "account", signMessage: (m: string) => someone.signMessage(m) }, me.publicKey);
+    const seal = (kind: string, from: string, body: unknown) =>
+      sealMessage({ kind, from, to: me.id, issuedAt: Date.now(), body }, { kind: "account", signMessage: (m: string) => someone.signMessage(m) }, me.publicKey);
     const status = { counter: Date.now(), networks: [], reports: [], devices: 0, unreachableDevices: 0, children: [] };
     const unknownModule = keccak256(toUtf8Bytes("contract test: no such module"));
     conforms("POST", path, await postJson(path, "[1,"), "BAD_REQUEST");
     conforms("POST", path, await postJson(path, { v: 2 }), "MESSAGE_MALFORMED");
-    conforms("POST", path, await postJson(path, { v: 1, kind: DOWNSTREAM_KIND, from: unknownModule, to: me.id, sealed: "0x02" + "ab".repeat(100) }), "MESSAGE_FORMAT");
+    conforms(
+      "POST",
+      path,
+      await postJson(path, { v: 1, kind: DOWNSTREAM_KIND, from: unknownModule, to: me.id, sealed: "0x02" + "ab".repeat(100) }),
+      "MESSAGE_FORMAT",
+    );
     conforms("POST", path, await postJson(path, await seal(REPORT_KIND, unknownModule, status)), "MESSAGE_KIND");
     conforms("POST", path, await postJson(path, await seal(DOWNSTREAM_KIND, unknownModule, status)), "MODULE_NOT_REGISTERED");
   });
@@ -340,7 +382,10 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     conforms("POST", path, notAdmin, "NOT_ADMINISTRATOR");
     const first = await updateRequest({ ...body, imageLocation: "bafy-somewhere-else" }, s.admin);
     conforms("POST", path, first.answer, "IMAGE_LOCATION_MISMATCH");
-    const replay = await call("POST", path, { body: JSON.stringify({ ...body, imageLocation: "bafy-somewhere-else" }), headers: { ...first.headers, "content-type": "application/json" } });
+    const replay = await call("POST", path, {
+      body: JSON.stringify({ ...body, imageLocation: "bafy-somewhere-else" }),
+      headers: { ...first.headers, "content-type": "application/json" },
+    });
     expect(replay.status).to.equal(409);
     conforms("POST", path, replay, "AUTH_REPLAY");
     conforms("POST", path, (await updateRequest("{not json", s.admin)).answer, "BAD_REQUEST");
@@ -379,7 +424,12 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves }, new Wallet(Wallet.createRandom().privateKey))).answer, "NOT_ADMINISTRATOR");
     conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves: [] }, s.admin)).answer, "BAD_REQUEST");
     conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts("{not json", s.admin)).answer, "BAD_REQUEST");
-    conforms("POST", "/v1/rollouts/{releaseId}/cohorts", (await cohorts({ waves }, s.admin, `/v1/rollouts/0x${"77".repeat(32)}/cohorts`)).answer, "RELEASE_UNKNOWN");
+    conforms(
+      "POST",
+      "/v1/rollouts/{releaseId}/cohorts",
+      (await cohorts({ waves }, s.admin, `/v1/rollouts/0x${"77".repeat(32)}/cohorts`)).answer,
+      "RELEASE_UNKNOWN",
+    );
   });
 
   it("every documented operation was held against a real answer", () => {

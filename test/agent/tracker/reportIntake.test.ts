@@ -18,11 +18,19 @@ const releaseId = "0x" + "34".repeat(32);
 const devices = ["a", "b", "c"].map((n) => ({ id: keccak256(toUtf8Bytes(`intake device ${n}`)), key: new Wallet(keccak256(toUtf8Bytes(`intake key ${n}`))) }));
 const [a, b, c] = devices;
 
-function report(deviceId: string, counter: number, installed: StatusReport["installed"] = [{ component, version: "4294967296", releaseId, slot: "a" }]): StatusReport {
+function report(
+  deviceId: string,
+  counter: number,
+  installed: StatusReport["installed"] = [{ component, version: "4294967296", releaseId, slot: "a" }],
+): StatusReport {
   return { deviceId, counter, installed, lastResult: null, needs: [], declined: [], safeMode: false };
 }
 const seal = (d: { id: string; key: Wallet }, body: StatusReport, key = d.key) =>
-  sealMessage({ kind: REPORT_KIND, from: d.id, to: moduleId, issuedAt: Date.now(), body }, { kind: "device", privateKey: key.privateKey }, tracker.signingKey.compressedPublicKey);
+  sealMessage(
+    { kind: REPORT_KIND, from: d.id, to: moduleId, issuedAt: Date.now(), body },
+    { kind: "device", privateKey: key.privateKey },
+    tracker.signingKey.compressedPublicKey,
+  );
 const codeOf = (r: BatchedReport) => (r.ok ? "ok" : ((r.error as { code?: string }).code ?? r.error.name));
 
 describe("agent/tracker/reportIntake: several sealed reports per durable commit (PROC-5, issue 5)", () => {
@@ -31,7 +39,8 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "ota-intake-"));
     db = new FleetDatabase(path.join(dir, "fleet.db"));
-    for (const d of devices) db.upsertDevice({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    for (const d of devices)
+      db.upsertDevice({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
   });
   afterEach(() => {
     db.close();
@@ -114,14 +123,25 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
       try {
         await intake.start();
         const a1 = await seal(a, report(a.id, 1));
-        const envelopes = [a1, await seal(b, report(b.id, 1)), a1, await seal(c, report(c.id, 1), b.key), { ...a1, sealed: "0x01" + "00".repeat(80) }, { ...a1, v: 2 as 1 }, await seal(a, report(a.id, 2))];
+        const envelopes = [
+          a1,
+          await seal(b, report(b.id, 1)),
+          a1,
+          await seal(c, report(c.id, 1), b.key),
+          { ...a1, sealed: "0x01" + "00".repeat(80) },
+          { ...a1, v: 2 as 1 },
+          await seal(a, report(a.id, 2)),
+        ];
         // A second connection sees what the intake acknowledged: it was committed before the promise settled.
         const reader = new FleetDatabase(path.join(dir, "fleet.db"));
         const settled = await Promise.all(
           envelopes.map((e) =>
             intake.take(e).then(
               (r) => ({ ok: r.message.body.counter, stored: reader.device(r.message.from)!.lastCounter >= r.message.body.counter }),
-              (err: Error & { code?: string }) => ({ code: err.code, kind: err instanceof AuthenticationError ? "auth" : err instanceof InputError ? "input" : "other" }),
+              (err: Error & { code?: string }) => ({
+                code: err.code,
+                kind: err instanceof AuthenticationError ? "auth" : err instanceof InputError ? "input" : "other",
+              }),
             ),
           ),
         );

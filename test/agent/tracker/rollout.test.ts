@@ -39,9 +39,17 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
 
   let seed = 40;
   const release = (version: string) =>
-    f.release({ component: "acme.bootloader", version, file: writeImage(f.dir, `rollout-${version}.bin`, 90 * 1024 + seed, seed++), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [f.devices.a, f.devices.b] });
-  const agentFor = (d: typeof f.devices.a, name: string) =>
-    DeviceAgent.open(deviceAgentOptions(f, d, name, { tracker: t.deviceTracker }));
+    f.release(
+      {
+        component: "acme.bootloader",
+        version,
+        file: writeImage(f.dir, `rollout-${version}.bin`, 90 * 1024 + seed, seed++),
+        hardware: ["acme-board-rev-a"],
+        depends: [],
+      },
+      { grant: [f.devices.a, f.devices.b] },
+    );
+  const agentFor = (d: typeof f.devices.a, name: string) => DeviceAgent.open(deviceAgentOptions(f, d, name, { tracker: t.deviceTracker }));
   const running = (a: DeviceAgent) => {
     const c = a.slots.snapshot().components[BOOT.toLowerCase()] ?? a.slots.snapshot().components[BOOT];
     return c.slots[c.active]!.releaseId;
@@ -61,7 +69,11 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     const v2 = await release("1.1.0");
     const waves = [[f.devices.a.credential.record.id], [f.devices.b.credential.record.id]];
     const now = await time.latest();
-    await rollout.connect(f.admin).createRollout(v2.releaseId, waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })), 5);
+    await rollout.connect(f.admin).createRollout(
+      v2.releaseId,
+      waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })),
+      5,
+    );
     await tracker.stream.pollOnce();
     expect(await tracker.setRolloutCohorts(v2.releaseId, waves)).to.deep.include({ devices: 2 });
     await expect(tracker.setRolloutCohorts(v2.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(/ROLLOUT_ROOT_MISMATCH|root/);
@@ -103,7 +115,9 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     const v4 = await release("1.3.0");
     const location = (await ethers.deployContract("LocationPolicy", [await f.registry.getAddress()])) as unknown as LocationPolicy;
     // Only devices of region "us-east" may take 1.3.0; the fixture's devices are in "eu-west".
-    await location.connect(f.admin).setRule(v4.releaseId, { allowedRegions: [encodeBytes32String("us-east")], deniedRegions: [], allowedNetworks: [], deniedNetworks: [] });
+    await location
+      .connect(f.admin)
+      .setRule(v4.releaseId, { allowedRegions: [encodeBytes32String("us-east")], deniedRegions: [], allowedNetworks: [], deniedNetworks: [] });
     await f.policies!.connect(f.admin).attachPolicy(v4.releaseId, await location.getAddress()); // the release's own policy replaces the component's
     await tracker.stream.pollOnce();
     await a.report();
@@ -113,7 +127,12 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     // And asked directly, the firmware server refuses to serve it (its own check of the ledger's policy).
     for (const what of ["manifest", "artifact", "key"]) {
       const pathname = `/v1/releases/${v4.releaseId.toLowerCase()}/${what}`;
-      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), { audience: f.server.url, method: "GET", path: pathname, context: encodeInstalled(a.slots.installed()) });
+      const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
+        audience: f.server.url,
+        method: "GET",
+        path: pathname,
+        context: encodeInstalled(a.slots.installed()),
+      });
       const res = await fetch(new URL(pathname, f.server.url), { headers });
       const body = (await res.json()) as { error: { code: string; details?: { reason?: string } } };
       expect([res.status, body.error.code], what).to.deep.equal([403, "POLICY_REFUSED"]);
@@ -129,15 +148,25 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await f.policies!.connect(f.admin).attachPolicy(v5.releaseId, await allOf.getAddress());
     const waves = [[f.devices.a.credential.record.id], [f.devices.b.credential.record.id]];
     const now = await time.latest();
-    await rollout.connect(f.admin).createRollout(v5.releaseId, waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })), 5);
+    await rollout.connect(f.admin).createRollout(
+      v5.releaseId,
+      waves.map((ids, i) => ({ cohortRoot: buildCohort(ids).root, startsAt: now + i * DAY })),
+      5,
+    );
     await tracker.stream.pollOnce();
-    await expect(tracker.setRolloutCohorts(v5.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(new RegExp(`wave 0's cohort has root .*the rollout ${await rollout.getAddress()} on the ledger has`));
+    await expect(tracker.setRolloutCohorts(v5.releaseId, [waves[1], waves[0]])).to.be.rejectedWith(
+      new RegExp(`wave 0's cohort has root .*the rollout ${await rollout.getAddress()} on the ledger has`),
+    );
     expect(await tracker.setRolloutCohorts(v5.releaseId, waves)).to.deep.include({ devices: 2 });
     // PROC-2: an administrator's update request is checked with each device's cohort proof: the open wave's device is decided.
-    const requested = await handleUpdateRequest({ registry: f.registry, policies: f.policies, domain: f.domain, fromBlock: 0, db: tracker.db, now: Date.now }, f.admin.address, {
-      releaseId: v5.releaseId,
-      devices: waves.flat(),
-    });
+    const requested = await handleUpdateRequest(
+      { registry: f.registry, policies: f.policies, domain: f.domain, fromBlock: 0, db: tracker.db, now: Date.now },
+      f.admin.address,
+      {
+        releaseId: v5.releaseId,
+        devices: waves.flat(),
+      },
+    );
     expect(requested.decided).to.equal(1);
     expect(requested.refused.map((r) => [r.deviceId, r.code])).to.deep.equal([[f.devices.b.credential.record.id.toLowerCase(), "POLICY_REFUSED"]]);
 
@@ -147,7 +176,8 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     const real = chain.policies!;
     chain.policies = new Proxy(real, {
       get(target, prop) {
-        if (prop === "checkUpdate") return async () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" }));
+        if (prop === "checkUpdate")
+          return async () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" }));
         const value = Reflect.get(target, prop);
         return typeof value === "function" ? value.bind(target) : value;
       },

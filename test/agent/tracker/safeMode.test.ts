@@ -11,7 +11,6 @@ import { FleetViews } from "../../../agent/tracker/fleetViews";
 import { statusRecordOf } from "../../../agent/tracker/statusRecords";
 import { STATUS_OUTCOME } from "../../../agent/crypto/statusTree";
 
-
 describe("agent/tracker: devices in safe mode are listed safe-mode, never up to date (CAP-11.1-b, CAP-11.2-a)", function () {
   this.timeout(180_000);
 
@@ -32,7 +31,16 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       const dev = makeDevice("tracker safe-mode device", 1);
       const id = dev.credential.record.id.toLowerCase();
       await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
-      const v1 = await f.release({ component: "acme.bootloader", version: "1.0.0", file: writeImage(f.dir, "safe-boot-1.0.0.bin", 90 * 1024 + 7, 7), hardware: ["acme-board-rev-a"], depends: [] }, { grant: [dev] });
+      const v1 = await f.release(
+        {
+          component: "acme.bootloader",
+          version: "1.0.0",
+          file: writeImage(f.dir, "safe-boot-1.0.0.bin", 90 * 1024 + 7, 7),
+          hardware: ["acme-board-rev-a"],
+          depends: [],
+        },
+        { grant: [dev] },
+      );
       await t.tracker.stream.pollOnce(); // the tracker knows the device and the release
       const options: DeviceAgentOptions = deviceAgentOptions(f, dev, "safe-mode-device", { tracker: t.deviceTracker });
       const views = t.tracker.views;
@@ -82,7 +90,14 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       expect(views.device(id)!.device.statuses).to.include("safe-mode");
 
       // An administrator's decision for it is held back: nothing is sent to a device in safe mode.
-      t.tracker.db.decide({ deviceId: id, releaseId: v1.releaseId, component: v1.ledger.record.component, reason: "requested", origin: "request:test", at: Date.now() });
+      t.tracker.db.decide({
+        deviceId: id,
+        releaseId: v1.releaseId,
+        component: v1.ledger.record.component,
+        reason: "requested",
+        origin: "request:test",
+        at: Date.now(),
+      });
       expect(t.tracker.pendingFor(t.tracker.db.device(id)!)).to.deep.equal([]);
 
       // A person installs the release by hand (full verification), which ends safe mode; the report that follows clears the status.
@@ -113,7 +128,14 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       db = new FleetDatabase(path.join(dir, "fleet.db"));
       views = new FleetViews(db, new FleetPlanner(db), 60_000, () => now);
       for (const [i, label] of labels.entries()) {
-        db.upsertDevice({ id: idOf(label), publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: encodeBytes32String(i % 2 ? "plant-1" : "plant-2"), region: "r", standing: "active" });
+        db.upsertDevice({
+          id: idOf(label),
+          publicKey: "0x02" + "11".repeat(32),
+          hardwareClass: 1,
+          network: encodeBytes32String(i % 2 ? "plant-1" : "plant-2"),
+          region: "r",
+          standing: "active",
+        });
       }
       const running: ReportBody = { installed: [{ component, version: "1", releaseId: release }], lastResult: null, safeMode: false };
       const safe: ReportBody = { installed: [], lastResult: null, safeMode: true };
@@ -153,9 +175,15 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       expect(byNetwork["plant-1"]).to.deep.include({ total: 3, safeMode: 2, upToDate: 1, failed: 1 });
       expect(byNetwork["plant-2"]).to.deep.include({ total: 3, safeMode: 1, upToDate: 1, unreachable: 1 });
       for (const status of ["up-to-date", "failed", "safe-mode", "unreachable", "suspended"] as const) {
-        const want = labels.filter((l) => views.device(idOf(l))!.device.statuses.includes(status)).map(idOf).sort();
+        const want = labels
+          .filter((l) => views.device(idOf(l))!.device.statuses.includes(status))
+          .map(idOf)
+          .sort();
         const got = views.devices({ status, limit: 1000 });
-        expect(got.devices.map((d) => d.id), status).to.deep.equal(want);
+        expect(
+          got.devices.map((d) => d.id),
+          status,
+        ).to.deep.equal(want);
         expect(got.total, status).to.equal(want.length);
       }
       expect(views.devices({ status: "safe-mode", network: "plant-2" }).devices.map((d) => d.id)).to.deep.equal([idOf("safe-silent")]);
@@ -164,9 +192,16 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
     it("CAP-11.1-b CAP-11.2-a: a device that enters safe mode is anchored with no result: its status record claims nothing installed", () => {
       const id = idOf("anchored");
       db.upsertDevice({ id, publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: encodeBytes32String("plant-3"), region: "r", standing: "active" });
-      db.takeReport(id, 1, now, { installed: [{ component, version: "1", releaseId: release }], lastResult: { releaseId: release, outcome: "confirmed", code: "OK" } });
+      db.takeReport(id, 1, now, {
+        installed: [{ component, version: "1", releaseId: release }],
+        lastResult: { releaseId: release, outcome: "confirmed", code: "OK" },
+      });
       const row = () =>
-        db.db.prepare(`SELECT id, last_counter AS lastCounter, last_report_at AS lastReportAt, last_outcome AS lastOutcome, last_code AS lastCode, last_release AS lastRelease, NULL AS releaseVersion FROM devices WHERE id = ?`).get(id) as Parameters<typeof statusRecordOf>[0];
+        db.db
+          .prepare(
+            `SELECT id, last_counter AS lastCounter, last_report_at AS lastReportAt, last_outcome AS lastOutcome, last_code AS lastCode, last_release AS lastRelease, NULL AS releaseVersion FROM devices WHERE id = ?`,
+          )
+          .get(id) as Parameters<typeof statusRecordOf>[0];
       expect(statusRecordOf(row())).to.include({ outcome: STATUS_OUTCOME.installed, releaseId: release });
       // Its boot state was torn: the safe-mode report has no result and lists nothing, and the record follows it.
       db.takeReport(id, 2, now + 1000, { installed: [], lastResult: null, safeMode: true });
@@ -175,7 +210,9 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
     });
 
     it("CAP-11.2-a: the devices in safe mode are read from their own index, not by scanning the fleet", () => {
-      const plan = db.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM devices WHERE standing = 'active' AND safe_mode = 1 ORDER BY id LIMIT 50`).all() as { detail: string }[];
+      const plan = db.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM devices WHERE standing = 'active' AND safe_mode = 1 ORDER BY id LIMIT 50`).all() as {
+        detail: string;
+      }[];
       expect(plan.map((p) => p.detail).join("\n")).to.include("devices_in_safe_mode");
     });
   });

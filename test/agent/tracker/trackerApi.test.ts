@@ -35,7 +35,10 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
     it(`CAP-11.2-a CAP-11.2-b: lists the ${st} devices, each with its unique id`, async () => {
       const { status, body } = await get(`/v1/fleet/devices?status=${st}`);
       expect(status).to.equal(200);
-      const want = s.devices.filter((d) => d.statuses.includes(st)).map((d) => d.id).sort();
+      const want = s.devices
+        .filter((d) => d.statuses.includes(st))
+        .map((d) => d.id)
+        .sort();
       expect(body.devices.map((d: { id: string }) => d.id).sort()).to.deep.equal(want);
       expect(body.total).to.equal(want.length);
       for (const d of body.devices) expect(d.statuses).to.include(st);

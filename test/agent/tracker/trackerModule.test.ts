@@ -26,7 +26,12 @@ async function openNotices(t: TrackerChain, d: TestDevice, upstream: string, not
   let last = 0;
   const out = [];
   for (const n of notices) {
-    const { notice, issuedAt } = await verifyUpdateNotice(t.c.fleet, n, { id: d.record.id, privateKey: d.key.privateKey }, { upstream, lastIssuedAt: last, maxAgeMs: 60_000, now: Date.now() });
+    const { notice, issuedAt } = await verifyUpdateNotice(
+      t.c.fleet,
+      n,
+      { id: d.record.id, privateKey: d.key.privateKey },
+      { upstream, lastIssuedAt: last, maxAgeMs: 60_000, now: Date.now() },
+    );
     last = issuedAt;
     out.push(notice);
   }
@@ -85,7 +90,12 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
     const again = await postReport(running.http.url, await report(devices.a1, [{ component: BOOTLOADER, release: boot1 }]));
     expect(again.body.notices).to.deep.equal([]); // told within renoticeMs
     // Another device cannot read it: the notice is sealed to a1's key.
-    await verifyUpdateNotice(t.c.fleet, res.body.notices![0], { id: devices.a2.record.id, privateKey: devices.a2.key.privateKey }, { upstream: server.id, lastIssuedAt: 0, maxAgeMs: 60_000, now: Date.now() }).then(
+    await verifyUpdateNotice(
+      t.c.fleet,
+      res.body.notices![0],
+      { id: devices.a2.record.id, privateKey: devices.a2.key.privateKey },
+      { upstream: server.id, lastIssuedAt: 0, maxAgeMs: 60_000, now: Date.now() },
+    ).then(
       () => expect.fail("opened by another device"),
       (err) => expect(err.code).to.equal("MESSAGE_NOT_FOR_ME"),
     );
@@ -127,7 +137,11 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const text = JSON.stringify(body);
       const headers = await signAccountRequest(signer, { audience: running.http.url, method: "POST", path: "/v1/update-requests", body: text });
       mutate?.(headers);
-      const res = await fetch(new URL("/v1/update-requests", running.http.url), { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text });
+      const res = await fetch(new URL("/v1/update-requests", running.http.url), {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: text,
+      });
       return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
     };
     before(async () => {
@@ -140,9 +154,17 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const res = await request({ releaseId: fw.id, devices: [devices.a1.record.id, devices.b1.record.id], imageLocation: fw.record.fileLink });
       expect(res.status).to.equal(200);
       expect(res.body).to.include({ releaseId: fw.id, decided: 1 });
-      expect(res.body.refused).to.deep.equal([{ deviceId: devices.b1.record.id.toLowerCase(), code: "DEPENDENCY_VERSION_OUT_OF_RANGE", message: "the registry's installable check answers DEPENDENCY_VERSION_OUT_OF_RANGE for this device" }]);
+      expect(res.body.refused).to.deep.equal([
+        {
+          deviceId: devices.b1.record.id.toLowerCase(),
+          code: "DEPENDENCY_VERSION_OUT_OF_RANGE",
+          message: "the registry's installable check answers DEPENDENCY_VERSION_OUT_OF_RANGE for this device",
+        },
+      ]);
       const answer = await postReport(running.http.url, await report(devices.a1, [{ component: BOOTLOADER, release: boot11 }]));
-      expect(await openNotices(t, devices.a1, server.id, answer.body.notices!)).to.deep.equal([{ releaseId: fw.id, component: FIRMWARE.toLowerCase(), reason: "requested" }]);
+      expect(await openNotices(t, devices.a1, server.id, answer.body.notices!)).to.deep.equal([
+        { releaseId: fw.id, component: FIRMWARE.toLowerCase(), reason: "requested" },
+      ]);
       expect(running.tracker.views.rollouts().find((r) => r.releaseId === fw.id)).to.include({ origin: `request:${res.body.requestId}` });
     });
 
@@ -151,7 +173,11 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const { handleUpdateRequest } = await import("../../../agent/tracker/updateRequests");
       const dead = new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true, batchMaxCount: 1 });
       try {
-        await handleUpdateRequest({ registry: t.c.registry.connect(dead), domain: t.domain, fromBlock: 0, db: running.tracker.db, now: Date.now }, t.c.admin.address, { releaseId: fw.id, devices: [devices.a1.record.id] }).then(
+        await handleUpdateRequest(
+          { registry: t.c.registry.connect(dead), domain: t.domain, fromBlock: 0, db: running.tracker.db, now: Date.now },
+          t.c.admin.address,
+          { releaseId: fw.id, devices: [devices.a1.record.id] },
+        ).then(
           () => expect.fail("decided without the ledger"),
           (err) => expect(err.code).to.equal("LEDGER_UNAVAILABLE"),
         );
@@ -173,12 +199,18 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       let saved: Record<string, string> = {};
       await request({ releaseId: fw.id, devices: [devices.a2.record.id], imageLocation: "bafy-other" }, t.c.admin, (h) => (saved = { ...h }));
       const text = JSON.stringify({ releaseId: fw.id, devices: [devices.a2.record.id], imageLocation: "bafy-other" });
-      const replay = await fetch(new URL("/v1/update-requests", running.http.url), { method: "POST", headers: { ...saved, "content-type": "application/json" }, body: text });
+      const replay = await fetch(new URL("/v1/update-requests", running.http.url), {
+        method: "POST",
+        headers: { ...saved, "content-type": "application/json" },
+        body: text,
+      });
       expect([replay.status, ((await replay.json()) as { error: { code: string } }).error.code]).to.deep.equal([409, "AUTH_REPLAY"]);
       const tampered = await request({ releaseId: fw.id, devices: [devices.a2.record.id] }, t.c.admin, (h) => (h["x-ota-account"] = outsider.address));
       expect(tampered.status).to.equal(401);
       expect((await request({ releaseId: "0x" + "77".repeat(32), devices: [devices.a2.record.id] })).body.error.code).to.equal("RELEASE_UNKNOWN");
-      expect((await request({ releaseId: fw.id, devices: [devices.a2.record.id], imageLocation: "bafy-other" })).body.error.code).to.equal("IMAGE_LOCATION_MISMATCH");
+      expect((await request({ releaseId: fw.id, devices: [devices.a2.record.id], imageLocation: "bafy-other" })).body.error.code).to.equal(
+        "IMAGE_LOCATION_MISMATCH",
+      );
       expect((await request({ releaseId: fw.id })).body.error.code).to.equal("BAD_REQUEST");
       await t.send((o) => t.registry.revokeRelease(boot1.id, "malware", o));
       expect((await request({ releaseId: boot1.id, devices: [devices.a2.record.id] })).body.error.code).to.equal("RELEASE_NOT_ACTIVE");
@@ -198,8 +230,16 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       plant1 = await t.registerModule("plant-1", server.id);
       plant2 = await t.registerModule("plant-2", server.id);
       await t.enrol([c1, c2]);
-      mid1 = await startTracker(t, plant1, { parent: { id: server.id, url: running.http.url }, networks: [encodeBytes32String("plant-1")], upstreamMs: 3_600_000 });
-      mid2 = await startTracker(t, plant2, { parent: { id: server.id, url: running.http.url }, networks: [encodeBytes32String("plant-2")], upstreamMs: 3_600_000 });
+      mid1 = await startTracker(t, plant1, {
+        parent: { id: server.id, url: running.http.url },
+        networks: [encodeBytes32String("plant-1")],
+        upstreamMs: 3_600_000,
+      });
+      mid2 = await startTracker(t, plant2, {
+        parent: { id: server.id, url: running.http.url },
+        networks: [encodeBytes32String("plant-2")],
+        upstreamMs: 3_600_000,
+      });
     });
     after(async () => {
       await mid1?.stop();
@@ -219,9 +259,16 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       await mid1.tracker.syncUpstream(); // the server's answer carries the decision for c1
       expect(mid1.tracker.db.decisionsFor(c1.record.id).map((d) => d.releaseId)).to.deep.equal([boot12.id]);
       const answer = await postReport(mid1.http.url, await report(c1, [{ component: BOOTLOADER, release: boot11 }], null, plant1));
-      expect(await openNotices(t, c1, plant1.id, answer.body.notices!)).to.deep.equal([{ releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" }]);
+      expect(await openNotices(t, c1, plant1.id, answer.body.notices!)).to.deep.equal([
+        { releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" },
+      ]);
       // The device refuses the same notice if it claims to come from the server instead of its upstream.
-      await verifyUpdateNotice(t.c.fleet, answer.body.notices![0], { id: c1.record.id, privateKey: c1.key.privateKey }, { upstream: server.id, lastIssuedAt: 0, maxAgeMs: 60_000, now: Date.now() }).then(
+      await verifyUpdateNotice(
+        t.c.fleet,
+        answer.body.notices![0],
+        { id: c1.record.id, privateKey: c1.key.privateKey },
+        { upstream: server.id, lastIssuedAt: 0, maxAgeMs: 60_000, now: Date.now() },
+      ).then(
         () => expect.fail("accepted from the wrong upstream"),
         (err) => expect(err.code).to.equal("UPSTREAM_UNEXPECTED"),
       );
@@ -233,17 +280,29 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       await t.enrol([c3]);
       await running.tracker.stream.pollOnce();
       await mid1.tracker.stream.pollOnce();
-      const sub = await startTracker(t, line, { parent: { id: plant1.id, url: mid1.http.url }, networks: [encodeBytes32String("plant-1")], upstreamMs: 3_600_000 });
+      const sub = await startTracker(t, line, {
+        parent: { id: plant1.id, url: mid1.http.url },
+        networks: [encodeBytes32String("plant-1")],
+        upstreamMs: 3_600_000,
+      });
       try {
         expect((await postReport(sub.http.url, await report(c3, [{ component: BOOTLOADER, release: boot11 }], null, line))).status).to.equal(200);
         await sub.tracker.syncUpstream(); // line 4 -> plant-1
         await mid1.tracker.syncUpstream(); // plant-1 -> server (the device's own signature checked there)
         expect(running.tracker.db.device(c3.record.id)).to.include({ upstream: plant1.id.toLowerCase(), lastCounter: 1 });
-        expect(running.tracker.views.modules().find((m) => m.id === plant1.id.toLowerCase())!.children).to.deep.include({ id: line.id.toLowerCase(), lastSeen: mid1.tracker.db.modules()[0].lastSeen, reachable: true, devices: 1, unreachableDevices: 0 });
+        expect(running.tracker.views.modules().find((m) => m.id === plant1.id.toLowerCase())!.children).to.deep.include({
+          id: line.id.toLowerCase(),
+          lastSeen: mid1.tracker.db.modules()[0].lastSeen,
+          reachable: true,
+          devices: 1,
+          unreachableDevices: 0,
+        });
         await mid1.tracker.syncUpstream(); // the server's decision for c3 comes down to plant-1
         await sub.tracker.syncUpstream(); // and on to line 4
         const answer = await postReport(sub.http.url, await report(c3, [{ component: BOOTLOADER, release: boot11 }], null, line));
-        expect(await openNotices(t, c3, line.id, answer.body.notices!)).to.deep.equal([{ releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" }]);
+        expect(await openNotices(t, c3, line.id, answer.body.notices!)).to.deep.equal([
+          { releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" },
+        ]);
       } finally {
         await sub.stop();
       }
@@ -267,7 +326,13 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       // The report a device in safe mode sends (agent/core/statusReport.ts): nothing installed, safeMode true.
       const sealed = (counter: number, safeMode: boolean, installed: { component: string; version: string; releaseId: string; slot: "a" }[]) =>
         sealMessage(
-          { kind: REPORT_KIND, from: c4.record.id, to: plant1.id, issuedAt: Date.now(), body: { deviceId: c4.record.id, counter, installed, lastResult: null, needs: [], declined: [], safeMode } satisfies StatusReport },
+          {
+            kind: REPORT_KIND,
+            from: c4.record.id,
+            to: plant1.id,
+            issuedAt: Date.now(),
+            body: { deviceId: c4.record.id, counter, installed, lastResult: null, needs: [], declined: [], safeMode } satisfies StatusReport,
+          },
           { kind: "device", privateKey: c4.key.privateKey },
           plant1.publicKey,
         );
@@ -290,12 +355,22 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const stranger = await t.registerModule("not a child"); // a second server module
       const status = (from: { id: string; privateKey: string }, counter: number, reports: unknown[] = []) =>
         sealMessage(
-          { kind: DOWNSTREAM_KIND, from: from.id, to: server.id, issuedAt: Date.now(), body: { counter, networks: [], reports, devices: 0, unreachableDevices: 0, children: [] } },
+          {
+            kind: DOWNSTREAM_KIND,
+            from: from.id,
+            to: server.id,
+            issuedAt: Date.now(),
+            body: { counter, networks: [], reports, devices: 0, unreachableDevices: 0, children: [] },
+          },
           { kind: "account", signMessage: (m) => new Wallet(from.privateKey).signMessage(m) },
           server.publicKey,
         );
       const post = async (e: Envelope) => {
-        const res = await fetch(new URL("/v1/downstream", running.http.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(e) });
+        const res = await fetch(new URL("/v1/downstream", running.http.url), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(e),
+        });
         return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
       };
       expect((await post(await status(stranger, Date.now()))).body.error.code).to.equal("MODULE_NOT_CHILD");
@@ -318,27 +393,34 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       ]);
       // Malformed statuses are refused before anything is stored: a sender that is not a module id, bad counts.
       const raw = (from: string, body: object) =>
-        sealMessage({ kind: DOWNSTREAM_KIND, from, to: server.id, issuedAt: Date.now(), body }, { kind: "account", signMessage: (m) => new Wallet(plant1.privateKey).signMessage(m) }, server.publicKey);
+        sealMessage(
+          { kind: DOWNSTREAM_KIND, from, to: server.id, issuedAt: Date.now(), body },
+          { kind: "account", signMessage: (m) => new Wallet(plant1.privateKey).signMessage(m) },
+          server.publicKey,
+        );
       const noId = await post(await raw("plant-1", { counter: Date.now() + 3, networks: [], reports: [], devices: 0, unreachableDevices: 0, children: [] }));
       expect([noId.status, noId.body.error.code]).to.deep.equal([400, "MESSAGE_MALFORMED"]);
-      const badCounts = await post(await raw(plant1.id, { counter: Date.now() + 4, networks: ["plant-1"], reports: [], devices: -1, unreachableDevices: "x", children: [{}] }));
+      const badCounts = await post(
+        await raw(plant1.id, { counter: Date.now() + 4, networks: ["plant-1"], reports: [], devices: -1, unreachableDevices: "x", children: [{}] }),
+      );
       expect([badCounts.status, badCounts.body.error.code]).to.deep.equal([400, "BAD_REQUEST"]);
     });
   });
 
-  describe("restart", () => it("keeps its state across a restart and follows the ledger from its checkpoint", async () => {
-    const before = running.tracker.views.summary();
-    await running.http.close();
-    await running.tracker.stop();
-    const { TrackerModule } = await import("../../../agent/tracker/trackerModule");
-    const again = new TrackerModule({ ...running.tracker.options });
-    await again.start();
-    try {
-      expect(again.views.summary().counts).to.deep.equal(before.counts);
-      expect(again.stream.position!.block).to.be.at.least(running.tracker.stream.position!.block);
-    } finally {
-      await again.stop();
-      running = { ...running, stop: async () => {} };
-    }
-  }));
+  describe("restart", () =>
+    it("keeps its state across a restart and follows the ledger from its checkpoint", async () => {
+      const before = running.tracker.views.summary();
+      await running.http.close();
+      await running.tracker.stop();
+      const { TrackerModule } = await import("../../../agent/tracker/trackerModule");
+      const again = new TrackerModule({ ...running.tracker.options });
+      await again.start();
+      try {
+        expect(again.views.summary().counts).to.deep.equal(before.counts);
+        expect(again.stream.position!.block).to.be.at.least(running.tracker.stream.position!.block);
+      } finally {
+        await again.stop();
+        running = { ...running, stop: async () => {} };
+      }
+    }));
 });

@@ -187,9 +187,7 @@ describe("PilotFleetPolicy: the worked example of docs/writing-a-policy.md (APP-
         [Stage.Open, Stage.Pilot],
       ];
       for (const [previous, next] of moves) {
-        await expect(policy.connect(admin).setStage(first.id, next))
-          .to.emit(policy, "ReleaseStageChanged")
-          .withArgs(first.id, previous, next, admin.address);
+        await expect(policy.connect(admin).setStage(first.id, next)).to.emit(policy, "ReleaseStageChanged").withArgs(first.id, previous, next, admin.address);
         expect(await policy.stageOf(first.id)).to.equal(next);
       }
     });
@@ -332,7 +330,12 @@ describe("PilotFleetPolicy: the worked example of docs/writing-a-policy.md (APP-
     it("APP-II-3: composed with a maintenance window, a refusal names the member and its reason", async function () {
       const { policies, policy, registry, admin, first } = await loadFixture(attachedFixture);
       // 02:00-05:00 UTC every day.
-      const window = (await ethers.deployContract("MaintenanceWindowPolicy", [await registry.getAddress(), 120, 300, 0x7f])) as unknown as MaintenanceWindowPolicy;
+      const window = (await ethers.deployContract("MaintenanceWindowPolicy", [
+        await registry.getAddress(),
+        120,
+        300,
+        0x7f,
+      ])) as unknown as MaintenanceWindowPolicy;
       const composed = (await ethers.deployContract("AllOfPolicy", [[await policy.getAddress(), await window.getAddress()]])) as unknown as AllOfPolicy;
       await policies.connect(admin).attachPolicy(first.id, await composed.getAddress());
       const now = await time.latest();

@@ -246,11 +246,7 @@ describe("Composed policies (all-of, any-of, APP-II-3)", function () {
         allowedNetworks: [],
         deniedNetworks: [],
       });
-      const approval = (await ethers.deployContract("ApprovalPolicy", [
-        registryAddress,
-        [a.address, b.address, c.address],
-        2,
-      ])) as unknown as ApprovalPolicy;
+      const approval = (await ethers.deployContract("ApprovalPolicy", [registryAddress, [a.address, b.address, c.address], 2])) as unknown as ApprovalPolicy;
       const window = (await ethers.deployContract("MaintenanceWindowPolicy", [registryAddress, 0, 0, 0x7f])) as unknown as MaintenanceWindowPolicy;
       const composed = await allOf(location, approval, window);
       const policies = (await ethers.deployContract("UpdatePolicies", [registryAddress])) as unknown as UpdatePolicies;

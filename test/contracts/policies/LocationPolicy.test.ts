@@ -87,9 +87,7 @@ describe("LocationPolicy (CAP-11.3-h)", function () {
       expect(await ask(policy, "eu-west")).to.equal(0n);
       expect(await ask(policy, "pilot-group")).to.equal(0n);
       expect(await ask(policy, "us-east")).to.equal(REASON.REGION_NOT_ALLOWED);
-      expect(await policy.check(RELEASE, COMPONENT, 1, { ...device("x"), region: ZeroHash }, "0x")).to.equal(
-        REASON.REGION_NOT_ALLOWED,
-      );
+      expect(await policy.check(RELEASE, COMPONENT, 1, { ...device("x"), region: ZeroHash }, "0x")).to.equal(REASON.REGION_NOT_ALLOWED);
     });
 
     it("answers REGION_DENIED, not REGION_NOT_ALLOWED, for a denied region outside the allow list", async function () {
@@ -173,9 +171,7 @@ describe("LocationPolicy (CAP-11.3-h)", function () {
       const { policy, admin } = await loadFixture(locationFixture);
       await policy.connect(admin).setRule(COMPONENT, rule({ deniedRegions: ["apac"] }));
       await policy.connect(admin).setRule(RELEASE, rule());
-      await expect(policy.connect(admin).clearRule(RELEASE))
-        .to.emit(policy, "LocationRuleCleared")
-        .withArgs(RELEASE, admin.address);
+      await expect(policy.connect(admin).clearRule(RELEASE)).to.emit(policy, "LocationRuleCleared").withArgs(RELEASE, admin.address);
       expect(await ask(policy, "apac")).to.equal(REASON.REGION_DENIED);
       await policy.connect(admin).clearRule(COMPONENT);
       expect(await ask(policy, "apac")).to.equal(0n);

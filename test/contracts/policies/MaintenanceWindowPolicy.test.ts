@@ -211,11 +211,19 @@ describe("MaintenanceWindowPolicy (a custom rule, APP-II-3)", function () {
         },
         {
           name: "a start minute of 1440",
-          run: async (f) => ({ call: () => f.policy.connect(f.admin).setWindow(1440, 60, EVERY_DAY), error: "MaintenanceWindowPolicyInvalidMinute", args: [1440] }),
+          run: async (f) => ({
+            call: () => f.policy.connect(f.admin).setWindow(1440, 60, EVERY_DAY),
+            error: "MaintenanceWindowPolicyInvalidMinute",
+            args: [1440],
+          }),
         },
         {
           name: "an end minute of 1500",
-          run: async (f) => ({ call: () => f.policy.connect(f.admin).setWindow(0, 1500, EVERY_DAY), error: "MaintenanceWindowPolicyInvalidMinute", args: [1500] }),
+          run: async (f) => ({
+            call: () => f.policy.connect(f.admin).setWindow(0, 1500, EVERY_DAY),
+            error: "MaintenanceWindowPolicyInvalidMinute",
+            args: [1500],
+          }),
         },
         {
           name: "an empty weekday mask",
@@ -223,7 +231,11 @@ describe("MaintenanceWindowPolicy (a custom rule, APP-II-3)", function () {
         },
         {
           name: "a weekday mask with bit 7",
-          run: async (f) => ({ call: () => f.policy.connect(f.admin).setWindow(0, 60, 0x80 | DAY.mon), error: "MaintenanceWindowPolicyInvalidWeekdays", args: [0x81] }),
+          run: async (f) => ({
+            call: () => f.policy.connect(f.admin).setWindow(0, 60, 0x80 | DAY.mon),
+            error: "MaintenanceWindowPolicyInvalidWeekdays",
+            args: [0x81],
+          }),
         },
       ],
       { fixture: windowFixture, contract: (f) => f.policy, snapshot: async (f) => [...(await f.policy.window())] },

@@ -160,84 +160,75 @@ const wavesArb = fc.array(
 describe("StagedRollout: model-based property test (APP-II-3)", function () {
   it("agrees with the model after every step of random rollouts", async function () {
     await fc.assert(
-      fc.asyncProperty(
-        wavesArb,
-        fc.integer({ min: 1, max: 4 }),
-        fc.array(opArb, { minLength: 1, maxLength: 12 }),
-        async (waveSpecs, threshold, ops) => {
-          const f = await loadFixture(deployFixture);
-          const { rollout } = f;
-          const signers = { admin: f.admin, tracker: f.tracker, outsider: f.outsider };
+      fc.asyncProperty(wavesArb, fc.integer({ min: 1, max: 4 }), fc.array(opArb, { minLength: 1, maxLength: 12 }), async (waveSpecs, threshold, ops) => {
+        const f = await loadFixture(deployFixture);
+        const { rollout } = f;
+        const signers = { admin: f.admin, tracker: f.tracker, outsider: f.outsider };
 
-          const base = (await time.latest()) + 2;
-          let startsAt = base;
-          const waves: ModelWave[] = waveSpecs.map((w) => ({ members: w.members, startsAt: (startsAt += w.gap) }));
-          const cohorts: Cohort[] = waves.map((w) => buildCohort(w.members.map((i) => DEVICES[i])));
-          await rollout.connect(f.admin).createRollout(
+        const base = (await time.latest()) + 2;
+        let startsAt = base;
+        const waves: ModelWave[] = waveSpecs.map((w) => ({ members: w.members, startsAt: (startsAt += w.gap) }));
+        const cohorts: Cohort[] = waves.map((w) => buildCohort(w.members.map((i) => DEVICES[i])));
+        await rollout.connect(f.admin).createRollout(
+          RELEASE,
+          waves.map((w, i) => ({ cohortRoot: cohorts[i].root, startsAt: w.startsAt })),
+          threshold,
+        );
+        const model = new Model(waves, threshold);
+
+        // For device d claiming wave w: its own proof if a member, else the first member's proof.
+        const evidence = waves.map((w, wi) =>
+          DEVICES.map((_, d) => encodeRolloutEvidence(wi, cohortProof(cohorts[wi], DEVICES[w.members.includes(d) ? d : w.members[0]]))),
+        );
+        const ask = (d: number, ev: string) =>
+          rollout.check(
             RELEASE,
-            waves.map((w, i) => ({ cohortRoot: cohorts[i].root, startsAt: w.startsAt })),
-            threshold,
+            ethers.ZeroHash,
+            1n,
+            { deviceId: DEVICES[d], hardwareClass: 1, network: ethers.ZeroHash, region: ethers.ZeroHash, installed: [] },
+            ev,
           );
-          const model = new Model(waves, threshold);
 
-          // For device d claiming wave w: its own proof if a member, else the first member's proof.
-          const evidence = waves.map((w, wi) =>
-            DEVICES.map((_, d) => encodeRolloutEvidence(wi, cohortProof(cohorts[wi], DEVICES[w.members.includes(d) ? d : w.members[0]]))),
-          );
-          const ask = (d: number, ev: string) =>
-            rollout.check(
-              RELEASE,
-              ethers.ZeroHash,
-              1n,
-              { deviceId: DEVICES[d], hardwareClass: 1, network: ethers.ZeroHash, region: ethers.ZeroHash, installed: [] },
-              ev,
-            );
-
-          const compare = async (step: string) => {
-            const now = await time.latest();
-            expect(Number((await rollout.rolloutStatus(RELEASE)).state), `${step}: state`).to.equal(model.state(now));
-            for (let w = 0; w < waves.length; w++) {
-              for (let d = 0; d < DEVICES.length; d++) {
-                expect(Number(await ask(d, evidence[w][d])), `${step}: device ${d} claiming wave ${w} at ${now - base}s`).to.equal(
-                  model.reason(d, w, now),
-                );
-              }
+        const compare = async (step: string) => {
+          const now = await time.latest();
+          expect(Number((await rollout.rolloutStatus(RELEASE)).state), `${step}: state`).to.equal(model.state(now));
+          for (let w = 0; w < waves.length; w++) {
+            for (let d = 0; d < DEVICES.length; d++) {
+              expect(Number(await ask(d, evidence[w][d])), `${step}: device ${d} claiming wave ${w} at ${now - base}s`).to.equal(model.reason(d, w, now));
             }
-            expect(Number(await ask(0, "0x")), `${step}: no evidence`).to.equal(model.rolloutWide(REASON.NO_EVIDENCE));
-            expect(Number(await ask(0, "0x1234")), `${step}: malformed`).to.equal(model.rolloutWide(REASON.MALFORMED_EVIDENCE));
-            expect(Number(await ask(0, encodeRolloutEvidence(waves.length, []))), `${step}: no such wave`).to.equal(
-              model.rolloutWide(REASON.NO_SUCH_WAVE),
-            );
-          };
-
-          await compare("created");
-          for (const [i, op] of ops.entries()) {
-            const step = `step ${i} ${JSON.stringify(op)}`;
-            if (op.kind === "advance") {
-              await time.increase(op.seconds);
-            } else {
-              // A report posts the model's total moved by `delta` (never below zero: uint32).
-              const total = op.kind === "report" ? Math.max(0, model.failures + op.delta) : 0;
-              const expected = model.apply(op.kind === "report" ? { kind: "report", total, sender: op.sender } : op);
-              const from = rollout.connect(signers[op.sender]);
-              let call: () => Promise<ContractTransactionResponse>;
-              if (op.kind === "report") call = () => from.reportFailures(RELEASE, total);
-              else if (op.kind === "threshold") call = () => from.setFailureThreshold(RELEASE, op.value);
-              else call = () => from[op.kind](RELEASE);
-              try {
-                const receipt = await (await call()).wait();
-                expect(expected.error, `${step}: succeeded`).to.equal(null);
-                const halted = receipt!.logs.some((l) => rollout.interface.parseLog(l)?.name === "RolloutHalted");
-                expect(halted, `${step}: RolloutHalted`).to.equal(expected.halts);
-              } catch (err) {
-                if (err instanceof AssertionError) throw err;
-                expect(decodeRevert(err, [rollout.interface])?.name ?? String(err), step).to.equal(expected.error);
-              }
-            }
-            await compare(step);
           }
-        },
-      ),
+          expect(Number(await ask(0, "0x")), `${step}: no evidence`).to.equal(model.rolloutWide(REASON.NO_EVIDENCE));
+          expect(Number(await ask(0, "0x1234")), `${step}: malformed`).to.equal(model.rolloutWide(REASON.MALFORMED_EVIDENCE));
+          expect(Number(await ask(0, encodeRolloutEvidence(waves.length, []))), `${step}: no such wave`).to.equal(model.rolloutWide(REASON.NO_SUCH_WAVE));
+        };
+
+        await compare("created");
+        for (const [i, op] of ops.entries()) {
+          const step = `step ${i} ${JSON.stringify(op)}`;
+          if (op.kind === "advance") {
+            await time.increase(op.seconds);
+          } else {
+            // A report posts the model's total moved by `delta` (never below zero: uint32).
+            const total = op.kind === "report" ? Math.max(0, model.failures + op.delta) : 0;
+            const expected = model.apply(op.kind === "report" ? { kind: "report", total, sender: op.sender } : op);
+            const from = rollout.connect(signers[op.sender]);
+            let call: () => Promise<ContractTransactionResponse>;
+            if (op.kind === "report") call = () => from.reportFailures(RELEASE, total);
+            else if (op.kind === "threshold") call = () => from.setFailureThreshold(RELEASE, op.value);
+            else call = () => from[op.kind](RELEASE);
+            try {
+              const receipt = await (await call()).wait();
+              expect(expected.error, `${step}: succeeded`).to.equal(null);
+              const halted = receipt!.logs.some((l) => rollout.interface.parseLog(l)?.name === "RolloutHalted");
+              expect(halted, `${step}: RolloutHalted`).to.equal(expected.halts);
+            } catch (err) {
+              if (err instanceof AssertionError) throw err;
+              expect(decodeRevert(err, [rollout.interface])?.name ?? String(err), step).to.equal(expected.error);
+            }
+          }
+          await compare(step);
+        }
+      }),
       { numRuns: 25 },
     );
   });

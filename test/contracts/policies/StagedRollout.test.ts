@@ -136,9 +136,7 @@ describe("StagedRollout (APP-II-3)", function () {
       await expect(tx).to.emit(rollout, "RolloutCreated").withArgs(RELEASE, 2, THRESHOLD, admin.address);
       await expect(tx).to.emit(rollout, "WaveScheduled").withArgs(RELEASE, 0, waves[0].cohortRoot, waves[0].startsAt);
       await expect(tx).to.emit(rollout, "WaveScheduled").withArgs(RELEASE, 1, waves[1].cohortRoot, waves[1].startsAt);
-      expect((await rollout.rolloutWaves(RELEASE)).map((w) => [w.cohortRoot, Number(w.startsAt)])).to.deep.equal(
-        waves.map((w) => [w.cohortRoot, w.startsAt]),
-      );
+      expect((await rollout.rolloutWaves(RELEASE)).map((w) => [w.cohortRoot, Number(w.startsAt)])).to.deep.equal(waves.map((w) => [w.cohortRoot, w.startsAt]));
       const status = await rollout.rolloutStatus(RELEASE);
       expect(status.state).to.equal(STATE.Scheduled);
       expect([status.failures, status.failureThreshold, status.waveCount, status.openWaves]).to.deep.equal([0n, 3n, 2n, 0n]);
@@ -216,10 +214,7 @@ describe("StagedRollout (APP-II-3)", function () {
         {
           name: "a wave with a zero cohort root",
           run: async (f) => ({
-            call: () =>
-              f.rollout
-                .connect(f.admin)
-                .createRollout(RELEASE, [f.waves[0], { cohortRoot: ZeroHash, startsAt: f.waves[1].startsAt }], THRESHOLD),
+            call: () => f.rollout.connect(f.admin).createRollout(RELEASE, [f.waves[0], { cohortRoot: ZeroHash, startsAt: f.waves[1].startsAt }], THRESHOLD),
             error: "StagedRolloutZeroCohortRoot",
             args: [1],
           }),
@@ -424,9 +419,7 @@ describe("StagedRollout (APP-II-3)", function () {
 
     it("halts on a first total above the threshold", async function () {
       const f = await loadFixture(pilotOpenFixture);
-      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, 100))
-        .to.emit(f.rollout, "RolloutHalted")
-        .withArgs(RELEASE, 100, THRESHOLD);
+      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, 100)).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, 100, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.equal(REASON.HALTED);
     });
 
@@ -705,13 +698,7 @@ describe("StagedRollout (APP-II-3)", function () {
     /** A published bootloader release, the rollout attached to the bootloader component. */
     async function attachedFixture() {
       const f = await deployFixture();
-      const published = await publish(
-        f.registry,
-        f.acmeAuthor,
-        makeRelease({ component: COMPONENTS.bootloader, hardware: [1, 2] }),
-        ACME_SIGNER,
-        f.domain,
-      );
+      const published = await publish(f.registry, f.acmeAuthor, makeRelease({ component: COMPONENTS.bootloader, hardware: [1, 2] }), ACME_SIGNER, f.domain);
       const unplanned = await publish(
         f.registry,
         f.acmeAuthor,
@@ -729,33 +716,16 @@ describe("StagedRollout (APP-II-3)", function () {
     it("reaches only the devices of the open wave, and stops everyone on a halt", async function () {
       const f = await loadFixture(attachedFixture);
       const policy = await f.rollout.getAddress();
-      const ask = (id: string, ev: string, hardwareClass = 1) =>
-        f.policies.checkUpdate(f.published.record, { ...device(id), hardwareClass }, ev);
+      const ask = (id: string, ev: string, hardwareClass = 1) => f.policies.checkUpdate(f.published.record, { ...device(id), hardwareClass }, ev);
 
-      expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([
-        VERDICT.Installable,
-        policy,
-        REASON.WAVE_NOT_STARTED,
-      ]);
+      expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.WAVE_NOT_STARTED]);
       await time.increaseTo(f.waves[0].startsAt);
       expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.ALLOWED]);
-      expect(await ask(FLEET_DEVICE, evidence(FLEET_COHORT, 1, FLEET_DEVICE))).to.deep.equal([
-        VERDICT.Installable,
-        policy,
-        REASON.WAVE_NOT_STARTED,
-      ]);
-      expect(await ask(OUTSIDER, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([
-        VERDICT.Installable,
-        policy,
-        REASON.NOT_IN_COHORT,
-      ]);
+      expect(await ask(FLEET_DEVICE, evidence(FLEET_COHORT, 1, FLEET_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.WAVE_NOT_STARTED]);
+      expect(await ask(OUTSIDER, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.NOT_IN_COHORT]);
       expect(await ask(PILOT_DEVICE, "0xdeadbeef")).to.deep.equal([VERDICT.Installable, policy, REASON.MALFORMED_EVIDENCE]);
       // The registry's check comes first: hardware the release does not support never reaches the policy.
-      expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE), 3)).to.deep.equal([
-        VERDICT.HardwareNotSupported,
-        ZeroAddress,
-        0n,
-      ]);
+      expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE), 3)).to.deep.equal([VERDICT.HardwareNotSupported, ZeroAddress, 0n]);
 
       await f.rollout.connect(f.tracker).reportFailures(f.published.id, THRESHOLD);
       expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.HALTED]);
@@ -764,9 +734,11 @@ describe("StagedRollout (APP-II-3)", function () {
     it("blocks a release of the component that has no rollout (fail closed)", async function () {
       const f = await loadFixture(attachedFixture);
       await time.increaseTo(f.waves[1].startsAt);
-      expect(await f.policies.checkUpdate(f.unplanned.record, device(PILOT_DEVICE), evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal(
-        [VERDICT.Installable, await f.rollout.getAddress(), REASON.NO_ROLLOUT],
-      );
+      expect(await f.policies.checkUpdate(f.unplanned.record, device(PILOT_DEVICE), evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([
+        VERDICT.Installable,
+        await f.rollout.getAddress(),
+        REASON.NO_ROLLOUT,
+      ]);
     });
 
     it("stays within the checker's gas cap with a proof of MAX_PROOF_LENGTH siblings", async function () {

@@ -84,12 +84,16 @@ export class CliProcess {
 
   /** Waits for a line of output matching `pattern` (and `accept`, if given), counting from line `from` of what was kept. */
   async waitForLine(pattern: RegExp, o: WaitOptions & { from?: number; accept?: (line: string) => boolean } = {}): Promise<string> {
-    return waitFor(`${this.name} to print ${pattern}`, () => {
-      const found = this.lines.slice(o.from ?? 0).find((l) => pattern.test(l) && (o.accept?.(l) ?? true));
-      if (found) return found;
-      if (!this.running) throw new Error(`${this.name} exited: ${JSON.stringify(this.exited)}`);
-      return undefined;
-    }, { ...o, context: () => `${this.output()}${o.context ? `\n${o.context()}` : ""}` });
+    return waitFor(
+      `${this.name} to print ${pattern}`,
+      () => {
+        const found = this.lines.slice(o.from ?? 0).find((l) => pattern.test(l) && (o.accept?.(l) ?? true));
+        if (found) return found;
+        if (!this.running) throw new Error(`${this.name} exited: ${JSON.stringify(this.exited)}`);
+        return undefined;
+      },
+      { ...o, context: () => `${this.output()}${o.context ? `\n${o.context()}` : ""}` },
+    );
   }
 
   /** Sends `signal` to the whole process group. */

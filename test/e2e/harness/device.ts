@@ -35,7 +35,11 @@ export class DeviceHandle {
   }
 
   /** Writes device.json (see docs/device.md). */
-  writeConfig(o: { components: string[]; tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number }; healthCheck?: "pass" | { command: string[]; timeoutMs?: number } }): void {
+  writeConfig(o: {
+    components: string[];
+    tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number };
+    healthCheck?: "pass" | { command: string[]; timeoutMs?: number };
+  }): void {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(
       this.configFile,

@@ -124,7 +124,8 @@ export class FirmwareProxy {
     const body = await readAll(req);
     const path = req.url ?? "/";
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host" && k !== "connection") headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && k !== "host" && k !== "connection") headers[k] = Array.isArray(v) ? v.join(", ") : v;
     this.resign(req.method ?? "GET", path, headers, body);
     const entry: ProxyLogEntry = { method: req.method ?? "GET", path, range: req.headers.range, status: 0, at: Date.now() };
     this.log.push(entry);
@@ -154,7 +155,10 @@ export class FirmwareProxy {
       res.end(override ?? text);
       return;
     }
-    const fault = releaseId && what === "artifact" && req.method === "GET" && (upstream.statusCode === 200 || upstream.statusCode === 206) ? this.takeFault(releaseId) : undefined;
+    const fault =
+      releaseId && what === "artifact" && req.method === "GET" && (upstream.statusCode === 200 || upstream.statusCode === 206)
+        ? this.takeFault(releaseId)
+        : undefined;
     if (!fault || fault.kind === "none") {
       await this.waitIfHeld(path);
       res.writeHead(upstream.statusCode ?? 502, upstream.headers);
@@ -181,7 +185,13 @@ export class FirmwareProxy {
     }
     const key = this.deviceKeys.get(id);
     if (!key) return;
-    const signed = signDeviceRequest(key, id, credential, { audience: this.upstream.origin, method, path, body: body.length > 0 ? body : undefined, context: headers[HEADER.context] });
+    const signed = signDeviceRequest(key, id, credential, {
+      audience: this.upstream.origin,
+      method,
+      path,
+      body: body.length > 0 ? body : undefined,
+      context: headers[HEADER.context],
+    });
     Object.assign(headers, signed);
   }
 
@@ -202,7 +212,6 @@ interface Hold {
   released: boolean;
   waiters: (() => void)[];
 }
-
 
 /** Where the upstream's body starts in the artifact: 0, or the start of its Content-Range. */
 function startOf(res: http.IncomingMessage): number {
@@ -229,7 +238,12 @@ async function send(res: http.ServerResponse, piece: Buffer): Promise<boolean> {
   return !res.destroyed;
 }
 
-async function relayWithFault(fault: Exclude<ArtifactFault, { kind: "none" }>, start: number, upstream: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function relayWithFault(
+  fault: Exclude<ArtifactFault, { kind: "none" }>,
+  start: number,
+  upstream: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   if (fault.kind === "swap" || fault.kind === "replace") {
     let whole = await readAll(upstream);
     if (fault.kind === "replace") whole = fault.bytes.subarray(start);

@@ -9,10 +9,20 @@ import type { Published } from "./author";
  * `device run` prints when it finishes considering one), waited for and then checked exactly: a
  * different outcome fails at once with the device's output, not after a timeout.
  */
-export async function deviceOutcome(world: World, device: CliProcess, releaseId: string, o: { from?: number; timeoutMs?: number; skip?: readonly string[] } = {}): Promise<{ outcome: string; code: string }> {
+export async function deviceOutcome(
+  world: World,
+  device: CliProcess,
+  releaseId: string,
+  o: { from?: number; timeoutMs?: number; skip?: readonly string[] } = {},
+): Promise<{ outcome: string; code: string }> {
   const re = new RegExp(`release ${releaseId.toLowerCase()}: ([a-z-]+) \\(([A-Z_]+)\\)`);
   const skip = new Set(o.skip ?? []);
-  const line = await device.waitForLine(re, { from: o.from, timeoutMs: o.timeoutMs ?? 30_000, context: world.context, ...(skip.size > 0 ? { accept: (l: string) => !skip.has(re.exec(l)![2]) } : {}) });
+  const line = await device.waitForLine(re, {
+    from: o.from,
+    timeoutMs: o.timeoutMs ?? 30_000,
+    context: world.context,
+    ...(skip.size > 0 ? { accept: (l: string) => !skip.has(re.exec(l)![2]) } : {}),
+  });
   const [, outcome, code] = re.exec(line)!;
   return { outcome, code };
 }
@@ -24,13 +34,26 @@ export async function deviceOutcome(world: World, device: CliProcess, releaseId:
  */
 const NOT_SHIPPED_YET = ["KEY_NOT_GRANTED", "ARTIFACT_NOT_AVAILABLE"];
 
-export async function expectOutcome(world: World, device: CliProcess, releaseId: string, expected: { outcome: string; code: string }, o: { from?: number; timeoutMs?: number } = {}): Promise<void> {
+export async function expectOutcome(
+  world: World,
+  device: CliProcess,
+  releaseId: string,
+  expected: { outcome: string; code: string },
+  o: { from?: number; timeoutMs?: number } = {},
+): Promise<void> {
   const got = await deviceOutcome(world, device, releaseId, { ...o, skip: NOT_SHIPPED_YET.filter((c) => c !== expected.code) });
   expect(got, `device outcome for ${releaseId}\n${device.output()}`).to.deep.equal(expected);
 }
 
 /** Ships a release to these devices (publish, submit, grant) and waits until `device` has installed it. */
-export async function shipInstalled(world: World, device: CliProcess, component: string, version: string, deviceIds: string[], o: Parameters<World["author"]["ship"]>[4] = {}): Promise<Published> {
+export async function shipInstalled(
+  world: World,
+  device: CliProcess,
+  component: string,
+  version: string,
+  deviceIds: string[],
+  o: Parameters<World["author"]["ship"]>[4] = {},
+): Promise<Published> {
   const published = await world.author.ship(world.serverUrl, component, version, deviceIds, o);
   await expectOutcome(world, device, published.releaseId, { outcome: "confirmed", code: "OK" });
   return published;

@@ -48,9 +48,19 @@ export class TrackerProxy {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readAll(req);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host" && k !== "connection" && k !== "content-length") headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && k !== "host" && k !== "connection" && k !== "content-length") headers[k] = Array.isArray(v) ? v.join(", ") : v;
     const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const r = http.request({ host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: { ...headers, "content-length": String(body.length) } }, resolve);
+      const r = http.request(
+        {
+          host: this.upstream.hostname,
+          port: this.upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...headers, "content-length": String(body.length) },
+        },
+        resolve,
+      );
       r.on("error", reject);
       r.end(body.length > 0 ? body : undefined);
     }).catch(() => undefined);
@@ -80,4 +90,3 @@ export class TrackerProxy {
     res.end(answer);
   }
 }
-

@@ -29,7 +29,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     if (Date.now() > deadline) {
       const seen = typeof last === "string" ? last : JSON.stringify(last, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 1);
-      throw new WaitTimeout(`timed out after ${o.timeoutMs ?? 20_000} ms waiting for ${what}\nlast seen: ${seen?.slice(0, 4000)}${o.context ? `\n${o.context()}` : ""}`);
+      throw new WaitTimeout(
+        `timed out after ${o.timeoutMs ?? 20_000} ms waiting for ${what}\nlast seen: ${seen?.slice(0, 4000)}${o.context ? `\n${o.context()}` : ""}`,
+      );
     }
     await sleep(o.intervalMs ?? 100);
   }

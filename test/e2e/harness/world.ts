@@ -128,7 +128,12 @@ export class World {
 
   /** What a device's tracker section names: this installation's tracker module (or `url` in front of it). */
   deviceTracker(o: { url?: string; heartbeatMs?: number } = {}) {
-    return { moduleId: this.trackerModule.id, publicKey: this.trackerModule.key.signingKey.compressedPublicKey, url: o.url ?? this.trackerModule.url, heartbeatMs: o.heartbeatMs ?? 500 };
+    return {
+      moduleId: this.trackerModule.id,
+      publicKey: this.trackerModule.key.signingKey.compressedPublicKey,
+      url: o.url ?? this.trackerModule.url,
+      heartbeatMs: o.heartbeatMs ?? 500,
+    };
   }
 
   /** `ota-ledger device run --device-config <file>`, reaching the firmware server through the proxy; waited for until it runs. */
@@ -139,7 +144,8 @@ export class World {
   }
 
   /** GET on the tracker's API (its real URL). */
-  async trackerGet<T = any>(route: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- callers name the answer's shape, or take it loosely
+  async trackerGet<T = any>(route: string): Promise<T> {
     const res = await fetch(new URL(route, this.trackerModule.url), { signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`GET ${route}: ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
@@ -147,7 +153,17 @@ export class World {
 
   /** The tracker's view of one device (GET /v1/fleet/devices/:id). */
   trackerDevice(id: string) {
-    return this.trackerGet<{ device: { statuses: string[]; installed: { component: string; version: string; releaseId: string }[]; lastOutcome: string | null; lastCode: string | null; lastSeen: number | null }; reports: unknown[]; deliveries: unknown[] }>(`/v1/fleet/devices/${id}`);
+    return this.trackerGet<{
+      device: {
+        statuses: string[];
+        installed: { component: string; version: string; releaseId: string }[];
+        lastOutcome: string | null;
+        lastCode: string | null;
+        lastSeen: number | null;
+      };
+      reports: unknown[];
+      deliveries: unknown[];
+    }>(`/v1/fleet/devices/${id}`);
   }
 
   /** Recent output of every process, for failure messages. */

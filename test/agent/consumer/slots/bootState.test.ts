@@ -33,7 +33,9 @@ describe("agent/consumer/slots boot state file", function () {
   it("REQ-10c-ii: reports a missing file as corrupt when slot directories exist (never a silent reset)", async () => {
     await fs.mkdir(path.join(tmp.dir, BOOTLOADER, "a"), { recursive: true });
     const loaded = await loadBootState(tmp.dir);
-    expect(loaded).to.have.property("corrupt").that.matches(/missing/);
+    expect(loaded)
+      .to.have.property("corrupt")
+      .that.matches(/missing/);
   });
 
   const damages: { name: string; damage: (text: string) => string; why: RegExp }[] = [
@@ -59,10 +61,20 @@ describe("agent/consumer/slots boot state file", function () {
     const body = { ...sampleState(), format: 2 };
     // Rebuild the checksum the way the writer does (sorted keys at every level).
     const sorted = (v: unknown): unknown =>
-      v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)])) : v;
-    const sha256 = createHash("sha256").update(JSON.stringify(sorted(body))).digest("hex");
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, sorted(x)]),
+          )
+        : v;
+    const sha256 = createHash("sha256")
+      .update(JSON.stringify(sorted(body)))
+      .digest("hex");
     await fs.writeFile(bootStatePath(tmp.dir), JSON.stringify({ sha256, state: body }));
-    expect(await loadBootState(tmp.dir)).to.have.property("corrupt").that.matches(/format/);
+    expect(await loadBootState(tmp.dir))
+      .to.have.property("corrupt")
+      .that.matches(/format/);
   });
 
   it("refuses to save a state that would not load again", async () => {

@@ -19,7 +19,10 @@ describe("agent/consumer/slots command health check", function () {
   const tmp = useTempRoot("ota-health-");
 
   it("CAP-11.1-a-iii: passes on exit 0 and hands the command the slot directory and image path", async () => {
-    const check = commandHealthCheck([process.execPath, "-e", "process.exit(process.env.OTA_IMAGE === require('path').join(process.env.OTA_SLOT_DIR, 'image.bin') ? 0 : 3)"], 10_000);
+    const check = commandHealthCheck(
+      [process.execPath, "-e", "process.exit(process.env.OTA_IMAGE === require('path').join(process.env.OTA_SLOT_DIR, 'image.bin') ? 0 : 3)"],
+      10_000,
+    );
     expect(await check(tmp.dir, image)).to.equal(true);
   });
 

@@ -45,7 +45,10 @@ describe("agent/consumer/slots crash safety (child processes killed with SIGKILL
   afterEach(() => children.forEach((c) => c.kill("SIGKILL")));
 
   /** Runs crashChild.ts to its end or its kill; never outlives the test. */
-  function runChild(mode: "install" | "recover", env: Record<string, string>): Promise<{ signal: string | null; code: number | null; out: string; err: string }> {
+  function runChild(
+    mode: "install" | "recover",
+    env: Record<string, string>,
+  ): Promise<{ signal: string | null; code: number | null; out: string; err: string }> {
     const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CHILD, mode], {
       cwd: REPO,
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", ...env },
@@ -94,7 +97,8 @@ describe("agent/consumer/slots crash safety (child processes killed with SIGKILL
     expect(c.slots[c.active]).to.not.equal(null);
     for (const slot of ["a", "b"] as const) {
       const recorded = c.slots[slot];
-      if (recorded) expect(await hashFile(path.join(root, C, slot, "image.bin")), `slot ${slot}`).to.deep.equal({ fileHash: recorded.fileHash, size: recorded.size });
+      if (recorded)
+        expect(await hashFile(path.join(root, C, slot, "image.bin")), `slot ${slot}`).to.deep.equal({ fileHash: recorded.fileHash, size: recorded.size });
     }
     expect(await tempFiles(root)).to.deep.equal([]);
     return loaded.state;

@@ -157,7 +157,12 @@ describe("agent/consumer/slots slot store", function () {
         await store.writeInactive(C, next.image, chunksOf(next.bytes));
         await store.beginTrial(C);
         const before = store.snapshot().components[C];
-        expect(await store.bootTrial(C, f.check)).to.deep.equal({ outcome: "rolled-back", code: f.code, releaseId: next.image.releaseId, version: next.image.version });
+        expect(await store.bootTrial(C, f.check)).to.deep.equal({
+          outcome: "rolled-back",
+          code: f.code,
+          releaseId: next.image.releaseId,
+          version: next.image.version,
+        });
         expect(store.snapshot().components[C]).to.deep.equal({ ...before, trial: null });
         expect(store.snapshot().failedReleases[next.image.releaseId]).to.include({ code: f.code });
         expect(store.installed()).to.deep.equal([{ component: C, version: BigInt(old.image.version) }]);
@@ -183,7 +188,12 @@ describe("agent/consumer/slots slot store", function () {
     it("REQ-10d-i: the floor never decreases: a rolled-back newer image and an explicit rollback leave it where it was", async () => {
       const { store } = await running("1.0.0");
       const floors: string[] = [store.snapshot().components[C].floor];
-      for (const [version, end] of [["1.1.0", "confirm"], ["1.2.0", "rollback"], ["1.3.0", "confirm"], ["1.4.0", "rollback"]] as const) {
+      for (const [version, end] of [
+        ["1.1.0", "confirm"],
+        ["1.2.0", "rollback"],
+        ["1.3.0", "confirm"],
+        ["1.4.0", "rollback"],
+      ] as const) {
         const next = makeImage(version);
         await store.writeInactive(C, next.image, chunksOf(next.bytes));
         await store.beginTrial(C);
