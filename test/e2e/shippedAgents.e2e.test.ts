@@ -135,7 +135,7 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
       const tarball = readdirSync(packDir).find((f) => f.endsWith(".tgz"));
       expect(tarball, `npm pack wrote no tarball in ${packDir}`).to.be.a("string");
       prefix = tempDir("ota-install-");
-      await run("npm", ["install", "-g", "--prefix", prefix, "--allow-scripts=better-sqlite3", path.join(packDir, tarball!)], {
+      await run("npm", ["install", "-g", "--prefix", prefix, "--allow-scripts=better-sqlite3", "--legacy-peer-deps", path.join(packDir, tarball!)], {
         cwd: prefix,
         env,
         maxBuffer: 64 * 1024 * 1024,
