@@ -25,7 +25,7 @@ const FORBIDDEN = [
     "IPFS (the firmware server's store)",
   ],
   [/node_modules\/(fastify|@fastify)\//, "Fastify (the server's and the tracker's HTTP)"],
-  [/node_modules\/better-sqlite3\//, "better-sqlite3 (the tracker's database)"],
+  [/node_modules\/better-sqlite3(-napi)?\//, "better-sqlite3 (the tracker's database)"],
   [/node_modules\/(elliptic|bn\.js)\//, "elliptic (the secp256k1 package's fallback; ethers' curve code is ours)"],
   [/node_modules\/(hardhat|@nomicfoundation|typescript|ts-node)\//, "development tools"],
   [/^agent\/(author|server|tracker|storage)\//, "another agent's code"],

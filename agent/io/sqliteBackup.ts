@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database, { type SqliteDatabase } from "./sqlite";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError, OtaError } from "../core/errors";
@@ -20,7 +20,7 @@ export class BackupInputError extends InputError {}
 /** Copies the database `source` into `copy` (a new file) in one consistent snapshot, then checks it. */
 export async function snapshotDatabase(source: string, copy: string): Promise<{ journalMode: string; pages: number }> {
   await requireFile(source, "database");
-  let src: Database.Database;
+  let src: SqliteDatabase;
   try {
     // Read-only, from its own connection: in WAL mode it neither blocks nor is blocked by the service.
     src = new Database(source, { readonly: true, fileMustExist: true, timeout: 10_000 });
@@ -58,7 +58,7 @@ export async function snapshotDatabase(source: string, copy: string): Promise<{ 
 
 /** SQLite's quick check of a database file: "ok", or what is wrong. */
 export function checkDatabase(file: string): string {
-  let db: Database.Database | undefined;
+  let db: SqliteDatabase | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     const rows = db.pragma("quick_check") as { quick_check: string }[];
@@ -77,7 +77,7 @@ export function checkDatabase(file: string): string {
  * this connection also checkpoints what a crashed service left in the -wal file into the database.
  */
 export function assertNotInUse(file: string, service: string): void {
-  let db: Database.Database | undefined;
+  let db: SqliteDatabase | undefined;
   try {
     db = new Database(file, { fileMustExist: true, timeout: 0 });
     db.pragma("locking_mode = EXCLUSIVE");

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database from "../io/sqlite";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { computeCid } from "../storage/cid";

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database, { type SqliteDatabase } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 
@@ -55,7 +55,7 @@ const MIGRATIONS = [
 export const SERVER_SCHEMA = MIGRATIONS.length;
 
 export class ServerDatabase {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database, { type SqliteDatabase } from "../io/sqlite";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { FileStreamStore, type StreamState } from "../chain/eventStreamStore";
@@ -244,7 +244,7 @@ function trimToCheckpoint(fleet: FleetDatabase, checkpoint: StreamState | undefi
   return new Set(blocks.map((b) => b.number)).size;
 }
 
-function countsOf(db: Database.Database): { devices: number; reports: number } {
+function countsOf(db: SqliteDatabase): { devices: number; reports: number } {
   const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
   return { devices: n(`SELECT COUNT(*) AS n FROM devices`), reports: n(`SELECT COUNT(*) AS n FROM reports`) };
 }

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import Database, { type SqliteDatabase, type SqliteStatement } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { ReleaseRecord } from "../core/release";
@@ -198,7 +198,7 @@ const MIGRATIONS = [
 export const FLEET_SCHEMA = MIGRATIONS.length;
 
 export class FleetDatabase {
-  readonly db: Database.Database;
+  readonly db: SqliteDatabase;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
@@ -216,10 +216,10 @@ export class FleetDatabase {
     }
   }
 
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, SqliteStatement>();
 
   /** A statement prepared once per connection (the hot paths: report intake, decisions). */
-  private sql(text: string): Database.Statement {
+  private sql(text: string): SqliteStatement {
     let s = this.statements.get(text);
     if (!s) this.statements.set(text, (s = this.db.prepare(text)));
     return s;

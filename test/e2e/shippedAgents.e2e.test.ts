@@ -90,7 +90,7 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
         expect(inputs, part).to.include(part);
       }
       const never = inputs.filter((i) =>
-        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!deviceAgent)/.test(
+        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|better-sqlite3-napi|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!deviceAgent)/.test(
           i,
         ),
       );

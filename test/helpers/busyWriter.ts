@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { SQLITE_PACKAGE } from "../../agent/io/sqlite";
 
 /**
  * Another connection that keeps committing to a live SQLite database, on a thread of its own, so
@@ -29,7 +30,7 @@ export async function busyWriter(file: string, statements: string[]) {
     };
     loop();
     `,
-    { eval: true, workerData: { sqlite: require.resolve("better-sqlite3"), file, statements, commits } },
+    { eval: true, workerData: { sqlite: require.resolve(SQLITE_PACKAGE), file, statements, commits } },
   );
   const messages: string[] = [];
   let failure: Error | undefined;

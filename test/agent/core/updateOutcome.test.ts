@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import Database from "better-sqlite3";
+import Database from "../../../agent/io/sqlite";
 import { isFailedResult, NOT_APPLICABLE_CODES, RETRY_LATER_CODES } from "../../../agent/core/updateOutcome";
 import { FAILED_SQL } from "../../../agent/tracker/fleetDatabase";
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import Database from "better-sqlite3";
+import Database from "../../../agent/io/sqlite";
 import { promises as fs, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
