@@ -4,7 +4,8 @@ import path from "node:path";
 
 /**
  * A local Hardhat chain in a child process, bound to 127.0.0.1. The child is the node process
- * itself (not npx -> sh -> node), so stopping it stops the chain.
+ * itself (not npx -> sh -> node), so stopping it stops the chain; and it stops by itself when this
+ * process ends in any way, even killed (exitWithParent.js watches its stdin pipe).
  */
 export interface LocalChain {
   url: string;
@@ -19,10 +20,14 @@ export async function startLocalChain({ port = 8545, readyTimeoutMs = 60_000 } =
     );
   }
   const bootstrap = path.join(require.resolve("hardhat/package.json"), "..", "internal", "cli", "bootstrap.js");
-  const child = spawn(process.execPath, [bootstrap, "node", "--hostname", host, "--port", String(port)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HARDHAT_NETWORK: undefined },
-  });
+  const child = spawn(
+    process.execPath,
+    ["--require", path.join(__dirname, "exitWithParent.js"), bootstrap, "node", "--hostname", host, "--port", String(port)],
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, HARDHAT_NETWORK: undefined },
+    },
+  );
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`the chain did not start within ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);

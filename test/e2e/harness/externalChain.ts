@@ -34,12 +34,18 @@ export async function startExternalChain({ chainId, readyTimeoutMs = 60_000 }: {
   const config = path.join(dir, "hardhat.config.js");
   writeFileSync(config, `module.exports = { networks: { hardhat: { chainId: ${chainId}, hardfork: "cancun" } } };\n`);
   const bootstrap = path.join(require.resolve("hardhat/package.json"), "..", "internal", "cli", "bootstrap.js");
-  const child = spawn(process.execPath, [bootstrap, "--config", config, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    env: childEnv({}),
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  // exitWithParent.js: the chain ends with the test run, even one that was killed.
+  const exitWithParent = path.join(ROOT, "scripts", "lib", "exitWithParent.js");
+  const child = spawn(
+    process.execPath,
+    ["--require", exitWithParent, bootstrap, "--config", config, "node", "--hostname", "127.0.0.1", "--port", String(port)],
+    {
+      cwd: ROOT,
+      env: childEnv({}),
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    },
+  );
   live.add(child.pid!);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
