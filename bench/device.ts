@@ -32,12 +32,12 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { JsonRpcProvider, NonceManager, Network, SigningKey, Wallet, encodeBytes32String, getBytes, keccak256, toUtf8Bytes } from "ethers";
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { buildDevice } from "../scripts/buildDevice";
+import { freePort } from "../scripts/lib/ports";
 import { FleetRegistry__factory, UpdatePolicies__factory, UpdateRegistry__factory } from "../agent/chain/contracts";
 import { deploymentPath, writeDeployment } from "../agent/chain/deployment";
 import { javascriptCurve, nativeSecp256k1, type Curve } from "../agent/crypto/secp256k1";
@@ -74,17 +74,6 @@ function cleanEnv(): NodeJS.ProcessEnv {
   for (const k of Object.keys(env))
     if (k.startsWith("OTA_") || k.startsWith("TS_NODE_") || k === "NODE_PATH" || k === "NODE_OPTIONS" || k === "HARDHAT_NETWORK") delete env[k];
   return env;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -33,7 +33,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -47,6 +46,7 @@ import { StoryLog } from "../scripts/demo/storyLog";
 import { buildDeviceBatch } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB } from "./lib/measure";
+import { freePort } from "../scripts/lib/ports";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, env: string, fallback: number): number => {
@@ -71,17 +71,6 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 const seconds = (ms: number) => Math.round(ms) / 1000;
 /** The nearest-rank percentile of sorted values. */
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The first wall-clock moment (performance.now) each block number was seen over RPC. */
 function watchBlocks(url: string, everyMs = 25) {

@@ -10,7 +10,7 @@ import { startExternalChain, runHardhat, runCli, type ExternalChain, type CliRun
 import { CliProcess } from "./harness/cliProcess";
 import { DeviceHandle } from "./harness/device";
 import { Author } from "./harness/author";
-import { freePort } from "./harness/ports";
+import { freePort } from "../../scripts/lib/ports";
 import { waitFor } from "./harness/waitFor";
 
 /** Not Hardhat's 31337: the endpoint stands for a chain the project knows nothing about. */

@@ -9,7 +9,7 @@ import { deployRegistry, deploySettingsFromEnv, deploymentBlock, networkOfFile }
 import { readDeployment, writeDeployment } from "../../agent/chain/deployment";
 import { InputError } from "../../agent/core/errors";
 import { runHardhat } from "../e2e/harness/externalChain";
-import { freePort } from "../e2e/harness/ports";
+import { freePort } from "../../scripts/lib/ports";
 
 const KEY = Wallet.createRandom().privateKey;
 /** One hex digit short: refused, and never repeated in a message. */

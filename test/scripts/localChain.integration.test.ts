@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
-import { freePort } from "../e2e/harness/ports";
+import { freePort } from "../../scripts/lib/ports";
 import { waitFor } from "../e2e/harness/waitFor";
 
 const ROOT = path.join(__dirname, "..", "..");

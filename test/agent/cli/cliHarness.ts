@@ -1,6 +1,5 @@
 import { expect } from "chai";
 import { promises as fs } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet, keccak256, toUtf8Bytes } from "ethers";
@@ -22,6 +21,7 @@ import { LedgerGate } from "../../../agent/server/ledgerGate";
 import { startFirmwareServer } from "../../../agent/server/firmwareServer";
 import { encodeVersion } from "../../../agent/core/version";
 import { computeReleaseId, registryDomain, signRelease } from "../../../agent/crypto/releaseSignature";
+import { freePort } from "../../../scripts/lib/ports";
 
 /** Hardhat node's default accounts (the well-known development mnemonic). */
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -99,15 +99,7 @@ export async function startCliChain(options: { policies?: boolean } = {}) {
 export type CliChain = Awaited<ReturnType<typeof startCliChain>>;
 
 /** A TCP port nothing listens on (at the time of asking). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once("error", reject);
-  });
-}
+export { freePort };
 
 /**
  * A chain with UpdatePolicies deployed, a provider (1) whose author and signer is the

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, parseEther } from "ethers";
 import { main } from "../../../agent/cli/main";
-import { freePort } from "./ports";
+import { freePort } from "../../../scripts/lib/ports";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 

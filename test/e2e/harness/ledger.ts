@@ -10,7 +10,7 @@ import {
   type UpdatePolicies,
   type UpdateRegistry,
 } from "../../../typechain-types";
-import { freePort } from "./ports";
+import { freePort } from "../../../scripts/lib/ports";
 
 /** Hardhat node's default accounts (the well-known development mnemonic). */
 const MNEMONIC = "test test test test test test test test test test test junk";

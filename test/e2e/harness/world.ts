@@ -4,7 +4,7 @@ import path from "node:path";
 import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { deploymentPath, writeDeployment } from "../../../agent/chain/deployment";
 import { startLedger, type Ledger } from "./ledger";
-import { freePort } from "./ports";
+import { freePort } from "../../../scripts/lib/ports";
 import { TcpProxy } from "./tcpProxy";
 import { FirmwareProxy } from "./firmwareProxy";
 import { CliProcess } from "./cliProcess";
