@@ -240,6 +240,9 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
         networks: [encodeBytes32String("plant-2")],
         upstreamMs: 3_600_000,
       });
+      // The server learns c1's and c2's enrolment from the ledger before their reports come up:
+      // left to its own polling, a busy machine could forward them first (REPORT_UNKNOWN_DEVICE).
+      await running.tracker.stream.pollOnce();
     });
     after(async () => {
       await mid1?.stop();
