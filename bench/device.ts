@@ -38,6 +38,8 @@ import { JsonRpcProvider, NonceManager, Network, SigningKey, Wallet, encodeBytes
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { buildDevice } from "../scripts/buildDevice";
 import { freePort } from "../scripts/lib/ports";
+import { median, round } from "./lib/measure";
+import { checkoutVariables } from "../scripts/lib/checkoutEnv";
 import { FleetRegistry__factory, UpdatePolicies__factory, UpdateRegistry__factory } from "../agent/chain/contracts";
 import { deploymentPath, writeDeployment } from "../agent/chain/deployment";
 import { javascriptCurve, nativeSecp256k1, type Curve } from "../agent/crypto/secp256k1";
@@ -62,17 +64,11 @@ const NODE_FLAGS = argv.flatMap((a, i) => (a === "--node-flags" ? [argv[i + 1]] 
 const log = (line: string) => {
   if (!json) process.stderr.write(line + "\n");
 };
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** Variables that would let an agent find the checkout's code or hooks: a shipped agent gets none. */
+/** The environment a shipped agent gets: none of the checkout's variables. */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of Object.keys(env))
-    if (k.startsWith("OTA_") || k.startsWith("TS_NODE_") || k === "NODE_PATH" || k === "NODE_OPTIONS" || k === "HARDHAT_NETWORK") delete env[k];
+  for (const k of checkoutVariables(env)) delete env[k];
   return env;
 }
 

@@ -45,7 +45,7 @@ import { publishSample } from "../scripts/demo/sampleRelease";
 import { StoryLog } from "../scripts/demo/storyLog";
 import { buildDeviceBatch } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
-import { peakRssMiB } from "./lib/measure";
+import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
 
 const argv = process.argv.slice(2);
@@ -67,7 +67,6 @@ const TIMEOUT_S = flag("--timeout-s", "BENCH_E2E_TIMEOUT_S", 900);
 const log = (line: string) => {
   if (!json) process.stderr.write(line + "\n");
 };
-const round1 = (x: number) => Math.round(x * 10) / 10;
 const seconds = (ms: number) => Math.round(ms) / 1000;
 /** The nearest-rank percentile of sorted values. */
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
@@ -327,7 +326,7 @@ async function main(): Promise<void> {
       imageKiB: IMAGE_KIB,
       "device retry ms": RETRY_MS,
       "device heartbeat ms": HEARTBEAT_MS,
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map(round1) },
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
       "setup: chain, ledger, server, tracker s (not measured)": seconds(setupMs),
       "batch enrolment s": seconds(enrolMs),
       "batch enrolment gas": Number(enrolReceipt!.gasUsed),

@@ -42,7 +42,7 @@ import { eciesOpen } from "../agent/crypto/ecies";
 import { componentId, normalizeRelease, type Dependency, type ReleaseRecord } from "../agent/core/release";
 import { REPORT_KIND, type StatusReport } from "../agent/core/statusReport";
 import { encodeVersion } from "../agent/core/version";
-import { peakRssMiB } from "./lib/measure";
+import { median, peakRssMiB, round } from "./lib/measure";
 
 const MiB = 1024 * 1024;
 const json = process.argv.includes("--json") || process.env.BENCH_JSON === "1";
@@ -66,11 +66,6 @@ const log = (line: string) => {
   if (!json) console.error(line);
 };
 const ms = (t0: number) => performance.now() - t0;
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const sha = (s: string) => "0x" + createHash("sha256").update(s).digest("hex");
 
 /** A small deterministic PRNG (mulberry32), so that two runs build the same fleet. */
@@ -316,7 +311,7 @@ function diskMiB(file: string): number {
       // absent
     }
   }
-  return round1(bytes / MiB);
+  return round(bytes / MiB);
 }
 
 // ---------------------------------------------------------------- decision latency
@@ -433,24 +428,24 @@ async function decisionRounds(fleet: Fleet): Promise<{ rounds: Round[]; breakdow
       materialised,
     });
     log(
-      `  ${p.name}@${versionText(i)} hw ${p.hardware.join(",")}: decided in ${round1(decideMs)} ms (mirror ${round1(applyEnd - t0)} ms): ${d.configs.length} configurations, ${d.devices} devices; ids read in ${round1(materialiseMs)} ms`,
+      `  ${p.name}@${versionText(i)} hw ${p.hardware.join(",")}: decided in ${round(decideMs)} ms (mirror ${round(applyEnd - t0)} ms): ${d.configs.length} configurations, ${d.devices} devices; ids read in ${round(materialiseMs)} ms`,
     );
   }
   // Where the time goes, each piece alone (outside the measured rounds).
   const breakdown: Record<string, number> = {};
   let t = performance.now();
   fleet.db.configs();
-  breakdown["FleetDatabase.configs() ms"] = round1(ms(t));
+  breakdown["FleetDatabase.configs() ms"] = round(ms(t));
   t = performance.now();
   fleet.db.devicesPerConfig();
-  breakdown["FleetDatabase.devicesPerConfig() ms"] = round1(ms(t));
+  breakdown["FleetDatabase.devicesPerConfig() ms"] = round(ms(t));
   planner.catalogueChanged();
   t = performance.now();
   planner.planAll();
-  breakdown["FleetPlanner.planAll() cold ms"] = round1(ms(t));
+  breakdown["FleetPlanner.planAll() cold ms"] = round(ms(t));
   t = performance.now();
   planner.planAll();
-  breakdown["FleetPlanner.planAll() warm ms"] = round1(ms(t));
+  breakdown["FleetPlanner.planAll() warm ms"] = round(ms(t));
   return { rounds, breakdown };
 }
 
@@ -501,7 +496,7 @@ function intakeOneByOne(fleet: Fleet, envelopes: Envelope[]): IntakeFigures {
     }
   }
   const seconds = ms(t) / 1000;
-  return { reports: envelopes.length, seconds: round1(seconds), perSecond: Math.round(envelopes.length / seconds), refused };
+  return { reports: envelopes.length, seconds: round(seconds), perSecond: Math.round(envelopes.length / seconds), refused };
 }
 
 function intakeBatched(fleet: Fleet, envelopes: Envelope[]): IntakeFigures {
@@ -512,7 +507,7 @@ function intakeBatched(fleet: Fleet, envelopes: Envelope[]): IntakeFigures {
     for (const r of takeSealedReports(fleet.db, envelopes.slice(i, i + BATCH), me, Date.now())) if (!r.ok) refused++;
   }
   const seconds = ms(t) / 1000;
-  return { reports: envelopes.length, seconds: round1(seconds), perSecond: Math.round(envelopes.length / seconds), refused };
+  return { reports: envelopes.length, seconds: round(seconds), perSecond: Math.round(envelopes.length / seconds), refused };
 }
 
 /**
@@ -538,7 +533,7 @@ async function intakeConcurrent(fleet: Fleet, envelopes: Envelope[], inFlight: n
   const seconds = ms(t) / 1000;
   await intake.close();
   const n = workers ?? os.availableParallelism?.() ?? os.cpus().length;
-  return { reports: rest.length, seconds: round1(seconds), perSecond: Math.round(rest.length / seconds), refused, workers: n };
+  return { reports: rest.length, seconds: round(seconds), perSecond: Math.round(rest.length / seconds), refused, workers: n };
 }
 
 /** Where one report's time goes: the same work, piece by piece, on copies that are not stored. */
@@ -583,7 +578,7 @@ async function main() {
   log(`building ${DEVICES} devices (${SMALL.label}), ${REPORTS} with real keys ...`);
   let t = performance.now();
   const fleet = buildFleet(SMALL, DEVICES, REPORTS, 1);
-  log(`  built in ${round1(ms(t) / 1000)} s: ${fleet.configs} configurations, database ${diskMiB(fleet.file)} MiB`);
+  log(`  built in ${round(ms(t) / 1000)} s: ${fleet.configs} configurations, database ${diskMiB(fleet.file)} MiB`);
   const sizeAfterSetup = diskMiB(fleet.file);
   log(`decision rounds (${SMALL.label}):`);
   const small = await decisionRounds(fleet);
@@ -615,7 +610,7 @@ async function main() {
   log(`building ${DEVICES} devices (${LARGE.label}) ...`);
   t = performance.now();
   const large = buildFleet(LARGE, DEVICES, 0, 2);
-  log(`  built in ${round1(ms(t) / 1000)} s: ${large.configs} configurations, database ${diskMiB(large.file)} MiB`);
+  log(`  built in ${round(ms(t) / 1000)} s: ${large.configs} configurations, database ${diskMiB(large.file)} MiB`);
   log(`decision rounds (${LARGE.label}):`);
   const largeRounds = await decisionRounds(large);
   large.db.close();
@@ -624,20 +619,20 @@ async function main() {
 
   const summarise = (f: Fleet, r: { rounds: Round[]; breakdown: Record<string, number> }) => ({
     configurations: f.configs,
-    "setup s (not measured)": round1((f.setupMs.catalogueAndConfigs + f.setupMs.devices) / 1000),
-    "decide ms median": round1(median(r.rounds.map((x) => x.decideMs))),
-    "decide ms max": round1(Math.max(...r.rounds.map((x) => x.decideMs))),
+    "setup s (not measured)": round((f.setupMs.catalogueAndConfigs + f.setupMs.devices) / 1000),
+    "decide ms median": round(median(r.rounds.map((x) => x.decideMs))),
+    "decide ms max": round(Math.max(...r.rounds.map((x) => x.decideMs))),
     "target decide ms": 1000,
-    "read affected ids ms median": round1(median(r.rounds.map((x) => x.materialiseMs))),
-    "read affected ids ms max": round1(Math.max(...r.rounds.map((x) => x.materialiseMs))),
-    "decide + read ids ms max": round1(Math.max(...r.rounds.map((x) => x.decideMs + x.materialiseMs))),
+    "read affected ids ms median": round(median(r.rounds.map((x) => x.materialiseMs))),
+    "read affected ids ms max": round(Math.max(...r.rounds.map((x) => x.materialiseMs))),
+    "decide + read ids ms max": round(Math.max(...r.rounds.map((x) => x.decideMs + x.materialiseMs))),
     breakdown: r.breakdown,
-    rounds: r.rounds.map((x) => ({ ...x, decideMs: round1(x.decideMs), applyMs: round1(x.applyMs), materialiseMs: round1(x.materialiseMs) })),
+    rounds: r.rounds.map((x) => ({ ...x, decideMs: round(x.decideMs), applyMs: round(x.applyMs), materialiseMs: round(x.materialiseMs) })),
   });
   figures.decisions = { [SMALL.label]: summarise(fleet, small), [LARGE.label]: summarise(large, largeRounds) };
   figures.intake = {
     "reports sealed (device side, not measured)": envelopes.length,
-    "sealing s (not measured)": round1(sealSeconds),
+    "sealing s (not measured)": round(sealSeconds),
     "one per transaction": single,
     [`batches of ${BATCH}`]: batched,
     [`ReportIntake, ${IN_FLIGHT} in flight`]: concurrent,

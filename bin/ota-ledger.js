@@ -21,13 +21,5 @@ if (existsSync(source)) {
   entry = path.join(root, "dist", "agent", "cli", "main.js");
 }
 const { main } = require(entry);
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`error [UNEXPECTED]: ${err && err.stack ? err.stack : err}\n`);
-    process.exitCode = 1;
-  },
-);
+// The process's exit code and an unexpected error's report, as for ota-device.
+require(path.join(path.dirname(entry), "program")).runAsProcess(main);

@@ -50,7 +50,7 @@ export async function runProgram(spec: ProgramSpec, argv: string[], io: CliIo): 
   }
 }
 
-/** Runs `run` on the process's arguments and sets its exit code (what bin/ota-ledger.js does for the full CLI). */
+/** Runs `run` on the process's arguments and sets its exit code (bin/ota-ledger.js for the full CLI, deviceMain.ts for ota-device). */
 export function runAsProcess(run: (argv: string[]) => Promise<number>): void {
   run(process.argv.slice(2)).then(
     (code) => {

@@ -9,12 +9,13 @@ import { CliProcess } from "./harness/cliProcess";
 import type { DeviceHandle } from "./harness/device";
 import type { Published } from "./harness/author";
 import { buildDevice } from "../../scripts/buildDevice";
+import { checkoutVariables } from "../../scripts/lib/checkoutEnv";
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, "..", "..");
 const COMPONENT = "acme.sensor-fw";
 /** What would let a shipped agent find the checkout's code: none of it may reach the agent's process. */
-const HELPERS = ["NODE_PATH", "NODE_OPTIONS", ...Object.keys(process.env).filter((k) => k.startsWith("TS_NODE_"))];
+const HELPERS = checkoutVariables();
 
 /**
  * The agents as they ship (ADR 0007), each in a folder of its own outside the checkout: the device
