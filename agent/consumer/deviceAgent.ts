@@ -24,7 +24,8 @@ import { SlotStore } from "./slots/slotStore";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
-import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
+import { isDeliveryFault, isRetriedLater, type Outcome } from "../core/updateOutcome";
+import { backoffDelayMs } from "../core/backoff";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { StatusReport } from "../core/statusReport";
@@ -45,18 +46,17 @@ export interface DeviceAgentOptions {
   upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
+  /** A blocked delivery is tried again by retryPending after a backoff with jitter, per release (default 10 s doubling to 10 min; DeviceRunner sets it from its retry interval). */
+  blockedRetry?: { baseMs?: number; maxMs?: number };
   clock?: () => number; // ms
   log?: (line: string) => void;
   /** Test hook: called between phases (e.g. to revoke a release after the download). */
   onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
 }
 
-const TRANSIENT = TRANSIENT_CODES;
-const RETRY_LATER = RETRY_LATER_CODES;
-
 export interface UpdateOutcome {
   releaseId: string;
-  outcome: "confirmed" | "rolled-back" | "rejected" | "declined";
+  outcome: Outcome; // what it means: agent/core/updateOutcome resultKind
   code: string;
 }
 
@@ -179,7 +179,11 @@ export class DeviceAgent {
     const deferred = this.deferredNotices.splice(0);
     if (deferred.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(deferred));
     const out: UpdateOutcome[] = [];
-    for (const releaseId of [...this.memory.pending]) out.push(await this.considerRelease(releaseId, "retry"));
+    for (const releaseId of [...this.memory.pending]) {
+      const blocked = this.blocked.get(releaseId);
+      if (blocked && blocked.retryAt > this.now()) continue; // its backoff has not passed yet
+      out.push(await this.considerRelease(releaseId, "retry"));
+    }
     return out;
   }
 
@@ -223,7 +227,7 @@ export class DeviceAgent {
       if (err instanceof LedgerUnavailable) return err;
       throw err;
     });
-    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "rejected", release.code); // tried again once the ledger answers
+    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "blocked", release.code); // tried again once the ledger answers
     if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
     let state = startUpdate(release);
     const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
@@ -232,11 +236,16 @@ export class DeviceAgent {
       await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n");
       await this.o.onPhase?.(state.phase, releaseId);
     };
+    // Where an error stops the update says what kind of result it is (agent/core/updateOutcome):
+    // the ledger's checks refuse, anything on the way to an intact artifact and its key is a
+    // blocked delivery, and only what fails after that is the release failing on this device.
+    let stage: "ledger" | "delivery" | "install" = "ledger";
     try {
       await callLedger(() => this.checkOnLedger(release));
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
+      stage = "delivery";
       await fs.mkdir(path.dirname(artifactFile), { recursive: true });
       await step({ type: "download-started" });
       const onChunk = (index: number) => {
@@ -247,9 +256,11 @@ export class DeviceAgent {
       await step({ type: "download-complete" });
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
+      stage = "ledger";
       if ((await this.releaseStatus(releaseId)) === "revoked")
         throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
 
+      stage = "delivery";
       let key: Buffer;
       try {
         key = unwrapContentKey(
@@ -268,16 +279,23 @@ export class DeviceAgent {
       };
       // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
       // records the image only if it is the ledger's file hash; the active slot is not touched.
+      // The first chunk tells whether the key is the release's: the ciphertext is the author's
+      // (verified against the ledger), so a key it does not open came from the server.
       try {
         await this.slots.writeInactive(
           release.record.component.toLowerCase(),
           image,
-          decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })),
+          keyCheckedOnFirstChunk(decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })), () => (stage = "install")),
         );
       } catch (err) {
         if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
+        if (stage === "delivery" && reportCodeOf(err) === "CHUNK_AUTHENTICATION")
+          throw new ContentRejected("KEY_MISMATCH", "the content key the server sent does not open the release's first chunk: not the release's key", {
+            cause: err,
+          });
         throw err;
       }
+      stage = "install";
       await step({ type: "decrypted", fileHash: image.fileHash }); // the hash writeInactive just verified
       await step({ type: "installed" });
       await fs.rm(artifactFile, { force: true });
@@ -289,17 +307,18 @@ export class DeviceAgent {
       this.needs.delete(releaseId);
       return this.finish(releaseId, trial.outcome, trial.code);
     } catch (err) {
-      const code = reportCodeOf(err);
       if (err instanceof UpdateDeclined) {
-        this.declined.set(releaseId, code);
-        return this.finish(releaseId, "declined", code);
+        this.declined.set(releaseId, err.code);
+        return this.finish(releaseId, "declined", err.code);
       }
-      if (!(err instanceof VerificationError) && !(err instanceof OtaError)) this.o.log?.(`update ${releaseId}: ${(err as Error).stack}`);
-      if (!RETRY_LATER.has(code)) {
-        this.needs.delete(releaseId); // a retryable one is still needed: the tracker hears so (CAP-11.1-a-iv)
-        await fs.rm(artifactFile, { force: true }); // and keeps its verified prefix to resume from
+      const known = err instanceof OtaError && err.code !== "";
+      if (!known) this.o.log?.(`update ${releaseId} (${stage}): ${(err as Error).stack}`);
+      const { outcome, code } = resultOf(stage, err, known);
+      if (!isRetriedLater(outcome, code)) {
+        this.needs.delete(releaseId); // a release still needed is reported as such (CAP-11.1-a-iv)
+        await fs.rm(artifactFile, { force: true }); // a blocked one keeps its verified prefix to resume from
       }
-      return this.finish(releaseId, "rejected", code);
+      return this.finish(releaseId, outcome, code);
     }
   }
 
@@ -428,7 +447,7 @@ export class DeviceAgent {
         });
       } catch (err) {
         const code = reportCodeOf(err);
-        if (!TRANSIENT.has(code) || i >= attempts) throw err;
+        if (!isDeliveryFault(code) || i >= attempts) throw err;
         await new Promise((r) => setTimeout(r, (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1)));
       }
     }
@@ -436,15 +455,25 @@ export class DeviceAgent {
 
   private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
-    await this.memory.setPending(releaseId, RETRY_LATER.has(code));
+    if (outcome === "blocked") {
+      const attempts = (this.blocked.get(releaseId)?.attempts ?? 0) + 1;
+      const delay = backoffDelayMs(attempts, { baseMs: this.o.blockedRetry?.baseMs ?? 10_000, maxMs: this.o.blockedRetry?.maxMs ?? 600_000 });
+      this.blocked.set(releaseId, { attempts, retryAt: this.now() + delay });
+    } else this.blocked.delete(releaseId);
+    await this.memory.setPending(releaseId, isRetriedLater(outcome, code));
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.
-    if (outcome === "rejected" && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId))) this.lastRejection = { releaseId, code, at: this.now() };
+    // A result the slots do not record (they record trials): the newest of either is the one reported.
+    if ((outcome === "rejected" || outcome === "blocked" || outcome === "failed") && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)))
+      this.lastAttempt = { releaseId, outcome, code, at: this.now() };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };
   }
 
-  private lastRejection: { releaseId: string; code: string; at: number } | undefined;
+  /** Releases whose delivery is blocked: how many tries in a row, and when the next is due (a restart tries at once). */
+  private readonly blocked = new Map<string, { attempts: number; retryAt: number }>();
+
+  private lastAttempt: { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number } | undefined;
 
   /** Whether `releaseId` is the active image of one of this device's components. */
   private isRunning(releaseId: string): boolean {
@@ -455,7 +484,7 @@ export class DeviceAgent {
   async statusReport(): Promise<StatusReport> {
     const boot = this.slots.snapshot();
     const last = boot.lastResult;
-    const rejection = this.lastRejection && (!last || this.lastRejection.at > last.at) ? this.lastRejection : undefined;
+    const attempt = this.lastAttempt && (!last || this.lastAttempt.at > last.at) ? this.lastAttempt : undefined;
     return {
       deviceId: this.o.device.credential.record.id,
       counter: await this.slots.nextCounter(),
@@ -463,8 +492,8 @@ export class DeviceAgent {
         const image = c.slots[c.active];
         return image ? [{ component, version: image.version, releaseId: image.releaseId, slot: c.active }] : [];
       }),
-      lastResult: rejection
-        ? { releaseId: rejection.releaseId, component: "", outcome: "rejected", code: rejection.code, at: rejection.at }
+      lastResult: attempt
+        ? { releaseId: attempt.releaseId, component: "", outcome: attempt.outcome, code: attempt.code, at: attempt.at }
         : last && { releaseId: last.releaseId, component: last.component, outcome: last.outcome, code: last.code, at: last.at },
       needs: [...this.needs.values()],
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
@@ -560,4 +589,33 @@ async function fetchBody(url: string): Promise<AsyncIterable<Uint8Array>> {
   }
   if (!res.ok || !res.body) throw new DownloadRejected("ARTIFACT_TRUNCATED", `${url} answered ${res.status}`);
   return res.body as unknown as AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The outcome and code of an update that stopped with `err` in `stage` (agent/core/updateOutcome):
+ * a refusal of the ledger's checks is `rejected`; anything on the way to an intact artifact and its
+ * key is `blocked` (a server's or a proxy's refusal included: the device checked the ledger itself);
+ * what fails once the content is decrypting is the release `failed` on this device.
+ */
+function resultOf(stage: "ledger" | "delivery" | "install", err: unknown, known: boolean): { outcome: Outcome; code: string } {
+  const code = reportCodeOf(err);
+  if (err instanceof LedgerUnavailable || isDeliveryFault(code)) return { outcome: "blocked", code };
+  switch (stage) {
+    case "ledger":
+      return { outcome: "rejected", code };
+    case "delivery":
+      return { outcome: "blocked", code: known ? code : "DELIVERY_ERROR" };
+    case "install":
+      return { outcome: "failed", code: known ? code : "INSTALL_FAILED" };
+  }
+}
+
+/** Passes the decrypted chunks on, calling `onFirst` once the first one has authenticated (the key is the release's). */
+async function* keyCheckedOnFirstChunk(chunks: AsyncIterable<Buffer>, onFirst: () => void): AsyncGenerator<Buffer> {
+  let first = true;
+  for await (const chunk of chunks) {
+    if (first) onFirst();
+    first = false;
+    yield chunk;
+  }
 }

@@ -40,7 +40,7 @@ describe("e2e: the firmware server down while devices poll", function () {
     await world.serverProcess!.kill();
     held.release(); // that answer is lost with the server: the device sees the connection fail
     const first = await deviceOutcome(world, device, r.releaseId);
-    expect(first, device.output()).to.deep.equal({ outcome: "rejected", code: "SERVER_UNREACHABLE" });
+    expect(first, device.output()).to.deep.equal({ outcome: "blocked", code: "SERVER_UNREACHABLE" });
     await expectUntouched(d, BOOT, running);
     expect(device.running).to.equal(true);
     // The server restarts on the same data (store, database, keys); the device retries on its own.

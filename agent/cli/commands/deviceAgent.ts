@@ -154,7 +154,9 @@ async function installByHand(
         ? ": it failed its trial boot on this device before; fix the cause, then run again with --retry-failed"
         : outcome.outcome === "rolled-back"
           ? ": the trial boot failed and the device runs its previous image"
-          : "";
+          : outcome.outcome === "blocked"
+            ? ": its delivery was blocked (the server, the network or the bytes given, not the release); run again, or give the artifact with --file or --url"
+            : "";
     throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
   }
   ctx.output(

@@ -47,6 +47,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => healthy,
       download: { timeoutMs: 2000, attempts: 2, backoffMs: 50 },
+      blockedRetry: { baseMs: 1, maxMs: 1 }, // retryPending retries a blocked delivery at once here
       ...extra,
     });
   }
@@ -124,10 +125,29 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await unmoved(() => agent.considerRelease(v3.releaseId, "new-release"), "CHUNK_MISMATCH");
     });
 
-    it("endless data: stopped at the recorded size", async () => {
+    it("endless data: stopped at the recorded size; the chunks verified before it are kept and the retry has nothing left to fetch (issue 15)", async () => {
       const v4 = await release("acme.bootloader", "1.3.0", [f.devices.a]);
       f.store.fault = { kind: "endless" };
-      await unmoved(() => agent.considerRelease(v4.releaseId, "new-release"), "ARTIFACT_TOO_LONG");
+      const logged: string[] = [];
+      const a = await DeviceAgent.open({
+        ...(agent as unknown as { o: DeviceAgentOptions }).o,
+        download: { timeoutMs: 2000, attempts: 1 },
+        log: (l) => logged.push(l),
+      });
+      // One attempt: the stream is cut at the recorded size, a delivery fault (ARTIFACT_TOO_LONG), not a failed release.
+      await unmoved(
+        () => a.considerRelease(v4.releaseId, "new-release"),
+        "ARTIFACT_TOO_LONG",
+        () => a,
+      );
+      expect((await a.statusReport()).lastResult).to.include({ outcome: "blocked", code: "ARTIFACT_TOO_LONG" });
+      // Every chunk was verified before the excess: the retry resumes after the last one and installs.
+      const retried = await a.retryPending(); // (with the earlier tests' blocked deliveries, tried again too)
+      expect(retried.find((r) => r.releaseId === v4.releaseId.toLowerCase())).to.deep.equal({
+        releaseId: v4.releaseId.toLowerCase(),
+        outcome: "confirmed",
+        code: "OK",
+      });
     });
 
     it("slow retrieval: a server that trickles bytes times out", async () => {
@@ -304,7 +324,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
       const r = await release("acme.radio-fw", "5.0.0", []); // no key granted yet
       const a = await agentFor(dev, { components: [componentId("acme.radio-fw")] });
-      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "rejected", code: "KEY_NOT_GRANTED" });
+      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "blocked", code: "KEY_NOT_GRANTED" });
       expect((await a.statusReport()).needs).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), component: r.record.component, reason: "new-release" }]);
       await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, {
         deviceIds: [dev.credential.record.id],

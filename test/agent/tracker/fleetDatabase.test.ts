@@ -144,7 +144,10 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     db.takeReport(other.id, 1, 10, body(true));
     db.takeReport(other.id, 2, 11, body(false)); // was in safe mode, no longer
     // Back to schema 6: no flag, no index.
-    db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);
+    db.db.exec(
+      `DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;
+       DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;`,
+    );
     db.db.pragma("user_version = 6");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));
