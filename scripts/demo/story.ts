@@ -296,11 +296,13 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const failedList = await trackerGet<Listed>(services, "/v1/fleet/devices?status=failed&limit=1000");
   const refusedList = await trackerGet<Listed>(services, "/v1/fleet/devices?status=refused&limit=1000");
   const canaryIds = new Set(canaries.map((d) => d.id));
-  const refusedRevoked = refusedList.devices.filter((d) => d.lastCode === "RELEASE_REVOKED").length;
+  const reasons = new Map<string, number>();
+  for (const d of refusedList.devices) reasons.set(d.lastCode ?? "no reason", (reasons.get(d.lastCode ?? "no reason") ?? 0) + 1);
+  const byReason = [...reasons].map(([code, n]) => `${n} ${code}`).join(", ");
   log.check(
     "the tracker lists as failed only the devices where 2.1.0 really failed; refusals are listed as refused, with the reason",
     `${canaries.length} failed (the canaries); refused devices each with a reason`,
-    `${failedList.total} failed${failedList.devices.every((d) => canaryIds.has(d.id)) ? " (the canaries)" : ""}; ${refusedList.total} refused (${refusedRevoked} RELEASE_REVOKED)`,
+    `${failedList.total} failed${failedList.devices.every((d) => canaryIds.has(d.id)) ? " (the canaries)" : ""}; ${refusedList.total} refused (${byReason || "none"})`,
     failedList.total === canaries.length && failedList.devices.every((d) => canaryIds.has(d.id)) && refusedList.devices.every((d) => d.lastCode),
   );
   const releases = await trackerGet<{ releases: { id: string; status: string }[] }>(services, "/v1/releases");

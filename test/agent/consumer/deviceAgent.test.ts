@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ethers } from "hardhat";
@@ -18,6 +18,7 @@ import { uploadArtifact } from "../../../agent/author/uploadArtifact";
 import { grantKeys } from "../../../agent/author/grantKeys";
 import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
 import { expectCode } from "../../helpers/expectCode";
+import { keyWrapContext, wrapContentKey } from "../../../agent/crypto/keyWrap";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 const BOOT = componentId("acme.bootloader");
@@ -174,6 +175,8 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         { deviceIds: [f.devices.a.credential.record.id] },
       );
       await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "FILE_HASH_MISMATCH");
+      // Delivered intact, then failed on the device: a failed release, the one kind that counts against a rollout (issue 15).
+      expect((await agent.statusReport()).lastResult).to.include({ outcome: "failed", code: "FILE_HASH_MISMATCH" });
     });
 
     it("CAP-11.3-c: a release revoked after its download, before its install, is not installed", async () => {
@@ -237,6 +240,26 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       );
       await expectCode(a.onNotice(envelope), "UPSTREAM_NOT_REGISTERED");
       expect(a.slots.snapshot().components[BOOT]).to.equal(undefined);
+    });
+
+    it("finding (issue 15): a content key from the server that is not the release's is a blocked delivery (KEY_MISMATCH), not a failed release", async () => {
+      const v7 = await release("acme.bootloader", "1.9.0", [f.devices.a]);
+      const me = f.devices.a.credential.record;
+      const right = f.db.wrappedKey(v7.releaseId, me.id)!;
+      // A compromised server wraps a key of its own for the device: it opens, but it is not the author's.
+      const wrong = wrapContentKey(randomBytes(32), Buffer.from(me.publicKey.slice(2), "hex"), keyWrapContext(v7.releaseId, me.id));
+      f.db.saveWrappedKeys(v7.releaseId, "a compromised server", [{ deviceId: me.id, wrappedKey: wrong }], Date.now());
+      const a = await agentFor(f.devices.a);
+      await a.considerRelease(v1.releaseId, "first install");
+      await unmoved(
+        () => a.considerRelease(v7.releaseId, "new-release"),
+        "KEY_MISMATCH",
+        () => a,
+      );
+      expect((await a.statusReport()).lastResult).to.include({ outcome: "blocked", code: "KEY_MISMATCH" });
+      // The server serves the author's key again: the release installs from the artifact already verified.
+      f.db.saveWrappedKeys(v7.releaseId, "the author", [{ deviceId: me.id, wrappedKey: right }], Date.now());
+      expect(await a.retryPending()).to.deep.equal([{ releaseId: v7.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
     });
   });
 
