@@ -54,7 +54,7 @@ export const DELIVERY_FAULT_CODES: ReadonlySet<string> = new Set([
   "SERVER_UNREACHABLE",
   "SERVER_BUSY",
   "INTERNAL",
-  "HTTP_ERROR", // a proxy's or gateway's 5xx without the server's error body
+  "HTTP_ERROR", // a proxy's or gateway's error without the server's error body (also HTTP_<status>: isDeliveryFault)
   "STORE_UNAVAILABLE",
   "ARTIFACT_NOT_AVAILABLE",
   "SOURCE_FAILED",
@@ -106,7 +106,7 @@ export function resultKind(outcome: string | null | undefined, code: string | nu
       return "refused";
     case "rejected":
       if (RELEASE_FAILURE_CODES.has(code ?? "")) return "failed";
-      if (DELIVERY_FAULT_CODES.has(code ?? "")) return "blocked";
+      if (isDeliveryFault(code ?? "")) return "blocked";
       return "refused";
     default:
       return null;
@@ -124,10 +124,15 @@ export function isRetriedLater(outcome: string | null | undefined, code: string 
   return kind === "blocked" || (kind === "refused" && RETRY_LATER_REFUSALS.has(code ?? ""));
 }
 
-/** Whether an error code met while fetching a release is a delivery fault: retried, from the next source. */
+/**
+ * Whether an error code met while fetching a release is a delivery fault: retried, from the next
+ * source. HTTP_<status> is an answer without the firmware server's error body: a proxy's 502, a
+ * gateway's 504, a load balancer's 429, never the server's word on the release.
+ */
 export function isDeliveryFault(code: string): boolean {
-  return DELIVERY_FAULT_CODES.has(code);
+  return DELIVERY_FAULT_CODES.has(code) || HTTP_STATUS_CODE.test(code);
 }
+const HTTP_STATUS_CODE = /^HTTP_[0-9]{3}$/;
 
 /**
  * The SQL expression of resultKind over two columns, so the tracker's filters and counts say
@@ -142,7 +147,7 @@ export function resultKindSql(outcome: string, code: string): string {
     WHEN 'blocked' THEN 'blocked'
     WHEN 'declined' THEN 'refused'
     WHEN 'rejected' THEN (CASE WHEN coalesce(${code}, '') IN (${list(RELEASE_FAILURE_CODES)}) THEN 'failed'
-                               WHEN coalesce(${code}, '') IN (${list(DELIVERY_FAULT_CODES)}) THEN 'blocked'
+                               WHEN coalesce(${code}, '') IN (${list(DELIVERY_FAULT_CODES)}) OR coalesce(${code}, '') GLOB 'HTTP_[0-9][0-9][0-9]' THEN 'blocked'
                                ELSE 'refused' END)
     ELSE NULL END)`;
 }

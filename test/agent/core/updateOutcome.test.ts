@@ -31,6 +31,10 @@ describe("the three kinds of result: failed, blocked, refused (issue 15, CAP-11.
     ["rejected", "AUTH_STALE", "blocked"],
     ["rejected", "KEY_UNWRAP_FAILED", "blocked"],
     ["rejected", "KEY_NOT_GRANTED", "blocked"],
+    // a proxy's or gateway's answer without the server's error body
+    ["rejected", "HTTP_503", "blocked"],
+    ["rejected", "HTTP_429", "blocked"],
+    ["rejected", "HTTP_5031", "refused"],
     ["blocked", "CHUNK_MISMATCH", "blocked"],
     // a code this tracker does not know yet, on a blocked result: blocked all the same
     ["blocked", "SOMETHING_NEW", "blocked"],
