@@ -38,15 +38,18 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
   });
   afterEach(() => world.firmwareProxy.clearFaults());
 
-  /** Ships a release while `fault` is on, expects the refusal, checks nothing moved, then converges on a clean release. */
+  /**
+   * Ships a release while `fault` is on, expects the refusal (a blocked delivery: the source lied,
+   * not the release, issue 15), checks nothing moved, then converges on a clean release.
+   */
   async function refusedThenConverges(fault: (r: Published) => ArtifactFault | void, code: string): Promise<Published> {
     const bad = await world.author.publish(BOOT, next());
     const f = fault(bad);
     if (f) world.firmwareProxy.setFault(bad.releaseId, f);
     await world.author.submit(world.serverUrl, bad);
     await world.author.grant(world.serverUrl, bad, [d.id]);
-    await expectOutcome(world, device, bad.releaseId, { outcome: "rejected", code });
-    await expectUntouched(d, BOOT, running, bad);
+    await expectOutcome(world, device, bad.releaseId, { outcome: "blocked", code });
+    await expectUntouched(d, BOOT, running, bad, { blocked: true });
     world.firmwareProxy.clearFaults();
     const good = await shipInstalled(world, device, BOOT, next(), [d.id]);
     await expectRunning(d, BOOT, good);
@@ -61,7 +64,7 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     await refusedThenConverges((r) => ({ kind: "alter", offset: span(r, 2).offset + 100 }), "CHUNK_MISMATCH");
   });
 
-  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact cut short on the server (ARTIFACT_TRUNCATED) after asking for the rest, keeping nothing", async () => {
+  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact cut short on the server (ARTIFACT_TRUNCATED) after asking for the rest", async () => {
     const bad = await refusedThenConverges((r) => ({ kind: "truncate", at: span(r, 2).offset + 1000 }), "ARTIFACT_TRUNCATED");
     // It asked for the missing part from its last verified chunk before giving up.
     const ranged = world.firmwareProxy.requests(new RegExp(`/v1/releases/${bad.releaseId}/artifact`)).filter((e) => e.range !== undefined);

@@ -48,7 +48,7 @@ describe("e2e: the firmware server down while devices poll", function () {
     await world.startServer();
     await device.waitForLine(new RegExp(`release ${r.releaseId}: confirmed \\(OK\\)`), { from, timeoutMs: 40_000, context: world.context });
     // Until then, every try was refused only because the server was not there.
-    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: rejected`));
+    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: blocked`));
     for (const t of tries) expect(t).to.match(/\(SERVER_UNREACHABLE\)$/);
     await expectRunning(d, BOOT, r);
   });
