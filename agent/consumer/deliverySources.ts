@@ -229,7 +229,9 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
     let error: unknown;
     for (const server of servers) {
       try {
-        return await what(server);
+        const answer = await what(server);
+        await sources.noteSuccess(server);
+        return answer;
       } catch (err) {
         await fail(server, err);
         error = err;
@@ -308,6 +310,7 @@ export async function wrappedKeyFromSources(
   for (const server of sources.ordered().filter((s) => s.kind === "server")) {
     try {
       const wrappedKey = checkKey(o, await fetchWrappedKey({ ...o, serverUrl: server.url, clock: sources.clock(server.url) }));
+      await sources.noteSuccess(server);
       return { wrappedKey, source: server };
     } catch (err) {
       if (!(err instanceof OtaError)) throw err;

@@ -184,6 +184,11 @@ export class VerifiedArtifact {
     return this.header !== undefined && this.chunks >= this.leaves.length;
   }
 
+  /** Where the next pushed byte sits in the artifact: the verified bytes and those of a chunk not whole yet. */
+  get position(): number {
+    return this.bytes + this.queue.length;
+  }
+
   /** The artifact's size, once its header is verified. */
   get size(): number | undefined {
     return this.header && Number(artifactSize(this.record.fileSize, this.header.chunkSize));

@@ -36,7 +36,7 @@ export async function fetchFromGateway(o: GatewayFetchOptions): Promise<void> {
     if (depth > 16) throw new DownloadRejected("ARTIFACT_FORMAT", "the artifact's DAG is deeper than any import makes it");
     const block = await fetchBlock(o, id);
     if (id.codec === RAW) {
-      if (start + block.length > o.sink.bytes) await o.sink.push(block.subarray(Math.max(0, o.sink.bytes - start)));
+      if (start + block.length > o.sink.position) await o.sink.push(block.subarray(Math.max(0, o.sink.position - start)));
       return;
     }
     let node;
@@ -48,13 +48,13 @@ export async function fetchFromGateway(o: GatewayFetchOptions): Promise<void> {
     }
     let at = start;
     if (node.data.length > 0) {
-      if (at + node.data.length > o.sink.bytes) await o.sink.push(node.data.subarray(Math.max(0, o.sink.bytes - at)));
+      if (at + node.data.length > o.sink.position) await o.sink.push(node.data.subarray(Math.max(0, o.sink.position - at)));
       at += node.data.length;
     }
     for (const link of node.links) {
       if (o.sink.complete) return;
-      if (at + link.size > o.sink.bytes) {
-        if (at > o.sink.bytes) throw new DownloadRejected("ANSWER_MALFORMED", `block ${cidString(id)}: its block sizes skip bytes of the file`);
+      if (at + link.size > o.sink.position) {
+        if (at > o.sink.position) throw new DownloadRejected("ANSWER_MALFORMED", `block ${cidString(id)}: its block sizes skip bytes of the file`);
         await walk(link.id, at, depth + 1);
       }
       at += link.size;

@@ -124,10 +124,20 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await unmoved(() => agent.considerRelease(v3.releaseId, "new-release"), "CHUNK_MISMATCH");
     });
 
-    it("endless data: stopped at the recorded size", async () => {
+    it("endless data: stopped at the recorded size, nothing past it written; the source is demoted and the release installs from the verified bytes (REQ-10f-ii)", async () => {
       const v4 = await release("acme.bootloader", "1.3.0", [f.devices.a]);
       f.store.fault = { kind: "endless" };
-      await unmoved(() => agent.considerRelease(v4.releaseId, "new-release"), "ARTIFACT_TOO_LONG");
+      // One round: refused at the recorded size, the running image untouched.
+      const once = await agentFor(f.devices.a, { download: { timeoutMs: 2000, attempts: 1 } });
+      expect(await once.considerRelease(v4.releaseId, "new-release")).to.include({ outcome: "rejected", code: "ARTIFACT_TOO_LONG" });
+      expect(boot(once)).to.equal(undefined);
+      // With a second round the verified artifact on disk is complete: nothing more is asked of
+      // the server, and the bytes it sent past the end were never kept.
+      const lines: string[] = [];
+      const twice = await agentFor(f.devices.a, { log: (l) => lines.push(l) });
+      expect(await twice.considerRelease(v4.releaseId, "new-release")).to.include({ outcome: "confirmed", code: "OK" });
+      expect("0x" + createHash("sha256").update(activeBytes(twice)).digest("hex")).to.equal(v4.record.fileHash);
+      expect(lines.filter((l) => /demoted \(ARTIFACT_TOO_LONG\)/.test(l)), lines.join("\n")).to.have.length(1);
     });
 
     it("slow retrieval: a server that trickles bytes times out", async () => {
