@@ -35,7 +35,7 @@ export class ServerClock {
 
   /**
    * After a stale refusal: takes the server's time from its answer's `Date` header (whole seconds,
-   * so the middle of that second). True when the offset moved, so that the request is worth
+   * so the end of that second: never behind the server, which also refuses times before its start). True when the offset moved, so that the request is worth
    * signing again at once; false when the header is missing, unparseable, about what the device
    * already uses, or further off than the bound (the device's clock is then left alone, and logged).
    */
@@ -43,7 +43,7 @@ export class ServerClock {
     const header = res.headers.get("date");
     const serverMs = header === null ? NaN : Date.parse(header);
     if (!Number.isFinite(serverMs)) return false;
-    const wanted = serverMs + 500 - this.local();
+    const wanted = serverMs + 1000 - this.local();
     if (Math.abs(wanted - this.offset) < MEANINGFUL_MS) return false;
     const bound = this.o.maxCorrectionMs ?? DEFAULT_MAX_CLOCK_CORRECTION_MS;
     if (Math.abs(wanted) > bound) {

@@ -26,13 +26,23 @@ export class FirmwareMirror {
   private server!: RunningFirmwareServer;
   private constructor(private readonly listener: LocalListener) {}
 
-  static async start(f: Fixture, fault: MirrorFault = { kind: "none" }): Promise<FirmwareMirror> {
+  /** `clockOffsetMs`: the mirror's clock runs this far from the test machine's (its auth window and its Date header both). */
+  static async start(f: Fixture, fault: MirrorFault = { kind: "none" }, o: { clockOffsetMs?: number } = {}): Promise<FirmwareMirror> {
     let mirror!: FirmwareMirror;
     const listener = await LocalListener.start((req, res) => mirror.handle(req, res));
     mirror = new FirmwareMirror(listener);
     mirror.fault = fault;
-    mirror.server = await startFirmwareServer({ gate: f.gate, store: f.store, db: f.db, pollMs: 100, publicOrigin: listener.url });
+    mirror.clockOffsetMs = o.clockOffsetMs ?? 0;
+    const now = () => Date.now() + mirror.clockOffsetMs;
+    mirror.server = await startFirmwareServer({ gate: f.gate, store: f.store, db: f.db, pollMs: 100, publicOrigin: listener.url, now });
     return mirror;
+  }
+
+  private clockOffsetMs = 0;
+
+  /** The Date header of the mirror's clock (Node writes the machine's own otherwise). */
+  private dated(headers: http.OutgoingHttpHeaders): http.OutgoingHttpHeaders {
+    return this.clockOffsetMs === 0 ? headers : { ...headers, date: new Date(Date.now() + this.clockOffsetMs).toUTCString() };
   }
 
   get url(): string {
@@ -72,7 +82,7 @@ export class FirmwareMirror {
     }
     const isArtifact = /\/artifact$/.test(path.split("?")[0]) && (answer.statusCode === 200 || answer.statusCode === 206);
     if (!isArtifact || fault.kind !== "flip") {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      res.writeHead(answer.statusCode ?? 502, this.dated(answer.headers));
       answer.pipe(res);
       return;
     }
