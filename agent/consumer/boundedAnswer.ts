@@ -6,7 +6,11 @@ export const MAX_ERROR_BODY = 4096;
 
 /** An answer over its bound: the device stopped reading it there (ISSUE-15 "the device reads error bodies with no bound"). */
 export class AnswerTooLargeError extends OtaError {
-  constructor(what: string, maxBytes: number, readonly status: number) {
+  constructor(
+    what: string,
+    maxBytes: number,
+    readonly status: number,
+  ) {
     super("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes; stopped reading there`, { details: { status, maxBytes } });
   }
 }
@@ -53,9 +57,14 @@ export async function refusalFromAnswer(res: Response, what: string, source: str
     text = (await readBounded(res, MAX_ERROR_BODY, what)).toString("utf8");
   } catch (err) {
     if (err instanceof AnswerTooLargeError)
-      return new ServerRefusedError("ANSWER_TOO_LARGE", `${what}: ${source} answered ${res.status} with an error body over ${MAX_ERROR_BODY} bytes`, res.status, {
-        maxBytes: MAX_ERROR_BODY,
-      });
+      return new ServerRefusedError(
+        "ANSWER_TOO_LARGE",
+        `${what}: ${source} answered ${res.status} with an error body over ${MAX_ERROR_BODY} bytes`,
+        res.status,
+        {
+          maxBytes: MAX_ERROR_BODY,
+        },
+      );
     return new ServerRefusedError("DOWNLOAD_INTERRUPTED", `${what}: the connection to ${source} broke while it answered ${res.status}`, res.status, {
       cause: String(err),
     });

@@ -83,7 +83,10 @@ export class SourceSet {
     const seen = new Set<string>();
     const list = sources.map((s) => ({ kind: s.kind, url: normalUrl(s.url) })).filter((s) => !seen.has(keyOf(s)) && seen.add(keyOf(s)));
     if (!list.some((s) => s.kind === "server"))
-      throw new OtaError("DEVICE_CONFIG", "the device's sources name no firmware server: a gateway serves blocks only, the wrapped key comes from a firmware server");
+      throw new OtaError(
+        "DEVICE_CONFIG",
+        "the device's sources name no firmware server: a gateway serves blocks only, the wrapped key comes from a firmware server",
+      );
     const set = new SourceSet(list, o);
     if (o.stateFile) await set.load(o.stateFile);
     return set;

@@ -440,7 +440,8 @@ export class DeviceAgent {
           timeoutMs: this.o.download?.timeoutMs,
           onChunk,
         });
-        if (delivered.resumedFrom > 0) this.o.log?.(`release ${release.id}: resumed at chunk ${delivered.resumedFrom} from ${delivered.source.kind} ${delivered.source.url}`);
+        if (delivered.resumedFrom > 0)
+          this.o.log?.(`release ${release.id}: resumed at chunk ${delivered.resumedFrom} from ${delivered.source.kind} ${delivered.source.url}`);
         return delivered;
       } catch (err) {
         if (!isDeliveryFault(reportCodeOf(err)) || i >= attempts) throw err;

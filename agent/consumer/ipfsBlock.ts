@@ -132,8 +132,10 @@ function decodeLink(bytes: Uint8Array): BlockId {
   while (r.left > 0) {
     const key = r.varint();
     if (key === 0x0a) id = decodeCid(r.bytes(r.varint()));
-    else if (key === 0x12) r.bytes(r.varint()); // Name
-    else if (key === 0x18) r.varint(); // Tsize
+    else if (key === 0x12)
+      r.bytes(r.varint()); // Name
+    else if (key === 0x18)
+      r.varint(); // Tsize
     else throw new IpfsBlockError("ANSWER_MALFORMED", `a dag-pb link with field key ${key}`);
   }
   if (!id) throw new IpfsBlockError("ANSWER_MALFORMED", "a dag-pb link without a hash");

@@ -28,9 +28,9 @@ export class FirmwareMirror {
 
   /** `clockOffsetMs`: the mirror's clock runs this far from the test machine's (its auth window and its Date header both). */
   static async start(f: Fixture, fault: MirrorFault = { kind: "none" }, o: { clockOffsetMs?: number } = {}): Promise<FirmwareMirror> {
-    let mirror!: FirmwareMirror;
-    const listener = await LocalListener.start((req, res) => mirror.handle(req, res));
-    mirror = new FirmwareMirror(listener);
+    const at: { mirror?: FirmwareMirror } = {};
+    const listener = await LocalListener.start((req, res) => at.mirror!.handle(req, res));
+    const mirror = (at.mirror = new FirmwareMirror(listener));
     mirror.fault = fault;
     mirror.clockOffsetMs = o.clockOffsetMs ?? 0;
     const now = () => Date.now() + mirror.clockOffsetMs;
@@ -114,10 +114,9 @@ export class TrustlessGateway {
   ) {}
 
   static async start(store: Pick<ContentStore, "getBlock">): Promise<TrustlessGateway> {
-    let gateway!: TrustlessGateway;
-    const listener = await LocalListener.start((req, res) => gateway.handle(req, res));
-    gateway = new TrustlessGateway(listener, store);
-    return gateway;
+    const at: { gateway?: TrustlessGateway } = {};
+    const listener = await LocalListener.start((req, res) => at.gateway!.handle(req, res));
+    return (at.gateway = new TrustlessGateway(listener, store));
   }
 
   get url(): string {

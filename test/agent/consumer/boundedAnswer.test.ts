@@ -62,7 +62,14 @@ describe("agent/consumer/boundedAnswer: the device reads bounded answers only", 
   }
 
   const fetchFrom = (url: string) =>
-    downloadArtifact({ serverUrl: url, device: f.devices.a, installed: [], release: r.ledger, artifactFile: path.join(f.dir, "bounded.otae"), timeoutMs: 10_000 });
+    downloadArtifact({
+      serverUrl: url,
+      device: f.devices.a,
+      installed: [],
+      release: r.ledger,
+      artifactFile: path.join(f.dir, "bounded.otae"),
+      timeoutMs: 10_000,
+    });
 
   const rss = () => {
     (global as { gc?: () => void }).gc?.();
@@ -75,7 +82,9 @@ describe("agent/consumer/boundedAnswer: the device reads bounded answers only", 
     await expectCode(fetchFrom(huge.url), "ANSWER_TOO_LARGE");
     const grew = rss() - before;
     await new Promise((resolve) => setTimeout(resolve, 200)); // what was in flight when the device hung up
-    console.log(`      (a 403 of ${BODY_BYTES / 2 ** 20} MiB: the server got ${(huge.sent.bytes / 2 ** 20).toFixed(2)} MiB out before the device hung up; RSS grew ${(grew / 2 ** 20).toFixed(1)} MiB)`);
+    console.log(
+      `      (a 403 of ${BODY_BYTES / 2 ** 20} MiB: the server got ${(huge.sent.bytes / 2 ** 20).toFixed(2)} MiB out before the device hung up; RSS grew ${(grew / 2 ** 20).toFixed(1)} MiB)`,
+    );
     // Socket buffers on the loopback take a few MiB; the body is 200.
     expect(huge.sent.bytes).to.be.below(32 * 1024 * 1024);
     expect(grew).to.be.below(64 * 1024 * 1024);
@@ -93,11 +102,13 @@ describe("agent/consumer/boundedAnswer: the device reads bounded answers only", 
       res.writeHead(502, { "content-type": "text/html" }).end("<html><body>502 Bad Gateway</body></html>");
     });
     closers.push(() => proxy.close());
-    const err = await fetchFrom(proxy.url).catch((e: unknown) => e as { code: string; details: Record<string, unknown> });
+    const err = (await fetchFrom(proxy.url).catch((e: unknown) => e)) as { code: string; details: Record<string, unknown> };
     expect(err).to.include({ code: "HTTP_ERROR" });
     expect(err.details).to.include({ status: 502 });
     const busy = await answeringServer((_req, res: http.ServerResponse) => {
-      res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "SERVER_BUSY", message: "too many requests in flight" } }));
+      res
+        .writeHead(503, { "content-type": "application/json" })
+        .end(JSON.stringify({ error: { code: "SERVER_BUSY", message: "too many requests in flight" } }));
     });
     closers.push(() => busy.close());
     await expectCode(fetchFrom(busy.url), "SERVER_BUSY");

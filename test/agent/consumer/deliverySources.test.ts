@@ -46,8 +46,7 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
       { grant: [f.devices.a] },
     );
   };
-  const span = (r: Awaited<ReturnType<typeof release>>, j: number) =>
-    storedChunkSpan(decodeHeader(readFileSync(r.artifactFile).subarray(0, HEADER_SIZE)), j);
+  const span = (r: Awaited<ReturnType<typeof release>>, j: number) => storedChunkSpan(decodeHeader(readFileSync(r.artifactFile).subarray(0, HEADER_SIZE)), j);
   const server = (url: string): DeliverySource => ({ kind: "server", url });
   const gateway = (url: string): DeliverySource => ({ kind: "gateway", url });
   async function mirror(fault: MirrorFault = { kind: "none" }) {

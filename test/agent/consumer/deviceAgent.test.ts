@@ -137,7 +137,10 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const twice = await agentFor(f.devices.a, { log: (l) => lines.push(l) });
       expect(await twice.considerRelease(v4.releaseId, "new-release")).to.include({ outcome: "confirmed", code: "OK" });
       expect("0x" + createHash("sha256").update(activeBytes(twice)).digest("hex")).to.equal(v4.record.fileHash);
-      expect(lines.filter((l) => /demoted \(ARTIFACT_TOO_LONG\)/.test(l)), lines.join("\n")).to.have.length(1);
+      expect(
+        lines.filter((l) => /demoted \(ARTIFACT_TOO_LONG\)/.test(l)),
+        lines.join("\n"),
+      ).to.have.length(1);
     });
 
     it("slow retrieval: a server that trickles bytes times out", async () => {

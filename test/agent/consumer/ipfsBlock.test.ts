@@ -64,8 +64,14 @@ describe("agent/consumer/ipfsBlock: CIDs and UnixFS file nodes as a device reads
   });
 
   it("refuses what is not a CIDv1 of a dag-pb or raw block, and a truncated node (ANSWER_MALFORMED)", async () => {
-    await expectCode(Promise.resolve().then(() => parseCid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")), "ANSWER_MALFORMED");
+    await expectCode(
+      Promise.resolve().then(() => parseCid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")),
+      "ANSWER_MALFORMED",
+    );
     const block = await store.getBlock(root);
-    await expectCode(Promise.resolve().then(() => decodeFileNode(block.subarray(0, block.length - 3))), "ANSWER_MALFORMED");
+    await expectCode(
+      Promise.resolve().then(() => decodeFileNode(block.subarray(0, block.length - 3))),
+      "ANSWER_MALFORMED",
+    );
   });
 });
