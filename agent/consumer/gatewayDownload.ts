@@ -66,7 +66,8 @@ export async function fetchFromGateway(o: GatewayFetchOptions): Promise<void> {
 
 async function fetchBlock(o: GatewayFetchOptions, id: BlockId): Promise<Buffer> {
   const cid = cidString(id);
-  const url = new URL(`/ipfs/${cid}?format=raw`, o.gatewayUrl);
+  // Relative to the gateway's URL, so a gateway served under a path (https://host/some/prefix) works too.
+  const url = new URL(`ipfs/${cid}?format=raw`, o.gatewayUrl.endsWith("/") ? o.gatewayUrl : o.gatewayUrl + "/");
   const ms = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const signal = AbortSignal.timeout(ms);
   let res: Response;

@@ -156,6 +156,12 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
       const kinds = f.db.downloads({ deviceId: f.devices.a.credential.record.id, releaseId: r.releaseId.toLowerCase() }).map((d) => d.kind);
       expect(kinds).to.have.members(["manifest", "key"]); // no artifact bytes from the server
       expect(readFileSync(path.join(f.dir, `sources-dl-${n}.otae`))).to.deep.equal(readFileSync(r.artifactFile));
+      // An artifact under 1 MiB is one raw block, its CID the file link itself (bafkrei...).
+      const small = await release(300 * 1024);
+      gw.served.length = 0;
+      expect((await download([gateway(gw.url), server(f.server.url)], small)).source).to.deep.equal(gateway(gw.url));
+      expect(gw.served).to.deep.equal([small.record.fileLink]);
+      expect(readFileSync(path.join(f.dir, `sources-dl-${n}.otae`))).to.deep.equal(readFileSync(small.artifactFile));
     });
 
     it("REQ-10f-ii: a gateway that alters a block is caught at that block (CHUNK_MISMATCH), demoted, and the server goes on from the last verified chunk", async () => {
