@@ -68,7 +68,10 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     await world.author.grant(world.serverUrl, r, [d.id]);
     await expectOutcome(world, device, r.releaseId, { outcome: "confirmed", code: "OK" });
     await expectRunning(d, BOOT, r);
-    expect(device.lines.slice(from).filter((l) => l.includes(`demoted (${code})`)), device.output()).to.have.length(1);
+    expect(
+      device.lines.slice(from).filter((l) => l.includes(`demoted (${code})`)),
+      device.output(),
+    ).to.have.length(1);
     running = r;
     return r;
   }
