@@ -227,9 +227,9 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
   const serverOptions = (url: string) => ({ ...o, serverUrl: url, clock: sources.clock(url) });
   // The chunk list and the key are small answers any firmware server gives; a server that fails
   // to give them is noted as for the artifact.
-  const fromServers = async <T>(what: (server: DeliverySource) => Promise<T>): Promise<T> => {
-    const servers = sources.ordered().filter((s) => s.kind === "server");
-    let error: unknown;
+  const fromServers = async <T>(what: (server: DeliverySource) => Promise<T>, except?: DeliverySource): Promise<T> => {
+    const servers = sources.ordered().filter((s) => s.kind === "server" && s !== except);
+    let error: unknown = new OtaError("SOURCE_FAILED", "no other firmware server to ask");
     for (const server of servers) {
       try {
         const answer = await what(server);
@@ -242,8 +242,10 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
     }
     throw error;
   };
-  const checkedKey = (wrapped: Buffer): Buffer => checkKey(o, wrapped);
-  const keyFrom = () => fromServers(async (s) => checkedKey(await fetchWrappedKey(serverOptions(s.url))));
+  const keyFrom = (except?: DeliverySource) => fromServers(async (s) => checkKey(o, await fetchWrappedKey(serverOptions(s.url))), except);
+  const elsewhere = (err: unknown): never => {
+    throw err instanceof OtaError ? new FailedElsewhere(err) : err;
+  };
 
   for (const source of sources.ordered()) {
     try {
@@ -253,24 +255,23 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
         const r = await downloadArtifact({ ...serverOptions(source.url) });
         delivered = r;
         try {
-          wrappedKey = checkedKey(r.wrappedKey);
+          wrappedKey = checkKey(o, r.wrappedKey);
+          await sources.noteSuccess(source);
         } catch (err) {
-          await fail(source, err); // its artifact verified, its key did not: the next server's key
+          await fail(source, err); // its artifact verified, its key did not: another server's key
         }
       } else {
         delivered = await fromGateway(source);
+        await sources.noteSuccess(source);
       }
-      if (wrappedKey) await sources.noteSuccess(source);
-      else {
-        if (source.kind === "gateway") await sources.noteSuccess(source);
-        wrappedKey = await keyFrom();
-      }
+      // The artifact is whole and verified on disk: only the key is missing, which no further
+      // source of this round would give otherwise than the servers just asked.
+      wrappedKey ??= await keyFrom(source).catch(elsewhere);
       return { ...delivered, wrappedKey, source };
     } catch (err) {
-      if (err instanceof NotTheGatewaysFault) {
-        tried.push({ url: source.url, kind: source.kind, code: err.code });
-        last = err.inner;
-        continue;
+      if (err instanceof FailedElsewhere) {
+        last = err.inner; // each server that failed is in `tried` already
+        break;
       }
       await fail(source, err);
     }
@@ -280,12 +281,9 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
   throw error;
 
   async function fromGateway(gateway: DeliverySource): Promise<Omit<Delivered, "wrappedKey" | "source">> {
-    try {
-      leaves ??= await fromServers((s) => fetchLeaves(serverOptions(s.url)));
-    } catch (err) {
-      if (err instanceof OtaError) throw new NotTheGatewaysFault(err);
-      throw err;
-    }
+    // No server gave a chunk list that hashes to the ledger's root: not the gateway's doing, and
+    // nothing any further source of this round could check bytes with.
+    leaves ??= await fromServers((s) => fetchLeaves(serverOptions(s.url))).catch(elsewhere);
     const sink = await VerifiedArtifact.open(o.artifactFile, o.release.record, leaves, o.onChunk);
     try {
       await fetchFromGateway({ gatewayUrl: gateway.url, release: o.release, sink, timeoutMs: o.timeoutMs });
@@ -337,8 +335,8 @@ function checkKey(o: Pick<DownloadOptions, "device" | "release">, wrapped: Buffe
   return wrapped;
 }
 
-/** The chunk list a gateway's bytes are checked with could not be had from any server: not the gateway's doing. */
-class NotTheGatewaysFault extends OtaError {
+/** What a source needed from the firmware servers (the chunk list, the key) failed there: not that source's doing. */
+class FailedElsewhere extends OtaError {
   constructor(readonly inner: OtaError) {
     super(inner.code, inner.message);
   }

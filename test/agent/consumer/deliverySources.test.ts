@@ -199,6 +199,16 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
       expect(readFileSync(path.join(f.dir, `sources-dl-${n}.otae`))).to.deep.equal(readFileSync(r.artifactFile));
     });
 
+    it("REQ-10f-ii: a key not granted yet is no source's fault: KEY_NOT_GRANTED, naming the servers asked, and nothing demoted", async () => {
+      const r = await release(); // granted to device a only
+      const sources = await SourceSet.open([gateway(gw.url), server(f.server.url)]);
+      const err = await download(sources, r, f.devices.b).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(OtaError);
+      expect((err as OtaError).code).to.equal("KEY_NOT_GRANTED");
+      expect((err as OtaError).details.sources).to.deep.include({ url: f.server.url, kind: "server", code: "KEY_NOT_GRANTED" });
+      expect(sources.report().every((h) => h.demotedAt === null && h.failures === 0)).to.equal(true);
+    });
+
     it("REQ-10f-ii: a gateway that stops after one block (503) and one that is not trustless (plain bytes) are passed over", async () => {
       const r = await release(2_600_000);
       gw.served.length = 0;
