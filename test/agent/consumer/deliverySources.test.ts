@@ -103,6 +103,24 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     expect(bad.log.length).to.equal(before);
   });
 
+  it("REQ-10f-ii: a device whose first source answers 503 (SERVER_BUSY) installs from the second, and reports the first demoted", async () => {
+    const r = await release();
+    const busy = await mirror({
+      kind: "status",
+      status: 503,
+      contentType: "application/json",
+      body: JSON.stringify({ error: { code: "SERVER_BUSY", message: "too many requests in flight" } }),
+    });
+    const sources = await SourceSet.open([server(busy.url), server(f.server.url)]);
+    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-busy"), sources });
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "confirmed", code: "OK" });
+    expect(busy.log.map((e) => e.status)).to.deep.equal([503]); // asked once, for the chunk list, then passed over
+    expect(sources.report().map((h) => [h.url, h.lastCode, h.failures])).to.deep.equal([
+      [f.server.url, "OK", 0],
+      [busy.url, "SERVER_BUSY", 1],
+    ]);
+  });
+
   it("REQ-10f-ii: a proxy's 503 page is HTTP_ERROR and the server's own 503 SERVER_BUSY; both are passed over and the artifact comes from the next source", async () => {
     const r = await release();
     const proxy503 = await mirror({ kind: "status", status: 503, body: "<html><body><h1>503 Service Unavailable</h1></body></html>" });
