@@ -227,9 +227,10 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
   const serverOptions = (url: string) => ({ ...o, serverUrl: url, clock: sources.clock(url) });
   // The chunk list and the key are small answers any firmware server gives; a server that fails
   // to give them is noted as for the artifact.
-  const fromServers = async <T>(what: (server: DeliverySource) => Promise<T>, except?: DeliverySource): Promise<T> => {
-    const servers = sources.ordered().filter((s) => s.kind === "server" && s !== except);
-    let error: unknown = new OtaError("SOURCE_FAILED", "no other firmware server to ask");
+  // `except`: a server already asked (its error, `failed`, stands when there is no other to ask).
+  const fromServers = async <T>(what: (server: DeliverySource) => Promise<T>, except?: { server: DeliverySource; failed: unknown }): Promise<T> => {
+    const servers = sources.ordered().filter((s) => s.kind === "server" && s !== except?.server);
+    let error: unknown = except?.failed ?? new OtaError("SOURCE_FAILED", "no firmware server to ask");
     for (const server of servers) {
       try {
         const answer = await what(server);
@@ -242,7 +243,8 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
     }
     throw error;
   };
-  const keyFrom = (except?: DeliverySource) => fromServers(async (s) => checkKey(o, await fetchWrappedKey(serverOptions(s.url))), except);
+  const keyFrom = (except?: { server: DeliverySource; failed: unknown }) =>
+    fromServers(async (s) => checkKey(o, await fetchWrappedKey(serverOptions(s.url))), except);
   const elsewhere = (err: unknown): never => {
     throw err instanceof OtaError ? new FailedElsewhere(err) : err;
   };
@@ -251,6 +253,7 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
     try {
       let delivered: Omit<Delivered, "wrappedKey" | "source">;
       let wrappedKey: Buffer | undefined;
+      let keyFailed: { server: DeliverySource; failed: unknown } | undefined;
       if (source.kind === "server") {
         const r = await downloadArtifact({ ...serverOptions(source.url) });
         delivered = r;
@@ -259,6 +262,7 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
           await sources.noteSuccess(source);
         } catch (err) {
           await fail(source, err); // its artifact verified, its key did not: another server's key
+          keyFailed = { server: source, failed: err };
         }
       } else {
         delivered = await fromGateway(source);
@@ -266,7 +270,7 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
       }
       // The artifact is whole and verified on disk: only the key is missing, which no further
       // source of this round would give otherwise than the servers just asked.
-      wrappedKey ??= await keyFrom(source).catch(elsewhere);
+      wrappedKey ??= await keyFrom(keyFailed).catch(elsewhere);
       return { ...delivered, wrappedKey, source };
     } catch (err) {
       if (err instanceof FailedElsewhere) {

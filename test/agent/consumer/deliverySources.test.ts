@@ -250,6 +250,10 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     const r = await release();
     // A well-formed key wrap that device a cannot open (another device's, or made up).
     const other = await mirror({ kind: "key", answer: JSON.stringify({ wrappedKey: "0x" + "ab".repeat(94) }) });
+    // Alone, it is refused for its key, naming it.
+    const alone = await download([server(other.url)], r).catch((e: unknown) => e);
+    expect((alone as OtaError).code).to.equal("KEY_UNWRAP_FAILED");
+    expect((alone as OtaError).details.sources).to.deep.equal([{ url: other.url, kind: "server", code: "KEY_UNWRAP_FAILED" }]);
     const sources = await SourceSet.open([server(other.url), server(f.server.url)]);
     const delivered = await download(sources, r);
     expect(delivered.source.url).to.equal(other.url); // the artifact, verified, came from it
