@@ -16,7 +16,8 @@ import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { writeFileAtomic } from "../io/atomicFile";
-import { downloadArtifact, fetchWrappedKey, type DeviceIdentity } from "./downloadRelease";
+import type { DeviceIdentity } from "./downloadRelease";
+import { downloadFromSources, SourceSet, wrappedKeyFromSources, type DeliverySource } from "./deliverySources";
 import { BootStateCorruptError } from "./slots/slotErrors";
 import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
@@ -37,6 +38,12 @@ export interface DeviceAgentOptions {
   dataDir: string; // slots/, downloads/, update-state.json, agent-state.json
   device: DeviceIdentity;
   serverUrl: string;
+  /**
+   * Where releases are fetched from, in order (REQ-10f-ii): firmware servers and IPFS trustless
+   * gateways; a SourceSet keeps each one's health (and demotions) in its state file. Default:
+   * `serverUrl` alone.
+   */
+  sources?: SourceSet | DeliverySource[];
   chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
   components: string[]; // component ids this device runs
   policy: DevicePolicy;
@@ -417,26 +424,34 @@ export class DeviceAgent {
       throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
     }
     leaves.forEach((_, i) => onChunk(i));
-    return {
-      wrappedKey: await fetchWrappedKey({
-        serverUrl: this.o.serverUrl,
-        device: this.o.device,
-        installed: this.slots.installed(),
-        evidence: this.memory.evidence.get(release.id.toLowerCase()),
-        release,
-        artifactFile,
-        timeoutMs: this.o.download?.timeoutMs,
-      }),
-    };
+    const sources =
+      this.o.sources instanceof SourceSet
+        ? this.o.sources
+        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
+    const { wrappedKey } = await wrappedKeyFromSources(sources, {
+      device: this.o.device,
+      installed: this.slots.installed(),
+      evidence: this.memory.evidence.get(release.id.toLowerCase()),
+      release,
+      timeoutMs: this.o.download?.timeoutMs,
+    });
+    return { wrappedKey };
   }
 
-  /** The verified download, retried with backoff; each retry resumes from the last verified chunk. */
+  /**
+   * The verified download from the device's sources (REQ-10f-ii): each round tries them in order
+   * (demoted ones last), each going on from the last verified chunk; a round blocked by delivery
+   * faults only is tried again after a backoff with jitter (so a fleet does not come back at once).
+   */
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
+    const sources =
+      this.o.sources instanceof SourceSet
+        ? this.o.sources
+        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
     for (let i = 1; ; i++) {
       try {
-        return await downloadArtifact({
-          serverUrl: this.o.serverUrl,
+        const delivered = await downloadFromSources(sources, {
           device: this.o.device,
           installed: this.slots.installed(),
           evidence: this.memory.evidence.get(release.id.toLowerCase()),
@@ -445,10 +460,13 @@ export class DeviceAgent {
           timeoutMs: this.o.download?.timeoutMs,
           onChunk,
         });
+        if (delivered.resumedFrom > 0)
+          this.o.log?.(`release ${release.id}: resumed at chunk ${delivered.resumedFrom} from ${delivered.source.kind} ${delivered.source.url}`);
+        return delivered;
       } catch (err) {
-        const code = reportCodeOf(err);
-        if (!isDeliveryFault(code) || i >= attempts) throw err;
-        await new Promise((r) => setTimeout(r, (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1)));
+        if (!isDeliveryFault(reportCodeOf(err)) || i >= attempts) throw err;
+        const base = (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1);
+        await new Promise((r) => setTimeout(r, base / 2 + (Math.random() * base) / 2)); // "equal jitter": never sooner than half the step
       }
     }
   }
@@ -498,6 +516,8 @@ export class DeviceAgent {
       needs: [...this.needs.values()],
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
       safeMode: boot.safeMode !== undefined,
+      // Each source's health (REQ-10f-ii): the tracker keeps it with the report, so an operator sees a demoted mirror.
+      ...(this.o.sources instanceof SourceSet ? { sources: this.o.sources.report() } : {}),
       ...(this.o.device.credential.batchId !== 0 ? { credential: this.o.device.credential } : {}),
     };
   }

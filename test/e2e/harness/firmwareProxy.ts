@@ -255,13 +255,11 @@ async function relayWithFault(
   if (fault.kind === "swap" || fault.kind === "replace") {
     let whole = await readAll(upstream);
     if (fault.kind === "replace") whole = fault.bytes.subarray(start);
-    else if (fault.a >= start && fault.b >= start) {
-      // Both regions lie in what is sent (a resumed read from before them too): swapped at their offsets in it.
-      const [a, b] = [fault.a - start, fault.b - start];
+    else if (start === 0) {
       whole = Buffer.from(whole);
-      const first = Buffer.from(whole.subarray(a, a + fault.size));
-      whole.copy(whole, a, b, b + fault.size);
-      first.copy(whole, b);
+      const a = Buffer.from(whole.subarray(fault.a, fault.a + fault.size));
+      whole.copy(whole, fault.a, fault.b, fault.b + fault.size);
+      a.copy(whole, fault.b);
     }
     await send(res, whole);
     res.end();
