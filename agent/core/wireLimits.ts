@@ -17,11 +17,11 @@ export const NOTICES_PER_ANSWER_MAX = 16;
 /**
  * One sealed update notice, as the envelope's JSON. The largest legitimate one carries rollout
  * evidence with a 32-sibling cohort proof (abi.encode(uint256, bytes32[32]): 1,120 bytes, 2,242
- * hex digits): about 2.9 KB signed, doubled by the hex of the seal, 6.1 KB in all.
+ * hex digits), signed and doubled by the hex of the seal: 5,928 bytes (measured).
  */
 export const SEALED_NOTICE_MAX_BYTES = 8 * 1024;
 
-/** A tracker's answer to a report: `{accepted, counter, notices}` with at most {@link NOTICES_PER_ANSWER_MAX} notices. */
+/** A tracker's answer to a report: `{accepted, counter, notices}` with at most {@link NOTICES_PER_ANSWER_MAX} notices (16 of the largest: 94,917 bytes). */
 export const REPORT_ANSWER_MAX_BYTES = NOTICES_PER_ANSWER_MAX * SEALED_NOTICE_MAX_BYTES + 4 * 1024;
 
 /** Most entries of each list in a status report (installed components, needed and declined releases). A device sends its newest needs and declines up to this. */
@@ -34,9 +34,10 @@ export const REPORT_PROOF_MAX = 32;
  * A sealed status report as the tracker takes it (`POST /v1/reports`), which anyone may post. The
  * largest legitimate report holds {@link REPORT_LIST_MAX} installed components (~190 bytes each),
  * as many needed releases (~190) and declined ones (~110), a batch credential with a
- * {@link REPORT_PROOF_MAX}-sibling proof (~2.6 KB) and its last result: about 35 KB signed, 71 KB
- * once sealed and hex-encoded. 96 KiB is that with a margin, and 1/170 of the 16 MiB the API
- * takes elsewhere; test/agent/tracker/reportIntake.test.ts checks the largest report fits.
+ * {@link REPORT_PROOF_MAX}-sibling proof (~2.6 KB) and its last result: 36,813 bytes of JSON,
+ * 74,652 once signed, sealed and hex-encoded (measured). 96 KiB is that with a margin, and 1/170
+ * of the 16 MiB the API takes elsewhere; test/agent/tracker/trackerHardening.test.ts checks that
+ * the largest report fits and is taken.
  */
 export const REPORT_BODY_MAX_BYTES = 96 * 1024;
 

@@ -1,6 +1,7 @@
 import Database, { type SqliteDatabase, type SqliteStatement } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import type { ReleaseRecord } from "../core/release";
 import { isFailedResult, NOT_APPLICABLE_CODES, RETRY_LATER_CODES } from "../core/updateOutcome";
 
@@ -192,6 +193,11 @@ const MIGRATIONS = [
      WHERE last_counter > 0
        AND (SELECT json_extract(body, '$.safeMode') FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1) = 1;
    CREATE INDEX devices_in_safe_mode ON devices (id) WHERE safe_mode = 1;`,
+  // Replay state that must survive a restart (issue 15): the administrators' request nonces
+  // (agent/io/sqliteNonceStore.ts) and the module's replay marks, e.g. the issue time of the last
+  // decisions taken from its parent.
+  `${NONCE_TABLE_SQL}
+   CREATE TABLE IF NOT EXISTS replay_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -685,6 +691,18 @@ export class FleetDatabase {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** A replay mark (e.g. "parent-decisions": the issue time of the last decisions taken from the parent); 0 when never set. */
+  replayMark(name: string): number {
+    return (this.db.prepare(`SELECT value FROM replay_marks WHERE name = ?`).pluck().get(name) as number | undefined) ?? 0;
+  }
+
+  /** Raises a replay mark to `value` (never lowers it); durable when it returns. */
+  raiseReplayMark(name: string, value: number): void {
+    this.db
+      .prepare(`INSERT INTO replay_marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`)
+      .run(name, value);
   }
 }
 
