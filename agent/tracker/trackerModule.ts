@@ -22,7 +22,8 @@ import { pullDownloadLog } from "./downloadLog";
 import { FailureReporter, type FailurePost } from "./failureReports";
 import { LedgerAccount } from "./ledgerAccount";
 import { StatusAnchoring, type AnchorResult } from "./statusAnchoring";
-import { NOTICES_PER_ANSWER_MAX } from "../core/wireLimits";
+import { BODY_MAX_BYTES, ERROR_ANSWER_MAX_BYTES, NOTICES_PER_ANSWER_MAX } from "../core/wireLimits";
+import { readBoundedBody } from "../io/boundedBody";
 
 export const DOWNSTREAM_KIND = "downstream-status";
 
@@ -688,8 +689,11 @@ export class TrackerModule {
         body: JSON.stringify(envelope),
         signal: AbortSignal.timeout(30_000),
       });
-      if (!res.ok) throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${await res.text()}`);
-      answer = (await res.json()) as { decisions: Envelope | null };
+      if (!res.ok) {
+        const why = await readBoundedBody(res, ERROR_ANSWER_MAX_BYTES, `the parent's refusal`).then(String, (e: Error) => e.message);
+        throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${why}`);
+      }
+      answer = JSON.parse((await readBoundedBody(res, BODY_MAX_BYTES, `the parent's decisions`)).toString("utf8")) as { decisions: Envelope | null };
     } catch (err) {
       this.upstreamState.lastError = (err as Error).message;
       throw err instanceof OtaError

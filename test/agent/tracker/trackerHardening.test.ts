@@ -1,5 +1,8 @@
 import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { Wallet } from "ethers";
+import { pullDownloadLog } from "../../../agent/tracker/downloadLog";
 import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { sealMessage } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
@@ -132,5 +135,33 @@ describe("agent/tracker: issue 15 hardening (PROC-5, DEP-8.2.3, PROC-2)", functi
     // Before issue 15, nonces were in memory and both were refused AUTH_STALE (signed before the start).
     expect(await send(http.url, taken)).to.deep.equal({ status: 409, code: "AUTH_REPLAY" });
     expect((await send(http.url, signedBefore)).code).to.equal("RELEASE_UNKNOWN");
+  });
+
+  it("a firmware server's download log is read a page at a time up to a bound: a server answering without end costs the tracker no memory", async () => {
+    let sent = 0;
+    const rogue = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"downloads": [');
+      const entry = Buffer.from(JSON.stringify({ id: 1, at: 1, deviceId: device.record.id, releaseId: hex32(1), kind: "block", complete: false }) + ",");
+      const pump = () => {
+        while (sent < 256 * 1024 * 1024) {
+          sent += entry.length;
+          if (!res.write(entry)) return void res.once("drain", pump);
+        }
+        res.end("]}");
+      };
+      pump();
+    });
+    await new Promise<void>((r) => rogue.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}`;
+      await expectCode(pullDownloadLog(running.tracker.db, url, new Wallet(server.privateKey)), "ANSWER_TOO_LARGE");
+      expect(sent).to.be.below(64 * 1024 * 1024);
+      expect(running.tracker.db.downloadsOf(device.record.id)).to.deep.equal([]);
+    } finally {
+      rogue.closeAllConnections();
+      rogue.close();
+    }
   });
 });
