@@ -191,6 +191,13 @@ describe("agent/server firmware server: issue 15 hardening (CAP-11.3-a, CAP-11.3
       expect(Math.abs((error.details.serverTime as number) - Date.now())).to.be.below(5_000);
       // Signed with the server's time, the same request is taken.
       expect((await deviceGet(f.devices.a, manifestPath(), f.server.url, error.details.serverTime as number)).status).to.equal(200);
+      // The Date header is the server's clock, not the machine's (here the server runs an hour ahead).
+      const ahead = await serverWith({ now: () => Date.now() + 3_600_000 });
+      const refused = await deviceGet(f.devices.a, manifestPath(), ahead.url);
+      expect(refused.status).to.equal(401);
+      expect(Math.abs(Date.parse(refused.headers.get("date")!) - (Date.now() + 3_600_000))).to.be.below(5_000);
+      const corrected = Date.parse(refused.headers.get("date")!) + 500; // a device that knows only the header (1 s resolution)
+      expect((await deviceGet(f.devices.a, manifestPath(), ahead.url, corrected)).status).to.equal(200);
     });
 
     it("an account request of an account with no role is refused NOT_AUTHORIZED before its nonce is kept", async () => {
