@@ -16,7 +16,8 @@ import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { writeFileAtomic } from "../io/atomicFile";
-import { downloadArtifact, fetchWrappedKey, type DeviceIdentity } from "./downloadRelease";
+import type { DeviceIdentity } from "./downloadRelease";
+import { downloadFromSources, SourceSet, wrappedKeyFromSources, type DeliverySource } from "./deliverySources";
 import { BootStateCorruptError } from "./slots/slotErrors";
 import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
@@ -24,7 +25,8 @@ import { SlotStore } from "./slots/slotStore";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
-import { RETRY_LATER_CODES, TRANSIENT_CODES } from "../core/updateOutcome";
+import { isDeliveryFault, isRetriedLater, type Outcome } from "../core/updateOutcome";
+import { backoffDelayMs } from "../core/backoff";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { StatusReport } from "../core/statusReport";
@@ -36,6 +38,12 @@ export interface DeviceAgentOptions {
   dataDir: string; // slots/, downloads/, update-state.json, agent-state.json
   device: DeviceIdentity;
   serverUrl: string;
+  /**
+   * Where releases are fetched from, in order (REQ-10f-ii): firmware servers and IPFS trustless
+   * gateways; a SourceSet keeps each one's health (and demotions) in its state file. Default:
+   * `serverUrl` alone.
+   */
+  sources?: SourceSet | DeliverySource[];
   chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
   components: string[]; // component ids this device runs
   policy: DevicePolicy;
@@ -45,18 +53,17 @@ export interface DeviceAgentOptions {
   upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
+  /** A blocked delivery is tried again by retryPending after a backoff with jitter, per release (default 10 s doubling to 10 min; DeviceRunner sets it from its retry interval). */
+  blockedRetry?: { baseMs?: number; maxMs?: number };
   clock?: () => number; // ms
   log?: (line: string) => void;
   /** Test hook: called between phases (e.g. to revoke a release after the download). */
   onPhase?: (phase: UpdateState["phase"], releaseId: string) => void | Promise<void>;
 }
 
-const TRANSIENT = TRANSIENT_CODES;
-const RETRY_LATER = RETRY_LATER_CODES;
-
 export interface UpdateOutcome {
   releaseId: string;
-  outcome: "confirmed" | "rolled-back" | "rejected" | "declined";
+  outcome: Outcome; // what it means: agent/core/updateOutcome resultKind
   code: string;
 }
 
@@ -179,7 +186,11 @@ export class DeviceAgent {
     const deferred = this.deferredNotices.splice(0);
     if (deferred.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(deferred));
     const out: UpdateOutcome[] = [];
-    for (const releaseId of [...this.memory.pending]) out.push(await this.considerRelease(releaseId, "retry"));
+    for (const releaseId of [...this.memory.pending]) {
+      const blocked = this.blocked.get(releaseId);
+      if (blocked && blocked.retryAt > this.now()) continue; // its backoff has not passed yet
+      out.push(await this.considerRelease(releaseId, "retry"));
+    }
     return out;
   }
 
@@ -223,7 +234,7 @@ export class DeviceAgent {
       if (err instanceof LedgerUnavailable) return err;
       throw err;
     });
-    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "rejected", release.code); // tried again once the ledger answers
+    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "blocked", release.code); // tried again once the ledger answers
     if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
     let state = startUpdate(release);
     const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
@@ -232,11 +243,16 @@ export class DeviceAgent {
       await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n");
       await this.o.onPhase?.(state.phase, releaseId);
     };
+    // Where an error stops the update says what kind of result it is (agent/core/updateOutcome):
+    // the ledger's checks refuse, anything on the way to an intact artifact and its key is a
+    // blocked delivery, and only what fails after that is the release failing on this device.
+    let stage: "ledger" | "delivery" | "install" = "ledger";
     try {
       await callLedger(() => this.checkOnLedger(release));
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
+      stage = "delivery";
       await fs.mkdir(path.dirname(artifactFile), { recursive: true });
       await step({ type: "download-started" });
       const onChunk = (index: number) => {
@@ -247,9 +263,11 @@ export class DeviceAgent {
       await step({ type: "download-complete" });
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
+      stage = "ledger";
       if ((await this.releaseStatus(releaseId)) === "revoked")
         throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
 
+      stage = "delivery";
       let key: Buffer;
       try {
         key = unwrapContentKey(
@@ -268,16 +286,23 @@ export class DeviceAgent {
       };
       // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
       // records the image only if it is the ledger's file hash; the active slot is not touched.
+      // The first chunk tells whether the key is the release's: the ciphertext is the author's
+      // (verified against the ledger), so a key it does not open came from the server.
       try {
         await this.slots.writeInactive(
           release.record.component.toLowerCase(),
           image,
-          decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })),
+          keyCheckedOnFirstChunk(decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })), () => (stage = "install")),
         );
       } catch (err) {
         if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
+        if (stage === "delivery" && reportCodeOf(err) === "CHUNK_AUTHENTICATION")
+          throw new ContentRejected("KEY_MISMATCH", "the content key the server sent does not open the release's first chunk: not the release's key", {
+            cause: err,
+          });
         throw err;
       }
+      stage = "install";
       await step({ type: "decrypted", fileHash: image.fileHash }); // the hash writeInactive just verified
       await step({ type: "installed" });
       await fs.rm(artifactFile, { force: true });
@@ -289,17 +314,18 @@ export class DeviceAgent {
       this.needs.delete(releaseId);
       return this.finish(releaseId, trial.outcome, trial.code);
     } catch (err) {
-      const code = reportCodeOf(err);
       if (err instanceof UpdateDeclined) {
-        this.declined.set(releaseId, code);
-        return this.finish(releaseId, "declined", code);
+        this.declined.set(releaseId, err.code);
+        return this.finish(releaseId, "declined", err.code);
       }
-      if (!(err instanceof VerificationError) && !(err instanceof OtaError)) this.o.log?.(`update ${releaseId}: ${(err as Error).stack}`);
-      if (!RETRY_LATER.has(code)) {
-        this.needs.delete(releaseId); // a retryable one is still needed: the tracker hears so (CAP-11.1-a-iv)
-        await fs.rm(artifactFile, { force: true }); // and keeps its verified prefix to resume from
+      const known = err instanceof OtaError && err.code !== "";
+      if (!known) this.o.log?.(`update ${releaseId} (${stage}): ${(err as Error).stack}`);
+      const { outcome, code } = resultOf(stage, err, known);
+      if (!isRetriedLater(outcome, code)) {
+        this.needs.delete(releaseId); // a release still needed is reported as such (CAP-11.1-a-iv)
+        await fs.rm(artifactFile, { force: true }); // a blocked one keeps its verified prefix to resume from
       }
-      return this.finish(releaseId, "rejected", code);
+      return this.finish(releaseId, outcome, code);
     }
   }
 
@@ -398,26 +424,34 @@ export class DeviceAgent {
       throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
     }
     leaves.forEach((_, i) => onChunk(i));
-    return {
-      wrappedKey: await fetchWrappedKey({
-        serverUrl: this.o.serverUrl,
-        device: this.o.device,
-        installed: this.slots.installed(),
-        evidence: this.memory.evidence.get(release.id.toLowerCase()),
-        release,
-        artifactFile,
-        timeoutMs: this.o.download?.timeoutMs,
-      }),
-    };
+    const sources =
+      this.o.sources instanceof SourceSet
+        ? this.o.sources
+        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
+    const { wrappedKey } = await wrappedKeyFromSources(sources, {
+      device: this.o.device,
+      installed: this.slots.installed(),
+      evidence: this.memory.evidence.get(release.id.toLowerCase()),
+      release,
+      timeoutMs: this.o.download?.timeoutMs,
+    });
+    return { wrappedKey };
   }
 
-  /** The verified download, retried with backoff; each retry resumes from the last verified chunk. */
+  /**
+   * The verified download from the device's sources (REQ-10f-ii): each round tries them in order
+   * (demoted ones last), each going on from the last verified chunk; a round blocked by delivery
+   * faults only is tried again after a backoff with jitter (so a fleet does not come back at once).
+   */
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
+    const sources =
+      this.o.sources instanceof SourceSet
+        ? this.o.sources
+        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
     for (let i = 1; ; i++) {
       try {
-        return await downloadArtifact({
-          serverUrl: this.o.serverUrl,
+        const delivered = await downloadFromSources(sources, {
           device: this.o.device,
           installed: this.slots.installed(),
           evidence: this.memory.evidence.get(release.id.toLowerCase()),
@@ -426,25 +460,38 @@ export class DeviceAgent {
           timeoutMs: this.o.download?.timeoutMs,
           onChunk,
         });
+        if (delivered.resumedFrom > 0)
+          this.o.log?.(`release ${release.id}: resumed at chunk ${delivered.resumedFrom} from ${delivered.source.kind} ${delivered.source.url}`);
+        return delivered;
       } catch (err) {
-        const code = reportCodeOf(err);
-        if (!TRANSIENT.has(code) || i >= attempts) throw err;
-        await new Promise((r) => setTimeout(r, (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1)));
+        if (!isDeliveryFault(reportCodeOf(err)) || i >= attempts) throw err;
+        const base = (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1);
+        await new Promise((r) => setTimeout(r, base / 2 + (Math.random() * base) / 2)); // "equal jitter": never sooner than half the step
       }
     }
   }
 
   private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
-    await this.memory.setPending(releaseId, RETRY_LATER.has(code));
+    if (outcome === "blocked") {
+      const attempts = (this.blocked.get(releaseId)?.attempts ?? 0) + 1;
+      const delay = backoffDelayMs(attempts, { baseMs: this.o.blockedRetry?.baseMs ?? 10_000, maxMs: this.o.blockedRetry?.maxMs ?? 600_000 });
+      this.blocked.set(releaseId, { attempts, retryAt: this.now() + delay });
+    } else this.blocked.delete(releaseId);
+    await this.memory.setPending(releaseId, isRetriedLater(outcome, code));
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.
-    if (outcome === "rejected" && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId))) this.lastRejection = { releaseId, code, at: this.now() };
+    // A result the slots do not record (they record trials): the newest of either is the one reported.
+    if ((outcome === "rejected" || outcome === "blocked" || outcome === "failed") && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)))
+      this.lastAttempt = { releaseId, outcome, code, at: this.now() };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };
   }
 
-  private lastRejection: { releaseId: string; code: string; at: number } | undefined;
+  /** Releases whose delivery is blocked: how many tries in a row, and when the next is due (a restart tries at once). */
+  private readonly blocked = new Map<string, { attempts: number; retryAt: number }>();
+
+  private lastAttempt: { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number } | undefined;
 
   /** Whether `releaseId` is the active image of one of this device's components. */
   private isRunning(releaseId: string): boolean {
@@ -455,7 +502,7 @@ export class DeviceAgent {
   async statusReport(): Promise<StatusReport> {
     const boot = this.slots.snapshot();
     const last = boot.lastResult;
-    const rejection = this.lastRejection && (!last || this.lastRejection.at > last.at) ? this.lastRejection : undefined;
+    const attempt = this.lastAttempt && (!last || this.lastAttempt.at > last.at) ? this.lastAttempt : undefined;
     return {
       deviceId: this.o.device.credential.record.id,
       counter: await this.slots.nextCounter(),
@@ -463,12 +510,14 @@ export class DeviceAgent {
         const image = c.slots[c.active];
         return image ? [{ component, version: image.version, releaseId: image.releaseId, slot: c.active }] : [];
       }),
-      lastResult: rejection
-        ? { releaseId: rejection.releaseId, component: "", outcome: "rejected", code: rejection.code, at: rejection.at }
+      lastResult: attempt
+        ? { releaseId: attempt.releaseId, component: "", outcome: attempt.outcome, code: attempt.code, at: attempt.at }
         : last && { releaseId: last.releaseId, component: last.component, outcome: last.outcome, code: last.code, at: last.at },
       needs: [...this.needs.values()],
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),
       safeMode: boot.safeMode !== undefined,
+      // Each source's health (REQ-10f-ii): the tracker keeps it with the report, so an operator sees a demoted mirror.
+      ...(this.o.sources instanceof SourceSet ? { sources: this.o.sources.report() } : {}),
       ...(this.o.device.credential.batchId !== 0 ? { credential: this.o.device.credential } : {}),
     };
   }
@@ -505,7 +554,7 @@ export class DeviceAgent {
   private async sendReport(): Promise<StatusReport> {
     const report = await this.statusReport();
     if (this.o.tracker) {
-      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
+      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log);
       await this.slots.markReported();
       if (notices.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(notices));
     }
@@ -560,4 +609,33 @@ async function fetchBody(url: string): Promise<AsyncIterable<Uint8Array>> {
   }
   if (!res.ok || !res.body) throw new DownloadRejected("ARTIFACT_TRUNCATED", `${url} answered ${res.status}`);
   return res.body as unknown as AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The outcome and code of an update that stopped with `err` in `stage` (agent/core/updateOutcome):
+ * a refusal of the ledger's checks is `rejected`; anything on the way to an intact artifact and its
+ * key is `blocked` (a server's or a proxy's refusal included: the device checked the ledger itself);
+ * what fails once the content is decrypting is the release `failed` on this device.
+ */
+function resultOf(stage: "ledger" | "delivery" | "install", err: unknown, known: boolean): { outcome: Outcome; code: string } {
+  const code = reportCodeOf(err);
+  if (err instanceof LedgerUnavailable || isDeliveryFault(code)) return { outcome: "blocked", code };
+  switch (stage) {
+    case "ledger":
+      return { outcome: "rejected", code };
+    case "delivery":
+      return { outcome: "blocked", code: known ? code : "DELIVERY_ERROR" };
+    case "install":
+      return { outcome: "failed", code: known ? code : "INSTALL_FAILED" };
+  }
+}
+
+/** Passes the decrypted chunks on, calling `onFirst` once the first one has authenticated (the key is the release's). */
+async function* keyCheckedOnFirstChunk(chunks: AsyncIterable<Buffer>, onFirst: () => void): AsyncGenerator<Buffer> {
+  let first = true;
+  for await (const chunk of chunks) {
+    if (first) onFirst();
+    first = false;
+    yield chunk;
+  }
 }

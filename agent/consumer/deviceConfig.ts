@@ -9,6 +9,7 @@ import { encodeVersion } from "../core/version";
 import { parseDevicePolicy, type DevicePolicy } from "../core/devicePolicy";
 import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceCredential";
 import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
+import type { DeliverySource } from "./deliverySources";
 
 /**
  * device.json: one device's identity and choices, for `ota-ledger device run`. The chain, the
@@ -18,6 +19,8 @@ import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
  *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, "pins": { "acme.bootloader": "1.2.0" }, ... },
  *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",   (run in this file's folder)
  *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
+ *     "sources"?: [{ "kind": "server" | "gateway", "url" }],   (where releases come from, in order: REQ-10f-ii)
+ *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
  *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
  */
 const schema = z.strictObject({
@@ -34,6 +37,20 @@ const schema = z.strictObject({
   // heartbeatMs: how often the device reports to its tracker (default 60 s, see DeviceRunner).
   tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string(), heartbeatMs: z.number().int().min(100).optional() }).optional(),
   followLedger: z.boolean().optional(),
+  // How often releases still needed are tried again (default 10 s, see DeviceRunner); a blocked delivery backs off from it.
+  retryMs: z.number().int().min(100, { error: "must be at least 100 (ms)" }).max(86_400_000, { error: "must be at most a day (86400000 ms)" }).optional(),
+  // Firmware servers and IPFS trustless gateways, in the order to try them (REQ-10f-ii).
+  sources: z
+    .array(
+      z.strictObject({
+        kind: z.enum(["server", "gateway"], { error: 'must be "server" (a firmware server) or "gateway" (an IPFS trustless gateway)' }),
+        url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { error: "must be an http(s) URL such as http://127.0.0.1:8600" }),
+      }),
+      { error: 'must list sources such as [{"kind": "server", "url": "http://127.0.0.1:8600"}]' },
+    )
+    .min(1)
+    .max(16)
+    .optional(),
 });
 
 export interface DeviceConfig {
@@ -46,6 +63,20 @@ export interface DeviceConfig {
   tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number };
   /** false: the device keeps only a client module (DEP-8.1-b) and learns of releases from its tracker. */
   followLedger: boolean;
+  /** Where releases come from, in order, as device.json lists them (none: the configuration's serverUrl alone). */
+  sources?: DeliverySource[];
+  /** How often releases still needed are tried again (ms); a blocked delivery backs off from it up to 60 times it. */
+  retryMs?: number;
+}
+
+/**
+ * The sources a device fetches from, in order: device.json's `sources`, and the configuration's
+ * `serverUrl` after them when they name no firmware server (a gateway has no keys). Without
+ * `sources`, `serverUrl` alone: one source, as before.
+ */
+export function deliverySourcesOf(config: Pick<DeviceConfig, "sources">, serverUrl: string): DeliverySource[] {
+  const listed = config.sources ?? [];
+  return listed.some((s) => s.kind === "server") ? listed : [...listed, { kind: "server", url: serverUrl }];
 }
 
 export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
@@ -106,6 +137,8 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     healthCheck: c.healthCheck === "pass" ? async () => true : await healthCheckOf(file, base, c.healthCheck),
     tracker: c.tracker,
     followLedger: c.followLedger ?? true,
+    ...(c.sources ? { sources: c.sources } : {}),
+    ...(c.retryMs !== undefined ? { retryMs: c.retryMs } : {}),
   };
 }
 

@@ -41,7 +41,9 @@ export class DeviceRunner {
       );
     }
     const agents: DeviceAgent[] = [];
-    for (const d of devices) agents.push(await DeviceAgent.open({ ...d, chain }));
+    // A blocked delivery backs off from the retry interval up to 60 times it (10 s to 10 min by default), with jitter.
+    const retryMs = o.retryMs ?? 10_000;
+    for (const d of devices) agents.push(await DeviceAgent.open({ blockedRetry: { baseMs: retryMs, maxMs: 60 * retryMs }, ...d, chain }));
     // A constrained device (DEP-8.1-b) keeps only the client module: no event scan; it still reads
     // the release's record from the ledger when its upstream tells it of one (CAP-11.4-c).
     const watcher =
@@ -63,7 +65,7 @@ export class DeviceRunner {
       runner.timer = setTimeout(async () => {
         await Promise.all(agents.map((a) => a.retryPending().catch(() => []))).catch(() => {});
         retry();
-      }, o.retryMs ?? 10_000);
+      }, retryMs);
       runner.timer.unref();
     };
     retry();

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { OtaError } from "../core/errors";
 import { ContentRejected, DownloadRejected } from "../core/updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "../core/release";
@@ -19,6 +20,7 @@ import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
 import { encodeInstalled } from "../core/installedContext";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
+import type { ServerClock } from "./serverClock";
 
 const DEFAULT_IDLE_MS = 30_000;
 
@@ -36,6 +38,8 @@ export interface DownloadOptions {
   artifactFile: string; // verified stored chunks are appended here; a resume starts from it
   timeoutMs?: number; // longest silence from the server (ms)
   onChunk?: (index: number) => void; // each stored chunk verified, in order (the prefix kept from before included)
+  /** The time requests to this server are signed with (its clock correction, serverClock.ts); default the device's clock. */
+  clock?: Pick<ServerClock, "now" | "correctFrom">;
 }
 
 /**
@@ -54,6 +58,62 @@ export async function downloadArtifact(o: DownloadOptions): Promise<{ wrappedKey
 }
 
 async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ wrappedKey: Buffer; header: ArtifactHeader; resumedFrom: number }> {
+  const leaves = await leavesOf(o, idle);
+  const sink = await VerifiedArtifact.open(o.artifactFile, o.release.record, leaves, o.onChunk);
+  try {
+    while (!sink.complete) {
+      const offset = sink.bytes;
+      const res = await signedGet(
+        o,
+        `/v1/releases/${o.release.id.toLowerCase()}/artifact`,
+        "fetching the artifact",
+        idle,
+        offset > 0 ? { range: `bytes=${offset}-` } : {},
+      );
+      if (offset > 0 && res.status !== 206) {
+        await res.body?.cancel().catch(() => {});
+        throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
+      }
+      const reader = res.body!.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await readIdle(reader, idle, "fetching the artifact");
+          if (done) break;
+          await sink.push(value);
+          if (sink.complete) {
+            // Complete: anything more from the server is refused, and never written.
+            if (!(await readIdle(reader, idle, "fetching the artifact")).done) sink.tooLong();
+            break;
+          }
+        }
+      } finally {
+        await reader.cancel().catch(() => {});
+      }
+      sink.dropPartial();
+      if (!sink.complete && sink.bytes === offset)
+        throw new DownloadRejected("ARTIFACT_TRUNCATED", `the server's artifact ended after ${sink.chunks} of ${leaves.length} chunks`);
+    }
+    await sink.finish();
+  } finally {
+    await sink.close();
+  }
+  return { wrappedKey: await wrappedKeyOf(o, idle), header: sink.header!, resumedFrom: sink.resumedFrom };
+}
+
+/**
+ * The release's chunk leaves from a firmware server's manifest, checked against the ledger's
+ * Merkle root: once they hash to it, any server's copy is as good as any other's.
+ */
+export async function fetchLeaves(o: Omit<DownloadOptions, "artifactFile" | "onChunk">): Promise<string[]> {
+  const idle = new IdleTimeout(o.timeoutMs ?? DEFAULT_IDLE_MS);
+  try {
+    return await leavesOf(o, idle);
+  } finally {
+    idle.clear();
+  }
+}
+
+async function leavesOf(o: Omit<DownloadOptions, "artifactFile" | "onChunk">, idle: IdleTimeout): Promise<string[]> {
   const { record } = o.release;
   // The leaf list is 32 bytes per chunk; the smallest chunk a server accepts bounds its size.
   const maxLeaves = chunkCount(record.fileSize, MIN_SERVED_CHUNK_SIZE) + 1;
@@ -65,88 +125,122 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
     "fetching the manifest",
   )) as {
     leaves: string[];
-  };
-  if (!Array.isArray(manifest.leaves) || manifest.leaves.length < 2 || manifest.leaves.length > 2 ** 32) {
+  } | null;
+  if (!manifest || !Array.isArray(manifest.leaves) || manifest.leaves.length < 2 || manifest.leaves.length > maxLeaves) {
     throw new DownloadRejected("MANIFEST_INVALID", "the server's chunk list is malformed");
   }
+  if (!manifest.leaves.every((l) => typeof l === "string" && /^0x[0-9a-fA-F]{64}$/.test(l)))
+    throw new DownloadRejected("MANIFEST_INVALID", "the server's chunk list holds something other than 32-byte hashes");
   if (new ChunkMerkleTree(manifest.leaves).root.toLowerCase() !== record.merkleRoot.toLowerCase()) {
     throw new DownloadRejected("MANIFEST_ROOT_MISMATCH", "the server's chunk list does not hash to the ledger's Merkle root");
   }
-  const leaves = manifest.leaves;
+  return manifest.leaves;
+}
 
-  // What is already on disk and verified (a previous, interrupted download).
-  let have = await readVerifiedPrefix(o.artifactFile, leaves);
-  const resumedFrom = have.chunks;
-  let header = have.header && checkHeader(have.header, record, leaves.length);
-  for (let j = 0; j < have.chunks; j++) o.onChunk?.(j);
-  const out = await fs.open(o.artifactFile, "a");
-  try {
-    await out.truncate(have.bytes);
-    while (!header || have.chunks < leaves.length) {
-      const offset = have.bytes;
-      const res = await signedGet(
-        o,
-        `/v1/releases/${o.release.id.toLowerCase()}/artifact`,
-        "fetching the artifact",
-        idle,
-        offset > 0 ? { range: `bytes=${offset}-` } : {},
-      );
-      if (offset > 0 && res.status !== 206) throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
-      const buffer = new ByteQueue();
-      const reader = res.body!.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await readIdle(reader, idle, "fetching the artifact");
-          if (done) break;
-          buffer.push(value);
-          for (;;) {
-            const j = have.chunks;
-            if (header && j >= leaves.length) {
-              if (buffer.length > 0)
-                throw new DownloadRejected(
-                  "ARTIFACT_TOO_LONG",
-                  `the server sent bytes past the ${artifactSize(record.fileSize, header.chunkSize)}-byte artifact; stopped there`,
-                );
-              break;
-            }
-            const size = header ? storedChunkSpan(header, j).size : HEADER_SIZE;
-            if (buffer.length < size) break;
-            const chunk = buffer.take(size);
-            if (chunkLeaf(j, chunk).toLowerCase() !== leaves[j].toLowerCase()) {
-              throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, {
-                details: { chunk: j },
-              });
-            }
-            if (j === 0) header = checkHeader(decodeHeader(chunk), record, leaves.length);
-            await out.write(chunk);
-            o.onChunk?.(j);
-            have = { ...have, chunks: j + 1, bytes: have.bytes + size };
-          }
-          if (header && have.chunks >= leaves.length) {
-            // Complete: anything more from the server is refused, and never written.
-            if (buffer.length > 0 || !(await readIdle(reader, idle, "fetching the artifact")).done) {
-              throw new DownloadRejected("ARTIFACT_TOO_LONG", `the server sent bytes past the ${have.bytes}-byte artifact; stopped there`);
-            }
-            break;
-          }
-        }
-      } finally {
-        await reader.cancel().catch(() => {});
-      }
-      if (!header || have.chunks < leaves.length) {
-        if (have.bytes === offset)
-          throw new DownloadRejected("ARTIFACT_TRUNCATED", `the server's artifact ended after ${have.chunks} of ${leaves.length} chunks`);
-      }
-    }
-    await out.sync();
-  } finally {
-    await out.close();
+/**
+ * The artifact file being filled: bytes pushed in from any source are cut into stored chunks,
+ * each checked against its leaf (the list already checked against the ledger's root) before it
+ * is written, so only verified chunks ever reach the disk; nothing past the size the ledger
+ * implies is taken. Opening it keeps the verified prefix of an earlier, interrupted download,
+ * whatever source that came from.
+ */
+export class VerifiedArtifact {
+  private readonly queue = new ByteQueue();
+  header: ArtifactHeader | undefined;
+  chunks: number;
+  bytes: number;
+  readonly resumedFrom: number;
+
+  private constructor(
+    private readonly out: FileHandle,
+    private readonly record: ReleaseRecord,
+    private readonly leaves: string[],
+    private readonly onChunk: ((index: number) => void) | undefined,
+    have: { chunks: number; bytes: number; header?: ArtifactHeader },
+  ) {
+    this.chunks = have.chunks;
+    this.bytes = have.bytes;
+    this.resumedFrom = have.chunks;
+    this.header = have.header && checkHeader(have.header, record, leaves.length);
   }
-  return { wrappedKey: await wrappedKeyOf(o, idle), header: header!, resumedFrom };
+
+  static async open(file: string, record: ReleaseRecord, leaves: string[], onChunk?: (index: number) => void): Promise<VerifiedArtifact> {
+    // What is already on disk and verified (a previous, interrupted download).
+    const have = await readVerifiedPrefix(file, leaves);
+    const out = await fs.open(file, "a");
+    try {
+      await out.truncate(have.bytes);
+      const sink = new VerifiedArtifact(out, record, leaves, onChunk, have);
+      for (let j = 0; j < have.chunks; j++) onChunk?.(j);
+      return sink;
+    } catch (err) {
+      await out.close();
+      throw err;
+    }
+  }
+
+  get complete(): boolean {
+    return this.header !== undefined && this.chunks >= this.leaves.length;
+  }
+
+  /** Where the next pushed byte sits in the artifact: the verified bytes and those of a chunk not whole yet. */
+  get position(): number {
+    return this.bytes + this.queue.length;
+  }
+
+  /** The artifact's size, once its header is verified. */
+  get size(): number | undefined {
+    return this.header && Number(artifactSize(this.record.fileSize, this.header.chunkSize));
+  }
+
+  /** Bytes that continue the artifact at `bytes`: every whole chunk among them is verified and written. */
+  async push(piece: Uint8Array): Promise<void> {
+    if (piece.length === 0) return;
+    if (this.complete) this.tooLong();
+    this.queue.push(piece);
+    for (;;) {
+      const j = this.chunks;
+      if (this.header && j >= this.leaves.length) {
+        if (this.queue.length > 0) this.tooLong();
+        return;
+      }
+      const size = this.header ? storedChunkSpan(this.header, j).size : HEADER_SIZE;
+      if (this.queue.length < size) return;
+      const chunk = this.queue.take(size);
+      if (chunkLeaf(j, chunk).toLowerCase() !== this.leaves[j].toLowerCase()) {
+        throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, {
+          details: { chunk: j },
+        });
+      }
+      if (j === 0) this.header = checkHeader(decodeHeader(chunk), this.record, this.leaves.length);
+      await this.out.write(chunk);
+      this.onChunk?.(j);
+      this.chunks = j + 1;
+      this.bytes += size;
+    }
+  }
+
+  /** Bytes past the end of the artifact: refused, never written. */
+  tooLong(): never {
+    throw new DownloadRejected("ARTIFACT_TOO_LONG", `the server sent bytes past the ${this.size ?? this.bytes}-byte artifact; stopped there`);
+  }
+
+  /** A source's answer ended: bytes of a chunk not whole yet are dropped (the next answer starts at `bytes`). */
+  dropPartial(): void {
+    if (this.queue.length > 0) this.queue.take(this.queue.length);
+  }
+
+  async finish(): Promise<void> {
+    await this.out.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.out.close();
+  }
 }
 
 /** The device's wrapped content key for the release, from the firmware server. */
-export async function fetchWrappedKey(o: DownloadOptions): Promise<Buffer> {
+export async function fetchWrappedKey(o: Omit<DownloadOptions, "artifactFile" | "onChunk">): Promise<Buffer> {
   const idle = new IdleTimeout(o.timeoutMs ?? DEFAULT_IDLE_MS);
   try {
     return await wrappedKeyOf(o, idle);
@@ -155,12 +249,14 @@ export async function fetchWrappedKey(o: DownloadOptions): Promise<Buffer> {
   }
 }
 
-async function wrappedKeyOf(o: DownloadOptions, idle: IdleTimeout): Promise<Buffer> {
+async function wrappedKeyOf(o: Omit<DownloadOptions, "artifactFile" | "onChunk">, idle: IdleTimeout): Promise<Buffer> {
   const keyPath = `/v1/releases/${o.release.id.toLowerCase()}/key`;
   const answer = (await boundedJson(await signedGet(o, keyPath, "fetching the wrapped key", idle), 4096, idle, "fetching the wrapped key")) as {
-    wrappedKey: string;
-  };
-  return Buffer.from(String(answer.wrappedKey).replace(/^0x/, ""), "hex");
+    wrappedKey?: unknown;
+  } | null;
+  if (typeof answer?.wrappedKey !== "string" || !/^0x(?:[0-9a-fA-F]{2}){1,1024}$/.test(answer.wrappedKey))
+    throw new DownloadRejected("ANSWER_MALFORMED", "fetching the wrapped key: the answer holds no wrapped key in hex");
+  return Buffer.from(answer.wrappedKey.slice(2), "hex");
 }
 
 /**
@@ -269,26 +365,44 @@ class IdleTimeout {
 /** The server stopped sending for longer than the timeout, or could not be reached. */
 export class DownloadStalledError extends OtaError {}
 
-async function signedGet(o: DownloadOptions, path: string, what: string, idle: IdleTimeout, extra: Record<string, string> = {}): Promise<Response> {
-  const headers = signDeviceRequest(o.device.privateKey, o.device.credential.record.id, encodeDeviceCredential(o.device.credential), {
-    audience: o.serverUrl,
-    method: "GET",
-    path,
-    context: encodeInstalled(o.installed, o.evidence),
-  });
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, o.serverUrl), { headers: { ...headers, ...extra }, signal: idle.signal });
-  } catch (cause) {
-    if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: ${o.serverUrl} did not answer within ${o.timeoutMs ?? DEFAULT_IDLE_MS} ms`);
-    throw new ServerRefusedError("SERVER_UNREACHABLE", `${what}: no answer from ${o.serverUrl}`, 0, { cause: String(cause) });
+async function signedGet(
+  o: Pick<DownloadOptions, "serverUrl" | "device" | "installed" | "evidence" | "timeoutMs" | "clock">,
+  path: string,
+  what: string,
+  idle: IdleTimeout,
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  // One more try, at once, when the server refused the device's time and its Date header corrected it.
+  for (let attempt = 0; ; attempt++) {
+    const headers = signDeviceRequest(o.device.privateKey, o.device.credential.record.id, encodeDeviceCredential(o.device.credential), {
+      audience: o.serverUrl,
+      method: "GET",
+      path,
+      context: encodeInstalled(o.installed, o.evidence),
+      now: o.clock?.now(),
+    });
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, o.serverUrl), { headers: { ...headers, ...extra }, signal: idle.signal });
+    } catch (cause) {
+      if (idle.fired) throw new DownloadStalledError("DOWNLOAD_STALLED", `${what}: ${o.serverUrl} did not answer within ${o.timeoutMs ?? DEFAULT_IDLE_MS} ms`);
+      throw new ServerRefusedError("SERVER_UNREACHABLE", `${what}: no answer from ${o.serverUrl}`, 0, { cause: String(cause) });
+    }
+    idle.touch();
+    if (res.ok) return res;
+    const refusal = await refusalOf(res, what, o.serverUrl);
+    if (refusal.code === "AUTH_STALE" && attempt === 0 && o.clock?.correctFrom(res)) continue;
+    throw refusal;
   }
-  if (!res.ok) throw await refusalOf(res, what);
-  return res;
 }
 
 /** A JSON answer of at most `maxBytes` (a lying server cannot make the device buffer more). */
 async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, what: string): Promise<unknown> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer declares ${declared} bytes, over ${maxBytes}; not read`);
+  }
   const reader = res.body!.getReader();
   const parts: Uint8Array[] = [];
   let total = 0;
@@ -297,7 +411,7 @@ async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, w
       const { done, value } = await readIdle(reader, idle, what);
       if (done) break;
       total += value.length;
-      if (total > maxBytes) throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes`);
+      if (total > maxBytes) throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes; stopped reading there`);
       parts.push(value);
     }
   } finally {

@@ -14,6 +14,21 @@ export interface StatusReport {
    * only the batch root from the ledger can take it (the report is signed by the record's key).
    */
   credential?: { record: { id: string; publicKey: string; hardwareClass: number; network: string; region: string }; batchId: number; proof: string[] };
+  /** Where the device fetches releases from and how each source fared (REQ-10f-ii): a bad mirror shows at once. */
+  sources?: SourceHealth[];
+}
+
+/** A firmware server (artifact, chunk list, wrapped key) or an IPFS trustless gateway (blocks only). */
+export type SourceKind = "server" | "gateway";
+
+/** One delivery source as the device sees it. */
+export interface SourceHealth {
+  url: string;
+  kind: SourceKind;
+  lastCode: string | null; // "OK" after a delivery, else the last failure's code
+  failures: number; // delivery faults of its own so far (wrong bytes, 5xx, unreachable, ...)
+  demotedAt: number | null; // ms; while set, the source is tried after the others
+  lastOkAt?: number; // ms, its last delivery
 }
 
 export const REPORT_KIND = "status-report";

@@ -40,7 +40,7 @@ export const DOWNLOAD_CODES = [
   "ANSWER_TOO_LARGE",
   "ANSWER_MALFORMED",
 ] as const;
-export const CONTENT_CODES = ["FILE_HASH_MISMATCH", "KEY_UNWRAP_FAILED", "CHUNK_AUTHENTICATION"] as const;
+export const CONTENT_CODES = ["FILE_HASH_MISMATCH", "KEY_UNWRAP_FAILED", "KEY_MISMATCH", "CHUNK_AUTHENTICATION"] as const;
 export const TRANSITION_CODES = ["INVALID_TRANSITION"] as const;
 
 export type LedgerRecordCode = (typeof LEDGER_RECORD_CODES)[number];
@@ -110,6 +110,8 @@ export class UpdateTransitionError extends OtaError {
 }
 
 export const UNKNOWN_ERROR = "UNKNOWN_ERROR";
+/** What the device reports for an unexpected error: while fetching the release (blocked) or while installing it (failed). */
+export const UNEXPECTED_CODES = ["DELIVERY_ERROR", "INSTALL_FAILED"] as const;
 
 /** Every code the update path defines, for report schemas and dashboards. */
 export const REPORT_CODES = [
@@ -120,6 +122,7 @@ export const REPORT_CODES = [
   ...DOWNLOAD_CODES,
   ...CONTENT_CODES,
   ...TRANSITION_CODES,
+  ...UNEXPECTED_CODES,
   UNKNOWN_ERROR,
 ] as const;
 export type ReportCode = (typeof REPORT_CODES)[number];

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import type { ReleaseRecord } from "../core/release";
-import { isFailedResult, NOT_APPLICABLE_CODES, RETRY_LATER_CODES } from "../core/updateOutcome";
+import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -23,6 +23,9 @@ export interface DeviceRow {
   lastCounter: number; // highest report counter taken
   lastOutcome: string | null;
   lastCode: string | null;
+  lastKind: ResultKind | null; // what its last result means (agent/core/updateOutcome); null: none reported
+  lastRelease: string | null; // the release its last result is about
+  blockedSince: number | null; // ms: since when delivery of lastRelease is blocked (lastKind blocked)
   configId: number | null; // null until the device's first report: what it runs is unknown
   failedRelease: string | null; // the release whose install failed last (not offered again)
   declined: string[]; // releases the device declined by its own policy (CAP-11.1-a-vi)
@@ -68,13 +71,11 @@ export interface ReportBody {
   safeMode?: boolean; // the device runs in safe mode (CAP-11.1-b); absent: not
 }
 
-/** SQL over a devices row: its last update failed (agent/core/updateOutcome isFailedResult). */
-export const FAILED_SQL = failedResultSql("last_outcome", "last_code");
+/** SQL over a devices row: its last update failed (agent/core/updateOutcome: only a release that failed after an intact delivery). */
+export const FAILED_SQL = `(last_kind IS 'failed')`;
 
-/** SQL: the result with this outcome and code is a failed update (agent/core/updateOutcome isFailedResult). */
-function failedResultSql(outcome: string, code: string): string {
-  return `(coalesce(${outcome}, '') IN ('rolled-back', 'failed') OR (coalesce(${outcome}, '') = 'rejected' AND coalesce(${code}, '') NOT IN (${[...RETRY_LATER_CODES, ...NOT_APPLICABLE_CODES].map((c) => `'${c}'`).join(", ")})))`;
-}
+/** SQL: the kind of a report's last result, as agent/core/updateOutcome resultKind says. */
+const reportKindSql = (body: string) => resultKindSql(`json_extract(${body}, '$.lastResult.outcome')`, `json_extract(${body}, '$.lastResult.code')`);
 
 const MIGRATIONS = [
   `CREATE TABLE devices (
@@ -175,7 +176,7 @@ const MIGRATIONS = [
    INSERT OR IGNORE INTO release_failures (release_id, device_id, at)
      SELECT lower(json_extract(body, '$.lastResult.releaseId')), device_id, MIN(received_at) FROM reports
      WHERE json_extract(body, '$.lastResult.releaseId') IS NOT NULL
-       AND ${failedResultSql("json_extract(body, '$.lastResult.outcome')", "json_extract(body, '$.lastResult.code')")}
+       AND ${reportKindSql("body")} = 'failed'
      GROUP BY 1, 2;
    CREATE TABLE status_anchors (
      id INTEGER PRIMARY KEY, anchor_index INTEGER UNIQUE, root TEXT NOT NULL, tx_hash TEXT, block INTEGER, anchored_at INTEGER NOT NULL,
@@ -198,6 +199,23 @@ const MIGRATIONS = [
   // decisions taken from its parent.
   `${NONCE_TABLE_SQL}
    CREATE TABLE IF NOT EXISTS replay_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // Three kinds of result (issue 15): the kind of each device's last result, and since when its
+  // delivery is blocked. A delivery fault or a correct refusal that an earlier version counted as
+  // a failure no longer is: the failed release and the failure totals are taken again from the
+  // reports kept (a device's configuration follows at its next report).
+  `ALTER TABLE devices ADD COLUMN last_kind TEXT;
+   ALTER TABLE devices ADD COLUMN blocked_since INTEGER;
+   UPDATE devices SET last_kind = ${resultKindSql("last_outcome", "last_code")};
+   UPDATE devices SET blocked_since = last_report_at WHERE last_kind = 'blocked';
+   UPDATE devices SET failed_release = (
+       SELECT lower(json_extract(body, '$.lastResult.releaseId')) FROM reports
+       WHERE device_id = devices.id AND ${reportKindSql("body")} = 'failed' ORDER BY id DESC LIMIT 1)
+     WHERE failed_release IS NOT NULL AND EXISTS (SELECT 1 FROM reports WHERE device_id = devices.id);
+   DELETE FROM release_failures WHERE
+     EXISTS (SELECT 1 FROM reports WHERE device_id = release_failures.device_id)
+     AND NOT EXISTS (SELECT 1 FROM reports WHERE device_id = release_failures.device_id
+       AND lower(json_extract(body, '$.lastResult.releaseId')) = release_failures.release_id AND ${reportKindSql("body")} = 'failed');
+   CREATE INDEX devices_by_kind ON devices (last_kind) WHERE last_kind IS NOT NULL;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -363,14 +381,34 @@ export class FleetDatabase {
   takeReport(deviceId: string, counter: number, receivedAt: number, body: ReportBody, via: string | null = null): boolean {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
-      const row = this.sql(`SELECT last_counter, hardware_class, failed_release, config_id FROM devices WHERE id = ?`).get(id) as
-        { last_counter: number; hardware_class: number; failed_release: string | null; config_id: number | null } | undefined;
+      const row = this.sql(
+        `SELECT last_counter, hardware_class, failed_release, config_id, last_kind, last_release, blocked_since FROM devices WHERE id = ?`,
+      ).get(id) as
+        | {
+            last_counter: number;
+            hardware_class: number;
+            failed_release: string | null;
+            config_id: number | null;
+            last_kind: ResultKind | null;
+            last_release: string | null;
+            blocked_since: number | null;
+          }
+        | undefined;
       if (!row || counter <= row.last_counter) return false;
       this.sql(`INSERT INTO reports (device_id, counter, received_at, body) VALUES (?, ?, ?, ?)`).run(id, counter, receivedAt, JSON.stringify(body));
       const installed = body.installed.map((i) => ({ component: i.component.toLowerCase(), version: BigInt(i.version), releaseId: i.releaseId.toLowerCase() }));
       const outcome = body.lastResult?.outcome ?? null;
-      const failedRelease =
-        isFailedResult(outcome, body.lastResult?.code) && body.lastResult?.releaseId ? body.lastResult.releaseId.toLowerCase() : row.failed_release;
+      const kind = resultKind(outcome, body.lastResult?.code);
+      const lastRelease = typeof body.lastResult?.releaseId === "string" ? body.lastResult.releaseId.toLowerCase() : null;
+      // Only a release that failed after an intact delivery is not offered again (agent/core/updateOutcome).
+      const failedRelease = kind === "failed" && lastRelease ? lastRelease : row.failed_release;
+      // A blocked delivery keeps the time it was first seen blocked while it stays blocked on the same release.
+      const blockedSince =
+        kind !== "blocked"
+          ? null
+          : row.last_kind === "blocked" && row.last_release === lastRelease && row.blocked_since !== null
+            ? row.blocked_since
+            : receivedAt;
       const configId = this.configOf(row.hardware_class, installed, failedRelease);
       // The configuration's key is the installed components: the same configuration, nothing to rewrite
       // (most reports are heartbeats of devices that run what they ran).
@@ -380,14 +418,15 @@ export class FleetDatabase {
         for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       }
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
-      const lastRelease = typeof body.lastResult?.releaseId === "string" ? body.lastResult.releaseId.toLowerCase() : null;
       this.sql(
-        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
+        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, last_kind = ?, blocked_since = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
       ).run(
         counter,
         receivedAt,
         outcome,
         body.lastResult?.code ?? null,
+        kind,
+        blockedSince,
         failedRelease,
         declined,
         via,
@@ -398,7 +437,7 @@ export class FleetDatabase {
         id,
       );
       // Every device that ever failed a release counts in its failure total (which only rises).
-      if (lastRelease && isFailedResult(outcome, body.lastResult?.code))
+      if (lastRelease && kind === "failed")
         this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
     });
@@ -530,10 +569,13 @@ export class FleetDatabase {
     }[];
   }
 
-  /** Per release: devices that were sent a notice, and devices whose last failed install was it. */
-  rolloutCounts(): Map<string, { notified: number; failed: number; requested: number }> {
-    const out = new Map<string, { notified: number; failed: number; requested: number }>();
-    const get = (id: string) => out.get(id) ?? out.set(id, { notified: 0, failed: 0, requested: 0 }).get(id)!;
+  /**
+   * Per release: devices that were sent a notice, devices whose last failed install was it, and
+   * devices whose delivery of it is blocked now (a bad mirror shows at once, agent/core/updateOutcome).
+   */
+  rolloutCounts(): Map<string, { notified: number; failed: number; blocked: number; requested: number }> {
+    const out = new Map<string, { notified: number; failed: number; blocked: number; requested: number }>();
+    const get = (id: string) => out.get(id) ?? out.set(id, { notified: 0, failed: 0, blocked: 0, requested: 0 }).get(id)!;
     for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM deliveries GROUP BY release_id`).raw().all() as [string, number][])
       get(id).notified = n;
     for (const [id, n] of this.db
@@ -541,6 +583,11 @@ export class FleetDatabase {
       .raw()
       .all() as [string, number][])
       get(id).failed = n;
+    for (const [id, n] of this.db
+      .prepare(`SELECT last_release, COUNT(*) FROM devices WHERE last_kind = 'blocked' AND last_release IS NOT NULL GROUP BY last_release`)
+      .raw()
+      .all() as [string, number][])
+      get(id).blocked = n;
     for (const [id, n] of this.db.prepare(`SELECT release_id, COUNT(*) FROM decisions GROUP BY release_id`).raw().all() as [string, number][])
       get(id).requested = n;
     return out;
@@ -717,6 +764,9 @@ interface DeviceDb {
   last_counter: number;
   last_outcome: string | null;
   last_code: string | null;
+  last_kind: ResultKind | null;
+  last_release: string | null;
+  blocked_since: number | null;
   config_id: number | null;
   failed_release: string | null;
   declined: string;
@@ -761,6 +811,9 @@ export const toDevice = (r: DeviceDb): DeviceRow => ({
   lastCounter: r.last_counter,
   lastOutcome: r.last_outcome,
   lastCode: r.last_code,
+  lastKind: r.last_kind,
+  lastRelease: r.last_release,
+  blockedSince: r.blocked_since,
   configId: r.config_id,
   failedRelease: r.failed_release,
   declined: JSON.parse(r.declined),

@@ -2,15 +2,19 @@ import { decodeBytes32String, encodeBytes32String, isHexString } from "ethers";
 import { InputError } from "../core/errors";
 import { formatVersion } from "../core/version";
 import { FAILED_SQL, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
-import { isFailedResult } from "../core/updateOutcome";
+import type { ResultKind } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
 
 /**
  * The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say).
- * safe-mode: its latest report says it runs in safe mode (CAP-11.1-b): it refuses automatic
- * updates and waits for a person to install by hand, so it is never up to date.
+ * failed, blocked, refused: the kind of its last result (agent/core/updateOutcome): a release that
+ * failed on it after an intact delivery; a delivery something outside the release blocks (a
+ * server, a mirror, the network, its clock: retried, never a failure); a release it correctly
+ * refused (revoked, another hardware class, a policy...). safe-mode: its latest report says it
+ * runs in safe mode (CAP-11.1-b): it refuses automatic updates and waits for a person to install
+ * by hand, so it is never up to date.
  */
-export const DEVICE_STATUSES = ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"] as const;
+export const DEVICE_STATUSES = ["up-to-date", "outdated", "vulnerable", "failed", "blocked", "refused", "safe-mode", "unreachable", "suspended"] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 
 /** The summary's count key of each status. */
@@ -19,6 +23,8 @@ const COUNT_KEY = {
   outdated: "outdated",
   vulnerable: "vulnerable",
   failed: "failed",
+  blocked: "blocked",
+  refused: "refused",
   "safe-mode": "safeMode",
   unreachable: "unreachable",
   suspended: "suspended",
@@ -36,6 +42,9 @@ export interface DeviceView {
   lastSeen: number | null;
   lastOutcome: string | null;
   lastCode: string | null;
+  lastKind: ResultKind | null; // failed, blocked, refused or installed (agent/core/updateOutcome); null: none reported
+  lastRelease: string | null; // the release its last result is about
+  blockedSince: number | null; // ms: since when delivery of lastRelease is blocked, by lastCode (lastKind blocked)
   upstream: string | null;
   safeMode: boolean; // its latest report says it runs in safe mode (CAP-11.1-b)
 }
@@ -84,19 +93,22 @@ export class FleetViews {
   ) {}
 
   statusesOf(
-    d: { configId: number | null; standing: string; failed: boolean; safeMode: boolean; unreachable: boolean },
+    d: { configId: number | null; standing: string; kind: ResultKind | null; safeMode: boolean; unreachable: boolean },
     plan: ConfigPlan | undefined,
   ): DeviceStatus[] {
     if (d.standing !== "active") return ["suspended"];
     const out: DeviceStatus[] = [];
+    const failed = d.kind === "failed";
     if (plan?.outdated) out.push("outdated");
     if (plan?.vulnerable) out.push("vulnerable");
-    if (d.failed) out.push("failed");
+    if (failed) out.push("failed");
+    if (d.kind === "blocked") out.push("blocked");
+    if (d.kind === "refused") out.push("refused");
     if (d.safeMode) out.push("safe-mode");
     if (d.unreachable) out.push("unreachable");
     // A device that never reported runs something unknown: it is not up to date. Nor is one in safe
     // mode: it lists nothing installed because nothing it runs is known, and it waits for a person.
-    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !d.failed && !d.safeMode) out.unshift("up-to-date");
+    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !failed && !d.safeMode) out.unshift("up-to-date");
     return out;
   }
 
@@ -112,6 +124,8 @@ export class FleetViews {
       outdated: number;
       vulnerable: number;
       failed: number;
+      blocked: number;
+      refused: number;
       safeMode: number;
       unreachable: number;
     }[];
@@ -120,21 +134,31 @@ export class FleetViews {
     const plans = this.planner.planAll();
     const rows = this.db.db
       .prepare(
-        `SELECT config_id, network, standing, ${FAILED_SQL} AS failed, safe_mode, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
+        `SELECT config_id, network, standing, last_kind, safe_mode, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
          FROM devices GROUP BY 1, 2, 3, 4, 5, 6`,
       )
       .raw()
-      .all(now - this.livenessMs) as [number | null, string, string, number, number, number, number][];
-    const zero = (): Record<CountKey, number> => ({ upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 0, unreachable: 0, suspended: 0 });
+      .all(now - this.livenessMs) as [number | null, string, string, ResultKind | null, number, number, number][];
+    const zero = (): Record<CountKey, number> => ({
+      upToDate: 0,
+      outdated: 0,
+      vulnerable: 0,
+      failed: 0,
+      blocked: 0,
+      refused: 0,
+      safeMode: 0,
+      unreachable: 0,
+      suspended: 0,
+    });
     const counts = zero();
     const networks = new Map<string, Record<CountKey, number> & { total: number }>();
     let total = 0;
-    for (const [configId, network, standing, failed, safeMode, unreachable, n] of rows) {
+    for (const [configId, network, standing, kind, safeMode, unreachable, n] of rows) {
       total += n;
       const net = networks.get(network) ?? networks.set(network, { ...zero(), total: 0 }).get(network)!;
       net.total += n;
       for (const s of this.statusesOf(
-        { configId, standing, failed: !!failed, safeMode: !!safeMode, unreachable: !!unreachable },
+        { configId, standing, kind, safeMode: !!safeMode, unreachable: !!unreachable },
         configId === null ? undefined : plans.get(configId),
       )) {
         counts[COUNT_KEY[s]] += n;
@@ -153,6 +177,8 @@ export class FleetViews {
         outdated: c.outdated,
         vulnerable: c.vulnerable,
         failed: c.failed,
+        blocked: c.blocked,
+        refused: c.refused,
         safeMode: c.safeMode,
         unreachable: c.unreachable,
       })),
@@ -183,6 +209,11 @@ export class FleetViews {
         break;
       case "failed":
         where.push(FAILED_SQL);
+        break;
+      case "blocked":
+      case "refused":
+        where.push(`last_kind = ?`); // the partial index devices_by_kind serves it
+        args.push(q.status);
         break;
       case "unreachable":
         where.push(`(last_seen IS NULL OR last_seen < ?)`);
@@ -229,7 +260,6 @@ export class FleetViews {
   }
 
   view(d: DeviceRow, plan: ConfigPlan | undefined, before = this.now() - this.livenessMs): DeviceView {
-    const failed = isFailedResult(d.lastOutcome, d.lastCode);
     return {
       id: d.id,
       hardwareClass: d.hardwareClass,
@@ -237,13 +267,16 @@ export class FleetViews {
       region: labelOf(d.region),
       standing: d.standing,
       statuses: this.statusesOf(
-        { configId: d.configId, standing: d.standing, failed, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before },
+        { configId: d.configId, standing: d.standing, kind: d.lastKind, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before },
         plan,
       ),
       installed: this.db.installed(d.id).map((i) => ({ component: i.component, version: formatVersion(i.version), releaseId: i.releaseId })),
       lastSeen: d.lastSeen,
       lastOutcome: d.lastOutcome,
       lastCode: d.lastCode,
+      lastKind: d.lastKind,
+      lastRelease: d.lastRelease,
+      blockedSince: d.lastKind === "blocked" ? d.blockedSince : null,
       upstream: d.upstream,
       safeMode: d.safeMode,
     };
@@ -282,6 +315,7 @@ export class FleetViews {
       installed: installed.get(r.id) ?? 0,
       notified: counts.get(r.id)?.notified ?? 0,
       failed: counts.get(r.id)?.failed ?? 0,
+      blocked: counts.get(r.id)?.blocked ?? 0,
     }));
   }
 
@@ -308,7 +342,7 @@ export class FleetViews {
     return this.db.rollouts().flatMap((r) => {
       const release = this.db.release(r.releaseId);
       if (!release) return [];
-      const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, requested: 0 };
+      const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, blocked: 0, requested: 0 };
       const done = installed.get(r.releaseId) ?? 0;
       const pending = (planned.get(r.releaseId) ?? 0) + Math.max(c.requested - done, 0);
       return [
@@ -322,6 +356,7 @@ export class FleetViews {
           notified: c.notified,
           installed: done,
           failed: c.failed,
+          blocked: c.blocked, // among pending: delivery blocked now, retried
           pending,
         },
       ];

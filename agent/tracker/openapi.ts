@@ -1,6 +1,8 @@
 import { HEADER } from "../crypto/requestSignature";
 import { REPORT_KIND } from "../core/statusReport";
 import { BODY_MAX_BYTES, REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
+import { RESULT_KINDS } from "../core/updateOutcome";
+import { DEVICE_STATUSES } from "./fleetViews";
 
 /**
  * The status tracker's HTTP API (v1, ADR 0004) as an OpenAPI 3.1 document, served at
@@ -298,9 +300,9 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeviceStatus: {
     type: "string",
-    enum: ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"],
+    enum: [...DEVICE_STATUSES],
     description:
-      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: its last update failed or was rolled back, or the device rejected the release for a reason that does not pass by itself (not a retry-later code such as KEY_NOT_GRANTED or DEFERRED_TO_WINDOW: agent/core/updateOutcome.ts); safe-mode: its latest report says it runs in safe mode (X.1368 CAP-11.1-b: its boot state was corrupt, it lists nothing installed, refuses automatic updates and waits for a person to install a release by hand, `ota-ledger device install`); unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown; nor is a device in safe mode); suspended: suspended or withdrawn on the ledger, and then its only status.",
+      "outdated: its plan has steps; vulnerable: it runs a release flagged vulnerable or revoked; failed: a release was delivered to it intact (every chunk verified against the ledger) and then failed: it did not decrypt or hash to the ledger's file hash, the install failed, or the trial boot or health check failed (only these count against a rollout); blocked: its delivery of `lastRelease` is blocked since `blockedSince` by something outside the release, named by `lastCode` (a server's or proxy's error, a mirror's wrong bytes, the network, the device's clock, a key not granted yet): retried, never a failure, the release still offered; refused: its last result is a correct refusal, with the reason in `lastCode` (revoked, vulnerable, barred, another hardware class, an unmet dependency, a policy, declined by the device's own policy) (agent/core/updateOutcome.ts defines the three kinds); safe-mode: its latest report says it runs in safe mode (X.1368 CAP-11.1-b: its boot state was corrupt, it lists nothing installed, refuses automatic updates and waits for a person to install a release by hand, `ota-ledger device install`); unreachable: no contact within the liveness window; up-to-date: none of these (a device that never reported is not up to date: what it runs is unknown; nor is a device in safe mode); suspended: suspended or withdrawn on the ledger, and then its only status.",
   },
   Error: {
     type: "object",
@@ -373,7 +375,11 @@ const schemas: Record<string, SchemaObject> = {
         properties: {
           releaseId: ref("Bytes32"),
           component: ref("Bytes32"),
-          outcome: { type: "string", description: "e.g. confirmed, rolled-back, rejected, failed." },
+          outcome: {
+            type: "string",
+            description:
+              "confirmed, rolled-back or failed (the release failed on the device after an intact delivery), blocked (delivery blocked: retried), rejected (refused: revoked, another hardware class...), declined (the device's own policy). agent/core/updateOutcome.ts",
+          },
           code: { type: "string" },
           at: ms("When."),
         },
@@ -396,7 +402,23 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeviceView: {
     type: "object",
-    required: ["id", "hardwareClass", "network", "region", "standing", "statuses", "installed", "lastSeen", "lastOutcome", "lastCode", "upstream", "safeMode"],
+    required: [
+      "id",
+      "hardwareClass",
+      "network",
+      "region",
+      "standing",
+      "statuses",
+      "installed",
+      "lastSeen",
+      "lastOutcome",
+      "lastCode",
+      "lastKind",
+      "lastRelease",
+      "blockedSince",
+      "upstream",
+      "safeMode",
+    ],
     description: "One device as this module sees it: its ledger enrolment, what it last reported, and its statuses.",
     properties: {
       id: id("The device id."),
@@ -413,7 +435,14 @@ const schemas: Record<string, SchemaObject> = {
       installed: { type: "array", items: ref("InstalledComponent"), description: "What it runs, as of its last report." },
       lastSeen: msOrNull("Its last contact (a report, a download from a firmware server, or a module below vouching for it); null if never."),
       lastOutcome: { type: ["string", "null"], description: "The outcome of its last update, e.g. confirmed, rolled-back, rejected; null if none reported." },
-      lastCode: { type: ["string", "null"], description: "The code that came with that outcome." },
+      lastCode: { type: ["string", "null"], description: "The code that came with that outcome: the cause of a blocked delivery, the reason of a refusal." },
+      lastKind: {
+        type: ["string", "null"],
+        enum: [...RESULT_KINDS, null],
+        description: "What its last result means (agent/core/updateOutcome.ts): installed, failed, blocked or refused; null if none reported.",
+      },
+      lastRelease: { anyOf: [ref("Bytes32"), { type: "null" }], description: "The release its last result is about; null if none." },
+      blockedSince: msOrNull("Since when its delivery of lastRelease is blocked (lastKind blocked); null otherwise."),
       upstream: {
         anyOf: [ref("Bytes32"), { type: "null" }],
         description:
@@ -437,6 +466,9 @@ const schemas: Record<string, SchemaObject> = {
         lastSeen: 1767225600000,
         lastOutcome: "confirmed",
         lastCode: "OK",
+        lastKind: "installed",
+        lastRelease: "0x" + "02".repeat(32),
+        blockedSince: null,
         upstream: "0x" + "cd".repeat(32),
         safeMode: false,
       },
@@ -451,6 +483,9 @@ const schemas: Record<string, SchemaObject> = {
         lastSeen: 1767225600000,
         lastOutcome: null,
         lastCode: null,
+        lastKind: null,
+        lastRelease: null,
+        blockedSince: null,
         upstream: "0x" + "cd".repeat(32),
         safeMode: true,
       },
@@ -466,13 +501,15 @@ const schemas: Record<string, SchemaObject> = {
   },
   StatusCounts: {
     type: "object",
-    required: ["upToDate", "outdated", "vulnerable", "failed", "safeMode", "unreachable", "suspended"],
+    required: ["upToDate", "outdated", "vulnerable", "failed", "blocked", "refused", "safeMode", "unreachable", "suspended"],
     description: "Device counts by status for the whole fleet. A device may count under several statuses.",
     properties: {
       upToDate: count("Devices up to date."),
       outdated: count("Devices whose plan has steps."),
       vulnerable: count("Devices running a release flagged vulnerable or revoked."),
-      failed: count("Devices whose last update failed (see DeviceStatus)."),
+      failed: count("Devices whose last update failed after an intact delivery (see DeviceStatus)."),
+      blocked: count("Devices whose delivery is blocked by a server, a mirror, the network or their clock (see DeviceStatus)."),
+      refused: count("Devices whose last result is a correct refusal (see DeviceStatus)."),
       safeMode: count("Devices whose latest report says they run in safe mode (CAP-11.1-b): each waits for a person to install by hand."),
       unreachable: count("Devices not heard from within the liveness window."),
       suspended: count("Devices suspended or withdrawn on the ledger."),
@@ -480,7 +517,7 @@ const schemas: Record<string, SchemaObject> = {
   },
   NetworkCounts: {
     type: "object",
-    required: ["network", "total", "upToDate", "outdated", "vulnerable", "failed", "safeMode", "unreachable"],
+    required: ["network", "total", "upToDate", "outdated", "vulnerable", "failed", "blocked", "refused", "safeMode", "unreachable"],
     description: "Device counts by status in one network (suspended devices count in `total` only).",
     properties: {
       network: { type: "string", description: "The network label (the bytes32 hex when it is not a label)." },
@@ -488,7 +525,9 @@ const schemas: Record<string, SchemaObject> = {
       upToDate: count("Devices up to date."),
       outdated: count("Devices whose plan has steps."),
       vulnerable: count("Devices running a release flagged vulnerable or revoked."),
-      failed: count("Devices whose last update failed (see DeviceStatus)."),
+      failed: count("Devices whose last update failed after an intact delivery (see DeviceStatus)."),
+      blocked: count("Devices whose delivery is blocked (see DeviceStatus)."),
+      refused: count("Devices whose last result is a correct refusal (see DeviceStatus)."),
       safeMode: count("Devices whose latest report says they run in safe mode (CAP-11.1-b)."),
       unreachable: count("Devices not heard from within the liveness window."),
     },
@@ -509,8 +548,21 @@ const schemas: Record<string, SchemaObject> = {
         generatedAt: 1767225600000,
         livenessMs: 3600000,
         total: 1200,
-        counts: { upToDate: 1099, outdated: 80, vulnerable: 5, failed: 3, safeMode: 1, unreachable: 40, suspended: 2 },
-        byNetwork: [{ network: "plant-north", total: 1200, upToDate: 1099, outdated: 80, vulnerable: 5, failed: 3, safeMode: 1, unreachable: 40 }],
+        counts: { upToDate: 1099, outdated: 80, vulnerable: 5, failed: 3, blocked: 7, refused: 12, safeMode: 1, unreachable: 40, suspended: 2 },
+        byNetwork: [
+          {
+            network: "plant-north",
+            total: 1200,
+            upToDate: 1099,
+            outdated: 80,
+            vulnerable: 5,
+            failed: 3,
+            blocked: 7,
+            refused: 12,
+            safeMode: 1,
+            unreachable: 40,
+          },
+        ],
       },
     ],
   },
@@ -638,7 +690,7 @@ const schemas: Record<string, SchemaObject> = {
   },
   Release: {
     type: "object",
-    required: ["id", "component", "version", "status", "hardware", "provider", "publishedBlock", "installed", "notified", "failed"],
+    required: ["id", "component", "version", "status", "hardware", "provider", "publishedBlock", "installed", "notified", "failed", "blocked"],
     description: "A release as mirrored from the ledger, with what this module's fleet did with it.",
     properties: {
       id: id("The release id."),
@@ -651,6 +703,7 @@ const schemas: Record<string, SchemaObject> = {
       installed: count("Devices running it."),
       notified: count("Devices that were handed a notice for it."),
       failed: count("Devices whose last failed install was this release."),
+      blocked: count("Devices whose delivery of this release is blocked now (a bad server or mirror shows here first); not failures."),
     },
   },
   ReleaseList: { type: "object", required: ["releases"], properties: { releases: { type: "array", items: ref("Release"), description: "In ledger order." } } },
@@ -681,7 +734,7 @@ const schemas: Record<string, SchemaObject> = {
   },
   Rollout: {
     type: "object",
-    required: ["releaseId", "component", "version", "origin", "startedAt", "decided", "notified", "installed", "failed", "pending"],
+    required: ["releaseId", "component", "version", "origin", "startedAt", "decided", "notified", "installed", "failed", "blocked", "pending"],
     description: "The rollout of one release in this module's fleet (CAP-11.3-g): devices decided, notified, done and still pending.",
     properties: {
       releaseId: ref("Bytes32"),
@@ -696,7 +749,8 @@ const schemas: Record<string, SchemaObject> = {
       decided: count("Devices the release was decided for (installed + failed + pending)."),
       notified: count("Devices handed a notice for it."),
       installed: count("Devices running the release."),
-      failed: count("Devices whose install of it failed."),
+      failed: count("Devices whose install of it failed after an intact delivery (only these count against a staged rollout)."),
+      blocked: count("Of the pending devices, those whose delivery of it is blocked now (retried; never counted as failures)."),
       pending: count("Devices whose plan has it, and decided devices that do not run it yet."),
     },
   },
@@ -769,8 +823,8 @@ const schemas: Record<string, SchemaObject> = {
     properties: {
       releaseId: id("The release."),
       installed: count("Devices whose last result installed it."),
-      failed: count("Devices whose last result failed it, rolled it back or refused it for good."),
-      pending: count("Devices whose last result is a refusal that passes by itself (not yet)."),
+      failed: count("Devices whose last result failed it, rolled it back, or refused it for good."),
+      pending: count("Devices whose last result is a blocked delivery or a refusal that passes by itself (not yet)."),
     },
   },
   Anchor: {

@@ -1,5 +1,5 @@
 import { ZeroHash, getBytes, keccak256 } from "ethers";
-import { isFailedResult } from "../core/updateOutcome";
+import { isRetriedLater } from "../core/updateOutcome";
 import { STATUS_OUTCOME, type StatusOutcome, type StatusRecord } from "../crypto/statusTree";
 
 /**
@@ -20,10 +20,10 @@ export const CHUNK_SIZE = 1024;
 
 /**
  * The outcome code of a device's last reported result (agent/crypto/statusTree STATUS_OUTCOME):
- * confirmed is installed; failed and rolled back are themselves; a rejection that does not pass by
- * itself (agent/core/updateOutcome) and a release declined by the device's own policy are rejected;
- * a rejection that passes by itself (a key not granted yet, a wave not open) is pending; no result,
- * or one the tracker does not know, is none.
+ * confirmed is installed; failed and rolled back are themselves; a blocked delivery and a refusal
+ * that passes by itself (a wave not open) are pending; a rejection for good and a release declined
+ * by the device's own policy are rejected (agent/core/updateOutcome); no result, or one the
+ * tracker does not know, is none.
  */
 export function statusOutcomeOf(outcome: string | null, code: string | null): StatusOutcome {
   switch (outcome) {
@@ -33,8 +33,9 @@ export function statusOutcomeOf(outcome: string | null, code: string | null): St
       return STATUS_OUTCOME.failed;
     case "rolled-back":
       return STATUS_OUTCOME.rolledBack;
+    case "blocked":
     case "rejected":
-      return isFailedResult(outcome, code) ? STATUS_OUTCOME.rejected : STATUS_OUTCOME.pending;
+      return isRetriedLater(outcome, code) ? STATUS_OUTCOME.pending : STATUS_OUTCOME.rejected;
     case "declined":
       return STATUS_OUTCOME.rejected;
     default:

@@ -452,7 +452,11 @@ export class TrackerModule {
     // A release the device declined is offered again once what it runs is flagged or revoked (a
     // device that takes security fixes only takes it then); the renotice interval still applies.
     const fixesInstalled = (s: { reason: string }) => s.reason === "vulnerable-installed" || s.reason === "revoked-installed";
-    return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s)) && device.failedRelease !== s.releaseId && !recent(s));
+    // A release that failed on the device (after an intact delivery) is not offered again by the
+    // plan; an administrator's request for it is (they ask again on purpose). A blocked delivery
+    // never stops an offer (agent/core/updateOutcome).
+    const failedHere = (s: { releaseId: string; origin: string }) => device.failedRelease === s.releaseId && !s.origin.startsWith("request:");
+    return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s)) && !failedHere(s) && !recent(s));
   }
 
   /**

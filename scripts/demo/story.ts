@@ -128,10 +128,9 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   const secondWave = devices.filter((d) => !firstWave.includes(d));
   const starts = await stageRollout(c, log, firmware, [firstWave, secondWave], 5);
   const fw = componentId(FIRMWARE).toLowerCase();
-  const tamperRefusal = () =>
-    c.tampered.log.find(
-      (l) => l.includes(firmware.id) && /rejected \((CHUNK_MISMATCH|MANIFEST_ROOT_MISMATCH|CHUNK_AUTHENTICATION|FILE_HASH_MISMATCH)\)/.test(l),
-    );
+  // A mirror's wrong bytes are a blocked delivery (issue 15): refused against the ledger's Merkle
+  // root, retried, never counted as a failed release.
+  const tamperRefusal = () => c.tampered.log.find((l) => l.includes(firmware.id) && /blocked \((CHUNK_MISMATCH|MANIFEST_ROOT_MISMATCH)\)/.test(l));
   const tamperedRefused = () => tamperRefusal() !== undefined;
   seen = await waitFor(
     () => fleetState(devices),
@@ -153,6 +152,25 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
     "a chunk refused against the ledger's Merkle root, still running firmware 1.0.0",
     `${refusal.replace(/^release 0x[0-9a-f]+: /, "")}; ${c.services.mirror.altered} artifact read(s) altered; runs firmware ${tamperedState.running.get(fw) ?? "none"}`,
     tamperedRefused() && tamperedState.running.get(fw) === "1.0.0",
+  );
+  const blockedSeen = await waitFor(
+    async () => ({
+      blocked: await trackerGet<{ devices: { id: string; lastCode: string | null; blockedSince: number | null }[] }>(
+        services,
+        "/v1/fleet/devices?status=blocked",
+      ),
+      rollouts: await trackerGet<{ rollouts: { releaseId: string; failed: number; blocked: number }[] }>(services, "/v1/rollouts"),
+    }),
+    (v) => v.blocked.devices.some((d) => d.id === c.tampered.id),
+    30_000,
+  );
+  const tamperedView = blockedSeen.value.blocked.devices.find((d) => d.id === c.tampered.id);
+  const fwRollout = blockedSeen.value.rollouts.rollouts.find((r) => r.releaseId.toLowerCase() === firmware.id);
+  log.check(
+    `the tracker shows ${c.tampered.name} blocked, with its cause, and counts no failure against the rollout (REQ-10f-ii)`,
+    "blocked by CHUNK_MISMATCH, 0 failures",
+    `${tamperedView ? `blocked by ${tamperedView.lastCode}` : "not listed blocked"}, ${fwRollout?.failed ?? "?"} failure(s)`,
+    blockedSeen.met && tamperedView !== undefined && (fwRollout?.failed ?? 0) === 0,
   );
   c.services.mirror.tampering = false;
   const beforeOpen = starts[1] - (await chainTime(c));
@@ -179,6 +197,18 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
     `${secondWave.length} of ${secondWave.length}`,
     `${inSecond} of ${secondWave.length} in ${(seen.ms / 1000).toFixed(1)} s after opening`,
     inSecond === secondWave.length,
+  );
+  // The mirror is honest again: the blocked device's next try (after its backoff) takes the release.
+  const recovered = await waitFor(
+    () => fleetState([c.tampered]),
+    (s) => s[0].running.get(fw) === "2.0.0",
+    CONVERGE_MS,
+  );
+  log.check(
+    `${c.tampered.name} installs sensor-fw 2.0.0 once the mirror stops tampering (a delivery fault is retried)`,
+    "runs 2.0.0",
+    `runs ${recovered.value[0].running.get(fw) ?? "none"}${recovered.met ? ` after ${(recovered.ms / 1000).toFixed(1)} s more` : ""}`,
+    recovered.met,
   );
   const summary = await waitFor(
     () => trackerGet<{ total: number; byNetwork: { network: string; total: number }[] }>(services, "/v1/fleet/summary"),
@@ -260,6 +290,20 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
     `${devices.length} vulnerable`,
     `${vulnerable.value.total} listed vulnerable`,
     vulnerable.met,
+  );
+  // Only the canaries failed 2.1.0; a device that refused the revoked release is refused, with the reason (issue 15).
+  type Listed = { total: number; devices: { id: string; lastCode: string | null }[] };
+  const failedList = await trackerGet<Listed>(services, "/v1/fleet/devices?status=failed&limit=1000");
+  const refusedList = await trackerGet<Listed>(services, "/v1/fleet/devices?status=refused&limit=1000");
+  const canaryIds = new Set(canaries.map((d) => d.id));
+  const reasons = new Map<string, number>();
+  for (const d of refusedList.devices) reasons.set(d.lastCode ?? "no reason", (reasons.get(d.lastCode ?? "no reason") ?? 0) + 1);
+  const byReason = [...reasons].map(([code, n]) => `${n} ${code}`).join(", ");
+  log.check(
+    "the tracker lists as failed only the devices where 2.1.0 really failed; refusals are listed as refused, with the reason",
+    `${canaries.length} failed (the canaries); refused devices each with a reason`,
+    `${failedList.total} failed${failedList.devices.every((d) => canaryIds.has(d.id)) ? " (the canaries)" : ""}; ${refusedList.total} refused (${byReason || "none"})`,
+    failedList.total === canaries.length && failedList.devices.every((d) => canaryIds.has(d.id)) && refusedList.devices.every((d) => d.lastCode),
   );
   const releases = await trackerGet<{ releases: { id: string; status: string }[] }>(services, "/v1/releases");
   const badView = releases.releases.find((r) => r.id.toLowerCase() === bad.id);

@@ -38,20 +38,45 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
   });
   afterEach(() => world.firmwareProxy.clearFaults());
 
-  /** Ships a release while `fault` is on, expects the refusal, checks nothing moved, then converges on a clean release. */
+  /**
+   * Ships a release while `fault` is on, expects the refusal (a blocked delivery: the source lied,
+   * not the release, issue 15), checks nothing moved, then converges on a clean release.
+   */
   async function refusedThenConverges(fault: (r: Published) => ArtifactFault | void, code: string): Promise<Published> {
     const bad = await world.author.publish(BOOT, next());
     const f = fault(bad);
     if (f) world.firmwareProxy.setFault(bad.releaseId, f);
     await world.author.submit(world.serverUrl, bad);
     await world.author.grant(world.serverUrl, bad, [d.id]);
-    await expectOutcome(world, device, bad.releaseId, { outcome: "rejected", code });
-    await expectUntouched(d, BOOT, running, bad);
+    await expectOutcome(world, device, bad.releaseId, { outcome: "blocked", code });
+    await expectUntouched(d, BOOT, running, bad, { blocked: true });
     world.firmwareProxy.clearFaults();
     const good = await shipInstalled(world, device, BOOT, next(), [d.id]);
     await expectRunning(d, BOOT, good);
     running = good;
     return bad;
+  }
+
+  /**
+   * Ships a release while `fault` is on, for a fault the device's own checks make harmless: what
+   * does not verify is never written, the next round goes on from the last verified chunk (and
+   * needs nothing more once every chunk is verified), the release installs, and the source is
+   * logged demoted with `code` (REQ-10f-ii: a delivery fault is not a failed release).
+   */
+  async function caughtThenInstalled(fault: (r: Published) => ArtifactFault, code: string): Promise<Published> {
+    const r = await world.author.publish(BOOT, next());
+    world.firmwareProxy.setFault(r.releaseId, fault(r));
+    const from = device.lines.length;
+    await world.author.submit(world.serverUrl, r);
+    await world.author.grant(world.serverUrl, r, [d.id]);
+    await expectOutcome(world, device, r.releaseId, { outcome: "confirmed", code: "OK" });
+    await expectRunning(d, BOOT, r);
+    expect(
+      device.lines.slice(from).filter((l) => l.includes(`demoted (${code})`)),
+      device.output(),
+    ).to.have.length(1);
+    running = r;
+    return r;
   }
 
   /** Where stored chunk j sits in an artifact. */
@@ -61,23 +86,27 @@ describe("e2e: tampered artifacts between the firmware server and a device", fun
     await refusedThenConverges((r) => ({ kind: "alter", offset: span(r, 2).offset + 100 }), "CHUNK_MISMATCH");
   });
 
-  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact cut short on the server (ARTIFACT_TRUNCATED) after asking for the rest, keeping nothing", async () => {
+  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact cut short on the server (ARTIFACT_TRUNCATED) after asking for the rest", async () => {
     const bad = await refusedThenConverges((r) => ({ kind: "truncate", at: span(r, 2).offset + 1000 }), "ARTIFACT_TRUNCATED");
     // It asked for the missing part from its last verified chunk before giving up.
     const ranged = world.firmwareProxy.requests(new RegExp(`/v1/releases/${bad.releaseId}/artifact`)).filter((e) => e.range !== undefined);
     expect(ranged.map((e) => e.range)).to.include(`bytes=${span(bad, 2).offset}-`);
   });
 
-  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact with bytes added at the end (ARTIFACT_TOO_LONG)", async () => {
-    await refusedThenConverges(() => ({ kind: "extend", bytes: 4096 }), "ARTIFACT_TOO_LONG");
+  it("CAP-11.1-a-v CAP-11.4-a REQ-10f-ii: bytes added at the end are refused (ARTIFACT_TOO_LONG) and never written; the artifact verified to its recorded size installs without asking again", async () => {
+    const r = await caughtThenInstalled(() => ({ kind: "extend", bytes: 4096 }), "ARTIFACT_TOO_LONG");
+    expect(world.firmwareProxy.requests(new RegExp(`/v1/releases/${r.releaseId}/artifact`))).to.have.length(1);
   });
 
-  it("CAP-11.1-a-v CAP-11.4-a: refuses an artifact with two chunks swapped (CHUNK_MISMATCH)", async () => {
-    await refusedThenConverges((r) => ({ kind: "swap", a: span(r, 1).offset, b: span(r, 2).offset, size: span(r, 1).size }), "CHUNK_MISMATCH");
+  it("CAP-11.1-a-v CAP-11.4-a REQ-10f-ii: two chunks swapped are caught at the first (CHUNK_MISMATCH); the next round goes on from the last verified chunk and installs", async () => {
+    const r = await caughtThenInstalled((x) => ({ kind: "swap", a: span(x, 1).offset, b: span(x, 2).offset, size: span(x, 1).size }), "CHUNK_MISMATCH");
+    // The proxy swaps whole answers only: the Range request from chunk 1 gets the honest bytes.
+    const fetches = world.firmwareProxy.requests(new RegExp(`/v1/releases/${r.releaseId}/artifact`));
+    expect(fetches.map((e) => e.range ?? null)).to.deep.equal([null, `bytes=${span(r, 1).offset}-`]);
   });
 
-  it("CAP-11.1-a-v REQ-10f-ii: stops reading a server that sends data without end, at the size the ledger implies (ARTIFACT_TOO_LONG)", async () => {
-    await refusedThenConverges(() => ({ kind: "endless" }), "ARTIFACT_TOO_LONG");
+  it("CAP-11.1-a-v REQ-10f-ii: stops reading a server that sends data without end, at the size the ledger implies (ARTIFACT_TOO_LONG), and installs what verified", async () => {
+    await caughtThenInstalled(() => ({ kind: "endless" }), "ARTIFACT_TOO_LONG");
     expect(device.running, "the device agent is still running").to.equal(true);
   });
 

@@ -76,12 +76,12 @@ describe("e2e: the ledger unreachable, then back; the chain reorganised", functi
     await held.reached; // downloaded and verified; the device's next ledger read is the revocation check
     await world.rpcProxy.cut();
     held.release();
-    await expectOutcome(world, device, r.releaseId, { outcome: "rejected", code: "LEDGER_UNAVAILABLE" }, { from });
+    await expectOutcome(world, device, r.releaseId, { outcome: "blocked", code: "LEDGER_UNAVAILABLE" }, { from });
     await expectUntouched(d, BOOT, running);
     expect(await d.partialDownload(r.releaseId), "the verified download is kept to resume from").to.be.above(0);
     await world.rpcProxy.restore();
     await device.waitForLine(new RegExp(`release ${r.releaseId}: confirmed \\(OK\\)`), { from, timeoutMs: 40_000, context: world.context });
-    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: rejected`));
+    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: blocked`));
     for (const t of tries) expect(t).to.match(/\(LEDGER_UNAVAILABLE\)$/);
     await expectRunning(d, BOOT, r);
     running = r;

@@ -40,7 +40,7 @@ describe("e2e: the firmware server down while devices poll", function () {
     await world.serverProcess!.kill();
     held.release(); // that answer is lost with the server: the device sees the connection fail
     const first = await deviceOutcome(world, device, r.releaseId);
-    expect(first, device.output()).to.deep.equal({ outcome: "rejected", code: "SERVER_UNREACHABLE" });
+    expect(first, device.output()).to.deep.equal({ outcome: "blocked", code: "SERVER_UNREACHABLE" });
     await expectUntouched(d, BOOT, running);
     expect(device.running).to.equal(true);
     // The server restarts on the same data (store, database, keys); the device retries on its own.
@@ -48,7 +48,7 @@ describe("e2e: the firmware server down while devices poll", function () {
     await world.startServer();
     await device.waitForLine(new RegExp(`release ${r.releaseId}: confirmed \\(OK\\)`), { from, timeoutMs: 40_000, context: world.context });
     // Until then, every try was refused only because the server was not there.
-    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: rejected`));
+    const tries = device.lines.slice(from).filter((l) => l.includes(`release ${r.releaseId}: blocked`));
     for (const t of tries) expect(t).to.match(/\(SERVER_UNREACHABLE\)$/);
     await expectRunning(d, BOOT, r);
   });

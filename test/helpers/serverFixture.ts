@@ -129,6 +129,7 @@ export function deviceAgentOptions(
     components: [componentId("acme.bootloader")],
     policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
     healthCheck: async () => true,
+    blockedRetry: { baseMs: 1, maxMs: 1 }, // retryPending retries a blocked delivery at once in tests
     ...extra,
   };
 }

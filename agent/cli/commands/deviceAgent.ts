@@ -8,7 +8,8 @@ import { lockFolder } from "../../io/pidLock";
 import { InputError, OtaError } from "../../core/errors";
 import { componentIdOf } from "../../core/release";
 import { encodeVersion, formatVersion } from "../../core/version";
-import { loadDeviceConfig, type DeviceConfig } from "../../consumer/deviceConfig";
+import { deliverySourcesOf, loadDeviceConfig, type DeviceConfig } from "../../consumer/deviceConfig";
+import { SourceSet } from "../../consumer/deliverySources";
 import { DeviceAgent } from "../../consumer/deviceAgent";
 import { DeviceRunner } from "../../consumer/deviceRunner";
 
@@ -77,6 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
       // One agent per data folder: two would write the same slots (`device install` takes it too).
       const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
       try {
+        const sources = await openSources(d, config.serverUrl, (l) => ctx.io.stderr(l + "\n"));
         const runner = await DeviceRunner.start(
           chain,
           [
@@ -84,6 +86,7 @@ export function register(program: Command, ctx: CliContext): void {
               dataDir: d.dataDir,
               device: { privateKey: d.privateKey, credential: d.credential },
               serverUrl: config.serverUrl,
+              sources,
               components: d.components,
               policy: d.policy,
               healthCheck: d.healthCheck,
@@ -91,13 +94,21 @@ export function register(program: Command, ctx: CliContext): void {
               log: (l) => ctx.io.stderr(l + "\n"),
             },
           ],
-          { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
+          { stateDir: d.dataDir, followLedger: d.followLedger, retryMs: d.retryMs, log: (l) => ctx.io.stderr(l + "\n") },
         );
         await finishDeviceRun(ctx, runner, o.once);
       } finally {
         await lock.release();
       }
     });
+}
+
+/**
+ * The device's sources (device.json `sources`, else the configuration's serverUrl) with the health
+ * it remembers in <dataDir>/sources.json: a source demoted before a restart is still tried last.
+ */
+function openSources(d: DeviceConfig, serverUrl: string, log: (line: string) => void): Promise<SourceSet> {
+  return SourceSet.open(deliverySourcesOf(d, serverUrl), { stateFile: path.join(d.dataDir, "sources.json"), log });
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -129,6 +140,7 @@ async function installByHand(
     dataDir: d.dataDir,
     device: { privateKey: d.privateKey, credential: d.credential },
     serverUrl,
+    sources: await openSources(d, serverUrl, log),
     chain,
     components: d.components,
     policy: d.policy,
@@ -154,7 +166,9 @@ async function installByHand(
         ? ": it failed its trial boot on this device before; fix the cause, then run again with --retry-failed"
         : outcome.outcome === "rolled-back"
           ? ": the trial boot failed and the device runs its previous image"
-          : "";
+          : outcome.outcome === "blocked"
+            ? ": its delivery was blocked (the server, the network or the bytes given, not the release); run again, or give the artifact with --file or --url"
+            : "";
     throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
   }
   ctx.output(

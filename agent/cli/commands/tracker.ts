@@ -340,6 +340,8 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     ["outdated", c.outdated],
     ["vulnerable", c.vulnerable],
     ["failed", c.failed],
+    ["blocked", c.blocked],
+    ["refused", c.refused],
     ["safe mode", c.safeMode],
     ["unreachable", c.unreachable],
     ["suspended", c.suspended],
@@ -358,10 +360,19 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     human.push(
       "",
       formatTable(
-        ["network", "total", "up to date", "outdated", "vulnerable", "failed", "safe mode", "unreachable"],
-        summary.byNetwork.map((n) => [n.network, n.total, n.upToDate, n.outdated, n.vulnerable, n.failed, n.safeMode, n.unreachable].map(String)),
-        new Set([1, 2, 3, 4, 5, 6, 7]),
+        ["network", "total", "up to date", "outdated", "vulnerable", "failed", "blocked", "refused", "safe mode", "unreachable"],
+        summary.byNetwork.map((n) =>
+          [n.network, n.total, n.upToDate, n.outdated, n.vulnerable, n.failed, n.blocked, n.refused, n.safeMode, n.unreachable].map(String),
+        ),
+        new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
       ),
+    );
+  }
+  if (c.blocked > 0) {
+    // Issue 15: a delivery blocked by a server, a mirror, the network or a clock; not a failure of the release.
+    human.push(
+      "",
+      `${c.blocked} device(s) are blocked from a delivery (a server, a mirror, the network, their clock; retried, not counted as failures): \`ota-ledger fleet list --status blocked\``,
     );
   }
   if (c.safeMode > 0) {

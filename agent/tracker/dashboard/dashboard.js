@@ -16,6 +16,8 @@
     outdated: "outdated",
     vulnerable: "vulnerable",
     failed: "failed",
+    blocked: "blocked",
+    refused: "refused",
     "safe-mode": "safeMode",
     unreachable: "unreachable",
     suspended: "suspended",
@@ -389,6 +391,17 @@
       fact("network / region", `${device.network} / ${device.region}`),
       fact("upstream", device.upstream ? h("span", { class: "mono", title: device.upstream }, shortHex(device.upstream)) : "—"),
       fact("last outcome", device.lastOutcome ? `${device.lastOutcome}${device.lastCode ? ` (${device.lastCode})` : ""}` : "—"),
+      device.lastKind === "blocked"
+        ? fact(
+            "blocked",
+            h(
+              "span",
+              { title: absoluteTime(device.blockedSince) },
+              `${device.lastCode || "a delivery fault"}, first seen ${relativeTime(device.blockedSince)}`,
+            ),
+            "detail-blocked",
+          )
+        : null,
       fact("last seen", h("span", { title: absoluteTime(device.lastSeen) }, relativeTime(device.lastSeen))),
     );
   }
@@ -583,6 +596,7 @@
         { class: "numbers" },
         number("installed", r.installed),
         number("failed", r.failed),
+        number("blocked", r.blocked),
         number("pending", r.pending),
         number("notified", r.notified),
         number("decided", r.decided),

@@ -208,4 +208,34 @@ describe("ota-ledger device keygen and device install (CAP-11.1-b)", function ()
       rmSync(lockFile, { force: true });
     }
   });
+
+  it("REQ-10f-ii: takes device.json's sources in order: a source that does not answer is passed over, and data/sources.json remembers it demoted", async () => {
+    await publish("1.2.0");
+    const dead = "http://127.0.0.1:9"; // nothing listens there
+    const json = JSON.parse(await fs.readFile(config, "utf8"));
+    await fs.writeFile(
+      config,
+      JSON.stringify({
+        ...json,
+        sources: [
+          { kind: "server", url: dead },
+          { kind: "server", url: env.OTA_SERVER_URL },
+        ],
+      }),
+    );
+    try {
+      const r = await c.run(["device", "install", "--device-config", config, "--release", published["1.2.0"].releaseId, "--json"], env);
+      expect(r.code, r.stderr + r.stdout).to.equal(0);
+      expect(r.json()).to.include({ outcome: "confirmed" });
+      expect(r.stderr).to.match(/sources: server http:\/\/127\.0\.0\.1:9 demoted \(SERVER_UNREACHABLE\)/);
+      const health = JSON.parse(await fs.readFile(path.join(deviceDir, "data", "sources.json"), "utf8")).sources;
+      expect(health.map((h: { url: string; lastCode: string; failures: number }) => [h.url, h.lastCode, h.failures])).to.deep.equal([
+        [dead, "SERVER_UNREACHABLE", 1],
+        [env.OTA_SERVER_URL, "OK", 0],
+      ]);
+      expect(health[0].demotedAt).to.be.a("number");
+    } finally {
+      await fs.writeFile(config, JSON.stringify(json));
+    }
+  });
 });

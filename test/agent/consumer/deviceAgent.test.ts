@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ethers } from "hardhat";
@@ -18,6 +18,7 @@ import { uploadArtifact } from "../../../agent/author/uploadArtifact";
 import { grantKeys } from "../../../agent/author/grantKeys";
 import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
 import { expectCode } from "../../helpers/expectCode";
+import { keyWrapContext, wrapContentKey } from "../../../agent/crypto/keyWrap";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 const BOOT = componentId("acme.bootloader");
@@ -47,6 +48,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => healthy,
       download: { timeoutMs: 2000, attempts: 2, backoffMs: 50 },
+      blockedRetry: { baseMs: 1, maxMs: 1 }, // retryPending retries a blocked delivery at once here
       ...extra,
     });
   }
@@ -124,10 +126,29 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await unmoved(() => agent.considerRelease(v3.releaseId, "new-release"), "CHUNK_MISMATCH");
     });
 
-    it("endless data: stopped at the recorded size", async () => {
+    it("endless data: stopped at the recorded size; the chunks verified before it are kept and the retry has nothing left to fetch (issue 15)", async () => {
       const v4 = await release("acme.bootloader", "1.3.0", [f.devices.a]);
       f.store.fault = { kind: "endless" };
-      await unmoved(() => agent.considerRelease(v4.releaseId, "new-release"), "ARTIFACT_TOO_LONG");
+      const logged: string[] = [];
+      const a = await DeviceAgent.open({
+        ...(agent as unknown as { o: DeviceAgentOptions }).o,
+        download: { timeoutMs: 2000, attempts: 1 },
+        log: (l) => logged.push(l),
+      });
+      // One attempt: the stream is cut at the recorded size, a delivery fault (ARTIFACT_TOO_LONG), not a failed release.
+      await unmoved(
+        () => a.considerRelease(v4.releaseId, "new-release"),
+        "ARTIFACT_TOO_LONG",
+        () => a,
+      );
+      expect((await a.statusReport()).lastResult).to.include({ outcome: "blocked", code: "ARTIFACT_TOO_LONG" });
+      // Every chunk was verified before the excess: the retry resumes after the last one and installs.
+      const retried = await a.retryPending(); // (with the earlier tests' blocked deliveries, tried again too)
+      expect(retried.find((r) => r.releaseId === v4.releaseId.toLowerCase())).to.deep.equal({
+        releaseId: v4.releaseId.toLowerCase(),
+        outcome: "confirmed",
+        code: "OK",
+      });
     });
 
     it("slow retrieval: a server that trickles bytes times out", async () => {
@@ -154,6 +175,8 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         { deviceIds: [f.devices.a.credential.record.id] },
       );
       await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "FILE_HASH_MISMATCH");
+      // Delivered intact, then failed on the device: a failed release, the one kind that counts against a rollout (issue 15).
+      expect((await agent.statusReport()).lastResult).to.include({ outcome: "failed", code: "FILE_HASH_MISMATCH" });
     });
 
     it("CAP-11.3-c: a release revoked after its download, before its install, is not installed", async () => {
@@ -217,6 +240,26 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       );
       await expectCode(a.onNotice(envelope), "UPSTREAM_NOT_REGISTERED");
       expect(a.slots.snapshot().components[BOOT]).to.equal(undefined);
+    });
+
+    it("finding (issue 15): a content key from the server that is not the release's is a blocked delivery (KEY_MISMATCH), not a failed release", async () => {
+      const v7 = await release("acme.bootloader", "1.9.0", [f.devices.a]);
+      const me = f.devices.a.credential.record;
+      const right = f.db.wrappedKey(v7.releaseId, me.id)!;
+      // A compromised server wraps a key of its own for the device: it opens, but it is not the author's.
+      const wrong = wrapContentKey(randomBytes(32), Buffer.from(me.publicKey.slice(2), "hex"), keyWrapContext(v7.releaseId, me.id));
+      f.db.saveWrappedKeys(v7.releaseId, "a compromised server", [{ deviceId: me.id, wrappedKey: wrong }], Date.now());
+      const a = await agentFor(f.devices.a);
+      await a.considerRelease(v1.releaseId, "first install");
+      await unmoved(
+        () => a.considerRelease(v7.releaseId, "new-release"),
+        "KEY_MISMATCH",
+        () => a,
+      );
+      expect((await a.statusReport()).lastResult).to.include({ outcome: "blocked", code: "KEY_MISMATCH" });
+      // The server serves the author's key again: the release installs from the artifact already verified.
+      f.db.saveWrappedKeys(v7.releaseId, "the author", [{ deviceId: me.id, wrappedKey: right }], Date.now());
+      expect(await a.retryPending()).to.deep.equal([{ releaseId: v7.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
     });
   });
 
@@ -304,7 +347,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
       const r = await release("acme.radio-fw", "5.0.0", []); // no key granted yet
       const a = await agentFor(dev, { components: [componentId("acme.radio-fw")] });
-      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "rejected", code: "KEY_NOT_GRANTED" });
+      expect(await a.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "blocked", code: "KEY_NOT_GRANTED" });
       expect((await a.statusReport()).needs).to.deep.equal([{ releaseId: r.releaseId.toLowerCase(), component: r.record.component, reason: "new-release" }]);
       await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, r.releaseId, {
         deviceIds: [dev.credential.record.id],

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { promises as fs, realpathSync } from "node:fs";
 import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
-import { loadDeviceConfig } from "../../../agent/consumer/deviceConfig";
+import { deliverySourcesOf, loadDeviceConfig } from "../../../agent/consumer/deviceConfig";
 import { componentId } from "../../../agent/core/release";
 import { encodeVersion } from "../../../agent/core/version";
 import { makeImage, useTempRoot } from "./slots/slotFixture";
@@ -92,5 +92,29 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect(wrong?.message).to.include(
       `the device key's public key is ${other.signingKey.compressedPublicKey}, but credential.record.publicKey is ${record.publicKey}`,
     );
+  });
+
+  it("REQ-10f-ii: lists firmware servers and IPFS gateways in order; serverUrl stays the one source without them, and is added when only gateways are listed", async () => {
+    const two = [
+      { kind: "server", url: "http://mirror-a.example:8600" },
+      { kind: "gateway", url: "https://ipfs.example.org" },
+    ];
+    const config = await loadDeviceConfig(await write({ sources: two }));
+    expect(config.sources).to.deep.equal(two);
+    expect(deliverySourcesOf(config, "http://127.0.0.1:8600")).to.deep.equal(two);
+    expect(deliverySourcesOf(await loadDeviceConfig(await write()), "http://127.0.0.1:8600")).to.deep.equal([{ kind: "server", url: "http://127.0.0.1:8600" }]);
+    const gatewaysOnly = await loadDeviceConfig(await write({ sources: [two[1]] }));
+    expect(deliverySourcesOf(gatewaysOnly, "http://127.0.0.1:8600")).to.deep.equal([two[1], { kind: "server", url: "http://127.0.0.1:8600" }]);
+    const bad = await refusal(await write({ sources: [{ kind: "mirror", url: "http://x" }] }));
+    expect(bad?.code).to.equal("DEVICE_CONFIG");
+    expect(bad?.message).to.match(/sources\.0\.kind must be "server" \(a firmware server\) or "gateway"/);
+    expect((await refusal(await write({ sources: [{ kind: "server", url: "ftp://x" }] })))?.message).to.match(/sources\.0\.url must be an http\(s\) URL/);
+  });
+
+  it("issue 15: retryMs sets how often what is pending is tried again; out of range is refused, naming the field", async () => {
+    expect((await loadDeviceConfig(await write({ retryMs: 2000 }))).retryMs).to.equal(2000);
+    expect((await loadDeviceConfig(await write())).retryMs).to.equal(undefined);
+    expect((await refusal(await write({ retryMs: 5 })))?.message).to.match(/retryMs must be at least 100/);
+    expect((await refusal(await write({ retryMs: "often" })))?.code).to.equal("DEVICE_CONFIG");
   });
 });

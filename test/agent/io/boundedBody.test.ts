@@ -50,7 +50,7 @@ describe("agent/io/boundedBody: answers read up to a bound (issue 15)", () => {
       expect([ok.code, ok.status]).to.deep.equal(["KEY_NOT_GRANTED", 403]);
       expect(ok.details.serverTime).to.be.a("number");
       const huge = await refusalOf(await fetch(s.url + "huge"), "fetching");
-      expect([huge.code, huge.status]).to.deep.equal(["HTTP_403", 403]);
+      expect([huge.code, huge.status]).to.deep.equal(["ANSWER_TOO_LARGE", 403]);
       expect(huge.message.length).to.be.below(2_000);
     } finally {
       s.close();

@@ -134,6 +134,53 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     expect(db.device(deviceId)).to.include({ safeMode: true, upstream: child, lastCounter: 24 });
   });
 
+  describe("issue 15: a delivery fault is not a failed release", () => {
+    const other = "0x" + "34".repeat(32);
+    const body = (outcome: string, code: string, release = releaseId) => ({ installed: [], lastResult: { releaseId: release, outcome, code } });
+
+    it("finding: a mirror's flipped byte made the device failed and kept the release from it; now it is blocked, since its first blocked report", () => {
+      db.takeReport(deviceId, 1, 1000, body("blocked", "CHUNK_MISMATCH"));
+      expect(db.device(deviceId)).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null, lastRelease: releaseId });
+      db.takeReport(deviceId, 2, 2000, body("blocked", "SERVER_BUSY")); // still blocked on the same release, by another cause
+      expect(db.device(deviceId)).to.include({ lastKind: "blocked", blockedSince: 1000, lastCode: "SERVER_BUSY" });
+      db.takeReport(deviceId, 3, 3000, body("blocked", "SERVER_BUSY", other)); // another release: blocked since now
+      expect(db.device(deviceId)).to.include({ blockedSince: 3000, lastRelease: other });
+      db.takeReport(deviceId, 4, 4000, body("confirmed", "OK", other));
+      expect(db.device(deviceId)).to.include({ lastKind: "installed", blockedSince: null });
+      expect(db.failureTotals().size).to.equal(0);
+      expect(db.rolloutCounts().get(releaseId)?.failed ?? 0).to.equal(0);
+    });
+
+    it("an old agent's delivery fault sent as rejected is blocked too; only a failure after an intact delivery counts", () => {
+      db.takeReport(deviceId, 1, 1000, body("rejected", "MANIFEST_ROOT_MISMATCH"));
+      expect(db.device(deviceId)).to.include({ lastKind: "blocked", failedRelease: null });
+      expect(db.rolloutCounts().get(releaseId)).to.include({ blocked: 1, failed: 0 });
+      db.takeReport(deviceId, 2, 2000, body("rejected", "RELEASE_REVOKED"));
+      expect(db.device(deviceId)).to.include({ lastKind: "refused", failedRelease: null, blockedSince: null });
+      db.takeReport(deviceId, 3, 3000, body("failed", "FILE_HASH_MISMATCH"));
+      expect(db.device(deviceId)).to.include({ lastKind: "failed", failedRelease: releaseId });
+      expect([...db.failureTotals()]).to.deep.equal([[releaseId, 1]]);
+    });
+
+    it("a database from before issue 15 takes each device's kind from its last result, and forgets failures that were delivery faults", () => {
+      const ids = ["fleet-db-tampered", "fleet-db-broken"].map((l) => keccak256(toUtf8Bytes(l)).toLowerCase());
+      for (const id of ids)
+        db.upsertDevice({ id, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+      db.takeReport(ids[0], 1, 1000, body("rejected", "CHUNK_MISMATCH"));
+      db.takeReport(ids[1], 1, 1000, body("rolled-back", "HEALTH_CHECK_FAILED"));
+      // Back to schema 7, as the earlier version wrote it: the tampered device counted as failed.
+      db.db.exec(`DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;`);
+      db.db.prepare(`UPDATE devices SET failed_release = ? WHERE id = ?`).run(releaseId, ids[0]);
+      db.db.prepare(`INSERT INTO release_failures (release_id, device_id, at) VALUES (?, ?, 1000)`).run(releaseId, ids[0]);
+      db.db.pragma(`user_version = ${FLEET_SCHEMA - 1}`);
+      db.close();
+      db = new FleetDatabase(path.join(dir, "fleet.db"));
+      expect(db.device(ids[0])).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null });
+      expect(db.device(ids[1])).to.include({ lastKind: "failed", failedRelease: releaseId });
+      expect([...db.failureTotals()]).to.deep.equal([[releaseId, 1]]);
+    });
+  });
+
   it("CAP-11.1-b: a database from before safe mode was kept (schema 6) takes each device's flag from its latest report when opened", async () => {
     const other = { id: keccak256(toUtf8Bytes("fleet-db-2")).toLowerCase(), silent: keccak256(toUtf8Bytes("fleet-db-3")).toLowerCase() };
     for (const id of [other.id, other.silent])
@@ -144,7 +191,10 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     db.takeReport(other.id, 1, 10, body(true));
     db.takeReport(other.id, 2, 11, body(false)); // was in safe mode, no longer
     // Back to schema 6: no flag, no index.
-    db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);
+    db.db.exec(
+      `DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;
+       DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;`,
+    );
     db.db.pragma("user_version = 6");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));

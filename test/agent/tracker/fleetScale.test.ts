@@ -111,6 +111,7 @@ describe("agent/tracker/fleetDatabase at fleet scale: per-configuration counts k
     db.db.exec(`DROP INDEX devices_reported; ALTER TABLE devices DROP COLUMN last_release; ALTER TABLE devices DROP COLUMN last_report_at;
       DROP TABLE release_failures; DROP TABLE status_anchors; DROP TABLE status_anchor_records;`);
     db.db.exec(`DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;`);
+    db.db.exec(`DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;`);
     db.db.pragma("user_version = 3");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));

@@ -122,17 +122,22 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     expect(await failuresOf(rollout, release.id)).to.equal(2);
   });
 
-  it("APP-II-3: a refusal that passes by itself is not a failure; a staged rollout inside composers (AnyOf of AllOf) is found", async () => {
+  it("APP-II-3 issue 15: a blocked delivery or a refusal is not a failure, a release failing after an intact delivery is; a staged rollout inside composers (AnyOf of AllOf) is found", async () => {
     const { release, rollout } = await rolledOut("1.2.0", 10, async (r, releaseId) => {
       const inner = await t.deploy((o) => new AllOfPolicy__factory(t.c.admin).deploy([String(r.target)], o));
       const outer = await t.deploy((o) => new AnyOfPolicy__factory(t.c.admin).deploy([String(inner.target)], o));
       await t.send((o) => policies.connect(t.c.admin).attachPolicy(releaseId, String(outer.target), o));
     });
     const { tracker } = await start();
-    const [, , , d, e] = devices;
+    const [, , , d, e, g] = devices;
     await tracker.takeReport(await sealedReport(d, me(), onBoot(boot1), failed(release.id, "rejected", "KEY_NOT_GRANTED")));
     expect(await tracker.reportFailures(), "a key not granted yet passes by itself").to.deep.equal([]);
+    // finding (issue 15): a mirror's flipped byte was a failed update; it is a blocked delivery
+    await tracker.takeReport(await sealedReport(g, me(), onBoot(boot1), failed(release.id, "blocked", "CHUNK_MISMATCH")));
+    expect(await tracker.reportFailures(), "a delivery fault is not a failure").to.deep.equal([]);
     await tracker.takeReport(await sealedReport(e, me(), onBoot(boot1), failed(release.id, "rejected", "SIGNATURE_INVALID")));
+    expect(await tracker.reportFailures(), "a correct refusal is not a failure").to.deep.equal([]);
+    await tracker.takeReport(await sealedReport(e, me(), onBoot(boot1), failed(release.id, "failed", "FILE_HASH_MISMATCH")));
     const posted = await tracker.reportFailures();
     expect(posted.map((p) => [p.rollout, p.total])).to.deep.equal([[String(rollout.target), 1]]);
     expect(await failuresOf(rollout, release.id)).to.equal(1);

@@ -204,6 +204,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       lastSeen: null,
       lastOutcome: null,
       lastCode: null,
+      lastKind: null,
+      lastRelease: null,
+      blockedSince: null,
       upstream: null,
       safeMode: false,
     };
@@ -295,6 +298,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       lastSeen: 1,
       lastOutcome: null,
       lastCode: null,
+      lastKind: null,
+      lastRelease: null,
+      blockedSince: null,
       upstream: BYTES32_A,
       safeMode: true,
     };
@@ -305,8 +311,8 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(c.component("DeviceView")({ ...inSafeMode, safeMode: "yes" })).to.equal(false);
     expect(doc.components.schemas.DeviceView.examples!.some((e) => (e as { statuses: string[] }).statuses.includes("safe-mode"))).to.equal(true);
     // The counts: safeMode overall and per network, required.
-    const counts = { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0, suspended: 0 };
-    const network = { network: "n", total: 1, upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, safeMode: 1, unreachable: 0 };
+    const counts = { upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, blocked: 0, refused: 0, safeMode: 1, unreachable: 0, suspended: 0 };
+    const network = { network: "n", total: 1, upToDate: 0, outdated: 0, vulnerable: 0, failed: 0, blocked: 0, refused: 0, safeMode: 1, unreachable: 0 };
     expect(c.component("Summary")({ generatedAt: 1, livenessMs: 1, total: 1, counts, byNetwork: [network] })).to.equal(true);
     const { safeMode: _c, ...countsWithout } = counts;
     const { safeMode: _n, ...networkWithout } = network;

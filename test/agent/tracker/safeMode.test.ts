@@ -169,7 +169,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
 
     it("CAP-11.1-b CAP-11.2-a: the summary counts them (overall and per network) and each status lists exactly the devices that carry it", () => {
       const s = views.summary();
-      expect(s.counts).to.deep.equal({ upToDate: 2, outdated: 0, vulnerable: 0, failed: 1, safeMode: 3, unreachable: 1, suspended: 1 });
+      expect(s.counts).to.deep.equal({ upToDate: 2, outdated: 0, vulnerable: 0, failed: 1, blocked: 0, refused: 0, safeMode: 3, unreachable: 1, suspended: 1 });
       const byNetwork = Object.fromEntries(s.byNetwork.map((n) => [n.network, n]));
       // plant-2: ok, safe-silent, safe-suspended; plant-1: safe, safe-failed, left-safe-mode.
       expect(byNetwork["plant-1"]).to.deep.include({ total: 3, safeMode: 2, upToDate: 1, failed: 1 });

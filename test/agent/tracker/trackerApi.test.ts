@@ -23,6 +23,8 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
       outdated: count("outdated"),
       vulnerable: count("vulnerable"),
       failed: count("failed"),
+      blocked: count("blocked"),
+      refused: count("refused"),
       safeMode: count("safe-mode"),
       unreachable: count("unreachable"),
       suspended: count("suspended"),

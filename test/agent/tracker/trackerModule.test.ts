@@ -131,6 +131,38 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
     expect(b1.plan.steps).to.deep.equal([]);
   });
 
+  it("issue 15: a blocked delivery keeps the release offered and lists the device blocked; a failure stops the plan's offers, not an administrator's request", async () => {
+    const d = testDevice("module a3", 1, "plant-1");
+    await t.enrol([d]);
+    await running.tracker.stream.pollOnce(); // the enrolment mirrored before the first report
+    const installed = [{ component: BOOTLOADER, release: boot1 }];
+    const result = (outcome: string, code: string) => ({ releaseId: boot11.id, component: BOOTLOADER, outcome, code, at: 1 });
+    await postReport(running.http.url, await report(d, installed, result("blocked", "CHUNK_MISMATCH")));
+    let view = running.tracker.views.device(d.record.id)!;
+    expect(view.device.statuses).to.include("blocked").and.not.include("failed");
+    expect(view.device).to.include({ lastKind: "blocked", lastCode: "CHUNK_MISMATCH", lastRelease: boot11.id });
+    expect(view.device.blockedSince).to.be.a("number");
+    expect(view.plan.steps.map((s) => s.releaseId)).to.deep.equal([boot11.id]);
+    expect(running.tracker.views.devices({ status: "blocked" }).devices.map((x) => x.id)).to.include(d.record.id.toLowerCase());
+
+    await postReport(running.http.url, await report(d, installed, result("failed", "FILE_HASH_MISMATCH")));
+    view = running.tracker.views.device(d.record.id)!;
+    expect(view.device.statuses).to.include("failed").and.not.include("blocked");
+    expect(view.plan.steps).to.deep.equal([]);
+    const row = () => running.tracker.db.device(d.record.id)!;
+    expect(running.tracker.pendingFor(row()).map((s) => s.releaseId)).to.deep.equal([]);
+    // An administrator asks for it again on purpose: offered despite the failure.
+    running.tracker.db.decide({
+      deviceId: d.record.id.toLowerCase(),
+      releaseId: boot11.id,
+      component: BOOTLOADER.toLowerCase(),
+      reason: "requested",
+      origin: "request:issue-15",
+      at: Date.now(),
+    });
+    expect(running.tracker.pendingFor(row()).map((s) => [s.releaseId, s.origin])).to.deep.equal([[boot11.id, "request:issue-15"]]);
+  });
+
   describe("PROC-2: administrators' update requests, checked against the ledger", () => {
     let fw: Release;
     const request = async (body: object, signer: Wallet = t.c.admin, mutate?: (h: Record<string, string>) => void) => {

@@ -46,6 +46,8 @@ export class FirmwareProxy {
   readonly keyOverride = new Map<string, string>();
   /** The last manifest and key answers the server gave, by release id (what an eavesdropper keeps). */
   readonly captured = { manifest: new Map<string, string>(), key: new Map<string, string>() };
+  /** While set, every request is answered with this status and an HTML page, as an overloaded proxy or load balancer does (nothing is relayed). */
+  refusing: number | undefined;
   private readonly remaining = new Map<string, number>();
   private readonly holds: Hold[] = [];
   private readonly deviceKeys = new Map<string, string>();
@@ -129,6 +131,12 @@ export class FirmwareProxy {
     this.resign(req.method ?? "GET", path, headers, body);
     const entry: ProxyLogEntry = { method: req.method ?? "GET", path, range: req.headers.range, status: 0, at: Date.now() };
     this.log.push(entry);
+    if (this.refusing !== undefined) {
+      entry.status = this.refusing;
+      res.writeHead(this.refusing, { "content-type": "text/html" });
+      res.end(`<html><body><h1>${this.refusing} Service Unavailable</h1></body></html>`);
+      return;
+    }
     const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const r = http.request({ host: this.upstream.hostname, port: this.upstream.port, method: req.method, path, headers }, resolve);
       r.on("error", reject);
