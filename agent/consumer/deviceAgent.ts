@@ -572,7 +572,7 @@ export class DeviceAgent {
   private async sendReport(): Promise<StatusReport> {
     const report = await this.statusReport();
     if (this.o.tracker) {
-      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
+      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log);
       await this.slots.markReported();
       if (notices.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(notices));
     }
