@@ -230,6 +230,14 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
         }),
       },
       {
+        name: "a major version more than MAX_MAJOR_STEP (16) above the latest (REQ-10d-i, docs/adr/0008)",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("18.0.0") })),
+          error: "UpdateRegistryMajorVersionJump",
+          args: [COMPONENTS.bootloader, 1, 18, 16],
+        }),
+      },
+      {
         name: "a zero file hash",
         run: async (f) => ({
           call: () => sendSigned(f, makeRelease({ version: V("2.0.0"), fileHash: ZeroHash })),
@@ -477,6 +485,27 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       fixture: withBootloaderFixture,
       contract: (f) => f.registry,
       snapshot: (f) => registrySnapshot(f.registry),
+    });
+
+    it("finding: a release at 65535.65535.65535 no longer freezes its component: a major jump is bounded, and the component goes on after the runaway release is revoked (REQ-10d-i)", async function () {
+      const f = await loadFixture(withBootloaderFixture);
+      const { registry, acmeAuthor, auditor, domain } = f;
+      expect(await registry.MAX_MAJOR_STEP()).to.equal(16n);
+      const before = await registrySnapshot(registry);
+      // The attack of the security review: a compromised author and signing key publish the highest version.
+      const runaway = makeRelease({ version: V("65535.65535.65535") });
+      await expect(sendSigned(f, runaway))
+        .to.be.revertedWithCustomError(registry, "UpdateRegistryMajorVersionJump")
+        .withArgs(COMPONENTS.bootloader, 1, 65535, 16);
+      expect(await registrySnapshot(registry)).to.deep.equal(before);
+      // The most one release can take is 16 majors; revoked, it leaves the component publishable.
+      const furthest = await publish(registry, acmeAuthor, makeRelease({ version: V("17.65535.65535") }), ACME_SIGNER, domain);
+      await registry.connect(auditor).revokeRelease(furthest.id, "runaway version");
+      const next = await publish(registry, acmeAuthor, makeRelease({ version: V("18.0.0") }), ACME_SIGNER, domain);
+      expect(await registry.latestRelease(COMPONENTS.bootloader, false)).to.equal(next.id);
+      // A component's first release is free: a component may start at any version (e.g. a year).
+      await publish(registry, acmeAuthor, makeRelease({ component: COMPONENTS.sensorFw, version: V("2026.1.0") }), ACME_SIGNER, domain);
+      expect((await registry.component(COMPONENTS.sensorFw)).latestVersion).to.equal(V("2026.1.0"));
     });
 
     it("rejects a replay of an already published record (same id, version no longer increasing)", async function () {
