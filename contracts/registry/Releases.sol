@@ -88,15 +88,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             revert UpdateRegistryProviderMismatch(release.component, c.provider, release.provider);
         }
         if (_isProviderBarred(c.provider)) revert UpdateRegistryProviderBarred(c.provider);
-        if (!SemVer.isValid(release.version)) revert UpdateRegistryInvalidVersion(release.version);
-        if (release.version <= c.latestVersion) {
-            revert UpdateRegistryVersionNotIncreasing(release.component, c.latestVersion, release.version);
-        }
-        if (c.releaseCount != 0 && SemVer.major(release.version) > SemVer.major(c.latestVersion) + MAX_MAJOR_STEP) {
-            revert UpdateRegistryMajorVersionJump(
-                release.component, SemVer.major(c.latestVersion), SemVer.major(release.version), MAX_MAJOR_STEP
-            );
-        }
+        _checkVersion(release.component, c, release.version);
         _checkFileFields(release);
         uint96 inlineHardware = _checkHardware(release.hardware);
         _checkDependencies(release, witnesses);
@@ -115,11 +107,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             inlineHardware: inlineHardware
         });
         if (hardwareCount > INLINE_HARDWARE) _extraHardware[id] = release.hardware[INLINE_HARDWARE:];
-        uint32 runs = c.hardwareRuns;
-        if (runs == 0 || !_sameHardware(release.component, c.releaseCount - 1, release.hardware, inlineHardware)) {
-            if (runs != 0) _runStarts[release.component][runs] = c.releaseCount;
-            ++runs;
-        }
+        uint32 runs = _hardwareRuns(release.component, c, release.hardware, inlineHardware);
         _componentReleases[release.component][c.releaseCount] = id;
         _components[release.component] = StoredComponent({
             provider: c.provider,
@@ -153,6 +141,17 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         );
     }
 
+    /// @dev Well formed, above the latest (REQ-10d-i), and at most MAX_MAJOR_STEP majors above it
+    /// unless it is the component's first release (docs/adr/0008).
+    function _checkVersion(bytes32 componentId, StoredComponent memory c, uint64 version) private pure {
+        if (!SemVer.isValid(version)) revert UpdateRegistryInvalidVersion(version);
+        if (version <= c.latestVersion) revert UpdateRegistryVersionNotIncreasing(componentId, c.latestVersion, version);
+        uint64 latestMajor = SemVer.major(c.latestVersion);
+        if (c.releaseCount != 0 && SemVer.major(version) > latestMajor + MAX_MAJOR_STEP) {
+            revert UpdateRegistryMajorVersionJump(componentId, latestMajor, SemVer.major(version), MAX_MAJOR_STEP);
+        }
+    }
+
     function _checkFileFields(Release calldata release) private pure {
         if (release.fileHash == bytes32(0)) revert UpdateRegistryZeroFileHash();
         if (release.merkleRoot == bytes32(0)) revert UpdateRegistryZeroMerkleRoot();
@@ -163,6 +162,18 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         uint256 nameLength = bytes(release.fileName).length;
         if (nameLength == 0) revert UpdateRegistryEmptyFileName();
         if (nameLength > MAX_FILE_NAME_LENGTH) revert UpdateRegistryFileNameTooLong(nameLength, MAX_FILE_NAME_LENGTH);
+    }
+
+    /// @dev The component's run count once a release listing `hardware` is added: a new run starts
+    /// (its first index stored) when the list differs from the previous release's.
+    function _hardwareRuns(bytes32 componentId, StoredComponent memory c, uint16[] calldata hardware, uint96 inlineHardware)
+        private
+        returns (uint32 runs)
+    {
+        runs = c.hardwareRuns;
+        if (runs != 0 && _sameHardware(componentId, c.releaseCount - 1, hardware, inlineHardware)) return runs;
+        if (runs != 0) _runStarts[componentId][runs] = c.releaseCount;
+        ++runs;
     }
 
     /// @dev Whether release `index` of `componentId` lists exactly `hardware` (packed: `inlineHardware`).
