@@ -132,6 +132,20 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, 9, false)).to.equal(id);
     });
 
+    it("tells hardware lists apart beyond the six stored inline, for latestReleaseForHardware's runs", async function () {
+      const { registry, admin, acmeAuthor, domain } = await loadFixture(catalogFixture);
+      for (let i = 4; i <= 9; i++) await registry.connect(admin).registerHardwareClass(`board-${i}`);
+      const p = (version: string, hardware: number[]) => publish(registry, acmeAuthor, makeRelease({ version: V(version), hardware }), ACME_SIGNER, domain);
+      const first = await p("1.0.0", [1, 2, 3, 4, 5, 6, 7, 9]);
+      const same = await p("1.1.0", [1, 2, 3, 4, 5, 6, 7, 9]); // the same list: the same run
+      const other = await p("1.2.0", [1, 2, 3, 4, 5, 6, 7, 8]); // differs only in the eighth class
+      const latest = (hw: number) => registry.latestReleaseForHardware(COMPONENTS.bootloader, hw, false);
+      expect(await latest(9)).to.equal(same.id);
+      expect(await latest(8)).to.equal(other.id);
+      expect(await latest(1)).to.equal(other.id);
+      expect(first.id).to.not.equal(same.id);
+    });
+
     it("orders versions by their encoding: pre-releases come before the final release (REQ-10d-i, CAP-11.3-e)", async function () {
       const { registry, acmeAuthor, domain } = await loadFixture(catalogFixture);
       for (const v of ["1.0.0-alpha.1", "1.0.0-beta.0", "1.0.0-rc.2", "1.0.0", "1.0.1"]) {
