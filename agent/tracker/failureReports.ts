@@ -75,10 +75,7 @@ export class FailureReporter {
     if ((this.held.get(key) ?? -1) >= total) return undefined;
     const staged = StagedRollout__factory.connect(rollout, this.deps.provider);
     const moduleId = this.deps.moduleId;
-    const [status, held] = await Promise.all([
-      callLedger(() => staged.rolloutStatus(releaseId)),
-      callLedger(() => staged.moduleFailures(releaseId, moduleId)),
-    ]);
+    const [status, held] = await Promise.all([callLedger(() => staged.rolloutStatus(releaseId)), callLedger(() => staged.moduleFailures(releaseId, moduleId))]);
     if (!LIVE_STATES.has(status.state)) return undefined; // none, halted or aborted: nothing to tell it
     const previous = Number(held);
     if (previous >= total) {

@@ -180,7 +180,10 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     const first = await start({ ledgerAccount: stranger });
     await first.tracker.takeReport(await sealedReport(devices[1], me(), onBoot(boot1), failed(release.id)));
     expect(await first.tracker.reportFailures()).to.deep.equal([]);
-    expect(first.lines.find((l) => l.includes("only the owner may post")), first.lines.join("\n")).to.include(`not by this tracker's ledger account ${stranger.address}`);
+    expect(
+      first.lines.find((l) => l.includes("only the owner may post")),
+      first.lines.join("\n"),
+    ).to.include(`not by this tracker's ledger account ${stranger.address}`);
     expect(await failuresOf(rollout, release.id)).to.equal(0);
 
     // The owner posts the module's total; a second operator's module posts its own; the rollout sums them.

@@ -445,7 +445,9 @@ describe("StagedRollout (APP-II-3)", function () {
 
     it("halts on a first post of a whole threshold's worth of failures, the most one post may claim", async function () {
       const f = await loadFixture(pilotOpenFixture);
-      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD)).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, THRESHOLD, THRESHOLD);
+      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD))
+        .to.emit(f.rollout, "RolloutHalted")
+        .withArgs(RELEASE, THRESHOLD, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.equal(REASON.HALTED);
     });
 
@@ -470,7 +472,9 @@ describe("StagedRollout (APP-II-3)", function () {
         .withArgs(RELEASE, ROGUE, 0xffffffffn, THRESHOLD);
       expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(1n);
       // What it can still do, a threshold's worth, halts: as an honest module's real failures would.
-      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, THRESHOLD)).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, THRESHOLD + 1, THRESHOLD);
+      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, THRESHOLD))
+        .to.emit(f.rollout, "RolloutHalted")
+        .withArgs(RELEASE, THRESHOLD + 1, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
       // The administrator takes the rogue module's count off the total: the halt lifts, the honest count stays.
       const reset = f.rollout.connect(f.admin).resetModuleFailures(RELEASE, ROGUE);
@@ -676,7 +680,9 @@ describe("StagedRollout (APP-II-3)", function () {
       await expect(toCount).to.not.emit(f.rollout, "RolloutHalted");
       await expect(toCount).to.not.emit(f.rollout, "RolloutHaltLifted");
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
-      await expect(f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 10)).to.emit(f.rollout, "RolloutHaltLifted").withArgs(RELEASE, 4, 10, f.admin.address);
+      await expect(f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 10))
+        .to.emit(f.rollout, "RolloutHaltLifted")
+        .withArgs(RELEASE, 4, 10, f.admin.address);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.ALLOWED);
       expect((await f.rollout.rolloutStatus(RELEASE)).state).to.equal(STATE.Open);
     });
