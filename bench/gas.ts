@@ -12,7 +12,8 @@ import { encodeVersion } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { buildDeviceBatch, DeviceRecord } from "../agent/crypto/deviceTree";
 import { buildStatusTree, STATUS_OUTCOME, StatusRecord } from "../agent/crypto/statusTree";
-import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry, StatusAnchors } from "../typechain-types";
+import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry, StatusAnchors, StagedRollout } from "../typechain-types";
+import { buildCohort } from "../agent/crypto/cohortTree";
 import { findWitnesses } from "../agent/chain/witnesses";
 
 const TARGET_PUBLISH_2HW_2DEPS = 150_000;
@@ -20,6 +21,8 @@ const TARGET_PUBLISH_2HW_2DEPS = 150_000;
 const TARGET_ANCHOR_GAS_PER_DEVICE = 100;
 const ANCHOR_DEVICES = 10_000;
 const ANCHOR_RELEASES = 5;
+/** Issue 15: the views that walked every release, measured at this many releases of one component (the review's figure: 757,146 gas at 121). */
+const VIEW_RELEASES = 121;
 
 async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> {
   const receipt = await (await tx).wait();
@@ -131,15 +134,71 @@ async function main() {
       .connect(tracker)
       .registerTrackerModule(keccak256(toUtf8Bytes("server")), moduleKey.address, moduleKey.signingKey.compressedPublicKey, ethers.ZeroHash),
   );
-  gas.retireTrackerModule = await gasOf(fleet.connect(tracker).retireTrackerModule(keccak256(toUtf8Bytes("server"))));
+  const serverModule = keccak256(toUtf8Bytes("server"));
+  const childKey = new Wallet(keccak256(toUtf8Bytes("tracker module child")));
+  gas["registerTrackerModule (under a parent)"] = await gasOf(
+    fleet.connect(tracker).registerTrackerModule(keccak256(toUtf8Bytes("gateway")), childKey.address, childKey.signingKey.compressedPublicKey, serverModule),
+  );
+  gas.retireTrackerModule = await gasOf(fleet.connect(tracker).retireTrackerModule(keccak256(toUtf8Bytes("gateway"))));
+
+  // Issue 15: staged-rollout failure posts, attributed per tracker module when the contract takes a module (the new ABI).
+  const stagedFactory = await ethers.getContractFactory("StagedRollout");
+  const perModule = stagedFactory.interface.getFunction("reportFailures")!.inputs.length === 3;
+  const staged = (await stagedFactory.deploy(
+    ...((perModule ? [await registry.getAddress(), await fleet.getAddress()] : [await registry.getAddress()]) as [string, string]),
+  )) as unknown as StagedRollout;
+  const rolloutRelease = keccak256(toUtf8Bytes("bench rollout release"));
+  const cohorts = [0, 1].map((w) => buildCohort(Array.from({ length: 100 }, (_, i) => device(w * 100 + i).id)));
+  gas["createRollout (2 waves)"] = await gasOf(
+    staged.connect(admin).createRollout(
+      rolloutRelease,
+      cohorts.map((c, i) => ({ cohortRoot: c.root, startsAt: i * 86_400 })),
+      10,
+    ),
+  );
+  const reportFailures = staged.connect(tracker).getFunction("reportFailures") as unknown as (...args: unknown[]) => Promise<ContractTransactionResponse>;
+  const post = (total: number) => (perModule ? reportFailures(rolloutRelease, serverModule, total) : reportFailures(rolloutRelease, total));
+  gas["reportFailures (first post)"] = await gasOf(post(3));
+  gas["reportFailures (later post)"] = await gasOf(post(6));
+  gas["reportFailures (post that halts)"] = await gasOf(post(10));
+  gas["setFailureThreshold (lifts the halt)"] = await gasOf(staged.connect(admin).setFailureThreshold(rolloutRelease, 20));
+  if (perModule) gas["resetModuleFailures"] = await gasOf(staged.connect(admin).resetModuleFailures(rolloutRelease, serverModule));
 
   const releases = Array.from({ length: ANCHOR_RELEASES }, (_, i) => keccak256(toUtf8Bytes(`anchored release ${i}`)));
-  const status = buildStatusTree(Array.from({ length: ANCHOR_DEVICES }, (_, i) => deviceStatus(i, releases)));
+  const statusRecords = Array.from({ length: ANCHOR_DEVICES }, (_, i) => deviceStatus(i, releases));
+  const status = buildStatusTree(statusRecords);
   const anchorName = `anchor (${ANCHOR_DEVICES.toLocaleString("en-US")} devices, ${ANCHOR_RELEASES} release counts)`;
   // The first anchor also pays for the anchor list's length slot (zero to non-zero); the figure
   // per device is that of every later anchor.
   gas[`${anchorName}, first`] = await gasOf(anchors.connect(tracker).anchor(status.root, status.deviceCount, status.counts));
   gas[anchorName] = await gasOf(anchors.connect(tracker).anchor(status.root, status.deviceCount, status.counts));
+  const anchorsAddress = await anchors.getAddress();
+  const viewGas = async (to: string, data: string) => Number(await ethers.provider.estimateGas({ to, data }));
+  gas["verifyStatus (10,000 devices) (eth_call)"] = await viewGas(
+    anchorsAddress,
+    anchors.interface.encodeFunctionData("verifyStatus", [1, statusRecords[0], status.proofs[0]]),
+  );
+
+  // Issue 15: the views agents call, at VIEW_RELEASES releases of one component. The first release
+  // is for hardware 1 and 2, the others for 1 only; the newest ten are revoked, the ten before them
+  // flagged vulnerable, and a dependency range names the oldest releases: a walk over every release
+  // is what these views cost before the index.
+  const radio = componentId("acme.radio-fw");
+  for (let i = 1; i < VIEW_RELEASES; i++) await publish(record("acme.radio-fw", `3.${i}.0`, [1], []));
+  const radioIds = await Promise.all(Array.from({ length: VIEW_RELEASES }, (_, i) => registry.releaseAt(radio, i)));
+  for (let i = VIEW_RELEASES - 1; i >= VIEW_RELEASES - 10; i--) await registry.connect(auditor).revokeRelease(radioIds[i], "runaway");
+  for (let i = VIEW_RELEASES - 11; i >= VIEW_RELEASES - 20; i--) await registry.connect(auditor).flagVulnerable(radioIds[i], "CVE");
+  const registryAddress = await registry.getAddress();
+  const at = `(${VIEW_RELEASES} releases) (eth_call)`;
+  gas[`latestRelease ${at}`] = await viewGas(registryAddress, registry.interface.encodeFunctionData("latestRelease", [radio, false]));
+  gas[`latestReleaseForHardware, a hardware class only the first release lists ${at}`] = await viewGas(
+    registryAddress,
+    registry.interface.encodeFunctionData("latestReleaseForHardware", [radio, 2, false]),
+  );
+  gas[`findSatisfyingRelease, a range only the first releases meet ${at}`] = await viewGas(
+    registryAddress,
+    registry.interface.encodeFunctionData("findSatisfyingRelease", [radio, encodeVersion("3.0.0"), encodeVersion("3.2.0")]),
+  );
 
   await baseline.setProviderName(1, "Acme Devices");
   gas["baseline: all-in-storage publish (2 hw, 2 deps)"] = await gasOf(baseline.publish(record("acme.sensor-fw", "2.0.0", [1, 2], deps)));

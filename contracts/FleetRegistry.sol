@@ -34,6 +34,7 @@ contract FleetRegistry is IFleetRegistry {
         bool retired;
         uint8 depth; // 1 for a server module
         bytes32 parent;
+        address owner; // the account that registered it: it alone (or an administrator) retires it and adds children
     }
 
     uint64 private _batchCount;
@@ -136,20 +137,23 @@ contract FleetRegistry is IFleetRegistry {
         if (!DeviceRecords.isCompressedPublicKey(publicKey)) revert FleetRegistryInvalidPublicKey();
         uint8 depth = 1;
         if (parent != bytes32(0)) {
-            depth = _requireActiveModule(parent).depth + 1;
+            TrackerModule memory above = _requireActiveModule(parent);
+            // Only the parent's operator (or an administrator) grows its subtree.
+            _requireOwnerOrAdministrator(parent, above.owner);
+            depth = above.depth + 1;
             if (depth > MAX_TRACKER_DEPTH) revert FleetRegistryTrackerHierarchyTooDeep(parent, MAX_TRACKER_DEPTH);
         }
-        _trackerModules[moduleId] = TrackerModule({signer: signer, retired: false, depth: depth, parent: parent});
+        _trackerModules[moduleId] =
+            TrackerModule({signer: signer, retired: false, depth: depth, parent: parent, owner: msg.sender});
         emit TrackerModuleRegistered(moduleId, signer, parent, publicKey);
     }
 
     /// @inheritdoc IFleetRegistry
     function retireTrackerModule(bytes32 moduleId) external {
-        // Trackers retire keys in the normal course; administrators too, when a module is lost.
-        if (!_hasRole(TRACKER_ROLE, msg.sender) && !_hasRole(ADMINISTRATOR_ROLE, msg.sender)) {
-            revert FleetRegistryUnauthorized(msg.sender, TRACKER_ROLE);
-        }
-        _requireActiveModule(moduleId);
+        // The module's operator retires its keys in the normal course; administrators too, when a
+        // module is lost or its operator is gone.
+        TrackerModule memory m = _requireActiveModule(moduleId);
+        _requireOwnerOrAdministrator(moduleId, m.owner);
         _trackerModules[moduleId].retired = true;
         emit TrackerModuleRetired(moduleId, msg.sender);
     }
@@ -169,7 +173,9 @@ contract FleetRegistry is IFleetRegistry {
     {
         bytes32 leaf = DeviceRecords.leaf(record);
         if (!_isEnrolled(record.id, leaf, batchId, proof)) return DeviceStanding.Unknown;
-        if (_revokedLeaves[leaf] || (batchId != 0 && _batches[batchId].revoked)) return DeviceStanding.Revoked;
+        if (_revokedLeaves[leaf] || (batchId != 0 && _isBatchRecordWithdrawn(record.id, batchId))) {
+            return DeviceStanding.Revoked;
+        }
         return _suspended[record.id] ? DeviceStanding.Suspended : DeviceStanding.Active;
     }
 
@@ -191,6 +197,18 @@ contract FleetRegistry is IFleetRegistry {
         return (m.signer, m.parent);
     }
 
+    /// @inheritdoc IFleetRegistry
+    function trackerModuleOwner(bytes32 moduleId) external view returns (address) {
+        return _requireActiveModule(moduleId).owner;
+    }
+
+    /// @dev The caller is the module's owner and still holds the tracker role, or is an administrator.
+    function _requireOwnerOrAdministrator(bytes32 moduleId, address owner) private view {
+        if (_hasRole(ADMINISTRATOR_ROLE, msg.sender)) return;
+        if (msg.sender != owner) revert FleetRegistryNotTrackerModuleOwner(moduleId, owner, msg.sender);
+        if (!_hasRole(TRACKER_ROLE, msg.sender)) revert FleetRegistryUnauthorized(msg.sender, TRACKER_ROLE);
+    }
+
     /// @dev The module and every module above it must be registered and not retired. Bounded by
     /// MAX_TRACKER_DEPTH.
     function _requireActiveModule(bytes32 moduleId) private view returns (TrackerModule memory m) {
@@ -202,6 +220,14 @@ contract FleetRegistry is IFleetRegistry {
             if (a.retired) revert FleetRegistryUnknownTrackerModule(moduleId);
             above = a.parent;
         }
+    }
+
+    /// @dev One active record per device id: a batch record is withdrawn with its batch, and
+    /// superseded for good once its device id is enrolled on its own (the single record, revoked or
+    /// not, is the device's record from then on: a leaked single key never falls back to an older
+    /// batch key).
+    function _isBatchRecordWithdrawn(bytes32 deviceId, uint64 batchId) private view returns (bool) {
+        return _batches[batchId].revoked || _singleDevices[deviceId] != bytes32(0);
     }
 
     function _isEnrolled(bytes32 deviceId, bytes32 leaf, uint64 batchId, bytes32[] calldata proof)

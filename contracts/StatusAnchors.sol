@@ -68,8 +68,9 @@ contract StatusAnchors is IStatusAnchors {
     function verifyStatus(uint256 anchorIndex, StatusRecord calldata record, bytes32[] calldata proof)
         external
         view
-        returns (bool)
+        returns (bool valid, address anchoredBy)
     {
+        StatusAnchor storage a = _anchor(anchorIndex);
         bytes32 leaf = keccak256(
             bytes.concat(
                 keccak256(
@@ -84,7 +85,7 @@ contract StatusAnchors is IStatusAnchors {
                 )
             )
         );
-        return MerkleProof.verifyCalldata(proof, _anchor(anchorIndex).statusRoot, leaf);
+        return (MerkleProof.verifyCalldata(proof, a.statusRoot, leaf), a.anchoredBy);
     }
 
     /// @inheritdoc IStatusAnchors

@@ -60,6 +60,14 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
           hint: `an administrator grants it with \`ota-ledger tracker grant ${a.account}\`, or send with a key that holds it (OTA_PRIVATE_KEY)`,
         }
       : wrongKey(a.account, article(role(a.role))),
+  FleetRegistryNotTrackerModuleOwner: (a) => ({
+    why: `tracker module ${a.moduleId} is owned by ${a.owner}, the account that registered it, not by ${a.account}`,
+    hint: "send with the owner's key (OTA_PRIVATE_KEY), or have an administrator do it; to run modules of your own, register one without --parent",
+  }),
+  UpdateRegistryMajorVersionJump: (a) => ({
+    why: `the release raises the major version from ${a.latestMajor} to ${a.proposedMajor}, more than ${a.maxStep} at once`,
+    hint: "publish the next major version (docs/adr/0008-bounded-major-version-jumps.md)",
+  }),
   UpdateRegistryEmptyName: () => ({ why: "the name is empty", hint: "give a name of 1 to 64 bytes" }),
   UpdateRegistryNameTooLong: (a) => ({
     why: `the name is ${a.length} bytes, above the limit of ${a.maxLength}`,

@@ -180,6 +180,7 @@ export class TrackerModule {
           provider: options.chain.provider,
           policies: options.chain.policies,
           account,
+          moduleId: this.id,
           log: (l) => this.log(l),
         });
       if (options.chain.anchors)

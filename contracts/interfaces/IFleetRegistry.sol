@@ -45,6 +45,9 @@ interface IFleetRegistry {
     error FleetRegistryTrackerModuleExists(bytes32 moduleId);
     /// @notice No active tracker module has this id.
     error FleetRegistryUnknownTrackerModule(bytes32 moduleId);
+    /// @notice `account` may not retire tracker module `moduleId`, nor register a module under it:
+    /// only its `owner` (the account that registered it) or an administrator may.
+    error FleetRegistryNotTrackerModuleOwner(bytes32 moduleId, address owner, address account);
 
     // ---------------------------------------------------------------- events
 
@@ -114,16 +117,20 @@ interface IFleetRegistry {
     /// Emits a {DeviceReinstated} event.
     function reinstateDevice(bytes32 deviceId) external;
 
-    /// @notice Registers a tracker module's key, under `parent` (zero for a server module).
+    /// @notice Registers a tracker module's key, under `parent` (zero for a server module). The
+    /// caller becomes the module's owner: only it (or an administrator) retires the module or
+    /// registers modules under it.
     /// @dev Requirements: caller has the tracker role; id non-zero and never used; signer non-zero;
     /// key a compressed secp256k1 key; parent zero or an active module whose ancestors are all
-    /// active; the new module no deeper than MAX_TRACKER_DEPTH.
+    /// active, owned by the caller unless the caller is an administrator; the new module no deeper
+    /// than MAX_TRACKER_DEPTH.
     /// Emits a {TrackerModuleRegistered} event.
     function registerTrackerModule(bytes32 moduleId, address signer, bytes calldata publicKey, bytes32 parent)
         external;
 
-    /// @notice Retires a tracker module; its key is no longer trusted.
-    /// @dev Requirements: caller has the tracker role or is an administrator; module active.
+    /// @notice Retires a tracker module; its key is no longer trusted, nor any module's below it.
+    /// @dev Requirements: module active; caller is its owner and still has the tracker role, or is
+    /// an administrator.
     /// Emits a {TrackerModuleRetired} event.
     function retireTrackerModule(bytes32 moduleId) external;
 
@@ -148,4 +155,8 @@ interface IFleetRegistry {
     /// @notice The active tracker module's signer and parent. Reverts if it, or any module above it,
     /// is unknown or retired: retiring a module withdraws trust from everything below it.
     function trackerModule(bytes32 moduleId) external view returns (address signer, bytes32 parent);
+
+    /// @notice The account that registered the active tracker module (its owner). Reverts as
+    /// {trackerModule} does.
+    function trackerModuleOwner(bytes32 moduleId) external view returns (address);
 }

@@ -16,6 +16,10 @@ interface IReleaseRegistry {
     error UpdateRegistryInvalidVersion(uint64 version);
     /// @notice REQ-10d-i: a new release must have a version above the component's latest.
     error UpdateRegistryVersionNotIncreasing(bytes32 component, uint64 latest, uint64 proposed);
+    /// @notice A release may raise its component's major version by at most `maxStep` over the
+    /// latest one (`latestMajor`); `proposedMajor` jumps further. A component's first release is
+    /// free. Bounds what one runaway release can take from the version space (docs/adr/0008).
+    error UpdateRegistryMajorVersionJump(bytes32 component, uint64 latestMajor, uint64 proposedMajor, uint64 maxStep);
     /// @notice The plaintext SHA-256 is zero.
     error UpdateRegistryZeroFileHash();
     /// @notice The Merkle root of the stored artifact is zero.

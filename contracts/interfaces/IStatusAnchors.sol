@@ -76,12 +76,15 @@ interface IStatusAnchors {
     /// @notice The anchor at `anchorIndex`. Reverts for an index not yet anchored.
     function anchorAt(uint256 anchorIndex) external view returns (StatusAnchor memory);
 
-    /// @notice Whether `proof` shows `record` in the status tree of anchor `anchorIndex`.
-    /// Reverts for an index not yet anchored.
+    /// @notice Whether `proof` shows `record` in the status tree of anchor `anchorIndex`, and who
+    /// anchored that tree: a proof is worth what its anchoring tracker is, so the caller checks
+    /// `anchoredBy` against the tracker it trusts. Reverts for an index not yet anchored.
+    /// @return valid Whether the proof shows the record in the anchored tree.
+    /// @return anchoredBy The tracker account that anchored the tree (whether or not `valid`).
     function verifyStatus(uint256 anchorIndex, StatusRecord calldata record, bytes32[] calldata proof)
         external
         view
-        returns (bool);
+        returns (bool valid, address anchoredBy);
 
     /// @notice The registry whose trackers may anchor.
     function updateRegistry() external view returns (address);

@@ -17,6 +17,11 @@ library SemVer {
         return version != 0 && (pre == FINAL || pre < FIRST_MALFORMED_PRE_RELEASE);
     }
 
+    /// @notice The major version (the top 16 bits).
+    function major(uint64 version) internal pure returns (uint64) {
+        return version >> 48;
+    }
+
     /// @notice Whether `version` lies in [minVersion, maxVersion).
     function inRange(uint64 version, uint64 minVersion, uint64 maxVersion) internal pure returns (bool) {
         return version >= minVersion && version < maxVersion;

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
+import {IFleetRegistry} from "../interfaces/IFleetRegistry.sol";
 import {RegistryRoles} from "./RegistryRoles.sol";
 
 /// @title Staged rollout: a release reaches device cohorts in waves, and halts on failures
@@ -10,16 +11,18 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 /// @notice An administrator creates one rollout per release: waves of device cohorts, each cohort a
 /// Merkle root of device ids, each wave with a start time. A device may take the release when it
 /// proves it is in a wave whose start time has passed. The rollout halts by itself when the failure
-/// count for the release, posted by a tracker, reaches the threshold. An administrator can pause,
-/// resume, change the threshold and abort (final).
+/// count for the release reaches the threshold: the sum over tracker modules of the totals each
+/// module's owner posts (FleetRegistry), each post raising a module's total by at most the
+/// threshold. An administrator can pause, resume, change the threshold, reset one module's count
+/// (which lifts a halt that module caused) and abort (final).
 /// @dev State machine (the view {rolloutStatus} reports it; the first that applies wins):
 ///  - None: no rollout for the release. `check` answers NO_ROLLOUT, so a policy attached without a
 ///    rollout blocks every device (fails closed), as does a component policy for a release of that
 ///    component that has no rollout of its own.
 ///  - Aborted: final; every administrator action reverts. Trackers may still report failures.
-///  - Halted: failures >= threshold. Failures only rise, so the halt lifts only when an
-///    administrator raises the threshold above the count ({setFailureThreshold}); {resume}
-///    refuses while halted, so that lifting a halt is always an explicit threshold decision.
+///  - Halted: failures >= threshold. Failures only rise by posts, so the halt lifts only by an
+///    administrator's decision: a threshold above the count ({setFailureThreshold}) or the reset of
+///    the module whose count caused it ({resetModuleFailures}); {resume} refuses while halted.
 ///  - Paused: by an administrator, until {resume}.
 ///  - Scheduled / Open: no wave has started yet / at least one has.
 /// Cohort leaves are keccak256(bytes.concat(keccak256(abi.encode(deviceId)))): the double hash keeps
@@ -101,6 +104,11 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
 
     mapping(bytes32 releaseId => Rollout) private _rollouts;
     mapping(bytes32 releaseId => Wave[]) private _waves;
+    /// @dev Each tracker module's own running total; a rollout's `failures` is their sum.
+    mapping(bytes32 releaseId => mapping(bytes32 moduleId => uint32)) private _moduleFailures;
+
+    /// @notice The registry of tracker modules: who owns which module, so who may post its totals.
+    IFleetRegistry public immutable FLEET;
 
     // ---------------------------------------------------------------- errors and events
 
@@ -116,8 +124,22 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
     error StagedRolloutWavesOutOfOrder(uint256 index, uint40 startsAt, uint40 previous);
     /// @notice A failure threshold must be at least 1.
     error StagedRolloutZeroThreshold();
-    /// @notice Failure totals only rise: `proposed` is below the `current` total.
-    error StagedRolloutFailuresDecreased(bytes32 releaseId, uint32 current, uint32 proposed);
+    /// @notice A module's failure total only rises: `proposed` is below the module's `current` total.
+    error StagedRolloutFailuresDecreased(bytes32 releaseId, bytes32 moduleId, uint32 current, uint32 proposed);
+    /// @notice One post may raise a module's total by at most the threshold (`maxRise`); `rise` was
+    /// asked. Post larger totals in steps.
+    error StagedRolloutFailureRiseTooLarge(bytes32 releaseId, bytes32 moduleId, uint256 rise, uint32 maxRise);
+    /// @notice The sum of the modules' totals would exceed 2^32-1.
+    error StagedRolloutFailureTotalOverflow(bytes32 releaseId, uint256 total);
+    /// @notice `account` is not the owner of tracker module `moduleId` (`owner` in the
+    /// FleetRegistry), so it may not post that module's failures.
+    error StagedRolloutNotModuleOwner(bytes32 moduleId, address owner, address account);
+    /// @notice `moduleId` is not an active tracker module in the FleetRegistry.
+    error StagedRolloutUnknownTrackerModule(bytes32 moduleId);
+    /// @notice Module `moduleId` has no failures counted for `releaseId`: nothing to reset.
+    error StagedRolloutNoModuleFailures(bytes32 releaseId, bytes32 moduleId);
+    /// @notice The zero address was given for the fleet registry.
+    error StagedRolloutZeroAddress();
     /// @notice The rollout was aborted; nothing more can be changed.
     error StagedRolloutAborted(bytes32 releaseId);
     /// @notice The rollout is already paused.
@@ -132,8 +154,18 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
     event RolloutCreated(bytes32 indexed releaseId, uint256 waveCount, uint32 failureThreshold, address indexed by);
     /// @notice Wave `index` of the rollout of `releaseId`: its cohort root and start time.
     event WaveScheduled(bytes32 indexed releaseId, uint256 index, bytes32 cohortRoot, uint40 startsAt);
-    /// @notice A tracker posted the running failure total for `releaseId`.
-    event FailuresReported(bytes32 indexed releaseId, uint32 totalFailures, address indexed by);
+    /// @notice The owner of tracker module `moduleId` posted that module's running failure total for
+    /// `releaseId`; `totalFailures` is the rollout's total (the sum over modules) after it.
+    event FailuresReported(
+        bytes32 indexed releaseId, bytes32 indexed moduleId, uint32 moduleFailures, uint32 totalFailures, address indexed by
+    );
+    /// @notice An administrator reset the count of module `moduleId` (`removed` failures):
+    /// `totalFailures` is the rollout's total after it.
+    event ModuleFailuresReset(
+        bytes32 indexed releaseId, bytes32 indexed moduleId, uint32 removed, uint32 totalFailures, address indexed by
+    );
+    /// @notice An administrator's decision (a higher threshold, a reset module) lifted the halt.
+    event RolloutHaltLifted(bytes32 indexed releaseId, uint32 failures, uint32 threshold, address indexed by);
     /// @notice The failure count reached the threshold: the rollout halted by itself.
     event RolloutHalted(bytes32 indexed releaseId, uint32 failures, uint32 threshold);
     /// @notice An administrator changed the failure threshold.
@@ -148,7 +180,11 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
 
     /// @notice A staged-rollout policy for the releases of `registry`.
     /// @param registry The UpdateRegistry whose roles decide who administers and who tracks.
-    constructor(address registry) RegistryRoles(registry) {}
+    /// @param fleet The FleetRegistry whose tracker modules post failure totals.
+    constructor(address registry, IFleetRegistry fleet) RegistryRoles(registry) {
+        if (address(fleet) == address(0)) revert StagedRolloutZeroAddress();
+        FLEET = fleet;
+    }
 
     // ---------------------------------------------------------------- administrators
 
@@ -213,6 +249,29 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
         r.failureThreshold = threshold;
         emit FailureThresholdChanged(releaseId, previous, threshold, msg.sender);
         if (r.failures < previous && r.failures >= threshold) emit RolloutHalted(releaseId, r.failures, threshold);
+        if (r.failures >= previous && r.failures < threshold) {
+            emit RolloutHaltLifted(releaseId, r.failures, threshold, msg.sender);
+        }
+    }
+
+    /// @notice Resets the failure count of tracker module `moduleId` for `releaseId` to zero and
+    /// takes it off the rollout's total: the remedy for a module that posted failures it did not
+    /// see (retire the module in the FleetRegistry too, so that it cannot post again). Lifts a halt
+    /// when the total falls below the threshold.
+    /// @dev Requirements: ADMINISTRATOR_ROLE; the rollout exists and is not aborted; the module has
+    /// failures counted. Emits a {ModuleFailuresReset} event, and a {RolloutHaltLifted} event when
+    /// the reset lifts a halt.
+    function resetModuleFailures(bytes32 releaseId, bytes32 moduleId) external onlyRegistryRole(ADMINISTRATOR_ROLE) {
+        Rollout storage r = _liveRollout(releaseId);
+        uint32 removed = _moduleFailures[releaseId][moduleId];
+        if (removed == 0) revert StagedRolloutNoModuleFailures(releaseId, moduleId);
+        uint32 before = r.failures;
+        uint32 total = before - removed;
+        delete _moduleFailures[releaseId][moduleId];
+        r.failures = total;
+        emit ModuleFailuresReset(releaseId, moduleId, removed, total, msg.sender);
+        uint32 threshold = r.failureThreshold;
+        if (before >= threshold && total < threshold) emit RolloutHaltLifted(releaseId, total, threshold, msg.sender);
     }
 
     /// @notice Aborts the rollout of `releaseId`: no device may take the release, ever.
@@ -226,21 +285,40 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
 
     // ---------------------------------------------------------------- trackers
 
-    /// @notice Posts the running total of failed installs of `releaseId`; the rollout halts by itself
+    /// @notice Posts the running total of failed installs of `releaseId` that tracker module
+    /// `moduleId` has seen. The rollout's total is the sum over modules; the rollout halts by itself
     /// when it reaches the threshold.
-    /// @dev Requirements: the caller holds TRACKER_ROLE; the rollout exists; `totalFailures` is not
-    /// below the current total (the same total again is accepted: reports may repeat). Accepted after
-    /// an abort too: the count stays a record of the fleet.
+    /// @dev A module's total is attributed to it and bounded per post: one post raises it by at most
+    /// the threshold, so no single post (2^32-1 from a rogue key) can claim more than the failures
+    /// that halt the rollout, and an administrator can take one module's count off the total
+    /// ({resetModuleFailures}) without losing the others'.
+    /// Requirements: the caller holds TRACKER_ROLE and owns `moduleId`, an active module of the
+    /// FleetRegistry; the rollout exists; `moduleTotal` is not below the module's total (the same
+    /// total again is accepted: reports may repeat) nor above it by more than the threshold; the
+    /// rollout's total stays below 2^32. Accepted after an abort too: the count stays a record of
+    /// the fleet.
     /// Emits a {FailuresReported} event, and a {RolloutHalted} event when the total reaches the
     /// threshold.
-    function reportFailures(bytes32 releaseId, uint32 totalFailures) external onlyRegistryRole(TRACKER_ROLE) {
+    function reportFailures(bytes32 releaseId, bytes32 moduleId, uint32 moduleTotal)
+        external
+        onlyRegistryRole(TRACKER_ROLE)
+    {
         Rollout storage r = _rollout(releaseId);
-        uint32 current = r.failures;
-        if (totalFailures < current) revert StagedRolloutFailuresDecreased(releaseId, current, totalFailures);
-        r.failures = totalFailures;
-        emit FailuresReported(releaseId, totalFailures, msg.sender);
+        _requireModuleOwner(moduleId);
+        uint32 moduleCurrent = _moduleFailures[releaseId][moduleId];
+        if (moduleTotal < moduleCurrent) {
+            revert StagedRolloutFailuresDecreased(releaseId, moduleId, moduleCurrent, moduleTotal);
+        }
         uint32 threshold = r.failureThreshold;
-        if (current < threshold && totalFailures >= threshold) emit RolloutHalted(releaseId, totalFailures, threshold);
+        uint256 rise = moduleTotal - moduleCurrent;
+        if (rise > threshold) revert StagedRolloutFailureRiseTooLarge(releaseId, moduleId, rise, threshold);
+        uint32 current = r.failures;
+        uint256 total = uint256(current) + rise;
+        if (total > type(uint32).max) revert StagedRolloutFailureTotalOverflow(releaseId, total);
+        _moduleFailures[releaseId][moduleId] = moduleTotal;
+        r.failures = uint32(total);
+        emit FailuresReported(releaseId, moduleId, moduleTotal, uint32(total), msg.sender);
+        if (current < threshold && total >= threshold) emit RolloutHalted(releaseId, uint32(total), threshold);
     }
 
     // ---------------------------------------------------------------- the policy
@@ -301,6 +379,12 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
         else if (open > 0) status.state = RolloutState.Open;
     }
 
+    /// @notice The failures tracker module `moduleId` has counted for `releaseId` (its share of the
+    /// rollout's total).
+    function moduleFailures(bytes32 releaseId, bytes32 moduleId) external view returns (uint32) {
+        return _moduleFailures[releaseId][moduleId];
+    }
+
     /// @notice The waves of the rollout of `releaseId` (empty when there is none).
     function rolloutWaves(bytes32 releaseId) external view returns (Wave[] memory) {
         return _waves[releaseId];
@@ -311,6 +395,17 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
     function _rollout(bytes32 releaseId) private view returns (Rollout storage r) {
         r = _rollouts[releaseId];
         if (r.failureThreshold == 0) revert StagedRolloutUnknown(releaseId);
+    }
+
+    /// @dev The caller owns `moduleId`, an active module of the FleetRegistry.
+    function _requireModuleOwner(bytes32 moduleId) private view {
+        address owner;
+        try FLEET.trackerModuleOwner(moduleId) returns (address o) {
+            owner = o;
+        } catch {
+            revert StagedRolloutUnknownTrackerModule(moduleId);
+        }
+        if (owner != msg.sender) revert StagedRolloutNotModuleOwner(moduleId, owner, msg.sender);
     }
 
     function _liveRollout(bytes32 releaseId) private view returns (Rollout storage r) {

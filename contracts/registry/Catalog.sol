@@ -21,6 +21,7 @@ abstract contract Catalog is ICatalog, RegistryAccess {
         uint32 index; // 1-based, dense; release slots refer to components by it
         uint64 latestVersion; // highest version ever published (revoked ones included)
         uint32 releaseCount;
+        uint32 hardwareRuns; // runs of consecutive releases with one hardware list (Releases.sol)
     }
 
     uint32 private _providerCount;
@@ -152,7 +153,7 @@ abstract contract Catalog is ICatalog, RegistryAccess {
         id = _checkName(name);
         if (_components[id].provider != 0) revert UpdateRegistryComponentExists(id);
         uint32 index = ++_componentCount;
-        _components[id] = StoredComponent({provider: providerId, index: index, latestVersion: 0, releaseCount: 0});
+        _components[id] = StoredComponent({provider: providerId, index: index, latestVersion: 0, releaseCount: 0, hardwareRuns: 0});
         _componentIds[index] = id;
         _componentNames[id] = name;
         emit ComponentRegistered(id, providerId, name);

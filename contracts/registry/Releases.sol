@@ -30,6 +30,8 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
     uint256 public constant MAX_FILE_LINK_LENGTH = 128;
     /// @notice Longest file name in bytes.
     uint256 public constant MAX_FILE_NAME_LENGTH = 255;
+    /// @notice Most a release may raise its component's major version (docs/adr/0008).
+    uint64 public constant MAX_MAJOR_STEP = 16;
 
     /// @dev How many hardware class ids fit in the release slot; more spill into _extraHardware.
     uint256 private constant INLINE_HARDWARE = 6;
@@ -49,6 +51,26 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
     mapping(bytes32 releaseId => uint16[]) private _extraHardware;
     mapping(bytes32 componentId => mapping(uint256 index => bytes32 releaseId)) private _componentReleases;
 
+    /// @dev How views hop over releases that cannot answer them, written when a release leaves a
+    /// class (unrevoked: revoke; active: flag or revoke) and never on publish. Each maximal block of
+    /// consecutive releases out of a class is a tree (union by size, so at most log2(n) deep) whose
+    /// root holds the block's lowest index: a view that meets a release out of the class goes to its
+    /// root and on to the release right below the block, which is in the class (or there is none).
+    struct Link {
+        uint32 parent; // index + 1 of the parent; 0 for a root
+        uint32 size; // a root's block size
+        uint32 bottom; // a root's lowest index
+    }
+
+    /// @dev Blocks of revoked releases (for views that take vulnerable releases too).
+    mapping(bytes32 componentId => mapping(uint256 index => Link)) private _unrevokedLinks;
+    /// @dev Blocks of revoked or vulnerable releases (for views of active releases).
+    mapping(bytes32 componentId => mapping(uint256 index => Link)) private _activeLinks;
+    /// @dev The first release index of each run of consecutive releases that list the same hardware
+    /// classes (run 0 starts at 0 and is not stored); StoredComponent.hardwareRuns counts the runs.
+    /// Written only when a release's hardware list differs from the previous release's.
+    mapping(bytes32 componentId => mapping(uint256 run => uint32 firstIndex)) private _runStarts;
+
     // ---------------------------------------------------------------- publishing
 
     /// @inheritdoc IReleaseRegistry
@@ -66,10 +88,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             revert UpdateRegistryProviderMismatch(release.component, c.provider, release.provider);
         }
         if (_isProviderBarred(c.provider)) revert UpdateRegistryProviderBarred(c.provider);
-        if (!SemVer.isValid(release.version)) revert UpdateRegistryInvalidVersion(release.version);
-        if (release.version <= c.latestVersion) {
-            revert UpdateRegistryVersionNotIncreasing(release.component, c.latestVersion, release.version);
-        }
+        _checkVersion(release.component, c, release.version);
         _checkFileFields(release);
         uint96 inlineHardware = _checkHardware(release.hardware);
         _checkDependencies(release, witnesses);
@@ -88,12 +107,14 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             inlineHardware: inlineHardware
         });
         if (hardwareCount > INLINE_HARDWARE) _extraHardware[id] = release.hardware[INLINE_HARDWARE:];
+        uint32 runs = _hardwareRuns(release.component, c, release.hardware, inlineHardware);
         _componentReleases[release.component][c.releaseCount] = id;
         _components[release.component] = StoredComponent({
             provider: c.provider,
             index: c.index,
             latestVersion: release.version,
-            releaseCount: c.releaseCount + 1
+            releaseCount: c.releaseCount + 1,
+            hardwareRuns: runs
         });
 
         _emitPublished(id, c.provider, release, signer, signature);
@@ -120,6 +141,17 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         );
     }
 
+    /// @dev Well formed, above the latest (REQ-10d-i), and at most MAX_MAJOR_STEP majors above it
+    /// unless it is the component's first release (docs/adr/0008).
+    function _checkVersion(bytes32 componentId, StoredComponent memory c, uint64 version) private pure {
+        if (!SemVer.isValid(version)) revert UpdateRegistryInvalidVersion(version);
+        if (version <= c.latestVersion) revert UpdateRegistryVersionNotIncreasing(componentId, c.latestVersion, version);
+        uint64 latestMajor = SemVer.major(c.latestVersion);
+        if (c.releaseCount != 0 && SemVer.major(version) > latestMajor + MAX_MAJOR_STEP) {
+            revert UpdateRegistryMajorVersionJump(componentId, latestMajor, SemVer.major(version), MAX_MAJOR_STEP);
+        }
+    }
+
     function _checkFileFields(Release calldata release) private pure {
         if (release.fileHash == bytes32(0)) revert UpdateRegistryZeroFileHash();
         if (release.merkleRoot == bytes32(0)) revert UpdateRegistryZeroMerkleRoot();
@@ -130,6 +162,35 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         uint256 nameLength = bytes(release.fileName).length;
         if (nameLength == 0) revert UpdateRegistryEmptyFileName();
         if (nameLength > MAX_FILE_NAME_LENGTH) revert UpdateRegistryFileNameTooLong(nameLength, MAX_FILE_NAME_LENGTH);
+    }
+
+    /// @dev The component's run count once a release listing `hardware` is added: a new run starts
+    /// (its first index stored) when the list differs from the previous release's.
+    function _hardwareRuns(bytes32 componentId, StoredComponent memory c, uint16[] calldata hardware, uint96 inlineHardware)
+        private
+        returns (uint32 runs)
+    {
+        runs = c.hardwareRuns;
+        if (runs != 0 && _sameHardware(componentId, c.releaseCount - 1, hardware, inlineHardware)) return runs;
+        if (runs != 0) _runStarts[componentId][runs] = c.releaseCount;
+        ++runs;
+    }
+
+    /// @dev Whether release `index` of `componentId` lists exactly `hardware` (packed: `inlineHardware`).
+    function _sameHardware(bytes32 componentId, uint256 index, uint16[] calldata hardware, uint96 inlineHardware)
+        private
+        view
+        returns (bool)
+    {
+        bytes32 previousId = _componentReleases[componentId][index];
+        StoredRelease memory previous = _releases[previousId];
+        if (previous.hardwareCount != hardware.length || previous.inlineHardware != inlineHardware) return false;
+        if (hardware.length <= INLINE_HARDWARE) return true;
+        uint16[] storage extra = _extraHardware[previousId];
+        for (uint256 i = INLINE_HARDWARE; i < hardware.length; ++i) {
+            if (extra[i - INLINE_HARDWARE] != hardware[i]) return false;
+        }
+        return true;
     }
 
     /// @dev Checks the hardware list and returns its first INLINE_HARDWARE ids packed.
@@ -195,8 +256,13 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         StoredRelease storage s = _releases[id];
         if (s.status == ReleaseStatus.None) revert UpdateRegistryUnknownRelease(id);
         if (s.status == ReleaseStatus.Revoked) revert UpdateRegistryReleaseRevoked(id);
+        bytes32 componentId = _componentIds[s.componentIndex];
+        uint256 index = _indexOf(componentId, s.version);
+        uint256 count = _components[componentId].releaseCount;
+        _leaveClass(componentId, index, count, false);
+        if (s.status == ReleaseStatus.Active) _leaveClass(componentId, index, count, true);
         s.status = ReleaseStatus.Revoked;
-        emit ReleaseRevoked(id, _componentIds[s.componentIndex], _msgSender(), reason);
+        emit ReleaseRevoked(id, componentId, _msgSender(), reason);
     }
 
     /// @inheritdoc IReleaseRegistry
@@ -209,8 +275,11 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         if (s.status == ReleaseStatus.None) revert UpdateRegistryUnknownRelease(id);
         if (s.status == ReleaseStatus.Revoked) revert UpdateRegistryReleaseRevoked(id);
         if (s.status == ReleaseStatus.Vulnerable) revert UpdateRegistryReleaseAlreadyVulnerable(id);
+        bytes32 componentId = _componentIds[s.componentIndex];
+        uint256 index = _indexOf(componentId, s.version);
+        _leaveClass(componentId, index, _components[componentId].releaseCount, true);
         s.status = ReleaseStatus.Vulnerable;
-        emit ReleaseFlaggedVulnerable(id, _componentIds[s.componentIndex], _msgSender(), advisory);
+        emit ReleaseFlaggedVulnerable(id, componentId, _msgSender(), advisory);
     }
 
     // ---------------------------------------------------------------- views
@@ -247,7 +316,9 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
 
     /// @inheritdoc IReleaseRegistry
     function latestRelease(bytes32 componentId, bool includeVulnerable) external view returns (bytes32) {
-        return _latest(componentId, 0, includeVulnerable);
+        uint256 count = _requireComponent(componentId).releaseCount;
+        (bool found, uint256 index) = _newestIn(componentId, 0, count, !includeVulnerable);
+        return found ? _componentReleases[componentId][index] : bytes32(0);
     }
 
     /// @inheritdoc IReleaseRegistry
@@ -257,7 +328,20 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         returns (bytes32)
     {
         if (!_isHardwareClass(hardwareClassId)) revert UpdateRegistryUnknownHardwareClass(hardwareClassId);
-        return _latest(componentId, hardwareClassId, includeVulnerable);
+        StoredComponent memory c = _requireComponent(componentId);
+        // Newest run first; within a run every release lists the same hardware, so one look at its
+        // first release says whether the run can answer.
+        uint256 end = c.releaseCount;
+        for (uint256 run = c.hardwareRuns; run > 0; --run) {
+            uint256 start = run == 1 ? 0 : _runStarts[componentId][run - 1];
+            bytes32 first = _componentReleases[componentId][start];
+            if (_contains(_hardwareOf(first, _releases[first]), hardwareClassId)) {
+                (bool found, uint256 index) = _newestIn(componentId, start, end, !includeVulnerable);
+                if (found) return _componentReleases[componentId][index];
+            }
+            end = start;
+        }
+        return bytes32(0);
     }
 
     /// @inheritdoc IReleaseRegistry
@@ -267,14 +351,12 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         returns (bytes32)
     {
         uint256 count = _requireComponent(componentId).releaseCount;
-        // Versions increase with the index: walk down from the newest, stop below the range.
-        for (uint256 i = count; i > 0; --i) {
-            bytes32 id = _componentReleases[componentId][i - 1];
-            StoredRelease memory s = _releases[id];
-            if (s.version < minVersion) break;
-            if (s.version < maxVersion && _isUnrevoked(s.status)) return id;
-        }
-        return bytes32(0);
+        // Versions increase with the index: the releases below maxVersion are the first n.
+        uint256 n = _countBelow(componentId, count, maxVersion);
+        (bool found, uint256 index) = _newestIn(componentId, 0, n, false);
+        if (!found) return bytes32(0);
+        bytes32 id = _componentReleases[componentId][index];
+        return _releases[id].version >= minVersion ? id : bytes32(0);
     }
 
     /// @inheritdoc IReleaseRegistry
@@ -305,19 +387,88 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    function _latest(bytes32 componentId, uint16 hardwareClassId, bool includeVulnerable)
+    /// @dev The newest release with index in [start, end) that is unrevoked (and, if `activeOnly`,
+    /// active), hopping over the others by their skips.
+    function _newestIn(bytes32 componentId, uint256 start, uint256 end, bool activeOnly)
         private
         view
-        returns (bytes32)
+        returns (bool found, uint256 index)
     {
-        uint256 count = _requireComponent(componentId).releaseCount;
-        for (uint256 i = count; i > 0; --i) {
-            bytes32 id = _componentReleases[componentId][i - 1];
-            StoredRelease memory s = _releases[id];
-            bool eligible = s.status == ReleaseStatus.Active || (includeVulnerable && s.status == ReleaseStatus.Vulnerable);
-            if (eligible && (hardwareClassId == 0 || _contains(_hardwareOf(id, s), hardwareClassId))) return id;
+        uint256 n = end;
+        while (n > start) {
+            index = n - 1;
+            if (_inClass(_statusAt(componentId, index), activeOnly)) return (true, index);
+            mapping(uint256 => Link) storage links = _links(componentId, activeOnly);
+            // The block's lowest index: the release below it is in the class, or there is none.
+            n = links[_root(links, index)].bottom;
         }
-        return bytes32(0);
+        return (false, 0);
+    }
+
+    /// @dev Release `index` leaves the class: it joins the blocks right below and above it (the
+    /// releases beside it that are out of the class already), smaller tree under the larger.
+    function _leaveClass(bytes32 componentId, uint256 index, uint256 count, bool activeOnly) private {
+        mapping(uint256 => Link) storage links = _links(componentId, activeOnly);
+        uint256 root = index;
+        links[index] = Link({parent: 0, size: 1, bottom: uint32(index)});
+        if (index > 0 && !_inClass(_statusAt(componentId, index - 1), activeOnly)) {
+            root = _union(links, _root(links, index - 1), root);
+        }
+        if (index + 1 < count && !_inClass(_statusAt(componentId, index + 1), activeOnly)) {
+            _union(links, root, _root(links, index + 1));
+        }
+    }
+
+    /// @dev Joins the block with root `lower` and the block right above it with root `upper`.
+    function _union(mapping(uint256 => Link) storage links, uint256 lower, uint256 upper) private returns (uint256) {
+        Link memory low = links[lower];
+        Link memory high = links[upper];
+        uint32 size = low.size + high.size;
+        if (low.size >= high.size) {
+            links[upper].parent = uint32(lower + 1);
+            links[lower].size = size;
+            return lower;
+        }
+        links[lower].parent = uint32(upper + 1);
+        links[upper] = Link({parent: 0, size: size, bottom: low.bottom});
+        return upper;
+    }
+
+    function _root(mapping(uint256 => Link) storage links, uint256 index) private view returns (uint256) {
+        uint32 parent = links[index].parent;
+        while (parent != 0) {
+            index = parent - 1;
+            parent = links[index].parent;
+        }
+        return index;
+    }
+
+    function _links(bytes32 componentId, bool activeOnly) private view returns (mapping(uint256 => Link) storage) {
+        return activeOnly ? _activeLinks[componentId] : _unrevokedLinks[componentId];
+    }
+
+    function _statusAt(bytes32 componentId, uint256 index) private view returns (ReleaseStatus) {
+        return _releases[_componentReleases[componentId][index]].status;
+    }
+
+    /// @dev How many of the component's first `count` releases have a version below `version`
+    /// (versions strictly increase with the index): a binary search.
+    function _countBelow(bytes32 componentId, uint256 count, uint64 version) private view returns (uint256 lo) {
+        uint256 hi = count;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (_releases[_componentReleases[componentId][mid]].version < version) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+
+    /// @dev The index of the component's release with `version` (it exists: versions are unique).
+    function _indexOf(bytes32 componentId, uint64 version) private view returns (uint256) {
+        return _countBelow(componentId, _components[componentId].releaseCount, version);
+    }
+
+    function _inClass(ReleaseStatus status, bool activeOnly) private pure returns (bool) {
+        return status == ReleaseStatus.Active || (!activeOnly && status == ReleaseStatus.Vulnerable);
     }
 
     function _hardwareOf(bytes32 id, StoredRelease memory s) private view returns (uint16[] memory hardware) {

@@ -119,7 +119,7 @@ export async function setUpLedger(hre: HardhatRuntimeEnvironment, log: StoryLog)
     operatorFleet.registerTrackerModule(modules.gateway.id, new Wallet(modules.gateway.privateKey).address, modules.gateway.publicKey, modules.server.id),
   );
 
-  const rollout = await new StagedRollout__factory(actors.admin).deploy(deployment.updateRegistry);
+  const rollout = await new StagedRollout__factory(actors.admin).deploy(deployment.updateRegistry, deployment.fleetRegistry);
   await rollout.waitForDeployment();
   log.note(`✓ StagedRollout policy deployed at ${await rollout.getAddress()}`);
 

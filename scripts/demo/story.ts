@@ -326,12 +326,13 @@ export async function playStory(c: StoryCast, log: StoryLog): Promise<void> {
   log.note(`anchor ${anchored.index}: root ${anchored.root.slice(0, 18)}… over ${anchored.deviceCount} devices (tx ${anchored.txHash.slice(0, 18)}…)`);
   const probe = devices[devices.length - 1];
   const proof = await trackerGet<AnchorProof>(services, `/v1/anchors/${anchored.index}/devices/${probe.id}`);
-  const verified = await c.chain.anchors.verifyStatus(anchored.index, proof.record, proof.proof);
+  const [verified, anchoredBy] = await c.chain.anchors.verifyStatus(anchored.index, proof.record, proof.proof);
+  const operator = await c.ledger.actors.trackerOperator.getAddress();
   log.check(
-    `${probe.name}'s status record verifies against the anchor on the ledger`,
-    "verifyStatus true",
-    `verifyStatus ${verified}, ${anchored.deviceCount} devices anchored`,
-    verified && anchored.deviceCount === devices.length,
+    `${probe.name}'s status record verifies against the anchor on the ledger, anchored by the fleet's tracker`,
+    `verifyStatus true, anchored by ${operator}`,
+    `verifyStatus ${verified}, anchored by ${anchoredBy}, ${anchored.deviceCount} devices anchored`,
+    verified && anchoredBy === operator && anchored.deviceCount === devices.length,
   );
 }
 

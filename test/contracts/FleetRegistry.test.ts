@@ -13,7 +13,7 @@ import { itRejectsWithoutChange } from "../helpers/itRejects";
 const label = ethers.encodeBytes32String;
 
 /** DeviceStanding as the contract returns it. */
-const STANDING = { Unknown: 0n, Active: 1n, Suspended: 2n };
+const STANDING = { Unknown: 0n, Active: 1n, Suspended: 2n, Revoked: 3n };
 
 /** A key pair derived from a fixed seed. */
 function seededWallet(seed: string): Wallet {
@@ -264,12 +264,36 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.connect(admin).enrolDevice(d)).to.emit(fleet, "DeviceEnrolled").withArgs(d.id, 4, d.network, d.region, d.publicKey);
     });
 
-    it("enrols singly a device that is also in a batch: each enrolment vouches on its own", async function () {
+    it("finding: one active record per device id: enrolling a batch device on its own supersedes its batch record for good (CAP-11.3-d)", async function () {
       const { fleet, admin } = await loadFixture(fleetFixture);
-      expect(await fleet.deviceStanding(BATCH_ONE[0], 0, [])).to.equal(STANDING.Unknown);
-      await fleet.connect(admin).enrolDevice(BATCH_ONE[0]);
-      expect(await fleet.deviceStanding(BATCH_ONE[0], 0, [])).to.equal(STANDING.Active);
-      expect(await fleet.deviceStanding(BATCH_ONE[0], 1, BATCH_ONE_TREE.proofs[0])).to.equal(STANDING.Active);
+      const device = BATCH_ONE[0];
+      const rotated = { ...device, publicKey: compressedKey(seededWallet("batch one device 0, new key")) };
+      expect(await fleet.deviceStanding(device, 1, BATCH_ONE_TREE.proofs[0])).to.equal(STANDING.Active);
+      // Key rotation: the device is enrolled on its own with a new key; its batch record stops vouching.
+      await fleet.connect(admin).enrolDevice(rotated);
+      expect(await fleet.deviceStanding(rotated, 0, [])).to.equal(STANDING.Active);
+      expect(await fleet.deviceStanding(device, 1, BATCH_ONE_TREE.proofs[0])).to.equal(STANDING.Revoked);
+      // The rest of the batch is untouched.
+      expect(await fleet.deviceStanding(BATCH_ONE[1], 1, BATCH_ONE_TREE.proofs[1])).to.equal(STANDING.Active);
+      // Revoking the single record does not bring the old batch key back: no record of the id is active.
+      await fleet.connect(admin).revokeDeviceRecord(rotated, 0, [], "key leaked");
+      expect(await fleet.deviceStanding(rotated, 0, [])).to.equal(STANDING.Revoked);
+      expect(await fleet.deviceStanding(device, 1, BATCH_ONE_TREE.proofs[0])).to.equal(STANDING.Revoked);
+      // The device comes back only through a new single record.
+      const again = { ...device, publicKey: compressedKey(seededWallet("batch one device 0, third key")) };
+      await fleet.connect(admin).enrolDevice(again);
+      expect(await fleet.deviceStanding(again, 0, [])).to.equal(STANDING.Active);
+      expect(await fleet.deviceStanding(device, 1, BATCH_ONE_TREE.proofs[0])).to.equal(STANDING.Revoked);
+    });
+
+    it("finding: one active record per device id: a batch that also holds a singly enrolled device does not vouch for it (CAP-11.3-d)", async function () {
+      const { fleet, admin } = await loadFixture(fleetFixture);
+      const other = { ...DEVICE_A, publicKey: compressedKey(seededWallet("device A, a second key")) };
+      const batch = buildDeviceBatch([other, DEVICE_C]);
+      await fleet.connect(admin).enrolDeviceBatch(batch.root, 2, RECORDS_LINK);
+      expect(await fleet.deviceStanding(other, 2, batch.proofs[0])).to.equal(STANDING.Revoked);
+      expect(await fleet.deviceStanding(DEVICE_A, 0, [])).to.equal(STANDING.Active);
+      expect(await fleet.deviceStanding(DEVICE_C, 2, batch.proofs[1])).to.equal(STANDING.Active);
     });
 
     describe("rejections: each with its own error and no state change", function () {
@@ -668,6 +692,38 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
       await expect(fleet.trackerModule(SERVER.id)).to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownTrackerModule").withArgs(SERVER.id);
     });
 
+    it("finding: modules are owned by the account that registered them: only the owner or an administrator retires a module or adds children under it (CAP-11.2-d)", async function () {
+      const { fleet, registry, admin, tracker, outsider } = await loadFixture(fleetFixture);
+      const other = outsider; // a second tracker operator
+      await registry.connect(admin).grantRole(ROLES.TRACKER, other.address);
+      expect(await fleet.trackerModuleOwner(SERVER.id)).to.equal(tracker.address);
+      // The other operator can neither retire the tracker's server module nor grow its subtree.
+      await expect(fleet.connect(other).retireTrackerModule(SERVER.id))
+        .to.be.revertedWithCustomError(fleet, "FleetRegistryNotTrackerModuleOwner")
+        .withArgs(SERVER.id, tracker.address, other.address);
+      await expect(fleet.connect(other).registerTrackerModule(FRESH.id, FRESH.signer, FRESH.publicKey, SERVER.id))
+        .to.be.revertedWithCustomError(fleet, "FleetRegistryNotTrackerModuleOwner")
+        .withArgs(SERVER.id, tracker.address, other.address);
+      expect(await fleet.trackerModule(SERVER.id)).to.deep.equal([SERVER.signer, ZeroHash]);
+      // It runs a hierarchy of its own, which it owns.
+      await fleet.connect(other).registerTrackerModule(FRESH.id, FRESH.signer, FRESH.publicKey, ZeroHash);
+      await fleet.connect(other).registerTrackerModule(INTERMEDIATE.id, INTERMEDIATE.signer, INTERMEDIATE.publicKey, FRESH.id);
+      expect(await fleet.trackerModuleOwner(INTERMEDIATE.id)).to.equal(other.address);
+      await expect(fleet.connect(tracker).retireTrackerModule(INTERMEDIATE.id))
+        .to.be.revertedWithCustomError(fleet, "FleetRegistryNotTrackerModuleOwner")
+        .withArgs(INTERMEDIATE.id, other.address, tracker.address);
+      await expect(fleet.connect(other).retireTrackerModule(INTERMEDIATE.id)).to.emit(fleet, "TrackerModuleRetired").withArgs(INTERMEDIATE.id, other.address);
+      // An administrator may do both, for any module (a lost module, an operator gone).
+      await registry.connect(admin).grantRole(ROLES.TRACKER, admin.address);
+      const child = makeModule("admin's child of the server");
+      await expect(fleet.connect(admin).registerTrackerModule(child.id, child.signer, child.publicKey, SERVER.id))
+        .to.emit(fleet, "TrackerModuleRegistered")
+        .withArgs(child.id, child.signer, SERVER.id, child.publicKey);
+      expect(await fleet.trackerModuleOwner(child.id)).to.equal(admin.address);
+      await expect(fleet.connect(admin).retireTrackerModule(FRESH.id)).to.emit(fleet, "TrackerModuleRetired").withArgs(FRESH.id, admin.address);
+      await expect(fleet.trackerModuleOwner(FRESH.id)).to.be.revertedWithCustomError(fleet, "FleetRegistryUnknownTrackerModule").withArgs(FRESH.id);
+    });
+
     it("lets the administrator register once it also holds the tracker role", async function () {
       const { fleet, registry, admin } = await loadFixture(fleetFixture);
       expect(await registry.hasRole(ROLES.TRACKER, admin.address)).to.equal(false);
@@ -797,25 +853,47 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
           name: "a retirement by the outsider",
           run: async (f) => ({
             call: () => f.fleet.connect(f.outsider).retireTrackerModule(SERVER.id),
-            error: "FleetRegistryUnauthorized",
-            args: [f.outsider.address, ROLES.TRACKER],
+            error: "FleetRegistryNotTrackerModuleOwner",
+            args: [SERVER.id, f.tracker.address, f.outsider.address],
           }),
         },
         {
           name: "a retirement by the auditor",
           run: async (f) => ({
             call: () => f.fleet.connect(f.auditor).retireTrackerModule(SERVER.id),
-            error: "FleetRegistryUnauthorized",
-            args: [f.auditor.address, ROLES.TRACKER],
+            error: "FleetRegistryNotTrackerModuleOwner",
+            args: [SERVER.id, f.tracker.address, f.auditor.address],
           }),
         },
         {
           name: "a retirement by an author",
           run: async (f) => ({
             call: () => f.fleet.connect(f.acmeAuthor).retireTrackerModule(SERVER.id),
-            error: "FleetRegistryUnauthorized",
-            args: [f.acmeAuthor.address, ROLES.TRACKER],
+            error: "FleetRegistryNotTrackerModuleOwner",
+            args: [SERVER.id, f.tracker.address, f.acmeAuthor.address],
           }),
+        },
+        {
+          name: "finding: a retirement by another tracker operator, who does not own the module",
+          run: async (f) => {
+            await f.registry.connect(f.admin).grantRole(ROLES.TRACKER, f.outsider.address);
+            return {
+              call: () => f.fleet.connect(f.outsider).retireTrackerModule(SERVER.id),
+              error: "FleetRegistryNotTrackerModuleOwner",
+              args: [SERVER.id, f.tracker.address, f.outsider.address],
+            };
+          },
+        },
+        {
+          name: "finding: a module registered under another operator's module",
+          run: async (f) => {
+            await f.registry.connect(f.admin).grantRole(ROLES.TRACKER, f.outsider.address);
+            return {
+              call: () => f.fleet.connect(f.outsider).registerTrackerModule(FRESH.id, FRESH.signer, FRESH.publicKey, SERVER.id),
+              error: "FleetRegistryNotTrackerModuleOwner",
+              args: [SERVER.id, f.tracker.address, f.outsider.address],
+            };
+          },
         },
       ]);
     });
@@ -850,14 +928,14 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
     it("lets an account register and retire tracker modules once granted TRACKER_ROLE, and not after it is revoked", async function () {
       const { fleet, registry, admin, outsider } = await loadFixture(fleetFixture);
       await registry.connect(admin).grantRole(ROLES.TRACKER, outsider.address);
-      await expect(fleet.connect(outsider).registerTrackerModule(FRESH.id, FRESH.signer, FRESH.publicKey, SERVER.id))
+      await expect(fleet.connect(outsider).registerTrackerModule(FRESH.id, FRESH.signer, FRESH.publicKey, ZeroHash))
         .to.emit(fleet, "TrackerModuleRegistered")
-        .withArgs(FRESH.id, FRESH.signer, SERVER.id, FRESH.publicKey);
+        .withArgs(FRESH.id, FRESH.signer, ZeroHash, FRESH.publicKey);
       await registry.connect(admin).revokeRole(ROLES.TRACKER, outsider.address);
       await expect(fleet.connect(outsider).retireTrackerModule(FRESH.id))
         .to.be.revertedWithCustomError(fleet, "FleetRegistryUnauthorized")
         .withArgs(outsider.address, ROLES.TRACKER);
-      expect(await fleet.trackerModule(FRESH.id)).to.deep.equal([FRESH.signer, SERVER.id]);
+      expect(await fleet.trackerModule(FRESH.id)).to.deep.equal([FRESH.signer, ZeroHash]);
     });
 
     it("stops a tracker from registering once its role is revoked", async function () {

@@ -219,21 +219,21 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
 
     it("every device's record verifies against its anchor", async function () {
       const { anchors } = await loadFixture(twoAnchors);
-      for (const [i, r] of monday.entries()) expect(await anchors.verifyStatus(0, r, MONDAY.proofs[i]), `monday ${i}`).to.equal(true);
-      for (const [i, r] of tuesday.entries()) expect(await anchors.verifyStatus(1, r, TUESDAY.proofs[i]), `tuesday ${i}`).to.equal(true);
+      for (const [i, r] of monday.entries()) expect((await anchors.verifyStatus(0, r, MONDAY.proofs[i])).valid, `monday ${i}`).to.equal(true);
+      for (const [i, r] of tuesday.entries()) expect((await anchors.verifyStatus(1, r, TUESDAY.proofs[i])).valid, `tuesday ${i}`).to.equal(true);
     });
 
     it("a record does not verify against another anchor", async function () {
       const { anchors } = await loadFixture(twoAnchors);
       // Monday's records differ from Tuesday's (counters moved): neither proves the other day's state.
-      expect(await anchors.verifyStatus(1, monday[3], MONDAY.proofs[3])).to.equal(false);
-      expect(await anchors.verifyStatus(0, tuesday[3], TUESDAY.proofs[3])).to.equal(false);
+      expect((await anchors.verifyStatus(1, monday[3], MONDAY.proofs[3])).valid).to.equal(false);
+      expect((await anchors.verifyStatus(0, tuesday[3], TUESDAY.proofs[3])).valid).to.equal(false);
     });
 
     it("a record does not verify with another record's proof, or with no proof", async function () {
       const { anchors } = await loadFixture(twoAnchors);
-      expect(await anchors.verifyStatus(0, monday[0], MONDAY.proofs[1])).to.equal(false);
-      expect(await anchors.verifyStatus(0, monday[0], [])).to.equal(false);
+      expect((await anchors.verifyStatus(0, monday[0], MONDAY.proofs[1])).valid).to.equal(false);
+      expect((await anchors.verifyStatus(0, monday[0], [])).valid).to.equal(false);
     });
 
     const lies: Array<[string, (r: StatusRecord) => StatusRecord]> = [
@@ -249,9 +249,21 @@ describe("StatusAnchors: the fleet's state anchored on the ledger (status tracki
         const { anchors } = await loadFixture(twoAnchors);
         const i = 3; // a failed install of RELEASES[3]
         expect(monday[i].outcome).to.equal(STATUS_OUTCOME.failed);
-        expect(await anchors.verifyStatus(0, lie(monday[i]), MONDAY.proofs[i])).to.equal(false);
+        expect((await anchors.verifyStatus(0, lie(monday[i]), MONDAY.proofs[i])).valid).to.equal(false);
       });
     }
+
+    it("finding: verifyStatus says who anchored the root, so a proof is checked against the tracker one trusts (CAP-11.2-a, CAP-11.2-b)", async function () {
+      const { anchors, registry, admin, tracker, outsider } = await loadFixture(twoAnchors);
+      // A second tracker account anchors a tree of its own: its proofs are valid, and say whose they are.
+      await registry.connect(admin).grantRole(ROLES.TRACKER, outsider.address);
+      await anchors.connect(outsider).anchor(MONDAY.root, MONDAY.deviceCount, MONDAY.counts);
+      const [valid, anchoredBy] = await anchors.verifyStatus(2, monday[0], MONDAY.proofs[0]);
+      expect([valid, anchoredBy]).to.deep.equal([true, outsider.address]);
+      expect(await anchors.verifyStatus(0, monday[0], MONDAY.proofs[0])).to.deep.equal([true, tracker.address]);
+      // A proof that does not verify still names the anchor's tracker.
+      expect(await anchors.verifyStatus(0, monday[0], [])).to.deep.equal([false, tracker.address]);
+    });
 
     it("reverts for an anchor index not yet anchored", async function () {
       const { anchors } = await loadFixture(twoAnchors);

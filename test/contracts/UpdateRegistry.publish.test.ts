@@ -132,6 +132,20 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, 9, false)).to.equal(id);
     });
 
+    it("tells hardware lists apart beyond the six stored inline, for latestReleaseForHardware's runs", async function () {
+      const { registry, admin, acmeAuthor, domain } = await loadFixture(catalogFixture);
+      for (let i = 4; i <= 9; i++) await registry.connect(admin).registerHardwareClass(`board-${i}`);
+      const p = (version: string, hardware: number[]) => publish(registry, acmeAuthor, makeRelease({ version: V(version), hardware }), ACME_SIGNER, domain);
+      const first = await p("1.0.0", [1, 2, 3, 4, 5, 6, 7, 9]);
+      const same = await p("1.1.0", [1, 2, 3, 4, 5, 6, 7, 9]); // the same list: the same run
+      const other = await p("1.2.0", [1, 2, 3, 4, 5, 6, 7, 8]); // differs only in the eighth class
+      const latest = (hw: number) => registry.latestReleaseForHardware(COMPONENTS.bootloader, hw, false);
+      expect(await latest(9)).to.equal(same.id);
+      expect(await latest(8)).to.equal(other.id);
+      expect(await latest(1)).to.equal(other.id);
+      expect(first.id).to.not.equal(same.id);
+    });
+
     it("orders versions by their encoding: pre-releases come before the final release (REQ-10d-i, CAP-11.3-e)", async function () {
       const { registry, acmeAuthor, domain } = await loadFixture(catalogFixture);
       for (const v of ["1.0.0-alpha.1", "1.0.0-beta.0", "1.0.0-rc.2", "1.0.0", "1.0.1"]) {
@@ -227,6 +241,14 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
           call: () => sendSigned(f, makeRelease({ version: V("1.0.0-rc.9") })),
           error: "UpdateRegistryVersionNotIncreasing",
           args: [COMPONENTS.bootloader, V("1.0.0"), V("1.0.0-rc.9")],
+        }),
+      },
+      {
+        name: "a major version more than MAX_MAJOR_STEP (16) above the latest (REQ-10d-i, docs/adr/0008)",
+        run: async (f) => ({
+          call: () => sendSigned(f, makeRelease({ version: V("18.0.0") })),
+          error: "UpdateRegistryMajorVersionJump",
+          args: [COMPONENTS.bootloader, 1, 18, 16],
         }),
       },
       {
@@ -477,6 +499,27 @@ describe("UpdateRegistry: publishing releases (APP-II-1, APP-II-2, REQ-10d)", fu
       fixture: withBootloaderFixture,
       contract: (f) => f.registry,
       snapshot: (f) => registrySnapshot(f.registry),
+    });
+
+    it("finding: a release at 65535.65535.65535 no longer freezes its component: a major jump is bounded, and the component goes on after the runaway release is revoked (REQ-10d-i)", async function () {
+      const f = await loadFixture(withBootloaderFixture);
+      const { registry, acmeAuthor, auditor, domain } = f;
+      expect(await registry.MAX_MAJOR_STEP()).to.equal(16n);
+      const before = await registrySnapshot(registry);
+      // The attack of the security review: a compromised author and signing key publish the highest version.
+      const runaway = makeRelease({ version: V("65535.65535.65535") });
+      await expect(sendSigned(f, runaway))
+        .to.be.revertedWithCustomError(registry, "UpdateRegistryMajorVersionJump")
+        .withArgs(COMPONENTS.bootloader, 1, 65535, 16);
+      expect(await registrySnapshot(registry)).to.deep.equal(before);
+      // The most one release can take is 16 majors; revoked, it leaves the component publishable.
+      const furthest = await publish(registry, acmeAuthor, makeRelease({ version: V("17.65535.65535") }), ACME_SIGNER, domain);
+      await registry.connect(auditor).revokeRelease(furthest.id, "runaway version");
+      const next = await publish(registry, acmeAuthor, makeRelease({ version: V("18.0.0") }), ACME_SIGNER, domain);
+      expect(await registry.latestRelease(COMPONENTS.bootloader, false)).to.equal(next.id);
+      // A component's first release is free: a component may start at any version (e.g. a year).
+      await publish(registry, acmeAuthor, makeRelease({ component: COMPONENTS.sensorFw, version: V("2026.1.0") }), ACME_SIGNER, domain);
+      expect((await registry.component(COMPONENTS.sensorFw)).latestVersion).to.equal(V("2026.1.0"));
     });
 
     it("rejects a replay of an already published record (same id, version no longer increasing)", async function () {

@@ -173,6 +173,82 @@ describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-
       expect(await r(">=0.1.0 <1.0.0")).to.equal(ZeroHash);
     });
 
+    describe("finding: latestRelease, latestReleaseForHardware and findSatisfyingRelease no longer walk every release (REQ-10b-i, APP-II-2)", function () {
+      /**
+       * 121 releases of the bootloader, 1.0.0 .. 1.120.0: the first for hardware 1, 2 and 3, the
+       * next 60 for 1 and 2, the last 60 for 1 only. 100..120 revoked (in descending order, then
+       * one out of order), 90..99 flagged vulnerable, 45 revoked, 30 flagged. Before the index each
+       * view below walked up to all 121 releases (757,146 gas for hardware 3).
+       */
+      async function manyReleasesFixture() {
+        const base = await catalogFixture();
+        const { registry, acmeAuthor, auditor, domain } = base;
+        const hardwareOf = (i: number) => (i === 0 ? [1, 2, 3] : i <= 60 ? [1, 2] : [1]);
+        const releases: { id: string; version: bigint; hardware: number[]; status: "Active" | "Vulnerable" | "Revoked" }[] = [];
+        for (let i = 0; i <= 120; i++) {
+          const version = V(`1.${i}.0`);
+          const { id } = await publish(registry, acmeAuthor, makeRelease({ version, hardware: hardwareOf(i) }), ACME_SIGNER, domain);
+          releases.push({ id, version, hardware: hardwareOf(i), status: "Active" });
+        }
+        const flag = async (i: number) => {
+          await registry.connect(auditor).flagVulnerable(releases[i].id, "CVE");
+          releases[i].status = "Vulnerable";
+        };
+        const revoke = async (i: number) => {
+          await registry.connect(auditor).revokeRelease(releases[i].id, "malicious");
+          releases[i].status = "Revoked";
+        };
+        for (let i = 119; i >= 100; i--) await revoke(i);
+        await revoke(120);
+        for (let i = 90; i <= 99; i++) await flag(i);
+        await flag(30);
+        await revoke(45);
+        await revoke(95); // vulnerable, then revoked
+        return { ...base, releases };
+      }
+
+      type R = Awaited<ReturnType<typeof manyReleasesFixture>>["releases"];
+      const newest = (releases: R, pick: (r: R[number]) => boolean) => [...releases].reverse().find(pick)?.id ?? ZeroHash;
+      const usable = (r: R[number], includeVulnerable: boolean) => r.status === "Active" || (includeVulnerable && r.status === "Vulnerable");
+      /**
+       * Most gas a view may take here (an eth_call's gas, 21,000 of it the call itself): a binary
+       * search over versions, at most log2(n) hops over revoked or vulnerable blocks, one look per
+       * run of releases with the same hardware (three runs here).
+       */
+      const MAX_VIEW_GAS = 75_000n;
+
+      it("answers what a walk over every release answers, within a bounded gas", async function () {
+        const { registry, releases } = await loadFixture(manyReleasesFixture);
+        const gasOf = async (data: string) => registry.runner!.provider!.estimateGas({ to: await registry.getAddress(), data });
+        for (const includeVulnerable of [false, true]) {
+          expect(await registry.latestRelease(COMPONENTS.bootloader, includeVulnerable)).to.equal(newest(releases, (r) => usable(r, includeVulnerable)));
+          const call = registry.interface.encodeFunctionData("latestRelease", [COMPONENTS.bootloader, includeVulnerable]);
+          expect(await gasOf(call)).to.be.lessThan(MAX_VIEW_GAS);
+          for (const hw of [1, 2, 3]) {
+            const expected = newest(releases, (r) => usable(r, includeVulnerable) && r.hardware.includes(hw));
+            expect(await registry.latestReleaseForHardware(COMPONENTS.bootloader, hw, includeVulnerable), `hardware ${hw}`).to.equal(expected);
+            const forHw = registry.interface.encodeFunctionData("latestReleaseForHardware", [COMPONENTS.bootloader, hw, includeVulnerable]);
+            expect(await gasOf(forHw), `gas for hardware ${hw}`).to.be.lessThan(MAX_VIEW_GAS);
+          }
+        }
+        for (const [min, max] of [
+          ["1.0.0", "1.200.0"],
+          ["1.0.0", "1.46.0"],
+          ["1.40.0", "1.46.0"],
+          ["1.45.0", "1.46.0"],
+          ["1.100.0", "2.0.0"],
+          ["1.96.0", "1.101.0"],
+          ["2.0.0", "3.0.0"],
+          ["0.1.0", "1.0.0"],
+        ]) {
+          const expected = newest(releases, (r) => r.status !== "Revoked" && r.version >= V(min) && r.version < V(max));
+          expect(await registry.findSatisfyingRelease(COMPONENTS.bootloader, V(min), V(max)), `[${min}, ${max})`).to.equal(expected);
+          const call = registry.interface.encodeFunctionData("findSatisfyingRelease", [COMPONENTS.bootloader, V(min), V(max)]);
+          expect(await gasOf(call), `gas for [${min}, ${max})`).to.be.lessThan(MAX_VIEW_GAS);
+        }
+      });
+    });
+
     it("releaseAt lists a component's releases in publishing order and refuses an index past the end", async function () {
       const { registry, boot100, boot110, boot120 } = await loadFixture(releasesFixture);
       expect(await Promise.all([0, 1, 2].map((i) => registry.releaseAt(COMPONENTS.bootloader, i)))).to.deep.equal([boot100.id, boot110.id, boot120.id]);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
-import { Wallet, ZeroHash, encodeBytes32String, keccak256, parseEther, toUtf8Bytes, type BaseContract } from "ethers";
+import { Wallet, ZeroHash, encodeBytes32String, keccak256, parseEther, toUtf8Bytes, type BaseContract, type Signer } from "ethers";
 import { startCliChain } from "../agent/cli/cliHarness";
 import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "../../agent/core/release";
 import { encodeVersion } from "../../agent/core/version";
@@ -73,10 +73,12 @@ export async function trackerChain() {
   const enrol = async (devices: TestDevice[]) => {
     for (const d of devices) await send((o) => f.enrolDevice(d.record, o));
   };
-  const registerModule = async (label: string, parent = ZeroHash) => {
+  /** Registers a module from the administrator's account, or from `by` (which then owns it: it alone posts its failure totals). */
+  const registerModule = async (label: string, parent = ZeroHash, by?: Signer) => {
     const key = new Wallet(keccak256(toUtf8Bytes(`tracker module key ${label}`)));
     const id = keccak256(toUtf8Bytes(`tracker module ${label}`));
-    await send((o) => f.registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, parent, o));
+    if (by) await (await c.fleet.connect(by).registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, parent)).wait();
+    else await send((o) => f.registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, parent, o));
     return { id, privateKey: key.privateKey, publicKey: key.signingKey.compressedPublicKey };
   };
   /** Deploys a contract from the administrator's account, its nonce counted with the other sends. */

@@ -257,7 +257,7 @@ async function deployPolicy(ctx: CliContext, kindText: string, o: DeployOptions)
   } else if (kind === "location") {
     deploy = (c) => new LocationPolicy__factory(c.signer).deploy(c.registry.target);
   } else {
-    deploy = (c) => new StagedRollout__factory(c.signer).deploy(c.registry.target);
+    deploy = (c) => new StagedRollout__factory(c.signer).deploy(c.registry.target, c.fleet.target);
   }
   const conn = await ctx.connect();
   const { address, tx } = await confirmDeployment(deploy(conn));

@@ -422,16 +422,31 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
     expect(human.stdout).not.to.include(moduleKey.slice(2));
   });
 
-  it("tracker grant gives an account TRACKER_ROLE; it then registers an intermediate module under the server", async () => {
+  it("tracker grant gives an account TRACKER_ROLE; it registers a module of its own, not under another operator's server, whose owner registers the intermediate (issue 15)", async () => {
     const granted = await t.c.run(["tracker", "grant", t.c.outsider.address, "--json"]);
     expect(granted.code, granted.stderr + granted.stdout).to.equal(0);
     expect(granted.json()).to.deep.include({ account: t.c.outsider.address, role: "TRACKER_ROLE", granted: true });
     const again = await t.c.run(["tracker", "grant", t.c.outsider.address]);
     expect(again.stdout).to.include("already holds TRACKER_ROLE: nothing sent");
 
+    const own = await t.c.run(["tracker", "register", "--json"], {
+      OTA_PRIVATE_KEY: t.c.outsider.privateKey,
+      OTA_TRACKER_MODULE: "cli second operator's server",
+      OTA_TRACKER_PRIVATE_KEY: Wallet.createRandom().privateKey,
+    });
+    expect(own.code, own.stderr + own.stdout).to.equal(0);
+    expect(await t.c.fleet.trackerModuleOwner(labelId("cli second operator's server"))).to.equal(t.c.outsider.address);
+    // The server module is the first operator's: the second may not grow its subtree.
+    const foreign = await t.c.run(["tracker", "register", "--parent", moduleLabel, "--json"], {
+      OTA_PRIVATE_KEY: t.c.outsider.privateKey,
+      OTA_TRACKER_MODULE: "cli foreign module",
+      OTA_TRACKER_PRIVATE_KEY: Wallet.createRandom().privateKey,
+    });
+    expect(foreign.code).to.equal(1);
+    expect(foreign.json().error).to.deep.include({ code: "FleetRegistryNotTrackerModuleOwner" });
+
     const childKey = Wallet.createRandom();
     const child = await t.c.run(["tracker", "register", "--parent", moduleLabel, "--json"], {
-      OTA_PRIVATE_KEY: t.c.outsider.privateKey,
       OTA_TRACKER_MODULE: "cli intermediate module",
       OTA_TRACKER_PRIVATE_KEY: childKey.privateKey,
     });

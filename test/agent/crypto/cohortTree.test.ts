@@ -28,7 +28,7 @@ const SIZES = [1, 2, 3, 4, 5, 8, 13];
 /** A StagedRollout with one rollout per cohort size, each a single wave open since the epoch. */
 async function cohortsOnChainFixture() {
   const f = await catalogFixture();
-  const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+  const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress(), await f.fleet.getAddress()])) as unknown as StagedRollout;
   const cohorts = SIZES.map((n) => ({ releaseId: keccak256(toUtf8Bytes(`release for ${n}`)), ids: deviceIds(`cohort of ${n}`, n) }));
   const built = cohorts.map((c) => ({ ...c, cohort: buildCohort(c.ids) }));
   for (const c of built) await rollout.connect(f.admin).createRollout(c.releaseId, [{ cohortRoot: c.cohort.root, startsAt: 0 }], 1);

@@ -87,9 +87,14 @@ describe("agent/crypto/deviceTree: device records as Merkle leaves (CAP-11.3-d)"
       const record = makeDevice("device 7", { hardwareClass: 3, network: label("nb-iot"), region: label("line-7") });
       await fleet.connect(admin).enrolDevice(record);
       expect(await fleet.deviceStanding(record, 0, [])).to.equal(1n);
-      // A one-record batch's root is the leaf, so the contract's leaf equals deviceLeaf.
+      // A one-record batch's root is the leaf, so the contract's leaf equals deviceLeaf (another
+      // device: one enrolled singly is never active through a batch, issue 15).
+      const batched = makeDevice("device 8", { hardwareClass: 2, network: label("lorawan"), region: label("line-8") });
+      await fleet.connect(admin).enrolDeviceBatch(deviceLeaf(batched), 1, "");
+      expect(await fleet.deviceStanding(batched, 1, [])).to.equal(1n);
+      // The singly enrolled record's own leaf as a batch root proves it too, and is superseded: Revoked, not Unknown.
       await fleet.connect(admin).enrolDeviceBatch(deviceLeaf(record), 1, "");
-      expect(await fleet.deviceStanding(record, 1, [])).to.equal(1n);
+      expect(await fleet.deviceStanding(record, 2, [])).to.equal(3n);
     });
   });
 

@@ -110,7 +110,7 @@ describe("issue 15 end to end: delivery faults do not halt a staged rollout; rea
     }
     const faulty = agents.slice(0, 8);
     // From here on, the component's releases go out through a staged rollout.
-    rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+    rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress(), await f.fleet.getAddress()])) as unknown as StagedRollout;
     await f.policies!.connect(f.admin).attachPolicy(BOOT, await rollout.getAddress());
 
     const v2 = await release("1.1.0", devices.slice(0, 8));

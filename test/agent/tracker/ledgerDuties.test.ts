@@ -38,7 +38,8 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     policies = await t.deploy((o) => new UpdatePolicies__factory(t.c.admin).deploy(registry, o));
     anchors = await t.deploy((o) => new StatusAnchors__factory(t.c.admin).deploy(registry, o));
     account = await t.ledgerAccount();
-    server = await t.registerModule("ledger duties server");
+    // The module's operator registers it with its ledger account, which then owns it and posts its failure totals.
+    server = await t.registerModule("ledger duties server", undefined, account);
     devices = ["a", "b", "c", "d", "e", "f"].map((l) => testDevice(`duties ${l}`, 1, "plant-1"));
     await t.enrol(devices);
     boot1 = await t.publish(BOOTLOADER, "1.0.0", [1, 2]);
@@ -50,10 +51,10 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     await t?.c.stop();
   });
 
-  const start = async (o: Partial<TrackerModuleOptions> & { withAccount?: boolean; apiToken?: string } = {}) => {
+  const start = async (o: Partial<TrackerModuleOptions> & { withAccount?: boolean; apiToken?: string; as?: typeof server } = {}) => {
     const lines: string[] = [];
-    const { withAccount = true, ...rest } = o;
-    const s = await startTracker(t, server, {
+    const { withAccount = true, as = server, ...rest } = o;
+    const s = await startTracker(t, as, {
       chain: { provider: t.c.provider, registry: t.c.registry, fleet: t.c.fleet, policies, anchors, domain: t.domain, fromBlock: t.fromBlock },
       ledgerAccount: withAccount ? account : undefined,
       failureReportMs: 3_600_000, // the tests run the rounds themselves
@@ -74,7 +75,7 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
     code,
     at: Date.now(),
   });
-  const stagedRollout = () => t.deploy((o) => new StagedRollout__factory(t.c.admin).deploy(String(t.c.registry.target), o));
+  const stagedRollout = () => t.deploy((o) => new StagedRollout__factory(t.c.admin).deploy(String(t.c.registry.target), String(t.c.fleet.target), o));
   /** A release of the bootloader with a live rollout of one open wave of every device, halting at `threshold` failures. */
   const rolledOut = async (version: string, threshold: number, attach: (rollout: StagedRollout, releaseId: string) => Promise<unknown>) => {
     const release = await t.publish(BOOTLOADER, version, [1, 2]);
@@ -156,9 +157,12 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
 
   it("an account without TRACKER_ROLE: the refusal is logged with the fix, and the total is posted once the role is granted", async () => {
     const { release, rollout } = await rolledOut("1.4.0", 10, (r, id) => t.send((o) => policies.connect(t.c.admin).attachPolicy(id, r, o)));
-    const roleless = await t.ledgerAccount({ trackerRole: false });
-    const { tracker, lines } = await start({ ledgerAccount: roleless });
-    await tracker.takeReport(await sealedReport(devices[0], me(), onBoot(boot1), failed(release.id)));
+    // The account registered its module, and then lost the tracker role.
+    const roleless = await t.ledgerAccount();
+    const own = await t.registerModule("roleless operator's server", undefined, roleless);
+    await t.send((o) => t.registry.revokeRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), roleless.address, o));
+    const { tracker, lines } = await start({ ledgerAccount: roleless, as: own });
+    await tracker.takeReport(await sealedReport(devices[0], { id: own.id, publicKey: own.publicKey }, onBoot(boot1), failed(release.id)));
     expect(await tracker.reportFailures()).to.deep.equal([]);
     const refusal = lines.find((l) => /TRACKER_ROLE/.test(l));
     expect(refusal, lines.join("\n")).to.include(`ota-ledger tracker grant ${roleless.address}`);
@@ -172,6 +176,43 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
       lines.join("\n"),
     ).to.deep.equal([1]);
     expect(await failuresOf(rollout, release.id)).to.equal(1);
+  });
+
+  it("finding: totals are posted per tracker module, by the module's owner: another account's posts are refused with the fix named, and two modules' totals add up", async () => {
+    const { release, rollout } = await rolledOut("1.4.5", 10, (r, id) => t.send((o) => policies.connect(t.c.admin).attachPolicy(id, r, o)));
+    // A ledger account that does not own the server module (`account` registered it).
+    const stranger = await t.ledgerAccount();
+    const first = await start({ ledgerAccount: stranger });
+    await first.tracker.takeReport(await sealedReport(devices[1], me(), onBoot(boot1), failed(release.id)));
+    expect(await first.tracker.reportFailures()).to.deep.equal([]);
+    expect(
+      first.lines.find((l) => l.includes("only the owner may post")),
+      first.lines.join("\n"),
+    ).to.include(`not by this tracker's ledger account ${stranger.address}`);
+    expect(await failuresOf(rollout, release.id)).to.equal(0);
+
+    // The owner posts the module's total; a second operator's module posts its own; the rollout sums them.
+    const owner = await start();
+    await owner.tracker.takeReport(await sealedReport(devices[1], me(), onBoot(boot1), failed(release.id)));
+    expect((await owner.tracker.reportFailures()).map((p) => [p.total, p.previous])).to.deep.equal([[1, 0]]);
+    const second = await t.registerModule("second operator's server", undefined, stranger);
+    const other = await start({ ledgerAccount: stranger, as: second });
+    await other.tracker.takeReport(await sealedReport(devices[2], { id: second.id, publicKey: second.publicKey }, onBoot(boot1), failed(release.id)));
+    expect((await other.tracker.reportFailures()).map((p) => [p.total, p.previous])).to.deep.equal([[1, 0]]);
+    expect(Number(await rollout.moduleFailures(release.id, server.id))).to.equal(1);
+    expect(Number(await rollout.moduleFailures(release.id, second.id))).to.equal(1);
+    expect(await failuresOf(rollout, release.id)).to.equal(2);
+  });
+
+  it("posts a module's total above the threshold in steps of the threshold, and reports one post that halted the rollout", async () => {
+    const { release, rollout } = await rolledOut("1.4.6", 2, (r, id) => t.send((o) => policies.connect(t.c.admin).attachPolicy(id, r, o)));
+    const { tracker } = await start();
+    for (const d of devices.slice(0, 5)) await tracker.takeReport(await sealedReport(d, me(), onBoot(boot1), failed(release.id)));
+    const posted = await tracker.reportFailures();
+    expect(posted.map((p) => [p.total, p.previous, p.halted])).to.deep.equal([[5, 0, true]]);
+    expect(Number(await rollout.moduleFailures(release.id, server.id))).to.equal(5);
+    const status = await rollout.rolloutStatus(release.id);
+    expect([status.state, status.failures]).to.deep.equal([4n, 5n]); // Halted, every real failure on record
   });
 
   describe("status anchors (CAP-11.2-a, CAP-11.2-b)", () => {
@@ -226,13 +267,14 @@ describe("agent/tracker: ledger duties (failure totals, status anchors, rollout 
       for (const d of [a, b, c]) {
         const res = await get(http.url, `/v1/anchors/${anchor.index}/devices/${d.record.id.toUpperCase().replace("0X", "0x")}`);
         expect(res.status, JSON.stringify(res.body)).to.equal(200);
-        expect(await anchors.verifyStatus(anchor.index, res.body.record, res.body.proof)).to.equal(true);
+        const [valid, anchoredBy] = await anchors.verifyStatus(anchor.index, res.body.record, res.body.proof);
+        expect([valid, anchoredBy]).to.deep.equal([true, await tracker.ledgerAccount!.getAddress()]);
         expect(verifyStatusProof(asRecord(res.body.record), res.body.proof, anchor.root)).to.equal(true);
       }
       const proofOfB = (await get(http.url, `/v1/anchors/${anchor.index}/devices/${b.record.id}`)).body;
       expect(proofOfB.record.outcome).to.equal(STATUS_OUTCOME.rolledBack);
       const tampered = { ...proofOfB.record, outcome: STATUS_OUTCOME.installed };
-      expect(await anchors.verifyStatus(anchor.index, tampered, proofOfB.proof)).to.equal(false);
+      expect((await anchors.verifyStatus(anchor.index, tampered, proofOfB.proof)).valid).to.equal(false);
       expect(verifyStatusProof(asRecord(tampered), proofOfB.proof, anchor.root)).to.equal(false);
 
       expect((await get(http.url, `/v1/anchors/${anchor.index}/devices/${f.record.id}`)).body.error.code).to.equal("DEVICE_NOT_IN_ANCHOR");

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { takeSnapshot, time, type SnapshotRestorer } from "@nomicfoundation/hardhat-network-helpers";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
@@ -64,7 +64,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     for (const agent of [a, b]) expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed");
 
     // The administrator attaches a staged rollout to the component and schedules 1.1.0 in two waves.
-    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress(), await f.fleet.getAddress()])) as unknown as StagedRollout;
     await f.policies!.connect(f.admin).attachPolicy(BOOT, await rollout.getAddress());
     const v2 = await release("1.1.0");
     const waves = [[f.devices.a.credential.record.id], [f.devices.b.credential.record.id]];
@@ -104,7 +104,11 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await tracker.stream.pollOnce();
     await tracker.setRolloutCohorts(v3.releaseId, [[f.devices.a.credential.record.id]]);
     await f.registry.connect(f.admin).grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), f.tracker.address);
-    await rollout.connect(f.tracker).reportFailures(v3.releaseId, 2);
+    // The tracker operator posts the failures its module saw (it owns the module on the FleetRegistry).
+    const moduleKey = Wallet.createRandom();
+    const moduleId = keccak256(toUtf8Bytes("rollout test: the failure poster's module"));
+    await f.fleet.connect(f.tracker).registerTrackerModule(moduleId, moduleKey.address, moduleKey.signingKey.compressedPublicKey, ZeroHash);
+    await rollout.connect(f.tracker).reportFailures(v3.releaseId, moduleId, 2);
     await c.report();
     await c.settled();
     expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v3.releaseId)).to.equal(undefined); // no notice while halted
@@ -142,7 +146,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
 
   it("APP-II-3: cohorts for a staged rollout inside an all-of composer are checked against its roots too", async () => {
     const v5 = await release("1.4.0");
-    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+    const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress(), await f.fleet.getAddress()])) as unknown as StagedRollout;
     const location = await ethers.deployContract("LocationPolicy", [await f.registry.getAddress()]);
     const allOf = await ethers.deployContract("AllOfPolicy", [[await location.getAddress(), await rollout.getAddress()]]);
     await f.policies!.connect(f.admin).attachPolicy(v5.releaseId, await allOf.getAddress());

@@ -11,9 +11,12 @@ import type { StagedRollout } from "../../../typechain-types";
 /**
  * Model-based test of StagedRollout: random waves (cohorts drawn from a small pool of devices,
  * start times in ascending order), then random sequences of time advances, failure reports,
- * threshold changes, pauses, resumes and aborts, from authorised and unauthorised senders. After
- * every step the contract must agree with a small TypeScript model: the same success or custom
- * error, a RolloutHalted event exactly when the model halts, the same rollout state, and for every
+ * threshold changes, module resets, pauses, resumes and aborts, from authorised and unauthorised
+ * senders. Failures are posted per tracker module (two modules of the tracker) and the rollout's
+ * total is their sum. After every step the contract must agree with a small TypeScript model: the
+ * same success or custom error, a RolloutHalted event exactly when the model halts and a
+ * RolloutHaltLifted event exactly when an administrator's step lifts it, the same rollout state,
+ * the same module counts, and for every
  * device and every wave it could claim the same reason code.
  */
 
@@ -32,11 +35,14 @@ const REASON = {
 const STATE = { Scheduled: 1, Open: 2, Paused: 3, Halted: 4, Aborted: 5 };
 const DEVICES = Array.from({ length: 5 }, (_, i) => keccak256(toUtf8Bytes(`model device ${i}`)));
 const RELEASE = keccak256(toUtf8Bytes("model release"));
+/** Two tracker modules, both registered by the tracker account (their owner). */
+const MODULES = ["model module 0", "model module 1"].map((name) => keccak256(toUtf8Bytes(name)));
 
 type Sender = "admin" | "tracker" | "outsider";
 type Op =
   | { kind: "advance"; seconds: number }
-  | { kind: "report"; delta: number; sender: Sender }
+  | { kind: "report"; module: number; delta: number; sender: Sender }
+  | { kind: "reset"; module: number; sender: Sender }
   | { kind: "threshold"; value: number; sender: Sender }
   | { kind: "pause" | "resume" | "abort"; sender: Sender };
 
@@ -46,7 +52,7 @@ interface ModelWave {
 }
 
 class Model {
-  failures = 0;
+  modules = [0, 0];
   paused = false;
   aborted = false;
 
@@ -54,6 +60,10 @@ class Model {
     readonly waves: ModelWave[],
     public threshold: number,
   ) {}
+
+  get failures(): number {
+    return this.modules[0] + this.modules[1];
+  }
 
   get halted(): boolean {
     return this.failures >= this.threshold;
@@ -87,46 +97,58 @@ class Model {
    * Applies `op` (a report carrying the total it posts); returns the custom error expected (null on
    * success) and whether it halts the rollout.
    */
-  apply(op: Exclude<Op, { kind: "advance" | "report" }> | { kind: "report"; total: number; sender: Sender }): {
+  apply(op: Exclude<Op, { kind: "advance" | "report" }> | { kind: "report"; module: number; total: number; sender: Sender }): {
     error: string | null;
     halts: boolean;
+    lifts: boolean;
   } {
     const needed: Sender = op.kind === "report" ? "tracker" : "admin";
-    if (op.sender !== needed) return { error: "PolicyUnauthorized", halts: false };
+    const refuse = (error: string) => ({ error, halts: false, lifts: false });
+    if (op.sender !== needed) return refuse("PolicyUnauthorized");
     const wasHalted = this.halted;
     switch (op.kind) {
       case "report":
-        if (op.total < this.failures) return { error: "StagedRolloutFailuresDecreased", halts: false };
-        this.failures = op.total;
+        if (op.total < this.modules[op.module]) return refuse("StagedRolloutFailuresDecreased");
+        if (op.total - this.modules[op.module] > this.threshold) return refuse("StagedRolloutFailureRiseTooLarge");
+        this.modules[op.module] = op.total;
+        break;
+      case "reset":
+        if (this.aborted) return refuse("StagedRolloutAborted");
+        if (this.modules[op.module] === 0) return refuse("StagedRolloutNoModuleFailures");
+        this.modules[op.module] = 0;
         break;
       case "threshold":
-        if (this.aborted) return { error: "StagedRolloutAborted", halts: false };
-        if (op.value === 0) return { error: "StagedRolloutZeroThreshold", halts: false };
+        if (this.aborted) return refuse("StagedRolloutAborted");
+        if (op.value === 0) return refuse("StagedRolloutZeroThreshold");
         this.threshold = op.value;
         break;
       case "pause":
-        if (this.aborted) return { error: "StagedRolloutAborted", halts: false };
-        if (this.paused) return { error: "StagedRolloutAlreadyPaused", halts: false };
+        if (this.aborted) return refuse("StagedRolloutAborted");
+        if (this.paused) return refuse("StagedRolloutAlreadyPaused");
         this.paused = true;
         break;
       case "resume":
-        if (this.aborted) return { error: "StagedRolloutAborted", halts: false };
-        if (!this.paused) return { error: "StagedRolloutNotPaused", halts: false };
-        if (this.halted) return { error: "StagedRolloutHalted", halts: false };
+        if (this.aborted) return refuse("StagedRolloutAborted");
+        if (!this.paused) return refuse("StagedRolloutNotPaused");
+        if (this.halted) return refuse("StagedRolloutHalted");
         this.paused = false;
         break;
       case "abort":
-        if (this.aborted) return { error: "StagedRolloutAborted", halts: false };
+        if (this.aborted) return refuse("StagedRolloutAborted");
         this.aborted = true;
         break;
     }
-    return { error: null, halts: !wasHalted && this.halted };
+    return { error: null, halts: !wasHalted && this.halted, lifts: wasHalted && !this.halted };
   }
 }
 
 async function deployFixture() {
   const f = await catalogFixture();
-  const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress()])) as unknown as StagedRollout;
+  const rollout = (await ethers.deployContract("StagedRollout", [await f.registry.getAddress(), await f.fleet.getAddress()])) as unknown as StagedRollout;
+  for (const [i, id] of MODULES.entries()) {
+    const key = ethers.Wallet.createRandom();
+    await f.fleet.connect(f.tracker).registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, i === 0 ? ethers.ZeroHash : MODULES[0]);
+  }
   return { ...f, rollout };
 }
 
@@ -137,7 +159,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant("report" as const),
-      delta: fc.integer({ min: -2, max: 3 }),
+      module: fc.integer({ min: 0, max: 1 }),
+      delta: fc.integer({ min: -2, max: 5 }),
       sender: fc.constantFrom<Sender>("tracker", "tracker", "tracker", "admin", "outsider"),
     }),
   },
@@ -145,6 +168,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant("threshold" as const), value: fc.integer({ min: 0, max: 8 }), sender: senderArb }),
   },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const), module: fc.integer({ min: 0, max: 1 }), sender: senderArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("pause" as const), sender: senderArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("resume" as const), sender: senderArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("abort" as const), sender: senderArb }) },
@@ -191,7 +215,10 @@ describe("StagedRollout: model-based property test (APP-II-3)", function () {
 
         const compare = async (step: string) => {
           const now = await time.latest();
-          expect(Number((await rollout.rolloutStatus(RELEASE)).state), `${step}: state`).to.equal(model.state(now));
+          const status = await rollout.rolloutStatus(RELEASE);
+          expect(Number(status.state), `${step}: state`).to.equal(model.state(now));
+          expect(Number(status.failures), `${step}: total`).to.equal(model.failures);
+          for (const [i, id] of MODULES.entries()) expect(Number(await rollout.moduleFailures(RELEASE, id)), `${step}: module ${i}`).to.equal(model.modules[i]);
           for (let w = 0; w < waves.length; w++) {
             for (let d = 0; d < DEVICES.length; d++) {
               expect(Number(await ask(d, evidence[w][d])), `${step}: device ${d} claiming wave ${w} at ${now - base}s`).to.equal(model.reason(d, w, now));
@@ -208,12 +235,13 @@ describe("StagedRollout: model-based property test (APP-II-3)", function () {
           if (op.kind === "advance") {
             await time.increase(op.seconds);
           } else {
-            // A report posts the model's total moved by `delta` (never below zero: uint32).
-            const total = op.kind === "report" ? Math.max(0, model.failures + op.delta) : 0;
-            const expected = model.apply(op.kind === "report" ? { kind: "report", total, sender: op.sender } : op);
+            // A report posts the module's total moved by `delta` (never below zero: uint32).
+            const total = op.kind === "report" ? Math.max(0, model.modules[op.module] + op.delta) : 0;
+            const expected = model.apply(op.kind === "report" ? { kind: "report", module: op.module, total, sender: op.sender } : op);
             const from = rollout.connect(signers[op.sender]);
             let call: () => Promise<ContractTransactionResponse>;
-            if (op.kind === "report") call = () => from.reportFailures(RELEASE, total);
+            if (op.kind === "report") call = () => from.reportFailures(RELEASE, MODULES[op.module], total);
+            else if (op.kind === "reset") call = () => from.resetModuleFailures(RELEASE, MODULES[op.module]);
             else if (op.kind === "threshold") call = () => from.setFailureThreshold(RELEASE, op.value);
             else call = () => from[op.kind](RELEASE);
             try {
@@ -221,6 +249,8 @@ describe("StagedRollout: model-based property test (APP-II-3)", function () {
               expect(expected.error, `${step}: succeeded`).to.equal(null);
               const halted = receipt!.logs.some((l) => rollout.interface.parseLog(l)?.name === "RolloutHalted");
               expect(halted, `${step}: RolloutHalted`).to.equal(expected.halts);
+              const lifted = receipt!.logs.some((l) => rollout.interface.parseLog(l)?.name === "RolloutHaltLifted");
+              expect(lifted, `${step}: RolloutHaltLifted`).to.equal(expected.lifts);
             } catch (err) {
               if (err instanceof AssertionError) throw err;
               expect(decodeRevert(err, [rollout.interface])?.name ?? String(err), step).to.equal(expected.error);

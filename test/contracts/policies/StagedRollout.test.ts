@@ -7,6 +7,7 @@ import { ACME_SIGNER, COMPONENTS, ROLES, catalogFixture, makeRelease, publish } 
 import { itRejectsWithoutChange } from "../../helpers/itRejects";
 import { encodeVersion } from "../../../agent/core/version";
 import type { StagedRollout, UpdatePolicies } from "../../../typechain-types";
+import { Wallet } from "ethers";
 
 /**
  * StagedRollout (issue 6, APP-II-3): waves of device cohorts, each wave opening at its start time;
@@ -54,6 +55,12 @@ const THRESHOLD = 3;
 /** The release id the rollout of the bare fixture is for (no registry record needed for `check`). */
 const RELEASE = keccak256(toUtf8Bytes("release under rollout"));
 const OTHER_RELEASE = keccak256(toUtf8Bytes("release without rollout"));
+/** Tracker modules in the FleetRegistry: MODULE and SUBMODULE (under it) owned by the tracker, ROGUE by a second tracker account. */
+const MODULE = keccak256(toUtf8Bytes("tracker module: server eu-west"));
+const SUBMODULE = keccak256(toUtf8Bytes("tracker module: gateway hall 3"));
+const ROGUE = keccak256(toUtf8Bytes("tracker module: rogue operator"));
+const UNREGISTERED = keccak256(toUtf8Bytes("tracker module: never registered"));
+const moduleKey = (name: string) => new Wallet(keccak256(toUtf8Bytes(`module key ${name}`)));
 
 function device(id: string) {
   return { deviceId: id, hardwareClass: 1, network: label("lorawan"), region: label("eu-west"), installed: [] };
@@ -70,13 +77,24 @@ async function deployFixture() {
   const base = await catalogFixture();
   const registryAddress = await base.registry.getAddress();
   const policies = (await ethers.deployContract("UpdatePolicies", [registryAddress])) as unknown as UpdatePolicies;
-  const rollout = (await ethers.deployContract("StagedRollout", [registryAddress])) as unknown as StagedRollout;
+  const rollout = (await ethers.deployContract("StagedRollout", [registryAddress, await base.fleet.getAddress()])) as unknown as StagedRollout;
+  // A second tracker operator (the rogue key of the findings), each operator with its own module.
+  const rogue = base.newAdmin;
+  await base.registry.connect(base.admin).grantRole(ROLES.TRACKER, rogue.address);
+  for (const [id, parent, owner] of [
+    [MODULE, ZeroHash, base.tracker],
+    [SUBMODULE, MODULE, base.tracker],
+    [ROGUE, ZeroHash, rogue],
+  ] as const) {
+    const key = moduleKey(id);
+    await base.fleet.connect(owner).registerTrackerModule(id, key.address, key.signingKey.compressedPublicKey, parent);
+  }
   const now = await time.latest();
   const waves = [
     { cohortRoot: PILOT_COHORT.root, startsAt: now + HOUR },
     { cohortRoot: FLEET_COHORT.root, startsAt: now + DAY },
   ];
-  return { ...base, policies, rollout, waves };
+  return { ...base, policies, rollout, waves, rogue };
 }
 
 /** A rollout of RELEASE in two waves (pilot in an hour, fleet in a day), threshold 3. */
@@ -103,6 +121,7 @@ async function reason(f: F, id: string, ev: string, releaseId = RELEASE): Promis
 async function rolloutSnapshot(f: F) {
   const read = async (id: string) => ({
     status: (await f.rollout.rolloutStatus(id)).map(String),
+    modules: await Promise.all([MODULE, SUBMODULE, ROGUE].map(async (m) => String(await f.rollout.moduleFailures(id, m)))),
     waves: (await f.rollout.rolloutWaves(id)).map((w) => w.map(String)),
   });
   return { release: await read(RELEASE), other: await read(OTHER_RELEASE) };
@@ -127,6 +146,13 @@ describe("StagedRollout (APP-II-3)", function () {
     };
     expect(onChain).to.deep.equal(REASON);
     expect(new Set(Object.values(onChain)).size).to.equal(Object.keys(onChain).length);
+  });
+
+  it("refuses the zero address as its fleet registry, and names the one it asks about module owners", async function () {
+    const { registry, fleet, rollout } = await loadFixture(deployFixture);
+    const factory = await ethers.getContractFactory("StagedRollout");
+    await expect(factory.deploy(await registry.getAddress(), ZeroAddress)).to.be.revertedWithCustomError(rollout, "StagedRolloutZeroAddress");
+    expect(await rollout.FLEET()).to.equal(await fleet.getAddress());
   });
 
   describe("createRollout", function () {
@@ -394,49 +420,120 @@ describe("StagedRollout (APP-II-3)", function () {
     it("keeps the rollout open below the threshold and halts it by itself at the threshold", async function () {
       const f = await loadFixture(pilotOpenFixture);
       const ev = evidence(PILOT_COHORT, 0, PILOT_DEVICE);
-      const below = f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD - 1);
+      const below = f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD - 1);
       await expect(below)
         .to.emit(f.rollout, "FailuresReported")
-        .withArgs(RELEASE, THRESHOLD - 1, f.tracker.address);
+        .withArgs(RELEASE, MODULE, THRESHOLD - 1, THRESHOLD - 1, f.tracker.address);
       await expect(below).to.not.emit(f.rollout, "RolloutHalted");
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.ALLOWED);
 
-      const at = f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
+      const at = f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
       await expect(at).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, THRESHOLD, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
       const status = await f.rollout.rolloutStatus(RELEASE);
       expect([status.state, status.failures]).to.deep.equal([STATE.Halted, BigInt(THRESHOLD)]);
 
-      const above = f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD + 5);
+      const above = f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD + 3);
       await expect(above)
         .to.emit(f.rollout, "FailuresReported")
-        .withArgs(RELEASE, THRESHOLD + 5, f.tracker.address);
+        .withArgs(RELEASE, MODULE, THRESHOLD + 3, THRESHOLD + 3, f.tracker.address);
       await expect(above).to.not.emit(f.rollout, "RolloutHalted");
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
       // A halt answers before the device's own situation: a device of a later wave learns it too.
       expect(await reason(f, FLEET_DEVICE, evidence(FLEET_COHORT, 1, FLEET_DEVICE))).to.equal(REASON.HALTED);
     });
 
-    it("halts on a first total above the threshold", async function () {
+    it("halts on a first post of a whole threshold's worth of failures, the most one post may claim", async function () {
       const f = await loadFixture(pilotOpenFixture);
-      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, 100)).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, 100, THRESHOLD);
+      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD))
+        .to.emit(f.rollout, "RolloutHalted")
+        .withArgs(RELEASE, THRESHOLD, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.equal(REASON.HALTED);
+    });
+
+    it("sums the modules' totals: two modules' failures halt together what neither halts alone", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 2);
+      const second = f.rollout.connect(f.tracker).reportFailures(RELEASE, SUBMODULE, 1);
+      await expect(second).to.emit(f.rollout, "FailuresReported").withArgs(RELEASE, SUBMODULE, 1, 3, f.tracker.address);
+      await expect(second).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, 3, THRESHOLD);
+      expect(await f.rollout.moduleFailures(RELEASE, MODULE)).to.equal(2n);
+      expect(await f.rollout.moduleFailures(RELEASE, SUBMODULE)).to.equal(1n);
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(3n);
+    });
+
+    it("finding: one post of 2^32-1 no longer halts a rollout for good (a post rises by at most the threshold; an administrator resets the rogue module and the halt lifts) (APP-II-3)", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      const ev = evidence(PILOT_COHORT, 0, PILOT_DEVICE);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1);
+      // The attack of the security review: one post of the largest total.
+      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, 0xffffffff))
+        .to.be.revertedWithCustomError(f.rollout, "StagedRolloutFailureRiseTooLarge")
+        .withArgs(RELEASE, ROGUE, 0xffffffffn, THRESHOLD);
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(1n);
+      // What it can still do, a threshold's worth, halts: as an honest module's real failures would.
+      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, THRESHOLD))
+        .to.emit(f.rollout, "RolloutHalted")
+        .withArgs(RELEASE, THRESHOLD + 1, THRESHOLD);
+      expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
+      // The administrator takes the rogue module's count off the total: the halt lifts, the honest count stays.
+      const reset = f.rollout.connect(f.admin).resetModuleFailures(RELEASE, ROGUE);
+      await expect(reset).to.emit(f.rollout, "ModuleFailuresReset").withArgs(RELEASE, ROGUE, THRESHOLD, 1, f.admin.address);
+      await expect(reset).to.emit(f.rollout, "RolloutHaltLifted").withArgs(RELEASE, 1, THRESHOLD, f.admin.address);
+      expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.ALLOWED);
+      const status = await f.rollout.rolloutStatus(RELEASE);
+      expect([status.state, status.failures]).to.deep.equal([STATE.Open, 1n]);
+      expect(await f.rollout.moduleFailures(RELEASE, ROGUE)).to.equal(0n);
+      expect(await f.rollout.moduleFailures(RELEASE, MODULE)).to.equal(1n);
+      // Retiring the rogue module stops it for good.
+      await f.fleet.connect(f.admin).retireTrackerModule(ROGUE);
+      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, 1))
+        .to.be.revertedWithCustomError(f.rollout, "StagedRolloutUnknownTrackerModule")
+        .withArgs(ROGUE);
+    });
+
+    it("finding: failure totals are attributed per tracker module: a key posts only for the modules it owns in the FleetRegistry", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      await expect(f.rollout.connect(f.rogue).reportFailures(RELEASE, MODULE, 1))
+        .to.be.revertedWithCustomError(f.rollout, "StagedRolloutNotModuleOwner")
+        .withArgs(MODULE, f.tracker.address, f.rogue.address);
+      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, ROGUE, 1))
+        .to.be.revertedWithCustomError(f.rollout, "StagedRolloutNotModuleOwner")
+        .withArgs(ROGUE, f.rogue.address, f.tracker.address);
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(0n);
+    });
+
+    it("posts a large real total in steps of at most the threshold, each attributed to its module", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      for (const total of [3, 6, 7]) await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, total);
+      expect(await f.rollout.moduleFailures(RELEASE, MODULE)).to.equal(7n);
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(7n);
+    });
+
+    it("refuses a sum over modules beyond 2^32-1, naming the total it would have been", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      await f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 0xffffffff);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 0xffffffff);
+      await expect(f.rollout.connect(f.tracker).reportFailures(RELEASE, SUBMODULE, 1))
+        .to.be.revertedWithCustomError(f.rollout, "StagedRolloutFailureTotalOverflow")
+        .withArgs(RELEASE, 0x100000000n);
+      expect(await f.rollout.moduleFailures(RELEASE, SUBMODULE)).to.equal(0n);
     });
 
     it("accepts the same total again (reports repeat) without a second halt", async function () {
       const f = await loadFixture(pilotOpenFixture);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
-      const again = f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
-      await expect(again).to.emit(f.rollout, "FailuresReported").withArgs(RELEASE, THRESHOLD, f.tracker.address);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
+      const again = f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
+      await expect(again).to.emit(f.rollout, "FailuresReported").withArgs(RELEASE, MODULE, THRESHOLD, THRESHOLD, f.tracker.address);
       await expect(again).to.not.emit(f.rollout, "RolloutHalted");
     });
 
     it("takes reports after an abort: the count stays a record of the fleet", async function () {
       const f = await loadFixture(pilotOpenFixture);
       await f.rollout.connect(f.admin).abort(RELEASE);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, 7);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 3);
       const status = await f.rollout.rolloutStatus(RELEASE);
-      expect([status.state, status.failures]).to.deep.equal([STATE.Aborted, 7n]);
+      expect([status.state, status.failures]).to.deep.equal([STATE.Aborted, 3n]);
     });
 
     itRejectsWithoutChange<F>(
@@ -444,18 +541,45 @@ describe("StagedRollout (APP-II-3)", function () {
         {
           name: "a failure total that goes down",
           run: async (f) => {
-            await f.rollout.connect(f.tracker).reportFailures(RELEASE, 2);
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 2);
             return {
-              call: () => f.rollout.connect(f.tracker).reportFailures(RELEASE, 1),
+              call: () => f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1),
               error: "StagedRolloutFailuresDecreased",
-              args: [RELEASE, 2, 1],
+              args: [RELEASE, MODULE, 2, 1],
             };
           },
         },
         {
+          name: "a post that raises a module's total by more than the threshold",
+          run: async (f) => {
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1);
+            return {
+              call: () => f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1 + THRESHOLD + 1),
+              error: "StagedRolloutFailureRiseTooLarge",
+              args: [RELEASE, MODULE, THRESHOLD + 1, THRESHOLD],
+            };
+          },
+        },
+        {
+          name: "failures posted for another operator's module",
+          run: async (f) => ({
+            call: () => f.rollout.connect(f.tracker).reportFailures(RELEASE, ROGUE, 1),
+            error: "StagedRolloutNotModuleOwner",
+            args: [ROGUE, f.rogue.address, f.tracker.address],
+          }),
+        },
+        {
+          name: "failures posted for a module that is not registered",
+          run: async (f) => ({
+            call: () => f.rollout.connect(f.tracker).reportFailures(RELEASE, UNREGISTERED, 1),
+            error: "StagedRolloutUnknownTrackerModule",
+            args: [UNREGISTERED],
+          }),
+        },
+        {
           name: "failures reported by an account without TRACKER_ROLE (an administrator)",
           run: async (f) => ({
-            call: () => f.rollout.connect(f.admin).reportFailures(RELEASE, 9),
+            call: () => f.rollout.connect(f.admin).reportFailures(RELEASE, MODULE, 1),
             error: "PolicyUnauthorized",
             args: [f.admin.address, ROLES.TRACKER],
           }),
@@ -463,7 +587,7 @@ describe("StagedRollout (APP-II-3)", function () {
         {
           name: "failures reported by an outsider",
           run: async (f) => ({
-            call: () => f.rollout.connect(f.outsider).reportFailures(RELEASE, 9),
+            call: () => f.rollout.connect(f.outsider).reportFailures(RELEASE, MODULE, 9),
             error: "PolicyUnauthorized",
             args: [f.outsider.address, ROLES.TRACKER],
           }),
@@ -471,7 +595,71 @@ describe("StagedRollout (APP-II-3)", function () {
         {
           name: "failures reported for a release without a rollout",
           run: async (f) => ({
-            call: () => f.rollout.connect(f.tracker).reportFailures(OTHER_RELEASE, 1),
+            call: () => f.rollout.connect(f.tracker).reportFailures(OTHER_RELEASE, MODULE, 1),
+            error: "StagedRolloutUnknown",
+            args: [OTHER_RELEASE],
+          }),
+        },
+      ],
+      { fixture: rolloutFixture, contract: (f) => f.rollout, snapshot: rolloutSnapshot },
+    );
+  });
+
+  describe("resetModuleFailures: an administrator takes one module's count off the total", function () {
+    it("resets a module below the threshold: the total falls, no halt is lifted, the other module's count stays", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, SUBMODULE, 1);
+      const reset = f.rollout.connect(f.admin).resetModuleFailures(RELEASE, SUBMODULE);
+      await expect(reset).to.emit(f.rollout, "ModuleFailuresReset").withArgs(RELEASE, SUBMODULE, 1, 1, f.admin.address);
+      await expect(reset).to.not.emit(f.rollout, "RolloutHaltLifted");
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(1n);
+      // The module counts again from zero.
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, SUBMODULE, 1);
+      expect((await f.rollout.rolloutStatus(RELEASE)).failures).to.equal(2n);
+    });
+
+    it("keeps the halt when the other modules still reach the threshold", async function () {
+      const f = await loadFixture(pilotOpenFixture);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
+      await f.rollout.connect(f.rogue).reportFailures(RELEASE, ROGUE, 1);
+      await expect(f.rollout.connect(f.admin).resetModuleFailures(RELEASE, ROGUE)).to.not.emit(f.rollout, "RolloutHaltLifted");
+      expect((await f.rollout.rolloutStatus(RELEASE)).state).to.equal(STATE.Halted);
+    });
+
+    itRejectsWithoutChange<F>(
+      [
+        {
+          name: "a reset of a module with no failures counted",
+          run: async (f) => ({
+            call: () => f.rollout.connect(f.admin).resetModuleFailures(RELEASE, MODULE),
+            error: "StagedRolloutNoModuleFailures",
+            args: [RELEASE, MODULE],
+          }),
+        },
+        {
+          name: "a reset by a tracker (the module's own operator)",
+          run: async (f) => {
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1);
+            return {
+              call: () => f.rollout.connect(f.tracker).resetModuleFailures(RELEASE, MODULE),
+              error: "PolicyUnauthorized",
+              args: [f.tracker.address, ROLES.ADMINISTRATOR],
+            };
+          },
+        },
+        {
+          name: "a reset after an abort",
+          run: async (f) => {
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 1);
+            await f.rollout.connect(f.admin).abort(RELEASE);
+            return { call: () => f.rollout.connect(f.admin).resetModuleFailures(RELEASE, MODULE), error: "StagedRolloutAborted", args: [RELEASE] };
+          },
+        },
+        {
+          name: "a reset for a release without a rollout",
+          run: async (f) => ({
+            call: () => f.rollout.connect(f.admin).resetModuleFailures(OTHER_RELEASE, MODULE),
             error: "StagedRolloutUnknown",
             args: [OTHER_RELEASE],
           }),
@@ -485,19 +673,23 @@ describe("StagedRollout (APP-II-3)", function () {
     it("lifts a halt when raised above the failure count, and not when raised only to it", async function () {
       const f = await loadFixture(pilotOpenFixture);
       const ev = evidence(PILOT_COHORT, 0, PILOT_DEVICE);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, 4);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 3);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 4);
       const toCount = f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 4);
       await expect(toCount).to.emit(f.rollout, "FailureThresholdChanged").withArgs(RELEASE, THRESHOLD, 4, f.admin.address);
       await expect(toCount).to.not.emit(f.rollout, "RolloutHalted");
+      await expect(toCount).to.not.emit(f.rollout, "RolloutHaltLifted");
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
-      await f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 10);
+      await expect(f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 10))
+        .to.emit(f.rollout, "RolloutHaltLifted")
+        .withArgs(RELEASE, 4, 10, f.admin.address);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.ALLOWED);
       expect((await f.rollout.rolloutStatus(RELEASE)).state).to.equal(STATE.Open);
     });
 
     it("halts at once when lowered to the failure count", async function () {
       const f = await loadFixture(pilotOpenFixture);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, 2);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, 2);
       await expect(f.rollout.connect(f.admin).setFailureThreshold(RELEASE, 2)).to.emit(f.rollout, "RolloutHalted").withArgs(RELEASE, 2, 2);
       expect(await reason(f, PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.equal(REASON.HALTED);
     });
@@ -567,7 +759,7 @@ describe("StagedRollout (APP-II-3)", function () {
     it("resumes a paused, halted rollout only after the threshold is raised above the count", async function () {
       const f = await loadFixture(pilotOpenFixture);
       await f.rollout.connect(f.admin).pause(RELEASE);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
       await expect(f.rollout.connect(f.admin).resume(RELEASE))
         .to.be.revertedWithCustomError(f.rollout, "StagedRolloutHalted")
         .withArgs(RELEASE, THRESHOLD, THRESHOLD);
@@ -580,7 +772,7 @@ describe("StagedRollout (APP-II-3)", function () {
     it("aborts for good, from any state, emitting RolloutAborted", async function () {
       const f = await loadFixture(pilotOpenFixture);
       await f.rollout.connect(f.admin).pause(RELEASE);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
       await expect(f.rollout.connect(f.admin).abort(RELEASE)).to.emit(f.rollout, "RolloutAborted").withArgs(RELEASE, f.admin.address);
       expect(await reason(f, PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.equal(REASON.ABORTED);
       const status = await f.rollout.rolloutStatus(RELEASE);
@@ -592,7 +784,7 @@ describe("StagedRollout (APP-II-3)", function () {
       const ev = evidence(PILOT_COHORT, 0, PILOT_DEVICE);
       await f.rollout.connect(f.admin).pause(RELEASE);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.PAUSED);
-      await f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD);
+      await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.HALTED);
       await f.rollout.connect(f.admin).abort(RELEASE);
       expect(await reason(f, PILOT_DEVICE, ev)).to.equal(REASON.ABORTED);
@@ -656,7 +848,8 @@ describe("StagedRollout (APP-II-3)", function () {
           name: "a resume of a paused rollout that is halted",
           run: async (f) => {
             await f.rollout.connect(f.admin).pause(RELEASE);
-            await f.rollout.connect(f.tracker).reportFailures(RELEASE, THRESHOLD + 1);
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, MODULE, THRESHOLD);
+            await f.rollout.connect(f.tracker).reportFailures(RELEASE, SUBMODULE, 1);
             return {
               call: () => f.rollout.connect(f.admin).resume(RELEASE),
               error: "StagedRolloutHalted",
@@ -727,7 +920,7 @@ describe("StagedRollout (APP-II-3)", function () {
       // The registry's check comes first: hardware the release does not support never reaches the policy.
       expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE), 3)).to.deep.equal([VERDICT.HardwareNotSupported, ZeroAddress, 0n]);
 
-      await f.rollout.connect(f.tracker).reportFailures(f.published.id, THRESHOLD);
+      await f.rollout.connect(f.tracker).reportFailures(f.published.id, MODULE, THRESHOLD);
       expect(await ask(PILOT_DEVICE, evidence(PILOT_COHORT, 0, PILOT_DEVICE))).to.deep.equal([VERDICT.Installable, policy, REASON.HALTED]);
     });
 
