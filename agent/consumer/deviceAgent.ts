@@ -433,6 +433,7 @@ export class DeviceAgent {
       installed: this.slots.installed(),
       evidence: this.memory.evidence.get(release.id.toLowerCase()),
       release,
+      artifactFile, // verified above: a server's key that does not open its first chunk is passed over for the next server's
       timeoutMs: this.o.download?.timeoutMs,
     });
     return { wrappedKey };

@@ -9,6 +9,8 @@ import { downloadFromSources, SourceSet, type DeliverySource } from "../../../ag
 import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
 import { decodeHeader, HEADER_SIZE, storedChunkSpan } from "../../../agent/crypto/artifactCipher";
 import { OtaError } from "../../../agent/core/errors";
+import { randomBytes } from "node:crypto";
+import { keyWrapContext, wrapContentKey } from "../../../agent/crypto/keyWrap";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 
@@ -260,6 +262,22 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     expect(sources.report().map((h) => [h.url, h.lastCode, h.failures])).to.deep.equal([
       [f.server.url, "OK", 0],
       [other.url, "KEY_UNWRAP_FAILED", 1],
+    ]);
+  });
+
+  it("review (issue 15): a server that wraps a content key of its own (it opens, but is not the release's) is demoted as KEY_MISMATCH; the device installs with the next server's key", async () => {
+    const r = await release();
+    const me = f.devices.a.credential.record;
+    // A compromised mirror serves the author's (verified) bytes but wraps a made-up content key for the device.
+    const made = wrapContentKey(randomBytes(32), Buffer.from(me.publicKey.slice(2), "hex"), keyWrapContext(r.releaseId.toLowerCase(), me.id));
+    const liar = await mirror({ kind: "key", answer: JSON.stringify({ wrappedKey: "0x" + made.toString("hex") }) });
+    const sources = await SourceSet.open([server(liar.url), server(f.server.url)]);
+    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-made-up-key"), sources });
+    // Before: blocked (KEY_MISMATCH) at every round for as long as the liar stays first, as its artifact verified and its key "opened".
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(sources.report().map((h) => [h.url, h.lastCode])).to.deep.equal([
+      [f.server.url, "OK"],
+      [liar.url, "KEY_MISMATCH"],
     ]);
   });
 });
