@@ -71,16 +71,25 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
         idle,
         offset > 0 ? { range: `bytes=${offset}-` } : {},
       );
+      // A server or proxy may ignore the range (RFC 9110 14.2) and send the whole artifact: the
+      // verified prefix is skipped in it, else a kept prefix would block the download for good.
+      let skip = 0;
       if (offset > 0 && res.status !== 206) {
-        await res.body?.cancel().catch(() => {});
-        throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
+        if (res.status !== 200) {
+          await res.body?.cancel().catch(() => {});
+          throw new DownloadRejected("RANGE_IGNORED", `the server answered the resume range with ${res.status}`);
+        }
+        skip = offset;
       }
       const reader = res.body!.getReader();
       try {
         for (;;) {
           const { done, value } = await readIdle(reader, idle, "fetching the artifact");
           if (done) break;
-          await sink.push(value);
+          const n = Math.min(skip, value.length);
+          skip -= n;
+          if (n === value.length) continue;
+          await sink.push(n === 0 ? value : value.subarray(n));
           if (sink.complete) {
             // Complete: anything more from the server is refused, and never written.
             if (!(await readIdle(reader, idle, "fetching the artifact")).done) sink.tooLong();

@@ -11,7 +11,8 @@ export type MirrorFault =
   | { kind: "none" }
   | { kind: "flip"; offset: number } // one byte of the artifact flipped (offsets from the artifact's start)
   | { kind: "status"; status: number; body: string; contentType?: string } // every answer replaced (a proxy's 503 page, ...)
-  | { kind: "key"; answer: string }; // the wrapped-key answer replaced (another device's key)
+  | { kind: "key"; answer: string } // the wrapped-key answer replaced (another device's key)
+  | { kind: "no-ranges" }; // Range headers dropped, as a proxy that does not do ranges (RFC 9110 14.2 lets it): the whole artifact, 200
 
 /**
  * A mirror of the fixture's firmware server: a second, real firmware server over the same store
@@ -68,6 +69,7 @@ export class FirmwareMirror {
     const upstream = new URL(this.server.url);
     const headers = { ...req.headers };
     delete headers.host;
+    if (fault.kind === "no-ranges") delete headers.range;
     const answer = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const r = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, resolve);
       r.on("error", reject);

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { serverFixture, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
@@ -279,5 +279,18 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
       [f.server.url, "OK"],
       [liar.url, "KEY_MISMATCH"],
     ]);
+  });
+
+  it("review (issue 15): a download interrupted once, then only a path that ignores Range (200, the whole artifact): the device skips the verified prefix and installs instead of RANGE_IGNORED for good", async () => {
+    const r = await release();
+    const noRanges = await mirror({ kind: "no-ranges" });
+    const options = deviceAgentOptions(f, f.devices.a, "device-no-ranges", { sources: [server(noRanges.url)] });
+    // What an interrupted download left: the verified header and first chunk of the artifact.
+    mkdirSync(path.join(options.dataDir, "downloads"), { recursive: true });
+    writeFileSync(path.join(options.dataDir, "downloads", `${r.releaseId.toLowerCase()}.otae`), readFileSync(r.artifactFile).subarray(0, span(r, 2).offset));
+    const agent = await DeviceAgent.open(options);
+    // Before: blocked (RANGE_IGNORED) at every round, for as long as the kept prefix and the path last.
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(noRanges.log.filter((e) => /\/artifact$/.test(e.path)).map((e) => [e.range, e.status])).to.deep.equal([[`bytes=${span(r, 2).offset}-`, 200]]);
   });
 });
