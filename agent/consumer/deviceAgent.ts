@@ -573,7 +573,12 @@ export class DeviceAgent {
     if (this.o.tracker) {
       const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
       if (attempt) attempt.reported = true;
-      else await this.slots.markReported();
+      else {
+        await this.slots.markReported();
+        // An attempt about the release whose result the slots just sent (a hash mismatch is recorded in both) is reported with it.
+        const sent = report.lastResult;
+        if (this.lastAttempt && sent && this.lastAttempt.releaseId === sent.releaseId.toLowerCase()) this.lastAttempt.reported = true;
+      }
       if (notices.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(notices));
     }
     return report;

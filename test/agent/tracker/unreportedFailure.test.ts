@@ -3,6 +3,13 @@ import { makeDevice, serverFixture, trackerBeside, writeImage, deviceAgentOption
 import { TcpProxy } from "../../e2e/harness/tcpProxy";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
+import path from "node:path";
+import { keccak256, toUtf8Bytes } from "ethers";
+import { ACME_SIGNER } from "../../helpers/registryFixture";
+import { prepareRelease, publishPrepared } from "../../../agent/author/publishRelease";
+import { uploadArtifact } from "../../../agent/author/uploadArtifact";
+import { grantKeys } from "../../../agent/author/grantKeys";
+import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
 
 /**
  * A device reports only its last result. A release that really failed on it (its trial rolled
@@ -68,5 +75,46 @@ describe("agent/tracker: a real failure is not hidden behind a later blocked del
     // And the next report lists the blocked delivery, as it is now.
     await agent.report();
     expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "blocked", failedRelease: bad.releaseId.toLowerCase() });
+  });
+
+  it("review (issue 15): once a failure (a hash mismatch, recorded by the slots and the attempt alike) has been reported, a later blocked delivery is listed blocked", async () => {
+    const dev = makeDevice("reported failure device", 1);
+    const id = dev.credential.record.id.toLowerCase();
+    await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+    // An author key signs a record whose file hash is not its image's: it fails on the device after an intact delivery.
+    const prepared = await prepareRelease(
+      { registry: f.registry, domain: f.domain, sender: f.acmeAuthor, releaseSigner: ACME_SIGNER },
+      { component: "acme.bootloader", version: "3.0.0", file: writeImage(f.dir, "reported-failure.bin", 90 * 1024, 21), hardware: ["1"], depends: [] },
+      path.join(f.dir, "reported-failure"),
+    );
+    const record = { ...prepared.record, fileHash: keccak256(toUtf8Bytes("not this image")) };
+    const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
+    await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
+    await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
+    await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, forged.releaseId, {
+      deviceIds: [dev.credential.record.id],
+    });
+    const agent = await DeviceAgent.open(
+      deviceAgentOptions(f, dev, "reported-failure-device", {
+        tracker: t.deviceTracker,
+        components: [componentId("acme.bootloader"), componentId("acme.sensor-fw")],
+      }),
+    );
+    expect(await agent.considerRelease(forged.releaseId, "new-release")).to.include({ outcome: "failed", code: "FILE_HASH_MISMATCH" });
+    await agent.settled();
+    expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "failed", failedRelease: forged.releaseId.toLowerCase() });
+    const ungranted = await f.release(
+      {
+        component: "acme.sensor-fw",
+        version: "3.0.0",
+        file: writeImage(f.dir, "reported-failure-sensor.bin", 80 * 1024, 22),
+        hardware: ["acme-board-rev-a"],
+        depends: [],
+      },
+      { grant: [] },
+    );
+    expect(await agent.considerRelease(ungranted.releaseId, "new-release")).to.include({ outcome: "blocked", code: "KEY_NOT_GRANTED" });
+    await agent.settled();
+    expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "blocked", failedRelease: forged.releaseId.toLowerCase() });
   });
 });
