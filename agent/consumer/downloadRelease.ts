@@ -347,12 +347,21 @@ async function readVerifiedPrefix(file: string, leaves: string[]): Promise<{ chu
 }
 
 /**
- * A deadline on silence, not on the whole transfer: it is pushed back each time bytes arrive, so a
- * slow link that keeps delivering completes, and a stalled one is cut.
+ * Bytes that must arrive within one timeout for the deadline to move: a slow link that keeps
+ * delivering (even 4 KiB in 30 s) completes, and a source that trickles a byte now and then
+ * (a slow-retrieval attack) is cut and the next source tried.
+ */
+const MIN_PROGRESS_BYTES = 4096;
+
+/**
+ * A deadline on silence, not on the whole transfer: it is pushed back each time MIN_PROGRESS_BYTES
+ * have arrived (or an answer starts), so a slow link that keeps delivering completes, and a
+ * stalled or trickling one is cut.
  */
 class IdleTimeout {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private sinceTouch = 0;
   constructor(private readonly ms: number) {
     this.touch();
   }
@@ -362,7 +371,13 @@ class IdleTimeout {
   get fired(): boolean {
     return this.controller.signal.aborted;
   }
+  /** `bytes` more arrived: the deadline moves once they add up to MIN_PROGRESS_BYTES. */
+  progress(bytes: number): void {
+    this.sinceTouch += bytes;
+    if (this.sinceTouch >= MIN_PROGRESS_BYTES) this.touch();
+  }
   touch(): void {
+    this.sinceTouch = 0;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.controller.abort(), this.ms);
     this.timer.unref();
@@ -437,7 +452,7 @@ async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, w
 async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: IdleTimeout, what: string) {
   try {
     const r = await reader.read();
-    idle.touch();
+    if (r.value) idle.progress(r.value.length);
     return r;
   } catch (cause) {
     if (idle.fired)

@@ -293,4 +293,17 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
     expect(noRanges.log.filter((e) => /\/artifact$/.test(e.path)).map((e) => [e.range, e.status])).to.deep.equal([[`bytes=${span(r, 2).offset}-`, 200]]);
   });
+
+  it("review (issue 15): a mirror that trickles the artifact (never silent as long as the timeout) is passed over for the next source, not waited on for hours", async function () {
+    this.timeout(40_000);
+    const r = await release();
+    const slow = await mirror({ kind: "trickle", pieceBytes: 64, delayMs: 200 }); // 320 B/s: 700 KiB in about 40 minutes
+    const sources = await SourceSet.open([server(slow.url), server(f.server.url)]);
+    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-trickle"), sources, download: { timeoutMs: 2000, attempts: 1 } });
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(sources.report().map((h) => [h.url, h.lastCode])).to.deep.equal([
+      [f.server.url, "OK"],
+      [slow.url, "DOWNLOAD_STALLED"],
+    ]);
+  });
 });
