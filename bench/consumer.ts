@@ -78,7 +78,7 @@ async function main() {
       dir,
     );
     await publishPrepared({ registry, sender: author, keys }, prepared);
-    await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
+    await uploadArtifact({ serverUrl: server.url, author }, prepared.releaseId, prepared.artifactFile);
     await grantKeys({ registry, fleet, domain, author, keys, serverUrl: server.url }, prepared.releaseId, { deviceIds: [record.id] });
     await fs.rm(image);
     await fs.rm(prepared.artifactFile);

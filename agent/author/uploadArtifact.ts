@@ -2,17 +2,21 @@ import { createReadStream, promises as fs } from "node:fs";
 import { Readable } from "node:stream";
 import { InputError } from "../core/errors";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
+import { signAccountRequest } from "../crypto/requestSignature";
 
 /**
- * Submits an artifact to the firmware server (CAP-11.3-a), streaming it from disk. The server
- * checks it against the release's ledger record and pins it if it matches.
+ * Submits an artifact to the firmware server (CAP-11.3-a), streaming it from disk, in a request
+ * signed by the author (an author of the release's provider on the ledger, as for key grants).
+ * The signature covers the request, not the bytes: the server checks those against the release's
+ * ledger record and pins them if they match.
  */
 export async function uploadArtifact(
-  serverUrl: string,
+  deps: { serverUrl: string; author: { address: string; signMessage(m: string): Promise<string> } },
   releaseId: string,
   artifactFile: string,
   progress?: (done: bigint, total: bigint) => void,
 ): Promise<{ cid: string; status: number }> {
+  const { serverUrl } = deps;
   const total = await fs.stat(artifactFile).then(
     (s) => BigInt(s.size),
     () => {
@@ -29,11 +33,13 @@ export async function uploadArtifact(
       }
     })(),
   );
+  const pathname = `/v1/releases/${releaseId.toLowerCase()}/artifact`;
+  const signed = await signAccountRequest(deps.author, { audience: serverUrl, method: "POST", path: pathname });
   let res: Response;
   try {
-    res = await fetch(new URL(`/v1/releases/${releaseId}/artifact`, serverUrl), {
+    res = await fetch(new URL(pathname, serverUrl), {
       method: "POST",
-      headers: { "content-type": "application/octet-stream", "content-length": total.toString() },
+      headers: { ...signed, "content-type": "application/octet-stream", "content-length": total.toString() },
       body: Readable.toWeb(body) as unknown as RequestInit["body"],
       duplex: "half",
     } as RequestInit);

@@ -7,7 +7,16 @@ import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
 import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
-import { ContentRejected, DownloadRejected, LedgerRecordRejected, UpdateDeclined, reportCodeOf, type LedgerRecordCode } from "../core/updateErrors";
+import {
+  ContentRejected,
+  DownloadRejected,
+  LEDGER_RECORD_CODES,
+  LedgerRecordRejected,
+  ROLLBACK_CODES,
+  UpdateDeclined,
+  reportCodeOf,
+  type LedgerRecordCode,
+} from "../core/updateErrors";
 import { SlotImageMismatchError } from "./slots/slotErrors";
 import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
@@ -16,6 +25,7 @@ import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { writeFileAtomic } from "../io/atomicFile";
+import { ServerRefusedError } from "../io/serverAnswer";
 import type { DeviceIdentity } from "./downloadRelease";
 import { downloadFromSources, SourceSet, wrappedKeyFromSources, type DeliverySource } from "./deliverySources";
 import { BootStateCorruptError } from "./slots/slotErrors";
@@ -313,7 +323,15 @@ export class DeviceAgent {
       await step(trial.outcome === "confirmed" ? { type: "health-passed" } : { type: "health-failed", code: trial.code });
       this.needs.delete(releaseId);
       return this.finish(releaseId, trial.outcome, trial.code);
-    } catch (err) {
+    } catch (caught) {
+      let err = caught;
+      // A server refusing the release with a ledger verdict (revoked, barred...) is only its word:
+      // the device asks the ledger itself, and its answer decides (agent/core/updateOutcome).
+      if (stage === "delivery" && err instanceof ServerRefusedError && LEDGER_VERDICT_CODES.has(err.code))
+        err = await callLedger(() => this.checkOnLedger(release)).then(
+          () => caught,
+          (ledger: unknown) => (ledger instanceof LedgerUnavailable ? caught : ((stage = "ledger"), ledger)),
+        );
       if (err instanceof UpdateDeclined) {
         this.declined.set(releaseId, err.code);
         return this.finish(releaseId, "declined", err.code);
@@ -571,7 +589,7 @@ export class DeviceAgent {
   private async sendReport(): Promise<StatusReport> {
     const { report, attempt } = await this.buildReport();
     if (this.o.tracker) {
-      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now());
+      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log);
       if (attempt) attempt.reported = true;
       else {
         await this.slots.markReported();
@@ -633,6 +651,9 @@ async function fetchBody(url: string): Promise<AsyncIterable<Uint8Array>> {
   if (!res.ok || !res.body) throw new DownloadRejected("ARTIFACT_TRUNCATED", `${url} answered ${res.status}`);
   return res.body as unknown as AsyncIterable<Uint8Array>;
 }
+
+/** The server's refusals that repeat a verdict of the ledger: checked against the ledger itself before they count. */
+const LEDGER_VERDICT_CODES: ReadonlySet<string> = new Set([...LEDGER_RECORD_CODES, ...ROLLBACK_CODES, "DEPENDENCY_VERSION_OUT_OF_RANGE", "RELEASE_UNKNOWN"]);
 
 /**
  * The outcome and code of an update that stopped with `err` in `stage` (agent/core/updateOutcome):

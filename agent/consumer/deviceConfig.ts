@@ -20,6 +20,7 @@ import type { DeliverySource } from "./deliverySources";
  *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",   (run in this file's folder)
  *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
  *     "sources"?: [{ "kind": "server" | "gateway", "url" }],   (where releases come from, in order: REQ-10f-ii)
+ *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
  *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
  */
 const schema = z.strictObject({
@@ -36,6 +37,8 @@ const schema = z.strictObject({
   // heartbeatMs: how often the device reports to its tracker (default 60 s, see DeviceRunner).
   tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string(), heartbeatMs: z.number().int().min(100).optional() }).optional(),
   followLedger: z.boolean().optional(),
+  // How often releases still needed are tried again (default 10 s, see DeviceRunner); a blocked delivery backs off from it.
+  retryMs: z.number().int().min(100, { error: "must be at least 100 (ms)" }).max(86_400_000, { error: "must be at most a day (86400000 ms)" }).optional(),
   // Firmware servers and IPFS trustless gateways, in the order to try them (REQ-10f-ii).
   sources: z
     .array(
@@ -62,6 +65,8 @@ export interface DeviceConfig {
   followLedger: boolean;
   /** Where releases come from, in order, as device.json lists them (none: the configuration's serverUrl alone). */
   sources?: DeliverySource[];
+  /** How often releases still needed are tried again (ms); a blocked delivery backs off from it up to 60 times it. */
+  retryMs?: number;
 }
 
 /**
@@ -133,6 +138,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     tracker: c.tracker,
     followLedger: c.followLedger ?? true,
     ...(c.sources ? { sources: c.sources } : {}),
+    ...(c.retryMs !== undefined ? { retryMs: c.retryMs } : {}),
   };
 }
 

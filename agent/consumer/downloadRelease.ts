@@ -19,8 +19,7 @@ import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCreden
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
 import { encodeInstalled } from "../core/installedContext";
-import { ServerRefusedError } from "../io/serverAnswer";
-import { refusalFromAnswer } from "./boundedAnswer";
+import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 import type { ServerClock } from "./serverClock";
 
 const DEFAULT_IDLE_MS = 30_000;
@@ -415,7 +414,7 @@ async function signedGet(
     }
     idle.touch();
     if (res.ok) return res;
-    const refusal = await refusalFromAnswer(res, what, o.serverUrl);
+    const refusal = await refusalOf(res, what, o.serverUrl);
     if (refusal.code === "AUTH_STALE" && attempt === 0 && o.clock?.correctFrom(res)) continue;
     throw refusal;
   }

@@ -1,7 +1,8 @@
 import { DownloadRejected } from "../core/updateErrors";
 import type { ReleaseRecord } from "../core/release";
 import { ServerRefusedError } from "../io/serverAnswer";
-import { AnswerTooLargeError, readBounded, refusalFromAnswer } from "./boundedAnswer";
+import { AnswerTooLargeError, readBoundedBody } from "../io/boundedBody";
+import { refusalOf } from "../io/serverAnswer";
 import { DownloadStalledError, type VerifiedArtifact } from "./downloadRelease";
 import { blockMatches, cidString, DAG_PB, decodeFileNode, IpfsBlockError, parseCid, RAW, type BlockId } from "./ipfsBlock";
 
@@ -81,7 +82,7 @@ async function fetchBlock(o: GatewayFetchOptions, id: BlockId): Promise<Buffer> 
     await res.body?.cancel().catch(() => {});
     throw new ServerRefusedError("ARTIFACT_NOT_AVAILABLE", `block ${cid}: ${o.gatewayUrl} does not have it (${res.status})`, res.status, { block: cid });
   }
-  if (!res.ok) throw await refusalFromAnswer(res, `block ${cid}`, o.gatewayUrl);
+  if (!res.ok) throw await refusalOf(res, `block ${cid}`, o.gatewayUrl);
   if (!(res.headers.get("content-type") ?? "").startsWith("application/vnd.ipld.raw")) {
     await res.body?.cancel().catch(() => {});
     throw new DownloadRejected(
@@ -91,7 +92,7 @@ async function fetchBlock(o: GatewayFetchOptions, id: BlockId): Promise<Buffer> 
   }
   let block: Buffer;
   try {
-    block = await readBounded(res, MAX_BLOCK_BYTES, `block ${cid}`);
+    block = await readBoundedBody(res, MAX_BLOCK_BYTES, `block ${cid}`);
   } catch (err) {
     if (err instanceof AnswerTooLargeError) throw new DownloadRejected("ANSWER_TOO_LARGE", err.message, { details: { block: cid } });
     if (signal.aborted) throw new DownloadStalledError("DOWNLOAD_STALLED", `block ${cid}: ${o.gatewayUrl} stopped sending for longer than ${ms} ms`);

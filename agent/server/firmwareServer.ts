@@ -7,10 +7,11 @@ import { carStream } from "../storage/dagBlocks";
 import { checkEntitlement, contextOf } from "./entitlement";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal, REFUSALS, type RefusalCode } from "./refusals";
-import { RequestAuthenticator, RequestRefused } from "../io/requestAuth";
+import { RequestAuthenticator, RequestRefused, type RequestAuthLimits } from "../io/requestAuth";
 import { RevocationFollower } from "./revocationFollower";
 import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
 import { screenSubmission } from "./submission";
+import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { parseRange } from "./byteRange";
 
 export interface FirmwareServerOptions {
@@ -20,6 +21,8 @@ export interface FirmwareServerOptions {
   host?: string; // 127.0.0.1 unless told otherwise
   port?: number; // 0 picks a free port
   authWindowMs?: number;
+  /** The signed requests' limits, if not REQUEST_AUTH_LIMITS (agent/io/requestAuth.ts). */
+  authLimits?: Partial<RequestAuthLimits>;
   pollMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -27,7 +30,16 @@ export interface FirmwareServerOptions {
   publicOrigin?: string;
   /** A connection idle this long is closed (ms). */
   idleTimeoutMs?: number;
+  /** The deadline of a submission: `graceMs` plus its largest possible size at `minBytesPerSecond`. */
+  submission?: Partial<typeof SUBMISSION_LIMITS>;
 }
+
+/**
+ * A submission must arrive within SUBMISSION_LIMITS.graceMs plus its size at minBytesPerSecond
+ * (a 100 MiB artifact: 30 s + 1,600 s), or it is refused SUBMISSION_TOO_SLOW: a connection that
+ * sends a valid header and then trickles cannot hold its release's turn for good.
+ */
+export const SUBMISSION_LIMITS = { graceMs: 30_000, minBytesPerSecond: 64 * 1024 };
 
 export interface RunningFirmwareServer {
   url: string;
@@ -47,7 +59,26 @@ const LOG_READER_ROLES = ["ADMINISTRATOR_ROLE", "AUDITOR_ROLE", "TRACKER_ROLE"].
 export async function startFirmwareServer(o: FirmwareServerOptions): Promise<RunningFirmwareServer> {
   const { gate, store, db } = o;
   const now = o.now ?? Date.now;
-  const auth = new RequestAuthenticator(o.authWindowMs, now);
+  // Enrolment (devices) and authorship or a role (accounts) are checked, and cached, before a signed
+  // request's signature is recovered and its nonce kept; the nonces are kept in the database.
+  const auth = new RequestAuthenticator({
+    now,
+    store: db.nonces,
+    limits: { ...(o.authWindowMs === undefined ? {} : { windowMs: o.authWindowMs }), ...o.authLimits },
+    admission: {
+      device: async (c) => {
+        const standing = await gate.deviceStanding(c);
+        if (standing === "unknown") return new Refusal("DEVICE_NOT_ENROLLED", `device ${c.record.id} is not enrolled with this record`);
+        if (standing === "revoked") return new Refusal("DEVICE_REVOKED", `the record of device ${c.record.id} was withdrawn`);
+        return undefined; // a suspended device is refused by the entitlement check, read live
+      },
+      account: async (a) =>
+        (await gate.authorProvider(a)) !== 0 || (await gate.hasAnyRole(a, LOG_READER_ROLES))
+          ? undefined
+          : new Refusal("NOT_AUTHORIZED", `${a} is neither an author of a provider nor holds an administrator, auditor or tracker role on the ledger`),
+    },
+  });
+  const submissionLimits = { ...SUBMISSION_LIMITS, ...o.submission };
   const follower = new RevocationFollower(gate, db, store, o.pollMs, (err) => o.log?.(`ledger follower: ${(err as Error).message}`));
   await follower.start();
 
@@ -69,7 +100,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   app.setErrorHandler((err, _req, reply) => {
     let refusal: Refusal;
     if (err instanceof Refusal) refusal = err;
-    else if (err instanceof RequestRefused) refusal = new Refusal(err.code as RefusalCode, err.message);
+    else if (err instanceof RequestRefused) refusal = new Refusal(err.code as RefusalCode, err.message, err.details);
     else if (err instanceof ContentStoreError) refusal = new Refusal("STORE_UNAVAILABLE", err.message, { reason: err.code });
     else if ((err as { statusCode?: number }).statusCode === 413) refusal = new Refusal("BODY_TOO_LARGE", (err as Error).message);
     else if ((err as { statusCode?: number }).statusCode === 415) refusal = new Refusal("UNSUPPORTED_MEDIA_TYPE", (err as Error).message);
@@ -81,6 +112,9 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     }
     if (refusal.code === "LEDGER_UNAVAILABLE" || refusal.code === "STORE_UNAVAILABLE") o.log?.(`${refusal.code}: ${refusal.message}`);
     if (refusal.code === "RANGE_NOT_SATISFIABLE" && typeof refusal.details.size === "number") reply.header("content-range", `bytes */${refusal.details.size}`);
+    // The server's clock, for a client whose clock is off to correct its request time (the
+    // details carry it in ms too); Node's own Date header would not follow an injected clock.
+    if (refusal.code === "AUTH_STALE") reply.header("date", new Date(now()).toUTCString());
     return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message, hint: refusal.hint, details: refusal.details } });
   });
 
@@ -91,8 +125,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     if (!isHexString(id, 32)) throw new Refusal("BAD_REQUEST", "a release id is 32 bytes of hex (0x + 64 hex digits)");
     return id.toLowerCase();
   };
-  const device = (req: FastifyRequest) => {
-    const { credential, context } = auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
+  const device = async (req: FastifyRequest) => {
+    const { credential, context } = await auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
     return { credential, ...contextOf(context) };
   };
   const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
@@ -120,17 +154,23 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     db.artifacts().map((a) => ({ releaseId: a.releaseId, cid: a.cid, artifactSize: a.artifactSize.toString(), state: a.state, acceptedAt: a.acceptedAt })),
   );
 
-  // CAP-11.3-a: anyone may submit; only bytes that match the ledger record are kept. One
-  // submission at a time, so that the blocks of a refused one can be deleted safely.
-  let submissions: Promise<unknown> = Promise.resolve();
+  // CAP-11.3-a: an author of the release's provider submits (a signed request, without the body:
+  // the ledger record binds the bytes); only bytes that match the record are kept. Submissions of
+  // different releases run at once; those of one release take turns, each within its deadline.
+  const turns = new Map<string, Promise<unknown>>(); // release id -> the submission in progress
+  const inFlight = new Map<string, number>(); // block CID -> submissions in progress that wrote it
   app.post("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
     if (!(req.body instanceof Readable)) throw new Refusal("BAD_REQUEST", "send the artifact as application/octet-stream");
     const body = req.body;
     // A refusal closes the connection: what the client still sends is not read.
     reply.header("connection", "close");
-    const turn = submissions.then(async () => {
-      const release = await gate.release(id);
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
+    const release = await gate.release(id);
+    if ((await gate.authorProvider(account)) !== release.record.provider) {
+      throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}, which published release ${id}`);
+    }
+    const turn = (turns.get(id) ?? Promise.resolve()).then(async () => {
       const existing = db.artifact(id);
       if (existing?.state === "serving") return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true } };
       const admissible = async () => {
@@ -140,8 +180,18 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
       };
       await admissible();
       const written: string[] = [];
+      const ours = new Set<string>();
+      const onBlock = (cid: string) => {
+        written.push(cid);
+        if (ours.has(cid)) return;
+        ours.add(cid);
+        inFlight.set(cid, (inFlight.get(cid) ?? 0) + 1);
+      };
       try {
-        const { artifact, leaves } = await screenSubmission(store, release, body, written);
+        const deadlineMs =
+          submissionLimits.graceMs +
+          Math.ceil((Number(artifactSize(release.record.fileSize, MIN_SERVED_CHUNK_SIZE)) / submissionLimits.minBytesPerSecond) * 1000);
+        const { artifact, leaves } = await screenSubmission(store, release, withinDeadline(body, deadlineMs, submissionLimits), { onBlock });
         await admissible(); // again: the ledger may have moved while the bytes streamed in
         await store.pin(artifact.cid);
         db.saveArtifact({ ...artifact, acceptedAt: now() }, leaves, [...new Set(written)]);
@@ -151,22 +201,39 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
           answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true },
         };
       } catch (err) {
+        // Blocks that an accepted release or another submission in progress also holds are kept.
+        const mine = [...ours];
+        release_(ours);
         await store
-          .deleteBlocks(written.filter((c) => db.releasesOfBlock(c).length === 0))
+          .deleteBlocks(mine.filter((c) => db.releasesOfBlock(c).length === 0 && !inFlight.has(c)))
           .catch((e) => o.log?.(`cleaning a refused submission: ${(e as Error).message}`));
         throw err;
+      } finally {
+        release_(ours);
       }
     });
-    submissions = turn.catch(() => {});
+    const settled = turn.catch(() => {});
+    turns.set(id, settled);
+    void settled.then(() => {
+      if (turns.get(id) === settled) turns.delete(id);
+    });
     const { code, answer } = await turn;
     return reply.code(code).send(answer);
   });
+  function release_(cids: Set<string>): void {
+    for (const c of cids) {
+      const n = (inFlight.get(c) ?? 1) - 1;
+      if (n > 0) inFlight.set(c, n);
+      else inFlight.delete(c);
+    }
+    cids.clear();
+  }
 
   // Wrapped keys come from an author of the release's provider, in a signed request.
   app.put("/v1/releases/:releaseId/keys", { bodyLimit: 4 * 1024 * 1024 }, async (req, reply) => {
     const id = releaseId(req);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const release = await gate.release(id);
     if ((await gate.authorProvider(account)) !== release.record.provider) {
       throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}`);
@@ -178,7 +245,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   app.get("/v1/releases/:releaseId/manifest", async (req) => {
     const id = releaseId(req);
-    const { credential, installed, evidence } = device(req);
+    const { credential, installed, evidence } = await device(req);
     const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     db.logDownload({ at: now(), deviceId: credential.record.id, releaseId: id, kind: "manifest", rangeStart: null, rangeEnd: null, bytes: 0, complete: true });
     return {
@@ -193,7 +260,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   app.get("/v1/releases/:releaseId/key", async (req) => {
     const id = releaseId(req);
-    const { credential, installed, evidence } = device(req);
+    const { credential, installed, evidence } = await device(req);
     const { wrappedKey } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     db.logDownload({
       at: now(),
@@ -211,7 +278,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   // CAP-11.3-b: plain bytes, resumable with a Range header.
   app.get("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
-    const { credential, installed, evidence } = device(req);
+    const { credential, installed, evidence } = await device(req);
     const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     const size = Number(artifact.artifactSize);
     const range = parseRange(req.headers.range, size);
@@ -228,7 +295,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   // The artifact's size and ranges, with the same checks, without reading or logging anything.
   app.head("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
-    const { credential, installed, evidence } = device(req);
+    const { credential, installed, evidence } = await device(req);
     const { artifact } = await checkEntitlement(gate, db, credential, installed, id, evidence);
     reply.header("accept-ranges", "bytes").header("content-type", "application/octet-stream").header("content-length", artifact.artifactSize.toString());
     return reply.header("x-ota-cid", artifact.cid).header("x-ota-merkle-root", artifact.merkleRoot).send();
@@ -238,7 +305,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   app.get("/ipfs/:cid", async (req, reply) => {
     const cid = (req.params as { cid: string }).cid;
     const format = gatewayFormat(req);
-    const { credential, installed, evidence } = device(req);
+    const { credential, installed, evidence } = await device(req);
     const candidates = db.releasesOfBlock(cid);
     if (candidates.length === 0) throw new Refusal("BLOCK_UNKNOWN", `this server serves no release containing ${cid}`);
     let lastRefusal: unknown;
@@ -272,7 +339,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   // CAP-11.3-f: the download log, for administrators, auditors and trackers.
   app.get("/v1/downloads", async (req) => {
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
     if (!(await gate.hasAnyRole(account, LOG_READER_ROLES))) throw new Refusal("NOT_AUTHORIZED", `${account} holds no administrator, auditor or tracker role`);
     const q = req.query as Record<string, unknown>;
     for (const [k, v] of Object.entries(q)) if (typeof v !== "string") throw new Refusal("BAD_REQUEST", `give ${k} once`);
@@ -307,6 +374,38 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
       await app.close();
     },
   };
+}
+
+/**
+ * The submitted bytes, refused SUBMISSION_TOO_SLOW once `deadlineMs` has passed since the first
+ * was asked for: a stalled or trickling connection ends its release's turn at its deadline.
+ */
+async function* withinDeadline(body: Readable, deadlineMs: number, limits: typeof SUBMISSION_LIMITS): AsyncGenerator<Uint8Array> {
+  const pieces = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Refusal("SUBMISSION_TOO_SLOW", `the artifact did not arrive within ${deadlineMs} ms`, {
+            deadlineMs,
+            graceMs: limits.graceMs,
+            minBytesPerSecond: limits.minBytesPerSecond,
+          }),
+        ),
+      deadlineMs,
+    );
+  });
+  late.catch(() => {});
+  try {
+    for (;;) {
+      const next = await Promise.race([pieces.next(), late]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function gatewayFormat(req: FastifyRequest): "raw" | "car" {

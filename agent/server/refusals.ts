@@ -13,8 +13,12 @@ export const REFUSALS = {
   AUTH_MISSING: [401, "sign the request (x-ota-device or x-ota-account, x-ota-timestamp, x-ota-nonce, x-ota-signature)"],
   AUTH_MALFORMED: [400, "the authentication headers cannot be parsed"],
   AUTH_SIGNATURE: [401, "the signature is not by the enrolled device key or the named account, or was made for another server's origin"],
-  AUTH_STALE: [401, "the timestamp is outside the accepted window or older than the server's start: sign again with a correct clock"],
+  AUTH_STALE: [
+    401,
+    "the timestamp is outside the window around the server's clock (details.serverTime and the Date header give it): sign again with a corrected clock",
+  ],
   AUTH_REPLAY: [401, "this nonce was already used: sign every request afresh"],
+  AUTH_QUOTA: [429, "this device or account sent more signed requests within a minute than one identity may: slow down and retry"],
   NOT_AUTHORIZED: [403, "the signing account does not hold the role this action needs on the ledger"],
   // the device
   DEVICE_NOT_ENROLLED: [403, "the device record is not enrolled on the ledger (or its proof is wrong)"],
@@ -36,11 +40,15 @@ export const REFUSALS = {
   KEY_NOT_GRANTED: [403, "no content key was granted to this device for this release"],
   RANGE_NOT_SATISFIABLE: [416, "the range is outside the artifact, or names several ranges"],
   FORMAT_NOT_ACCEPTABLE: [406, "ask for application/vnd.ipld.raw or application/vnd.ipld.car (or ?format=raw|car)"],
-  // submissions (CAP-11.3-a)
+  // submissions (CAP-11.3-a), signed by an author of the release's provider
   SUBMISSION_SIZE_MISMATCH: [422, "the artifact's size or plaintext size differs from the ledger's"],
   SUBMISSION_FORMAT: [422, "the bytes are not a well-formed artifact"],
   SUBMISSION_MERKLE_MISMATCH: [422, "the artifact's chunk Merkle root differs from the ledger's"],
   SUBMISSION_CID_MISMATCH: [422, "the artifact's CID differs from the ledger's file link"],
+  SUBMISSION_TOO_SLOW: [
+    408,
+    "the artifact did not arrive within its deadline (a grace period plus its size at a minimum rate; details say both): submit it again over a faster link",
+  ],
   KEYS_MALFORMED: [422, "a wrapped key is not a 94-byte OTA Ledger key wrap"],
   STORE_UNAVAILABLE: [503, "the content store did not answer; retry later"],
   LEDGER_UNAVAILABLE: [503, "the ledger did not answer; retry later"],

@@ -1,6 +1,8 @@
 import Database, { type SqliteDatabase } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { NONCE_TABLE_SQL, SqliteNonceStore } from "../io/sqliteNonceStore";
+import { MemoryNonceStore, type NonceStore } from "../io/requestAuth";
 
 /**
  * The firmware server's durable state, in SQLite (WAL, synchronous FULL: a reply is only sent
@@ -49,6 +51,8 @@ const MIGRATIONS = [
      kind TEXT NOT NULL, range_start INTEGER, range_end INTEGER, bytes INTEGER NOT NULL, complete INTEGER NOT NULL);
    CREATE INDEX downloads_by_device ON downloads (device_id, at);
    CREATE INDEX downloads_by_release ON downloads (release_id, at);`,
+  // Signed requests' nonces, kept over a restart (issue 15): agent/io/sqliteNonceStore.ts.
+  NONCE_TABLE_SQL,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -56,6 +60,8 @@ export const SERVER_SCHEMA = MIGRATIONS.length;
 
 export class ServerDatabase {
   private readonly db: SqliteDatabase;
+  /** The signed requests' nonces (in this file, on their own connection; in memory for ":memory:"). */
+  readonly nonces: NonceStore & { close?(): void };
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
@@ -64,6 +70,7 @@ export class ServerDatabase {
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
     this.migrate();
+    this.nonces = file === ":memory:" ? new MemoryNonceStore() : new SqliteNonceStore(file);
   }
 
   private migrate(): void {
@@ -190,6 +197,7 @@ export class ServerDatabase {
   }
 
   close(): void {
+    this.nonces.close?.();
     if (this.db.open) this.db.close();
   }
 }

@@ -16,7 +16,7 @@ export async function screenSubmission(
   store: ContentStore,
   release: LedgerRelease,
   body: AsyncIterable<Uint8Array>,
-  written: string[] = [], // receives the CID of every block stored: the DAG's block index, or what a refusal deletes
+  o: { onBlock?: (cid: string) => void } = {}, // told the CID of every block stored: the DAG's block index, or what a refusal deletes
 ): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; leaves: string[] }> {
   const record = release.record;
   let expectedSize: bigint | undefined;
@@ -52,7 +52,7 @@ export async function screenSubmission(
   }
   let cid: string;
   try {
-    cid = await store.add(chunks(), { onBlock: (c) => written.push(c) });
+    cid = await store.add(chunks(), { onBlock: (c) => o.onBlock?.(c) });
   } catch (err) {
     if (err instanceof Refusal) throw err;
     if (err instanceof VerificationError) throw new Refusal("SUBMISSION_FORMAT", err.message, { reason: err.code });

@@ -2,6 +2,8 @@ import type { Wallet } from "ethers";
 import { OtaError } from "../core/errors";
 import { signAccountRequest } from "../crypto/requestSignature";
 import type { FleetDatabase } from "./fleetDatabase";
+import { readBoundedJson } from "../io/boundedBody";
+import { ERROR_ANSWER_MAX_BYTES } from "../core/wireLimits";
 
 const PAGE = 1000;
 
@@ -25,18 +27,22 @@ export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, sign
       throw new OtaError("FIRMWARE_SERVER_UNREACHABLE", `the firmware server at ${origin} does not answer; its download log is read again later`, { cause });
     }
     if (!res.ok) {
-      const why = await res.json().then(
-        (b) => (b as { error?: { code?: string; message?: string } }).error,
-        () => undefined,
-      );
+      const why = (
+        (await readBoundedJson(res, ERROR_ANSWER_MAX_BYTES, `the download log of ${origin}`).catch(() => undefined)) as
+          { error?: { code?: string; message?: string } } | undefined
+      )?.error;
       throw new OtaError(
         "DOWNLOAD_LOG_REFUSED",
         `the firmware server at ${origin} answered ${res.status}${why ? ` ${why.code}: ${why.message}` : ""} (the module's signer ${signer.address} needs TRACKER_ROLE)`,
       );
     }
-    const { downloads } = (await res.json()) as {
-      downloads: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[];
+    // The server is not trusted for availability: a page is read up to what PAGE entries can take (under 300 bytes each).
+    const page = (await readBoundedJson(res, PAGE * 1024, `the download log of ${origin}`)) as {
+      downloads?: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[];
     };
+    if (!Array.isArray(page?.downloads))
+      throw new OtaError("DOWNLOAD_LOG_MALFORMED", `the firmware server at ${origin} answered a download log that is not {downloads: [...]}`);
+    const downloads = page.downloads;
     taken += db.takeDownloads(origin, downloads);
     if (downloads.length < PAGE) return taken;
   }

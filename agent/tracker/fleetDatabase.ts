@@ -1,6 +1,7 @@
 import Database, { type SqliteDatabase, type SqliteStatement } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import type { ReleaseRecord } from "../core/release";
 import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
 
@@ -193,6 +194,11 @@ const MIGRATIONS = [
      WHERE last_counter > 0
        AND (SELECT json_extract(body, '$.safeMode') FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1) = 1;
    CREATE INDEX devices_in_safe_mode ON devices (id) WHERE safe_mode = 1;`,
+  // Replay state that must survive a restart (issue 15): the administrators' request nonces
+  // (agent/io/sqliteNonceStore.ts) and the module's replay marks, e.g. the issue time of the last
+  // decisions taken from its parent.
+  `${NONCE_TABLE_SQL}
+   CREATE TABLE IF NOT EXISTS replay_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
   // Three kinds of result (issue 15): the kind of each device's last result, and since when its
   // delivery is blocked. A delivery fault or a correct refusal that an earlier version counted as
   // a failure no longer is: the failed release and the failure totals are taken again from the
@@ -732,6 +738,18 @@ export class FleetDatabase {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** A replay mark (e.g. "parent-decisions": the issue time of the last decisions taken from the parent); 0 when never set. */
+  replayMark(name: string): number {
+    return (this.db.prepare(`SELECT value FROM replay_marks WHERE name = ?`).pluck().get(name) as number | undefined) ?? 0;
+  }
+
+  /** Raises a replay mark to `value` (never lowers it); durable when it returns. */
+  raiseReplayMark(name: string, value: number): void {
+    this.db
+      .prepare(`INSERT INTO replay_marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`)
+      .run(name, value);
   }
 }
 

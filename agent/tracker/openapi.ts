@@ -1,5 +1,6 @@
 import { HEADER } from "../crypto/requestSignature";
 import { REPORT_KIND } from "../core/statusReport";
+import { BODY_MAX_BYTES, REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
 import { RESULT_KINDS } from "../core/updateOutcome";
 import { DEVICE_STATUSES } from "./fleetViews";
 
@@ -104,8 +105,7 @@ export interface OpenApiDocument {
  * the body is too large or not of a type the tracker reads).
  */
 export const TRACKER_ERRORS = {
-  BAD_REQUEST:
-    "the request is malformed (body not JSON, a parameter out of range or not of its form, a path that is not valid percent-encoding); the message says which part. With 413 the body is over 16 MiB; with 414 a path parameter is over 100 characters; with 415 the body is of a content type the tracker has no parser for (send application/json)",
+  BAD_REQUEST: `the request is malformed (body not JSON, a parameter out of range or not of its form, a path that is not valid percent-encoding); the message says which part. With 413 the body is over the operation's limit (${REPORT_BODY_MAX_BYTES / 1024} KiB for a status report, the largest legitimate one with a margin; ${BODY_MAX_BYTES / 1024 / 1024} MiB elsewhere); with 414 a path parameter is over 100 characters; with 415 the body is of a content type the tracker has no parser for (send application/json)`,
   UNAUTHORIZED:
     "the bearer token is missing or wrong: send `Authorization: Bearer <tracker.apiToken>` (required only when the tracker is configured with tracker.apiToken)",
   NOT_FOUND: "no such dashboard file (the answer to any path or method the API does not have is also 404 NOT_FOUND)",
@@ -134,8 +134,10 @@ export const TRACKER_ERRORS = {
   AUTH_MISSING: `the signed-request headers are missing (${HEADER.account}, ${HEADER.signature})`,
   AUTH_MALFORMED: `a signed-request header is not of its form: ${HEADER.account} an address, ${HEADER.timestamp} milliseconds, ${HEADER.nonce} 32 lower-case hex digits, ${HEADER.signature} a 65-byte hex signature`,
   AUTH_SIGNATURE: "the signature is malformed, or is not by the account named, over this request for this tracker's origin",
-  AUTH_STALE: "the request was signed more than a minute away from the tracker's clock, or before the tracker started: sign it afresh",
+  AUTH_STALE:
+    "the request was signed more than a minute away from the tracker's clock (the answer's Date header is the tracker's): sign it afresh with a correct clock",
   AUTH_REPLAY: "this signed request (account and nonce) was already received: sign every request with a fresh nonce",
+  AUTH_QUOTA: "this account sent more signed requests within a minute than one identity may (agent/io/requestAuth.ts REQUEST_AUTH_LIMITS): slow down and retry",
   SERVER_BUSY: "the tracker holds too many signed requests' nonces in its replay window; retry later",
   NOT_ADMINISTRATOR: "the signing account does not hold the registry's ADMINISTRATOR_ROLE for this tracker",
   RELEASE_UNKNOWN:
@@ -176,6 +178,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: "Body too large",
   414: "Path parameter too long",
   415: "Unsupported content type",
+  429: "Too many requests",
   500: "Internal error",
   503: "Unavailable: the ledger did not answer, or the tracker is busy",
 };
@@ -252,8 +255,7 @@ const SIGNED_REQUEST_HEADERS: ParameterObject[] = [
     name: HEADER.timestamp,
     in: "header",
     required: true,
-    description:
-      "When the request was signed, in milliseconds since the epoch; refused (AUTH_STALE) when more than a minute away from the tracker's clock or earlier than the tracker's start.",
+    description: "When the request was signed, in milliseconds since the epoch; refused (AUTH_STALE) when more than a minute away from the tracker's clock.",
     schema: { type: "string", pattern: "^[0-9]+$" },
   },
   {
@@ -1261,6 +1263,7 @@ const paths: Record<string, PathItemObject> = {
           ["AUTH_STALE", 401],
           ["NOT_ADMINISTRATOR", 403],
           ["AUTH_REPLAY", 409],
+          ["AUTH_QUOTA", 429],
           ["NOT_FROM_REGISTRY", 500],
           ["NOT_RELEASE_EVENT", 500],
           ["RELEASE_EVENT_MISMATCH", 500],
@@ -1340,6 +1343,7 @@ const paths: Record<string, PathItemObject> = {
           ["NOT_ADMINISTRATOR", 403],
           ["RELEASE_UNKNOWN", 404],
           ["AUTH_REPLAY", 409],
+          ["AUTH_QUOTA", 429],
           ["ROLLOUT_ROOT_MISMATCH", 409],
           ["LEDGER_UNAVAILABLE", 503],
           ["SERVER_BUSY", 503],

@@ -47,6 +47,30 @@ export function takeSealedReports(db: FleetDatabase, envelopes: readonly Envelop
   );
 }
 
+/**
+ * The envelope of a report posted to this module, checked before anything costly is done with it
+ * (the opening's key exchange and signature recovery): a sealed status report addressed to this
+ * module, whose seal is hex. What fails is refused as malformed or as not for this module.
+ */
+export function reportEnvelope(value: unknown, moduleId: string): Envelope {
+  const e = value as Partial<Envelope> | null;
+  if (
+    !e ||
+    typeof e !== "object" ||
+    e.v !== 1 ||
+    typeof e.kind !== "string" ||
+    typeof e.from !== "string" ||
+    typeof e.to !== "string" ||
+    typeof e.sealed !== "string" ||
+    !/^0x(?:[0-9a-fA-F]{2})+$/.test(e.sealed)
+  ) {
+    throw new InputError("MESSAGE_MALFORMED", `a report is a sealed envelope {v: 1, kind: "${REPORT_KIND}", from, to, sealed: "0x<hex>"}`);
+  }
+  if (e.to.toLowerCase() !== moduleId.toLowerCase()) throw new AuthenticationError("MESSAGE_NOT_FOR_ME", `the report is for ${e.to}, not ${moduleId}`);
+  if (e.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${e.kind.slice(0, 40)} message is not a status report`);
+  return e as Envelope;
+}
+
 type Opened = { message: OpenedMessage<StatusReport>; signedBy: string; signature: string };
 
 function openReport(envelope: Envelope, module: { id: string; privateKey: string }): Opened | Error {

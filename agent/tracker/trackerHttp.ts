@@ -4,12 +4,15 @@ import path from "node:path";
 import { timingSafeEqual, createHash } from "node:crypto";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { RequestAuthenticator, RequestRefused } from "../io/requestAuth";
+import { SqliteNonceStore } from "../io/sqliteNonceStore";
 import type { Envelope } from "../crypto/sealedMessage";
 import { DEVICE_STATUSES, type DeviceStatus } from "./fleetViews";
 import { TRACKER_OPENAPI } from "./openapi";
 import type { TrackerModule } from "./trackerModule";
 import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
 import { isReleaseId, parseCohortsRequest, requireAdministrator } from "./rolloutCohorts";
+import { reportEnvelope } from "./reportIntake";
+import { BODY_MAX_BYTES, REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
 
 export interface TrackerHttpOptions {
   host?: string; // 127.0.0.1 unless told otherwise
@@ -39,6 +42,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   REPORT_REPLAYED: 409,
   MESSAGE_REPLAYED: 409,
   AUTH_REPLAY: 409,
+  AUTH_QUOTA: 429,
   REPORT_DEVICE_NOT_ACTIVE: 403,
   MODULE_NOT_CHILD: 403,
   MESSAGE_NOT_FOR_ME: 400,
@@ -62,7 +66,7 @@ const STATUS_OF_CODE: Record<string, number> = {
 export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOptions = {}): Promise<RunningTrackerHttp> {
   const app = Fastify({
     logger: false,
-    bodyLimit: 16 * 1024 * 1024,
+    bodyLimit: BODY_MAX_BYTES,
     forceCloseConnections: true,
     exposeHeadRoutes: false,
     connectionTimeout: 60_000,
@@ -70,13 +74,33 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     // is refused in the API's error shape too, not Fastify's own.
     frameworkErrors: (err, _req, reply) => void (reply as FastifyReply).code(err.statusCode ?? 400).send(errorBody("BAD_REQUEST", err.message)),
   });
-  const auth = new RequestAuthenticator();
+  // Only administrators sign requests here: a key without the role is refused (and remembered)
+  // before its signature is recovered or its nonce kept. The nonces are kept in the fleet database.
+  const nonces = new SqliteNonceStore(tracker.db.db.name);
+  const auth = new RequestAuthenticator({
+    store: nonces,
+    admission: {
+      account: (address) =>
+        requireAdministrator(tracker.options.chain.registry, address).then(
+          () => undefined,
+          (err: unknown) => {
+            if (err instanceof UpdateRequestRefused) return err;
+            throw err;
+          },
+        ),
+    },
+  });
   let url = "";
   const origin = () => o.publicOrigin ?? url;
   // Raw JSON bodies: an update request's bytes are signed.
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
+    if ((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      const limit = req.routeOptions.bodyLimit ?? BODY_MAX_BYTES;
+      const what = req.routeOptions.url === "/v1/reports" ? "a status report" : "this request's body";
+      return reply.code(413).send(errorBody("BAD_REQUEST", `${what} is at most ${limit} bytes (agent/core/wireLimits.ts); send a smaller one`));
+    }
     if (err instanceof UpdateRequestRefused) return reply.code(err.status).send(errorBody(err.code, err.message));
     if (err instanceof OtaError) {
       const status =
@@ -114,7 +138,12 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     upstream: tracker.options.parent ? tracker.upstreamState : null,
   }));
 
-  app.post("/v1/reports", async (req) => tracker.takeReport(json(req.body) as Envelope).then((r) => ({ accepted: true, ...r })));
+  // Anyone may post here: the body is bounded by the largest legitimate report (wireLimits.ts),
+  // refused by its content-length before it is read, parsed once, and its envelope checked before
+  // it is queued for opening (a key exchange and a signature recovery on a worker thread).
+  app.post("/v1/reports", { bodyLimit: REPORT_BODY_MAX_BYTES }, async (req) =>
+    tracker.takeReport(reportEnvelope(json(req.body), tracker.id)).then((r) => ({ accepted: true, ...r })),
+  );
   app.post("/v1/downstream", async (req) => tracker.takeDownstream(json(req.body) as Envelope));
 
   app.get("/v1/fleet/summary", async (req) => {
@@ -163,7 +192,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
 
   app.post("/v1/update-requests", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const { registry, policies, domain, fromBlock } = tracker.options.chain;
     const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
     o.log?.(`update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused`);
@@ -188,7 +217,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
 
   app.post("/v1/rollouts/:releaseId/cohorts", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const releaseId = (req.params as { releaseId: string }).releaseId.toLowerCase();
     if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
     const body = parseCohortsRequest(json(raw));
@@ -207,8 +236,20 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.get("/", async (_req, reply) => sendDashboardFile(reply, "index.html"));
   app.get("/dashboard/:file", async (req, reply) => sendDashboardFile(reply, (req.params as { file: string }).file));
 
-  url = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
-  return { url, app, close: () => app.close() };
+  try {
+    url = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+  } catch (err) {
+    nonces.close();
+    throw err;
+  }
+  return {
+    url,
+    app,
+    close: async () => {
+      await app.close();
+      nonces.close();
+    },
+  };
 }
 
 async function sendDashboardFile(reply: FastifyReply, file: string) {

@@ -22,8 +22,16 @@ import { pullDownloadLog } from "./downloadLog";
 import { FailureReporter, type FailurePost } from "./failureReports";
 import { LedgerAccount } from "./ledgerAccount";
 import { StatusAnchoring, type AnchorResult } from "./statusAnchoring";
+import { BODY_MAX_BYTES, ERROR_ANSWER_MAX_BYTES, NOTICES_PER_ANSWER_MAX } from "../core/wireLimits";
+import { readBoundedBody } from "../io/boundedBody";
 
 export const DOWNSTREAM_KIND = "downstream-status";
+
+/** The fleet database's replay mark of the decisions taken from the parent (their issue time). */
+const PARENT_DECISIONS_MARK = "parent-decisions";
+/** The mark below which this module issued its messages (notices, decisions, downstream statuses), and how far ahead it is reserved (ms). */
+const ISSUED_MARK = "issued";
+const ISSUE_RESERVE_MS = 10_000;
 export const DECISIONS_KIND = "update-decisions";
 
 /** What a module tells the module above it (DEP-8.2.3, CAP-11.2-m). */
@@ -132,7 +140,6 @@ export class TrackerModule {
   private readonly now: () => number;
   private readonly o: Required<Pick<TrackerModuleOptions, "livenessMs" | "renoticeMs" | "adoptionSampleMs" | "upstreamMs" | "maxMessageAgeMs">>;
   private lastIssuedAt = 0;
-  private lastParentIssuedAt = 0;
   private readonly keys = new Map<string, string>(); // module id -> registered public key
   private timers: NodeJS.Timeout[] = [];
   private upstreamRun: Promise<void> = Promise.resolve();
@@ -377,7 +384,8 @@ export class TrackerModule {
       this.log(`report of ${device.id}: taken; no notices while the ledger does not answer (asked again at its next report)`);
       return [];
     });
-    for (const step of allowed) {
+    // A device takes at most NOTICES_PER_ANSWER_MAX a report; the others are handed out at its next report.
+    for (const step of allowed.slice(0, NOTICES_PER_ANSWER_MAX)) {
       const body: UpdateNotice = {
         releaseId: step.releaseId,
         component: step.component,
@@ -511,9 +519,18 @@ export class TrackerModule {
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */
   private issuedAt(): number {
+    // Rising over restarts too (devices and the parent refuse a message not newer than the last):
+    // the database holds a mark ISSUE_RESERVE_MS ahead, written once per that span, not per message.
+    if (this.lastIssuedAt === 0) this.lastIssuedAt = this.db.replayMark(ISSUED_MARK);
     this.lastIssuedAt = Math.max(this.now(), this.lastIssuedAt + 1);
+    if (this.lastIssuedAt >= this.issuedReserved) {
+      this.issuedReserved = this.lastIssuedAt + ISSUE_RESERVE_MS;
+      this.db.raiseReplayMark(ISSUED_MARK, this.issuedReserved);
+    }
     return this.lastIssuedAt;
   }
+
+  private issuedReserved = 0;
 
   // ---------------------------------------------------------------- modules below
 
@@ -676,8 +693,11 @@ export class TrackerModule {
         body: JSON.stringify(envelope),
         signal: AbortSignal.timeout(30_000),
       });
-      if (!res.ok) throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${await res.text()}`);
-      answer = (await res.json()) as { decisions: Envelope | null };
+      if (!res.ok) {
+        const why = await readBoundedBody(res, ERROR_ANSWER_MAX_BYTES, `the parent's refusal`).then(String, (e: Error) => e.message);
+        throw new OtaError("UPSTREAM_REFUSED", `the parent module at ${parent.url} answered ${res.status}: ${why}`);
+      }
+      answer = JSON.parse((await readBoundedBody(res, BODY_MAX_BYTES, `the parent's decisions`)).toString("utf8")) as { decisions: Envelope | null };
     } catch (err) {
       this.upstreamState.lastError = (err as Error).message;
       throw err instanceof OtaError
@@ -702,11 +722,13 @@ export class TrackerModule {
     if (registered.signer.toLowerCase() !== signedBy.toLowerCase())
       throw new ModuleMessageRefused("MODULE_SIGNATURE", "the decisions are not signed by the parent's registered key");
     this.checkFresh(message.issuedAt);
-    if (message.issuedAt <= this.lastParentIssuedAt) throw new ModuleMessageRefused("MESSAGE_REPLAYED", "the decisions are not newer than the last ones taken");
-    this.lastParentIssuedAt = message.issuedAt;
+    // The mark is in the fleet database, so a restart does not reopen the freshness window to a replay.
+    if (message.issuedAt <= this.db.replayMark(PARENT_DECISIONS_MARK))
+      throw new ModuleMessageRefused("MESSAGE_REPLAYED", "the decisions are not newer than the last ones taken");
     const at = this.now();
     let n = 0;
     this.db.transaction(() => {
+      this.db.raiseReplayMark(PARENT_DECISIONS_MARK, message.issuedAt);
       for (const d of Array.isArray(message.body?.decisions) ? message.body.decisions : []) {
         if (!this.db.device(String(d.deviceId))) continue; // not enrolled as far as this module's ledger view goes
         this.db.decide({ deviceId: d.deviceId, releaseId: d.releaseId, component: d.component, reason: d.reason, origin: `upstream:${String(d.origin)}`, at });

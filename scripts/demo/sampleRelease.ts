@@ -77,7 +77,7 @@ export async function publishSample(
   await writeFile(artifactFile, Buffer.concat(stored));
   const keys = new ContentKeyStore(path.join(where.dir, "author-keys"));
   await keys.save(id, contentKey);
-  await uploadArtifact(where.serverUrl, id, artifactFile);
+  await uploadArtifact({ serverUrl: where.serverUrl, author }, id, artifactFile);
   await grantKeys(
     { registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock },
     id,

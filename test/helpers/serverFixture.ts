@@ -14,6 +14,7 @@ import { ContentKeyStore } from "../../agent/author/contentKeyStore";
 import { prepareRelease, publishPrepared, ReleaseRequest } from "../../agent/author/publishRelease";
 import { uploadArtifact } from "../../agent/author/uploadArtifact";
 import { grantKeys } from "../../agent/author/grantKeys";
+import { signAccountRequest } from "../../agent/crypto/requestSignature";
 import type { DeviceIdentity } from "../../agent/consumer/downloadRelease";
 import type { DeviceAgentOptions } from "../../agent/consumer/deviceAgent";
 import type { DeviceRecord } from "../../agent/crypto/deviceTree";
@@ -81,7 +82,7 @@ export async function serverFixture(
     const signer = opts.signer ?? (author === base.globexAuthor ? GLOBEX_SIGNER : ACME_SIGNER);
     const prepared = await prepareRelease({ registry, domain: base.domain, sender: author, releaseSigner: signer }, req, path.join(dir, "artifacts"));
     await publishPrepared({ registry, sender: author, keys }, prepared);
-    if (opts.upload !== false) await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
+    if (opts.upload !== false) await uploadArtifact({ serverUrl: server.url, author }, prepared.releaseId, prepared.artifactFile);
     if (opts.grant?.length) {
       await grantKeys({ registry, fleet, domain: base.domain, author, keys, serverUrl: server.url }, prepared.releaseId, {
         deviceIds: opts.grant.map((d) => d.credential.record.id),
@@ -91,6 +92,15 @@ export async function serverFixture(
     return { ...prepared, ledger };
   }
 
+  /** The signed headers of a submission of `releaseId` by `author` (an author of acme by default), as uploadArtifact sends them. */
+  function submissionHeaders(
+    releaseId: string,
+    author: { address: string; signMessage(m: string): Promise<string> } = base.acmeAuthor,
+    serverUrl = server.url,
+  ) {
+    return signAccountRequest(author, { audience: serverUrl, method: "POST", path: `/v1/releases/${releaseId.toLowerCase()}/artifact` });
+  }
+
   async function close() {
     await server.close();
     await store.close();
@@ -98,7 +108,7 @@ export async function serverFixture(
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return { ...base, dir, devices, store, db, gate, server, keys, release, close, ethers, policies };
+  return { ...base, dir, devices, store, db, gate, server, keys, release, submissionHeaders, close, ethers, policies };
 }
 
 /**

@@ -94,7 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
               log: (l) => ctx.io.stderr(l + "\n"),
             },
           ],
-          { stateDir: d.dataDir, followLedger: d.followLedger, log: (l) => ctx.io.stderr(l + "\n") },
+          { stateDir: d.dataDir, followLedger: d.followLedger, retryMs: d.retryMs, log: (l) => ctx.io.stderr(l + "\n") },
         );
         await finishDeviceRun(ctx, runner, o.once);
       } finally {

@@ -90,7 +90,9 @@ export function register(program: Command, ctx: CliContext): void {
       const tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
       let upload: { cid: string; status: number };
       try {
-        upload = await uploadArtifact(config.serverUrl, prepared.releaseId, prepared.artifactFile, (done, total) => bar.update("uploading", done, total));
+        upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, prepared.releaseId, prepared.artifactFile, (done, total) =>
+          bar.update("uploading", done, total),
+        );
       } catch (err) {
         // The release is on the ledger; only the submission is to be done again.
         throw new OtaError(
@@ -117,9 +119,12 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption("--artifact <path>", "the encrypted artifact written by `release publish`")
     .action(async (releaseId: string, o: { artifact: string }) => {
       const config = await ctx.config();
+      const { signer } = await ctx.connect();
       const bar = progressBar(ctx.io, !ctx.json);
       try {
-        const upload = await uploadArtifact(config.serverUrl, releaseId, o.artifact, (done, total) => bar.update("uploading", done, total));
+        const upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, releaseId, o.artifact, (done, total) =>
+          bar.update("uploading", done, total),
+        );
         bar.end();
         // 200: the server already serves this release; it did not look at the bytes sent this time.
         const text =

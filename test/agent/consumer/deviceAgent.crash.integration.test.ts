@@ -91,7 +91,7 @@ describe("agent/consumer/deviceAgent killed mid-download (REQ-10c-ii)", function
       dir,
     );
     await publishPrepared({ registry, sender: c.admin, keys }, prepared);
-    await uploadArtifact(server.url, prepared.releaseId, prepared.artifactFile);
+    await uploadArtifact({ serverUrl: server.url, author: c.admin }, prepared.releaseId, prepared.artifactFile);
     await grantKeys({ registry, fleet: c.fleet.connect(c.admin), domain, author: c.admin, keys, serverUrl: server.url }, prepared.releaseId, {
       deviceIds: [record.id],
     });

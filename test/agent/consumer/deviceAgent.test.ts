@@ -18,6 +18,7 @@ import { uploadArtifact } from "../../../agent/author/uploadArtifact";
 import { grantKeys } from "../../../agent/author/grantKeys";
 import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSignature";
 import { expectCode } from "../../helpers/expectCode";
+import { answeringServer } from "../../helpers/deliveryMirrors";
 import { keyWrapContext, wrapContentKey } from "../../../agent/crypto/keyWrap";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
@@ -168,7 +169,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const record = { ...prepared.record, fileHash: keccak256(toUtf8Bytes("some other image")) };
       const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
       await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
-      await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
+      await uploadArtifact({ serverUrl: f.server.url, author: f.acmeAuthor }, forged.releaseId, prepared.artifactFile);
       await grantKeys(
         { registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url },
         forged.releaseId,
@@ -177,6 +178,24 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await unmoved(() => agent.considerRelease(forged.releaseId, "new-release"), "FILE_HASH_MISMATCH");
       // Delivered intact, then failed on the device: a failed release, the one kind that counts against a rollout (issue 15).
       expect((await agent.statusReport()).lastResult).to.include({ outcome: "failed", code: "FILE_HASH_MISMATCH" });
+    });
+
+    it("review (issue 15): a server claiming RELEASE_REVOKED for a release the ledger holds active is a blocked delivery, not a refusal; the ledger's word decides", async () => {
+      const v = await release("acme.bootloader", "1.5.1", [f.devices.a]);
+      const liar = await answeringServer((_req, res) => {
+        res.writeHead(410, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "RELEASE_REVOKED", message: "revoked (it is not)" } }));
+      });
+      try {
+        const a = await agentFor(f.devices.a, { serverUrl: liar.url, download: { timeoutMs: 2000, attempts: 1 } });
+        await a.considerRelease(v1.releaseId, "first install").catch(() => undefined); // nothing installs from the liar
+        expect(await a.considerRelease(v.releaseId, "new-release")).to.deep.include({ outcome: "blocked", code: "RELEASE_REVOKED" });
+        // The release stays needed: once a truthful source answers, it installs.
+        const honest = await agentFor(f.devices.a, { download: { timeoutMs: 2000, attempts: 1 } });
+        expect(await honest.considerRelease(v.releaseId, "new-release")).to.deep.include({ outcome: "confirmed" });
+      } finally {
+        await liar.close();
+      }
     });
 
     it("CAP-11.3-c: a release revoked after its download, before its install, is not installed", async () => {

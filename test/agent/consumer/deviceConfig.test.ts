@@ -110,4 +110,11 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect(bad?.message).to.match(/sources\.0\.kind must be "server" \(a firmware server\) or "gateway"/);
     expect((await refusal(await write({ sources: [{ kind: "server", url: "ftp://x" }] })))?.message).to.match(/sources\.0\.url must be an http\(s\) URL/);
   });
+
+  it("issue 15: retryMs sets how often what is pending is tried again; out of range is refused, naming the field", async () => {
+    expect((await loadDeviceConfig(await write({ retryMs: 2000 }))).retryMs).to.equal(2000);
+    expect((await loadDeviceConfig(await write())).retryMs).to.equal(undefined);
+    expect((await refusal(await write({ retryMs: 5 })))?.message).to.match(/retryMs must be at least 100/);
+    expect((await refusal(await write({ retryMs: "often" })))?.code).to.equal("DEVICE_CONFIG");
+  });
 });

@@ -240,7 +240,7 @@ describe("agent/server/backup: ota-ledger server backup and restore", function (
     const s = await startOn(f, dataDir, path.join(dataDir, "ipfs"));
     try {
       await expectCode(download(s.server.url, f.devices.a, boot, "light-0.otae"), "ARTIFACT_NOT_AVAILABLE");
-      expect((await uploadArtifact(s.server.url, boot.releaseId, boot.artifactFile)).status).to.equal(201);
+      expect((await uploadArtifact({ serverUrl: s.server.url, author: f.acmeAuthor }, boot.releaseId, boot.artifactFile)).status).to.equal(201);
       await download(s.server.url, f.devices.a, boot, "light-1.otae"); // the keys came back with the database
     } finally {
       await s.stop();

@@ -73,7 +73,7 @@ describe("agent/server firmware server: adversarial review", function () {
   }
   const innerCat = (cid: string, o?: { offset?: number; length?: number }) => f.store.inner.cat(cid, o);
 
-  describe("submissions (unauthenticated)", () => {
+  describe("submissions", () => {
     it("CAP-11.3-a: a header declaring 1-byte chunks is refused as soon as it is read, not after 17x the image and one leaf per byte", async () => {
       // Anyone may submit. The header's chunk size is the submitter's choice and nothing checks it
       // before the end, so the server commits to read 24 + 17 * fileSize bytes and to keep one
@@ -81,7 +81,10 @@ describe("agent/server firmware server: adversarial review", function () {
       const r = unsubmitted[0];
       const forged = encodeHeader({ chunkSize: 1, plaintextSize: r.record.fileSize, noncePrefix: randomBytes(7) });
       const url = new URL(`/v1/releases/${idOf(r)}/artifact`, f.server.url);
-      const req = http.request(url, { method: "POST", headers: { "content-type": "application/octet-stream", "transfer-encoding": "chunked" } });
+      const req = http.request(url, {
+        method: "POST",
+        headers: { ...(await f.submissionHeaders(r.releaseId)), "content-type": "application/octet-stream", "transfer-encoding": "chunked" },
+      });
       req.on("error", () => {});
       const answered = new Promise<number | "no answer">((resolve) => {
         req.on("response", (res) => (res.resume(), resolve(res.statusCode!)));
@@ -99,7 +102,7 @@ describe("agent/server firmware server: adversarial review", function () {
       junk[junk.length - 1] ^= 1; // right header and size, wrong bytes: any stranger can send this
       const res = await fetch(new URL(`/v1/releases/${idOf(r)}/artifact`, f.server.url), {
         method: "POST",
-        headers: { "content-type": "application/octet-stream" },
+        headers: { ...(await f.submissionHeaders(r.releaseId)), "content-type": "application/octet-stream" },
         body: junk,
       });
       expect(res.status).to.equal(422);

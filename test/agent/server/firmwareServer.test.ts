@@ -282,10 +282,10 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
   });
 
   describe("CAP-11.3-a: submissions are screened against the ledger", () => {
-    async function submit(releaseId: string, bytes: Uint8Array) {
+    async function submit(releaseId: string, bytes: Uint8Array, author = f.acmeAuthor) {
       const res = await fetch(new URL(`/v1/releases/${releaseId}/artifact`, f.server.url), {
         method: "POST",
-        headers: { "content-type": "application/octet-stream" },
+        headers: { ...(await f.submissionHeaders(releaseId, author)), "content-type": "application/octet-stream" },
         body: bytes,
       });
       return { status: res.status, code: res.ok ? "OK" : await errorCode(res) };
@@ -335,7 +335,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
         { author: f.globexAuthor, upload: false },
       );
       await f.registry.connect(f.auditor).barProvider(2, "malware found");
-      expect(await submit(r.releaseId, readFileSync(r.artifactFile))).to.deep.equal({ status: 403, code: "PROVIDER_BARRED" });
+      expect(await submit(r.releaseId, readFileSync(r.artifactFile), f.globexAuthor)).to.deep.equal({ status: 403, code: "PROVIDER_BARRED" });
       await unpublishedOnServer(r);
     });
   });

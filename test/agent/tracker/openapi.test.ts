@@ -98,6 +98,7 @@ const BRIEF_CODES = [
   "AUTH_SIGNATURE",
   "AUTH_STALE",
   "AUTH_REPLAY",
+  "AUTH_QUOTA",
   "SERVER_BUSY",
   "NOT_ADMINISTRATOR",
   "RELEASE_UNKNOWN",
@@ -418,6 +419,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const signed = (status: number) => new Set([`POST /v1/update-requests ${status}`, `POST /v1/rollouts/{releaseId}/cohorts ${status}`]);
     for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(signed(401));
     expect(documented.get("AUTH_REPLAY")).to.deep.equal(signed(409));
+    expect(documented.get("AUTH_QUOTA")).to.deep.equal(signed(429));
     expect(documented.get("SERVER_BUSY")).to.deep.equal(signed(503));
     expect(documented.get("ROLLOUT_ROOT_MISMATCH")).to.deep.equal(new Set(["POST /v1/rollouts/{releaseId}/cohorts 409"]));
     for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"])

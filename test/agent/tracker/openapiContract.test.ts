@@ -375,7 +375,7 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     expect(unsigned.status).to.equal(401);
     conforms("POST", path, unsigned, "AUTH_MISSING");
     conforms("POST", path, (await updateRequest(body, s.admin, { mutate: (h) => (h[HEADER.nonce] = "NOT-HEX") })).answer, "AUTH_MALFORMED");
-    conforms("POST", path, (await updateRequest(body, s.admin, { mutate: (h) => (h[HEADER.account] = outsider.address) })).answer, "AUTH_SIGNATURE");
+    conforms("POST", path, (await updateRequest(body, s.admin, { mutate: (h) => (h[HEADER.nonce] = "00".repeat(16)) })).answer, "AUTH_SIGNATURE");
     conforms("POST", path, (await updateRequest(body, s.admin, { now: Date.now() - 10 * 60_000 })).answer, "AUTH_STALE");
     const notAdmin = (await updateRequest(body, outsider)).answer;
     expect(notAdmin.status).to.equal(403);

@@ -237,8 +237,12 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
         body: text,
       });
       expect([replay.status, ((await replay.json()) as { error: { code: string } }).error.code]).to.deep.equal([409, "AUTH_REPLAY"]);
-      const tampered = await request({ releaseId: fw.id, devices: [devices.a2.record.id] }, t.c.admin, (h) => (h["x-ota-account"] = outsider.address));
-      expect(tampered.status).to.equal(401);
+      // Signed by the administrator, then its nonce changed on the way: the signature does not hold.
+      const tampered = await request({ releaseId: fw.id, devices: [devices.a2.record.id] }, t.c.admin, (h) => (h["x-ota-nonce"] = "00".repeat(16)));
+      expect([tampered.status, tampered.body.error.code]).to.deep.equal([401, "AUTH_SIGNATURE"]);
+      // Claiming another account: one without the role is refused before its signature is even recovered (issue 15).
+      const claimed = await request({ releaseId: fw.id, devices: [devices.a2.record.id] }, t.c.admin, (h) => (h["x-ota-account"] = outsider.address));
+      expect([claimed.status, claimed.body.error.code]).to.deep.equal([403, "NOT_ADMINISTRATOR"]);
       expect((await request({ releaseId: "0x" + "77".repeat(32), devices: [devices.a2.record.id] })).body.error.code).to.equal("RELEASE_UNKNOWN");
       expect((await request({ releaseId: fw.id, devices: [devices.a2.record.id], imageLocation: "bafy-other" })).body.error.code).to.equal(
         "IMAGE_LOCATION_MISMATCH",

@@ -90,7 +90,7 @@ describe("agent/tracker: a real failure is not hidden behind a later blocked del
     const record = { ...prepared.record, fileHash: keccak256(toUtf8Bytes("not this image")) };
     const forged = { ...prepared, record, releaseId: computeReleaseId(f.domain, record), signature: await signRelease(ACME_SIGNER, f.domain, record) };
     await publishPrepared({ registry: f.registry, sender: f.acmeAuthor, keys: f.keys }, forged);
-    await uploadArtifact(f.server.url, forged.releaseId, prepared.artifactFile);
+    await uploadArtifact({ serverUrl: f.server.url, author: f.acmeAuthor }, forged.releaseId, prepared.artifactFile);
     await grantKeys({ registry: f.registry, fleet: f.fleet, domain: f.domain, author: f.acmeAuthor, keys: f.keys, serverUrl: f.server.url }, forged.releaseId, {
       deviceIds: [dev.credential.record.id],
     });

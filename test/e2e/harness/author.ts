@@ -51,7 +51,7 @@ export class Author {
 
   /** Submits the artifact to the firmware server (its real URL). */
   submit(serverUrl: string, r: Published): Promise<{ cid: string; status: number }> {
-    return uploadArtifact(serverUrl, r.releaseId, r.artifactFile);
+    return uploadArtifact({ serverUrl, author: this.ledger.admin }, r.releaseId, r.artifactFile);
   }
 
   /** Wraps the content key for these devices and hands the keys to the server. */
