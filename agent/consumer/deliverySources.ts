@@ -1,9 +1,9 @@
-import { promises as fs } from "node:fs";
+import { createReadStream, promises as fs } from "node:fs";
 import { OtaError } from "../core/errors";
-import { ContentRejected, DownloadRejected } from "../core/updateErrors";
+import { ContentRejected, DownloadRejected, reportCodeOf } from "../core/updateErrors";
 import { isDeliveryFault } from "../core/updateOutcome";
 import type { SourceHealth, SourceKind } from "../core/statusReport";
-import type { ArtifactHeader } from "../crypto/artifactCipher";
+import { decryptArtifact, type ArtifactHeader } from "../crypto/artifactCipher";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { writeFileAtomic } from "../io/atomicFile";
 import { downloadArtifact, fetchLeaves, fetchWrappedKey, VerifiedArtifact, type DownloadOptions } from "./downloadRelease";
@@ -214,7 +214,7 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
     throw error;
   };
   const keyFrom = (except?: { server: DeliverySource; failed: unknown }) =>
-    fromServers(async (s) => checkKey(o, await fetchWrappedKey(serverOptions(s.url))), except);
+    fromServers(async (s) => checkKey(o, await fetchWrappedKey(serverOptions(s.url)), o.artifactFile), except);
   const elsewhere = (err: unknown): never => {
     throw err instanceof OtaError ? new FailedElsewhere(err) : err;
   };
@@ -228,7 +228,7 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
         const r = await downloadArtifact({ ...serverOptions(source.url) });
         delivered = r;
         try {
-          wrappedKey = checkKey(o, r.wrappedKey);
+          wrappedKey = await checkKey(o, r.wrappedKey, o.artifactFile);
           await sources.noteSuccess(source);
         } catch (err) {
           await fail(source, err); // its artifact verified, its key did not: another server's key
@@ -273,18 +273,19 @@ export async function downloadFromSources(set: SourceSet | DeliverySource[], o: 
 
 /**
  * The device's wrapped key for a release from the first firmware server (in `set`'s order) whose
- * key opens with the device's key (a manual install brings its own bytes, not its key).
+ * key opens with the device's key and, given the verified `artifactFile`, opens its first chunk
+ * (a manual install brings its own bytes, not its key).
  */
 export async function wrappedKeyFromSources(
   set: SourceSet | DeliverySource[],
-  o: Omit<DownloadOptions, "serverUrl" | "clock" | "artifactFile" | "onChunk">,
+  o: Omit<DownloadOptions, "serverUrl" | "clock" | "artifactFile" | "onChunk"> & { artifactFile?: string },
 ): Promise<{ wrappedKey: Buffer; source: DeliverySource }> {
   const sources = Array.isArray(set) ? await SourceSet.open(set) : set;
   const tried: SourceAttempt[] = [];
   let last: OtaError | undefined;
   for (const server of sources.ordered().filter((s) => s.kind === "server")) {
     try {
-      const wrappedKey = checkKey(o, await fetchWrappedKey({ ...o, serverUrl: server.url, clock: sources.clock(server.url) }));
+      const wrappedKey = await checkKey(o, await fetchWrappedKey({ ...o, serverUrl: server.url, clock: sources.clock(server.url) }), o.artifactFile);
       await sources.noteSuccess(server);
       return { wrappedKey, source: server };
     } catch (err) {
@@ -299,14 +300,40 @@ export async function wrappedKeyFromSources(
   throw error;
 }
 
-/** The wrapped key, if it opens with this device's key for this release (else KEY_UNWRAP_FAILED: another release's or device's). */
-function checkKey(o: Pick<DownloadOptions, "device" | "release">, wrapped: Buffer): Buffer {
+/**
+ * The wrapped key, if it opens with this device's key for this release (else KEY_UNWRAP_FAILED:
+ * another release's or device's) and, given the verified artifact, if the content key opens its
+ * first chunk (else KEY_MISMATCH: a key the server made up). Checked here, where the next server's
+ * key can still be asked for, not only once decryption starts (ADR 0009).
+ */
+async function checkKey(o: Pick<DownloadOptions, "device" | "release">, wrapped: Buffer, artifactFile?: string): Promise<Buffer> {
+  let key: Buffer;
   try {
-    unwrapContentKey(wrapped, Buffer.from(o.device.privateKey.replace(/^0x/, ""), "hex"), keyWrapContext(o.release.id, o.device.credential.record.id));
+    key = unwrapContentKey(wrapped, Buffer.from(o.device.privateKey.replace(/^0x/, ""), "hex"), keyWrapContext(o.release.id, o.device.credential.record.id));
   } catch (cause) {
     throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key: another release's or device's", { cause });
   }
+  if (artifactFile !== undefined && !(await opensFirstChunk(key, artifactFile)))
+    throw new ContentRejected(
+      "KEY_MISMATCH",
+      "the content key this server wrapped does not open the release's first chunk (verified against the ledger): not the release's key",
+    );
   return wrapped;
+}
+
+/** Whether `key` authenticates the first sealed chunk of the verified artifact on disk (true when it has none). */
+async function opensFirstChunk(key: Buffer, artifactFile: string): Promise<boolean> {
+  if (key.length !== 32) return false;
+  const chunks = decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 }));
+  try {
+    await chunks.next();
+    return true;
+  } catch (err) {
+    if (reportCodeOf(err) === "CHUNK_AUTHENTICATION") return false;
+    throw err;
+  } finally {
+    await chunks.return(undefined);
+  }
 }
 
 /** What a source needed from the firmware servers (the chunk list, the key) failed there: not that source's doing. */

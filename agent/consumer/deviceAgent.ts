@@ -35,7 +35,7 @@ import { SlotStore } from "./slots/slotStore";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
-import { isDeliveryFault, isRetriedLater, type Outcome } from "../core/updateOutcome";
+import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from "../core/updateOutcome";
 import { backoffDelayMs } from "../core/backoff";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
@@ -451,6 +451,7 @@ export class DeviceAgent {
       installed: this.slots.installed(),
       evidence: this.memory.evidence.get(release.id.toLowerCase()),
       release,
+      artifactFile, // verified above: a server's key that does not open its first chunk is passed over for the next server's
       timeoutMs: this.o.download?.timeoutMs,
     });
     return { wrappedKey };
@@ -500,8 +501,15 @@ export class DeviceAgent {
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.
     // A result the slots do not record (they record trials): the newest of either is the one reported.
-    if ((outcome === "rejected" || outcome === "blocked" || outcome === "failed") && !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)))
-      this.lastAttempt = { releaseId, outcome, code, at: this.now() };
+    // A failure not reported yet is not replaced by a later refusal or blocked delivery: the tracker
+    // must learn of every real failure (the rollout's failure total), even when its report was lost.
+    const unreportedFailure = this.reportsToTracker && this.lastAttempt?.outcome === "failed" && !this.lastAttempt.reported && outcome !== "failed";
+    if (
+      (outcome === "rejected" || outcome === "blocked" || outcome === "failed") &&
+      !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)) &&
+      !unreportedFailure
+    )
+      this.lastAttempt = { releaseId, outcome, code, at: this.now(), reported: false };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };
   }
@@ -509,7 +517,7 @@ export class DeviceAgent {
   /** Releases whose delivery is blocked: how many tries in a row, and when the next is due (a restart tries at once). */
   private readonly blocked = new Map<string, { attempts: number; retryAt: number }>();
 
-  private lastAttempt: { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number } | undefined;
+  private lastAttempt: { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number; reported: boolean } | undefined;
 
   /** Whether `releaseId` is the active image of one of this device's components. */
   private isRunning(releaseId: string): boolean {
@@ -518,10 +526,18 @@ export class DeviceAgent {
 
   /** The status report (PROC-5, CAP-11.1-a-i/iv/vi). */
   async statusReport(): Promise<StatusReport> {
+    return (await this.buildReport()).report;
+  }
+
+  /** The status report, and the attempt it carries as its last result (if not the slots' result). */
+  private async buildReport(): Promise<{ report: StatusReport; attempt: DeviceAgent["lastAttempt"] }> {
     const boot = this.slots.snapshot();
     const last = boot.lastResult;
-    const attempt = this.lastAttempt && (!last || this.lastAttempt.at > last.at) ? this.lastAttempt : undefined;
-    return {
+    // The newest of either, except that a failure of the slots not sent to the tracker yet (a trial
+    // that rolled back, whose report the network dropped) goes first: the next report carries the newer one.
+    const unsentFailure = this.reportsToTracker && last !== null && !last.reported && isFailedResult(last.outcome, last.code);
+    const attempt = this.lastAttempt && !unsentFailure && (!last || this.lastAttempt.at > last.at) ? this.lastAttempt : undefined;
+    const report: StatusReport = {
       deviceId: this.o.device.credential.record.id,
       counter: await this.slots.nextCounter(),
       installed: Object.entries(boot.components).flatMap(([component, c]) => {
@@ -538,6 +554,7 @@ export class DeviceAgent {
       ...(this.o.sources instanceof SourceSet ? { sources: this.o.sources.report() } : {}),
       ...(this.o.device.credential.batchId !== 0 ? { credential: this.o.device.credential } : {}),
     };
+    return { report, attempt };
   }
 
   /** Answers a sealed image query, only from a registered tracker module (CAP-11.1-a-ii). */
@@ -570,10 +587,16 @@ export class DeviceAgent {
   private reporting: Promise<unknown> = Promise.resolve();
 
   private async sendReport(): Promise<StatusReport> {
-    const report = await this.statusReport();
+    const { report, attempt } = await this.buildReport();
     if (this.o.tracker) {
       const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log);
-      await this.slots.markReported();
+      if (attempt) attempt.reported = true;
+      else {
+        await this.slots.markReported();
+        // An attempt about the release whose result the slots just sent (a hash mismatch is recorded in both) is reported with it.
+        const sent = report.lastResult;
+        if (this.lastAttempt && sent && this.lastAttempt.releaseId === sent.releaseId.toLowerCase()) this.lastAttempt.reported = true;
+      }
       if (notices.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(notices));
     }
     return report;

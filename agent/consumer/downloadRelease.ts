@@ -70,16 +70,25 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
         idle,
         offset > 0 ? { range: `bytes=${offset}-` } : {},
       );
+      // A server or proxy may ignore the range (RFC 9110 14.2) and send the whole artifact: the
+      // verified prefix is skipped in it, else a kept prefix would block the download for good.
+      let skip = 0;
       if (offset > 0 && res.status !== 206) {
-        await res.body?.cancel().catch(() => {});
-        throw new DownloadRejected("RANGE_IGNORED", "the server ignored the resume range");
+        if (res.status !== 200) {
+          await res.body?.cancel().catch(() => {});
+          throw new DownloadRejected("RANGE_IGNORED", `the server answered the resume range with ${res.status}`);
+        }
+        skip = offset;
       }
       const reader = res.body!.getReader();
       try {
         for (;;) {
           const { done, value } = await readIdle(reader, idle, "fetching the artifact");
           if (done) break;
-          await sink.push(value);
+          const n = Math.min(skip, value.length);
+          skip -= n;
+          if (n === value.length) continue;
+          await sink.push(n === 0 ? value : value.subarray(n));
           if (sink.complete) {
             // Complete: anything more from the server is refused, and never written.
             if (!(await readIdle(reader, idle, "fetching the artifact")).done) sink.tooLong();
@@ -337,12 +346,21 @@ async function readVerifiedPrefix(file: string, leaves: string[]): Promise<{ chu
 }
 
 /**
- * A deadline on silence, not on the whole transfer: it is pushed back each time bytes arrive, so a
- * slow link that keeps delivering completes, and a stalled one is cut.
+ * Bytes that must arrive within one timeout for the deadline to move: a slow link that keeps
+ * delivering (even 4 KiB in 30 s) completes, and a source that trickles a byte now and then
+ * (a slow-retrieval attack) is cut and the next source tried.
+ */
+const MIN_PROGRESS_BYTES = 4096;
+
+/**
+ * A deadline on silence, not on the whole transfer: it is pushed back each time MIN_PROGRESS_BYTES
+ * have arrived (or an answer starts), so a slow link that keeps delivering completes, and a
+ * stalled or trickling one is cut.
  */
 class IdleTimeout {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private sinceTouch = 0;
   constructor(private readonly ms: number) {
     this.touch();
   }
@@ -352,7 +370,13 @@ class IdleTimeout {
   get fired(): boolean {
     return this.controller.signal.aborted;
   }
+  /** `bytes` more arrived: the deadline moves once they add up to MIN_PROGRESS_BYTES. */
+  progress(bytes: number): void {
+    this.sinceTouch += bytes;
+    if (this.sinceTouch >= MIN_PROGRESS_BYTES) this.touch();
+  }
   touch(): void {
+    this.sinceTouch = 0;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.controller.abort(), this.ms);
     this.timer.unref();
@@ -427,7 +451,7 @@ async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, w
 async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: IdleTimeout, what: string) {
   try {
     const r = await reader.read();
-    idle.touch();
+    if (r.value) idle.progress(r.value.length);
     return r;
   } catch (cause) {
     if (idle.fired)

@@ -11,7 +11,9 @@ export type MirrorFault =
   | { kind: "none" }
   | { kind: "flip"; offset: number } // one byte of the artifact flipped (offsets from the artifact's start)
   | { kind: "status"; status: number; body: string; contentType?: string } // every answer replaced (a proxy's 503 page, ...)
-  | { kind: "key"; answer: string }; // the wrapped-key answer replaced (another device's key)
+  | { kind: "key"; answer: string } // the wrapped-key answer replaced (another device's key)
+  | { kind: "trickle"; pieceBytes: number; delayMs: number } // the artifact sent slowly, never silent for long (a slow-retrieval mirror)
+  | { kind: "no-ranges" }; // Range headers dropped, as a proxy that does not do ranges (RFC 9110 14.2 lets it): the whole artifact, 200
 
 /**
  * A mirror of the fixture's firmware server: a second, real firmware server over the same store
@@ -68,6 +70,7 @@ export class FirmwareMirror {
     const upstream = new URL(this.server.url);
     const headers = { ...req.headers };
     delete headers.host;
+    if (fault.kind === "no-ranges") delete headers.range;
     const answer = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const r = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, resolve);
       r.on("error", reject);
@@ -81,6 +84,18 @@ export class FirmwareMirror {
       return;
     }
     const isArtifact = /\/artifact$/.test(path.split("?")[0]) && (answer.statusCode === 200 || answer.statusCode === 206);
+    if (isArtifact && fault.kind === "trickle") {
+      const body = Buffer.from(await readAll(answer));
+      const out = { ...answer.headers };
+      delete out["content-length"];
+      res.writeHead(answer.statusCode!, out);
+      for (let at = 0; at < body.length && !res.destroyed; at += fault.pieceBytes) {
+        res.write(body.subarray(at, at + fault.pieceBytes));
+        await new Promise((r) => setTimeout(r, fault.delayMs));
+      }
+      res.end();
+      return;
+    }
     if (!isArtifact || fault.kind !== "flip") {
       res.writeHead(answer.statusCode ?? 502, this.dated(answer.headers));
       answer.pipe(res);

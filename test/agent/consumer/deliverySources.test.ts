@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { serverFixture, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
@@ -9,6 +9,8 @@ import { downloadFromSources, SourceSet, type DeliverySource } from "../../../ag
 import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
 import { decodeHeader, HEADER_SIZE, storedChunkSpan } from "../../../agent/crypto/artifactCipher";
 import { OtaError } from "../../../agent/core/errors";
+import { randomBytes } from "node:crypto";
+import { keyWrapContext, wrapContentKey } from "../../../agent/crypto/keyWrap";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 
@@ -260,6 +262,48 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     expect(sources.report().map((h) => [h.url, h.lastCode, h.failures])).to.deep.equal([
       [f.server.url, "OK", 0],
       [other.url, "KEY_UNWRAP_FAILED", 1],
+    ]);
+  });
+
+  it("review (issue 15): a server that wraps a content key of its own (it opens, but is not the release's) is demoted as KEY_MISMATCH; the device installs with the next server's key", async () => {
+    const r = await release();
+    const me = f.devices.a.credential.record;
+    // A compromised mirror serves the author's (verified) bytes but wraps a made-up content key for the device.
+    const made = wrapContentKey(randomBytes(32), Buffer.from(me.publicKey.slice(2), "hex"), keyWrapContext(r.releaseId.toLowerCase(), me.id));
+    const liar = await mirror({ kind: "key", answer: JSON.stringify({ wrappedKey: "0x" + made.toString("hex") }) });
+    const sources = await SourceSet.open([server(liar.url), server(f.server.url)]);
+    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-made-up-key"), sources });
+    // Before: blocked (KEY_MISMATCH) at every round for as long as the liar stays first, as its artifact verified and its key "opened".
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(sources.report().map((h) => [h.url, h.lastCode])).to.deep.equal([
+      [f.server.url, "OK"],
+      [liar.url, "KEY_MISMATCH"],
+    ]);
+  });
+
+  it("review (issue 15): a download interrupted once, then only a path that ignores Range (200, the whole artifact): the device skips the verified prefix and installs instead of RANGE_IGNORED for good", async () => {
+    const r = await release();
+    const noRanges = await mirror({ kind: "no-ranges" });
+    const options = deviceAgentOptions(f, f.devices.a, "device-no-ranges", { sources: [server(noRanges.url)] });
+    // What an interrupted download left: the verified header and first chunk of the artifact.
+    mkdirSync(path.join(options.dataDir, "downloads"), { recursive: true });
+    writeFileSync(path.join(options.dataDir, "downloads", `${r.releaseId.toLowerCase()}.otae`), readFileSync(r.artifactFile).subarray(0, span(r, 2).offset));
+    const agent = await DeviceAgent.open(options);
+    // Before: blocked (RANGE_IGNORED) at every round, for as long as the kept prefix and the path last.
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(noRanges.log.filter((e) => /\/artifact$/.test(e.path)).map((e) => [e.range, e.status])).to.deep.equal([[`bytes=${span(r, 2).offset}-`, 200]]);
+  });
+
+  it("review (issue 15): a mirror that trickles the artifact (never silent as long as the timeout) is passed over for the next source, not waited on for hours", async function () {
+    this.timeout(40_000);
+    const r = await release();
+    const slow = await mirror({ kind: "trickle", pieceBytes: 64, delayMs: 200 }); // 320 B/s: 700 KiB in about 40 minutes
+    const sources = await SourceSet.open([server(slow.url), server(f.server.url)]);
+    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-trickle"), sources, download: { timeoutMs: 2000, attempts: 1 } });
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(sources.report().map((h) => [h.url, h.lastCode])).to.deep.equal([
+      [f.server.url, "OK"],
+      [slow.url, "DOWNLOAD_STALLED"],
     ]);
   });
 });
