@@ -370,7 +370,7 @@ describe("agent/core/version: versions as the registry encodes them (REQ-10d-i)"
           fc.tuple(validParts, validParts).map(([a, b]) => `>=${textOf(a)} <${textOf(b)}`),
         );
         await fc.assert(
-          fc.asyncProperty(rangeText, parts, async (text, p) => {
+          fc.asyncProperty(rangeText, validParts, async (text, p) => {
             let range: VersionRange;
             try {
               range = parseRange(text);
