@@ -310,12 +310,13 @@ async function main(): Promise<void> {
     const block = await hre.ethers.provider.getBlock(published.block);
     published.timestamp = block?.timestamp ?? 0;
 
-    // Refusals on the way (e.g. the key not granted yet when a device first asked), from the agents' logs.
+    // Tries that did not install on the way (e.g. the key not granted yet when a device first
+    // asked: a blocked delivery since issue 15), by outcome and code, from the agents' logs.
     const refusals: Record<string, number> = {};
     for (const d of devices) {
       for (const l of d.log) {
-        const m = /^release (0x[0-9a-f]+): rejected \(([A-Z_]+)\)/.exec(l);
-        if (m && m[1] === release.id) refusals[m[2]] = (refusals[m[2]] ?? 0) + 1;
+        const m = /^release (0x[0-9a-f]+): (rejected|blocked|failed) \(([A-Z0-9_]+)\)/.exec(l);
+        if (m && m[1] === release.id) refusals[`${m[2]} ${m[3]}`] = (refusals[`${m[2]} ${m[3]}`] ?? 0) + 1;
       }
     }
     const calls = rpc.reset();
@@ -342,7 +343,7 @@ async function main(): Promise<void> {
       "release -> device confirmed min s": latencies.length ? seconds(latencies[0]) : null,
       "whole fleet converged (last device confirmed) s": ended === "converged" ? seconds(convergedAt - includedAt) : null,
       "whole fleet converged on the tracker (every report held) s": trackerAt === null ? null : seconds(trackerAt - includedAt),
-      "refusals on the way (retried)": refusals,
+      "tries that did not install, by outcome and code (all retried)": refusals,
       "JSON-RPC calls by the agents, server and tracker, release to convergence": calls.total,
       "JSON-RPC calls by method": calls.byMethod,
       "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
