@@ -1,3 +1,5 @@
+import { DOWNLOAD_CODES } from "./updateErrors";
+
 /**
  * What an update's result means (issue 15), defined once for the device that retries, the tracker
  * that lists and plans, the failure reporter that feeds the staged rollouts, the API and the
@@ -59,15 +61,8 @@ export const DELIVERY_FAULT_CODES: ReadonlySet<string> = new Set([
   "ARTIFACT_NOT_AVAILABLE",
   "SOURCE_FAILED",
   "DELIVERY_ERROR", // an unexpected error while downloading (a bug or the device's disk): still not the release's fault
-  // what a source served that the ledger record refutes
-  "ARTIFACT_TRUNCATED",
-  "ARTIFACT_TOO_LONG",
-  "MANIFEST_INVALID",
-  "MANIFEST_ROOT_MISMATCH",
-  "CHUNK_MISMATCH",
-  "RANGE_IGNORED",
-  "ANSWER_TOO_LARGE",
-  "ANSWER_MALFORMED",
+  // what a source served that the ledger record refutes (the verified header's own faults are the release's)
+  ...DOWNLOAD_CODES.filter((c) => !RELEASE_FAILURE_CODES.has(c)),
   // the content key: not granted yet, not for this device, or not the release's key
   "KEY_NOT_GRANTED",
   "KEY_UNWRAP_FAILED",
