@@ -442,10 +442,7 @@ export class DeviceAgent {
       throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
     }
     leaves.forEach((_, i) => onChunk(i));
-    const sources =
-      this.o.sources instanceof SourceSet
-        ? this.o.sources
-        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
+    const sources = await this.sourceSet();
     const { wrappedKey } = await wrappedKeyFromSources(sources, {
       device: this.o.device,
       installed: this.slots.installed(),
@@ -457,6 +454,12 @@ export class DeviceAgent {
     return { wrappedKey };
   }
 
+  /** The device's sources (REQ-10f-ii): the set it was given, else one opened over the listed sources or serverUrl alone. */
+  private async sourceSet(): Promise<SourceSet> {
+    if (this.o.sources instanceof SourceSet) return this.o.sources;
+    return SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
+  }
+
   /**
    * The verified download from the device's sources (REQ-10f-ii): each round tries them in order
    * (demoted ones last), each going on from the last verified chunk; a round blocked by delivery
@@ -464,10 +467,7 @@ export class DeviceAgent {
    */
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
-    const sources =
-      this.o.sources instanceof SourceSet
-        ? this.o.sources
-        : await SourceSet.open(this.o.sources ?? [{ kind: "server", url: this.o.serverUrl }], { deviceClock: this.o.clock, log: this.o.log });
+    const sources = await this.sourceSet();
     for (let i = 1; ; i++) {
       try {
         const delivered = await downloadFromSources(sources, {
@@ -484,8 +484,9 @@ export class DeviceAgent {
         return delivered;
       } catch (err) {
         if (!isDeliveryFault(reportCodeOf(err)) || i >= attempts) throw err;
-        const base = (this.o.download?.backoffMs ?? 1000) * 2 ** (i - 1);
-        await new Promise((r) => setTimeout(r, base / 2 + (Math.random() * base) / 2)); // "equal jitter": never sooner than half the step
+        // "Equal jitter" between rounds: never sooner than half the step, so a round has time to change something.
+        const delay = backoffDelayMs(i, { baseMs: this.o.download?.backoffMs ?? 1000, maxMs: Number.MAX_SAFE_INTEGER, floor: 0.5 });
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
