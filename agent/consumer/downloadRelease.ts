@@ -20,6 +20,7 @@ import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
 import { encodeInstalled } from "../core/installedContext";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
+import { AnswerTooLargeError, readBoundedBody } from "../io/boundedBody";
 import type { ServerClock } from "./serverClock";
 
 const DEFAULT_IDLE_MS = 30_000;
@@ -420,29 +421,17 @@ async function signedGet(
   }
 }
 
-/** A JSON answer of at most `maxBytes` (a lying server cannot make the device buffer more). */
+/** A JSON answer of at most `maxBytes` (a lying server cannot make the device buffer more), read under the idle timeout. */
 async function boundedJson(res: Response, maxBytes: number, idle: IdleTimeout, what: string): Promise<unknown> {
-  const declared = Number(res.headers.get("content-length") ?? NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer declares ${declared} bytes, over ${maxBytes}; not read`);
-  }
-  const reader = res.body!.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
+  let body: Buffer;
   try {
-    for (;;) {
-      const { done, value } = await readIdle(reader, idle, what);
-      if (done) break;
-      total += value.length;
-      if (total > maxBytes) throw new DownloadRejected("ANSWER_TOO_LARGE", `${what}: the answer is over ${maxBytes} bytes; stopped reading there`);
-      parts.push(value);
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
+    body = await readBoundedBody(res, maxBytes, what, (reader) => readIdle(reader, idle, what));
+  } catch (err) {
+    if (err instanceof AnswerTooLargeError) throw new DownloadRejected("ANSWER_TOO_LARGE", err.message, { cause: err });
+    throw err;
   }
   try {
-    return JSON.parse(Buffer.concat(parts).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new DownloadRejected("ANSWER_MALFORMED", `${what}: the answer is not JSON`);
   }

@@ -9,7 +9,13 @@ export class AnswerTooLargeError extends OtaError {}
  * Every answer a device reads from a peer it does not trust for availability goes through this, so
  * a server, a proxy or a tracker cannot grow the device's memory with a large answer.
  */
-export async function readBoundedBody(res: Response, maxBytes: number, what: string): Promise<Buffer> {
+export async function readBoundedBody(
+  res: Response,
+  maxBytes: number,
+  what: string,
+  /** How each piece is read: a caller with its own idle timeout wraps reader.read() here. */
+  read: (reader: ReadableStreamDefaultReader<Uint8Array>) => ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> = (reader) => reader.read(),
+): Promise<Buffer> {
   const tooLarge = (seen: string) =>
     new AnswerTooLargeError("ANSWER_TOO_LARGE", `${what}: the answer is ${seen}; this device reads at most ${maxBytes} bytes of it`, {
       details: { maxBytes, status: res.status },
@@ -25,7 +31,7 @@ export async function readBoundedBody(res: Response, maxBytes: number, what: str
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await read(reader);
       if (done) break;
       total += value.length;
       if (total > maxBytes) throw tooLarge(`over ${maxBytes} bytes`);
