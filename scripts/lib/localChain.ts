@@ -54,7 +54,7 @@ export async function startLocalChain({ port = 8545, readyTimeoutMs = 60_000 } =
   return { url: `http://${host}:${port}`, stop: () => stopChild(child) };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+export function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
@@ -66,7 +66,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-function isListening(host: string, port: number): Promise<boolean> {
+export function isListening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     socket.once("connect", () => {
