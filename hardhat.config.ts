@@ -46,6 +46,10 @@ const config: HardhatUserConfig = {
       // OpenZeppelin 5.5+ uses mcopy; Hardhat 2 would default to "paris" for this solc.
       evmVersion: "cancun",
       optimizer: { enabled: true, runs: 200 },
+      // storageLayout: the slots the device proves facts in (agent/chain/provenFacts.ts) are checked
+      // against it by a test, so a contract change that moves a field fails a test, not a fleet.
+      // Hardhat adds the outputs it needs itself; the bytecode does not depend on this.
+      outputSelection: { "*": { "*": ["storageLayout"] } },
     },
   },
   networks: {
