@@ -4,6 +4,9 @@ import { VerificationError } from "../core/errors";
 import { computeReleaseId, recoverReleaseSigner } from "../crypto/releaseSignature";
 import type { LedgerRelease } from "./releaseEvents";
 import { decodeRevert } from "./revertReason";
+import { inlineHardwareOf } from "./provenFacts";
+import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
+import type { ProvenView } from "./ledgerProofs";
 
 /** A release that does not check out against the ledger or its author's keys. */
 export class ReleaseVerificationError extends VerificationError {}
@@ -18,6 +21,12 @@ export interface VerifyOptions {
    * state cannot then make a forged record pass.
    */
   pinnedSigners?: string[];
+  /**
+   * The release's stored record and its signer's registration, proven against a block's state root
+   * (agent/chain/ledgerProofs.ts): the registry's eth_call answers must agree with them, or the
+   * endpoint lied (LEDGER_PROOF_MISMATCH, thrown as it is: not a verdict on the release).
+   */
+  proven?: ProvenView;
 }
 
 /**
@@ -38,12 +47,24 @@ export async function verifyLedgerRelease(
   const fail = (code: string, message: string): never => {
     throw new ReleaseVerificationError(code, `release ${release.id}: ${message}`, { details: { releaseId: release.id } });
   };
+  const proven = options.proven;
+  const stored = proven?.release(release.id);
   const state = await registry.releaseState(release.id).catch((err: unknown) => {
     if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownRelease") {
+      proven?.agree(`whether release ${release.id} is on the ledger`, "unknown", stored && stored.status !== "none" ? "published" : undefined);
       return fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
     }
     throw err;
   });
+  if (proven && stored) {
+    // What the registry stores for the release (one slot), as proven; the rest is committed to by the id.
+    proven.agree(`whether release ${release.id} is on the ledger`, "published", stored.status === "none" ? "unknown" : "published");
+    proven.agree(`the version of release ${release.id}`, state.version, stored.version);
+    proven.agree(`the release time of release ${release.id}`, Number(state.publishedAt), stored.publishedAt);
+    proven.agree(`the status of release ${release.id}`, ledgerName(RELEASE_STATUS, state.status), stored.status);
+    const inline = state.hardware.slice(0, 6).map(Number).join();
+    proven.agree(`the hardware of release ${release.id}`, `${state.hardware.length}:${inline}`, `${stored.hardwareCount}:${inlineHardwareOf(stored).join()}`);
+  }
   // typechain leaves out provider(uint32): its name clashes with ethers' Contract.provider.
   const [providerName] = await registry.getFunction("provider")(release.record.provider);
   if (
@@ -56,7 +77,9 @@ export async function verifyLedgerRelease(
   ) {
     fail("RELEASE_STATE_MISMATCH", "the event disagrees with the registry's stored state");
   }
-  if (!(await registry.isProviderSigner(release.record.provider, release.signer))) {
+  const registered = await registry.isProviderSigner(release.record.provider, release.signer);
+  proven?.agree(`whether ${release.signer} is a signing key of provider ${release.record.provider}`, registered, proven.facts.signerRegistered);
+  if (!registered) {
     fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);
   }
   if (options.pinnedSigners && !options.pinnedSigners.some((s) => s.toLowerCase() === release.signer.toLowerCase())) {

@@ -39,6 +39,8 @@ import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from ".
 import { backoffDelayMs } from "../core/backoff";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
+import { LedgerProofs, type LedgerProofsSetting, type ProvenView } from "../chain/ledgerProofs";
+import { DEVICE_STANDING } from "../core/ledgerCodes";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
@@ -62,6 +64,8 @@ export interface DeviceAgentOptions {
   tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number }; // heartbeatMs: how often DeviceRunner reports
   upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
+  /** Whether the facts acted on are proven with eth_getProof (device.json ledgerProofs, docs/adr/0010; default "auto"). */
+  ledgerProofs?: LedgerProofsSetting;
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
   /** A blocked delivery is tried again by retryPending after a backoff with jitter, per release (default 10 s doubling to 10 min; DeviceRunner sets it from its retry interval). */
   blockedRetry?: { baseMs?: number; maxMs?: number };
@@ -88,13 +92,17 @@ export class DeviceAgent {
   private readonly declined = new Map<string, string>();
   private readonly needs = new Map<string, { releaseId: string; component: string; reason: string }>();
   private headTimestamp = 0;
+  /** The endpoint's answers checked against storage proofs (docs/adr/0010). */
+  private readonly proofs: LedgerProofs;
 
   private constructor(
     private readonly o: DeviceAgentOptions,
     readonly slots: SlotStore,
     /** Retries, the last notice's issue time and policy evidence, kept across restarts. */
     private readonly memory: AgentMemory,
-  ) {}
+  ) {
+    this.proofs = new LedgerProofs(o.ledgerProofs ?? "auto", { provider: o.chain.provider, registry: o.chain.registry, fleet: o.chain.fleet, log: o.log });
+  }
 
   /**
    * Opens the slots, finishes what a restart interrupted (pending trials) and reports it
@@ -274,7 +282,7 @@ export class DeviceAgent {
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
       stage = "ledger";
-      if ((await this.releaseStatus(releaseId)) === "revoked")
+      if ((await this.releaseStatus(releaseId, await callLedger(() => this.proofs.read({ releases: [releaseId] })))) === "revoked")
         throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
 
       stage = "delivery";
@@ -349,24 +357,32 @@ export class DeviceAgent {
 
   /** The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v). */
   private async checkOnLedger(release: LedgerRelease): Promise<void> {
-    const { registry, domain, provider } = this.o.chain;
+    const { registry, fleet, domain, provider } = this.o.chain;
+    const boot = this.slots.snapshot();
+    const running = Object.values(boot.components).flatMap((c) => (c.slots[c.active] ? [c.slots[c.active]!.releaseId] : []));
+    // With proofs on, every fact below is also read from the registries' storage at one block and
+    // proven against its header: an eth_call answer that disagrees is a lying endpoint (refused).
+    const { provider: providerId } = release.record;
+    const credential = this.o.device.credential;
+    const proven = await this.proofs.read({ releases: [release.id, ...running], provider: providerId, signer: { provider: providerId, address: release.signer }, device: credential });
+    if (proven) this.noteHead(proven.facts.block.timestamp);
     let signatureValid = true;
     let verificationCode: string | undefined;
     try {
-      await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: this.o.pinnedSigners });
+      await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: this.o.pinnedSigners, proven });
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       signatureValid = false;
       verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
-    const [, barred] = (await registry.getFunction("provider")(release.record.provider)) as [string, boolean];
+    const [, barred] = (await registry.getFunction("provider")(providerId)) as [string, boolean];
+    proven?.agree(`whether provider ${providerId} is barred`, barred, proven.facts.providerBarred);
     const head = await provider.getBlock("latest");
     if (head) this.noteHead(head.timestamp);
-    const boot = this.slots.snapshot();
     const installedStatus: Record<string, ReleaseStatus> = {};
     for (const [component, c] of Object.entries(boot.components)) {
       const image = c.slots[c.active];
-      if (image) installedStatus[component] = await this.releaseStatus(image.releaseId);
+      if (image) installedStatus[component] = await this.releaseStatus(image.releaseId, proven);
     }
     const installed = this.slots.installed();
     const onLedger = await checkUpdateOnLedger(
@@ -380,7 +396,7 @@ export class DeviceAgent {
       release: {
         id: release.id,
         record: release.record,
-        status: await this.releaseStatus(release.id),
+        status: await this.releaseStatus(release.id, proven),
         providerBarred: barred,
         signatureValid,
         verificationCode: verificationCode as LedgerRecordCode | undefined,
@@ -399,11 +415,20 @@ export class DeviceAgent {
       now: Math.floor(this.now() / 1000),
     });
     if (!result.ok) throw result.error;
+    // The device's own standing: a server refuses a device not enrolled, suspended or withdrawn its
+    // key, so it is a blocked delivery (agent/core/updateOutcome), known before asking for it.
+    const standing = ledgerName(DEVICE_STANDING, await fleet.deviceStanding(credential.record, credential.batchId, credential.proof));
+    proven?.agree(`the standing of device ${credential.record.id}`, standing, proven.facts.standing);
+    if (standing !== "active") {
+      const code = standing === "unknown" ? "DEVICE_NOT_ENROLLED" : standing === "suspended" ? "DEVICE_SUSPENDED" : "DEVICE_REVOKED";
+      throw new OtaError(code, `device ${credential.record.id} is ${standing === "unknown" ? "not enrolled with this record" : standing} on the ledger: no server gives it a key`);
+    }
   }
 
-  private async releaseStatus(releaseId: string): Promise<ReleaseStatus> {
+  private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
     // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
-    const s = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId)));
+    const called = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId)));
+    const s = proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
     return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted
   }
 

@@ -73,6 +73,14 @@ export const DELIVERY_FAULT_CODES: ReadonlySet<string> = new Set([
   // the ledger connection
   "LEDGER_UNAVAILABLE",
   "LEDGER_STALE",
+  // the endpoint's answers disagree with the ledger's proven state, or proofs are required and missing (docs/adr/0010)
+  "LEDGER_PROOF_MISMATCH",
+  "LEDGER_PROOF_INVALID",
+  "LEDGER_PROOF_UNAVAILABLE",
+  // the device's own standing on the ledger: no server gives it a key until an administrator acts
+  "DEVICE_NOT_ENROLLED",
+  "DEVICE_SUSPENDED",
+  "DEVICE_REVOKED",
 ]);
 
 /** Refusals that time or another party lifts: the release stays needed and is tried again later. */
