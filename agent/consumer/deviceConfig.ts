@@ -10,6 +10,7 @@ import { parseDevicePolicy, type DevicePolicy } from "../core/devicePolicy";
 import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceCredential";
 import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
 import type { DeliverySource } from "./deliverySources";
+import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledgerProofs";
 
 /**
  * device.json: one device's identity and choices, for `ota-ledger device run`. The chain, the
@@ -21,7 +22,8 @@ import type { DeliverySource } from "./deliverySources";
  *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
  *     "sources"?: [{ "kind": "server" | "gateway", "url" }],   (where releases come from, in order: REQ-10f-ii)
  *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
- *     "followLedger"?: false }   (false: only a client module, for a constrained device; needs a tracker)
+ *     "followLedger"?: false,   (false: only a client module, for a constrained device; needs a tracker)
+ *     "ledgerProofs"?: "auto" | "on" | "off" }   (the facts acted on proven with eth_getProof; default "auto": docs/adr/0010)
  */
 const schema = z.strictObject({
   privateKey: z
@@ -51,6 +53,12 @@ const schema = z.strictObject({
     .min(1)
     .max(16)
     .optional(),
+  // Whether the release status, provider bar and device standing are proven with eth_getProof (docs/adr/0010).
+  ledgerProofs: z
+    .enum(LEDGER_PROOFS_SETTINGS, {
+      error: 'must be "auto" (proofs where the endpoint answers eth_getProof), "on" (required) or "off"',
+    })
+    .optional(),
 });
 
 export interface DeviceConfig {
@@ -67,6 +75,8 @@ export interface DeviceConfig {
   sources?: DeliverySource[];
   /** How often releases still needed are tried again (ms); a blocked delivery backs off from it up to 60 times it. */
   retryMs?: number;
+  /** Whether the facts the device acts on are proven with eth_getProof: "auto" (default), "on" (required), "off". */
+  ledgerProofs: LedgerProofsSetting;
 }
 
 /**
@@ -139,6 +149,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     followLedger: c.followLedger ?? true,
     ...(c.sources ? { sources: c.sources } : {}),
     ...(c.retryMs !== undefined ? { retryMs: c.retryMs } : {}),
+    ledgerProofs: c.ledgerProofs ?? "auto",
   };
 }
 

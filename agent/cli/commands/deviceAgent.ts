@@ -91,6 +91,7 @@ export function register(program: Command, ctx: CliContext): void {
               policy: d.policy,
               healthCheck: d.healthCheck,
               tracker: d.tracker,
+              ledgerProofs: d.ledgerProofs,
               log: (l) => ctx.io.stderr(l + "\n"),
             },
           ],
@@ -145,6 +146,7 @@ async function installByHand(
     components: d.components,
     policy: d.policy,
     healthCheck: d.healthCheck,
+    ledgerProofs: d.ledgerProofs,
     log,
   });
   const safeMode = agent.safeMode;

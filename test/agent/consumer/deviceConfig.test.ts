@@ -117,4 +117,13 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect((await refusal(await write({ retryMs: 5 })))?.message).to.match(/retryMs must be at least 100/);
     expect((await refusal(await write({ retryMs: "often" })))?.code).to.equal("DEVICE_CONFIG");
   });
+
+  it("issue 16: ledgerProofs is auto unless given; on and off are taken; anything else is refused, naming the choices", async () => {
+    expect((await loadDeviceConfig(await write())).ledgerProofs).to.equal("auto");
+    expect((await loadDeviceConfig(await write({ ledgerProofs: "on" }))).ledgerProofs).to.equal("on");
+    expect((await loadDeviceConfig(await write({ ledgerProofs: "off" }))).ledgerProofs).to.equal("off");
+    const bad = await refusal(await write({ ledgerProofs: true }));
+    expect(bad?.code).to.equal("DEVICE_CONFIG");
+    expect(bad?.message).to.match(/ledgerProofs must be "auto" .*"on" \(required\) or "off"/);
+  });
 });
