@@ -27,13 +27,20 @@ export class LedgerProofRefused extends OtaError {}
 
 /** Whether the endpoint says it has no eth_getProof (as opposed to failing to answer). */
 export function isProofUnsupported(err: unknown): boolean {
-  const e = err as { code?: unknown; error?: { code?: unknown; message?: unknown }; info?: { error?: { code?: unknown; message?: unknown } }; message?: unknown };
+  const e = err as {
+    code?: unknown;
+    error?: { code?: unknown; message?: unknown };
+    info?: { error?: { code?: unknown; message?: unknown } };
+    message?: unknown;
+  };
   if (e?.code === "UNSUPPORTED_OPERATION") return true;
   const inner = e?.error ?? e?.info?.error ?? e;
   // -32601 method not found (JSON-RPC), -32004 method not supported (EIP-1474).
   if (inner?.code === -32601 || inner?.code === -32004) return true;
   const message = String(inner?.message ?? e?.message ?? "");
-  return /eth_getProof.*(not (supported|available|found|allowed)|unsupported|does not exist)|method (not found|not supported)|unsupported method/i.test(message);
+  return /eth_getProof.*(not (supported|available|found|allowed)|unsupported|does not exist)|method (not found|not supported)|unsupported method/i.test(
+    message,
+  );
 }
 
 /** One proven read, and the check of the endpoint's eth_call answers against it. */
@@ -59,9 +66,13 @@ export class ProvenView {
     this.log?.(
       `ledger proofs: the RPC endpoint ${this.endpoint} answered ${String(called)} for ${what}, but the ledger's state at block ${block.number} (${block.hash}) proves ${String(proven)}: a lying endpoint; nothing is decided on its answers`,
     );
-    throw new LedgerProofRefused("LEDGER_PROOF_MISMATCH", `the RPC endpoint ${this.endpoint} answered ${String(called)} for ${what}; the ledger's state proves ${String(proven)}`, {
-      details: { what, called: String(called), proven: String(proven), block: block.number, blockHash: block.hash },
-    });
+    throw new LedgerProofRefused(
+      "LEDGER_PROOF_MISMATCH",
+      `the RPC endpoint ${this.endpoint} answered ${String(called)} for ${what}; the ledger's state proves ${String(proven)}`,
+      {
+        details: { what, called: String(called), proven: String(proven), block: block.number, blockHash: block.hash },
+      },
+    );
   }
 }
 
@@ -103,11 +114,16 @@ export class LedgerProofs {
     } catch (err) {
       if (err instanceof StateProofError) {
         this.deps.log?.(`ledger proofs: the RPC endpoint ${this.endpoint} sent a proof that does not verify (${err.code}): ${err.message}`);
-        throw new LedgerProofRefused("LEDGER_PROOF_INVALID", `the RPC endpoint ${this.endpoint} sent a proof that does not verify: ${err.message}`, { cause: err });
+        throw new LedgerProofRefused("LEDGER_PROOF_INVALID", `the RPC endpoint ${this.endpoint} sent a proof that does not verify: ${err.message}`, {
+          cause: err,
+        });
       }
       if (!isProofUnsupported(err)) throw err; // an outage: the caller's LEDGER_UNAVAILABLE
       if (this.setting === "on" || this.supported === true) {
-        const why = this.setting === "on" ? 'device.json says ledgerProofs "on"' : "it answered eth_getProof before (an endpoint does not lose it: taken as switching proofs off)";
+        const why =
+          this.setting === "on"
+            ? 'device.json says ledgerProofs "on"'
+            : "it answered eth_getProof before (an endpoint does not lose it: taken as switching proofs off)";
         this.deps.log?.(`ledger proofs: the RPC endpoint ${this.endpoint} does not answer eth_getProof and ${why}: nothing is decided until it does`);
         throw new LedgerProofRefused(
           "LEDGER_PROOF_UNAVAILABLE",

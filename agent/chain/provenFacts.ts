@@ -139,10 +139,14 @@ export function standingSlots(c: DeviceCredential): { single: bigint; suspended:
  * single record is this leaf) or in a batch (the proof leads to the batch's root); withdrawn if
  * the leaf is revoked, or the batch is, or the id was since enrolled alone; then suspended or active.
  */
-export function standingOf(c: DeviceCredential, words: { single: bigint; suspended: bigint; revokedLeaf: bigint; batchRoot?: bigint; batchFlags?: bigint }): DeviceStandingName {
+export function standingOf(
+  c: DeviceCredential,
+  words: { single: bigint; suspended: bigint; revokedLeaf: bigint; batchRoot?: bigint; batchFlags?: bigint },
+): DeviceStandingName {
   const leaf = BigInt(deviceLeaf(c.record));
   if (BigInt(c.record.id) === 0n) return "unknown";
-  const enrolled = c.batchId === 0 ? words.single === leaf : (words.batchRoot ?? 0n) !== 0n && verifyDeviceProof(c.record, c.proof, toBeHex(words.batchRoot!, 32));
+  const enrolled =
+    c.batchId === 0 ? words.single === leaf : (words.batchRoot ?? 0n) !== 0n && verifyDeviceProof(c.record, c.proof, toBeHex(words.batchRoot!, 32));
   if (!enrolled) return "unknown";
   const batchRevoked = c.batchId !== 0 && fieldOf(words.batchFlags ?? 0n, FLEET_LAYOUT.structs.Batch.revoked) !== 0n;
   if (words.revokedLeaf !== 0n || (c.batchId !== 0 && (batchRevoked || words.single !== 0n))) return "revoked";

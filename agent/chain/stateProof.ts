@@ -143,7 +143,8 @@ export function walkTrie(root: string, key: string, proof: string[], what: strin
       }
       const raw = proof[used++];
       if (!isHexString(raw) || raw.length % 2 !== 0) invalid(`has a node that is not hex bytes`);
-      if (keccak256(raw) !== next.hash) invalid(`has node ${used - 1} that does not hash to ${used === 1 ? "the root" : "its parent's reference"} ${next.hash}`);
+      if (keccak256(raw) !== next.hash)
+        invalid(`has node ${used - 1} that does not hash to ${used === 1 ? "the root" : "its parent's reference"} ${next.hash}`);
       try {
         node = decodeRlp(raw);
       } catch {
@@ -228,7 +229,12 @@ export function verifyGetProof(stateRoot: string, address: string, slots: string
     ["storageHash", a.storageHash.toLowerCase()],
     ["codeHash", a.codeHash.toLowerCase()],
   ];
-  const proven: Record<string, bigint | string> = { nonce: account.nonce, balance: account.balance, storageHash: account.storageRoot, codeHash: account.codeHash };
+  const proven: Record<string, bigint | string> = {
+    nonce: account.nonce,
+    balance: account.balance,
+    storageHash: account.storageRoot,
+    codeHash: account.codeHash,
+  };
   for (const [name, value] of claimed)
     if (proven[name] !== value) throw new StateProofError("PROOF_INVALID", `the answer states ${name} ${value} for ${who}; its proof shows ${proven[name]}`);
 
@@ -236,7 +242,8 @@ export function verifyGetProof(stateRoot: string, address: string, slots: string
   const answered = new Map(a.storageProof.map((p) => [slotKey(p.key), p]));
   for (const slot of slots.map(slotKey)) {
     const p = answered.get(slot);
-    if (!p) throw new StateProofError("PROOF_INVALID", `the answer has no proof for slot ${slot} of ${who} (it proves ${[...answered.keys()].join(", ") || "none"})`);
+    if (!p)
+      throw new StateProofError("PROOF_INVALID", `the answer has no proof for slot ${slot} of ${who} (it proves ${[...answered.keys()].join(", ") || "none"})`);
     const raw = walkTrie(account.storageRoot, keccak256(slot), p.proof, `slot ${slot} of ${who}`);
     let value = 0n;
     if (raw !== null) {
@@ -246,7 +253,8 @@ export function verifyGetProof(stateRoot: string, address: string, slots: string
         throw new StateProofError("PROOF_INVALID", `the proof of slot ${slot} of ${who} ends in a value that is not a stored word`);
       value = item === "0x" ? 0n : BigInt(item);
     }
-    if (BigInt(p.value) !== value) throw new StateProofError("PROOF_INVALID", `the answer states ${p.value} in slot ${slot} of ${who}; its proof shows ${hexQuantity(value)}`);
+    if (BigInt(p.value) !== value)
+      throw new StateProofError("PROOF_INVALID", `the answer states ${p.value} in slot ${slot} of ${who}; its proof shows ${hexQuantity(value)}`);
     values.set(slot, value);
   }
   return { account, values };

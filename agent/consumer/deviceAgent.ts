@@ -364,7 +364,12 @@ export class DeviceAgent {
     // proven against its header: an eth_call answer that disagrees is a lying endpoint (refused).
     const { provider: providerId } = release.record;
     const credential = this.o.device.credential;
-    const proven = await this.proofs.read({ releases: [release.id, ...running], provider: providerId, signer: { provider: providerId, address: release.signer }, device: credential });
+    const proven = await this.proofs.read({
+      releases: [release.id, ...running],
+      provider: providerId,
+      signer: { provider: providerId, address: release.signer },
+      device: credential,
+    });
     if (proven) this.noteHead(proven.facts.block.timestamp);
     let signatureValid = true;
     let verificationCode: string | undefined;
@@ -421,7 +426,10 @@ export class DeviceAgent {
     proven?.agree(`the standing of device ${credential.record.id}`, standing, proven.facts.standing);
     if (standing !== "active") {
       const code = standing === "unknown" ? "DEVICE_NOT_ENROLLED" : standing === "suspended" ? "DEVICE_SUSPENDED" : "DEVICE_REVOKED";
-      throw new OtaError(code, `device ${credential.record.id} is ${standing === "unknown" ? "not enrolled with this record" : standing} on the ledger: no server gives it a key`);
+      throw new OtaError(
+        code,
+        `device ${credential.record.id} is ${standing === "unknown" ? "not enrolled with this record" : standing} on the ledger: no server gives it a key`,
+      );
     }
   }
 

@@ -67,7 +67,11 @@ describe("agent/chain/provenFacts: the facts a device acts on, proven from the r
           for (const [member, field] of Object.entries(members as Record<string, PackedField>)) {
             const m = type!.members!.find((x) => x.label === member);
             expect(m, `${struct}.${member}`).to.not.equal(undefined);
-            expect([Number(m!.slot), m!.offset, Number(types[m!.type].numberOfBytes)], `${struct}.${member}`).to.deep.equal([field.slot, field.offset, field.bytes]);
+            expect([Number(m!.slot), m!.offset, Number(types[m!.type].numberOfBytes)], `${struct}.${member}`).to.deep.equal([
+              field.slot,
+              field.offset,
+              field.bytes,
+            ]);
           }
         }
       });
@@ -84,11 +88,21 @@ describe("agent/chain/provenFacts: the facts a device acts on, proven from the r
       await c.fleet.connect(c.admin).enrolDeviceBatch(tree.root, batchRecords.length, "ipfs://records");
       const v1 = await publish(c.registry, c.acmeAuthor, makeRelease({ version: encodeVersion("1.0.0"), hardware: [1, 2, 3] }), ACME_SIGNER, c.domain);
       const v2 = await publish(c.registry, c.acmeAuthor, makeRelease({ version: encodeVersion("1.1.0"), hardware: [2] }), ACME_SIGNER, c.domain);
-      const g1 = await publish(c.registry, c.globexAuthor, makeRelease({ provider: 2, component: COMPONENTS.globexApp, hardware: [3] }), GLOBEX_SIGNER, c.domain);
+      const g1 = await publish(
+        c.registry,
+        c.globexAuthor,
+        makeRelease({ provider: 2, component: COMPONENTS.globexApp, hardware: [3] }),
+        GLOBEX_SIGNER,
+        c.domain,
+      );
       return { ...c, single, batchRecords, tree, v1, v2, g1 };
     }
     const at = async (d: Awaited<ReturnType<typeof deployed>>) => ({ registry: await d.registry.getAddress(), fleet: await d.fleet.getAddress() });
-    const credential = (d: Awaited<ReturnType<typeof deployed>>, i: number): DeviceCredential => ({ record: d.batchRecords[i], batchId: 1, proof: d.tree.proofs[i] });
+    const credential = (d: Awaited<ReturnType<typeof deployed>>, i: number): DeviceCredential => ({
+      record: d.batchRecords[i],
+      batchId: 1,
+      proof: d.tree.proofs[i],
+    });
 
     it("CAP-11.3-c REQ-10d-ii: the proven status, bar, signer and standing equal the registries' views, as they change", async () => {
       const d = await loadFixture(deployed);

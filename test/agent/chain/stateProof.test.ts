@@ -31,7 +31,8 @@ function flip(hex: string, at: number): string {
   b[i] ^= 0x01;
   return "0x" + b.toString("hex");
 }
-const registryValues = (proof: GetProofAnswer, asked = Object.values(slots)) => verifyGetProof(verifyHeader(block).stateRoot, captured.registry, asked, proof).values;
+const registryValues = (proof: GetProofAnswer, asked = Object.values(slots)) =>
+  verifyGetProof(verifyHeader(block).stateRoot, captured.registry, asked, proof).values;
 
 describe("agent/chain/stateProof: eth_getProof answers and block headers checked without trusting the endpoint", () => {
   describe("block headers", () => {
@@ -60,7 +61,23 @@ describe("agent/chain/stateProof: eth_getProof answers and block headers checked
       const prague: Record<string, string> = { ...block, requestsHash: keccak256("0x01") };
       const ints = new Set(["difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed", "excessBlobGas"]);
       const fields = (b: Record<string, string>, names: string[]) => names.map((n) => (ints.has(n) ? hexlify(toBeArray(BigInt(b[n]))) : b[n]));
-      const base = ["parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom", "difficulty", "number", "gasLimit", "gasUsed", "timestamp", "extraData", "mixHash", "nonce"];
+      const base = [
+        "parentHash",
+        "sha3Uncles",
+        "miner",
+        "stateRoot",
+        "transactionsRoot",
+        "receiptsRoot",
+        "logsBloom",
+        "difficulty",
+        "number",
+        "gasLimit",
+        "gasUsed",
+        "timestamp",
+        "extraData",
+        "mixHash",
+        "nonce",
+      ];
       const all = [...base, "baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot", "requestsHash"];
       prague.hash = keccak256(encodeRlp(fields(prague, all)));
       expect(verifyHeader(prague).hash).to.equal(prague.hash);
