@@ -1,11 +1,11 @@
 /**
- * Every benchmark in turn (issue 7): gas, crypto, consumer, tracker, e2e, device (issue 14), each its own
+ * Every benchmark in turn (issue 7): gas, crypto, consumer, tracker, e2e, device (issue 14), stateproof (issue 16), each its own
  * `npm run bench:<name>` in a child process, so that one's memory does not count in another's.
  *
  *   npm run bench                      each prints its figures as it ends
  *   npm run bench -- --json            one JSON document: { machine, benches: { gas: {...}, ... } }
  *   npm run bench -- --only gas,e2e    some of them
- *   npm run bench -- --quick           smaller sizes: a 64 MiB image, 20,000 tracker devices, 100 e2e devices, 3 device-agent starts
+ *   npm run bench -- --quick           smaller sizes: a 64 MiB image, 20,000 tracker devices, 100 e2e devices, 3 device-agent starts, 1,000 accounts and slots (stateproof)
  *
  * Sizes can also be set one by one, as each benchmark reads them: BENCH_SIZE_MIB (crypto and
  * consumer), BENCH_DEVICES (tracker), BENCH_E2E_DEVICES (e2e), BENCH_DEVICE_RUNS (device); given ones win over --quick. The
@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import os from "node:os";
 
-const BENCHES = ["gas", "crypto", "consumer", "tracker", "e2e", "device"] as const;
+const BENCHES = ["gas", "crypto", "consumer", "tracker", "e2e", "device", "stateproof"] as const;
 type Bench = (typeof BENCHES)[number];
 
 const argv = process.argv.slice(2);
@@ -33,7 +33,14 @@ const only =
 for (const name of only)
   if (!(BENCHES as readonly string[]).includes(name)) throw new Error(`--only: no benchmark "${name}"; choose from ${BENCHES.join(", ")}`);
 
-const QUICK: Record<string, string> = { BENCH_SIZE_MIB: "64", BENCH_DEVICES: "20000", BENCH_E2E_DEVICES: "100", BENCH_DEVICE_RUNS: "3" };
+const QUICK: Record<string, string> = {
+  BENCH_SIZE_MIB: "64",
+  BENCH_DEVICES: "20000",
+  BENCH_E2E_DEVICES: "100",
+  BENCH_DEVICE_RUNS: "3",
+  BENCH_ACCOUNTS: "1000",
+  BENCH_SLOTS: "1000",
+};
 
 let interrupted = false;
 let running: ReturnType<typeof spawn> | undefined;
