@@ -108,7 +108,16 @@ export class LedgerProofs {
     const rpc = this.deps.provider as Partial<RpcSender>;
     try {
       if (typeof rpc.send !== "function") throw Object.assign(new Error("the provider cannot send eth_getProof"), { code: "UNSUPPORTED_OPERATION" });
-      const facts = await readProvenFacts(rpc as RpcSender, { registry: await this.deps.registry.getAddress(), fleet: await this.deps.fleet.getAddress() }, q);
+      // A quorum provider (agent/chain/endpointQuorum) names the block its endpoints agreed on: the
+      // proofs are read at it and its header must have that hash, not just any hash it shows.
+      const quorum = this.deps.provider as { agreedHead?: () => Promise<{ number: number; hash: string }> };
+      const agreed = typeof quorum.agreedHead === "function" ? await quorum.agreedHead() : undefined;
+      const facts = await readProvenFacts(
+        rpc as RpcSender,
+        { registry: await this.deps.registry.getAddress(), fleet: await this.deps.fleet.getAddress() },
+        q,
+        agreed ? { block: agreed.number, agreedHash: agreed.hash } : {},
+      );
       this.supported = true;
       return new ProvenView(facts, this.endpoint, this.deps.log);
     } catch (err) {

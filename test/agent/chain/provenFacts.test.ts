@@ -160,6 +160,15 @@ describe("agent/chain/provenFacts: the facts a device acts on, proven from the r
       expect([f.block.number, f.block.hash]).to.deep.equal([head!.number, head!.hash]);
       expect(f.cost.calls).to.equal(3);
       expect(f.cost.bytes).to.be.greaterThan(1000);
+      // At a block named by number, and only if its header has the hash agreed (a quorum's): another is HEADER_INVALID.
+      const earlier = await ethers.provider.getBlock(head!.number - 1);
+      const atEarlier = await readProvenFacts(ethers.provider, await at(d), { releases: [d.v1.id] }, { block: earlier!.number, agreedHash: earlier!.hash! });
+      expect(atEarlier.block.hash).to.equal(earlier!.hash);
+      let refused: unknown;
+      await readProvenFacts(ethers.provider, await at(d), { releases: [d.v1.id] }, { block: earlier!.number, agreedHash: head!.hash! }).catch(
+        (e: unknown) => (refused = e),
+      );
+      expect((refused as { code?: string })?.code).to.equal("HEADER_INVALID");
       // Releases only: no eth_getProof of the fleet registry.
       expect((await readProvenFacts(ethers.provider, await at(d), { releases: [d.v1.id] })).cost.calls).to.equal(2);
     });

@@ -64,8 +64,8 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
 
   let n = 0;
   /** A device agent whose only endpoint is `url`; it records the phases it reaches and its log lines. */
-  async function agentAt(url: string, ledgerProofs: LedgerProofsSetting) {
-    const provider = new JsonRpcProvider(url, Network.from(31337), { staticNetwork: true, batchMaxCount: 1 });
+  async function agentAt(url: string, ledgerProofs: LedgerProofsSetting, wrap: (p: JsonRpcProvider) => JsonRpcProvider = (p) => p) {
+    const provider = wrap(new JsonRpcProvider(url, Network.from(31337), { staticNetwork: true, batchMaxCount: 1 }));
     opened.push({ provider });
     const phases: string[] = [];
     const log: string[] = [];
@@ -162,6 +162,20 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
     const required = await agentAt(noProofs.url, "on");
     expect(await required.agent.considerRelease(active.id, "test")).to.include({ outcome: "blocked", code: "LEDGER_PROOF_UNAVAILABLE" });
     expect(required.phases).to.not.include("checked");
+  });
+
+  it("with a quorum provider, the proofs are read at the block it agreed on and its header must have that hash", async () => {
+    const { agent, log } = await agentAt(lying.url, "on", (provider) =>
+      Object.assign(provider, { agreedHead: async () => ({ number: 1, hash: "0x" + "11".repeat(32) }) }),
+    );
+    expect(await agent.considerRelease(active.id, "test")).to.include({ outcome: "blocked", code: "LEDGER_PROOF_INVALID" });
+    expect(log.find((l) => l.includes("does not verify"))).to.include("is not the agreed block");
+    const head = await node.provider.getBlock("latest");
+    const honest = await agentAt(lying.url, "on", (provider) =>
+      Object.assign(provider, { agreedHead: async () => ({ number: head!.number, hash: head!.hash! }) }),
+    );
+    expect((await honest.agent.considerRelease(active.id, "test")).code).to.not.match(/^LEDGER_PROOF/);
+    expect(honest.phases).to.include("checked");
   });
 
   it("CAP-11.3-d: its own standing: suspended, it stops before asking a server (DEVICE_SUSPENDED); a forged 'active' is LEDGER_PROOF_MISMATCH", async () => {
