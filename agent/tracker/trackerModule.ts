@@ -2,7 +2,7 @@ import path from "node:path";
 import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
 import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
-import { FileStreamStore } from "../chain/eventStreamStore";
+import { FleetPositionStore, reconcileLedgerPosition } from "./ledgerPosition";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { StagedRolloutFinder } from "../chain/stagedRollouts";
@@ -117,6 +117,8 @@ export interface TrackerModuleOptions {
   upstreamMs?: number; // how often an intermediate module posts upstream (default 30 s)
   pollMs?: number; // ledger polling (default 2 s)
   confirmations?: number;
+  /** Recent blocks remembered to find a reorganisation's fork point (default 64); a deeper one halts the stream (REORG_TOO_DEEP). */
+  reorgWindow?: number;
   maxMessageAgeMs?: number; // module messages older than this are refused (default 10 min)
   now?: () => number;
   log?: (line: string) => void;
@@ -193,13 +195,19 @@ export class TrackerModule {
       if (changed.releases) this.catalogueChanged();
     });
     this.stream = new ChainEventStream(
-      { provider: options.chain.provider, store: new FileStreamStore(path.join(options.dataDir, "ledger-checkpoint.json")), handler: mirror },
+      { provider: options.chain.provider, store: new FleetPositionStore(this.db), handler: mirror },
       {
         filters: [{ address: [String(registry.target), String(fleet.target)] }],
         fromBlock: options.chain.fromBlock,
         confirmations: options.confirmations ?? 0,
+        window: options.reorgWindow,
         pollMs: options.pollMs ?? 2000,
         onError: (err, retry) => this.log(`ledger: ${(err as Error).message} (retry in ${retry.retryInMs} ms)`),
+        // One line, naming the code and the fix; the health answer says it until an operator re-syncs.
+        onHalt: (err) =>
+          this.log(
+            `ledger: ${err.code}: ${err.message}; stopped following the ledger (its fleet view stays as it was): stop the tracker and run \`ota-ledger tracker resync\` (docs/guides/operations.md)`,
+          ),
       },
     );
   }
@@ -244,7 +252,15 @@ export class TrackerModule {
         `tracker module ${this.id} is registered under ${registered.parent}, not the configured parent ${expectedParent}`,
       );
     }
-    await this.stream.pollOnce();
+    const reconciled = reconcileLedgerPosition(this.db, this.options.dataDir);
+    if (reconciled.adopted)
+      this.log(`ledger: took the position of ${path.join(this.options.dataDir, "ledger-checkpoint.json")} into fleet.db (renamed .adopted)`);
+    if (reconciled.trimmedBlocks > 0) this.log(`ledger: undid the events of ${reconciled.trimmedBlocks} block(s) past the saved position; they are read again`);
+    // A reorganisation below the window found at start halts the stream (onHalt); the module still
+    // starts, so that its health answer can say so and its fleet view stays readable.
+    await this.stream.pollOnce().catch((err) => {
+      if (!this.stream.halted) throw err;
+    });
     this.stream.start();
     this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
     if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
