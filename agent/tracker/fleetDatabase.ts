@@ -5,6 +5,7 @@ import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import type { ReleaseRecord } from "../core/release";
 import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
 import type { StreamState } from "../chain/eventStreamStore";
+import type { SentTx, TxJournal } from "./ledgerAccount";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -219,7 +220,11 @@ const MIGRATIONS = [
    CREATE INDEX devices_by_kind ON devices (last_kind) WHERE last_kind IS NOT NULL;`,
   // Where the module's ledger stream stands (issue 16), written in the transaction that applies or
   // undoes the events of those blocks: a crash can no longer leave the two apart (it was a file).
-  `CREATE TABLE ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);`,
+  // And the transactions of its ledger account not yet buried (agent/tracker/ledgerAccount.ts): one
+  // that a reorganisation dropped, or left waiting when the module stopped, is cancelled at the next
+  // send or start, never mined later.
+  `CREATE TABLE ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+   CREATE TABLE ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -711,6 +716,15 @@ export class FleetDatabase {
   /** Forgets it: the stream reads the ledger again from its first block. */
   clearLedgerPosition(): void {
     this.sql(`DELETE FROM ledger_position`).run();
+  }
+
+  /** The ledger account's journal of transactions not yet buried (TxJournal). */
+  get ledgerTxs(): TxJournal {
+    return {
+      list: () => (this.sql(`SELECT tx FROM ledger_txs ORDER BY nonce`).pluck().all() as string[]).map((t) => JSON.parse(t) as SentTx),
+      put: (tx) => void this.sql(`INSERT OR REPLACE INTO ledger_txs (nonce, tx) VALUES (?, ?)`).run(tx.nonce, JSON.stringify(tx)),
+      remove: (nonce) => void this.sql(`DELETE FROM ledger_txs WHERE nonce = ?`).run(nonce),
+    };
   }
 
   // ------------------------------------------------------------------ modules below this one

@@ -119,10 +119,16 @@ export interface TrackerModuleOptions {
   confirmations?: number;
   /** Recent blocks remembered to find a reorganisation's fork point (default 64); a deeper one halts the stream (REORG_TOO_DEEP). */
   reorgWindow?: number;
+  /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
+  ledgerTxDeadlineMs?: number;
+  ledgerTxPollMs?: number; // between receipt polls (default 1 s)
   maxMessageAgeMs?: number; // module messages older than this are refused (default 10 min)
   now?: () => number;
   log?: (line: string) => void;
 }
+
+/** The longest stop() waits for a duty or a ledger read in flight. */
+const STOP_GRACE_MS = 3000;
 
 /**
  * One status tracker module (X.1368 clause 8.2): the server module (no parent) decides which
@@ -175,7 +181,12 @@ export class TrackerModule {
     const { registry, fleet, domain } = options.chain;
     this.stagedRollouts = new StagedRolloutFinder(options.chain.provider);
     if (options.ledgerAccount && !options.parent) {
-      const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry));
+      const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry, {
+        journal: this.db.ledgerTxs,
+        deadlineMs: options.ledgerTxDeadlineMs,
+        pollMs: options.ledgerTxPollMs,
+        log: (l) => this.log(l),
+      }));
       if (options.chain.policies)
         this.failures = new FailureReporter({
           db: this.db,
@@ -187,7 +198,7 @@ export class TrackerModule {
         });
       if (options.chain.anchors)
         this.anchoring = new StatusAnchoring(
-          { db: this.db, anchors: options.chain.anchors, account, now: this.now },
+          { db: this.db, anchors: options.chain.anchors, account, now: this.now, log: (l) => this.log(l) },
           { keepRecords: options.anchorRecordsKept },
         );
     }
@@ -271,6 +282,8 @@ export class TrackerModule {
   /** The server module's duties on the ledger (issue 6): failure totals to staged rollouts, status anchors. */
   private startLedgerDuties(): void {
     if (this.role !== "server") return;
+    // What an earlier run left waiting (stopped before it was mined, or dropped since) is cancelled first.
+    void this.ledgerAccount?.settle().catch((err) => this.log(`ledger account: ${(err as Error).message} (settled before the next send)`));
     if (!this.ledgerAccount) {
       this.log("ledger duties: no ledger account (ledgerAccount): failure totals and status anchors are not posted on the ledger");
       return;
@@ -326,13 +339,18 @@ export class TrackerModule {
     });
   }
 
+  /**
+   * Stops within a few seconds whatever the ledger does (issue 16): a duty waiting for its
+   * transaction is cut short (what it sent stays journalled and is settled at the next start), and
+   * a ledger read that hangs is not waited for longer than STOP_GRACE_MS.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
     this.timers = [];
-    await Promise.allSettled([...this.duties.values()]);
-    await this.stream.stop();
-    await this.upstreamRun.catch(() => {});
+    this.ledgerAccount?.stop();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
+    await Promise.race([Promise.allSettled([...this.duties.values(), this.stream.stop(), this.upstreamRun]), grace]);
     await this.intake.close();
     this.db.close();
   }
