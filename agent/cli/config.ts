@@ -74,6 +74,10 @@ export interface TrackerConfig {
   firmwareServers: string[];
   downloadLogMs?: number;
   confirmations?: number;
+  /** Recent blocks remembered for reorganisations (default 64); a deeper one halts the mirror (REORG_TOO_DEEP). */
+  reorgWindow?: number;
+  /** How long a ledger-duty transaction may wait to be mined before it is cancelled (ms; default 180 s). */
+  txDeadlineMs?: number;
 }
 
 export interface ConfigInputs {
@@ -287,6 +291,8 @@ async function resolveTracker(
     firmwareServers: t.firmwareServers ?? [],
     downloadLogMs: t.downloadLogMs,
     confirmations: t.confirmations,
+    reorgWindow: t.reorgWindow,
+    txDeadlineMs: t.txDeadlineMs,
   };
 }
 

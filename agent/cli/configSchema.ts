@@ -129,6 +129,14 @@ export const fileLayerSchema = z.strictObject({
         .int({ error: "must be a number of blocks (a whole number from 0)" })
         .min(0, { error: "must be a number of blocks (a whole number from 0)" })
         .optional(),
+      /** Recent blocks remembered to undo a reorganisation (default 64); a deeper one halts the mirror until `tracker resync`. */
+      reorgWindow: z
+        .number({ error: "must be a number of blocks (a whole number from 1)" })
+        .int({ error: "must be a number of blocks (a whole number from 1)" })
+        .min(1, { error: "must be a number of blocks (a whole number from 1)" })
+        .optional(),
+      /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
+      txDeadlineMs: milliseconds.optional(),
     })
     .optional(),
 });

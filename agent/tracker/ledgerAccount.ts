@@ -251,7 +251,9 @@ export class LedgerAccount {
       });
       this.o.log(`ledger account: ${why}: cancelled with ${sent.hash} (same nonce, higher fees) so that it is never mined later`);
     } catch (err) {
-      this.o.log(`ledger account: ${why}: cancelling it failed (${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}); tried again before the next send`);
+      this.o.log(
+        `ledger account: ${why}: cancelling it failed (${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}); tried again before the next send`,
+      );
     }
   }
 }

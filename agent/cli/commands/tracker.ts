@@ -207,6 +207,8 @@ async function startModule(ctx: CliContext): Promise<void> {
       adoptionSampleMs: t.adoptionSampleMs,
       pollMs: t.pollMs,
       confirmations: t.confirmations,
+      reorgWindow: t.reorgWindow,
+      ledgerTxDeadlineMs: t.txDeadlineMs,
       log,
     });
     let http: RunningTrackerHttp;
