@@ -153,6 +153,20 @@ export class DeviceAgent {
     return out;
   }
 
+  /**
+   * After its ledger watcher lost track of the chain (a reorganisation below its window, issue 16)
+   * and started again from the head: the events in between are not read, so the device asks the
+   * ledger directly for the newest good release of each component it runs.
+   */
+  async catchUp(): Promise<UpdateOutcome[]> {
+    const out: UpdateOutcome[] = [];
+    for (const component of this.o.components) {
+      const newest = await this.newestGoodRelease(component);
+      if (newest && !this.isRunning(newest)) out.push(await this.considerRelease(newest, "resync"));
+    }
+    return out;
+  }
+
   /** The newest release of a component for this device's hardware that is neither vulnerable nor revoked, if any (an outage: none now). */
   private async newestGoodRelease(component: string): Promise<string | undefined> {
     const id = await callLedger(() => this.o.chain.registry.latestReleaseForHardware(component, this.o.device.credential.record.hardwareClass, false)).catch(
