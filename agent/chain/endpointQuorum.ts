@@ -1,4 +1,13 @@
-import { FetchRequest, JsonRpcProvider, toQuantity, type JsonRpcApiProviderOptions, type JsonRpcError, type JsonRpcPayload, type JsonRpcResult, type Networkish } from "ethers";
+import {
+  FetchRequest,
+  JsonRpcProvider,
+  toQuantity,
+  type JsonRpcApiProviderOptions,
+  type JsonRpcError,
+  type JsonRpcPayload,
+  type JsonRpcResult,
+  type Networkish,
+} from "ethers";
 import { LedgerUnavailable } from "./ledgerCall";
 import { shownEndpoint } from "./rpcEndpoint";
 
