@@ -96,7 +96,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
   const envLayer = checkEnvLayer(env);
   const rpcFlag = rpcUrl === undefined ? undefined : rpcListText.safeParse(rpcUrl);
   if (rpcFlag && !rpcFlag.success) {
-    throw new ConfigError("CONFIG_INVALID", `--rpc must be an http(s) URL such as "http://127.0.0.1:8545", or several separated by commas`);
+    throw new ConfigError("CONFIG_INVALID", `--rpc "${rpcUrl}" must be an http(s) URL such as "http://127.0.0.1:8545", or several separated by commas`);
   }
   const fileDir = configFile ? path.dirname(configFile) : cwd;
   // A path keeps the folder of the layer it came from: the file's folder, or cwd for env and defaults.
@@ -246,7 +246,7 @@ function resolveEndpoints(env: EnvLayer, file: FileLayer, flag: string[] | undef
           : [[file.rpcUrl ?? "http://127.0.0.1:8545"], `rpcUrl${inFile}`];
   const seen = new Map<string, number>();
   urls.forEach((url, i) => {
-    const key = new URL(url).href;
+    const key = new URL(url).href.replace(/\/$/, ""); // a trailing slash names the same endpoint
     const first = seen.get(key);
     if (first !== undefined) {
       throw new ConfigError(
