@@ -123,6 +123,21 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     expect(installed(agent)).to.equal(r.releaseId.toLowerCase());
   });
 
+  it("what a check costs the fleet: with one endpoint no request is added; with three, one head agreement (3) and each other read asked of two", async () => {
+    const cost: number[] = [];
+    for (const set of [[rpcs[0]], rpcs]) {
+      const { device, agent, provider } = await deviceOver(set);
+      const r = await release([device]);
+      rpcs.forEach((x) => x.calls.clear());
+      expect(await agent.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "confirmed" });
+      const requests = provider.requestCounts.reduce((a, b) => a + b, 0);
+      expect(requests).to.equal(rpcs.reduce((sum, x) => sum + [...x.calls.values()].reduce((a, b) => a + b, 0), 0)); // what the endpoints saw
+      cost.push(requests);
+    }
+    // The one header read of the single endpoint is answered from the agreement with three (measured: 10 and 21, docs/device.md).
+    expect(cost[1]).to.equal(3 + 2 * (cost[0] - 1));
+  });
+
   it("REQ-10b-i: one endpoint alone, its view frozen past the device's limit, is reported as LEDGER_STALE (blocked, retried), never as up to date", async () => {
     const later = Date.now() + 2 * 3600_000; // two hours after the frozen block
     const { device, agent } = await deviceOver([rpcs[0]], { policy: { maxLedgerAgeSeconds: 3600 }, clock: () => later });
