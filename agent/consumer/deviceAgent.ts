@@ -6,7 +6,7 @@ import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/con
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
-import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
+import { checkCandidate, checkLedgerView, startUpdate, transition, type LedgerView, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import {
   ContentRejected,
   DownloadRejected,
@@ -88,6 +88,7 @@ export class DeviceAgent {
   private readonly declined = new Map<string, string>();
   private readonly needs = new Map<string, { releaseId: string; component: string; reason: string }>();
   private headTimestamp = 0;
+  private headBlock: number | undefined;
 
   private constructor(
     private readonly o: DeviceAgentOptions,
@@ -129,9 +130,30 @@ export class DeviceAgent {
     return (this.o.clock ?? Date.now)();
   }
 
-  /** The newest ledger time this device has seen (unix s), from the watcher or a fresh read. */
-  noteHead(timestamp: number): void {
+  /**
+   * The newest ledger block this device has seen (its time in unix s, and its number), from the
+   * watcher or a fresh read; with several endpoints, one they agreed on (agent/chain/endpointQuorum).
+   */
+  noteHead(timestamp: number, block?: number): void {
     this.headTimestamp = Math.max(this.headTimestamp, timestamp);
+    if (block !== undefined) this.headBlock = Math.max(this.headBlock ?? 0, block);
+  }
+
+  /** The device's view of the ledger and the floor its upstream signed (issue 16). */
+  private ledgerView(): LedgerView {
+    const floor = this.memory.ledgerFloor;
+    return { headTimestamp: this.headTimestamp, headBlock: this.headBlock, ...(floor > 0 ? { floorBlock: floor } : {}) };
+  }
+
+  /**
+   * Reads the newest block and checks the view before anything is decided on it (TUF's freeze
+   * attack): a release a frozen view cannot show would otherwise read as unknown, not as a view
+   * too old to tell. Undefined when the view is fresh.
+   */
+  private async staleView() {
+    const head = await this.o.chain.provider.getBlock("latest");
+    if (head) this.noteHead(head.timestamp, head.number);
+    return checkLedgerView(this.ledgerView(), this.o.policy, Math.floor(this.now() / 1000));
   }
 
   /** Ledger events (in-device tracker mode): a new release of a component this device runs is considered. */
@@ -199,7 +221,7 @@ export class DeviceAgent {
         },
       ),
     );
-    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence);
+    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence, notice.ledgerBlock);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
 
@@ -254,6 +276,12 @@ export class DeviceAgent {
 
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
+    // A view too old to decide on is a blocked delivery (tried again), whatever the release.
+    const stale = await callLedger(() => this.staleView()).catch((err: unknown) => {
+      if (err instanceof LedgerUnavailable) return err;
+      throw err;
+    });
+    if (stale) return this.finish(releaseId, "blocked", stale.code);
     const release = await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
       if (err instanceof LedgerUnavailable) return err;
       throw err;
@@ -363,7 +391,7 @@ export class DeviceAgent {
 
   /** The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v). */
   private async checkOnLedger(release: LedgerRelease): Promise<void> {
-    const { registry, domain, provider } = this.o.chain;
+    const { registry, domain } = this.o.chain;
     let signatureValid = true;
     let verificationCode: string | undefined;
     try {
@@ -374,8 +402,6 @@ export class DeviceAgent {
       verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
     const [, barred] = (await registry.getFunction("provider")(release.record.provider)) as [string, boolean];
-    const head = await provider.getBlock("latest");
-    if (head) this.noteHead(head.timestamp);
     const boot = this.slots.snapshot();
     const installedStatus: Record<string, ReleaseStatus> = {};
     for (const [component, c] of Object.entries(boot.components)) {
@@ -401,7 +427,7 @@ export class DeviceAgent {
         ledgerVerdict: onLedger.verdict,
         policy: onLedger.policy ? { address: onLedger.policy, reason: onLedger.reason } : undefined,
       },
-      ledger: { headTimestamp: this.headTimestamp },
+      ledger: this.ledgerView(), // read by staleView at the start of this update
       device: {
         hardwareClass: this.o.device.credential.record.hardwareClass,
         installed,

@@ -62,7 +62,7 @@ export class DeviceRunner {
             chain.registry,
             path.join(o.stateDir, "ledger-checkpoint.json"),
             async (events) => {
-              for (const a of agents) a.noteHead(watcher!.head.timestamp);
+              for (const a of agents) a.noteHead(watcher!.head.timestamp, watcher!.head.number);
               await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
             },
             {

@@ -426,6 +426,8 @@ export class TrackerModule {
         component: step.component,
         reason: step.reason,
         ...(step.evidence ? { evidence: step.evidence } : {}),
+        // The newest block this module has read: the device's view must reach it (a frozen view is seen, issue 16).
+        ...((this.stream.position?.block ?? -1) >= 0 ? { ledgerBlock: this.stream.position!.block } : {}),
       };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
