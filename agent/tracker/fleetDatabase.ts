@@ -223,8 +223,8 @@ const MIGRATIONS = [
   // And the transactions of its ledger account not yet buried (agent/tracker/ledgerAccount.ts): one
   // that a reorganisation dropped, or left waiting when the module stopped, is cancelled at the next
   // send or start, never mined later.
-  `CREATE TABLE ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
-   CREATE TABLE ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
+  `CREATE TABLE IF NOT EXISTS ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
