@@ -68,5 +68,6 @@ rmSync(dir, { recursive: true, force: true });
 const sum = (k) => lines.reduce((n, l) => n + l[k], 0);
 if (lines.length !== Object.keys(SUITES).length) status = 1;
 console.log(`\nall suites (${lines.length} of ${Object.keys(SUITES).length} reported):`);
+for (const f of lines.flatMap((l) => l.failures ?? [])) console.log(`  failed: ${f.title}\n          ${f.error}`);
 console.log(`tests: ${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped`);
 process.exit(status);

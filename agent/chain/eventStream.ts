@@ -42,11 +42,13 @@ export interface StreamBatch {
  * hashes and log indexes, so `apply` must be idempotent per (blockHash, logIndex): then every log
  * takes effect exactly once. `revert(fromBlock, blocks)` says that the listed blocks, already
  * applied, left the chain: the caller drops what it derived from them. It too may be repeated
- * after a crash and must be idempotent.
+ * after a crash and must be idempotent. A caller that keeps its data in a database should write
+ * `checkpoint` (given to both) in the same transaction as the data, and be the stream's store:
+ * then a crash leaves data and position describing the same block.
  */
 export interface StreamHandler {
   apply(batch: StreamBatch): Promise<void> | void;
-  revert(fromBlock: number, blocks: BlockRef[]): Promise<void> | void;
+  revert(fromBlock: number, blocks: BlockRef[], checkpoint: StreamState): Promise<void> | void;
 }
 
 export interface ChainEventStreamOptions {
@@ -58,6 +60,12 @@ export interface ChainEventStreamOptions {
   pollMs?: number; // between polls once caught up (default 2000)
   backoff?: { initialMs?: number; maxMs?: number }; // after failures: doubles from initialMs up to maxMs
   onError?: (err: unknown, retry: { failures: number; retryInMs: number }) => void;
+  /**
+   * The chain forked below the window (REORG_TOO_DEEP): the stream cannot tell what to undo, so it
+   * stops polling (retrying cannot help) and says so here once. The caller re-syncs
+   * (`restartFrom`) or reports the state and waits for an operator.
+   */
+  onHalt?: (err: ReorgTooDeepError) => void;
 }
 
 export class EventStreamError extends OtaError {}
@@ -98,7 +106,7 @@ const key = (hash: string, logIndex: number) => `${hash}:${logIndex}`;
  * state only moves after the caller has taken a batch, so nothing is ever skipped.
  */
 export class ChainEventStream {
-  private readonly o: Required<Omit<ChainEventStreamOptions, "onError" | "backoff">> & { initialMs: number; maxMs: number };
+  private readonly o: Required<Omit<ChainEventStreamOptions, "onError" | "onHalt" | "backoff">> & { initialMs: number; maxMs: number };
   private state: StreamState | undefined;
   private range: number;
   private stopped = false;
@@ -106,6 +114,7 @@ export class ChainEventStream {
   private running: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  private haltedBy: ReorgTooDeepError | undefined;
 
   constructor(
     private readonly deps: { provider: RpcSender; store: StreamStore; handler: StreamHandler },
@@ -130,9 +139,31 @@ export class ChainEventStream {
     return this.state && { block: this.state.block, hash: this.state.hash };
   }
 
-  /** Polls until stopped; failures go to onError and are retried, never thrown. */
+  /** Why the stream stopped following the chain by itself (a reorganisation below its window), if it did. */
+  get halted(): ReorgTooDeepError | undefined {
+    return this.haltedBy;
+  }
+
+  /**
+   * Starts again from `block` (its hash read from the chain now), forgetting the window: after a
+   * halt, or to re-sync. The caller has already undone what it derived past `block` (or accepts
+   * that it stays: a device's watcher only hints). Saved before it returns.
+   */
+  async restartFrom(block: number | "head"): Promise<{ block: number; hash: string | null }> {
+    await this.stop();
+    const at = block === "head" ? Number(await this.deps.provider.send("eth_blockNumber", [])) - this.o.confirmations : block;
+    const hash = at >= 0 ? ((await this.header(at))?.hash ?? null) : null;
+    if (at >= 0 && hash === null) throw new EventStreamError("CHAIN_MOVED", `block ${at} is not on the chain the node follows`);
+    const next: StreamState = { block: at, hash, window: hash === null ? [] : [{ number: at, hash, logs: [] }] };
+    await this.deps.store.save(next);
+    this.state = next;
+    this.haltedBy = undefined;
+    return { block: at, hash };
+  }
+
+  /** Polls until stopped; failures go to onError and are retried, never thrown; a reorganisation below the window halts it (onHalt). */
   start(): void {
-    if (this.loop) return;
+    if (this.loop || this.haltedBy) return;
     this.stopped = false;
     this.loop = this.run();
   }
@@ -162,6 +193,10 @@ export class ChainEventStream {
         await this.pollOnce();
         failures = 0;
       } catch (err) {
+        if (err instanceof ReorgTooDeepError) {
+          this.loop = undefined; // halted (poll said so through onHalt): retrying cannot help
+          return;
+        }
         failures++;
         delay = Math.min(this.o.maxMs, this.o.initialMs * 2 ** Math.min(failures - 1, 30));
         try {
@@ -175,6 +210,23 @@ export class ChainEventStream {
   }
 
   private async poll(): Promise<void> {
+    if (this.haltedBy) throw this.haltedBy;
+    try {
+      await this.follow();
+    } catch (err) {
+      if (err instanceof ReorgTooDeepError) {
+        this.haltedBy = err;
+        try {
+          this.options.onHalt?.(err);
+        } catch {
+          // a failing callback must not hide the halt
+        }
+      }
+      throw err;
+    }
+  }
+
+  private async follow(): Promise<void> {
     this.state ??= (await this.deps.store.load()) ?? { block: this.o.fromBlock - 1, hash: null, window: [] };
     const head = Number(await this.deps.provider.send("eth_blockNumber", []));
     // The stored tip must still be on the chain, also when the chain became shorter than it.
@@ -255,8 +307,8 @@ export class ChainEventStream {
       );
     }
     const dropped = s.window.filter((b) => b.number > fork!.number).map((b) => ({ number: b.number, hash: b.hash }));
-    await this.deps.handler.revert(fork.number + 1, dropped);
     const next: StreamState = { block: fork.number, hash: fork.hash, window: s.window.filter((b) => b.number <= fork!.number) };
+    await this.deps.handler.revert(fork.number + 1, dropped, structuredClone(next));
     await this.deps.store.save(next);
     this.state = next;
   }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { Wallet, getAddress } from "ethers";
 import { InputError } from "../core/errors";
 import { deploymentPath, readDeployment } from "../chain/deployment";
-import { describeIssues, envLayerSchema, fileLayerSchema, rawEnvLayer, type EnvLayer, type FileLayer } from "./configSchema";
+import { describeIssues, envLayerSchema, fileLayerSchema, rawEnvLayer, rpcListText, type EnvLayer, type FileLayer } from "./configSchema";
 import { parseIdOrLabel, parseLabel } from "./parse";
 
 /** A configuration that cannot be used; the message names the field and how to fix it. */
@@ -20,7 +20,12 @@ export const DEFAULT_CONFIG_FILE = "ota-ledger.json";
  */
 export interface OtaConfig {
   network: string;
+  /** The chain's JSON-RPC endpoint: the first of rpcUrls. */
   rpcUrl: string;
+  /** Every endpoint the ledger is read through; with more than one they must agree (agent/chain/endpointQuorum). */
+  rpcUrls: string[];
+  /** How many endpoints must give the same answer: more than half of rpcUrls (default a majority). */
+  rpcQuorum: number;
   /** The chain the RPC must serve; from the deployment file when not set. Unchecked if unknown. */
   chainId?: number;
   registry?: string;
@@ -74,6 +79,10 @@ export interface TrackerConfig {
   firmwareServers: string[];
   downloadLogMs?: number;
   confirmations?: number;
+  /** Recent blocks remembered for reorganisations (default 64); a deeper one halts the mirror (REORG_TOO_DEEP). */
+  reorgWindow?: number;
+  /** How long a ledger-duty transaction may wait to be mined before it is cancelled (ms; default 180 s). */
+  txDeadlineMs?: number;
 }
 
 export interface ConfigInputs {
@@ -81,7 +90,7 @@ export interface ConfigInputs {
   env: NodeJS.ProcessEnv;
   /** --config: must exist. Without it, ./ota-ledger.json is read if present. */
   configPath?: string;
-  /** --rpc: overrides rpcUrl. */
+  /** --rpc: overrides rpcUrl and rpcUrls (one URL, or several separated by commas). */
   rpcUrl?: string;
 }
 
@@ -89,8 +98,9 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
   const configFile = await findConfigFile(cwd, configPath);
   const file = configFile ? await readFileLayer(configFile) : {};
   const envLayer = checkEnvLayer(env);
-  if (rpcUrl !== undefined && !fileLayerSchema.shape.rpcUrl.safeParse(rpcUrl).success) {
-    throw new ConfigError("CONFIG_INVALID", `--rpc "${rpcUrl}" must be an http(s) URL such as "http://127.0.0.1:8545"`);
+  const rpcFlag = rpcUrl === undefined ? undefined : rpcListText.safeParse(rpcUrl);
+  if (rpcFlag && !rpcFlag.success) {
+    throw new ConfigError("CONFIG_INVALID", `--rpc "${rpcUrl}" must be an http(s) URL such as "http://127.0.0.1:8545", or several separated by commas`);
   }
   const fileDir = configFile ? path.dirname(configFile) : cwd;
   // A path keeps the folder of the layer it came from: the file's folder, or cwd for env and defaults.
@@ -99,9 +109,12 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
 
   const network = envLayer.OTA_NETWORK ?? file.network ?? "localhost";
   const deploymentFile = deploymentPath(fileDir, network);
+  const rpc = resolveEndpoints(envLayer, file, rpcFlag?.data, configFile);
   const config: OtaConfig = {
     network,
-    rpcUrl: rpcUrl ?? envLayer.OTA_RPC_URL ?? file.rpcUrl ?? "http://127.0.0.1:8545",
+    rpcUrl: rpc.urls[0],
+    rpcUrls: rpc.urls,
+    rpcQuorum: rpc.quorum,
     chainId: envLayer.OTA_CHAIN_ID ?? file.chainId,
     registry: checksummed(envLayer.OTA_REGISTRY ?? file.registry),
     fleet: checksummed(envLayer.OTA_FLEET ?? file.fleet),
@@ -171,6 +184,7 @@ export function redactConfig(config: OtaConfig, account?: string): Record<string
   return {
     ...rest,
     rpcUrl: shownEndpoint(config.rpcUrl), // a path often holds the provider's API key
+    rpcUrls: config.rpcUrls.map(shownEndpoint),
     // The module's key and the API token are secrets too; the module's signer is shown instead.
     tracker: { ...trackerRest, privateKey: hidden(moduleKey), signer: moduleKey ? new Wallet(moduleKey).address : null, apiToken: hidden(apiToken) },
     privateKey: hidden(privateKey),
@@ -208,6 +222,60 @@ function checkEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
   if (parsed.success) return parsed.data;
   const problems = describeIssues(parsed.error.issues, (p) => String(p[0] ?? "the environment"));
   throw new ConfigError("CONFIG_INVALID", problems.join("; "), { details: { problems } });
+}
+
+/**
+ * The ledger's endpoints, from the first layer that names any: --rpc, then OTA_RPC_URLS or
+ * OTA_RPC_URL, then the file's rpcUrls or rpcUrl (one of the two per layer), else the local node;
+ * and the quorum (OTA_RPC_QUORUM, rpcQuorum, else a majority). Refused: the same endpoint twice,
+ * and a quorum that is not more than half of the endpoints (two halves could then each claim it)
+ * or more than there are. Messages show endpoints by origin only: a path may hold an API key.
+ */
+function resolveEndpoints(env: EnvLayer, file: FileLayer, flag: string[] | undefined, configFile: string | null): { urls: string[]; quorum: number } {
+  const inFile = configFile ? ` in ${configFile}` : "";
+  if (env.OTA_RPC_URL !== undefined && env.OTA_RPC_URLS !== undefined) {
+    throw new ConfigError("CONFIG_INVALID", "both OTA_RPC_URL and OTA_RPC_URLS are set: set one (OTA_RPC_URLS takes several endpoints, separated by commas)");
+  }
+  if (file.rpcUrl !== undefined && file.rpcUrls !== undefined) {
+    throw new ConfigError("CONFIG_INVALID", `both rpcUrl and rpcUrls are set${inFile}: keep one (rpcUrls takes several endpoints)`);
+  }
+  const [urls, from] = flag
+    ? [flag, "--rpc"]
+    : env.OTA_RPC_URLS
+      ? [env.OTA_RPC_URLS, "OTA_RPC_URLS"]
+      : env.OTA_RPC_URL
+        ? [[env.OTA_RPC_URL], "OTA_RPC_URL"]
+        : file.rpcUrls
+          ? [file.rpcUrls, `rpcUrls${inFile}`]
+          : [[file.rpcUrl ?? "http://127.0.0.1:8545"], `rpcUrl${inFile}`];
+  const seen = new Map<string, number>();
+  urls.forEach((url, i) => {
+    const key = new URL(url).href.replace(/\/$/, ""); // a trailing slash names the same endpoint
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new ConfigError(
+        "CONFIG_INVALID",
+        `${from} names the endpoint ${shownEndpoint(url)} twice (entries ${first + 1} and ${i + 1}): each endpoint counts once toward the quorum; remove one`,
+      );
+    }
+    seen.set(key, i);
+  });
+  const quorum = env.OTA_RPC_QUORUM ?? file.rpcQuorum ?? Math.floor(urls.length / 2) + 1;
+  const quorumFrom = env.OTA_RPC_QUORUM !== undefined ? "OTA_RPC_QUORUM" : `rpcQuorum${inFile}`;
+  if (quorum > urls.length) {
+    throw new ConfigError(
+      "CONFIG_INVALID",
+      `${quorumFrom} is ${quorum}, more than the ${urls.length} endpoint${urls.length > 1 ? "s" : ""} of ${from}: add endpoints or lower the quorum`,
+    );
+  }
+  if (quorum <= urls.length / 2) {
+    throw new ConfigError(
+      "CONFIG_INVALID",
+      `${quorumFrom} is ${quorum} of ${urls.length} endpoints: it must be more than half of them (at least ${Math.floor(urls.length / 2) + 1}), ` +
+        `or two disagreeing halves could each claim it`,
+    );
+  }
+  return { urls, quorum };
 }
 
 /** The key from, in order: OTA_PRIVATE_KEY, OTA_KEY_FILE, the file's privateKey, its keyFile. */
@@ -287,6 +355,8 @@ async function resolveTracker(
     firmwareServers: t.firmwareServers ?? [],
     downloadLogMs: t.downloadLogMs,
     confirmations: t.confirmations,
+    reorgWindow: t.reorgWindow,
+    txDeadlineMs: t.txDeadlineMs,
   };
 }
 

@@ -52,12 +52,29 @@ const TOKEN_FORM = "must be a token of 16 to 256 characters without spaces (e.g.
 const apiToken = z.string({ error: TOKEN_FORM }).regex(/^\S{16,256}$/, { error: TOKEN_FORM });
 const host = z.string({ error: "must be a host name or IP address" }).min(1, { error: "must be a host name or IP address" });
 const milliseconds = positiveInt("a time in milliseconds");
+const RPC_LIST_FORM = 'must be a list of http(s) URLs of JSON-RPC endpoints of one chain, such as ["https://rpc-1.example.org", "https://rpc-2.example.org"]';
+const rpcList = z.array(httpUrl("http://127.0.0.1:8545"), { error: RPC_LIST_FORM }).min(1, { error: RPC_LIST_FORM });
+/** Comma-separated endpoints (OTA_RPC_URLS, --rpc): each one checked as a URL. */
+export const rpcListText = z
+  .string()
+  .transform((v) =>
+    v
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== ""),
+  )
+  .pipe(rpcList);
+const rpcQuorum = positiveInt("a number of endpoints that must agree");
 const storageKind = z.enum(["embedded", "kubo"], { error: 'must be "embedded" or "kubo"' });
 
 /** ota-ledger.json: every field optional; unknown fields are refused (they are usually typos). */
 export const fileLayerSchema = z.strictObject({
   network: networkName.optional(),
   rpcUrl: httpUrl("http://127.0.0.1:8545").optional(),
+  /** Several endpoints of the chain that must agree (agent/chain/endpointQuorum); instead of rpcUrl. */
+  rpcUrls: rpcList.optional(),
+  /** How many of them must give the same answer (default a majority). */
+  rpcQuorum: rpcQuorum.optional(),
   chainId: positiveInt("a chain id").optional(),
   registry: address("UpdateRegistry").optional(),
   fleet: address("FleetRegistry").optional(),
@@ -129,6 +146,14 @@ export const fileLayerSchema = z.strictObject({
         .int({ error: "must be a number of blocks (a whole number from 0)" })
         .min(0, { error: "must be a number of blocks (a whole number from 0)" })
         .optional(),
+      /** Recent blocks remembered to undo a reorganisation (default 64); a deeper one halts the mirror until `tracker resync`. */
+      reorgWindow: z
+        .number({ error: "must be a number of blocks (a whole number from 1)" })
+        .int({ error: "must be a number of blocks (a whole number from 1)" })
+        .min(1, { error: "must be a number of blocks (a whole number from 1)" })
+        .optional(),
+      /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
+      txDeadlineMs: milliseconds.optional(),
     })
     .optional(),
 });
@@ -138,6 +163,8 @@ export type FileLayer = z.infer<typeof fileLayerSchema>;
 export const envLayerSchema = z.object({
   OTA_NETWORK: networkName.optional(),
   OTA_RPC_URL: httpUrl("http://127.0.0.1:8545").optional(),
+  OTA_RPC_URLS: rpcListText.optional(),
+  OTA_RPC_QUORUM: rpcQuorum.optional(),
   OTA_CHAIN_ID: positiveInt("a chain id").optional(),
   OTA_REGISTRY: address("UpdateRegistry").optional(),
   OTA_FLEET: address("FleetRegistry").optional(),
@@ -166,7 +193,7 @@ export const envLayerSchema = z.object({
 });
 export type EnvLayer = z.infer<typeof envLayerSchema>;
 
-const NUMERIC_ENV = new Set(["OTA_CHAIN_ID", "OTA_SERVER_PORT", "OTA_TRACKER_PORT"]);
+const NUMERIC_ENV = new Set(["OTA_CHAIN_ID", "OTA_SERVER_PORT", "OTA_TRACKER_PORT", "OTA_RPC_QUORUM"]);
 
 /** The OTA_* variables of `env` as typed values (numbers parsed; "" dropped), before checking. */
 export function rawEnvLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {

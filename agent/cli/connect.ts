@@ -1,4 +1,5 @@
-import { FetchRequest, JsonRpcProvider, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
+import { FetchRequest, Network, Wallet, getAddress, type TypedDataDomain } from "ethers";
+import { QuorumProvider } from "../chain/endpointQuorum";
 import { registryDomain } from "../crypto/releaseSignature";
 import { shownEndpoint } from "../chain/rpcEndpoint";
 import { OtaError } from "../core/errors";
@@ -16,7 +17,8 @@ import {
 
 /** The ledger as a command sees it: contracts bound to the signer (or read-only to the provider). */
 export interface Connection {
-  provider: JsonRpcProvider;
+  /** With several endpoints, every read agrees across a quorum of them (agent/chain/endpointQuorum); with one, a plain JsonRpcProvider. */
+  provider: QuorumProvider;
   signer: Wallet;
   registry: UpdateRegistry;
   fleet: FleetRegistry;
@@ -40,23 +42,24 @@ const RPC_TIMEOUT_MS = 60_000;
  * Opens the chain the configuration names and checks it before any command uses it: the RPC
  * answers, serves the configured chain id, and has code at the registry and fleet addresses
  * (a restarted development chain forgets its contracts), and the fleet uses that registry.
+ * With several endpoints (rpcUrls), every one that answers must serve that chain, at least the
+ * quorum must answer, and every read after this goes through the quorum.
  */
 export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> {
   const addresses = requireContracts(config);
-  const chainId = await probeChainId(config.rpcUrl);
-  if (config.chainId !== undefined && BigInt(config.chainId) !== chainId) {
-    throw new ConfigError(
-      "WRONG_CHAIN_ID",
-      `wrong chain id: the RPC at ${shownEndpoint(config.rpcUrl)} is chain ${chainId}, the config says ${config.chainId}; fix chainId or rpcUrl`,
-      { details: { rpcUrl: shownEndpoint(config.rpcUrl), rpcChainId: Number(chainId), configChainId: config.chainId } },
-    );
-  }
+  const chainId = await probeChainIds(config);
   // A static network: ethers would otherwise retry network detection forever on a dead RPC. A
   // request timeout well under ethers' 5 minutes: a hung endpoint is then an outage the agents
   // retry (LEDGER_UNAVAILABLE), not a command or a device request that hangs.
-  const request = new FetchRequest(config.rpcUrl);
-  request.timeout = RPC_TIMEOUT_MS;
-  const provider = new JsonRpcProvider(request, Network.from(chainId), { staticNetwork: true, pollingInterval: 1000 });
+  const requests = config.rpcUrls.map((url) => {
+    const request = new FetchRequest(url);
+    request.timeout = RPC_TIMEOUT_MS;
+    return request;
+  });
+  const provider = new QuorumProvider(requests, Network.from(chainId), {
+    quorum: config.rpcQuorum,
+    provider: { staticNetwork: true, pollingInterval: 1000 },
+  });
   try {
     for (const [field, address] of [
       ["registry", addresses.registry],
@@ -123,13 +126,46 @@ export function withSigner(config: OtaConfig, chain: ReadOnlyConnection): Connec
   };
 }
 
+/**
+ * The chain id every endpoint serves, asked of all at once: an endpoint on another chain (or the
+ * configured chainId differing) is a configuration error naming it; one that does not answer now
+ * is left to the quorum, as long as enough others answer.
+ */
+async function probeChainIds(config: OtaConfig): Promise<bigint> {
+  const urls = config.rpcUrls;
+  const answers = await Promise.allSettled(urls.map((url) => probeChainId(url)));
+  const served = answers.flatMap((a, i) => (a.status === "fulfilled" ? [{ url: urls[i], chainId: a.value }] : []));
+  if (served.length < config.rpcQuorum) {
+    if (urls.length === 1) throw (answers[0] as PromiseRejectedResult).reason;
+    const why = (reason: unknown) => String((reason as RpcUnreachableError).details?.why ?? (reason as Error).message);
+    const down = answers.flatMap((a, i) => (a.status === "rejected" ? [`${shownEndpoint(urls[i])} (${why(a.reason)})`] : []));
+    throw new RpcUnreachableError(
+      "RPC_UNREACHABLE",
+      `only ${served.length} of the ${urls.length} RPC endpoints answer, and ${config.rpcQuorum} must agree: ${down.join(", ")} do not; ` +
+        `start them or fix rpcUrls (OTA_RPC_URLS or --rpc), or lower rpcQuorum`,
+      { details: { endpoints: urls.map(shownEndpoint), answering: served.length, quorum: config.rpcQuorum } },
+    );
+  }
+  const expected = config.chainId !== undefined ? BigInt(config.chainId) : served[0].chainId;
+  const wrong = served.find((s) => s.chainId !== expected);
+  if (wrong) {
+    const said = config.chainId !== undefined ? `the config says ${config.chainId}` : `${shownEndpoint(served[0].url)} is chain ${expected}`;
+    throw new ConfigError(
+      "WRONG_CHAIN_ID",
+      `wrong chain id: the RPC at ${shownEndpoint(wrong.url)} is chain ${wrong.chainId}, ${said}; fix chainId or ${urls.length > 1 ? "rpcUrls" : "rpcUrl"}`,
+      { details: { rpcUrl: shownEndpoint(wrong.url), rpcChainId: Number(wrong.chainId), configChainId: config.chainId } },
+    );
+  }
+  return expected;
+}
+
 /** eth_chainId over plain fetch, with a timeout and an error that says what to check. */
 async function probeChainId(rpcUrl: string): Promise<bigint> {
   const fail = (why: string, cause?: unknown): never => {
     throw new RpcUnreachableError(
       "RPC_UNREACHABLE",
       `the RPC at ${shownEndpoint(rpcUrl)} does not answer (${why}): start the chain (npm run chain) or fix rpcUrl (OTA_RPC_URL or --rpc)`,
-      { cause, details: { rpcUrl: shownEndpoint(rpcUrl) } },
+      { cause, details: { rpcUrl: shownEndpoint(rpcUrl), why } },
     );
   };
   let body: { result?: unknown };

@@ -31,8 +31,8 @@ export function trackerTargetOf(config: OtaConfig, option: string | undefined): 
  * configured. Every failure names the tracker's URL and what to do: start the tracker or fix
  * tracker.url when it does not answer, set tracker.apiToken when it asks for a token.
  */
-export async function trackerGet<T>(base: string, pathAndQuery: string, token?: string): Promise<T> {
-  return trackerRequest<T>(base, pathAndQuery, { token });
+export async function trackerGet<T>(base: string, pathAndQuery: string, token?: string, o: { alsoOk?: number[] } = {}): Promise<T> {
+  return trackerRequest<T>(base, pathAndQuery, { token, alsoOk: o.alsoOk });
 }
 
 /**
@@ -55,7 +55,7 @@ export async function trackerPostSigned<T>(
 async function trackerRequest<T>(
   base: string,
   pathAndQuery: string,
-  o: { method?: string; headers?: Record<string, string>; body?: string; token?: string; signed?: boolean },
+  o: { method?: string; headers?: Record<string, string>; body?: string; token?: string; signed?: boolean; alsoOk?: number[] },
 ): Promise<T> {
   const url = base.replace(/\/+$/, "") + pathAndQuery;
   let response: Response;
@@ -93,7 +93,7 @@ async function trackerRequest<T>(
       { details: { url: base, status: 401 } },
     );
   }
-  if (!response.ok) {
+  if (!response.ok && !o.alsoOk?.includes(response.status)) {
     const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
     if (error && typeof error.code === "string") {
       throw new TrackerRequestError("TRACKER_REFUSED", `the tracker at ${base} answered ${response.status} ${error.code}: ${String(error.message)}`, {

@@ -9,6 +9,8 @@ interface Stored {
   pending: string[];
   lastNoticeAt: number;
   evidence: Record<string, string>;
+  /** The highest ledgerBlock of the notices taken (issue 16); absent in files written before it. */
+  ledgerFloor?: number;
 }
 
 /**
@@ -18,7 +20,9 @@ interface Stored {
  *   power cut would otherwise forget them until the next release;
  * - the issue time of the last notice taken from its upstream, so that a captured notice cannot
  *   be replayed after a restart (CAP-11.2-m-b);
- * - the policy evidence (e.g. a cohort proof) its upstream handed out for a release.
+ * - the policy evidence (e.g. a cohort proof) its upstream handed out for a release;
+ * - the newest ledger block its upstream signed it had read (the highest seen): the floor its own
+ *   view of the ledger must reach, so a frozen view stays seen across a restart.
  * A missing file is a fresh device; an unreadable one is logged and started afresh, as the ledger
  * and the tracker hold the truth and only the retries and the replay floor are lost.
  */
@@ -28,6 +32,7 @@ export class AgentMemory {
     readonly pending: Set<string>,
     private lastNotice: number,
     readonly evidence: Map<string, string>,
+    private floor: number,
   ) {}
 
   static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
@@ -35,7 +40,7 @@ export class AgentMemory {
     try {
       text = await fs.readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map());
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map(), 0);
       throw err;
     }
     try {
@@ -43,10 +48,11 @@ export class AgentMemory {
       if (s.version !== 1 || !Array.isArray(s.pending) || typeof s.lastNoticeAt !== "number" || typeof s.evidence !== "object" || s.evidence === null) {
         throw new Error("not an agent-state file of version 1");
       }
-      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)])));
+      const floor = Number.isSafeInteger(s.ledgerFloor) && s.ledgerFloor! >= 0 ? s.ledgerFloor! : 0;
+      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)])), floor);
     } catch (err) {
       log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
-      return new AgentMemory(file, new Set(), 0, new Map());
+      return new AgentMemory(file, new Set(), 0, new Map(), 0);
     }
   }
 
@@ -54,9 +60,15 @@ export class AgentMemory {
     return this.lastNotice;
   }
 
-  /** Takes a notice's issue time and its evidence, and writes them before the notice is acted on. */
-  async noteNotice(issuedAt: number, releaseId: string, evidence?: string): Promise<void> {
+  /** The newest ledger block the upstream signed it had read (0: none yet). */
+  get ledgerFloor(): number {
+    return this.floor;
+  }
+
+  /** Takes a notice's issue time, its evidence and its ledger block, and writes them before the notice is acted on. */
+  async noteNotice(issuedAt: number, releaseId: string, evidence?: string, ledgerBlock?: number): Promise<void> {
     this.lastNotice = issuedAt;
+    if (ledgerBlock !== undefined) this.floor = Math.max(this.floor, ledgerBlock);
     if (evidence) {
       this.evidence.delete(releaseId);
       this.evidence.set(releaseId, evidence);
@@ -83,7 +95,13 @@ export class AgentMemory {
     const write = this.writing
       .catch(() => {})
       .then(() => {
-        const stored: Stored = { version: 1, pending: [...this.pending], lastNoticeAt: this.lastNotice, evidence: Object.fromEntries(this.evidence) };
+        const stored: Stored = {
+          version: 1,
+          pending: [...this.pending],
+          lastNoticeAt: this.lastNotice,
+          evidence: Object.fromEntries(this.evidence),
+          ...(this.floor > 0 ? { ledgerFloor: this.floor } : {}),
+        };
         return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
       });
     this.writing = write;

@@ -6,7 +6,7 @@ import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/con
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
-import { checkCandidate, startUpdate, transition, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
+import { checkCandidate, checkLedgerView, startUpdate, transition, type LedgerView, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import {
   ContentRejected,
   DownloadRejected,
@@ -92,6 +92,7 @@ export class DeviceAgent {
   private readonly declined = new Map<string, string>();
   private readonly needs = new Map<string, { releaseId: string; component: string; reason: string }>();
   private headTimestamp = 0;
+  private headBlock: number | undefined;
   /** The endpoint's answers checked against storage proofs (docs/adr/0010). */
   private readonly proofs: LedgerProofs;
 
@@ -137,9 +138,30 @@ export class DeviceAgent {
     return (this.o.clock ?? Date.now)();
   }
 
-  /** The newest ledger time this device has seen (unix s), from the watcher or a fresh read. */
-  noteHead(timestamp: number): void {
+  /**
+   * The newest ledger block this device has seen (its time in unix s, and its number), from the
+   * watcher or a fresh read; with several endpoints, one they agreed on (agent/chain/endpointQuorum).
+   */
+  noteHead(timestamp: number, block?: number): void {
     this.headTimestamp = Math.max(this.headTimestamp, timestamp);
+    if (block !== undefined) this.headBlock = Math.max(this.headBlock ?? 0, block);
+  }
+
+  /** The device's view of the ledger and the floor its upstream signed (issue 16). */
+  private ledgerView(): LedgerView {
+    const floor = this.memory.ledgerFloor;
+    return { headTimestamp: this.headTimestamp, headBlock: this.headBlock, ...(floor > 0 ? { floorBlock: floor } : {}) };
+  }
+
+  /**
+   * Reads the newest block and checks the view before anything is decided on it (TUF's freeze
+   * attack): a release a frozen view cannot show would otherwise read as unknown, not as a view
+   * too old to tell. Undefined when the view is fresh.
+   */
+  private async staleView() {
+    const head = await this.o.chain.provider.getBlock("latest");
+    if (head) this.noteHead(head.timestamp, head.number);
+    return checkLedgerView(this.ledgerView(), this.o.policy, Math.floor(this.now() / 1000));
   }
 
   /** Ledger events (in-device tracker mode): a new release of a component this device runs is considered. */
@@ -158,6 +180,20 @@ export class DeviceAgent {
     }
     const out: UpdateOutcome[] = [];
     for (const { releaseId, reason } of newest.values()) out.push(await this.considerRelease(releaseId, reason));
+    return out;
+  }
+
+  /**
+   * After its ledger watcher lost track of the chain (a reorganisation below its window, issue 16)
+   * and started again from the head: the events in between are not read, so the device asks the
+   * ledger directly for the newest good release of each component it runs.
+   */
+  async catchUp(): Promise<UpdateOutcome[]> {
+    const out: UpdateOutcome[] = [];
+    for (const component of this.o.components) {
+      const newest = await this.newestGoodRelease(component);
+      if (newest && !this.isRunning(newest)) out.push(await this.considerRelease(newest, "resync"));
+    }
     return out;
   }
 
@@ -193,7 +229,7 @@ export class DeviceAgent {
         },
       ),
     );
-    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence);
+    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence, notice.ledgerBlock);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
 
@@ -248,6 +284,12 @@ export class DeviceAgent {
 
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
+    // A view too old to decide on is a blocked delivery (tried again), whatever the release.
+    const stale = await callLedger(() => this.staleView()).catch((err: unknown) => {
+      if (err instanceof LedgerUnavailable) return err;
+      throw err;
+    });
+    if (stale) return this.finish(releaseId, "blocked", stale.code);
     const release = await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
       if (err instanceof LedgerUnavailable) return err;
       throw err;
@@ -357,7 +399,7 @@ export class DeviceAgent {
 
   /** The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v). */
   private async checkOnLedger(release: LedgerRelease): Promise<void> {
-    const { registry, fleet, domain, provider } = this.o.chain;
+    const { registry, fleet, domain } = this.o.chain;
     const boot = this.slots.snapshot();
     const running = Object.values(boot.components).flatMap((c) => (c.slots[c.active] ? [c.slots[c.active]!.releaseId] : []));
     // With proofs on, every fact below is also read from the registries' storage at one block and
@@ -370,7 +412,7 @@ export class DeviceAgent {
       signer: { provider: providerId, address: release.signer },
       device: credential,
     });
-    if (proven) this.noteHead(proven.facts.block.timestamp);
+    if (proven) this.noteHead(proven.facts.block.timestamp, proven.facts.block.number);
     let signatureValid = true;
     let verificationCode: string | undefined;
     try {
@@ -382,8 +424,6 @@ export class DeviceAgent {
     }
     const [, barred] = (await registry.getFunction("provider")(providerId)) as [string, boolean];
     proven?.agree(`whether provider ${providerId} is barred`, barred, proven.facts.providerBarred);
-    const head = await provider.getBlock("latest");
-    if (head) this.noteHead(head.timestamp);
     const installedStatus: Record<string, ReleaseStatus> = {};
     for (const [component, c] of Object.entries(boot.components)) {
       const image = c.slots[c.active];
@@ -408,7 +448,7 @@ export class DeviceAgent {
         ledgerVerdict: onLedger.verdict,
         policy: onLedger.policy ? { address: onLedger.policy, reason: onLedger.reason } : undefined,
       },
-      ledger: { headTimestamp: this.headTimestamp },
+      ledger: this.ledgerView(), // read by staleView at the start of this update
       device: {
         hardwareClass: this.o.device.credential.record.hardwareClass,
         installed,

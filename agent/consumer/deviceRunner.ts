@@ -32,7 +32,15 @@ export class DeviceRunner {
       fromBlock: number;
     },
     devices: Omit<DeviceAgentOptions, "chain">[],
-    o: { stateDir: string; pollMs?: number; retryMs?: number; heartbeatMs?: number; followLedger?: boolean; log?: (line: string) => void },
+    o: {
+      stateDir: string;
+      pollMs?: number;
+      retryMs?: number;
+      heartbeatMs?: number;
+      followLedger?: boolean;
+      reorgWindow?: number; // recent blocks the watcher remembers (default 64); past it, it resyncs from the head
+      log?: (line: string) => void;
+    },
   ): Promise<DeviceRunner> {
     if (o.followLedger === false && devices.some((d) => !d.tracker)) {
       throw new InputError(
@@ -54,10 +62,16 @@ export class DeviceRunner {
             chain.registry,
             path.join(o.stateDir, "ledger-checkpoint.json"),
             async (events) => {
-              for (const a of agents) a.noteHead(watcher!.head.timestamp);
+              for (const a of agents) a.noteHead(watcher!.head.timestamp, watcher!.head.number);
               await Promise.all(agents.map((a) => a.onLedgerEvents(events)));
             },
-            { fromBlock: chain.fromBlock, pollMs: o.pollMs ?? 4000, onError: (err) => o.log?.(`ledger: ${(err as Error).message}`) },
+            {
+              fromBlock: chain.fromBlock,
+              pollMs: o.pollMs ?? 4000,
+              reorgDepth: o.reorgWindow,
+              onError: (err) => o.log?.(`ledger: ${(err as { code?: string }).code ? `${(err as { code?: string }).code}: ` : ""}${(err as Error).message}`),
+              onResync: async () => void (await Promise.all(agents.map((a) => a.catchUp().catch(() => [])))),
+            },
           );
     const runner = new DeviceRunner(agents, watcher);
     await watcher?.start();

@@ -2,6 +2,7 @@ import type { Provider } from "ethers";
 import type { UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender, type StreamBatch } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
+import { OtaError } from "../core/errors";
 
 /** What the device cares about on the ledger, in chain order. */
 export type LedgerEvent =
@@ -30,7 +31,15 @@ export class LedgerWatcher {
     private readonly registry: UpdateRegistry,
     checkpointFile: string,
     private readonly handle: (events: LedgerEvent[]) => Promise<void>,
-    private readonly o: { fromBlock: number; pollMs?: number; maxRange?: number; reorgDepth?: number; onError?: (err: unknown) => void },
+    private readonly o: {
+      fromBlock: number;
+      pollMs?: number;
+      maxRange?: number;
+      reorgDepth?: number;
+      onError?: (err: unknown) => void;
+      /** After a reorganisation below the window: the watcher went on from the head; what it did not read, the caller asks the ledger for. */
+      onResync?: (why: string) => Promise<void> | void;
+    },
   ) {
     const topics = EVENTS.map((name) => registry.interface.getEvent(name)!.topicHash);
     this.stream = new ChainEventStream(
@@ -42,8 +51,27 @@ export class LedgerWatcher {
         window: o.reorgDepth,
         pollMs: o.pollMs ?? 4000,
         onError: (err) => o.onError?.(err),
+        onHalt: (err) => void this.resync(err.message),
       },
     );
+  }
+
+  /**
+   * A reorganisation below the window (REORG_TOO_DEEP, issue 16): the watcher only hints (every
+   * release is checked on the ledger before it is taken), so rather than stop it goes on from the
+   * head and the caller catches up by asking the ledger. Retried at the next poll interval while
+   * the ledger does not answer.
+   */
+  private async resync(why: string): Promise<void> {
+    try {
+      const at = await this.stream.restartFrom("head");
+      this.o.onError?.(new OtaError("REORG_TOO_DEEP", `${why}: following the ledger again from block ${at.block}, and asking it for what was missed`));
+      this.stream.start();
+      await this.o.onResync?.(why);
+    } catch (err) {
+      this.o.onError?.(err);
+      setTimeout(() => void this.resync(why), this.o.pollMs ?? 4000).unref();
+    }
   }
 
   /** The newest block seen: its number and time (unix s), for the staleness check. */

@@ -38,9 +38,13 @@ export async function verifyUpdateNotice(
     !isHexString(n.releaseId, 32) ||
     !isHexString(n.component, 32) ||
     typeof n.reason !== "string" ||
-    (n.evidence !== undefined && !isEvidence(n.evidence))
+    (n.evidence !== undefined && !isEvidence(n.evidence)) ||
+    (n.ledgerBlock !== undefined && !(Number.isSafeInteger(n.ledgerBlock) && n.ledgerBlock >= 0))
   ) {
-    throw new InputError("NOTICE_MALFORMED", "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex)");
+    throw new InputError(
+      "NOTICE_MALFORMED",
+      "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex) and the newest ledger block its module read (a block number)",
+    );
   }
   return { notice: n, issuedAt: message.issuedAt };
 }

@@ -24,12 +24,20 @@ export interface DevicePolicy {
   allowVulnerable?: boolean;
   /** Refuse to decide on a ledger view whose newest block is older than this, in seconds. */
   maxLedgerAgeSeconds: number;
+  /**
+   * Refuse to decide on a ledger view more than this many blocks below the newest block the
+   * upstream tracker module signed it had read (default DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM).
+   */
+  maxBlocksBehindUpstream?: number;
 }
+
+/** Blocks a device's view may trail its upstream's signed floor: endpoint lag and a cached head, not a freeze. */
+export const DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM = 16;
 
 /** One hour: long enough for a quiet chain, short enough that a revocation is seen the same day. */
 export const DEFAULT_DEVICE_POLICY: Readonly<DevicePolicy> = Object.freeze({ maxLedgerAgeSeconds: 3600 });
 
-const FIELDS = ["window", "pins", "securityOnly", "allowVulnerable", "maxLedgerAgeSeconds"];
+const FIELDS = ["window", "pins", "securityOnly", "allowVulnerable", "maxLedgerAgeSeconds", "maxBlocksBehindUpstream"];
 
 /** Validates a parsed policy file; throws InputError (code DEVICE_POLICY_INVALID) naming the field and the fix. */
 export function parseDevicePolicy(json: unknown): DevicePolicy {
@@ -44,6 +52,13 @@ export function parseDevicePolicy(json: unknown): DevicePolicy {
       fail("maxLedgerAgeSeconds", "must be a whole number of seconds above 0 (e.g. 3600); leave it out for the default");
     }
     policy.maxLedgerAgeSeconds = v;
+  }
+  if (json.maxBlocksBehindUpstream !== undefined) {
+    const v = json.maxBlocksBehindUpstream;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      fail("maxBlocksBehindUpstream", `must be a whole number of blocks from 0 (e.g. ${DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM}); leave it out for the default`);
+    }
+    policy.maxBlocksBehindUpstream = v;
   }
   for (const flag of ["securityOnly", "allowVulnerable"] as const) {
     const v = json[flag];

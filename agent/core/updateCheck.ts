@@ -2,7 +2,7 @@ import type { InstallCheckCode } from "./ledgerCodes";
 import type { LedgerRecordCode } from "./updateErrors";
 import type { InstalledVersion, ReleaseRecord } from "./release";
 import { formatRange, formatVersion, inRange } from "./version";
-import { DevicePolicy, isInWindow, nextWindowStart } from "./devicePolicy";
+import { DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM, DevicePolicy, isInWindow, nextWindowStart } from "./devicePolicy";
 import { ContentRejected, LedgerRecordRejected, RollbackRefused, StaleLedgerView, UpdateDeclined, UpdateTransitionError } from "./updateErrors";
 
 export type ReleaseStatus = "active" | "vulnerable" | "revoked";
@@ -22,7 +22,7 @@ export interface CandidateInput {
     /** The attached update policy's answer for this device (0: allowed), and which policy. */
     policy?: { address: string; reason: bigint };
   };
-  ledger: { headTimestamp: number }; // unix s of the newest block the device saw
+  ledger: LedgerView;
   device: {
     hardwareClass: number;
     installed: InstalledVersion[];
@@ -34,13 +34,21 @@ export interface CandidateInput {
   now: number; // unix s
 }
 
+/** What the device knows of its own view of the ledger, and the floor its upstream set. */
+export interface LedgerView {
+  headTimestamp: number; // unix s of the newest block the device saw (with several endpoints: one they agreed on)
+  headBlock?: number; // that block's number
+  /** The newest block the upstream tracker module signed it had read (its notices): the view must reach it. */
+  floorBlock?: number;
+}
+
 export type CandidateRejection = StaleLedgerView | LedgerRecordRejected | RollbackRefused | UpdateDeclined;
 export type CandidateResult = { ok: true } | { ok: false; error: CandidateRejection };
 
 /**
  * Decides whether the device may install a release. Checks run in this order and the first
  * failure is returned:
- *   1. ledger view fresh               LEDGER_STALE (first: a frozen view must never read as "up to date")
+ *   1. ledger view fresh               LEDGER_STALE, LEDGER_BEHIND (first: a frozen view must never read as "up to date")
  *   2. release not revoked             RELEASE_REVOKED
  *   3. not vulnerable (unless allowed) RELEASE_VULNERABLE
  *   4. provider not barred             PROVIDER_BARRED
@@ -70,14 +78,8 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
     extra: Record<string, unknown> = {},
   ): CandidateResult => ({ ok: false, error: new Cls(code, message, { details: { ...at, ...extra } }) });
 
-  const age = now - ledger.headTimestamp;
-  const maxAge = policy.maxLedgerAgeSeconds;
-  if (age > maxAge) {
-    return no(StaleLedgerView, "LEDGER_STALE", `the newest ledger block seen is ${age} s old (limit ${maxAge} s): refresh the ledger view before deciding`, {
-      ageSeconds: age,
-      maxLedgerAgeSeconds: maxAge,
-    });
-  }
+  const stale = checkLedgerView(ledger, policy, now);
+  if (stale) return { ok: false, error: new StaleLedgerView(stale.code, stale.message, { details: { ...at, ...stale.details } }) };
   if (release.status === "revoked") return no(LedgerRecordRejected, "RELEASE_REVOKED", "the release is revoked on the ledger");
   if (release.status === "vulnerable" && !policy.allowVulnerable) {
     return no(LedgerRecordRejected, "RELEASE_VULNERABLE", "the release is flagged vulnerable on the ledger");
@@ -160,6 +162,34 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
     });
   }
   return { ok: true };
+}
+
+/**
+ * Whether the device's view of the ledger is fresh enough to decide on (TUF's freeze attack): its
+ * newest block is at most `maxLedgerAgeSeconds` old (LEDGER_STALE), and it is not more than
+ * `maxBlocksBehindUpstream` blocks below the newest block its upstream tracker module signed it had
+ * read (LEDGER_BEHIND: the endpoints show an old chain while the module sees a newer one). A view
+ * that fails is reported as such, never as "up to date"; the device tries again later.
+ */
+export function checkLedgerView(ledger: LedgerView, policy: DevicePolicy, now: number): StaleLedgerView | undefined {
+  const age = now - ledger.headTimestamp;
+  const maxAge = policy.maxLedgerAgeSeconds;
+  if (age > maxAge) {
+    return new StaleLedgerView("LEDGER_STALE", `the newest ledger block seen is ${age} s old (limit ${maxAge} s): refresh the ledger view before deciding`, {
+      details: { ageSeconds: age, maxLedgerAgeSeconds: maxAge },
+    });
+  }
+  const tolerance = policy.maxBlocksBehindUpstream ?? DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM;
+  if (ledger.floorBlock !== undefined && ledger.headBlock !== undefined && ledger.floorBlock - ledger.headBlock > tolerance) {
+    const behind = ledger.floorBlock - ledger.headBlock;
+    return new StaleLedgerView(
+      "LEDGER_BEHIND",
+      `the ledger view ends at block ${ledger.headBlock}, ${behind} blocks below block ${ledger.floorBlock} that the upstream tracker signed it had read ` +
+        `(tolerance ${tolerance}): the RPC endpoints show a frozen or lagging chain; check them (or add endpoints) before deciding`,
+      { details: { headBlock: ledger.headBlock, floorBlock: ledger.floorBlock, blocksBehind: behind, maxBlocksBehindUpstream: tolerance } },
+    );
+  }
+  return undefined;
 }
 
 // ------------------------------------------------------------------ the phases of one update

@@ -25,7 +25,9 @@ export const LEDGER_RECORD_CODES = [
   "SIGNER_NOT_PINNED",
 ] as const;
 export const ROLLBACK_CODES = ["NOT_NEWER_THAN_INSTALLED", "BELOW_ANTI_ROLLBACK_FLOOR"] as const;
-export const STALE_LEDGER_CODES = ["LEDGER_STALE"] as const;
+// LEDGER_STALE: the newest block seen is older than the device's limit; LEDGER_BEHIND: it is older
+// than a block its upstream tracker module signed that it had read (a frozen view, issue 16).
+export const STALE_LEDGER_CODES = ["LEDGER_STALE", "LEDGER_BEHIND"] as const;
 export const DECLINE_CODES = ["DEFERRED_TO_WINDOW", "VERSION_PINNED", "NOT_A_SECURITY_FIX", "PREVIOUSLY_FAILED"] as const;
 // The codes agent/consumer and agent/crypto already throw, so a report names the same failure.
 export const DOWNLOAD_CODES = [
@@ -68,7 +70,8 @@ export class RollbackRefused extends VerificationError {
 
 /**
  * The device's view of the ledger is too old to decide on: a frozen view would hide revocations
- * and newer releases. Not a trust failure of the release; retry after refreshing the view.
+ * and newer releases. Not a trust failure of the release; a delivery blocked by the ledger
+ * connection, retried after refreshing the view.
  */
 export class StaleLedgerView extends OtaError {
   declare readonly code: StaleLedgerCode;

@@ -7,6 +7,12 @@ export interface UpdateNotice {
   reason: string; // e.g. "new-release", "outdated", "vulnerable-installed", "revoked-installed", "dependency", "requested"
   /** What the device brings to the release's update policy, e.g. its rollout cohort proof (hex). */
   evidence?: string;
+  /**
+   * The newest ledger block the module had read when it issued the notice (issue 16): a floor the
+   * device's own view of the ledger must reach, so that a frozen view is seen. Absent from modules
+   * before issue 16.
+   */
+  ledgerBlock?: number;
 }
 
 export const NOTICE_KIND = "update-notice";

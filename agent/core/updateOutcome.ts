@@ -72,7 +72,9 @@ export const DELIVERY_FAULT_CODES: ReadonlySet<string> = new Set([
   "AUTH_REPLAY",
   // the ledger connection
   "LEDGER_UNAVAILABLE",
+  "LEDGER_NO_QUORUM", // the device's RPC endpoints do not agree (agent/chain/endpointQuorum)
   "LEDGER_STALE",
+  "LEDGER_BEHIND", // a frozen view: older than a block the upstream tracker signed it had read
   // the endpoint's answers disagree with the ledger's proven state, or proofs are required and missing (docs/adr/0010)
   "LEDGER_PROOF_MISMATCH",
   "LEDGER_PROOF_INVALID",

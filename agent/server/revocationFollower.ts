@@ -3,6 +3,7 @@ import type { ServerDatabase } from "./serverDatabase";
 import type { ContentStore } from "../storage/contentStore";
 import { ChainEventStream, type StreamBatch } from "../chain/eventStream";
 import { MemoryStreamStore } from "../chain/eventStreamStore";
+import { OtaError } from "../core/errors";
 
 /**
  * Follows the ledger for the firmware server (CAP-11.3-c): when a release is revoked the server
@@ -21,13 +22,12 @@ export class RevocationFollower {
     private readonly store: ContentStore,
     private readonly pollMs = 2000,
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly window?: number, // recent blocks remembered for reorganisations (default 64)
   ) {}
 
   async start(): Promise<void> {
     const from = (await this.gate.blockNumber()) + 1;
-    for (const a of this.db.artifacts("serving")) {
-      if ((await this.gate.releaseStatus(a.releaseId)) === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
-    }
+    await this.reconcile();
     const registry = this.gate.registry;
     this.stream = new ChainEventStream(
       { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => {} } },
@@ -35,10 +35,38 @@ export class RevocationFollower {
         filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }],
         fromBlock: from,
         pollMs: this.pollMs,
+        window: this.window,
         onError: this.onError,
+        onHalt: (err) => void this.resync(err.message),
       },
     );
     this.stream.start();
+  }
+
+  /** Every served artifact checked against the ledger: a release revoked while nobody watched is withdrawn. */
+  private async reconcile(): Promise<void> {
+    for (const a of this.db.artifacts("serving")) {
+      if ((await this.gate.releaseStatus(a.releaseId)) === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
+    }
+  }
+
+  /**
+   * A reorganisation below the stream's window (REORG_TOO_DEEP, issue 16): the events in between
+   * cannot be trusted, so the follower goes on from the head and reconciles every served artifact
+   * with the ledger, as at start. Retried while the ledger does not answer.
+   */
+  private async resync(why: string): Promise<void> {
+    try {
+      const at = await this.stream!.restartFrom("head");
+      this.onError(
+        new OtaError("REORG_TOO_DEEP", `REORG_TOO_DEEP: ${why}: following the ledger again from block ${at.block} after checking every served artifact`),
+      );
+      await this.reconcile();
+      this.stream!.start();
+    } catch (err) {
+      this.onError(err);
+      setTimeout(() => void this.resync(why), this.pollMs).unref();
+    }
   }
 
   /** One poll: withdraws every served release revoked since the last one. Polls never overlap. */

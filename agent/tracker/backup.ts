@@ -19,23 +19,22 @@ import {
   tempBeside,
 } from "../io/sqliteBackup";
 import { FLEET_SCHEMA, FleetDatabase } from "./fleetDatabase";
-import { LedgerMirror } from "./ledgerMirror";
+import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
 
 /**
  * Backing up a tracker module and putting a backup back (docs/guides/operations.md).
  *
- * A module's state is `<dataDir>/fleet.db` (SQLite, WAL) and `<dataDir>/ledger-checkpoint.json`
- * (where its ledger stream stands). The two must agree: the checkpoint must never be ahead of the
- * database, or the events in between would never be applied. A backup therefore reads the
- * checkpoint first, then copies the database online (agent/io/sqliteBackup); the copy may hold
- * ledger events of a few blocks past the checkpoint (applied, their checkpoint not yet saved), and
- * those are undone in the copy exactly as a reorganisation undoes them (LedgerMirror.revert), so
- * that copy and checkpoint describe the same block. The checkpoint travels inside the backup file,
- * in a table `ota_backup` the restore removes. The backup is one SQLite file.
+ * A module's state is `<dataDir>/fleet.db` (SQLite, WAL). Where its ledger stream stands is in the
+ * database too (table ledger_position, written with the events of the same blocks: issue 16), so
+ * an online copy (agent/io/sqliteBackup) is consistent as it is. Trackers before that kept the
+ * position in `<dataDir>/ledger-checkpoint.json`; for their databases the file is read first, then
+ * the database copied, and ledger events of blocks past the position are undone in the copy
+ * exactly as a reorganisation undoes them (LedgerMirror.revert). The position also travels in a
+ * table `ota_backup` (which the restore removes), for the restore's report. One SQLite file.
  */
 
 export const DATABASE_FILE = "fleet.db";
-export const CHECKPOINT_FILE = "ledger-checkpoint.json";
+export const CHECKPOINT_FILE = LEGACY_CHECKPOINT_FILE;
 const BACKUP_KIND = "ota-ledger tracker backup";
 
 export interface TrackerBackupResult {
@@ -83,8 +82,8 @@ export async function backupTracker(o: {
   await checkTarget(file, source, o.force === true);
   await makeFolder(path.dirname(file), "backup");
 
-  // The checkpoint first: the database copied after it is at least as far along.
-  const checkpoint = await new FileStreamStore(path.join(o.dataDir, CHECKPOINT_FILE)).load();
+  // An earlier version's position file first: the database copied after it is at least as far along.
+  let checkpoint = await new FileStreamStore(path.join(o.dataDir, CHECKPOINT_FILE)).load();
   const temp = tempBeside(file);
   let result: Omit<TrackerBackupResult, "file" | "bytes">;
   try {
@@ -96,7 +95,10 @@ export async function backupTracker(o: {
     if (schema === FLEET_SCHEMA) {
       const fleet = new FleetDatabase(temp);
       try {
-        trimmedBlocks = trimToCheckpoint(fleet, checkpoint);
+        const kept = fleet.ledgerPosition();
+        if (kept) checkpoint = kept;
+        else if (checkpoint) fleet.setLedgerPosition(checkpoint);
+        trimmedBlocks = trimToPosition(fleet, checkpoint);
       } finally {
         fleet.close();
       }
@@ -192,7 +194,8 @@ export async function restoreTracker(o: {
     await fs.rename(checkpointFile, replacedCheckpoint);
   }
   const replaced = await installDatabase(prepared, target, now());
-  if (meta.checkpoint) await writeFileAtomic(checkpointFile, JSON.stringify(meta.checkpoint) + "\n");
+  // A backup of an earlier version keeps its position beside the database: the tracker adopts the file at start.
+  if (meta.checkpoint && !meta.positionInside) await writeFileAtomic(checkpointFile, JSON.stringify(meta.checkpoint) + "\n");
   const db = new Database(target, { readonly: true });
   let devices: number;
   try {
@@ -224,52 +227,35 @@ async function checkTarget(file: string, source: string, force: boolean): Promis
   if (!force) throw new BackupInputError("BACKUP_EXISTS", `${file} exists: a backup is never overwritten; give another file, or --force to replace it`);
 }
 
-/** Undoes, in the copy, the ledger events of blocks past the checkpoint (none before the first checkpoint). */
-function trimToCheckpoint(fleet: FleetDatabase, checkpoint: StreamState | undefined): number {
-  const after = checkpoint?.block ?? -1;
-  const blocks = fleet.db
-    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number > ? ORDER BY block_number`)
-    .all(after) as {
-    number: number;
-    hash: string;
-  }[];
-  if (blocks.length === 0) return 0;
-  // Only revert() is used: it reads no address.
-  const mirror = new LedgerMirror(fleet, {
-    registry: "0x0000000000000000000000000000000000000000",
-    fleet: "0x0000000000000000000000000000000000000000",
-    domain: {},
-  });
-  mirror.revert(after + 1, blocks);
-  return new Set(blocks.map((b) => b.number)).size;
-}
-
 function countsOf(db: SqliteDatabase): { devices: number; reports: number } {
   const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
   return { devices: n(`SELECT COUNT(*) AS n FROM devices`), reports: n(`SELECT COUNT(*) AS n FROM reports`) };
 }
 
 /** The backup's own record (absent in a plain copy of fleet.db), and a check that it is a fleet database at all. */
-function readMeta(file: string): { takenAt: number | null; moduleId: string | null; checkpoint: StreamState | null } {
+function readMeta(file: string): { takenAt: number | null; moduleId: string | null; checkpoint: StreamState | null; positionInside: boolean } {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const has = (table: string) => !!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table);
     if (!has("devices") || !has("ledger_events")) {
       throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker's fleet database: give a file made by \`ota-ledger tracker backup\``);
     }
-    if (!has("ota_backup")) return { takenAt: null, moduleId: null, checkpoint: null };
+    // The position inside the database (issue 16) is the one the tracker resumes from, even in a plain copy.
+    const inside = has("ledger_position") ? (db.prepare(`SELECT state FROM ledger_position WHERE id = 1`).pluck().get() as string | undefined) : undefined;
+    const positionInside = inside !== undefined;
+    if (!has("ota_backup")) return { takenAt: null, moduleId: null, checkpoint: inside ? (JSON.parse(inside) as StreamState) : null, positionInside };
     const row = db.prepare(`SELECT kind, taken_at, module_id, checkpoint FROM ota_backup LIMIT 1`).get() as
       { kind: string; taken_at: number; module_id: string | null; checkpoint: string | null } | undefined;
     if (!row || row.kind !== BACKUP_KIND)
       throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker backup: give a file made by \`ota-ledger tracker backup\``);
-    let checkpoint: StreamState | null = null;
-    if (row.checkpoint) {
+    let checkpoint: StreamState | null = inside ? (JSON.parse(inside) as StreamState) : null;
+    if (!inside && row.checkpoint) {
       checkpoint = JSON.parse(row.checkpoint) as StreamState;
       if (!Number.isSafeInteger(checkpoint.block) || !Array.isArray(checkpoint.window)) {
         throw new BackupInputError("BACKUP_INVALID", `${file} holds a ledger checkpoint that cannot be read`);
       }
     }
-    return { takenAt: row.taken_at, moduleId: row.module_id, checkpoint };
+    return { takenAt: row.taken_at, moduleId: row.module_id, checkpoint, positionInside };
   } finally {
     db.close();
   }

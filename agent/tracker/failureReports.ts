@@ -33,6 +33,7 @@ export interface FailurePost {
 export class FailureReporter {
   /** `${rollout}|${release}` -> the highest total the rollout is known to hold. */
   private readonly held = new Map<string, number>();
+  private cancelledSeen = 0;
 
   private readonly rollouts: StagedRolloutFinder;
 
@@ -71,6 +72,11 @@ export class FailureReporter {
   }
 
   private async post(rollout: string, releaseId: string, total: number): Promise<FailurePost | undefined> {
+    // A post the account later found not mined (a reorganisation dropped it) is no longer believed.
+    if (this.cancelledSeen !== this.deps.account.cancelled) {
+      this.cancelledSeen = this.deps.account.cancelled;
+      this.held.clear();
+    }
     const key = `${rollout}|${releaseId}`;
     if ((this.held.get(key) ?? -1) >= total) return undefined;
     const staged = StagedRollout__factory.connect(rollout, this.deps.provider);

@@ -4,6 +4,8 @@ import path from "node:path";
 import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import type { ReleaseRecord } from "../core/release";
 import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
+import type { StreamState } from "../chain/eventStreamStore";
+import type { SentTx, TxJournal } from "./ledgerAccount";
 
 /**
  * The status tracker's fleet database (SQLite, WAL, synchronous FULL): devices as enrolled on the
@@ -216,6 +218,13 @@ const MIGRATIONS = [
      AND NOT EXISTS (SELECT 1 FROM reports WHERE device_id = release_failures.device_id
        AND lower(json_extract(body, '$.lastResult.releaseId')) = release_failures.release_id AND ${reportKindSql("body")} = 'failed');
    CREATE INDEX devices_by_kind ON devices (last_kind) WHERE last_kind IS NOT NULL;`,
+  // Where the module's ledger stream stands (issue 16), written in the transaction that applies or
+  // undoes the events of those blocks: a crash can no longer leave the two apart (it was a file).
+  // And the transactions of its ledger account not yet buried (agent/tracker/ledgerAccount.ts): one
+  // that a reorganisation dropped, or left waiting when the module stopped, is cancelled at the next
+  // send or start, never mined later.
+  `CREATE TABLE IF NOT EXISTS ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -689,6 +698,33 @@ export class FleetDatabase {
         complete: number;
       }[]
     ).map((d) => ({ ...d, complete: d.complete === 1 }));
+  }
+
+  // ------------------------------------------------------------------ where the ledger stream stands
+
+  /** The ledger stream's saved state (agent/chain/eventStreamStore), or undefined before the first. */
+  ledgerPosition(): StreamState | undefined {
+    const text = this.sql(`SELECT state FROM ledger_position WHERE id = 1`).pluck().get() as string | undefined;
+    return text === undefined ? undefined : (JSON.parse(text) as StreamState);
+  }
+
+  /** Saves it; inside the caller's transaction when there is one (the events of the same blocks). */
+  setLedgerPosition(state: StreamState): void {
+    this.sql(`INSERT INTO ledger_position (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state`).run(JSON.stringify(state));
+  }
+
+  /** Forgets it: the stream reads the ledger again from its first block. */
+  clearLedgerPosition(): void {
+    this.sql(`DELETE FROM ledger_position`).run();
+  }
+
+  /** The ledger account's journal of transactions not yet buried (TxJournal). */
+  get ledgerTxs(): TxJournal {
+    return {
+      list: () => (this.sql(`SELECT tx FROM ledger_txs ORDER BY nonce`).pluck().all() as string[]).map((t) => JSON.parse(t) as SentTx),
+      put: (tx) => void this.sql(`INSERT OR REPLACE INTO ledger_txs (nonce, tx) VALUES (?, ?)`).run(tx.nonce, JSON.stringify(tx)),
+      remove: (nonce) => void this.sql(`DELETE FROM ledger_txs WHERE nonce = ?`).run(nonce),
+    };
   }
 
   // ------------------------------------------------------------------ modules below this one

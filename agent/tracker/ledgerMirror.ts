@@ -1,6 +1,6 @@
 import { Interface, type Log, type LogDescription, type TypedDataDomain } from "ethers";
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
-import type { BlockRef } from "../chain/eventStreamStore";
+import type { BlockRef, StreamState } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
 import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
 import { decodeReleasePublished } from "../chain/releaseEvents";
@@ -15,6 +15,8 @@ type Subject = { kind: "release" | "device" | "provider" | "batch"; id: string }
  * a crash), and a reorganisation is undone by dropping the events of the removed blocks and
  * rebuilding each affected release, device or provider from the events that remain. A release is
  * taken only if its event data hashes to its id (the EIP-712 digest), so a garbled log is refused.
+ * The stream's position is written in the same transaction as the events of its blocks (issue
+ * 16), so that the database and the position never describe different blocks, whatever the crash.
  * `onChange` runs after each transaction that changed something (the tracker re-plans then).
  */
 export class LedgerMirror implements StreamHandler {
@@ -51,12 +53,14 @@ export class LedgerMirror implements StreamHandler {
           }
         }
       }
+      this.db.setLedgerPosition(batch.checkpoint);
     })();
     if (changed.releases || changed.devices) this.onChange(changed);
   }
 
-  revert(_fromBlock: number, blocks: BlockRef[]): void {
+  revert(_fromBlock: number, blocks: BlockRef[], checkpoint: StreamState): void {
     this.db.db.transaction(() => {
+      this.db.setLedgerPosition(checkpoint);
       const touched = new Set<string>();
       for (const b of blocks) {
         for (const row of this.db.db.prepare(`SELECT subject FROM ledger_events WHERE block_hash = ?`).all(b.hash) as { subject: string }[])

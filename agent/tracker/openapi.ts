@@ -950,7 +950,12 @@ const schemas: Record<string, SchemaObject> = {
     type: "object",
     required: ["status", "module", "ledger", "devices", "upstream"],
     properties: {
-      status: { const: "ok", description: "The module serves." },
+      status: {
+        type: "string",
+        enum: ["ok", "ledger-halted"],
+        description:
+          "ok: the module serves. ledger-halted (answered with 503): the chain reorganised below the blocks the module remembers (REORG_TOO_DEEP); its mirror stopped following the ledger, reports are still taken, and an operator stops it and runs `ota-ledger tracker resync` (docs/guides/operations.md).",
+      },
       module: {
         type: "object",
         required: ["id", "role", "parent", "publicKey"],
@@ -971,6 +976,12 @@ const schemas: Record<string, SchemaObject> = {
         required: ["block"],
         properties: {
           block: { type: ["integer", "null"], minimum: 0, description: "The last ledger block this module's mirror has applied; null before the first." },
+          halted: {
+            type: "object",
+            required: ["code", "message", "fix"],
+            description: "Present only when status is ledger-halted: why the mirror stopped, and what to do.",
+            properties: { code: { const: "REORG_TOO_DEEP" }, message: { type: "string" }, fix: { type: "string" } },
+          },
         },
       },
       devices: count("Devices in this module's fleet."),
@@ -1043,7 +1054,14 @@ const paths: Record<string, PathItemObject> = {
         "Whether this tracker module serves, which module it is (id, role, parent, and the public key devices and child modules seal their messages to), how far its ledger mirror has read, how many devices it follows and, for an intermediate module, how its exchanges with its parent go. Needs no token: meant for load balancers and supervisors.",
       tags: ["health"],
       security: ANYONE,
-      responses: { ...ok("The module's health.", "Health"), ...errors() },
+      responses: {
+        ...ok("The module's health.", "Health"),
+        503: {
+          description: "The module's ledger mirror is halted (status ledger-halted): the body is the same Health object.",
+          content: { "application/json": { schema: ref("Health") } },
+        },
+        ...errors(),
+      },
     },
   },
   "/v1/reports": {

@@ -76,7 +76,7 @@ export class StatusAnchoring {
 
   /** `keepRecords`: the anchors whose records are kept for proofs (default 168: a week of hourly anchors). `chunkSize`: a power of two (tests). */
   constructor(
-    private readonly deps: { db: FleetDatabase; anchors: StatusAnchors; account: LedgerAccount; now: () => number },
+    private readonly deps: { db: FleetDatabase; anchors: StatusAnchors; account: LedgerAccount; now: () => number; log?: (line: string) => void },
     o: { keepRecords?: number; chunkSize?: number } = {},
   ) {
     this.keepRecords = o.keepRecords ?? 168;
@@ -96,7 +96,7 @@ export class StatusAnchoring {
   /** Builds the status tree of the fleet, anchors it and records it; or says why not. */
   async anchor(): Promise<AnchorResult> {
     const fingerprint = this.fingerprint();
-    const last = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as AnchorDb | undefined;
+    const last = await this.lastOnChain();
     if (last?.fingerprint === fingerprint) return { anchored: false, reason: "unchanged" };
     const contract = String(this.deps.anchors.target).toLowerCase();
     const account = (await this.deps.account.getAddress()).toLowerCase();
@@ -142,6 +142,23 @@ export class StatusAnchoring {
     } catch (err) {
       forget();
       throw err;
+    }
+  }
+
+  /**
+   * The newest anchor recorded whose transaction is still on the chain: an anchor a reorganisation
+   * dropped (issue 16) is forgotten, records and all, so that this round anchors afresh (its index
+   * goes to the next anchor on the chain; the account cancels the dropped transaction's nonce).
+   */
+  private async lastOnChain(): Promise<AnchorDb | undefined> {
+    for (;;) {
+      const last = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as AnchorDb | undefined;
+      if (!last || (await this.deps.account.isMined(last.tx_hash))) return last;
+      this.deps.log?.(`status anchor ${last.anchor_index} (tx ${last.tx_hash}) is no longer on the chain (a reorganisation): anchoring again`);
+      this.deps.db.transaction(() => {
+        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(last.id);
+        this.db.prepare(`DELETE FROM status_anchors WHERE id = ?`).run(last.id);
+      });
     }
   }
 

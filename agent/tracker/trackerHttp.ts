@@ -130,13 +130,24 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     }
   };
 
-  app.get("/v1/health", async () => ({
-    status: "ok",
-    module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id.toLowerCase() ?? null, publicKey: tracker.publicKey },
-    ledger: { block: tracker.stream.position?.block ?? null },
-    devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get(),
-    upstream: tracker.options.parent ? tracker.upstreamState : null,
-  }));
+  // Not "ok" while the ledger stream is halted by a reorganisation below its window (issue 16): the
+  // fleet view no longer follows the chain until an operator runs `ota-ledger tracker resync`.
+  app.get("/v1/health", async (_req, reply) => {
+    const halted = tracker.stream.halted;
+    if (halted) reply.code(503);
+    return {
+      status: halted ? "ledger-halted" : "ok",
+      module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id.toLowerCase() ?? null, publicKey: tracker.publicKey },
+      ledger: {
+        block: tracker.stream.position?.block ?? null,
+        ...(halted && {
+          halted: { code: halted.code, message: halted.message, fix: "stop the tracker and run `ota-ledger tracker resync` (docs/guides/operations.md)" },
+        }),
+      },
+      devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get(),
+      upstream: tracker.options.parent ? tracker.upstreamState : null,
+    };
+  });
 
   // Anyone may post here: the body is bounded by the largest legitimate report (wireLimits.ts),
   // refused by its content-length before it is read, parsed once, and its envelope checked before

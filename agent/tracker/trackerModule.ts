@@ -2,7 +2,7 @@ import path from "node:path";
 import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
 import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
-import { FileStreamStore } from "../chain/eventStreamStore";
+import { FleetPositionStore, reconcileLedgerPosition } from "./ledgerPosition";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { StagedRolloutFinder } from "../chain/stagedRollouts";
@@ -117,10 +117,18 @@ export interface TrackerModuleOptions {
   upstreamMs?: number; // how often an intermediate module posts upstream (default 30 s)
   pollMs?: number; // ledger polling (default 2 s)
   confirmations?: number;
+  /** Recent blocks remembered to find a reorganisation's fork point (default 64); a deeper one halts the stream (REORG_TOO_DEEP). */
+  reorgWindow?: number;
+  /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
+  ledgerTxDeadlineMs?: number;
+  ledgerTxPollMs?: number; // between receipt polls (default 1 s)
   maxMessageAgeMs?: number; // module messages older than this are refused (default 10 min)
   now?: () => number;
   log?: (line: string) => void;
 }
+
+/** The longest stop() waits for a duty or a ledger read in flight. */
+const STOP_GRACE_MS = 3000;
 
 /**
  * One status tracker module (X.1368 clause 8.2): the server module (no parent) decides which
@@ -173,7 +181,12 @@ export class TrackerModule {
     const { registry, fleet, domain } = options.chain;
     this.stagedRollouts = new StagedRolloutFinder(options.chain.provider);
     if (options.ledgerAccount && !options.parent) {
-      const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry));
+      const account = (this.ledgerAccount = new LedgerAccount(options.ledgerAccount, registry, {
+        journal: this.db.ledgerTxs,
+        deadlineMs: options.ledgerTxDeadlineMs,
+        pollMs: options.ledgerTxPollMs,
+        log: (l) => this.log(l),
+      }));
       if (options.chain.policies)
         this.failures = new FailureReporter({
           db: this.db,
@@ -185,7 +198,7 @@ export class TrackerModule {
         });
       if (options.chain.anchors)
         this.anchoring = new StatusAnchoring(
-          { db: this.db, anchors: options.chain.anchors, account, now: this.now },
+          { db: this.db, anchors: options.chain.anchors, account, now: this.now, log: (l) => this.log(l) },
           { keepRecords: options.anchorRecordsKept },
         );
     }
@@ -193,13 +206,19 @@ export class TrackerModule {
       if (changed.releases) this.catalogueChanged();
     });
     this.stream = new ChainEventStream(
-      { provider: options.chain.provider, store: new FileStreamStore(path.join(options.dataDir, "ledger-checkpoint.json")), handler: mirror },
+      { provider: options.chain.provider, store: new FleetPositionStore(this.db), handler: mirror },
       {
         filters: [{ address: [String(registry.target), String(fleet.target)] }],
         fromBlock: options.chain.fromBlock,
         confirmations: options.confirmations ?? 0,
+        window: options.reorgWindow,
         pollMs: options.pollMs ?? 2000,
         onError: (err, retry) => this.log(`ledger: ${(err as Error).message} (retry in ${retry.retryInMs} ms)`),
+        // One line, naming the code and the fix; the health answer says it until an operator re-syncs.
+        onHalt: (err) =>
+          this.log(
+            `ledger: ${err.code}: ${err.message}; stopped following the ledger (its fleet view stays as it was): stop the tracker and run \`ota-ledger tracker resync\` (docs/guides/operations.md)`,
+          ),
       },
     );
   }
@@ -244,7 +263,15 @@ export class TrackerModule {
         `tracker module ${this.id} is registered under ${registered.parent}, not the configured parent ${expectedParent}`,
       );
     }
-    await this.stream.pollOnce();
+    const reconciled = reconcileLedgerPosition(this.db, this.options.dataDir);
+    if (reconciled.adopted)
+      this.log(`ledger: took the position of ${path.join(this.options.dataDir, "ledger-checkpoint.json")} into fleet.db (renamed .adopted)`);
+    if (reconciled.trimmedBlocks > 0) this.log(`ledger: undid the events of ${reconciled.trimmedBlocks} block(s) past the saved position; they are read again`);
+    // A reorganisation below the window found at start halts the stream (onHalt); the module still
+    // starts, so that its health answer can say so and its fleet view stays readable.
+    await this.stream.pollOnce().catch((err) => {
+      if (!this.stream.halted) throw err;
+    });
     this.stream.start();
     this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
     if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
@@ -255,6 +282,8 @@ export class TrackerModule {
   /** The server module's duties on the ledger (issue 6): failure totals to staged rollouts, status anchors. */
   private startLedgerDuties(): void {
     if (this.role !== "server") return;
+    // What an earlier run left waiting (stopped before it was mined, or dropped since) is cancelled first.
+    void this.ledgerAccount?.settle().catch((err) => this.log(`ledger account: ${(err as Error).message} (settled before the next send)`));
     if (!this.ledgerAccount) {
       this.log("ledger duties: no ledger account (ledgerAccount): failure totals and status anchors are not posted on the ledger");
       return;
@@ -310,13 +339,18 @@ export class TrackerModule {
     });
   }
 
+  /**
+   * Stops within a few seconds whatever the ledger does (issue 16): a duty waiting for its
+   * transaction is cut short (what it sent stays journalled and is settled at the next start), and
+   * a ledger read that hangs is not waited for longer than STOP_GRACE_MS.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
     this.timers = [];
-    await Promise.allSettled([...this.duties.values()]);
-    await this.stream.stop();
-    await this.upstreamRun.catch(() => {});
+    this.ledgerAccount?.stop();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
+    await Promise.race([Promise.allSettled([...this.duties.values(), this.stream.stop(), this.upstreamRun]), grace]);
     await this.intake.close();
     this.db.close();
   }
@@ -392,6 +426,8 @@ export class TrackerModule {
         component: step.component,
         reason: step.reason,
         ...(step.evidence ? { evidence: step.evidence } : {}),
+        // The newest block this module has read: the device's view must reach it (a frozen view is seen, issue 16).
+        ...((this.stream.position?.block ?? -1) >= 0 ? { ledgerBlock: this.stream.position!.block } : {}),
       };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });

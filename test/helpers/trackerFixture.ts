@@ -32,8 +32,8 @@ export function testDevice(label: string, hardwareClass: number, network: string
 export type TestDevice = ReturnType<typeof testDevice>;
 
 /** A chain with the registry, a provider, two hardware classes, two components and a registered server tracker module. */
-export async function trackerChain() {
-  const c = await startCliChain();
+export async function trackerChain(o: { node?: "hardhat" | "anvil" } = {}) {
+  const c = await startCliChain({ node: o.node });
   // ethers answers an identical request from a short cache, so nonces are counted here.
   let nonce = Number(await c.provider.send("eth_getTransactionCount", [c.admin.address, "pending"]));
   const send = async (tx: (o: { nonce: number }) => Promise<{ wait(): Promise<unknown> }>) => (await tx({ nonce: nonce++ })).wait();
@@ -94,7 +94,11 @@ export async function trackerChain() {
     if (o.trackerRole !== false) await send((n) => r.grantRole(keccak256(toUtf8Bytes("TRACKER_ROLE")), account.address, n));
     return account;
   };
-  return { c, registry: r, fleet: f, send, deploy, ledgerAccount, domain, fromBlock, publish, enrol, registerModule };
+  /** After a reorganisation dropped the administrator's transactions: the next nonce is read from the node again. */
+  const recountNonce = async () => {
+    nonce = Number(await c.provider.send("eth_getTransactionCount", [c.admin.address, "latest"]));
+  };
+  return { c, registry: r, fleet: f, send, deploy, ledgerAccount, domain, fromBlock, publish, enrol, registerModule, recountNonce };
 }
 export type TrackerChain = Awaited<ReturnType<typeof trackerChain>>;
 

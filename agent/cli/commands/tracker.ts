@@ -10,6 +10,8 @@ import { trackerModuleOf } from "../../chain/trackerModules";
 import { DEVICE_STATUSES, type DeviceStatus, type DeviceView, type FleetViews } from "../../tracker/fleetViews";
 import { backupTracker, restoreTracker } from "../../tracker/backup";
 import { TrackerModule } from "../../tracker/trackerModule";
+import { FleetDatabase } from "../../tracker/fleetDatabase";
+import { resyncLedger } from "../../tracker/ledgerPosition";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { requireTrackerModule, type OtaConfig } from "../config";
 import { parseId, parseIdOrLabel, parseLabel } from "../parse";
@@ -68,6 +70,14 @@ export function register(program: Command, ctx: CliContext): void {
     .description("put a backup made by `tracker backup` back into tracker.dataDir; stop the tracker first")
     .option("--force", "replace the database there (it is kept beside as fleet.db.replaced-<time>)")
     .action(async (file: string, o: { force?: boolean }) => restoreModule(ctx, file, o.force === true));
+
+  tracker
+    .command("resync")
+    .description(
+      "read the ledger again from a block (default: the deployment block), e.g. after REORG_TOO_DEEP; stop the tracker first (reports and anchors are kept)",
+    )
+    .option("--from-block <n>", "the first block to read again: one the chain cannot reorganise (a finalized block), at or below the fork")
+    .action(async (o: { fromBlock?: string }) => resyncModule(ctx, o.fromBlock));
 
   const fleet = program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet");
   fleet
@@ -197,6 +207,8 @@ async function startModule(ctx: CliContext): Promise<void> {
       adoptionSampleMs: t.adoptionSampleMs,
       pollMs: t.pollMs,
       confirmations: t.confirmations,
+      reorgWindow: t.reorgWindow,
+      ledgerTxDeadlineMs: t.txDeadlineMs,
       log,
     });
     let http: RunningTrackerHttp;
@@ -317,12 +329,62 @@ async function restoreModule(ctx: CliContext, file: string, force: boolean): Pro
   ctx.output(r, lines.join("\n"));
 }
 
+// ---------------------------------------------------------------- tracker resync
+
+/**
+ * After a reorganisation below the module's window (REORG_TOO_DEEP) the mirror cannot tell which
+ * of its blocks left the chain: it forgets everything from a block the operator knows to be final
+ * (default the deployment block, always safe) and reads the ledger again from there on start.
+ */
+async function resyncModule(ctx: CliContext, fromOption: string | undefined): Promise<void> {
+  const config = await ctx.config();
+  const t = config.tracker;
+  const chain = await ctx.connectReadOnly();
+  const from = fromOption === undefined ? chain.fromBlock : parseBlockNumber(fromOption, "--from-block");
+  if (from < chain.fromBlock)
+    throw new InputError(
+      "INVALID_INPUT",
+      `--from-block ${from} is before the registry's deployment block ${chain.fromBlock}: give ${chain.fromBlock} or later`,
+    );
+  const head = await chain.provider.getBlockNumber();
+  if (from > head) throw new InputError("INVALID_INPUT", `--from-block ${from} is past the chain's head (${head}): give a block the chain has`);
+  const lock = await lockFolder(t.dataDir, "a tracker module"); // the tracker must be stopped
+  try {
+    const parentBlock = from > chain.fromBlock ? await chain.provider.getBlock(from - 1) : null;
+    if (from > chain.fromBlock && !parentBlock?.hash) throw new OtaError("LEDGER_UNAVAILABLE", `the ledger did not give block ${from - 1}: try again`);
+    const db = new FleetDatabase(path.join(t.dataDir, "fleet.db"));
+    try {
+      const before = db.ledgerPosition();
+      const r = resyncLedger(db, from, parentBlock ? { number: parentBlock.number, hash: parentBlock.hash! } : null);
+      ctx.output(
+        { dataDir: t.dataDir, fromBlock: from, previousBlock: before?.block ?? null, droppedBlocks: r.droppedBlocks },
+        [
+          `tracker in ${t.dataDir} will read the ledger again from block ${from}${before ? ` (it stood at block ${before.block})` : ""}`,
+          `  forgot the ledger events of ${r.droppedBlocks} block(s); reports, decisions and anchors are kept`,
+          "start it with `ota-ledger tracker start`: it catches up with the ledger first",
+        ].join("\n"),
+      );
+    } finally {
+      db.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+function parseBlockNumber(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new InputError("INVALID_INPUT", `${what} "${text}" must be a block number (0 or more)`);
+  return n;
+}
+
 // ---------------------------------------------------------------- fleet status, fleet list
 
 type Summary = ReturnType<FleetViews["summary"]>;
 interface Health {
+  status: string;
   module: { id: string; role: string; parent: string | null };
-  ledger: { block: number | null };
+  ledger: { block: number | null; halted?: { code: string; message: string; fix: string } };
 }
 
 /** The tracker's URL (--tracker, else tracker.url) and the configured bearer token. */
@@ -333,7 +395,7 @@ async function trackerTarget(ctx: CliContext, option: string | undefined): Promi
 async function showStatus(ctx: CliContext, option: string | undefined): Promise<void> {
   const { url, token } = await trackerTarget(ctx, option);
   const summary = await trackerGet<Summary>(url, "/v1/fleet/summary", token);
-  const health = await trackerGet<Health>(url, "/v1/health", token);
+  const health = await trackerGet<Health>(url, "/v1/health", token, { alsoOk: [503] }); // 503: its ledger mirror is halted, said below
   const c = summary.counts;
   const counts: [string, number][] = [
     ["up to date", c.upToDate],
@@ -348,6 +410,7 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
   ];
   const human = [
     `tracker ${url}: module ${health.module.id} (${health.module.role}), ledger block ${health.ledger.block ?? "(none yet)"}`,
+    ...(health.ledger.halted ? [`warning: ${health.ledger.halted.code}: the fleet view no longer follows the ledger: ${health.ledger.halted.fix}`] : []),
     `${summary.total} device(s); unreachable means no report for ${describeMs(summary.livenessMs)}; a device may be in several lists`,
     "",
     formatTable(

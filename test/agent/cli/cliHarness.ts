@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { startLocalChain, type LocalChain } from "../../../scripts/lib/localChain";
+import { startAnvil } from "../../../scripts/lib/anvilChain";
 import { deploymentPath, writeDeployment, type Deployment } from "../../../agent/chain/deployment";
 import { main } from "../../../agent/cli/main";
 import {
@@ -41,8 +42,9 @@ export interface CliResult {
  * which calls the CLI's `main` in-process with that folder as cwd and OTA_* settings as env
  * (never the test process's own environment).
  */
-export async function startCliChain(options: { policies?: boolean } = {}) {
-  const chain: LocalChain = await startLocalChain({ port: await freePort() });
+/** `node`: Hardhat's node (default), or Foundry's anvil, which makes real reorganisations (anvil_reorg). */
+export async function startCliChain(options: { policies?: boolean; node?: "hardhat" | "anvil" } = {}) {
+  const chain: LocalChain = options.node === "anvil" ? await startAnvil({ port: await freePort() }) : await startLocalChain({ port: await freePort() });
   const provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
   const admin = new Wallet(account(0).privateKey, provider);
   const outsider = new Wallet(account(1).privateKey, provider);

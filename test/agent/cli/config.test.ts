@@ -177,6 +177,48 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
       code: "KEY_FILE_UNREADABLE",
       message: /the key file .*nokey \(OTA_KEY_FILE\) cannot be read \(ENOENT\): fix the path/,
     },
+    {
+      name: "the same RPC endpoint twice (issue 16)",
+      options: { file: { rpcUrls: ["https://rpc.example.org/v3/key-1", "https://rpc.example.org/v3/key-1/"] } },
+      code: "CONFIG_INVALID",
+      message: /rpcUrls in .* names the endpoint https:\/\/rpc\.example\.org\/… twice \(entries 1 and 2\).*remove one/,
+    },
+    {
+      name: "a quorum larger than the endpoints",
+      options: { env: { OTA_RPC_URLS: "http://10.0.0.1:8545,http://10.0.0.2:8545", OTA_RPC_QUORUM: "3" } },
+      code: "CONFIG_INVALID",
+      message: /OTA_RPC_QUORUM is 3, more than the 2 endpoints of OTA_RPC_URLS: add endpoints or lower the quorum/,
+    },
+    {
+      name: "a quorum of half the endpoints or fewer",
+      options: { file: { rpcUrls: ["http://10.0.0.1:8545", "http://10.0.0.2:8545", "http://10.0.0.3:8545", "http://10.0.0.4:8545"], rpcQuorum: 2 } },
+      code: "CONFIG_INVALID",
+      message: /rpcQuorum in .* is 2 of 4 endpoints: it must be more than half of them \(at least 3\)/,
+    },
+    {
+      name: "an endpoint that is not http(s)",
+      options: { env: { OTA_RPC_URLS: "http://10.0.0.1:8545, ws://10.0.0.2:8546" } },
+      code: "CONFIG_INVALID",
+      message: /OTA_RPC_URLS must be an http\(s\) URL/,
+    },
+    {
+      name: "both rpcUrl and rpcUrls",
+      options: { file: { rpcUrl: "http://10.0.0.1:8545", rpcUrls: ["http://10.0.0.2:8545"] } },
+      code: "CONFIG_INVALID",
+      message: /both rpcUrl and rpcUrls are set in .*: keep one/,
+    },
+    {
+      name: "both OTA_RPC_URL and OTA_RPC_URLS",
+      options: { env: { OTA_RPC_URL: "http://10.0.0.1:8545", OTA_RPC_URLS: "http://10.0.0.2:8545" } },
+      code: "CONFIG_INVALID",
+      message: /both OTA_RPC_URL and OTA_RPC_URLS are set: set one/,
+    },
+    {
+      name: "a --rpc list with an entry that is not a URL",
+      options: { rpcUrl: "http://10.0.0.1:8545,nonsense" },
+      code: "CONFIG_INVALID",
+      message: /--rpc ".*nonsense" must be an http\(s\) URL/,
+    },
   ];
   for (const f of failures) {
     it(`refuses ${f.name}, naming the field and the fix`, async () => {
@@ -206,6 +248,26 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect(() => requireContracts(config)).to.throw(
       /registry and fleet addresses are not set and there is no deployment file at .*deployments\/localhost\.json: run `npm run deploy:local`.* or set OTA_REGISTRY and OTA_FLEET/,
     );
+  });
+
+  it("REQ-10b-i: takes several RPC endpoints (rpcUrls, OTA_RPC_URLS, --rpc a,b,c) with a majority quorum by default, and one endpoint as before (issue 16)", async () => {
+    const one = await load(dir);
+    expect(one).to.deep.include({ rpcUrl: "http://127.0.0.1:8545", rpcUrls: ["http://127.0.0.1:8545"], rpcQuorum: 1 });
+    const file = { rpcUrls: ["http://10.0.0.1:8545", "http://10.0.0.2:8545", "http://10.0.0.3:8545"] };
+    expect(await load(dir, { file })).to.deep.include({ rpcUrl: "http://10.0.0.1:8545", rpcUrls: file.rpcUrls, rpcQuorum: 2 });
+    expect((await load(dir, { file: { ...file, rpcQuorum: 3 } })).rpcQuorum).to.equal(3);
+    const env = { OTA_RPC_URLS: " http://10.0.1.1:8545 , http://10.0.1.2:8545,", OTA_RPC_QUORUM: "2" };
+    expect(await load(dir, { file, env })).to.deep.include({ rpcUrls: ["http://10.0.1.1:8545", "http://10.0.1.2:8545"], rpcQuorum: 2 });
+    // A layer that names endpoints replaces the list below it; OTA_RPC_URL alone is one endpoint again.
+    expect(await load(dir, { file, env: { OTA_RPC_URL: "http://10.0.2.1:8545" } })).to.deep.include({ rpcUrls: ["http://10.0.2.1:8545"], rpcQuorum: 1 });
+    expect((await load(dir, { file, rpcUrl: "http://10.0.3.1:8545,http://10.0.3.2:8545,http://10.0.3.3:8545" })).rpcUrls).to.have.length(3);
+  });
+
+  it("shows the RPC endpoints by origin only when the configuration is printed (a path may hold an API key)", async () => {
+    const config = await load(dir, { file: { rpcUrls: ["https://a.example.org/v2/secret-1", "https://b.example.org/secret-2", "http://10.0.0.1:8545"] } });
+    const shown = redactConfig(config);
+    expect(shown.rpcUrls).to.deep.equal(["https://a.example.org/…", "https://b.example.org/…", "http://10.0.0.1:8545"]);
+    expect(JSON.stringify(shown)).not.to.match(/secret-/);
   });
 
   it("never shows the private key when the configuration is printed", async () => {

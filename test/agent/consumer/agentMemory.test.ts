@@ -28,6 +28,19 @@ describe("agent/consumer/agentMemory: retries, the last notice and evidence acro
     expect([...(await AgentMemory.open(file)).pending]).to.deep.equal([]);
   });
 
+  it("REQ-10b-i: keeps the highest ledger block its upstream signed (the floor of its view) across a restart; a file from before issue 16 has none", async () => {
+    const m = await AgentMemory.open(file);
+    expect(m.ledgerFloor).to.equal(0);
+    await m.noteNotice(1, "0xaa", undefined, 500);
+    await m.noteNotice(2, "0xaa", undefined, 400); // an older block does not lower it
+    await m.noteNotice(3, "0xaa"); // nor a notice without one
+    expect((await AgentMemory.open(file)).ledgerFloor).to.equal(500);
+    writeFileSync(file, JSON.stringify({ version: 1, pending: ["0x01"], lastNoticeAt: 7, evidence: {} }));
+    const old = await AgentMemory.open(file);
+    expect(old.ledgerFloor).to.equal(0);
+    expect(old.lastNoticeAt).to.equal(7);
+  });
+
   it("writes only on a change, and concurrent changes all land", async () => {
     const m = await AgentMemory.open(file);
     await Promise.all(["0x01", "0x02", "0x03", "0x04"].map((id) => m.setPending(id, true)));

@@ -454,5 +454,17 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       // A flag on a release it does not run changes nothing.
       expect(await a.onLedgerEvents([{ kind: "vulnerable", releaseId: v8.releaseId, component: radio, block: 0 }])).to.deep.equal([]);
     });
+
+    it("REQ-10b-i issue 16: after its watcher lost track of the chain (a reorganisation below its window), catchUp asks the ledger and takes the newest good release it never heard of", async () => {
+      const dev = makeDevice("catch-up-device", 1);
+      await f.fleet.connect(f.admin).enrolDevice(dev.credential.record);
+      const radio = componentId("acme.radio-fw");
+      const a = await agentFor(dev, { components: [radio] });
+      const newest = await release("acme.radio-fw", "20.0.0", [dev]);
+      // No event was delivered for it: only the ledger's answer brings it.
+      const outcomes = await a.catchUp();
+      expect(outcomes).to.deep.equal([{ releaseId: newest.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
+      expect(await a.catchUp(), "running it: nothing more to do").to.deep.equal([]);
+    });
   });
 });

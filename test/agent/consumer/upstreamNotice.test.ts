@@ -38,6 +38,13 @@ describe("agent/consumer/upstreamNotice: a client module acting on its upstream 
     expect(issuedAt).to.be.above(0);
   });
 
+  it("REQ-10b-i: takes the newest ledger block its upstream signed it had read (the device's floor); a notice without one, from before issue 16, still verifies", async () => {
+    const { fleet } = await loadFixture(fixture);
+    const { notice: n } = await verifyUpdateNotice(fleet, await seal(moduleKey, moduleId, Date.now(), { ...notice, ledgerBlock: 1234 }), device, expectFrom());
+    expect(n.ledgerBlock).to.equal(1234);
+    expect((await verifyUpdateNotice(fleet, await seal(moduleKey), device, expectFrom())).notice.ledgerBlock).to.equal(undefined);
+  });
+
   it("CAP-11.2-d: refuses a notice from an unregistered or retired module, or signed by another key", async () => {
     const { fleet, tracker } = await loadFixture(fixture);
     const stranger = keccak256(toUtf8Bytes("unregistered module"));
@@ -62,6 +69,11 @@ describe("agent/consumer/upstreamNotice: a client module acting on its upstream 
   it("refuses a malformed notice body and another kind of message", async () => {
     const { fleet } = await loadFixture(fixture);
     await expectCode(verifyUpdateNotice(fleet, await seal(moduleKey, moduleId, Date.now(), { releaseId: "x" }), device, expectFrom()), "NOTICE_MALFORMED");
+    for (const ledgerBlock of [-1, 1.5, "12"])
+      await expectCode(
+        verifyUpdateNotice(fleet, await seal(moduleKey, moduleId, Date.now(), { ...notice, ledgerBlock }), device, expectFrom()),
+        "NOTICE_MALFORMED",
+      );
     await expectCode(verifyUpdateNotice(fleet, await seal(moduleKey, moduleId, Date.now(), notice, "status-report"), device, expectFrom()), "NOTICE_KIND");
   });
 });

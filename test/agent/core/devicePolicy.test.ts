@@ -35,8 +35,10 @@ describe("agent/core/devicePolicy: the device's own choices (CAP-11.1-a-vi)", fu
         securityOnly: true,
         allowVulnerable: false,
         maxLedgerAgeSeconds: 600,
+        maxBlocksBehindUpstream: 4,
       });
       expect(policy).to.deep.equal({
+        maxBlocksBehindUpstream: 4,
         window: { startHourUtc: 22, endHourUtc: 4 },
         pins: { [FW]: V123 },
         securityOnly: true,
@@ -61,6 +63,7 @@ describe("agent/core/devicePolicy: the device's own choices (CAP-11.1-a-vi)", fu
       ["a ledger age of 0", { maxLedgerAgeSeconds: 0 }, "maxLedgerAgeSeconds", /whole number of seconds above 0/],
       ["a fractional ledger age", { maxLedgerAgeSeconds: 1.5 }, "maxLedgerAgeSeconds", /whole number/],
       ["a ledger age as text", { maxLedgerAgeSeconds: "3600" }, "maxLedgerAgeSeconds", /leave it out for the default/],
+      ["a negative block tolerance", { maxBlocksBehindUpstream: -1 }, "maxBlocksBehindUpstream", /whole number of blocks from 0/],
       ["securityOnly as text", { securityOnly: "yes" }, "securityOnly", /must be true or false/],
       ["allowVulnerable as a number", { allowVulnerable: 1 }, "allowVulnerable", /must be true or false/],
       ["a window that is not an object", { window: "22-4" }, "window", /startHourUtc.*endHourUtc.*0\.\.23/],

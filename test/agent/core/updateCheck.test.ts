@@ -252,6 +252,28 @@ describe("agent/core/updateCheck: the device's verification decisions", function
       c.ledger.headTimestamp = NOW - 86400;
       expectRejected(c, StaleLedgerView, "LEDGER_STALE");
     });
+
+    it("REQ-10b-i: a view more than maxBlocksBehindUpstream below the upstream's signed floor is LEDGER_BEHIND (a frozen view); within it, or with no floor, it passes", function () {
+      const c = candidate();
+      c.ledger.headBlock = 1000;
+      expectAccepted(c); // a notice before issue 16 sets no floor
+      c.ledger.floorBlock = 1000 + 16;
+      expectAccepted(c);
+      c.ledger.floorBlock = 1000 + 17;
+      const e = expectRejected(c, StaleLedgerView, "LEDGER_BEHIND");
+      expect(e.details).to.include({ headBlock: 1000, floorBlock: 1017, blocksBehind: 17, maxBlocksBehindUpstream: 16 });
+      c.policy.maxBlocksBehindUpstream = 100;
+      expectAccepted(c);
+      c.policy.maxBlocksBehindUpstream = 0;
+      c.ledger.floorBlock = 999; // the upstream behind the device: nothing to say
+      expectAccepted(c);
+    });
+
+    it("a view both too old and behind the floor is LEDGER_STALE first", function () {
+      const c = candidate();
+      c.ledger = { headTimestamp: NOW - 86400, headBlock: 1, floorBlock: 10_000 };
+      expectRejected(c, StaleLedgerView, "LEDGER_STALE");
+    });
   });
 
   describe("checkCandidate: versions (REQ-10d-i)", function () {

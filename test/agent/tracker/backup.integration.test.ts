@@ -190,8 +190,11 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     expect(restored.code, JSON.stringify(restored.out)).to.equal(0);
     expect(restored.out).to.include({ devices: devices.length, dataDir: restoredDir });
     expect(restored.out.replaced).to.deep.equal({ database: null, checkpoint: null });
-    const checkpoint = JSON.parse(await fs.readFile(path.join(restoredDir, "ledger-checkpoint.json"), "utf8"));
-    expect(checkpoint.block).to.equal(restored.out.checkpoint.block);
+    // The position travels inside the database (issue 16): no file beside it.
+    const inside = new FleetDatabase(path.join(restoredDir, "fleet.db"));
+    expect(inside.ledgerPosition()!.block).to.equal(restored.out.checkpoint.block);
+    inside.close();
+    expect(await fs.stat(path.join(restoredDir, "ledger-checkpoint.json")).catch(() => "absent")).to.equal("absent");
 
     await startProcess(restoredDir);
     const now = await get<Devices>("/v1/fleet/devices?limit=1000");
@@ -210,11 +213,12 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     // Restoring over it again needs --force; what it replaces is kept beside.
     const again = await restoreTracker({ dataDir: restoredDir, file: backupFile, force: true });
     expect(path.basename(again.replaced.database!)).to.match(/^fleet\.db\.replaced-/);
-    expect(path.basename(again.replaced.checkpoint!)).to.match(/^ledger-checkpoint\.json\.replaced-/);
+    expect(again.replaced.checkpoint, "no position file to put aside").to.equal(null);
   });
 
-  it("ledger events applied past the saved checkpoint are undone in the copy, and read again after a restore; a plain copy of fleet.db restores too", async () => {
-    // A tracker stopped between applying a batch and saving its checkpoint: its database is ahead.
+  it("a database of an earlier version, ahead of its position file: undone in the copy, read again after a restore; a plain copy of fleet.db restores too", async () => {
+    // A tracker of an earlier version (its position in a file) stopped between applying a batch and
+    // saving its position: its database is ahead. (Since issue 16 both commit in one transaction.)
     const dir = path.join(out, "restored");
     const boot12 = await t.publish(BOOTLOADER, "1.2.0", [1]);
     const options = {
@@ -227,7 +231,10 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     const block = (tracker.db.db.prepare(`SELECT block_number AS n FROM ledger_events WHERE subject = ?`).get(`release:${boot12.id}`) as { n: number }).n;
     await tracker.stop();
     const checkpointFile = path.join(dir, "ledger-checkpoint.json");
-    const saved = JSON.parse(await fs.readFile(checkpointFile, "utf8"));
+    const stopped = new FleetDatabase(path.join(dir, "fleet.db"));
+    const saved = stopped.ledgerPosition()!;
+    stopped.clearLedgerPosition();
+    stopped.close();
     const header = await t.c.provider.send("eth_getBlockByNumber", ["0x" + (block - 1).toString(16), false]);
     await fs.writeFile(
       checkpointFile,
@@ -254,13 +261,13 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
       await restarted.stop();
     }
 
-    // A plain copy of fleet.db (no checkpoint inside): restored, the module reads the ledger again from the deployment block.
+    // A plain copy of fleet.db: its position is inside, so the module resumes from it.
     const plain = path.join(out, "plain.db");
     const source = new Database(path.join(target, "fleet.db"), { readonly: true });
     await source.backup(plain);
     source.close();
     const r2 = await restoreTracker({ dataDir: path.join(out, "plain"), file: plain });
-    expect([r2.checkpoint, r2.takenAt, r2.devices]).to.deep.equal([null, null, devices.length + 1]);
+    expect([r2.checkpoint?.block, r2.takenAt, r2.devices]).to.deep.equal([restarted.stream.position!.block, null, devices.length + 1]);
     const fromPlain = new TrackerModule({ ...options, dataDir: path.join(out, "plain") });
     await fromPlain.start();
     try {
