@@ -175,13 +175,13 @@ export async function publishPrepared(
   await deps.keys.save(p.releaseId, p.contentKey);
   const registry = deps.registry.connect(deps.sender);
   // Only a refusal by the contract is certain; after any other failure (an outage, a timeout) the
-  // release may be on the ledger, and its key is kept.
+  // release may be on the ledger, and its key is kept, as it is when the re-check cannot be made.
   const tx = await registry.publishRelease(p.record, p.signer, p.signature, p.witnesses).catch(async (err: unknown) => {
-    throw isContractRefusal(err) ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err) : err;
+    throw isContractRefusal(err) ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err).catch(() => err) : err;
   });
   const receipt = await tx.wait().catch(async (err: unknown) => {
     const mined = (err as { receipt?: TransactionReceipt | null }).receipt;
-    throw isContractRefusal(err) && mined ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err, mined) : err;
+    throw isContractRefusal(err) && mined ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err, mined).catch(() => err) : err;
   });
   if (!receipt || receipt.status !== 1) throw new InputError("PUBLISH_FAILED", `the publishing transaction ${tx.hash} failed`);
   return { gasUsed: receipt.gasUsed, transactionHash: tx.hash, blockNumber: receipt.blockNumber };
