@@ -175,9 +175,9 @@ async function holderOf(registry: UpdateRegistry, p: PreparedRelease, at: BlockT
     if (state.version < p.record.version) return undefined;
     if (state.version !== p.record.version) continue;
     const taken: TakenBy = { releaseId: id, provider: Number(state.provider), version: formatVersion(state.version) };
-    // Its event, between the preparation (the version was free then) and the refusal.
-    const head = receipt?.blockNumber ?? (await registry.runner!.provider!.getBlockNumber());
-    const [log] = await queryLogs(registry, registry.filters.ReleasePublished(id), Math.max(0, p.preparedAtBlock - 1), head).catch(() => []);
+    // Its event, between the preparation (the version was free then) and the refusal, or the head
+    // as the node sees it now (not ethers' cached block number, which may be older than the event).
+    const [log] = await queryLogs(registry, registry.filters.ReleasePublished(id), Math.max(0, p.preparedAtBlock - 1), receipt?.blockNumber).catch(() => []);
     if (log) {
       const parsed = registry.interface.parseLog(log);
       const sentBy = await registry.runner!.provider!.getTransaction(log.transactionHash);
