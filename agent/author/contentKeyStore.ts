@@ -14,21 +14,36 @@ import { writeFileAtomic } from "../io/atomicFile";
 export class ContentKeyStore {
   constructor(readonly directory: string) {}
 
-  private file(releaseId: string): string {
+  /** Where the key of `releaseId` is (or would be) kept. */
+  fileOf(releaseId: string): string {
     if (!isHexString(releaseId, 32)) throw new InputError("RELEASE_ID", `"${releaseId}" is not a release id (0x + 64 hex digits)`);
     return path.join(this.directory, `${releaseId.toLowerCase()}.key`);
   }
 
   async save(releaseId: string, key: Uint8Array): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const file = this.file(releaseId);
+    const file = this.fileOf(releaseId);
     await writeFileAtomic(file, Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
+  }
+
+  /**
+   * Removes the key of a release that does not exist (its publication was refused); true if there
+   * was one. Never call it for a release on the ledger: its key is the only way to grant it.
+   */
+  async remove(releaseId: string): Promise<boolean> {
+    try {
+      await fs.unlink(this.fileOf(releaseId));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
   }
 
   async load(releaseId: string): Promise<Buffer> {
     let text: string;
     try {
-      text = await fs.readFile(this.file(releaseId), "utf8");
+      text = await fs.readFile(this.fileOf(releaseId), "utf8");
     } catch {
       throw new InputError(
         "CONTENT_KEY_MISSING",

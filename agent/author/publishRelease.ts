@@ -1,6 +1,6 @@
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import type { Signer, TypedDataDomain } from "ethers";
+import type { Signer, TransactionReceipt, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "../chain/contracts";
 import { InputError } from "../core/errors";
 import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../core/release";
@@ -12,6 +12,7 @@ import { findWitnesses } from "../chain/witnesses";
 import { listHardwareClasses, resolveHardwareClass } from "../chain/hardwareClasses";
 import { packageArtifact } from "./packageArtifact";
 import type { ContentKeyStore } from "./contentKeyStore";
+import { explainRefusedPublish, isContractRefusal } from "./publishRefusal";
 
 export interface ReleaseRequest {
   component: string; // component name
@@ -30,6 +31,7 @@ export interface PreparedRelease {
   witnesses: string[];
   artifactFile: string;
   contentKey: Buffer;
+  preparedAtBlock: number; // the head when the checks began: a release that takes the version comes after it
 }
 
 export type Progress = (stage: "package", done: bigint, total: bigint) => void;
@@ -51,6 +53,9 @@ export async function prepareRelease(
   const component = componentId(req.component);
   const version = encodeVersion(req.version);
   const senderAddress = await sender.getAddress();
+  const chain = registry.runner?.provider ?? sender.provider;
+  if (!chain) throw new InputError("NO_PROVIDER", "the registry and the sender are not connected to a chain");
+  const preparedAtBlock = await chain.getBlockNumber();
   const providerId = Number(await registry.authorProvider(senderAddress));
   if (providerId === 0)
     throw new InputError(
@@ -153,17 +158,31 @@ export async function prepareRelease(
       }
       throw err;
     });
-  return { record, releaseId: computeReleaseId(domain, record), signature, signer: signerAddress, witnesses, artifactFile, contentKey };
+  return { record, releaseId: computeReleaseId(domain, record), signature, signer: signerAddress, witnesses, artifactFile, contentKey, preparedAtBlock };
 }
 
-/** Saves the content key, then sends the publishing transaction. Returns the gas used. */
+/**
+ * Saves the content key, then sends the publishing transaction. Returns the gas used. If the
+ * registry refuses it after all (its state changed since the checks: another author's release of
+ * the same version came first, in the same block or just before), the error says why, as the
+ * registry now tells (VERSION_TAKEN and the release that took the version, PROVIDER_BARRED...), and
+ * the content key and artifact saved for the release that does not exist are removed.
+ */
 export async function publishPrepared(
   deps: { registry: UpdateRegistry; sender: Signer; keys: ContentKeyStore },
   p: PreparedRelease,
 ): Promise<{ gasUsed: bigint; transactionHash: string; blockNumber: number }> {
   await deps.keys.save(p.releaseId, p.contentKey);
-  const tx = await deps.registry.connect(deps.sender).publishRelease(p.record, p.signer, p.signature, p.witnesses);
-  const receipt = await tx.wait();
+  const registry = deps.registry.connect(deps.sender);
+  // Only a refusal by the contract is certain; after any other failure (an outage, a timeout) the
+  // release may be on the ledger, and its key is kept, as it is when the re-check cannot be made.
+  const tx = await registry.publishRelease(p.record, p.signer, p.signature, p.witnesses).catch(async (err: unknown) => {
+    throw isContractRefusal(err) ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err).catch(() => err) : err;
+  });
+  const receipt = await tx.wait().catch(async (err: unknown) => {
+    const mined = (err as { receipt?: TransactionReceipt | null }).receipt;
+    throw isContractRefusal(err) && mined ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err, mined).catch(() => err) : err;
+  });
   if (!receipt || receipt.status !== 1) throw new InputError("PUBLISH_FAILED", `the publishing transaction ${tx.hash} failed`);
   return { gasUsed: receipt.gasUsed, transactionHash: tx.hash, blockNumber: receipt.blockNumber };
 }

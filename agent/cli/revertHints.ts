@@ -10,6 +10,7 @@ import {
   AllOfPolicy__factory,
   StatusAnchors__factory,
 } from "../chain/contracts";
+import { formatVersion } from "../core/version";
 
 /** The contract interfaces whose custom errors the CLI decodes: the registries, the policies and the anchors. */
 export const REVERT_INTERFACES: Interface[] = [
@@ -67,6 +68,10 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   UpdateRegistryMajorVersionJump: (a) => ({
     why: `the release raises the major version from ${a.latestMajor} to ${a.proposedMajor}, more than ${a.maxStep} at once`,
     hint: "publish the next major version (docs/adr/0008-bounded-major-version-jumps.md)",
+  }),
+  UpdateRegistryVersionNotIncreasing: (a) => ({
+    why: `version ${shownVersion(a.proposed)} is not above the latest published ${shownVersion(a.latest)} of component ${a.component}`,
+    hint: "publish a higher version (REQ-10d-i); ota-ledger release list --component <name> lists the component's releases",
   }),
   UpdateRegistryEmptyName: () => ({ why: "the name is empty", hint: "give a name of 1 to 64 bytes" }),
   UpdateRegistryNameTooLong: (a) => ({
@@ -148,6 +153,15 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
     hint: "attach the module to a module higher up",
   }),
 };
+
+/** A uint64 version from a revert's arguments, as people write it. */
+function shownVersion(value: unknown): string {
+  try {
+    return formatVersion(BigInt(String(value)));
+  } catch {
+    return String(value);
+  }
+}
 
 function article(word: string): string {
   return /^[aeiou]/i.test(word) ? `an ${word}` : `a ${word}`;

@@ -52,6 +52,16 @@ describe("agent/author/contentKeyStore: the author's content keys", () => {
     expect(await keys.load(RELEASE)).to.deep.equal(Buffer.alloc(32, 9));
   });
 
+  it("removes the key of a release that does not exist (a refused publication), and says whether there was one", async () => {
+    const keys = new ContentKeyStore(dir);
+    await keys.save(RELEASE, Buffer.alloc(32, 5));
+    expect(keys.fileOf(RELEASE)).to.equal(path.join(dir, `${RELEASE}.key`));
+    expect(await keys.remove(RELEASE)).to.equal(true);
+    expect(readdirSync(dir)).to.deep.equal([]);
+    expect(await keys.remove(RELEASE)).to.equal(false);
+    await expectCode(keys.load(RELEASE), "CONTENT_KEY_MISSING");
+  });
+
   it("refuses a missing or damaged key, and a release id that is not one", async () => {
     const keys = new ContentKeyStore(dir);
     await expectCode(keys.load(RELEASE), "CONTENT_KEY_MISSING");
