@@ -10,8 +10,9 @@ import { OtaError } from "../core/errors";
  * stops serving it and unpins its artifact. At start it reconciles every served artifact with the
  * ledger (catching revocations made while it was down), then reads ReleaseRevoked events through
  * the ledger event stream from the head it started at. Serving does not depend on this loop:
- * every request re-reads the release's status. A revocation later reorganised away leaves the
- * artifact withdrawn: the safe side. (Bars need no follower: each submission and request asks.)
+ * every request re-reads the release's status. After a reorganisation it checks every served
+ * artifact again (a release whose block was dropped is withdrawn too). A revocation later
+ * reorganised away leaves the artifact withdrawn: the safe side. (Bars need no follower: each submission and request asks.)
  */
 export class RevocationFollower {
   private stream: ChainEventStream | undefined;
@@ -30,7 +31,7 @@ export class RevocationFollower {
     await this.reconcile();
     const registry = this.gate.registry;
     this.stream = new ChainEventStream(
-      { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => {} } },
+      { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => this.reconcile() } },
       {
         filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }],
         fromBlock: from,
@@ -43,10 +44,17 @@ export class RevocationFollower {
     this.stream.start();
   }
 
-  /** Every served artifact checked against the ledger: a release revoked while nobody watched is withdrawn. */
+  /**
+   * Every served artifact checked against the ledger: a release revoked while nobody watched is
+   * withdrawn, and so is one no longer on the ledger at all (a reorganisation dropped the block
+   * that published it: issue 16); its author submits it again if it is published again.
+   */
   private async reconcile(): Promise<void> {
     for (const a of this.db.artifacts("serving")) {
-      if ((await this.gate.releaseStatus(a.releaseId)) === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
+      const status = await this.gate.releaseStatus(a.releaseId);
+      if (status === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
+      else if (status === "none")
+        await this.withdraw(a.releaseId, "no longer on the ledger (a reorganisation dropped its block): submit it again if it is published again");
     }
   }
 

@@ -23,7 +23,7 @@ const until = async (what: string, ok: () => boolean, ms = 15_000) => {
  * reads the ledger), so they say REORG_TOO_DEEP once, go on from the head and catch up by asking
  * the ledger, instead of retrying forever (REQ-10b-i, CAP-11.3-c).
  */
-describe("agent/chain on anvil: a reorganisation below the window (issue 16, REQ-10b-i, CAP-11.3-c)", function () {
+describe("agent/chain on anvil: the device's and the server's followers after reorganisations (issue 16, REQ-10b-i, CAP-11.3-c)", function () {
   this.timeout(120_000);
   let t: TrackerChain;
   let dir: string;
@@ -102,6 +102,41 @@ describe("agent/chain on anvil: a reorganisation below the window (issue 16, REQ
       await until("the withdrawal", () => db.artifact(released.id)?.state === "withdrawn");
       expect(unpinned).to.have.length(1);
       expect(errors.filter((e) => e.startsWith("REORG_TOO_DEEP"))).to.have.length(1);
+    } finally {
+      await follower.stop();
+      db.close();
+    }
+  });
+
+  it("the firmware server withdraws an artifact whose release a reorganisation took off the ledger (within the window)", async () => {
+    const db = new ServerDatabase(path.join(dir, "server-dropped.db"));
+    const unpinned: string[] = [];
+    const store = { unpin: async (cid: string) => void unpinned.push(cid) } as unknown as ContentStore;
+    const follower = new RevocationFollower(new LedgerGate(t.c.registry, t.c.fleet, t.domain, t.fromBlock), db, store, 100);
+    await follower.start();
+    try {
+      const dropped = await t.publish(BOOTLOADER, "5.0.0", [1]);
+      db.saveArtifact(
+        {
+          releaseId: dropped.id,
+          cid: "bafkreidropped",
+          merkleRoot: "0x" + "33".repeat(32),
+          artifactSize: 10n,
+          chunkSize: 4096,
+          providerId: 1,
+          acceptedAt: Date.now(),
+        },
+        ["0x" + "44".repeat(32)],
+        [],
+      );
+      await follower.poll();
+      expect(db.artifact(dropped.id)?.state).to.equal("serving");
+      await t.c.provider.send("anvil_reorg", [1, []]); // the publishing block replaced: the release is on no chain
+      await t.recountNonce();
+      await follower.poll();
+      expect(db.artifact(dropped.id)).to.include({ state: "withdrawn" });
+      expect(db.artifact(dropped.id)!.withdrawnReason).to.match(/no longer on the ledger/);
+      expect(unpinned).to.deep.equal(["bafkreidropped"]);
     } finally {
       await follower.stop();
       db.close();
