@@ -42,7 +42,7 @@ export interface QuorumOptions {
 }
 
 /** Where each block-tagged read carries its block: "latest" there is pinned to the agreed head. */
-const TAG_AT: Readonly<Record<string, number>> = {
+export const TAG_AT: Readonly<Record<string, number>> = {
   eth_call: 1,
   eth_getBalance: 1,
   eth_getCode: 1,

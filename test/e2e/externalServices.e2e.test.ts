@@ -2,17 +2,16 @@ import { expect } from "chai";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, Wallet, ZeroHash, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { startIpfsDaemon, type IpfsDaemon } from "../helpers/ipfsDaemon";
 import { readDeployment, type Deployment } from "../../agent/chain/deployment";
 import { FleetRegistry__factory, UpdateRegistry__factory } from "../../typechain-types";
-import { startExternalChain, runHardhat, runCli, type ExternalChain, type CliRun } from "./harness/externalChain";
+import { startAnvilEndpoint, startExternalChain, runHardhat, runCli, type ExternalChain, type CliRun } from "./harness/externalChain";
 import { CliProcess } from "./harness/cliProcess";
 import { DeviceHandle } from "./harness/device";
 import { Author } from "./harness/author";
 import { freePort } from "../../scripts/lib/ports";
 import { waitFor } from "./harness/waitFor";
-import { startAnvil } from "../../scripts/lib/anvilChain";
 import { registryDomain } from "../../agent/crypto/releaseSignature";
 import { ContentKeyStore } from "../../agent/author/contentKeyStore";
 import { prepareRelease } from "../../agent/author/publishRelease";
@@ -26,37 +25,10 @@ const ADMINISTRATOR_ROLE = keccak256(toUtf8Bytes("ADMINISTRATOR_ROLE"));
 /** What `npm run deploy` runs (`--no-compile`: the test run has compiled, and other runs may be compiling). */
 const DEPLOY = ["run", "--no-compile", "--network", "external", "scripts/deploy.ts"];
 
-/** Hardhat's development mnemonic: both nodes fund its accounts, the first serves as the faucet. */
-const MNEMONIC = "test test test test test test test test test test test junk";
-
-/**
- * Foundry's anvil (a node written elsewhere) as the external endpoint, with the same chain id,
- * accounts and `fund` as startExternalChain's Hardhat node; it mines a block per transaction.
- */
-async function startAnvilEndpoint(chainId: number): Promise<ExternalChain> {
-  const port = await freePort();
-  const anvil = await startAnvil({ port, chainId });
-  const provider = new JsonRpcProvider(anvil.url, Network.from(chainId), { staticNetwork: true, pollingInterval: 200 });
-  const faucet = new NonceManager(HDNodeWallet.fromPhrase(MNEMONIC).connect(provider));
-  return {
-    url: anvil.url,
-    port,
-    chainId,
-    provider,
-    async fund(addresses: string[], ether = "10"): Promise<void> {
-      for (const to of addresses) await (await faucet.sendTransaction({ to, value: parseEther(ether) })).wait();
-    },
-    async stop(): Promise<void> {
-      provider.destroy();
-      await anvil.stop();
-    },
-  };
-}
-
 /** The two nodes the flow runs on; only anvil reorganises its chain on request (`anvil_reorg`). */
 const NODES = [
   { name: "Hardhat's node", start: () => startExternalChain({ chainId: CHAIN_ID }), reorganises: false },
-  { name: "anvil", start: () => startAnvilEndpoint(CHAIN_ID), reorganises: true },
+  { name: "anvil", start: () => startAnvilEndpoint({ chainId: CHAIN_ID }), reorganises: true },
 ];
 
 /**

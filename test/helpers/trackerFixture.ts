@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { Wallet, ZeroHash, encodeBytes32String, keccak256, parseEther, toUtf8Bytes, type BaseContract, type Signer } from "ethers";
-import { startCliChain } from "../agent/cli/cliHarness";
+import { freePort, startCliChain } from "../agent/cli/cliHarness";
+import { CliProcess } from "../e2e/harness/cliProcess";
 import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "../../agent/core/release";
 import { encodeVersion } from "../../agent/core/version";
 import { REPORT_KIND, type StatusReport } from "../../agent/core/statusReport";
@@ -128,6 +129,27 @@ export async function startTracker(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `ota-ledger tracker start` on `dataDir` in a process of its own, as an operator runs it; resolved once it listens. */
+export async function startTrackerProcess(
+  t: TrackerChain,
+  module: { id: string; privateKey: string },
+  dataDir: string,
+): Promise<{ process: CliProcess; url: string }> {
+  const port = await freePort();
+  const child = new CliProcess("tracker", ["tracker", "start"], {
+    cwd: t.c.dir,
+    env: {
+      OTA_RPC_URL: t.c.url,
+      OTA_TRACKER_MODULE: module.id,
+      OTA_TRACKER_PRIVATE_KEY: module.privateKey,
+      OTA_TRACKER_DATA: dataDir,
+      OTA_TRACKER_PORT: String(port),
+    },
+  });
+  await child.waitForLine(/tracker module 0x[0-9a-f]+ .* on http/, { timeoutMs: 60_000 });
+  return { process: child, url: `http://127.0.0.1:${port}` };
 }
 
 let counters = new Map<string, number>();

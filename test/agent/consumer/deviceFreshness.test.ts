@@ -6,7 +6,7 @@ import { AbiCoder, Network, Wallet, keccak256, toQuantity, toUtf8Bytes } from "e
 import { deviceAgentOptions, makeDevice, serverFixture, writeImage } from "../../helpers/serverFixture";
 import { LyingRpc, type RpcLie, type RpcRequest } from "../../helpers/lyingRpc";
 import { serveChain } from "../../helpers/chainEndpoint";
-import { QuorumProvider } from "../../../agent/chain/endpointQuorum";
+import { QuorumProvider, TAG_AT } from "../../../agent/chain/endpointQuorum";
 import { FleetRegistry__factory, UpdateRegistry__factory } from "../../../agent/chain/contracts";
 import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
 import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
@@ -17,16 +17,6 @@ import { componentId } from "../../../agent/core/release";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 const BOOT = componentId("acme.bootloader");
-
-const TAG_AT: Record<string, number> = {
-  eth_call: 1,
-  eth_getBalance: 1,
-  eth_getCode: 1,
-  eth_getTransactionCount: 1,
-  eth_getStorageAt: 2,
-  eth_getProof: 2,
-  eth_getBlockByNumber: 0,
-};
 
 /** A frozen view: every read of this endpoint answered at `block`, whatever block it names after it. */
 function frozenAt(block: number): RpcLie {

@@ -8,9 +8,8 @@ import { backupTracker, restoreTracker } from "../../../agent/tracker/backup";
 import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
 import { CliProcess } from "../../e2e/harness/cliProcess";
-import { freePort } from "../cli/cliHarness";
 import { expectCode } from "../../helpers/expectCode";
-import { BOOTLOADER, postReport, sealedReport, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
+import { BOOTLOADER, postReport, sealedReport, startTrackerProcess, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
 
 type Release = Awaited<ReturnType<TrackerChain["publish"]>>;
 
@@ -65,21 +64,10 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
 
   /** `ota-ledger tracker start` on `dataDir`, as an operator runs it; waited for until it listens. */
   async function startProcess(dataDir: string) {
-    const port = await freePort();
-    const p = new CliProcess("tracker", ["tracker", "start"], {
-      cwd: t.c.dir,
-      env: {
-        OTA_RPC_URL: t.c.url,
-        OTA_TRACKER_MODULE: module.id,
-        OTA_TRACKER_PRIVATE_KEY: module.privateKey,
-        OTA_TRACKER_DATA: dataDir,
-        OTA_TRACKER_PORT: String(port),
-      },
-    });
-    process_ = p;
-    await p.waitForLine(/tracker module 0x[0-9a-f]+ .* on http/, { timeoutMs: 60_000 });
-    url = `http://127.0.0.1:${port}`;
-    return p;
+    const started = await startTrackerProcess(t, module, dataDir);
+    process_ = started.process;
+    url = started.url;
+    return started.process;
   }
   const get = async <T>(route: string): Promise<T> => {
     const res = await fetch(new URL(route, url));

@@ -7,8 +7,7 @@ import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
 import { TrackerModule, type TrackerModuleOptions } from "../../../agent/tracker/trackerModule";
 import { startTrackerHttp } from "../../../agent/tracker/trackerHttp";
 import { CliProcess } from "../../e2e/harness/cliProcess";
-import { freePort } from "../cli/cliHarness";
-import { BOOTLOADER, sealedReport, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
+import { BOOTLOADER, sealedReport, startTrackerProcess, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
 
 /**
  * Issue 16: the tracker on Foundry's anvil, a real EVM node written elsewhere that makes real
@@ -88,19 +87,9 @@ describe("agent/tracker on anvil: crashes, reorganisations and dropped transacti
     let p: CliProcess | undefined;
     cleanups.push(async () => void (await p?.kill()));
     const start = async () => {
-      const port = await freePort();
-      p = new CliProcess("tracker", ["tracker", "start"], {
-        cwd: t.c.dir,
-        env: {
-          OTA_RPC_URL: t.c.url,
-          OTA_TRACKER_MODULE: module.id,
-          OTA_TRACKER_PRIVATE_KEY: module.privateKey,
-          OTA_TRACKER_DATA: dataDir,
-          OTA_TRACKER_PORT: String(port),
-        },
-      });
-      await p.waitForLine(/tracker module 0x[0-9a-f]+ .* on http/, { timeoutMs: 60_000 });
-      return `http://127.0.0.1:${port}`;
+      const started = await startTrackerProcess(t, module, dataDir);
+      p = started.process;
+      return started.url;
     };
     const random = (n: number) => Math.floor(Math.random() * n);
     for (let round = 0; round < 6; round++) {

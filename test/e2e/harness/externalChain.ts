@@ -5,6 +5,7 @@ import path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, parseEther } from "ethers";
 import { main } from "../../../agent/cli/main";
 import { freePort } from "../../../scripts/lib/ports";
+import { startAnvil } from "../../../scripts/lib/anvilChain";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 
@@ -64,7 +65,22 @@ export async function startExternalChain({ chainId, readyTimeoutMs = 60_000 }: {
     await stop();
     throw err;
   }
-  const url = `http://127.0.0.1:${port}`;
+  return endpointOn(`http://127.0.0.1:${port}`, port, chainId, stop);
+}
+
+/**
+ * Foundry's anvil as the external endpoint instead (a node written elsewhere, that reorganises its
+ * chain on request: `anvil_reorg`), with the same chain id, accounts and `fund`; it mines a block
+ * per transaction.
+ */
+export async function startAnvilEndpoint({ chainId }: { chainId: number }) {
+  const port = await freePort();
+  const anvil = await startAnvil({ port, chainId });
+  return endpointOn(anvil.url, port, chainId, () => anvil.stop());
+}
+
+/** The endpoint as the tests use it: a provider, a faucet (the mnemonic's first account) and stop. */
+function endpointOn(url: string, port: number, chainId: number, stop: () => Promise<void>) {
   const provider = new JsonRpcProvider(url, Network.from(chainId), { staticNetwork: true, pollingInterval: 200 });
   // ethers answers an identical request from a cache for 250 ms: one NonceManager counts the faucet's nonces.
   const faucet = new NonceManager(HDNodeWallet.fromPhrase("test test test test test test test test test test test junk").connect(provider));
