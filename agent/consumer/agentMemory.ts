@@ -11,6 +11,7 @@ interface Stored {
   evidence: Record<string, string>;
   /** The highest ledgerBlock of the notices taken (issue 16); absent in files written before it. */
   ledgerFloor?: number;
+  ledgerFloorAt?: number; // ms: the issue time of the notice that set it
 }
 
 /**
@@ -33,6 +34,7 @@ export class AgentMemory {
     private lastNotice: number,
     readonly evidence: Map<string, string>,
     private floor: number,
+    private floorAt: number,
   ) {}
 
   static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
@@ -40,7 +42,7 @@ export class AgentMemory {
     try {
       text = await fs.readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map(), 0);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map(), 0, 0);
       throw err;
     }
     try {
@@ -49,10 +51,12 @@ export class AgentMemory {
         throw new Error("not an agent-state file of version 1");
       }
       const floor = Number.isSafeInteger(s.ledgerFloor) && s.ledgerFloor! >= 0 ? s.ledgerFloor! : 0;
-      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)])), floor);
+      const floorAt = Number.isSafeInteger(s.ledgerFloorAt) && s.ledgerFloorAt! >= 0 ? s.ledgerFloorAt! : 0;
+      const evidence = new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)]));
+      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt);
     } catch (err) {
       log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
-      return new AgentMemory(file, new Set(), 0, new Map(), 0);
+      return new AgentMemory(file, new Set(), 0, new Map(), 0, 0);
     }
   }
 
@@ -65,10 +69,18 @@ export class AgentMemory {
     return this.floor;
   }
 
+  /** When the notice that set the floor was issued (ms; 0: none): a floor only holds for the ledger-age limit after it. */
+  get ledgerFloorAt(): number {
+    return this.floorAt;
+  }
+
   /** Takes a notice's issue time, its evidence and its ledger block, and writes them before the notice is acted on. */
   async noteNotice(issuedAt: number, releaseId: string, evidence?: string, ledgerBlock?: number): Promise<void> {
     this.lastNotice = issuedAt;
-    if (ledgerBlock !== undefined) this.floor = Math.max(this.floor, ledgerBlock);
+    if (ledgerBlock !== undefined && ledgerBlock >= this.floor) {
+      this.floor = ledgerBlock;
+      this.floorAt = Math.max(this.floorAt, issuedAt);
+    }
     if (evidence) {
       this.evidence.delete(releaseId);
       this.evidence.set(releaseId, evidence);
@@ -100,7 +112,7 @@ export class AgentMemory {
           pending: [...this.pending],
           lastNoticeAt: this.lastNotice,
           evidence: Object.fromEntries(this.evidence),
-          ...(this.floor > 0 ? { ledgerFloor: this.floor } : {}),
+          ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
         };
         return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
       });

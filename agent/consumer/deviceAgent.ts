@@ -150,7 +150,11 @@ export class DeviceAgent {
   /** The device's view of the ledger and the floor its upstream signed (issue 16). */
   private ledgerView(): LedgerView {
     const floor = this.memory.ledgerFloor;
-    return { headTimestamp: this.headTimestamp, headBlock: this.headBlock, ...(floor > 0 ? { floorBlock: floor } : {}) };
+    return {
+      headTimestamp: this.headTimestamp,
+      headBlock: this.headBlock,
+      ...(floor > 0 ? { floorBlock: floor, floorIssuedAt: Math.floor(this.memory.ledgerFloorAt / 1000) } : {}),
+    };
   }
 
   /**

@@ -40,6 +40,8 @@ export interface LedgerView {
   headBlock?: number; // that block's number
   /** The newest block the upstream tracker module signed it had read (its notices): the view must reach it. */
   floorBlock?: number;
+  /** When that notice was issued (unix s): the floor holds for `maxLedgerAgeSeconds` after it, no longer. */
+  floorIssuedAt?: number;
 }
 
 export type CandidateRejection = StaleLedgerView | LedgerRecordRejected | RollbackRefused | UpdateDeclined;
@@ -180,7 +182,11 @@ export function checkLedgerView(ledger: LedgerView, policy: DevicePolicy, now: n
     });
   }
   const tolerance = policy.maxBlocksBehindUpstream ?? DEFAULT_MAX_BLOCKS_BEHIND_UPSTREAM;
-  if (ledger.floorBlock !== undefined && ledger.headBlock !== undefined && ledger.floorBlock - ledger.headBlock > tolerance) {
+  // A floor is a fact of its notice's time: a view frozen before it is LEDGER_STALE by the time the
+  // floor expires anyway, and a wrong floor (a module's bug, or its stolen key) stops updates for
+  // at most that long, not for good (issue 16 review).
+  const floorLive = ledger.floorIssuedAt === undefined || now - ledger.floorIssuedAt <= maxAge;
+  if (floorLive && ledger.floorBlock !== undefined && ledger.headBlock !== undefined && ledger.floorBlock - ledger.headBlock > tolerance) {
     const behind = ledger.floorBlock - ledger.headBlock;
     return new StaleLedgerView(
       "LEDGER_BEHIND",

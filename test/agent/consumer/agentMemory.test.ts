@@ -34,7 +34,9 @@ describe("agent/consumer/agentMemory: retries, the last notice and evidence acro
     await m.noteNotice(1, "0xaa", undefined, 500);
     await m.noteNotice(2, "0xaa", undefined, 400); // an older block does not lower it
     await m.noteNotice(3, "0xaa"); // nor a notice without one
-    expect((await AgentMemory.open(file)).ledgerFloor).to.equal(500);
+    const reopened = await AgentMemory.open(file);
+    expect(reopened.ledgerFloor).to.equal(500);
+    expect(reopened.ledgerFloorAt, "the issue time of the notice that set it").to.equal(1);
     writeFileSync(file, JSON.stringify({ version: 1, pending: ["0x01"], lastNoticeAt: 7, evidence: {} }));
     const old = await AgentMemory.open(file);
     expect(old.ledgerFloor).to.equal(0);

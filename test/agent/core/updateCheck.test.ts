@@ -269,6 +269,16 @@ describe("agent/core/updateCheck: the device's verification decisions", function
       expectAccepted(c);
     });
 
+    it("REQ-10b-i: a floor holds for maxLedgerAgeSeconds after its notice, no longer: a wrong one (a module's bug or stolen key) cannot stop updates for good", function () {
+      const c = candidate();
+      c.ledger.headBlock = 1000;
+      c.ledger.floorBlock = Number.MAX_SAFE_INTEGER; // absurd
+      c.ledger.floorIssuedAt = NOW - c.policy.maxLedgerAgeSeconds;
+      expectRejected(c, StaleLedgerView, "LEDGER_BEHIND");
+      c.ledger.floorIssuedAt = NOW - c.policy.maxLedgerAgeSeconds - 1;
+      expectAccepted(c);
+    });
+
     it("a view both too old and behind the floor is LEDGER_STALE first", function () {
       const c = candidate();
       c.ledger = { headTimestamp: NOW - 86400, headBlock: 1, floorBlock: 10_000 };
