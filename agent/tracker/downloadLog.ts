@@ -14,7 +14,7 @@ const PAGE = 1000;
  * fetched. The requests are signed by the module's registered signer, which needs the registry's
  * TRACKER_ROLE for the server to answer.
  */
-export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, signer: Wallet): Promise<number> {
+export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, signer: Wallet, now: () => number = Date.now): Promise<number> {
   const origin = new URL(serverUrl).origin;
   let taken = 0;
   for (;;) {
@@ -43,7 +43,10 @@ export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, sign
     if (!Array.isArray(page?.downloads))
       throw new OtaError("DOWNLOAD_LOG_MALFORMED", `the firmware server at ${origin} answered a download log that is not {downloads: [...]}`);
     const downloads = page.downloads;
-    taken += db.takeDownloads(origin, downloads);
-    if (downloads.length < PAGE) return taken;
+    const took = db.takeDownloads(origin, downloads, now());
+    taken += took;
+    // A full page that moved nothing (entries malformed, or not after the cursor): the server is not
+    // paging as asked; stop here rather than ask for the same page again.
+    if (downloads.length < PAGE || took === 0) return taken;
   }
 }

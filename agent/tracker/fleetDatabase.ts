@@ -673,14 +673,31 @@ export class FleetDatabase {
   /**
    * Takes entries of a firmware server's download log: each is a contact with its device
    * (CAP-11.2-b-i: liveness from the communication log). Entries already taken change nothing.
+   * The server is not trusted (its log is not signed by the devices): an entry that is not a well
+   * formed one is skipped, and a time after `now` counts as `now`, so a server cannot keep a device
+   * out of "unreachable" by dating a contact in the future (issue 16 review).
    */
-  takeDownloads(server: string, entries: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[]): number {
+  takeDownloads(
+    server: string,
+    entries: { id: number; at: number; deviceId: string; releaseId: string; kind: string; complete: boolean }[],
+    now: number,
+  ): number {
     const ins = this.db.prepare(`INSERT OR IGNORE INTO downloads (server, id, device_id, release_id, kind, at, complete) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    const hex32 = /^0x[0-9a-fA-F]{64}$/;
     let n = 0;
     this.transaction(() => {
       for (const e of entries) {
-        if (ins.run(server, e.id, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind, e.at, e.complete ? 1 : 0).changes === 0) continue;
-        this.noteSeen(e.deviceId, e.at);
+        const wellFormed =
+          Number.isSafeInteger(e?.id) &&
+          Number.isSafeInteger(e.at) &&
+          e.at >= 0 &&
+          hex32.test(String(e.deviceId)) &&
+          hex32.test(String(e.releaseId)) &&
+          typeof e.kind === "string";
+        if (!wellFormed) continue;
+        const at = Math.min(e.at, now);
+        if (ins.run(server, e.id, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind.slice(0, 32), at, e.complete ? 1 : 0).changes === 0) continue;
+        this.noteSeen(e.deviceId, at);
         n++;
       }
     });

@@ -396,7 +396,7 @@ export class TrackerModule {
   /** Reads every configured firmware server's download log from where it stopped. */
   async pullDownloadLogs(): Promise<number> {
     let n = 0;
-    for (const url of this.options.firmwareServers ?? []) n += await pullDownloadLog(this.db, url, this.wallet);
+    for (const url of this.options.firmwareServers ?? []) n += await pullDownloadLog(this.db, url, this.wallet, this.now);
     return n;
   }
 

@@ -1,0 +1,62 @@
+import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { pullDownloadLog } from "../../../agent/tracker/downloadLog";
+
+/**
+ * CAP-11.2-b-i: liveness from a firmware server's download log. The server is not trusted (its log
+ * is not signed by the devices): what it says can date a contact only up to now, and a log that
+ * does not page as asked cannot keep the tracker reading (issue 16 review, docs/threat-model.md).
+ */
+describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.2-b-i)", () => {
+  const NOW = 1_800_000_000_000;
+  const deviceId = keccak256(toUtf8Bytes("download log device"));
+  const releaseId = keccak256(toUtf8Bytes("download log release"));
+  let dir: string;
+  let db: FleetDatabase;
+  let server: http.Server | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "ota-download-log-"));
+    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    db.upsertDevice({ id: deviceId, publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: "active" });
+  });
+  afterEach(async () => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+    if (server) await new Promise((r) => server!.close(r));
+    server = undefined;
+  });
+  const entry = (id: number, at: number) => ({ id, at, deviceId, releaseId, kind: "artifact", complete: true });
+
+  it("CAP-11.2-b-i: a contact dated in the future counts as now; a malformed entry is skipped", () => {
+    const taken = db.takeDownloads(
+      "http://server",
+      [entry(1, NOW + 365 * 24 * 3600_000), { ...entry(2, NOW), deviceId: "not an id" }, { ...entry(3, NOW), at: Number.NaN }],
+      NOW,
+    );
+    expect(taken).to.equal(1);
+    expect(db.device(deviceId)!.lastSeen).to.equal(NOW);
+    expect(db.downloadsOf(deviceId).map((d) => d.at)).to.deep.equal([NOW]);
+  });
+
+  it("a server answering the same full page whatever the cursor is read once, not for ever", async () => {
+    let asked = 0;
+    server = http.createServer((_req, res) => {
+      asked++;
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ downloads: Array.from({ length: 1000 }, (_, i) => entry(i + 1, NOW - 1000 + i)) }));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await pullDownloadLog(db, url, Wallet.createRandom(), () => NOW)).to.equal(1000);
+    expect(asked).to.equal(2); // the page, then the same page again: nothing moved, so it stops
+    expect(await pullDownloadLog(db, url, Wallet.createRandom(), () => NOW)).to.equal(0);
+    expect(asked).to.equal(3);
+  });
+});
