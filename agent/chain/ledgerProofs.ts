@@ -93,9 +93,17 @@ export class LedgerProofs {
       registry: { getAddress(): Promise<string> };
       fleet: { getAddress(): Promise<string> };
       log?: (line: string) => void;
+      /**
+       * Whether this endpoint answered eth_getProof in an earlier run, and telling it that it did:
+       * an endpoint that denies proofs on the first ask after each restart must not switch "auto"
+       * off (issue 16 review). Without them, only this run's answers count.
+       */
+      answeredBefore?: (endpoint: string) => boolean;
+      answered?: (endpoint: string) => Promise<void>;
     },
   ) {
     this.endpoint = endpointOf(deps.provider);
+    if (deps.answeredBefore?.(this.endpoint)) this.supported = true;
   }
 
   /** Whether the decisions are on proven facts now (auto: once the endpoint has answered a proof). */
@@ -118,6 +126,7 @@ export class LedgerProofs {
         q,
         agreed ? { block: agreed.number, agreedHash: agreed.hash } : {},
       );
+      if (this.supported !== true) await this.deps.answered?.(this.endpoint);
       this.supported = true;
       return new ProvenView(facts, this.endpoint, this.deps.log);
     } catch (err) {
@@ -132,7 +141,7 @@ export class LedgerProofs {
         const why =
           this.setting === "on"
             ? 'device.json says ledgerProofs "on"'
-            : "it answered eth_getProof before (an endpoint does not lose it: taken as switching proofs off)";
+            : "it answered eth_getProof before, in this run or an earlier one (an endpoint does not lose it: taken as switching proofs off)";
         this.deps.log?.(`ledger proofs: the RPC endpoint ${this.endpoint} does not answer eth_getProof and ${why}: nothing is decided until it does`);
         throw new LedgerProofRefused(
           "LEDGER_PROOF_UNAVAILABLE",

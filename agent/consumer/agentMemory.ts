@@ -12,6 +12,7 @@ interface Stored {
   /** The highest ledgerBlock of the notices taken (issue 16); absent in files written before it. */
   ledgerFloor?: number;
   ledgerFloorAt?: number; // ms: the issue time of the notice that set it
+  proofEndpoints?: string[]; // RPC endpoints (as logs show them) that answered eth_getProof
 }
 
 /**
@@ -35,6 +36,8 @@ export class AgentMemory {
     readonly evidence: Map<string, string>,
     private floor: number,
     private floorAt: number,
+    /** The RPC endpoints that answered eth_getProof (ledgerProofs "auto" then requires it of them). */
+    readonly proofEndpoints: Set<string>,
   ) {}
 
   static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
@@ -42,7 +45,7 @@ export class AgentMemory {
     try {
       text = await fs.readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map(), 0, 0);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new AgentMemory(file, new Set(), 0, new Map(), 0, 0, new Set());
       throw err;
     }
     try {
@@ -53,10 +56,11 @@ export class AgentMemory {
       const floor = Number.isSafeInteger(s.ledgerFloor) && s.ledgerFloor! >= 0 ? s.ledgerFloor! : 0;
       const floorAt = Number.isSafeInteger(s.ledgerFloorAt) && s.ledgerFloorAt! >= 0 ? s.ledgerFloorAt! : 0;
       const evidence = new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)]));
-      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt);
+      const proofEndpoints = new Set(Array.isArray(s.proofEndpoints) ? s.proofEndpoints.map(String) : []);
+      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt, proofEndpoints);
     } catch (err) {
       log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
-      return new AgentMemory(file, new Set(), 0, new Map(), 0, 0);
+      return new AgentMemory(file, new Set(), 0, new Map(), 0, 0, new Set());
     }
   }
 
@@ -92,6 +96,13 @@ export class AgentMemory {
     await this.save();
   }
 
+  /** Remembers that `endpoint` answered eth_getProof; writes only on a change. */
+  async noteProofEndpoint(endpoint: string): Promise<void> {
+    if (this.proofEndpoints.has(endpoint)) return;
+    this.proofEndpoints.add(endpoint);
+    await this.save();
+  }
+
   /** Marks a release to try again later, or not; writes only on a change. */
   async setPending(releaseId: string, retry: boolean): Promise<void> {
     if (retry === this.pending.has(releaseId)) return;
@@ -113,6 +124,7 @@ export class AgentMemory {
           lastNoticeAt: this.lastNotice,
           evidence: Object.fromEntries(this.evidence),
           ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
+          ...(this.proofEndpoints.size > 0 ? { proofEndpoints: [...this.proofEndpoints] } : {}),
         };
         return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
       });

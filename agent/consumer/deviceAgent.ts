@@ -102,7 +102,15 @@ export class DeviceAgent {
     /** Retries, the last notice's issue time and policy evidence, kept across restarts. */
     private readonly memory: AgentMemory,
   ) {
-    this.proofs = new LedgerProofs(o.ledgerProofs ?? "auto", { provider: o.chain.provider, registry: o.chain.registry, fleet: o.chain.fleet, log: o.log });
+    this.proofs = new LedgerProofs(o.ledgerProofs ?? "auto", {
+      provider: o.chain.provider,
+      registry: o.chain.registry,
+      fleet: o.chain.fleet,
+      log: o.log,
+      // "auto" remembers across restarts which endpoints have answered proofs (see LedgerProofs).
+      answeredBefore: (endpoint) => memory.proofEndpoints.has(endpoint),
+      answered: (endpoint) => memory.noteProofEndpoint(endpoint),
+    });
   }
 
   /**

@@ -15,7 +15,7 @@ export interface RpcRequest {
  */
 export interface RpcLie {
   params?(req: RpcRequest): unknown[] | undefined;
-  answer?(req: RpcRequest): { result: unknown } | undefined;
+  answer?(req: RpcRequest): { result: unknown } | { error: { code: number; message: string } } | undefined;
   rewrite?(req: RpcRequest, result: unknown): unknown;
 }
 
@@ -56,7 +56,7 @@ export class LyingRpc {
     this.calls.set(req.method, (this.calls.get(req.method) ?? 0) + 1);
     const lie = this.lie;
     const given = lie.answer?.(req);
-    if (given) return { jsonrpc: "2.0", id: req.id, result: given.result };
+    if (given) return { jsonrpc: "2.0", id: req.id, ...given };
     const params = lie.params?.(req) ?? req.params;
     const res = await fetch(this.upstream, {
       method: "POST",

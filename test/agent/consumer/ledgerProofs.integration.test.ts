@@ -64,13 +64,13 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
 
   let n = 0;
   /** A device agent whose only endpoint is `url`; it records the phases it reaches and its log lines. */
-  async function agentAt(url: string, ledgerProofs: LedgerProofsSetting, wrap: (p: JsonRpcProvider) => JsonRpcProvider = (p) => p) {
+  async function agentAt(url: string, ledgerProofs: LedgerProofsSetting, wrap: (p: JsonRpcProvider) => JsonRpcProvider = (p) => p, dataDir = `device-${++n}`) {
     const provider = wrap(new JsonRpcProvider(url, Network.from(31337), { staticNetwork: true, batchMaxCount: 1 }));
     opened.push({ provider });
     const phases: string[] = [];
     const log: string[] = [];
     const agent = await DeviceAgent.open({
-      dataDir: path.join(dir, `device-${++n}`),
+      dataDir: path.join(dir, dataDir),
       device,
       serverUrl: `http://127.0.0.1:${await freePort()}`, // nothing listens: an update that passes the ledger is blocked at delivery
       chain: {
@@ -162,6 +162,21 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
     const required = await agentAt(noProofs.url, "on");
     expect(await required.agent.considerRelease(active.id, "test")).to.include({ outcome: "blocked", code: "LEDGER_PROOF_UNAVAILABLE" });
     expect(required.phases).to.not.include("checked");
+  });
+
+  it('"auto" remembers across a restart that its endpoint answered proofs: the same endpoint denying eth_getProof after it is LEDGER_PROOF_UNAVAILABLE, not proofs off', async () => {
+    lying.lie = {};
+    const first = await agentAt(lying.url, "auto", undefined, "remembers-proofs");
+    expect((await first.agent.considerRelease(active.id, "test")).code).to.not.match(/^LEDGER_PROOF/);
+    expect(first.phases).to.include("checked");
+    // Restarted on the same state; the endpoint now says it has no eth_getProof (a liar switching proofs off).
+    lying.lie = {
+      answer: (req) => (req.method === "eth_getProof" ? { error: { code: -32601, message: "the method eth_getProof does not exist" } } : undefined),
+    };
+    const again = await agentAt(lying.url, "auto", undefined, "remembers-proofs");
+    expect(await again.agent.considerRelease(active.id, "test")).to.include({ outcome: "blocked", code: "LEDGER_PROOF_UNAVAILABLE" });
+    expect(again.log.join("\n")).to.include("in this run or an earlier one");
+    lying.lie = {};
   });
 
   it("with a quorum provider, the proofs are read at the block it agreed on and its header must have that hash", async () => {
