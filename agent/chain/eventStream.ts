@@ -78,6 +78,7 @@ interface Header {
   number: number;
   hash: string;
   parentHash: string;
+  timestamp: number; // unix s
 }
 
 const RANGE_TOO_LARGE = /query returned more than|block range|range too large|range is too large|limit exceeded|too many (blocks|results|logs)|response size/i;
@@ -115,6 +116,7 @@ export class ChainEventStream {
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private haltedBy: ReorgTooDeepError | undefined;
+  private newest: { number: number; timestamp: number } | undefined;
 
   constructor(
     private readonly deps: { provider: RpcSender; store: StreamStore; handler: StreamHandler },
@@ -137,6 +139,14 @@ export class ChainEventStream {
   /** The last processed block (fromBlock - 1 before the first), as saved. */
   get position(): { block: number; hash: string | null } | undefined {
     return this.state && { block: this.state.block, hash: this.state.hash };
+  }
+
+  /**
+   * The newest block the stream has read a header of, and its time: how fresh the chain the node
+   * shows is (a frozen endpoint keeps answering, with old blocks). Undefined before the first read.
+   */
+  get newestBlock(): { number: number; timestamp: number } | undefined {
+    return this.newest;
   }
 
   /** Why the stream stopped following the chain by itself (a reorganisation below its window), if it did. */
@@ -354,6 +364,9 @@ export class ChainEventStream {
   private async header(n: number): Promise<Header | null> {
     if (n < 0) return null;
     const b = await this.deps.provider.send("eth_getBlockByNumber", [hex(n), false]);
-    return b ? { number: Number(b.number), hash: b.hash, parentHash: b.parentHash } : null;
+    if (!b) return null;
+    const h = { number: Number(b.number), hash: b.hash, parentHash: b.parentHash, timestamp: Number(b.timestamp) };
+    if (!this.newest || h.number >= this.newest.number) this.newest = { number: h.number, timestamp: h.timestamp };
+    return h;
   }
 }

@@ -976,6 +976,16 @@ const schemas: Record<string, SchemaObject> = {
         required: ["block"],
         properties: {
           block: { type: ["integer", "null"], minimum: 0, description: "The last ledger block this module's mirror has applied; null before the first." },
+          newestBlockTime: {
+            type: ["integer", "null"],
+            description: "The time (unix s) of the newest block the module has read from its RPC endpoint(s); null before the first.",
+          },
+          ageSeconds: {
+            type: ["integer", "null"],
+            minimum: 0,
+            description:
+              "How old that block is now: a frozen or lagging endpoint keeps answering with old blocks (on a development chain that mines only on demand, an idle chain ages too). Monitor it against the chain's block time.",
+          },
           halted: {
             type: "object",
             required: ["code", "message", "fix"],

@@ -140,6 +140,9 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
       module: { id: tracker.id, role: tracker.role, parent: tracker.options.parent?.id.toLowerCase() ?? null, publicKey: tracker.publicKey },
       ledger: {
         block: tracker.stream.position?.block ?? null,
+        // How fresh the chain its node shows is: a frozen or lagging endpoint keeps answering with old blocks.
+        newestBlockTime: tracker.stream.newestBlock?.timestamp ?? null,
+        ageSeconds: tracker.stream.newestBlock ? Math.max(0, Math.floor(Date.now() / 1000) - tracker.stream.newestBlock.timestamp) : null,
         ...(halted && {
           halted: { code: halted.code, message: halted.message, fix: "stop the tracker and run `ota-ledger tracker resync` (docs/guides/operations.md)" },
         }),

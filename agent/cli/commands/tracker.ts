@@ -384,7 +384,7 @@ type Summary = ReturnType<FleetViews["summary"]>;
 interface Health {
   status: string;
   module: { id: string; role: string; parent: string | null };
-  ledger: { block: number | null; halted?: { code: string; message: string; fix: string } };
+  ledger: { block: number | null; ageSeconds?: number | null; halted?: { code: string; message: string; fix: string } };
 }
 
 /** The tracker's URL (--tracker, else tracker.url) and the configured bearer token. */
@@ -409,7 +409,9 @@ async function showStatus(ctx: CliContext, option: string | undefined): Promise<
     ["suspended", c.suspended],
   ];
   const human = [
-    `tracker ${url}: module ${health.module.id} (${health.module.role}), ledger block ${health.ledger.block ?? "(none yet)"}`,
+    `tracker ${url}: module ${health.module.id} (${health.module.role}), ledger block ${health.ledger.block ?? "(none yet)"}${
+      typeof health.ledger.ageSeconds === "number" ? ` (its newest block ${describeMs(health.ledger.ageSeconds * 1000)} old)` : ""
+    }`,
     ...(health.ledger.halted ? [`warning: ${health.ledger.halted.code}: the fleet view no longer follows the ledger: ${health.ledger.halted.fix}`] : []),
     `${summary.total} device(s); unreachable means no report for ${describeMs(summary.livenessMs)}; a device may be in several lists`,
     "",

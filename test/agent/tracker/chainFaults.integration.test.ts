@@ -144,9 +144,13 @@ describe("agent/tracker on anvil: crashes, reorganisations and dropped transacti
     expect(named[0]).to.include("ota-ledger tracker resync");
     const res = await fetch(`${http.url}/v1/health`);
     expect(res.status).to.equal(503);
-    const health = (await res.json()) as { status: string; ledger: { halted: { code: string; fix: string } } };
+    const health = (await res.json()) as { status: string; ledger: { halted: { code: string; fix: string }; ageSeconds: number; newestBlockTime: number } };
     expect(health.status).to.equal("ledger-halted");
     expect(health.ledger.halted.code).to.equal("REORG_TOO_DEEP");
+    // How fresh the chain it reads is, for a supervisor (a frozen endpoint keeps answering with old blocks).
+    const newest = await t.c.provider.getBlock("latest");
+    expect(health.ledger.newestBlockTime).to.be.at.most(newest!.timestamp);
+    expect(health.ledger.ageSeconds).to.be.a("number").and.at.least(0);
     await http.close();
     await tracker.stop();
 
