@@ -170,6 +170,14 @@ export class DeviceAgent {
    * attack): a release a frozen view cannot show would otherwise read as unknown, not as a view
    * too old to tell. Undefined when the view is fresh.
    */
+  /**
+   * The freeze check on what the device has already seen, without asking the ledger: for the
+   * runner, so that a device with nothing to install still says when its view stops moving.
+   */
+  viewProblem(): { code: string; message: string } | undefined {
+    return checkLedgerView(this.ledgerView(), this.o.policy, Math.floor(this.now() / 1000));
+  }
+
   private async staleView() {
     const head = await this.o.chain.provider.getBlock("latest");
     if (head) this.noteHead(head.timestamp, head.number);

@@ -75,8 +75,27 @@ export class DeviceRunner {
           );
     const runner = new DeviceRunner(agents, watcher);
     await watcher?.start();
+    // TUF's freeze attack on an idle device: nothing to install means no check, so the runner looks
+    // at each device's view on every round and logs when it freezes (LEDGER_STALE, LEDGER_BEHIND)
+    // and when it moves again; no ledger call is added (the watcher reads the head anyway).
+    const frozen = new Map<DeviceAgent, string>();
+    const checkViews = () => {
+      const lines = new Map<string, number>(); // one line per change, with how many devices it is of
+      const say = (line: string) => lines.set(line, (lines.get(line) ?? 0) + 1);
+      for (const a of agents) {
+        if (watcher && watcher.head.number >= 0) a.noteHead(watcher.head.timestamp, watcher.head.number);
+        const problem = a.viewProblem();
+        const was = frozen.get(a);
+        if (problem && problem.code !== was) say(`ledger: ${problem.code}: ${problem.message}`);
+        if (!problem && was) say(`ledger: the view moves again (was ${was})`);
+        if (problem) frozen.set(a, problem.code);
+        else frozen.delete(a);
+      }
+      for (const [line, n] of lines) o.log?.(agents.length > 1 ? `${line} (${n} of ${agents.length} devices)` : line);
+    };
     const retry = () => {
       runner.timer = setTimeout(async () => {
+        if (watcher) checkViews();
         await Promise.all(agents.map((a) => a.retryPending().catch(() => []))).catch(() => {});
         retry();
       }, retryMs);

@@ -138,6 +138,43 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     }
   });
 
+  it("REQ-10b-i issue 16: an idle device following the ledger says once when its view freezes (LEDGER_STALE) and once when it moves again, without asking the ledger more", async () => {
+    const dataDir = path.join(f.dir, "idle-freeze");
+    const lines: string[] = [];
+    await ethers.provider.send("evm_mine", []);
+    // The fixture's chain runs ahead of this machine's clock (earlier tests moved its time): the device's clock follows it.
+    const skew = (await ethers.provider.getBlock("latest"))!.timestamp * 1000 - Date.now();
+    const runner = await DeviceRunner.start(
+      chain(),
+      [
+        {
+          dataDir,
+          device: f.devices.b,
+          serverUrl: f.server.url,
+          components: [BOOT],
+          policy: { maxLedgerAgeSeconds: 2 },
+          healthCheck: async () => true,
+          clock: () => Date.now() + skew,
+        },
+      ],
+      { stateDir: dataDir, retryMs: 100, pollMs: 100, log: (l) => lines.push(l) },
+    );
+    try {
+      const until = async (what: RegExp) => {
+        for (let i = 0; i < 100 && !lines.some((l) => what.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
+        expect(lines.join("\n")).to.match(what);
+      };
+      await until(/ledger: LEDGER_STALE: the newest ledger block seen is \d+ s old \(limit 2 s\)/);
+      await new Promise((r) => setTimeout(r, 500)); // more rounds: still one line
+      expect(lines.filter((l) => l.includes("LEDGER_STALE"))).to.have.length(1);
+      await ethers.provider.send("evm_mine", []);
+      await runner.watcher!.poll();
+      await until(/ledger: the view moves again \(was LEDGER_STALE\)/);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("refuses a device that neither follows the ledger nor has a tracker, in the runner and in device.json", async () => {
     const dataDir = path.join(f.dir, "nowhere");
     await expectCode(
