@@ -23,7 +23,8 @@ import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledge
  *     "sources"?: [{ "kind": "server" | "gateway", "url" }],   (where releases come from, in order: REQ-10f-ii)
  *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
  *     "followLedger"?: false,   (false: only a client module, for a constrained device; needs a tracker)
- *     "ledgerProofs"?: "auto" | "on" | "off" }   (the facts acted on proven with eth_getProof; default "auto": docs/adr/0010)
+ *     "ledgerProofs"?: "auto" | "on" | "off",   (the facts acted on proven with eth_getProof; default "auto": docs/adr/0010)
+ *     "pinnedSigners"?: ["0x..."] }   (only releases signed by these keys are taken, whatever the ledger registers)
  */
 const schema = z.strictObject({
   privateKey: z
@@ -59,6 +60,15 @@ const schema = z.strictObject({
       error: 'must be "auto" (proofs where the endpoint answers eth_getProof), "on" (required) or "off"',
     })
     .optional(),
+  // Signing keys the device takes releases from, whatever the registry says (a compromised
+  // administrator or a lying endpoint cannot add a signer): absent, every registered key counts.
+  pinnedSigners: z
+    .array(z.string().regex(/^0x[0-9a-fA-F]{40}$/, { error: "must be an address: 0x followed by 40 hex digits" }), {
+      error: 'must list signer addresses such as ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]',
+    })
+    .min(1, { error: "must list at least one signer address (leave it out to take every registered key)" })
+    .max(64)
+    .optional(),
 });
 
 export interface DeviceConfig {
@@ -77,6 +87,8 @@ export interface DeviceConfig {
   retryMs?: number;
   /** Whether the facts the device acts on are proven with eth_getProof: "auto" (default), "on" (required), "off". */
   ledgerProofs: LedgerProofsSetting;
+  /** Only releases signed by these keys are taken (absent: every key the registry registers for the provider). */
+  pinnedSigners?: string[];
 }
 
 /**
@@ -150,6 +162,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     ...(c.sources ? { sources: c.sources } : {}),
     ...(c.retryMs !== undefined ? { retryMs: c.retryMs } : {}),
     ledgerProofs: c.ledgerProofs ?? "auto",
+    ...(c.pinnedSigners ? { pinnedSigners: c.pinnedSigners.map((s) => s.toLowerCase()) } : {}),
   };
 }
 

@@ -92,6 +92,7 @@ export function register(program: Command, ctx: CliContext): void {
               healthCheck: d.healthCheck,
               tracker: d.tracker,
               ledgerProofs: d.ledgerProofs,
+              pinnedSigners: d.pinnedSigners,
               log: (l) => ctx.io.stderr(l + "\n"),
             },
           ],
@@ -147,6 +148,7 @@ async function installByHand(
     policy: d.policy,
     healthCheck: d.healthCheck,
     ledgerProofs: d.ledgerProofs,
+    pinnedSigners: d.pinnedSigners,
     log,
   });
   const safeMode = agent.safeMode;

@@ -126,4 +126,14 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect(bad?.code).to.equal("DEVICE_CONFIG");
     expect(bad?.message).to.match(/ledgerProofs must be "auto" .*"on" \(required\) or "off"/);
   });
+
+  it("CAP-11.4-a issue 16: pinnedSigners limits the keys releases are taken from (absent: every registered key); a malformed address is refused, naming the field", async () => {
+    expect((await loadDeviceConfig(await write())).pinnedSigners).to.equal(undefined);
+    const pinned = await loadDeviceConfig(await write({ pinnedSigners: ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"] }));
+    expect(pinned.pinnedSigners).to.deep.equal(["0x70997970c51812dc3a010c7d01b50e0d17dc79c8"]);
+    const bad = await refusal(await write({ pinnedSigners: ["acme"] }));
+    expect(bad?.code).to.equal("DEVICE_CONFIG");
+    expect(bad?.message).to.match(/pinnedSigners.*must be an address/);
+    expect((await refusal(await write({ pinnedSigners: [] })))?.message).to.match(/at least one signer/);
+  });
 });
