@@ -17,7 +17,9 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       const totals = process.env.OTA_TEST_TOTALS;
       const failures = this.failures.map((t) => ({
         title: typeof t.fullTitle === "function" ? t.fullTitle() : t.title,
-        error: String(t.err?.message ?? t.err ?? "").split("\n")[0].slice(0, 300),
+        error: String(t.err?.message ?? t.err ?? "")
+          .split("\n")[0]
+          .slice(0, 300),
       }));
       if (totals) appendFileSync(totals, JSON.stringify({ passed: s.passes, failed: s.failures, skipped: s.pending, failures }) + "\n");
     });
