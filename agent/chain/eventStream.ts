@@ -222,7 +222,16 @@ export class ChainEventStream {
   private async poll(): Promise<void> {
     if (this.haltedBy) throw this.haltedBy;
     try {
-      await this.follow();
+      // The chain moving under a read (CHAIN_MOVED) is read again at once, a few times: a caller's
+      // single poll (a module starting) should not fail because a block came or went meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.follow();
+          break;
+        } catch (err) {
+          if (!(err instanceof ChainMovedError) || attempt >= 3 || this.stopped) throw err;
+        }
+      }
     } catch (err) {
       if (err instanceof ReorgTooDeepError) {
         this.haltedBy = err;
