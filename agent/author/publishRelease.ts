@@ -13,6 +13,7 @@ import { listHardwareClasses, resolveHardwareClass } from "../chain/hardwareClas
 import { packageArtifact } from "./packageArtifact";
 import type { ContentKeyStore } from "./contentKeyStore";
 import { explainRefusedPublish, isContractRefusal } from "./publishRefusal";
+import { minedWithin } from "../chain/minedWithin";
 
 export interface ReleaseRequest {
   component: string; // component name
@@ -179,7 +180,7 @@ export async function publishPrepared(
   const tx = await registry.publishRelease(p.record, p.signer, p.signature, p.witnesses).catch(async (err: unknown) => {
     throw isContractRefusal(err) ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err).catch(() => err) : err;
   });
-  const receipt = await tx.wait().catch(async (err: unknown) => {
+  const receipt = await minedWithin(tx).catch(async (err: unknown) => {
     const mined = (err as { receipt?: TransactionReceipt | null }).receipt;
     throw isContractRefusal(err) && mined ? await explainRefusedPublish({ registry, keys: deps.keys }, p, err, mined).catch(() => err) : err;
   });

@@ -1,5 +1,6 @@
 import type { BaseContract, ContractTransactionResponse, LogDescription, TransactionReceipt } from "ethers";
 import { OtaError } from "../core/errors";
+import { minedWithin, TX_TIMEOUT_MS } from "../chain/minedWithin";
 
 /** What a command reports about the transaction it sent. */
 export interface TxSummary {
@@ -8,25 +9,10 @@ export interface TxSummary {
   gasUsed: number;
 }
 
-/**
- * How long a command waits for its transaction to be mined (issue 16: a transaction a
- * reorganisation dropped, or one priced below the market, is never mined, and waiting for it
- * kept the command running for ever).
- */
-export const TX_TIMEOUT_MS = 180_000;
-
-/** Waits for the transaction's receipt (one confirmation, at most `timeout` ms) and summarises it. */
+/** Waits for the transaction's receipt (one confirmation, at most `timeout` ms: TX_NOT_MINED) and summarises it. */
 export async function confirm(sent: Promise<ContractTransactionResponse>, timeout = TX_TIMEOUT_MS): Promise<{ receipt: TransactionReceipt; tx: TxSummary }> {
   const response = await sent;
-  const receipt = await response.wait(1, timeout).catch((err: unknown) => {
-    if ((err as { code?: string }).code !== "TIMEOUT") throw err;
-    throw new OtaError(
-      "TX_NOT_MINED",
-      `transaction ${response.hash} (nonce ${response.nonce}) was not mined within ${timeout / 1000} s: a reorganisation may have dropped it, or its fee is too low. ` +
-        "Check it on the chain (it may still be mined) before you send the command again",
-      { details: { hash: response.hash, nonce: response.nonce } },
-    );
-  });
+  const receipt = await minedWithin(response, timeout);
   if (!receipt) throw new OtaError("TX_DROPPED", `transaction ${response.hash} was dropped before it was mined: send it again`);
   return { receipt, tx: { hash: receipt.hash, block: receipt.blockNumber, gasUsed: Number(receipt.gasUsed) } };
 }

@@ -9,7 +9,7 @@ interface Stored {
   pending: string[];
   lastNoticeAt: number;
   evidence: Record<string, string>;
-  /** The highest ledgerBlock of the notices taken (issue 16); absent in files written before it. */
+  /** The ledgerBlock of the newest notice taken (issue 16); absent in files written before it. */
   ledgerFloor?: number;
   ledgerFloorAt?: number; // ms: the issue time of the notice that set it
   proofEndpoints?: string[]; // RPC endpoints (as logs show them) that answered eth_getProof
@@ -23,7 +23,7 @@ interface Stored {
  * - the issue time of the last notice taken from its upstream, so that a captured notice cannot
  *   be replayed after a restart (CAP-11.2-m-b);
  * - the policy evidence (e.g. a cohort proof) its upstream handed out for a release;
- * - the newest ledger block its upstream signed it had read (the highest seen): the floor its own
+ * - the ledger block its upstream's newest notice signed it had read: the floor its own
  *   view of the ledger must reach, so a frozen view stays seen across a restart.
  * A missing file is a fresh device; an unreadable one is logged and started afresh, as the ledger
  * and the tracker hold the truth and only the retries and the replay floor are lost.
@@ -68,7 +68,7 @@ export class AgentMemory {
     return this.lastNotice;
   }
 
-  /** The newest ledger block the upstream signed it had read (0: none yet). */
+  /** The ledger block the upstream's newest notice says it had read (0: none yet). */
   get ledgerFloor(): number {
     return this.floor;
   }
@@ -81,9 +81,12 @@ export class AgentMemory {
   /** Takes a notice's issue time, its evidence and its ledger block, and writes them before the notice is acted on. */
   async noteNotice(issuedAt: number, releaseId: string, evidence?: string, ledgerBlock?: number): Promise<void> {
     this.lastNotice = issuedAt;
-    if (ledgerBlock !== undefined && ledgerBlock >= this.floor) {
+    // The newest notice's block is the floor, even a lower one: each notice says what its module
+    // had read when it wrote it, and an absurd floor (a module's bug or stolen key) is replaced by
+    // the next honest notice rather than kept until it expires (issue 16 review).
+    if (ledgerBlock !== undefined && issuedAt >= this.floorAt) {
       this.floor = ledgerBlock;
-      this.floorAt = Math.max(this.floorAt, issuedAt);
+      this.floorAt = issuedAt;
     }
     if (evidence) {
       this.evidence.delete(releaseId);

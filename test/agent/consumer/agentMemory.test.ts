@@ -28,15 +28,16 @@ describe("agent/consumer/agentMemory: retries, the last notice and evidence acro
     expect([...(await AgentMemory.open(file)).pending]).to.deep.equal([]);
   });
 
-  it("REQ-10b-i: keeps the highest ledger block its upstream signed (the floor of its view) across a restart; a file from before issue 16 has none", async () => {
+  it("REQ-10b-i: keeps the ledger block its upstream's newest notice signed (the floor of its view) across a restart; a file from before issue 16 has none", async () => {
     const m = await AgentMemory.open(file);
     expect(m.ledgerFloor).to.equal(0);
-    await m.noteNotice(1, "0xaa", undefined, 500);
-    await m.noteNotice(2, "0xaa", undefined, 400); // an older block does not lower it
-    await m.noteNotice(3, "0xaa"); // nor a notice without one
+    await m.noteNotice(1, "0xaa", undefined, 1e15); // absurd (a module's bug or stolen key)
+    await m.noteNotice(2, "0xaa", undefined, 500); // the next notice's block replaces it
+    await m.noteNotice(3, "0xaa"); // a notice without one changes nothing
+    await m.noteNotice(1, "0xaa", undefined, 9000); // nor does one issued before the floor's
     const reopened = await AgentMemory.open(file);
     expect(reopened.ledgerFloor).to.equal(500);
-    expect(reopened.ledgerFloorAt, "the issue time of the notice that set it").to.equal(1);
+    expect(reopened.ledgerFloorAt, "the issue time of the notice that set it").to.equal(2);
     writeFileSync(file, JSON.stringify({ version: 1, pending: ["0x01"], lastNoticeAt: 7, evidence: {} }));
     const old = await AgentMemory.open(file);
     expect(old.ledgerFloor).to.equal(0);
