@@ -54,7 +54,12 @@ export class FailureReporter {
   /** One round: posts every total that rose. A failure for one release is logged and does not stop the others; an outage ends the round. */
   async run(): Promise<FailurePost[]> {
     const posts: FailurePost[] = [];
-    for (const [releaseId, total] of this.deps.db.failureTotals()) {
+    const totals = this.deps.db.failureTotals();
+    // The account looks at what it sent before (a post a reorganisation dropped is cancelled and no
+    // longer believed posted, see post()): without it, a dropped post whose total did not rise was
+    // never sent again. Two reads while nothing is pending; an outage here is the next one's.
+    if (totals.size > 0) await this.deps.account.settle().catch(() => {});
+    for (const [releaseId, total] of totals) {
       const release = this.deps.db.release(releaseId);
       if (!release) continue; // not (or no longer) on the ledger as this module follows it
       try {

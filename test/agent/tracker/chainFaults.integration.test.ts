@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { StatusAnchors__factory, type StatusAnchors } from "../../../agent/chain/contracts";
+import { StagedRollout__factory, UpdatePolicies__factory, type UpdatePolicies } from "../../../typechain-types";
+import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
 import { TrackerModule, type TrackerModuleOptions } from "../../../agent/tracker/trackerModule";
 import { startTrackerHttp } from "../../../agent/tracker/trackerHttp";
@@ -171,16 +173,18 @@ describe("agent/tracker on anvil: crashes, reorganisations and dropped transacti
 
   describe("its ledger account's transactions", () => {
     let anchors: StatusAnchors;
+    let policies: UpdatePolicies;
     let account: Awaited<ReturnType<TrackerChain["ledgerAccount"]>>;
     let server: Awaited<ReturnType<TrackerChain["registerModule"]>>;
     before(async () => {
       anchors = await t.deploy((o) => new StatusAnchors__factory(t.c.admin).deploy(String(t.c.registry.target), o));
+      policies = await t.deploy((o) => new UpdatePolicies__factory(t.c.admin).deploy(String(t.c.registry.target), o));
       account = await t.ledgerAccount();
       server = await t.registerModule("chain faults anchoring", undefined, account);
     });
     const withAccount = (dataDir: string, extra: Partial<TrackerModuleOptions> = {}) => {
       const o = chainOptions(dataDir, { ...extra, module: server, ledgerAccount: account, anchorMs: 0, failureReportMs: 3_600_000 });
-      return new TrackerModule({ ...o, chain: { ...o.chain, anchors } });
+      return new TrackerModule({ ...o, chain: { ...o.chain, anchors, policies } });
     };
     const report = async (tracker: TrackerModule, label: string) => {
       const d = testDevice(label, 1, "plant-1");
@@ -214,6 +218,31 @@ describe("agent/tracker on anvil: crashes, reorganisations and dropped transacti
       const next = await tracker.anchorStatus();
       expect(next.anchored).to.equal(true);
       expect(await anchors.anchorCount()).to.equal(BigInt(again.anchor.index) + 2n);
+    });
+
+    it("APP-II-3: a failure total a reorganisation dropped is posted again at the next round, though the total did not rise", async () => {
+      const tracker = withAccount(path.join(out, "failures"));
+      await tracker.start();
+      cleanups.push(() => tracker.stop());
+      const failing = [testDevice("failing a", 1, "plant-1"), testDevice("failing b", 1, "plant-1")];
+      await t.enrol(failing);
+      const release = await t.publish(BOOTLOADER, `1.${++version}.0`, [1]);
+      const rollout = await t.deploy((o) => new StagedRollout__factory(t.c.admin).deploy(String(t.c.registry.target), String(t.c.fleet.target), o));
+      await t.send((o) => policies.connect(t.c.admin).attachPolicy(release.id, rollout, o));
+      await t.send((o) =>
+        rollout.connect(t.c.admin).createRollout(release.id, [{ cohortRoot: buildCohort(failing.map((d) => d.record.id)).root, startsAt: 0 }], 100, o),
+      );
+      await tracker.stream.pollOnce();
+      const failed = { releaseId: release.id, component: BOOTLOADER, outcome: "rolled-back" as const, code: "HEALTH_CHECK_FAILED", at: Date.now() };
+      for (const d of failing) await tracker.takeReport(await sealedReport(d, server, [{ component: BOOTLOADER, release }], failed));
+      expect((await tracker.reportFailures()).map((p) => p.total)).to.deep.equal([2]);
+      expect(Number(await rollout.moduleFailures(release.id, server.id))).to.equal(2);
+
+      await reorg(1); // the post's block replaced: the rollout has no failures again
+      expect(Number(await rollout.moduleFailures(release.id, server.id))).to.equal(0);
+      await tracker.stream.pollOnce();
+      expect((await tracker.reportFailures()).map((p) => p.total)).to.deep.equal([2]);
+      expect(Number(await rollout.moduleFailures(release.id, server.id))).to.equal(2);
     });
 
     it("a transaction not mined by its deadline is cancelled and never mined later; stop() returns within seconds with one pending", async () => {
