@@ -3,10 +3,10 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import hre, { ethers } from "hardhat";
-import { mine } from "@nomicfoundation/hardhat-network-helpers";
 import { readDeployment, writeDeployment, deploymentPath, findDeploymentBlock, Deployment } from "../../../agent/chain/deployment";
 import { InputError } from "../../../agent/core/errors";
 import { deployRegistry } from "../../../scripts/lib/deployRegistry";
+import { mineBlocks } from "../../helpers/mineBlocks";
 
 describe("agent/chain/deployment: where agents find the registry", function () {
   let dir: string;
@@ -46,10 +46,10 @@ describe("agent/chain/deployment: where agents find the registry", function () {
   });
 
   it("finds the block a contract was deployed in, and refuses an address with no code", async function () {
-    await mine(5);
+    await mineBlocks(ethers.provider, 5);
     const c = await ethers.deployContract("AllInStorageRegistry");
     const receipt = await c.deploymentTransaction()!.wait();
-    await mine(3);
+    await mineBlocks(ethers.provider, 3);
     expect(await findDeploymentBlock(ethers.provider, await c.getAddress())).to.equal(receipt!.blockNumber);
     await expect(findDeploymentBlock(ethers.provider, ethers.Wallet.createRandom().address)).to.be.rejectedWith(InputError, /no contract/);
   });

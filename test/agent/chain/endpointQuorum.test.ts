@@ -6,6 +6,7 @@ import { FleetRegistry__factory, UpdateRegistry__factory } from "../../../agent/
 import { deployRegistryFixture, ROLES } from "../../helpers/registryFixture";
 import { LyingRpc, type RpcRequest } from "../../helpers/lyingRpc";
 import { serveChain } from "../../helpers/chainEndpoint";
+import { mineBlocks } from "../../helpers/mineBlocks";
 
 const CHAIN = Network.from(31337n);
 /** Every "latest" read of this endpoint answered at `block`: a frozen view. */
@@ -126,7 +127,7 @@ describe("agent/chain/endpointQuorum: the ledger read through endpoints that mus
 
   it("two endpoints frozen alike hold the quorum: it agrees on their old block, whose time and number the device then judges (LEDGER_STALE, LEDGER_BEHIND)", async () => {
     const old = await ethers.provider.getBlockNumber();
-    await ethers.provider.send("hardhat_mine", ["0x5"]);
+    await mineBlocks(ethers.provider, 5);
     rpcs[0].lie = frozenAt(old);
     rpcs[1].lie = frozenAt(old);
     const p = quorumOf(rpcs.map((r) => r.url));
@@ -151,7 +152,7 @@ describe("agent/chain/endpointQuorum: the ledger read through endpoints that mus
   });
 
   it("a fork at the tip: walks back to the newest block a quorum gives alike", async () => {
-    await ethers.provider.send("hardhat_mine", ["0x2"]);
+    await mineBlocks(ethers.provider, 2);
     const top = await ethers.provider.getBlockNumber();
     // #2 lags one block behind; #3 forges the newest block: no two agree on `top`, all three on top - 1.
     rpcs[1].lie = {

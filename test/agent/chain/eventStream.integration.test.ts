@@ -15,6 +15,7 @@ import {
 } from "../../../agent/chain/eventStream";
 import { FileStreamStore, MemoryStreamStore, type BlockRef, type StreamState, type StreamStore } from "../../../agent/chain/eventStreamStore";
 import { freePort, startCliChain, type CliChain } from "../cli/cliHarness";
+import { mineBlocks } from "../../helpers/mineBlocks";
 
 /** A real JSON-RPC provider that records each eth_getLogs range and refuses spans over `limit` blocks. */
 class RecordingProvider extends JsonRpcProvider {
@@ -200,7 +201,7 @@ describe("agent/chain/eventStream: following the ledger reliably (issue 5, REQ-1
     const names = [await emit("p"), await emit("h"), await emit("p")];
     await s.pollOnce();
     expect(r.deliveries).to.deep.equal(names.slice(0, 1));
-    await chain.provider.send("hardhat_mine", ["0x2"]);
+    await mineBlocks(chain.provider, 2);
     await s.pollOnce();
     expect(r.deliveries).to.deep.equal(names);
   });

@@ -14,6 +14,7 @@ import { sealMessage } from "../../../agent/crypto/sealedMessage";
 import { NOTICE_KIND, type UpdateNotice } from "../../../agent/core/updateNotice";
 import { RELEASE_STATUS } from "../../../agent/core/ledgerCodes";
 import { componentId } from "../../../agent/core/release";
+import { mineBlocks } from "../../helpers/mineBlocks";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 const BOOT = componentId("acme.bootloader");
@@ -184,7 +185,7 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     rpcs[0].lie = frozenAt(frozen);
     rpcs[1].lie = frozenAt(frozen);
     const r = await release([device]); // what the frozen view hides
-    await ethers.provider.send("hardhat_mine", ["0x40"]);
+    await mineBlocks(ethers.provider, 64);
     const floor = await head();
     const notice = async (body: UpdateNotice) =>
       sealMessage(
