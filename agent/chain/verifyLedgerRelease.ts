@@ -49,7 +49,10 @@ export async function verifyLedgerRelease(
   };
   const proven = options.proven;
   const stored = proven?.release(release.id);
-  const state = await registry.releaseState(release.id).catch((err: unknown) => {
+  // With proofs, the calls compared with them are asked at the proofs' block: on a chain that moves
+  // between the two reads, "latest" would be a newer block, and an honest endpoint a liar.
+  const at = proven ? { blockTag: proven.facts.block.number } : {};
+  const state = await registry.releaseState(release.id, at).catch((err: unknown) => {
     if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownRelease") {
       proven?.agree(`whether release ${release.id} is on the ledger`, "unknown", stored && stored.status !== "none" ? "published" : undefined);
       return fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
@@ -66,7 +69,7 @@ export async function verifyLedgerRelease(
     proven.agree(`the hardware of release ${release.id}`, `${state.hardware.length}:${inline}`, `${stored.hardwareCount}:${inlineHardwareOf(stored).join()}`);
   }
   // typechain leaves out provider(uint32): its name clashes with ethers' Contract.provider.
-  const [providerName] = await registry.getFunction("provider")(release.record.provider);
+  const [providerName] = await registry.getFunction("provider")(release.record.provider, at);
   if (
     state.component !== release.record.component ||
     Number(state.provider) !== release.record.provider ||
@@ -77,7 +80,7 @@ export async function verifyLedgerRelease(
   ) {
     fail("RELEASE_STATE_MISMATCH", "the event disagrees with the registry's stored state");
   }
-  const registered = await registry.isProviderSigner(release.record.provider, release.signer);
+  const registered = await registry.isProviderSigner(release.record.provider, release.signer, at);
   proven?.agree(`whether ${release.signer} is a signing key of provider ${release.record.provider}`, registered, proven.facts.signerRegistered);
   if (!registered) {
     fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);

@@ -442,7 +442,9 @@ export class DeviceAgent {
       signatureValid = false;
       verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
-    const [, barred] = (await registry.getFunction("provider")(providerId)) as [string, boolean];
+    // The calls compared with the proofs are asked at the proofs' block (see verifyLedgerRelease).
+    const at = proven ? { blockTag: proven.facts.block.number } : {};
+    const [, barred] = (await registry.getFunction("provider")(providerId, at)) as [string, boolean];
     proven?.agree(`whether provider ${providerId} is barred`, barred, proven.facts.providerBarred);
     const installedStatus: Record<string, ReleaseStatus> = {};
     for (const [component, c] of Object.entries(boot.components)) {
@@ -482,7 +484,7 @@ export class DeviceAgent {
     if (!result.ok) throw result.error;
     // The device's own standing: a server refuses a device not enrolled, suspended or withdrawn its
     // key, so it is a blocked delivery (agent/core/updateOutcome), known before asking for it.
-    const standing = ledgerName(DEVICE_STANDING, await fleet.deviceStanding(credential.record, credential.batchId, credential.proof));
+    const standing = ledgerName(DEVICE_STANDING, await fleet.deviceStanding(credential.record, credential.batchId, credential.proof, at));
     proven?.agree(`the standing of device ${credential.record.id}`, standing, proven.facts.standing);
     if (standing !== "active") {
       const code = standing === "unknown" ? "DEVICE_NOT_ENROLLED" : standing === "suspended" ? "DEVICE_SUSPENDED" : "DEVICE_REVOKED";
@@ -495,7 +497,8 @@ export class DeviceAgent {
 
   private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
     // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
-    const called = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId)));
+    const at = proven ? { blockTag: proven.facts.block.number } : {}; // at the proofs' block, as the others
+    const called = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, at)));
     const s = proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
     return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted
   }

@@ -17,6 +17,8 @@ export interface RpcLie {
   params?(req: RpcRequest): unknown[] | undefined;
   answer?(req: RpcRequest): { result: unknown } | { error: { code: number; message: string } } | undefined;
   rewrite?(req: RpcRequest, result: unknown): unknown;
+  /** Runs after the upstream answered and before the answer is sent on: the chain moving meanwhile. */
+  after?(req: RpcRequest): Promise<void>;
 }
 
 /**
@@ -64,6 +66,7 @@ export class LyingRpc {
       body: JSON.stringify({ ...req, params }),
     });
     const answer = (await res.json()) as { result?: unknown; error?: unknown };
+    await lie.after?.(req);
     if (answer.error !== undefined || !lie.rewrite) return { ...answer, id: req.id };
     return { jsonrpc: "2.0", id: req.id, result: lie.rewrite(req, answer.result) };
   }

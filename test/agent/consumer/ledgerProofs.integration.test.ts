@@ -164,6 +164,26 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
     expect(required.phases).to.not.include("checked");
   });
 
+  it("an honest endpoint on a chain that moves between the proofs and the calls is not taken for a liar: the calls are asked at the proofs' block", async () => {
+    const moving = await node.publish("1.2.0");
+    let moved = false;
+    // Right after the proofs are read, the release is revoked in a new block: "latest" moves on.
+    lying.lie = {
+      after: async (req) => {
+        if (req.method !== "eth_getProof" || moved) return;
+        moved = true;
+        await node.revoke(moving.id);
+      },
+    };
+    const { agent, phases } = await agentAt(lying.url, "on");
+    const outcome = await agent.considerRelease(moving.id, "test");
+    expect(moved).to.equal(true);
+    // Not LEDGER_PROOF_MISMATCH: the proven facts and the calls agree at the proofs' block. The
+    // registry's own installable check, asked at the head, then sees the revocation.
+    expect(outcome).to.include({ outcome: "rejected", code: "LEDGER_NOT_INSTALLABLE" });
+    expect(phases).to.not.include("checked");
+  });
+
   it('"auto" remembers across a restart that its endpoint answered proofs: the same endpoint denying eth_getProof after it is LEDGER_PROOF_UNAVAILABLE, not proofs off', async () => {
     lying.lie = {};
     const first = await agentAt(lying.url, "auto", undefined, "remembers-proofs");
