@@ -170,6 +170,11 @@ export class DeviceAgent {
    * attack): a release a frozen view cannot show would otherwise read as unknown, not as a view
    * too old to tell. Undefined when the view is fresh.
    */
+  /** A quorum provider's agreed head forgotten: the next read agrees on the head again (nothing for a plain provider). */
+  private refreshHead(): void {
+    (this.o.chain.provider as { refreshHead?: () => void }).refreshHead?.();
+  }
+
   /**
    * The freeze check on what the device has already seen, without asking the ledger: for the
    * runner, so that a device with nothing to install still says when its view stops moving.
@@ -304,6 +309,9 @@ export class DeviceAgent {
 
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
+    // Each check agrees on the ledger's head afresh (a quorum provider reuses its agreed head for a
+    // few seconds): a release published meanwhile must not look unknown to a head read earlier.
+    this.refreshHead();
     // A view too old to decide on is a blocked delivery (tried again), whatever the release.
     const stale = await callLedger(() => this.staleView()).catch((err: unknown) => {
       if (err instanceof LedgerUnavailable) return err;
@@ -426,6 +434,8 @@ export class DeviceAgent {
     // proven against its header: an eth_call answer that disagrees is a lying endpoint (refused).
     const { provider: providerId } = release.record;
     const credential = this.o.device.credential;
+    // The proofs are read at the agreed head: it must hold the release's own block.
+    if (release.blockNumber > (this.headBlock ?? -1)) this.refreshHead();
     const proven = await this.proofs.read({
       releases: [release.id, ...running],
       provider: providerId,
