@@ -349,7 +349,14 @@ export class QuorumProvider extends JsonRpcProvider {
   }
 
   /** The error for `what` with each endpoint's part: which answer group (A, B...) or why it failed. */
-  private noQuorum(what: string, groups: Map<string, { members: number[] }>, seen: (string | undefined)[]): LedgerNoQuorum {
+  private noQuorum(what: string, groups: Map<string, { members: number[] }>, seen: (string | undefined)[]): LedgerUnavailable {
+    // Nobody answered at all: the ledger is down (as with one plain endpoint), not split.
+    if (groups.size === 0 && seen.every((answer) => answer === undefined || answer.startsWith("failed"))) {
+      return new LedgerUnavailable(
+        "LEDGER_UNAVAILABLE",
+        `none of the ledger's ${this.requests.length} endpoint(s) answered (${this.requests.map((r, i) => `#${i + 1} ${shownEndpoint(r.url)}: ${seen[i] ?? "not asked"}`).join("; ")}); asked again later`,
+      );
+    }
     const labels = new Map([...groups.keys()].map((key, n) => [key, `answer ${String.fromCharCode(65 + (n % 26))}`]));
     const best = Math.max(0, ...[...groups.values()].map((g) => g.members.length));
     const endpoints = this.requests.map((r, i) => ({

@@ -118,14 +118,19 @@ export class LedgerProofs {
       if (typeof rpc.send !== "function") throw Object.assign(new Error("the provider cannot send eth_getProof"), { code: "UNSUPPORTED_OPERATION" });
       // A quorum provider (agent/chain/endpointQuorum) names the block its endpoints agreed on: the
       // proofs are read at it and its header must have that hash, not just any hash it shows.
-      const quorum = this.deps.provider as { agreedHead?: () => Promise<{ number: number; hash: string }> };
-      const agreed = typeof quorum.agreedHead === "function" ? await quorum.agreedHead() : undefined;
-      const facts = await readProvenFacts(
-        rpc as RpcSender,
-        { registry: await this.deps.registry.getAddress(), fleet: await this.deps.fleet.getAddress() },
-        q,
-        agreed ? { block: agreed.number, agreedHash: agreed.hash } : {},
-      );
+      const quorum = this.deps.provider as { agreedHead?: () => Promise<{ number: number; hash: string }>; refreshHead?: () => void };
+      const at = { registry: await this.deps.registry.getAddress(), fleet: await this.deps.fleet.getAddress() };
+      const readAtAgreed = async () => {
+        const agreed = typeof quorum.agreedHead === "function" ? await quorum.agreedHead() : undefined;
+        return readProvenFacts(rpc as RpcSender, at, q, agreed ? { block: agreed.number, agreedHash: agreed.hash } : {});
+      };
+      // The chain reorganised since the head was agreed (the same number, another hash): agree
+      // again once before taking it for a bad header.
+      const facts = await readAtAgreed().catch((err: unknown) => {
+        if (!(err instanceof StateProofError && err.code === "HEADER_INVALID" && typeof quorum.refreshHead === "function")) throw err;
+        quorum.refreshHead();
+        return readAtAgreed();
+      });
       if (this.supported !== true) await this.deps.answered?.(this.endpoint);
       this.supported = true;
       return new ProvenView(facts, this.endpoint, this.deps.log);

@@ -352,6 +352,7 @@ export class DeviceAgent {
 
       // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
       stage = "ledger";
+      this.refreshHead(); // asked now, not at the head the check agreed on before the download
       if ((await this.releaseStatus(releaseId, await callLedger(() => this.proofs.read({ releases: [releaseId] })))) === "revoked")
         throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
 
@@ -405,11 +406,13 @@ export class DeviceAgent {
       let err = caught;
       // A server refusing the release with a ledger verdict (revoked, barred...) is only its word:
       // the device asks the ledger itself, and its answer decides (agent/core/updateOutcome).
-      if (stage === "delivery" && err instanceof ServerRefusedError && LEDGER_VERDICT_CODES.has(err.code))
+      if (stage === "delivery" && err instanceof ServerRefusedError && LEDGER_VERDICT_CODES.has(err.code)) {
+        this.refreshHead(); // the ledger as it is now, not at the head the first check agreed on
         err = await callLedger(() => this.checkOnLedger(release)).then(
           () => caught,
           (ledger: unknown) => (ledger instanceof LedgerUnavailable ? caught : ((stage = "ledger"), ledger)),
         );
+      }
       if (err instanceof UpdateDeclined) {
         this.declined.set(releaseId, err.code);
         return this.finish(releaseId, "declined", err.code);
