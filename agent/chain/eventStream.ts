@@ -61,11 +61,17 @@ export interface ChainEventStreamOptions {
   backoff?: { initialMs?: number; maxMs?: number }; // after failures: doubles from initialMs up to maxMs
   onError?: (err: unknown, retry: { failures: number; retryInMs: number }) => void;
   /**
-   * The chain forked below the window (REORG_TOO_DEEP): the stream cannot tell what to undo, so it
-   * stops polling (retrying cannot help) and says so here once. The caller re-syncs
-   * (`restartFrom`) or reports the state and waits for an operator.
+   * The chain forked below the window (REORG_TOO_DEEP): the stream cannot tell what to undo. By
+   * default it stops polling (retrying cannot help) and says so here once; the caller reports the
+   * state and waits for an operator.
    */
   onHalt?: (err: ReorgTooDeepError) => void;
+  /**
+   * Instead of halting, for a caller that can catch up by asking the ledger (it only hints, or
+   * re-checks what it holds): the stream goes on from the head, its window forgotten, and calls
+   * this once; one that fails is called again at the next poll, before anything else is read.
+   */
+  onResync?: (err: ReorgTooDeepError, at: { block: number }) => Promise<void> | void;
 }
 
 export class EventStreamError extends OtaError {}
@@ -107,7 +113,7 @@ const key = (hash: string, logIndex: number) => `${hash}:${logIndex}`;
  * state only moves after the caller has taken a batch, so nothing is ever skipped.
  */
 export class ChainEventStream {
-  private readonly o: Required<Omit<ChainEventStreamOptions, "onError" | "onHalt" | "backoff">> & { initialMs: number; maxMs: number };
+  private readonly o: Required<Omit<ChainEventStreamOptions, "onError" | "onHalt" | "onResync" | "backoff">> & { initialMs: number; maxMs: number };
   private state: StreamState | undefined;
   private range: number;
   private stopped = false;
@@ -116,6 +122,7 @@ export class ChainEventStream {
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private haltedBy: ReorgTooDeepError | undefined;
+  private resyncDue: { err: ReorgTooDeepError; at: { block: number } } | undefined;
   private newest: { number: number; timestamp: number } | undefined;
 
   constructor(
@@ -154,21 +161,15 @@ export class ChainEventStream {
     return this.haltedBy;
   }
 
-  /**
-   * Starts again from `block` (its hash read from the chain now), forgetting the window: after a
-   * halt, or to re-sync. The caller has already undone what it derived past `block` (or accepts
-   * that it stays: a device's watcher only hints). Saved before it returns.
-   */
-  async restartFrom(block: number | "head"): Promise<{ block: number; hash: string | null }> {
-    await this.stop();
-    const at = block === "head" ? Number(await this.deps.provider.send("eth_blockNumber", [])) - this.o.confirmations : block;
+  /** Goes on from the head (less the confirmations), the window forgotten; saved before it returns. */
+  private async restartAtHead(): Promise<{ block: number }> {
+    const at = Number(await this.deps.provider.send("eth_blockNumber", [])) - this.o.confirmations;
     const hash = at >= 0 ? ((await this.header(at))?.hash ?? null) : null;
-    if (at >= 0 && hash === null) throw new EventStreamError("CHAIN_MOVED", `block ${at} is not on the chain the node follows`);
+    if (at >= 0 && hash === null) throw new ChainMovedError("CHAIN_MOVED", `block ${at} is not on the chain the node follows`);
     const next: StreamState = { block: at, hash, window: hash === null ? [] : [{ number: at, hash, logs: [] }] };
     await this.deps.store.save(next);
     this.state = next;
-    this.haltedBy = undefined;
-    return { block: at, hash };
+    return { block: at };
   }
 
   /** Polls until stopped; failures go to onError and are retried, never thrown; a reorganisation below the window halts it (onHalt). */
@@ -221,6 +222,10 @@ export class ChainEventStream {
 
   private async poll(): Promise<void> {
     if (this.haltedBy) throw this.haltedBy;
+    if (this.resyncDue) {
+      await this.options.onResync?.(this.resyncDue.err, this.resyncDue.at);
+      this.resyncDue = undefined;
+    }
     try {
       // The chain moving under a read (CHAIN_MOVED) is read again at once, a few times: a caller's
       // single poll (a module starting) should not fail because a block came or went meanwhile.
@@ -233,6 +238,12 @@ export class ChainEventStream {
         }
       }
     } catch (err) {
+      if (err instanceof ReorgTooDeepError && this.options.onResync) {
+        this.resyncDue = { err, at: await this.restartAtHead() };
+        await this.options.onResync(err, this.resyncDue.at);
+        this.resyncDue = undefined;
+        return;
+      }
       if (err instanceof ReorgTooDeepError) {
         this.haltedBy = err;
         try {

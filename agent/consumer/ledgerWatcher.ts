@@ -51,27 +51,15 @@ export class LedgerWatcher {
         window: o.reorgDepth,
         pollMs: o.pollMs ?? 4000,
         onError: (err) => o.onError?.(err),
-        onHalt: (err) => void this.resync(err.message),
+        // A reorganisation below the window (REORG_TOO_DEEP, issue 16): the watcher only hints
+        // (every release is checked on the ledger before it is taken), so rather than stop it goes
+        // on from the head and the caller catches up by asking the ledger.
+        onResync: async (err, at) => {
+          o.onError?.(new OtaError("REORG_TOO_DEEP", `${err.message}: following the ledger again from block ${at.block}, and asking it for what was missed`));
+          await o.onResync?.(err.message);
+        },
       },
     );
-  }
-
-  /**
-   * A reorganisation below the window (REORG_TOO_DEEP, issue 16): the watcher only hints (every
-   * release is checked on the ledger before it is taken), so rather than stop it goes on from the
-   * head and the caller catches up by asking the ledger. Retried at the next poll interval while
-   * the ledger does not answer.
-   */
-  private async resync(why: string): Promise<void> {
-    try {
-      const at = await this.stream.restartFrom("head");
-      this.o.onError?.(new OtaError("REORG_TOO_DEEP", `${why}: following the ledger again from block ${at.block}, and asking it for what was missed`));
-      this.stream.start();
-      await this.o.onResync?.(why);
-    } catch (err) {
-      this.o.onError?.(err);
-      setTimeout(() => void this.resync(why), this.o.pollMs ?? 4000).unref();
-    }
   }
 
   /** The newest block seen: its number and time (unix s), for the staleness check. */

@@ -38,7 +38,17 @@ export class RevocationFollower {
         pollMs: this.pollMs,
         window: this.window,
         onError: this.onError,
-        onHalt: (err) => void this.resync(err.message),
+        // A reorganisation below the window (REORG_TOO_DEEP, issue 16): the events in between cannot
+        // be trusted, so the follower goes on from the head and checks every served artifact, as at start.
+        onResync: async (err, at) => {
+          this.onError(
+            new OtaError(
+              "REORG_TOO_DEEP",
+              `REORG_TOO_DEEP: ${err.message}: following the ledger again from block ${at.block} after checking every served artifact`,
+            ),
+          );
+          await this.reconcile();
+        },
       },
     );
     this.stream.start();
@@ -55,25 +65,6 @@ export class RevocationFollower {
       if (status === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
       else if (status === "none")
         await this.withdraw(a.releaseId, "no longer on the ledger (a reorganisation dropped its block): submit it again if it is published again");
-    }
-  }
-
-  /**
-   * A reorganisation below the stream's window (REORG_TOO_DEEP, issue 16): the events in between
-   * cannot be trusted, so the follower goes on from the head and reconciles every served artifact
-   * with the ledger, as at start. Retried while the ledger does not answer.
-   */
-  private async resync(why: string): Promise<void> {
-    try {
-      const at = await this.stream!.restartFrom("head");
-      this.onError(
-        new OtaError("REORG_TOO_DEEP", `REORG_TOO_DEEP: ${why}: following the ledger again from block ${at.block} after checking every served artifact`),
-      );
-      await this.reconcile();
-      this.stream!.start();
-    } catch (err) {
-      this.onError(err);
-      setTimeout(() => void this.resync(why), this.pollMs).unref();
     }
   }
 
