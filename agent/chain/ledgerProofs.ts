@@ -51,6 +51,14 @@ export class ProvenView {
     private readonly log?: (line: string) => void,
   ) {}
 
+  /**
+   * The overrides for the calls compared with these facts: asked at the proofs' block, since on a
+   * chain that moves between the two reads "latest" is a newer block and an honest endpoint a liar.
+   */
+  get at(): { blockTag: number } {
+    return { blockTag: this.facts.block.number };
+  }
+
   /** The stored record of a release the read proved (status "none": the registry does not know the id). */
   release(id: string): StoredRelease | undefined {
     return this.facts.releases.get(id.toLowerCase());

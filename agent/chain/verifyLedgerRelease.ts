@@ -49,9 +49,7 @@ export async function verifyLedgerRelease(
   };
   const proven = options.proven;
   const stored = proven?.release(release.id);
-  // With proofs, the calls compared with them are asked at the proofs' block: on a chain that moves
-  // between the two reads, "latest" would be a newer block, and an honest endpoint a liar.
-  const at = proven ? { blockTag: proven.facts.block.number } : {};
+  const at = proven?.at ?? {}; // the calls compared with the proofs, at the proofs' block
   const state = await registry.releaseState(release.id, at).catch((err: unknown) => {
     if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownRelease") {
       proven?.agree(`whether release ${release.id} is on the ledger`, "unknown", stored && stored.status !== "none" ? "published" : undefined);

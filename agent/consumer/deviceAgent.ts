@@ -16,6 +16,7 @@ import {
   UpdateDeclined,
   reportCodeOf,
   type LedgerRecordCode,
+  type StaleLedgerView,
 } from "../core/updateErrors";
 import { SlotImageMismatchError } from "./slots/slotErrors";
 import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
@@ -179,14 +180,14 @@ export class DeviceAgent {
    * The freeze check on what the device has already seen, without asking the ledger: for the
    * runner, so that a device with nothing to install still says when its view stops moving.
    */
-  viewProblem(): { code: string; message: string } | undefined {
+  viewProblem(): StaleLedgerView | undefined {
     return checkLedgerView(this.ledgerView(), this.o.policy, Math.floor(this.now() / 1000));
   }
 
-  private async staleView() {
+  private async staleView(): Promise<StaleLedgerView | undefined> {
     const head = await this.o.chain.provider.getBlock("latest");
     if (head) this.noteHead(head.timestamp, head.number);
-    return checkLedgerView(this.ledgerView(), this.o.policy, Math.floor(this.now() / 1000));
+    return this.viewProblem();
   }
 
   /** Ledger events (in-device tracker mode): a new release of a component this device runs is considered. */
@@ -455,8 +456,7 @@ export class DeviceAgent {
       signatureValid = false;
       verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
-    // The calls compared with the proofs are asked at the proofs' block (see verifyLedgerRelease).
-    const at = proven ? { blockTag: proven.facts.block.number } : {};
+    const at = proven?.at ?? {}; // the calls compared with the proofs, at the proofs' block
     const [, barred] = (await registry.getFunction("provider")(providerId, at)) as [string, boolean];
     proven?.agree(`whether provider ${providerId} is barred`, barred, proven.facts.providerBarred);
     const installedStatus: Record<string, ReleaseStatus> = {};
@@ -510,7 +510,7 @@ export class DeviceAgent {
 
   private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
     // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
-    const at = proven ? { blockTag: proven.facts.block.number } : {}; // at the proofs' block, as the others
+    const at = proven?.at ?? {};
     const called = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, at)));
     const s = proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
     return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted

@@ -59,10 +59,7 @@ export function reconcileLedgerPosition(db: FleetDatabase, dataDir: string): { a
 
 /** Undoes the ledger events of blocks past `position` (all of them without one); the number of blocks undone. */
 export function trimToPosition(db: FleetDatabase, position: StreamState | undefined): number {
-  const after = position?.block ?? -1;
-  const blocks = db.db
-    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number > ? ORDER BY block_number`)
-    .all(after) as BlockRef[];
+  const blocks = blocksFrom(db, (position?.block ?? -1) + 1);
   if (blocks.length === 0) return 0;
   undo(db, blocks, position);
   return new Set(blocks.map((b) => b.number)).size;
@@ -76,18 +73,20 @@ export function trimToPosition(db: FleetDatabase, position: StreamState | undefi
  * are not on the chain read again disappear, as in a reorganisation.
  */
 export function resyncLedger(db: FleetDatabase, fromBlock: number, parent: BlockRef | null): { droppedBlocks: number } {
-  const blocks = db.db
-    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number >= ? ORDER BY block_number`)
-    .all(fromBlock) as BlockRef[];
+  const blocks = blocksFrom(db, fromBlock);
   const position: StreamState | undefined = parent ? { block: parent.number, hash: parent.hash, window: [{ ...parent, logs: [] }] } : undefined;
-  db.transaction(() => {
-    undo(db, blocks, position);
-    if (position) db.setLedgerPosition(position);
-    else db.clearLedgerPosition();
-  });
+  undo(db, blocks, position);
   return { droppedBlocks: new Set(blocks.map((b) => b.number)).size };
 }
 
+/** The blocks, from `first` on, whose ledger events the mirror holds. */
+function blocksFrom(db: FleetDatabase, first: number): BlockRef[] {
+  return db.db
+    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number >= ? ORDER BY block_number`)
+    .all(first) as BlockRef[];
+}
+
+/** Undoes the events of `blocks` as a reorganisation would, and saves `position` with it (none: forgotten), in one transaction. */
 function undo(db: FleetDatabase, blocks: BlockRef[], position: StreamState | undefined): void {
   // Only revert() is used: it reads no address.
   const mirror = new LedgerMirror(db, {
