@@ -52,6 +52,11 @@ const TOKEN_FORM = "must be a token of 16 to 256 characters without spaces (e.g.
 const apiToken = z.string({ error: TOKEN_FORM }).regex(/^\S{16,256}$/, { error: TOKEN_FORM });
 const host = z.string({ error: "must be a host name or IP address" }).min(1, { error: "must be a host name or IP address" });
 const milliseconds = positiveInt("a time in milliseconds");
+/** A number of blocks, from `min`. */
+const blockCount = (min: number) => {
+  const error = `must be a number of blocks (a whole number from ${min})`;
+  return z.number({ error }).int({ error }).min(min, { error });
+};
 const RPC_LIST_FORM = 'must be a list of http(s) URLs of JSON-RPC endpoints of one chain, such as ["https://rpc-1.example.org", "https://rpc-2.example.org"]';
 const rpcList = z.array(httpUrl("http://127.0.0.1:8545"), { error: RPC_LIST_FORM }).min(1, { error: RPC_LIST_FORM });
 /** Comma-separated endpoints (OTA_RPC_URLS, --rpc): each one checked as a URL. */
@@ -141,17 +146,9 @@ export const fileLayerSchema = z.strictObject({
         .optional(),
       /** How often those logs are read (default 60 s). */
       downloadLogMs: milliseconds.optional(),
-      confirmations: z
-        .number({ error: "must be a number of blocks (a whole number from 0)" })
-        .int({ error: "must be a number of blocks (a whole number from 0)" })
-        .min(0, { error: "must be a number of blocks (a whole number from 0)" })
-        .optional(),
+      confirmations: blockCount(0).optional(),
       /** Recent blocks remembered to undo a reorganisation (default 64); a deeper one halts the mirror until `tracker resync`. */
-      reorgWindow: z
-        .number({ error: "must be a number of blocks (a whole number from 1)" })
-        .int({ error: "must be a number of blocks (a whole number from 1)" })
-        .min(1, { error: "must be a number of blocks (a whole number from 1)" })
-        .optional(),
+      reorgWindow: blockCount(1).optional(),
       /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
       txDeadlineMs: milliseconds.optional(),
     })

@@ -9,6 +9,14 @@ import { ServerDatabase } from "../../../agent/server/serverDatabase";
 import type { ContentStore } from "../../../agent/storage/contentStore";
 import { BOOTLOADER, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
 
+/** The server's record of an artifact it serves for `releaseId` (what the follower checks against the ledger). */
+const serving = (db: ServerDatabase, releaseId: string, cid: string) =>
+  db.saveArtifact(
+    { releaseId, cid, merkleRoot: "0x" + "11".repeat(32), artifactSize: 10n, chunkSize: 4096, providerId: 1, acceptedAt: Date.now() },
+    ["0x" + "22".repeat(32)],
+    [],
+  );
+
 const until = async (what: string, ok: () => boolean, ms = 15_000) => {
   const end = Date.now() + ms;
   while (!ok()) {
@@ -76,19 +84,7 @@ describe("agent/chain on anvil: the device's and the server's followers after re
   it("the firmware server's revocation follower goes on from the head after checking every served artifact, and withdraws a release revoked after", async () => {
     const released = await t.publish(BOOTLOADER, "4.0.0", [1]);
     const db = new ServerDatabase(path.join(dir, "server.db"));
-    db.saveArtifact(
-      {
-        releaseId: released.id,
-        cid: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
-        merkleRoot: "0x" + "11".repeat(32),
-        artifactSize: 10n,
-        chunkSize: 4096,
-        providerId: 1,
-        acceptedAt: Date.now(),
-      },
-      ["0x" + "22".repeat(32)],
-      [],
-    );
+    serving(db, released.id, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy");
     const unpinned: string[] = [];
     const store = { unpin: async (cid: string) => void unpinned.push(cid) } as unknown as ContentStore;
     const errors: string[] = [];
@@ -116,19 +112,7 @@ describe("agent/chain on anvil: the device's and the server's followers after re
     await follower.start();
     try {
       const dropped = await t.publish(BOOTLOADER, "5.0.0", [1]);
-      db.saveArtifact(
-        {
-          releaseId: dropped.id,
-          cid: "bafkreidropped",
-          merkleRoot: "0x" + "33".repeat(32),
-          artifactSize: 10n,
-          chunkSize: 4096,
-          providerId: 1,
-          acceptedAt: Date.now(),
-        },
-        ["0x" + "44".repeat(32)],
-        [],
-      );
+      serving(db, dropped.id, "bafkreidropped");
       await follower.poll();
       expect(db.artifact(dropped.id)?.state).to.equal("serving");
       await t.c.provider.send("anvil_reorg", [1, []]); // the publishing block replaced: the release is on no chain
