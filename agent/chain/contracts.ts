@@ -15,6 +15,7 @@ export {
   MaintenanceWindowPolicy__factory,
   StagedRollout__factory,
   StatusAnchors__factory,
+  UpdateCheckLens__factory,
   UpdatePolicies__factory,
   UpdateRegistry__factory,
 } from "../../typechain-types";

@@ -6,7 +6,10 @@ export class LedgerUnavailable extends OtaError {}
 /** Whether an error is the RPC endpoint failing (no answer, a transport or server error), not an answer of the ledger. */
 export function isLedgerOutage(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === "NETWORK_ERROR" || code === "SERVER_ERROR" || code === "TIMEOUT" || code === "ECONNREFUSED" || code === "UNKNOWN_ERROR";
+  // ECONNRESET: the endpoint dropped the connection mid-answer ("socket hang up"), as a crashing proxy does.
+  return (
+    code === "NETWORK_ERROR" || code === "SERVER_ERROR" || code === "TIMEOUT" || code === "ECONNREFUSED" || code === "ECONNRESET" || code === "UNKNOWN_ERROR"
+  );
 }
 
 /**

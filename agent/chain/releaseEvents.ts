@@ -4,6 +4,7 @@ import type { ReleaseRecord } from "../core/release";
 import { OtaError, VerificationError } from "../core/errors";
 import { computeReleaseId } from "../crypto/releaseSignature";
 import { queryLogs } from "./queryLogs";
+import type { StreamLog } from "./eventStream";
 
 /** A release as the ledger holds it: every Table II-1 block-data field, from one event. */
 export interface LedgerRelease {
@@ -76,6 +77,11 @@ export function decodeReleasePublished(registry: UpdateRegistry, domain: TypedDa
     transactionHash: log.transactionHash,
     logIndex: log.index,
   };
+}
+
+/** {decodeReleasePublished} on a log the event stream handed over (agent/chain/eventStream). */
+export function decodeStreamedRelease(registry: UpdateRegistry, domain: TypedDataDomain, log: StreamLog): LedgerRelease {
+  return decodeReleasePublished(registry, domain, { ...log, index: log.logIndex, topics: [...log.topics] } as unknown as Log);
 }
 
 /** Every release published between two blocks, in ledger order. */

@@ -1,18 +1,15 @@
-import { Contract, Interface, TypedDataDomain } from "ethers";
+import type { Provider, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "./contracts";
 import { VerificationError } from "../core/errors";
-import { computeReleaseId, recoverReleaseSigner } from "../crypto/releaseSignature";
+import { recoverReleaseSigner } from "../crypto/releaseSignature";
 import type { LedgerRelease } from "./releaseEvents";
-import { decodeRevert } from "./revertReason";
 import { inlineHardwareOf } from "./provenFacts";
-import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
+import { RELEASE_STATUS, type ReleaseStatusName } from "../core/ledgerCodes";
 import type { ProvenView } from "./ledgerProofs";
+import { readUpdateFacts, type UpdateFacts } from "./ledgerLens";
 
 /** A release that does not check out against the ledger or its author's keys. */
 export class ReleaseVerificationError extends VerificationError {}
-
-const ERC1271 = new Interface(["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"]);
-const ERC1271_MAGIC = "0x1626ba7e";
 
 export interface VerifyOptions {
   /**
@@ -31,65 +28,50 @@ export interface VerifyOptions {
 
 /**
  * Checks a release rebuilt from its event against what the registry holds and against its
- * author's signature (REQ-10d-ii, CAP-11.4-a):
+ * author's signature (REQ-10d-ii, CAP-11.4-a), on the ledger's facts of one read (ledgerLens):
  *  - the registry knows the id, and its stored component, provider (and its name), version, time
  *    and hardware match;
  *  - the signer is one of the provider's registered keys (and, if given, a pinned one);
- *  - the signature is valid: recovered for a key, asked of the contract for an ERC-1271 signer.
- * Returns the release status (1 active, 2 vulnerable, 3 revoked) on success.
+ *  - the signature is valid: recovered for a key, vouched for by the contract for an ERC-1271 signer.
+ * Returns the release's status on success.
  */
-export async function verifyLedgerRelease(
-  deps: { registry: UpdateRegistry; domain: TypedDataDomain },
-  release: LedgerRelease,
-  options: VerifyOptions = {},
-): Promise<bigint> {
-  const { registry, domain } = deps;
+export function checkReleaseFacts(domain: TypedDataDomain, release: LedgerRelease, facts: UpdateFacts, options: VerifyOptions = {}): ReleaseStatusName {
   const fail = (code: string, message: string): never => {
     throw new ReleaseVerificationError(code, `release ${release.id}: ${message}`, { details: { releaseId: release.id } });
   };
-  const proven = options.proven;
-  const stored = proven?.release(release.id);
-  const at = proven?.at ?? {}; // the calls compared with the proofs, at the proofs' block
-  const state = await registry.releaseState(release.id, at).catch((err: unknown) => {
-    if (decodeRevert(err, [registry.interface])?.name === "UpdateRegistryUnknownRelease") {
-      proven?.agree(`whether release ${release.id} is on the ledger`, "unknown", stored && stored.status !== "none" ? "published" : undefined);
-      return fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
-    }
-    throw err;
-  });
-  if (proven && stored) {
+  const { proven } = options;
+  const proof = proven?.release(release.id);
+  const state = facts.stored;
+  proven?.agree(
+    `whether release ${release.id} is on the ledger`,
+    state ? "published" : "unknown",
+    proof && (proof.status === "none" ? "unknown" : "published"),
+  );
+  if (!state) return fail("RELEASE_NOT_ON_LEDGER", "the registry does not know this release id");
+  if (proven && proof) {
     // What the registry stores for the release (one slot), as proven; the rest is committed to by the id.
-    proven.agree(`whether release ${release.id} is on the ledger`, "published", stored.status === "none" ? "unknown" : "published");
-    proven.agree(`the version of release ${release.id}`, state.version, stored.version);
-    proven.agree(`the release time of release ${release.id}`, Number(state.publishedAt), stored.publishedAt);
-    proven.agree(`the status of release ${release.id}`, ledgerName(RELEASE_STATUS, state.status), stored.status);
-    const inline = state.hardware.slice(0, 6).map(Number).join();
-    proven.agree(`the hardware of release ${release.id}`, `${state.hardware.length}:${inline}`, `${stored.hardwareCount}:${inlineHardwareOf(stored).join()}`);
+    proven.agree(`the version of release ${release.id}`, state.version, proof.version);
+    proven.agree(`the release time of release ${release.id}`, state.publishedAt, proof.publishedAt);
+    proven.agree(`the status of release ${release.id}`, state.status, proof.status);
+    const inline = state.hardware.slice(0, 6).join();
+    proven.agree(`the hardware of release ${release.id}`, `${state.hardware.length}:${inline}`, `${proof.hardwareCount}:${inlineHardwareOf(proof).join()}`);
   }
-  // typechain leaves out provider(uint32): its name clashes with ethers' Contract.provider.
-  const [providerName] = await registry.getFunction("provider")(release.record.provider, at);
   if (
     state.component !== release.record.component ||
-    Number(state.provider) !== release.record.provider ||
-    providerName !== release.providerName ||
+    state.provider !== release.record.provider ||
+    facts.providerName !== release.providerName ||
     state.version !== release.record.version ||
-    Number(state.publishedAt) !== release.releasedAt ||
-    state.hardware.map(Number).join() !== release.record.hardware.join()
+    state.publishedAt !== release.releasedAt ||
+    state.hardware.join() !== release.record.hardware.join()
   ) {
     fail("RELEASE_STATE_MISMATCH", "the event disagrees with the registry's stored state");
   }
-  const registered = await registry.isProviderSigner(release.record.provider, release.signer, at);
-  proven?.agree(`whether ${release.signer} is a signing key of provider ${release.record.provider}`, registered, proven.facts.signerRegistered);
-  if (!registered) {
-    fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);
-  }
+  proven?.agree(`whether ${release.signer} is a signing key of provider ${release.record.provider}`, facts.signerRegistered, proven.facts.signerRegistered);
+  if (!facts.signerRegistered) fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);
   if (options.pinnedSigners && !options.pinnedSigners.some((s) => s.toLowerCase() === release.signer.toLowerCase())) {
     fail("SIGNER_NOT_PINNED", `${release.signer} is not among the pinned signing keys`);
   }
-  const provider = registry.runner?.provider;
-  if (!provider) fail("NO_PROVIDER", "the registry client has no provider to check the signer with");
-  const code = await provider!.getCode(release.signer);
-  if (code === "0x") {
+  if (!facts.signerIsContract) {
     let recovered = "";
     try {
       recovered = recoverReleaseSigner(domain, release.record, release.signature);
@@ -97,16 +79,24 @@ export async function verifyLedgerRelease(
       fail("SIGNATURE_INVALID", "the signature is malformed");
     }
     if (recovered.toLowerCase() !== release.signer.toLowerCase()) fail("SIGNATURE_INVALID", `the signature is not ${release.signer}'s`);
-  } else {
-    const digest = computeReleaseId(domain, release.record);
-    const wallet = new Contract(release.signer, ERC1271, provider);
-    let answer = "";
-    try {
-      answer = await wallet.isValidSignature(digest, release.signature);
-    } catch {
-      fail("SIGNATURE_INVALID", `the contract signer ${release.signer} did not answer isValidSignature`);
-    }
-    if (answer !== ERC1271_MAGIC) fail("SIGNATURE_INVALID", `the contract signer ${release.signer} does not vouch for the signature`);
+  } else if (!facts.signerVouches) {
+    // The digest the contract was asked about is the release id (the record's EIP-712 hash).
+    fail("SIGNATURE_INVALID", `the contract signer ${release.signer} does not vouch for the signature`);
   }
   return state.status;
+}
+
+/**
+ * {checkReleaseFacts} on a fresh read of the ledger (one eth_call, at the proofs' block when
+ * proven). Returns the release status index (1 active, 2 vulnerable, 3 revoked) on success.
+ */
+export async function verifyLedgerRelease(
+  deps: { registry: UpdateRegistry; domain: TypedDataDomain; provider?: Provider },
+  release: LedgerRelease,
+  options: VerifyOptions = {},
+): Promise<bigint> {
+  const provider = deps.provider ?? deps.registry.runner?.provider;
+  if (!provider) throw new ReleaseVerificationError("NO_PROVIDER", "the registry client has no provider to read the ledger with");
+  const facts = await readUpdateFacts({ provider, registry: deps.registry }, { release }, options.proven?.at.blockTag);
+  return BigInt(RELEASE_STATUS.indexOf(checkReleaseFacts(deps.domain, release, facts, options)));
 }

@@ -5,7 +5,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
-import { RELEASE_STATUS, ledgerName } from "../core/ledgerCodes";
+import { RELEASE_STATUS, ledgerName, type ReleaseStatusName } from "../core/ledgerCodes";
 import { checkCandidate, checkLedgerView, startUpdate, transition, type LedgerView, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import {
   ContentRejected,
@@ -24,7 +24,8 @@ import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { ArtifactFormatError } from "../core/errors";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { fetchRelease, type LedgerRelease } from "../chain/releaseEvents";
-import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
+import { checkReleaseFacts } from "../chain/verifyLedgerRelease";
+import { readUpdateFacts } from "../chain/ledgerLens";
 import { writeFileAtomic } from "../io/atomicFile";
 import { ServerRefusedError } from "../io/serverAnswer";
 import type { DeviceIdentity } from "./downloadRelease";
@@ -38,10 +39,8 @@ import type { HealthCheck } from "./slots/healthCheck";
 import { sendStatusReport } from "./statusReport";
 import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from "../core/updateOutcome";
 import { backoffDelayMs } from "../core/backoff";
-import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { LedgerProofs, type LedgerProofsSetting, type ProvenView } from "../chain/ledgerProofs";
-import { DEVICE_STANDING } from "../core/ledgerCodes";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
@@ -196,7 +195,10 @@ export class DeviceAgent {
     // through every version in between.
     const newest = new Map<string, { releaseId: string; reason: string }>();
     for (const e of events)
-      if (e.kind === "published" && this.runs(e.component)) newest.set(e.component.toLowerCase(), { releaseId: e.releaseId, reason: "new-release" });
+      if (e.kind === "published" && this.runs(e.component)) {
+        newest.set(e.component.toLowerCase(), { releaseId: e.releaseId, reason: "new-release" });
+        if (e.release) this.hear(e.release);
+      }
     // What this device runs flagged or revoked: the newest good release for its hardware is worth
     // a look again, also one declined earlier (a device taking security fixes only takes it now).
     for (const e of events) {
@@ -207,6 +209,18 @@ export class DeviceAgent {
     const out: UpdateOutcome[] = [];
     for (const { releaseId, reason } of newest.values()) out.push(await this.considerRelease(releaseId, reason));
     return out;
+  }
+
+  /**
+   * Releases decoded from their events, by id: the check reads only what may have changed since
+   * (issue 17). Bounded: the newest few; an older one is read from the ledger's logs again.
+   */
+  private readonly heard = new Map<string, LedgerRelease>();
+
+  private hear(release: LedgerRelease): void {
+    this.heard.delete(release.id.toLowerCase());
+    this.heard.set(release.id.toLowerCase(), release);
+    if (this.heard.size > 16) this.heard.delete(this.heard.keys().next().value!);
   }
 
   /**
@@ -313,18 +327,24 @@ export class DeviceAgent {
     // Each check agrees on the ledger's head afresh (a quorum provider reuses its agreed head for a
     // few seconds): a release published meanwhile must not look unknown to a head read earlier.
     this.refreshHead();
-    // A view too old to decide on is a blocked delivery (tried again), whatever the release.
-    const stale = await callLedger(() => this.staleView()).catch((err: unknown) => {
-      if (err instanceof LedgerUnavailable) return err;
-      throw err;
-    });
-    if (stale) return this.finish(releaseId, "blocked", stale.code);
-    const release = await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
-      if (err instanceof LedgerUnavailable) return err;
-      throw err;
-    });
-    if (release instanceof LedgerUnavailable) return this.finish(releaseId, "blocked", release.code); // tried again once the ledger answers
-    if (!release) return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
+    // The release as its event told it (the watcher decoded it), else read from the ledger's logs.
+    const heard =
+      this.heard.get(releaseId) ??
+      (await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
+        if (err instanceof LedgerUnavailable) return err;
+        throw err;
+      }));
+    if (heard instanceof LedgerUnavailable) return this.finish(releaseId, "blocked", heard.code); // tried again once the ledger answers
+    if (!heard) {
+      // A view too old to show the release is a blocked delivery (tried again), not an unknown release.
+      const stale = await callLedger(() => this.staleView()).catch((err: unknown) => {
+        if (err instanceof LedgerUnavailable) return err;
+        throw err;
+      });
+      if (stale) return this.finish(releaseId, "blocked", stale.code);
+      return this.finish(releaseId, "rejected", "RELEASE_UNKNOWN");
+    }
+    let release = heard;
     let state = startUpdate(release);
     const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
     const step = async (event: Parameters<typeof transition>[1]) => {
@@ -337,7 +357,7 @@ export class DeviceAgent {
     // blocked delivery, and only what fails after that is the release failing on this device.
     let stage: "ledger" | "delivery" | "install" = "ledger";
     try {
-      await callLedger(() => this.checkOnLedger(release));
+      release = await callLedger(() => this.checkOnLedger(release));
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
@@ -429,63 +449,71 @@ export class DeviceAgent {
     }
   }
 
-  /** The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v). */
-  private async checkOnLedger(release: LedgerRelease): Promise<void> {
-    const { registry, fleet, domain } = this.o.chain;
+  /**
+   * The ledger checks of agent/core, fed from the chain (REQ-10d-i/ii, APP-II-2, CAP-11.1-a-v):
+   * every fact read in one eth_call at one block (agent/chain/ledgerLens, docs/adr/0012), the
+   * record and signature then checked here, on the device.
+   */
+  private async checkOnLedger(release: LedgerRelease): Promise<LedgerRelease> {
+    const { domain } = this.o.chain;
     const boot = this.slots.snapshot();
     const running = Object.values(boot.components).flatMap((c) => (c.slots[c.active] ? [c.slots[c.active]!.releaseId] : []));
     // With proofs on, every fact below is also read from the registries' storage at one block and
     // proven against its header: an eth_call answer that disagrees is a lying endpoint (refused).
     const { provider: providerId } = release.record;
     const credential = this.o.device.credential;
-    // The proofs are read at the agreed head: it must hold the release's own block.
-    if (release.blockNumber > (this.headBlock ?? -1)) this.refreshHead();
+    // The proofs are read at the agreed head, which holds the release's own block: every caller
+    // forgot the agreed head before it asked (update, and the re-check of a server's verdict).
     const proven = await this.proofs.read({
       releases: [release.id, ...running],
       provider: providerId,
       signer: { provider: providerId, address: release.signer },
       device: credential,
     });
-    if (proven) this.noteHead(proven.facts.block.timestamp, proven.facts.block.number);
+    const installed = this.slots.installed();
+    const facts = await readUpdateFacts(
+      this.o.chain,
+      { release, device: credential, installed, running, evidence: this.memory.evidence.get(release.id.toLowerCase()) },
+      proven?.at.blockTag, // the calls compared with the proofs, at the proofs' block
+    );
+    // The block the facts were read at is the device's view of the ledger (no separate head read).
+    this.noteHead(facts.block.timestamp, facts.block.number);
+    if (this.heard.get(release.id.toLowerCase()) === release && facts.stored?.publishedAt !== release.releasedAt) {
+      // The event was heard on a branch the chain has since dropped: the ledger's own log decides.
+      this.heard.delete(release.id.toLowerCase());
+      const again = await fetchRelease(this.o.chain.registry, domain, release.id, this.o.chain.fromBlock);
+      if (again) return this.checkOnLedger(again);
+    }
     let signatureValid = true;
     let verificationCode: string | undefined;
     try {
-      await verifyLedgerRelease({ registry, domain }, release, { pinnedSigners: this.o.pinnedSigners, proven });
+      checkReleaseFacts(domain, release, facts, { pinnedSigners: this.o.pinnedSigners, proven });
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       signatureValid = false;
       verificationCode = err.code; // what exactly failed: the record, the signer or the signature
     }
-    const at = proven?.at ?? {}; // the calls compared with the proofs, at the proofs' block
-    const [, barred] = (await registry.getFunction("provider")(providerId, at)) as [string, boolean];
-    proven?.agree(`whether provider ${providerId} is barred`, barred, proven.facts.providerBarred);
+    const barred = proven ? proven.agree(`whether provider ${providerId} is barred`, facts.providerBarred, proven.facts.providerBarred) : facts.providerBarred;
     const installedStatus: Record<string, ReleaseStatus> = {};
     for (const [component, c] of Object.entries(boot.components)) {
       const image = c.slots[c.active];
-      if (image) installedStatus[component] = await this.releaseStatus(image.releaseId, proven);
+      if (!image) continue;
+      installedStatus[component] = statusOf(this.agreed(proven, image.releaseId, facts.running.get(image.releaseId.toLowerCase()) ?? "none"));
     }
-    const installed = this.slots.installed();
-    const onLedger = await checkUpdateOnLedger(
-      this.o.chain,
-      release.record,
-      this.o.device.credential.record,
-      installed,
-      this.memory.evidence.get(release.id.toLowerCase()),
-    );
     const result = checkCandidate({
       release: {
         id: release.id,
         record: release.record,
-        status: await this.releaseStatus(release.id, proven),
+        status: statusOf(this.agreed(proven, release.id, facts.stored?.status ?? "none")),
         providerBarred: barred,
         signatureValid,
         verificationCode: verificationCode as LedgerRecordCode | undefined,
-        ledgerVerdict: onLedger.verdict,
-        policy: onLedger.policy ? { address: onLedger.policy, reason: onLedger.reason } : undefined,
+        ledgerVerdict: facts.verdict.verdict,
+        policy: facts.verdict.policy ? { address: facts.verdict.policy, reason: facts.verdict.reason } : undefined,
       },
-      ledger: this.ledgerView(), // read by staleView at the start of this update
+      ledger: this.ledgerView(),
       device: {
-        hardwareClass: this.o.device.credential.record.hardwareClass,
+        hardwareClass: credential.record.hardwareClass,
         installed,
         floors: Object.fromEntries(Object.entries(boot.components).map(([k, c]) => [k, BigInt(c.floor)])),
         failedReleases: Object.keys(boot.failedReleases),
@@ -497,8 +525,7 @@ export class DeviceAgent {
     if (!result.ok) throw result.error;
     // The device's own standing: a server refuses a device not enrolled, suspended or withdrawn its
     // key, so it is a blocked delivery (agent/core/updateOutcome), known before asking for it.
-    const standing = ledgerName(DEVICE_STANDING, await fleet.deviceStanding(credential.record, credential.batchId, credential.proof, at));
-    proven?.agree(`the standing of device ${credential.record.id}`, standing, proven.facts.standing);
+    const standing = proven ? proven.agree(`the standing of device ${credential.record.id}`, facts.standing!, proven.facts.standing) : facts.standing!;
     if (standing !== "active") {
       const code = standing === "unknown" ? "DEVICE_NOT_ENROLLED" : standing === "suspended" ? "DEVICE_SUSPENDED" : "DEVICE_REVOKED";
       throw new OtaError(
@@ -506,14 +533,18 @@ export class DeviceAgent {
         `device ${credential.record.id} is ${standing === "unknown" ? "not enrolled with this record" : standing} on the ledger: no server gives it a key`,
       );
     }
+    return release;
   }
 
   private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
     // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
     const at = proven?.at ?? {};
-    const called = ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, at)));
-    const s = proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
-    return s === "none" ? "revoked" : s; // a release the ledger no longer knows (a reorganisation) is not trusted
+    return statusOf(this.agreed(proven, releaseId, ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, at)))));
+  }
+
+  /** A release's status as eth_call answered it, checked against the proofs when there are. */
+  private agreed(proven: ProvenView | undefined, releaseId: string, called: ReleaseStatusName): ReleaseStatusName {
+    return proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
   }
 
   /**
@@ -760,6 +791,11 @@ async function fetchBody(url: string): Promise<AsyncIterable<Uint8Array>> {
   }
   if (!res.ok || !res.body) throw new DownloadRejected("ARTIFACT_TRUNCATED", `${url} answered ${res.status}`);
   return res.body as unknown as AsyncIterable<Uint8Array>;
+}
+
+/** A status to decide on: a release the ledger no longer knows (a reorganisation) is not trusted. */
+function statusOf(s: ReleaseStatusName): ReleaseStatus {
+  return s === "none" ? "revoked" : s;
 }
 
 /** The server's refusals that repeat a verdict of the ledger: checked against the ledger itself before they count. */

@@ -67,6 +67,7 @@ export class DeviceRunner {
             },
             {
               fromBlock: chain.fromBlock,
+              domain: chain.domain,
               pollMs: o.pollMs ?? 4000,
               reorgDepth: o.reorgWindow,
               onError: (err) => o.log?.(`ledger: ${(err as { code?: string }).code ? `${(err as { code?: string }).code}: ` : ""}${(err as Error).message}`),

@@ -1,12 +1,14 @@
-import type { Provider } from "ethers";
+import type { Provider, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "../chain/contracts";
-import { ChainEventStream, type RpcSender, type StreamBatch } from "../chain/eventStream";
+import { ChainEventStream, type RpcSender, type StreamBatch, type StreamLog } from "../chain/eventStream";
 import { FileStreamStore } from "../chain/eventStreamStore";
 import { OtaError } from "../core/errors";
+import { decodeStreamedRelease, type LedgerRelease } from "../chain/releaseEvents";
 
 /** What the device cares about on the ledger, in chain order. */
 export type LedgerEvent =
-  | { kind: "published"; releaseId: string; component: string; block: number }
+  /** `release`: the whole record and signature, decoded from the event and checked against its id (when the watcher has the domain). */
+  | { kind: "published"; releaseId: string; component: string; block: number; release?: LedgerRelease }
   | { kind: "revoked"; releaseId: string; component: string; block: number }
   | { kind: "vulnerable"; releaseId: string; component: string; block: number }
   | { kind: "barred"; provider: number; block: number };
@@ -33,6 +35,8 @@ export class LedgerWatcher {
     private readonly handle: (events: LedgerEvent[]) => Promise<void>,
     private readonly o: {
       fromBlock: number;
+      /** The registry's EIP-712 domain: published events then carry their decoded release, which the device checks without reading the logs again. */
+      domain?: TypedDataDomain;
       pollMs?: number;
       maxRange?: number;
       reorgDepth?: number;
@@ -85,6 +89,16 @@ export class LedgerWatcher {
     if (head) this.lastHead = { number: Number(head.number), timestamp: Number(head.timestamp) };
   }
 
+  /** The event's release, if it decodes and hashes to its id; otherwise the device reads it from the ledger (and refuses it there). */
+  private release(log: StreamLog): LedgerRelease | undefined {
+    if (!this.o.domain) return undefined;
+    try {
+      return decodeStreamedRelease(this.registry, this.o.domain, log);
+    } catch {
+      return undefined;
+    }
+  }
+
   private decode(batch: StreamBatch): LedgerEvent[] {
     const out: LedgerEvent[] = [];
     for (const block of batch.blocks) {
@@ -92,7 +106,8 @@ export class LedgerWatcher {
         const p = this.registry.interface.parseLog(log);
         if (!p) continue;
         const at = block.number;
-        if (p.name === "ReleasePublished") out.push({ kind: "published", releaseId: p.args.releaseId, component: p.args.component, block: at });
+        if (p.name === "ReleasePublished")
+          out.push({ kind: "published", releaseId: p.args.releaseId, component: p.args.component, block: at, release: this.release(log) });
         else if (p.name === "ReleaseRevoked") out.push({ kind: "revoked", releaseId: p.args.releaseId, component: p.args.component, block: at });
         else if (p.name === "ReleaseFlaggedVulnerable") out.push({ kind: "vulnerable", releaseId: p.args.releaseId, component: p.args.component, block: at });
         else if (p.name === "ProviderBarred") out.push({ kind: "barred", provider: Number(p.args.provider), block: at });

@@ -1,9 +1,9 @@
-import { Interface, type Log, type LogDescription, type TypedDataDomain } from "ethers";
+import { Interface, type LogDescription, type TypedDataDomain } from "ethers";
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef, StreamState } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
 import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
-import { decodeReleasePublished } from "../chain/releaseEvents";
+import { decodeStreamedRelease } from "../chain/releaseEvents";
 import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
 
 type Subject = { kind: "release" | "device" | "provider" | "batch"; id: string };
@@ -92,11 +92,7 @@ export class LedgerMirror implements StreamHandler {
     const a = p.args;
     switch (p.name) {
       case "ReleasePublished": {
-        const { record } = decodeReleasePublished(this.registryView, this.addresses.domain, {
-          ...log,
-          index: log.logIndex,
-          topics: [...log.topics],
-        } as unknown as Log);
+        const { record } = decodeStreamedRelease(this.registryView, this.addresses.domain, log);
         return {
           kind: "published",
           subject: { kind: "release", id: String(a.releaseId).toLowerCase() },

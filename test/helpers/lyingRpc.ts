@@ -1,4 +1,6 @@
 import { LocalListener, readAll } from "../e2e/harness/localListener";
+import { AbiCoder, Result } from "ethers";
+import { UpdateCheckLens__factory } from "../../agent/chain/contracts";
 
 /** One JSON-RPC request as the endpoint received it. */
 export interface RpcRequest {
@@ -70,4 +72,45 @@ export class LyingRpc {
     if (answer.error !== undefined || !lie.rewrite) return { ...answer, id: req.id };
     return { jsonrpc: "2.0", id: req.id, result: lie.rewrite(req, answer.result) };
   }
+}
+
+/** A query to the update-check lens (contracts/lens/UpdateCheckLens.sol) and its answer, as plain objects. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LensObject = Record<string, any>;
+
+/**
+ * A `rewrite` lie on the update-check lens's answers (agent/chain/ledgerLens: one eth_call with the
+ * lens's creation code and no `to`): `edit` changes the decoded facts of the queries it picks.
+ * Other answers pass unchanged.
+ */
+export function rewriteLensFacts(edit: (query: LensObject, facts: LensObject) => void): (req: RpcRequest, result: unknown) => unknown {
+  const lens = UpdateCheckLens__factory.createInterface();
+  const code = UpdateCheckLens__factory.bytecode.toLowerCase();
+  return (req, result) => {
+    if (req.method !== "eth_call" || typeof result !== "string") return result;
+    const tx = req.params[0] as { to?: string | null; data?: string; input?: string };
+    const data = String(tx.data ?? tx.input ?? "").toLowerCase();
+    if (tx.to || !data.startsWith(code)) return result;
+    const [queries] = AbiCoder.defaultAbiCoder().decode(lens.deploy.inputs, "0x" + data.slice(code.length));
+    const [facts] = lens.decodeFunctionResult("answer", result);
+    const edited = plain(facts) as LensObject[];
+    (plain(queries) as LensObject[]).forEach((q, i) => edit(q, edited[i]));
+    return lens.encodeFunctionResult("answer", [edited]);
+  };
+}
+
+/** A decoded ABI value as plain objects and arrays (Result.toObject makes arrays of values objects). */
+function plain(value: unknown): unknown {
+  if (!(value instanceof Result)) return value;
+  const items = [...value].map(plain);
+  let named: Record<string, unknown> | undefined;
+  try {
+    named = value.toObject();
+  } catch {
+    return items; // an array: its values are unnamed
+  }
+  const keys = Object.keys(named);
+  return keys.length > 0 && keys.length === items.length && keys.every((k) => k !== "" && k !== "_")
+    ? Object.fromEntries(keys.map((k, i) => [k, items[i]]))
+    : items;
 }

@@ -1,0 +1,134 @@
+import type { BlockTag, Provider } from "ethers";
+import { UpdateCheckLens__factory, type FleetRegistry, type UpdatePolicies, type UpdateRegistry } from "./contracts";
+import { DEVICE_STANDING, INSTALL_CHECK, RELEASE_STATUS, ledgerName, type DeviceStandingName, type ReleaseStatusName } from "../core/ledgerCodes";
+import type { InstalledVersion } from "../core/release";
+import type { DeviceCredential } from "../crypto/deviceCredential";
+import type { LedgerRelease } from "./releaseEvents";
+import type { LedgerUpdateVerdict } from "./updateCheckOnLedger";
+
+const ZERO_ADDRESS = "0x" + "00".repeat(20);
+const ZERO_ID = "0x" + "00".repeat(32);
+const NO_DEVICE: DeviceCredential = {
+  record: { id: ZERO_ID, publicKey: "0x", hardwareClass: 0, network: ZERO_ID, region: ZERO_ID },
+  batchId: 0,
+  proof: [],
+};
+const lens = UpdateCheckLens__factory.createInterface();
+
+/** What the registry stores for a release (ReleaseState). */
+export interface RegisteredRelease {
+  component: string;
+  provider: number;
+  version: bigint;
+  publishedAt: number;
+  status: ReleaseStatusName;
+  hardware: number[];
+}
+
+/** Everything the ledger knows now that one update check decides on, read at one block. */
+export interface UpdateFacts {
+  block: { number: number; timestamp: number };
+  /** The registry's state of the release; undefined when it does not know the id. */
+  stored: RegisteredRelease | undefined;
+  providerName: string;
+  providerBarred: boolean;
+  signerRegistered: boolean;
+  /** Whether the signer is a contract (ERC-1271), and whether it vouched for the signature. */
+  signerIsContract: boolean;
+  signerVouches: boolean;
+  /** The status of each release the query named as running, by id (lower case). */
+  running: Map<string, ReleaseStatusName>;
+  /** The registry's installable check, then the attached policy's (as checkUpdateOnLedger). */
+  verdict: LedgerUpdateVerdict;
+  /** The device's standing; undefined when the query named no device. */
+  standing: DeviceStandingName | undefined;
+}
+
+export interface UpdateFactsQuery {
+  release: LedgerRelease;
+  device?: DeviceCredential;
+  installed?: InstalledVersion[];
+  running?: string[];
+  evidence?: string;
+}
+
+type LensChain = { provider: Provider; registry: UpdateRegistry; fleet?: FleetRegistry; policies?: UpdatePolicies };
+
+/**
+ * Reads every ledger fact of one update check in one `eth_call` (docs/adr/0012): the creation code
+ * of contracts/lens/UpdateCheckLens.sol with the query, sent with no `to`, whose constructor asks
+ * the registries and answers. Nothing is deployed and no address is configured; any EVM node that
+ * runs `eth_call` runs it. `blockTag` pins the read (e.g. to the block a storage proof is for).
+ */
+export async function readUpdateFacts(chain: LensChain, q: UpdateFactsQuery, blockTag?: BlockTag): Promise<UpdateFacts> {
+  return (await readUpdateFactsOf(chain, [q], blockTag))[0];
+}
+
+/**
+ * {readUpdateFacts} for several queries at one block, in as few eth_calls as the initcode limit
+ * allows (EIP-3860: 48 KiB of creation code and arguments per call).
+ */
+export async function readUpdateFactsOf(chain: LensChain, queries: UpdateFactsQuery[], blockTag?: BlockTag): Promise<UpdateFacts[]> {
+  if (queries.length === 0) return [];
+  const encoded = queries.map((q) => lensQuery(chain, q));
+  const data = UpdateCheckLens__factory.bytecode + lens.encodeDeploy([encoded]).slice(2);
+  if ((data.length - 2) / 2 > MAX_INITCODE_BYTES && queries.length > 1) {
+    const half = Math.ceil(queries.length / 2);
+    return [...(await readUpdateFactsOf(chain, queries.slice(0, half), blockTag)), ...(await readUpdateFactsOf(chain, queries.slice(half), blockTag))];
+  }
+  const answer = await chain.provider.call({ data, ...(blockTag === undefined ? {} : { blockTag }) });
+  const [all] = lens.decodeFunctionResult("answer", answer);
+  return queries.map((q, i) => factsOf(q, all[i]));
+}
+
+const MAX_INITCODE_BYTES = 49_152;
+
+function lensQuery(chain: LensChain, q: UpdateFactsQuery) {
+  if (q.device && !chain.fleet) throw new TypeError("readUpdateFacts: a device's standing needs the fleet registry");
+  const device = q.device ?? NO_DEVICE;
+  return {
+    registry: String(chain.registry.target),
+    fleet: chain.fleet ? String(chain.fleet.target) : ZERO_ADDRESS, // asked only about a device
+    policies: chain.policies ? String(chain.policies.target) : ZERO_ADDRESS,
+    releaseId: q.release.id,
+    release: q.release.record,
+    signer: q.release.signer,
+    signature: q.release.signature,
+    device: device.record,
+    batchId: device.batchId,
+    proof: device.proof,
+    installed: q.installed ?? [],
+    running: q.running ?? [],
+    evidence: q.evidence ?? "0x",
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function factsOf(q: UpdateFactsQuery, f: any): UpdateFacts {
+  const status = (i: bigint) => ledgerName(RELEASE_STATUS, i);
+  return {
+    block: { number: Number(f.blockNumber), timestamp: Number(f.blockTimestamp) },
+    stored: f.known
+      ? {
+          component: f.state.component,
+          provider: Number(f.state.provider),
+          version: f.state.version,
+          publishedAt: Number(f.state.publishedAt),
+          status: status(f.state.status),
+          hardware: f.state.hardware.map(Number),
+        }
+      : undefined,
+    providerName: f.providerName,
+    providerBarred: f.providerBarred,
+    signerRegistered: f.signerRegistered,
+    signerIsContract: f.signerCodeSize > 0n,
+    signerVouches: f.signerVouches,
+    running: new Map((q.running ?? []).map((id, i) => [id.toLowerCase(), status(f.runningStatus[i])])),
+    verdict: {
+      verdict: ledgerName(INSTALL_CHECK, f.verdict),
+      policy: BigInt(f.policy) === 0n ? null : f.policy,
+      reason: f.reason,
+    },
+    standing: q.device ? ledgerName(DEVICE_STANDING, f.standing) : undefined,
+  };
+}
