@@ -25,6 +25,8 @@
  *                              not granted yet), as in the demo (DeviceRunner's own default is 10,000)
  *   --heartbeat-ms n (30,000)  how often each device reports to the tracker (and after every outcome)
  *   --timeout-s n (900)        give up (exit status 1) when the fleet has not converged by then
+ *   --node hardhat|anvil       the chain node (or BENCH_E2E_NODE): Hardhat's (JavaScript) or Foundry's anvil (Rust)
+ *   --proofs auto|on|off       the devices' ledger proofs (or BENCH_E2E_PROOFS; default auto: on where the node has eth_getProof)
  *
  * Everything listens on 127.0.0.1 (the chain on a free port); everything is stopped and the
  * temporary folder removed at the end, on an error, and on Ctrl-C. Like `npm start`, the run
@@ -38,6 +40,7 @@ import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { JsonRpcPayload, JsonRpcProvider } from "ethers";
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
+import { startAnvil } from "../scripts/lib/anvilChain";
 import { setUpLedger, BOOTLOADER } from "../scripts/demo/ledgerSetup";
 import { agentChain, startServices } from "../scripts/demo/services";
 import { deviceRecord, planFleet, startFleet, type DemoDevice } from "../scripts/demo/simulatedFleet";
@@ -63,6 +66,14 @@ const IMAGE_KIB = flag("--image-kib", "BENCH_E2E_IMAGE_KIB", 256);
 const HEARTBEAT_MS = flag("--heartbeat-ms", "BENCH_E2E_HEARTBEAT_MS", 30_000);
 const RETRY_MS = flag("--retry-ms", "BENCH_E2E_RETRY_MS", 2000);
 const TIMEOUT_S = flag("--timeout-s", "BENCH_E2E_TIMEOUT_S", 900);
+const choice = <T extends string>(name: string, env: string, allowed: readonly T[]): T => {
+  const i = argv.indexOf(name);
+  const text = (i >= 0 ? argv[i + 1] : process.env[env]) ?? allowed[0];
+  if (!allowed.includes(text as T)) throw new Error(`${i >= 0 ? name : env}="${text}" is not one of ${allowed.join(", ")}`);
+  return text as T;
+};
+const NODE = choice("--node", "BENCH_E2E_NODE", ["hardhat", "anvil"] as const);
+const PROOFS = choice("--proofs", "BENCH_E2E_PROOFS", ["auto", "on", "off"] as const);
 
 const log = (line: string) => {
   if (!json) process.stderr.write(line + "\n");
@@ -145,13 +156,25 @@ function sampleProcess(everyMs = 250) {
   };
 }
 
-/** The peak resident memory (VmHWM) of this process's child running Hardhat's node, in MiB. */
+/** The peak resident memory (VmHWM) of this process's descendant running the chain node (Hardhat's or anvil), in MiB. */
 async function chainPeakRssMiB(): Promise<number | null> {
   try {
-    const children = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-    const line = children.split("\n").find((l) => l.includes("hardhat") && l.includes(" node "));
+    const all = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 3);
+    const mine = new Set([String(process.pid)]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const [pid, ppid] of all) if (mine.has(ppid) && !mine.has(pid)) grew = Boolean(mine.add(pid));
+    }
+    const node = all.find(([pid, , ...args]) => {
+      const cmd = args.join(" ");
+      return mine.has(pid) && (NODE === "anvil" ? /\/anvil\b/.test(args[0]) || /^anvil\b/.test(cmd) : cmd.includes("hardhat") && cmd.includes(" node "));
+    });
+    const line = node?.[0];
     if (!line) return null;
-    const status = await readFile(`/proc/${line.trim().split(/\s+/)[0]}/status`, "utf8");
+    const status = await readFile(`/proc/${line}/status`, "utf8");
     const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
     return Number.isFinite(kib) ? Math.round(kib / 1024) : null;
   } catch {
@@ -191,10 +214,10 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     });
-    const chain: LocalChain = await startLocalChain({ port });
+    const chain: LocalChain = NODE === "anvil" ? await startAnvil({ port }) : await startLocalChain({ port });
     stops.push(() => chain.stop());
     await hre.ethers.provider.send("evm_setIntervalMining", [1000]);
-    log(`chain ${chain.url}, ${DEVICES} devices, a ${IMAGE_KIB} KiB image, work in ${dir}`);
+    log(`${NODE} node at ${chain.url}, ${DEVICES} devices, a ${IMAGE_KIB} KiB image, work in ${dir}`);
 
     const ledger = await setUpLedger(hre, new StoryLog(() => {}));
     const agents = agentChain(ledger, chain.url);
@@ -243,6 +266,7 @@ async function main(): Promise<void> {
       credentialOf: (d) => credentials.get(d)!,
       heartbeatMs: HEARTBEAT_MS,
       retryMs: RETRY_MS,
+      ledgerProofs: PROOFS,
       onPhase: (d, phase, id) => {
         if (phase !== "confirmed" || id !== releaseId || confirmedAt.has(d)) return;
         confirmedAt.set(d, performance.now());
@@ -260,6 +284,7 @@ async function main(): Promise<void> {
 
     // The release: published, submitted, granted to every device (timed from the block that holds it).
     rpc.reset();
+    const served = { ...services.gate.entitlements.stats };
     const blocks = watchBlocks(chain.url);
     stops.push(() => blocks.stop());
     let published: { block: number; receiptAt: number; timestamp: number } | undefined;
@@ -345,7 +370,15 @@ async function main(): Promise<void> {
       "whole fleet converged on the tracker (every report held) s": trackerAt === null ? null : seconds(trackerAt - includedAt),
       "tries that did not install, by outcome and code (all retried)": refusals,
       "JSON-RPC calls by the agents, server and tracker, release to convergence": calls.total,
+      "JSON-RPC calls per device (every party)": round(calls.total / devices.length),
       "JSON-RPC calls by method": calls.byMethod,
+      "firmware server: entitlement questions / ledger reads / answers remembered": [
+        services.gate.entitlements.stats.questions - served.questions,
+        services.gate.entitlements.stats.reads - served.reads,
+        services.gate.entitlements.stats.remembered - served.remembered,
+      ],
+      "chain node": NODE,
+      "device ledger proofs": PROOFS,
       "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
       "block timestamp of the release (unix s)": published.timestamp,
       "peak RSS MiB (this process: server, tracker, devices)": peakRssMiB(),

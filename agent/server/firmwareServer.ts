@@ -67,7 +67,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     limits: { ...(o.authWindowMs === undefined ? {} : { windowMs: o.authWindowMs }), ...o.authLimits },
     admission: {
       device: async (c) => {
-        const standing = await gate.deviceStanding(c);
+        const standing = await gate.admitDevice(c); // a batch proof is checked here against its root: one read per batch
         if (standing === "unknown") return new Refusal("DEVICE_NOT_ENROLLED", `device ${c.record.id} is not enrolled with this record`);
         if (standing === "revoked") return new Refusal("DEVICE_REVOKED", `the record of device ${c.record.id} was withdrawn`);
         return undefined; // a suspended device is refused by the entitlement check, read live

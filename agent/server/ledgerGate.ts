@@ -10,6 +10,8 @@ import type { RpcSender } from "../chain/eventStream";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { VerificationError } from "../core/errors";
 import { Refusal } from "./refusals";
+import { EntitlementReads, type EntitlementFacts, type EntitlementReadsOptions } from "./entitlementReads";
+import { verifyDeviceProof } from "../crypto/deviceTree";
 import { DEVICE_STANDING, RELEASE_STATUS, ledgerName, type DeviceStandingName, type ReleaseStatusName } from "../core/ledgerCodes";
 
 /**
@@ -21,6 +23,9 @@ import { DEVICE_STANDING, RELEASE_STATUS, ledgerName, type DeviceStandingName, t
 export class LedgerGate {
   private readonly verified = new Map<string, LedgerRelease>();
 
+  /** Entitlement questions asked together and their yes remembered (issue 17). */
+  readonly entitlements: EntitlementReads;
+
   constructor(
     readonly registry: UpdateRegistry,
     readonly fleet: FleetRegistry,
@@ -28,7 +33,48 @@ export class LedgerGate {
     private readonly fromBlock = 0,
     /** Where administrators attach update policies; without it, the registry's check alone. */
     readonly policies?: UpdatePolicies,
-  ) {}
+    entitlements: EntitlementReadsOptions = {},
+  ) {
+    this.entitlements = new EntitlementReads({ provider: registry.runner!.provider!, registry, fleet, policies }, entitlements);
+  }
+
+  /** The device's standing and the ledger's verdict on the release for it (registry check, then policy), in one read shared with other devices. */
+  async entitlementFacts(release: LedgerRelease, credential: DeviceCredential, installed: InstalledVersion[], evidence = "0x"): Promise<EntitlementFacts> {
+    return this.ledger(() => this.entitlements.facts(release, credential, installed, evidence));
+  }
+
+  /**
+   * Whether a device's credential is plausibly enrolled, for the request admission (a filter
+   * before the signature is recovered, not the decision: entitlementFacts reads the standing).
+   * A batch device's proof is checked here against its batch's root, read once per batch; a
+   * device enrolled singly is asked about.
+   */
+  async admitDevice(c: DeviceCredential): Promise<DeviceStandingName> {
+    if (c.batchId === 0) return this.deviceStanding(c);
+    const batch = await this.batch(c.batchId);
+    if (!batch || !verifyDeviceProof(c.record, c.proof, batch.root)) return "unknown";
+    return batch.revoked ? "revoked" : "active";
+  }
+
+  private readonly batches = new Map<number, { root: string; revoked: boolean; at: number }>();
+
+  /** A batch's root and whether it was withdrawn, remembered a minute (a withdrawal also forgets it). */
+  private async batch(id: number): Promise<{ root: string; revoked: boolean } | undefined> {
+    const known = this.batches.get(id);
+    if (known && Date.now() - known.at < 60_000) return known;
+    const [root, count, revoked] = await this.ledger(() => this.fleet.deviceBatch(id));
+    if (Number(count) === 0) return undefined;
+    if (this.batches.size > 10_000) this.batches.clear();
+    const entry = { root: String(root), revoked: Boolean(revoked), at: Date.now() };
+    this.batches.set(id, entry);
+    return entry;
+  }
+
+  /** Forgets what a ledger event may have changed (the server's follower calls it). */
+  forgetEntitlements(): void {
+    this.entitlements.forget();
+    this.batches.clear();
+  }
 
   /** The release, checked against storage and its author's signature; refuses if unknown or forged. */
   async release(releaseId: string): Promise<LedgerRelease> {

@@ -9,7 +9,8 @@ import { OtaError } from "../core/errors";
  * Follows the ledger for the firmware server (CAP-11.3-c): when a release is revoked the server
  * stops serving it and unpins its artifact. At start it reconciles every served artifact with the
  * ledger (catching revocations made while it was down), then reads ReleaseRevoked events through
- * the ledger event stream from the head it started at. Serving does not depend on this loop:
+ * the ledger event stream from the head it started at, with the other events that can end a
+ * device's entitlement (the server then forgets the answers it remembers: entitlementReads.ts). Serving does not depend on this loop:
  * every request re-reads the release's status. After a reorganisation it checks every served
  * artifact again (a release whose block was dropped is withdrawn too). A revocation later
  * reorganised away leaves the artifact withdrawn: the safe side. (Bars need no follower: each submission and request asks.)
@@ -29,11 +30,30 @@ export class RevocationFollower {
   async start(): Promise<void> {
     const from = (await this.gate.blockNumber()) + 1;
     await this.reconcile();
-    const registry = this.gate.registry;
+    const { registry, fleet, policies } = this.gate;
+    const topics = (c: { interface: { getEvent(name: string): { topicHash: string } | null } }, names: string[]) => [
+      names.map((n) => c.interface.getEvent(n)!.topicHash),
+    ];
     this.stream = new ChainEventStream(
-      { provider: this.gate.rpc, store: new MemoryStreamStore(), handler: { apply: (batch) => this.apply(batch), revert: () => this.reconcile() } },
       {
-        filters: [{ address: String(registry.target), topics: [registry.interface.getEvent("ReleaseRevoked")!.topicHash] }],
+        provider: this.gate.rpc,
+        store: new MemoryStreamStore(),
+        handler: {
+          apply: (batch) => this.apply(batch),
+          revert: async () => {
+            this.gate.forgetEntitlements();
+            await this.reconcile();
+          },
+        },
+      },
+      {
+        // Revocations withdraw artifacts; these and the other events that can turn a device's
+        // entitlement from yes to no make the server forget the answers it remembers (issue 17).
+        filters: [
+          { address: String(registry.target), topics: topics(registry, ["ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred"]) },
+          { address: String(fleet.target), topics: topics(fleet, ["DeviceSuspended", "DeviceRecordRevoked", "DeviceBatchRevoked"]) },
+          ...(policies ? [{ address: String(policies.target), topics: topics(policies, ["PolicyAttached", "PolicyDetached"]) }] : []),
+        ],
         fromBlock: from,
         pollMs: this.pollMs,
         window: this.window,
@@ -78,8 +98,11 @@ export class RevocationFollower {
   }
 
   private async apply(batch: StreamBatch): Promise<void> {
+    if (batch.blocks.some((b) => b.logs.length > 0)) this.gate.forgetEntitlements();
+    const revoked = this.gate.registry.interface.getEvent("ReleaseRevoked")!.topicHash;
     for (const block of batch.blocks) {
       for (const log of block.logs) {
+        if (log.address.toLowerCase() !== String(this.gate.registry.target).toLowerCase() || log.topics[0] !== revoked) continue;
         const parsed = this.gate.registry.interface.parseLog(log);
         if (parsed) await this.withdraw(parsed.args.releaseId, `revoked on the ledger: ${parsed.args.reason}`);
       }

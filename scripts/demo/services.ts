@@ -27,6 +27,8 @@ export type AgentChain = ReturnType<typeof agentChain>;
 
 export interface Services {
   serverUrl: string;
+  /** The firmware server's ledger gate (its entitlement reads are counted for bench:e2e). */
+  gate: LedgerGate;
   storeDir: string;
   /** A compromised mirror of the firmware server, for the device whose download is tampered with. */
   mirror: CompromisedMirror;
@@ -101,6 +103,7 @@ export async function startServices(l: DemoLedger, chain: AgentChain, o: { dir: 
 
     return {
       serverUrl: server.url,
+      gate,
       storeDir,
       mirror,
       hq: { tracker: hqTracker, http: hqHttp },

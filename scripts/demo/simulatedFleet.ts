@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { LedgerProofsSetting } from "../../agent/chain/ledgerProofs";
 import path from "node:path";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes, type JsonRpcProvider, type Signer, type TypedDataDomain } from "ethers";
 import { DeviceRunner } from "../../agent/consumer/deviceRunner";
@@ -112,6 +113,8 @@ export async function startFleet(o: {
   heartbeatMs?: number;
   retryMs?: number;
   onPhase?: (d: DemoDevice, phase: UpdatePhase, releaseId: string) => void;
+  /** The devices' ledger proofs setting (device.json ledgerProofs; default "auto"). */
+  ledgerProofs?: LedgerProofsSetting;
 }): Promise<DeviceRunner> {
   const options: Omit<DeviceAgentOptions, "chain">[] = o.devices.map((d) => {
     const t = o.trackers[d.network];
@@ -126,6 +129,7 @@ export async function startFleet(o: {
       tracker: { moduleId: t.key.id, publicKey: t.key.publicKey, url: t.url },
       pinnedSigners: o.pinnedSigners,
       download: { timeoutMs: 10_000, attempts: 2, backoffMs: 200 },
+      ...(o.ledgerProofs ? { ledgerProofs: o.ledgerProofs } : {}),
       log: (line: string) => void d.log.push(line),
       ...(o.onPhase ? { onPhase: (phase: UpdatePhase, releaseId: string) => o.onPhase!(d, phase, releaseId) } : {}),
     };
