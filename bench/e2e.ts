@@ -116,6 +116,7 @@ function watchBlocks(url: string, everyMs = 25) {
  * Counts the JSON-RPC calls sent through a provider (the agents', the server's and the tracker's
  * connection), by method, and the HTTP requests that carried them (ethers batches up to 100).
  */
+const traced = new Map<string, number>();
 function countCalls(provider: JsonRpcProvider) {
   let byMethod: Record<string, number> = {};
   let requests = 0;
@@ -123,10 +124,31 @@ function countCalls(provider: JsonRpcProvider) {
   provider._send = async (payload: JsonRpcPayload | JsonRpcPayload[]) => {
     requests++;
     for (const p of Array.isArray(payload) ? payload : [payload]) byMethod[p.method] = (byMethod[p.method] ?? 0) + 1;
+
     return send(payload);
   };
+  if (process.env.BENCH_E2E_TRACE) {
+    const plain = provider.send.bind(provider);
+    provider.send = (method: string, params: unknown[] | Record<string, unknown>) => {
+      const where = (new Error().stack ?? "")
+        .split("\n")
+        .filter((l) => /\/(agent|scripts)\//.test(l))
+        .slice(0, 2)
+        .map((l) =>
+          l
+            .trim()
+            .replace(/.*\/(agent|scripts)\//, "")
+            .replace(/:\d+\)?$/, ""),
+        )
+        .join(" < ");
+      const key = `${method} ${where}`;
+      traced.set(key, (traced.get(key) ?? 0) + 1);
+      return plain(method, params);
+    };
+  }
   return {
     reset() {
+      traced.clear();
       const out = { total: Object.values(byMethod).reduce((a, b) => a + b, 0), byMethod, requests };
       byMethod = {};
       requests = 0;
@@ -268,6 +290,7 @@ async function main(): Promise<void> {
       retryMs: RETRY_MS,
       ledgerProofs: PROOFS,
       onPhase: (d, phase, id) => {
+        if (process.env.BENCH_E2E_TRACE && d === devices[0]) process.stderr.write(`TRACE ${phase} ${Math.round(performance.now())}\n`);
         if (phase !== "confirmed" || id !== releaseId || confirmedAt.has(d)) return;
         confirmedAt.set(d, performance.now());
         if (confirmedAt.size === devices.length) allConfirmed();
@@ -298,6 +321,7 @@ async function main(): Promise<void> {
         hardware: [1, 2, 3],
         credentials: [...credentials.values()],
         onPublished: (receipt) => {
+          if (process.env.BENCH_E2E_TRACE) process.stderr.write(`TRACE published ${Math.round(performance.now())}\n`);
           published = { block: receipt.blockNumber, receiptAt: performance.now(), timestamp: 0 };
           const event = receipt.logs.map((l) => ledger.registry.interface.parseLog(l)).find((p) => p?.name === "ReleasePublished");
           releaseId = String(event?.args.releaseId ?? "").toLowerCase();
@@ -344,6 +368,7 @@ async function main(): Promise<void> {
         if (m && m[1] === release.id) refusals[`${m[2]} ${m[3]}`] = (refusals[`${m[2]} ${m[3]}`] ?? 0) + 1;
       }
     }
+    if (process.env.BENCH_E2E_TRACE) for (const [k, v] of [...traced].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`TRACE ${v} ${k}\n`);
     const calls = rpc.reset();
     const latencies = [...confirmedAt.values()].map((at) => at - includedAt).sort((a, b) => a - b);
     const chainPeak = await chainPeakRssMiB();

@@ -326,6 +326,8 @@ export class DeviceAgent {
     const { registry, domain, fromBlock } = this.o.chain;
     // Each check agrees on the ledger's head afresh (a quorum provider reuses its agreed head for a
     // few seconds): a release published meanwhile must not look unknown to a head read earlier.
+    // Already running it (a notice that crossed the watcher's event, an event replayed): nothing to ask the ledger.
+    if (!manual && this.isRunning(releaseId)) return this.finish(releaseId, "rejected", "NOT_NEWER_THAN_INSTALLED");
     this.refreshHead();
     // The release as its event told it (the watcher decoded it), else read from the ledger's logs.
     const heard =
@@ -536,10 +538,12 @@ export class DeviceAgent {
     return release;
   }
 
+  /** A release's status now: proven from storage when proofs are on (no eth_call to compare: the proof is the answer), else asked. */
   private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
+    const stored = proven?.release(releaseId)?.status;
+    if (stored) return statusOf(stored);
     // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
-    const at = proven?.at ?? {};
-    return statusOf(this.agreed(proven, releaseId, ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, at)))));
+    return statusOf(ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, proven?.at ?? {}))));
   }
 
   /** A release's status as eth_call answered it, checked against the proofs when there are. */

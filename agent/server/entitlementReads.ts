@@ -57,7 +57,7 @@ export class EntitlementReads {
     private readonly chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies },
     o: EntitlementReadsOptions = {},
   ) {
-    this.o = { windowMs: 10, maxBatch: 32, allowedTtlMs: 30_000, maxEntries: 100_000, now: Date.now, ...o };
+    this.o = { windowMs: 20, maxBatch: 32, allowedTtlMs: 30_000, maxEntries: 100_000, now: Date.now, ...o };
   }
 
   /** The device's standing and the ledger's verdict on the release for it, now. */
