@@ -271,6 +271,7 @@ async function main(): Promise<void> {
     }
 
     // The fleet: each device introduces itself to the tracker with its proof as it starts.
+    const beforeFleet = { rss: process.memoryUsage().rss, fds: (await readdir("/proc/self/fd")).length };
     const sampler = sampleProcess();
     stops.push(() => sampler.stop());
     const confirmedAt = new Map<DemoDevice, number>();
@@ -409,6 +410,8 @@ async function main(): Promise<void> {
       "peak RSS MiB (this process: server, tracker, devices)": peakRssMiB(),
       "RSS MiB with the fleet idle, before the release": idle.rssMiB,
       "open files with the fleet idle": idle.fds,
+      "RSS KiB per idle device (the fleet's growth / devices)": Math.round((idle.rssMiB * 1024 * 1024 - beforeFleet.rss) / 1024 / devices.length),
+      "open files per idle device": round((idle.fds - beforeFleet.fds) / devices.length),
       "open files, peak (sampled every 250 ms)": sampler.peakFds,
       "peak RSS MiB of the chain node (its own process)": chainPeak,
       "soft limit on open files": Number(execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim()) || null,

@@ -4,6 +4,7 @@ import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/con
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
 import { InputError } from "../core/errors";
+import { mapLimit } from "../core/mapLimit";
 import type { RpcSender } from "../chain/eventStream";
 
 /**
@@ -48,10 +49,11 @@ export class DeviceRunner {
         "a device that does not follow the ledger learns of releases only from its tracker: give each device a tracker, or follow the ledger",
       );
     }
-    const agents: DeviceAgent[] = [];
     // A blocked delivery backs off from the retry interval up to 60 times it (10 s to 10 min by default), with jitter.
     const retryMs = o.retryMs ?? 10_000;
-    for (const d of devices) agents.push(await DeviceAgent.open({ blockedRetry: { baseMs: retryMs, maxMs: 60 * retryMs }, ...d, chain }));
+    // A simulated fleet opens (and first reports) 16 devices at a time: one by one, 10,000 devices
+    // wait on 10,000 round trips to the tracker.
+    const agents = await mapLimit(devices, 16, (d) => DeviceAgent.open({ blockedRetry: { baseMs: retryMs, maxMs: 60 * retryMs }, ...d, chain }));
     // A constrained device (DEP-8.1-b) keeps only the client module: no event scan; it still reads
     // the release's record from the ledger when its upstream tells it of one (CAP-11.4-c).
     const watcher =
@@ -107,7 +109,7 @@ export class DeviceRunner {
     const reporting = agents.filter((a) => a.reportsToTracker);
     if (reporting.length > 0) {
       const beat = async () => {
-        for (const a of reporting) await a.report().catch((err) => o.log?.(`report: ${(err as Error).message}`));
+        await mapLimit(reporting, 16, (a) => a.report().catch((err) => void o.log?.(`report: ${(err as Error).message}`)));
       };
       await beat();
       // The runner's own setting, else the shortest a device asks for (device.json tracker.heartbeatMs), else 60 s.
