@@ -3,19 +3,34 @@ import { Readable } from "node:stream";
 import { InputError } from "../core/errors";
 import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
 import { signAccountRequest } from "../crypto/requestSignature";
+import { encodeReleaseClaim, RELEASE_CLAIM_HEADER, type ReleaseClaim } from "../core/releaseClaim";
+
+export interface UploadResult {
+  cid: string;
+  status: number; // 201 accepted now, 200 already held
+  /** "prepared": held for a release not yet on the ledger, never served until it is, removed at expiresAt if it never is. */
+  state: "prepared" | "serving";
+  expiresAt?: number; // ms since the epoch
+}
 
 /**
  * Submits an artifact to the firmware server (CAP-11.3-a), streaming it from disk, in a request
  * signed by the author (an author of the release's provider on the ledger, as for key grants).
  * The signature covers the request, not the bytes: the server checks those against the release's
  * ledger record and pins them if they match.
+ *
+ * With `claim` (the signed record of a release not yet published: issue 17), the server checks
+ * the claim as the registry will (author, id, signature, registered signer, no bar), screens the
+ * bytes against it and keeps them "prepared" until the release is on the ledger; an older server
+ * ignores the claim and answers RELEASE_UNKNOWN.
  */
 export async function uploadArtifact(
   deps: { serverUrl: string; author: { address: string; signMessage(m: string): Promise<string> } },
   releaseId: string,
   artifactFile: string,
   progress?: (done: bigint, total: bigint) => void,
-): Promise<{ cid: string; status: number }> {
+  claim?: ReleaseClaim,
+): Promise<UploadResult> {
   const { serverUrl } = deps;
   const total = await fs.stat(artifactFile).then(
     (s) => BigInt(s.size),
@@ -39,7 +54,12 @@ export async function uploadArtifact(
   try {
     res = await fetch(new URL(pathname, serverUrl), {
       method: "POST",
-      headers: { ...signed, "content-type": "application/octet-stream", "content-length": total.toString() },
+      headers: {
+        ...signed,
+        "content-type": "application/octet-stream",
+        "content-length": total.toString(),
+        ...(claim ? { [RELEASE_CLAIM_HEADER]: encodeReleaseClaim(claim) } : {}),
+      },
       body: Readable.toWeb(body) as unknown as RequestInit["body"],
       duplex: "half",
     } as RequestInit);
@@ -52,6 +72,11 @@ export async function uploadArtifact(
     );
   }
   if (!res.ok) throw await refusalOf(res, `submitting release ${releaseId}`);
-  const answer = (await res.json()) as { cid: string };
-  return { cid: answer.cid, status: res.status };
+  const answer = (await res.json()) as { cid: string; state?: "prepared" | "serving"; expiresAt?: number };
+  return {
+    cid: answer.cid,
+    status: res.status,
+    state: answer.state ?? "serving",
+    ...(answer.expiresAt === undefined ? {} : { expiresAt: answer.expiresAt }),
+  };
 }

@@ -40,7 +40,14 @@ export interface OtaConfig {
   keystoreDir: string;
   storage: { kind: "embedded"; path: string } | { kind: "kubo"; url: string; timeoutMs: number };
   /** publicUrl: the URL devices use behind a reverse proxy (they sign for its origin); default the listening URL. */
-  server: { host: string; port: number; dataDir: string; publicUrl?: string };
+  /** prepared: limits on artifacts of releases not yet published (PREPARED_LIMITS by default). */
+  server: {
+    host: string;
+    port: number;
+    dataDir: string;
+    publicUrl?: string;
+    prepared?: { ttlMs?: number; maxPerProvider?: number; maxBytesPerProvider?: number };
+  };
   tracker: TrackerConfig;
   /** Where the values came from, for messages: the config file (if any) and the deployment file looked at. */
   sources: { configFile: string | null; deploymentFile: string; deployedAtBlock?: number };
@@ -129,6 +136,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
       port: envLayer.OTA_SERVER_PORT ?? file.server?.port ?? 8600,
       dataDir: envLayer.OTA_SERVER_DATA ? fromCwd(envLayer.OTA_SERVER_DATA) : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
       ...optional("publicUrl", envLayer.OTA_SERVER_PUBLIC_URL ?? file.server?.publicUrl),
+      ...optional("prepared", file.server?.prepared),
     },
     tracker: await resolveTracker(envLayer, file, fromFile, fromCwd, configFile),
     sources: { configFile, deploymentFile },

@@ -110,6 +110,14 @@ export const fileLayerSchema = z.strictObject({
       dataDir: path.optional(),
       // The origin devices reach the server at behind a reverse proxy (they sign requests for it).
       publicUrl: httpUrl("https://firmware.example.com").optional(),
+      /** Artifacts of releases not yet published (issue 17): lifetime and per-provider limits (agent/server/preparedRelease.ts). */
+      prepared: z
+        .strictObject({
+          ttlMs: milliseconds.optional(),
+          maxPerProvider: positiveInt("a number of artifacts").optional(),
+          maxBytesPerProvider: positiveInt("a number of bytes").optional(),
+        })
+        .optional(),
     })
     .optional(),
   tracker: z

@@ -11,6 +11,8 @@ import { RequestAuthenticator, RequestRefused, type RequestAuthLimits } from "..
 import { RevocationFollower } from "./revocationFollower";
 import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
 import { screenSubmission } from "./submission";
+import { checkReleaseClaim, PreparedArtifacts, PREPARED_LIMITS, type PreparedLimits } from "./preparedRelease";
+import { RELEASE_CLAIM_HEADER, type ReleaseClaim } from "../core/releaseClaim";
 import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { parseRange } from "./byteRange";
 
@@ -32,6 +34,8 @@ export interface FirmwareServerOptions {
   idleTimeoutMs?: number;
   /** The deadline of a submission: `graceMs` plus its largest possible size at `minBytesPerSecond`. */
   submission?: Partial<typeof SUBMISSION_LIMITS>;
+  /** Artifacts of releases not yet published: their lifetime and per-provider limits (PREPARED_LIMITS). */
+  prepared?: Partial<PreparedLimits>;
 }
 
 /**
@@ -45,6 +49,8 @@ export interface RunningFirmwareServer {
   url: string;
   app: FastifyInstance;
   follower: RevocationFollower;
+  /** Removes the prepared artifacts that expired unpublished now (it also runs on a timer); their release ids. */
+  sweepPrepared(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -79,6 +85,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     },
   });
   const submissionLimits = { ...SUBMISSION_LIMITS, ...o.submission };
+  const inFlight = new Map<string, number>(); // block CID -> submissions in progress that wrote it
+  const prepared = new PreparedArtifacts({ gate, db, store, now, inFlight: (cid) => inFlight.has(cid), log: o.log }, { ...PREPARED_LIMITS, ...o.prepared });
   const follower = new RevocationFollower(gate, db, store, o.pollMs, (err) => o.log?.(`ledger follower: ${(err as Error).message}`));
   await follower.start();
 
@@ -158,7 +166,6 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   // the ledger record binds the bytes); only bytes that match the record are kept. Submissions of
   // different releases run at once; those of one release take turns, each within its deadline.
   const turns = new Map<string, Promise<unknown>>(); // release id -> the submission in progress
-  const inFlight = new Map<string, number>(); // block CID -> submissions in progress that wrote it
   app.post("/v1/releases/:releaseId/artifact", async (req, reply) => {
     const id = releaseId(req);
     if (!(req.body instanceof Readable)) throw new Refusal("BAD_REQUEST", "send the artifact as application/octet-stream");
@@ -166,19 +173,30 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     // A refusal closes the connection: what the client still sends is not read.
     reply.header("connection", "close");
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
-    const release = await gate.release(id);
-    if ((await gate.authorProvider(account)) !== release.record.provider) {
+    // A release not yet on the ledger comes with its record and signature (issue 17): it is checked
+    // as the registry will check it, screened the same way, and kept "prepared", never served,
+    // until the release is published. Without the header, or once published, the ledger's record.
+    const claimHeader = req.headers[RELEASE_CLAIM_HEADER];
+    let claim: ReleaseClaim | undefined;
+    if (typeof claimHeader === "string" && (await gate.releaseStatus(id)) === "none") claim = await checkReleaseClaim(gate, account, id, claimHeader);
+    const release = claim ? { id, record: claim.record } : await gate.release(id);
+    if (!claim && (await gate.authorProvider(account)) !== release.record.provider) {
       throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}, which published release ${id}`);
     }
     const turn = (turns.get(id) ?? Promise.resolve()).then(async () => {
       const existing = db.artifact(id);
-      if (existing?.state === "serving") return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true } };
+      if (existing?.state === "prepared" && !claim) db.promoteArtifact(id); // published since: serve it
+      if (existing?.state === "serving" || (existing?.state === "prepared" && !claim))
+        return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true, state: "serving" } };
+      if (existing?.state === "prepared")
+        return { code: 200, answer: { releaseId: id, cid: existing.cid, accepted: true, already: true, state: "prepared", expiresAt: existing.expiresAt } };
       const admissible = async () => {
         if ((await gate.releaseStatus(id)) === "revoked") throw new Refusal("RELEASE_REVOKED", `release ${id} is revoked on the ledger`);
         if (await gate.providerBarred(release.record.provider))
           throw new Refusal("PROVIDER_BARRED", `provider ${release.record.provider} is barred on the ledger`);
       };
       await admissible();
+      const unreserve = claim ? await prepared.reserve(claim) : () => {};
       const written: string[] = [];
       const ours = new Set<string>();
       const onBlock = (cid: string) => {
@@ -193,12 +211,23 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
           Math.ceil((Number(artifactSize(release.record.fileSize, MIN_SERVED_CHUNK_SIZE)) / submissionLimits.minBytesPerSecond) * 1000);
         const { artifact, leaves } = await screenSubmission(store, release, withinDeadline(body, deadlineMs, submissionLimits), { onBlock });
         await admissible(); // again: the ledger may have moved while the bytes streamed in
+        // Published while the bytes streamed in: served at once.
+        const stillPrepared = claim !== undefined && (await gate.releaseStatus(id)) === "none";
+        const expiresAt = stillPrepared ? prepared.expiresAt() : undefined;
         await store.pin(artifact.cid);
-        db.saveArtifact({ ...artifact, acceptedAt: now() }, leaves, [...new Set(written)]);
+        db.saveArtifact({ ...artifact, acceptedAt: now() }, leaves, [...new Set(written)], expiresAt === undefined ? undefined : { expiresAt });
         reply.header("connection", "keep-alive");
         return {
           code: 201,
-          answer: { releaseId: id, cid: artifact.cid, merkleRoot: artifact.merkleRoot, artifactSize: artifact.artifactSize.toString(), accepted: true },
+          answer: {
+            releaseId: id,
+            cid: artifact.cid,
+            merkleRoot: artifact.merkleRoot,
+            artifactSize: artifact.artifactSize.toString(),
+            accepted: true,
+            state: stillPrepared ? "prepared" : "serving",
+            ...(expiresAt === undefined ? {} : { expiresAt }),
+          },
         };
       } catch (err) {
         // Blocks that an accepted release or another submission in progress also holds are kept.
@@ -210,6 +239,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
         throw err;
       } finally {
         release_(ours);
+        unreserve();
       }
     });
     const settled = turn.catch(() => {});
@@ -234,10 +264,15 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const id = releaseId(req);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const release = await gate.release(id);
-    if ((await gate.authorProvider(account)) !== release.record.provider) {
-      throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${release.record.provider}`);
+    // Keys of a release not yet published are taken once its artifact is here, prepared (checked
+    // then against its author's signature), and kept with it: removed with it if it expires.
+    const held = db.artifact(id);
+    const provider = held?.state === "prepared" && (await gate.releaseStatus(id)) === "none" ? held.providerId : (await gate.release(id)).record.provider;
+    if ((await gate.authorProvider(account)) !== provider) {
+      throw new Refusal("NOT_AUTHORIZED", `${account} is not an author of provider ${provider}`);
     }
+    if (held?.state === "prepared" && (await gate.providerBarred(provider)))
+      throw new Refusal("PROVIDER_BARRED", `provider ${provider} is barred on the ledger`);
     const keys = parseKeys(raw);
     db.saveWrappedKeys(id, account, keys, now());
     return reply.code(200).send({ releaseId: id, granted: keys.length });
@@ -365,11 +400,17 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     throw err;
   }
   listening = new URL(o.publicOrigin ?? address).origin;
+  // Expired prepared artifacts are removed within a tenth of their lifetime (at most an hour) after expiry.
+  const sweep = () => prepared.sweep().catch((err: unknown) => (o.log?.(`sweeping prepared artifacts: ${(err as Error).message}`), []));
+  const sweeper = setInterval(() => void sweep(), Math.min(prepared.limits.ttlMs / 10, 3600_000));
+  sweeper.unref();
   return {
     url: address,
     app,
     follower,
+    sweepPrepared: () => prepared.sweep(),
     async close() {
+      clearInterval(sweeper);
       await follower.stop();
       await app.close();
     },

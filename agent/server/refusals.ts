@@ -49,6 +49,14 @@ export const REFUSALS = {
     408,
     "the artifact did not arrive within its deadline (a grace period plus its size at a minimum rate; details say both): submit it again over a faster link",
   ],
+  // submissions of a release not yet published (issue 17): the x-ota-release claim
+  RELEASE_CLAIM_MISMATCH: [422, "the release record in x-ota-release does not hash to the release id in the path"],
+  RELEASE_SIGNATURE_INVALID: [422, "the release signature in x-ota-release is not the named signer's over the record"],
+  SIGNER_NOT_REGISTERED: [403, "the release's signer is not a registered signing key of its provider on the ledger"],
+  PREPARED_QUOTA_EXCEEDED: [
+    429,
+    "the provider holds as many unpublished (prepared) artifacts on this server as it may (details: count, bytes and the limits): publish them, or wait until they expire",
+  ],
   KEYS_MALFORMED: [422, "a wrapped key is not a 94-byte OTA Ledger key wrap"],
   STORE_UNAVAILABLE: [503, "the content store did not answer; retry later"],
   LEDGER_UNAVAILABLE: [503, "the ledger did not answer; retry later"],

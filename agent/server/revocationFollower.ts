@@ -14,6 +14,12 @@ import { OtaError } from "../core/errors";
  * every request re-reads the release's status. After a reorganisation it checks every served
  * artifact again (a release whose block was dropped is withdrawn too). A revocation later
  * reorganised away leaves the artifact withdrawn: the safe side. (Bars need no follower: each submission and request asks.)
+ *
+ * It also follows ReleasePublished, for artifacts submitted before their release was published
+ * (issue 17): once the release checks out on the ledger (LedgerGate.release: storage and the
+ * author's signature) its prepared artifact is served. That is bookkeeping, not the gate: a device
+ * is served only after LedgerGate.release verifies the release anyway, so a device that asks
+ * before the follower has seen the block is served as well, and the state follows.
  */
 export class RevocationFollower {
   private stream: ChainEventStream | undefined;
@@ -49,8 +55,9 @@ export class RevocationFollower {
       {
         // Revocations withdraw artifacts; these and the other events that can turn a device's
         // entitlement from yes to no make the server forget the answers it remembers (issue 17).
+        // ReleasePublished serves a prepared artifact (it changes no answer already given).
         filters: [
-          { address: String(registry.target), topics: topics(registry, ["ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred"]) },
+          { address: String(registry.target), topics: topics(registry, ["ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred", "ReleasePublished"]) },
           { address: String(fleet.target), topics: topics(fleet, ["DeviceSuspended", "DeviceRecordRevoked", "DeviceBatchRevoked"]) },
           ...(policies ? [{ address: String(policies.target), topics: topics(policies, ["PolicyAttached", "PolicyDetached"]) }] : []),
         ],
@@ -80,6 +87,10 @@ export class RevocationFollower {
    * that published it: issue 16); its author submits it again if it is published again.
    */
   private async reconcile(): Promise<void> {
+    // Prepared artifacts whose release was published while nobody watched.
+    for (const a of this.db.artifacts("prepared")) {
+      if ((await this.gate.releaseStatus(a.releaseId)) !== "none") await this.promote(a.releaseId);
+    }
     for (const a of this.db.artifacts("serving")) {
       const status = await this.gate.releaseStatus(a.releaseId);
       if (status === "revoked") await this.withdraw(a.releaseId, "revoked on the ledger");
@@ -98,15 +109,40 @@ export class RevocationFollower {
   }
 
   private async apply(batch: StreamBatch): Promise<void> {
-    if (batch.blocks.some((b) => b.logs.length > 0)) this.gate.forgetEntitlements();
-    const revoked = this.gate.registry.interface.getEvent("ReleaseRevoked")!.topicHash;
+    const registryAddress = String(this.gate.registry.target).toLowerCase();
+    const topic = (name: "ReleaseRevoked" | "ReleasePublished") => this.gate.registry.interface.getEvent(name)!.topicHash;
+    const [revoked, published] = [topic("ReleaseRevoked"), topic("ReleasePublished")];
+    const fromRegistry = (log: { address: string; topics: readonly string[] }, t: string) =>
+      log.address.toLowerCase() === registryAddress && log.topics[0] === t;
+    if (batch.blocks.some((b) => b.logs.some((log) => !fromRegistry(log, published)))) this.gate.forgetEntitlements();
     for (const block of batch.blocks) {
       for (const log of block.logs) {
-        if (log.address.toLowerCase() !== String(this.gate.registry.target).toLowerCase() || log.topics[0] !== revoked) continue;
-        const parsed = this.gate.registry.interface.parseLog(log);
-        if (parsed) await this.withdraw(parsed.args.releaseId, `revoked on the ledger: ${parsed.args.reason}`);
+        if (fromRegistry(log, revoked)) {
+          const parsed = this.gate.registry.interface.parseLog(log)!;
+          await this.withdraw(parsed.args.releaseId, `revoked on the ledger: ${parsed.args.reason}`);
+        } else if (fromRegistry(log, published)) {
+          const releaseId = String(log.topics[1]);
+          if (this.db.artifact(releaseId)?.state === "prepared") await this.promote(releaseId);
+        }
       }
     }
+  }
+
+  /**
+   * Serves a prepared artifact once its release checks out on the ledger (and warms the gate's
+   * cache of verified releases for the devices about to ask). A release that does not check out
+   * stays prepared, and expires.
+   */
+  private async promote(releaseId: string): Promise<void> {
+    try {
+      await this.gate.release(releaseId);
+    } catch (err) {
+      this.onError(new OtaError("RELEASE_NOT_PROMOTED", `release ${releaseId} is published but does not check out yet: ${(err as Error).message}`));
+      return;
+    }
+    this.db.promoteArtifact(releaseId);
+    // Revoked in the same stretch of blocks: withdrawn as any served artifact would be.
+    if ((await this.gate.releaseStatus(releaseId)) === "revoked") await this.withdraw(releaseId, "revoked on the ledger");
   }
 
   private async withdraw(releaseId: string, reason: string): Promise<void> {

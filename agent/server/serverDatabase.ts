@@ -11,7 +11,11 @@ import { MemoryNonceStore, type NonceStore } from "../io/requestAuth";
  * serves, and the download log (CAP-11.3-f).
  */
 
-export type ArtifactState = "serving" | "withdrawn";
+/**
+ * "prepared": accepted for a release signed but not yet on the ledger (issue 17); never served,
+ * removed at `expiresAt` unless the release is published first, then "serving".
+ */
+export type ArtifactState = "prepared" | "serving" | "withdrawn";
 
 export interface AcceptedArtifact {
   releaseId: string;
@@ -23,6 +27,7 @@ export interface AcceptedArtifact {
   acceptedAt: number;
   state: ArtifactState;
   withdrawnReason: string | null;
+  expiresAt: number | null; // ms since the epoch; only a prepared artifact expires
 }
 
 export interface DownloadEntry {
@@ -53,6 +58,9 @@ const MIGRATIONS = [
    CREATE INDEX downloads_by_release ON downloads (release_id, at);`,
   // Signed requests' nonces, kept over a restart (issue 15): agent/io/sqliteNonceStore.ts.
   NONCE_TABLE_SQL,
+  // Artifacts submitted before their release is published (issue 17): state 'prepared' until then.
+  `ALTER TABLE artifacts ADD COLUMN expires_at INTEGER;
+   CREATE INDEX artifacts_prepared ON artifacts (provider_id, state);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -86,14 +94,23 @@ export class ServerDatabase {
     }
   }
 
-  /** `leaves`: the chunk Merkle leaves, header first (served in the manifest only). */
-  saveArtifact(a: Omit<AcceptedArtifact, "state" | "withdrawnReason">, leaves: string[], blockCids: string[]): void {
+  /**
+   * `leaves`: the chunk Merkle leaves, header first (served in the manifest only). With
+   * `prepared`, the artifact of a release not yet on the ledger, kept until `expiresAt`.
+   */
+  saveArtifact(
+    a: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "expiresAt">,
+    leaves: string[],
+    blockCids: string[],
+    prepared?: { expiresAt: number },
+  ): void {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO artifacts (release_id, cid, merkle_root, artifact_size, chunk_size, leaves, provider_id, accepted_at, state)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'serving')
-           ON CONFLICT (release_id) DO UPDATE SET state = 'serving', accepted_at = excluded.accepted_at`,
+          `INSERT INTO artifacts (release_id, cid, merkle_root, artifact_size, chunk_size, leaves, provider_id, accepted_at, state, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (release_id) DO UPDATE SET state = excluded.state, accepted_at = excluded.accepted_at,
+             expires_at = excluded.expires_at, withdrawn_reason = NULL`,
         )
         .run(
           a.releaseId,
@@ -104,6 +121,8 @@ export class ServerDatabase {
           Buffer.concat(leaves.map((l) => Buffer.from(l.slice(2), "hex"))),
           a.providerId,
           a.acceptedAt,
+          prepared ? "prepared" : "serving",
+          prepared?.expiresAt ?? null,
         );
       const insert = this.db.prepare(`INSERT OR IGNORE INTO blocks (cid, release_id) VALUES (?, ?)`);
       for (const cid of blockCids) insert.run(cid, a.releaseId);
@@ -137,14 +156,49 @@ export class ServerDatabase {
     this.db.prepare(`UPDATE artifacts SET state = 'withdrawn', withdrawn_reason = ? WHERE release_id = ?`).run(reason, releaseId.toLowerCase());
   }
 
+  /** A prepared artifact whose release is now on the ledger is served from now on; true if it was prepared. */
+  promoteArtifact(releaseId: string): boolean {
+    return (
+      this.db.prepare(`UPDATE artifacts SET state = 'serving', expires_at = NULL WHERE release_id = ? AND state = 'prepared'`).run(releaseId.toLowerCase())
+        .changes > 0
+    );
+  }
+
+  /** What a provider's prepared artifacts hold: how many, and their bytes. */
+  preparedUsage(providerId: number): { count: number; bytes: bigint } {
+    const rows = this.db.prepare(`SELECT artifact_size FROM artifacts WHERE provider_id = ? AND state = 'prepared'`).all(providerId) as {
+      artifact_size: string;
+    }[];
+    return { count: rows.length, bytes: rows.reduce((sum, r) => sum + BigInt(r.artifact_size), 0n) };
+  }
+
+  /**
+   * Forgets a prepared artifact (expired, its release never published): its row, its blocks' rows
+   * and the keys granted for it. Returns the blocks no other release holds (for the store to
+   * delete), or undefined if the artifact was not prepared (published meanwhile: kept).
+   */
+  removePrepared(releaseId: string): { cid: string; orphanBlocks: string[] } | undefined {
+    const id = releaseId.toLowerCase();
+    return this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT cid FROM artifacts WHERE release_id = ? AND state = 'prepared'`).get(id) as { cid: string } | undefined;
+      if (!row) return undefined;
+      const blocks = (this.db.prepare(`SELECT cid FROM blocks WHERE release_id = ?`).all(id) as { cid: string }[]).map((b) => b.cid);
+      this.db.prepare(`DELETE FROM blocks WHERE release_id = ?`).run(id);
+      this.db.prepare(`DELETE FROM wrapped_keys WHERE release_id = ?`).run(id);
+      this.db.prepare(`DELETE FROM artifacts WHERE release_id = ?`).run(id);
+      const held = this.db.prepare(`SELECT 1 FROM blocks WHERE cid = ? LIMIT 1`);
+      return { cid: row.cid, orphanBlocks: blocks.filter((b) => !held.get(b)) };
+    })();
+  }
+
   /** Releases whose DAG holds this block (usually one). */
   releasesOfBlock(cid: string): string[] {
     return (this.db.prepare(`SELECT release_id FROM blocks WHERE cid = ?`).all(cid) as { release_id: string }[]).map((r) => r.release_id);
   }
 
-  /** Whether another serving artifact shares this CID (then it must stay pinned). */
+  /** Whether another serving (or prepared) artifact shares this CID (then it must stay pinned). */
   cidStillServed(cid: string, except: string): boolean {
-    return !!this.db.prepare(`SELECT 1 FROM artifacts WHERE cid = ? AND state = 'serving' AND release_id <> ?`).get(cid, except.toLowerCase());
+    return !!this.db.prepare(`SELECT 1 FROM artifacts WHERE cid = ? AND state <> 'withdrawn' AND release_id <> ?`).get(cid, except.toLowerCase());
   }
 
   saveWrappedKeys(releaseId: string, grantedBy: string, keys: { deviceId: string; wrappedKey: Uint8Array }[], at: number): void {
@@ -212,6 +266,7 @@ interface ArtifactRow {
   accepted_at: number;
   state: ArtifactState;
   withdrawn_reason: string | null;
+  expires_at: number | null;
 }
 
 interface DownloadRow {
@@ -226,7 +281,7 @@ interface DownloadRow {
   complete: number;
 }
 
-const ARTIFACT_COLUMNS = "release_id, cid, merkle_root, artifact_size, chunk_size, provider_id, accepted_at, state, withdrawn_reason";
+const ARTIFACT_COLUMNS = "release_id, cid, merkle_root, artifact_size, chunk_size, provider_id, accepted_at, state, withdrawn_reason, expires_at";
 
 function toArtifact(r: ArtifactRow): AcceptedArtifact {
   return {
@@ -239,5 +294,6 @@ function toArtifact(r: ArtifactRow): AcceptedArtifact {
     acceptedAt: r.accepted_at,
     state: r.state,
     withdrawnReason: r.withdrawn_reason,
+    expiresAt: r.expires_at,
   };
 }

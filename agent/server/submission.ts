@@ -7,17 +7,18 @@ import { Refusal } from "./refusals";
 import type { AcceptedArtifact } from "./serverDatabase";
 
 /**
- * Screens a submitted artifact against its ledger record (CAP-11.3-a) while it streams into the
- * store: the header's plaintext size must be the record's file size, the stream must stop at the
+ * Screens a submitted artifact against its ledger record (CAP-11.3-a), or against the signed
+ * record of a release about to be published (a prepared submission, whose id the server checked
+ * hashes from that record), while it streams into the store: the header's plaintext size must be the record's file size, the stream must stop at the
  * size that implies, and the chunk Merkle root and the CID must be the record's. Nothing is pinned
  * or recorded unless every check passes; the caller pins and saves what this returns.
  */
 export async function screenSubmission(
   store: ContentStore,
-  release: LedgerRelease,
+  release: Pick<LedgerRelease, "id" | "record">,
   body: AsyncIterable<Uint8Array>,
   o: { onBlock?: (cid: string) => void } = {}, // told the CID of every block stored: the DAG's block index, or what a refusal deletes
-): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt">; leaves: string[] }> {
+): Promise<{ artifact: Omit<AcceptedArtifact, "state" | "withdrawnReason" | "acceptedAt" | "expiresAt">; leaves: string[] }> {
   const record = release.record;
   let expectedSize: bigint | undefined;
   let chunkSize = 0;

@@ -3,8 +3,7 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { newContentKey } from "../../agent/crypto/artifactCipher";
 import { packageArtifact } from "../../agent/author/packageArtifact";
-import { uploadArtifact } from "../../agent/author/uploadArtifact";
-import { grantKeys } from "../../agent/author/grantKeys";
+import { readyRelease } from "../../agent/author/readyRelease";
 import { ContentKeyStore } from "../../agent/author/contentKeyStore";
 import { componentId, dependsOn, normalizeRelease, type ReleaseRecord } from "../../agent/core/release";
 import { encodeVersion } from "../../agent/core/version";
@@ -28,12 +27,14 @@ export interface SampleRelease {
 /**
  * The author's tool, as the CLI's `release publish` runs it, on a deterministic sample image:
  * packages (encrypts, hashes, chunk Merkle root, CID), signs with the provider's release key,
- * publishes on the ledger, submits the artifact to the firmware server (checked there against the
- * record) and grants the content key to every eligible enrolled device.
+ * submits the artifact to the firmware server with the signed record (checked there against it and
+ * kept prepared, unserved), grants the content key to every eligible enrolled device, and only
+ * then publishes on the ledger (issue 17): a device that hears the release finds both at once.
  *
  * For other users (bench/e2e.ts; the demo leaves them unset): `credentials` adds batch-enrolled
  * devices to the grant (the ledger holds only their batch's root), and `onPublished` hears the
- * publish transaction's receipt the moment it comes back, before the upload and the grant.
+ * publish transaction's receipt the moment it comes back (the artifact and the keys are already
+ * on the server by then).
  */
 export async function publishSample(
   l: DemoLedger,
@@ -68,21 +69,19 @@ export async function publishSample(
   });
   const { author, releaseKey } = l.actors;
   const signature = await signRelease(releaseKey, l.domain, record);
-  const witnesses = await findWitnesses(l.registry, record.dependencies);
-  const receipt = await (await l.registry.connect(author).publishRelease(record, releaseKey.address, signature, witnesses)).wait();
-  o.onPublished?.(receipt!);
   const id = computeReleaseId(l.domain, record).toLowerCase();
-
   const artifactFile = path.join(where.dir, `${record.fileName}.otae`);
   await writeFile(artifactFile, Buffer.concat(stored));
   const keys = new ContentKeyStore(path.join(where.dir, "author-keys"));
-  await keys.save(id, contentKey);
-  await uploadArtifact({ serverUrl: where.serverUrl, author }, id, artifactFile);
-  await grantKeys(
+  const ready = await readyRelease(
     { registry: l.registry, fleet: l.fleet, domain: l.domain, author, keys, serverUrl: where.serverUrl, fromBlock: l.deployment.deployedAtBlock },
-    id,
-    { allEligible: true, credentials: o.credentials },
+    { releaseId: id, record, signature, signer: releaseKey.address, artifactFile, contentKey },
+    { grant: { allEligible: true, credentials: o.credentials } },
   );
+  if (!ready.ready) throw ready.refusal; // the demo's server takes prepared releases
+  const witnesses = await findWitnesses(l.registry, record.dependencies);
+  const receipt = await (await l.registry.connect(author).publishRelease(record, releaseKey.address, signature, witnesses)).wait();
+  o.onPublished?.(receipt!);
   return { id, label, record, gasUsed: receipt!.gasUsed };
 }
 

@@ -9,7 +9,8 @@ import { ContentKeyStore } from "../../author/contentKeyStore";
 import { prepareRelease, publishPrepared } from "../../author/publishRelease";
 import { uploadArtifact } from "../../author/uploadArtifact";
 import { ContractSigner } from "../../author/contractSigner";
-import { grantKeys } from "../../author/grantKeys";
+import { grantKeys, type GrantResult } from "../../author/grantKeys";
+import { readyRelease, type GrantSelection } from "../../author/readyRelease";
 import { readProofsFile } from "../deviceFiles";
 import { parseAddress, parseBytes32, parseIdOrLabel } from "../parse";
 import { policyOfRelease } from "../policyLookup";
@@ -29,6 +30,8 @@ interface PublishOptions {
   signer?: string;
   out?: string;
   dryRun?: boolean;
+  grant: string[];
+  devicesFile?: string;
 }
 
 /** The author's commands: publish a release, grant its key to devices; the approvers' commands (ApprovalPolicy). */
@@ -37,7 +40,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   release
     .command("publish")
-    .description("hash, encrypt, compute the chunk Merkle root, sign, publish on the ledger and submit to the firmware server")
+    .description("hash, encrypt, compute the chunk Merkle root, sign, submit to the firmware server (and grant keys), then publish on the ledger")
     .requiredOption("--component <name>", "the component (registered to your provider)")
     .requiredOption("--version <semver>", "the new version, greater than the latest published")
     .requiredOption("--file <path>", "the plaintext image")
@@ -48,9 +51,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--signer <address>", "the provider's registered ERC-1271 contract signer that vouches for that key's signature (default: the key's own address)")
     .option("--out <dir>", "where to write the encrypted artifact (default: beside the keystore, artifacts/)")
     .option("--dry-run", "do everything but submit and publish")
+    .option("--grant <device>", "grant the content key to a device id or label, or all-eligible, before publishing (repeat for several)", collect, [])
+    .option("--devices-file <proofs.json>", "with --grant: credentials of batch-enrolled devices (written by `device enrol --batch`)")
     .action(async (o: PublishOptions) => {
       const config = await ctx.config();
-      const { registry, signer, domain } = await ctx.connect();
+      const { registry, fleet, signer, domain, fromBlock } = await ctx.connect();
       const signingKey = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
       const releaseSigner = o.signer !== undefined ? new ContractSigner(parseAddress(o.signer, "--signer"), signingKey) : signingKey;
       const bar = progressBar(ctx.io, !ctx.json);
@@ -60,6 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
         .split(",")
         .map((h) => h.trim())
         .filter(Boolean);
+      const grantSelection = o.grant.length > 0 ? await grantSelectionOf(o.grant, o.devicesFile) : undefined;
       const prepared = await prepareRelease(
         { registry, domain, sender: signer, releaseSigner },
         { component: o.component, version: o.version, file: o.file, hardware, depends: o.depends, fileName: o.fileName },
@@ -87,28 +93,67 @@ export function register(program: Command, ctx: CliContext): void {
         );
         return;
       }
-      const tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
-      let upload: { cid: string; status: number };
+      // The release is made ready before it is visible (issue 17): the artifact is submitted with
+      // the signed record and the keys are granted first, then the transaction is sent, so no
+      // device that hears of the release meets ARTIFACT_NOT_AVAILABLE or KEY_NOT_GRANTED.
+      const authoring = { registry, fleet, domain, author: signer, keys, serverUrl: config.serverUrl, fromBlock };
+      let ready;
       try {
-        upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, prepared.releaseId, prepared.artifactFile, (done, total) =>
-          bar.update("uploading", done, total),
-        );
+        ready = await readyRelease(authoring, prepared, { grant: grantSelection, progress: (done, total) => bar.update("uploading", done, total) });
       } catch (err) {
-        // The release is on the ledger; only the submission is to be done again.
+        if (err instanceof InputError) {
+          err.message += " (nothing was published)"; // a device named wrongly, a key store unreadable: fix and run again
+          throw err;
+        }
         throw new OtaError(
           "SUBMISSION_FAILED",
-          `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``,
+          `nothing was published: release ${prepared.releaseId} was not made ready on ${config.serverUrl}: ${(err as Error).message}. Run the same command again once the server takes it (what it already holds of this attempt expires unpublished)`,
+          { cause: err },
         );
       } finally {
         bar.end();
       }
+      let tx;
+      try {
+        tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
+      } catch (err) {
+        // The transaction failed: what the server holds stays prepared, never served, and expires.
+        if (ready.ready && err instanceof OtaError) {
+          const until = ready.upload.expiresAt === undefined ? "" : ` at ${new Date(ready.upload.expiresAt).toISOString()}`;
+          err.message += ` (the artifact and keys submitted to ${config.serverUrl} are never served for an unpublished release and expire there${until})`;
+          err.details.preparedExpiresAt = ready.upload.expiresAt;
+        }
+        throw err;
+      }
+      let upload = ready.ready ? ready.upload : undefined;
+      let grant: GrantResult | undefined = ready.ready ? ready.grant : undefined;
+      if (!ready.ready) {
+        // An older server takes only published releases: the order before issue 17.
+        try {
+          upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, prepared.releaseId, prepared.artifactFile, (done, total) =>
+            bar.update("uploading", done, total),
+          );
+        } catch (err) {
+          // The release is on the ledger; only the submission is to be done again.
+          throw new OtaError(
+            "SUBMISSION_FAILED",
+            `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``,
+          );
+        } finally {
+          bar.end();
+        }
+        if (grantSelection) grant = await grantKeys(authoring, prepared.releaseId, grantSelection);
+      }
       ctx.output(
-        { release: summary, tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) }, upload },
+        { release: summary, tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) }, upload, ...(grant ? { grant } : {}) },
         [
           `published release ${summary.releaseId}`,
           ...describe(summary),
           `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`,
-          `  submitted to ${config.serverUrl}`,
+          ready.ready
+            ? `  submitted to ${config.serverUrl} before publishing`
+            : `  submitted to ${config.serverUrl} (after publishing: the server takes only published releases)`,
+          ...(grant ? [`  granted to   ${grant.granted.length} device(s)`, ...grant.skipped.map((x) => `    - ${x.deviceId}: ${x.reason}`)] : []),
         ].join("\n"),
       );
     });
@@ -145,17 +190,10 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (releaseId: string, o: { device: string[]; devicesFile?: string }) => {
       const config = await ctx.config();
       const { registry, fleet, signer, domain, fromBlock } = await ctx.connect();
-      const allEligible = o.device.includes("all-eligible");
-      const deviceIds = allEligible ? [] : o.device.map((d) => parseIdOrLabel(d, "--device"));
-      let credentials: DeviceCredential[] = [];
-      if (o.devicesFile) {
-        const proofs = await readProofsFile(o.devicesFile);
-        credentials = proofs.devices.map(({ proof, ...record }) => ({ record, batchId: proofs.batchId, proof }));
-      }
       const result = await grantKeys(
         { registry, fleet, domain, author: signer, keys: new ContentKeyStore(config.keystoreDir), serverUrl: config.serverUrl, fromBlock },
         releaseId,
-        { deviceIds, allEligible, credentials },
+        await grantSelectionOf(o.device, o.devicesFile),
       );
       ctx.output(
         result,
@@ -242,6 +280,18 @@ function describe(s: {
     `  file hash    ${s.fileHash} (${s.fileSize} bytes)`,
     `  artifact     ${s.artifactFile}`,
   ];
+}
+
+/** The devices of --device/--grant (ids, labels or all-eligible) and --devices-file. */
+async function grantSelectionOf(devices: string[], devicesFile: string | undefined): Promise<GrantSelection> {
+  const allEligible = devices.includes("all-eligible");
+  const deviceIds = allEligible ? [] : devices.map((d) => parseIdOrLabel(d, "--device"));
+  let credentials: DeviceCredential[] = [];
+  if (devicesFile) {
+    const proofs = await readProofsFile(devicesFile);
+    credentials = proofs.devices.map(({ proof, ...record }) => ({ record, batchId: proofs.batchId, proof }));
+  }
+  return { deviceIds, allEligible, credentials };
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -111,6 +111,7 @@ async function serve(
       // Behind a reverse proxy devices sign their requests for the public origin, not the listening one.
       ...(config.server.publicUrl ? { publicOrigin: new URL(config.server.publicUrl).origin } : {}),
       log: (l) => ctx.io.stderr(l + "\n"),
+      ...(config.server.prepared ? { prepared: config.server.prepared } : {}),
     });
   } catch (err) {
     await store.close();

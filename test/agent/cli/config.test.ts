@@ -83,6 +83,14 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect(err.message).to.match(/server\.publicUrl.*must be an http\(s\) URL/);
   });
 
+  it("issue 17: takes the limits on artifacts of releases not yet published (server.prepared), and refuses a limit that is not a positive whole number", async () => {
+    const prepared = { ttlMs: 86_400_000, maxPerProvider: 2, maxBytesPerProvider: 1_073_741_824 };
+    expect((await load(dir, { file: { server: { prepared } } })).server.prepared).to.deep.equal(prepared);
+    expect((await load(dir, { file: {} })).server.prepared).to.equal(undefined); // PREPARED_LIMITS then
+    const err = await loadError(dir, { file: { server: { prepared: { maxPerProvider: 0 } } } });
+    expect(err.message).to.match(/server\.prepared\.maxPerProvider/);
+  });
+
   it("takes the firmware servers whose download logs the tracker reads (CAP-11.2-b), and refuses a list that is not of http(s) URLs", async () => {
     expect((await load(dir)).tracker.firmwareServers).to.deep.equal([]);
     const config = await load(dir, { file: { tracker: { firmwareServers: ["http://10.0.0.5:8600", "https://fw.example.com"], downloadLogMs: 30000 } } });

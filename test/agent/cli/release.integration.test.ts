@@ -10,6 +10,8 @@ import { fetchRelease } from "../../../agent/chain/releaseEvents";
 import { verifyLedgerRelease } from "../../../agent/chain/verifyLedgerRelease";
 import { ERC1271SignerMock__factory } from "../../../typechain-types";
 import { downloadArtifact, decryptDownloaded, DeviceIdentity } from "../../../agent/consumer/downloadRelease";
+import { prepareRelease, publishPrepared } from "../../../agent/author/publishRelease";
+import { ContentKeyStore } from "../../../agent/author/contentKeyStore";
 
 describe("ota-ledger release (author's CLI)", function () {
   this.timeout(120_000);
@@ -265,8 +267,9 @@ describe("ota-ledger release (author's CLI)", function () {
     expect(r.json().error.code).to.equal("DEVICE_UNKNOWN");
   });
 
-  it("a submission that fails after publishing says so (exit 1), and `release submit` completes it", async () => {
+  it("issue 17: a firmware server that does not answer stops the publication: nothing is published (exit 1, SUBMISSION_FAILED)", async () => {
     const down = { OTA_SERVER_URL: "http://127.0.0.1:9" }; // nothing listens there
+    const before = await c.blockNumber();
     const r = await c.run(
       ["release", "publish", "--component", "acme.sensor-fw", "--version", "5.0.0", "--file", image, "--hardware", "acme-board-rev-a", "--json"],
       down,
@@ -274,8 +277,55 @@ describe("ota-ledger release (author's CLI)", function () {
     expect(r.code).to.equal(1);
     const error = r.json().error;
     expect(error.code).to.equal("SUBMISSION_FAILED");
-    const [, releaseId, artifact] = /release (0x[0-9a-f]{64}) is published.*--artifact (\S+)`/.exec(error.message)!;
-    expect(Number(await c.registry.connect(c.provider).releaseStatus(releaseId))).to.equal(1); // on the ledger
+    expect(error.message).to.match(/^nothing was published: release 0x[0-9a-f]{64} was not made ready on http:\/\/127\.0\.0\.1:9/);
+    expect(await c.blockNumber()).to.equal(before);
+  });
+
+  it("issue 17 REQ-10f-i: publish --grant submits and grants before the transaction: a device asking right after the publish block gets its key at once", async () => {
+    const r = await c.run(
+      [
+        "release",
+        "publish",
+        "--component",
+        "acme.sensor-fw",
+        "--version",
+        "5.0.0",
+        "--file",
+        image,
+        "--hardware",
+        "acme-board-rev-a",
+        "--grant",
+        "all-eligible",
+        "--json",
+      ],
+      env,
+    );
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const out = r.json();
+    expect(out.upload).to.include({ status: 201, state: "prepared" });
+    expect(out.grant.granted).to.deep.equal([device.credential.record.id]);
+    expect(out.grant.skipped.map((x: { reason: string }) => x.reason).join()).to.match(/suspended/);
+    const releaseId: string = out.release.releaseId;
+    // The server held the artifact before the block that published it.
+    const block = await c.provider.getBlock(out.tx.block);
+    expect(db.artifact(releaseId)!.acceptedAt).to.be.at.most(block!.timestamp * 1000 + 999);
+    // At once, before the server's follower has seen the block or not: no KEY_NOT_GRANTED, no ARTIFACT_NOT_AVAILABLE.
+    const ledger = (await fetchRelease(c.registry.connect(c.provider), registryDomain(31337, String(c.registry.target)), releaseId))!;
+    const artifactFile = path.join(c.dir, "device-5.otae");
+    const { wrappedKey } = await downloadArtifact({ serverUrl: server.url, device, installed: [], release: ledger, artifactFile });
+    expect(wrappedKey).to.have.length.above(0);
+  });
+
+  it("`release submit` completes the submission of a release published without one (the path before issue 17), and says so when the server already holds it", async () => {
+    const registry = c.registry.connect(c.admin);
+    const domain = registryDomain(31337, String(c.registry.target));
+    const prepared = await prepareRelease(
+      { registry, domain, sender: c.admin, releaseSigner: c.admin },
+      { component: "acme.sensor-fw", version: "6.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] },
+      path.join(c.dir, "sdk-artifacts"),
+    );
+    await publishPrepared({ registry, sender: c.admin, keys: new ContentKeyStore(path.join(c.dir, "sdk-keys")) }, prepared);
+    const { releaseId, artifactFile: artifact } = prepared;
     const again = await c.run(["release", "submit", releaseId, "--artifact", artifact, "--json"], env);
     expect(again.code, again.stderr + again.stdout).to.equal(0);
     expect(db.artifact(releaseId)?.state).to.equal("serving");
