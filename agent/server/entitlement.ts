@@ -32,6 +32,7 @@ export async function checkEntitlement(
   if (artifact.state === "withdrawn") throw new Refusal("RELEASE_REVOKED", `release ${releaseId} was withdrawn: ${artifact.withdrawnReason ?? "revoked"}`);
 
   const release = await gate.release(releaseId);
+  if (artifact.state === "prepared") db.promoteArtifact(releaseId); // published since (the follower would tell it soon): listed as serving
   // One read for the standing and the verdict, shared with the devices asking at the same moment.
   const { standing, verdict: check } = await gate.entitlementFacts(release, credential, installed, evidence);
   if (standing === "unknown") throw new Refusal("DEVICE_NOT_ENROLLED", `device ${credential.record.id} is not enrolled with this record`);
