@@ -56,18 +56,22 @@ export class LedgerGate {
     return batch.revoked ? "revoked" : "active";
   }
 
-  private readonly batches = new Map<number, { root: string; revoked: boolean; at: number }>();
+  private readonly batches = new Map<number, { read: Promise<{ root: string; revoked: boolean } | undefined>; at: number }>();
 
-  /** A batch's root and whether it was withdrawn, remembered a minute (a withdrawal also forgets it). */
-  private async batch(id: number): Promise<{ root: string; revoked: boolean } | undefined> {
+  /**
+   * A batch's root and whether it was withdrawn, remembered a minute (a withdrawal also forgets
+   * it); the devices of a batch arriving together share one read.
+   */
+  private batch(id: number): Promise<{ root: string; revoked: boolean } | undefined> {
     const known = this.batches.get(id);
-    if (known && Date.now() - known.at < 60_000) return known;
-    const [root, count, revoked] = await this.ledger(() => this.fleet.deviceBatch(id));
-    if (Number(count) === 0) return undefined;
+    if (known && Date.now() - known.at < 60_000) return known.read;
     if (this.batches.size > 10_000) this.batches.clear();
-    const entry = { root: String(root), revoked: Boolean(revoked), at: Date.now() };
-    this.batches.set(id, entry);
-    return entry;
+    const read = this.ledger(() => this.fleet.deviceBatch(id)).then(([root, count, revoked]) =>
+      Number(count) === 0 ? undefined : { root: String(root), revoked: Boolean(revoked) },
+    );
+    this.batches.set(id, { read, at: Date.now() });
+    read.catch(() => this.batches.get(id)?.read === read && this.batches.delete(id)); // an outage is not remembered
+    return read;
   }
 
   /** Forgets what a ledger event may have changed (the server's follower calls it). */

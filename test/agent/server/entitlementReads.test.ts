@@ -5,6 +5,7 @@ import { downloadArtifact, type DeviceIdentity } from "../../../agent/consumer/d
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeInstalled } from "../../../agent/core/installedContext";
+import { buildDeviceBatch } from "../../../agent/crypto/deviceTree";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 
@@ -64,6 +65,28 @@ describe("agent/server: entitlement asked once per device and release, devices a
     expect(stats.reads - before.reads).to.equal(1);
     expect(answers.map((a) => a.standing)).to.deep.equal([...fleet.map(() => "active"), "suspended", "unknown"]);
     expect(answers.every((a) => a.verdict.verdict === "INSTALLABLE")).to.equal(true);
+  });
+
+  it("the admission checks a batch device's proof against its batch's root, one read for the batch's devices arriving together; a forged proof is not enrolled, a withdrawn batch is withdrawn", async () => {
+    const devices = Array.from({ length: 6 }, (_, i) => makeDevice(`batch-admission-${i}`, 1));
+    const tree = buildDeviceBatch(devices.map((d) => d.credential.record));
+    const receipt = await (await f.fleet.connect(f.admin).enrolDeviceBatch(tree.root, devices.length, "ipfs://records")).wait();
+    const batchId = Number(f.fleet.interface.parseLog(receipt!.logs[0])!.args.batchId);
+    const credentials = devices.map((d, i) => ({ record: d.credential.record, batchId, proof: tree.proofs[i] }));
+    let reads = 0;
+    const read = f.fleet.deviceBatch.bind(f.fleet);
+    Object.assign(f.fleet, { deviceBatch: ((...args: Parameters<typeof read>) => (reads++, read(...args))) as typeof read });
+    try {
+      expect(await Promise.all(credentials.map((c) => f.gate.admitDevice(c)))).to.deep.equal(devices.map(() => "active"));
+      expect(reads).to.equal(1);
+      expect(await f.gate.admitDevice({ ...credentials[0], proof: tree.proofs[1] })).to.equal("unknown"); // another device's proof
+      await (await f.fleet.connect(f.admin).revokeDeviceBatch(batchId, "keys leaked at the factory")).wait();
+      f.gate.forgetEntitlements(); // what the follower does on DeviceBatchRevoked
+      expect(await f.gate.admitDevice(credentials[2])).to.equal("revoked");
+      expect(reads).to.equal(2);
+    } finally {
+      Object.assign(f.fleet, { deviceBatch: read });
+    }
   });
 
   it("CAP-11.3-d: a suspension reaches the remembered answers (the server follows the event); a refusal is never remembered", async () => {
