@@ -225,10 +225,25 @@ const MIGRATIONS = [
   // send or start, never mined later.
   `CREATE TABLE IF NOT EXISTS ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
    CREATE TABLE IF NOT EXISTS ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
+  // Report sessions (issue 17, ADR 0012): one per device with this module, its key wrapped under
+  // the module's key, with the device and module keys it was made under (a rotation ends it).
+  `CREATE TABLE IF NOT EXISTS report_sessions (
+     device_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, wrapped_key BLOB NOT NULL,
+     device_key TEXT NOT NULL, module_key TEXT NOT NULL, established_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
 export const FLEET_SCHEMA = MIGRATIONS.length;
+
+/** A device's report session with this module (ADR 0012). */
+export interface ReportSessionRow {
+  deviceId: string;
+  sessionId: string;
+  wrappedKey: Buffer; // the session key, sealed under the module's key (reportSession.wrapSessionKey)
+  deviceKey: string; // the device's enrolled key when the session was made
+  moduleKey: string; // the module's public key when the session was made
+  establishedAt: number;
+}
 
 export class FleetDatabase {
   readonly db: SqliteDatabase;
@@ -277,6 +292,7 @@ export class FleetDatabase {
              network = excluded.network, region = excluded.region, standing = excluded.standing, batch_id = excluded.batch_id, leaf = excluded.leaf`,
         )
         .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing, d.batchId ?? null, d.leaf?.toLowerCase() ?? null);
+      if (d.standing !== "active") this.dropReportSession(id); // as setStanding
       // A re-enrolment may change the hardware class: the configuration follows.
       const row = this.device(id)!;
       if (row.configId !== null)
@@ -287,13 +303,15 @@ export class FleetDatabase {
   deleteDevice(deviceId: string): void {
     const id = deviceId.toLowerCase();
     this.transaction(() => {
-      for (const t of ["installed", "decisions", "deliveries"]) this.db.prepare(`DELETE FROM ${t} WHERE device_id = ?`).run(id);
+      for (const t of ["installed", "decisions", "deliveries", "report_sessions"]) this.db.prepare(`DELETE FROM ${t} WHERE device_id = ?`).run(id);
       this.db.prepare(`DELETE FROM devices WHERE id = ?`).run(id);
     });
   }
 
   setStanding(deviceId: string, standing: DeviceRow["standing"]): void {
     this.db.prepare(`UPDATE devices SET standing = ? WHERE id = ?`).run(standing, deviceId.toLowerCase());
+    // A device suspended or withdrawn loses its report session: taken back, it proves its key again (ADR 0012).
+    if (standing !== "active") this.dropReportSession(deviceId);
   }
 
   device(id: string): DeviceRow | undefined {
@@ -450,6 +468,35 @@ export class FleetDatabase {
         this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
     });
+  }
+
+  /** Keeps a device's report session with this module (ADR 0012), in place of the one it had. */
+  setReportSession(row: ReportSessionRow): void {
+    this.sql(
+      `INSERT OR REPLACE INTO report_sessions (device_id, session_id, wrapped_key, device_key, module_key, established_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(row.deviceId.toLowerCase(), row.sessionId.toLowerCase(), row.wrappedKey, row.deviceKey.toLowerCase(), row.moduleKey.toLowerCase(), row.establishedAt);
+  }
+
+  /** A device's report session, if it has one. */
+  reportSession(deviceId: string): ReportSessionRow | undefined {
+    const r = this.sql(`SELECT session_id, wrapped_key, device_key, module_key, established_at FROM report_sessions WHERE device_id = ?`).get(
+      deviceId.toLowerCase(),
+    ) as { session_id: string; wrapped_key: Buffer; device_key: string; module_key: string; established_at: number } | undefined;
+    return (
+      r && {
+        deviceId: deviceId.toLowerCase(),
+        sessionId: r.session_id,
+        wrappedKey: r.wrapped_key,
+        deviceKey: r.device_key,
+        moduleKey: r.module_key,
+        establishedAt: r.established_at,
+      }
+    );
+  }
+
+  /** Ends a device's report session (it sends a full sealed report next, which may open another). */
+  dropReportSession(deviceId: string): void {
+    this.sql(`DELETE FROM report_sessions WHERE device_id = ?`).run(deviceId.toLowerCase());
   }
 
   /** The id of the configuration (created if new) of a device with this hardware, these components and this failed release. */
