@@ -174,7 +174,12 @@ function takeSessionReport(db: FleetDatabase, envelope: SessionEnvelope, now: nu
   if (!sessions) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `this module keeps no report sessions: ${fallBack}`);
   const row = db.reportSession(envelope.from);
   const id = envelope.session.toLowerCase();
-  if (!row || row.sessionId !== id) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `device ${envelope.from} has no report session ${id} here: ${fallBack}`);
+  if (!row || row.sessionId !== id) {
+    // A suspended or withdrawn device lost its session: it is told why, as a full report would be.
+    const device = db.device(envelope.from);
+    if (device && device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${envelope.from} is ${device.standing}`);
+    throw new ReportRefused("REPORT_SESSION_UNKNOWN", `device ${envelope.from} has no report session ${id} here: ${fallBack}`);
+  }
   if (row.moduleKey !== sessions.moduleKey.toLowerCase())
     throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was made under the module's previous key: ${fallBack}`);
   if (now - row.establishedAt > sessions.maxAgeMs) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} has expired: ${fallBack}`);
