@@ -409,9 +409,14 @@ export class FleetDatabase {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
       const row = this.sql(
-        `SELECT last_counter, hardware_class, failed_release, config_id, last_kind, last_release, blocked_since FROM devices WHERE id = ?`,
+        `SELECT last_counter, hardware_class, failed_release, config_id, last_kind, last_release, blocked_since, last_outcome, last_code, declined, upstream, safe_mode FROM devices WHERE id = ?`,
       ).get(id) as
         | {
+            last_outcome: string | null;
+            last_code: string | null;
+            declined: string | null;
+            upstream: string | null;
+            safe_mode: number | null;
             last_counter: number;
             hardware_class: number;
             failed_release: string | null;
@@ -445,24 +450,26 @@ export class FleetDatabase {
         for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       }
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
-      this.sql(
-        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, last_kind = ?, blocked_since = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
-      ).run(
-        counter,
-        receivedAt,
-        outcome,
-        body.lastResult?.code ?? null,
-        kind,
-        blockedSince,
-        failedRelease,
-        declined,
-        via,
-        configId,
-        lastRelease,
-        receivedAt,
-        body.safeMode === true ? 1 : 0,
-        id,
-      );
+      const code = body.lastResult?.code ?? null;
+      const safeMode = body.safeMode === true ? 1 : 0;
+      // A heartbeat (issue 17): only the counter and times change, so only they are written: the
+      // indexes on the other columns are left alone (a third of a report's storage cost).
+      const heartbeat =
+        configId === row.config_id &&
+        outcome === row.last_outcome &&
+        code === row.last_code &&
+        kind === row.last_kind &&
+        blockedSince === row.blocked_since &&
+        failedRelease === row.failed_release &&
+        declined === row.declined &&
+        via === row.upstream &&
+        lastRelease === row.last_release &&
+        safeMode === row.safe_mode;
+      if (heartbeat) this.sql(`UPDATE devices SET last_counter = ?, last_seen = ?, last_report_at = ? WHERE id = ?`).run(counter, receivedAt, receivedAt, id);
+      else
+        this.sql(
+          `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, last_kind = ?, blocked_since = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
+        ).run(counter, receivedAt, outcome, code, kind, blockedSince, failedRelease, declined, via, configId, lastRelease, receivedAt, safeMode, id);
       // Every device that ever failed a release counts in its failure total (which only rises).
       if (lastRelease && kind === "failed")
         this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
