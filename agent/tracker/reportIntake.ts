@@ -113,6 +113,21 @@ interface Sessions {
   moduleKey: string; // its compressed public key, 0x hex: a session made under another one is over
   restKey: Buffer; // wraps the session keys in the database (reportSession.sessionRestKey)
   maxAgeMs: number;
+  /** Keys unwrapped, by session id, with the wrapped bytes they came from: a hit only for the very row in the database. */
+  unwrapped: Map<string, { wrapped: Buffer; key: Buffer }>;
+}
+
+/** Session keys kept unwrapped in memory at most (about 150 bytes each); past it the cache starts again. */
+const UNWRAPPED_MAX = 200_000;
+
+function sessionKeyOf(sessions: Sessions, row: { wrappedKey: Buffer; deviceId: string; sessionId: string }): Buffer | undefined {
+  const hit = sessions.unwrapped.get(row.sessionId);
+  if (hit && hit.wrapped.equals(row.wrappedKey)) return hit.key;
+  const key = unwrapSessionKey(row.wrappedKey, sessions.restKey, row.deviceId, row.sessionId);
+  if (!key) return undefined;
+  if (sessions.unwrapped.size >= UNWRAPPED_MAX) sessions.unwrapped.clear();
+  sessions.unwrapped.set(row.sessionId, { wrapped: Buffer.from(row.wrappedKey), key });
+  return key;
 }
 
 /** Checks and stores opened reports in one transaction, each in its own savepoint. */
@@ -183,7 +198,7 @@ function takeSessionReport(db: FleetDatabase, envelope: SessionEnvelope, now: nu
   if (row.moduleKey !== sessions.moduleKey.toLowerCase())
     throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was made under the module's previous key: ${fallBack}`);
   if (now - row.establishedAt > sessions.maxAgeMs) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} has expired: ${fallBack}`);
-  const key = unwrapSessionKey(row.wrappedKey, sessions.restKey, row.deviceId, id);
+  const key = sessionKeyOf(sessions, row);
   if (!key) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was kept under another module key: ${fallBack}`);
   const message = openWithSession<StatusReport>(envelope, key);
   acceptReport(
@@ -258,6 +273,7 @@ export class ReportIntake {
         moduleKey: "0x" + publicKeyOf(privateKey).toString("hex"),
         restKey: sessionRestKey(module.privateKey),
         maxAgeMs: options.sessionMaxAgeMs ?? REPORT_SESSION_MAX_AGE_MS,
+        unwrapped: new Map(),
       };
     }
   }
