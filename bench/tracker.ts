@@ -13,7 +13,7 @@
  *     synchronous FULL, as the fleet database sets) by agent/tracker/reportIntake: one report per
  *     transaction (takeSealedReport), several per transaction (takeSealedReports), and as the
  *     tracker takes them (ReportIntake: concurrent arrivals, worker threads, batched commits).
- *     Then the same devices' next reports under their report sessions (issue 17, ADR 0012: one
+ *     Then the same devices' next reports under their report sessions (issue 17, ADR 0013: one
  *     AES-GCM each, no ECDH nor signature), through ReportIntake again: the figure beside the
  *     old one. The sessions are made as the devices' full reports make them (offer, key, wrap),
  *     written directly: setup, not measured.
@@ -730,7 +730,7 @@ async function main() {
     [`ReportIntake, ${IN_FLIGHT} in flight`]: concurrent,
     "target reports/s": 10_000,
     "where one report's time goes": breakdown,
-    "under report sessions (ADR 0012)": {
+    "under report sessions (ADR 0013)": {
       [`ReportIntake, ${IN_FLIGHT} in flight`]: sessionConcurrent,
       [`ReportIntake, ${IN_FLIGHT} in flight, worker threads started`]: sessionWithThreads,
       "where one session report's time goes": sessionsBreakdown,
@@ -764,7 +764,7 @@ async function main() {
   row("target reports/s", 10_000);
   row("refused (should be 0)", single.refused + batched.refused + concurrent.refused);
   for (const [k, v] of Object.entries(breakdown)) row(`  ${k}`, v);
-  console.log(`\nreport intake under report sessions (ADR 0012: AES-GCM under the session key + checks + durable store)`);
+  console.log(`\nreport intake under report sessions (ADR 0013: AES-GCM under the session key + checks + durable store)`);
   row(`ReportIntake (${IN_FLIGHT} in flight): reports/s`, sessionConcurrent.perSecond);
   row(`ReportIntake (${sessionWithThreads.workers} worker threads started, idle): reports/s`, sessionWithThreads.perSecond);
   row("target reports/s", 10_000);

@@ -713,7 +713,7 @@ export class DeviceAgent {
   }
 
   private inbox: Promise<void> = Promise.resolve();
-  /** The report session with the tracker (ADR 0012), in memory: a restart's first report is sealed in full. */
+  /** The report session with the tracker (ADR 0013), in memory: a restart's first report is sealed in full. */
   private readonly reportSession = new ReportSession();
 
   get reportsToTracker(): boolean {

@@ -13,7 +13,7 @@ export class ReportDeliveryError extends OtaError {
 }
 
 /**
- * The device's report session with its tracker module (ADR 0012): made by a full sealed report
+ * The device's report session with its tracker module (ADR 0013): made by a full sealed report
  * whose offer the module took, then used for the reports after it. Kept in memory only: a restart
  * of the device opens a new one (its first report is a full one), and nothing of it is at rest.
  * It holds for one module id and key and one device key: a change of any opens a new one.
@@ -54,7 +54,7 @@ export class ReportSession {
  * answer carries the module's sealed update notices for this device (ADR 0004), which the caller
  * verifies before acting on any.
  *
- * With a `session` (ADR 0012): while the module holds a session with this device, the report is
+ * With a `session` (ADR 0013): while the module holds a session with this device, the report is
  * sealed under the session key (the module opens it with one AES-GCM, no key exchange nor
  * signature); otherwise, or when the module refuses the session (REPORT_SESSION_*: expired, its
  * key rotated, its database restored, ...), the same report goes as a full sealed report that

@@ -3,7 +3,7 @@ import { AuthenticationError, InputError } from "../core/errors";
 import type { OpenedMessage } from "./sealedMessage";
 
 /**
- * Report sessions (ADR 0012): a device's status reports to one tracker module under a symmetric
+ * Report sessions (ADR 0013): a device's status reports to one tracker module under a symmetric
  * key, so that the tracker opens and authenticates a report with one AES-GCM (a few µs) instead of
  * an ECDH and a signature recovery (about 150 µs).
  *

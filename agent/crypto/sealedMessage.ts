@@ -20,7 +20,7 @@ import { recoverCompressedKey } from "./secp256k1";
  *
  * `beside` (optional, in the seal, outside the signature): values for the recipient only, which a
  * message forwarded as signed must not carry, e.g. a report session's secret, bound to the signed
- * body by its commitment (reportSession.ts, ADR 0012).
+ * body by its commitment (reportSession.ts, ADR 0013).
  */
 
 export interface Envelope {

@@ -225,7 +225,7 @@ const MIGRATIONS = [
   // send or start, never mined later.
   `CREATE TABLE IF NOT EXISTS ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
    CREATE TABLE IF NOT EXISTS ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
-  // Report sessions (issue 17, ADR 0012): one per device with this module, its key wrapped under
+  // Report sessions (issue 17, ADR 0013): one per device with this module, its key wrapped under
   // the module's key, with the device and module keys it was made under (a rotation ends it).
   `CREATE TABLE IF NOT EXISTS report_sessions (
      device_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, wrapped_key BLOB NOT NULL,
@@ -235,7 +235,7 @@ const MIGRATIONS = [
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
 export const FLEET_SCHEMA = MIGRATIONS.length;
 
-/** A device's report session with this module (ADR 0012). */
+/** A device's report session with this module (ADR 0013). */
 export interface ReportSessionRow {
   deviceId: string;
   sessionId: string;
@@ -310,7 +310,7 @@ export class FleetDatabase {
 
   setStanding(deviceId: string, standing: DeviceRow["standing"]): void {
     this.db.prepare(`UPDATE devices SET standing = ? WHERE id = ?`).run(standing, deviceId.toLowerCase());
-    // A device suspended or withdrawn loses its report session: taken back, it proves its key again (ADR 0012).
+    // A device suspended or withdrawn loses its report session: taken back, it proves its key again (ADR 0013).
     if (standing !== "active") this.dropReportSession(deviceId);
   }
 
@@ -477,7 +477,7 @@ export class FleetDatabase {
     });
   }
 
-  /** Keeps a device's report session with this module (ADR 0012), in place of the one it had. */
+  /** Keeps a device's report session with this module (ADR 0013), in place of the one it had. */
   setReportSession(row: ReportSessionRow): void {
     this.sql(
       `INSERT OR REPLACE INTO report_sessions (device_id, session_id, wrapped_key, device_key, module_key, established_at) VALUES (?, ?, ?, ?, ?, ?)`,

@@ -124,7 +124,7 @@ export const TRACKER_ERRORS = {
   REPORT_DEVICE_NOT_ACTIVE: "the device is suspended or withdrawn on the ledger; its reports are not taken",
   REPORT_SIGNATURE: "the report is not signed by the device's enrolled key",
   REPORT_SESSION_UNKNOWN:
-    "the report names a report session this module does not hold for the device (never opened, replaced by a newer one, expired, made under the module's or the device's previous key, or this module keeps none): send the report sealed in full, which offers a new session (ADR 0012)",
+    "the report names a report session this module does not hold for the device (never opened, replaced by a newer one, expired, made under the module's or the device's previous key, or this module keeps none): send the report sealed in full, which offers a new session (ADR 0013)",
   REPORT_SESSION_AUTHENTICATION:
     "the session report does not open under its session's key for this envelope (kind, from, to, session): sealed under another key, or altered",
   REPORT_CREDENTIAL: "the batch credential in the report is another device's record: a device of a Merkle batch sends its own record, batch id and proof",
@@ -1023,7 +1023,7 @@ const schemas: Record<string, SchemaObject> = {
     type: "object",
     required: ["v", "kind", "from", "to", "session", "sealed"],
     description:
-      "A status report sealed under a report session (ADR 0012, agent/crypto/reportSession.ts): AES-256-GCM under the session's key, which the device offered in a full sealed report (its id and commitment signed with its enrolled key, the secret sealed to this module) and this module took. `v`, `kind`, `from`, `to` and `session` are in the clear, for routing, and authenticated with the ciphertext.",
+      "A status report sealed under a report session (ADR 0013, agent/crypto/reportSession.ts): AES-256-GCM under the session's key, which the device offered in a full sealed report (its id and commitment signed with its enrolled key, the secret sealed to this module) and this module took. `v`, `kind`, `from`, `to` and `session` are in the clear, for routing, and authenticated with the ciphertext.",
     properties: {
       v: { const: 1, description: "Envelope format version." },
       kind: { const: REPORT_KIND, description: "A status report." },
@@ -1046,7 +1046,7 @@ const schemas: Record<string, SchemaObject> = {
         type: "object",
         required: ["id", "expiresAt"],
         description:
-          "Present when this report (sealed in full) offered a report session and the module took it: the device seals its next reports under it (ADR 0012). A module that forwards reports upstream takes no session.",
+          "Present when this report (sealed in full) offered a report session and the module took it: the device seals its next reports under it (ADR 0013). A module that forwards reports upstream takes no session.",
         properties: {
           id: { type: "string", pattern: "^0x[0-9a-f]{32}$", description: "The session's id, as the device offered it." },
           expiresAt: {
@@ -1119,7 +1119,7 @@ const paths: Record<string, PathItemObject> = {
         "",
         "The answer carries the update notices due for the device, sealed to it now (notices are sealed only at delivery).",
         "",
-        "Report sessions (ADR 0012, CAP-11.2-m-a, CAP-11.2-m-b): a full report may offer one (its signed body names the session id and the sha256 of its secret, the secret is sealed beside the signature); the answer's `session` confirms it, and the device's next reports come as a `SessionEnvelope`, sealed with AES-256-GCM under the session key, authenticated by it instead of a signature, with the same checks of standing, counter and content. A session ends when it expires, when the module's or the device's key changes, when the device is suspended or withdrawn, and when a newer full report offers another; a report under a session that is over is refused with REPORT_SESSION_UNKNOWN and the device sends it again in full. A module with a parent takes no sessions (its parent checks each device's own signature).",
+        "Report sessions (ADR 0013, CAP-11.2-m-a, CAP-11.2-m-b): a full report may offer one (its signed body names the session id and the sha256 of its secret, the secret is sealed beside the signature); the answer's `session` confirms it, and the device's next reports come as a `SessionEnvelope`, sealed with AES-256-GCM under the session key, authenticated by it instead of a signature, with the same checks of standing, counter and content. A session ends when it expires, when the module's or the device's key changes, when the device is suspended or withdrawn, and when a newer full report offers another; a report under a session that is over is refused with REPORT_SESSION_UNKNOWN and the device sends it again in full. A module with a parent takes no sessions (its parent checks each device's own signature).",
       ].join("\n"),
       tags: ["devices and modules"],
       "x-x1368": ["PROC-5", "CAP-11.1-a-i", "CAP-11.2-m-a", "CAP-11.2-m-b"],

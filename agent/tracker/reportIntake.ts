@@ -21,7 +21,7 @@ export interface SignedReport {
 
 /**
  * A report the intake took: a full sealed report comes with its device's signature (to forward
- * upstream); a session report (ADR 0012) has none. `session`: the report session this report
+ * upstream); a session report (ADR 0013) has none. `session`: the report session this report
  * opened, for the answer to tell the device.
  */
 export interface TakenReport {
@@ -30,7 +30,7 @@ export interface TakenReport {
   session?: { id: string; expiresAt: number };
 }
 
-/** A posted report: a full sealed report, or one sealed under a report session (ADR 0012). */
+/** A posted report: a full sealed report, or one sealed under a report session (ADR 0013). */
 export type ReportEnvelope = Envelope | SessionEnvelope;
 
 /** Report sessions last this long unless the module says otherwise; the device then opens a new one with a full report. */
@@ -107,7 +107,7 @@ function openReport(envelope: ReportEnvelope, module: { id: string; privateKey: 
   }
 }
 
-/** What a module needs to keep report sessions (ADR 0012). */
+/** What a module needs to keep report sessions (ADR 0013). */
 interface Sessions {
   moduleId: string;
   moduleKey: string; // its compressed public key, 0x hex: a session made under another one is over
@@ -220,7 +220,7 @@ export interface ReportIntakeOptions {
   /** Most reports per transaction (default 256). */
   maxBatch?: number;
   /**
-   * Keep report sessions (ADR 0012; default true): a full report's session offer is taken, and
+   * Keep report sessions (ADR 0013; default true): a full report's session offer is taken, and
    * reports sealed under a session are opened. A module that forwards reports upstream keeps none:
    * its parent checks each device's own signature.
    */
@@ -503,7 +503,7 @@ function isReport(r: StatusReport, from: string): boolean {
     (r.declined === undefined || (Array.isArray(r.declined) && r.declined.every((d) => hex32(d?.releaseId)))) &&
     // Safe mode (CAP-11.1-b) is a status the tracker lists: a boolean, or absent (not in safe mode).
     (r.safeMode === undefined || typeof r.safeMode === "boolean") &&
-    // A session offer (ADR 0012) names a 16-byte id and a 32-byte commitment.
+    // A session offer (ADR 0013) names a 16-byte id and a 32-byte commitment.
     (r.session === undefined ||
       (!!r.session && typeof r.session === "object" && /^0x[0-9a-fA-F]{32}$/.test(String(r.session.id)) && hex32(r.session.commitment)))
   );

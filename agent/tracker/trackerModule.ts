@@ -177,7 +177,7 @@ export class TrackerModule {
     this.db = new FleetDatabase(path.join(options.dataDir, "fleet.db"));
     this.planner = new FleetPlanner(this.db);
     this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
-    // Report sessions (ADR 0012) only where reports end: a module below forwards each device's own signature upstream.
+    // Report sessions (ADR 0013) only where reports end: a module below forwards each device's own signature upstream.
     this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, {
       workers: options.intakeWorkers,
       sessions: !options.parent,

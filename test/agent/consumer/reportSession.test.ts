@@ -12,7 +12,7 @@ import { ReportIntake, reportEnvelope } from "../../../agent/tracker/reportIntak
 import { expectCode } from "../../helpers/expectCode";
 
 /**
- * Issue 17, ADR 0012: the device's side of report sessions, over a real HTTP connection on
+ * Issue 17, ADR 0013: the device's side of report sessions, over a real HTTP connection on
  * 127.0.0.1 to the tracker's real intake and fleet database (the route's answer as
  * agent/tracker/trackerHttp.ts gives it: {accepted, counter, notices, session?}, refusals as
  * {error: {code, message}} with the documented status).
@@ -26,7 +26,7 @@ const STATUS: Record<string, number> = { REPORT_REPLAYED: 409, REPORT_DEVICE_NOT
 
 const report = (counter: number): StatusReport => ({ deviceId, counter, installed: [], lastResult: null, needs: [], declined: [], safeMode: false });
 
-describe("agent/consumer/statusReport: report sessions, the device's side (issue 17, ADR 0012)", () => {
+describe("agent/consumer/statusReport: report sessions, the device's side (issue 17, ADR 0013)", () => {
   let dir: string;
   let db: FleetDatabase;
   let intake: ReportIntake;

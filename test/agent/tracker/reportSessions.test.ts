@@ -11,7 +11,7 @@ import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport
 import { expectCode } from "../../helpers/expectCode";
 
 /**
- * Issue 17, ADR 0012: report sessions, from an attacker's side. A device opens a session with a
+ * Issue 17, ADR 0013: report sessions, from an attacker's side. A device opens a session with a
  * full sealed report (signed with its enrolled key, sealed to the module); its later reports are
  * sealed under the session key. Each test plays what an attacker, a stale device or a rotation
  * would send, against the real intake and fleet database.
@@ -58,7 +58,7 @@ const held = (d: Device, offer: SessionOffer) => ({ id: offer.id, key: sessionKe
 const underSession = (d: Device, session: { id: string; key: Buffer }, counter: number, over: Partial<StatusReport> = {}): SessionEnvelope =>
   sealWithSession({ kind: REPORT_KIND, from: d.id, to: moduleId, issuedAt: Date.now(), body: report(d.id, counter, over) }, session);
 
-describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue 17, ADR 0012)", () => {
+describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue 17, ADR 0013)", () => {
   let dir: string;
   let db: FleetDatabase;
   let now: number;
