@@ -137,10 +137,11 @@ function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], no
     opened.map((o): BatchedReport => {
       if (o instanceof Error) return { ok: false, error: o };
       try {
-        // A refusal or failure undoes only this report's writes (and the session it would open).
+        // A refusal or failure undoes only this report's writes (and the session it would open). A
+        // session report writes only through FleetDatabase.takeReport, atomic on its own: no savepoint more.
         return {
           ok: true,
-          report: db.transaction(() => ("session" in o ? takeSessionReport(db, o.session, now, via, sessions) : takeFull(db, o, now, via, sessions))),
+          report: "session" in o ? takeSessionReport(db, o.session, now, via, sessions) : db.transaction(() => takeFull(db, o, now, via, sessions)),
         };
       } catch (error) {
         return { ok: false, error: error as Error };
