@@ -1505,7 +1505,7 @@ export const TRACKER_OPENAPI: OpenApiDocument = {
       "",
       "Three kinds of caller, three kinds of authentication:",
       "",
-      "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds;",
+      "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds (after a first such report, a device may report under the session key it offered in it: ADR 0013);",
       "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts), checked against the ledger's roles;",
       "- readers (dashboards, operators, monitoring) use the read endpoints (/v1/fleet/*, /v1/releases*, /v1/rollouts, /v1/modules, /v1/anchors*) with a bearer token, required only when the tracker is configured with `tracker.apiToken`; /v1/health, /openapi.json and the dashboard's page and files are open.",
       "",
