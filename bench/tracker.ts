@@ -13,6 +13,10 @@
  *     synchronous FULL, as the fleet database sets) by agent/tracker/reportIntake: one report per
  *     transaction (takeSealedReport), several per transaction (takeSealedReports), and as the
  *     tracker takes them (ReportIntake: concurrent arrivals, worker threads, batched commits).
+ *     Then the same devices' next reports under their report sessions (issue 17, ADR 0013: one
+ *     AES-GCM each, no ECDH nor signature), through ReportIntake again: the figure beside the
+ *     old one. The sessions are made as the devices' full reports make them (offer, key, wrap),
+ *     written directly: setup, not measured.
  *   memory: peak RSS, and the database's size on disk (file + WAL).
  *
  *   npm run bench:tracker                              1,000,000 devices
@@ -38,6 +42,16 @@ import { ReportIntake, takeSealedReport, takeSealedReports } from "../agent/trac
 import type { StreamBatch } from "../agent/chain/eventStream";
 import { computeReleaseId, registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { openMessage, sealMessage, type Envelope } from "../agent/crypto/sealedMessage";
+import {
+  newSessionOffer,
+  openWithSession,
+  sealWithSession,
+  sessionKey,
+  sessionRestKey,
+  unwrapSessionKey,
+  wrapSessionKey,
+  type SessionEnvelope,
+} from "../agent/crypto/reportSession";
 import { eciesOpen } from "../agent/crypto/ecies";
 import { componentId, normalizeRelease, type Dependency, type ReleaseRecord } from "../agent/core/release";
 import { REPORT_KIND, type StatusReport } from "../agent/core/statusReport";
@@ -536,6 +550,73 @@ async function intakeConcurrent(fleet: Fleet, envelopes: Envelope[], inFlight: n
   return { reports: rest.length, seconds: round(seconds), perSecond: Math.round(rest.length / seconds), refused, workers: n };
 }
 
+/**
+ * Each reporting device's report session with the module, as its full report would open it (the
+ * offer's secret, the derived key, wrapped under the module key), written directly (setup); and
+ * its next report sealed under it (device side). Not measured.
+ */
+function sessionReports(fleet: Fleet, counter: number): { envelopes: SessionEnvelope[]; keys: Buffer[] } {
+  const restKey = sessionRestKey(moduleKey.privateKey);
+  const modulePublicKey = moduleKey.signingKey.compressedPublicKey.toLowerCase();
+  const envelopes: SessionEnvelope[] = [];
+  const keys: Buffer[] = [];
+  fleet.db.transaction(() => {
+    for (const d of fleet.reporters) {
+      const offer = newSessionOffer();
+      const key = sessionKey(offer.secret, offer.id, d.id, MODULE_ID);
+      const row = fleet.db.device(d.id)!;
+      fleet.db.setReportSession({
+        deviceId: d.id,
+        sessionId: offer.id,
+        wrappedKey: wrapSessionKey(key, restKey, d.id.toLowerCase(), offer.id),
+        deviceKey: row.publicKey,
+        moduleKey: modulePublicKey,
+        establishedAt: Date.now(),
+      });
+      const body: StatusReport = { deviceId: d.id, counter, installed: d.installed, lastResult: null, needs: [], declined: [], safeMode: false };
+      envelopes.push(sealWithSession({ kind: REPORT_KIND, from: d.id, to: MODULE_ID, issuedAt: Date.now(), body }, { id: offer.id, key }));
+      keys.push(key);
+    }
+  });
+  return { envelopes, keys };
+}
+
+/** The session path through ReportIntake: concurrent arrivals, opened in the commit (no thread needed), batched commits. */
+async function sessionIntake(fleet: Fleet, envelopes: SessionEnvelope[], inFlight: number, workers = 0): Promise<IntakeFigures & { workers: number }> {
+  const intake = new ReportIntake(fleet.db, { id: MODULE_ID, privateKey: moduleKey.privateKey }, Date.now, { workers, maxBatch: BATCH });
+  await intake.start();
+  await intake.take(envelopes[0]); // not counted
+  const rest = envelopes.slice(1);
+  let refused = 0;
+  let next = 0;
+  const t = performance.now();
+  const device = async () => {
+    while (next < rest.length) await intake.take(rest[next++]).catch(() => refused++);
+  };
+  await Promise.all(Array.from({ length: inFlight }, device));
+  const seconds = ms(t) / 1000;
+  await intake.close();
+  return { reports: rest.length, seconds: round(seconds), perSecond: Math.round(rest.length / seconds), refused, workers };
+}
+
+/** Where a session report's time goes: the session row, the unwrap, the AES-GCM open (not stored). */
+function sessionBreakdown(fleet: Fleet, envelopes: SessionEnvelope[], keys: Buffer[]): Record<string, number> {
+  const restKey = sessionRestKey(moduleKey.privateKey);
+  let t = performance.now();
+  for (const e of envelopes) {
+    const row = fleet.db.reportSession(e.from)!;
+    unwrapSessionKey(row.wrappedKey, restKey, row.deviceId, row.sessionId);
+  }
+  const lookup = (ms(t) * 1000) / envelopes.length;
+  t = performance.now();
+  envelopes.forEach((e, i) => openWithSession(e, keys[i]));
+  const open = (ms(t) * 1000) / envelopes.length;
+  return {
+    "session row + key unwrap (uncached: a session's first report) us/report": round(lookup),
+    "AES-GCM open + JSON us/report": round(open),
+  };
+}
+
 /** Where one report's time goes: the same work, piece by piece, on copies that are not stored. */
 function intakeBreakdown(fleet: Fleet, envelopes: Envelope[]): Record<string, number> {
   const key = Buffer.from(moduleKey.privateKey.slice(2), "hex");
@@ -600,6 +681,17 @@ async function main() {
   const concurrent = await intakeConcurrent(fleet, envelopes.slice(2 * third), IN_FLIGHT);
   log(`  ${concurrent.perSecond} reports/s on ${concurrent.workers} worker thread(s)`);
   const breakdown = intakeBreakdown(fleet, envelopes.slice(0, Math.min(500, envelopes.length)));
+  log(`report sessions for the ${fleet.reporters.length} reporting devices, and their next reports (not measured) ...`);
+  const sessions = sessionReports(fleet, 12);
+  const sessionsBreakdown = sessionBreakdown(fleet, sessions.envelopes.slice(0, Math.min(500, sessions.envelopes.length)), sessions.keys);
+  const half = Math.floor(sessions.envelopes.length / 2);
+  log(`report intake under sessions: ${half} through ReportIntake, ${IN_FLIGHT} in flight ...`);
+  const sessionConcurrent = await sessionIntake(fleet, sessions.envelopes.slice(0, half), IN_FLIGHT);
+  log(`  ${sessionConcurrent.perSecond} reports/s`);
+  // The other half with the worker threads started, as the tracker runs (they open only full reports).
+  const threads = os.availableParallelism?.() ?? os.cpus().length;
+  const sessionWithThreads = await sessionIntake(fleet, sessions.envelopes.slice(half), IN_FLIGHT, threads);
+  log(`  ${sessionWithThreads.perSecond} reports/s with ${threads} idle worker thread(s)`);
   const sizeAfterIntake = diskMiB(fleet.file);
   fleet.db.close();
   if (KEEP) keep.push(fleet.file);
@@ -638,6 +730,11 @@ async function main() {
     [`ReportIntake, ${IN_FLIGHT} in flight`]: concurrent,
     "target reports/s": 10_000,
     "where one report's time goes": breakdown,
+    "under report sessions (ADR 0013)": {
+      [`ReportIntake, ${IN_FLIGHT} in flight`]: sessionConcurrent,
+      [`ReportIntake, ${IN_FLIGHT} in flight, worker threads started`]: sessionWithThreads,
+      "where one session report's time goes": sessionsBreakdown,
+    },
   };
   figures.memory = {
     "peak RSS MiB before": baseline,
@@ -667,6 +764,12 @@ async function main() {
   row("target reports/s", 10_000);
   row("refused (should be 0)", single.refused + batched.refused + concurrent.refused);
   for (const [k, v] of Object.entries(breakdown)) row(`  ${k}`, v);
+  console.log(`\nreport intake under report sessions (ADR 0013: AES-GCM under the session key + checks + durable store)`);
+  row(`ReportIntake (${IN_FLIGHT} in flight): reports/s`, sessionConcurrent.perSecond);
+  row(`ReportIntake (${sessionWithThreads.workers} worker threads started, idle): reports/s`, sessionWithThreads.perSecond);
+  row("target reports/s", 10_000);
+  row("refused (should be 0)", sessionConcurrent.refused + sessionWithThreads.refused);
+  for (const [k, v] of Object.entries(sessionsBreakdown)) row(`  ${k}`, v);
   console.log(`\nmemory`);
   for (const [k, v] of Object.entries(figures.memory as Record<string, number>)) row(k, v);
   if (keep.length) row("kept", keep.join(" "));

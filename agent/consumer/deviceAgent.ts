@@ -36,7 +36,7 @@ import type { LedgerEvent } from "./ledgerWatcher";
 import { SlotStore } from "./slots/slotStore";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
-import { sendStatusReport } from "./statusReport";
+import { ReportSession, sendStatusReport } from "./statusReport";
 import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from "../core/updateOutcome";
 import { backoffDelayMs } from "../core/backoff";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
@@ -734,7 +734,7 @@ export class DeviceAgent {
   private async sendReport(): Promise<StatusReport> {
     const { report, attempt } = await this.buildReport();
     if (this.o.tracker) {
-      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log);
+      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log, this.reportSession);
       if (attempt) attempt.reported = true;
       else {
         await this.slots.markReported();
@@ -748,6 +748,8 @@ export class DeviceAgent {
   }
 
   private inbox: Promise<void> = Promise.resolve();
+  /** The report session with the tracker (ADR 0013), in memory: a restart's first report is sealed in full. */
+  private readonly reportSession = new ReportSession();
 
   get reportsToTracker(): boolean {
     return this.o.tracker !== undefined;

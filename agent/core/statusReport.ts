@@ -16,6 +16,12 @@ export interface StatusReport {
   credential?: { record: { id: string; publicKey: string; hardwareClass: number; network: string; region: string }; batchId: number; proof: string[] };
   /** Where the device fetches releases from and how each source fared (REQ-10f-ii): a bad mirror shows at once. */
   sources?: SourceHealth[];
+  /**
+   * A report session the device offers the tracker module (ADR 0013): its id and the sha256 of its
+   * secret, signed with the report; the secret itself travels beside the signature in the seal.
+   * Once the module took it, the device's next reports are sealed under the session key.
+   */
+  session?: { id: string; commitment: string };
 }
 
 /** A firmware server (artifact, chunk list, wrapped key) or an IPFS trustless gateway (blocks only). */

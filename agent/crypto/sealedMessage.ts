@@ -17,6 +17,10 @@ import { recoverCompressedKey } from "./secp256k1";
  *     - a tracker module: its registered Ethereum signer (EIP-191 over the digest's hex).
  * The recipient checks that the inner kind/from/to match the envelope, that the signer is the
  * one the ledger names for `from`, and the freshness of `issuedAt` (its own rule).
+ *
+ * `beside` (optional, in the seal, outside the signature): values for the recipient only, which a
+ * message forwarded as signed must not carry, e.g. a report session's secret, bound to the signed
+ * body by its commitment (reportSession.ts, ADR 0013).
  */
 
 export interface Envelope {
@@ -49,10 +53,15 @@ function aad(kind: string, from: string, to: string): Buffer {
   return Buffer.from(`v1|${kind}|${from.toLowerCase()}|${to.toLowerCase()}`);
 }
 
-export async function sealMessage<T>(message: OpenedMessage<T>, signer: MessageSigner, recipientPublicKey: string): Promise<Envelope> {
+export async function sealMessage<T>(
+  message: OpenedMessage<T>,
+  signer: MessageSigner,
+  recipientPublicKey: string,
+  beside?: Record<string, string>,
+): Promise<Envelope> {
   const d = digest(message);
   const signature = signer.kind === "device" ? new SigningKey(signer.privateKey).sign(d).serialized : await signer.signMessage("0x" + d.toString("hex"));
-  const inner = Buffer.from(JSON.stringify({ ...message, signature }));
+  const inner = Buffer.from(JSON.stringify({ ...message, signature, ...(beside ? { beside } : {}) }));
   const sealed = eciesSeal(inner, Buffer.from(recipientPublicKey.replace(/^0x/, ""), "hex"), aad(message.kind, message.from, message.to), INFO);
   return { v: 1, kind: message.kind, from: message.from, to: message.to, sealed: "0x" + sealed.toString("hex") };
 }
@@ -68,7 +77,7 @@ export function openMessage<T>(
   recipientPrivateKey: string,
   me: string,
   signerKind: MessageSigner["kind"],
-): { message: OpenedMessage<T>; signedBy: string; signature: string } {
+): { message: OpenedMessage<T>; signedBy: string; signature: string; beside?: Record<string, string> } {
   if (
     !envelope ||
     envelope.v !== 1 ||
@@ -87,7 +96,7 @@ export function openMessage<T>(
     INFO,
     "MESSAGE",
   );
-  let inner: OpenedMessage<T> & { signature: string };
+  let inner: OpenedMessage<T> & { signature: string; beside?: unknown };
   try {
     inner = JSON.parse(plain.toString("utf8"));
   } catch {
@@ -96,8 +105,12 @@ export function openMessage<T>(
   if (inner.kind !== envelope.kind || inner.from !== envelope.from || inner.to !== envelope.to || !Number.isSafeInteger(inner.issuedAt)) {
     throw new AuthenticationError("MESSAGE_MALFORMED", "the sealed message disagrees with its envelope");
   }
-  const { signature, ...message } = inner;
-  return { message, signedBy: recoverMessageSigner(message, signature, signerKind), signature };
+  const { signature, beside, ...message } = inner;
+  const opened = { message, signedBy: recoverMessageSigner(message, signature, signerKind), signature };
+  if (beside === undefined) return opened;
+  if (!beside || typeof beside !== "object" || Array.isArray(beside) || !Object.values(beside).every((v) => typeof v === "string"))
+    throw new AuthenticationError("MESSAGE_MALFORMED", "the sealed message's values beside the signature are not strings");
+  return { ...opened, beside: beside as Record<string, string> };
 }
 
 /**

@@ -225,10 +225,25 @@ const MIGRATIONS = [
   // send or start, never mined later.
   `CREATE TABLE IF NOT EXISTS ledger_position (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
    CREATE TABLE IF NOT EXISTS ledger_txs (nonce INTEGER PRIMARY KEY, tx TEXT NOT NULL);`,
+  // Report sessions (issue 17, ADR 0013): one per device with this module, its key wrapped under
+  // the module's key, with the device and module keys it was made under (a rotation ends it).
+  `CREATE TABLE IF NOT EXISTS report_sessions (
+     device_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, wrapped_key BLOB NOT NULL,
+     device_key TEXT NOT NULL, module_key TEXT NOT NULL, established_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
 export const FLEET_SCHEMA = MIGRATIONS.length;
+
+/** A device's report session with this module (ADR 0013). */
+export interface ReportSessionRow {
+  deviceId: string;
+  sessionId: string;
+  wrappedKey: Buffer; // the session key, sealed under the module's key (reportSession.wrapSessionKey)
+  deviceKey: string; // the device's enrolled key when the session was made
+  moduleKey: string; // the module's public key when the session was made
+  establishedAt: number;
+}
 
 export class FleetDatabase {
   readonly db: SqliteDatabase;
@@ -277,6 +292,7 @@ export class FleetDatabase {
              network = excluded.network, region = excluded.region, standing = excluded.standing, batch_id = excluded.batch_id, leaf = excluded.leaf`,
         )
         .run(id, d.publicKey.toLowerCase(), d.hardwareClass, d.network, d.region, d.standing, d.batchId ?? null, d.leaf?.toLowerCase() ?? null);
+      if (d.standing !== "active") this.dropReportSession(id); // as setStanding
       // A re-enrolment may change the hardware class: the configuration follows.
       const row = this.device(id)!;
       if (row.configId !== null)
@@ -287,13 +303,15 @@ export class FleetDatabase {
   deleteDevice(deviceId: string): void {
     const id = deviceId.toLowerCase();
     this.transaction(() => {
-      for (const t of ["installed", "decisions", "deliveries"]) this.db.prepare(`DELETE FROM ${t} WHERE device_id = ?`).run(id);
+      for (const t of ["installed", "decisions", "deliveries", "report_sessions"]) this.db.prepare(`DELETE FROM ${t} WHERE device_id = ?`).run(id);
       this.db.prepare(`DELETE FROM devices WHERE id = ?`).run(id);
     });
   }
 
   setStanding(deviceId: string, standing: DeviceRow["standing"]): void {
     this.db.prepare(`UPDATE devices SET standing = ? WHERE id = ?`).run(standing, deviceId.toLowerCase());
+    // A device suspended or withdrawn loses its report session: taken back, it proves its key again (ADR 0013).
+    if (standing !== "active") this.dropReportSession(deviceId);
   }
 
   device(id: string): DeviceRow | undefined {
@@ -391,9 +409,14 @@ export class FleetDatabase {
     const id = deviceId.toLowerCase();
     return this.transaction(() => {
       const row = this.sql(
-        `SELECT last_counter, hardware_class, failed_release, config_id, last_kind, last_release, blocked_since FROM devices WHERE id = ?`,
+        `SELECT last_counter, hardware_class, failed_release, config_id, last_kind, last_release, blocked_since, last_outcome, last_code, declined, upstream, safe_mode FROM devices WHERE id = ?`,
       ).get(id) as
         | {
+            last_outcome: string | null;
+            last_code: string | null;
+            declined: string | null;
+            upstream: string | null;
+            safe_mode: number | null;
             last_counter: number;
             hardware_class: number;
             failed_release: string | null;
@@ -427,29 +450,60 @@ export class FleetDatabase {
         for (const i of installed) ins.run(id, i.component, i.version.toString(), i.releaseId);
       }
       const declined = JSON.stringify((body.declined ?? []).map((d) => d.releaseId.toLowerCase()));
-      this.sql(
-        `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, last_kind = ?, blocked_since = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
-      ).run(
-        counter,
-        receivedAt,
-        outcome,
-        body.lastResult?.code ?? null,
-        kind,
-        blockedSince,
-        failedRelease,
-        declined,
-        via,
-        configId,
-        lastRelease,
-        receivedAt,
-        body.safeMode === true ? 1 : 0,
-        id,
-      );
+      const code = body.lastResult?.code ?? null;
+      const safeMode = body.safeMode === true ? 1 : 0;
+      // A heartbeat (issue 17): only the counter and times change, so only they are written: the
+      // indexes on the other columns are left alone (a third of a report's storage cost).
+      const heartbeat =
+        configId === row.config_id &&
+        outcome === row.last_outcome &&
+        code === row.last_code &&
+        kind === row.last_kind &&
+        blockedSince === row.blocked_since &&
+        failedRelease === row.failed_release &&
+        declined === row.declined &&
+        via === row.upstream &&
+        lastRelease === row.last_release &&
+        safeMode === row.safe_mode;
+      if (heartbeat) this.sql(`UPDATE devices SET last_counter = ?, last_seen = ?, last_report_at = ? WHERE id = ?`).run(counter, receivedAt, receivedAt, id);
+      else
+        this.sql(
+          `UPDATE devices SET last_counter = ?, last_seen = ?, last_outcome = ?, last_code = ?, last_kind = ?, blocked_since = ?, failed_release = ?, declined = ?, upstream = ?, config_id = ?, last_release = ?, last_report_at = ?, safe_mode = ? WHERE id = ?`,
+        ).run(counter, receivedAt, outcome, code, kind, blockedSince, failedRelease, declined, via, configId, lastRelease, receivedAt, safeMode, id);
       // Every device that ever failed a release counts in its failure total (which only rises).
       if (lastRelease && kind === "failed")
         this.sql(`INSERT OR IGNORE INTO release_failures (release_id, device_id, at) VALUES (?, ?, ?)`).run(lastRelease, id, receivedAt);
       return true;
     });
+  }
+
+  /** Keeps a device's report session with this module (ADR 0013), in place of the one it had. */
+  setReportSession(row: ReportSessionRow): void {
+    this.sql(
+      `INSERT OR REPLACE INTO report_sessions (device_id, session_id, wrapped_key, device_key, module_key, established_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(row.deviceId.toLowerCase(), row.sessionId.toLowerCase(), row.wrappedKey, row.deviceKey.toLowerCase(), row.moduleKey.toLowerCase(), row.establishedAt);
+  }
+
+  /** A device's report session, if it has one. */
+  reportSession(deviceId: string): ReportSessionRow | undefined {
+    const r = this.sql(`SELECT session_id, wrapped_key, device_key, module_key, established_at FROM report_sessions WHERE device_id = ?`).get(
+      deviceId.toLowerCase(),
+    ) as { session_id: string; wrapped_key: Buffer; device_key: string; module_key: string; established_at: number } | undefined;
+    return (
+      r && {
+        deviceId: deviceId.toLowerCase(),
+        sessionId: r.session_id,
+        wrappedKey: r.wrapped_key,
+        deviceKey: r.device_key,
+        moduleKey: r.module_key,
+        establishedAt: r.established_at,
+      }
+    );
+  }
+
+  /** Ends a device's report session (it sends a full sealed report next, which may open another). */
+  dropReportSession(deviceId: string): void {
+    this.sql(`DELETE FROM report_sessions WHERE device_id = ?`).run(deviceId.toLowerCase());
   }
 
   /** The id of the configuration (created if new) of a device with this hardware, these components and this failed release. */

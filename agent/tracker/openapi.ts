@@ -123,6 +123,10 @@ export const TRACKER_ERRORS = {
     "the sending device is not enrolled in this module's fleet (as mirrored from the ledger), or, for a device of a Merkle batch, its proof does not lead to the root of a batch on the ledger",
   REPORT_DEVICE_NOT_ACTIVE: "the device is suspended or withdrawn on the ledger; its reports are not taken",
   REPORT_SIGNATURE: "the report is not signed by the device's enrolled key",
+  REPORT_SESSION_UNKNOWN:
+    "the report names a report session this module does not hold for the device (never opened, replaced by a newer one, expired, made under the module's or the device's previous key, or this module keeps none): send the report sealed in full, which offers a new session (ADR 0013)",
+  REPORT_SESSION_AUTHENTICATION:
+    "the session report does not open under its session's key for this envelope (kind, from, to, session): sealed under another key, or altered",
   REPORT_CREDENTIAL: "the batch credential in the report is another device's record: a device of a Merkle batch sends its own record, batch id and proof",
   REPORT_MALFORMED:
     "the report does not name its device (the envelope's `from`), a counter above 0, the installed components and lastResult (null or {outcome})",
@@ -1015,12 +1019,42 @@ const schemas: Record<string, SchemaObject> = {
       },
     ],
   },
+  SessionEnvelope: {
+    type: "object",
+    required: ["v", "kind", "from", "to", "session", "sealed"],
+    description:
+      "A status report sealed under a report session (ADR 0013, agent/crypto/reportSession.ts): AES-256-GCM under the session's key, which the device offered in a full sealed report (its id and commitment signed with its enrolled key, the secret sealed to this module) and this module took. `v`, `kind`, `from`, `to` and `session` are in the clear, for routing, and authenticated with the ciphertext.",
+    properties: {
+      v: { const: 1, description: "Envelope format version." },
+      kind: { const: REPORT_KIND, description: "A status report." },
+      from: id("The device."),
+      to: id("This tracker module."),
+      session: { type: "string", pattern: "^0x[0-9a-fA-F]{32}$", description: "The report session's id (16 bytes), as the module confirmed it." },
+      sealed: { type: "string", pattern: "^0x([0-9a-fA-F]{2})+$", description: "nonce (12 bytes) | AES-256-GCM ciphertext | tag (16 bytes), hex." },
+    },
+    examples: [
+      { v: 1, kind: REPORT_KIND, from: "0x" + "ab".repeat(32), to: "0x" + "cd".repeat(32), session: "0x" + "5e".repeat(16), sealed: "0x" + "00".repeat(60) },
+    ],
+  },
   ReportAccepted: {
     type: "object",
     required: ["accepted", "counter", "notices"],
     properties: {
       accepted: { const: true },
       counter: { type: "integer", minimum: 1, description: "The counter of the report taken." },
+      session: {
+        type: "object",
+        required: ["id", "expiresAt"],
+        description:
+          "Present when this report (sealed in full) offered a report session and the module took it: the device seals its next reports under it (ADR 0013). A module that forwards reports upstream takes no session.",
+        properties: {
+          id: { type: "string", pattern: "^0x[0-9a-f]{32}$", description: "The session's id, as the device offered it." },
+          expiresAt: {
+            type: "integer",
+            description: "When the module stops taking reports under it (ms); the device then sends a full report, which offers another.",
+          },
+        },
+      },
       notices: {
         type: "array",
         items: ref("Envelope"),
@@ -1084,11 +1118,17 @@ const paths: Record<string, PathItemObject> = {
         `The envelope must be addressed to this module, be of kind "${REPORT_KIND}", come from a device this module's ledger mirror knows and holds active, be signed by that device's enrolled key, and carry a counter above the last one taken (so a replay is refused). The report and what the device now runs are stored at once.`,
         "",
         "The answer carries the update notices due for the device, sealed to it now (notices are sealed only at delivery).",
+        "",
+        "Report sessions (ADR 0013, CAP-11.2-m-a, CAP-11.2-m-b): a full report may offer one (its signed body names the session id and the sha256 of its secret, the secret is sealed beside the signature); the answer's `session` confirms it, and the device's next reports come as a `SessionEnvelope`, sealed with AES-256-GCM under the session key, authenticated by it instead of a signature, with the same checks of standing, counter and content. A session ends when it expires, when the module's or the device's key changes, when the device is suspended or withdrawn, and when a newer full report offers another; a report under a session that is over is refused with REPORT_SESSION_UNKNOWN and the device sends it again in full. A module with a parent takes no sessions (its parent checks each device's own signature).",
       ].join("\n"),
       tags: ["devices and modules"],
-      "x-x1368": ["PROC-5", "CAP-11.1-a-i"],
+      "x-x1368": ["PROC-5", "CAP-11.1-a-i", "CAP-11.2-m-a", "CAP-11.2-m-b"],
       security: ANYONE,
-      requestBody: { description: `A sealed "${REPORT_KIND}" message from the device.`, required: true, content: json(ref("Envelope")) },
+      requestBody: {
+        description: `A "${REPORT_KIND}" message from the device: sealed in full (Envelope), or under its report session (SessionEnvelope).`,
+        required: true,
+        content: json({ anyOf: [ref("Envelope"), ref("SessionEnvelope")] }),
+      },
       responses: {
         ...ok("The report was taken; here are the device's notices.", "ReportAccepted"),
         ...errors(
@@ -1099,6 +1139,8 @@ const paths: Record<string, PathItemObject> = {
           ["REPORT_UNKNOWN_DEVICE", 401],
           ["REPORT_SIGNATURE", 401],
           ["REPORT_CREDENTIAL", 401],
+          ["REPORT_SESSION_UNKNOWN", 401],
+          ["REPORT_SESSION_AUTHENTICATION", 401],
           ["REPORT_DEVICE_NOT_ACTIVE", 403],
           ["REPORT_REPLAYED", 409],
         ),
@@ -1463,7 +1505,7 @@ export const TRACKER_OPENAPI: OpenApiDocument = {
       "",
       "Three kinds of caller, three kinds of authentication:",
       "",
-      "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds;",
+      "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds (after a first such report, a device may report under the session key it offered in it: ADR 0013);",
       "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts), checked against the ledger's roles;",
       "- readers (dashboards, operators, monitoring) use the read endpoints (/v1/fleet/*, /v1/releases*, /v1/rollouts, /v1/modules, /v1/anchors*) with a bearer token, required only when the tracker is configured with `tracker.apiToken`; /v1/health, /openapi.json and the dashboard's page and files are open.",
       "",

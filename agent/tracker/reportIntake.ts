@@ -3,6 +3,8 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 import { openMessage, recoverMessageSigner, type Envelope, type OpenedMessage } from "../crypto/sealedMessage";
+import { commitmentOf, openWithSession, sessionKey, sessionRestKey, unwrapSessionKey, wrapSessionKey, type SessionEnvelope } from "../crypto/reportSession";
+import { publicKeyOf } from "../crypto/secp256k1";
 import { REPORT_KIND, type StatusReport } from "../core/statusReport";
 import type { DeviceRow, FleetDatabase } from "./fleetDatabase";
 import { introduceBatchDevice } from "./ledgerMirror";
@@ -18,17 +20,34 @@ export interface SignedReport {
 }
 
 /**
+ * A report the intake took: a full sealed report comes with its device's signature (to forward
+ * upstream); a session report (ADR 0013) has none. `session`: the report session this report
+ * opened, for the answer to tell the device.
+ */
+export interface TakenReport {
+  message: OpenedMessage<StatusReport>;
+  signature?: string;
+  session?: { id: string; expiresAt: number };
+}
+
+/** A posted report: a full sealed report, or one sealed under a report session (ADR 0013). */
+export type ReportEnvelope = Envelope | SessionEnvelope;
+
+/** Report sessions last this long unless the module says otherwise; the device then opens a new one with a full report. */
+export const REPORT_SESSION_MAX_AGE_MS = 24 * 60 * 60_000;
+
+/**
  * Takes one sealed status report addressed to this tracker module (PROC-5): it must open with the
  * module's key, and pass {@link acceptReport}. Returns the report as signed, to forward upstream.
  */
 export function takeSealedReport(db: FleetDatabase, envelope: Envelope, module: { id: string; privateKey: string }, now: number): SignedReport {
   const { message, signedBy, signature } = openMessage<StatusReport>(envelope, module.privateKey, module.id, "device");
-  acceptReport(db, message, signedBy, now, module.id);
+  acceptReport(db, message, bySignature(signedBy), now, module.id);
   return { message, signature };
 }
 
 /** One report's outcome in a batch: taken (as signed, to forward) or refused with the error a single intake would throw. */
-export type BatchedReport = { ok: true; report: SignedReport } | { ok: false; error: Error };
+export type BatchedReport = { ok: true; report: TakenReport } | { ok: false; error: Error };
 
 /**
  * Takes several sealed reports with one durable commit (one WAL fsync for the batch instead of one
@@ -52,8 +71,8 @@ export function takeSealedReports(db: FleetDatabase, envelopes: readonly Envelop
  * (the opening's key exchange and signature recovery): a sealed status report addressed to this
  * module, whose seal is hex. What fails is refused as malformed or as not for this module.
  */
-export function reportEnvelope(value: unknown, moduleId: string): Envelope {
-  const e = value as Partial<Envelope> | null;
+export function reportEnvelope(value: unknown, moduleId: string): ReportEnvelope {
+  const e = value as Partial<SessionEnvelope> | null;
   if (
     !e ||
     typeof e !== "object" ||
@@ -66,14 +85,21 @@ export function reportEnvelope(value: unknown, moduleId: string): Envelope {
   ) {
     throw new InputError("MESSAGE_MALFORMED", `a report is a sealed envelope {v: 1, kind: "${REPORT_KIND}", from, to, sealed: "0x<hex>"}`);
   }
+  if (e.session !== undefined && (typeof e.session !== "string" || !/^0x[0-9a-fA-F]{32}$/.test(e.session))) {
+    throw new InputError("MESSAGE_MALFORMED", `a session report names its session as "0x" and 32 hex digits`);
+  }
   if (e.to.toLowerCase() !== moduleId.toLowerCase()) throw new AuthenticationError("MESSAGE_NOT_FOR_ME", `the report is for ${e.to}, not ${moduleId}`);
   if (e.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${e.kind.slice(0, 40)} message is not a status report`);
-  return e as Envelope;
+  return e as ReportEnvelope;
 }
 
-type Opened = { message: OpenedMessage<StatusReport>; signedBy: string; signature: string };
+const isSessionEnvelope = (e: ReportEnvelope): e is SessionEnvelope => typeof (e as Partial<SessionEnvelope>).session === "string";
 
-function openReport(envelope: Envelope, module: { id: string; privateKey: string }): Opened | Error {
+/** A full report opened (its signer recovered), or a session report, opened in the transaction that checks its session. */
+type Opened = { message: OpenedMessage<StatusReport>; signedBy: string; signature: string; beside?: Record<string, string> } | { session: SessionEnvelope };
+
+function openReport(envelope: ReportEnvelope, module: { id: string; privateKey: string }): Opened | Error {
+  if (isSessionEnvelope(envelope)) return { session: envelope };
   try {
     return openMessage<StatusReport>(envelope, module.privateKey, module.id, "device");
   } catch (error) {
@@ -81,16 +107,42 @@ function openReport(envelope: Envelope, module: { id: string; privateKey: string
   }
 }
 
+/** What a module needs to keep report sessions (ADR 0013). */
+interface Sessions {
+  moduleId: string;
+  moduleKey: string; // its compressed public key, 0x hex: a session made under another one is over
+  restKey: Buffer; // wraps the session keys in the database (reportSession.sessionRestKey)
+  maxAgeMs: number;
+  /** Keys unwrapped, by session id, with the wrapped bytes they came from: a hit only for the very row in the database. */
+  unwrapped: Map<string, { wrapped: Buffer; key: Buffer }>;
+}
+
+/** Session keys kept unwrapped in memory at most (about 150 bytes each); past it the cache starts again. */
+const UNWRAPPED_MAX = 200_000;
+
+function sessionKeyOf(sessions: Sessions, row: { wrappedKey: Buffer; deviceId: string; sessionId: string }): Buffer | undefined {
+  const hit = sessions.unwrapped.get(row.sessionId);
+  if (hit && hit.wrapped.equals(row.wrappedKey)) return hit.key;
+  const key = unwrapSessionKey(row.wrappedKey, sessions.restKey, row.deviceId, row.sessionId);
+  if (!key) return undefined;
+  if (sessions.unwrapped.size >= UNWRAPPED_MAX) sessions.unwrapped.clear();
+  sessions.unwrapped.set(row.sessionId, { wrapped: Buffer.from(row.wrappedKey), key });
+  return key;
+}
+
 /** Checks and stores opened reports in one transaction, each in its own savepoint. */
-function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], now: number, via: string): BatchedReport[] {
+function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], now: number, via: string, sessions?: Sessions): BatchedReport[] {
   if (opened.length === 0) return [];
   return db.transaction(() =>
     opened.map((o): BatchedReport => {
       if (o instanceof Error) return { ok: false, error: o };
       try {
-        // A refusal or failure undoes only this report's writes.
-        db.transaction(() => acceptReport(db, o.message, o.signedBy, now, via));
-        return { ok: true, report: { message: o.message, signature: o.signature } };
+        // A refusal or failure undoes only this report's writes (and the session it would open). A
+        // session report writes only through FleetDatabase.takeReport, atomic on its own: no savepoint more.
+        return {
+          ok: true,
+          report: "session" in o ? takeSessionReport(db, o.session, now, via, sessions) : db.transaction(() => takeFull(db, o, now, via, sessions)),
+        };
       } catch (error) {
         return { ok: false, error: error as Error };
       }
@@ -98,19 +150,92 @@ function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], no
   );
 }
 
+/** A full sealed report, and the session it offers if the module keeps sessions and the offer holds. */
+function takeFull(db: FleetDatabase, o: Extract<Opened, { signedBy: string }>, now: number, via: string, sessions?: Sessions): TakenReport {
+  const { report, device } = acceptReport(db, o.message, bySignature(o.signedBy), now, via);
+  const offer = report.session;
+  const secret = o.beside?.sessionSecret;
+  // The secret must be the one the device signed (its commitment): no one else can put a key in a device's name.
+  if (
+    !sessions ||
+    !offer ||
+    typeof offer.id !== "string" ||
+    !/^0x[0-9a-fA-F]{32}$/.test(offer.id) ||
+    typeof secret !== "string" ||
+    !/^0x[0-9a-fA-F]{64}$/.test(secret) ||
+    typeof offer.commitment !== "string" ||
+    commitmentOf(secret) !== offer.commitment.toLowerCase()
+  ) {
+    return { message: o.message, signature: o.signature };
+  }
+  const key = sessionKey(secret, offer.id, device.id, sessions.moduleId);
+  db.setReportSession({
+    deviceId: device.id,
+    sessionId: offer.id,
+    wrappedKey: wrapSessionKey(key, sessions.restKey, device.id, offer.id.toLowerCase()),
+    deviceKey: device.publicKey,
+    moduleKey: sessions.moduleKey,
+    establishedAt: now,
+  });
+  return { message: o.message, signature: o.signature, session: { id: offer.id.toLowerCase(), expiresAt: now + sessions.maxAgeMs } };
+}
+
+/**
+ * A report sealed under a report session: the device's session with this module, made under the
+ * module's current key and the device's current enrolled key, not expired, and the report opens
+ * under its key (which authenticates it as the device's). Then the checks of every report.
+ */
+function takeSessionReport(db: FleetDatabase, envelope: SessionEnvelope, now: number, via: string, sessions?: Sessions): TakenReport {
+  const fallBack = "send a full sealed report (it opens a new session)";
+  if (!sessions) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `this module keeps no report sessions: ${fallBack}`);
+  const row = db.reportSession(envelope.from);
+  const id = envelope.session.toLowerCase();
+  if (!row || row.sessionId !== id) {
+    // A suspended or withdrawn device lost its session: it is told why, as a full report would be.
+    const device = db.device(envelope.from);
+    if (device && device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${envelope.from} is ${device.standing}`);
+    throw new ReportRefused("REPORT_SESSION_UNKNOWN", `device ${envelope.from} has no report session ${id} here: ${fallBack}`);
+  }
+  if (row.moduleKey !== sessions.moduleKey.toLowerCase())
+    throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was made under the module's previous key: ${fallBack}`);
+  if (now - row.establishedAt > sessions.maxAgeMs) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} has expired: ${fallBack}`);
+  const key = sessionKeyOf(sessions, row);
+  if (!key) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was kept under another module key: ${fallBack}`);
+  const message = openWithSession<StatusReport>(envelope, key);
+  acceptReport(
+    db,
+    message,
+    (device) => {
+      if (row.deviceKey !== device.publicKey.toLowerCase())
+        throw new ReportRefused("REPORT_SESSION_UNKNOWN", `report session ${id} was made under device ${device.id}'s previous key: ${fallBack}`);
+    },
+    now,
+    via,
+  );
+  return { message };
+}
+
 export interface ReportIntakeOptions {
   /** Threads that open reports and recover their signers (default: one per core; 0: the calling thread). */
   workers?: number;
   /** Most reports per transaction (default 256). */
   maxBatch?: number;
+  /**
+   * Keep report sessions (ADR 0013; default true): a full report's session offer is taken, and
+   * reports sealed under a session are opened. A module that forwards reports upstream keeps none:
+   * its parent checks each device's own signature.
+   */
+  sessions?: boolean;
+  /** How long a report session lasts (default REPORT_SESSION_MAX_AGE_MS). */
+  sessionMaxAgeMs?: number;
 }
 
 /** Reports waiting at once that make the intake start its worker threads. */
 const SPAWN_AT = 8;
 
 interface Waiter {
-  envelope: Envelope;
-  resolve: (r: SignedReport) => void;
+  envelope: ReportEnvelope;
+  resolve: (r: TakenReport) => void;
   reject: (e: Error) => void;
 }
 
@@ -132,6 +257,7 @@ export class ReportIntake {
   private readonly replies = new Map<number, { resolve: (r: OpenedReply[]) => void; reject: (e: Error) => void; worker: Worker }>();
   private nextMessage = 0;
   private closed = false;
+  private readonly sessions: Sessions | undefined;
 
   constructor(
     private readonly db: FleetDatabase,
@@ -141,12 +267,22 @@ export class ReportIntake {
   ) {
     this.workerCount = Math.max(0, Math.floor(options.workers ?? os.availableParallelism?.() ?? os.cpus().length));
     this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    if (options.sessions ?? true) {
+      const privateKey = Buffer.from(module.privateKey.replace(/^0x/, ""), "hex");
+      this.sessions = {
+        moduleId: module.id,
+        moduleKey: "0x" + publicKeyOf(privateKey).toString("hex"),
+        restKey: sessionRestKey(module.privateKey),
+        maxAgeMs: options.sessionMaxAgeMs ?? REPORT_SESSION_MAX_AGE_MS,
+        unwrapped: new Map(),
+      };
+    }
   }
 
-  /** Takes one sealed report; settles when it is stored (or refused). */
-  take(envelope: Envelope): Promise<SignedReport> {
+  /** Takes one report, sealed in full or under a session; settles when it is stored (or refused). */
+  take(envelope: ReportEnvelope): Promise<TakenReport> {
     if (this.closed) return Promise.reject(new OtaError("INTAKE_CLOSED", "the tracker is stopping: report not taken"));
-    return new Promise<SignedReport>((resolve, reject) => {
+    return new Promise<TakenReport>((resolve, reject) => {
       this.queue.push({ envelope, resolve, reject });
       this.schedule();
     });
@@ -185,7 +321,7 @@ export class ReportIntake {
       next = this.queue.length > 0 ? this.open(this.queue.splice(0, this.maxBatch)) : undefined;
       let results: BatchedReport[];
       try {
-        results = commitOpened(this.db, opened, this.now(), this.module.id);
+        results = commitOpened(this.db, opened, this.now(), this.module.id, this.sessions);
       } catch (error) {
         for (const w of batch) w.reject(error as Error); // the transaction itself failed: nothing of this batch was stored
         continue;
@@ -196,20 +332,25 @@ export class ReportIntake {
   }
 
   private async open(batch: Waiter[]): Promise<{ batch: Waiter[]; opened: (Opened | Error)[] }> {
+    // Session reports cost one AES-GCM each, opened with their session in the commit; only full
+    // reports (an ECDH and a signature recovery each) go to the threads.
+    const full = batch.filter((w) => !isSessionEnvelope(w.envelope));
     // The threads start the first time reports queue up (a lone report now and then never needs them).
-    const online = (this.workers ?? (batch.length >= SPAWN_AT ? this.pool() : [])).filter((w) => w.online);
-    if (online.length === 0) return { batch, opened: batch.map((w) => openReport(w.envelope, this.module)) };
-    const size = Math.ceil(batch.length / online.length);
-    const parts = online.map((w, i) => batch.slice(i * size, (i + 1) * size)).filter((p) => p.length > 0);
+    const online = (this.workers ?? (full.length >= SPAWN_AT ? this.pool() : [])).filter((w) => w.online);
+    if (online.length === 0 || full.length === 0) return { batch, opened: batch.map((w) => openReport(w.envelope, this.module)) };
+    const size = Math.ceil(full.length / online.length);
+    const parts = online.map((w, i) => full.slice(i * size, (i + 1) * size)).filter((p) => p.length > 0);
     const replies = await Promise.all(
       parts.map((part, i) =>
         this.ask(
           online[i].worker,
-          part.map((w) => w.envelope),
+          part.map((w) => w.envelope as Envelope),
         ).catch((error: Error) => part.map((): OpenedReply => ({ error: { name: "OtaError", code: "INTAKE_WORKER", message: error.message } }))),
       ),
     );
-    return { batch, opened: replies.flat().map(fromReply) };
+    const openedFull = replies.flat().map(fromReply);
+    let next = 0;
+    return { batch, opened: batch.map((w) => (isSessionEnvelope(w.envelope) ? { session: w.envelope } : openedFull[next++])) };
   }
 
   private ask(worker: Worker, envelopes: Envelope[]): Promise<OpenedReply[]> {
@@ -269,7 +410,7 @@ interface PoolWorker {
 }
 
 /** What a worker thread answers for one envelope (reportOpenWorker.ts). */
-type OpenedReply = { opened: Opened } | { error: { name: string; code?: string; message: string } };
+type OpenedReply = { opened: Extract<Opened, { signedBy: string }> } | { error: { name: string; code?: string; message: string } };
 
 /** The worker's answer as takeSealedReport would have it: the opened report, or the same kind of error. */
 function fromReply(r: OpenedReply): Opened | Error {
@@ -287,28 +428,42 @@ function fromReply(r: OpenedReply): Opened | Error {
  */
 export function takeForwardedReport(db: FleetDatabase, r: SignedReport, via: string, now: number): StatusReport {
   if (!r?.message || typeof r.signature !== "string") throw new InputError("REPORT_MALFORMED", "a forwarded report is {message, signature}");
-  return acceptReport(db, r.message, recoverMessageSigner(r.message, r.signature, "device"), now, via);
+  return acceptReport(db, r.message, bySignature(recoverMessageSigner(r.message, r.signature, "device")), now, via).report;
+}
+
+/** A full report's authenticator: signed by the device's enrolled key. */
+function bySignature(signedBy: string): (device: DeviceRow) => void {
+  return (device) => {
+    if (signedBy.toLowerCase() !== device.publicKey.toLowerCase())
+      throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${device.id}'s enrolled key`);
+  };
 }
 
 /**
  * The checks every report passes, wherever it entered the hierarchy: it is a status report, from a
- * device the fleet database knows (from the ledger's enrolment) and is active, signed by that
- * device's enrolled key, with a counter above the last one taken (no replay). The report and what
- * the device runs are stored in one transaction.
+ * device the fleet database knows (from the ledger's enrolment) and is active, authenticated as
+ * that device's (`authentic`: signed by its enrolled key, or sealed under a session made with
+ * it), with a counter above the last one taken (no replay). The report and what the device runs
+ * are stored in one transaction.
  */
-function acceptReport(db: FleetDatabase, message: OpenedMessage<StatusReport>, signedBy: string, now: number, via: string): StatusReport {
+function acceptReport(
+  db: FleetDatabase,
+  message: OpenedMessage<StatusReport>,
+  authentic: (device: DeviceRow) => void,
+  now: number,
+  via: string,
+): { report: StatusReport; device: DeviceRow } {
   if (message.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${message.kind} message is not a status report`);
   const device = db.device(message.from) ?? introduce(db, message);
   if (!device) throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from} is not enrolled in this fleet`);
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
-  if (signedBy.toLowerCase() !== device.publicKey.toLowerCase())
-    throw new ReportRefused("REPORT_SIGNATURE", `the report is not signed by device ${message.from}'s enrolled key`);
+  authentic(device);
   const report = message.body;
   if (!isReport(report, message.from))
     throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
   if (!db.takeReport(message.from, report.counter, now, report, via))
     throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
-  return report;
+  return { report, device };
 }
 
 /**
@@ -348,6 +503,9 @@ function isReport(r: StatusReport, from: string): boolean {
         (r.lastResult.releaseId === undefined || r.lastResult.releaseId === "" || hex32(r.lastResult.releaseId)))) &&
     (r.declined === undefined || (Array.isArray(r.declined) && r.declined.every((d) => hex32(d?.releaseId)))) &&
     // Safe mode (CAP-11.1-b) is a status the tracker lists: a boolean, or absent (not in safe mode).
-    (r.safeMode === undefined || typeof r.safeMode === "boolean")
+    (r.safeMode === undefined || typeof r.safeMode === "boolean") &&
+    // A session offer (ADR 0013) names a 16-byte id and a 32-byte commitment.
+    (r.session === undefined ||
+      (!!r.session && typeof r.session === "object" && /^0x[0-9a-fA-F]{32}$/.test(String(r.session.id)) && hex32(r.session.commitment)))
   );
 }

@@ -17,7 +17,7 @@ import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
 import { LedgerMirror } from "./ledgerMirror";
-import { ReportIntake, takeForwardedReport, type SignedReport } from "./reportIntake";
+import { ReportIntake, takeForwardedReport, type ReportEnvelope, type SignedReport } from "./reportIntake";
 import { pullDownloadLog } from "./downloadLog";
 import { FailureReporter, type FailurePost } from "./failureReports";
 import { LedgerAccount } from "./ledgerAccount";
@@ -177,7 +177,11 @@ export class TrackerModule {
     this.db = new FleetDatabase(path.join(options.dataDir, "fleet.db"));
     this.planner = new FleetPlanner(this.db);
     this.views = new FleetViews(this.db, this.planner, this.o.livenessMs, this.now);
-    this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, { workers: options.intakeWorkers });
+    // Report sessions (ADR 0013) only where reports end: a module below forwards each device's own signature upstream.
+    this.intake = new ReportIntake(this.db, { id: this.id, privateKey: options.module.privateKey }, this.now, {
+      workers: options.intakeWorkers,
+      sessions: !options.parent,
+    });
     const { registry, fleet, domain } = options.chain;
     this.stagedRollouts = new StagedRolloutFinder(options.chain.provider);
     if (options.ledgerAccount && !options.parent) {
@@ -406,9 +410,9 @@ export class TrackerModule {
    * A device's sealed status report (PROC-5): taken once, and answered with the sealed notices of
    * what the device should install next (CAP-11.2-c, CAP-11.3-g), signed by this module.
    */
-  async takeReport(envelope: Envelope): Promise<{ counter: number; notices: Envelope[] }> {
+  async takeReport(envelope: ReportEnvelope): Promise<{ counter: number; notices: Envelope[]; session?: { id: string; expiresAt: number } }> {
     const signed = await this.intake.take(envelope);
-    if (this.options.parent) this.db.queueForUpstream(signed);
+    if (this.options.parent) this.db.queueForUpstream({ message: signed.message, signature: signed.signature });
     this.startRolloutsOf(signed.message.from);
     const device = this.db.device(signed.message.from)!;
     const notices: Envelope[] = [];
@@ -432,7 +436,7 @@ export class TrackerModule {
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
       this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
     }
-    return { counter: signed.message.body.counter, notices };
+    return { counter: signed.message.body.counter, notices, ...(signed.session ? { session: signed.session } : {}) };
   }
 
   /** A new configuration may need releases no rollout follows yet. */

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
-import { openMessage, sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
+import { openMessage, recoverMessageSigner, sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
 import { expectCode } from "../../helpers/expectCode";
 
 const device = Wallet.createRandom();
@@ -45,5 +45,27 @@ describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-
     await expectCode(open({ ...e, kind: "status-report" }, device.privateKey, deviceId), "MESSAGE_AUTHENTICATION");
     await expectCode(open(e, Wallet.createRandom().privateKey, deviceId), "MESSAGE_AUTHENTICATION");
     await expectCode(open({ v: 2 } as unknown as Envelope, device.privateKey, deviceId), "MESSAGE_MALFORMED");
+  });
+
+  it("values beside the signature (a report session's secret, ADR 0013) travel sealed, outside what is signed and forwarded", async () => {
+    const secret = "0x" + "5e".repeat(32);
+    const e = await sealMessage(
+      { kind: "status-report", from: deviceId, to: moduleId, issuedAt: 4, body: { counter: 8 } },
+      { kind: "device", privateKey: device.privateKey },
+      upstream.signingKey.compressedPublicKey,
+      { sessionSecret: secret },
+    );
+    expect(JSON.stringify(e)).not.to.include("5e5e");
+    const opened = await open(e, upstream.privateKey, moduleId, "device");
+    expect(opened.beside).to.deep.equal({ sessionSecret: secret });
+    expect(opened.message).not.to.have.property("beside"); // what a module forwards upstream holds no secret
+    expect(recoverMessageSigner(opened.message, opened.signature, "device")).to.equal(device.signingKey.compressedPublicKey);
+    // Without: as before.
+    const plain = await sealMessage(
+      { ...opened.message, issuedAt: 5 },
+      { kind: "device", privateKey: device.privateKey },
+      upstream.signingKey.compressedPublicKey,
+    );
+    expect((await open(plain, upstream.privateKey, moduleId, "device")).beside).to.equal(undefined);
   });
 });

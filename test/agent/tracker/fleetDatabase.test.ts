@@ -170,10 +170,10 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       db.takeReport(ids[1], 1, 1000, body("rolled-back", "HEALTH_CHECK_FAILED"));
       // Back to the schema before issue 15, as the earlier version wrote it: the tampered device counted as failed.
       db.db.exec(`DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;
-        DROP TABLE ledger_position; DROP TABLE ledger_txs;`);
+        DROP TABLE ledger_position; DROP TABLE ledger_txs; DROP TABLE report_sessions;`);
       db.db.prepare(`UPDATE devices SET failed_release = ? WHERE id = ?`).run(releaseId, ids[0]);
       db.db.prepare(`INSERT INTO release_failures (release_id, device_id, at) VALUES (?, ?, 1000)`).run(releaseId, ids[0]);
-      db.db.pragma(`user_version = ${FLEET_SCHEMA - 2}`);
+      db.db.pragma(`user_version = ${FLEET_SCHEMA - 3}`); // before issue 15's, issue 16's and issue 17's migrations
       db.close();
       db = new FleetDatabase(path.join(dir, "fleet.db"));
       expect(db.device(ids[0])).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null });

@@ -88,6 +88,9 @@ const BRIEF_CODES = [
   "REPORT_DEVICE_NOT_ACTIVE",
   "REPORT_SIGNATURE",
   "REPORT_CREDENTIAL",
+  // issue 17: report sessions (ADR 0013)
+  "REPORT_SESSION_UNKNOWN",
+  "REPORT_SESSION_AUTHENTICATION",
   "REPORT_MALFORMED",
   "REPORT_REPLAYED",
   "MODULE_NOT_REGISTERED",
@@ -167,6 +170,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       "UpdateRequestResult",
       "Health",
       "ReportAccepted",
+      "SessionEnvelope",
       "DownstreamAccepted",
     ]) {
       expect(doc.components.schemas, name).to.have.property(name);
@@ -230,6 +234,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
         notices: [{ v: 2, kind: "update-notice", from: BYTES32_A, to: BYTES32_A, sealed: "0x01ff" }],
       }),
     ).to.equal(false);
+    // The answer that confirms a report session (ADR 0013).
+    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [], session: { id: "0x" + "5e".repeat(16), expiresAt: 1 } })).to.equal(true);
+    expect(c.component("ReportAccepted")({ accepted: true, counter: 7, notices: [], session: { id: "0x5e" } })).to.equal(false);
     expect(c.component("DownstreamAccepted")({ accepted: true, taken: 0, refused: [], decisions: null })).to.equal(true);
     expect(
       c.component("DownstreamAccepted")({
@@ -496,10 +503,11 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(headers.map((p) => p.name)).not.to.include(HEADER.device); // administrators sign with their account
     expect(op.requestBody?.required).to.equal(true);
     expect(op.requestBody?.content["application/json"].schema).to.deep.equal({ $ref: "#/components/schemas/UpdateRequest" });
-    // Sealed messages are posted as envelopes.
-    for (const path of ["/v1/reports", "/v1/downstream"]) {
-      expect(doc.paths[path].post!.requestBody?.content["application/json"].schema, path).to.deep.equal({ $ref: "#/components/schemas/Envelope" });
-    }
+    // Sealed messages are posted as envelopes; a status report may also come sealed under its report session (ADR 0013).
+    expect(doc.paths["/v1/downstream"].post!.requestBody?.content["application/json"].schema).to.deep.equal({ $ref: "#/components/schemas/Envelope" });
+    expect(doc.paths["/v1/reports"].post!.requestBody?.content["application/json"].schema).to.deep.equal({
+      anyOf: [{ $ref: "#/components/schemas/Envelope" }, { $ref: "#/components/schemas/SessionEnvelope" }],
+    });
   });
 
   it("each operation names its X.1368 clauses, in its description too", () => {

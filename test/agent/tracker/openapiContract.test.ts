@@ -5,6 +5,9 @@ import type { FastifyInstance } from "fastify";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { HEADER, signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
+import { newSessionOffer, sealWithSession, sessionKey } from "../../../agent/crypto/reportSession";
+import { encodeVersion } from "../../../agent/core/version";
+import { ReportSession, sendStatusReport } from "../../../agent/consumer/statusReport";
 import { TRACKER_OPENAPI, documentedRoutes, type OperationObject, type SchemaObject } from "../../../agent/tracker/openapi";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
 import { DOWNSTREAM_KIND } from "../../../agent/tracker/trackerModule";
@@ -430,6 +433,80 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
       (await cohorts({ waves }, s.admin, `/v1/rollouts/0x${"77".repeat(32)}/cohorts`)).answer,
       "RELEASE_UNKNOWN",
     );
+  });
+
+  it("POST /v1/reports under a report session (ADR 0013): the offer is confirmed, session reports and their refusals answer as documented", async () => {
+    const ok1 = device("ok-1", 1, "plant-1");
+    const path = "/v1/reports";
+    // What ok-1 runs since the refusal test's last report: its heartbeats keep it.
+    const body = (counter: number): StatusReport => ({
+      deviceId: ok1.record.id,
+      counter,
+      installed: [
+        { component: BOOTLOADER, version: encodeVersion(s.releases[1].version).toString(), releaseId: s.releases[1].id, slot: "a" },
+        { component: FIRMWARE, version: encodeVersion(s.releases[2].version).toString(), releaseId: s.releases[2].id, slot: "a" },
+      ],
+      lastResult: null,
+      needs: [],
+      declined: [],
+      safeMode: false,
+    });
+    const offer = newSessionOffer();
+    const opening = await sealMessage(
+      {
+        kind: REPORT_KIND,
+        from: ok1.record.id,
+        to: me.id,
+        issuedAt: Date.now(),
+        body: { ...body(3_000_000), session: { id: offer.id, commitment: offer.commitment } },
+      },
+      { kind: "device", privateKey: ok1.key.privateKey },
+      me.publicKey,
+      { sessionSecret: offer.secret },
+    );
+    const opened = await postJson(path, opening);
+    conforms("POST", path, opened);
+    expect(opened.body.session.id).to.equal(offer.id);
+    const session = { id: offer.id, key: sessionKey(offer.secret, offer.id, ok1.record.id, me.id) };
+    const under = (counter: number) =>
+      sealWithSession({ kind: REPORT_KIND, from: ok1.record.id, to: me.id, issuedAt: Date.now(), body: body(counter) }, session);
+    const taken = await postJson(path, under(3_000_001));
+    conforms("POST", path, taken);
+    expect(taken.body).to.include({ accepted: true, counter: 3_000_001 });
+    expect(taken.body).not.to.have.property("session");
+    const again = under(3_000_002);
+    conforms("POST", path, await postJson(path, again));
+    conforms("POST", path, await postJson(path, again), "REPORT_REPLAYED");
+    conforms("POST", path, await postJson(path, { ...under(3_000_003), session: "0x" + "00".repeat(16) }), "REPORT_SESSION_UNKNOWN");
+    const tampered = under(3_000_003);
+    conforms(
+      "POST",
+      path,
+      await postJson(path, { ...tampered, sealed: tampered.sealed.slice(0, -1) + (tampered.sealed.endsWith("0") ? "1" : "0") }),
+      "REPORT_SESSION_AUTHENTICATION",
+    );
+    conforms("POST", path, await postJson(path, { ...tampered, session: "0x1234" }), "MESSAGE_MALFORMED");
+    // The device agent's own code against the real route: a full report that opens a session, then one under it.
+    const agent = new ReportSession();
+    const first = await sendStatusReport(
+      body(3_000_010),
+      { privateKey: ok1.key.privateKey },
+      { ...me, moduleId: me.id, url: s.url },
+      Date.now(),
+      undefined,
+      agent,
+    );
+    expect(first.envelope).not.to.have.property("session");
+    expect(agent.id).to.be.a("string");
+    const next = await sendStatusReport(
+      body(3_000_011),
+      { privateKey: ok1.key.privateKey },
+      { ...me, moduleId: me.id, url: s.url },
+      Date.now(),
+      undefined,
+      agent,
+    );
+    expect(next.envelope).to.include({ session: agent.id });
   });
 
   it("every documented operation was held against a real answer", () => {
