@@ -156,6 +156,8 @@ async function leavesOf(o: Omit<DownloadOptions, "artifactFile" | "onChunk">, id
  */
 export class VerifiedArtifact {
   private readonly queue = new ByteQueue();
+  /** The write of the last verified chunk, still under way while the next one arrives and is hashed. */
+  private writing: Promise<unknown> = Promise.resolve();
   header: ArtifactHeader | undefined;
   chunks: number;
   bytes: number;
@@ -223,7 +225,10 @@ export class VerifiedArtifact {
         });
       }
       if (j === 0) this.header = checkHeader(decodeHeader(chunk), this.record, this.leaves.length);
-      await this.out.write(chunk);
+      // One write in flight at a time, in order: the disk works while the next chunk is verified.
+      await this.writing;
+      this.writing = this.out.write(chunk);
+      this.writing.catch(() => {}); // surfaced by the next await of it
       this.onChunk?.(j);
       this.chunks = j + 1;
       this.bytes += size;
@@ -241,10 +246,12 @@ export class VerifiedArtifact {
   }
 
   async finish(): Promise<void> {
+    await this.writing;
     await this.out.sync();
   }
 
   async close(): Promise<void> {
+    await this.writing.catch(() => {}); // a failed write was thrown by push or finish already
     await this.out.close();
   }
 }

@@ -146,30 +146,44 @@ export async function* encryptArtifact(
  * stream or on bytes after the last chunk.
  */
 export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let buffer = Buffer.alloc(0);
+  // A chunk that lies within one piece is yielded as a view of it (no copy); only a chunk that
+  // spans pieces is joined, once. Pieces are never written to in place.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let h: ArtifactHeader | undefined;
   let index = 0;
   let total = 0;
-  const sealedSize = (i: number): number => storedChunkSpan(h!, i + 1).size;
-  for await (const piece of artifact) {
-    if (piece.length === 0) continue;
-    if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
-    buffer = buffer.length === 0 ? Buffer.from(piece) : Buffer.concat([buffer, piece]);
+  const need = (): number => (h ? storedChunkSpan(h, index + 1).size : HEADER_SIZE);
+  const taken = (chunk: Buffer): void => {
     if (!h) {
-      if (buffer.length < HEADER_SIZE) continue;
-      const header = Buffer.from(buffer.subarray(0, HEADER_SIZE));
-      h = decodeHeader(header);
+      h = decodeHeader(chunk);
       total = chunkCount(h.plaintextSize, h.chunkSize);
-      buffer = buffer.subarray(HEADER_SIZE);
-      yield header;
+    } else index += 1;
+  };
+  for await (const p of artifact) {
+    let piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    while (piece.length > 0) {
+      if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
+      const size = need();
+      if (pendingBytes === 0 && piece.length >= size) {
+        const chunk = h ? piece.subarray(0, size) : Buffer.from(piece.subarray(0, size));
+        piece = piece.subarray(size);
+        taken(chunk);
+        yield chunk;
+        continue;
+      }
+      const take = Math.min(size - pendingBytes, piece.length);
+      pending.push(piece.subarray(0, take));
+      pendingBytes += take;
+      piece = piece.subarray(take);
+      if (pendingBytes === size) {
+        const chunk = Buffer.concat(pending, size);
+        pending = [];
+        pendingBytes = 0;
+        taken(chunk);
+        yield chunk;
+      }
     }
-    while (index < total && buffer.length >= sealedSize(index)) {
-      const size = sealedSize(index);
-      yield buffer.subarray(0, size); // a view: `buffer` is never written to in place
-      buffer = buffer.subarray(size);
-      index += 1;
-    }
-    if (index === total && buffer.length > 0) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
   }
   if (!h) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", "the artifact ends inside its header");
   if (index < total) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", `the artifact ends after ${index} of ${total} chunks`);

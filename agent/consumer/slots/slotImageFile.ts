@@ -25,16 +25,22 @@ export async function writeSlotImage(
   let size = 0;
   try {
     const handle = await fs.open(temp, "wx", 0o644);
+    // One write in flight, in order: the disk works while the next chunk is produced and hashed.
+    let writing: Promise<unknown> = Promise.resolve();
     try {
       for await (const chunk of content) {
         size += chunk.length;
         // Stop at once on an overlong stream: flash is finite and the image is wrong anyway.
         if (size > expected.size) throw sizeMismatch(expected.size, size, "at least ");
         hash.update(chunk);
-        await handle.write(chunk);
+        await writing;
+        writing = handle.write(chunk);
+        writing.catch(() => {}); // surfaced by the next await of it
       }
+      await writing;
       await handle.sync();
     } finally {
+      await writing.catch(() => {});
       await handle.close();
     }
     if (size !== expected.size) throw sizeMismatch(expected.size, size, "");
@@ -58,7 +64,7 @@ export async function hashFile(file: string): Promise<{ fileHash: string; size: 
   const hash = createHash("sha256");
   let size = 0;
   try {
-    for await (const chunk of createReadStream(file)) {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
