@@ -16,18 +16,17 @@
  *   BENCH_CONCURRENCY=1000 npm run bench:consumer   1,000 devices, a 256 KiB image
  *   BENCH_SIZE_KIB=1024 BENCH_JITTER_MS=0 ...       another image size; no start jitter (default 2,000 ms)
  *
- * Runs on Hardhat's in-process chain (`hardhat run`, which passes no arguments); the firmware
- * server, a child process, reaches it over JSON-RPC on 127.0.0.1 (a free port), so the server's
- * reads and CPU are its own. The server's CPU time and peak memory are printed.
+ * Three processes, as in a deployment: a Hardhat node (its own process, 127.0.0.1, a free port),
+ * the firmware server (its own process: bench/lib/serverProcess.ts) and the device(s) in this
+ * one, so that neither the chain's nor the server's work and memory (and garbage collection)
+ * count as the device's. The server's CPU time and peak memory are printed.
  */
-import hre, { ethers } from "hardhat";
-import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SigningKey, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../typechain-types";
+import { HDNodeWallet, JsonRpcProvider, Network, NonceManager, SigningKey, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { FleetRegistry__factory, UpdateRegistry__factory, type FleetRegistry, type UpdateRegistry } from "../typechain-types";
 import { registryDomain } from "../agent/crypto/releaseSignature";
 import { buildDeviceBatch, type DeviceRecord } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
@@ -42,9 +41,11 @@ import { componentId } from "../agent/core/release";
 import { reportCodeOf } from "../agent/core/updateErrors";
 import { median, opensslMBps, peakRssMiB, round } from "./lib/measure";
 import { startServerProcess, type ServerProcess } from "./lib/serverProcess";
+import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { freePort } from "../scripts/lib/ports";
 
 const MiB = 1024 * 1024;
+const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's node's funded accounts
 const env = (name: string, fallback: number) => (process.env[name] === undefined || process.env[name] === "" ? fallback : Number(process.env[name]));
 
 async function main() {
@@ -52,48 +53,52 @@ async function main() {
   const concurrency = env("BENCH_CONCURRENCY", 0);
   const size = concurrency > 0 ? env("BENCH_SIZE_KIB", 256) * 1024 : env("BENCH_SIZE_MIB", 256) * MiB;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "ota-bench-consumer-"));
-  const [admin, author] = await ethers.getSigners();
-  const registry = (await ethers.deployContract("UpdateRegistry", [3 * 24 * 3600, admin.address])) as unknown as UpdateRegistry;
-  const fleet = (await ethers.deployContract("FleetRegistry", [await registry.getAddress()])) as unknown as FleetRegistry;
-  const chainId = (await ethers.provider.getNetwork()).chainId;
-  const domain = registryDomain(chainId, await registry.getAddress());
-  await (await registry.registerProvider("Bench")).wait();
-  await (await registry.addProviderSigner(1, author.address)).wait();
-  await (await registry.registerAuthor(author.address, 1)).wait();
-  await (await registry.registerHardwareClass("bench-board")).wait();
-  await (await registry.registerComponent("bench.firmware", 1)).wait();
-
-  // The devices: one enrolled singly (the end-to-end run), or a batch (fleet mode).
-  const devices: { privateKey: string; credential: DeviceCredential }[] = [];
-  const recordOf = (name: string, publicKey: string): DeviceRecord => ({
-    id: keccak256(toUtf8Bytes(name)),
-    publicKey,
-    hardwareClass: 1,
-    network: encodeBytes32String("bench"),
-    region: encodeBytes32String("bench"),
-  });
-  if (concurrency > 0) {
-    const keys = Array.from({ length: concurrency }, (_, i) => new SigningKey(keccak256(toUtf8Bytes(`bench device key ${i}`))));
-    const records = keys.map((k, i) => recordOf(`bench device ${i}`, k.compressedPublicKey));
-    const batch = buildDeviceBatch(records);
-    const receipt = await (await fleet.enrolDeviceBatch(batch.root, records.length, "bench:consumer")).wait();
-    const batchId = Number(receipt!.logs.map((l) => fleet.interface.parseLog(l)).find((p) => p?.name === "DeviceBatchEnrolled")!.args.batchId);
-    keys.forEach((k, i) => devices.push({ privateKey: k.privateKey, credential: { record: records[i], batchId, proof: batch.proofs[i] } }));
-  } else {
-    const key = Wallet.createRandom();
-    const record = recordOf("bench device", key.signingKey.compressedPublicKey);
-    await (await fleet.enrolDevice(record)).wait();
-    devices.push({ privateKey: key.privateKey, credential: { record, batchId: 0, proof: [] } });
-  }
-
-  // The chain answers the server process over JSON-RPC.
-  const rpc = new JsonRpcServer({ hostname: "127.0.0.1", port: await freePort(), provider: hre.network.provider });
-  const rpcAddress = await rpc.listen();
+  let chain: LocalChain | undefined;
+  let provider: JsonRpcProvider | undefined;
   let server: ServerProcess | undefined;
   try {
+    chain = await startLocalChain({ port: await freePort() });
+    provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
+    const account = (i: number) => new NonceManager(HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider!));
+    const admin = account(0);
+    const authorWallet = HDNodeWallet.fromPhrase(MNEMONIC, undefined, "m/44'/60'/0'/0/1").connect(provider);
+    const author = new NonceManager(authorWallet);
+    const adminAddress = await admin.getAddress();
+    const registry = (await (await new UpdateRegistry__factory(admin).deploy(3 * 24 * 3600, adminAddress)).waitForDeployment()) as unknown as UpdateRegistry;
+    const fleet = (await (await new FleetRegistry__factory(admin).deploy(await registry.getAddress())).waitForDeployment()) as unknown as FleetRegistry;
+    const domain = registryDomain(31337, await registry.getAddress());
+    await (await registry.registerProvider("Bench")).wait();
+    await (await registry.addProviderSigner(1, authorWallet.address)).wait();
+    await (await registry.registerAuthor(authorWallet.address, 1)).wait();
+    await (await registry.registerHardwareClass("bench-board")).wait();
+    await (await registry.registerComponent("bench.firmware", 1)).wait();
+
+    // The devices: one enrolled singly (the end-to-end run), or a batch (fleet mode).
+    const devices: { privateKey: string; credential: DeviceCredential }[] = [];
+    const recordOf = (name: string, publicKey: string): DeviceRecord => ({
+      id: keccak256(toUtf8Bytes(name)),
+      publicKey,
+      hardwareClass: 1,
+      network: encodeBytes32String("bench"),
+      region: encodeBytes32String("bench"),
+    });
+    if (concurrency > 0) {
+      const keys = Array.from({ length: concurrency }, (_, i) => new SigningKey(keccak256(toUtf8Bytes(`bench device key ${i}`))));
+      const records = keys.map((k, i) => recordOf(`bench device ${i}`, k.compressedPublicKey));
+      const batch = buildDeviceBatch(records);
+      const receipt = await (await fleet.enrolDeviceBatch(batch.root, records.length, "bench:consumer")).wait();
+      const batchId = Number(receipt!.logs.map((l) => fleet.interface.parseLog(l)).find((p) => p?.name === "DeviceBatchEnrolled")!.args.batchId);
+      keys.forEach((k, i) => devices.push({ privateKey: k.privateKey, credential: { record: records[i], batchId, proof: batch.proofs[i] } }));
+    } else {
+      const key = Wallet.createRandom();
+      const record = recordOf("bench device", key.signingKey.compressedPublicKey);
+      await (await fleet.enrolDevice(record)).wait();
+      devices.push({ privateKey: key.privateKey, credential: { record, batchId: 0, proof: [] } });
+    }
+
     server = await startServerProcess({
-      rpcUrl: `http://127.0.0.1:${rpcAddress.port}`,
-      chainId: Number(chainId),
+      rpcUrl: chain.url,
+      chainId: 31337,
       registry: await registry.getAddress(),
       fleet: await fleet.getAddress(),
       dir: path.join(dir, "server"),
@@ -105,15 +110,16 @@ async function main() {
     for (let o = 0; o < size; o += block.length) await handle.write(block, 0, Math.min(block.length, size - o));
     await handle.close();
     const keys = new ContentKeyStore(path.join(dir, "keys"));
+    const authorRegistry = registry.connect(author);
     const prepared = await prepareRelease(
-      { registry, domain, sender: author, releaseSigner: author },
+      { registry: authorRegistry, domain, sender: author, releaseSigner: authorWallet },
       { component: "bench.firmware", version: "1.0.0", file: image, hardware: ["1"], depends: [] },
       dir,
     );
-    await publishPrepared({ registry, sender: author, keys }, prepared);
-    await uploadArtifact({ serverUrl: server.url, author }, prepared.releaseId, prepared.artifactFile);
+    await publishPrepared({ registry: authorRegistry, sender: author, keys }, prepared);
+    await uploadArtifact({ serverUrl: server.url, author: authorWallet }, prepared.releaseId, prepared.artifactFile);
     await grantKeys(
-      { registry, fleet, domain, author, keys, serverUrl: server.url },
+      { registry, fleet, domain, author: authorWallet, keys, serverUrl: server.url },
       prepared.releaseId,
       concurrency > 0 ? { credentials: devices.map((d) => d.credential), allEligible: true } : { deviceIds: [devices[0].credential.record.id] },
     );
@@ -123,12 +129,13 @@ async function main() {
     const figures =
       concurrency > 0
         ? await fleetDownloads(server, devices, { registry, domain, releaseId: prepared.releaseId, dir, size })
-        : await endToEnd(server, devices[0], { registry, fleet, domain, releaseId: prepared.releaseId, dir, size });
+        : await endToEnd(server, devices[0], { provider, registry, fleet, domain, releaseId: prepared.releaseId, dir, size });
     if (json) console.log(JSON.stringify(figures, null, 2));
     else for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(76)} ${v}`);
   } finally {
     await server?.stop();
-    await rpc.close();
+    provider?.destroy();
+    await chain?.stop();
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
@@ -137,7 +144,15 @@ async function main() {
 async function endToEnd(
   server: ServerProcess,
   device: { privateKey: string; credential: DeviceCredential },
-  o: { registry: UpdateRegistry; fleet: FleetRegistry; domain: ReturnType<typeof registryDomain>; releaseId: string; dir: string; size: number },
+  o: {
+    provider: JsonRpcProvider;
+    registry: UpdateRegistry;
+    fleet: FleetRegistry;
+    domain: ReturnType<typeof registryDomain>;
+    releaseId: string;
+    dir: string;
+    size: number;
+  },
 ) {
   const baseline = peakRssMiB();
   const phases: Record<string, number> = {};
@@ -146,7 +161,7 @@ async function endToEnd(
     dataDir: path.join(o.dir, "device"),
     device,
     serverUrl: server.url,
-    chain: { provider: ethers.provider, registry: o.registry, fleet: o.fleet, domain: o.domain, fromBlock: 0 },
+    chain: { provider: o.provider, registry: o.registry, fleet: o.fleet, domain: o.domain, fromBlock: 0 },
     components: [componentId("bench.firmware")],
     policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
     download: { startJitterMs: 0 }, // one device: nothing to spread
@@ -184,7 +199,7 @@ async function endToEnd(
     "openssl ceiling for aes + 3 x sha256 MiB/s": ceiling && Number(ceiling.toFixed(1)),
     "end to end / ceiling": ceiling && Number((mbps(seconds) / ceiling).toFixed(2)),
     "firmware server: its own process, CPU s during the run": cpuBefore !== null && cpuAfter !== null ? round(cpuAfter - cpuBefore, 2) : null,
-    "device (and chain) process: CPU s during the run": round((own.user + own.system) / 1e6, 2),
+    "device process: CPU s during the run": round((own.user + own.system) / 1e6, 2),
     "peak RSS MiB before the device": baseline,
     "peak RSS MiB after the device": peakRssMiB(),
     "peak RSS MiB of the firmware server process": server.peakRssMiB(),
@@ -251,7 +266,7 @@ async function fleetDownloads(
     "failed rounds by code (retried)": JSON.stringify(refusals),
     "firmware server CPU s": cpuBefore !== null && cpuAfter !== null ? round(cpuAfter - cpuBefore, 2) : null,
     "peak RSS MiB of the firmware server process": server.peakRssMiB(),
-    "peak RSS MiB of this process (devices and chain)": peakRssMiB(),
+    "peak RSS MiB of this process (the devices)": peakRssMiB(),
   };
 }
 
