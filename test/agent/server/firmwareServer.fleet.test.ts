@@ -6,6 +6,7 @@ import { downloadArtifact } from "../../../agent/consumer/downloadRelease";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeInstalled } from "../../../agent/core/installedContext";
+import { ServerDatabase } from "../../../agent/server/serverDatabase";
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
 
@@ -80,7 +81,35 @@ describe("agent/server firmware server under a fleet's downloads (issue 17)", fu
     expect(Buffer.from(await tail.arrayBuffer()).equals(artifact.subarray(size - 3))).to.equal(true);
   });
 
-  it("keeps a connection alive between a device's requests, and closes it after the keep-alive timeout", async () => {
+  it("CAP-11.3-f: the download log, written in groups, reads back every entry at once and keeps them across a close", () => {
+    const file = path.join(f.dir, "grouped-log.db");
+    const db = new ServerDatabase(file);
+    const entry = (i: number) => ({
+      at: 1_000 + i,
+      deviceId: f.devices.a.credential.record.id,
+      releaseId: rel.releaseId,
+      kind: "artifact" as const,
+      rangeStart: 0,
+      rangeEnd: i,
+      bytes: i + 1,
+      complete: i % 2 === 0,
+    });
+    for (let i = 0; i < 700; i++) db.logDownload(entry(i)); // past one group (512): part written at once, the rest pending
+    const read = db.downloads({ limit: 10_000 });
+    expect(read.map((d) => d.rangeEnd)).to.deep.equal(Array.from({ length: 700 }, (_, i) => i));
+    db.logDownload(entry(700)); // pending when the database closes
+    db.close();
+    const again = new ServerDatabase(file);
+    try {
+      const kept = again.downloads({ limit: 10_000 });
+      expect(kept).to.have.length(701);
+      expect(kept[700]).to.deep.include({ at: 1_700, bytes: 701, complete: true, kind: "artifact" });
+    } finally {
+      again.close();
+    }
+  });
+
+  it("keeps a device's connection alive for its next request, with the 10 s keep-alive timeout as a hint", async () => {
     const res = await ranged("bytes=0-0");
     await res.arrayBuffer();
     expect(res.headers.get("connection")).to.equal("keep-alive");
