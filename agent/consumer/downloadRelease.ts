@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { OtaError } from "../core/errors";
 import { ContentRejected, DownloadRejected } from "../core/updateErrors";
@@ -13,6 +13,7 @@ import {
   artifactSize,
   HEADER_SIZE,
   MIN_SERVED_CHUNK_SIZE,
+  readArtifactFile,
 } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { chunkLeafOfParts } from "../crypto/chunkLeaf";
@@ -298,7 +299,7 @@ export async function decryptDownloaded(o: {
   let size = 0n;
   const out = await fs.open(o.imageFile, "w");
   try {
-    for await (const plain of decryptArtifact(key, createReadStream(o.artifactFile, { highWaterMark: 1024 * 1024 }))) {
+    for await (const plain of decryptArtifact(key, readArtifactFile(o.artifactFile))) {
       hash.update(plain);
       size += BigInt(plain.length);
       await out.write(plain);

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { open } from "node:fs/promises";
 import { ArtifactFormatError, AuthenticationError, InputError } from "../core/errors";
 
 /**
@@ -222,6 +223,39 @@ export async function* decryptArtifact(key: Uint8Array, artifact: AsyncIterable<
     }
     index += 1;
     yield plain;
+  }
+}
+
+/**
+ * A stored artifact's bytes from `file`, for decryptArtifact, read into two buffers used in turn,
+ * each at least one stored chunk long (`minPiece`, else the header's chunk size): decrypting an
+ * image then allocates no read buffer per piece, where a fresh one each time makes Node's garbage
+ * collector run a full collection every few tens of MiB (external memory pressure; about a quarter
+ * of the decryption's CPU, measured for 128 MiB). Only for a reader that, like splitStoredChunks,
+ * is done with a piece's bytes once the piece after the next is asked for: a stored chunk then
+ * spans at most two pieces, and the one being reused holds none of them.
+ */
+export async function* readArtifactFile(file: string, minPiece = 1024 * 1024): AsyncGenerator<Buffer> {
+  const handle = await open(file, "r");
+  try {
+    const head = Buffer.alloc(HEADER_SIZE);
+    const { bytesRead } = await handle.read(head, 0, HEADER_SIZE, 0);
+    let piece = minPiece;
+    try {
+      if (bytesRead === HEADER_SIZE) piece = Math.max(minPiece, decodeHeader(head).chunkSize + TAG_SIZE);
+    } catch {
+      // not an artifact: its bytes as they are, for decryptArtifact to refuse
+    }
+    const buffers = [Buffer.allocUnsafe(piece), Buffer.allocUnsafe(piece)];
+    for (let i = 0, position = 0; ; i++) {
+      const buffer = buffers[i % 2];
+      const { bytesRead: n } = await handle.read(buffer, 0, piece, position);
+      if (n === 0) return;
+      position += n;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    await handle.close();
   }
 }
 
