@@ -160,6 +160,31 @@ function normalUrl(url: string): string {
   return u.href.replace(/\/$/, "");
 }
 
+/**
+ * The longest a device waits, by default, before it starts a download it has just learned of
+ * (DeviceAgentOptions.download.startJitterMs, device.json `startJitterMs`): devices that learn of
+ * a release at the same moment (one ledger event, one tracker notice) spread their first requests
+ * over this window instead of reaching the server in the same millisecond. 2 s is a fifth of a
+ * 10 s fleet budget.
+ */
+export const DEFAULT_START_JITTER_MS = 2000;
+
+/** The most a start jitter may be (ms): a longer wait is a configuration error, not a spread. */
+export const MAX_START_JITTER_MS = 10 * 60_000;
+
+/**
+ * Waits a delay drawn uniformly from [0, maxMs] (0: no wait) and returns it: a fleet's bounded,
+ * jittered start. `random` is for tests.
+ */
+export async function startJitter(maxMs: number, random: () => number = Math.random): Promise<number> {
+  if (!Number.isFinite(maxMs) || maxMs < 0 || maxMs > MAX_START_JITTER_MS)
+    throw new OtaError("DEVICE_CONFIG", `a start jitter is 0..${MAX_START_JITTER_MS} ms, not ${maxMs}: 0 disables it`);
+  if (maxMs === 0) return 0;
+  const delay = Math.floor(random() * (maxMs + 1));
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  return delay;
+}
+
 export interface Delivered {
   wrappedKey: Buffer;
   header: ArtifactHeader;

@@ -29,7 +29,7 @@ import { readUpdateFacts } from "../chain/ledgerLens";
 import { writeFileAtomic } from "../io/atomicFile";
 import { ServerRefusedError } from "../io/serverAnswer";
 import type { DeviceIdentity } from "./downloadRelease";
-import { downloadFromSources, SourceSet, wrappedKeyFromSources, type DeliverySource } from "./deliverySources";
+import { DEFAULT_START_JITTER_MS, downloadFromSources, SourceSet, startJitter, wrappedKeyFromSources, type DeliverySource } from "./deliverySources";
 import { BootStateCorruptError } from "./slots/slotErrors";
 import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
@@ -66,7 +66,8 @@ export interface DeviceAgentOptions {
   pinnedSigners?: string[];
   /** Whether the facts acted on are proven with eth_getProof (device.json ledgerProofs, docs/adr/0010; default "auto"). */
   ledgerProofs?: LedgerProofsSetting;
-  download?: { timeoutMs?: number; attempts?: number; backoffMs?: number };
+  /** startJitterMs: the first round starts after a delay drawn from [0, startJitterMs] (default DEFAULT_START_JITTER_MS, 2 s; 0: at once). */
+  download?: { timeoutMs?: number; attempts?: number; backoffMs?: number; startJitterMs?: number };
   /** A blocked delivery is tried again by retryPending after a backoff with jitter, per release (default 10 s doubling to 10 min; DeviceRunner sets it from its retry interval). */
   blockedRetry?: { baseMs?: number; maxMs?: number };
   clock?: () => number; // ms
@@ -612,6 +613,8 @@ export class DeviceAgent {
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
     const sources = await this.sourceSet();
+    // A fleet that learned of the release at once does not arrive at the server at once.
+    await startJitter(this.o.download?.startJitterMs ?? DEFAULT_START_JITTER_MS);
     for (let i = 1; ; i++) {
       try {
         const delivered = await downloadFromSources(sources, {

@@ -9,7 +9,7 @@ import { encodeVersion } from "../core/version";
 import { parseDevicePolicy, type DevicePolicy } from "../core/devicePolicy";
 import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceCredential";
 import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
-import type { DeliverySource } from "./deliverySources";
+import { MAX_START_JITTER_MS, type DeliverySource } from "./deliverySources";
 import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledgerProofs";
 
 /**
@@ -24,6 +24,7 @@ import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledge
  *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
  *     "followLedger"?: false,   (false: only a client module, for a constrained device; needs a tracker)
  *     "ledgerProofs"?: "auto" | "on" | "off",   (the facts acted on proven with eth_getProof; default "auto": docs/adr/0010)
+ *     "startJitterMs"?: 2000,   (a new release's download starts after a delay drawn from [0, startJitterMs]; 0: at once)
  *     "pinnedSigners"?: ["0x..."] }   (only releases signed by these keys are taken, whatever the ledger registers)
  */
 const schema = z.strictObject({
@@ -60,6 +61,14 @@ const schema = z.strictObject({
       error: 'must be "auto" (proofs where the endpoint answers eth_getProof), "on" (required) or "off"',
     })
     .optional(),
+  // A download starts after a delay drawn uniformly from [0, startJitterMs] (default 2,000 ms), so
+  // that a fleet learning of a release at once does not reach its server in the same millisecond.
+  startJitterMs: z
+    .number()
+    .int()
+    .min(0, { error: "must be 0 (no delay) or more (ms)" })
+    .max(MAX_START_JITTER_MS, { error: `must be at most ${MAX_START_JITTER_MS} ms (10 minutes)` })
+    .optional(),
   // Signing keys the device takes releases from, whatever the registry says (a compromised
   // administrator or a lying endpoint cannot add a signer): absent, every registered key counts.
   pinnedSigners: z
@@ -89,6 +98,8 @@ export interface DeviceConfig {
   ledgerProofs: LedgerProofsSetting;
   /** Only releases signed by these keys are taken (absent: every key the registry registers for the provider). */
   pinnedSigners?: string[];
+  /** The longest delay before a download starts (ms; absent: DEFAULT_START_JITTER_MS, 2 s; 0: none). */
+  startJitterMs?: number;
 }
 
 /**
@@ -163,6 +174,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     ...(c.retryMs !== undefined ? { retryMs: c.retryMs } : {}),
     ledgerProofs: c.ledgerProofs ?? "auto",
     ...(c.pinnedSigners ? { pinnedSigners: c.pinnedSigners.map((s) => s.toLowerCase()) } : {}),
+    ...(c.startJitterMs !== undefined ? { startJitterMs: c.startJitterMs } : {}),
   };
 }
 

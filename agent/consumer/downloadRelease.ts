@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { OtaError } from "../core/errors";
 import { ContentRejected, DownloadRejected } from "../core/updateErrors";
@@ -13,8 +13,10 @@ import {
   artifactSize,
   HEADER_SIZE,
   MIN_SERVED_CHUNK_SIZE,
+  readArtifactFile,
 } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
+import { chunkLeafOfParts } from "../crypto/chunkLeaf";
 import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCredential";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
@@ -156,6 +158,8 @@ async function leavesOf(o: Omit<DownloadOptions, "artifactFile" | "onChunk">, id
  */
 export class VerifiedArtifact {
   private readonly queue = new ByteQueue();
+  /** The write of the last verified chunk, still under way while the next one arrives and is hashed. */
+  private writing: Promise<unknown> = Promise.resolve();
   header: ArtifactHeader | undefined;
   chunks: number;
   bytes: number;
@@ -216,14 +220,18 @@ export class VerifiedArtifact {
       }
       const size = this.header ? storedChunkSpan(this.header, j).size : HEADER_SIZE;
       if (this.queue.length < size) return;
-      const chunk = this.queue.take(size);
-      if (chunkLeaf(j, chunk).toLowerCase() !== this.leaves[j].toLowerCase()) {
+      // The chunk as the pieces it arrived in: hashed and written without being joined (no copy).
+      const parts = this.queue.takeParts(size);
+      if (chunkLeafOfParts(j, parts).toLowerCase() !== this.leaves[j].toLowerCase()) {
         throw new DownloadRejected("CHUNK_MISMATCH", `chunk ${j} does not match the ledger's Merkle root: the server altered, moved or swapped it`, {
           details: { chunk: j },
         });
       }
-      if (j === 0) this.header = checkHeader(decodeHeader(chunk), this.record, this.leaves.length);
-      await this.out.write(chunk);
+      if (j === 0) this.header = checkHeader(decodeHeader(Buffer.concat(parts)), this.record, this.leaves.length);
+      // One write in flight at a time, in order: the disk works while the next chunk is verified.
+      await this.writing;
+      this.writing = this.out.writev(parts);
+      this.writing.catch(() => {}); // surfaced by the next await of it
       this.onChunk?.(j);
       this.chunks = j + 1;
       this.bytes += size;
@@ -237,14 +245,16 @@ export class VerifiedArtifact {
 
   /** A source's answer ended: bytes of a chunk not whole yet are dropped (the next answer starts at `bytes`). */
   dropPartial(): void {
-    if (this.queue.length > 0) this.queue.take(this.queue.length);
+    if (this.queue.length > 0) this.queue.takeParts(this.queue.length);
   }
 
   async finish(): Promise<void> {
+    await this.writing;
     await this.out.sync();
   }
 
   async close(): Promise<void> {
+    await this.writing.catch(() => {}); // a failed write was thrown by push or finish already
     await this.out.close();
   }
 }
@@ -289,7 +299,7 @@ export async function decryptDownloaded(o: {
   let size = 0n;
   const out = await fs.open(o.imageFile, "w");
   try {
-    for await (const plain of decryptArtifact(key, createReadStream(o.artifactFile, { highWaterMark: 1024 * 1024 }))) {
+    for await (const plain of decryptArtifact(key, readArtifactFile(o.artifactFile))) {
       hash.update(plain);
       size += BigInt(plain.length);
       await out.write(plain);
@@ -454,8 +464,8 @@ async function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idle: I
 }
 
 /**
- * Network pieces queued until a whole stored chunk is there: each chunk is joined once, instead
- * of the pending bytes being copied again with every piece that arrives.
+ * Network pieces queued until a whole stored chunk is there: a chunk is handed on as the views of
+ * the pieces it arrived in, hashed and written as they are, never copied into one buffer.
  */
 class ByteQueue {
   private parts: Uint8Array[] = [];
@@ -466,14 +476,14 @@ class ByteQueue {
     this.length += piece.length;
   }
 
-  /** The next `size` bytes (size <= length). */
-  take(size: number): Buffer {
-    const out = Buffer.allocUnsafe(size);
+  /** The next `size` bytes (size <= length) as the pieces they arrived in (views, not copies). */
+  takeParts(size: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
     let filled = 0;
     while (filled < size) {
       const head = this.parts[0];
       const n = Math.min(head.length, size - filled);
-      out.set(head.subarray(0, n), filled);
+      out.push(n === head.length ? head : head.subarray(0, n));
       filled += n;
       if (n === head.length) this.parts.shift();
       else this.parts[0] = head.subarray(n);

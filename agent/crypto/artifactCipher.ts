@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { open } from "node:fs/promises";
 import { ArtifactFormatError, AuthenticationError, InputError } from "../core/errors";
 
 /**
@@ -146,30 +147,44 @@ export async function* encryptArtifact(
  * stream or on bytes after the last chunk.
  */
 export async function* splitStoredChunks(artifact: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let buffer = Buffer.alloc(0);
+  // A chunk that lies within one piece is yielded as a view of it (no copy); only a chunk that
+  // spans pieces is joined, once. Pieces are never written to in place.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let h: ArtifactHeader | undefined;
   let index = 0;
   let total = 0;
-  const sealedSize = (i: number): number => storedChunkSpan(h!, i + 1).size;
-  for await (const piece of artifact) {
-    if (piece.length === 0) continue;
-    if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
-    buffer = buffer.length === 0 ? Buffer.from(piece) : Buffer.concat([buffer, piece]);
+  const need = (): number => (h ? storedChunkSpan(h, index + 1).size : HEADER_SIZE);
+  const taken = (chunk: Buffer): void => {
     if (!h) {
-      if (buffer.length < HEADER_SIZE) continue;
-      const header = Buffer.from(buffer.subarray(0, HEADER_SIZE));
-      h = decodeHeader(header);
+      h = decodeHeader(chunk);
       total = chunkCount(h.plaintextSize, h.chunkSize);
-      buffer = buffer.subarray(HEADER_SIZE);
-      yield header;
+    } else index += 1;
+  };
+  for await (const p of artifact) {
+    let piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    while (piece.length > 0) {
+      if (h && index === total) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
+      const size = need();
+      if (pendingBytes === 0 && piece.length >= size) {
+        const chunk = h ? piece.subarray(0, size) : Buffer.from(piece.subarray(0, size));
+        piece = piece.subarray(size);
+        taken(chunk);
+        yield chunk;
+        continue;
+      }
+      const take = Math.min(size - pendingBytes, piece.length);
+      pending.push(piece.subarray(0, take));
+      pendingBytes += take;
+      piece = piece.subarray(take);
+      if (pendingBytes === size) {
+        const chunk = Buffer.concat(pending, size);
+        pending = [];
+        pendingBytes = 0;
+        taken(chunk);
+        yield chunk;
+      }
     }
-    while (index < total && buffer.length >= sealedSize(index)) {
-      const size = sealedSize(index);
-      yield buffer.subarray(0, size); // a view: `buffer` is never written to in place
-      buffer = buffer.subarray(size);
-      index += 1;
-    }
-    if (index === total && buffer.length > 0) throw new ArtifactFormatError("ARTIFACT_EXTRA_DATA", "bytes follow the last chunk");
   }
   if (!h) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", "the artifact ends inside its header");
   if (index < total) throw new ArtifactFormatError("ARTIFACT_TRUNCATED", `the artifact ends after ${index} of ${total} chunks`);
@@ -208,6 +223,39 @@ export async function* decryptArtifact(key: Uint8Array, artifact: AsyncIterable<
     }
     index += 1;
     yield plain;
+  }
+}
+
+/**
+ * A stored artifact's bytes from `file`, for decryptArtifact, read into two buffers used in turn,
+ * each at least one stored chunk long (`minPiece`, else the header's chunk size): decrypting an
+ * image then allocates no read buffer per piece, where a fresh one each time makes Node's garbage
+ * collector run a full collection every few tens of MiB (external memory pressure; about a quarter
+ * of the decryption's CPU, measured for 128 MiB). Only for a reader that, like splitStoredChunks,
+ * is done with a piece's bytes once the piece after the next is asked for: a stored chunk then
+ * spans at most two pieces, and the one being reused holds none of them.
+ */
+export async function* readArtifactFile(file: string, minPiece = 1024 * 1024): AsyncGenerator<Buffer> {
+  const handle = await open(file, "r");
+  try {
+    const head = Buffer.alloc(HEADER_SIZE);
+    const { bytesRead } = await handle.read(head, 0, HEADER_SIZE, 0);
+    let piece = minPiece;
+    try {
+      if (bytesRead === HEADER_SIZE) piece = Math.max(minPiece, decodeHeader(head).chunkSize + TAG_SIZE);
+    } catch {
+      // not an artifact: its bytes as they are, for decryptArtifact to refuse
+    }
+    const buffers = [Buffer.allocUnsafe(piece), Buffer.allocUnsafe(piece)];
+    for (let i = 0, position = 0; ; i++) {
+      const buffer = buffers[i % 2];
+      const { bytesRead: n } = await handle.read(buffer, 0, piece, position);
+      if (n === 0) return;
+      position += n;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    await handle.close();
   }
 }
 

@@ -6,8 +6,14 @@ import { createHash } from "node:crypto";
  * hashing worker thread starts fast.
  */
 export function chunkLeaf(index: number, chunk: Uint8Array): string {
+  return chunkLeafOfParts(index, [chunk]);
+}
+
+/** chunkLeaf of the chunk made of `parts` in order, without joining them (the bytes as they arrived). */
+export function chunkLeafOfParts(index: number, parts: readonly Uint8Array[]): string {
   const position = Buffer.alloc(4);
   position.writeUInt32BE(index);
-  const inner = createHash("sha256").update(position).update(chunk).digest();
-  return "0x" + createHash("sha256").update(inner).digest("hex");
+  const inner = createHash("sha256").update(position);
+  for (const part of parts) inner.update(part);
+  return "0x" + createHash("sha256").update(inner.digest()).digest("hex");
 }

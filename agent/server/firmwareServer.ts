@@ -32,6 +32,14 @@ export interface FirmwareServerOptions {
   publicOrigin?: string;
   /** A connection idle this long is closed (ms). */
   idleTimeoutMs?: number;
+  /**
+   * How long a kept-alive connection waits for the device's next request (ms; default 10 s): a
+   * device's requests (chunk list, artifact, key) follow each other at once, and thousands of idle
+   * devices must not hold a socket each for long afterwards.
+   */
+  keepAliveTimeoutMs?: number;
+  /** Connections waiting to be accepted (default 4,096, as far as the kernel's somaxconn allows): a fleet that arrives at once is queued, not dropped. */
+  backlog?: number;
   /** The deadline of a submission: `graceMs` plus its largest possible size at `minBytesPerSecond`. */
   submission?: Partial<typeof SUBMISSION_LIMITS>;
   /** Artifacts of releases not yet published: their lifetime and per-provider limits (PREPARED_LIMITS). */
@@ -44,6 +52,9 @@ export interface FirmwareServerOptions {
  * sends a valid header and then trickles cannot hold its release's turn for good.
  */
 export const SUBMISSION_LIMITS = { graceMs: 30_000, minBytesPerSecond: 64 * 1024 };
+
+/** Bytes of an artifact read ahead of one connection's socket. */
+const STREAM_BUFFER = 512 * 1024;
 
 export interface RunningFirmwareServer {
   url: string;
@@ -99,6 +110,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     forceCloseConnections: true,
     exposeHeadRoutes: false,
     connectionTimeout: o.idleTimeoutMs ?? 60_000,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? 10_000,
   });
   // Submissions stream through the screening into the store; JSON bodies are kept raw because
   // their bytes are signed.
@@ -137,6 +149,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     const { credential, context } = await auth.device({ method: req.method, path: req.url, headers: req.headers, audience: origin() });
     return { credential, ...contextOf(context) };
   };
+  // Pulled as the socket drains (backpressure): at most about STREAM_BUFFER bytes wait per
+  // connection, whatever the artifact's size, so a thousand slow devices cost a thousand buffers.
   const logged = (entry: Omit<DownloadEntry, "id" | "at" | "bytes" | "complete">, stream: AsyncIterable<Uint8Array>, finalByte: boolean) =>
     Readable.from(
       (async function* () {
@@ -152,6 +166,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
           db.logDownload({ ...entry, at: now(), bytes, complete: done && finalByte });
         }
       })(),
+      { objectMode: false, highWaterMark: STREAM_BUFFER },
     );
 
   app.get("/v1/health", async () => ({ ok: true, store: store.kind, registry: String(gate.registry.target), head: await gate.blockNumber() }));
@@ -393,7 +408,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
 
   let address: string;
   try {
-    address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0 });
+    address = await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 0, backlog: o.backlog ?? 4096 });
   } catch (err) {
     await follower.stop(); // e.g. the port is taken: leave nothing running
     await app.close();

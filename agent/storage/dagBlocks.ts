@@ -1,3 +1,5 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import type { ContentStore, StoreCallOptions } from "./contentStore";
 import { ContentStoreError } from "./contentStore";
 import { importEsm } from "./esm";
@@ -102,7 +104,7 @@ interface UnixFsModule {
  * (raw leaves under dag-pb nodes), and it needs only `getBlock`.
  */
 export async function* catFromBlocks(
-  store: Pick<ContentStore, "getBlock">,
+  store: Pick<ContentStore, "getBlock"> & { rawFile?(cid: string): string },
   root: string,
   range: { offset?: number; length?: number } = {},
   options: StoreCallOptions = {},
@@ -112,7 +114,33 @@ export async function* catFromBlocks(
   const { UnixFS } = await importEsm<UnixFsModule>("ipfs-unixfs");
   let skip = range.offset ?? 0;
   let left = range.length ?? Number.POSITIVE_INFINITY;
-  async function* walk(cid: Cid): AsyncGenerator<Uint8Array> {
+  async function* walk(cid: Cid, knownSize?: number): AsyncGenerator<Uint8Array> {
+    if (cid.code === RAW && store.rawFile) {
+      // A raw leaf the store keeps as a file of its own: only the range wanted is read, by the
+      // kernel in large pieces, and handed on as read (no whole block in memory, no copy).
+      const file = store.rawFile(cid.toString());
+      const size = knownSize ?? (await fileSize(file, cid));
+      if (skip >= size) {
+        skip -= size;
+        return;
+      }
+      const start = skip;
+      const end = Math.min(size, skip + left) - 1;
+      skip = 0;
+      let read = 0;
+      try {
+        for await (const piece of createReadStream(file, { start, end, highWaterMark: FILE_PIECE, signal: options.signal })) {
+          read += (piece as Buffer).length;
+          left -= (piece as Buffer).length;
+          yield piece as Buffer;
+        }
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === "ENOENT") throw new ContentStoreError("STORE_NOT_FOUND", `the store does not hold ${cid}`, { cause });
+        throw cause;
+      }
+      if (read !== end - start + 1) throw new ContentStoreError("STORE_CORRUPT", `block ${cid} is ${start + read} bytes on disk, its DAG says ${size}`);
+      return;
+    }
     const bytes = await store.getBlock(cid.toString(), options);
     if (cid.code === RAW) {
       if (skip >= bytes.length) {
@@ -145,9 +173,21 @@ export async function* catFromBlocks(
         skip -= size;
         continue;
       }
-      yield* walk(link.Hash);
+      yield* walk(link.Hash, size > 0 ? size : undefined);
     }
   }
   if (left <= 0) return;
   yield* walk(CID.parse(root));
+}
+
+/** The size of the pieces a raw leaf is read from disk in: large enough for few calls, small enough to keep memory flat per connection. */
+const FILE_PIECE = 256 * 1024;
+
+async function fileSize(file: string, cid: Cid): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === "ENOENT") throw new ContentStoreError("STORE_NOT_FOUND", `the store does not hold ${cid}`, { cause });
+    throw cause;
+  }
 }

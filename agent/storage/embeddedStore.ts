@@ -41,6 +41,7 @@ export class EmbeddedStore implements ContentStore {
     private readonly helia: Helia,
     private readonly parseCid: (cid: string) => Cid,
     readonly directory: string,
+    private readonly blockPath: (cid: Cid) => string,
   ) {}
 
   static async open({ directory }: { directory: string }): Promise<EmbeddedStore> {
@@ -56,9 +57,15 @@ export class EmbeddedStore implements ContentStore {
     } catch (cause) {
       throw new ContentStoreError("STORE_DIRECTORY", `cannot create the store directory ${directory}: choose a writable storage.path`, { cause });
     }
-    const helia = await createHeliaLight({ blockstore: new FsBlockstore(blocks), datastore: new FsDatastore(data) });
+    const blockstore = new FsBlockstore(blocks) as { shardingStrategy: { encode(cid: Cid): { dir: string; file: string } } };
+    const helia = await createHeliaLight({ blockstore, datastore: new FsDatastore(data) });
     await helia.start();
-    return new EmbeddedStore(helia, CID.parse, directory);
+    // Where blockstore-fs keeps a block: cat streams raw leaves from these files.
+    const blockPath = (cid: Cid) => {
+      const { dir, file } = blockstore.shardingStrategy.encode(cid);
+      return path.join(blocks, dir, file);
+    };
+    return new EmbeddedStore(helia, CID.parse, directory, blockPath);
   }
 
   async add(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: StoreCallOptions & { onBlock?: (cid: string) => void } = {}): Promise<string> {
@@ -85,8 +92,9 @@ export class EmbeddedStore implements ContentStore {
     const parsed = this.cid(cid);
     await this.requireLocal(parsed, cid, options);
     // Our own block walk: ~2.5x the generic UnixFS exporter's speed over blockstore-fs. The root
-    // was found above; inner blocks are read without a second existence check each.
-    const reader = { getBlock: (c: string, o: StoreCallOptions) => this.readBlock(this.cid(c), c, o) };
+    // was found above; inner blocks are read without a second existence check each, and raw
+    // leaves (all of an artifact's bytes) are streamed from their files in the range asked for.
+    const reader = { getBlock: (c: string, o: StoreCallOptions) => this.readBlock(this.cid(c), c, o), rawFile: (c: string) => this.blockPath(this.cid(c)) };
     yield* catFromBlocks(reader, cid, { offset: options.offset, length: options.length }, { signal: options.signal });
   }
 

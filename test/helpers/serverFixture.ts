@@ -130,6 +130,7 @@ export function deviceAgentOptions(
     policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
     healthCheck: async () => true,
     blockedRetry: { baseMs: 1, maxMs: 1 }, // retryPending retries a blocked delivery at once in tests
+    download: { startJitterMs: 0 }, // one device at a time: no fleet to spread
     ...extra,
   };
 }

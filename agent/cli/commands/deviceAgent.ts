@@ -93,6 +93,7 @@ export function register(program: Command, ctx: CliContext): void {
               tracker: d.tracker,
               ledgerProofs: d.ledgerProofs,
               pinnedSigners: d.pinnedSigners,
+              ...(d.startJitterMs !== undefined ? { download: { startJitterMs: d.startJitterMs } } : {}),
               log: (l) => ctx.io.stderr(l + "\n"),
             },
           ],
@@ -149,6 +150,7 @@ async function installByHand(
     healthCheck: d.healthCheck,
     ledgerProofs: d.ledgerProofs,
     pinnedSigners: d.pinnedSigners,
+    ...(d.startJitterMs !== undefined ? { download: { startJitterMs: d.startJitterMs } } : {}),
     log,
   });
   const safeMode = agent.safeMode;

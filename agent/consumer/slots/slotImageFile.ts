@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { SlotImageMismatchError } from "./slotErrors";
 
@@ -25,16 +25,22 @@ export async function writeSlotImage(
   let size = 0;
   try {
     const handle = await fs.open(temp, "wx", 0o644);
+    // One write in flight, in order: the disk works while the next chunk is produced and hashed.
+    let writing: Promise<unknown> = Promise.resolve();
     try {
       for await (const chunk of content) {
         size += chunk.length;
         // Stop at once on an overlong stream: flash is finite and the image is wrong anyway.
         if (size > expected.size) throw sizeMismatch(expected.size, size, "at least ");
         hash.update(chunk);
-        await handle.write(chunk);
+        await writing;
+        writing = handle.write(chunk);
+        writing.catch(() => {}); // surfaced by the next await of it
       }
+      await writing;
       await handle.sync();
     } finally {
+      await writing.catch(() => {});
       await handle.close();
     }
     if (size !== expected.size) throw sizeMismatch(expected.size, size, "");
@@ -55,19 +61,31 @@ export async function writeSlotImage(
 
 /** SHA-256 ("0x" + hex) and size of a file, or null when it does not exist. */
 export async function hashFile(file: string): Promise<{ fileHash: string; size: number } | null> {
-  const hash = createHash("sha256");
-  let size = 0;
+  let handle;
   try {
-    for await (const chunk of createReadStream(file)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
+    handle = await fs.open(file, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
   }
+  // One buffer read into again and again: a whole image hashed without a new allocation per piece.
+  const buffer = Buffer.allocUnsafe(HASH_READ_SIZE);
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
   return { fileHash: "0x" + hash.digest("hex"), size };
 }
+
+const HASH_READ_SIZE = 1024 * 1024;
 
 /** Deletes temp files a crash left in `dir` whose names match `pattern`; returns their paths. */
 export async function removeTempFiles(dir: string, pattern: RegExp = TEMP_NAME): Promise<string[]> {

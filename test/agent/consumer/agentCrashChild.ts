@@ -36,6 +36,7 @@ async function main() {
     components: [s.component],
     policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
     healthCheck: async () => true,
+    download: { startJitterMs: 0 },
   });
   const outcome = await agent.considerRelease(s.releaseId, "crash test");
   process.stdout.write(JSON.stringify({ outcome, boot: agent.slots.snapshot() }) + "\n");

@@ -299,7 +299,11 @@ describe("agent/consumer/deliverySources: more than one source (REQ-10f-ii)", fu
     const r = await release();
     const slow = await mirror({ kind: "trickle", pieceBytes: 64, delayMs: 200 }); // 320 B/s: 700 KiB in about 40 minutes
     const sources = await SourceSet.open([server(slow.url), server(f.server.url)]);
-    const agent = await DeviceAgent.open({ ...deviceAgentOptions(f, f.devices.a, "device-trickle"), sources, download: { timeoutMs: 2000, attempts: 1 } });
+    const agent = await DeviceAgent.open({
+      ...deviceAgentOptions(f, f.devices.a, "device-trickle"),
+      sources,
+      download: { startJitterMs: 0, timeoutMs: 2000, attempts: 1 },
+    });
     expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
     expect(sources.report().map((h) => [h.url, h.lastCode])).to.deep.equal([
       [f.server.url, "OK"],

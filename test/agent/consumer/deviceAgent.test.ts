@@ -48,7 +48,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       components: [BOOT, SENSOR],
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => healthy,
-      download: { timeoutMs: 2000, attempts: 2, backoffMs: 50 },
+      download: { startJitterMs: 0, timeoutMs: 2000, attempts: 2, backoffMs: 50 },
       blockedRetry: { baseMs: 1, maxMs: 1 }, // retryPending retries a blocked delivery at once here
       ...extra,
     });
@@ -133,7 +133,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       const logged: string[] = [];
       const a = await DeviceAgent.open({
         ...(agent as unknown as { o: DeviceAgentOptions }).o,
-        download: { timeoutMs: 2000, attempts: 1 },
+        download: { startJitterMs: 0, timeoutMs: 2000, attempts: 1 },
         log: (l) => logged.push(l),
       });
       // One attempt: the stream is cut at the recorded size, a delivery fault (ARTIFACT_TOO_LONG), not a failed release.
@@ -187,11 +187,11 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
         res.end(JSON.stringify({ error: { code: "RELEASE_REVOKED", message: "revoked (it is not)" } }));
       });
       try {
-        const a = await agentFor(f.devices.a, { serverUrl: liar.url, download: { timeoutMs: 2000, attempts: 1 } });
+        const a = await agentFor(f.devices.a, { serverUrl: liar.url, download: { startJitterMs: 0, timeoutMs: 2000, attempts: 1 } });
         await a.considerRelease(v1.releaseId, "first install").catch(() => undefined); // nothing installs from the liar
         expect(await a.considerRelease(v.releaseId, "new-release")).to.deep.include({ outcome: "blocked", code: "RELEASE_REVOKED" });
         // The release stays needed: once a truthful source answers, it installs.
-        const honest = await agentFor(f.devices.a, { download: { timeoutMs: 2000, attempts: 1 } });
+        const honest = await agentFor(f.devices.a, { download: { startJitterMs: 0, timeoutMs: 2000, attempts: 1 } });
         expect(await honest.considerRelease(v.releaseId, "new-release")).to.deep.include({ outcome: "confirmed" });
       } finally {
         await liar.close();

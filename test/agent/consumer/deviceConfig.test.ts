@@ -111,6 +111,15 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect((await refusal(await write({ sources: [{ kind: "server", url: "ftp://x" }] })))?.message).to.match(/sources\.0\.url must be an http\(s\) URL/);
   });
 
+  it("issue 17: startJitterMs bounds the start jitter (0 disables it); negative, fractional or over ten minutes is refused, naming the field", async () => {
+    expect((await loadDeviceConfig(await write({ startJitterMs: 500 }))).startJitterMs).to.equal(500);
+    expect((await loadDeviceConfig(await write({ startJitterMs: 0 }))).startJitterMs).to.equal(0);
+    expect((await loadDeviceConfig(await write())).startJitterMs).to.equal(undefined); // the agent's default, 2 s
+    expect((await refusal(await write({ startJitterMs: -1 })))?.message).to.match(/startJitterMs must be 0 \(no delay\) or more/);
+    expect((await refusal(await write({ startJitterMs: 600_001 })))?.message).to.match(/startJitterMs must be at most 600000 ms/);
+    expect((await refusal(await write({ startJitterMs: 1.5 })))?.code).to.equal("DEVICE_CONFIG");
+  });
+
   it("issue 15: retryMs sets how often what is pending is tried again; out of range is refused, naming the field", async () => {
     expect((await loadDeviceConfig(await write({ retryMs: 2000 }))).retryMs).to.equal(2000);
     expect((await loadDeviceConfig(await write())).retryMs).to.equal(undefined);

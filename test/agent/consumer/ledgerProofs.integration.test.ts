@@ -84,7 +84,7 @@ describe("agent/consumer: a device with ledger proofs refuses a lying RPC endpoi
       policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
       healthCheck: async () => true,
       ledgerProofs,
-      download: { timeoutMs: 1000, attempts: 1, backoffMs: 10 },
+      download: { startJitterMs: 0, timeoutMs: 1000, attempts: 1, backoffMs: 10 },
       onPhase: (phase) => void phases.push(phase),
       log: (l) => log.push(l),
     });

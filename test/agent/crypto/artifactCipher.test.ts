@@ -8,9 +8,13 @@ import {
   encryptArtifact,
   splitStoredChunks,
   newContentKey,
+  readArtifactFile,
   HEADER_SIZE,
   TAG_SIZE,
 } from "../../../agent/crypto/artifactCipher";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { ChunkMerkleTree, verifyChunk } from "../../../agent/crypto/chunkMerkle";
 import { ArtifactFormatError, AuthenticationError, InputError, VerificationError } from "../../../agent/core/errors";
 
@@ -108,6 +112,41 @@ describe("agent/crypto/artifactCipher: images encrypted by their author in authe
     it("makes a fresh 32-byte content key per release", function () {
       expect(newContentKey()).to.have.length(32);
       expect(newContentKey().equals(newContentKey())).to.equal(false);
+    });
+  });
+
+  describe("reading a stored artifact from its file (issue 17)", function () {
+    it("decrypts from two reused buffers, whether a piece holds many chunks or a chunk is longer than the pieces asked for", async function () {
+      const dir = mkdtempSync(path.join(tmpdir(), "ota-artifact-file-"));
+      try {
+        const key = newContentKey();
+        for (const [size, chunkSize, minPiece] of [
+          [50_003, 1000, 4096], // 4 chunks and more a piece; chunks span pieces
+          [50_003, 9000, 4096], // a chunk longer than minPiece: pieces grow to a chunk
+          [999, 1000, 64], // one chunk, shorter than a piece
+          [0, 1000, 64], // an empty image
+        ]) {
+          const plain = randomBytes(size);
+          const file = path.join(dir, `${size}-${chunkSize}.otae`);
+          writeFileSync(file, await encrypt(key, plain, chunkSize));
+          expect((await collect(decryptArtifact(key, readArtifactFile(file, minPiece)))).equals(plain), `${size} / ${chunkSize} / ${minPiece}`).to.equal(true);
+        }
+        // A flipped byte in a file is still caught: the reuse changes only where bytes sit in memory.
+        const plain = randomBytes(20_000);
+        const bytes = await encrypt(key, plain, 1000);
+        bytes[HEADER_SIZE + 5 * (1000 + TAG_SIZE) + 7] ^= 1;
+        const file = path.join(dir, "flipped.otae");
+        writeFileSync(file, bytes);
+        let caught: unknown;
+        try {
+          await collect(decryptArtifact(key, readArtifactFile(file, 4096)));
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught).to.be.instanceOf(AuthenticationError);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

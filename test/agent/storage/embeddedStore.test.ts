@@ -1,10 +1,11 @@
 import { expect } from "chai";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeCid } from "../../../agent/storage/cid";
 import { EmbeddedStore } from "../../../agent/storage/embeddedStore";
+import { dagBlocks } from "../../../agent/storage/dagBlocks";
 import { importEsm } from "../../../agent/storage/esm";
 import { rawCidV1 } from "../../helpers/rawCid";
 import { expectCode } from "../../helpers/expectCode";
@@ -66,6 +67,22 @@ describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
       expect(await collect(store.cat(cid, { offset, length }))).to.deep.equal(data.subarray(offset, offset + length));
     }
     expect(await collect(store.cat(cid, { offset: 3 * MiB + 1 }))).to.deep.equal(data.subarray(3 * MiB + 1));
+  });
+
+  it("issue 17: reads leaves from their files; a leaf file cut short is STORE_CORRUPT and a missing one STORE_NOT_FOUND, never short bytes", async () => {
+    const data = pattern(2 * MiB + 10, 6);
+    const cid = await store.add([data]);
+    const leaves: string[] = [];
+    for await (const b of dagBlocks(store, cid)) if (b.cid.startsWith("bafkrei")) leaves.push(b.cid); // raw leaves
+    expect(leaves).to.have.length(3);
+    // Where blockstore-fs keeps a block (the store's own mapping).
+    const inner = store as unknown as { blockPath(c: unknown): string; cid(c: string): unknown };
+    const fileOf = (c: string) => inner.blockPath(inner.cid(c));
+    truncateSync(fileOf(leaves[1]), 1000);
+    await expectCode(collect(store.cat(cid, { offset: MiB - 5, length: 10 })), "STORE_CORRUPT");
+    expect(await collect(store.cat(cid, { offset: 0, length: 10 }))).to.deep.equal(data.subarray(0, 10)); // the intact leaf still serves
+    unlinkSync(fileOf(leaves[2]));
+    await expectCode(collect(store.cat(cid, { offset: 2 * MiB })), "STORE_NOT_FOUND");
   });
 
   it("returns raw blocks whose hash is their CID", async () => {

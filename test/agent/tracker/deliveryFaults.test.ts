@@ -100,7 +100,7 @@ describe("issue 15 end to end: delivery faults do not halt a staged rollout; rea
         deviceAgentOptions(f, devices[i], `fault-device-${i}`, {
           serverUrl,
           tracker: t.deviceTracker,
-          download: { timeoutMs: 5000, attempts: 2, backoffMs: 10 },
+          download: { startJitterMs: 0, timeoutMs: 5000, attempts: 2, backoffMs: 10 },
           healthCheck: async () => healthy[i],
         }),
       );
