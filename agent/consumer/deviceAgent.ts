@@ -19,7 +19,7 @@ import {
   type StaleLedgerView,
 } from "../core/updateErrors";
 import { SlotImageMismatchError } from "./slots/slotErrors";
-import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, splitStoredChunks } from "../crypto/artifactCipher";
+import { artifactSize, decryptArtifact, MIN_SERVED_CHUNK_SIZE, readArtifactFile, splitStoredChunks } from "../crypto/artifactCipher";
 import { ChunkMerkleTree, chunkLeaf } from "../crypto/chunkMerkle";
 import { ArtifactFormatError } from "../core/errors";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
@@ -405,7 +405,7 @@ export class DeviceAgent {
         await this.slots.writeInactive(
           release.record.component.toLowerCase(),
           image,
-          keyCheckedOnFirstChunk(decryptArtifact(key, createReadStream(artifactFile, { highWaterMark: 1024 * 1024 })), () => (stage = "install")),
+          keyCheckedOnFirstChunk(decryptArtifact(key, readArtifactFile(artifactFile)), () => (stage = "install")),
         );
       } catch (err) {
         if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
