@@ -26,6 +26,7 @@
  *   --decrypt-every k (10)         every k-th client decrypts and hash-checks the image (the others unwrap the key only)
  *   --image-kib n (256)            the release's image size
  *   --intake-workers n             the tracker's report-opening threads (default: the module's, one per core)
+ *   --server-db-on-tmpfs           the firmware server's SQLite file under /dev/shm (its fsyncs cost nothing): shows the disk's share
  *   --in-process                   every part in this process (the test's mode; CPU is then not split by part)
  *   --timeout-s n (3600)           give up when the clients have not finished by then
  *   --json                         one JSON document (or BENCH_JSON=1)
@@ -101,6 +102,7 @@ const DECRYPT_EVERY = flag("--decrypt-every", "BENCH_FLEETSIM_DECRYPT_EVERY", 10
 const IMAGE_KIB = flag("--image-kib", "BENCH_FLEETSIM_IMAGE_KIB", 256);
 const TIMEOUT_S = flag("--timeout-s", "BENCH_FLEETSIM_TIMEOUT_S", 3600);
 const INTAKE_WORKERS = argv.includes("--intake-workers") ? flag("--intake-workers", "", 1) : undefined;
+const SERVER_DB_ON_TMPFS = argv.includes("--server-db-on-tmpfs");
 const IN_PROCESS = argv.includes("--in-process") || process.env.BENCH_FLEETSIM_IN_PROCESS === "1";
 const NODE = (() => {
   const i = argv.indexOf("--node");
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const dir = await mkdtemp(path.join(os.tmpdir(), "ota-bench-fleetsim-"));
     stops.push(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
-    const shm = existsSync("/dev/shm") ? await mkdtemp(path.join("/dev/shm", "ota-fleetsim-")) : path.join(dir, "clients");
+    const shm = existsSync("/dev/shm") ? await mkdtemp(path.join("/dev/shm", "ota-fleetsim-")) : dir;
     stops.push(() => rm(shm, { recursive: true, force: true }));
     const chain: LocalChain = NODE === "anvil" ? await startAnvil({ port }) : await startLocalChain({ port });
     stops.push(() => chain.stop());
@@ -239,7 +241,8 @@ async function main(): Promise<void> {
     const serverRpc = countRpc(serverChain.provider);
     const store = await EmbeddedStore.open({ directory: path.join(dir, "ipfs") });
     stops.push(() => store.close());
-    const serverDb = new ServerDatabase(path.join(dir, "server.db"));
+    // The server's SQLite file on disk (each write an fsync: synchronous FULL) unless told to put it on tmpfs.
+    const serverDb = new ServerDatabase(path.join(SERVER_DB_ON_TMPFS ? shm : dir, "server.db"));
     stops.push(() => serverDb.close());
     const gate = new LedgerGate(serverChain.registry, serverChain.fleet, serverChain.domain, serverChain.fromBlock, serverChain.policies);
     const server = await startFirmwareServer({ gate, store, db: serverDb, port: 0, pollMs: 1000 });
@@ -391,6 +394,8 @@ async function main(): Promise<void> {
         else if (m.type === "progress") progress(m.done as number, m.failed as number);
       });
       result = (await Promise.race([part.waitFor("result", TIMEOUT_S * 1000), timeout])).result as ClientsResult;
+      // It exits by itself once done (and writes its CPU profile, if asked).
+      await Promise.race([part.exited, new Promise((r) => setTimeout(r, 10_000))]);
     }
     const runMs = performance.now() - runStart;
     // The tracker holds every client's report (each was answered 2xx before the client counted as done).
@@ -423,6 +428,7 @@ async function main(): Promise<void> {
       "chain node": NODE,
       "clients in flight": CONCURRENCY,
       "image KiB": IMAGE_KIB,
+      "firmware server database": SERVER_DB_ON_TMPFS ? "tmpfs (/dev/shm)" : "disk (the work folder)",
       "parts in": IN_PROCESS ? "one process" : "processes: this (firmware server), tracker, clients, chain node",
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
       "setup: chain, ledger, server, tracker s": seconds(setupMs),
