@@ -29,6 +29,8 @@
  *   --server-db-on-tmpfs           the firmware server's SQLite file under /dev/shm (its fsyncs cost nothing): shows the disk's share
  *   --in-process                   every part in this process (the test's mode; CPU is then not split by part)
  *   --timeout-s n (3600)           give up when the clients have not finished by then
+ *   --stop-after-s n               hand out no more clients after n s of the run; those in flight
+ *                                  finish and the figures are of the clients that ran (marked so)
  *   --json                         one JSON document (or BENCH_JSON=1)
  *
  * Open files: each client in flight holds a connection to the server or the tracker, and the
@@ -101,6 +103,7 @@ const LEDGER_EVERY = flag("--ledger-every", "BENCH_FLEETSIM_LEDGER_EVERY", AUTO_
 const DECRYPT_EVERY = flag("--decrypt-every", "BENCH_FLEETSIM_DECRYPT_EVERY", 10);
 const IMAGE_KIB = flag("--image-kib", "BENCH_FLEETSIM_IMAGE_KIB", 256);
 const TIMEOUT_S = flag("--timeout-s", "BENCH_FLEETSIM_TIMEOUT_S", 3600);
+const STOP_AFTER_S = flag("--stop-after-s", "BENCH_FLEETSIM_STOP_AFTER_S", 1e9);
 const INTAKE_WORKERS = argv.includes("--intake-workers") ? flag("--intake-workers", "", 1) : undefined;
 const SERVER_DB_ON_TMPFS = argv.includes("--server-db-on-tmpfs");
 const IN_PROCESS = argv.includes("--in-process") || process.env.BENCH_FLEETSIM_IN_PROCESS === "1";
@@ -113,9 +116,8 @@ const NODE = (() => {
 /** The batch of credentials granted per grantKeys call (grantKeys itself sends 1,000 keys a request). */
 const GRANT_LOT = 10_000;
 
-const log = (line: string) => {
-  if (!json) process.stderr.write(line + "\n");
-};
+// Progress goes to stderr in both modes (a run of 100,000 clients is long); --json's document is stdout's only content.
+const log = (line: string) => process.stderr.write(line + "\n");
 const seconds = (ms: number) => Math.round(ms) / 1000;
 const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
@@ -361,9 +363,16 @@ async function main(): Promise<void> {
       workDir: path.join(shm, "clients"),
       timeoutMs: 60_000,
     };
+    // Past --stop-after-s no more clients are handed out: those in flight finish, and the figures
+    // are of the clients that ran (a time-limited sample of a fleet too large for the time at hand).
     let handedOut = 0;
+    let stoppedEarly = false;
     const next = async (max: number): Promise<ClientJob[]> => {
       const jobs: ClientJob[] = [];
+      if (performance.now() - runStart > STOP_AFTER_S * 1000) {
+        stoppedEarly ||= handedOut < CLIENTS;
+        return jobs;
+      }
       while (jobs.length < max && handedOut < CLIENTS) {
         const i = handedOut++;
         jobs.push({ index: i, privateKey: privateKeys[i], credential: credential(i) });
@@ -377,7 +386,10 @@ async function main(): Promise<void> {
       me: processFigures(),
       chain: await procFigures(chainProcess),
     };
-    const progress = (done: number, failed: number) => log(`  ${done} clients done, ${failed} failed, after ${seconds(performance.now() - runStart)} s`);
+    const progress = (done: number, failed: number, rssMiB?: number) =>
+      log(
+        `  ${done} clients done, ${failed} failed, after ${seconds(performance.now() - runStart)} s (RSS MiB: server ${mib(process.memoryUsage().rss)}${rssMiB ? `, clients ${rssMiB}` : ""})`,
+      );
     const runStart = performance.now();
     let result: ClientsResult;
     let clientsPid: number | undefined;
@@ -391,7 +403,7 @@ async function main(): Promise<void> {
       stops.push(() => part.child.kill("SIGKILL"));
       part.on((m) => {
         if (m.type === "next") void next(m.max as number).then((jobs) => part.child.send({ type: "jobs", id: m.id, jobs }));
-        else if (m.type === "progress") progress(m.done as number, m.failed as number);
+        else if (m.type === "progress") progress(m.done as number, m.failed as number, m.rssMiB as number);
       });
       result = (await Promise.race([part.waitFor("result", TIMEOUT_S * 1000), timeout])).result as ClientsResult;
       // It exits by itself once done (and writes its CPU profile, if asked).
@@ -442,6 +454,7 @@ async function main(): Promise<void> {
       "grant: JSON-RPC calls by the author": grantRpc.total,
       "grant: JSON-RPC calls by method": grantRpc.byMethod,
       "per operation (measured apart)": perOp,
+      "run: stopped handing out clients at --stop-after-s (figures are of those that ran)": stoppedEarly,
       "run: all clients done s": seconds(runMs),
       "run: clients done / failed": [result.done, result.failed],
       "run: failures by code": result.failures,
@@ -495,7 +508,7 @@ async function main(): Promise<void> {
         console.log(`${k.padEnd(72)} ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`);
       }
     }
-    if (result.failed > 0 || held.holding < result.done) process.exitCode = 1;
+    if (result.failed > 0 || held.holding < result.done || stoppedEarly) process.exitCode = 1;
   } finally {
     await stopAll();
   }

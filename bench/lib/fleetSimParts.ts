@@ -263,7 +263,8 @@ export async function runClients(
           }),
         );
         steps.download.add(performance.now() - t);
-        http.counts.firmwareServer.bytes += (await stat(artifactFile)).size;
+        const artifactBytes = (await stat(artifactFile)).size; // apart: `x += await y` would lose the others' additions meanwhile
+        http.counts.firmwareServer.bytes += artifactBytes;
         t = performance.now();
         if (job.index % cfg.decryptEvery === 0) {
           await decryptDownloaded({ device, release, artifactFile, imageFile, wrappedKey });
@@ -485,7 +486,9 @@ async function childMain(role: string): Promise<void> {
         waiting.set(id, resolve);
         send({ id, type: "next", max });
       });
-    const result = await runClients(config.config as ClientsConfig, next, (done, failed) => send({ type: "progress", done, failed }));
+    const result = await runClients(config.config as ClientsConfig, next, (done, failed) =>
+      send({ type: "progress", done, failed, rssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024) }),
+    );
     send({ type: "result", result });
     process.disconnect();
     return;
