@@ -207,6 +207,7 @@ export async function runClients(
     const release = await fetchRelease(chain.registry, chain.domain, cfg.releaseId, chain.fromBlock);
     if (!release) throw new Error(`the ledger has no release ${cfg.releaseId}: publish it before the clients start`);
     const rpcAtStart = rpc.snapshot();
+    const cpuAtStart = processFigures().cpuS; // the process's start (ts-node, imports) is not the clients' cost
     const component = release.record.component;
     const latencies: number[] = [];
     const steps = { ledger: new StepTimes(), download: new StepTimes(), unwrap: new StepTimes(), decrypt: new StepTimes(), report: new StepTimes() };
@@ -364,7 +365,7 @@ export async function runClients(
       wallMs: Math.round(performance.now() - t0),
       firstDoneMs: firstDone ? Math.round(firstDone - t0) : 0,
       lastDoneMs: lastDone ? Math.round(lastDone - t0) : 0,
-      process: processFigures(),
+      process: { cpuS: processFigures().cpuS - cpuAtStart, peakRssMiB: processFigures().peakRssMiB },
     };
   } finally {
     http.restore();
