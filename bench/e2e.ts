@@ -236,12 +236,13 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     });
-    const chain: LocalChain = NODE === "anvil" ? await startAnvil({ port }) : await startLocalChain({ port });
+    // A block a second, as in the demo (anvil's own interval; Hardhat's set over RPC).
+    const chain: LocalChain = NODE === "anvil" ? await startAnvil({ port, blockTimeSeconds: 1 }) : await startLocalChain({ port });
     stops.push(() => chain.stop());
-    await hre.ethers.provider.send("evm_setIntervalMining", [1000]);
+    if (NODE === "hardhat") await hre.ethers.provider.send("evm_setIntervalMining", [1000]);
     log(`${NODE} node at ${chain.url}, ${DEVICES} devices, a ${IMAGE_KIB} KiB image, work in ${dir}`);
 
-    const ledger = await setUpLedger(hre, new StoryLog(() => {}));
+    const ledger = await setUpLedger(hre, new StoryLog(process.env.BENCH_E2E_TRACE ? (l) => process.stderr.write(`SETUP ${l}\n`) : () => {}));
     const agents = agentChain(ledger, chain.url);
     const rpc = countCalls(agents.provider);
     stops.push(() => agents.provider.destroy());

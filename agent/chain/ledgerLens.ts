@@ -1,4 +1,5 @@
-import type { BlockTag, Provider } from "ethers";
+import { toQuantity, type BlockTag, type Provider } from "ethers";
+import type { RpcSender } from "./eventStream";
 import { UpdateCheckLens__factory, type FleetRegistry, type UpdatePolicies, type UpdateRegistry } from "./contracts";
 import { DEVICE_STANDING, INSTALL_CHECK, RELEASE_STATUS, ledgerName, type DeviceStandingName, type ReleaseStatusName } from "../core/ledgerCodes";
 import type { InstalledVersion } from "../core/release";
@@ -76,7 +77,16 @@ export async function readUpdateFactsOf(chain: LensChain, queries: UpdateFactsQu
     const half = Math.ceil(queries.length / 2);
     return [...(await readUpdateFactsOf(chain, queries.slice(0, half), blockTag)), ...(await readUpdateFactsOf(chain, queries.slice(half), blockTag))];
   }
-  const answer = await chain.provider.call({ data, ...(blockTag === undefined ? {} : { blockTag }) });
+  // Raw JSON-RPC where the provider has it: ethers' call() copies and checks the 8 KB of
+  // creation code byte by byte several times, which a fleet in one process pays per device.
+  const raw = (chain.provider as Partial<RpcSender>).send;
+  const answer: string =
+    typeof raw === "function"
+      ? await raw.call(chain.provider, "eth_call", [
+          { data },
+          blockTag === undefined ? "latest" : typeof blockTag === "string" ? blockTag : toQuantity(blockTag),
+        ])
+      : await chain.provider.call({ data, ...(blockTag === undefined ? {} : { blockTag }) });
   const [all] = lens.decodeFunctionResult("answer", answer);
   return queries.map((q, i) => factsOf(q, all[i]));
 }

@@ -6,7 +6,11 @@ import { computeReleaseId } from "../crypto/releaseSignature";
 import { queryLogs } from "./queryLogs";
 import type { StreamLog } from "./eventStream";
 
-/** A release as the ledger holds it: every Table II-1 block-data field, from one event. */
+/**
+ * A release as the ledger holds it: every Table II-1 block-data field, from one event. Made by
+ * decodeReleasePublished, which checks that `id` is the record's EIP-712 digest: what the author
+ * signed, so the signature is checked over the id.
+ */
 export interface LedgerRelease {
   id: string;
   providerName: string;

@@ -1,7 +1,7 @@
 import type { Provider, TypedDataDomain } from "ethers";
 import type { UpdateRegistry } from "./contracts";
 import { VerificationError } from "../core/errors";
-import { recoverReleaseSigner } from "../crypto/releaseSignature";
+import { recoverReleaseSignerOf } from "../crypto/releaseSignature";
 import type { LedgerRelease } from "./releaseEvents";
 import { inlineHardwareOf } from "./provenFacts";
 import { RELEASE_STATUS, type ReleaseStatusName } from "../core/ledgerCodes";
@@ -35,7 +35,7 @@ export interface VerifyOptions {
  *  - the signature is valid: recovered for a key, vouched for by the contract for an ERC-1271 signer.
  * Returns the release's status on success.
  */
-export function checkReleaseFacts(domain: TypedDataDomain, release: LedgerRelease, facts: UpdateFacts, options: VerifyOptions = {}): ReleaseStatusName {
+export function checkReleaseFacts(release: LedgerRelease, facts: UpdateFacts, options: VerifyOptions = {}): ReleaseStatusName {
   const fail = (code: string, message: string): never => {
     throw new ReleaseVerificationError(code, `release ${release.id}: ${message}`, { details: { releaseId: release.id } });
   };
@@ -74,7 +74,8 @@ export function checkReleaseFacts(domain: TypedDataDomain, release: LedgerReleas
   if (!facts.signerIsContract) {
     let recovered = "";
     try {
-      recovered = recoverReleaseSigner(domain, release.record, release.signature);
+      // Over the id: a LedgerRelease's id is its record's EIP-712 digest (decodeReleasePublished checks it).
+      recovered = recoverReleaseSignerOf(release.id, release.signature);
     } catch {
       fail("SIGNATURE_INVALID", "the signature is malformed");
     }
@@ -98,5 +99,5 @@ export async function verifyLedgerRelease(
   const provider = deps.provider ?? deps.registry.runner?.provider;
   if (!provider) throw new ReleaseVerificationError("NO_PROVIDER", "the registry client has no provider to read the ledger with");
   const facts = await readUpdateFacts({ provider, registry: deps.registry }, { release }, options.proven?.at.blockTag);
-  return BigInt(RELEASE_STATUS.indexOf(checkReleaseFacts(deps.domain, release, facts, options)));
+  return BigInt(RELEASE_STATUS.indexOf(checkReleaseFacts(release, facts, options)));
 }

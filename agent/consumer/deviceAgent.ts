@@ -490,7 +490,7 @@ export class DeviceAgent {
     let signatureValid = true;
     let verificationCode: string | undefined;
     try {
-      checkReleaseFacts(domain, release, facts, { pinnedSigners: this.o.pinnedSigners, proven });
+      checkReleaseFacts(release, facts, { pinnedSigners: this.o.pinnedSigners, proven });
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       signatureValid = false;

@@ -1,5 +1,7 @@
 import { TypedDataDomain, TypedDataEncoder, Signer, verifyTypedData } from "ethers";
 import type { ReleaseRecord } from "../core/release";
+import { getBytes } from "ethers";
+import { recoverAddress } from "./secp256k1";
 
 /**
  * EIP-712 release signatures, matching contracts/libraries/ReleaseHashing.sol. The digest of a
@@ -52,4 +54,13 @@ export async function signRelease(signer: Signer, domain: TypedDataDomain, recor
 /** The address that produced `signature` over the record (for EOA signers). */
 export function recoverReleaseSigner(domain: TypedDataDomain, record: ReleaseRecord, signature: string): string {
   return verifyTypedData(domain, RELEASE_TYPES, record, signature);
+}
+
+/**
+ * The account that signed a release whose id (its EIP-712 digest) is already known to be the
+ * record's, e.g. one decoded from its event (decodeReleasePublished checks it): no second hash of
+ * the record, and libsecp256k1 where it loads.
+ */
+export function recoverReleaseSignerOf(releaseId: string, signature: string): string {
+  return recoverAddress(getBytes(releaseId), signature);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Signature, SigningKey, getBytes } from "ethers";
+import { Signature, SigningKey, getAddress, getBytes, keccak256 } from "ethers";
 
 /**
  * The secp256k1 operations on the hot paths (opening sealed reports, recovering device
@@ -16,8 +16,8 @@ export interface Curve {
   isPrivateKey(privateKey: Uint8Array): boolean;
   /** The x coordinate of privateKey * publicKey; throws if the key is not on the curve. */
   sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Buffer;
-  /** The compressed public key that made the 64-byte signature r | s with recovery id `recid`. */
-  recover(digest: Uint8Array, rs: Uint8Array, recid: number): Buffer;
+  /** The public key (compressed unless told otherwise) that made the 64-byte signature r | s with recovery id `recid`. */
+  recover(digest: Uint8Array, rs: Uint8Array, recid: number, compressed?: boolean): Buffer;
   /** RFC 6979 nonce, low s: r | s and the recovery id. */
   sign(digest: Uint8Array, privateKey: Uint8Array): { rs: Uint8Array; recid: number };
 }
@@ -41,7 +41,7 @@ function nativeCurve(binding: Binding): Curve {
       binding.ecdh(publicKey, privateKey, { hashfn: (x) => x }, out);
       return out;
     },
-    recover: (digest, rs, recid) => Buffer.from(binding.ecdsaRecover(rs, recid, digest, true)),
+    recover: (digest, rs, recid, compressed = true) => Buffer.from(binding.ecdsaRecover(rs, recid, digest, compressed)),
     sign: (digest, privateKey) => {
       const { signature, recid } = binding.ecdsaSign(digest, privateKey);
       return { rs: signature, recid };
@@ -65,10 +65,10 @@ export const javascriptCurve: Curve = {
     if (publicKey.length !== 33 && publicKey.length !== 65) throw new Error("a public key is 33 or 65 bytes");
     return Buffer.from(getBytes(new SigningKey(privateKey).computeSharedSecret(publicKey)).subarray(1, 33));
   },
-  recover: (digest, rs, recid) => {
+  recover: (digest, rs, recid, compressed = true) => {
     const hex = Buffer.from(rs).toString("hex");
     const sig = Signature.from({ r: "0x" + hex.slice(0, 64), s: "0x" + hex.slice(64, 128), yParity: recid as 0 | 1 });
-    return Buffer.from(getBytes(SigningKey.computePublicKey(SigningKey.recoverPublicKey(digest, sig), true)));
+    return Buffer.from(getBytes(SigningKey.computePublicKey(SigningKey.recoverPublicKey(digest, sig), compressed)));
   },
   sign: (digest, privateKey) => {
     const sig = new SigningKey(privateKey).sign(digest);
@@ -117,6 +117,16 @@ export function recoverCompressedKey(digest: Uint8Array, signature: string): str
   const sig = Signature.from(signature);
   const rs = Buffer.concat([Buffer.from(sig.r.slice(2), "hex"), Buffer.from(sig.s.slice(2), "hex")]);
   return "0x" + curve.recover(digest, rs, sig.yParity).toString("hex");
+}
+
+/**
+ * The Ethereum address that made `signature` (65 bytes, r | s | v) over a 32-byte digest: a
+ * release signature checked by a fleet of devices in one process is one native recovery each.
+ */
+export function recoverAddress(digest: Uint8Array, signature: string): string {
+  const sig = Signature.from(signature);
+  const rs = Buffer.concat([Buffer.from(sig.r.slice(2), "hex"), Buffer.from(sig.s.slice(2), "hex")]);
+  return getAddress("0x" + keccak256(curve.recover(digest, rs, sig.yParity, false).subarray(1)).slice(-40));
 }
 
 /** An ECDSA signature (RFC 6979 nonce, low s) over a 32-byte digest, serialized as ethers does: r | s | v (27 or 28). */

@@ -115,6 +115,13 @@ export class MemoryNonceStore implements NonceStore {
 export interface Admission {
   device?(credential: DeviceCredential): Promise<OtaError | undefined>;
   account?(address: string): Promise<OtaError | undefined>;
+  /**
+   * What the ledger is asked to admit this device, when identities share it (e.g. "batch 7": a
+   * batch's root, which its devices' proofs are checked against). Identities asking the same
+   * question at once take one lookup slot between them (maxLookups), so a fleet of one batch
+   * arriving together is not refused SERVER_BUSY. Default: the identity itself.
+   */
+  deviceLookup?(credential: DeviceCredential): string | undefined;
 }
 
 export interface RequestAuthOptions {
@@ -148,6 +155,8 @@ export class RequestAuthenticator {
   private readonly limits: RequestAuthLimits;
   private readonly admitted = new Map<string, { refusal: OtaError | undefined; until: number }>();
   private readonly lookups = new Map<string, Promise<OtaError | undefined>>();
+  /** The ledger questions in flight, and how many identities wait on each. */
+  private readonly questions = new Map<string, number>();
   private lastPrune = 0;
 
   constructor(private readonly o: RequestAuthOptions = {}) {
@@ -174,6 +183,7 @@ export class RequestAuthenticator {
       await this.admit(
         `device|${c.record.id}|${c.record.publicKey}|${c.record.hardwareClass}|${c.record.network}|${c.record.region}|${c.batchId}|${c.proof.join(",")}`.toLowerCase(),
         () => device(c),
+        this.o.admission?.deviceLookup?.(c),
       );
     }
     let key: string;
@@ -243,8 +253,11 @@ export class RequestAuthenticator {
     };
   }
 
-  /** The identity's admission, from memory or asked once (lookups of one identity are shared). */
-  private async admit(key: string, ask: () => Promise<OtaError | undefined>): Promise<void> {
+  /**
+   * The identity's admission, from memory or asked once (lookups of one identity are shared);
+   * `question` names what the ledger is asked, shared by identities that ask the same at once.
+   */
+  private async admit(key: string, ask: () => Promise<OtaError | undefined>, question = key): Promise<void> {
     const now = this.now();
     const known = this.admitted.get(key);
     if (known && known.until > now) {
@@ -253,9 +266,16 @@ export class RequestAuthenticator {
     }
     let lookup = this.lookups.get(key);
     if (!lookup) {
-      if (this.lookups.size >= this.limits.maxLookups)
+      const asking = this.questions.get(question) ?? 0;
+      if (asking === 0 && this.questions.size >= this.limits.maxLookups)
         throw new RequestRefused("SERVER_BUSY", "too many unknown identities are being looked up on the ledger at once; retry later");
-      lookup = ask().finally(() => this.lookups.delete(key));
+      this.questions.set(question, asking + 1);
+      lookup = ask().finally(() => {
+        this.lookups.delete(key);
+        const left = (this.questions.get(question) ?? 1) - 1;
+        if (left > 0) this.questions.set(question, left);
+        else this.questions.delete(question);
+      });
       this.lookups.set(key, lookup);
     }
     const refusal = await lookup; // a ledger outage throws, and is not remembered

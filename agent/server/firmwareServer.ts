@@ -89,6 +89,8 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
         if (standing === "revoked") return new Refusal("DEVICE_REVOKED", `the record of device ${c.record.id} was withdrawn`);
         return undefined; // a suspended device is refused by the entitlement check, read live
       },
+      // A batch's devices are admitted against its root: one question of the ledger for all of them.
+      deviceLookup: (c) => (c.batchId === 0 ? undefined : `batch|${c.batchId}`),
       account: async (a) =>
         (await gate.authorProvider(a)) !== 0 || (await gate.hasAnyRole(a, LOG_READER_ROLES))
           ? undefined

@@ -245,7 +245,7 @@ export async function runClients(
         let t = performance.now();
         if (job.index % cfg.ledgerEvery === 0) {
           const facts = await readUpdateFacts(chain, { release, device: job.credential, installed: [], running: [] });
-          checkReleaseFacts(chain.domain, release, facts, { pinnedSigners: cfg.pinnedSigners });
+          checkReleaseFacts(release, facts, { pinnedSigners: cfg.pinnedSigners });
           if (facts.standing !== "active")
             throw Object.assign(new Error(`device ${job.index} is ${facts.standing} on the ledger`), { code: "DEVICE_NOT_ACTIVE" });
           if (facts.verdict.verdict !== "INSTALLABLE")
