@@ -34,11 +34,11 @@
  * git): do not run it beside `npm start` or a deployment to `npm run chain`.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import type { JsonRpcPayload, JsonRpcProvider } from "ethers";
+import type { JsonRpcProvider } from "ethers";
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { startAnvil } from "../scripts/lib/anvilChain";
 import { setUpLedger, BOOTLOADER } from "../scripts/demo/ledgerSetup";
@@ -50,6 +50,7 @@ import { buildDeviceBatch } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
+import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit } from "./lib/benchRun";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, env: string, fallback: number): number => {
@@ -112,21 +113,13 @@ function watchBlocks(url: string, everyMs = 25) {
   };
 }
 
-/**
- * Counts the JSON-RPC calls sent through a provider (the agents', the server's and the tracker's
- * connection), by method, and the HTTP requests that carried them (ethers batches up to 100).
- */
 const traced = new Map<string, number>();
+/**
+ * The JSON-RPC calls sent through a provider (the agents', the server's and the tracker's
+ * connection), by method, counted from the last reset; BENCH_E2E_TRACE=1 also names their callers.
+ */
 function countCalls(provider: JsonRpcProvider) {
-  let byMethod: Record<string, number> = {};
-  let requests = 0;
-  const send = provider._send.bind(provider);
-  provider._send = async (payload: JsonRpcPayload | JsonRpcPayload[]) => {
-    requests++;
-    for (const p of Array.isArray(payload) ? payload : [payload]) byMethod[p.method] = (byMethod[p.method] ?? 0) + 1;
-
-    return send(payload);
-  };
+  const rpc = countRpc(provider);
   if (process.env.BENCH_E2E_TRACE) {
     const plain = provider.send.bind(provider);
     provider.send = (method: string, params: unknown[] | Record<string, unknown>) => {
@@ -141,17 +134,17 @@ function countCalls(provider: JsonRpcProvider) {
             .replace(/:\d+\)?$/, ""),
         )
         .join(" < ");
-      const key = `${method} ${where}`;
-      traced.set(key, (traced.get(key) ?? 0) + 1);
+      traced.set(`${method} ${where}`, (traced.get(`${method} ${where}`) ?? 0) + 1);
       return plain(method, params);
     };
   }
+  let from = rpc.snapshot();
   return {
     reset() {
+      const now = rpc.snapshot();
+      const out = rpcDelta(from, now);
+      from = now;
       traced.clear();
-      const out = { total: Object.values(byMethod).reduce((a, b) => a + b, 0), byMethod, requests };
-      byMethod = {};
-      requests = 0;
       return out;
     },
   };
@@ -178,32 +171,6 @@ function sampleProcess(everyMs = 250) {
   };
 }
 
-/** The peak resident memory (VmHWM) of this process's descendant running the chain node (Hardhat's or anvil), in MiB. */
-async function chainPeakRssMiB(): Promise<number | null> {
-  try {
-    const all = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => f.length >= 3);
-    const mine = new Set([String(process.pid)]);
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const [pid, ppid] of all) if (mine.has(ppid) && !mine.has(pid)) grew = Boolean(mine.add(pid));
-    }
-    const node = all.find(([pid, , ...args]) => {
-      const cmd = args.join(" ");
-      return mine.has(pid) && (NODE === "anvil" ? /\/anvil\b/.test(args[0]) || /^anvil\b/.test(cmd) : cmd.includes("hardhat") && cmd.includes(" node "));
-    });
-    const line = node?.[0];
-    if (!line) return null;
-    const status = await readFile(`/proc/${line}/status`, "utf8");
-    const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
-    return Number.isFinite(kib) ? Math.round(kib / 1024) : null;
-  } catch {
-    return null;
-  }
-}
-
 async function main(): Promise<void> {
   const port = await freePort();
   process.env.OTA_RPC_URL = `http://127.0.0.1:${port}`;
@@ -211,21 +178,7 @@ async function main(): Promise<void> {
   const hre: HardhatRuntimeEnvironment = (await import("hardhat")).default;
   await hre.run("compile", { quiet: true });
 
-  const stops: (() => Promise<unknown> | unknown)[] = [];
-  let stopping: Promise<void> | undefined;
-  const stopAll = () =>
-    (stopping ??= (async () => {
-      for (const stop of stops.reverse())
-        await Promise.resolve()
-          .then(stop)
-          .catch(() => {});
-    })());
-  const interrupted = () => {
-    process.stderr.write("\nbench:e2e interrupted: stopping everything\n");
-    void stopAll().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", interrupted);
-  process.once("SIGTERM", interrupted);
+  const { stops, stopAll } = stopsOnExit("bench:e2e");
 
   try {
     const t0 = performance.now();
@@ -372,7 +325,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_E2E_TRACE) for (const [k, v] of [...traced].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`TRACE ${v} ${k}\n`);
     const calls = rpc.reset();
     const latencies = [...confirmedAt.values()].map((at) => at - includedAt).sort((a, b) => a - b);
-    const chainPeak = await chainPeakRssMiB();
+    const chainPeak = (await processFigures(chainNodePid(NODE)))?.peakRssMiB ?? null;
     const figures = {
       devices: devices.length,
       imageKiB: IMAGE_KIB,

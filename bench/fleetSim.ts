@@ -43,9 +43,10 @@
  * when it exists (a client's artifact lives only until its check is done). Like bench:e2e it
  * writes deployments/localhost.json: do not run it beside `npm start`.
  */
+import { chainNodePid, processFigures as procFigures, stopsOnExit } from "./lib/benchRun";
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -121,41 +122,6 @@ const log = (line: string) => process.stderr.write(line + "\n");
 const seconds = (ms: number) => Math.round(ms) / 1000;
 const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
-/** CPU seconds (user + system) and peak RSS (MiB) of another process, from /proc. */
-async function procFigures(pid: number | undefined): Promise<{ cpuS: number; peakRssMiB: number } | null> {
-  if (!pid) return null;
-  try {
-    const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
-    const ticks = Number(stat[11]) + Number(stat[12]); // utime, stime (fields 14 and 15)
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1]);
-    return { cpuS: ticks / 100, peakRssMiB: Math.round(hwm / 1024) };
-  } catch {
-    return null;
-  }
-}
-
-/** The pid of this process's descendant running the chain node (Hardhat's or anvil). */
-function chainPid(): number | undefined {
-  try {
-    const all = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => f.length >= 3);
-    const mine = new Set([String(process.pid)]);
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const [pid, ppid] of all) if (mine.has(ppid) && !mine.has(pid)) grew = Boolean(mine.add(pid));
-    }
-    const node = all.find(([pid, , ...args]) => {
-      const cmd = args.join(" ");
-      return mine.has(pid) && (NODE === "anvil" ? /\/anvil$/.test(args[0]) : cmd.includes("hardhat") && cmd.includes(" node"));
-    });
-    return node ? Number(node[0]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A part in a child process (bench/lib/fleetSimParts.ts), driven over IPC. */
 function forkPart(role: "clients" | "tracker", config: unknown) {
   // BENCH_FLEETSIM_PROF=<dir>: each part writes a V8 CPU profile there (node --cpu-prof).
@@ -209,21 +175,7 @@ async function main(): Promise<void> {
   const hre: HardhatRuntimeEnvironment = (await import("hardhat")).default;
   await hre.run("compile", { quiet: true });
 
-  const stops: (() => Promise<unknown> | unknown)[] = [];
-  let stopping: Promise<void> | undefined;
-  const stopAll = () =>
-    (stopping ??= (async () => {
-      for (const stop of stops.reverse())
-        await Promise.resolve()
-          .then(stop)
-          .catch(() => {});
-    })());
-  const interrupted = () => {
-    process.stderr.write("\nbench:fleetsim interrupted: stopping everything\n");
-    void stopAll().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", interrupted);
-  process.once("SIGTERM", interrupted);
+  const { stops, stopAll } = stopsOnExit("bench:fleetsim");
 
   try {
     const t0 = performance.now();
@@ -235,7 +187,7 @@ async function main(): Promise<void> {
     stops.push(() => chain.stop());
     log(`${NODE} node at ${chain.url}; ${CLIENTS} clients, ${CONCURRENCY} in flight, a ${IMAGE_KIB} KiB image; work in ${dir}`);
     const ledger = await setUpLedger(hre, new StoryLog(() => {}));
-    const chainProcess = chainPid();
+    const chainProcess = chainNodePid(NODE);
 
     // The firmware server, in this process, on its own counted connection.
     const serverChain = agentChain(ledger, chain.url);

@@ -12,7 +12,7 @@
 import { createECDH, createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { encodeBytes32String, type JsonRpcPayload, type JsonRpcProvider } from "ethers";
+import { encodeBytes32String } from "ethers";
 import { agentChain, type AgentChain } from "../../scripts/demo/services";
 import type { DemoLedger } from "../../scripts/demo/ledgerSetup";
 import type { Deployment } from "../../agent/chain/deployment";
@@ -58,28 +58,8 @@ export function simulatedDevice(index: number): { privateKey: string; record: De
   };
 }
 
-/** Counts the JSON-RPC calls a provider sends (as bench/e2e.ts countCalls), by method. */
-export function countRpc(provider: JsonRpcProvider) {
-  const byMethod: Record<string, number> = {};
-  let requests = 0;
-  const send = provider._send.bind(provider);
-  provider._send = async (payload: JsonRpcPayload | JsonRpcPayload[]) => {
-    requests++;
-    for (const p of Array.isArray(payload) ? payload : [payload]) byMethod[p.method] = (byMethod[p.method] ?? 0) + 1;
-    return send(payload);
-  };
-  return {
-    snapshot: () => ({ total: Object.values(byMethod).reduce((a, b) => a + b, 0), byMethod: { ...byMethod }, requests }),
-  };
-}
-
-/** The figures of the JSON-RPC count between two snapshots. */
-export function rpcDelta(a: RpcCount, b: RpcCount): RpcCount {
-  const byMethod: Record<string, number> = {};
-  for (const [m, n] of Object.entries(b.byMethod)) if (n - (a.byMethod[m] ?? 0) > 0) byMethod[m] = n - (a.byMethod[m] ?? 0);
-  return { total: b.total - a.total, byMethod, requests: b.requests - a.requests };
-}
-export type RpcCount = ReturnType<ReturnType<typeof countRpc>["snapshot"]>;
+export { countRpc, rpcDelta, type RpcCount } from "./benchRun";
+import { countRpc, rpcDelta, type RpcCount } from "./benchRun";
 
 /** This process's CPU seconds (user + system) and peak resident memory (MiB). */
 export function processFigures() {
