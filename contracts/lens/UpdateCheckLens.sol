@@ -57,9 +57,11 @@ struct UpdateCheckFacts {
 contract UpdateCheckLens {
     bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
 
-    /// @notice Reads the facts of every query and returns them as this "contract's" code (see the title).
+    /// @notice Reads the facts of every query and returns them as this "contract's" code (see the
+    /// title); with no query, deploys the lens as an ordinary contract (see `answer`).
     /// @dev Several queries in one read: a firmware server asks for the devices arriving together.
     constructor(UpdateCheckQuery[] memory queries) {
+        if (queries.length == 0) return; // deployed: the runtime code, for `answer`
         bytes memory facts = abi.encode(_readAll(queries));
         // solhint-disable-next-line no-inline-assembly
         assembly {
