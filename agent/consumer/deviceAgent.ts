@@ -5,7 +5,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
-import { RELEASE_STATUS, ledgerName, type ReleaseStatusName } from "../core/ledgerCodes";
+import type { ReleaseStatusName } from "../core/ledgerCodes";
 import { checkCandidate, checkLedgerView, startUpdate, transition, type LedgerView, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import {
   ContentRejected,
@@ -374,11 +374,11 @@ export class DeviceAgent {
       const { wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk));
       await step({ type: "download-complete" });
 
-      // Revoked while downloading? Abort before anything is written (CAP-11.3-c on the device).
+      // Revoked, or its author barred, while downloading? Abort before anything is written
+      // (CAP-11.3-c on the device: a server's remembered yes may be a poll behind the ledger).
       stage = "ledger";
       this.refreshHead(); // asked now, not at the head the check agreed on before the download
-      if ((await this.releaseStatus(releaseId, await callLedger(() => this.proofs.read({ releases: [releaseId] })))) === "revoked")
-        throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${releaseId} was revoked after it was downloaded`);
+      await callLedger(() => this.recheckAfterDownload(release));
 
       stage = "delivery";
       let key: Buffer;
@@ -539,12 +539,21 @@ export class DeviceAgent {
     return release;
   }
 
-  /** A release's status now: proven from storage when proofs are on (no eth_call to compare: the proof is the answer), else asked. */
-  private async releaseStatus(releaseId: string, proven?: ProvenView): Promise<ReleaseStatus> {
-    const stored = proven?.release(releaseId)?.status;
-    if (stored) return statusOf(stored);
-    // An outage is LEDGER_UNAVAILABLE (retried), never an unknown error that drops the update.
-    return statusOf(ledgerName(RELEASE_STATUS, await callLedger(() => this.o.chain.registry.releaseStatus(releaseId, proven?.at ?? {}))));
+  /**
+   * The release's status and its provider's bar now, after the download: proven from storage when
+   * proofs are on (the proof is the answer: no eth_call), else one read of the lens.
+   */
+  private async recheckAfterDownload(release: LedgerRelease): Promise<void> {
+    const proven = await this.proofs.read({ releases: [release.id], provider: release.record.provider });
+    let status = proven?.release(release.id)?.status;
+    let barred = proven?.facts.providerBarred;
+    if (status === undefined || barred === undefined) {
+      const now = await readUpdateFacts(this.o.chain, { release }, proven?.at.blockTag);
+      status ??= now.stored?.status ?? "none";
+      barred ??= now.providerBarred;
+    }
+    if (statusOf(status) === "revoked") throw new LedgerRecordRejected("RELEASE_REVOKED", `release ${release.id} was revoked after it was downloaded`);
+    if (barred) throw new LedgerRecordRejected("PROVIDER_BARRED", `provider ${release.record.provider} was barred after release ${release.id} was downloaded`);
   }
 
   /** A release's status as eth_call answered it, checked against the proofs when there are. */
