@@ -27,6 +27,9 @@
  *   --timeout-s n (900)        give up (exit status 1) when the fleet has not converged by then
  *   --node hardhat|anvil       the chain node (or BENCH_E2E_NODE): Hardhat's (JavaScript) or Foundry's anvil (Rust)
  *   --proofs auto|on|off       the devices' ledger proofs (or BENCH_E2E_PROOFS; default auto: on where the node has eth_getProof)
+ *   --start-jitter-ms n        the devices' start jitter before a download (or BENCH_E2E_START_JITTER_MS; default the
+ *                              agent's 2,000): 10,000 devices in one process need a wider one to stay under the
+ *                              open-files limit (each download in flight holds both ends of its sockets and two files)
  *
  * Everything listens on 127.0.0.1 (the chain on a free port); everything is stopped and the
  * temporary folder removed at the end, on an error, and on Ctrl-C. Like `npm start`, the run
@@ -75,6 +78,8 @@ const choice = <T extends string>(name: string, env: string, allowed: readonly T
 };
 const NODE = choice("--node", "BENCH_E2E_NODE", ["hardhat", "anvil"] as const);
 const PROOFS = choice("--proofs", "BENCH_E2E_PROOFS", ["auto", "on", "off"] as const);
+const START_JITTER_MS =
+  argv.includes("--start-jitter-ms") || process.env.BENCH_E2E_START_JITTER_MS ? flag("--start-jitter-ms", "BENCH_E2E_START_JITTER_MS", 2000) : undefined;
 
 const log = (line: string) => {
   if (!json) process.stderr.write(line + "\n");
@@ -156,7 +161,11 @@ function sampleProcess(everyMs = 250) {
   let peakRss = 0;
   const take = async () => {
     peakFds = Math.max(peakFds, (await readdir("/proc/self/fd").catch(() => [])).length);
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    try {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    } catch {
+      // EMFILE: the fleet holds every descriptor for a moment (memoryUsage opens /proc); the next sample counts
+    }
   };
   const timer = setInterval(() => void take(), everyMs);
   return {
@@ -244,6 +253,7 @@ async function main(): Promise<void> {
       heartbeatMs: HEARTBEAT_MS,
       retryMs: RETRY_MS,
       ledgerProofs: PROOFS,
+      ...(START_JITTER_MS === undefined ? {} : { startJitterMs: START_JITTER_MS }),
       onPhase: (d, phase, id) => {
         if (process.env.BENCH_E2E_TRACE && d === devices[0]) process.stderr.write(`TRACE ${phase} ${Math.round(performance.now())}\n`);
         if (phase !== "confirmed" || id !== releaseId || confirmedAt.has(d)) return;
@@ -358,6 +368,7 @@ async function main(): Promise<void> {
       ],
       "chain node": NODE,
       "device ledger proofs": PROOFS,
+      "device start jitter ms": START_JITTER_MS ?? 2000,
       "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
       "block timestamp of the release (unix s)": published.timestamp,
       "peak RSS MiB (this process: server, tracker, devices)": peakRssMiB(),

@@ -115,6 +115,8 @@ export async function startFleet(o: {
   onPhase?: (d: DemoDevice, phase: UpdatePhase, releaseId: string) => void;
   /** The devices' ledger proofs setting (device.json ledgerProofs; default "auto"). */
   ledgerProofs?: LedgerProofsSetting;
+  /** The devices' start jitter before a download (device.json startJitterMs; default 2 s). */
+  startJitterMs?: number;
 }): Promise<DeviceRunner> {
   const options: Omit<DeviceAgentOptions, "chain">[] = o.devices.map((d) => {
     const t = o.trackers[d.network];
@@ -128,7 +130,7 @@ export async function startFleet(o: {
       healthCheck: selfTest,
       tracker: { moduleId: t.key.id, publicKey: t.key.publicKey, url: t.url },
       pinnedSigners: o.pinnedSigners,
-      download: { timeoutMs: 10_000, attempts: 2, backoffMs: 200 },
+      download: { timeoutMs: 10_000, attempts: 2, backoffMs: 200, ...(o.startJitterMs === undefined ? {} : { startJitterMs: o.startJitterMs }) },
       ...(o.ledgerProofs ? { ledgerProofs: o.ledgerProofs } : {}),
       log: (line: string) => void d.log.push(line),
       ...(o.onPhase ? { onPhase: (phase: UpdatePhase, releaseId: string) => o.onPhase!(d, phase, releaseId) } : {}),
