@@ -53,17 +53,10 @@ import { buildDeviceBatch } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
-import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit } from "./lib/benchRun";
+import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit, wholeFlag } from "./lib/benchRun";
 
 const argv = process.argv.slice(2);
-const flag = (name: string, env: string, fallback: number): number => {
-  const i = argv.indexOf(name);
-  const text = i >= 0 ? argv[i + 1] : process.env[env];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${i >= 0 ? name : env}="${text}" is not a whole number of at least 1`);
-  return value;
-};
+const flag = (name: string, env: string, fallback: number): number => wholeFlag(argv, name, env, fallback);
 const json = argv.includes("--json") || process.env.BENCH_JSON === "1";
 const DEVICES = flag("--devices", "BENCH_E2E_DEVICES", 1000);
 const IMAGE_KIB = flag("--image-kib", "BENCH_E2E_IMAGE_KIB", 256);

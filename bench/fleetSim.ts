@@ -43,7 +43,7 @@
  * when it exists (a client's artifact lives only until its check is done). Like bench:e2e it
  * writes deployments/localhost.json: do not run it beside `npm start`.
  */
-import { chainNodePid, processFigures as procFigures, stopsOnExit } from "./lib/benchRun";
+import { chainNodePid, processFigures as procFigures, stopsOnExit, wholeFlag } from "./lib/benchRun";
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -88,14 +88,7 @@ import {
 import { round } from "./lib/measure";
 
 const argv = process.argv.slice(2);
-const flag = (name: string, env: string, fallback: number): number => {
-  const i = argv.indexOf(name);
-  const text = i >= 0 ? argv[i + 1] : process.env[env];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${i >= 0 ? name : env}="${text}" is not a whole number of at least 1`);
-  return value;
-};
+const flag = (name: string, env: string, fallback: number): number => wholeFlag(argv, name, env, fallback);
 const json = argv.includes("--json") || process.env.BENCH_JSON === "1";
 const CLIENTS = flag("--clients", "BENCH_FLEETSIM_CLIENTS", 100_000);
 const CONCURRENCY = flag("--concurrency", "BENCH_FLEETSIM_CONCURRENCY", 500);

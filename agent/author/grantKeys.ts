@@ -23,6 +23,17 @@ export interface GrantResult {
   skipped: { deviceId: string; reason: string }[];
 }
 
+/** What granting keys needs: the registries, the author's account and key store, the firmware server. */
+export interface GrantDeps {
+  registry: UpdateRegistry;
+  fleet: FleetRegistry;
+  domain: TypedDataDomain;
+  author: { address: string; signMessage(m: string): Promise<string> };
+  keys: ContentKeyStore;
+  serverUrl: string;
+  fromBlock?: number;
+}
+
 /**
  * Grants a release's content key to devices: wraps it for each device's enrolled public key
  * (ECIES, bound to the release and device ids) and hands the wrapped keys to the firmware server
@@ -39,15 +50,7 @@ export interface GrantResult {
  * published: its artifact is prepared on the server), the release is not read from the ledger.
  */
 export async function grantKeys(
-  deps: {
-    registry: UpdateRegistry;
-    fleet: FleetRegistry;
-    domain: TypedDataDomain;
-    author: { address: string; signMessage(m: string): Promise<string> };
-    keys: ContentKeyStore;
-    serverUrl: string;
-    fromBlock?: number;
-  },
+  deps: GrantDeps,
   releaseId: string,
   selection: { deviceIds?: string[]; allEligible?: boolean; credentials?: DeviceCredential[] },
   prepared?: { record: ReleaseRecord },

@@ -1,9 +1,6 @@
-import type { TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdateRegistry } from "../chain/contracts";
 import { ServerRefusedError } from "../io/serverAnswer";
 import type { DeviceCredential } from "../crypto/deviceCredential";
-import type { ContentKeyStore } from "./contentKeyStore";
-import { grantKeys, type GrantResult } from "./grantKeys";
+import { grantKeys, type GrantDeps, type GrantResult } from "./grantKeys";
 import type { PreparedRelease } from "./publishRelease";
 import { uploadArtifact, type UploadResult } from "./uploadArtifact";
 
@@ -26,15 +23,7 @@ export type ReadyResult =
  * ({ready: false}) and the caller falls back to publishing first.
  */
 export async function readyRelease(
-  deps: {
-    registry: UpdateRegistry;
-    fleet: FleetRegistry;
-    domain: TypedDataDomain;
-    author: { address: string; signMessage(m: string): Promise<string> };
-    keys: ContentKeyStore;
-    serverUrl: string;
-    fromBlock?: number;
-  },
+  deps: GrantDeps,
   p: Pick<PreparedRelease, "releaseId" | "record" | "signature" | "signer" | "artifactFile" | "contentKey">,
   o: { grant?: GrantSelection; progress?: (done: bigint, total: bigint) => void } = {},
 ): Promise<ReadyResult> {

@@ -46,7 +46,8 @@ export interface UpdateFacts {
 }
 
 export interface UpdateFactsQuery {
-  release: LedgerRelease;
+  /** The release as its event told it (or as its author claims it, before publication). */
+  release: Pick<LedgerRelease, "id" | "record" | "signer" | "signature">;
   device?: DeviceCredential;
   installed?: InstalledVersion[];
   running?: string[];

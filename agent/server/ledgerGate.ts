@@ -1,7 +1,6 @@
 import type { TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
-import type { DeviceRecord } from "../crypto/deviceTree";
-import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
+import { readUpdateFacts, type UpdateFacts } from "../chain/ledgerLens";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
@@ -112,9 +111,9 @@ export class LedgerGate {
     return ledgerName(DEVICE_STANDING, await this.ledger(() => this.fleet.deviceStanding(c.record, c.batchId, c.proof)));
   }
 
-  /** The registry's installable check for this release on this device, then the attached update policy's (APP-II-3, CAP-11.3-h). */
-  async updateCheck(release: LedgerRelease, device: DeviceRecord, installed: InstalledVersion[], evidence = "0x"): Promise<LedgerUpdateVerdict> {
-    return this.ledger(() => checkUpdateOnLedger({ registry: this.registry, policies: this.policies }, release.record, device, installed, evidence));
+  /** A release's signer, its registration and its provider's bar, read in one lens read (no device). */
+  async releaseFacts(release: Pick<LedgerRelease, "id" | "record" | "signer" | "signature">): Promise<UpdateFacts> {
+    return this.ledger(() => readUpdateFacts({ provider: this.registry.runner!.provider!, registry: this.registry }, { release }));
   }
 
   async authorProvider(account: string): Promise<number> {
@@ -140,13 +139,17 @@ export class LedgerGate {
     return this.ledger(() => this.registry.runner!.provider!.getBlockNumber());
   }
 
-  // An RPC failure is the ledger being unavailable (503), never a refusal of the device.
-  private async ledger<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await callLedger(call);
-    } catch (err) {
-      if (err instanceof LedgerUnavailable) throw new Refusal("LEDGER_UNAVAILABLE", err.message);
-      throw err;
-    }
+  private ledger<T>(call: () => Promise<T>): Promise<T> {
+    return askLedger(call);
+  }
+}
+
+/** One read of the ledger for the server: an RPC failure is the ledger being unavailable (503), never a refusal of the device. */
+export async function askLedger<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await callLedger(call);
+  } catch (err) {
+    if (err instanceof LedgerUnavailable) throw new Refusal("LEDGER_UNAVAILABLE", err.message);
+    throw err;
   }
 }

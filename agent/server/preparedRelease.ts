@@ -1,9 +1,7 @@
-import { Contract, Interface } from "ethers";
 import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
-import { computeReleaseId, recoverReleaseSigner } from "../crypto/releaseSignature";
+import { computeReleaseId, recoverReleaseSignerOf } from "../crypto/releaseSignature";
 import { decodeReleaseClaim, type ReleaseClaim } from "../core/releaseClaim";
 import { InputError } from "../core/errors";
-import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import type { ContentStore } from "../storage/contentStore";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal } from "./refusals";
@@ -23,9 +21,6 @@ export const PREPARED_LIMITS = {
 };
 
 export type PreparedLimits = typeof PREPARED_LIMITS;
-
-const ERC1271 = new Interface(["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"]);
-const ERC1271_MAGIC = "0x1626ba7e";
 
 /**
  * Checks a release its author shows before publishing it (the x-ota-release header), before the
@@ -57,32 +52,29 @@ export async function checkReleaseClaim(gate: LedgerGate, account: string, relea
   if (id !== releaseId.toLowerCase()) {
     throw new Refusal("RELEASE_CLAIM_MISMATCH", `the record in x-ota-release hashes to release ${id}, not ${releaseId}`, { recordId: id });
   }
-  const chain = gate.registry.runner?.provider;
-  if (!chain) throw new Error("the registry client has no provider");
-  const code = await ledger(() => chain.getCode(claim.signer));
-  if (code === "0x") {
-    let recovered = "";
+  // The signer, its registration and the provider's bar in one read of the update-check lens, as a device asks.
+  const facts = await gate.releaseFacts({ id, record, signer: claim.signer, signature: claim.signature });
+  let signed = facts.signerVouches;
+  if (!facts.signerIsContract) {
     try {
-      recovered = recoverReleaseSigner(gate.domain, record, claim.signature);
+      signed = recoverReleaseSignerOf(id, claim.signature).toLowerCase() === claim.signer.toLowerCase();
     } catch {
-      // malformed: recovered stays empty
+      signed = false; // malformed
     }
-    if (recovered.toLowerCase() !== claim.signer.toLowerCase())
-      throw new Refusal("RELEASE_SIGNATURE_INVALID", `the release signature is not ${claim.signer}'s over the record of release ${id}`);
-  } else {
-    const answer = await ledger(() => new Contract(claim.signer, ERC1271, chain).isValidSignature(id, claim.signature)).catch((err: unknown) => {
-      if (err instanceof Refusal) throw err;
-      return "";
-    });
-    if (answer !== ERC1271_MAGIC)
-      throw new Refusal("RELEASE_SIGNATURE_INVALID", `the contract signer ${claim.signer} does not vouch for the signature of release ${id}`);
   }
-  if (!(await ledger(() => gate.registry.isProviderSigner(record.provider, claim.signer)))) {
+  if (!signed)
+    throw new Refusal(
+      "RELEASE_SIGNATURE_INVALID",
+      facts.signerIsContract
+        ? `the contract signer ${claim.signer} does not vouch for the signature of release ${id}`
+        : `the release signature is not ${claim.signer}'s over the record of release ${id}`,
+    );
+  if (!facts.signerRegistered) {
     throw new Refusal("SIGNER_NOT_REGISTERED", `${claim.signer} is not a registered signing key of provider ${record.provider}`, {
       signer: claim.signer,
     });
   }
-  if (await gate.providerBarred(record.provider)) throw new Refusal("PROVIDER_BARRED", `provider ${record.provider} is barred on the ledger`);
+  if (facts.providerBarred) throw new Refusal("PROVIDER_BARRED", `provider ${record.provider} is barred on the ledger`);
   return claim;
 }
 
@@ -179,14 +171,5 @@ export class PreparedArtifacts {
       }
     }
     return removed;
-  }
-}
-
-async function ledger<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await callLedger(call);
-  } catch (err) {
-    if (err instanceof LedgerUnavailable) throw new Refusal("LEDGER_UNAVAILABLE", err.message);
-    throw err;
   }
 }

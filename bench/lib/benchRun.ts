@@ -7,6 +7,16 @@ import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import type { JsonRpcPayload, JsonRpcProvider } from "ethers";
 
+/** A whole-number setting of at least 1 from a `--name n` flag, else the environment, else `fallback`. */
+export function wholeFlag(argv: string[], name: string, env: string, fallback: number): number {
+  const i = argv.indexOf(name);
+  const text = i >= 0 ? argv[i + 1] : process.env[env];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${i >= 0 ? name : env}="${text}" is not a whole number of at least 1`);
+  return value;
+}
+
 /** Counts the JSON-RPC calls a provider sends, by method, and the HTTP requests that carried them (ethers batches up to 100). */
 export function countRpc(provider: JsonRpcProvider) {
   const byMethod: Record<string, number> = {};

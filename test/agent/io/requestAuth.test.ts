@@ -18,7 +18,7 @@ function request(device: DeviceIdentity, batchId: number) {
 describe("agent/io/requestAuth: the admission's ledger lookups (issue 17)", function () {
   this.timeout(30_000);
 
-  it("identities asking the ledger the same question (a batch's root) share one lookup slot: a fleet arriving at once is not SERVER_BUSY; distinct questions past maxLookups are", async () => {
+  it("CAP-11.3-d: identities asking the ledger the same question (a batch's root) share one lookup slot: a fleet arriving at once is not SERVER_BUSY; distinct questions past maxLookups are", async () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r)); // the ledger answers when the test says
     let asked = 0;
