@@ -17,7 +17,7 @@
  *   BENCH_SIZE_KIB=1024 BENCH_JITTER_MS=0 ...       another image size; no start jitter (default 2,000 ms)
  *
  * Three processes, as in a deployment: a Hardhat node (its own process, 127.0.0.1, a free port),
- * the firmware server (its own process: bench/lib/serverProcess.ts) and the device(s) in this
+ * the firmware server (its own process: bench/lib/parts.ts) and the device(s) in this
  * one, so that neither the chain's nor the server's work and memory (and garbage collection)
  * count as the device's. The server's CPU time and peak memory are printed.
  */
@@ -40,7 +40,7 @@ import { fetchRelease } from "../agent/chain/releaseEvents";
 import { componentId } from "../agent/core/release";
 import { reportCodeOf } from "../agent/core/updateErrors";
 import { median, opensslMBps, peakRssMiB, round } from "./lib/measure";
-import { startServerProcess, type ServerProcess } from "./lib/serverProcess";
+import { startPart, type ServerPart } from "./lib/parts";
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { freePort } from "../scripts/lib/ports";
 
@@ -55,7 +55,7 @@ async function main() {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "ota-bench-consumer-"));
   let chain: LocalChain | undefined;
   let provider: JsonRpcProvider | undefined;
-  let server: ServerProcess | undefined;
+  let server: ServerPart | undefined;
   try {
     chain = await startLocalChain({ port: await freePort() });
     provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
@@ -96,7 +96,7 @@ async function main() {
       devices.push({ privateKey: key.privateKey, credential: { record, batchId: 0, proof: [] } });
     }
 
-    server = await startServerProcess({
+    server = await startPart("server", {
       rpcUrl: chain.url,
       chainId: 31337,
       registry: await registry.getAddress(),
@@ -142,7 +142,7 @@ async function main() {
 
 /** One device takes the release end to end, beside the OpenSSL ceiling. */
 async function endToEnd(
-  server: ServerProcess,
+  server: ServerPart,
   device: { privateKey: string; credential: DeviceCredential },
   o: {
     provider: JsonRpcProvider;
@@ -172,13 +172,13 @@ async function endToEnd(
       mark = now;
     },
   });
-  const cpuBefore = server.cpuSeconds();
+  const cpuBefore = (await server.figures()).process.cpuS;
   const ownBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   mark = started;
   const outcome = await agent.considerRelease(o.releaseId, "bench");
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpuAfter = server.cpuSeconds();
+  const serverAfter = (await server.figures()).process;
   const own = process.cpuUsage(ownBefore);
   if (outcome.outcome !== "confirmed") throw new Error(`the device did not confirm the release: ${outcome.code}`);
 
@@ -198,11 +198,11 @@ async function endToEnd(
     "openssl sha256 MiB/s": sha && Number(sha.toFixed(1)),
     "openssl ceiling for aes + 3 x sha256 MiB/s": ceiling && Number(ceiling.toFixed(1)),
     "end to end / ceiling": ceiling && Number((mbps(seconds) / ceiling).toFixed(2)),
-    "firmware server: its own process, CPU s during the run": cpuBefore !== null && cpuAfter !== null ? round(cpuAfter - cpuBefore, 2) : null,
+    "firmware server: its own process, CPU s during the run": round(serverAfter.cpuS - cpuBefore, 2),
     "device process: CPU s during the run": round((own.user + own.system) / 1e6, 2),
     "peak RSS MiB before the device": baseline,
     "peak RSS MiB after the device": peakRssMiB(),
-    "peak RSS MiB of the firmware server process": server.peakRssMiB(),
+    "peak RSS MiB of the firmware server process": serverAfter.peakRssMiB,
   };
 }
 
@@ -212,7 +212,7 @@ async function endToEnd(
  * retried after a second, at most three rounds, with the fleet's idle timeout (10 s, as the demo's).
  */
 async function fleetDownloads(
-  server: ServerProcess,
+  server: ServerPart,
   devices: { privateKey: string; credential: DeviceCredential }[],
   o: { registry: UpdateRegistry; domain: ReturnType<typeof registryDomain>; releaseId: string; dir: string; size: number },
 ) {
@@ -224,7 +224,7 @@ async function fleetDownloads(
   const refusals: Record<string, number> = {};
   const times: number[] = [];
   let failed = 0;
-  const cpuBefore = server.cpuSeconds();
+  const cpuBefore = (await server.figures()).process.cpuS;
   const started = performance.now();
   await Promise.all(
     devices.map(async (device, i) => {
@@ -253,7 +253,7 @@ async function fleetDownloads(
     }),
   );
   const allDone = performance.now() - started;
-  const cpuAfter = server.cpuSeconds();
+  const serverAfter = (await server.figures()).process;
   const sorted = [...times].sort((a, b) => a - b);
   return {
     devices: devices.length,
@@ -264,8 +264,8 @@ async function fleetDownloads(
     "device done s, p50 / p99": `${round(median(sorted) / 1000, 2)} / ${round((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0) / 1000, 2)}`,
     "devices that did not complete in 3 rounds": failed,
     "failed rounds by code (retried)": JSON.stringify(refusals),
-    "firmware server CPU s": cpuBefore !== null && cpuAfter !== null ? round(cpuAfter - cpuBefore, 2) : null,
-    "peak RSS MiB of the firmware server process": server.peakRssMiB(),
+    "firmware server CPU s": round(serverAfter.cpuS - cpuBefore, 2),
+    "peak RSS MiB of the firmware server process": serverAfter.peakRssMiB,
     "peak RSS MiB of this process (the devices)": peakRssMiB(),
   };
 }

@@ -8,14 +8,18 @@
  * every device, as `release publish` and `release grant` do; the devices learn of it from the
  * ledger, verify, download, decrypt into their inactive slot, boot it on trial and confirm.
  *
+ * The firmware server and the tracker each run in a process of their own (as they would on their
+ * own machines; `--in-process`: in this one), so that the devices' work in this process does not
+ * share their event loop or core.
+ *
  * Measured, per device: the time from the publish transaction's inclusion to the device's
  * confirmed install. Inclusion is the moment this process first saw the block holding the
  * transaction (eth_blockNumber polled every 25 ms on its own connection, or the publish receipt
  * if it came back first; the chain mines a block a second, as in the demo); confirmation is the agent's "confirmed" phase (the trial boot passed and
  * the boot state was written). Printed: p50, p99, max, the time the whole fleet had converged (the
- * last device confirmed, and the tracker holding every device's report of it), and the peak
- * resident memory and open file handles of this process (the chain node runs in its own process:
- * its peak is printed apart).
+ * last device confirmed, and the tracker holding every device's report of it), the peak
+ * resident memory and open file handles of this process (the devices'), and the CPU time and peak
+ * memory of each process (server, tracker, chain node).
  *
  *   npm run bench:e2e                          1,000 devices, a 256 KiB image
  *   npm run bench:e2e -- --devices 100         another fleet size (or BENCH_E2E_DEVICES=100)
@@ -30,6 +34,8 @@
  *   --start-jitter-ms n        the devices' start jitter before a download (or BENCH_E2E_START_JITTER_MS; default the
  *                              agent's 2,000): 10,000 devices in one process need a wider one to stay under the
  *                              open-files limit (each download in flight holds both ends of its sockets and two files)
+ *   --in-process               the firmware server and the tracker in this process (or BENCH_E2E_IN_PROCESS=1)
+ * BENCH_PARTS_PROF=<dir> and `node --cpu-prof`: CPU profiles of every process, and the release window on their clock.
  *
  * Everything listens on 127.0.0.1 (the chain on a free port); everything is stopped and the
  * temporary folder removed at the end, on an error, and on Ctrl-C. Like `npm start`, the run
@@ -45,7 +51,7 @@ import type { JsonRpcProvider } from "ethers";
 import { startLocalChain, type LocalChain } from "../scripts/lib/localChain";
 import { startAnvil } from "../scripts/lib/anvilChain";
 import { setUpLedger, BOOTLOADER } from "../scripts/demo/ledgerSetup";
-import { agentChain, startServices } from "../scripts/demo/services";
+import { agentChain } from "../scripts/demo/services";
 import { deviceRecord, planFleet, startFleet, type DemoDevice } from "../scripts/demo/simulatedFleet";
 import { publishSample } from "../scripts/demo/sampleRelease";
 import { StoryLog } from "../scripts/demo/storyLog";
@@ -53,7 +59,8 @@ import { buildDeviceBatch } from "../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
-import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit, wholeFlag } from "./lib/benchRun";
+import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit, wholeFlag, type RpcCount } from "./lib/benchRun";
+import { processFigures as ownFigures, startPart } from "./lib/parts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, env: string, fallback: number): number => wholeFlag(argv, name, env, fallback);
@@ -71,6 +78,7 @@ const choice = <T extends string>(name: string, env: string, allowed: readonly T
 };
 const NODE = choice("--node", "BENCH_E2E_NODE", ["hardhat", "anvil"] as const);
 const PROOFS = choice("--proofs", "BENCH_E2E_PROOFS", ["auto", "on", "off"] as const);
+const IN_PROCESS = argv.includes("--in-process") || process.env.BENCH_E2E_IN_PROCESS === "1";
 const START_JITTER_MS =
   argv.includes("--start-jitter-ms") || process.env.BENCH_E2E_START_JITTER_MS ? flag("--start-jitter-ms", "BENCH_E2E_START_JITTER_MS", 2000) : undefined;
 
@@ -201,11 +209,37 @@ async function main(): Promise<void> {
     const agents = agentChain(ledger, chain.url);
     const rpc = countCalls(agents.provider);
     stops.push(() => agents.provider.destroy());
-    const services = await startServices(ledger, agents, { dir, serverPort: 0, trackerPort: 0 });
-    stops.push(() => services.close());
-    const hq = services.hq;
+    const d = ledger.deployment;
+    const server = await startPart(
+      "server",
+      {
+        rpcUrl: chain.url,
+        chainId: Number(d.chainId),
+        registry: d.updateRegistry,
+        fleet: d.fleetRegistry,
+        policies: d.updatePolicies,
+        fromBlock: d.deployedAtBlock,
+        dir,
+        pollMs: 1000,
+      },
+      IN_PROCESS,
+    );
+    stops.push(() => server.stop());
+    const tracker = await startPart(
+      "tracker",
+      {
+        deployment: d,
+        rpcUrl: chain.url,
+        module: { id: ledger.modules.server.id, privateKey: ledger.modules.server.privateKey },
+        dataDir: path.join(dir, "tracker-hq"),
+      },
+      IN_PROCESS,
+    );
+    stops.push(() => tracker.stop());
     const setupMs = performance.now() - t0;
-    log(`ledger set up, firmware server ${services.serverUrl}, tracker ${hq.http.url} (${seconds(setupMs)} s)`);
+    log(
+      `ledger set up, firmware server ${server.url}, tracker ${tracker.url}${IN_PROCESS ? " (in this process)" : " (each in its own process)"} (${seconds(setupMs)} s)`,
+    );
 
     // Enrolment: one Merkle batch; each device carries its record and proof.
     let t = performance.now();
@@ -220,11 +254,7 @@ async function main(): Promise<void> {
     const enrolMs = performance.now() - t;
     log(`${devices.length} devices enrolled in batch ${batchId} (${enrolReceipt!.gasUsed} gas, ${seconds(enrolMs)} s)`);
     // The tracker takes a batch device's first report once it has mirrored the batch's root.
-    const mirrorDeadline = performance.now() + 60_000;
-    while (!hq.tracker.db.batch(batchId)) {
-      if (performance.now() > mirrorDeadline) throw new Error(`the tracker did not mirror batch ${batchId} within 60 s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await tracker.batchMirrored(batchId, 60_000);
 
     // The fleet: each device introduces itself to the tracker with its proof as it starts.
     const beforeFleet = { rss: process.memoryUsage().rss, fds: (await readdir("/proc/self/fd")).length };
@@ -239,8 +269,8 @@ async function main(): Promise<void> {
       chain: agents,
       devices,
       stateDir: path.join(dir, "fleet"),
-      serverUrlOf: () => services.serverUrl,
-      trackers: { "plant-1": { key: ledger.modules.server, url: hq.http.url }, "plant-2": { key: ledger.modules.server, url: hq.http.url } },
+      serverUrlOf: () => server.url,
+      trackers: { "plant-1": { key: ledger.modules.server, url: tracker.url }, "plant-2": { key: ledger.modules.server, url: tracker.url } },
       pinnedSigners: [ledger.actors.releaseKey.address],
       credentialOf: (d) => credentials.get(d)!,
       heartbeatMs: HEARTBEAT_MS,
@@ -256,7 +286,7 @@ async function main(): Promise<void> {
     });
     stops.push(() => runner.stop());
     const fleetStartMs = performance.now() - t;
-    const introduced = hq.tracker.db.db.prepare(`SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL`).pluck().get() as number;
+    const introduced = (await tracker.figures()).seen;
     await sampler.take();
     const idle = { rssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024), fds: (await readdir("/proc/self/fd")).length };
     log(
@@ -265,7 +295,7 @@ async function main(): Promise<void> {
 
     // The release: published, submitted, granted to every device (timed from the block that holds it).
     rpc.reset();
-    const served = { ...services.gate.entitlements.stats };
+    const before = { server: await server.figures(), tracker: await tracker.figures(), devices: ownFigures(), chain: await processFigures(chainNodePid(NODE)) };
     const blocks = watchBlocks(chain.url);
     stops.push(() => blocks.stop());
     let published: { block: number; receiptAt: number; timestamp: number } | undefined;
@@ -285,7 +315,7 @@ async function main(): Promise<void> {
           releaseId = String(event?.args.releaseId ?? "").toLowerCase();
         },
       },
-      { dir, serverUrl: services.serverUrl },
+      { dir, serverUrl: server.url },
     );
     if (!published || releaseId !== release.id) throw new Error("the publish receipt was not heard, or named another release");
     // The earlier of the block first seen and the receipt back (the receipt can win the race).
@@ -299,13 +329,17 @@ async function main(): Promise<void> {
     const ended = await Promise.race([converged.then(() => "converged" as const), timeout]);
     clearInterval(progress);
     const convergedAt = performance.now();
+    // With BENCH_PARTS_PROF (CPU profiles), the release window on the profiles' clock (monotonic µs).
+    if (process.env.BENCH_PARTS_PROF) {
+      const nowUs = Number(process.hrtime.bigint() / 1000n);
+      process.stderr.write(`profile window (monotonic us): ${Math.round(nowUs - (convergedAt - includedAt) * 1000)} ${nowUs}\n`);
+    }
 
     // The tracker's view: every device's report of the release held (reports follow each outcome).
-    const onTracker = hq.tracker.db.db.prepare(`SELECT COUNT(DISTINCT device_id) FROM installed WHERE lower(release_id) = ?`).pluck();
     let trackerAt: number | null = null;
     const trackerDeadline = performance.now() + 60_000;
     while (ended === "converged" && performance.now() < trackerDeadline) {
-      if ((onTracker.get(release.id.toLowerCase()) as number) >= devices.length) {
+      if ((await tracker.figures(release.id)).holding >= devices.length) {
         trackerAt = performance.now();
         break;
       }
@@ -326,9 +360,24 @@ async function main(): Promise<void> {
       }
     }
     if (process.env.BENCH_E2E_TRACE) for (const [k, v] of [...traced].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`TRACE ${v} ${k}\n`);
-    const calls = rpc.reset();
+    const after = { server: await server.figures(), tracker: await tracker.figures(), devices: ownFigures(), chain: await processFigures(chainNodePid(NODE)) };
+    const agentCalls = rpc.reset();
+    const serverCalls = rpcDelta(before.server.rpc, after.server.rpc);
+    const trackerCalls = rpcDelta(before.tracker.rpc, after.tracker.rpc);
+    // Every party's calls, each on its own connection.
+    const calls = [agentCalls, serverCalls, trackerCalls].reduce(
+      (a: RpcCount, b) => ({
+        total: a.total + b.total,
+        requests: a.requests + b.requests,
+        byMethod: Object.fromEntries(
+          [...new Set([...Object.keys(a.byMethod), ...Object.keys(b.byMethod)])].map((m) => [m, (a.byMethod[m] ?? 0) + (b.byMethod[m] ?? 0)]),
+        ),
+      }),
+      { total: 0, requests: 0, byMethod: {} },
+    );
+    const cpu = (a: { cpuS: number } | null | undefined, b: { cpuS: number } | null | undefined) => (a && b ? round(b.cpuS - a.cpuS, 1) : null);
     const latencies = [...confirmedAt.values()].map((at) => at - includedAt).sort((a, b) => a - b);
-    const chainPeak = (await processFigures(chainNodePid(NODE)))?.peakRssMiB ?? null;
+    const chainPeak = after.chain?.peakRssMiB ?? null;
     const figures = {
       devices: devices.length,
       imageKiB: IMAGE_KIB,
@@ -354,17 +403,28 @@ async function main(): Promise<void> {
       "JSON-RPC calls by the agents, server and tracker, release to convergence": calls.total,
       "JSON-RPC calls per device (every party)": round(calls.total / devices.length),
       "JSON-RPC calls by method": calls.byMethod,
+      "JSON-RPC calls: devices / firmware server / tracker": [agentCalls.total, serverCalls.total, trackerCalls.total],
       "firmware server: entitlement questions / ledger reads / answers remembered": [
-        services.gate.entitlements.stats.questions - served.questions,
-        services.gate.entitlements.stats.reads - served.reads,
-        services.gate.entitlements.stats.remembered - served.remembered,
+        after.server.entitlements.questions - before.server.entitlements.questions,
+        after.server.entitlements.reads - before.server.entitlements.reads,
+        after.server.entitlements.remembered - before.server.entitlements.remembered,
       ],
+      "parts in": IN_PROCESS ? "one process (devices, server, tracker) and the chain node" : "processes: this (devices), firmware server, tracker, chain node",
+      "CPU s, release to convergence: devices' process / server / tracker / chain node": IN_PROCESS
+        ? [cpu(before.devices, after.devices), null, null, cpu(before.chain, after.chain)]
+        : [
+            cpu(before.devices, after.devices),
+            cpu(before.server.process, after.server.process),
+            cpu(before.tracker.process, after.tracker.process),
+            cpu(before.chain, after.chain),
+          ],
       "chain node": NODE,
       "device ledger proofs": PROOFS,
       "device start jitter ms": START_JITTER_MS ?? 2000,
       "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
       "block timestamp of the release (unix s)": published.timestamp,
-      "peak RSS MiB (this process: server, tracker, devices)": peakRssMiB(),
+      "peak RSS MiB (this process: the devices, and the server and tracker if in process)": peakRssMiB(),
+      "peak RSS MiB of the firmware server / tracker processes": IN_PROCESS ? null : [after.server.process.peakRssMiB, after.tracker.process.peakRssMiB],
       "RSS MiB with the fleet idle, before the release": idle.rssMiB,
       "open files with the fleet idle": idle.fds,
       "RSS KiB per idle device (the fleet's growth / devices)": Math.round((idle.rssMiB * 1024 * 1024 - beforeFleet.rss) / 1024 / devices.length),

@@ -44,7 +44,7 @@
  * writes deployments/localhost.json: do not run it beside `npm start`.
  */
 import { chainNodePid, processFigures as procFigures, stopsOnExit, wholeFlag } from "./lib/benchRun";
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -70,21 +70,8 @@ import { openMessage, sealMessage } from "../agent/crypto/sealedMessage";
 import { fetchRelease } from "../agent/chain/releaseEvents";
 import { readUpdateFactsOf, readUpdateFacts } from "../agent/chain/ledgerLens";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
-import {
-  countRpc,
-  percentile,
-  processFigures,
-  rpcDelta,
-  runClients,
-  simulatedDevice,
-  startTrackerPart,
-  type ClientJob,
-  type ClientsConfig,
-  type ClientsResult,
-  type TrackerConfig,
-  type TrackerFigures,
-  type TrackerPart,
-} from "./lib/fleetSimParts";
+import { countRpc, percentile, rpcDelta, runClients, simulatedDevice, type ClientJob, type ClientsConfig, type ClientsResult } from "./lib/fleetSimParts";
+import { forkPart, processFigures, startPart, type TrackerConfig } from "./lib/parts";
 import { round } from "./lib/measure";
 
 const argv = process.argv.slice(2);
@@ -114,52 +101,6 @@ const GRANT_LOT = 10_000;
 const log = (line: string) => process.stderr.write(line + "\n");
 const seconds = (ms: number) => Math.round(ms) / 1000;
 const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
-
-/** A part in a child process (bench/lib/fleetSimParts.ts), driven over IPC. */
-function forkPart(role: "clients" | "tracker", config: unknown) {
-  // BENCH_FLEETSIM_PROF=<dir>: each part writes a V8 CPU profile there (node --cpu-prof).
-  const prof = process.env.BENCH_FLEETSIM_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_FLEETSIM_PROF}`] : [];
-  const child: ChildProcess = fork(path.join(__dirname, "lib", "fleetSimParts.ts"), [role], {
-    execArgv: [...prof, "-r", "ts-node/register/transpile-only"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  let asked = 0;
-  const answers = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const listeners: ((m: { type: string; [k: string]: unknown }) => void)[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  child.on("message", (raw) => {
-    const m = raw as { id?: number; type: string; value?: unknown; error?: string };
-    if (m.type === "answer" && m.id !== undefined) {
-      const a = answers.get(m.id);
-      answers.delete(m.id);
-      if (m.error) a?.reject(new Error(m.error));
-      else a?.resolve(m.value);
-    } else for (const l of listeners) l(m);
-  });
-  child.send({ type: "config", config });
-  return {
-    child,
-    exited,
-    on: (l: (m: { type: string; [k: string]: unknown }) => void) => listeners.push(l),
-    ask: <T>(m: Record<string, unknown>) =>
-      new Promise<T>((resolve, reject) => {
-        const id = ++asked;
-        answers.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ ...m, id });
-      }),
-    waitFor: (type: string, timeoutMs: number) =>
-      new Promise<{ type: string; [k: string]: unknown }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the ${role} process sent no "${type}" within ${timeoutMs} ms`)), timeoutMs);
-        listeners.push((m) => {
-          if (m.type === type) {
-            clearTimeout(timer);
-            resolve(m);
-          }
-        });
-        void exited.then((code) => reject(new Error(`the ${role} process exited (code ${code}) before it sent "${type}"`)));
-      }),
-  };
-}
 
 async function main(): Promise<void> {
   const port = await freePort();
@@ -203,23 +144,7 @@ async function main(): Promise<void> {
       dataDir: path.join(dir, "tracker"),
       ...(INTAKE_WORKERS !== undefined ? { intakeWorkers: INTAKE_WORKERS } : IN_PROCESS ? { intakeWorkers: 0 } : {}),
     };
-    let tracker: TrackerPart & { pid?: number };
-    if (IN_PROCESS) tracker = await startTrackerPart(trackerConfig);
-    else {
-      const part = forkPart("tracker", trackerConfig);
-      stops.push(() => part.child.kill("SIGKILL"));
-      const ready = await part.waitFor("ready", 120_000);
-      tracker = {
-        url: ready.url as string,
-        pid: part.child.pid,
-        figures: (releaseId) => part.ask<TrackerFigures>({ type: "figures", releaseId }),
-        batchMirrored: (batchId, timeoutMs) => part.ask<void>({ type: "batchMirrored", batchId, timeoutMs }),
-        stop: async () => {
-          await part.ask({ type: "stop" }).catch(() => {});
-          await part.exited;
-        },
-      };
-    }
+    const tracker = await startPart("tracker", trackerConfig, IN_PROCESS);
     stops.push(() => tracker.stop());
     const setupMs = performance.now() - t0;
     log(`ledger set up, firmware server ${server.url}, tracker ${tracker.url} (${seconds(setupMs)} s)`);
@@ -343,7 +268,7 @@ async function main(): Promise<void> {
     );
     if (IN_PROCESS) result = await Promise.race([runClients(clientsConfig, next, progress), timeout]);
     else {
-      const part = forkPart("clients", clientsConfig);
+      const part = forkPart(path.join(__dirname, "lib", "fleetSimParts.ts"), "clients", clientsConfig);
       clientsPid = part.child.pid;
       stops.push(() => part.child.kill("SIGKILL"));
       part.on((m) => {

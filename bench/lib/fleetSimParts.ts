@@ -1,22 +1,19 @@
 /**
- * The parts of bench/fleetSim.ts that run apart from the orchestrator: the simulated clients (each
- * does what a device does on the wire for one release, nothing more) and the status tracker's
- * server module. Each part runs in this process (`--in-process`, and the test) or in a child
- * process of its own (the default: then the CPU and memory of each part are its process's),
- * driven over the IPC channel: the orchestrator hands out the clients' work in small lots as the
- * client process asks for it, so no process holds 100,000 clients at once.
+ * The simulated clients of bench/fleetSim.ts: each does what a device does on the wire for one
+ * release, nothing more. They run in this process (`--in-process`, and the test) or in a child
+ * process of their own (the default: then their CPU and memory are its process's), driven over
+ * the IPC channel: the orchestrator hands out the clients' work in small lots as the client
+ * process asks for it, so no process holds 100,000 clients at once. (The tracker, its other
+ * part, is bench/lib/parts.ts's.)
  *
- * Child usage (started by fleetSim.ts only): `ts-node bench/lib/fleetSimParts.ts clients|tracker`,
- * the configuration as the first IPC message.
+ * Child usage (started by fleetSim.ts only): `ts-node bench/lib/fleetSimParts.ts clients`, the
+ * configuration as the first IPC message.
  */
 import { createECDH, createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { encodeBytes32String } from "ethers";
-import { agentChain, type AgentChain } from "../../scripts/demo/services";
-import type { DemoLedger } from "../../scripts/demo/ledgerSetup";
 import type { Deployment } from "../../agent/chain/deployment";
-import { registryDomain } from "../../agent/crypto/releaseSignature";
 import { fetchRelease } from "../../agent/chain/releaseEvents";
 import { readUpdateFacts } from "../../agent/chain/ledgerLens";
 import { checkReleaseFacts } from "../../agent/chain/verifyLedgerRelease";
@@ -25,8 +22,7 @@ import { sendStatusReport } from "../../agent/consumer/statusReport";
 import { keyWrapContext, unwrapContentKey } from "../../agent/crypto/keyWrap";
 import type { DeviceCredential } from "../../agent/crypto/deviceCredential";
 import type { DeviceRecord } from "../../agent/crypto/deviceTree";
-import { TrackerModule } from "../../agent/tracker/trackerModule";
-import { startTrackerHttp } from "../../agent/tracker/trackerHttp";
+import { partChain, processFigures } from "./parts";
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
@@ -60,18 +56,6 @@ export function simulatedDevice(index: number): { privateKey: string; record: De
 
 export { countRpc, rpcDelta, type RpcCount } from "./benchRun";
 import { countRpc, rpcDelta, type RpcCount } from "./benchRun";
-
-/** This process's CPU seconds (user + system) and peak resident memory (MiB). */
-export function processFigures() {
-  const u = process.resourceUsage();
-  return { cpuS: (u.userCPUTime + u.systemCPUTime) / 1e6, peakRssMiB: Math.round(u.maxRSS / 1024) };
-}
-
-/** The chain as a part outside the orchestrator sees it: over its own connection, from the deployment. */
-export function partChain(deployment: Deployment, rpcUrl: string): AgentChain {
-  const ledger = { deployment, domain: registryDomain(deployment.chainId, deployment.updateRegistry) } as unknown as DemoLedger;
-  return agentChain(ledger, rpcUrl);
-}
 
 /** The nearest-rank percentile of sorted values. */
 export const percentile = (sorted: ArrayLike<number>, p: number) =>
@@ -355,79 +339,7 @@ export async function runClients(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The tracker's server module
-
-export interface TrackerConfig {
-  deployment: Deployment;
-  rpcUrl: string;
-  module: { id: string; privateKey: string };
-  dataDir: string;
-  /** Threads that open reports (TrackerModule intakeWorkers; default one per core). */
-  intakeWorkers?: number;
-}
-
-export interface TrackerFigures {
-  /** Devices whose report names the release as installed. */
-  holding: number;
-  /** Rows the tracker's SQLite connection inserted, updated or deleted since it opened (total_changes()). */
-  sqliteRowsWritten: number;
-  rpc: RpcCount;
-  process: { cpuS: number; peakRssMiB: number };
-}
-
-export interface TrackerPart {
-  url: string;
-  figures(releaseId: string): Promise<TrackerFigures>;
-  /** Waits until the tracker has mirrored a device batch's root (it takes the batch's reports from then on). */
-  batchMirrored(batchId: number, timeoutMs: number): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** The status tracker's server module and its HTTP intake, as services.ts starts "hq", on its own chain connection. */
-export async function startTrackerPart(cfg: TrackerConfig): Promise<TrackerPart> {
-  const chain = partChain(cfg.deployment, cfg.rpcUrl);
-  const rpc = countRpc(chain.provider);
-  const tracker = new TrackerModule({
-    chain,
-    module: cfg.module,
-    dataDir: cfg.dataDir,
-    pollMs: 1000,
-    confirmations: 0,
-    adoptionSampleMs: 2000,
-    livenessMs: 60_000,
-    renoticeMs: 5000,
-    anchorMs: 0,
-    ...(cfg.intakeWorkers === undefined ? {} : { intakeWorkers: cfg.intakeWorkers }),
-  });
-  await tracker.start();
-  const http = await startTrackerHttp(tracker, { port: 0 });
-  const holding = tracker.db.db.prepare(`SELECT COUNT(DISTINCT device_id) FROM installed WHERE lower(release_id) = ?`).pluck();
-  const changes = tracker.db.db.prepare(`SELECT total_changes()`).pluck();
-  return {
-    url: http.url,
-    figures: async (releaseId) => ({
-      holding: holding.get(releaseId.toLowerCase()) as number,
-      sqliteRowsWritten: changes.get() as number,
-      rpc: rpc.snapshot(),
-      process: processFigures(),
-    }),
-    batchMirrored: async (batchId, timeoutMs) => {
-      const deadline = performance.now() + timeoutMs;
-      while (!tracker.db.batch(batchId)) {
-        if (performance.now() > deadline) throw new Error(`the tracker did not mirror batch ${batchId} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-    stop: async () => {
-      await http.close();
-      await tracker.stop();
-      chain.provider.destroy();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes: the orchestrator's side and the child's side of the IPC channel
+// The child's side of the IPC channel
 
 type Message = { id?: number; type: string; [k: string]: unknown };
 
@@ -435,22 +347,6 @@ type Message = { id?: number; type: string; [k: string]: unknown };
 async function childMain(role: string): Promise<void> {
   const send = (m: Message) => process.send!(m);
   const config = await new Promise<Message>((resolve) => process.once("message", (m) => resolve(m as Message)));
-  if (role === "tracker") {
-    const part = await startTrackerPart(config.config as TrackerConfig);
-    process.on("message", (raw) => {
-      const m = raw as Message;
-      const answer = (p: Promise<unknown>) =>
-        p.then(
-          (value) => send({ id: m.id, type: "answer", value }),
-          (err) => send({ id: m.id, type: "answer", error: String((err as Error).message) }),
-        );
-      if (m.type === "figures") void answer(part.figures(m.releaseId as string));
-      else if (m.type === "batchMirrored") void answer(part.batchMirrored(m.batchId as number, m.timeoutMs as number));
-      else if (m.type === "stop") void answer(part.stop()).then(() => process.exit(0));
-    });
-    send({ type: "ready", url: part.url });
-    return;
-  }
   if (role === "clients") {
     let asked = 0;
     const waiting = new Map<number, (jobs: ClientJob[]) => void>();
@@ -474,7 +370,7 @@ async function childMain(role: string): Promise<void> {
     process.disconnect();
     return;
   }
-  throw new Error(`fleetSimParts: unknown role "${role}" (clients or tracker)`);
+  throw new Error(`fleetSimParts: unknown role "${role}" (clients)`);
 }
 
 if (require.main === module) {
