@@ -218,6 +218,7 @@ async function main(): Promise<void> {
         registry: d.updateRegistry,
         fleet: d.fleetRegistry,
         policies: d.updatePolicies,
+        lens: d.updateCheckLens,
         fromBlock: d.deployedAtBlock,
         dir,
         pollMs: 1000,

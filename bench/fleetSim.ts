@@ -132,7 +132,9 @@ async function main(): Promise<void> {
     // The server's SQLite file on disk (each write an fsync: synchronous FULL) unless told to put it on tmpfs.
     const serverDb = new ServerDatabase(path.join(SERVER_DB_ON_TMPFS ? shm : dir, "server.db"));
     stops.push(() => serverDb.close());
-    const gate = new LedgerGate(serverChain.registry, serverChain.fleet, serverChain.domain, serverChain.fromBlock, serverChain.policies);
+    const gate = new LedgerGate(serverChain.registry, serverChain.fleet, serverChain.domain, serverChain.fromBlock, serverChain.policies, {
+      lens: serverChain.lens,
+    });
     const server = await startFirmwareServer({ gate, store, db: serverDb, port: 0, pollMs: 1000 });
     stops.push(() => server.close());
 

@@ -14,6 +14,8 @@ export interface Deployment {
   updatePolicies?: string;
   /** Where trackers anchor the fleet's status (deployments made before issue 6 have none). */
   statusAnchors?: string;
+  /** A deployed update-check lens (agent/chain/ledgerLens): reads send the query only (deployments made before it have none). */
+  updateCheckLens?: string;
   /** The block the registry was deployed in: event streams start here. */
   deployedAtBlock: number;
 }
@@ -58,7 +60,7 @@ export async function readDeployment(file: string): Promise<Deployment> {
       problems.push(key);
     }
   }
-  for (const key of ["updatePolicies", "statusAnchors"] as const) {
+  for (const key of ["updatePolicies", "statusAnchors", "updateCheckLens"] as const) {
     if (raw[key] === undefined) continue;
     try {
       raw[key] = getAddress(String(raw[key]));

@@ -54,13 +54,25 @@ export interface UpdateFactsQuery {
   evidence?: string;
 }
 
-type LensChain = { provider: Provider; registry: UpdateRegistry; fleet?: FleetRegistry; policies?: UpdatePolicies };
+type LensChain = {
+  provider: Provider;
+  registry: UpdateRegistry;
+  fleet?: FleetRegistry;
+  policies?: UpdatePolicies;
+  /**
+   * The address of a deployed lens (the deployment's updateCheckLens, or the `lens` setting): it is
+   * asked with `answer`, so a read carries the query only, not the lens's 12 KB of creation code.
+   * Used once its code is verified to be this build's lens; else the creation code is sent.
+   */
+  lens?: string;
+};
 
 /**
  * Reads every ledger fact of one update check in one `eth_call` (docs/adr/0012): the creation code
  * of contracts/lens/UpdateCheckLens.sol with the query, sent with no `to`, whose constructor asks
- * the registries and answers. Nothing is deployed and no address is configured; any EVM node that
- * runs `eth_call` runs it. `blockTag` pins the read (e.g. to the block a storage proof is for).
+ * the registries and answers. Nothing needs to be deployed or configured; any EVM node that runs
+ * `eth_call` runs it. Where the lens is deployed (chain.lens), the same read calls it instead and
+ * sends a twentieth of the bytes. `blockTag` pins the read (e.g. to the block a storage proof is for).
  */
 export async function readUpdateFacts(chain: LensChain, q: UpdateFactsQuery, blockTag?: BlockTag): Promise<UpdateFacts> {
   return (await readUpdateFactsOf(chain, [q], blockTag))[0];
@@ -73,23 +85,54 @@ export async function readUpdateFacts(chain: LensChain, q: UpdateFactsQuery, blo
 export async function readUpdateFactsOf(chain: LensChain, queries: UpdateFactsQuery[], blockTag?: BlockTag): Promise<UpdateFacts[]> {
   if (queries.length === 0) return [];
   const encoded = queries.map((q) => lensQuery(chain, q));
-  const data = UpdateCheckLens__factory.bytecode + lens.encodeDeploy([encoded]).slice(2);
-  if ((data.length - 2) / 2 > MAX_INITCODE_BYTES && queries.length > 1) {
+  const deployed = await deployedLens(chain);
+  const call = deployed
+    ? { to: deployed, data: lens.encodeFunctionData("answer", [encoded]) }
+    : { data: UpdateCheckLens__factory.bytecode + lens.encodeDeploy([encoded]).slice(2) };
+  // The same bound for a call to the deployed lens: it keeps one request's size and gas in reason.
+  if ((call.data.length - 2) / 2 > MAX_INITCODE_BYTES && queries.length > 1) {
     const half = Math.ceil(queries.length / 2);
     return [...(await readUpdateFactsOf(chain, queries.slice(0, half), blockTag)), ...(await readUpdateFactsOf(chain, queries.slice(half), blockTag))];
   }
-  // Raw JSON-RPC where the provider has it: ethers' call() copies and checks the 8 KB of
-  // creation code byte by byte several times, which a fleet in one process pays per device.
-  const raw = (chain.provider as Partial<RpcSender>).send;
-  const answer: string =
-    typeof raw === "function"
-      ? await raw.call(chain.provider, "eth_call", [
-          { data },
-          blockTag === undefined ? "latest" : typeof blockTag === "string" ? blockTag : toQuantity(blockTag),
-        ])
-      : await chain.provider.call({ data, ...(blockTag === undefined ? {} : { blockTag }) });
-  const [all] = lens.decodeFunctionResult("answer", answer);
+  // The constructor answers exactly as `answer` returns.
+  const [all] = lens.decodeFunctionResult("answer", await ethCall(chain.provider, call, blockTag));
   return queries.map((q, i) => factsOf(q, all[i]));
+}
+
+/**
+ * An eth_call, as raw JSON-RPC where the provider has it: ethers' call() copies and checks the
+ * 12 KB of creation code byte by byte several times, which a fleet in one process pays per device.
+ */
+async function ethCall(provider: Provider, call: { to?: string; data: string }, blockTag?: BlockTag): Promise<string> {
+  const raw = (provider as Partial<RpcSender>).send;
+  if (typeof raw !== "function") return provider.call({ ...call, ...(blockTag === undefined ? {} : { blockTag }) });
+  return raw.call(provider, "eth_call", [call, blockTag === undefined ? "latest" : typeof blockTag === "string" ? blockTag : toQuantity(blockTag)]);
+}
+
+/** Per provider, per address: whether the code there is this build's lens (a failed check is asked again). */
+const verifiedLenses = new WeakMap<Provider, Map<string, Promise<boolean>>>();
+
+/**
+ * The chain's deployed lens, if its code is the runtime code this build's lens deploys: what the
+ * node answers for the creation code run with no query (one check per provider and address, two
+ * calls). Code that differs (another build's lens, or another contract) is not trusted with the
+ * device's questions: the creation code is sent instead.
+ */
+async function deployedLens(chain: LensChain): Promise<string | undefined> {
+  if (!chain.lens) return undefined;
+  const address = chain.lens.toLowerCase();
+  let checks = verifiedLenses.get(chain.provider);
+  if (!checks) verifiedLenses.set(chain.provider, (checks = new Map()));
+  let check = checks.get(address);
+  if (!check) {
+    check = Promise.all([
+      chain.provider.getCode(address),
+      ethCall(chain.provider, { data: UpdateCheckLens__factory.bytecode + lens.encodeDeploy([[]]).slice(2) }),
+    ]).then(([code, runtime]) => code !== "0x" && code.toLowerCase() === runtime.toLowerCase());
+    checks.set(address, check);
+    check.catch(() => checks.delete(address)); // the ledger did not answer: ask again next time
+  }
+  return (await check) ? chain.lens : undefined;
 }
 
 const MAX_INITCODE_BYTES = 49_152;

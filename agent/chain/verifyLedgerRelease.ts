@@ -92,12 +92,12 @@ export function checkReleaseFacts(release: LedgerRelease, facts: UpdateFacts, op
  * proven). Returns the release status index (1 active, 2 vulnerable, 3 revoked) on success.
  */
 export async function verifyLedgerRelease(
-  deps: { registry: UpdateRegistry; domain: TypedDataDomain; provider?: Provider },
+  deps: { registry: UpdateRegistry; domain: TypedDataDomain; provider?: Provider; lens?: string },
   release: LedgerRelease,
   options: VerifyOptions = {},
 ): Promise<bigint> {
   const provider = deps.provider ?? deps.registry.runner?.provider;
   if (!provider) throw new ReleaseVerificationError("NO_PROVIDER", "the registry client has no provider to read the ledger with");
-  const facts = await readUpdateFacts({ provider, registry: deps.registry }, { release }, options.proven?.at.blockTag);
+  const facts = await readUpdateFacts({ provider, registry: deps.registry, lens: deps.lens }, { release }, options.proven?.at.blockTag);
   return BigInt(RELEASE_STATUS.indexOf(checkReleaseFacts(release, facts, options)));
 }

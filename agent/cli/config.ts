@@ -34,6 +34,8 @@ export interface OtaConfig {
   policies?: string;
   /** StatusAnchors, where trackers anchor the fleet's status (optional). */
   anchors?: string;
+  /** A deployed UpdateCheckLens (optional: without it, each ledger read sends the lens's creation code). */
+  lens?: string;
   /** 0x + 64 hex digits, from privateKey or keyFile. Never print it: see redactConfig. */
   privateKey?: string;
   serverUrl: string;
@@ -127,6 +129,7 @@ export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs)
     fleet: checksummed(envLayer.OTA_FLEET ?? file.fleet),
     policies: checksummed(envLayer.OTA_POLICIES ?? file.policies),
     anchors: checksummed(envLayer.OTA_ANCHORS ?? file.anchors),
+    lens: checksummed(envLayer.OTA_LENS ?? file.lens),
     privateKey: await resolvePrivateKey(envLayer, file, fromFile, fromCwd, configFile),
     serverUrl: envLayer.OTA_SERVER_URL ?? file.serverUrl ?? "http://127.0.0.1:8600",
     keystoreDir: envLayer.OTA_KEYSTORE ? fromCwd(envLayer.OTA_KEYSTORE) : (fromFile(file.keystoreDir) ?? fromCwd("./.ota-ledger/keys")),
@@ -414,7 +417,7 @@ function resolveStorage(
 
 /** Fills chainId, registry and fleet left unset from deployments/<network>.json, if it exists. */
 async function fillFromDeployment(config: OtaConfig): Promise<void> {
-  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors) return;
+  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors && config.lens) return;
   if (!(await exists(config.sources.deploymentFile))) return;
   const deployment = await readDeployment(config.sources.deploymentFile);
   config.chainId ??= deployment.chainId;
@@ -424,6 +427,7 @@ async function fillFromDeployment(config: OtaConfig): Promise<void> {
   if (config.registry === deployment.updateRegistry) {
     config.policies ??= deployment.updatePolicies;
     config.anchors ??= deployment.statusAnchors;
+    config.lens ??= deployment.updateCheckLens;
   }
   // Event scans may start at the deployment block only if this is the deployed registry.
   if (config.registry === deployment.updateRegistry) config.sources.deployedAtBlock = deployment.deployedAtBlock;

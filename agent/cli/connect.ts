@@ -24,6 +24,7 @@ export interface Connection {
   fleet: FleetRegistry;
   policies?: UpdatePolicies; // where administrators attach update policies, when deployed
   anchors?: StatusAnchors; // where trackers anchor the fleet's status, when deployed
+  lens?: string; // a deployed update-check lens, when deployed (agent/chain/ledgerLens checks its code before use)
   chainId: bigint;
   network: string;
   domain: TypedDataDomain; // the registry's EIP-712 domain: release ids and signatures
@@ -106,7 +107,18 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
     const policies = await beside(config.policies, "policies", "OTA_POLICIES", (a) => UpdatePolicies__factory.connect(a, provider));
     const anchors = await beside(config.anchors, "anchors", "OTA_ANCHORS", (a) => StatusAnchors__factory.connect(a, provider));
     const domain = registryDomain(chainId, addresses.registry);
-    return { provider, registry, fleet, policies, anchors, chainId, network: config.network, domain, fromBlock: config.sources.deployedAtBlock ?? 0 };
+    return {
+      provider,
+      registry,
+      fleet,
+      policies,
+      anchors,
+      lens: config.lens,
+      chainId,
+      network: config.network,
+      domain,
+      fromBlock: config.sources.deployedAtBlock ?? 0,
+    };
   } catch (err) {
     provider.destroy();
     throw err;

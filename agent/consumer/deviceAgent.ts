@@ -14,6 +14,7 @@ import {
   LedgerRecordRejected,
   ROLLBACK_CODES,
   UpdateDeclined,
+  isResourceShortage,
   reportCodeOf,
   type LedgerRecordCode,
   type StaleLedgerView,
@@ -56,7 +57,16 @@ export interface DeviceAgentOptions {
    * `serverUrl` alone.
    */
   sources?: SourceSet | DeliverySource[];
-  chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number };
+  chain: {
+    provider: Provider;
+    registry: UpdateRegistry;
+    fleet: FleetRegistry;
+    policies?: UpdatePolicies;
+    /** A deployed update-check lens (agent/chain/ledgerLens), if there is one. */
+    lens?: string;
+    domain: TypedDataDomain;
+    fromBlock: number;
+  };
   components: string[]; // component ids this device runs
   policy: DevicePolicy;
   healthCheck: HealthCheck;
@@ -654,7 +664,11 @@ export class DeviceAgent {
       const delay = backoffDelayMs(attempts, { baseMs: this.o.blockedRetry?.baseMs ?? 10_000, maxMs: this.o.blockedRetry?.maxMs ?? 600_000 });
       this.blocked.set(releaseId, { attempts, retryAt: this.now() + delay });
     } else this.blocked.delete(releaseId);
-    await this.memory.setPending(releaseId, isRetriedLater(outcome, code));
+    // Kept in memory even if the file cannot be written now (a device out of open files or storage):
+    // the retry still happens, and the next change writes the whole list.
+    await this.memory
+      .setPending(releaseId, isRetriedLater(outcome, code))
+      .catch((err: unknown) => this.o.log?.(`the retry list was not written (${(err as Error).message}): kept in memory`));
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.
     // A result the slots do not record (they record trials): the newest of either is the one reported.
@@ -826,6 +840,8 @@ const LEDGER_VERDICT_CODES: ReadonlySet<string> = new Set([...LEDGER_RECORD_CODE
  * what fails once the content is decrypting is the release `failed` on this device.
  */
 function resultOf(stage: "ledger" | "delivery" | "install", err: unknown, known: boolean): { outcome: Outcome; code: string } {
+  // Short of open files, memory or storage: the device's moment, not the release's (10,000 agents in one process met EMFILE).
+  if (!known && isResourceShortage(err)) return { outcome: "blocked", code: "DEVICE_RESOURCES" };
   const code = reportCodeOf(err);
   if (err instanceof LedgerUnavailable || isDeliveryFault(code)) return { outcome: "blocked", code };
   switch (stage) {

@@ -29,6 +29,7 @@ export class DeviceRunner {
       registry: UpdateRegistry;
       fleet: FleetRegistry;
       policies?: UpdatePolicies;
+      lens?: string;
       domain: TypedDataDomain;
       fromBlock: number;
     },

@@ -113,8 +113,23 @@ export class UpdateTransitionError extends OtaError {
 }
 
 export const UNKNOWN_ERROR = "UNKNOWN_ERROR";
-/** What the device reports for an unexpected error: while fetching the release (blocked) or while installing it (failed). */
-export const UNEXPECTED_CODES = ["DELIVERY_ERROR", "INSTALL_FAILED"] as const;
+/**
+ * What the device reports for an unexpected error: while fetching the release (blocked) or while
+ * installing it (failed); and, at any step, the device out of open files, memory or storage for
+ * the moment (DEVICE_RESOURCES: blocked, tried again, never the release's fault).
+ */
+export const UNEXPECTED_CODES = ["DELIVERY_ERROR", "INSTALL_FAILED", "DEVICE_RESOURCES"] as const;
+
+/** The system errors of a device short of a resource for the moment (agent/consumer: DEVICE_RESOURCES). */
+const RESOURCE_ERRNOS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "ENOMEM", "ENOSPC", "EAGAIN"]);
+
+/** Whether `err` (or an error it wraps: fetch and ethers keep the system error as `cause`) is the device short of a resource. */
+export function isResourceShortage(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (RESOURCE_ERRNOS.has(String((e as { code?: unknown }).code))) return true;
+  }
+  return false;
+}
 
 /** Every code the update path defines, for report schemas and dashboards. */
 export const REPORT_CODES = [

@@ -61,6 +61,7 @@ export const DELIVERY_FAULT_CODES: ReadonlySet<string> = new Set([
   "ARTIFACT_NOT_AVAILABLE",
   "SOURCE_FAILED",
   "DELIVERY_ERROR", // an unexpected error while downloading (a bug or the device's disk): still not the release's fault
+  "DEVICE_RESOURCES", // the device out of open files, memory or storage for the moment (EMFILE, ENOSPC...), at any step
   // what a source served that the ledger record refutes (the verified header's own faults are the release's)
   ...DOWNLOAD_CODES.filter((c) => !RELEASE_FAILURE_CODES.has(c)),
   // the content key: not granted yet, not for this device, or not the release's key

@@ -54,7 +54,7 @@ export class EntitlementReads {
   readonly stats = { reads: 0, questions: 0, remembered: 0 };
 
   constructor(
-    private readonly chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies },
+    private readonly chain: { provider: Provider; registry: UpdateRegistry; fleet: FleetRegistry; policies?: UpdatePolicies; lens?: string },
     o: EntitlementReadsOptions = {},
   ) {
     this.o = { windowMs: 20, maxBatch: 32, allowedTtlMs: 30_000, maxEntries: 100_000, now: Date.now, ...o };

@@ -32,10 +32,14 @@ export class LedgerGate {
     private readonly fromBlock = 0,
     /** Where administrators attach update policies; without it, the registry's check alone. */
     readonly policies?: UpdatePolicies,
-    entitlements: EntitlementReadsOptions = {},
+    /** `lens`: a deployed update-check lens (agent/chain/ledgerLens); `entitlements`: how questions are batched and remembered. */
+    o: { lens?: string; entitlements?: EntitlementReadsOptions } = {},
   ) {
-    this.entitlements = new EntitlementReads({ provider: registry.runner!.provider!, registry, fleet, policies }, entitlements);
+    this.lens = o.lens;
+    this.entitlements = new EntitlementReads({ provider: registry.runner!.provider!, registry, fleet, policies, lens: o.lens }, o.entitlements);
   }
+
+  private readonly lens: string | undefined;
 
   /** The device's standing and the ledger's verdict on the release for it (registry check, then policy), in one read shared with other devices. */
   async entitlementFacts(release: LedgerRelease, credential: DeviceCredential, installed: InstalledVersion[], evidence = "0x"): Promise<EntitlementFacts> {
@@ -89,7 +93,7 @@ export class LedgerGate {
     const release = await this.ledger(() => fetchRelease(this.registry, this.domain, releaseId, this.fromBlock));
     if (!release) throw new Refusal("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}`);
     try {
-      await verifyLedgerRelease({ registry: this.registry, domain: this.domain }, release);
+      await verifyLedgerRelease({ registry: this.registry, domain: this.domain, lens: this.lens }, release);
     } catch (err) {
       if (err instanceof VerificationError) throw new Refusal("RELEASE_NOT_VERIFIED", err.message, { reason: err.code });
       throw err;
@@ -113,7 +117,7 @@ export class LedgerGate {
 
   /** A release's signer, its registration and its provider's bar, read in one lens read (no device). */
   async releaseFacts(release: Pick<LedgerRelease, "id" | "record" | "signer" | "signature">): Promise<UpdateFacts> {
-    return this.ledger(() => readUpdateFacts({ provider: this.registry.runner!.provider!, registry: this.registry }, { release }));
+    return this.ledger(() => readUpdateFacts({ provider: this.registry.runner!.provider!, registry: this.registry, lens: this.lens }, { release }));
   }
 
   async authorProvider(account: string): Promise<number> {

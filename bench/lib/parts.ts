@@ -46,6 +46,8 @@ export interface ServerConfig {
   fleet: string;
   /** Where administrators attach update policies (the server asks them too), if deployed. */
   policies?: string;
+  /** A deployed update-check lens, if there is one. */
+  lens?: string;
   /** The deployment block: where the server's ledger follower starts. */
   fromBlock?: number;
   /** The embedded IPFS store and the server's database go here. */
@@ -80,6 +82,7 @@ export async function startServerPart(c: ServerConfig): Promise<ServerPart> {
     registryDomain(BigInt(c.chainId), c.registry),
     c.fromBlock ?? 0,
     c.policies ? UpdatePolicies__factory.connect(c.policies, provider) : undefined,
+    { lens: c.lens },
   );
   const server = await startFirmwareServer({
     gate,

@@ -1,7 +1,9 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 /**
- * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies and StatusAnchors that use its roles.
+ * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies and StatusAnchors that use its roles,
+ * and an UpdateCheckLens (stateless, no query: deployed as an ordinary contract) that agents call
+ * instead of sending its creation code with every read.
  * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
  * `adminTransferDelay` (seconds, default 2 days) is how long a default-admin transfer waits.
  */
@@ -12,5 +14,6 @@ export default buildModule("UpdateRegistry", (m) => {
   const fleetRegistry = m.contract("FleetRegistry", [updateRegistry]);
   const updatePolicies = m.contract("UpdatePolicies", [updateRegistry]);
   const statusAnchors = m.contract("StatusAnchors", [updateRegistry]);
-  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors };
+  const updateCheckLens = m.contract("UpdateCheckLens", [[]]);
+  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, updateCheckLens };
 });

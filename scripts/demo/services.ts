@@ -19,6 +19,7 @@ export function agentChain(l: DemoLedger, rpcUrl: string) {
     fleet: FleetRegistry__factory.connect(l.deployment.fleetRegistry, provider),
     policies: UpdatePolicies__factory.connect(l.deployment.updatePolicies!, provider),
     anchors: StatusAnchors__factory.connect(l.deployment.statusAnchors!, provider),
+    lens: l.deployment.updateCheckLens,
     domain: l.domain,
     fromBlock: l.deployment.deployedAtBlock,
   };
@@ -54,13 +55,13 @@ export async function startServices(l: DemoLedger, chain: AgentChain, o: { dir: 
     closers.push(() => store.close());
     const db = new ServerDatabase(path.join(o.dir, "server.db"));
     closers.push(() => db.close());
-    const gate = new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies);
+    const gate = new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies, { lens: chain.lens });
     const server = await startFirmwareServer({ gate, store, db, port: o.serverPort, pollMs: 1000 });
     closers.push(() => server.close());
     const mirror = await startCompromisedMirror({
       store,
       db,
-      gate: new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies),
+      gate: new LedgerGate(chain.registry, chain.fleet, chain.domain, chain.fromBlock, chain.policies, { lens: chain.lens }),
     });
     closers.push(() => mirror.close());
 

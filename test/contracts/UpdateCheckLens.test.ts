@@ -84,4 +84,48 @@ describe("UpdateCheckLens: one read for an update check (issue 17, REQ-10d-ii)",
     expect(Number(answer.verdict)).to.equal(0);
     expect(Number(answer.blockNumber)).to.equal(deployless.block.number);
   });
+
+  /** The eth_call requests a provider sends: whether each carried a `to`, and its size. */
+  function watchCalls(provider: typeof ethers.provider) {
+    const calls: { to?: string; bytes: number }[] = [];
+    const send = provider.send.bind(provider);
+    const watched = Object.create(provider) as typeof provider;
+    watched.send = async (method: string, params: unknown[]) => {
+      if (method === "eth_call") {
+        const tx = params[0] as { to?: string; data: string };
+        calls.push({ to: tx.to, bytes: (tx.data.length - 2) / 2 });
+      }
+      return send(method, params);
+    };
+    return { provider: watched, calls };
+  }
+
+  it("where the lens is deployed (chain.lens), reads call it with the query alone, after checking its code once, and answer the same", async () => {
+    const f = await loadFixture(fixture);
+    const lens = await ethers.deployContract("UpdateCheckLens", [[]]);
+    const { provider, calls } = watchCalls(ethers.provider);
+    const chain = { ...f.chain, provider, lens: await lens.getAddress() };
+    const query = { release: f.release, device: { record: f.device, batchId: 0, proof: [] }, running: [f.release.id] };
+    const viaDeployed = await readUpdateFacts(chain, query);
+    await readUpdateFacts(chain, query);
+    const deployless = await readUpdateFacts(f.chain, query);
+    expect({ ...viaDeployed, block: undefined }).to.deep.equal({ ...deployless, block: undefined });
+    // The code check (one creation-code call with no query), then one call with `to` per read.
+    expect(calls.map((c) => c.to?.toLowerCase())).to.deep.equal([undefined, chain.lens.toLowerCase(), chain.lens.toLowerCase()]);
+    expect(calls[1].bytes).to.be.below(2000); // the query alone, against 12 KB of creation code
+  });
+
+  it("code at the configured lens address that is not this build's lens is never asked: the creation code is sent instead", async () => {
+    const f = await loadFixture(fixture);
+    // Another contract (here the fleet registry) named as the lens: a misconfiguration, or an attempt to answer for it.
+    const { provider, calls } = watchCalls(ethers.provider);
+    const chain = { ...f.chain, provider, lens: await f.fleet.getAddress() };
+    const facts = await readUpdateFacts(chain, { release: f.release });
+    expect(facts.stored?.status).to.equal("active");
+    expect(calls.every((c) => c.to === undefined)).to.equal(true);
+    // An address with no code at all is refused the same way.
+    const empty = { ...f.chain, provider, lens: "0x" + "42".repeat(20) };
+    expect((await readUpdateFacts(empty, { release: f.release })).stored?.status).to.equal("active");
+    expect(calls.every((c) => c.to === undefined)).to.equal(true);
+  });
 });

@@ -79,8 +79,8 @@ export class LyingRpc {
 export type LensObject = Record<string, any>;
 
 /**
- * A `rewrite` lie on the update-check lens's answers (agent/chain/ledgerLens: one eth_call with the
- * lens's creation code and no `to`): `edit` changes the decoded facts of the queries it picks.
+ * A `rewrite` lie on the update-check lens's answers (agent/chain/ledgerLens: one eth_call, of the
+ * lens's creation code with no `to` or of a deployed lens's answer): `edit` changes the decoded facts of the queries it picks.
  * Other answers pass unchanged.
  */
 export function rewriteLensFacts(edit: (query: LensObject, facts: LensObject) => void): (req: RpcRequest, result: unknown) => unknown {
@@ -90,8 +90,13 @@ export function rewriteLensFacts(edit: (query: LensObject, facts: LensObject) =>
     if (req.method !== "eth_call" || typeof result !== "string") return result;
     const tx = req.params[0] as { to?: string | null; data?: string; input?: string };
     const data = String(tx.data ?? tx.input ?? "").toLowerCase();
-    if (tx.to || !data.startsWith(code)) return result;
-    const [queries] = AbiCoder.defaultAbiCoder().decode(lens.deploy.inputs, "0x" + data.slice(code.length));
+    // Deployless (the creation code and the query) or a deployed lens's answer(query).
+    const answerCall = lens.getFunction("answer")!.selector;
+    let queries: Result;
+    if (!tx.to && data.startsWith(code)) [queries] = AbiCoder.defaultAbiCoder().decode(lens.deploy.inputs, "0x" + data.slice(code.length));
+    else if (tx.to && data.startsWith(answerCall)) [queries] = lens.decodeFunctionData("answer", data);
+    else return result;
+    if (queries.length === 0) return result; // the agent's check of a deployed lens's code: no facts in it
     const [facts] = lens.decodeFunctionResult("answer", result);
     const edited = plain(facts) as LensObject[];
     (plain(queries) as LensObject[]).forEach((q, i) => edit(q, edited[i]));

@@ -95,11 +95,12 @@ async function serve(
     domain,
     fromBlock,
     policies,
-  }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies">,
+    lens,
+  }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies" | "lens">,
 ): Promise<void> {
   const store = await openContentStore(config.storage);
   const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
-  const gate = new LedgerGate(registry, fleet, domain, fromBlock, policies);
+  const gate = new LedgerGate(registry, fleet, domain, fromBlock, policies, { lens });
   let running;
   try {
     running = await startFirmwareServer({

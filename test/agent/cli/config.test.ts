@@ -63,6 +63,22 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
     expect(config.sources.deployedAtBlock).to.equal(42);
   });
 
+  it("issue 17: takes a deployed update-check lens from the deployment file, and OTA_LENS over it", async () => {
+    const lens = "0x" + "1e".repeat(20);
+    const other = "0x" + "2f".repeat(20);
+    await writeDeployment(deploymentPath(dir, "testnet"), {
+      network: "testnet",
+      chainId: 7,
+      updateRegistry: REGISTRY,
+      fleetRegistry: FLEET,
+      updateCheckLens: lens,
+      deployedAtBlock: 42,
+    });
+    expect((await load(dir, { env: { OTA_NETWORK: "testnet" } })).lens?.toLowerCase()).to.equal(lens);
+    expect((await load(dir, { env: { OTA_NETWORK: "testnet", OTA_LENS: other } })).lens?.toLowerCase()).to.equal(other);
+    await expect(load(dir, { env: { OTA_NETWORK: "testnet", OTA_LENS: "0x12" } })).to.be.rejectedWith(/OTA_LENS/);
+  });
+
   it("overlays the environment on the file, and --rpc on both", async () => {
     const file = { rpcUrl: "http://10.0.0.1:8545", chainId: 5, registry: REGISTRY, fleet: FLEET, server: { port: 9000 } };
     const config = await load(dir, {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync, promises as fsPromises } from "node:fs";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
@@ -9,6 +9,7 @@ import { ACME_SIGNER } from "../../helpers/registryFixture";
 import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
 import type { DeviceIdentity } from "../../../agent/consumer/downloadRelease";
 import { componentId } from "../../../agent/core/release";
+import { encodeVersion } from "../../../agent/core/version";
 import { openMessage, sealMessage } from "../../../agent/crypto/sealedMessage";
 import { QUERY_KIND } from "../../../agent/consumer/imageQuery";
 import http from "node:http";
@@ -279,6 +280,41 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       // The server serves the author's key again: the release installs from the artifact already verified.
       f.db.saveWrappedKeys(v7.releaseId, "the author", [{ deviceId: me.id, wrappedKey: right }], Date.now());
       expect(await a.retryPending()).to.deep.equal([{ releaseId: v7.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
+    });
+
+    it("issue 17: a device out of open files (EMFILE) at any step is a blocked delivery (DEVICE_RESOURCES), tried again, never a rejected or failed release", async () => {
+      const a = await agentFor(f.devices.a);
+      await a.considerRelease(v1.releaseId, "first install");
+      const dataDir = (a as unknown as { o: DeviceAgentOptions }).o.dataDir;
+      // Every file the agent opens in its folder fails as in a process at its open-files limit, from
+      // the Nth open on: each N stops the update at a later step (the ledger check, the download, the install).
+      const open = fsPromises.open;
+      let blocked = 0;
+      for (const failFrom of [1, 2, 3, 5, 8]) {
+        const r = await release("acme.bootloader", `3.${failFrom}.0`, [f.devices.a]);
+        let opens = 0;
+        fsPromises.open = (async (file: Parameters<typeof open>[0], ...rest: unknown[]) => {
+          if (String(file).startsWith(dataDir) && ++opens >= failFrom)
+            throw Object.assign(new Error(`EMFILE: too many open files, open '${String(file)}'`), { code: "EMFILE", errno: -24, syscall: "open" });
+          return (open as (...a: unknown[]) => ReturnType<typeof open>)(file, ...rest);
+        }) as typeof open;
+        let out: { outcome: string; code: string };
+        try {
+          out = await a.considerRelease(r.releaseId, "new-release");
+        } finally {
+          fsPromises.open = open;
+        }
+        if (out.outcome === "confirmed") continue; // this many opens did not reach a file the update needs
+        expect(out, `failing from open ${failFrom}`).to.deep.include({ outcome: "blocked", code: "DEVICE_RESOURCES" });
+        blocked++;
+        expect(await a.retryPending(), `failing from open ${failFrom}`).to.deep.include({
+          releaseId: r.releaseId.toLowerCase(),
+          outcome: "confirmed",
+          code: "OK",
+        });
+      }
+      expect(blocked, "updates stopped by EMFILE").to.be.at.least(4);
+      expect(boot(a)!.image!.version).to.equal(encodeVersion("3.8.0").toString());
     });
   });
 
