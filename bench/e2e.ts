@@ -35,6 +35,8 @@
  *                              agent's 2,000): 10,000 devices in one process need a wider one to stay under the
  *                              open-files limit (each download in flight holds both ends of its sockets and two files)
  *   --in-process               the firmware server and the tracker in this process (or BENCH_E2E_IN_PROCESS=1)
+ *   --max-concurrent-updates n the updates at once among this process's agents (or BENCH_E2E_MAX_CONCURRENT_UPDATES;
+ *                              default DeviceRunner's, 32): the simulated fleet shares one process's CPU
  * BENCH_PARTS_PROF=<dir> and `node --cpu-prof`: CPU profiles of every process, and the release window on their clock.
  *
  * Everything listens on 127.0.0.1 (the chain on a free port); everything is stopped and the
@@ -56,6 +58,7 @@ import { deviceRecord, planFleet, startFleet, type DemoDevice } from "../scripts
 import { publishSample } from "../scripts/demo/sampleRelease";
 import { StoryLog } from "../scripts/demo/storyLog";
 import { buildDeviceBatch } from "../agent/crypto/deviceTree";
+import { DEFAULT_MAX_CONCURRENT_UPDATES } from "../agent/consumer/deviceRunner";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
@@ -79,6 +82,7 @@ const choice = <T extends string>(name: string, env: string, allowed: readonly T
 const NODE = choice("--node", "BENCH_E2E_NODE", ["hardhat", "anvil"] as const);
 const PROOFS = choice("--proofs", "BENCH_E2E_PROOFS", ["auto", "on", "off"] as const);
 const IN_PROCESS = argv.includes("--in-process") || process.env.BENCH_E2E_IN_PROCESS === "1";
+const MAX_CONCURRENT_UPDATES = flag("--max-concurrent-updates", "BENCH_E2E_MAX_CONCURRENT_UPDATES", DEFAULT_MAX_CONCURRENT_UPDATES);
 const START_JITTER_MS =
   argv.includes("--start-jitter-ms") || process.env.BENCH_E2E_START_JITTER_MS ? flag("--start-jitter-ms", "BENCH_E2E_START_JITTER_MS", 2000) : undefined;
 
@@ -278,6 +282,7 @@ async function main(): Promise<void> {
       retryMs: RETRY_MS,
       ledgerProofs: PROOFS,
       ...(START_JITTER_MS === undefined ? {} : { startJitterMs: START_JITTER_MS }),
+      maxConcurrentUpdates: MAX_CONCURRENT_UPDATES,
       onPhase: (d, phase, id) => {
         if (process.env.BENCH_E2E_TRACE && d === devices[0]) process.stderr.write(`TRACE ${phase} ${Math.round(performance.now())}\n`);
         if (phase !== "confirmed" || id !== releaseId || confirmedAt.has(d)) return;
@@ -422,6 +427,7 @@ async function main(): Promise<void> {
       "chain node": NODE,
       "device ledger proofs": PROOFS,
       "device start jitter ms": START_JITTER_MS ?? 2000,
+      "updates at once in the devices' process (DeviceRunner maxConcurrentUpdates)": MAX_CONCURRENT_UPDATES,
       "JSON-RPC HTTP requests (ethers batches calls)": calls.requests,
       "block timestamp of the release (unix s)": published.timestamp,
       "peak RSS MiB (this process: the devices, and the server and tracker if in process)": peakRssMiB(),

@@ -357,7 +357,9 @@ export class QuorumProvider extends JsonRpcProvider {
         `none of the ledger's ${this.requests.length} endpoint(s) answered (${this.requests.map((r, i) => `#${i + 1} ${shownEndpoint(r.url)}: ${seen[i] ?? "not asked"}`).join("; ")}); asked again later`,
       );
     }
-    const labels = new Map([...groups.keys()].map((key, n) => [key, `answer ${String.fromCharCode(65 + (n % 26))}`]));
+    // Lettered in the endpoints' order (the first endpoint's answer is A), not in the order they arrived.
+    const ordered = [...groups.entries()].sort(([, a], [, b]) => Math.min(...a.members) - Math.min(...b.members));
+    const labels = new Map(ordered.map(([key], n) => [key, `answer ${String.fromCharCode(65 + (n % 26))}`]));
     const best = Math.max(0, ...[...groups.values()].map((g) => g.members.length));
     const endpoints = this.requests.map((r, i) => ({
       endpoint: `#${i + 1} ${shownEndpoint(r.url)}`,

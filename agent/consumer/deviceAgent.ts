@@ -41,6 +41,7 @@ import { ReportSession, sendStatusReport } from "./statusReport";
 import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from "../core/updateOutcome";
 import { backoffDelayMs } from "../core/backoff";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
+import type { ConcurrencyLimit } from "../core/concurrencyLimit";
 import { LedgerProofs, type LedgerProofsSetting, type ProvenView } from "../chain/ledgerProofs";
 import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
@@ -78,6 +79,8 @@ export interface DeviceAgentOptions {
   ledgerProofs?: LedgerProofsSetting;
   /** startJitterMs: the first round starts after a delay drawn from [0, startJitterMs] (default DEFAULT_START_JITTER_MS, 2 s; 0: at once). */
   download?: { timeoutMs?: number; attempts?: number; backoffMs?: number; startJitterMs?: number };
+  /** A limit on the updates at once that this agent shares with the other agents of its process (DeviceRunner's maxConcurrentUpdates). */
+  updates?: ConcurrencyLimit;
   /** A blocked delivery is tried again by retryPending after a backoff with jitter, per release (default 10 s doubling to 10 min; DeviceRunner sets it from its retry interval). */
   blockedRetry?: { baseMs?: number; maxMs?: number };
   clock?: () => number; // ms
@@ -334,11 +337,20 @@ export class DeviceAgent {
   }
 
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
+    // Already running it (a notice that crossed the watcher's event, an event replayed): nothing to ask the ledger.
+    if (!manual && this.isRunning(releaseId)) return this.finish(releaseId, "rejected", "NOT_NEWER_THAN_INSTALLED");
+    // A fleet that learned of the release at once (one ledger event, one notice) does not reach
+    // the ledger's endpoint and then the server at once: each device starts within the jitter.
+    if (!manual) await startJitter(this.o.download?.startJitterMs ?? DEFAULT_START_JITTER_MS);
+    // One of the process's places for an update at once, when its agents share a limit (a person's install does not wait).
+    return this.o.updates && !manual ? this.o.updates.run(() => this.checkAndInstall(releaseId, reason)) : this.checkAndInstall(releaseId, reason, manual);
+  }
+
+  /** The update itself: the ledger checks, the verified delivery, the install into the inactive slot and its trial. */
+  private async checkAndInstall(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
     // Each check agrees on the ledger's head afresh (a quorum provider reuses its agreed head for a
     // few seconds): a release published meanwhile must not look unknown to a head read earlier.
-    // Already running it (a notice that crossed the watcher's event, an event replayed): nothing to ask the ledger.
-    if (!manual && this.isRunning(releaseId)) return this.finish(releaseId, "rejected", "NOT_NEWER_THAN_INSTALLED");
     this.refreshHead();
     // The release as its event told it (the watcher decoded it), else read from the ledger's logs.
     const heard =
@@ -632,8 +644,6 @@ export class DeviceAgent {
   private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
     const sources = await this.sourceSet();
-    // A fleet that learned of the release at once does not arrive at the server at once.
-    await startJitter(this.o.download?.startJitterMs ?? DEFAULT_START_JITTER_MS);
     for (let i = 1; ; i++) {
       try {
         const delivered = await downloadFromSources(sources, {

@@ -5,6 +5,10 @@ import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
 import { InputError } from "../core/errors";
 import { mapLimit } from "../core/mapLimit";
+import { ConcurrencyLimit } from "../core/concurrencyLimit";
+
+/** Updates at once among one DeviceRunner's agents (its maxConcurrentUpdates option). */
+export const DEFAULT_MAX_CONCURRENT_UPDATES = 32;
 import type { RpcSender } from "../chain/eventStream";
 
 /**
@@ -41,6 +45,8 @@ export class DeviceRunner {
       heartbeatMs?: number;
       followLedger?: boolean;
       reorgWindow?: number; // recent blocks the watcher remembers (default 64); past it, it resyncs from the head
+      /** Updates at once among this process's agents (default DEFAULT_MAX_CONCURRENT_UPDATES); the others wait their turn. */
+      maxConcurrentUpdates?: number;
       log?: (line: string) => void;
     },
   ): Promise<DeviceRunner> {
@@ -54,7 +60,10 @@ export class DeviceRunner {
     const retryMs = o.retryMs ?? 10_000;
     // A simulated fleet opens (and first reports) 16 devices at a time: one by one, 10,000 devices
     // wait on 10,000 round trips to the tracker.
-    const agents = await mapLimit(devices, 16, (d) => DeviceAgent.open({ blockedRetry: { baseMs: retryMs, maxMs: 60 * retryMs }, ...d, chain }));
+    // The agents take turns past a few updates at once: one process's CPU serves each update in
+    // tens of milliseconds, so 1,000 at once would all finish last and hold 1,000 downloads' files.
+    const updates = new ConcurrencyLimit(o.maxConcurrentUpdates ?? DEFAULT_MAX_CONCURRENT_UPDATES);
+    const agents = await mapLimit(devices, 16, (d) => DeviceAgent.open({ blockedRetry: { baseMs: retryMs, maxMs: 60 * retryMs }, updates, ...d, chain }));
     // A constrained device (DEP-8.1-b) keeps only the client module: no event scan; it still reads
     // the release's record from the ledger when its upstream tells it of one (CAP-11.4-c).
     const watcher =

@@ -115,8 +115,10 @@ export async function startFleet(o: {
   onPhase?: (d: DemoDevice, phase: UpdatePhase, releaseId: string) => void;
   /** The devices' ledger proofs setting (device.json ledgerProofs; default "auto"). */
   ledgerProofs?: LedgerProofsSetting;
-  /** The devices' start jitter before a download (device.json startJitterMs; default 2 s). */
+  /** The devices' start jitter before an update (device.json startJitterMs; default 2 s). */
   startJitterMs?: number;
+  /** Updates at once in this process (DeviceRunner's maxConcurrentUpdates; default its own). */
+  maxConcurrentUpdates?: number;
 }): Promise<DeviceRunner> {
   const options: Omit<DeviceAgentOptions, "chain">[] = o.devices.map((d) => {
     const t = o.trackers[d.network];
@@ -141,6 +143,7 @@ export async function startFleet(o: {
     pollMs: 1000,
     retryMs: o.retryMs ?? 2000,
     heartbeatMs: o.heartbeatMs ?? 2000,
+    ...(o.maxConcurrentUpdates === undefined ? {} : { maxConcurrentUpdates: o.maxConcurrentUpdates }),
     log: () => {},
   });
 }

@@ -39,8 +39,9 @@ describe("bench:fleetsim: simulated clients follow the real protocol (CAP-11.3-b
     // Three signed requests a client (manifest, artifact, key), nothing more.
     expect(f["firmware server: requests"]).to.equal(60);
     expect((f["firmware server: MB served"] as number) * 1e6).to.be.greaterThan(20 * 256 * 1024 * 0.99);
-    // One lens eth_call a client; the server asks once per device and release, several devices a read.
-    expect(f["JSON-RPC calls: clients by method"]).to.deep.equal({ eth_call: 20 });
+    // One lens eth_call a client, to the deployed lens (its code checked once by the process: a
+    // getCode and an eth_call); the server asks once per device and release, several devices a read.
+    expect(f["JSON-RPC calls: clients by method"]).to.deep.equal({ eth_getCode: 1, eth_call: 21 });
     const [questions, reads] = f["firmware server: entitlement questions / ledger reads"] as number[];
     expect(questions).to.equal(20);
     expect(reads).to.be.within(1, 20);

@@ -140,6 +140,47 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     }
   });
 
+  it("issue 17: the agents of one process take turns past maxConcurrentUpdates: with a limit of 1, never two updates at once", async () => {
+    const dataDir = path.join(f.dir, "turns");
+    // An update runs from its ledger check ("checked") to its outcome (the agent's "release …: outcome" line).
+    const events: string[] = [];
+    const inFlight = new Set<string>();
+    let most = 0;
+    const device = (name: "a" | "b") => ({
+      dataDir: path.join(dataDir, name),
+      device: f.devices[name],
+      serverUrl: f.server.url,
+      components: [BOOT],
+      policy: { maxLedgerAgeSeconds: 10 * 365 * 24 * 3600 },
+      healthCheck: async () => true,
+      download: { startJitterMs: 0 },
+      onPhase: (phase: string) => {
+        events.push(`${name} ${phase}`);
+        if (phase === "checked") most = Math.max(most, inFlight.add(name).size);
+      },
+      log: (line: string) => {
+        const m = /^release 0x[0-9a-f]+: (\S+) \(([A-Z0-9_]+)\)/.exec(line);
+        if (m) {
+          events.push(`${name} ${m[1]} ${m[2]}`);
+          inFlight.delete(name);
+        }
+      },
+    });
+    const runner = await DeviceRunner.start(chain(), [device("a"), device("b")], { stateDir: dataDir, pollMs: 100, retryMs: 200, maxConcurrentUpdates: 1 });
+    try {
+      await f.release(
+        { component: "acme.bootloader", version: "6.0.0", file: writeImage(f.dir, "turns-6.bin", 64 * 1024, 31), hardware: ["acme-board-rev-a"], depends: [] },
+        { grant: [f.devices.a, f.devices.b] },
+      );
+      const deadline = Date.now() + 60_000;
+      while (events.filter((e) => e.endsWith(" confirmed OK")).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(events.filter((e) => e.endsWith(" confirmed OK")).sort(), events.join(", ")).to.deep.equal(["a confirmed OK", "b confirmed OK"]);
+      expect(most, events.join(", ")).to.equal(1);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("REQ-10b-i issue 16: an idle device following the ledger says once when its view freezes (LEDGER_STALE) and once when it moves again, without asking the ledger more", async () => {
     const dataDir = path.join(f.dir, "idle-freeze");
     const lines: string[] = [];
