@@ -1,6 +1,5 @@
 import path from "node:path";
-import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
+import type { Provider } from "ethers";
 import { DeviceAgent, type DeviceAgentOptions } from "./deviceAgent";
 import { LedgerWatcher } from "./ledgerWatcher";
 import { InputError } from "../core/errors";
@@ -28,15 +27,8 @@ export class DeviceRunner {
   ) {}
 
   static async start(
-    chain: {
-      provider: Provider & RpcSender;
-      registry: UpdateRegistry;
-      fleet: FleetRegistry;
-      policies?: UpdatePolicies;
-      lens?: string;
-      domain: TypedDataDomain;
-      fromBlock: number;
-    },
+    // The agents' chain, its provider able to send raw JSON-RPC (the ledger watcher's log scans).
+    chain: DeviceAgentOptions["chain"] & { provider: Provider & RpcSender },
     devices: Omit<DeviceAgentOptions, "chain">[],
     o: {
       stateDir: string;
