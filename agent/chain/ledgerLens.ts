@@ -72,7 +72,7 @@ type LensChain = {
  * of contracts/lens/UpdateCheckLens.sol with the query, sent with no `to`, whose constructor asks
  * the registries and answers. Nothing needs to be deployed or configured; any EVM node that runs
  * `eth_call` runs it. Where the lens is deployed (chain.lens), the same read calls it instead and
- * sends a twentieth of the bytes. `blockTag` pins the read (e.g. to the block a storage proof is for).
+ * sends about a twelfth of the bytes. `blockTag` pins the read (e.g. to the block a storage proof is for).
  */
 export async function readUpdateFacts(chain: LensChain, q: UpdateFactsQuery, blockTag?: BlockTag): Promise<UpdateFacts> {
   return (await readUpdateFactsOf(chain, [q], blockTag))[0];
