@@ -159,22 +159,24 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
         if (phase === "checked") most = Math.max(most, inFlight.add(name).size);
       },
       log: (line: string) => {
-        const m = /^release 0x[0-9a-f]+: (\S+) \(([A-Z0-9_]+)\)/.exec(line);
+        const m = /^release (0x[0-9a-f]+): (\S+) \(([A-Z0-9_]+)\)/.exec(line);
         if (m) {
-          events.push(`${name} ${m[1]} ${m[2]}`);
+          events.push(`${name} ${m[2]} ${m[3]} ${m[1]}`);
           inFlight.delete(name);
         }
       },
     });
     const runner = await DeviceRunner.start(chain(), [device("a"), device("b")], { stateDir: dataDir, pollMs: 100, retryMs: 200, maxConcurrentUpdates: 1 });
     try {
-      await f.release(
+      // (The watcher also hears the fixture's earlier releases: the count is of this one, the limit of all.)
+      const { releaseId } = await f.release(
         { component: "acme.bootloader", version: "6.0.0", file: writeImage(f.dir, "turns-6.bin", 64 * 1024, 31), hardware: ["acme-board-rev-a"], depends: [] },
         { grant: [f.devices.a, f.devices.b] },
       );
       const deadline = Date.now() + 60_000;
-      while (events.filter((e) => e.endsWith(" confirmed OK")).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(events.filter((e) => e.endsWith(" confirmed OK")).sort(), events.join(", ")).to.deep.equal(["a confirmed OK", "b confirmed OK"]);
+      const done = () => events.filter((e) => e.endsWith(` confirmed OK ${releaseId.toLowerCase()}`)).sort();
+      while (done().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(done(), events.join(", ")).to.deep.equal([`a confirmed OK ${releaseId.toLowerCase()}`, `b confirmed OK ${releaseId.toLowerCase()}`]);
       expect(most, events.join(", ")).to.equal(1);
     } finally {
       await runner.stop();
