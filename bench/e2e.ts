@@ -62,7 +62,7 @@ import { DEFAULT_MAX_CONCURRENT_UPDATES } from "../agent/consumer/deviceRunner";
 import type { DeviceCredential } from "../agent/crypto/deviceCredential";
 import { peakRssMiB, round } from "./lib/measure";
 import { freePort } from "../scripts/lib/ports";
-import { chainNodePid, countRpc, processFigures, rpcDelta, stopsOnExit, wholeFlag, type RpcCount } from "./lib/benchRun";
+import { chainNodePid, countRpc, processFigures, rpcDelta, rpcSum, stopsOnExit, wholeFlag } from "./lib/benchRun";
 import { processFigures as ownFigures, startPart } from "./lib/parts";
 
 const argv = process.argv.slice(2);
@@ -371,16 +371,7 @@ async function main(): Promise<void> {
     const serverCalls = rpcDelta(before.server.rpc, after.server.rpc);
     const trackerCalls = rpcDelta(before.tracker.rpc, after.tracker.rpc);
     // Every party's calls, each on its own connection.
-    const calls = [agentCalls, serverCalls, trackerCalls].reduce(
-      (a: RpcCount, b) => ({
-        total: a.total + b.total,
-        requests: a.requests + b.requests,
-        byMethod: Object.fromEntries(
-          [...new Set([...Object.keys(a.byMethod), ...Object.keys(b.byMethod)])].map((m) => [m, (a.byMethod[m] ?? 0) + (b.byMethod[m] ?? 0)]),
-        ),
-      }),
-      { total: 0, requests: 0, byMethod: {} },
-    );
+    const calls = rpcSum([agentCalls, serverCalls, trackerCalls]);
     const cpu = (a: { cpuS: number } | null | undefined, b: { cpuS: number } | null | undefined) => (a && b ? round(b.cpuS - a.cpuS, 1) : null);
     const latencies = [...confirmedAt.values()].map((at) => at - includedAt).sort((a, b) => a - b);
     const chainPeak = after.chain?.peakRssMiB ?? null;

@@ -1,4 +1,4 @@
-import type { TypedDataDomain } from "ethers";
+import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { readUpdateFacts, type UpdateFacts } from "../chain/ledgerLens";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
@@ -35,11 +35,13 @@ export class LedgerGate {
     /** `lens`: a deployed update-check lens (agent/chain/ledgerLens); `entitlements`: how questions are batched and remembered. */
     o: { lens?: string; entitlements?: EntitlementReadsOptions } = {},
   ) {
-    this.lens = o.lens;
-    this.entitlements = new EntitlementReads({ provider: registry.runner!.provider!, registry, fleet, policies, lens: o.lens }, o.entitlements);
+    const provider = registry.runner!.provider!;
+    this.releaseLens = { provider, registry, lens: o.lens };
+    this.entitlements = new EntitlementReads({ ...this.releaseLens, fleet, policies }, o.entitlements);
   }
 
-  private readonly lens: string | undefined;
+  /** The lens read of a release alone (no device, no policy): the registry, its provider, a deployed lens if any. */
+  private readonly releaseLens: { provider: Provider; registry: UpdateRegistry; lens?: string };
 
   /** The device's standing and the ledger's verdict on the release for it (registry check, then policy), in one read shared with other devices. */
   async entitlementFacts(release: LedgerRelease, credential: DeviceCredential, installed: InstalledVersion[], evidence = "0x"): Promise<EntitlementFacts> {
@@ -93,7 +95,7 @@ export class LedgerGate {
     const release = await this.ledger(() => fetchRelease(this.registry, this.domain, releaseId, this.fromBlock));
     if (!release) throw new Refusal("RELEASE_UNKNOWN", `the ledger has no release ${releaseId}`);
     try {
-      await verifyLedgerRelease({ registry: this.registry, domain: this.domain, lens: this.lens }, release);
+      await verifyLedgerRelease({ ...this.releaseLens, domain: this.domain }, release);
     } catch (err) {
       if (err instanceof VerificationError) throw new Refusal("RELEASE_NOT_VERIFIED", err.message, { reason: err.code });
       throw err;
@@ -117,7 +119,7 @@ export class LedgerGate {
 
   /** A release's signer, its registration and its provider's bar, read in one lens read (no device). */
   async releaseFacts(release: Pick<LedgerRelease, "id" | "record" | "signer" | "signature">): Promise<UpdateFacts> {
-    return this.ledger(() => readUpdateFacts({ provider: this.registry.runner!.provider!, registry: this.registry, lens: this.lens }, { release }));
+    return this.ledger(() => readUpdateFacts(this.releaseLens, { release }));
   }
 
   async authorProvider(account: string): Promise<number> {

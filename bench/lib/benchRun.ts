@@ -40,6 +40,13 @@ export function rpcDelta(a: RpcCount, b: RpcCount): RpcCount {
   return { total: b.total - a.total, byMethod, requests: b.requests - a.requests };
 }
 
+/** The figures of several JSON-RPC counts together (e.g. each party's, on its own connection). */
+export function rpcSum(counts: RpcCount[]): RpcCount {
+  const byMethod: Record<string, number> = {};
+  for (const c of counts) for (const [m, n] of Object.entries(c.byMethod)) byMethod[m] = (byMethod[m] ?? 0) + n;
+  return { total: counts.reduce((a, c) => a + c.total, 0), byMethod, requests: counts.reduce((a, c) => a + c.requests, 0) };
+}
+
 /** The pid of this process's descendant running the chain node (Hardhat's or anvil), if any. */
 export function chainNodePid(node: "hardhat" | "anvil"): number | undefined {
   try {

@@ -282,7 +282,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       expect(await a.retryPending()).to.deep.equal([{ releaseId: v7.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" }]);
     });
 
-    it("issue 17: a device out of open files (EMFILE) at any step is a blocked delivery (DEVICE_RESOURCES), tried again, never a rejected or failed release", async () => {
+    it("REQ-10c-ii issue 17: a device out of open files (EMFILE) at any step is a blocked delivery (DEVICE_RESOURCES), tried again, never a rejected or failed release", async () => {
       const a = await agentFor(f.devices.a);
       await a.considerRelease(v1.releaseId, "first install");
       const dataDir = (a as unknown as { o: DeviceAgentOptions }).o.dataDir;

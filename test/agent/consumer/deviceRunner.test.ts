@@ -140,7 +140,7 @@ describe("agent/consumer/deviceRunner: in-device tracker or client module only (
     }
   });
 
-  it("issue 17: the agents of one process take turns past maxConcurrentUpdates: with a limit of 1, never two updates at once", async () => {
+  it("CAP-11.3-b issue 17: the agents of one process take turns past maxConcurrentUpdates: with a limit of 1, never two updates at once", async () => {
     const dataDir = path.join(f.dir, "turns");
     // An update runs from its ledger check ("checked") to its outcome (the agent's "release …: outcome" line).
     const events: string[] = [];
