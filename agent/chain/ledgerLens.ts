@@ -6,6 +6,7 @@ import type { InstalledVersion } from "../core/release";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import type { LedgerRelease } from "./releaseEvents";
 import type { LedgerUpdateVerdict } from "./updateCheckOnLedger";
+import { decodeFunctionResult, encodeArguments, encodeFunctionCall } from "./abiCodec";
 
 const ZERO_ADDRESS = "0x" + "00".repeat(20);
 const ZERO_ID = "0x" + "00".repeat(32);
@@ -15,6 +16,7 @@ const NO_DEVICE: DeviceCredential = {
   proof: [],
 };
 const lens = UpdateCheckLens__factory.createInterface();
+const answer = lens.getFunction("answer");
 
 /** What the registry stores for a release (ReleaseState). */
 export interface RegisteredRelease {
@@ -87,15 +89,16 @@ export async function readUpdateFactsOf(chain: LensChain, queries: UpdateFactsQu
   const encoded = queries.map((q) => lensQuery(chain, q));
   const deployed = await deployedLens(chain);
   const call = deployed
-    ? { to: deployed, data: lens.encodeFunctionData("answer", [encoded]) }
-    : { data: UpdateCheckLens__factory.bytecode + lens.encodeDeploy([encoded]).slice(2) };
+    ? { to: deployed, data: encodeFunctionCall(answer, [encoded]) }
+    : { data: UpdateCheckLens__factory.bytecode + encodeArguments(lens.deploy.inputs, [encoded]) };
   // The same bound for a call to the deployed lens: it keeps one request's size and gas in reason.
   if ((call.data.length - 2) / 2 > MAX_INITCODE_BYTES && queries.length > 1) {
     const half = Math.ceil(queries.length / 2);
     return [...(await readUpdateFactsOf(chain, queries.slice(0, half), blockTag)), ...(await readUpdateFactsOf(chain, queries.slice(half), blockTag))];
   }
   // The constructor answers exactly as `answer` returns.
-  const [all] = lens.decodeFunctionResult("answer", await ethCall(chain.provider, call, blockTag));
+  const [all] = decodeFunctionResult(answer, await ethCall(chain.provider, call, blockTag)) as [unknown[]];
+  if (all.length !== queries.length) throw new TypeError(`the lens answered ${all.length} queries of ${queries.length}`);
   return queries.map((q, i) => factsOf(q, all[i]));
 }
 
