@@ -145,7 +145,7 @@ export class SourceSet {
     const text = JSON.stringify({ version: STATE_VERSION, sources: [...this.health.values()] }, null, 2) + "\n";
     this.saving = this.saving
       .catch(() => {})
-      .then(() => writeFileAtomic(file, text))
+      .then(() => writeFileAtomic(file, text, { durable: false })) // a preference order: losing the last change to a power cut costs nothing
       .catch((err) => this.o.log?.(`sources: cannot save ${file}: ${(err as Error).message}`));
     return this.saving;
   }

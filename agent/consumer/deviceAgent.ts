@@ -374,7 +374,9 @@ export class DeviceAgent {
     const artifactFile = path.join(this.o.dataDir, "downloads", `${releaseId}.otae`);
     const step = async (event: Parameters<typeof transition>[1]) => {
       state = transition(state, event);
-      await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n");
+      // The phase record is informational (what boots is decided by the boot state, which is durable):
+      // never torn, but not fsync'd, which would cost a device two flash syncs per phase.
+      await writeFileAtomic(path.join(this.o.dataDir, "update-state.json"), JSON.stringify(state) + "\n", { durable: false });
       await this.o.onPhase?.(state.phase, releaseId);
     };
     // Where an error stops the update says what kind of result it is (agent/core/updateOutcome):

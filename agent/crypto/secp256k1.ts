@@ -14,6 +14,8 @@ export interface Curve {
   /** The compressed public key of a private key. */
   publicKeyOf(privateKey: Uint8Array): Buffer;
   isPrivateKey(privateKey: Uint8Array): boolean;
+  /** Whether the 33- or 65-byte key is a point on the curve (a compressed key's x has a y). */
+  isPublicKey(publicKey: Uint8Array): boolean;
   /** The x coordinate of privateKey * publicKey; throws if the key is not on the curve. */
   sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Buffer;
   /** The public key (compressed unless told otherwise) that made the 64-byte signature r | s with recovery id `recid`. */
@@ -26,6 +28,7 @@ export interface Curve {
 interface Binding {
   publicKeyCreate(privateKey: Uint8Array, compressed: boolean): Uint8Array;
   privateKeyVerify(privateKey: Uint8Array): boolean;
+  publicKeyVerify(publicKey: Uint8Array): boolean;
   ecdh(publicKey: Uint8Array, privateKey: Uint8Array, o: { hashfn: (x: Uint8Array) => Uint8Array }, out: Uint8Array): Uint8Array;
   ecdsaRecover(signature: Uint8Array, recid: number, digest: Uint8Array, compressed: boolean): Uint8Array;
   ecdsaSign(digest: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number };
@@ -36,6 +39,7 @@ function nativeCurve(binding: Binding): Curve {
     name: "libsecp256k1",
     publicKeyOf: (privateKey) => Buffer.from(binding.publicKeyCreate(privateKey, true)),
     isPrivateKey: (privateKey) => binding.privateKeyVerify(privateKey),
+    isPublicKey: (publicKey) => (publicKey.length === 33 || publicKey.length === 65) && binding.publicKeyVerify(publicKey),
     sharedSecret: (privateKey, publicKey) => {
       const out = Buffer.alloc(32);
       binding.ecdh(publicKey, privateKey, { hashfn: (x) => x }, out);
@@ -59,6 +63,15 @@ export const javascriptCurve: Curve = {
     if (privateKey.length !== 32) return false;
     const k = BigInt("0x" + Buffer.from(privateKey).toString("hex"));
     return k > 0n && k < ORDER;
+  },
+  isPublicKey: (publicKey) => {
+    if (publicKey.length !== 33 && publicKey.length !== 65) return false;
+    try {
+      SigningKey.computePublicKey(publicKey, true); // decompresses or checks the point: throws if it is not on the curve
+      return true;
+    } catch {
+      return false;
+    }
   },
   sharedSecret: (privateKey, publicKey) => {
     // computeSharedSecret reads 32 bytes as a private key: only a public key's lengths may pass.

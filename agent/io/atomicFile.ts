@@ -10,6 +10,14 @@ export interface AtomicWriteOptions {
    * moment. 0o600 for secrets. Default 0o644.
    */
   mode?: number;
+  /**
+   * Default true: the file and its directory are fsync'd, so the new content survives a power cut
+   * once the call returns. False for records that are only informational (the phase of an update
+   * in progress, a preference order): still never torn, since the rename is atomic and a killed
+   * process leaves the old or the new file, but a power cut may lose the last write. It saves two
+   * fsyncs per write: on a device, flash wear and time; in a simulated fleet, most of the writes' cost.
+   */
+  durable?: boolean;
 }
 
 /** How many fresh temporary names to try before giving up; each is 128 random bits. */
@@ -22,14 +30,13 @@ const TEMP_NAME_ATTEMPTS = 3;
  * and fsync it, rename it over the target, fsync the directory. On any error the temporary file
  * is removed. A target already there takes the new file's mode, not its old one.
  */
-export async function writeFileAtomic(target: string, data: string | Uint8Array, { mode = 0o644 }: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Uint8Array, { mode = 0o644, durable = true }: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(target);
-  await fs.mkdir(dir, { recursive: true });
   const { temp, handle } = await createTemp(dir, path.basename(target), mode);
   try {
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -38,6 +45,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await fs.rm(temp, { force: true });
     throw err;
   }
+  if (!durable) return;
   const dirHandle = await fs.open(dir, "r");
   try {
     await dirHandle.sync();
@@ -46,13 +54,22 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   }
 }
 
+/** The temporary file, created exclusively; its folder is created only when it is missing (one call fewer per write). */
 async function createTemp(dir: string, name: string, mode: number): Promise<{ temp: string; handle: FileHandle }> {
+  let madeDir = false;
   for (let attempt = 1; ; attempt++) {
     const temp = path.join(dir, `.${name}.${randomBytes(16).toString("hex")}.tmp`);
     try {
       return { temp, handle: await fs.open(temp, "wx", mode) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt === TEMP_NAME_ATTEMPTS) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && !madeDir) {
+        await fs.mkdir(dir, { recursive: true });
+        madeDir = true;
+        attempt--; // a missing folder is not a name collision
+        continue;
+      }
+      if (code !== "EEXIST" || attempt === TEMP_NAME_ATTEMPTS) throw err;
     }
   }
 }

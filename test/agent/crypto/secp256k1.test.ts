@@ -35,6 +35,17 @@ function shouldBehaveLikeSecp256k1(c: () => Curve) {
     expect(c().isPrivateKey(Buffer.alloc(32))).to.equal(false);
     expect(c().isPrivateKey(Buffer.alloc(32, 0xff))).to.equal(false);
     expect(c().isPrivateKey(randomBytes(32))).to.equal(true);
+    // isPublicKey (a device record's key, checked by the firmware server on each new device).
+    expect(c().isPublicKey(bad)).to.equal(false);
+    expect(c().isPublicKey(Buffer.concat([Buffer.from([2]), Buffer.alloc(31), Buffer.from([5])]))).to.equal(false); // x = 5 has no y
+    expect(c().isPublicKey(randomBytes(32))).to.equal(false);
+    expect(c().isPublicKey(Buffer.alloc(33))).to.equal(false);
+    for (let i = 0; i < 20; i++) {
+      const a = createECDH("secp256k1");
+      a.generateKeys();
+      expect(c().isPublicKey(a.getPublicKey(null, "compressed"))).to.equal(true);
+      expect(c().isPublicKey(a.getPublicKey())).to.equal(true);
+    }
   });
 
   it("signs as ethers does (RFC 6979, low s) and recovers the signer; a changed digest recovers another key", () => {

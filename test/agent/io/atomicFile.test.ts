@@ -43,6 +43,24 @@ describe("agent/io/atomicFile: writeFileAtomic", () => {
     expect(await modeOf(target)).to.equal(0o644);
   });
 
+  it("REQ-10c-ii: syncs the file and its folder by default; `durable: false` (informational records) skips both fsyncs and is still never torn", async () => {
+    const syncs: string[] = [];
+    restoreOpen = interceptOpen(async (call, open) => {
+      const handle = await open();
+      const sync = handle.sync.bind(handle);
+      handle.sync = () => (syncs.push(call.flags === "r" ? "folder" : "file"), sync());
+      return handle;
+    });
+    const target = path.join(dir, "phase", "update-state.json");
+    await writeFileAtomic(target, "durable\n");
+    expect(syncs).to.deep.equal(["file", "folder"]);
+    syncs.length = 0;
+    await writeFileAtomic(target, "informational\n", { durable: false });
+    expect(syncs).to.deep.equal([]);
+    expect(readFileSync(target, "utf8")).to.equal("informational\n");
+    expect(readdirSync(path.dirname(target))).to.deep.equal(["update-state.json"]);
+  });
+
   it("creates the temporary file exclusively (wx), under an unpredictable name, already with the mode asked for (CAP-11.4-b)", async () => {
     const created = recordCreations();
     const target = path.join(dir, "secret.key");
