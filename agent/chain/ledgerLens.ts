@@ -7,6 +7,7 @@ import type { DeviceCredential } from "../crypto/deviceCredential";
 import type { LedgerRelease } from "./releaseEvents";
 import type { LedgerUpdateVerdict } from "./updateCheckOnLedger";
 import { decodeFunctionResult, encodeArguments, encodeFunctionCall } from "./abiCodec";
+import { LedgerUnavailable } from "./ledgerCall";
 
 const ZERO_ADDRESS = "0x" + "00".repeat(20);
 const ZERO_ID = "0x" + "00".repeat(32);
@@ -97,9 +98,24 @@ export async function readUpdateFactsOf(chain: LensChain, queries: UpdateFactsQu
     return [...(await readUpdateFactsOf(chain, queries.slice(0, half), blockTag)), ...(await readUpdateFactsOf(chain, queries.slice(half), blockTag))];
   }
   // The constructor answers exactly as `answer` returns.
-  const [all] = decodeFunctionResult(answer, await ethCall(chain.provider, call, blockTag)) as [unknown[]];
-  if (all.length !== queries.length) throw new TypeError(`the lens answered ${all.length} queries of ${queries.length}`);
+  const all = answerOf(await ethCall(chain.provider, call, blockTag), queries.length);
   return queries.map((q, i) => factsOf(q, all[i]));
+}
+
+/**
+ * The lens's answer decoded. An answer that is not one (cut short, lengths or values that do not
+ * fit, another number of facts than queries) comes from the endpoint, not the ledger: an outage
+ * of the ledger connection, tried again (LEDGER_UNAVAILABLE), never a refusal of the release.
+ */
+function answerOf(data: string, queries: number): unknown[] {
+  let all: unknown[];
+  try {
+    [all] = decodeFunctionResult(answer, data) as [unknown[]];
+  } catch (err) {
+    throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check is not the lens's: ${(err as Error).message}`, { cause: err });
+  }
+  if (all.length !== queries) throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check holds ${all.length} facts for ${queries} queries`);
+  return all;
 }
 
 /**

@@ -158,6 +158,19 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     expect((await agent.statusReport()).lastResult).to.include({ outcome: "blocked", code: "LEDGER_STALE" });
   });
 
+  it("REQ-10b-i issue 17: one endpoint alone answering the update check with bytes that are not the lens's answer (cut short, a length beyond the data) is a blocked delivery, LEDGER_UNAVAILABLE, tried again: never a refusal", async () => {
+    const { device, agent } = await deviceOver([rpcs[0]], { ledgerProofs: "off" });
+    const r = await release([device]);
+    const isLensRead = (req: RpcRequest) => req.method === "eth_call" && !(req.params[0] as { to?: string }).to;
+    for (const garble of [(answer: string) => answer.slice(0, 2 + 64 * 3), (answer: string) => answer.slice(0, 66) + "ff".repeat(32) + answer.slice(130)]) {
+      rpcs[0].lie = { rewrite: (req, result) => (isLensRead(req) ? garble(String(result)) : result) };
+      expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "blocked", code: "LEDGER_UNAVAILABLE" });
+      expect(installed(agent)).to.equal(undefined);
+    }
+    rpcs[0].lie = {};
+    expect(await agent.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "confirmed", code: "OK" });
+  });
+
   it("REQ-10b-ii: one endpoint hiding a revocation is outvoted: the device refuses the revoked release", async () => {
     const { device, agent } = await deviceOver(rpcs);
     const r = await release([device]);
@@ -214,11 +227,11 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     expect(state.ledgerFloor).to.equal(floor);
     // After a restart the floor still holds; once the endpoints show the chain again, the release is taken.
     const again = await reopen();
-    expect(await again.considerRelease(r.releaseId, "retry")).to.include({ outcome: "blocked", code: "LEDGER_BEHIND" });
+    expect(await again.considerRelease(r.releaseId, "new-release")).to.include({ outcome: "blocked", code: "LEDGER_BEHIND" });
     rpcs[0].lie = {};
     rpcs[1].lie = {};
     provider.refreshHead(); // rather than wait out the agreed head's 5 s
     await new Promise((resolve) => setTimeout(resolve, 300)); // and ethers' 250 ms cache of an identical request
-    expect(await again.considerRelease(r.releaseId, "retry")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
+    expect(await again.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "confirmed", code: "OK" });
   });
 });
