@@ -263,7 +263,7 @@ function elementary(type: string): Compiled {
           return utf8.decode(readBytes(data, at, path));
         } catch (err) {
           if (err instanceof TypeError && err.message.startsWith("ABI:")) throw err;
-          throw new TypeError(`ABI: ${path}: not UTF-8 text`);
+          throw new TypeError(`ABI: ${path}: not UTF-8 text`, { cause: err });
         }
       },
     };

@@ -112,9 +112,12 @@ function answerOf(data: string, queries: number): unknown[] {
   try {
     [all] = decodeFunctionResult(answer, data) as [unknown[]];
   } catch (err) {
-    throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check is not the lens's: ${(err as Error).message}`, { cause: err });
+    throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check is not the lens's: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-  if (all.length !== queries) throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check holds ${all.length} facts for ${queries} queries`);
+  if (all.length !== queries)
+    throw new LedgerUnavailable("LEDGER_UNAVAILABLE", `the RPC endpoint's answer to the update check holds ${all.length} facts for ${queries} queries`);
   return all;
 }
 

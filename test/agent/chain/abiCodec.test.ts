@@ -99,7 +99,13 @@ describe("agent/chain/abiCodec: the lens query's encoder, checked against ethers
       },
       signer: signer.address,
       signature: await signer.signMessage("release"),
-      device: { id: "0x" + "05".repeat(32), publicKey: hexlify(new Uint8Array(33).fill(2)), hardwareClass: 2, network: "0x" + "06".repeat(32), region: "0x" + "07".repeat(32) },
+      device: {
+        id: "0x" + "05".repeat(32),
+        publicKey: hexlify(new Uint8Array(33).fill(2)),
+        hardwareClass: 2,
+        network: "0x" + "06".repeat(32),
+        region: "0x" + "07".repeat(32),
+      },
       batchId: 7,
       proof: Array.from({ length: 10 }, (_, i) => "0x" + String(i).repeat(64)),
       installed: [{ component: "0x" + "01".repeat(32), version: 10202n }],
@@ -156,7 +162,9 @@ describe("agent/chain/abiCodec: the lens query's encoder, checked against ethers
     const types = [ParamType.from("tuple(uint8 code, bool ok, address who, string name, uint16[] list)[] facts")];
     const fragment = { name: "answer", outputs: types } as unknown as FunctionFragment;
     const good = coder.encode(types, [[{ code: 7, ok: true, who: "0x" + "aa".repeat(20), name: "acme", list: [1, 2] }]]);
-    expect(decodeFunctionResult(fragment, good)).to.deep.equal([[{ code: 7n, ok: true, who: getAddress("0x" + "aa".repeat(20)), name: "acme", list: [1n, 2n] }]]);
+    expect(decodeFunctionResult(fragment, good)).to.deep.equal([
+      [{ code: 7n, ok: true, who: getAddress("0x" + "aa".repeat(20)), name: "acme", list: [1n, 2n] }],
+    ]);
     const words = good.slice(2).match(/.{64}/g)!;
     const at = (i: number, w: string) => "0x" + words.map((x, j) => (j === i ? w.padStart(64, "0") : x)).join("");
     // words: 0 offset of facts, 1 length 1, 2 offset of element 0, 3 code, 4 ok, 5 who, 6 offset of name, 7 offset of list, 8 name length, 9 name, 10 list length, 11-12 list

@@ -164,7 +164,11 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     const isLensRead = (req: RpcRequest) => req.method === "eth_call" && !(req.params[0] as { to?: string }).to;
     for (const garble of [(answer: string) => answer.slice(0, 2 + 64 * 3), (answer: string) => answer.slice(0, 66) + "ff".repeat(32) + answer.slice(130)]) {
       rpcs[0].lie = { rewrite: (req, result) => (isLensRead(req) ? garble(String(result)) : result) };
-      expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({ releaseId: r.releaseId.toLowerCase(), outcome: "blocked", code: "LEDGER_UNAVAILABLE" });
+      expect(await agent.considerRelease(r.releaseId, "new-release")).to.deep.equal({
+        releaseId: r.releaseId.toLowerCase(),
+        outcome: "blocked",
+        code: "LEDGER_UNAVAILABLE",
+      });
       expect(installed(agent)).to.equal(undefined);
     }
     rpcs[0].lie = {};
