@@ -38,6 +38,7 @@ contract UpdatePolicies is IUpdatePolicies {
     /// @inheritdoc IUpdatePolicies
     function attachPolicy(bytes32 target, IUpdatePolicy policy) external onlyAdministrator {
         if (address(policy).code.length == 0) revert UpdatePoliciesNotAContract(address(policy));
+        _requireBuiltForThisRegistry(address(policy));
         _policies[target] = policy;
         emit PolicyAttached(target, address(policy), msg.sender);
     }
@@ -76,5 +77,14 @@ contract UpdatePolicies is IUpdatePolicies {
         // under 1/63 of the cap left after the call, the policy may have been starved (EIP-150).
         if (!ok && gasleft() < POLICY_GAS / 63) revert UpdatePoliciesOutOfGas();
         reason = ok && answer.length == 32 ? abi.decode(answer, (uint256)) : POLICY_FAILED;
+    }
+
+    /// @dev A policy that answers `registry()` with one word must name this registry; one without
+    /// the getter (a composer, a policy written before the kit) is taken as it is.
+    function _requireBuiltForThisRegistry(address policy) private view {
+        (bool ok, bytes memory answer) = policy.staticcall{gas: POLICY_GAS}(abi.encodeWithSignature("registry()"));
+        if (!ok || answer.length != 32) return;
+        uint256 builtFor = abi.decode(answer, (uint256)); // not (address): a word that is no address must not revert here
+        if (builtFor != uint256(uint160(address(_REGISTRY)))) revert UpdatePoliciesWrongRegistry(policy, address(uint160(builtFor)));
     }
 }

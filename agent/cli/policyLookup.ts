@@ -1,4 +1,4 @@
-import { ZeroHash, decodeBytes32String, getAddress, id as roleId, isError, type Provider } from "ethers";
+import { Contract, ZeroHash, decodeBytes32String, getAddress, id as roleId, isError, type Provider } from "ethers";
 import { InputError, OtaError } from "../core/errors";
 import { componentId } from "../core/release";
 import { ConfigError } from "./config";
@@ -138,9 +138,36 @@ export async function attachedTo(policies: UpdatePolicies, target: string): Prom
 
 const zeroDevice = { deviceId: ZeroHash, hardwareClass: 0, network: ZeroHash, region: ZeroHash, installed: [] };
 
-/** Whether the address holds code that answers IUpdatePolicy.check (asked with an empty context). */
+/** ERC-165 ids: the standard's own, and IUpdatePolicy's (its one function's selector). */
+const ERC165_ID = "0x01ffc9a7";
+const UPDATE_POLICY_ID = IUpdatePolicy__factory.createInterface().getFunction("check").selector;
+const erc165Abi = ["function supportsInterface(bytes4 interfaceId) view returns (bool)"];
+
+/**
+ * What the contract says of IUpdatePolicy through ERC-165 (the policy kit's UpdatePolicyBase and
+ * the composers declare it): "yes", "no" (it implements ERC-165 and not IUpdatePolicy), or
+ * "silent" (no ERC-165: a policy written before the kit, or another contract).
+ */
+async function declaresUpdatePolicy(provider: Provider, address: string): Promise<"yes" | "no" | "silent"> {
+  const c = new Contract(address, erc165Abi, provider);
+  try {
+    if ((await c.supportsInterface(UPDATE_POLICY_ID)) === true) return "yes";
+    return (await c.supportsInterface(ERC165_ID)) === true ? "no" : "silent";
+  } catch (err) {
+    if (refused(err)) return "silent";
+    throw err;
+  }
+}
+
+/**
+ * Whether the address holds an update policy: one that declares IUpdatePolicy through ERC-165, or
+ * (without ERC-165) code that answers IUpdatePolicy.check asked with an empty context. A contract
+ * declaring ERC-165 without IUpdatePolicy is not one; a kit policy that refuses all-zero inputs is.
+ */
 export async function answersPolicyCheck(provider: Provider, address: string): Promise<"ok" | "no-code" | "no-answer"> {
   if ((await provider.getCode(address)) === "0x") return "no-code";
+  const declared = await declaresUpdatePolicy(provider, address);
+  if (declared !== "silent") return declared === "yes" ? "ok" : "no-answer";
   try {
     await IUpdatePolicy__factory.connect(address, provider).check(ZeroHash, ZeroHash, 0, zeroDevice, "0x");
     return "ok";
@@ -161,7 +188,7 @@ export async function requireUpdatePolicy(provider: Provider, address: string, w
   if (answer === "no-answer") {
     throw new InputError(
       "NOT_A_POLICY",
-      `${what}: the contract at ${address} does not answer IUpdatePolicy.check(releaseId, component, version, device, evidence): it is not an update policy`,
+      `${what}: the contract at ${address} neither declares IUpdatePolicy through ERC-165 nor answers IUpdatePolicy.check(releaseId, component, version, device, evidence): it is not an update policy (build policies on contracts/policies/UpdatePolicyBase.sol)`,
       { details: { address } },
     );
   }

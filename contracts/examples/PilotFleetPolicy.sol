@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 import {IReleaseRegistry} from "../interfaces/IReleaseRegistry.sol";
 import {ReleaseStatus} from "../interfaces/UpdateRegistryTypes.sol";
-import {RegistryRoles} from "../policies/RegistryRoles.sol";
+import {UpdatePolicyBase} from "../policies/UpdatePolicyBase.sol";
 
 /// @title Pilot fleet policy: a release reaches the pilot devices first, then the whole fleet
 /// (X.1368 App. II, APP-II-3). The worked example of docs/writing-a-policy.md.
@@ -16,7 +16,7 @@ import {RegistryRoles} from "../policies/RegistryRoles.sol";
 /// its own, and the same policy works attached to one release.
 /// @dev The check reads two storage slots and calls nothing: it stays far below the checker's gas
 /// cap whatever the size of the pilot group. Device ids are the FleetRegistry's ({DeviceContext.deviceId}).
-contract PilotFleetPolicy is IUpdatePolicy, RegistryRoles {
+contract PilotFleetPolicy is UpdatePolicyBase {
     /// @notice Where a release stands; every release starts in `Pilot`.
     enum Stage {
         Pilot,
@@ -25,9 +25,6 @@ contract PilotFleetPolicy is IUpdatePolicy, RegistryRoles {
     }
 
     // ---------------------------------------------------------------- reason codes (stable)
-
-    /// @notice The device may take the release.
-    uint256 public constant ALLOWED = 0;
     /// @notice The release is in its pilot and the device is not in the pilot group.
     uint256 public constant NOT_IN_PILOT = 1;
     /// @notice An administrator held the release: no device may take it, pilot devices included.
@@ -61,9 +58,9 @@ contract PilotFleetPolicy is IUpdatePolicy, RegistryRoles {
     uint256 private _pilotSize;
 
     /// @notice A policy with `pilotDevices` in its pilot group (it may start empty).
-    /// @param registry The UpdateRegistry whose administrators run the pilot and whose releases it stages.
+    /// @param registry_ The UpdateRegistry whose administrators run the pilot and whose releases it stages.
     /// @param pilotDevices The first pilot devices (at most {MAX_BATCH}, none zero, none twice).
-    constructor(address registry, bytes32[] memory pilotDevices) RegistryRoles(registry) {
+    constructor(address registry_, bytes32[] memory pilotDevices) UpdatePolicyBase(registry_) {
         if (pilotDevices.length > MAX_BATCH) revert PilotFleetPolicyBatchSize(pilotDevices.length, MAX_BATCH);
         for (uint256 i = 0; i < pilotDevices.length; ++i) {
             _enrol(pilotDevices[i]);
@@ -156,5 +153,12 @@ contract PilotFleetPolicy is IUpdatePolicy, RegistryRoles {
 
     function _checkBatch(uint256 count) private pure {
         if (count == 0 || count > MAX_BATCH) revert PilotFleetPolicyBatchSize(count, MAX_BATCH);
+    }
+
+    /// @inheritdoc UpdatePolicyBase
+    function reasonName(uint256 reason) public view virtual override returns (string memory) {
+        if (reason == NOT_IN_PILOT) return "NOT_IN_PILOT";
+        if (reason == RELEASE_HELD) return "RELEASE_HELD";
+        return super.reasonName(reason);
     }
 }

@@ -17,6 +17,9 @@ interface IUpdatePolicies {
     error UpdatePoliciesOutOfGas();
     /// @notice Nothing is attached to `target`.
     error UpdatePoliciesNothingAttached(bytes32 target);
+    /// @notice `policy` was built for another registry (its `registry()` is `builtFor`): its roles
+    /// and release reads would be another ledger's.
+    error UpdatePoliciesWrongRegistry(address policy, address builtFor);
 
     /// @notice `policy` now decides for `target` (a component id, or one release id).
     event PolicyAttached(bytes32 indexed target, address indexed policy, address indexed by);
@@ -24,7 +27,8 @@ interface IUpdatePolicies {
     event PolicyDetached(bytes32 indexed target, address indexed policy, address indexed by);
 
     /// @notice Attaches `policy` to a component id or a release id (a release's own policy
-    /// replaces its component's). Administrators only.
+    /// replaces its component's). Administrators only. A policy that names its registry
+    /// (`registry()`, as the policy kit's do) must name this one.
     function attachPolicy(bytes32 target, IUpdatePolicy policy) external;
 
     /// @notice Removes the policy of `target`. Administrators only.

@@ -5,7 +5,7 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 import {IReleaseRegistry} from "../interfaces/IReleaseRegistry.sol";
 import {ReleaseStatus} from "../interfaces/UpdateRegistryTypes.sol";
-import {RegistryRoles} from "./RegistryRoles.sol";
+import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
 
 /// @title Approval policy: M of N named approvers must approve a release (X.1368 App. II).
 /// @notice One approver set and one threshold M per deployed policy (an approval board): attach
@@ -16,7 +16,7 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 /// approver removed and added again starts afresh (each membership has its own serial number, and
 /// an approval is recorded with the serial of the membership that gave it). Changing M applies to
 /// every release at once, already approved ones included. Invariant: 1 <= M <= N <= {MAX_APPROVERS}.
-contract ApprovalPolicy is IUpdatePolicy, RegistryRoles {
+contract ApprovalPolicy is UpdatePolicyBase {
     using EnumerableSet for EnumerableSet.AddressSet;
 
     /// @notice Fewer than M current approvers have approved the release ({approvalCount}).
@@ -60,11 +60,11 @@ contract ApprovalPolicy is IUpdatePolicy, RegistryRoles {
     mapping(bytes32 releaseId => mapping(address approver => uint64 serial)) private _approvals;
 
     /// @notice Starts with `initialApprovers` and M = `initialThreshold`.
-    /// @param registry The UpdateRegistry whose administrators manage the set and whose releases
+    /// @param registry_ The UpdateRegistry whose administrators manage the set and whose releases
     /// are approved.
     /// @param initialApprovers The first approver set.
     /// @param initialThreshold M, between 1 and the number of approvers.
-    constructor(address registry, address[] memory initialApprovers, uint256 initialThreshold) RegistryRoles(registry) {
+    constructor(address registry_, address[] memory initialApprovers, uint256 initialThreshold) UpdatePolicyBase(registry_) {
         for (uint256 i = 0; i < initialApprovers.length; ++i) {
             _addApprover(initialApprovers[i]);
         }
@@ -182,5 +182,11 @@ contract ApprovalPolicy is IUpdatePolicy, RegistryRoles {
         if (newThreshold == 0 || newThreshold > n) revert ApprovalPolicyInvalidThreshold(newThreshold, n);
         _threshold = newThreshold;
         emit ThresholdChanged(newThreshold, msg.sender);
+    }
+
+    /// @inheritdoc UpdatePolicyBase
+    function reasonName(uint256 reason) public view virtual override returns (string memory) {
+        if (reason == NOT_ENOUGH_APPROVALS) return "NOT_ENOUGH_APPROVALS";
+        return super.reasonName(reason);
     }
 }

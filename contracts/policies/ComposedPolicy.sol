@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {ERC165} from "@openzeppelin/contracts/utils/introspection/ERC165.sol";
 import {IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 
 /// @title A policy made of other policies (X.1368 App. II: "policies compose").
@@ -19,7 +20,7 @@ import {IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 /// not yet asked; what a member does not use passes on to the next ones. A member that burns its
 /// share therefore cannot starve the others (the checker caps a check at a few hundred thousand
 /// gas). Return data is read one word at a time, never copied whole.
-abstract contract ComposedPolicy is IUpdatePolicy {
+abstract contract ComposedPolicy is IUpdatePolicy, ERC165 {
     /// @notice The leaf reason of a member that reverted, ran out of gas or answered malformed data.
     uint256 public constant MEMBER_FAILED = type(uint128).max;
     /// @notice How many members a composer may have.
@@ -99,5 +100,12 @@ abstract contract ComposedPolicy is IUpdatePolicy {
             reason := mload(0x00)
         }
         if (!ok || size < 32) return MEMBER_FAILED;
+    }
+
+    /// @inheritdoc ERC165
+    /// @dev A composer is an update policy; it names no reasons of its own (a refusal carries its
+    /// member's path and the member's reason: {decodeRefusal}, then ask that member).
+    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
+        return interfaceId == type(IUpdatePolicy).interfaceId || super.supportsInterface(interfaceId);
     }
 }

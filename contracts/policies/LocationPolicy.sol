@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
-import {RegistryRoles} from "./RegistryRoles.sol";
+import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
 
 /// @title Location policy: allowed and denied regions, groups and networks (CAP-11.3-h).
 /// @notice Administrators set a rule per target, a release id or a component id. A release's own
@@ -14,7 +14,7 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 /// NETWORK_DENIED, REGION_NOT_ALLOWED, NETWORK_NOT_ALLOWED.
 /// @dev Membership is one flags word per (target, label), so a check costs a handful of storage
 /// reads whatever the lists' length; the lists themselves are kept for the getter and for clearing.
-contract LocationPolicy is IUpdatePolicy, RegistryRoles {
+contract LocationPolicy is UpdatePolicyBase {
     /// @notice The device's region or group is on the deny list.
     uint256 public constant REGION_DENIED = 1;
     /// @notice The region allow list is not empty and does not hold the device's region or group.
@@ -66,8 +66,8 @@ contract LocationPolicy is IUpdatePolicy, RegistryRoles {
     mapping(bytes32 target => mapping(bytes32 label => uint8 flags)) private _flags;
 
     /// @notice A policy with no rules (every device allowed until administrators set some).
-    /// @param registry The UpdateRegistry whose administrators set the rules.
-    constructor(address registry) RegistryRoles(registry) {}
+    /// @param registry_ The UpdateRegistry whose administrators set the rules.
+    constructor(address registry_) UpdatePolicyBase(registry_) {}
 
     /// @notice Sets the rule of `target` (a release id or a component id), replacing any earlier one.
     /// @dev Requirements: caller is a registry administrator; each list holds at most
@@ -161,5 +161,14 @@ contract LocationPolicy is IUpdatePolicy, RegistryRoles {
         for (uint256 i = 0; i < list.length; ++i) {
             delete flags[list[i]];
         }
+    }
+
+    /// @inheritdoc UpdatePolicyBase
+    function reasonName(uint256 reason) public view virtual override returns (string memory) {
+        if (reason == REGION_DENIED) return "REGION_DENIED";
+        if (reason == REGION_NOT_ALLOWED) return "REGION_NOT_ALLOWED";
+        if (reason == NETWORK_DENIED) return "NETWORK_DENIED";
+        if (reason == NETWORK_NOT_ALLOWED) return "NETWORK_NOT_ALLOWED";
+        return super.reasonName(reason);
     }
 }

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
-import {RegistryRoles} from "./RegistryRoles.sol";
+import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
 
 /// @title Maintenance window policy: updates only at certain UTC times of day and days of week.
 /// @notice The example of a custom rule (X.1368 App. II). One window per deployed policy: from
@@ -15,7 +15,7 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 /// - `startMinute == endMinute`: the whole day, so only the weekdays restrict.
 /// @dev Uses block.timestamp: the window is as exact as the chain's clock (seconds of drift on
 /// Ethereum-like chains), which is plenty for windows of minutes or hours.
-contract MaintenanceWindowPolicy is IUpdatePolicy, RegistryRoles {
+contract MaintenanceWindowPolicy is UpdatePolicyBase {
     /// @notice The block's time is outside the window (time of day or weekday).
     uint256 public constant OUTSIDE_WINDOW = 1;
 
@@ -41,11 +41,11 @@ contract MaintenanceWindowPolicy is IUpdatePolicy, RegistryRoles {
     Window private _window;
 
     /// @notice Starts with the given window.
-    /// @param registry The UpdateRegistry whose administrators may change the window.
+    /// @param registry_ The UpdateRegistry whose administrators may change the window.
     /// @param startMinute First minute of the window after UTC midnight.
     /// @param endMinute First minute after the window (equal to `startMinute`: the whole day).
     /// @param weekdays Mask of the days the window opens on (bit 0 = Monday; {EVERY_DAY} for all).
-    constructor(address registry, uint16 startMinute, uint16 endMinute, uint8 weekdays) RegistryRoles(registry) {
+    constructor(address registry_, uint16 startMinute, uint16 endMinute, uint8 weekdays) UpdatePolicyBase(registry_) {
         _setWindow(startMinute, endMinute, weekdays);
     }
 
@@ -98,5 +98,11 @@ contract MaintenanceWindowPolicy is IUpdatePolicy, RegistryRoles {
         if (weekdays == 0 || weekdays > EVERY_DAY) revert MaintenanceWindowPolicyInvalidWeekdays(weekdays);
         _window = Window({startMinute: startMinute, endMinute: endMinute, weekdays: weekdays});
         emit WindowSet(startMinute, endMinute, weekdays, msg.sender);
+    }
+
+    /// @inheritdoc UpdatePolicyBase
+    function reasonName(uint256 reason) public view virtual override returns (string memory) {
+        if (reason == OUTSIDE_WINDOW) return "OUTSIDE_WINDOW";
+        return super.reasonName(reason);
     }
 }

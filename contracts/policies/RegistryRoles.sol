@@ -7,16 +7,23 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 /// @notice A policy asks the registry who holds a role, so there is one list of administrators,
 /// auditors and trackers for the whole ledger.
 abstract contract RegistryRoles {
-    bytes32 internal constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
-    bytes32 internal constant TRACKER_ROLE = keccak256("TRACKER_ROLE");
+    /// @notice The registry's administrators (the role id its AccessControl uses).
+    bytes32 public constant ADMINISTRATOR_ROLE = keccak256("ADMINISTRATOR_ROLE");
+    /// @notice The registry's tracker modules' operators.
+    bytes32 public constant TRACKER_ROLE = keccak256("TRACKER_ROLE");
 
     /// @notice The caller does not hold `role` on the registry.
     error PolicyUnauthorized(address account, bytes32 role);
 
     IAccessControl internal immutable REGISTRY_ROLES;
 
-    constructor(address registry) {
-        REGISTRY_ROLES = IAccessControl(registry);
+    constructor(address registry_) {
+        REGISTRY_ROLES = IAccessControl(registry_);
+    }
+
+    /// @notice The UpdateRegistry this policy was built for (whose roles it asks).
+    function registry() external view returns (address) {
+        return address(REGISTRY_ROLES);
     }
 
     modifier onlyRegistryRole(bytes32 role) {

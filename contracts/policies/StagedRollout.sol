@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 import {IFleetRegistry} from "../interfaces/IFleetRegistry.sol";
-import {RegistryRoles} from "./RegistryRoles.sol";
+import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
 
 /// @title Staged rollout: a release reaches device cohorts in waves, and halts on failures
 /// (X.1368 App. II, APP-II-3).
@@ -34,7 +34,7 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 /// layout (head offset 0x40, exact length, at most MAX_PROOF_LENGTH siblings) before abi.decode, so
 /// that malformed evidence answers MALFORMED_EVIDENCE instead of reverting; this costs no external
 /// self-call and does not depend on the gas left, unlike a try/catch around a decoding call.
-contract StagedRollout is IUpdatePolicy, RegistryRoles {
+contract StagedRollout is UpdatePolicyBase {
     /// @notice A wave: the Merkle root of its cohort's device ids and the time it opens.
     struct Wave {
         bytes32 cohortRoot;
@@ -73,9 +73,6 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
     }
 
     // ---------------------------------------------------------------- reason codes (stable)
-
-    /// @notice The device may take the release.
-    uint256 public constant ALLOWED = 0;
     /// @notice No rollout was created for this release: nobody may take it (fail closed).
     uint256 public constant NO_ROLLOUT = 1;
     /// @notice The proof does not show the device in the named wave's cohort (a wrong proof, a proof
@@ -179,9 +176,9 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
     // solhint-enable gas-indexed-events
 
     /// @notice A staged-rollout policy for the releases of `registry`.
-    /// @param registry The UpdateRegistry whose roles decide who administers and who tracks.
+    /// @param registry_ The UpdateRegistry whose roles decide who administers and who tracks.
     /// @param fleet The FleetRegistry whose tracker modules post failure totals.
-    constructor(address registry, IFleetRegistry fleet) RegistryRoles(registry) {
+    constructor(address registry_, IFleetRegistry fleet) UpdatePolicyBase(registry_) {
         if (address(fleet) == address(0)) revert StagedRolloutZeroAddress();
         FLEET = fleet;
     }
@@ -425,5 +422,19 @@ contract StagedRollout is IUpdatePolicy, RegistryRoles {
         if (n > MAX_PROOF_LENGTH || evidence.length != 96 + 32 * n) return (false, 0, proof);
         (waveIndex, proof) = abi.decode(evidence, (uint256, bytes32[]));
         return (true, waveIndex, proof);
+    }
+
+    /// @inheritdoc UpdatePolicyBase
+    function reasonName(uint256 reason) public view virtual override returns (string memory) {
+        if (reason == NO_ROLLOUT) return "NO_ROLLOUT";
+        if (reason == NOT_IN_COHORT) return "NOT_IN_COHORT";
+        if (reason == WAVE_NOT_STARTED) return "WAVE_NOT_STARTED";
+        if (reason == PAUSED) return "PAUSED";
+        if (reason == HALTED) return "HALTED";
+        if (reason == ABORTED) return "ABORTED";
+        if (reason == MALFORMED_EVIDENCE) return "MALFORMED_EVIDENCE";
+        if (reason == NO_SUCH_WAVE) return "NO_SUCH_WAVE";
+        if (reason == NO_EVIDENCE) return "NO_EVIDENCE";
+        return super.reasonName(reason);
     }
 }

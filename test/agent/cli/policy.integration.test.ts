@@ -2,7 +2,13 @@ import { expect } from "chai";
 import { ZeroAddress, encodeBytes32String } from "ethers";
 import { policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
 import { formatWeekdays, parseWeekdays, parseWindow } from "../../../agent/cli/parse";
-import { AllOfPolicy__factory, ApprovalPolicy__factory, LocationPolicy__factory, MaintenanceWindowPolicy__factory } from "../../../typechain-types";
+import {
+  AllOfPolicy__factory,
+  ApprovalPolicy__factory,
+  LocationPolicy__factory,
+  MaintenanceWindowPolicy__factory,
+  PolicyMockStrict__factory,
+} from "../../../typechain-types";
 
 describe("ota-ledger policy (administrators' update policies)", function () {
   this.timeout(120_000);
@@ -84,7 +90,12 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       await refuses(["policy", "deploy", "staged-rollout", "--threshold", "2"], 2, "INVALID_INPUT", /--threshold does not apply to a staged-rollout policy/);
       await refuses(["policy", "deploy", "any-of"], 2, "INVALID_INPUT", /a composer takes 1 to 8 member policies/);
       await refuses(["policy", "deploy", "any-of", "--member", c.outsider.address], 2, "NOT_A_POLICY", /there is no contract at/);
-      await refuses(["policy", "deploy", "any-of", "--member", String(c.registry.target)], 2, "NOT_A_POLICY", /does not answer IUpdatePolicy.check/);
+      await refuses(
+        ["policy", "deploy", "any-of", "--member", String(c.registry.target)],
+        2,
+        "NOT_A_POLICY",
+        /neither declares IUpdatePolicy through ERC-165 nor answers IUpdatePolicy.check/,
+      );
     });
   });
 
@@ -132,6 +143,16 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       await refuses(["policy", "detach", "--release", releaseId], 1, "NOTHING_ATTACHED", /has no policy of its own attached/);
     });
 
+    it("APP-II-3 issue 18: attaches a policy built on the kit that refuses the all-zero inputs it was once probed with: it is recognised by ERC-165", async () => {
+      const strict = await new PolicyMockStrict__factory(c.admin).deploy(String(c.registry.target), 3600);
+      await strict.waitForDeployment();
+      const address = await strict.getAddress();
+      const r = await c.run(["policy", "attach", address, "--release", releaseId, "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(await c.policies.policyFor(releaseId, c.component)).to.equal(address);
+      expect((await c.run(["policy", "detach", "--release", releaseId])).code).to.equal(0);
+    });
+
     it("refuses what is not an update policy, an unknown target, a wrong target form, and a non-administrator", async () => {
       const rollout = await deploy("staged-rollout");
       const before = await c.policies.policyFor(releaseId, c.component);
@@ -140,7 +161,7 @@ describe("ota-ledger policy (administrators' update policies)", function () {
         ["policy", "attach", String(c.registry.target), "--component", "acme.bootloader"],
         2,
         "NOT_A_POLICY",
-        /does not answer IUpdatePolicy.check/,
+        /neither declares IUpdatePolicy through ERC-165 nor answers IUpdatePolicy.check/,
       );
       await refuses(["policy", "attach", rollout, "--component", "acme.nothing"], 2, "UNKNOWN_COMPONENT", /no component "acme.nothing"/);
       await refuses(["policy", "attach", rollout, "--release", "0x" + "11".repeat(32)], 2, "UNKNOWN_RELEASE", /no release 0x1111.* is published/);
