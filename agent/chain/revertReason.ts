@@ -19,7 +19,8 @@ export function decodeRevert(err: unknown, interfaces: Interface[]): ErrorDescri
   return null;
 }
 
-function findRevertData(err: unknown, depth = 0): string | null {
+/** The revert data in a failed call's error, wherever the provider put it; null when there is none. */
+export function findRevertData(err: unknown, depth = 0): string | null {
   if (depth > 5 || err === null || typeof err !== "object") return null;
   const e = err as Record<string, unknown>;
   if (typeof e.data === "string" && e.data.startsWith("0x")) return e.data;

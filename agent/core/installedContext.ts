@@ -19,7 +19,8 @@ export const MAX_EVIDENCE_BYTES = 4096;
 
 /** Checks evidence as a device or module may send it: 0x-prefixed hex of at most MAX_EVIDENCE_BYTES. */
 export function isEvidence(value: unknown): value is string {
-  return typeof value === "string" && isHexString(value) && (value.length - 2) / 2 <= MAX_EVIDENCE_BYTES;
+  // isHexString alone takes an odd number of digits ("0x1"), which is no bytes at all.
+  return typeof value === "string" && isHexString(value) && value.length % 2 === 0 && (value.length - 2) / 2 <= MAX_EVIDENCE_BYTES;
 }
 
 /** The evidence in a request context ("0x" when none); throws InputError (INSTALLED_CONTEXT) if malformed. */

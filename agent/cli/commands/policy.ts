@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Command } from "commander";
 import { ZeroHash, type BaseContract, type Provider } from "ethers";
 import type { CliContext, Connection } from "../context";
@@ -28,8 +29,10 @@ import {
   type PolicyInfo,
   type PolicyTarget,
 } from "../policyLookup";
-import { EVERY_DAY, formatMinute, formatWeekdays, parseAddress, parseCount, parseLabel, parseWeekdays, parseWindow } from "../parse";
+import { EVERY_DAY, formatMinute, formatWeekdays, parseAddress, parseBytes32, parseCount, parseLabel, parseWeekdays, parseWindow } from "../parse";
 import { confirm, confirmDeployment, describeTx } from "../transactions";
+import { checkDevicePolicy, policyCheckLines } from "../policyCheck";
+import { isEvidence, MAX_EVIDENCE_BYTES } from "../../core/installedContext";
 
 /** The limits of the shipped policies' constructors and setters (contracts/policies). */
 const MAX_APPROVERS = 16; // ApprovalPolicy.MAX_APPROVERS
@@ -135,6 +138,23 @@ export function register(program: Command, ctx: CliContext): void {
       );
     },
   );
+
+  policy
+    .command("check")
+    .description(
+      "whether a device may take a release now, asked of the ledger as the device asks it, and if not which policy refused and why (its reason's name, or the error it reverted with)",
+    )
+    .requiredOption("--release <id>", "the release id (0x + 64 hex digits)")
+    .requiredOption("--device-config <file>", "the device's device.json: its ledger record, and in its data folder what it runs and the evidence it holds")
+    .option("--evidence <hex>", `evidence to ask with instead of the device's own (0x + hex, at most ${MAX_EVIDENCE_BYTES} bytes)`)
+    .action(async (o: { release: string; deviceConfig: string; evidence?: string }) => {
+      const releaseId = parseBytes32(o.release, "--release");
+      if (o.evidence !== undefined && !isEvidence(o.evidence))
+        throw new InputError("INVALID_INPUT", `--evidence: give 0x and an even number of hex digits, at most ${MAX_EVIDENCE_BYTES} bytes`);
+      const conn = await ctx.connectReadOnly();
+      const answer = await checkDevicePolicy(conn, path.resolve(ctx.io.cwd, o.deviceConfig), releaseId, o.evidence);
+      ctx.output(answer, policyCheckLines(answer).join("\n"));
+    });
 
   const location = policy.command("location").description("rules of a location policy (CAP-11.3-h): allowed and denied regions and networks");
   targetOptions(

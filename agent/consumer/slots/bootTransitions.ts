@@ -1,11 +1,20 @@
 import type { BootState, ComponentBoot, SlotImage, SlotName } from "./bootState";
 import { RollbackRefusedError, SlotInputError, SlotStateError } from "./slotErrors";
+import type { InstalledVersion } from "../../core/release";
 
 /**
  * The boot state machine without I/O: each transition takes a state and returns a new one (or
  * throws a typed error and changes nothing). The slot store persists what these return, one
  * atomic write per transition, so a crash leaves either the state before or the state after.
  */
+
+/** The confirmed version of each component: the active slot's image (what dependency checks, policies and reports use). */
+export function installedOf(state: BootState): InstalledVersion[] {
+  return Object.entries(state.components).flatMap(([component, c]) => {
+    const image = c.slots[c.active];
+    return image ? [{ component, version: BigInt(image.version) }] : [];
+  });
+}
 
 export function componentBoot(state: BootState, component: string): ComponentBoot {
   return state.components[component] ?? { active: "a", slots: { a: null, b: null }, trial: null, floor: "0" };

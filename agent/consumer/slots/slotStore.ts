@@ -170,10 +170,7 @@ export class SlotStore {
 
   /** The confirmed version of each component (what dependency checks and reports use). */
   installed(): InstalledVersion[] {
-    return Object.entries(this.state.components).flatMap(([component, c]) => {
-      const image = c.slots[c.active];
-      return image ? [{ component, version: BigInt(image.version) }] : [];
-    });
+    return t.installedOf(this.state);
   }
 
   /** The next value of the report counter, persisted before it is returned. */

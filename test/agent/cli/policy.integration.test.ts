@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { ZeroAddress, encodeBytes32String } from "ethers";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { Wallet, ZeroAddress, encodeBytes32String } from "ethers";
 import { policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
 import { formatWeekdays, parseWeekdays, parseWindow } from "../../../agent/cli/parse";
 import {
@@ -7,6 +9,7 @@ import {
   ApprovalPolicy__factory,
   LocationPolicy__factory,
   MaintenanceWindowPolicy__factory,
+  PolicyMockReverting__factory,
   PolicyMockStrict__factory,
 } from "../../../typechain-types";
 
@@ -293,6 +296,104 @@ describe("ota-ledger policy (administrators' update policies)", function () {
         expect(r.json().error.code).to.equal("NO_POLICIES");
         expect(r.json().error.message).to.match(/npm run deploy:local.*OTA_POLICIES/);
       }
+    });
+  });
+
+  describe("policy check (issue 18: refusals explained)", () => {
+    let deviceConfig: string;
+    let deviceId: string;
+    before(async () => {
+      const key = Wallet.createRandom();
+      const dir = path.join(c.dir, "check-device");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
+      const enrol = await c.run([
+        "device",
+        "enrol",
+        "--id",
+        "check-0001",
+        "--public-key",
+        key.signingKey.compressedPublicKey,
+        "--hardware",
+        "rev-a",
+        "--network",
+        "plant-1",
+        "--region",
+        "eu-west",
+        "--json",
+      ]);
+      expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
+      deviceId = enrol.json().device.id;
+      deviceConfig = path.join(dir, "device.json");
+      writeFileSync(
+        deviceConfig,
+        JSON.stringify({
+          keyFile: "device.key",
+          credential: { record: enrol.json().device, batchId: 0, proof: [] },
+          components: ["acme.bootloader"],
+          dataDir: "./data",
+          healthCheck: { command: ["true"], timeoutMs: 10_000 },
+        }),
+      );
+    });
+    const check = async (release: string, ...extra: string[]) => {
+      const r = await c.run(["policy", "check", "--release", release, "--device-config", deviceConfig, ...extra, "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      return r.json();
+    };
+
+    it("APP-II-3 issue 18: names the refusing policy and its reason's name, down a composer's members to the member that refused, then allows once the rule lets it", async () => {
+      const release = await c.publish("1.20.0");
+      const strict = await new PolicyMockStrict__factory(c.admin).deploy(String(c.registry.target), 3600);
+      await strict.waitForDeployment();
+      const strictAddress = await strict.getAddress();
+      expect((await c.run(["policy", "attach", strictAddress, "--release", release])).code).to.equal(0);
+      let a = await check(release);
+      expect(a).to.deep.include({ verdict: "INSTALLABLE", allowed: false });
+      expect(a.device).to.deep.include({ id: deviceId, installed: [], evidence: "0x", evidenceFrom: "none" });
+      expect(a.policy).to.deep.include({ policy: strictAddress, reason: "1", path: [] });
+      expect(a.policy.decidedBy).to.deep.equal({ policy: strictAddress, reason: "1", name: "SOAKING" });
+      const human = await c.run(["policy", "check", "--release", release, "--device-config", deviceConfig]);
+      expect(human.stdout).to.match(new RegExp(`^refused: device ${deviceId}`));
+      expect(human.stdout).to.include(`refused by ${strictAddress}: reason 1 (SOAKING)`);
+
+      // Inside a composer: the path leads to the member that refused.
+      const window = await deploy("maintenance-window", "--window", "00:00-00:00", "--days", "all");
+      const composer = await deploy("all-of", "--member", window, "--member", strictAddress);
+      expect((await c.run(["policy", "attach", composer, "--release", release])).code).to.equal(0);
+      a = await check(release);
+      expect(a.allowed).to.equal(false);
+      expect(a.policy.path).to.deep.equal([{ composer, member: 1, address: strictAddress }]);
+      expect(a.policy.decidedBy).to.deep.equal({ policy: strictAddress, reason: "1", name: "SOAKING" });
+
+      // The soak time passes: allowed, and the answer says so.
+      await c.provider.send("evm_increaseTime", [3600]);
+      await c.provider.send("evm_mine", []);
+      a = await check(release);
+      expect(a).to.deep.include({ allowed: true });
+      expect(a.policy).to.deep.include({ policy: composer, reason: "0", allowed: true, path: [] });
+      expect((await c.run(["policy", "detach", "--release", release])).code).to.equal(0);
+    });
+
+    it("APP-II-3 issue 18: a policy that reverts is shown with its revert (a known error by name, else its data), not only as 'policy failed'", async () => {
+      const release = await c.publish("1.21.0");
+      const broken = await (await new PolicyMockReverting__factory(c.admin).deploy()).waitForDeployment();
+      const brokenAddress = await broken.getAddress();
+      // A mock written before the kit (no ERC-165): the CLI probes it with check(), which it refuses (it reverts on empty
+      // evidence), so it is attached directly on the contract, as a careless administrator could.
+      await refuses(["policy", "attach", brokenAddress, "--release", release], 2, "NOT_A_POLICY", /neither declares IUpdatePolicy/);
+      await c.send((o) => c.policies.connect(c.admin).attachPolicy(release, brokenAddress, o));
+      const a = await check(release);
+      expect(a.allowed).to.equal(false);
+      expect(a.policy.reason).to.equal((2n ** 256n - 1n).toString());
+      const selector = broken.interface.getError("PolicyMockBroken")!.selector;
+      expect(a.policy.decidedBy.failure.data.startsWith(selector)).to.equal(true);
+      expect(a.policy.decidedBy.failure.error).to.equal(null); // not one of the shipped policies' errors
+      const evidence = await check(release, "--evidence", "0x01");
+      expect(evidence.device).to.deep.include({ evidence: "0x01", evidenceFrom: "--evidence" });
+      expect(evidence.policy.decidedBy.failure).to.deep.equal({ error: null, data: "0x" }); // reverted without data
+      await refuses(["policy", "check", "--release", release, "--device-config", deviceConfig, "--evidence", "0x1"], 2, "INVALID_INPUT", /--evidence: give 0x/);
+      expect((await c.run(["policy", "detach", "--release", release])).code).to.equal(0);
     });
   });
 
