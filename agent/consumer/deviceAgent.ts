@@ -93,6 +93,8 @@ export interface UpdateOutcome {
   releaseId: string;
   outcome: Outcome; // what it means: agent/core/updateOutcome resultKind
   code: string;
+  /** POLICY_REFUSED: the policy that refused and its reason code (`ota-ledger policy check` explains it). */
+  policy?: { address: string; reason: string };
 }
 
 /**
@@ -472,7 +474,8 @@ export class DeviceAgent {
         this.needs.delete(releaseId); // a release still needed is reported as such (CAP-11.1-a-iv)
         await fs.rm(artifactFile, { force: true }); // a blocked one keeps its verified prefix to resume from
       }
-      return this.finish(releaseId, outcome, code);
+      const result = await this.finish(releaseId, outcome, code);
+      return code === "POLICY_REFUSED" ? { ...result, ...policyOf(err) } : result;
     }
   }
 
@@ -874,4 +877,10 @@ async function* keyCheckedOnFirstChunk(chunks: AsyncIterable<Buffer>, onFirst: (
     first = false;
     yield chunk;
   }
+}
+
+/** The policy and reason a POLICY_REFUSED refusal names (agent/core/updateCheck puts them in its details). */
+function policyOf(err: unknown): Pick<UpdateOutcome, "policy"> {
+  const d = err instanceof OtaError ? err.details : {};
+  return typeof d.policy === "string" && typeof d.reason === "string" ? { policy: { address: d.policy, reason: d.reason } } : {};
 }

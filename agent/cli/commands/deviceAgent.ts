@@ -174,7 +174,9 @@ async function installByHand(
           ? ": the trial boot failed and the device runs its previous image"
           : outcome.outcome === "blocked"
             ? ": its delivery was blocked (the server, the network or the bytes given, not the release); run again, or give the artifact with --file or --url"
-            : "";
+            : outcome.policy
+              ? `: the update policy ${outcome.policy.address} refuses this device now (reason ${outcome.policy.reason}); ota-ledger policy check --release ${releaseId} --device-config <device.json> says which policy and why`
+              : "";
     throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
   }
   ctx.output(

@@ -86,7 +86,12 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await b.report();
     await b.settled();
     expect(running(b)).to.equal(v1.releaseId.toLowerCase());
-    expect(await b.considerRelease(v2.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" });
+    // The refusal names the policy and its reason (issue 18): NO_EVIDENCE, b was told nothing, so it holds no cohort proof.
+    expect(await b.considerRelease(v2.releaseId, "new-release")).to.deep.include({
+      outcome: "rejected",
+      code: "POLICY_REFUSED",
+      policy: { address: await rollout.getAddress(), reason: String(await rollout.NO_EVIDENCE()) },
+    });
 
     // A day later wave 2 opens: b's next heartbeat brings the notice.
     await time.increase(DAY);
