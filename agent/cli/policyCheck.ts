@@ -4,7 +4,7 @@ import { InputError, OtaError } from "../core/errors";
 import { formatVersion } from "../core/version";
 import type { InstalledVersion } from "../core/release";
 import { fetchRelease } from "../chain/releaseEvents";
-import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
+import { allowsUpdate, checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { explainPolicyAnswer, type PolicyExplanation } from "../chain/policyExplanation";
 import { loadDeviceConfig } from "../consumer/deviceConfig";
 import { AgentMemory } from "../consumer/agentMemory";
@@ -68,7 +68,7 @@ export async function checkDevicePolicy(conn: ReadOnlyConnection, deviceConfig: 
     },
     verdict: v.verdict,
     policy,
-    allowed: (v.verdict === "INSTALLABLE" || v.verdict === "RELEASE_VULNERABLE") && v.reason === 0n,
+    allowed: allowsUpdate(v),
   };
 }
 
