@@ -1,4 +1,4 @@
-import { ZeroAddress, type Provider } from "ethers";
+import { getAddress, ZeroAddress, type Provider } from "ethers";
 import { ComposedPolicy__factory, StagedRollout__factory } from "./contracts";
 import { callLedger, LedgerUnavailable } from "./ledgerCall";
 
@@ -20,16 +20,29 @@ export class StagedRolloutFinder {
 
   async in(policy: string, depth = 0): Promise<string[]> {
     if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
+    const members = await this.membersOf(policy);
+    if (members === null) return (await this.isStagedRollout(policy)) ? [policy] : [];
+    const out = new Set<string>();
+    for (const m of members) for (const r of await this.in(m, depth + 1)) out.add(r);
+    return [...out];
+  }
+
+  /** Every policy in `policy`: itself and, for a composer, its members, recursively (MAX_POLICY_DEPTH deep). */
+  async all(policy: string, depth = 0): Promise<string[]> {
+    if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
+    const out = new Set([getAddress(policy)]);
+    for (const m of (await this.membersOf(policy)) ?? []) for (const p of await this.all(m, depth + 1)) out.add(p);
+    return [...out];
+  }
+
+  private async membersOf(policy: string): Promise<string[] | null> {
     let members = this.members.get(policy);
     if (members === undefined) {
       const answered = await this.answer(() => ComposedPolicy__factory.connect(policy, this.provider).members());
       members = answered === undefined ? null : [...answered];
       this.members.set(policy, members);
     }
-    if (members === null) return (await this.isStagedRollout(policy)) ? [policy] : [];
-    const out = new Set<string>();
-    for (const m of members) for (const r of await this.in(m, depth + 1)) out.add(r);
-    return [...out];
+    return members;
   }
 
   private async isStagedRollout(policy: string): Promise<boolean> {

@@ -72,3 +72,15 @@ export function encodeRolloutEvidence(waveIndex: number | bigint, proof: string[
   }
   return coder.encode(["uint256", "bytes32[]"], [waveIndex, proof]);
 }
+
+/**
+ * The evidence a device brings to a policy that checks it is on a list of devices (an allowlist,
+ * contracts/examples/AllowlistSoakPolicy.sol; the kit's UpdatePolicyBase._deviceListed):
+ * abi.encode(bytes32[] proof) in the same tree as a cohort's.
+ */
+export function encodeListedEvidence(proof: string[]): string {
+  if (proof.length > MAX_COHORT_PROOF_LENGTH || !proof.every((p) => isHexString(p, 32))) {
+    throw new InputError("COHORT_PROOF_INVALID", `a device list proof is at most ${MAX_COHORT_PROOF_LENGTH} 32-byte hex values`);
+  }
+  return coder.encode(["bytes32[]"], [proof]);
+}

@@ -1,7 +1,9 @@
 import Database, { type SqliteDatabase, type SqliteStatement } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { getAddress } from "ethers";
 import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
+import { EVERY_POLICY, joinEvidence } from "../core/policyEvidence";
 import type { ReleaseRecord } from "../core/release";
 import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
 import type { StreamState } from "../chain/eventStreamStore";
@@ -230,6 +232,14 @@ const MIGRATIONS = [
   `CREATE TABLE IF NOT EXISTS report_sessions (
      device_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, wrapped_key BLOB NOT NULL,
      device_key TEXT NOT NULL, module_key TEXT NOT NULL, established_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Evidence per policy (issue 18): each policy of a composition its own part, keyed by its
+  // address ('' = evidence given whole to every policy, as all evidence was before).
+  `CREATE TABLE policy_evidence_by_policy (
+     release_id TEXT NOT NULL, device_id TEXT NOT NULL, policy TEXT NOT NULL, evidence TEXT NOT NULL,
+     PRIMARY KEY (release_id, device_id, policy)) WITHOUT ROWID;
+   INSERT INTO policy_evidence_by_policy (release_id, device_id, policy, evidence) SELECT release_id, device_id, '', evidence FROM policy_evidence;
+   DROP TABLE policy_evidence;
+   ALTER TABLE policy_evidence_by_policy RENAME TO policy_evidence;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -688,20 +698,37 @@ export class FleetDatabase {
 
   // ------------------------------------------------------------------ evidence for update policies
 
-  /** Replaces the evidence of a release for these devices (one transaction). */
-  setEvidence(releaseId: string, entries: { deviceId: string; evidence: string }[]): void {
-    const ins = this.db.prepare(`INSERT OR REPLACE INTO policy_evidence (release_id, device_id, evidence) VALUES (?, ?, ?)`);
+  /**
+   * Sets the evidence of a release for these devices, for one policy (its address) or for every
+   * policy (EVERY_POLICY), in one transaction. Evidence for every policy replaces a device's keyed
+   * parts and a keyed part replaces evidence for every policy: the two cannot travel together.
+   * Throws EVIDENCE_INVALID (nothing kept) when a device's parts together exceed the evidence limit.
+   */
+  setEvidence(releaseId: string, policy: string, entries: { deviceId: string; evidence: string }[]): void {
+    const release = releaseId.toLowerCase();
+    const key = policy === EVERY_POLICY ? EVERY_POLICY : getAddress(policy);
+    const clear = this.db.prepare(
+      key === EVERY_POLICY
+        ? `DELETE FROM policy_evidence WHERE release_id = ? AND device_id = ? AND policy <> ''`
+        : `DELETE FROM policy_evidence WHERE release_id = ? AND device_id = ? AND policy = ''`,
+    );
+    const ins = this.db.prepare(`INSERT OR REPLACE INTO policy_evidence (release_id, device_id, policy, evidence) VALUES (?, ?, ?, ?)`);
     this.transaction(() => {
-      for (const e of entries) ins.run(releaseId.toLowerCase(), e.deviceId.toLowerCase(), e.evidence);
+      for (const e of entries) {
+        const device = e.deviceId.toLowerCase();
+        clear.run(release, device);
+        ins.run(release, device, key, e.evidence);
+        if (key !== EVERY_POLICY) this.evidenceFor(release, device); // throws when the parts outgrow the limit
+      }
     });
   }
 
-  /** The evidence this device brings to the release's policy, if the tracker holds some. */
+  /** The evidence this device brings to the release's policy (its parts in one envelope), if the tracker holds some. */
   evidenceFor(releaseId: string, deviceId: string): string | undefined {
-    return this.db
-      .prepare(`SELECT evidence FROM policy_evidence WHERE release_id = ? AND device_id = ?`)
-      .pluck()
-      .get(releaseId.toLowerCase(), deviceId.toLowerCase()) as string | undefined;
+    const rows = this.sql(`SELECT policy, evidence FROM policy_evidence WHERE release_id = ? AND device_id = ? ORDER BY policy`)
+      .raw()
+      .all(releaseId.toLowerCase(), deviceId.toLowerCase()) as [string, string][];
+    return rows.length === 0 ? undefined : joinEvidence(new Map(rows));
   }
 
   // ------------------------------------------------------------------ reports to forward upstream

@@ -26,6 +26,9 @@ export interface SchemaObject {
   items?: SchemaObject;
   minItems?: number;
   maxItems?: number;
+  minProperties?: number;
+  maxProperties?: number;
+  propertyNames?: SchemaObject;
   uniqueItems?: boolean;
   enum?: (string | number | boolean | null)[];
   const?: string | number | boolean | null;
@@ -159,6 +162,9 @@ export const TRACKER_ERRORS = {
   DEVICE_NOT_IN_ANCHOR: "the device has no record in this anchor: it had not reported when the anchor was made, or is not of this tracker's fleet",
   ROLLOUT_ROOT_MISMATCH:
     "a wave's cohort root is not the root the release's StagedRollout holds on the ledger for that wave (the message names the wave): send the waves exactly as the rollout was created, in its order",
+  POLICY_NOT_ATTACHED:
+    "the policy the evidence is for is neither the release's policy nor one of its members: check the address (ota-ledger policy show --release <id>)",
+  EVIDENCE_INVALID: "a device's evidence parts together exceed 4,096 bytes, or are not hex: send smaller evidence",
   LEDGER_UNAVAILABLE: "the ledger did not answer; retry later",
   NOT_FROM_REGISTRY: "the ledger node answered with a release event that the registry did not emit: the node is not to be trusted",
   NOT_RELEASE_EVENT: "the ledger node answered with a log that is not a ReleasePublished event: the node is not to be trusted",
@@ -911,6 +917,34 @@ const schemas: Record<string, SchemaObject> = {
       roots: { type: "array", items: ref("Bytes32"), description: "Each wave's cohort root, in order (as the StagedRollout holds them)." },
     },
   },
+  EvidenceRequest: {
+    type: "object",
+    required: ["devices"],
+    additionalProperties: false,
+    description:
+      "Evidence for a release's update policy, per device (agent/core/policyEvidence.ts): for one policy of the release's composition (`policy`), each policy then reading its own part, or, without `policy`, given whole to every policy.",
+    properties: {
+      policy: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$", description: "The policy the evidence is for: the release's policy or one of its members." },
+      devices: {
+        type: "object",
+        minProperties: 1,
+        maxProperties: 200000,
+        description: "1 to 200,000 device ids (keys, 0x and 64 hex digits), each with its evidence (1 to 4,096 bytes as 0x hex; all of a device's parts together at most 4,096 bytes).",
+        propertyNames: { pattern: "^0x[0-9a-fA-F]{64}$" },
+        additionalProperties: { type: "string", pattern: "^0x([0-9a-fA-F]{2}){1,4096}$" },
+      },
+    },
+  },
+  EvidenceResult: {
+    type: "object",
+    required: ["releaseId", "policy", "devices"],
+    description: "The evidence was kept: each device gets it with its notices.",
+    properties: {
+      releaseId: id("The release."),
+      policy: { type: ["string", "null"], description: "The policy it is for (checksummed), null for every policy." },
+      devices: count("Devices whose evidence was set."),
+    },
+  },
   UpdateRequestResult: {
     type: "object",
     required: ["requestId", "releaseId", "decided", "refused"],
@@ -1421,6 +1455,44 @@ const paths: Record<string, PathItemObject> = {
       },
     },
   },
+  "/v1/releases/{releaseId}/evidence": {
+    post: {
+      operationId: "postPolicyEvidence",
+      summary: "An administrator gives devices the evidence a release's policy needs",
+      description: [
+        "X.1368 APP-II-3. Per device, the evidence an update policy reads (an allowlist proof, a cohort proof: whatever the policy's `check` takes), for one policy of the release's composition or for every policy. Signed by an administrator exactly as POST /v1/update-requests (headers below, for this tracker's origin and this path; ADMINISTRATOR_ROLE on the registry).",
+        "",
+        "The tracker keeps it, asks the ledger with it before every notice and hands it out with the notice. Each policy of a composition gets its own part: the tracker joins a device's parts in one envelope. A later request for the same release and policy replaces the evidence of the devices it names. 409 POLICY_NOT_ATTACHED when `policy` is neither the release's policy nor one of its members.",
+      ].join("\n"),
+      tags: ["administrators"],
+      "x-x1368": ["APP-II-3"],
+      security: ANYONE,
+      parameters: [
+        { name: "releaseId", in: "path", required: true, description: "The release (any case).", schema: ref("Bytes32") },
+        ...SIGNED_REQUEST_HEADERS,
+      ],
+      requestBody: { description: "The evidence. The exact bytes sent are the ones signed.", required: true, content: json(ref("EvidenceRequest")) },
+      responses: {
+        ...ok("The evidence was kept.", "EvidenceResult"),
+        ...errors(
+          ...BODY_ERRORS,
+          ["BAD_REQUEST", 414],
+          ["EVIDENCE_INVALID", 400],
+          ["AUTH_MISSING", 401],
+          ["AUTH_MALFORMED", 401],
+          ["AUTH_SIGNATURE", 401],
+          ["AUTH_STALE", 401],
+          ["NOT_ADMINISTRATOR", 403],
+          ["RELEASE_UNKNOWN", 404],
+          ["AUTH_REPLAY", 409],
+          ["AUTH_QUOTA", 429],
+          ["POLICY_NOT_ATTACHED", 409],
+          ["LEDGER_UNAVAILABLE", 503],
+          ["SERVER_BUSY", 503],
+        ),
+      },
+    },
+  },
   "/openapi.json": {
     get: {
       operationId: "getOpenApi",
@@ -1506,7 +1578,7 @@ export const TRACKER_OPENAPI: OpenApiDocument = {
       "Three kinds of caller, three kinds of authentication:",
       "",
       "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds (after a first such report, a device may report under the session key it offered in it: ADR 0013);",
-      "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts), checked against the ledger's roles;",
+      "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts, POST /v1/releases/{releaseId}/evidence), checked against the ledger's roles;",
       "- readers (dashboards, operators, monitoring) use the read endpoints (/v1/fleet/*, /v1/releases*, /v1/rollouts, /v1/modules, /v1/anchors*) with a bearer token, required only when the tracker is configured with `tracker.apiToken`; /v1/health, /openapi.json and the dashboard's page and files are open.",
       "",
       'Every refusal is `{"error": {"code", "message"}}` with 400 (malformed), 401/403 (authentication or authorisation), 404 (unknown), 409 (replay), 413/415 (body too large, or not JSON), 500 (internal error, code INTERNAL unless said otherwise) or 503 (ledger unavailable, busy); each operation lists its codes per status. A path or method the API does not have is 404 NOT_FOUND. Ids (devices, releases, components, modules) are 32 bytes of hex, given in lower case; times are milliseconds since the epoch; versions are major.minor.patch.',

@@ -11,6 +11,7 @@ import { TRACKER_OPENAPI } from "./openapi";
 import type { TrackerModule } from "./trackerModule";
 import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
 import { isReleaseId, parseCohortsRequest, requireAdministrator } from "./rolloutCohorts";
+import { parseEvidenceRequest } from "./evidenceRequests";
 import { reportEnvelope } from "./reportIntake";
 import { BODY_MAX_BYTES, REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
 
@@ -54,6 +55,8 @@ const STATUS_OF_CODE: Record<string, number> = {
   ANCHOR_RECORDS_PRUNED: 404,
   DEVICE_NOT_IN_ANCHOR: 404,
   ROLLOUT_ROOT_MISMATCH: 409,
+  POLICY_NOT_ATTACHED: 409,
+  EVIDENCE_INVALID: 400,
   LEDGER_UNAVAILABLE: 503,
   SERVER_BUSY: 503,
 };
@@ -229,6 +232,13 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     return tracker.anchoring.proof(index, p.deviceId.toLowerCase());
   });
 
+  const requireMirrored = (releaseId: string) => {
+    if (!tracker.db.release(releaseId))
+      throw new OtaError(
+        "RELEASE_UNKNOWN",
+        `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
+      );
+  };
   app.post("/v1/rollouts/:releaseId/cohorts", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
@@ -236,14 +246,23 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
     const body = parseCohortsRequest(json(raw));
     await requireAdministrator(tracker.options.chain.registry, account);
-    if (!tracker.db.release(releaseId))
-      throw new OtaError(
-        "RELEASE_UNKNOWN",
-        `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
-      );
+    requireMirrored(releaseId);
     const result = await tracker.setRolloutCohorts(releaseId, body.waves);
     o.log?.(`rollout cohorts of release ${releaseId} by ${account}: ${result.devices} device(s) in ${result.roots.length} wave(s)`);
     return reply.send({ releaseId, devices: result.devices, roots: result.roots });
+  });
+
+  app.post("/v1/releases/:releaseId/evidence", async (req, reply) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const releaseId = (req.params as { releaseId: string }).releaseId.toLowerCase();
+    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
+    const body = parseEvidenceRequest(json(raw));
+    await requireAdministrator(tracker.options.chain.registry, account);
+    requireMirrored(releaseId);
+    const result = await tracker.setPolicyEvidence(releaseId, body.policy, body.devices);
+    o.log?.(`policy evidence of release ${releaseId} for ${body.policy || "every policy"} by ${account}: ${result.devices} device(s)`);
+    return reply.send({ releaseId, policy: body.policy || null, devices: result.devices });
   });
 
   app.get("/openapi.json", async () => TRACKER_OPENAPI);

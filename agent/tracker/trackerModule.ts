@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Wallet, ZeroHash, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
+import { Wallet, ZeroHash, getAddress, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
 import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../chain/contracts";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FleetPositionStore, reconcileLedgerPosition } from "./ledgerPosition";
@@ -13,6 +13,7 @@ import { openMessage, sealMessage, type Envelope, type MessageSigner } from "../
 import { signDigest } from "../crypto/secp256k1";
 import { buildCohort, encodeRolloutEvidence } from "../crypto/cohortTree";
 import { isEvidence } from "../core/installedContext";
+import { EVERY_POLICY, splitEvidence } from "../core/policyEvidence";
 import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
@@ -532,10 +533,14 @@ export class TrackerModule {
     const cohorts = waves.map((ids) => buildCohort(ids));
     const policies = this.options.chain.policies;
     const release = this.db.release(releaseId);
+    // The evidence is keyed by each staged rollout of the release's policy, so that other policies
+    // composed with it keep their own parts; with no policy to read, it goes whole to every policy.
+    let keys = [EVERY_POLICY];
     if (policies && release) {
       const policy = await callLedger(() => policies.policyFor(releaseId, release.component));
       // Each staged rollout in the release's policy (itself, or inside composers) must hold these roots. An outage is not skipped.
-      for (const rollout of await this.stagedRollouts.in(policy)) {
+      const rollouts = await this.stagedRollouts.in(policy);
+      for (const rollout of rollouts) {
         const onLedger = await callLedger(() => StagedRollout__factory.connect(rollout, this.options.chain.provider).rolloutWaves(releaseId));
         cohorts.forEach((c, i) => {
           if (onLedger[i]?.cohortRoot.toLowerCase() !== c.root.toLowerCase()) {
@@ -546,16 +551,49 @@ export class TrackerModule {
           }
         });
       }
+      if (rollouts.length > 0) keys = rollouts;
     }
     const entries = new Map<string, string>();
     cohorts.forEach((c, wave) =>
       c.deviceIds.forEach((id, k) => entries.has(id.toLowerCase()) || entries.set(id.toLowerCase(), encodeRolloutEvidence(wave, c.proofs[k]))),
     );
-    this.db.setEvidence(
-      releaseId,
-      [...entries].map(([deviceId, evidence]) => ({ deviceId, evidence })),
-    );
+    const list = [...entries].map(([deviceId, evidence]) => ({ deviceId, evidence }));
+    this.db.transaction(() => keys.forEach((key) => this.db.setEvidence(releaseId, key, list)));
     return { devices: entries.size, roots: cohorts.map((c) => c.root) };
+  }
+
+  /**
+   * An administrator's evidence for one policy (its address) or for every policy (EVERY_POLICY),
+   * per device, for a release: kept and handed to each device with its notices, each policy of a
+   * composition reading its own part (agent/core/policyEvidence). Nothing is kept when one entry
+   * is refused.
+   */
+  async setPolicyEvidence(releaseId: string, policy: string, devices: Record<string, string>): Promise<{ devices: number }> {
+    const policies = this.options.chain.policies;
+    const release = this.db.release(releaseId);
+    if (policy !== EVERY_POLICY && policies && release) {
+      const attached = await callLedger(() => policies.policyFor(releaseId, release.component));
+      if (!(await this.stagedRollouts.all(attached)).includes(getAddress(policy))) {
+        throw new InputError(
+          "POLICY_NOT_ATTACHED",
+          `${policy} is not the policy deciding for release ${releaseId} (${attached}) nor one of its members: check the address (ota-ledger policy show --release ${releaseId})`,
+        );
+      }
+    }
+    const list = Object.entries(devices).map(([deviceId, evidence]) => ({ deviceId, evidence }));
+    this.db.setEvidence(releaseId, policy, list);
+    return { devices: list.length };
+  }
+
+  /** Evidence a parent module handed down for a device: each of its parts kept under its policy. */
+  private keepEvidence(releaseId: string, deviceId: string, evidence: string): void {
+    let parts: Map<string, string>;
+    try {
+      parts = splitEvidence(evidence);
+    } catch {
+      return; // a malformed envelope would only be refused by the policies
+    }
+    for (const [policy, part] of parts) this.db.setEvidence(releaseId, policy, [{ deviceId, evidence: part }]);
   }
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */
@@ -773,7 +811,7 @@ export class TrackerModule {
       for (const d of Array.isArray(message.body?.decisions) ? message.body.decisions : []) {
         if (!this.db.device(String(d.deviceId))) continue; // not enrolled as far as this module's ledger view goes
         this.db.decide({ deviceId: d.deviceId, releaseId: d.releaseId, component: d.component, reason: d.reason, origin: `upstream:${String(d.origin)}`, at });
-        if (isEvidence(d.evidence)) this.db.setEvidence(d.releaseId, [{ deviceId: d.deviceId, evidence: d.evidence }]);
+        if (isEvidence(d.evidence)) this.keepEvidence(d.releaseId, d.deviceId, d.evidence);
         n++;
       }
     });

@@ -5,6 +5,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {DeviceContext, IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 import {IFleetRegistry} from "../interfaces/IFleetRegistry.sol";
 import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
+import {PolicyEvidence} from "./PolicyEvidence.sol";
 
 /// @title Staged rollout: a release reaches device cohorts in waves, and halts on failures
 /// (X.1368 App. II, APP-II-3).
@@ -30,7 +31,8 @@ import {UpdatePolicyBase} from "./UpdatePolicyBase.sol";
 /// merkletreejs with sortPairs off-chain, agent/crypto/cohortTree.ts). A wave is open from its
 /// start time on (block.timestamp >= startsAt). A device may be in several cohorts; any open one
 /// lets it take the release.
-/// Evidence is abi.encode(uint256 waveIndex, bytes32[] proof). It is checked for the canonical
+/// Evidence is abi.encode(uint256 waveIndex, bytes32[] proof), whole or as this policy's part of an
+/// envelope ({PolicyEvidence}, for a rollout composed with other policies that need evidence). It is checked for the canonical
 /// layout (head offset 0x40, exact length, at most MAX_PROOF_LENGTH siblings) before abi.decode, so
 /// that malformed evidence answers MALFORMED_EVIDENCE instead of reverting; this costs no external
 /// self-call and does not depend on the gas left, unlike a try/catch around a decoding call.
@@ -333,13 +335,21 @@ contract StagedRollout is UpdatePolicyBase {
         if (r.aborted) return ABORTED;
         if (r.failures >= r.failureThreshold) return HALTED;
         if (r.paused) return PAUSED;
-        if (evidence.length == 0) return NO_EVIDENCE;
+        (bool enveloped, bytes calldata own) = _ownEvidence(evidence);
+        if (!enveloped) return MALFORMED_EVIDENCE;
+        if (own.length == 0) return NO_EVIDENCE;
+        return _waveReason(releaseId, device.deviceId, own);
+    }
+
+    /// @dev The reasons that depend on the device's wave: MALFORMED_EVIDENCE, NO_SUCH_WAVE,
+    /// NOT_IN_COHORT, WAVE_NOT_STARTED or ALLOWED.
+    function _waveReason(bytes32 releaseId, bytes32 deviceId, bytes calldata evidence) private view returns (uint256) {
         (bool wellFormed, uint256 waveIndex, bytes32[] memory proof) = _decodeEvidence(evidence);
         if (!wellFormed) return MALFORMED_EVIDENCE;
         Wave[] storage scheduled = _waves[releaseId];
         if (waveIndex >= scheduled.length) return NO_SUCH_WAVE;
         Wave storage w = scheduled[waveIndex];
-        if (!MerkleProof.verify(proof, w.cohortRoot, cohortLeaf(device.deviceId))) return NOT_IN_COHORT;
+        if (!MerkleProof.verify(proof, w.cohortRoot, cohortLeaf(deviceId))) return NOT_IN_COHORT;
         // solhint-disable-next-line not-rely-on-time
         if (block.timestamp < w.startsAt) return WAVE_NOT_STARTED;
         return ALLOWED;
@@ -349,7 +359,7 @@ contract StagedRollout is UpdatePolicyBase {
 
     /// @notice The Merkle leaf of `deviceId` in a cohort tree (double hashed).
     function cohortLeaf(bytes32 deviceId) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(deviceId))));
+        return PolicyEvidence.deviceLeaf(deviceId);
     }
 
     /// @notice Where the rollout of `releaseId` stands, for tools (state None when there is none).

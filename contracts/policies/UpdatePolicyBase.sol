@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ERC165} from "@openzeppelin/contracts/utils/introspection/ERC165.sol";
 import {IUpdatePolicy} from "../interfaces/IUpdatePolicy.sol";
 import {IUpdatePolicyReasons} from "../interfaces/IUpdatePolicyReasons.sol";
 import {IReleaseRegistry} from "../interfaces/IReleaseRegistry.sol";
 import {ReleaseState} from "../interfaces/UpdateRegistryTypes.sol";
 import {RegistryRoles} from "./RegistryRoles.sol";
+import {PolicyEvidence} from "./PolicyEvidence.sol";
 
 /// @title The base of an update policy (issue 18: the policy kit).
 /// @notice What every policy an administrator writes needs, as OpenZeppelin's bases give it:
@@ -16,7 +18,9 @@ import {RegistryRoles} from "./RegistryRoles.sol";
 ///   administrators for the whole ledger, with `onlyRegistryRole`);
 /// - named reason codes ({reasonName}): 0 is ALLOWED; a policy names its own codes by overriding
 ///   {reasonName}, so tools print `OUTSIDE_WINDOW`, not `1`;
-/// - the release's publication time ({_publishedAt}), for rules such as a soak time.
+/// - the release's publication time ({_publishedAt}), for rules such as a soak time;
+/// - this policy's own evidence when the device brings parts for several policies ({_ownEvidence}),
+///   and Merkle proofs that a device is on a list ({_deviceListed}), as the tools build them.
 /// @dev `check`'s inputs `device.installed` and `evidence` are the device's claims: they are not
 /// checked against the ledger (evidence is capped at 4 KiB by the tools). A policy that trusts
 /// them must prove them itself (e.g. a Merkle proof against a root it stores).
@@ -45,5 +49,27 @@ abstract contract UpdatePolicyBase is IUpdatePolicy, IUpdatePolicyReasons, ERC16
         } catch {
             return (false, 0);
         }
+    }
+
+    /// @notice This policy's evidence: its own part when `evidence` is an envelope of per-policy
+    /// parts ({PolicyEvidence}; empty when the envelope has none for it), else `evidence` whole.
+    /// `wellFormed` is false for an envelope whose parts do not add up: answer a reason, never revert.
+    function _ownEvidence(bytes calldata evidence) internal view returns (bool wellFormed, bytes calldata own) {
+        if (!PolicyEvidence.isEnvelope(evidence)) return (true, evidence);
+        return PolicyEvidence.partFor(evidence, address(this));
+    }
+
+    /// @notice Whether `proof` (abi.encode(bytes32[] siblings), at most `maxLength` of them) shows
+    /// `deviceId` in the device tree with this `root` ({PolicyEvidence.deviceLeaf}, sorted pairs).
+    /// `wellFormed` is false when `proof` is not in that form.
+    function _deviceListed(bytes32 deviceId, bytes calldata proof, bytes32 root, uint256 maxLength)
+        internal
+        pure
+        returns (bool wellFormed, bool listed)
+    {
+        bytes32[] memory siblings;
+        (wellFormed, siblings) = PolicyEvidence.decodeProof(proof, maxLength);
+        if (!wellFormed) return (false, false);
+        return (true, MerkleProof.verify(siblings, root, PolicyEvidence.deviceLeaf(deviceId)));
     }
 }
