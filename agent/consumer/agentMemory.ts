@@ -88,15 +88,26 @@ export class AgentMemory {
       this.floor = ledgerBlock;
       this.floorAt = issuedAt;
     }
-    if (evidence) {
-      this.evidence.delete(releaseId);
-      this.evidence.set(releaseId, evidence);
-      for (const old of this.evidence.keys()) {
-        if (this.evidence.size <= MAX_EVIDENCE) break;
-        this.evidence.delete(old);
-      }
-    }
+    if (evidence) this.keepEvidence(releaseId, evidence);
     await this.save();
+  }
+
+  /**
+   * Holds `evidence` for the release's policy, as a notice would hand it (`ota-ledger policy
+   * evidence --device-config`, for a device without a tracker), and writes it.
+   */
+  async holdEvidence(releaseId: string, evidence: string): Promise<void> {
+    this.keepEvidence(releaseId.toLowerCase(), evidence);
+    await this.save();
+  }
+
+  private keepEvidence(releaseId: string, evidence: string): void {
+    this.evidence.delete(releaseId);
+    this.evidence.set(releaseId, evidence);
+    for (const old of this.evidence.keys()) {
+      if (this.evidence.size <= MAX_EVIDENCE) break;
+      this.evidence.delete(old);
+    }
   }
 
   /** Remembers that `endpoint` answered eth_getProof; writes only on a change. */

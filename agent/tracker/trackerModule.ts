@@ -533,8 +533,8 @@ export class TrackerModule {
     const cohorts = waves.map((ids) => buildCohort(ids));
     const policies = this.options.chain.policies;
     const release = this.db.release(releaseId);
-    // The evidence is keyed by each staged rollout of the release's policy, so that other policies
-    // composed with it keep their own parts; with no policy to read, it goes whole to every policy.
+    // The evidence is keyed by each staged rollout of a composed policy, so that the policies
+    // composed with it keep their own parts; otherwise it goes whole to every policy.
     let keys = [EVERY_POLICY];
     if (policies && release) {
       const policy = await callLedger(() => policies.policyFor(releaseId, release.component));
@@ -551,7 +551,9 @@ export class TrackerModule {
           }
         });
       }
-      if (rollouts.length > 0) keys = rollouts;
+      // A rollout that is the release's whole policy takes the evidence whole, as it always has.
+      const alone = rollouts.length === 1 && getAddress(rollouts[0]) === getAddress(policy);
+      if (rollouts.length > 0 && !alone) keys = rollouts;
     }
     const entries = new Map<string, string>();
     cohorts.forEach((c, wave) =>

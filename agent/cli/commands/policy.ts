@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Command } from "commander";
-import { ZeroHash, type BaseContract, type Provider } from "ethers";
+import { getAddress, ZeroHash, type BaseContract, type Provider } from "ethers";
 import type { CliContext, Connection } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import {
@@ -32,7 +32,17 @@ import {
 import { EVERY_DAY, formatMinute, formatWeekdays, parseAddress, parseBytes32, parseCount, parseLabel, parseWeekdays, parseWindow } from "../parse";
 import { confirm, confirmDeployment, describeTx } from "../transactions";
 import { checkDevicePolicy, policyCheckLines } from "../policyCheck";
+import { fetchRelease } from "../../chain/releaseEvents";
 import { isEvidence, MAX_EVIDENCE_BYTES } from "../../core/installedContext";
+import { EVERY_POLICY, withEvidencePart } from "../../core/policyEvidence";
+import { buildCohort, encodeListedEvidence } from "../../crypto/cohortTree";
+import { readDevicesFile } from "../cohortFiles";
+import { readEvidenceFile, writeEvidenceFile } from "../evidenceFiles";
+import { trackerPostSigned, trackerTargetOf } from "../trackerClient";
+import { loadDeviceConfig } from "../../consumer/deviceConfig";
+import { AgentMemory } from "../../consumer/agentMemory";
+import { lockFolder } from "../../io/pidLock";
+import { StagedRolloutFinder } from "../../chain/stagedRollouts";
 
 /** The limits of the shipped policies' constructors and setters (contracts/policies). */
 const MAX_APPROVERS = 16; // ApprovalPolicy.MAX_APPROVERS
@@ -154,6 +164,75 @@ export function register(program: Command, ctx: CliContext): void {
       const conn = await ctx.connectReadOnly();
       const answer = await checkDevicePolicy(conn, path.resolve(ctx.io.cwd, o.deviceConfig), releaseId, o.evidence);
       ctx.output(answer, policyCheckLines(answer).join("\n"));
+    });
+
+  policy
+    .command("allowlist")
+    .description("build an allowlist of devices as a Merkle tree: print its root (for the policy) and write each device's proof, the evidence it brings")
+    .requiredOption("--devices <file>", "the devices: one device id or label per line (# comments), or a JSON array")
+    .requiredOption("--out <file>", 'where to write the evidence file: {"root", "devices": {"0x<deviceId>": "0x<evidence>"}}')
+    .action(async (o: { devices: string; out: string }) => {
+      const tree = buildCohort(await readDevicesFile(ctx.io.cwd, o.devices));
+      const devices = Object.fromEntries(tree.deviceIds.map((id, i) => [id.toLowerCase(), encodeListedEvidence(tree.proofs[i])]));
+      const file = await writeEvidenceFile(ctx.io.cwd, o.out, { root: tree.root, devices });
+      ctx.output(
+        { root: tree.root, devices: tree.deviceIds.length, file },
+        [
+          `allowlist root ${tree.root} (${tree.deviceIds.length} device(s)); each device's proof written to ${file}`,
+          "next: set the root on the policy (an administrator's transaction), then hand each device its proof:",
+          `  ota-ledger policy evidence --release <id> --policy <address> --file ${o.out}`,
+        ].join("\n"),
+      );
+    });
+
+  policy
+    .command("evidence")
+    .description(
+      "hand devices the evidence a release's policy needs (an allowlist proof...): to the tracker, which gives it out with its notices, or into one device's state (--device-config)",
+    )
+    .requiredOption("--release <id>", "the release id (0x + 64 hex digits)")
+    .requiredOption("--file <file>", 'the evidence file: {"devices": {"0x<deviceId>": "0x<evidence>"}} (policy allowlist writes one)')
+    .option("--policy <address>", "the policy it is for, within the release's composition (each policy then reads its own part); default: every policy")
+    .option("--tracker <url>", "the tracker to hand it to (overrides tracker.url / OTA_TRACKER_URL)")
+    .option("--device-config <file>", "instead of a tracker, write the device's own entry into its agent state (the device agent must be stopped)")
+    .action(async (o: { release: string; file: string; policy?: string; tracker?: string; deviceConfig?: string }) => {
+      const releaseId = parseBytes32(o.release, "--release").toLowerCase();
+      const forPolicy = o.policy === undefined ? EVERY_POLICY : getAddress(parseAddress(o.policy, "--policy"));
+      if (o.deviceConfig !== undefined && o.tracker !== undefined)
+        throw new InputError("INVALID_INPUT", "give --tracker or --device-config, not both: the evidence goes to a tracker or into one device's state");
+      const file = await readEvidenceFile(ctx.io.cwd, o.file);
+      if (o.deviceConfig === undefined) {
+        const conn = await ctx.connect();
+        const target = trackerTargetOf(await ctx.config(), o.tracker);
+        const answer = await trackerPostSigned<{ devices?: number }>(conn.signer, target, `/v1/releases/${releaseId}/evidence`, {
+          ...(forPolicy === EVERY_POLICY ? {} : { policy: forPolicy }),
+          devices: file.devices,
+        });
+        const devices = Number(answer.devices);
+        ctx.output(
+          { releaseId, policy: forPolicy || null, tracker: target.url, devices },
+          `handed the evidence of ${devices} device(s) for release ${releaseId} (${forPolicy ? `policy ${forPolicy}` : "every policy"}) to the tracker at ${target.url}: each device gets it with its notices`,
+        );
+        return;
+      }
+      const d = await loadDeviceConfig(path.resolve(ctx.io.cwd, o.deviceConfig));
+      const deviceId = d.credential.record.id.toLowerCase();
+      const mine = file.devices[deviceId];
+      if (mine === undefined)
+        throw new InputError("DEVICE_NOT_IN_FILE", `evidence file ${o.file} holds no evidence for device ${deviceId} (the device of ${o.deviceConfig})`);
+      if (forPolicy !== EVERY_POLICY) await requireInReleasePolicy(await ctx.connectReadOnly(), releaseId, forPolicy);
+      const lock = await lockFolder(d.dataDir, "policy evidence (the device agent must be stopped while its state is written)");
+      try {
+        const memory = await AgentMemory.open(path.join(d.dataDir, "agent-state.json"));
+        const evidence = withEvidencePart(memory.evidence.get(releaseId), forPolicy, mine);
+        await memory.holdEvidence(releaseId, evidence);
+        ctx.output(
+          { releaseId, policy: forPolicy || null, deviceId, evidence },
+          `device ${deviceId} now holds evidence for release ${releaseId} (${forPolicy ? `policy ${forPolicy}` : "every policy"}, ${(evidence.length - 2) / 2} bytes): it brings it to the policy from its next run`,
+        );
+      } finally {
+        await lock.release();
+      }
     });
 
   const location = policy.command("location").description("rules of a location policy (CAP-11.3-h): allowed and denied regions and networks");
@@ -462,4 +541,18 @@ function targetOptions(cmd: Command): Command {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** `policy` must be the release's policy or one of its members (POLICY_NOT_ATTACHED otherwise), as the tracker checks it. */
+async function requireInReleasePolicy(conn: Awaited<ReturnType<CliContext["connectReadOnly"]>>, releaseId: string, policy: string): Promise<void> {
+  const policies = requirePolicies(conn);
+  const heard = await fetchRelease(conn.registry, conn.domain, releaseId, conn.fromBlock);
+  if (!heard) throw new InputError("UNKNOWN_RELEASE", `no release ${releaseId} is published on this registry from block ${conn.fromBlock}: check the id`);
+  const attached = await policies.policyFor(releaseId, heard.record.component);
+  if (!(await new StagedRolloutFinder(conn.provider).all(attached)).includes(policy)) {
+    throw new OtaError(
+      "POLICY_NOT_ATTACHED",
+      `${policy} is not the policy deciding for release ${releaseId} (${attached}) nor one of its members: check the address (ota-ledger policy show --release ${releaseId})`,
+    );
+  }
 }
