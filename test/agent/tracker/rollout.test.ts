@@ -8,7 +8,10 @@ import { componentId } from "../../../agent/core/release";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
 import { handleUpdateRequest } from "../../../agent/tracker/updateRequests";
-import type { LocationPolicy, StagedRollout, UpdatePolicies } from "../../../typechain-types";
+import type { AllOfPolicy, AllowlistSoakPolicy, LocationPolicy, StagedRollout, UpdatePolicies } from "../../../typechain-types";
+import { encodeListedEvidence } from "../../../agent/crypto/cohortTree";
+import { splitEvidence } from "../../../agent/core/policyEvidence";
+import { trackerPostSigned } from "../../../agent/cli/trackerClient";
 import { encodeBytes32String } from "ethers";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
@@ -56,11 +59,12 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
   };
 
   let a: DeviceAgent;
+  let b: DeviceAgent;
 
   it("a rollout in two waves reaches only the devices of the open wave; the second wave follows when it opens", async () => {
     const v1 = await release("1.0.0");
     a = await agentFor(f.devices.a, "wave-1-device");
-    const b = await agentFor(f.devices.b, "wave-2-device");
+    b = await agentFor(f.devices.b, "wave-2-device");
     for (const agent of [a, b]) expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed");
 
     // The administrator attaches a staged rollout to the component and schedules 1.1.0 in two waves.
@@ -201,5 +205,56 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await a.report();
     await a.settled();
     expect(running(a)).to.equal(v5.releaseId.toLowerCase());
+  });
+
+  it("APP-II-3 issue 18: an allowlist-and-soak policy composed with a staged rollout: the administrator hands each device its allowlist proof through the tracker, which joins it with the cohort proof; no device is told while the release soaks, then the listed one installs and the other is still refused", async () => {
+    const v6 = await release("1.5.0");
+    const registry = await f.registry.getAddress();
+    const allowlist = (await ethers.deployContract("AllowlistSoakPolicy", [registry, DAY])) as unknown as AllowlistSoakPolicy;
+    const rollout = (await ethers.deployContract("StagedRollout", [registry, await f.fleet.getAddress()])) as unknown as StagedRollout;
+    const allOf = (await ethers.deployContract("AllOfPolicy", [[await allowlist.getAddress(), await rollout.getAddress()]])) as unknown as AllOfPolicy;
+    await f.policies!.connect(f.admin).attachPolicy(v6.releaseId, await allOf.getAddress());
+    const [idA, idB] = [f.devices.a.credential.record.id.toLowerCase(), f.devices.b.credential.record.id.toLowerCase()];
+    // Both devices are in the rollout's one wave; only a is on the allowlist (as `policy allowlist` builds it).
+    const list = buildCohort([idA]);
+    await allowlist.connect(f.admin).setAllowlist(list.root);
+    await rollout.connect(f.admin).createRollout(v6.releaseId, [{ cohortRoot: buildCohort([idA, idB]).root, startsAt: await time.latest() }], 5);
+    await tracker.stream.pollOnce();
+    await tracker.setRolloutCohorts(v6.releaseId, [[idA, idB]]);
+
+    // The CLI's request (policy evidence --policy --file): signed by an administrator, for the allowlist only.
+    const target = { url: t.http.url, audience: new URL(t.http.url).origin };
+    const path = `/v1/releases/${v6.releaseId.toLowerCase()}/evidence`;
+    const body = { policy: await allowlist.getAddress(), devices: { [idA]: encodeListedEvidence(list.proofs[0]) } };
+    await expect(trackerPostSigned(f.outsider, target, path, body)).to.be.rejectedWith(/NOT_ADMINISTRATOR/);
+    await expect(trackerPostSigned(f.admin, target, path, { ...body, policy: registry })).to.be.rejectedWith(/POLICY_NOT_ATTACHED/);
+    expect(await trackerPostSigned(f.admin, target, path, body)).to.deep.equal({ releaseId: v6.releaseId.toLowerCase(), policy: body.policy, devices: 1 });
+    const held = tracker.db.evidenceFor(v6.releaseId, idA)!;
+    expect([...splitEvidence(held).keys()].sort()).to.deep.equal([await allowlist.getAddress(), await rollout.getAddress()].sort());
+
+    // The release soaks: the ledger refuses a with its evidence, so the tracker tells nobody.
+    const ask = (id: string, evidence: string) => allOf.check(v6.releaseId, BOOT, 0, { deviceId: id, hardwareClass: 1, network: ZeroHash, region: ZeroHash, installed: [] }, evidence);
+    expect(await ask(idA, held)).to.equal(await allOf.encodeRefusal(0, await allowlist.SOAKING()));
+    for (const agent of [a, b]) {
+      await agent.report();
+      await agent.settled();
+    }
+    expect(tracker.db.lastDelivery(idA, v6.releaseId)).to.equal(undefined);
+    expect(running(a)).to.not.equal(v6.releaseId.toLowerCase());
+
+    // A day later: a's next report brings the notice with both parts, and it installs; b is not on the list.
+    await time.increase(DAY);
+    await a.report();
+    await a.settled();
+    expect(running(a)).to.equal(v6.releaseId.toLowerCase());
+    await b.report();
+    await b.settled();
+    expect(running(b)).to.not.equal(v6.releaseId.toLowerCase());
+    expect(tracker.db.lastDelivery(idB, v6.releaseId)).to.equal(undefined);
+    expect(await b.considerRelease(v6.releaseId, "new-release")).to.deep.include({
+      outcome: "rejected",
+      code: "POLICY_REFUSED",
+      policy: { address: await allOf.getAddress(), reason: String(await allOf.encodeRefusal(0, await allowlist.NO_EVIDENCE())) },
+    });
   });
 });
