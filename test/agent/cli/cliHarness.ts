@@ -186,3 +186,31 @@ export async function cliChainWithServer() {
   return { c, store, db, server, env, setup, stop };
 }
 export type CliChainWithServer = Awaited<ReturnType<typeof cliChainWithServer>>;
+
+/**
+ * Enrols a device (rev-a, plant-1, eu-west) with the CLI and writes its key and device.json (running
+ * acme.bootloader, data in ./data) in `<chain folder>/<folder>`, as an integrator would ship it.
+ */
+export async function enrolTestDevice(c: Pick<CliChain, "run" | "dir">, label: string, folder: string): Promise<{ deviceConfig: string; deviceId: string }> {
+  const key = Wallet.createRandom();
+  const dir = path.join(c.dir, folder);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
+  const enrol = await c.run(
+    ["device", "enrol", "--id", label, "--public-key", key.signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "plant-1", "--region", "eu-west", "--json"],
+  );
+  expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
+  const deviceConfig = path.join(dir, "device.json");
+  await fs.writeFile(
+    deviceConfig,
+    JSON.stringify({
+      keyFile: "device.key",
+      credential: { record: enrol.json().device, batchId: 0, proof: [] },
+      components: ["acme.bootloader"],
+      dataDir: "./data",
+      healthCheck: { command: ["true"], timeoutMs: 10_000 },
+    }),
+  );
+  return { deviceConfig, deviceId: enrol.json().device.id };
+}
+

@@ -1,8 +1,10 @@
 import { expect } from "chai";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { Wallet, ZeroAddress, encodeBytes32String } from "ethers";
-import { policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
+import { ZeroAddress, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { buildCohort, encodeListedEvidence } from "../../../agent/crypto/cohortTree";
+import { splitEvidence } from "../../../agent/core/policyEvidence";
+import { enrolTestDevice, policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
 import { formatWeekdays, parseWeekdays, parseWindow } from "../../../agent/cli/parse";
 import {
   AllOfPolicy__factory,
@@ -11,6 +13,7 @@ import {
   MaintenanceWindowPolicy__factory,
   PolicyMockReverting__factory,
   PolicyMockStrict__factory,
+  AllowlistSoakPolicy__factory,
 } from "../../../typechain-types";
 
 describe("ota-ledger policy (administrators' update policies)", function () {
@@ -303,38 +306,7 @@ describe("ota-ledger policy (administrators' update policies)", function () {
     let deviceConfig: string;
     let deviceId: string;
     before(async () => {
-      const key = Wallet.createRandom();
-      const dir = path.join(c.dir, "check-device");
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
-      const enrol = await c.run([
-        "device",
-        "enrol",
-        "--id",
-        "check-0001",
-        "--public-key",
-        key.signingKey.compressedPublicKey,
-        "--hardware",
-        "rev-a",
-        "--network",
-        "plant-1",
-        "--region",
-        "eu-west",
-        "--json",
-      ]);
-      expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
-      deviceId = enrol.json().device.id;
-      deviceConfig = path.join(dir, "device.json");
-      writeFileSync(
-        deviceConfig,
-        JSON.stringify({
-          keyFile: "device.key",
-          credential: { record: enrol.json().device, batchId: 0, proof: [] },
-          components: ["acme.bootloader"],
-          dataDir: "./data",
-          healthCheck: { command: ["true"], timeoutMs: 10_000 },
-        }),
-      );
+      ({ deviceConfig, deviceId } = await enrolTestDevice(c, "check-0001", "check-device"));
     });
     const check = async (release: string, ...extra: string[]) => {
       const r = await c.run(["policy", "check", "--release", release, "--device-config", deviceConfig, ...extra, "--json"]);
@@ -394,6 +366,75 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       expect(evidence.policy.decidedBy.failure).to.deep.equal({ error: null, data: "0x" }); // reverted without data
       await refuses(["policy", "check", "--release", release, "--device-config", deviceConfig, "--evidence", "0x1"], 2, "INVALID_INPUT", /--evidence: give 0x/);
       expect((await c.run(["policy", "detach", "--release", release])).code).to.equal(0);
+    });
+  });
+
+  describe("policy allowlist and policy evidence (issue 18: evidence any policy can use)", () => {
+    let deviceConfig: string;
+    let deviceId: string;
+    before(async () => {
+      ({ deviceConfig, deviceId } = await enrolTestDevice(c, "allow-0001", "allowlist-device"));
+      writeFileSync(path.join(c.dir, "allowed.txt"), "# the devices allowed early\nallow-0001\nallow-0002\n");
+    });
+
+    it("APP-II-3 issue 18: builds the allowlist and each device's proof, hands this device its part of a composition's evidence, and the policy refuses it while the release soaks, then allows it", async () => {
+      const release = await c.publish("1.30.0");
+      const built = await c.run(["policy", "allowlist", "--devices", "allowed.txt", "--out", "allowed.json", "--json"]);
+      expect(built.code, built.stderr).to.equal(0);
+      const list = buildCohort([deviceId, keccak256(toUtf8Bytes("allow-0002"))]);
+      expect(built.json()).to.deep.include({ root: list.root, devices: 2 });
+      const file = JSON.parse(readFileSync(path.join(c.dir, "allowed.json"), "utf8"));
+      expect(file).to.deep.equal({
+        root: list.root,
+        devices: { [deviceId]: encodeListedEvidence(list.proofs[0]), [list.deviceIds[1]]: encodeListedEvidence(list.proofs[1]) },
+      });
+      const human = await c.run(["policy", "allowlist", "--devices", "allowed.txt", "--out", "allowed.json"]);
+      expect(human.stdout).to.include(`allowlist root ${list.root} (2 device(s))`).and.include("ota-ledger policy evidence --release <id> --policy <address> --file allowed.json");
+
+      // The allowlist soaking an hour, composed with a policy that needs no evidence.
+      const allowlist = await (await new AllowlistSoakPolicy__factory(c.admin).deploy(String(c.registry.target), 3600)).waitForDeployment();
+      const allowlistAddress = await allowlist.getAddress();
+      await c.send((o) => allowlist.setAllowlist(list.root, o));
+      const window = await deploy("maintenance-window", "--window", "00:00-00:00", "--days", "all");
+      const composer = await deploy("all-of", "--member", window, "--member", allowlistAddress);
+      expect((await c.run(["policy", "attach", composer, "--release", release])).code).to.equal(0);
+      const check = async () => (await c.run(["policy", "check", "--release", release, "--device-config", deviceConfig, "--json"])).json();
+      expect((await check()).policy.decidedBy).to.deep.include({ policy: allowlistAddress, name: "NO_EVIDENCE" });
+
+      const handed = await c.run(["policy", "evidence", "--release", release, "--policy", allowlistAddress, "--file", "allowed.json", "--device-config", deviceConfig, "--json"]);
+      expect(handed.code, handed.stdout + handed.stderr).to.equal(0);
+      expect(handed.json()).to.deep.include({ releaseId: release, policy: allowlistAddress, deviceId });
+      expect([...splitEvidence(handed.json().evidence)]).to.deep.equal([[allowlistAddress, encodeListedEvidence(list.proofs[0])]]);
+      let a = await check();
+      expect(a.device).to.deep.include({ evidenceFrom: "device", evidence: handed.json().evidence });
+      expect(a.policy.decidedBy).to.deep.include({ policy: allowlistAddress, name: "SOAKING" });
+      await c.provider.send("evm_increaseTime", [3600]);
+      await c.provider.send("evm_mine", []);
+      a = await check();
+      expect(a).to.deep.include({ allowed: true });
+      expect((await c.run(["policy", "detach", "--release", release])).code).to.equal(0);
+    });
+
+    it("refuses a device the file does not name, a policy not deciding for the release, a bad file and both --tracker and --device-config, writing nothing", async () => {
+      const release = await c.publish("1.31.0");
+      const args = ["policy", "evidence", "--release", release, "--file"];
+      writeFileSync(path.join(c.dir, "other.json"), JSON.stringify({ devices: { [keccak256(toUtf8Bytes("someone else"))]: "0x01" } }));
+      await refuses([...args, "other.json", "--device-config", deviceConfig], 2, "DEVICE_NOT_IN_FILE", new RegExp(`no evidence for device ${deviceId}`));
+      await refuses([...args, "allowed.json", "--policy", String(c.registry.target), "--device-config", deviceConfig], 1, "POLICY_NOT_ATTACHED", /is not the policy deciding for release/);
+      for (const [content, message] of [
+        ["not json", /cannot be read/],
+        [JSON.stringify({ devices: { [deviceId]: "0x1" } }), /must be 0x-prefixed hex of 1 to 4096 bytes/],
+        [JSON.stringify({ devices: { "0x12": "0x01" } }), /0x12 is not a device id/],
+        [JSON.stringify({ devices: {} }), /holds evidence for no device/],
+        [JSON.stringify([1]), /must be a JSON object/],
+      ] as const) {
+        writeFileSync(path.join(c.dir, "bad.json"), content);
+        await refuses([...args, "bad.json", "--device-config", deviceConfig], 2, "EVIDENCE_FILE_INVALID", message);
+      }
+      await refuses([...args, "allowed.json", "--device-config", deviceConfig, "--tracker", "http://127.0.0.1:1"], 2, "INVALID_INPUT", /not both/);
+      expect(existsSync(path.join(path.dirname(deviceConfig), "data", "agent-state.json")), "the earlier test's state only").to.equal(true);
+      const held = JSON.parse(readFileSync(path.join(path.dirname(deviceConfig), "data", "agent-state.json"), "utf8")).evidence;
+      expect(Object.keys(held)).to.not.include(release);
     });
   });
 
