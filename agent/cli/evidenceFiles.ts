@@ -23,9 +23,13 @@ export async function readEvidenceFile(cwd: string, file: string): Promise<Evide
     raw = JSON.parse(await fs.readFile(at, "utf8"));
   } catch (cause) {
     const why = (cause as NodeJS.ErrnoException).code === "ENOENT" ? "it does not exist" : (cause as Error).message;
-    throw new InputError("EVIDENCE_FILE_INVALID", `evidence file ${file} cannot be read (${why}): give the file policy allowlist wrote, or {"devices": {"0x<deviceId>": "0x<evidence>"}}`, {
-      cause,
-    });
+    throw new InputError(
+      "EVIDENCE_FILE_INVALID",
+      `evidence file ${file} cannot be read (${why}): give the file policy allowlist wrote, or {"devices": {"0x<deviceId>": "0x<evidence>"}}`,
+      {
+        cause,
+      },
+    );
   }
   const devices = (raw as { devices?: unknown } | null)?.devices;
   if (!raw || typeof raw !== "object" || !devices || typeof devices !== "object" || Array.isArray(devices))

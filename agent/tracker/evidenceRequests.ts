@@ -29,11 +29,13 @@ export function parseEvidenceRequest(input: unknown): EvidenceRequest {
   const body = input as { policy?: unknown; devices?: unknown };
   const extra = Object.keys(body).filter((k) => k !== "policy" && k !== "devices");
   if (extra.length) fail(`unknown field(s) ${extra.join(", ")}: ${shape}`);
-  if (body.policy !== undefined && (typeof body.policy !== "string" || !isAddress(body.policy))) fail("policy must be a policy's address (0x followed by 40 hex digits)");
+  if (body.policy !== undefined && (typeof body.policy !== "string" || !isAddress(body.policy)))
+    fail("policy must be a policy's address (0x followed by 40 hex digits)");
   const devices = body.devices;
   if (!devices || typeof devices !== "object" || Array.isArray(devices)) fail(shape);
   const entries = Object.entries(devices as Record<string, unknown>);
-  if (entries.length < 1 || entries.length > MAX_EVIDENCE_DEVICES) fail(`devices must hold 1 to ${MAX_EVIDENCE_DEVICES} device ids: split a larger fleet into several requests`);
+  if (entries.length < 1 || entries.length > MAX_EVIDENCE_DEVICES)
+    fail(`devices must hold 1 to ${MAX_EVIDENCE_DEVICES} device ids: split a larger fleet into several requests`);
   const out: Record<string, string> = {};
   for (const [id, evidence] of entries) {
     if (!DEVICE_ID.test(id) || BigInt(id) === 0n) fail(`${id}: a device id is 0x followed by 64 hex digits, not all zero`);

@@ -929,7 +929,8 @@ const schemas: Record<string, SchemaObject> = {
         type: "object",
         minProperties: 1,
         maxProperties: 200000,
-        description: "1 to 200,000 device ids (keys, 0x and 64 hex digits), each with its evidence (1 to 4,096 bytes as 0x hex; all of a device's parts together at most 4,096 bytes).",
+        description:
+          "1 to 200,000 device ids (keys, 0x and 64 hex digits), each with its evidence (1 to 4,096 bytes as 0x hex; all of a device's parts together at most 4,096 bytes).",
         propertyNames: { pattern: "^0x[0-9a-fA-F]{64}$" },
         additionalProperties: { type: "string", pattern: "^0x([0-9a-fA-F]{2}){1,4096}$" },
       },
@@ -1455,7 +1456,7 @@ const paths: Record<string, PathItemObject> = {
       },
     },
   },
-  "/v1/releases/{releaseId}/evidence": {
+  "/v1/releases/{id}/evidence": {
     post: {
       operationId: "postPolicyEvidence",
       summary: "An administrator gives devices the evidence a release's policy needs",
@@ -1467,10 +1468,7 @@ const paths: Record<string, PathItemObject> = {
       tags: ["administrators"],
       "x-x1368": ["APP-II-3"],
       security: ANYONE,
-      parameters: [
-        { name: "releaseId", in: "path", required: true, description: "The release (any case).", schema: ref("Bytes32") },
-        ...SIGNED_REQUEST_HEADERS,
-      ],
+      parameters: [{ name: "id", in: "path", required: true, description: "The release (any case).", schema: ref("Bytes32") }, ...SIGNED_REQUEST_HEADERS],
       requestBody: { description: "The evidence. The exact bytes sent are the ones signed.", required: true, content: json(ref("EvidenceRequest")) },
       responses: {
         ...ok("The evidence was kept.", "EvidenceResult"),
@@ -1578,7 +1576,7 @@ export const TRACKER_OPENAPI: OpenApiDocument = {
       "Three kinds of caller, three kinds of authentication:",
       "",
       "- devices and child modules post sealed messages (POST /v1/reports, POST /v1/downstream), authenticated by their seal and signature against the keys the ledger holds (after a first such report, a device may report under the session key it offered in it: ADR 0013);",
-      "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts, POST /v1/releases/{releaseId}/evidence), checked against the ledger's roles;",
+      "- administrators post signed requests (POST /v1/update-requests, POST /v1/rollouts/{releaseId}/cohorts, POST /v1/releases/{id}/evidence), checked against the ledger's roles;",
       "- readers (dashboards, operators, monitoring) use the read endpoints (/v1/fleet/*, /v1/releases*, /v1/rollouts, /v1/modules, /v1/anchors*) with a bearer token, required only when the tracker is configured with `tracker.apiToken`; /v1/health, /openapi.json and the dashboard's page and files are open.",
       "",
       'Every refusal is `{"error": {"code", "message"}}` with 400 (malformed), 401/403 (authentication or authorisation), 404 (unknown), 409 (replay), 413/415 (body too large, or not JSON), 500 (internal error, code INTERNAL unless said otherwise) or 503 (ledger unavailable, busy); each operation lists its codes per status. A path or method the API does not have is 404 NOT_FOUND. Ids (devices, releases, components, modules) are 32 bytes of hex, given in lower case; times are milliseconds since the epoch; versions are major.minor.patch.',

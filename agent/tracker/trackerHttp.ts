@@ -252,10 +252,11 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     return reply.send({ releaseId, devices: result.devices, roots: result.roots });
   });
 
-  app.post("/v1/releases/:releaseId/evidence", async (req, reply) => {
+  // `:id`, as GET /v1/releases/:id/adoption: Fastify takes one parameter name per path segment.
+  app.post("/v1/releases/:id/evidence", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const releaseId = (req.params as { releaseId: string }).releaseId.toLowerCase();
+    const releaseId = (req.params as { id: string }).id.toLowerCase();
     if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
     const body = parseEvidenceRequest(json(raw));
     await requireAdministrator(tracker.options.chain.registry, account);

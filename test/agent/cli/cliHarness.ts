@@ -196,9 +196,21 @@ export async function enrolTestDevice(c: Pick<CliChain, "run" | "dir">, label: s
   const dir = path.join(c.dir, folder);
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, "device.key"), key.privateKey + "\n", { mode: 0o600 });
-  const enrol = await c.run(
-    ["device", "enrol", "--id", label, "--public-key", key.signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "plant-1", "--region", "eu-west", "--json"],
-  );
+  const enrol = await c.run([
+    "device",
+    "enrol",
+    "--id",
+    label,
+    "--public-key",
+    key.signingKey.compressedPublicKey,
+    "--hardware",
+    "rev-a",
+    "--network",
+    "plant-1",
+    "--region",
+    "eu-west",
+    "--json",
+  ]);
   expect(enrol.code, enrol.stderr + enrol.stdout).to.equal(0);
   const deviceConfig = path.join(dir, "device.json");
   await fs.writeFile(
@@ -213,4 +225,3 @@ export async function enrolTestDevice(c: Pick<CliChain, "run" | "dir">, label: s
   );
   return { deviceConfig, deviceId: enrol.json().device.id };
 }
-

@@ -389,7 +389,9 @@ describe("ota-ledger policy (administrators' update policies)", function () {
         devices: { [deviceId]: encodeListedEvidence(list.proofs[0]), [list.deviceIds[1]]: encodeListedEvidence(list.proofs[1]) },
       });
       const human = await c.run(["policy", "allowlist", "--devices", "allowed.txt", "--out", "allowed.json"]);
-      expect(human.stdout).to.include(`allowlist root ${list.root} (2 device(s))`).and.include("ota-ledger policy evidence --release <id> --policy <address> --file allowed.json");
+      expect(human.stdout)
+        .to.include(`allowlist root ${list.root} (2 device(s))`)
+        .and.include("ota-ledger policy evidence --release <id> --policy <address> --file allowed.json");
 
       // The allowlist soaking an hour, composed with a policy that needs no evidence.
       const allowlist = await (await new AllowlistSoakPolicy__factory(c.admin).deploy(String(c.registry.target), 3600)).waitForDeployment();
@@ -401,7 +403,19 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       const check = async () => (await c.run(["policy", "check", "--release", release, "--device-config", deviceConfig, "--json"])).json();
       expect((await check()).policy.decidedBy).to.deep.include({ policy: allowlistAddress, name: "NO_EVIDENCE" });
 
-      const handed = await c.run(["policy", "evidence", "--release", release, "--policy", allowlistAddress, "--file", "allowed.json", "--device-config", deviceConfig, "--json"]);
+      const handed = await c.run([
+        "policy",
+        "evidence",
+        "--release",
+        release,
+        "--policy",
+        allowlistAddress,
+        "--file",
+        "allowed.json",
+        "--device-config",
+        deviceConfig,
+        "--json",
+      ]);
       expect(handed.code, handed.stdout + handed.stderr).to.equal(0);
       expect(handed.json()).to.deep.include({ releaseId: release, policy: allowlistAddress, deviceId });
       expect([...splitEvidence(handed.json().evidence)]).to.deep.equal([[allowlistAddress, encodeListedEvidence(list.proofs[0])]]);
@@ -420,7 +434,12 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       const args = ["policy", "evidence", "--release", release, "--file"];
       writeFileSync(path.join(c.dir, "other.json"), JSON.stringify({ devices: { [keccak256(toUtf8Bytes("someone else"))]: "0x01" } }));
       await refuses([...args, "other.json", "--device-config", deviceConfig], 2, "DEVICE_NOT_IN_FILE", new RegExp(`no evidence for device ${deviceId}`));
-      await refuses([...args, "allowed.json", "--policy", String(c.registry.target), "--device-config", deviceConfig], 1, "POLICY_NOT_ATTACHED", /is not the policy deciding for release/);
+      await refuses(
+        [...args, "allowed.json", "--policy", String(c.registry.target), "--device-config", deviceConfig],
+        1,
+        "POLICY_NOT_ATTACHED",
+        /is not the policy deciding for release/,
+      );
       for (const [content, message] of [
         ["not json", /cannot be read/],
         [JSON.stringify({ devices: { [deviceId]: "0x1" } }), /must be 0x-prefixed hex of 1 to 4096 bytes/],

@@ -30,12 +30,26 @@ describe("agent/core/policyEvidence: evidence for several policies in one string
   });
 
   it("refuses mixing evidence for every policy with keyed parts, a key that is no address, odd hex, and a whole over the limit", () => {
-    expect(() => joinEvidence(new Map([[EVERY_POLICY, "0x01"], [policy(), "0x02"]]))).to.throw(/cannot be mixed/);
+    expect(() =>
+      joinEvidence(
+        new Map([
+          [EVERY_POLICY, "0x01"],
+          [policy(), "0x02"],
+        ]),
+      ),
+    ).to.throw(/cannot be mixed/);
     expect(() => joinEvidence(new Map([["0x1234", "0x02"]]))).to.throw(/not a policy address/);
     expect(() => joinEvidence(new Map([[policy(), "0x123"]]))).to.throw(/not 0x-prefixed hex bytes/);
     // Each part carries 22 bytes of header: two parts of 2,030 bytes make 4 + 2 x 2,052 = 4,108 bytes.
     const big = hexlify(randomBytes(2030));
-    expect(() => joinEvidence(new Map([[policy(), big], [policy(), big]]))).to.throw(new RegExp(`at most ${MAX_EVIDENCE_BYTES} bytes \\(it is 4108 bytes\\)`));
+    expect(() =>
+      joinEvidence(
+        new Map([
+          [policy(), big],
+          [policy(), big],
+        ]),
+      ),
+    ).to.throw(new RegExp(`at most ${MAX_EVIDENCE_BYTES} bytes \\(it is 4108 bytes\\)`));
     expect(() => joinEvidence(new Map([[EVERY_POLICY, "0x" + "00".repeat(MAX_EVIDENCE_BYTES + 1)]]))).to.throw(/EVIDENCE_INVALID|at most/);
   });
 

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { joinEvidence } from "../../../agent/core/policyEvidence";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -170,15 +171,24 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       db.takeReport(ids[1], 1, 1000, body("rolled-back", "HEALTH_CHECK_FAILED"));
       // Back to the schema before issue 15, as the earlier version wrote it: the tampered device counted as failed.
       db.db.exec(`DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;
-        DROP TABLE ledger_position; DROP TABLE ledger_txs; DROP TABLE report_sessions;`);
+        DROP TABLE ledger_position; DROP TABLE ledger_txs; DROP TABLE report_sessions;
+        DROP TABLE policy_evidence;
+        CREATE TABLE policy_evidence (release_id TEXT NOT NULL, device_id TEXT NOT NULL, evidence TEXT NOT NULL, PRIMARY KEY (release_id, device_id));`);
+      // Evidence as the tracker kept it before issue 18: one string per release and device, for every policy.
+      db.db.prepare(`INSERT INTO policy_evidence (release_id, device_id, evidence) VALUES (?, ?, '0x0102')`).run(releaseId, ids[0]);
       db.db.prepare(`UPDATE devices SET failed_release = ? WHERE id = ?`).run(releaseId, ids[0]);
       db.db.prepare(`INSERT INTO release_failures (release_id, device_id, at) VALUES (?, ?, 1000)`).run(releaseId, ids[0]);
-      db.db.pragma(`user_version = ${FLEET_SCHEMA - 3}`); // before issue 15's, issue 16's and issue 17's migrations
+      db.db.pragma(`user_version = ${FLEET_SCHEMA - 4}`); // before issue 15's, 16's, 17's and 18's migrations
       db.close();
       db = new FleetDatabase(path.join(dir, "fleet.db"));
       expect(db.device(ids[0])).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null });
       expect(db.device(ids[1])).to.include({ lastKind: "failed", failedRelease: releaseId });
       expect([...db.failureTotals()]).to.deep.equal([[releaseId, 1]]);
+      // Issue 18: the old evidence is kept for every policy; a policy's own part then replaces it.
+      expect(db.evidenceFor(releaseId, ids[0])).to.equal("0x0102");
+      const policy = Wallet.createRandom().address;
+      db.setEvidence(releaseId, policy, [{ deviceId: ids[0], evidence: "0x03" }]);
+      expect(db.evidenceFor(releaseId, ids[0])).to.equal(joinEvidence(new Map([[policy, "0x03"]])));
     });
   });
 

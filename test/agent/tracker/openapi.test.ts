@@ -404,7 +404,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
         "GET /v1/anchors",
         "GET /v1/anchors/:index/devices/:deviceId",
         "POST /v1/rollouts/:releaseId/cohorts",
-        "POST /v1/releases/:releaseId/evidence",
+        "POST /v1/releases/:id/evidence",
         "GET /openapi.json",
         "GET /",
         "GET /dashboard/:file",
@@ -433,14 +433,14 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect([...statuses("UNAUTHORIZED")]).to.deep.equal(["401"]);
     // Administrators' signed requests: update requests, rollout cohorts and policy evidence.
     const signed = (status: number) =>
-      new Set([`POST /v1/update-requests ${status}`, `POST /v1/rollouts/{releaseId}/cohorts ${status}`, `POST /v1/releases/{releaseId}/evidence ${status}`]);
+      new Set([`POST /v1/update-requests ${status}`, `POST /v1/rollouts/{releaseId}/cohorts ${status}`, `POST /v1/releases/{id}/evidence ${status}`]);
     for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(signed(401));
     expect(documented.get("AUTH_REPLAY")).to.deep.equal(signed(409));
     expect(documented.get("AUTH_QUOTA")).to.deep.equal(signed(429));
     expect(documented.get("SERVER_BUSY")).to.deep.equal(signed(503));
     expect(documented.get("ROLLOUT_ROOT_MISMATCH")).to.deep.equal(new Set(["POST /v1/rollouts/{releaseId}/cohorts 409"]));
-    expect(documented.get("POLICY_NOT_ATTACHED")).to.deep.equal(new Set(["POST /v1/releases/{releaseId}/evidence 409"]));
-    expect(documented.get("EVIDENCE_INVALID")).to.deep.equal(new Set(["POST /v1/releases/{releaseId}/evidence 400"]));
+    expect(documented.get("POLICY_NOT_ATTACHED")).to.deep.equal(new Set(["POST /v1/releases/{id}/evidence 409"]));
+    expect(documented.get("EVIDENCE_INVALID")).to.deep.equal(new Set(["POST /v1/releases/{id}/evidence 400"]));
     for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"])
       expect(documented.get(code), code).to.deep.equal(new Set(["GET /v1/anchors/{index}/devices/{deviceId} 404"]));
     expect(documented.get("MESSAGE_REPLAYED")).to.deep.equal(new Set(["POST /v1/downstream 409"]));
@@ -455,7 +455,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
         "GET /v1/releases/{id}/adoption 404",
         "POST /v1/update-requests 400",
         "POST /v1/rollouts/{releaseId}/cohorts 404",
-        "POST /v1/releases/{releaseId}/evidence 404",
+        "POST /v1/releases/{id}/evidence 404",
       ]),
     );
     for (const code of ["RELEASE_NOT_ACTIVE", "PROVIDER_BARRED", "IMAGE_LOCATION_MISMATCH", "NO_DEVICES"])
@@ -490,7 +490,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       "POST /v1/downstream",
       "POST /v1/update-requests",
       "POST /v1/rollouts/{releaseId}/cohorts",
-      "POST /v1/releases/{releaseId}/evidence",
+      "POST /v1/releases/{id}/evidence",
       "GET /",
       "GET /dashboard/{file}",
     ]);

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { splitEvidence } from "../../../agent/core/policyEvidence";
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import type { FastifyInstance } from "fastify";
@@ -431,6 +432,49 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
       "POST",
       "/v1/rollouts/{releaseId}/cohorts",
       (await cohorts({ waves }, s.admin, `/v1/rollouts/0x${"77".repeat(32)}/cohorts`)).answer,
+      "RELEASE_UNKNOWN",
+    );
+  });
+
+  it("POST /v1/releases/{id}/evidence answers an administrator as documented, and refuses as documented (issue 18)", async () => {
+    const release = s.releases[2].id;
+    const path = `/v1/releases/${release}/evidence`;
+    const op = "/v1/releases/{id}/evidence";
+    const evidence = async (body: unknown, signer: Wallet, at = path) => {
+      const text = typeof body === "string" ? body : JSON.stringify(body);
+      const headers = await signAccountRequest(signer, { audience: s.url, method: "POST", path: at, body: text });
+      return { headers, text, answer: await call("POST", at, { body: text, headers: { ...headers, "content-type": "application/json" } }) };
+    };
+    const [p1, p2] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    const part = "0x" + "ab".repeat(2030);
+    const first = await evidence({ policy: p1, devices: { [s.devices[0].id]: part } }, s.admin);
+    conforms("POST", op, first.answer);
+    expect(first.answer.body).to.deep.equal({ releaseId: release.toLowerCase(), policy: p1, devices: 1 });
+    conforms("POST", op, (await evidence({ devices: { [s.devices[1].id]: "0x01" } }, s.admin)).answer);
+    const replay = await call("POST", path, { body: first.text, headers: { ...first.headers, "content-type": "application/json" } });
+    conforms("POST", op, replay, "AUTH_REPLAY");
+    conforms("POST", op, await postJson(path, { devices: { [s.devices[0].id]: "0x01" } }), "AUTH_MISSING");
+    conforms(
+      "POST",
+      op,
+      (await evidence({ devices: { [s.devices[0].id]: "0x01" } }, new Wallet(Wallet.createRandom().privateKey))).answer,
+      "NOT_ADMINISTRATOR",
+    );
+    for (const bad of [
+      { devices: {} },
+      { devices: { [s.devices[0].id]: "0x1" } },
+      { policy: "0x12", devices: { [s.devices[0].id]: "0x01" } },
+      { waves: [] },
+      "{not json",
+    ])
+      conforms("POST", op, (await evidence(bad, s.admin)).answer, "BAD_REQUEST");
+    // A second policy's part would take the device's evidence past 4,096 bytes: refused, and the first part is kept as it was.
+    conforms("POST", op, (await evidence({ policy: p2, devices: { [s.devices[0].id]: part } }, s.admin)).answer, "EVIDENCE_INVALID");
+    expect(splitEvidence(s.tracker.db.evidenceFor(release, s.devices[0].id)!)).to.deep.equal(new Map([[p1, part]]));
+    conforms(
+      "POST",
+      op,
+      (await evidence({ devices: { [s.devices[0].id]: "0x01" } }, s.admin, `/v1/releases/0x${"77".repeat(32)}/evidence`)).answer,
       "RELEASE_UNKNOWN",
     );
   });

@@ -233,7 +233,8 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     expect([...splitEvidence(held).keys()].sort()).to.deep.equal([await allowlist.getAddress(), await rollout.getAddress()].sort());
 
     // The release soaks: the ledger refuses a with its evidence, so the tracker tells nobody.
-    const ask = (id: string, evidence: string) => allOf.check(v6.releaseId, BOOT, 0, { deviceId: id, hardwareClass: 1, network: ZeroHash, region: ZeroHash, installed: [] }, evidence);
+    const ask = (id: string, evidence: string) =>
+      allOf.check(v6.releaseId, BOOT, 0, { deviceId: id, hardwareClass: 1, network: ZeroHash, region: ZeroHash, installed: [] }, evidence);
     expect(await ask(idA, held)).to.equal(await allOf.encodeRefusal(0, await allowlist.SOAKING()));
     for (const agent of [a, b]) {
       await agent.report();

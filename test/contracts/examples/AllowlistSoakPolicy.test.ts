@@ -68,7 +68,7 @@ describe("AllowlistSoakPolicy: the second worked example of docs/writing-a-polic
       proof(0) + "00", // one byte long
       coder.encode(["uint256", "bytes32[]"], [0, buildCohort(LISTED).proofs[0]]), // a rollout's evidence
       coder.encode(["bytes32[]"], [Array.from({ length: 33 }, (_, i) => ethers.id(String(i)))]), // over MAX_PROOF_LENGTH
-      "0x" + (64n).toString(16).padStart(64, "0") + "00".repeat(32), // offset not 0x20
+      "0x" + 64n.toString(16).padStart(64, "0") + "00".repeat(32), // offset not 0x20
     ];
     for (const m of malformed) expect(await ask(release.id, m), m.slice(0, 80)).to.equal(REASON.MALFORMED_EVIDENCE);
     // The soak is the last rule: an unlisted device learns it at once.
