@@ -1,4 +1,4 @@
-import { HardhatUserConfig, extendEnvironment, subtask } from "hardhat/config";
+import { HardhatUserConfig, extendEnvironment, subtask, task, types } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import { HardhatPluginError } from "hardhat/plugins";
 import "@nomicfoundation/hardhat-toolbox";
@@ -38,6 +38,19 @@ extendEnvironment((hre) => {
     `the "${EXTERNAL_NETWORK}" network is not configured:\n  - ${external.problems.join("\n  - ")}\n` + "See docs/guides/administrator.md.",
   );
 });
+
+// A development chain's clock, for rules that wait (a soak time, a wave's start, a maintenance
+// window): `npx hardhat advance-time 86400 --network localhost` (docs/writing-a-policy.md).
+task("advance-time", "moves a development chain's clock forward and mines a block at the new time (Hardhat or anvil node only)")
+  .addPositionalParam("seconds", "how far forward", undefined, types.int)
+  .setAction(async ({ seconds }: { seconds: number }, hre) => {
+    if (hre.network.name === EXTERNAL_NETWORK) throw new HardhatPluginError("ota-ledger", "advance-time is for a development chain, not the external network");
+    if (!Number.isSafeInteger(seconds) || seconds < 1) throw new HardhatPluginError("ota-ledger", `seconds must be a whole number above 0, not ${seconds}`);
+    await hre.network.provider.send("evm_increaseTime", [seconds]);
+    await hre.network.provider.send("evm_mine", []);
+    const block = (await hre.network.provider.send("eth_getBlockByNumber", ["latest", false])) as { number: string; timestamp: string };
+    console.log(`block ${Number(block.number)} at ${new Date(Number(block.timestamp) * 1000).toISOString()}`);
+  });
 
 const config: HardhatUserConfig = {
   solidity: {

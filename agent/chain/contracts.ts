@@ -6,6 +6,7 @@
  */
 export {
   AllOfPolicy__factory,
+  AllowlistSoakPolicy__factory,
   AnyOfPolicy__factory,
   ApprovalPolicy__factory,
   ComposedPolicy__factory,
@@ -13,6 +14,7 @@ export {
   IUpdatePolicy__factory,
   LocationPolicy__factory,
   MaintenanceWindowPolicy__factory,
+  PilotFleetPolicy__factory,
   StagedRollout__factory,
   StatusAnchors__factory,
   UpdateCheckLens__factory,

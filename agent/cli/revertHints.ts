@@ -8,11 +8,13 @@ import {
   LocationPolicy__factory,
   MaintenanceWindowPolicy__factory,
   AllOfPolicy__factory,
+  AllowlistSoakPolicy__factory,
+  PilotFleetPolicy__factory,
   StatusAnchors__factory,
 } from "../chain/contracts";
 import { formatVersion } from "../core/version";
 
-/** The contract interfaces whose custom errors the CLI decodes: the registries, the policies and the anchors. */
+/** The contract interfaces whose custom errors the CLI decodes: the registries, the policies (the examples too) and the anchors. */
 export const REVERT_INTERFACES: Interface[] = [
   UpdateRegistry__factory.createInterface(),
   FleetRegistry__factory.createInterface(),
@@ -22,6 +24,8 @@ export const REVERT_INTERFACES: Interface[] = [
   LocationPolicy__factory.createInterface(),
   MaintenanceWindowPolicy__factory.createInterface(),
   AllOfPolicy__factory.createInterface(), // AnyOfPolicy shares ComposedPolicy's errors
+  PilotFleetPolicy__factory.createInterface(), // the worked examples of docs/writing-a-policy.md
+  AllowlistSoakPolicy__factory.createInterface(),
   StatusAnchors__factory.createInterface(),
 ];
 

@@ -1,3 +1,4 @@
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { decodeBytes32String, hexlify } from "ethers";
@@ -20,6 +21,8 @@ interface EnrolOptions {
   region?: string;
   batch?: string;
   recordsLink: string;
+  writeConfig?: string;
+  component: string[];
 }
 
 /** Devices (CAP-11.3-d): enrolment singly or in Merkle batches, suspension, standing. */
@@ -37,6 +40,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--region <label>", "region or group label (up to 31 bytes)")
     .option("--batch <file>", "JSON array of {id, publicKey, hardware, network, region}; writes the proofs beside it (devices.json: devices.proofs.json)")
     .option("--records-link <link>", "with --batch: where the records are published (e.g. an IPFS CID)", "")
+    .option(
+      "--write-config <file>",
+      "one device: also write a starter device.json for it (its credential; device.key beside it; data in ./data; healthCheck pass), never over an existing file",
+    )
+    .option("--component <name>", "with --write-config: a component the device runs (repeat)", (v: string, all: string[]) => [...all, v], [])
     .action(async (options: EnrolOptions) => (options.batch ? enrolBatch(ctx, options.batch, options) : enrolOne(ctx, options)));
 
   device
@@ -76,17 +84,45 @@ async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
   }
   const input = { id: o.id!, publicKey: o.publicKey!, hardware: o.hardware!, network: o.network!, region: o.region! };
   toDeviceRecord(input, null, flagName); // every field but hardware is checked before connecting
+  const configFile = o.writeConfig === undefined ? undefined : path.resolve(ctx.io.cwd, o.writeConfig);
+  if (configFile !== undefined) {
+    if (o.component.length === 0) throw new InputError("INVALID_INPUT", "--write-config needs the components the device runs: --component <name> (repeat)");
+    if (await exists(configFile)) throw new InputError("CONFIG_FILE_EXISTS", `${configFile} exists: nothing was enrolled; give another --write-config file or remove it`);
+  } else if (o.component.length > 0) throw new InputError("INVALID_INPUT", "--component goes with --write-config");
   const { registry, fleet } = await ctx.connect();
   const record = toDeviceRecord(input, await listHardwareClasses(registry), flagName);
   checkDeviceRecord(record);
   const { tx } = await confirm(fleet.enrolDevice(record));
+  if (configFile !== undefined) await writeStarterDeviceConfig(configFile, record, o.component);
   ctx.output(
-    { device: record, tx },
-    `enrolled device ${record.id}\n  hardware class ${record.hardwareClass}, network ${label(record.network)}, region ${label(record.region)}\n${describeTx(tx)}`,
+    { device: record, tx, ...(configFile !== undefined ? { deviceConfig: configFile } : {}) },
+    `enrolled device ${record.id}\n  hardware class ${record.hardwareClass}, network ${label(record.network)}, region ${label(record.region)}\n${describeTx(tx)}` +
+      (configFile !== undefined ? `\n  device.json written to ${configFile} (the key goes beside it as device.key; see docs/device.md)` : ""),
+  );
+}
+
+/** A device.json a device can run with (docs/device.md): its credential and the simplest choices, for the integrator to adjust. */
+async function writeStarterDeviceConfig(file: string, record: DeviceRecord, components: string[]): Promise<void> {
+  const config = {
+    keyFile: "device.key",
+    credential: { record, batchId: 0, proof: [] },
+    components,
+    dataDir: "./data",
+    healthCheck: "pass",
+  };
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, JSON.stringify(config, null, 2) + "\n", { flag: "wx" });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
   );
 }
 
 async function enrolBatch(ctx: CliContext, file: string, o: EnrolOptions): Promise<void> {
+  if (o.writeConfig !== undefined || o.component.length > 0) throw new InputError("INVALID_INPUT", "--write-config and --component are for one device, not --batch");
   const single = (["id", "publicKey", "hardware", "network", "region"] as const).filter((k) => o[k] !== undefined);
   if (single.length > 0) throw new InputError("INVALID_INPUT", "use either --batch <file> or the single-device options (--id, --public-key, ...), not both");
   const batchFile = path.resolve(ctx.io.cwd, file);

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Command } from "commander";
-import { getAddress, ZeroHash, type BaseContract, type Provider } from "ethers";
+import { AbiCoder, Contract, FunctionFragment, getAddress, ZeroHash, type BaseContract, type Provider } from "ethers";
 import type { CliContext, Connection } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import {
@@ -234,6 +234,35 @@ export function register(program: Command, ctx: CliContext): void {
         await lock.release();
       }
     });
+
+  for (const kind of ["call", "send"] as const) {
+    policy
+      .command(`${kind} <policy> <function> [args...]`)
+      .description(
+        kind === "call"
+          ? 'read a view of a policy, one of your own included: <function> is its signature with what it returns, e.g. "allowlistRoot() returns (bytes32)"'
+          : 'send an administrator\'s transaction to a policy\'s own function, which the CLI has no command for: e.g. "setAllowlist(bytes32)" 0x<root>',
+      )
+      .addHelpText("after", "\nArguments: numbers and addresses as text, arrays and structs as JSON (e.g. '[\"0x..\", \"0x..\"]'), booleans as true or false.")
+      .action(async (policyText: string, signature: string, args: string[]) => {
+        const address = getAddress(parseAddress(policyText, "policy address"));
+        const fn = parseFunction(signature);
+        const values = parseArguments(fn, args);
+        if (kind === "call") {
+          const conn = await ctx.connectReadOnly();
+          await requireCode(conn.provider, address);
+          const result = (await new Contract(address, [fn], conn.provider).getFunction(fn.format("sighash")).staticCallResult(...values)) as unknown[];
+          const answer = [...result].map(plain);
+          ctx.output({ policy: address, function: fn.format("sighash"), result: answer }, answer.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n"));
+          return;
+        }
+        const conn = await ctx.connect();
+        await requireCode(conn.provider, address);
+        const contract = new Contract(address, [fn], conn.signer);
+        const { tx } = await confirm(contract.getFunction(fn.format("sighash")).send(...values));
+        ctx.output({ policy: address, function: fn.format("sighash"), tx }, `${fn.format("sighash")} sent to ${address}\n${describeTx(tx)}`);
+      });
+  }
 
   const location = policy.command("location").description("rules of a location policy (CAP-11.3-h): allowed and denied regions and networks");
   targetOptions(
@@ -556,3 +585,56 @@ async function requireInReleasePolicy(conn: Awaited<ReturnType<CliContext["conne
     );
   }
 }
+
+/** A function's human-readable ABI signature, as `policy call` and `policy send` take it. */
+function parseFunction(signature: string): FunctionFragment {
+  try {
+    return FunctionFragment.from(signature.trim().startsWith("function ") ? signature.trim() : `function ${signature.trim()}`);
+  } catch (cause) {
+    throw new InputError(
+      "INVALID_INPUT",
+      `"${signature}" is not a function signature: give its name and parameter types, e.g. "setAllowlist(bytes32)" or "allowlistRoot() returns (bytes32)"`,
+      { cause },
+    );
+  }
+}
+
+/** The command line's arguments as the function's parameters take them (arrays and structs as JSON). */
+function parseArguments(fn: FunctionFragment, args: string[]): unknown[] {
+  if (args.length !== fn.inputs.length) {
+    throw new InputError("INVALID_INPUT", `${fn.format("sighash")} takes ${fn.inputs.length} argument(s), ${args.length} given`);
+  }
+  const values = fn.inputs.map((input, i) => {
+    const text = args[i];
+    if (input.baseType === "array" || input.baseType === "tuple") {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new InputError("INVALID_INPUT", `argument ${i + 1} (${input.format()}) must be JSON, e.g. ["0x..", "0x.."]: ${text}`);
+      }
+    }
+    if (input.baseType === "bool") {
+      if (text !== "true" && text !== "false") throw new InputError("INVALID_INPUT", `argument ${i + 1} (bool) must be true or false: ${text}`);
+      return text === "true";
+    }
+    return text;
+  });
+  try {
+    AbiCoder.defaultAbiCoder().encode(fn.inputs, values);
+  } catch (cause) {
+    throw new InputError("INVALID_INPUT", `the arguments do not fit ${fn.format("sighash")}: ${(cause as Error).message.split(" (")[0]}`, { cause });
+  }
+  return values;
+}
+
+/** A result as JSON can carry it (big numbers as decimal text, nested results as lists). */
+function plain(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (Array.isArray(value)) return [...value].map(plain);
+  return value;
+}
+
+async function requireCode(provider: Provider, address: string): Promise<void> {
+  if ((await provider.getCode(address)) === "0x") throw new InputError("NOT_A_CONTRACT", `${address} has no code on this chain: check the address`);
+}
+
