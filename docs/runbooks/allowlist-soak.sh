@@ -14,7 +14,10 @@ PORT="${1:-28545}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/policy-runbook.XXXXXX")"
 echo "== the runbook's files: ${WORK}"
 jobs_started=()
-cleanup() { for pid in "${jobs_started[@]}"; do kill -- "-${pid}" 2>/dev/null || true; done; }
+cleanup() {
+  for pid in "${jobs_started[@]}"; do kill -- "-${pid}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 # field <path> < file.json: one field of a JSON document (the CLI's --json output, a deployment file)
 field() { node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(process.argv[1].split(".").reduce((o,k)=>o[k],JSON.parse(s))))' "$1"; }

@@ -62,7 +62,11 @@ describe("docs/writing-a-policy.md: the runbook from a fresh chain (APP-II-3, is
     while (port === 8545 || (await listening(port + 1))) port = await freePort();
     const work = mkdtempSync(path.join(os.tmpdir(), "ota-runbook-tmp-"));
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OTA_")));
-    const child = spawn("bash", ["docs/runbooks/allowlist-soak.sh", String(port)], { cwd: copy, env: { ...env, TMPDIR: work }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", ["docs/runbooks/allowlist-soak.sh", String(port)], {
+      cwd: copy,
+      env: { ...env, TMPDIR: work },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -84,9 +88,14 @@ describe("docs/writing-a-policy.md: the runbook from a fresh chain (APP-II-3, is
         expect(next, `"${line}" after the earlier steps\n${out.slice(-4000)}`).to.be.greaterThan(-1);
         at = next;
       }
-      // The script stops what it started.
-      expect(await listening(port), "the chain is stopped").to.equal(false);
-      expect(await listening(port + 1), "the firmware server is stopped").to.equal(false);
+      // The script stops what it started (a process may take a moment to let go of its port).
+      for (const [p, what] of [
+        [port, "the chain"],
+        [port + 1, "the firmware server"],
+      ] as const) {
+        for (let i = 0; i < 50 && (await listening(p)); i++) await new Promise((r) => setTimeout(r, 200));
+        expect(await listening(p), `${what} is stopped`).to.equal(false);
+      }
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
