@@ -5,6 +5,8 @@ import { writeNewKeyFile } from "../newKeyFile";
 import { finishDeviceRun } from "../finishDeviceRun";
 import { parseBytes32 } from "../parse";
 import { lockFolder } from "../../io/pidLock";
+import { checkDevicePolicy } from "../policyCheck";
+import type { PolicyExplanation } from "../../chain/policyExplanation";
 import { InputError, OtaError } from "../../core/errors";
 import { componentIdOf } from "../../core/release";
 import { encodeVersion, formatVersion } from "../../core/version";
@@ -60,7 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
       const log = (l: string) => ctx.io.stderr(l + "\n");
       const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
       try {
-        await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log);
+        await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log, path.resolve(ctx.io.cwd, o.deviceConfig));
       } finally {
         await lock.release();
       }
@@ -137,6 +139,7 @@ async function installByHand(
   source: { file: string } | { url: string } | undefined,
   floors: Record<string, bigint>,
   log: (line: string) => void,
+  configFile: string,
 ): Promise<void> {
   // No tracker here: the install sends no report and takes no notice; `device run` reports the result when it starts.
   const agent = await DeviceAgent.open({
@@ -165,7 +168,9 @@ async function installByHand(
     outcome = await agent.considerRelease(releaseId, "manual");
   }
   const report = await agent.statusReport();
-  const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed };
+  // A policy's refusal explained as `policy check` explains it (issue 18): which policy, its reason by name.
+  const explained = outcome.policy ? await explainRefusal(chain, configFile, releaseId) : undefined;
+  const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed, ...(explained ? { explained } : {}) };
   if (outcome.outcome !== "confirmed") {
     const hint =
       outcome.code === "PREVIOUSLY_FAILED"
@@ -175,7 +180,7 @@ async function installByHand(
           : outcome.outcome === "blocked"
             ? ": its delivery was blocked (the server, the network or the bytes given, not the release); run again, or give the artifact with --file or --url"
             : outcome.policy
-              ? `: the update policy ${outcome.policy.address} refuses this device now (reason ${outcome.policy.reason}); ota-ledger policy check --release ${releaseId} --device-config <device.json> says which policy and why`
+              ? `: the update policy ${outcome.policy.address} refuses this device now (${explained ? refusalText(explained) : `reason ${outcome.policy.reason}`}); ota-ledger policy check --release ${releaseId} --device-config <device.json> says more`
               : "";
     throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
   }
@@ -187,3 +192,28 @@ async function installByHand(
     ].join("\n"),
   );
 }
+
+/** The policy that refused and its reason's name, asked as `policy check` asks; undefined when the ledger does not answer (the refusal stands as it is). */
+async function explainRefusal(
+  chain: Awaited<ReturnType<CliContext["connectReadOnly"]>>,
+  configFile: string,
+  releaseId: string,
+): Promise<ExplainedRefusal | undefined> {
+  try {
+    const answer = await checkDevicePolicy(chain, configFile, releaseId);
+    if (!answer.policy || answer.policy.allowed) return undefined;
+    const { reason, ...rest } = answer.policy.decidedBy;
+    return { ...rest, reason: reason.toString() }; // JSON has no bigint
+  } catch {
+    return undefined;
+  }
+}
+
+/** The policy that decided, as `policy check --json` shows it under `policy.decidedBy`. */
+type ExplainedRefusal = Omit<PolicyExplanation["decidedBy"], "reason"> & { reason: string };
+
+function refusalText(d: ExplainedRefusal): string {
+  const why = d.failure ? `failed: ${d.failure.error ?? `reverted with ${d.failure.data}`}` : `reason ${d.reason}${d.name ? ` ${d.name}` : ""}`;
+  return `${d.policy} ${why}`;
+}
+
