@@ -87,7 +87,8 @@ async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
   const configFile = o.writeConfig === undefined ? undefined : path.resolve(ctx.io.cwd, o.writeConfig);
   if (configFile !== undefined) {
     if (o.component.length === 0) throw new InputError("INVALID_INPUT", "--write-config needs the components the device runs: --component <name> (repeat)");
-    if (await exists(configFile)) throw new InputError("CONFIG_FILE_EXISTS", `${configFile} exists: nothing was enrolled; give another --write-config file or remove it`);
+    if (await exists(configFile))
+      throw new InputError("CONFIG_FILE_EXISTS", `${configFile} exists: nothing was enrolled; give another --write-config file or remove it`);
   } else if (o.component.length > 0) throw new InputError("INVALID_INPUT", "--component goes with --write-config");
   const { registry, fleet } = await ctx.connect();
   const record = toDeviceRecord(input, await listHardwareClasses(registry), flagName);
@@ -122,7 +123,8 @@ async function exists(file: string): Promise<boolean> {
 }
 
 async function enrolBatch(ctx: CliContext, file: string, o: EnrolOptions): Promise<void> {
-  if (o.writeConfig !== undefined || o.component.length > 0) throw new InputError("INVALID_INPUT", "--write-config and --component are for one device, not --batch");
+  if (o.writeConfig !== undefined || o.component.length > 0)
+    throw new InputError("INVALID_INPUT", "--write-config and --component are for one device, not --batch");
   const single = (["id", "publicKey", "hardware", "network", "region"] as const).filter((k) => o[k] !== undefined);
   if (single.length > 0) throw new InputError("INVALID_INPUT", "use either --batch <file> or the single-device options (--id, --public-key, ...), not both");
   const batchFile = path.resolve(ctx.io.cwd, file);

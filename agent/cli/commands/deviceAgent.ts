@@ -216,4 +216,3 @@ function refusalText(d: ExplainedRefusal): string {
   const why = d.failure ? `failed: ${d.failure.error ?? `reverted with ${d.failure.data}`}` : `reason ${d.reason}${d.name ? ` ${d.name}` : ""}`;
   return `${d.policy} ${why}`;
 }
-

@@ -241,9 +241,9 @@ export function register(program: Command, ctx: CliContext): void {
       .description(
         kind === "call"
           ? 'read a view of a policy, one of your own included: <function> is its signature with what it returns, e.g. "allowlistRoot() returns (bytes32)"'
-          : 'send an administrator\'s transaction to a policy\'s own function, which the CLI has no command for: e.g. "setAllowlist(bytes32)" 0x<root>',
+          : "send an administrator's transaction to a policy's own function, which the CLI has no command for: e.g. \"setAllowlist(bytes32)\" 0x<root>",
       )
-      .addHelpText("after", "\nArguments: numbers and addresses as text, arrays and structs as JSON (e.g. '[\"0x..\", \"0x..\"]'), booleans as true or false.")
+      .addHelpText("after", '\nArguments: numbers and addresses as text, arrays and structs as JSON (e.g. \'["0x..", "0x.."]\'), booleans as true or false.')
       .action(async (policyText: string, signature: string, args: string[]) => {
         const address = getAddress(parseAddress(policyText, "policy address"));
         const fn = parseFunction(signature);
@@ -253,7 +253,10 @@ export function register(program: Command, ctx: CliContext): void {
           await requireCode(conn.provider, address);
           const result = (await new Contract(address, [fn], conn.provider).getFunction(fn.format("sighash")).staticCallResult(...values)) as unknown[];
           const answer = [...result].map(plain);
-          ctx.output({ policy: address, function: fn.format("sighash"), result: answer }, answer.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n"));
+          ctx.output(
+            { policy: address, function: fn.format("sighash"), result: answer },
+            answer.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n"),
+          );
           return;
         }
         const conn = await ctx.connect();
@@ -637,4 +640,3 @@ function plain(value: unknown): unknown {
 async function requireCode(provider: Provider, address: string): Promise<void> {
   if ((await provider.getCode(address)) === "0x") throw new InputError("NOT_A_CONTRACT", `${address} has no code on this chain: check the address`);
 }
-
