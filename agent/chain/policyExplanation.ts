@@ -75,10 +75,11 @@ const KNOWN_ERRORS = new Interface(
  * Explains a policy's answer (issue 18): for a composer, follows its refusal's path
  * (decodeRefusal, members) to the member that refused; names that member's reason where it
  * declares names (ERC-165 IUpdatePolicyReasons: reasonName); and for a policy that failed
- * (POLICY_FAILED, MEMBER_FAILED) asks it again directly to read its revert and decode the error.
- * Every call is a read; nothing here decides anything (the ledger's answer stands).
+ * (POLICY_FAILED, MEMBER_FAILED) asks it again directly to read its revert and decode the error
+ * (when given the `question`). Every call is a read; nothing here decides anything (the ledger's
+ * answer stands).
  */
-export async function explainPolicyAnswer(provider: Provider, policy: string, reason: bigint, question: PolicyQuestion): Promise<PolicyExplanation> {
+export async function explainPolicyAnswer(provider: Provider, policy: string, reason: bigint, question?: PolicyQuestion): Promise<PolicyExplanation> {
   const explanation: PolicyExplanation = { policy, reason, allowed: reason === 0n, path: [], decidedBy: { policy, reason, name: null } };
   if (reason === 0n) {
     explanation.decidedBy.name = await reasonName(provider, policy, 0n);
@@ -101,8 +102,9 @@ export async function explainPolicyAnswer(provider: Provider, policy: string, re
     }
   }
   explanation.decidedBy = { policy: current, reason: leaf, name: null };
-  if (leaf === POLICY_FAILED || leaf === MEMBER_FAILED) explanation.decidedBy.failure = await failureOf(provider, current, question);
-  else explanation.decidedBy.name = await reasonName(provider, current, leaf);
+  if (leaf === POLICY_FAILED || leaf === MEMBER_FAILED) {
+    if (question) explanation.decidedBy.failure = await failureOf(provider, current, question);
+  } else explanation.decidedBy.name = await reasonName(provider, current, leaf);
   return explanation;
 }
 
@@ -172,4 +174,52 @@ export function describeRevert(data: string): string | null {
   }
   if (!parsed) return null;
   return `${parsed.name}(${parsed.args.map((a) => (typeof a === "string" ? JSON.stringify(a) : String(a))).join(", ")})`;
+}
+
+/** A refusal a device reported, explained for people (the tracker's API and dashboard): JSON-ready. */
+export interface NamedRefusal {
+  policy: string;
+  reason: string;
+  path: { composer: string; member: number; address: string }[];
+  decidedBy: { policy: string; reason: string; name: string | null };
+}
+
+/**
+ * The names of refusals, cached: what a policy's reason code means does not change (a composer's
+ * members are fixed at construction; a kit policy's reasonName is a table), so each (policy,
+ * reason) costs its few reads once. An unanswered ledger is not cached: null, asked again next time.
+ */
+export class RefusalNames {
+  private readonly known = new Map<string, NamedRefusal>();
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly max = 1024,
+  ) {}
+
+  async of(policy: string, reason: string): Promise<NamedRefusal | null> {
+    const key = `${policy.toLowerCase()}:${reason}`;
+    const hit = this.known.get(key);
+    if (hit) return hit;
+    let code: bigint;
+    try {
+      code = BigInt(reason);
+    } catch {
+      return null; // not a reason code: as the device sent it
+    }
+    try {
+      const e = await explainPolicyAnswer(this.provider, policy, code);
+      const named: NamedRefusal = {
+        policy,
+        reason,
+        path: e.path,
+        decidedBy: { policy: e.decidedBy.policy, reason: e.decidedBy.reason.toString(), name: e.decidedBy.name },
+      };
+      if (this.known.size >= this.max) this.known.delete(this.known.keys().next().value!);
+      this.known.set(key, named);
+      return named;
+    } catch {
+      return null;
+    }
+  }
 }

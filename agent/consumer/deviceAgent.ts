@@ -474,8 +474,9 @@ export class DeviceAgent {
         this.needs.delete(releaseId); // a release still needed is reported as such (CAP-11.1-a-iv)
         await fs.rm(artifactFile, { force: true }); // a blocked one keeps its verified prefix to resume from
       }
-      const result = await this.finish(releaseId, outcome, code);
-      return code === "POLICY_REFUSED" ? { ...result, ...policyOf(err) } : result;
+      const { policy } = code === "POLICY_REFUSED" ? policyOf(err) : {};
+      const result = await this.finish(releaseId, outcome, code, policy);
+      return policy ? { ...result, policy } : result;
     }
   }
 
@@ -672,7 +673,7 @@ export class DeviceAgent {
     }
   }
 
-  private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string): Promise<UpdateOutcome> {
+  private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string, policy?: UpdateOutcome["policy"]): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
     if (outcome === "blocked") {
       const attempts = (this.blocked.get(releaseId)?.attempts ?? 0) + 1;
@@ -695,7 +696,7 @@ export class DeviceAgent {
       !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)) &&
       !unreportedFailure
     )
-      this.lastAttempt = { releaseId, outcome, code, at: this.now(), reported: false };
+      this.lastAttempt = { releaseId, outcome, code, at: this.now(), reported: false, ...(policy ? { policy } : {}) };
     await this.report().catch((err) => this.o.log?.(`report: ${(err as Error).message}`));
     return { releaseId, outcome, code };
   }
@@ -703,7 +704,9 @@ export class DeviceAgent {
   /** Releases whose delivery is blocked: how many tries in a row, and when the next is due (a restart tries at once). */
   private readonly blocked = new Map<string, { attempts: number; retryAt: number }>();
 
-  private lastAttempt: { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number; reported: boolean } | undefined;
+  private lastAttempt:
+    | { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number; reported: boolean; policy?: UpdateOutcome["policy"] }
+    | undefined;
 
   /** Whether `releaseId` is the active image of one of this device's components. */
   private isRunning(releaseId: string): boolean {
@@ -731,7 +734,14 @@ export class DeviceAgent {
         return image ? [{ component, version: image.version, releaseId: image.releaseId, slot: c.active }] : [];
       }),
       lastResult: attempt
-        ? { releaseId: attempt.releaseId, component: "", outcome: attempt.outcome, code: attempt.code, at: attempt.at }
+        ? {
+            releaseId: attempt.releaseId,
+            component: "",
+            outcome: attempt.outcome,
+            code: attempt.code,
+            at: attempt.at,
+            ...(attempt.policy ? { policy: attempt.policy } : {}), // which policy refused, and its reason (issue 18)
+          }
         : last && { releaseId: last.releaseId, component: last.component, outcome: last.outcome, code: last.code, at: last.at },
       needs: [...this.needs.values()],
       declined: [...this.declined].map(([releaseId, code]) => ({ releaseId, code })),

@@ -5,7 +5,8 @@ export interface StatusReport {
   deviceId: string;
   counter: number; // monotonic per device, persisted: a replayed report is older than the last one
   installed: { component: string; version: string; releaseId: string; slot: "a" | "b" }[];
-  lastResult: null | { releaseId: string; component: string; outcome: string; code: string; at: number };
+  /** `policy`: for POLICY_REFUSED, the policy the ledger asked and its answer (a decimal reason code). */
+  lastResult: null | { releaseId: string; component: string; outcome: string; code: string; at: number; policy?: { address: string; reason: string } };
   needs: { releaseId: string; component: string; reason: string }[]; // updates it learned of and needs (CAP-11.1-a-iv)
   declined: { releaseId: string; code: string }[]; // updates it declined by its own policy (CAP-11.1-a-vi): reported, not silent
   safeMode: boolean;

@@ -392,6 +392,12 @@ const schemas: Record<string, SchemaObject> = {
           },
           code: { type: "string" },
           at: ms("When."),
+          policy: {
+            type: "object",
+            required: ["address", "reason"],
+            description: "For POLICY_REFUSED: the policy the ledger asked and its answer, a decimal reason code (issue 18).",
+            properties: { address: { type: "string" }, reason: { type: "string" } },
+          },
         },
       },
       needs: {
@@ -592,10 +598,36 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeviceDetail: {
     type: "object",
-    required: ["device", "plan", "reports", "decisions", "deliveries", "downloads"],
+    required: ["device", "plan", "reports", "decisions", "deliveries", "downloads", "policyRefusal"],
     description:
-      "One device: its view, the resolver's plan for its configuration, its latest reports, the decisions recorded for it, the notices handed out and what it fetched from the firmware servers.",
+      "One device: its view, the resolver's plan for its configuration, its latest reports, the decisions recorded for it, the notices handed out, what it fetched from the firmware servers, and the update policy's refusal its latest report names.",
     properties: {
+      policyRefusal: {
+        type: ["object", "null"],
+        required: ["releaseId", "policy", "reason", "path", "decidedBy"],
+        description:
+          "When the device's latest report is a POLICY_REFUSED naming the policy (issue 18): the policy the ledger asked, its answer, the members of a composer down to the policy that refused, and that policy's reason by name (reasonName; null when the policy names none). Null otherwise, or while the ledger does not answer.",
+        properties: {
+          releaseId: ref("Bytes32"),
+          policy: { type: "string", description: "The policy attached (the one the ledger asked)." },
+          reason: { type: "string", description: "Its answer, a decimal reason code (a composer's carries the member's path)." },
+          path: {
+            type: "array",
+            description: "The composers' members the refusal went through, outermost first.",
+            items: {
+              type: "object",
+              required: ["composer", "member", "address"],
+              properties: { composer: { type: "string" }, member: { type: "integer", minimum: 0 }, address: { type: "string" } },
+            },
+          },
+          decidedBy: {
+            type: "object",
+            required: ["policy", "reason", "name"],
+            description: "The policy that refused, its own reason code and that code's name.",
+            properties: { policy: { type: "string" }, reason: { type: "string" }, name: { type: ["string", "null"] } },
+          },
+        },
+      },
       device: ref("DeviceView"),
       plan: {
         type: "object",

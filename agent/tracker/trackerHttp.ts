@@ -1,3 +1,4 @@
+import { isAddress } from "ethers";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -12,6 +13,8 @@ import type { TrackerModule } from "./trackerModule";
 import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
 import { isReleaseId, parseCohortsRequest, requireAdministrator } from "./rolloutCohorts";
 import { parseEvidenceRequest } from "./evidenceRequests";
+import { RefusalNames } from "../chain/policyExplanation";
+import type { StatusReport } from "../core/statusReport";
 import { reportEnvelope } from "./reportIntake";
 import { BODY_MAX_BYTES, REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
 
@@ -95,6 +98,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   });
   let url = "";
   const origin = () => o.publicOrigin ?? url;
+  const refusalNames = new RefusalNames(tracker.options.chain.provider);
   // Raw JSON bodies: an update request's bytes are signed.
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
@@ -186,7 +190,11 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     reader(req);
     const found = tracker.views.device((req.params as { id: string }).id);
     if (!found) throw new OtaError("DEVICE_UNKNOWN", "no such device in this tracker's fleet");
-    return found;
+    // A policy's refusal the device reported, with the policy that decided and its reason's name (issue 18).
+    const last = (found.reports[0]?.body as StatusReport | undefined)?.lastResult;
+    const refused = last?.code === "POLICY_REFUSED" && last.policy && isAddress(last.policy.address) ? last.policy : undefined;
+    const policyRefusal = refused ? await refusalNames.of(refused.address, String(refused.reason)) : null;
+    return { ...found, policyRefusal: policyRefusal && { releaseId: last!.releaseId, ...policyRefusal } };
   });
   app.get("/v1/releases", async (req) => {
     reader(req);

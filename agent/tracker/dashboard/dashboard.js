@@ -349,10 +349,10 @@
     });
   }
 
-  function drawDetail({ device, plan, reports, decisions }) {
+  function drawDetail({ device, plan, reports, decisions, policyRefusal }) {
     replace(
       byId("detail-body"),
-      detailFacts(device),
+      detailFacts(device, policyRefusal),
       h("h3", {}, "Installed components"),
       table(
         ["component", "version", "release"],
@@ -376,7 +376,14 @@
     byId("device-detail").dataset.loaded = "true";
   }
 
-  function detailFacts(device) {
+  /** "refused by 0x4B3f…e2: reason 6 (SOAKING)", through a composer's members (issue 18). */
+  function refusalText(r) {
+    const by = r.decidedBy;
+    const via = r.path.length ? ` (member ${r.path.map((p) => p.member).join(" > ")} of ${shortHex(r.policy)})` : "";
+    return `refused by ${shortHex(by.policy)}${via}: reason ${by.reason}${by.name ? ` (${by.name})` : ""}`;
+  }
+
+  function detailFacts(device, policyRefusal) {
     const fact = (label, value, testid) => [h("dt", {}, label), h("dd", { testid }, value)];
     return h(
       "dl",
@@ -391,6 +398,9 @@
       fact("network / region", `${device.network} / ${device.region}`),
       fact("upstream", device.upstream ? h("span", { class: "mono", title: device.upstream }, shortHex(device.upstream)) : "—"),
       fact("last outcome", device.lastOutcome ? `${device.lastOutcome}${device.lastCode ? ` (${device.lastCode})` : ""}` : "—"),
+      policyRefusal
+        ? fact("update policy", h("span", { class: "mono", title: `release ${policyRefusal.releaseId}` }, refusalText(policyRefusal)), "detail-policy-refusal")
+        : null,
       device.lastKind === "blocked"
         ? fact(
             "blocked",

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { ZeroAddress, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroAddress, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { loadDeviceConfig } from "../../../agent/consumer/deviceConfig";
 import { buildCohort, encodeListedEvidence } from "../../../agent/crypto/cohortTree";
 import { splitEvidence } from "../../../agent/core/policyEvidence";
 import { enrolTestDevice, policyChain, startCliChain, type CliChain, type PolicyChain } from "./cliHarness";
@@ -454,6 +455,56 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       expect(existsSync(path.join(path.dirname(deviceConfig), "data", "agent-state.json")), "the earlier test's state only").to.equal(true);
       const held = JSON.parse(readFileSync(path.join(path.dirname(deviceConfig), "data", "agent-state.json"), "utf8")).evidence;
       expect(Object.keys(held)).to.not.include(release);
+    });
+  });
+
+  describe("policy call and policy send (a policy's own functions, issue 18)", () => {
+    it("APP-II-3 issue 18: sends an administrator's transaction to a policy's own function and reads its views, decoding the policy's revert", async () => {
+      const policy = await (await new AllowlistSoakPolicy__factory(c.admin).deploy(String(c.registry.target), 60)).waitForDeployment();
+      const address = await policy.getAddress();
+      const root = keccak256(toUtf8Bytes("a root"));
+      const sent = await c.run(["policy", "send", address, "setAllowlist(bytes32)", root, "--json"]);
+      expect(sent.code, sent.stdout + sent.stderr).to.equal(0);
+      expect(sent.json()).to.deep.include({ policy: address, function: "setAllowlist(bytes32)" });
+      expect(sent.json().tx.hash).to.match(/^0x[0-9a-f]{64}$/);
+      expect(await policy.allowlistRoot()).to.equal(root);
+      const read = await c.run(["policy", "call", address, "allowlistRoot() returns (bytes32)", "--json"]);
+      expect(read.json()).to.deep.include({ function: "allowlistRoot()", result: [root] });
+      expect((await c.run(["policy", "call", address, "reasonName(uint256) returns (string)", "6"])).stdout).to.equal("SOAKING\n");
+      expect((await c.run(["policy", "call", address, "SOAK_SECONDS() returns (uint256)", "--json"])).json().result).to.deep.equal(["60"]);
+      // The policy's own error, by name; nothing mined.
+      const zero = await c.refuses(["policy", "send", address, "setAllowlist(bytes32)", ZeroHash], 1, "AllowlistSoakPolicyZeroRoot", /.*/);
+      expect(zero.code).to.equal("AllowlistSoakPolicyZeroRoot");
+    });
+
+    it("refuses a malformed signature, a wrong number of arguments, a value that does not fit, and an address with no code, before sending", async () => {
+      const address = String(c.policies.target);
+      await refuses(["policy", "send", address, "setAllowlist(bytes32", "0x01"], 2, "INVALID_INPUT", /is not a function signature/);
+      await refuses(["policy", "send", address, "setAllowlist(bytes32)"], 2, "INVALID_INPUT", /takes 1 argument\(s\), 0 given/);
+      await refuses(["policy", "send", address, "setAllowlist(bytes32)", "0x01"], 2, "INVALID_INPUT", /do not fit setAllowlist\(bytes32\)/);
+      await refuses(["policy", "send", address, "enrol(bytes32[])", "not json"], 2, "INVALID_INPUT", /must be JSON/);
+      await refuses(["policy", "send", address, "pause(bool)", "yes"], 2, "INVALID_INPUT", /must be true or false/);
+      await refuses(["policy", "call", ZeroAddress.replace(/0$/, "9"), "x() returns (uint256)"], 2, "NOT_A_CONTRACT", /has no code/);
+    });
+  });
+
+  describe("device enrol --write-config (a starter device.json, issue 18)", () => {
+    it("writes a device.json the tools take, and refuses an existing file before enrolling", async () => {
+      const key = Wallet.createRandom();
+      const file = path.join(c.dir, "starter", "device.json");
+      const args = ["device", "enrol", "--id", "starter-0001", "--public-key", key.signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "plant-1", "--region", "eu-west"];
+      await refuses([...args, "--write-config", "starter/device.json"], 2, "INVALID_INPUT", /needs the components/);
+      const r = await c.run([...args, "--write-config", "starter/device.json", "--component", "acme.bootloader", "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.json().deviceConfig).to.equal(file);
+      writeFileSync(path.join(c.dir, "starter", "device.key"), key.privateKey + "\n", { mode: 0o600 });
+      const written = await loadDeviceConfig(file);
+      expect(written.credential.record).to.deep.equal(r.json().device);
+      expect(written.components.map((x) => x.toLowerCase())).to.deep.equal([c.component.toLowerCase()]);
+      expect(written.dataDir).to.equal(path.join(c.dir, "starter", "data"));
+      const again = ["device", "enrol", "--id", "starter-0002", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "n", "--region", "r"];
+      await refuses([...again, "--write-config", "starter/device.json", "--component", "acme.bootloader"], 2, "CONFIG_FILE_EXISTS", /exists: nothing was enrolled/);
+      await refuses([...again, "--component", "acme.bootloader"], 2, "INVALID_INPUT", /--component goes with --write-config/);
     });
   });
 

@@ -12,6 +12,7 @@ import type { AllOfPolicy, AllowlistSoakPolicy, LocationPolicy, StagedRollout, U
 import { encodeListedEvidence } from "../../../agent/crypto/cohortTree";
 import { splitEvidence } from "../../../agent/core/policyEvidence";
 import { trackerPostSigned } from "../../../agent/cli/trackerClient";
+import type { StatusReport } from "../../../agent/core/statusReport";
 import { encodeBytes32String } from "ethers";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeDeviceCredential } from "../../../agent/crypto/deviceCredential";
@@ -256,6 +257,22 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
       outcome: "rejected",
       code: "POLICY_REFUSED",
       policy: { address: await allOf.getAddress(), reason: String(await allOf.encodeRefusal(0, await allowlist.NO_EVIDENCE())) },
+    });
+    // b's report names the policy and its answer; the tracker's API names the member that refused and its reason (issue 18).
+    const detail = (await (await fetch(new URL(`/v1/fleet/devices/${idB}`, t.http.url))).json()) as {
+      policyRefusal: unknown;
+      reports: { body: StatusReport }[];
+    };
+    expect(detail.reports[0].body.lastResult?.policy).to.deep.equal({
+      address: await allOf.getAddress(),
+      reason: String(await allOf.encodeRefusal(0, await allowlist.NO_EVIDENCE())),
+    });
+    expect(detail.policyRefusal).to.deep.equal({
+      releaseId: v6.releaseId.toLowerCase(),
+      policy: await allOf.getAddress(),
+      reason: String(await allOf.encodeRefusal(0, await allowlist.NO_EVIDENCE())),
+      path: [{ composer: await allOf.getAddress(), member: 0, address: await allowlist.getAddress() }],
+      decidedBy: { policy: await allowlist.getAddress(), reason: String(await allowlist.NO_EVIDENCE()), name: "NO_EVIDENCE" },
     });
   });
 });
