@@ -492,7 +492,20 @@ describe("ota-ledger policy (administrators' update policies)", function () {
     it("writes a device.json the tools take, and refuses an existing file before enrolling", async () => {
       const key = Wallet.createRandom();
       const file = path.join(c.dir, "starter", "device.json");
-      const args = ["device", "enrol", "--id", "starter-0001", "--public-key", key.signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "plant-1", "--region", "eu-west"];
+      const args = [
+        "device",
+        "enrol",
+        "--id",
+        "starter-0001",
+        "--public-key",
+        key.signingKey.compressedPublicKey,
+        "--hardware",
+        "rev-a",
+        "--network",
+        "plant-1",
+        "--region",
+        "eu-west",
+      ];
       await refuses([...args, "--write-config", "starter/device.json"], 2, "INVALID_INPUT", /needs the components/);
       const r = await c.run([...args, "--write-config", "starter/device.json", "--component", "acme.bootloader", "--json"]);
       expect(r.code, r.stdout + r.stderr).to.equal(0);
@@ -502,8 +515,26 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       expect(written.credential.record).to.deep.equal(r.json().device);
       expect(written.components.map((x) => x.toLowerCase())).to.deep.equal([c.component.toLowerCase()]);
       expect(written.dataDir).to.equal(path.join(c.dir, "starter", "data"));
-      const again = ["device", "enrol", "--id", "starter-0002", "--public-key", Wallet.createRandom().signingKey.compressedPublicKey, "--hardware", "rev-a", "--network", "n", "--region", "r"];
-      await refuses([...again, "--write-config", "starter/device.json", "--component", "acme.bootloader"], 2, "CONFIG_FILE_EXISTS", /exists: nothing was enrolled/);
+      const again = [
+        "device",
+        "enrol",
+        "--id",
+        "starter-0002",
+        "--public-key",
+        Wallet.createRandom().signingKey.compressedPublicKey,
+        "--hardware",
+        "rev-a",
+        "--network",
+        "n",
+        "--region",
+        "r",
+      ];
+      await refuses(
+        [...again, "--write-config", "starter/device.json", "--component", "acme.bootloader"],
+        2,
+        "CONFIG_FILE_EXISTS",
+        /exists: nothing was enrolled/,
+      );
       await refuses([...again, "--component", "acme.bootloader"], 2, "INVALID_INPUT", /--component goes with --write-config/);
     });
   });
