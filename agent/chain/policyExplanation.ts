@@ -1,6 +1,7 @@
 import { Contract, Interface, isError, toQuantity, type ErrorDescription, type Provider } from "ethers";
 import type { RpcSender } from "./eventStream";
 import { findRevertData } from "./revertReason";
+import { POLICY_REASONS, POLICY_REASONS_ID, declaresInterface, isRefusedCall } from "./policyInterfaces";
 import {
   AllOfPolicy__factory,
   ApprovalPolicy__factory,
@@ -53,9 +54,6 @@ export interface PolicyQuestion {
   evidence: string;
 }
 
-const ERC165 = new Interface(["function supportsInterface(bytes4 interfaceId) view returns (bool)"]);
-const REASONS = new Interface(["function reasonName(uint256 reason) view returns (string)"]);
-const REASONS_ID = REASONS.getFunction("reasonName")!.selector;
 const COMPOSER = AllOfPolicy__factory.createInterface();
 /** The custom errors of every policy the project ships, and the checker's, to name a revert. */
 const KNOWN_ERRORS = new Interface(
@@ -114,7 +112,7 @@ async function composerRefusal(provider: Provider, address: string, reason: bigi
     const [path, leafReason] = (await new Contract(address, COMPOSER, provider).decodeRefusal(reason)) as [bigint[], bigint];
     return { path: [...path], leafReason };
   } catch (err) {
-    if (isError(err, "CALL_EXCEPTION") || isError(err, "BAD_DATA")) return undefined;
+    if (isRefusedCall(err)) return undefined;
     throw err;
   }
 }
@@ -122,11 +120,11 @@ async function composerRefusal(provider: Provider, address: string, reason: bigi
 /** The name a policy gives its reason code, where it declares names through ERC-165; null otherwise. */
 async function reasonName(provider: Provider, address: string, reason: bigint): Promise<string | null> {
   try {
-    if (!((await new Contract(address, ERC165, provider).supportsInterface(REASONS_ID)) as boolean)) return null;
-    const name = (await new Contract(address, REASONS, provider).reasonName(reason)) as string;
+    if ((await declaresInterface(provider, address, POLICY_REASONS_ID)) !== "yes") return null;
+    const name = (await new Contract(address, POLICY_REASONS, provider).reasonName(reason)) as string;
     return name === "" ? null : name;
   } catch (err) {
-    if (isError(err, "CALL_EXCEPTION") || isError(err, "BAD_DATA")) return null;
+    if (isRefusedCall(err)) return null;
     throw err;
   }
 }

@@ -1,4 +1,5 @@
-import { Contract, ZeroHash, decodeBytes32String, getAddress, id as roleId, isError, type Provider } from "ethers";
+import { ZeroHash, decodeBytes32String, getAddress, id as roleId, type Provider } from "ethers";
+import { UPDATE_POLICY_ID, declaresInterface, isRefusedCall } from "../chain/policyInterfaces";
 import { InputError, OtaError } from "../core/errors";
 import { componentId } from "../core/release";
 import { ConfigError } from "./config";
@@ -138,27 +139,6 @@ export async function attachedTo(policies: UpdatePolicies, target: string): Prom
 
 const zeroDevice = { deviceId: ZeroHash, hardwareClass: 0, network: ZeroHash, region: ZeroHash, installed: [] };
 
-/** ERC-165 ids: the standard's own, and IUpdatePolicy's (its one function's selector). */
-const ERC165_ID = "0x01ffc9a7";
-const UPDATE_POLICY_ID = IUpdatePolicy__factory.createInterface().getFunction("check").selector;
-const erc165Abi = ["function supportsInterface(bytes4 interfaceId) view returns (bool)"];
-
-/**
- * What the contract says of IUpdatePolicy through ERC-165 (the policy kit's UpdatePolicyBase and
- * the composers declare it): "yes", "no" (it implements ERC-165 and not IUpdatePolicy), or
- * "silent" (no ERC-165: a policy written before the kit, or another contract).
- */
-async function declaresUpdatePolicy(provider: Provider, address: string): Promise<"yes" | "no" | "silent"> {
-  const c = new Contract(address, erc165Abi, provider);
-  try {
-    if ((await c.supportsInterface(UPDATE_POLICY_ID)) === true) return "yes";
-    return (await c.supportsInterface(ERC165_ID)) === true ? "no" : "silent";
-  } catch (err) {
-    if (refused(err)) return "silent";
-    throw err;
-  }
-}
-
 /**
  * Whether the address holds an update policy: one that declares IUpdatePolicy through ERC-165, or
  * (without ERC-165) code that answers IUpdatePolicy.check asked with an empty context. A contract
@@ -166,7 +146,8 @@ async function declaresUpdatePolicy(provider: Provider, address: string): Promis
  */
 export async function answersPolicyCheck(provider: Provider, address: string): Promise<"ok" | "no-code" | "no-answer"> {
   if ((await provider.getCode(address)) === "0x") return "no-code";
-  const declared = await declaresUpdatePolicy(provider, address);
+  // ERC-165 first (the policy kit and the composers declare IUpdatePolicy); "silent": a policy written before the kit.
+  const declared = await declaresInterface(provider, address, UPDATE_POLICY_ID);
   if (declared !== "silent") return declared === "yes" ? "ok" : "no-answer";
   try {
     await IUpdatePolicy__factory.connect(address, provider).check(ZeroHash, ZeroHash, 0, zeroDevice, "0x");
@@ -194,10 +175,7 @@ export async function requireUpdatePolicy(provider: Provider, address: string, w
   }
 }
 
-/** A call the contract refused or answered with data that does not decode, not an RPC failure. */
-function refused(err: unknown): boolean {
-  return isError(err, "CALL_EXCEPTION") || isError(err, "BAD_DATA");
-}
+const refused = isRefusedCall;
 
 /** Whether a view call succeeds and decodes (a probe: a refusal means "not this kind"; an RPC failure is thrown). */
 async function answers(call: () => Promise<unknown>): Promise<boolean> {

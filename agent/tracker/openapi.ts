@@ -235,6 +235,21 @@ const BODY_ERRORS: [TrackerErrorCode, number][] = [
   ["BAD_REQUEST", 413],
   ["BAD_REQUEST", 415],
 ];
+/** An administrator's signed request about one release (rollout cohorts, policy evidence): its body, signature, role and release. */
+const ADMIN_RELEASE_ERRORS: [TrackerErrorCode, number][] = [
+  ...BODY_ERRORS,
+  ["BAD_REQUEST", 414],
+  ["AUTH_MISSING", 401],
+  ["AUTH_MALFORMED", 401],
+  ["AUTH_SIGNATURE", 401],
+  ["AUTH_STALE", 401],
+  ["NOT_ADMINISTRATOR", 403],
+  ["RELEASE_UNKNOWN", 404],
+  ["AUTH_REPLAY", 409],
+  ["AUTH_QUOTA", 429],
+  ["LEDGER_UNAVAILABLE", 503],
+  ["SERVER_BUSY", 503],
+];
 /** What Fastify refuses before a handler with a path parameter runs: a path that is not valid percent-encoding, a parameter over 100 characters. */
 const PATH_ERRORS: [TrackerErrorCode, number][] = [
   ["BAD_REQUEST", 400],
@@ -1470,21 +1485,7 @@ const paths: Record<string, PathItemObject> = {
       requestBody: { description: "The waves. The exact bytes sent are the ones signed.", required: true, content: json(ref("CohortsRequest")) },
       responses: {
         ...ok("The cohorts were kept.", "CohortsResult"),
-        ...errors(
-          ...BODY_ERRORS,
-          ["BAD_REQUEST", 414],
-          ["AUTH_MISSING", 401],
-          ["AUTH_MALFORMED", 401],
-          ["AUTH_SIGNATURE", 401],
-          ["AUTH_STALE", 401],
-          ["NOT_ADMINISTRATOR", 403],
-          ["RELEASE_UNKNOWN", 404],
-          ["AUTH_REPLAY", 409],
-          ["AUTH_QUOTA", 429],
-          ["ROLLOUT_ROOT_MISMATCH", 409],
-          ["LEDGER_UNAVAILABLE", 503],
-          ["SERVER_BUSY", 503],
-        ),
+        ...errors(...ADMIN_RELEASE_ERRORS, ["ROLLOUT_ROOT_MISMATCH", 409]),
       },
     },
   },
@@ -1504,22 +1505,7 @@ const paths: Record<string, PathItemObject> = {
       requestBody: { description: "The evidence. The exact bytes sent are the ones signed.", required: true, content: json(ref("EvidenceRequest")) },
       responses: {
         ...ok("The evidence was kept.", "EvidenceResult"),
-        ...errors(
-          ...BODY_ERRORS,
-          ["BAD_REQUEST", 414],
-          ["EVIDENCE_INVALID", 400],
-          ["AUTH_MISSING", 401],
-          ["AUTH_MALFORMED", 401],
-          ["AUTH_SIGNATURE", 401],
-          ["AUTH_STALE", 401],
-          ["NOT_ADMINISTRATOR", 403],
-          ["RELEASE_UNKNOWN", 404],
-          ["AUTH_REPLAY", 409],
-          ["AUTH_QUOTA", 429],
-          ["POLICY_NOT_ATTACHED", 409],
-          ["LEDGER_UNAVAILABLE", 503],
-          ["SERVER_BUSY", 503],
-        ),
+        ...errors(...ADMIN_RELEASE_ERRORS, ["EVIDENCE_INVALID", 400], ["POLICY_NOT_ATTACHED", 409]),
       },
     },
   },

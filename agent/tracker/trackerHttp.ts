@@ -240,35 +240,34 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     return tracker.anchoring.proof(index, p.deviceId.toLowerCase());
   });
 
-  const requireMirrored = (releaseId: string) => {
+  /**
+   * An administrator's signed request about one mirrored release (rollout cohorts, policy
+   * evidence): the signature, the release id in the path, the body as `parse` takes it, the role.
+   */
+  const administratorsRequest = async <T>(req: FastifyRequest, parse: (body: unknown) => T) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const params = req.params as { releaseId?: string; id?: string };
+    const releaseId = (params.releaseId ?? params.id ?? "").toLowerCase();
+    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
+    const body = parse(json(raw));
+    await requireAdministrator(tracker.options.chain.registry, account);
     if (!tracker.db.release(releaseId))
       throw new OtaError(
         "RELEASE_UNKNOWN",
         `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
       );
+    return { account, releaseId, body };
   };
   app.post("/v1/rollouts/:releaseId/cohorts", async (req, reply) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const releaseId = (req.params as { releaseId: string }).releaseId.toLowerCase();
-    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
-    const body = parseCohortsRequest(json(raw));
-    await requireAdministrator(tracker.options.chain.registry, account);
-    requireMirrored(releaseId);
+    const { account, releaseId, body } = await administratorsRequest(req, parseCohortsRequest);
     const result = await tracker.setRolloutCohorts(releaseId, body.waves);
     o.log?.(`rollout cohorts of release ${releaseId} by ${account}: ${result.devices} device(s) in ${result.roots.length} wave(s)`);
     return reply.send({ releaseId, devices: result.devices, roots: result.roots });
   });
-
   // `:id`, as GET /v1/releases/:id/adoption: Fastify takes one parameter name per path segment.
   app.post("/v1/releases/:id/evidence", async (req, reply) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const releaseId = (req.params as { id: string }).id.toLowerCase();
-    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
-    const body = parseEvidenceRequest(json(raw));
-    await requireAdministrator(tracker.options.chain.registry, account);
-    requireMirrored(releaseId);
+    const { account, releaseId, body } = await administratorsRequest(req, parseEvidenceRequest);
     const result = await tracker.setPolicyEvidence(releaseId, body.policy, body.devices);
     o.log?.(`policy evidence of release ${releaseId} for ${body.policy || "every policy"} by ${account}: ${result.devices} device(s)`);
     return reply.send({ releaseId, policy: body.policy || null, devices: result.devices });
