@@ -1,4 +1,4 @@
-// npm test and its parts: `node scripts/testSuite.js unit|integration|e2e|all [hardhat test flags]`.
+// npm test and its parts: `node scripts/testSuite.js unit|integration|e2e|all|unit-agents [hardhat test flags]`.
 // A test file's suite is in its name, so a new file lands in a suite without a list to keep:
 //   *.e2e.test.ts          whole-system runs: test/e2e/, the demo;
 //   *.integration.test.ts  a file that starts a chain node, the js-ipfs daemon, a browser or
@@ -20,6 +20,13 @@ const SUITES = {
   e2e: { files: (f) => f.endsWith(".e2e.test.ts"), flags: [] },
 };
 
+// Not part of `all`: the unit tests of everything but the contracts (test/contracts), which .ci/run
+// runs on the other Node majors (the contracts' tests run the same EVM on any Node; they run
+// under the main Node and again under coverage).
+const ALONE = {
+  "unit-agents": { files: (f) => SUITES.unit.files(f) && !f.startsWith(`test${path.sep}contracts${path.sep}`), flags: ["--parallel"] },
+};
+
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name);
@@ -30,7 +37,7 @@ function testFiles(dir) {
 
 /** Runs one suite with Hardhat's test task; returns its exit status. */
 function runSuite(name, extra, env) {
-  const suite = SUITES[name];
+  const suite = SUITES[name] ?? ALONE[name];
   const files = testFiles(path.join(root, "test")).filter(suite.files).sort();
   console.log(`\n== ${name} tests: ${files.length} files, Node ${process.version}`);
   const hardhat = require.resolve("hardhat/internal/cli/bootstrap.js", { paths: [root] });
@@ -39,8 +46,8 @@ function runSuite(name, extra, env) {
 }
 
 const [which, ...extra] = process.argv.slice(2);
-if (which !== "all" && !SUITES[which]) {
-  console.error(`usage: node scripts/testSuite.js ${[...Object.keys(SUITES), "all"].join("|")} [hardhat test flags]`);
+if (which !== "all" && !SUITES[which] && !ALONE[which]) {
+  console.error(`usage: node scripts/testSuite.js ${[...Object.keys(SUITES), ...Object.keys(ALONE), "all"].join("|")} [hardhat test flags]`);
   process.exit(2);
 }
 if (which !== "all") process.exit(runSuite(which, extra, process.env));
