@@ -6,14 +6,15 @@
  *   npm run bench:gas -- --json  a JSON object keyed by operation name (or BENCH_JSON=1)
  */
 import hre from "hardhat";
-import { Wallet, keccak256, toUtf8Bytes, ContractTransactionResponse } from "ethers";
+import { Wallet, ZeroHash, keccak256, toUtf8Bytes, ContractTransactionResponse, type Interface } from "ethers";
 import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../agent/core/release";
 import { encodeVersion } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
 import { buildDeviceBatch, DeviceRecord } from "../agent/crypto/deviceTree";
 import { buildStatusTree, STATUS_OUTCOME, StatusRecord } from "../agent/crypto/statusTree";
 import type { UpdateRegistry, FleetRegistry, AllInStorageRegistry, StatusAnchors, StagedRollout } from "../typechain-types";
-import { buildCohort } from "../agent/crypto/cohortTree";
+import { buildCohort, encodeListedEvidence, encodeRolloutEvidence } from "../agent/crypto/cohortTree";
+import { joinEvidence } from "../agent/core/policyEvidence";
 import { findWitnesses } from "../agent/chain/witnesses";
 
 const TARGET_PUBLISH_2HW_2DEPS = 150_000;
@@ -199,6 +200,27 @@ async function main() {
     registryAddress,
     registry.interface.encodeFunctionData("findSatisfyingRelease", [radio, encodeVersion("3.0.0"), encodeVersion("3.2.0")]),
   );
+
+  // Issue 18: what an update policy's check costs (eth_call gas), its evidence given plain and as
+  // its part of an envelope (contracts/policies/PolicyEvidence.sol); a cohort of 100 devices, so a
+  // proof of 7 siblings. The allowlist (the second example) lists the same devices, soaks 0 s.
+  const context = { deviceId: device(0).id, hardwareClass: 1, network: ZeroHash, region: ZeroHash, installed: [] };
+  const checkOf = (policy: { interface: Interface }, releaseId: string, evidence: string) =>
+    policy.interface.encodeFunctionData("check", [releaseId, ZeroHash, 0, context, evidence]);
+  const rolloutEvidence = encodeRolloutEvidence(0, cohorts[0].proofs[0]);
+  gas["StagedRollout.check, cohort proof (eth_call)"] = await viewGas(await staged.getAddress(), checkOf(staged, rolloutRelease, rolloutEvidence));
+  // (the bench also runs on older checkouts, for "before" figures: the example exists since issue 18)
+  if (await hre.artifacts.artifactExists("AllowlistSoakPolicy")) {
+    const allowlist = await (await ethers.getContractFactory("AllowlistSoakPolicy")).deploy(await registry.getAddress(), 0);
+    await allowlist.getFunction("setAllowlist")(cohorts[0].root);
+    const listed = encodeListedEvidence(cohorts[0].proofs[0]);
+    const both = joinEvidence(new Map([[await allowlist.getAddress(), listed], [await staged.getAddress(), rolloutEvidence]]));
+    const allOf = await (await ethers.getContractFactory("AllOfPolicy")).deploy([await allowlist.getAddress(), await staged.getAddress()]);
+    gas["StagedRollout.check, its part of a 2-part envelope (eth_call)"] = await viewGas(await staged.getAddress(), checkOf(staged, rolloutRelease, both));
+    gas["AllowlistSoakPolicy.check, allowlist proof (eth_call)"] = await viewGas(await allowlist.getAddress(), checkOf(allowlist, radioIds[0], listed));
+    gas["AllowlistSoakPolicy.check, its part of a 2-part envelope (eth_call)"] = await viewGas(await allowlist.getAddress(), checkOf(allowlist, radioIds[0], both));
+    gas["AllOfPolicy.check of the two, 2-part envelope (eth_call)"] = await viewGas(await allOf.getAddress(), checkOf(allOf, radioIds[0], both));
+  }
 
   await baseline.setProviderName(1, "Acme Devices");
   gas["baseline: all-in-storage publish (2 hw, 2 deps)"] = await gasOf(baseline.publish(record("acme.sensor-fw", "2.0.0", [1, 2], deps)));

@@ -185,39 +185,56 @@ export interface NamedRefusal {
 /**
  * The names of refusals, cached: what a policy's reason code means does not change (a composer's
  * members are fixed at construction; a kit policy's reasonName is a table), so each (policy,
- * reason) costs its few reads once. An unanswered ledger is not cached: null, asked again next time.
+ * reason) costs its few reads once. The policy and reason come from a device's report, so from
+ * anyone who holds a device key: a name is kept only if it looks like one (at most 64 capitals,
+ * digits and underscores), answers are shared while asked, an unanswered or failed question is
+ * remembered as null for a minute, and no question waits more than five seconds.
  */
 export class RefusalNames {
-  private readonly known = new Map<string, NamedRefusal>();
+  private readonly known = new Map<string, { value: NamedRefusal | null; until: number }>();
+  private readonly asking = new Map<string, Promise<NamedRefusal | null>>();
 
   constructor(
     private readonly provider: Provider,
-    private readonly max = 1024,
+    private readonly o: { max?: number; failureMs?: number; timeoutMs?: number; now?: () => number } = {},
   ) {}
 
-  async of(policy: string, reason: string): Promise<NamedRefusal | null> {
+  of(policy: string, reason: string): Promise<NamedRefusal | null> {
     const key = `${policy.toLowerCase()}:${reason}`;
+    const now = (this.o.now ?? Date.now)();
     const hit = this.known.get(key);
-    if (hit) return hit;
-    let code: bigint;
+    if (hit && hit.until > now) return Promise.resolve(hit.value);
+    const pending = this.asking.get(key);
+    if (pending) return pending;
+    const asked = this.ask(policy, reason).then((value) => {
+      this.asking.delete(key);
+      const max = this.o.max ?? 1024;
+      if (this.known.size >= max) this.known.delete(this.known.keys().next().value!);
+      this.known.set(key, { value, until: value ? Number.POSITIVE_INFINITY : now + (this.o.failureMs ?? 60_000) });
+      return value;
+    });
+    this.asking.set(key, asked);
+    return asked;
+  }
+
+  private async ask(policy: string, reason: string): Promise<NamedRefusal | null> {
+    if (!/^[0-9]{1,78}$/.test(reason)) return null; // not a reason code: shown as the device sent it
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.o.timeoutMs ?? 5_000)));
     try {
-      code = BigInt(reason);
-    } catch {
-      return null; // not a reason code: as the device sent it
-    }
-    try {
-      const e = await explainPolicyAnswer(this.provider, policy, code);
-      const named: NamedRefusal = {
+      const e = await Promise.race([explainPolicyAnswer(this.provider, policy, BigInt(reason)), timeout]);
+      if (!e) return null;
+      const name = e.decidedBy.name !== null && /^[A-Z0-9_]{1,64}$/.test(e.decidedBy.name) ? e.decidedBy.name : null;
+      return {
         policy,
         reason,
         path: e.path,
-        decidedBy: { policy: e.decidedBy.policy, reason: e.decidedBy.reason.toString(), name: e.decidedBy.name },
+        decidedBy: { policy: e.decidedBy.policy, reason: e.decidedBy.reason.toString(), name },
       };
-      if (this.known.size >= this.max) this.known.delete(this.known.keys().next().value!);
-      this.known.set(key, named);
-      return named;
     } catch {
       return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

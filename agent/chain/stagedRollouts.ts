@@ -1,12 +1,15 @@
 import { getAddress, ZeroAddress, type Provider } from "ethers";
 import { ComposedPolicy__factory, StagedRollout__factory } from "./contracts";
 import { callLedger, LedgerUnavailable } from "./ledgerCall";
+import { declaresInterface } from "./policyInterfaces";
+import { EVIDENCE_ENVELOPE_MAGIC } from "../core/policyEvidence";
 
 /** How deep composers (AllOfPolicy, AnyOfPolicy) are searched for a staged rollout. */
 export const MAX_POLICY_DEPTH = 4;
 
 /**
- * Finds the StagedRollout contracts in a policy: the policy itself, or among a composer's members,
+ * Reads a release's policy as a tree (composers and their members) for the tracker's evidence:
+ * finds the StagedRollout contracts in a policy: the policy itself, or among a composer's members,
  * recursively (at most MAX_POLICY_DEPTH deep). What a policy is never changes (a composer's
  * members are fixed at construction), so answers are cached. An outage (LEDGER_UNAVAILABLE) is
  * thrown, never taken for "not a rollout".
@@ -34,6 +37,31 @@ export class StagedRolloutFinder {
     for (const m of (await this.membersOf(policy)) ?? []) for (const p of await this.all(m, depth + 1)) out.add(p);
     return [...out];
   }
+
+  /** The leaf policies in `policy` (not composers): the ones that read evidence. */
+  async leaves(policy: string, depth = 0): Promise<string[]> {
+    if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
+    const members = await this.membersOf(policy);
+    if (members === null) return [getAddress(policy)];
+    const out = new Set<string>();
+    for (const m of members) for (const p of await this.leaves(m, depth + 1)) out.add(p);
+    return [...out];
+  }
+
+  /**
+   * Whether the policy takes its own part of an evidence envelope (it declares the envelope's
+   * magic through ERC-165: the kit since issue 18). One deployed before reads evidence whole.
+   */
+  async readsParts(policy: string): Promise<boolean> {
+    let reads = this.parts.get(policy);
+    if (reads === undefined) {
+      reads = (await this.answer(() => declaresInterface(this.provider, policy, EVIDENCE_ENVELOPE_MAGIC))) === "yes";
+      this.parts.set(policy, reads);
+    }
+    return reads;
+  }
+
+  private readonly parts = new Map<string, boolean>();
 
   private async membersOf(policy: string): Promise<string[] | null> {
     let members = this.members.get(policy);

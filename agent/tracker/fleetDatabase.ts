@@ -723,6 +723,36 @@ export class FleetDatabase {
     });
   }
 
+  /** Of these devices, the ones holding evidence for every policy of the release (unkeyed, as all evidence was before issue 18). */
+  devicesWithWholeEvidence(releaseId: string, deviceIds: string[]): string[] {
+    const q = this.sql(`SELECT 1 FROM policy_evidence WHERE release_id = ? AND device_id = ? AND policy = ''`);
+    return deviceIds.filter((d) => q.get(releaseId.toLowerCase(), d.toLowerCase()) !== undefined);
+  }
+
+  /** Moves these devices' evidence for every policy to parts keyed by `policies` (each gets the same bytes). */
+  keyWholeEvidence(releaseId: string, deviceIds: string[], policies: string[]): void {
+    const ins = this.sql(
+      `INSERT OR REPLACE INTO policy_evidence (release_id, device_id, policy, evidence)
+       SELECT release_id, device_id, ?, evidence FROM policy_evidence WHERE release_id = ? AND device_id = ? AND policy = ''`,
+    );
+    const del = this.sql(`DELETE FROM policy_evidence WHERE release_id = ? AND device_id = ? AND policy = ''`);
+    this.transaction(() => {
+      for (const d of deviceIds) {
+        for (const p of policies) ins.run(getAddress(p), releaseId.toLowerCase(), d.toLowerCase());
+        del.run(releaseId.toLowerCase(), d.toLowerCase());
+      }
+    });
+  }
+
+  /** Replaces all of a device's evidence for the release with these parts (a parent module's, as it sent them). */
+  replaceEvidence(releaseId: string, deviceId: string, parts: Map<string, string>): void {
+    joinEvidence(parts); // throws EVIDENCE_INVALID, nothing changed, when the parts do not fit together
+    this.transaction(() => {
+      this.sql(`DELETE FROM policy_evidence WHERE release_id = ? AND device_id = ?`).run(releaseId.toLowerCase(), deviceId.toLowerCase());
+      for (const [policy, part] of parts) this.setEvidence(releaseId, policy, [{ deviceId, evidence: part }]);
+    });
+  }
+
   /** The evidence this device brings to the release's policy (its parts in one envelope), if the tracker holds some. */
   evidenceFor(releaseId: string, deviceId: string): string | undefined {
     const rows = this.sql(`SELECT policy, evidence FROM policy_evidence WHERE release_id = ? AND device_id = ? ORDER BY policy`)

@@ -165,6 +165,10 @@ export const TRACKER_ERRORS = {
   POLICY_NOT_ATTACHED:
     "the policy the evidence is for is neither the release's policy nor one of its members: check the address (ota-ledger policy show --release <id>)",
   EVIDENCE_INVALID: "a device's evidence parts together exceed 4,096 bytes, or are not hex: send smaller evidence",
+  POLICY_READS_WHOLE_EVIDENCE:
+    "the policy reads its evidence whole (it does not declare the evidence envelope: built before it, or not on the policy kit): send its evidence without a policy",
+  EVIDENCE_CONFLICT:
+    "devices hold evidence for every policy of the release, which a part for one policy would replace: send each policy's evidence with its policy named, or this one without",
   LEDGER_UNAVAILABLE: "the ledger did not answer; retry later",
   NOT_FROM_REGISTRY: "the ledger node answered with a release event that the registry did not emit: the node is not to be trusted",
   NOT_RELEASE_EVENT: "the ledger node answered with a log that is not a ReleasePublished event: the node is not to be trusted",
@@ -1496,7 +1500,7 @@ const paths: Record<string, PathItemObject> = {
       description: [
         "X.1368 APP-II-3. Per device, the evidence an update policy reads (an allowlist proof, a cohort proof: whatever the policy's `check` takes), for one policy of the release's composition or for every policy. Signed by an administrator exactly as POST /v1/update-requests (headers below, for this tracker's origin and this path; ADMINISTRATOR_ROLE on the registry).",
         "",
-        "The tracker keeps it, asks the ledger with it before every notice and hands it out with the notice. Each policy of a composition gets its own part: the tracker joins a device's parts in one envelope. A later request for the same release and policy replaces the evidence of the devices it names. 409 POLICY_NOT_ATTACHED when `policy` is neither the release's policy nor one of its members.",
+        "The tracker keeps it, asks the ledger with it before every notice and hands it out with the notice. Each policy of a composition gets its own part: the tracker joins a device's parts in one envelope. A later request for the same release and policy replaces the evidence of the devices it names. 409 POLICY_NOT_ATTACHED when `policy` is not a leaf policy of the release's (composers pass evidence on); 409 POLICY_READS_WHOLE_EVIDENCE when it reads its evidence whole (deployed before the envelope: send without `policy`); 409 EVIDENCE_CONFLICT when a device holds evidence for every policy that the part would replace (the cohort proofs of the release's staged rollouts are kept as their parts instead).",
       ].join("\n"),
       tags: ["administrators"],
       "x-x1368": ["APP-II-3"],
@@ -1505,7 +1509,13 @@ const paths: Record<string, PathItemObject> = {
       requestBody: { description: "The evidence. The exact bytes sent are the ones signed.", required: true, content: json(ref("EvidenceRequest")) },
       responses: {
         ...ok("The evidence was kept.", "EvidenceResult"),
-        ...errors(...ADMIN_RELEASE_ERRORS, ["EVIDENCE_INVALID", 400], ["POLICY_NOT_ATTACHED", 409]),
+        ...errors(
+          ...ADMIN_RELEASE_ERRORS,
+          ["EVIDENCE_INVALID", 400],
+          ["POLICY_NOT_ATTACHED", 409],
+          ["POLICY_READS_WHOLE_EVIDENCE", 409],
+          ["EVIDENCE_CONFLICT", 409],
+        ),
       },
     },
   },

@@ -551,9 +551,12 @@ export class TrackerModule {
           }
         });
       }
-      // A rollout that is the release's whole policy takes the evidence whole, as it always has.
+      // A rollout that is the release's whole policy takes the evidence whole, as it always has;
+      // so does one deployed before the envelope (it would read an envelope as malformed evidence).
       const alone = rollouts.length === 1 && getAddress(rollouts[0]) === getAddress(policy);
-      if (rollouts.length > 0 && !alone) keys = rollouts;
+      let readParts = true;
+      for (const r of rollouts) readParts = readParts && (await this.stagedRollouts.readsParts(r));
+      if (rollouts.length > 0 && !alone && readParts) keys = rollouts;
     }
     const entries = new Map<string, string>();
     cohorts.forEach((c, wave) =>
@@ -573,29 +576,56 @@ export class TrackerModule {
   async setPolicyEvidence(releaseId: string, policy: string, devices: Record<string, string>): Promise<{ devices: number }> {
     const policies = this.options.chain.policies;
     const release = this.db.release(releaseId);
-    if (policy !== EVERY_POLICY && policies && release) {
-      const attached = await callLedger(() => policies.policyFor(releaseId, release.component));
-      if (!(await this.stagedRollouts.all(attached)).includes(getAddress(policy))) {
+    const ids = Object.keys(devices);
+    if (policy !== EVERY_POLICY) {
+      // Evidence held for every policy (a rollout's cohort proofs from before the envelope) would be
+      // replaced by this part: it becomes the part of the release's staged rollouts that read parts.
+      const whole = this.db.devicesWithWholeEvidence(releaseId, ids);
+      let rekeyTo: string[] = [];
+      if (policies && release) {
+        const attached = await callLedger(() => policies.policyFor(releaseId, release.component));
+        if (!(await this.stagedRollouts.leaves(attached)).includes(getAddress(policy))) {
+          throw new InputError(
+            "POLICY_NOT_ATTACHED",
+            `${policy} is not a policy deciding for release ${releaseId} (${attached}) nor a member of it that reads evidence (composers pass it on): check the address (ota-ledger policy show --release ${releaseId})`,
+          );
+        }
+        if (!(await this.stagedRollouts.readsParts(policy))) {
+          throw new InputError(
+            "POLICY_READS_WHOLE_EVIDENCE",
+            `${policy} reads its evidence whole (it does not declare the evidence envelope: it was built before it, or not on the policy kit): send its evidence without a policy, for every policy`,
+          );
+        }
+        if (whole.length > 0) {
+          rekeyTo = [];
+          for (const r of await this.stagedRollouts.in(attached))
+            if (getAddress(r) !== getAddress(policy) && (await this.stagedRollouts.readsParts(r))) rekeyTo.push(r);
+        }
+      }
+      if (whole.length > 0 && rekeyTo.length === 0) {
         throw new InputError(
-          "POLICY_NOT_ATTACHED",
-          `${policy} is not the policy deciding for release ${releaseId} (${attached}) nor one of its members: check the address (ota-ledger policy show --release ${releaseId})`,
+          "EVIDENCE_CONFLICT",
+          `${whole.length} device(s) (${whole.slice(0, 3).join(", ")}${whole.length > 3 ? ", ..." : ""}) hold evidence for every policy of release ${releaseId}, which a part for one policy would replace: send each policy's evidence with its policy named, or this one without`,
         );
       }
+      if (whole.length > 0) this.db.keyWholeEvidence(releaseId, whole, rekeyTo);
     }
-    const list = Object.entries(devices).map(([deviceId, evidence]) => ({ deviceId, evidence }));
+    const list = ids.map((deviceId) => ({ deviceId, evidence: devices[deviceId] }));
     this.db.setEvidence(releaseId, policy, list);
     return { devices: list.length };
   }
 
-  /** Evidence a parent module handed down for a device: each of its parts kept under its policy. */
+  /**
+   * Evidence a parent module handed down for a device: it replaces what this module held for the
+   * device and release, part by part. Evidence that does not fit (a malformed envelope, parts over
+   * the limit) is dropped with a log, never stopping the other decisions.
+   */
   private keepEvidence(releaseId: string, deviceId: string, evidence: string): void {
-    let parts: Map<string, string>;
     try {
-      parts = splitEvidence(evidence);
-    } catch {
-      return; // a malformed envelope would only be refused by the policies
+      this.db.replaceEvidence(releaseId, deviceId, splitEvidence(evidence));
+    } catch (err) {
+      this.options.log?.(`evidence from the parent for ${deviceId} and release ${releaseId} not kept: ${(err as Error).message}`);
     }
-    for (const [policy, part] of parts) this.db.setEvidence(releaseId, policy, [{ deviceId, evidence: part }]);
   }
 
   /** Strictly rising issue times, so that a device takes each of several notices of one answer. */

@@ -31,8 +31,15 @@ abstract contract UpdatePolicyBase is IUpdatePolicy, IUpdatePolicyReasons, ERC16
     constructor(address registry_) RegistryRoles(registry_) {}
 
     /// @inheritdoc ERC165
+    /// @dev Also declares {PolicyEvidence.ENVELOPE_MAGIC} as an interface id: this policy takes its
+    /// own part of an evidence envelope ({_ownEvidence}), so the tools may send it one. Policies
+    /// deployed before the envelope read evidence whole and do not declare it.
     function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
-        return interfaceId == type(IUpdatePolicy).interfaceId || interfaceId == type(IUpdatePolicyReasons).interfaceId || super.supportsInterface(interfaceId);
+        return
+            interfaceId == type(IUpdatePolicy).interfaceId ||
+            interfaceId == type(IUpdatePolicyReasons).interfaceId ||
+            interfaceId == PolicyEvidence.ENVELOPE_MAGIC ||
+            super.supportsInterface(interfaceId);
     }
 
     /// @inheritdoc IUpdatePolicyReasons

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { id, type BaseContract } from "ethers";
 import { IUpdatePolicy__factory } from "../../typechain-types";
+import { EVIDENCE_ENVELOPE_MAGIC } from "../../agent/core/policyEvidence";
 
 /** What a policy test hands the shared behaviour: the deployed policy and the registry it was built for. */
 export interface UpdatePolicyUnderTest {
@@ -33,6 +34,8 @@ export function shouldBehaveLikeUpdatePolicy(subject: () => Promise<UpdatePolicy
       expect(await p.supportsInterface(UPDATE_POLICY_ID)).to.equal(true);
       expect(await p.supportsInterface("0xffffffff")).to.equal(false);
       expect(await p.supportsInterface(REASONS_ID)).to.equal(registry !== undefined); // composers name no reasons of their own
+      // Kit policies take their own part of an evidence envelope and say so (the envelope's magic as an id); composers pass evidence on.
+      expect(await p.supportsInterface(EVIDENCE_ENVELOPE_MAGIC)).to.equal(registry !== undefined);
     });
 
     if (composer) return; // a composer has no registry of its own and names no reasons: its refusal carries its member's

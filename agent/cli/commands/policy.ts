@@ -34,7 +34,7 @@ import { confirm, confirmDeployment, describeTx } from "../transactions";
 import { checkDevicePolicy, policyCheckLines } from "../policyCheck";
 import { fetchRelease } from "../../chain/releaseEvents";
 import { isEvidence, MAX_EVIDENCE_BYTES } from "../../core/installedContext";
-import { EVERY_POLICY, withEvidencePart } from "../../core/policyEvidence";
+import { EVERY_POLICY, isEnvelope, withEvidencePart } from "../../core/policyEvidence";
 import { buildCohort, encodeListedEvidence } from "../../crypto/cohortTree";
 import { readDevicesFile } from "../cohortFiles";
 import { readEvidenceFile, writeEvidenceFile } from "../evidenceFiles";
@@ -224,7 +224,13 @@ export function register(program: Command, ctx: CliContext): void {
       const lock = await lockFolder(d.dataDir, "policy evidence (the device agent must be stopped while its state is written)");
       try {
         const memory = await AgentMemory.open(path.join(d.dataDir, "agent-state.json"));
-        const evidence = withEvidencePart(memory.evidence.get(releaseId), forPolicy, mine);
+        const held = memory.evidence.get(releaseId);
+        if (forPolicy !== EVERY_POLICY && held !== undefined && held !== "0x" && !isEnvelope(held))
+          throw new InputError(
+            "EVIDENCE_CONFLICT",
+            `device ${deviceId} holds evidence for every policy of release ${releaseId} (${(held.length - 2) / 2} bytes), which a part for ${forPolicy} would replace: give each policy's evidence with --policy, or this one without`,
+          );
+        const evidence = withEvidencePart(held, forPolicy, mine);
         await memory.holdEvidence(releaseId, evidence);
         ctx.output(
           { releaseId, policy: forPolicy || null, deviceId, evidence },
@@ -581,10 +587,17 @@ async function requireInReleasePolicy(conn: Awaited<ReturnType<CliContext["conne
   const heard = await fetchRelease(conn.registry, conn.domain, releaseId, conn.fromBlock);
   if (!heard) throw new InputError("UNKNOWN_RELEASE", `no release ${releaseId} is published on this registry from block ${conn.fromBlock}: check the id`);
   const attached = await policies.policyFor(releaseId, heard.record.component);
-  if (!(await new StagedRolloutFinder(conn.provider).all(attached)).includes(policy)) {
+  const tree = new StagedRolloutFinder(conn.provider);
+  if (!(await tree.leaves(attached)).includes(policy)) {
     throw new OtaError(
       "POLICY_NOT_ATTACHED",
-      `${policy} is not the policy deciding for release ${releaseId} (${attached}) nor one of its members: check the address (ota-ledger policy show --release ${releaseId})`,
+      `${policy} is not a policy deciding for release ${releaseId} (${attached}) nor a member of it that reads evidence (composers pass it on): check the address (ota-ledger policy show --release ${releaseId})`,
+    );
+  }
+  if (!(await tree.readsParts(policy))) {
+    throw new OtaError(
+      "POLICY_READS_WHOLE_EVIDENCE",
+      `${policy} reads its evidence whole (it does not declare the evidence envelope: built before it, or not on the policy kit): give its evidence without --policy`,
     );
   }
 }

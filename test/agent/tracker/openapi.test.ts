@@ -74,6 +74,8 @@ const BRIEF_CODES = [
   // issue 18: evidence for any policy
   "POLICY_NOT_ATTACHED",
   "EVIDENCE_INVALID",
+  "POLICY_READS_WHOLE_EVIDENCE",
+  "EVIDENCE_CONFLICT",
   "BAD_REQUEST",
   "UNAUTHORIZED",
   "NOT_FOUND",
@@ -441,6 +443,8 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(documented.get("ROLLOUT_ROOT_MISMATCH")).to.deep.equal(new Set(["POST /v1/rollouts/{releaseId}/cohorts 409"]));
     expect(documented.get("POLICY_NOT_ATTACHED")).to.deep.equal(new Set(["POST /v1/releases/{id}/evidence 409"]));
     expect(documented.get("EVIDENCE_INVALID")).to.deep.equal(new Set(["POST /v1/releases/{id}/evidence 400"]));
+    for (const code of ["POLICY_READS_WHOLE_EVIDENCE", "EVIDENCE_CONFLICT"])
+      expect(documented.get(code), code).to.deep.equal(new Set(["POST /v1/releases/{id}/evidence 409"]));
     for (const code of ["ANCHOR_UNKNOWN", "ANCHOR_RECORDS_PRUNED", "DEVICE_NOT_IN_ANCHOR"])
       expect(documented.get(code), code).to.deep.equal(new Set(["GET /v1/anchors/{index}/devices/{deviceId} 404"]));
     expect(documented.get("MESSAGE_REPLAYED")).to.deep.equal(new Set(["POST /v1/downstream 409"]));

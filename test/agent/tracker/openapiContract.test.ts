@@ -437,7 +437,7 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
   });
 
   it("POST /v1/releases/{id}/evidence answers an administrator as documented, and refuses as documented (issue 18)", async () => {
-    const release = s.releases[2].id;
+    const release = s.releases[1].id; // not the cohorts test's release, whose devices hold cohort proofs
     const path = `/v1/releases/${release}/evidence`;
     const op = "/v1/releases/{id}/evidence";
     const evidence = async (body: unknown, signer: Wallet, at = path) => {
@@ -471,6 +471,9 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     // A second policy's part would take the device's evidence past 4,096 bytes: refused, and the first part is kept as it was.
     conforms("POST", op, (await evidence({ policy: p2, devices: { [s.devices[0].id]: part } }, s.admin)).answer, "EVIDENCE_INVALID");
     expect(splitEvidence(s.tracker.db.evidenceFor(release, s.devices[0].id)!)).to.deep.equal(new Map([[p1, part]]));
+    // devices[1] holds evidence for every policy: a part for one policy would replace it (no staged rollout to keep it for).
+    conforms("POST", op, (await evidence({ policy: p2, devices: { [s.devices[1].id]: "0x02" } }, s.admin)).answer, "EVIDENCE_CONFLICT");
+    expect(s.tracker.db.evidenceFor(release, s.devices[1].id)).to.equal("0x01");
     conforms(
       "POST",
       op,

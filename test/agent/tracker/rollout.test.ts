@@ -275,4 +275,30 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
       decidedBy: { policy: await allowlist.getAddress(), reason: String(await allowlist.NO_EVIDENCE()), name: "NO_EVIDENCE" },
     });
   });
+
+  it("issue 18 review: evidence is taken only for a leaf policy that reads its part; a rollout deployed before the envelope keeps its proofs whole; cohort proofs held whole become the rollout's part", async () => {
+    const v7 = await release("1.6.0");
+    const registry = await f.registry.getAddress();
+    const idA = f.devices.a.credential.record.id.toLowerCase();
+    const allowlist = (await ethers.deployContract("AllowlistSoakPolicy", [registry, 0])) as unknown as AllowlistSoakPolicy;
+    const rollout = (await ethers.deployContract("StagedRollout", [registry, await f.fleet.getAddress()])) as unknown as StagedRollout;
+    const legacy = await ethers.deployContract("PolicyMockFixed", [0, ZeroHash]); // no ERC-165: reads its evidence whole
+    const allOf = (await ethers.deployContract("AllOfPolicy", [
+      [await allowlist.getAddress(), await rollout.getAddress(), await legacy.getAddress()],
+    ])) as unknown as AllOfPolicy;
+    await f.policies!.connect(f.admin).attachPolicy(v7.releaseId, await allOf.getAddress());
+    await tracker.stream.pollOnce();
+    const set = (policy: string, evidence = "0x01") => tracker.setPolicyEvidence(v7.releaseId.toLowerCase(), policy, { [idA]: evidence });
+    await expect(set(await allOf.getAddress())).to.be.rejectedWith(/POLICY_NOT_ATTACHED|nor a member of it that reads evidence/);
+    await expect(set(await legacy.getAddress())).to.be.rejectedWith(/reads its evidence whole/);
+    // Cohort proofs held for every policy (as a tracker kept them before the envelope): a part for the allowlist keeps them as the rollout's part.
+    tracker.db.setEvidence(v7.releaseId, "", [{ deviceId: idA, evidence: "0xc0c0" }]);
+    await set(await allowlist.getAddress(), "0xa1");
+    expect(splitEvidence(tracker.db.evidenceFor(v7.releaseId, idA)!)).to.deep.equal(
+      new Map([
+        [await allowlist.getAddress(), "0xa1"],
+        [await rollout.getAddress(), "0xc0c0"],
+      ]),
+    );
+  });
 });
