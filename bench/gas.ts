@@ -214,11 +214,19 @@ async function main() {
     const allowlist = await (await ethers.getContractFactory("AllowlistSoakPolicy")).deploy(await registry.getAddress(), 0);
     await allowlist.getFunction("setAllowlist")(cohorts[0].root);
     const listed = encodeListedEvidence(cohorts[0].proofs[0]);
-    const both = joinEvidence(new Map([[await allowlist.getAddress(), listed], [await staged.getAddress(), rolloutEvidence]]));
+    const both = joinEvidence(
+      new Map([
+        [await allowlist.getAddress(), listed],
+        [await staged.getAddress(), rolloutEvidence],
+      ]),
+    );
     const allOf = await (await ethers.getContractFactory("AllOfPolicy")).deploy([await allowlist.getAddress(), await staged.getAddress()]);
     gas["StagedRollout.check, its part of a 2-part envelope (eth_call)"] = await viewGas(await staged.getAddress(), checkOf(staged, rolloutRelease, both));
     gas["AllowlistSoakPolicy.check, allowlist proof (eth_call)"] = await viewGas(await allowlist.getAddress(), checkOf(allowlist, radioIds[0], listed));
-    gas["AllowlistSoakPolicy.check, its part of a 2-part envelope (eth_call)"] = await viewGas(await allowlist.getAddress(), checkOf(allowlist, radioIds[0], both));
+    gas["AllowlistSoakPolicy.check, its part of a 2-part envelope (eth_call)"] = await viewGas(
+      await allowlist.getAddress(),
+      checkOf(allowlist, radioIds[0], both),
+    );
     gas["AllOfPolicy.check of the two, 2-part envelope (eth_call)"] = await viewGas(await allOf.getAddress(), checkOf(allOf, radioIds[0], both));
   }
 

@@ -52,3 +52,23 @@ export async function writeEvidenceFile(cwd: string, file: string, content: Evid
   await writeFileAtomic(at, JSON.stringify(content, null, 2) + "\n");
   return at;
 }
+
+/** The size of one `policy evidence` request's devices, in bytes of JSON: half a tracker's body limit. */
+export const EVIDENCE_BATCH_BYTES = 8 * 1024 * 1024;
+
+/** The file's devices in batches of at most `maxBytes` of JSON, in the file's order. */
+export function* evidenceBatches(devices: Record<string, string>, maxBytes = EVIDENCE_BATCH_BYTES): Generator<Record<string, string>> {
+  let batch: Record<string, string> = {};
+  let size = 0;
+  for (const [id, evidence] of Object.entries(devices)) {
+    const entry = id.length + evidence.length + 6; // "id":"evidence",
+    if (size > 0 && size + entry > maxBytes) {
+      yield batch;
+      batch = {};
+      size = 0;
+    }
+    batch[id] = evidence;
+    size += entry;
+  }
+  if (size > 0) yield batch;
+}

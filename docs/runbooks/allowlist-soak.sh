@@ -15,20 +15,23 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/policy-runbook.XXXXXX")"
 echo "== the runbook's files: ${WORK}"
 jobs_started=()
 cleanup() {
-  for pid in "${jobs_started[@]}"; do kill -- "-${pid}" 2>/dev/null || true; done
+  for pid in ${jobs_started[@]+"${jobs_started[@]}"}; do kill -- "-${pid}" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
 # field <path> < file.json: one field of a JSON document (the CLI's --json output, a deployment file)
 field() { node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(process.argv[1].split(".").reduce((o,k)=>o[k],JSON.parse(s))))' "$1"; }
-# until_up <url> [json-rpc]: waits (60 s at most) for a server to answer
-until_up() { node -e 'const [u,rpc]=process.argv.slice(1);const ask=()=>fetch(u,rpc?{method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify({jsonrpc:"2.0",id:1,method:"eth_chainId",params:[]})}:{});(async()=>{for(let i=0;i<120;i++){try{await ask();return}catch{await new Promise((r)=>setTimeout(r,500))}}console.error("no answer from "+u);process.exit(1)})()' "$@"; }
+# until_up <pid> <url> [json-rpc]: waits (60 s at most) for the server started as <pid> to answer at <url>
+until_up() { node -e 'const [pid,u,rpc]=process.argv.slice(1);const ask=()=>fetch(u,rpc?{method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify({jsonrpc:"2.0",id:1,method:"eth_chainId",params:[]})}:{});(async()=>{for(let i=0;i<120;i++){try{process.kill(Number(pid),0)}catch{console.error("it stopped before answering at "+u+": see its log");process.exit(1)}try{await ask();return}catch{await new Promise((r)=>setTimeout(r,500))}}console.error("no answer from "+u);process.exit(1)})()' "$@"; }
+# free <port>: stops when something already listens there (the runbook would talk to it instead)
+free() { node -e 'const s=require("net").connect(Number(process.argv[1]),"127.0.0.1");s.on("connect",()=>{console.error("port "+process.argv[1]+" is in use: give another port");process.exit(1)});s.on("error",()=>process.exit(0))' "$1"; }
 
 echo "== 1. a fresh local chain, on any port: the CLI, deploy:local and Ignition's localhost network follow OTA_RPC_URL"
 export OTA_RPC_URL="http://127.0.0.1:${PORT}"
+free "${PORT}" && free "$((PORT + 1))"
 npm run chain -- --port "${PORT}" > "${WORK}/chain.log" 2>&1 &
 jobs_started+=($!)
-until_up "${OTA_RPC_URL}" json-rpc
+until_up "$!" "${OTA_RPC_URL}" json-rpc
 npm run deploy:local
 
 echo "== 2. the keys: the node's first account deployed the registries, so it is the administrator."
@@ -48,7 +51,7 @@ export OTA_STORAGE=embedded OTA_SERVER_PORT="$((PORT + 1))" OTA_SERVER_DATA="${W
 export OTA_SERVER_URL="http://127.0.0.1:$((PORT + 1))"
 npx ota-ledger server start > "${WORK}/server.log" 2>&1 &
 jobs_started+=($!)
-until_up "${OTA_SERVER_URL}/v1/health"
+until_up "$!" "${OTA_SERVER_URL}/v1/health"
 head -c 65536 /dev/urandom > "${WORK}/bootloader-1.0.0.bin"
 npx ota-ledger release publish --component acme.bootloader --version 1.0.0 --file "${WORK}/bootloader-1.0.0.bin" \
     --hardware acme-board-rev-a --json > "${WORK}/published.json"

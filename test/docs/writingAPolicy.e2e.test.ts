@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -49,7 +49,15 @@ describe("docs/writing-a-policy.md: the runbook from a fresh chain (APP-II-3, is
     for (const built of ["artifacts", "cache", "typechain-types"]) cpSync(path.join(ROOT, built), path.join(copy, built), { recursive: true });
     symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
   });
+  let running: ChildProcess | undefined;
   after(() => {
+    if (running?.pid !== undefined && running.exitCode === null && running.signalCode === null) {
+      try {
+        process.kill(-running.pid, "SIGTERM"); // the script's trap stops the chain and the server
+      } catch {
+        // already gone
+      }
+    }
     if (copy) rmSync(copy, { recursive: true, force: true });
   });
 
@@ -62,11 +70,14 @@ describe("docs/writing-a-policy.md: the runbook from a fresh chain (APP-II-3, is
     while (port === 8545 || (await listening(port + 1))) port = await freePort();
     const work = mkdtempSync(path.join(os.tmpdir(), "ota-runbook-tmp-"));
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OTA_")));
+    // Its own process group: if this test times out, `after` stops the script and the chain and server it started.
     const child = spawn("bash", ["docs/runbooks/allowlist-soak.sh", String(port)], {
       cwd: copy,
       env: { ...env, TMPDIR: work },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
+    running = child;
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { decodeBytes32String, hexlify } from "ethers";
 import type { CliContext } from "../context";
-import { InputError } from "../../core/errors";
+import { InputError, OtaError } from "../../core/errors";
 import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
 import { buildDeviceBatch, checkDeviceRecord, type DeviceRecord } from "../../crypto/deviceTree";
 import { listHardwareClasses } from "../../chain/hardwareClasses";
@@ -94,7 +94,16 @@ async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {
   const record = toDeviceRecord(input, await listHardwareClasses(registry), flagName);
   checkDeviceRecord(record);
   const { tx } = await confirm(fleet.enrolDevice(record));
-  if (configFile !== undefined) await writeStarterDeviceConfig(configFile, record, o.component);
+  if (configFile !== undefined) {
+    // The device is enrolled now: a file that cannot be written must not hide that.
+    await writeStarterDeviceConfig(configFile, record, o.component).catch((cause: unknown) => {
+      throw new OtaError(
+        "CONFIG_NOT_WRITTEN",
+        `device ${record.id} was enrolled (${describeTx(tx)}), but ${configFile} was not written (${(cause as Error).message}): write its device.json by hand with the record in details.device (docs/device.md)`,
+        { details: { device: record, tx }, cause },
+      );
+    });
+  }
   ctx.output(
     { device: record, tx, ...(configFile !== undefined ? { deviceConfig: configFile } : {}) },
     `enrolled device ${record.id}\n  hardware class ${record.hardwareClass}, network ${label(record.network)}, region ${label(record.region)}\n${describeTx(tx)}` +

@@ -37,7 +37,7 @@ import { isEvidence, MAX_EVIDENCE_BYTES } from "../../core/installedContext";
 import { EVERY_POLICY, isEnvelope, withEvidencePart } from "../../core/policyEvidence";
 import { buildCohort, encodeListedEvidence } from "../../crypto/cohortTree";
 import { readDevicesFile } from "../cohortFiles";
-import { readEvidenceFile, writeEvidenceFile } from "../evidenceFiles";
+import { evidenceBatches, readEvidenceFile, writeEvidenceFile } from "../evidenceFiles";
 import { trackerPostSigned, trackerTargetOf } from "../trackerClient";
 import { loadDeviceConfig } from "../../consumer/deviceConfig";
 import { AgentMemory } from "../../consumer/agentMemory";
@@ -204,11 +204,21 @@ export function register(program: Command, ctx: CliContext): void {
       if (o.deviceConfig === undefined) {
         const conn = await ctx.connect();
         const target = trackerTargetOf(await ctx.config(), o.tracker);
-        const answer = await trackerPostSigned<{ devices?: number }>(conn.signer, target, `/v1/releases/${releaseId}/evidence`, {
-          ...(forPolicy === EVERY_POLICY ? {} : { policy: forPolicy }),
-          devices: file.devices,
-        });
-        const devices = Number(answer.devices);
+        // In requests of at most 8 MiB each (a tracker takes bodies of up to 16 MiB), each signed.
+        let devices = 0;
+        for (const batch of evidenceBatches(file.devices)) {
+          try {
+            const answer = await trackerPostSigned<{ devices?: number }>(conn.signer, target, `/v1/releases/${releaseId}/evidence`, {
+              ...(forPolicy === EVERY_POLICY ? {} : { policy: forPolicy }),
+              devices: batch,
+            });
+            devices += Number(answer.devices);
+          } catch (err) {
+            if (devices > 0 && err instanceof OtaError)
+              err.message += ` (the tracker took the evidence of the first ${devices} device(s) of the file; sending the file again is safe)`;
+            throw err;
+          }
+        }
         ctx.output(
           { releaseId, policy: forPolicy || null, tracker: target.url, devices },
           `handed the evidence of ${devices} device(s) for release ${releaseId} (${forPolicy ? `policy ${forPolicy}` : "every policy"}) to the tracker at ${target.url}: each device gets it with its notices`,

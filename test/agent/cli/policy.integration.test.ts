@@ -536,6 +536,8 @@ describe("ota-ledger policy (administrators' update policies)", function () {
         /exists: nothing was enrolled/,
       );
       await refuses([...again, "--component", "acme.bootloader"], 2, "INVALID_INPUT", /--component goes with --write-config/);
+      const status = await c.run(["device", "status", "starter-0002", "--json"]);
+      expect(status.json().device.enrolment, "the refused device was not enrolled").to.equal("none");
     });
   });
 

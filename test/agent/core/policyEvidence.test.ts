@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
 import { EVERY_POLICY, EVIDENCE_ENVELOPE_MAGIC, isEnvelope, joinEvidence, splitEvidence, withEvidencePart } from "../../../agent/core/policyEvidence";
 import { MAX_EVIDENCE_BYTES } from "../../../agent/core/installedContext";
+import { evidenceBatches } from "../../../agent/cli/evidenceFiles";
 
 const policy = () => Wallet.createRandom().address;
 
@@ -74,5 +75,17 @@ describe("agent/core/policyEvidence: evidence for several policies in one string
     ]);
     expect(withEvidencePart(held, EVERY_POLICY, "0x09")).to.equal("0x09");
     expect([...splitEvidence(withEvidencePart("0x09", a, "0x04"))]).to.deep.equal([[a, "0x04"]]);
+  });
+});
+
+describe("agent/cli/evidenceFiles: evidenceBatches, policy evidence's requests to a tracker (issue 18)", () => {
+  it("splits a file's devices into requests under the size limit, each device once, in the file's order", () => {
+    const devices = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`0x${i.toString(16).padStart(64, "0")}`, "0x" + "ab".repeat(100)]));
+    const batches = [...evidenceBatches(devices, 50_000)];
+    expect(batches.length).to.be.greaterThan(1);
+    for (const b of batches) expect(JSON.stringify(b).length).to.be.at.most(50_000);
+    expect(batches.flatMap((b) => Object.keys(b))).to.deep.equal(Object.keys(devices));
+    expect([...evidenceBatches({})]).to.deep.equal([]);
+    expect([...evidenceBatches(devices)]).to.have.length(1); // 270 KB: one request
   });
 });

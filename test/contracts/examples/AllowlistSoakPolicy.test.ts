@@ -127,7 +127,8 @@ describe("AllowlistSoakPolicy: the second worked example of docs/writing-a-polic
 
     it("APP-II-3 issue 18: each policy of a composition reads its own part of the envelope the tools write; the magic is the contract's", async () => {
       const { allOf, policy, rollout, release, parts } = await loadFixture(composedFixture);
-      expect(EVIDENCE_ENVELOPE_MAGIC).to.equal(ethers.id("ota-ledger.policy-evidence.v1").slice(0, 10));
+      // The tools' magic is the one the kit declares (ERC-165) and reads.
+      expect(await policy.supportsInterface(EVIDENCE_ENVELOPE_MAGIC)).to.equal(true);
       const envelope = joinEvidence(parts);
       expect(await ask(allOf, release.id, envelope)).to.equal(0n);
       expect(await ask(policy, release.id, envelope)).to.equal(REASON.ALLOWED); // a leaf asked directly finds its part too
@@ -153,8 +154,17 @@ describe("AllowlistSoakPolicy: the second worked example of docs/writing-a-polic
         expect(await ask(rollout, release.id, b), b.slice(0, 60)).to.equal(await rollout.MALFORMED_EVIDENCE());
         expect(await ask(allOf, release.id, b)).to.equal(await allOf.encodeRefusal(0, REASON.MALFORMED_EVIDENCE));
       }
-      // An empty envelope is well formed and holds nobody's part.
+      // An empty envelope is well formed and holds nobody's part; so is an empty part.
       expect(await ask(policy, release.id, EVIDENCE_ENVELOPE_MAGIC)).to.equal(REASON.NO_EVIDENCE);
+      const me = (await policy.getAddress()).slice(2).toLowerCase();
+      expect(await ask(policy, release.id, EVIDENCE_ENVELOPE_MAGIC + me + "0000")).to.equal(REASON.NO_EVIDENCE);
+      // A policy named twice: the first part is its own (as agent/core/policyEvidence reads it), the second ignored.
+      const proof = parts.get(await policy.getAddress())!;
+      const part = (hex: string) => me + ((hex.length - 2) / 2).toString(16).padStart(4, "0") + hex.slice(2);
+      expect(await ask(policy, release.id, EVIDENCE_ENVELOPE_MAGIC + part(proof) + part("0x01"))).to.equal(REASON.ALLOWED);
+      expect(await ask(policy, release.id, EVIDENCE_ENVELOPE_MAGIC + part("0x01") + part(proof))).to.equal(REASON.MALFORMED_EVIDENCE);
+      // Plain evidence behind another 4-byte prefix is not an envelope: read whole, and malformed as a proof.
+      expect(await ask(policy, release.id, "0xdeadbeef" + proof.slice(2))).to.equal(REASON.MALFORMED_EVIDENCE);
     });
   });
 
