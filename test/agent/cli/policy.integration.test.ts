@@ -439,7 +439,7 @@ describe("ota-ledger policy (administrators' update policies)", function () {
         [...args, "allowed.json", "--policy", String(c.registry.target), "--device-config", deviceConfig],
         1,
         "POLICY_NOT_ATTACHED",
-        /is not the policy deciding for release/,
+        /is not a policy deciding for release .* nor a member of it that reads evidence/,
       );
       for (const [content, message] of [
         ["not json", /cannot be read/],
