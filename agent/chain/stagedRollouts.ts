@@ -2,6 +2,7 @@ import { getAddress, ZeroAddress, type Provider } from "ethers";
 import { ComposedPolicy__factory, StagedRollout__factory } from "./contracts";
 import { callLedger, LedgerUnavailable } from "./ledgerCall";
 import { declaresInterface } from "./policyInterfaces";
+import { InputError } from "../core/errors";
 import { EVIDENCE_ENVELOPE_MAGIC } from "../core/policyEvidence";
 
 /** How deep composers (AllOfPolicy, AnyOfPolicy) are searched for a staged rollout. */
@@ -30,14 +31,6 @@ export class StagedRolloutFinder {
     return [...out];
   }
 
-  /** Every policy in `policy`: itself and, for a composer, its members, recursively (MAX_POLICY_DEPTH deep). */
-  async all(policy: string, depth = 0): Promise<string[]> {
-    if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
-    const out = new Set([getAddress(policy)]);
-    for (const m of (await this.membersOf(policy)) ?? []) for (const p of await this.all(m, depth + 1)) out.add(p);
-    return [...out];
-  }
-
   /** The leaf policies in `policy` (not composers): the ones that read evidence. */
   async leaves(policy: string, depth = 0): Promise<string[]> {
     if (policy === ZeroAddress || depth > MAX_POLICY_DEPTH) return [];
@@ -62,6 +55,27 @@ export class StagedRolloutFinder {
   }
 
   private readonly parts = new Map<string, boolean>();
+
+  /**
+   * The one check before a policy is given its own part of a device's evidence (the tracker's
+   * evidence route, `policy evidence --device-config`): it is a leaf of the release's policy
+   * `attached` (composers pass evidence on; POLICY_NOT_ATTACHED) and reads its part of an envelope
+   * (POLICY_READS_WHOLE_EVIDENCE otherwise: one deployed before the envelope takes it whole).
+   */
+  async requirePartReader(attached: string, policy: string, releaseId: string): Promise<void> {
+    if (!(await this.leaves(attached)).includes(getAddress(policy))) {
+      throw new InputError(
+        "POLICY_NOT_ATTACHED",
+        `${policy} is not a policy deciding for release ${releaseId} (${attached}) nor a member of it that reads evidence (composers pass it on): check the address (ota-ledger policy show --release ${releaseId})`,
+      );
+    }
+    if (!(await this.readsParts(policy))) {
+      throw new InputError(
+        "POLICY_READS_WHOLE_EVIDENCE",
+        `${policy} reads its evidence whole (it does not declare the evidence envelope: built before it, or not on the policy kit): give its evidence without naming a policy, for every policy`,
+      );
+    }
+  }
 
   private async membersOf(policy: string): Promise<string[] | null> {
     let members = this.members.get(policy);

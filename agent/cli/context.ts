@@ -1,4 +1,4 @@
-import { untilSignalled, type CliIo } from "./io";
+import { jsonValue, untilSignalled, type CliIo } from "./io";
 import { loadConfig, type OtaConfig } from "./config";
 import { openChain, withSigner, type Connection, type ReadOnlyConnection } from "./connect";
 
@@ -66,9 +66,4 @@ export class CliContext {
     const opened = await chain.catch(() => undefined);
     opened?.provider.destroy();
   }
-}
-
-/** JSON has no bigint: write them as decimal strings. */
-function jsonValue(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? value.toString() : value;
 }

@@ -39,3 +39,8 @@ export function processIo(): CliIo {
     untilStopped: untilSignalled,
   };
 }
+
+/** JSON has no bigint: --json output and errors write them as decimal strings (JSON.stringify's replacer). */
+export function jsonValue(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}

@@ -100,14 +100,17 @@ export function policyCheckLines(a: PolicyCheckAnswer): string[] {
   lines.push(`  policy     ${p.policy} answered ${p.reason === 0n ? "0 (allowed)" : p.reason.toString()}`);
   for (const step of p.path) lines.push(`    member ${step.member} of ${step.composer}: ${step.address}`);
   if (!p.allowed) {
-    const by = p.decidedBy;
-    const why = by.failure
-      ? `failed: ${by.failure.error ?? (by.failure.data === "0x" ? "reverted without data, or ran out of its gas" : `reverted with ${by.failure.data}`)}`
-      : `reason ${by.reason}${by.name ? ` (${by.name})` : " (the policy names no reasons)"}`;
-    lines.push(`  refused by ${by.policy}: ${why}`);
+    lines.push(`  refused by ${p.decidedBy.policy}: ${refusalWhy(p.decidedBy)}`);
   }
   lines.push(
     `  evidence   ${a.device.evidence === "0x" ? "none" : `${(a.device.evidence.length - 2) / 2} bytes`} (${a.device.evidenceFrom === "none" ? "the device holds none" : `from ${a.device.evidenceFrom}`})`,
   );
   return lines;
+}
+
+/** Why the policy that decided refused: its reason by name, or how it failed (policy check, device install). */
+export function refusalWhy(by: PolicyExplanation["decidedBy"]): string {
+  return by.failure
+    ? `failed: ${by.failure.error ?? (by.failure.data === "0x" ? "reverted without data, or ran out of its gas" : `reverted with ${by.failure.data}`)}`
+    : `reason ${by.reason}${by.name ? ` (${by.name})` : " (the policy names no reasons)"}`;
 }

@@ -3,7 +3,7 @@ import { isError, type ErrorDescription } from "ethers";
 import { InputError, OtaError } from "../core/errors";
 import { decodeRevert } from "../chain/revertReason";
 import { REVERT_EXPLANATIONS, REVERT_INTERFACES } from "./revertHints";
-import type { CliIo } from "./io";
+import { jsonValue, type CliIo } from "./io";
 
 /** Exit codes: the operation failed (1), or the command line or configuration is wrong (2). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -70,7 +70,7 @@ export function describeError(err: unknown): Report {
 export function printError(io: CliIo, json: boolean, report: Report): void {
   if (json) {
     const details = report.hint ? { ...report.details, hint: report.hint } : report.details;
-    io.stdout(JSON.stringify({ error: { code: report.code, message: report.message, details } }, null, 2) + "\n");
+    io.stdout(JSON.stringify({ error: { code: report.code, message: report.message, details } }, jsonValue, 2) + "\n");
     return;
   }
   io.stderr(`error [${report.code}]: ${report.message}\n`);

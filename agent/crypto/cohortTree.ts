@@ -67,10 +67,7 @@ export function encodeRolloutEvidence(waveIndex: number | bigint, proof: string[
     throw new InputError("ROLLOUT_WAVE_INVALID", `wave index ${waveIndex} must be a whole number`);
   }
   if (BigInt(waveIndex) < 0n) throw new InputError("ROLLOUT_WAVE_INVALID", `wave index ${waveIndex} must not be negative`);
-  if (proof.length > MAX_COHORT_PROOF_LENGTH || !proof.every((p) => isHexString(p, 32))) {
-    throw new InputError("COHORT_PROOF_INVALID", `a cohort proof is at most ${MAX_COHORT_PROOF_LENGTH} 32-byte hex values`);
-  }
-  return coder.encode(["uint256", "bytes32[]"], [waveIndex, proof]);
+  return coder.encode(["uint256", "bytes32[]"], [waveIndex, checkedProof(proof, "a cohort proof")]);
 }
 
 /**
@@ -79,8 +76,13 @@ export function encodeRolloutEvidence(waveIndex: number | bigint, proof: string[
  * abi.encode(bytes32[] proof) in the same tree as a cohort's.
  */
 export function encodeListedEvidence(proof: string[]): string {
+  return coder.encode(["bytes32[]"], [checkedProof(proof, "a device list proof")]);
+}
+
+/** A proof the contracts take: at most MAX_COHORT_PROOF_LENGTH siblings of 32 bytes (COHORT_PROOF_INVALID otherwise). */
+function checkedProof(proof: string[], what: string): string[] {
   if (proof.length > MAX_COHORT_PROOF_LENGTH || !proof.every((p) => isHexString(p, 32))) {
-    throw new InputError("COHORT_PROOF_INVALID", `a device list proof is at most ${MAX_COHORT_PROOF_LENGTH} 32-byte hex values`);
+    throw new InputError("COHORT_PROOF_INVALID", `${what} is at most ${MAX_COHORT_PROOF_LENGTH} 32-byte hex values`);
   }
-  return coder.encode(["bytes32[]"], [proof]);
+  return proof;
 }

@@ -584,18 +584,7 @@ export class TrackerModule {
       let rekeyTo: string[] = [];
       if (policies && release) {
         const attached = await callLedger(() => policies.policyFor(releaseId, release.component));
-        if (!(await this.stagedRollouts.leaves(attached)).includes(getAddress(policy))) {
-          throw new InputError(
-            "POLICY_NOT_ATTACHED",
-            `${policy} is not a policy deciding for release ${releaseId} (${attached}) nor a member of it that reads evidence (composers pass it on): check the address (ota-ledger policy show --release ${releaseId})`,
-          );
-        }
-        if (!(await this.stagedRollouts.readsParts(policy))) {
-          throw new InputError(
-            "POLICY_READS_WHOLE_EVIDENCE",
-            `${policy} reads its evidence whole (it does not declare the evidence envelope: it was built before it, or not on the policy kit): send its evidence without a policy, for every policy`,
-          );
-        }
+        await this.stagedRollouts.requirePartReader(attached, policy, releaseId);
         if (whole.length > 0) {
           rekeyTo = [];
           for (const r of await this.stagedRollouts.in(attached))

@@ -89,7 +89,7 @@ describe("docs/writing-a-policy.md: the runbook from a fresh chain (APP-II-3, is
         "now holds evidence for release",
         "reason 6 (SOAKING)",
         "rejected (POLICY_REFUSED)",
-        "reason 6 SOAKING); ota-ledger policy check", // device install names the policy's reason (issue 18)
+        "reason 6 (SOAKING)); ota-ledger policy check", // device install names the policy's reason (issue 18)
         "answered 0 (allowed)",
         "confirmed (OK)",
         "== done",

@@ -5,7 +5,7 @@ import { writeNewKeyFile } from "../newKeyFile";
 import { finishDeviceRun } from "../finishDeviceRun";
 import { parseBytes32 } from "../parse";
 import { lockFolder } from "../../io/pidLock";
-import { checkDevicePolicy } from "../policyCheck";
+import { checkDevicePolicy, refusalWhy } from "../policyCheck";
 import type { PolicyExplanation } from "../../chain/policyExplanation";
 import { InputError, OtaError } from "../../core/errors";
 import { componentIdOf } from "../../core/release";
@@ -180,7 +180,7 @@ async function installByHand(
           : outcome.outcome === "blocked"
             ? ": its delivery was blocked (the server, the network or the bytes given, not the release); run again, or give the artifact with --file or --url"
             : outcome.policy
-              ? `: the update policy ${outcome.policy.address} refuses this device now (${explained ? refusalText(explained) : `reason ${outcome.policy.reason}`}); ota-ledger policy check --release ${releaseId} --device-config <device.json> says more`
+              ? `: the update policy ${outcome.policy.address} refuses this device now (${explained ? `${explained.policy} ${refusalWhy(explained)}` : `reason ${outcome.policy.reason}`}); ota-ledger policy check --release ${releaseId} --device-config <device.json> says more`
               : "";
     throw new OtaError(outcome.code, `release ${releaseId} was not installed: ${outcome.outcome} (${outcome.code})${hint}`, { details: result });
   }
@@ -198,21 +198,11 @@ async function explainRefusal(
   chain: Awaited<ReturnType<CliContext["connectReadOnly"]>>,
   configFile: string,
   releaseId: string,
-): Promise<ExplainedRefusal | undefined> {
+): Promise<PolicyExplanation["decidedBy"] | undefined> {
   try {
     const answer = await checkDevicePolicy(chain, configFile, releaseId);
-    if (!answer.policy || answer.policy.allowed) return undefined;
-    const { reason, ...rest } = answer.policy.decidedBy;
-    return { ...rest, reason: reason.toString() }; // JSON has no bigint
+    return answer.policy && !answer.policy.allowed ? answer.policy.decidedBy : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** The policy that decided, as `policy check --json` shows it under `policy.decidedBy`. */
-type ExplainedRefusal = Omit<PolicyExplanation["decidedBy"], "reason"> & { reason: string };
-
-function refusalText(d: ExplainedRefusal): string {
-  const why = d.failure ? `failed: ${d.failure.error ?? `reverted with ${d.failure.data}`}` : `reason ${d.reason}${d.name ? ` ${d.name}` : ""}`;
-  return `${d.policy} ${why}`;
 }

@@ -597,19 +597,7 @@ async function requireInReleasePolicy(conn: Awaited<ReturnType<CliContext["conne
   const heard = await fetchRelease(conn.registry, conn.domain, releaseId, conn.fromBlock);
   if (!heard) throw new InputError("UNKNOWN_RELEASE", `no release ${releaseId} is published on this registry from block ${conn.fromBlock}: check the id`);
   const attached = await policies.policyFor(releaseId, heard.record.component);
-  const tree = new StagedRolloutFinder(conn.provider);
-  if (!(await tree.leaves(attached)).includes(policy)) {
-    throw new OtaError(
-      "POLICY_NOT_ATTACHED",
-      `${policy} is not a policy deciding for release ${releaseId} (${attached}) nor a member of it that reads evidence (composers pass it on): check the address (ota-ledger policy show --release ${releaseId})`,
-    );
-  }
-  if (!(await tree.readsParts(policy))) {
-    throw new OtaError(
-      "POLICY_READS_WHOLE_EVIDENCE",
-      `${policy} reads its evidence whole (it does not declare the evidence envelope: built before it, or not on the policy kit): give its evidence without --policy`,
-    );
-  }
+  await new StagedRolloutFinder(conn.provider).requirePartReader(attached, policy, releaseId);
 }
 
 /** A function's human-readable ABI signature, as `policy call` and `policy send` take it. */

@@ -437,7 +437,7 @@ describe("ota-ledger policy (administrators' update policies)", function () {
       await refuses([...args, "other.json", "--device-config", deviceConfig], 2, "DEVICE_NOT_IN_FILE", new RegExp(`no evidence for device ${deviceId}`));
       await refuses(
         [...args, "allowed.json", "--policy", String(c.registry.target), "--device-config", deviceConfig],
-        1,
+        2, // bad input: an address that is not one of the release's policies
         "POLICY_NOT_ATTACHED",
         /is not a policy deciding for release .* nor a member of it that reads evidence/,
       );

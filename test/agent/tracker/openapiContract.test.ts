@@ -436,7 +436,7 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     );
   });
 
-  it("POST /v1/releases/{id}/evidence answers an administrator as documented, and refuses as documented (issue 18)", async () => {
+  it("APP-II-3: POST /v1/releases/{id}/evidence answers an administrator as documented, and refuses as documented (issue 18)", async () => {
     const release = s.releases[1].id; // not the cohorts test's release, whose devices hold cohort proofs
     const path = `/v1/releases/${release}/evidence`;
     const op = "/v1/releases/{id}/evidence";

@@ -276,7 +276,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     });
   });
 
-  it("issue 18 review: evidence is taken only for a leaf policy that reads its part; a rollout deployed before the envelope keeps its proofs whole; cohort proofs held whole become the rollout's part", async () => {
+  it("APP-II-3 issue 18 review: evidence is taken only for a leaf policy that reads its part; a rollout deployed before the envelope keeps its proofs whole; cohort proofs held whole become the rollout's part", async () => {
     const v7 = await release("1.6.0");
     const registry = await f.registry.getAddress();
     const idA = f.devices.a.credential.record.id.toLowerCase();
