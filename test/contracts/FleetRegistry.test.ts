@@ -211,7 +211,7 @@ describe("FleetRegistry: device identities (CAP-11.3-d) and tracker-module keys 
   });
 
   describe("enrolDevice: enrolling one device (CAP-11.3-d)", function () {
-    it("enrols a device, emitting DeviceEnrolled with every field of its record", async function () {
+    it("APP-II-4: enrols a device, emitting DeviceEnrolled with every field of its record, its network among them", async function () {
       const { fleet, admin } = await loadFixture(catalogFixture);
       await expect(fleet.connect(admin).enrolDevice(DEVICE_C))
         .to.emit(fleet, "DeviceEnrolled")

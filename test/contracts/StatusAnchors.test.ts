@@ -71,7 +71,7 @@ async function anchorsSnapshot(f: F) {
   return { count, all };
 }
 
-describe("StatusAnchors: the fleet's state anchored on the ledger (status tracking, issue 6)", function () {
+describe("StatusAnchors: the fleet's state anchored on the ledger (APP-II-3 status tracking, issue 6)", function () {
   it("knows its registry, and refuses a zero one", async function () {
     const { anchors, registry } = await loadFixture(anchorsFixture);
     expect(await anchors.updateRegistry()).to.equal(await registry.getAddress());

@@ -45,7 +45,7 @@ async function releasesFixture() {
   return { ...base, boot100, boot110, boot120, sensor200 };
 }
 
-describe("UpdateRegistry: release status and views (CAP-11.3-c, REQ-10b-ii, APP-II-2)", function () {
+describe("UpdateRegistry: release status and views (CAP-11.3-c, CAP-11.3-e, REQ-10b-ii, APP-II-2)", function () {
   describe("revokeRelease (CAP-11.3-c)", function () {
     it("revokes a release as malicious, finally, with the reason in the event", async function () {
       const { registry, auditor, boot110 } = await loadFixture(releasesFixture);

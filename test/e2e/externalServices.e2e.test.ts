@@ -216,7 +216,7 @@ for (const node of NODES) {
       catalogued = true;
     });
 
-    it("PROC-1 CAP-11.3-a CAP-11.3-b PROC-3 PROC-4 PROC-5 DEP-8.2.2: the CLI's server (Kubo store), tracker and device run from ota-ledger.json; a published release is pinned in the Kubo node, installed by the device and listed by the tracker", async function () {
+    it("PROC-1 CAP-11.3-a CAP-11.3-b PROC-3 PROC-4 PROC-5 DEP-8.2.2 REQ-10f-ii: the CLI's server (Kubo store), tracker and device run from ota-ledger.json; a published release is pinned in the Kubo node, installed by the device and listed by the tracker", async function () {
       if (!catalogued) this.skip();
       const moduleId = keccak256(toUtf8Bytes("tracker-external")).toLowerCase();
       device.writeConfig({

@@ -88,7 +88,7 @@ describe("e2e: the ledger unreachable, then back; the chain reorganised", functi
     await trackerSees(r);
   });
 
-  it("REQ-10d-ii REQ-10c-ii: a release the agents saw, then reorganised away, is not installed; the replacement branch's release is", async () => {
+  it("REQ-10d-ii REQ-10c-ii CAP-11.4-a: a release the agents saw, then reorganised away, is not installed; the replacement branch's release is", async () => {
     const snapshot = await world.ledger.rpc("evm_snapshot");
     const version = next();
     const gone = await world.author.publish(BOOT, version);

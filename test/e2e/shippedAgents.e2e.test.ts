@@ -25,7 +25,7 @@ const HELPERS = checkoutVariables();
  * from the test harness (World); each shipped device agent runs `device run --once` from the
  * installation's folder and must hold the exact image in its active slot.
  */
-describe("e2e: the shipped agents: the device bundle and the packed production install take a release (ADR 0007)", function () {
+describe("e2e: the shipped agents: the device bundle and the packed production install take a release (DEP-8.1-b, ADR 0007)", function () {
   this.timeout(300_000);
   let world: World;
   let release: Published;

@@ -22,7 +22,7 @@ const BOOT = "acme.bootloader";
  * killed mid-rollout (CAP-11.2-a). Real `server start`, `tracker start` and `device run`
  * processes; an HTTP proxy between the device and the tracker plays the network.
  */
-describe("e2e: the tracker link, downgrades and replays", function () {
+describe("e2e: the tracker link (DEP-8.2.2), downgrades and replays", function () {
   this.timeout(120_000);
   let world: World;
   let proxy: TrackerProxy;
@@ -184,7 +184,7 @@ describe("e2e: the tracker link, downgrades and replays", function () {
     await expectRunning(d, BOOT, running);
   });
 
-  it("CAP-11.2-a: the tracker killed (SIGKILL) mid-rollout and restarted on its data catches up: the device's new version, its earlier reports kept", async () => {
+  it("CAP-11.2-a PROC-5: the tracker killed (SIGKILL) mid-rollout and restarted on its data catches up: the device's new version, its earlier reports kept", async () => {
     const { reports: earlier } = (await world.trackerDevice(d.id)) as unknown as { reports: { counter: number }[] };
     const lastBefore = Math.max(...earlier.map((x) => x.counter));
     const r = await world.author.publish(BOOT, "1.2.0");

@@ -34,7 +34,7 @@ describe("npm start (the README's main command)", function () {
   this.timeout(600_000);
   const port = 18545 + (process.pid % 1000);
 
-  it("plays the whole story on embedded defaults (APP-II-1..4), every step as expected, and stops everything it started", async function () {
+  it("plays the whole story on embedded defaults (APP-II-1, APP-II-2, APP-II-3, APP-II-4), every step as expected, and stops everything it started", async function () {
     const { code, output } = await run(["--once"], { OTA_RPC_URL: `http://127.0.0.1:${port}`, OTA_SERVER_PORT: "0", OTA_TRACKER_PORT: "0" });
     expect(code, output).to.equal(0);
     expect(output).to.include(`a local chain at http://127.0.0.1:${port}`);

@@ -7,7 +7,7 @@ import { computeCid } from "../../../agent/storage/cid";
 import { ChunkHashPipeline } from "../../../agent/author/chunkHashing";
 import { WorkerChunkHashing } from "../../../agent/author/chunkHashingWorker";
 
-describe("agent/author/packageArtifact: one pass from image to Table II-1 fields (REQ-10f-i)", function () {
+describe("agent/author/packageArtifact: one pass from image to Table II-1 fields (REQ-10f-i, REQ-10f-ii)", function () {
   it("yields the plaintext hash, and the root, CID and size of exactly the bytes it stored", async function () {
     const key = newContentKey();
     const image = randomBytes(3 * 4096 + 11);

@@ -18,7 +18,7 @@ async function failure(p: Promise<unknown>, code: string): Promise<Error> {
   return err;
 }
 
-describe("agent/cli/connect: opening the ledger through several endpoints (issue 16)", function () {
+describe("agent/cli/connect: opening the ledger through several endpoints (REQ-10b-i, REQ-10b-ii: freshness, issue 16)", function () {
   this.timeout(60_000);
   let chain: Awaited<ReturnType<typeof serveChain>>;
   let rpcs: LyingRpc[];

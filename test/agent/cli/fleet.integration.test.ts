@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { cliChainWithServer, type CliChain, type CliChainWithServer } from "./cliHarness";
 
-describe("ota-ledger fleet simulate and device run (simulated devices on one machine)", function () {
+describe("ota-ledger fleet simulate and device run (simulated devices on one machine; DEP-8.1-a)", function () {
   this.timeout(180_000);
   let c: CliChain;
   let env: Record<string, string>;

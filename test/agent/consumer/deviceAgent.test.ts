@@ -91,7 +91,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
     expect(report.lastResult).to.include({ outcome: "confirmed", code: "OK" });
   });
 
-  it("CAP-11.1-b: rolls back a release whose trial boot fails its health check, and does not retry it blindly", async () => {
+  it("CAP-11.1-a-iii REQ-10c-ii: rolls back a release whose trial boot fails its health check, and does not retry it blindly", async () => {
     const v2 = await release("acme.bootloader", "1.1.0", [f.devices.a]);
     const before = boot(agent);
     healthy = false;
@@ -102,7 +102,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
     expect(boot(agent)).to.deep.equal(before);
   });
 
-  describe("attacks: each refused with its code, the active slot and the anti-rollback floor unmoved", () => {
+  describe("attacks (CAP-11.1-a-v): each refused with its code, the active slot and the anti-rollback floor unmoved", () => {
     const unmoved = async (run: () => Promise<{ code: string }>, code: string, a = () => agent) => {
       const before = boot(a());
       const bytes = activeBytes(a());
@@ -128,7 +128,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       await unmoved(() => agent.considerRelease(v3.releaseId, "new-release"), "CHUNK_MISMATCH");
     });
 
-    it("endless data: stopped at the recorded size; the chunks verified before it are kept and the retry has nothing left to fetch (issue 15)", async () => {
+    it("REQ-10f-ii: endless data: stopped at the recorded size; the chunks verified before it are kept and the retry has nothing left to fetch (issue 15)", async () => {
       const v4 = await release("acme.bootloader", "1.3.0", [f.devices.a]);
       f.store.fault = { kind: "endless" };
       const logged: string[] = [];
@@ -214,7 +214,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       );
     });
 
-    it("wrong hardware, and an unmet dependency", async () => {
+    it("APP-II-2: wrong hardware, and an unmet dependency", async () => {
       const gateway = makeDevice("gateway-agent", 3);
       await f.fleet.connect(f.admin).enrolDevice(gateway.credential.record);
       const g = await agentFor(gateway);
@@ -262,7 +262,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
       expect(a.slots.snapshot().components[BOOT]).to.equal(undefined);
     });
 
-    it("finding (issue 15): a content key from the server that is not the release's is a blocked delivery (KEY_MISMATCH), not a failed release", async () => {
+    it("REQ-10f-ii finding (issue 15): a content key from the server that is not the release's is a blocked delivery (KEY_MISMATCH), not a failed release", async () => {
       const v7 = await release("acme.bootloader", "1.9.0", [f.devices.a]);
       const me = f.devices.a.credential.record;
       const right = f.db.wrappedKey(v7.releaseId, me.id)!;
@@ -353,7 +353,7 @@ describe("agent/consumer/deviceAgent: the firmware consumer (X.1368 11.1)", func
     });
   });
 
-  describe("reporting (PROC-5, CAP-11.1-a-i, CAP-11.1-a-ii, CAP-11.1-a-iv)", () => {
+  describe("reporting", () => {
     const moduleKey = new Wallet(keccak256(toUtf8Bytes("agent test tracker module")));
     const moduleId = keccak256(toUtf8Bytes("agent test tracker"));
     let receiver: http.Server;

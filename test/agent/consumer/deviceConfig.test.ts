@@ -111,7 +111,7 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect((await refusal(await write({ sources: [{ kind: "server", url: "ftp://x" }] })))?.message).to.match(/sources\.0\.url must be an http\(s\) URL/);
   });
 
-  it("issue 17: startJitterMs bounds the start jitter (0 disables it); negative, fractional or over ten minutes is refused, naming the field", async () => {
+  it("CAP-11.3-b issue 17: startJitterMs bounds the start jitter (0 disables it); negative, fractional or over ten minutes is refused, naming the field", async () => {
     expect((await loadDeviceConfig(await write({ startJitterMs: 500 }))).startJitterMs).to.equal(500);
     expect((await loadDeviceConfig(await write({ startJitterMs: 0 }))).startJitterMs).to.equal(0);
     expect((await loadDeviceConfig(await write())).startJitterMs).to.equal(undefined); // the agent's default, 2 s

@@ -125,7 +125,7 @@ describe("agent/consumer: a device reading the ledger through several endpoints,
     expect(installed(agent)).to.equal(r.releaseId.toLowerCase());
   });
 
-  it("what a check costs the fleet: with one endpoint three requests (the release's log, the check's one read, the re-check); with three, two head agreements (3 each) and each other read asked of two", async () => {
+  it("REQ-10d-i REQ-10d-ii APP-II-2: what a check costs the fleet: with one endpoint three requests (the release's log, the check's one read, the re-check); with three, two head agreements (3 each) and each other read asked of two", async () => {
     const cost: number[] = [];
     for (const set of [[rpcs[0]], rpcs]) {
       // The quorum's own cost: without storage proofs (their reads are counted in bench:stateproof).

@@ -15,7 +15,7 @@ const BOOT = componentId("acme.bootloader");
  * (DEP-8.1-a, DEP-8.2.1), or, on a constrained device, only a client module that learns of
  * releases from its upstream server module (DEP-8.1-b, DEP-8.2.2).
  */
-describe("agent/consumer/deviceRunner: in-device tracker or client module only (DEP-8.1-a, DEP-8.1-b)", function () {
+describe("agent/consumer/deviceRunner: in-device tracker or client module only (DEP-8.1-a, DEP-8.1-b, DEP-8.2.2)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
   let t: Awaited<ReturnType<typeof trackerBeside>>;

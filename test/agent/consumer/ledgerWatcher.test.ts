@@ -7,7 +7,7 @@ import { catalogFixture, makeRelease, publish, ACME_SIGNER } from "../../helpers
 import { encodeVersion } from "../../../agent/core/version";
 import { LedgerWatcher, type LedgerEvent } from "../../../agent/consumer/ledgerWatcher";
 
-describe("agent/consumer/ledgerWatcher: the in-device tracker (DEP-8.2.1)", function () {
+describe("agent/consumer/ledgerWatcher: the in-device tracker (DEP-8.1-a, DEP-8.2.1)", function () {
   this.timeout(60_000);
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), "ota-watch-"))));

@@ -15,7 +15,7 @@ type Fixture = Awaited<ReturnType<typeof serverFixture>>;
  * (AUTH_STALE, a 60 s window). The device takes that server's time from its Date header and signs
  * again at once; per server, bounded, logged.
  */
-describe("agent/consumer/serverClock: a device's clock corrected per firmware server", function () {
+describe("agent/consumer/serverClock: a device's clock corrected per firmware server (REQ-10f-ii: a clock is a delivery fault, not a failure)", function () {
   this.timeout(120_000);
   let f: Fixture;
   let minor = 0;

@@ -3,7 +3,7 @@ import { DEFAULT_START_JITTER_MS, MAX_START_JITTER_MS, startJitter } from "../..
 import { expectCode } from "../../helpers/expectCode";
 
 /** Issue 17: a bounded, jittered start, so that a fleet that learns of a release at once does not reach its server at once. */
-describe("agent/consumer start jitter (issue 17)", () => {
+describe("agent/consumer start jitter (CAP-11.3-b: a fleet at once, issue 17)", () => {
   it("draws the delay uniformly from [0, max]: the lowest and highest draws give 0 and max", async () => {
     expect(await startJitter(40, () => 0)).to.equal(0);
     const started = performance.now();

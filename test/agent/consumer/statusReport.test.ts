@@ -60,7 +60,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
 });
 const tracker = (url: string) => ({ moduleId: keccak256(toUtf8Bytes("module")), publicKey: moduleKey.signingKey.compressedPublicKey, url });
 
-describe("agent/consumer/statusReport: the tracker's answers are bounded (issue 15, CAP-11.2-d)", function () {
+describe("agent/consumer/statusReport: the tracker's answers are bounded (issue 15, CAP-11.2-d, PROC-5)", function () {
   this.timeout(60_000);
 
   it(`finding: a tracker's 200 MiB refusal no longer grows the device's memory: it reads at most ${ERROR_ANSWER_MAX_BYTES} bytes of it`, async () => {

@@ -56,7 +56,7 @@ function chunkOffsets(plainSize: number, chunkSize = CHUNK): [number, number][] 
   return out;
 }
 
-describe("agent/crypto/artifactCipher: images encrypted by their author in authenticated chunks (REQ-10f-i, CAP-11.4-b, CAP-11.4-c)", function () {
+describe("agent/crypto/artifactCipher: images encrypted by their author in authenticated chunks (REQ-10f-i, REQ-10f-ii, CAP-11.4-b, CAP-11.4-c)", function () {
   const key = newContentKey();
   const plain = randomBytes(4 * CHUNK + 123);
   let artifact: Buffer;

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { concat, getBytes, randomBytes } from "ethers";
 import { ChunkMerkleTree, chunkLeaf, verifyChunk } from "../../../agent/crypto/chunkMerkle";
 
-describe("chunk Merkle tree (Table II-1 Merkle root)", function () {
+describe("chunk Merkle tree (Table II-1 Merkle root, CAP-11.4-a)", function () {
   const data = Uint8Array.from({ length: 5 * 1000 + 17 }, (_, i) => (i * 31) % 251);
   const chunks = Array.from({ length: Math.ceil(data.length / 1000) }, (_, i) => data.subarray(i * 1000, (i + 1) * 1000));
   const tree = ChunkMerkleTree.fromChunks(chunks);

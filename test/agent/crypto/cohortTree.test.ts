@@ -40,7 +40,7 @@ async function onChain(rollout: StagedRollout, releaseId: string, id: string, pr
   return rollout.check(releaseId, ZeroHash, 1n, device, encodeRolloutEvidence(0, proof));
 }
 
-describe("cohortTree", function () {
+describe("cohortTree (APP-II-3: a staged rollout's cohorts)", function () {
   it("hashes a leaf as keccak256(keccak256(abi.encode(deviceId)))", function () {
     const id = keccak256(toUtf8Bytes("a device"));
     expect(cohortLeaf(id)).to.equal(keccak256(keccak256(coder.encode(["bytes32"], [id]))));

@@ -10,7 +10,7 @@ const moduleId = "0x" + "22".repeat(32);
 
 const open = async (e: Envelope, key: string, me: string, kind: "device" | "account" = "account") => openMessage(e, key, me, kind);
 
-describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-11.2-d)", () => {
+describe("agent/crypto/sealedMessage: signed, then sealed to the recipient (CAP-11.2-d, CAP-11.2-m-a, CAP-11.2-m-b)", () => {
   it("a device's report opens for its module and names the device key that signed it", async () => {
     const e = await sealMessage(
       { kind: "status-report", from: deviceId, to: moduleId, issuedAt: 1, body: { counter: 7 } },

@@ -55,7 +55,7 @@ async function anchorOf(records: StatusRecord[]) {
   return { anchors, tree };
 }
 
-describe("agent/crypto/statusTree: device status records as Merkle leaves (status anchoring)", function () {
+describe("agent/crypto/statusTree: device status records as Merkle leaves (APP-II-3 status anchoring)", function () {
   describe("statusLeaf", function () {
     it("is keccak256(keccak256(abi.encode(deviceId, releaseId, version, outcome, reportCounter, reportedAt))), recomputed by hand", function () {
       const record = makeStatus("device 7", { outcome: STATUS_OUTCOME.rolledBack, reportCounter: 1234n, reportedAt: 1_800_000_000 });

@@ -24,7 +24,7 @@ describe("agent/server firmware server: stopped and started again", function () 
     await f?.close();
   });
 
-  it("CAP-11.3-f CAP-11.3-c: keeps its artifacts, keys and download log, catches up with revocations made while down; finding: its nonces survive the restart (a request taken before it is a replay after it, one signed just before it is not stale)", async () => {
+  it("CAP-11.3-f CAP-11.3-c PROC-4: keeps its artifacts, keys and download log, catches up with revocations made while down; finding: its nonces survive the restart (a request taken before it is a replay after it, one signed just before it is not stale)", async () => {
     const image = writeImage(f.dir, "a.bin", 200 * 1024, 41);
     const keep = await f.release(
       { component: "acme.bootloader", version: "1.0.0", file: image, hardware: ["acme-board-rev-a"], depends: [] },

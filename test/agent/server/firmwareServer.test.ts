@@ -52,7 +52,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
   const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
   describe("round trip", () => {
-    it("REQ-10f-i CAP-11.3-a CAP-11.3-b CAP-11.4-c: a device fetches, verifies every chunk, unwraps its key, decrypts, and the hash is the ledger's", async () => {
+    it("REQ-10f-i REQ-10f-iii CAP-11.3-a CAP-11.3-b CAP-11.4-c: a device fetches, verifies every chunk, unwraps its key, decrypts, and the hash is the ledger's", async () => {
       const { artifactFile, imageFile } = files();
       const { wrappedKey } = await download(f.devices.a, artifactFile);
       expect(statSync(artifactFile).size).to.equal(expectedSize());

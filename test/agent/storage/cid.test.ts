@@ -6,7 +6,7 @@ import { rawCidV1 } from "../../helpers/rawCid";
 const MiB = 1024 * 1024;
 const bytes = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * seed + (i >> 10)) % 251);
 
-describe("agent/storage/cid: one CID for an artifact, whoever computes it", function () {
+describe("agent/storage/cid: one CID for an artifact, whoever computes it (REQ-10f-ii)", function () {
   it("records Helia's default import settings", function () {
     expect(IMPORT_SETTINGS).to.deep.equal({ cidVersion: 1, rawLeaves: true, chunkSize: MiB, maxChildrenPerNode: 1024, reduceSingleLeafToSelf: true });
   });

@@ -24,7 +24,7 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b)", function () {
+describe("agent/storage EmbeddedStore (CAP-11.3-a, CAP-11.3-b, REQ-10f-ii)", function () {
   this.timeout(60_000);
   let dir: string;
   let store: EmbeddedStore;

@@ -30,7 +30,7 @@ async function failure(call: () => Promise<unknown>): Promise<ContentStoreError>
   throw new Error("expected the call to fail");
 }
 
-describe("agent/storage/kuboStore: artifacts on a real IPFS node over the Kubo RPC API", function () {
+describe("agent/storage/kuboStore: artifacts on a real IPFS node over the Kubo RPC API (CAP-11.3-a, CAP-11.3-b, REQ-10f-ii)", function () {
   let daemon: IpfsDaemon;
   let store: KuboStore;
   let CID: CidModule["CID"];

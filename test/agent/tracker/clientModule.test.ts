@@ -10,7 +10,7 @@ import { TrackerModule } from "../../../agent/tracker/trackerModule";
 
 const BOOT = componentId("acme.bootloader");
 
-describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5, CAP-11.3-g)", function () {
+describe("agent/tracker with real device agents in client-module mode (DEP-8.1-b, DEP-8.2.2, CAP-11.2-b, CAP-11.2-c, PROC-5, CAP-11.3-g)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
   let t: Awaited<ReturnType<typeof trackerBeside>>;
@@ -41,7 +41,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.2.2
       { grant },
     );
 
-  it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; a failed install is listed as failed", async () => {
+  it("a device reports to the tracker, is told of the release it needs, installs it, and is listed up to date; REQ-10c-i: a failed install is listed as failed", async () => {
     const v1 = await release("1.0.0");
     const agent = await DeviceAgent.open(deviceAgentOptions(f, f.devices.a, "device-a", { healthCheck: async () => healthy, tracker: t.deviceTracker }));
     expect((await agent.considerRelease(v1.releaseId, "new-release")).outcome).to.equal("confirmed"); // reports at the end

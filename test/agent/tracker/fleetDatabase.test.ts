@@ -163,7 +163,7 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       expect([...db.failureTotals()]).to.deep.equal([[releaseId, 1]]);
     });
 
-    it("a database from before issue 15 takes each device's kind from its last result, and forgets failures that were delivery faults", () => {
+    it("a database from before issue 15 takes each device's kind from its last result, and forgets failures that were delivery faults; APP-II-3 issue 18: its policy evidence is kept for every policy", () => {
       const ids = ["fleet-db-tampered", "fleet-db-broken"].map((l) => keccak256(toUtf8Bytes(l)).toLowerCase());
       for (const id of ids)
         db.upsertDevice({ id, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });

@@ -21,7 +21,7 @@ import type { TrackerModuleOptions } from "../../../agent/tracker/trackerModule"
  * (APP-II-3), status anchors a device or auditor checks on the ledger (CAP-11.2-a, CAP-11.2-b),
  * and the administrators' cohorts route. A real Hardhat node, a real tracker.
  */
-describe("agent/tracker: ledger duties (failure totals, status anchors, rollout cohorts)", function () {
+describe("agent/tracker: ledger duties (APP-II-3: failure totals, status anchors, rollout cohorts)", function () {
   this.timeout(240_000);
   let t: TrackerChain;
   let policies: UpdatePolicies;

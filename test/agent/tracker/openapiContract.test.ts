@@ -482,7 +482,7 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     );
   });
 
-  it("POST /v1/reports under a report session (ADR 0013): the offer is confirmed, session reports and their refusals answer as documented", async () => {
+  it("CAP-11.2-m-a CAP-11.2-m-b: POST /v1/reports under a report session (ADR 0013): the offer is confirmed, session reports and their refusals answer as documented", async () => {
     const ok1 = device("ok-1", 1, "plant-1");
     const path = "/v1/reports";
     // What ok-1 runs since the refusal test's last report: its heartbeats keep it.

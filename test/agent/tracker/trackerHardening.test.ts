@@ -94,7 +94,7 @@ describe("agent/tracker: issue 15 hardening (PROC-5, DEP-8.2.3, PROC-2)", functi
     expect([notHex.status, notHex.body.error?.code]).to.deep.equal([400, "MESSAGE_MALFORMED"]);
   });
 
-  it("finding: an intermediate module's last parent decision time survives a restart: decisions replayed after it are refused MESSAGE_REPLAYED", async () => {
+  it("CAP-11.2-d finding: an intermediate module's last parent decision time survives a restart: decisions replayed after it are refused MESSAGE_REPLAYED", async () => {
     const plant = await t.registerModule("hardening plant", server.id);
     const mid = await startTracker(t, plant, { parent: { id: server.id, url: running.http.url }, upstreamMs: 3_600_000 });
     const decisions = await sealMessage(

@@ -136,7 +136,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
     expect(b1.plan.steps).to.deep.equal([]);
   });
 
-  it("issue 15: a blocked delivery keeps the release offered and lists the device blocked; a failure stops the plan's offers, not an administrator's request", async () => {
+  it("CAP-11.2-b issue 15: a blocked delivery keeps the release offered and lists the device blocked; a failure stops the plan's offers, not an administrator's request", async () => {
     const d = testDevice("module a3", 1, "plant-1");
     await t.enrol([d]);
     await running.tracker.stream.pollOnce(); // the enrolment mirrored before the first report
@@ -290,7 +290,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       await mid2?.stop();
     });
 
-    it("DEP-8.2.3: a report taken by an intermediate reaches the server with the device's own signature, and the server's decision comes back down as the intermediate's notice", async () => {
+    it("DEP-8.2.3 CAP-11.2-d: a report taken by an intermediate reaches the server with the device's own signature, and the server's decision comes back down as the intermediate's notice (the device refuses it from anyone but its upstream)", async () => {
       const first = await postReport(mid1.http.url, await report(c1, [{ component: BOOTLOADER, release: boot11 }], null, plant1));
       expect(first.status).to.equal(200);
       expect(first.body.notices).to.deep.equal([]); // an intermediate does not decide
@@ -352,7 +352,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       }
     });
 
-    it("APP-II-4 CAP-11.2-m-a CAP-11.2-m-c: each network's intermediate reports its reachability; the server lists both", async () => {
+    it("APP-II-4 CAP-11.2-m-c: each network's intermediate reports its reachability; the server lists both", async () => {
       await postReport(mid2.http.url, await report(c2, [{ component: BOOTLOADER, release: boot11 }], null, plant2));
       await mid2.tracker.syncUpstream();
       const modules = running.tracker.views.modules();

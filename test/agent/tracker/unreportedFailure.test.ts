@@ -19,7 +19,7 @@ import { computeReleaseId, signRelease } from "../../../agent/crypto/releaseSign
  * Real parts: a firmware server and a tracker module on 127.0.0.1, a TCP proxy as the network
  * between the device and its tracker, the Hardhat network.
  */
-describe("agent/tracker: a real failure is not hidden behind a later blocked delivery (issue 15 review, CAP-11.1-a-i, APP-II-3)", function () {
+describe("agent/tracker: a real failure is not hidden behind a later blocked delivery (issue 15 review, REQ-10c-i, CAP-11.1-a-i, APP-II-3)", function () {
   this.timeout(180_000);
   let f: Awaited<ReturnType<typeof serverFixture>>;
   let t: Awaited<ReturnType<typeof trackerBeside>>;

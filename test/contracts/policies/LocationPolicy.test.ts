@@ -56,7 +56,7 @@ function ask(policy: LocationPolicy, region: string, network = "lorawan", releas
   return policy.check(releaseId, COMPONENT, 1, device(region, network), "0x");
 }
 
-describe("LocationPolicy (CAP-11.3-h)", function () {
+describe("LocationPolicy (APP-II-3, CAP-11.3-h)", function () {
   it("publishes its reason codes", async function () {
     const { policy } = await loadFixture(locationFixture);
     expect(await policy.REGION_DENIED()).to.equal(REASON.REGION_DENIED);

@@ -1,0 +1,299 @@
+// `npm run check:traceability`: keeps docs/traceability.md honest (issue 19). It checks that
+//   1. every X.1368 ID has a row: the IDs are those of the requirements document when it sits
+//      beside the checkout (../shared/docs/X1368-requirements.md, or OTA_REQUIREMENTS), and
+//      docs/x1368-ids.txt, their copy for machines without it, must equal them;
+//   2. every test file a row cites exists (a path, a file name, a glob, or an e2e case's name);
+//   3. every test a row cites by its quoted title exists in the file cited before it, and its full
+//      title (its describe blocks' and its own, as `--grep` matches) carries one of the row's IDs;
+//   4. every file a row cites without a title holds at least one test that carries one of the IDs;
+//   5. every ID of a row is carried by at least one test, so `--grep "<ID>"` runs something.
+// Titles are read from the test files' syntax trees, without loading them: a title built at run
+// time (a variable) matches any citation, and a `${...}` part of a template matches any text.
+"use strict";
+const { existsSync, readFileSync, readdirSync } = require("node:fs");
+const path = require("node:path");
+const ts = require("typescript");
+
+const root = path.join(__dirname, "..");
+const ID =
+  /\b(?:REQ-10[a-f](?:-i{1,3})?|CAP-11\.[1-4]-[a-h](?:-(?:i{1,3}|iv|vi?|[abc]))?|CAP-11\.2-m-[abc]|DEP-8\.(?:1-[ab]|2\.[123])|PROC-[1-5]|APP-II-[1-4])\b/g;
+const WILDCARD = "\u0000";
+
+/** The IDs the requirements document defines: each is written in backquotes where it is defined. */
+function idsOfRequirements(text) {
+  return [
+    ...new Set([...text.matchAll(/`([A-Z]+-[A-Za-z0-9.]+(?:-[A-Za-z0-9.]+)*)`/g)].map((m) => m[1]).filter((id) => new RegExp(ID.source).test(id))),
+  ].sort();
+}
+
+/** Whether `title` carries `id` itself or one of its sub-clauses (CAP-11.2-b-i carries CAP-11.2-b). */
+function carries(title, id) {
+  const escaped = id.replace(/[.]/g, "\\.");
+  return new RegExp(`(^|[^A-Za-z0-9.-])${escaped}($|[^A-Za-z0-9.]|-[a-z])`).test(title);
+}
+
+const TEST_CALLS = new Set(["it", "specify", "test"]);
+const SUITE_CALLS = new Set(["describe", "context", "suite"]);
+
+function callName(expr) {
+  if (ts.isIdentifier(expr)) return expr.text;
+  // it.only, describe.skip, it.skip ...
+  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.expression)) return expr.expression.text;
+  return undefined;
+}
+
+/** A title argument as text, with WILDCARD where it is computed at run time. */
+function titleText(arg) {
+  if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) return arg.text;
+  if (ts.isTemplateExpression(arg)) return arg.head.text + arg.templateSpans.map((s) => WILDCARD + s.literal.text).join("");
+  if (ts.isBinaryExpression(arg) && arg.operatorToken.kind === ts.SyntaxKind.PlusToken) return titleText(arg.left) + titleText(arg.right);
+  if (ts.isParenthesizedExpression(arg)) return titleText(arg.expression);
+  return WILDCARD;
+}
+
+/** Every test's full title in a test file, as mocha joins them: describe titles, then its own. */
+function testTitles(file) {
+  const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+  const titles = [];
+  const visit = (node, chain) => {
+    if (ts.isCallExpression(node) && node.arguments.length > 0) {
+      const name = callName(node.expression);
+      if (TEST_CALLS.has(name)) {
+        titles.push([...chain, titleText(node.arguments[0])].join(" "));
+        return;
+      }
+      if (SUITE_CALLS.has(name)) {
+        const inner = [...chain, titleText(node.arguments[0])];
+        node.arguments.slice(1).forEach((a) => visit(a, inner));
+        return;
+      }
+    }
+    // Data-driven cases, [{ name: "...", ... }] handed to a loop or an it-helper: mocha's title
+    // ends with the case's name.
+    if (
+      ts.isPropertyAssignment(node) &&
+      ts.isIdentifier(node.name) &&
+      node.name.text === "name" &&
+      ts.isObjectLiteralExpression(node.parent) &&
+      ts.isArrayLiteralExpression(node.parent.parent) &&
+      chain.length > 0
+    ) {
+      titles.push([...chain, WILDCARD + titleText(node.initializer)].join(" "));
+    }
+    ts.forEachChild(node, (c) => visit(c, chain));
+  };
+  visit(source, []);
+  return titles;
+}
+
+/** A test whose own title is computed at run time (a variable): it may carry any ID. */
+const isDynamic = (title) => title === WILDCARD || title.endsWith(` ${WILDCARD}`);
+
+/**
+ * Whether the pieces of a quotation ("…" leaves words out) appear in order in some run-time value
+ * of the title, where a WILDCARD stands for any text. Walks the title's characters as an automaton:
+ * a state is the index of the next title character to match, a wildcard matches any run of text,
+ * and between two pieces any part of the title may be skipped.
+ */
+function inOrder(title, pieces) {
+  const tokens = [...title];
+  const closure = (states) => {
+    const out = new Set(states);
+    for (const k of out) if (tokens[k] === WILDCARD) out.add(k + 1);
+    return out;
+  };
+  let states = closure(tokens.map((_, k) => k).concat(tokens.length));
+  for (const [i, piece] of pieces.entries()) {
+    if (i > 0) {
+      const from = Math.min(...states);
+      states = closure(
+        tokens
+          .map((_, k) => k)
+          .filter((k) => k >= from)
+          .concat(tokens.length),
+      );
+    }
+    for (const ch of piece) {
+      const next = new Set();
+      for (const k of states) {
+        if (tokens[k] === WILDCARD) next.add(k);
+        else if (tokens[k] === ch) next.add(k + 1);
+      }
+      states = closure(next);
+      if (states.size === 0) return false;
+    }
+  }
+  return true;
+}
+
+function listTests(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return listTests(p);
+    return e.name.endsWith(".test.ts") ? [path.relative(root, p).split(path.sep).join("/")] : [];
+  });
+}
+
+function globToRegExp(glob) {
+  return new RegExp(
+    "^" +
+      glob
+        .split("**/")
+        .map((s) => s.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*"))
+        .join("(?:.*/)?") +
+      "$",
+  );
+}
+
+/**
+ * Resolves a backquoted citation to test files: a path (or glob) under test/, a file name found
+ * once in test/, or the name of an e2e case (test/e2e/<name>.e2e.test.ts). Not a citation: [].
+ */
+function resolveCitation(token, files) {
+  if (token.endsWith(".test.ts")) {
+    if (token.includes("/")) {
+      const re = globToRegExp(token);
+      return { files: files.filter((f) => re.test(f)), kind: "file" };
+    }
+    return { files: files.filter((f) => path.posix.basename(f) === token), kind: "file" };
+  }
+  if (/^[a-z][A-Za-z]+$/.test(token)) {
+    const e2e = `test/e2e/${token}.e2e.test.ts`;
+    if (files.includes(e2e)) return { files: [e2e], kind: "e2e" };
+  }
+  return { files: [], kind: "none" };
+}
+
+/** The rows of the "Requirements and capabilities" table: their IDs and their tests cell. */
+function requirementRows(markdown) {
+  const rows = [];
+  let inTable = false;
+  markdown.split("\n").forEach((line, i) => {
+    if (/^\| ID \| what \|/.test(line)) inTable = true;
+    else if (inTable && !line.startsWith("|")) inTable = false;
+    else if (inTable && !line.startsWith("| ---")) {
+      const cells = line.split(/(?<!\\)\|/).slice(1, -1);
+      const ids = [...new Set(cells[0].match(ID) ?? [])];
+      rows.push({ line: i + 1, label: cells[0].trim(), ids, tests: cells[cells.length - 1] });
+    }
+  });
+  return rows;
+}
+
+/**
+ * Checks the traceability document; answers the problems found, each a line saying what is wrong
+ * and where. `requiredIds` are the IDs that must each have a row.
+ */
+function checkTraceability({ markdown, requiredIds, files, titlesOf }) {
+  const problems = [];
+  const rows = requirementRows(markdown);
+  const titlesCache = new Map();
+  const titles = (f) => {
+    if (!titlesCache.has(f)) titlesCache.set(f, titlesOf(f));
+    return titlesCache.get(f);
+  };
+  const covered = new Set(rows.flatMap((r) => r.ids));
+  // A row that cites no test ("-": a clause with no text in the source) needs none to carry it.
+  const untested = new Set(rows.filter((r) => r.tests.trim() === "-").flatMap((r) => r.ids));
+  for (const id of requiredIds) {
+    const children = requiredIds.filter((c) => c.startsWith(`${id}-`));
+    // A clause that only gathers its sub-clauses (REQ-10b: -i and -ii) is covered by their rows.
+    if (!covered.has(id) && !(children.length > 0 && children.every((c) => covered.has(c))))
+      problems.push(`${id}: no row in the requirements table (add one: | ${id} | what | status | code | tests |)`);
+  }
+  for (const row of rows) {
+    const where = `line ${row.line} (${row.label})`;
+    if (row.ids.length === 0) {
+      problems.push(`${where}: the first cell names no X.1368 ID`);
+      continue;
+    }
+    for (const id of row.ids) if (!requiredIds.includes(id)) problems.push(`${where}: ${id} is not an ID of the requirements document`);
+    const carriesRowId = (title) => row.ids.some((id) => carries(title, id));
+    let current;
+    const citedFiles = new Set();
+    const provedByQuote = new Set();
+    for (const m of row.tests.matchAll(/`([^`]+)`|"([^"]+)"/g)) {
+      if (m[1] !== undefined) {
+        const { files: hits, kind } = resolveCitation(m[1], files);
+        if (kind === "none") {
+          // A command or another file (`bench:e2e`, `bench/gas.ts`): what is quoted next is not a test.
+          if (/[:/ .]/.test(m[1])) current = undefined;
+          continue;
+        }
+        if (hits.length === 0) {
+          problems.push(`${where}: cites \`${m[1]}\`, which is no test file`);
+          current = undefined;
+        } else if (hits.length > 1 && !m[1].includes("*")) {
+          problems.push(`${where}: \`${m[1]}\` names ${hits.length} test files (${hits.join(", ")}); cite it by its path`);
+          current = undefined;
+        } else {
+          current = hits;
+          hits.forEach((f) => citedFiles.add(f));
+        }
+        continue;
+      }
+      if (!current) continue;
+      // "…" leaves words out: its pieces must appear in the title in order.
+      const pieces = m[2]
+        .split(/\s*(?:…|\.\.\.)\s*/)
+        .map((p) => p.trim())
+        .filter(Boolean);
+      const quoted = pieces.join(" … ");
+      const matching = current.flatMap((f) => titles(f).filter((t) => inOrder(t, pieces)));
+      if (matching.some((t) => carriesRowId(t.split(WILDCARD).join(" ")) || (t.includes(WILDCARD) && carriesRowId(quoted))))
+        current.forEach((f) => provedByQuote.add(f));
+      if (matching.length === 0) problems.push(`${where}: no test in ${current.join(", ")} has a title containing "${quoted}"`);
+      // A title with a computed part carries the ID when the quotation that matched it does.
+      else if (!matching.some((t) => isDynamic(t) || carriesRowId(t.split(WILDCARD).join(" ")) || (t.includes(WILDCARD) && carriesRowId(quoted))))
+        problems.push(`${where}: the test "${quoted}" in ${current.join(", ")} does not carry ${row.ids.join(" or ")} in its title (describe blocks included)`);
+    }
+    for (const f of citedFiles) {
+      if (provedByQuote.has(f)) continue;
+      const fileTitles = titles(f);
+      if (!fileTitles.some((t) => carriesRowId(t.split(WILDCARD).join(" "))))
+        problems.push(`${where}: ${f} is cited, but none of its tests carries ${row.ids.join(" or ")} in its title`);
+    }
+  }
+  const allTitles = files.flatMap((f) => titles(f));
+  for (const id of [...covered].filter((id) => requiredIds.includes(id) && !untested.has(id)).sort())
+    if (!allTitles.some((t) => carries(t, id))) problems.push(`${id}: no test carries it in its title, so --grep "${id}" runs nothing`);
+  return problems;
+}
+
+function main() {
+  const requirementsPath = process.env.OTA_REQUIREMENTS ?? path.join(root, "..", "shared", "docs", "X1368-requirements.md");
+  const idsPath = path.join(root, "docs", "x1368-ids.txt");
+  const copied = readFileSync(idsPath, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  const problems = [];
+  if (existsSync(requirementsPath)) {
+    const ids = idsOfRequirements(readFileSync(requirementsPath, "utf8"));
+    const missing = ids.filter((id) => !copied.includes(id));
+    const extra = copied.filter((id) => !ids.includes(id));
+    if (missing.length || extra.length)
+      problems.push(
+        `docs/x1368-ids.txt differs from ${requirementsPath}: ${missing.length ? `missing ${missing.join(", ")}` : ""}${extra.length ? ` not in the document ${extra.join(", ")}` : ""}; copy the document's IDs into it`,
+      );
+  } else {
+    console.log(`(the requirements document is not at ${requirementsPath}: the IDs are taken from docs/x1368-ids.txt)`);
+  }
+  const files = listTests(path.join(root, "test"));
+  problems.push(
+    ...checkTraceability({
+      markdown: readFileSync(path.join(root, "docs", "traceability.md"), "utf8"),
+      requiredIds: copied,
+      files,
+      titlesOf: (f) => testTitles(path.join(root, f)),
+    }),
+  );
+  if (problems.length) {
+    console.error(`docs/traceability.md: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    process.exit(1);
+  }
+  console.log(`docs/traceability.md: ${copied.length} IDs, every row's tests exist and carry their IDs`);
+}
+
+if (require.main === module) main();
+module.exports = { checkTraceability, testTitles, idsOfRequirements, carries, requirementRows, WILDCARD };
