@@ -92,6 +92,8 @@ export interface TrackerConfig {
   reorgWindow?: number;
   /** How long a ledger-duty transaction may wait to be mined before it is cancelled (ms; default 180 s). */
   txDeadlineMs?: number;
+  /** Devices' reports over an MQTT broker too, beside HTTP (ADR 0015): the broker and the topics' prefix (default "ota"). */
+  mqtt?: { url: string; topicPrefix?: string };
 }
 
 export interface ConfigInputs {
@@ -368,6 +370,7 @@ async function resolveTracker(
     confirmations: t.confirmations,
     reorgWindow: t.reorgWindow,
     txDeadlineMs: t.txDeadlineMs,
+    ...(env.OTA_TRACKER_MQTT_URL || t.mqtt ? { mqtt: { url: env.OTA_TRACKER_MQTT_URL ?? t.mqtt!.url, topicPrefix: t.mqtt?.topicPrefix } } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
 import * as z from "zod";
 import { isAddress, toUtf8Bytes } from "ethers";
+import { MQTT_URL_PATTERN, TOPIC_PREFIX_PATTERN } from "../core/reportTopics";
 
 /**
  * The two layers a configuration is read from, each checked with zod before anything uses it:
@@ -70,6 +71,11 @@ export const rpcListText = z
   )
   .pipe(rpcList);
 const rpcQuorum = positiveInt("a number of endpoints that must agree");
+/** An MQTT broker's URL (ADR 0015): mqtt:// or mqtts:// (TLS), a host and a port. */
+const MQTT_URL_FORM = 'must be an MQTT broker URL such as "mqtt://127.0.0.1:1883" (or mqtts:// for TLS)';
+export const mqttUrl = z.string({ error: MQTT_URL_FORM }).regex(MQTT_URL_PATTERN, { error: MQTT_URL_FORM });
+const TOPIC_PREFIX_FORM = 'must be a topic prefix of one to four levels of letters, digits, ".", "_" or "-", such as "ota" or "plant-1/ota"';
+export const topicPrefix = z.string({ error: TOPIC_PREFIX_FORM }).regex(TOPIC_PREFIX_PATTERN, { error: TOPIC_PREFIX_FORM });
 const storageKind = z.enum(["embedded", "kubo"], { error: 'must be "embedded" or "kubo"' });
 
 /** ota-ledger.json: every field optional; unknown fields are refused (they are usually typos). */
@@ -160,6 +166,8 @@ export const fileLayerSchema = z.strictObject({
       reorgWindow: blockCount(1).optional(),
       /** How long a ledger-duty transaction may wait to be mined before it is cancelled (default 180 s). */
       txDeadlineMs: milliseconds.optional(),
+      /** Devices' reports over an MQTT broker too, beside HTTP (ADR 0015). */
+      mqtt: z.strictObject({ url: mqttUrl, topicPrefix: topicPrefix.optional() }).optional(),
     })
     .optional(),
 });
@@ -197,6 +205,7 @@ export const envLayerSchema = z.object({
   OTA_TRACKER_PARENT_ID: moduleId.optional(),
   OTA_TRACKER_PARENT_URL: httpUrl("http://10.0.0.1:8700").optional(),
   OTA_TRACKER_TOKEN: apiToken.optional(),
+  OTA_TRACKER_MQTT_URL: mqttUrl.optional(),
 });
 export type EnvLayer = z.infer<typeof envLayerSchema>;
 

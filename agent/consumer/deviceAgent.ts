@@ -38,6 +38,7 @@ import { SlotStore } from "./slots/slotStore";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { ReportSession, sendStatusReport } from "./statusReport";
+import { openReportTransport, type ReportTransport, type TrackerSetting } from "./reportTransport";
 import { isDeliveryFault, isFailedResult, isRetriedLater, type Outcome } from "../core/updateOutcome";
 import { backoffDelayMs } from "../core/backoff";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
@@ -72,7 +73,10 @@ export interface DeviceAgentOptions {
   policy: DevicePolicy;
   healthCheck: HealthCheck;
   trialAttempts?: number;
-  tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number }; // heartbeatMs: how often DeviceRunner reports
+  /** Its tracker module, and how reports reach it (`transport`, ADR 0015: HTTP to `url` by default, or MQTT). heartbeatMs: how often DeviceRunner reports. */
+  tracker?: TrackerSetting & { heartbeatMs?: number };
+  /** The report transport to use instead of the one `tracker` names (a gateway's own link, a test's). */
+  reportTransport?: ReportTransport;
   upstream?: string; // the tracker module whose notices this device takes (client-module mode; default: tracker.moduleId)
   pinnedSigners?: string[];
   /** Whether the facts acted on are proven with eth_getProof (device.json ledgerProofs, docs/adr/0010; default "auto"). */
@@ -785,7 +789,12 @@ export class DeviceAgent {
   private async sendReport(): Promise<StatusReport> {
     const { report, attempt } = await this.buildReport();
     if (this.o.tracker) {
-      const { notices } = await sendStatusReport(report, this.o.device, this.o.tracker, this.now(), this.o.log, this.reportSession);
+      // One transport for the agent's life: an MQTT one keeps its connection between reports.
+      this.transport ??=
+        this.o.reportTransport ??
+        openReportTransport(this.o.tracker, { privateKey: this.o.device.privateKey, id: this.o.device.credential.record.id }, this.o.log);
+      const reportTransport = this.transport;
+      const { notices } = await sendStatusReport(report, this.o.device, { ...this.o.tracker, reportTransport }, this.now(), this.o.log, this.reportSession);
       if (attempt) attempt.reported = true;
       else {
         await this.slots.markReported();
@@ -799,6 +808,15 @@ export class DeviceAgent {
   }
 
   private inbox: Promise<void> = Promise.resolve();
+  private transport: ReportTransport | undefined;
+
+  /** Ends the report transport's connection (an MQTT one keeps one); a later report opens it again. */
+  async close(): Promise<void> {
+    const t = this.transport;
+    this.transport = undefined;
+    await t?.close();
+  }
+
   /** The report session with the tracker (ADR 0013), in memory: a restart's first report is sealed in full. */
   private readonly reportSession = new ReportSession();
 

@@ -11,6 +11,8 @@ import { decodeDeviceCredential, type DeviceCredential } from "../crypto/deviceC
 import { commandHealthCheck, type HealthCheck } from "./slots/healthCheck";
 import { MAX_START_JITTER_MS, type DeliverySource } from "./deliverySources";
 import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledgerProofs";
+import { MQTT_URL_PATTERN, TOPIC_PREFIX_PATTERN } from "../core/reportTopics";
+import type { TrackerSetting } from "./reportTransport";
 
 /**
  * device.json: one device's identity and choices, for `ota-ledger device run`. The chain, the
@@ -19,7 +21,7 @@ import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledge
  *   { "privateKey" | "keyFile", "credential": { record, batchId, proof }, "components": ["acme.bootloader"],
  *     "dataDir": "./device-data", "policy": { "maxLedgerAgeSeconds": 3600, "pins": { "acme.bootloader": "1.2.0" }, ... },
  *     "healthCheck": { "command": ["./selftest.sh"], "timeoutMs": 30000 } | "pass",   (run in this file's folder)
- *     "tracker"?: { "moduleId", "publicKey", "url", "heartbeatMs"? },
+ *     "tracker"?: { "moduleId", "publicKey", "url"?, "heartbeatMs"?, "transport"?: { "kind": "http" } | { "kind": "mqtt", "url": "mqtt://…", "topicPrefix"? } },
  *     "sources"?: [{ "kind": "server" | "gateway", "url" }],   (where releases come from, in order: REQ-10f-ii)
  *     "retryMs"?: 10000,   (how often what is pending is tried again; a blocked delivery backs off from it up to 60 times it)
  *     "followLedger"?: false,   (false: only a client module, for a constrained device; needs a tracker)
@@ -39,7 +41,32 @@ const schema = z.strictObject({
   policy: z.unknown().optional(),
   healthCheck: z.union([z.literal("pass"), z.strictObject({ command: z.array(z.string()).min(1), timeoutMs: z.number().int().positive().optional() })]),
   // heartbeatMs: how often the device reports to its tracker (default 60 s, see DeviceRunner).
-  tracker: z.strictObject({ moduleId: z.string(), publicKey: z.string(), url: z.string(), heartbeatMs: z.number().int().min(100).optional() }).optional(),
+  // transport: how reports and notices travel (ADR 0015): HTTP to url (the default), or an MQTT broker.
+  tracker: z
+    .strictObject({
+      moduleId: z.string(),
+      publicKey: z.string(),
+      url: z.string().optional(),
+      heartbeatMs: z.number().int().min(100).optional(),
+      transport: z
+        .discriminatedUnion(
+          "kind",
+          [
+            z.strictObject({ kind: z.literal("http") }),
+            z.strictObject({
+              kind: z.literal("mqtt"),
+              url: z.string().regex(MQTT_URL_PATTERN, { error: 'must be the MQTT broker\'s URL such as "mqtt://127.0.0.1:1883" (or mqtts:// for TLS)' }),
+              topicPrefix: z
+                .string()
+                .regex(TOPIC_PREFIX_PATTERN, { error: 'must be a topic prefix of one to four levels of letters, digits, ".", "_" or "-", such as "ota"' })
+                .optional(),
+            }),
+          ],
+          { error: 'must be {"kind": "http"} (reports to tracker.url, the default) or {"kind": "mqtt", "url": "mqtt://<broker>:1883"}' },
+        )
+        .optional(),
+    })
+    .optional(),
   followLedger: z.boolean().optional(),
   // How often releases still needed are tried again (default 10 s, see DeviceRunner); a blocked delivery backs off from it.
   retryMs: z.number().int().min(100, { error: "must be at least 100 (ms)" }).max(86_400_000, { error: "must be at most a day (86400000 ms)" }).optional(),
@@ -87,7 +114,8 @@ export interface DeviceConfig {
   dataDir: string;
   policy: DevicePolicy;
   healthCheck: HealthCheck;
-  tracker?: { moduleId: string; publicKey: string; url: string; heartbeatMs?: number };
+  /** Its tracker module; `transport` says how reports travel (absent: HTTP to `url`; ADR 0015). */
+  tracker?: TrackerSetting & { heartbeatMs?: number };
   /** false: the device keeps only a client module (DEP-8.1-b) and learns of releases from its tracker. */
   followLedger: boolean;
   /** Where releases come from, in order, as device.json lists them (none: the configuration's serverUrl alone). */
@@ -125,6 +153,12 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     throw new InputError("DEVICE_CONFIG", `${file}: ${issue.path.join(".") || "(top)"} ${issue.message}`);
   }
   const c = parsed.data;
+  if (c.tracker && c.tracker.transport?.kind !== "mqtt" && c.tracker.url === undefined) {
+    throw new InputError(
+      "DEVICE_CONFIG",
+      `${file}: tracker.url is missing: reports go to the tracker's URL over HTTP, unless tracker.transport is {"kind": "mqtt", "url": "mqtt://<broker>:1883"}`,
+    );
+  }
   if (c.followLedger === false && !c.tracker) {
     throw new InputError(
       "DEVICE_CONFIG",

@@ -128,5 +128,6 @@ export class DeviceRunner {
     clearTimeout(this.timer);
     clearInterval(this.heartbeat);
     await this.watcher?.stop();
+    await Promise.all(this.agents.map((a) => a.close().catch(() => {})));
   }
 }

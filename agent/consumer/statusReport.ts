@@ -1,16 +1,12 @@
 import { createHash } from "node:crypto";
 import { sealMessage, type Envelope } from "../crypto/sealedMessage";
 import { newSessionOffer, sealWithSession, sessionKey, type SessionEnvelope } from "../crypto/reportSession";
-import { InputError, OtaError } from "../core/errors";
+import { InputError } from "../core/errors";
 import { REPORT_KIND, type StatusReport } from "../core/statusReport";
-import { ERROR_ANSWER_MAX_BYTES, NOTICES_PER_ANSWER_MAX, REPORT_ANSWER_MAX_BYTES, REPORT_LIST_MAX } from "../core/wireLimits";
-import { readBoundedBody, readBoundedJson } from "../io/boundedBody";
+import { NOTICES_PER_ANSWER_MAX, REPORT_LIST_MAX } from "../core/wireLimits";
+import { openReportTransport, ReportDeliveryError, type ReportAnswer, type ReportTransport, type TrackerSetting } from "./reportTransport";
 
-/** The tracker did not take a report. */
-export class ReportDeliveryError extends OtaError {
-  /** The tracker's own refusal code (its answer's error.code), when it gave one. */
-  refusal?: string;
-}
+export { ReportDeliveryError } from "./reportTransport";
 
 /**
  * The device's report session with its tracker module (ADR 0013): made by a full sealed report
@@ -49,10 +45,10 @@ export class ReportSession {
 }
 
 /**
- * Seals a report to the tracker module's public key, signed with the device key, and posts it to
- * the tracker's `/v1/reports`. The transport is plain HTTP: the seal carries the security. The
- * answer carries the module's sealed update notices for this device (ADR 0004), which the caller
- * verifies before acting on any.
+ * Seals a report to the tracker module's public key, signed with the device key, and sends it over
+ * the device's report transport (HTTP `POST /v1/reports` by default, or MQTT: ADR 0015). The
+ * transport only carries bytes: the seal carries the security. The answer carries the module's
+ * sealed update notices for this device (ADR 0004), which the caller verifies before acting on any.
  *
  * With a `session` (ADR 0013): while the module holds a session with this device, the report is
  * sealed under the session key (the module opens it with one AES-GCM, no key exchange nor
@@ -68,10 +64,27 @@ export class ReportSession {
 export async function sendStatusReport(
   report: StatusReport,
   device: { privateKey: string },
-  tracker: { moduleId: string; publicKey: string; url: string; timeoutMs?: number },
+  tracker: TrackerSetting & { reportTransport?: ReportTransport },
   now = Date.now(),
   log?: (line: string) => void,
   session?: ReportSession,
+): Promise<{ envelope: Envelope | SessionEnvelope; notices: Envelope[] }> {
+  const transport = tracker.reportTransport ?? openReportTransport(tracker, { privateKey: device.privateKey, id: report.deviceId }, log);
+  try {
+    return await sendOver(transport, report, device, tracker, now, log, session);
+  } finally {
+    if (!tracker.reportTransport) await transport.close();
+  }
+}
+
+async function sendOver(
+  transport: ReportTransport,
+  report: StatusReport,
+  device: { privateKey: string },
+  tracker: TrackerSetting,
+  now: number,
+  log: ((line: string) => void) | undefined,
+  session: ReportSession | undefined,
 ): Promise<{ envelope: Envelope | SessionEnvelope; notices: Envelope[] }> {
   const body = withinLimits(report);
   const message = { kind: REPORT_KIND, from: report.deviceId, to: tracker.moduleId, issuedAt: now, body };
@@ -80,7 +93,7 @@ export async function sendStatusReport(
   if (held) {
     const envelope = sealWithSession(message, held);
     try {
-      return { envelope, notices: await readAnswer(await post(envelope, tracker), log) };
+      return { envelope, notices: readAnswer(await transport.exchange(envelope), log) };
     } catch (err) {
       if (!(err instanceof ReportDeliveryError) || !err.refusal?.startsWith("REPORT_SESSION_")) throw err;
       // The report was not taken: the same report (same counter) goes in full, and opens a new session.
@@ -95,9 +108,8 @@ export async function sendStatusReport(
     tracker.publicKey,
     offer ? { sessionSecret: offer.secret } : undefined,
   );
-  const res = await post(envelope, tracker);
   let answered: { id?: unknown } | undefined;
-  const notices = await readAnswer(res, log, (s) => (answered = s as { id?: unknown }));
+  const notices = readAnswer(await transport.exchange(envelope), log, (s) => (answered = s as { id?: unknown }));
   // The module took the offer: its answer names the session (a tracker without sessions does not, and reports stay full).
   if (offer && typeof answered?.id === "string" && answered.id.toLowerCase() === offer.id) {
     session!.set(tracker, deviceKey, offer.id, sessionKey(offer.secret, offer.id, report.deviceId, tracker.moduleId));
@@ -105,42 +117,11 @@ export async function sendStatusReport(
   return { envelope, notices };
 }
 
-async function post(envelope: Envelope | SessionEnvelope, tracker: { url: string; timeoutMs?: number }): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(new URL("/v1/reports", tracker.url), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(envelope),
-      signal: AbortSignal.timeout(tracker.timeoutMs ?? 10_000),
-    });
-  } catch (cause) {
-    throw new ReportDeliveryError("TRACKER_UNREACHABLE", `no tracker answers at ${tracker.url}; the report is kept and sent again`, { cause });
-  }
-  if (!res.ok) {
-    const why = (
-      (await readBoundedJson(res, ERROR_ANSWER_MAX_BYTES, `the tracker's refusal of a report`).catch(() => undefined)) as
-        { error?: { code?: string; message?: string } } | undefined
-    )?.error;
-    const error = new ReportDeliveryError(
-      "TRACKER_REFUSED",
-      `the tracker at ${tracker.url} answered ${res.status} to the report${why ? `: ${why.code} ${why.message}` : ""}`,
-    );
-    if (typeof why?.code === "string") error.refusal = why.code;
-    throw error;
-  }
-  return res;
-}
-
-/** The notices of a 2xx answer (bounded), and its session confirmation to `onSession`. */
-async function readAnswer(res: Response, log?: (line: string) => void, onSession?: (session: unknown) => void): Promise<Envelope[]> {
-  let answer: { notices?: unknown; session?: unknown } = {};
-  try {
-    answer = JSON.parse((await readBoundedBody(res, REPORT_ANSWER_MAX_BYTES, `the tracker's answer to a report`)).toString("utf8")) ?? {};
-  } catch (err) {
-    // The report was taken (2xx); an answer too large or not JSON only loses this round's notices.
-    log?.(`the tracker's answer to the report is unusable, its notices are dropped: ${(err as Error).message}`);
-  }
+/** The notices of an answer to a report the tracker took (bounded), and its session confirmation to `onSession`. */
+function readAnswer(taken: ReportAnswer, log?: (line: string) => void, onSession?: (session: unknown) => void): Envelope[] {
+  // The report was taken; an answer too large or not JSON only loses this round's notices.
+  if (taken.unusable !== undefined) log?.(`the tracker's answer to the report is unusable, its notices are dropped: ${taken.unusable}`);
+  const answer = (typeof taken.body === "object" && taken.body !== null ? taken.body : {}) as { notices?: unknown; session?: unknown };
   const notices = Array.isArray(answer.notices) ? (answer.notices as Envelope[]) : [];
   if (notices.length > NOTICES_PER_ANSWER_MAX) {
     log?.(

@@ -1,3 +1,4 @@
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { Wallet, ZeroHash, id as roleId } from "ethers";
@@ -13,6 +14,10 @@ import { TrackerModule } from "../../tracker/trackerModule";
 import { FleetDatabase } from "../../tracker/fleetDatabase";
 import { resyncLedger } from "../../tracker/ledgerPosition";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
+import { startTrackerMqtt, type RunningTrackerMqtt } from "../../tracker/mqttIntake";
+import { brokerConfigFiles } from "../../tracker/mqttBrokerConfig";
+import { DEFAULT_TOPIC_PREFIX } from "../../core/reportTopics";
+import { writeFileAtomic } from "../../io/atomicFile";
 import { requireTrackerModule, type OtaConfig } from "../config";
 import { parseId, parseIdOrLabel, parseLabel } from "../parse";
 import { formatTable, shortHex, formatBytes } from "../table";
@@ -58,6 +63,16 @@ export function register(program: Command, ctx: CliContext): void {
     .command("start")
     .description("run this tracker module: follow the ledger, take device reports, serve the API and dashboard (Ctrl-C stops)")
     .action(async () => startModule(ctx));
+
+  tracker
+    .command("mqtt-config <dir>")
+    .description(
+      "write a mosquitto configuration for this module's devices into <dir>: mosquitto.conf, passwd (a login per active device) and acl (each device its own topics); again whenever devices change",
+    )
+    .option("--host <host>", "where the broker listens (default: tracker.mqtt.url's host, else 127.0.0.1)")
+    .option("--port <port>", "its port (default: tracker.mqtt.url's port, else 1883)")
+    .option("--run-as <user>", "the user mosquitto runs as once it drops root (its `user` setting); it must be able to read the files")
+    .action(async (dir: string, o: { host?: string; port?: string; runAs?: string }) => writeBrokerConfig(ctx, dir, o));
 
   tracker
     .command("backup <file>")
@@ -212,9 +227,16 @@ async function startModule(ctx: CliContext): Promise<void> {
       log,
     });
     let http: RunningTrackerHttp;
+    let mqtt: RunningTrackerMqtt | undefined;
     try {
       await tracker.start();
       http = await listen(tracker, t, log);
+      // Reports over MQTT too (ADR 0015), beside the HTTP API, when a broker is configured.
+      if (t.mqtt)
+        mqtt = await startTrackerMqtt(tracker, { url: t.mqtt.url, topicPrefix: t.mqtt.topicPrefix, log }).catch(async (err) => {
+          await http.close();
+          throw err;
+        });
     } catch (err) {
       await tracker.stop();
       throw err;
@@ -233,6 +255,7 @@ async function startModule(ctx: CliContext): Promise<void> {
       apiToken: t.apiToken ? "required" : "none",
       ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
       downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs ?? 60_000 },
+      mqtt: t.mqtt ? { url: t.mqtt.url, topicPrefix: t.mqtt.topicPrefix ?? DEFAULT_TOPIC_PREFIX, connected: mqtt?.connected ?? false } : null,
     };
     ctx.output(
       shown,
@@ -241,6 +264,7 @@ async function startModule(ctx: CliContext): Promise<void> {
         `  dashboard  ${shown.dashboard}`,
         `  API        ${shown.api}${t.apiToken ? " (bearer token: tracker.apiToken)" : ""}`,
         `  OpenAPI    ${shown.openapi}`,
+        `  reports    POST ${shown.api}/reports${shown.mqtt ? `, and MQTT at ${shown.mqtt.url} (${shown.mqtt.topicPrefix}/${tracker.id}/<device>/reports)` : ""}`,
         `  data       ${t.dataDir}`,
         `  ledger     ${describeLedgerDuties(shown.ledgerDuties)}`,
         `  downloads  ${t.firmwareServers.length === 0 ? "no firmware server's log read (tracker.firmwareServers)" : `the logs of ${t.firmwareServers.join(", ")} every ${describeMs(shown.downloadLogs.everyMs)} (the module's key needs TRACKER_ROLE)`}`,
@@ -249,6 +273,7 @@ async function startModule(ctx: CliContext): Promise<void> {
     );
     await ctx.untilStopped();
     log("tracker: stopping");
+    await mqtt?.close();
     await http.close();
     await tracker.stop();
     log("tracker: stopped");
@@ -296,6 +321,53 @@ async function listen(tracker: TrackerModule, t: OtaConfig["tracker"], log: (lin
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+// ---------------------------------------------------------------- tracker mqtt-config
+
+/**
+ * The broker's files for this module (ADR 0015): a login for the module and for each active device
+ * it knows (from its fleet database: devices enrolled one by one, and batch devices once they
+ * reported), with the passwords both sides derive, and an ACL that gives each device its own
+ * topics. Written atomically, the password file mode 0600.
+ */
+async function writeBrokerConfig(ctx: CliContext, dirText: string, o: { host?: string; port?: string; runAs?: string }): Promise<void> {
+  const config = await ctx.config();
+  const self = requireTrackerModule(config);
+  const t = config.tracker;
+  const fromUrl = t.mqtt ? new URL(t.mqtt.url.replace(/^mqtts?:/, "http:")) : undefined;
+  const host = o.host ?? fromUrl?.hostname ?? "127.0.0.1";
+  const port = o.port !== undefined ? parseId(o.port, "--port", 65535) : fromUrl?.port ? Number(fromUrl.port) : 1883;
+  if (o.runAs !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(o.runAs)) throw new InputError("INVALID_INPUT", `--run-as "${o.runAs}" is not a user name`);
+  const dir = path.resolve(ctx.io.cwd, dirText);
+  const db = new FleetDatabase(path.join(t.dataDir, "fleet.db"));
+  let devices: { id: string; publicKey: string }[];
+  try {
+    devices = db.db.prepare(`SELECT id, public_key AS publicKey FROM devices WHERE standing = 'active' ORDER BY id`).all() as {
+      id: string;
+      publicKey: string;
+    }[];
+  } finally {
+    db.close();
+  }
+  const topicPrefix = t.mqtt?.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  const files = brokerConfigFiles({ moduleId: self.id, modulePrivateKey: self.privateKey, devices, host, port, dir, topicPrefix, runAs: o.runAs });
+  await fs.mkdir(dir, { recursive: true });
+  await writeFileAtomic(path.join(dir, "passwd"), files.passwd, { mode: 0o600 });
+  await writeFileAtomic(path.join(dir, "acl"), files.acl);
+  await writeFileAtomic(path.join(dir, "mosquitto.conf"), files["mosquitto.conf"]);
+  const url = `mqtt://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  ctx.output(
+    { dir, url, topicPrefix, module: self.id, devices: devices.length },
+    [
+      `mosquitto configuration for tracker module ${self.id} written to ${dir}`,
+      `  logins      the module and ${devices.length} active device(s) of ${t.dataDir}/fleet.db`,
+      `  topics      ${topicPrefix}/${self.id}/<device>/reports and .../notices, each device its own`,
+      `run the broker: mosquitto -c ${path.join(dir, "mosquitto.conf")}   (it must be able to read the files${o.runAs ? "" : ": --run-as <user> names the user it runs as"})`,
+      `then set tracker.mqtt.url (OTA_TRACKER_MQTT_URL) to ${url}, and in each device.json tracker.transport {"kind": "mqtt", "url": "${url}"}`,
+      "write it again (and signal the broker: kill -HUP) when devices are enrolled, suspended or re-keyed",
+    ].join("\n"),
+  );
 }
 
 // ---------------------------------------------------------------- tracker backup, tracker restore
@@ -487,19 +559,21 @@ async function listDevices(ctx: CliContext, o: ListOptions): Promise<void> {
   }
 
   const status = (o.status ?? "any") as DeviceStatus | "any";
+  // Names, not hashes (issue 19): the registered names the tracker sends beside the ids (the ids
+  // stay in --json); the shortened id or the class number while the tracker has no name.
   const rows = devices.map((d) => [
     d.id,
-    String(d.hardwareClass),
+    d.hardwareName ?? String(d.hardwareClass),
     d.network,
     d.region,
     d.statuses.join(",") || "-",
-    d.installed.map((i) => `${shortHex(i.component)} ${i.version}`).join(", ") || (d.safeMode ? "(safe mode: unknown)" : "(no report)"),
+    d.installed.map((i) => `${i.componentName ?? shortHex(i.component)} ${i.version}`).join(", ") || (d.safeMode ? "(safe mode: unknown)" : "(no report)"),
     d.lastSeen === null ? "never" : new Date(d.lastSeen).toISOString().replace(/\.\d+Z$/, "Z"),
   ]);
   const human = [
     devices.length === 0
       ? `no ${status === "any" ? "" : `${status} `}devices${offset > 0 ? ` from offset ${offset}` : ""} (${total} match)`
-      : formatTable(["device", "hw", "network", "region", "statuses", "installed", "last seen"], rows, new Set([1])),
+      : formatTable(["device", "hardware", "network", "region", "statuses", "installed", "last seen"], rows),
   ];
   if (devices.length > 0) {
     const shownAll = offset === 0 && devices.length >= total;
