@@ -108,7 +108,8 @@ export class FleetViews {
     if (d.unreachable) out.push("unreachable");
     // A device that never reported runs something unknown: it is not up to date. Nor is one in safe
     // mode: it lists nothing installed because nothing it runs is known, and it waits for a person.
-    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !failed && !d.safeMode) out.unshift("up-to-date");
+    // Nor is one not heard from within the liveness window (CAP-11.2-b-i): what it runs now is unknown.
+    if (d.configId !== null && !plan?.outdated && !plan?.vulnerable && !failed && !d.safeMode && !d.unreachable) out.unshift("up-to-date");
     return out;
   }
 
@@ -224,7 +225,8 @@ export class FleetViews {
         break;
       case "up-to-date":
         configsWhere((p) => !p.outdated && !p.vulnerable);
-        where.push(`NOT ${FAILED_SQL}`, `safe_mode = 0`);
+        where.push(`NOT ${FAILED_SQL}`, `safe_mode = 0`, `last_seen >= ?`);
+        args.push(before);
         break;
       case "suspended":
         where.push(`standing <> 'active'`);
@@ -363,9 +365,25 @@ export class FleetViews {
     });
   }
 
-  /** The modules below this one and whether each is reachable (CAP-11.2-m). */
+  /**
+   * The modules below this one and whether each is reachable (CAP-11.2-m-c). A module not heard
+   * from within the liveness window vouches for nothing below it any more: every device it reported
+   * counts as unreachable, and the modules it reported below it as not reachable.
+   */
   modules() {
     const before = this.now() - this.livenessMs;
-    return this.db.modules().map((m) => ({ ...m, networks: m.networks.map(labelOf), reachable: m.lastSeen >= before }));
+    return this.db.modules().map((m) => {
+      const reachable = m.lastSeen >= before;
+      const children = m.children as { reachable: boolean; devices: number; unreachableDevices: number }[];
+      return {
+        ...m,
+        networks: m.networks.map(labelOf),
+        reachable,
+        ...(!reachable && {
+          unreachableDevices: m.devices,
+          children: children.map((c) => ({ ...c, reachable: false, unreachableDevices: c.devices })),
+        }),
+      };
+    });
   }
 }

@@ -823,23 +823,23 @@ const schemas: Record<string, SchemaObject> = {
     properties: {
       id: id("The module id."),
       lastSeen: ms("Its last downstream status post to the child."),
-      reachable: { type: "boolean", description: "Whether the child holds it reachable." },
+      reachable: { type: "boolean", description: "Whether the child holds it reachable (false when the child itself is not reachable)." },
       devices: count("Devices it reported for."),
-      unreachableDevices: count("Of those, devices it cannot reach."),
+      unreachableDevices: count("Of those, devices it cannot reach (all of them when the child itself is not reachable)."),
     },
   },
   Module: {
     type: "object",
     required: ["id", "networks", "lastSeen", "reachable", "devices", "unreachableDevices", "children"],
     description:
-      "A tracker module below this one, as its latest downstream status describes it (DEP-8.2.3). Counts, networks and children are as the module reported them.",
+      "A tracker module below this one, as its latest downstream status describes it (DEP-8.2.3). Counts, networks and children are as the module reported them, except that a module not reachable vouches for nothing below it: all its devices count as unreachable and its children as not reachable (CAP-11.2-m-c).",
     properties: {
       id: id("The module id (as registered on the ledger)."),
       networks: { type: "array", items: { type: "string" }, description: "The networks it serves, decoded to labels." },
       lastSeen: ms("Its last downstream status post taken."),
       reachable: { type: "boolean", description: "Whether it posted within the liveness window." },
       devices: count("Devices that reach the hierarchy through it."),
-      unreachableDevices: count("Of those, devices it has not heard from within its liveness window."),
+      unreachableDevices: count("Of those, devices it has not heard from within its liveness window (all of them when it is not reachable itself)."),
       children: { type: "array", items: ref("ChildModule"), description: "The modules below it, as it reported them." },
     },
   },
