@@ -467,10 +467,7 @@ export class DeviceAgent {
           (ledger: unknown) => (ledger instanceof LedgerUnavailable ? caught : ((stage = "ledger"), ledger)),
         );
       }
-      if (err instanceof UpdateDeclined) {
-        this.declined.set(releaseId, err.code);
-        return this.finish(releaseId, "declined", err.code);
-      }
+      if (err instanceof UpdateDeclined) return this.finish(releaseId, "declined", err.code);
       const known = err instanceof OtaError && err.code !== "";
       if (!known) this.o.log?.(`update ${releaseId} (${stage}): ${(err as Error).stack}`);
       const { outcome, code } = resultOf(stage, err, known);
@@ -684,6 +681,10 @@ export class DeviceAgent {
       const delay = backoffDelayMs(attempts, { baseMs: this.o.blockedRetry?.baseMs ?? 10_000, maxMs: this.o.blockedRetry?.maxMs ?? 600_000 });
       this.blocked.set(releaseId, { attempts, retryAt: this.now() + delay });
     } else this.blocked.delete(releaseId);
+    // Declined is what the device's policy says of the release now: a release deferred to the window
+    // and installed once it opened (or refused now for another reason) is no longer listed declined.
+    if (outcome === "declined") this.declined.set(releaseId, code);
+    else this.declined.delete(releaseId);
     // Kept in memory even if the file cannot be written now (a device out of open files or storage):
     // the retry still happens, and the next change writes the whole list.
     await this.memory
@@ -694,9 +695,12 @@ export class DeviceAgent {
     // A result the slots do not record (they record trials): the newest of either is the one reported.
     // A failure not reported yet is not replaced by a later refusal or blocked delivery: the tracker
     // must learn of every real failure (the rollout's failure total), even when its report was lost.
+    // A release declined by the device's own policy (CAP-11.1-a-vi) is its last result too, so that its
+    // tracker lists it refused with the reason (VERSION_PINNED, DEFERRED_TO_WINDOW...), not by the
+    // install before it; except PREVIOUSLY_FAILED, the failure it repeats, which stays the news.
     const unreportedFailure = this.reportsToTracker && this.lastAttempt?.outcome === "failed" && !this.lastAttempt.reported && outcome !== "failed";
     if (
-      (outcome === "rejected" || outcome === "blocked" || outcome === "failed") &&
+      (outcome === "rejected" || outcome === "blocked" || outcome === "failed" || (outcome === "declined" && code !== "PREVIOUSLY_FAILED")) &&
       !(code === "NOT_NEWER_THAN_INSTALLED" && this.isRunning(releaseId)) &&
       !unreportedFailure
     )
@@ -709,7 +713,14 @@ export class DeviceAgent {
   private readonly blocked = new Map<string, { attempts: number; retryAt: number }>();
 
   private lastAttempt:
-    | { releaseId: string; outcome: "rejected" | "blocked" | "failed"; code: string; at: number; reported: boolean; policy?: UpdateOutcome["policy"] }
+    | {
+        releaseId: string;
+        outcome: "rejected" | "blocked" | "failed" | "declined";
+        code: string;
+        at: number;
+        reported: boolean;
+        policy?: UpdateOutcome["policy"];
+      }
     | undefined;
 
   /** Whether `releaseId` is the active image of one of this device's components. */

@@ -53,7 +53,7 @@ export function writeImage(dir: string, name: string, size: number, seed: number
  */
 export async function serverFixture(
   openStore: (dir: string) => Promise<ContentStore> = (dir) => EmbeddedStore.open({ directory: path.join(dir, "ipfs") }),
-  o: { withPolicies?: boolean } = {},
+  o: { withPolicies?: boolean; now?: () => number } = {},
 ) {
   const base = await catalogFixture();
   const { registry, fleet, admin } = base;
@@ -73,7 +73,8 @@ export async function serverFixture(
   // UpdatePolicies beside the registry, as deployed: the server then asks the attached policies too.
   const policies = o.withPolicies ? ((await ethers.deployContract("UpdatePolicies", [await registry.getAddress()])) as unknown as UpdatePolicies) : undefined;
   const gate = new LedgerGate(registry, fleet, base.domain, 0, policies);
-  const server: RunningFirmwareServer = await startFirmwareServer({ gate, store, db, pollMs: 100 });
+  // `now`: the server's clock, when a test moves time for the whole system (a device's update window).
+  const server: RunningFirmwareServer = await startFirmwareServer({ gate, store, db, pollMs: 100, now: o.now });
   const keys = new ContentKeyStore(path.join(dir, "keys"));
 
   /** Packages, publishes, submits and grants a release as its author would. */
