@@ -821,8 +821,9 @@ export class DeviceAgent {
   private inbox: Promise<void> = Promise.resolve();
   private transport: ReportTransport | undefined;
 
-  /** Ends the report transport's connection (an MQTT one keeps one); a later report opens it again. */
+  /** Ends the report transport's connection (an MQTT one keeps one) once the report under way is done; a later report opens it again. */
   async close(): Promise<void> {
+    await this.reporting.catch(() => {});
     const t = this.transport;
     this.transport = undefined;
     await t?.close();
