@@ -5,6 +5,7 @@ import { getAddress } from "ethers";
 import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
 import { EVERY_POLICY, joinEvidence } from "../core/policyEvidence";
 import type { ReleaseRecord } from "../core/release";
+import { formatVersion } from "../core/version";
 import { resultKind, resultKindSql, type ResultKind } from "../core/updateOutcome";
 import type { StreamState } from "../chain/eventStreamStore";
 import type { SentTx, TxJournal } from "./ledgerAccount";
@@ -240,6 +241,12 @@ const MIGRATIONS = [
    INSERT INTO policy_evidence_by_policy (release_id, device_id, policy, evidence) SELECT release_id, device_id, '', evidence FROM policy_evidence;
    DROP TABLE policy_evidence;
    ALTER TABLE policy_evidence_by_policy RENAME TO policy_evidence;`,
+  // Names where people look (issue 19): components and hardware classes by the names the registry
+  // registered them under (ComponentRegistered, HardwareClassRegistered), mirrored as releases are.
+  // Every row kept; the names of a database from before are read once from the registry's views
+  // at the next start (agent/tracker/ledgerMirror.ts fillMissingNames).
+  `CREATE TABLE IF NOT EXISTS component_names (id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS hardware_classes (id INTEGER PRIMARY KEY, name TEXT NOT NULL);`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -404,6 +411,60 @@ export class FleetDatabase {
   release(id: string): ReleaseRow | undefined {
     const r = this.db.prepare(`SELECT * FROM releases WHERE id = ?`).get(id.toLowerCase()) as ReleaseDb | undefined;
     return r && toRelease(r);
+  }
+
+  /**
+   * A release's name, "<component name> <version>" (e.g. "acme.bootloader 1.0.0"): null for a
+   * release the mirror does not hold or whose component's name it does not know yet.
+   */
+  releaseName(id: string | null): string | null {
+    if (!id) return null;
+    const r = this.sql(`SELECT component, version FROM releases WHERE id = ?`).get(id.toLowerCase()) as { component: string; version: string } | undefined;
+    const component = r && this.names().component(r.component);
+    return component ? `${component} ${formatVersion(BigInt(r.version))}` : null;
+  }
+
+  // ------------------------------------------------------------------ names of components and hardware classes
+
+  private namesCache: { components: Map<string, string>; hardware: Map<number, string> } | undefined;
+
+  /** Mirrors a component's registered name (null: its registration left the chain). */
+  setComponentName(id: string, name: string | null): void {
+    if (name === null) this.sql(`DELETE FROM component_names WHERE id = ?`).run(id.toLowerCase());
+    else this.sql(`INSERT INTO component_names (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name`).run(id.toLowerCase(), name);
+    this.namesCache = undefined;
+  }
+
+  /** Mirrors a hardware class's registered name (null: its registration left the chain). */
+  setHardwareName(id: number, name: string | null): void {
+    if (name === null) this.sql(`DELETE FROM hardware_classes WHERE id = ?`).run(id);
+    else this.sql(`INSERT INTO hardware_classes (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name`).run(id, name);
+    this.namesCache = undefined;
+  }
+
+  /**
+   * The names the mirror holds, from a cache read once after each change (a few hundred rows at
+   * most): the read API names every component and hardware class it shows without a query per row.
+   * Null for one not mirrored yet.
+   */
+  names(): { component(id: string): string | null; hardware(id: number): string | null } {
+    const c = (this.namesCache ??= {
+      components: new Map(this.db.prepare(`SELECT id, name FROM component_names`).raw().all() as [string, string][]),
+      hardware: new Map(this.db.prepare(`SELECT id, name FROM hardware_classes`).raw().all() as [number, string][]),
+    });
+    return { component: (id) => c.components.get(id.toLowerCase()) ?? null, hardware: (id) => c.hardware.get(id) ?? null };
+  }
+
+  /** The components the mirror shows (in releases or configurations) whose names it does not hold. */
+  unnamedComponents(): string[] {
+    return this.db
+      .prepare(
+        `SELECT component FROM releases UNION SELECT lower(json_extract(i.value, '$.component')) FROM configs, json_each(configs.installed) AS i
+         EXCEPT SELECT id FROM component_names`,
+      )
+      .pluck()
+      .all()
+      .filter((x): x is string => typeof x === "string");
   }
 
   setProviderBarred(provider: number, barred: boolean): void {

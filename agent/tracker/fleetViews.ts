@@ -31,19 +31,27 @@ const COUNT_KEY = {
 } as const satisfies Record<DeviceStatus, string>;
 type CountKey = (typeof COUNT_KEY)[DeviceStatus];
 
+/**
+ * Names beside ids (issue 19): every `component` id an answer shows comes with `componentName`,
+ * every `hardwareClass` with `hardwareName`, and a release named only by its id with
+ * `releaseName` ("<component name> <version>", e.g. "acme.bootloader 1.0.0"). They are the names
+ * the registry registered, as the mirror holds them (null until it does); the ids stay as they were.
+ */
 export interface DeviceView {
   id: string;
   hardwareClass: number;
+  hardwareName: string | null; // the hardware class's registered name, e.g. "rev-c"
   network: string;
   region: string;
   standing: DeviceRow["standing"];
   statuses: DeviceStatus[];
-  installed: { component: string; version: string; releaseId: string }[];
+  installed: { component: string; componentName: string | null; version: string; releaseId: string }[];
   lastSeen: number | null;
   lastOutcome: string | null;
   lastCode: string | null;
   lastKind: ResultKind | null; // failed, blocked, refused or installed (agent/core/updateOutcome); null: none reported
   lastRelease: string | null; // the release its last result is about
+  lastReleaseName: string | null; // its name, e.g. "acme.bootloader 1.0.0"
   blockedSince: number | null; // ms: since when delivery of lastRelease is blocked, by lastCode (lastKind blocked)
   upstream: string | null;
   safeMode: boolean; // its latest report says it runs in safe mode (CAP-11.1-b)
@@ -262,9 +270,11 @@ export class FleetViews {
   }
 
   view(d: DeviceRow, plan: ConfigPlan | undefined, before = this.now() - this.livenessMs): DeviceView {
+    const names = this.db.names();
     return {
       id: d.id,
       hardwareClass: d.hardwareClass,
+      hardwareName: names.hardware(d.hardwareClass),
       network: labelOf(d.network),
       region: labelOf(d.region),
       standing: d.standing,
@@ -272,12 +282,15 @@ export class FleetViews {
         { configId: d.configId, standing: d.standing, kind: d.lastKind, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before },
         plan,
       ),
-      installed: this.db.installed(d.id).map((i) => ({ component: i.component, version: formatVersion(i.version), releaseId: i.releaseId })),
+      installed: this.db
+        .installed(d.id)
+        .map((i) => ({ component: i.component, componentName: names.component(i.component), version: formatVersion(i.version), releaseId: i.releaseId })),
       lastSeen: d.lastSeen,
       lastOutcome: d.lastOutcome,
       lastCode: d.lastCode,
       lastKind: d.lastKind,
       lastRelease: d.lastRelease,
+      lastReleaseName: this.db.releaseName(d.lastRelease),
       blockedSince: d.lastKind === "blocked" ? d.blockedSince : null,
       upstream: d.upstream,
       safeMode: d.safeMode,
@@ -290,14 +303,18 @@ export class FleetViews {
     if (!d) return undefined;
     const config = d.configId === null ? undefined : this.db.config(d.configId);
     const plan = config && this.planner.planOf(config);
+    const names = this.db.names();
     return {
       device: this.view(d, plan),
       plan: plan
-        ? { steps: plan.plan.steps.map((s) => ({ ...s, version: formatVersion(s.version) })), unchanged: plan.plan.unchanged }
+        ? {
+            steps: plan.plan.steps.map((s) => ({ ...s, componentName: names.component(s.component), version: formatVersion(s.version) })),
+            unchanged: plan.plan.unchanged.map((u) => ({ ...u, componentName: names.component(u.component) })),
+          }
         : { steps: [], unchanged: [] },
       reports: this.db.reports(d.id),
-      decisions: this.db.decisionsFor(d.id),
-      deliveries: this.db.deliveries(d.id),
+      decisions: this.db.decisionsFor(d.id).map((x) => ({ ...x, componentName: names.component(x.component), releaseName: this.db.releaseName(x.releaseId) })),
+      deliveries: this.db.deliveries(d.id).map((x) => ({ ...x, releaseName: this.db.releaseName(x.releaseId) })),
       downloads: this.db.downloadsOf(d.id),
     };
   }
@@ -306,9 +323,11 @@ export class FleetViews {
   releases() {
     const installed = this.installedByRelease();
     const counts = this.db.rolloutCounts();
+    const names = this.db.names();
     return this.db.releases().map((r) => ({
       id: r.id,
       component: r.component,
+      componentName: names.component(r.component),
       version: formatVersion(r.version),
       status: r.status,
       hardware: r.hardware,
@@ -337,6 +356,7 @@ export class FleetViews {
     const installed = this.installedByRelease();
     const counts = this.db.rolloutCounts();
     const perConfig = this.db.devicesPerConfig();
+    const names = this.db.names();
     const planned = new Map<string, number>();
     for (const [configId, { plan }] of this.planner.planAll()) {
       for (const s of plan.steps) planned.set(s.releaseId, (planned.get(s.releaseId) ?? 0) + (perConfig.get(configId) ?? 0));
@@ -351,6 +371,7 @@ export class FleetViews {
         {
           releaseId: r.releaseId,
           component: release.component,
+          componentName: names.component(release.component),
           version: formatVersion(release.version),
           origin: r.origin,
           startedAt: r.startedAt,

@@ -1,12 +1,13 @@
-import { Interface, type LogDescription, type TypedDataDomain } from "ethers";
+import { Interface, isError, type LogDescription, type TypedDataDomain } from "ethers";
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef, StreamState } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
 import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
 import { decodeStreamedRelease } from "../chain/releaseEvents";
 import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
+import { componentId } from "../core/release";
 
-type Subject = { kind: "release" | "device" | "provider" | "batch"; id: string };
+type Subject = { kind: "release" | "device" | "provider" | "batch" | "component" | "hardware"; id: string };
 
 /**
  * Keeps the fleet database's mirror of the ledger (releases and their status, devices and their
@@ -17,6 +18,8 @@ type Subject = { kind: "release" | "device" | "provider" | "batch"; id: string }
  * taken only if its event data hashes to its id (the EIP-712 digest), so a garbled log is refused.
  * The stream's position is written in the same transaction as the events of its blocks (issue
  * 16), so that the database and the position never describe different blocks, whatever the crash.
+ * Component and hardware class names are mirrored too (issue 19), from their registration events,
+ * so that the read API and the dashboard name what they show; they change no plan.
  * `onChange` runs after each transaction that changed something (the tracker re-plans then).
  */
 export class LedgerMirror implements StreamHandler {
@@ -49,7 +52,7 @@ export class LedgerMirror implements StreamHandler {
           if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
             this.rebuild(subject);
             if (subject.kind === "device" || subject.kind === "batch") changed.devices = true;
-            else changed.releases = true;
+            else if (subject.kind === "release" || subject.kind === "provider") changed.releases = true;
           }
         }
       }
@@ -99,6 +102,15 @@ export class LedgerMirror implements StreamHandler {
           payload: { blockNumber: log.blockNumber, record: JSON.parse(JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) },
         };
       }
+      case "ComponentRegistered": {
+        // The id is keccak256 of the name: a name that does not hash to it is not taken.
+        const id = String(a.component).toLowerCase();
+        const name = String(a.name);
+        if (componentId(name).toLowerCase() !== id) return undefined;
+        return { kind: "component-registered", subject: { kind: "component", id }, payload: { name } };
+      }
+      case "HardwareClassRegistered":
+        return { kind: "hardware-registered", subject: { kind: "hardware", id: String(Number(a.hardwareClass)) }, payload: { name: String(a.name) } };
       case "ProviderBarred":
         return { kind: "barred", subject: { kind: "provider", id: String(Number(a.provider)) }, payload: {} };
       case "ProviderUnbarred":
@@ -138,6 +150,14 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
   const events = db.db
     .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
     .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
+  if (subject.kind === "component" || subject.kind === "hardware") {
+    // A name is registered once; if its registration left the chain, so does the name.
+    const registered = events.at(-1);
+    const name = registered ? (JSON.parse(registered.payload).name as string) : null;
+    if (subject.kind === "component") db.setComponentName(subject.id, name);
+    else db.setHardwareName(Number(subject.id), name);
+    return;
+  }
   if (subject.kind === "provider") {
     const last = events.at(-1);
     db.setProviderBarred(Number(subject.id), last?.kind === "barred");
@@ -235,4 +255,38 @@ export function introduceBatchDevice(db: FleetDatabase, record: DeviceRecord, ba
     rebuildSubject(db, { kind: "device", id: record.id.toLowerCase() });
   });
   return true;
+}
+
+/**
+ * Reads from the registry's views the names the mirror lacks (issue 19): the hardware classes
+ * registered and the components its releases and configurations name. For a database from before
+ * names were mirrored, or a stream that starts past their registration: called at start and when
+ * the catalogue changes, it asks one view per missing name, never per device or per request. A
+ * component's name is taken only if it hashes to its id. Returns how many names it took.
+ */
+export async function fillMissingNames(
+  db: FleetDatabase,
+  registry: Pick<UpdateRegistry, "hardwareClassCount" | "hardwareClass" | "component">,
+): Promise<number> {
+  let taken = 0;
+  const names = db.names();
+  const classes = Number(await registry.hardwareClassCount());
+  for (let id = 1; id <= classes; id++) {
+    if (names.hardware(id) !== null) continue;
+    db.setHardwareName(id, await registry.hardwareClass(id));
+    taken++;
+  }
+  for (const id of db.unnamedComponents()) {
+    let name: string;
+    try {
+      [name] = await registry.component(id);
+    } catch (err) {
+      if (isError(err, "CALL_EXCEPTION")) continue; // not a registered component (a device may report anything)
+      throw err;
+    }
+    if (componentId(name).toLowerCase() !== id) continue;
+    db.setComponentName(id, name);
+    taken++;
+  }
+  return taken;
 }

@@ -231,6 +231,20 @@ const ms = (description: string): SchemaObject => ({ type: "integer", minimum: 0
 const msOrNull = (description: string): SchemaObject => ({ type: ["integer", "null"], minimum: 0, description });
 const count = (description: string): SchemaObject => ({ type: "integer", minimum: 0, description });
 const id = (description: string): SchemaObject => ({ allOf: [ref("Bytes32")], description });
+/**
+ * Names beside ids (issue 19): `componentName` beside each `component`, `hardwareName` beside a
+ * `hardwareClass`, `releaseName` beside a release named only by its id. The names the registry
+ * registered (attacker-controlled text: show it as text), as the module's mirror holds them; null
+ * until the mirror has them. The ids stay: clients key on them.
+ */
+const componentName = (): SchemaObject => ({
+  type: ["string", "null"],
+  description: "The component's registered name (e.g. \"acme.bootloader\"); null while this module's mirror does not hold it.",
+});
+const releaseName = (what = "The release"): SchemaObject => ({
+  type: ["string", "null"],
+  description: `${what}'s name: its component's registered name and its version (e.g. "acme.bootloader 1.0.0"); null while this module's mirror does not hold them.`,
+});
 
 const readerErrors = (...more: [TrackerErrorCode, number][]) => errors(...more, ["UNAUTHORIZED", 401]);
 /** What Fastify refuses before a POST handler runs: a body over the limit, or of a type it has no parser for. */
@@ -369,9 +383,11 @@ const schemas: Record<string, SchemaObject> = {
   },
   InstalledComponent: {
     type: "object",
-    required: ["component", "version", "releaseId"],
+    required: ["component", "componentName", "version", "releaseId"],
+    description: 'What a device runs of one component. Its release\'s name is `componentName` and `version` (e.g. "acme.bootloader 1.0.0").',
     properties: {
       component: id("The component id."),
+      componentName: componentName(),
       version: ref("Version"),
       releaseId: id("The release the device installed it from."),
     },
@@ -440,6 +456,7 @@ const schemas: Record<string, SchemaObject> = {
     required: [
       "id",
       "hardwareClass",
+      "hardwareName",
       "network",
       "region",
       "standing",
@@ -450,6 +467,7 @@ const schemas: Record<string, SchemaObject> = {
       "lastCode",
       "lastKind",
       "lastRelease",
+      "lastReleaseName",
       "blockedSince",
       "upstream",
       "safeMode",
@@ -458,6 +476,10 @@ const schemas: Record<string, SchemaObject> = {
     properties: {
       id: id("The device id."),
       hardwareClass: { type: "integer", minimum: 0, description: "The hardware class it is enrolled with." },
+      hardwareName: {
+        type: ["string", "null"],
+        description: "That hardware class's registered name (e.g. \"rev-c\"); null while this module's mirror does not hold it.",
+      },
       network: { type: "string", description: "The network label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
       region: { type: "string", description: "The region label it is enrolled with, decoded (the bytes32 hex when it is not a label)." },
       standing: { type: "string", enum: ["active", "suspended", "revoked"], description: "Its standing on the ledger (revoked: the enrolment was withdrawn)." },
@@ -477,6 +499,7 @@ const schemas: Record<string, SchemaObject> = {
         description: "What its last result means (agent/core/updateOutcome.ts): installed, failed, blocked or refused; null if none reported.",
       },
       lastRelease: { anyOf: [ref("Bytes32"), { type: "null" }], description: "The release its last result is about; null if none." },
+      lastReleaseName: releaseName("That release"),
       blockedSince: msOrNull("Since when its delivery of lastRelease is blocked (lastKind blocked); null otherwise."),
       upstream: {
         anyOf: [ref("Bytes32"), { type: "null" }],
@@ -493,16 +516,18 @@ const schemas: Record<string, SchemaObject> = {
       {
         id: "0x" + "ab".repeat(32),
         hardwareClass: 3,
+        hardwareName: "rev-c",
         network: "plant-north",
         region: "eu-west",
         standing: "active",
         statuses: ["outdated", "unreachable"],
-        installed: [{ component: "0x" + "01".repeat(32), version: "2.4.1", releaseId: "0x" + "02".repeat(32) }],
+        installed: [{ component: "0x" + "01".repeat(32), componentName: "acme.bootloader", version: "2.4.1", releaseId: "0x" + "02".repeat(32) }],
         lastSeen: 1767225600000,
         lastOutcome: "confirmed",
         lastCode: "OK",
         lastKind: "installed",
         lastRelease: "0x" + "02".repeat(32),
+        lastReleaseName: "acme.bootloader 2.4.1",
         blockedSince: null,
         upstream: "0x" + "cd".repeat(32),
         safeMode: false,
@@ -510,6 +535,7 @@ const schemas: Record<string, SchemaObject> = {
       {
         id: "0x" + "ef".repeat(32),
         hardwareClass: 3,
+        hardwareName: "rev-c",
         network: "plant-north",
         region: "eu-west",
         standing: "active",
@@ -520,6 +546,7 @@ const schemas: Record<string, SchemaObject> = {
         lastCode: null,
         lastKind: null,
         lastRelease: null,
+        lastReleaseName: null,
         blockedSince: null,
         upstream: "0x" + "cd".repeat(32),
         safeMode: true,
@@ -603,9 +630,10 @@ const schemas: Record<string, SchemaObject> = {
   },
   PlanStep: {
     type: "object",
-    required: ["component", "releaseId", "version", "reason"],
+    required: ["component", "componentName", "releaseId", "version", "reason"],
     properties: {
       component: id("The component to update."),
+      componentName: componentName(),
       releaseId: id("The release to install."),
       version: ref("Version"),
       reason: {
@@ -659,9 +687,10 @@ const schemas: Record<string, SchemaObject> = {
             type: "array",
             items: {
               type: "object",
-              required: ["component", "code"],
+              required: ["component", "componentName", "code"],
               properties: {
                 component: id("The component."),
+                componentName: componentName(),
                 code: {
                   type: "string",
                   enum: [
@@ -698,10 +727,12 @@ const schemas: Record<string, SchemaObject> = {
           "Updates decided for it by name (CAP-11.3-g), oldest first: an administrator's update request, or the module above's decisions. The server module's own plan is in `plan`, not here; how far each went is in `deliveries` and the device's `installed`.",
         items: {
           type: "object",
-          required: ["releaseId", "component", "reason", "origin", "decidedAt"],
+          required: ["releaseId", "releaseName", "component", "componentName", "reason", "origin", "decidedAt"],
           properties: {
             releaseId: ref("Bytes32"),
+            releaseName: releaseName(),
             component: ref("Bytes32"),
+            componentName: componentName(),
             reason: {
               type: "string",
               description: "Why it was decided: \"requested\" for an administrator's request, or the reason the module above gave (a plan step's reason).",
@@ -720,9 +751,10 @@ const schemas: Record<string, SchemaObject> = {
           "The notices handed out for it, one per release (the latest), oldest first: which release, why, decided by whom, through which module, and when.",
         items: {
           type: "object",
-          required: ["releaseId", "reason", "origin", "via", "deliveredAt"],
+          required: ["releaseId", "releaseName", "reason", "origin", "via", "deliveredAt"],
           properties: {
             releaseId: ref("Bytes32"),
+            releaseName: releaseName(),
             reason: { type: "string", description: "The plan step's reason, or the decision's." },
             origin: { type: "string", description: "\"ledger\" for this module's plan, or the decision's origin." },
             via: {
@@ -751,11 +783,12 @@ const schemas: Record<string, SchemaObject> = {
   },
   Release: {
     type: "object",
-    required: ["id", "component", "version", "status", "hardware", "provider", "publishedBlock", "installed", "notified", "failed", "blocked"],
+    required: ["id", "component", "componentName", "version", "status", "hardware", "provider", "publishedBlock", "installed", "notified", "failed", "blocked"],
     description: "A release as mirrored from the ledger, with what this module's fleet did with it.",
     properties: {
       id: id("The release id."),
       component: id("The component id."),
+      componentName: componentName(),
       version: ref("Version"),
       status: { type: "string", enum: ["active", "vulnerable", "revoked"], description: "Its status on the ledger." },
       hardware: { type: "array", items: { type: "integer", minimum: 0 }, description: "The hardware classes it supports." },
@@ -795,11 +828,12 @@ const schemas: Record<string, SchemaObject> = {
   },
   Rollout: {
     type: "object",
-    required: ["releaseId", "component", "version", "origin", "startedAt", "decided", "notified", "installed", "failed", "blocked", "pending"],
+    required: ["releaseId", "component", "componentName", "version", "origin", "startedAt", "decided", "notified", "installed", "failed", "blocked", "pending"],
     description: "The rollout of one release in this module's fleet (CAP-11.3-g): devices decided, notified, done and still pending.",
     properties: {
       releaseId: ref("Bytes32"),
       component: ref("Bytes32"),
+      componentName: componentName(),
       version: ref("Version"),
       origin: {
         type: "string",
@@ -1278,7 +1312,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "listDevices",
       summary: "Devices, by status, network, region and hardware",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.1-b. The lists of devices by status (e.g. all vulnerable devices, all unreachable devices of a network, all devices in safe mode that need a person), one page at a time. Filters combine: a device is listed when it matches every one given.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.1-b. The lists of devices by status (e.g. all vulnerable devices, all unreachable devices of a network, all devices in safe mode that need a person), one page at a time. Filters combine: a device is listed when it matches every one given. Each device carries its hardware class's name (`hardwareName`) and each component it runs its name (`componentName`, which with `version` names the release it runs, CAP-11.2-b-iii), beside the ids, from this module's ledger mirror: no ledger call per device.",
       tags: ["fleet"],
       "x-x1368": ["CAP-11.2-a", "CAP-11.2-b", "CAP-11.1-b"],
       security: READER,
@@ -1329,7 +1363,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "getDevice",
       summary: "One device: view, plan, reports and decisions",
       description:
-        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.2-c, CAP-11.3-g. Everything this module knows of one device: what it runs and its statuses, the install plan the resolver made for its configuration (which update it needs, dependencies first, and why other components get none), its latest reports, the updates decided for it by name, the notices handed out for it, and what it fetched from the firmware servers. Any id that is not a device of this fleet is 404 DEVICE_UNKNOWN.",
+        "X.1368 CAP-11.2-a, CAP-11.2-b, CAP-11.2-c, CAP-11.3-g. Everything this module knows of one device: what it runs and its statuses, the install plan the resolver made for its configuration (which update it needs, dependencies first, and why other components get none), its latest reports, the updates decided for it by name, the notices handed out for it, and what it fetched from the firmware servers. Components, releases and the hardware class are named beside their ids (`componentName`, `releaseName`, `hardwareName`; null while the mirror does not hold a name). Any id that is not a device of this fleet is 404 DEVICE_UNKNOWN.",
       tags: ["fleet"],
       "x-x1368": ["CAP-11.2-a", "CAP-11.2-b", "CAP-11.2-c", "CAP-11.3-g"],
       security: READER,

@@ -17,7 +17,7 @@ import { EVERY_POLICY, splitEvidence } from "../core/policyEvidence";
 import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
-import { LedgerMirror } from "./ledgerMirror";
+import { LedgerMirror, fillMissingNames } from "./ledgerMirror";
 import { ReportIntake, takeForwardedReport, type ReportEnvelope, type SignedReport } from "./reportIntake";
 import { pullDownloadLog } from "./downloadLog";
 import { FailureReporter, type FailurePost } from "./failureReports";
@@ -208,7 +208,10 @@ export class TrackerModule {
         );
     }
     const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
-      if (changed.releases) this.catalogueChanged();
+      if (changed.releases) {
+        this.catalogueChanged();
+        this.nameCatalogue();
+      }
     });
     this.stream = new ChainEventStream(
       { provider: options.chain.provider, store: new FleetPositionStore(this.db), handler: mirror },
@@ -278,6 +281,7 @@ export class TrackerModule {
       if (!this.stream.halted) throw err;
     });
     this.stream.start();
+    this.nameCatalogue();
     this.every(this.o.adoptionSampleMs, () => this.sampleAdoption());
     if (this.options.parent) this.every(this.o.upstreamMs, () => this.syncUpstream());
     if (this.options.firmwareServers?.length) this.every(this.options.downloadLogMs ?? 60_000, () => this.pullDownloadLogs());
@@ -298,6 +302,19 @@ export class TrackerModule {
     const anchorMs = this.options.anchorMs ?? 60 * 60_000;
     if (this.anchoring && anchorMs > 0) this.every(anchorMs, () => this.anchorStatus());
     else if (!this.anchoring) this.log("ledger duties: no StatusAnchors contract: the fleet's status is not anchored");
+  }
+
+  /**
+   * Reads the component and hardware class names the mirror lacks from the registry's views
+   * (issue 19: a database from before names were mirrored, or registrations before fromBlock), in
+   * the background; nothing to read, one call. Errors are logged; the next catalogue change or
+   * start tries again.
+   */
+  private nameCatalogue(): void {
+    if (this.stopped) return;
+    void this.duty("names", () => fillMissingNames(this.db, this.options.chain.registry)).catch((err) =>
+      this.log(`ledger: names of components and hardware classes not read (${(err as Error).message}); tried again at the next catalogue change`),
+    );
   }
 
   /** One duty at a time per kind: a round still running is joined, not doubled; stop() waits for them. */

@@ -118,11 +118,42 @@
     return badges;
   }
 
+  // Names beside ids (issue 19): the tracker sends each component's, release's and hardware class's
+  // registered name beside its id (componentName, releaseName, hardwareName), null until its mirror
+  // holds it. The page shows the name (the shortened id without one) and keeps the id on hover and
+  // in the detail. Names are ledger data anyone registering may choose: text nodes only.
+
+  /** A component's name, or its shortened id while the tracker has no name for it. */
+  function componentText(id, name) {
+    return name != null && name !== "" ? String(name) : shortHex(id);
+  }
+
+  /** A name with its id on hover; the shortened id, monospace, when there is no name. */
+  function named(id, name, props = {}) {
+    const hasName = name != null && name !== "";
+    return h(
+      "span",
+      { ...props, class: [props.class, hasName ? "name" : "mono"].filter(Boolean).join(" "), title: props.title ?? id },
+      hasName ? String(name) : shortHex(id),
+    );
+  }
+
+  /** "rev-c", or the class number while the tracker has no name for it; the number on hover. */
+  function hardwareText(device) {
+    return device.hardwareName != null && device.hardwareName !== "" ? String(device.hardwareName) : String(device.hardwareClass);
+  }
+
   function installedList(installed) {
     return h(
       "ul",
       { class: "plain" },
-      (installed || []).map((c) => h("li", { title: `${c.component} (release ${c.releaseId})` }, `${shortHex(c.component)} ${c.version}`)),
+      (installed || []).map((c) =>
+        h(
+          "li",
+          { testid: "installed-item", title: `component ${c.component}, release ${c.releaseId}`, data: { component: c.component, releaseId: c.releaseId } },
+          `${componentText(c.component, c.componentName)} ${c.version}`,
+        ),
+      ),
     );
   }
 
@@ -278,7 +309,7 @@
         attrs: { tabindex: 0 },
       },
       h("td", { class: "mono", title: device.id, testid: "device-id" }, shortHex(device.id)),
-      h("td", {}, device.hardwareClass),
+      h("td", { testid: "device-hardware", title: `hardware class ${device.hardwareClass}` }, hardwareText(device)),
       h("td", {}, device.network),
       h("td", {}, device.region),
       h("td", { testid: "device-statuses" }, statusBadges(device)),
@@ -355,15 +386,32 @@
       detailFacts(device, policyRefusal),
       h("h3", {}, "Installed components"),
       table(
-        ["component", "version", "release"],
-        device.installed.map((c) => h("tr", {}, cells([hexCell(c.component), c.version, hexCell(c.releaseId)]))),
+        ["component", "version", "component id", "release id"],
+        device.installed.map((c) =>
+          h(
+            "tr",
+            {},
+            cells([
+              h("td", { testid: "installed-name", title: c.component }, componentText(c.component, c.componentName)),
+              c.version,
+              hexCell(c.component),
+              hexCell(c.releaseId),
+            ]),
+          ),
+        ),
         device.safeMode ? "unknown: the device is in safe mode and lists nothing installed" : "nothing reported yet",
         "detail-installed",
       ),
       h("h3", {}, "Plan"),
       table(
         ["component", "version", "release", "reason"],
-        plan.steps.map((st) => h("tr", { testid: "plan-step" }, cells([hexCell(st.component), st.version, hexCell(st.releaseId), st.reason]))),
+        plan.steps.map((st) =>
+          h(
+            "tr",
+            { testid: "plan-step" },
+            cells([h("td", { title: st.component }, componentText(st.component, st.componentName)), st.version, hexCell(st.releaseId), st.reason]),
+          ),
+        ),
         "no steps: nothing to install",
         "detail-plan",
       ),
@@ -394,10 +442,21 @@
         ? fact("safe mode", "yes: it refuses automatic updates; a person must install a release by hand (ota-ledger device install)", "detail-safe-mode")
         : null,
       fact("standing", device.standing),
-      fact("hardware class", device.hardwareClass),
+      fact(
+        "hardware class",
+        device.hardwareName != null ? `${device.hardwareName} (class ${device.hardwareClass})` : String(device.hardwareClass),
+        "detail-hardware",
+      ),
       fact("network / region", `${device.network} / ${device.region}`),
       fact("upstream", device.upstream ? h("span", { class: "mono", title: device.upstream }, shortHex(device.upstream)) : "—"),
       fact("last outcome", device.lastOutcome ? `${device.lastOutcome}${device.lastCode ? ` (${device.lastCode})` : ""}` : "—"),
+      device.lastRelease
+        ? fact(
+            "about release",
+            [named(device.lastRelease, device.lastReleaseName), " ", h("span", { class: "mono wrap" }, device.lastRelease)],
+            "detail-last-release",
+          )
+        : null,
       policyRefusal
         ? fact("update policy", h("span", { class: "mono", title: `release ${policyRefusal.releaseId}` }, refusalText(policyRefusal)), "detail-policy-refusal")
         : null,
@@ -422,12 +481,23 @@
       "p",
       { class: "note" },
       "unchanged: ",
-      unchanged.map((u, i) => [i ? ", " : "", h("span", { title: u.component }, `${shortHex(u.component)} ${u.code}`)]),
+      unchanged.map((u, i) => [i ? ", " : "", h("span", { title: u.component }, `${componentText(u.component, u.componentName)} ${u.code}`)]),
     );
   }
 
   function decisionRow(d) {
-    return h("tr", { testid: "decision-row" }, cells([hexCell(d.releaseId), hexCell(d.component), d.reason, d.origin, d.state, timeCell(d.decidedAt)]));
+    return h(
+      "tr",
+      { testid: "decision-row" },
+      cells([
+        h("td", {}, named(d.releaseId, d.releaseName)),
+        h("td", {}, named(d.component, d.componentName)),
+        d.reason,
+        d.origin,
+        d.state,
+        timeCell(d.decidedAt),
+      ]),
+    );
   }
 
   /** A report row: its counter, when it came, and what the device said of its last update. */
@@ -448,7 +518,11 @@
     if (!releases.some((r) => r.id === state.releaseId)) state.releaseId = releases.length ? releases[0].id : null;
     select.replaceChildren(
       ...releases.map((r) =>
-        h("option", { attrs: { value: r.id }, title: r.id }, `${shortHex(r.component)} ${r.version} (${r.status}): ${r.installed} installed`),
+        h(
+          "option",
+          { attrs: { value: r.id }, title: r.id },
+          `${componentText(r.component, r.componentName)} ${r.version} (${r.status}): ${r.installed} installed`,
+        ),
       ),
     );
     select.value = state.releaseId ?? "";
@@ -590,7 +664,7 @@
       h(
         "div",
         { class: "rollout-title" },
-        h("span", { title: r.releaseId }, `${shortHex(r.component)} ${r.version}`),
+        h("span", { title: r.releaseId }, `${componentText(r.component, r.componentName)} ${r.version}`),
         ` · ${r.origin} · started `,
         h("span", { title: absoluteTime(r.startedAt) }, relativeTime(r.startedAt)),
       ),

@@ -194,16 +194,21 @@ describe("ota-ledger tracker and fleet status (the status tracker's CLI)", funct
       expect(outdated.code, outdated.stderr + outdated.stdout).to.equal(0);
       expect(outdated.json().total).to.equal(1);
       const [a] = outdated.json().devices;
-      expect(a).to.deep.include({ id: devA.record.id.toLowerCase(), hardwareClass: 1, network: "plant-1", region: "eu-west" });
+      expect(a).to.deep.include({ id: devA.record.id.toLowerCase(), hardwareClass: 1, hardwareName: "rev-a", network: "plant-1", region: "eu-west" });
       expect(a.statuses).to.deep.equal(["outdated", "vulnerable"]);
-      expect(a.installed).to.deep.equal([{ component: BOOTLOADER, version: "1.0.0", releaseId: boot1.id }]);
+      // Names beside the ids (issue 19): --json keeps every id.
+      expect(a.installed).to.deep.equal([{ component: BOOTLOADER, componentName: "acme.bootloader", version: "1.0.0", releaseId: boot1.id }]);
       expect(a.lastSeen).to.be.a("number");
 
       const vulnerable = await t.c.run(["fleet", "vulnerable"], withToken);
       expect(vulnerable.code, vulnerable.stderr).to.equal(0);
-      expect(vulnerable.stdout).to.match(/^device\s+hw\s+network\s+region\s+statuses\s+installed\s+last seen$/m);
+      expect(vulnerable.stdout).to.match(/^device\s+hardware\s+network\s+region\s+statuses\s+installed\s+last seen$/m);
       expect(vulnerable.stdout).to.include(devA.record.id.toLowerCase());
-      expect(vulnerable.stdout).to.include(`${BOOTLOADER.slice(0, 10)}… 1.0.0`);
+      // The table names the hardware class and the release run, not their hashes (issue 19).
+      expect(vulnerable.stdout).to.match(
+        new RegExp(`^${devA.record.id.toLowerCase()}\\s+rev-a\\s+plant-1\\s+eu-west\\s+\\S+\\s+acme\\.bootloader 1\\.0\\.0\\s`, "m"),
+      );
+      expect(vulnerable.stdout).not.to.include(BOOTLOADER.slice(0, 10));
       expect(vulnerable.stdout).to.include("1 vulnerable device(s)");
 
       const none = await t.c.run(["fleet", "outdated", "--network", "plant-2", "--json"], withToken);

@@ -20,6 +20,12 @@ interface DeviceDetail {
   device: { id: string; installed: unknown[] };
   reports: { counter: number }[];
 }
+interface NamedDevice {
+  id: string;
+  hardwareClass: number;
+  hardwareName: string | null;
+  installed: { component: string; componentName: string | null; version: string; releaseId: string }[];
+}
 interface Rollout {
   releaseId: string;
   decided: number;
@@ -222,6 +228,74 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
     expect(await page.locator('[data-testid="detail-installed"] tbody tr').count()).to.equal(target.device.installed.length);
     expect(await page.locator('[data-testid="device-detail"]').innerText()).not.to.match(/\bnull\b|\bundefined\b|NaN|\[object/);
     await expectCleanPage();
+  });
+
+  it("CAP-11.2-a CAP-11.2-b-iii: the device list names each device's hardware class and the components and releases it runs; the ids are on hover and in the detail", async () => {
+    const { devices } = await read<{ devices: NamedDevice[] }>(tracker, "/v1/fleet/devices?limit=50");
+    const target = devices.find((d) => d.installed.length > 1 && d.installed.every((i) => i.componentName))!;
+    expect(target, "a seeded device runs two named components").to.not.equal(undefined);
+    await search(page, target.id.slice(0, 12));
+    const row = page.locator(`${ROW}[data-device-id="${target.id}"]`);
+
+    // The hardware class by its name, its number on hover.
+    const hardware = row.locator('[data-testid="device-hardware"]');
+    expect(await hardware.innerText()).to.equal(target.hardwareName);
+    expect(await hardware.getAttribute("title")).to.equal(`hardware class ${target.hardwareClass}`);
+
+    // Each component by its name and version ("acme.bootloader 1.1.0"), its id and its release's id on hover.
+    const items = row.locator('[data-testid="installed-item"]');
+    expect(await items.allInnerTexts()).to.have.members(target.installed.map((i) => `${i.componentName} ${i.version}`));
+    expect(await items.allInnerTexts()).to.include.members(["acme.bootloader 1.1.0", "acme.firmware 2.0.0"]);
+    for (const i of target.installed) {
+      const item = row.locator(`[data-testid="installed-item"][data-component="${i.component}"]`);
+      expect(await item.getAttribute("title")).to.equal(`component ${i.component}, release ${i.releaseId}`);
+    }
+    // Hovering shows the title: the ids behind the name.
+    await items.first().hover();
+    expect(await items.first().getAttribute("title")).to.match(/^component 0x[0-9a-f]{64}, release 0x[0-9a-f]{64}$/);
+    expect((await items.allInnerTexts()).join(" ")).not.to.match(/0x/); // names where they are known, no hashes
+
+    // The detail names them too, with every id in full beside.
+    await row.click();
+    await page.waitForSelector(`[data-testid="device-detail"][data-loaded="true"][data-device-id="${target.id}"]`);
+    expect(await text(page, "detail-hardware")).to.equal(`${target.hardwareName} (class ${target.hardwareClass})`);
+    const names = page.locator('[data-testid="detail-installed"] [data-testid="installed-name"]');
+    expect(await names.allInnerTexts()).to.have.members(target.installed.map((i) => i.componentName!));
+    expect(await names.evaluateAll((cells) => cells.map((c) => c.getAttribute("title")))).to.have.members(target.installed.map((i) => i.component));
+    const hexTitles = await page.locator('[data-testid="detail-installed"] td.mono').evaluateAll((cells) => cells.map((c) => c.getAttribute("title")));
+    expect(hexTitles).to.include.members(target.installed.flatMap((i) => [i.component, i.releaseId]));
+    await expectCleanPage();
+  });
+
+  it("CAP-11.2-b-iii: names are ledger data drawn as text, never as markup; without a name the shortened id stands in", async () => {
+    const { devices } = await read<{ devices: NamedDevice[] }>(tracker, "/v1/fleet/devices?limit=50");
+    const target = devices.find((d) => d.installed.length > 1 && d.installed.every((i) => i.componentName))!;
+    const [named, unnamed] = target.installed;
+    const db = tracker.tracker.db;
+    // Whoever registers a component or a hardware class chooses its name: one that is markup, and one the mirror lost.
+    const HOSTILE = '<img src=x data-testid="injected">';
+    db.setComponentName(named.component, HOSTILE);
+    db.setHardwareName(target.hardwareClass, `<b data-testid="injected">x</b>`);
+    db.setComponentName(unnamed.component, null);
+    try {
+      const after = (await read<{ devices: NamedDevice[] }>(tracker, `/v1/fleet/devices?q=${target.id.slice(0, 12)}`)).devices[0];
+      expect(after.installed.find((i) => i.component === unnamed.component)!.componentName).to.equal(null);
+      await search(page, target.id.slice(0, 8));
+      const row = page.locator(`${ROW}[data-device-id="${target.id}"]`);
+      // The search asks again after the names changed: its rows are drawn from the new answer.
+      expect(await row.locator(`[data-testid="installed-item"][data-component="${named.component}"]`).innerText()).to.equal(`${HOSTILE} ${named.version}`);
+      expect(await row.locator('[data-testid="device-hardware"]').innerText()).to.equal(`<b data-testid="injected">x</b>`);
+      expect(await page.locator('[data-testid="injected"]').count()).to.equal(0);
+      // No name: the shortened id, the full one on hover.
+      const fallback = row.locator(`[data-testid="installed-item"][data-component="${unnamed.component}"]`);
+      expect(await fallback.innerText()).to.equal(`${unnamed.component.slice(0, 10)}…${unnamed.component.slice(-6)} ${unnamed.version}`);
+      expect(await fallback.getAttribute("title")).to.include(unnamed.component);
+      await expectCleanPage();
+    } finally {
+      db.setComponentName(named.component, named.componentName);
+      db.setComponentName(unnamed.component, unnamed.componentName);
+      db.setHardwareName(target.hardwareClass, target.hardwareName);
+    }
   });
 
   it("keeps the filters and the open detail when it refreshes", async () => {

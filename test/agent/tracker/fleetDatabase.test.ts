@@ -178,7 +178,7 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       db.db.prepare(`INSERT INTO policy_evidence (release_id, device_id, evidence) VALUES (?, ?, '0x0102')`).run(releaseId, ids[0]);
       db.db.prepare(`UPDATE devices SET failed_release = ? WHERE id = ?`).run(releaseId, ids[0]);
       db.db.prepare(`INSERT INTO release_failures (release_id, device_id, at) VALUES (?, ?, 1000)`).run(releaseId, ids[0]);
-      db.db.pragma(`user_version = ${FLEET_SCHEMA - 4}`); // before issue 15's, 16's, 17's and 18's migrations
+      db.db.pragma(`user_version = ${FLEET_SCHEMA - 5}`); // before issue 15's, 16's, 17's, 18's and 19's migrations
       db.close();
       db = new FleetDatabase(path.join(dir, "fleet.db"));
       expect(db.device(ids[0])).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null });
@@ -190,6 +190,26 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       db.setEvidence(releaseId, policy, [{ deviceId: ids[0], evidence: "0x03" }]);
       expect(db.evidenceFor(releaseId, ids[0])).to.equal(joinEvidence(new Map([[policy, "0x03"]])));
     });
+  });
+
+  it("CAP-11.2-a CAP-11.2-b-iii: a database from before names were mirrored keeps every row, and names what it holds once the names come", () => {
+    db.upsertDevice({ id: deviceId, publicKey: device.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    db.takeReport(deviceId, 1, 10, { installed: [{ component, version: "4294967296", releaseId }], lastResult: null });
+    // Back to the schema before issue 19: no name tables.
+    db.db.exec(`DROP TABLE component_names; DROP TABLE hardware_classes;`);
+    db.db.pragma(`user_version = ${FLEET_SCHEMA - 1}`);
+    db.close();
+    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    expect(db.db.pragma("user_version", { simple: true })).to.equal(FLEET_SCHEMA);
+    expect(db.device(deviceId)).to.include({ hardwareClass: 1, lastCounter: 1 });
+    expect(db.installed(deviceId).map((i) => i.component)).to.deep.equal([component]);
+    // Nothing named yet: null, and the component is listed for the registry's views to name.
+    expect([db.names().component(component), db.names().hardware(1)]).to.deep.equal([null, null]);
+    expect(db.unnamedComponents()).to.deep.equal([component]);
+    db.setComponentName(component, "acme.bootloader");
+    db.setHardwareName(1, "rev-c");
+    expect([db.names().component(component.toUpperCase().replace("0X", "0x")), db.names().hardware(1)]).to.deep.equal(["acme.bootloader", "rev-c"]);
+    expect(db.unnamedComponents()).to.deep.equal([]);
   });
 
   it("CAP-11.1-b: a database from before safe mode was kept (schema 6) takes each device's flag from its latest report when opened", async () => {

@@ -7,7 +7,7 @@ import { startCliChain, type CliChain } from "../cli/cliHarness";
 import { ChainEventStream } from "../../../agent/chain/eventStream";
 import { MemoryStreamStore } from "../../../agent/chain/eventStreamStore";
 import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
-import { LedgerMirror } from "../../../agent/tracker/ledgerMirror";
+import { LedgerMirror, fillMissingNames } from "../../../agent/tracker/ledgerMirror";
 import { registryDomain, signRelease, computeReleaseId } from "../../../agent/crypto/releaseSignature";
 import { componentId, normalizeRelease } from "../../../agent/core/release";
 import { encodeVersion } from "../../../agent/core/version";
@@ -144,5 +144,62 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
       .to.equal("suspended")
       .and.to.equal(await standingOnChain(rekeyed));
     expect(db.device(device.id)!.publicKey).to.equal(rekeyed.publicKey.toLowerCase());
+  });
+
+  it("CAP-11.2-a CAP-11.2-b-iii: mirrors component and hardware class names from their registrations, drops one a reorganisation removed, and reads those it missed from the registry's views", async () => {
+    const mirror = () =>
+      new ChainEventStream(
+        {
+          provider: c.provider,
+          store: new MemoryStreamStore(),
+          handler: new LedgerMirror(db, {
+            registry: String(c.registry.target),
+            fleet: String(c.fleet.target),
+            domain: registryDomain(31337, String(c.registry.target)),
+          }),
+        },
+        { filters: [{ address: [String(c.registry.target), String(c.fleet.target)] }], fromBlock: 0 },
+      );
+    const stream = mirror();
+    await stream.pollOnce();
+    const BOOT = componentId("acme.bootloader");
+    expect(db.names().component(BOOT)).to.equal("acme.bootloader");
+    expect(db.names().hardware(1)).to.equal("rev-a");
+    expect(db.names().hardware(2)).to.equal(null);
+
+    // A class and a component registered on a branch that is then reorganised away: their names go with it.
+    const snapshot = await c.provider.send("evm_snapshot", []);
+    const nonceBefore = nonce;
+    await send((o) => c.registry.connect(c.admin).registerHardwareClass("rev-z", o));
+    await send((o) => c.registry.connect(c.admin).registerComponent("acme.ghost", 1, o));
+    await stream.pollOnce();
+    expect([db.names().hardware(2), db.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-z", "acme.ghost"]);
+    await c.provider.send("evm_revert", [snapshot]);
+    nonce = nonceBefore;
+    await send((o) => c.registry.connect(c.admin).registerHardwareClass("rev-b", o)); // class 2 on the new branch
+    await c.provider.send("evm_mine", []);
+    await c.provider.send("evm_mine", []);
+    await stream.pollOnce();
+    expect([db.names().hardware(2), db.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-b", null]);
+
+    // A database whose mirror passed the registrations before names were kept (an earlier schema),
+    // or a stream started after them: the names are read from the registry's views, once each.
+    db.setHardwareName(1, null);
+    db.setHardwareName(2, null);
+    db.setComponentName(BOOT, null);
+    expect(db.unnamedComponents()).to.deep.equal([BOOT]);
+    const calls: string[] = [];
+    const counting = {
+      hardwareClassCount: () => (calls.push("count"), c.registry.hardwareClassCount()),
+      hardwareClass: (id: number) => (calls.push(`hardware ${id}`), c.registry.hardwareClass(id)),
+      component: (id: string) => (calls.push(`component ${id}`), c.registry.component(id)),
+    } as unknown as Parameters<typeof fillMissingNames>[1];
+    expect(await fillMissingNames(db, counting)).to.equal(3);
+    expect([db.names().hardware(1), db.names().hardware(2), db.names().component(BOOT)]).to.deep.equal(["rev-a", "rev-b", "acme.bootloader"]);
+    expect(calls).to.deep.equal(["count", "hardware 1", "hardware 2", `component ${BOOT}`]);
+    // Nothing missing: one call, nothing taken.
+    calls.length = 0;
+    expect(await fillMissingNames(db, counting)).to.equal(0);
+    expect(calls).to.deep.equal(["count"]);
   });
 });

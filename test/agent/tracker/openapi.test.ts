@@ -205,6 +205,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const deviceView = {
       id: BYTES32_A,
       hardwareClass: 1,
+      hardwareName: "rev-a",
       network: "n",
       region: "r",
       standing: "active",
@@ -215,6 +216,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       lastCode: null,
       lastKind: null,
       lastRelease: null,
+      lastReleaseName: null,
       blockedSince: null,
       upstream: null,
       safeMode: false,
@@ -224,6 +226,15 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect(c.component("DeviceView")({ ...deviceView, id: "device-1" })).to.equal(false);
     const { lastSeen: _, ...withoutLastSeen } = deviceView;
     expect(c.component("DeviceView")(withoutLastSeen)).to.equal(false);
+    // Names beside ids (issue 19): a name or null, never in place of the id.
+    expect(c.component("DeviceView")({ ...deviceView, hardwareName: null })).to.equal(true);
+    expect(c.component("DeviceView")({ ...deviceView, hardwareName: 1 })).to.equal(false);
+    const { hardwareName: _h, ...withoutHardwareName } = deviceView;
+    expect(c.component("DeviceView")(withoutHardwareName)).to.equal(false);
+    const installed = { component: BYTES32_A, componentName: "acme.bootloader", version: "1.0.0", releaseId: BYTES32_A };
+    expect(c.component("DeviceView")({ ...deviceView, installed: [installed] })).to.equal(true);
+    expect(c.component("DeviceView")({ ...deviceView, installed: [{ ...installed, componentName: null }] })).to.equal(true);
+    expect(c.component("DeviceView")({ ...deviceView, installed: [{ ...installed, component: "acme.bootloader" }] })).to.equal(false);
 
     expect(
       c.component("ReportAccepted")({
@@ -302,6 +313,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     const inSafeMode = {
       id: BYTES32_A,
       hardwareClass: 1,
+      hardwareName: "rev-a",
       network: "n",
       region: "r",
       standing: "active",
@@ -312,6 +324,7 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       lastCode: null,
       lastKind: null,
       lastRelease: null,
+      lastReleaseName: null,
       blockedSince: null,
       upstream: BYTES32_A,
       safeMode: true,

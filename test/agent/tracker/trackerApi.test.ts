@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { startSeededTracker, type SeededTracker } from "../../helpers/trackerFixture";
+import { BOOTLOADER, FIRMWARE, startSeededTracker, type SeededTracker } from "../../helpers/trackerFixture";
 
 describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollouts (CAP-11.2-a, CAP-11.2-b, CAP-11.2-c)", function () {
   this.timeout(180_000);
@@ -62,6 +62,54 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
     expect((await get("/v1/fleet/devices?status=nonsense")).status).to.equal(400);
     expect((await get("/v1/fleet/devices?limit=-1")).status).to.equal(400);
     expect((await get("/v1/fleet/devices?q=zz'--")).status).to.equal(400);
+  });
+
+  it("CAP-11.2-a CAP-11.2-b-iii: the fleet list and a device's detail name each hardware class, component and release beside its id", async () => {
+    const COMPONENT_NAMES: Record<string, string> = { [BOOTLOADER]: "acme.bootloader", [FIRMWARE]: "acme.firmware" };
+    const HARDWARE_NAMES: Record<number, string> = { 1: "rev-a", 2: "rev-b" };
+    const { body } = await get("/v1/fleet/devices?limit=1000");
+    expect(body.devices).to.have.length(s.devices.length);
+    let named = 0;
+    for (const d of body.devices) {
+      expect(d.hardwareName, d.id).to.equal(HARDWARE_NAMES[d.hardwareClass]);
+      for (const i of d.installed) {
+        // The ids stay (clients key on them); the name and the version name the release it runs.
+        expect(i.component).to.match(/^0x[0-9a-f]{64}$/);
+        expect(i.releaseId).to.match(/^0x[0-9a-f]{64}$/);
+        expect(i.componentName, i.component).to.equal(COMPONENT_NAMES[i.component]);
+        named++;
+      }
+    }
+    expect(named, "the seeded fleet runs components").to.be.above(0);
+    const ok1 = body.devices.find((d: { id: string }) => d.id === s.devices[0].id);
+    expect(ok1.installed.map((i: { componentName: string; version: string }) => `${i.componentName} ${i.version}`).sort()).to.deep.equal([
+      "acme.bootloader 1.1.0",
+      "acme.firmware 2.0.0",
+    ]);
+    // The failed device's last result is about acme.firmware 2.0.0; a silent one has none.
+    const failed = body.devices.find((d: { statuses: string[] }) => d.statuses.includes("failed"));
+    expect(failed).to.include({ lastRelease: s.releases[2].id, lastReleaseName: "acme.firmware 2.0.0" });
+    const silent = body.devices.find((d: { statuses: string[] }) => d.statuses.includes("unreachable") && d.statuses.length === 1);
+    expect(silent).to.include({ lastRelease: null, lastReleaseName: null });
+
+    // The detail: plan steps, decisions' and notices' releases named too.
+    const outdated = s.devices.find((d) => d.statuses.includes("outdated"))!;
+    const detail = (await get(`/v1/fleet/devices/${outdated.id}`)).body;
+    expect(detail.plan.steps.map((x: { componentName: string; version: string }) => `${x.componentName} ${x.version}`)).to.deep.equal([
+      "acme.bootloader 1.1.0",
+    ]);
+    for (const u of detail.plan.unchanged) expect(u.componentName).to.equal(COMPONENT_NAMES[u.component]);
+    expect(detail.deliveries.map((x: { releaseId: string; releaseName: string }) => [x.releaseId, x.releaseName])).to.deep.equal([
+      [s.releases[1].id, "acme.bootloader 1.1.0"],
+    ]);
+    // Releases and rollouts name their component.
+    const releases = (await get("/v1/releases")).body.releases;
+    expect(releases.map((r: { componentName: string; version: string }) => `${r.componentName} ${r.version}`)).to.have.members([
+      "acme.bootloader 1.0.0",
+      "acme.bootloader 1.1.0",
+      "acme.firmware 2.0.0",
+    ]);
+    for (const r of (await get("/v1/rollouts")).body.rollouts) expect(r.componentName).to.equal(COMPONENT_NAMES[r.component]);
   });
 
   it("CAP-11.2-c: a device's detail has its plan (dependencies first), report history and notices", async () => {
