@@ -882,6 +882,43 @@ export class FleetDatabase {
     return n;
   }
 
+  /**
+   * What the download logs say active devices hold, for the components their reports do not
+   * cover (CAP-11.3-g): per device and component, the newest release it fetched whole (the
+   * artifact to its last byte, or the CAR). A device that reports a component is planned from its
+   * report instead, which is the device's own word.
+   */
+  downloadHolders(): { deviceId: string; hardwareClass: number; held: { component: string; version: bigint; releaseId: string }[] }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.device_id AS deviceId, dev.hardware_class AS hardwareClass, r.component AS component, r.version AS version, r.id AS releaseId
+         FROM downloads d JOIN releases r ON r.id = d.release_id JOIN devices dev ON dev.id = d.device_id
+         WHERE d.complete = 1 AND d.kind IN ('artifact', 'car') AND dev.standing = 'active'
+           AND NOT EXISTS (SELECT 1 FROM installed i WHERE i.device_id = d.device_id AND i.component = r.component)
+         GROUP BY d.device_id, r.id ORDER BY d.device_id`,
+      )
+      .all() as { deviceId: string; hardwareClass: number; component: string; version: string; releaseId: string }[];
+    const byDevice = new Map<
+      string,
+      { deviceId: string; hardwareClass: number; held: Map<string, { component: string; version: bigint; releaseId: string }> }
+    >();
+    for (const r of rows) {
+      const d =
+        byDevice.get(r.deviceId) ?? byDevice.set(r.deviceId, { deviceId: r.deviceId, hardwareClass: r.hardwareClass, held: new Map() }).get(r.deviceId)!;
+      const version = BigInt(r.version);
+      const have = d.held.get(r.component);
+      if (!have || have.version < version) d.held.set(r.component, { component: r.component, version, releaseId: r.releaseId });
+    }
+    return [...byDevice.values()].map((d) => ({ ...d, held: [...d.held.values()] }));
+  }
+
+  /** Drops a device's decisions of one origin for a component, but the release given (a newer one replaces them). */
+  dropDecisionsOf(deviceId: string, component: string, origin: string, keepReleaseId: string): void {
+    this.db
+      .prepare(`DELETE FROM decisions WHERE device_id = ? AND component = ? AND origin = ? AND release_id <> ?`)
+      .run(deviceId.toLowerCase(), component.toLowerCase(), origin, keepReleaseId.toLowerCase());
+  }
+
   downloadsOf(deviceId: string, limit = 20): { releaseId: string; kind: string; at: number; complete: boolean }[] {
     return (
       this.db

@@ -19,6 +19,7 @@ export interface ConfigPlan {
 export class FleetPlanner {
   private catalogue: CatalogueIndex | undefined;
   private readonly plans = new Map<number, ConfigPlan>();
+  private readonly heldPlans = new Map<string, ConfigPlan>();
 
   constructor(private readonly db: FleetDatabase) {}
 
@@ -26,6 +27,7 @@ export class FleetPlanner {
   catalogueChanged(): void {
     this.catalogue = undefined;
     this.plans.clear();
+    this.heldPlans.clear();
   }
 
   private index(): CatalogueIndex {
@@ -41,26 +43,47 @@ export class FleetPlanner {
   planOf(config: ConfigRow): ConfigPlan {
     const cached = this.plans.get(config.id);
     if (cached) return cached;
+    const result = this.plan(config.hardwareClass, config.installed, config.failedRelease);
+    this.plans.set(config.id, result);
+    return result;
+  }
+
+  /**
+   * The plan for what a device holds by the firmware servers' download logs, not by its reports
+   * (CAP-11.3-g): made as a configuration's is, and kept per hardware class and held set until the
+   * catalogue changes, so devices that fetched the same releases share one.
+   */
+  planOfHeld(hardwareClass: number, held: ConfigRow["installed"]): ConfigPlan {
+    const key = `${hardwareClass}|${held
+      .map((h) => `${h.component}:${h.releaseId}`)
+      .sort()
+      .join(",")}`;
+    const cached = this.heldPlans.get(key);
+    if (cached) return cached;
+    const result = this.plan(hardwareClass, held, null);
+    this.heldPlans.set(key, result);
+    return result;
+  }
+
+  private plan(hardwareClass: number, installed: ConfigRow["installed"], failedRelease: string | null): ConfigPlan {
     const catalogue = this.index();
     let plan: InstallPlan;
     try {
       plan = planInstall({
         catalogue,
-        device: { hardwareClass: config.hardwareClass, installed: config.installed, failedReleases: config.failedRelease ? [config.failedRelease] : [] },
-        components: config.installed.map((i) => i.component),
+        device: { hardwareClass, installed, failedReleases: failedRelease ? [failedRelease] : [] },
+        components: installed.map((i) => i.component),
       });
     } catch (err) {
       // A cycle among the newest releases: nothing can be installed first; the device stays as it is.
       if (!(err instanceof InstallPlanError)) throw err;
-      plan = { steps: [], unchanged: config.installed.map((i) => ({ component: i.component, code: "DEPENDENCY_UNSATISFIABLE" as const })) };
+      plan = { steps: [], unchanged: installed.map((i) => ({ component: i.component, code: "DEPENDENCY_UNSATISFIABLE" as const })) };
     }
-    const vulnerable = config.installed.some((i) => {
+    const vulnerable = installed.some((i) => {
       const status = catalogue.byId.get(i.releaseId.toLowerCase())?.status;
       return status === "vulnerable" || status === "revoked";
     });
-    const result = { plan, outdated: plan.steps.length > 0, vulnerable };
-    this.plans.set(config.id, result);
-    return result;
+    return { plan, outdated: plan.steps.length > 0, vulnerable };
   }
 
   /** Every configuration some device is in, with its plan. */

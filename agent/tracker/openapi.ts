@@ -724,7 +724,7 @@ const schemas: Record<string, SchemaObject> = {
       decisions: {
         type: "array",
         description:
-          "Updates decided for it by name (CAP-11.3-g), oldest first: an administrator's update request, or the module above's decisions. The server module's own plan is in `plan`, not here; how far each went is in `deliveries` and the device's `installed`.",
+          "Updates decided for it by name (CAP-11.3-g), oldest first: an administrator's update request, the module above's decisions, or (server module) what the firmware servers' download logs show it fetched and what it must now move to, for the components it does not report. The server module's plan from its reports is in `plan`, not here; how far each went is in `deliveries` and the device's `installed`.",
         items: {
           type: "object",
           required: ["releaseId", "releaseName", "component", "componentName", "reason", "origin", "decidedAt"],
@@ -735,11 +735,13 @@ const schemas: Record<string, SchemaObject> = {
             componentName: componentName(),
             reason: {
               type: "string",
-              description: "Why it was decided: \"requested\" for an administrator's request, or the reason the module above gave (a plan step's reason).",
+              description:
+                "Why it was decided: \"requested\" for an administrator's request, or a plan step's reason (the module above's, or this module's from the download logs).",
             },
             origin: {
               type: "string",
-              description: 'Who decided: "request:<requestId>" for an administrator\'s update request, "upstream:<origin>" for the module above.',
+              description:
+                'Who decided: "request:<requestId>" for an administrator\'s update request, "upstream:<origin>" for the module above, "download-log" for this module from the firmware servers\' download logs.',
             },
             decidedAt: ms("When it was decided."),
           },
@@ -1199,9 +1201,9 @@ const schemas: Record<string, SchemaObject> = {
         },
       },
       decisions: {
-        anyOf: [ref("Envelope"), { type: "null" }],
+        allOf: [ref("Envelope")],
         description:
-          'The decisions for the child module\'s devices (kind "update-decisions"), signed by this module and sealed to the child; null when there are none.',
+          'The decisions for the child module\'s devices (kind "update-decisions", body `{decisions, acknowledges}`), signed by this module and sealed to the child, sent even when there are none: `acknowledges` is the counter of the status it answers, and the child drops the reports it forwarded only on that signed word, never on a bare 200.',
       },
     },
   },

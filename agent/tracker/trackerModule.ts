@@ -48,6 +48,8 @@ export interface DownstreamStatus {
 /** What a module tells the module below it: start these updates. */
 export interface UpdateDecisions {
   decisions: (UpdateNotice & { deviceId: string; origin: string })[];
+  /** The counter of the child's status this answers: the child drops the reports it forwarded only on this signed word. */
+  acknowledges: number;
 }
 
 /** A message from a module that is not this module's child or parent on the ledger, or is stale or replayed. */
@@ -137,6 +139,9 @@ const STOP_GRACE_MS = 3000;
  * follow the ledger themselves, take sealed reports from their devices and hand out sealed
  * notices in the answer (ADR 0004: downstream posts, upstream answers).
  */
+/** The origin of decisions made from the firmware servers' download logs (CAP-11.3-g). */
+export const DOWNLOAD_LOG_ORIGIN = "download-log";
+
 export class TrackerModule {
   readonly db: FleetDatabase;
   readonly planner: FleetPlanner;
@@ -408,6 +413,41 @@ export class TrackerModule {
     const releases = [...byRelease].map(([releaseId, r]) => ({ releaseId, ...r }));
     this.lastDecision = { at, ms: performance.now() - started, releases };
     for (const r of releases) this.log(`decided: release ${r.releaseId} for ${r.devices} device(s) in ${r.configs} configuration(s)`);
+    this.decideForDownloadHolders();
+  }
+
+  /**
+   * CAP-11.3-g: the devices that fetched an image now outdated, vulnerable or revoked, found in
+   * the firmware servers' download logs, are decided the release to move to, as a device's report
+   * would have them decided, also when they never reported (their reports are the device's own
+   * word, so a component a device reports is planned from the report alone). The notice reaches
+   * the device through its module: in the answer to its next report, or pushed where the transport
+   * pushes (MQTT). A newer release replaces an older one decided this way.
+   */
+  decideForDownloadHolders(): number {
+    if (this.role !== "server") return 0;
+    const at = this.now();
+    let decided = 0;
+    for (const holder of this.db.downloadHolders()) {
+      const { plan } = this.planner.planOfHeld(holder.hardwareClass, holder.held);
+      const already = new Set(this.db.decisionsFor(holder.deviceId).map((d) => d.releaseId));
+      for (const step of plan.steps) {
+        this.db.dropDecisionsOf(holder.deviceId, step.component, DOWNLOAD_LOG_ORIGIN, step.releaseId);
+        if (already.has(step.releaseId.toLowerCase())) continue;
+        this.db.decide({
+          deviceId: holder.deviceId,
+          releaseId: step.releaseId,
+          component: step.component,
+          reason: step.reason,
+          origin: DOWNLOAD_LOG_ORIGIN,
+          at,
+        });
+        this.follow(step.releaseId, at);
+        decided += 1;
+      }
+    }
+    if (decided > 0) this.log(`decided: ${decided} update(s) for devices found in the firmware servers' download logs`);
+    return decided;
   }
 
   /** One point of adoption per release: how many devices run it now. */
@@ -419,6 +459,7 @@ export class TrackerModule {
   async pullDownloadLogs(): Promise<number> {
     let n = 0;
     for (const url of this.options.firmwareServers ?? []) n += await pullDownloadLog(this.db, url, this.wallet, this.now);
+    if (n > 0) this.decideForDownloadHolders();
     return n;
   }
 
@@ -432,13 +473,20 @@ export class TrackerModule {
     const signed = await this.intake.take(envelope);
     if (this.options.parent) this.db.queueForUpstream({ message: signed.message, signature: signed.signature });
     this.startRolloutsOf(signed.message.from);
-    const device = this.db.device(signed.message.from)!;
+    const notices = await this.noticesFor(this.db.device(signed.message.from)!, "direct");
+    return { counter: signed.message.body.counter, notices, ...(signed.session ? { session: signed.session } : {}) };
+  }
+
+  /**
+   * The sealed notices this device is to be handed now (CAP-11.2-c, CAP-11.3-g), each recorded as
+   * delivered `via` the channel that carries it: the answer to a report, or a transport that
+   * pushes. With the ledger's policies not answering, none: the device's next contact asks again.
+   */
+  async noticesFor(device: DeviceRow, via: string): Promise<Envelope[]> {
     const notices: Envelope[] = [];
-    // The report is kept whatever the ledger does; with the policies not answering, nothing is
-    // handed out this time, and the device's next report asks again.
     const allowed = await this.allowedNow(device, this.pendingFor(device)).catch((err: unknown) => {
       if (!(err instanceof LedgerUnavailable)) throw err;
-      this.log(`report of ${device.id}: taken; no notices while the ledger does not answer (asked again at its next report)`);
+      this.log(`notices for ${device.id}: none while the ledger does not answer (asked again at its next contact)`);
       return [];
     });
     // A device takes at most NOTICES_PER_ANSWER_MAX a report; the others are handed out at its next report.
@@ -452,9 +500,9 @@ export class TrackerModule {
         ...((this.stream.position?.block ?? -1) >= 0 ? { ledgerBlock: this.stream.position!.block } : {}),
       };
       notices.push(await sealMessage({ kind: NOTICE_KIND, from: this.id, to: device.id, issuedAt: this.issuedAt(), body }, this.signer, device.publicKey));
-      this.db.noteDelivered({ deviceId: device.id, ...step, via: "direct", at: this.now() });
+      this.db.noteDelivered({ deviceId: device.id, ...step, via, at: this.now() });
     }
-    return { counter: signed.message.body.counter, notices, ...(signed.session ? { session: signed.session } : {}) };
+    return notices;
   }
 
   /** A new configuration may need releases no rollout follows yet. */
@@ -715,7 +763,7 @@ export class TrackerModule {
         refused.push({ deviceId: String(r?.message?.from ?? ""), code: err.code }); // one bad report does not block the others
       }
     }
-    return { accepted: true, taken, refused, decisions: await this.decisionsFor(child) };
+    return { accepted: true, taken, refused, decisions: await this.decisionsFor(child, s.counter) };
   }
 
   /** Whether `moduleId` is `via` or below it on the ledger. */
@@ -730,8 +778,13 @@ export class TrackerModule {
     return false;
   }
 
-  /** The decisions for the devices reached through `child`, sealed to its registered key (null if none). */
-  private async decisionsFor(child: string): Promise<Envelope | null> {
+  /**
+   * The decisions for the devices reached through `child`, sealed to its registered key, with the
+   * counter of the status they answer: sent even when there are none, since the child keeps the
+   * reports it forwarded until this signed acknowledgement, not on a bare 200 anyone on the link
+   * could send (issue 19 review).
+   */
+  private async decisionsFor(child: string, acknowledges: number): Promise<Envelope> {
     // Only devices with something to do: in a configuration whose plan has steps, or with a decision.
     const withSteps = this.role === "server" ? [...this.planner.planAll()].filter(([, p]) => p.outdated).map(([id]) => id) : [];
     const ids = this.db.db
@@ -751,9 +804,9 @@ export class TrackerModule {
       }
       if (decisions.length >= 5000) break; // the rest in the next exchange
     }
-    if (decisions.length === 0) return null;
     const key = await this.moduleKey(child);
-    return sealMessage({ kind: DECISIONS_KIND, from: this.id, to: child, issuedAt: this.issuedAt(), body: { decisions } }, this.signer, key);
+    const body: UpdateDecisions = { decisions, acknowledges };
+    return sealMessage({ kind: DECISIONS_KIND, from: this.id, to: child, issuedAt: this.issuedAt(), body }, this.signer, key);
   }
 
   private async moduleKey(moduleId: string): Promise<string> {
@@ -821,13 +874,23 @@ export class TrackerModule {
         ? err
         : new OtaError("UPSTREAM_UNREACHABLE", `the parent module at ${parent.url} is unreachable; reports are kept and sent again`, { cause: err });
     }
+    // The reports forwarded are dropped only on the parent's signed acknowledgement of this status:
+    // a 200 without it (a proxy, a replayed answer, an older parent) keeps them to send again.
+    try {
+      if (!answer?.decisions) throw new ModuleMessageRefused("UPSTREAM_UNACKNOWLEDGED", "the answer carries no decisions signed by the parent");
+      await this.takeDecisions(answer.decisions, { acknowledging: status.counter });
+    } catch (err) {
+      this.upstreamState.lastError = (err as Error).message;
+      throw err instanceof OtaError
+        ? new OtaError(err.code, `the parent module at ${parent.url}: ${err.message}; the reports are kept and sent again`, { cause: err })
+        : err;
+    }
     if (batch.length > 0) this.db.dropOutbox(batch[batch.length - 1].id);
     this.upstreamState = { lastOk: this.now(), lastError: null };
-    if (answer.decisions) await this.takeDecisions(answer.decisions);
   }
 
   /** The parent's decisions: checked (the parent's registered signer on the ledger, fresh, newer), then recorded to start. */
-  async takeDecisions(envelope: Envelope): Promise<number> {
+  async takeDecisions(envelope: Envelope, o: { acknowledging?: number } = {}): Promise<number> {
     const parent = this.options.parent;
     if (!parent) throw new ModuleMessageRefused("NO_PARENT", "the server module takes no decisions from above");
     const { message, signedBy } = openMessage<UpdateDecisions>(envelope, this.options.module.privateKey, this.id, "account");
@@ -842,6 +905,11 @@ export class TrackerModule {
     // The mark is in the fleet database, so a restart does not reopen the freshness window to a replay.
     if (message.issuedAt <= this.db.replayMark(PARENT_DECISIONS_MARK))
       throw new ModuleMessageRefused("MESSAGE_REPLAYED", "the decisions are not newer than the last ones taken");
+    if (o.acknowledging !== undefined && message.body?.acknowledges !== o.acknowledging)
+      throw new ModuleMessageRefused(
+        "UPSTREAM_UNACKNOWLEDGED",
+        `the decisions acknowledge status ${String(message.body?.acknowledges)}, not the status ${o.acknowledging} just sent`,
+      );
     const at = this.now();
     let n = 0;
     this.db.transaction(() => {

@@ -73,7 +73,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.1-b
     const after = tracker.views.device(id)!;
     expect(after.device.statuses).to.include("failed");
     expect(after.device).to.include({ lastOutcome: "rolled-back" });
-    expect(after.plan.unchanged).to.deep.include({ component: BOOT.toLowerCase(), code: "PREVIOUSLY_FAILED" });
+    expect(after.plan.unchanged).to.deep.include({ component: BOOT.toLowerCase(), componentName: "acme.bootloader", code: "PREVIOUSLY_FAILED" });
     // The failed release is not offered again: the next heartbeat brings no notice.
     const before = tracker.db.lastDelivery(id, v3.releaseId)!.at;
     await agent.report();

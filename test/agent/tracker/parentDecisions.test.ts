@@ -209,6 +209,45 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     expect(again.db.replayMark("parent-decisions")).to.be.above(before.replayMark);
   });
 
+  it("DEP-8.2.3 CAP-11.2-m-b: the reports an intermediate forwards are dropped only on its parent's signed acknowledgement of that status: a bare 200, a replayed genuine answer or an answer to another status keeps them, and they go up at the next exchange", async () => {
+    // The device reports again to the plant (restarted by the test above, without its HTTP API): one report waits to go up.
+    await mid.tracker.takeReport(await sealedReport(device, plant, onBoot(boot1)));
+    const waiting = mid.tracker.db.outbox(1000).length;
+    expect(waiting).to.be.greaterThan(0);
+    const atServer = () => running.tracker.db.device(deviceId)!.lastCounter;
+    const counterAtServer = atServer();
+    try {
+      // Someone on the link answers 200 with no decisions: nothing proves the parent took the reports.
+      link.playBack = JSON.stringify({ accepted: true, taken: 1, refused: [], decisions: null });
+      await expectCode(mid.tracker.syncUpstream(), "UPSTREAM_UNACKNOWLEDGED");
+      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      // A genuine answer of the parent's, captured earlier and played back: refused as a replay, the reports kept.
+      link.playBack = link.answers[0];
+      await expectCode(mid.tracker.syncUpstream(), "MESSAGE_REPLAYED");
+      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      // The parent's fresh, signed answer, but to another status than the one just sent.
+      link.playBack = JSON.stringify({
+        accepted: true,
+        taken: 1,
+        refused: [],
+        decisions: await sealMessage(
+          { kind: DECISIONS_KIND, from: server.id, to: plant.id, issuedAt: Date.now() + 1000, body: { decisions: [], acknowledges: 1 } },
+          { kind: "account", signMessage: (m) => new Wallet(server.privateKey).signMessage(m) },
+          plant.publicKey,
+        ),
+      });
+      await expectCode(mid.tracker.syncUpstream(), "UPSTREAM_UNACKNOWLEDGED");
+      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      expect(atServer()).to.equal(counterAtServer);
+    } finally {
+      link.playBack = undefined;
+    }
+    // The real link: the parent takes the report and acknowledges it; only then is it dropped.
+    await mid.tracker.syncUpstream();
+    expect(mid.tracker.db.outbox(1000).length).to.equal(0);
+    expect(atServer()).to.be.greaterThan(counterAtServer);
+  });
+
   it("DEP-8.2.3 CAP-11.2-d: decisions from a parent retired on the ledger, or from a parent below a retired module, are refused MODULE_NOT_REGISTERED and change nothing; a parent still registered is still heard", async () => {
     // root -> parent -> child, root -> direct, root -> branch -> leaf: intermediates child, direct and leaf.
     const root = await t.registerModule("retire root");

@@ -33,8 +33,9 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
     expect(plant1.total).to.equal(s.devices.filter((d) => d.network === "plant-1").length);
   });
 
+  const alsoProves: Record<string, string> = { outdated: " REQ-10b-i", vulnerable: " REQ-10b-ii" };
   for (const st of ["up-to-date", "outdated", "vulnerable", "failed", "safe-mode", "unreachable", "suspended"]) {
-    it(`CAP-11.2-a CAP-11.2-b: lists the ${st} devices, each with its unique id`, async () => {
+    it(`CAP-11.2-a CAP-11.2-b${alsoProves[st] ?? ""}: lists the ${st} devices, each with its unique id`, async () => {
       const { status, body } = await get(`/v1/fleet/devices?status=${st}`);
       expect(status).to.equal(200);
       const want = s.devices
@@ -47,7 +48,7 @@ describe("agent/tracker HTTP API: the fleet's lists, details, releases and rollo
     });
   }
 
-  it("filters by network and hardware, searches by id prefix and pages", async () => {
+  it("APP-II-4: filters by network and hardware, searches by id prefix and pages", async () => {
     const plant2 = (await get("/v1/fleet/devices?network=plant-2")).body;
     expect(plant2.devices.every((d: { network: string }) => d.network === "plant-2")).to.equal(true);
     expect(plant2.total).to.equal(s.devices.filter((d) => d.network === "plant-2").length);
