@@ -6,7 +6,7 @@
  *   npm run bench:gas -- --json  a JSON object keyed by operation name (or BENCH_JSON=1)
  */
 import hre from "hardhat";
-import { Wallet, ZeroHash, keccak256, toUtf8Bytes, ContractTransactionResponse, type Interface } from "ethers";
+import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes, ContractTransactionResponse, type Interface } from "ethers";
 import { componentId, dependsOn, normalizeRelease, ReleaseRecord } from "../agent/core/release";
 import { encodeVersion } from "../agent/core/version";
 import { registryDomain, signRelease } from "../agent/crypto/releaseSignature";
@@ -66,6 +66,7 @@ async function main() {
   const anchors = (await ethers.deployContract("StatusAnchors", [await registry.getAddress()])) as unknown as StatusAnchors;
   const domain = registryDomain((await ethers.provider.getNetwork()).chainId, await registry.getAddress());
   const gas: Record<string, number> = {};
+  const viewGas = async (to: string, data: string) => Number(await ethers.provider.estimateGas({ to, data }));
 
   gas.registerProvider = await gasOf(registry.registerProvider("Acme Devices"));
   await registry.registerProvider("Globex");
@@ -113,6 +114,41 @@ async function main() {
   gas["publishRelease (2 hw, 2 deps)"] = await publish(record("acme.sensor-fw", "2.0.1", [1, 2], deps));
   gas["publishRelease (later release, 1 hw, 0 deps)"] = await publish(record("acme.bootloader", "1.0.1", [1], []));
 
+  // Issue 19 item 7: what the checks that judge a release's signer cost (eth_call gas): the
+  // registry's installable check of a release with 2 dependencies, and the update-check lens's read
+  // of it for a device (deployed lens, no policy), the release's signer rotated out first.
+  const sensorRecord = record("acme.sensor-fw", "2.0.1", [1, 2], deps);
+  const installedForCheck = [
+    { component: componentId("acme.bootloader"), version: encodeVersion("1.0.1") },
+    { component: componentId("acme.radio-fw"), version: encodeVersion("3.0.0") },
+  ];
+  const checkGas = async (label: string) => {
+    gas[`checkInstallable (2 hw, 2 deps)${label} (eth_call)`] = await viewGas(
+      await registry.getAddress(),
+      registry.interface.encodeFunctionData("checkInstallable", [sensorRecord, 1, installedForCheck]),
+    );
+    const query = {
+      registry: await registry.getAddress(),
+      fleet: await fleet.getAddress(),
+      policies: ZeroAddress,
+      releaseId: await registry.releaseId(sensorRecord),
+      release: sensorRecord,
+      signer: signer.address,
+      signature: await signRelease(signer, domain, sensorRecord),
+      device: device(0),
+      batchId: 0,
+      proof: [],
+      installed: installedForCheck,
+      running: [],
+      evidence: "0x",
+    };
+    gas[`UpdateCheckLens.answer (a device, 2 deps)${label} (eth_call)`] = await viewGas(
+      await lens.getAddress(),
+      lens.interface.encodeFunctionData("answer", [[query]]),
+    );
+  };
+  const lens = await ethers.deployContract("UpdateCheckLens", [[]]);
+  await checkGas("");
   const ids = await Promise.all([0, 1].map((i) => registry.releaseAt(componentId("acme.bootloader"), i)));
   gas.flagVulnerable = await gasOf(registry.connect(auditor).flagVulnerable(ids[0], "CVE-2026-0001"));
   gas.revokeRelease = await gasOf(registry.connect(auditor).revokeRelease(ids[0], "malicious image"));
@@ -174,7 +210,6 @@ async function main() {
   gas[`${anchorName}, first`] = await gasOf(anchors.connect(tracker).anchor(status.root, status.deviceCount, status.counts));
   gas[anchorName] = await gasOf(anchors.connect(tracker).anchor(status.root, status.deviceCount, status.counts));
   const anchorsAddress = await anchors.getAddress();
-  const viewGas = async (to: string, data: string) => Number(await ethers.provider.estimateGas({ to, data }));
   gas["verifyStatus (10,000 devices) (eth_call)"] = await viewGas(
     anchorsAddress,
     anchors.interface.encodeFunctionData("verifyStatus", [1, statusRecords[0], status.proofs[0]]),

@@ -25,6 +25,13 @@ interface ICatalog {
     error UpdateRegistrySignerAlreadyAdded(uint32 provider, address signer);
     /// @notice The signer is not one of the provider's signers.
     error UpdateRegistrySignerNotAuthorized(uint32 provider, address signer);
+    /// @notice The key was retired as compromised (what it signed from `since` on is invalid): it
+    /// never signs again, and a later compromise time would trust more of what it signed.
+    error UpdateRegistrySignerCompromised(uint32 provider, address signer, uint40 since);
+    /// @notice The provider has had as many keys as a release slot can name.
+    error UpdateRegistrySignerLimitReached(uint32 provider, uint256 limit);
+    /// @notice A compromise time after the current block's time.
+    error UpdateRegistryCompromiseInFuture(uint40 since, uint40 now);
     /// @notice The account is already an author (of `provider`).
     error UpdateRegistryAuthorAlreadyRegistered(address account, uint32 provider);
     /// @notice The author role is granted only with a provider: use {registerAuthor}.
@@ -48,8 +55,11 @@ interface ICatalog {
     event ProviderRegistered(uint32 indexed provider, string name);
     /// @notice `signer` may now sign releases of `provider`.
     event ProviderSignerAdded(uint32 indexed provider, address indexed signer);
-    /// @notice `signer` may no longer sign releases of `provider`.
+    /// @notice `signer` may no longer sign releases of `provider` (retired: what it signed stays valid).
     event ProviderSignerRemoved(uint32 indexed provider, address indexed signer);
+    /// @notice `signer` of `provider` was retired as compromised by `by`: the releases it signed
+    /// that were published at or after `since` are invalid (docs/adr/0016-signer-rotation.md).
+    event ProviderSignerCompromised(uint32 indexed provider, address indexed signer, uint40 since, address indexed by);
     /// @notice The provider was barred from publishing (CAP-11.3-c).
     event ProviderBarred(uint32 indexed provider, address indexed by, string reason);
     /// @notice The bar on the provider was lifted by an administrator.
@@ -70,15 +80,29 @@ interface ICatalog {
     /// Emits a {ProviderRegistered} event.
     function registerProvider(string calldata name) external returns (uint32 provider);
 
-    /// @notice Allows `signer` (an EOA or an ERC-1271 contract) to sign the provider's releases.
-    /// @dev Requirements: caller is an administrator; provider known; signer non-zero and new.
+    /// @notice Allows `signer` (an EOA or an ERC-1271 contract) to sign the provider's releases,
+    /// from this block on. A key retired earlier (not as compromised) signs again.
+    /// @dev Requirements: caller is an administrator; provider known; signer non-zero, not able to
+    /// sign now, not compromised; the provider has had fewer than 255 keys.
     /// Emits a {ProviderSignerAdded} event.
     function addProviderSigner(uint32 provider, address signer) external;
 
-    /// @notice Withdraws `signer`'s right to sign the provider's releases.
-    /// @dev Requirements: caller is an administrator; signer is one of the provider's.
+    /// @notice Retires `signer`: it signs no new release of the provider; the releases it signed
+    /// stay valid (a release is judged by its key's term at its publication). To rotate a key, add
+    /// the new one first.
+    /// @dev Requirements: caller is an administrator; signer may sign the provider's releases now.
     /// Emits a {ProviderSignerRemoved} event.
     function removeProviderSigner(uint32 provider, address signer) external;
+
+    /// @notice Retires `signer` as compromised since `compromisedSince` (a block time): the
+    /// provider's releases it signed that were published at or after that time become invalid
+    /// (`checkInstallable` answers {InstallCheck.SignerCompromised}, they witness no dependency,
+    /// devices refuse them); those published before stay valid. Works on a key already retired,
+    /// and again with an earlier time; the key can never be added again.
+    /// @dev Requirements: caller is an administrator or an auditor; the key was the provider's;
+    /// `compromisedSince` not after this block; earlier than a compromise time already given.
+    /// Emits {ProviderSignerCompromised}, which is also the key's retirement if it could still sign.
+    function retireCompromisedSigner(uint32 provider, address signer, uint40 compromisedSince) external;
 
     /// @notice Bars a provider from publishing (CAP-11.3-c). Its releases report
     /// {InstallCheck.ProviderBarred}.
@@ -120,8 +144,17 @@ interface ICatalog {
     /// @notice The number of registered providers (ids run from 1 to this number).
     function providerCount() external view returns (uint32);
 
-    /// @notice Whether `signer` may sign releases of `providerId`.
+    /// @notice Whether `signer` may sign new releases of `providerId` now (added, not retired).
+    /// Whether a published release's key was valid for it: {IReleaseRegistry-releaseSigner}.
     function isProviderSigner(uint32 providerId, address signer) external view returns (bool);
+
+    /// @notice A key's term with the provider: its ordinal among the provider's keys (0: never
+    /// added), the block times it was added and retired (0: not retired), and whether it was
+    /// retired as compromised and since when.
+    function providerSignerTerm(uint32 providerId, address signer)
+        external
+        view
+        returns (uint8 ordinal, uint40 addedAt, uint40 retiredAt, bool compromised, uint40 compromisedSince);
 
     /// @notice The provider `account` is an author of, or 0.
     function authorProvider(address account) external view returns (uint32);

@@ -137,6 +137,11 @@ interface IReleaseRegistry {
     /// @notice The status of a release (None if unknown).
     function releaseStatus(bytes32 releaseId) external view returns (ReleaseStatus);
 
+    /// @notice The key that signed a published release (the zero address if the id is unknown) and
+    /// whether it was valid for it: one of the provider's keys at its publication, not compromised
+    /// by then (docs/adr/0016-signer-rotation.md). A key retired since does not make it invalid.
+    function releaseSigner(bytes32 releaseId) external view returns (address signer, bool valid);
+
     /// @notice The id of the component's `index`-th release (0-based, in publishing order).
     function releaseAt(bytes32 componentId, uint256 index) external view returns (bytes32);
 

@@ -21,7 +21,8 @@ enum InstallCheck {
     HardwareNotSupported,
     NotNewerThanInstalled,
     DependencyNotInstalled,
-    DependencyVersionOutOfRange
+    DependencyVersionOutOfRange,
+    SignerCompromised // its key was retired as compromised since a time at or before its publication
 }
 
 /// @notice Standing of a device identity on the ledger. `Revoked`: the record was enrolled but

@@ -10,9 +10,23 @@ abstract contract Catalog is ICatalog, RegistryAccess {
     /// @notice Longest provider, hardware class or component name in bytes.
     uint256 public constant MAX_NAME_LENGTH = 64;
 
+    /// @notice Most keys a provider may ever have had (a key's ordinal is 8 bits in the release slot).
+    uint256 public constant MAX_SIGNERS_PER_PROVIDER = 255;
+
     struct StoredProvider {
         bool barred;
+        uint8 signerCount; // keys ever added; a key's ordinal is its place in that order (1-based)
+        bool anyCompromised; // a key was retired as compromised: checks then read each release's key
         string name;
+    }
+
+    /// @dev One slot per key of a provider: when it may sign (docs/adr/0016-signer-rotation.md).
+    struct SignerTerm {
+        uint8 ordinal; // 1..255 among the provider's keys; 0: never added
+        uint40 addedAt; // block time it was first added
+        uint40 retiredAt; // block time it was retired; 0: it may sign now
+        bool compromised;
+        uint40 compromisedSince; // with `compromised`: what it signed from this time on is invalid
     }
 
     /// @dev One slot: who owns the component and what it has published so far.
@@ -30,7 +44,7 @@ abstract contract Catalog is ICatalog, RegistryAccess {
 
     mapping(uint32 providerId => StoredProvider) private _providers;
     mapping(bytes32 nameHash => uint32 providerId) private _providerByName;
-    mapping(uint32 providerId => mapping(address signer => bool)) private _providerSigners;
+    mapping(uint32 providerId => mapping(address signer => SignerTerm)) private _providerSigners;
     mapping(address account => uint32 providerId) private _authorProviders;
 
     mapping(uint16 hardwareClassId => string) private _hardwareNames;
@@ -39,6 +53,7 @@ abstract contract Catalog is ICatalog, RegistryAccess {
     mapping(bytes32 componentId => StoredComponent) internal _components;
     mapping(uint32 index => bytes32 componentId) internal _componentIds;
     mapping(bytes32 componentId => string) private _componentNames;
+    mapping(uint32 providerId => mapping(uint256 ordinal => address signer)) private _signerKeys;
 
     // ---------------------------------------------------------------- providers
 
@@ -56,16 +71,53 @@ abstract contract Catalog is ICatalog, RegistryAccess {
     function addProviderSigner(uint32 providerId, address signer) external onlyRole(ADMINISTRATOR_ROLE) {
         _requireProvider(providerId);
         if (signer == address(0)) revert UpdateRegistryZeroAddress();
-        if (_providerSigners[providerId][signer]) revert UpdateRegistrySignerAlreadyAdded(providerId, signer);
-        _providerSigners[providerId][signer] = true;
+        SignerTerm storage t = _providerSigners[providerId][signer];
+        if (t.compromised) revert UpdateRegistrySignerCompromised(providerId, signer, t.compromisedSince);
+        if (_maySign(t)) revert UpdateRegistrySignerAlreadyAdded(providerId, signer);
+        if (t.ordinal == 0) {
+            StoredProvider storage p = _providers[providerId];
+            uint256 ordinal = uint256(p.signerCount) + 1;
+            if (ordinal > MAX_SIGNERS_PER_PROVIDER) {
+                revert UpdateRegistrySignerLimitReached(providerId, MAX_SIGNERS_PER_PROVIDER);
+            }
+            p.signerCount = uint8(ordinal);
+            _signerKeys[providerId][ordinal] = signer;
+            t.ordinal = uint8(ordinal);
+            t.addedAt = uint40(block.timestamp);
+        } else {
+            // Back after a retirement: its term runs on from its first addition (no release was
+            // published with it while it was retired, the registry refused them).
+            t.retiredAt = 0;
+        }
         emit ProviderSignerAdded(providerId, signer);
     }
 
     /// @inheritdoc ICatalog
     function removeProviderSigner(uint32 providerId, address signer) external onlyRole(ADMINISTRATOR_ROLE) {
-        if (!_providerSigners[providerId][signer]) revert UpdateRegistrySignerNotAuthorized(providerId, signer);
-        delete _providerSigners[providerId][signer];
+        SignerTerm storage t = _providerSigners[providerId][signer];
+        if (!_maySign(t)) revert UpdateRegistrySignerNotAuthorized(providerId, signer);
+        t.retiredAt = uint40(block.timestamp);
         emit ProviderSignerRemoved(providerId, signer);
+    }
+
+    /// @inheritdoc ICatalog
+    function retireCompromisedSigner(uint32 providerId, address signer, uint40 compromisedSince)
+        external
+        onlyEitherRole(ADMINISTRATOR_ROLE, AUDITOR_ROLE)
+    {
+        SignerTerm storage t = _providerSigners[providerId][signer];
+        if (t.ordinal == 0) revert UpdateRegistrySignerNotAuthorized(providerId, signer);
+        if (compromisedSince > block.timestamp) {
+            revert UpdateRegistryCompromiseInFuture(compromisedSince, uint40(block.timestamp));
+        }
+        if (t.compromised && compromisedSince >= t.compromisedSince) {
+            revert UpdateRegistrySignerCompromised(providerId, signer, t.compromisedSince);
+        }
+        if (t.retiredAt == 0) t.retiredAt = uint40(block.timestamp);
+        t.compromised = true;
+        t.compromisedSince = compromisedSince;
+        _providers[providerId].anyCompromised = true;
+        emit ProviderSignerCompromised(providerId, signer, compromisedSince, _msgSender());
     }
 
     /// @inheritdoc ICatalog
@@ -175,7 +227,17 @@ abstract contract Catalog is ICatalog, RegistryAccess {
 
     /// @inheritdoc ICatalog
     function isProviderSigner(uint32 providerId, address signer) public view returns (bool) {
-        return _providerSigners[providerId][signer];
+        return _maySign(_providerSigners[providerId][signer]);
+    }
+
+    /// @inheritdoc ICatalog
+    function providerSignerTerm(uint32 providerId, address signer)
+        external
+        view
+        returns (uint8 ordinal, uint40 addedAt, uint40 retiredAt, bool compromised, uint40 compromisedSince)
+    {
+        SignerTerm storage t = _providerSigners[providerId][signer];
+        return (t.ordinal, t.addedAt, t.retiredAt, t.compromised, t.compromisedSince);
     }
 
     /// @inheritdoc ICatalog
@@ -208,6 +270,36 @@ abstract contract Catalog is ICatalog, RegistryAccess {
 
     function _isProviderBarred(uint32 providerId) internal view returns (bool) {
         return _providers[providerId].barred;
+    }
+
+    /// @dev Whether a key of the provider was ever retired as compromised (one slot with the bar).
+    function _hasCompromisedSigner(uint32 providerId) internal view returns (bool) {
+        return _providers[providerId].anyCompromised;
+    }
+
+    function _signerTerm(uint32 providerId, address signer) internal view returns (SignerTerm storage) {
+        return _providerSigners[providerId][signer];
+    }
+
+    /// @dev The key with `ordinal` among the provider's and its term (none: the zero address's, empty).
+    function _signerTermAt(uint32 providerId, uint8 ordinal) internal view returns (address signer, SignerTerm storage) {
+        signer = _signerKeys[providerId][ordinal];
+        return (signer, _providerSigners[providerId][signer]);
+    }
+
+    /// @dev Whether the key may sign a release now: added and not retired (a compromised key is retired).
+    function _maySign(SignerTerm storage t) internal view returns (bool) {
+        return t.ordinal != 0 && t.retiredAt == 0;
+    }
+
+    /// @dev THE rule for a published release (docs/adr/0016-signer-rotation.md; the agents' copy is
+    /// agent/chain/provenFacts.ts `signerValidFor`): its key signs validly when it was added at or
+    /// before the release's publication, not retired before it (a release published in the block
+    /// that retired the key came before the retirement: the registry refuses it after), and, if the
+    /// key is compromised, published before the compromise time.
+    function _signedInTerm(SignerTerm storage t, uint256 publishedAt) internal view returns (bool) {
+        return t.ordinal != 0 && t.addedAt <= publishedAt && (t.retiredAt == 0 || publishedAt <= t.retiredAt)
+            && (!t.compromised || publishedAt < t.compromisedSince);
     }
 
     function _providerName(uint32 providerId) internal view returns (string memory) {

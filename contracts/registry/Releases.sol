@@ -36,7 +36,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
     /// @dev How many hardware class ids fit in the release slot; more spill into _extraHardware.
     uint256 private constant INLINE_HARDWARE = 6;
 
-    /// @dev One slot (248 bits).
+    /// @dev One slot (256 bits).
     // solhint-disable-next-line gas-struct-packing
     struct StoredRelease {
         uint64 version;
@@ -45,6 +45,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         uint32 componentIndex;
         uint8 hardwareCount;
         uint96 inlineHardware; // up to 6 class ids, 16 bits each, the first in the low bits
+        uint8 signer; // the ordinal of the key that signed it among its provider's (Catalog.SignerTerm)
     }
 
     mapping(bytes32 releaseId => StoredRelease) private _releases;
@@ -94,7 +95,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         _checkDependencies(release, witnesses);
 
         id = _hashTypedDataV4(ReleaseHashing.structHash(release));
-        _checkSignature(c.provider, signer, id, signature);
+        uint8 signerOrdinal = _checkSignature(c.provider, signer, id, signature);
 
         // The id commits to (component, version) and versions strictly increase, so it is new.
         uint256 hardwareCount = release.hardware.length;
@@ -104,7 +105,8 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             status: ReleaseStatus.Active,
             componentIndex: c.index,
             hardwareCount: uint8(hardwareCount),
-            inlineHardware: inlineHardware
+            inlineHardware: inlineHardware,
+            signer: signerOrdinal
         });
         if (hardwareCount > INLINE_HARDWARE) _extraHardware[id] = release.hardware[INLINE_HARDWARE:];
         uint32 runs = _hardwareRuns(release.component, c, release.hardware, inlineHardware);
@@ -183,7 +185,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         returns (bool)
     {
         bytes32 previousId = _componentReleases[componentId][index];
-        StoredRelease memory previous = _releases[previousId];
+        StoredRelease storage previous = _releases[previousId];
         if (previous.hardwareCount != hardware.length || previous.inlineHardware != inlineHardware) return false;
         if (hardware.length <= INLINE_HARDWARE) return true;
         uint16[] storage extra = _extraHardware[previousId];
@@ -223,10 +225,11 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
             if (_isProviderBarred(depComponent.provider)) {
                 revert UpdateRegistryDependencyProviderBarred(i, dep.component, depComponent.provider);
             }
-            StoredRelease memory witness = _releases[witnesses[i]];
+            StoredRelease storage witness = _releases[witnesses[i]];
             if (
                 witness.componentIndex != depComponent.index || !_isUnrevoked(witness.status)
                     || !SemVer.inRange(witness.version, dep.minVersion, dep.maxVersion)
+                    || _signerCompromised(depComponent.provider, witness.signer, witness.publishedAt)
             ) {
                 revert UpdateRegistryDependencyNotSatisfied(
                     i, dep.component, dep.minVersion, dep.maxVersion, witnesses[i]
@@ -235,14 +238,26 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         }
     }
 
+    /// @dev The signer may sign now and the signature is its; returns the key's ordinal, kept in the release slot.
     function _checkSignature(uint32 providerId, address signer, bytes32 digest, bytes calldata signature)
         private
         view
+        returns (uint8)
     {
-        if (!isProviderSigner(providerId, signer)) revert UpdateRegistrySignerNotAuthorized(providerId, signer);
+        SignerTerm storage t = _signerTerm(providerId, signer);
+        if (!_maySign(t)) revert UpdateRegistrySignerNotAuthorized(providerId, signer);
         if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) {
             revert UpdateRegistryInvalidSignature(signer);
         }
+        return t.ordinal;
+    }
+
+    /// @dev Whether a stored release's key was compromised at its publication. Free unless one of
+    /// the provider's keys was ever retired as compromised (a flag in the slot the bar is read from).
+    function _signerCompromised(uint32 providerId, uint8 ordinal, uint40 publishedAt) private view returns (bool) {
+        if (!_hasCompromisedSigner(providerId)) return false;
+        (, SignerTerm storage t) = _signerTermAt(providerId, ordinal);
+        return !_signedInTerm(t, publishedAt);
     }
 
     // ---------------------------------------------------------------- status
@@ -291,7 +306,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
 
     /// @inheritdoc IReleaseRegistry
     function releaseState(bytes32 id) external view returns (ReleaseState memory state) {
-        StoredRelease memory s = _releases[id];
+        StoredRelease storage s = _releases[id];
         if (s.status == ReleaseStatus.None) revert UpdateRegistryUnknownRelease(id);
         bytes32 componentId = _componentIds[s.componentIndex];
         state.component = componentId;
@@ -305,6 +320,15 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
     /// @inheritdoc IReleaseRegistry
     function releaseStatus(bytes32 id) external view returns (ReleaseStatus) {
         return _releases[id].status;
+    }
+
+    /// @inheritdoc IReleaseRegistry
+    function releaseSigner(bytes32 id) external view returns (address signer, bool valid) {
+        StoredRelease storage s = _releases[id];
+        if (s.status == ReleaseStatus.None) return (address(0), false);
+        SignerTerm storage t;
+        (signer, t) = _signerTermAt(_components[_componentIds[s.componentIndex]].provider, s.signer);
+        valid = _signedInTerm(t, s.publishedAt);
     }
 
     /// @inheritdoc IReleaseRegistry
@@ -365,10 +389,11 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         uint16 hardwareClassId,
         InstalledComponent[] calldata installed
     ) external view returns (InstallCheck) {
-        StoredRelease memory s = _releases[releaseId(release)];
+        StoredRelease storage s = _releases[releaseId(release)];
         if (s.status == ReleaseStatus.None) return InstallCheck.UnknownRelease;
         if (s.status == ReleaseStatus.Revoked) return InstallCheck.ReleaseRevoked;
         if (_isProviderBarred(release.provider)) return InstallCheck.ProviderBarred;
+        if (_signerCompromised(release.provider, s.signer, s.publishedAt)) return InstallCheck.SignerCompromised;
         if (!_contains(release.hardware, hardwareClassId)) return InstallCheck.HardwareNotSupported;
         (bool present, uint64 current) = _installedVersion(installed, release.component);
         if (present && current >= release.version) return InstallCheck.NotNewerThanInstalled;
@@ -471,7 +496,7 @@ abstract contract Releases is Catalog, IReleaseRegistry, EIP712 {
         return status == ReleaseStatus.Active || (!activeOnly && status == ReleaseStatus.Vulnerable);
     }
 
-    function _hardwareOf(bytes32 id, StoredRelease memory s) private view returns (uint16[] memory hardware) {
+    function _hardwareOf(bytes32 id, StoredRelease storage s) private view returns (uint16[] memory hardware) {
         hardware = new uint16[](s.hardwareCount);
         uint256 inlineCount = s.hardwareCount < INLINE_HARDWARE ? s.hardwareCount : INLINE_HARDWARE;
         for (uint256 i = 0; i < inlineCount; ++i) {
