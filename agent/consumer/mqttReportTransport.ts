@@ -1,4 +1,5 @@
-import { connectAsync, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
+import { firstConnection, mqttClient } from "../io/mqttConnection";
 import { reportTag, type ReportTopicAnswer } from "../core/reportTopics";
 import { REPORT_ANSWER_MAX_BYTES } from "../core/wireLimits";
 import type { Envelope } from "../crypto/sealedMessage";
@@ -108,25 +109,22 @@ export class MqttReportTransport implements ReportTransport {
 
   private async connect(): Promise<MqttClient> {
     const o = this.o;
-    let client: MqttClient;
+    const client = mqttClient(o.url, {
+      clientId: o.clientId,
+      username: o.username,
+      password: o.password,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: 0, // reconnected by the next report, not in the background
+      connectTimeout: o.timeoutMs,
+      keepalive: 60,
+      // The broker does not send this device a packet larger than an answer can be.
+      properties: { maximumPacketSize: ANSWER_MAX_BYTES + 1024 },
+    });
     try {
-      client = await connectAsync(
-        o.url,
-        {
-          clientId: o.clientId,
-          username: o.username,
-          password: o.password,
-          protocolVersion: 5,
-          clean: true,
-          reconnectPeriod: 0, // reconnected by the next report, not in the background
-          connectTimeout: o.timeoutMs,
-          keepalive: 60,
-          // The broker does not send this device a packet larger than an answer can be.
-          properties: { maximumPacketSize: ANSWER_MAX_BYTES + 1024 },
-        },
-        false,
-      );
+      await firstConnection(client, o.timeoutMs);
     } catch (cause) {
+      void client.endAsync(true).catch(() => {});
       const code = (cause as { code?: number }).code;
       if (REFUSED_CODES.has(code ?? -1))
         throw new ReportDeliveryError(

@@ -1,4 +1,5 @@
-import { connect, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
+import { mqttClient } from "../io/mqttConnection";
 import { InputError, OtaError } from "../core/errors";
 import { DEFAULT_TOPIC_PREFIX, deviceOfReportTopic, noticeTopic, reportTag, reportTopicFilter, type ReportTopicAnswer } from "../core/reportTopics";
 import { REPORT_BODY_MAX_BYTES } from "../core/wireLimits";
@@ -42,7 +43,7 @@ export async function startTrackerMqtt(tracker: TrackerModule, o: TrackerMqttOpt
   const log = (line: string) => o.log?.(`mqtt: ${line}`);
   let inFlight = 0;
   let closing = false;
-  const client: MqttClient = connect(o.url, {
+  const client: MqttClient = mqttClient(o.url, {
     clientId: moduleMqttUser(tracker.id),
     username: moduleMqttUser(tracker.id),
     password: moduleMqttPassword(tracker.options.module.privateKey, tracker.id),

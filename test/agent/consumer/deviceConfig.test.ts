@@ -145,4 +145,26 @@ describe("agent/consumer/deviceConfig: device.json", function () {
     expect(bad?.message).to.match(/pinnedSigners.*must be an address/);
     expect((await refusal(await write({ pinnedSigners: [] })))?.message).to.match(/at least one signer/);
   });
+
+  it("CAP-11.2-m-a issue 19: tracker.transport is HTTP to tracker.url unless it names an MQTT broker; a wrong kind, URL or topic prefix, or HTTP without a url, is refused naming the field", async () => {
+    const moduleId = keccak256(toUtf8Bytes("module"));
+    const publicKey = key.signingKey.compressedPublicKey;
+    const http = await loadDeviceConfig(await write({ tracker: { moduleId, publicKey, url: "http://127.0.0.1:8700" } }));
+    expect(http.tracker).to.deep.equal({ moduleId, publicKey, url: "http://127.0.0.1:8700" });
+    const mqtt = await loadDeviceConfig(
+      await write({ tracker: { moduleId, publicKey, transport: { kind: "mqtt", url: "mqtts://broker.example:8883", topicPrefix: "plant-1/ota" } } }),
+    );
+    expect(mqtt.tracker?.transport).to.deep.equal({ kind: "mqtt", url: "mqtts://broker.example:8883", topicPrefix: "plant-1/ota" });
+    const cases: [unknown, RegExp][] = [
+      [{ kind: "amqp", url: "amqp://x" }, /tracker\.transport.* must be \{"kind": "http"\}/],
+      [{ kind: "mqtt", url: "http://127.0.0.1:1883" }, /tracker\.transport\.url must be the MQTT broker's URL/],
+      [{ kind: "mqtt", url: "mqtt://127.0.0.1:1883", topicPrefix: "ota/#" }, /tracker\.transport\.topicPrefix must be a topic prefix/],
+      [{ kind: "http" }, /tracker\.url is missing: reports go to the tracker's URL over HTTP/],
+    ];
+    for (const [transport, message] of cases) {
+      const bad = await refusal(await write({ tracker: { moduleId, publicKey, transport } }));
+      expect(bad?.code, JSON.stringify(transport)).to.equal("DEVICE_CONFIG");
+      expect(bad?.message, JSON.stringify(transport)).to.match(message);
+    }
+  });
 });
