@@ -36,7 +36,16 @@ export interface UpdateFacts {
   stored: RegisteredRelease | undefined;
   providerName: string;
   providerBarred: boolean;
+  /**
+   * Whether the signer is valid for the release (docs/adr/0016): for a published release, the key
+   * the registry recorded for it, valid by its term at the release's publication (a key retired
+   * since still counts); for one not yet published, whether the key may sign now.
+   */
   signerRegistered: boolean;
+  /** Whether the signer may sign new releases now (added, not retired). */
+  signerActive: boolean;
+  /** Whether the release's recorded key was retired as compromised at or before its publication. */
+  signerCompromised: boolean;
   /** Whether the signer is a contract (ERC-1271), and whether it vouched for the signature. */
   signerIsContract: boolean;
   signerVouches: boolean;
@@ -197,6 +206,8 @@ function factsOf(q: UpdateFactsQuery, f: any): UpdateFacts {
     providerName: f.providerName,
     providerBarred: f.providerBarred,
     signerRegistered: f.signerRegistered,
+    signerActive: f.signerActive,
+    signerCompromised: f.signerCompromised,
     signerIsContract: f.signerCodeSize > 0n,
     signerVouches: f.signerVouches,
     running: new Map((q.running ?? []).map((id, i) => [id.toLowerCase(), status(f.runningStatus[i])])),

@@ -29,11 +29,18 @@ export const REGISTRY_LAYOUT = {
   contract: "UpdateRegistry",
   variables: {
     _providers: { slot: 4n, key: "t_uint32" }, // => StoredProvider
-    _providerSigners: { slot: 6n, key: "t_uint32" }, // => (address => bool)
-    _releases: { slot: 15n, key: "t_bytes32" }, // => StoredRelease
+    _providerSigners: { slot: 6n, key: "t_uint32" }, // => (address => SignerTerm)
+    _releases: { slot: 16n, key: "t_bytes32" }, // => StoredRelease
   },
   structs: {
     StoredProvider: { barred: { slot: 0, offset: 0, bytes: 1 } },
+    SignerTerm: {
+      ordinal: { slot: 0, offset: 0, bytes: 1 },
+      addedAt: { slot: 0, offset: 1, bytes: 5 },
+      retiredAt: { slot: 0, offset: 6, bytes: 5 },
+      compromised: { slot: 0, offset: 11, bytes: 1 },
+      compromisedSince: { slot: 0, offset: 12, bytes: 5 },
+    },
     StoredRelease: {
       version: { slot: 0, offset: 0, bytes: 8 },
       publishedAt: { slot: 0, offset: 8, bytes: 5 },
@@ -41,6 +48,7 @@ export const REGISTRY_LAYOUT = {
       componentIndex: { slot: 0, offset: 14, bytes: 4 },
       hardwareCount: { slot: 0, offset: 18, bytes: 1 },
       inlineHardware: { slot: 0, offset: 19, bytes: 12 },
+      signer: { slot: 0, offset: 31, bytes: 1 },
     },
   },
 } as const;
@@ -84,6 +92,8 @@ export interface StoredRelease {
   componentIndex: number;
   hardwareCount: number;
   inlineHardware: bigint;
+  /** The ordinal of the key that signed it among its provider's keys (SignerTerm.ordinal). */
+  signer: number;
 }
 
 export function decodeStoredRelease(word: bigint): StoredRelease {
@@ -95,7 +105,59 @@ export function decodeStoredRelease(word: bigint): StoredRelease {
     componentIndex: Number(fieldOf(word, f.componentIndex)),
     hardwareCount: Number(fieldOf(word, f.hardwareCount)),
     inlineHardware: fieldOf(word, f.inlineHardware),
+    signer: Number(fieldOf(word, f.signer)),
   };
+}
+
+/**
+ * A provider key's term (Catalog.SignerTerm, one slot): its ordinal among the provider's keys (0:
+ * never added), the block times it was added and retired (0: it may sign now), and whether it was
+ * retired as compromised, since when (docs/adr/0016-signer-rotation.md).
+ */
+export interface SignerTerm {
+  ordinal: number;
+  addedAt: number;
+  retiredAt: number;
+  compromised: boolean;
+  compromisedSince: number;
+}
+
+export function decodeSignerTerm(word: bigint): SignerTerm {
+  const f = REGISTRY_LAYOUT.structs.SignerTerm;
+  return {
+    ordinal: Number(fieldOf(word, f.ordinal)),
+    addedAt: Number(fieldOf(word, f.addedAt)),
+    retiredAt: Number(fieldOf(word, f.retiredAt)),
+    compromised: fieldOf(word, f.compromised) !== 0n,
+    compromisedSince: Number(fieldOf(word, f.compromisedSince)),
+  };
+}
+
+/** Whether the key may sign a new release now (Catalog._maySign): added and not retired. */
+export function maySign(t: SignerTerm): boolean {
+  return t.ordinal !== 0 && t.retiredAt === 0;
+}
+
+/**
+ * THE rule, as the registry applies it (Catalog._signedInTerm, docs/adr/0016-signer-rotation.md):
+ * the key is valid for a published release when it is the key the registry recorded for it (its
+ * ordinal), was added at or before its publication and not retired before it, and, if retired as
+ * compromised, the release was published before the compromise time. A key retired since does not
+ * make the release invalid.
+ */
+export function signerValidFor(t: SignerTerm, release: Pick<StoredRelease, "publishedAt" | "signer">): boolean {
+  return (
+    t.ordinal !== 0 &&
+    t.ordinal === release.signer &&
+    t.addedAt <= release.publishedAt &&
+    (t.retiredAt === 0 || release.publishedAt <= t.retiredAt) &&
+    (!t.compromised || release.publishedAt < t.compromisedSince)
+  );
+}
+
+/** Whether the key was retired as compromised at or before the release's publication (what makes it invalid, not a rotation). */
+export function signerCompromisedFor(t: SignerTerm, release: Pick<StoredRelease, "publishedAt" | "signer">): boolean {
+  return t.ordinal !== 0 && t.ordinal === release.signer && t.compromised && release.publishedAt >= t.compromisedSince;
 }
 
 /** The hardware class ids a release's slot holds inline (the first six, 16 bits each, the first in the low bits). */
@@ -160,8 +222,11 @@ export interface ProvenQuery {
   releases?: string[];
   /** A provider whose bar to prove. */
   provider?: number;
-  /** A signer to prove registered (or not) for a provider. */
-  signer?: { provider: number; address: string };
+  /**
+   * A signer to prove valid (or not) for a provider: for `release` (one of `releases`) when given,
+   * by the key's term at its publication (signerValidFor); else whether it may sign now.
+   */
+  signer?: { provider: number; address: string; release?: string };
   /** The device whose standing to prove. */
   device?: DeviceCredential;
 }
@@ -170,7 +235,14 @@ export interface ProvenFacts {
   block: VerifiedHeader;
   releases: Map<string, StoredRelease>; // by lowercase id
   providerBarred?: boolean;
+  /** The signer's validity: for the query's release (its term at publication), else whether it may sign now. */
   signerRegistered?: boolean;
+  /** With a release: whether the signer's key was retired as compromised at or before its publication. */
+  signerCompromised?: boolean;
+  /** Whether the signer may sign new releases now (not retired). */
+  signerActive?: boolean;
+  /** The signer's term as stored. */
+  signerTerm?: SignerTerm;
   standing?: DeviceStandingName;
   /** What the read cost: JSON-RPC calls, and the bytes of their answers (the JSON results). */
   cost: { calls: number; bytes: number };
@@ -200,7 +272,7 @@ export async function readProvenFacts(
   const block = verifyHeader(await send("eth_getBlockByNumber", [tag, false]), options.agreedHash);
   const blockTag = toBeHex(block.number);
 
-  const ids = [...new Set((q.releases ?? []).map((id) => id.toLowerCase()))];
+  const ids = [...new Set([...(q.releases ?? []), ...(q.signer?.release ? [q.signer.release] : [])].map((id) => id.toLowerCase()))];
   const registrySlots = new Map<string, bigint>(ids.map((id) => [`release:${id}`, releaseSlot(id)]));
   if (q.provider !== undefined) registrySlots.set("barred", providerBarredSlot(q.provider));
   if (q.signer) registrySlots.set("signer", providerSignerSlot(q.signer.provider, q.signer.address));
@@ -216,7 +288,14 @@ export async function readProvenFacts(
 
   const facts: ProvenFacts = { block, releases: new Map(ids.map((id) => [id, decodeStoredRelease(registry.get(`release:${id}`)!)])), cost };
   if (q.provider !== undefined) facts.providerBarred = fieldOf(registry.get("barred")!, REGISTRY_LAYOUT.structs.StoredProvider.barred) !== 0n;
-  if (q.signer) facts.signerRegistered = registry.get("signer")! !== 0n;
+  if (q.signer) {
+    const term = decodeSignerTerm(registry.get("signer")!);
+    const release = q.signer.release ? facts.releases.get(q.signer.release.toLowerCase()) : undefined;
+    facts.signerTerm = term;
+    facts.signerActive = maySign(term);
+    facts.signerRegistered = release && release.status !== "none" ? signerValidFor(term, release) : maySign(term);
+    facts.signerCompromised = release && release.status !== "none" ? signerCompromisedFor(term, release) : false;
+  }
   if (q.device) facts.standing = standingOf(q.device, Object.fromEntries(fleet) as Parameters<typeof standingOf>[1]);
   return facts;
 }

@@ -31,8 +31,11 @@ export interface VerifyOptions {
  * author's signature (REQ-10d-ii, CAP-11.4-a), on the ledger's facts of one read (ledgerLens):
  *  - the registry knows the id, and its stored component, provider (and its name), version, time
  *    and hardware match;
- *  - the signer is one of the provider's registered keys (and, if given, a pinned one);
- *  - the signature is valid: recovered for a key, vouched for by the contract for an ERC-1271 signer.
+ *  - the signer is the key the registry recorded for the release and was valid for it: one of the
+ *    provider's keys at its publication, not retired as compromised by then (a key rotated out
+ *    since still counts, docs/adr/0016), and, if given, a pinned one;
+ *  - the signature is valid: recovered for a key, vouched for by the contract for an ERC-1271 signer
+ *    that is still a key of the provider (a retired contract key: the registry's check at publication).
  * Returns the release's status on success.
  */
 export function checkReleaseFacts(release: LedgerRelease, facts: UpdateFacts, options: VerifyOptions = {}): ReleaseStatusName {
@@ -66,8 +69,23 @@ export function checkReleaseFacts(release: LedgerRelease, facts: UpdateFacts, op
   ) {
     fail("RELEASE_STATE_MISMATCH", "the event disagrees with the registry's stored state");
   }
-  proven?.agree(`whether ${release.signer} is a signing key of provider ${release.record.provider}`, facts.signerRegistered, proven.facts.signerRegistered);
-  if (!facts.signerRegistered) fail("SIGNER_NOT_REGISTERED", `${release.signer} is not a signing key of provider ${release.record.provider}`);
+  // The signer's validity for this release is its key's term at the release's publication (docs/adr/0016:
+  // a key rotated out since still counts; one retired as compromised does not, from its compromise time).
+  proven?.agree(
+    `whether ${release.signer} was a valid signing key of provider ${release.record.provider} for release ${release.id}`,
+    facts.signerRegistered,
+    proven.facts.signerRegistered,
+  );
+  proven?.agree(`whether ${release.signer} may sign for provider ${release.record.provider} now`, facts.signerActive, proven.facts.signerActive);
+  if (!facts.signerRegistered) {
+    if (
+      proven
+        ? proven.agree(`whether ${release.signer} was compromised for release ${release.id}`, facts.signerCompromised, proven.facts.signerCompromised)
+        : facts.signerCompromised
+    )
+      fail("SIGNER_COMPROMISED", `${release.signer} was retired as compromised since a time at or before the release's publication`);
+    fail("SIGNER_NOT_REGISTERED", `${release.signer} was not a signing key of provider ${release.record.provider} when the release was published`);
+  }
   if (options.pinnedSigners && !options.pinnedSigners.some((s) => s.toLowerCase() === release.signer.toLowerCase())) {
     fail("SIGNER_NOT_PINNED", `${release.signer} is not among the pinned signing keys`);
   }
@@ -80,8 +98,10 @@ export function checkReleaseFacts(release: LedgerRelease, facts: UpdateFacts, op
       fail("SIGNATURE_INVALID", "the signature is malformed");
     }
     if (recovered.toLowerCase() !== release.signer.toLowerCase()) fail("SIGNATURE_INVALID", `the signature is not ${release.signer}'s`);
-  } else if (!facts.signerVouches) {
-    // The digest the contract was asked about is the release id (the record's EIP-712 hash).
+  } else if (!facts.signerVouches && facts.signerActive) {
+    // The digest the contract was asked about is the release id (the record's EIP-712 hash). A
+    // contract key retired since is not asked: its wallet may have changed owners or gone; the
+    // registry checked its signature at publication and recorded the key (docs/adr/0016).
     fail("SIGNATURE_INVALID", `the contract signer ${release.signer} does not vouch for the signature`);
   }
   return state.status;

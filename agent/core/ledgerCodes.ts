@@ -22,6 +22,7 @@ export const INSTALL_CHECK = [
   "NOT_NEWER_THAN_INSTALLED",
   "DEPENDENCY_NOT_INSTALLED",
   "DEPENDENCY_VERSION_OUT_OF_RANGE",
+  "SIGNER_COMPROMISED", // its key was retired as compromised since a time at or before its publication (docs/adr/0016)
 ] as const;
 export type InstallCheckCode = (typeof INSTALL_CHECK)[number];
 

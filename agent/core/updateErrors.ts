@@ -23,6 +23,7 @@ export const LEDGER_RECORD_CODES = [
   "RELEASE_STATE_MISMATCH",
   "SIGNER_NOT_REGISTERED",
   "SIGNER_NOT_PINNED",
+  "SIGNER_COMPROMISED", // the key was retired as compromised since a time at or before the release's publication (docs/adr/0016)
 ] as const;
 export const ROLLBACK_CODES = ["NOT_NEWER_THAN_INSTALLED", "BELOW_ANTI_ROLLBACK_FLOOR"] as const;
 // LEDGER_STALE: the newest block seen is older than the device's limit; LEDGER_BEHIND: it is older

@@ -53,6 +53,10 @@ export const REFUSALS = {
   RELEASE_CLAIM_MISMATCH: [422, "the release record in x-ota-release does not hash to the release id in the path"],
   RELEASE_SIGNATURE_INVALID: [422, "the release signature in x-ota-release is not the named signer's over the record"],
   SIGNER_NOT_REGISTERED: [403, "the release's signer is not a registered signing key of its provider on the ledger"],
+  SIGNER_COMPROMISED: [
+    403,
+    "the release's signing key was retired as compromised on the ledger since a time at or before the release's publication: the release is not trusted",
+  ],
   PREPARED_QUOTA_EXCEEDED: [
     429,
     "the provider holds as many unpublished (prepared) artifacts on this server as it may (details: count, bytes and the limits): publish them, or wait until they expire",

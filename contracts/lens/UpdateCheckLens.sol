@@ -38,7 +38,9 @@ struct UpdateCheckFacts {
     ReleaseState state;
     string providerName;
     bool providerBarred;
-    bool signerRegistered;
+    bool signerRegistered; // valid for the release (its key's term at its publication); unknown release: may sign now
+    bool signerActive; // may sign new releases now (not retired)
+    bool signerCompromised; // the release's recorded key, retired as compromised at or before its publication
     uint256 signerCodeSize;
     bool signerVouches;
     ReleaseStatus[] runningStatus;
@@ -89,7 +91,16 @@ contract UpdateCheckLens {
             f.state = state;
         } catch {} // solhint-disable-line no-empty-blocks
         (f.providerName, f.providerBarred) = q.registry.provider(q.release.provider);
-        f.signerRegistered = q.registry.isProviderSigner(q.release.provider, q.signer);
+        // The registry's rule (docs/adr/0016-signer-rotation.md): a published release is judged by the
+        // term of the key it recorded at publication; one not yet published, by whether the key may sign now.
+        f.signerActive = q.registry.isProviderSigner(q.release.provider, q.signer);
+        f.signerRegistered = f.signerActive;
+        if (f.known) {
+            (address signedBy, bool valid) = q.registry.releaseSigner(q.releaseId);
+            f.signerRegistered = valid && signedBy == q.signer;
+            // The registry checked the key could sign when it published: invalid since means compromised.
+            f.signerCompromised = !valid && signedBy == q.signer;
+        }
         f.signerCodeSize = q.signer.code.length;
         if (f.signerCodeSize > 0) {
             try IERC1271(q.signer).isValidSignature(q.releaseId, q.signature) returns (bytes4 magic) {

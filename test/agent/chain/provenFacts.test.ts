@@ -25,10 +25,16 @@ interface StorageType {
   members?: StorageEntry[];
 }
 
-/** The compiler's storage layout of `contract` (hardhat.config.ts asks solc for it), from artifacts/build-info. */
+/**
+ * The compiler's storage layout of `contract` (hardhat.config.ts asks solc for it), from the build
+ * info its artifact names (artifacts/contracts/<Contract>.sol/<Contract>.dbg.json): build-info may
+ * also hold an older compilation of the same contract, still referenced by artifacts of others.
+ */
 function compilerLayout(contract: string): { storage: StorageEntry[]; types: Record<string, StorageType> } {
   const dir = path.join(__dirname, "..", "..", "..", "artifacts", "build-info");
-  for (const file of readdirSync(dir)) {
+  const dbg = path.join(__dirname, "..", "..", "..", "artifacts", "contracts", `${contract}.sol`, `${contract}.dbg.json`);
+  const named = path.basename((JSON.parse(readFileSync(dbg, "utf8")) as { buildInfo: string }).buildInfo);
+  for (const file of [named, ...readdirSync(dir).filter((f) => f !== named)]) {
     const info = JSON.parse(readFileSync(path.join(dir, file), "utf8")) as {
       output: { contracts: Record<string, Record<string, { storageLayout?: { storage: StorageEntry[]; types: Record<string, StorageType> } }>> };
     };
