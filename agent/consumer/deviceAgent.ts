@@ -499,7 +499,7 @@ export class DeviceAgent {
     const proven = await this.proofs.read({
       releases: [release.id, ...running],
       provider: providerId,
-      signer: { provider: providerId, address: release.signer },
+      signer: { provider: providerId, address: release.signer, release: release.id },
       device: credential,
     });
     const installed = this.slots.installed();
