@@ -13,6 +13,8 @@ interface Stored {
   ledgerFloor?: number;
   ledgerFloorAt?: number; // ms: the issue time of the notice that set it
   proofEndpoints?: string[]; // RPC endpoints (as logs show them) that answered eth_getProof
+  /** Administrators' deadlines by release (issue 19, item 11): ms since the epoch, and whether a pin gives way at it. */
+  deadlines?: Record<string, { at: number; overridePin?: boolean }>;
 }
 
 /**
@@ -38,6 +40,8 @@ export class AgentMemory {
     private floorAt: number,
     /** The RPC endpoints that answered eth_getProof (ledgerProofs "auto" then requires it of them). */
     readonly proofEndpoints: Set<string>,
+    /** The deadline its upstream's notice gave for a release (issue 19, item 11), the newest few. */
+    readonly deadlines: Map<string, { at: number; overridePin?: boolean }> = new Map(),
   ) {}
 
   static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
@@ -57,7 +61,12 @@ export class AgentMemory {
       const floorAt = Number.isSafeInteger(s.ledgerFloorAt) && s.ledgerFloorAt! >= 0 ? s.ledgerFloorAt! : 0;
       const evidence = new Map(Object.entries(s.evidence).map(([k, v]) => [k, String(v)]));
       const proofEndpoints = new Set(Array.isArray(s.proofEndpoints) ? s.proofEndpoints.map(String) : []);
-      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt, proofEndpoints);
+      const deadlines = new Map(
+        Object.entries(typeof s.deadlines === "object" && s.deadlines !== null ? s.deadlines : {})
+          .filter(([, d]) => Number.isSafeInteger(d?.at))
+          .map(([k, d]) => [k, { at: d.at, ...(d.overridePin === true ? { overridePin: true } : {}) }]),
+      );
+      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt, proofEndpoints, deadlines);
     } catch (err) {
       log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
       return new AgentMemory(file, new Set(), 0, new Map(), 0, 0, new Set());
@@ -79,8 +88,21 @@ export class AgentMemory {
   }
 
   /** Takes a notice's issue time, its evidence and its ledger block, and writes them before the notice is acted on. */
-  async noteNotice(issuedAt: number, releaseId: string, evidence?: string, ledgerBlock?: number): Promise<void> {
+  async noteNotice(
+    issuedAt: number,
+    releaseId: string,
+    evidence?: string,
+    ledgerBlock?: number,
+    deadline?: { at: number; overridePin?: boolean },
+  ): Promise<void> {
     this.lastNotice = issuedAt;
+    // The newest notice of a release says its deadline: one without a deadline lifts an earlier one.
+    this.deadlines.delete(releaseId);
+    if (deadline) this.deadlines.set(releaseId, deadline);
+    for (const old of this.deadlines.keys()) {
+      if (this.deadlines.size <= MAX_EVIDENCE) break;
+      this.deadlines.delete(old);
+    }
     // The newest notice's block is the floor, even a lower one: each notice says what its module
     // had read when it wrote it, and an absurd floor (a module's bug or stolen key) is replaced by
     // the next honest notice rather than kept until it expires (issue 16 review).
@@ -138,6 +160,7 @@ export class AgentMemory {
           lastNoticeAt: this.lastNotice,
           evidence: Object.fromEntries(this.evidence),
           ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
+          ...(this.deadlines.size > 0 ? { deadlines: Object.fromEntries(this.deadlines) } : {}),
           ...(this.proofEndpoints.size > 0 ? { proofEndpoints: [...this.proofEndpoints] } : {}),
         };
         return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");

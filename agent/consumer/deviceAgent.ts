@@ -5,7 +5,7 @@ import type { Provider, TypedDataDomain } from "ethers";
 import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
-import type { ReleaseStatusName } from "../core/ledgerCodes";
+import { ledgerName, RELEASE_STATUS, type ReleaseStatusName } from "../core/ledgerCodes";
 import { checkCandidate, checkLedgerView, startUpdate, transition, type LedgerView, type UpdateState, type ReleaseStatus } from "../core/updateCheck";
 import {
   ContentRejected,
@@ -48,6 +48,9 @@ import type { StatusReport } from "../core/statusReport";
 import { UpstreamNoticeRejected, verifyUpdateNotice } from "./upstreamNotice";
 import { answerImageQuery } from "./imageQuery";
 import type { Envelope } from "../crypto/sealedMessage";
+import { OfflineState } from "./offlineState";
+import { verifyOfflineBundle, type OfflineFacts, type OfflineTrust } from "./offlineVerify";
+import type { OpenedBundle } from "./offlineBundle";
 
 export interface DeviceAgentOptions {
   dataDir: string; // slots/, downloads/, update-state.json, agent-state.json
@@ -151,6 +154,7 @@ export class DeviceAgent {
     }
     const memory = await AgentMemory.open(path.join(o.dataDir, "agent-state.json"), o.log);
     const agent = new DeviceAgent(o, slots, memory);
+    agent.offline = await OfflineState.open(path.join(o.dataDir, "offline-state.json"), o.log);
     const recovery = await slots.recover();
     for (const c of recovery.components) {
       if (c.action === "boot-trial") {
@@ -170,9 +174,20 @@ export class DeviceAgent {
    * The newest ledger block this device has seen (its time in unix s, and its number), from the
    * watcher or a fresh read; with several endpoints, one they agreed on (agent/chain/endpointQuorum).
    */
-  noteHead(timestamp: number, block?: number): void {
+  noteHead(timestamp: number, block?: number, hash?: string): void {
     this.headTimestamp = Math.max(this.headTimestamp, timestamp);
     if (block !== undefined) this.headBlock = Math.max(this.headBlock ?? 0, block);
+    // A block read from the device's own ledger connection: one an offline bundle may be proven against (ADR 0017).
+    if (block !== undefined && hash)
+      void this.offline.noteBlock({ number: block, hash, timestamp }).catch((err: unknown) => this.o.log?.(`offline-state.json: ${(err as Error).message}`));
+  }
+
+  /** What the device keeps for offline installs: the blocks it learned online, the releases it installed offline (ADR 0017). */
+  private offline!: OfflineState;
+
+  /** The blocks this device learned while online, oldest first (an offline bundle's block must be one of them, or configured). */
+  get learnedBlocks(): OfflineState["trustedBlocks"] {
+    return this.offline.trustedBlocks;
   }
 
   /** The device's view of the ledger and the floor its upstream signed (issue 16). */
@@ -205,7 +220,7 @@ export class DeviceAgent {
 
   private async staleView(): Promise<StaleLedgerView | undefined> {
     const head = await this.o.chain.provider.getBlock("latest");
-    if (head) this.noteHead(head.timestamp, head.number);
+    if (head) this.noteHead(head.timestamp, head.number, head.hash ?? undefined);
     return this.viewProblem();
   }
 
@@ -289,13 +304,16 @@ export class DeviceAgent {
         },
       ),
     );
-    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence, notice.ledgerBlock);
+    const deadline = notice.deadline !== undefined ? { at: notice.deadline, ...(notice.overridePin ? { overridePin: true } : {}) } : undefined;
+    await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence, notice.ledgerBlock, deadline);
     return this.considerRelease(notice.releaseId, notice.reason);
   }
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
   async retryPending(): Promise<UpdateOutcome[]> {
+    await this.learnBlock();
     if (this.safeMode) return []; // nothing is taken automatically until a person installs (CAP-11.1-b)
+    const rechecked = await this.recheckOfflineInstalls();
     // Notices that came while the ledger was down are taken first (a stale one is then refused).
     const deferred = this.deferredNotices.splice(0);
     if (deferred.length > 0) this.inbox = this.inbox.then(() => this.takeNotices(deferred));
@@ -304,6 +322,44 @@ export class DeviceAgent {
       const blocked = this.blocked.get(releaseId);
       if (blocked && blocked.retryAt > this.now()) continue; // its backoff has not passed yet
       out.push(await this.considerRelease(releaseId, "retry"));
+    }
+    return [...rechecked, ...out];
+  }
+
+  /**
+   * Keeps a recent block of the ledger for offline installs (ADR 0017): when the newest one the
+   * device learned is an hour old or more, one read of the head (an outage: nothing, tried at the
+   * next retry). Updates with proofs learn their proven block anyway.
+   */
+  private async learnBlock(): Promise<void> {
+    const newest = this.offline.trustedBlocks.at(-1);
+    if (newest && Math.floor(this.now() / 1000) - newest.timestamp < 3600) return;
+    const head = await callLedger(() => this.o.chain.provider.getBlock("latest")).catch(() => null);
+    if (head?.hash) {
+      this.noteHead(head.timestamp, head.number, head.hash);
+      await this.offline.noteBlock({ number: head.number, hash: head.hash, timestamp: head.timestamp }).catch(() => {});
+    }
+  }
+
+  /**
+   * The releases installed offline, asked of the ledger now that it answers (ADR 0017): a revocation
+   * or flag after the bundle's block could not be seen offline. One revoked or flagged vulnerable
+   * that the device still runs is handled as its ledger event would be (onLedgerEvents): the newest
+   * good release of the component is considered. Each is forgotten once the ledger answered for it.
+   */
+  private async recheckOfflineInstalls(): Promise<UpdateOutcome[]> {
+    const out: UpdateOutcome[] = [];
+    for (const [releaseId, component] of [...this.offline.offlineInstalls]) {
+      const status = await callLedger(() => this.o.chain.registry.releaseStatus(releaseId)).catch((err: unknown) => {
+        if (err instanceof LedgerUnavailable) return undefined;
+        throw err;
+      });
+      if (status === undefined) continue; // still offline: asked again at the next retry
+      const name = ledgerName(RELEASE_STATUS, status);
+      this.o.log?.(`release ${releaseId} installed offline: ${name} on the ledger now`);
+      await this.offline.setOfflineInstall(releaseId, undefined);
+      if ((name === "revoked" || name === "vulnerable" || name === "none") && this.isRunning(releaseId))
+        out.push(...(await this.onLedgerEvents([{ kind: name === "vulnerable" ? "vulnerable" : "revoked", releaseId, component, block: 0 }])));
     }
     return out;
   }
@@ -342,6 +398,44 @@ export class DeviceAgent {
     return run;
   }
 
+  /**
+   * A person installs a release from an offline bundle (issue 19 item 10, ADR 0017), with no
+   * network: every check of the bundle (its block one this device trusts, the proofs against that
+   * block's state root, the record, the signature, the key, every chunk) before anything on the
+   * device changes (an OfflineBundleRefused otherwise, and safe mode is not left); then the usual
+   * checks of the release (revoked, barred, newer than the installed version and the floor,
+   * hardware, dependencies) on the proven facts, and the A/B install with its trial boot. The
+   * result stays in the boot state unreported until the device's next report reaches its tracker.
+   */
+  offlineInstall(
+    bundle: OpenedBundle,
+    trust: Omit<OfflineTrust, "trusted" | "now" | "device" | "pinnedSigners"> & { configured?: { number: number; hash: string }[] },
+    floors: Record<string, bigint> = {},
+  ): Promise<UpdateOutcome> {
+    const run = this.queue
+      .catch(() => {})
+      .then(async () => {
+        const trusted = [
+          ...this.offline.trustedBlocks.map((b) => ({ ...b, origin: "learned" as const })),
+          ...(trust.configured ?? []).map((b) => ({ ...b, origin: "configured" as const })),
+        ];
+        const facts = await verifyOfflineBundle(bundle, {
+          ...trust,
+          trusted,
+          now: Math.floor(this.now() / 1000),
+          device: this.o.device,
+          pinnedSigners: this.o.pinnedSigners,
+        });
+        if (this.safeMode) await this.slots.leaveSafeMode(floors);
+        const releaseId = facts.release.id.toLowerCase();
+        const outcome = await this.checkAndInstall(releaseId, "offline", { offline: facts });
+        if (outcome.outcome === "confirmed") await this.offline.setOfflineInstall(releaseId, facts.release.record.component.toLowerCase());
+        return outcome;
+      });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
   private async update(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
     // Already running it (a notice that crossed the watcher's event, an event replayed): nothing to ask the ledger.
     if (!manual && this.isRunning(releaseId)) return this.finish(releaseId, "rejected", "NOT_NEWER_THAN_INSTALLED");
@@ -353,13 +447,20 @@ export class DeviceAgent {
   }
 
   /** The update itself: the ledger checks, the verified delivery, the install into the inactive slot and its trial. */
-  private async checkAndInstall(releaseId: string, reason: string, manual?: { file: string } | { url: string }): Promise<UpdateOutcome> {
+  private async checkAndInstall(
+    releaseId: string,
+    reason: string,
+    manual?: { file: string } | { url: string } | { offline: OfflineFacts },
+  ): Promise<UpdateOutcome> {
     const { registry, domain, fromBlock } = this.o.chain;
+    // Offline (ADR 0017): the release, its facts and its bytes are the bundle's, proven; no network at all.
+    const offline = manual && "offline" in manual ? manual.offline : undefined;
     // Each check agrees on the ledger's head afresh (a quorum provider reuses its agreed head for a
     // few seconds): a release published meanwhile must not look unknown to a head read earlier.
     this.refreshHead();
     // The release as its event told it (the watcher decoded it), else read from the ledger's logs.
     const heard =
+      offline?.release ??
       this.heard.get(releaseId) ??
       (await callLedger(() => fetchRelease(registry, domain, releaseId, fromBlock)).catch((err: unknown) => {
         if (err instanceof LedgerUnavailable) return err;
@@ -390,7 +491,7 @@ export class DeviceAgent {
     // blocked delivery, and only what fails after that is the release failing on this device.
     let stage: "ledger" | "delivery" | "install" = "ledger";
     try {
-      release = await callLedger(() => this.checkOnLedger(release));
+      release = offline ? this.checkOffline(offline) : await callLedger(() => this.checkOnLedger(release));
       await step({ type: "checked" });
       this.needs.set(releaseId, { releaseId, component: release.record.component, reason });
 
@@ -402,13 +503,14 @@ export class DeviceAgent {
         if (state.lastVerifiedChunk === null || index > state.lastVerifiedChunk) state = transition(state, { type: "chunk-verified", index });
       };
       const { wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk));
+      stage = "ledger";
       await step({ type: "download-complete" });
 
       // Revoked, or its author barred, while downloading? Abort before anything is written
       // (CAP-11.3-c on the device: a server's remembered yes may be a poll behind the ledger).
-      stage = "ledger";
       this.refreshHead(); // asked now, not at the head the check agreed on before the download
-      await callLedger(() => this.recheckAfterDownload(release));
+      // Offline, the bundle's block is all the device can know: a revocation since is checked on reconnect (recheckOfflineInstalls).
+      if (!offline) await callLedger(() => this.recheckAfterDownload(release));
 
       stage = "delivery";
       let key: Buffer;
@@ -553,6 +655,7 @@ export class DeviceAgent {
       },
       policy: this.o.policy,
       now: Math.floor(this.now() / 1000),
+      deadline: this.deadlineOf(release.id),
     });
     if (!result.ok) throw result.error;
     // The device's own standing: a server refuses a device not enrolled, suspended or withdrawn its
@@ -566,6 +669,12 @@ export class DeviceAgent {
       );
     }
     return release;
+  }
+
+  /** The administrator's deadline its upstream gave for the release (unix s), if any (issue 19, item 11). */
+  private deadlineOf(releaseId: string): { at: number; overridePin?: boolean } | undefined {
+    const d = this.memory.deadlines.get(releaseId.toLowerCase());
+    return d && { at: Math.floor(d.at / 1000), ...(d.overridePin ? { overridePin: true } : {}) };
   }
 
   /**
@@ -585,6 +694,42 @@ export class DeviceAgent {
     if (barred) throw new LedgerRecordRejected("PROVIDER_BARRED", `provider ${release.record.provider} was barred after release ${release.id} was downloaded`);
   }
 
+  /**
+   * The checks of checkOnLedger on an offline bundle's proven facts (ADR 0017): the release's status
+   * and its provider's bar at the bundle's block, the record and signature already verified, the
+   * view's age that of the block (bounded by offline.maxBlockAgeSeconds, checked with the bundle),
+   * and the device's installed versions, floors, hardware and failures as always. Not decided
+   * offline: an administrators' update policy and the registry's checkInstallable (contract code,
+   * not storage), and the status of the releases the device runs (securityOnly sees none flagged).
+   */
+  private checkOffline(f: OfflineFacts): LedgerRelease {
+    const boot = this.slots.snapshot();
+    const credential = this.o.device.credential;
+    const result = checkCandidate({
+      release: { id: f.release.id, record: f.release.record, status: statusOf(f.stored.status), providerBarred: f.providerBarred, signatureValid: true },
+      ledger: { headTimestamp: f.block.timestamp, headBlock: f.block.number },
+      device: {
+        hardwareClass: credential.record.hardwareClass,
+        installed: this.slots.installed(),
+        floors: Object.fromEntries(Object.entries(boot.components).map(([k, c]) => [k, BigInt(c.floor)])),
+        failedReleases: Object.keys(boot.failedReleases),
+        installedStatus: {},
+      },
+      // The block's age was bounded by the device's offline limit when the bundle was checked.
+      policy: { ...this.o.policy, maxLedgerAgeSeconds: Number.MAX_SAFE_INTEGER },
+      now: Math.floor(this.now() / 1000),
+    });
+    if (!result.ok) throw result.error;
+    if (f.standing !== "active") {
+      const code = f.standing === "unknown" ? "DEVICE_NOT_ENROLLED" : f.standing === "suspended" ? "DEVICE_SUSPENDED" : "DEVICE_REVOKED";
+      throw new LedgerRecordRejected(
+        code as LedgerRecordCode,
+        `device ${credential.record.id} was ${f.standing === "unknown" ? "not enrolled with this record" : f.standing} at block ${f.block.number}`,
+      );
+    }
+    return f.release;
+  }
+
   /** A release's status as eth_call answered it, checked against the proofs when there are. */
   private agreed(proven: ProvenView | undefined, releaseId: string, called: ReleaseStatusName): ReleaseStatusName {
     return proven ? proven.agree(`the status of release ${releaseId}`, called, proven.release(releaseId)?.status) : called;
@@ -597,12 +742,13 @@ export class DeviceAgent {
    */
   private async takeManual(
     release: LedgerRelease,
-    source: { file: string } | { url: string },
+    source: { file: string } | { url: string } | { offline: OfflineFacts },
     artifactFile: string,
     onChunk: (index: number) => void,
   ): Promise<{ wrappedKey: Buffer }> {
     const limit = Number(artifactSize(release.record.fileSize, MIN_SERVED_CHUNK_SIZE));
-    const input: AsyncIterable<Uint8Array> = "file" in source ? createReadStream(source.file) : await fetchBody(source.url);
+    const input: AsyncIterable<Uint8Array> =
+      "offline" in source ? source.offline.bundle.readCiphertext() : "file" in source ? createReadStream(source.file) : await fetchBody(source.url);
     const leaves: string[] = [];
     const out = await fs.open(artifactFile, "w");
     let total = 0;
@@ -625,6 +771,7 @@ export class DeviceAgent {
       throw new DownloadRejected("CHUNK_MISMATCH", "the manual artifact does not match the ledger's Merkle root");
     }
     leaves.forEach((_, i) => onChunk(i));
+    if ("offline" in source) return { wrappedKey: source.offline.wrappedKey }; // opened by verifyOfflineBundle with this device's key
     const sources = await this.sourceSet();
     const { wrappedKey } = await wrappedKeyFromSources(sources, {
       device: this.o.device,

@@ -39,11 +39,13 @@ export async function verifyUpdateNotice(
     !isHexString(n.component, 32) ||
     typeof n.reason !== "string" ||
     (n.evidence !== undefined && !isEvidence(n.evidence)) ||
-    (n.ledgerBlock !== undefined && !(Number.isSafeInteger(n.ledgerBlock) && n.ledgerBlock >= 0))
+    (n.ledgerBlock !== undefined && !(Number.isSafeInteger(n.ledgerBlock) && n.ledgerBlock >= 0)) ||
+    (n.deadline !== undefined && !(Number.isSafeInteger(n.deadline) && n.deadline >= 0)) ||
+    (n.overridePin !== undefined && typeof n.overridePin !== "boolean")
   ) {
     throw new InputError(
       "NOTICE_MALFORMED",
-      "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex) and the newest ledger block its module read (a block number)",
+      "an update notice names a release id, a component id, a reason and, optionally, policy evidence (hex), the newest ledger block its module read (a block number) and an administrator's deadline (ms)",
     );
   }
   return { notice: n, issuedAt: message.issuedAt };

@@ -32,6 +32,12 @@ export interface CandidateInput {
   };
   policy: DevicePolicy;
   now: number; // unix s
+  /**
+   * An administrator's deadline for this release (unix s), from its upstream's notice (issue 19,
+   * item 11): once it passed, a closed update window no longer defers it; a pin gives way only
+   * with `overridePin`; security-only is the owner's and never gives way.
+   */
+  deadline?: { at: number; overridePin?: boolean };
 }
 
 /** What the device knows of its own view of the ledger, and the floor its upstream set. */
@@ -144,8 +150,11 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
     });
   }
 
+  // An administrator's deadline (issue 19, item 11) moves the window aside once it passed; a pin
+  // only when the administrator said so explicitly (overridePin); security-only never.
+  const pastDeadline = input.deadline !== undefined && now >= input.deadline.at;
   const pin = lookup(policy.pins, component);
-  if (pin !== undefined && BigInt(pin) !== version) {
+  if (pin !== undefined && BigInt(pin) !== version && !(pastDeadline && input.deadline?.overridePin)) {
     const pinned = show(BigInt(pin));
     return no(UpdateDeclined, "VERSION_PINNED", `the component is pinned to ${pinned}`, { version: show(version), pinned });
   }
@@ -157,7 +166,7 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
       });
     }
   }
-  if (policy.window && !isInWindow(policy.window, now)) {
+  if (policy.window && !isInWindow(policy.window, now) && !pastDeadline) {
     const next = nextWindowStart(policy.window, now);
     return no(UpdateDeclined, "DEFERRED_TO_WINDOW", `outside the update window; it next opens at ${new Date(next * 1000).toISOString()}`, {
       nextWindowStart: next,

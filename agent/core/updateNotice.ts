@@ -13,6 +13,13 @@ export interface UpdateNotice {
    * before issue 16.
    */
   ledgerBlock?: number;
+  /**
+   * An administrator's deadline for this release, in ms since the epoch (issue 19, item 11): after
+   * it the device installs the release even though its update window is closed. Absent: none.
+   */
+  deadline?: number;
+  /** With a deadline: after it, a pin of the component to another version gives way too (the administrator said so). */
+  overridePin?: boolean;
 }
 
 export const NOTICE_KIND = "update-notice";

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { getAddress } from "ethers";
 import { NONCE_TABLE_SQL } from "../io/sqliteNonceStore";
+import { InputError } from "../core/errors";
 import { EVERY_POLICY, joinEvidence } from "../core/policyEvidence";
 import type { ReleaseRecord } from "../core/release";
 import { formatVersion } from "../core/version";
@@ -247,6 +248,19 @@ const MIGRATIONS = [
   // at the next start (agent/tracker/ledgerMirror.ts fillMissingNames).
   `CREATE TABLE IF NOT EXISTS component_names (id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
    CREATE TABLE IF NOT EXISTS hardware_classes (id INTEGER PRIMARY KEY, name TEXT NOT NULL);`,
+  // Device groups and update campaigns (issue 19, item 11): administrators' tags on devices, groups
+  // that are saved tag queries, update requests with their targets, deadline and the devices they
+  // decided (their progress), and, for status anchors of format 2, each device's tags at the anchor.
+  `CREATE TABLE IF NOT EXISTS device_tags (device_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS device_tags_by_key ON device_tags (key, value);
+   CREATE TABLE IF NOT EXISTS device_groups (name TEXT PRIMARY KEY, query TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS update_requests (
+     id TEXT PRIMARY KEY, release_id TEXT NOT NULL, component TEXT NOT NULL, target TEXT NOT NULL, deadline INTEGER, override_pins INTEGER NOT NULL DEFAULT 0,
+     requested_by TEXT NOT NULL, requested_at INTEGER NOT NULL, refused TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS update_request_devices (request_id TEXT NOT NULL, device_id TEXT NOT NULL, decided_at INTEGER NOT NULL, PRIMARY KEY (request_id, device_id)) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS update_request_devices_by_device ON update_request_devices (device_id);
+   ALTER TABLE status_anchors ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE status_anchor_records ADD COLUMN tags TEXT;`,
 ];
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
@@ -822,6 +836,109 @@ export class FleetDatabase {
     return rows.length === 0 ? undefined : joinEvidence(new Map(rows));
   }
 
+  // ------------------------------------------------------------------ tags, groups, update requests (issue 19, item 11)
+
+  /** A device's tags (key -> value), as administrators set them. */
+  tagsOf(deviceId: string): Record<string, string> {
+    const rows = this.sql(`SELECT key, value FROM device_tags WHERE device_id = ? ORDER BY key`).raw().all(deviceId.toLowerCase()) as [string, string][];
+    return Object.fromEntries(rows);
+  }
+
+  /** Sets and removes tags of a device in one transaction; refused (nothing changed) past `maxTags`. Returns its tags after. */
+  changeTags(deviceId: string, set: Record<string, string>, remove: string[], maxTags: number): Record<string, string> {
+    const id = deviceId.toLowerCase();
+    return this.transaction(() => {
+      const del = this.sql(`DELETE FROM device_tags WHERE device_id = ? AND key = ?`);
+      for (const k of remove) del.run(id, k);
+      const put = this.sql(
+        `INSERT INTO device_tags (device_id, key, value) VALUES (?, ?, ?) ON CONFLICT (device_id, key) DO UPDATE SET value = excluded.value`,
+      );
+      for (const [k, v] of Object.entries(set)) put.run(id, k, v);
+      const n = this.sql(`SELECT COUNT(*) FROM device_tags WHERE device_id = ?`).pluck().get(id) as number;
+      if (n > maxTags) throw new TagLimitError("TAG_LIMIT", `a device has at most ${maxTags} tags; this change would leave ${n} on ${id}: remove some first`);
+      // The status anchors cover tags (format 2): a change is a change to anchor.
+      this.raiseReplayMark(TAG_CHANGES_MARK, this.replayMark(TAG_CHANGES_MARK) + 1);
+      return this.tagsOf(id);
+    });
+  }
+
+  groups(): { name: string; query: string; createdBy: string; createdAt: number }[] {
+    return this.sql(`SELECT name, query, created_by AS createdBy, created_at AS createdAt FROM device_groups ORDER BY name`).all() as {
+      name: string;
+      query: string;
+      createdBy: string;
+      createdAt: number;
+    }[];
+  }
+
+  group(name: string): { name: string; query: string; createdBy: string; createdAt: number } | undefined {
+    return this.sql(`SELECT name, query, created_by AS createdBy, created_at AS createdAt FROM device_groups WHERE name = ?`).get(name) as
+      { name: string; query: string; createdBy: string; createdAt: number } | undefined;
+  }
+
+  /** Saves a group (a later one of the same name replaces its query). */
+  putGroup(name: string, query: string, by: string, at: number): void {
+    this.sql(
+      `INSERT INTO device_groups (name, query, created_by, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET query = excluded.query, created_by = excluded.created_by, created_at = excluded.created_at`,
+    ).run(name, query, by.toLowerCase(), at);
+  }
+
+  deleteGroup(name: string): boolean {
+    return this.sql(`DELETE FROM device_groups WHERE name = ?`).run(name).changes > 0;
+  }
+
+  /** Records an administrator's update request and the devices it decided. */
+  recordUpdateRequest(r: {
+    id: string;
+    releaseId: string;
+    component: string;
+    target: unknown;
+    deadline: number | null;
+    overridePins: boolean;
+    requestedBy: string;
+    requestedAt: number;
+    refused: unknown[];
+    devices: string[];
+  }): void {
+    this.transaction(() => {
+      this.sql(
+        `INSERT INTO update_requests (id, release_id, component, target, deadline, override_pins, requested_by, requested_at, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        r.id,
+        r.releaseId.toLowerCase(),
+        r.component.toLowerCase(),
+        JSON.stringify(r.target),
+        r.deadline,
+        r.overridePins ? 1 : 0,
+        r.requestedBy.toLowerCase(),
+        r.requestedAt,
+        JSON.stringify(r.refused),
+      );
+      this.addRequestDevices(r.id, r.devices, r.requestedAt);
+    });
+  }
+
+  addRequestDevices(requestId: string, deviceIds: string[], at: number): void {
+    const ins = this.sql(`INSERT OR IGNORE INTO update_request_devices (request_id, device_id, decided_at) VALUES (?, ?, ?)`);
+    this.transaction(() => deviceIds.forEach((d) => ins.run(requestId, d.toLowerCase(), at)));
+  }
+
+  updateRequest(id: string): UpdateRequestRow | undefined {
+    const r = this.sql(`SELECT * FROM update_requests WHERE id = ?`).get(id.toLowerCase()) as UpdateRequestDb | undefined;
+    return r && toUpdateRequest(r);
+  }
+
+  updateRequests(limit: number, offset: number): { total: number; requests: UpdateRequestRow[] } {
+    const total = this.sql(`SELECT COUNT(*) FROM update_requests`).pluck().get() as number;
+    const rows = this.sql(`SELECT * FROM update_requests ORDER BY requested_at DESC, id LIMIT ? OFFSET ?`).all(limit, offset) as UpdateRequestDb[];
+    return { total, requests: rows.map(toUpdateRequest) };
+  }
+
+  requestDevices(requestId: string): string[] {
+    return this.sql(`SELECT device_id FROM update_request_devices WHERE request_id = ? ORDER BY device_id`).pluck().all(requestId.toLowerCase()) as string[];
+  }
+
   // ------------------------------------------------------------------ reports to forward upstream
 
   /** Keeps a report (as its device signed it) until the module above has taken it. */
@@ -1020,6 +1137,47 @@ export class FleetDatabase {
       .run(name, value);
   }
 }
+
+/** The replay mark counting tag changes: status anchoring's fingerprint reads it. */
+export const TAG_CHANGES_MARK = "tag-changes";
+
+/** A device would hold more tags than allowed: nothing was changed. */
+export class TagLimitError extends InputError {}
+
+/** An administrator's update request as the tracker keeps it (PROC-2, issue 19 item 11). */
+export interface UpdateRequestRow {
+  id: string;
+  releaseId: string;
+  component: string;
+  target: { devices?: number; filter?: unknown; group?: string; query?: string };
+  deadline: number | null; // ms since the epoch
+  overridePins: boolean;
+  requestedBy: string;
+  requestedAt: number;
+  refused: { deviceId: string; code: string; message: string }[];
+}
+interface UpdateRequestDb {
+  id: string;
+  release_id: string;
+  component: string;
+  target: string;
+  deadline: number | null;
+  override_pins: number;
+  requested_by: string;
+  requested_at: number;
+  refused: string;
+}
+const toUpdateRequest = (r: UpdateRequestDb): UpdateRequestRow => ({
+  id: r.id,
+  releaseId: r.release_id,
+  component: r.component,
+  target: JSON.parse(r.target),
+  deadline: r.deadline,
+  overridePins: r.override_pins === 1,
+  requestedBy: r.requested_by,
+  requestedAt: r.requested_at,
+  refused: JSON.parse(r.refused),
+});
 
 interface DeviceDb {
   id: string;

@@ -4,6 +4,7 @@ import { formatVersion } from "../core/version";
 import { FAILED_SQL, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
 import type { ResultKind } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
+import { tagQuerySql, type QueryTerm } from "./deviceTags";
 
 /**
  * The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say).
@@ -55,6 +56,7 @@ export interface DeviceView {
   blockedSince: number | null; // ms: since when delivery of lastRelease is blocked, by lastCode (lastKind blocked)
   upstream: string | null;
   safeMode: boolean; // its latest report says it runs in safe mode (CAP-11.1-b)
+  tags: Record<string, string>; // administrators' tags (issue 19, item 11)
 }
 
 export interface DeviceQuery {
@@ -63,6 +65,8 @@ export interface DeviceQuery {
   region?: string; // label or bytes32
   hardware?: number;
   q?: string; // device id prefix
+  /** Tag query terms (agent/tracker/deviceTags.ts), all of which must hold. */
+  tags?: QueryTerm[];
   limit?: number;
   offset?: number;
 }
@@ -260,6 +264,11 @@ export class FleetViews {
       const prefix = (q.q.startsWith("0x") ? q.q : "0x" + q.q).toLowerCase();
       args.push(prefix, prefix + "g");
     }
+    if (q.tags?.length) {
+      const t = tagQuerySql(q.tags);
+      where.push(t.where);
+      args.push(...t.args);
+    }
     const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
     const total = this.db.db
       .prepare(`SELECT COUNT(*) FROM devices ${clause}`)
@@ -294,6 +303,7 @@ export class FleetViews {
       blockedSince: d.lastKind === "blocked" ? d.blockedSince : null,
       upstream: d.upstream,
       safeMode: d.safeMode,
+      tags: this.db.tagsOf(d.id),
     };
   }
 

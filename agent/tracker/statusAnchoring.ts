@@ -3,8 +3,13 @@ import { OtaError } from "../core/errors";
 import { releaseCounts, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
 import type { FleetDatabase } from "./fleetDatabase";
 import type { LedgerAccount } from "./ledgerAccount";
+import { canonicalTags } from "./deviceTags";
+import { TAG_CHANGES_MARK } from "./fleetDatabase";
 import {
+  ANCHOR_FORMAT_TAGS,
   CHUNK_SIZE,
+  deviceNodeBuffer,
+  tagsLeafBuffer,
   layersOf,
   packNodes,
   packRecord,
@@ -37,6 +42,13 @@ export interface AnchorProof {
   contract: string;
   record: { deviceId: string; releaseId: string; version: string; outcome: number; reportCounter: string; reportedAt: number };
   proof: string[];
+  /**
+   * 1: the device's node is its status leaf (anchors before issue 19, item 11); 2: the pair of its
+   * status leaf and its tags leaf, the proof's first element being the tags leaf (agent/tracker/statusRecords.ts).
+   */
+  format: number;
+  /** Format 2: the device's tags at the anchor, whose leaf (deviceTags.tagsLeaf) the proof's first element is. */
+  tags?: Record<string, string>;
 }
 
 /** The result of one anchoring round: an anchor made, or why none was. */
@@ -57,6 +69,7 @@ interface AnchorDb {
   chunk_roots: Buffer;
   chunk_size: number;
   records_kept: number;
+  format: number;
 }
 
 const hex = (b: Buffer) => "0x" + b.toString("hex");
@@ -103,9 +116,9 @@ export class StatusAnchoring {
     const anchorId = Number(
       this.db
         .prepare(
-          `INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?)`,
+          `INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size, format) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?, ?)`,
         )
-        .run(this.deps.now(), account, contract, fingerprint, this.chunkSize).lastInsertRowid,
+        .run(this.deps.now(), account, contract, fingerprint, this.chunkSize, ANCHOR_FORMAT_TAGS).lastInsertRowid,
     );
     const forget = () =>
       this.deps.db.transaction(() => {
@@ -162,13 +175,24 @@ export class StatusAnchoring {
     }
   }
 
-  /** What the records depend on: the reports taken, the devices that reported, the mirrored releases (their versions). */
+  /** What the records depend on: the reports taken, the devices that reported, the mirrored releases (their versions), the tag changes. */
   private fingerprint(): string {
     const [reports, devices, releases] = this.db
       .prepare(`SELECT (SELECT COALESCE(MAX(id), 0) FROM reports), (SELECT COUNT(*) FROM devices WHERE last_counter > 0), (SELECT COUNT(*) FROM releases)`)
       .raw()
       .get() as [number, number, number];
-    return `${reports}|${devices}|${releases}`;
+    return `${reports}|${devices}|${releases}|tags:${this.deps.db.replayMark(TAG_CHANGES_MARK)}`;
+  }
+
+  /** The canonical tags (deviceTags.canonicalTags) of these devices; null for one without tags. */
+  private tagsOf(ids: string[]): Map<string, string> {
+    const rows = this.db
+      .prepare(`SELECT device_id, key, value FROM device_tags WHERE device_id IN (SELECT value FROM json_each(?))`)
+      .raw()
+      .all(JSON.stringify(ids)) as [string, string, string][];
+    const by = new Map<string, Record<string, string>>();
+    for (const [d, k, v] of rows) (by.get(d) ?? by.set(d, {}).get(d)!)[k] = v;
+    return new Map([...by].map(([d, t]) => [d, canonicalTags(t)]));
   }
 
   /** Reads the reported devices a chunk at a time (in id order), stores their packed records and hashes each chunk. */
@@ -179,7 +203,7 @@ export class StatusAnchoring {
          FROM devices d LEFT JOIN releases r ON r.id = d.last_release
         WHERE d.last_counter > 0 AND d.id > ? ORDER BY d.id LIMIT ?`,
     );
-    const insert = this.db.prepare(`INSERT INTO status_anchor_records (anchor_id, position, device_id, record) VALUES (?, ?, ?, ?)`);
+    const insert = this.db.prepare(`INSERT INTO status_anchor_records (anchor_id, position, device_id, record, tags) VALUES (?, ?, ?, ?, ?)`);
     const counts = new Map<string, ReleaseCounts>();
     const chunkRoots: Buffer[] = [];
     let after = "";
@@ -188,8 +212,9 @@ export class StatusAnchoring {
       const rows = page.all(after, this.chunkSize) as ReportedDevice[];
       if (rows.length === 0) break;
       const records = rows.map(statusRecordOf);
+      const tags = this.tagsOf(records.map((r) => r.deviceId));
       this.deps.db.transaction(() => {
-        for (const r of records) insert.run(anchorId, position++, Buffer.from(r.deviceId.slice(2), "hex"), packRecord(r));
+        for (const r of records) insert.run(anchorId, position++, Buffer.from(r.deviceId.slice(2), "hex"), packRecord(r), tags.get(r.deviceId) ?? null);
       });
       for (const c of releaseCounts(records)) {
         const sum = counts.get(c.releaseId) ?? counts.set(c.releaseId, { releaseId: c.releaseId, installed: 0, failed: 0, pending: 0 }).get(c.releaseId)!;
@@ -197,7 +222,7 @@ export class StatusAnchoring {
         sum.failed += c.failed;
         sum.pending += c.pending;
       }
-      chunkRoots.push(rootOf(records.map(statusLeafBuffer)));
+      chunkRoots.push(rootOf(records.map((r) => deviceNodeBuffer(r, tags.get(r.deviceId) ?? null))));
       after = rows[rows.length - 1].id;
       if (rows.length < this.chunkSize) break;
       await yieldToLoop(); // reports keep flowing while a large fleet is anchored
@@ -242,11 +267,15 @@ export class StatusAnchoring {
       throw new OtaError("DEVICE_NOT_IN_ANCHOR", `device ${deviceId} is not among the ${a.device_count} device(s) of anchor ${index}`);
     const first = Math.floor(at / a.chunk_size) * a.chunk_size;
     const chunk = this.db
-      .prepare(`SELECT device_id, record FROM status_anchor_records WHERE anchor_id = ? AND position >= ? AND position < ? ORDER BY position`)
-      .all(a.id, first, first + a.chunk_size) as { device_id: Buffer; record: Buffer }[];
+      .prepare(`SELECT device_id, record, tags FROM status_anchor_records WHERE anchor_id = ? AND position >= ? AND position < ? ORDER BY position`)
+      .all(a.id, first, first + a.chunk_size) as { device_id: Buffer; record: Buffer; tags: string | null }[];
     const records: StatusRecord[] = chunk.map((r) => unpackRecord(r.device_id, r.record));
-    const proof = [...proofIn(layersOf(records.map(statusLeafBuffer)), at - first), ...proofIn(layersOf(unpackNodes(a.chunk_roots)), first / a.chunk_size)];
+    // Format 1 (anchors before tags): the status leaf is the device's node; format 2: it is paired with the tags leaf.
+    const v2 = a.format >= ANCHOR_FORMAT_TAGS;
+    const nodes = v2 ? records.map((r, i) => deviceNodeBuffer(r, chunk[i].tags)) : records.map(statusLeafBuffer);
     const r = records[at - first];
+    const own = v2 ? [tagsLeafBuffer(r.deviceId, chunk[at - first].tags)] : [];
+    const proof = [...own, ...proofIn(layersOf(nodes), at - first), ...proofIn(layersOf(unpackNodes(a.chunk_roots)), first / a.chunk_size)];
     return {
       anchorIndex: index,
       root: a.root,
@@ -260,6 +289,8 @@ export class StatusAnchoring {
         reportedAt: r.reportedAt,
       },
       proof: proof.map(hex),
+      format: v2 ? ANCHOR_FORMAT_TAGS : 1,
+      ...(v2 ? { tags: Object.fromEntries((JSON.parse(chunk[at - first].tags ?? "[]") as [string, string][]).map(([k, v]) => [k, v])) } : {}),
     };
   }
 }

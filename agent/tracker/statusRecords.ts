@@ -108,6 +108,32 @@ export function statusLeafBuffer(r: StatusRecord): Buffer {
   return keccak(keccak(w));
 }
 
+/**
+ * Anchor format 2 (issue 19, item 11): each device's node in the tree is the pair of its status
+ * leaf and its tags leaf (agent/tracker/deviceTags.ts tagsLeaf), hashed as the tree hashes pairs.
+ * A status proof is then the tags leaf followed by the path, which StatusAnchors.verifyStatus
+ * checks on the ledger unchanged; a tags proof is the status leaf followed by the same path.
+ * Format 1 (before) had the status leaf alone as the device's node.
+ */
+export const ANCHOR_FORMAT_TAGS = 2;
+
+const TAGS_DOMAIN = keccak(Buffer.from("ota-ledger.device-tags.v1", "utf8"));
+const EMPTY_TAGS_HASH = keccak(Buffer.from("[]", "utf8"));
+
+/** tagsLeaf over buffers: keccak256(keccak256(abi.encode(domain, deviceId, keccak256(canonical tags JSON)))). */
+export function tagsLeafBuffer(deviceId: string, canonicalTags: string | null): Buffer {
+  const w = Buffer.alloc(96);
+  TAGS_DOMAIN.copy(w, 0);
+  Buffer.from(getBytes(deviceId)).copy(w, 32);
+  (canonicalTags === null || canonicalTags === "[]" ? EMPTY_TAGS_HASH : keccak(Buffer.from(canonicalTags, "utf8"))).copy(w, 64);
+  return keccak(keccak(w));
+}
+
+/** A device's node in a format-2 tree: its status leaf and its tags leaf, paired. */
+export function deviceNodeBuffer(r: StatusRecord, canonicalTags: string | null): Buffer {
+  return hashPair(statusLeafBuffer(r), tagsLeafBuffer(r.deviceId, canonicalTags));
+}
+
 function hashPair(a: Buffer, b: Buffer): Buffer {
   return Buffer.compare(a, b) <= 0 ? keccak(Buffer.concat([a, b])) : keccak(Buffer.concat([b, a]));
 }

@@ -10,7 +10,8 @@ import type { Envelope } from "../crypto/sealedMessage";
 import { DEVICE_STATUSES, type DeviceStatus } from "./fleetViews";
 import { TRACKER_OPENAPI } from "./openapi";
 import type { TrackerModule } from "./trackerModule";
-import { handleUpdateRequest, UpdateRequestRefused } from "./updateRequests";
+import { devicesMatching, handleUpdateRequest, requestProgress, UpdateRequestRefused } from "./updateRequests";
+import { checkGroupName, MAX_GROUPS, MAX_TAGS_PER_DEVICE, parseGroupRequest, parseTagChange, parseTagQuery, type QueryTerm } from "./deviceTags";
 import { isReleaseId, parseCohortsRequest, requireAdministrator } from "./rolloutCohorts";
 import { parseEvidenceRequest } from "./evidenceRequests";
 import { RefusalNames } from "../chain/policyExplanation";
@@ -53,6 +54,8 @@ const STATUS_OF_CODE: Record<string, number> = {
   MESSAGE_MALFORMED: 400,
   REPORT_MALFORMED: 400,
   DEVICE_UNKNOWN: 404,
+  GROUP_UNKNOWN: 404,
+  REQUEST_UNKNOWN: 404,
   RELEASE_UNKNOWN: 404,
   ANCHOR_UNKNOWN: 404,
   ANCHOR_RECORDS_PRUNED: 404,
@@ -184,6 +187,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
       region: q.region || undefined,
       hardware: intParam(q.hardware, "hardware"),
       q: q.q || undefined,
+      tags: tagTerms(tracker, req.query as Record<string, string | string[] | undefined>),
       limit: intParam(q.limit, "limit"),
       offset: intParam(q.offset, "offset"),
     });
@@ -221,9 +225,30 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const { registry, policies, domain, fromBlock } = tracker.options.chain;
-    const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: Date.now }, account, json(raw));
-    o.log?.(`update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused`);
+    const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: tracker.now }, account, json(raw));
+    o.log?.(
+      `update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused${
+        result.deadline === null ? "" : `, deadline ${new Date(result.deadline).toISOString()}`
+      }`,
+    );
     return reply.send(result);
+  });
+  // Campaigns (issue 19, item 11): the requests taken and their progress.
+  app.get("/v1/update-requests", async (req) => {
+    reader(req);
+    const q = req.query as Record<string, string | undefined>;
+    const limit = Math.min(intParam(q.limit, "limit") ?? 50, 1000);
+    if (limit < 1) throw new InputError("BAD_REQUEST", "limit must be at least 1");
+    const { total, requests } = tracker.db.updateRequests(limit, intParam(q.offset, "offset") ?? 0);
+    return { total, requests: requests.map((r) => requestProgress(tracker.db, r.id, tracker.now())!) };
+  });
+  app.get("/v1/update-requests/:id", async (req) => {
+    reader(req);
+    const id = (req.params as { id: string }).id.toLowerCase();
+    if (!/^0x[0-9a-f]{32}$/.test(id)) throw new InputError("BAD_REQUEST", "an update request id is 0x followed by 32 hex digits");
+    const progress = requestProgress(tracker.db, id, tracker.now(), { devices: true });
+    if (!progress) throw new OtaError("REQUEST_UNKNOWN", `no update request ${id} on this tracker: \`ota-ledger update status\` lists them`);
+    return progress;
   });
 
   app.get("/v1/anchors", async (req) => {
@@ -243,17 +268,27 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   });
 
   /**
+   * An administrator's signed request (tags, groups): the signature, the body as `parse` takes it
+   * (none for a DELETE), the role.
+   */
+  const administrator = async <T>(req: FastifyRequest, parse: (body: unknown) => T) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
+    const body = parse(req.method === "DELETE" && raw.length === 0 ? undefined : json(raw));
+    await requireAdministrator(tracker.options.chain.registry, account);
+    return { account, body };
+  };
+  /**
    * An administrator's signed request about one mirrored release (rollout cohorts, policy
    * evidence): the signature, the release id in the path, the body as `parse` takes it, the role.
    */
   const administratorsRequest = async <T>(req: FastifyRequest, parse: (body: unknown) => T) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const params = req.params as { releaseId?: string; id?: string };
     const releaseId = (params.releaseId ?? params.id ?? "").toLowerCase();
-    if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
-    const body = parse(json(raw));
-    await requireAdministrator(tracker.options.chain.registry, account);
+    const { account, body } = await administrator(req, (b) => {
+      if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
+      return parse(b);
+    });
     if (!tracker.db.release(releaseId))
       throw new OtaError(
         "RELEASE_UNKNOWN",
@@ -273,6 +308,41 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     const result = await tracker.setPolicyEvidence(releaseId, body.policy, body.devices);
     o.log?.(`policy evidence of release ${releaseId} for ${body.policy || "every policy"} by ${account}: ${result.devices} device(s)`);
     return reply.send({ releaseId, policy: body.policy || null, devices: result.devices });
+  });
+
+  // Device tags and groups (issue 19, item 11): administrators write, readers read.
+  app.post("/v1/fleet/devices/:id/tags", async (req, reply) => {
+    const deviceId = (req.params as { id: string }).id.toLowerCase();
+    const { account, body } = await administrator(req, (b) => {
+      if (!/^0x[0-9a-f]{64}$/.test(deviceId)) throw new InputError("BAD_REQUEST", "the device id in the path is 0x followed by 64 hex digits");
+      return parseTagChange(b);
+    });
+    if (!tracker.db.device(deviceId)) throw new OtaError("DEVICE_UNKNOWN", `no device ${deviceId} in this tracker's fleet (as it follows the ledger)`);
+    const tags = tracker.db.changeTags(deviceId, body.set, body.remove, MAX_TAGS_PER_DEVICE);
+    o.log?.(`tags of device ${deviceId} by ${account}: set ${Object.keys(body.set).join(",") || "-"}, removed ${body.remove.join(",") || "-"}`);
+    const joined = await tracker.tagsChanged([deviceId]);
+    return reply.send({ deviceId, tags, joinedRequests: joined });
+  });
+  app.get("/v1/groups", async (req) => {
+    reader(req);
+    return { groups: tracker.db.groups().map((g) => ({ ...g, devices: devicesMatching(tracker.db, parseTagQuery(g.query)).length })) };
+  });
+  app.post("/v1/groups", async (req, reply) => {
+    const { account, body } = await administrator(req, parseGroupRequest);
+    if (!tracker.db.group(body.name) && tracker.db.groups().length >= MAX_GROUPS)
+      throw new InputError("GROUP_LIMIT", `a tracker keeps at most ${MAX_GROUPS} groups: remove one first`);
+    tracker.db.putGroup(body.name, body.query, account, tracker.now());
+    o.log?.(`group ${body.name} = ${body.query} by ${account}`);
+    const devices = devicesMatching(tracker.db, body.terms);
+    await tracker.tagsChanged(devices.slice(0, 100_000));
+    return reply.send({ name: body.name, query: body.query, devices: devices.length });
+  });
+  app.delete("/v1/groups/:name", async (req, reply) => {
+    const name = (req.params as { name: string }).name;
+    const { account } = await administrator(req, () => checkGroupName(name));
+    if (!tracker.db.deleteGroup(name)) throw new OtaError("GROUP_UNKNOWN", `no group "${name}" on this tracker`);
+    o.log?.(`group ${name} removed by ${account}`);
+    return reply.send({ name, removed: true });
   });
 
   app.get("/openapi.json", async () => TRACKER_OPENAPI);
@@ -305,6 +375,23 @@ async function sendDashboardFile(reply: FastifyReply, file: string) {
     .header("cache-control", "no-cache")
     .header("content-security-policy", "default-src 'self'; style-src 'self'; img-src 'self' data:")
     .send(body);
+}
+
+/**
+ * The device list's tag filter: `tag=k=v` (repeatable; every term must hold, each one a query
+ * term: k=v, k!=v, k, !k) and `group=<name>` (the group's saved query).
+ */
+function tagTerms(tracker: TrackerModule, q: Record<string, string | string[] | undefined>): QueryTerm[] | undefined {
+  const terms: QueryTerm[] = [];
+  const tags = q.tag === undefined ? [] : Array.isArray(q.tag) ? q.tag : [q.tag];
+  if (tags.length > 32) throw new InputError("QUERY_INVALID", "at most 32 tag terms");
+  for (const t of tags) terms.push(...parseTagQuery(t));
+  if (typeof q.group === "string" && q.group !== "") {
+    const g = tracker.db.group(checkGroupName(q.group));
+    if (!g) throw new OtaError("GROUP_UNKNOWN", `no group "${q.group}" on this tracker`);
+    terms.push(...parseTagQuery(g.query));
+  }
+  return terms.length ? terms : undefined;
 }
 
 function errorBody(code: string, message: string) {

@@ -23,6 +23,7 @@ import { pullDownloadLog } from "./downloadLog";
 import { FailureReporter, type FailurePost } from "./failureReports";
 import { LedgerAccount } from "./ledgerAccount";
 import { StatusAnchoring, type AnchorResult } from "./statusAnchoring";
+import { extendDynamicRequests } from "./updateRequests";
 import { BODY_MAX_BYTES, ERROR_ANSWER_MAX_BYTES, NOTICES_PER_ANSWER_MAX } from "../core/wireLimits";
 import { readBoundedBody } from "../io/boundedBody";
 
@@ -151,7 +152,8 @@ export class TrackerModule {
   readonly wallet: Wallet;
   readonly id: string;
   readonly stream: ChainEventStream;
-  private readonly now: () => number;
+  /** The module's clock (ms): the time its decisions, notices and deadlines are read against. */
+  readonly now: () => number;
   private readonly o: Required<Pick<TrackerModuleOptions, "livenessMs" | "renoticeMs" | "adoptionSampleMs" | "upstreamMs" | "maxMessageAgeMs">>;
   private lastIssuedAt = 0;
   private readonly keys = new Map<string, string>(); // module id -> registered public key
@@ -450,6 +452,19 @@ export class TrackerModule {
     return decided;
   }
 
+  /**
+   * Devices whose tags changed, or that a new or changed group now selects (issue 19, item 11):
+   * those that came to match an earlier request's group or query join it, after the same ledger
+   * checks. Returns how many were decided. The server module only (it decides).
+   */
+  async tagsChanged(deviceIds: string[]): Promise<number> {
+    if (this.role !== "server" || deviceIds.length === 0) return 0;
+    const { registry, policies, domain, fromBlock } = this.options.chain;
+    const n = await extendDynamicRequests({ registry, policies, domain, fromBlock, db: this.db, now: this.now }, deviceIds);
+    if (n > 0) this.log(`decided: ${n} device(s) joined update requests by their tags`);
+    return n;
+  }
+
   /** One point of adoption per release: how many devices run it now. */
   sampleAdoption(): void {
     this.db.sampleAdoption(this.now(), this.views.installedByRelease());
@@ -496,6 +511,8 @@ export class TrackerModule {
         component: step.component,
         reason: step.reason,
         ...(step.evidence ? { evidence: step.evidence } : {}),
+        // An administrator's deadline (issue 19, item 11): after it the device installs though its window is closed.
+        ...this.requestTerms(step.origin),
         // The newest block this module has read: the device's view must reach it (a frozen view is seen, issue 16).
         ...((this.stream.position?.block ?? -1) >= 0 ? { ledgerBlock: this.stream.position!.block } : {}),
       };
@@ -543,7 +560,12 @@ export class TrackerModule {
     }
     const installed = new Map(this.db.installed(device.id).map((i) => [i.component, i]));
     for (const d of this.db.decisionsFor(device.id)) {
-      if (out.has(d.releaseId)) continue;
+      // The plan would offer it anyway: an administrator's request still gives it its origin (its deadline, issue 19 item 11).
+      const planned = out.get(d.releaseId);
+      if (planned) {
+        if (d.origin.startsWith("request:")) planned.origin = d.origin;
+        continue;
+      }
       const have = installed.get(d.component);
       const release = this.db.release(d.releaseId);
       if (have && (have.releaseId === d.releaseId || (release && have.version >= release.version))) continue; // done
@@ -563,7 +585,21 @@ export class TrackerModule {
     // plan; an administrator's request for it is (they ask again on purpose). A blocked delivery
     // never stops an offer (agent/core/updateOutcome).
     const failedHere = (s: { releaseId: string; origin: string }) => device.failedRelease === s.releaseId && !s.origin.startsWith("request:");
-    return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s)) && !failedHere(s) && !recent(s));
+    // A release the device deferred is offered again once its request's deadline passed (issue 19,
+    // item 11): the notice carries the deadline, and the device installs it whatever its window says.
+    const pastDeadline = (s: { origin: string }) => {
+      const terms = this.requestTerms(s.origin);
+      return terms?.deadline !== undefined && this.now() >= terms.deadline;
+    };
+    return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s) || pastDeadline(s)) && !failedHere(s) && !recent(s));
+  }
+
+  /** The deadline (ms) and pin override of the administrator's request a decision came from (origin `request:<id>`), if any. */
+  requestTerms(origin: string): { deadline?: number; overridePin?: true } | undefined {
+    if (!origin.startsWith("request:")) return undefined;
+    const r = this.db.updateRequest(origin.slice("request:".length));
+    if (!r || r.deadline === null) return undefined;
+    return { deadline: r.deadline, ...(r.overridePins ? { overridePin: true as const } : {}) };
   }
 
   /**

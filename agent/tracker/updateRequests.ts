@@ -6,7 +6,8 @@ import { fetchRelease } from "../chain/releaseEvents";
 import { callLedger as ledger } from "../chain/ledgerCall";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { InputError, OtaError } from "../core/errors";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { FleetDatabase, UpdateRequestRow } from "./fleetDatabase";
+import { checkGroupName, formatTagQuery, parseTagQuery, tagQuerySql, type QueryTerm } from "./deviceTags";
 import { labelToBytes32 } from "./fleetViews";
 
 /** PROC-2: an administrator asks for an update of a release, to named devices or to a filter of the fleet. */
@@ -14,6 +15,14 @@ export interface UpdateRequest {
   releaseId: string;
   devices?: string[];
   filter?: { network?: string; region?: string; hardware?: number[] };
+  /** A saved group (issue 19, item 11): the devices its query selects when the request is taken, and those that come to match it later. */
+  group?: string;
+  /** A tag query (agent/tracker/deviceTags.ts), as a group holds one. */
+  query?: string;
+  /** ms since the epoch: after it, a device that defers the release to its update window installs it anyway. */
+  deadline?: number;
+  /** With a deadline: after it, a device whose policy pins the component to another version installs the release too. */
+  overridePins?: boolean;
   imageLocation?: string; // if given, must be the release's recorded file link
 }
 
@@ -22,6 +31,7 @@ export interface UpdateRequestResult {
   releaseId: string;
   decided: number;
   refused: { deviceId: string; code: string; message: string }[];
+  deadline: number | null;
 }
 
 /** A request refused as a whole: nothing was decided. `status` is the HTTP status to answer with. */
@@ -82,6 +92,49 @@ export async function handleUpdateRequest(
 
   const targets = selectDevices(db, req);
   if (targets.length === 0) throw new UpdateRequestRefused("NO_DEVICES", "no device matches the request", 400);
+  const { accepted, refused } = await checkDevices(deps, release, targets, req.releaseId);
+  const requestId = "0x" + randomBytes(16).toString("hex");
+  const at = deps.now();
+  db.transaction(() => {
+    for (const id of accepted)
+      db.decide({ deviceId: id, releaseId: release.id, component: release.record.component, reason: "requested", origin: `request:${requestId}`, at });
+    if (accepted.length > 0) db.startRollout(release.id, `request:${requestId}`, at);
+    db.recordUpdateRequest({
+      id: requestId,
+      releaseId: release.id,
+      component: release.record.component,
+      target: targetOf(req),
+      deadline: req.deadline ?? null,
+      overridePins: req.overridePins === true,
+      requestedBy: account,
+      requestedAt: at,
+      refused,
+      devices: accepted,
+    });
+  });
+  return { requestId, releaseId: release.id.toLowerCase(), decided: accepted.length, refused, deadline: req.deadline ?? null };
+}
+
+/** What a request targeted, as its progress shows it: a count of named devices, the filter, the group or the query. */
+function targetOf(req: UpdateRequest): UpdateRequestRow["target"] {
+  if (req.devices) return { devices: new Set(req.devices.map((d) => d.toLowerCase())).size };
+  if (req.group !== undefined) return { group: req.group };
+  if (req.query !== undefined) return { query: formatTagQuery(parseTagQuery(req.query)) };
+  return { filter: req.filter };
+}
+
+/**
+ * The registry's installable check (and the update policies') for each device, asked once per
+ * configuration without policies, once per device with them; release-level verdicts refuse the
+ * whole request.
+ */
+async function checkDevices(
+  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; db: FleetDatabase },
+  release: Awaited<ReturnType<typeof fetchRelease>> & object,
+  targets: string[],
+  releaseText: string,
+): Promise<{ accepted: string[]; refused: UpdateRequestResult["refused"] }> {
+  const { registry, db } = deps;
   const refused: UpdateRequestResult["refused"] = [];
   const accepted: string[] = [];
   const verdicts = new Map<number | string, LedgerUpdateVerdict>(); // configuration (or device) -> the ledger's answer
@@ -106,22 +159,124 @@ export async function handleUpdateRequest(
       verdicts.set(key, v);
     }
     const verdict = v.verdict;
-    if (RELEASE_VERDICTS[verdict])
-      throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${req.releaseId}`, 400);
+    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${releaseText}`, 400);
     if (verdict !== "INSTALLABLE")
       refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
     else if (v.reason !== 0n)
       refused.push({ deviceId: id, code: "POLICY_REFUSED", message: `the update policy ${v.policy} refuses this device now (reason ${v.reason})` });
     else accepted.push(id);
   }
-  const requestId = "0x" + randomBytes(16).toString("hex");
-  const at = deps.now();
-  db.transaction(() => {
-    for (const id of accepted)
-      db.decide({ deviceId: id, releaseId: release.id, component: release.record.component, reason: "requested", origin: `request:${requestId}`, at });
-    if (accepted.length > 0) db.startRollout(release.id, `request:${requestId}`, at);
-  });
-  return { requestId, releaseId: release.id.toLowerCase(), decided: accepted.length, refused };
+  return { accepted, refused };
+}
+
+/**
+ * Devices that came to match the group or query of an earlier request (their tags changed, the
+ * group's query was replaced) join it (issue 19, item 11): each is checked on the ledger as the
+ * request's devices were, and decided when it passes. A request whose release is no longer
+ * installable for it, or no longer active, decides nothing more. Returns how many were decided.
+ */
+export async function extendDynamicRequests(
+  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number; db: FleetDatabase; now: () => number },
+  deviceIds: string[],
+): Promise<number> {
+  const { db } = deps;
+  let decided = 0;
+  const dynamic = db.db
+    .prepare(`SELECT id FROM update_requests WHERE json_extract(target, '$.group') IS NOT NULL OR json_extract(target, '$.query') IS NOT NULL`)
+    .pluck()
+    .all() as string[];
+  for (const requestId of dynamic) {
+    const r = db.updateRequest(requestId)!;
+    const query = r.target.group !== undefined ? db.group(r.target.group)?.query : r.target.query;
+    if (query === undefined) continue; // the group was removed: the request keeps the devices it has
+    const matching = new Set(devicesMatching(db, parseTagQuery(query), deviceIds));
+    const already = new Set(db.requestDevices(requestId));
+    const fresh = deviceIds.map((d) => d.toLowerCase()).filter((d) => matching.has(d) && !already.has(d));
+    if (fresh.length === 0) continue;
+    const release = await ledger(() => fetchRelease(deps.registry, deps.domain, r.releaseId, deps.fromBlock));
+    if (!release) continue;
+    let checked: Awaited<ReturnType<typeof checkDevices>>;
+    try {
+      checked = await checkDevices(deps, release, fresh, r.releaseId);
+    } catch (err) {
+      if (err instanceof UpdateRequestRefused) continue; // the release is no longer installable at all
+      throw err;
+    }
+    const at = deps.now();
+    db.transaction(() => {
+      for (const id of checked.accepted)
+        db.decide({ deviceId: id, releaseId: r.releaseId, component: r.component, reason: "requested", origin: `request:${requestId}`, at });
+      db.addRequestDevices(requestId, checked.accepted, at);
+    });
+    decided += checked.accepted.length;
+  }
+  return decided;
+}
+
+/** Of `among` (or every device), those the query selects. */
+export function devicesMatching(db: FleetDatabase, terms: QueryTerm[], among?: string[], limit = MAX_DEVICES + 1): string[] {
+  const q = tagQuerySql(terms);
+  const restrict = among ? ` AND id IN (SELECT value FROM json_each(?))` : "";
+  const args = among ? [...q.args, JSON.stringify(among.map((d) => d.toLowerCase()))] : q.args;
+  return db.db
+    .prepare(`SELECT id FROM devices WHERE ${q.where}${restrict} ORDER BY id LIMIT ?`)
+    .pluck()
+    .all(...args, limit) as string[];
+}
+
+/** Where one device of a request stands (GET /v1/update-requests/:id). */
+export type RequestDeviceState = "installed" | "failed" | "blocked" | "refused" | "notified" | "pending";
+
+/**
+ * The progress of an update request: for each device it decided, the release installed, failed
+ * (after an intact delivery), blocked (delivery, retried), refused (declined by the device or
+ * refused by its checks: the code says which), notified (told, no result yet) or pending (not
+ * told yet); and how many are past the deadline without it installed.
+ */
+export function requestProgress(db: FleetDatabase, requestId: string, now: number, o: { devices?: boolean } = {}) {
+  const r = db.updateRequest(requestId);
+  if (!r) return undefined;
+  const release = db.release(r.releaseId);
+  const ids = db.requestDevices(r.id);
+  const counts = { decided: ids.length, notified: 0, installed: 0, failed: 0, blocked: 0, refused: 0, pending: 0, pastDeadline: 0 };
+  const devices: { deviceId: string; state: RequestDeviceState; code: string | null; pastDeadline: boolean }[] = [];
+  const past = r.deadline !== null && now >= r.deadline;
+  for (const id of ids) {
+    const d = db.device(id);
+    const have = db.installed(id).find((i) => i.component === r.component);
+    const runs = !!have && (have.releaseId === r.releaseId || (!!release && have.version >= release.version));
+    const told = db.lastDelivery(id, r.releaseId) !== undefined;
+    if (told) counts.notified++;
+    let state: RequestDeviceState;
+    let code: string | null = null;
+    if (runs) state = "installed";
+    else if (d?.lastRelease === r.releaseId && d.lastKind && d.lastKind !== "installed") {
+      state = d.lastKind;
+      code = d.lastCode;
+    } else state = told ? "notified" : "pending";
+    if (state === "installed") counts.installed++;
+    else if (state === "failed") counts.failed++;
+    else if (state === "blocked") counts.blocked++;
+    else if (state === "refused") counts.refused++;
+    else counts.pending++;
+    const late = past && state !== "installed";
+    if (late) counts.pastDeadline++;
+    if (o.devices) devices.push({ deviceId: id, state, code, pastDeadline: late });
+  }
+  return {
+    requestId: r.id,
+    releaseId: r.releaseId,
+    releaseName: db.releaseName(r.releaseId),
+    component: r.component,
+    target: r.target,
+    deadline: r.deadline,
+    overridePins: r.overridePins,
+    requestedBy: r.requestedBy,
+    requestedAt: r.requestedAt,
+    counts,
+    notDecided: r.refused,
+    ...(o.devices ? { devices } : {}),
+  };
 }
 
 function parseRequest(input: unknown): UpdateRequest {
@@ -134,8 +289,18 @@ function parseRequest(input: unknown): UpdateRequest {
   if (r.devices !== undefined && (!Array.isArray(r.devices) || r.devices.length > MAX_DEVICES || !r.devices.every((d) => isHexString(d, 32)))) {
     fail(`devices must be a list of at most ${MAX_DEVICES} device ids (0x + 64 hex digits)`);
   }
-  if (r.devices === undefined && r.filter === undefined)
-    fail("name the devices (devices) or a filter (filter: {network, region, hardware}); {} in filter means the whole fleet");
+  const targets = ["devices", "filter", "group", "query"].filter((k) => (r as unknown as Record<string, unknown>)[k] !== undefined);
+  if (targets.length === 0)
+    fail("name the devices (devices), a filter (filter: {network, region, hardware}; {} means the whole fleet), a group (group) or a tag query (query)");
+  if (targets.length > 1) fail(`name one target, not ${targets.join(" and ")}`);
+  if (r.group !== undefined) checkGroupName(r.group);
+  if (r.query !== undefined) parseTagQuery(r.query);
+  if (r.deadline !== undefined && (!Number.isSafeInteger(r.deadline) || r.deadline < 0))
+    fail('deadline is a time in milliseconds since the epoch (e.g. Date.parse("2030-01-01T00:00:00Z"))');
+  if (r.overridePins !== undefined && typeof r.overridePins !== "boolean") fail("overridePins is true or false");
+  if (r.overridePins === true && r.deadline === undefined) fail("overridePins takes effect at the deadline: give a deadline too");
+  const extra = Object.keys(r).filter((k) => !["releaseId", "devices", "filter", "group", "query", "deadline", "overridePins", "imageLocation"].includes(k));
+  if (extra.length) fail(`unknown field(s) ${extra.join(", ")}`);
   if (r.filter !== undefined) {
     const f = r.filter;
     if (typeof f !== "object" || f === null) fail("filter is an object {network?, region?, hardware?}");
@@ -150,6 +315,14 @@ function parseRequest(input: unknown): UpdateRequest {
 
 function selectDevices(db: FleetDatabase, r: UpdateRequest): string[] {
   if (r.devices) return [...new Set(r.devices.map((d) => d.toLowerCase()))];
+  if (r.group !== undefined || r.query !== undefined) {
+    const query = r.group !== undefined ? db.group(r.group)?.query : r.query!;
+    if (query === undefined) throw new UpdateRequestRefused("GROUP_UNKNOWN", `no group "${r.group}" on this tracker: \`ota-ledger group list\``, 404);
+    const ids = devicesMatching(db, parseTagQuery(query));
+    if (ids.length > MAX_DEVICES)
+      throw new InputError("BAD_REQUEST", `the query matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
+    return ids;
+  }
   const where: string[] = [];
   const args: unknown[] = [];
   if (r.filter?.network !== undefined) {
