@@ -161,3 +161,18 @@ export function parseStartTime(text: string, now: number, what: string): number 
   if (seconds < 0 || seconds >= 2 ** 40) fail(what, `"${text}" is outside the times the ledger holds (1970 to year 36812)`, text);
   return seconds;
 }
+
+/**
+ * A point in the past as Unix seconds, for a compromise time: an ISO-8601 time with its offset
+ * (2026-12-01T08:00Z; a bare date is midnight UTC), `now`, or `-<n>(s|m|h|d)` before `now`.
+ */
+export function parsePastTime(text: string, now: number, what: string): number {
+  const value = text.trim();
+  const ago = /^-(\d+)([smhd])$/.exec(value);
+  const seconds = ago ? now - Number(ago[1]) * UNIT_SECONDS[ago[2]] : value.startsWith("+") ? NaN : parseStartTime(value, now, what);
+  if (Number.isNaN(seconds)) fail(what, `"${text}" is in the future: give the time the key was first exposed, now or earlier`, text);
+  if (seconds < 0) fail(what, `"${text}" is before 1970`, text);
+  if (seconds > now)
+    fail(what, `"${text}" is after the ledger's latest block (${new Date(now * 1000).toISOString()}): give the time the key was first exposed`, text);
+  return seconds;
+}

@@ -97,7 +97,22 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   UpdateRegistryProviderNotBarred: (a) => ({ why: `provider ${a.provider} is not barred, so there is no bar to lift` }),
   UpdateRegistryZeroAddress: () => ({ why: "the zero address was given where an account is needed" }),
   UpdateRegistrySignerAlreadyAdded: (a) => ({ why: `${a.signer} already signs for provider ${a.provider}` }),
-  UpdateRegistrySignerNotAuthorized: (a) => ({ why: `${a.signer} is not a signer of provider ${a.provider}` }),
+  UpdateRegistrySignerNotAuthorized: (a) => ({
+    why: `${a.signer} is not a key that may sign releases of provider ${a.provider} now`,
+    hint: `see ota-ledger provider signer show ${a.provider} ${a.signer}; a retired key's releases stay valid, new ones need a current key`,
+  }),
+  UpdateRegistrySignerCompromised: (a) => ({
+    why: `${a.signer} was retired from provider ${a.provider} as compromised since ${shownTime(a.since)}: it never signs again, and only an earlier compromise time can be given`,
+    hint: `add a freshly generated key: ota-ledger provider signer add ${a.provider} <address>`,
+  }),
+  UpdateRegistrySignerLimitReached: (a) => ({
+    why: `provider ${a.provider} has had ${a.limit} signing keys, as many as a release can name`,
+    hint: "add a key back that was retired (not as compromised), or register the components under a new provider",
+  }),
+  UpdateRegistryCompromiseInFuture: (a) => ({
+    why: `the compromise time ${shownTime(a.since)} is after the ledger's time ${shownTime(a.now)}`,
+    hint: "give the time the key was first exposed, now or earlier",
+  }),
   UpdateRegistryInvalidSignature: (a) => ({
     why: `the release record's signature is not ${a.signer}'s (an EOA's signature over another record, or a contract signer that does not vouch for it)`,
     hint: "sign the exact record with the provider's registered signing key (release publish does), or for an ERC-1271 signer give --signer <contract> and check that it accepts the key",
@@ -157,6 +172,12 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
     hint: "attach the module to a module higher up",
   }),
 };
+
+/** A block time from a revert's arguments, as ISO-8601. */
+function shownTime(value: unknown): string {
+  const seconds = Number(value);
+  return Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(value);
+}
 
 /** A uint64 version from a revert's arguments, as people write it. */
 function shownVersion(value: unknown): string {
