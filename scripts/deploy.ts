@@ -1,5 +1,5 @@
 /**
- * Deploys the registries (UpdateRegistry, FleetRegistry, UpdatePolicies, StatusAnchors) with
+ * Deploys the registries (UpdateRegistry, FleetRegistry, UpdatePolicies, StatusAnchors, ReleaseBundles) with
  * Hardhat Ignition and writes deployments/<network>.json, where the agents read the addresses.
  *
  *   npm run deploy:local    the node at 127.0.0.1:8545 (npm run chain); writes deployments/localhost.json
@@ -56,6 +56,7 @@ async function main() {
   console.log(`FleetRegistry  ${deployment.fleetRegistry}`);
   console.log(`UpdatePolicies ${deployment.updatePolicies}`);
   console.log(`StatusAnchors  ${deployment.statusAnchors}`);
+  console.log(`ReleaseBundles ${deployment.releaseBundles}`);
 
   // Read back what the ledger holds, not what was asked for: a resumed journal keeps its first parameters.
   const registry = UpdateRegistry__factory.connect(deployment.updateRegistry, hre.ethers.provider);

@@ -15,10 +15,11 @@ export {
   LocationPolicy__factory,
   MaintenanceWindowPolicy__factory,
   PilotFleetPolicy__factory,
+  ReleaseBundles__factory,
   StagedRollout__factory,
   StatusAnchors__factory,
   UpdateCheckLens__factory,
   UpdatePolicies__factory,
   UpdateRegistry__factory,
 } from "../../typechain-types";
-export type { FleetRegistry, StagedRollout, StatusAnchors, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+export type { FleetRegistry, ReleaseBundles, StagedRollout, StatusAnchors, UpdatePolicies, UpdateRegistry } from "../../typechain-types";

@@ -14,6 +14,8 @@ export interface Deployment {
   updatePolicies?: string;
   /** Where trackers anchor the fleet's status (deployments made before issue 6 have none). */
   statusAnchors?: string;
+  /** Where authors create release bundles (docs/adr/0019; deployments made before issue 19 have none). */
+  releaseBundles?: string;
   /** A deployed update-check lens (agent/chain/ledgerLens): reads send the query only (deployments made before it have none). */
   updateCheckLens?: string;
   /** The block the registry was deployed in: event streams start here. */
@@ -60,7 +62,7 @@ export async function readDeployment(file: string): Promise<Deployment> {
       problems.push(key);
     }
   }
-  for (const key of ["updatePolicies", "statusAnchors", "updateCheckLens"] as const) {
+  for (const key of ["updatePolicies", "statusAnchors", "releaseBundles", "updateCheckLens"] as const) {
     if (raw[key] === undefined) continue;
     try {
       raw[key] = getAddress(String(raw[key]));

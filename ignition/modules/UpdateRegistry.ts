@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 /**
- * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies and StatusAnchors that use its roles,
+ * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies, StatusAnchors and ReleaseBundles that use its roles and releases,
  * and an UpdateCheckLens (stateless, no query: deployed as an ordinary contract) that agents call
  * instead of sending its creation code with every read.
  * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
@@ -14,6 +14,7 @@ export default buildModule("UpdateRegistry", (m) => {
   const fleetRegistry = m.contract("FleetRegistry", [updateRegistry]);
   const updatePolicies = m.contract("UpdatePolicies", [updateRegistry]);
   const statusAnchors = m.contract("StatusAnchors", [updateRegistry]);
+  const releaseBundles = m.contract("ReleaseBundles", [updateRegistry]);
   const updateCheckLens = m.contract("UpdateCheckLens", [[]]);
-  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, updateCheckLens };
+  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens };
 });

@@ -62,7 +62,7 @@ export async function deployRegistry(
   const target = file ?? deploymentPath(hre.config.paths.root, hre.network.name);
   const network = networkOfFile(target);
   const before = await hre.ethers.provider.getBlockNumber();
-  const { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, updateCheckLens } = await hre.ignition.deploy(UpdateRegistryModule, {
+  const { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens } = await hre.ignition.deploy(UpdateRegistryModule, {
     parameters: { [REGISTRY_MODULE_ID]: parameters as Record<string, never> },
     displayUi,
     deploymentId,
@@ -76,6 +76,7 @@ export async function deployRegistry(
     fleetRegistry: await fleetRegistry.getAddress(),
     updatePolicies: await updatePolicies.getAddress(),
     statusAnchors: await statusAnchors.getAddress(),
+    releaseBundles: await releaseBundles.getAddress(),
     updateCheckLens: await updateCheckLens.getAddress(),
     deployedAtBlock: await deploymentBlock(hre.ethers.provider, registryAddress, chainId, before, target),
   };
