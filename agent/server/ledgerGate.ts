@@ -79,6 +79,14 @@ export class LedgerGate {
     return read;
   }
 
+  /**
+   * Forgets the releases verified so far: a key retired as compromised makes the releases it signed
+   * from its compromise time on invalid (docs/adr/0016), so a record once verified is checked again.
+   */
+  forgetVerifiedReleases(): void {
+    this.verified.clear();
+  }
+
   /** Forgets what a ledger event may have changed (the server's follower calls it). */
   forgetEntitlements(): void {
     this.entitlements.forget();

@@ -57,7 +57,10 @@ export class RevocationFollower {
         // entitlement from yes to no make the server forget the answers it remembers (issue 17).
         // ReleasePublished serves a prepared artifact (it changes no answer already given).
         filters: [
-          { address: String(registry.target), topics: topics(registry, ["ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred", "ReleasePublished"]) },
+          {
+            address: String(registry.target),
+            topics: topics(registry, ["ReleaseRevoked", "ReleaseFlaggedVulnerable", "ProviderBarred", "ReleasePublished", "ProviderSignerCompromised"]),
+          },
           { address: String(fleet.target), topics: topics(fleet, ["DeviceSuspended", "DeviceRecordRevoked", "DeviceBatchRevoked"]) },
           ...(policies ? [{ address: String(policies.target), topics: topics(policies, ["PolicyAttached", "PolicyDetached"]) }] : []),
         ],
@@ -110,11 +113,13 @@ export class RevocationFollower {
 
   private async apply(batch: StreamBatch): Promise<void> {
     const registryAddress = String(this.gate.registry.target).toLowerCase();
-    const topic = (name: "ReleaseRevoked" | "ReleasePublished") => this.gate.registry.interface.getEvent(name)!.topicHash;
-    const [revoked, published] = [topic("ReleaseRevoked"), topic("ReleasePublished")];
+    const topic = (name: "ReleaseRevoked" | "ReleasePublished" | "ProviderSignerCompromised") => this.gate.registry.interface.getEvent(name)!.topicHash;
+    const [revoked, published, compromised] = [topic("ReleaseRevoked"), topic("ReleasePublished"), topic("ProviderSignerCompromised")];
     const fromRegistry = (log: { address: string; topics: readonly string[] }, t: string) =>
       log.address.toLowerCase() === registryAddress && log.topics[0] === t;
     if (batch.blocks.some((b) => b.logs.some((log) => !fromRegistry(log, published)))) this.gate.forgetEntitlements();
+    // A compromised key: the records it signed from its compromise time on no longer verify (docs/adr/0016).
+    if (batch.blocks.some((b) => b.logs.some((log) => fromRegistry(log, compromised)))) this.gate.forgetVerifiedReleases();
     for (const block of batch.blocks) {
       for (const log of block.logs) {
         if (fromRegistry(log, revoked)) {
