@@ -13,6 +13,7 @@ import { MAX_START_JITTER_MS, type DeliverySource } from "./deliverySources";
 import { LEDGER_PROOFS_SETTINGS, type LedgerProofsSetting } from "../chain/ledgerProofs";
 import { MQTT_URL_PATTERN, TOPIC_PREFIX_PATTERN } from "../core/reportTopics";
 import type { TrackerSetting } from "./reportTransport";
+import { DEFAULT_OFFLINE_MAX_BLOCK_AGE_S, MAX_OFFLINE_MAX_BLOCK_AGE_S } from "./offlineVerify";
 
 /**
  * device.json: one device's identity and choices, for `ota-ledger device run`. The chain, the
@@ -27,7 +28,8 @@ import type { TrackerSetting } from "./reportTransport";
  *     "followLedger"?: false,   (false: only a client module, for a constrained device; needs a tracker)
  *     "ledgerProofs"?: "auto" | "on" | "off",   (the facts acted on proven with eth_getProof; default "auto": docs/adr/0010)
  *     "startJitterMs"?: 2000,   (a new release's download starts after a delay drawn from [0, startJitterMs]; 0: at once)
- *     "pinnedSigners"?: ["0x..."] }   (only releases signed by these keys are taken, whatever the ledger registers)
+ *     "pinnedSigners"?: ["0x..."],   (only releases signed by these keys are taken, whatever the ledger registers)
+ *     "offline"?: { "maxBlockAgeSeconds"?: 604800, "trustedBlocks"?: [{ "number", "hash" }] } }   (offline installs: ADR 0017)
  */
 const schema = z.strictObject({
   privateKey: z
@@ -105,6 +107,26 @@ const schema = z.strictObject({
     .min(1, { error: "must list at least one signer address (leave it out to take every registered key)" })
     .max(64)
     .optional(),
+  // Offline installs (ADR 0017): how old the bundle's block may be, and blocks trusted besides those the device learned online.
+  offline: z
+    .strictObject({
+      maxBlockAgeSeconds: z
+        .number()
+        .int()
+        .min(60, { error: "must be at least 60 (s)" })
+        .max(MAX_OFFLINE_MAX_BLOCK_AGE_S, { error: `must be at most ${MAX_OFFLINE_MAX_BLOCK_AGE_S} s (90 days)` })
+        .optional(),
+      trustedBlocks: z
+        .array(
+          z.strictObject({
+            number: z.number().int().min(0),
+            hash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, { error: "must be a block hash: 0x followed by 64 hex digits" }),
+          }),
+        )
+        .max(64)
+        .optional(),
+    })
+    .optional(),
 });
 
 export interface DeviceConfig {
@@ -128,6 +150,8 @@ export interface DeviceConfig {
   pinnedSigners?: string[];
   /** The longest delay before a download starts (ms; absent: DEFAULT_START_JITTER_MS, 2 s; 0: none). */
   startJitterMs?: number;
+  /** Offline installs (ADR 0017): the largest age of a bundle's block, and blocks trusted besides those learned online. */
+  offline: { maxBlockAgeSeconds: number; trustedBlocks: { number: number; hash: string }[] };
 }
 
 /**
@@ -209,6 +233,10 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     ledgerProofs: c.ledgerProofs ?? "auto",
     ...(c.pinnedSigners ? { pinnedSigners: c.pinnedSigners.map((s) => s.toLowerCase()) } : {}),
     ...(c.startJitterMs !== undefined ? { startJitterMs: c.startJitterMs } : {}),
+    offline: {
+      maxBlockAgeSeconds: c.offline?.maxBlockAgeSeconds ?? DEFAULT_OFFLINE_MAX_BLOCK_AGE_S,
+      trustedBlocks: (c.offline?.trustedBlocks ?? []).map((b) => ({ number: b.number, hash: b.hash.toLowerCase() })),
+    },
   };
 }
 

@@ -14,6 +14,12 @@ import { deliverySourcesOf, loadDeviceConfig, type DeviceConfig } from "../../co
 import { SourceSet } from "../../consumer/deliverySources";
 import { DeviceAgent } from "../../consumer/deviceAgent";
 import { DeviceRunner } from "../../consumer/deviceRunner";
+import { JsonRpcProvider, Network } from "ethers";
+import { requireContracts } from "../config";
+import { registryDomain } from "../../crypto/releaseSignature";
+import { UpdateRegistry__factory, FleetRegistry__factory } from "../../chain/contracts";
+import { openBundle } from "../../consumer/offlineBundle";
+import type { UpdateOutcome } from "../../consumer/deviceAgent";
 
 /**
  * What a device runs itself: its agent (`device run`), an install by hand (`device install`) and
@@ -45,28 +51,36 @@ export function register(program: Command, ctx: CliContext): void {
       "install a release by hand (CAP-11.1-b), with every check of an automatic update: the way out of safe mode and of a failed trial. Stop `device run` first",
     )
     .requiredOption("--device-config <file>", "the device's identity and choices (device.json)")
-    .requiredOption("--release <id>", "the release id (0x + 64 hex digits)")
+    .option("--release <id>", "the release id (0x + 64 hex digits); with --offline, optional (checked against the bundle's)")
+    .option(
+      "--offline <bundle>",
+      "install from an offline bundle (`ota-ledger release export`) with no network at all: its block must be one this device trusts (docs/device.md)",
+    )
     .option("--artifact <file>", "the encrypted artifact, as `release publish` wrote it (default: download it from the firmware server)")
     .option("--url <url>", "where to fetch the encrypted artifact instead (e.g. an IPFS gateway)")
     .option("--floor <component=version>", "in safe mode: a component's anti-rollback floor to restore, e.g. acme.bootloader=1.1.0 (repeat)", collect, [])
     .option("--retry-failed", "take a release that failed its trial boot on this device before (clears that failure first)")
-    .action(async (o: { deviceConfig: string; release: string; artifact?: string; url?: string; floor: string[]; retryFailed?: boolean }) => {
-      const releaseId = parseBytes32(o.release, "--release");
-      if (o.artifact !== undefined && o.url !== undefined)
-        throw new InputError("INVALID_INPUT", "give the artifact with --artifact <file> or --url <url>, not both");
-      const source = o.artifact !== undefined ? { file: path.resolve(ctx.io.cwd, o.artifact) } : o.url !== undefined ? { url: o.url } : undefined;
-      const floors = Object.fromEntries(o.floor.map(parseFloor));
-      const config = await ctx.config();
-      const d = await loadDeviceConfig(path.resolve(ctx.io.cwd, o.deviceConfig));
-      const chain = await ctx.connectReadOnly();
-      const log = (l: string) => ctx.io.stderr(l + "\n");
-      const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
-      try {
-        await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log, path.resolve(ctx.io.cwd, o.deviceConfig));
-      } finally {
-        await lock.release();
-      }
-    });
+    .action(
+      async (o: { deviceConfig: string; release?: string; offline?: string; artifact?: string; url?: string; floor: string[]; retryFailed?: boolean }) => {
+        if (o.offline !== undefined) return installOffline(ctx, { ...o, offline: o.offline });
+        if (o.release === undefined) throw new InputError("INVALID_INPUT", "device install needs --release <id> (or --offline <bundle>)");
+        const releaseId = parseBytes32(o.release, "--release");
+        if (o.artifact !== undefined && o.url !== undefined)
+          throw new InputError("INVALID_INPUT", "give the artifact with --artifact <file> or --url <url>, not both");
+        const source = o.artifact !== undefined ? { file: path.resolve(ctx.io.cwd, o.artifact) } : o.url !== undefined ? { url: o.url } : undefined;
+        const floors = Object.fromEntries(o.floor.map(parseFloor));
+        const config = await ctx.config();
+        const d = await loadDeviceConfig(path.resolve(ctx.io.cwd, o.deviceConfig));
+        const chain = await ctx.connectReadOnly();
+        const log = (l: string) => ctx.io.stderr(l + "\n");
+        const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
+        try {
+          await installByHand(ctx, o, d, config.serverUrl, chain, releaseId, source, floors, log, path.resolve(ctx.io.cwd, o.deviceConfig));
+        } finally {
+          await lock.release();
+        }
+      },
+    );
 
   device
     .command("run")
@@ -156,20 +170,107 @@ async function installByHand(
     ...(d.startJitterMs !== undefined ? { download: { startJitterMs: d.startJitterMs } } : {}),
     log,
   });
+  await finishInstall(ctx, agent, o, releaseId, configFile, chain, (safeMode) => {
+    if (source) return agent.manualInstall(releaseId, source, floors);
+    // From the firmware server, as an automatic update downloads it; safe mode ends first, as in manualInstall.
+    return (safeMode ? agent.slots.leaveSafeMode(floors) : Promise.resolve()).then(() => agent.considerRelease(releaseId, "manual"));
+  });
+}
+
+/**
+ * `device install --offline <bundle>` (issue 19 item 10, ADR 0017): no RPC endpoint, firmware
+ * server or tracker is asked. The chain id and the registries' addresses come from the
+ * configuration and its deployment file; the bundle's block must be one the device learned while
+ * online (<dataDir>/offline-state.json) or one device.json lists (offline.trustedBlocks).
+ */
+async function installOffline(
+  ctx: CliContext,
+  o: { deviceConfig: string; release?: string; offline: string; artifact?: string; url?: string; floor: string[]; retryFailed?: boolean },
+): Promise<void> {
+  if (o.artifact !== undefined || o.url !== undefined)
+    throw new InputError("INVALID_INPUT", "--offline takes the ciphertext from the bundle: leave out --artifact and --url");
+  const config = await ctx.config();
+  const { registry, fleet } = requireContracts(config);
+  if (config.chainId === undefined)
+    throw new InputError(
+      "CHAIN_ID_MISSING",
+      "an offline install needs the chain id: set chainId in the configuration (or OTA_CHAIN_ID), or keep the deployment file",
+    );
+  const chainId = BigInt(config.chainId);
+  const configFile = path.resolve(ctx.io.cwd, o.deviceConfig);
+  const d = await loadDeviceConfig(configFile);
+  const bundle = await openBundle(path.resolve(ctx.io.cwd, o.offline));
+  const releaseId = bundle.release.id.toLowerCase();
+  if (o.release !== undefined && parseBytes32(o.release, "--release").toLowerCase() !== releaseId)
+    throw new InputError("INVALID_INPUT", `--release ${o.release} is not the bundle's release ${releaseId}`);
+  const floors = Object.fromEntries(o.floor.map(parseFloor));
+  const log = (l: string) => ctx.io.stderr(l + "\n");
+  const provider = new OfflineProvider(chainId);
+  const domain = registryDomain(chainId, registry);
+  const chain = {
+    provider,
+    registry: UpdateRegistry__factory.connect(registry, provider),
+    fleet: FleetRegistry__factory.connect(fleet, provider),
+    domain,
+    fromBlock: config.sources.deployedAtBlock ?? 0,
+  };
+  const lock = await lockFolder(d.dataDir, "a device agent (device run or device install)");
+  try {
+    // No tracker: the result stays unreported in the boot state, and `device run` sends it in its first report that reaches the tracker.
+    const agent = await DeviceAgent.open({
+      dataDir: d.dataDir,
+      device: { privateKey: d.privateKey, credential: d.credential },
+      serverUrl: config.serverUrl,
+      sources: [],
+      chain,
+      components: d.components,
+      policy: d.policy,
+      healthCheck: d.healthCheck,
+      ledgerProofs: "off",
+      pinnedSigners: d.pinnedSigners,
+      log,
+    });
+    await finishInstall(ctx, agent, o, releaseId, configFile, undefined, () =>
+      agent.offlineInstall(
+        bundle,
+        { chainId, registry, fleet, domain, maxBlockAgeSeconds: d.offline.maxBlockAgeSeconds, configured: d.offline.trustedBlocks },
+        floors,
+      ),
+    );
+  } finally {
+    await lock.release();
+    provider.destroy();
+  }
+}
+
+/** An ethers provider that never sends anything: an offline install must not reach the network, and any attempt fails loudly. */
+class OfflineProvider extends JsonRpcProvider {
+  constructor(chainId: bigint) {
+    super("http://offline.invalid", Network.from(chainId), { staticNetwork: true });
+  }
+  override async _send(): Promise<never> {
+    throw new OtaError("OFFLINE", "an offline install reads nothing from the network");
+  }
+}
+
+/** Runs the install (`act`, told whether the device was in safe mode) and prints its result, or throws the refusal with a hint. */
+async function finishInstall(
+  ctx: CliContext,
+  agent: DeviceAgent,
+  o: { retryFailed?: boolean; floor: string[] },
+  releaseId: string,
+  configFile: string,
+  chain: Awaited<ReturnType<CliContext["connectReadOnly"]>> | undefined,
+  act: (safeMode: boolean) => Promise<UpdateOutcome>,
+): Promise<void> {
   const safeMode = agent.safeMode;
   if (o.floor.length > 0 && !safeMode)
     throw new InputError("INVALID_INPUT", "--floor applies only in safe mode: this device is not in safe mode and keeps its own anti-rollback floors");
   if (o.retryFailed) await agent.slots.clearFailure(releaseId);
-  let outcome;
-  if (source) outcome = await agent.manualInstall(releaseId, source, floors);
-  else {
-    // From the firmware server, as an automatic update downloads it; safe mode ends first, as in manualInstall.
-    if (safeMode) await agent.slots.leaveSafeMode(floors);
-    outcome = await agent.considerRelease(releaseId, "manual");
-  }
+  const outcome = await act(safeMode);
   const report = await agent.statusReport();
   // A policy's refusal explained as `policy check` explains it (issue 18): which policy, its reason by name.
-  const explained = outcome.policy ? await explainRefusal(chain, configFile, releaseId) : undefined;
+  const explained = outcome.policy && chain ? await explainRefusal(chain, configFile, releaseId) : undefined;
   const result = { ...outcome, leftSafeMode: safeMode, safeMode: report.safeMode, installed: report.installed, ...(explained ? { explained } : {}) };
   if (outcome.outcome !== "confirmed") {
     const hint =

@@ -4,7 +4,8 @@ import { Wallet } from "ethers";
 import type { CliContext } from "../context";
 import { InputError, OtaError } from "../../core/errors";
 import { formatVersion } from "../../core/version";
-import type { DeviceCredential } from "../../crypto/deviceCredential";
+import { decodeDeviceCredential, type DeviceCredential } from "../../crypto/deviceCredential";
+import { exportRelease } from "../../author/exportRelease";
 import { ContentKeyStore } from "../../author/contentKeyStore";
 import { prepareRelease, publishPrepared } from "../../author/publishRelease";
 import { uploadArtifact } from "../../author/uploadArtifact";
@@ -205,6 +206,42 @@ export function register(program: Command, ctx: CliContext): void {
       );
     });
   release
+    .command("export <release>")
+    .description(
+      "write an offline bundle for one device (a USB stick): the ledger record, the signature, storage proofs at a block the device trusts, the ciphertext and the key wrapped for the device (docs/device.md)",
+    )
+    .requiredOption(
+      "--device <id|file>",
+      "the device: an id or label enrolled singly, or a file with its credential (its device.json, or {record, batchId, proof})",
+    )
+    .requiredOption("--out <file>", "the bundle to write (never overwritten)")
+    .requiredOption("--artifact <file>", "the encrypted artifact, as `release publish` wrote it")
+    .option(
+      "--block <number>",
+      "the block to prove at: one the device trusts (default: the newest block; see `device install --offline`'s refusal for the device's blocks)",
+    )
+    .action(async (releaseText: string, o: { device: string; out: string; artifact: string; block?: string }) => {
+      const releaseId = parseBytes32(releaseText, "release id");
+      const block = o.block === undefined ? undefined : parseBlockNumber(o.block);
+      const config = await ctx.config();
+      const device = await deviceArgument(path.resolve(ctx.io.cwd, o.device), o.device);
+      const { provider, registry, fleet, domain, fromBlock, chainId } = await ctx.connectReadOnly();
+      const result = await exportRelease(
+        { provider, registry, fleet, domain, chainId, fromBlock, keys: new ContentKeyStore(config.keystoreDir) },
+        { releaseId, device, artifactFile: path.resolve(ctx.io.cwd, o.artifact), out: path.resolve(ctx.io.cwd, o.out), block },
+      );
+      ctx.output(
+        result,
+        [
+          `exported release ${result.releaseId} for device ${result.deviceId} to ${result.bundle}`,
+          `  block        ${result.block.number} (${result.block.hash}, ${new Date(result.block.timestamp * 1000).toISOString()})`,
+          `  size         ${result.bytes.bundle} bytes (ciphertext ${result.bytes.ciphertext}, manifest ${result.bytes.manifest})`,
+          `  install it:  ota-device device install --device-config device.json --offline ${path.basename(result.bundle)}`,
+        ].join("\n"),
+      );
+    });
+
+  release
     .command("approve <releaseId>")
     .description("approve a release as an approver of its ApprovalPolicy (or withdraw the approval)")
     .option("--policy <address>", "the ApprovalPolicy (default: the one in the policy attached to the release)")
@@ -292,6 +329,32 @@ async function grantSelectionOf(devices: string[], devicesFile: string | undefin
     credentials = proofs.devices.map(({ proof, ...record }) => ({ record, batchId: proofs.batchId, proof }));
   }
   return { deviceIds, allEligible, credentials };
+}
+
+/** --block: a block number. */
+function parseBlockNumber(text: string): number {
+  if (!/^[0-9]{1,15}$/.test(text.trim())) throw new InputError("INVALID_INPUT", `--block "${text}" must be a block number`);
+  return Number(text.trim());
+}
+
+/**
+ * --device of `release export`: a file holding the device's credential (its device.json, a
+ * credential {record, batchId, proof}, or a record alone: enrolled singly), else an id or label.
+ */
+async function deviceArgument(file: string, text: string): Promise<DeviceCredential | string> {
+  let raw: string;
+  try {
+    raw = await fs.readFile(file, "utf8");
+  } catch {
+    return parseIdOrLabel(text, "--device");
+  }
+  try {
+    const json = JSON.parse(raw) as { credential?: unknown; record?: unknown };
+    const credential = json.credential ?? (json.record ? json : { record: json, batchId: 0, proof: [] });
+    return decodeDeviceCredential(Buffer.from(JSON.stringify(credential)).toString("base64url"));
+  } catch (err) {
+    throw new InputError("INVALID_INPUT", `--device ${text}: not a device.json or device credential (${(err as Error).message})`);
+  }
 }
 
 function collect(value: string, previous: string[]): string[] {
