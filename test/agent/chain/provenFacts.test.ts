@@ -5,7 +5,8 @@ import { ethers } from "hardhat";
 import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { ACME_SIGNER, COMPONENTS, GLOBEX_SIGNER, catalogFixture, makeRelease, publish } from "../../helpers/registryFixture";
-import { FLEET_LAYOUT, REGISTRY_LAYOUT, readProvenFacts, type PackedField } from "../../../agent/chain/provenFacts";
+import { FLEET_LAYOUT, REGISTRY_LAYOUT, readProvenFacts, signerValidFor, type PackedField } from "../../../agent/chain/provenFacts";
+import { readUpdateFacts } from "../../../agent/chain/ledgerLens";
 import { buildDeviceBatch, type DeviceRecord } from "../../../agent/crypto/deviceTree";
 import type { DeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { DEVICE_STANDING, ledgerName } from "../../../agent/core/ledgerCodes";
@@ -143,6 +144,41 @@ describe("agent/chain/provenFacts: the facts a device acts on, proven from the r
       await d.fleet.connect(d.admin).suspendDevice(d.single.id, "stolen");
       expect(await proven()).to.deep.equal(await views());
       expect(await proven()).to.deep.equal({ statuses: [3, 2, 1, 0], barred: true, signer: false, standing: "suspended" });
+    });
+
+    it("REQ-10d-ii CAP-11.3-c: a release's signer is proven valid by its key's term at publication, as the registry's releaseSigner and the lens say: kept after rotation, lost from the compromise time", async () => {
+      const d = await loadFixture(deployed);
+      const next = new Wallet(keccak256(toUtf8Bytes("acme release signing key, 2027")));
+      const lensChain = { provider: ethers.provider, registry: d.registry };
+      const check = async (r: typeof d.v1, signer: string) => {
+        const proven = await readProvenFacts(ethers.provider, await at(d), { signer: { provider: 1, address: signer, release: r.id } });
+        const lens = await readUpdateFacts(lensChain, { release: { id: r.id, record: r.record, signer, signature: r.signature } });
+        const [recorded, valid] = await d.registry.releaseSigner(r.id);
+        const onLedger = valid && recorded === signer;
+        expect([proven.signerRegistered, proven.signerActive, proven.signerCompromised], "proven").to.deep.equal([
+          lens.signerRegistered,
+          lens.signerActive,
+          lens.signerCompromised,
+        ]);
+        expect(lens.signerRegistered).to.equal(onLedger);
+        return { valid: lens.signerRegistered, active: lens.signerActive, compromised: lens.signerCompromised };
+      };
+      expect(await check(d.v1, ACME_SIGNER.address)).to.deep.equal({ valid: true, active: true, compromised: false });
+      // Another key claimed for the release is not the one the registry recorded.
+      await d.registry.connect(d.admin).addProviderSigner(1, next.address);
+      expect(await check(d.v1, next.address)).to.deep.equal({ valid: false, active: true, compromised: false });
+      await d.registry.connect(d.admin).removeProviderSigner(1, ACME_SIGNER.address);
+      expect(await check(d.v1, ACME_SIGNER.address)).to.deep.equal({ valid: true, active: false, compromised: false });
+      // Compromised from v2's publication: v1 stays valid, v2 does not.
+      const v2At = (await d.registry.releaseState(d.v2.id)).publishedAt;
+      await d.registry.connect(d.auditor).retireCompromisedSigner(1, ACME_SIGNER.address, v2At);
+      expect(await check(d.v1, ACME_SIGNER.address)).to.deep.equal({ valid: true, active: false, compromised: false });
+      expect(await check(d.v2, ACME_SIGNER.address)).to.deep.equal({ valid: false, active: false, compromised: true });
+      const term = (await readProvenFacts(ethers.provider, await at(d), { signer: { provider: 1, address: ACME_SIGNER.address } })).signerTerm!;
+      expect(term).to.deep.include({ ordinal: 1, compromised: true, compromisedSince: Number(v2At) });
+      expect(signerValidFor(term, { publishedAt: Number(v2At) - 1, signer: 1 })).to.equal(true);
+      expect(signerValidFor(term, { publishedAt: Number(v2At), signer: 1 })).to.equal(false);
+      expect(signerValidFor(term, { publishedAt: Number(v2At) - 1, signer: 2 }), "another key's release").to.equal(false);
     });
 
     it("CAP-11.3-d: a batch device's standing (its Merkle proof checked on the device), withdrawn with its batch or by a single enrolment", async () => {
