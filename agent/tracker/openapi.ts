@@ -156,6 +156,15 @@ export const TRACKER_ERRORS = {
   IMAGE_LOCATION_MISMATCH: "imageLocation is not the file link the ledger records for the release; omit it or give the recorded link",
   NO_DEVICES: "the request selects no device: name devices or give a filter that matches some",
   DEVICE_UNKNOWN: "this module's fleet database has no device with this id",
+  TAG_INVALID:
+    "a tag key is not 1 to 64 letters, digits, '.', '_' or '-' (starting with a letter or digit), or a value is not 1 to 128 letters, digits or . _ : / @ + -; nothing was changed",
+  TAG_KEY_RESERVED: "network, region and hardware are read from the device's enrolment on the ledger: they cannot be tags",
+  TAG_LIMIT: "a device holds at most 32 tags: remove some in the same or an earlier request; nothing was changed",
+  QUERY_INVALID:
+    "a tag query is terms joined by commas, each k=v, k!=v, k (has the tag) or !k (has it not), with network=, region= and hardware= read from the enrolment; at most 32 terms and 1,024 characters; the message names the term",
+  GROUP_UNKNOWN: "this tracker has no group of this name (GET /v1/groups lists them)",
+  GROUP_LIMIT: "this tracker keeps at most 1,000 groups: remove one first",
+  REQUEST_UNKNOWN: "this tracker took no update request with this id (GET /v1/update-requests lists them)",
   ANCHOR_UNKNOWN: "this tracker made no status anchor with this index (GET /v1/anchors lists the ones it made)",
   ANCHOR_RECORDS_PRUNED:
     "the tracker no longer keeps the records of this anchor (it keeps the newest ones, tracker option anchorRecordsKept): ask about a newer anchor",
@@ -263,6 +272,20 @@ const ADMIN_RELEASE_ERRORS: [TrackerErrorCode, number][] = [
   ["AUTH_STALE", 401],
   ["NOT_ADMINISTRATOR", 403],
   ["RELEASE_UNKNOWN", 404],
+  ["AUTH_REPLAY", 409],
+  ["AUTH_QUOTA", 429],
+  ["LEDGER_UNAVAILABLE", 503],
+  ["SERVER_BUSY", 503],
+];
+/** An administrator's signed request (tags, groups): its body, signature and role. */
+const ADMIN_ERRORS: [TrackerErrorCode, number][] = [
+  ...BODY_ERRORS,
+  ["BAD_REQUEST", 414],
+  ["AUTH_MISSING", 401],
+  ["AUTH_MALFORMED", 401],
+  ["AUTH_SIGNATURE", 401],
+  ["AUTH_STALE", 401],
+  ["NOT_ADMINISTRATOR", 403],
   ["AUTH_REPLAY", 409],
   ["AUTH_QUOTA", 429],
   ["LEDGER_UNAVAILABLE", 503],
@@ -471,6 +494,7 @@ const schemas: Record<string, SchemaObject> = {
       "blockedSince",
       "upstream",
       "safeMode",
+      "tags",
     ],
     description: "One device as this module sees it: its ledger enrolment, what it last reported, and its statuses.",
     properties: {
@@ -511,6 +535,7 @@ const schemas: Record<string, SchemaObject> = {
         description:
           "Whether its latest report says it runs in safe mode (CAP-11.1-b): it then has the status safe-mode, lists nothing installed, and needs a person to install a release by hand; false before its first report.",
       },
+      tags: ref("Tags"),
     },
     examples: [
       {
@@ -886,9 +911,11 @@ const schemas: Record<string, SchemaObject> = {
     anyOf: [
       { required: ["devices"], properties: { devices: {} } },
       { required: ["filter"], properties: { filter: {} } },
+      { required: ["group"], properties: { group: {} } },
+      { required: ["query"], properties: { query: {} } },
     ],
     description:
-      "An administrator's request to roll a release out (PROC-2): which release and which devices (`devices`, or `filter`; one of them is required, and `devices` wins when both are given).",
+      "An administrator's request to roll a release out (PROC-2): which release and which devices: exactly one of `devices`, `filter`, `group` or `query`. With `group` or `query`, a device that comes to match later (its tags changed) joins the request.",
     properties: {
       releaseId: id("The release to install; it must be on the ledger and active, from a provider that is not barred."),
       devices: { type: "array", maxItems: 100000, items: ref("Bytes32"), description: "Device ids to update." },
@@ -905,13 +932,33 @@ const schemas: Record<string, SchemaObject> = {
           },
         },
       },
+      group: {
+        type: "string",
+        pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description: "A group saved on this tracker (POST /v1/groups): the devices its query selects.",
+      },
+      query: {
+        type: "string",
+        maxLength: 1024,
+        description: "A tag query (as a group holds one): terms joined by commas, k=v, k!=v, k, !k, network=, region=, hardware=.",
+      },
+      deadline: ms(
+        "After this time a device that defers the release to its closed update window installs it anyway (the notice carries it); the device's pins hold unless overridePins.",
+      ),
+      overridePins: {
+        type: "boolean",
+        description: "With a deadline: after it, a device whose policy pins the component to another version installs the release too. Default false.",
+      },
       imageLocation: {
         type: "string",
         description:
           "Where the image is to be fetched; if given, it must be the file link the ledger records for the release (IMAGE_LOCATION_MISMATCH otherwise).",
       },
     },
-    examples: [{ releaseId: "0x" + "02".repeat(32), filter: { network: "plant-north", hardware: [3] } }],
+    examples: [
+      { releaseId: "0x" + "02".repeat(32), filter: { network: "plant-north", hardware: [3] } },
+      { releaseId: "0x" + "02".repeat(32), group: "plant-1-canary", deadline: 1_900_000_000_000 },
+    ],
   },
   ReleaseCounts: {
     type: "object",
@@ -977,6 +1024,13 @@ const schemas: Record<string, SchemaObject> = {
       contract: { type: "string", pattern: "^0x[0-9a-f]{40}$", description: "The StatusAnchors contract (lower case)." },
       record: ref("StatusRecord"),
       proof: { type: "array", items: ref("Bytes32"), description: "The sibling hashes from the leaf up (sorted pairs, OpenZeppelin MerkleProof)." },
+      format: {
+        type: "integer",
+        enum: [1, 2],
+        description:
+          "1: the device's node is its status leaf (anchors made before tags). 2: the device's node pairs its status leaf with its tags leaf, and proof[0] is the tags leaf (verifyStatus takes the proof unchanged; agent/tracker/deviceTags.ts verifyTagsProof checks the tags against the anchor's root).",
+      },
+      tags: { ...ref("Tags"), description: "Format 2: the device's tags at the anchor, whose leaf is proof[0]." },
     },
   },
   CohortsRequest: {
@@ -1033,9 +1087,148 @@ const schemas: Record<string, SchemaObject> = {
       devices: count("Devices whose evidence was set."),
     },
   },
+  Tags: {
+    type: "object",
+    description: "A device's tags (issue 19, item 11): key -> value, at most 32, set by administrators on this tracker.",
+    maxProperties: 32,
+    propertyNames: { pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+    additionalProperties: { type: "string", pattern: "^[A-Za-z0-9._:/@+-]{1,128}$" },
+  },
+  TagChange: {
+    type: "object",
+    additionalProperties: false,
+    description: "Tags to set (key -> value) and keys to remove, in one change; at least one of them.",
+    properties: {
+      set: ref("Tags"),
+      remove: { type: "array", maxItems: 32, items: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" } },
+    },
+  },
+  TagChangeResult: {
+    type: "object",
+    required: ["deviceId", "tags", "joinedRequests"],
+    properties: {
+      deviceId: id("The device."),
+      tags: ref("Tags"),
+      joinedRequests: count("Update requests (by group or query) the device now matches and was decided for."),
+    },
+  },
+  GroupRequest: {
+    type: "object",
+    required: ["name", "query"],
+    additionalProperties: false,
+    description: "A group: a name and a tag query, evaluated whenever it is used (a later one of the same name replaces it).",
+    properties: {
+      name: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+      query: {
+        type: "string",
+        maxLength: 1024,
+        description: "Terms joined by commas: k=v, k!=v (no such tag, or another value), k, !k, network=, region=, hardware=<id>.",
+      },
+    },
+  },
+  GroupResult: {
+    type: "object",
+    required: ["name", "query", "devices"],
+    properties: { name: { type: "string" }, query: { type: "string" }, devices: count("Devices the query selects now.") },
+  },
+  GroupList: {
+    type: "object",
+    required: ["groups"],
+    properties: {
+      groups: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["name", "query", "createdBy", "createdAt", "devices"],
+          properties: {
+            name: { type: "string" },
+            query: { type: "string" },
+            createdBy: { type: "string", pattern: "^0x[0-9a-f]{40}$", description: "The administrator who saved it." },
+            createdAt: ms("When."),
+            devices: count("Devices it selects now."),
+          },
+        },
+      },
+    },
+  },
+  GroupRemoved: { type: "object", required: ["name", "removed"], properties: { name: { type: "string" }, removed: { type: "boolean", const: true } } },
+  RequestProgress: {
+    type: "object",
+    required: [
+      "requestId",
+      "releaseId",
+      "releaseName",
+      "component",
+      "target",
+      "deadline",
+      "overridePins",
+      "requestedBy",
+      "requestedAt",
+      "counts",
+      "notDecided",
+    ],
+    description: "An update request and where its devices stand (issue 19, item 11).",
+    properties: {
+      requestId: { type: "string", pattern: "^0x[0-9a-f]{32}$" },
+      releaseId: id("The release."),
+      releaseName: releaseName(),
+      component: id("Its component."),
+      target: {
+        type: "object",
+        description: "What it targeted: how many devices it named, the filter, the group or the query.",
+        properties: { devices: count("Devices named."), filter: { type: "object" }, group: { type: "string" }, query: { type: "string" } },
+      },
+      deadline: msOrNull("Its deadline; null: none."),
+      overridePins: { type: "boolean" },
+      requestedBy: { type: "string", pattern: "^0x[0-9a-f]{40}$" },
+      requestedAt: ms("When it was taken."),
+      counts: {
+        type: "object",
+        required: ["decided", "notified", "installed", "failed", "blocked", "refused", "pending", "pastDeadline"],
+        properties: {
+          decided: count("Devices decided (also those that joined later by their tags)."),
+          notified: count("Of them, devices told of the release."),
+          installed: count("Devices that run the release (or a newer one)."),
+          failed: count("Devices whose last result failed it after an intact delivery."),
+          blocked: count("Devices whose delivery of it is blocked (retried)."),
+          refused: count("Devices that refused it: declined by their own policy (VERSION_PINNED, DEFERRED_TO_WINDOW...) or their checks."),
+          pending: count("Devices with no result about it yet (told or not)."),
+          pastDeadline: count("Devices without it installed once the deadline passed."),
+        },
+      },
+      notDecided: {
+        type: "array",
+        description: "Devices the request selected and left out, with the reason (as POST answered).",
+        items: {
+          type: "object",
+          required: ["deviceId", "code", "message"],
+          properties: { deviceId: ref("Bytes32"), code: { type: "string" }, message: { type: "string" } },
+        },
+      },
+      devices: {
+        type: "array",
+        description: "GET /v1/update-requests/{id} only: each decided device and its state.",
+        items: {
+          type: "object",
+          required: ["deviceId", "state", "code", "pastDeadline"],
+          properties: {
+            deviceId: ref("Bytes32"),
+            state: { type: "string", enum: ["installed", "failed", "blocked", "refused", "notified", "pending"] },
+            code: { type: ["string", "null"], description: "The code of its last result about the release (failed, blocked, refused)." },
+            pastDeadline: { type: "boolean" },
+          },
+        },
+      },
+    },
+  },
+  RequestList: {
+    type: "object",
+    required: ["total", "requests"],
+    properties: { total: count("Requests this tracker took."), requests: { type: "array", items: ref("RequestProgress"), description: "Newest first." } },
+  },
   UpdateRequestResult: {
     type: "object",
-    required: ["requestId", "releaseId", "decided", "refused"],
+    required: ["requestId", "releaseId", "decided", "refused", "deadline"],
     description:
       "What an update request decided. Devices refused individually are listed; the others now have a decision and get their notice at their next contact.",
     properties: {
@@ -1046,6 +1239,7 @@ const schemas: Record<string, SchemaObject> = {
       },
       releaseId: ref("Bytes32"),
       decided: count("Devices the release was decided for."),
+      deadline: msOrNull("The request's deadline; null: none."),
       refused: {
         type: "array",
         items: {
@@ -1069,6 +1263,7 @@ const schemas: Record<string, SchemaObject> = {
         releaseId: "0x" + "02".repeat(32),
         decided: 118,
         refused: [{ deviceId: "0x" + "ab".repeat(32), code: "DEVICE_UNKNOWN", message: "not in this fleet" }],
+        deadline: null,
       },
     ],
   },
@@ -1343,6 +1538,15 @@ const paths: Record<string, PathItemObject> = {
           schema: { type: "string", pattern: "^(0x)?[0-9a-fA-F]{1,64}$" },
         },
         {
+          name: "tag",
+          in: "query",
+          required: false,
+          description:
+            "Only devices matching this tag query (repeatable; every one must hold): terms joined by commas, k=v, k!=v, k, !k, network=, region=, hardware= (issue 19, item 11). QUERY_INVALID otherwise.",
+          schema: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
+        },
+        { name: "group", in: "query", required: false, description: "Only devices the group of this name selects now.", schema: { type: "string" } },
+        {
           name: "limit",
           in: "query",
           required: false,
@@ -1357,7 +1561,7 @@ const paths: Record<string, PathItemObject> = {
           schema: { type: "integer", minimum: 0, default: 0 },
         },
       ],
-      responses: { ...ok("The matching devices.", "DeviceList"), ...readerErrors(["BAD_REQUEST", 400]) },
+      responses: { ...ok("The matching devices.", "DeviceList"), ...readerErrors(["BAD_REQUEST", 400], ["QUERY_INVALID", 400], ["GROUP_UNKNOWN", 404]) },
     },
   },
   "/v1/fleet/devices/{id}": {
@@ -1422,6 +1626,20 @@ const paths: Record<string, PathItemObject> = {
     },
   },
   "/v1/update-requests": {
+    get: {
+      operationId: "listUpdateRequests",
+      summary: "The update requests taken, and their progress",
+      description:
+        "X.1368 PROC-2, CAP-11.2-c. The administrators' update requests this tracker took, newest first, each with its counts (GET /v1/update-requests/{id} for its devices).",
+      tags: ["fleet"],
+      "x-x1368": ["PROC-2", "CAP-11.2-c"],
+      security: READER,
+      parameters: [
+        { name: "limit", in: "query", required: false, description: "The page size (at most 1000).", schema: { type: "integer", minimum: 1, default: 50 } },
+        { name: "offset", in: "query", required: false, description: "How many to skip.", schema: { type: "integer", minimum: 0, default: 0 } },
+      ],
+      responses: { ...ok("The requests.", "RequestList"), ...readerErrors(["BAD_REQUEST", 400]) },
+    },
     post: {
       operationId: "postUpdateRequest",
       summary: "An administrator requests an update",
@@ -1449,6 +1667,8 @@ const paths: Record<string, PathItemObject> = {
           ["PROVIDER_BARRED", 400],
           ["IMAGE_LOCATION_MISMATCH", 400],
           ["NO_DEVICES", 400],
+          ["QUERY_INVALID", 400],
+          ["GROUP_UNKNOWN", 404],
           ["AUTH_MISSING", 401],
           ["AUTH_MALFORMED", 401],
           ["AUTH_SIGNATURE", 401],
@@ -1463,6 +1683,73 @@ const paths: Record<string, PathItemObject> = {
           ["SERVER_BUSY", 503],
         ),
       },
+    },
+  },
+  "/v1/update-requests/{id}": {
+    get: {
+      operationId: "getUpdateRequest",
+      summary: "An update request's progress",
+      description:
+        "X.1368 PROC-2, CAP-11.2-c. An update request and where each device it decided stands: installed, failed, blocked, refused (with the device's code, e.g. DEFERRED_TO_WINDOW, VERSION_PINNED), notified or pending; and how many are past the deadline without it installed.",
+      tags: ["fleet"],
+      "x-x1368": ["PROC-2", "CAP-11.2-c"],
+      security: READER,
+      parameters: [
+        { name: "id", in: "path", required: true, description: "The request id (POST /v1/update-requests answered it).", schema: { type: "string" } },
+      ],
+      responses: { ...ok("The request and its devices.", "RequestProgress"), ...readerErrors(...PATH_ERRORS, ["REQUEST_UNKNOWN", 404]) },
+    },
+  },
+  "/v1/fleet/devices/{id}/tags": {
+    post: {
+      operationId: "postDeviceTags",
+      summary: "An administrator sets or removes a device's tags",
+      description:
+        "X.1368 CAP-11.2-a. Tags are the tracker's labels on a device (issue 19, item 11): at most 32, keys of 1 to 64 characters, values of 1 to 128. Signed by an administrator exactly as POST /v1/update-requests (for this path). Nothing is changed when any part is refused. A device that now matches the group or query of an earlier update request joins it (after the same ledger checks). The tags are anchored with the device's status (anchor format 2).",
+      tags: ["administrators"],
+      "x-x1368": ["CAP-11.2-a"],
+      security: ANYONE,
+      parameters: [idParameter("The device (any case)."), ...SIGNED_REQUEST_HEADERS],
+      requestBody: { description: "The change. The exact bytes sent are the ones signed.", required: true, content: json(ref("TagChange")) },
+      responses: {
+        ...ok("The device's tags after the change.", "TagChangeResult"),
+        ...errors(...ADMIN_ERRORS, ["TAG_INVALID", 400], ["TAG_KEY_RESERVED", 400], ["TAG_LIMIT", 400], ["DEVICE_UNKNOWN", 404]),
+      },
+    },
+  },
+  "/v1/groups": {
+    get: {
+      operationId: "listGroups",
+      summary: "The groups saved on this tracker",
+      description: "Each group's name, query, who saved it and when, and how many devices it selects now (evaluated at the request).",
+      tags: ["fleet"],
+      "x-x1368": ["CAP-11.2-a"],
+      security: READER,
+      responses: { ...ok("The groups.", "GroupList"), ...readerErrors() },
+    },
+    post: {
+      operationId: "postGroup",
+      summary: "An administrator saves a group (a named tag query)",
+      description:
+        "A dynamic group: its query is evaluated whenever the group is used (update requests, the device list's group=), so devices join and leave it as their tags change. Signed by an administrator exactly as POST /v1/update-requests (for this path). A later group of the same name replaces the query; devices it now selects join the requests that target it.",
+      tags: ["administrators"],
+      "x-x1368": ["CAP-11.2-a"],
+      security: ANYONE,
+      parameters: SIGNED_REQUEST_HEADERS,
+      requestBody: { description: "The group. The exact bytes sent are the ones signed.", required: true, content: json(ref("GroupRequest")) },
+      responses: { ...ok("The group was saved.", "GroupResult"), ...errors(...ADMIN_ERRORS, ["QUERY_INVALID", 400], ["GROUP_LIMIT", 400]) },
+    },
+  },
+  "/v1/groups/{name}": {
+    delete: {
+      operationId: "deleteGroup",
+      summary: "An administrator removes a group",
+      description:
+        "Signed by an administrator exactly as POST /v1/update-requests (method DELETE, this path, an empty body). Requests that targeted it keep the devices they decided; no device joins them any more.",
+      tags: ["administrators"],
+      security: ANYONE,
+      parameters: [{ name: "name", in: "path", required: true, description: "The group's name.", schema: { type: "string" } }, ...SIGNED_REQUEST_HEADERS],
+      responses: { ...ok("The group was removed.", "GroupRemoved"), ...errors(...ADMIN_ERRORS, ["GROUP_UNKNOWN", 404]) },
     },
   },
   "/v1/anchors": {

@@ -556,6 +556,64 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
     expect(next.envelope).to.include({ session: agent.id });
   });
 
+  it("PROC-2 CAP-11.2-a: device tags, groups and update requests' progress (issue 19, item 11) answer as documented, and refuse as documented", async () => {
+    const signedCall = async (method: string, at: string, body: unknown, signer: Wallet) => {
+      const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+      const headers = await signAccountRequest(signer, { audience: s.url, method, path: at, body: text });
+      return call(method, at, {
+        body: body === undefined ? undefined : text,
+        headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      });
+    };
+    const stranger = new Wallet(Wallet.createRandom().privateKey);
+    const target = seeded("outdated").id;
+    const tagsAt = `/v1/fleet/devices/${target}/tags`;
+    const tagged = await signedCall("POST", tagsAt, { set: { site: "contract", ring: "canary" } }, s.admin);
+    conforms("POST", "/v1/fleet/devices/{id}/tags", tagged);
+    expect(tagged.body).to.deep.include({ deviceId: target, tags: { ring: "canary", site: "contract" } });
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", tagsAt, { set: { site: "x".repeat(200) } }, s.admin), "TAG_INVALID");
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", tagsAt, { set: { region: "x" } }, s.admin), "TAG_KEY_RESERVED");
+    const many = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, "v"]));
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", tagsAt, { set: many }, s.admin), "TAG_LIMIT");
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", tagsAt, { set: { site: "evil" } }, stranger), "NOT_ADMINISTRATOR");
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await postJson(tagsAt, { set: { site: "evil" } }), "AUTH_MISSING");
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", tagsAt, { nope: 1 }, s.admin), "BAD_REQUEST");
+    const nobody = `/v1/fleet/devices/0x${"98".repeat(32)}/tags`;
+    conforms("POST", "/v1/fleet/devices/{id}/tags", await signedCall("POST", nobody, { set: { site: "x" } }, s.admin), "DEVICE_UNKNOWN");
+
+    conforms("GET", "/v1/fleet/devices", await get(`/v1/fleet/devices?tag=site=contract&tag=ring`));
+    expect((await get(`/v1/fleet/devices?tag=site=contract`)).body.devices.map((d: { id: string }) => d.id)).to.deep.equal([target]);
+    conforms("GET", "/v1/fleet/devices", await get(`/v1/fleet/devices?tag=${encodeURIComponent("site=1' OR '1'='1")}`), "QUERY_INVALID");
+    conforms("GET", "/v1/fleet/devices", await get(`/v1/fleet/devices?group=nosuch`), "GROUP_UNKNOWN");
+
+    const group = await signedCall("POST", "/v1/groups", { name: "contract", query: "site=contract, ring=canary" }, s.admin);
+    conforms("POST", "/v1/groups", group);
+    expect(group.body).to.deep.equal({ name: "contract", query: "site=contract,ring=canary", devices: 1 });
+    conforms("POST", "/v1/groups", await signedCall("POST", "/v1/groups", { name: "bad", query: "site=;DROP" }, s.admin), "QUERY_INVALID");
+    conforms("POST", "/v1/groups", await signedCall("POST", "/v1/groups", { name: "x", query: "site=a" }, stranger), "NOT_ADMINISTRATOR");
+    conforms("GET", "/v1/groups", await get("/v1/groups"));
+    conforms("GET", "/v1/fleet/devices", await get(`/v1/fleet/devices?group=contract`));
+
+    const { answer } = await updateRequest({ releaseId: s.releases[1].id, group: "contract", deadline: Date.now() + 3_600_000 }, s.admin);
+    conforms("POST", "/v1/update-requests", answer);
+    conforms("POST", "/v1/update-requests", (await updateRequest({ releaseId: s.releases[1].id, group: "nosuch" }, s.admin)).answer, "GROUP_UNKNOWN");
+    conforms("POST", "/v1/update-requests", (await updateRequest({ releaseId: s.releases[1].id, query: "a=b' --" }, s.admin)).answer, "QUERY_INVALID");
+    const list = await get("/v1/update-requests");
+    conforms("GET", "/v1/update-requests", list);
+    expect(list.body.requests.map((r: { requestId: string }) => r.requestId)).to.include(answer.body.requestId);
+    conforms("GET", "/v1/update-requests", await get("/v1/update-requests?limit=x"), "BAD_REQUEST");
+    const progress = await get(`/v1/update-requests/${answer.body.requestId}`);
+    conforms("GET", "/v1/update-requests/{id}", progress);
+    expect(progress.body.counts.decided).to.equal(answer.body.decided);
+    conforms("GET", "/v1/update-requests/{id}", await get(`/v1/update-requests/0x${"11".repeat(16)}`), "REQUEST_UNKNOWN");
+    conforms("GET", "/v1/update-requests/{id}", await get(`/v1/update-requests/nope`), "BAD_REQUEST");
+
+    const removed = await signedCall("DELETE", "/v1/groups/contract", undefined, s.admin);
+    conforms("DELETE", "/v1/groups/{name}", removed);
+    conforms("DELETE", "/v1/groups/{name}", await signedCall("DELETE", "/v1/groups/contract", undefined, s.admin), "GROUP_UNKNOWN");
+    conforms("DELETE", "/v1/groups/{name}", await signedCall("DELETE", "/v1/groups/contract", undefined, stranger), "NOT_ADMINISTRATOR");
+  });
+
   it("every documented operation was held against a real answer", () => {
     const operations = documentedRoutes().map((r) => `${r.method} ${r.path.replace(/:([^/]+)/g, "{$1}")}`);
     expect(operations.filter((o) => !exercised.has(o))).to.deep.equal([]);
