@@ -26,7 +26,8 @@ export interface SlotImage {
 export interface ComponentBoot {
   active: SlotName;
   slots: { a: SlotImage | null; b: SlotImage | null };
-  trial: null | { slot: SlotName; attemptsLeft: number; startedAt: number };
+  /** `bundle`: the trial is one member of a bundle's (docs/adr/0019): its members boot, confirm and roll back together. */
+  trial: null | { slot: SlotName; attemptsLeft: number; startedAt: number; bundle?: string };
   floor: string; // anti-rollback floor: encoded version, decimal; never decreases
 }
 
@@ -71,7 +72,7 @@ export const slotImageSchema = z.strictObject({
 const componentSchema = z.strictObject({
   active: slotName,
   slots: z.strictObject({ a: slotImageSchema.nullable(), b: slotImageSchema.nullable() }),
-  trial: z.strictObject({ slot: slotName, attemptsLeft: count, startedAt: count }).nullable(),
+  trial: z.strictObject({ slot: slotName, attemptsLeft: count, startedAt: count, bundle: bytes32.optional() }).nullable(),
   floor: decimal,
 });
 const bootStateSchema = z.strictObject({

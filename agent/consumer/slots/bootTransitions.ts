@@ -75,13 +75,13 @@ export function startTrial(state: BootState, component: string, attempts: number
 
 /** Counts one boot of the trial slot; persisted before the boot so that a crash counts too. */
 export function spendAttempt(state: BootState, component: string): BootState {
-  const c = structuredClone(trialOf(state, component));
+  const c = structuredClone(singleTrialOf(state, component));
   c.trial!.attemptsLeft -= 1;
   return withComponent(state, component, c);
 }
 
 export function confirmTrial(state: BootState, component: string, now: number): BootState {
-  const c = structuredClone(trialOf(state, component));
+  const c = structuredClone(singleTrialOf(state, component));
   const image = trialImage(state, component);
   c.active = c.trial!.slot;
   c.trial = null;
@@ -94,7 +94,7 @@ export function confirmTrial(state: BootState, component: string, now: number): 
 
 /** Ends the trial: the active slot and the floor stay; the release is remembered as failed. */
 export function rollbackTrial(state: BootState, component: string, code: string, now: number): BootState {
-  const c = structuredClone(trialOf(state, component));
+  const c = structuredClone(singleTrialOf(state, component));
   const image = trialImage(state, component);
   c.trial = null;
   const next = withComponent(state, component, c);
@@ -112,6 +112,103 @@ function trialOf(state: BootState, component: string): ComponentBoot {
   const c = state.components[component];
   if (!c?.trial) throw new SlotStateError("NO_TRIAL", `component ${component} has no trial pending`);
   return c;
+}
+
+/** A trial of its own: a bundle member's boots, confirms and rolls back only with its bundle. */
+function singleTrialOf(state: BootState, component: string): ComponentBoot {
+  const c = trialOf(state, component);
+  if (c.trial!.bundle)
+    throw new SlotStateError(
+      "BUNDLE_TRIAL",
+      `component ${component} is on trial as a member of bundle ${c.trial!.bundle}: boot, confirm or roll back the bundle`,
+    );
+  return c;
+}
+
+// ---------------------------------------------------------------- bundles (docs/adr/0019)
+// A bundle's members are on trial together: one state write starts, counts, confirms or rolls back
+// every member's trial, so a crash leaves all of them before or all after it.
+
+/** The components on trial as members of `bundleId`, ascending (a bundle's order). */
+export function bundleTrialOf(state: BootState, bundleId: string): string[] {
+  return Object.entries(state.components)
+    .filter(([, c]) => c.trial?.bundle === bundleId)
+    .map(([component]) => component)
+    .sort();
+}
+
+/** The bundles with a trial pending. */
+export function pendingBundles(state: BootState): string[] {
+  return [...new Set(Object.values(state.components).flatMap((c) => (c.trial?.bundle ? [c.trial.bundle] : [])))];
+}
+
+/**
+ * Points the next boot of every member at its inactive slot, which must hold the member's release,
+ * for `attempts` tries: one transition (each member checked as startTrial checks it, and the
+ * bundle not failed before).
+ */
+export function startBundleTrial(
+  state: BootState,
+  bundleId: string,
+  members: { component: string; releaseId: string }[],
+  attempts: number,
+  now: number,
+): BootState {
+  if (members.length === 0) throw new SlotInputError("SLOT_INPUT_INVALID", `bundle ${bundleId} has no member to boot`);
+  const failed = state.failedReleases[bundleId];
+  if (failed)
+    throw new SlotStateError("RELEASE_FAILED_BEFORE", `bundle ${bundleId} failed a trial before (${failed.code}); clear the failure by hand to retry it`, {
+      details: { releaseId: bundleId, ...failed },
+    });
+  let next = state;
+  for (const { component, releaseId } of members) {
+    const image = componentBoot(next, component).slots[inactiveOf(componentBoot(next, component))];
+    if (image && image.releaseId !== releaseId)
+      throw new SlotStateError("SLOT_NOT_MEMBER", `the inactive slot of component ${component} holds ${image.releaseId}, not the bundle's ${releaseId}`);
+    next = startTrial(next, component, attempts, now);
+    next.components[component].trial!.bundle = bundleId;
+  }
+  return next;
+}
+
+/** Counts one boot of the bundle's trial, for every member at once. */
+export function spendBundleAttempt(state: BootState, bundleId: string): BootState {
+  const next = structuredClone(state);
+  for (const component of requireBundle(state, bundleId)) next.components[component].trial!.attemptsLeft -= 1;
+  return next;
+}
+
+/** Every member runs its new image; every member's floor moves (never down); the bundle is the last result. */
+export function confirmBundle(state: BootState, bundleId: string, now: number): BootState {
+  const components = requireBundle(state, bundleId);
+  const next = structuredClone(state);
+  for (const component of components) {
+    const c = next.components[component];
+    const image = trialImage(state, component);
+    c.active = c.trial!.slot;
+    c.trial = null;
+    if (BigInt(image.version) > BigInt(c.floor)) c.floor = image.version;
+    delete next.failedReleases[image.releaseId];
+  }
+  delete next.failedReleases[bundleId];
+  next.lastResult = { releaseId: bundleId, component: components[0], outcome: "confirmed", code: "OK", at: now, reported: false };
+  return next;
+}
+
+/** Ends every member's trial: active slots and floors stay; the bundle (not its members) is remembered as failed. */
+export function rollbackBundle(state: BootState, bundleId: string, code: string, now: number): BootState {
+  const components = requireBundle(state, bundleId);
+  const next = structuredClone(state);
+  for (const component of components) next.components[component].trial = null;
+  next.failedReleases[bundleId] = { at: now, code };
+  next.lastResult = { releaseId: bundleId, component: components[0], outcome: "rolled-back", code, at: now, reported: false };
+  return next;
+}
+
+function requireBundle(state: BootState, bundleId: string): string[] {
+  const components = bundleTrialOf(state, bundleId);
+  if (components.length === 0) throw new SlotStateError("NO_TRIAL", `bundle ${bundleId} has no trial pending`);
+  return components;
 }
 
 /** The image the pending trial boots. */

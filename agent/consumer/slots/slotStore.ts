@@ -29,7 +29,7 @@ export interface TrialOutcome {
 /** What start-up found for one component (CAP-11.1-a-i). */
 export type RecoveryAction =
   | { component: string; action: "running"; slot: SlotName; image: SlotImage | null }
-  | { component: string; action: "boot-trial"; slot: SlotName; attemptsLeft: number } // the caller runs bootTrial
+  | { component: string; action: "boot-trial"; slot: SlotName; attemptsLeft: number; bundle?: string } // the caller runs bootTrial (bootBundleTrial for a bundle's member)
   | { component: string; action: "rolled-back"; releaseId: string; code: string };
 
 export interface RecoveryReport {
@@ -131,6 +131,64 @@ export class SlotStore {
     });
   }
 
+  /**
+   * A bundle (docs/adr/0019): points the next boot of every member at its inactive slot, which
+   * must hold the member's release (written with writeInactive), in one state write.
+   */
+  async beginBundleTrial(bundleId: string, members: { component: string; releaseId: string }[], attempts = 3): Promise<{ attemptsLeft: number }> {
+    const id = checkBundleId(bundleId);
+    const checked = members.map((m) => ({ component: checkComponent(m.component), releaseId: m.releaseId.toLowerCase() }));
+    return this.exclusive(async () => {
+      await this.commit(t.startBundleTrial(this.state, id, checked, attempts, this.clock()), "trial");
+      return { attemptsLeft: attempts };
+    });
+  }
+
+  /**
+   * One trial boot of a whole bundle: the attempt counted for every member in one write, each
+   * member's slot bytes checked against its record, then `healthCheck` asked for each member in
+   * turn. All healthy: every member confirmed in one write (floors move then, all together);
+   * otherwise every member rolled back in one write. The outcome names the bundle.
+   */
+  async bootBundleTrial(bundleId: string, healthCheck: HealthCheck): Promise<TrialOutcome & { failedMember?: string }> {
+    const id = checkBundleId(bundleId);
+    return this.exclusive(async () => {
+      const members = t.bundleTrialOf(this.state, id);
+      if (members.length > 0 && this.state.components[members[0]].trial!.attemptsLeft === 0) return this.doRollbackBundle(id, TRIAL_FAILURE.attemptsExhausted);
+      await this.commit(t.spendBundleAttempt(this.state, id), "attempt");
+      for (const component of members) {
+        const slotDir = this.slotDir(component, this.state.components[component].trial!.slot);
+        const image = t.trialImage(this.state, component);
+        const onDisk = await hashFile(path.join(slotDir, IMAGE_FILE));
+        if (onDisk?.fileHash !== image.fileHash || onDisk.size !== image.size) return this.doRollbackBundle(id, TRIAL_FAILURE.imageCorrupt, image.releaseId);
+      }
+      for (const component of members) {
+        const slotDir = this.slotDir(component, this.state.components[component].trial!.slot);
+        const image = t.trialImage(this.state, component);
+        let healthy: boolean;
+        try {
+          healthy = await healthCheck(slotDir, structuredClone(image));
+        } catch {
+          return this.doRollbackBundle(id, TRIAL_FAILURE.healthError, image.releaseId);
+        }
+        if (!healthy) return this.doRollbackBundle(id, TRIAL_FAILURE.healthFailed, image.releaseId);
+      }
+      await this.commit(t.confirmBundle(this.state, id, this.clock()), "confirm");
+      return { outcome: "confirmed", code: "OK", releaseId: id, version: "0" };
+    });
+  }
+
+  /** Rolls a bundle's trial back, every member at once. */
+  async rollbackBundle(bundleId: string, code: string): Promise<TrialOutcome> {
+    const id = checkBundleId(bundleId);
+    return this.exclusive(() => this.doRollbackBundle(id, code));
+  }
+
+  private async doRollbackBundle(id: string, code: string, failedMember?: string): Promise<TrialOutcome & { failedMember?: string }> {
+    await this.commit(t.rollbackBundle(this.state, id, code, this.clock()), "rollback");
+    return { outcome: "rolled-back", code, releaseId: id, version: "0", ...(failedMember ? { failedMember } : {}) };
+  }
+
   async confirm(component: string): Promise<TrialOutcome> {
     const id = checkComponent(component);
     return this.exclusive(() => this.doConfirm(id));
@@ -153,9 +211,19 @@ export class SlotStore {
         for (const slot of ["a", "b"] as const) cleaned.push(...(await removeTempFiles(path.join(this.root, name, slot))));
       }
       const components: RecoveryAction[] = [];
+      // A bundle's members used up their attempts together: rolled back together (docs/adr/0019).
+      for (const bundle of t.pendingBundles(this.state)) {
+        const members = t.bundleTrialOf(this.state, bundle);
+        if (this.state.components[members[0]].trial!.attemptsLeft > 0) continue;
+        const releases = members.map((m) => t.trialImage(this.state, m).releaseId);
+        await this.commit(t.rollbackBundle(this.state, bundle, TRIAL_FAILURE.attemptsExhausted, this.clock()), "rollback");
+        members.forEach((component, i) => components.push({ component, action: "rolled-back", releaseId: releases[i], code: TRIAL_FAILURE.attemptsExhausted }));
+      }
       for (const [component, c] of Object.entries(this.state.components)) {
+        if (components.some((a) => a.component === component)) continue;
         if (c.trial && c.trial.attemptsLeft > 0) {
-          components.push({ component, action: "boot-trial", slot: c.trial.slot, attemptsLeft: c.trial.attemptsLeft });
+          const bundle = c.trial.bundle ? { bundle: c.trial.bundle } : {};
+          components.push({ component, action: "boot-trial", slot: c.trial.slot, attemptsLeft: c.trial.attemptsLeft, ...bundle });
         } else if (c.trial) {
           const { releaseId, code } = await this.doRollback(component, TRIAL_FAILURE.attemptsExhausted);
           components.push({ component, action: "rolled-back", releaseId, code });
@@ -236,6 +304,12 @@ export class SlotStore {
 function checkComponent(component: string): string {
   const id = component.toLowerCase();
   if (!COMPONENT_ID.test(id)) throw new SlotInputError("SLOT_COMPONENT_INVALID", `component id ${component} is not 0x + 64 hex digits`);
+  return id;
+}
+
+function checkBundleId(bundleId: string): string {
+  const id = bundleId.toLowerCase();
+  if (!COMPONENT_ID.test(id)) throw new SlotInputError("SLOT_INPUT_INVALID", `bundle id ${bundleId} is not 0x + 64 hex digits`);
   return id;
 }
 

@@ -8,6 +8,10 @@
  *   after-write      after writeInactive returned, before beginTrial
  *   pointer-inside   inside beginTrial's state write: temp file synced, before its rename
  *   health-running   while the trial boot's health check runs (in every process: a crash loop)
+ *   after-write#1    (bundle) after the first member's writeInactive returned
+ * A phase that happens more than once in a bundle install is named with its occurrence: "image:renamed#2"
+ * is the second member's (a name without #n is the first occurrence).
+ *   bundle: writeInactive of each member of OTA_BUNDLE_JSON, beginBundleTrial, bootBundleTrial (docs/adr/0019)
  * It prints one JSON line with what it did when it is not killed.
  */
 import { createReadStream, promises as fs } from "node:fs";
@@ -22,16 +26,25 @@ const env = {
   crashAt: process.env.OTA_CRASH_AT ?? "",
   healthy: process.env.OTA_HEALTH !== "fail",
   attempts: Number(process.env.OTA_ATTEMPTS ?? 3),
+  bundle: JSON.parse(process.env.OTA_BUNDLE_JSON ?? "null") as null | { id: string; members: { component: string; image: SlotImage; imageFile: string }[] },
+  unhealthy: process.env.OTA_UNHEALTHY ?? "", // (bundle) the release id whose health check fails
 };
 
+const seen = new Map<string, number>();
 function crashIf(phase: string): void {
-  if (phase === env.crashAt) process.kill(process.pid, "SIGKILL");
+  const n = (seen.get(phase) ?? 0) + 1;
+  seen.set(phase, n);
+  if (phase === env.crashAt || `${phase}#${n}` === env.crashAt) process.kill(process.pid, "SIGKILL");
 }
 
 async function* halfThenCrash(file: string, size: number): AsyncIterable<Uint8Array> {
   let sent = 0;
+  let crossed = false; // once per image, so that "slot-mid-write#2" is the second image's
   for await (const chunk of createReadStream(file, { highWaterMark: 64 * 1024 })) {
-    if (sent >= size / 2) crashIf("slot-mid-write");
+    if (sent >= size / 2 && !crossed) {
+      crossed = true;
+      crashIf("slot-mid-write");
+    }
     sent += (chunk as Buffer).length;
     yield chunk as Buffer;
   }
@@ -46,9 +59,9 @@ function armRenameCrash(): void {
   };
 }
 
-async function health(): Promise<boolean> {
+async function health(_dir: string, image: SlotImage): Promise<boolean> {
   crashIf("health-running");
-  return env.healthy;
+  return env.bundle ? image.releaseId !== env.unhealthy : env.healthy;
 }
 
 async function main(mode: string): Promise<void> {
@@ -60,7 +73,19 @@ async function main(mode: string): Promise<void> {
       },
     },
   });
-  if (mode === "install") {
+  if (mode === "bundle") {
+    const { id, members } = env.bundle!;
+    for (const m of members) {
+      await store.writeInactive(m.component, m.image, halfThenCrash(m.imageFile, m.image.size));
+      crashIf("after-write");
+    }
+    await store.beginBundleTrial(
+      id,
+      members.map((m) => ({ component: m.component, releaseId: m.image.releaseId })),
+      env.attempts,
+    );
+    console.log(JSON.stringify({ outcomes: [await store.bootBundleTrial(id, health)] }));
+  } else if (mode === "install") {
     await store.writeInactive(env.component, env.image!, halfThenCrash(env.imageFile, env.image!.size));
     crashIf("after-write");
     await store.beginTrial(env.component, env.attempts);
@@ -69,7 +94,15 @@ async function main(mode: string): Promise<void> {
   } else {
     const report = await store.recover();
     const outcomes: TrialOutcome[] = [];
-    for (const c of report.components) if (c.action === "boot-trial") outcomes.push(await store.bootTrial(c.component, health));
+    const bundles = new Set<string>();
+    for (const c of report.components) {
+      if (c.action !== "boot-trial") continue;
+      if (!c.bundle) outcomes.push(await store.bootTrial(c.component, health));
+      else if (!bundles.has(c.bundle)) {
+        bundles.add(c.bundle);
+        outcomes.push(await store.bootBundleTrial(c.bundle, health));
+      }
+    }
     console.log(JSON.stringify({ report, outcomes }));
   }
 }
