@@ -21,6 +21,7 @@ export const COMMAND_GROUPS = [
   "server",
   "fleet",
   "tracker",
+  "campaign",
   "policy",
   "rollout",
   "role",

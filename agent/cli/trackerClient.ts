@@ -51,6 +51,17 @@ export async function trackerPostSigned<T>(
   return trackerRequest<T>(target.url, path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: text, signed: true });
 }
 
+/** A signed request with another method (DELETE /v1/groups/:name): no body, signed over the empty body. */
+export async function trackerSendSigned<T>(
+  signer: { address: string; signMessage(m: string): Promise<string> },
+  target: TrackerTarget,
+  method: "DELETE",
+  path: string,
+): Promise<T> {
+  const headers = await signAccountRequest(signer, { audience: target.audience, method, path, body: "" });
+  return trackerRequest<T>(target.url, path, { method, headers, signed: true });
+}
+
 /** One request to a tracker, its answer checked to be a JSON document; the errors of both routes in one place. */
 async function trackerRequest<T>(
   base: string,

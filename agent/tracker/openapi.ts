@@ -494,7 +494,6 @@ const schemas: Record<string, SchemaObject> = {
       "blockedSince",
       "upstream",
       "safeMode",
-      "tags",
     ],
     description: "One device as this module sees it: its ledger enrolment, what it last reported, and its statuses.",
     properties: {
@@ -1721,7 +1720,7 @@ const paths: Record<string, PathItemObject> = {
     get: {
       operationId: "listGroups",
       summary: "The groups saved on this tracker",
-      description: "Each group's name, query, who saved it and when, and how many devices it selects now (evaluated at the request).",
+      description: "X.1368 CAP-11.2-a. Each group's name, query, who saved it and when, and how many devices it selects now (evaluated at the request).",
       tags: ["fleet"],
       "x-x1368": ["CAP-11.2-a"],
       security: READER,
@@ -1731,7 +1730,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "postGroup",
       summary: "An administrator saves a group (a named tag query)",
       description:
-        "A dynamic group: its query is evaluated whenever the group is used (update requests, the device list's group=), so devices join and leave it as their tags change. Signed by an administrator exactly as POST /v1/update-requests (for this path). A later group of the same name replaces the query; devices it now selects join the requests that target it.",
+        "X.1368 CAP-11.2-a. A dynamic group: its query is evaluated whenever the group is used (update requests, the device list's group=), so devices join and leave it as their tags change. Signed by an administrator exactly as POST /v1/update-requests (for this path). A later group of the same name replaces the query; devices it now selects join the requests that target it.",
       tags: ["administrators"],
       "x-x1368": ["CAP-11.2-a"],
       security: ANYONE,

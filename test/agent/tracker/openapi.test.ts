@@ -66,6 +66,14 @@ const errorCodesOf = (op: OperationObject, status: string): string[] => {
 // Every error code the tracker's code can answer with (trackerHttp.ts, trackerModule.ts, reportIntake.ts,
 // updateRequests.ts, requestAuth.ts, sealedMessage.ts, ecies.ts, releaseEvents.ts).
 const BRIEF_CODES = [
+  // issue 19, item 11: tags, groups, update requests' progress
+  "TAG_INVALID",
+  "TAG_KEY_RESERVED",
+  "TAG_LIMIT",
+  "QUERY_INVALID",
+  "GROUP_UNKNOWN",
+  "GROUP_LIMIT",
+  "REQUEST_UNKNOWN",
   // issue 6: status anchors and rollout cohorts
   "ANCHOR_UNKNOWN",
   "ANCHOR_RECORDS_PRUNED",
@@ -417,6 +425,12 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
         "GET /v1/rollouts",
         "GET /v1/modules",
         "POST /v1/update-requests",
+        "GET /v1/update-requests",
+        "GET /v1/update-requests/:id",
+        "POST /v1/fleet/devices/:id/tags",
+        "GET /v1/groups",
+        "POST /v1/groups",
+        "DELETE /v1/groups/:name",
         "GET /v1/anchors",
         "GET /v1/anchors/:index/devices/:deviceId",
         "POST /v1/rollouts/:releaseId/cohorts",
@@ -449,7 +463,15 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
     expect([...statuses("UNAUTHORIZED")]).to.deep.equal(["401"]);
     // Administrators' signed requests: update requests, rollout cohorts and policy evidence.
     const signed = (status: number) =>
-      new Set([`POST /v1/update-requests ${status}`, `POST /v1/rollouts/{releaseId}/cohorts ${status}`, `POST /v1/releases/{id}/evidence ${status}`]);
+      new Set([
+        `POST /v1/update-requests ${status}`,
+        `POST /v1/rollouts/{releaseId}/cohorts ${status}`,
+        `POST /v1/releases/{id}/evidence ${status}`,
+        // Tags and groups (issue 19, item 11).
+        `POST /v1/fleet/devices/{id}/tags ${status}`,
+        `POST /v1/groups ${status}`,
+        `DELETE /v1/groups/{name} ${status}`,
+      ]);
     for (const code of ["AUTH_MISSING", "AUTH_MALFORMED", "AUTH_SIGNATURE", "AUTH_STALE"]) expect(documented.get(code), code).to.deep.equal(signed(401));
     expect(documented.get("AUTH_REPLAY")).to.deep.equal(signed(409));
     expect(documented.get("AUTH_QUOTA")).to.deep.equal(signed(429));
@@ -509,6 +531,9 @@ describe("agent/tracker: the OpenAPI 3.1 document of the tracker's HTTP API (ADR
       "POST /v1/update-requests",
       "POST /v1/rollouts/{releaseId}/cohorts",
       "POST /v1/releases/{id}/evidence",
+      "POST /v1/fleet/devices/{id}/tags",
+      "POST /v1/groups",
+      "DELETE /v1/groups/{name}",
       "GET /",
       "GET /dashboard/{file}",
     ]);
