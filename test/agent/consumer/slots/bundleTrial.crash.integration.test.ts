@@ -119,7 +119,7 @@ describe("agent/consumer/slots: a bundle's install is atomic across a power cut 
     it(`REQ-10c-ii CAP-11.1-a-iii APP-II-2: a 2-member bundle killed ${row.name}: both members end ${row.expect === "old" ? "on the old release" : row.expect}`, async () => {
       const root = path.join(tmp.dir, "device");
       const { old, next, env } = await deviceRunningOld(root);
-      const health = row.unhealthy ? { OTA_UNHEALTHY: next[1].image.releaseId } : {};
+      const health: Record<string, string> = row.unhealthy ? { OTA_UNHEALTHY: next[1].image.releaseId } : {};
       const install = await runChild("bundle", { ...env, ...health, OTA_CRASH_AT: row.crashAt });
       expect(install.signal, `not killed: ${install.out}${install.err}`).to.equal("SIGKILL");
 
