@@ -278,7 +278,7 @@ describe("ota-ledger release export and device install --offline (CAP-11.1-b)", 
       await refused("other-1.1.0.otab", 2, "OFFLINE_PROOF_INVALID");
     });
 
-    it("a bundle that is not one (bad magic, a declared manifest length past the file) is OFFLINE_BUNDLE_MALFORMED (exit 2)", async () => {
+    it("CAP-11.1-b: a bundle that is not one (bad magic, a declared manifest length past the file, a huge declared ciphertext, a trailing byte) is OFFLINE_BUNDLE_MALFORMED (exit 2)", async () => {
       const bytes = await fs.readFile(path.join(c.dir, "boot-1.1.0.otab"));
       await fs.writeFile(path.join(c.dir, "magic.otab"), Buffer.concat([Buffer.from("NOTABUND"), bytes.subarray(8)]));
       await refused("magic.otab", 2, "OFFLINE_BUNDLE_MALFORMED", /magic/);
@@ -287,6 +287,14 @@ describe("ota-ledger release export and device install --offline (CAP-11.1-b)", 
       await fs.writeFile(path.join(c.dir, "long.otab"), long);
       await refused("long.otab", 2, "OFFLINE_BUNDLE_MALFORMED");
       expect(bytes.subarray(0, 8).equals(BUNDLE_MAGIC)).to.equal(true);
+      // A genuine manifest, then a ciphertext length of 2^63: refused from the length alone, nothing read for it.
+      const huge = Buffer.from(bytes);
+      huge.writeBigUInt64BE(2n ** 63n, 14 + bytes.readUInt32BE(10));
+      await fs.writeFile(path.join(c.dir, "huge-ciphertext.otab"), huge);
+      await refused("huge-ciphertext.otab", 2, "OFFLINE_BUNDLE_MALFORMED", /declares a ciphertext of 9223372036854775808 bytes/);
+      // One byte more than the ciphertext it declares.
+      await fs.writeFile(path.join(c.dir, "trailing.otab"), Buffer.concat([bytes, Buffer.from([0])]));
+      await refused("trailing.otab", 2, "OFFLINE_BUNDLE_MALFORMED", /bytes of ciphertext, but/);
     });
 
     it("CAP-11.1-b, REQ-10d-i: the genuine bundle installs; then a downgrade (1.0.0's bundle) is NOT_NEWER_THAN_INSTALLED (exit 1), nothing installed", async () => {
