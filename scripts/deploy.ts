@@ -57,6 +57,7 @@ async function main() {
   console.log(`UpdatePolicies ${deployment.updatePolicies}`);
   console.log(`StatusAnchors  ${deployment.statusAnchors}`);
   console.log(`ReleaseBundles ${deployment.releaseBundles}`);
+  console.log(`ReleaseDeltas  ${deployment.releaseDeltas}`);
 
   // Read back what the ledger holds, not what was asked for: a resumed journal keeps its first parameters.
   const registry = UpdateRegistry__factory.connect(deployment.updateRegistry, hre.ethers.provider);

@@ -16,10 +16,11 @@ export {
   MaintenanceWindowPolicy__factory,
   PilotFleetPolicy__factory,
   ReleaseBundles__factory,
+  ReleaseDeltas__factory,
   StagedRollout__factory,
   StatusAnchors__factory,
   UpdateCheckLens__factory,
   UpdatePolicies__factory,
   UpdateRegistry__factory,
 } from "../../typechain-types";
-export type { FleetRegistry, ReleaseBundles, StagedRollout, StatusAnchors, UpdatePolicies, UpdateRegistry } from "../../typechain-types";
+export type { FleetRegistry, ReleaseBundles, ReleaseDeltas, StagedRollout, StatusAnchors, UpdatePolicies, UpdateRegistry } from "../../typechain-types";

@@ -18,6 +18,8 @@ export interface Deployment {
   releaseBundles?: string;
   /** A deployed update-check lens (agent/chain/ledgerLens): reads send the query only (deployments made before it have none). */
   updateCheckLens?: string;
+  /** Where authors record a release's delta artifacts (ADR 0018; deployments made before it have none). */
+  releaseDeltas?: string;
   /** The block the registry was deployed in: event streams start here. */
   deployedAtBlock: number;
 }
@@ -62,7 +64,7 @@ export async function readDeployment(file: string): Promise<Deployment> {
       problems.push(key);
     }
   }
-  for (const key of ["updatePolicies", "statusAnchors", "releaseBundles", "updateCheckLens"] as const) {
+  for (const key of ["updatePolicies", "statusAnchors", "releaseBundles", "updateCheckLens", "releaseDeltas"] as const) {
     if (raw[key] === undefined) continue;
     try {
       raw[key] = getAddress(String(raw[key]));

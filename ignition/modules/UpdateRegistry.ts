@@ -1,7 +1,8 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 /**
- * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies, StatusAnchors and ReleaseBundles that use its roles and releases,
+ * Deploys the UpdateRegistry, and beside it the FleetRegistry, UpdatePolicies, StatusAnchors and ReleaseBundles that use its roles and releases, ReleaseDeltas
+ * (a release's delta artifacts, ADR 0018),
  * and an UpdateCheckLens (stateless, no query: deployed as an ordinary contract) that agents call
  * instead of sending its creation code with every read.
  * Parameters: `admin` (default: the deploying account) becomes default admin and administrator;
@@ -16,5 +17,6 @@ export default buildModule("UpdateRegistry", (m) => {
   const statusAnchors = m.contract("StatusAnchors", [updateRegistry]);
   const releaseBundles = m.contract("ReleaseBundles", [updateRegistry]);
   const updateCheckLens = m.contract("UpdateCheckLens", [[]]);
-  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens };
+  const releaseDeltas = m.contract("ReleaseDeltas", [updateRegistry]);
+  return { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens, releaseDeltas };
 });

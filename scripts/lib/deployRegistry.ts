@@ -62,12 +62,15 @@ export async function deployRegistry(
   const target = file ?? deploymentPath(hre.config.paths.root, hre.network.name);
   const network = networkOfFile(target);
   const before = await hre.ethers.provider.getBlockNumber();
-  const { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens } = await hre.ignition.deploy(UpdateRegistryModule, {
-    parameters: { [REGISTRY_MODULE_ID]: parameters as Record<string, never> },
-    displayUi,
-    deploymentId,
-    ...(requiredConfirmations !== undefined ? { config: { requiredConfirmations } } : {}),
-  });
+  const { updateRegistry, fleetRegistry, updatePolicies, statusAnchors, releaseBundles, updateCheckLens, releaseDeltas } = await hre.ignition.deploy(
+    UpdateRegistryModule,
+    {
+      parameters: { [REGISTRY_MODULE_ID]: parameters as Record<string, never> },
+      displayUi,
+      deploymentId,
+      ...(requiredConfirmations !== undefined ? { config: { requiredConfirmations } } : {}),
+    },
+  );
   const registryAddress = await updateRegistry.getAddress();
   const deployment: Deployment = {
     network,
@@ -78,6 +81,7 @@ export async function deployRegistry(
     statusAnchors: await statusAnchors.getAddress(),
     releaseBundles: await releaseBundles.getAddress(),
     updateCheckLens: await updateCheckLens.getAddress(),
+    releaseDeltas: await releaseDeltas.getAddress(),
     deployedAtBlock: await deploymentBlock(hre.ethers.provider, registryAddress, chainId, before, target),
   };
   await writeDeployment(target, deployment);
