@@ -25,7 +25,11 @@ export interface UploadResult {
  * ignores the claim and answers RELEASE_UNKNOWN.
  */
 export async function uploadArtifact(
-  deps: { serverUrl: string; author: { address: string; signMessage(m: string): Promise<string> } },
+  deps: {
+    serverUrl: string;
+    author: { address: string; signMessage(m: string): Promise<string> };
+    /** where to post (default the release's artifact; a delta's: deltaRoutes.ts) */ pathname?: string;
+  },
   releaseId: string,
   artifactFile: string,
   progress?: (done: bigint, total: bigint) => void,
@@ -48,7 +52,7 @@ export async function uploadArtifact(
       }
     })(),
   );
-  const pathname = `/v1/releases/${releaseId.toLowerCase()}/artifact`;
+  const pathname = deps.pathname ?? `/v1/releases/${releaseId.toLowerCase()}/artifact`;
   const signed = await signAccountRequest(deps.author, { audience: serverUrl, method: "POST", path: pathname });
   let res: Response;
   try {

@@ -2,7 +2,8 @@ import { promises as fs } from "node:fs";
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
+import type { FleetRegistry, ReleaseDeltas, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
+import { fetchDelta, imageFromDelta, type FetchedDelta } from "./deltaDelivery";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
 import { ledgerName, RELEASE_STATUS, type ReleaseStatusName } from "../core/ledgerCodes";
@@ -35,6 +36,7 @@ import { BootStateCorruptError } from "./slots/slotErrors";
 import { resetToSafeMode } from "./slots/safeMode";
 import type { LedgerEvent } from "./ledgerWatcher";
 import { SlotStore } from "./slots/slotStore";
+import type { SlotImage as SlotImageRecord } from "./slots/bootState";
 import { AgentMemory } from "./agentMemory";
 import type { HealthCheck } from "./slots/healthCheck";
 import { ReportSession, sendStatusReport } from "./statusReport";
@@ -69,6 +71,8 @@ export interface DeviceAgentOptions {
     policies?: UpdatePolicies;
     /** A deployed update-check lens (agent/chain/ledgerLens), if there is one. */
     lens?: string;
+    /** ReleaseDeltas beside the registry (ADR 0018): with it the device takes a release's delta from the image it runs when there is one. */
+    deltas?: ReleaseDeltas;
     domain: TypedDataDomain;
     fromBlock: number;
   };
@@ -111,6 +115,8 @@ export interface UpdateOutcome {
  * Nothing touches the active slot before every check has passed. Every outcome is reported.
  */
 export class DeviceAgent {
+  /** Updates installed from a delta, deltas given up for the whole image (ADR 0018), and the bytes each way fetched. */
+  readonly deltaStats = { installed: 0, fellBack: 0, deltaBytes: 0 };
   private queue: Promise<unknown> = Promise.resolve();
   private readonly declined = new Map<string, string>();
   private readonly needs = new Map<string, { releaseId: string; component: string; reason: string }>();
@@ -502,7 +508,11 @@ export class DeviceAgent {
         // A resumed attempt re-announces the chunks kept from before; only new ones move the state.
         if (state.lastVerifiedChunk === null || index > state.lastVerifiedChunk) state = transition(state, { type: "chunk-verified", index });
       };
-      const { wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk));
+      // REQ-10e-i: a delta from the running image, when the ledger records one; any fault of it
+      // and the whole image is fetched instead (a delivery fault, never a failed release: ADR 0009).
+      const delta = manual ? undefined : await this.takeDelta(release);
+      let wrappedKey: Buffer | undefined;
+      if (!delta) ({ wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk)));
       stage = "ledger";
       await step({ type: "download-complete" });
 
@@ -513,39 +523,43 @@ export class DeviceAgent {
       if (!offline) await callLedger(() => this.recheckAfterDownload(release));
 
       stage = "delivery";
-      let key: Buffer;
-      try {
-        key = unwrapContentKey(
-          wrappedKey,
-          Buffer.from(this.o.device.privateKey.replace(/^0x/, ""), "hex"),
-          keyWrapContext(releaseId, this.o.device.credential.record.id),
-        );
-      } catch (cause) {
-        throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key", { cause });
-      }
       const image = {
         releaseId,
         version: release.record.version.toString(),
         fileHash: release.record.fileHash.toLowerCase(),
         size: Number(release.record.fileSize),
       };
-      // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
-      // records the image only if it is the ledger's file hash; the active slot is not touched.
-      // The first chunk tells whether the key is the release's: the ciphertext is the author's
-      // (verified against the ledger), so a key it does not open came from the server.
-      try {
-        await this.slots.writeInactive(
-          release.record.component.toLowerCase(),
-          image,
-          keyCheckedOnFirstChunk(decryptArtifact(key, readArtifactFile(artifactFile)), () => (stage = "install")),
-        );
-      } catch (err) {
-        if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
-        if (stage === "delivery" && reportCodeOf(err) === "CHUNK_AUTHENTICATION")
-          throw new ContentRejected("KEY_MISMATCH", "the content key the server sent does not open the release's first chunk: not the release's key", {
-            cause: err,
-          });
-        throw err;
+      // The chunks of this download are not the state's (it moved past downloading with the delta).
+      if (delta && !(await this.installDelta(release, image, delta))) ({ wrappedKey } = await this.download(release, artifactFile, () => {}));
+      if (!delta || delta.fellBack) {
+        let key: Buffer;
+        try {
+          key = unwrapContentKey(
+            wrappedKey!,
+            Buffer.from(this.o.device.privateKey.replace(/^0x/, ""), "hex"),
+            keyWrapContext(releaseId, this.o.device.credential.record.id),
+          );
+        } catch (cause) {
+          throw new ContentRejected("KEY_UNWRAP_FAILED", "the wrapped key does not open with this device's key", { cause });
+        }
+        // Decrypted chunk by chunk straight into the inactive slot, which computes the SHA-256 and
+        // records the image only if it is the ledger's file hash; the active slot is not touched.
+        // The first chunk tells whether the key is the release's: the ciphertext is the author's
+        // (verified against the ledger), so a key it does not open came from the server.
+        try {
+          await this.slots.writeInactive(
+            release.record.component.toLowerCase(),
+            image,
+            keyCheckedOnFirstChunk(decryptArtifact(key, readArtifactFile(artifactFile)), () => (stage = "install")),
+          );
+        } catch (err) {
+          if (err instanceof SlotImageMismatchError) throw new ContentRejected("FILE_HASH_MISMATCH", err.message, { cause: err, details: err.details });
+          if (stage === "delivery" && reportCodeOf(err) === "CHUNK_AUTHENTICATION")
+            throw new ContentRejected("KEY_MISMATCH", "the content key the server sent does not open the release's first chunk: not the release's key", {
+              cause: err,
+            });
+          throw err;
+        }
       }
       stage = "install";
       await step({ type: "decrypted", fileHash: image.fileHash }); // the hash writeInactive just verified
@@ -782,6 +796,67 @@ export class DeviceAgent {
       timeoutMs: this.o.download?.timeoutMs,
     });
     return { wrappedKey };
+  }
+
+  /**
+   * The release's delta from the image the device runs (ADR 0018), fetched and verified, or
+   * undefined: no ReleaseDeltas, nothing running, no delta recorded from it, or any fault fetching
+   * it (logged; the whole image is fetched instead).
+   */
+  private async takeDelta(release: LedgerRelease): Promise<(FetchedDelta & { fellBack?: boolean; baseFile: string; base: SlotImageRecord }) | undefined> {
+    const deltas = this.o.chain.deltas;
+    const component = release.record.component.toLowerCase();
+    const boot = this.slots.snapshot().components[component];
+    const base = boot?.slots[boot.active];
+    if (!deltas || !base) return undefined;
+    try {
+      const fetched = await fetchDelta(
+        { deltas, sources: await this.sourceSet() },
+        {
+          device: this.o.device,
+          installed: this.slots.installed(),
+          evidence: this.memory.evidence.get(release.id.toLowerCase()),
+          release,
+          timeoutMs: this.o.download?.timeoutMs,
+          base,
+          workDir: path.join(this.o.dataDir, "downloads"),
+        },
+      );
+      if (!fetched) return undefined;
+      this.deltaStats.deltaBytes += fetched.fetchedBytes;
+      return { ...fetched, baseFile: path.join(this.slots.slotDir(component, boot.active), "image.bin"), base };
+    } catch (err) {
+      this.deltaStats.fellBack++;
+      this.o.log?.(`release ${release.id}: the delta from ${base.releaseId} failed (${reportCodeOf(err) || (err as Error).message}); fetching the whole image`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Rebuilds the release's image from the running one with the delta, straight into the inactive
+   * slot, which records it only if its SHA-256 is the ledger's file hash. False (logged, the delta
+   * marked as fallen back) on any fault: the caller fetches the whole image.
+   */
+  private async installDelta(
+    release: LedgerRelease,
+    image: { releaseId: string; version: string; fileHash: string; size: number },
+    delta: FetchedDelta & { fellBack?: boolean; baseFile: string; base: SlotImageRecord },
+  ): Promise<boolean> {
+    try {
+      await this.slots.writeInactive(release.record.component.toLowerCase(), image, imageFromDelta(delta, delta.baseFile, delta.base, release));
+      this.deltaStats.installed++;
+      return true;
+    } catch (err) {
+      if (isResourceShortage(err)) throw err;
+      delta.fellBack = true;
+      this.deltaStats.fellBack++;
+      this.o.log?.(
+        `release ${release.id}: applying the delta from ${delta.fromReleaseId} failed (${reportCodeOf(err) || (err as Error).message}); fetching the whole image`,
+      );
+      return false;
+    } finally {
+      await fs.rm(delta.patchFile, { force: true });
+    }
   }
 
   /** The device's sources (REQ-10f-ii): the set it was given, else one opened over the listed sources or serverUrl alone. */

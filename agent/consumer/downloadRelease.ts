@@ -41,6 +41,8 @@ export interface DownloadOptions {
   artifactFile: string; // verified stored chunks are appended here; a resume starts from it
   timeoutMs?: number; // longest silence from the server (ms)
   onChunk?: (index: number) => void; // each stored chunk verified, in order (the prefix kept from before included)
+  /** Where the manifest and artifact are asked for (default `/v1/releases/<id>`; a delta's: `.../deltas/<base id>`); the key is always the release's. */
+  basePath?: string;
   /** The time requests to this server are signed with (its clock correction, serverClock.ts); default the device's clock. */
   clock?: Pick<ServerClock, "now" | "correctFrom">;
 }
@@ -68,7 +70,7 @@ async function fetchVerified(o: DownloadOptions, idle: IdleTimeout): Promise<{ w
       const offset = sink.bytes;
       const res = await signedGet(
         o,
-        `/v1/releases/${o.release.id.toLowerCase()}/artifact`,
+        `${o.basePath ?? `/v1/releases/${o.release.id.toLowerCase()}`}/artifact`,
         "fetching the artifact",
         idle,
         offset > 0 ? { range: `bytes=${offset}-` } : {},
@@ -129,7 +131,7 @@ async function leavesOf(o: Omit<DownloadOptions, "artifactFile" | "onChunk">, id
   const { record } = o.release;
   // The leaf list is 32 bytes per chunk; the smallest chunk a server accepts bounds its size.
   const maxLeaves = chunkCount(record.fileSize, MIN_SERVED_CHUNK_SIZE) + 1;
-  const manifestPath = `/v1/releases/${o.release.id.toLowerCase()}/manifest`;
+  const manifestPath = `${o.basePath ?? `/v1/releases/${o.release.id.toLowerCase()}`}/manifest`;
   const manifest = (await boundedJson(
     await signedGet(o, manifestPath, "fetching the manifest", idle),
     1024 + maxLeaves * 70,

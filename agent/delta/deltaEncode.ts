@@ -9,7 +9,7 @@ export const MAX_DELTA_IMAGE = 1024 * 1024 * 1024;
 const SEED = 8; // bytes hashed to find a candidate match
 const MIN_GAIN = 8;
 const PROBES = 64; // candidates compared per search: more finds longer matches, slower
- // a new alignment must beat the current one by this many bytes (bsdiff's rule)
+// a new alignment must beat the current one by this many bytes (bsdiff's rule)
 
 /**
  * Makes a delta (deltaPatch.ts's format) that turns `base` into `target`: bsdiff's alignment
@@ -63,7 +63,7 @@ function records(old: Buffer, neu: Buffer): Buffer[] {
       let s = 0;
       let sf = 0;
       let lenf = 0;
-      for (let i = 0; lastscan + i < scan && lastpos + i < oldsize; ) {
+      for (let i = 0; lastscan + i < scan && lastpos + i < oldsize;) {
         if (old[lastpos + i] === neu[lastscan + i]) s++;
         i++;
         if (s * 2 - i > sf * 2 - lenf) {

@@ -87,15 +87,23 @@ export async function* applyDelta(baseFile: string, delta: AsyncIterable<Uint8Ar
   const input = new ByteReader(delta[Symbol.asyncIterator]());
   const header = decodeDeltaHeader(await input.exactly(DELTA_HEADER_SIZE, "DELTA_TRUNCATED"));
   if (header.baseSize !== expect.baseSize || header.baseHash.toLowerCase() !== expect.baseHash.toLowerCase())
-    throw new DeltaRejected("DELTA_BASE_MISMATCH", `the delta applies to a ${header.baseSize}-byte image ${header.baseHash}, not to the running ${expect.baseHash}`);
+    throw new DeltaRejected(
+      "DELTA_BASE_MISMATCH",
+      `the delta applies to a ${header.baseSize}-byte image ${header.baseHash}, not to the running ${expect.baseHash}`,
+    );
   if (header.targetSize !== expect.targetSize || header.targetHash.toLowerCase() !== expect.targetHash.toLowerCase())
-    throw new DeltaRejected("DELTA_TARGET_MISMATCH", `the delta makes a ${header.targetSize}-byte image ${header.targetHash}, not the release's ${expect.targetHash}`);
+    throw new DeltaRejected(
+      "DELTA_TARGET_MISMATCH",
+      `the delta makes a ${header.targetSize}-byte image ${header.targetHash}, not the release's ${expect.targetHash}`,
+    );
   const base = await fs.open(baseFile, "r");
   const decompress = createBrotliDecompress({ params: { [zlibConstants.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 } });
+  let fed = 0;
   const feeding = (async () => {
     for (;;) {
       const piece = await input.some();
       if (!piece) break;
+      fed += piece.length;
       if (!decompress.write(piece)) await new Promise<void>((resolve, reject) => decompress.once("drain", resolve).once("error", reject));
     }
     decompress.end();
@@ -105,6 +113,8 @@ export async function* applyDelta(baseFile: string, delta: AsyncIterable<Uint8Ar
   try {
     yield* records(base, body, header);
     await feeding;
+    // brotli stops at the end of its stream and ignores what follows: bytes past it are refused here.
+    if (decompress.bytesWritten !== fed) throw new DeltaRejected("DELTA_TOO_LONG", `the delta goes on ${fed - decompress.bytesWritten} bytes past its body`);
   } finally {
     decompress.destroy();
     await feeding.catch(() => {});
@@ -139,7 +149,7 @@ async function* records(base: FileHandle, body: ByteReader, header: DeltaHeader)
     if (written + addLen + copyLen > header.targetSize)
       throw new DeltaRejected("DELTA_TOO_LONG", `a record writes past the ${header.targetSize}-byte target (at ${written}, ${addLen} + ${copyLen} more)`);
     if (readAt + addLen > baseSize) throw new DeltaRejected("DELTA_FORMAT", `a record reads past the ${baseSize}-byte base`);
-    for (let left = addLen; left > 0n; ) {
+    for (let left = addLen; left > 0n;) {
       const n = Number(left < BigInt(PIECE_SIZE) ? left : BigInt(PIECE_SIZE));
       const diff = await body.exactly(n, "DELTA_TRUNCATED");
       const { bytesRead } = await base.read(old, 0, n, Number(readAt));
@@ -150,7 +160,7 @@ async function* records(base: FileHandle, body: ByteReader, header: DeltaHeader)
       left -= BigInt(n);
       yield out;
     }
-    for (let left = copyLen; left > 0n; ) {
+    for (let left = copyLen; left > 0n;) {
       const n = Number(left < BigInt(PIECE_SIZE) ? left : BigInt(PIECE_SIZE));
       yield Buffer.from(await body.exactly(n, "DELTA_TRUNCATED"));
       left -= BigInt(n);

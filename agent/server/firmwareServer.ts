@@ -15,6 +15,8 @@ import { checkReleaseClaim, PreparedArtifacts, PREPARED_LIMITS, type PreparedLim
 import { RELEASE_CLAIM_HEADER, type ReleaseClaim } from "../core/releaseClaim";
 import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { parseRange } from "./byteRange";
+import { registerDeltaRoutes } from "./deltaRoutes";
+import type { ReleaseDeltas } from "../chain/contracts";
 
 export interface FirmwareServerOptions {
   gate: LedgerGate;
@@ -42,6 +44,8 @@ export interface FirmwareServerOptions {
   backlog?: number;
   /** The deadline of a submission: `graceMs` plus its largest possible size at `minBytesPerSecond`. */
   submission?: Partial<typeof SUBMISSION_LIMITS>;
+  /** ReleaseDeltas beside the registry (ADR 0018): with it the server takes and serves releases' delta artifacts. */
+  deltas?: ReleaseDeltas;
   /** Artifacts of releases not yet published: their lifetime and per-provider limits (PREPARED_LIMITS). */
   prepared?: Partial<PreparedLimits>;
 }
@@ -388,6 +392,18 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
     }
     throw lastRefusal;
   });
+
+  if (o.deltas)
+    registerDeltaRoutes(app, {
+      gate,
+      store,
+      db,
+      deltas: o.deltas,
+      account: (req) => auth.account({ method: req.method, path: req.url, headers: req.headers, audience: origin() }),
+      device,
+      logged,
+      now,
+    });
 
   // CAP-11.3-f: the download log, for administrators, auditors and trackers.
   app.get("/v1/downloads", async (req) => {

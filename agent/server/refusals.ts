@@ -28,6 +28,8 @@ export const REFUSALS = {
   RELEASE_UNKNOWN: [404, "the ledger has no release with this id"],
   RELEASE_NOT_VERIFIED: [422, "the ledger record does not check out (storage or author signature)"],
   ARTIFACT_NOT_AVAILABLE: [404, "this server holds no artifact for the release: submit it first"],
+  DELTA_UNKNOWN: [404, "the ledger records no delta of this release from that base (ReleaseDeltas)"],
+  DELTA_NOT_AVAILABLE: [404, "this server holds no delta of the release from that base: fetch the whole artifact"],
   BLOCK_UNKNOWN: [404, "this server serves no release containing this block"],
   RELEASE_REVOKED: [410, "the release was revoked on the ledger and is no longer served"],
   RELEASE_VULNERABLE: [403, "the release is flagged vulnerable on the ledger; take a fixed release"],

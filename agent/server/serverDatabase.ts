@@ -35,7 +35,7 @@ export interface DownloadEntry {
   at: number; // ms since the epoch
   deviceId: string;
   releaseId: string;
-  kind: "artifact" | "block" | "car" | "key" | "manifest";
+  kind: "artifact" | "block" | "car" | "key" | "manifest" | "delta";
   rangeStart: number | null;
   rangeEnd: number | null; // inclusive
   bytes: number;

@@ -64,14 +64,24 @@ describe("ReleaseDeltas", function () {
       name: "CAP-11.4-a: a delta of a release unknown to the registry",
       run: async ({ deltas, acmeAuthor, v100 }) => {
         const id = keccak256(toUtf8Bytes("no such release"));
-        return { call: () => deltas.connect(acmeAuthor).addDelta(id, v100.id, HASH, ROOT, 1n, LINK), error: "ReleaseDeltasUnknownRelease", args: [id], probe: { id, from: v100.id } };
+        return {
+          call: () => deltas.connect(acmeAuthor).addDelta(id, v100.id, HASH, ROOT, 1n, LINK),
+          error: "ReleaseDeltasUnknownRelease",
+          args: [id],
+          probe: { id, from: v100.id },
+        };
       },
     },
     {
       name: "CAP-11.4-a: a delta from a base unknown to the registry",
       run: async ({ deltas, acmeAuthor, v120 }) => {
         const from = keccak256(toUtf8Bytes("no such base"));
-        return { call: () => deltas.connect(acmeAuthor).addDelta(v120.id, from, HASH, ROOT, 1n, LINK), error: "ReleaseDeltasUnknownRelease", args: [from], probe: { id: v120.id, from } };
+        return {
+          call: () => deltas.connect(acmeAuthor).addDelta(v120.id, from, HASH, ROOT, 1n, LINK),
+          error: "ReleaseDeltasUnknownRelease",
+          args: [from],
+          probe: { id: v120.id, from },
+        };
       },
     },
     {
@@ -96,14 +106,24 @@ describe("ReleaseDeltas", function () {
       name: "CAP-11.3-c: a delta of a revoked release",
       run: async ({ deltas, registry, acmeAuthor, auditor, v100, v120 }) => {
         await registry.connect(auditor).revokeRelease(v120.id, "malicious");
-        return { call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, HASH, ROOT, 1n, LINK), error: "ReleaseDeltasReleaseRevoked", args: [v120.id], probe: { id: v120.id, from: v100.id } };
+        return {
+          call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, HASH, ROOT, 1n, LINK),
+          error: "ReleaseDeltasReleaseRevoked",
+          args: [v120.id],
+          probe: { id: v120.id, from: v100.id },
+        };
       },
     },
     {
       name: "CAP-11.3-c: a delta of a barred provider's release",
       run: async ({ deltas, registry, acmeAuthor, auditor, v100, v120 }) => {
         await registry.connect(auditor).barProvider(1, "malicious images");
-        return { call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, HASH, ROOT, 1n, LINK), error: "ReleaseDeltasProviderBarred", args: [1], probe: { id: v120.id, from: v100.id } };
+        return {
+          call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, HASH, ROOT, 1n, LINK),
+          error: "ReleaseDeltasProviderBarred",
+          args: [1],
+          probe: { id: v120.id, from: v100.id },
+        };
       },
     },
     {
@@ -138,7 +158,12 @@ describe("ReleaseDeltas", function () {
       run: async ({ deltas, acmeAuthor, v100, v120 }) => {
         await deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, HASH, ROOT, 1n, LINK);
         const other = keccak256(toUtf8Bytes("another delta"));
-        return { call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, other, ROOT, 2n, LINK), error: "ReleaseDeltasAlreadyRecorded", args: [v120.id, v100.id], probe: { id: v120.id, from: v100.id } };
+        return {
+          call: () => deltas.connect(acmeAuthor).addDelta(v120.id, v100.id, other, ROOT, 2n, LINK),
+          error: "ReleaseDeltasAlreadyRecorded",
+          args: [v120.id, v100.id],
+          probe: { id: v120.id, from: v100.id },
+        };
       },
     },
     ...(
