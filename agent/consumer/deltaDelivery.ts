@@ -30,7 +30,7 @@ export interface FetchedDelta {
  */
 export async function fetchDelta(
   deps: { deltas: ReleaseDeltas; sources: SourceSet },
-  o: Omit<DownloadOptions, "serverUrl" | "clock" | "artifactFile" | "basePath" | "onChunk"> & { base: SlotImage; workDir: string },
+  o: Omit<DownloadOptions, "serverUrl" | "clock" | "artifactFile" | "basePath"> & { base: SlotImage; workDir: string },
 ): Promise<FetchedDelta | undefined> {
   const from = o.base.releaseId.toLowerCase();
   const record = await deps.deltas.delta(o.release.id, from);

@@ -510,7 +510,7 @@ export class DeviceAgent {
       };
       // REQ-10e-i: a delta from the running image, when the ledger records one; any fault of it
       // and the whole image is fetched instead (a delivery fault, never a failed release: ADR 0009).
-      const delta = manual ? undefined : await this.takeDelta(release);
+      const delta = manual ? undefined : await this.takeDelta(release, onChunk);
       let wrappedKey: Buffer | undefined;
       if (!delta) ({ wrappedKey } = await (manual ? this.takeManual(release, manual, artifactFile, onChunk) : this.download(release, artifactFile, onChunk)));
       stage = "ledger";
@@ -803,7 +803,10 @@ export class DeviceAgent {
    * undefined: no ReleaseDeltas, nothing running, no delta recorded from it, or any fault fetching
    * it (logged; the whole image is fetched instead).
    */
-  private async takeDelta(release: LedgerRelease): Promise<(FetchedDelta & { fellBack?: boolean; baseFile: string; base: SlotImageRecord }) | undefined> {
+  private async takeDelta(
+    release: LedgerRelease,
+    onChunk: (index: number) => void,
+  ): Promise<(FetchedDelta & { fellBack?: boolean; baseFile: string; base: SlotImageRecord }) | undefined> {
     const deltas = this.o.chain.deltas;
     const component = release.record.component.toLowerCase();
     const boot = this.slots.snapshot().components[component];
@@ -820,6 +823,7 @@ export class DeviceAgent {
           timeoutMs: this.o.download?.timeoutMs,
           base,
           workDir: path.join(this.o.dataDir, "downloads"),
+          onChunk, // the delta's chunks are the delivery's (a fallback's that follow go on from them)
         },
       );
       if (!fetched) return undefined;
