@@ -1,5 +1,5 @@
 /**
- * Every benchmark in turn (issue 7): gas, crypto, consumer, tracker, e2e, device (issue 14), stateproof (issue 16), each its own
+ * Every benchmark in turn (issue 7): gas, crypto, consumer, tracker, e2e, device (issue 14), stateproof (issue 16), delta (issue 19), each its own
  * `npm run bench:<name>` in a child process, so that one's memory does not count in another's.
  *
  *   npm run bench                      each prints its figures as it ends
@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import os from "node:os";
 
-const BENCHES = ["gas", "crypto", "consumer", "tracker", "e2e", "device", "stateproof"] as const;
+const BENCHES = ["gas", "crypto", "consumer", "tracker", "e2e", "device", "stateproof", "delta"] as const;
 type Bench = (typeof BENCHES)[number];
 
 const argv = process.argv.slice(2);
