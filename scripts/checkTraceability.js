@@ -174,7 +174,7 @@ function requirementRows(markdown) {
     else if (inTable && !line.startsWith("| ---")) {
       const cells = line.split(/(?<!\\)\|/).slice(1, -1);
       const ids = [...new Set(cells[0].match(ID) ?? [])];
-      rows.push({ line: i + 1, label: cells[0].trim(), ids, tests: cells[cells.length - 1] });
+      rows.push({ line: i + 1, label: cells[0].trim(), ids, tests: cells[cells.length - 1], cells: cells.length });
     }
   });
   return rows;
@@ -203,6 +203,7 @@ function checkTraceability({ markdown, requiredIds, files, titlesOf }) {
   }
   for (const row of rows) {
     const where = `line ${row.line} (${row.label})`;
+    if (row.cells !== 5) problems.push(`${where}: the row has ${row.cells} cells, not 5 (a | inside a cell must be written \\|)`);
     if (row.ids.length === 0) {
       problems.push(`${where}: the first cell names no X.1368 ID`);
       continue;

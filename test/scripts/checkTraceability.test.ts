@@ -94,6 +94,11 @@ describe("scripts/checkTraceability: docs/traceability.md cannot drift (issue 19
     ]);
   });
 
+  it("a row with a stray | (one cell too many) is named, since the table no longer renders", () => {
+    const row = '| REQ-10d-i | newer only | done | x | `a.test.ts` "refuses a downgrade" | stray |';
+    expect(check(table(row), ["REQ-10d-i"])).to.deep.equal(["line 3 (REQ-10d-i): the row has 6 cells, not 5 (a | inside a cell must be written \\|)"]);
+  });
+
   it("an ID no test carries is named, since --grep would run nothing; a clause with no text and no tests ('-') needs none", () => {
     expect(check(table("| REQ-10d-ii | trusted | done | x | nothing cited |", "| REQ-10d-i | newer only | done | x | - |"))).to.deep.equal([
       'REQ-10d-ii: no test carries it in its title, so --grep "REQ-10d-ii" runs nothing',
