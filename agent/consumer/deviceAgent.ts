@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import type { Provider, TypedDataDomain } from "ethers";
-import type { FleetRegistry, ReleaseDeltas, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
+import type { FleetRegistry, ReleaseBundles, ReleaseDeltas, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { fetchDelta, imageFromDelta, type FetchedDelta } from "./deltaDelivery";
 import { OtaError, VerificationError } from "../core/errors";
 import type { DevicePolicy } from "../core/devicePolicy";
@@ -53,6 +53,8 @@ import type { Envelope } from "../crypto/sealedMessage";
 import { OfflineState } from "./offlineState";
 import { verifyOfflineBundle, type OfflineFacts, type OfflineTrust } from "./offlineVerify";
 import type { OpenedBundle } from "./offlineBundle";
+import { installReleaseBundle } from "./releaseBundleInstall";
+import type { InstalledVersion } from "../core/release";
 
 export interface DeviceAgentOptions {
   dataDir: string; // slots/, downloads/, update-state.json, agent-state.json
@@ -69,6 +71,8 @@ export interface DeviceAgentOptions {
     registry: UpdateRegistry;
     fleet: FleetRegistry;
     policies?: UpdatePolicies;
+    /** Where release bundles are (docs/adr/0019); without it a bundle is refused (BUNDLES_NOT_DEPLOYED). */
+    bundles?: ReleaseBundles;
     /** A deployed update-check lens (agent/chain/ledgerLens), if there is one. */
     lens?: string;
     /** ReleaseDeltas beside the registry (ADR 0018): with it the device takes a release's delta from the image it runs when there is one. */
@@ -162,9 +166,11 @@ export class DeviceAgent {
     const agent = new DeviceAgent(o, slots, memory);
     agent.offline = await OfflineState.open(path.join(o.dataDir, "offline-state.json"), o.log);
     const recovery = await slots.recover();
+    const bundles = new Set<string>(); // a release bundle's members boot once, together (docs/adr/0019)
     for (const c of recovery.components) {
-      if (c.action === "boot-trial") {
-        const outcome = await slots.bootTrial(c.component, o.healthCheck);
+      if (c.action === "boot-trial" && (!c.bundle || !bundles.has(c.bundle))) {
+        if (c.bundle) bundles.add(c.bundle);
+        const outcome = c.bundle ? await slots.bootBundleTrial(c.bundle, o.healthCheck) : await slots.bootTrial(c.component, o.healthCheck);
         o.log?.(`trial of ${outcome.releaseId} after restart: ${outcome.outcome} (${outcome.code})`);
       }
     }
@@ -312,7 +318,7 @@ export class DeviceAgent {
     );
     const deadline = notice.deadline !== undefined ? { at: notice.deadline, ...(notice.overridePin ? { overridePin: true } : {}) } : undefined;
     await this.memory.noteNotice(issuedAt, notice.releaseId.toLowerCase(), notice.evidence, notice.ledgerBlock, deadline);
-    return this.considerRelease(notice.releaseId, notice.reason);
+    return notice.bundle ? this.considerBundle(notice.releaseId, notice.reason) : this.considerRelease(notice.releaseId, notice.reason);
   }
 
   /** Tries again the releases that failed for a reason that passes (no key granted yet, server down, outside the window). */
@@ -327,7 +333,7 @@ export class DeviceAgent {
     for (const releaseId of [...this.memory.pending]) {
       const blocked = this.blocked.get(releaseId);
       if (blocked && blocked.retryAt > this.now()) continue; // its backoff has not passed yet
-      out.push(await this.considerRelease(releaseId, "retry"));
+      out.push(await (this.releaseBundles.has(releaseId) ? this.considerBundle(releaseId, "retry") : this.considerRelease(releaseId, "retry")));
     }
     return [...rechecked, ...out];
   }
@@ -386,6 +392,45 @@ export class DeviceAgent {
     this.queue = run.catch(() => {});
     return run;
   }
+
+  /**
+   * A release bundle (docs/adr/0019): its members installed as one A/B transaction, or none of
+   * them; one update at a time, as a release. The result is reported under the bundle's id.
+   */
+  considerBundle(bundleId: string, reason: string): Promise<UpdateOutcome> {
+    const id = bundleId.toLowerCase();
+    this.releaseBundles.add(id);
+    const run = this.queue
+      .catch(() => {})
+      .then(async () => {
+        if (this.safeMode) return this.finish(id, "rejected", "SAFE_MODE");
+        this.o.log?.(`release bundle ${id} (${reason})`);
+        this.refreshHead();
+        const { outcome, code } = await installReleaseBundle(
+          {
+            chain: this.o.chain,
+            hardwareClass: this.o.device.credential.record.hardwareClass,
+            deviceId: this.o.device.credential.record.id,
+            privateKey: this.o.device.privateKey,
+            slots: this.slots,
+            healthCheck: this.o.healthCheck,
+            trialAttempts: this.o.trialAttempts ?? 3,
+            dataDir: this.o.dataDir,
+            checkMember: (release, installed) => callLedger(() => this.checkOnLedger(release, installed)),
+            deliver: (release, file, installed) => this.download(release, file, () => {}, installed),
+            recheckAfterDownload: (release) => callLedger(() => this.recheckAfterDownload(release)),
+            log: this.o.log,
+          },
+          id,
+        );
+        return this.finish(id, outcome, code);
+      });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** The release bundles this agent was asked for: a retry of one is a bundle's. */
+  private readonly releaseBundles = new Set<string>();
 
   /**
    * A person installs a release by hand (CAP-11.1-b), from an artifact file or URL, with the same
@@ -602,7 +647,7 @@ export class DeviceAgent {
    * every fact read in one eth_call at one block (agent/chain/ledgerLens, docs/adr/0012), the
    * record and signature then checked here, on the device.
    */
-  private async checkOnLedger(release: LedgerRelease): Promise<LedgerRelease> {
+  private async checkOnLedger(release: LedgerRelease, installed: InstalledVersion[] = this.slots.installed()): Promise<LedgerRelease> {
     const { domain } = this.o.chain;
     const boot = this.slots.snapshot();
     const running = Object.values(boot.components).flatMap((c) => (c.slots[c.active] ? [c.slots[c.active]!.releaseId] : []));
@@ -618,7 +663,6 @@ export class DeviceAgent {
       signer: { provider: providerId, address: release.signer, release: release.id },
       device: credential,
     });
-    const installed = this.slots.installed();
     const facts = await readUpdateFacts(
       this.o.chain,
       { release, device: credential, installed, running, evidence: this.memory.evidence.get(release.id.toLowerCase()) },
@@ -630,7 +674,7 @@ export class DeviceAgent {
       // The event was heard on a branch the chain has since dropped: the ledger's own log decides.
       this.heard.delete(release.id.toLowerCase());
       const again = await fetchRelease(this.o.chain.registry, domain, release.id, this.o.chain.fromBlock);
-      if (again) return this.checkOnLedger(again);
+      if (again) return this.checkOnLedger(again, installed);
     }
     let signatureValid = true;
     let verificationCode: string | undefined;
@@ -874,14 +918,19 @@ export class DeviceAgent {
    * (demoted ones last), each going on from the last verified chunk; a round blocked by delivery
    * faults only is tried again after a backoff with jitter (so a fleet does not come back at once).
    */
-  private async download(release: LedgerRelease, artifactFile: string, onChunk: (index: number) => void): Promise<{ wrappedKey: Buffer }> {
+  private async download(
+    release: LedgerRelease,
+    artifactFile: string,
+    onChunk: (index: number) => void,
+    installed: InstalledVersion[] = this.slots.installed(), // a bundle's member: the set as the bundle leaves it
+  ): Promise<{ wrappedKey: Buffer }> {
     const attempts = this.o.download?.attempts ?? 3;
     const sources = await this.sourceSet();
     for (let i = 1; ; i++) {
       try {
         const delivered = await downloadFromSources(sources, {
           device: this.o.device,
-          installed: this.slots.installed(),
+          installed,
           evidence: this.memory.evidence.get(release.id.toLowerCase()),
           release,
           artifactFile,

@@ -20,6 +20,8 @@ export interface UpdateNotice {
   deadline?: number;
   /** With a deadline: after it, a pin of the component to another version gives way too (the administrator said so). */
   overridePin?: boolean;
+  /** `releaseId` is a release bundle's id (docs/adr/0019): its members are installed together; `component` is its first member's. */
+  bundle?: boolean;
 }
 
 export const NOTICE_KIND = "update-notice";
