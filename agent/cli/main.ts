@@ -18,6 +18,7 @@ export const COMMAND_GROUPS = [
   "deviceAgent",
   "release",
   "releaseStatus",
+  "bundle",
   "server",
   "fleet",
   "tracker",
