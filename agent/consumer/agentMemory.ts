@@ -15,13 +15,16 @@ interface Stored {
   proofEndpoints?: string[]; // RPC endpoints (as logs show them) that answered eth_getProof
   /** Administrators' deadlines by release (issue 19, item 11): ms since the epoch, and whether a pin gives way at it. */
   deadlines?: Record<string, { at: number; overridePin?: boolean }>;
+  /** Of `pending`, the release bundles' ids (docs/adr/0019): a retry after a restart is a bundle's. Absent in files written before. */
+  pendingBundles?: string[];
 }
 
 /**
  * What a device agent must remember across a restart besides its slots (agent-state.json):
  * - the releases it will try again (a key not yet granted, a dependency not yet installed, the
  *   server or the ledger down): the ledger watcher's checkpoint has moved past their events, so a
- *   power cut would otherwise forget them until the next release;
+ *   power cut would otherwise forget them until the next release; and which of them are release
+ *   bundles (docs/adr/0019), so that a bundle is retried as a bundle after a restart;
  * - the issue time of the last notice taken from its upstream, so that a captured notice cannot
  *   be replayed after a restart (CAP-11.2-m-b);
  * - the policy evidence (e.g. a cohort proof) its upstream handed out for a release;
@@ -42,6 +45,8 @@ export class AgentMemory {
     readonly proofEndpoints: Set<string>,
     /** The deadline its upstream's notice gave for a release (issue 19, item 11), the newest few. */
     readonly deadlines: Map<string, { at: number; overridePin?: boolean }> = new Map(),
+    /** Of the pending retries, those that are release bundles (docs/adr/0019): retried as bundles, also after a restart. */
+    readonly pendingBundles: Set<string> = new Set(),
   ) {}
 
   static async open(file: string, log?: (line: string) => void): Promise<AgentMemory> {
@@ -66,7 +71,9 @@ export class AgentMemory {
           .filter(([, d]) => Number.isSafeInteger(d?.at))
           .map(([k, d]) => [k, { at: d.at, ...(d.overridePin === true ? { overridePin: true } : {}) }]),
       );
-      return new AgentMemory(file, new Set(s.pending.map(String)), s.lastNoticeAt, evidence, floor, floorAt, proofEndpoints, deadlines);
+      const pending = new Set(s.pending.map(String));
+      const bundles = new Set((Array.isArray(s.pendingBundles) ? s.pendingBundles.map(String) : []).filter((b) => pending.has(b)));
+      return new AgentMemory(file, pending, s.lastNoticeAt, evidence, floor, floorAt, proofEndpoints, deadlines, bundles);
     } catch (err) {
       log?.(`${file} is unreadable (${(err as Error).message}): starting without remembered retries`);
       return new AgentMemory(file, new Set(), 0, new Map(), 0, 0, new Set());
@@ -139,11 +146,13 @@ export class AgentMemory {
     await this.save();
   }
 
-  /** Marks a release to try again later, or not; writes only on a change. */
-  async setPending(releaseId: string, retry: boolean): Promise<void> {
-    if (retry === this.pending.has(releaseId)) return;
+  /** Marks a release (or a release bundle, `bundle`) to try again later, or not; writes only on a change. */
+  async setPending(releaseId: string, retry: boolean, bundle = false): Promise<void> {
+    if (retry === this.pending.has(releaseId) && (!retry || bundle === this.pendingBundles.has(releaseId))) return;
     if (retry) this.pending.add(releaseId);
     else this.pending.delete(releaseId);
+    if (retry && bundle) this.pendingBundles.add(releaseId);
+    else this.pendingBundles.delete(releaseId);
     await this.save();
   }
 
@@ -162,6 +171,7 @@ export class AgentMemory {
           ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
           ...(this.deadlines.size > 0 ? { deadlines: Object.fromEntries(this.deadlines) } : {}),
           ...(this.proofEndpoints.size > 0 ? { proofEndpoints: [...this.proofEndpoints] } : {}),
+          ...(this.pendingBundles.size > 0 ? { pendingBundles: [...this.pendingBundles] } : {}),
         };
         return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
       });

@@ -333,7 +333,7 @@ export class DeviceAgent {
     for (const releaseId of [...this.memory.pending]) {
       const blocked = this.blocked.get(releaseId);
       if (blocked && blocked.retryAt > this.now()) continue; // its backoff has not passed yet
-      out.push(await (this.releaseBundles.has(releaseId) ? this.considerBundle(releaseId, "retry") : this.considerRelease(releaseId, "retry")));
+      out.push(await (this.memory.pendingBundles.has(releaseId) ? this.considerBundle(releaseId, "retry") : this.considerRelease(releaseId, "retry")));
     }
     return [...rechecked, ...out];
   }
@@ -399,11 +399,10 @@ export class DeviceAgent {
    */
   considerBundle(bundleId: string, reason: string): Promise<UpdateOutcome> {
     const id = bundleId.toLowerCase();
-    this.releaseBundles.add(id);
     const run = this.queue
       .catch(() => {})
       .then(async () => {
-        if (this.safeMode) return this.finish(id, "rejected", "SAFE_MODE");
+        if (this.safeMode) return this.finish(id, "rejected", "SAFE_MODE", undefined, true);
         this.o.log?.(`release bundle ${id} (${reason})`);
         this.refreshHead();
         const { outcome, code } = await installReleaseBundle(
@@ -423,14 +422,11 @@ export class DeviceAgent {
           },
           id,
         );
-        return this.finish(id, outcome, code);
+        return this.finish(id, outcome, code, undefined, true);
       });
     this.queue = run.catch(() => {});
     return run;
   }
-
-  /** The release bundles this agent was asked for: a retry of one is a bundle's. */
-  private readonly releaseBundles = new Set<string>();
 
   /**
    * A person installs a release by hand (CAP-11.1-b), from an artifact file or URL, with the same
@@ -710,6 +706,7 @@ export class DeviceAgent {
         floors: Object.fromEntries(Object.entries(boot.components).map(([k, c]) => [k, BigInt(c.floor)])),
         failedReleases: Object.keys(boot.failedReleases),
         installedStatus,
+        components: this.o.components,
       },
       policy: this.o.policy,
       now: Math.floor(this.now() / 1000),
@@ -949,7 +946,13 @@ export class DeviceAgent {
     }
   }
 
-  private async finish(releaseId: string, outcome: UpdateOutcome["outcome"], code: string, policy?: UpdateOutcome["policy"]): Promise<UpdateOutcome> {
+  private async finish(
+    releaseId: string,
+    outcome: UpdateOutcome["outcome"],
+    code: string,
+    policy?: UpdateOutcome["policy"],
+    bundle = false, // a release bundle's id (docs/adr/0019): its retry, after a restart too, is a bundle's
+  ): Promise<UpdateOutcome> {
     this.o.log?.(`release ${releaseId}: ${outcome} (${code})`);
     if (outcome === "blocked") {
       const attempts = (this.blocked.get(releaseId)?.attempts ?? 0) + 1;
@@ -963,7 +966,7 @@ export class DeviceAgent {
     // Kept in memory even if the file cannot be written now (a device out of open files or storage):
     // the retry still happens, and the next change writes the whole list.
     await this.memory
-      .setPending(releaseId, isRetriedLater(outcome, code))
+      .setPending(releaseId, isRetriedLater(outcome, code), bundle)
       .catch((err: unknown) => this.o.log?.(`the retry list was not written (${(err as Error).message}): kept in memory`));
     // The release it already runs, offered again (its ledger event replayed after a restart, a
     // notice that crossed the confirmation): refused, but not news that replaces the last result.

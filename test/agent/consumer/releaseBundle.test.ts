@@ -163,4 +163,27 @@ describe("agent/consumer: a release bundle installed as one A/B transaction (iss
     expect(retried).to.deep.include({ releaseId: kit, outcome: "confirmed", code: "OK" });
     expect(running(agent)[SENSOR]!.releaseId).to.equal(sensor10.releaseId.toLowerCase());
   });
+
+  it("REQ-10c-ii CAP-11.1-a-iii: a bundle's blocked delivery is retried as the bundle after the agent restarts mid-retry (the retry list remembers it is a bundle)", async () => {
+    const boot6 = await release("acme.bootloader", "6.0.0");
+    const sensor11 = await release("acme.sensor-fw", "11.0.0", { depends: ["acme.bootloader ^6.0.0"] });
+    const kit = await bundleOf("sensor-kit", "6.0.0", [boot6, sensor11]);
+    const dataDir = path.join(f.dir, "bundle-restart");
+    const first = await agentFor(f.devices.a, { dataDir });
+    f.store.fault = { kind: "flip", at: 5000 };
+    expect(await first.considerBundle(kit, "requested")).to.include({ releaseId: kit, outcome: "blocked" });
+    await first.close(); // a power cut between two retries
+    f.store.fault = { kind: "none" };
+
+    const again = await agentFor(f.devices.a, { dataDir });
+    const retried = await again.retryPending();
+    expect(retried).to.deep.include({ releaseId: kit, outcome: "confirmed", code: "OK" });
+    expect(retried.map((r) => r.code)).to.not.include("RELEASE_UNKNOWN");
+    expect(running(again)).to.deep.equal({
+      [BOOT]: { releaseId: boot6.releaseId.toLowerCase(), floor: boot6.record.version.toString() },
+      [SENSOR]: { releaseId: sensor11.releaseId.toLowerCase(), floor: sensor11.record.version.toString() },
+    });
+    expect(await again.retryPending()).to.deep.equal([]); // done: no longer on the retry list
+    await again.close();
+  });
 });
