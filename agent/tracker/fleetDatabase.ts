@@ -261,7 +261,28 @@ const MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS update_request_devices_by_device ON update_request_devices (device_id);
    ALTER TABLE status_anchors ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE status_anchor_records ADD COLUMN tags TEXT;`,
+  // Release bundles (docs/adr/0019), mirrored from ReleaseBundles' BundleCreated as releases are
+  // from the registry: every row of the tables before is kept. A bundle's decisions, deliveries,
+  // failures and rollout are keyed by its id in the tables releases use (ids never collide: each
+  // is a hash). Bundles created before a tracker follows ReleaseBundles: \`ota-ledger tracker resync\`.
+  `CREATE TABLE IF NOT EXISTS bundles (
+     id TEXT PRIMARY KEY, provider INTEGER NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+     members TEXT NOT NULL, components TEXT NOT NULL, hardware TEXT NOT NULL,
+     created_block INTEGER NOT NULL, block_hash TEXT NOT NULL, log_index INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
+
+/** A release bundle as the mirror holds it (docs/adr/0019): its members in the bundle's order (ascending component). */
+export interface BundleRow {
+  id: string;
+  provider: number;
+  name: string;
+  version: bigint;
+  members: { releaseId: string; component: string }[];
+  hardware: number[];
+  createdBlock: number;
+  blockHash: string;
+  logIndex: number;
+}
 
 /** The schema this code writes (the database's user_version once migrated): backups check it. */
 export const FLEET_SCHEMA = MIGRATIONS.length;
@@ -427,12 +448,49 @@ export class FleetDatabase {
     return r && toRelease(r);
   }
 
+  // ------------------------------------------------------------------ release bundles (docs/adr/0019)
+
+  upsertBundle(b: BundleRow): void {
+    this.sql(
+      `INSERT OR REPLACE INTO bundles (id, provider, name, version, members, components, hardware, created_block, block_hash, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      b.id.toLowerCase(),
+      b.provider,
+      b.name,
+      b.version.toString(),
+      JSON.stringify(b.members.map((m) => m.releaseId.toLowerCase())),
+      JSON.stringify(b.members.map((m) => m.component.toLowerCase())),
+      JSON.stringify(b.hardware),
+      b.createdBlock,
+      b.blockHash,
+      b.logIndex,
+    );
+  }
+
+  deleteBundle(id: string): void {
+    this.sql(`DELETE FROM bundles WHERE id = ?`).run(id.toLowerCase());
+  }
+
+  /** A mirrored bundle; undefined for any other id (a release's among them). */
+  bundle(id: string): BundleRow | undefined {
+    const r = this.sql(`SELECT * FROM bundles WHERE id = ?`).get(id.toLowerCase()) as BundleDb | undefined;
+    return r && toBundle(r);
+  }
+
+  /** Every mirrored bundle, oldest first. */
+  bundles(): BundleRow[] {
+    return (this.sql(`SELECT * FROM bundles ORDER BY created_block, log_index`).all() as BundleDb[]).map(toBundle);
+  }
+
   /**
-   * A release's name, "<component name> <version>" (e.g. "acme.bootloader 1.0.0"): null for a
-   * release the mirror does not hold or whose component's name it does not know yet.
+   * A release's name, "<component name> <version>" (e.g. "acme.bootloader 1.0.0"), or a bundle's,
+   * "bundle <name> <version>" (e.g. "bundle sensor-kit 2.0.0"): null for an id the mirror does not
+   * hold or whose component's name it does not know yet.
    */
   releaseName(id: string | null): string | null {
     if (!id) return null;
+    const bundle = this.sql(`SELECT name, version FROM bundles WHERE id = ?`).get(id.toLowerCase()) as { name: string; version: string } | undefined;
+    if (bundle) return `bundle ${bundle.name} ${formatVersion(BigInt(bundle.version))}`;
     const r = this.sql(`SELECT component, version FROM releases WHERE id = ?`).get(id.toLowerCase()) as { component: string; version: string } | undefined;
     const component = r && this.names().component(r.component);
     return component ? `${component} ${formatVersion(BigInt(r.version))}` : null;
@@ -1010,7 +1068,7 @@ export class FleetDatabase {
       .prepare(
         `SELECT d.device_id AS deviceId, dev.hardware_class AS hardwareClass, r.component AS component, r.version AS version, r.id AS releaseId
          FROM downloads d JOIN releases r ON r.id = d.release_id JOIN devices dev ON dev.id = d.device_id
-         WHERE d.complete = 1 AND d.kind IN ('artifact', 'car') AND dev.standing = 'active'
+         WHERE d.complete = 1 AND d.kind IN ('artifact', 'car', 'delta') AND dev.standing = 'active'
            AND NOT EXISTS (SELECT 1 FROM installed i WHERE i.device_id = d.device_id AND i.component = r.component)
          GROUP BY d.device_id, r.id ORDER BY d.device_id`,
       )
@@ -1285,5 +1343,33 @@ function decodeRecord(text: string): ReleaseRecord {
       minVersion: BigInt(d.minVersion),
       maxVersion: BigInt(d.maxVersion),
     })),
+  };
+}
+
+interface BundleDb {
+  id: string;
+  provider: number;
+  name: string;
+  version: string;
+  members: string;
+  components: string;
+  hardware: string;
+  created_block: number;
+  block_hash: string;
+  log_index: number;
+}
+
+function toBundle(r: BundleDb): BundleRow {
+  const components = JSON.parse(r.components) as string[];
+  return {
+    id: r.id,
+    provider: r.provider,
+    name: r.name,
+    version: BigInt(r.version),
+    members: (JSON.parse(r.members) as string[]).map((releaseId, i) => ({ releaseId, component: components[i] })),
+    hardware: JSON.parse(r.hardware) as number[],
+    createdBlock: r.created_block,
+    blockHash: r.block_hash,
+    logIndex: r.log_index,
   };
 }

@@ -799,7 +799,11 @@ const schemas: Record<string, SchemaObject> = {
           required: ["releaseId", "kind", "at", "complete"],
           properties: {
             releaseId: ref("Bytes32"),
-            kind: { type: "string", description: "What was fetched, as the firmware server logs it: artifact, block, car, key or manifest." },
+            kind: {
+              type: "string",
+              description:
+                "What was fetched, as the firmware server logs it: artifact, block, car, delta (a release's delta from an earlier one, ADR 0018), key or manifest.",
+            },
             at: ms("When."),
             complete: { type: "boolean", description: "Whether the answer carried the artifact's last byte." },
           },

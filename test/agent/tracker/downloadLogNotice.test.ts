@@ -122,4 +122,20 @@ describe("agent/tracker: devices found in the firmware servers' download logs ar
     );
     expect(t.tracker.db.downloadHolders().map((h) => h.deviceId)).to.deep.equal(before);
   });
+
+  it("CAP-11.3-g REQ-10e-i: a device the log shows fetching a release's delta to its last byte (kind delta, complete) holds the release; part of a delta proves nothing", async () => {
+    const releaseId = (await t.tracker.db.releases())[0].id.toLowerCase();
+    const gateway = f.devices.gateway.credential.record.id.toLowerCase();
+    const held = () =>
+      t.tracker.db
+        .downloadHolders()
+        .find((h) => h.deviceId.toLowerCase() === gateway)
+        ?.held.map((h) => h.releaseId.toLowerCase());
+    const entry = (id: number, complete: boolean) => ({ id, at: Date.now(), deviceId: gateway, releaseId, kind: "delta", complete });
+    expect(held()).to.equal(undefined);
+    t.tracker.db.takeDownloads("http://127.0.0.1:2", [entry(1, false)], Date.now());
+    expect(held(), "an incomplete delta").to.equal(undefined);
+    t.tracker.db.takeDownloads("http://127.0.0.1:2", [entry(2, true)], Date.now());
+    expect(held()).to.deep.equal([releaseId]);
+  });
 });
