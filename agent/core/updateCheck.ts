@@ -29,6 +29,12 @@ export interface CandidateInput {
     floors: Record<string, bigint>; // component id -> anti-rollback floor persisted on the device
     failedReleases: string[];
     installedStatus?: Record<string, ReleaseStatus>; // component id -> ledger status of the installed release
+    /**
+     * The components this device runs (device.json `components`): a release of any other is
+     * declined, whoever names it, a notice, a request or a person (COMPONENT_NOT_MANAGED).
+     * Absent: every component (a caller that checks one release it chose itself).
+     */
+    components?: string[];
   };
   policy: DevicePolicy;
   now: number; // unix s
@@ -64,6 +70,7 @@ export type CandidateResult = { ok: true } | { ok: false; error: CandidateReject
  *   6. newer than installed            NOT_NEWER_THAN_INSTALLED         (REQ-10d-i)
  *   7. above the anti-rollback floor   BELOW_ANTI_ROLLBACK_FLOOR        (REQ-10d-i)
  *   8. hardware supported              HARDWARE_NOT_SUPPORTED           (APP-II-2)
+ *   8b. a component this device runs   COMPONENT_NOT_MANAGED            (CAP-11.1-a-vi: its own choice)
  *   9. each dependency installed       DEPENDENCY_NOT_INSTALLED         (APP-II-2)
  *      and in [min, max)               DEPENDENCY_OUT_OF_RANGE
  *  10. not failed here before          PREVIOUSLY_FAILED
@@ -118,6 +125,11 @@ export function checkCandidate(input: CandidateInput): CandidateResult {
     return no(LedgerRecordRejected, "HARDWARE_NOT_SUPPORTED", `hardware class ${hw} is not among the release's ${hardware.join(", ")}`, {
       hardwareClass: hw,
     });
+  }
+  // A registered upstream decides what to install (DEP-8.2.3), but only among what the device runs:
+  // a compromised module or a mistaken request cannot add a component to a device.
+  if (device.components && !device.components.some((c) => sameId(c, component))) {
+    return no(UpdateDeclined, "COMPONENT_NOT_MANAGED", `component ${component} is not one this device runs (device.json components)`);
   }
   for (const dep of release.record.dependencies) {
     const have = installedVersion(device.installed, dep.component);

@@ -29,7 +29,7 @@ export const ROLLBACK_CODES = ["NOT_NEWER_THAN_INSTALLED", "BELOW_ANTI_ROLLBACK_
 // LEDGER_STALE: the newest block seen is older than the device's limit; LEDGER_BEHIND: it is older
 // than a block its upstream tracker module signed that it had read (a frozen view, issue 16).
 export const STALE_LEDGER_CODES = ["LEDGER_STALE", "LEDGER_BEHIND"] as const;
-export const DECLINE_CODES = ["DEFERRED_TO_WINDOW", "VERSION_PINNED", "NOT_A_SECURITY_FIX", "PREVIOUSLY_FAILED"] as const;
+export const DECLINE_CODES = ["DEFERRED_TO_WINDOW", "VERSION_PINNED", "NOT_A_SECURITY_FIX", "PREVIOUSLY_FAILED", "COMPONENT_NOT_MANAGED"] as const;
 // The codes agent/consumer and agent/crypto already throw, so a report names the same failure.
 export const DOWNLOAD_CODES = [
   "ARTIFACT_TRUNCATED",

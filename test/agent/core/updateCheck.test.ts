@@ -363,6 +363,17 @@ describe("agent/core/updateCheck: the device's verification decisions", function
       expect(e.details).to.include({ version: "2.0.0", pinned: "2.0.1" });
     });
 
+    it("CAP-11.1-a-vi DEP-8.2.3: a release of a component the device does not run is declined (COMPONENT_NOT_MANAGED), whoever names it; a component it runs passes, whatever its hex case", function () {
+      const c = candidate();
+      c.device.components = [BOOT];
+      const e = expectRejected(c, UpdateDeclined, "COMPONENT_NOT_MANAGED");
+      expect(e.message).to.include("device.json components");
+      c.device.components = [BOOT, FW.toUpperCase().replace("0X", "0x")];
+      expectAccepted(c);
+      delete c.device.components; // a caller that checks a release it chose itself
+      expectAccepted(c);
+    });
+
     const securityOnly: [string, "active" | "vulnerable" | "revoked" | undefined, boolean][] = [
       ["flagged vulnerable", "vulnerable", true],
       ["revoked", "revoked", true],

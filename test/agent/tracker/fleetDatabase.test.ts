@@ -35,6 +35,17 @@ const seal = (r: StatusReport, key = device) =>
     tracker.signingKey.compressedPublicKey,
   );
 
+/**
+ * Issue 19's migrations (names, tags and campaigns, bundles), the last ones: a test that takes a
+ * database back to before them sets user_version this far back.
+ */
+const MIGRATIONS_OF_ISSUE_19 = 3;
+
+/** Undoes what issue 19's campaigns migration adds that cannot be added twice (columns; its tables are IF NOT EXISTS). */
+function undoCampaignsColumns(db: FleetDatabase): void {
+  db.db.exec(`ALTER TABLE status_anchors DROP COLUMN format; ALTER TABLE status_anchor_records DROP COLUMN tags;`);
+}
+
 describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-a, CAP-11.2-b)", () => {
   let dir: string;
   let db: FleetDatabase;
@@ -178,7 +189,8 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       db.db.prepare(`INSERT INTO policy_evidence (release_id, device_id, evidence) VALUES (?, ?, '0x0102')`).run(releaseId, ids[0]);
       db.db.prepare(`UPDATE devices SET failed_release = ? WHERE id = ?`).run(releaseId, ids[0]);
       db.db.prepare(`INSERT INTO release_failures (release_id, device_id, at) VALUES (?, ?, 1000)`).run(releaseId, ids[0]);
-      db.db.pragma(`user_version = ${FLEET_SCHEMA - 5}`); // before issue 15's, 16's, 17's, 18's and 19's migrations
+      undoCampaignsColumns(db);
+      db.db.pragma(`user_version = ${FLEET_SCHEMA - 4 - MIGRATIONS_OF_ISSUE_19}`); // before issue 15's, 16's, 17's, 18's and 19's migrations
       db.close();
       db = new FleetDatabase(path.join(dir, "fleet.db"));
       expect(db.device(ids[0])).to.include({ lastKind: "blocked", blockedSince: 1000, failedRelease: null });
@@ -197,7 +209,8 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
     db.takeReport(deviceId, 1, 10, { installed: [{ component, version: "4294967296", releaseId }], lastResult: null });
     // Back to the schema before issue 19: no name tables.
     db.db.exec(`DROP TABLE component_names; DROP TABLE hardware_classes;`);
-    db.db.pragma(`user_version = ${FLEET_SCHEMA - 1}`);
+    undoCampaignsColumns(db);
+    db.db.pragma(`user_version = ${FLEET_SCHEMA - MIGRATIONS_OF_ISSUE_19}`);
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));
     expect(db.db.pragma("user_version", { simple: true })).to.equal(FLEET_SCHEMA);
@@ -226,6 +239,7 @@ describe("agent/tracker: the fleet database and report intake (PROC-5, CAP-11.2-
       `DROP INDEX devices_in_safe_mode; ALTER TABLE devices DROP COLUMN safe_mode;
        DROP INDEX devices_by_kind; ALTER TABLE devices DROP COLUMN last_kind; ALTER TABLE devices DROP COLUMN blocked_since;`,
     );
+    undoCampaignsColumns(db);
     db.db.pragma("user_version = 6");
     db.close();
     db = new FleetDatabase(path.join(dir, "fleet.db"));
