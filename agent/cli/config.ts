@@ -36,6 +36,8 @@ export interface OtaConfig {
   anchors?: string;
   /** A deployed UpdateCheckLens (optional: without it, each ledger read sends the lens's creation code). */
   lens?: string;
+  /** ReleaseDeltas (ADR 0018), from the deployment file's releaseDeltas: with it authors record deltas, the server serves them and devices take them. */
+  deltas?: string;
   /** 0x + 64 hex digits, from privateKey or keyFile. Never print it: see redactConfig. */
   privateKey?: string;
   serverUrl: string;
@@ -420,7 +422,7 @@ function resolveStorage(
 
 /** Fills chainId, registry and fleet left unset from deployments/<network>.json, if it exists. */
 async function fillFromDeployment(config: OtaConfig): Promise<void> {
-  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors && config.lens) return;
+  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors && config.lens && config.deltas) return;
   if (!(await exists(config.sources.deploymentFile))) return;
   const deployment = await readDeployment(config.sources.deploymentFile);
   config.chainId ??= deployment.chainId;
@@ -431,6 +433,7 @@ async function fillFromDeployment(config: OtaConfig): Promise<void> {
     config.policies ??= deployment.updatePolicies;
     config.anchors ??= deployment.statusAnchors;
     config.lens ??= deployment.updateCheckLens;
+    config.deltas ??= deployment.releaseDeltas;
   }
   // Event scans may start at the deployment block only if this is the deployed registry.
   if (config.registry === deployment.updateRegistry) config.sources.deployedAtBlock = deployment.deployedAtBlock;

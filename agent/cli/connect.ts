@@ -9,6 +9,8 @@ import {
   FleetRegistry__factory,
   UpdatePolicies__factory,
   StatusAnchors__factory,
+  ReleaseDeltas__factory,
+  type ReleaseDeltas,
   type UpdateRegistry,
   type FleetRegistry,
   type UpdatePolicies,
@@ -24,6 +26,7 @@ export interface Connection {
   fleet: FleetRegistry;
   policies?: UpdatePolicies; // where administrators attach update policies, when deployed
   anchors?: StatusAnchors; // where trackers anchor the fleet's status, when deployed
+  deltas?: ReleaseDeltas; // where releases' deltas are recorded (ADR 0018), when deployed
   lens?: string; // a deployed update-check lens, when deployed (agent/chain/ledgerLens checks its code before use)
   chainId: bigint;
   network: string;
@@ -106,6 +109,7 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
     };
     const policies = await beside(config.policies, "policies", "OTA_POLICIES", (a) => UpdatePolicies__factory.connect(a, provider));
     const anchors = await beside(config.anchors, "anchors", "OTA_ANCHORS", (a) => StatusAnchors__factory.connect(a, provider));
+    const deltas = await beside(config.deltas, "releaseDeltas", "the deployment file's releaseDeltas", (a) => ReleaseDeltas__factory.connect(a, provider));
     const domain = registryDomain(chainId, addresses.registry);
     return {
       provider,
@@ -113,6 +117,7 @@ export async function openChain(config: OtaConfig): Promise<ReadOnlyConnection> 
       fleet,
       policies,
       anchors,
+      deltas,
       lens: config.lens,
       chainId,
       network: config.network,
@@ -135,6 +140,7 @@ export function withSigner(config: OtaConfig, chain: ReadOnlyConnection): Connec
     fleet: chain.fleet.connect(signer),
     policies: chain.policies?.connect(signer),
     anchors: chain.anchors?.connect(signer),
+    deltas: chain.deltas?.connect(signer),
   };
 }
 

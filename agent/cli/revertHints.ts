@@ -11,6 +11,7 @@ import {
   AllowlistSoakPolicy__factory,
   PilotFleetPolicy__factory,
   StatusAnchors__factory,
+  ReleaseDeltas__factory,
 } from "../chain/contracts";
 import { formatVersion } from "../core/version";
 
@@ -27,6 +28,7 @@ export const REVERT_INTERFACES: Interface[] = [
   PilotFleetPolicy__factory.createInterface(), // the worked examples of docs/writing-a-policy.md
   AllowlistSoakPolicy__factory.createInterface(),
   StatusAnchors__factory.createInterface(),
+  ReleaseDeltas__factory.createInterface(),
 ];
 
 /** Role ids as the registry defines them (keccak256 of the name; the default admin is zero). */
@@ -56,6 +58,22 @@ const wrongKey = (account: unknown, roles: string) => ({
  * with its arguments. Keyed by error name; arguments by their ABI names.
  */
 export const REVERT_EXPLANATIONS: Record<string, Explain> = {
+  ReleaseDeltasUnknownRelease: (a) => ({ why: `release ${a.releaseId} is not on the registry` }),
+  ReleaseDeltasNotAuthor: (a) => wrongKey(a.account, `an author of provider ${a.provider}`),
+  ReleaseDeltasReleaseRevoked: (a) => ({ why: `release ${a.releaseId} is revoked: a revoked release takes no delta` }),
+  ReleaseDeltasProviderBarred: (a) => ({ why: `provider ${a.provider} is barred: it records no deltas` }),
+  ReleaseDeltasComponentMismatch: () => ({
+    why: "the base release is of another component",
+    hint: "a delta is from an older release of the same component (--delta-from <version>)",
+  }),
+  ReleaseDeltasBaseNotOlder: (a) => ({
+    why: `the base ${shownVersion(a.fromVersion)} is not older than ${shownVersion(a.version)}`,
+    hint: "a delta is from an older release of the same component",
+  }),
+  ReleaseDeltasAlreadyRecorded: (a) => ({ why: `the ledger already records a delta of ${a.releaseId} from ${a.fromReleaseId}: deltas are immutable` }),
+  ReleaseDeltasTooMany: (a) => ({ why: `release ${a.releaseId} already carries ${a.maxCount} deltas, the most ReleaseDeltas records` }),
+  ReleaseDeltasEmptyField: () => ({ why: "the delta's hash, root or size is zero" }),
+  ReleaseDeltasBadLink: (a) => ({ why: `the delta's link is ${a.length} bytes; 1 to ${a.maxLength} are taken` }),
   AccessControlUnauthorizedAccount: (a) => wrongKey(a.account, `${article(role(a.neededRole))}`),
   UpdateRegistryUnauthorized: (a) => wrongKey(a.account, `${article(role(a.roleA))} or ${article(role(a.roleB))}`),
   FleetRegistryUnauthorized: (a) =>

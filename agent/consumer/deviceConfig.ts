@@ -107,6 +107,12 @@ const schema = z.strictObject({
     .min(1, { error: "must list at least one signer address (leave it out to take every registered key)" })
     .max(64)
     .optional(),
+  // Delta updates (ADR 0018): taken when the deployment has ReleaseDeltas, unless false.
+  deltas: z
+    .boolean({
+      error: "must be true (take a release's delta from the running image when the ledger records one, the default) or false (always the whole image)",
+    })
+    .optional(),
   // Offline installs (ADR 0017): how old the bundle's block may be, and blocks trusted besides those the device learned online.
   offline: z
     .strictObject({
@@ -150,6 +156,8 @@ export interface DeviceConfig {
   pinnedSigners?: string[];
   /** The longest delay before a download starts (ms; absent: DEFAULT_START_JITTER_MS, 2 s; 0: none). */
   startJitterMs?: number;
+  /** Whether the device takes releases' deltas (ADR 0018) when the deployment has ReleaseDeltas (device.json `deltas`, default true). */
+  deltas: boolean;
   /** Offline installs (ADR 0017): the largest age of a bundle's block, and blocks trusted besides those learned online. */
   offline: { maxBlockAgeSeconds: number; trustedBlocks: { number: number; hash: string }[] };
 }
@@ -233,6 +241,7 @@ export async function loadDeviceConfig(file: string): Promise<DeviceConfig> {
     ledgerProofs: c.ledgerProofs ?? "auto",
     ...(c.pinnedSigners ? { pinnedSigners: c.pinnedSigners.map((s) => s.toLowerCase()) } : {}),
     ...(c.startJitterMs !== undefined ? { startJitterMs: c.startJitterMs } : {}),
+    deltas: c.deltas ?? true,
     offline: {
       maxBlockAgeSeconds: c.offline?.maxBlockAgeSeconds ?? DEFAULT_OFFLINE_MAX_BLOCK_AGE_S,
       trustedBlocks: (c.offline?.trustedBlocks ?? []).map((b) => ({ number: b.number, hash: b.hash.toLowerCase() })),

@@ -96,7 +96,7 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         const sources = await openSources(d, config.serverUrl, (l) => ctx.io.stderr(l + "\n"));
         const runner = await DeviceRunner.start(
-          chain,
+          withDeltaSetting(chain, d),
           [
             {
               dataDir: d.dataDir,
@@ -130,6 +130,14 @@ function openSources(d: DeviceConfig, serverUrl: string, log: (line: string) => 
   return SourceSet.open(deliverySourcesOf(d, serverUrl), { stateFile: path.join(d.dataDir, "sources.json"), log });
 }
 
+/**
+ * The chain the agent uses: with the deployment's ReleaseDeltas (ADR 0018) the device takes a
+ * release's delta from the image it runs, unless device.json says `"deltas": false`.
+ */
+function withDeltaSetting<C extends { deltas?: unknown }>(chain: C, d: Pick<DeviceConfig, "deltas">): C {
+  return d.deltas ? chain : { ...chain, deltas: undefined };
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -161,7 +169,7 @@ async function installByHand(
     device: { privateKey: d.privateKey, credential: d.credential },
     serverUrl,
     sources: await openSources(d, serverUrl, log),
-    chain,
+    chain: withDeltaSetting(chain, d),
     components: d.components,
     policy: d.policy,
     healthCheck: d.healthCheck,

@@ -18,7 +18,10 @@ import { policyOfRelease } from "../policyLookup";
 import { confirm, describeTx } from "../transactions";
 import { ApprovalPolicy__factory } from "../../chain/contracts";
 import { progressBar } from "../progress";
+import { fetchRelease } from "../../chain/releaseEvents";
+import { artifactSize, DEFAULT_CIPHER_CHUNK_SIZE } from "../../crypto/artifactCipher";
 import { promises as fs } from "node:fs";
+import { checkDeltasRecordable, describeDeltas, DeltaWorkspace, publishDeltas, resolveDeltaBase, targetImage, type DeltaResult } from "../releaseDeltas";
 
 interface PublishOptions {
   component: string;
@@ -33,6 +36,7 @@ interface PublishOptions {
   dryRun?: boolean;
   grant: string[];
   devicesFile?: string;
+  deltaFrom: string[];
 }
 
 /** The author's commands: publish a release, grant its key to devices; the approvers' commands (ApprovalPolicy). */
@@ -54,109 +58,155 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--dry-run", "do everything but submit and publish")
     .option("--grant <device>", "grant the content key to a device id or label, or all-eligible, before publishing (repeat for several)", collect, [])
     .option("--devices-file <proofs.json>", "with --grant: credentials of batch-enrolled devices (written by `device enrol --batch`)")
+    .option(
+      "--delta-from <version|releaseId[=image]>",
+      "after publishing, record and submit a delta from this earlier release of the component (its image: =<file>, else its artifact in --out decrypted) (repeat for several)",
+      collect,
+      [],
+    )
     .action(async (o: PublishOptions) => {
-      const config = await ctx.config();
-      const { registry, fleet, signer, domain, fromBlock } = await ctx.connect();
-      const signingKey = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
-      const releaseSigner = o.signer !== undefined ? new ContractSigner(parseAddress(o.signer, "--signer"), signingKey) : signingKey;
-      const bar = progressBar(ctx.io, !ctx.json);
-      const keys = new ContentKeyStore(config.keystoreDir);
-      const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
-      const hardware = o.hardware
-        .split(",")
-        .map((h) => h.trim())
-        .filter(Boolean);
-      const grantSelection = o.grant.length > 0 ? await grantSelectionOf(o.grant, o.devicesFile) : undefined;
-      const prepared = await prepareRelease(
-        { registry, domain, sender: signer, releaseSigner },
-        { component: o.component, version: o.version, file: o.file, hardware, depends: o.depends, fileName: o.fileName },
-        artifactDir,
-        (_stage, done, total) => bar.update("encrypting", done, total),
-      );
-      bar.end();
-      const r = prepared.record;
-      const summary = {
-        releaseId: prepared.releaseId,
-        component: o.component,
-        version: formatVersion(r.version),
-        cid: r.fileLink,
-        merkleRoot: r.merkleRoot,
-        fileHash: r.fileHash,
-        fileSize: r.fileSize,
-        hardware: r.hardware,
-        artifactFile: prepared.artifactFile,
-        signer: prepared.signer,
-      };
-      if (o.dryRun) {
-        ctx.output(
-          { dryRun: true, release: summary },
-          [`dry run: release ${summary.releaseId} would be accepted by the registry`, ...describe(summary)].join("\n"),
-        );
-        return;
-      }
-      // The release is made ready before it is visible (issue 17): the artifact is submitted with
-      // the signed record and the keys are granted first, then the transaction is sent, so no
-      // device that hears of the release meets ARTIFACT_NOT_AVAILABLE or KEY_NOT_GRANTED.
-      const authoring = { registry, fleet, domain, author: signer, keys, serverUrl: config.serverUrl, fromBlock };
-      let ready;
+      const work = new DeltaWorkspace(); // base images decrypted for --delta-from, removed at the end
       try {
-        ready = await readyRelease(authoring, prepared, { grant: grantSelection, progress: (done, total) => bar.update("uploading", done, total) });
-      } catch (err) {
-        if (err instanceof InputError) {
-          err.message += " (nothing was published)"; // a device named wrongly, a key store unreadable: fix and run again
-          throw err;
-        }
-        throw new OtaError(
-          "SUBMISSION_FAILED",
-          `nothing was published: release ${prepared.releaseId} was not made ready on ${config.serverUrl}: ${(err as Error).message}. Run the same command again once the server takes it (what it already holds of this attempt expires unpublished)`,
-          { cause: err },
+        const config = await ctx.config();
+        const conn = await ctx.connect();
+        const { registry, fleet, signer, domain, fromBlock } = conn;
+        const signingKey = o.signerKeyFile ? await readKey(o.signerKeyFile) : signer;
+        const releaseSigner = o.signer !== undefined ? new ContractSigner(parseAddress(o.signer, "--signer"), signingKey) : signingKey;
+        const bar = progressBar(ctx.io, !ctx.json);
+        const keys = new ContentKeyStore(config.keystoreDir);
+        const artifactDir = o.out ?? path.join(path.dirname(config.keystoreDir), "artifacts");
+        const hardware = o.hardware
+          .split(",")
+          .map((h) => h.trim())
+          .filter(Boolean);
+        const grantSelection = o.grant.length > 0 ? await grantSelectionOf(o.grant, o.devicesFile) : undefined;
+        const prepared = await prepareRelease(
+          { registry, domain, sender: signer, releaseSigner },
+          { component: o.component, version: o.version, file: o.file, hardware, depends: o.depends, fileName: o.fileName },
+          artifactDir,
+          (_stage, done, total) => bar.update("encrypting", done, total),
         );
-      } finally {
         bar.end();
-      }
-      let tx;
-      try {
-        tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
-      } catch (err) {
-        // The transaction failed: what the server holds stays prepared, never served, and expires.
-        if (ready.ready && err instanceof OtaError) {
-          const until = ready.upload.expiresAt === undefined ? "" : ` at ${new Date(ready.upload.expiresAt).toISOString()}`;
-          err.message += ` (the artifact and keys submitted to ${config.serverUrl} are never served for an unpublished release and expire there${until})`;
-          err.details.preparedExpiresAt = ready.upload.expiresAt;
-        }
-        throw err;
-      }
-      let upload = ready.ready ? ready.upload : undefined;
-      let grant: GrantResult | undefined = ready.ready ? ready.grant : undefined;
-      if (!ready.ready) {
-        // An older server takes only published releases: the order before issue 17.
-        try {
-          upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, prepared.releaseId, prepared.artifactFile, (done, total) =>
-            bar.update("uploading", done, total),
+        const r = prepared.record;
+        // Deltas (ADR 0018): every base checked, and its image found, before anything is sent.
+        const deltaTarget = { component: r.component, componentName: o.component, version: r.version, provider: Number(r.provider) };
+        const bases = [];
+        for (const text of o.deltaFrom)
+          bases.push(await resolveDeltaBase(conn, deltaTarget, text, { artifactDir, keys, work, cwd: ctx.io.cwd, option: "--delta-from" }));
+        if (bases.length > 0) await checkDeltasRecordable(conn, deltaTarget, bases, artifactDir);
+        const summary = {
+          releaseId: prepared.releaseId,
+          component: o.component,
+          version: formatVersion(r.version),
+          cid: r.fileLink,
+          merkleRoot: r.merkleRoot,
+          fileHash: r.fileHash,
+          fileSize: r.fileSize,
+          hardware: r.hardware,
+          artifactFile: prepared.artifactFile,
+          signer: prepared.signer,
+        };
+        if (o.dryRun) {
+          ctx.output(
+            { dryRun: true, release: summary },
+            [`dry run: release ${summary.releaseId} would be accepted by the registry`, ...describe(summary)].join("\n"),
           );
+          return;
+        }
+        // The release is made ready before it is visible (issue 17): the artifact is submitted with
+        // the signed record and the keys are granted first, then the transaction is sent, so no
+        // device that hears of the release meets ARTIFACT_NOT_AVAILABLE or KEY_NOT_GRANTED.
+        const authoring = { registry, fleet, domain, author: signer, keys, serverUrl: config.serverUrl, fromBlock };
+        let ready;
+        try {
+          ready = await readyRelease(authoring, prepared, { grant: grantSelection, progress: (done, total) => bar.update("uploading", done, total) });
         } catch (err) {
-          // The release is on the ledger; only the submission is to be done again.
+          if (err instanceof InputError) {
+            err.message += " (nothing was published)"; // a device named wrongly, a key store unreadable: fix and run again
+            throw err;
+          }
           throw new OtaError(
             "SUBMISSION_FAILED",
-            `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``,
+            `nothing was published: release ${prepared.releaseId} was not made ready on ${config.serverUrl}: ${(err as Error).message}. Run the same command again once the server takes it (what it already holds of this attempt expires unpublished)`,
+            { cause: err },
           );
         } finally {
           bar.end();
         }
-        if (grantSelection) grant = await grantKeys(authoring, prepared.releaseId, grantSelection);
+        let tx;
+        try {
+          tx = await publishPrepared({ registry, sender: signer, keys }, prepared);
+        } catch (err) {
+          // The transaction failed: what the server holds stays prepared, never served, and expires.
+          if (ready.ready && err instanceof OtaError) {
+            const until = ready.upload.expiresAt === undefined ? "" : ` at ${new Date(ready.upload.expiresAt).toISOString()}`;
+            err.message += ` (the artifact and keys submitted to ${config.serverUrl} are never served for an unpublished release and expire there${until})`;
+            err.details.preparedExpiresAt = ready.upload.expiresAt;
+          }
+          throw err;
+        }
+        let upload = ready.ready ? ready.upload : undefined;
+        let grant: GrantResult | undefined = ready.ready ? ready.grant : undefined;
+        if (!ready.ready) {
+          // An older server takes only published releases: the order before issue 17.
+          try {
+            upload = await uploadArtifact({ serverUrl: config.serverUrl, author: signer }, prepared.releaseId, prepared.artifactFile, (done, total) =>
+              bar.update("uploading", done, total),
+            );
+          } catch (err) {
+            // The release is on the ledger; only the submission is to be done again.
+            throw new OtaError(
+              "SUBMISSION_FAILED",
+              `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but was not submitted: ${(err as Error).message}. Retry with \`ota-ledger release submit ${prepared.releaseId} --artifact ${prepared.artifactFile}\``,
+            );
+          } finally {
+            bar.end();
+          }
+          if (grantSelection) grant = await grantKeys(authoring, prepared.releaseId, grantSelection);
+        }
+        let deltas: DeltaResult[] | undefined;
+        if (bases.length > 0) {
+          try {
+            deltas = await publishDeltas(conn, {
+              releaseId: prepared.releaseId,
+              contentKey: prepared.contentKey,
+              imageFile: path.resolve(ctx.io.cwd, o.file),
+              fullArtifactBytes: (await fs.stat(prepared.artifactFile)).size,
+              bases,
+              artifactDir,
+              serverUrl: config.serverUrl,
+            });
+          } catch (err) {
+            const retry = `ota-ledger release delta add ${prepared.releaseId} ${bases.map((b) => `--from ${b.text}`).join(" ")}${o.out ? ` --out ${o.out}` : ""}`;
+            throw new OtaError(
+              "DELTA_FAILED",
+              `release ${prepared.releaseId} is published (tx ${tx.transactionHash}) but its deltas were not all recorded and submitted: ${(err as Error).message}. Retry with \`${retry}\``,
+              { cause: err, details: { releaseId: prepared.releaseId } },
+            );
+          }
+        }
+        ctx.output(
+          {
+            release: summary,
+            tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) },
+            upload,
+            ...(grant ? { grant } : {}),
+            ...(deltas ? { deltas } : {}),
+          },
+          [
+            `published release ${summary.releaseId}`,
+            ...describe(summary),
+            `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`,
+            ready.ready
+              ? `  submitted to ${config.serverUrl} before publishing`
+              : `  submitted to ${config.serverUrl} (after publishing: the server takes only published releases)`,
+            ...(grant ? [`  granted to   ${grant.granted.length} device(s)`, ...grant.skipped.map((x) => `    - ${x.deviceId}: ${x.reason}`)] : []),
+            ...describeDeltas(deltas ?? []),
+          ].join("\n"),
+        );
+      } finally {
+        await work.close();
       }
-      ctx.output(
-        { release: summary, tx: { hash: tx.transactionHash, block: tx.blockNumber, gasUsed: Number(tx.gasUsed) }, upload, ...(grant ? { grant } : {}) },
-        [
-          `published release ${summary.releaseId}`,
-          ...describe(summary),
-          `  gas used     ${tx.gasUsed} (tx ${tx.transactionHash})`,
-          ready.ready
-            ? `  submitted to ${config.serverUrl} before publishing`
-            : `  submitted to ${config.serverUrl} (after publishing: the server takes only published releases)`,
-          ...(grant ? [`  granted to   ${grant.granted.length} device(s)`, ...grant.skipped.map((x) => `    - ${x.deviceId}: ${x.reason}`)] : []),
-        ].join("\n"),
-      );
     });
 
   release
@@ -180,6 +230,74 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.output({ releaseId, ...upload, alreadyHeld: upload.status === 200 }, text);
       } finally {
         bar.end();
+      }
+    });
+
+  release
+    .command("delta")
+    .description("deltas of a release from earlier releases of its component (ADR 0018): what devices running those fetch instead of the whole image")
+    .command("add <release>")
+    .description("package a delta from each --from release to this published one, record it on ReleaseDeltas and submit it to the firmware server")
+    .requiredOption("--from <version|releaseId[=image]>", "the earlier release of the same component (repeat for several)", collect, [])
+    .option("--image <file>", "the release's plaintext image (default: its artifact in --out, decrypted with its content key)")
+    .option("--base-image <file>", "with one --from: the base release's plaintext image (the same as --from <base>=<file>)")
+    .option("--out <dir>", "where `release publish` wrote the artifacts, and where the delta is written (default: beside the keystore, artifacts/)")
+    .action(async (releaseText: string, o: { from: string[]; image?: string; baseImage?: string; out?: string }) => {
+      const releaseId = parseBytes32(releaseText, "release id");
+      if (o.baseImage !== undefined && o.from.length !== 1)
+        throw new InputError("INVALID_INPUT", "--base-image goes with a single --from; with several, give each image as --from <base>=<file>");
+      if (o.baseImage !== undefined && o.from[0].includes("="))
+        throw new InputError("INVALID_INPUT", "give the base image once: --base-image <file> or --from <base>=<file>, not both");
+      const config = await ctx.config();
+      const conn = await ctx.connect();
+      const release =
+        (await conn.registry.releaseStatus(releaseId)) === 0n ? undefined : await fetchRelease(conn.registry, conn.domain, releaseId, conn.fromBlock);
+      if (!release) throw new InputError("RELEASE_UNKNOWN", `no release ${releaseId} on the registry`);
+      const [componentName] = await conn.registry.component(release.record.component);
+      const keys = new ContentKeyStore(config.keystoreDir);
+      const artifactDir = o.out ? path.resolve(ctx.io.cwd, o.out) : path.join(path.dirname(config.keystoreDir), "artifacts");
+      const target = {
+        releaseId,
+        component: release.record.component,
+        componentName,
+        version: release.record.version,
+        provider: Number(release.record.provider),
+      };
+      const work = new DeltaWorkspace();
+      try {
+        const froms = o.baseImage !== undefined ? [`${o.from[0]}=${path.resolve(ctx.io.cwd, o.baseImage)}`] : o.from;
+        const bases = [];
+        for (const text of froms) bases.push(await resolveDeltaBase(conn, target, text, { artifactDir, keys, work, cwd: ctx.io.cwd, option: "--from" }));
+        const imageFile = await targetImage(release, componentName, o.image === undefined ? undefined : path.resolve(ctx.io.cwd, o.image), {
+          artifactDir,
+          keys,
+          work,
+        });
+        await checkDeltasRecordable(conn, target, bases, artifactDir);
+        const fullArtifact = path.join(artifactDir, `${componentName}-${formatVersion(release.record.version)}.otae`);
+        const fullArtifactBytes = await fs.stat(fullArtifact).then(
+          (st) => st.size,
+          () => Number(artifactSize(release.record.fileSize, DEFAULT_CIPHER_CHUNK_SIZE)),
+        );
+        const deltas = await publishDeltas(conn, {
+          releaseId,
+          contentKey: await keys.load(releaseId),
+          imageFile,
+          fullArtifactBytes,
+          bases,
+          artifactDir,
+          serverUrl: config.serverUrl,
+          progress: (line) => ctx.json || ctx.io.stderr(line + "\n"),
+        });
+        ctx.output(
+          { releaseId, component: componentName, version: formatVersion(release.record.version), deltas },
+          [
+            `recorded and submitted ${deltas.length} delta(s) of ${componentName} ${formatVersion(release.record.version)} (${releaseId})`,
+            ...describeDeltas(deltas),
+          ].join("\n"),
+        );
+      } finally {
+        await work.close();
       }
     });
 

@@ -17,11 +17,11 @@ export function register(program: Command, ctx: CliContext): void {
     .description("serve artifacts to entitled devices (127.0.0.1 unless server.host says otherwise)")
     .action(async () => {
       const config = await ctx.config();
-      const { registry, fleet, domain, fromBlock, policies } = await ctx.connectReadOnly();
+      const { registry, fleet, domain, fromBlock, policies, deltas } = await ctx.connectReadOnly();
       // One server per data folder: two would write one download log and pin into one store.
       const lock = await lockFolder(config.server.dataDir, "a firmware server");
       try {
-        await serve(ctx, config, { registry, fleet, domain, fromBlock, policies });
+        await serve(ctx, config, { registry, fleet, domain, fromBlock, policies, deltas });
       } finally {
         await lock.release();
       }
@@ -96,7 +96,8 @@ async function serve(
     fromBlock,
     policies,
     lens,
-  }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies" | "lens">,
+    deltas,
+  }: Pick<Awaited<ReturnType<CliContext["connectReadOnly"]>>, "registry" | "fleet" | "domain" | "fromBlock" | "policies" | "lens" | "deltas">,
 ): Promise<void> {
   const store = await openContentStore(config.storage);
   const db = new ServerDatabase(path.join(config.server.dataDir, "server.db"));
@@ -113,6 +114,8 @@ async function serve(
       ...(config.server.publicUrl ? { publicOrigin: new URL(config.server.publicUrl).origin } : {}),
       log: (l) => ctx.io.stderr(l + "\n"),
       ...(config.server.prepared ? { prepared: config.server.prepared } : {}),
+      // Deltas (ADR 0018) are taken and served when the deployment has ReleaseDeltas: no setting of their own.
+      ...(deltas ? { deltas } : {}),
     });
   } catch (err) {
     await store.close();
@@ -121,8 +124,8 @@ async function serve(
   }
   const origin = config.server.publicUrl ? new URL(config.server.publicUrl).origin : undefined;
   ctx.output(
-    { url: running.url, store: store.kind, ...(origin ? { publicOrigin: origin } : {}) },
-    `firmware server on ${running.url}${origin ? `, answering requests signed for ${origin}` : ""} (store: ${store.kind}); Ctrl-C stops it`,
+    { url: running.url, store: store.kind, deltas: deltas ? String(deltas.target) : null, ...(origin ? { publicOrigin: origin } : {}) },
+    `firmware server on ${running.url}${origin ? `, answering requests signed for ${origin}` : ""} (store: ${store.kind}${deltas ? ", deltas served" : ""}); Ctrl-C stops it`,
   );
   if (!origin && !["127.0.0.1", "localhost", "::1"].includes(config.server.host)) {
     ctx.io.stderr(

@@ -11,6 +11,8 @@ import {
   UpdateRegistry__factory,
   FleetRegistry__factory,
   UpdatePolicies__factory,
+  ReleaseDeltas__factory,
+  type ReleaseDeltas,
   type UpdateRegistry,
   type FleetRegistry,
   type UpdatePolicies,
@@ -43,7 +45,7 @@ export interface CliResult {
  * (never the test process's own environment).
  */
 /** `node`: Hardhat's node (default), or Foundry's anvil, which makes real reorganisations (anvil_reorg). */
-export async function startCliChain(options: { policies?: boolean; node?: "hardhat" | "anvil" } = {}) {
+export async function startCliChain(options: { policies?: boolean; deltas?: boolean; node?: "hardhat" | "anvil" } = {}) {
   const chain: LocalChain = options.node === "anvil" ? await startAnvil({ port: await freePort() }) : await startLocalChain({ port: await freePort() });
   const provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
   const admin = new Wallet(account(0).privateKey, provider);
@@ -58,12 +60,17 @@ export async function startCliChain(options: { policies?: boolean; node?: "hardh
     const policies = options.policies
       ? ((await (await new UpdatePolicies__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as UpdatePolicies)
       : undefined;
+    // With `deltas`, a ReleaseDeltas beside the registry (ADR 0018), recorded in the deployment file.
+    const deltas = options.deltas
+      ? ((await (await new ReleaseDeltas__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as ReleaseDeltas)
+      : undefined;
     const deployment: Deployment = {
       network: "localhost",
       chainId: 31337,
       updateRegistry: await registry.getAddress(),
       fleetRegistry: await fleet.getAddress(),
       ...(policies ? { updatePolicies: await policies.getAddress() } : {}),
+      ...(deltas ? { releaseDeltas: await deltas.getAddress() } : {}),
       deployedAtBlock: 1,
     };
     await writeDeployment(deploymentPath(dir, "localhost"), deployment);
@@ -89,7 +96,7 @@ export async function startCliChain(options: { policies?: boolean; node?: "hardh
       await chain.stop();
       await fs.rm(dir, { recursive: true, force: true });
     };
-    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, policies, deployment, dir, run, stop };
+    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, policies, deltas, deployment, dir, run, stop };
   } catch (err) {
     provider.destroy();
     await chain.stop();
@@ -164,12 +171,13 @@ export type PolicyChain = Awaited<ReturnType<typeof policyChain>>;
  * A CLI chain with a firmware server beside it (in-process, on an embedded store in the chain's
  * folder); `setup` runs CLI command lines that must succeed, with OTA_SERVER_URL set to it.
  */
-export async function cliChainWithServer() {
-  const c = await startCliChain();
+export async function cliChainWithServer(options: { deltas?: boolean } = {}) {
+  const c = await startCliChain(options);
   const store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
   const db = new ServerDatabase(path.join(c.dir, "server.db"));
   const gate = new LedgerGate(c.registry.connect(c.provider), c.fleet.connect(c.provider), registryDomain(31337, String(c.registry.target)));
-  const server = await startFirmwareServer({ gate, store, db, pollMs: 200 });
+  // With `deltas`, the server takes and serves deltas, as `server start` does on such a deployment.
+  const server = await startFirmwareServer({ gate, store, db, pollMs: 200, ...(c.deltas ? { deltas: c.deltas.connect(c.provider) } : {}) });
   const env: Record<string, string> = { OTA_SERVER_URL: server.url };
   const setup = async (lines: string[][]) => {
     for (const args of lines) {
