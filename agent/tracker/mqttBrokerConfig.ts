@@ -48,6 +48,9 @@ export function brokerConfigFiles(i: BrokerConfigInput): { "mosquitto.conf": str
     "per_listener_settings false",
     `listener ${i.port} ${i.host}`,
     "allow_anonymous false",
+    // A client id is the login's, whatever the client asks: otherwise one device could take the
+    // module's id (or another device's), and mosquitto would drop the connection holding it.
+    "use_username_as_clientid true",
     `password_file ${i.dir}/passwd`,
     `acl_file ${i.dir}/acl`,
     ...(i.runAs ? [`user ${i.runAs}`] : []),

@@ -74,12 +74,13 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
   };
   const view = (d: DeviceIdentity) => t.tracker.views.device(d.credential.record.id)!.device;
   /** A raw MQTT login: a device's (by its key) or the module's. */
-  const login = async (who: DeviceIdentity | "module", password?: string) => {
+  const login = async (who: DeviceIdentity | "module", password?: string, clientId?: string) => {
     const username = who === "module" ? moduleMqttUser(t.id) : who.credential.record.id.toLowerCase();
     const client = await connectAsync(
       broker.url,
       {
         username,
+        ...(clientId ? { clientId } : {}),
         password:
           password ??
           (who === "module"
@@ -158,7 +159,7 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
     }
   });
 
-  it("CAP-11.2-m-a: a device's login cannot read another device's notices nor publish its reports, and a wrong password is refused", async () => {
+  it("CAP-11.2-m-a: a device's login cannot read another device's notices nor publish its reports, nor take the module's or another device's connection, and a wrong password is refused", async () => {
     const { a, b } = f.devices;
     const spy = await login(a);
     const owner = await login(b);
@@ -172,6 +173,9 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
     await owner.subscribeAsync(bNotices, { qos: 1 });
     const module = await login("module");
     await module.publishAsync(bNotices, JSON.stringify({ re: "0x00", error: { code: "TEST", message: "for b only" } }), { qos: 1 });
+    // One connection per login: the module's own, taken by this client, comes back once it is gone.
+    await module.endAsync();
+    clients.splice(clients.indexOf(module), 1);
     await until("the owner's copy", () => seenByOwner.includes(bNotices));
     await new Promise((r) => setTimeout(r, 500));
     expect(seenBySpy, "another device's notices never reach a device").to.deep.equal([]);
@@ -186,6 +190,14 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
       () => expect.fail("logged in with a wrong password"),
       (err: { code?: number }) => expect(err.code).to.equal(0x87),
     );
+    // Review finding: a device that asks for the module's client id, or another device's, takes no
+    // one's connection (the broker gives every login its own name as its client id).
+    await until("the module connected again", () => intake.connected);
+    await login(a, undefined, moduleMqttUser(t.id));
+    await login(a, undefined, b.credential.record.id.toLowerCase());
+    await new Promise((r) => setTimeout(r, 500));
+    expect(intake.connected, "the module's connection").to.equal(true);
+    expect(owner.connected, "device b's connection").to.equal(true);
   });
 
   it("CAP-11.2-m-b CAP-11.2-d: over MQTT a replayed, duplicated or reordered report and another device's bytes are refused, and forged, replayed or misdelivered notices change nothing on the device", async () => {
