@@ -18,6 +18,8 @@ const root = path.join(__dirname, "..");
 const ID =
   /\b(?:REQ-10[a-f](?:-i{1,3})?|CAP-11\.[1-4]-[a-h](?:-(?:i{1,3}|iv|vi?|[abc]))?|CAP-11\.2-m-[abc]|DEP-8\.(?:1-[ab]|2\.[123])|PROC-[1-5]|APP-II-[1-4])\b/g;
 const WILDCARD = "\u0000";
+/** What a row quotes after a command (`bench:e2e` "…"): words it prints, not a test's title. */
+const COMMAND = Symbol("command");
 
 /** The IDs the requirements document defines: each is written in backquotes where it is defined. */
 function idsOfRequirements(text) {
@@ -34,39 +36,81 @@ function carries(title, id) {
 
 const TEST_CALLS = new Set(["it", "specify", "test"]);
 const SUITE_CALLS = new Set(["describe", "context", "suite"]);
+// Skipped tests and suites run nothing: they carry no ID (xit, xdescribe, it.skip, describe.skip).
+const SKIPPED_CALLS = new Set(["xit", "xspecify", "xdescribe", "xcontext"]);
 
+/** A call's mocha name (it, describe ...), or undefined for any other call and for a skipped one. */
 function callName(expr) {
-  if (ts.isIdentifier(expr)) return expr.text;
-  // it.only, describe.skip, it.skip ...
-  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.expression)) return expr.expression.text;
+  if (ts.isIdentifier(expr)) return SKIPPED_CALLS.has(expr.text) ? undefined : expr.text;
+  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.expression)) return expr.name.text === "skip" ? undefined : expr.expression.text; // it.only
   return undefined;
 }
 
-/** A title argument as text, with WILDCARD where it is computed at run time. */
-function titleText(arg) {
+/**
+ * A title argument as text, with WILDCARD where it is computed at run time. `bound` gives the
+ * values of loop variables the title names (a for-of over an array of literals): those are exact.
+ */
+function titleText(arg, bound = new Map()) {
   if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) return arg.text;
-  if (ts.isTemplateExpression(arg)) return arg.head.text + arg.templateSpans.map((s) => WILDCARD + s.literal.text).join("");
-  if (ts.isBinaryExpression(arg) && arg.operatorToken.kind === ts.SyntaxKind.PlusToken) return titleText(arg.left) + titleText(arg.right);
-  if (ts.isParenthesizedExpression(arg)) return titleText(arg.expression);
+  if (ts.isTemplateExpression(arg)) return arg.head.text + arg.templateSpans.map((s) => titleText(s.expression, bound) + s.literal.text).join("");
+  if (ts.isBinaryExpression(arg) && arg.operatorToken.kind === ts.SyntaxKind.PlusToken) return titleText(arg.left, bound) + titleText(arg.right, bound);
+  if (ts.isParenthesizedExpression(arg)) return titleText(arg.expression, bound);
+  if (ts.isIdentifier(arg) && bound.has(arg.text)) return bound.get(arg.text);
   return WILDCARD;
+}
+
+/** A literal's text, or undefined if it is not a plain string literal. */
+const literal = (e) => (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e) ? e.text : undefined);
+
+/**
+ * The bindings of each pass of `for (const x of ["a", "b"])` or `for (const [x, y] of [["a", "b"], ...])`
+ * over literals, so that titles made from them are exact; undefined for any other loop.
+ */
+function loopBindings(node) {
+  if (!ts.isForOfStatement(node) || !ts.isArrayLiteralExpression(node.expression) || !ts.isVariableDeclarationList(node.initializer)) return undefined;
+  const name = node.initializer.declarations[0]?.name;
+  if (!name) return undefined;
+  const passes = [];
+  for (const el of node.expression.elements) {
+    if (ts.isIdentifier(name)) {
+      const v = literal(el);
+      if (v === undefined) return undefined;
+      passes.push(new Map([[name.text, v]]));
+    } else if (ts.isArrayBindingPattern(name) && ts.isArrayLiteralExpression(el)) {
+      const m = new Map();
+      name.elements.forEach((b, i) => {
+        const v = el.elements[i] && literal(el.elements[i]);
+        if (ts.isBindingElement(b) && ts.isIdentifier(b.name) && v !== undefined) m.set(b.name.text, v);
+      });
+      passes.push(m);
+    } else return undefined;
+  }
+  return passes;
 }
 
 /** Every test's full title in a test file, as mocha joins them: describe titles, then its own. */
 function testTitles(file) {
   const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
   const titles = [];
-  const visit = (node, chain) => {
+  const visit = (node, chain, bound) => {
+    const passes = loopBindings(node);
+    if (passes) {
+      for (const pass of passes) visit(node.statement, chain, new Map([...bound, ...pass]));
+      return;
+    }
     if (ts.isCallExpression(node) && node.arguments.length > 0) {
       const name = callName(node.expression);
+      // A test needs its function: `it("title")` alone is pending and runs nothing.
       if (TEST_CALLS.has(name)) {
-        titles.push([...chain, titleText(node.arguments[0])].join(" "));
+        if (node.arguments.length > 1) titles.push([...chain, titleText(node.arguments[0], bound)].join(" "));
         return;
       }
       if (SUITE_CALLS.has(name)) {
-        const inner = [...chain, titleText(node.arguments[0])];
-        node.arguments.slice(1).forEach((a) => visit(a, inner));
+        const inner = [...chain, titleText(node.arguments[0], bound)];
+        node.arguments.slice(1).forEach((a) => visit(a, inner, bound));
         return;
       }
+      if (ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === "skip") return; // a skipped suite or test
     }
     // Data-driven cases, [{ name: "...", ... }] handed to a loop or an it-helper: mocha's title
     // ends with the case's name.
@@ -78,53 +122,40 @@ function testTitles(file) {
       ts.isArrayLiteralExpression(node.parent.parent) &&
       chain.length > 0
     ) {
-      titles.push([...chain, WILDCARD + titleText(node.initializer)].join(" "));
+      titles.push([...chain, WILDCARD + titleText(node.initializer, bound)].join(" "));
     }
-    ts.forEachChild(node, (c) => visit(c, chain));
+    ts.forEachChild(node, (c) => visit(c, chain, bound));
   };
-  visit(source, []);
+  visit(source, [], new Map());
   return titles;
 }
 
-/** A test whose own title is computed at run time (a variable): it may carry any ID. */
-const isDynamic = (title) => title === WILDCARD || title.endsWith(` ${WILDCARD}`);
-
 /**
- * Whether the pieces of a quotation ("…" leaves words out) appear in order in some run-time value
- * of the title, where a WILDCARD stands for any text. Walks the title's characters as an automaton:
- * a state is the index of the next title character to match, a wildcard matches any run of text,
- * and between two pieces any part of the title may be skipped.
+ * Whether the pieces of a quotation ("…" leaves words out) appear in the title in order. A part
+ * computed at run time (WILDCARD) proves nothing: each piece must lie within the title's literal
+ * text, between two computed parts at most.
  */
 function inOrder(title, pieces) {
-  const tokens = [...title];
-  const closure = (states) => {
-    const out = new Set(states);
-    for (const k of out) if (tokens[k] === WILDCARD) out.add(k + 1);
-    return out;
-  };
-  let states = closure(tokens.map((_, k) => k).concat(tokens.length));
-  for (const [i, piece] of pieces.entries()) {
-    if (i > 0) {
-      const from = Math.min(...states);
-      states = closure(
-        tokens
-          .map((_, k) => k)
-          .filter((k) => k >= from)
-          .concat(tokens.length),
-      );
-    }
-    for (const ch of piece) {
-      const next = new Set();
-      for (const k of states) {
-        if (tokens[k] === WILDCARD) next.add(k);
-        else if (tokens[k] === ch) next.add(k + 1);
+  const segments = title.split(WILDCARD);
+  let seg = 0;
+  let from = 0;
+  for (const piece of pieces) {
+    for (;;) {
+      if (seg >= segments.length) return false;
+      const at = segments[seg].indexOf(piece, from);
+      if (at >= 0) {
+        from = at + piece.length;
+        break;
       }
-      states = closure(next);
-      if (states.size === 0) return false;
+      seg += 1;
+      from = 0;
     }
   }
   return true;
 }
+
+/** The literal text of a title, its computed parts blank: what carries an ID. */
+const literalText = (title) => title.split(WILDCARD).join(" ");
 
 function listTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -218,22 +249,26 @@ function checkTraceability({ markdown, requiredIds, files, titlesOf }) {
         const { files: hits, kind } = resolveCitation(m[1], files);
         if (kind === "none") {
           // A command or another file (`bench:e2e`, `bench/gas.ts`): what is quoted next is not a test.
-          if (/[:/ .]/.test(m[1])) current = undefined;
+          if (/[:/ .]/.test(m[1])) current = COMMAND;
           continue;
         }
         if (hits.length === 0) {
           problems.push(`${where}: cites \`${m[1]}\`, which is no test file`);
-          current = undefined;
+          current = COMMAND; // the problem is named; what it quotes is not checked again
         } else if (hits.length > 1 && !m[1].includes("*")) {
           problems.push(`${where}: \`${m[1]}\` names ${hits.length} test files (${hits.join(", ")}); cite it by its path`);
-          current = undefined;
+          current = COMMAND; // the problem is named; what it quotes is not checked again
         } else {
           current = hits;
           hits.forEach((f) => citedFiles.add(f));
         }
         continue;
       }
-      if (!current) continue;
+      if (current === undefined) {
+        problems.push(`${where}: quotes "${m[2]}" before naming the test file it is in`);
+        continue;
+      }
+      if (current === COMMAND) continue; // what a command prints, not a test
       // "…" leaves words out: its pieces must appear in the title in order.
       const pieces = m[2]
         .split(/\s*(?:…|\.\.\.)\s*/)
@@ -241,23 +276,22 @@ function checkTraceability({ markdown, requiredIds, files, titlesOf }) {
         .filter(Boolean);
       const quoted = pieces.join(" … ");
       const matching = current.flatMap((f) => titles(f).filter((t) => inOrder(t, pieces)));
-      if (matching.some((t) => carriesRowId(t.split(WILDCARD).join(" ")) || (t.includes(WILDCARD) && carriesRowId(quoted))))
-        current.forEach((f) => provedByQuote.add(f));
+      const carrying = matching.filter((t) => carriesRowId(literalText(t)));
+      if (carrying.length > 0) current.forEach((f) => provedByQuote.add(f));
       if (matching.length === 0) problems.push(`${where}: no test in ${current.join(", ")} has a title containing "${quoted}"`);
-      // A title with a computed part carries the ID when the quotation that matched it does.
-      else if (!matching.some((t) => isDynamic(t) || carriesRowId(t.split(WILDCARD).join(" ")) || (t.includes(WILDCARD) && carriesRowId(quoted))))
+      else if (carrying.length === 0)
         problems.push(`${where}: the test "${quoted}" in ${current.join(", ")} does not carry ${row.ids.join(" or ")} in its title (describe blocks included)`);
     }
     for (const f of citedFiles) {
       if (provedByQuote.has(f)) continue;
       const fileTitles = titles(f);
-      if (!fileTitles.some((t) => carriesRowId(t.split(WILDCARD).join(" "))))
+      if (!fileTitles.some((t) => carriesRowId(literalText(t))))
         problems.push(`${where}: ${f} is cited, but none of its tests carries ${row.ids.join(" or ")} in its title`);
     }
   }
   const allTitles = files.flatMap((f) => titles(f));
   for (const id of [...covered].filter((id) => requiredIds.includes(id) && !untested.has(id)).sort())
-    if (!allTitles.some((t) => carries(t, id))) problems.push(`${id}: no test carries it in its title, so --grep "${id}" runs nothing`);
+    if (!allTitles.some((t) => carries(literalText(t), id))) problems.push(`${id}: no test carries it in its title, so --grep "${id}" runs nothing`);
   return problems;
 }
 

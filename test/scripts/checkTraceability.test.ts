@@ -19,16 +19,22 @@ describe("scripts/checkTraceability: docs/traceability.md cannot drift (issue 19
   before(() => (dir = mkdtempSync(path.join(os.tmpdir(), "ota-trace-"))));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("reads full titles from a test file's syntax: describe blocks, template parts as wildcards, data-driven case names", () => {
+  it("reads full titles from a test file's syntax: describe blocks, loops over literals exact, other template parts as wildcards, data-driven case names; skipped and pending tests are none", () => {
     const file = path.join(dir, "sample.test.ts");
     writeFileSync(
       file,
       `describe("outer (CAP-11.3-c)", () => {
-        describe.skip("inner", () => {
+        describe("inner", () => {
           it("REQ-10d-i: refuses a downgrade", () => {});
           for (const s of ["a", "b"]) it(\`lists the \${s} devices\`, () => {});
+          for (const [s, ids] of [["c", "REQ-10b-i"]]) it(\`\${ids}: lists the \${s} devices\`, () => {});
+          for (const n of counts) it(\`handles \${n}\`, () => {});
         });
         it.only("one" + " two", () => {});
+        it.skip("REQ-10a: skipped", () => {});
+        xit("REQ-10a: skipped too", () => {});
+        describe.skip("REQ-10a: a skipped suite", () => { it("REQ-10a: inside it", () => {}); });
+        it("REQ-10a: pending, no function");
         const cases = [{ name: "a zero file hash", run: () => 1 }];
         helper(cases);
       });
@@ -37,7 +43,10 @@ describe("scripts/checkTraceability: docs/traceability.md cannot drift (issue 19
     const W = checker.WILDCARD;
     expect(checker.testTitles(file)).to.deep.equal([
       "outer (CAP-11.3-c) inner REQ-10d-i: refuses a downgrade",
-      `outer (CAP-11.3-c) inner lists the ${W} devices`,
+      "outer (CAP-11.3-c) inner lists the a devices",
+      "outer (CAP-11.3-c) inner lists the b devices",
+      "outer (CAP-11.3-c) inner REQ-10b-i: lists the c devices",
+      `outer (CAP-11.3-c) inner handles ${W}`,
       "outer (CAP-11.3-c) one two",
       `outer (CAP-11.3-c) ${W}a zero file hash`,
       W,
@@ -97,6 +106,24 @@ describe("scripts/checkTraceability: docs/traceability.md cannot drift (issue 19
   it("a row with a stray | (one cell too many) is named, since the table no longer renders", () => {
     const row = '| REQ-10d-i | newer only | done | x | `a.test.ts` "refuses a downgrade" | stray |';
     expect(check(table(row), ["REQ-10d-i"])).to.deep.equal(["line 3 (REQ-10d-i): the row has 6 cells, not 5 (a | inside a cell must be written \\|)"]);
+  });
+
+  it("review finding: a computed part of a title proves no quotation, and a quotation's own ID does not make a test carry it", () => {
+    const W = checker.WILDCARD;
+    const dynamic: Record<string, string[]> = { "test/agent/d.test.ts": [`suite handles ${W}`, `suite ${W}`] };
+    const problems = checker.checkTraceability({
+      markdown: table('| REQ-10d-i | newer only | done | x | `d.test.ts` "REQ-10d-i: THIS TEST DOES NOT EXIST" |'),
+      requiredIds: ["REQ-10d-i"],
+      files: Object.keys(dynamic),
+      titlesOf: (f) => dynamic[f],
+    });
+    expect(problems).to.include('line 3 (REQ-10d-i): no test in test/agent/d.test.ts has a title containing "REQ-10d-i: THIS TEST DOES NOT EXIST"');
+  });
+
+  it("review finding: a quotation before any file is named; one after a command is what the command prints", () => {
+    expect(
+      check(table('| REQ-10d-i | newer only | done | x | "REQ-10d-i nonexistent" in `a.test.ts`; bench: `npm run bench` "calls per device" |'), ["REQ-10d-i"]),
+    ).to.deep.equal(['line 3 (REQ-10d-i): quotes "REQ-10d-i nonexistent" before naming the test file it is in']);
   });
 
   it("an ID no test carries is named, since --grep would run nothing; a clause with no text and no tests ('-') needs none", () => {
