@@ -1,7 +1,7 @@
 import { decodeBytes32String, encodeBytes32String, isHexString } from "ethers";
 import { InputError } from "../core/errors";
 import { formatVersion } from "../core/version";
-import { FAILED_SQL, toDevice, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
+import { FAILED_SQL, toDevice, type BundleRow, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
 import type { ResultKind } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
 import { tagQuerySql, type QueryTerm } from "./deviceTags";
@@ -372,6 +372,8 @@ export class FleetViews {
       for (const s of plan.steps) planned.set(s.releaseId, (planned.get(s.releaseId) ?? 0) + (perConfig.get(configId) ?? 0));
     }
     return this.db.rollouts().flatMap((r) => {
+      const bundle = this.db.bundle(r.releaseId);
+      if (bundle) return [this.bundleRollout(r, bundle, counts.get(r.releaseId), perConfig)];
       const release = this.db.release(r.releaseId);
       if (!release) return [];
       const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, blocked: 0, requested: 0 };
@@ -394,6 +396,49 @@ export class FleetViews {
         },
       ];
     });
+  }
+
+  /**
+   * A release bundle's rollout (docs/adr/0019), decided by administrators' requests only: a device
+   * counts installed once it runs every member (or newer), failed once for the bundle.
+   */
+  private bundleRollout(
+    r: { releaseId: string; origin: string; startedAt: number },
+    bundle: BundleRow,
+    c: { notified: number; failed: number; blocked: number; requested: number } = { notified: 0, failed: 0, blocked: 0, requested: 0 },
+    perConfig: Map<number, number>,
+  ) {
+    const versions = new Map(bundle.members.map((m) => [m.component, this.db.release(m.releaseId)?.version]));
+    let done = 0;
+    for (const config of this.db.configs()) {
+      const runs = bundle.members.every((m) => {
+        const have = config.installed.find((i) => i.component === m.component);
+        const v = versions.get(m.component);
+        return !!have && (have.releaseId === m.releaseId || (v !== undefined && have.version >= v));
+      });
+      if (runs) done += perConfig.get(config.id) ?? 0;
+    }
+    const pending = Math.max(c.requested - done, 0);
+    const names = this.db.names();
+    return {
+      releaseId: r.releaseId,
+      component: bundle.members[0].component,
+      componentName: names.component(bundle.members[0].component),
+      version: formatVersion(bundle.version),
+      bundle: {
+        name: bundle.name,
+        version: formatVersion(bundle.version),
+        members: bundle.members.map((m) => ({ ...m, releaseName: this.db.releaseName(m.releaseId) })),
+      },
+      origin: r.origin,
+      startedAt: r.startedAt,
+      decided: done + c.failed + pending,
+      notified: c.notified,
+      installed: done,
+      failed: c.failed,
+      blocked: c.blocked,
+      pending,
+    };
   }
 
   /**

@@ -2,12 +2,12 @@ import { Interface, isError, type LogDescription, type TypedDataDomain } from "e
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef, StreamState } from "../chain/eventStreamStore";
 import type { FleetDatabase } from "./fleetDatabase";
-import { FleetRegistry__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
+import { FleetRegistry__factory, ReleaseBundles__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
 import { decodeStreamedRelease } from "../chain/releaseEvents";
 import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
 import { componentId } from "../core/release";
 
-type Subject = { kind: "release" | "device" | "provider" | "batch" | "component" | "hardware"; id: string };
+type Subject = { kind: "release" | "device" | "provider" | "batch" | "component" | "hardware" | "bundle"; id: string };
 
 /**
  * Keeps the fleet database's mirror of the ledger (releases and their status, devices and their
@@ -19,18 +19,21 @@ type Subject = { kind: "release" | "device" | "provider" | "batch" | "component"
  * The stream's position is written in the same transaction as the events of its blocks (issue
  * 16), so that the database and the position never describe different blocks, whatever the crash.
  * Component and hardware class names are mirrored too (issue 19), from their registration events,
- * so that the read API and the dashboard name what they show; they change no plan.
+ * so that the read API and the dashboard name what they show; they change no plan. Release bundles
+ * (docs/adr/0019) are mirrored from ReleaseBundles' BundleCreated when its address is given, as
+ * releases are (a reorganisation that removes the event removes the bundle).
  * `onChange` runs after each transaction that changed something (the tracker re-plans then).
  */
 export class LedgerMirror implements StreamHandler {
   private readonly registry = new Interface(UpdateRegistry__factory.abi);
   private readonly fleet = new Interface(FleetRegistry__factory.abi);
+  private readonly bundles = new Interface(ReleaseBundles__factory.abi);
 
   private readonly registryView: UpdateRegistry;
 
   constructor(
     private readonly db: FleetDatabase,
-    private readonly addresses: { registry: string; fleet: string; domain: TypedDataDomain },
+    private readonly addresses: { registry: string; fleet: string; bundles?: string; domain: TypedDataDomain },
     private readonly onChange: (changed: { releases: boolean; devices: boolean }) => void = () => {},
   ) {
     // decodeReleasePublished reads only the address and the interface.
@@ -52,7 +55,7 @@ export class LedgerMirror implements StreamHandler {
           if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
             this.rebuild(subject);
             if (subject.kind === "device" || subject.kind === "batch") changed.devices = true;
-            else if (subject.kind === "release" || subject.kind === "provider") changed.releases = true;
+            else if (subject.kind === "release" || subject.kind === "provider" || subject.kind === "bundle") changed.releases = true;
           }
         }
       }
@@ -76,7 +79,7 @@ export class LedgerMirror implements StreamHandler {
       }
       if (touched.size > 0)
         this.onChange({
-          releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:")),
+          releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:") || t.startsWith("bundle:")),
           devices: [...touched].some((t) => t.startsWith("device:") || t.startsWith("batch:")),
         });
     })();
@@ -91,6 +94,7 @@ export class LedgerMirror implements StreamHandler {
     let p: LogDescription | null = null;
     if (address === this.addresses.registry.toLowerCase()) p = this.registry.parseLog(log);
     else if (address === this.addresses.fleet.toLowerCase()) p = this.fleet.parseLog(log);
+    else if (address === this.addresses.bundles?.toLowerCase()) p = this.bundles.parseLog(log);
     if (!p) return undefined;
     const a = p.args;
     switch (p.name) {
@@ -102,6 +106,20 @@ export class LedgerMirror implements StreamHandler {
           payload: { blockNumber: log.blockNumber, record: JSON.parse(JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) },
         };
       }
+      case "BundleCreated":
+        return {
+          kind: "bundle-created",
+          subject: { kind: "bundle", id: String(a.bundleId).toLowerCase() },
+          payload: {
+            blockNumber: log.blockNumber,
+            provider: Number(a.provider),
+            name: String(a.name),
+            version: String(a.version),
+            releaseIds: (a.releaseIds as string[]).map((r) => String(r).toLowerCase()),
+            components: (a.components as string[]).map((c) => String(c).toLowerCase()),
+            hardware: (a.hardware as bigint[]).map(Number),
+          },
+        };
       case "ComponentRegistered": {
         // The id is keccak256 of the name: a name that does not hash to it is not taken.
         const id = String(a.component).toLowerCase();
@@ -156,6 +174,24 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
     const name = registered ? (JSON.parse(registered.payload).name as string) : null;
     if (subject.kind === "component") db.setComponentName(subject.id, name);
     else db.setHardwareName(Number(subject.id), name);
+    return;
+  }
+  if (subject.kind === "bundle") {
+    // Created once and immutable (docs/adr/0019): if its event left the chain, so does the bundle.
+    const created = events.find((e) => e.kind === "bundle-created");
+    if (!created) return db.deleteBundle(subject.id);
+    const p = JSON.parse(created.payload);
+    db.upsertBundle({
+      id: subject.id,
+      provider: p.provider,
+      name: p.name,
+      version: BigInt(p.version),
+      members: (p.releaseIds as string[]).map((releaseId, i) => ({ releaseId, component: p.components[i] as string })),
+      hardware: p.hardware,
+      createdBlock: p.blockNumber,
+      blockHash: created.blockHash,
+      logIndex: created.logIndex,
+    });
     return;
   }
   if (subject.kind === "provider") {

@@ -153,6 +153,9 @@ export const TRACKER_ERRORS = {
     "the release's event does not check out against the registry's stored state and its author's signature (agent/chain/verifyLedgerRelease.ts)",
   RELEASE_NOT_ACTIVE: "the release is revoked or flagged vulnerable on the ledger; only active releases can be requested",
   PROVIDER_BARRED: "the release's provider is barred on the ledger",
+  BUNDLES_NOT_DEPLOYED: "this tracker follows no ReleaseBundles contract (docs/adr/0019): request a release (releaseId)",
+  BUNDLE_UNKNOWN:
+    "no release bundle with this id on ReleaseBundles as this module mirrors it (a bundle created moments ago: retry once the module has read its block)",
   IMAGE_LOCATION_MISMATCH: "imageLocation is not the file link the ledger records for the release; omit it or give the recorded link",
   NO_DEVICES: "the request selects no device: name devices or give a filter that matches some",
   DEVICE_UNKNOWN: "this module's fleet database has no device with this id",
@@ -252,7 +255,26 @@ const componentName = (): SchemaObject => ({
 });
 const releaseName = (what = "The release"): SchemaObject => ({
   type: ["string", "null"],
-  description: `${what}'s name: its component's registered name and its version (e.g. "acme.bootloader 1.0.0"); null while this module's mirror does not hold them.`,
+  description: `${what}'s name: its component's registered name and its version (e.g. "acme.bootloader 1.0.0"), or for a release bundle "bundle <name> <version>" (e.g. "bundle sensor-kit 2.0.0"); null while this module's mirror does not hold them.`,
+});
+/** A release bundle (docs/adr/0019) named beside its id: its name, version and members in its order. */
+const bundleNamed = (): SchemaObject => ({
+  type: "object",
+  required: ["name", "version", "members"],
+  description: "Present when the id is a release bundle's (docs/adr/0019): its members are installed together, as one step.",
+  properties: {
+    name: { type: "string", description: "The bundle's name (as its BundleCreated event carries it)." },
+    version: ref("Version"),
+    members: {
+      type: "array",
+      description: "Its member releases, ascending by component (the bundle's order).",
+      items: {
+        type: "object",
+        required: ["releaseId", "component"],
+        properties: { releaseId: ref("Bytes32"), component: ref("Bytes32"), releaseName: releaseName("The member") },
+      },
+    },
+  },
 });
 
 const readerErrors = (...more: [TrackerErrorCode, number][]) => errors(...more, ["UNAUTHORIZED", 401]);
@@ -859,9 +881,11 @@ const schemas: Record<string, SchemaObject> = {
   Rollout: {
     type: "object",
     required: ["releaseId", "component", "componentName", "version", "origin", "startedAt", "decided", "notified", "installed", "failed", "blocked", "pending"],
-    description: "The rollout of one release in this module's fleet (CAP-11.3-g): devices decided, notified, done and still pending.",
+    description:
+      "The rollout of one release in this module's fleet (CAP-11.3-g): devices decided, notified, done and still pending. A release bundle's rollout (requested by an administrator) has `bundle`; its releaseId is the bundle's id, its component its first member's, a device counts installed once it runs every member and failed once, for the bundle.",
     properties: {
       releaseId: ref("Bytes32"),
+      bundle: bundleNamed(),
       component: ref("Bytes32"),
       componentName: componentName(),
       version: ref("Version"),
@@ -910,7 +934,10 @@ const schemas: Record<string, SchemaObject> = {
   ModuleList: { type: "object", required: ["modules"], properties: { modules: { type: "array", items: ref("Module"), description: "In id order." } } },
   UpdateRequest: {
     type: "object",
-    required: ["releaseId"],
+    oneOf: [
+      { required: ["releaseId"], properties: { releaseId: {} } },
+      { required: ["bundleId"], properties: { bundleId: {} } },
+    ],
     anyOf: [
       { required: ["devices"], properties: { devices: {} } },
       { required: ["filter"], properties: { filter: {} } },
@@ -921,6 +948,9 @@ const schemas: Record<string, SchemaObject> = {
       "An administrator's request to roll a release out (PROC-2): which release and which devices: exactly one of `devices`, `filter`, `group` or `query`. With `group` or `query`, a device that comes to match later (its tags changed) joins the request.",
     properties: {
       releaseId: id("The release to install; it must be on the ledger and active, from a provider that is not barred."),
+      bundleId: id(
+        "Instead of releaseId: a release bundle (docs/adr/0019) on ReleaseBundles, as this module mirrors it; every member must be on the ledger and active, their provider not barred. Each device is checked with the ledger's checkBundle (and each member it does not run with the update policies, the other members at their bundle versions), and is decided the bundle as one step: its notice carries `bundle: true`. imageLocation is not taken with it.",
+      ),
       devices: { type: "array", maxItems: 100000, items: ref("Bytes32"), description: "Device ids to update." },
       filter: {
         type: "object",
@@ -961,6 +991,7 @@ const schemas: Record<string, SchemaObject> = {
     examples: [
       { releaseId: "0x" + "02".repeat(32), filter: { network: "plant-north", hardware: [3] } },
       { releaseId: "0x" + "02".repeat(32), group: "plant-1-canary", deadline: 1_900_000_000_000 },
+      { bundleId: "0x" + "0b".repeat(32), devices: ["0x" + "0d".repeat(32)] },
     ],
   },
   ReleaseCounts: {
@@ -1175,7 +1206,8 @@ const schemas: Record<string, SchemaObject> = {
       requestId: { type: "string", pattern: "^0x[0-9a-f]{32}$" },
       releaseId: id("The release."),
       releaseName: releaseName(),
-      component: id("Its component."),
+      bundle: bundleNamed(),
+      component: id("Its component (a bundle's first member's)."),
       target: {
         type: "object",
         description: "What it targeted: how many devices it named, the filter, the group or the query.",
@@ -1240,7 +1272,13 @@ const schemas: Record<string, SchemaObject> = {
         pattern: "^0x[0-9a-f]{32}$",
         description: "This request's id (16 random bytes), recorded as the origin `request:<requestId>` of its decisions.",
       },
-      releaseId: ref("Bytes32"),
+      releaseId: { allOf: [ref("Bytes32")], description: "The release, or the release bundle's id for a request of a bundle." },
+      bundle: {
+        type: "object",
+        required: ["id", "name", "version"],
+        description: "Present for a request of a release bundle (docs/adr/0019).",
+        properties: { id: ref("Bytes32"), name: { type: "string" }, version: ref("Version") },
+      },
       decided: count("Devices the release was decided for."),
       deadline: msOrNull("The request's deadline; null: none."),
       refused: {
@@ -1253,7 +1291,7 @@ const schemas: Record<string, SchemaObject> = {
             code: {
               type: "string",
               description:
-                "Why this device was left out: DEVICE_UNKNOWN for a device this module does not know, DEVICE_NOT_ACTIVE for a suspended or withdrawn one, else the registry's checkInstallable answer for its configuration (e.g. HARDWARE_NOT_SUPPORTED, DEPENDENCY_VERSION_OUT_OF_RANGE).",
+                "Why this device was left out: DEVICE_UNKNOWN for a device this module does not know, DEVICE_NOT_ACTIVE for a suspended or withdrawn one, else the registry's checkInstallable answer for its configuration (e.g. HARDWARE_NOT_SUPPORTED, DEPENDENCY_VERSION_OUT_OF_RANGE), for a bundle the ledger's checkBundle answer (NOT_NEWER_THAN_INSTALLED: it runs every member), or POLICY_REFUSED.",
             },
             message: { type: "string" },
           },
@@ -1647,7 +1685,7 @@ const paths: Record<string, PathItemObject> = {
       operationId: "postUpdateRequest",
       summary: "An administrator requests an update",
       description: [
-        "X.1368 PROC-2. An administrator asks for a release to be installed on devices named by id or selected by a filter. The request is signed by the administrator's Ethereum account (headers below, agent/crypto/requestSignature.ts) for this tracker's origin, so it cannot be replayed here or elsewhere, and is checked against the ledger: the account must hold the registry's ADMINISTRATOR_ROLE; the release must exist and be active and its provider not barred; an imageLocation must be the release's recorded file link.",
+        "X.1368 PROC-2. An administrator asks for a release to be installed on devices named by id or selected by a filter. The request is signed by the administrator's Ethereum account (headers below, agent/crypto/requestSignature.ts) for this tracker's origin, so it cannot be replayed here or elsewhere, and is checked against the ledger: the account must hold the registry's ADMINISTRATOR_ROLE; the release must exist and be active and its provider not barred; an imageLocation must be the release's recorded file link. A request may name a release bundle (bundleId, docs/adr/0019) instead: every member is validated as a release, each device is checked with the ledger's checkBundle and decided the bundle as one step.",
         "",
         "Nothing is decided if the request fails. Otherwise each selected device must be enrolled, active and of a supported hardware class, and the registry's checkInstallable must pass for it; the devices that fail are listed with their reason, the others get a decision and receive their notice at their next contact (CAP-11.3-g).",
       ].join("\n"),
@@ -1669,6 +1707,8 @@ const paths: Record<string, PathItemObject> = {
           ["RELEASE_NOT_ACTIVE", 400],
           ["PROVIDER_BARRED", 400],
           ["IMAGE_LOCATION_MISMATCH", 400],
+          ["BUNDLES_NOT_DEPLOYED", 400],
+          ["BUNDLE_UNKNOWN", 400],
           ["NO_DEVICES", 400],
           ["QUERY_INVALID", 400],
           ["GROUP_UNKNOWN", 404],

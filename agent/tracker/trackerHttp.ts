@@ -224,10 +224,10 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.post("/v1/update-requests", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
-    const { registry, policies, domain, fromBlock } = tracker.options.chain;
-    const result = await handleUpdateRequest({ registry, policies, domain, fromBlock, db: tracker.db, now: tracker.now }, account, json(raw));
+    const { registry, policies, bundles, domain, fromBlock } = tracker.options.chain;
+    const result = await handleUpdateRequest({ registry, policies, bundles, domain, fromBlock, db: tracker.db, now: tracker.now }, account, json(raw));
     o.log?.(
-      `update request ${result.requestId} by ${account}: release ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused${
+      `update request ${result.requestId} by ${account}: ${result.bundle ? "bundle" : "release"} ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused${
         result.deadline === null ? "" : `, deadline ${new Date(result.deadline).toISOString()}`
       }`,
     );

@@ -1,6 +1,13 @@
 import path from "node:path";
 import { Wallet, ZeroHash, getAddress, getBytes, hashMessage, type Provider, type Signer, type TypedDataDomain } from "ethers";
-import { StagedRollout__factory, type FleetRegistry, type StatusAnchors, type UpdatePolicies, type UpdateRegistry } from "../chain/contracts";
+import {
+  StagedRollout__factory,
+  type FleetRegistry,
+  type ReleaseBundles,
+  type StatusAnchors,
+  type UpdatePolicies,
+  type UpdateRegistry,
+} from "../chain/contracts";
 import { ChainEventStream, type RpcSender } from "../chain/eventStream";
 import { FleetPositionStore, reconcileLedgerPosition } from "./ledgerPosition";
 import { moduleEncryptionKey, trackerModuleOf as trackerModuleOnLedger } from "../chain/trackerModules";
@@ -14,7 +21,7 @@ import { signDigest } from "../crypto/secp256k1";
 import { buildCohort, encodeRolloutEvidence } from "../crypto/cohortTree";
 import { isEvidence } from "../core/installedContext";
 import { EVERY_POLICY, splitEvidence } from "../core/policyEvidence";
-import { FleetDatabase, type DeviceRow } from "./fleetDatabase";
+import { FleetDatabase, type BundleRow, type DeviceRow } from "./fleetDatabase";
 import { FleetPlanner } from "./fleetPlanner";
 import { FleetViews } from "./fleetViews";
 import { LedgerMirror, fillMissingNames } from "./ledgerMirror";
@@ -91,6 +98,8 @@ export interface TrackerModuleOptions {
     fleet: FleetRegistry;
     policies?: UpdatePolicies;
     anchors?: StatusAnchors;
+    /** Where release bundles are (docs/adr/0019): mirrored, and an administrator's request may name one. */
+    bundles?: ReleaseBundles;
     domain: TypedDataDomain;
     fromBlock: number;
   };
@@ -214,7 +223,8 @@ export class TrackerModule {
           { keepRecords: options.anchorRecordsKept },
         );
     }
-    const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), domain }, (changed) => {
+    const bundles = options.chain.bundles ? String(options.chain.bundles.target) : undefined;
+    const mirror = new LedgerMirror(this.db, { registry: String(registry.target), fleet: String(fleet.target), bundles, domain }, (changed) => {
       if (changed.releases) {
         this.catalogueChanged();
         this.nameCatalogue();
@@ -223,7 +233,7 @@ export class TrackerModule {
     this.stream = new ChainEventStream(
       { provider: options.chain.provider, store: new FleetPositionStore(this.db), handler: mirror },
       {
-        filters: [{ address: [String(registry.target), String(fleet.target)] }],
+        filters: [{ address: [String(registry.target), String(fleet.target), ...(bundles ? [bundles] : [])] }],
         fromBlock: options.chain.fromBlock,
         confirmations: options.confirmations ?? 0,
         window: options.reorgWindow,
@@ -459,8 +469,8 @@ export class TrackerModule {
    */
   async tagsChanged(deviceIds: string[]): Promise<number> {
     if (this.role !== "server" || deviceIds.length === 0) return 0;
-    const { registry, policies, domain, fromBlock } = this.options.chain;
-    const n = await extendDynamicRequests({ registry, policies, domain, fromBlock, db: this.db, now: this.now }, deviceIds);
+    const { registry, policies, bundles, domain, fromBlock } = this.options.chain;
+    const n = await extendDynamicRequests({ registry, policies, bundles, domain, fromBlock, db: this.db, now: this.now }, deviceIds);
     if (n > 0) this.log(`decided: ${n} device(s) joined update requests by their tags`);
     return n;
   }
@@ -513,6 +523,8 @@ export class TrackerModule {
         ...(step.evidence ? { evidence: step.evidence } : {}),
         // An administrator's deadline (issue 19, item 11): after it the device installs though its window is closed.
         ...this.requestTerms(step.origin),
+        // A release bundle's id (docs/adr/0019): the device installs its members as one step.
+        ...(this.db.bundle(step.releaseId) ? { bundle: true } : {}),
         // The newest block this module has read: the device's view must reach it (a frozen view is seen, issue 16).
         ...((this.stream.position?.block ?? -1) >= 0 ? { ledgerBlock: this.stream.position!.block } : {}),
       };
@@ -559,6 +571,7 @@ export class TrackerModule {
           out.set(s.releaseId, { releaseId: s.releaseId, component: s.component, reason: s.reason, origin: "ledger" });
     }
     const installed = new Map(this.db.installed(device.id).map((i) => [i.component, i]));
+    const bundled = new Set<string>(); // the components of a bundle decided for the device and not done (docs/adr/0019)
     for (const d of this.db.decisionsFor(device.id)) {
       // The plan would offer it anyway: an administrator's request still gives it its origin (its deadline, issue 19 item 11).
       const planned = out.get(d.releaseId);
@@ -566,11 +579,21 @@ export class TrackerModule {
         if (d.origin.startsWith("request:")) planned.origin = d.origin;
         continue;
       }
-      const have = installed.get(d.component);
-      const release = this.db.release(d.releaseId);
-      if (have && (have.releaseId === d.releaseId || (release && have.version >= release.version))) continue; // done
+      const bundle = this.db.bundle(d.releaseId);
+      if (bundle) {
+        // A release bundle (docs/adr/0019) is done once every member runs (or something newer of its component).
+        if (this.runsBundle(bundle, installed)) continue;
+        // Failed or not: the administrator asked for these components to move as the bundle (a failure is listed for a person).
+        bundle.members.forEach((m) => bundled.add(m.component));
+      } else {
+        const have = installed.get(d.component);
+        const release = this.db.release(d.releaseId);
+        if (have && (have.releaseId === d.releaseId || (release && have.version >= release.version))) continue; // done
+      }
       out.set(d.releaseId, { releaseId: d.releaseId, component: d.component, reason: d.reason, origin: d.origin });
     }
+    // A bundle decided for the device takes its members together: the plan does not offer them one by one meanwhile.
+    for (const [id, s] of out) if (bundled.has(s.component) && !this.db.bundle(id)) out.delete(id);
     // A notice already handed out is repeated after renoticeMs, or at once if its reason changed
     // (the release it runs was flagged meanwhile).
     const since = this.now() - this.o.renoticeMs;
@@ -592,6 +615,15 @@ export class TrackerModule {
       return terms?.deadline !== undefined && this.now() >= terms.deadline;
     };
     return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s) || pastDeadline(s)) && !failedHere(s) && !recent(s));
+  }
+
+  /** Whether a device with `installed` runs every member of the bundle, or a newer release of its component. */
+  private runsBundle(bundle: BundleRow, installed: Map<string, { releaseId: string; version: bigint }>): boolean {
+    return bundle.members.every((m) => {
+      const have = installed.get(m.component);
+      const release = this.db.release(m.releaseId);
+      return !!have && (have.releaseId === m.releaseId || (!!release && have.version >= release.version));
+    });
   }
 
   /** The deadline (ms) and pin override of the administrator's request a decision came from (origin `request:<id>`), if any. */
@@ -616,12 +648,37 @@ export class TrackerModule {
     const installed = this.db.installed(device.id).map((i) => ({ component: i.component, version: i.version }));
     const out: (T & { evidence?: string })[] = [];
     for (const step of withEvidence) {
+      const bundle = this.db.bundle(step.releaseId);
+      if (bundle) {
+        if (await this.bundleAllowed(device, bundle, installed)) out.push(step);
+        continue;
+      }
       const release = this.db.release(step.releaseId);
       if (!release) continue;
       const v = await callLedger(() => checkUpdateOnLedger(this.options.chain, release.record, device, installed, step.evidence));
       if (allowsUpdate(v)) out.push(step);
     }
     return out;
+  }
+
+  /**
+   * A bundle's members the device does not run yet, each asked of the update policies as the device
+   * will ask them (docs/adr/0019): with the other members at their bundle versions, and the
+   * evidence held for the member. One refusal holds the whole bundle back.
+   */
+  private async bundleAllowed(device: DeviceRow, bundle: BundleRow, installed: { component: string; version: bigint }[]): Promise<boolean> {
+    const members = bundle.members.map((m) => this.db.release(m.releaseId));
+    if (members.some((m) => !m)) return false; // a member the mirror does not hold (yet)
+    for (const m of members) {
+      const have = installed.find((i) => i.component === m!.component);
+      if (have && have.version === m!.version) continue;
+      const others = members.filter((o) => o !== m).map((o) => ({ component: o!.component, version: o!.version }));
+      const withSet = [...installed.filter((i) => !others.some((o) => o.component === i.component)), ...others];
+      const evidence = this.db.evidenceFor(m!.id, device.id);
+      const v = await callLedger(() => checkUpdateOnLedger(this.options.chain, m!.record, device, withSet, evidence));
+      if (!allowsUpdate(v)) return false;
+    }
+    return true;
   }
 
   /**
@@ -835,7 +892,7 @@ export class TrackerModule {
     for (const id of ids) {
       const device = this.db.device(id)!;
       for (const step of await this.allowedNow(device, this.pendingFor(device))) {
-        decisions.push({ deviceId: id, ...step });
+        decisions.push({ deviceId: id, ...step, ...(this.db.bundle(step.releaseId) ? { bundle: true } : {}) });
         this.db.noteDelivered({ deviceId: id, ...step, via: child, at });
       }
       if (decisions.length >= 5000) break; // the rest in the next exchange

@@ -1,18 +1,23 @@
 import { id as roleId, isHexString, type TypedDataDomain } from "ethers";
 import { randomBytes } from "node:crypto";
-import type { UpdatePolicies, UpdateRegistry } from "../chain/contracts";
-import { checkUpdateOnLedger, type LedgerUpdateVerdict } from "../chain/updateCheckOnLedger";
+import type { ReleaseBundles, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
+import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
 import { fetchRelease } from "../chain/releaseEvents";
 import { callLedger as ledger } from "../chain/ledgerCall";
 import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { InputError, OtaError } from "../core/errors";
-import type { FleetDatabase, UpdateRequestRow } from "./fleetDatabase";
+import { INSTALL_CHECK, ledgerName } from "../core/ledgerCodes";
+import { formatVersion } from "../core/version";
+import type { BundleRow, DeviceRow, FleetDatabase, UpdateRequestRow } from "./fleetDatabase";
 import { checkGroupName, formatTagQuery, parseTagQuery, tagQuerySql, type QueryTerm } from "./deviceTags";
 import { labelToBytes32 } from "./fleetViews";
 
 /** PROC-2: an administrator asks for an update of a release, to named devices or to a filter of the fleet. */
 export interface UpdateRequest {
-  releaseId: string;
+  /** The release to install; or, instead, `bundleId`. */
+  releaseId?: string;
+  /** A release bundle (docs/adr/0019) to install instead of one release: its members together, as one step. */
+  bundleId?: string;
   devices?: string[];
   filter?: { network?: string; region?: string; hardware?: number[] };
   /** A saved group (issue 19, item 11): the devices its query selects when the request is taken, and those that come to match it later. */
@@ -28,7 +33,9 @@ export interface UpdateRequest {
 
 export interface UpdateRequestResult {
   requestId: string;
+  /** The release, or the bundle's id for a request of a bundle (with `bundle`). */
   releaseId: string;
+  bundle?: { id: string; name: string; version: string };
   decided: number;
   refused: { deviceId: string; code: string; message: string }[];
   deadline: number | null;
@@ -55,6 +62,28 @@ const RELEASE_VERDICTS: Record<string, string> = {
 };
 const MAX_DEVICES = 100_000;
 
+/** Where the ledger's answers come from: the registry, its policies and (for bundles) ReleaseBundles. */
+type RequestDeps = {
+  registry: UpdateRegistry;
+  policies?: UpdatePolicies;
+  bundles?: ReleaseBundles;
+  domain: TypedDataDomain;
+  fromBlock: number;
+  db: FleetDatabase;
+  now: () => number;
+};
+
+/** One device's verdict: the registry's (or checkBundle's) code, and a policy's refusal. */
+type DeviceVerdict = { verdict: string; policy: string | null; reason: bigint; member?: number };
+
+/** What a request installs: one release, or a bundle's members together; `check` asks the ledger for one device. */
+type Target = {
+  id: string;
+  component: string;
+  bundle?: BundleRow;
+  check(device: DeviceRow, installed: { component: string; version: bigint }[]): Promise<DeviceVerdict>;
+};
+
 /**
  * Validates an administrator's update request against the ledger before anything is started
  * (PROC-2): the signer holds ADMINISTRATOR_ROLE on the registry; the release is on the ledger and
@@ -64,45 +93,40 @@ const MAX_DEVICES = 100_000;
  * order, dependencies, status, bars) is the ledger's. Devices that pass get a decision; the others
  * are listed with the registry's reason.
  */
-export async function handleUpdateRequest(
-  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number; db: FleetDatabase; now: () => number },
-  account: string,
-  input: unknown,
-): Promise<UpdateRequestResult> {
+export async function handleUpdateRequest(deps: RequestDeps, account: string, input: unknown): Promise<UpdateRequestResult> {
   const req = parseRequest(input);
   const { registry, db } = deps;
   if (!(await ledger(() => registry.hasRole(ADMINISTRATOR_ROLE, account)))) {
     throw new UpdateRequestRefused("NOT_ADMINISTRATOR", `${account} does not hold ADMINISTRATOR_ROLE on the registry`, 403);
   }
-  const release = await ledger(() => fetchRelease(registry, deps.domain, req.releaseId, deps.fromBlock));
-  if (!release) throw new UpdateRequestRefused("RELEASE_UNKNOWN", `release ${req.releaseId} is not on the ledger`, 400);
-  try {
-    await ledger(() => verifyLedgerRelease({ registry, domain: deps.domain }, release));
-  } catch (err) {
-    if (err instanceof OtaError && err.code !== "LEDGER_UNAVAILABLE") throw new UpdateRequestRefused("RELEASE_NOT_VERIFIED", err.message, 400);
-    throw err;
-  }
-  if (req.imageLocation !== undefined && req.imageLocation !== release.record.fileLink) {
-    throw new UpdateRequestRefused(
-      "IMAGE_LOCATION_MISMATCH",
-      `the image location ${req.imageLocation} is not release ${req.releaseId}'s recorded file link ${release.record.fileLink}`,
-      400,
-    );
+  let target: Target;
+  if (req.bundleId !== undefined) target = await bundleTarget(deps, req.bundleId);
+  else {
+    const releaseId = req.releaseId!;
+    const release = await verifiedRelease(deps, releaseId);
+    if (req.imageLocation !== undefined && req.imageLocation !== release.record.fileLink) {
+      throw new UpdateRequestRefused(
+        "IMAGE_LOCATION_MISMATCH",
+        `the image location ${req.imageLocation} is not release ${releaseId}'s recorded file link ${release.record.fileLink}`,
+        400,
+      );
+    }
+    target = releaseTarget(deps, release);
   }
 
   const targets = selectDevices(db, req);
   if (targets.length === 0) throw new UpdateRequestRefused("NO_DEVICES", "no device matches the request", 400);
-  const { accepted, refused } = await checkDevices(deps, release, targets, req.releaseId);
+  const { accepted, refused } = await checkDevices(deps, target, targets);
   const requestId = "0x" + randomBytes(16).toString("hex");
   const at = deps.now();
   db.transaction(() => {
     for (const id of accepted)
-      db.decide({ deviceId: id, releaseId: release.id, component: release.record.component, reason: "requested", origin: `request:${requestId}`, at });
-    if (accepted.length > 0) db.startRollout(release.id, `request:${requestId}`, at);
+      db.decide({ deviceId: id, releaseId: target.id, component: target.component, reason: "requested", origin: `request:${requestId}`, at });
+    if (accepted.length > 0) db.startRollout(target.id, `request:${requestId}`, at);
     db.recordUpdateRequest({
       id: requestId,
-      releaseId: release.id,
-      component: release.record.component,
+      releaseId: target.id,
+      component: target.component,
       target: targetOf(req),
       deadline: req.deadline ?? null,
       overridePins: req.overridePins === true,
@@ -112,7 +136,103 @@ export async function handleUpdateRequest(
       devices: accepted,
     });
   });
-  return { requestId, releaseId: release.id.toLowerCase(), decided: accepted.length, refused, deadline: req.deadline ?? null };
+  const bundle = target.bundle && { id: target.id, name: target.bundle.name, version: formatVersion(target.bundle.version) };
+  return { requestId, releaseId: target.id, ...(bundle ? { bundle } : {}), decided: accepted.length, refused, deadline: req.deadline ?? null };
+}
+
+/** A release on the ledger whose record and author's signature check out; refused otherwise. */
+async function verifiedRelease(deps: RequestDeps, releaseId: string) {
+  const { registry } = deps;
+  const release = await ledger(() => fetchRelease(registry, deps.domain, releaseId, deps.fromBlock));
+  if (!release) throw new UpdateRequestRefused("RELEASE_UNKNOWN", `release ${releaseId} is not on the ledger`, 400);
+  try {
+    await ledger(() => verifyLedgerRelease({ registry, domain: deps.domain }, release));
+  } catch (err) {
+    if (err instanceof OtaError && err.code !== "LEDGER_UNAVAILABLE") throw new UpdateRequestRefused("RELEASE_NOT_VERIFIED", err.message, 400);
+    throw err;
+  }
+  return release;
+}
+
+/** One release: the registry's installable check (and the update policies') per device. */
+function releaseTarget(deps: RequestDeps, release: Awaited<ReturnType<typeof verifiedRelease>>): Target {
+  return {
+    id: release.id.toLowerCase(),
+    component: release.record.component.toLowerCase(),
+    check: (device, installed) =>
+      ledger(() =>
+        checkUpdateOnLedger(
+          { registry: deps.registry, policies: deps.policies },
+          release.record,
+          device,
+          installed,
+          deps.policies ? deps.db.evidenceFor(release.id, device.id) : undefined,
+        ),
+      ),
+  };
+}
+
+/**
+ * A release bundle (docs/adr/0019), validated as a release is: on ReleaseBundles and in this
+ * tracker's mirror, each member on the ledger with its record and signature checked; the set is
+ * asked per device of the ledger's `checkBundle` (a revoked or vulnerable member, or a barred
+ * provider, refuses the request, as for a release), then each member the device does not run of
+ * the update policies, with the other members at their bundle versions, as the device asks them.
+ */
+async function bundleTarget(deps: RequestDeps, bundleId: string): Promise<Target> {
+  const id = bundleId.toLowerCase();
+  const bundles = deps.bundles;
+  if (!bundles) throw new UpdateRequestRefused("BUNDLES_NOT_DEPLOYED", "this tracker follows no ReleaseBundles contract: a request names a release", 400);
+  const mirrored = deps.db.bundle(id);
+  if (!mirrored)
+    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on the ledger as this tracker follows it (yet: its block may not be read)`, 400);
+  const stored = await ledger(() => bundles.bundle(id)).catch((err: unknown) => {
+    if (err instanceof OtaError) throw err;
+    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on ReleaseBundles`, 400);
+  });
+  const members: Awaited<ReturnType<typeof verifiedRelease>>[] = [];
+  for (const releaseId of stored.releaseIds) members.push(await verifiedRelease(deps, releaseId));
+  const records = members.map((m) => m.record);
+  return {
+    id,
+    component: members[0].record.component.toLowerCase(),
+    bundle: mirrored,
+    async check(device, installed) {
+      const [code, index] = await ledger(() =>
+        bundles.checkBundle(
+          id,
+          records,
+          device.hardwareClass,
+          installed.map((i) => ({ component: i.component, version: i.version })),
+        ),
+      );
+      const verdict = ledgerName(INSTALL_CHECK, code);
+      if (verdict !== "INSTALLABLE" || !deps.policies) return { verdict, policy: null, reason: 0n, member: Number(index) };
+      for (const m of members) {
+        const component = m.record.component.toLowerCase();
+        if (installed.some((i) => i.component === component && i.version === m.record.version)) continue;
+        const others = members.filter((o) => o !== m).map((o) => ({ component: o.record.component.toLowerCase(), version: o.record.version }));
+        const withSet = [...installed.filter((i) => !others.some((o) => o.component === i.component)), ...others];
+        const v = await ledger(() =>
+          checkUpdateOnLedger({ registry: deps.registry, policies: deps.policies }, m.record, device, withSet, deps.db.evidenceFor(m.id, device.id)),
+        );
+        if (v.reason !== 0n) return { verdict: "INSTALLABLE", policy: v.policy, reason: v.reason };
+      }
+      return { verdict, policy: null, reason: 0n };
+    },
+  };
+}
+
+/** What an earlier request installs, read again (a bundle's or a release's); undefined when it no longer can be. */
+async function targetOfRequest(deps: RequestDeps, releaseId: string): Promise<Target | undefined> {
+  try {
+    if (deps.db.bundle(releaseId)) return await bundleTarget(deps, releaseId);
+    const release = await ledger(() => fetchRelease(deps.registry, deps.domain, releaseId, deps.fromBlock));
+    return release ? releaseTarget(deps, release) : undefined;
+  } catch (err) {
+    if (err instanceof UpdateRequestRefused) return undefined;
+    throw err;
+  }
 }
 
 /** What a request targeted, as its progress shows it: a count of named devices, the filter, the group or the query. */
@@ -128,16 +248,12 @@ function targetOf(req: UpdateRequest): UpdateRequestRow["target"] {
  * configuration without policies, once per device with them; release-level verdicts refuse the
  * whole request.
  */
-async function checkDevices(
-  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; db: FleetDatabase },
-  release: Awaited<ReturnType<typeof fetchRelease>> & object,
-  targets: string[],
-  releaseText: string,
-): Promise<{ accepted: string[]; refused: UpdateRequestResult["refused"] }> {
-  const { registry, db } = deps;
+async function checkDevices(deps: RequestDeps, target: Target, targets: string[]): Promise<{ accepted: string[]; refused: UpdateRequestResult["refused"] }> {
+  const { db } = deps;
+  const what = target.bundle ? `bundle ${target.id}` : `release ${target.id}`;
   const refused: UpdateRequestResult["refused"] = [];
   const accepted: string[] = [];
-  const verdicts = new Map<number | string, LedgerUpdateVerdict>(); // configuration (or device) -> the ledger's answer
+  const verdicts = new Map<number | string, DeviceVerdict>(); // configuration (or device) -> the ledger's answer
   for (const id of targets) {
     const device = db.device(id);
     if (!device) {
@@ -154,14 +270,19 @@ async function checkDevices(
     let v = verdicts.get(key);
     if (v === undefined) {
       const installed = db.installed(id).map((i) => ({ component: i.component, version: i.version }));
-      const evidence = deps.policies ? db.evidenceFor(release.id, id) : undefined;
-      v = await ledger(() => checkUpdateOnLedger({ registry, policies: deps.policies }, release.record, device, installed, evidence));
+      v = await target.check(device, installed);
       verdicts.set(key, v);
     }
     const verdict = v.verdict;
-    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for release ${releaseText}`, 400);
+    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for ${what}`, 400);
     if (verdict !== "INSTALLABLE")
-      refused.push({ deviceId: id, code: verdict, message: `the registry's installable check answers ${verdict} for this device` });
+      refused.push({
+        deviceId: id,
+        code: verdict,
+        message: target.bundle
+          ? `the ledger's checkBundle answers ${verdict} for this device${v.member !== undefined && verdict !== "NOT_NEWER_THAN_INSTALLED" ? ` (member ${target.bundle.members[v.member]?.releaseId})` : ""}`
+          : `the registry's installable check answers ${verdict} for this device`,
+      });
     else if (v.reason !== 0n)
       refused.push({ deviceId: id, code: "POLICY_REFUSED", message: `the update policy ${v.policy} refuses this device now (reason ${v.reason})` });
     else accepted.push(id);
@@ -175,10 +296,7 @@ async function checkDevices(
  * request's devices were, and decided when it passes. A request whose release is no longer
  * installable for it, or no longer active, decides nothing more. Returns how many were decided.
  */
-export async function extendDynamicRequests(
-  deps: { registry: UpdateRegistry; policies?: UpdatePolicies; domain: TypedDataDomain; fromBlock: number; db: FleetDatabase; now: () => number },
-  deviceIds: string[],
-): Promise<number> {
+export async function extendDynamicRequests(deps: RequestDeps, deviceIds: string[]): Promise<number> {
   const { db } = deps;
   let decided = 0;
   const dynamic = db.db
@@ -193,11 +311,11 @@ export async function extendDynamicRequests(
     const already = new Set(db.requestDevices(requestId));
     const fresh = deviceIds.map((d) => d.toLowerCase()).filter((d) => matching.has(d) && !already.has(d));
     if (fresh.length === 0) continue;
-    const release = await ledger(() => fetchRelease(deps.registry, deps.domain, r.releaseId, deps.fromBlock));
-    if (!release) continue;
+    const target = await targetOfRequest(deps, r.releaseId);
+    if (!target) continue;
     let checked: Awaited<ReturnType<typeof checkDevices>>;
     try {
-      checked = await checkDevices(deps, release, fresh, r.releaseId);
+      checked = await checkDevices(deps, target, fresh);
     } catch (err) {
       if (err instanceof UpdateRequestRefused) continue; // the release is no longer installable at all
       throw err;
@@ -236,15 +354,20 @@ export type RequestDeviceState = "installed" | "failed" | "blocked" | "refused" 
 export function requestProgress(db: FleetDatabase, requestId: string, now: number, o: { devices?: boolean } = {}) {
   const r = db.updateRequest(requestId);
   if (!r) return undefined;
-  const release = db.release(r.releaseId);
+  const bundle = db.bundle(r.releaseId); // a request of a release bundle (docs/adr/0019): installed once every member runs
   const ids = db.requestDevices(r.id);
   const counts = { decided: ids.length, notified: 0, installed: 0, failed: 0, blocked: 0, refused: 0, pending: 0, pastDeadline: 0 };
   const devices: { deviceId: string; state: RequestDeviceState; code: string | null; pastDeadline: boolean }[] = [];
   const past = r.deadline !== null && now >= r.deadline;
   for (const id of ids) {
     const d = db.device(id);
-    const have = db.installed(id).find((i) => i.component === r.component);
-    const runs = !!have && (have.releaseId === r.releaseId || (!!release && have.version >= release.version));
+    const installed = db.installed(id);
+    const runsRelease = (releaseId: string, component: string) => {
+      const have = installed.find((i) => i.component === component);
+      const known = db.release(releaseId);
+      return !!have && (have.releaseId === releaseId || (!!known && have.version >= known.version));
+    };
+    const runs = bundle ? bundle.members.every((m) => runsRelease(m.releaseId, m.component)) : runsRelease(r.releaseId, r.component);
     const told = db.lastDelivery(id, r.releaseId) !== undefined;
     if (told) counts.notified++;
     let state: RequestDeviceState;
@@ -267,6 +390,7 @@ export function requestProgress(db: FleetDatabase, requestId: string, now: numbe
     requestId: r.id,
     releaseId: r.releaseId,
     releaseName: db.releaseName(r.releaseId),
+    ...(bundle ? { bundle: { name: bundle.name, version: formatVersion(bundle.version), members: bundle.members } } : {}),
     component: r.component,
     target: r.target,
     deadline: r.deadline,
@@ -284,8 +408,11 @@ function parseRequest(input: unknown): UpdateRequest {
   const fail = (m: string): never => {
     throw new InputError("BAD_REQUEST", m);
   };
-  if (!r || typeof r !== "object") fail("the body is a JSON object {releaseId, devices | filter, imageLocation?}");
-  if (!isHexString(r.releaseId, 32)) fail("releaseId must be a release id (0x + 64 hex digits)");
+  if (!r || typeof r !== "object") fail("the body is a JSON object {releaseId | bundleId, devices | filter | group | query, imageLocation?}");
+  if ((r.releaseId === undefined) === (r.bundleId === undefined)) fail("name one release (releaseId) or one release bundle (bundleId)");
+  if (r.releaseId !== undefined && !isHexString(r.releaseId, 32)) fail("releaseId must be a release id (0x + 64 hex digits)");
+  if (r.bundleId !== undefined && !isHexString(r.bundleId, 32)) fail("bundleId must be a release bundle's id (0x + 64 hex digits)");
+  if (r.bundleId !== undefined && r.imageLocation !== undefined) fail("imageLocation names one release's image: a bundle's members each have their own");
   if (r.devices !== undefined && (!Array.isArray(r.devices) || r.devices.length > MAX_DEVICES || !r.devices.every((d) => isHexString(d, 32)))) {
     fail(`devices must be a list of at most ${MAX_DEVICES} device ids (0x + 64 hex digits)`);
   }
@@ -299,7 +426,9 @@ function parseRequest(input: unknown): UpdateRequest {
     fail('deadline is a time in milliseconds since the epoch (e.g. Date.parse("2030-01-01T00:00:00Z"))');
   if (r.overridePins !== undefined && typeof r.overridePins !== "boolean") fail("overridePins is true or false");
   if (r.overridePins === true && r.deadline === undefined) fail("overridePins takes effect at the deadline: give a deadline too");
-  const extra = Object.keys(r).filter((k) => !["releaseId", "devices", "filter", "group", "query", "deadline", "overridePins", "imageLocation"].includes(k));
+  const extra = Object.keys(r).filter(
+    (k) => !["releaseId", "bundleId", "devices", "filter", "group", "query", "deadline", "overridePins", "imageLocation"].includes(k),
+  );
   if (extra.length) fail(`unknown field(s) ${extra.join(", ")}`);
   if (r.filter !== undefined) {
     const f = r.filter;

@@ -23,6 +23,8 @@ import { parseId, parseIdOrLabel, parseLabel } from "../parse";
 import { formatTable, shortHex, formatBytes } from "../table";
 import { trackerGet, trackerTargetOf } from "../trackerClient";
 import { confirm, describeTx } from "../transactions";
+import { readDeployment } from "../../chain/deployment";
+import { ReleaseBundles__factory } from "../../chain/contracts";
 
 const TRACKER_ROLE = roleId("TRACKER_ROLE");
 
@@ -197,6 +199,9 @@ async function startModule(ctx: CliContext): Promise<void> {
     const log = (line: string) => ctx.io.stderr(`${line}\n`);
     // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
     const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
+    // Release bundles (docs/adr/0019): mirrored, and requested by administrators, where the deployment file has ReleaseBundles.
+    const deployment = await readDeployment(config.sources.deploymentFile).catch(() => undefined);
+    const bundles = deployment?.releaseBundles ? ReleaseBundles__factory.connect(deployment.releaseBundles, chain.provider) : undefined;
     const tracker = new TrackerModule({
       chain: {
         provider: chain.provider,
@@ -204,6 +209,7 @@ async function startModule(ctx: CliContext): Promise<void> {
         fleet: chain.fleet,
         policies: chain.policies,
         anchors: chain.anchors,
+        bundles,
         domain: chain.domain,
         fromBlock: chain.fromBlock,
       },

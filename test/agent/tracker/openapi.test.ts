@@ -122,6 +122,9 @@ const BRIEF_CODES = [
   "RELEASE_NOT_ACTIVE",
   "PROVIDER_BARRED",
   "IMAGE_LOCATION_MISMATCH",
+  // release bundles (docs/adr/0019): an update request may name one
+  "BUNDLES_NOT_DEPLOYED",
+  "BUNDLE_UNKNOWN",
   "NO_DEVICES",
   "DEVICE_UNKNOWN",
   "LEDGER_UNAVAILABLE",
