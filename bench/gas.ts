@@ -272,6 +272,32 @@ async function main() {
     gas["AllOfPolicy.check of the two, 2-part envelope (eth_call)"] = await allowedGas(await allOf.getAddress(), checkOf(allOf, radioIds[0], both));
   }
 
+  // Release bundles (docs/adr/0019): ReleaseBundles beside the registry; members ascending by component.
+  {
+    const bundles = await ethers.deployContract("ReleaseBundles", [await registry.getAddress()]);
+    const byComponent = (rs: ReleaseRecord[]) => [...rs].sort((a, b) => (BigInt(a.component) < BigInt(b.component) ? -1 : 1));
+    const two = byComponent([record("acme.bootloader", "1.0.1", [1], []), record("acme.sensor-fw", "2.0.1", [1, 2], deps)]);
+    const three = byComponent([...two, record("acme.radio-fw", "3.0.0", [1, 2], [])]);
+    const create = bundles.connect(author).getFunction("createBundle");
+    gas["ReleaseBundles.createBundle (2 members, 1 dependency within)"] = await gasOf(create("sensor-kit", encodeVersion("1.0.0"), two));
+    gas["ReleaseBundles.createBundle (3 members, 2 dependencies within)"] = await gasOf(create("full-kit", encodeVersion("1.0.0"), three));
+    const installedOld = [
+      { component: componentId("acme.bootloader"), version: encodeVersion("1.0.0") },
+      { component: componentId("acme.radio-fw"), version: encodeVersion("2.0.0") },
+      { component: componentId("acme.sensor-fw"), version: encodeVersion("1.0.0") },
+    ];
+    for (const [label, name, members] of [
+      ["2 members", "sensor-kit", two],
+      ["3 members", "full-kit", three],
+    ] as const) {
+      const id = await bundles.getFunction("bundleId")(1, name, encodeVersion("1.0.0"));
+      gas[`ReleaseBundles.checkBundle (${label}, eth_call)`] = await viewGas(
+        await bundles.getAddress(),
+        bundles.interface.encodeFunctionData("checkBundle", [id, members, 1, installedOld]),
+      );
+    }
+  }
+
   await baseline.setProviderName(1, "Acme Devices");
   gas["baseline: all-in-storage publish (2 hw, 2 deps)"] = await gasOf(baseline.publish(record("acme.sensor-fw", "2.0.0", [1, 2], deps)));
 
