@@ -6,6 +6,8 @@ import { readBoundedJson } from "../io/boundedBody";
 import { ERROR_ANSWER_MAX_BYTES } from "../core/wireLimits";
 
 const PAGE = 1000;
+/** Pages read in one pull at most: a server that keeps answering fresh entries is read again at the next pull, not for ever. */
+const PAGES_PER_PULL = 100;
 
 /**
  * Reads a firmware server's download log (CAP-11.3-f) into the fleet database, page by page from
@@ -17,7 +19,7 @@ const PAGE = 1000;
 export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, signer: Wallet, now: () => number = Date.now): Promise<number> {
   const origin = new URL(serverUrl).origin;
   let taken = 0;
-  for (;;) {
+  for (let pages = 0; pages < PAGES_PER_PULL; pages++) {
     const pathAndQuery = `/v1/downloads?after=${db.downloadCursor(origin)}&limit=${PAGE}`;
     const headers = await signAccountRequest(signer, { audience: origin, method: "GET", path: pathAndQuery });
     let res: Response;
@@ -42,11 +44,13 @@ export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, sign
     };
     if (!Array.isArray(page?.downloads))
       throw new OtaError("DOWNLOAD_LOG_MALFORMED", `the firmware server at ${origin} answered a download log that is not {downloads: [...]}`);
-    const downloads = page.downloads;
-    const took = db.takeDownloads(origin, downloads, now());
-    taken += took;
-    // A full page that moved nothing (entries malformed, or not after the cursor): the server is not
-    // paging as asked; stop here rather than ask for the same page again.
-    if (downloads.length < PAGE || took === 0) return taken;
+    // A page holds PAGE entries at most, whatever the server sends.
+    const downloads = page.downloads.slice(0, PAGE);
+    const cursor = db.downloadCursor(origin);
+    taken += db.takeDownloads(origin, downloads, now());
+    // A full page that moved the cursor nothing (entries malformed, or not after it): the server
+    // is not paging as asked; stop here rather than ask for the same page again.
+    if (downloads.length < PAGE || db.downloadCursor(origin) === cursor) return taken;
   }
+  return taken;
 }

@@ -1018,9 +1018,14 @@ export class FleetDatabase {
 
   // ------------------------------------------------------------------ the firmware servers' download logs
 
-  /** The last download-log entry taken from a firmware server (0 before the first). */
+  /**
+   * The last download-log entry read from a firmware server (0 before the first): the newest
+   * taken, or the newest passed over (another fleet's device), so that a log of mostly other
+   * fleets' devices is still read forward.
+   */
   downloadCursor(server: string): number {
-    return (this.db.prepare(`SELECT MAX(id) FROM downloads WHERE server = ?`).pluck().get(server) as number | null) ?? 0;
+    const taken = (this.db.prepare(`SELECT MAX(id) FROM downloads WHERE server = ?`).pluck().get(server) as number | null) ?? 0;
+    return Math.max(taken, this.replayMark(`download-cursor ${server}`));
   }
 
   /**
@@ -1037,6 +1042,8 @@ export class FleetDatabase {
   ): number {
     const ins = this.db.prepare(`INSERT OR IGNORE INTO downloads (server, id, device_id, release_id, kind, at, complete) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     const hex32 = /^0x[0-9a-fA-F]{64}$/;
+    const known = this.db.prepare(`SELECT 1 FROM devices WHERE id = ?`).pluck();
+    let passedOver = 0;
     let n = 0;
     this.transaction(() => {
       for (const e of entries) {
@@ -1048,11 +1055,17 @@ export class FleetDatabase {
           hex32.test(String(e.releaseId)) &&
           typeof e.kind === "string";
         if (!wellFormed) continue;
+        // Only devices of this fleet: a server's entries for any other id would only grow the table.
+        if (!known.get(e.deviceId.toLowerCase())) {
+          passedOver = Math.max(passedOver, e.id);
+          continue;
+        }
         const at = Math.min(e.at, now);
         if (ins.run(server, e.id, e.deviceId.toLowerCase(), e.releaseId.toLowerCase(), e.kind.slice(0, 32), at, e.complete ? 1 : 0).changes === 0) continue;
         this.noteSeen(e.deviceId, at);
         n++;
       }
+      if (passedOver > this.downloadCursor(server)) this.raiseReplayMark(`download-cursor ${server}`, passedOver);
     });
     return n;
   }

@@ -59,4 +59,41 @@ describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.
     expect(await pullDownloadLog(db, url, new Wallet(keccak256(toUtf8Bytes("download log reader"))), () => NOW)).to.equal(0);
     expect(asked).to.equal(3);
   });
+
+  it("CAP-11.2-b-i review finding: a server that answers fresh entries for ever, pages longer than asked and unknown devices is read within bounds, and only this fleet's devices are kept", async () => {
+    let asked = 0;
+    let next = 1;
+    const stranger = keccak256(toUtf8Bytes("not a device of this fleet"));
+    server = http.createServer((_req, res) => {
+      asked++;
+      // 3,000 entries a page (1,000 asked), every page new, half of them for a device the fleet does not have.
+      const page = Array.from({ length: 3000 }, () => {
+        const id = next++;
+        return { ...entry(id, NOW - 1), deviceId: id % 2 ? deviceId : stranger };
+      });
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ downloads: page }));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const taken = await pullDownloadLog(db, url, new Wallet(keccak256(toUtf8Bytes("download log reader"))), () => NOW);
+    expect(asked, "pages in one pull").to.equal(100);
+    expect(taken, "1,000 entries a page at most, this fleet's device only").to.equal(100 * 500);
+    expect(db.db.prepare(`SELECT COUNT(*) FROM downloads WHERE device_id = ?`).pluck().get(stranger.toLowerCase())).to.equal(0);
+  });
+
+  it("CAP-11.2-b-i: a log of mostly another fleet's devices is still read forward: the entries passed over move the cursor", async () => {
+    const stranger = keccak256(toUtf8Bytes("a device of another fleet"));
+    const log = [...Array.from({ length: 1000 }, (_, i) => ({ ...entry(i + 1, NOW - 10), deviceId: stranger })), entry(1001, NOW - 5)];
+    const asked: number[] = [];
+    server = http.createServer((req, res) => {
+      const after = Number(new URL(req.url!, "http://x").searchParams.get("after"));
+      asked.push(after);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ downloads: log.filter((e) => e.id > after).slice(0, 1000) }));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await pullDownloadLog(db, url, new Wallet(keccak256(toUtf8Bytes("download log reader"))), () => NOW)).to.equal(1);
+    expect(asked).to.deep.equal([0, 1000]);
+    expect(db.device(deviceId)!.lastSeen).to.equal(NOW - 5);
+  });
 });
