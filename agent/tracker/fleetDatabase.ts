@@ -269,6 +269,11 @@ const MIGRATIONS = [
      id TEXT PRIMARY KEY, provider INTEGER NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
      members TEXT NOT NULL, components TEXT NOT NULL, hardware TEXT NOT NULL,
      created_block INTEGER NOT NULL, block_hash TEXT NOT NULL, log_index INTEGER NOT NULL) WITHOUT ROWID;`,
+  // An administrator's terms for a decision taken from the module above (issue 19 review): its
+  // deadline and pin override, so that a module below hands its devices the same.
+  `CREATE TABLE IF NOT EXISTS decision_terms (
+     device_id TEXT NOT NULL, release_id TEXT NOT NULL, deadline INTEGER NOT NULL, override_pin INTEGER NOT NULL,
+     PRIMARY KEY (device_id, release_id)) WITHOUT ROWID;`,
 ];
 
 /** A release bundle as the mirror holds it (docs/adr/0019): its members in the bundle's order (ascending component). */
@@ -738,6 +743,28 @@ export class FleetDatabase {
          ON CONFLICT (device_id, release_id) DO UPDATE SET reason = excluded.reason, origin = excluded.origin, decided_at = excluded.decided_at`,
       )
       .run(d.deviceId.toLowerCase(), d.releaseId.toLowerCase(), d.component.toLowerCase(), d.reason, d.origin, d.at);
+  }
+
+  /** The administrator's terms the module above gave with a decision for this device and release, if any. */
+  decisionTerms(deviceId: string, releaseId: string): { deadline: number; overridePin?: true } | undefined {
+    const row = this.db
+      .prepare(`SELECT deadline, override_pin AS overridePin FROM decision_terms WHERE device_id = ? AND release_id = ?`)
+      .get(deviceId.toLowerCase(), releaseId.toLowerCase()) as { deadline: number; overridePin: number } | undefined;
+    return row && { deadline: row.deadline, ...(row.overridePin ? { overridePin: true as const } : {}) };
+  }
+
+  /** Keeps (or, with none, drops) the terms of a decision taken from the module above. */
+  setDecisionTerms(deviceId: string, releaseId: string, terms: { deadline: number; overridePin?: true } | undefined): void {
+    if (!terms) {
+      this.db.prepare(`DELETE FROM decision_terms WHERE device_id = ? AND release_id = ?`).run(deviceId.toLowerCase(), releaseId.toLowerCase());
+      return;
+    }
+    this.db
+      .prepare(
+        `INSERT INTO decision_terms (device_id, release_id, deadline, override_pin) VALUES (?, ?, ?, ?)
+         ON CONFLICT (device_id, release_id) DO UPDATE SET deadline = excluded.deadline, override_pin = excluded.override_pin`,
+      )
+      .run(deviceId.toLowerCase(), releaseId.toLowerCase(), terms.deadline, terms.overridePin ? 1 : 0);
   }
 
   decisionsFor(deviceId: string): { releaseId: string; component: string; reason: string; origin: string; decidedAt: number }[] {

@@ -64,6 +64,8 @@ export interface UpdateDecisions {
 export class ModuleMessageRefused extends AuthenticationError {}
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/** Whether a decision comes from an administrator's request, here or at a module above (they ask again on purpose). */
+const isRequested = (origin: string) => origin.startsWith("request:") || origin.startsWith("upstream:request:");
 const trackerModuleOf = (fleet: FleetRegistry, id: string) => callLedger(() => trackerModuleOnLedger(fleet, id));
 
 /** A child's status as it must be: anything else is refused before it is stored. */
@@ -522,7 +524,7 @@ export class TrackerModule {
         reason: step.reason,
         ...(step.evidence ? { evidence: step.evidence } : {}),
         // An administrator's deadline (issue 19, item 11): after it the device installs though its window is closed.
-        ...this.requestTerms(step.origin),
+        ...this.termsOf(device.id, step),
         // A release bundle's id (docs/adr/0019): the device installs its members as one step.
         ...(this.db.bundle(step.releaseId) ? { bundle: true } : {}),
         // The newest block this module has read: the device's view must reach it (a frozen view is seen, issue 16).
@@ -607,11 +609,11 @@ export class TrackerModule {
     // A release that failed on the device (after an intact delivery) is not offered again by the
     // plan; an administrator's request for it is (they ask again on purpose). A blocked delivery
     // never stops an offer (agent/core/updateOutcome).
-    const failedHere = (s: { releaseId: string; origin: string }) => device.failedRelease === s.releaseId && !s.origin.startsWith("request:");
+    const failedHere = (s: { releaseId: string; origin: string }) => device.failedRelease === s.releaseId && !isRequested(s.origin);
     // A release the device deferred is offered again once its request's deadline passed (issue 19,
     // item 11): the notice carries the deadline, and the device installs it whatever its window says.
-    const pastDeadline = (s: { origin: string }) => {
-      const terms = this.requestTerms(s.origin);
+    const pastDeadline = (s: { releaseId: string; origin: string }) => {
+      const terms = this.termsOf(device.id, s);
       return terms?.deadline !== undefined && this.now() >= terms.deadline;
     };
     return [...out.values()].filter((s) => (!device.declined.includes(s.releaseId) || fixesInstalled(s) || pastDeadline(s)) && !failedHere(s) && !recent(s));
@@ -624,6 +626,17 @@ export class TrackerModule {
       const release = this.db.release(m.releaseId);
       return !!have && (have.releaseId === m.releaseId || (!!release && have.version >= release.version));
     });
+  }
+
+  /**
+   * The deadline (ms) and pin override of the administrator's request a device's step came from:
+   * from the request itself at the module that took it (origin `request:<id>`), or as the parent
+   * passed them down with its decision (origin `upstream:request:<id>`, review finding: a module
+   * below must hand its devices the same terms).
+   */
+  termsOf(deviceId: string, s: { releaseId: string; origin: string }): { deadline?: number; overridePin?: true } | undefined {
+    if (s.origin.startsWith("upstream:")) return this.db.decisionTerms(deviceId, s.releaseId);
+    return this.requestTerms(s.origin);
   }
 
   /** The deadline (ms) and pin override of the administrator's request a decision came from (origin `request:<id>`), if any. */
@@ -892,7 +905,7 @@ export class TrackerModule {
     for (const id of ids) {
       const device = this.db.device(id)!;
       for (const step of await this.allowedNow(device, this.pendingFor(device))) {
-        decisions.push({ deviceId: id, ...step, ...(this.db.bundle(step.releaseId) ? { bundle: true } : {}) });
+        decisions.push({ deviceId: id, ...step, ...this.termsOf(id, step), ...(this.db.bundle(step.releaseId) ? { bundle: true } : {}) });
         this.db.noteDelivered({ deviceId: id, ...step, via: child, at });
       }
       if (decisions.length >= 5000) break; // the rest in the next exchange
@@ -1010,6 +1023,13 @@ export class TrackerModule {
       for (const d of Array.isArray(message.body?.decisions) ? message.body.decisions : []) {
         if (!this.db.device(String(d.deviceId))) continue; // not enrolled as far as this module's ledger view goes
         this.db.decide({ deviceId: d.deviceId, releaseId: d.releaseId, component: d.component, reason: d.reason, origin: `upstream:${String(d.origin)}`, at });
+        // The administrator's terms, as the parent gives them: a deadline in ms, a pin override only with it.
+        const deadline = Number.isSafeInteger(d.deadline) && (d.deadline as number) > 0 ? (d.deadline as number) : undefined;
+        this.db.setDecisionTerms(
+          d.deviceId,
+          d.releaseId,
+          deadline === undefined ? undefined : { deadline, ...(d.overridePin === true ? { overridePin: true } : {}) },
+        );
         if (isEvidence(d.evidence)) this.keepEvidence(d.releaseId, d.deviceId, d.evidence);
         n++;
       }

@@ -36,10 +36,10 @@ const seal = (r: StatusReport, key = device) =>
   );
 
 /**
- * Issue 19's migrations (names, tags and campaigns, bundles), the last ones: a test that takes a
+ * Issue 19's migrations (names, tags and campaigns, bundles, decisions' terms), the last ones: a test that takes a
  * database back to before them sets user_version this far back.
  */
-const MIGRATIONS_OF_ISSUE_19 = 3;
+const MIGRATIONS_OF_ISSUE_19 = 4;
 
 /** Undoes what issue 19's campaigns migration adds that cannot be added twice (columns; its tables are IF NOT EXISTS). */
 function undoCampaignsColumns(db: FleetDatabase): void {

@@ -301,4 +301,36 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
       for (const s of started) await s.stop();
     }
   });
+
+  it("PROC-2 DEP-8.2.3 CAP-11.1-a-vi: an administrator's deadline and pin override reach a device below an intermediate: the server's decision carries them, the intermediate keeps them and seals them in its notice (review finding)", async () => {
+    const boot15 = await t.publish(BOOTLOADER, "1.5.0", [1, 2]);
+    await running.tracker.stream.pollOnce();
+    await mid.tracker.stream.pollOnce();
+    // An administrator's request at the server module, with a deadline and pins overridden.
+    const deadline = Date.now() + 3_600_000;
+    const requestId = "0x" + "7e".repeat(16);
+    running.tracker.db.recordUpdateRequest({
+      id: requestId,
+      releaseId: boot15.id,
+      component: BOOTLOADER,
+      target: { devices: [deviceId] },
+      deadline,
+      overridePins: true,
+      requestedBy: server.id.slice(0, 42),
+      requestedAt: Date.now(),
+      refused: [],
+      devices: [deviceId],
+    });
+    running.tracker.db.decide({ deviceId, releaseId: boot15.id, component: BOOTLOADER, reason: "requested", origin: `request:${requestId}`, at: Date.now() });
+    await mid.tracker.syncUpstream();
+    expect(mid.tracker.db.decisionTerms(deviceId, boot15.id)).to.deep.equal({ deadline, overridePin: true });
+    const notices = await mid.tracker.noticesFor(mid.tracker.db.device(deviceId)!, "test");
+    const { notice } = await verifyUpdateNotice(
+      t.c.fleet,
+      notices.find((n) => n)!,
+      { id: device.record.id, privateKey: device.key.privateKey },
+      { upstream: plant.id, lastIssuedAt: 0, maxAgeMs: 60_000, now: Date.now() },
+    );
+    expect(notice).to.include({ releaseId: boot15.id, deadline, overridePin: true });
+  });
 });
