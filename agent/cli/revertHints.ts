@@ -12,6 +12,7 @@ import {
   PilotFleetPolicy__factory,
   StatusAnchors__factory,
   ReleaseDeltas__factory,
+  ReleaseBundles__factory,
 } from "../chain/contracts";
 import { formatVersion } from "../core/version";
 
@@ -29,6 +30,7 @@ export const REVERT_INTERFACES: Interface[] = [
   AllowlistSoakPolicy__factory.createInterface(),
   StatusAnchors__factory.createInterface(),
   ReleaseDeltas__factory.createInterface(),
+  ReleaseBundles__factory.createInterface(),
 ];
 
 /** Role ids as the registry defines them (keccak256 of the name; the default admin is zero). */
@@ -74,6 +76,44 @@ export const REVERT_EXPLANATIONS: Record<string, Explain> = {
   ReleaseDeltasTooMany: (a) => ({ why: `release ${a.releaseId} already carries ${a.maxCount} deltas, the most ReleaseDeltas records` }),
   ReleaseDeltasEmptyField: () => ({ why: "the delta's hash, root or size is zero" }),
   ReleaseDeltasBadLink: (a) => ({ why: `the delta's link is ${a.length} bytes; 1 to ${a.maxLength} are taken` }),
+  // ReleaseBundles (ADR 0019): `bundle create` checks its input first; these are what slips through.
+  ReleaseBundlesEmptyName: () => ({ why: "the bundle name is empty", hint: "give --name of 1 to 64 bytes" }),
+  ReleaseBundlesNameTooLong: (a) => ({ why: `the bundle name is ${a.length} bytes, above the limit of ${a.maxLength}`, hint: "use a shorter --name" }),
+  ReleaseBundlesInvalidVersion: (a) => ({ why: `the bundle version ${a.version} is not a well-formed version` }),
+  ReleaseBundlesVersionNotIncreasing: (a) => ({
+    why: `version ${shownVersion(a.proposed)} is not above ${shownVersion(a.latest)}, provider ${a.provider}'s latest bundle "${a.name}"`,
+    hint: "give a higher --version (REQ-10d-i)",
+  }),
+  ReleaseBundlesMemberCount: (a) => ({ why: `${a.count} members were given; a bundle has ${a.minCount} to ${a.maxCount}` }),
+  ReleaseBundlesUnknownRelease: (a) => ({
+    why: `member ${a.index} (${a.releaseId}) is not a release on the registry`,
+    hint: "give published releases (ota-ledger release list --component <name>)",
+  }),
+  ReleaseBundlesMemberRevoked: (a) => ({
+    why: `member ${a.index}, release ${a.releaseId}, is revoked and never installed`,
+    hint: "bundle a newer release of its component",
+  }),
+  ReleaseBundlesMixedProviders: (a) => ({
+    why: `member ${a.index} is of provider ${a.found}, the others of provider ${a.expected}: a bundle is one provider's releases`,
+  }),
+  ReleaseBundlesCreatorNotAuthor: (a) => ({
+    why: `the account ${a.account} is not an author of provider ${a.provider}, the members' provider`,
+    hint: `send with an author's key (OTA_PRIVATE_KEY), or have an administrator add it: ota-ledger provider author add ${a.account} --provider ${a.provider}`,
+  }),
+  ReleaseBundlesProviderBarred: (a) => ({
+    why: `provider ${a.provider} is barred: it creates no bundles`,
+    hint: "an administrator can lift the bar: ota-ledger provider unbar <id>",
+  }),
+  ReleaseBundlesMembersNotAscending: (a) => ({
+    why: `member ${a.index} is not after the one before it by component: one release per component, in ascending order`,
+  }),
+  ReleaseBundlesNoCommonHardware: () => ({ why: "no hardware class is supported by every member", hint: "bundle releases built for a common hardware class" }),
+  ReleaseBundlesDependencyNotSatisfied: (a) => ({
+    why: `member ${a.index}'s dependency ${a.dependency} on component ${a.component} is not met by the bundle's release of it, ${shownVersion(a.memberVersion)}`,
+    hint: "bundle a release of that component in the dependency's range",
+  }),
+  ReleaseBundlesUnknownBundle: (a) => ({ why: `no bundle has id ${a.bundleId}` }),
+  ReleaseBundlesMembersMismatch: (a) => ({ why: `the records given are not bundle ${a.bundleId}'s members in its order (entry ${a.index} differs)` }),
   AccessControlUnauthorizedAccount: (a) => wrongKey(a.account, `${article(role(a.neededRole))}`),
   UpdateRegistryUnauthorized: (a) => wrongKey(a.account, `${article(role(a.roleA))} or ${article(role(a.roleB))}`),
   FleetRegistryUnauthorized: (a) =>

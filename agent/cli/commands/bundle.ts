@@ -3,11 +3,12 @@ import { isHexString } from "ethers";
 import type { CliContext } from "../context";
 import { ReleaseBundles__factory, type ReleaseBundles } from "../../chain/contracts";
 import { readDeployment } from "../../chain/deployment";
-import { fetchRelease, type LedgerRelease } from "../../chain/releaseEvents";
+import { decodeReleasePublished, fetchRelease, type LedgerRelease } from "../../chain/releaseEvents";
 import { queryLogs } from "../../chain/queryLogs";
+import { decodeRevert } from "../../chain/revertReason";
 import { InputError } from "../../core/errors";
 import { componentIdOf } from "../../core/release";
-import { encodeVersion, formatVersion } from "../../core/version";
+import { encodeVersion, formatRange, formatVersion, inRange } from "../../core/version";
 import { parseAddress, parseName } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 
@@ -25,16 +26,29 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption("--version <version>", "the bundle's version (semver), above the latest bundle of that name")
     .option("--bundles <address>", "the ReleaseBundles contract (default: the deployment file's releaseBundles)")
     .action(async (memberTexts: string[], options: { name: string; version: string; bundles?: string }) => {
+      // What ReleaseBundles.createBundle refuses in its input is checked here first (exit 2, nothing
+      // sent); the rest (the sender an author, the provider not barred, one provider for all) is the
+      // contract's revert, explained (revertHints).
       const name = parseName(options.name, "--name");
       const version = parseBundleVersion(options.version);
+      checkMemberCount(memberTexts.length);
       const chain = await ctx.connect();
       const bundles = (await bundlesContract(ctx, options.bundles)).connect(chain.signer);
       const members: LedgerRelease[] = [];
       for (const text of memberTexts) members.push(await resolveMember(chain, text));
-      const components = new Set(members.map((m) => m.record.component.toLowerCase()));
-      if (components.size !== members.length)
-        throw new InputError("BUNDLE_MEMBERS_INVALID", "a bundle has one release per component: two members name the same component");
+      await checkMemberSet(chain, memberTexts, members);
       members.sort((a, b) => (BigInt(a.record.component) < BigInt(b.record.component) ? -1 : 1)); // the contract's order
+      const labels = new Map<LedgerRelease, string>(); // "acme.bootloader 2.0.0", for messages
+      for (const m of members) labels.set(m, `${await componentName(chain, m.record.component)} ${formatVersion(m.record.version)}`);
+      const hardware = commonHardware(members);
+      if (hardware.length === 0)
+        throw new InputError(
+          "BUNDLE_NO_COMMON_HARDWARE",
+          `no hardware class is supported by every member (${members.map((m) => `${labels.get(m)}: ${m.record.hardware.join(", ")}`).join("; ")}): bundle releases built for a common hardware class (ota-ledger hardware list names the ids)`,
+          { details: { hardware: members.map((m) => ({ releaseId: m.id, hardware: m.record.hardware })) } },
+        );
+      checkDependenciesWithin(members, labels);
+      await checkVersionAbove(bundles, members[0].record.provider, name, version);
       const { receipt, tx } = await confirm(
         bundles.createBundle(
           name,
@@ -49,6 +63,8 @@ export function register(program: Command, ctx: CliContext): void {
             id,
             name,
             version: formatVersion(version),
+            provider: members[0].record.provider,
+            hardware,
             members: members.map((m) => ({ releaseId: m.id, component: m.record.component, version: formatVersion(m.record.version) })),
           },
           tx,
@@ -56,6 +72,7 @@ export function register(program: Command, ctx: CliContext): void {
         [
           `created bundle "${name}" ${formatVersion(version)}`,
           `  id ${id}`,
+          `  hardware ${hardware.join(", ")}`,
           ...members.map((m) => `  member ${m.id} (${m.record.component} ${formatVersion(m.record.version)})`),
           describeTx(tx),
         ].join("\n"),
@@ -70,8 +87,10 @@ export function register(program: Command, ctx: CliContext): void {
       if (!isHexString(idText, 32)) throw new InputError("BUNDLE_ID_INVALID", `bundle id ${idText} is not 0x + 64 hex digits`);
       const chain = await ctx.connectReadOnly();
       const bundles = await bundlesContract(ctx, options.bundles);
-      const stored = await bundles.bundle(idText).catch((cause: unknown) => {
-        throw new InputError("BUNDLE_UNKNOWN", `no bundle ${idText} on ReleaseBundles ${String(bundles.target)}`, { cause });
+      const stored = await bundles.bundle(idText).catch((err: unknown) => {
+        // Not wrapped: a revert in the cause would be reported in its place (reportError decodes the whole chain).
+        if (decodeRevert(err, [bundles.interface])?.name !== "ReleaseBundlesUnknownBundle") throw err;
+        throw new InputError("BUNDLE_UNKNOWN", `no bundle ${idText} on ReleaseBundles ${String(bundles.target)}: check the id (bundle create prints it)`);
       });
       const [event] = await queryLogs(bundles, bundles.filters.BundleCreated(idText), chain.fromBlock);
       const args = event && "args" in event ? (event.args as unknown as { name: string; components: string[]; hardware: bigint[]; by: string }) : undefined;
@@ -124,23 +143,151 @@ async function bundlesContract(ctx: CliContext, address?: string): Promise<Relea
   return ReleaseBundles__factory.connect(deployment.releaseBundles, chain.provider);
 }
 
-/** A member given as a release id, or as component@version (the component's name or id). */
-async function resolveMember(chain: Awaited<ReturnType<CliContext["connectReadOnly"]>>, text: string): Promise<LedgerRelease> {
-  let id = text;
-  if (!isHexString(text, 32)) {
+/** ReleaseBundles' MIN_MEMBERS and MAX_MEMBERS. */
+const MIN_MEMBERS = 2;
+const MAX_MEMBERS = 8;
+const STATUS_NONE = 0n;
+const STATUS_REVOKED = 3n;
+
+function checkMemberCount(count: number): void {
+  if (count < MIN_MEMBERS || count > MAX_MEMBERS)
+    throw new InputError(
+      "BUNDLE_MEMBER_COUNT",
+      `${count} member${count === 1 ? "" : "s"} given: a bundle has ${MIN_MEMBERS} to ${MAX_MEMBERS} members, one release per component (${count < MIN_MEMBERS ? "a single release is installed on its own, not bundled" : `split the set into bundles of at most ${MAX_MEMBERS}`})`,
+      { details: { count, min: MIN_MEMBERS, max: MAX_MEMBERS } },
+    );
+}
+
+type Chain = Awaited<ReturnType<CliContext["connectReadOnly"]>>;
+
+/**
+ * A member given as a release id, or as component@version (the component's name or id): a
+ * published release that is not revoked (CAP-11.3-c), else exit 2 saying which and what to give.
+ */
+async function resolveMember(chain: Chain, text: string): Promise<LedgerRelease> {
+  let id: string;
+  if (isHexString(text, 32)) {
+    id = text.toLowerCase();
+    const status = await chain.registry.releaseStatus(id);
+    if (status === STATUS_NONE)
+      throw new InputError(
+        "BUNDLE_MEMBER_UNKNOWN",
+        `member ${text}: no release has this id on the registry: give a published release's id or component@version (ota-ledger release list --component <name> lists a component's releases)`,
+        { details: { member: text } },
+      );
+    if (status === STATUS_REVOKED) throw revoked(text, id);
+  } else {
     const at = text.lastIndexOf("@");
-    if (at <= 0) throw new InputError("BUNDLE_MEMBER_INVALID", `member ${text} is neither a release id (0x + 64 hex digits) nor component@version`);
-    const component = componentIdOf(text.slice(0, at));
+    if (at <= 0)
+      throw new InputError(
+        "BUNDLE_MEMBER_INVALID",
+        `member ${text} is neither a release id (0x + 64 hex digits) nor component@version (e.g. acme.bootloader@2.0.0)`,
+        { details: { member: text } },
+      );
+    const componentText = text.slice(0, at);
+    const component = componentIdOf(componentText);
     let version: bigint;
     try {
       version = encodeVersion(text.slice(at + 1));
     } catch (cause) {
-      throw new InputError("BUNDLE_MEMBER_INVALID", `member ${text}: ${text.slice(at + 1)} is not a semantic version`, { cause });
+      throw new InputError("BUNDLE_MEMBER_INVALID", `member ${text}: ${text.slice(at + 1)} is not a semantic version (e.g. ${componentText}@2.0.0)`, {
+        cause,
+        details: { member: text },
+      });
     }
-    id = await chain.registry.findSatisfyingRelease(component, version, version + 1n);
-    if (BigInt(id) === 0n) throw new InputError("BUNDLE_MEMBER_UNKNOWN", `member ${text}: no unrevoked release of that component at that version`);
+    const noRelease = (why: string) =>
+      new InputError(
+        "BUNDLE_MEMBER_UNKNOWN",
+        `member ${text}: ${why}: give a published version (ota-ledger release list --component ${componentText} lists them)`,
+        { details: { member: text, component } },
+      );
+    id = (
+      await chain.registry.findSatisfyingRelease(component, version, version + 1n).catch((err: unknown) => {
+        if (decodeRevert(err, [chain.registry.interface])?.name !== "UpdateRegistryUnknownComponent") throw err;
+        throw noRelease(`no component ${componentText} is registered`);
+      })
+    ).toLowerCase();
+    if (BigInt(id) === 0n) {
+      // None unrevoked: a revoked one is named as such, else there is none.
+      const logs = await queryLogs(chain.registry, chain.registry.filters.ReleasePublished(undefined, component), chain.fromBlock);
+      const published = logs.map((log) => decodeReleasePublished(chain.registry, chain.domain, log)).find((r) => r.record.version === version);
+      if (published) throw revoked(text, published.id);
+      throw noRelease(`the ledger has no release ${formatVersion(version)} of ${componentText}`);
+    }
   }
   const release = await fetchRelease(chain.registry, chain.domain, id, chain.fromBlock);
-  if (!release) throw new InputError("BUNDLE_MEMBER_UNKNOWN", `member ${text}: no release ${id} on the registry`);
+  if (!release)
+    throw new InputError("BUNDLE_MEMBER_UNKNOWN", `member ${text}: no ReleasePublished event of release ${id} on the registry`, { details: { member: text } });
   return release;
+}
+
+function revoked(text: string, id: string): InputError {
+  return new InputError(
+    "BUNDLE_MEMBER_REVOKED",
+    `member ${text}: release ${id} is revoked (CAP-11.3-c) and is never installed, alone or in a bundle: bundle a newer release of its component instead`,
+    { details: { member: text, releaseId: id } },
+  );
+}
+
+/** One release per component (two members of one component, or one release named twice, are refused). */
+async function checkMemberSet(chain: Chain, texts: string[], members: LedgerRelease[]): Promise<void> {
+  for (let i = 0; i < members.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (members[i].record.component.toLowerCase() !== members[j].record.component.toLowerCase()) continue;
+      const component = `${await componentName(chain, members[i].record.component)} (${members[i].record.component})`;
+      throw new InputError(
+        "BUNDLE_MEMBERS_INVALID",
+        members[i].id === members[j].id
+          ? `members ${texts[j]} and ${texts[i]} are the same release (${members[i].id}): name each member once`
+          : `members ${texts[j]} and ${texts[i]} are both releases of ${component}: a bundle has one release per component, keep one`,
+        { details: { members: [texts[j], texts[i]], component: members[i].record.component } },
+      );
+    }
+  }
+}
+
+/** The hardware classes every member supports, ascending (the contract's intersection). */
+function commonHardware(members: LedgerRelease[]): number[] {
+  return members
+    .slice(1)
+    .reduce((common, m) => common.filter((h) => m.record.hardware.includes(h)), [...members[0].record.hardware])
+    .sort((a, b) => a - b);
+}
+
+/** APP-II-2 over the set: a member's dependency on another member's component holds for that member's version. */
+function checkDependenciesWithin(members: LedgerRelease[], labels: Map<LedgerRelease, string>): void {
+  for (const m of members) {
+    for (const d of m.record.dependencies) {
+      const other = members.find((o) => o.record.component.toLowerCase() === d.component.toLowerCase());
+      if (!other || inRange(other.record.version, { min: d.minVersion, max: d.maxVersion })) continue;
+      const range = formatRange({ min: d.minVersion, max: d.maxVersion });
+      throw new InputError(
+        "BUNDLE_DEPENDENCY_NOT_MET",
+        `${labels.get(m)} depends on ${range} of the bundle's ${labels.get(other)} (APP-II-2): bundle a release of that component in ${range}`,
+        { details: { member: m.id, dependency: d.component, range, memberReleaseId: other.id, memberVersion: formatVersion(other.record.version) } },
+      );
+    }
+  }
+}
+
+/** REQ-10d-i for bundles: the version is above the provider's latest bundle of that name. */
+async function checkVersionAbove(bundles: ReleaseBundles, provider: number, name: string, version: bigint): Promise<void> {
+  const latest = await bundles.latestBundleVersion(provider, name);
+  if (version > latest) return;
+  const latestId = await bundles.bundleId(provider, name, latest);
+  throw new InputError(
+    "BUNDLE_VERSION_NOT_INCREASING",
+    `--version ${formatVersion(version)} is not above ${formatVersion(latest)}, provider ${provider}'s latest bundle "${name}" (REQ-10d-i): give a higher version (ota-ledger bundle show ${latestId} shows it)`,
+    { details: { name, provider, latest: formatVersion(latest), version: formatVersion(version), latestBundleId: latestId } },
+  );
+}
+
+/** A component's registered name, for messages (its id when the registry has none). */
+async function componentName(chain: Chain, component: string): Promise<string> {
+  try {
+    const [name] = await chain.registry.component(component);
+    return name || component;
+  } catch {
+    return component;
+  }
 }

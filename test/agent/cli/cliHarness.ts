@@ -12,7 +12,9 @@ import {
   FleetRegistry__factory,
   UpdatePolicies__factory,
   ReleaseDeltas__factory,
+  ReleaseBundles__factory,
   type ReleaseDeltas,
+  type ReleaseBundles,
   type UpdateRegistry,
   type FleetRegistry,
   type UpdatePolicies,
@@ -45,7 +47,7 @@ export interface CliResult {
  * (never the test process's own environment).
  */
 /** `node`: Hardhat's node (default), or Foundry's anvil, which makes real reorganisations (anvil_reorg). */
-export async function startCliChain(options: { policies?: boolean; deltas?: boolean; node?: "hardhat" | "anvil" } = {}) {
+export async function startCliChain(options: { policies?: boolean; deltas?: boolean; bundles?: boolean; node?: "hardhat" | "anvil" } = {}) {
   const chain: LocalChain = options.node === "anvil" ? await startAnvil({ port: await freePort() }) : await startLocalChain({ port: await freePort() });
   const provider = new JsonRpcProvider(chain.url, Network.from(31337), { staticNetwork: true });
   const admin = new Wallet(account(0).privateKey, provider);
@@ -64,6 +66,10 @@ export async function startCliChain(options: { policies?: boolean; deltas?: bool
     const deltas = options.deltas
       ? ((await (await new ReleaseDeltas__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as ReleaseDeltas)
       : undefined;
+    // With `bundles`, a ReleaseBundles beside the registry (ADR 0019), recorded in the deployment file.
+    const bundles = options.bundles
+      ? ((await (await new ReleaseBundles__factory(deployer).deploy(await registry.getAddress())).waitForDeployment()) as ReleaseBundles)
+      : undefined;
     const deployment: Deployment = {
       network: "localhost",
       chainId: 31337,
@@ -71,6 +77,7 @@ export async function startCliChain(options: { policies?: boolean; deltas?: bool
       fleetRegistry: await fleet.getAddress(),
       ...(policies ? { updatePolicies: await policies.getAddress() } : {}),
       ...(deltas ? { releaseDeltas: await deltas.getAddress() } : {}),
+      ...(bundles ? { releaseBundles: await bundles.getAddress() } : {}),
       deployedAtBlock: 1,
     };
     await writeDeployment(deploymentPath(dir, "localhost"), deployment);
@@ -96,7 +103,7 @@ export async function startCliChain(options: { policies?: boolean; deltas?: bool
       await chain.stop();
       await fs.rm(dir, { recursive: true, force: true });
     };
-    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, policies, deltas, deployment, dir, run, stop };
+    return { url: chain.url, provider, blockNumber, admin, outsider, registry, fleet, policies, deltas, bundles, deployment, dir, run, stop };
   } catch (err) {
     provider.destroy();
     await chain.stop();
@@ -171,7 +178,7 @@ export type PolicyChain = Awaited<ReturnType<typeof policyChain>>;
  * A CLI chain with a firmware server beside it (in-process, on an embedded store in the chain's
  * folder); `setup` runs CLI command lines that must succeed, with OTA_SERVER_URL set to it.
  */
-export async function cliChainWithServer(options: { deltas?: boolean } = {}) {
+export async function cliChainWithServer(options: { deltas?: boolean; bundles?: boolean } = {}) {
   const c = await startCliChain(options);
   const store = await EmbeddedStore.open({ directory: path.join(c.dir, "server-ipfs") });
   const db = new ServerDatabase(path.join(c.dir, "server.db"));
