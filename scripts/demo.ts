@@ -13,6 +13,8 @@
  * status 0 only if every step behaved as expected.
  *
  * OTA_DEMO_LOG=<file> writes every device's log there at the end, for a closer look.
+ * `npm start -- --mqtt`: plant-1's devices report to hq over Debian's mosquitto, started here on
+ * 127.0.0.1 with the files `tracker mqtt-config` writes (ADR 0015), instead of HTTP.
  *
  * Ports: the chain's from OTA_RPC_URL (default 8545), the firmware server's OTA_SERVER_PORT
  * (8600), the tracker's OTA_TRACKER_PORT (8700); all on 127.0.0.1.
@@ -24,8 +26,8 @@ import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { startLocalChain } from "./lib/localChain";
 import { setUpLedger } from "./demo/ledgerSetup";
-import { agentChain, startServices } from "./demo/services";
-import { enrolFleet, planFleet, startFleet } from "./demo/simulatedFleet";
+import { agentChain, startHqBroker, startServices } from "./demo/services";
+import { deviceRecord, enrolFleet, planFleet, startFleet } from "./demo/simulatedFleet";
 import { playStory } from "./demo/story";
 import { StoryLog } from "./demo/storyLog";
 
@@ -33,6 +35,8 @@ const FLEET = { perNetwork: { "plant-1": 30, "plant-2": 20 } } as const;
 
 async function main(): Promise<boolean> {
   const once = process.argv.includes("--once");
+  // Reports over MQTT for the hq module's network (ADR 0015): Debian's mosquitto, started here.
+  const mqtt = process.argv.includes("--mqtt");
   process.env.HARDHAT_NETWORK = process.env.HARDHAT_NETWORK ?? "localhost";
   const hre: HardhatRuntimeEnvironment = (await import("hardhat")).default;
   const url = new URL((hre.network.config as { url: string }).url);
@@ -80,6 +84,14 @@ async function main(): Promise<boolean> {
     log.note(
       `✓ administrator enrols ${devices.length} devices: ${FLEET.perNetwork["plant-1"]} on plant-1, ${FLEET.perNetwork["plant-2"]} on plant-2, hardware rev-a, rev-b, rev-c in turn`,
     );
+    const hqMqtt = mqtt
+      ? await startHqBroker(
+          ledger,
+          services,
+          devices.filter((d) => d.network === "plant-1").map((d) => ({ id: deviceRecord(d).id, publicKey: deviceRecord(d).publicKey })),
+        )
+      : undefined;
+    if (hqMqtt) log.note(`mqtt broker      ${hqMqtt} (mosquitto; plant-1's devices report to hq over it)`);
     const tampered = devices[0];
     const runner = await startFleet({
       chain: agents,
@@ -87,7 +99,7 @@ async function main(): Promise<boolean> {
       stateDir: path.join(dir, "fleet"),
       serverUrlOf: (d) => (d === tampered ? services.mirror.url : services.serverUrl),
       trackers: {
-        "plant-1": { key: ledger.modules.server, url: services.hq.http.url },
+        "plant-1": { key: ledger.modules.server, url: services.hq.http.url, ...(hqMqtt ? { mqtt: hqMqtt } : {}) },
         "plant-2": { key: ledger.modules.gateway, url: services.gateway.http.url },
       },
       pinnedSigners: [ledger.actors.releaseKey.address],

@@ -9,6 +9,8 @@ import { startTrackerHttp, type RunningTrackerHttp } from "../../agent/tracker/t
 import { FleetRegistry__factory, StatusAnchors__factory, UpdatePolicies__factory, UpdateRegistry__factory } from "../../typechain-types";
 import type { DemoLedger } from "./ledgerSetup";
 import { startCompromisedMirror, type CompromisedMirror } from "./compromisedMirror";
+import { startTrackerMqtt } from "../../agent/tracker/mqttIntake";
+import { startMosquitto } from "../lib/mosquitto";
 
 /** The contracts as the agents see them: over their own JSON-RPC connection to the chain, as in production. */
 export function agentChain(l: DemoLedger, rpcUrl: string) {
@@ -36,6 +38,28 @@ export interface Services {
   hq: { tracker: TrackerModule; http: RunningTrackerHttp };
   gateway: { tracker: TrackerModule; http: RunningTrackerHttp };
   close(): Promise<void>;
+}
+
+/**
+ * `npm start -- --mqtt` (ADR 0015): Debian's mosquitto on 127.0.0.1, its logins and ACL for the
+ * hq module's devices as `tracker mqtt-config` writes them, and the module's MQTT intake beside
+ * its HTTP API. Stopped with the services.
+ */
+export async function startHqBroker(l: DemoLedger, s: Services, devices: { id: string; publicKey: string }[]): Promise<string> {
+  const broker = await startMosquitto({ moduleId: l.modules.server.id, modulePrivateKey: l.modules.server.privateKey, devices });
+  try {
+    const intake = await startTrackerMqtt(s.hq.tracker, { url: broker.url });
+    const close = s.close;
+    s.close = async () => {
+      await close(); // the devices and trackers first, then what carried their messages
+      await intake.close();
+      await broker.close();
+    };
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  return broker.url;
 }
 
 /**

@@ -107,7 +107,8 @@ export async function startFleet(o: {
   devices: DemoDevice[];
   stateDir: string;
   serverUrlOf: (d: DemoDevice) => string;
-  trackers: { "plant-1": { key: TrackerModuleKey; url: string }; "plant-2": { key: TrackerModuleKey; url: string } };
+  /** Each network's tracker module; with `mqtt`, its devices report over that broker (ADR 0015) instead of HTTP. */
+  trackers: { "plant-1": { key: TrackerModuleKey; url: string; mqtt?: string }; "plant-2": { key: TrackerModuleKey; url: string; mqtt?: string } };
   pinnedSigners: string[];
   credentialOf?: (d: DemoDevice) => DeviceCredential;
   heartbeatMs?: number;
@@ -130,7 +131,12 @@ export async function startFleet(o: {
       // The demo chain makes a block a second, so a device's view of the ledger is never older than that.
       policy: { maxLedgerAgeSeconds: 600 },
       healthCheck: selfTest,
-      tracker: { moduleId: t.key.id, publicKey: t.key.publicKey, url: t.url },
+      tracker: {
+        moduleId: t.key.id,
+        publicKey: t.key.publicKey,
+        url: t.url,
+        ...(t.mqtt ? { transport: { kind: "mqtt" as const, url: t.mqtt } } : {}),
+      },
       pinnedSigners: o.pinnedSigners,
       download: { timeoutMs: 10_000, attempts: 2, backoffMs: 200, ...(o.startJitterMs === undefined ? {} : { startJitterMs: o.startJitterMs }) },
       ...(o.ledgerProofs ? { ledgerProofs: o.ledgerProofs } : {}),

@@ -49,6 +49,18 @@ describe("npm start (the README's main command)", function () {
     for (const p of [port, ...urls]) expect(await portIsFree(p), `port ${p} must be closed`).to.equal(true);
   });
 
+  it("CAP-11.2-m-a DEP-8.2.2: npm start -- --mqtt plays the same story with plant-1's devices reporting to hq over Debian's mosquitto (ADR 0015), and stops the broker with the rest", async function () {
+    const { code, output } = await run(["--once", "--mqtt"], { OTA_RPC_URL: `http://127.0.0.1:${port}`, OTA_SERVER_PORT: "0", OTA_TRACKER_PORT: "0" });
+    expect(code, output).to.equal(0);
+    const broker = /mqtt broker +mqtt:\/\/127\.0\.0\.1:(\d+) \(mosquitto; plant-1's devices report to hq over it\)/.exec(output);
+    expect(broker, "the broker's URL is printed").to.not.equal(null);
+    // plant-1's devices have no HTTP route to hq in this run: every step that needs their reports passed over the broker.
+    expect(output).to.match(/all \d+ steps behaved as expected/);
+    expect(output).not.to.include("✗");
+    expect(output).to.match(/the tracker posts the failures .*: halted/);
+    expect(await portIsFree(Number(broker![1])), "the broker is stopped").to.equal(true);
+  });
+
   it("refuses to start over a port that is already taken, and says what to do", async function () {
     const server = net.createServer().listen(port, "127.0.0.1");
     await new Promise((r) => server.once("listening", r));

@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { connectAsync, type MqttClient } from "mqtt";
 import { serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
-import { startMosquitto } from "../../helpers/mosquitto";
+import { startMosquitto } from "../../../scripts/lib/mosquitto";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { DeviceRunner } from "../../../agent/consumer/deviceRunner";
 import { openReportTransport, type ReportAnswer, type ReportTransport, type TrackerSetting } from "../../../agent/consumer/reportTransport";

@@ -3,18 +3,19 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
-import { freePort } from "../../scripts/lib/ports";
+import { freePort } from "./ports";
 import { brokerConfigFiles, type BrokerConfigInput } from "../../agent/tracker/mqttBrokerConfig";
 
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
 /**
  * Debian's mosquitto on 127.0.0.1 and a free port, with the configuration `tracker mqtt-config`
- * writes (ADR 0015), in a temporary folder; not the system's service. `stop()` and `start()` play
+ * writes (ADR 0015), in a temporary folder; not the system's service. For the tests and for
+ * `npm start -- --mqtt`. `stop()` and `start()` play
  * a broker restart on the same port; `close()` stops it and removes the folder.
  */
 export async function startMosquitto(input: Omit<BrokerConfigInput, "host" | "port" | "dir">) {
-  if (!existsSync(MOSQUITTO)) throw new Error(`${MOSQUITTO} is missing: apt-get install -y mosquitto (.ci/run does)`);
+  if (!existsSync(MOSQUITTO)) throw new Error(`${MOSQUITTO} is missing: install Debian's broker (apt-get install -y mosquitto; .ci/run does)`);
   const dir = mkdtempSync(path.join(tmpdir(), "ota-mosquitto-"));
   const port = await freePort();
   // Run as this user: as root, mosquitto would switch to "mosquitto", who cannot read a temporary folder of root's.
