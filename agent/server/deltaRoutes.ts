@@ -71,16 +71,14 @@ export function registerDeltaRoutes(
       await store.pin(artifact.cid);
       db.saveArtifact({ ...artifact, releaseId: key, acceptedAt: d.now() }, leaves, [...new Set(written)]);
       reply.header("connection", "keep-alive");
-      return reply
-        .code(201)
-        .send({
-          releaseId: id,
-          fromReleaseId: from,
-          cid: artifact.cid,
-          merkleRoot: artifact.merkleRoot,
-          artifactSize: artifact.artifactSize.toString(),
-          accepted: true,
-        });
+      return reply.code(201).send({
+        releaseId: id,
+        fromReleaseId: from,
+        cid: artifact.cid,
+        merkleRoot: artifact.merkleRoot,
+        artifactSize: artifact.artifactSize.toString(),
+        accepted: true,
+      });
     } catch (err) {
       await store.deleteBlocks([...new Set(written)].filter((c) => db.releasesOfBlock(c).length === 0)).catch(() => {});
       throw err;
