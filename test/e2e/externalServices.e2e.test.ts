@@ -227,7 +227,7 @@ for (const node of NODES) {
       const tracker = start("tracker", ["tracker", "start"], as("operator"));
       agent = start("device external-1", ["device", "run", "--device-config", device.configFile]);
       await Promise.all([
-        server.waitForLine(/firmware server on http:\/\/127\.0\.0\.1:\d+ \(store: kubo\)/, { timeoutMs: 90_000, context }),
+        server.waitForLine(/firmware server on http:\/\/127\.0\.0\.1:\d+ \(store: kubo(, deltas served)?\)/, { timeoutMs: 90_000, context }),
         tracker.waitForLine(/tracker module 0x[0-9a-f]+ .* on http:\/\/127\.0\.0\.1:/, { timeoutMs: 90_000, context }),
         agent!.waitForLine(/running 1 device agent/, { timeoutMs: 90_000, context }),
       ]);
