@@ -1,5 +1,5 @@
 import { promises as fs } from "node:fs";
-import { writeFileAtomic } from "../io/atomicFile";
+import { serialFileWriter } from "../io/atomicFile";
 
 /** At most this many releases' policy evidence is kept (the newest); a device needs few at a time. */
 const MAX_EVIDENCE = 64;
@@ -156,26 +156,23 @@ export class AgentMemory {
     await this.save();
   }
 
-  private writing: Promise<void> = Promise.resolve();
-
   /** Writes the current state; writes run one after another, each with what is current when it starts. */
   private save(): Promise<void> {
-    const write = this.writing
-      .catch(() => {})
-      .then(() => {
-        const stored: Stored = {
-          version: 1,
-          pending: [...this.pending],
-          lastNoticeAt: this.lastNotice,
-          evidence: Object.fromEntries(this.evidence),
-          ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
-          ...(this.deadlines.size > 0 ? { deadlines: Object.fromEntries(this.deadlines) } : {}),
-          ...(this.proofEndpoints.size > 0 ? { proofEndpoints: [...this.proofEndpoints] } : {}),
-          ...(this.pendingBundles.size > 0 ? { pendingBundles: [...this.pendingBundles] } : {}),
-        };
-        return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
-      });
-    this.writing = write;
-    return write;
+    this.write ??= serialFileWriter(this.file);
+    return this.write(() => {
+      const stored: Stored = {
+        version: 1,
+        pending: [...this.pending],
+        lastNoticeAt: this.lastNotice,
+        evidence: Object.fromEntries(this.evidence),
+        ...(this.floor > 0 ? { ledgerFloor: this.floor, ledgerFloorAt: this.floorAt } : {}),
+        ...(this.deadlines.size > 0 ? { deadlines: Object.fromEntries(this.deadlines) } : {}),
+        ...(this.proofEndpoints.size > 0 ? { proofEndpoints: [...this.proofEndpoints] } : {}),
+        ...(this.pendingBundles.size > 0 ? { pendingBundles: [...this.pendingBundles] } : {}),
+      };
+      return JSON.stringify(stored) + "\n";
+    });
   }
+
+  private write: ((content: () => string) => Promise<void>) | undefined;
 }

@@ -1,5 +1,5 @@
 import { promises as fs } from "node:fs";
-import { writeFileAtomic } from "../io/atomicFile";
+import { serialFileWriter } from "../io/atomicFile";
 
 /** A block the device read from its own ledger connection (with several endpoints, one they agreed on). */
 export interface LearnedBlock {
@@ -93,16 +93,13 @@ export class OfflineState {
     await this.save();
   }
 
-  private writing: Promise<void> = Promise.resolve();
+  private write: ((content: () => string) => Promise<void>) | undefined;
 
   private save(): Promise<void> {
-    const write = this.writing
-      .catch(() => {})
-      .then(() => {
-        const stored: Stored = { version: 1, trustedBlocks: this.learned, offlineInstalls: Object.fromEntries(this.offlineInstalls) };
-        return writeFileAtomic(this.file, JSON.stringify(stored) + "\n");
-      });
-    this.writing = write;
-    return write;
+    this.write ??= serialFileWriter(this.file);
+    return this.write(() => {
+      const stored: Stored = { version: 1, trustedBlocks: this.learned, offlineInstalls: Object.fromEntries(this.offlineInstalls) };
+      return JSON.stringify(stored) + "\n";
+    });
   }
 }

@@ -73,3 +73,17 @@ async function createTemp(dir: string, name: string, mode: number): Promise<{ te
     }
   }
 }
+
+/**
+ * One file's writes, one after another: each call writes what `content()` gives when its turn
+ * comes (so the newest state), after the writes before it settle, failed or not. A record kept
+ * by several callers (the agent's memory, its offline state) is never written by two at once.
+ */
+export function serialFileWriter(file: string, options: AtomicWriteOptions = {}): (content: () => string) => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  return (content) => {
+    const write = tail.catch(() => {}).then(() => writeFileAtomic(file, content(), options));
+    tail = write;
+    return write;
+  };
+}
