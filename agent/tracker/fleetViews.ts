@@ -385,14 +385,7 @@ export class FleetViews {
           component: release.component,
           componentName: names.component(release.component),
           version: formatVersion(release.version),
-          origin: r.origin,
-          startedAt: r.startedAt,
-          decided: done + c.failed + pending,
-          notified: c.notified,
-          installed: done,
-          failed: c.failed,
-          blocked: c.blocked, // among pending: delivery blocked now, retried
-          pending,
+          ...progress(r, c, done, pending),
         },
       ];
     });
@@ -430,14 +423,7 @@ export class FleetViews {
         version: formatVersion(bundle.version),
         members: bundle.members.map((m) => ({ ...m, releaseName: this.db.releaseName(m.releaseId) })),
       },
-      origin: r.origin,
-      startedAt: r.startedAt,
-      decided: done + c.failed + pending,
-      notified: c.notified,
-      installed: done,
-      failed: c.failed,
-      blocked: c.blocked,
-      pending,
+      ...progress(r, c, done, pending),
     };
   }
 
@@ -462,4 +448,18 @@ export class FleetViews {
       };
     });
   }
+}
+
+/** A rollout's progress, the same for a release and a bundle: `done` installed it, `pending` are still to. */
+function progress(r: { origin: string; startedAt: number }, c: { notified: number; failed: number; blocked: number }, done: number, pending: number) {
+  return {
+    origin: r.origin,
+    startedAt: r.startedAt,
+    decided: done + c.failed + pending,
+    notified: c.notified,
+    installed: done,
+    failed: c.failed,
+    blocked: c.blocked, // among pending: delivery blocked now, retried
+    pending,
+  };
 }
