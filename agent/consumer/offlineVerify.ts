@@ -208,11 +208,6 @@ export async function verifyOfflineBundle(bundle: OpenedBundle, t: OfflineTrust)
   return { bundle, block, release, stored, providerBarred, standing, wrappedKey: bundle.wrappedKey };
 }
 
-/** A block's number and hash as a trusted checkpoint is written (docs/device.md). */
-export function describeBlock(b: { number: number; hash: string }): string {
-  return `${b.number} (${b.hash})`;
-}
-
 /**
  * The bundle as the JSON-RPC endpoint readProvenFacts asks: its block for eth_getBlockByNumber,
  * its proof of the registry or of the fleet registry for eth_getProof (by the account asked), and

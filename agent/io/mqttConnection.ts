@@ -15,10 +15,7 @@ import type { IClientOptions, MqttClient } from "mqtt";
  * `url`: mqtt://host[:1883] or mqtts://host[:8883] (TLS, the system's CAs, the host name checked).
  */
 export function mqttClient(url: string, options: IClientOptions): MqttClient {
-  const u = new URL(url);
-  const secure = u.protocol === "mqtts:";
-  const host = u.hostname.replace(/^\[|\]$/g, "");
-  const port = u.port ? Number(u.port) : secure ? 8883 : 1883;
+  const { host, port, secure } = brokerEndpoint(url);
   const streamBuilder = () => {
     const socket = secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
     socket.setNoDelay(true);
@@ -49,4 +46,11 @@ export function firstConnection(client: MqttClient, timeoutMs: number): Promise<
     client.on("error", onError);
     client.on("close", onClose);
   });
+}
+
+/** A broker URL's host, port and whether it is TLS: mqtt://host[:1883] or mqtts://host[:8883]. */
+export function brokerEndpoint(url: string): { host: string; port: number; secure: boolean } {
+  const u = new URL(url);
+  const secure = u.protocol === "mqtts:";
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : secure ? 8883 : 1883, secure };
 }

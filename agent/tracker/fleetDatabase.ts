@@ -712,6 +712,14 @@ export class FleetDatabase {
     return (this.db.prepare(`SELECT * FROM installed WHERE device_id = ?`).all(deviceId.toLowerCase()) as InstalledDb[]).map(toInstalled);
   }
 
+  /** Every active device's id and key, by id: the logins a broker gives them (ADR 0015). */
+  activeDeviceKeys(): { id: string; publicKey: string }[] {
+    return this.db.prepare(`SELECT id, public_key AS publicKey FROM devices WHERE standing = 'active' ORDER BY id`).all() as {
+      id: string;
+      publicKey: string;
+    }[];
+  }
+
   /** Devices running a release that is now vulnerable or revoked on the ledger (REQ-10b-ii, CAP-11.3-g). */
   runningFlagged(): { deviceId: string; releaseId: string; status: string }[] {
     return this.db

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { freePort } from "./ports";
+import { isListening, stopChild } from "./localChain";
 import { brokerConfigFiles, type BrokerConfigInput } from "../../agent/tracker/mqttBrokerConfig";
 
 export const MOSQUITTO = "/usr/sbin/mosquitto";
@@ -33,7 +33,7 @@ export async function startMosquitto(input: Omit<BrokerConfigInput, "host" | "po
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (c.exitCode !== null) throw new Error(`mosquitto exited ${c.exitCode}: ${output.join("")}`);
-      if (await accepts(port)) return;
+      if (await isListening("127.0.0.1", port)) return;
       if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port}: ${output.join("")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -41,10 +41,7 @@ export async function startMosquitto(input: Omit<BrokerConfigInput, "host" | "po
   const stop = async () => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise<void>((r) => c.once("exit", () => r()));
-    c.kill("SIGTERM");
-    await exited;
+    if (c) await stopChild(c); // SIGTERM, then SIGKILL after 5 s
   };
   await start();
   return {
@@ -59,14 +56,4 @@ export async function startMosquitto(input: Omit<BrokerConfigInput, "host" | "po
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { ledgerName, RELEASE_STATUS } from "../../core/ledgerCodes";
 import { isHexString } from "ethers";
 import type { CliContext } from "../context";
 import { ReleaseBundles__factory, type ReleaseBundles } from "../../chain/contracts";
@@ -146,8 +147,6 @@ async function bundlesContract(ctx: CliContext, address?: string): Promise<Relea
 /** ReleaseBundles' MIN_MEMBERS and MAX_MEMBERS. */
 const MIN_MEMBERS = 2;
 const MAX_MEMBERS = 8;
-const STATUS_NONE = 0n;
-const STATUS_REVOKED = 3n;
 
 function checkMemberCount(count: number): void {
   if (count < MIN_MEMBERS || count > MAX_MEMBERS)
@@ -168,14 +167,14 @@ async function resolveMember(chain: Chain, text: string): Promise<LedgerRelease>
   let id: string;
   if (isHexString(text, 32)) {
     id = text.toLowerCase();
-    const status = await chain.registry.releaseStatus(id);
-    if (status === STATUS_NONE)
+    const status = ledgerName(RELEASE_STATUS, await chain.registry.releaseStatus(id));
+    if (status === "none")
       throw new InputError(
         "BUNDLE_MEMBER_UNKNOWN",
         `member ${text}: no release has this id on the registry: give a published release's id or component@version (ota-ledger release list --component <name> lists a component's releases)`,
         { details: { member: text } },
       );
-    if (status === STATUS_REVOKED) throw revoked(text, id);
+    if (status === "revoked") throw revoked(text, id);
   } else {
     const at = text.lastIndexOf("@");
     if (at <= 0)

@@ -1,4 +1,5 @@
 import { promises as fs } from "node:fs";
+import { brokerEndpoint } from "../../io/mqttConnection";
 import path from "node:path";
 import type { Command } from "commander";
 import { Wallet, ZeroHash, id as roleId } from "ethers";
@@ -341,18 +342,15 @@ async function writeBrokerConfig(ctx: CliContext, dirText: string, o: { host?: s
   const config = await ctx.config();
   const self = requireTrackerModule(config);
   const t = config.tracker;
-  const fromUrl = t.mqtt ? new URL(t.mqtt.url.replace(/^mqtts?:/, "http:")) : undefined;
-  const host = o.host ?? fromUrl?.hostname ?? "127.0.0.1";
-  const port = o.port !== undefined ? parseId(o.port, "--port", 65535) : fromUrl?.port ? Number(fromUrl.port) : 1883;
+  const fromUrl = t.mqtt ? brokerEndpoint(t.mqtt.url) : undefined;
+  const host = o.host ?? fromUrl?.host ?? "127.0.0.1";
+  const port = o.port !== undefined ? parseId(o.port, "--port", 65535) : (fromUrl?.port ?? 1883);
   if (o.runAs !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(o.runAs)) throw new InputError("INVALID_INPUT", `--run-as "${o.runAs}" is not a user name`);
   const dir = path.resolve(ctx.io.cwd, dirText);
   const db = new FleetDatabase(path.join(t.dataDir, "fleet.db"));
   let devices: { id: string; publicKey: string }[];
   try {
-    devices = db.db.prepare(`SELECT id, public_key AS publicKey FROM devices WHERE standing = 'active' ORDER BY id`).all() as {
-      id: string;
-      publicKey: string;
-    }[];
+    devices = db.activeDeviceKeys();
   } finally {
     db.close();
   }
