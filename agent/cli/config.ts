@@ -38,6 +38,8 @@ export interface OtaConfig {
   lens?: string;
   /** ReleaseDeltas (ADR 0018), from the deployment file's releaseDeltas: with it authors record deltas, the server serves them and devices take them. */
   deltas?: string;
+  /** ReleaseBundles (ADR 0019), from the deployment file's releaseBundles: bundles created, mirrored by the tracker and requested. */
+  bundles?: string;
   /** 0x + 64 hex digits, from privateKey or keyFile. Never print it: see redactConfig. */
   privateKey?: string;
   serverUrl: string;
@@ -422,7 +424,8 @@ function resolveStorage(
 
 /** Fills chainId, registry and fleet left unset from deployments/<network>.json, if it exists. */
 async function fillFromDeployment(config: OtaConfig): Promise<void> {
-  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors && config.lens && config.deltas) return;
+  if (config.chainId !== undefined && config.registry && config.fleet && config.policies && config.anchors && config.lens && config.deltas && config.bundles)
+    return;
   if (!(await exists(config.sources.deploymentFile))) return;
   const deployment = await readDeployment(config.sources.deploymentFile);
   config.chainId ??= deployment.chainId;
@@ -434,6 +437,7 @@ async function fillFromDeployment(config: OtaConfig): Promise<void> {
     config.anchors ??= deployment.statusAnchors;
     config.lens ??= deployment.updateCheckLens;
     config.deltas ??= deployment.releaseDeltas;
+    config.bundles ??= deployment.releaseBundles;
   }
   // Event scans may start at the deployment block only if this is the deployed registry.
   if (config.registry === deployment.updateRegistry) config.sources.deployedAtBlock = deployment.deployedAtBlock;

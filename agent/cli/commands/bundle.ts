@@ -3,7 +3,6 @@ import { ledgerName, RELEASE_STATUS } from "../../core/ledgerCodes";
 import { isHexString } from "ethers";
 import type { CliContext } from "../context";
 import { ReleaseBundles__factory, type ReleaseBundles } from "../../chain/contracts";
-import { readDeployment } from "../../chain/deployment";
 import { decodeReleasePublished, fetchRelease, type LedgerRelease } from "../../chain/releaseEvents";
 import { queryLogs } from "../../chain/queryLogs";
 import { decodeRevert } from "../../chain/revertReason";
@@ -135,13 +134,12 @@ async function bundlesContract(ctx: CliContext, address?: string): Promise<Relea
   const chain = await ctx.connectReadOnly();
   if (address) return ReleaseBundles__factory.connect(parseAddress(address, "--bundles"), chain.provider);
   const config = await ctx.config();
-  const deployment = await readDeployment(config.sources.deploymentFile).catch(() => undefined);
-  if (!deployment?.releaseBundles)
+  if (!config.bundles)
     throw new InputError(
       "BUNDLES_NOT_DEPLOYED",
-      `no ReleaseBundles in ${config.sources.deploymentFile}: deploy the registries again (it is deployed beside them since issue 19) or give --bundles <address>`,
+      `no ReleaseBundles beside this registry in ${config.sources.deploymentFile}: deploy the registries again (it is deployed beside them since issue 19) or give --bundles <address>`,
     );
-  return ReleaseBundles__factory.connect(deployment.releaseBundles, chain.provider);
+  return ReleaseBundles__factory.connect(config.bundles, chain.provider);
 }
 
 /** ReleaseBundles' MIN_MEMBERS and MAX_MEMBERS. */

@@ -24,7 +24,6 @@ import { parseId, parseIdOrLabel, parseLabel } from "../parse";
 import { formatTable, shortHex, formatBytes } from "../table";
 import { trackerGet, trackerTargetOf } from "../trackerClient";
 import { confirm, describeTx } from "../transactions";
-import { readDeployment } from "../../chain/deployment";
 import { ReleaseBundles__factory } from "../../chain/contracts";
 
 const TRACKER_ROLE = roleId("TRACKER_ROLE");
@@ -200,9 +199,8 @@ async function startModule(ctx: CliContext): Promise<void> {
     const log = (line: string) => ctx.io.stderr(`${line}\n`);
     // The ledger duties (failure totals, status anchors) are sent with the configured account key, when there is one.
     const ledgerAccount = config.privateKey && !t.parent ? new Wallet(config.privateKey, chain.provider) : undefined;
-    // Release bundles (docs/adr/0019): mirrored, and requested by administrators, where the deployment file has ReleaseBundles.
-    const deployment = await readDeployment(config.sources.deploymentFile).catch(() => undefined);
-    const bundles = deployment?.releaseBundles ? ReleaseBundles__factory.connect(deployment.releaseBundles, chain.provider) : undefined;
+    // Release bundles (docs/adr/0019): mirrored, and requested by administrators, where the deployment of this registry has ReleaseBundles.
+    const bundles = config.bundles ? ReleaseBundles__factory.connect(config.bundles, chain.provider) : undefined;
     const tracker = new TrackerModule({
       chain: {
         provider: chain.provider,
