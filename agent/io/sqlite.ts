@@ -26,3 +26,32 @@ const Database = (
 export type SqliteDatabase = BetterSqlite3.Database;
 export type SqliteStatement = BetterSqlite3.Statement;
 export default Database;
+
+/**
+ * What a database's migrations say about it: its name in errors ("the fleet database") and the
+ * program that owns it ("tracker"), for the refusal of a database newer than the code.
+ */
+export interface MigrationSubject {
+  database: string; // e.g. "the fleet database"
+  program: string; // e.g. "tracker": "newer than this tracker (N): upgrade the tracker"
+}
+
+/**
+ * Brings a database's schema to the last of `migrations` (the tracker's and the firmware server's
+ * databases): migration i (from 0) takes a database at user_version i to i + 1, in its own
+ * transaction with the new user_version, so that a crash leaves the database at one numbered
+ * schema or the next. A database at a schema newer than the code knows is refused (nothing is
+ * changed). Returns the user_version found, before any migration.
+ */
+export function migrate(db: SqliteDatabase, migrations: readonly string[], subject: MigrationSubject): number {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > migrations.length)
+    throw new Error(`${subject.database} is at schema ${current}, newer than this ${subject.program} (${migrations.length}): upgrade the ${subject.program}`);
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return current;
+}

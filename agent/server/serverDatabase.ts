@@ -1,4 +1,4 @@
-import Database, { type SqliteDatabase } from "../io/sqlite";
+import Database, { migrate, type SqliteDatabase } from "../io/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { NONCE_TABLE_SQL, SqliteNonceStore } from "../io/sqliteNonceStore";
@@ -84,21 +84,8 @@ export class ServerDatabase {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
-    this.migrate();
+    migrate(this.db, MIGRATIONS, { database: "the server database", program: "server" });
     this.nonces = file === ":memory:" ? new MemoryNonceStore() : new SqliteNonceStore(file);
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma("user_version", { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(`the server database is at schema ${current}, newer than this server (${MIGRATIONS.length}): upgrade the server`);
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   /**
