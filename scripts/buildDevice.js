@@ -29,7 +29,7 @@ const FORBIDDEN = [
   [/node_modules\/(elliptic|bn\.js)\//, "elliptic (the secp256k1 package's fallback; ethers' curve code is ours)"],
   [/node_modules\/(hardhat|@nomicfoundation|typescript|ts-node)\//, "development tools"],
   [/^agent\/(author|server|tracker|storage)\//, "another agent's code"],
-  [/^agent\/cli\/commands\/(?!deviceAgent\.ts$)/, "another command group"],
+  [/^agent\/cli\/commands\/(?!device\/onDevice\.ts$)/, "an administrator's command (the device's own are commands/device/onDevice.ts)"],
 ];
 
 /**

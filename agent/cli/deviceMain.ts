@@ -1,8 +1,8 @@
 import { runAsProcess, runProgram } from "./program";
 import { processIo, type CliIo } from "./io";
-// Imported statically (not loaded by name as main.ts does) so that a bundler follows it: this is
-// the entry of the device agent's bundle (scripts/buildDevice.js, ADR 0007).
-import * as deviceAgent from "./commands/deviceAgent";
+// Only the device's own commands: this is the entry of the device agent's bundle
+// (scripts/buildDevice.js, ADR 0007), which must not pull in the administrator's commands.
+import { registerOnDeviceCommands } from "./commands/device/onDevice";
 
 /**
  * The device's own CLI, `ota-device`: only the commands a device runs (device run, install,
@@ -13,7 +13,8 @@ export function deviceMain(argv: string[], io: CliIo = processIo()): Promise<num
     {
       name: "ota-device",
       description: "OTA Ledger's device agent (X.1368 firmware consumer): follows the ledger, verifies, installs into A/B slots, reports",
-      register: deviceAgent.register,
+      register: (program, ctx) =>
+        registerOnDeviceCommands(program.command("device").description("this device: run its agent, install a release by hand, make its key"), ctx),
     },
     argv,
     io,

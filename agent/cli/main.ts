@@ -1,31 +1,46 @@
-import { runProgram, type CommandGroup } from "./program";
+import { runProgram, type RegisterCommand } from "./program";
 import { processIo, type CliIo } from "./io";
+import { register as config } from "./commands/config";
+import { register as provider } from "./commands/provider";
+import { register as hardware } from "./commands/hardware";
+import { register as component } from "./commands/component";
+import { register as device } from "./commands/device";
+import { register as release } from "./commands/release";
+import { register as bundle } from "./commands/bundle";
+import { register as server } from "./commands/server";
+import { register as fleet } from "./commands/fleet";
+import { register as tracker } from "./commands/tracker";
+import { register as group } from "./commands/group";
+import { register as update } from "./commands/update";
+import { register as policy } from "./commands/policy";
+import { register as rollout } from "./commands/rollout";
+import { register as role } from "./commands/role";
 
 export type { CliIo } from "./io";
 export { processIo } from "./io";
 
 /**
- * The command groups, each agent/cli/commands/<name>.ts exporting
- * `register(program: Command, ctx: CliContext): void`. Adding a group is adding its name here.
- * deviceAgent (device run, install, keygen) is also the whole of the device's own CLI (deviceMain.ts).
+ * The top-level commands of `ota-ledger`, in the order its help lists them. Each is registered by
+ * exactly one file named after it, agent/cli/commands/<name>.ts, which adds the command and all
+ * its subcommands (a large command's are in agent/cli/commands/<name>/). Adding a command is adding
+ * its file and its line here. The device's own CLI is deviceMain.ts.
  */
-export const COMMAND_GROUPS = [
-  "config",
-  "provider",
-  "hardware",
-  "component",
-  "device",
-  "deviceAgent",
-  "release",
-  "releaseStatus",
-  "bundle",
-  "server",
-  "fleet",
-  "tracker",
-  "campaign",
-  "policy",
-  "rollout",
-  "role",
+export const COMMANDS: readonly RegisterCommand[] = [
+  config,
+  provider,
+  hardware,
+  component,
+  device,
+  release,
+  bundle,
+  server,
+  fleet,
+  tracker,
+  group,
+  update,
+  policy,
+  rollout,
+  role,
 ];
 
 /**
@@ -38,19 +53,10 @@ export function main(argv: string[], io: CliIo = processIo()): Promise<number> {
       name: "ota-ledger",
       description: "OTA Ledger: the X.1368 firmware-update registry on an EVM ledger",
       register: (program, ctx) => {
-        for (const name of COMMAND_GROUPS) loadGroup(name).register(program, ctx);
+        for (const register of COMMANDS) register(program, ctx);
       },
     },
     argv,
     io,
   );
-}
-
-function loadGroup(name: string): CommandGroup {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const group = require(`./commands/${name}`) as Partial<CommandGroup>;
-  if (typeof group.register !== "function") {
-    throw new Error(`agent/cli/commands/${name}.ts must export register(program, ctx)`);
-  }
-  return group as CommandGroup;
 }

@@ -5,17 +5,18 @@ import { CliContext, type GlobalOptions } from "./context";
 import { EXIT, describeError, printError } from "./reportError";
 import type { CliIo } from "./io";
 
-/** A command group: agent/cli/commands/<name>.ts exports `register(program, ctx)`. */
-export interface CommandGroup {
-  register(program: Command, ctx: CliContext): void;
-}
+/**
+ * Adds one top-level command to a program: agent/cli/commands/<name>.ts exports
+ * `register(program, ctx)`, which adds the command <name> and every subcommand of it.
+ */
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** What differs between the full `ota-ledger` CLI and the device's own `ota-device`. */
 export interface ProgramSpec {
   name: string;
   description: string;
-  /** Adds the commands; called inside the error handling, so a group that fails to load is reported like any error. */
-  register: (program: Command, ctx: CliContext) => void;
+  /** Adds the commands; called inside the error handling, so a command that fails to register is reported like any error. */
+  register: RegisterCommand;
 }
 
 /**

@@ -86,12 +86,12 @@ describe("e2e: the shipped agents: the device bundle and the packed production i
         "agent/consumer/ledgerWatcher.ts",
         "agent/chain/eventStream.ts",
         "agent/crypto/keyWrap.ts",
-        "agent/cli/commands/deviceAgent.ts",
+        "agent/cli/commands/device/onDevice.ts",
       ]) {
         expect(inputs, part).to.include(part);
       }
       const never = inputs.filter((i) =>
-        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|better-sqlite3-napi|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!deviceAgent)/.test(
+        /node_modules\/(helia|@helia|libp2p|@libp2p|fastify|@fastify|better-sqlite3|better-sqlite3-napi|kubo-rpc-client|elliptic|hardhat|typescript|ts-node)\/|^agent\/(author|server|tracker|storage)\/|^agent\/cli\/commands\/(?!device\/onDevice\.ts$)/.test(
           i,
         ),
       );

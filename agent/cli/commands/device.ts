@@ -11,6 +11,8 @@ import { proofsPathFor, readBatchFile, readProofsFile, toDeviceRecord, writeProo
 import { parseIdOrLabel, parseReason } from "../parse";
 import { confirm, describeTx, findEvent } from "../transactions";
 import { queryLogs } from "../../chain/queryLogs";
+import { registerOnDeviceCommands } from "./device/onDevice";
+import { registerTagCommands } from "./device/tags";
 import type { EventLog } from "ethers";
 
 interface EnrolOptions {
@@ -25,10 +27,14 @@ interface EnrolOptions {
   component: string[];
 }
 
-/** Devices (CAP-11.3-d): enrolment singly or in Merkle batches, suspension, standing. */
+/**
+ * `device`: the administrator's commands on device identities (CAP-11.3-d: enrolment singly or in
+ * Merkle batches, suspension, standing), the device's own commands (device/onDevice.ts: run,
+ * install, keygen; also the whole of the device's CLI, deviceMain.ts) and the tracker's tags on a
+ * device (device/tags.ts).
+ */
 export function register(program: Command, ctx: CliContext): void {
-  // device run, install and keygen are the device's own commands: commands/deviceAgent.ts.
-  const device = (program.commands.find((c) => c.name() === "device") ?? program.command("device")).description("device identities on the ledger");
+  const device = program.command("device").description("device identities on the ledger");
 
   device
     .command("enrol")
@@ -74,6 +80,9 @@ export function register(program: Command, ctx: CliContext): void {
     .description("a device's standing (singly enrolled, or in a batch with --proofs) and suspension")
     .option("--proofs <file>", "the proofs file of the device's batch")
     .action(async (idText: string, options: { proofs?: string }) => showStatus(ctx, parseIdOrLabel(idText, "device id"), options.proofs));
+
+  registerOnDeviceCommands(device, ctx);
+  registerTagCommands(device, ctx);
 }
 
 async function enrolOne(ctx: CliContext, o: EnrolOptions): Promise<void> {

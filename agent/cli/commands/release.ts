@@ -21,6 +21,7 @@ import { progressBar } from "../progress";
 import { fetchRelease } from "../../chain/releaseEvents";
 import { artifactSize, DEFAULT_CIPHER_CHUNK_SIZE } from "../../crypto/artifactCipher";
 import { promises as fs } from "node:fs";
+import { registerStatusCommands } from "./release/status";
 import { checkDeltasRecordable, describeDeltas, DeltaWorkspace, publishDeltas, resolveDeltaBase, targetImage, type DeltaResult } from "../releaseDeltas";
 
 interface PublishOptions {
@@ -39,7 +40,11 @@ interface PublishOptions {
   deltaFrom: string[];
 }
 
-/** The author's commands: publish a release, grant its key to devices; the approvers' commands (ApprovalPolicy). */
+/**
+ * `release`: the author's commands (publish a release, grant its key to devices), the approvers'
+ * (ApprovalPolicy), then reading a release's record and status and the auditors' actions
+ * (release/status.ts).
+ */
 export function register(program: Command, ctx: CliContext): void {
   const release = program.command("release").description("publish releases and grant their keys to devices");
 
@@ -417,6 +422,8 @@ export function register(program: Command, ctx: CliContext): void {
         ].join("\n"),
       );
     });
+
+  registerStatusCommands(release, ctx);
 }
 
 function describe(s: {

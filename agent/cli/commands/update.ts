@@ -3,88 +3,17 @@ import type { CliContext } from "../context";
 import { InputError } from "../../core/errors";
 import { parseBytes32 } from "../parse";
 import { formatTable } from "../table";
-import { trackerGet, trackerPostSigned, trackerSendSigned, trackerTargetOf } from "../trackerClient";
-import { checkGroupName, checkTagKey, checkTagValue, parseTagQuery, MAX_TAGS_PER_DEVICE } from "../../tracker/deviceTags";
+import { trackerGet, trackerPostSigned, trackerTargetOf } from "../trackerClient";
+import { adminTarget } from "../trackerAdmin";
+import { checkGroupName, parseTagQuery } from "../../tracker/deviceTags";
 
 /**
- * Device groups and update campaigns (issue 19, item 11), through the tracker's API: tags on
- * devices (`device tag set|rm`), groups as saved tag queries (`group create|list|rm`), and
- * administrators' update requests to a group, a query or named devices, with a deadline
- * (`update request`, `update status`). Writes are signed by the configured account, which needs
+ * `update`: administrators' update requests (issue 19, item 11; PROC-2) to a group
+ * (commands/group.ts), a tag query or named devices, with a deadline, through the tracker's API:
+ * `update request`, `update status`. Requests are signed by the configured account, which needs
  * the registry's ADMINISTRATOR_ROLE; reads take the tracker's API token.
  */
 export function register(program: Command, ctx: CliContext): void {
-  const device = program.commands.find((c) => c.name() === "device") ?? program.command("device");
-  const tag = device.command("tag").description("the tracker's tags on a device (issue 19): set or remove key=value labels groups select by");
-  tag
-    .command("set <deviceId> <tags...>")
-    .description("set tags (key=value ...) on a device; at most 32 a device")
-    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
-    .action(async (deviceId: string, tags: string[], o: { tracker?: string }) => {
-      const set: Record<string, string> = {};
-      for (const t of tags) {
-        const at = t.indexOf("=");
-        if (at <= 0) throw new InputError("INVALID_INPUT", `"${t}" is not key=value`);
-        const key = checkTagKey(t.slice(0, at));
-        set[key] = checkTagValue(t.slice(at + 1), key);
-      }
-      if (Object.keys(set).length > MAX_TAGS_PER_DEVICE) throw new InputError("TAG_LIMIT", `a device has at most ${MAX_TAGS_PER_DEVICE} tags`);
-      await changeTags(ctx, deviceId, { set }, o.tracker);
-    });
-  tag
-    .command("rm <deviceId> <keys...>")
-    .description("remove tags from a device (key, or key=value: the key is removed)")
-    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
-    .action(async (deviceId: string, keys: string[], o: { tracker?: string }) => {
-      const remove = [...new Set(keys.map((k) => checkTagKey(k.split("=")[0])))];
-      await changeTags(ctx, deviceId, { remove }, o.tracker);
-    });
-
-  const group = program.command("group").description("device groups on the tracker: named tag queries, evaluated whenever they are used (issue 19)");
-  group
-    .command("create <name> <query>")
-    .description('save a group: a tag query, terms joined by commas (k=v, k!=v, k, !k, network=, region=, hardware=<id>), e.g. "site=plant-1,ring=canary"')
-    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
-    .action(async (name: string, query: string, o: { tracker?: string }) => {
-      checkGroupName(name);
-      parseTagQuery(query);
-      const { target, signer } = await adminTarget(ctx, o.tracker);
-      const r = await trackerPostSigned<{ name: string; query: string; devices: number }>(signer, target, "/v1/groups", { name, query });
-      ctx.output({ tracker: target.url, ...r }, `group ${r.name} = ${r.query}: ${r.devices} device(s) now`);
-    });
-  group
-    .command("list")
-    .description("the groups, their queries and how many devices each selects now")
-    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
-    .action(async (o: { tracker?: string }) => {
-      const { url, token } = trackerTargetOf(await ctx.config(), o.tracker);
-      const r = await trackerGet<{ groups: { name: string; query: string; devices: number; createdBy: string; createdAt: number }[] }>(
-        url,
-        "/v1/groups",
-        token,
-      );
-      ctx.output(
-        { tracker: url, groups: r.groups },
-        r.groups.length === 0
-          ? "no groups"
-          : formatTable(
-              ["group", "query", "devices"],
-              r.groups.map((g) => [g.name, g.query, String(g.devices)]),
-              new Set([2]),
-            ),
-      );
-    });
-  group
-    .command("rm <name>")
-    .description("remove a group (requests that targeted it keep the devices they decided)")
-    .option("--tracker <url>", "the tracker's URL (overrides tracker.url / OTA_TRACKER_URL)")
-    .action(async (name: string, o: { tracker?: string }) => {
-      checkGroupName(name);
-      const { target, signer } = await adminTarget(ctx, o.tracker);
-      await trackerSendSigned(signer, target, "DELETE", `/v1/groups/${encodeURIComponent(name)}`);
-      ctx.output({ tracker: target.url, name, removed: true }, `group ${name} removed`);
-    });
-
   const update = program.command("update").description("administrators' update requests (PROC-2) to a group, a query or devices, with a deadline (issue 19)");
   update
     .command("request")
@@ -192,28 +121,4 @@ export function parseDeadline(text: string, now: number): number {
   if (!Number.isFinite(at))
     throw new InputError("INVALID_INPUT", `--deadline "${text}": give an ISO time such as 2030-01-01T02:00:00Z, or +<n>h, +<n>d, +<n>m`);
   return at;
-}
-
-async function adminTarget(ctx: CliContext, option: string | undefined) {
-  const target = trackerTargetOf(await ctx.config(), option);
-  const { signer } = await ctx.connect();
-  return { target, signer };
-}
-
-async function changeTags(ctx: CliContext, deviceText: string, change: { set?: Record<string, string>; remove?: string[] }, option: string | undefined) {
-  const deviceId = parseBytes32(deviceText, "device id").toLowerCase();
-  const { target, signer } = await adminTarget(ctx, option);
-  const r = await trackerPostSigned<{ deviceId: string; tags: Record<string, string>; joinedRequests: number }>(
-    signer,
-    target,
-    `/v1/fleet/devices/${deviceId}/tags`,
-    change,
-  );
-  const shown = Object.entries(r.tags)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
-  ctx.output(
-    { tracker: target.url, ...r },
-    `device ${r.deviceId}: ${shown || "(no tags)"}${r.joinedRequests > 0 ? `; joined ${r.joinedRequests} update request(s)` : ""}`,
-  );
 }

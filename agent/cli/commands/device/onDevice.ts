@@ -1,37 +1,33 @@
 import path from "node:path";
 import type { Command } from "commander";
-import type { CliContext } from "../context";
-import { writeNewKeyFile } from "../newKeyFile";
-import { finishDeviceRun } from "../finishDeviceRun";
-import { parseBytes32 } from "../parse";
-import { lockFolder } from "../../io/pidLock";
-import { checkDevicePolicy, refusalWhy } from "../policyCheck";
-import type { PolicyExplanation } from "../../chain/policyExplanation";
-import { InputError, OtaError } from "../../core/errors";
-import { componentIdOf } from "../../core/release";
-import { encodeVersion, formatVersion } from "../../core/version";
-import { deliverySourcesOf, loadDeviceConfig, type DeviceConfig } from "../../consumer/deviceConfig";
-import { SourceSet } from "../../consumer/deliverySources";
-import { DeviceAgent } from "../../consumer/deviceAgent";
-import { DeviceRunner } from "../../consumer/deviceRunner";
+import type { CliContext } from "../../context";
+import { writeNewKeyFile } from "../../newKeyFile";
+import { finishDeviceRun } from "../../finishDeviceRun";
+import { parseBytes32 } from "../../parse";
+import { lockFolder } from "../../../io/pidLock";
+import { checkDevicePolicy, refusalWhy } from "../../policyCheck";
+import type { PolicyExplanation } from "../../../chain/policyExplanation";
+import { InputError, OtaError } from "../../../core/errors";
+import { componentIdOf } from "../../../core/release";
+import { encodeVersion, formatVersion } from "../../../core/version";
+import { deliverySourcesOf, loadDeviceConfig, type DeviceConfig } from "../../../consumer/deviceConfig";
+import { SourceSet } from "../../../consumer/deliverySources";
+import { DeviceAgent } from "../../../consumer/deviceAgent";
+import { DeviceRunner } from "../../../consumer/deviceRunner";
 import { JsonRpcProvider, Network } from "ethers";
-import { requireContracts } from "../config";
-import { registryDomain } from "../../crypto/releaseSignature";
-import { UpdateRegistry__factory, FleetRegistry__factory } from "../../chain/contracts";
-import { openBundle } from "../../consumer/offlineBundle";
-import type { UpdateOutcome } from "../../consumer/deviceAgent";
+import { requireContracts } from "../../config";
+import { registryDomain } from "../../../crypto/releaseSignature";
+import { UpdateRegistry__factory, FleetRegistry__factory } from "../../../chain/contracts";
+import { openBundle } from "../../../consumer/offlineBundle";
+import type { UpdateOutcome } from "../../../consumer/deviceAgent";
 
 /**
- * What a device runs itself: its agent (`device run`), an install by hand (`device install`) and
- * a new key (`device keygen`). The whole of the device's own CLI (deviceMain.ts, the bundle a
- * device carries), and part of `ota-ledger device` beside the administrator's commands
- * (commands/device.ts): keep its imports to what a device needs.
+ * What a device runs itself, added to a `device` command: its agent (`device run`), an install by
+ * hand (`device install`) and a new key (`device keygen`). The whole of the device's own CLI
+ * (deviceMain.ts, the bundle a device carries, ADR 0007), and part of `ota-ledger device` beside
+ * the administrator's commands (commands/device.ts): keep its imports to what a device needs.
  */
-export function register(program: Command, ctx: CliContext): void {
-  const device =
-    program.commands.find((c) => c.name() === "device") ??
-    program.command("device").description("this device: run its agent, install a release by hand, make its key");
-
+export function registerOnDeviceCommands(device: Command, ctx: CliContext): void {
   device
     .command("keygen <file>")
     .description("make a new device key in <file> (mode 0600; never overwrites); prints the public key to enrol")

@@ -1,26 +1,26 @@
 import type { Command } from "commander";
 import path from "node:path";
 import { NonceManager, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
-import type { CliContext } from "../context";
-import { InputError } from "../../core/errors";
-import { componentId } from "../../core/release";
-import { DEVICE_STANDING, ledgerName } from "../../core/ledgerCodes";
-import { DeviceRunner } from "../../consumer/deviceRunner";
-import type { DeviceAgentOptions } from "../../consumer/deviceAgent";
-import { listHardwareClasses, resolveHardwareClass } from "../../chain/hardwareClasses";
-import { confirm } from "../transactions";
-import { finishDeviceRun } from "../finishDeviceRun";
-import { parseLabel } from "../parse";
-import { trackerGet } from "../trackerClient";
-import { moduleEncryptionKey } from "../../chain/trackerModules";
-import type { FleetRegistry } from "../../chain/contracts";
+import type { CliContext } from "../../context";
+import { InputError } from "../../../core/errors";
+import { componentId } from "../../../core/release";
+import { DEVICE_STANDING, ledgerName } from "../../../core/ledgerCodes";
+import { DeviceRunner } from "../../../consumer/deviceRunner";
+import type { DeviceAgentOptions } from "../../../consumer/deviceAgent";
+import { listHardwareClasses, resolveHardwareClass } from "../../../chain/hardwareClasses";
+import { confirm } from "../../transactions";
+import { finishDeviceRun } from "../../finishDeviceRun";
+import { parseLabel } from "../../parse";
+import { trackerGet } from "../../trackerClient";
+import { moduleEncryptionKey } from "../../../chain/trackerModules";
+import type { FleetRegistry } from "../../../chain/contracts";
 
-/** A simulated fleet (`fleet simulate`); one real device agent is `device run` (commands/deviceAgent.ts). */
-export function register(program: Command, ctx: CliContext): void {
-  const fleetCmd = (program.commands.find((c) => c.name() === "fleet") ?? program.command("fleet")).description(
-    "the fleet: its status from the tracker (status, list, outdated, vulnerable), and simulated fleets for demos, tests and benchmarks",
-  );
-  fleetCmd
+/**
+ * A simulated fleet, added to the `fleet` command by commands/fleet.ts: `fleet simulate` runs N
+ * device agents on this machine (demos, tests, benchmarks).
+ */
+export function registerSimulate(fleet: Command, ctx: CliContext): void {
+  fleet
     .command("simulate")
     .description("run N device agents on this machine, each with its own key, hardware class, slots and state")
     .requiredOption("--devices <n>", "how many devices")

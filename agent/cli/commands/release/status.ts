@@ -1,26 +1,24 @@
 import type { Command } from "commander";
-import type { UpdateRegistry } from "../../chain/contracts";
-import type { CliContext } from "../context";
-import { InputError, OtaError } from "../../core/errors";
-import { componentId } from "../../core/release";
-import { formatRange, formatVersion } from "../../core/version";
-import { RELEASE_STATUS, ledgerName } from "../../core/ledgerCodes";
-import { fetchRelease } from "../../chain/releaseEvents";
-import { listHardwareClasses } from "../../chain/hardwareClasses";
-import { queryLogs } from "../../chain/queryLogs";
-import { parseBytes32, parseName, parseReason } from "../parse";
-import { releaseComponent } from "../policyLookup";
-import { formatTable } from "../table";
-import { confirm, describeTx } from "../transactions";
+import type { UpdateRegistry } from "../../../chain/contracts";
+import type { CliContext } from "../../context";
+import { InputError, OtaError } from "../../../core/errors";
+import { componentId } from "../../../core/release";
+import { formatRange, formatVersion } from "../../../core/version";
+import { RELEASE_STATUS, ledgerName } from "../../../core/ledgerCodes";
+import { fetchRelease } from "../../../chain/releaseEvents";
+import { listHardwareClasses } from "../../../chain/hardwareClasses";
+import { queryLogs } from "../../../chain/queryLogs";
+import { parseBytes32, parseName, parseReason } from "../../parse";
+import { releaseComponent } from "../../policyLookup";
+import { formatTable } from "../../table";
+import { confirm, describeTx } from "../../transactions";
 
 /**
  * Reading a release's ledger record and status, and the auditors' actions on it (CAP-11.3-c,
- * REQ-10b-ii): `release show`, `release list`, `release revoke`, `release flag`. They join the
- * `release` group of release.ts (the author's commands).
+ * REQ-10b-ii): `release show`, `release list`, `release revoke`, `release flag`, added to the
+ * `release` command by commands/release.ts (after the author's commands).
  */
-export function register(program: Command, ctx: CliContext): void {
-  const release = program.commands.find((c) => c.name() === "release") ?? program.command("release");
-
+export function registerStatusCommands(release: Command, ctx: CliContext): void {
   release
     .command("show <releaseId>")
     .description("a release's ledger record (every Table II-1 field), its status and why it was revoked or flagged")
