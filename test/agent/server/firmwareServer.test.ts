@@ -142,7 +142,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       expect(await errorCode(res)).to.equal("AUTH_MISSING");
     });
 
-    it("a replayed request: 401 AUTH_REPLAY", async () => {
+    it("a replayed request: 409 AUTH_REPLAY", async () => {
       const headers = signDeviceRequest(f.devices.a.privateKey, f.devices.a.credential.record.id, encodeDeviceCredential(f.devices.a.credential), {
         audience: f.server.url,
         method: "GET",
@@ -152,7 +152,7 @@ describe("agent/server firmware server (X.1368 11.3)", function () {
       const first = await fetch(new URL(manifestPath(), f.server.url), { headers });
       expect(first.status).to.equal(200);
       const again = await fetch(new URL(manifestPath(), f.server.url), { headers });
-      expect(again.status).to.equal(401);
+      expect(again.status).to.equal(409);
       expect(await errorCode(again)).to.equal("AUTH_REPLAY");
     });
 
