@@ -1,3 +1,5 @@
+// First: Node 20 lacks Promise.withResolvers, which Helia calls (every test, in this process and in --parallel workers).
+import "./agent/runtime/node20";
 import { HardhatUserConfig, extendEnvironment, subtask, task, types } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import { HardhatPluginError } from "hardhat/plugins";

@@ -21,6 +21,8 @@
  * one, so that neither the chain's nor the server's work and memory (and garbage collection)
  * count as the device's. The server's CPU time and peak memory are printed.
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls.
+import "../agent/runtime/node20";
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import os from "node:os";

@@ -44,6 +44,8 @@
  * writes deployments/localhost.json and clears ignition/deployments/chain-31337 (both ignored by
  * git): do not run it beside `npm start` or a deployment to `npm run chain`.
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls.
+import "../agent/runtime/node20";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";

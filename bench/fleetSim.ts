@@ -43,6 +43,8 @@
  * when it exists (a client's artifact lives only until its check is done). Like bench:e2e it
  * writes deployments/localhost.json: do not run it beside `npm start`.
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls.
+import "../agent/runtime/node20";
 import { chainNodePid, processFigures as procFigures, stopsOnExit, wholeFlag } from "./lib/benchRun";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -19,6 +19,8 @@
  * Ports: the chain's from OTA_RPC_URL (default 8545), the firmware server's OTA_SERVER_PORT
  * (8600), the tracker's OTA_TRACKER_PORT (8700); all on 127.0.0.1.
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls.
+import "../agent/runtime/node20";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";

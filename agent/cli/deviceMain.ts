@@ -1,3 +1,5 @@
+// First: what Node 20 lacks (the device agent runs on Node 20, 22 and 24).
+import "../runtime/node20";
 import { runAsProcess, runProgram } from "./program";
 import { processIo, type CliIo } from "./io";
 // Only the device's own commands: this is the entry of the device agent's bundle

@@ -1,3 +1,5 @@
+// First: Node 20 lacks Promise.withResolvers, which Helia calls.
+import "../runtime/node20";
 import { runProgram, type RegisterCommand } from "./program";
 import { processIo, type CliIo } from "./io";
 import { register as config } from "./commands/config";

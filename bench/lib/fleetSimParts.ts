@@ -9,6 +9,8 @@
  * Child usage (started by fleetSim.ts only): `ts-node bench/lib/fleetSimParts.ts clients`, the
  * configuration as the first IPC message.
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls (this file is also a forked child's entry).
+import "../../agent/runtime/node20";
 import { createECDH, createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";

@@ -7,6 +7,8 @@
  * Child usage (started by startPart only): `ts-node bench/lib/parts.ts server|tracker`, the
  * configuration as the first IPC message. The child ends with its parent (exitWithParent.js).
  */
+// First: Node 20 lacks Promise.withResolvers, which Helia calls (this file is also a forked child's entry).
+import "../../agent/runtime/node20";
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { JsonRpcProvider, Network } from "ethers";
