@@ -50,6 +50,29 @@ export default tseslint.config(
     },
   },
   {
+    // The contracts' typed clients (typechain-types/, generated) are used inside agent/chain/ only
+    // (ARCHITECTURE.md): the rest of the agents import them from agent/chain/contracts.ts, so a
+    // regenerated client or another binding changes one folder. Tests, benches and scripts may
+    // deploy and call contracts directly (the override below).
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "(^|/)typechain-types(/|$)",
+              message: "contract clients come from agent/chain/ (agent/chain/contracts.ts), not from typechain-types directly",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["agent/chain/**", "test/**", "bench/**", "scripts/**"],
+    rules: { "no-restricted-imports": "off" },
+  },
+  {
     // The launcher, npm's helper scripts and the test reporter are plain CommonJS for node.
     files: ["**/*.js"],
     languageOptions: { sourceType: "commonjs" },
