@@ -1,104 +1,70 @@
 import { shownEndpoint } from "../chain/rpcEndpoint";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { Wallet, getAddress } from "ethers";
+import { Wallet } from "ethers";
+// A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
+import type * as z from "zod";
 import { InputError } from "../core/errors";
 import { deploymentPath, readDeployment } from "../chain/deployment";
-import { describeIssues, envLayerSchema, fileLayerSchema, rawEnvLayer, rpcListText, type EnvLayer, type FileLayer } from "./configSchema";
-import { parseIdOrLabel, parseLabel } from "./parse";
+import {
+  SETTINGS,
+  envLayerSchema,
+  fileLayerSchema,
+  fromText,
+  isSetting,
+  rowsOf,
+  type FileLayer,
+  type Resolved,
+  type Setting,
+  type SettingsTree,
+} from "./settings";
+import { isPrivateKey, parseIdOrLabel } from "./parse";
 
 /** A configuration that cannot be used; the message names the field and how to fix it. */
 export class ConfigError extends InputError {}
 
 export const DEFAULT_CONFIG_FILE = "ota-ledger.json";
 
+const S = SETTINGS;
+
 /**
  * The CLI's configuration: the JSON file, overlaid by OTA_* environment variables, overlaid by
- * command-line options. Paths are absolute. Chain fields left unset here (no value and no
- * deployment file) are reported by the command that needs them, so that commands that never
- * touch the chain still run.
+ * command-line options, each setting as its row in the settings table (./settings.ts) says, its
+ * type too. Paths are absolute. Chain fields left unset here (no value and no deployment file)
+ * are reported by the command that needs them, so that commands that never touch the chain still
+ * run. Settings whose default their service applies (defaultApplied: "service") stay unset when
+ * no one set them; withServiceDefaults fills them in where the section is handed over.
+ *
+ * Written here, besides the table: what the resolution derives. The endpoints (rpcUrl is the first
+ * of rpcUrls, the quorum a majority), the keys read from key files (keyFile settings are not
+ * kept), Kubo's url being required, the tracker's module id as bytes32 and its label, its parent
+ * as a pair, and the addresses filled from the deployment file.
  */
-export interface OtaConfig {
-  network: string;
-  /** The chain's JSON-RPC endpoint: the first of rpcUrls. */
-  rpcUrl: string;
-  /** Every endpoint the ledger is read through; with more than one they must agree (agent/chain/endpointQuorum). */
+export type OtaConfig = Omit<Resolved<typeof S>, "rpcUrls" | "rpcQuorum" | "keyFile" | "storage" | "tracker"> & {
+  /** Every endpoint the ledger is read through; with more than one they must agree (agent/chain/endpointQuorum). rpcUrl is the first. */
   rpcUrls: string[];
-  /** How many endpoints must give the same answer: more than half of rpcUrls (default a majority). */
+  /** How many endpoints must give the same answer: more than half of rpcUrls. */
   rpcQuorum: number;
-  /** The chain the RPC must serve; from the deployment file when not set. Unchecked if unknown. */
-  chainId?: number;
-  registry?: string;
-  fleet?: string;
-  /** UpdatePolicies, where administrators attach update policies (optional: without it, the registry's check alone). */
-  policies?: string;
-  /** StatusAnchors, where trackers anchor the fleet's status (optional). */
-  anchors?: string;
-  /** A deployed UpdateCheckLens (optional: without it, each ledger read sends the lens's creation code). */
-  lens?: string;
   /** ReleaseDeltas (ADR 0018), from the deployment file's releaseDeltas: with it authors record deltas, the server serves them and devices take them. */
   deltas?: string;
   /** ReleaseBundles (ADR 0019), from the deployment file's releaseBundles: bundles created, mirrored by the tracker and requested. */
   bundles?: string;
-  /** 0x + 64 hex digits, from privateKey or keyFile. Never print it: see redactConfig. */
-  privateKey?: string;
-  serverUrl: string;
-  keystoreDir: string;
   storage: { kind: "embedded"; path: string } | { kind: "kubo"; url: string; timeoutMs: number };
-  /** publicUrl: the URL devices use behind a reverse proxy (they sign for its origin); default the listening URL. */
-  /** prepared: limits on artifacts of releases not yet published (PREPARED_LIMITS by default). */
-  server: {
-    host: string;
-    port: number;
-    dataDir: string;
-    publicUrl?: string;
-    prepared?: { ttlMs?: number; maxPerProvider?: number; maxBytesPerProvider?: number };
-  };
   tracker: TrackerConfig;
   /** Where the values came from, for messages: the config file (if any) and the deployment file looked at. */
   sources: { configFile: string | null; deploymentFile: string; deployedAtBlock?: number };
-}
+};
 
 /** The status tracker (ADR 0004): the module `tracker start` runs, and where `fleet status` reaches one. */
-export interface TrackerConfig {
-  host: string;
-  port: number;
-  dataDir: string;
+export type TrackerConfig = Omit<Resolved<typeof S.tracker>, "keyFile" | "url" | "parent" | "mqtt"> & {
   /** Where the fleet commands reach the tracker: tracker.url, else http://<host>:<port> (127.0.0.1 for a wildcard host). */
   url: string;
-  /** The origin administrators sign update requests for (default: the listening URL's). */
-  publicUrl?: string;
-  /** The module's id on the ledger (bytes32); `moduleLabel` is the label it was hashed from, if any. */
-  moduleId?: string;
+  /** The module's id (bytes32) is moduleId; `moduleLabel` is the label it was hashed from, if any. */
   moduleLabel?: string;
-  /** The module's own key (0x + 64 hex digits), not the administrator's. Never print it: see redactConfig. */
-  privateKey?: string;
   /** The module above this one (an intermediate module); absent for the server module. */
   parent?: { id: string; url: string };
-  /** The device networks this module serves (bytes32), reported upstream. */
-  networks: string[];
-  /** The bearer token of the read API and dashboard. A secret: see redactConfig. */
-  apiToken?: string;
-  livenessMs?: number;
-  renoticeMs?: number;
-  upstreamMs?: number;
-  adoptionSampleMs?: number;
-  pollMs?: number;
-  /** How often the server module anchors the fleet's status (ms; 0: never; default 1 h). */
-  anchorMs?: number;
-  /** How often, at most, the server module posts failure totals to staged rollouts (ms; default 30 s). */
-  failureReportMs?: number;
-  /** Firmware servers whose download logs the module reads; how often (ms; default 60 s). */
-  firmwareServers: string[];
-  downloadLogMs?: number;
-  confirmations?: number;
-  /** Recent blocks remembered for reorganisations (default 64); a deeper one halts the mirror (REORG_TOO_DEEP). */
-  reorgWindow?: number;
-  /** How long a ledger-duty transaction may wait to be mined before it is cancelled (ms; default 180 s). */
-  txDeadlineMs?: number;
-  /** Devices' reports over an MQTT broker too, beside HTTP (ADR 0015): the broker and the topics' prefix (default "ota"). */
   mqtt?: { url: string; topicPrefix?: string };
-}
+};
 
 export interface ConfigInputs {
   cwd: string;
@@ -111,44 +77,27 @@ export interface ConfigInputs {
 
 export async function loadConfig({ cwd, env, configPath, rpcUrl }: ConfigInputs): Promise<OtaConfig> {
   const configFile = await findConfigFile(cwd, configPath);
-  const file = configFile ? await readFileLayer(configFile) : {};
-  const envLayer = checkEnvLayer(env);
-  const rpcFlag = rpcUrl === undefined ? undefined : rpcListText.safeParse(rpcUrl);
-  if (rpcFlag && !rpcFlag.success) {
-    throw new ConfigError("CONFIG_INVALID", `--rpc "${rpcUrl}" must be an http(s) URL such as "http://127.0.0.1:8545", or several separated by commas`);
+  const layers = new Layers(checkEnvLayer(env), configFile ? await readFileLayer(configFile) : {}, cwd, configFile);
+  let rpcFlag: string[] | undefined;
+  if (rpcUrl !== undefined) {
+    const parsed = S.rpcUrls.schema.safeParse(fromText(S.rpcUrls, rpcUrl));
+    if (!parsed.success) {
+      throw new ConfigError("CONFIG_INVALID", `--rpc "${rpcUrl}" must be an http(s) URL such as "http://127.0.0.1:8545", or several separated by commas`);
+    }
+    rpcFlag = parsed.data;
   }
-  const fileDir = configFile ? path.dirname(configFile) : cwd;
-  // A path keeps the folder of the layer it came from: the file's folder, or cwd for env and defaults.
-  const fromFile = (p: string | undefined) => (p === undefined ? undefined : path.resolve(fileDir, p));
-  const fromCwd = (p: string) => path.resolve(cwd, p);
-
-  const network = envLayer.OTA_NETWORK ?? file.network ?? "localhost";
-  const deploymentFile = deploymentPath(fileDir, network);
-  const rpc = resolveEndpoints(envLayer, file, rpcFlag?.data, configFile);
+  const { keyFile: _keyFile, ...resolved } = resolveSection(S, layers) as Resolved<typeof S>;
+  void _keyFile; // read by resolveKey: the resolved configuration holds the key, not its file
+  const rpc = resolveEndpoints(layers, rpcFlag);
   const config: OtaConfig = {
-    network,
+    ...resolved,
     rpcUrl: rpc.urls[0],
     rpcUrls: rpc.urls,
     rpcQuorum: rpc.quorum,
-    chainId: envLayer.OTA_CHAIN_ID ?? file.chainId,
-    registry: checksummed(envLayer.OTA_REGISTRY ?? file.registry),
-    fleet: checksummed(envLayer.OTA_FLEET ?? file.fleet),
-    policies: checksummed(envLayer.OTA_POLICIES ?? file.policies),
-    anchors: checksummed(envLayer.OTA_ANCHORS ?? file.anchors),
-    lens: checksummed(envLayer.OTA_LENS ?? file.lens),
-    privateKey: await resolvePrivateKey(envLayer, file, fromFile, fromCwd, configFile),
-    serverUrl: envLayer.OTA_SERVER_URL ?? file.serverUrl ?? "http://127.0.0.1:8600",
-    keystoreDir: envLayer.OTA_KEYSTORE ? fromCwd(envLayer.OTA_KEYSTORE) : (fromFile(file.keystoreDir) ?? fromCwd("./.ota-ledger/keys")),
-    storage: resolveStorage(envLayer, file, fromFile, fromCwd, configFile),
-    server: {
-      host: envLayer.OTA_SERVER_HOST ?? file.server?.host ?? "127.0.0.1",
-      port: envLayer.OTA_SERVER_PORT ?? file.server?.port ?? 8600,
-      dataDir: envLayer.OTA_SERVER_DATA ? fromCwd(envLayer.OTA_SERVER_DATA) : (fromFile(file.server?.dataDir) ?? fromCwd("./.ota-ledger/server")),
-      ...optional("publicUrl", envLayer.OTA_SERVER_PUBLIC_URL ?? file.server?.publicUrl),
-      ...optional("prepared", file.server?.prepared),
-    },
-    tracker: await resolveTracker(envLayer, file, fromFile, fromCwd, configFile),
-    sources: { configFile, deploymentFile },
+    privateKey: await resolveKey(layers, S.privateKey, S.keyFile),
+    storage: resolveStorage(layers, resolved.storage),
+    tracker: await resolveTracker(layers, resolved.tracker),
+    sources: { configFile, deploymentFile: deploymentPath(layers.fileDir, resolved.network) },
   };
   await fillFromDeployment(config);
   return config;
@@ -234,11 +183,100 @@ async function readFileLayer(file: string): Promise<FileLayer> {
   throw new ConfigError("CONFIG_INVALID", `${file}: ${problems.join("; ")}`, { details: { file, problems } });
 }
 
-function checkEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
-  const parsed = envLayerSchema.safeParse(rawEnvLayer(env));
+/** The settings' environment variables, checked; empty values count as unset. */
+function checkEnvLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const { row } of rowsOf(S)) {
+    const value = row.env === undefined ? undefined : env[row.env]?.trim();
+    if (value !== undefined && value !== "") raw[row.env!] = fromText(row, value);
+  }
+  const parsed = envLayerSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const problems = describeIssues(parsed.error.issues, (p) => String(p[0] ?? "the environment"));
   throw new ConfigError("CONFIG_INVALID", problems.join("; "), { details: { problems } });
+}
+
+/** One line per zod issue: "<field> <what is wrong>", `field` naming it as the user wrote it. */
+function describeIssues(issues: z.core.$ZodIssue[], field: (path: PropertyKey[]) => string): string[] {
+  return issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const prefix = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
+      const names = issue.keys.map((k) => `"${prefix}${k}"`).join(", ");
+      return `unknown field${issue.keys.length > 1 ? "s" : ""} ${names}: remove it or fix its spelling`;
+    }
+    return `${field(issue.path)} ${issue.message}`;
+  });
+}
+
+const PATHS = new Map(rowsOf(S).map(({ path: p, row }) => [row as Setting, p]));
+
+/** The two checked layers, each setting looked up by its row; relative paths resolved against the layer's folder. */
+class Layers {
+  readonly fileDir: string;
+  constructor(
+    private readonly env: Record<string, unknown>,
+    private readonly file: FileLayer,
+    readonly cwd: string,
+    readonly configFile: string | null,
+  ) {
+    this.fileDir = configFile ? path.dirname(configFile) : cwd;
+  }
+
+  fromEnv<R extends Setting>(row: R): z.output<R["schema"]> | undefined {
+    return row.env === undefined ? undefined : (this.env[row.env] as z.output<R["schema"]> | undefined);
+  }
+
+  fromFile<R extends Setting>(row: R): z.output<R["schema"]> | undefined {
+    let at: unknown = this.file;
+    for (const key of PATHS.get(row)!.split(".")) at = (at as Record<string, unknown> | undefined)?.[key];
+    return at as z.output<R["schema"]> | undefined;
+  }
+
+  /** The setting from the environment, else the file, else its default when the configuration applies it; paths absolute. */
+  value<R extends Setting>(row: R): z.output<R["schema"]> | undefined {
+    const layered: [unknown, string][] = [
+      [this.fromEnv(row), this.cwd],
+      [this.fromFile(row), this.fileDir],
+      [row.defaultApplied === "service" ? undefined : row.default, this.cwd],
+    ];
+    const [value, dir] = layered.find(([v]) => v !== undefined) ?? [undefined, this.cwd];
+    return (row.unit === "path" && typeof value === "string" ? path.resolve(dir, value) : value) as z.output<R["schema"]> | undefined;
+  }
+
+  /** " in <config file>", or nothing without one: where a file setting is, for messages. */
+  get inFile(): string {
+    return this.configFile ? ` in ${this.configFile}` : "";
+  }
+}
+
+/**
+ * A section of the table resolved from the layers: each setting from its row (unset ones left
+ * out), sub-sections left out when empty. A section with a kind (storage) takes the kind from
+ * the environment, else the kind of a variant's variable set there (OTA_IPFS_URL: kubo), else the
+ * file, else the default; the settings of other kinds are left out, and the file's only count
+ * when the file names the same kind. The top level keeps its unset settings as keys: `config show`
+ * lists each as "(not set)".
+ */
+function resolveSection(tree: SettingsTree, layers: Layers, top = true): Record<string, unknown> {
+  const entries = Object.entries(tree);
+  const kindRow = entries.map(([, n]) => n).find((n): n is Setting => isSetting(n) && n.discriminates === true);
+  let kind: string | undefined;
+  if (kindRow) {
+    const impliedByEnv = entries.map(([, n]) => n).find((n): n is Setting => isSetting(n) && n.variant !== undefined && layers.fromEnv(n) !== undefined);
+    kind = (layers.fromEnv(kindRow) ?? impliedByEnv?.variant ?? layers.fromFile(kindRow) ?? kindRow.default) as string;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, node] of entries) {
+    if (!isSetting(node)) {
+      const section = resolveSection(node, layers, false);
+      if (Object.keys(section).length > 0) out[key] = section;
+    } else if (node.discriminates) out[key] = kind;
+    else if (node.variant === undefined || node.variant === kind) {
+      const value = layers.value(node);
+      if (value !== undefined || top) out[key] = value;
+    }
+  }
+  return out;
 }
 
 /**
@@ -248,23 +286,24 @@ function checkEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
  * and a quorum that is not more than half of the endpoints (two halves could then each claim it)
  * or more than there are. Messages show endpoints by origin only: a path may hold an API key.
  */
-function resolveEndpoints(env: EnvLayer, file: FileLayer, flag: string[] | undefined, configFile: string | null): { urls: string[]; quorum: number } {
-  const inFile = configFile ? ` in ${configFile}` : "";
-  if (env.OTA_RPC_URL !== undefined && env.OTA_RPC_URLS !== undefined) {
+function resolveEndpoints(layers: Layers, flag: string[] | undefined): { urls: string[]; quorum: number } {
+  const { inFile } = layers;
+  const [envOne, envMany, fileOne, fileMany] = [layers.fromEnv(S.rpcUrl), layers.fromEnv(S.rpcUrls), layers.fromFile(S.rpcUrl), layers.fromFile(S.rpcUrls)];
+  if (envOne !== undefined && envMany !== undefined) {
     throw new ConfigError("CONFIG_INVALID", "both OTA_RPC_URL and OTA_RPC_URLS are set: set one (OTA_RPC_URLS takes several endpoints, separated by commas)");
   }
-  if (file.rpcUrl !== undefined && file.rpcUrls !== undefined) {
+  if (fileOne !== undefined && fileMany !== undefined) {
     throw new ConfigError("CONFIG_INVALID", `both rpcUrl and rpcUrls are set${inFile}: keep one (rpcUrls takes several endpoints)`);
   }
-  const [urls, from] = flag
+  const [urls, from]: [string[], string] = flag
     ? [flag, "--rpc"]
-    : env.OTA_RPC_URLS
-      ? [env.OTA_RPC_URLS, "OTA_RPC_URLS"]
-      : env.OTA_RPC_URL
-        ? [[env.OTA_RPC_URL], "OTA_RPC_URL"]
-        : file.rpcUrls
-          ? [file.rpcUrls, `rpcUrls${inFile}`]
-          : [[file.rpcUrl ?? "http://127.0.0.1:8545"], `rpcUrl${inFile}`];
+    : envMany
+      ? [envMany, "OTA_RPC_URLS"]
+      : envOne
+        ? [[envOne], "OTA_RPC_URL"]
+        : fileMany
+          ? [fileMany, `rpcUrls${inFile}`]
+          : [[fileOne ?? S.rpcUrl.default], `rpcUrl${inFile}`];
   const seen = new Map<string, number>();
   urls.forEach((url, i) => {
     const key = new URL(url).href.replace(/\/$/, ""); // a trailing slash names the same endpoint
@@ -277,8 +316,9 @@ function resolveEndpoints(env: EnvLayer, file: FileLayer, flag: string[] | undef
     }
     seen.set(key, i);
   });
-  const quorum = env.OTA_RPC_QUORUM ?? file.rpcQuorum ?? Math.floor(urls.length / 2) + 1;
-  const quorumFrom = env.OTA_RPC_QUORUM !== undefined ? "OTA_RPC_QUORUM" : `rpcQuorum${inFile}`;
+  const envQuorum = layers.fromEnv(S.rpcQuorum);
+  const quorum = envQuorum ?? layers.fromFile(S.rpcQuorum) ?? Math.floor(urls.length / 2) + 1;
+  const quorumFrom = envQuorum !== undefined ? "OTA_RPC_QUORUM" : `rpcQuorum${inFile}`;
   if (quorum > urls.length) {
     throw new ConfigError(
       "CONFIG_INVALID",
@@ -295,93 +335,21 @@ function resolveEndpoints(env: EnvLayer, file: FileLayer, flag: string[] | undef
   return { urls, quorum };
 }
 
-/** The key from, in order: OTA_PRIVATE_KEY, OTA_KEY_FILE, the file's privateKey, its keyFile. */
-async function resolvePrivateKey(
-  env: EnvLayer,
-  file: FileLayer,
-  fromFile: (p: string | undefined) => string | undefined,
-  fromCwd: (p: string) => string,
-  configFile: string | null,
-): Promise<string | undefined> {
-  if (env.OTA_PRIVATE_KEY) return env.OTA_PRIVATE_KEY;
-  if (env.OTA_KEY_FILE) return readKeyFile(fromCwd(env.OTA_KEY_FILE), "OTA_KEY_FILE");
-  if (file.privateKey) return file.privateKey;
-  if (file.keyFile) return readKeyFile(fromFile(file.keyFile)!, `keyFile in ${configFile}`);
-  return undefined;
-}
-
 /**
- * The tracker section: file, overlaid by OTA_TRACKER_*. The module key comes, in order, from
- * OTA_TRACKER_PRIVATE_KEY, OTA_TRACKER_KEY_FILE, tracker.privateKey, tracker.keyFile.
+ * A key given as itself or as a key file, from, in order: the key's variable, the key file's
+ * variable, the file's key, the file's key file (privateKey and keyFile; tracker.privateKey and
+ * tracker.keyFile).
  */
-async function resolveTracker(
-  env: EnvLayer,
-  file: FileLayer,
-  fromFile: (p: string | undefined) => string | undefined,
-  fromCwd: (p: string) => string,
-  configFile: string | null,
-): Promise<TrackerConfig> {
-  const t = file.tracker ?? {};
-  const inFile = configFile ? ` in ${configFile}` : "";
-  const host = env.OTA_TRACKER_HOST ?? t.host ?? "127.0.0.1";
-  const port = env.OTA_TRACKER_PORT ?? t.port ?? 8700;
-  const moduleText = env.OTA_TRACKER_MODULE ?? t.moduleId;
-  const moduleId = moduleText === undefined ? undefined : parseIdOrLabel(moduleText, "tracker.moduleId");
-  let privateKey: string | undefined;
-  if (env.OTA_TRACKER_PRIVATE_KEY) privateKey = env.OTA_TRACKER_PRIVATE_KEY;
-  else if (env.OTA_TRACKER_KEY_FILE) privateKey = await readKeyFile(fromCwd(env.OTA_TRACKER_KEY_FILE), "OTA_TRACKER_KEY_FILE");
-  else if (t.privateKey) privateKey = t.privateKey;
-  else if (t.keyFile) privateKey = await readKeyFile(fromFile(t.keyFile)!, `tracker.keyFile${inFile}`);
-
-  const parentId = env.OTA_TRACKER_PARENT_ID ?? t.parent?.id;
-  const parentUrl = env.OTA_TRACKER_PARENT_URL ?? t.parent?.url;
-  let parent: TrackerConfig["parent"];
-  if (parentId !== undefined || parentUrl !== undefined) {
-    if (parentId === undefined || parentUrl === undefined) {
-      const [missing, variable] = parentId === undefined ? ["id", "OTA_TRACKER_PARENT_ID"] : ["url", "OTA_TRACKER_PARENT_URL"];
-      throw new ConfigError(
-        "CONFIG_INVALID",
-        `tracker.parent.${missing} is missing: an intermediate module needs both the parent's id and its url; set ${variable}` +
-          ` or tracker.parent.${missing}${inFile}, or drop the parent for a server module`,
-      );
-    }
-    parent = { id: parseIdOrLabel(parentId, "tracker.parent.id"), url: parentUrl };
-    if (parent.id === moduleId) {
-      throw new ConfigError("CONFIG_INVALID", `tracker.parent.id is this module's own id ${moduleId}: give the id of the module above it`);
-    }
-  }
-  return {
-    host,
-    port,
-    dataDir: env.OTA_TRACKER_DATA ? fromCwd(env.OTA_TRACKER_DATA) : (fromFile(t.dataDir) ?? fromCwd("./.ota-ledger/tracker")),
-    url: env.OTA_TRACKER_URL ?? t.url ?? localUrl(host, port),
-    publicUrl: t.publicUrl,
-    moduleId,
-    moduleLabel: moduleText !== undefined && moduleId !== moduleText.trim().toLowerCase() ? moduleText.trim() : undefined,
-    privateKey,
-    parent,
-    networks: (t.networks ?? []).map((n) => parseLabel(n, "tracker.networks")),
-    apiToken: env.OTA_TRACKER_TOKEN ?? t.apiToken,
-    livenessMs: t.livenessMs,
-    renoticeMs: t.renoticeMs,
-    upstreamMs: t.upstreamMs,
-    adoptionSampleMs: t.adoptionSampleMs,
-    pollMs: t.pollMs,
-    anchorMs: t.anchorMs,
-    failureReportMs: t.failureReportMs,
-    firmwareServers: t.firmwareServers ?? [],
-    downloadLogMs: t.downloadLogMs,
-    confirmations: t.confirmations,
-    reorgWindow: t.reorgWindow,
-    txDeadlineMs: t.txDeadlineMs,
-    ...(env.OTA_TRACKER_MQTT_URL || t.mqtt ? { mqtt: { url: env.OTA_TRACKER_MQTT_URL ?? t.mqtt!.url, topicPrefix: t.mqtt?.topicPrefix } } : {}),
-  };
-}
-
-/** The URL a client on this machine reaches a service listening on host:port by. */
-function localUrl(host: string, port: number): string {
-  const h = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+async function resolveKey(layers: Layers, keyRow: Setting, fileRow: Setting): Promise<string | undefined> {
+  const envKey = layers.fromEnv(keyRow) as string | undefined;
+  if (envKey) return envKey;
+  const envKeyFile = layers.fromEnv(fileRow) as string | undefined;
+  if (envKeyFile) return readKeyFile(path.resolve(layers.cwd, envKeyFile), fileRow.env!);
+  const fileKey = layers.fromFile(keyRow) as string | undefined;
+  if (fileKey) return fileKey;
+  const fileKeyFile = layers.fromFile(fileRow) as string | undefined;
+  if (fileKeyFile) return readKeyFile(path.resolve(layers.fileDir, fileKeyFile), `${PATHS.get(fileRow)}${layers.inFile}`);
+  return undefined;
 }
 
 async function readKeyFile(keyFile: string, setBy: string): Promise<string> {
@@ -394,32 +362,61 @@ async function readKeyFile(keyFile: string, setBy: string): Promise<string> {
     });
   }
   const key = text.trim();
-  if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
+  if (!isPrivateKey(key)) {
     throw new ConfigError("KEY_FILE_INVALID", `the key file ${keyFile} (${setBy}) must hold one private key: 0x followed by 64 hex digits`);
   }
   return key;
 }
 
-function resolveStorage(
-  env: EnvLayer,
-  file: FileLayer,
-  fromFile: (p: string | undefined) => string | undefined,
-  fromCwd: (p: string) => string,
-  configFile: string | null,
-): OtaConfig["storage"] {
-  // OTA_IPFS_URL alone means "use this Kubo node".
-  const kind = env.OTA_STORAGE ?? (env.OTA_IPFS_URL ? "kubo" : (file.storage?.kind ?? "embedded"));
-  const fileStorage = file.storage?.kind === kind ? file.storage : undefined;
-  if (kind === "embedded") {
-    const filePath = fileStorage?.kind === "embedded" ? fromFile(fileStorage.path) : undefined;
-    return { kind, path: filePath ?? fromCwd("./.ota-ledger/ipfs") };
-  }
-  const url = env.OTA_IPFS_URL ?? (fileStorage?.kind === "kubo" ? fileStorage.url : undefined);
-  if (url === undefined) {
-    const inFile = configFile ? ` or storage.url in ${configFile}` : "";
+/** The storage section as resolved, Kubo's url required. */
+function resolveStorage(layers: Layers, storage: Resolved<typeof S>["storage"]): OtaConfig["storage"] {
+  if (storage.kind === "kubo" && storage.url === undefined) {
+    const inFile = layers.configFile ? ` or storage.url in ${layers.configFile}` : "";
     throw new ConfigError("CONFIG_INVALID", `storage.url is missing for Kubo storage: set OTA_IPFS_URL${inFile} (e.g. http://127.0.0.1:5001)`);
   }
-  return { kind, url, timeoutMs: (fileStorage?.kind === "kubo" ? fileStorage.timeoutMs : undefined) ?? 30_000 };
+  return storage as OtaConfig["storage"];
+}
+
+/**
+ * The tracker section as resolved, and what it derives: the module's key (OTA_TRACKER_PRIVATE_KEY,
+ * OTA_TRACKER_KEY_FILE, tracker.privateKey, tracker.keyFile), its id as bytes32 and the label it
+ * was hashed from, the parent as a pair (both or neither), the URL from host and port.
+ */
+async function resolveTracker(layers: Layers, tracker: Resolved<typeof S>["tracker"]): Promise<TrackerConfig> {
+  const { keyFile: _keyFile, moduleId: moduleText, parent: parentPart, ...t } = tracker;
+  void _keyFile; // read by resolveKey
+  const moduleId = moduleText === undefined ? undefined : parseIdOrLabel(moduleText, "tracker.moduleId");
+  const privateKey = await resolveKey(layers, S.tracker.privateKey, S.tracker.keyFile);
+  let parent: TrackerConfig["parent"];
+  if (parentPart !== undefined) {
+    if (parentPart.id === undefined || parentPart.url === undefined) {
+      const [missing, row] = parentPart.id === undefined ? ["id", S.tracker.parent.id] : ["url", S.tracker.parent.url];
+      throw new ConfigError(
+        "CONFIG_INVALID",
+        `tracker.parent.${missing} is missing: an intermediate module needs both the parent's id and its url; set ${row.env}` +
+          ` or tracker.parent.${missing}${layers.inFile}, or drop the parent for a server module`,
+      );
+    }
+    parent = { id: parseIdOrLabel(parentPart.id, "tracker.parent.id"), url: parentPart.url };
+    if (parent.id === moduleId) {
+      throw new ConfigError("CONFIG_INVALID", `tracker.parent.id is this module's own id ${moduleId}: give the id of the module above it`);
+    }
+  }
+  return {
+    ...t,
+    url: t.url ?? localUrl(t.host, t.port),
+    ...optional("moduleId", moduleId),
+    ...optional("moduleLabel", moduleText !== undefined && moduleId !== moduleText.toLowerCase() ? moduleText : undefined),
+    ...optional("privateKey", privateKey),
+    ...optional("parent", parent),
+    mqtt: t.mqtt as TrackerConfig["mqtt"], // its url is required in the file whenever the file gives tracker.mqtt
+  };
+}
+
+/** The URL a client on this machine reaches a service listening on host:port by. */
+function localUrl(host: string, port: number): string {
+  const h = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}`;
 }
 
 /** Fills chainId, registry and fleet left unset from deployments/<network>.json, if it exists. */
@@ -441,10 +438,6 @@ async function fillFromDeployment(config: OtaConfig): Promise<void> {
   }
   // Event scans may start at the deployment block only if this is the deployed registry.
   if (config.registry === deployment.updateRegistry) config.sources.deployedAtBlock = deployment.deployedAtBlock;
-}
-
-function checksummed(address: string | undefined): string | undefined {
-  return address === undefined ? undefined : getAddress(address.toLowerCase());
 }
 
 async function exists(file: string): Promise<boolean> {

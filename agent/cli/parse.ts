@@ -4,10 +4,48 @@ import { InputError } from "../core/errors";
 /**
  * Checks of command-line input, made before anything is sent: each throws an InputError that
  * names the input, says what is wrong and what to give instead.
+ *
+ * The checks themselves (the predicates below, exported) are also those of the configuration:
+ * the settings table (agent/cli/settings.ts) builds its zod schemas from them, with the
+ * configuration's own wording. A check is written here once.
  */
 
 const MAX_NAME_BYTES = 64; // the registry's limit (ICatalog: 1..64 bytes)
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
+
+/** A whole number from `min` to `max` (a safe integer). */
+export function isWholeNumber(value: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
+  return Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
+/** The number a text of digits only stands for (blanks around allowed), else undefined. */
+export function wholeNumberOf(text: string): number | undefined {
+  return /^\d+$/.test(text.trim()) ? Number(text) : undefined;
+}
+
+/** A private key as written: 0x followed by 64 hex digits. Messages never repeat it (a secret). */
+export function isPrivateKey(text: string): boolean {
+  return PRIVATE_KEY.test(text);
+}
+
+/** What is wrong with a 32-byte id given as 0x + 64 hex digits or as a label, or undefined when nothing is. */
+export function idOrLabelProblem(text: string): string | undefined {
+  const value = text.trim();
+  if (BYTES32.test(value)) return BigInt(value) === 0n ? "the id is zero: give a non-zero id or a label" : undefined;
+  if (/^0x[0-9a-fA-F]*$/.test(value)) return `"${text}" looks like hex but is not 32 bytes: give 0x + 64 hex digits, or a label`;
+  if (value === "") return "it is empty: give 0x + 64 hex digits, or a label (hashed with keccak256)";
+  return undefined;
+}
+
+/** What is wrong with a short bytes32 label (network, region), or undefined when nothing is. */
+export function labelProblem(text: string): string | undefined {
+  const value = text.trim();
+  if (BYTES32.test(value)) return undefined;
+  if (value === "") return "the label is empty: give a short label such as eu-west";
+  if (toUtf8Bytes(value).length > 31) return `"${text}" is longer than 31 bytes: shorten it`;
+  return undefined;
+}
 
 function fail(what: string, message: string, input?: string): never {
   throw new InputError("INVALID_INPUT", `${what}: ${message}`, { details: input === undefined ? { what } : { what, input } });
@@ -24,8 +62,8 @@ export function parseName(text: string, what: string): string {
 
 /** A positive integer id up to `max` (uint32 provider ids, uint16 hardware class ids). */
 export function parseId(text: string, what: string, max = 0xffffffff): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1 || value > max) {
+  const value = wholeNumberOf(text);
+  if (value === undefined || !isWholeNumber(value, 1, max)) {
     fail(what, `"${text}" is not an id: give a whole number from 1 to ${max}`, text);
   }
   return value;
@@ -42,22 +80,17 @@ export function parseAddress(text: string, what: string): string {
 /** A 32-byte id given as 0x + 64 hex digits, or as a label that is hashed with keccak256. */
 export function parseIdOrLabel(text: string, what: string): string {
   const value = text.trim();
-  if (BYTES32.test(value)) {
-    if (BigInt(value) === 0n) fail(what, "the id is zero: give a non-zero id or a label", text);
-    return value.toLowerCase();
-  }
-  if (/^0x[0-9a-fA-F]*$/.test(value)) fail(what, `"${text}" looks like hex but is not 32 bytes: give 0x + 64 hex digits, or a label`, text);
-  if (value === "") fail(what, "it is empty: give 0x + 64 hex digits, or a label (hashed with keccak256)");
-  return keccak256(toUtf8Bytes(value));
+  const problem = idOrLabelProblem(text);
+  if (problem !== undefined) fail(what, problem, value === "" ? undefined : text);
+  return BYTES32.test(value) ? value.toLowerCase() : keccak256(toUtf8Bytes(value));
 }
 
 /** A short label stored as bytes32 (network, region): up to 31 bytes of UTF-8, or 0x + 64 hex. */
 export function parseLabel(text: string, what: string): string {
   const value = text.trim();
-  if (BYTES32.test(value)) return value.toLowerCase();
-  if (value === "") fail(what, "the label is empty: give a short label such as eu-west");
-  if (toUtf8Bytes(value).length > 31) fail(what, `"${text}" is longer than 31 bytes: shorten it`, text);
-  return encodeBytes32String(value);
+  const problem = labelProblem(text);
+  if (problem !== undefined) fail(what, problem, value === "" ? undefined : text);
+  return BYTES32.test(value) ? value.toLowerCase() : encodeBytes32String(value);
 }
 
 /** A 33-byte compressed secp256k1 public key (0x02... or 0x03...), on the curve. */
@@ -90,8 +123,8 @@ export function parseBytes32(text: string, what: string): string {
 
 /** A whole number from `min` to `max` (thresholds, counts). */
 export function parseCount(text: string, what: string, min = 1, max = 0xffffffff): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+  const value = wholeNumberOf(text);
+  if (value === undefined || !isWholeNumber(value, min, max)) {
     fail(what, `"${text}" is not a whole number from ${min} to ${max}`, text);
   }
   return value;

@@ -1,7 +1,7 @@
 import { OtaError, InputError } from "../core/errors";
 import { signAccountRequest } from "../crypto/requestSignature";
 import type { OtaConfig } from "./config";
-import { fileLayerSchema } from "./configSchema";
+import { SETTINGS } from "./settings";
 
 /** The tracker does not answer, or answers with an error: the operation failed (exit 1). */
 export class TrackerRequestError extends OtaError {}
@@ -18,7 +18,7 @@ export interface TrackerTarget {
 
 /** The tracker of `--tracker <url>` (checked), else of the configuration. */
 export function trackerTargetOf(config: OtaConfig, option: string | undefined): TrackerTarget {
-  if (option !== undefined && !fileLayerSchema.shape.tracker.unwrap().shape.url.safeParse(option).success) {
+  if (option !== undefined && !SETTINGS.tracker.url.schema.safeParse(option).success) {
     throw new InputError("INVALID_INPUT", `--tracker "${option}" must be an http(s) URL such as "http://127.0.0.1:8700"`);
   }
   const url = option ?? config.tracker.url;
