@@ -13,6 +13,7 @@ import {
   fromText,
   isSetting,
   rowsOf,
+  withServiceDefaults,
   type FileLayer,
   type Resolved,
   type Setting,
@@ -65,6 +66,17 @@ export type TrackerConfig = Omit<Resolved<typeof S.tracker>, "keyFile" | "url" |
   parent?: { id: string; url: string };
   mqtt?: { url: string; topicPrefix?: string };
 };
+
+/**
+ * The tracker section as the tracker module takes it (TrackerModuleOptions), for `tracker start`:
+ * as resolved, with the defaults the table leaves to the service filled in (livenessMs, anchorMs,
+ * ...), and the one option named otherwise there: txDeadlineMs is its ledgerTxDeadlineMs.
+ */
+export function trackerModuleSettings(t: TrackerConfig) {
+  const settings = withServiceDefaults(S.tracker, t);
+  return { ...settings, ledgerTxDeadlineMs: settings.txDeadlineMs };
+}
+export type TrackerModuleSettings = ReturnType<typeof trackerModuleSettings>;
 
 export interface ConfigInputs {
   cwd: string;

@@ -494,14 +494,13 @@ export type Resolved<T> = Expand<
   }
 >;
 
-/** A section once its service's defaults are filled in too (withServiceDefaults). */
+/** A section once its service's defaults are filled in too (withServiceDefaults): every setting with a default is there. */
 export type WithServiceDefaults<T> = Expand<
-  {
-    -readonly [K in keyof T as T[K] extends Setting ? (T[K] extends { default: unknown } ? K : never) : never]: Out<T[K]>;
-  } & {
-    -readonly [K in keyof T as T[K] extends Setting ? (T[K] extends { default: unknown } ? never : K) : never]?: Out<T[K]>;
+  { -readonly [K in keyof T as Defaulted<T[K]> extends true ? K : never]: Out<T[K]> } & {
+    -readonly [K in keyof T as Defaulted<T[K]> extends true ? never : K]?: T[K] extends Setting ? Out<T[K]> : WithServiceDefaults<T[K]>;
   }
 >;
+type Defaulted<R> = R extends Setting ? (R extends { default: unknown } ? true : false) : false;
 
 /** ota-ledger.json as checked (every field optional). */
 export type FileLayer = FileOf<typeof SETTINGS>;

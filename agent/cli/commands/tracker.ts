@@ -18,7 +18,7 @@ import { startTrackerMqtt, type RunningTrackerMqtt } from "../../tracker/mqttInt
 import { brokerConfigFiles } from "../../tracker/mqttBrokerConfig";
 import { DEFAULT_TOPIC_PREFIX } from "../../core/reportTopics";
 import { writeFileAtomic } from "../../io/atomicFile";
-import { requireTrackerModule, type OtaConfig } from "../config";
+import { requireTrackerModule, trackerModuleSettings, type OtaConfig, type TrackerModuleSettings } from "../config";
 import { parseId, parseIdOrLabel } from "../parse";
 import { describeMs, formatBytes } from "../table";
 import { confirm, describeTx } from "../transactions";
@@ -160,7 +160,7 @@ async function registerModule(ctx: CliContext, parentOption: string | boolean | 
 async function startModule(ctx: CliContext): Promise<void> {
   const config = await ctx.config();
   const self = requireTrackerModule(config);
-  const t = config.tracker;
+  const t = trackerModuleSettings(config.tracker);
   const chain = await ctx.connectReadOnly();
   // One module per data folder: two would write one fleet database and one checkpoint.
   const lock = await lockFolder(t.dataDir, "a tracker module");
@@ -171,6 +171,7 @@ async function startModule(ctx: CliContext): Promise<void> {
     // Release bundles (docs/adr/0019): mirrored, and requested by administrators, where the deployment of this registry has ReleaseBundles.
     const bundles = config.bundles ? ReleaseBundles__factory.connect(config.bundles, chain.provider) : undefined;
     const tracker = new TrackerModule({
+      ...t, // the tracker section as it is, its defaults filled in from the settings table
       chain: {
         provider: chain.provider,
         registry: chain.registry,
@@ -182,22 +183,7 @@ async function startModule(ctx: CliContext): Promise<void> {
         fromBlock: chain.fromBlock,
       },
       ledgerAccount,
-      anchorMs: t.anchorMs,
-      failureReportMs: t.failureReportMs,
-      firmwareServers: t.firmwareServers,
-      downloadLogMs: t.downloadLogMs,
       module: self,
-      parent: t.parent,
-      networks: t.networks,
-      dataDir: t.dataDir,
-      livenessMs: t.livenessMs,
-      renoticeMs: t.renoticeMs,
-      upstreamMs: t.upstreamMs,
-      adoptionSampleMs: t.adoptionSampleMs,
-      pollMs: t.pollMs,
-      confirmations: t.confirmations,
-      reorgWindow: t.reorgWindow,
-      ledgerTxDeadlineMs: t.txDeadlineMs,
       log,
     });
     let http: RunningTrackerHttp;
@@ -228,8 +214,8 @@ async function startModule(ctx: CliContext): Promise<void> {
       dataDir: t.dataDir,
       apiToken: t.apiToken ? "required" : "none",
       ledgerDuties: ledgerDutiesOf(tracker, t, ledgerAccount?.address ?? null),
-      downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs ?? 60_000 },
-      mqtt: t.mqtt ? { url: t.mqtt.url, topicPrefix: t.mqtt.topicPrefix ?? DEFAULT_TOPIC_PREFIX, connected: mqtt?.connected ?? false } : null,
+      downloadLogs: { servers: t.firmwareServers, everyMs: t.downloadLogMs },
+      mqtt: t.mqtt ? { url: t.mqtt.url, topicPrefix: t.mqtt.topicPrefix, connected: mqtt?.connected ?? false } : null,
     };
     ctx.output(
       shown,
@@ -257,14 +243,14 @@ async function startModule(ctx: CliContext): Promise<void> {
 }
 
 /** What the module posts on the ledger, and with which account (issue 6). */
-function ledgerDutiesOf(tracker: TrackerModule, t: OtaConfig["tracker"], account: string | null) {
+function ledgerDutiesOf(tracker: TrackerModule, t: TrackerModuleSettings, account: string | null) {
   const on = tracker.role === "server" && account !== null;
   return {
     account: on ? account : null,
     failureTotals: on && tracker.options.chain.policies !== undefined,
-    anchoring: on && tracker.anchoring !== undefined && (t.anchorMs ?? 3_600_000) > 0,
-    anchorMs: t.anchorMs ?? 3_600_000,
-    failureReportMs: t.failureReportMs ?? 30_000,
+    anchoring: on && tracker.anchoring !== undefined && t.anchorMs > 0,
+    anchorMs: t.anchorMs,
+    failureReportMs: t.failureReportMs,
   };
 }
 
