@@ -95,7 +95,7 @@ const topicPrefix = stringIf(
   'must be a topic prefix of one to four levels of letters, digits, ".", "_" or "-", such as "ota" or "plant-1/ota"',
 );
 
-const FROM_DEPLOYMENT = "from deployments/<network>.json";
+const FROM_DEPLOYMENT = "from `deployments/<network>.json`";
 
 // ---------------------------------------------------------------- the table
 
@@ -105,7 +105,7 @@ export const SETTINGS = {
     schema: networkName,
     default: "localhost",
     unit: "",
-    description: "the deployment in use: its addresses come from deployments/<network>.json in the config file's folder (else the working folder)",
+    description: "the deployment in use: its addresses come from `deployments/<network>.json` in the config file's folder (else the working folder)",
   },
   rpcUrl: {
     env: "OTA_RPC_URL",
@@ -208,7 +208,7 @@ export const SETTINGS = {
       variant: "kubo",
       example: "http://127.0.0.1:5001",
       unit: "URL",
-      description: "the Kubo node's RPC API (required with kubo)",
+      description: "the Kubo node's RPC API; required",
     },
     timeoutMs: {
       schema: milliseconds,
@@ -260,7 +260,7 @@ export const SETTINGS = {
     url: {
       env: "OTA_TRACKER_URL",
       schema: httpUrl("http://127.0.0.1:8700"),
-      derived: "http://<tracker.host>:<tracker.port> (127.0.0.1 for a wildcard host)",
+      derived: "`http://<tracker.host>:<tracker.port>` (127.0.0.1 for a wildcard host)",
       unit: "URL",
       description: "where the fleet commands reach the tracker (--tracker overrides it)",
     },
@@ -316,7 +316,7 @@ export const SETTINGS = {
     apiToken: {
       env: "OTA_TRACKER_TOKEN",
       schema: apiToken,
-      example: "(the output of `openssl rand -hex 32`)",
+      example: "5d41402abc4b2a76b9719d911017c592",
       unit: "",
       description: "the bearer token of the read API and dashboard, 16 to 256 characters (none: open, warned about unless on a loopback host)",
     },
@@ -411,7 +411,7 @@ export const SETTINGS = {
         default: DEFAULT_TOPIC_PREFIX,
         defaultApplied: "service",
         unit: "",
-        description: "the first levels of the topics: <prefix>/<module>/<device>/reports",
+        description: "the first levels of the topics: `<prefix>/<module>/<device>/reports`",
       },
     },
   },
