@@ -1,12 +1,12 @@
 import { AbiCoder, isHexString, keccak256, ZeroHash } from "ethers";
-import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
+import { buildSortedTree, verifySortedProof } from "./merkle";
 import { InputError } from "../core/errors";
 
 /**
  * Rollout cohorts as Merkle trees of device ids, matching contracts/policies/StagedRollout.sol:
  *   leaf = keccak256(keccak256(abi.encode(deviceId)))
- * The double hash keeps a leaf from being read as an inner node. Pairs are sorted before hashing
- * (merkletreejs sortPairs; OpenZeppelin MerkleProof on-chain). A device proves it is in a wave of a
+ * The double hash keeps a leaf from being read as an inner node. The tree is a sorted-pair tree of
+ * merkle.ts (OpenZeppelin MerkleProof on-chain). A device proves it is in a wave of a
  * rollout with the evidence abi.encode(uint256 waveIndex, bytes32[] proof).
  */
 

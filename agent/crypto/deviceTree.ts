@@ -1,13 +1,13 @@
 import { AbiCoder, keccak256, isHexString, ZeroHash } from "ethers";
 import { curve } from "./secp256k1";
-import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
+import { buildSortedTree, verifySortedProof } from "./merkle";
 import { InputError } from "../core/errors";
 
 /**
  * Device records as Merkle leaves, matching contracts/libraries/DeviceRecords.sol:
  *   leaf = keccak256(keccak256(abi.encode(id, keccak256(publicKey), hardwareClass, network, region)))
- * The double hash keeps a leaf from being read as an inner node. Pairs are sorted before hashing
- * (merkletreejs sortPairs; OpenZeppelin MerkleProof on-chain).
+ * The double hash keeps a leaf from being read as an inner node. The tree is a sorted-pair tree of
+ * merkle.ts (OpenZeppelin MerkleProof on-chain).
  */
 export interface DeviceRecord {
   id: string; // bytes32

@@ -1,13 +1,14 @@
-import { AbiCoder, keccak256, isHexString, ZeroHash } from "ethers";
-import { buildSortedTree, verifySortedProof } from "./sortedMerkle";
+import { getBytes, isHexString, ZeroHash } from "ethers";
+import { buildSortedTree, keccak256Bytes, verifySortedProof } from "./merkle";
 import { InputError } from "../core/errors";
 
 /**
  * Device status records as Merkle leaves, matching contracts/StatusAnchors.sol (verifyStatus):
  *   leaf = keccak256(keccak256(abi.encode(deviceId, releaseId, version, outcome, reportCounter, reportedAt)))
- * The double hash keeps a leaf from being read as an inner node. Pairs are sorted before hashing
- * (merkletreejs sortPairs; OpenZeppelin MerkleProof on-chain), as for device batches
- * (deviceTree.ts).
+ * The double hash keeps a leaf from being read as an inner node. The tree is a sorted-pair tree of
+ * merkle.ts (OpenZeppelin MerkleProof on-chain), as for device batches (deviceTree.ts). The leaf is
+ * encoded here only: the tracker, which anchors a fleet chunk by chunk, hashes its records with
+ * statusLeafBytes.
  */
 
 /** Outcome codes of a status record (uint8 on-chain). */
@@ -54,16 +55,42 @@ export interface ReleaseCounts {
   pending: number;
 }
 
-const coder = AbiCoder.defaultAbiCoder();
-
 export function statusLeaf(record: StatusRecord): string {
-  const inner = keccak256(
-    coder.encode(
-      ["bytes32", "bytes32", "uint64", "uint8", "uint64", "uint40"],
-      [record.deviceId, record.releaseId, record.version, record.outcome, record.reportCounter, record.reportedAt],
-    ),
-  );
-  return keccak256(inner);
+  return "0x" + statusLeafBytes(record).toString("hex");
+}
+
+/** statusLeaf as bytes. */
+export function statusLeafBytes(record: StatusRecord): Buffer {
+  return keccak256Bytes(keccak256Bytes(statusWords(record)));
+}
+
+/**
+ * abi.encode(bytes32 deviceId, bytes32 releaseId, uint64 version, uint8 outcome, uint64
+ * reportCounter, uint40 reportedAt): six static words, each value right-aligned in its own,
+ * written directly (AbiCoder takes several times as long, and the tracker hashes a leaf per device
+ * per anchor; statusTree.test checks both agree). Throws, as abi.encode does, for a value that
+ * does not fit its type.
+ */
+function statusWords(record: StatusRecord): Buffer {
+  const w = Buffer.alloc(192);
+  w.set(bytes32(record.deviceId, "device id"), 0);
+  w.set(bytes32(record.releaseId, "release id"), 32);
+  w.writeBigUInt64BE(BigInt(record.version), 88);
+  w.writeUInt8(integer(record.outcome, "outcome"), 127);
+  w.writeBigUInt64BE(BigInt(record.reportCounter), 152);
+  w.writeUIntBE(integer(record.reportedAt, "reported-at"), 187, 5);
+  return w;
+}
+
+function bytes32(value: string, what: string): Uint8Array {
+  const b = getBytes(value, what);
+  if (b.length !== 32) throw new RangeError(`a status record's ${what} must be 32 bytes, not ${b.length}`);
+  return b;
+}
+
+function integer(value: number, what: string): number {
+  if (!Number.isInteger(value)) throw new RangeError(`a status record's ${what} must be a whole number, not ${String(value)}`);
+  return value;
 }
 
 export interface StatusTree {

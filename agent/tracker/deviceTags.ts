@@ -2,7 +2,7 @@ import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
 import { InputError } from "../core/errors";
 import { labelToBytes32 } from "./fleetViews";
 import { statusLeaf, type StatusRecord } from "../crypto/statusTree";
-import { verifySortedProof } from "../crypto/sortedMerkle";
+import { verifySortedProof } from "../crypto/merkle";
 
 /**
  * Device tags and dynamic groups (issue 19, item 11): mutable key/value labels an administrator

@@ -1,6 +1,7 @@
 import type { StatusAnchors } from "../chain/contracts";
 import { OtaError } from "../core/errors";
-import { releaseCounts, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
+import { releaseCounts, statusLeafBytes, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
+import { SortedMerkleTree } from "../crypto/merkle";
 import type { FleetDatabase } from "./fleetDatabase";
 import type { LedgerAccount } from "./ledgerAccount";
 import { canonicalTags } from "./deviceTags";
@@ -10,12 +11,8 @@ import {
   CHUNK_SIZE,
   deviceNodeBuffer,
   tagsLeafBuffer,
-  layersOf,
   packNodes,
   packRecord,
-  proofIn,
-  rootOf,
-  statusLeafBuffer,
   statusRecordOf,
   unpackNodes,
   unpackRecord,
@@ -222,13 +219,13 @@ export class StatusAnchoring {
         sum.failed += c.failed;
         sum.pending += c.pending;
       }
-      chunkRoots.push(rootOf(records.map((r) => deviceNodeBuffer(r, tags.get(r.deviceId) ?? null))));
+      chunkRoots.push(new SortedMerkleTree(records.map((r) => deviceNodeBuffer(r, tags.get(r.deviceId) ?? null))).root);
       after = rows[rows.length - 1].id;
       if (rows.length < this.chunkSize) break;
       await yieldToLoop(); // reports keep flowing while a large fleet is anchored
     }
     const sorted = [...counts.values()].sort((a, b) => (BigInt(a.releaseId) < BigInt(b.releaseId) ? -1 : 1));
-    return { root: position === 0 ? "" : hex(rootOf(chunkRoots)), deviceCount: position, counts: sorted, chunkRoots: packNodes(chunkRoots) };
+    return { root: position === 0 ? "" : hex(new SortedMerkleTree(chunkRoots).root), deviceCount: position, counts: sorted, chunkRoots: packNodes(chunkRoots) };
   }
 
   /** Drops the records of all but the newest `keepRecords` anchors (their rows stay; their proofs can no longer be served). */
@@ -272,10 +269,10 @@ export class StatusAnchoring {
     const records: StatusRecord[] = chunk.map((r) => unpackRecord(r.device_id, r.record));
     // Format 1 (anchors before tags): the status leaf is the device's node; format 2: it is paired with the tags leaf.
     const v2 = a.format >= ANCHOR_FORMAT_TAGS;
-    const nodes = v2 ? records.map((r, i) => deviceNodeBuffer(r, chunk[i].tags)) : records.map(statusLeafBuffer);
+    const nodes = v2 ? records.map((r, i) => deviceNodeBuffer(r, chunk[i].tags)) : records.map(statusLeafBytes);
     const r = records[at - first];
     const own = v2 ? [tagsLeafBuffer(r.deviceId, chunk[at - first].tags)] : [];
-    const proof = [...own, ...proofIn(layersOf(nodes), at - first), ...proofIn(layersOf(unpackNodes(a.chunk_roots)), first / a.chunk_size)];
+    const proof = [...own, ...new SortedMerkleTree(nodes).proof(at - first), ...new SortedMerkleTree(unpackNodes(a.chunk_roots)).proof(first / a.chunk_size)];
     return {
       anchorIndex: index,
       root: a.root,

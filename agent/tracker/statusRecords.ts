@@ -1,18 +1,19 @@
-import { ZeroHash, getBytes, keccak256 } from "ethers";
+import { ZeroHash, getBytes } from "ethers";
 import { isRetriedLater } from "../core/updateOutcome";
-import { STATUS_OUTCOME, type StatusOutcome, type StatusRecord } from "../crypto/statusTree";
+import { hashSortedPair, keccak256Bytes as keccak } from "../crypto/merkle";
+import { STATUS_OUTCOME, statusLeafBytes, type StatusOutcome, type StatusRecord } from "../crypto/statusTree";
 
 /**
  * Status records at fleet scale (issue 6, status anchoring): the outcome code of a device's last
  * report, records packed in 54 bytes for the fleet database, and the status tree of
- * agent/crypto/statusTree.ts built chunk by chunk over buffers, so that a million devices are
- * anchored and proven without holding the tree. Pure: values in, values out.
+ * agent/crypto/statusTree.ts built chunk by chunk, so that a million devices are anchored and
+ * proven without holding the tree. Pure: values in, values out.
  *
- * The tree is the one buildSortedTree makes (merkletreejs, sorted pairs, an odd node carried up
- * unchanged, leaves in the order given). Its nodes `CHUNK_LEVELS` levels above the leaves are the
- * roots of aligned chunks of 2^CHUNK_LEVELS leaves, so a proof is the proof inside one chunk
- * (rebuilt from that chunk's records) followed by the proof of the chunk's root among the chunk
- * roots (kept with the anchor).
+ * The tree is a sorted-pair tree of agent/crypto/merkle.ts (SortedMerkleTree; an odd node carried
+ * up unchanged, leaves in the order given). Its nodes 10 levels above the leaves are the roots of
+ * the aligned chunks of CHUNK_SIZE leaves, each as a tree of its own, so the root is the tree of
+ * the chunks' roots, and a proof is the proof inside one chunk (rebuilt from that chunk's records)
+ * followed by the proof of the chunk's root among the chunk roots (kept with the anchor).
  */
 
 /** Leaves per chunk: 1024 (a proof needs one chunk's records and the anchor's chunk roots). */
@@ -92,21 +93,7 @@ export function unpackRecord(deviceId: Buffer, b: Buffer): StatusRecord {
   };
 }
 
-// ---------------------------------------------------------------------------- the tree over buffers
-
-const keccak = (data: Uint8Array): Buffer => Buffer.from(keccak256(data).slice(2), "hex");
-
-/** statusLeaf (agent/crypto/statusTree) over buffers: the abi encoding of six static words, hashed twice. */
-export function statusLeafBuffer(r: StatusRecord): Buffer {
-  const w = Buffer.alloc(192);
-  Buffer.from(getBytes(r.deviceId)).copy(w, 0);
-  Buffer.from(getBytes(r.releaseId)).copy(w, 32);
-  w.writeBigUInt64BE(r.version, 88);
-  w.writeUInt8(r.outcome, 127);
-  w.writeBigUInt64BE(r.reportCounter, 152);
-  w.writeUIntBE(r.reportedAt, 187, 5);
-  return keccak(keccak(w));
-}
+// ---------------------------------------------------------------------------- the tree's nodes
 
 /**
  * Anchor format 2 (issue 19, item 11): each device's node in the tree is the pair of its status
@@ -129,39 +116,10 @@ export function tagsLeafBuffer(deviceId: string, canonicalTags: string | null): 
   return keccak(keccak(w));
 }
 
-/** A device's node in a format-2 tree: its status leaf and its tags leaf, paired. */
+/** A device's node in a format-2 tree: its status leaf and its tags leaf, paired as the tree pairs nodes. */
 export function deviceNodeBuffer(r: StatusRecord, canonicalTags: string | null): Buffer {
-  return hashPair(statusLeafBuffer(r), tagsLeafBuffer(r.deviceId, canonicalTags));
+  return hashSortedPair(statusLeafBytes(r), tagsLeafBuffer(r.deviceId, canonicalTags));
 }
-
-function hashPair(a: Buffer, b: Buffer): Buffer {
-  return Buffer.compare(a, b) <= 0 ? keccak(Buffer.concat([a, b])) : keccak(Buffer.concat([b, a]));
-}
-
-/** Every layer of the tree of these nodes, the nodes first and the root last (an odd node is carried up). */
-export function layersOf(nodes: Buffer[]): Buffer[][] {
-  if (nodes.length === 0) throw new RangeError("a tree needs at least one node");
-  const layers = [nodes];
-  while (layers[layers.length - 1].length > 1) {
-    const below = layers[layers.length - 1];
-    const up: Buffer[] = [];
-    for (let i = 0; i < below.length; i += 2) up.push(i + 1 < below.length ? hashPair(below[i], below[i + 1]) : below[i]);
-    layers.push(up);
-  }
-  return layers;
-}
-
-/** The proof of node `index` of the bottom layer: its siblings, bottom up (none where it was carried). */
-export function proofIn(layers: Buffer[][], index: number): Buffer[] {
-  const proof: Buffer[] = [];
-  for (let l = 0, i = index; l < layers.length - 1; l++, i >>= 1) {
-    const sibling = i ^ 1;
-    if (sibling < layers[l].length) proof.push(layers[l][sibling]);
-  }
-  return proof;
-}
-
-export const rootOf = (nodes: Buffer[]): Buffer => layersOf(nodes).at(-1)![0];
 
 /** Chunk roots packed in one buffer (32 bytes each), as the fleet database keeps them. */
 export const packNodes = (nodes: Buffer[]): Buffer => Buffer.concat(nodes);

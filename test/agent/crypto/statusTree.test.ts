@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { ZeroHash, concat, getBytes, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "ethers";
+import fc from "fast-check";
+import { AbiCoder, ZeroHash, concat, getBytes, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import { STATUS_OUTCOME, StatusRecord, buildStatusTree, releaseCounts, statusLeaf, verifyStatusProof } from "../../../agent/crypto/statusTree";
 import { InputError } from "../../../agent/core/errors";
@@ -77,6 +78,61 @@ describe("agent/crypto/statusTree: device status records as Merkle leaves (APP-I
         { ...record, reportedAt: record.reportedAt + 1 },
       ];
       expect(new Set([record, ...variants].map(statusLeaf)).size).to.equal(variants.length + 1);
+    });
+
+    const STATUS_TYPES = ["bytes32", "bytes32", "uint64", "uint8", "uint64", "uint40"];
+    const abiLeaf = (r: StatusRecord) =>
+      keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(STATUS_TYPES, [r.deviceId, r.releaseId, r.version, r.outcome, r.reportCounter, r.reportedAt])));
+
+    it("writes abi.encode's words itself: equal to AbiCoder's for any record, each field from zero to its type's largest value", function () {
+      const word = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => "0x" + Buffer.from(b).toString("hex"));
+      const record = fc.record({
+        deviceId: word,
+        releaseId: fc.oneof(word, fc.constant(ZeroHash)),
+        version: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        outcome: fc.constantFrom(...Object.values(STATUS_OUTCOME)),
+        reportCounter: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        reportedAt: fc.integer({ min: 0, max: 2 ** 40 - 1 }),
+      });
+      fc.assert(
+        fc.property(record, (r) => {
+          expect(statusLeaf(r)).to.equal(abiLeaf(r));
+        }),
+        { numRuns: 300 },
+      );
+      const widest: StatusRecord = {
+        deviceId: "0x" + "ff".repeat(32),
+        releaseId: "0x" + "FF".repeat(32),
+        version: 2n ** 64n - 1n,
+        outcome: 5,
+        reportCounter: 2n ** 64n - 1n,
+        reportedAt: 2 ** 40 - 1,
+      };
+      expect(statusLeaf(widest)).to.equal(abiLeaf(widest));
+    });
+
+    it("throws, as abi.encode does, for a value its type cannot hold", function () {
+      const record = makeStatus("device 7");
+      const spoilt: StatusRecord[] = [
+        { ...record, deviceId: "0x1234" },
+        { ...record, releaseId: record.releaseId + "00" },
+        { ...record, version: 2n ** 64n },
+        { ...record, version: -1n },
+        { ...record, outcome: 256 as StatusRecord["outcome"] },
+        { ...record, reportCounter: 2n ** 64n },
+        { ...record, reportedAt: 2 ** 40 },
+        { ...record, reportedAt: 1.5 },
+      ];
+      for (const r of spoilt) {
+        expect(
+          () => abiLeaf(r),
+          JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v)),
+        ).to.throw();
+        expect(
+          () => statusLeaf(r),
+          JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v)),
+        ).to.throw();
+      }
     });
   });
 

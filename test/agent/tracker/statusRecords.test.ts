@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
-import { buildSortedTree } from "../../../agent/crypto/sortedMerkle";
-import { STATUS_OUTCOME, statusLeaf, type StatusRecord } from "../../../agent/crypto/statusTree";
-import { layersOf, packRecord, proofIn, rootOf, statusLeafBuffer, statusOutcomeOf, unpackRecord } from "../../../agent/tracker/statusRecords";
+import { SortedMerkleTree, buildSortedTree } from "../../../agent/crypto/merkle";
+import { STATUS_OUTCOME, statusLeaf, statusLeafBytes, type StatusRecord } from "../../../agent/crypto/statusTree";
+import { packRecord, statusOutcomeOf, unpackRecord } from "../../../agent/tracker/statusRecords";
 
 const record = (i: number): StatusRecord => ({
   deviceId: keccak256(toUtf8Bytes(`device ${i}`)),
@@ -18,7 +18,7 @@ describe("agent/tracker/statusRecords: status records packed and their tree buil
   it("a leaf over buffers is statusTree's leaf, and a packed record unpacks to itself", () => {
     for (let i = 0; i < 6; i++) {
       const r = record(i);
-      expect(hex(statusLeafBuffer(r))).to.equal(statusLeaf(r));
+      expect(hex(statusLeafBytes(r))).to.equal(statusLeaf(r));
       expect(unpackRecord(Buffer.from(r.deviceId.slice(2), "hex"), packRecord(r))).to.deep.equal(r);
     }
   });
@@ -26,14 +26,14 @@ describe("agent/tracker/statusRecords: status records packed and their tree buil
   it("proofs made from one chunk and the chunk roots are buildSortedTree's, for every fleet size around the chunk edges", () => {
     const chunk = 4;
     for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33]) {
-      const leaves = Array.from({ length: n }, (_, i) => statusLeafBuffer(record(i)));
+      const leaves = Array.from({ length: n }, (_, i) => statusLeafBytes(record(i)));
       const expected = buildSortedTree(leaves.map(hex));
       const chunkRoots: Buffer[] = [];
-      for (let at = 0; at < n; at += chunk) chunkRoots.push(rootOf(leaves.slice(at, at + chunk)));
-      expect(hex(rootOf(chunkRoots)), `root of ${n}`).to.equal(expected.root);
+      for (let at = 0; at < n; at += chunk) chunkRoots.push(new SortedMerkleTree(leaves.slice(at, at + chunk)).root);
+      expect(hex(new SortedMerkleTree(chunkRoots).root), `root of ${n}`).to.equal(expected.root);
       for (let i = 0; i < n; i++) {
         const first = Math.floor(i / chunk) * chunk;
-        const proof = [...proofIn(layersOf(leaves.slice(first, first + chunk)), i - first), ...proofIn(layersOf(chunkRoots), first / chunk)];
+        const proof = [...new SortedMerkleTree(leaves.slice(first, first + chunk)).proof(i - first), ...new SortedMerkleTree(chunkRoots).proof(first / chunk)];
         expect(proof.map(hex), `proof ${i} of ${n}`).to.deep.equal(expected.proofs[i]);
       }
     }
