@@ -60,8 +60,7 @@ export function renderConfigurationDoc(tree: SettingsTree = SETTINGS): string {
 function defaultOf(row: Setting): string {
   if (row.default !== undefined)
     return `${literal(row.default)}${row.unit === "ms" ? ` (${duration(row.default as number)})` : row.unit === "bytes" ? ` (${bytes(row.default as number)})` : ""}`;
-  if (row.derived !== undefined) return row.derived;
-  return row.example === undefined ? "none" : `none (e.g. ${literal(row.example)})`;
+  return `${row.derived ?? "none"}${row.example === undefined ? "" : ` (e.g. ${literal(row.example)})`}`;
 }
 
 function descriptionOf(row: Setting): string {

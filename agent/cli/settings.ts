@@ -33,7 +33,7 @@ export interface Setting {
   readonly defaultApplied?: "service";
   /** A default computed from other values or found elsewhere (the deployment file), as the docs say it. */
   readonly derived?: string;
-  /** A value for the docs (and the table's tests) when there is no default. */
+  /** A value for the docs and the table's tests, required when there is no default. */
   readonly example?: unknown;
   readonly unit: Unit;
   readonly description: string;
@@ -96,6 +96,7 @@ const topicPrefix = stringIf(
 );
 
 const FROM_DEPLOYMENT = "from `deployments/<network>.json`";
+const EXAMPLE_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
 // ---------------------------------------------------------------- the table
 
@@ -125,6 +126,7 @@ export const SETTINGS = {
     env: "OTA_RPC_QUORUM",
     schema: positiveInt("a number of endpoints that must agree"),
     derived: "a majority of the endpoints",
+    example: 2,
     unit: "",
     description: "how many endpoints must give the same answer: more than half of them, at most all",
   },
@@ -132,15 +134,31 @@ export const SETTINGS = {
     env: "OTA_CHAIN_ID",
     schema: positiveInt("a chain id"),
     derived: FROM_DEPLOYMENT,
+    example: 11155111,
     unit: "",
     description: "the chain the endpoints must serve (checked at start)",
   },
-  registry: { env: "OTA_REGISTRY", schema: address("UpdateRegistry"), derived: FROM_DEPLOYMENT, unit: "address", description: "UpdateRegistry" },
-  fleet: { env: "OTA_FLEET", schema: address("FleetRegistry"), derived: FROM_DEPLOYMENT, unit: "address", description: "FleetRegistry" },
+  registry: {
+    env: "OTA_REGISTRY",
+    schema: address("UpdateRegistry"),
+    derived: FROM_DEPLOYMENT,
+    example: EXAMPLE_ADDRESS,
+    unit: "address",
+    description: "UpdateRegistry",
+  },
+  fleet: {
+    env: "OTA_FLEET",
+    schema: address("FleetRegistry"),
+    derived: FROM_DEPLOYMENT,
+    example: EXAMPLE_ADDRESS,
+    unit: "address",
+    description: "FleetRegistry",
+  },
   policies: {
     env: "OTA_POLICIES",
     schema: address("UpdatePolicies"),
     derived: FROM_DEPLOYMENT,
+    example: EXAMPLE_ADDRESS,
     unit: "address",
     description: "UpdatePolicies, where administrators attach update policies (without it, the registry's installable check alone)",
   },
@@ -148,6 +166,7 @@ export const SETTINGS = {
     env: "OTA_ANCHORS",
     schema: address("StatusAnchors"),
     derived: FROM_DEPLOYMENT,
+    example: EXAMPLE_ADDRESS,
     unit: "address",
     description: "StatusAnchors, where trackers anchor the fleet's status (without it, nothing is anchored)",
   },
@@ -155,6 +174,7 @@ export const SETTINGS = {
     env: "OTA_LENS",
     schema: address("UpdateCheckLens"),
     derived: FROM_DEPLOYMENT,
+    example: EXAMPLE_ADDRESS,
     unit: "address",
     description: "a deployed UpdateCheckLens: ledger reads call it with the query alone instead of sending its creation code",
   },
@@ -226,6 +246,7 @@ export const SETTINGS = {
       env: "OTA_SERVER_PUBLIC_URL",
       schema: httpUrl("https://firmware.example.com"),
       derived: "the listening URL",
+      example: "https://firmware.example.com",
       unit: "URL",
       description: "the URL devices and authors use behind a reverse proxy (they sign their requests for its origin)",
     },
@@ -261,12 +282,14 @@ export const SETTINGS = {
       env: "OTA_TRACKER_URL",
       schema: httpUrl("http://127.0.0.1:8700"),
       derived: "`http://<tracker.host>:<tracker.port>` (127.0.0.1 for a wildcard host)",
+      example: "http://10.0.0.7:8700",
       unit: "URL",
       description: "where the fleet commands reach the tracker (--tracker overrides it)",
     },
     publicUrl: {
       schema: httpUrl("https://tracker.example.com"),
       derived: "the listening URL",
+      example: "https://tracker.example.com",
       unit: "URL",
       description: "the origin administrators sign update requests for, when the tracker sits behind a proxy",
     },
