@@ -7,12 +7,15 @@ import { SETTINGS, isSetting, rowsOf, type Setting, type SettingsTree } from "..
 
 export const CONFIGURATION_DOC = path.join(__dirname, "..", "docs", "configuration.md");
 
-/** The sections' headings and what they configure; a section not named here is headed by its key. */
-const SECTIONS: Record<string, string> = {
-  "": "The chain, the accounts and the firmware server's URL (top level)",
-  storage: "`storage`: where the firmware server keeps artifacts",
-  server: "`server`: the firmware server (`ota-ledger server start`)",
-  tracker: "`tracker`: the status tracker (`ota-ledger tracker start`, and where the fleet commands reach it)",
+/** Each section's heading (its anchor: #general, #storage, ...) and what it configures; a section not named here is headed by its key alone. */
+const SECTIONS: Record<string, [string, string]> = {
+  "": ["General", "The chain, the accounts and where the firmware server is (the file's top level)."],
+  storage: ["storage", "Where the firmware server keeps artifacts ([ADR 0002](adr/0002-artifacts-and-serving.md))."],
+  server: ["server", "The firmware server, `ota-ledger server start` ([server.md](server.md))."],
+  tracker: [
+    "tracker",
+    "The status tracker, `ota-ledger tracker start`, and where the fleet commands reach one ([tracker.md](tracker.md), [ADR 0004](adr/0004-tracker.md)).",
+  ],
 };
 
 const INTRO = `# Configuration reference
@@ -43,9 +46,11 @@ export function renderConfigurationDoc(tree: SettingsTree = SETTINGS): string {
   const order = ["", ...Object.keys(tree).filter((k) => !isSetting(tree[k]))].filter((k) => sections.has(k));
   const parts = [INTRO];
   for (const key of order) {
+    const [heading, about] = SECTIONS[key] ?? [key, ""];
     parts.push(
-      `## ${SECTIONS[key] ?? `\`${key}\``}`,
+      `## ${heading}`,
       "",
+      ...(about ? [about, ""] : []),
       "| setting | environment variable | default | unit | description |",
       "| --- | --- | --- | --- | --- |",
     );

@@ -120,7 +120,8 @@ export const SETTINGS = {
     schema: httpUrls("http://127.0.0.1:8545", RPC_LIST_FORM).min(1, { error: RPC_LIST_FORM }),
     example: ["https://rpc-1.example.org", "https://rpc-2.example.org", "https://rpc-3.example.org"],
     unit: "URL",
-    description: "several endpoints of one chain (comma-separated in the environment and --rpc): every read must agree across rpcQuorum of them",
+    description:
+      "several endpoints of one chain (comma-separated in the environment and --rpc): every read must agree across rpcQuorum of them; each counts once",
   },
   rpcQuorum: {
     env: "OTA_RPC_QUORUM",
@@ -128,7 +129,7 @@ export const SETTINGS = {
     derived: "a majority of the endpoints",
     example: 2,
     unit: "",
-    description: "how many endpoints must give the same answer: more than half of them, at most all",
+    description: "how many endpoints must give the same answer: more than half of them, at most all (one endpoint: reads go straight to it)",
   },
   chainId: {
     env: "OTA_CHAIN_ID",
