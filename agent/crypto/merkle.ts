@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { getBytes, isHexString, keccak256 } from "ethers";
-import { MerkleTree } from "merkletreejs";
+import { MerkleTree } from "merkletreejs/MerkleTree";
 
 /**
  * The Merkle trees of OTA Ledger, all of them built here (merkletreejs) and all their proofs
@@ -42,11 +42,11 @@ export class SortedMerkleTree {
 
   constructor(leaves: readonly Uint8Array[]) {
     if (leaves.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
-    this.tree = new MerkleTree(leaves.map(asBuffer), keccak256Bytes, { sortPairs: true });
+    this.tree = new MerkleTree([...leaves], keccak256Bytes, { sortPairs: true });
   }
 
   static fromHex(leaves: readonly string[]): SortedMerkleTree {
-    return new SortedMerkleTree(leaves.map(parseHex));
+    return new SortedMerkleTree(leaves.map((l) => getBytes(l)));
   }
 
   get root(): Buffer {
@@ -90,7 +90,11 @@ export class PositionalMerkleTree {
   constructor(leaves: string[]) {
     if (leaves.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
     this.leaves = leaves;
-    this.tree = new MerkleTree(leaves.map(parseHex), sha256, { sortPairs: false });
+    this.tree = new MerkleTree(
+      leaves.map((l) => getBytes(l)),
+      sha256,
+      { sortPairs: false },
+    );
   }
 
   get root(): string {
@@ -127,9 +131,6 @@ function leafAt(tree: MerkleTree, index: number): Buffer {
   return leaf;
 }
 
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-/** Hex a caller gives, strictly (ethers' getBytes throws on anything else). */
-const parseHex = (h: string): Buffer => asBuffer(getBytes(h));
-/** Hex already checked with isHexString. */
+/** Hex already checked with isHexString (leaves a caller gives are read with ethers' getBytes, which throws on anything else). */
 const hexBytes = (h: string): Buffer => Buffer.from(h.slice(2), "hex");
-const hex = (b: Uint8Array): string => "0x" + Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+const hex = (b: Buffer): string => "0x" + b.toString("hex");
