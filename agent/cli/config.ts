@@ -2,7 +2,6 @@ import { shownEndpoint } from "../chain/rpcEndpoint";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { Wallet } from "ethers";
-// A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
 import type * as z from "zod";
 import { InputError } from "../core/errors";
 import { deploymentPath, readDeployment } from "../chain/deployment";
