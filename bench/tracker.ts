@@ -6,7 +6,7 @@
  *     and their active device count), through the tracker's own path: LedgerMirror.apply (decode,
  *     release id check, ledger_events, releases) -> FleetPlanner.catalogueChanged ->
  *     FleetPlanner.affectedBy. Then, apart, the time to read the affected device ids
- *     (FleetDatabase.activeDevicesIn). Once on a fleet of a few hundred configurations, once on
+ *     (FleetStore.configs.activeDevicesIn). Once on a fleet of a few hundred configurations, once on
  *     one of about 10,000 (the cost follows configurations, not devices).
  *   report intake: real sealed status reports (ECIES to the module's key, signed by each
  *     device's own key), opened, checked against the enrolled key and stored durably (WAL,
@@ -35,7 +35,8 @@ import os from "node:os";
 import path from "node:path";
 import { Interface, Wallet, encodeBytes32String } from "ethers";
 import { UpdateRegistry__factory } from "../typechain-types";
-import { FleetDatabase } from "../agent/tracker/fleetDatabase";
+import Database from "../agent/io/sqlite";
+import { FleetStore } from "../agent/tracker/store";
 import { FleetPlanner } from "../agent/tracker/fleetPlanner";
 import { LedgerMirror } from "../agent/tracker/ledgerMirror";
 import { ReportIntake, takeSealedReport, takeSealedReports } from "../agent/tracker/reportIntake";
@@ -161,7 +162,7 @@ function releaseRecord(spec: ComponentSpec, i: number, hardware = spec.hardware)
 interface Fleet {
   dir: string;
   file: string;
-  db: FleetDatabase;
+  db: FleetStore;
   shape: FleetShape;
   catalogue: Map<string, Published[]>; // component name -> releases, oldest first
   configs: number;
@@ -178,7 +179,7 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
   const setupMs: Record<string, number> = {};
   const dir = mkdtempSync(path.join(os.tmpdir(), "ota-bench-tracker-"));
   const file = path.join(dir, "fleet.db");
-  const db = new FleetDatabase(file);
+  let db = new FleetStore(file);
   const rnd = prng(seed);
 
   // Releases: every installed version is a release on the ledger; one old kernel is flagged.
@@ -191,7 +192,7 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
       for (let i = 0; i < spec.versions; i++) {
         const record = releaseRecord(spec, i);
         const id = computeReleaseId(domain, record).toLowerCase();
-        db.upsertRelease({
+        db.catalogue.upsertRelease({
           id,
           component: record.component,
           provider: 1,
@@ -207,7 +208,7 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
       }
       catalogue.set(spec.name, list);
     }
-    db.setReleaseStatus(catalogue.get("acme.kernel")![0].id, "vulnerable");
+    db.catalogue.setReleaseStatus(catalogue.get("acme.kernel")![0].id, "vulnerable");
   });
 
   // Configurations: every combination of installed versions per hardware class (a component
@@ -233,7 +234,7 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
     combos.push({ ...base, failed: app[app.length - 1].id });
   }
   db.transaction(() => {
-    for (const c of combos) c.id = db.configOf(c.hw, c.installed, c.failed);
+    for (const c of combos) c.id = db.configs.of(c.hw, c.installed, c.failed);
   });
   // Skewed: configuration k holds about as many devices as 1/(k+1)^0.9 of them.
   const weights = combos.map((_, k) => 1 / Math.pow(k + 1, 0.9));
@@ -262,15 +263,19 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
   const reporterEvery = Math.max(1, Math.floor(devices / Math.max(1, reporters)));
   const reporterList: Fleet["reporters"] = [];
   const now = Date.now();
-  const insDevice = db.db.prepare(
+  // Bulk INSERTs on a connection of their own (the store's is private), then the store is opened
+  // again with SQLite's default page cache, as this benchmark has always measured.
+  db.close();
+  const bulk = new Database(file);
+  const insDevice = bulk.prepare(
     `INSERT INTO devices (id, public_key, hardware_class, network, region, standing, last_seen, last_counter, last_outcome, last_code, config_id, failed_release, upstream)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const insInstalled = db.db.prepare(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
-  db.db.pragma("cache_size = -262144"); // 256 MiB for the bulk load only; set back below
+  const insInstalled = bulk.prepare(`INSERT INTO installed (device_id, component, version, release_id) VALUES (?, ?, ?, ?)`);
+  bulk.pragma("cache_size = -262144"); // 256 MiB for the bulk load only
   const CHUNK = 50_000;
   for (let start = 0; start < devices; start += CHUNK) {
-    db.transaction(() => {
+    bulk.transaction(() => {
       for (let i = start; i < Math.min(devices, start + CHUNK); i++) {
         const c = pick();
         const reporter = i % reporterEvery === 0 && reporterList.length < reporters;
@@ -306,13 +311,14 @@ function buildFleet(shape: FleetShape, devices: number, reporters: number, seed:
         );
         for (const x of c.installed) insInstalled.run(ids[i], x.component, x.version.toString(), x.releaseId);
       }
-    });
+    })();
   }
-  db.db.pragma("cache_size = -2000"); // SQLite's default, as the tracker runs
-  db.db.pragma("wal_checkpoint(TRUNCATE)");
-  db.db.exec("ANALYZE");
+  bulk.pragma("wal_checkpoint(TRUNCATE)");
+  bulk.exec("ANALYZE");
+  const configs = bulk.prepare(`SELECT COUNT(DISTINCT config_id) FROM devices`).pluck().get() as number;
+  bulk.close();
+  db = new FleetStore(file, { cacheKiB: 2000 }); // SQLite's default
   setupMs.devices = ms(t);
-  const configs = db.db.prepare(`SELECT COUNT(DISTINCT config_id) FROM devices`).pluck().get() as number;
   return { dir, file, db, shape, catalogue, configs, reporters: reporterList, setupMs };
 }
 
@@ -428,7 +434,7 @@ async function decisionRounds(fleet: Fleet): Promise<{ rounds: Round[]; breakdow
     const d = decided as { configs: number[]; devices: number };
     const t1 = performance.now();
     let materialised = 0;
-    for (const _id of fleet.db.activeDevicesIn(d.configs)) materialised++;
+    for (const _id of fleet.db.configs.activeDevicesIn(d.configs)) materialised++;
     const materialiseMs = ms(t1);
     if (materialised !== d.devices) throw new Error(`the decided set counts ${d.devices} devices but ${materialised} were read`);
     rounds.push({
@@ -448,11 +454,11 @@ async function decisionRounds(fleet: Fleet): Promise<{ rounds: Round[]; breakdow
   // Where the time goes, each piece alone (outside the measured rounds).
   const breakdown: Record<string, number> = {};
   let t = performance.now();
-  fleet.db.configs();
-  breakdown["FleetDatabase.configs() ms"] = round(ms(t));
+  fleet.db.configs.all();
+  breakdown["FleetStore.configs.all() ms"] = round(ms(t));
   t = performance.now();
-  fleet.db.devicesPerConfig();
-  breakdown["FleetDatabase.devicesPerConfig() ms"] = round(ms(t));
+  fleet.db.configs.activeCounts();
+  breakdown["FleetStore.configs.activeCounts() ms"] = round(ms(t));
   planner.catalogueChanged();
   t = performance.now();
   planner.planAll();
@@ -564,8 +570,8 @@ function sessionReports(fleet: Fleet, counter: number): { envelopes: SessionEnve
     for (const d of fleet.reporters) {
       const offer = newSessionOffer();
       const key = sessionKey(offer.secret, offer.id, d.id, MODULE_ID);
-      const row = fleet.db.device(d.id)!;
-      fleet.db.setReportSession({
+      const row = fleet.db.devices.get(d.id)!;
+      fleet.db.sessions.put({
         deviceId: d.id,
         sessionId: offer.id,
         wrappedKey: wrapSessionKey(key, restKey, d.id.toLowerCase(), offer.id),
@@ -604,7 +610,7 @@ function sessionBreakdown(fleet: Fleet, envelopes: SessionEnvelope[], keys: Buff
   const restKey = sessionRestKey(moduleKey.privateKey);
   let t = performance.now();
   for (const e of envelopes) {
-    const row = fleet.db.reportSession(e.from)!;
+    const row = fleet.db.sessions.get(e.from)!;
     unwrapSessionKey(row.wrappedKey, restKey, row.deviceId, row.sessionId);
   }
   const lookup = (ms(t) * 1000) / envelopes.length;
@@ -637,8 +643,7 @@ function intakeBreakdown(fleet: Fleet, envelopes: Envelope[]): Record<string, nu
   // One empty transaction with synchronous FULL: the commit (WAL write + fsync) alone.
   const n = 500;
   t = performance.now();
-  const touch = fleet.db.db.prepare(`UPDATE devices SET last_seen = ? WHERE id = ?`);
-  for (let i = 0; i < n; i++) fleet.db.transaction(() => touch.run(i, fleet.reporters[i % fleet.reporters.length].id));
+  for (let i = 0; i < n; i++) fleet.db.transaction(() => fleet.db.marks.raise("bench commit", i + 1)); // one row written each
   const commit = (ms(t) * 1000) / n;
   return {
     "ECIES open (ECDH secp256k1 + HKDF + AES-GCM) us/report": Math.round(ecies),

@@ -18,7 +18,7 @@ import {
   statOf,
   tempBeside,
 } from "../io/sqliteBackup";
-import { FLEET_SCHEMA, FleetDatabase } from "./fleetDatabase";
+import { FLEET_SCHEMA, FleetStore } from "./store";
 import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
 
 /**
@@ -93,11 +93,11 @@ export async function backupTracker(o: {
     // between applying events and saving its checkpoint, which it recovers from (events apply once).
     let trimmedBlocks = 0;
     if (schema === FLEET_SCHEMA) {
-      const fleet = new FleetDatabase(temp);
+      const fleet = new FleetStore(temp);
       try {
-        const kept = fleet.ledgerPosition();
+        const kept = fleet.ledger.position();
         if (kept) checkpoint = kept;
-        else if (checkpoint) fleet.setLedgerPosition(checkpoint);
+        else if (checkpoint) fleet.ledger.setPosition(checkpoint);
         trimmedBlocks = trimToPosition(fleet, checkpoint);
       } finally {
         fleet.close();

@@ -128,38 +128,6 @@ export function formatTagQuery(terms: QueryTerm[]): string {
   return terms.map((t) => (t.op === "exists" ? t.key : t.op === "absent" ? `!${t.key}` : `${t.key}${t.op}${t.value}`)).join(",");
 }
 
-/**
- * SQL over the `devices` table (alias-free, `devices.id`) for these terms, with its parameters.
- * Every value is a parameter: the query's text never becomes SQL.
- */
-export function tagQuerySql(terms: QueryTerm[]): { where: string; args: unknown[] } {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  const has = `EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = devices.id AND t.key = ?`;
-  for (const t of terms) {
-    if (t.key === "network" || t.key === "region") {
-      where.push(t.op === "=" ? `devices.${t.key} = ?` : `devices.${t.key} <> ?`);
-      args.push(labelToBytes32((t as { value: string }).value, t.key));
-    } else if (t.key === "hardware") {
-      where.push(t.op === "=" ? `devices.hardware_class = ?` : `devices.hardware_class <> ?`);
-      args.push(Number((t as { value: string }).value));
-    } else if (t.op === "=") {
-      where.push(`${has} AND t.value = ?)`);
-      args.push(t.key, t.value);
-    } else if (t.op === "!=") {
-      where.push(`NOT ${has} AND t.value = ?)`);
-      args.push(t.key, t.value);
-    } else if (t.op === "exists") {
-      where.push(`${has})`);
-      args.push(t.key);
-    } else {
-      where.push(`NOT ${has})`);
-      args.push(t.key);
-    }
-  }
-  return { where: where.length ? where.join(" AND ") : "1", args };
-}
-
 export function checkGroupName(name: unknown): string {
   if (typeof name !== "string" || !GROUP_NAME.test(name))
     fail("BAD_REQUEST", "a group name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit");

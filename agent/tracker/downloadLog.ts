@@ -1,7 +1,7 @@
 import type { Wallet } from "ethers";
 import { OtaError } from "../core/errors";
 import { signAccountRequest } from "../crypto/requestSignature";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { FleetStore } from "./store";
 import { readBoundedJson } from "../io/boundedBody";
 import { ERROR_ANSWER_MAX_BYTES } from "../core/wireLimits";
 
@@ -16,11 +16,11 @@ const PAGES_PER_PULL = 100;
  * fetched. The requests are signed by the module's registered signer, which needs the registry's
  * TRACKER_ROLE for the server to answer.
  */
-export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, signer: Wallet, now: () => number = Date.now): Promise<number> {
+export async function pullDownloadLog(db: FleetStore, serverUrl: string, signer: Wallet, now: () => number = Date.now): Promise<number> {
   const origin = new URL(serverUrl).origin;
   let taken = 0;
   for (let pages = 0; pages < PAGES_PER_PULL; pages++) {
-    const pathAndQuery = `/v1/downloads?after=${db.downloadCursor(origin)}&limit=${PAGE}`;
+    const pathAndQuery = `/v1/downloads?after=${db.downloads.cursor(origin)}&limit=${PAGE}`;
     const headers = await signAccountRequest(signer, { audience: origin, method: "GET", path: pathAndQuery });
     let res: Response;
     try {
@@ -46,11 +46,11 @@ export async function pullDownloadLog(db: FleetDatabase, serverUrl: string, sign
       throw new OtaError("DOWNLOAD_LOG_MALFORMED", `the firmware server at ${origin} answered a download log that is not {downloads: [...]}`);
     // A page holds PAGE entries at most, whatever the server sends.
     const downloads = page.downloads.slice(0, PAGE);
-    const cursor = db.downloadCursor(origin);
-    taken += db.takeDownloads(origin, downloads, now());
+    const cursor = db.downloads.cursor(origin);
+    taken += db.downloads.take(origin, downloads, now());
     // A full page that moved the cursor nothing (entries malformed, or not after it): the server
     // is not paging as asked; stop here rather than ask for the same page again.
-    if (downloads.length < PAGE || db.downloadCursor(origin) === cursor) return taken;
+    if (downloads.length < PAGE || db.downloads.cursor(origin) === cursor) return taken;
   }
   return taken;
 }

@@ -2,7 +2,7 @@ import type { Provider } from "ethers";
 import { FleetRegistry__factory, StagedRollout__factory, type UpdatePolicies } from "../chain/contracts";
 import { callLedger, LedgerUnavailable } from "../chain/ledgerCall";
 import { StagedRolloutFinder } from "../chain/stagedRollouts";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { FleetStore } from "./store";
 import type { LedgerAccount } from "./ledgerAccount";
 
 /** StagedRollout.RolloutState: only Scheduled, Open and Paused rollouts are told of failures. */
@@ -39,7 +39,7 @@ export class FailureReporter {
 
   constructor(
     private readonly deps: {
-      db: FleetDatabase;
+      db: FleetStore;
       provider: Provider;
       policies: UpdatePolicies;
       account: LedgerAccount;
@@ -54,13 +54,13 @@ export class FailureReporter {
   /** One round: posts every total that rose. A failure for one release is logged and does not stop the others; an outage ends the round. */
   async run(): Promise<FailurePost[]> {
     const posts: FailurePost[] = [];
-    const totals = this.deps.db.failureTotals();
+    const totals = this.deps.db.rollouts.failureTotals();
     // The account looks at what it sent before (a post a reorganisation dropped is cancelled and no
     // longer believed posted, see post()): without it, a dropped post whose total did not rise was
     // never sent again. Two reads while nothing is pending; an outage here is the next one's.
     if (totals.size > 0) await this.deps.account.settle().catch(() => {});
     for (const [releaseId, total] of totals) {
-      const release = this.deps.db.release(releaseId);
+      const release = this.deps.db.catalogue.release(releaseId);
       if (!release) continue; // not (or no longer) on the ledger as this module follows it
       try {
         const policy = await callLedger(() => this.deps.policies.policyFor(releaseId, release.component));

@@ -1,5 +1,5 @@
 import { indexCatalogue, InstallPlanError, planInstall, type CatalogueIndex, type InstallPlan } from "../core/installPlan";
-import type { ConfigRow, FleetDatabase } from "./fleetDatabase";
+import type { ConfigRow, FleetStore } from "./store";
 
 /** A configuration's plan and the statuses it gives its devices. */
 export interface ConfigPlan {
@@ -21,7 +21,7 @@ export class FleetPlanner {
   private readonly plans = new Map<number, ConfigPlan>();
   private readonly heldPlans = new Map<string, ConfigPlan>();
 
-  constructor(private readonly db: FleetDatabase) {}
+  constructor(private readonly db: FleetStore) {}
 
   /** The ledger's releases changed (published, flagged, revoked, reorganised, provider barred): every plan is stale. */
   catalogueChanged(): void {
@@ -32,9 +32,9 @@ export class FleetPlanner {
 
   private index(): CatalogueIndex {
     if (!this.catalogue) {
-      const barred = this.db.barredProviders();
+      const barred = this.db.catalogue.barredProviders();
       this.catalogue = indexCatalogue(
-        this.db.releases().map((r) => ({ id: r.id, record: r.record, status: r.status, providerBarred: barred.has(r.provider) })),
+        this.db.catalogue.releases().map((r) => ({ id: r.id, record: r.record, status: r.status, providerBarred: barred.has(r.provider) })),
       );
     }
     return this.catalogue;
@@ -89,18 +89,18 @@ export class FleetPlanner {
   /** Every configuration some device is in, with its plan. */
   planAll(): Map<number, ConfigPlan & { config: ConfigRow }> {
     const out = new Map<number, ConfigPlan & { config: ConfigRow }>();
-    for (const config of this.db.configs()) out.set(config.id, { ...this.planOf(config), config });
+    for (const config of this.db.configs.all()) out.set(config.id, { ...this.planOf(config), config });
     return out;
   }
 
   /**
    * The decided set for one release (a new ReleasePublished, or a flag that makes devices move):
    * the configurations whose plan installs it, and how many active devices they hold. The device
-   * ids follow from `FleetDatabase.activeDevicesIn(configs)`.
+   * ids follow from `FleetStore.configs.activeDevicesIn(configs)`.
    */
   affectedBy(releaseId: string): { configs: number[]; devices: number } {
     const id = releaseId.toLowerCase();
-    const perConfig = this.db.devicesPerConfig();
+    const perConfig = this.db.configs.activeCounts();
     const configs: number[] = [];
     let devices = 0;
     for (const [configId, { plan }] of this.planAll()) {

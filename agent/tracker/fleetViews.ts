@@ -1,10 +1,10 @@
 import { decodeBytes32String, encodeBytes32String, isHexString } from "ethers";
 import { InputError } from "../core/errors";
 import { formatVersion } from "../core/version";
-import { FAILED_SQL, toDevice, type BundleRow, type DeviceDb, type DeviceRow, type FleetDatabase } from "./fleetDatabase";
+import type { BundleRow, DeviceFilter, DeviceRow, FleetStore } from "./store";
 import type { ResultKind } from "../core/updateOutcome";
 import type { ConfigPlan, FleetPlanner } from "./fleetPlanner";
-import { tagQuerySql, type QueryTerm } from "./deviceTags";
+import type { QueryTerm } from "./deviceTags";
 
 /**
  * The lists of CAP-11.2-a/b; a device may be in several (vulnerable and unreachable, say).
@@ -98,7 +98,7 @@ export function labelToBytes32(label: string, field: string): string {
  */
 export class FleetViews {
   constructor(
-    private readonly db: FleetDatabase,
+    private readonly db: FleetStore,
     private readonly planner: FleetPlanner,
     private readonly livenessMs: number,
     private readonly now: () => number,
@@ -145,13 +145,6 @@ export class FleetViews {
   } {
     const now = this.now();
     const plans = this.planner.planAll();
-    const rows = this.db.db
-      .prepare(
-        `SELECT config_id, network, standing, last_kind, safe_mode, (last_seen IS NULL OR last_seen < ?) AS unreachable, COUNT(*) AS n
-         FROM devices GROUP BY 1, 2, 3, 4, 5, 6`,
-      )
-      .raw()
-      .all(now - this.livenessMs) as [number | null, string, string, ResultKind | null, number, number, number][];
     const zero = (): Record<CountKey, number> => ({
       upToDate: 0,
       outdated: 0,
@@ -166,14 +159,11 @@ export class FleetViews {
     const counts = zero();
     const networks = new Map<string, Record<CountKey, number> & { total: number }>();
     let total = 0;
-    for (const [configId, network, standing, kind, safeMode, unreachable, n] of rows) {
+    for (const { n, network, ...group } of this.db.devices.statusGroups(now - this.livenessMs)) {
       total += n;
       const net = networks.get(network) ?? networks.set(network, { ...zero(), total: 0 }).get(network)!;
       net.total += n;
-      for (const s of this.statusesOf(
-        { configId, standing, kind, safeMode: !!safeMode, unreachable: !!unreachable },
-        configId === null ? undefined : plans.get(configId),
-      )) {
+      for (const s of this.statusesOf(group, group.configId === null ? undefined : plans.get(group.configId))) {
         counts[COUNT_KEY[s]] += n;
         net[COUNT_KEY[s]] += n;
       }
@@ -203,83 +193,55 @@ export class FleetViews {
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 1000);
     const offset = Math.max(q.offset ?? 0, 0);
     const plans = this.planner.planAll();
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const configsWhere = (pick: (p: ConfigPlan) => boolean) => {
-      where.push(`config_id IN (SELECT value FROM json_each(?))`);
-      args.push(JSON.stringify([...plans].filter(([, p]) => pick(p)).map(([id]) => id)));
-    };
     const before = this.now() - this.livenessMs;
-    if (q.status !== undefined && q.status !== "suspended") where.push(`standing = 'active'`);
+    const configs = (pick: (p: ConfigPlan) => boolean) => [...plans].filter(([, p]) => pick(p)).map(([id]) => id);
+    const f: DeviceFilter = {};
+    if (q.status !== undefined && q.status !== "suspended") f.active = true;
     switch (q.status) {
       case undefined:
         break;
       case "outdated":
-        configsWhere((p) => p.outdated);
+        f.configIn = configs((p) => p.outdated);
         break;
       case "vulnerable":
-        configsWhere((p) => p.vulnerable);
+        f.configIn = configs((p) => p.vulnerable);
         break;
       case "failed":
-        where.push(FAILED_SQL);
+        f.failed = true;
         break;
       case "blocked":
       case "refused":
-        where.push(`last_kind = ?`); // the partial index devices_by_kind serves it
-        args.push(q.status);
+        f.kind = q.status;
         break;
       case "unreachable":
-        where.push(`(last_seen IS NULL OR last_seen < ?)`);
-        args.push(before);
+        f.seenBefore = before;
         break;
       case "safe-mode":
-        where.push(`safe_mode = 1`); // the partial index devices_in_safe_mode serves it
+        f.safeMode = true;
         break;
       case "up-to-date":
-        configsWhere((p) => !p.outdated && !p.vulnerable);
-        where.push(`NOT ${FAILED_SQL}`, `safe_mode = 0`, `last_seen >= ?`);
-        args.push(before);
+        Object.assign(f, { configIn: configs((p) => !p.outdated && !p.vulnerable), failed: false, safeMode: false, seenSince: before });
         break;
       case "suspended":
-        where.push(`standing <> 'active'`);
+        f.active = false;
         break;
       default:
         throw new InputError("BAD_REQUEST", `status must be one of ${DEVICE_STATUSES.join(", ")}`);
     }
-    if (q.network !== undefined) {
-      where.push(`network = ?`);
-      args.push(labelToBytes32(q.network, "network"));
-    }
-    if (q.region !== undefined) {
-      where.push(`region = ?`);
-      args.push(labelToBytes32(q.region, "region"));
-    }
-    if (q.hardware !== undefined) {
-      where.push(`hardware_class = ?`);
-      args.push(q.hardware);
-    }
+    if (q.network !== undefined) f.network = labelToBytes32(q.network, "network");
+    if (q.region !== undefined) f.region = labelToBytes32(q.region, "region");
+    if (q.hardware !== undefined) f.hardware = q.hardware;
     if (q.q) {
       if (!/^(0x)?[0-9a-fA-F]{1,64}$/.test(q.q)) throw new InputError("BAD_REQUEST", "q is a device id prefix in hex");
-      where.push(`id >= ? AND id < ?`); // a prefix range, so the primary key index serves it
-      const prefix = (q.q.startsWith("0x") ? q.q : "0x" + q.q).toLowerCase();
-      args.push(prefix, prefix + "g");
+      f.idPrefix = (q.q.startsWith("0x") ? q.q : "0x" + q.q).toLowerCase();
     }
-    if (q.tags?.length) {
-      const t = tagQuerySql(q.tags);
-      where.push(t.where);
-      args.push(...t.args);
-    }
-    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.db.db
-      .prepare(`SELECT COUNT(*) FROM devices ${clause}`)
-      .pluck()
-      .get(...args) as number;
-    const rows = this.db.db.prepare(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, limit, offset) as DeviceDb[];
-    return { total, devices: rows.map((r) => this.view(toDevice(r), plans.get(r.config_id ?? -1), before)) };
+    if (q.tags?.length) f.tags = q.tags;
+    const { total, devices } = this.db.devices.page(f, limit, offset);
+    return { total, devices: devices.map((d) => this.view(d, plans.get(d.configId ?? -1), before)) };
   }
 
   view(d: DeviceRow, plan: ConfigPlan | undefined, before = this.now() - this.livenessMs): DeviceView {
-    const names = this.db.names();
+    const names = this.db.catalogue.names();
     return {
       id: d.id,
       hardwareClass: d.hardwareClass,
@@ -291,7 +253,7 @@ export class FleetViews {
         { configId: d.configId, standing: d.standing, kind: d.lastKind, safeMode: d.safeMode, unreachable: d.lastSeen === null || d.lastSeen < before },
         plan,
       ),
-      installed: this.db
+      installed: this.db.devices
         .installed(d.id)
         .map((i) => ({ component: i.component, componentName: names.component(i.component), version: formatVersion(i.version), releaseId: i.releaseId })),
       lastSeen: d.lastSeen,
@@ -299,21 +261,21 @@ export class FleetViews {
       lastCode: d.lastCode,
       lastKind: d.lastKind,
       lastRelease: d.lastRelease,
-      lastReleaseName: this.db.releaseName(d.lastRelease),
+      lastReleaseName: this.db.catalogue.releaseName(d.lastRelease),
       blockedSince: d.lastKind === "blocked" ? d.blockedSince : null,
       upstream: d.upstream,
       safeMode: d.safeMode,
-      tags: this.db.tagsOf(d.id),
+      tags: this.db.tags.of(d.id),
     };
   }
 
   /** A device with its plan, decisions, notices delivered and report history; undefined if unknown. */
   device(id: string) {
-    const d = this.db.device(id);
+    const d = this.db.devices.get(id);
     if (!d) return undefined;
-    const config = d.configId === null ? undefined : this.db.config(d.configId);
+    const config = d.configId === null ? undefined : this.db.configs.get(d.configId);
     const plan = config && this.planner.planOf(config);
-    const names = this.db.names();
+    const names = this.db.catalogue.names();
     return {
       device: this.view(d, plan),
       plan: plan
@@ -322,19 +284,21 @@ export class FleetViews {
             unchanged: plan.plan.unchanged.map((u) => ({ ...u, componentName: names.component(u.component) })),
           }
         : { steps: [], unchanged: [] },
-      reports: this.db.reports(d.id),
-      decisions: this.db.decisionsFor(d.id).map((x) => ({ ...x, componentName: names.component(x.component), releaseName: this.db.releaseName(x.releaseId) })),
-      deliveries: this.db.deliveries(d.id).map((x) => ({ ...x, releaseName: this.db.releaseName(x.releaseId) })),
-      downloads: this.db.downloadsOf(d.id),
+      reports: this.db.reports.of(d.id),
+      decisions: this.db.decisions
+        .of(d.id)
+        .map((x) => ({ ...x, componentName: names.component(x.component), releaseName: this.db.catalogue.releaseName(x.releaseId) })),
+      deliveries: this.db.decisions.deliveries(d.id).map((x) => ({ ...x, releaseName: this.db.catalogue.releaseName(x.releaseId) })),
+      downloads: this.db.downloads.of(d.id),
     };
   }
 
   /** The mirrored releases with how many devices run each, were notified of it, or failed it. */
   releases() {
     const installed = this.installedByRelease();
-    const counts = this.db.rolloutCounts();
-    const names = this.db.names();
-    return this.db.releases().map((r) => ({
+    const counts = this.db.rollouts.counts();
+    const names = this.db.catalogue.names();
+    return this.db.catalogue.releases().map((r) => ({
       id: r.id,
       component: r.component,
       componentName: names.component(r.component),
@@ -352,9 +316,9 @@ export class FleetViews {
 
   /** Devices running each release, from the configurations (no scan of the installed table). */
   installedByRelease(): Map<string, number> {
-    const perConfig = this.db.devicesPerConfig();
+    const perConfig = this.db.configs.activeCounts();
     const out = new Map<string, number>();
-    for (const config of this.db.configs()) {
+    for (const config of this.db.configs.all()) {
       const n = perConfig.get(config.id) ?? 0;
       for (const i of config.installed) out.set(i.releaseId, (out.get(i.releaseId) ?? 0) + n);
     }
@@ -364,17 +328,17 @@ export class FleetViews {
   /** Rollout progress per release: decided (plans and requests), notified, installed, failed, pending. */
   rollouts() {
     const installed = this.installedByRelease();
-    const counts = this.db.rolloutCounts();
-    const perConfig = this.db.devicesPerConfig();
-    const names = this.db.names();
+    const counts = this.db.rollouts.counts();
+    const perConfig = this.db.configs.activeCounts();
+    const names = this.db.catalogue.names();
     const planned = new Map<string, number>();
     for (const [configId, { plan }] of this.planner.planAll()) {
       for (const s of plan.steps) planned.set(s.releaseId, (planned.get(s.releaseId) ?? 0) + (perConfig.get(configId) ?? 0));
     }
-    return this.db.rollouts().flatMap((r) => {
-      const bundle = this.db.bundle(r.releaseId);
-      if (bundle) return [this.bundleRollout(r, bundle, counts.get(r.releaseId), perConfig)];
-      const release = this.db.release(r.releaseId);
+    return this.db.rollouts.list().flatMap((r) => {
+      const bundle = this.db.catalogue.bundle(r.releaseId);
+      if (bundle) return [bundleRollout(this.db, r, bundle, counts.get(r.releaseId), perConfig)];
+      const release = this.db.catalogue.release(r.releaseId);
       if (!release) return [];
       const c = counts.get(r.releaseId) ?? { notified: 0, failed: 0, blocked: 0, requested: 0 };
       const done = installed.get(r.releaseId) ?? 0;
@@ -392,49 +356,13 @@ export class FleetViews {
   }
 
   /**
-   * A release bundle's rollout (docs/adr/0019), decided by administrators' requests only: a device
-   * counts installed once it runs every member (or newer), failed once for the bundle.
-   */
-  private bundleRollout(
-    r: { releaseId: string; origin: string; startedAt: number },
-    bundle: BundleRow,
-    c: { notified: number; failed: number; blocked: number; requested: number } = { notified: 0, failed: 0, blocked: 0, requested: 0 },
-    perConfig: Map<number, number>,
-  ) {
-    const versions = new Map(bundle.members.map((m) => [m.component, this.db.release(m.releaseId)?.version]));
-    let done = 0;
-    for (const config of this.db.configs()) {
-      const runs = bundle.members.every((m) => {
-        const have = config.installed.find((i) => i.component === m.component);
-        const v = versions.get(m.component);
-        return !!have && (have.releaseId === m.releaseId || (v !== undefined && have.version >= v));
-      });
-      if (runs) done += perConfig.get(config.id) ?? 0;
-    }
-    const pending = Math.max(c.requested - done, 0);
-    const names = this.db.names();
-    return {
-      releaseId: r.releaseId,
-      component: bundle.members[0].component,
-      componentName: names.component(bundle.members[0].component),
-      version: formatVersion(bundle.version),
-      bundle: {
-        name: bundle.name,
-        version: formatVersion(bundle.version),
-        members: bundle.members.map((m) => ({ ...m, releaseName: this.db.releaseName(m.releaseId) })),
-      },
-      ...progress(r, c, done, pending),
-    };
-  }
-
-  /**
    * The modules below this one and whether each is reachable (CAP-11.2-m-c). A module not heard
    * from within the liveness window vouches for nothing below it any more: every device it reported
    * counts as unreachable, and the modules it reported below it as not reachable.
    */
   modules() {
     const before = this.now() - this.livenessMs;
-    return this.db.modules().map((m) => {
+    return this.db.hierarchy.modules().map((m) => {
       const reachable = m.lastSeen >= before;
       const children = m.children as { reachable: boolean; devices: number; unreachableDevices: number }[];
       return {
@@ -461,5 +389,42 @@ function progress(r: { origin: string; startedAt: number }, c: { notified: numbe
     failed: c.failed,
     blocked: c.blocked, // among pending: delivery blocked now, retried
     pending,
+  };
+}
+
+/**
+ * A release bundle's rollout (docs/adr/0019), decided by administrators' requests only: a device
+ * counts installed once it runs every member (or newer), failed once for the bundle.
+ */
+function bundleRollout(
+  db: FleetStore,
+  r: { releaseId: string; origin: string; startedAt: number },
+  bundle: BundleRow,
+  c: { notified: number; failed: number; blocked: number; requested: number } = { notified: 0, failed: 0, blocked: 0, requested: 0 },
+  perConfig: Map<number, number>,
+) {
+  const versions = new Map(bundle.members.map((m) => [m.component, db.catalogue.release(m.releaseId)?.version]));
+  let done = 0;
+  for (const config of db.configs.all()) {
+    const runs = bundle.members.every((m) => {
+      const have = config.installed.find((i) => i.component === m.component);
+      const v = versions.get(m.component);
+      return !!have && (have.releaseId === m.releaseId || (v !== undefined && have.version >= v));
+    });
+    if (runs) done += perConfig.get(config.id) ?? 0;
+  }
+  const pending = Math.max(c.requested - done, 0);
+  const names = db.catalogue.names();
+  return {
+    releaseId: r.releaseId,
+    component: bundle.members[0].component,
+    componentName: names.component(bundle.members[0].component),
+    version: formatVersion(bundle.version),
+    bundle: {
+      name: bundle.name,
+      version: formatVersion(bundle.version),
+      members: bundle.members.map((m) => ({ ...m, releaseName: db.catalogue.releaseName(m.releaseId) })),
+    },
+    ...progress(r, c, done, pending),
   };
 }

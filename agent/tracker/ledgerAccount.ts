@@ -13,6 +13,7 @@ import {
 import type { UpdateRegistry } from "../chain/contracts";
 import { OtaError } from "../core/errors";
 import { callLedger, isLedgerOutage, LedgerUnavailable } from "../chain/ledgerCall";
+import { TRACKER_DEFAULTS } from "./trackerDefaults";
 
 const TRACKER_ROLE = roleId("TRACKER_ROLE");
 
@@ -97,8 +98,8 @@ export class LedgerAccount {
     this.account = account instanceof NonceManager ? account.signer : account;
     if (!this.account.provider) throw new TypeError("the ledger account needs a provider");
     this.o = {
-      deadlineMs: o.deadlineMs ?? 180_000,
-      pollMs: o.pollMs ?? 1000,
+      deadlineMs: o.deadlineMs ?? TRACKER_DEFAULTS.ledgerTxDeadlineMs,
+      pollMs: o.pollMs ?? TRACKER_DEFAULTS.ledgerTxPollMs,
       buriedAfter: o.buriedAfter ?? 64,
       journal: o.journal ?? new MemoryTxJournal(),
       now: o.now ?? Date.now,

@@ -1,7 +1,7 @@
 import { Interface, isError, type LogDescription, type TypedDataDomain } from "ethers";
 import type { StreamBatch, StreamHandler, StreamLog } from "../chain/eventStream";
 import type { BlockRef, StreamState } from "../chain/eventStreamStore";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { FleetStore } from "./store";
 import { FleetRegistry__factory, ReleaseBundles__factory, UpdateRegistry__factory, type UpdateRegistry } from "../chain/contracts";
 import { decodeStreamedRelease } from "../chain/releaseEvents";
 import { deviceLeaf, verifyDeviceProof, type DeviceRecord } from "../crypto/deviceTree";
@@ -32,7 +32,7 @@ export class LedgerMirror implements StreamHandler {
   private readonly registryView: UpdateRegistry;
 
   constructor(
-    private readonly db: FleetDatabase,
+    private readonly db: FleetStore,
     private readonly addresses: { registry: string; fleet: string; bundles?: string; domain: TypedDataDomain },
     private readonly onChange: (changed: { releases: boolean; devices: boolean }) => void = () => {},
   ) {
@@ -42,37 +42,30 @@ export class LedgerMirror implements StreamHandler {
 
   apply(batch: StreamBatch): void {
     const changed = { releases: false, devices: false };
-    const insert = this.db.db.prepare(
-      `INSERT OR IGNORE INTO ledger_events (block_hash, log_index, block_number, kind, subject, payload) VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    this.db.db.transaction(() => {
+    this.db.transaction(() => {
       for (const block of batch.blocks) {
         for (const log of block.logs) {
           const parsed = this.parse(log);
           if (!parsed) continue;
           const { subject, payload } = parsed;
           // Only the first delivery changes anything.
-          if (insert.run(log.blockHash, log.logIndex, log.blockNumber, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload)).changes === 1) {
+          if (this.db.ledger.addEvent(log, parsed.kind, `${subject.kind}:${subject.id}`, JSON.stringify(payload))) {
             this.rebuild(subject);
             if (subject.kind === "device" || subject.kind === "batch") changed.devices = true;
             else if (subject.kind === "release" || subject.kind === "provider" || subject.kind === "bundle") changed.releases = true;
           }
         }
       }
-      this.db.setLedgerPosition(batch.checkpoint);
-    })();
+      this.db.ledger.setPosition(batch.checkpoint);
+    });
     if (changed.releases || changed.devices) this.onChange(changed);
   }
 
   revert(_fromBlock: number, blocks: BlockRef[], checkpoint: StreamState): void {
-    this.db.db.transaction(() => {
-      this.db.setLedgerPosition(checkpoint);
+    this.db.transaction(() => {
+      this.db.ledger.setPosition(checkpoint);
       const touched = new Set<string>();
-      for (const b of blocks) {
-        for (const row of this.db.db.prepare(`SELECT subject FROM ledger_events WHERE block_hash = ?`).all(b.hash) as { subject: string }[])
-          touched.add(row.subject);
-        this.db.db.prepare(`DELETE FROM ledger_events WHERE block_hash = ?`).run(b.hash);
-      }
+      for (const b of blocks) for (const subject of this.db.ledger.dropEventsOf(b.hash)) touched.add(subject);
       for (const s of touched) {
         const [kind, id] = s.split(":");
         this.rebuild({ kind: kind as Subject["kind"], id });
@@ -82,7 +75,7 @@ export class LedgerMirror implements StreamHandler {
           releases: [...touched].some((t) => t.startsWith("release:") || t.startsWith("provider:") || t.startsWith("bundle:")),
           devices: [...touched].some((t) => t.startsWith("device:") || t.startsWith("batch:")),
         });
-    })();
+    });
   }
 
   private rebuild(subject: Subject): void {
@@ -164,24 +157,22 @@ export class LedgerMirror implements StreamHandler {
 }
 
 /** Recomputes one release, provider, batch or device from its remaining events, in chain order. */
-function rebuildSubject(db: FleetDatabase, subject: Subject): void {
-  const events = db.db
-    .prepare(`SELECT kind, payload, block_hash AS blockHash, log_index AS logIndex FROM ledger_events WHERE subject = ? ORDER BY block_number, log_index`)
-    .all(`${subject.kind}:${subject.id}`) as { kind: string; payload: string; blockHash: string; logIndex: number }[];
+function rebuildSubject(db: FleetStore, subject: Subject): void {
+  const events = db.ledger.eventsOf(`${subject.kind}:${subject.id}`);
   if (subject.kind === "component" || subject.kind === "hardware") {
     // A name is registered once; if its registration left the chain, so does the name.
     const registered = events.at(-1);
     const name = registered ? (JSON.parse(registered.payload).name as string) : null;
-    if (subject.kind === "component") db.setComponentName(subject.id, name);
-    else db.setHardwareName(Number(subject.id), name);
+    if (subject.kind === "component") db.catalogue.setComponentName(subject.id, name);
+    else db.catalogue.setHardwareName(Number(subject.id), name);
     return;
   }
   if (subject.kind === "bundle") {
     // Created once and immutable (docs/adr/0019): if its event left the chain, so does the bundle.
     const created = events.find((e) => e.kind === "bundle-created");
-    if (!created) return db.deleteBundle(subject.id);
+    if (!created) return db.catalogue.deleteBundle(subject.id);
     const p = JSON.parse(created.payload);
-    db.upsertBundle({
+    db.catalogue.upsertBundle({
       id: subject.id,
       provider: p.provider,
       name: p.name,
@@ -196,12 +187,12 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
   }
   if (subject.kind === "provider") {
     const last = events.at(-1);
-    db.setProviderBarred(Number(subject.id), last?.kind === "barred");
+    db.catalogue.setProviderBarred(Number(subject.id), last?.kind === "barred");
     return;
   }
   if (subject.kind === "release") {
     const published = events.find((e) => e.kind === "published");
-    if (!published) return db.deleteRelease(subject.id);
+    if (!published) return db.catalogue.deleteRelease(subject.id);
     const p = JSON.parse(published.payload);
     const last = [...events].reverse().find((e) => e.kind === "revoked" || e.kind === "vulnerable");
     const status = events.some((e) => e.kind === "revoked") ? "revoked" : last?.kind === "vulnerable" ? "vulnerable" : "active";
@@ -215,7 +206,7 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
         maxVersion: BigInt(d.maxVersion),
       })),
     };
-    db.upsertRelease({
+    db.catalogue.upsertRelease({
       id: subject.id,
       component: record.component,
       provider: record.provider,
@@ -232,10 +223,10 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
   if (subject.kind === "batch") {
     const enrolled = events.find((e) => e.kind === "batch-enrolled");
     const id = Number(subject.id);
-    const members = db.devicesOfBatch(id);
-    if (!enrolled) db.deleteBatch(id);
+    const members = db.devices.ofBatch(id);
+    if (!enrolled) db.devices.deleteBatch(id);
     else
-      db.upsertBatch(
+      db.devices.upsertBatch(
         id,
         JSON.parse(enrolled.payload).root,
         events.some((e) => e.kind === "batch-revoked"),
@@ -243,11 +234,11 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
     for (const d of members) rebuildSubject(db, { kind: "device", id: d });
     return;
   }
-  const row = db.device(subject.id);
+  const row = db.devices.get(subject.id);
   const enrolled = [...events].reverse().find((e) => e.kind === "enrolled");
   // A device of a Merkle batch has no event of its own: its record came with its first report.
-  const batch = !enrolled && row?.batchId != null ? db.batch(row.batchId) : undefined;
-  if (!enrolled && !batch) return db.deleteDevice(subject.id);
+  const batch = !enrolled && row?.batchId != null ? db.devices.batch(row.batchId) : undefined;
+  if (!enrolled && !batch) return db.devices.delete(subject.id);
   // As FleetRegistry.deviceStanding: a withdrawn record outranks a suspension, and suspension
   // belongs to the device id (it outlives re-enrolment, and may come before it).
   let suspended = false;
@@ -262,9 +253,9 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
   const standing = revoked ? "revoked" : suspended ? "suspended" : "active";
   if (enrolled) {
     const d = JSON.parse(enrolled.payload);
-    db.upsertDevice({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
+    db.devices.upsert({ id: subject.id, publicKey: d.publicKey, hardwareClass: d.hardwareClass, network: d.network, region: d.region, standing });
   } else {
-    db.setStanding(subject.id, standing);
+    db.devices.setStanding(subject.id, standing);
   }
 }
 
@@ -274,11 +265,11 @@ function rebuildSubject(db: FleetDatabase, subject: Subject): void {
  * holds, as FleetRegistry.deviceStanding checks it; its standing then follows the ledger's
  * suspensions and withdrawals like any device's. Returns false if the proof does not hold.
  */
-export function introduceBatchDevice(db: FleetDatabase, record: DeviceRecord, batchId: number, proof: string[]): boolean {
-  const batch = Number.isSafeInteger(batchId) && batchId > 0 ? db.batch(batchId) : undefined;
+export function introduceBatchDevice(db: FleetStore, record: DeviceRecord, batchId: number, proof: string[]): boolean {
+  const batch = Number.isSafeInteger(batchId) && batchId > 0 ? db.devices.batch(batchId) : undefined;
   if (!batch || !verifyDeviceProof(record, proof, batch.root)) return false;
   db.transaction(() => {
-    db.upsertDevice({
+    db.devices.upsert({
       id: record.id,
       publicKey: record.publicKey,
       hardwareClass: record.hardwareClass,
@@ -300,19 +291,16 @@ export function introduceBatchDevice(db: FleetDatabase, record: DeviceRecord, ba
  * the catalogue changes, it asks one view per missing name, never per device or per request. A
  * component's name is taken only if it hashes to its id. Returns how many names it took.
  */
-export async function fillMissingNames(
-  db: FleetDatabase,
-  registry: Pick<UpdateRegistry, "hardwareClassCount" | "hardwareClass" | "component">,
-): Promise<number> {
+export async function fillMissingNames(db: FleetStore, registry: Pick<UpdateRegistry, "hardwareClassCount" | "hardwareClass" | "component">): Promise<number> {
   let taken = 0;
-  const names = db.names();
+  const names = db.catalogue.names();
   const classes = Number(await registry.hardwareClassCount());
   for (let id = 1; id <= classes; id++) {
     if (names.hardware(id) !== null) continue;
-    db.setHardwareName(id, await registry.hardwareClass(id));
+    db.catalogue.setHardwareName(id, await registry.hardwareClass(id));
     taken++;
   }
-  for (const id of db.unnamedComponents()) {
+  for (const id of db.catalogue.unnamedComponents()) {
     let name: string;
     try {
       [name] = await registry.component(id);
@@ -321,7 +309,7 @@ export async function fillMissingNames(
       throw err;
     }
     if (componentId(name).toLowerCase() !== id) continue;
-    db.setComponentName(id, name);
+    db.catalogue.setComponentName(id, name);
     taken++;
   }
   return taken;

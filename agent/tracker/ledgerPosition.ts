@@ -2,7 +2,7 @@ import { existsSync, readFileSync, renameSync } from "node:fs";
 import path from "node:path";
 import type { BlockRef, StreamState, StreamStore } from "../chain/eventStreamStore";
 import { StreamStateError } from "../chain/eventStreamStore";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { FleetStore } from "./store";
 import { LedgerMirror } from "./ledgerMirror";
 
 /** Where trackers before issue 16 kept their stream position, beside fleet.db (adopted once, then renamed). */
@@ -15,14 +15,14 @@ export const LEGACY_CHECKPOINT_FILE = "ledger-checkpoint.json";
  * moves the position past blocks without events.
  */
 export class FleetPositionStore implements StreamStore {
-  constructor(private readonly db: FleetDatabase) {}
+  constructor(private readonly db: FleetStore) {}
 
   async load(): Promise<StreamState | undefined> {
-    return this.db.ledgerPosition();
+    return this.db.ledger.position();
   }
 
   async save(state: StreamState): Promise<void> {
-    this.db.setLedgerPosition(state);
+    this.db.ledger.setPosition(state);
   }
 }
 
@@ -34,10 +34,10 @@ export class FleetPositionStore implements StreamStore {
  * can hold them (events applied, their position not yet saved when it stopped).
  * Returns the number of blocks undone, and whether a file was adopted.
  */
-export function reconcileLedgerPosition(db: FleetDatabase, dataDir: string): { adopted: boolean; trimmedBlocks: number } {
+export function reconcileLedgerPosition(db: FleetStore, dataDir: string): { adopted: boolean; trimmedBlocks: number } {
   let adopted = false;
   const legacy = path.join(dataDir, LEGACY_CHECKPOINT_FILE);
-  if (db.ledgerPosition() === undefined && existsSync(legacy)) {
+  if (db.ledger.position() === undefined && existsSync(legacy)) {
     let state: StreamState;
     try {
       state = JSON.parse(readFileSync(legacy, "utf8")) as StreamState;
@@ -49,16 +49,16 @@ export function reconcileLedgerPosition(db: FleetDatabase, dataDir: string): { a
         { cause: err },
       );
     }
-    db.setLedgerPosition(state);
+    db.ledger.setPosition(state);
     adopted = true;
   }
-  const trimmedBlocks = trimToPosition(db, db.ledgerPosition());
+  const trimmedBlocks = trimToPosition(db, db.ledger.position());
   if (adopted) renameSync(legacy, `${legacy}.adopted`);
   return { adopted, trimmedBlocks };
 }
 
 /** Undoes the ledger events of blocks past `position` (all of them without one); the number of blocks undone. */
-export function trimToPosition(db: FleetDatabase, position: StreamState | undefined): number {
+export function trimToPosition(db: FleetStore, position: StreamState | undefined): number {
   const blocks = blocksFrom(db, (position?.block ?? -1) + 1);
   if (blocks.length === 0) return 0;
   undo(db, blocks, position);
@@ -72,7 +72,7 @@ export function trimToPosition(db: FleetDatabase, position: StreamState | undefi
  * the position). The fleet's reports, decisions and anchors are kept; releases and devices that
  * are not on the chain read again disappear, as in a reorganisation.
  */
-export function resyncLedger(db: FleetDatabase, fromBlock: number, parent: BlockRef | null): { droppedBlocks: number } {
+export function resyncLedger(db: FleetStore, fromBlock: number, parent: BlockRef | null): { droppedBlocks: number } {
   const blocks = blocksFrom(db, fromBlock);
   const position: StreamState | undefined = parent ? { block: parent.number, hash: parent.hash, window: [{ ...parent, logs: [] }] } : undefined;
   undo(db, blocks, position);
@@ -80,14 +80,12 @@ export function resyncLedger(db: FleetDatabase, fromBlock: number, parent: Block
 }
 
 /** The blocks, from `first` on, whose ledger events the mirror holds. */
-function blocksFrom(db: FleetDatabase, first: number): BlockRef[] {
-  return db.db
-    .prepare(`SELECT DISTINCT block_number AS number, block_hash AS hash FROM ledger_events WHERE block_number >= ? ORDER BY block_number`)
-    .all(first) as BlockRef[];
+function blocksFrom(db: FleetStore, first: number): BlockRef[] {
+  return db.ledger.blocksFrom(first);
 }
 
 /** Undoes the events of `blocks` as a reorganisation would, and saves `position` with it (none: forgotten), in one transaction. */
-function undo(db: FleetDatabase, blocks: BlockRef[], position: StreamState | undefined): void {
+function undo(db: FleetStore, blocks: BlockRef[], position: StreamState | undefined): void {
   // Only revert() is used: it reads no address.
   const mirror = new LedgerMirror(db, {
     registry: "0x0000000000000000000000000000000000000000",
@@ -96,6 +94,6 @@ function undo(db: FleetDatabase, blocks: BlockRef[], position: StreamState | und
   });
   db.transaction(() => {
     mirror.revert(blocks[0]?.number ?? 0, blocks, position ?? { block: -1, hash: null, window: [] });
-    if (!position) db.clearLedgerPosition();
+    if (!position) db.ledger.clearPosition();
   });
 }

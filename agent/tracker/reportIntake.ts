@@ -6,7 +6,7 @@ import { openMessage, recoverMessageSigner, type Envelope, type OpenedMessage } 
 import { commitmentOf, openWithSession, sessionKey, sessionRestKey, unwrapSessionKey, wrapSessionKey, type SessionEnvelope } from "../crypto/reportSession";
 import { publicKeyOf } from "../crypto/secp256k1";
 import { REPORT_KIND, type StatusReport } from "../core/statusReport";
-import type { DeviceRow, FleetDatabase } from "./fleetDatabase";
+import type { DeviceRow, FleetStore } from "./store";
 import { introduceBatchDevice } from "./ledgerMirror";
 import { checkDeviceRecord } from "../crypto/deviceTree";
 
@@ -40,7 +40,7 @@ export const REPORT_SESSION_MAX_AGE_MS = 24 * 60 * 60_000;
  * Takes one sealed status report addressed to this tracker module (PROC-5): it must open with the
  * module's key, and pass {@link acceptReport}. Returns the report as signed, to forward upstream.
  */
-export function takeSealedReport(db: FleetDatabase, envelope: Envelope, module: { id: string; privateKey: string }, now: number): SignedReport {
+export function takeSealedReport(db: FleetStore, envelope: Envelope, module: { id: string; privateKey: string }, now: number): SignedReport {
   const { message, signedBy, signature } = openMessage<StatusReport>(envelope, module.privateKey, module.id, "device");
   acceptReport(db, message, bySignature(signedBy), now, module.id);
   return { message, signature };
@@ -56,7 +56,7 @@ export type BatchedReport = { ok: true; report: TakenReport } | { ok: false; err
  * the same device are taken in array order. Returns when the batch is committed: a caller answers
  * the devices only then, so a report acknowledged is a report stored.
  */
-export function takeSealedReports(db: FleetDatabase, envelopes: readonly Envelope[], module: { id: string; privateKey: string }, now: number): BatchedReport[] {
+export function takeSealedReports(db: FleetStore, envelopes: readonly Envelope[], module: { id: string; privateKey: string }, now: number): BatchedReport[] {
   // The cryptography first, outside the transaction, so the write lock is held only for the writes.
   return commitOpened(
     db,
@@ -131,14 +131,14 @@ function sessionKeyOf(sessions: Sessions, row: { wrappedKey: Buffer; deviceId: s
 }
 
 /** Checks and stores opened reports in one transaction, each in its own savepoint. */
-function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], now: number, via: string, sessions?: Sessions): BatchedReport[] {
+function commitOpened(db: FleetStore, opened: readonly (Opened | Error)[], now: number, via: string, sessions?: Sessions): BatchedReport[] {
   if (opened.length === 0) return [];
   return db.transaction(() =>
     opened.map((o): BatchedReport => {
       if (o instanceof Error) return { ok: false, error: o };
       try {
         // A refusal or failure undoes only this report's writes (and the session it would open). A
-        // session report writes only through FleetDatabase.takeReport, atomic on its own: no savepoint more.
+        // session report writes only through FleetStore.reports.take, atomic on its own: no savepoint more.
         return {
           ok: true,
           report: "session" in o ? takeSessionReport(db, o.session, now, via, sessions) : db.transaction(() => takeFull(db, o, now, via, sessions)),
@@ -151,7 +151,7 @@ function commitOpened(db: FleetDatabase, opened: readonly (Opened | Error)[], no
 }
 
 /** A full sealed report, and the session it offers if the module keeps sessions and the offer holds. */
-function takeFull(db: FleetDatabase, o: Extract<Opened, { signedBy: string }>, now: number, via: string, sessions?: Sessions): TakenReport {
+function takeFull(db: FleetStore, o: Extract<Opened, { signedBy: string }>, now: number, via: string, sessions?: Sessions): TakenReport {
   const { report, device } = acceptReport(db, o.message, bySignature(o.signedBy), now, via);
   const offer = report.session;
   const secret = o.beside?.sessionSecret;
@@ -169,7 +169,7 @@ function takeFull(db: FleetDatabase, o: Extract<Opened, { signedBy: string }>, n
     return { message: o.message, signature: o.signature };
   }
   const key = sessionKey(secret, offer.id, device.id, sessions.moduleId);
-  db.setReportSession({
+  db.sessions.put({
     deviceId: device.id,
     sessionId: offer.id,
     wrappedKey: wrapSessionKey(key, sessions.restKey, device.id, offer.id.toLowerCase()),
@@ -185,14 +185,14 @@ function takeFull(db: FleetDatabase, o: Extract<Opened, { signedBy: string }>, n
  * module's current key and the device's current enrolled key, not expired, and the report opens
  * under its key (which authenticates it as the device's). Then the checks of every report.
  */
-function takeSessionReport(db: FleetDatabase, envelope: SessionEnvelope, now: number, via: string, sessions?: Sessions): TakenReport {
+function takeSessionReport(db: FleetStore, envelope: SessionEnvelope, now: number, via: string, sessions?: Sessions): TakenReport {
   const fallBack = "send a full sealed report (it opens a new session)";
   if (!sessions) throw new ReportRefused("REPORT_SESSION_UNKNOWN", `this module keeps no report sessions: ${fallBack}`);
-  const row = db.reportSession(envelope.from);
+  const row = db.sessions.get(envelope.from);
   const id = envelope.session.toLowerCase();
   if (!row || row.sessionId !== id) {
     // A suspended or withdrawn device lost its session: it is told why, as a full report would be.
-    const device = db.device(envelope.from);
+    const device = db.devices.get(envelope.from);
     if (device && device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${envelope.from} is ${device.standing}`);
     throw new ReportRefused("REPORT_SESSION_UNKNOWN", `device ${envelope.from} has no report session ${id} here: ${fallBack}`);
   }
@@ -260,7 +260,7 @@ export class ReportIntake {
   private readonly sessions: Sessions | undefined;
 
   constructor(
-    private readonly db: FleetDatabase,
+    private readonly db: FleetStore,
     private readonly module: { id: string; privateKey: string },
     private readonly now: () => number = Date.now,
     options: ReportIntakeOptions = {},
@@ -426,7 +426,7 @@ function fromReply(r: OpenedReply): Opened | Error {
  * between cannot alter it (ADR 0004). The caller checks, on the ledger, that the report was sealed
  * for the forwarding module `via` or a module below it (TrackerModule.routesThrough).
  */
-export function takeForwardedReport(db: FleetDatabase, r: SignedReport, via: string, now: number): StatusReport {
+export function takeForwardedReport(db: FleetStore, r: SignedReport, via: string, now: number): StatusReport {
   if (!r?.message || typeof r.signature !== "string") throw new InputError("REPORT_MALFORMED", "a forwarded report is {message, signature}");
   return acceptReport(db, r.message, bySignature(recoverMessageSigner(r.message, r.signature, "device")), now, via).report;
 }
@@ -447,21 +447,21 @@ function bySignature(signedBy: string): (device: DeviceRow) => void {
  * are stored in one transaction.
  */
 function acceptReport(
-  db: FleetDatabase,
+  db: FleetStore,
   message: OpenedMessage<StatusReport>,
   authentic: (device: DeviceRow) => void,
   now: number,
   via: string,
 ): { report: StatusReport; device: DeviceRow } {
   if (message.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${message.kind} message is not a status report`);
-  const device = db.device(message.from) ?? introduce(db, message);
+  const device = db.devices.get(message.from) ?? introduce(db, message);
   if (!device) throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from} is not enrolled in this fleet`);
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
   authentic(device);
   const report = message.body;
   if (!isReport(report, message.from))
     throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
-  if (!db.takeReport(message.from, report.counter, now, report, via))
+  if (!db.reports.take(message.from, report.counter, now, report, via))
     throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
   return { report, device };
 }
@@ -470,7 +470,7 @@ function acceptReport(
  * A device of a Merkle batch is not in the ledger's events one by one: its first report carries its
  * record and proof, checked against the batch root the mirror holds (ledgerMirror.introduceBatchDevice).
  */
-function introduce(db: FleetDatabase, message: OpenedMessage<StatusReport>): DeviceRow | undefined {
+function introduce(db: FleetStore, message: OpenedMessage<StatusReport>): DeviceRow | undefined {
   const c = message.body?.credential;
   if (!c || typeof c !== "object" || !c.record || !Array.isArray(c.proof)) return undefined;
   if (String(c.record.id).toLowerCase() !== message.from.toLowerCase())
@@ -483,7 +483,7 @@ function introduce(db: FleetDatabase, message: OpenedMessage<StatusReport>): Dev
   if (!introduceBatchDevice(db, c.record, c.batchId, c.proof)) {
     throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from}'s proof does not lead to the root of batch ${c.batchId} on the ledger`);
   }
-  return db.device(message.from);
+  return db.devices.get(message.from);
 }
 
 function isReport(r: StatusReport, from: string): boolean {

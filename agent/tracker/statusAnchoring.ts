@@ -2,10 +2,10 @@ import type { StatusAnchors } from "../chain/contracts";
 import { OtaError } from "../core/errors";
 import { releaseCounts, statusLeafBytes, type ReleaseCounts, type StatusRecord } from "../crypto/statusTree";
 import { SortedMerkleTree } from "../crypto/merkle";
-import type { FleetDatabase } from "./fleetDatabase";
+import type { AnchorDb, FleetStore } from "./store";
 import type { LedgerAccount } from "./ledgerAccount";
 import { canonicalTags } from "./deviceTags";
-import { TAG_CHANGES_MARK } from "./fleetDatabase";
+import { TRACKER_DEFAULTS } from "./trackerDefaults";
 import {
   ANCHOR_FORMAT_TAGS,
   CHUNK_SIZE,
@@ -16,7 +16,6 @@ import {
   statusRecordOf,
   unpackNodes,
   unpackRecord,
-  type ReportedDevice,
 } from "./statusRecords";
 
 /** An anchor this tracker made, as the API lists it. */
@@ -51,24 +50,6 @@ export interface AnchorProof {
 /** The result of one anchoring round: an anchor made, or why none was. */
 export type AnchorResult = { anchored: true; anchor: AnchorSummary } | { anchored: false; reason: "unchanged" | "no-devices" };
 
-interface AnchorDb {
-  id: number;
-  anchor_index: number;
-  root: string;
-  tx_hash: string;
-  block: number;
-  anchored_at: number;
-  device_count: number;
-  counts: string;
-  account: string;
-  contract: string;
-  fingerprint: string;
-  chunk_roots: Buffer;
-  chunk_size: number;
-  records_kept: number;
-  format: number;
-}
-
 const hex = (b: Buffer) => "0x" + b.toString("hex");
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
@@ -86,42 +67,29 @@ export class StatusAnchoring {
 
   /** `keepRecords`: the anchors whose records are kept for proofs (default 168: a week of hourly anchors). `chunkSize`: a power of two (tests). */
   constructor(
-    private readonly deps: { db: FleetDatabase; anchors: StatusAnchors; account: LedgerAccount; now: () => number; log?: (line: string) => void },
+    private readonly deps: { db: FleetStore; anchors: StatusAnchors; account: LedgerAccount; now: () => number; log?: (line: string) => void },
     o: { keepRecords?: number; chunkSize?: number } = {},
   ) {
-    this.keepRecords = o.keepRecords ?? 168;
+    this.keepRecords = o.keepRecords ?? TRACKER_DEFAULTS.anchorRecordsKept;
     this.chunkSize = o.chunkSize ?? CHUNK_SIZE;
     if (!Number.isInteger(Math.log2(this.chunkSize))) throw new RangeError("the chunk size is a power of two");
     // A crash between building and recording leaves an anchor without an index: it was never made (or is lost).
-    this.deps.db.transaction(() => {
-      this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id IN (SELECT id FROM status_anchors WHERE anchor_index IS NULL)`).run();
-      this.db.prepare(`DELETE FROM status_anchors WHERE anchor_index IS NULL`).run();
-    });
+    this.anchors.forgetUnrecorded();
   }
 
-  private get db() {
-    return this.deps.db.db;
+  private get anchors() {
+    return this.deps.db.anchors;
   }
 
   /** Builds the status tree of the fleet, anchors it and records it; or says why not. */
   async anchor(): Promise<AnchorResult> {
-    const fingerprint = this.fingerprint();
+    const fingerprint = this.anchors.fingerprint();
     const last = await this.lastOnChain();
     if (last?.fingerprint === fingerprint) return { anchored: false, reason: "unchanged" };
     const contract = String(this.deps.anchors.target).toLowerCase();
     const account = (await this.deps.account.getAddress()).toLowerCase();
-    const anchorId = Number(
-      this.db
-        .prepare(
-          `INSERT INTO status_anchors (root, anchored_at, device_count, counts, account, contract, fingerprint, chunk_roots, chunk_size, format) VALUES ('', ?, 0, '[]', ?, ?, ?, x'', ?, ?)`,
-        )
-        .run(this.deps.now(), account, contract, fingerprint, this.chunkSize, ANCHOR_FORMAT_TAGS).lastInsertRowid,
-    );
-    const forget = () =>
-      this.deps.db.transaction(() => {
-        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(anchorId);
-        this.db.prepare(`DELETE FROM status_anchors WHERE id = ?`).run(anchorId);
-      });
+    const anchorId = this.anchors.begin({ at: this.deps.now(), account, contract, fingerprint, chunkSize: this.chunkSize, format: ANCHOR_FORMAT_TAGS });
+    const forget = () => this.anchors.forget(anchorId);
     try {
       const built = await this.build(anchorId);
       if (built.deviceCount === 0) {
@@ -132,9 +100,7 @@ export class StatusAnchoring {
         forget();
         return { anchored: false, reason: "unchanged" };
       }
-      this.db
-        .prepare(`UPDATE status_anchors SET root = ?, device_count = ?, counts = ?, chunk_roots = ? WHERE id = ?`)
-        .run(built.root, built.deviceCount, JSON.stringify(built.counts), built.chunkRoots, anchorId);
+      this.anchors.setBuilt(anchorId, { root: built.root, deviceCount: built.deviceCount, counts: JSON.stringify(built.counts), chunkRoots: built.chunkRoots });
       const anchors = this.deps.anchors;
       const receipt = await this.deps.account.send(`anchoring the status of ${built.deviceCount} device(s)`, (s) =>
         anchors.connect(s).anchor(built.root, built.deviceCount, built.counts),
@@ -144,11 +110,9 @@ export class StatusAnchoring {
         .map((l) => anchors.interface.parseLog(l))
         .find((e) => e?.name === "StatusAnchored");
       if (!event) throw new OtaError("ANCHOR_EVENT_MISSING", `the anchor transaction ${receipt.hash} emitted no StatusAnchored event`);
-      this.db
-        .prepare(`UPDATE status_anchors SET anchor_index = ?, tx_hash = ?, block = ?, anchored_at = ? WHERE id = ?`)
-        .run(Number(event.args.anchorIndex), receipt.hash, receipt.blockNumber, this.deps.now(), anchorId);
-      this.prune();
-      return { anchored: true, anchor: toSummary(this.db.prepare(`SELECT * FROM status_anchors WHERE id = ?`).get(anchorId) as AnchorDb) };
+      this.anchors.setAnchored(anchorId, { index: Number(event.args.anchorIndex), txHash: receipt.hash, block: receipt.blockNumber, at: this.deps.now() });
+      this.anchors.pruneRecords(this.keepRecords);
+      return { anchored: true, anchor: toSummary(this.anchors.get(anchorId)!) };
     } catch (err) {
       forget();
       throw err;
@@ -162,57 +126,35 @@ export class StatusAnchoring {
    */
   private async lastOnChain(): Promise<AnchorDb | undefined> {
     for (;;) {
-      const last = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY id DESC LIMIT 1`).get() as AnchorDb | undefined;
+      const last = this.anchors.newest();
       if (!last || (await this.deps.account.isMined(last.tx_hash))) return last;
       this.deps.log?.(`status anchor ${last.anchor_index} (tx ${last.tx_hash}) is no longer on the chain (a reorganisation): anchoring again`);
-      this.deps.db.transaction(() => {
-        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(last.id);
-        this.db.prepare(`DELETE FROM status_anchors WHERE id = ?`).run(last.id);
-      });
+      this.anchors.forget(last.id);
     }
-  }
-
-  /** What the records depend on: the reports taken, the devices that reported, the mirrored releases (their versions), the tag changes. */
-  private fingerprint(): string {
-    const [reports, devices, releases] = this.db
-      .prepare(`SELECT (SELECT COALESCE(MAX(id), 0) FROM reports), (SELECT COUNT(*) FROM devices WHERE last_counter > 0), (SELECT COUNT(*) FROM releases)`)
-      .raw()
-      .get() as [number, number, number];
-    return `${reports}|${devices}|${releases}|tags:${this.deps.db.replayMark(TAG_CHANGES_MARK)}`;
   }
 
   /** The canonical tags (deviceTags.canonicalTags) of these devices; null for one without tags. */
   private tagsOf(ids: string[]): Map<string, string> {
-    const rows = this.db
-      .prepare(`SELECT device_id, key, value FROM device_tags WHERE device_id IN (SELECT value FROM json_each(?))`)
-      .raw()
-      .all(JSON.stringify(ids)) as [string, string, string][];
-    const by = new Map<string, Record<string, string>>();
-    for (const [d, k, v] of rows) (by.get(d) ?? by.set(d, {}).get(d)!)[k] = v;
-    return new Map([...by].map(([d, t]) => [d, canonicalTags(t)]));
+    return new Map([...this.deps.db.tags.ofDevices(ids)].map(([d, t]) => [d, canonicalTags(t)]));
   }
 
   /** Reads the reported devices a chunk at a time (in id order), stores their packed records and hashes each chunk. */
   private async build(anchorId: number): Promise<{ root: string; deviceCount: number; counts: ReleaseCounts[]; chunkRoots: Buffer }> {
-    const page = this.db.prepare(
-      `SELECT d.id, d.last_counter AS lastCounter, d.last_report_at AS lastReportAt, d.last_outcome AS lastOutcome, d.last_code AS lastCode,
-              d.last_release AS lastRelease, r.version AS releaseVersion
-         FROM devices d LEFT JOIN releases r ON r.id = d.last_release
-        WHERE d.last_counter > 0 AND d.id > ? ORDER BY d.id LIMIT ?`,
-    );
-    const insert = this.db.prepare(`INSERT INTO status_anchor_records (anchor_id, position, device_id, record, tags) VALUES (?, ?, ?, ?, ?)`);
     const counts = new Map<string, ReleaseCounts>();
     const chunkRoots: Buffer[] = [];
     let after = "";
     let position = 0;
     for (;;) {
-      const rows = page.all(after, this.chunkSize) as ReportedDevice[];
+      const rows = this.anchors.reportedDevices(after, this.chunkSize);
       if (rows.length === 0) break;
       const records = rows.map(statusRecordOf);
       const tags = this.tagsOf(records.map((r) => r.deviceId));
-      this.deps.db.transaction(() => {
-        for (const r of records) insert.run(anchorId, position++, Buffer.from(r.deviceId.slice(2), "hex"), packRecord(r), tags.get(r.deviceId) ?? null);
-      });
+      this.anchors.addRecords(
+        anchorId,
+        position,
+        records.map((r) => ({ deviceId: Buffer.from(r.deviceId.slice(2), "hex"), record: packRecord(r), tags: tags.get(r.deviceId) ?? null })),
+      );
+      position += records.length;
       for (const c of releaseCounts(records)) {
         const sum = counts.get(c.releaseId) ?? counts.set(c.releaseId, { releaseId: c.releaseId, installed: 0, failed: 0, pending: 0 }).get(c.releaseId)!;
         sum.installed += c.installed;
@@ -228,44 +170,24 @@ export class StatusAnchoring {
     return { root: position === 0 ? "" : hex(new SortedMerkleTree(chunkRoots).root), deviceCount: position, counts: sorted, chunkRoots: packNodes(chunkRoots) };
   }
 
-  /** Drops the records of all but the newest `keepRecords` anchors (their rows stay; their proofs can no longer be served). */
-  private prune(): void {
-    const old = this.db
-      .prepare(`SELECT id FROM status_anchors WHERE anchor_index IS NOT NULL AND records_kept = 1 ORDER BY id DESC LIMIT -1 OFFSET ?`)
-      .pluck()
-      .all(this.keepRecords) as number[];
-    this.deps.db.transaction(() => {
-      for (const id of old) {
-        this.db.prepare(`DELETE FROM status_anchor_records WHERE anchor_id = ?`).run(id);
-        this.db.prepare(`UPDATE status_anchors SET records_kept = 0 WHERE id = ?`).run(id);
-      }
-    });
-  }
-
   /** The anchors this tracker made, newest first. */
   list(limit = 50, offset = 0): { total: number; anchors: AnchorSummary[] } {
-    const total = this.db.prepare(`SELECT COUNT(*) FROM status_anchors WHERE anchor_index IS NOT NULL`).pluck().get() as number;
-    const rows = this.db
-      .prepare(`SELECT * FROM status_anchors WHERE anchor_index IS NOT NULL ORDER BY anchor_index DESC LIMIT ? OFFSET ?`)
-      .all(limit, offset) as AnchorDb[];
+    const { total, rows } = this.anchors.list(limit, offset);
     return { total, anchors: rows.map(toSummary) };
   }
 
   /** A device's record in anchor `index` and its proof; refused with ANCHOR_UNKNOWN, ANCHOR_RECORDS_PRUNED or DEVICE_NOT_IN_ANCHOR. */
   proof(index: number, deviceId: string): AnchorProof {
-    const a = this.db.prepare(`SELECT * FROM status_anchors WHERE anchor_index = ?`).get(index) as AnchorDb | undefined;
+    const a = this.anchors.byIndex(index);
     if (!a) throw new OtaError("ANCHOR_UNKNOWN", `this tracker made no anchor ${index}`);
     if (!a.records_kept)
       throw new OtaError("ANCHOR_RECORDS_PRUNED", `the records of anchor ${index} are no longer kept (only the newest anchors' are): ask about a newer anchor`);
     const id = /^0x[0-9a-fA-F]{64}$/.test(deviceId) ? Buffer.from(deviceId.slice(2), "hex") : undefined;
-    const at =
-      id && (this.db.prepare(`SELECT position FROM status_anchor_records WHERE anchor_id = ? AND device_id = ?`).pluck().get(a.id, id) as number | undefined);
+    const at = id && this.anchors.positionOf(a.id, id);
     if (at === undefined || at === null || !id)
       throw new OtaError("DEVICE_NOT_IN_ANCHOR", `device ${deviceId} is not among the ${a.device_count} device(s) of anchor ${index}`);
     const first = Math.floor(at / a.chunk_size) * a.chunk_size;
-    const chunk = this.db
-      .prepare(`SELECT device_id, record, tags FROM status_anchor_records WHERE anchor_id = ? AND position >= ? AND position < ? ORDER BY position`)
-      .all(a.id, first, first + a.chunk_size) as { device_id: Buffer; record: Buffer; tags: string | null }[];
+    const chunk = this.anchors.records(a.id, first, first + a.chunk_size);
     const records: StatusRecord[] = chunk.map((r) => unpackRecord(r.device_id, r.record));
     // Format 1 (anchors before tags): the status leaf is the device's node; format 2: it is paired with the tags leaf.
     const v2 = a.format >= ANCHOR_FORMAT_TAGS;

@@ -87,7 +87,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   });
   // Only administrators sign requests here: a key without the role is refused (and remembered)
   // before its signature is recovered or its nonce kept. The nonces are kept in the fleet database.
-  const nonces = new SqliteNonceStore(tracker.db.db.name);
+  const nonces = new SqliteNonceStore(tracker.store.file);
   const auth = new RequestAuthenticator({
     store: nonces,
     admission: {
@@ -159,7 +159,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
           halted: { code: halted.code, message: halted.message, fix: "stop the tracker and run `ota-ledger tracker resync` (docs/guides/operations.md)" },
         }),
       },
-      devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get(),
+      devices: tracker.store.devices.count(),
       upstream: tracker.options.parent ? tracker.upstreamState : null,
     };
   });
@@ -209,8 +209,8 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
   app.get("/v1/releases/:id/adoption", async (req) => {
     reader(req);
     const id = (req.params as { id: string }).id.toLowerCase();
-    if (!tracker.db.release(id)) throw new OtaError("RELEASE_UNKNOWN", `release ${id} is not in this tracker's mirror of the ledger`);
-    return { releaseId: id, points: tracker.db.adoption(id) };
+    if (!tracker.store.catalogue.release(id)) throw new OtaError("RELEASE_UNKNOWN", `release ${id} is not in this tracker's mirror of the ledger`);
+    return { releaseId: id, points: tracker.store.rollouts.adoption(id) };
   });
   app.get("/v1/rollouts", async (req) => {
     reader(req);
@@ -225,7 +225,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const account = await auth.account({ method: req.method, path: req.url, headers: req.headers, body: raw, audience: origin() });
     const { registry, policies, bundles, domain, fromBlock } = tracker.options.chain;
-    const result = await handleUpdateRequest({ registry, policies, bundles, domain, fromBlock, db: tracker.db, now: tracker.now }, account, json(raw));
+    const result = await handleUpdateRequest({ registry, policies, bundles, domain, fromBlock, db: tracker.store, now: tracker.now }, account, json(raw));
     o.log?.(
       `update request ${result.requestId} by ${account}: ${result.bundle ? "bundle" : "release"} ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused${
         result.deadline === null ? "" : `, deadline ${new Date(result.deadline).toISOString()}`
@@ -239,14 +239,14 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
     const q = req.query as Record<string, string | undefined>;
     const limit = Math.min(intParam(q.limit, "limit") ?? 50, 1000);
     if (limit < 1) throw new InputError("BAD_REQUEST", "limit must be at least 1");
-    const { total, requests } = tracker.db.updateRequests(limit, intParam(q.offset, "offset") ?? 0);
-    return { total, requests: requests.map((r) => requestProgress(tracker.db, r.id, tracker.now())!) };
+    const { total, requests } = tracker.store.requests.list(limit, intParam(q.offset, "offset") ?? 0);
+    return { total, requests: requests.map((r) => requestProgress(tracker.store, r.id, tracker.now())!) };
   });
   app.get("/v1/update-requests/:id", async (req) => {
     reader(req);
     const id = (req.params as { id: string }).id.toLowerCase();
     if (!/^0x[0-9a-f]{32}$/.test(id)) throw new InputError("BAD_REQUEST", "an update request id is 0x followed by 32 hex digits");
-    const progress = requestProgress(tracker.db, id, tracker.now(), { devices: true });
+    const progress = requestProgress(tracker.store, id, tracker.now(), { devices: true });
     if (!progress) throw new OtaError("REQUEST_UNKNOWN", `no update request ${id} on this tracker: \`ota-ledger update status\` lists them`);
     return progress;
   });
@@ -289,7 +289,7 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
       if (!isReleaseId(releaseId)) throw new InputError("BAD_REQUEST", "the release id in the path is 0x followed by 64 hex digits");
       return parse(b);
     });
-    if (!tracker.db.release(releaseId))
+    if (!tracker.store.catalogue.release(releaseId))
       throw new OtaError(
         "RELEASE_UNKNOWN",
         `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
@@ -317,30 +317,30 @@ export async function startTrackerHttp(tracker: TrackerModule, o: TrackerHttpOpt
       if (!/^0x[0-9a-f]{64}$/.test(deviceId)) throw new InputError("BAD_REQUEST", "the device id in the path is 0x followed by 64 hex digits");
       return parseTagChange(b);
     });
-    if (!tracker.db.device(deviceId)) throw new OtaError("DEVICE_UNKNOWN", `no device ${deviceId} in this tracker's fleet (as it follows the ledger)`);
-    const tags = tracker.db.changeTags(deviceId, body.set, body.remove, MAX_TAGS_PER_DEVICE);
+    if (!tracker.store.devices.get(deviceId)) throw new OtaError("DEVICE_UNKNOWN", `no device ${deviceId} in this tracker's fleet (as it follows the ledger)`);
+    const tags = tracker.store.tags.change(deviceId, body.set, body.remove, MAX_TAGS_PER_DEVICE);
     o.log?.(`tags of device ${deviceId} by ${account}: set ${Object.keys(body.set).join(",") || "-"}, removed ${body.remove.join(",") || "-"}`);
     const joined = await tracker.tagsChanged([deviceId]);
     return reply.send({ deviceId, tags, joinedRequests: joined });
   });
   app.get("/v1/groups", async (req) => {
     reader(req);
-    return { groups: tracker.db.groups().map((g) => ({ ...g, devices: devicesMatching(tracker.db, parseTagQuery(g.query)).length })) };
+    return { groups: tracker.store.groups.list().map((g) => ({ ...g, devices: devicesMatching(tracker.store, parseTagQuery(g.query)).length })) };
   });
   app.post("/v1/groups", async (req, reply) => {
     const { account, body } = await administrator(req, parseGroupRequest);
-    if (!tracker.db.group(body.name) && tracker.db.groups().length >= MAX_GROUPS)
+    if (!tracker.store.groups.get(body.name) && tracker.store.groups.list().length >= MAX_GROUPS)
       throw new InputError("GROUP_LIMIT", `a tracker keeps at most ${MAX_GROUPS} groups: remove one first`);
-    tracker.db.putGroup(body.name, body.query, account, tracker.now());
+    tracker.store.groups.put(body.name, body.query, account, tracker.now());
     o.log?.(`group ${body.name} = ${body.query} by ${account}`);
-    const devices = devicesMatching(tracker.db, body.terms);
+    const devices = devicesMatching(tracker.store, body.terms);
     await tracker.tagsChanged(devices.slice(0, 100_000));
     return reply.send({ name: body.name, query: body.query, devices: devices.length });
   });
   app.delete("/v1/groups/:name", async (req, reply) => {
     const name = (req.params as { name: string }).name;
     const { account } = await administrator(req, () => checkGroupName(name));
-    if (!tracker.db.deleteGroup(name)) throw new OtaError("GROUP_UNKNOWN", `no group "${name}" on this tracker`);
+    if (!tracker.store.groups.delete(name)) throw new OtaError("GROUP_UNKNOWN", `no group "${name}" on this tracker`);
     o.log?.(`group ${name} removed by ${account}`);
     return reply.send({ name, removed: true });
   });
@@ -387,7 +387,7 @@ function tagTerms(tracker: TrackerModule, q: Record<string, string | string[] | 
   if (tags.length > 32) throw new InputError("QUERY_INVALID", "at most 32 tag terms");
   for (const t of tags) terms.push(...parseTagQuery(t));
   if (typeof q.group === "string" && q.group !== "") {
-    const g = tracker.db.group(checkGroupName(q.group));
+    const g = tracker.store.groups.get(checkGroupName(q.group));
     if (!g) throw new OtaError("GROUP_UNKNOWN", `no group "${q.group}" on this tracker`);
     terms.push(...parseTagQuery(g.query));
   }

@@ -8,8 +8,8 @@ import { verifyLedgerRelease } from "../chain/verifyLedgerRelease";
 import { InputError, OtaError } from "../core/errors";
 import { INSTALL_CHECK, ledgerName } from "../core/ledgerCodes";
 import { formatVersion } from "../core/version";
-import type { BundleRow, DeviceRow, FleetDatabase, UpdateRequestRow } from "./fleetDatabase";
-import { checkGroupName, formatTagQuery, parseTagQuery, tagQuerySql, type QueryTerm } from "./deviceTags";
+import type { BundleRow, DeviceRow, FleetStore, UpdateRequestRow } from "./store";
+import { checkGroupName, formatTagQuery, parseTagQuery, type QueryTerm } from "./deviceTags";
 import { labelToBytes32 } from "./fleetViews";
 
 /** PROC-2: an administrator asks for an update of a release, to named devices or to a filter of the fleet. */
@@ -69,7 +69,7 @@ type RequestDeps = {
   bundles?: ReleaseBundles;
   domain: TypedDataDomain;
   fromBlock: number;
-  db: FleetDatabase;
+  db: FleetStore;
   now: () => number;
 };
 
@@ -121,9 +121,9 @@ export async function handleUpdateRequest(deps: RequestDeps, account: string, in
   const at = deps.now();
   db.transaction(() => {
     for (const id of accepted)
-      db.decide({ deviceId: id, releaseId: target.id, component: target.component, reason: "requested", origin: `request:${requestId}`, at });
-    if (accepted.length > 0) db.startRollout(target.id, `request:${requestId}`, at);
-    db.recordUpdateRequest({
+      db.decisions.decide({ deviceId: id, releaseId: target.id, component: target.component, reason: "requested", origin: `request:${requestId}`, at });
+    if (accepted.length > 0) db.rollouts.start(target.id, `request:${requestId}`, at);
+    db.requests.record({
       id: requestId,
       releaseId: target.id,
       component: target.component,
@@ -166,7 +166,7 @@ function releaseTarget(deps: RequestDeps, release: Awaited<ReturnType<typeof ver
           release.record,
           device,
           installed,
-          deps.policies ? deps.db.evidenceFor(release.id, device.id) : undefined,
+          deps.policies ? deps.db.evidence.of(release.id, device.id) : undefined,
         ),
       ),
   };
@@ -183,7 +183,7 @@ async function bundleTarget(deps: RequestDeps, bundleId: string): Promise<Target
   const id = bundleId.toLowerCase();
   const bundles = deps.bundles;
   if (!bundles) throw new UpdateRequestRefused("BUNDLES_NOT_DEPLOYED", "this tracker follows no ReleaseBundles contract: a request names a release", 400);
-  const mirrored = deps.db.bundle(id);
+  const mirrored = deps.db.catalogue.bundle(id);
   if (!mirrored)
     throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on the ledger as this tracker follows it (yet: its block may not be read)`, 400);
   const stored = await ledger(() => bundles.bundle(id)).catch((err: unknown) => {
@@ -214,7 +214,7 @@ async function bundleTarget(deps: RequestDeps, bundleId: string): Promise<Target
         const others = members.filter((o) => o !== m).map((o) => ({ component: o.record.component.toLowerCase(), version: o.record.version }));
         const withSet = [...installed.filter((i) => !others.some((o) => o.component === i.component)), ...others];
         const v = await ledger(() =>
-          checkUpdateOnLedger({ registry: deps.registry, policies: deps.policies }, m.record, device, withSet, deps.db.evidenceFor(m.id, device.id)),
+          checkUpdateOnLedger({ registry: deps.registry, policies: deps.policies }, m.record, device, withSet, deps.db.evidence.of(m.id, device.id)),
         );
         if (v.reason !== 0n) return { verdict: "INSTALLABLE", policy: v.policy, reason: v.reason };
       }
@@ -226,7 +226,7 @@ async function bundleTarget(deps: RequestDeps, bundleId: string): Promise<Target
 /** What an earlier request installs, read again (a bundle's or a release's); undefined when it no longer can be. */
 async function targetOfRequest(deps: RequestDeps, releaseId: string): Promise<Target | undefined> {
   try {
-    if (deps.db.bundle(releaseId)) return await bundleTarget(deps, releaseId);
+    if (deps.db.catalogue.bundle(releaseId)) return await bundleTarget(deps, releaseId);
     const release = await ledger(() => fetchRelease(deps.registry, deps.domain, releaseId, deps.fromBlock));
     return release ? releaseTarget(deps, release) : undefined;
   } catch (err) {
@@ -255,7 +255,7 @@ async function checkDevices(deps: RequestDeps, target: Target, targets: string[]
   const accepted: string[] = [];
   const verdicts = new Map<number | string, DeviceVerdict>(); // configuration (or device) -> the ledger's answer
   for (const id of targets) {
-    const device = db.device(id);
+    const device = db.devices.get(id);
     if (!device) {
       refused.push({ deviceId: id, code: "DEVICE_UNKNOWN", message: "not enrolled on the ledger (as this tracker follows it)" });
       continue;
@@ -269,7 +269,7 @@ async function checkDevices(deps: RequestDeps, target: Target, targets: string[]
     const key = deps.policies ? id : (device.configId ?? `unknown:${device.hardwareClass}`);
     let v = verdicts.get(key);
     if (v === undefined) {
-      const installed = db.installed(id).map((i) => ({ component: i.component, version: i.version }));
+      const installed = db.devices.installed(id).map((i) => ({ component: i.component, version: i.version }));
       v = await target.check(device, installed);
       verdicts.set(key, v);
     }
@@ -299,16 +299,13 @@ async function checkDevices(deps: RequestDeps, target: Target, targets: string[]
 export async function extendDynamicRequests(deps: RequestDeps, deviceIds: string[]): Promise<number> {
   const { db } = deps;
   let decided = 0;
-  const dynamic = db.db
-    .prepare(`SELECT id FROM update_requests WHERE json_extract(target, '$.group') IS NOT NULL OR json_extract(target, '$.query') IS NOT NULL`)
-    .pluck()
-    .all() as string[];
+  const dynamic = db.requests.dynamicIds();
   for (const requestId of dynamic) {
-    const r = db.updateRequest(requestId)!;
-    const query = r.target.group !== undefined ? db.group(r.target.group)?.query : r.target.query;
+    const r = db.requests.get(requestId)!;
+    const query = r.target.group !== undefined ? db.groups.get(r.target.group)?.query : r.target.query;
     if (query === undefined) continue; // the group was removed: the request keeps the devices it has
     const matching = new Set(devicesMatching(db, parseTagQuery(query), deviceIds));
-    const already = new Set(db.requestDevices(requestId));
+    const already = new Set(db.requests.devices(requestId));
     const fresh = deviceIds.map((d) => d.toLowerCase()).filter((d) => matching.has(d) && !already.has(d));
     if (fresh.length === 0) continue;
     const target = await targetOfRequest(deps, r.releaseId);
@@ -323,8 +320,8 @@ export async function extendDynamicRequests(deps: RequestDeps, deviceIds: string
     const at = deps.now();
     db.transaction(() => {
       for (const id of checked.accepted)
-        db.decide({ deviceId: id, releaseId: r.releaseId, component: r.component, reason: "requested", origin: `request:${requestId}`, at });
-      db.addRequestDevices(requestId, checked.accepted, at);
+        db.decisions.decide({ deviceId: id, releaseId: r.releaseId, component: r.component, reason: "requested", origin: `request:${requestId}`, at });
+      db.requests.addDevices(requestId, checked.accepted, at);
     });
     decided += checked.accepted.length;
   }
@@ -332,14 +329,8 @@ export async function extendDynamicRequests(deps: RequestDeps, deviceIds: string
 }
 
 /** Of `among` (or every device), those the query selects. */
-export function devicesMatching(db: FleetDatabase, terms: QueryTerm[], among?: string[], limit = MAX_DEVICES + 1): string[] {
-  const q = tagQuerySql(terms);
-  const restrict = among ? ` AND id IN (SELECT value FROM json_each(?))` : "";
-  const args = among ? [...q.args, JSON.stringify(among.map((d) => d.toLowerCase()))] : q.args;
-  return db.db
-    .prepare(`SELECT id FROM devices WHERE ${q.where}${restrict} ORDER BY id LIMIT ?`)
-    .pluck()
-    .all(...args, limit) as string[];
+export function devicesMatching(db: FleetStore, terms: QueryTerm[], among?: string[], limit = MAX_DEVICES + 1): string[] {
+  return db.devices.ids({ tags: terms, among }, limit);
 }
 
 /** Where one device of a request stands (GET /v1/update-requests/:id). */
@@ -351,24 +342,24 @@ export type RequestDeviceState = "installed" | "failed" | "blocked" | "refused" 
  * refused by its checks: the code says which), notified (told, no result yet) or pending (not
  * told yet); and how many are past the deadline without it installed.
  */
-export function requestProgress(db: FleetDatabase, requestId: string, now: number, o: { devices?: boolean } = {}) {
-  const r = db.updateRequest(requestId);
+export function requestProgress(db: FleetStore, requestId: string, now: number, o: { devices?: boolean } = {}) {
+  const r = db.requests.get(requestId);
   if (!r) return undefined;
-  const bundle = db.bundle(r.releaseId); // a request of a release bundle (docs/adr/0019): installed once every member runs
-  const ids = db.requestDevices(r.id);
+  const bundle = db.catalogue.bundle(r.releaseId); // a request of a release bundle (docs/adr/0019): installed once every member runs
+  const ids = db.requests.devices(r.id);
   const counts = { decided: ids.length, notified: 0, installed: 0, failed: 0, blocked: 0, refused: 0, pending: 0, pastDeadline: 0 };
   const devices: { deviceId: string; state: RequestDeviceState; code: string | null; pastDeadline: boolean }[] = [];
   const past = r.deadline !== null && now >= r.deadline;
   for (const id of ids) {
-    const d = db.device(id);
-    const installed = db.installed(id);
+    const d = db.devices.get(id);
+    const installed = db.devices.installed(id);
     const runsRelease = (releaseId: string, component: string) => {
       const have = installed.find((i) => i.component === component);
-      const known = db.release(releaseId);
+      const known = db.catalogue.release(releaseId);
       return !!have && (have.releaseId === releaseId || (!!known && have.version >= known.version));
     };
     const runs = bundle ? bundle.members.every((m) => runsRelease(m.releaseId, m.component)) : runsRelease(r.releaseId, r.component);
-    const told = db.lastDelivery(id, r.releaseId) !== undefined;
+    const told = db.decisions.lastDelivery(id, r.releaseId) !== undefined;
     if (told) counts.notified++;
     let state: RequestDeviceState;
     let code: string | null = null;
@@ -389,7 +380,7 @@ export function requestProgress(db: FleetDatabase, requestId: string, now: numbe
   return {
     requestId: r.id,
     releaseId: r.releaseId,
-    releaseName: db.releaseName(r.releaseId),
+    releaseName: db.catalogue.releaseName(r.releaseId),
     ...(bundle ? { bundle: { name: bundle.name, version: formatVersion(bundle.version), members: bundle.members } } : {}),
     component: r.component,
     target: r.target,
@@ -442,35 +433,24 @@ function parseRequest(input: unknown): UpdateRequest {
   return r;
 }
 
-function selectDevices(db: FleetDatabase, r: UpdateRequest): string[] {
+function selectDevices(db: FleetStore, r: UpdateRequest): string[] {
   if (r.devices) return [...new Set(r.devices.map((d) => d.toLowerCase()))];
   if (r.group !== undefined || r.query !== undefined) {
-    const query = r.group !== undefined ? db.group(r.group)?.query : r.query!;
+    const query = r.group !== undefined ? db.groups.get(r.group)?.query : r.query!;
     if (query === undefined) throw new UpdateRequestRefused("GROUP_UNKNOWN", `no group "${r.group}" on this tracker: \`ota-ledger group list\``, 404);
     const ids = devicesMatching(db, parseTagQuery(query));
     if (ids.length > MAX_DEVICES)
       throw new InputError("BAD_REQUEST", `the query matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
     return ids;
   }
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (r.filter?.network !== undefined) {
-    where.push("network = ?");
-    args.push(labelToBytes32(r.filter.network, "filter.network"));
-  }
-  if (r.filter?.region !== undefined) {
-    where.push("region = ?");
-    args.push(labelToBytes32(r.filter.region, "filter.region"));
-  }
-  if (r.filter?.hardware?.length) {
-    where.push(`hardware_class IN (SELECT value FROM json_each(?))`);
-    args.push(JSON.stringify(r.filter.hardware));
-  }
-  const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-  const ids = db.db
-    .prepare(`SELECT id FROM devices ${clause} ORDER BY id LIMIT ?`)
-    .pluck()
-    .all(...args, MAX_DEVICES + 1) as string[];
+  const ids = db.devices.ids(
+    {
+      network: r.filter?.network === undefined ? undefined : labelToBytes32(r.filter.network, "filter.network"),
+      region: r.filter?.region === undefined ? undefined : labelToBytes32(r.filter.region, "filter.region"),
+      hardwareIn: r.filter?.hardware?.length ? r.filter.hardware : undefined,
+    },
+    MAX_DEVICES + 1,
+  );
   if (ids.length > MAX_DEVICES)
     throw new InputError("BAD_REQUEST", `the filter matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);
   return ids;

@@ -156,21 +156,18 @@ export async function startTrackerPart(cfg: TrackerConfig): Promise<TrackerPart>
   });
   await tracker.start();
   const http = await startTrackerHttp(tracker, { port: 0 });
-  const holding = tracker.db.db.prepare(`SELECT COUNT(DISTINCT device_id) FROM installed WHERE lower(release_id) = ?`).pluck();
-  const seen = tracker.db.db.prepare(`SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL`).pluck();
-  const changes = tracker.db.db.prepare(`SELECT total_changes()`).pluck();
   return {
     url: http.url,
     figures: async (releaseId) => ({
-      holding: releaseId ? (holding.get(releaseId.toLowerCase()) as number) : 0,
-      seen: seen.get() as number,
-      sqliteRowsWritten: changes.get() as number,
+      holding: releaseId ? tracker.store.devices.countRunning(releaseId) : 0,
+      seen: tracker.store.devices.countSeen(),
+      sqliteRowsWritten: tracker.store.rowsWritten(),
       rpc: rpc.snapshot(),
       process: processFigures(),
     }),
     batchMirrored: async (batchId, timeoutMs) => {
       const deadline = performance.now() + timeoutMs;
-      while (!tracker.db.batch(batchId)) {
+      while (!tracker.store.devices.batch(batchId)) {
         if (performance.now() > deadline) throw new Error(`the tracker did not mirror batch ${batchId} within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -11,7 +11,7 @@ import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
 import { backupTracker, restoreTracker } from "../../tracker/backup";
 import { TrackerModule } from "../../tracker/trackerModule";
-import { FleetDatabase } from "../../tracker/fleetDatabase";
+import { FleetStore } from "../../tracker/store";
 import { resyncLedger } from "../../tracker/ledgerPosition";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/trackerHttp";
 import { startTrackerMqtt, type RunningTrackerMqtt } from "../../tracker/mqttIntake";
@@ -300,10 +300,10 @@ async function writeBrokerConfig(ctx: CliContext, dirText: string, o: { host?: s
   const port = o.port !== undefined ? parseId(o.port, "--port", 65535) : (fromUrl?.port ?? 1883);
   if (o.runAs !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(o.runAs)) throw new InputError("INVALID_INPUT", `--run-as "${o.runAs}" is not a user name`);
   const dir = path.resolve(ctx.io.cwd, dirText);
-  const db = new FleetDatabase(path.join(t.dataDir, "fleet.db"));
+  const db = new FleetStore(path.join(t.dataDir, "fleet.db"));
   let devices: { id: string; publicKey: string }[];
   try {
-    devices = db.activeDeviceKeys();
+    devices = db.devices.activeKeys();
   } finally {
     db.close();
   }
@@ -381,9 +381,9 @@ async function resyncModule(ctx: CliContext, fromOption: string | undefined): Pr
   try {
     const parentBlock = from > chain.fromBlock ? await chain.provider.getBlock(from - 1) : null;
     if (from > chain.fromBlock && !parentBlock?.hash) throw new OtaError("LEDGER_UNAVAILABLE", `the ledger did not give block ${from - 1}: try again`);
-    const db = new FleetDatabase(path.join(t.dataDir, "fleet.db"));
+    const db = new FleetStore(path.join(t.dataDir, "fleet.db"));
     try {
-      const before = db.ledgerPosition();
+      const before = db.ledger.position();
       const r = resyncLedger(db, from, parentBlock ? { number: parentBlock.number, hash: parentBlock.hash! } : null);
       ctx.output(
         { dataDir: t.dataDir, fromBlock: from, previousBlock: before?.block ?? null, droppedBlocks: r.droppedBlocks },

@@ -63,8 +63,8 @@ describe("ota-ledger device tag, group, update request|status (issue 19, item 11
     const answer = req.json();
     expect(answer).to.deep.include({ releaseId: boot2.id, decided: 1, refused: [] });
     expect(answer.deadline).to.be.within(Date.now() + 2 * 3_600_000 - 60_000, Date.now() + 2 * 3_600_000 + 1000);
-    expect(run.tracker.db.decisionsFor(idA).map((d) => d.origin)).to.deep.equal([`request:${answer.requestId}`]);
-    expect(run.tracker.db.decisionsFor(idB)).to.deep.equal([]);
+    expect(run.tracker.store.decisions.of(idA).map((d) => d.origin)).to.deep.equal([`request:${answer.requestId}`]);
+    expect(run.tracker.store.decisions.of(idB)).to.deep.equal([]);
 
     const status = await t.c.run(["update", "status", answer.requestId, "--json"], env);
     expect(status.code, status.stderr).to.equal(0);
@@ -101,6 +101,6 @@ describe("ota-ledger device tag, group, update request|status (issue 19, item 11
     const outsider = await t.c.run(["device", "tag", "set", idA, "site=evil"], { ...env, OTA_PRIVATE_KEY: "0x" + "5a".repeat(32) });
     expect(outsider.code).to.equal(1);
     expect(outsider.stderr).to.include("NOT_ADMINISTRATOR");
-    expect(run.tracker.db.tagsOf(idA)).to.deep.equal({ ring: "canary", site: "plant-1" });
+    expect(run.tracker.store.tags.of(idA)).to.deep.equal({ ring: "canary", site: "plant-1" });
   });
 });

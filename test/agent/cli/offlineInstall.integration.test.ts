@@ -335,7 +335,7 @@ describe("ota-ledger release export and device install --offline (CAP-11.1-b)", 
         const r = await c.run(["device", "run", "--device-config", config, "--once", "--json"], env);
         expect(r.code, r.stderr + r.stdout).to.equal(0);
         expect(r.stderr).to.match(new RegExp(`release ${published["1.1.0"].releaseId.toLowerCase()} installed offline: revoked on the ledger now`));
-        const row = tracker.tracker.db.device(parseIdOrLabel("offline-0001", "device"))!;
+        const row = tracker.tracker.store.devices.get(parseIdOrLabel("offline-0001", "device"))!;
         expect(row).to.include({ safeMode: false });
         expect(row.lastSeen).to.be.a("number");
         const state = await boot();

@@ -94,8 +94,8 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     expect(Number(onLedger[1].startsAt) - Number(onLedger[0].startsAt)).to.equal(3600);
     expect(Date.parse(out.waves[1].startsAt) / 1000).to.equal(Number(onLedger[1].startsAt));
     // The tracker keeps each device's proof of its wave, as the ledger checks it.
-    expect(tracker.db.evidenceFor(releases[0], label("dev-2"))).to.equal(encodeRolloutEvidence(0, wave0.proofs[1]));
-    expect(tracker.db.evidenceFor(releases[0], label("dev-4"))).to.equal(encodeRolloutEvidence(1, wave1.proofs[1]));
+    expect(tracker.store.evidence.of(releases[0], label("dev-2"))).to.equal(encodeRolloutEvidence(0, wave0.proofs[1]));
+    expect(tracker.store.evidence.of(releases[0], label("dev-4"))).to.equal(encodeRolloutEvidence(1, wave1.proofs[1]));
 
     const status = await c.run(["rollout", "status", releases[0], "--json"]);
     expect(status.code, status.stderr).to.equal(0);
@@ -196,7 +196,7 @@ describe("ota-ledger rollout (staged rollouts, APP-II-3)", function () {
     const again = await c.run([...args, "--json"]);
     expect(again.code, again.stdout + again.stderr).to.equal(0);
     expect(again.json()).to.deep.equal({ releaseId: releases[1], tracker: http.url, devices: 4, roots: [wave0.root, wave1.root] });
-    expect(tracker.db.evidenceFor(releases[1], label("dev-1"))).to.equal(encodeRolloutEvidence(0, wave0.proofs[0]));
+    expect(tracker.store.evidence.of(releases[1], label("dev-1"))).to.equal(encodeRolloutEvidence(0, wave0.proofs[0]));
   });
 
   it("rollout cohorts refuses cohorts whose roots are not the ledger's, and the tracker refuses a non-administrator", async () => {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { ReportSession, sendStatusReport } from "../../../agent/consumer/statusReport";
 import type { StatusReport } from "../../../agent/core/statusReport";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { ReportIntake, reportEnvelope } from "../../../agent/tracker/reportIntake";
 import { expectCode } from "../../helpers/expectCode";
 
@@ -28,7 +28,7 @@ const report = (counter: number): StatusReport => ({ deviceId, counter, installe
 
 describe("agent/consumer/statusReport: report sessions, the device's side (issue 17, ADR 0013)", () => {
   let dir: string;
-  let db: FleetDatabase;
+  let db: FleetStore;
   let intake: ReportIntake;
   let server: http.Server;
   let url: string;
@@ -40,8 +40,8 @@ describe("agent/consumer/statusReport: report sessions, the device's side (issue
 
   beforeEach(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "ota-device-sessions-"));
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
-    db.upsertDevice({ id: deviceId, publicKey: deviceKey.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    db = new FleetStore(path.join(dir, "fleet.db"));
+    db.devices.upsert({ id: deviceId, publicKey: deviceKey.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
     startIntake(moduleKey);
     seen = [];
     server = http.createServer((req, res) => {
@@ -81,25 +81,25 @@ describe("agent/consumer/statusReport: report sessions, the device's side (issue
     const session = new ReportSession();
     const first = await send(1, session);
     expect(first.envelope).not.to.have.property("session");
-    expect(session.id).to.equal(db.reportSession(deviceId)?.sessionId);
+    expect(session.id).to.equal(db.sessions.get(deviceId)?.sessionId);
     const second = await send(2, session);
     expect(second.envelope).to.include({ session: session.id });
     await send(3, session);
     expect(seen).to.deep.equal(["full", "session", "session"]);
-    expect(db.device(deviceId)?.lastCounter).to.equal(3);
+    expect(db.devices.get(deviceId)?.lastCounter).to.equal(3);
   });
 
   it("a session the tracker no longer holds (expired, its database restored): the same report goes again in full, once, and opens a new session", async () => {
     const session = new ReportSession();
     await send(1, session);
     const before = session.id;
-    db.dropReportSession(deviceId);
+    db.sessions.drop(deviceId);
     const lines: string[] = [];
     await send(2, session, moduleKey, lines);
     expect(seen).to.deep.equal(["full", "session", "full"]);
     expect(lines.join("\n")).to.include("REPORT_SESSION_UNKNOWN");
     expect(session.id).to.be.a("string").and.not.equal(before);
-    expect(db.device(deviceId)?.lastCounter).to.equal(2);
+    expect(db.devices.get(deviceId)?.lastCounter).to.equal(2);
     await send(3, session);
     expect(seen.at(-1)).to.equal("session");
   });
@@ -125,7 +125,7 @@ describe("agent/consumer/statusReport: report sessions, the device's side (issue
     startIntake(rotated);
     await expectCode(send(5, stale), "TRACKER_REFUSED");
     expect(seen.slice(-2)).to.deep.equal(["session", "full"]);
-    expect(db.device(deviceId)?.lastCounter).to.equal(4);
+    expect(db.devices.get(deviceId)?.lastCounter).to.equal(4);
   });
 
   it("a tracker without sessions (a module with a parent, or an older tracker) keeps taking full reports", async () => {
@@ -137,13 +137,13 @@ describe("agent/consumer/statusReport: report sessions, the device's side (issue
     expect(session.id).to.equal(undefined);
     // And a device without a session holder (an older agent) offers none.
     await send(4, undefined);
-    expect(db.device(deviceId)?.lastCounter).to.equal(4);
+    expect(db.devices.get(deviceId)?.lastCounter).to.equal(4);
   });
 
   it("a refusal that is not about the session is the device's to see: a suspended device is not resent in full", async () => {
     const session = new ReportSession();
     await send(1, session);
-    db.setStanding(deviceId, "suspended");
+    db.devices.setStanding(deviceId, "suspended");
     const err = await send(2, session).catch((e: { refusal?: string }) => e);
     expect(err).to.have.property("refusal", "REPORT_DEVICE_NOT_ACTIVE");
     expect(seen).to.deep.equal(["full", "session"]);

@@ -5,11 +5,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { main } from "../../../agent/cli/main";
 import { backupTracker, restoreTracker } from "../../../agent/tracker/backup";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { TrackerModule } from "../../../agent/tracker/trackerModule";
 import { CliProcess } from "../../e2e/harness/cliProcess";
 import { expectCode } from "../../helpers/expectCode";
 import { BOOTLOADER, postReport, sealedReport, startTrackerProcess, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 type Release = Awaited<ReturnType<TrackerChain["publish"]>>;
 
@@ -84,11 +85,12 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     backupFile = path.join(out, "tracker.backup");
     liveDir = path.join(out, "live");
     // Some megabytes in the database (a table the tracker does not know), so that copying takes a while.
-    const fleet = new FleetDatabase(path.join(liveDir, "fleet.db"));
-    fleet.db.exec(
-      `CREATE TABLE padding (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO padding SELECT randomblob(2048) FROM n;`,
+    new FleetStore(path.join(liveDir, "fleet.db")).close();
+    withSqlite(path.join(liveDir, "fleet.db"), (db) =>
+      db.exec(
+        `CREATE TABLE padding (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO padding SELECT randomblob(2048) FROM n;`,
+      ),
     );
-    fleet.close();
     await startProcess(liveDir);
   });
   after(async () => {
@@ -148,9 +150,8 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     expect(process_!.running).to.equal(true);
     // A database of a newer tracker than this code: neither backed up nor restored.
     const newer = path.join(out, "newer");
-    const fleet = new FleetDatabase(path.join(newer, "fleet.db"));
-    fleet.db.pragma("user_version = 99");
-    fleet.close();
+    new FleetStore(path.join(newer, "fleet.db")).close();
+    withSqlite(path.join(newer, "fleet.db"), (db) => db.pragma("user_version = 99"));
     await expectCode(backupTracker({ dataDir: newer, file: path.join(out, "newer.backup") }), "BACKUP_SCHEMA_NEWER");
     await expectCode(restoreTracker({ dataDir: path.join(out, "r0"), file: path.join(newer, "fleet.db") }), "BACKUP_SCHEMA_NEWER");
 
@@ -179,8 +180,8 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     expect(restored.out).to.include({ devices: devices.length, dataDir: restoredDir });
     expect(restored.out.replaced).to.deep.equal({ database: null, checkpoint: null });
     // The position travels inside the database (issue 16): no file beside it.
-    const inside = new FleetDatabase(path.join(restoredDir, "fleet.db"));
-    expect(inside.ledgerPosition()!.block).to.equal(restored.out.checkpoint.block);
+    const inside = new FleetStore(path.join(restoredDir, "fleet.db"));
+    expect(inside.ledger.position()!.block).to.equal(restored.out.checkpoint.block);
     inside.close();
     expect(await fs.stat(path.join(restoredDir, "ledger-checkpoint.json")).catch(() => "absent")).to.equal("absent");
 
@@ -216,12 +217,15 @@ describe("agent/tracker/backup: ota-ledger tracker backup and restore", function
     };
     const tracker = new TrackerModule({ ...options, dataDir: dir });
     await tracker.start();
-    const block = (tracker.db.db.prepare(`SELECT block_number AS n FROM ledger_events WHERE subject = ?`).get(`release:${boot12.id}`) as { n: number }).n;
+    const block = withSqlite(
+      tracker.store.file,
+      (db) => (db.prepare(`SELECT block_number AS n FROM ledger_events WHERE subject = ?`).get(`release:${boot12.id}`) as { n: number }).n,
+    );
     await tracker.stop();
     const checkpointFile = path.join(dir, "ledger-checkpoint.json");
-    const stopped = new FleetDatabase(path.join(dir, "fleet.db"));
-    const saved = stopped.ledgerPosition()!;
-    stopped.clearLedgerPosition();
+    const stopped = new FleetStore(path.join(dir, "fleet.db"));
+    const saved = stopped.ledger.position()!;
+    stopped.ledger.clearPosition();
     stopped.close();
     const header = await t.c.provider.send("eth_getBlockByNumber", ["0x" + (block - 1).toString(16), false]);
     await fs.writeFile(

@@ -27,7 +27,7 @@ describe("agent/tracker: devices enrolled in Merkle batches introduce themselves
   });
 
   it("takes a batch device's first report with its record and proof, and lists it", async () => {
-    expect(running.tracker.db.batch(1)).to.deep.equal({ root: batch.root.toLowerCase(), revoked: false });
+    expect(running.tracker.store.devices.batch(1)).to.deep.equal({ root: batch.root.toLowerCase(), revoked: false });
     const res = await postReport(running.http.url, await report(0));
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     const d = running.tracker.views.device(members[0].record.id)!.device;
@@ -42,19 +42,19 @@ describe("agent/tracker: devices enrolled in Merkle batches introduce themselves
     expect(wrongBatch.body.error?.code).to.equal("REPORT_UNKNOWN_DEVICE");
     const someoneElse = await postReport(running.http.url, await report(1, credential(2)));
     expect(someoneElse.body.error?.code).to.equal("REPORT_CREDENTIAL");
-    expect(running.tracker.db.device(members[1].record.id)).to.equal(undefined);
+    expect(running.tracker.store.devices.get(members[1].record.id)).to.equal(undefined);
   });
 
   it("follows the ledger: a withdrawn record, then the whole batch withdrawn, stop its devices' reports", async () => {
     expect((await postReport(running.http.url, await report(1))).status).to.equal(200);
     await t.send((o) => t.fleet.revokeDeviceRecord(members[1].record, 1, batch.proofs[1], "key leaked", o));
     await running.tracker.stream.pollOnce();
-    expect(running.tracker.db.device(members[1].record.id)!.standing).to.equal("revoked");
+    expect(running.tracker.store.devices.get(members[1].record.id)!.standing).to.equal("revoked");
     expect((await postReport(running.http.url, await report(1))).body.error?.code).to.equal("REPORT_DEVICE_NOT_ACTIVE");
-    expect(running.tracker.db.device(members[0].record.id)!.standing).to.equal("active");
+    expect(running.tracker.store.devices.get(members[0].record.id)!.standing).to.equal("active");
     await t.send((o) => t.fleet.revokeDeviceBatch(1, "batch compromised", o));
     await running.tracker.stream.pollOnce();
-    expect(running.tracker.db.device(members[0].record.id)!.standing).to.equal("revoked");
+    expect(running.tracker.store.devices.get(members[0].record.id)!.standing).to.equal("revoked");
     const late = await postReport(running.http.url, await report(2));
     expect(late.body.error?.code).to.equal("REPORT_DEVICE_NOT_ACTIVE"); // introduced, but its batch is withdrawn
   });

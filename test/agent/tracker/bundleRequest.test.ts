@@ -54,7 +54,7 @@ describe("PROC-2 end to end: an administrator's update request for a release bun
     ).wait();
     const id = (await bundles.bundleId(1, name, encodeVersion(version))).toLowerCase();
     await t.tracker.stream.pollOnce(); // the tracker mirrors BundleCreated
-    expect(t.tracker.db.bundle(id)).to.deep.include({ name });
+    expect(t.tracker.store.catalogue.bundle(id)).to.deep.include({ name });
     return id;
   }
 
@@ -147,7 +147,7 @@ describe("PROC-2 end to end: an administrator's update request for a release bun
     expect(requested.body).to.deep.include({ releaseId: kit, bundle: { id: kit, name: "sensor-kit", version: "2.0.0" }, decided: 1, refused: [] });
 
     // One step: the notice names the bundle; the plan does not hand out its members one by one meanwhile.
-    const steps = t.tracker.pendingFor(t.tracker.db.device(idOf(devices.first))!);
+    const steps = t.tracker.pendingFor(t.tracker.store.devices.get(idOf(devices.first))!);
     expect(steps.map((s) => s.releaseId)).to.deep.equal([kit]);
 
     let trials = 0;
@@ -167,7 +167,7 @@ describe("PROC-2 end to end: an administrator's update request for a release bun
     expect(d.device.lastReleaseName).to.equal("bundle sensor-kit 2.0.0");
     expect(d.decisions).to.deep.include({ ...d.decisions.find((x) => x.releaseId === kit)!, releaseName: "bundle sensor-kit 2.0.0" });
     expect(d.deliveries.map((x) => [x.releaseId, x.releaseName])).to.deep.include([kit, "bundle sensor-kit 2.0.0"]);
-    expect(t.tracker.pendingFor(t.tracker.db.device(idOf(devices.first))!)).to.deep.equal([]);
+    expect(t.tracker.pendingFor(t.tracker.store.devices.get(idOf(devices.first))!)).to.deep.equal([]);
 
     const r = (await rollouts()).find((x) => x.releaseId === kit);
     expect(r).to.deep.include({ bundle: r!.bundle, installed: 1, failed: 0 });
@@ -199,7 +199,7 @@ describe("PROC-2 end to end: an administrator's update request for a release bun
     expect(d.device).to.include({ lastKind: "failed", lastRelease: kit, lastReleaseName: "bundle sensor-kit 3.0.0" });
     expect(d.device.statuses).to.include("failed");
     // Counted once, under the bundle: no member is charged (a member's staged rollout does not halt on it).
-    const totals = t.tracker.db.failureTotals();
+    const totals = t.tracker.store.rollouts.failureTotals();
     expect(totals.get(kit)).to.equal(1);
     expect(totals.get(boot3.releaseId.toLowerCase())).to.equal(undefined);
     expect(totals.get(sensor3.releaseId.toLowerCase())).to.equal(undefined);

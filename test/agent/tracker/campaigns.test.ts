@@ -243,8 +243,8 @@ describe("PROC-2 CAP-11.2-c end to end: device tags, groups and update requests 
     expect(running(pinned)).to.equal(v1.releaseId.toLowerCase()); // its pin holds: the request did not say otherwise
     // Not in the group: the request decided nothing for them. The other site's device moves by the
     // tracker's own plan (it runs the component); the untagged factory-fresh one runs nothing, so nothing is planned.
-    expect(t.tracker.db.decisionsFor(idOf(devices.other))).to.deep.equal([]);
-    expect(t.tracker.db.lastDelivery(idOf(devices.other), v2.releaseId)).to.deep.include({ reason: "outdated" });
+    expect(t.tracker.store.decisions.of(idOf(devices.other))).to.deep.equal([]);
+    expect(t.tracker.store.decisions.lastDelivery(idOf(devices.other), v2.releaseId)).to.deep.include({ reason: "outdated" });
     expect(running(late)).to.equal(undefined);
 
     const freshView = await api<{ device: DeviceView }>(`/v1/fleet/devices/${idOf(devices.fresh)}`);

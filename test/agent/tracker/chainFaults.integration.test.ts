@@ -5,11 +5,12 @@ import path from "node:path";
 import { StatusAnchors__factory, type StatusAnchors } from "../../../agent/chain/contracts";
 import { StagedRollout__factory, UpdatePolicies__factory, type UpdatePolicies } from "../../../typechain-types";
 import { buildCohort } from "../../../agent/crypto/cohortTree";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { TrackerModule, type TrackerModuleOptions } from "../../../agent/tracker/trackerModule";
 import { startTrackerHttp } from "../../../agent/tracker/trackerHttp";
 import { CliProcess } from "../../e2e/harness/cliProcess";
 import { BOOTLOADER, sealedReport, startTrackerProcess, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 /**
  * Issue 16: the tracker on Foundry's anvil, a real EVM node written elsewhere that makes real
@@ -61,15 +62,15 @@ describe("agent/tracker on anvil: crashes, reorganisations and dropped transacti
   });
   /** What the module derived from the ledger: the rows a replay of the canonical chain must give again. */
   const ledgerView = (file: string) => {
-    const db = new FleetDatabase(file);
+    const db = new FleetStore(file);
     try {
-      const rows = (sql: string) => db.db.prepare(sql).raw().all();
+      const rows = (sql: string) => withSqlite(file, (raw) => raw.prepare(sql).raw().all());
       return {
         releases: rows(`SELECT id, status, version FROM releases ORDER BY id`),
         devices: rows(`SELECT id, standing, hardware_class FROM devices ORDER BY id`),
         providers: rows(`SELECT id, barred FROM providers ORDER BY id`),
         events: rows(`SELECT block_hash, log_index, subject FROM ledger_events ORDER BY block_number, log_index`),
-        position: db.ledgerPosition()?.block,
+        position: db.ledger.position()?.block,
       };
     } finally {
       db.close();

@@ -75,10 +75,10 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.1-b
     expect(after.device).to.include({ lastOutcome: "rolled-back" });
     expect(after.plan.unchanged).to.deep.include({ component: BOOT.toLowerCase(), componentName: "acme.bootloader", code: "PREVIOUSLY_FAILED" });
     // The failed release is not offered again: the next heartbeat brings no notice.
-    const before = tracker.db.lastDelivery(id, v3.releaseId)!.at;
+    const before = tracker.store.decisions.lastDelivery(id, v3.releaseId)!.at;
     await agent.report();
     await agent.settled();
-    expect(tracker.db.lastDelivery(id, v3.releaseId)!.at).to.equal(before);
+    expect(tracker.store.decisions.lastDelivery(id, v3.releaseId)!.at).to.equal(before);
   });
 
   it("CAP-11.2-m-a: reports sent at once (a heartbeat meeting an update's end) go one at a time, so none is overtaken and refused as a replay", async () => {
@@ -192,7 +192,7 @@ describe("agent/tracker with real device agents in client-module mode (DEP-8.1-b
 
   it("CAP-11.2-b-i: a firmware server does not hand its download log to a key without TRACKER_ROLE", async () => {
     const { pullDownloadLog } = await import("../../../agent/tracker/downloadLog");
-    await pullDownloadLog(tracker.db, f.server.url, new Wallet(Wallet.createRandom().privateKey)).then(
+    await pullDownloadLog(tracker.store, f.server.url, new Wallet(Wallet.createRandom().privateKey)).then(
       () => expect.fail("read without the role"),
       (err) => expect(err.code).to.equal("DOWNLOAD_LOG_REFUSED"),
     );

@@ -271,12 +271,12 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
     const { devices } = await read<{ devices: NamedDevice[] }>(tracker, "/v1/fleet/devices?limit=50");
     const target = devices.find((d) => d.installed.length > 1 && d.installed.every((i) => i.componentName))!;
     const [named, unnamed] = target.installed;
-    const db = tracker.tracker.db;
+    const db = tracker.tracker.store;
     // Whoever registers a component or a hardware class chooses its name: one that is markup, and one the mirror lost.
     const HOSTILE = '<img src=x data-testid="injected">';
-    db.setComponentName(named.component, HOSTILE);
-    db.setHardwareName(target.hardwareClass, `<b data-testid="injected">x</b>`);
-    db.setComponentName(unnamed.component, null);
+    db.catalogue.setComponentName(named.component, HOSTILE);
+    db.catalogue.setHardwareName(target.hardwareClass, `<b data-testid="injected">x</b>`);
+    db.catalogue.setComponentName(unnamed.component, null);
     try {
       const after = (await read<{ devices: NamedDevice[] }>(tracker, `/v1/fleet/devices?q=${target.id.slice(0, 12)}`)).devices[0];
       expect(after.installed.find((i) => i.component === unnamed.component)!.componentName).to.equal(null);
@@ -292,9 +292,9 @@ describe("agent/tracker/dashboard: the fleet dashboard in headless Chromium agai
       expect(await fallback.getAttribute("title")).to.include(unnamed.component);
       await expectCleanPage();
     } finally {
-      db.setComponentName(named.component, named.componentName);
-      db.setComponentName(unnamed.component, unnamed.componentName);
-      db.setHardwareName(target.hardwareClass, target.hardwareName);
+      db.catalogue.setComponentName(named.component, named.componentName);
+      db.catalogue.setComponentName(unnamed.component, unnamed.componentName);
+      db.catalogue.setHardwareName(target.hardwareClass, target.hardwareName);
     }
   });
 

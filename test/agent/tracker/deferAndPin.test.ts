@@ -170,7 +170,7 @@ describe("CAP-11.1-a-vi end to end: a device defers a release to its update wind
     expect(pinned.slots.installed().find((i) => i.component.toLowerCase() === BOOT)?.version).to.equal(v1.ledger.record.version);
 
     // It was told of the release (its wave is open) and declined it by its pin: its tracker got the reason.
-    expect(t.tracker.db.lastDelivery(idOf(devices.pinned), v2.releaseId)).to.not.equal(undefined);
+    expect(t.tracker.store.decisions.lastDelivery(idOf(devices.pinned), v2.releaseId)).to.not.equal(undefined);
     const { device, reports } = await detail(devices.pinned);
     expect(reports[0].body.declined).to.deep.include({ releaseId: v2.releaseId.toLowerCase(), code: "VERSION_PINNED" });
     expect(reports[0].body.lastResult).to.include({ releaseId: v2.releaseId.toLowerCase(), outcome: "declined", code: "VERSION_PINNED" });
@@ -185,9 +185,9 @@ describe("CAP-11.1-a-vi end to end: a device defers a release to its update wind
 
     // A pin is not "not yet": nothing is retried, and the next heartbeat brings no new notice.
     expect(await pinned.retryPending()).to.deep.equal([]);
-    const told = t.tracker.db.lastDelivery(idOf(devices.pinned), v2.releaseId);
+    const told = t.tracker.store.decisions.lastDelivery(idOf(devices.pinned), v2.releaseId);
     await heartbeat(pinned);
-    expect(t.tracker.db.lastDelivery(idOf(devices.pinned), v2.releaseId)).to.deep.equal(told);
+    expect(t.tracker.store.decisions.lastDelivery(idOf(devices.pinned), v2.releaseId)).to.deep.equal(told);
     expect(running(pinned)).to.equal(v1.releaseId.toLowerCase());
 
     await expectNoFailureCounted(rollout, v2.releaseId, 2);

@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { pullDownloadLog } from "../../../agent/tracker/downloadLog";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 /**
  * CAP-11.2-b-i: liveness from a firmware server's download log. The server is not trusted (its log
@@ -18,12 +19,12 @@ describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.
   const deviceId = keccak256(toUtf8Bytes("download log device"));
   const releaseId = keccak256(toUtf8Bytes("download log release"));
   let dir: string;
-  let db: FleetDatabase;
+  let db: FleetStore;
   let server: http.Server | undefined;
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "ota-download-log-"));
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
-    db.upsertDevice({ id: deviceId, publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    db = new FleetStore(path.join(dir, "fleet.db"));
+    db.devices.upsert({ id: deviceId, publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: "n", region: "r", standing: "active" });
   });
   afterEach(async () => {
     db.close();
@@ -34,14 +35,14 @@ describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.
   const entry = (id: number, at: number) => ({ id, at, deviceId, releaseId, kind: "artifact", complete: true });
 
   it("CAP-11.2-b-i: a contact dated in the future counts as now; a malformed entry is skipped", () => {
-    const taken = db.takeDownloads(
+    const taken = db.downloads.take(
       "http://server",
       [entry(1, NOW + 365 * 24 * 3600_000), { ...entry(2, NOW), deviceId: "not an id" }, { ...entry(3, NOW), at: Number.NaN }],
       NOW,
     );
     expect(taken).to.equal(1);
-    expect(db.device(deviceId)!.lastSeen).to.equal(NOW);
-    expect(db.downloadsOf(deviceId).map((d) => d.at)).to.deep.equal([NOW]);
+    expect(db.devices.get(deviceId)!.lastSeen).to.equal(NOW);
+    expect(db.downloads.of(deviceId).map((d) => d.at)).to.deep.equal([NOW]);
   });
 
   it("a server answering the same full page whatever the cursor is read once, not for ever", async () => {
@@ -78,7 +79,7 @@ describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.
     const taken = await pullDownloadLog(db, url, new Wallet(keccak256(toUtf8Bytes("download log reader"))), () => NOW);
     expect(asked, "pages in one pull").to.equal(100);
     expect(taken, "1,000 entries a page at most, this fleet's device only").to.equal(100 * 500);
-    expect(db.db.prepare(`SELECT COUNT(*) FROM downloads WHERE device_id = ?`).pluck().get(stranger.toLowerCase())).to.equal(0);
+    expect(withSqlite(db.file, (raw) => raw.prepare(`SELECT COUNT(*) FROM downloads WHERE device_id = ?`).pluck().get(stranger.toLowerCase()))).to.equal(0);
   });
 
   it("CAP-11.2-b-i: a log of mostly another fleet's devices is still read forward: the entries passed over move the cursor", async () => {
@@ -94,6 +95,6 @@ describe("agent/tracker/downloadLog: a firmware server's log, untrusted (CAP-11.
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     expect(await pullDownloadLog(db, url, new Wallet(keccak256(toUtf8Bytes("download log reader"))), () => NOW)).to.equal(1);
     expect(asked).to.deep.equal([0, 1000]);
-    expect(db.device(deviceId)!.lastSeen).to.equal(NOW - 5);
+    expect(db.devices.get(deviceId)!.lastSeen).to.equal(NOW - 5);
   });
 });

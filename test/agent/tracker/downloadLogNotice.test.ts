@@ -3,7 +3,7 @@ import { keccak256, toUtf8Bytes } from "ethers";
 import { serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent } from "../../../agent/consumer/deviceAgent";
 import { componentId } from "../../../agent/core/release";
-import { DOWNLOAD_LOG_ORIGIN } from "../../../agent/tracker/trackerModule";
+import { DOWNLOAD_LOG_ORIGIN } from "../../../agent/tracker/fleetDecisions";
 
 const BOOT = componentId("acme.bootloader").toLowerCase();
 
@@ -81,31 +81,31 @@ describe("agent/tracker: devices found in the firmware servers' download logs ar
 
     // The module's sealed notice for the holder, built for a transport that pushes: the device
     // verifies it against the ledger (its registered upstream) and installs v3.
-    const notices = await t.tracker.noticesFor(t.tracker.db.device(holderId)!, "push");
+    const notices = await t.tracker.noticesFor(t.tracker.store.devices.get(holderId)!, "push");
     expect(notices).to.have.length(1);
     const outcome = await holder.onNotice(notices[0]);
     expect(outcome).to.include({ outcome: "confirmed" });
     expect(activeRelease(holder)).to.equal(v3.releaseId.toLowerCase());
-    expect(t.tracker.db.lastDelivery(holderId, v3.releaseId)).to.include({ reason: decided[0].reason });
+    expect(t.tracker.store.decisions.lastDelivery(holderId, v3.releaseId)).to.include({ reason: decided[0].reason });
     // The next pull of the log sees v3 fetched: v3 is the newest, so nothing more is decided and no notice is repeated.
     await t.tracker.pullDownloadLogs();
     expect(t.tracker.views.device(holderId)!.decisions.map((d) => d.releaseId)).to.deep.equal([v3.releaseId.toLowerCase()]);
-    expect(await t.tracker.noticesFor(t.tracker.db.device(holderId)!, "push")).to.deep.equal([]);
+    expect(await t.tracker.noticesFor(t.tracker.store.devices.get(holderId)!, "push")).to.deep.equal([]);
     await holder.close();
     await reporter.close();
   });
 
   it("CAP-11.3-g: a device whose download the server logged incomplete, or one suspended, is not decided from the log", async () => {
     // What the log says is untrusted: an incomplete fetch proves no holding, and a suspended device takes nothing.
-    const before = t.tracker.db.downloadHolders().map((h) => h.deviceId);
-    t.tracker.db.takeDownloads(
+    const before = t.tracker.store.downloads.holders().map((h) => h.deviceId);
+    t.tracker.store.downloads.take(
       "http://127.0.0.1:1",
       [
         {
           id: 1,
           at: Date.now(),
           deviceId: f.devices.suspended.credential.record.id,
-          releaseId: (await t.tracker.db.releases())[0].id,
+          releaseId: (await t.tracker.store.catalogue.releases())[0].id,
           kind: "artifact",
           complete: true,
         },
@@ -113,29 +113,29 @@ describe("agent/tracker: devices found in the firmware servers' download logs ar
           id: 2,
           at: Date.now(),
           deviceId: f.devices.gateway.credential.record.id,
-          releaseId: (await t.tracker.db.releases())[0].id,
+          releaseId: (await t.tracker.store.catalogue.releases())[0].id,
           kind: "artifact",
           complete: false,
         },
       ],
       Date.now(),
     );
-    expect(t.tracker.db.downloadHolders().map((h) => h.deviceId)).to.deep.equal(before);
+    expect(t.tracker.store.downloads.holders().map((h) => h.deviceId)).to.deep.equal(before);
   });
 
   it("CAP-11.3-g REQ-10e-i: a device the log shows fetching a release's delta to its last byte (kind delta, complete) holds the release; part of a delta proves nothing", async () => {
-    const releaseId = (await t.tracker.db.releases())[0].id.toLowerCase();
+    const releaseId = (await t.tracker.store.catalogue.releases())[0].id.toLowerCase();
     const gateway = f.devices.gateway.credential.record.id.toLowerCase();
     const held = () =>
-      t.tracker.db
-        .downloadHolders()
+      t.tracker.store.downloads
+        .holders()
         .find((h) => h.deviceId.toLowerCase() === gateway)
         ?.held.map((h) => h.releaseId.toLowerCase());
     const entry = (id: number, complete: boolean) => ({ id, at: Date.now(), deviceId: gateway, releaseId, kind: "delta", complete });
     expect(held()).to.equal(undefined);
-    t.tracker.db.takeDownloads("http://127.0.0.1:2", [entry(1, false)], Date.now());
+    t.tracker.store.downloads.take("http://127.0.0.1:2", [entry(1, false)], Date.now());
     expect(held(), "an incomplete delta").to.equal(undefined);
-    t.tracker.db.takeDownloads("http://127.0.0.1:2", [entry(2, true)], Date.now());
+    t.tracker.store.downloads.take("http://127.0.0.1:2", [entry(2, true)], Date.now());
     expect(held()).to.deep.equal([releaseId]);
   });
 });

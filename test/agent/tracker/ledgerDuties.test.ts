@@ -15,6 +15,7 @@ import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { STATUS_OUTCOME, verifyStatusProof, type StatusRecord } from "../../../agent/crypto/statusTree";
 import { BOOTLOADER, sealedReport, startTracker, testDevice, trackerChain, type TestDevice, type TrackerChain } from "../../helpers/trackerFixture";
 import type { TrackerModuleOptions } from "../../../agent/tracker/trackerModule";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 /**
  * The server module's duties on the ledger (issue 6): failure totals posted to staged rollouts
@@ -253,10 +254,14 @@ describe("agent/tracker: ledger duties (APP-II-3: failure totals, status anchors
       expect((await anchors.anchorAt(anchor.index)).statusRoot).to.equal(anchor.root);
 
       // The counts are what the fleet database says of the reported devices.
-      const rows = tracker.db.db.prepare(`SELECT last_outcome, last_code FROM devices WHERE last_counter > 0 AND last_release = ?`).all(boot1.id) as {
-        last_outcome: string;
-        last_code: string;
-      }[];
+      const rows = withSqlite(
+        tracker.store.file,
+        (db) =>
+          db.prepare(`SELECT last_outcome, last_code FROM devices WHERE last_counter > 0 AND last_release = ?`).all(boot1.id) as {
+            last_outcome: string;
+            last_code: string;
+          }[],
+      );
       expect(rows.filter((r) => r.last_outcome === "confirmed")).to.have.length(anchor.counts[0].installed);
       expect(rows.filter((r) => r.last_outcome === "rolled-back")).to.have.length(anchor.counts[0].failed);
 
@@ -319,7 +324,7 @@ describe("agent/tracker: ledger duties (APP-II-3: failure totals, status anchors
       const ok = await post(http.url, release.id, { waves }, t.c.admin);
       expect(ok.status, JSON.stringify(ok.body)).to.equal(200);
       expect(ok.body).to.deep.equal({ releaseId: release.id, devices: devices.length, roots: [buildCohort(waves[0]).root] });
-      expect(tracker.db.evidenceFor(release.id, devices[0].record.id)).to.be.a("string");
+      expect(tracker.store.evidence.of(release.id, devices[0].record.id)).to.be.a("string");
 
       const unsigned = await post(http.url, release.id, { waves }, undefined);
       expect([unsigned.status, unsigned.body.error.code]).to.deep.equal([401, "AUTH_MISSING"]);

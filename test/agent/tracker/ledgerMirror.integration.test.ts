@@ -6,7 +6,7 @@ import { Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import { startCliChain, type CliChain } from "../cli/cliHarness";
 import { ChainEventStream } from "../../../agent/chain/eventStream";
 import { MemoryStreamStore } from "../../../agent/chain/eventStreamStore";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { LedgerMirror, fillMissingNames } from "../../../agent/tracker/ledgerMirror";
 import { registryDomain, signRelease, computeReleaseId } from "../../../agent/crypto/releaseSignature";
 import { componentId, normalizeRelease } from "../../../agent/core/release";
@@ -16,14 +16,14 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
   this.timeout(120_000);
   let c: CliChain;
   let dir: string;
-  let db: FleetDatabase;
+  let db: FleetStore;
   let nonce = 0;
   const send = async (tx: (o: { nonce: number }) => Promise<{ wait(): Promise<unknown> }>) => (await tx({ nonce: nonce++ })).wait();
 
   before(async () => {
     c = await startCliChain();
     dir = mkdtempSync(path.join(tmpdir(), "ota-mirror-"));
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    db = new FleetStore(path.join(dir, "fleet.db"));
     nonce = Number(await c.provider.send("eth_getTransactionCount", [c.admin.address, "pending"]));
     const r = c.registry.connect(c.admin);
     await send((o) => r.registerProvider("Acme", o));
@@ -81,8 +81,8 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     };
     await send((o) => c.fleet.connect(c.admin).enrolDevice(device, o));
     await stream.pollOnce();
-    expect(db.releases().map((r) => [r.id, r.status])).to.deep.equal([[v1, "active"]]);
-    expect(db.device(device.id)).to.include({ standing: "active", hardwareClass: 1 });
+    expect(db.catalogue.releases().map((r) => [r.id, r.status])).to.deep.equal([[v1, "active"]]);
+    expect(db.devices.get(device.id)).to.include({ standing: "active", hardwareClass: 1 });
 
     // A branch that flags v1, publishes v2 and suspends the device; then it is reorganised away.
     const snapshot = await c.provider.send("evm_snapshot", []);
@@ -92,7 +92,7 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
     await stream.pollOnce();
     expect(
-      db
+      db.catalogue
         .releases()
         .map((r) => [r.id, r.status])
         .sort(),
@@ -102,7 +102,7 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
         [v2, "active"],
       ].sort(),
     );
-    expect(db.device(device.id)!.standing).to.equal("suspended");
+    expect(db.devices.get(device.id)!.standing).to.equal("suspended");
 
     await c.provider.send("evm_revert", [snapshot]);
     nonce = nonceBefore;
@@ -112,7 +112,7 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await c.provider.send("evm_mine", []);
     await stream.pollOnce();
     expect(
-      db
+      db.catalogue
         .releases()
         .map((r) => [r.id, r.status])
         .sort(),
@@ -122,11 +122,11 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
         [v3, "active"],
       ].sort(),
     );
-    expect(db.device(device.id)!.standing).to.equal("active");
+    expect(db.devices.get(device.id)!.standing).to.equal("active");
 
     // The same batch delivered twice (a crash before the checkpoint) changes nothing.
     await stream.pollOnce();
-    expect(db.releases()).to.have.length(2);
+    expect(db.catalogue.releases()).to.have.length(2);
 
     // Standing as the fleet registry computes it: a suspension outlives a withdrawn record and a
     // re-enrolment with a new key; a withdrawn record outranks a suspension.
@@ -134,16 +134,16 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await send((o) => c.fleet.connect(c.admin).suspendDevice(device.id, "lost", o));
     await send((o) => c.fleet.connect(c.admin).revokeDeviceRecord(device, 0, [], "key leaked", o));
     await stream.pollOnce();
-    expect(db.device(device.id)!.standing)
+    expect(db.devices.get(device.id)!.standing)
       .to.equal("revoked")
       .and.to.equal(await standingOnChain(device));
     const rekeyed = { ...device, publicKey: Wallet.createRandom().signingKey.compressedPublicKey };
     await send((o) => c.fleet.connect(c.admin).enrolDevice(rekeyed, o));
     await stream.pollOnce();
-    expect(db.device(device.id)!.standing)
+    expect(db.devices.get(device.id)!.standing)
       .to.equal("suspended")
       .and.to.equal(await standingOnChain(rekeyed));
-    expect(db.device(device.id)!.publicKey).to.equal(rekeyed.publicKey.toLowerCase());
+    expect(db.devices.get(device.id)!.publicKey).to.equal(rekeyed.publicKey.toLowerCase());
   });
 
   it("CAP-11.2-a CAP-11.2-b-iii: mirrors component and hardware class names from their registrations, drops one a reorganisation removed, and reads those it missed from the registry's views", async () => {
@@ -163,9 +163,9 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     const stream = mirror();
     await stream.pollOnce();
     const BOOT = componentId("acme.bootloader");
-    expect(db.names().component(BOOT)).to.equal("acme.bootloader");
-    expect(db.names().hardware(1)).to.equal("rev-a");
-    expect(db.names().hardware(2)).to.equal(null);
+    expect(db.catalogue.names().component(BOOT)).to.equal("acme.bootloader");
+    expect(db.catalogue.names().hardware(1)).to.equal("rev-a");
+    expect(db.catalogue.names().hardware(2)).to.equal(null);
 
     // A class and a component registered on a branch that is then reorganised away: their names go with it.
     const snapshot = await c.provider.send("evm_snapshot", []);
@@ -173,21 +173,21 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
     await send((o) => c.registry.connect(c.admin).registerHardwareClass("rev-z", o));
     await send((o) => c.registry.connect(c.admin).registerComponent("acme.ghost", 1, o));
     await stream.pollOnce();
-    expect([db.names().hardware(2), db.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-z", "acme.ghost"]);
+    expect([db.catalogue.names().hardware(2), db.catalogue.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-z", "acme.ghost"]);
     await c.provider.send("evm_revert", [snapshot]);
     nonce = nonceBefore;
     await send((o) => c.registry.connect(c.admin).registerHardwareClass("rev-b", o)); // class 2 on the new branch
     await c.provider.send("evm_mine", []);
     await c.provider.send("evm_mine", []);
     await stream.pollOnce();
-    expect([db.names().hardware(2), db.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-b", null]);
+    expect([db.catalogue.names().hardware(2), db.catalogue.names().component(componentId("acme.ghost"))]).to.deep.equal(["rev-b", null]);
 
     // A database whose mirror passed the registrations before names were kept (an earlier schema),
     // or a stream started after them: the names are read from the registry's views, once each.
-    db.setHardwareName(1, null);
-    db.setHardwareName(2, null);
-    db.setComponentName(BOOT, null);
-    expect(db.unnamedComponents()).to.deep.equal([BOOT]);
+    db.catalogue.setHardwareName(1, null);
+    db.catalogue.setHardwareName(2, null);
+    db.catalogue.setComponentName(BOOT, null);
+    expect(db.catalogue.unnamedComponents()).to.deep.equal([BOOT]);
     const calls: string[] = [];
     const counting = {
       hardwareClassCount: () => (calls.push("count"), c.registry.hardwareClassCount()),
@@ -195,7 +195,11 @@ describe("agent/tracker/ledgerMirror: the fleet database follows the ledger, reo
       component: (id: string) => (calls.push(`component ${id}`), c.registry.component(id)),
     } as unknown as Parameters<typeof fillMissingNames>[1];
     expect(await fillMissingNames(db, counting)).to.equal(3);
-    expect([db.names().hardware(1), db.names().hardware(2), db.names().component(BOOT)]).to.deep.equal(["rev-a", "rev-b", "acme.bootloader"]);
+    expect([db.catalogue.names().hardware(1), db.catalogue.names().hardware(2), db.catalogue.names().component(BOOT)]).to.deep.equal([
+      "rev-a",
+      "rev-b",
+      "acme.bootloader",
+    ]);
     expect(calls).to.deep.equal(["count", "hardware 1", "hardware 2", `component ${BOOT}`]);
     // Nothing missing: one call, nothing taken.
     calls.length = 0;

@@ -120,7 +120,7 @@ describe("agent/tracker liveness: silence is unreachable, never up to date (CAP-
       await sub.tracker.syncUpstream(); // line -> plant
       await mid.tracker.syncUpstream(); // plant -> top, with its own reachability and its child's
       const heardAt = clock.at;
-      const lineSeen = mid.tracker.db.modules()[0].lastSeen; // when the plant last heard from the line
+      const lineSeen = mid.tracker.store.hierarchy.modules()[0].lastSeen; // when the plant last heard from the line
 
       const plantRow = async () => ((await get(url, "/v1/modules")).modules as { id: string }[]).find((m) => m.id === plant.id.toLowerCase());
       const subtree = async () =>

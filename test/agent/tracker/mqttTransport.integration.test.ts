@@ -100,10 +100,7 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
     f = await serverFixture();
     t = await trackerBeside(f, "mqtt tracker");
     // The broker's logins and ACL from the tracker's enrolled devices, as `tracker mqtt-config` writes them.
-    const devices = t.tracker.db.db.prepare(`SELECT id, public_key AS publicKey FROM devices WHERE standing = 'active'`).all() as {
-      id: string;
-      publicKey: string;
-    }[];
+    const devices = t.tracker.store.devices.activeKeys();
     broker = await startMosquitto({ moduleId: t.id, modulePrivateKey: t.key.privateKey, devices });
     intake = await startTrackerMqtt(t.tracker, { url: broker.url });
     // No url: these devices speak to their tracker only over MQTT.
@@ -148,7 +145,7 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
       // Told by a notice in an MQTT answer (no tracker URL was given, and these devices do not follow the ledger).
       for (const who of ["a", "b"])
         await until(`device ${who} acting on the notice`, () => lines.includes(`${who}: notice: release ${v2.releaseId.toLowerCase()} confirmed (OK)`));
-      expect(t.tracker.db.deliveries(a.credential.record.id).map((d) => d.releaseId)).to.include(v2.releaseId.toLowerCase());
+      expect(t.tracker.store.decisions.deliveries(a.credential.record.id).map((d) => d.releaseId)).to.include(v2.releaseId.toLowerCase());
       expect(
         answersOfB.some((x) => Array.isArray((x.body as { notices?: unknown[] })?.notices) && (x.body as { notices: unknown[] }).notices.length > 0),
       ).to.equal(true);
@@ -235,20 +232,20 @@ describe("agent/tracker and agent/consumer over MQTT (issue 19, ADR 0015: CAP-11
     const first = await sealedReport(gateway, 1_000);
     const older = await sealedReport(gateway, 999);
     expect(await send(first)).to.include({ accepted: true, counter: 1_000 });
-    const taken = t.tracker.db.reports(gatewayId).length;
+    const taken = t.tracker.store.reports.of(gatewayId).length;
     for (const [what, envelope] of [
       ["a duplicate (QoS 1 redelivery, or a replay)", first],
       ["an older report after a newer (reordered)", older],
     ] as const) {
       expect(await send(envelope), what).to.have.nested.property("error.code", "REPORT_REPLAYED");
-      expect(t.tracker.db.reports(gatewayId).length, `${what}: nothing taken`).to.equal(taken);
+      expect(t.tracker.store.reports.of(gatewayId).length, `${what}: nothing taken`).to.equal(taken);
     }
     // Device a's genuine report delivered on the gateway's topic (a broker that mixes devices up): refused, a's state unchanged.
     const aSeen = view(a).lastSeen;
     const misdelivered = await send(await sealedReport(a, 5_000));
     expect(misdelivered).to.have.nested.property("error.code", "REPORT_NOT_FROM_TOPIC");
     expect(view(a).lastSeen).to.equal(aSeen);
-    expect(t.tracker.db.reports(a.credential.record.id).every((r) => r.counter !== 5_000)).to.equal(true);
+    expect(t.tracker.store.reports.of(a.credential.record.id).every((r) => r.counter !== 5_000)).to.equal(true);
 
     // The broker answers device b's report itself (the tracker's intake is off): with b's own genuine
     // notice of before (a replay), a notice sealed to device a, and one signed by a key no ledger registers.

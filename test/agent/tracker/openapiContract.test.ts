@@ -11,7 +11,7 @@ import { encodeVersion } from "../../../agent/core/version";
 import { ReportSession, sendStatusReport } from "../../../agent/consumer/statusReport";
 import { TRACKER_OPENAPI, documentedRoutes, type OperationObject, type SchemaObject } from "../../../agent/tracker/openapi";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
-import { DOWNSTREAM_KIND } from "../../../agent/tracker/trackerModule";
+import { DOWNSTREAM_KIND } from "../../../agent/tracker/moduleMessages";
 import { BOOTLOADER, FIRMWARE, postReport, sealedReport, startSeededTracker, testDevice, type SeededTracker } from "../../helpers/trackerFixture";
 
 /**
@@ -470,10 +470,10 @@ describe("agent/tracker: the OpenAPI document holds against the real tracker (co
       conforms("POST", op, (await evidence(bad, s.admin)).answer, "BAD_REQUEST");
     // A second policy's part would take the device's evidence past 4,096 bytes: refused, and the first part is kept as it was.
     conforms("POST", op, (await evidence({ policy: p2, devices: { [s.devices[0].id]: part } }, s.admin)).answer, "EVIDENCE_INVALID");
-    expect(splitEvidence(s.tracker.db.evidenceFor(release, s.devices[0].id)!)).to.deep.equal(new Map([[p1, part]]));
+    expect(splitEvidence(s.tracker.store.evidence.of(release, s.devices[0].id)!)).to.deep.equal(new Map([[p1, part]]));
     // devices[1] holds evidence for every policy: a part for one policy would replace it (no staged rollout to keep it for).
     conforms("POST", op, (await evidence({ policy: p2, devices: { [s.devices[1].id]: "0x02" } }, s.admin)).answer, "EVIDENCE_CONFLICT");
-    expect(s.tracker.db.evidenceFor(release, s.devices[1].id)).to.equal("0x01");
+    expect(s.tracker.store.evidence.of(release, s.devices[1].id)).to.equal("0x01");
     conforms(
       "POST",
       op,

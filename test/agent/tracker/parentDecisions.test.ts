@@ -5,7 +5,8 @@ import { rmSync } from "node:fs";
 import { Wallet, encodeBytes32String } from "ethers";
 import { verifyUpdateNotice } from "../../../agent/consumer/upstreamNotice";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
-import { DECISIONS_KIND, TrackerModule, type UpdateDecisions } from "../../../agent/tracker/trackerModule";
+import { TrackerModule } from "../../../agent/tracker/trackerModule";
+import { DECISIONS_KIND, type UpdateDecisions } from "../../../agent/tracker/moduleMessages";
 import { expectCode } from "../../helpers/expectCode";
 import { BOOTLOADER, postReport, sealedReport, startTracker, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
 
@@ -33,9 +34,9 @@ function decisionsFrom(from: string, signedWith: string, to: Module, decisions: 
 /** What an intermediate holds of its parent's decisions: the decisions per device and the replay mark, and what is left to send up. */
 function stateOf(tracker: TrackerModule, deviceIds: string[]) {
   return {
-    decisions: Object.fromEntries(deviceIds.map((id) => [id, tracker.db.decisionsFor(id)])),
-    replayMark: tracker.db.replayMark("parent-decisions"),
-    outbox: tracker.db.outbox(1000).length,
+    decisions: Object.fromEntries(deviceIds.map((id) => [id, tracker.store.decisions.of(id)])),
+    replayMark: tracker.store.marks.get("parent-decisions"),
+    outbox: tracker.store.hierarchy.outbox(1000).length,
   };
 }
 
@@ -113,7 +114,7 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     // The device reports to the plant on the newest release; its report goes up: nothing to decide yet.
     expect((await postReport(mid.http.url, await sealedReport(device, plant, onBoot(boot1)))).status).to.equal(200);
     await mid.tracker.syncUpstream();
-    expect(running.tracker.db.device(deviceId)).to.include({ upstream: plant.id.toLowerCase() });
+    expect(running.tracker.store.devices.get(deviceId)).to.include({ upstream: plant.id.toLowerCase() });
   });
   after(async () => {
     await mid?.stop();
@@ -162,9 +163,9 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     await mid.tracker.syncUpstream();
     genuine = link.answers.at(-1)!;
     expect(JSON.parse(genuine).decisions, "the server's answer carries its decisions").to.not.equal(null);
-    const taken = mid.tracker.db.decisionsFor(deviceId);
+    const taken = mid.tracker.store.decisions.of(deviceId);
     expect(taken.map((d) => [d.releaseId, d.reason, d.origin])).to.deep.equal([[boot11.id, "outdated", "upstream:ledger"]]);
-    expect(mid.tracker.db.replayMark("parent-decisions")).to.be.above(before.replayMark);
+    expect(mid.tracker.store.marks.get("parent-decisions")).to.be.above(before.replayMark);
     // And started: the device's next report is answered with the plant's notice of it.
     const answer = await postReport(mid.http.url, await sealedReport(device, plant, onBoot(boot1)));
     const { notice } = await verifyUpdateNotice(
@@ -175,7 +176,7 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     );
     expect(notice).to.include({ releaseId: boot11.id, reason: "outdated" });
     await mid.tracker.syncUpstream(); // the report goes up; nothing new to decide (told within renoticeMs)
-    expect(mid.tracker.db.outbox(1000)).to.deep.equal([]);
+    expect(mid.tracker.store.hierarchy.outbox(1000)).to.deep.equal([]);
   });
 
   it("DEP-8.2.3 CAP-11.2-d CAP-11.2-m-b: the parent's genuine decisions replayed after the intermediate restarts (same database, a new module object) are refused MESSAGE_REPLAYED, on the wire and handed in directly, and change nothing; a fresh decision is taken", async () => {
@@ -205,26 +206,26 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     await running.tracker.stream.pollOnce();
     await again.stream.pollOnce();
     await again.syncUpstream();
-    expect(again.db.decisionsFor(deviceId).map((d) => [d.releaseId, d.origin])).to.deep.include([boot12.id, "upstream:ledger"]);
-    expect(again.db.replayMark("parent-decisions")).to.be.above(before.replayMark);
+    expect(again.store.decisions.of(deviceId).map((d) => [d.releaseId, d.origin])).to.deep.include([boot12.id, "upstream:ledger"]);
+    expect(again.store.marks.get("parent-decisions")).to.be.above(before.replayMark);
   });
 
   it("DEP-8.2.3 CAP-11.2-m-b: the reports an intermediate forwards are dropped only on its parent's signed acknowledgement of that status: a bare 200, a replayed genuine answer or an answer to another status keeps them, and they go up at the next exchange", async () => {
     // The device reports again to the plant (restarted by the test above, without its HTTP API): one report waits to go up.
     await mid.tracker.takeReport(await sealedReport(device, plant, onBoot(boot1)));
-    const waiting = mid.tracker.db.outbox(1000).length;
+    const waiting = mid.tracker.store.hierarchy.outbox(1000).length;
     expect(waiting).to.be.greaterThan(0);
-    const atServer = () => running.tracker.db.device(deviceId)!.lastCounter;
+    const atServer = () => running.tracker.store.devices.get(deviceId)!.lastCounter;
     const counterAtServer = atServer();
     try {
       // Someone on the link answers 200 with no decisions: nothing proves the parent took the reports.
       link.playBack = JSON.stringify({ accepted: true, taken: 1, refused: [], decisions: null });
       await expectCode(mid.tracker.syncUpstream(), "UPSTREAM_UNACKNOWLEDGED");
-      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      expect(mid.tracker.store.hierarchy.outbox(1000).length).to.equal(waiting);
       // A genuine answer of the parent's, captured earlier and played back: refused as a replay, the reports kept.
       link.playBack = link.answers[0];
       await expectCode(mid.tracker.syncUpstream(), "MESSAGE_REPLAYED");
-      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      expect(mid.tracker.store.hierarchy.outbox(1000).length).to.equal(waiting);
       // The parent's fresh, signed answer, but to another status than the one just sent.
       link.playBack = JSON.stringify({
         accepted: true,
@@ -237,14 +238,14 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
         ),
       });
       await expectCode(mid.tracker.syncUpstream(), "UPSTREAM_UNACKNOWLEDGED");
-      expect(mid.tracker.db.outbox(1000).length).to.equal(waiting);
+      expect(mid.tracker.store.hierarchy.outbox(1000).length).to.equal(waiting);
       expect(atServer()).to.equal(counterAtServer);
     } finally {
       link.playBack = undefined;
     }
     // The real link: the parent takes the report and acknowledges it; only then is it dropped.
     await mid.tracker.syncUpstream();
-    expect(mid.tracker.db.outbox(1000).length).to.equal(0);
+    expect(mid.tracker.store.hierarchy.outbox(1000).length).to.equal(0);
     expect(atServer()).to.be.greaterThan(counterAtServer);
   });
 
@@ -309,7 +310,7 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
     // An administrator's request at the server module, with a deadline and pins overridden.
     const deadline = Date.now() + 3_600_000;
     const requestId = "0x" + "7e".repeat(16);
-    running.tracker.db.recordUpdateRequest({
+    running.tracker.store.requests.record({
       id: requestId,
       releaseId: boot15.id,
       component: BOOTLOADER,
@@ -321,10 +322,17 @@ describe("agent/tracker/trackerModule: an intermediate takes decisions only from
       refused: [],
       devices: [deviceId],
     });
-    running.tracker.db.decide({ deviceId, releaseId: boot15.id, component: BOOTLOADER, reason: "requested", origin: `request:${requestId}`, at: Date.now() });
+    running.tracker.store.decisions.decide({
+      deviceId,
+      releaseId: boot15.id,
+      component: BOOTLOADER,
+      reason: "requested",
+      origin: `request:${requestId}`,
+      at: Date.now(),
+    });
     await mid.tracker.syncUpstream();
-    expect(mid.tracker.db.decisionTerms(deviceId, boot15.id)).to.deep.equal({ deadline, overridePin: true });
-    const notices = await mid.tracker.noticesFor(mid.tracker.db.device(deviceId)!, "test");
+    expect(mid.tracker.store.decisions.terms(deviceId, boot15.id)).to.deep.equal({ deadline, overridePin: true });
+    const notices = await mid.tracker.noticesFor(mid.tracker.store.devices.get(deviceId)!, "test");
     const { notice } = await verifyUpdateNotice(
       t.c.fleet,
       notices.find((n) => n)!,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { ReportIntake, takeSealedReport, takeSealedReports, type BatchedReport } from "../../../agent/tracker/reportIntake";
 import { AuthenticationError, InputError } from "../../../agent/core/errors";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
@@ -35,12 +35,12 @@ const codeOf = (r: BatchedReport) => (r.ok ? "ok" : ((r.error as { code?: string
 
 describe("agent/tracker/reportIntake: several sealed reports per durable commit (PROC-5, issue 5)", () => {
   let dir: string;
-  let db: FleetDatabase;
+  let db: FleetStore;
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "ota-intake-"));
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    db = new FleetStore(path.join(dir, "fleet.db"));
     for (const d of devices)
-      db.upsertDevice({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+      db.devices.upsert({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
   });
   afterEach(() => {
     db.close();
@@ -50,7 +50,7 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
   it("applies the single intake's checks to each report, in order, and keeps the ones taken after a reopen", async () => {
     const a1 = await seal(a, report(a.id, 1));
     const stranger = { id: keccak256(toUtf8Bytes("not enrolled")), key: Wallet.createRandom() as unknown as Wallet };
-    db.setStanding(c.id, "suspended");
+    db.devices.setStanding(c.id, "suspended");
     const batch: Envelope[] = [
       a1,
       await seal(b, report(b.id, 7)),
@@ -80,12 +80,12 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
     expect(first.report.signature).to.match(/^0x[0-9a-f]{130}$/);
 
     db.close();
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
-    expect(db.device(a.id)).to.include({ lastCounter: 2, lastSeen: 1234, upstream: moduleId });
-    expect(db.device(b.id)).to.include({ lastCounter: 7 });
-    expect(db.device(c.id)).to.include({ lastCounter: 0 });
-    expect(db.reports(a.id).map((r) => r.counter)).to.deep.equal([2, 1]);
-    expect(db.reports(b.id).map((r) => r.counter)).to.deep.equal([7]);
+    db = new FleetStore(path.join(dir, "fleet.db"));
+    expect(db.devices.get(a.id)).to.include({ lastCounter: 2, lastSeen: 1234, upstream: moduleId });
+    expect(db.devices.get(b.id)).to.include({ lastCounter: 7 });
+    expect(db.devices.get(c.id)).to.include({ lastCounter: 0 });
+    expect(db.reports.of(a.id).map((r) => r.counter)).to.deep.equal([2, 1]);
+    expect(db.reports.of(b.id).map((r) => r.counter)).to.deep.equal([7]);
     // The batch is as good as single intakes: what it took is now a replay there too.
     await expectCode((async () => takeSealedReport(db, await seal(b, report(b.id, 7)), me, 2000))(), "REPORT_REPLAYED");
   });
@@ -100,12 +100,12 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
     const results = takeSealedReports(db, [await seal(a, report(a.id, 1)), await seal(b, report(b.id, 1, twice)), await seal(c, report(c.id, 1))], me, 10);
     expect(results.map((r) => r.ok)).to.deep.equal([true, false, true]);
     expect((results[1] as { error: Error }).error.message).to.match(/UNIQUE/);
-    expect(db.device(b.id)).to.include({ lastCounter: 0, lastSeen: null, configId: null });
-    expect(db.reports(b.id)).to.deep.equal([]);
-    expect(db.installed(b.id)).to.deep.equal([]);
-    expect(db.device(a.id)!.lastCounter).to.equal(1);
-    expect(db.device(c.id)!.lastCounter).to.equal(1);
-    expect(db.installed(c.id)).to.have.length(1);
+    expect(db.devices.get(b.id)).to.include({ lastCounter: 0, lastSeen: null, configId: null });
+    expect(db.reports.of(b.id)).to.deep.equal([]);
+    expect(db.devices.installed(b.id)).to.deep.equal([]);
+    expect(db.devices.get(a.id)!.lastCounter).to.equal(1);
+    expect(db.devices.get(c.id)!.lastCounter).to.equal(1);
+    expect(db.devices.installed(c.id)).to.have.length(1);
     // The same report taken alone fails the same way.
     let single: unknown;
     try {
@@ -133,11 +133,11 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
           await seal(a, report(a.id, 2)),
         ];
         // A second connection sees what the intake acknowledged: it was committed before the promise settled.
-        const reader = new FleetDatabase(path.join(dir, "fleet.db"));
+        const reader = new FleetStore(path.join(dir, "fleet.db"));
         const settled = await Promise.all(
           envelopes.map((e) =>
             intake.take(e).then(
-              (r) => ({ ok: r.message.body.counter, stored: reader.device(r.message.from)!.lastCounter >= r.message.body.counter }),
+              (r) => ({ ok: r.message.body.counter, stored: reader.devices.get(r.message.from)!.lastCounter >= r.message.body.counter }),
               (err: Error & { code?: string }) => ({
                 code: err.code,
                 kind: err instanceof AuthenticationError ? "auth" : err instanceof InputError ? "input" : "other",
@@ -155,8 +155,8 @@ describe("agent/tracker/reportIntake: several sealed reports per durable commit 
           { code: "MESSAGE_MALFORMED", kind: "input" },
           { ok: 2, stored: true },
         ]);
-        expect(db.device(a.id)).to.include({ lastCounter: 2, lastSeen: 4321 });
-        expect(db.reports(c.id)).to.deep.equal([]);
+        expect(db.devices.get(a.id)).to.include({ lastCounter: 2, lastSeen: 4321 });
+        expect(db.reports.of(c.id)).to.deep.equal([]);
         // Later reports go on being taken, one at a time too, and those handed in the moment one settles.
         const [c5, c6, b7] = [await seal(c, report(c.id, 5)), await seal(c, report(c.id, 6)), await seal(b, report(b.id, 7))];
         expect((await intake.take(c5)).message.body.counter).to.equal(5);

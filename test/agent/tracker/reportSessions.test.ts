@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
-import { FleetDatabase } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore } from "../../../agent/tracker/store";
 import { ReportIntake, type TakenReport } from "../../../agent/tracker/reportIntake";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
 import { newSessionOffer, sealWithSession, sessionKey, type SessionEnvelope, type SessionOffer } from "../../../agent/crypto/reportSession";
@@ -60,7 +60,7 @@ const underSession = (d: Device, session: { id: string; key: Buffer }, counter: 
 
 describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue 17, ADR 0013)", () => {
   let dir: string;
-  let db: FleetDatabase;
+  let db: FleetStore;
   let now: number;
   let intake: ReportIntake;
   const open = (key = moduleKey, o: { sessions?: boolean; sessionMaxAgeMs?: number } = {}) =>
@@ -76,9 +76,9 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "ota-sessions-"));
-    db = new FleetDatabase(path.join(dir, "fleet.db"));
+    db = new FleetStore(path.join(dir, "fleet.db"));
     for (const d of devices)
-      db.upsertDevice({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+      db.devices.upsert({ id: d.id, publicKey: d.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
     now = 1_000_000;
     intake = open();
   });
@@ -91,7 +91,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
   it("CAP-11.2-m-a CAP-11.2-m-b: a full report opens a session; the reports under it are taken with the same checks, and their content is not on the wire", async () => {
     const s = await establish(a, 1);
     // The key is at rest only wrapped under the module's key.
-    const row = db.reportSession(a.id)!;
+    const row = db.sessions.get(a.id)!;
     expect(row).to.include({ sessionId: s.id, deviceKey: a.key.signingKey.compressedPublicKey.toLowerCase(), establishedAt: now });
     expect(row.wrappedKey.includes(s.key)).to.equal(false);
     now += 1000;
@@ -101,7 +101,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
     expect(taken.message.body.counter).to.equal(2);
     expect(taken.signature).to.equal(undefined); // no signature to forward: only a module without a parent keeps sessions
     expect(taken.session).to.equal(undefined);
-    expect(db.device(a.id)).to.include({ lastCounter: 2, lastSeen: now, safeMode: true });
+    expect(db.devices.get(a.id)).to.include({ lastCounter: 2, lastSeen: now, safeMode: true });
     expect((await intake.take(underSession(a, s, 3))).message.body.counter).to.equal(3);
   });
 
@@ -118,7 +118,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
     const bodyOfB = sealWithSession({ kind: REPORT_KIND, from: a.id, to: moduleId, issuedAt: now, body: report(b.id, 2) }, sa);
     await expectCode(intake.take(bodyOfB), "REPORT_MALFORMED");
     // Nothing of b moved; b's own session still works.
-    expect(db.device(b.id)?.lastCounter).to.equal(1);
+    expect(db.devices.get(b.id)?.lastCounter).to.equal(1);
     expect((await intake.take(underSession(b, sb, 2))).message.body.counter).to.equal(2);
   });
 
@@ -134,7 +134,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
     expect((await intake.take(e)).message.body.counter).to.equal(6);
     await expectCode(intake.take(e), "REPORT_REPLAYED"); // the same report again
     await expectCode(intake.take(underSession(a, s, 4)), "REPORT_REPLAYED"); // a counter below the last one
-    expect(db.device(a.id)?.lastCounter).to.equal(6);
+    expect(db.devices.get(a.id)?.lastCounter).to.equal(6);
   });
 
   it("CAP-11.2-m-a: a session offer the device did not sign opens nothing, and a replayed offer neither", async () => {
@@ -143,14 +143,14 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
     const forged = await full(a, 1, { ...offer, secret: newSessionOffer().secret });
     const taken = await intake.take(forged.envelope);
     expect(taken.session).to.equal(undefined); // the report itself is the device's: taken, without a session
-    expect(db.reportSession(a.id)).to.equal(undefined);
+    expect(db.sessions.get(a.id)).to.equal(undefined);
     await expectCode(intake.take(underSession(a, held(a, offer), 2)), "REPORT_SESSION_UNKNOWN");
     // A genuine offer replayed after a newer session: refused as a replay, and the newer session stays.
     const first = await full(a, 2);
     await intake.take(first.envelope);
     const newer = await establish(a, 3);
     await expectCode(intake.take(first.envelope), "REPORT_REPLAYED");
-    expect(db.reportSession(a.id)?.sessionId).to.equal(newer.id);
+    expect(db.sessions.get(a.id)?.sessionId).to.equal(newer.id);
     await expectCode(intake.take(underSession(a, held(a, first.offer!), 4)), "REPORT_SESSION_UNKNOWN"); // the replaced session is over
     expect((await intake.take(underSession(a, newer, 4))).message.body.counter).to.equal(4);
   });
@@ -174,7 +174,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
   it("a session made under the device's previous enrolled key is refused after the device key rotated", async () => {
     const s = await establish(a, 1);
     const newKey = new Wallet(keccak256(toUtf8Bytes("session key a, rotated")));
-    db.upsertDevice({ id: a.id, publicKey: newKey.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
+    db.devices.upsert({ id: a.id, publicKey: newKey.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "active" });
     await expectCode(intake.take(underSession(a, s, 2)), "REPORT_SESSION_UNKNOWN");
     await expectCode(intake.take((await full(a, 2)).envelope), "REPORT_SIGNATURE"); // the old key no longer signs for a
     const taken = await intake.take((await full(a, 2, newSessionOffer(), { signer: newKey })).envelope);
@@ -183,15 +183,15 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
 
   it("a suspended or revoked (withdrawn) device is refused as today, and taken back it proves its key again with a full report", async () => {
     const s = await establish(a, 1);
-    db.setStanding(a.id, "suspended");
+    db.devices.setStanding(a.id, "suspended");
     await expectCode(intake.take(underSession(a, s, 2)), "REPORT_DEVICE_NOT_ACTIVE");
     await expectCode(intake.take((await full(a, 2)).envelope), "REPORT_DEVICE_NOT_ACTIVE");
-    db.setStanding(a.id, "active");
+    db.devices.setStanding(a.id, "active");
     await expectCode(intake.take(underSession(a, s, 2)), "REPORT_SESSION_UNKNOWN"); // the suspension ended the session
     const again = await establish(a, 2);
-    db.upsertDevice({ id: a.id, publicKey: a.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "revoked" });
+    db.devices.upsert({ id: a.id, publicKey: a.key.signingKey.compressedPublicKey, hardwareClass: 1, network: "n", region: "r", standing: "revoked" });
     await expectCode(intake.take(underSession(a, again, 3)), "REPORT_DEVICE_NOT_ACTIVE");
-    expect(db.reportSession(a.id)).to.equal(undefined);
+    expect(db.sessions.get(a.id)).to.equal(undefined);
   });
 
   it("a session expires; a module that forwards upstream keeps none (its parent checks each device's signature)", async () => {
@@ -207,7 +207,7 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
     const taken = await intake.take((await full(a, 3)).envelope);
     expect(taken.session).to.equal(undefined);
     expect(taken.signature).to.match(/^0x[0-9a-f]{130}$/);
-    expect(db.reportSession(a.id)?.sessionId).to.equal(s.id); // the offer was not taken
+    expect(db.sessions.get(a.id)?.sessionId).to.equal(s.id); // the offer was not taken
     await expectCode(intake.take(underSession(a, s, 4)), "REPORT_SESSION_UNKNOWN"); // nor is any session report
   });
 
@@ -231,6 +231,6 @@ describe("agent/tracker/reportIntake: report sessions, an attacker's view (issue
       ),
     );
     expect(results).to.deep.equal([2, 3, 4, 5, 1, "REPORT_REPLAYED", 6, 7, 8, 9, 10, "REPORT_SESSION_AUTHENTICATION"]);
-    expect(db.reportSession(b.id)?.sessionId).to.equal(bFull.offer!.id);
+    expect(db.sessions.get(b.id)?.sessionId).to.equal(bFull.offer!.id);
   });
 });

@@ -121,7 +121,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await rollout.connect(f.tracker).reportFailures(v3.releaseId, moduleId, 2);
     await c.report();
     await c.settled();
-    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v3.releaseId)).to.equal(undefined); // no notice while halted
+    expect(tracker.store.decisions.lastDelivery(f.devices.a.credential.record.id, v3.releaseId)).to.equal(undefined); // no notice while halted
     expect(await c.considerRelease(v3.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" });
   });
 
@@ -136,7 +136,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await tracker.stream.pollOnce();
     await a.report();
     await a.settled();
-    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v4.releaseId)).to.equal(undefined); // not told
+    expect(tracker.store.decisions.lastDelivery(f.devices.a.credential.record.id, v4.releaseId)).to.equal(undefined); // not told
     expect(await a.considerRelease(v4.releaseId, "new-release")).to.deep.include({ outcome: "rejected", code: "POLICY_REFUSED" }); // refuses it itself
     // And asked directly, the firmware server refuses to serve it (its own check of the ledger's policy).
     for (const what of ["manifest", "artifact", "key"]) {
@@ -174,7 +174,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     expect(await tracker.setRolloutCohorts(v5.releaseId, waves)).to.deep.include({ devices: 2 });
     // PROC-2: an administrator's update request is checked with each device's cohort proof: the open wave's device is decided.
     const requested = await handleUpdateRequest(
-      { registry: f.registry, policies: f.policies, domain: f.domain, fromBlock: 0, db: tracker.db, now: Date.now },
+      { registry: f.registry, policies: f.policies, domain: f.domain, fromBlock: 0, db: tracker.store, now: Date.now },
       f.admin.address,
       {
         releaseId: v5.releaseId,
@@ -202,7 +202,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     } finally {
       chain.policies = real;
     }
-    expect(tracker.db.lastDelivery(f.devices.a.credential.record.id, v5.releaseId)).to.equal(undefined);
+    expect(tracker.store.decisions.lastDelivery(f.devices.a.credential.record.id, v5.releaseId)).to.equal(undefined);
     await a.report();
     await a.settled();
     expect(running(a)).to.equal(v5.releaseId.toLowerCase());
@@ -230,7 +230,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await expect(trackerPostSigned(f.outsider, target, path, body)).to.be.rejectedWith(/NOT_ADMINISTRATOR/);
     await expect(trackerPostSigned(f.admin, target, path, { ...body, policy: registry })).to.be.rejectedWith(/POLICY_NOT_ATTACHED/);
     expect(await trackerPostSigned(f.admin, target, path, body)).to.deep.equal({ releaseId: v6.releaseId.toLowerCase(), policy: body.policy, devices: 1 });
-    const held = tracker.db.evidenceFor(v6.releaseId, idA)!;
+    const held = tracker.store.evidence.of(v6.releaseId, idA)!;
     expect([...splitEvidence(held).keys()].sort()).to.deep.equal([await allowlist.getAddress(), await rollout.getAddress()].sort());
 
     // The release soaks: the ledger refuses a with its evidence, so the tracker tells nobody.
@@ -241,7 +241,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
       await agent.report();
       await agent.settled();
     }
-    expect(tracker.db.lastDelivery(idA, v6.releaseId)).to.equal(undefined);
+    expect(tracker.store.decisions.lastDelivery(idA, v6.releaseId)).to.equal(undefined);
     expect(running(a)).to.not.equal(v6.releaseId.toLowerCase());
 
     // A day later: a's next report brings the notice with both parts, and it installs; b is not on the list.
@@ -252,7 +252,7 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await b.report();
     await b.settled();
     expect(running(b)).to.not.equal(v6.releaseId.toLowerCase());
-    expect(tracker.db.lastDelivery(idB, v6.releaseId)).to.equal(undefined);
+    expect(tracker.store.decisions.lastDelivery(idB, v6.releaseId)).to.equal(undefined);
     expect(await b.considerRelease(v6.releaseId, "new-release")).to.deep.include({
       outcome: "rejected",
       code: "POLICY_REFUSED",
@@ -292,9 +292,9 @@ describe("update policies end to end: the ledger's policy, the tracker's notices
     await expect(set(await allOf.getAddress())).to.be.rejectedWith(/POLICY_NOT_ATTACHED|nor a member of it that reads evidence/);
     await expect(set(await legacy.getAddress())).to.be.rejectedWith(/reads its evidence whole/);
     // Cohort proofs held for every policy (as a tracker kept them before the envelope): a part for the allowlist keeps them as the rollout's part.
-    tracker.db.setEvidence(v7.releaseId, "", [{ deviceId: idA, evidence: "0xc0c0" }]);
+    tracker.store.evidence.set(v7.releaseId, "", [{ deviceId: idA, evidence: "0xc0c0" }]);
     await set(await allowlist.getAddress(), "0xa1");
-    expect(splitEvidence(tracker.db.evidenceFor(v7.releaseId, idA)!)).to.deep.equal(
+    expect(splitEvidence(tracker.store.evidence.of(v7.releaseId, idA)!)).to.deep.equal(
       new Map([
         [await allowlist.getAddress(), "0xa1"],
         [await rollout.getAddress(), "0xc0c0"],

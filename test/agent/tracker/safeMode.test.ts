@@ -5,11 +5,12 @@ import path from "node:path";
 import { ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import { makeDevice, serverFixture, trackerBeside, writeImage, deviceAgentOptions } from "../../helpers/serverFixture";
 import { DeviceAgent, type DeviceAgentOptions } from "../../../agent/consumer/deviceAgent";
-import { FleetDatabase, type ReportBody } from "../../../agent/tracker/fleetDatabase";
+import { FleetStore, type ReportBody } from "../../../agent/tracker/store";
 import { FleetPlanner } from "../../../agent/tracker/fleetPlanner";
 import { FleetViews } from "../../../agent/tracker/fleetViews";
 import { statusRecordOf } from "../../../agent/tracker/statusRecords";
 import { STATUS_OUTCOME } from "../../../agent/crypto/statusTree";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 describe("agent/tracker: devices in safe mode are listed safe-mode, never up to date (CAP-11.1-b, CAP-11.2-a)", function () {
   this.timeout(180_000);
@@ -65,7 +66,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       expect(seen.device.installed, "in safe mode the device lists nothing installed").to.deep.equal([]);
       expect(seen.plan.steps, "nothing is planned for what is unknown: a person must act").to.deep.equal([]);
       expect((seen.reports[0].body as { safeMode: boolean }).safeMode).to.equal(true);
-      expect(t.tracker.db.device(id)!.safeMode).to.equal(true);
+      expect(t.tracker.store.devices.get(id)!.safeMode).to.equal(true);
 
       // Counted, overall and in its network, and listed by status; no longer counted up to date.
       const during = views.summary();
@@ -90,7 +91,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       expect(views.device(id)!.device.statuses).to.include("safe-mode");
 
       // An administrator's decision for it is held back: nothing is sent to a device in safe mode.
-      t.tracker.db.decide({
+      t.tracker.store.decisions.decide({
         deviceId: id,
         releaseId: v1.releaseId,
         component: v1.ledger.record.component,
@@ -98,7 +99,7 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
         origin: "request:test",
         at: Date.now(),
       });
-      expect(t.tracker.pendingFor(t.tracker.db.device(id)!)).to.deep.equal([]);
+      expect(t.tracker.pendingFor(t.tracker.store.devices.get(id)!)).to.deep.equal([]);
 
       // A person installs the release by hand (full verification), which ends safe mode; the report that follows clears the status.
       expect(await agent.manualInstall(v1.releaseId, { file: v1.artifactFile })).to.include({ outcome: "confirmed", code: "OK" });
@@ -119,16 +120,16 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
     const idOf = (label: string) => keccak256(toUtf8Bytes(`safe-mode views ${label}`)).toLowerCase();
     const labels = ["ok", "safe", "safe-silent", "safe-failed", "safe-suspended", "left-safe-mode"] as const;
     let dir: string;
-    let db: FleetDatabase;
+    let db: FleetStore;
     const now = 1_000_000;
     let views: FleetViews;
 
     before(() => {
       dir = mkdtempSync(path.join(tmpdir(), "ota-safemode-"));
-      db = new FleetDatabase(path.join(dir, "fleet.db"));
+      db = new FleetStore(path.join(dir, "fleet.db"));
       views = new FleetViews(db, new FleetPlanner(db), 60_000, () => now);
       for (const [i, label] of labels.entries()) {
-        db.upsertDevice({
+        db.devices.upsert({
           id: idOf(label),
           publicKey: "0x02" + "11".repeat(32),
           hardwareClass: 1,
@@ -139,14 +140,14 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
       }
       const running: ReportBody = { installed: [{ component, version: "1", releaseId: release }], lastResult: null, safeMode: false };
       const safe: ReportBody = { installed: [], lastResult: null, safeMode: true };
-      db.takeReport(idOf("ok"), 1, now, running);
-      db.takeReport(idOf("safe"), 1, now, safe);
-      db.takeReport(idOf("safe-silent"), 1, now - 120_000, safe); // not heard from within the liveness window
-      db.takeReport(idOf("safe-failed"), 1, now, { ...safe, lastResult: { releaseId: release, outcome: "rolled-back", code: "HEALTH_CHECK_FAILED" } });
-      db.takeReport(idOf("safe-suspended"), 1, now, safe);
-      db.setStanding(idOf("safe-suspended"), "suspended");
-      db.takeReport(idOf("left-safe-mode"), 1, now, safe);
-      db.takeReport(idOf("left-safe-mode"), 2, now, running); // its latest report counts, not an earlier one
+      db.reports.take(idOf("ok"), 1, now, running);
+      db.reports.take(idOf("safe"), 1, now, safe);
+      db.reports.take(idOf("safe-silent"), 1, now - 120_000, safe); // not heard from within the liveness window
+      db.reports.take(idOf("safe-failed"), 1, now, { ...safe, lastResult: { releaseId: release, outcome: "rolled-back", code: "HEALTH_CHECK_FAILED" } });
+      db.reports.take(idOf("safe-suspended"), 1, now, safe);
+      db.devices.setStanding(idOf("safe-suspended"), "suspended");
+      db.reports.take(idOf("left-safe-mode"), 1, now, safe);
+      db.reports.take(idOf("left-safe-mode"), 2, now, running); // its latest report counts, not an earlier one
     });
     after(() => {
       db.close();
@@ -191,28 +192,41 @@ describe("agent/tracker: devices in safe mode are listed safe-mode, never up to 
 
     it("CAP-11.1-b CAP-11.2-a: a device that enters safe mode is anchored with no result: its status record claims nothing installed", () => {
       const id = idOf("anchored");
-      db.upsertDevice({ id, publicKey: "0x02" + "11".repeat(32), hardwareClass: 1, network: encodeBytes32String("plant-3"), region: "r", standing: "active" });
-      db.takeReport(id, 1, now, {
+      db.devices.upsert({
+        id,
+        publicKey: "0x02" + "11".repeat(32),
+        hardwareClass: 1,
+        network: encodeBytes32String("plant-3"),
+        region: "r",
+        standing: "active",
+      });
+      db.reports.take(id, 1, now, {
         installed: [{ component, version: "1", releaseId: release }],
         lastResult: { releaseId: release, outcome: "confirmed", code: "OK" },
       });
       const row = () =>
-        db.db
-          .prepare(
-            `SELECT id, last_counter AS lastCounter, last_report_at AS lastReportAt, last_outcome AS lastOutcome, last_code AS lastCode, last_release AS lastRelease, NULL AS releaseVersion FROM devices WHERE id = ?`,
-          )
-          .get(id) as Parameters<typeof statusRecordOf>[0];
+        withSqlite(db.file, (raw) =>
+          raw
+            .prepare(
+              `SELECT id, last_counter AS lastCounter, last_report_at AS lastReportAt, last_outcome AS lastOutcome, last_code AS lastCode, last_release AS lastRelease, NULL AS releaseVersion FROM devices WHERE id = ?`,
+            )
+            .get(id),
+        ) as Parameters<typeof statusRecordOf>[0];
       expect(statusRecordOf(row())).to.include({ outcome: STATUS_OUTCOME.installed, releaseId: release });
       // Its boot state was torn: the safe-mode report has no result and lists nothing, and the record follows it.
-      db.takeReport(id, 2, now + 1000, { installed: [], lastResult: null, safeMode: true });
+      db.reports.take(id, 2, now + 1000, { installed: [], lastResult: null, safeMode: true });
       expect(statusRecordOf(row())).to.deep.include({ outcome: STATUS_OUTCOME.none, releaseId: ZeroHash, version: 0n, reportCounter: 2n });
-      db.deleteDevice(id);
+      db.devices.delete(id);
     });
 
     it("CAP-11.2-a: the devices in safe mode are read from their own index, not by scanning the fleet", () => {
-      const plan = db.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM devices WHERE standing = 'active' AND safe_mode = 1 ORDER BY id LIMIT 50`).all() as {
-        detail: string;
-      }[];
+      const plan = withSqlite(
+        db.file,
+        (raw) =>
+          raw.prepare(`EXPLAIN QUERY PLAN SELECT * FROM devices WHERE standing = 'active' AND safe_mode = 1 ORDER BY id LIMIT 50`).all() as {
+            detail: string;
+          }[],
+      );
       expect(plan.map((p) => p.detail).join("\n")).to.include("devices_in_safe_mode");
     });
   });

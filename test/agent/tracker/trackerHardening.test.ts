@@ -7,7 +7,8 @@ import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { sealMessage } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { REPORT_BODY_MAX_BYTES, REPORT_LIST_MAX, REPORT_PROOF_MAX } from "../../../agent/core/wireLimits";
-import { DECISIONS_KIND, TrackerModule } from "../../../agent/tracker/trackerModule";
+import { TrackerModule } from "../../../agent/tracker/trackerModule";
+import { DECISIONS_KIND } from "../../../agent/tracker/moduleMessages";
 import { startTrackerHttp } from "../../../agent/tracker/trackerHttp";
 import { BOOTLOADER, startTracker, testDevice, trackerChain, type TrackerChain } from "../../helpers/trackerFixture";
 import { expectCode } from "../../helpers/expectCode";
@@ -156,9 +157,9 @@ describe("agent/tracker: issue 15 hardening (PROC-5, DEP-8.2.3, PROC-2)", functi
     await new Promise<void>((r) => rogue.listen(0, "127.0.0.1", r));
     try {
       const url = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}`;
-      await expectCode(pullDownloadLog(running.tracker.db, url, new Wallet(server.privateKey)), "ANSWER_TOO_LARGE");
+      await expectCode(pullDownloadLog(running.tracker.store, url, new Wallet(server.privateKey)), "ANSWER_TOO_LARGE");
       expect(sent).to.be.below(64 * 1024 * 1024);
-      expect(running.tracker.db.downloadsOf(device.record.id)).to.deep.equal([]);
+      expect(running.tracker.store.downloads.of(device.record.id)).to.deep.equal([]);
     } finally {
       rogue.closeAllConnections();
       rogue.close();

@@ -5,7 +5,7 @@ import { signAccountRequest } from "../../../agent/crypto/requestSignature";
 import { sealMessage, type Envelope } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { encodeVersion } from "../../../agent/core/version";
-import { DOWNSTREAM_KIND } from "../../../agent/tracker/trackerModule";
+import { DOWNSTREAM_KIND } from "../../../agent/tracker/moduleMessages";
 import { dependsOn } from "../../../agent/core/release";
 import {
   BOOTLOADER,
@@ -154,10 +154,10 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
     view = running.tracker.views.device(d.record.id)!;
     expect(view.device.statuses).to.include("failed").and.not.include("blocked");
     expect(view.plan.steps).to.deep.equal([]);
-    const row = () => running.tracker.db.device(d.record.id)!;
+    const row = () => running.tracker.store.devices.get(d.record.id)!;
     expect(running.tracker.pendingFor(row()).map((s) => s.releaseId)).to.deep.equal([]);
     // An administrator asks for it again on purpose: offered despite the failure.
-    running.tracker.db.decide({
+    running.tracker.store.decisions.decide({
       deviceId: d.record.id.toLowerCase(),
       releaseId: boot11.id,
       component: BOOTLOADER.toLowerCase(),
@@ -211,7 +211,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       const dead = new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true, batchMaxCount: 1 });
       try {
         await handleUpdateRequest(
-          { registry: t.c.registry.connect(dead), domain: t.domain, fromBlock: 0, db: running.tracker.db, now: Date.now },
+          { registry: t.c.registry.connect(dead), domain: t.domain, fromBlock: 0, db: running.tracker.store, now: Date.now },
           t.c.admin.address,
           { releaseId: fw.id, devices: [devices.a1.record.id] },
         ).then(
@@ -230,7 +230,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
     });
 
     it("PROC-2: refuses, deciding nothing, a non-administrator, a replayed or tampered signature, an unknown release, a wrong image location, a revoked release", async () => {
-      const before = running.tracker.db.decisionsFor(devices.a2.record.id).length;
+      const before = running.tracker.store.decisions.of(devices.a2.record.id).length;
       const outsider = new Wallet(Wallet.createRandom().privateKey);
       expect((await request({ releaseId: fw.id, devices: [devices.a2.record.id] }, outsider)).body.error.code).to.equal("NOT_ADMINISTRATOR");
       let saved: Record<string, string> = {};
@@ -255,7 +255,7 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       expect((await request({ releaseId: fw.id })).body.error.code).to.equal("BAD_REQUEST");
       await t.send((o) => t.registry.revokeRelease(boot1.id, "malware", o));
       expect((await request({ releaseId: boot1.id, devices: [devices.a2.record.id] })).body.error.code).to.equal("RELEASE_NOT_ACTIVE");
-      expect(running.tracker.db.decisionsFor(devices.a2.record.id).length).to.equal(before);
+      expect(running.tracker.store.decisions.of(devices.a2.record.id).length).to.equal(before);
     });
   });
 
@@ -295,13 +295,13 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
       expect(first.status).to.equal(200);
       expect(first.body.notices).to.deep.equal([]); // an intermediate does not decide
       await mid1.tracker.syncUpstream();
-      const atServer = running.tracker.db.device(c1.record.id)!;
+      const atServer = running.tracker.store.devices.get(c1.record.id)!;
       expect(atServer).to.include({ upstream: plant1.id.toLowerCase(), lastCounter: 1 });
       boot12 = await t.publish(BOOTLOADER, "1.2.0", [1, 2]);
       await running.tracker.stream.pollOnce();
       await mid1.tracker.stream.pollOnce();
       await mid1.tracker.syncUpstream(); // the server's answer carries the decision for c1
-      expect(mid1.tracker.db.decisionsFor(c1.record.id).map((d) => d.releaseId)).to.deep.equal([boot12.id]);
+      expect(mid1.tracker.store.decisions.of(c1.record.id).map((d) => d.releaseId)).to.deep.equal([boot12.id]);
       const answer = await postReport(mid1.http.url, await report(c1, [{ component: BOOTLOADER, release: boot11 }], null, plant1));
       expect(await openNotices(t, c1, plant1.id, answer.body.notices!)).to.deep.equal([
         { releaseId: boot12.id, component: BOOTLOADER.toLowerCase(), reason: "outdated" },
@@ -333,10 +333,10 @@ describe("agent/tracker/trackerModule: decisions, notices, administrators' reque
         expect((await postReport(sub.http.url, await report(c3, [{ component: BOOTLOADER, release: boot11 }], null, line))).status).to.equal(200);
         await sub.tracker.syncUpstream(); // line 4 -> plant-1
         await mid1.tracker.syncUpstream(); // plant-1 -> server (the device's own signature checked there)
-        expect(running.tracker.db.device(c3.record.id)).to.include({ upstream: plant1.id.toLowerCase(), lastCounter: 1 });
+        expect(running.tracker.store.devices.get(c3.record.id)).to.include({ upstream: plant1.id.toLowerCase(), lastCounter: 1 });
         expect(running.tracker.views.modules().find((m) => m.id === plant1.id.toLowerCase())!.children).to.deep.include({
           id: line.id.toLowerCase(),
-          lastSeen: mid1.tracker.db.modules()[0].lastSeen,
+          lastSeen: mid1.tracker.store.hierarchy.modules()[0].lastSeen,
           reachable: true,
           devices: 1,
           unreachableDevices: 0,

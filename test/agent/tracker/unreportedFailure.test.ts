@@ -70,11 +70,11 @@ describe("agent/tracker: a real failure is not hidden behind a later blocked del
     await agent.settled();
 
     // The tracker learned of the failure: counted toward the rollout and not offered again.
-    expect(t.tracker.db.failureTotals().get(bad.releaseId.toLowerCase()), "the failure total of the release").to.equal(1);
-    expect(t.tracker.db.device(id)!.failedRelease).to.equal(bad.releaseId.toLowerCase());
+    expect(t.tracker.store.rollouts.failureTotals().get(bad.releaseId.toLowerCase()), "the failure total of the release").to.equal(1);
+    expect(t.tracker.store.devices.get(id)!.failedRelease).to.equal(bad.releaseId.toLowerCase());
     // And the next report lists the blocked delivery, as it is now.
     await agent.report();
-    expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "blocked", failedRelease: bad.releaseId.toLowerCase() });
+    expect(t.tracker.store.devices.get(id)).to.deep.include({ lastKind: "blocked", failedRelease: bad.releaseId.toLowerCase() });
   });
 
   it("review (issue 15): once a failure (a hash mismatch, recorded by the slots and the attempt alike) has been reported, a later blocked delivery is listed blocked", async () => {
@@ -102,7 +102,7 @@ describe("agent/tracker: a real failure is not hidden behind a later blocked del
     );
     expect(await agent.considerRelease(forged.releaseId, "new-release")).to.include({ outcome: "failed", code: "FILE_HASH_MISMATCH" });
     await agent.settled();
-    expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "failed", failedRelease: forged.releaseId.toLowerCase() });
+    expect(t.tracker.store.devices.get(id)).to.deep.include({ lastKind: "failed", failedRelease: forged.releaseId.toLowerCase() });
     const ungranted = await f.release(
       {
         component: "acme.sensor-fw",
@@ -115,6 +115,6 @@ describe("agent/tracker: a real failure is not hidden behind a later blocked del
     );
     expect(await agent.considerRelease(ungranted.releaseId, "new-release")).to.include({ outcome: "blocked", code: "KEY_NOT_GRANTED" });
     await agent.settled();
-    expect(t.tracker.db.device(id)).to.deep.include({ lastKind: "blocked", failedRelease: forged.releaseId.toLowerCase() });
+    expect(t.tracker.store.devices.get(id)).to.deep.include({ lastKind: "blocked", failedRelease: forged.releaseId.toLowerCase() });
   });
 });
