@@ -56,36 +56,6 @@ export function checkTagValue(value: unknown, key: string): string {
   return value as string;
 }
 
-/** A tag change as an administrator sends it: `{set?: {key: value}, remove?: [key]}`. */
-export interface TagChange {
-  set: Tags;
-  remove: string[];
-}
-
-export function parseTagChange(input: unknown): TagChange {
-  if (!input || typeof input !== "object" || Array.isArray(input))
-    fail("BAD_REQUEST", 'the body is a JSON object {"set": {"key": "value"}, "remove": ["key"]}');
-  const o = input as { set?: unknown; remove?: unknown };
-  const extra = Object.keys(o).filter((k) => k !== "set" && k !== "remove");
-  if (extra.length) fail("BAD_REQUEST", `unknown field(s) ${extra.join(", ")}: the body has "set" and "remove"`);
-  const set: Tags = {};
-  if (o.set !== undefined) {
-    if (!o.set || typeof o.set !== "object" || Array.isArray(o.set)) fail("BAD_REQUEST", 'set is an object {"key": "value", ...}');
-    const entries = Object.entries(o.set as object);
-    if (entries.length > MAX_TAGS_PER_DEVICE) fail("TAG_LIMIT", `a device has at most ${MAX_TAGS_PER_DEVICE} tags; this change sets ${entries.length}`);
-    for (const [k, v] of entries) set[checkTagKey(k)] = checkTagValue(v, k);
-  }
-  const remove: string[] = [];
-  if (o.remove !== undefined) {
-    if (!Array.isArray(o.remove) || o.remove.length > MAX_TAGS_PER_DEVICE) fail("BAD_REQUEST", `remove is a list of at most ${MAX_TAGS_PER_DEVICE} tag keys`);
-    for (const k of o.remove as unknown[]) remove.push(checkTagKey(k));
-  }
-  if (Object.keys(set).length === 0 && remove.length === 0) fail("BAD_REQUEST", "the change sets or removes at least one tag");
-  const both = remove.find((k) => k in set);
-  if (both !== undefined) fail("BAD_REQUEST", `tag "${both}" is both set and removed`);
-  return { set, remove };
-}
-
 /**
  * A tag query: terms joined by commas (and), each `key=value`, `key!=value` (the device has no
  * such tag, or another value), `key` (it has the tag) or `!key` (it has not). `network`,
@@ -132,16 +102,6 @@ export function checkGroupName(name: unknown): string {
   if (typeof name !== "string" || !GROUP_NAME.test(name))
     fail("BAD_REQUEST", "a group name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit");
   return name as string;
-}
-
-export function parseGroupRequest(input: unknown): { name: string; query: string; terms: QueryTerm[] } {
-  if (!input || typeof input !== "object" || Array.isArray(input)) fail("BAD_REQUEST", 'the body is a JSON object {"name": "...", "query": "k=v,..."}');
-  const o = input as { name?: unknown; query?: unknown };
-  const extra = Object.keys(o).filter((k) => k !== "name" && k !== "query");
-  if (extra.length) fail("BAD_REQUEST", `unknown field(s) ${extra.join(", ")}: the body has "name" and "query"`);
-  const name = checkGroupName(o.name);
-  const terms = parseTagQuery(o.query);
-  return { name, query: formatTagQuery(terms), terms };
 }
 
 /** The canonical encoding of a device's tags: sorted by key, as a JSON array of [key, value]. */

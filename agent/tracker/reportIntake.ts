@@ -6,6 +6,9 @@ import { openMessage, recoverMessageSigner, type Envelope, type OpenedMessage } 
 import { commitmentOf, openWithSession, sessionKey, sessionRestKey, unwrapSessionKey, wrapSessionKey, type SessionEnvelope } from "../crypto/reportSession";
 import { publicKeyOf } from "../crypto/secp256k1";
 import { REPORT_KIND, type StatusReport } from "../core/statusReport";
+import { StatusReportSchema } from "../core/statusReportSchema";
+import { describeIssues } from "../core/schemaIssues";
+import { ReportEnvelope as ReportEnvelopeSchema } from "./http/schemas/messages";
 import type { DeviceRow, FleetStore } from "./store";
 import { introduceBatchDevice } from "./ledgerMirror";
 import { checkDeviceRecord } from "../crypto/deviceTree";
@@ -32,6 +35,8 @@ export interface TakenReport {
 
 /** A posted report: a full sealed report, or one sealed under a report session (ADR 0013). */
 export type ReportEnvelope = Envelope | SessionEnvelope;
+/** A report envelope as the schema reads it (agent/tracker/http/schemas/messages.ts). */
+type ReportEnvelopeWire = import("zod").infer<typeof ReportEnvelopeSchema>;
 
 /** Report sessions last this long unless the module says otherwise; the device then opens a new one with a full report. */
 export const REPORT_SESSION_MAX_AGE_MS = 24 * 60 * 60_000;
@@ -68,26 +73,18 @@ export function takeSealedReports(db: FleetStore, envelopes: readonly Envelope[]
 
 /**
  * The envelope of a report posted to this module, checked before anything costly is done with it
- * (the opening's key exchange and signature recovery): a sealed status report addressed to this
- * module, whose seal is hex. What fails is refused as malformed or as not for this module.
+ * (the opening's key exchange and signature recovery): its shape is the one schema both intakes
+ * read (agent/tracker/http/schemas ReportEnvelope: POST /v1/reports validates it as its body, the
+ * MQTT intake here), refused MESSAGE_MALFORMED naming the field; then {@link checkReportEnvelope}.
  */
 export function reportEnvelope(value: unknown, moduleId: string): ReportEnvelope {
-  const e = value as Partial<SessionEnvelope> | null;
-  if (
-    !e ||
-    typeof e !== "object" ||
-    e.v !== 1 ||
-    typeof e.kind !== "string" ||
-    typeof e.from !== "string" ||
-    typeof e.to !== "string" ||
-    typeof e.sealed !== "string" ||
-    !/^0x(?:[0-9a-fA-F]{2})+$/.test(e.sealed)
-  ) {
-    throw new InputError("MESSAGE_MALFORMED", `a report is a sealed envelope {v: 1, kind: "${REPORT_KIND}", from, to, sealed: "0x<hex>"}`);
-  }
-  if (e.session !== undefined && (typeof e.session !== "string" || !/^0x[0-9a-fA-F]{32}$/.test(e.session))) {
-    throw new InputError("MESSAGE_MALFORMED", `a session report names its session as "0x" and 32 hex digits`);
-  }
+  const parsed = ReportEnvelopeSchema.safeParse(value);
+  if (!parsed.success) throw new InputError("MESSAGE_MALFORMED", describeIssues(parsed.error, "the envelope"));
+  return checkReportEnvelope(parsed.data, moduleId);
+}
+
+/** A well-formed report envelope that is for this module and is a status report; refused as not for this module, or not a report, otherwise. */
+export function checkReportEnvelope(e: ReportEnvelopeWire, moduleId: string): ReportEnvelope {
   if (e.to.toLowerCase() !== moduleId.toLowerCase()) throw new AuthenticationError("MESSAGE_NOT_FOR_ME", `the report is for ${e.to}, not ${moduleId}`);
   if (e.kind !== REPORT_KIND) throw new ReportRefused("REPORT_KIND", `a ${e.kind.slice(0, 40)} message is not a status report`);
   return e as ReportEnvelope;
@@ -459,8 +456,10 @@ function acceptReport(
   if (device.standing !== "active") throw new ReportRefused("REPORT_DEVICE_NOT_ACTIVE", `device ${message.from} is ${device.standing}`);
   authentic(device);
   const report = message.body;
-  if (!isReport(report, message.from))
-    throw new InputError("REPORT_MALFORMED", "a status report names its device, a counter and the installed components (and safeMode, if given, is a boolean)");
+  const checked = StatusReportSchema.safeParse(report);
+  if (!checked.success) throw new InputError("REPORT_MALFORMED", `the status report's ${describeIssues(checked.error, "body")}`);
+  if (report.deviceId.toLowerCase() !== message.from.toLowerCase())
+    throw new InputError("REPORT_MALFORMED", `the status report's deviceId ${report.deviceId.slice(0, 66)} is not its sender ${message.from}`);
   if (!db.reports.take(message.from, report.counter, now, report, via))
     throw new ReportRefused("REPORT_REPLAYED", `report ${report.counter} of device ${message.from} is not newer than the last one taken`);
   return { report, device };
@@ -484,28 +483,4 @@ function introduce(db: FleetStore, message: OpenedMessage<StatusReport>): Device
     throw new ReportRefused("REPORT_UNKNOWN_DEVICE", `device ${message.from}'s proof does not lead to the root of batch ${c.batchId} on the ledger`);
   }
   return db.devices.get(message.from);
-}
-
-function isReport(r: StatusReport, from: string): boolean {
-  const hex32 = (x: unknown) => typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x);
-  return (
-    !!r &&
-    typeof r.deviceId === "string" &&
-    r.deviceId.toLowerCase() === from.toLowerCase() &&
-    Number.isSafeInteger(r.counter) &&
-    r.counter > 0 &&
-    Array.isArray(r.installed) &&
-    r.installed.every((i) => hex32(i?.component) && hex32(i?.releaseId) && typeof i.version === "string" && /^\d{1,20}$/.test(i.version)) &&
-    (r.lastResult === null ||
-      (typeof r.lastResult === "object" &&
-        typeof r.lastResult.outcome === "string" &&
-        typeof r.lastResult.code === "string" &&
-        (r.lastResult.releaseId === undefined || r.lastResult.releaseId === "" || hex32(r.lastResult.releaseId)))) &&
-    (r.declined === undefined || (Array.isArray(r.declined) && r.declined.every((d) => hex32(d?.releaseId)))) &&
-    // Safe mode (CAP-11.1-b) is a status the tracker lists: a boolean, or absent (not in safe mode).
-    (r.safeMode === undefined || typeof r.safeMode === "boolean") &&
-    // A session offer (ADR 0013) names a 16-byte id and a 32-byte commitment.
-    (r.session === undefined ||
-      (!!r.session && typeof r.session === "object" && /^0x[0-9a-fA-F]{32}$/.test(String(r.session.id)) && hex32(r.session.commitment)))
-  );
 }

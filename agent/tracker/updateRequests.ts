@@ -1,4 +1,4 @@
-import { id as roleId, isHexString, type TypedDataDomain } from "ethers";
+import { id as roleId, type TypedDataDomain } from "ethers";
 import { randomBytes } from "node:crypto";
 import type { ReleaseBundles, UpdatePolicies, UpdateRegistry } from "../chain/contracts";
 import { checkUpdateOnLedger } from "../chain/updateCheckOnLedger";
@@ -9,27 +9,12 @@ import { InputError, OtaError } from "../core/errors";
 import { INSTALL_CHECK, ledgerName } from "../core/ledgerCodes";
 import { formatVersion } from "../core/version";
 import type { BundleRow, DeviceRow, FleetStore, UpdateRequestRow } from "./store";
-import { checkGroupName, formatTagQuery, parseTagQuery, type QueryTerm } from "./deviceTags";
+import { formatTagQuery, parseTagQuery, type QueryTerm } from "./deviceTags";
+import type { UpdateRequest } from "./http/schemas/admin";
 import { labelToBytes32 } from "./fleetViews";
 
-/** PROC-2: an administrator asks for an update of a release, to named devices or to a filter of the fleet. */
-export interface UpdateRequest {
-  /** The release to install; or, instead, `bundleId`. */
-  releaseId?: string;
-  /** A release bundle (docs/adr/0019) to install instead of one release: its members together, as one step. */
-  bundleId?: string;
-  devices?: string[];
-  filter?: { network?: string; region?: string; hardware?: number[] };
-  /** A saved group (issue 19, item 11): the devices its query selects when the request is taken, and those that come to match it later. */
-  group?: string;
-  /** A tag query (agent/tracker/deviceTags.ts), as a group holds one. */
-  query?: string;
-  /** ms since the epoch: after it, a device that defers the release to its update window installs it anyway. */
-  deadline?: number;
-  /** With a deadline: after it, a device whose policy pins the component to another version installs the release too. */
-  overridePins?: boolean;
-  imageLocation?: string; // if given, must be the release's recorded file link
-}
+/** PROC-2: an administrator asks for an update of a release, to named devices or to a filter of the fleet (its schema: agent/tracker/http/schemas/admin.ts). */
+export type { UpdateRequest };
 
 export interface UpdateRequestResult {
   requestId: string;
@@ -41,16 +26,8 @@ export interface UpdateRequestResult {
   deadline: number | null;
 }
 
-/** A request refused as a whole: nothing was decided. `status` is the HTTP status to answer with. */
-export class UpdateRequestRefused extends OtaError {
-  constructor(
-    code: string,
-    message: string,
-    readonly status: number,
-  ) {
-    super(code, message);
-  }
-}
+/** A request refused as a whole: nothing was decided. Its HTTP status is its code's (agent/core/errorCodes.ts). */
+export class UpdateRequestRefused extends OtaError {}
 
 const ADMINISTRATOR_ROLE = roleId("ADMINISTRATOR_ROLE");
 /** Release-level verdicts of the registry's installable check: they refuse the whole request. */
@@ -93,11 +70,10 @@ type Target = {
  * order, dependencies, status, bars) is the ledger's. Devices that pass get a decision; the others
  * are listed with the registry's reason.
  */
-export async function handleUpdateRequest(deps: RequestDeps, account: string, input: unknown): Promise<UpdateRequestResult> {
-  const req = parseRequest(input);
+export async function handleUpdateRequest(deps: RequestDeps, account: string, req: UpdateRequest): Promise<UpdateRequestResult> {
   const { registry, db } = deps;
   if (!(await ledger(() => registry.hasRole(ADMINISTRATOR_ROLE, account)))) {
-    throw new UpdateRequestRefused("NOT_ADMINISTRATOR", `${account} does not hold ADMINISTRATOR_ROLE on the registry`, 403);
+    throw new UpdateRequestRefused("NOT_ADMINISTRATOR", `${account} does not hold ADMINISTRATOR_ROLE on the registry`);
   }
   let target: Target;
   if (req.bundleId !== undefined) target = await bundleTarget(deps, req.bundleId);
@@ -108,14 +84,13 @@ export async function handleUpdateRequest(deps: RequestDeps, account: string, in
       throw new UpdateRequestRefused(
         "IMAGE_LOCATION_MISMATCH",
         `the image location ${req.imageLocation} is not release ${releaseId}'s recorded file link ${release.record.fileLink}`,
-        400,
       );
     }
     target = releaseTarget(deps, release);
   }
 
   const targets = selectDevices(db, req);
-  if (targets.length === 0) throw new UpdateRequestRefused("NO_DEVICES", "no device matches the request", 400);
+  if (targets.length === 0) throw new UpdateRequestRefused("NO_DEVICES", "no device matches the request");
   const { accepted, refused } = await checkDevices(deps, target, targets);
   const requestId = "0x" + randomBytes(16).toString("hex");
   const at = deps.now();
@@ -144,11 +119,11 @@ export async function handleUpdateRequest(deps: RequestDeps, account: string, in
 async function verifiedRelease(deps: RequestDeps, releaseId: string) {
   const { registry } = deps;
   const release = await ledger(() => fetchRelease(registry, deps.domain, releaseId, deps.fromBlock));
-  if (!release) throw new UpdateRequestRefused("RELEASE_UNKNOWN", `release ${releaseId} is not on the ledger`, 400);
+  if (!release) throw new UpdateRequestRefused("RELEASE_UNKNOWN", `release ${releaseId} is not on the ledger`);
   try {
     await ledger(() => verifyLedgerRelease({ registry, domain: deps.domain }, release));
   } catch (err) {
-    if (err instanceof OtaError && err.code !== "LEDGER_UNAVAILABLE") throw new UpdateRequestRefused("RELEASE_NOT_VERIFIED", err.message, 400);
+    if (err instanceof OtaError && err.code !== "LEDGER_UNAVAILABLE") throw new UpdateRequestRefused("RELEASE_NOT_VERIFIED", err.message);
     throw err;
   }
   return release;
@@ -182,13 +157,13 @@ function releaseTarget(deps: RequestDeps, release: Awaited<ReturnType<typeof ver
 async function bundleTarget(deps: RequestDeps, bundleId: string): Promise<Target> {
   const id = bundleId.toLowerCase();
   const bundles = deps.bundles;
-  if (!bundles) throw new UpdateRequestRefused("BUNDLES_NOT_DEPLOYED", "this tracker follows no ReleaseBundles contract: a request names a release", 400);
+  if (!bundles) throw new UpdateRequestRefused("BUNDLES_NOT_DEPLOYED", "this tracker follows no ReleaseBundles contract: a request names a release");
   const mirrored = deps.db.catalogue.bundle(id);
   if (!mirrored)
-    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on the ledger as this tracker follows it (yet: its block may not be read)`, 400);
+    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on the ledger as this tracker follows it (yet: its block may not be read)`);
   const stored = await ledger(() => bundles.bundle(id)).catch((err: unknown) => {
     if (err instanceof OtaError) throw err;
-    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on ReleaseBundles`, 400);
+    throw new UpdateRequestRefused("BUNDLE_UNKNOWN", `bundle ${id} is not on ReleaseBundles`);
   });
   const members: Awaited<ReturnType<typeof verifiedRelease>>[] = [];
   for (const releaseId of stored.releaseIds) members.push(await verifiedRelease(deps, releaseId));
@@ -274,7 +249,7 @@ async function checkDevices(deps: RequestDeps, target: Target, targets: string[]
       verdicts.set(key, v);
     }
     const verdict = v.verdict;
-    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for ${what}`, 400);
+    if (RELEASE_VERDICTS[verdict]) throw new UpdateRequestRefused(RELEASE_VERDICTS[verdict], `the registry answers ${verdict} for ${what}`);
     if (verdict !== "INSTALLABLE")
       refused.push({
         deviceId: id,
@@ -394,50 +369,11 @@ export function requestProgress(db: FleetStore, requestId: string, now: number, 
   };
 }
 
-function parseRequest(input: unknown): UpdateRequest {
-  const r = input as UpdateRequest;
-  const fail = (m: string): never => {
-    throw new InputError("BAD_REQUEST", m);
-  };
-  if (!r || typeof r !== "object") fail("the body is a JSON object {releaseId | bundleId, devices | filter | group | query, imageLocation?}");
-  if ((r.releaseId === undefined) === (r.bundleId === undefined)) fail("name one release (releaseId) or one release bundle (bundleId)");
-  if (r.releaseId !== undefined && !isHexString(r.releaseId, 32)) fail("releaseId must be a release id (0x + 64 hex digits)");
-  if (r.bundleId !== undefined && !isHexString(r.bundleId, 32)) fail("bundleId must be a release bundle's id (0x + 64 hex digits)");
-  if (r.bundleId !== undefined && r.imageLocation !== undefined) fail("imageLocation names one release's image: a bundle's members each have their own");
-  if (r.devices !== undefined && (!Array.isArray(r.devices) || r.devices.length > MAX_DEVICES || !r.devices.every((d) => isHexString(d, 32)))) {
-    fail(`devices must be a list of at most ${MAX_DEVICES} device ids (0x + 64 hex digits)`);
-  }
-  const targets = ["devices", "filter", "group", "query"].filter((k) => (r as unknown as Record<string, unknown>)[k] !== undefined);
-  if (targets.length === 0)
-    fail("name the devices (devices), a filter (filter: {network, region, hardware}; {} means the whole fleet), a group (group) or a tag query (query)");
-  if (targets.length > 1) fail(`name one target, not ${targets.join(" and ")}`);
-  if (r.group !== undefined) checkGroupName(r.group);
-  if (r.query !== undefined) parseTagQuery(r.query);
-  if (r.deadline !== undefined && (!Number.isSafeInteger(r.deadline) || r.deadline < 0))
-    fail('deadline is a time in milliseconds since the epoch (e.g. Date.parse("2030-01-01T00:00:00Z"))');
-  if (r.overridePins !== undefined && typeof r.overridePins !== "boolean") fail("overridePins is true or false");
-  if (r.overridePins === true && r.deadline === undefined) fail("overridePins takes effect at the deadline: give a deadline too");
-  const extra = Object.keys(r).filter(
-    (k) => !["releaseId", "bundleId", "devices", "filter", "group", "query", "deadline", "overridePins", "imageLocation"].includes(k),
-  );
-  if (extra.length) fail(`unknown field(s) ${extra.join(", ")}`);
-  if (r.filter !== undefined) {
-    const f = r.filter;
-    if (typeof f !== "object" || f === null) fail("filter is an object {network?, region?, hardware?}");
-    if (f.hardware !== undefined && (!Array.isArray(f.hardware) || !f.hardware.every((h) => Number.isInteger(h) && h >= 0 && h < 65536)))
-      fail("filter.hardware is a list of hardware class ids");
-    if (f.network !== undefined && typeof f.network !== "string") fail("filter.network is a network label");
-    if (f.region !== undefined && typeof f.region !== "string") fail("filter.region is a region or group label");
-  }
-  if (r.imageLocation !== undefined && typeof r.imageLocation !== "string") fail("imageLocation is the release's file link (its CID)");
-  return r;
-}
-
 function selectDevices(db: FleetStore, r: UpdateRequest): string[] {
   if (r.devices) return [...new Set(r.devices.map((d) => d.toLowerCase()))];
   if (r.group !== undefined || r.query !== undefined) {
     const query = r.group !== undefined ? db.groups.get(r.group)?.query : r.query!;
-    if (query === undefined) throw new UpdateRequestRefused("GROUP_UNKNOWN", `no group "${r.group}" on this tracker: \`ota-ledger group list\``, 404);
+    if (query === undefined) throw new UpdateRequestRefused("GROUP_UNKNOWN", `no group "${r.group}" on this tracker: \`ota-ledger group list\``);
     const ids = devicesMatching(db, parseTagQuery(query));
     if (ids.length > MAX_DEVICES)
       throw new InputError("BAD_REQUEST", `the query matches more than ${MAX_DEVICES} devices: narrow it, or let the tracker's own plans move the fleet`);

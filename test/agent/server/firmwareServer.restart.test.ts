@@ -72,7 +72,7 @@ describe("agent/server firmware server: stopped and started again", function () 
     // Before issue 15 the nonces were in memory: the server refused everything signed before its
     // start (AUTH_STALE), honest requests included.
     const replay = await fetch(new URL(manifestPath, server.url), { headers: takenBefore });
-    expect(replay.status).to.equal(401);
+    expect(replay.status).to.equal(409);
     expect(((await replay.json()) as { error: { code: string } }).error.code).to.equal("AUTH_REPLAY");
     expect((await fetch(new URL(manifestPath, server.url), { headers: signedBefore })).status).to.equal(200);
 
