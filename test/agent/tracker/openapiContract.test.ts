@@ -12,7 +12,7 @@ import { ReportSession, sendStatusReport } from "../../../agent/consumer/statusR
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { ERROR_CODES, statusOf } from "../../../agent/core/errorCodes";
 import { startTrackerHttp, type RunningTrackerHttp } from "../../../agent/tracker/trackerHttp";
-import { DOWNSTREAM_KIND } from "../../../agent/tracker/trackerModule";
+import { DOWNSTREAM_KIND } from "../../../agent/tracker/moduleMessages";
 import { BOOTLOADER, FIRMWARE, postReport, sealedReport, startSeededTracker, testDevice, type SeededTracker } from "../../helpers/trackerFixture";
 
 /**

@@ -72,7 +72,7 @@ export function adminRoutes(app: TrackerApp, { tracker, log }: RouteContext): vo
     return req.account!;
   };
   const mirrored = (releaseId: string) => {
-    if (!tracker.db.release(releaseId))
+    if (!tracker.store.catalogue.release(releaseId))
       throw new OtaError(
         "RELEASE_UNKNOWN",
         `release ${releaseId} is not in this tracker's mirror of the ledger (yet): check the id, or retry once the tracker has followed the ledger`,
@@ -121,7 +121,7 @@ export function adminRoutes(app: TrackerApp, { tracker, log }: RouteContext): vo
     async (req) => {
       const account = req.account!;
       const { registry, policies, bundles, domain, fromBlock } = tracker.options.chain;
-      const result = await handleUpdateRequest({ registry, policies, bundles, domain, fromBlock, db: tracker.db, now: tracker.now }, account, req.body);
+      const result = await handleUpdateRequest({ registry, policies, bundles, domain, fromBlock, db: tracker.store, now: tracker.now }, account, req.body);
       log(
         `update request ${result.requestId} by ${account}: ${result.bundle ? "bundle" : "release"} ${result.releaseId}, ${result.decided} decided, ${result.refused.length} refused${
           result.deadline === null ? "" : `, deadline ${new Date(result.deadline).toISOString()}`
@@ -243,8 +243,9 @@ export function adminRoutes(app: TrackerApp, { tracker, log }: RouteContext): vo
       const deviceId = req.params.id;
       const set = req.body.set ?? {};
       const remove = req.body.remove ?? [];
-      if (!tracker.db.device(deviceId)) throw new OtaError("DEVICE_UNKNOWN", `no device ${deviceId} in this tracker's fleet (as it follows the ledger)`);
-      const tags = tracker.db.changeTags(deviceId, set, remove, MAX_TAGS_PER_DEVICE);
+      if (!tracker.store.devices.get(deviceId))
+        throw new OtaError("DEVICE_UNKNOWN", `no device ${deviceId} in this tracker's fleet (as it follows the ledger)`);
+      const tags = tracker.store.tags.change(deviceId, set, remove, MAX_TAGS_PER_DEVICE);
       log(`tags of device ${deviceId} by ${account}: set ${Object.keys(set).join(",") || "-"}, removed ${remove.join(",") || "-"}`);
       const joined = await tracker.tagsChanged([deviceId]);
       return { deviceId, tags, joinedRequests: joined };
@@ -271,11 +272,11 @@ export function adminRoutes(app: TrackerApp, { tracker, log }: RouteContext): vo
     async (req) => {
       const account = await administrator(req);
       const body = req.body;
-      if (!tracker.db.group(body.name) && tracker.db.groups().length >= MAX_GROUPS)
+      if (!tracker.store.groups.get(body.name) && tracker.store.groups.list().length >= MAX_GROUPS)
         throw new OtaError("GROUP_LIMIT", `a tracker keeps at most ${MAX_GROUPS} groups: remove one first`);
-      tracker.db.putGroup(body.name, body.query, account, tracker.now());
+      tracker.store.groups.put(body.name, body.query, account, tracker.now());
       log(`group ${body.name} = ${body.query} by ${account}`);
-      const devices = devicesMatching(tracker.db, body.terms);
+      const devices = devicesMatching(tracker.store, body.terms);
       await tracker.tagsChanged(devices.slice(0, 100_000));
       return { name: body.name, query: body.query, devices: devices.length };
     },
@@ -300,7 +301,7 @@ export function adminRoutes(app: TrackerApp, { tracker, log }: RouteContext): vo
     async (req) => {
       const account = await administrator(req);
       const name = req.params.name;
-      if (!tracker.db.deleteGroup(name)) throw new OtaError("GROUP_UNKNOWN", `no group "${name}" on this tracker`);
+      if (!tracker.store.groups.delete(name)) throw new OtaError("GROUP_UNKNOWN", `no group "${name}" on this tracker`);
       log(`group ${name} removed by ${account}`);
       return { name, removed: true as const };
     },

@@ -108,7 +108,7 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
       const q = req.query;
       const terms = [...q.tag];
       if (q.group !== undefined) {
-        const g = tracker.db.group(q.group);
+        const g = tracker.store.groups.get(q.group);
         if (!g) throw new OtaError("GROUP_UNKNOWN", `no group "${q.group}" on this tracker`);
         terms.push(...parseTagQuery(g.query));
       }
@@ -186,8 +186,8 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
     },
     async (req) => {
       const id = req.params.id.toLowerCase();
-      if (!tracker.db.release(id)) throw new OtaError("RELEASE_UNKNOWN", `release ${id} is not in this tracker's mirror of the ledger`);
-      return { releaseId: id, points: tracker.db.adoption(id) };
+      if (!tracker.store.catalogue.release(id)) throw new OtaError("RELEASE_UNKNOWN", `release ${id} is not in this tracker's mirror of the ledger`);
+      return { releaseId: id, points: tracker.store.rollouts.adoption(id) };
     },
   );
 
@@ -243,8 +243,8 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
     },
     async (req) => {
       const limit = pageLimit(req.query.limit);
-      const { total, requests } = tracker.db.updateRequests(limit, req.query.offset ?? 0);
-      return { total, requests: requests.map((r) => requestProgress(tracker.db, r.id, tracker.now())!) } as z.infer<typeof RequestList>;
+      const { total, requests } = tracker.store.requests.list(limit, req.query.offset ?? 0);
+      return { total, requests: requests.map((r) => requestProgress(tracker.store, r.id, tracker.now())!) } as z.infer<typeof RequestList>;
     },
   );
 
@@ -270,7 +270,7 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
     },
     async (req) => {
       const id = req.params.id.toLowerCase();
-      const progress = requestProgress(tracker.db, id, tracker.now(), { devices: true });
+      const progress = requestProgress(tracker.store, id, tracker.now(), { devices: true });
       if (!progress) throw new OtaError("REQUEST_UNKNOWN", `no update request ${id} on this tracker: \`ota-ledger update status\` lists them`);
       return progress as z.infer<typeof RequestProgress>;
     },
@@ -290,7 +290,7 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
       },
     },
     async () => ({
-      groups: tracker.db.groups().map((g) => ({ ...g, devices: devicesMatching(tracker.db, parseTagQuery(g.query)).length })),
+      groups: tracker.store.groups.list().map((g) => ({ ...g, devices: devicesMatching(tracker.store, parseTagQuery(g.query)).length })),
     }),
   );
 

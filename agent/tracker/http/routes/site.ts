@@ -70,7 +70,7 @@ export function siteRoutes(app: TrackerApp, { tracker }: RouteContext): void {
             },
           }),
         },
-        devices: tracker.db.db.prepare(`SELECT COUNT(*) FROM devices`).pluck().get() as number,
+        devices: tracker.store.devices.count(),
         upstream: tracker.options.parent ? tracker.upstreamState : null,
       };
     },
