@@ -1,4 +1,3 @@
-import Database from "../io/sqlite";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { computeCid } from "../storage/cid";
@@ -8,7 +7,7 @@ import { catFromBlocks } from "../storage/dagBlocks";
 import { importEsm } from "../storage/esm";
 import { KuboStore } from "../storage/kuboStore";
 import { openContentStore, type StoreConfig } from "../storage/openStore";
-import { SERVER_SCHEMA } from "./serverDatabase";
+import { SERVER_SCHEMA, nextDownloadId as nextId, readServerCopy, readyRestoredCopy } from "./serverDatabase";
 import {
   BackupError,
   BackupInputError,
@@ -224,21 +223,12 @@ export async function restoreServer(o: {
   const nextDownloadId = Math.max(now(), 1);
   try {
     await fs.copyFile(backupDb, prepared);
-    const db = new Database(prepared);
-    try {
-      db.transaction(() => {
-        for (const m of missing) {
-          db.prepare(`DELETE FROM blocks WHERE release_id = ?`).run(m.releaseId);
-          db.prepare(`DELETE FROM artifacts WHERE release_id = ?`).run(m.releaseId);
-        }
-        // The log's ids go on past any a tracker read before the restore (it reads from its last id).
-        const seq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'downloads'`).get() as { seq: number } | undefined;
-        if (!seq) db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('downloads', ?)`).run(nextDownloadId - 1);
-        else if (seq.seq < nextDownloadId - 1) db.prepare(`UPDATE sqlite_sequence SET seq = ? WHERE name = 'downloads'`).run(nextDownloadId - 1);
-      })();
-    } finally {
-      db.close();
-    }
+    // The log's ids go on past any a tracker read before the restore (it reads from its last id).
+    readyRestoredCopy(
+      prepared,
+      missing.map((m) => m.releaseId),
+      nextDownloadId,
+    );
   } catch (err) {
     await fs.rm(prepared, { force: true });
     throw new BackupError("RESTORE_FAILED", `${backupDb} cannot be copied into ${dataDir} (${(err as Error).message})`, { cause: err });
@@ -326,34 +316,10 @@ async function folderBytes(dir: string): Promise<number> {
 // ---------------------------------------------------------------- the database's facts
 
 function readFacts(file: string) {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const serving = (
-      db
-        .prepare(`SELECT release_id AS releaseId, cid, artifact_size AS size FROM artifacts WHERE state = 'serving' ORDER BY accepted_at`)
-        .all() as BackedUpArtifact[]
-    ).map((a) => ({ releaseId: a.releaseId, cid: a.cid, size: String(a.size) }));
-    const n = (sql: string) => (db.prepare(sql).get() as { n: number | null }).n;
-    return {
-      serving,
-      withdrawn: n(`SELECT COUNT(*) AS n FROM artifacts WHERE state = 'withdrawn'`) ?? 0,
-      wrappedKeys: n(`SELECT COUNT(*) AS n FROM wrapped_keys`) ?? 0,
-      downloads: { entries: n(`SELECT COUNT(*) AS n FROM downloads`) ?? 0, lastId: n(`SELECT MAX(id) AS n FROM downloads`) },
-    };
-  } catch (cause) {
-    throw new BackupInputError("BACKUP_INVALID", `${file} is not a firmware server's database (${(cause as Error).message})`, { cause });
-  } finally {
-    db.close();
-  }
-}
-
-function nextId(file: string): number {
-  const db = new Database(file, { readonly: true });
-  try {
-    return ((db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'downloads'`).get() as { seq: number } | undefined)?.seq ?? 0) + 1;
-  } finally {
-    db.close();
-  }
+  return readServerCopy(
+    file,
+    (cause) => new BackupInputError("BACKUP_INVALID", `${file} is not a firmware server's database (${(cause as Error).message})`, { cause }),
+  );
 }
 
 // ---------------------------------------------------------------- reading artifacts

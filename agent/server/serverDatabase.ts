@@ -318,3 +318,73 @@ function toArtifact(r: ArtifactRow): AcceptedArtifact {
     expiresAt: r.expires_at,
   };
 }
+
+// ---------------------------------------------------------------- backup copies (agent/server/backup.ts)
+
+/**
+ * What a copy of the server's database holds (a backup, or one being restored): never the live
+ * database. A copy that cannot be read as one throws what `unreadable` makes of the error.
+ */
+export function readServerCopy(
+  file: string,
+  unreadable: (cause: unknown) => Error = (cause) => cause as Error,
+): {
+  serving: { releaseId: string; cid: string; size: string }[];
+  withdrawn: number;
+  wrappedKeys: number;
+  downloads: { entries: number; lastId: number | null };
+} {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const serving = (
+      db.prepare(`SELECT release_id AS releaseId, cid, artifact_size AS size FROM artifacts WHERE state = 'serving' ORDER BY accepted_at`).all() as {
+        releaseId: string;
+        cid: string;
+        size: string | number;
+      }[]
+    ).map((a) => ({ releaseId: a.releaseId, cid: a.cid, size: String(a.size) }));
+    const n = (sql: string) => (db.prepare(sql).get() as { n: number | null }).n;
+    return {
+      serving,
+      withdrawn: n(`SELECT COUNT(*) AS n FROM artifacts WHERE state = 'withdrawn'`) ?? 0,
+      wrappedKeys: n(`SELECT COUNT(*) AS n FROM wrapped_keys`) ?? 0,
+      downloads: { entries: n(`SELECT COUNT(*) AS n FROM downloads`) ?? 0, lastId: n(`SELECT MAX(id) AS n FROM downloads`) },
+    };
+  } catch (cause) {
+    throw unreadable(cause);
+  } finally {
+    db.close();
+  }
+}
+
+/** The id a copy's download log gives its next entry. */
+export function nextDownloadId(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return ((db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'downloads'`).get() as { seq: number } | undefined)?.seq ?? 0) + 1;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Readies a copy to be restored, in one transaction: forgets the artifacts (and their blocks) of
+ * `missing` releases, and moves the download log's ids to at least `nextId`.
+ */
+export function readyRestoredCopy(file: string, missing: string[], nextId: number): void {
+  const db = new Database(file);
+  try {
+    db.transaction(() => {
+      for (const releaseId of missing) {
+        db.prepare(`DELETE FROM blocks WHERE release_id = ?`).run(releaseId);
+        db.prepare(`DELETE FROM artifacts WHERE release_id = ?`).run(releaseId);
+      }
+      // The log's ids go on past any a tracker read before the restore (it reads from its last id).
+      const seq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'downloads'`).get() as { seq: number } | undefined;
+      if (!seq) db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('downloads', ?)`).run(nextId - 1);
+      else if (seq.seq < nextId - 1) db.prepare(`UPDATE sqlite_sequence SET seq = ? WHERE name = 'downloads'`).run(nextId - 1);
+    })();
+  } finally {
+    db.close();
+  }
+}

@@ -1,7 +1,6 @@
-import Database, { type SqliteDatabase } from "../io/sqlite";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { FileStreamStore, type StreamState } from "../chain/eventStreamStore";
+import { FileStreamStore } from "../chain/eventStreamStore";
 import { writeFileAtomic } from "../io/atomicFile";
 import {
   BackupError,
@@ -19,6 +18,7 @@ import {
   tempBeside,
 } from "../io/sqliteBackup";
 import { FLEET_SCHEMA, FleetStore } from "./store";
+import { deviceCount, dropBackupRecord, readBackupRecord, recordBackup } from "./store/backupCopy";
 import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
 
 /**
@@ -35,7 +35,6 @@ import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
 
 export const DATABASE_FILE = "fleet.db";
 export const CHECKPOINT_FILE = LEGACY_CHECKPOINT_FILE;
-const BACKUP_KIND = "ota-ledger tracker backup";
 
 export interface TrackerBackupResult {
   file: string;
@@ -104,28 +103,15 @@ export async function backupTracker(o: {
       }
     }
     const takenAt = now();
-    const db = new Database(temp);
-    try {
-      db.exec(`CREATE TABLE ota_backup (kind TEXT NOT NULL, taken_at INTEGER NOT NULL, source TEXT NOT NULL, module_id TEXT, checkpoint TEXT)`);
-      db.prepare(`INSERT INTO ota_backup (kind, taken_at, source, module_id, checkpoint) VALUES (?, ?, ?, ?, ?)`).run(
-        BACKUP_KIND,
-        takenAt,
-        path.resolve(o.dataDir),
-        o.moduleId?.toLowerCase() ?? null,
-        checkpoint ? JSON.stringify(checkpoint) : null,
-      );
-      db.pragma("journal_mode = DELETE");
-      result = {
-        takenAt,
-        schema,
-        moduleId: o.moduleId?.toLowerCase() ?? null,
-        checkpoint: checkpoint ? { block: checkpoint.block, hash: checkpoint.hash } : null,
-        trimmedBlocks,
-        ...countsOf(db),
-      };
-    } finally {
-      db.close();
-    }
+    const counts = recordBackup(temp, { takenAt, source: path.resolve(o.dataDir), moduleId: o.moduleId?.toLowerCase() ?? null, checkpoint });
+    result = {
+      takenAt,
+      schema,
+      moduleId: o.moduleId?.toLowerCase() ?? null,
+      checkpoint: checkpoint ? { block: checkpoint.block, hash: checkpoint.hash } : null,
+      trimmedBlocks,
+      ...counts,
+    };
     await moveIntoPlace(temp, file, o.force === true);
   } catch (err) {
     await fs.rm(temp, { force: true });
@@ -154,7 +140,7 @@ export async function restoreTracker(o: {
   const check = checkDatabase(file);
   if (check !== "ok")
     throw new BackupInputError("BACKUP_INVALID", `${file} is not a sound SQLite database (${check}): give a file made by \`ota-ledger tracker backup\``);
-  const meta = readMeta(file);
+  const meta = readBackupRecord(file);
   const schema = schemaOf(file);
   if (schema > FLEET_SCHEMA) {
     throw new BackupInputError(
@@ -177,12 +163,7 @@ export async function restoreTracker(o: {
   const prepared = tempBeside(target, "restoring");
   try {
     await fs.copyFile(file, prepared);
-    const db = new Database(prepared);
-    try {
-      db.exec("DROP TABLE IF EXISTS ota_backup");
-    } finally {
-      db.close();
-    }
+    dropBackupRecord(prepared);
   } catch (err) {
     await fs.rm(prepared, { force: true });
     throw new BackupError("RESTORE_FAILED", `${file} cannot be copied into ${dataDir} (${(err as Error).message})`, { cause: err });
@@ -196,13 +177,7 @@ export async function restoreTracker(o: {
   const replaced = await installDatabase(prepared, target, now());
   // A backup of an earlier version keeps its position beside the database: the tracker adopts the file at start.
   if (meta.checkpoint && !meta.positionInside) await writeFileAtomic(checkpointFile, JSON.stringify(meta.checkpoint) + "\n");
-  const db = new Database(target, { readonly: true });
-  let devices: number;
-  try {
-    devices = countsOf(db).devices;
-  } finally {
-    db.close();
-  }
+  const devices = deviceCount(target);
   return {
     file,
     dataDir,
@@ -225,38 +200,4 @@ async function checkTarget(file: string, source: string, force: boolean): Promis
   if (kind === undefined) return;
   if (kind !== "file") throw new BackupInputError("BACKUP_PATH_INVALID", `${file} is a folder: give the name of the backup file to write`);
   if (!force) throw new BackupInputError("BACKUP_EXISTS", `${file} exists: a backup is never overwritten; give another file, or --force to replace it`);
-}
-
-function countsOf(db: SqliteDatabase): { devices: number; reports: number } {
-  const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-  return { devices: n(`SELECT COUNT(*) AS n FROM devices`), reports: n(`SELECT COUNT(*) AS n FROM reports`) };
-}
-
-/** The backup's own record (absent in a plain copy of fleet.db), and a check that it is a fleet database at all. */
-function readMeta(file: string): { takenAt: number | null; moduleId: string | null; checkpoint: StreamState | null; positionInside: boolean } {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const has = (table: string) => !!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table);
-    if (!has("devices") || !has("ledger_events")) {
-      throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker's fleet database: give a file made by \`ota-ledger tracker backup\``);
-    }
-    // The position inside the database (issue 16) is the one the tracker resumes from, even in a plain copy.
-    const inside = has("ledger_position") ? (db.prepare(`SELECT state FROM ledger_position WHERE id = 1`).pluck().get() as string | undefined) : undefined;
-    const positionInside = inside !== undefined;
-    if (!has("ota_backup")) return { takenAt: null, moduleId: null, checkpoint: inside ? (JSON.parse(inside) as StreamState) : null, positionInside };
-    const row = db.prepare(`SELECT kind, taken_at, module_id, checkpoint FROM ota_backup LIMIT 1`).get() as
-      { kind: string; taken_at: number; module_id: string | null; checkpoint: string | null } | undefined;
-    if (!row || row.kind !== BACKUP_KIND)
-      throw new BackupInputError("BACKUP_INVALID", `${file} is not a tracker backup: give a file made by \`ota-ledger tracker backup\``);
-    let checkpoint: StreamState | null = inside ? (JSON.parse(inside) as StreamState) : null;
-    if (!inside && row.checkpoint) {
-      checkpoint = JSON.parse(row.checkpoint) as StreamState;
-      if (!Number.isSafeInteger(checkpoint.block) || !Array.isArray(checkpoint.window)) {
-        throw new BackupInputError("BACKUP_INVALID", `${file} holds a ledger checkpoint that cannot be read`);
-      }
-    }
-    return { takenAt: row.taken_at, moduleId: row.module_id, checkpoint, positionInside };
-  } finally {
-    db.close();
-  }
 }
