@@ -1,6 +1,7 @@
 // A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
 import * as z from "zod";
 import { getAddress, isAddress } from "ethers";
+import { PREPARED_DEFAULTS, TRACKER_DEFAULTS } from "../core/serviceDefaults";
 import { DEFAULT_TOPIC_PREFIX, MQTT_URL_PATTERN, TOPIC_PREFIX_PATTERN } from "../core/reportTopics";
 import { idOrLabelProblem, isPrivateKey, isWholeNumber, labelProblem, parseLabel, wholeNumberOf } from "./parse";
 
@@ -254,21 +255,21 @@ export const SETTINGS = {
     prepared: {
       ttlMs: {
         schema: milliseconds,
-        default: 7 * 24 * 3600 * 1000,
+        default: PREPARED_DEFAULTS.ttlMs,
         defaultApplied: "service",
         unit: "ms",
         description: "an artifact submitted for a release not yet published is removed after this long unless the release is published",
       },
       maxPerProvider: {
         schema: positiveInt("a number of artifacts"),
-        default: 8,
+        default: PREPARED_DEFAULTS.maxPerProvider,
         defaultApplied: "service",
         unit: "",
         description: "at most so many such artifacts per provider",
       },
       maxBytesPerProvider: {
         schema: positiveInt("a number of bytes"),
-        default: 4 * 1024 ** 3,
+        default: PREPARED_DEFAULTS.maxBytesPerProvider,
         defaultApplied: "service",
         unit: "bytes",
         description: "and at most so many bytes of them per provider",
@@ -346,43 +347,43 @@ export const SETTINGS = {
     },
     livenessMs: {
       schema: milliseconds,
-      default: 15 * 60_000,
+      default: TRACKER_DEFAULTS.livenessMs,
       defaultApplied: "service",
       unit: "ms",
       description: "a device not heard from for this long is unreachable",
     },
     renoticeMs: {
       schema: milliseconds,
-      default: 60 * 60_000,
+      default: TRACKER_DEFAULTS.renoticeMs,
       defaultApplied: "service",
       unit: "ms",
       description: "a notice not acted on is handed out again after this long",
     },
     upstreamMs: {
       schema: milliseconds,
-      default: 30_000,
+      default: TRACKER_DEFAULTS.upstreamMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how often an intermediate module posts upstream",
     },
     adoptionSampleMs: {
       schema: milliseconds,
-      default: 60_000,
+      default: TRACKER_DEFAULTS.adoptionSampleMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how often the adoption of releases is sampled",
     },
-    pollMs: { schema: milliseconds, default: 2000, defaultApplied: "service", unit: "ms", description: "how often the ledger is polled" },
+    pollMs: { schema: milliseconds, default: TRACKER_DEFAULTS.pollMs, defaultApplied: "service", unit: "ms", description: "how often the ledger is polled" },
     anchorMs: {
       schema: numberIf((n) => isWholeNumber(n, 0), "must be a time in milliseconds (a whole number from 0; 0 turns anchoring off)"),
-      default: 60 * 60_000,
+      default: TRACKER_DEFAULTS.anchorMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how often the server module anchors the fleet's status on StatusAnchors (0: never); sent with privateKey, which needs TRACKER_ROLE",
     },
     failureReportMs: {
       schema: milliseconds,
-      default: 30_000,
+      default: TRACKER_DEFAULTS.failureReportMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how often, at most, the server module posts failure totals to staged rollouts (with privateKey)",
@@ -395,28 +396,28 @@ export const SETTINGS = {
     },
     downloadLogMs: {
       schema: milliseconds,
-      default: 60_000,
+      default: TRACKER_DEFAULTS.downloadLogMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how often those download logs are read",
     },
     confirmations: {
       schema: blockCount(0),
-      default: 0,
+      default: TRACKER_DEFAULTS.confirmations,
       defaultApplied: "service",
       unit: "blocks",
       description: "how deep a block must be before its events are mirrored",
     },
     reorgWindow: {
       schema: blockCount(1),
-      default: 64,
+      default: TRACKER_DEFAULTS.reorgWindow,
       defaultApplied: "service",
       unit: "blocks",
       description: "recent blocks remembered to undo a reorganisation; a deeper one halts the mirror (REORG_TOO_DEEP, `tracker resync`)",
     },
     txDeadlineMs: {
       schema: milliseconds,
-      default: 180_000,
+      default: TRACKER_DEFAULTS.ledgerTxDeadlineMs,
       defaultApplied: "service",
       unit: "ms",
       description: "how long a failure-total or anchor transaction may wait to be mined before it is cancelled",

@@ -2,6 +2,7 @@ import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { computeReleaseId, recoverReleaseSignerOf } from "../crypto/releaseSignature";
 import { decodeReleaseClaim, type ReleaseClaim } from "../core/releaseClaim";
 import { InputError } from "../core/errors";
+import { PREPARED_DEFAULTS } from "../core/serviceDefaults";
 import type { ContentStore } from "../storage/contentStore";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal } from "./refusals";
@@ -14,11 +15,7 @@ import type { ServerDatabase } from "./serverDatabase";
  * the largest artifact the record's file size allows, while the bytes stream in). So unpublished
  * uploads cannot fill the disk: at most providers × maxBytesPerProvider, each for at most ttlMs.
  */
-export const PREPARED_LIMITS = {
-  ttlMs: 7 * 24 * 3600 * 1000,
-  maxPerProvider: 8,
-  maxBytesPerProvider: 4 * 1024 ** 3,
-};
+export const PREPARED_LIMITS = PREPARED_DEFAULTS;
 
 export type PreparedLimits = typeof PREPARED_LIMITS;
 

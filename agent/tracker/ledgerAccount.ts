@@ -13,7 +13,7 @@ import {
 import type { UpdateRegistry } from "../chain/contracts";
 import { OtaError } from "../core/errors";
 import { callLedger, isLedgerOutage, LedgerUnavailable } from "../chain/ledgerCall";
-import { TRACKER_DEFAULTS } from "./trackerDefaults";
+import { TRACKER_DEFAULTS } from "../core/serviceDefaults";
 
 const TRACKER_ROLE = roleId("TRACKER_ROLE");
 

@@ -5,7 +5,7 @@ import { SortedMerkleTree } from "../crypto/merkle";
 import type { AnchorDb, FleetStore } from "./store";
 import type { LedgerAccount } from "./ledgerAccount";
 import { canonicalTags } from "./deviceTags";
-import { TRACKER_DEFAULTS } from "./trackerDefaults";
+import { TRACKER_DEFAULTS } from "../core/serviceDefaults";
 import {
   ANCHOR_FORMAT_TAGS,
   CHUNK_SIZE,

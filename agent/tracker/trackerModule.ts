@@ -17,9 +17,9 @@ import { ModuleUpstream } from "./moduleUpstream";
 import { ReportIntake, type ReportEnvelope } from "./reportIntake";
 import { RolloutEvidence } from "./rolloutEvidence";
 import { FleetStore, type DeviceRow } from "./store";
-import { TRACKER_DEFAULTS } from "./trackerDefaults";
+import { TRACKER_DEFAULTS } from "../core/serviceDefaults";
 
-/** A tracker module's options; a timing left out takes its value from TRACKER_DEFAULTS (agent/tracker/trackerDefaults.ts). */
+/** A tracker module's options; a timing left out takes its value from TRACKER_DEFAULTS (agent/core/serviceDefaults.ts). */
 export interface TrackerModuleOptions {
   chain: {
     provider: Provider & RpcSender;
@@ -174,7 +174,7 @@ export class TrackerModule {
         filters: [{ address: [addresses.registry, addresses.fleet, ...(bundles ? [bundles] : [])] }],
         fromBlock: chain.fromBlock,
         confirmations: t.confirmations,
-        window: options.reorgWindow,
+        window: t.reorgWindow,
         pollMs: t.pollMs,
         onError: (err, retry) => log(`ledger: ${(err as Error).message} (retry in ${retry.retryInMs} ms)`),
         // One line, naming the code and the fix; the health answer says it until an operator re-syncs.

@@ -1,6 +1,10 @@
 /**
- * The tracker module's timings and limits when its options leave them out (agent/tracker/trackerModule.ts
- * TrackerModuleOptions): one place, read by the module and by the pieces that take them.
+ * The services' timings and limits when their options leave them out: one place, read by the services
+ * themselves (programmatic use, tests) and by the settings table (agent/cli/settings.ts), which shows
+ * them as its defaults in docs/configuration.md. Here in core because the device bundle loads the
+ * settings table and must not load agent/tracker or agent/server.
+ *
+ * The tracker module's (agent/tracker/trackerModule.ts TrackerModuleOptions):
  */
 export const TRACKER_DEFAULTS = {
   livenessMs: 15 * 60_000, // no contact for this long: unreachable
@@ -14,6 +18,17 @@ export const TRACKER_DEFAULTS = {
   downloadLogMs: 60_000, // how often the firmware servers' download logs are read
   pollMs: 2000, // ledger polling
   confirmations: 0,
+  reorgWindow: 64, // recent blocks remembered to undo a reorganisation (the event stream's window)
   ledgerTxDeadlineMs: 180_000, // how long a ledger-duty transaction may wait to be mined before it is cancelled
   ledgerTxPollMs: 1000, // between receipt polls
 } as const;
+
+/**
+ * How much a provider may keep on a firmware server for releases it has not published (yet)
+ * (agent/server/preparedRelease.ts explains the bound).
+ */
+export const PREPARED_DEFAULTS = {
+  ttlMs: 7 * 24 * 3600 * 1000,
+  maxPerProvider: 8,
+  maxBytesPerProvider: 4 * 1024 ** 3,
+};
