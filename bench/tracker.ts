@@ -35,7 +35,7 @@ import os from "node:os";
 import path from "node:path";
 import { Interface, Wallet, encodeBytes32String } from "ethers";
 import { UpdateRegistry__factory } from "../typechain-types";
-import Database from "../agent/io/sqlite";
+import Database from "../agent/database/sqlite";
 import { FleetStore } from "../agent/tracker/store";
 import { FleetPlanner } from "../agent/tracker/fleetPlanner";
 import { LedgerMirror } from "../agent/tracker/ledgerMirror";

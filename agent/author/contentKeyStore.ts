@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { isHexString } from "ethers";
 import { InputError } from "../core/errors";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 
 /**
  * The author's store of content keys, one file per release, written atomically before the release

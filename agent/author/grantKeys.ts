@@ -13,7 +13,7 @@ import { fetchRelease } from "../chain/releaseEvents";
 import { queryLogs } from "../chain/queryLogs";
 import { decodeRevert } from "../chain/revertReason";
 import type { ContentKeyStore } from "./contentKeyStore";
-import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
+import { refusalOf, ServerRefusedError } from "../net/serverAnswer";
 
 const GRANT_BATCH = 1000;
 

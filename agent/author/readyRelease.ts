@@ -1,4 +1,4 @@
-import { ServerRefusedError } from "../io/serverAnswer";
+import { ServerRefusedError } from "../net/serverAnswer";
 import type { DeviceCredential } from "../crypto/deviceCredential";
 import { grantKeys, type GrantDeps, type GrantResult } from "./grantKeys";
 import type { PreparedRelease } from "./publishRelease";

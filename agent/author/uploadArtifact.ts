@@ -1,7 +1,7 @@
 import { createReadStream, promises as fs } from "node:fs";
 import { Readable } from "node:stream";
 import { InputError } from "../core/errors";
-import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
+import { refusalOf, ServerRefusedError } from "../net/serverAnswer";
 import { signAccountRequest } from "../crypto/requestSignature";
 import { encodeReleaseClaim, RELEASE_CLAIM_HEADER, type ReleaseClaim } from "../core/releaseClaim";
 

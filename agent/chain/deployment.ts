@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { getAddress } from "ethers";
 import { InputError } from "../core/errors";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 
 /** Where the registry contracts of one network live; written by deploy, read by every agent. */
 export interface Deployment {

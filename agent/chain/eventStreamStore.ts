@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import { OtaError } from "../core/errors";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 
 export interface BlockRef {
   number: number;

@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { InputError } from "../core/errors";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 import type { DeviceRecord } from "../crypto/deviceTree";
 import { resolveHardwareClass, type HardwareClass } from "../chain/hardwareClasses";
 import { parseIdOrLabel, parseLabel, parsePublicKey } from "./parse";

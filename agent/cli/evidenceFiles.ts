@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError } from "../core/errors";
 import { isEvidence, MAX_EVIDENCE_BYTES } from "../core/installedContext";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 
 /**
  * Evidence files, as `policy allowlist` writes them and `policy evidence` reads them: a JSON object

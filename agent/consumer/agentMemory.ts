@@ -1,5 +1,5 @@
 import { promises as fs } from "node:fs";
-import { serialFileWriter } from "../io/atomicFile";
+import { serialFileWriter } from "../files/atomicFile";
 
 /** At most this many releases' policy evidence is kept (the newest); a device needs few at a time. */
 const MAX_EVIDENCE = 64;

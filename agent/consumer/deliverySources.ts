@@ -5,7 +5,7 @@ import { isDeliveryFault } from "../core/updateOutcome";
 import type { SourceHealth, SourceKind } from "../core/statusReport";
 import { decryptArtifact, type ArtifactHeader } from "../crypto/artifactCipher";
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 import { downloadArtifact, fetchLeaves, fetchWrappedKey, VerifiedArtifact, type DownloadOptions } from "./downloadRelease";
 import { fetchFromGateway } from "./gatewayDownload";
 import { ServerClock } from "./serverClock";

@@ -21,8 +21,8 @@ import { DeviceCredential, encodeDeviceCredential } from "../crypto/deviceCreden
 import { keyWrapContext, unwrapContentKey } from "../crypto/keyWrap";
 import { signDeviceRequest } from "../crypto/requestSignature";
 import { encodeInstalled } from "../core/installedContext";
-import { refusalOf, ServerRefusedError } from "../io/serverAnswer";
-import { AnswerTooLargeError, readBoundedBody } from "../io/boundedBody";
+import { refusalOf, ServerRefusedError } from "../net/serverAnswer";
+import { AnswerTooLargeError, readBoundedBody } from "../net/boundedBody";
 import type { ServerClock } from "./serverClock";
 
 const DEFAULT_IDLE_MS = 30_000;

@@ -1,8 +1,8 @@
 import { DownloadRejected } from "../core/updateErrors";
 import type { ReleaseRecord } from "../core/release";
-import { ServerRefusedError } from "../io/serverAnswer";
-import { AnswerTooLargeError, readBoundedBody } from "../io/boundedBody";
-import { refusalOf } from "../io/serverAnswer";
+import { ServerRefusedError } from "../net/serverAnswer";
+import { AnswerTooLargeError, readBoundedBody } from "../net/boundedBody";
+import { refusalOf } from "../net/serverAnswer";
 import { DownloadStalledError, type VerifiedArtifact } from "./downloadRelease";
 import { blockMatches, cidString, DAG_PB, decodeFileNode, IpfsBlockError, parseCid, RAW, type BlockId } from "./ipfsBlock";
 

@@ -1,5 +1,5 @@
 import type { MqttClient } from "mqtt";
-import { firstConnection, mqttClient } from "../io/mqttConnection";
+import { firstConnection, mqttClient } from "../net/mqttConnection";
 import { reportTag, type ReportTopicAnswer } from "../core/reportTopics";
 import { REPORT_ANSWER_MAX_BYTES } from "../core/wireLimits";
 import type { Envelope } from "../crypto/sealedMessage";

@@ -1,5 +1,5 @@
 import { promises as fs } from "node:fs";
-import { serialFileWriter } from "../io/atomicFile";
+import { serialFileWriter } from "../files/atomicFile";
 
 /** A block the device read from its own ledger connection (with several endpoints, one they agreed on). */
 export interface LearnedBlock {

@@ -4,7 +4,7 @@ import { DEFAULT_TOPIC_PREFIX, noticeTopic, reportTopic } from "../core/reportTo
 import { deviceMqttPassword } from "../crypto/mqttCredentials";
 import type { Envelope } from "../crypto/sealedMessage";
 import type { SessionEnvelope } from "../crypto/reportSession";
-import { readBoundedBody, readBoundedJson } from "../io/boundedBody";
+import { readBoundedBody, readBoundedJson } from "../net/boundedBody";
 import { MqttReportTransport } from "./mqttReportTransport";
 
 /**

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   NOT_FOUND: [404, "no such route or dashboard file: see /openapi.json for the routes"],
   INTERNAL: [500, "an unexpected failure in the server (e.g. the ledger node failed a call that is not retried as LEDGER_UNAVAILABLE); the server logs it"],
   SERVER_BUSY: [503, "too many requests in flight, or too many signed requests' nonces in the replay window; retry later"],
-  // ------------------------------------------------------------------ signed requests (agent/io/requestAuth.ts)
+  // ------------------------------------------------------------------ signed requests (agent/crypto/requestAuth.ts)
   AUTH_MISSING: [
     401,
     "sign the request: x-ota-device (a device) or x-ota-account (an account), x-ota-timestamp, x-ota-nonce and x-ota-signature (agent/crypto/requestSignature.ts)",
@@ -41,7 +41,7 @@ export const ERROR_CODES = {
   AUTH_REPLAY: [409, "this signed request (identity and nonce) was already received: sign every request afresh, with a fresh nonce"],
   AUTH_QUOTA: [
     429,
-    "this device or account sent more signed requests within a minute than one identity may (agent/io/requestAuth.ts REQUEST_AUTH_LIMITS): slow down and retry",
+    "this device or account sent more signed requests within a minute than one identity may (agent/crypto/requestAuth.ts REQUEST_AUTH_LIMITS): slow down and retry",
   ],
   NOT_AUTHORIZED: [403, "the signing account does not hold the role this action needs on the ledger"],
   UNAUTHORIZED: [

@@ -20,7 +20,7 @@ import {
   statOf,
   syncPath,
   tempBeside,
-} from "../io/sqliteBackup";
+} from "../database/sqliteBackup";
 
 /**
  * Backing up the firmware server and putting a backup back (docs/guides/operations.md).
@@ -29,7 +29,7 @@ import {
  * index, the wrapped keys, the download log) and the artifacts themselves in its content store
  * (the embedded store's folder, `storage.path`, or a Kubo node). A backup is a folder:
  *
- *   server.db          an online, consistent copy of the database (agent/io/sqliteBackup)
+ *   server.db          an online, consistent copy of the database (agent/database/sqliteBackup)
  *   artifacts/<release id>.otae   every artifact the copy says is served, read from the store and
  *                      checked against its CID; the very files `release submit --artifact` takes
  *   backup.json        what was taken, when, and the artifacts with their CIDs and sizes

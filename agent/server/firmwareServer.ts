@@ -7,7 +7,7 @@ import { carStream } from "../storage/dagBlocks";
 import { checkEntitlement, contextOf } from "./entitlement";
 import type { LedgerGate } from "./ledgerGate";
 import { Refusal, REFUSALS, type RefusalCode } from "./refusals";
-import { RequestAuthenticator, RequestRefused, type RequestAuthLimits } from "../io/requestAuth";
+import { RequestAuthenticator, RequestRefused, type RequestAuthLimits } from "../crypto/requestAuth";
 import { RevocationFollower } from "./revocationFollower";
 import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
 import { screenSubmission } from "./submission";
@@ -25,7 +25,7 @@ export interface FirmwareServerOptions {
   host?: string; // 127.0.0.1 unless told otherwise
   port?: number; // 0 picks a free port
   authWindowMs?: number;
-  /** The signed requests' limits, if not REQUEST_AUTH_LIMITS (agent/io/requestAuth.ts). */
+  /** The signed requests' limits, if not REQUEST_AUTH_LIMITS (agent/crypto/requestAuth.ts). */
   authLimits?: Partial<RequestAuthLimits>;
   pollMs?: number;
   now?: () => number;

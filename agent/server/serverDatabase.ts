@@ -1,8 +1,8 @@
-import Database, { migrate, type SqliteDatabase } from "../io/sqlite";
+import Database, { migrate, type SqliteDatabase } from "../database/sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { NONCE_TABLE_SQL, SqliteNonceStore } from "../io/sqliteNonceStore";
-import { MemoryNonceStore, type NonceStore } from "../io/requestAuth";
+import { NONCE_TABLE_SQL, SqliteNonceStore } from "../database/sqliteNonceStore";
+import { MemoryNonceStore, type NonceStore } from "../crypto/requestAuth";
 
 /**
  * The firmware server's durable state, in SQLite (WAL, synchronous FULL: a reply is only sent
@@ -56,7 +56,7 @@ const MIGRATIONS = [
      kind TEXT NOT NULL, range_start INTEGER, range_end INTEGER, bytes INTEGER NOT NULL, complete INTEGER NOT NULL);
    CREATE INDEX downloads_by_device ON downloads (device_id, at);
    CREATE INDEX downloads_by_release ON downloads (release_id, at);`,
-  // Signed requests' nonces, kept over a restart (issue 15): agent/io/sqliteNonceStore.ts.
+  // Signed requests' nonces, kept over a restart (issue 15): agent/database/sqliteNonceStore.ts.
   NONCE_TABLE_SQL,
   // Artifacts submitted before their release is published (issue 17): state 'prepared' until then.
   `ALTER TABLE artifacts ADD COLUMN expires_at INTEGER;

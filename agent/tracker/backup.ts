@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { FileStreamStore } from "../chain/eventStreamStore";
-import { writeFileAtomic } from "../io/atomicFile";
+import { writeFileAtomic } from "../files/atomicFile";
 import {
   BackupError,
   BackupInputError,
@@ -16,7 +16,7 @@ import {
   snapshotKnownSchema,
   statOf,
   tempBeside,
-} from "../io/sqliteBackup";
+} from "../database/sqliteBackup";
 import { FLEET_SCHEMA, FleetStore } from "./store";
 import { deviceCount, dropBackupRecord, readBackupRecord, recordBackup } from "./store/backupCopy";
 import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
@@ -26,7 +26,7 @@ import { LEGACY_CHECKPOINT_FILE, trimToPosition } from "./ledgerPosition";
  *
  * A module's state is `<dataDir>/fleet.db` (SQLite, WAL). Where its ledger stream stands is in the
  * database too (table ledger_position, written with the events of the same blocks: issue 16), so
- * an online copy (agent/io/sqliteBackup) is consistent as it is. Trackers before that kept the
+ * an online copy (agent/database/sqliteBackup) is consistent as it is. Trackers before that kept the
  * position in `<dataDir>/ledger-checkpoint.json`; for their databases the file is read first, then
  * the database copied, and ledger events of blocks past the position are undone in the copy
  * exactly as a reorganisation undoes them (LedgerMirror.revert). The position also travels in a

@@ -2,7 +2,7 @@ import type { Wallet } from "ethers";
 import { OtaError } from "../core/errors";
 import { signAccountRequest } from "../crypto/requestSignature";
 import type { FleetStore } from "./store";
-import { readBoundedJson } from "../io/boundedBody";
+import { readBoundedJson } from "../net/boundedBody";
 import { ERROR_ANSWER_MAX_BYTES } from "../core/wireLimits";
 
 const PAGE = 1000;

@@ -2,7 +2,7 @@ import { OtaError } from "../core/errors";
 import { isEvidence } from "../core/installedContext";
 import { BODY_MAX_BYTES, ERROR_ANSWER_MAX_BYTES } from "../core/wireLimits";
 import { openMessage, type Envelope } from "../crypto/sealedMessage";
-import { readBoundedBody } from "../io/boundedBody";
+import { readBoundedBody } from "../net/boundedBody";
 import type { FleetRegistry } from "../chain/contracts";
 import type { FleetViews } from "./fleetViews";
 import {

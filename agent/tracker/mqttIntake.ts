@@ -1,5 +1,5 @@
 import type { MqttClient } from "mqtt";
-import { mqttClient } from "../io/mqttConnection";
+import { mqttClient } from "../net/mqttConnection";
 import { InputError, OtaError } from "../core/errors";
 import { DEFAULT_TOPIC_PREFIX, deviceOfReportTopic, noticeTopic, reportTag, reportTopicFilter, type ReportTopicAnswer } from "../core/reportTopics";
 import { REPORT_BODY_MAX_BYTES } from "../core/wireLimits";

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { timingSafeEqual, createHash } from "node:crypto";
 import { AuthenticationError } from "../core/errors";
-import { RequestAuthenticator } from "../io/requestAuth";
-import { SqliteNonceStore } from "../io/sqliteNonceStore";
+import { RequestAuthenticator } from "../crypto/requestAuth";
+import { SqliteNonceStore } from "../database/sqliteNonceStore";
 import { RefusalNames } from "../chain/policyExplanation";
 import type { TrackerModule } from "./trackerModule";
 import { UpdateRequestRefused } from "./updateRequests";

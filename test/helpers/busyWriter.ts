@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { SQLITE_PACKAGE } from "../../agent/io/sqlite";
+import { SQLITE_PACKAGE } from "../../agent/database/sqlite";
 
 /**
  * Another connection that keeps committing to a live SQLite database, on a thread of its own, so

@@ -1,4 +1,4 @@
-import Database, { type SqliteDatabase } from "../../agent/io/sqlite";
+import Database, { type SqliteDatabase } from "../../agent/database/sqlite";
 
 /**
  * Runs `fn` on a connection of its own to a database file, closed after: for tests that look

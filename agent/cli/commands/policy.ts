@@ -41,7 +41,7 @@ import { evidenceBatches, readEvidenceFile, writeEvidenceFile } from "../evidenc
 import { trackerPostSigned, trackerTargetOf } from "../trackerClient";
 import { loadDeviceConfig } from "../../consumer/deviceConfig";
 import { AgentMemory } from "../../consumer/agentMemory";
-import { lockFolder } from "../../io/pidLock";
+import { lockFolder } from "../../files/pidLock";
 import { StagedRolloutFinder } from "../../chain/stagedRollouts";
 
 /** The limits of the shipped policies' constructors and setters (contracts/policies). */

@@ -7,7 +7,7 @@ import { ServerDatabase } from "../../server/serverDatabase";
 import { startFirmwareServer } from "../../server/firmwareServer";
 import { openContentStore } from "../../storage/openStore";
 import { backupServer, restoreServer } from "../../server/backup";
-import { lockFolder } from "../../io/pidLock";
+import { lockFolder } from "../../files/pidLock";
 
 /** The firmware server (X.1368 11.3), run until Ctrl-C. */
 export function register(program: Command, ctx: CliContext): void {

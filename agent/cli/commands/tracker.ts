@@ -1,11 +1,11 @@
 import { promises as fs } from "node:fs";
-import { brokerEndpoint } from "../../io/mqttConnection";
+import { brokerEndpoint } from "../../net/mqttConnection";
 import path from "node:path";
 import type { Command } from "commander";
 import { Wallet, ZeroHash, id as roleId } from "ethers";
 import type { CliContext } from "../context";
 import { writeNewKeyFile } from "../newKeyFile";
-import { lockFolder } from "../../io/pidLock";
+import { lockFolder } from "../../files/pidLock";
 import { grantRoleTo } from "./role";
 import { InputError, OtaError } from "../../core/errors";
 import { trackerModuleOf } from "../../chain/trackerModules";
@@ -17,7 +17,7 @@ import { startTrackerHttp, type RunningTrackerHttp } from "../../tracker/tracker
 import { startTrackerMqtt, type RunningTrackerMqtt } from "../../tracker/mqttIntake";
 import { brokerConfigFiles } from "../../tracker/mqttBrokerConfig";
 import { DEFAULT_TOPIC_PREFIX } from "../../core/reportTopics";
-import { writeFileAtomic } from "../../io/atomicFile";
+import { writeFileAtomic } from "../../files/atomicFile";
 import { requireTrackerModule, trackerModuleSettings, type OtaConfig, type TrackerModuleSettings } from "../config";
 import { parseId, parseIdOrLabel } from "../parse";
 import { describeMs, formatBytes } from "../table";

@@ -4,7 +4,7 @@ import path from "node:path";
 // A namespace import lets the device bundle leave out zod's locales and JSON Schema code (ADR 0007).
 import * as z from "zod";
 import { isValidVersion } from "../../core/version";
-import { writeFileAtomic } from "../../io/atomicFile";
+import { writeFileAtomic } from "../../files/atomicFile";
 import { SlotInputError } from "./slotErrors";
 
 /**

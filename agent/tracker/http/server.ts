@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { AuthenticationError, InputError, OtaError } from "../../core/errors";
 import { statusOf } from "../../core/errorCodes";
 import { BODY_MAX_BYTES } from "../../core/wireLimits";
-import { RequestRefused } from "../../io/requestAuth";
+import { RequestRefused } from "../../crypto/requestAuth";
 import { errorBody } from "./schemas";
 import { OPENAPI_INFO } from "./openapiInfo";
 

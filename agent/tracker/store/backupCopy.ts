@@ -1,6 +1,6 @@
 import type { StreamState } from "../../chain/eventStreamStore";
-import Database, { type SqliteDatabase } from "../../io/sqlite";
-import { BackupInputError } from "../../io/sqliteBackup";
+import Database, { type SqliteDatabase } from "../../database/sqlite";
+import { BackupInputError } from "../../database/sqliteBackup";
 
 /**
  * The SQL of a tracker backup (agent/tracker/backup.ts), on copies of fleet.db, never on the live

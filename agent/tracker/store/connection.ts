@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import Database, { migrate, type MigrationSubject, type SqliteDatabase, type SqliteStatement } from "../../io/sqlite";
+import Database, { migrate, type MigrationSubject, type SqliteDatabase, type SqliteStatement } from "../../database/sqlite";
 
 /**
  * The one connection of a database and its prepared statements, shared by the stores of that
@@ -14,7 +14,7 @@ export class StoreConnection {
   /**
    * Opens `file` (":memory:" for none; its folder made), in WAL with synchronous FULL (a reply
    * is only sent after what it reports is on disk), with `pragmas` after, and brings its schema
-   * to the last of `migrations` (agent/io/sqlite migrate).
+   * to the last of `migrations` (agent/database/sqlite migrate).
    */
   constructor(file: string, migrations: readonly string[], subject: MigrationSubject, pragmas: string[] = []) {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });

@@ -1,9 +1,9 @@
-import { NONCE_TABLE_SQL } from "../../io/sqliteNonceStore";
+import { NONCE_TABLE_SQL } from "../../database/sqliteNonceStore";
 import { resultKindSql } from "../../core/updateOutcome";
 
 /**
  * The fleet database's schema (agent/tracker/store): numbered migrations applied in order at open
- * (agent/io/sqlite migrate), each taking user_version i to i + 1. Never edit one that shipped: a
+ * (agent/database/sqlite migrate), each taking user_version i to i + 1. Never edit one that shipped: a
  * change is a new migration at the end, so that every database file opens and migrates as before.
  */
 
@@ -128,7 +128,7 @@ export const MIGRATIONS: readonly string[] = [
        AND (SELECT json_extract(body, '$.safeMode') FROM reports WHERE device_id = devices.id ORDER BY id DESC LIMIT 1) = 1;
    CREATE INDEX devices_in_safe_mode ON devices (id) WHERE safe_mode = 1;`,
   // Replay state that must survive a restart (issue 15): the administrators' request nonces
-  // (agent/io/sqliteNonceStore.ts) and the module's replay marks, e.g. the issue time of the last
+  // (agent/database/sqliteNonceStore.ts) and the module's replay marks, e.g. the issue time of the last
   // decisions taken from its parent.
   `${NONCE_TABLE_SQL}
    CREATE TABLE IF NOT EXISTS replay_marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ContentKeyStore } from "../../../agent/author/contentKeyStore";
 import { expectCode } from "../../helpers/expectCode";
-import { interceptOpen, modeOf } from "../io/openSpy";
+import { interceptOpen, modeOf } from "../files/openSpy";
 
 const RELEASE = "0x" + "ab".repeat(32);
 

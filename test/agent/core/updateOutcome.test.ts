@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import Database from "../../../agent/io/sqlite";
+import Database from "../../../agent/database/sqlite";
 import {
   DELIVERY_FAULT_CODES,
   isFailedResult,

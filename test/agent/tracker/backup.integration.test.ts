@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import Database from "../../../agent/io/sqlite";
+import Database from "../../../agent/database/sqlite";
 import { promises as fs, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";

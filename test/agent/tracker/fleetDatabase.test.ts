@@ -10,7 +10,7 @@ import { openMessage, sealMessage } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
 import { expectCode } from "../../helpers/expectCode";
 import { withSqlite } from "../../helpers/sqliteFile";
-import type { SqliteDatabase } from "../../../agent/io/sqlite";
+import type { SqliteDatabase } from "../../../agent/database/sqlite";
 
 const device = new Wallet(keccak256(toUtf8Bytes("fleet db device")));
 const deviceId = keccak256(toUtf8Bytes("fleet-db-1"));

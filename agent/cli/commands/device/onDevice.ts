@@ -4,7 +4,7 @@ import type { CliContext } from "../../context";
 import { writeNewKeyFile } from "../../newKeyFile";
 import { finishDeviceRun } from "../../finishDeviceRun";
 import { parseBytes32 } from "../../parse";
-import { lockFolder } from "../../../io/pidLock";
+import { lockFolder } from "../../../files/pidLock";
 import { checkDevicePolicy, refusalWhy } from "../../policyCheck";
 import type { PolicyExplanation } from "../../../chain/policyExplanation";
 import { InputError, OtaError } from "../../../core/errors";

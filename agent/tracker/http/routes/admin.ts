@@ -30,7 +30,7 @@ import type { RouteContext } from "./context";
 
 /**
  * The headers of a request signed by an administrator's account (agent/crypto/requestSignature.ts).
- * Their rules are agent/io/requestAuth.ts's, checked before the body is read: these describe them.
+ * Their rules are agent/crypto/requestAuth.ts's, checked before the body is read: these describe them.
  */
 const SignedHeaders = z.looseObject({
   [HEADER.account]: z

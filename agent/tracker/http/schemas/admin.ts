@@ -17,7 +17,7 @@ import { OtaError } from "../../../core/errors";
 import { Bytes32, BYTES32, Version, count, id, msOrNull } from "./common";
 
 /**
- * What administrators send (signed requests, agent/io/requestAuth.ts) and what they are answered:
+ * What administrators send (signed requests, agent/crypto/requestAuth.ts) and what they are answered:
  * update requests, rollout cohorts, policy evidence, device tags and groups. Every rule of a body
  * is here: its shape, its limits and its semantic checks (a refinement carries the error code it
  * is refused with when it is not the route's BAD_REQUEST, in `params.code`).

@@ -143,7 +143,7 @@ export function ok<S extends z.ZodType>(description: string, schema: S) {
 export const BODY_ERRORS: Refusal[] = ["BAD_REQUEST", ["BAD_REQUEST", 413], ["BAD_REQUEST", 415]];
 /** What Fastify refuses before a handler with a path parameter runs: a path that is not valid percent-encoding, a parameter over 100 characters. */
 export const PATH_ERRORS: Refusal[] = ["BAD_REQUEST", ["BAD_REQUEST", 414]];
-/** A signed request of an administrator: its signature and role (agent/io/requestAuth.ts). */
+/** A signed request of an administrator: its signature and role (agent/crypto/requestAuth.ts). */
 export const SIGNED_ERRORS: Refusal[] = [
   "AUTH_MISSING",
   "AUTH_MALFORMED",

@@ -1,6 +1,6 @@
 import { isAddress, isHexString } from "ethers";
-import { DeviceCredential, decodeDeviceCredential } from "../crypto/deviceCredential";
-import { HEADER, recoverAccount, recoverDeviceKey, SignedRequestFields } from "../crypto/requestSignature";
+import { DeviceCredential, decodeDeviceCredential } from "./deviceCredential";
+import { HEADER, recoverAccount, recoverDeviceKey, SignedRequestFields } from "./requestSignature";
 import { AuthenticationError, InputError, OtaError } from "../core/errors";
 
 /**

@@ -3,10 +3,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { lockFolder } from "../../../agent/io/pidLock";
+import { lockFolder } from "../../../agent/files/pidLock";
 
 /** One process per data folder: a firmware server's, a device agent's. */
-describe("agent/io/pidLock: one process per data folder", () => {
+describe("agent/files/pidLock: one process per data folder", () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), "ota-lock-"))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ const BODY_BYTES = 200 * 1024 * 1024;
  * Every answer a device reads from a firmware server is bounded: an error body to a few KiB, the
  * chunk list and the key to what the ledger record implies, the artifact to its recorded size.
  */
-describe("agent/io/serverAnswer on the device: the device reads bounded answers only (REQ-10f-ii)", function () {
+describe("agent/net/serverAnswer on the device: the device reads bounded answers only (REQ-10f-ii)", function () {
   this.timeout(120_000);
   let f: Fixture;
   let r: Awaited<ReturnType<Fixture["release"]>>;

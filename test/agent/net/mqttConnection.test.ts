@@ -1,9 +1,9 @@
 import { expect } from "chai";
-import { brokerEndpoint } from "../../../agent/io/mqttConnection";
+import { brokerEndpoint } from "../../../agent/net/mqttConnection";
 
 // One reading of a broker URL for the device's connection and for `tracker mqtt-config` (they
 // disagreed: the config wrote port 1883 for an mqtts:// URL without a port).
-describe("agent/io/mqttConnection: a broker URL (ADR 0015)", () => {
+describe("agent/net/mqttConnection: a broker URL (ADR 0015)", () => {
   it("CAP-11.2-m-a: mqtt:// defaults to 1883, mqtts:// (TLS) to 8883; a port or an IPv6 host is taken as given", () => {
     expect(brokerEndpoint("mqtt://broker.plant")).to.deep.equal({ host: "broker.plant", port: 1883, secure: false });
     expect(brokerEndpoint("mqtts://broker.plant")).to.deep.equal({ host: "broker.plant", port: 8883, secure: true });

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { readBoundedBody } from "../../../agent/io/boundedBody";
-import { refusalOf } from "../../../agent/io/serverAnswer";
+import { readBoundedBody } from "../../../agent/net/boundedBody";
+import { refusalOf } from "../../../agent/net/serverAnswer";
 import { ERROR_ANSWER_MAX_BYTES } from "../../../agent/core/wireLimits";
 import { expectCode } from "../../helpers/expectCode";
 
@@ -13,7 +13,7 @@ async function serve(handler: http.RequestListener) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => (server.closeAllConnections(), server.close()) };
 }
 
-describe("agent/io/boundedBody: answers read up to a bound (issue 15)", () => {
+describe("agent/net/boundedBody: answers read up to a bound (issue 15)", () => {
   it("reads a body within the bound whole, and refuses a longer one by its content-length or as it streams (ANSWER_TOO_LARGE)", async () => {
     const s = await serve((req, res) => {
       if (req.url === "/short") return void res.end("hello");

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database, { migrate, type SqliteDatabase } from "../../../agent/io/sqlite";
+import Database, { migrate, type SqliteDatabase } from "../../../agent/database/sqlite";
 
 const SUBJECT = { database: "the test database", program: "tester" };
 const MIGRATIONS = [
@@ -15,7 +15,7 @@ const version = (db: SqliteDatabase) => db.pragma("user_version", { simple: true
 const tables = (db: SqliteDatabase) => db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
 
 /** The one migration runner of the tracker's fleet database and the firmware server's database. */
-describe("agent/io/sqlite: numbered migrations (migrate)", () => {
+describe("agent/database/sqlite: numbered migrations (migrate)", () => {
   let dir: string;
   let db: SqliteDatabase;
   beforeEach(() => {

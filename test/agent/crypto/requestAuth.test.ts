@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { RequestAuthenticator } from "../../../agent/io/requestAuth";
+import { RequestAuthenticator } from "../../../agent/crypto/requestAuth";
 import { signDeviceRequest } from "../../../agent/crypto/requestSignature";
 import { encodeDeviceCredential, type DeviceCredential } from "../../../agent/crypto/deviceCredential";
 import { makeDevice } from "../../helpers/serverFixture";
@@ -15,7 +15,7 @@ function request(device: DeviceIdentity, batchId: number) {
   return { audience: AUDIENCE, method: "GET", path, headers };
 }
 
-describe("agent/io/requestAuth: the admission's ledger lookups (issue 17)", function () {
+describe("agent/crypto/requestAuth: the admission's ledger lookups (issue 17)", function () {
   this.timeout(30_000);
 
   it("CAP-11.3-d: identities asking the ledger the same question (a batch's root) share one lookup slot: a fleet arriving at once is not SERVER_BUSY; distinct questions past maxLookups are", async () => {

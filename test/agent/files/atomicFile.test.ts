@@ -3,12 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileS
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { writeFileAtomic } from "../../../agent/io/atomicFile";
+import { writeFileAtomic } from "../../../agent/files/atomicFile";
 import { expectCode } from "../../helpers/expectCode";
 import { interceptOpen, modeOf, type OpenCall } from "./openSpy";
 
 /** Every file on disk that must survive a crash is written whole or not at all, and secrets 0600 from the start. */
-describe("agent/io/atomicFile: writeFileAtomic", () => {
+describe("agent/files/atomicFile: writeFileAtomic", () => {
   let dir: string;
   let restoreOpen: (() => void) | undefined;
   let umask: number;

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
+const ROOT = path.resolve(__dirname, "..", "..");
 
 /** What `git check-ignore` says of each path under the checkout: the ones its rules ignore. */
 function ignoredOf(paths: string[]): string[] | undefined {
@@ -25,7 +25,7 @@ describe(".gitignore: what the guides make in the checkout stays out of the repo
     "device/device.key",
     "dist/agent/cli/main.js",
   ];
-  const kept = ["agent/io/atomicFile.ts", "docs/guides/operations.md", "contracts/UpdateRegistry.sol"];
+  const kept = ["agent/files/atomicFile.ts", "docs/guides/operations.md", "contracts/UpdateRegistry.sol"];
 
   it("ignores the content keys, key files and keys/ folder the guides create, and dist/; not the sources", function () {
     const ignored = ignoredOf([...secrets, ...kept]);

@@ -1,5 +1,5 @@
 import Database, { type SqliteDatabase } from "./sqlite";
-import type { NonceStore } from "./requestAuth";
+import type { NonceStore } from "../crypto/requestAuth";
 
 /**
  * The table a database keeps signed requests' nonces in; each database that offers a
