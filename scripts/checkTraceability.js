@@ -205,7 +205,7 @@ function requirementRows(markdown) {
     else if (inTable && !line.startsWith("| ---")) {
       const cells = line.split(/(?<!\\)\|/).slice(1, -1);
       const ids = [...new Set(cells[0].match(ID) ?? [])];
-      rows.push({ line: i + 1, label: cells[0].trim(), ids, tests: cells[cells.length - 1], cells: cells.length });
+      rows.push({ line: i + 1, label: cells[0].trim(), ids, code: cells.length === 5 ? cells[3] : "", tests: cells[cells.length - 1], cells: cells.length });
     }
   });
   return rows;
@@ -295,6 +295,41 @@ function checkTraceability({ markdown, requiredIds, files, titlesOf }) {
   return problems;
 }
 
+/**
+ * The files a row's code cell names (`agent/tracker/store/`, `reportIntake.ts`) that do not exist:
+ * a file moved or removed leaves its row pointing nowhere. A name with a folder must be a path of the
+ * repository or end one (`store/hierarchy.ts`); a bare name must be some file's name.
+ */
+function missingSources(rows, sources) {
+  const problems = [];
+  const names = new Set(sources.map((f) => path.posix.basename(f)));
+  const found = (token) => {
+    if (!token.includes("/")) return names.has(token);
+    const folder = token.endsWith("/") ? token : `${token}/`;
+    return sources.some((f) => f === token || f.endsWith(`/${token}`) || f.startsWith(folder) || f.includes(`/${folder}`));
+  };
+  for (const row of rows)
+    for (const m of row.code.matchAll(/`([^`\s]+)`/g)) {
+      const token = m[1];
+      if (!/^[\w@./-]+(\.(ts|sol|js|sh|json|md)|\/)$/.test(token)) continue;
+      if (!found(token))
+        problems.push(
+          `line ${row.line} (${row.label}): names \`${token}\`, which is no file or folder of the repository (moved or removed? name where the code is now)`,
+        );
+    }
+  return problems;
+}
+
+/** The repository's files, as paths relative to its root; generated and installed folders left out. */
+function repositoryFiles(dir = root, prefix = "") {
+  const skip = new Set(["node_modules", ".git", "artifacts", "cache", "typechain-types", "dist", "coverage"]);
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (skip.has(e.name)) return [];
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    return e.isDirectory() ? repositoryFiles(path.join(dir, e.name), rel) : [rel];
+  });
+}
+
 function main() {
   const requirementsPath = process.env.OTA_REQUIREMENTS ?? path.join(root, "..", "shared", "docs", "X1368-requirements.md");
   const idsPath = path.join(root, "docs", "x1368-ids.txt");
@@ -323,6 +358,8 @@ function main() {
       titlesOf: (f) => testTitles(path.join(root, f)),
     }),
   );
+  const markdown = readFileSync(path.join(root, "docs", "traceability.md"), "utf8");
+  problems.push(...missingSources(requirementRows(markdown), repositoryFiles()));
   if (problems.length) {
     console.error(`docs/traceability.md: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     process.exit(1);
@@ -331,4 +368,4 @@ function main() {
 }
 
 if (require.main === module) main();
-module.exports = { checkTraceability, testTitles, idsOfRequirements, carries, requirementRows, WILDCARD };
+module.exports = { checkTraceability, missingSources, testTitles, idsOfRequirements, carries, requirementRows, WILDCARD };

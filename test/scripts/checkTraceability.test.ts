@@ -9,6 +9,8 @@ const checker = require("../../scripts/checkTraceability.js") as {
   testTitles(file: string): string[];
   idsOfRequirements(text: string): string[];
   carries(title: string, id: string): boolean;
+  requirementRows(markdown: string): { line: number; label: string; code: string }[];
+  missingSources(rows: { line: number; label: string; code: string }[], sources: string[]): string[];
   WILDCARD: string;
 };
 
@@ -131,6 +133,19 @@ describe("scripts/checkTraceability: docs/traceability.md cannot drift (issue 19
   it("an ID no test carries is named, since --grep would run nothing; a clause with no text and no tests ('-') needs none", () => {
     expect(check(table("| REQ-10d-ii | trusted | done | x | nothing cited |", "| REQ-10d-i | newer only | done | x | - |"))).to.deep.equal([
       'REQ-10d-ii: no test carries it in its title, so --grep "REQ-10d-ii" runs nothing',
+    ]);
+  });
+  it("issue 20: a file or folder a row's code cell names must exist, by its path, the end of a path or its bare name", () => {
+    const sources = ["agent/tracker/store/hierarchy.ts", "agent/tracker/reportIntake.ts", "agent/tracker/dashboard/app.js"];
+    const row = (code: string) => table(`| REQ-10d-i | newer only | done | ${code} | - |`);
+    const missing = (code: string) => checker.missingSources(checker.requirementRows(row(code)), sources);
+    expect(
+      missing("`agent/tracker/store/hierarchy.ts`, `store/hierarchy.ts` `modules`, `reportIntake.ts`, `dashboard/`, `agent/tracker/store/`"),
+    ).to.deep.equal([]);
+    expect(missing("`agent/tracker/fleetDatabase.ts` `downloadHolders`, `evidenceRequests.ts`, `agent/io/`")).to.deep.equal([
+      "line 3 (REQ-10d-i): names `agent/tracker/fleetDatabase.ts`, which is no file or folder of the repository (moved or removed? name where the code is now)",
+      "line 3 (REQ-10d-i): names `evidenceRequests.ts`, which is no file or folder of the repository (moved or removed? name where the code is now)",
+      "line 3 (REQ-10d-i): names `agent/io/`, which is no file or folder of the repository (moved or removed? name where the code is now)",
     ]);
   });
 });
