@@ -260,8 +260,9 @@ export class FleetViews {
       lastOutcome: d.lastOutcome,
       lastCode: d.lastCode,
       lastKind: d.lastKind,
-      lastRelease: d.lastRelease,
-      lastReleaseName: this.db.catalogue.releaseName(d.lastRelease),
+      // A result about no release ("" in the report, as the intake takes it) names none: null.
+      lastRelease: d.lastRelease || null,
+      lastReleaseName: d.lastRelease ? this.db.catalogue.releaseName(d.lastRelease) : null,
       blockedSince: d.lastKind === "blocked" ? d.blockedSince : null,
       upstream: d.upstream,
       safeMode: d.safeMode,

@@ -64,21 +64,29 @@ export async function createTrackerApp(o: TrackerAppOptions): Promise<TrackerApp
   app.setSerializerCompiler(serializerCompiler);
 
   // JSON bodies: parsed once, their bytes kept (an administrator's request is signed over them).
-  // A body that is not JSON is refused in preValidation, after a signed request's signature.
+  // A signed request's body is parsed only once its signature checks out (preValidation): whoever
+  // cannot sign costs the tracker no JSON parse of up to BODY_MAX_BYTES. A body that is not JSON is
+  // refused in preValidation, after a signed request's signature.
+  const parseJson = (req: FastifyRequest, raw: Buffer): unknown => {
+    if (raw.length === 0) return undefined;
+    try {
+      return JSON.parse(raw.toString("utf8"));
+    } catch {
+      req.notJson = true;
+      return undefined;
+    }
+  };
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
     const raw = body as Buffer;
     req.rawJson = raw;
-    if (raw.length === 0) return done(null, undefined);
-    try {
-      done(null, JSON.parse(raw.toString("utf8")));
-    } catch {
-      req.notJson = true;
-      done(null, undefined);
-    }
+    done(null, req.routeOptions.config.signed ? undefined : parseJson(req, raw));
   });
 
   app.addHook("preValidation", async (req) => {
-    if (req.routeOptions.config.signed) req.account = await o.authenticate(req, req.rawJson ?? Buffer.alloc(0));
+    if (req.routeOptions.config.signed) {
+      req.account = await o.authenticate(req, req.rawJson ?? Buffer.alloc(0));
+      if (req.rawJson !== undefined) req.body = parseJson(req, req.rawJson);
+    }
     if (req.notJson) throw new InputError("BAD_REQUEST", "the body is not valid JSON");
     const takesBody = req.routeOptions.schema?.body !== undefined;
     if (takesBody && (req.rawJson === undefined || req.rawJson.length === 0))

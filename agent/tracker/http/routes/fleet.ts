@@ -7,6 +7,7 @@ import { DEVICE_STATUSES } from "../../fleetViews";
 import { devicesMatching, requestProgress } from "../../updateRequests";
 import {
   AdoptionPoints,
+  BYTES32,
   AnchorList,
   AnchorProof,
   DeviceDetail,
@@ -145,7 +146,9 @@ export function fleetRoutes(app: TrackerApp, { tracker, reader, refusalNames }: 
       if (!found) throw new OtaError("DEVICE_UNKNOWN", "no such device in this tracker's fleet");
       // A policy's refusal the device reported, with the policy that decided and its reason's name (issue 18).
       const last = (found.reports[0]?.body as StatusReport | undefined)?.lastResult;
-      const refused = last?.code === "POLICY_REFUSED" && last.policy && isAddress(last.policy.address) ? last.policy : undefined;
+      // Only a refusal of a release the report names: the device's word, which the answer's schema holds to.
+      const refused =
+        last?.code === "POLICY_REFUSED" && last.policy && isAddress(last.policy.address) && BYTES32.test(last.releaseId ?? "") ? last.policy : undefined;
       const policyRefusal = refused ? await refusalNames.of(refused.address, String(refused.reason)) : null;
       return { ...found, policyRefusal: policyRefusal && { releaseId: last!.releaseId, ...policyRefusal } } as z.infer<typeof DeviceDetail>;
     },
