@@ -17,6 +17,7 @@ import type { RefusalNames } from "../../../agent/chain/policyExplanation";
 import { RequestRefused } from "../../../agent/crypto/requestAuth";
 import { sealMessage } from "../../../agent/crypto/sealedMessage";
 import { REPORT_KIND, type StatusReport } from "../../../agent/core/statusReport";
+import { withSqlite } from "../../helpers/sqliteFile";
 
 const moduleKey = new Wallet(keccak256(toUtf8Bytes("http schemas tracker")));
 const me = { id: keccak256(toUtf8Bytes("http schemas module")), privateKey: moduleKey.privateKey };
@@ -159,5 +160,47 @@ describe("agent/tracker/http: the route schemas against devices' reports and uns
     const saved = await post(JSON.stringify({ name: "canary", query: "ring=1" }));
     expect(saved.statusCode, saved.body).to.equal(200);
     expect(saved.json()).to.deep.equal({ name: "canary", query: "ring=1", devices: 0 });
+  });
+  const signedPost = (url: string, payload: string) =>
+    app.inject({
+      method: "POST",
+      url,
+      headers: {
+        "content-type": "application/json",
+        "x-ota-account": "0x" + "ad".repeat(20),
+        "x-ota-timestamp": String(Date.now()),
+        "x-ota-nonce": "cd".repeat(16),
+        "x-ota-signature": "0x" + "11".repeat(65),
+      },
+      payload,
+    });
+
+  it('review finding: a body with a "__proto__" key is refused (400 BAD_REQUEST), not applied without it: zod\'s records skip that key, so the tracker would do less than was signed', async () => {
+    admitted = true;
+    const tags = await signedPost(`/v1/fleet/devices/${noRelease.id}/tags`, '{"set": {"__proto__": "x", "site": "a"}}');
+    expect(tags.statusCode, tags.body).to.equal(400);
+    expect(tags.json().error).to.deep.equal({ code: "BAD_REQUEST", message: 'the body has a key named "__proto__", which is not accepted: remove it' });
+    expect(store.tags.of(noRelease.id), "nothing applied").to.deep.equal({});
+    const group = await signedPost("/v1/groups", '{"name": "proto", "query": "ring=1", "__proto__": {"admin": true}}');
+    expect(group.json().error.code).to.equal("BAD_REQUEST");
+    // The words inside a value are no key: such a body is taken.
+    const inValue = await signedPost(`/v1/fleet/devices/${noRelease.id}/tags`, '{"set": {"note": "__proto__"}}');
+    expect(inValue.statusCode, inValue.body).to.equal(200);
+  });
+
+  it('review finding: a tag key named "constructor" may be removed (own keys only are "both set and removed")', async () => {
+    admitted = true;
+    const answer = await signedPost(`/v1/fleet/devices/${noRelease.id}/tags`, '{"set": {"site": "b"}, "remove": ["constructor"]}');
+    expect(answer.statusCode, answer.body).to.equal(200);
+    const both = await signedPost(`/v1/fleet/devices/${noRelease.id}/tags`, '{"set": {"site": "b"}, "remove": ["site"]}');
+    expect(both.json().error.message).to.match(/tag "site" is both set and removed/);
+  });
+
+  it("review finding: a report stored by an earlier tracker, in a shape the schema no longer takes, leaves the device's detail readable, answered as stored", async () => {
+    const old = { deviceId: noRelease.id, counter: 1, installed: [], needs: "none", lastResult: { at: "yesterday" } };
+    withSqlite(store.file, (db) => db.prepare(`UPDATE reports SET body = ? WHERE device_id = ?`).run(JSON.stringify(old), noRelease.id));
+    const detail = await app.inject({ url: `/v1/fleet/devices/${noRelease.id}` });
+    expect(detail.statusCode, detail.body).to.equal(200);
+    expect(detail.json().reports[0].body).to.deep.equal(old);
   });
 });

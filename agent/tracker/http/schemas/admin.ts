@@ -118,7 +118,7 @@ export const TagChange = z
     const set = c.set ?? {};
     const remove = c.remove ?? [];
     if (Object.keys(set).length === 0 && remove.length === 0) refuse(ctx, "the change sets or removes at least one tag");
-    const both = remove.find((k) => k in set);
+    const both = remove.find((k) => Object.hasOwn(set, k)); // own keys only: "constructor" is a tag key like any other
     if (both !== undefined) refuse(ctx, `tag "${both}" is both set and removed`);
   })
   .meta({ id: "TagChange", description: "Tags to set (key -> value) and keys to remove, in one change; at least one of them." });

@@ -215,7 +215,18 @@ export const DeviceDetail = z
         "The install plan of the device's configuration (CAP-11.2-c): steps in order, dependencies first, and why the other managed components get none. Empty until the device's first report.",
       ),
     reports: z
-      .array(z.object({ counter: z.number().int().min(1), receivedAt: ms("When this module took it."), body: StatusReport }))
+      .array(
+        z.object({
+          counter: z.number().int().min(1),
+          receivedAt: ms("When this module took it."),
+          // A report stored by an earlier version, whose intake took looser shapes, is answered as it was
+          // stored rather than failing the whole answer.
+          body: z.union([
+            StatusReport,
+            z.record(z.string(), z.unknown()).describe("A report stored by an earlier version of the tracker, as it was received."),
+          ]),
+        }),
+      )
       .describe("Its latest reports (at most 50), newest first, as the device sent them."),
     decisions: z
       .array(
