@@ -155,18 +155,33 @@ export function requireContracts(config: OtaConfig): { registry: string; fleet: 
 
 /** The configuration with the private key replaced by the account it controls: safe to print. */
 export function redactConfig(config: OtaConfig, account?: string): Record<string, unknown> {
-  const { privateKey, ...rest } = config;
-  const { privateKey: moduleKey, apiToken, ...trackerRest } = config.tracker;
-  const hidden = (secret: string | undefined) => (secret === undefined ? null : "(set, hidden)");
+  const moduleKey = config.tracker.privateKey;
+  const shown = hideSecrets(config as unknown as Record<string, unknown>, SETTINGS);
   return {
-    ...rest,
+    ...shown,
     rpcUrl: shownEndpoint(config.rpcUrl), // a path often holds the provider's API key
     rpcUrls: config.rpcUrls.map(shownEndpoint),
-    // The module's key and the API token are secrets too; the module's signer is shown instead.
-    tracker: { ...trackerRest, privateKey: hidden(moduleKey), signer: moduleKey ? new Wallet(moduleKey).address : null, apiToken: hidden(apiToken) },
-    privateKey: hidden(privateKey),
+    // The module's signer is shown instead of its key.
+    tracker: { ...(shown.tracker as Record<string, unknown>), signer: moduleKey ? new Wallet(moduleKey).address : null },
     account: account ?? null,
   };
+}
+
+/**
+ * The values of a section with every setting the table marks secret shown as set or not (null),
+ * never as it is; secrets last, as `config show` has always listed them.
+ */
+function hideSecrets(values: Record<string, unknown>, tree: SettingsTree): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  const secrets: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(tree)) if (isSetting(node) && node.secret) secrets[key] = values[key] === undefined ? null : "(set, hidden)";
+  for (const [key, value] of Object.entries(values)) {
+    if (key in secrets) continue;
+    const node = tree[key];
+    const section = node !== undefined && !isSetting(node) && value !== null && typeof value === "object" && !Array.isArray(value);
+    shown[key] = section ? hideSecrets(value as Record<string, unknown>, node) : value;
+  }
+  return { ...shown, ...secrets };
 }
 
 async function findConfigFile(cwd: string, configPath: string | undefined): Promise<string | null> {

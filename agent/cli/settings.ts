@@ -44,6 +44,8 @@ export interface Setting {
   readonly discriminates?: true;
   /** Only in this variant of its section (storage.url: "kubo"). */
   readonly variant?: string;
+  /** A secret: `config show` says whether it is set, never its value (redactConfig). */
+  readonly secret?: true;
 }
 
 export interface SettingsTree {
@@ -183,6 +185,7 @@ export const SETTINGS = {
   privateKey: {
     env: "OTA_PRIVATE_KEY",
     schema: privateKey,
+    secret: true,
     example: "0x" + "ab".repeat(32),
     unit: "",
     description: "the account's key, needed only to send or sign; order: OTA_PRIVATE_KEY, OTA_KEY_FILE, privateKey, keyFile; never printed",
@@ -305,6 +308,7 @@ export const SETTINGS = {
     privateKey: {
       env: "OTA_TRACKER_PRIVATE_KEY",
       schema: privateKey,
+      secret: true,
       example: "0x" + "cd".repeat(32),
       unit: "",
       description: "the module's own key (not the administrator's), needed by tracker register and start; never printed",
@@ -341,6 +345,7 @@ export const SETTINGS = {
     apiToken: {
       env: "OTA_TRACKER_TOKEN",
       schema: apiToken,
+      secret: true,
       example: "5d41402abc4b2a76b9719d911017c592",
       unit: "",
       description: "the bearer token of the read API and dashboard, 16 to 256 characters (none: open, warned about unless on a loopback host)",

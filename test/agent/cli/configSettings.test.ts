@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { promises as fs, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig, trackerModuleSettings } from "../../../agent/cli/config";
+import { loadConfig, redactConfig, trackerModuleSettings } from "../../../agent/cli/config";
 import { SETTINGS, envLayerSchema, envSchemaOf, fileLayerSchema, fileSchemaOf, fromText, rowsOf, type Setting } from "../../../agent/cli/settings";
 import { parseIdOrLabel, parseLabel } from "../../../agent/cli/parse";
 import { PREPARED_LIMITS } from "../../../agent/server/preparedRelease";
@@ -170,5 +170,17 @@ describe("ota-ledger configuration: the settings table (agent/cli/settings)", fu
     for (const n of [0, 1, 65535, 65536, 1.5, -1]) {
       expect(SETTINGS.tracker.port.schema.safeParse(n).success, `port ${n}`).to.equal(n >= 1 && n <= 65535 && Number.isInteger(n));
     }
+  });
+  it("a setting the table marks secret is shown by config show as set or not, never its value: the row's secret flag is all it takes", async () => {
+    const secrets = ROWS.filter((r) => r.row.secret);
+    expect(secrets.map((r) => r.path)).to.have.members(["privateKey", "tracker.privateKey", "tracker.apiToken"]);
+    const env = Object.fromEntries(secrets.map((r, i) => [r.row.env!, String(sample(r.row)).replace(/.$/, String(i))]));
+    const config = await loadConfig({ cwd: dir, env });
+    for (const r of secrets) expect(valueAt(config, r.path), `${r.path} resolved`).to.equal(env[r.row.env!]);
+    const shown = redactConfig(config);
+    for (const r of secrets) expect(valueAt(shown, r.path), r.path).to.equal("(set, hidden)");
+    for (const value of Object.values(env)) expect(JSON.stringify(shown)).to.not.include(value.slice(2));
+    const unset = redactConfig(await loadConfig({ cwd: dir, env: {} }));
+    for (const r of secrets) expect(valueAt(unset, r.path), `${r.path} unset`).to.equal(null);
   });
 });
