@@ -6,6 +6,10 @@ import { importEsm } from "./esm";
 
 type KuboModule = typeof import("kubo-rpc-client");
 
+/** How many times one block is put before the node's failure is the answer, and the wait before the next try (times the attempt). */
+const PUT_ATTEMPTS = 3;
+const PUT_RETRY_MS = 100;
+
 /** The two block kinds the importer makes, by multicodec code, as block/put names them. */
 const BLOCK_FORMATS: Record<number, string> = { 0x70: "dag-pb", 0x55: "raw" };
 
@@ -161,14 +165,21 @@ export class KuboStore implements ContentStore {
   private async putBlock(cid: CID, block: Uint8Array, deadline: Deadline): Promise<void> {
     // `format` + `version`, not `cid-codec`: js-ipfs ignores cid-codec, and Kubo still honours format.
     const put = { format: BLOCK_FORMATS[cid.code], mhtype: "sha2-256", version: 1 as const };
-    deadline.arm();
-    let stored: CID;
-    try {
-      stored = await this.client.block.put(block, { ...put, signal: deadline.signal, timeout: deadline.ms });
-    } catch (err) {
-      throw this.failure(err, deadline, "block/put", cid.toString());
-    } finally {
-      deadline.disarm();
+    let stored: CID | undefined;
+    // A block is filed under its content's hash, so putting it again is harmless: a node that fails
+    // one put (a reset connection, an answer that is not JSON) is asked again, PUT_ATTEMPTS times in
+    // all, before the artifact is refused as the store's fault. Not after a timeout or a cancel.
+    for (let attempt = 1; stored === undefined; attempt++) {
+      deadline.arm();
+      try {
+        stored = await this.client.block.put(block, { ...put, signal: deadline.signal, timeout: deadline.ms });
+      } catch (err) {
+        const failure = this.failure(err, deadline, "block/put", cid.toString());
+        if (attempt >= PUT_ATTEMPTS || !["STORE_FAILED", "STORE_UNREACHABLE"].includes(failure.code)) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, PUT_RETRY_MS * attempt));
+      } finally {
+        deadline.disarm();
+      }
     }
     const [expected, filed] = [cid.toString(), stored.toString()];
     if (!stored.equals(cid)) {

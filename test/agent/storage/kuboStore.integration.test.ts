@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { computeCid } from "../../../agent/storage/cid";
 import { ContentStoreError } from "../../../agent/storage/contentStore";
 import { importEsm } from "../../../agent/storage/esm";
@@ -174,6 +176,44 @@ describe("agent/storage/kuboStore: artifacts on a real IPFS node over the Kubo R
         }
       } finally {
         await quick.close();
+      }
+    });
+
+    it("puts a block again when the node fails one put (an answer that is not JSON, seen in CI), and refuses with STORE_FAILED after three failed tries", async function () {
+      // A proxy before the real node that spoils block/put answers: the first one, then every one.
+      let spoil = 1;
+      let spoiled = 0;
+      const node = new URL(daemon.apiUrl);
+      const proxy = http.createServer((req, res) => {
+        const upstream = http.request({ host: node.hostname, port: node.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+          if (req.url?.startsWith("/api/v0/block/put") && spoil > 0) {
+            spoil--;
+            spoiled++;
+            answer.resume();
+            res.writeHead(200, { "content-type": "application/json" }).end("-not json");
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+      const lying = await KuboStore.open({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, timeoutMs: 10_000 });
+      try {
+        const once = bytes(1000, 41);
+        expect(await lying.add([once])).to.equal(await computeCid([once]));
+        expect(spoiled, "the one spoiled answer, then the same block put again").to.equal(1);
+        spoil = Infinity;
+        spoiled = 0;
+        const err = await failure(() => lying.add([bytes(1000, 43)]));
+        expect(err.code).to.equal("STORE_FAILED");
+        expect(err.message).to.include("refused block/put");
+        expect(spoiled, "three tries, then the node's failure is the answer").to.equal(3);
+      } finally {
+        await lying.close();
+        proxy.closeAllConnections();
+        await new Promise((resolve) => proxy.close(resolve));
       }
     });
 
