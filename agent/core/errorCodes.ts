@@ -201,6 +201,16 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** What checking a signed request refuses (agent/crypto/requestAuth.ts), on both servers alike. */
+export const REQUEST_AUTH_CODES = [
+  "AUTH_MISSING",
+  "AUTH_MALFORMED",
+  "AUTH_SIGNATURE",
+  "AUTH_STALE",
+  "AUTH_REPLAY",
+  "AUTH_QUOTA",
+] as const satisfies readonly ErrorCode[];
+
 /** Whether `code` is in the table. */
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.prototype.hasOwnProperty.call(ERROR_CODES, code);

@@ -1,5 +1,5 @@
 import { OtaError } from "../core/errors";
-import { ERROR_CODES, errorTable } from "../core/errorCodes";
+import { ERROR_CODES, REQUEST_AUTH_CODES, errorTable } from "../core/errorCodes";
 
 /**
  * Every answer the firmware server refuses with (PROC-4: "otherwise answers with an error code"):
@@ -12,12 +12,7 @@ export const REFUSALS = errorTable([
   "BODY_TOO_LARGE",
   "UNSUPPORTED_MEDIA_TYPE",
   "SERVER_BUSY",
-  "AUTH_MISSING",
-  "AUTH_MALFORMED",
-  "AUTH_SIGNATURE",
-  "AUTH_STALE",
-  "AUTH_REPLAY",
-  "AUTH_QUOTA",
+  ...REQUEST_AUTH_CODES,
   "NOT_AUTHORIZED",
   // the device
   "DEVICE_NOT_ENROLLED",

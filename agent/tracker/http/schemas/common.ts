@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { ERROR_CODES, type ErrorCode } from "../../../core/errorCodes";
+import { ERROR_CODES, REQUEST_AUTH_CODES, type ErrorCode } from "../../../core/errorCodes";
 
 /**
  * The building blocks of the tracker's HTTP schemas (agent/tracker/http/): ids, versions, times,
@@ -144,17 +144,7 @@ export const BODY_ERRORS: Refusal[] = ["BAD_REQUEST", ["BAD_REQUEST", 413], ["BA
 /** What Fastify refuses before a handler with a path parameter runs: a path that is not valid percent-encoding, a parameter over 100 characters. */
 export const PATH_ERRORS: Refusal[] = ["BAD_REQUEST", ["BAD_REQUEST", 414]];
 /** A signed request of an administrator: its signature and role (agent/crypto/requestAuth.ts). */
-export const SIGNED_ERRORS: Refusal[] = [
-  "AUTH_MISSING",
-  "AUTH_MALFORMED",
-  "AUTH_SIGNATURE",
-  "AUTH_STALE",
-  "AUTH_REPLAY",
-  "AUTH_QUOTA",
-  "NOT_ADMINISTRATOR",
-  "LEDGER_UNAVAILABLE",
-  "SERVER_BUSY",
-];
+export const SIGNED_ERRORS: Refusal[] = [...REQUEST_AUTH_CODES, "NOT_ADMINISTRATOR", "LEDGER_UNAVAILABLE", "SERVER_BUSY"];
 /** What opening a sealed message (agent/crypto/sealedMessage.ts, agent/crypto/ecies.ts) can refuse. */
 export const SEALED_MESSAGE_ERRORS: Refusal[] = ["MESSAGE_MALFORMED", "MESSAGE_NOT_FOR_ME", "MESSAGE_FORMAT", "MESSAGE_AUTHENTICATION", "MESSAGE_SIGNATURE"];
 
