@@ -11,7 +11,8 @@ import { RequestAuthenticator, RequestRefused, type RequestAuthLimits } from "..
 import { RevocationFollower } from "./revocationFollower";
 import type { DownloadEntry, ServerDatabase } from "./serverDatabase";
 import { screenSubmission } from "./submission";
-import { checkReleaseClaim, PreparedArtifacts, PREPARED_LIMITS, type PreparedLimits } from "./preparedRelease";
+import { checkReleaseClaim, PreparedArtifacts, type PreparedLimits } from "./preparedRelease";
+import { PREPARED_DEFAULTS } from "../core/serviceDefaults";
 import { RELEASE_CLAIM_HEADER, type ReleaseClaim } from "../core/releaseClaim";
 import { artifactSize, MIN_SERVED_CHUNK_SIZE } from "../crypto/artifactCipher";
 import { parseRange } from "./byteRange";
@@ -46,7 +47,7 @@ export interface FirmwareServerOptions {
   submission?: Partial<typeof SUBMISSION_LIMITS>;
   /** ReleaseDeltas beside the registry (ADR 0018): with it the server takes and serves releases' delta artifacts. */
   deltas?: ReleaseDeltas;
-  /** Artifacts of releases not yet published: their lifetime and per-provider limits (PREPARED_LIMITS). */
+  /** Artifacts of releases not yet published: their lifetime and per-provider limits (PREPARED_DEFAULTS). */
   prepared?: Partial<PreparedLimits>;
 }
 
@@ -103,7 +104,7 @@ export async function startFirmwareServer(o: FirmwareServerOptions): Promise<Run
   });
   const submissionLimits = { ...SUBMISSION_LIMITS, ...o.submission };
   const inFlight = new Map<string, number>(); // block CID -> submissions in progress that wrote it
-  const prepared = new PreparedArtifacts({ gate, db, store, now, inFlight: (cid) => inFlight.has(cid), log: o.log }, { ...PREPARED_LIMITS, ...o.prepared });
+  const prepared = new PreparedArtifacts({ gate, db, store, now, inFlight: (cid) => inFlight.has(cid), log: o.log }, { ...PREPARED_DEFAULTS, ...o.prepared });
   const follower = new RevocationFollower(gate, db, store, o.pollMs, (err) => o.log?.(`ledger follower: ${(err as Error).message}`));
   await follower.start();
 

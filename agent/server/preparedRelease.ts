@@ -8,16 +8,7 @@ import type { LedgerGate } from "./ledgerGate";
 import { Refusal } from "./refusals";
 import type { ServerDatabase } from "./serverDatabase";
 
-/**
- * How much a provider may keep on this server for releases it has not published (yet): a prepared
- * artifact is removed `ttlMs` after it was accepted unless its release is on the ledger by then,
- * and a provider holds at most `maxPerProvider` of them and `maxBytesPerProvider` bytes (counted at
- * the largest artifact the record's file size allows, while the bytes stream in). So unpublished
- * uploads cannot fill the disk: at most providers × maxBytesPerProvider, each for at most ttlMs.
- */
-export const PREPARED_LIMITS = PREPARED_DEFAULTS;
-
-export type PreparedLimits = typeof PREPARED_LIMITS;
+export type PreparedLimits = typeof PREPARED_DEFAULTS;
 
 /**
  * Checks a release its author shows before publishing it (the x-ota-release header), before the
@@ -92,7 +83,7 @@ export class PreparedArtifacts {
       inFlight: (cid: string) => boolean;
       log?: (line: string) => void;
     },
-    readonly limits: PreparedLimits = PREPARED_LIMITS,
+    readonly limits: PreparedLimits = PREPARED_DEFAULTS,
   ) {}
 
   /**

@@ -102,7 +102,7 @@ describe("ota-ledger configuration (agent/cli/config)", function () {
   it("issue 17: takes the limits on artifacts of releases not yet published (server.prepared), and refuses a limit that is not a positive whole number", async () => {
     const prepared = { ttlMs: 86_400_000, maxPerProvider: 2, maxBytesPerProvider: 1_073_741_824 };
     expect((await load(dir, { file: { server: { prepared } } })).server.prepared).to.deep.equal(prepared);
-    expect((await load(dir, { file: {} })).server.prepared).to.equal(undefined); // PREPARED_LIMITS then
+    expect((await load(dir, { file: {} })).server.prepared).to.equal(undefined); // PREPARED_DEFAULTS then
     const err = await loadError(dir, { file: { server: { prepared: { maxPerProvider: 0 } } } });
     expect(err.message).to.match(/server\.prepared\.maxPerProvider/);
   });

@@ -5,7 +5,7 @@ import path from "node:path";
 import { loadConfig, redactConfig, trackerModuleSettings } from "../../../agent/cli/config";
 import { SETTINGS, envLayerSchema, envSchemaOf, fileLayerSchema, fileSchemaOf, fromText, rowsOf, type Setting } from "../../../agent/cli/settings";
 import { parseIdOrLabel, parseLabel } from "../../../agent/cli/parse";
-import { PREPARED_LIMITS } from "../../../agent/server/preparedRelease";
+import { PREPARED_DEFAULTS } from "../../../agent/core/serviceDefaults";
 import { CONFIGURATION_DOC, renderConfigurationDoc } from "../../../scripts/configDocs";
 
 const ROWS = rowsOf(SETTINGS);
@@ -144,13 +144,13 @@ describe("ota-ledger configuration: the settings table (agent/cli/settings)", fu
     expect(t.mqtt).to.deep.equal({ url: "mqtt://127.0.0.1:1883", topicPrefix: SETTINGS.tracker.mqtt.topicPrefix.default });
   });
 
-  it("documents the firmware server's limits on unpublished artifacts as the server applies them (PREPARED_LIMITS)", () => {
+  it("documents the firmware server's limits on unpublished artifacts as the server applies them (PREPARED_DEFAULTS)", () => {
     const prepared = SETTINGS.server.prepared;
     expect({
       ttlMs: prepared.ttlMs.default,
       maxPerProvider: prepared.maxPerProvider.default,
       maxBytesPerProvider: prepared.maxBytesPerProvider.default,
-    }).to.deep.equal(PREPARED_LIMITS);
+    }).to.deep.equal(PREPARED_DEFAULTS);
   });
 
   it("checks ids, labels and numbers with parse.ts's checks: a setting refuses what the command-line argument refuses", () => {
